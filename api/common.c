@@ -1,0 +1,171 @@
+/* common.c - request-reading helpers shared by the api/ surfaces. */
+#include "api/common.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/buf.h"
+#include "base/json.h"
+#include "track/validate.h"
+
+int api_run_id(const cJSON *msg, const char **out, struct cap_error *err)
+{
+    int rc = cap_json_get_str(msg, "run_id", false, out, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 1 || !**out) {
+        rc = cap_json_get_str(msg, "run_uuid", false, out, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 1)
+            return cap_json_get_str(msg, "run_id", true, out, err);
+    }
+    return validate_run_id(*out, err);
+}
+
+int api_experiment_id(const cJSON *msg, const char *field, bool required, const char **out,
+                      struct cap_error *err)
+{
+    int rc = cap_json_get_str(msg, field, required, out, err);
+    if (rc != 0)
+        return rc;
+    return validate_experiment_id(*out, err);
+}
+
+int api_kv_one(const cJSON *item, const char *field, const char *kind, struct cap_kv *out,
+               struct cap_error *err)
+{
+    if (!cJSON_IsObject(item))
+        return cap_err(err, CAP_EINVAL,
+                       "Invalid value for parameter '%s' supplied: expected a list of "
+                       "{\"key\": ..., \"value\": ...} objects",
+                       field);
+    int rc = cap_json_get_str(item, "key", true, &out->key, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = validate_key(kind, out->key, err)) < 0)
+        return rc;
+    rc = cap_json_get_str(item, "value", false, &out->value, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        out->value = "";
+    if (strcmp(kind, "param") == 0)
+        return validate_param_value(out->key, out->value, err);
+    return validate_tag_value(out->key, out->value, err);
+}
+
+int api_kv_list(const cJSON *msg, const char *field, const char *kind, struct cap_kv **out,
+                size_t *n, struct cap_error *err)
+{
+    const cJSON *arr = NULL;
+    *out = NULL;
+    *n = 0;
+    int rc = cap_json_get_array(msg, field, false, &arr, err);
+    if (rc < 0)
+        return rc;
+    int count = cap_json_array_size(arr);
+    *out = cap_xcalloc((size_t)count + 1, sizeof **out);
+    for (int i = 0; i < count; i++) {
+        if ((rc = api_kv_one(cap_json_array_at(arr, i), field, kind, &(*out)[i], err)) < 0) {
+            free(*out);
+            *out = NULL;
+            return rc;
+        }
+    }
+    *n = (size_t)count;
+    return 0;
+}
+
+int api_view_type(const cJSON *msg, const char *field, enum store_view *out,
+                  struct cap_error *err)
+{
+    *out = STORE_VIEW_ACTIVE;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(msg, field);
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 3 &&
+        v->valuedouble == (int)v->valuedouble) {
+        *out = (enum store_view)(int)v->valuedouble;
+        return 0;
+    }
+    if (cJSON_IsString(v)) {
+        const char *s = v->valuestring;
+        if (strcasecmp(s, "ACTIVE_ONLY") == 0 || strcmp(s, "1") == 0)
+            return *out = STORE_VIEW_ACTIVE, 0;
+        if (strcasecmp(s, "DELETED_ONLY") == 0 || strcmp(s, "2") == 0)
+            return *out = STORE_VIEW_DELETED, 0;
+        if (strcasecmp(s, "ALL") == 0 || strcmp(s, "3") == 0)
+            return *out = STORE_VIEW_ALL, 0;
+    }
+    return cap_err(err, CAP_EINVAL,
+                   "Invalid value for parameter '%s' supplied: expected ACTIVE_ONLY, "
+                   "DELETED_ONLY or ALL",
+                   field);
+}
+
+int api_max_results(const cJSON *msg, int dflt, int max, int *out, struct cap_error *err)
+{
+    int64_t v;
+    int rc = cap_json_get_i64(msg, "max_results", false, &v, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
+        *out = dflt;
+        return 0;
+    }
+    if (v <= 0 || v > max)
+        return cap_err(err, CAP_EINVAL,
+                       "Invalid value %lld for parameter 'max_results' supplied. It must be "
+                       "a positive integer at most %d",
+                       (long long)v, max);
+    *out = (int)v;
+    return 0;
+}
+
+int api_order_by(const cJSON *msg, enum filter_target target, struct order_key **out,
+                 size_t *n, struct cap_error *err)
+{
+    const cJSON *arr = NULL;
+    *out = NULL;
+    *n = 0;
+    int rc = cap_json_get_array(msg, "order_by", false, &arr, err);
+    if (rc < 0)
+        return rc;
+    int count = cap_json_array_size(arr);
+    *out = cap_xcalloc((size_t)count + 1, sizeof **out);
+    for (int i = 0; i < count; i++) {
+        const cJSON *item = cap_json_array_at(arr, i);
+        if (!cJSON_IsString(item)) {
+            api_order_free(*out, (size_t)i);
+            *out = NULL;
+            return cap_err(err, CAP_EINVAL,
+                           "Invalid value for parameter 'order_by' supplied: expected a list "
+                           "of strings");
+        }
+        if ((rc = order_key_parse(item->valuestring, target, &(*out)[i], err)) < 0) {
+            api_order_free(*out, (size_t)i);
+            *out = NULL;
+            return rc;
+        }
+    }
+    *n = (size_t)count;
+    return 0;
+}
+
+void api_order_free(struct order_key *keys, size_t n)
+{
+    if (!keys)
+        return;
+    for (size_t i = 0; i < n; i++)
+        order_key_clear(&keys[i]);
+    free(keys);
+}
+
+cJSON *api_wrap(const char *key, cJSON *value)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, key, value);
+    return o;
+}

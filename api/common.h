@@ -1,0 +1,32 @@
+/* common.h - request-reading helpers shared by the api/ surfaces: IDs,
+ * key/value lists, paging and ordering arguments, with MLflow's messages. */
+#ifndef CAP_API_COMMON_H
+#define CAP_API_COMMON_H
+
+#include <cjson/cJSON.h>
+
+#include "api/api.h"
+#include "store/store.h"
+
+/* run_id, falling back to the deprecated run_uuid; validated. */
+int api_run_id(const cJSON *msg, const char **out, struct cap_error *err);
+int api_experiment_id(const cJSON *msg, const char *field, bool required, const char **out,
+                      struct cap_error *err);
+/* A list of {key, value} objects. kind ("param", "tag") picks the value rule;
+ * the strings point into msg. *out is malloc'd (free it) even when n == 0. */
+int api_kv_list(const cJSON *msg, const char *field, const char *kind, struct cap_kv **out,
+                size_t *n, struct cap_error *err);
+int api_kv_one(const cJSON *item, const char *field, const char *kind, struct cap_kv *out,
+               struct cap_error *err);
+int api_view_type(const cJSON *msg, const char *field, enum store_view *out,
+                  struct cap_error *err);
+int api_max_results(const cJSON *msg, int dflt, int max, int *out, struct cap_error *err);
+/* order_by: a list of clause strings; *out malloc'd, clear each key with
+ * order_key_clear then free(). */
+int api_order_by(const cJSON *msg, enum filter_target target, struct order_key **out,
+                 size_t *n, struct cap_error *err);
+void api_order_free(struct order_key *keys, size_t n);
+/* Wraps a value under one key: {"key": value}. Takes ownership of value. */
+cJSON *api_wrap(const char *key, cJSON *value);
+
+#endif

@@ -1,0 +1,836 @@
+/* mlflow_tracking.c - MLflow REST API 2.0, tracking part: experiments, runs,
+ * metrics, params, tags, inputs/outputs, logged models (3.x), search, and
+ * /health and /version. Handlers read the message, validate its form (track/),
+ * call the store, and wrap the answer the way MLflow's protos do. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/common.h"
+#include "base/buf.h"
+#include "base/json.h"
+#include "base/util.h"
+#include "store/store.h"
+#include "track/filter.h"
+#include "track/validate.h"
+
+#define HANDLER(name)                                                                       \
+    static int name(const struct api_env *env, const struct api_request *req,               \
+                    struct api_response *resp, struct cap_error *err)
+
+/* ---------------- experiments ---------------- */
+
+HANDLER(experiment_create)
+{
+    const char *name, *loc = NULL;
+    int rc;
+    if ((rc = cap_json_get_str(req->msg, "name", true, &name, err)) < 0 ||
+        (rc = validate_experiment_name(name, err)) < 0)
+        return rc;
+    if ((rc = cap_json_get_str(req->msg, "artifact_location", false, &loc, err)) < 0)
+        return rc;
+    if (rc == 0 && *loc && (rc = validate_artifact_location(loc, err)) < 0)
+        return rc;
+    if (loc && !*loc)
+        loc = NULL;
+    struct cap_kv *tags;
+    size_t ntags;
+    if ((rc = api_kv_list(req->msg, "tags", "tag", &tags, &ntags, err)) < 0)
+        return rc;
+    char *id = NULL;
+    rc = store_experiment_create(env->store, name, loc, tags, ntags, &id, err);
+    free(tags);
+    if (rc < 0)
+        return rc;
+    resp->json = api_wrap("experiment_id", cJSON_CreateString(id));
+    free(id);
+    return 0;
+}
+
+HANDLER(experiment_get)
+{
+    const char *id;
+    int rc = api_experiment_id(req->msg, "experiment_id", true, &id, err);
+    cJSON *exp = NULL;
+    if (rc < 0 || (rc = store_experiment_get(env->store, id, &exp, err)) < 0)
+        return rc;
+    resp->json = api_wrap("experiment", exp);
+    return 0;
+}
+
+HANDLER(experiment_get_by_name)
+{
+    const char *name;
+    int rc = cap_json_get_str(req->msg, "experiment_name", true, &name, err);
+    cJSON *exp = NULL;
+    if (rc < 0 || (rc = store_experiment_get_by_name(env->store, name, &exp, err)) < 0)
+        return rc;
+    resp->json = api_wrap("experiment", exp);
+    return 0;
+}
+
+HANDLER(experiment_update)
+{
+    const char *id, *name;
+    int rc;
+    if ((rc = api_experiment_id(req->msg, "experiment_id", true, &id, err)) < 0)
+        return rc;
+    if ((rc = cap_json_get_str(req->msg, "new_name", false, &name, err)) < 0)
+        return rc;
+    if (rc == 1)
+        return 0; /* MLflow: nothing to change */
+    if ((rc = validate_experiment_name(name, err)) < 0)
+        return rc;
+    return store_experiment_rename(env->store, id, name, err);
+}
+
+HANDLER(experiment_delete)
+{
+    const char *id;
+    int rc = api_experiment_id(req->msg, "experiment_id", true, &id, err);
+    return rc < 0 ? rc : store_experiment_delete(env->store, id, err);
+}
+
+HANDLER(experiment_restore)
+{
+    const char *id;
+    int rc = api_experiment_id(req->msg, "experiment_id", true, &id, err);
+    return rc < 0 ? rc : store_experiment_restore(env->store, id, err);
+}
+
+HANDLER(experiment_set_tag)
+{
+    const char *id;
+    struct cap_kv kv;
+    int rc = api_experiment_id(req->msg, "experiment_id", true, &id, err);
+    if (rc < 0 || (rc = api_kv_one(req->msg, "tag", "tag", &kv, err)) < 0)
+        return rc;
+    return store_experiment_set_tag(env->store, id, kv.key, kv.value, err);
+}
+
+HANDLER(experiment_delete_tag)
+{
+    const char *id, *key;
+    int rc = api_experiment_id(req->msg, "experiment_id", true, &id, err);
+    if (rc < 0 || (rc = cap_json_get_str(req->msg, "key", true, &key, err)) < 0)
+        return rc;
+    return store_experiment_delete_tag(env->store, id, key, err);
+}
+
+/* Reads filter, order_by, max_results, page_token and the view into q. */
+static int read_query(const cJSON *msg, enum filter_target target, const char *view_field,
+                      int max_default, int max_limit, struct store_query *q,
+                      struct filter **filter, struct order_key **order, struct cap_error *err)
+{
+    const char *text = NULL, *token = NULL;
+    int rc;
+    memset(q, 0, sizeof *q);
+    *filter = NULL;
+    *order = NULL;
+    if ((rc = api_view_type(msg, view_field, &q->view, err)) < 0 ||
+        (rc = api_max_results(msg, max_default, max_limit, &q->max_results, err)) < 0)
+        return rc;
+    if ((rc = cap_json_get_str(msg, "filter", false, &text, err)) < 0)
+        return rc;
+    if (rc == 0 && (rc = filter_parse(text, target, filter, err)) < 0)
+        return rc;
+    q->filter = *filter;
+    if ((rc = cap_json_get_str(msg, "page_token", false, &token, err)) < 0)
+        return rc;
+    q->page_token = token && *token ? token : NULL;
+    if ((rc = api_order_by(msg, target, order, &q->norder, err)) < 0)
+        return rc;
+    q->order = *order;
+    return 0;
+}
+
+static void add_page(cJSON *out, char *token)
+{
+    if (token) {
+        cJSON_AddStringToObject(out, "next_page_token", token);
+        free(token);
+    }
+}
+
+HANDLER(experiment_search)
+{
+    struct store_query q;
+    struct filter *filter;
+    struct order_key *order;
+    cJSON *list = NULL;
+    char *token = NULL;
+    int rc = read_query(req->msg, FILTER_TARGET_EXPERIMENTS, "view_type", 1000,
+                        VALIDATE_MAX_RESULTS_EXPERIMENTS, &q, &filter, &order, err);
+    if (rc == 0)
+        rc = store_experiment_search(env->store, &q, &list, &token, err);
+    filter_free(filter);
+    api_order_free(order, q.norder);
+    if (rc < 0)
+        return rc;
+    resp->json = cJSON_CreateObject();
+    if (cJSON_GetArraySize(list) > 0)
+        cJSON_AddItemToObject(resp->json, "experiments", list);
+    else
+        cJSON_Delete(list);
+    add_page(resp->json, token);
+    return 0;
+}
+
+/* ---------------- runs ---------------- */
+
+HANDLER(run_create)
+{
+    struct store_run_create in = {0};
+    int64_t start = 0;
+    int rc = api_experiment_id(req->msg, "experiment_id", false, &in.experiment_id, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        in.experiment_id = "0";
+    if ((rc = cap_json_get_str(req->msg, "user_id", false, &in.user_id, err)) < 0)
+        return rc;
+    if ((rc = cap_json_get_i64(req->msg, "start_time", false, &start, err)) < 0)
+        return rc;
+    in.start_time = rc == 1 ? cap_now_ms() : start;
+    if ((rc = cap_json_get_str(req->msg, "run_name", false, &in.run_name, err)) < 0)
+        return rc;
+    if (in.run_name && !*in.run_name)
+        in.run_name = NULL;
+    if (in.run_name && (rc = validate_run_name(in.run_name, err)) < 0)
+        return rc;
+    struct cap_kv *tags;
+    if ((rc = api_kv_list(req->msg, "tags", "tag", &tags, &in.ntags, err)) < 0)
+        return rc;
+    in.tags = tags;
+    cJSON *run = NULL;
+    rc = store_run_create(env->store, &in, &run, err);
+    free(tags);
+    if (rc < 0)
+        return rc;
+    resp->json = api_wrap("run", run);
+    return 0;
+}
+
+HANDLER(run_get)
+{
+    const char *id;
+    cJSON *run = NULL;
+    int rc = api_run_id(req->msg, &id, err);
+    if (rc < 0 || (rc = store_run_get(env->store, id, &run, err)) < 0)
+        return rc;
+    resp->json = api_wrap("run", run);
+    return 0;
+}
+
+HANDLER(run_update)
+{
+    const char *id, *status = NULL, *name = NULL;
+    int64_t end = -1;
+    int rc = api_run_id(req->msg, &id, err);
+    if (rc < 0)
+        return rc;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(req->msg, "status");
+    if (cJSON_IsNumber(st)) {
+        char num[8];
+        snprintf(num, sizeof num, "%d", (int)st->valuedouble);
+        if ((rc = validate_run_status(num, &status, err)) < 0)
+            return rc;
+    } else {
+        const char *s;
+        if ((rc = cap_json_get_str(req->msg, "status", false, &s, err)) < 0)
+            return rc;
+        if (rc == 0 && (rc = validate_run_status(s, &status, err)) < 0)
+            return rc;
+    }
+    if ((rc = cap_json_get_i64(req->msg, "end_time", false, &end, err)) < 0)
+        return rc;
+    if (rc == 1)
+        end = -1;
+    if ((rc = cap_json_get_str(req->msg, "run_name", false, &name, err)) < 0)
+        return rc;
+    if (name && !*name)
+        name = NULL;
+    if (name && (rc = validate_run_name(name, err)) < 0)
+        return rc;
+    cJSON *info = NULL;
+    if ((rc = store_run_update(env->store, id, status, end, name, &info, err)) < 0)
+        return rc;
+    resp->json = api_wrap("run_info", info);
+    return 0;
+}
+
+HANDLER(run_delete)
+{
+    const char *id;
+    int rc = api_run_id(req->msg, &id, err);
+    return rc < 0 ? rc : store_run_delete(env->store, id, err);
+}
+
+HANDLER(run_restore)
+{
+    const char *id;
+    int rc = api_run_id(req->msg, &id, err);
+    return rc < 0 ? rc : store_run_restore(env->store, id, err);
+}
+
+/* A Metric message: key, value, timestamp required; step defaults to 0. */
+static int read_metric(const cJSON *m, struct store_metric *out, struct cap_error *err)
+{
+    int rc;
+    memset(out, 0, sizeof *out);
+    if (!cJSON_IsObject(m))
+        return cap_err(err, CAP_EINVAL,
+                       "Invalid value for parameter 'metrics' supplied: expected a list of "
+                       "metric objects");
+    if ((rc = cap_json_get_str(m, "key", true, &out->key, err)) < 0 ||
+        (rc = validate_key("metric", out->key, err)) < 0)
+        return rc;
+    if ((rc = cap_json_get_double(m, "value", true, &out->value, err)) < 0)
+        return rc;
+    if ((rc = cap_json_get_i64(m, "timestamp", true, &out->timestamp, err)) < 0)
+        return rc;
+    if ((rc = cap_json_get_i64(m, "step", false, &out->step, err)) < 0)
+        return rc;
+    if ((rc = cap_json_get_str(m, "model_id", false, &out->model_id, err)) < 0 ||
+        (rc = cap_json_get_str(m, "dataset_name", false, &out->dataset_name, err)) < 0 ||
+        (rc = cap_json_get_str(m, "dataset_digest", false, &out->dataset_digest, err)) < 0)
+        return rc;
+    return 0;
+}
+
+HANDLER(run_log_metric)
+{
+    const char *id;
+    struct store_metric m;
+    int rc = api_run_id(req->msg, &id, err);
+    if (rc < 0 || (rc = read_metric(req->msg, &m, err)) < 0)
+        return rc;
+    return store_run_log_batch(env->store, id, &m, 1, NULL, 0, NULL, 0, err);
+}
+
+HANDLER(run_log_param)
+{
+    const char *id;
+    struct cap_kv kv;
+    int rc = api_run_id(req->msg, &id, err);
+    if (rc < 0 || (rc = api_kv_one(req->msg, "param", "param", &kv, err)) < 0)
+        return rc;
+    return store_run_log_batch(env->store, id, NULL, 0, &kv, 1, NULL, 0, err);
+}
+
+HANDLER(run_set_tag)
+{
+    const char *id;
+    struct cap_kv kv;
+    int rc = api_run_id(req->msg, &id, err);
+    if (rc < 0 || (rc = api_kv_one(req->msg, "tag", "tag", &kv, err)) < 0)
+        return rc;
+    return store_run_log_batch(env->store, id, NULL, 0, NULL, 0, &kv, 1, err);
+}
+
+HANDLER(run_delete_tag)
+{
+    const char *id, *key;
+    int rc = api_run_id(req->msg, &id, err);
+    if (rc < 0 || (rc = cap_json_get_str(req->msg, "key", true, &key, err)) < 0)
+        return rc;
+    return store_run_delete_tag(env->store, id, key, err);
+}
+
+HANDLER(run_log_batch)
+{
+    const char *id;
+    const cJSON *marr = NULL;
+    struct cap_kv *params = NULL, *tags = NULL;
+    size_t nparams = 0, ntags = 0;
+    struct store_metric *metrics = NULL;
+    int rc = api_run_id(req->msg, &id, err);
+    if (rc < 0 || (rc = cap_json_get_array(req->msg, "metrics", false, &marr, err)) < 0)
+        return rc;
+    size_t nmetrics = (size_t)cap_json_array_size(marr);
+    const cJSON *parr = cJSON_GetObjectItemCaseSensitive(req->msg, "params");
+    const cJSON *tarr = cJSON_GetObjectItemCaseSensitive(req->msg, "tags");
+    /* Sizes first: an over-limit batch is refused before anything is read. */
+    if ((rc = validate_batch_sizes(nmetrics, (size_t)cap_json_array_size(parr),
+                                   (size_t)cap_json_array_size(tarr), err)) < 0)
+        return rc;
+    metrics = cap_xcalloc(nmetrics + 1, sizeof *metrics);
+    for (size_t i = 0; i < nmetrics; i++)
+        if ((rc = read_metric(cap_json_array_at(marr, (int)i), &metrics[i], err)) < 0)
+            goto done;
+    if ((rc = api_kv_list(req->msg, "params", "param", &params, &nparams, err)) < 0 ||
+        (rc = api_kv_list(req->msg, "tags", "tag", &tags, &ntags, err)) < 0)
+        goto done;
+    rc = store_run_log_batch(env->store, id, metrics, nmetrics, params, nparams, tags, ntags, err);
+done:
+    free(metrics);
+    free(params);
+    free(tags);
+    return rc;
+}
+
+static int read_dataset_input(const cJSON *item, struct store_dataset_input *out,
+                              struct cap_kv **tags, struct cap_error *err)
+{
+    int rc;
+    memset(out, 0, sizeof *out);
+    *tags = NULL;
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(item, "dataset");
+    if (!cJSON_IsObject(ds))
+        return cap_err(err, CAP_EINVAL,
+                       "Missing value for required parameter 'datasets[].dataset': expected "
+                       "an object with name, digest, source_type and source");
+    if ((rc = cap_json_get_str(ds, "name", true, &out->name, err)) < 0 ||
+        (rc = cap_json_get_str(ds, "digest", true, &out->digest, err)) < 0 ||
+        (rc = cap_json_get_str(ds, "source_type", true, &out->source_type, err)) < 0 ||
+        (rc = cap_json_get_str(ds, "source", true, &out->source, err)) < 0 ||
+        (rc = cap_json_get_str(ds, "schema", false, &out->schema, err)) < 0 ||
+        (rc = cap_json_get_str(ds, "profile", false, &out->profile, err)) < 0)
+        return rc;
+    if (strlen(out->name) > 500 || strlen(out->digest) > 36)
+        return cap_err(err, CAP_EINVAL,
+                       "Dataset name must be at most 500 characters and digest at most 36");
+    if ((rc = api_kv_list(item, "tags", "tag", tags, &out->ntags, err)) < 0)
+        return rc;
+    out->tags = *tags;
+    return 0;
+}
+
+HANDLER(run_log_inputs)
+{
+    const char *id;
+    const cJSON *darr = NULL, *marr = NULL;
+    int rc = api_run_id(req->msg, &id, err);
+    if (rc < 0 || (rc = cap_json_get_array(req->msg, "datasets", false, &darr, err)) < 0 ||
+        (rc = cap_json_get_array(req->msg, "models", false, &marr, err)) < 0)
+        return rc;
+    size_t nd = (size_t)cap_json_array_size(darr), nm = (size_t)cap_json_array_size(marr);
+    struct store_dataset_input *ds = cap_xcalloc(nd + 1, sizeof *ds);
+    struct cap_kv **tagsets = cap_xcalloc(nd + 1, sizeof *tagsets);
+    const char **models = cap_xcalloc(nm + 1, sizeof *models);
+    for (size_t i = 0; i < nd && rc >= 0; i++)
+        rc = read_dataset_input(cap_json_array_at(darr, (int)i), &ds[i], &tagsets[i], err);
+    for (size_t i = 0; i < nm && rc >= 0; i++)
+        rc = cap_json_get_str(cap_json_array_at(marr, (int)i), "model_id", true, &models[i], err);
+    if (rc >= 0)
+        rc = store_run_log_inputs(env->store, id, ds, nd, models, nm, err);
+    for (size_t i = 0; i < nd; i++)
+        free(tagsets[i]);
+    free(tagsets);
+    free(ds);
+    free(models);
+    return rc < 0 ? rc : 0;
+}
+
+HANDLER(run_log_outputs)
+{
+    const char *id;
+    const cJSON *marr = NULL;
+    int rc = api_run_id(req->msg, &id, err);
+    if (rc < 0 || (rc = cap_json_get_array(req->msg, "models", false, &marr, err)) < 0)
+        return rc;
+    size_t n = (size_t)cap_json_array_size(marr);
+    struct store_model_output *outs = cap_xcalloc(n + 1, sizeof *outs);
+    for (size_t i = 0; i < n && rc >= 0; i++) {
+        const cJSON *m = cap_json_array_at(marr, (int)i);
+        rc = cap_json_get_str(m, "model_id", true, &outs[i].model_id, err);
+        if (rc >= 0)
+            rc = cap_json_get_i64(m, "step", false, &outs[i].step, err);
+    }
+    if (rc >= 0)
+        rc = store_run_log_outputs(env->store, id, outs, n, err);
+    free(outs);
+    return rc < 0 ? rc : 0;
+}
+
+/* 2.x clients record each logged model as JSON in the run tag
+ * mlflow.log-model.history; the list grows by one entry per call. */
+HANDLER(run_log_model)
+{
+    const char *id, *model_json;
+    int rc = api_run_id(req->msg, &id, err);
+    if (rc < 0 || (rc = cap_json_get_str(req->msg, "model_json", true, &model_json, err)) < 0)
+        return rc;
+    cJSON *model = cJSON_Parse(model_json);
+    if (!model || !cJSON_IsObject(model)) {
+        cJSON_Delete(model);
+        return cap_err(err, CAP_EINVAL,
+                       "Invalid value for parameter 'model_json': expected a JSON object");
+    }
+    cJSON *run = NULL;
+    if ((rc = store_run_get(env->store, id, &run, err)) < 0) {
+        cJSON_Delete(model);
+        return rc;
+    }
+    cJSON *history = NULL;
+    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(run, "data"), "tags");
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tags)
+    {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(t, "key");
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, "value");
+        if (cJSON_IsString(k) && strcmp(k->valuestring, "mlflow.log-model.history") == 0 &&
+            cJSON_IsString(v))
+            history = cJSON_Parse(v->valuestring);
+    }
+    cJSON_Delete(run);
+    if (!cJSON_IsArray(history)) {
+        cJSON_Delete(history);
+        history = cJSON_CreateArray();
+    }
+    cJSON_AddItemToArray(history, model);
+    char *value = cap_json_print(history);
+    cJSON_Delete(history);
+    struct cap_kv kv = {"mlflow.log-model.history", value};
+    rc = store_run_log_batch(env->store, id, NULL, 0, NULL, 0, &kv, 1, err);
+    free(value);
+    return rc;
+}
+
+HANDLER(run_search)
+{
+    struct store_run_query rq = {0};
+    struct filter *filter;
+    struct order_key *order;
+    const cJSON *ids = NULL;
+    cJSON *list = NULL;
+    char *token = NULL;
+    const char **idv = NULL;
+    int rc = read_query(req->msg, FILTER_TARGET_RUNS, "run_view_type", 1000,
+                        VALIDATE_MAX_RESULTS_RUNS, &rq.q, &filter, &order, err);
+    if (rc < 0)
+        goto done;
+    if ((rc = cap_json_get_array(req->msg, "experiment_ids", false, &ids, err)) < 0)
+        goto done;
+    rq.nexperiments = (size_t)cap_json_array_size(ids);
+    idv = cap_xcalloc(rq.nexperiments + 1, sizeof *idv);
+    for (size_t i = 0; i < rq.nexperiments; i++) {
+        const cJSON *v = cap_json_array_at(ids, (int)i);
+        if (!cJSON_IsString(v)) {
+            rc = cap_err(err, CAP_EINVAL,
+                         "Invalid value for parameter 'experiment_ids' supplied: expected a "
+                         "list of experiment ID strings");
+            goto done;
+        }
+        if ((rc = validate_experiment_id(v->valuestring, err)) < 0)
+            goto done;
+        idv[i] = v->valuestring;
+    }
+    rq.experiment_ids = idv;
+    rc = store_run_search(env->store, &rq, &list, &token, err);
+done:
+    free(idv);
+    filter_free(filter);
+    api_order_free(order, rq.q.norder);
+    if (rc < 0)
+        return rc;
+    resp->json = cJSON_CreateObject();
+    if (cJSON_GetArraySize(list) > 0)
+        cJSON_AddItemToObject(resp->json, "runs", list);
+    else
+        cJSON_Delete(list);
+    add_page(resp->json, token);
+    return 0;
+}
+
+HANDLER(metric_history)
+{
+    const char *id, *key;
+    cJSON *list = NULL;
+    int rc = api_run_id(req->msg, &id, err);
+    if (rc < 0 || (rc = cap_json_get_str(req->msg, "metric_key", true, &key, err)) < 0 ||
+        (rc = store_metric_history(env->store, id, key, &list, err)) < 0)
+        return rc;
+    resp->json = cJSON_CreateObject();
+    cJSON_AddItemToObject(resp->json, "metrics", list);
+    return 0;
+}
+
+/* The UI's downsampled history: up to max_results points per run, evenly
+ * spread over the run's steps, always keeping the first and last point. */
+HANDLER(metric_history_bulk)
+{
+    const cJSON *ids = NULL;
+    const char *key;
+    int max_results, rc;
+    if ((rc = cap_json_get_array(req->msg, "run_ids", true, &ids, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "metric_key", true, &key, err)) < 0 ||
+        (rc = api_max_results(req->msg, 2500, 2500, &max_results, err)) < 0)
+        return rc;
+    int nruns = cap_json_array_size(ids);
+    if (nruns > 100)
+        return cap_err(err, CAP_EINVAL, "At most 100 run_ids may be given; got %d", nruns);
+    cJSON *out = cJSON_CreateArray();
+    for (int r = 0; r < nruns; r++) {
+        const cJSON *v = cap_json_array_at(ids, r);
+        cJSON *hist = NULL;
+        if (!cJSON_IsString(v) || (rc = validate_run_id(v->valuestring, err)) < 0 ||
+            (rc = store_metric_history(env->store, v->valuestring, key, &hist, err)) < 0) {
+            cJSON_Delete(out);
+            return rc < 0 ? rc : cap_err(err, CAP_EINVAL, "run_ids must be strings");
+        }
+        int n = cJSON_GetArraySize(hist);
+        int keep_every = n > max_results ? (n + max_results - 2) / (max_results - 1) : 1;
+        int i = 0;
+        cJSON *m = hist->child;
+        while (m) {
+            cJSON *next = m->next;
+            if (i % keep_every == 0 || next == NULL) {
+                cJSON *copy = cJSON_Duplicate(m, 1);
+                cJSON_AddStringToObject(copy, "run_id", v->valuestring);
+                cJSON_AddItemToArray(out, copy);
+            }
+            i++;
+            m = next;
+        }
+        cJSON_Delete(hist);
+    }
+    resp->json = api_wrap("metrics", out);
+    return 0;
+}
+
+/* ---------------- logged models (3.x) ---------------- */
+
+HANDLER(logged_model_create)
+{
+    struct store_logged_model_create in = {0};
+    struct cap_kv *params = NULL, *tags = NULL;
+    int rc = api_experiment_id(req->msg, "experiment_id", true, &in.experiment_id, err);
+    if (rc < 0 || (rc = cap_json_get_str(req->msg, "name", false, &in.name, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "model_type", false, &in.model_type, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "source_run_id", false, &in.source_run_id, err)) < 0)
+        return rc;
+    if (in.source_run_id && *in.source_run_id &&
+        (rc = validate_run_id(in.source_run_id, err)) < 0)
+        return rc;
+    if (in.source_run_id && !*in.source_run_id)
+        in.source_run_id = NULL;
+    if (in.name && strlen(in.name) > 500)
+        return cap_err(err, CAP_EINVAL, "Logged model name must be at most 500 characters");
+    if ((rc = api_kv_list(req->msg, "params", "param", &params, &in.nparams, err)) < 0 ||
+        (rc = api_kv_list(req->msg, "tags", "tag", &tags, &in.ntags, err)) < 0)
+        goto done;
+    in.params = params;
+    in.tags = tags;
+    cJSON *model = NULL;
+    if ((rc = store_logged_model_create(env->store, &in, &model, err)) < 0)
+        goto done;
+    resp->json = api_wrap("model", model);
+done:
+    free(params);
+    free(tags);
+    return rc < 0 ? rc : 0;
+}
+
+HANDLER(logged_model_get)
+{
+    cJSON *model = NULL;
+    bool allow_deleted = false;
+    int rc = cap_json_get_bool(req->msg, "allow_deleted", false, &allow_deleted, err);
+    if (rc < 0 || (rc = store_logged_model_get(env->store, req->params[0], &model, err)) < 0)
+        return rc;
+    /* Like MLflow, a deleted model is gone unless the caller asks for it. */
+    const cJSON *stage = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(model, "info"), "lifecycle_stage");
+    if (!allow_deleted && cJSON_IsString(stage) && strcmp(stage->valuestring, "deleted") == 0) {
+        cJSON_Delete(model);
+        return cap_err(err, CAP_ENOTFOUND, "Logged model with ID '%s' not found",
+                       req->params[0]);
+    }
+    resp->json = api_wrap("model", model);
+    return 0;
+}
+
+HANDLER(logged_model_finalize)
+{
+    const char *status;
+    cJSON *model = NULL;
+    int rc = cap_json_get_str(req->msg, "status", true, &status, err);
+    if (rc < 0)
+        return rc;
+    if (strcmp(status, "LOGGED_MODEL_READY") != 0 &&
+        strcmp(status, "LOGGED_MODEL_UPLOAD_FAILED") != 0 &&
+        strcmp(status, "LOGGED_MODEL_PENDING") != 0)
+        return cap_err(err, CAP_EINVAL,
+                       "Invalid value '%s' for parameter 'status': expected LOGGED_MODEL_READY, "
+                       "LOGGED_MODEL_UPLOAD_FAILED or LOGGED_MODEL_PENDING",
+                       status);
+    if ((rc = store_logged_model_finalize(env->store, req->params[0], status, &model, err)) < 0)
+        return rc;
+    resp->json = api_wrap("model", model);
+    return 0;
+}
+
+HANDLER(logged_model_delete)
+{
+    return store_logged_model_delete(env->store, req->params[0], err);
+}
+
+HANDLER(logged_model_set_tags)
+{
+    struct cap_kv *tags;
+    size_t n;
+    int rc = api_kv_list(req->msg, "tags", "tag", &tags, &n, err);
+    if (rc < 0)
+        return rc;
+    rc = store_logged_model_set_tags(env->store, req->params[0], tags, n, err);
+    free(tags);
+    return rc;
+}
+
+HANDLER(logged_model_delete_tag)
+{
+    return store_logged_model_delete_tag(env->store, req->params[0], req->params[1], err);
+}
+
+HANDLER(logged_model_log_params)
+{
+    struct cap_kv *params;
+    size_t n;
+    int rc = api_kv_list(req->msg, "params", "param", &params, &n, err);
+    if (rc < 0)
+        return rc;
+    rc = store_logged_model_log_params(env->store, req->params[0], params, n, err);
+    free(params);
+    return rc;
+}
+
+/* order_by here is a list of {field_name, ascending} objects, not strings. */
+static int logged_model_order(const cJSON *msg, struct order_key **out, size_t *n,
+                              struct cap_error *err)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(msg, "order_by");
+    int count = cap_json_array_size(cJSON_IsNull(arr) ? NULL : arr);
+    *out = cap_xcalloc((size_t)count + 1, sizeof **out);
+    *n = 0;
+    for (int i = 0; i < count; i++) {
+        const cJSON *o = cap_json_array_at(arr, i);
+        const char *field;
+        bool asc = true;
+        int rc = cap_json_get_str(o, "field_name", true, &field, err);
+        if (rc == 0)
+            rc = cap_json_get_bool(o, "ascending", false, &asc, err);
+        if (rc >= 0) {
+            struct cap_buf b;
+            cap_buf_init(&b);
+            cap_buf_printf(&b, "%s %s", field, asc ? "ASC" : "DESC");
+            rc = order_key_parse(b.data, FILTER_TARGET_LOGGED_MODELS, &(*out)[i], err);
+            cap_buf_free(&b);
+        }
+        if (rc < 0) {
+            api_order_free(*out, (size_t)i);
+            *out = NULL;
+            return rc;
+        }
+        *n = (size_t)i + 1;
+    }
+    return 0;
+}
+
+HANDLER(logged_model_search)
+{
+    struct store_logged_model_query lq = {0};
+    const cJSON *ids = NULL;
+    const char *text = NULL, *token = NULL;
+    struct filter *filter = NULL;
+    struct order_key *order = NULL;
+    const char **idv = NULL;
+    cJSON *list = NULL;
+    char *next = NULL;
+    int rc;
+    lq.q.view = STORE_VIEW_ACTIVE;
+    if ((rc = api_max_results(req->msg, 100, 1000, &lq.q.max_results, err)) < 0 ||
+        (rc = cap_json_get_array(req->msg, "experiment_ids", false, &ids, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "filter", false, &text, err)) < 0)
+        goto done;
+    if (rc == 0 && (rc = filter_parse(text, FILTER_TARGET_LOGGED_MODELS, &filter, err)) < 0)
+        goto done;
+    if ((rc = cap_json_get_str(req->msg, "page_token", false, &token, err)) < 0 ||
+        (rc = logged_model_order(req->msg, &order, &lq.q.norder, err)) < 0)
+        goto done;
+    lq.q.filter = filter;
+    lq.q.order = order;
+    lq.q.page_token = token && *token ? token : NULL;
+    lq.nexperiments = (size_t)cap_json_array_size(ids);
+    idv = cap_xcalloc(lq.nexperiments + 1, sizeof *idv);
+    for (size_t i = 0; i < lq.nexperiments; i++) {
+        const cJSON *v = cap_json_array_at(ids, (int)i);
+        if (!cJSON_IsString(v) || (rc = validate_experiment_id(v->valuestring, err)) < 0) {
+            rc = rc < 0 ? rc
+                        : cap_err(err, CAP_EINVAL, "experiment_ids must be a list of strings");
+            goto done;
+        }
+        idv[i] = v->valuestring;
+    }
+    lq.experiment_ids = idv;
+    rc = store_logged_model_search(env->store, &lq, &list, &next, err);
+done:
+    free(idv);
+    filter_free(filter);
+    api_order_free(order, lq.q.norder);
+    if (rc < 0)
+        return rc;
+    resp->json = cJSON_CreateObject();
+    cJSON_AddItemToObject(resp->json, "models", list ? list : cJSON_CreateArray());
+    add_page(resp->json, next);
+    return 0;
+}
+
+/* ---------------- health ---------------- */
+
+HANDLER(health)
+{
+    resp->text = cap_xstrdup("OK");
+    return 0;
+}
+
+HANDLER(version)
+{
+    resp->text = cap_xstrdup(env->version);
+    return 0;
+}
+
+#define P "/api/2.0/mlflow/"
+#define J API_BODY_JSON
+const struct api_route api_tracking_routes[] = {
+    {"GET", "/health", API_BODY_NONE, health, NULL},
+    {"GET", "/version", API_BODY_NONE, version, NULL},
+    {"POST", P "experiments/create", J, experiment_create, NULL},
+    {"GET", P "experiments/get", J, experiment_get, NULL},
+    {"GET", P "experiments/get-by-name", J, experiment_get_by_name, NULL},
+    {"POST", P "experiments/search", J, experiment_search, NULL},
+    {"GET", P "experiments/search", J, experiment_search, NULL},
+    {"POST", P "experiments/update", J, experiment_update, NULL},
+    {"POST", P "experiments/delete", J, experiment_delete, NULL},
+    {"POST", P "experiments/restore", J, experiment_restore, NULL},
+    {"POST", P "experiments/set-experiment-tag", J, experiment_set_tag, NULL},
+    {"POST", P "experiments/delete-experiment-tag", J, experiment_delete_tag, NULL},
+    {"POST", P "runs/create", J, run_create, NULL},
+    {"GET", P "runs/get", J, run_get, NULL},
+    {"POST", P "runs/update", J, run_update, NULL},
+    {"POST", P "runs/delete", J, run_delete, NULL},
+    {"POST", P "runs/restore", J, run_restore, NULL},
+    {"POST", P "runs/log-metric", J, run_log_metric, NULL},
+    {"POST", P "runs/log-parameter", J, run_log_param, NULL},
+    {"POST", P "runs/set-tag", J, run_set_tag, NULL},
+    {"POST", P "runs/delete-tag", J, run_delete_tag, NULL},
+    {"POST", P "runs/log-batch", J, run_log_batch, NULL},
+    {"POST", P "runs/log-inputs", J, run_log_inputs, NULL},
+    {"POST", P "runs/outputs", J, run_log_outputs, NULL},
+    {"POST", P "runs/log-model", J, run_log_model, NULL},
+    {"POST", P "runs/search", J, run_search, NULL},
+    {"GET", P "metrics/get-history", J, metric_history, NULL},
+    {"GET", P "metrics/get-history-bulk-interval", J, metric_history_bulk, NULL},
+    {"POST", P "logged-models", J, logged_model_create, NULL},
+    {"POST", P "logged-models/search", J, logged_model_search, NULL},
+    {"GET", P "logged-models/{model_id}", J, logged_model_get, NULL},
+    {"PATCH", P "logged-models/{model_id}", J, logged_model_finalize, NULL},
+    {"DELETE", P "logged-models/{model_id}", J, logged_model_delete, NULL},
+    {"PATCH", P "logged-models/{model_id}/tags", J, logged_model_set_tags, NULL},
+    {"DELETE", P "logged-models/{model_id}/tags/{tag_key}", J, logged_model_delete_tag, NULL},
+    {"POST", P "logged-models/{model_id}/params", J, logged_model_log_params, NULL},
+    {NULL, NULL, J, NULL, NULL},
+};

@@ -1,0 +1,148 @@
+/* routes.c - the route table and the matcher. Patterns are '/'-separated;
+ * "{name}" matches one segment (percent-decoded once), a final "*" matches
+ * the rest of the path (left encoded for the handler to decode and check).
+ * MLflow mounts its API under /ajax-api/ too, for its UI: both prefixes
+ * reach the same handlers. */
+#include "api/api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+
+static const struct api_route *const tables[] = {api_tracking_routes, api_artifact_routes};
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+char *api_percent_decode(const char *s, size_t n)
+{
+    char *out = cap_xmalloc(n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            out[o++] = s[i];
+            continue;
+        }
+        int hi = i + 1 < n ? hexval(s[i + 1]) : -1;
+        int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+        /* A decoded NUL would silently cut the string short: refuse it. */
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            free(out);
+            return NULL;
+        }
+        out[o++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Matches path against pattern; on success fills params (decoded copies) and
+ * tail (pointer into path). */
+static bool match_one(const char *pattern, const char *path, struct api_request *req)
+{
+    const char *p = pattern, *s = path;
+    int np = 0;
+    char *caps[API_MAX_PATH_PARAMS] = {0};
+    const char *tail = NULL;
+    while (*p) {
+        if (p[0] == '*' && p[1] == '\0') {
+            tail = s;
+            p++;
+            s += strlen(s);
+            break;
+        }
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            size_t seg = strcspn(s, "/");
+            if (!close || seg == 0 || np >= API_MAX_PATH_PARAMS)
+                goto fail;
+            caps[np] = api_percent_decode(s, seg);
+            if (!caps[np])
+                goto fail;
+            np++;
+            s += seg;
+            p = close + 1;
+            continue;
+        }
+        if (*p != *s)
+            goto fail;
+        p++;
+        s++;
+    }
+    if (*s != '\0')
+        goto fail;
+    for (int i = 0; i < API_MAX_PATH_PARAMS; i++) {
+        free((char *)req->params[i]);
+        req->params[i] = caps[i];
+    }
+    req->tail = tail;
+    return true;
+fail:
+    for (int i = 0; i < np; i++)
+        free(caps[i]);
+    return false;
+}
+
+const struct api_route *api_match(const char *method, const char *path,
+                                  struct api_request *req, struct cap_error *err)
+{
+    static const char ajax[] = "/ajax-api/";
+    struct cap_buf alt;
+    cap_buf_init(&alt);
+    const char *target = path;
+    if (strncmp(path, ajax, sizeof ajax - 1) == 0) {
+        cap_buf_puts(&alt, "/api/");
+        cap_buf_puts(&alt, path + sizeof ajax - 1);
+        target = alt.data;
+    }
+    bool path_known = false;
+    const struct api_route *found = NULL;
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0] && !found; t++) {
+        for (const struct api_route *r = tables[t]; r->pattern; r++) {
+            if (!match_one(r->pattern, target, req))
+                continue;
+            path_known = true;
+            if (strcmp(r->method, method) == 0) {
+                found = r;
+                break;
+            }
+        }
+    }
+    /* The tail must point into the caller's path, not the rewritten copy. */
+    if (found && req->tail)
+        req->tail = path + (req->tail - target) + (target == path ? 0 : strlen(path) - strlen(target));
+    if (!found) {
+        for (int i = 0; i < API_MAX_PATH_PARAMS; i++) {
+            free((char *)req->params[i]);
+            req->params[i] = NULL;
+        }
+        req->tail = NULL;
+        if (path_known)
+            cap_err(err, CAP_EMETHOD, "Method %s is not allowed for %s", method, path);
+        else
+            cap_err(err, CAP_ENOENDPOINT, "No API endpoint at %s %s", method, path);
+    }
+    cap_buf_free(&alt);
+    return found;
+}
+
+void api_response_free(struct api_response *resp)
+{
+    if (resp->json)
+        cJSON_Delete(resp->json);
+    free(resp->text);
+    free(resp->attachment_name);
+    resp->json = NULL;
+    resp->text = NULL;
+    resp->attachment_name = NULL;
+}

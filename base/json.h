@@ -1,0 +1,45 @@
+/* json.h - typed field access on cJSON request messages, with MLflow's
+ * error wording, and output helpers that follow the protobuf JSON mapping
+ * MLflow uses (non-finite doubles as "NaN"/"Infinity" strings, int64 as
+ * numbers, unset fields left out).
+ *
+ * Requests reach handlers as one cJSON object whether they came as a JSON
+ * body or as GET query parameters, so every getter accepts the string form
+ * of a number or boolean too. */
+#ifndef CAP_JSON_H
+#define CAP_JSON_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/error.h"
+
+/* Each getter returns 0 when the field is present and well typed, 1 when it is
+ * absent (or JSON null) and not required, or a negative error. */
+int cap_json_get_str(const cJSON *obj, const char *field, bool required,
+                     const char **out, struct cap_error *err);
+int cap_json_get_i64(const cJSON *obj, const char *field, bool required,
+                     int64_t *out, struct cap_error *err);
+int cap_json_get_double(const cJSON *obj, const char *field, bool required,
+                        double *out, struct cap_error *err);
+int cap_json_get_bool(const cJSON *obj, const char *field, bool required,
+                      bool *out, struct cap_error *err);
+/* An array field; a lone scalar (a GET parameter given once) counts as a
+ * one-element array, so *out may be that scalar: iterate with
+ * cap_json_array_size/cap_json_array_at. */
+int cap_json_get_array(const cJSON *obj, const char *field, bool required,
+                       const cJSON **out, struct cap_error *err);
+int cap_json_array_size(const cJSON *arr);
+const cJSON *cap_json_array_at(const cJSON *arr, int i);
+/* Reads a double from a JSON value: a number or "NaN", "Infinity", "-Infinity",
+ * or a numeric string. Returns false when it is none of these. */
+bool cap_json_value_double(const cJSON *v, double *out);
+
+void cap_json_add_double(cJSON *obj, const char *key, double v);
+void cap_json_add_i64(cJSON *obj, const char *key, int64_t v);
+void cap_json_add_str(cJSON *obj, const char *key, const char *s); /* skips NULL */
+/* Serializes without whitespace; free() the result. */
+char *cap_json_print(const cJSON *obj);
+
+#endif

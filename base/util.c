@@ -1,0 +1,131 @@
+/* util.c - clocks, random ids, base64 and logging. */
+#include "base/util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "base/buf.h"
+
+int64_t cap_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+double cap_mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void cap_random_hex(char *out, size_t nbytes)
+{
+    unsigned char raw[64];
+    static const char hex[] = "0123456789abcdef";
+    size_t done = 0;
+    while (done < nbytes) {
+        size_t chunk = nbytes - done < sizeof raw ? nbytes - done : sizeof raw;
+        size_t got = 0;
+        while (got < chunk) {
+            ssize_t r = getrandom(raw + got, chunk - got, 0);
+            if (r > 0)
+                got += (size_t)r;
+        }
+        for (size_t i = 0; i < chunk; i++) {
+            out[2 * (done + i)] = hex[raw[i] >> 4];
+            out[2 * (done + i) + 1] = hex[raw[i] & 15];
+        }
+        done += chunk;
+    }
+    out[2 * nbytes] = '\0';
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *cap_base64_encode(const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    char *out = cap_xmalloc(4 * ((n + 2) / 3) + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        out[o++] = b64[(v >> 18) & 63];
+        out[o++] = b64[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? b64[v & 63] : '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int b64_val(char c)
+{
+    const char *p = c ? strchr(b64, c) : NULL;
+    return p ? (int)(p - b64) : -1;
+}
+
+unsigned char *cap_base64_decode(const char *s, size_t *out_len)
+{
+    size_t n = strlen(s);
+    if (n % 4)
+        return NULL;
+    unsigned char *out = cap_xmalloc(n / 4 * 3 + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        int pad = 0;
+        for (int k = 0; k < 4; k++) {
+            if (s[i + k] == '=' && i + 4 == n && k >= 2) {
+                v[k] = 0;
+                pad++;
+            } else if (pad || (v[k] = b64_val(s[i + k])) < 0) {
+                free(out);
+                return NULL;
+            }
+        }
+        uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        out[o++] = (unsigned char)(x >> 16);
+        if (pad < 2)
+            out[o++] = (unsigned char)(x >> 8);
+        if (pad < 1)
+            out[o++] = (unsigned char)x;
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}
+
+static enum cap_log_level log_level = CAP_LOG_INFO;
+
+void cap_log_set_level(enum cap_log_level lvl)
+{
+    log_level = lvl;
+}
+
+void cap_log(enum cap_log_level lvl, const char *fmt, ...)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    if (lvl < log_level)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "capstan %s: %s\n", names[lvl], line);
+}
+
+bool cap_str_has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}

@@ -1,0 +1,24 @@
+/* util.h - small shared helpers: clocks, random ids, base64, logging. */
+#ifndef CAP_UTIL_H
+#define CAP_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+int64_t cap_now_ms(void);
+double cap_mono_s(void);            /* monotonic seconds, for durations */
+/* Fills out with n random bytes as 2n lowercase hex characters + NUL. */
+void cap_random_hex(char *out, size_t nbytes);
+/* Base64 (standard alphabet, padded); free() the results. decode returns NULL
+ * on malformed input. */
+char *cap_base64_encode(const void *data, size_t n);
+unsigned char *cap_base64_decode(const char *s, size_t *out_len);
+
+enum cap_log_level { CAP_LOG_DEBUG, CAP_LOG_INFO, CAP_LOG_WARN, CAP_LOG_ERROR };
+void cap_log_set_level(enum cap_log_level lvl);
+void cap_log(enum cap_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+bool cap_str_has_prefix(const char *s, const char *prefix);
+
+#endif

@@ -1,0 +1,106 @@
+/* cli.c - option parsing and store opening shared by the sub-commands. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+
+int cli_parse(int argc, char **argv, int start, struct cli_opt *opts, const char **pos,
+              int maxpos, int *npos)
+{
+    *npos = 0;
+    bool given[64] = {0};
+    for (int i = start; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || a[1] == '\0') {
+            if (*npos >= maxpos) {
+                fprintf(stderr, "capstan: unexpected argument '%s'\n", a);
+                return -1;
+            }
+            pos[(*npos)++] = a;
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+        struct cli_opt *o = NULL;
+        int k = 0;
+        for (; opts[k].name; k++)
+            if (strlen(opts[k].name) == nlen && strncmp(opts[k].name, a, nlen) == 0) {
+                o = &opts[k];
+                break;
+            }
+        if (!o) {
+            fprintf(stderr, "capstan: unknown option '%.*s' (try --help)\n", (int)nlen, a);
+            return -1;
+        }
+        given[k] = true;
+        if (o->flag) {
+            o->value = "1";
+            continue;
+        }
+        if (eq) {
+            o->value = eq + 1;
+        } else if (i + 1 < argc) {
+            o->value = argv[++i];
+        } else {
+            fprintf(stderr, "capstan: option %s needs a value\n", o->name);
+            return -1;
+        }
+    }
+    for (int k = 0; opts[k].name; k++) {
+        if (given[k] || !opts[k].env)
+            continue;
+        const char *e = getenv(opts[k].env);
+        if (e && *e)
+            opts[k].value = e;
+    }
+    return 0;
+}
+
+const char *cli_get(const struct cli_opt *opts, const char *name)
+{
+    for (int k = 0; opts[k].name; k++)
+        if (strcmp(opts[k].name, name) == 0)
+            return opts[k].value;
+    return NULL;
+}
+
+void cli_usage(const char *synopsis, const struct cli_opt *opts)
+{
+    printf("usage: %s\n\noptions:\n", synopsis);
+    for (int k = 0; opts[k].name; k++) {
+        printf("  %-26s %s", opts[k].name, opts[k].help ? opts[k].help : "");
+        if (opts[k].value && !opts[k].flag)
+            printf(" (default: %s)", opts[k].value);
+        if (opts[k].env)
+            printf(" [$%s]", opts[k].env);
+        printf("\n");
+    }
+}
+
+char *cli_store_uri(const struct cli_opt *opts)
+{
+    const char *uri = cli_get(opts, "--backend-store-uri");
+    if (uri && *uri)
+        return cap_xstrdup(uri);
+    struct cap_buf b;
+    cap_buf_init(&b);
+    cap_buf_printf(&b, "%s/capstan.db", cli_get(opts, "--data"));
+    return cap_buf_steal(&b);
+}
+
+int cli_open_store(const struct cli_opt *opts, struct store **out)
+{
+    char *uri = cli_store_uri(opts);
+    struct store_config cfg = {.uri = uri, .artifact_prefix = "mlflow-artifacts:"};
+    struct cap_error err = {0};
+    int rc = store_open(&cfg, out, &err);
+    free(uri);
+    if (rc < 0) {
+        fprintf(stderr, "capstan: cannot open the store: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}

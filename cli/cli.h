@@ -1,0 +1,38 @@
+/* cli.h - shared pieces of the capstan sub-commands: option parsing with
+ * CAPSTAN_* environment fallbacks, and opening the local store. */
+#ifndef CAP_CLI_H
+#define CAP_CLI_H
+
+#include <stdbool.h>
+
+#include "store/store.h"
+
+#define CAPSTAN_VERSION "0.1.0"
+
+struct cli_opt {
+    const char *name;     /* "--port" */
+    const char *env;      /* "CAPSTAN_PORT" or NULL */
+    bool flag;            /* takes no value */
+    const char *value;    /* default in, result out ("1" for a set flag) */
+    const char *help;
+};
+
+/* Parses argv[start..] against opts; positional arguments are collected into
+ * pos (at most maxpos). Environment variables fill options not given.
+ * Prints a message and returns -1 on an unknown option or missing value. */
+int cli_parse(int argc, char **argv, int start, struct cli_opt *opts, const char **pos,
+              int maxpos, int *npos);
+const char *cli_get(const struct cli_opt *opts, const char *name);
+void cli_usage(const char *synopsis, const struct cli_opt *opts);
+
+/* Opens the store that --backend-store-uri or --data name (read commands
+ * share the server's defaults). Prints the error and returns -1 on failure. */
+int cli_open_store(const struct cli_opt *opts, struct store **out);
+/* The store URI that the options name: --backend-store-uri, else <data>/capstan.db. */
+char *cli_store_uri(const struct cli_opt *opts);
+
+int cmd_server(int argc, char **argv);
+int cmd_experiments(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
+
+#endif

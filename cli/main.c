@@ -1,0 +1,43 @@
+/* main.c - the capstan command: dispatches to its sub-commands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *f)
+{
+    fputs("usage: capstan <command> [options]\n\n"
+          "commands:\n"
+          "  server         run the tracking server (MLflow REST API) on http://127.0.0.1:5000\n"
+          "  experiments    list experiments\n"
+          "  runs           search runs, show a run\n"
+          "  version        print the version\n\n"
+          "Run 'capstan <command> --help' for a command's options.\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("capstan %s\n", CAPSTAN_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "server") == 0)
+        return cmd_server(argc, argv);
+    if (strcmp(cmd, "experiments") == 0)
+        return cmd_experiments(argc, argv);
+    if (strcmp(cmd, "runs") == 0)
+        return cmd_runs(argc, argv);
+    fprintf(stderr, "capstan: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,418 @@
+/* server.c - libmicrohttpd glue. One request context per request, created
+ * from the raw URI (MHD's URI log callback) so that the query string and the
+ * artifact path are decoded by us, exactly once. Responses are queued on the
+ * handler's last call, never the first, so keep-alive connections stay open. */
+#include "server/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/json.h"
+#include "base/util.h"
+
+struct server {
+    struct MHD_Daemon *daemon;
+    struct server_config cfg;
+    const struct api_env *env;
+    uint16_t port;
+    atomic_int inflight;
+};
+
+struct req_ctx {
+    struct server *srv;
+    char *raw_uri;
+    char *path;                  /* raw path, not decoded */
+    char *query;                 /* raw query string or NULL */
+    bool started;
+    const struct api_route *route;
+    struct api_request req;
+    struct cap_error err;        /* set when the request has already failed */
+    struct cap_buf body;
+    uint64_t body_seen;
+    void *upload_state;
+    bool upload_open;
+};
+
+static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct req_ctx *ctx = cap_xcalloc(1, sizeof *ctx);
+    ctx->srv = cls;
+    ctx->raw_uri = cap_xstrdup(uri ? uri : "/");
+    const char *q = strchr(ctx->raw_uri, '?');
+    if (q) {
+        ctx->path = cap_xstrndup(ctx->raw_uri, (size_t)(q - ctx->raw_uri));
+        ctx->query = cap_xstrdup(q + 1);
+    } else {
+        ctx->path = cap_xstrdup(ctx->raw_uri);
+    }
+    cap_buf_init(&ctx->body);
+    atomic_fetch_add(&ctx->srv->inflight, 1);
+    return ctx;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    struct req_ctx *ctx = *con_cls;
+    if (!ctx)
+        return;
+    if (ctx->upload_open && ctx->route && ctx->route->upload)
+        ctx->route->upload->abort(ctx->upload_state);
+    for (int i = 0; i < API_MAX_PATH_PARAMS; i++)
+        free((char *)ctx->req.params[i]);
+    if (ctx->req.msg)
+        cJSON_Delete((cJSON *)ctx->req.msg);
+    cap_buf_free(&ctx->body);
+    atomic_fetch_sub(&ctx->srv->inflight, 1);
+    free(ctx->raw_uri);
+    free(ctx->path);
+    free(ctx->query);
+    free(ctx);
+    *con_cls = NULL;
+}
+
+/* Query strings use '+' for space (form encoding), paths do not. */
+static char *decode_query_part(const char *s, size_t n)
+{
+    char *tmp = cap_xstrndup(s, n);
+    for (char *p = tmp; *p; p++)
+        if (*p == '+')
+            *p = ' ';
+    char *out = api_percent_decode(tmp, n);
+    free(tmp);
+    return out;
+}
+
+/* Adds the query's k=v pairs that the message lacks; a repeated key becomes
+ * an array. */
+static int merge_query(cJSON *msg, const char *query, struct cap_error *err)
+{
+    if (!query)
+        return 0;
+    cJSON *seen = cJSON_CreateObject(); /* keys that came from the query */
+    const char *p = query;
+    int rc = 0;
+    while (*p) {
+        size_t len = strcspn(p, "&");
+        const char *eq = memchr(p, '=', len);
+        size_t klen = eq ? (size_t)(eq - p) : len;
+        char *k = decode_query_part(p, klen);
+        char *v = eq ? decode_query_part(eq + 1, len - klen - 1) : cap_xstrdup("");
+        if (!k || !v) {
+            free(k);
+            free(v);
+            rc = cap_err(err, CAP_EBADREQ, "Malformed percent-encoding in the query string");
+            break;
+        }
+        if (*k) {
+            cJSON *cur = cJSON_GetObjectItemCaseSensitive(msg, k);
+            bool from_query = cJSON_GetObjectItemCaseSensitive(seen, k) != NULL;
+            if (!cur) {
+                cJSON_AddStringToObject(msg, k, v);
+                cJSON_AddTrueToObject(seen, k);
+            } else if (from_query) {
+                if (!cJSON_IsArray(cur)) {
+                    cJSON *arr = cJSON_CreateArray();
+                    cJSON_AddItemToArray(arr, cJSON_Duplicate(cur, 1));
+                    cJSON_ReplaceItemInObjectCaseSensitive(msg, k, arr);
+                    cur = arr;
+                }
+                cJSON_AddItemToArray(cur, cJSON_CreateString(v));
+            }
+        }
+        free(k);
+        free(v);
+        p += len;
+        if (*p == '&')
+            p++;
+    }
+    cJSON_Delete(seen);
+    return rc;
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, struct MHD_Response *r, int status)
+{
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, int status, char *body)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    return send_response(conn, r, status);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, const struct cap_error *err)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error_code", cap_err_name(err->code));
+    cJSON_AddStringToObject(o, "message", err->msg[0] ? err->msg : cap_err_name(err->code));
+    char *body = cap_json_print(o);
+    cJSON_Delete(o);
+    int status = cap_err_http_status(err->code);
+    if (status >= 500)
+        cap_log(CAP_LOG_WARN, "%d %s", status, err->msg);
+    return send_json(conn, status, body);
+}
+
+static enum MHD_Result send_api_response(struct MHD_Connection *conn, struct api_response *resp)
+{
+    int status = resp->status ? resp->status : 200;
+    struct MHD_Response *r;
+    if (resp->fd >= 0) {
+        r = MHD_create_response_from_fd64(resp->fd_size, resp->fd);
+        if (!r) {
+            close(resp->fd);
+            api_response_free(resp);
+            struct cap_error e;
+            cap_err(&e, CAP_EINTERNAL, "Could not stream the file");
+            return send_error(conn, &e);
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+        if (resp->attachment_name) {
+            struct cap_buf h;
+            cap_buf_init(&h);
+            cap_buf_puts(&h, "attachment; filename=\"");
+            for (const char *p = resp->attachment_name; *p; p++)
+                if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+                    cap_buf_putc(&h, *p);
+            cap_buf_putc(&h, '"');
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, h.data);
+            cap_buf_free(&h);
+        }
+        api_response_free(resp);
+        return send_response(conn, r, status);
+    }
+    if (resp->text) {
+        char *t = resp->text;
+        resp->text = NULL;
+        r = MHD_create_response_from_buffer(strlen(t), t, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+        api_response_free(resp);
+        return send_response(conn, r, status);
+    }
+    char *body = resp->json ? cap_json_print(resp->json) : cap_xstrdup("{}");
+    api_response_free(resp);
+    return send_json(conn, status, body);
+}
+
+static int build_message(struct req_ctx *ctx, struct cap_error *err)
+{
+    cJSON *msg = NULL;
+    if (ctx->body.len > 0) {
+        const char *end = NULL;
+        msg = cJSON_ParseWithLengthOpts(ctx->body.data, ctx->body.len, &end, 0);
+        if (!msg) {
+            size_t off = end ? (size_t)(end - ctx->body.data) : 0;
+            return cap_err(err, CAP_EBADREQ,
+                           "Malformed JSON in the request body near byte %zu: expected a JSON object",
+                           off);
+        }
+        if (!cJSON_IsObject(msg)) {
+            cJSON_Delete(msg);
+            return cap_err(err, CAP_EBADREQ, "The request body must be a JSON object");
+        }
+    } else {
+        msg = cJSON_CreateObject();
+    }
+    ctx->req.msg = msg;
+    return merge_query(msg, ctx->query, err);
+}
+
+static enum MHD_Result finish(struct MHD_Connection *conn, struct req_ctx *ctx)
+{
+    struct api_response resp = {.fd = -1};
+    struct cap_error *err = &ctx->err;
+    if (err->code)
+        return send_error(conn, err);
+    const struct api_route *route = ctx->route;
+    int rc;
+    if (route->body == API_BODY_STREAM) {
+        if (!ctx->upload_open) {
+            /* an empty upload never got a data call */
+            rc = route->upload->begin(ctx->srv->env, &ctx->req, &ctx->upload_state, err);
+            if (rc < 0)
+                return send_error(conn, err);
+            ctx->upload_open = true;
+        }
+        ctx->upload_open = false;
+        rc = route->upload->end(ctx->upload_state, &resp, err);
+    } else {
+        if (build_message(ctx, err) < 0)
+            return send_error(conn, err);
+        rc = route->handler(ctx->srv->env, &ctx->req, &resp, err);
+    }
+    if (rc < 0) {
+        api_response_free(&resp);
+        if (resp.fd >= 0)
+            close(resp.fd);
+        if (!err->code)
+            cap_err(err, CAP_EINTERNAL, "Handler failed without a message");
+        return send_error(conn, err);
+    }
+    return send_api_response(conn, &resp);
+}
+
+static void too_large(struct req_ctx *ctx, uint64_t limit)
+{
+    cap_err(&ctx->err, CAP_ETOOLARGE,
+            "Request body is larger than the limit of %llu bytes for %s",
+            (unsigned long long)limit, ctx->path);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct req_ctx *ctx = *con_cls;
+    struct server *srv = cls;
+    if (!ctx)
+        return MHD_NO;
+    if (!ctx->started) {
+        ctx->started = true;
+        ctx->req.method = method;
+        ctx->req.path = ctx->path;
+        ctx->req.content_type =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        ctx->route = api_match(method, ctx->path, &ctx->req, &ctx->err);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (ctx->route && cl) {
+            uint64_t limit = ctx->route->body == API_BODY_STREAM ? srv->cfg.max_upload_bytes
+                                                                 : srv->cfg.max_json_bytes;
+            unsigned long long n = strtoull(cl, NULL, 10);
+            if (limit && n > limit) {
+                /* Answer now: no point reading a body we will refuse. */
+                too_large(ctx, limit);
+                return send_error(conn, &ctx->err);
+            }
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (ctx->err.code)
+            return MHD_YES;      /* already failed: drain and discard */
+        ctx->body_seen += n;
+        if (ctx->route->body == API_BODY_STREAM) {
+            if (srv->cfg.max_upload_bytes && ctx->body_seen > srv->cfg.max_upload_bytes) {
+                too_large(ctx, srv->cfg.max_upload_bytes);
+                goto abort_upload;
+            }
+            if (!ctx->upload_open) {
+                if (ctx->route->upload->begin(srv->env, &ctx->req, &ctx->upload_state,
+                                              &ctx->err) < 0)
+                    return MHD_YES;
+                ctx->upload_open = true;
+            }
+            if (ctx->route->upload->data(ctx->upload_state, upload_data, n, &ctx->err) < 0)
+                goto abort_upload;
+            return MHD_YES;
+        }
+        if (srv->cfg.max_json_bytes && ctx->body_seen > srv->cfg.max_json_bytes) {
+            too_large(ctx, srv->cfg.max_json_bytes);
+            cap_buf_free(&ctx->body);
+            return MHD_YES;
+        }
+        cap_buf_append(&ctx->body, upload_data, n);
+        return MHD_YES;
+    abort_upload:
+        if (ctx->upload_open) {
+            ctx->route->upload->abort(ctx->upload_state);
+            ctx->upload_open = false;
+        }
+        return MHD_YES;
+    }
+    return finish(conn, ctx);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && line[n - 1] == '\n')
+        line[--n] = '\0';
+    cap_log(CAP_LOG_DEBUG, "http: %s", line);
+}
+
+int server_start(const struct server_config *cfg, const struct api_env *env, struct server **out,
+                 struct cap_error *err)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%u", cfg->port);
+    int gai = getaddrinfo(cfg->host, portstr, &hints, &ai);
+    if (gai != 0)
+        return cap_err(err, CAP_EINVAL, "Cannot resolve listen address '%s': %s", cfg->host,
+                       gai_strerror(gai));
+
+    struct server *srv = cap_xcalloc(1, sizeof *srv);
+    srv->cfg = *cfg;
+    srv->env = env;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->daemon = MHD_start_daemon(
+        flags, cfg->port, NULL, NULL, on_request, srv,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads ? cfg->threads : 8),
+        MHD_OPTION_URI_LOG_CALLBACK, uri_logger, srv,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        int e = errno;
+        freeaddrinfo(ai);
+        free(srv);
+        return cap_err(err, CAP_EINVAL, "Cannot listen on %s:%u: %s", cfg->host, cfg->port,
+                       e ? strerror(e) : "libmicrohttpd refused to start");
+    }
+    freeaddrinfo(ai);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : cfg->port;
+    *out = srv;
+    return 0;
+}
+
+uint16_t server_port(const struct server *srv)
+{
+    return srv->port;
+}
+
+void server_stop(struct server *srv)
+{
+    if (!srv)
+        return;
+    MHD_socket lsock = MHD_quiesce_daemon(srv->daemon);
+    if (lsock != MHD_INVALID_SOCKET)
+        close(lsock);
+    /* In-flight requests finish; idle keep-alive connections do not count. */
+    double deadline = cap_mono_s() + 10.0;
+    while (atomic_load(&srv->inflight) > 0 && cap_mono_s() < deadline)
+        usleep(10000);
+    MHD_stop_daemon(srv->daemon);
+    free(srv);
+}

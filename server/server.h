@@ -1,0 +1,29 @@
+/* server.h - the HTTP front: libmicrohttpd's thread pool, request size
+ * limits, query/body to message, JSON errors, graceful stop. Routing and
+ * meaning live in api/. */
+#ifndef CAP_SERVER_H
+#define CAP_SERVER_H
+
+#include <stdint.h>
+
+#include "api/api.h"
+#include "base/error.h"
+
+struct server_config {
+    const char *host;            /* "127.0.0.1", "0.0.0.0", "::1" ... */
+    uint16_t port;               /* 0 = any free port (see server_port) */
+    unsigned threads;            /* worker threads */
+    uint64_t max_json_bytes;     /* JSON request bodies above this get 413 */
+    uint64_t max_upload_bytes;   /* streamed artifact uploads above this get 413 */
+};
+
+struct server;
+
+int server_start(const struct server_config *cfg, const struct api_env *env, struct server **out,
+                 struct cap_error *err);
+uint16_t server_port(const struct server *srv);
+/* Stops accepting, lets in-flight requests finish (up to a few seconds),
+ * then stops the workers. The caller closes the store afterwards. */
+void server_stop(struct server *srv);
+
+#endif

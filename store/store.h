@@ -1,0 +1,198 @@
+/* store.h - the metadata store: the one interface handlers use to read and
+ * write experiments, runs and logged models. Backends (SQLite now, PostgreSQL
+ * later) live behind it and are chosen in store.c from the URI; nothing
+ * outside store/ writes SQL.
+ *
+ * Results come back as cJSON values already in MLflow's JSON shape
+ * (Experiment, Run, RunInfo, Metric, LoggedModel), because that is the only
+ * shape every caller needs; the caller owns them (cJSON_Delete).
+ *
+ * Every write is acknowledged (the call returns 0) only once it is durable.
+ * Concurrent writers never see "database is locked": the SQLite backend sends
+ * writes through one writer thread that commits them in groups.
+ *
+ * Errors: -CAP_ENOTFOUND for unknown IDs ("Run with id=... not found"),
+ * -CAP_EEXISTS for duplicate names, -CAP_EINVAL for state conflicts MLflow
+ * reports that way (param overwrite, logging to a deleted run),
+ * -CAP_EINTERNAL for database failures (the message says what failed). */
+#ifndef CAP_STORE_H
+#define CAP_STORE_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "track/filter.h"
+
+struct store;
+
+struct cap_kv {
+    const char *key;
+    const char *value;
+};
+
+struct store_config {
+    /* "sqlite:///abs/path.db", "sqlite:///rel/path.db" or a plain file path. */
+    const char *uri;
+    /* Prefix of new experiments' artifact_location: the default experiment
+     * "0" gets "<prefix>/0". Capstan uses "mlflow-artifacts:" so that clients
+     * go through the artifact proxy. */
+    const char *artifact_prefix;
+    int read_connections;       /* 0 = a sensible default */
+};
+
+enum store_view { STORE_VIEW_ACTIVE = 1, STORE_VIEW_DELETED = 2, STORE_VIEW_ALL = 3 };
+
+int store_open(const struct store_config *cfg, struct store **out, struct cap_error *err);
+/* Finishes queued writes, checkpoints and closes. */
+void store_close(struct store *st);
+
+/* ---- experiments ---- */
+int store_experiment_create(struct store *st, const char *name, const char *artifact_location,
+                            const struct cap_kv *tags, size_t ntags, char **out_id,
+                            struct cap_error *err);
+int store_experiment_get(struct store *st, const char *id, cJSON **out, struct cap_error *err);
+int store_experiment_get_by_name(struct store *st, const char *name, cJSON **out,
+                                 struct cap_error *err);
+int store_experiment_rename(struct store *st, const char *id, const char *new_name,
+                            struct cap_error *err);
+/* Deleting marks the experiment and its runs deleted; restore reverses both. */
+int store_experiment_delete(struct store *st, const char *id, struct cap_error *err);
+int store_experiment_restore(struct store *st, const char *id, struct cap_error *err);
+int store_experiment_set_tag(struct store *st, const char *id, const char *key,
+                             const char *value, struct cap_error *err);
+int store_experiment_delete_tag(struct store *st, const char *id, const char *key,
+                                struct cap_error *err);
+
+struct store_query {
+    enum store_view view;
+    const struct filter *filter;       /* may be NULL */
+    const struct order_key *order;     /* may be NULL when norder == 0 */
+    size_t norder;
+    int max_results;                   /* already validated, > 0 */
+    const char *page_token;            /* NULL or a token from a previous answer */
+};
+
+/* out: a cJSON array of Experiment objects; *next_token: NULL when no more. */
+int store_experiment_search(struct store *st, const struct store_query *q, cJSON **out,
+                            char **next_token, struct cap_error *err);
+
+/* ---- runs ---- */
+struct store_run_create {
+    const char *experiment_id;
+    const char *user_id;       /* may be NULL */
+    int64_t start_time;        /* ms */
+    const char *run_name;      /* NULL: taken from tag mlflow.runName or generated */
+    const struct cap_kv *tags;
+    size_t ntags;
+};
+
+struct store_metric {
+    const char *key;
+    double value;              /* may be NaN or +-Inf */
+    int64_t timestamp;
+    int64_t step;
+    const char *model_id;      /* optional (3.x) */
+    const char *dataset_name;  /* optional (3.x) */
+    const char *dataset_digest;
+};
+
+struct store_dataset_input {
+    const char *name;
+    const char *digest;
+    const char *source_type;
+    const char *source;
+    const char *schema;        /* optional */
+    const char *profile;       /* optional */
+    const struct cap_kv *tags; /* e.g. mlflow.data.context */
+    size_t ntags;
+};
+
+struct store_model_output {
+    const char *model_id;
+    int64_t step;
+};
+
+/* out: the new Run (info + data.tags). The store sets tag mlflow.runName and
+ * generates a name when none is given. */
+int store_run_create(struct store *st, const struct store_run_create *in, cJSON **out,
+                     struct cap_error *err);
+int store_run_get(struct store *st, const char *run_id, cJSON **out, struct cap_error *err);
+/* status NULL, end_time < 0 and run_name NULL leave that field unchanged.
+ * out: the RunInfo after the update. */
+int store_run_update(struct store *st, const char *run_id, const char *status, int64_t end_time,
+                     const char *run_name, cJSON **out, struct cap_error *err);
+int store_run_delete(struct store *st, const char *run_id, struct cap_error *err);
+int store_run_restore(struct store *st, const char *run_id, struct cap_error *err);
+/* One atomic write: either every metric, param and tag is stored or none is.
+ * Params are write-once (the same value again is fine); an exact duplicate
+ * metric (key, step, timestamp, value) is a no-op; setting mlflow.runName
+ * renames the run. */
+int store_run_log_batch(struct store *st, const char *run_id, const struct store_metric *metrics,
+                        size_t nmetrics, const struct cap_kv *params, size_t nparams,
+                        const struct cap_kv *tags, size_t ntags, struct cap_error *err);
+int store_run_delete_tag(struct store *st, const char *run_id, const char *key,
+                         struct cap_error *err);
+int store_run_log_inputs(struct store *st, const char *run_id,
+                         const struct store_dataset_input *datasets, size_t ndatasets,
+                         const char *const *model_ids, size_t nmodels, struct cap_error *err);
+int store_run_log_outputs(struct store *st, const char *run_id,
+                          const struct store_model_output *models, size_t nmodels,
+                          struct cap_error *err);
+
+struct store_run_query {
+    const char *const *experiment_ids;
+    size_t nexperiments;
+    struct store_query q;
+};
+
+/* out: a cJSON array of Run objects. Must not load every run into memory:
+ * filtering, ordering and paging happen in the database. */
+int store_run_search(struct store *st, const struct store_run_query *q, cJSON **out,
+                     char **next_token, struct cap_error *err);
+/* out: a cJSON array of Metric objects, every point, ordered by step, timestamp. */
+int store_metric_history(struct store *st, const char *run_id, const char *key, cJSON **out,
+                         struct cap_error *err);
+
+/* ---- logged models (MLflow 3.x) ---- */
+struct store_logged_model_create {
+    const char *experiment_id;
+    const char *name;           /* NULL: generated */
+    const char *source_run_id;  /* may be NULL */
+    const char *model_type;     /* may be NULL */
+    const struct cap_kv *params;
+    size_t nparams;
+    const struct cap_kv *tags;
+    size_t ntags;
+};
+
+/* out: a LoggedModel {info: {model_id "m-<32 hex>", experiment_id, name,
+ * artifact_uri "<exp location>/models/<id>/artifacts", status
+ * LOGGED_MODEL_PENDING, creation_timestamp_ms, last_updated_timestamp_ms,
+ * source_run_id, model_type, tags}, data: {params, metrics}}. */
+int store_logged_model_create(struct store *st, const struct store_logged_model_create *in,
+                              cJSON **out, struct cap_error *err);
+int store_logged_model_get(struct store *st, const char *model_id, cJSON **out,
+                           struct cap_error *err);
+/* status: LOGGED_MODEL_READY, LOGGED_MODEL_UPLOAD_FAILED, ... */
+int store_logged_model_finalize(struct store *st, const char *model_id, const char *status,
+                                cJSON **out, struct cap_error *err);
+int store_logged_model_set_tags(struct store *st, const char *model_id, const struct cap_kv *tags,
+                                size_t ntags, struct cap_error *err);
+int store_logged_model_delete_tag(struct store *st, const char *model_id, const char *key,
+                                  struct cap_error *err);
+int store_logged_model_log_params(struct store *st, const char *model_id,
+                                  const struct cap_kv *params, size_t nparams,
+                                  struct cap_error *err);
+int store_logged_model_delete(struct store *st, const char *model_id, struct cap_error *err);
+struct store_logged_model_query {
+    const char *const *experiment_ids;
+    size_t nexperiments;
+    struct store_query q;
+};
+int store_logged_model_search(struct store *st, const struct store_logged_model_query *q,
+                              cJSON **out, char **next_token, struct cap_error *err);
+
+#endif

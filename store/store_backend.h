@@ -1,0 +1,79 @@
+/* store_backend.h - the table of operations a metadata-store backend provides.
+ * store.c parses the URI, picks a backend, checks the caller's arguments once
+ * and then calls through this table, the way Redis' ae.c picks ae_epoll.c.
+ * Backends receive arguments that store.c has already checked for NULL, so
+ * they only enforce the rules that depend on stored state.
+ * Internal to store/: nothing outside this directory includes it. */
+#ifndef CAP_STORE_BACKEND_H
+#define CAP_STORE_BACKEND_H
+
+#include "store/store.h"
+
+struct store_backend {
+    const char *name;
+    void (*close)(void *impl);
+
+    int (*experiment_create)(void *impl, const char *name, const char *artifact_location,
+                             const struct cap_kv *tags, size_t ntags, char **out_id,
+                             struct cap_error *err);
+    int (*experiment_get)(void *impl, const char *id, cJSON **out, struct cap_error *err);
+    int (*experiment_get_by_name)(void *impl, const char *name, cJSON **out,
+                                  struct cap_error *err);
+    int (*experiment_rename)(void *impl, const char *id, const char *new_name,
+                             struct cap_error *err);
+    int (*experiment_delete)(void *impl, const char *id, struct cap_error *err);
+    int (*experiment_restore)(void *impl, const char *id, struct cap_error *err);
+    int (*experiment_set_tag)(void *impl, const char *id, const char *key, const char *value,
+                              struct cap_error *err);
+    int (*experiment_delete_tag)(void *impl, const char *id, const char *key,
+                                 struct cap_error *err);
+    int (*experiment_search)(void *impl, const struct store_query *q, cJSON **out,
+                             char **next_token, struct cap_error *err);
+
+    int (*run_create)(void *impl, const struct store_run_create *in, cJSON **out,
+                      struct cap_error *err);
+    int (*run_get)(void *impl, const char *run_id, cJSON **out, struct cap_error *err);
+    int (*run_update)(void *impl, const char *run_id, const char *status, int64_t end_time,
+                      const char *run_name, cJSON **out, struct cap_error *err);
+    int (*run_delete)(void *impl, const char *run_id, struct cap_error *err);
+    int (*run_restore)(void *impl, const char *run_id, struct cap_error *err);
+    int (*run_log_batch)(void *impl, const char *run_id, const struct store_metric *metrics,
+                         size_t nmetrics, const struct cap_kv *params, size_t nparams,
+                         const struct cap_kv *tags, size_t ntags, struct cap_error *err);
+    int (*run_delete_tag)(void *impl, const char *run_id, const char *key,
+                          struct cap_error *err);
+    int (*run_log_inputs)(void *impl, const char *run_id,
+                          const struct store_dataset_input *datasets, size_t ndatasets,
+                          const char *const *model_ids, size_t nmodels, struct cap_error *err);
+    int (*run_log_outputs)(void *impl, const char *run_id, const struct store_model_output *models,
+                           size_t nmodels, struct cap_error *err);
+    int (*run_search)(void *impl, const struct store_run_query *q, cJSON **out,
+                      char **next_token, struct cap_error *err);
+    int (*metric_history)(void *impl, const char *run_id, const char *key, cJSON **out,
+                          struct cap_error *err);
+
+    int (*logged_model_create)(void *impl, const struct store_logged_model_create *in,
+                               cJSON **out, struct cap_error *err);
+    int (*logged_model_get)(void *impl, const char *model_id, cJSON **out,
+                            struct cap_error *err);
+    int (*logged_model_finalize)(void *impl, const char *model_id, const char *status,
+                                 cJSON **out, struct cap_error *err);
+    int (*logged_model_set_tags)(void *impl, const char *model_id, const struct cap_kv *tags,
+                                 size_t ntags, struct cap_error *err);
+    int (*logged_model_delete_tag)(void *impl, const char *model_id, const char *key,
+                                   struct cap_error *err);
+    int (*logged_model_log_params)(void *impl, const char *model_id,
+                                   const struct cap_kv *params, size_t nparams,
+                                   struct cap_error *err);
+    int (*logged_model_delete)(void *impl, const char *model_id, struct cap_error *err);
+    int (*logged_model_search)(void *impl, const struct store_logged_model_query *q,
+                               cJSON **out, char **next_token, struct cap_error *err);
+};
+
+/* The SQLite backend: path is a filesystem path (already taken out of the
+ * URI), artifact_prefix has no trailing slash. */
+extern const struct store_backend store_sqlite_backend;
+int store_sqlite_open(const char *path, const char *artifact_prefix, int read_connections,
+                      void **impl, struct cap_error *err);
+
+#endif

@@ -1,0 +1,244 @@
+/* store_schema.c - the SQLite schema and its versioned migrations.
+ *
+ * schema_version holds one row per applied migration. At open, every
+ * migration newer than the database's version runs once, each in its own
+ * IMMEDIATE transaction (so two processes opening the same file at once
+ * cannot both apply it), and a database newer than this code is refused.
+ * Migrations are append-only: never edit one that has shipped, add another.
+ *
+ * Design notes:
+ * - Runs have an integer surrogate key (rid) besides the public run_uuid;
+ *   every per-run table is keyed by rid, which keeps the big indexes
+ *   (metrics, latest_metrics, params, tags) small and the joins cheap.
+ * - Per-run tables are WITHOUT ROWID with the natural key as primary key, so
+ *   the rows are stored in key order and a lookup is one b-tree descent.
+ * - metrics keeps every point; its primary key is the point's identity, so
+ *   an exact duplicate is a no-op. NaN cannot be stored as a REAL (SQLite
+ *   turns it into NULL) and a primary-key column cannot be NULL, so NaN is
+ *   value 0 with is_nan 1. +-Inf are stored as real IEEE values.
+ * - latest_metrics holds the latest point per (run, key) for search and for
+ *   Run.data.metrics; NaN is value NULL there so that comparisons never
+ *   match it and it sorts apart from real numbers. Its (key, value) index
+ *   lets a search ordered by a metric walk runs in metric order. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "store/store_sqlite.h"
+
+static const char *const migrations[STORE_SCHEMA_VERSION] = {
+    /* 1: experiments and runs with their params, tags and metrics. */
+    "CREATE TABLE experiments ("
+    "  experiment_id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  artifact_location TEXT NOT NULL,"
+    "  lifecycle_stage TEXT NOT NULL DEFAULT 'active'"
+    "    CHECK (lifecycle_stage IN ('active', 'deleted')),"
+    "  creation_time INTEGER NOT NULL,"
+    "  last_update_time INTEGER NOT NULL,"
+    "  deleted_time INTEGER);"
+    "CREATE INDEX experiments_by_creation ON experiments(creation_time DESC, experiment_id);"
+    "CREATE TABLE experiment_tags ("
+    "  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (experiment_id, key)) WITHOUT ROWID;"
+    "CREATE TABLE runs ("
+    "  rid INTEGER PRIMARY KEY,"
+    "  run_uuid TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL,"
+    "  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),"
+    "  user_id TEXT,"
+    "  status TEXT NOT NULL,"
+    "  start_time INTEGER NOT NULL,"
+    "  end_time INTEGER,"
+    "  lifecycle_stage TEXT NOT NULL DEFAULT 'active'"
+    "    CHECK (lifecycle_stage IN ('active', 'deleted')),"
+    "  artifact_uri TEXT NOT NULL,"
+    "  deleted_time INTEGER);"
+    "CREATE INDEX runs_by_experiment"
+    "  ON runs(experiment_id, lifecycle_stage, start_time DESC, run_uuid);"
+    "CREATE TABLE params ("
+    "  rid INTEGER NOT NULL REFERENCES runs(rid) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (rid, key)) WITHOUT ROWID;"
+    "CREATE INDEX params_by_key_value ON params(key, value);"
+    "CREATE TABLE tags ("
+    "  rid INTEGER NOT NULL REFERENCES runs(rid) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (rid, key)) WITHOUT ROWID;"
+    "CREATE INDEX tags_by_key_value ON tags(key, value);"
+    "CREATE TABLE metrics ("
+    "  rid INTEGER NOT NULL REFERENCES runs(rid) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  step INTEGER NOT NULL,"
+    "  timestamp INTEGER NOT NULL,"
+    "  value REAL NOT NULL,"
+    "  is_nan INTEGER NOT NULL DEFAULT 0,"
+    "  model_id TEXT,"
+    "  dataset_name TEXT,"
+    "  dataset_digest TEXT,"
+    "  PRIMARY KEY (rid, key, step, timestamp, value, is_nan)) WITHOUT ROWID;"
+    "CREATE INDEX metrics_by_model ON metrics(model_id) WHERE model_id IS NOT NULL;"
+    "CREATE TABLE latest_metrics ("
+    "  rid INTEGER NOT NULL REFERENCES runs(rid) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value REAL,"
+    "  step INTEGER NOT NULL,"
+    "  timestamp INTEGER NOT NULL,"
+    "  is_nan INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (rid, key)) WITHOUT ROWID;"
+    "CREATE INDEX latest_metrics_by_key_value ON latest_metrics(key, value);",
+
+    /* 2: dataset inputs, MLflow 3 logged models and run <-> model links. */
+    "CREATE TABLE datasets ("
+    "  dataset_id INTEGER PRIMARY KEY,"
+    "  dataset_uuid TEXT NOT NULL UNIQUE,"
+    "  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),"
+    "  name TEXT NOT NULL,"
+    "  digest TEXT NOT NULL,"
+    "  source_type TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  schema TEXT,"
+    "  profile TEXT,"
+    "  UNIQUE (experiment_id, name, digest));"
+    "CREATE TABLE inputs ("
+    "  rid INTEGER NOT NULL REFERENCES runs(rid) ON DELETE CASCADE,"
+    "  dataset_id INTEGER NOT NULL REFERENCES datasets(dataset_id),"
+    "  PRIMARY KEY (rid, dataset_id)) WITHOUT ROWID;"
+    "CREATE INDEX inputs_by_dataset ON inputs(dataset_id);"
+    "CREATE TABLE input_tags ("
+    "  rid INTEGER NOT NULL,"
+    "  dataset_id INTEGER NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (rid, dataset_id, key),"
+    "  FOREIGN KEY (rid, dataset_id) REFERENCES inputs(rid, dataset_id) ON DELETE CASCADE"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE logged_models ("
+    "  model_id TEXT PRIMARY KEY,"
+    "  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),"
+    "  name TEXT NOT NULL,"
+    "  artifact_uri TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  creation_time INTEGER NOT NULL,"
+    "  last_updated_time INTEGER NOT NULL,"
+    "  source_run_id TEXT,"
+    "  model_type TEXT,"
+    "  lifecycle_stage TEXT NOT NULL DEFAULT 'active'"
+    "    CHECK (lifecycle_stage IN ('active', 'deleted')));"
+    "CREATE INDEX logged_models_by_experiment"
+    "  ON logged_models(experiment_id, lifecycle_stage, creation_time DESC);"
+    "CREATE TABLE logged_model_params ("
+    "  model_id TEXT NOT NULL REFERENCES logged_models(model_id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (model_id, key)) WITHOUT ROWID;"
+    "CREATE TABLE logged_model_tags ("
+    "  model_id TEXT NOT NULL REFERENCES logged_models(model_id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (model_id, key)) WITHOUT ROWID;"
+    /* Model ids are not foreign keys here: MLflow accepts links to models
+     * logged elsewhere and a replayed request must not fail on them. */
+    "CREATE TABLE run_model_inputs ("
+    "  rid INTEGER NOT NULL REFERENCES runs(rid) ON DELETE CASCADE,"
+    "  model_id TEXT NOT NULL,"
+    "  PRIMARY KEY (rid, model_id)) WITHOUT ROWID;"
+    "CREATE TABLE run_outputs ("
+    "  rid INTEGER NOT NULL REFERENCES runs(rid) ON DELETE CASCADE,"
+    "  model_id TEXT NOT NULL,"
+    "  step INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (rid, model_id)) WITHOUT ROWID;",
+};
+
+static int current_version(struct sq_conn *c, int64_t *out, struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_stmt(c, "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return store_sq_dberr(c, err, "reading the schema version");
+    }
+    *out = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return 0;
+}
+
+static int apply(struct sq_conn *c, int version, struct cap_error *err)
+{
+    int rc = store_sq_exec(c, "BEGIN IMMEDIATE", err);
+    if (rc < 0)
+        return rc;
+    int64_t cur = 0;
+    if ((rc = current_version(c, &cur, err)) < 0)
+        goto fail;
+    if (cur >= version) /* another process got here first */
+        return store_sq_exec(c, "COMMIT", err);
+    if ((rc = store_sq_exec(c, migrations[version - 1], err)) < 0)
+        goto fail;
+    sqlite3_stmt *st = store_sq_stmt(
+        c, "INSERT INTO schema_version(version, applied_time) VALUES (?, ?)", err);
+    if (!st) {
+        rc = -CAP_EINTERNAL;
+        goto fail;
+    }
+    sqlite3_bind_int(st, 1, version);
+    sqlite3_bind_int64(st, 2, cap_now_ms());
+    if ((rc = store_sq_step_done(c, st, err, "recording the schema version")) < 0)
+        goto fail;
+    if ((rc = store_sq_exec(c, "COMMIT", err)) < 0)
+        goto fail;
+    cap_log(CAP_LOG_INFO, "store: applied schema migration %d", version);
+    return 0;
+fail:
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    if (err)
+        cap_err(err, CAP_EINTERNAL, "Schema migration %d failed: %.400s", version, err->msg);
+    return -CAP_EINTERNAL;
+}
+
+int store_sq_migrate(struct sq_conn *c, const char *artifact_prefix, struct cap_error *err)
+{
+    int rc = store_sq_exec(c,
+                           "CREATE TABLE IF NOT EXISTS schema_version ("
+                           "  version INTEGER PRIMARY KEY,"
+                           "  applied_time INTEGER NOT NULL)",
+                           err);
+    if (rc < 0)
+        return rc;
+    int64_t cur = 0;
+    if ((rc = current_version(c, &cur, err)) < 0)
+        return rc;
+    if (cur > STORE_SCHEMA_VERSION)
+        return cap_err(err, CAP_EINTERNAL,
+                       "The database schema version is %lld but this Capstan knows only up to "
+                       "%d: it was written by a newer Capstan; upgrade Capstan to open it",
+                       (long long)cur, STORE_SCHEMA_VERSION);
+    for (int v = (int)cur + 1; v <= STORE_SCHEMA_VERSION; v++)
+        if ((rc = apply(c, v, err)) < 0)
+            return rc;
+
+    /* Experiment "0" always exists. Inserted at every open (a no-op once it
+     * is there) rather than in a migration so that it does not depend on the
+     * artifact prefix the database was first created with. */
+    char loc[1024];
+    snprintf(loc, sizeof loc, "%s/0", artifact_prefix);
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "INSERT OR IGNORE INTO experiments(experiment_id, name, "
+                                     "artifact_location, lifecycle_stage, creation_time, "
+                                     "last_update_time) VALUES (0, 'Default', ?, 'active', ?, ?)",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    int64_t now = cap_now_ms();
+    store_sq_bind_text(st, 1, loc);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, now);
+    return store_sq_step_done(c, st, err, "creating the default experiment");
+}

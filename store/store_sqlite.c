@@ -1,0 +1,539 @@
+/* store_sqlite.c - the SQLite backend's plumbing: opening the database with
+ * the pragmas that make it durable and concurrent, the writer thread that
+ * commits queued writes in groups, the pool of read connections, the
+ * per-connection prepared-statement cache and small shared helpers.
+ *
+ * Why one writer: SQLite allows one writer at a time. Letting every HTTP
+ * thread write means they fight over the lock (busy waits, "database is
+ * locked") and each pays its own fsync. Instead callers enqueue a job and
+ * sleep; the writer takes every queued job, runs each inside its own
+ * SAVEPOINT of a single BEGIN IMMEDIATE transaction and commits once: one
+ * fsync for the whole group, and a failing job only rolls back its own
+ * savepoint. Callers wake after the COMMIT, so a returned 0 means durable
+ * (synchronous=FULL). Reads use separate read-only connections: in WAL mode
+ * they see the last commit and never wait for the writer. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/json.h"
+#include "base/util.h"
+#include "store/store_sqlite.h"
+
+#define SQ_DEFAULT_READERS 8
+#define SQ_MAX_READERS 64
+#define SQ_BUSY_TIMEOUT_MS 30000
+
+/* ---------------- small helpers ---------------- */
+
+int store_sq_dberr(struct sq_conn *c, struct cap_error *err, const char *what)
+{
+    return cap_err(err, CAP_EINTERNAL, "Database error while %s: %s", what,
+                   c && c->db ? sqlite3_errmsg(c->db) : "no connection");
+}
+
+sqlite3_stmt *store_sq_stmt(struct sq_conn *c, const char *sql, struct cap_error *err)
+{
+    size_t h = (size_t)(((uintptr_t)sql >> 3) * 2654435761u) % SQ_CACHE_SLOTS;
+    for (size_t i = 0; i < SQ_CACHE_SLOTS; i++) {
+        size_t k = (h + i) % SQ_CACHE_SLOTS;
+        if (c->keys[k] == sql) {
+            sqlite3_reset(c->stmts[k]);
+            sqlite3_clear_bindings(c->stmts[k]);
+            return c->stmts[k];
+        }
+        if (!c->keys[k]) {
+            sqlite3_stmt *st = NULL;
+            if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+                SQLITE_OK) {
+                cap_err(err, CAP_EINTERNAL, "Database error while preparing a query: %s",
+                        sqlite3_errmsg(c->db));
+                return NULL;
+            }
+            c->keys[k] = sql;
+            c->stmts[k] = st;
+            return st;
+        }
+    }
+    cap_err(err, CAP_EINTERNAL, "Internal error: prepared-statement cache is full");
+    return NULL;
+}
+
+sqlite3_stmt *store_sq_prepare(struct sq_conn *c, const char *sql, struct cap_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        store_sq_dberr(c, err, "preparing a query");
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+int store_sq_exec(struct sq_conn *c, const char *sql, struct cap_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = cap_err(err, CAP_EINTERNAL, "Database error: %s", msg ? msg : "unknown");
+        sqlite3_free(msg);
+        return rc;
+    }
+    return 0;
+}
+
+int store_sq_step_done(struct sq_conn *c, sqlite3_stmt *st, struct cap_error *err,
+                       const char *what)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        int r = store_sq_dberr(c, err, what);
+        sqlite3_reset(st);
+        return r;
+    }
+    sqlite3_reset(st);
+    return 0;
+}
+
+void store_sq_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+const char *store_sq_col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+bool store_sq_parse_id(const char *s, int64_t *out)
+{
+    if (!s || !*s || strlen(s) > 18)
+        return false;
+    int64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        v = v * 10 + (*p - '0');
+    }
+    *out = v;
+    return true;
+}
+
+char *store_sq_page_token(int64_t offset)
+{
+    char json[64];
+    int n = snprintf(json, sizeof json, "{\"offset\":%lld}", (long long)offset);
+    return cap_base64_encode(json, (size_t)n);
+}
+
+int store_sq_page_offset(const char *token, int64_t *offset, struct cap_error *err)
+{
+    *offset = 0;
+    if (!token || !*token)
+        return 0;
+    size_t n = 0;
+    unsigned char *raw = cap_base64_decode(token, &n);
+    cJSON *j = raw ? cJSON_ParseWithLength((const char *)raw, n) : NULL;
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, "offset");
+    bool ok = cJSON_IsNumber(o) && o->valuedouble >= 0 && o->valuedouble < 9e15 &&
+              o->valuedouble == (double)(int64_t)o->valuedouble;
+    if (ok)
+        *offset = (int64_t)o->valuedouble;
+    cJSON_Delete(j);
+    free(raw);
+    if (!ok)
+        return cap_err(err, CAP_EINVAL, "Invalid page token");
+    return 0;
+}
+
+int store_sq_kv_array(struct sq_conn *c, sqlite3_stmt *st, cJSON *obj, const char *name,
+                      struct cap_error *err)
+{
+    cJSON *arr = NULL;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!arr)
+            arr = cJSON_AddArrayToObject(obj, name);
+        cJSON *kv = cJSON_CreateObject();
+        cJSON_AddStringToObject(kv, "key", store_sq_col_text(st, 0));
+        cJSON_AddStringToObject(kv, "value", store_sq_col_text(st, 1));
+        cJSON_AddItemToArray(arr, kv);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading key/value pairs");
+}
+
+/* Our own small word lists for generated run and model names. */
+static const char *const adjectives[] = {
+    "amber",  "brisk",  "calm",   "dapper", "eager",  "fleet",  "gentle", "hardy",
+    "ivory",  "jolly",  "keen",   "lucid",  "mellow", "nimble", "ornate", "placid",
+    "quiet",  "rapid",  "silent", "tidy",   "upbeat", "vivid",  "witty",  "young",
+    "zesty",  "bold",   "clever", "dusty",  "frosty", "golden", "hollow", "lively",
+};
+static const char *const nouns[] = {
+    "anchor", "beacon", "canyon", "delta",  "ember",  "falcon", "glacier", "harbor",
+    "island", "jetty",  "kestrel", "lagoon", "meadow", "nebula", "orchard", "pebble",
+    "quarry", "river",  "summit", "tundra", "valley", "willow", "yarrow",  "zephyr",
+    "badger", "comet",  "dune",   "fjord",  "grove",  "heron",  "lantern", "otter",
+};
+
+char *store_sq_random_name(void)
+{
+    char hex[9];
+    cap_random_hex(hex, 4);
+    uint32_t r = (uint32_t)strtoul(hex, NULL, 16);
+    size_t na = sizeof adjectives / sizeof *adjectives, nn = sizeof nouns / sizeof *nouns;
+    struct cap_buf b;
+    cap_buf_init(&b);
+    cap_buf_printf(&b, "%s-%s-%u", adjectives[r % na], nouns[(r / na) % nn],
+                   (r / (uint32_t)(na * nn)) % 1000);
+    return cap_buf_steal(&b);
+}
+
+/* ---------------- connections ---------------- */
+
+static void conn_close(struct sq_conn *c)
+{
+    for (size_t i = 0; i < SQ_CACHE_SLOTS; i++) {
+        if (c->keys[i])
+            sqlite3_finalize(c->stmts[i]);
+        c->keys[i] = NULL;
+        c->stmts[i] = NULL;
+    }
+    if (c->db && sqlite3_close(c->db) != SQLITE_OK)
+        cap_log(CAP_LOG_WARN, "store: closing a connection: %s", sqlite3_errmsg(c->db));
+    c->db = NULL;
+}
+
+static int conn_open(struct sq_conn *c, const char *path, bool writer, struct cap_error *err)
+{
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
+    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+        int rc = cap_err(err, CAP_EINTERNAL, "Cannot open database '%s': %s", path,
+                         c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        sqlite3_close(c->db);
+        c->db = NULL;
+        return rc;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, SQ_BUSY_TIMEOUT_MS);
+    /* foreign_keys is per connection. case_sensitive_like gives LIKE MLflow's
+     * case-sensitive meaning (ILIKE is LOWER() LIKE LOWER()). */
+    const char *common = "PRAGMA foreign_keys=ON;"
+                         "PRAGMA case_sensitive_like=ON;"
+                         "PRAGMA temp_store=MEMORY;"
+                         "PRAGMA mmap_size=268435456;";
+    int rc = store_sq_exec(c, common, err);
+    if (rc < 0)
+        return rc;
+    if (writer) {
+        /* WAL lets readers run beside the writer; synchronous=FULL syncs the
+         * WAL at every commit, so an acknowledged write survives power loss. */
+        sqlite3_stmt *st = NULL;
+        if (getenv("XX_PRE")) store_sq_exec(c, getenv("XX_PRE"), err); /* TEMP */
+        if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_ROW ||
+            strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
+            rc = cap_err(err, CAP_EINTERNAL, "Cannot switch database '%s' to WAL mode: %s",
+                         path, sqlite3_errmsg(c->db));
+            sqlite3_finalize(st);
+            return rc;
+        }
+        sqlite3_finalize(st);
+        rc = store_sq_exec(c,
+                           "PRAGMA synchronous=FULL;"
+                           "PRAGMA cache_size=-65536;"
+                           "PRAGMA journal_size_limit=67108864;",
+                           err);
+        if (rc == 0 && getenv("XX_PRAGMAS")) /* TEMP experiment */
+            rc = store_sq_exec(c, getenv("XX_PRAGMAS"), err);
+    } else {
+        rc = store_sq_exec(c, "PRAGMA cache_size=-16384;", err);
+    }
+    return rc;
+}
+
+struct sq_conn *store_sq_reader(struct sq *s)
+{
+    pthread_mutex_lock(&s->rmu);
+    while (!s->free_readers)
+        pthread_cond_wait(&s->rcv, &s->rmu);
+    struct sq_conn *c = s->free_readers;
+    s->free_readers = c->next_free;
+    pthread_mutex_unlock(&s->rmu);
+    return c;
+}
+
+void store_sq_reader_done(struct sq *s, struct sq_conn *c)
+{
+    pthread_mutex_lock(&s->rmu);
+    c->next_free = s->free_readers;
+    s->free_readers = c;
+    pthread_cond_signal(&s->rcv);
+    pthread_mutex_unlock(&s->rmu);
+}
+
+int store_sq_read_begin(struct sq_conn *c, struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_stmt(c, "BEGIN", err);
+    return st ? store_sq_step_done(c, st, err, "starting a read") : -CAP_EINTERNAL;
+}
+
+void store_sq_read_end(struct sq_conn *c)
+{
+    sqlite3_stmt *st = store_sq_stmt(c, "COMMIT", NULL);
+    if (!st || sqlite3_step(st) != SQLITE_DONE)
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    if (st)
+        sqlite3_reset(st);
+}
+
+/* ---------------- the writer ---------------- */
+
+static int run_stmt(struct sq_conn *c, const char *sql, struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_stmt(c, sql, err);
+    return st ? store_sq_step_done(c, st, err, sql) : -CAP_EINTERNAL;
+}
+
+/* Marks jobs [from, to) that had succeeded as failed with err's message:
+ * their transaction did not commit. */
+static void fail_group(struct sq_job *from, struct sq_job *to, const struct cap_error *why)
+{
+    for (struct sq_job *j = from; j != to; j = j->next) {
+        if (j->rc == 0) {
+            j->rc = -CAP_EINTERNAL;
+            cap_err(&j->err, CAP_EINTERNAL, "%s", why->msg);
+        }
+    }
+}
+
+/* Runs a list of jobs as one or more transactions (more than one only when
+ * SQLite itself aborted a transaction midway, e.g. on a full disk). */
+static void run_group(struct sq *s, struct sq_job *jobs)
+{
+    struct sq_conn *c = &s->writer;
+    struct sq_job *j = jobs;
+    while (j) {
+        struct sq_job *first = j;
+        struct cap_error terr;
+        cap_err_clear(&terr);
+        if (run_stmt(c, "BEGIN IMMEDIATE", &terr) < 0) {
+            for (; j; j = j->next) {
+                j->rc = -CAP_EINTERNAL;
+                j->err = terr;
+            }
+            return;
+        }
+        bool aborted = false;
+        for (; j && !aborted; j = j->next) {
+            cap_err_clear(&j->err);
+            if (run_stmt(c, "SAVEPOINT job", &j->err) < 0) {
+                j->rc = -CAP_EINTERNAL;
+                continue;
+            }
+            j->rc = j->fn(s, c, j->arg, &j->err);
+            if (j->rc > 0)
+                j->rc = 0;
+            if (sqlite3_get_autocommit(c->db)) {
+                /* SQLite rolled the whole transaction back: the jobs before
+                 * this one in the group are lost too. */
+                if (j->rc == 0)
+                    j->rc = cap_err(&j->err, CAP_EINTERNAL,
+                                    "Database error: the transaction was aborted");
+                cap_err(&terr, CAP_EINTERNAL, "Database error: the transaction was aborted: %s",
+                        sqlite3_errmsg(c->db));
+                fail_group(first, j, &terr);
+                aborted = true;
+                continue;
+            }
+            if (j->rc < 0) {
+                struct cap_error ignore;
+                run_stmt(c, "ROLLBACK TO job", &ignore);
+            }
+            if (run_stmt(c, "RELEASE job", &terr) < 0 && j->rc == 0) {
+                j->rc = -CAP_EINTERNAL;
+                j->err = terr;
+            }
+        }
+        if (aborted)
+            continue;
+        if (run_stmt(c, "COMMIT", &terr) < 0) {
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+            fail_group(first, j, &terr);
+        }
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct sq *s = arg;
+    pthread_mutex_lock(&s->qmu);
+    for (;;) {
+        while (!s->qhead && !s->stopping)
+            pthread_cond_wait(&s->qcv, &s->qmu);
+        if (!s->qhead)
+            break; /* stopping and drained */
+        struct sq_job *batch = s->qhead;
+        s->qhead = s->qtail = NULL;
+        pthread_mutex_unlock(&s->qmu);
+        run_group(s, batch);
+        pthread_mutex_lock(&s->qmu);
+        /* A job lives on its caller's stack: read next before done. */
+        for (struct sq_job *j = batch, *next; j; j = next) {
+            next = j->next;
+            j->done = true;
+        }
+        pthread_cond_broadcast(&s->donecv);
+    }
+    pthread_mutex_unlock(&s->qmu);
+    return NULL;
+}
+
+int store_sq_write(struct sq *s, sq_job_fn fn, void *arg, struct cap_error *err)
+{
+    struct sq_job job = {.fn = fn, .arg = arg};
+    pthread_mutex_lock(&s->qmu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->qmu);
+        return cap_err(err, CAP_EUNAVAIL, "The metadata store is shutting down");
+    }
+    if (s->qtail)
+        s->qtail->next = &job;
+    else
+        s->qhead = &job;
+    s->qtail = &job;
+    pthread_cond_signal(&s->qcv);
+    while (!job.done)
+        pthread_cond_wait(&s->donecv, &s->qmu);
+    pthread_mutex_unlock(&s->qmu);
+    if (job.rc < 0 && err)
+        *err = job.err;
+    return job.rc;
+}
+
+/* ---------------- open / close ---------------- */
+
+static void sq_free(struct sq *s)
+{
+    for (int i = 0; i < s->nreaders; i++)
+        conn_close(&s->readers[i]);
+    free(s->readers);
+    if (s->writer.db) {
+        /* Let the planner keep good statistics, then fold the WAL back into
+         * the database so the file is complete on its own. */
+        sqlite3_exec(s->writer.db, "PRAGMA optimize", NULL, NULL, NULL);
+        for (size_t i = 0; i < SQ_CACHE_SLOTS; i++) {
+            if (s->writer.keys[i])
+                sqlite3_finalize(s->writer.stmts[i]);
+            s->writer.keys[i] = NULL;
+        }
+        if (sqlite3_exec(s->writer.db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) !=
+            SQLITE_OK)
+            cap_log(CAP_LOG_WARN, "store: final checkpoint failed: %s",
+                    sqlite3_errmsg(s->writer.db));
+    }
+    conn_close(&s->writer);
+    pthread_mutex_destroy(&s->qmu);
+    pthread_cond_destroy(&s->qcv);
+    pthread_cond_destroy(&s->donecv);
+    pthread_mutex_destroy(&s->rmu);
+    pthread_cond_destroy(&s->rcv);
+    store_sq_runs_sql_free(s);
+    free(s->path);
+    free(s->artifact_prefix);
+    free(s);
+}
+
+static void sq_close(void *impl)
+{
+    struct sq *s = impl;
+    if (!s)
+        return;
+    if (s->writer_running) {
+        pthread_mutex_lock(&s->qmu);
+        s->stopping = true;
+        pthread_cond_signal(&s->qcv);
+        pthread_mutex_unlock(&s->qmu);
+        pthread_join(s->writer_thread, NULL);
+    }
+    sq_free(s);
+}
+
+int store_sqlite_open(const char *path, const char *artifact_prefix, int read_connections,
+                      void **impl, struct cap_error *err)
+{
+    struct sq *s = cap_xcalloc(1, sizeof *s);
+    s->path = cap_xstrdup(path);
+    s->artifact_prefix = cap_xstrdup(artifact_prefix);
+    store_sq_runs_sql_init(s);
+    pthread_mutex_init(&s->qmu, NULL);
+    pthread_cond_init(&s->qcv, NULL);
+    pthread_cond_init(&s->donecv, NULL);
+    pthread_mutex_init(&s->rmu, NULL);
+    pthread_cond_init(&s->rcv, NULL);
+    int rc;
+    if ((rc = conn_open(&s->writer, path, true, err)) < 0 ||
+        (rc = store_sq_migrate(&s->writer, s->artifact_prefix, err)) < 0)
+        goto fail;
+    int n = read_connections > 0 ? read_connections : SQ_DEFAULT_READERS;
+    if (n > SQ_MAX_READERS)
+        n = SQ_MAX_READERS;
+    s->readers = cap_xcalloc((size_t)n, sizeof *s->readers);
+    for (int i = 0; i < n; i++) {
+        s->nreaders = i + 1;
+        if ((rc = conn_open(&s->readers[i], path, false, err)) < 0)
+            goto fail;
+        s->readers[i].next_free = s->free_readers;
+        s->free_readers = &s->readers[i];
+    }
+    if (pthread_create(&s->writer_thread, NULL, writer_main, s) != 0) {
+        rc = cap_err(err, CAP_EINTERNAL, "Cannot start the database writer thread: %s",
+                     strerror(errno));
+        goto fail;
+    }
+    s->writer_running = true;
+    *impl = s;
+    return 0;
+fail:
+    sq_free(s);
+    return rc;
+}
+
+const struct store_backend store_sqlite_backend = {
+    .name = "sqlite",
+    .close = sq_close,
+    .experiment_create = store_sq_experiment_create,
+    .experiment_get = store_sq_experiment_get,
+    .experiment_get_by_name = store_sq_experiment_get_by_name,
+    .experiment_rename = store_sq_experiment_rename,
+    .experiment_delete = store_sq_experiment_delete,
+    .experiment_restore = store_sq_experiment_restore,
+    .experiment_set_tag = store_sq_experiment_set_tag,
+    .experiment_delete_tag = store_sq_experiment_delete_tag,
+    .experiment_search = store_sq_experiment_search,
+    .run_create = store_sq_run_create,
+    .run_get = store_sq_run_get,
+    .run_update = store_sq_run_update,
+    .run_delete = store_sq_run_delete,
+    .run_restore = store_sq_run_restore,
+    .run_log_batch = store_sq_run_log_batch,
+    .run_delete_tag = store_sq_run_delete_tag,
+    .run_log_inputs = store_sq_run_log_inputs,
+    .run_log_outputs = store_sq_run_log_outputs,
+    .run_search = store_sq_run_search,
+    .metric_history = store_sq_metric_history,
+    .logged_model_create = store_sq_logged_model_create,
+    .logged_model_get = store_sq_logged_model_get,
+    .logged_model_finalize = store_sq_logged_model_finalize,
+    .logged_model_set_tags = store_sq_logged_model_set_tags,
+    .logged_model_delete_tag = store_sq_logged_model_delete_tag,
+    .logged_model_log_params = store_sq_logged_model_log_params,
+    .logged_model_delete = store_sq_logged_model_delete,
+    .logged_model_search = store_sq_logged_model_search,
+};

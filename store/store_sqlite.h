@@ -1,0 +1,201 @@
+/* store_sqlite.h - what the files of the SQLite backend share: connections
+ * with their prepared-statement caches, the writer queue (group commit), the
+ * read-connection pool and small helpers. Internal to store/.
+ *
+ * Threads: every write is a job run by the one writer thread on the writer
+ * connection inside its own SAVEPOINT of a shared transaction; every read
+ * borrows one connection of the read pool for the duration of the call. */
+#ifndef CAP_STORE_SQLITE_H
+#define CAP_STORE_SQLITE_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/error.h"
+#include "store/store_backend.h"
+
+/* Prepared statements are cached per connection, keyed by the address of
+ * the SQL string literal (every cached statement is a static string). */
+#define SQ_CACHE_SLOTS 256
+
+struct sq_conn {
+    sqlite3 *db;
+    const char *keys[SQ_CACHE_SLOTS];
+    sqlite3_stmt *stmts[SQ_CACHE_SLOTS];
+    struct sq_conn *next_free;
+};
+
+struct sq;
+typedef int (*sq_job_fn)(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err);
+
+struct sq_job {
+    sq_job_fn fn;
+    void *arg;
+    int rc;
+    bool done;
+    struct cap_error err;
+    struct sq_job *next;
+};
+
+#define SQ_METRIC_CHUNKS 4
+
+struct sq {
+    char *path;
+    char *artifact_prefix;
+    /* multi-row metric statements, see log_metrics in store_sqlite_runs.c */
+    char *metric_sql[SQ_METRIC_CHUNKS];
+    char *latest_sql[SQ_METRIC_CHUNKS];
+
+    struct sq_conn writer;
+    pthread_t writer_thread;
+    bool writer_running;
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv;     /* the writer waits here for jobs */
+    pthread_cond_t donecv;  /* callers wait here for their job to finish */
+    struct sq_job *qhead, *qtail;
+    bool stopping;
+
+    struct sq_conn *readers;
+    int nreaders;
+    struct sq_conn *free_readers;
+    pthread_mutex_t rmu;
+    pthread_cond_t rcv;
+};
+
+/* ---- store_sqlite.c: plumbing ---- */
+
+/* Runs fn(arg) on the writer thread inside its own savepoint and returns once
+ * the group it belongs to has committed (or failed). */
+int store_sq_write(struct sq *s, sq_job_fn fn, void *arg, struct cap_error *err);
+/* Borrow and return a read-only connection. */
+struct sq_conn *store_sq_reader(struct sq *s);
+void store_sq_reader_done(struct sq *s, struct sq_conn *c);
+/* Begin/end a read transaction so that several queries see one snapshot. */
+int store_sq_read_begin(struct sq_conn *c, struct cap_error *err);
+void store_sq_read_end(struct sq_conn *c);
+
+/* A cached statement, reset and with its bindings cleared; NULL (err set)
+ * when it does not prepare. sql must be a string with static lifetime. */
+sqlite3_stmt *store_sq_stmt(struct sq_conn *c, const char *sql, struct cap_error *err);
+/* An uncached statement for SQL built at run time; sqlite3_finalize it. */
+sqlite3_stmt *store_sq_prepare(struct sq_conn *c, const char *sql, struct cap_error *err);
+int store_sq_exec(struct sq_conn *c, const char *sql, struct cap_error *err);
+/* -CAP_EINTERNAL with what failed and SQLite's message. */
+int store_sq_dberr(struct sq_conn *c, struct cap_error *err, const char *what);
+/* sqlite3_step + reset for statements that return no rows. */
+int store_sq_step_done(struct sq_conn *c, sqlite3_stmt *st, struct cap_error *err,
+                       const char *what);
+
+void store_sq_bind_text(sqlite3_stmt *st, int i, const char *s);   /* NULL binds NULL */
+const char *store_sq_col_text(sqlite3_stmt *st, int i);            /* NULL stays NULL */
+bool store_sq_parse_id(const char *s, int64_t *out);               /* decimal experiment id */
+
+/* Page tokens: base64 of {"offset":N}. */
+char *store_sq_page_token(int64_t offset);
+int store_sq_page_offset(const char *token, int64_t *offset, struct cap_error *err);
+
+/* Appends [{key, value}, ...] rows of a (key, value) statement to obj[name]
+ * when there are any; the statement is stepped to the end and reset. */
+int store_sq_kv_array(struct sq_conn *c, sqlite3_stmt *st, cJSON *obj, const char *name,
+                      struct cap_error *err);
+/* A generated "<adjective>-<noun>-<number>" name; free() it. */
+char *store_sq_random_name(void);
+
+/* ---- store_schema.c ---- */
+#define STORE_SCHEMA_VERSION 2
+int store_sq_migrate(struct sq_conn *c, const char *artifact_prefix, struct cap_error *err);
+
+/* ---- store_sqlite_exp.c ---- */
+int store_sq_experiment_create(void *impl, const char *name, const char *artifact_location,
+                               const struct cap_kv *tags, size_t ntags, char **out_id,
+                               struct cap_error *err);
+int store_sq_experiment_get(void *impl, const char *id, cJSON **out, struct cap_error *err);
+int store_sq_experiment_get_by_name(void *impl, const char *name, cJSON **out,
+                                    struct cap_error *err);
+int store_sq_experiment_rename(void *impl, const char *id, const char *new_name,
+                               struct cap_error *err);
+int store_sq_experiment_delete(void *impl, const char *id, struct cap_error *err);
+int store_sq_experiment_restore(void *impl, const char *id, struct cap_error *err);
+int store_sq_experiment_set_tag(void *impl, const char *id, const char *key, const char *value,
+                                struct cap_error *err);
+int store_sq_experiment_delete_tag(void *impl, const char *id, const char *key,
+                                   struct cap_error *err);
+/* Checks that experiment id exists (-CAP_ENOTFOUND) and is active
+ * (-CAP_EINVAL); location (may be NULL) gets its artifact_location. */
+int store_sq_experiment_active(struct sq_conn *c, const char *id, int64_t *eid, char **location,
+                               struct cap_error *err);
+/* Builds an Experiment from a row of SQ_EXP_COLUMNS plus its tags. */
+#define SQ_EXP_COLUMNS                                                                    \
+    "experiment_id, name, artifact_location, lifecycle_stage, creation_time, "            \
+    "last_update_time"
+int store_sq_experiment_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+                             struct cap_error *err);
+
+/* ---- store_sqlite_runs.c ---- */
+int store_sq_run_create(void *impl, const struct store_run_create *in, cJSON **out,
+                        struct cap_error *err);
+int store_sq_run_get(void *impl, const char *run_id, cJSON **out, struct cap_error *err);
+int store_sq_run_update(void *impl, const char *run_id, const char *status, int64_t end_time,
+                        const char *run_name, cJSON **out, struct cap_error *err);
+int store_sq_run_delete(void *impl, const char *run_id, struct cap_error *err);
+int store_sq_run_restore(void *impl, const char *run_id, struct cap_error *err);
+int store_sq_run_log_batch(void *impl, const char *run_id, const struct store_metric *metrics,
+                           size_t nmetrics, const struct cap_kv *params, size_t nparams,
+                           const struct cap_kv *tags, size_t ntags, struct cap_error *err);
+int store_sq_run_delete_tag(void *impl, const char *run_id, const char *key,
+                            struct cap_error *err);
+int store_sq_run_log_inputs(void *impl, const char *run_id,
+                            const struct store_dataset_input *datasets, size_t ndatasets,
+                            const char *const *model_ids, size_t nmodels,
+                            struct cap_error *err);
+int store_sq_run_log_outputs(void *impl, const char *run_id,
+                             const struct store_model_output *models, size_t nmodels,
+                             struct cap_error *err);
+int store_sq_metric_history(void *impl, const char *run_id, const char *key, cJSON **out,
+                            struct cap_error *err);
+/* Columns of runs every Run/RunInfo is built from (alias r). */
+#define SQ_RUN_COLUMNS                                                                    \
+    "r.rid, r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, "     \
+    "r.end_time, r.artifact_uri, r.lifecycle_stage"
+cJSON *store_sq_run_info_json(sqlite3_stmt *row);
+void store_sq_runs_sql_init(struct sq *s);
+void store_sq_runs_sql_free(struct sq *s);
+/* Fills data/inputs/outputs of n runs (rids[i] belongs to runs[i]) with a
+ * handful of queries; runs are Run objects with "info" already set. */
+int store_sq_runs_fill(struct sq_conn *c, const int64_t *rids, cJSON **runs, size_t n,
+                       struct cap_error *err);
+
+/* ---- store_sqlite_search.c ---- */
+int store_sq_run_search(void *impl, const struct store_run_query *q, cJSON **out,
+                        char **next_token, struct cap_error *err);
+int store_sq_experiment_search(void *impl, const struct store_query *q, cJSON **out,
+                               char **next_token, struct cap_error *err);
+int store_sq_logged_model_search(void *impl, const struct store_logged_model_query *q,
+                                 cJSON **out, char **next_token, struct cap_error *err);
+
+/* ---- store_sqlite_models.c ---- */
+int store_sq_logged_model_create(void *impl, const struct store_logged_model_create *in,
+                                 cJSON **out, struct cap_error *err);
+int store_sq_logged_model_get(void *impl, const char *model_id, cJSON **out,
+                              struct cap_error *err);
+int store_sq_logged_model_finalize(void *impl, const char *model_id, const char *status,
+                                   cJSON **out, struct cap_error *err);
+int store_sq_logged_model_set_tags(void *impl, const char *model_id, const struct cap_kv *tags,
+                                   size_t ntags, struct cap_error *err);
+int store_sq_logged_model_delete_tag(void *impl, const char *model_id, const char *key,
+                                     struct cap_error *err);
+int store_sq_logged_model_log_params(void *impl, const char *model_id,
+                                     const struct cap_kv *params, size_t nparams,
+                                     struct cap_error *err);
+int store_sq_logged_model_delete(void *impl, const char *model_id, struct cap_error *err);
+#define SQ_MODEL_COLUMNS                                                                  \
+    "lm.model_id, lm.experiment_id, lm.name, lm.artifact_uri, lm.status, "                 \
+    "lm.creation_time, lm.last_updated_time, lm.source_run_id, lm.model_type, "            \
+    "lm.lifecycle_stage"
+int store_sq_logged_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+                               struct cap_error *err);
+
+#endif

@@ -1,0 +1,341 @@
+/* store_sqlite_models.c - MLflow 3 logged models in the SQLite backend:
+ * create, read, finalize, tags, params and (soft) delete, and the JSON shape
+ * of a LoggedModel. A model's metrics are the run metrics logged with its
+ * model_id (see log_metrics in store_sqlite_runs.c). Search lives in
+ * store_sqlite_search.c. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/json.h"
+#include "base/util.h"
+#include "store/store_sqlite.h"
+
+static int model_not_found(const char *id, struct cap_error *err)
+{
+    return cap_err(err, CAP_ENOTFOUND, "Logged model with ID '%s' not found.", id);
+}
+
+int store_sq_logged_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+                               struct cap_error *err)
+{
+    const char *id = store_sq_col_text(row, 0);
+    cJSON *model = cJSON_CreateObject();
+    cJSON *info = cJSON_AddObjectToObject(model, "info");
+    char eid[24];
+    snprintf(eid, sizeof eid, "%lld", (long long)sqlite3_column_int64(row, 1));
+    cJSON_AddStringToObject(info, "model_id", id);
+    cJSON_AddStringToObject(info, "experiment_id", eid);
+    cJSON_AddStringToObject(info, "name", store_sq_col_text(row, 2));
+    cJSON_AddStringToObject(info, "artifact_uri", store_sq_col_text(row, 3));
+    cJSON_AddStringToObject(info, "status", store_sq_col_text(row, 4));
+    cap_json_add_i64(info, "creation_timestamp_ms", sqlite3_column_int64(row, 5));
+    cap_json_add_i64(info, "last_updated_timestamp_ms", sqlite3_column_int64(row, 6));
+    cap_json_add_str(info, "source_run_id", store_sq_col_text(row, 7));
+    cap_json_add_str(info, "model_type", store_sq_col_text(row, 8));
+    cJSON *data = cJSON_AddObjectToObject(model, "data");
+    int rc = -CAP_EINTERNAL;
+    sqlite3_stmt *st = store_sq_stmt(
+        c, "SELECT key, value FROM logged_model_tags WHERE model_id = ? ORDER BY key", err);
+    if (!st)
+        goto fail;
+    store_sq_bind_text(st, 1, id);
+    if ((rc = store_sq_kv_array(c, st, info, "tags", err)) < 0)
+        goto fail;
+    cJSON_AddStringToObject(info, "lifecycle_stage", store_sq_col_text(row, 9));
+    st = store_sq_stmt(
+        c, "SELECT key, value FROM logged_model_params WHERE model_id = ? ORDER BY key", err);
+    if (!st) {
+        rc = -CAP_EINTERNAL;
+        goto fail;
+    }
+    store_sq_bind_text(st, 1, id);
+    if ((rc = store_sq_kv_array(c, st, data, "params", err)) < 0)
+        goto fail;
+    st = store_sq_stmt(c,
+                       "SELECT m.key, m.value, m.is_nan, m.timestamp, m.step, r.run_uuid, "
+                       "m.dataset_name, m.dataset_digest FROM metrics m "
+                       "JOIN runs r ON r.rid = m.rid WHERE m.model_id = ? "
+                       "ORDER BY m.key, m.step, m.timestamp",
+                       err);
+    if (!st) {
+        rc = -CAP_EINTERNAL;
+        goto fail;
+    }
+    store_sq_bind_text(st, 1, id);
+    cJSON *metrics = NULL;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!metrics)
+            metrics = cJSON_AddArrayToObject(data, "metrics");
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "key", store_sq_col_text(st, 0));
+        cap_json_add_double(m, "value",
+                            sqlite3_column_int(st, 2) ? NAN : sqlite3_column_double(st, 1));
+        cap_json_add_i64(m, "timestamp", sqlite3_column_int64(st, 3));
+        cap_json_add_i64(m, "step", sqlite3_column_int64(st, 4));
+        cJSON_AddStringToObject(m, "run_id", store_sq_col_text(st, 5));
+        cJSON_AddStringToObject(m, "model_id", id);
+        cap_json_add_str(m, "dataset_name", store_sq_col_text(st, 6));
+        cap_json_add_str(m, "dataset_digest", store_sq_col_text(st, 7));
+        cJSON_AddItemToArray(metrics, m);
+    }
+    sqlite3_reset(st);
+    if (src != SQLITE_DONE) {
+        rc = store_sq_dberr(c, err, "reading a logged model's metrics");
+        goto fail;
+    }
+    *out = model;
+    return 0;
+fail:
+    cJSON_Delete(model);
+    return rc;
+}
+
+static int read_model(struct sq *s, const char *model_id, cJSON **out, struct cap_error *err)
+{
+    struct sq_conn *c = store_sq_reader(s);
+    int rc = store_sq_read_begin(c, err);
+    if (rc < 0)
+        goto done;
+    sqlite3_stmt *st = store_sq_stmt(
+        c, "SELECT " SQ_MODEL_COLUMNS " FROM logged_models lm WHERE lm.model_id = ?", err);
+    if (!st) {
+        rc = -CAP_EINTERNAL;
+        goto end;
+    }
+    store_sq_bind_text(st, 1, model_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rc = store_sq_logged_model_json(c, st, out, err);
+    else if (rc == SQLITE_DONE)
+        rc = model_not_found(model_id, err);
+    else
+        rc = store_sq_dberr(c, err, "reading a logged model");
+    sqlite3_reset(st);
+end:
+    store_sq_read_end(c);
+done:
+    store_sq_reader_done(s, c);
+    return rc;
+}
+
+int store_sq_logged_model_get(void *impl, const char *model_id, cJSON **out,
+                              struct cap_error *err)
+{
+    return read_model(impl, model_id, out, err);
+}
+
+/* ---- writes ---- */
+
+struct model_job {
+    const struct store_logged_model_create *in;
+    char model_id[40];
+    const char *id;
+    const char *status;
+    const char *key;
+    const struct cap_kv *kvs;
+    size_t nkvs;
+    bool params;   /* kvs are params (else tags) */
+};
+
+static int model_find(struct sq_conn *c, const char *id, struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_stmt(c, "SELECT 1 FROM logged_models WHERE model_id = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    store_sq_bind_text(st, 1, id);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    return rc == SQLITE_DONE ? model_not_found(id, err)
+                             : store_sq_dberr(c, err, "looking up a logged model");
+}
+
+static int touch(struct sq_conn *c, const char *id, const char *status, struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "UPDATE logged_models SET last_updated_time = ?, "
+                                     "status = COALESCE(?, status) WHERE model_id = ?",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, cap_now_ms());
+    store_sq_bind_text(st, 2, status);
+    store_sq_bind_text(st, 3, id);
+    return store_sq_step_done(c, st, err, "updating a logged model");
+}
+
+static int put_kvs(struct sq_conn *c, const char *id, const struct cap_kv *kv, size_t n,
+                   bool params, struct cap_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st =
+            store_sq_stmt(c,
+                          params ? "INSERT INTO logged_model_params(model_id, key, value) "
+                                   "VALUES (?, ?, ?) ON CONFLICT(model_id, key) "
+                                   "DO UPDATE SET value = excluded.value"
+                                 : "INSERT INTO logged_model_tags(model_id, key, value) "
+                                   "VALUES (?, ?, ?) ON CONFLICT(model_id, key) "
+                                   "DO UPDATE SET value = excluded.value",
+                          err);
+        if (!st)
+            return -CAP_EINTERNAL;
+        store_sq_bind_text(st, 1, id);
+        store_sq_bind_text(st, 2, kv[i].key);
+        store_sq_bind_text(st, 3, kv[i].value);
+        int rc = store_sq_step_done(c, st, err, params ? "logging a model param"
+                                                       : "setting a model tag");
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int job_create(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct model_job *a = arg;
+    const struct store_logged_model_create *in = a->in;
+    int64_t eid = 0;
+    char *loc = NULL, *generated = NULL;
+    int rc = store_sq_experiment_active(c, in->experiment_id, &eid, &loc, err);
+    if (rc < 0)
+        return rc;
+    memcpy(a->model_id, "m-", 2);
+    cap_random_hex(a->model_id + 2, 16);
+    struct cap_buf uri;
+    cap_buf_init(&uri);
+    cap_buf_printf(&uri, "%s/models/%s/artifacts", loc, a->model_id);
+    const char *name = in->name && *in->name ? in->name : (generated = store_sq_random_name());
+    int64_t now = cap_now_ms();
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "INSERT INTO logged_models(model_id, experiment_id, name, "
+                                     "artifact_uri, status, creation_time, last_updated_time, "
+                                     "source_run_id, model_type, lifecycle_stage) VALUES "
+                                     "(?, ?, ?, ?, 'LOGGED_MODEL_PENDING', ?, ?, ?, ?, 'active')",
+                                     err);
+    if (!st) {
+        rc = -CAP_EINTERNAL;
+    } else {
+        store_sq_bind_text(st, 1, a->model_id);
+        sqlite3_bind_int64(st, 2, eid);
+        store_sq_bind_text(st, 3, name);
+        store_sq_bind_text(st, 4, uri.data);
+        sqlite3_bind_int64(st, 5, now);
+        sqlite3_bind_int64(st, 6, now);
+        store_sq_bind_text(st, 7, in->source_run_id && *in->source_run_id ? in->source_run_id
+                                                                          : NULL);
+        store_sq_bind_text(st, 8, in->model_type && *in->model_type ? in->model_type : NULL);
+        rc = store_sq_step_done(c, st, err, "creating a logged model");
+    }
+    if (rc == 0)
+        rc = put_kvs(c, a->model_id, in->params, in->nparams, true, err);
+    if (rc == 0)
+        rc = put_kvs(c, a->model_id, in->tags, in->ntags, false, err);
+    cap_buf_free(&uri);
+    free(loc);
+    free(generated);
+    return rc;
+}
+
+int store_sq_logged_model_create(void *impl, const struct store_logged_model_create *in,
+                                 cJSON **out, struct cap_error *err)
+{
+    struct model_job a = {.in = in};
+    int rc = store_sq_write(impl, job_create, &a, err);
+    return rc < 0 ? rc : read_model(impl, a.model_id, out, err);
+}
+
+static int job_finalize(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct model_job *a = arg;
+    int rc = model_find(c, a->id, err);
+    return rc < 0 ? rc : touch(c, a->id, a->status, err);
+}
+
+int store_sq_logged_model_finalize(void *impl, const char *model_id, const char *status,
+                                   cJSON **out, struct cap_error *err)
+{
+    struct model_job a = {.id = model_id, .status = status};
+    int rc = store_sq_write(impl, job_finalize, &a, err);
+    if (rc < 0 || !out)
+        return rc;
+    return read_model(impl, model_id, out, err);
+}
+
+static int job_put(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct model_job *a = arg;
+    int rc = model_find(c, a->id, err);
+    if (rc == 0)
+        rc = put_kvs(c, a->id, a->kvs, a->nkvs, a->params, err);
+    return rc < 0 ? rc : touch(c, a->id, NULL, err);
+}
+
+int store_sq_logged_model_set_tags(void *impl, const char *model_id, const struct cap_kv *tags,
+                                   size_t ntags, struct cap_error *err)
+{
+    struct model_job a = {.id = model_id, .kvs = tags, .nkvs = ntags, .params = false};
+    return store_sq_write(impl, job_put, &a, err);
+}
+
+int store_sq_logged_model_log_params(void *impl, const char *model_id,
+                                     const struct cap_kv *params, size_t nparams,
+                                     struct cap_error *err)
+{
+    struct model_job a = {.id = model_id, .kvs = params, .nkvs = nparams, .params = true};
+    return store_sq_write(impl, job_put, &a, err);
+}
+
+static int job_delete_tag(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct model_job *a = arg;
+    int rc = model_find(c, a->id, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st =
+        store_sq_stmt(c, "DELETE FROM logged_model_tags WHERE model_id = ? AND key = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    store_sq_bind_text(st, 1, a->id);
+    store_sq_bind_text(st, 2, a->key);
+    if ((rc = store_sq_step_done(c, st, err, "deleting a model tag")) < 0)
+        return rc;
+    if (sqlite3_changes(c->db) == 0)
+        return cap_err(err, CAP_ENOTFOUND, "No tag with key '%s' on logged model '%s'", a->key,
+                       a->id);
+    return touch(c, a->id, NULL, err);
+}
+
+int store_sq_logged_model_delete_tag(void *impl, const char *model_id, const char *key,
+                                     struct cap_error *err)
+{
+    struct model_job a = {.id = model_id, .key = key};
+    return store_sq_write(impl, job_delete_tag, &a, err);
+}
+
+static int job_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct model_job *a = arg;
+    int rc = model_find(c, a->id, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "UPDATE logged_models SET lifecycle_stage = 'deleted', "
+                                     "last_updated_time = ? WHERE model_id = ? AND "
+                                     "lifecycle_stage = 'active'",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, cap_now_ms());
+    store_sq_bind_text(st, 2, a->id);
+    return store_sq_step_done(c, st, err, "deleting a logged model");
+}
+
+int store_sq_logged_model_delete(void *impl, const char *model_id, struct cap_error *err)
+{
+    struct model_job a = {.id = model_id};
+    return store_sq_write(impl, job_delete, &a, err);
+}

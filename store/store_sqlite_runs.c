@@ -1,0 +1,874 @@
+/* store_sqlite_runs.c - runs in the SQLite backend: create, read, update,
+ * delete/restore, log_batch (the hot path), tags, dataset inputs, model
+ * outputs and metric history, plus the code that turns stored rows into
+ * MLflow's Run JSON (shared with search).
+ *
+ * log_batch is what clients call thousands of times a second, so its job
+ * uses cached statements, touches each row once and keeps latest_metrics
+ * current with one UPSERT per point whose WHERE clause decides whether the
+ * new point is later by (step, timestamp, value): no read-modify-write. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/json.h"
+#include "base/util.h"
+#include "store/store_sqlite.h"
+
+#define RUN_NAME_TAG "mlflow.runName"
+
+struct run_lookup {
+    int64_t rid;
+    int64_t eid;
+    bool active;
+};
+
+static int run_not_found(const char *run_id, struct cap_error *err)
+{
+    return cap_err(err, CAP_ENOTFOUND, "Run with id=%s not found", run_id);
+}
+
+static int run_find(struct sq_conn *c, const char *run_id, struct run_lookup *out,
+                    struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_stmt(
+        c, "SELECT rid, experiment_id, lifecycle_stage FROM runs WHERE run_uuid = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    store_sq_bind_text(st, 1, run_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->rid = sqlite3_column_int64(st, 0);
+        out->eid = sqlite3_column_int64(st, 1);
+        out->active = strcmp(store_sq_col_text(st, 2), "active") == 0;
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = run_not_found(run_id, err);
+    } else {
+        rc = store_sq_dberr(c, err, "looking up a run");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Logging to a deleted run is refused; to a finished one it is allowed. */
+static int run_find_active(struct sq_conn *c, const char *run_id, struct run_lookup *out,
+                           struct cap_error *err)
+{
+    int rc = run_find(c, run_id, out, err);
+    if (rc == 0 && !out->active)
+        rc = cap_err(err, CAP_EINVAL,
+                     "The run %s must be in the 'active' state. Current state is deleted.",
+                     run_id);
+    return rc;
+}
+
+/* ---------------- JSON ---------------- */
+
+cJSON *store_sq_run_info_json(sqlite3_stmt *row)
+{
+    cJSON *info = cJSON_CreateObject();
+    const char *id = store_sq_col_text(row, 1);
+    char eid[24];
+    snprintf(eid, sizeof eid, "%lld", (long long)sqlite3_column_int64(row, 3));
+    cJSON_AddStringToObject(info, "run_id", id);
+    cJSON_AddStringToObject(info, "run_uuid", id);
+    cJSON_AddStringToObject(info, "run_name", store_sq_col_text(row, 2));
+    cJSON_AddStringToObject(info, "experiment_id", eid);
+    const char *user = store_sq_col_text(row, 4);
+    cJSON_AddStringToObject(info, "user_id", user ? user : "");
+    cJSON_AddStringToObject(info, "status", store_sq_col_text(row, 5));
+    cap_json_add_i64(info, "start_time", sqlite3_column_int64(row, 6));
+    if (sqlite3_column_type(row, 7) != SQLITE_NULL)
+        cap_json_add_i64(info, "end_time", sqlite3_column_int64(row, 7));
+    cJSON_AddStringToObject(info, "artifact_uri", store_sq_col_text(row, 8));
+    cJSON_AddStringToObject(info, "lifecycle_stage", store_sq_col_text(row, 9));
+    return info;
+}
+
+/* A metric value column: NaN is stored apart (is_nan), see store_schema.c. */
+static double metric_value(sqlite3_stmt *st, int value_col, int is_nan_col)
+{
+    if (sqlite3_column_int(st, is_nan_col) || sqlite3_column_type(st, value_col) == SQLITE_NULL)
+        return NAN;
+    return sqlite3_column_double(st, value_col);
+}
+
+struct fill_ent {
+    int64_t rid;
+    cJSON *run, *data, *inputs, *outputs;
+    cJSON *metrics, *params, *tags, *datasets, *models, *outs;
+};
+
+static int fill_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const struct fill_ent *)a)->rid, y = ((const struct fill_ent *)b)->rid;
+    return x < y ? -1 : x > y;
+}
+
+static struct fill_ent *fill_find(struct fill_ent *ents, size_t n, int64_t rid)
+{
+    struct fill_ent key = {.rid = rid};
+    return bsearch(&key, ents, n, sizeof *ents, fill_cmp);
+}
+
+/* Lazily creates obj[name] as an array, so that empty lists stay absent. */
+static cJSON *lazy_array(cJSON *obj, cJSON **slot, const char *name)
+{
+    if (!*slot)
+        *slot = cJSON_AddArrayToObject(obj, name);
+    return *slot;
+}
+
+/* Each query takes the page's rids as one JSON array parameter, so one cached
+ * statement serves any number of runs. */
+#define RIDS "(SELECT value FROM json_each(?))"
+
+int store_sq_runs_fill(struct sq_conn *c, const int64_t *rids, cJSON **runs, size_t n,
+                       struct cap_error *err)
+{
+    if (n == 0)
+        return 0;
+    struct fill_ent *ents = cap_xcalloc(n, sizeof *ents);
+    struct cap_buf ids;
+    cap_buf_init(&ids);
+    cap_buf_putc(&ids, '[');
+    for (size_t i = 0; i < n; i++) {
+        ents[i].rid = rids[i];
+        ents[i].run = runs[i];
+        ents[i].data = cJSON_AddObjectToObject(runs[i], "data");
+        ents[i].inputs = cJSON_AddObjectToObject(runs[i], "inputs");
+        cap_buf_printf(&ids, "%s%lld", i ? "," : "", (long long)rids[i]);
+    }
+    cap_buf_putc(&ids, ']');
+    qsort(ents, n, sizeof *ents, fill_cmp);
+
+    static const char *const queries[] = {
+        "SELECT rid, key, value, timestamp, step, is_nan FROM latest_metrics "
+        "WHERE rid IN " RIDS " ORDER BY rid, key",
+        "SELECT rid, key, value FROM params WHERE rid IN " RIDS " ORDER BY rid, key",
+        "SELECT rid, key, value FROM tags WHERE rid IN " RIDS " ORDER BY rid, key",
+        "SELECT i.rid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile, "
+        "  (SELECT json_group_array(json_object('key', t.key, 'value', t.value)) "
+        "   FROM input_tags t WHERE t.rid = i.rid AND t.dataset_id = i.dataset_id) "
+        "FROM inputs i JOIN datasets d ON d.dataset_id = i.dataset_id "
+        "WHERE i.rid IN " RIDS " ORDER BY i.rid, i.dataset_id",
+        "SELECT rid, model_id FROM run_model_inputs WHERE rid IN " RIDS " ORDER BY rid, model_id",
+        "SELECT rid, model_id, step FROM run_outputs WHERE rid IN " RIDS " ORDER BY rid, model_id",
+    };
+    int rc = 0;
+    for (size_t q = 0; q < sizeof queries / sizeof *queries && rc == 0; q++) {
+        sqlite3_stmt *st = store_sq_stmt(c, queries[q], err);
+        if (!st) {
+            rc = -CAP_EINTERNAL;
+            break;
+        }
+        sqlite3_bind_text(st, 1, ids.data, (int)ids.len, SQLITE_STATIC);
+        int src;
+        while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+            struct fill_ent *e = fill_find(ents, n, sqlite3_column_int64(st, 0));
+            if (!e)
+                continue;
+            cJSON *o = cJSON_CreateObject();
+            switch (q) {
+            case 0:
+                cJSON_AddStringToObject(o, "key", store_sq_col_text(st, 1));
+                cap_json_add_double(o, "value", metric_value(st, 2, 5));
+                cap_json_add_i64(o, "timestamp", sqlite3_column_int64(st, 3));
+                cap_json_add_i64(o, "step", sqlite3_column_int64(st, 4));
+                cJSON_AddItemToArray(lazy_array(e->data, &e->metrics, "metrics"), o);
+                break;
+            case 1:
+            case 2:
+                cJSON_AddStringToObject(o, "key", store_sq_col_text(st, 1));
+                cJSON_AddStringToObject(o, "value", store_sq_col_text(st, 2));
+                cJSON_AddItemToArray(q == 1 ? lazy_array(e->data, &e->params, "params")
+                                            : lazy_array(e->data, &e->tags, "tags"),
+                                     o);
+                break;
+            case 3: {
+                cJSON *tags = cJSON_Parse(store_sq_col_text(st, 7));
+                if (cJSON_GetArraySize(tags) > 0)
+                    cJSON_AddItemToObject(o, "tags", tags);
+                else
+                    cJSON_Delete(tags);
+                cJSON *d = cJSON_AddObjectToObject(o, "dataset");
+                cJSON_AddStringToObject(d, "name", store_sq_col_text(st, 1));
+                cJSON_AddStringToObject(d, "digest", store_sq_col_text(st, 2));
+                cJSON_AddStringToObject(d, "source_type", store_sq_col_text(st, 3));
+                cJSON_AddStringToObject(d, "source", store_sq_col_text(st, 4));
+                cap_json_add_str(d, "schema", store_sq_col_text(st, 5));
+                cap_json_add_str(d, "profile", store_sq_col_text(st, 6));
+                cJSON_AddItemToArray(lazy_array(e->inputs, &e->datasets, "dataset_inputs"), o);
+                break;
+            }
+            case 4:
+                cJSON_AddStringToObject(o, "model_id", store_sq_col_text(st, 1));
+                cJSON_AddItemToArray(lazy_array(e->inputs, &e->models, "model_inputs"), o);
+                break;
+            default:
+                cJSON_AddStringToObject(o, "model_id", store_sq_col_text(st, 1));
+                cap_json_add_i64(o, "step", sqlite3_column_int64(st, 2));
+                if (!e->outputs)
+                    e->outputs = cJSON_AddObjectToObject(e->run, "outputs");
+                cJSON_AddItemToArray(lazy_array(e->outputs, &e->outs, "model_outputs"), o);
+                break;
+            }
+        }
+        if (src != SQLITE_DONE)
+            rc = store_sq_dberr(c, err, "reading runs");
+        sqlite3_reset(st);
+    }
+    cap_buf_free(&ids);
+    free(ents);
+    return rc;
+}
+
+static int read_run(struct sq_conn *c, const char *run_id, bool info_only, cJSON **out,
+                    struct cap_error *err)
+{
+    sqlite3_stmt *st =
+        store_sq_stmt(c, "SELECT " SQ_RUN_COLUMNS " FROM runs r WHERE r.run_uuid = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    store_sq_bind_text(st, 1, run_id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        rc = rc == SQLITE_DONE ? run_not_found(run_id, err)
+                               : store_sq_dberr(c, err, "reading a run");
+        sqlite3_reset(st);
+        return rc;
+    }
+    int64_t rid = sqlite3_column_int64(st, 0);
+    cJSON *info = store_sq_run_info_json(st);
+    sqlite3_reset(st);
+    if (info_only) {
+        *out = info;
+        return 0;
+    }
+    cJSON *run = cJSON_CreateObject();
+    cJSON_AddItemToObject(run, "info", info);
+    if ((rc = store_sq_runs_fill(c, &rid, &run, 1, err)) < 0) {
+        cJSON_Delete(run);
+        return rc;
+    }
+    *out = run;
+    return 0;
+}
+
+static int read_run_pooled(struct sq *s, const char *run_id, bool info_only, cJSON **out,
+                           struct cap_error *err)
+{
+    struct sq_conn *c = store_sq_reader(s);
+    int rc = store_sq_read_begin(c, err);
+    if (rc == 0) {
+        rc = read_run(c, run_id, info_only, out, err);
+        store_sq_read_end(c);
+    }
+    store_sq_reader_done(s, c);
+    return rc;
+}
+
+int store_sq_run_get(void *impl, const char *run_id, cJSON **out, struct cap_error *err)
+{
+    return read_run_pooled(impl, run_id, false, out, err);
+}
+
+int store_sq_metric_history(void *impl, const char *run_id, const char *key, cJSON **out,
+                            struct cap_error *err)
+{
+    struct sq *s = impl;
+    struct sq_conn *c = store_sq_reader(s);
+    struct run_lookup r = {0};
+    int rc = store_sq_read_begin(c, err);
+    if (rc < 0)
+        goto done;
+    if ((rc = run_find(c, run_id, &r, err)) < 0)
+        goto end;
+    /* The primary key (rid, key, step, timestamp, ...) already is this order. */
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "SELECT value, timestamp, step, is_nan FROM metrics "
+                                     "WHERE rid = ? AND key = ? ORDER BY step, timestamp",
+                                     err);
+    if (!st) {
+        rc = -CAP_EINTERNAL;
+        goto end;
+    }
+    sqlite3_bind_int64(st, 1, r.rid);
+    store_sq_bind_text(st, 2, key);
+    cJSON *list = cJSON_CreateArray();
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "key", key);
+        cap_json_add_double(m, "value", metric_value(st, 0, 3));
+        cap_json_add_i64(m, "timestamp", sqlite3_column_int64(st, 1));
+        cap_json_add_i64(m, "step", sqlite3_column_int64(st, 2));
+        cJSON_AddItemToArray(list, m);
+    }
+    sqlite3_reset(st);
+    if (src != SQLITE_DONE) {
+        cJSON_Delete(list);
+        rc = store_sq_dberr(c, err, "reading a metric history");
+        goto end;
+    }
+    *out = list;
+end:
+    store_sq_read_end(c);
+done:
+    store_sq_reader_done(s, c);
+    return rc;
+}
+
+/* ---------------- writes ---------------- */
+
+static int tag_upsert(struct sq_conn *c, int64_t rid, const char *key, const char *value,
+                      struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "INSERT INTO tags(rid, key, value) VALUES (?, ?, ?) "
+                                     "ON CONFLICT(rid, key) DO UPDATE SET value = excluded.value",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, rid);
+    store_sq_bind_text(st, 2, key);
+    store_sq_bind_text(st, 3, value);
+    return store_sq_step_done(c, st, err, "setting a tag");
+}
+
+static int set_run_name(struct sq_conn *c, int64_t rid, const char *name, struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_stmt(c, "UPDATE runs SET name = ? WHERE rid = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    store_sq_bind_text(st, 1, name);
+    sqlite3_bind_int64(st, 2, rid);
+    return store_sq_step_done(c, st, err, "renaming a run");
+}
+
+struct run_create_job {
+    const struct store_run_create *in;
+    char run_id[33];
+};
+
+static int job_run_create(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct run_create_job *a = arg;
+    const struct store_run_create *in = a->in;
+    int64_t eid = 0;
+    char *loc = NULL, *generated = NULL;
+    int rc = store_sq_experiment_active(c, in->experiment_id, &eid, &loc, err);
+    if (rc < 0)
+        return rc;
+    const char *tag_name = NULL;
+    for (size_t i = 0; i < in->ntags; i++)
+        if (strcmp(in->tags[i].key, RUN_NAME_TAG) == 0)
+            tag_name = in->tags[i].value;
+    const char *name;
+    if (in->run_name && *in->run_name) {
+        if (tag_name && strcmp(tag_name, in->run_name) != 0) {
+            rc = cap_err(err, CAP_EINVAL,
+                         "Both 'run_name' argument and 'mlflow.runName' tag are specified, but "
+                         "with different values (run_name='%s', mlflow.runName='%s').",
+                         in->run_name, tag_name);
+            goto done;
+        }
+        name = in->run_name;
+    } else if (tag_name && *tag_name) {
+        name = tag_name;
+    } else {
+        name = generated = store_sq_random_name();
+    }
+    cap_random_hex(a->run_id, 16);
+    struct cap_buf uri;
+    cap_buf_init(&uri);
+    cap_buf_printf(&uri, "%s/%s/artifacts", loc, a->run_id);
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "INSERT INTO runs(run_uuid, name, experiment_id, user_id, "
+                                     "status, start_time, end_time, lifecycle_stage, "
+                                     "artifact_uri) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, "
+                                     "'active', ?)",
+                                     err);
+    if (!st) {
+        cap_buf_free(&uri);
+        rc = -CAP_EINTERNAL;
+        goto done;
+    }
+    store_sq_bind_text(st, 1, a->run_id);
+    store_sq_bind_text(st, 2, name);
+    sqlite3_bind_int64(st, 3, eid);
+    store_sq_bind_text(st, 4, in->user_id);
+    sqlite3_bind_int64(st, 5, in->start_time > 0 ? in->start_time : cap_now_ms());
+    store_sq_bind_text(st, 6, uri.data);
+    rc = store_sq_step_done(c, st, err, "creating a run");
+    cap_buf_free(&uri);
+    if (rc < 0)
+        goto done;
+    int64_t rid = sqlite3_last_insert_rowid(c->db);
+    for (size_t i = 0; i < in->ntags && rc == 0; i++)
+        if (strcmp(in->tags[i].key, RUN_NAME_TAG) != 0)
+            rc = tag_upsert(c, rid, in->tags[i].key, in->tags[i].value, err);
+    if (rc == 0)
+        rc = tag_upsert(c, rid, RUN_NAME_TAG, name, err);
+done:
+    free(loc);
+    free(generated);
+    return rc;
+}
+
+int store_sq_run_create(void *impl, const struct store_run_create *in, cJSON **out,
+                        struct cap_error *err)
+{
+    struct run_create_job a = {.in = in};
+    int rc = store_sq_write(impl, job_run_create, &a, err);
+    return rc < 0 ? rc : read_run_pooled(impl, a.run_id, false, out, err);
+}
+
+struct run_job {
+    const char *run_id;
+    const char *status;
+    int64_t end_time;
+    const char *name;
+    const char *key;
+    bool restore;
+};
+
+static int job_run_update(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct run_job *a = arg;
+    struct run_lookup r = {0};
+    int rc = run_find_active(c, a->run_id, &r, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "UPDATE runs SET status = COALESCE(?1, status), "
+                                     "end_time = CASE WHEN ?2 >= 0 THEN ?2 ELSE end_time END, "
+                                     "name = COALESCE(?3, name) WHERE rid = ?4",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    store_sq_bind_text(st, 1, a->status && *a->status ? a->status : NULL);
+    sqlite3_bind_int64(st, 2, a->end_time);
+    store_sq_bind_text(st, 3, a->name);
+    sqlite3_bind_int64(st, 4, r.rid);
+    if ((rc = store_sq_step_done(c, st, err, "updating a run")) < 0)
+        return rc;
+    return a->name ? tag_upsert(c, r.rid, RUN_NAME_TAG, a->name, err) : 0;
+}
+
+int store_sq_run_update(void *impl, const char *run_id, const char *status, int64_t end_time,
+                        const char *run_name, cJSON **out, struct cap_error *err)
+{
+    struct run_job a = {.run_id = run_id,
+                        .status = status,
+                        .end_time = end_time,
+                        .name = run_name && *run_name ? run_name : NULL};
+    int rc = store_sq_write(impl, job_run_update, &a, err);
+    if (rc < 0 || !out)
+        return rc;
+    return read_run_pooled(impl, run_id, true, out, err);
+}
+
+/* Delete and restore are idempotent so that a retried request succeeds. */
+static int job_run_lifecycle(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct run_job *a = arg;
+    struct run_lookup r = {0};
+    int rc = run_find(c, a->run_id, &r, err);
+    if (rc < 0 || r.active == a->restore)
+        return rc;
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? "
+                                     "WHERE rid = ?",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    store_sq_bind_text(st, 1, a->restore ? "active" : "deleted");
+    if (a->restore)
+        sqlite3_bind_null(st, 2);
+    else
+        sqlite3_bind_int64(st, 2, cap_now_ms());
+    sqlite3_bind_int64(st, 3, r.rid);
+    return store_sq_step_done(c, st, err, a->restore ? "restoring a run" : "deleting a run");
+}
+
+int store_sq_run_delete(void *impl, const char *run_id, struct cap_error *err)
+{
+    struct run_job a = {.run_id = run_id, .restore = false};
+    return store_sq_write(impl, job_run_lifecycle, &a, err);
+}
+
+int store_sq_run_restore(void *impl, const char *run_id, struct cap_error *err)
+{
+    struct run_job a = {.run_id = run_id, .restore = true};
+    return store_sq_write(impl, job_run_lifecycle, &a, err);
+}
+
+struct batch_job {
+    const char *run_id;
+    const struct store_metric *metrics;
+    size_t nmetrics;
+    const struct cap_kv *params;
+    size_t nparams;
+    const struct cap_kv *tags;
+    size_t ntags;
+};
+
+static int log_params(struct sq_conn *c, int64_t rid, const char *run_id,
+                      const struct cap_kv *params, size_t n, struct cap_error *err)
+{
+    /* Two values for one key inside the batch: refuse before writing. */
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (strcmp(params[i].key, params[j].key) == 0 &&
+                strcmp(params[i].value, params[j].value) != 0)
+                return cap_err(err, CAP_EINVAL,
+                               "Duplicate parameter keys have been submitted with different "
+                               "values: '%s'. Please ensure the request contains only one "
+                               "param value per param key.",
+                               params[i].key);
+    sqlite3_stmt *ins = store_sq_stmt(c,
+                                      "INSERT INTO params(rid, key, value) VALUES (?, ?, ?) "
+                                      "ON CONFLICT(rid, key) DO NOTHING",
+                                      err);
+    if (!ins)
+        return -CAP_EINTERNAL;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_int64(ins, 1, rid);
+        store_sq_bind_text(ins, 2, params[i].key);
+        store_sq_bind_text(ins, 3, params[i].value);
+        int rc = store_sq_step_done(c, ins, err, "logging a param");
+        if (rc < 0)
+            return rc;
+        if (sqlite3_changes(c->db) > 0)
+            continue;
+        /* Already there: fine when the value is the same (write-once). */
+        sqlite3_stmt *sel =
+            store_sq_stmt(c, "SELECT value FROM params WHERE rid = ? AND key = ?", err);
+        if (!sel)
+            return -CAP_EINTERNAL;
+        sqlite3_bind_int64(sel, 1, rid);
+        store_sq_bind_text(sel, 2, params[i].key);
+        rc = sqlite3_step(sel);
+        if (rc == SQLITE_ROW && strcmp(store_sq_col_text(sel, 0), params[i].value) != 0) {
+            rc = cap_err(err, CAP_EINVAL,
+                         "Changing param values is not allowed. Param with key='%s' was already "
+                         "logged with value='%.200s' for run ID='%s'. Attempted logging new "
+                         "value '%.200s'.",
+                         params[i].key, store_sq_col_text(sel, 0), run_id, params[i].value);
+        } else {
+            rc = rc == SQLITE_ROW ? 0 : store_sq_dberr(c, err, "reading a param");
+        }
+        sqlite3_reset(sel);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Metric points are written with multi-row statements (chunks of 64, 16,
+ * 4 and 1 rows): per statement SQLite pays a fixed cost (reset, bind, VDBE
+ * start), which at 100 points per call was a third of the writer's time.
+ * The SQL text for each chunk size is built once per store (struct sq). */
+#define METRIC_INSERT_HEAD                                                                  \
+    "INSERT INTO metrics(rid, key, step, timestamp, value, is_nan, model_id, dataset_name, " \
+    "dataset_digest) VALUES "
+#define METRIC_INSERT_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+/* A point identical to a stored one is a no-op, except that a model_id
+ * (MLflow 3 re-logs a run's metrics for its model) is recorded on it. */
+#define METRIC_INSERT_TAIL                                                                  \
+    " ON CONFLICT(rid, key, step, timestamp, value, is_nan) DO UPDATE SET "                 \
+    "model_id = excluded.model_id, dataset_name = excluded.dataset_name, "                  \
+    "dataset_digest = excluded.dataset_digest "                                             \
+    "WHERE excluded.model_id IS NOT NULL AND metrics.model_id IS NULL"
+#define LATEST_HEAD                                                                         \
+    "INSERT INTO latest_metrics(rid, key, value, step, timestamp, is_nan) VALUES "
+#define LATEST_ROW "(?, ?, ?, ?, ?, ?)"
+/* The stored point is replaced only by a later one by (step, timestamp,
+ * value); NaN is value NULL here, so it never wins a tie on value. */
+#define LATEST_TAIL                                                                         \
+    " ON CONFLICT(rid, key) DO UPDATE SET "                                                 \
+    "value = excluded.value, step = excluded.step, timestamp = excluded.timestamp, "        \
+    "is_nan = excluded.is_nan "                                                             \
+    "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step AND " \
+    "(excluded.timestamp > latest_metrics.timestamp OR "                                    \
+    "(excluded.timestamp = latest_metrics.timestamp AND "                                   \
+    "excluded.value > latest_metrics.value)))"
+
+static const int chunk_rows[SQ_METRIC_CHUNKS] = {64, 16, 4, 1};
+
+static char *repeat_rows(const char *head, const char *row, const char *tail, int n)
+{
+    struct cap_buf b;
+    cap_buf_init(&b);
+    cap_buf_puts(&b, head);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            cap_buf_puts(&b, ", ");
+        cap_buf_puts(&b, row);
+    }
+    cap_buf_puts(&b, tail);
+    return cap_buf_steal(&b);
+}
+
+void store_sq_runs_sql_init(struct sq *s)
+{
+    for (int i = 0; i < SQ_METRIC_CHUNKS; i++) {
+        s->metric_sql[i] =
+            repeat_rows(METRIC_INSERT_HEAD, METRIC_INSERT_ROW, METRIC_INSERT_TAIL, chunk_rows[i]);
+        s->latest_sql[i] = repeat_rows(LATEST_HEAD, LATEST_ROW, LATEST_TAIL, chunk_rows[i]);
+    }
+}
+
+void store_sq_runs_sql_free(struct sq *s)
+{
+    for (int i = 0; i < SQ_METRIC_CHUNKS; i++) {
+        free(s->metric_sql[i]);
+        free(s->latest_sql[i]);
+        s->metric_sql[i] = s->latest_sql[i] = NULL;
+    }
+}
+
+static int log_metrics(struct sq *s, struct sq_conn *c, int64_t rid,
+                       const struct store_metric *m, size_t n, struct cap_error *err)
+{
+    size_t i = 0;
+    while (i < n) {
+        int ci = 0;
+        while ((size_t)chunk_rows[ci] > n - i)
+            ci++;
+        int rows = chunk_rows[ci];
+        sqlite3_stmt *ins = store_sq_stmt(c, s->metric_sql[ci], err);
+        if (!ins)
+            return -CAP_EINTERNAL;
+        sqlite3_stmt *latest = store_sq_stmt(c, s->latest_sql[ci], err);
+        if (!latest)
+            return -CAP_EINTERNAL;
+        for (int r = 0; r < rows; r++) {
+            const struct store_metric *p = &m[i + (size_t)r];
+            bool nan = isnan(p->value);
+            int b = r * 9;
+            sqlite3_bind_int64(ins, b + 1, rid);
+            sqlite3_bind_text(ins, b + 2, p->key, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(ins, b + 3, p->step);
+            sqlite3_bind_int64(ins, b + 4, p->timestamp);
+            sqlite3_bind_double(ins, b + 5, nan ? 0.0 : p->value);
+            sqlite3_bind_int(ins, b + 6, nan);
+            store_sq_bind_text(ins, b + 7, p->model_id);
+            store_sq_bind_text(ins, b + 8, p->dataset_name);
+            store_sq_bind_text(ins, b + 9, p->dataset_digest);
+            b = r * 6;
+            sqlite3_bind_int64(latest, b + 1, rid);
+            sqlite3_bind_text(latest, b + 2, p->key, -1, SQLITE_STATIC);
+            if (nan)
+                sqlite3_bind_null(latest, b + 3);
+            else
+                sqlite3_bind_double(latest, b + 3, p->value);
+            sqlite3_bind_int64(latest, b + 4, p->step);
+            sqlite3_bind_int64(latest, b + 5, p->timestamp);
+            sqlite3_bind_int(latest, b + 6, nan);
+        }
+        int rc = store_sq_step_done(c, ins, err, "logging metrics");
+        if (rc < 0) {
+            sqlite3_reset(latest);
+            return rc;
+        }
+        if ((rc = store_sq_step_done(c, latest, err, "logging metrics")) < 0)
+            return rc;
+        i += (size_t)rows;
+    }
+    return 0;
+}
+
+static int job_log_batch(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct batch_job *a = arg;
+    struct run_lookup r = {0};
+    int rc = run_find_active(c, a->run_id, &r, err);
+    if (rc < 0)
+        return rc;
+    /* Params first: a refused param must leave nothing behind, which the
+     * job's savepoint guarantees even if metrics were written before. */
+    if ((rc = log_params(c, r.rid, a->run_id, a->params, a->nparams, err)) < 0)
+        return rc;
+    for (size_t i = 0; i < a->ntags; i++) {
+        if ((rc = tag_upsert(c, r.rid, a->tags[i].key, a->tags[i].value, err)) < 0)
+            return rc;
+        if (strcmp(a->tags[i].key, RUN_NAME_TAG) == 0 &&
+            (rc = set_run_name(c, r.rid, a->tags[i].value, err)) < 0)
+            return rc;
+    }
+    return log_metrics(s, c, r.rid, a->metrics, a->nmetrics, err);
+}
+
+int store_sq_run_log_batch(void *impl, const char *run_id, const struct store_metric *metrics,
+                           size_t nmetrics, const struct cap_kv *params, size_t nparams,
+                           const struct cap_kv *tags, size_t ntags, struct cap_error *err)
+{
+    struct batch_job a = {run_id, metrics, nmetrics, params, nparams, tags, ntags};
+    return store_sq_write(impl, job_log_batch, &a, err);
+}
+
+static int job_delete_tag(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct run_job *a = arg;
+    struct run_lookup r = {0};
+    int rc = run_find_active(c, a->run_id, &r, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = store_sq_stmt(c, "DELETE FROM tags WHERE rid = ? AND key = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, r.rid);
+    store_sq_bind_text(st, 2, a->key);
+    if ((rc = store_sq_step_done(c, st, err, "deleting a tag")) < 0)
+        return rc;
+    if (sqlite3_changes(c->db) == 0)
+        return cap_err(err, CAP_ENOTFOUND, "No tag with name: %s in run with id %s", a->key,
+                       a->run_id);
+    return 0;
+}
+
+int store_sq_run_delete_tag(void *impl, const char *run_id, const char *key,
+                            struct cap_error *err)
+{
+    struct run_job a = {.run_id = run_id, .key = key};
+    return store_sq_write(impl, job_delete_tag, &a, err);
+}
+
+struct inputs_job {
+    const char *run_id;
+    const struct store_dataset_input *datasets;
+    size_t ndatasets;
+    const char *const *model_ids;
+    size_t nmodels;
+    const struct store_model_output *outputs;
+    size_t noutputs;
+};
+
+/* The dataset row for (experiment, name, digest), created on first use. */
+static int dataset_id(struct sq_conn *c, int64_t eid, const struct store_dataset_input *d,
+                      int64_t *out, struct cap_error *err)
+{
+    char uuid[33];
+    cap_random_hex(uuid, 16);
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "INSERT INTO datasets(dataset_uuid, experiment_id, name, "
+                                     "digest, source_type, source, schema, profile) "
+                                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                                     "ON CONFLICT(experiment_id, name, digest) DO NOTHING",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    store_sq_bind_text(st, 1, uuid);
+    sqlite3_bind_int64(st, 2, eid);
+    store_sq_bind_text(st, 3, d->name);
+    store_sq_bind_text(st, 4, d->digest);
+    store_sq_bind_text(st, 5, d->source_type);
+    store_sq_bind_text(st, 6, d->source);
+    store_sq_bind_text(st, 7, d->schema);
+    store_sq_bind_text(st, 8, d->profile);
+    int rc = store_sq_step_done(c, st, err, "logging a dataset");
+    if (rc < 0)
+        return rc;
+    st = store_sq_stmt(c,
+                       "SELECT dataset_id FROM datasets WHERE experiment_id = ? AND name = ? "
+                       "AND digest = ?",
+                       err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, eid);
+    store_sq_bind_text(st, 2, d->name);
+    store_sq_bind_text(st, 3, d->digest);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else {
+        rc = store_sq_dberr(c, err, "logging a dataset");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int job_log_inputs(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct inputs_job *a = arg;
+    struct run_lookup r = {0};
+    int rc = run_find_active(c, a->run_id, &r, err);
+    for (size_t i = 0; i < a->ndatasets && rc == 0; i++) {
+        const struct store_dataset_input *d = &a->datasets[i];
+        int64_t did = 0;
+        if ((rc = dataset_id(c, r.eid, d, &did, err)) < 0)
+            break;
+        sqlite3_stmt *st =
+            store_sq_stmt(c, "INSERT OR IGNORE INTO inputs(rid, dataset_id) VALUES (?, ?)", err);
+        if (!st)
+            return -CAP_EINTERNAL;
+        sqlite3_bind_int64(st, 1, r.rid);
+        sqlite3_bind_int64(st, 2, did);
+        if ((rc = store_sq_step_done(c, st, err, "logging an input")) < 0)
+            break;
+        if (sqlite3_changes(c->db) == 0)
+            continue; /* linked before: logging it again changes nothing */
+        for (size_t t = 0; t < d->ntags && rc == 0; t++) {
+            st = store_sq_stmt(c,
+                               "INSERT OR REPLACE INTO input_tags(rid, dataset_id, key, value) "
+                               "VALUES (?, ?, ?, ?)",
+                               err);
+            if (!st)
+                return -CAP_EINTERNAL;
+            sqlite3_bind_int64(st, 1, r.rid);
+            sqlite3_bind_int64(st, 2, did);
+            store_sq_bind_text(st, 3, d->tags[t].key);
+            store_sq_bind_text(st, 4, d->tags[t].value);
+            rc = store_sq_step_done(c, st, err, "logging an input tag");
+        }
+    }
+    for (size_t i = 0; i < a->nmodels && rc == 0; i++) {
+        sqlite3_stmt *st = store_sq_stmt(
+            c, "INSERT OR IGNORE INTO run_model_inputs(rid, model_id) VALUES (?, ?)", err);
+        if (!st)
+            return -CAP_EINTERNAL;
+        sqlite3_bind_int64(st, 1, r.rid);
+        store_sq_bind_text(st, 2, a->model_ids[i]);
+        rc = store_sq_step_done(c, st, err, "logging a model input");
+    }
+    for (size_t i = 0; i < a->noutputs && rc == 0; i++) {
+        sqlite3_stmt *st = store_sq_stmt(c,
+                                         "INSERT INTO run_outputs(rid, model_id, step) "
+                                         "VALUES (?, ?, ?) ON CONFLICT(rid, model_id) "
+                                         "DO UPDATE SET step = excluded.step",
+                                         err);
+        if (!st)
+            return -CAP_EINTERNAL;
+        sqlite3_bind_int64(st, 1, r.rid);
+        store_sq_bind_text(st, 2, a->outputs[i].model_id);
+        sqlite3_bind_int64(st, 3, a->outputs[i].step);
+        rc = store_sq_step_done(c, st, err, "logging a model output");
+    }
+    return rc;
+}
+
+int store_sq_run_log_inputs(void *impl, const char *run_id,
+                            const struct store_dataset_input *datasets, size_t ndatasets,
+                            const char *const *model_ids, size_t nmodels,
+                            struct cap_error *err)
+{
+    struct inputs_job a = {.run_id = run_id,
+                           .datasets = datasets,
+                           .ndatasets = ndatasets,
+                           .model_ids = model_ids,
+                           .nmodels = nmodels};
+    return store_sq_write(impl, job_log_inputs, &a, err);
+}
+
+int store_sq_run_log_outputs(void *impl, const char *run_id,
+                             const struct store_model_output *models, size_t nmodels,
+                             struct cap_error *err)
+{
+    struct inputs_job a = {.run_id = run_id, .outputs = models, .noutputs = nmodels};
+    return store_sq_write(impl, job_log_inputs, &a, err);
+}

@@ -1,0 +1,797 @@
+/* store_sqlite_search.c - search for runs, experiments and logged models in
+ * the SQLite backend: the filter AST (track/filter.h) and order keys become
+ * one SQL query with bound parameters (no user text is ever spliced into
+ * SQL), filtering, ordering and paging happen in the database, and only the
+ * page's rows are turned into JSON.
+ *
+ * Semantics (MLflow's): conditions on metrics/params/tags are inner JOINs,
+ * so a run without the key never matches, not even for '!='. Metric
+ * comparisons are numeric, param/tag ones textual; LIKE is case-sensitive
+ * (the read connections run with case_sensitive_like) and ILIKE compares
+ * LOWER() of both sides. Order keys put missing values last in both
+ * directions; ties are broken by start_time DESC, run_uuid ASC.
+ *
+ * Ordering runs by a metric/param/tag: "missing last" cannot be had from an
+ * index in one query, and sorting every run of a large experiment to return
+ * the top 100 is what made MLflow slow. So such a search runs as up to three
+ * consecutive segments - runs that have the value (walked in value order
+ * through the (key, value) index, stopping once the page is full), runs
+ * whose value is NaN, runs without the key - and the page offset is carried
+ * from one segment into the next. Page tokens are base64 {"offset": N}. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/json.h"
+#include "base/util.h"
+#include "store/store_sqlite.h"
+
+/* ---------------- a query with its bindings ---------------- */
+
+enum bind_kind { B_INT, B_DBL, B_TEXT };
+
+struct bind {
+    enum bind_kind kind;
+    int64_t i;
+    double d;
+    const char *s;
+};
+
+struct qb {
+    struct cap_buf sql;
+    struct bind *b;
+    size_t n, cap;
+    char **owned;   /* strings made here (numbers printed as text) */
+    size_t nowned;
+};
+
+static void qb_init(struct qb *q)
+{
+    memset(q, 0, sizeof *q);
+    cap_buf_init(&q->sql);
+}
+
+static void qb_free(struct qb *q)
+{
+    cap_buf_free(&q->sql);
+    free(q->b);
+    for (size_t i = 0; i < q->nowned; i++)
+        free(q->owned[i]);
+    free(q->owned);
+}
+
+static void qb_push(struct qb *q, struct bind b)
+{
+    if (q->n == q->cap) {
+        q->cap = q->cap ? 2 * q->cap : 16;
+        q->b = cap_xrealloc(q->b, q->cap * sizeof *q->b);
+    }
+    q->b[q->n++] = b;
+    cap_buf_putc(&q->sql, '?');
+}
+
+static void qb_text(struct qb *q, const char *s)
+{
+    qb_push(q, (struct bind){.kind = B_TEXT, .s = s});
+}
+
+static void qb_int(struct qb *q, int64_t i)
+{
+    qb_push(q, (struct bind){.kind = B_INT, .i = i});
+}
+
+static void qb_num(struct qb *q, double d)
+{
+    if (d == floor(d) && fabs(d) < 9e18)
+        qb_int(q, (int64_t)d);
+    else
+        qb_push(q, (struct bind){.kind = B_DBL, .d = d});
+}
+
+static const char *qb_own(struct qb *q, char *s)
+{
+    q->owned = cap_xrealloc(q->owned, (q->nowned + 1) * sizeof *q->owned);
+    q->owned[q->nowned++] = s;
+    return s;
+}
+
+static void qb_sql(struct qb *q, const char *s)
+{
+    cap_buf_puts(&q->sql, s);
+}
+
+static sqlite3_stmt *qb_prepare(struct sq_conn *c, struct qb *q, struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_prepare(c, q->sql.data, err);
+    if (!st)
+        return NULL;
+    for (size_t i = 0; i < q->n; i++) {
+        const struct bind *b = &q->b[i];
+        int idx = (int)i + 1;
+        if (b->kind == B_INT)
+            sqlite3_bind_int64(st, idx, b->i);
+        else if (b->kind == B_DBL)
+            sqlite3_bind_double(st, idx, b->d);
+        else
+            store_sq_bind_text(st, idx, b->s);
+    }
+    return st;
+}
+
+/* ---------------- comparisons ---------------- */
+
+static bool parse_number(const char *s, double *out)
+{
+    char *end;
+    if (!s || !*s)
+        return false;
+    *out = strtod(s, &end);
+    return *end == '\0';
+}
+
+/* Binds one value of a condition: numbers for numeric columns, text else. */
+static int bind_value(struct qb *q, const char *s, double num, bool is_num, bool numeric_col,
+                      const char *key, struct cap_error *err)
+{
+    if (numeric_col) {
+        double d = num;
+        if (!is_num && !parse_number(s, &d))
+            return cap_err(err, CAP_EINVAL,
+                           "Invalid filter: '%s' must be compared with a number, got '%s'", key,
+                           s);
+        qb_num(q, d);
+        return 0;
+    }
+    if (is_num) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%.17g", num);
+        qb_text(q, qb_own(q, cap_xstrdup(buf)));
+    } else {
+        qb_text(q, s);
+    }
+    return 0;
+}
+
+/* Our own copy of the operator names: the store links without track/. */
+static const char *op_name(enum filter_op op)
+{
+    static const char *const names[] = {"=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "IN",
+                                        "NOT IN"};
+    return (unsigned)op < sizeof names / sizeof *names ? names[op] : "?";
+}
+
+/* Appends "<col> <op> <value(s)>" for one condition. */
+static int emit_cmp(struct qb *q, const char *col, const struct filter_cond *c, bool numeric,
+                    struct cap_error *err)
+{
+    const struct filter_value *v = &c->value;
+    static const char *const ops[] = {[FILTER_EQ] = " = ",  [FILTER_NE] = " != ",
+                                      [FILTER_LT] = " < ",  [FILTER_LE] = " <= ",
+                                      [FILTER_GT] = " > ",  [FILTER_GE] = " >= "};
+    switch (c->op) {
+    case FILTER_EQ:
+    case FILTER_NE:
+    case FILTER_LT:
+    case FILTER_LE:
+    case FILTER_GT:
+    case FILTER_GE:
+        if (v->kind == FILTER_VALUE_LIST)
+            break;
+        qb_sql(q, col);
+        qb_sql(q, ops[c->op]);
+        return bind_value(q, v->str, v->num, v->kind == FILTER_VALUE_NUMBER, numeric, c->key,
+                          err);
+    case FILTER_LIKE:
+    case FILTER_ILIKE:
+        if (numeric || v->kind != FILTER_VALUE_STRING)
+            break;
+        if (c->op == FILTER_LIKE) {
+            qb_sql(q, col);
+            qb_sql(q, " LIKE ");
+            qb_text(q, v->str);
+        } else {
+            cap_buf_printf(&q->sql, "LOWER(%s) LIKE LOWER(", col);
+            qb_text(q, v->str);
+            qb_sql(q, ")");
+        }
+        return 0;
+    case FILTER_IN:
+    case FILTER_NOT_IN:
+        qb_sql(q, col);
+        qb_sql(q, c->op == FILTER_IN ? " IN (" : " NOT IN (");
+        if (v->kind == FILTER_VALUE_LIST) {
+            for (size_t i = 0; i < v->nlist; i++) {
+                if (i)
+                    qb_sql(q, ", ");
+                int rc = bind_value(q, v->list[i], 0, false, numeric, c->key, err);
+                if (rc < 0)
+                    return rc;
+            }
+        } else {
+            int rc = bind_value(q, v->str, v->num, v->kind == FILTER_VALUE_NUMBER, numeric,
+                                c->key, err);
+            if (rc < 0)
+                return rc;
+        }
+        qb_sql(q, ")");
+        return 0;
+    }
+    return cap_err(err, CAP_EINVAL, "Invalid comparator '%s' for '%s' in the search filter",
+                   op_name(c->op), c->key);
+}
+
+/* ---------------- what each target's attributes are ---------------- */
+
+struct attr {
+    const char *name;
+    const char *col;
+    bool numeric;
+    bool nullable;
+};
+
+static const struct attr run_attrs[] = {
+    {"run_id", "r.run_uuid", false, false},
+    {"run_name", "r.name", false, false},
+    {"status", "r.status", false, false},
+    {"user_id", "r.user_id", false, true},
+    {"artifact_uri", "r.artifact_uri", false, false},
+    {"start_time", "r.start_time", true, false},
+    {"created", "r.start_time", true, false},
+    {"end_time", "r.end_time", true, true},
+    {"lifecycle_stage", "r.lifecycle_stage", false, false},
+    {"experiment_id", "r.experiment_id", true, false},
+    {NULL, NULL, false, false},
+};
+
+static const struct attr exp_attrs[] = {
+    {"name", "e.name", false, false},
+    {"experiment_id", "e.experiment_id", true, false},
+    {"creation_time", "e.creation_time", true, false},
+    {"last_update_time", "e.last_update_time", true, false},
+    {"lifecycle_stage", "e.lifecycle_stage", false, false},
+    {"artifact_location", "e.artifact_location", false, false},
+    {NULL, NULL, false, false},
+};
+
+static const struct attr model_attrs[] = {
+    {"name", "lm.name", false, false},
+    {"model_id", "lm.model_id", false, false},
+    {"model_type", "lm.model_type", false, true},
+    {"status", "lm.status", false, false},
+    {"source_run_id", "lm.source_run_id", false, true},
+    {"creation_timestamp", "lm.creation_time", true, false},
+    {"creation_time", "lm.creation_time", true, false},
+    {"last_updated_timestamp", "lm.last_updated_time", true, false},
+    {"experiment_id", "lm.experiment_id", true, false},
+    {NULL, NULL, false, false},
+};
+
+static const struct attr *find_attr(const struct attr *t, const char *key, struct cap_error *err)
+{
+    for (; t->name; t++)
+        if (strcmp(t->name, key) == 0)
+            return t;
+    cap_err(err, CAP_EINVAL, "Invalid attribute key '%s' in the search", key);
+    return NULL;
+}
+
+static const char *dir(bool ascending)
+{
+    return ascending ? " ASC" : " DESC";
+}
+
+/* Appends " AND " except before the first condition of a WHERE clause. */
+static void and(struct qb *q, bool *first)
+{
+    qb_sql(q, *first ? " WHERE " : " AND ");
+    *first = false;
+}
+
+static void experiment_in(struct qb *q, const char *col, const int64_t *ids, size_t n, bool *first)
+{
+    and(q, first);
+    qb_sql(q, col);
+    qb_sql(q, " IN (");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            qb_sql(q, ", ");
+        qb_int(q, ids[i]);
+    }
+    qb_sql(q, ")");
+}
+
+static void lifecycle(struct qb *q, const char *col, enum store_view view, bool *first)
+{
+    if (view == STORE_VIEW_ALL)
+        return;
+    and(q, first);
+    cap_buf_printf(&q->sql, "%s = '%s'", col, view == STORE_VIEW_DELETED ? "deleted" : "active");
+}
+
+/* Experiment ids arrive as decimal strings; ones that are not cannot match. */
+static size_t parse_ids(const char *const *in, size_t n, int64_t **out)
+{
+    *out = cap_xcalloc(n + 1, sizeof **out);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (store_sq_parse_id(in[i], &(*out)[k]))
+            k++;
+    return k;
+}
+
+/* ---------------- runs ---------------- */
+
+enum seg { SEG_ALL, SEG_PRESENT, SEG_NAN, SEG_MISSING };
+
+static const char *entity_table(enum filter_entity e)
+{
+    return e == FILTER_METRIC ? "latest_metrics" : e == FILTER_PARAM ? "params" : "tags";
+}
+
+/* Filter conditions: JOINs (emitted in FROM) and WHERE terms. */
+static int run_filter_joins(struct qb *q, const struct filter *f, struct cap_error *err)
+{
+    for (size_t i = 0; f && i < f->n; i++) {
+        const struct filter_cond *c = &f->conds[i];
+        if (c->entity != FILTER_METRIC && c->entity != FILTER_PARAM && c->entity != FILTER_TAG)
+            continue;
+        cap_buf_printf(&q->sql, " JOIN %s f%zu ON f%zu.rid = r.rid AND f%zu.key = ",
+                       entity_table(c->entity), i, i, i);
+        qb_text(q, c->key);
+    }
+    (void)err;
+    return 0;
+}
+
+static int run_filter_where(struct qb *q, const struct filter *f, bool *first,
+                            struct cap_error *err)
+{
+    char col[32];
+    for (size_t i = 0; f && i < f->n; i++) {
+        const struct filter_cond *c = &f->conds[i];
+        int rc;
+        and(q, first);
+        switch (c->entity) {
+        case FILTER_METRIC:
+        case FILTER_PARAM:
+        case FILTER_TAG:
+            snprintf(col, sizeof col, "f%zu.value", i);
+            rc = emit_cmp(q, col, c, c->entity == FILTER_METRIC, err);
+            break;
+        case FILTER_ATTR: {
+            const struct attr *a = find_attr(run_attrs, c->key, err);
+            if (!a)
+                return -CAP_EINVAL;
+            rc = emit_cmp(q, a->col, c, a->numeric, err);
+            break;
+        }
+        case FILTER_DATASET: {
+            const char *dcol = strcmp(c->key, "name") == 0     ? "dd.name"
+                               : strcmp(c->key, "digest") == 0 ? "dd.digest"
+                               : strcmp(c->key, "context") == 0 ? "dt.value"
+                                                                : NULL;
+            if (!dcol)
+                return cap_err(err, CAP_EINVAL, "Invalid dataset key '%s' in the search",
+                               c->key);
+            qb_sql(q, "EXISTS (SELECT 1 FROM inputs di JOIN datasets dd ON "
+                      "dd.dataset_id = di.dataset_id LEFT JOIN input_tags dt ON "
+                      "dt.rid = di.rid AND dt.dataset_id = di.dataset_id AND "
+                      "dt.key = 'mlflow.data.context' WHERE di.rid = r.rid AND ");
+            rc = emit_cmp(q, dcol, c, false, err);
+            qb_sql(q, ")");
+            break;
+        }
+        default:
+            return cap_err(err, CAP_EINVAL, "Invalid search filter");
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* One segment's query; count = true gives "how many rows (up to limit)". */
+static int build_run_query(struct qb *q, const struct store_run_query *rq, const int64_t *eids,
+                           size_t neids, enum seg seg, bool count, int64_t limit, int64_t offset,
+                           struct cap_error *err)
+{
+    const struct store_query *sq = &rq->q;
+    const struct order_key *lead = seg == SEG_ALL ? NULL : &sq->order[0];
+    size_t first_rest = seg == SEG_ALL ? 0 : 1;
+    int rc;
+
+    qb_sql(q, count ? "SELECT count(*) FROM (SELECT r.rid" : "SELECT " SQ_RUN_COLUMNS);
+    if (seg == SEG_PRESENT || seg == SEG_NAN)
+        cap_buf_printf(&q->sql, " FROM %s o JOIN runs r ON r.rid = o.rid",
+                       entity_table(lead->entity));
+    else
+        qb_sql(q, " FROM runs r");
+    if ((rc = run_filter_joins(q, sq->filter, err)) < 0)
+        return rc;
+    if (!count) {
+        for (size_t j = first_rest; j < sq->norder; j++) {
+            const struct order_key *k = &sq->order[j];
+            if (k->entity == FILTER_ATTR)
+                continue;
+            if (k->entity != FILTER_METRIC && k->entity != FILTER_PARAM &&
+                k->entity != FILTER_TAG)
+                return cap_err(err, CAP_EINVAL, "Invalid order_by key '%s'", k->key);
+            cap_buf_printf(&q->sql, " LEFT JOIN %s k%zu ON k%zu.rid = r.rid AND k%zu.key = ",
+                           entity_table(k->entity), j, j, j);
+            qb_text(q, k->key);
+        }
+    }
+    bool first = true;
+    if (seg == SEG_PRESENT || seg == SEG_NAN) {
+        and(q, &first);
+        qb_sql(q, "o.key = ");
+        qb_text(q, lead->key);
+        qb_sql(q, seg == SEG_PRESENT ? " AND o.value IS NOT NULL" : " AND o.value IS NULL");
+    } else if (seg == SEG_MISSING) {
+        and(q, &first);
+        cap_buf_printf(&q->sql, "NOT EXISTS (SELECT 1 FROM %s x WHERE x.rid = r.rid AND x.key = ",
+                       entity_table(lead->entity));
+        qb_text(q, lead->key);
+        qb_sql(q, ")");
+    }
+    experiment_in(q, "r.experiment_id", eids, neids, &first);
+    lifecycle(q, "r.lifecycle_stage", sq->view, &first);
+    if ((rc = run_filter_where(q, sq->filter, &first, err)) < 0)
+        return rc;
+
+    if (count) {
+        qb_sql(q, " LIMIT ");
+        qb_int(q, limit);
+        qb_sql(q, ")");
+        return 0;
+    }
+    qb_sql(q, " ORDER BY ");
+    if (seg == SEG_PRESENT)
+        cap_buf_printf(&q->sql, "o.value%s, ", dir(lead->ascending));
+    for (size_t j = first_rest; j < sq->norder; j++) {
+        const struct order_key *k = &sq->order[j];
+        if (k->entity == FILTER_ATTR) {
+            const struct attr *a = find_attr(run_attrs, k->key, err);
+            if (!a)
+                return -CAP_EINVAL;
+            if (a->nullable)
+                cap_buf_printf(&q->sql, "(%s IS NULL), ", a->col);
+            cap_buf_printf(&q->sql, "%s%s, ", a->col, dir(k->ascending));
+        } else {
+            /* absent key last, then NaN (value NULL), then by value */
+            cap_buf_printf(&q->sql, "(k%zu.rid IS NULL), (k%zu.value IS NULL), k%zu.value%s, ",
+                           j, j, j, dir(k->ascending));
+        }
+    }
+    qb_sql(q, "r.start_time DESC, r.run_uuid ASC LIMIT ");
+    qb_int(q, limit);
+    qb_sql(q, " OFFSET ");
+    qb_int(q, offset);
+    return 0;
+}
+
+struct run_rows {
+    int64_t *rids;
+    cJSON **infos;
+    size_t n, cap;
+};
+
+static int run_segment(struct sq_conn *c, const struct store_run_query *rq, const int64_t *eids,
+                       size_t neids, enum seg seg, int64_t limit, int64_t offset,
+                       struct run_rows *rows, struct cap_error *err)
+{
+    struct qb q;
+    qb_init(&q);
+    int rc = build_run_query(&q, rq, eids, neids, seg, false, limit, offset, err);
+    sqlite3_stmt *st = rc < 0 ? NULL : qb_prepare(c, &q, err);
+    if (!st) {
+        qb_free(&q);
+        return rc < 0 ? rc : -CAP_EINTERNAL;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (rows->n == rows->cap) {
+            rows->cap = rows->cap ? 2 * rows->cap : 64;
+            rows->rids = cap_xrealloc(rows->rids, rows->cap * sizeof *rows->rids);
+            rows->infos = cap_xrealloc(rows->infos, rows->cap * sizeof *rows->infos);
+        }
+        rows->rids[rows->n] = sqlite3_column_int64(st, 0);
+        rows->infos[rows->n] = store_sq_run_info_json(st);
+        rows->n++;
+    }
+    rc = rc == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "searching runs");
+    sqlite3_finalize(st);
+    qb_free(&q);
+    return rc;
+}
+
+static int count_segment(struct sq_conn *c, const struct store_run_query *rq,
+                         const int64_t *eids, size_t neids, enum seg seg, int64_t limit,
+                         int64_t *out, struct cap_error *err)
+{
+    struct qb q;
+    qb_init(&q);
+    int rc = build_run_query(&q, rq, eids, neids, seg, true, limit, 0, err);
+    sqlite3_stmt *st = rc < 0 ? NULL : qb_prepare(c, &q, err);
+    if (!st) {
+        qb_free(&q);
+        return rc < 0 ? rc : -CAP_EINTERNAL;
+    }
+    rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    rc = rc == SQLITE_ROW ? 0 : store_sq_dberr(c, err, "counting runs");
+    sqlite3_finalize(st);
+    qb_free(&q);
+    return rc;
+}
+
+int store_sq_run_search(void *impl, const struct store_run_query *rq, cJSON **out,
+                        char **next_token, struct cap_error *err)
+{
+    struct sq *s = impl;
+    const struct store_query *sq = &rq->q;
+    int64_t offset = 0;
+    int rc = store_sq_page_offset(sq->page_token, &offset, err);
+    if (rc < 0)
+        return rc;
+    int64_t *eids;
+    size_t neids = parse_ids(rq->experiment_ids, rq->nexperiments, &eids);
+    struct run_rows rows = {0};
+    cJSON *list = cJSON_CreateArray();
+    if (neids == 0) {
+        free(eids);
+        *out = list;
+        return 0;
+    }
+    enum seg segs[3];
+    size_t nseg = 0;
+    if (sq->norder > 0 && sq->order[0].entity != FILTER_ATTR) {
+        segs[nseg++] = SEG_PRESENT;
+        if (sq->order[0].entity == FILTER_METRIC)
+            segs[nseg++] = SEG_NAN;
+        segs[nseg++] = SEG_MISSING;
+    } else {
+        segs[nseg++] = SEG_ALL;
+    }
+
+    struct sq_conn *c = store_sq_reader(s);
+    if ((rc = store_sq_read_begin(c, err)) < 0)
+        goto release;
+    /* One row more than the page tells whether another page exists. */
+    int64_t want = (int64_t)sq->max_results + 1, skip = offset;
+    for (size_t i = 0; i < nseg && want > 0; i++) {
+        size_t before = rows.n;
+        if ((rc = run_segment(c, rq, eids, neids, segs[i], want, skip, &rows, err)) < 0)
+            goto end;
+        int64_t got = (int64_t)(rows.n - before);
+        if (got > 0) {
+            want -= got;
+            skip = 0;
+        } else if (skip > 0 && i + 1 < nseg) {
+            /* This segment ended before the offset: skip past its rows. */
+            int64_t cnt = 0;
+            if ((rc = count_segment(c, rq, eids, neids, segs[i], skip, &cnt, err)) < 0)
+                goto end;
+            skip -= cnt;
+        }
+    }
+    size_t page = rows.n > (size_t)sq->max_results ? (size_t)sq->max_results : rows.n;
+    cJSON **runs = cap_xcalloc(page + 1, sizeof *runs);
+    for (size_t i = 0; i < page; i++) {
+        runs[i] = cJSON_CreateObject();
+        cJSON_AddItemToObject(runs[i], "info", rows.infos[i]);
+        rows.infos[i] = NULL;
+        cJSON_AddItemToArray(list, runs[i]);
+    }
+    rc = store_sq_runs_fill(c, rows.rids, runs, page, err);
+    free(runs);
+    if (rc == 0 && rows.n > page)
+        *next_token = store_sq_page_token(offset + (int64_t)page);
+end:
+    store_sq_read_end(c);
+release:
+    store_sq_reader_done(s, c);
+    for (size_t i = 0; i < rows.n; i++)
+        cJSON_Delete(rows.infos[i]);
+    free(rows.infos);
+    free(rows.rids);
+    free(eids);
+    if (rc < 0) {
+        cJSON_Delete(list);
+        free(*next_token);
+        *next_token = NULL;
+        return rc;
+    }
+    *out = list;
+    return 0;
+}
+
+/* ---------------- experiments and logged models ---------------- */
+
+/* Both are small tables next to runs: one query, ORDER BY with missing
+ * values last, LIMIT max_results+1 OFFSET n. */
+enum target { T_EXPERIMENTS, T_MODELS };
+
+static int build_simple(struct qb *q, enum target t, const struct store_query *sq,
+                        const int64_t *eids, size_t neids, bool filter_eids, int64_t limit,
+                        int64_t offset, struct cap_error *err)
+{
+    const struct attr *attrs = t == T_EXPERIMENTS ? exp_attrs : model_attrs;
+    const char *idcol = t == T_EXPERIMENTS ? "e.experiment_id" : "lm.model_id";
+    const char *fk = t == T_EXPERIMENTS ? "experiment_id" : "model_id";
+    const char *tag_table = t == T_EXPERIMENTS ? "experiment_tags" : "logged_model_tags";
+    const struct filter *f = sq->filter;
+    char col[32];
+    int rc;
+
+    if (t == T_EXPERIMENTS)
+        qb_sql(q, "SELECT e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, "
+                  "e.creation_time, e.last_update_time FROM experiments e");
+    else
+        qb_sql(q, "SELECT " SQ_MODEL_COLUMNS " FROM logged_models lm");
+    for (size_t i = 0; f && i < f->n; i++) {
+        const struct filter_cond *c = &f->conds[i];
+        const char *table = c->entity == FILTER_TAG                              ? tag_table
+                            : c->entity == FILTER_PARAM && t == T_MODELS         ? "logged_model_params"
+                                                                                 : NULL;
+        if (!table)
+            continue;
+        cap_buf_printf(&q->sql, " JOIN %s f%zu ON f%zu.%s = %s AND f%zu.key = ", table, i, i,
+                       fk, idcol, i);
+        qb_text(q, c->key);
+    }
+    for (size_t j = 0; j < sq->norder; j++) {
+        const struct order_key *k = &sq->order[j];
+        const char *table = k->entity == FILTER_TAG                              ? tag_table
+                            : k->entity == FILTER_PARAM && t == T_MODELS         ? "logged_model_params"
+                                                                                 : NULL;
+        if (!table)
+            continue;
+        cap_buf_printf(&q->sql, " LEFT JOIN %s k%zu ON k%zu.%s = %s AND k%zu.key = ", table, j,
+                       j, fk, idcol, j);
+        qb_text(q, k->key);
+    }
+    bool first = true;
+    if (filter_eids)
+        experiment_in(q, "lm.experiment_id", eids, neids, &first);
+    lifecycle(q, t == T_EXPERIMENTS ? "e.lifecycle_stage" : "lm.lifecycle_stage", sq->view,
+              &first);
+    for (size_t i = 0; f && i < f->n; i++) {
+        const struct filter_cond *c = &f->conds[i];
+        and(q, &first);
+        if (c->entity == FILTER_ATTR) {
+            const struct attr *a = find_attr(attrs, c->key, err);
+            if (!a)
+                return -CAP_EINVAL;
+            rc = emit_cmp(q, a->col, c, a->numeric, err);
+        } else if (c->entity == FILTER_TAG || (c->entity == FILTER_PARAM && t == T_MODELS)) {
+            snprintf(col, sizeof col, "f%zu.value", i);
+            rc = emit_cmp(q, col, c, false, err);
+        } else if (c->entity == FILTER_METRIC && t == T_MODELS) {
+            /* any point logged for the model under that key */
+            qb_sql(q, "EXISTS (SELECT 1 FROM metrics mm WHERE mm.model_id = lm.model_id AND "
+                      "mm.is_nan = 0 AND mm.key = ");
+            qb_text(q, c->key);
+            qb_sql(q, " AND ");
+            rc = emit_cmp(q, "mm.value", c, true, err);
+            qb_sql(q, ")");
+        } else {
+            return cap_err(err, CAP_EINVAL, "Invalid search filter key '%s'", c->key);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    qb_sql(q, " ORDER BY ");
+    for (size_t j = 0; j < sq->norder; j++) {
+        const struct order_key *k = &sq->order[j];
+        if (k->entity == FILTER_ATTR) {
+            const struct attr *a = find_attr(attrs, k->key, err);
+            if (!a)
+                return -CAP_EINVAL;
+            cap_buf_printf(&q->sql, "(%s IS NULL), %s%s, ", a->col, a->col, dir(k->ascending));
+        } else if (k->entity == FILTER_TAG || (k->entity == FILTER_PARAM && t == T_MODELS)) {
+            cap_buf_printf(&q->sql, "(k%zu.value IS NULL), k%zu.value%s, ", j, j,
+                           dir(k->ascending));
+        } else if (k->entity == FILTER_METRIC && t == T_MODELS) {
+            /* the model's latest point for the key */
+            qb_sql(q, "(SELECT CASE WHEN mm.is_nan THEN NULL ELSE mm.value END FROM metrics mm "
+                      "WHERE mm.model_id = lm.model_id AND mm.key = ");
+            qb_text(q, k->key);
+            cap_buf_printf(&q->sql, " ORDER BY mm.step DESC, mm.timestamp DESC LIMIT 1) IS NULL, "
+                                    "(SELECT CASE WHEN mm.is_nan THEN NULL ELSE mm.value END "
+                                    "FROM metrics mm WHERE mm.model_id = lm.model_id AND "
+                                    "mm.key = ");
+            qb_text(q, k->key);
+            cap_buf_printf(&q->sql, " ORDER BY mm.step DESC, mm.timestamp DESC LIMIT 1)%s, ",
+                           dir(k->ascending));
+        } else {
+            return cap_err(err, CAP_EINVAL, "Invalid order_by key '%s'", k->key);
+        }
+    }
+    if (t == T_EXPERIMENTS)
+        qb_sql(q, sq->norder ? "e.experiment_id ASC" : "e.creation_time DESC, e.experiment_id ASC");
+    else
+        qb_sql(q, sq->norder ? "lm.model_id ASC" : "lm.creation_time DESC, lm.model_id ASC");
+    qb_sql(q, " LIMIT ");
+    qb_int(q, limit);
+    qb_sql(q, " OFFSET ");
+    qb_int(q, offset);
+    return 0;
+}
+
+static int simple_search(struct sq *s, enum target t, const struct store_query *sq,
+                         const char *const *ids, size_t nids, cJSON **out, char **next_token,
+                         struct cap_error *err)
+{
+    int64_t offset = 0;
+    int rc = store_sq_page_offset(sq->page_token, &offset, err);
+    if (rc < 0)
+        return rc;
+    int64_t *eids = NULL;
+    size_t neids = 0;
+    bool filter_eids = t == T_MODELS && nids > 0;
+    cJSON *list = cJSON_CreateArray();
+    if (filter_eids && (neids = parse_ids(ids, nids, &eids)) == 0) {
+        free(eids);
+        *out = list;
+        return 0;
+    }
+    struct qb q;
+    qb_init(&q);
+    struct sq_conn *c = store_sq_reader(s);
+    sqlite3_stmt *st = NULL;
+    if ((rc = store_sq_read_begin(c, err)) < 0)
+        goto release;
+    rc = build_simple(&q, t, sq, eids, neids, filter_eids, (int64_t)sq->max_results + 1, offset,
+                      err);
+    if (rc < 0)
+        goto end;
+    if (!(st = qb_prepare(c, &q, err))) {
+        rc = -CAP_EINTERNAL;
+        goto end;
+    }
+    int n = 0, src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == sq->max_results) {
+            *next_token = store_sq_page_token(offset + n);
+            break;
+        }
+        cJSON *item = NULL;
+        rc = t == T_EXPERIMENTS ? store_sq_experiment_json(c, st, &item, err)
+                                : store_sq_logged_model_json(c, st, &item, err);
+        if (rc < 0)
+            goto end;
+        cJSON_AddItemToArray(list, item);
+        n++;
+    }
+    if (src != SQLITE_DONE && src != SQLITE_ROW)
+        rc = store_sq_dberr(c, err, "searching");
+end:
+    sqlite3_finalize(st);
+    store_sq_read_end(c);
+release:
+    store_sq_reader_done(s, c);
+    qb_free(&q);
+    free(eids);
+    if (rc < 0) {
+        cJSON_Delete(list);
+        free(*next_token);
+        *next_token = NULL;
+        return rc;
+    }
+    *out = list;
+    return 0;
+}
+
+int store_sq_experiment_search(void *impl, const struct store_query *q, cJSON **out,
+                               char **next_token, struct cap_error *err)
+{
+    return simple_search(impl, T_EXPERIMENTS, q, NULL, 0, out, next_token, err);
+}
+
+int store_sq_logged_model_search(void *impl, const struct store_logged_model_query *q,
+                                 cJSON **out, char **next_token, struct cap_error *err)
+{
+    return simple_search(impl, T_MODELS, &q->q, q->experiment_ids, q->nexperiments, out,
+                         next_token, err);
+}
