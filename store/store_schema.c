@@ -13,9 +13,15 @@
  * - Per-run tables are WITHOUT ROWID with the natural key as primary key, so
  *   the rows are stored in key order and a lookup is one b-tree descent.
  * - metrics keeps every point; its primary key is the point's identity, so
- *   an exact duplicate is a no-op. NaN cannot be stored as a REAL (SQLite
- *   turns it into NULL) and a primary-key column cannot be NULL, so NaN is
- *   value 0 with is_nan 1. +-Inf are stored as real IEEE values.
+ *   an exact duplicate is a no-op. The key starts (rid, timestamp): a
+ *   log_batch of 100 keys then appends to one or two pages at the end of the
+ *   run's range, whereas (rid, key, ...) scatters it over 100 pages, one per
+ *   key, and made writes 10x slower once runs had a few hundred steps. The
+ *   price is on reading one key's history: a scan of the run's points and a
+ *   sort of that key's (a few ms for 100k points). NaN cannot be stored as
+ *   a REAL (SQLite turns it into NULL) and a primary-key column cannot be
+ *   NULL, so NaN is value 0 with is_nan 1. +-Inf are stored as real IEEE
+ *   values and come back as such.
  * - latest_metrics holds the latest point per (run, key) for search and for
  *   Run.data.metrics; NaN is value NULL there so that comparisons never
  *   match it and it sorts apart from real numbers. Its (key, value) index
@@ -80,7 +86,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  model_id TEXT,"
     "  dataset_name TEXT,"
     "  dataset_digest TEXT,"
-    "  PRIMARY KEY (rid, key, step, timestamp, value, is_nan)) WITHOUT ROWID;"
+    "  PRIMARY KEY (rid, timestamp, step, key, value, is_nan)) WITHOUT ROWID;"
     "CREATE INDEX metrics_by_model ON metrics(model_id) WHERE model_id IS NOT NULL;"
     "CREATE TABLE latest_metrics ("
     "  rid INTEGER NOT NULL REFERENCES runs(rid) ON DELETE CASCADE,"

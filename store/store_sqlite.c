@@ -235,7 +235,6 @@ static int conn_open(struct sq_conn *c, const char *path, bool writer, struct ca
         /* WAL lets readers run beside the writer; synchronous=FULL syncs the
          * WAL at every commit, so an acknowledged write survives power loss. */
         sqlite3_stmt *st = NULL;
-        if (getenv("XX_PRE")) store_sq_exec(c, getenv("XX_PRE"), err); /* TEMP */
         if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK ||
             sqlite3_step(st) != SQLITE_ROW ||
             strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
@@ -250,8 +249,6 @@ static int conn_open(struct sq_conn *c, const char *path, bool writer, struct ca
                            "PRAGMA cache_size=-65536;"
                            "PRAGMA journal_size_limit=67108864;",
                            err);
-        if (rc == 0 && getenv("XX_PRAGMAS")) /* TEMP experiment */
-            rc = store_sq_exec(c, getenv("XX_PRAGMAS"), err);
     } else {
         rc = store_sq_exec(c, "PRAGMA cache_size=-16384;", err);
     }
@@ -427,7 +424,8 @@ static void sq_free(struct sq *s)
     if (s->writer.db) {
         /* Let the planner keep good statistics, then fold the WAL back into
          * the database so the file is complete on its own. */
-        sqlite3_exec(s->writer.db, "PRAGMA optimize", NULL, NULL, NULL);
+        sqlite3_exec(s->writer.db, "PRAGMA analysis_limit=10000; PRAGMA optimize", NULL, NULL,
+                     NULL);
         for (size_t i = 0; i < SQ_CACHE_SLOTS; i++) {
             if (s->writer.keys[i])
                 sqlite3_finalize(s->writer.stmts[i]);
@@ -472,6 +470,12 @@ int store_sqlite_open(const char *path, const char *artifact_prefix, int read_co
     s->path = cap_xstrdup(path);
     s->artifact_prefix = cap_xstrdup(artifact_prefix);
     store_sq_runs_sql_init(s);
+    const char *plan = getenv("CAPSTAN_STORE_SEARCH_PLAN");
+    s->search_plan = !plan                        ? 0
+                     : strcmp(plan, "ordered") == 0 ? 1
+                     : strcmp(plan, "driver") == 0  ? 2
+                     : strcmp(plan, "free") == 0    ? 3
+                                                    : 0;
     pthread_mutex_init(&s->qmu, NULL);
     pthread_cond_init(&s->qcv, NULL);
     pthread_cond_init(&s->donecv, NULL);

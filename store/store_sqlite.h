@@ -58,6 +58,11 @@ struct sq {
     struct sq_job *qhead, *qtail;
     bool stopping;
 
+    /* CAPSTAN_STORE_SEARCH_PLAN=ordered|driver|free pins the run-search
+     * plan (see store_sqlite_search.c); for tests and for diagnosing a slow
+     * search. 0 = choose per query. */
+    int search_plan;
+
     struct sq_conn *readers;
     int nreaders;
     struct sq_conn *free_readers;

@@ -286,7 +286,8 @@ int store_sq_metric_history(void *impl, const char *run_id, const char *key, cJS
         goto done;
     if ((rc = run_find(c, run_id, &r, err)) < 0)
         goto end;
-    /* The primary key (rid, key, step, timestamp, ...) already is this order. */
+    /* Reads the run's points in time order and sorts this key's; see the
+     * metrics primary key in store_schema.c for why not the other way. */
     sqlite3_stmt *st = store_sq_stmt(c,
                                      "SELECT value, timestamp, step, is_nan FROM metrics "
                                      "WHERE rid = ? AND key = ? ORDER BY step, timestamp",
@@ -579,7 +580,7 @@ static int log_params(struct sq_conn *c, int64_t rid, const char *run_id,
 /* A point identical to a stored one is a no-op, except that a model_id
  * (MLflow 3 re-logs a run's metrics for its model) is recorded on it. */
 #define METRIC_INSERT_TAIL                                                                  \
-    " ON CONFLICT(rid, key, step, timestamp, value, is_nan) DO UPDATE SET "                 \
+    " ON CONFLICT(rid, timestamp, step, key, value, is_nan) DO UPDATE SET "                 \
     "model_id = excluded.model_id, dataset_name = excluded.dataset_name, "                  \
     "dataset_digest = excluded.dataset_digest "                                             \
     "WHERE excluded.model_id IS NOT NULL AND metrics.model_id IS NULL"

@@ -17,8 +17,17 @@
  * consecutive segments - runs that have the value (walked in value order
  * through the (key, value) index, stopping once the page is full), runs
  * whose value is NaN, runs without the key - and the page offset is carried
- * from one segment into the next. Page tokens are base64 {"offset": N}. */
+ * from one segment into the next. Page tokens are base64 {"offset": N}.
+ *
+ * Which table drives each query is chosen here rather than by SQLite's
+ * planner (see enum plan below). Measured on 100,000 runs x (10 params, 10
+ * metrics, 5 tags), release build: "metrics.m1 > 0.5 AND params.p1 = 'x'"
+ * ordered by metrics.m2 DESC, top 100, takes ~6 ms; the planner's own plan
+ * took 180 ms (it sorted the 50,000 runs with m1 > 0.5).
+ * Offsets cost O(offset) per page; keyset tokens would make deep pages
+ * cheap, at the price of encoding every order key's value in the token. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,19 +338,43 @@ static const char *entity_table(enum filter_entity e)
     return e == FILTER_METRIC ? "latest_metrics" : e == FILTER_PARAM ? "params" : "tags";
 }
 
-/* Filter conditions: JOINs (emitted in FROM) and WHERE terms. */
-static int run_filter_joins(struct qb *q, const struct filter *f, struct cap_error *err)
+/* How a segment's query joins its tables. SQLite's planner, without fresh
+ * statistics, tends to drive from a range condition such as metrics.m1 > 0.5
+ * and sort half the runs; it does not know that walking the order's index
+ * stops after one page. So the join order is chosen here (CROSS JOIN fixes
+ * it in SQLite):
+ * - PLAN_DRIVER: a condition that matches few rows (counted through its
+ *   (key, value) index, see probe_driver) drives; the rest is looked up and
+ *   the result sorted.
+ * - PLAN_ORDERED: walk runs in the order asked for and stop when the page is
+ *   full; tried under a time budget, because it degrades when matches are
+ *   rare.
+ * - PLAN_FREE: plain JOINs, the planner decides; the fallback when the
+ *   ordered walk runs out of budget, and for counting. */
+enum plan { PLAN_ORDERED, PLAN_DRIVER, PLAN_FREE };
+
+#define SQ_DRIVER_MAX_ROWS 5000
+#define SQ_DRIVER_FALLBACK_ROWS 200000
+#define SQ_ORDERED_BUDGET_S 0.010
+
+static bool is_kv_entity(enum filter_entity e)
+{
+    return e == FILTER_METRIC || e == FILTER_PARAM || e == FILTER_TAG;
+}
+
+/* Filter conditions on metrics/params/tags become JOINs (emitted in FROM;
+ * skip is the driving condition, already there) and WHERE terms. */
+static void run_filter_joins(struct qb *q, const struct filter *f, const char *join, size_t skip,
+                             const char *rid)
 {
     for (size_t i = 0; f && i < f->n; i++) {
         const struct filter_cond *c = &f->conds[i];
-        if (c->entity != FILTER_METRIC && c->entity != FILTER_PARAM && c->entity != FILTER_TAG)
+        if (!is_kv_entity(c->entity) || i == skip)
             continue;
-        cap_buf_printf(&q->sql, " JOIN %s f%zu ON f%zu.rid = r.rid AND f%zu.key = ",
-                       entity_table(c->entity), i, i, i);
+        cap_buf_printf(&q->sql, "%s%s f%zu ON f%zu.rid = %s AND f%zu.key = ", join,
+                       entity_table(c->entity), i, i, rid, i);
         qb_text(q, c->key);
     }
-    (void)err;
-    return 0;
 }
 
 static int run_filter_where(struct qb *q, const struct filter *f, bool *first,
@@ -391,31 +424,50 @@ static int run_filter_where(struct qb *q, const struct filter *f, bool *first,
     return 0;
 }
 
-/* One segment's query; count = true gives "how many rows (up to limit)". */
+/* One segment's query; count = true gives "how many rows (up to limit)".
+ * driver is the index of the driving condition for PLAN_DRIVER. */
 static int build_run_query(struct qb *q, const struct store_run_query *rq, const int64_t *eids,
-                           size_t neids, enum seg seg, bool count, int64_t limit, int64_t offset,
-                           struct cap_error *err)
+                           size_t neids, enum seg seg, enum plan plan, size_t driver, bool count,
+                           int64_t limit, int64_t offset, struct cap_error *err)
 {
     const struct store_query *sq = &rq->q;
+    const struct filter *f = sq->filter;
     const struct order_key *lead = seg == SEG_ALL ? NULL : &sq->order[0];
     size_t first_rest = seg == SEG_ALL ? 0 : 1;
+    const char *join = plan == PLAN_FREE ? " JOIN " : " CROSS JOIN ";
+    bool lead_table = seg == SEG_PRESENT || seg == SEG_NAN;
     int rc;
 
+    /* The driving table first, then the other conditions' tables (cheap
+     * lookups that reject most rows), then runs, then the order's table. */
     qb_sql(q, count ? "SELECT count(*) FROM (SELECT r.rid" : "SELECT " SQ_RUN_COLUMNS);
-    if (seg == SEG_PRESENT || seg == SEG_NAN)
-        cap_buf_printf(&q->sql, " FROM %s o JOIN runs r ON r.rid = o.rid",
-                       entity_table(lead->entity));
-    else
+    if (plan == PLAN_DRIVER) {
+        const struct filter_cond *d = &f->conds[driver];
+        char rid[32];
+        snprintf(rid, sizeof rid, "f%zu.rid", driver);
+        cap_buf_printf(&q->sql, " FROM %s f%zu", entity_table(d->entity), driver);
+        run_filter_joins(q, f, join, driver, rid);
+        /* SQLite applies the driver's key test to the driving index even
+         * though it is written in this later ON clause. */
+        cap_buf_printf(&q->sql, " CROSS JOIN runs r ON r.rid = %s AND f%zu.key = ", rid, driver);
+        qb_text(q, d->key);
+        if (lead_table)
+            cap_buf_printf(&q->sql, " CROSS JOIN %s o ON o.rid = r.rid",
+                           entity_table(lead->entity));
+    } else if (lead_table) {
+        cap_buf_printf(&q->sql, " FROM %s o", entity_table(lead->entity));
+        run_filter_joins(q, f, join, SIZE_MAX, "o.rid");
+        cap_buf_printf(&q->sql, "%sruns r ON r.rid = o.rid", join);
+    } else {
         qb_sql(q, " FROM runs r");
-    if ((rc = run_filter_joins(q, sq->filter, err)) < 0)
-        return rc;
+        run_filter_joins(q, f, join, SIZE_MAX, "r.rid");
+    }
     if (!count) {
         for (size_t j = first_rest; j < sq->norder; j++) {
             const struct order_key *k = &sq->order[j];
             if (k->entity == FILTER_ATTR)
                 continue;
-            if (k->entity != FILTER_METRIC && k->entity != FILTER_PARAM &&
-                k->entity != FILTER_TAG)
+            if (!is_kv_entity(k->entity))
                 return cap_err(err, CAP_EINVAL, "Invalid order_by key '%s'", k->key);
             cap_buf_printf(&q->sql, " LEFT JOIN %s k%zu ON k%zu.rid = r.rid AND k%zu.key = ",
                            entity_table(k->entity), j, j, j);
@@ -423,7 +475,7 @@ static int build_run_query(struct qb *q, const struct store_run_query *rq, const
         }
     }
     bool first = true;
-    if (seg == SEG_PRESENT || seg == SEG_NAN) {
+    if (lead_table) {
         and(q, &first);
         qb_sql(q, "o.key = ");
         qb_text(q, lead->key);
@@ -437,7 +489,7 @@ static int build_run_query(struct qb *q, const struct store_run_query *rq, const
     }
     experiment_in(q, "r.experiment_id", eids, neids, &first);
     lifecycle(q, "r.lifecycle_stage", sq->view, &first);
-    if ((rc = run_filter_where(q, sq->filter, &first, err)) < 0)
+    if ((rc = run_filter_where(q, f, &first, err)) < 0)
         return rc;
 
     if (count) {
@@ -471,24 +523,78 @@ static int build_run_query(struct qb *q, const struct store_run_query *rq, const
     return 0;
 }
 
+/* Picks the filter condition that matches fewest rows, if one matches fewer
+ * than cap, by counting (up to cap) through the (key, value)
+ * indexes: a few index pages per condition. Conditions an index cannot
+ * serve (!=, LIKE, attributes, datasets) are not candidates. */
+static int probe_driver(struct sq_conn *c, const struct filter *f, int64_t cap, size_t *driver,
+                        struct cap_error *err)
+{
+    int64_t best = cap;
+    *driver = SIZE_MAX;
+    for (size_t i = 0; f && i < f->n; i++) {
+        const struct filter_cond *cond = &f->conds[i];
+        if (!is_kv_entity(cond->entity) || cond->op == FILTER_NE || cond->op == FILTER_LIKE ||
+            cond->op == FILTER_ILIKE || cond->op == FILTER_NOT_IN)
+            continue;
+        struct qb q;
+        qb_init(&q);
+        cap_buf_printf(&q.sql, "SELECT count(*) FROM (SELECT 1 FROM %s WHERE key = ",
+                       entity_table(cond->entity));
+        qb_text(&q, cond->key);
+        qb_sql(&q, " AND ");
+        int rc = emit_cmp(&q, "value", cond, cond->entity == FILTER_METRIC, err);
+        qb_sql(&q, " LIMIT ");
+        qb_int(&q, best);
+        qb_sql(&q, ")");
+        sqlite3_stmt *st = rc < 0 ? NULL : qb_prepare(c, &q, err);
+        qb_free(&q);
+        if (!st)
+            return rc < 0 ? rc : -CAP_EINTERNAL;
+        rc = sqlite3_step(st);
+        int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : best;
+        rc = rc == SQLITE_ROW ? 0 : store_sq_dberr(c, err, "searching runs");
+        sqlite3_finalize(st);
+        if (rc < 0)
+            return rc;
+        if (n < best) {
+            best = n;
+            *driver = i;
+        }
+    }
+    return 0;
+}
+
+static int budget_exceeded(void *arg)
+{
+    return cap_mono_s() > *(double *)arg;
+}
+
 struct run_rows {
     int64_t *rids;
     cJSON **infos;
     size_t n, cap;
 };
 
+/* Runs one segment's query and appends its rows. Returns 1 (rows dropped)
+ * when the ordered walk ran out of its time budget. */
 static int run_segment(struct sq_conn *c, const struct store_run_query *rq, const int64_t *eids,
-                       size_t neids, enum seg seg, int64_t limit, int64_t offset,
-                       struct run_rows *rows, struct cap_error *err)
+                       size_t neids, enum seg seg, enum plan plan, bool budget, size_t driver,
+                       int64_t limit, int64_t offset, struct run_rows *rows,
+                       struct cap_error *err)
 {
     struct qb q;
     qb_init(&q);
-    int rc = build_run_query(&q, rq, eids, neids, seg, false, limit, offset, err);
+    int rc = build_run_query(&q, rq, eids, neids, seg, plan, driver, false, limit, offset, err);
     sqlite3_stmt *st = rc < 0 ? NULL : qb_prepare(c, &q, err);
     if (!st) {
         qb_free(&q);
         return rc < 0 ? rc : -CAP_EINTERNAL;
     }
+    size_t before = rows->n;
+    double deadline = cap_mono_s() + SQ_ORDERED_BUDGET_S;
+    if (budget)
+        sqlite3_progress_handler(c->db, 2000, budget_exceeded, &deadline);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (rows->n == rows->cap) {
             rows->cap = rows->cap ? 2 * rows->cap : 64;
@@ -499,7 +605,18 @@ static int run_segment(struct sq_conn *c, const struct store_run_query *rq, cons
         rows->infos[rows->n] = store_sq_run_info_json(st);
         rows->n++;
     }
-    rc = rc == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "searching runs");
+    sqlite3_progress_handler(c->db, 0, NULL, NULL);
+    if (rc == SQLITE_INTERRUPT && budget) {
+        while (rows->n > before)
+            cJSON_Delete(rows->infos[--rows->n]);
+        rc = 1;
+        /* An interrupted SELECT keeps its transaction; should SQLite ever
+         * end it, start another so the caller's COMMIT stays balanced. */
+        if (sqlite3_get_autocommit(c->db) && store_sq_read_begin(c, err) < 0)
+            rc = -CAP_EINTERNAL;
+    } else {
+        rc = rc == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "searching runs");
+    }
     sqlite3_finalize(st);
     qb_free(&q);
     return rc;
@@ -511,7 +628,7 @@ static int count_segment(struct sq_conn *c, const struct store_run_query *rq,
 {
     struct qb q;
     qb_init(&q);
-    int rc = build_run_query(&q, rq, eids, neids, seg, true, limit, 0, err);
+    int rc = build_run_query(&q, rq, eids, neids, seg, PLAN_FREE, 0, true, limit, 0, err);
     sqlite3_stmt *st = rc < 0 ? NULL : qb_prepare(c, &q, err);
     if (!st) {
         qb_free(&q);
@@ -559,9 +676,29 @@ int store_sq_run_search(void *impl, const struct store_run_query *rq, cJSON **ou
         goto release;
     /* One row more than the page tells whether another page exists. */
     int64_t want = (int64_t)sq->max_results + 1, skip = offset;
+    size_t driver = SIZE_MAX;
+    enum plan plan = PLAN_FREE;
+    if (s->search_plan != 3) {
+        int64_t cap = s->search_plan == 2 ? INT64_MAX : s->search_plan == 1 ? 0 : SQ_DRIVER_MAX_ROWS;
+        if (cap && (rc = probe_driver(c, sq->filter, cap, &driver, err)) < 0)
+            goto end;
+        plan = driver == SIZE_MAX ? PLAN_ORDERED : PLAN_DRIVER;
+    }
+    bool budget = s->search_plan == 0;
     for (size_t i = 0; i < nseg && want > 0; i++) {
         size_t before = rows.n;
-        if ((rc = run_segment(c, rq, eids, neids, segs[i], want, skip, &rows, err)) < 0)
+        rc = run_segment(c, rq, eids, neids, segs[i], plan, budget && plan == PLAN_ORDERED,
+                         driver, want, skip, &rows, err);
+        if (rc == 1) {
+            /* The ordered walk was too slow (matches are rare): drive from
+             * the most selective condition after all, or let SQLite plan. */
+            if ((rc = probe_driver(c, sq->filter, SQ_DRIVER_FALLBACK_ROWS, &driver, err)) < 0)
+                goto end;
+            plan = driver == SIZE_MAX ? PLAN_FREE : PLAN_DRIVER;
+            rc = run_segment(c, rq, eids, neids, segs[i], plan, false, driver, want, skip, &rows,
+                             err);
+        }
+        if (rc < 0)
             goto end;
         int64_t got = (int64_t)(rows.n - before);
         if (got > 0) {

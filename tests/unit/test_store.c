@@ -764,11 +764,9 @@ static void free_search_data(struct search_data *d)
         free(d->ids[i]);
 }
 
-static void test_search_operators(void **state)
+static void check_operators(struct fx *f, struct search_data *dd)
 {
-    struct fx *f = *state;
-    struct search_data d;
-    make_search_data(f->st, &d);
+    struct search_data d = *dd;
     const char *x = d.exp;
     /* metrics: numeric; NaN never compares; runs without the key never match */
     expect_search(f->st, x, cnum(FILTER_METRIC, "m", FILTER_GT, 1.5), "r3,r2");
@@ -838,15 +836,35 @@ static void test_search_operators(void **state)
     assert_int_equal(r.rc, -CAP_EINVAL);
     /* user strings are bound, never spliced into SQL */
     expect_search(f->st, x, cstr(FILTER_PARAM, "p", FILTER_EQ, "x' OR '1'='1"), "");
-    free_search_data(&d);
+    /* a filter on the order's own key, and paging under a filter */
+    struct filter_cond pc = cstr(FILTER_PARAM, "p", FILTER_ILIKE, "%a%");
+    struct order_key mk = {FILTER_METRIC, "m", false};
+    r = search_runs(f->st, x, &pc, 1, &mk, 1, 2, NULL, 0);
+    assert_string_equal(r.names, "r3,r2");
+    struct sr r2 = search_runs(f->st, x, &pc, 1, &mk, 1, 2, r.next, 0);
+    assert_string_equal(r2.names, "r1,r6");
+    struct sr r3 = search_runs(f->st, x, &pc, 1, &mk, 1, 2, r2.next, 0);
+    assert_string_equal(r3.names, "r4");
+    assert_null(r3.next);
+    free(r.next);
+    free(r2.next);
+    struct filter_cond mc = cnum(FILTER_METRIC, "m", FILTER_GE, 1);
+    r = search_runs(f->st, x, &mc, 1, &mk, 1, 100, NULL, 0);
+    assert_string_equal(r.names, "r3,r2,r1");
 }
 
-static void test_search_order_missing_last(void **state)
+static void test_search_operators(void **state)
 {
     struct fx *f = *state;
     struct search_data d;
     make_search_data(f->st, &d);
-    const char *x = d.exp;
+    check_operators(f, &d);
+    free_search_data(&d);
+}
+
+static void check_orders(struct fx *f, struct search_data *d)
+{
+    const char *x = d->exp;
     struct order_key k[2] = {{FILTER_METRIC, "m", false}};
     expect_order(f->st, x, k, 1, "r3,r2,r1,r6,r5,r4");
     k[0].ascending = true;
@@ -878,6 +896,33 @@ static void test_search_order_missing_last(void **state)
     r = search_runs(f->st, x, &c, 1, k, 1, 100, NULL, 0);
     assert_int_equal(r.rc, 0);
     assert_string_equal(r.names, "r3,r2,r1,r6,r4");
+}
+
+static void test_search_order_missing_last(void **state)
+{
+    struct fx *f = *state;
+    struct search_data d;
+    make_search_data(f->st, &d);
+    check_orders(f, &d);
+    free_search_data(&d);
+}
+
+/* The run search picks a join order per query (driving condition, ordered
+ * walk, or SQLite's own plan); all three must give the same answers. */
+static void test_search_plans(void **state)
+{
+    struct fx *f = *state;
+    struct search_data d;
+    make_search_data(f->st, &d);
+    const char *plans[] = {"ordered", "driver", "free"};
+    for (size_t i = 0; i < 3; i++) {
+        store_close(f->st);
+        setenv("CAPSTAN_STORE_SEARCH_PLAN", plans[i], 1);
+        f->st = open_db(f->db);
+        check_operators(f, &d);
+        check_orders(f, &d);
+    }
+    unsetenv("CAPSTAN_STORE_SEARCH_PLAN");
     free_search_data(&d);
 }
 
@@ -1412,7 +1457,8 @@ static void test_null_arguments(void **state)
 
 /* ---------------- search timing (printed, not asserted) ---------------- */
 
-#define TIMING_RUNS 20000
+#define TIMING_RUNS 5000  /* a sanity print, not the benchmark: bench/tracking has 100k */
+#define NLOADERS 32 /* many writers: bigger commit groups */
 
 struct loader {
     struct store *st;
@@ -1468,14 +1514,14 @@ static void test_search_timing(void **state)
     struct fx *f = *state;
     char *e = create_exp(f->st, "timing");
     double t0 = cap_mono_s();
-    struct loader l[NTHREADS];
-    pthread_t th[NTHREADS];
-    for (int i = 0; i < NTHREADS; i++) {
-        l[i] = (struct loader){f->st, e, i * TIMING_RUNS / NTHREADS,
-                               (i + 1) * TIMING_RUNS / NTHREADS, 0};
+    struct loader l[NLOADERS];
+    pthread_t th[NLOADERS];
+    for (int i = 0; i < NLOADERS; i++) {
+        l[i] = (struct loader){f->st, e, i * TIMING_RUNS / NLOADERS,
+                               (i + 1) * TIMING_RUNS / NLOADERS, 0};
         assert_int_equal(pthread_create(&th[i], NULL, loader_main, &l[i]), 0);
     }
-    for (int i = 0; i < NTHREADS; i++) {
+    for (int i = 0; i < NLOADERS; i++) {
         pthread_join(th[i], NULL);
         assert_int_equal(l[i].failures, 0);
     }
@@ -1528,6 +1574,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log_inputs_outputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_operators, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_order_missing_last, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_search_plans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_views, setup, teardown),
         cmocka_unit_test_setup_teardown(test_experiment_search, setup, teardown),
