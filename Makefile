@@ -12,7 +12,7 @@ INC     := -I. -Iinclude
 REL_FLAGS  := -O2 -g
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-SERVER_MODULES := base store blob track api server cli
+SERVER_MODULES := base store blob track registry api server cli
 SERVER_SRCS := $(filter-out cli/main.c,$(wildcard $(addsuffix /*.c,$(SERVER_MODULES))))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 

@@ -78,6 +78,8 @@ const struct api_route *api_match(const char *method, const char *path,
 /* Surfaces' route tables, joined in routes.c. */
 extern const struct api_route api_tracking_routes[];
 extern const struct api_route api_artifact_routes[];
+extern const struct api_route api_registry_routes[];
+extern const struct api_route api_capstan_routes[];
 
 void api_response_free(struct api_response *resp);
 

@@ -10,7 +10,8 @@
 
 #include "base/buf.h"
 
-static const struct api_route *const tables[] = {api_tracking_routes, api_artifact_routes};
+static const struct api_route *const tables[] = {api_tracking_routes, api_artifact_routes,
+                                                 api_registry_routes, api_capstan_routes};
 
 static int hexval(char c)
 {

@@ -34,5 +34,6 @@ char *cli_store_uri(const struct cli_opt *opts);
 int cmd_server(int argc, char **argv);
 int cmd_experiments(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
+int cmd_models(int argc, char **argv);
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cmd_predict.h"
 
 static void usage(FILE *f)
 {
@@ -11,6 +12,8 @@ static void usage(FILE *f)
           "  server         run the tracking server (MLflow REST API) on http://127.0.0.1:5000\n"
           "  experiments    list experiments\n"
           "  runs           search runs, show a run\n"
+          "  models         registered models: list, show, alias, promote, lineage\n"
+          "  predict        batch predictions from an ONNX model over CSV, JSONL or .npy\n"
           "  version        print the version\n\n"
           "Run 'capstan <command> --help' for a command's options.\n",
           f);
@@ -37,6 +40,10 @@ int main(int argc, char **argv)
         return cmd_experiments(argc, argv);
     if (strcmp(cmd, "runs") == 0)
         return cmd_runs(argc, argv);
+    if (strcmp(cmd, "models") == 0)
+        return cmd_models(argc, argv);
+    if (strcmp(cmd, "predict") == 0)
+        return cmd_predict(argc, argv);
     fprintf(stderr, "capstan: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

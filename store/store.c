@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "base/buf.h"
@@ -13,6 +14,7 @@
 
 struct store {
     const struct store_backend *be;
+    const struct store_registry_backend *reg;
     void *impl;
 };
 
@@ -126,6 +128,7 @@ int store_open(const struct store_config *cfg, struct store **out, struct cap_er
         prefix[--plen] = '\0';
     struct store *st = cap_xcalloc(1, sizeof *st);
     st->be = &store_sqlite_backend;
+    st->reg = &store_sqlite_registry;
     rc = store_sqlite_open(path, prefix, cfg->read_connections, &st->impl, err);
     free(path);
     free(prefix);
@@ -509,4 +512,289 @@ int store_logged_model_search(struct store *st, const struct store_logged_model_
     if (rc == 0)
         rc = check_query(&q->q, err);
     return rc < 0 ? rc : st->be->logged_model_search(st->impl, q, out, next_token, err);
+}
+
+/* ---- model registry ---- */
+
+const char *const store_stages[STORE_NSTAGES] = {"None", "Staging", "Production", "Archived"};
+
+const char *store_stage_canonical(const char *stage)
+{
+    for (size_t i = 0; stage && i < STORE_NSTAGES; i++)
+        if (strcasecmp(stage, store_stages[i]) == 0)
+            return store_stages[i];
+    return NULL;
+}
+
+static int bad_stage(const char *stage, struct cap_error *err)
+{
+    return cap_err(err, CAP_EINVAL,
+                   "Invalid Model Version stage: %s. Value must be one of None, Staging, "
+                   "Production, Archived.",
+                   stage);
+}
+
+static int check_model_name(const char *name, const char *what, struct cap_error *err)
+{
+    NEED(name, what);
+    if (!*name)
+        return cap_err(err, CAP_EINVAL, "Registered model name cannot be empty.");
+    return 0;
+}
+
+/* Versions are decimal strings of a positive integer (MLflow's wording). */
+static int check_version(const char *version, struct cap_error *err)
+{
+    NEED(version, "version");
+    size_t n = strlen(version);
+    bool ok = n > 0 && n <= 18 && strspn(version, "0123456789") == n;
+    if (!ok)
+        return cap_err(err, CAP_EINVAL, "Model version must be an integer, got '%s'", version);
+    return 0;
+}
+
+#define CHECK(call)                                                                         \
+    do {                                                                                    \
+        int rc_ = (call);                                                                   \
+        if (rc_ < 0)                                                                        \
+            return rc_;                                                                     \
+    } while (0)
+
+int store_registered_model_create(struct store *st, const char *name, const char *description,
+                                  const struct cap_kv *tags, size_t ntags, cJSON **out,
+                                  struct cap_error *err)
+{
+    NEED_STORE();
+    if (out)
+        *out = NULL;
+    CHECK(check_model_name(name, "name", err));
+    CHECK(check_kvs(tags, ntags, "tags", err));
+    return st->reg->registered_model_create(st->impl, name, description, tags, ntags, out, err);
+}
+
+int store_registered_model_get(struct store *st, const char *name, cJSON **out,
+                               struct cap_error *err)
+{
+    NEED_STORE();
+    NEED(out, "out");
+    *out = NULL;
+    CHECK(check_model_name(name, "name", err));
+    return st->reg->registered_model_get(st->impl, name, out, err);
+}
+
+int store_registered_model_update(struct store *st, const char *name, const char *description,
+                                  cJSON **out, struct cap_error *err)
+{
+    NEED_STORE();
+    if (out)
+        *out = NULL;
+    CHECK(check_model_name(name, "name", err));
+    return st->reg->registered_model_update(st->impl, name, description, out, err);
+}
+
+int store_registered_model_rename(struct store *st, const char *name, const char *new_name,
+                                  cJSON **out, struct cap_error *err)
+{
+    NEED_STORE();
+    if (out)
+        *out = NULL;
+    CHECK(check_model_name(name, "name", err));
+    CHECK(check_model_name(new_name, "new_name", err));
+    return st->reg->registered_model_rename(st->impl, name, new_name, out, err);
+}
+
+int store_registered_model_delete(struct store *st, const char *name, struct cap_error *err)
+{
+    NEED_STORE();
+    CHECK(check_model_name(name, "name", err));
+    return st->reg->registered_model_delete(st->impl, name, err);
+}
+
+int store_registered_model_set_tag(struct store *st, const char *name, const char *key,
+                                   const char *value, struct cap_error *err)
+{
+    NEED_STORE();
+    CHECK(check_model_name(name, "name", err));
+    NEED(key, "key");
+    NEED(value, "value");
+    return st->reg->registered_model_set_tag(st->impl, name, key, value, err);
+}
+
+int store_registered_model_delete_tag(struct store *st, const char *name, const char *key,
+                                      struct cap_error *err)
+{
+    NEED_STORE();
+    CHECK(check_model_name(name, "name", err));
+    NEED(key, "key");
+    return st->reg->registered_model_delete_tag(st->impl, name, key, err);
+}
+
+int store_registered_model_search(struct store *st, const struct store_query *q, cJSON **out,
+                                  char **next_token, struct cap_error *err)
+{
+    NEED_STORE();
+    NEED(out, "out");
+    NEED(next_token, "next_token");
+    *out = NULL;
+    *next_token = NULL;
+    CHECK(check_query(q, err));
+    return st->reg->registered_model_search(st->impl, q, out, next_token, err);
+}
+
+int store_registered_model_latest_versions(struct store *st, const char *name,
+                                           const char *const *stages, size_t nstages,
+                                           cJSON **out, struct cap_error *err)
+{
+    NEED_STORE();
+    NEED(out, "out");
+    *out = NULL;
+    CHECK(check_model_name(name, "name", err));
+    if (nstages && !stages)
+        return cap_err(err, CAP_EINVAL, "Missing value for parameter 'stages'");
+    for (size_t i = 0; i < nstages; i++)
+        if (!store_stage_canonical(stages[i]))
+            return bad_stage(stages[i] ? stages[i] : "(null)", err);
+    return st->reg->registered_model_latest_versions(st->impl, name, stages, nstages, out, err);
+}
+
+int store_model_version_create(struct store *st, const struct store_model_version_create *in,
+                               cJSON **out, struct cap_error *err)
+{
+    NEED_STORE();
+    if (out)
+        *out = NULL;
+    NEED(in, "model_version");
+    CHECK(check_model_name(in->name, "name", err));
+    NEED(in->source, "source");
+    CHECK(check_kvs(in->tags, in->ntags, "tags", err));
+    if (in->status && strcmp(in->status, "READY") != 0 &&
+        strcmp(in->status, "PENDING_REGISTRATION") != 0 &&
+        strcmp(in->status, "FAILED_REGISTRATION") != 0)
+        return cap_err(err, CAP_EINVAL,
+                       "Invalid model version status '%s': expected READY, "
+                       "PENDING_REGISTRATION or FAILED_REGISTRATION",
+                       in->status);
+    return st->reg->model_version_create(st->impl, in, out, err);
+}
+
+int store_model_version_get(struct store *st, const char *name, const char *version, cJSON **out,
+                            struct cap_error *err)
+{
+    NEED_STORE();
+    NEED(out, "out");
+    *out = NULL;
+    CHECK(check_model_name(name, "name", err));
+    CHECK(check_version(version, err));
+    return st->reg->model_version_get(st->impl, name, version, out, err);
+}
+
+int store_model_version_update(struct store *st, const char *name, const char *version,
+                               const char *description, cJSON **out, struct cap_error *err)
+{
+    NEED_STORE();
+    if (out)
+        *out = NULL;
+    CHECK(check_model_name(name, "name", err));
+    CHECK(check_version(version, err));
+    return st->reg->model_version_update(st->impl, name, version, description, out, err);
+}
+
+int store_model_version_delete(struct store *st, const char *name, const char *version,
+                               struct cap_error *err)
+{
+    NEED_STORE();
+    CHECK(check_model_name(name, "name", err));
+    CHECK(check_version(version, err));
+    return st->reg->model_version_delete(st->impl, name, version, err);
+}
+
+int store_model_version_transition(struct store *st, const char *name, const char *version,
+                                   const char *stage, bool archive_existing, cJSON **out,
+                                   struct cap_error *err)
+{
+    NEED_STORE();
+    if (out)
+        *out = NULL;
+    CHECK(check_model_name(name, "name", err));
+    CHECK(check_version(version, err));
+    NEED(stage, "stage");
+    const char *canon = store_stage_canonical(stage);
+    if (!canon)
+        return bad_stage(stage, err);
+    return st->reg->model_version_transition(st->impl, name, version, canon, archive_existing,
+                                             out, err);
+}
+
+int store_model_version_set_tag(struct store *st, const char *name, const char *version,
+                                const char *key, const char *value, struct cap_error *err)
+{
+    NEED_STORE();
+    CHECK(check_model_name(name, "name", err));
+    CHECK(check_version(version, err));
+    NEED(key, "key");
+    NEED(value, "value");
+    return st->reg->model_version_set_tag(st->impl, name, version, key, value, err);
+}
+
+int store_model_version_delete_tag(struct store *st, const char *name, const char *version,
+                                   const char *key, struct cap_error *err)
+{
+    NEED_STORE();
+    CHECK(check_model_name(name, "name", err));
+    CHECK(check_version(version, err));
+    NEED(key, "key");
+    return st->reg->model_version_delete_tag(st->impl, name, version, key, err);
+}
+
+int store_model_version_search(struct store *st, const struct store_query *q, cJSON **out,
+                               char **next_token, struct cap_error *err)
+{
+    NEED_STORE();
+    NEED(out, "out");
+    NEED(next_token, "next_token");
+    *out = NULL;
+    *next_token = NULL;
+    CHECK(check_query(q, err));
+    return st->reg->model_version_search(st->impl, q, out, next_token, err);
+}
+
+int store_model_version_metadata(struct store *st, const char *name, const char *version,
+                                 cJSON **out, struct cap_error *err)
+{
+    NEED_STORE();
+    NEED(out, "out");
+    *out = NULL;
+    CHECK(check_model_name(name, "name", err));
+    CHECK(check_version(version, err));
+    return st->reg->model_version_metadata(st->impl, name, version, out, err);
+}
+
+int store_alias_set(struct store *st, const char *name, const char *alias, const char *version,
+                    struct cap_error *err)
+{
+    NEED_STORE();
+    CHECK(check_model_name(name, "name", err));
+    NEED(alias, "alias");
+    CHECK(check_version(version, err));
+    return st->reg->alias_set(st->impl, name, alias, version, err);
+}
+
+int store_alias_delete(struct store *st, const char *name, const char *alias,
+                       struct cap_error *err)
+{
+    NEED_STORE();
+    CHECK(check_model_name(name, "name", err));
+    NEED(alias, "alias");
+    return st->reg->alias_delete(st->impl, name, alias, err);
+}
+
+int store_alias_get(struct store *st, const char *name, const char *alias, cJSON **out,
+                    struct cap_error *err)
+{
+    NEED_STORE();
+    NEED(out, "out");
+    *out = NULL;
+    CHECK(check_model_name(name, "name", err));
+    NEED(alias, "alias");
+    return st->reg->alias_get(st->impl, name, alias, out, err);
 }

@@ -195,4 +195,116 @@ struct store_logged_model_query {
 int store_logged_model_search(struct store *st, const struct store_logged_model_query *q,
                               cJSON **out, char **next_token, struct cap_error *err);
 
+/* ---- model registry ----
+ * RegisteredModel JSON: {name, creation_timestamp, last_updated_timestamp,
+ * user_id?, description?, latest_versions: [ModelVersion, latest per stage],
+ * tags: [{key,value}], aliases: [{alias, version}]}.
+ * ModelVersion JSON: {name, version (decimal string), creation_timestamp,
+ * last_updated_timestamp, user_id?, current_stage ("None", "Staging",
+ * "Production", "Archived"), description?, source, run_id?, status (READY |
+ * FAILED_REGISTRATION), status_message?, tags, run_link?, aliases: [names],
+ * model_id?}. Empty lists and unset fields are left out. Version numbers are
+ * per model, start at 1, increase, and are never reused (even after a delete).
+ * Unknown model: -CAP_ENOTFOUND "Registered Model with name=X not found";
+ * unknown version: -CAP_ENOTFOUND "Model Version (name=X, version=N) not found";
+ * duplicate name: -CAP_EEXISTS "Registered Model (name=X) already exists.";
+ * a version that is not a decimal integer: -CAP_EINVAL "Model version must
+ * be an integer, got 'X'"; an empty name: -CAP_EINVAL "Registered model name
+ * cannot be empty."; an unknown stage: -CAP_EINVAL "Invalid Model Version
+ * stage: X. Value must be one of None, Staging, Production, Archived."
+ * Stage names are accepted in any case and stored canonical.
+ * Writes that have an out parameter accept out == NULL (no JSON wanted); the
+ * JSON they return is built in the same transaction as the write.
+ * latest_versions (and get-latest-versions) count READY versions only, one
+ * per stage, in the order None, Staging, Production, Archived. Lists inside
+ * the JSON are sorted: tags by key, aliases by alias name. A model's
+ * last_updated_timestamp moves on every change to it or to anything it
+ * holds (tags, aliases, versions); a version's on description and stage
+ * changes. Empty optional strings at creation count as unset. */
+struct store_model_version_create {
+    const char *name;
+    const char *source;          /* already checked by the caller */
+    const char *run_id;          /* may be NULL */
+    const char *run_link;        /* may be NULL */
+    const char *description;     /* may be NULL */
+    const char *model_id;        /* 3.x logged model, may be NULL */
+    const char *user_id;         /* may be NULL */
+    const struct cap_kv *tags;
+    size_t ntags;
+    const char *status;          /* "READY" (also when NULL), "FAILED_REGISTRATION" or
+                                  * "PENDING_REGISTRATION" */
+    const char *status_message;  /* may be NULL */
+    const char *metadata_json;   /* Capstan's own facts (ONNX signature), JSON text or NULL */
+};
+
+int store_registered_model_create(struct store *st, const char *name, const char *description,
+                                  const struct cap_kv *tags, size_t ntags, cJSON **out,
+                                  struct cap_error *err);
+int store_registered_model_get(struct store *st, const char *name, cJSON **out,
+                               struct cap_error *err);
+/* description NULL leaves it unchanged. */
+int store_registered_model_update(struct store *st, const char *name, const char *description,
+                                  cJSON **out, struct cap_error *err);
+int store_registered_model_rename(struct store *st, const char *name, const char *new_name,
+                                  cJSON **out, struct cap_error *err);
+/* Deletes the model with its versions, tags and aliases. */
+int store_registered_model_delete(struct store *st, const char *name, struct cap_error *err);
+int store_registered_model_set_tag(struct store *st, const char *name, const char *key,
+                                   const char *value, struct cap_error *err);
+/* Deleting a tag that is not there is a no-op (MLflow's SQL store). */
+int store_registered_model_delete_tag(struct store *st, const char *name, const char *key,
+                                      struct cap_error *err);
+/* Filter: FILTER_TARGET_REGISTERED_MODELS; default order name ASC, which is
+ * also the tie-break after the keys asked for. q->view is ignored. out:
+ * RegisteredModel objects with latest_versions, tags and aliases. */
+int store_registered_model_search(struct store *st, const struct store_query *q, cJSON **out,
+                                  char **next_token, struct cap_error *err);
+/* out: array of ModelVersion: the latest READY version per stage, for the
+ * given stages (any case; all four when nstages == 0), in the order the
+ * stages were given (canonical order when none), repeats dropped, stages
+ * without a READY version left out; an empty array when none. */
+int store_registered_model_latest_versions(struct store *st, const char *name,
+                                           const char *const *stages, size_t nstages,
+                                           cJSON **out, struct cap_error *err);
+
+int store_model_version_create(struct store *st, const struct store_model_version_create *in,
+                               cJSON **out, struct cap_error *err);
+/* version: a decimal string. */
+int store_model_version_get(struct store *st, const char *name, const char *version, cJSON **out,
+                            struct cap_error *err);
+int store_model_version_update(struct store *st, const char *name, const char *version,
+                               const char *description, cJSON **out, struct cap_error *err);
+int store_model_version_delete(struct store *st, const char *name, const char *version,
+                               struct cap_error *err);
+/* stage: canonical "None", "Staging", "Production" or "Archived". With
+ * archive_existing, other versions in that stage move to Archived (only for
+ * Staging and Production). */
+int store_model_version_transition(struct store *st, const char *name, const char *version,
+                                   const char *stage, bool archive_existing, cJSON **out,
+                                   struct cap_error *err);
+int store_model_version_set_tag(struct store *st, const char *name, const char *version,
+                                const char *key, const char *value, struct cap_error *err);
+int store_model_version_delete_tag(struct store *st, const char *name, const char *version,
+                                   const char *key, struct cap_error *err);
+/* Filter: FILTER_TARGET_MODEL_VERSIONS; default order name ASC, version DESC,
+ * also the tie-break after the keys asked for. A version without run_id
+ * never matches a run_id comparison, nor one without the tag a tag one. */
+int store_model_version_search(struct store *st, const struct store_query *q, cJSON **out,
+                               char **next_token, struct cap_error *err);
+/* Capstan's metadata_json of a version, parsed (NULL when none, or when the
+ * stored text does not parse). */
+int store_model_version_metadata(struct store *st, const char *name, const char *version,
+                                 cJSON **out, struct cap_error *err);
+
+/* Points alias at version (moving it when it exists); the caller checks the
+ * alias pattern. Deleting a version drops the aliases pointing at it. */
+int store_alias_set(struct store *st, const char *name, const char *alias, const char *version,
+                    struct cap_error *err);
+/* Unknown alias: -CAP_ENOTFOUND "Registered model alias X not found." */
+int store_alias_delete(struct store *st, const char *name, const char *alias,
+                       struct cap_error *err);
+/* out: the ModelVersion the alias points at; unknown alias as above. */
+int store_alias_get(struct store *st, const char *name, const char *alias, cJSON **out,
+                    struct cap_error *err);
+
 #endif

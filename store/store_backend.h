@@ -70,9 +70,68 @@ struct store_backend {
                                cJSON **out, char **next_token, struct cap_error *err);
 };
 
+/* The model registry's operations, a second table beside store_backend
+ * (same impl pointer) so that the registry could be added without touching
+ * the first; store.c picks both for a backend in store_open. */
+struct store_registry_backend {
+    int (*registered_model_create)(void *impl, const char *name, const char *description,
+                                   const struct cap_kv *tags, size_t ntags, cJSON **out,
+                                   struct cap_error *err);
+    int (*registered_model_get)(void *impl, const char *name, cJSON **out,
+                                struct cap_error *err);
+    int (*registered_model_update)(void *impl, const char *name, const char *description,
+                                   cJSON **out, struct cap_error *err);
+    int (*registered_model_rename)(void *impl, const char *name, const char *new_name,
+                                   cJSON **out, struct cap_error *err);
+    int (*registered_model_delete)(void *impl, const char *name, struct cap_error *err);
+    int (*registered_model_set_tag)(void *impl, const char *name, const char *key,
+                                    const char *value, struct cap_error *err);
+    int (*registered_model_delete_tag)(void *impl, const char *name, const char *key,
+                                       struct cap_error *err);
+    int (*registered_model_search)(void *impl, const struct store_query *q, cJSON **out,
+                                   char **next_token, struct cap_error *err);
+    /* stages are already checked: each one matches a stage name ignoring case. */
+    int (*registered_model_latest_versions)(void *impl, const char *name,
+                                            const char *const *stages, size_t nstages,
+                                            cJSON **out, struct cap_error *err);
+    int (*model_version_create)(void *impl, const struct store_model_version_create *in,
+                                cJSON **out, struct cap_error *err);
+    int (*model_version_get)(void *impl, const char *name, const char *version, cJSON **out,
+                             struct cap_error *err);
+    int (*model_version_update)(void *impl, const char *name, const char *version,
+                                const char *description, cJSON **out, struct cap_error *err);
+    int (*model_version_delete)(void *impl, const char *name, const char *version,
+                                struct cap_error *err);
+    /* stage is canonical (store_stage_canonical). */
+    int (*model_version_transition)(void *impl, const char *name, const char *version,
+                                    const char *stage, bool archive_existing, cJSON **out,
+                                    struct cap_error *err);
+    int (*model_version_set_tag)(void *impl, const char *name, const char *version,
+                                 const char *key, const char *value, struct cap_error *err);
+    int (*model_version_delete_tag)(void *impl, const char *name, const char *version,
+                                    const char *key, struct cap_error *err);
+    int (*model_version_search)(void *impl, const struct store_query *q, cJSON **out,
+                                char **next_token, struct cap_error *err);
+    int (*model_version_metadata)(void *impl, const char *name, const char *version,
+                                  cJSON **out, struct cap_error *err);
+    int (*alias_set)(void *impl, const char *name, const char *alias, const char *version,
+                     struct cap_error *err);
+    int (*alias_delete)(void *impl, const char *name, const char *alias, struct cap_error *err);
+    int (*alias_get)(void *impl, const char *name, const char *alias, cJSON **out,
+                     struct cap_error *err);
+};
+
+/* The four model-version stages in their canonical spelling and order. */
+#define STORE_NSTAGES 4
+extern const char *const store_stages[STORE_NSTAGES];
+/* The canonical spelling of a stage name given in any case, or NULL when it
+ * is none of the four. */
+const char *store_stage_canonical(const char *stage);
+
 /* The SQLite backend: path is a filesystem path (already taken out of the
  * URI), artifact_prefix has no trailing slash. */
 extern const struct store_backend store_sqlite_backend;
+extern const struct store_registry_backend store_sqlite_registry;
 int store_sqlite_open(const char *path, const char *artifact_prefix, int read_connections,
                       void **impl, struct cap_error *err);
 

@@ -158,6 +158,67 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  model_id TEXT NOT NULL,"
     "  step INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (rid, model_id)) WITHOUT ROWID;",
+
+    /* 3: the model registry. Models have an integer surrogate key, so a
+     * rename touches one row and versions, tags and aliases follow it. The
+     * model row carries the last version number handed out: numbers are
+     * never reused, even after the newest version is deleted. Versions are a
+     * rowid table (metadata_json can be a few KB, too big for WITHOUT ROWID)
+     * with (model_key, version) unique; aliases point at that pair, so
+     * deleting a version drops its aliases and deleting a model drops
+     * everything through the cascades. model_versions_by_stage makes "the
+     * newest READY version in a stage" one index descent. */
+    "CREATE TABLE registered_models ("
+    "  model_key INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  description TEXT,"
+    "  user_id TEXT,"
+    "  creation_time INTEGER NOT NULL,"
+    "  last_updated_time INTEGER NOT NULL,"
+    "  last_version INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE registered_model_tags ("
+    "  model_key INTEGER NOT NULL REFERENCES registered_models(model_key) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (model_key, key)) WITHOUT ROWID;"
+    "CREATE INDEX registered_model_tags_by_key_value ON registered_model_tags(key, value);"
+    "CREATE TABLE model_versions ("
+    "  mv_id INTEGER PRIMARY KEY,"
+    "  model_key INTEGER NOT NULL REFERENCES registered_models(model_key) ON DELETE CASCADE,"
+    "  version INTEGER NOT NULL,"
+    "  creation_time INTEGER NOT NULL,"
+    "  last_updated_time INTEGER NOT NULL,"
+    "  user_id TEXT,"
+    "  current_stage TEXT NOT NULL DEFAULT 'None'"
+    "    CHECK (current_stage IN ('None', 'Staging', 'Production', 'Archived')),"
+    "  description TEXT,"
+    "  source TEXT NOT NULL,"
+    "  run_id TEXT,"
+    "  run_link TEXT,"
+    "  model_id TEXT,"
+    "  status TEXT NOT NULL"
+    "    CHECK (status IN ('READY', 'PENDING_REGISTRATION', 'FAILED_REGISTRATION')),"
+    "  status_message TEXT,"
+    "  metadata_json TEXT,"
+    "  UNIQUE (model_key, version));"
+    "CREATE INDEX model_versions_by_stage"
+    "  ON model_versions(model_key, current_stage, status, version);"
+    "CREATE INDEX model_versions_by_run ON model_versions(run_id) WHERE run_id IS NOT NULL;"
+    "CREATE TABLE model_version_tags ("
+    "  mv_id INTEGER NOT NULL REFERENCES model_versions(mv_id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (mv_id, key)) WITHOUT ROWID;"
+    "CREATE INDEX model_version_tags_by_key_value ON model_version_tags(key, value);"
+    "CREATE TABLE registered_model_aliases ("
+    "  model_key INTEGER NOT NULL,"
+    "  alias TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  PRIMARY KEY (model_key, alias),"
+    "  FOREIGN KEY (model_key, version) REFERENCES model_versions(model_key, version)"
+    "    ON DELETE CASCADE) WITHOUT ROWID;"
+    "CREATE INDEX registered_model_aliases_by_version"
+    "  ON registered_model_aliases(model_key, version);",
 };
 
 static int current_version(struct sq_conn *c, int64_t *out, struct cap_error *err)

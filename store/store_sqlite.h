@@ -110,7 +110,7 @@ int store_sq_kv_array(struct sq_conn *c, sqlite3_stmt *st, cJSON *obj, const cha
 char *store_sq_random_name(void);
 
 /* ---- store_schema.c ---- */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 int store_sq_migrate(struct sq_conn *c, const char *artifact_prefix, struct cap_error *err);
 
 /* ---- store_sqlite_exp.c ---- */
@@ -202,5 +202,68 @@ int store_sq_logged_model_delete(void *impl, const char *model_id, struct cap_er
     "lm.lifecycle_stage"
 int store_sq_logged_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
                                struct cap_error *err);
+
+/* ---- store_sqlite_registry.c: the model registry ---- */
+int store_sq_registered_model_create(void *impl, const char *name, const char *description,
+                                     const struct cap_kv *tags, size_t ntags, cJSON **out,
+                                     struct cap_error *err);
+int store_sq_registered_model_get(void *impl, const char *name, cJSON **out,
+                                  struct cap_error *err);
+int store_sq_registered_model_update(void *impl, const char *name, const char *description,
+                                     cJSON **out, struct cap_error *err);
+int store_sq_registered_model_rename(void *impl, const char *name, const char *new_name,
+                                     cJSON **out, struct cap_error *err);
+int store_sq_registered_model_delete(void *impl, const char *name, struct cap_error *err);
+int store_sq_registered_model_set_tag(void *impl, const char *name, const char *key,
+                                      const char *value, struct cap_error *err);
+int store_sq_registered_model_delete_tag(void *impl, const char *name, const char *key,
+                                         struct cap_error *err);
+int store_sq_registered_model_latest_versions(void *impl, const char *name,
+                                              const char *const *stages, size_t nstages,
+                                              cJSON **out, struct cap_error *err);
+int store_sq_model_version_create(void *impl, const struct store_model_version_create *in,
+                                  cJSON **out, struct cap_error *err);
+int store_sq_model_version_get(void *impl, const char *name, const char *version, cJSON **out,
+                               struct cap_error *err);
+int store_sq_model_version_update(void *impl, const char *name, const char *version,
+                                  const char *description, cJSON **out, struct cap_error *err);
+int store_sq_model_version_delete(void *impl, const char *name, const char *version,
+                                  struct cap_error *err);
+int store_sq_model_version_transition(void *impl, const char *name, const char *version,
+                                      const char *stage, bool archive_existing, cJSON **out,
+                                      struct cap_error *err);
+int store_sq_model_version_set_tag(void *impl, const char *name, const char *version,
+                                   const char *key, const char *value, struct cap_error *err);
+int store_sq_model_version_delete_tag(void *impl, const char *name, const char *version,
+                                      const char *key, struct cap_error *err);
+int store_sq_model_version_metadata(void *impl, const char *name, const char *version,
+                                    cJSON **out, struct cap_error *err);
+int store_sq_alias_set(void *impl, const char *name, const char *alias, const char *version,
+                       struct cap_error *err);
+int store_sq_alias_delete(void *impl, const char *name, const char *alias,
+                          struct cap_error *err);
+int store_sq_alias_get(void *impl, const char *name, const char *alias, cJSON **out,
+                       struct cap_error *err);
+/* A RegisteredModel from a row of SQ_RM_COLUMNS (alias rm), with its
+ * latest_versions, tags and aliases. */
+#define SQ_RM_COLUMNS                                                                     \
+    "rm.model_key, rm.name, rm.creation_time, rm.last_updated_time, rm.user_id, "          \
+    "rm.description"
+int store_sq_registered_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+                                   struct cap_error *err);
+/* A ModelVersion from a row of SQ_MV_COLUMNS (model_versions mv JOIN
+ * registered_models rm), with its tags and aliases. */
+#define SQ_MV_COLUMNS                                                                     \
+    "mv.mv_id, mv.model_key, rm.name, mv.version, mv.creation_time, "                      \
+    "mv.last_updated_time, mv.user_id, mv.current_stage, mv.description, mv.source, "      \
+    "mv.run_id, mv.status, mv.status_message, mv.run_link, mv.model_id"
+int store_sq_model_version_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+                                struct cap_error *err);
+
+/* ---- store_sqlite_registry_search.c ---- */
+int store_sq_registered_model_search(void *impl, const struct store_query *q, cJSON **out,
+                                     char **next_token, struct cap_error *err);
+int store_sq_model_version_search(void *impl, const struct store_query *q, cJSON **out,
+                                  char **next_token, struct cap_error *err);
 
 #endif

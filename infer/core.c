@@ -1,0 +1,482 @@
+/* core.c - small shared pieces: arena allocator, error formatting, the
+ * protobuf wire reader, runtime value helpers and post transforms. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "infer/internal.h"
+
+/* ---- arena ---- */
+
+#define AR_MIN_BLOCK (64 * 1024)
+
+void *ar_alloc(arena *a, size_t n)
+{
+    size_t need = (n + 63) & ~(size_t)63;
+    if (need < n)
+        return NULL;
+    ar_block *b = a->head;
+    if (b && b->cap - b->used >= need) {
+        void *p = b->data + b->used;
+        b->used += need;
+        return p;
+    }
+    /* Grow geometrically so that a run's scratch settles into few blocks. */
+    size_t cap = a->total > AR_MIN_BLOCK ? a->total : AR_MIN_BLOCK;
+    if (cap < need)
+        cap = need;
+    if (cap > SIZE_MAX - sizeof(ar_block) - 64)
+        return NULL;
+    ar_block *nb = aligned_alloc(64, (sizeof(ar_block) + cap + 63) & ~(size_t)63);
+    if (!nb)
+        return NULL;
+    nb->cap = cap;
+    nb->used = need;
+    nb->next = a->head;
+    a->head = nb;
+    a->total += cap;
+    return nb->data;
+}
+
+void *ar_calloc(arena *a, size_t count, size_t size)
+{
+    size_t n;
+    if (!mul_ok(count, size, &n))
+        return NULL;
+    void *p = ar_alloc(a, n ? n : 1);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+char *ar_strndup(arena *a, const char *s, size_t n)
+{
+    char *p = ar_alloc(a, n + 1);
+    if (p) {
+        if (n)
+            memcpy(p, s, n);
+        p[n] = 0;
+    }
+    return p;
+}
+
+void ar_reset(arena *a)
+{
+    /* Several blocks mean the last run outgrew the first: merge them into
+     * one block of the total size so later runs allocate nothing. */
+    if (a->head && a->head->next) {
+        size_t total = a->total;
+        ar_free(a);
+        ar_block *nb = aligned_alloc(64, (sizeof(ar_block) + total + 63) & ~(size_t)63);
+        if (nb) {
+            nb->cap = total;
+            nb->used = 0;
+            nb->next = NULL;
+            a->head = nb;
+            a->total = total;
+        }
+        return;
+    }
+    if (a->head)
+        a->head->used = 0;
+}
+
+void ar_free(arena *a)
+{
+    ar_block *b = a->head;
+    while (b) {
+        ar_block *n = b->next;
+        free(b);
+        b = n;
+    }
+    a->head = NULL;
+    a->total = 0;
+}
+
+/* ---- errors ---- */
+
+int ierr(infer_error *e, int code, const char *fmt, ...)
+{
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+        e->code = code;
+    }
+    return code;
+}
+
+void err_prefix(infer_error *e, const char *op, const char *name)
+{
+    if (!e)
+        return;
+    char tmp[sizeof e->msg];
+    size_t n = 0;
+    const char *parts[] = {op, " node '", name, "': ", e->msg};
+    for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++)
+        for (const char *c = parts[p]; *c && n + 1 < sizeof tmp; c++)
+            tmp[n++] = *c;
+    tmp[n] = 0;
+    memcpy(e->msg, tmp, n + 1);
+}
+
+int run_fail(run *r, int code, const char *fmt, ...)
+{
+    if (r->err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->err->msg, sizeof r->err->msg, fmt, ap);
+        va_end(ap);
+        r->err->code = code;
+    }
+    return code;
+}
+
+/* ---- protobuf ---- */
+
+int pb_varint(pbr *r, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->p >= r->end)
+            return -1;
+        uint8_t b = *r->p++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;   /* more than 10 bytes */
+}
+
+int pb_tag(pbr *r, uint32_t *field, int *wt)
+{
+    if (r->p >= r->end)
+        return 0;
+    uint64_t t;
+    if (pb_varint(r, &t) < 0)
+        return -1;
+    if ((t >> 3) == 0 || (t >> 3) > 0x1fffffff)
+        return -1;
+    *field = (uint32_t)(t >> 3);
+    *wt = (int)(t & 7);
+    return 1;
+}
+
+int pb_skip(pbr *r, int wt)
+{
+    uint64_t v;
+    switch (wt) {
+    case PB_VARINT:
+        return pb_varint(r, &v);
+    case PB_I64:
+        if (r->end - r->p < 8)
+            return -1;
+        r->p += 8;
+        return 0;
+    case PB_I32:
+        if (r->end - r->p < 4)
+            return -1;
+        r->p += 4;
+        return 0;
+    case PB_LEN: {
+        pbr sub;
+        return pb_len(r, &sub);
+    }
+    default:
+        return -1;   /* groups (3, 4) and 6, 7 never appear in ONNX */
+    }
+}
+
+int pb_len(pbr *r, pbr *sub)
+{
+    uint64_t n;
+    if (pb_varint(r, &n) < 0)
+        return -1;
+    if (n > (uint64_t)(r->end - r->p))
+        return -1;
+    sub->p = r->p;
+    sub->end = r->p + n;
+    r->p += n;
+    return 0;
+}
+
+/* ---- values ---- */
+
+size_t elem_size(int type)
+{
+    switch (type) {
+    case INFER_FLOAT: case INFER_INT32: case INFER_UINT32: return 4;
+    case INFER_DOUBLE: case INFER_INT64: case INFER_UINT64: return 8;
+    case INFER_INT16: case INFER_UINT16: case INFER_FLOAT16: return 2;
+    case INFER_INT8: case INFER_UINT8: case INFER_BOOL: return 1;
+    case INFER_STRING: return sizeof(char *);
+    default: return 0;
+    }
+}
+
+int64_t dims_count(int ndim, const int64_t *dims)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] < 0)
+            return -1;
+        if (dims[i] && n > INT64_MAX / dims[i])
+            return -1;
+        n *= dims[i];
+    }
+    return n;
+}
+
+int is_numeric(int t)
+{
+    switch (t) {
+    case INFER_FLOAT: case INFER_DOUBLE: case INFER_INT8: case INFER_INT16: case INFER_INT32:
+    case INFER_INT64: case INFER_UINT8: case INFER_UINT16: case INFER_UINT32: case INFER_UINT64:
+    case INFER_BOOL:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int is_float_type(int t) { return t == INFER_FLOAT || t == INFER_DOUBLE; }
+
+void *run_alloc(run *r, size_t n)
+{
+    void *p = ar_alloc(r->ar, n ? n : 1);
+    if (!p)
+        run_fail(r, INFER_ENOMEM, "out of memory (%zu bytes)", n);
+    return p;
+}
+
+int tv_make(run *r, tval *out, int type, int ndim, const int64_t *dims)
+{
+    if (ndim < 0 || ndim > INFER_MAX_DIMS)
+        return run_fail(r, INFER_EUNSUPPORTED, "rank %d exceeds %d", ndim, INFER_MAX_DIMS);
+    int64_t n = dims_count(ndim, dims);
+    size_t es = elem_size(type), bytes;
+    if (n < 0 || !es || !mul_ok((size_t)n, es, &bytes))
+        return run_fail(r, INFER_ESHAPE, "invalid output shape");
+    if (bytes > INFER_MAX_TENSOR_BYTES)
+        return run_fail(r, INFER_ENOMEM, "a tensor of %zu bytes exceeds the %llu-byte limit", bytes,
+                        (unsigned long long)INFER_MAX_TENSOR_BYTES);
+    memset(out, 0, sizeof *out);
+    out->kind = INFER_KIND_TENSOR;
+    out->type = type;
+    out->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        out->dims[i] = dims[i];
+    out->n = n;
+    out->data = run_alloc(r, bytes);
+    if (!out->data)
+        return INFER_ENOMEM;
+    if (type == INFER_STRING)
+        memset(out->data, 0, bytes);
+    out->set = 1;
+    return 0;
+}
+
+#define CONVERT_LOOP(DST, src, n, type)                                        \
+    do {                                                                       \
+        switch (type) {                                                        \
+        case INFER_FLOAT: for (int64_t i = 0; i < n; i++) DST[i] = ((const float *)src)[i]; break;   \
+        case INFER_DOUBLE: for (int64_t i = 0; i < n; i++) DST[i] = ((const double *)src)[i]; break; \
+        case INFER_INT8: for (int64_t i = 0; i < n; i++) DST[i] = ((const int8_t *)src)[i]; break;   \
+        case INFER_INT16: for (int64_t i = 0; i < n; i++) DST[i] = ((const int16_t *)src)[i]; break; \
+        case INFER_INT32: for (int64_t i = 0; i < n; i++) DST[i] = ((const int32_t *)src)[i]; break; \
+        case INFER_INT64: for (int64_t i = 0; i < n; i++) DST[i] = ((const int64_t *)src)[i]; break; \
+        case INFER_UINT8: case INFER_BOOL: for (int64_t i = 0; i < n; i++) DST[i] = ((const uint8_t *)src)[i]; break; \
+        case INFER_UINT16: for (int64_t i = 0; i < n; i++) DST[i] = ((const uint16_t *)src)[i]; break; \
+        case INFER_UINT32: for (int64_t i = 0; i < n; i++) DST[i] = ((const uint32_t *)src)[i]; break; \
+        case INFER_UINT64: for (int64_t i = 0; i < n; i++) DST[i] = ((const uint64_t *)src)[i]; break; \
+        default: return NULL;                                                  \
+        }                                                                      \
+    } while (0)
+
+float *tv_as_float(run *r, const tval *t)
+{
+    if (t->type == INFER_FLOAT)
+        return t->data;
+    if (!is_numeric(t->type)) {
+        run_fail(r, INFER_EUNSUPPORTED, "expected a numeric tensor, got %s", infer_type_name(t->type));
+        return NULL;
+    }
+    float *d = run_alloc(r, (size_t)t->n * sizeof(float));
+    if (!d)
+        return NULL;
+    CONVERT_LOOP(d, t->data, t->n, t->type);
+    return d;
+}
+
+double *tv_as_double(run *r, const tval *t)
+{
+    if (t->type == INFER_DOUBLE)
+        return t->data;
+    if (!is_numeric(t->type)) {
+        run_fail(r, INFER_EUNSUPPORTED, "expected a numeric tensor, got %s", infer_type_name(t->type));
+        return NULL;
+    }
+    double *d = run_alloc(r, (size_t)t->n * sizeof(double));
+    if (!d)
+        return NULL;
+    CONVERT_LOOP(d, t->data, t->n, t->type);
+    return d;
+}
+
+int64_t *tv_as_int64(run *r, const tval *t)
+{
+    if (t->type == INFER_INT64)
+        return t->data;
+    if (!is_numeric(t->type)) {
+        run_fail(r, INFER_EUNSUPPORTED, "expected a numeric tensor, got %s", infer_type_name(t->type));
+        return NULL;
+    }
+    int64_t *d = run_alloc(r, (size_t)t->n * sizeof(int64_t));
+    if (!d)
+        return NULL;
+    if (t->type == INFER_FLOAT || t->type == INFER_DOUBLE) {
+        for (int64_t i = 0; i < t->n; i++) {
+            double v = t->type == INFER_FLOAT ? ((const float *)t->data)[i] : ((const double *)t->data)[i];
+            /* out-of-range float to int is UB in C; saturate instead */
+            d[i] = v != v ? 0 : v >= 9.2233720368547758e18 ? INT64_MAX : v <= -9.2233720368547758e18 ? INT64_MIN : (int64_t)v;
+        }
+        return d;
+    }
+    CONVERT_LOOP(d, t->data, t->n, t->type);
+    return d;
+}
+
+/* ---- attributes ---- */
+
+const attr *get_attr(const node *nd, const char *name)
+{
+    for (int i = 0; i < nd->nattr; i++)
+        if (!strcmp(nd->attrs[i].name, name))
+            return &nd->attrs[i];
+    return NULL;
+}
+
+int64_t attr_i(const node *nd, const char *name, int64_t dflt)
+{
+    const attr *a = get_attr(nd, name);
+    return a && a->type == AT_INT ? a->i : dflt;
+}
+
+float attr_f(const node *nd, const char *name, float dflt)
+{
+    const attr *a = get_attr(nd, name);
+    return a && a->type == AT_FLOAT ? a->f : dflt;
+}
+
+const char *attr_s(const node *nd, const char *name, const char *dflt)
+{
+    const attr *a = get_attr(nd, name);
+    return a && a->type == AT_STRING ? a->s : dflt;
+}
+
+/* ---- post transforms ---- */
+
+int parse_post_transform(const char *s)
+{
+    if (!s || !strcmp(s, "NONE")) return PT_NONE;
+    if (!strcmp(s, "LOGISTIC")) return PT_LOGISTIC;
+    if (!strcmp(s, "SOFTMAX")) return PT_SOFTMAX;
+    if (!strcmp(s, "SOFTMAX_ZERO")) return PT_SOFTMAX_ZERO;
+    if (!strcmp(s, "PROBIT")) return PT_PROBIT;
+    return -1;
+}
+
+float pt_logistic(float x)
+{
+    /* exp of a non-positive argument only: no overflow for large |x| */
+    float v = 1.0f / (1.0f + expf(-fabsf(x)));
+    return x < 0 ? 1.0f - v : v;
+}
+
+float pt_probit(float x)
+{
+    /* sqrt(2) * erfinv(2x - 1) with Winitzki's closed-form erfinv
+     * approximation (a = 0.147), which is what ONNX Runtime evaluates; an
+     * exact erfinv would differ from it in the third decimal. */
+    float y = 2.0f * x - 1.0f;
+    float sgn = y < 0 ? -1.0f : 1.0f;
+    float w = (1.0f - y) * (1.0f + y);
+    float lg = logf(w);
+    float v = 2.0f / (3.14159f * 0.147f) + 0.5f * lg;
+    float v2 = 1.0f / 0.147f * lg;
+    float v3 = -v + sqrtf(v * v - v2);
+    return 1.41421356f * sgn * sqrtf(v3);
+}
+
+void pt_softmax(float *v, int64_t n)
+{
+    if (n <= 0)
+        return;
+    float mx = v[0];
+    for (int64_t i = 1; i < n; i++)
+        if (v[i] > mx)
+            mx = v[i];
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        v[i] = expf(v[i] - mx);
+        s += v[i];
+    }
+    for (int64_t i = 0; i < n; i++)
+        v[i] /= s;
+}
+
+void pt_softmax_zero(float *v, int64_t n)
+{
+    if (n <= 0)
+        return;
+    float mx = v[0];
+    for (int64_t i = 1; i < n; i++)
+        if (v[i] > mx)
+            mx = v[i];
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (v[i] > 1e-7f || v[i] < -1e-7f) {
+            v[i] = expf(v[i] - mx);
+            s += v[i];
+        } else {
+            v[i] = 0;
+        }
+    }
+    for (int64_t i = 0; i < n; i++)
+        v[i] = s > 0 ? v[i] / s : 0;
+}
+
+/* ---- public helpers ---- */
+
+size_t infer_type_size(int type) { return elem_size(type); }
+
+const char *infer_type_name(int type)
+{
+    switch (type) {
+    case INFER_FLOAT: return "float";
+    case INFER_UINT8: return "uint8";
+    case INFER_INT8: return "int8";
+    case INFER_UINT16: return "uint16";
+    case INFER_INT16: return "int16";
+    case INFER_INT32: return "int32";
+    case INFER_INT64: return "int64";
+    case INFER_STRING: return "string";
+    case INFER_BOOL: return "bool";
+    case INFER_FLOAT16: return "float16";
+    case INFER_DOUBLE: return "double";
+    case INFER_UINT32: return "uint32";
+    case INFER_UINT64: return "uint64";
+    default: return "unknown";
+    }
+}
+
+int64_t infer_tensor_count(const infer_tensor *t)
+{
+    if (!t || t->ndim < 0 || t->ndim > INFER_MAX_DIMS)
+        return -1;
+    return dims_count(t->ndim, t->dims);
+}

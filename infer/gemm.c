@@ -1,0 +1,270 @@
+/* gemm.c - single-precision matrix multiply for MatMul, Gemm and the linear
+ * models. A 6-row x 16-column register tile accumulates over the whole K
+ * dimension while a strip of B streams through L1; batch-1 products use a
+ * 64-column GEMV. The kernels use the GCC/clang vector extension, so they
+ * stay portable C elsewhere; on x86-64 Linux with GCC they are cloned for
+ * AVX2+FMA (target_clones, picked by the dynamic loader) and a 32-column
+ * AVX-512 variant is chosen at run time when the CPU has it. Without GCC
+ * extensions a plain triple loop is used. OpenBLAS would beat this for
+ * large matrices; CAP_INFER_OPENBLAS is the place to add it. */
+#include <stdlib.h>
+
+#include "infer/internal.h"
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
+    defined(__gnu_linux__)
+#define CLONES __attribute__((target_clones("default", "arch=x86-64-v3")))
+#else
+#define CLONES
+#endif
+
+#if defined(__GNUC__)
+/* GCC/clang vector extension: 8 floats, lowered to AVX in the x86-64-v3
+ * clone and to SSE pairs (or NEON, ...) elsewhere */
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+#define LOADV(p) (*(const v8 *)(const void *)(p))
+#define STOREV(p, v) (*(v8 *)(void *)(p) = (v))
+
+/* C[i0..i0+6, j0..j0+16] += alpha * A * B over all of K */
+#define TILE_ROWS 6
+CLONES
+static void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                    int64_t ldb, float *C, int64_t ldc)
+{
+    int64_t j0 = 0;
+    for (; j0 + 16 <= N; j0 += 16) {
+        int64_t i0 = 0;
+        for (; i0 + TILE_ROWS <= M; i0 += TILE_ROWS) {
+            v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+            v8 c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+            const float *a = A + i0 * lda, *b = B + j0;
+            for (int64_t k = 0; k < K; k++, b += ldb) {
+                v8 b0 = LOADV(b), b1 = LOADV(b + 8);
+                float a0 = a[k], a1 = a[lda + k], a2 = a[2 * lda + k], a3 = a[3 * lda + k], a4 = a[4 * lda + k],
+                      a5 = a[5 * lda + k];
+                c00 += a0 * b0; c01 += a0 * b1;
+                c10 += a1 * b0; c11 += a1 * b1;
+                c20 += a2 * b0; c21 += a2 * b1;
+                c30 += a3 * b0; c31 += a3 * b1;
+                c40 += a4 * b0; c41 += a4 * b1;
+                c50 += a5 * b0; c51 += a5 * b1;
+            }
+            float *c = C + i0 * ldc + j0;
+#define PUT(r, x0, x1) STOREV(c + (r) * ldc, LOADV(c + (r) * ldc) + alpha * (x0)); \
+                       STOREV(c + (r) * ldc + 8, LOADV(c + (r) * ldc + 8) + alpha * (x1));
+            PUT(0, c00, c01) PUT(1, c10, c11) PUT(2, c20, c21) PUT(3, c30, c31) PUT(4, c40, c41) PUT(5, c50, c51)
+#undef PUT
+        }
+        for (; i0 < M; i0++) {
+            v8 c0 = {0}, c1 = {0};
+            const float *a = A + i0 * lda, *b = B + j0;
+            for (int64_t k = 0; k < K; k++, b += ldb) {
+                c0 += a[k] * LOADV(b);
+                c1 += a[k] * LOADV(b + 8);
+            }
+            float *c = C + i0 * ldc + j0;
+            STOREV(c, LOADV(c) + alpha * c0);
+            STOREV(c + 8, LOADV(c + 8) + alpha * c1);
+        }
+    }
+    /* column tail */
+    for (; j0 < N; j0++)
+        for (int64_t i = 0; i < M; i++) {
+            float s = 0;
+            for (int64_t k = 0; k < K; k++)
+                s += A[i * lda + k] * B[k * ldb + j0];
+            C[i * ldc + j0] += alpha * s;
+        }
+}
+
+#if defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && defined(__gnu_linux__)
+#define HAVE_V16 1
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+#define LOAD16(p) (*(const v16 *)(const void *)(p))
+#define STORE16(p, v) (*(v16 *)(void *)(p) = (v))
+
+/* the same 6-row tile, 32 columns wide, for AVX-512 machines */
+__attribute__((target("arch=x86-64-v4")))
+static int64_t gemm_nn16(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                         int64_t ldb, float *C, int64_t ldc)
+{
+    int64_t j0 = 0;
+    for (; j0 + 32 <= N; j0 += 32) {
+        int64_t i0 = 0;
+        for (; i0 + TILE_ROWS <= M; i0 += TILE_ROWS) {
+            v16 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+            v16 c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+            const float *a = A + i0 * lda, *b = B + j0;
+            for (int64_t k = 0; k < K; k++, b += ldb) {
+                v16 b0 = LOAD16(b), b1 = LOAD16(b + 16);
+                float a0 = a[k], a1 = a[lda + k], a2 = a[2 * lda + k], a3 = a[3 * lda + k], a4 = a[4 * lda + k],
+                      a5 = a[5 * lda + k];
+                c00 += a0 * b0; c01 += a0 * b1;
+                c10 += a1 * b0; c11 += a1 * b1;
+                c20 += a2 * b0; c21 += a2 * b1;
+                c30 += a3 * b0; c31 += a3 * b1;
+                c40 += a4 * b0; c41 += a4 * b1;
+                c50 += a5 * b0; c51 += a5 * b1;
+            }
+            float *c = C + i0 * ldc + j0;
+#define PUT(r, x0, x1) STORE16(c + (r) * ldc, LOAD16(c + (r) * ldc) + alpha * (x0)); \
+                       STORE16(c + (r) * ldc + 16, LOAD16(c + (r) * ldc + 16) + alpha * (x1));
+            PUT(0, c00, c01) PUT(1, c10, c11) PUT(2, c20, c21) PUT(3, c30, c31) PUT(4, c40, c41) PUT(5, c50, c51)
+#undef PUT
+        }
+        for (; i0 < M; i0++) {
+            v16 c0 = {0}, c1 = {0};
+            const float *a = A + i0 * lda, *b = B + j0;
+            for (int64_t k = 0; k < K; k++, b += ldb) {
+                c0 += a[k] * LOAD16(b);
+                c1 += a[k] * LOAD16(b + 16);
+            }
+            float *c = C + i0 * ldc + j0;
+            STORE16(c, LOAD16(c) + alpha * c0);
+            STORE16(c + 16, LOAD16(c + 16) + alpha * c1);
+        }
+    }
+    return j0;   /* columns done; the caller finishes the rest */
+}
+#endif
+
+/* one row (batch 1): 64 columns at a time keep eight independent
+ * accumulator chains busy */
+CLONES
+static void gemv_nn(int64_t N, int64_t K, float alpha, const float *a, const float *B, int64_t ldb, float *c)
+{
+    int64_t j0 = 0;
+    for (; j0 + 64 <= N; j0 += 64) {
+        v8 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, s5 = {0}, s6 = {0}, s7 = {0};
+        const float *b = B + j0;
+        for (int64_t k = 0; k < K; k++, b += ldb) {
+            float x = a[k];
+            s0 += x * LOADV(b); s1 += x * LOADV(b + 8); s2 += x * LOADV(b + 16); s3 += x * LOADV(b + 24);
+            s4 += x * LOADV(b + 32); s5 += x * LOADV(b + 40); s6 += x * LOADV(b + 48); s7 += x * LOADV(b + 56);
+        }
+        v8 *o = (v8 *)(void *)(c + j0);
+        o[0] += alpha * s0; o[1] += alpha * s1; o[2] += alpha * s2; o[3] += alpha * s3;
+        o[4] += alpha * s4; o[5] += alpha * s5; o[6] += alpha * s6; o[7] += alpha * s7;
+    }
+    for (; j0 + 8 <= N; j0 += 8) {
+        v8 s0 = {0};
+        const float *b = B + j0;
+        for (int64_t k = 0; k < K; k++, b += ldb)
+            s0 += a[k] * LOADV(b);
+        STOREV(c + j0, LOADV(c + j0) + alpha * s0);
+    }
+    for (; j0 < N; j0++) {
+        float s = 0;
+        for (int64_t k = 0; k < K; k++)
+            s += a[k] * B[k * ldb + j0];
+        c[j0] += alpha * s;
+    }
+}
+#else
+/* portable fallback */
+static void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                    int64_t ldb, float *C, int64_t ldc)
+{
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t k = 0; k < K; k++) {
+            float a = alpha * A[i * lda + k];
+            for (int64_t j = 0; j < N; j++)
+                C[i * ldc + j] += a * B[k * ldb + j];
+        }
+}
+
+static void gemv_nn(int64_t N, int64_t K, float alpha, const float *a, const float *B, int64_t ldb, float *c)
+{
+    gemm_nn(1, N, K, alpha, a, K, B, ldb, c, N);
+}
+#endif
+
+/* dot-product form for B transposed with few rows (batch-1 linear models):
+ * C[i,j] += alpha * sum_k A[i,k] * B[j,k] */
+CLONES
+static void gemm_nt_small(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                          const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            const float *a = A + i * lda, *b = B + j * ldb;
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            int64_t k = 0;
+            for (; k + 4 <= K; k += 4) {
+                s0 += a[k] * b[k];
+                s1 += a[k + 1] * b[k + 1];
+                s2 += a[k + 2] * b[k + 2];
+                s3 += a[k + 3] * b[k + 3];
+            }
+            for (; k < K; k++)
+                s0 += a[k] * b[k];
+            C[i * ldc + j] += alpha * ((s0 + s1) + (s2 + s3));
+        }
+}
+
+static float *transpose_copy(const float *X, int64_t rows, int64_t cols, int64_t ld)
+{
+    float *T = malloc((size_t)(rows * cols + 1) * sizeof(float));
+    if (!T)
+        return NULL;
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++)
+            T[j * rows + i] = X[i * ld + j];
+    return T;
+}
+
+void gemm_f32(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+              const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+    if (M <= 0 || N <= 0 || K <= 0)
+        return;
+    float *ta = NULL, *tb = NULL;
+    if (transA) {
+        /* A is stored K x M */
+        ta = transpose_copy(A, K, M, lda);
+        if (!ta)
+            goto naive;
+        A = ta;
+        lda = K;
+        transA = 0;
+    }
+    if (transB) {
+        if (M <= 4 || N <= 4) {
+            gemm_nt_small(M, N, K, alpha, A, lda, B, ldb, C, ldc);
+            free(ta);
+            return;
+        }
+        tb = transpose_copy(B, N, K, ldb);
+        if (!tb)
+            goto naive;
+        B = tb;
+        ldb = N;
+    }
+    if (M == 1) {
+        gemv_nn(N, K, alpha, A, B, ldb, C);
+    } else {
+        int64_t done = 0;
+#ifdef HAVE_V16
+        static int avx512 = -1;   /* benign race: every thread computes the same value */
+        if (avx512 < 0)
+            avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+        if (avx512)
+            done = gemm_nn16(M, N, K, alpha, A, lda, B, ldb, C, ldc);
+#endif
+        if (done < N)
+            gemm_nn(M, N - done, K, alpha, A, lda, B + done, ldb, C + done, ldc);
+    }
+    free(ta);
+    free(tb);
+    return;
+naive:
+    /* out of memory for the transposed copy: slow path without allocation */
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            float s = 0;
+            for (int64_t k = 0; k < K; k++)
+                s += (transA ? A[k * lda + i] : A[i * lda + k]) * (transB ? B[j * ldb + k] : B[k * ldb + j]);
+            C[i * ldc + j] += alpha * s;
+        }
+    free(ta);
+}

@@ -1,0 +1,89 @@
+# infer.mk - build fragment for libcapstan-infer (included by the top-level
+# Makefile). The library depends on libc and libm only. Release objects get
+# their own rule (shortest-stem pattern wins) for -O3 and -fPIC so the same
+# objects make the static and the shared library; ASan objects reuse the
+# Makefile's build/asan/%.o rule.
+
+INFER_SRCS     := $(wildcard infer/*.c)
+INFER_REL_OBJS := $(INFER_SRCS:%.c=build/rel/%.o)
+INFER_ASAN_OBJS := $(INFER_SRCS:%.c=build/asan/%.o)
+INFER_LIB_REL  := build/rel/libcapstan-infer.a
+INFER_LIB_ASAN := build/asan/libcapstan-infer.a
+INFER_SO       := build/rel/libcapstan-infer.so
+INFER_CFLAGS   := -O3 -g -fPIC
+# the matrix kernels may fuse multiply-adds (ISO C mode turns that off)
+build/rel/infer/gemm.o: INFER_CFLAGS += -ffp-contract=fast
+TEST_TARGETS   += test-infer
+FUZZ_TARGETS   += infer_load
+
+.PHONY: test-infer test-infer-unit test-infer-py install-infer bench-infer infer fuzz-infer
+
+infer: $(INFER_LIB_REL) $(INFER_SO)
+
+build/rel/infer/%.o: infer/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(INC) $(INFER_CFLAGS) -MMD -MP -c $< -o $@
+
+$(INFER_LIB_REL): $(INFER_REL_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(INFER_LIB_ASAN): $(INFER_ASAN_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(INFER_SO): $(INFER_REL_OBJS)
+	$(CC) -shared -Wl,-soname,libcapstan-infer.so.0 -o $@ $^ -lm
+
+# C unit tests (cmocka) under ASan/UBSan
+INFER_UNIT_SRCS := $(wildcard tests/infer/test_*.c)
+INFER_UNIT_BINS := $(INFER_UNIT_SRCS:tests/infer/%.c=build/asan/tests/infer/%)
+
+build/asan/tests/infer/%: tests/infer/%.c $(INFER_LIB_ASAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(INC) $(ASAN_FLAGS) -o $@ $< $(INFER_LIB_ASAN) -lcmocka -lpthread -lm
+
+test-infer-unit: $(INFER_UNIT_BINS)
+	@sh tests/unit/run.sh $(INFER_UNIT_BINS)
+
+# Python tests drive the release shared library through ctypes
+test-infer-py: $(INFER_SO) $(INFER_PREDICT) $(PYTEST)
+	CAPSTAN_INFER_LIB=$(CURDIR)/$(INFER_SO) CAPSTAN_PREDICT=$(CURDIR)/$(INFER_PREDICT) $(PYTEST) -q tests/infer
+
+test-infer: test-infer-unit test-infer-py
+
+# benchmark harness (not part of make test)
+build/rel/bench/infer/bench_infer: bench/infer/bench_infer.c $(INFER_LIB_REL)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(INC) -O2 -g -o $@ $< $(INFER_LIB_REL) -lm
+
+bench-infer: build/rel/bench/infer/bench_infer $(PYTEST)
+	$(PYTHON_VENV)/bin/python bench/infer/bench.py --harness build/rel/bench/infer/bench_infer $(BENCH_ARGS)
+
+install-infer: $(INFER_LIB_REL) $(INFER_SO)
+	install -D -m 644 $(INFER_LIB_REL) $(DESTDIR)$(PREFIX)/lib/libcapstan-infer.a
+	install -D -m 755 $(INFER_SO) $(DESTDIR)$(PREFIX)/lib/libcapstan-infer.so.0
+	ln -sf libcapstan-infer.so.0 $(DESTDIR)$(PREFIX)/lib/libcapstan-infer.so
+	install -D -m 644 include/capstan/infer.h $(DESTDIR)$(PREFIX)/include/capstan/infer.h
+	@mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: capstan-infer\nDescription: Embeddable ONNX classic-ML inference runtime\nVersion: 0.1.0\nLibs: -L$${libdir} -lcapstan-infer\nLibs.private: -lm\nCflags: -I$${includedir}\n' \
+	    '$(PREFIX)' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/capstan-infer.pc
+
+# Coverage-guided fuzzing of the loader with clang's libFuzzer:
+#   make fuzz-infer FUZZ_SECONDS=60
+fuzz-infer:
+	@mkdir -p build/fuzz/corpus-infer_load
+	clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(INC) \
+	    -o build/fuzz/infer_load_fuzz tests/fuzz/infer_load_fuzz.c $(INFER_SRCS) -lm
+	build/fuzz/infer_load_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	    build/fuzz/corpus-infer_load tests/fuzz/corpus/infer_load
+
+# `capstan predict` as its own binary for tests/infer/test_predict.py
+INFER_PREDICT := build/rel/tests/infer/predict
+# (cli.o needs only the core modules, so a broken server module elsewhere
+# does not stop these tests)
+INFER_PREDICT_OBJS := build/rel/cli/cmd_predict.o build/rel/cli/cli.o \
+    $(patsubst %.c,build/rel/%.o,$(filter-out cli/main.c,$(wildcard $(addsuffix /*.c,$(CORE_MODULES)))))
+$(INFER_PREDICT): tests/infer/predict_main.c $(INFER_PREDICT_OBJS) $(INFER_LIB_REL)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(INC) $(PKG_CFLAGS) $(REL_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lm

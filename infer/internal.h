@@ -1,0 +1,197 @@
+/* internal.h - shared internals of libcapstan-infer: the arena, the
+ * protobuf reader, the loaded-model structures, runtime values and the
+ * operator table. Nothing here is part of the public API. */
+#ifndef INFER_INTERNAL_H
+#define INFER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "capstan/infer.h"
+
+/* Largest single tensor a run may create: a hostile graph (a huge
+ * ConstantOfShape, say) fails cleanly instead of exhausting memory.
+ * Override with -DINFER_MAX_TENSOR_BYTES=... */
+#ifndef INFER_MAX_TENSOR_BYTES
+#define INFER_MAX_TENSOR_BYTES ((size_t)1 << 31)
+#endif
+
+/* ---- arena: bump allocator; model structures and per-run scratch ---- */
+typedef struct ar_block {
+    struct ar_block *next;
+    size_t cap, used;
+    _Alignas(64) unsigned char data[];
+} ar_block;
+
+typedef struct arena {
+    ar_block *head;   /* current block first */
+    size_t total;     /* sum of capacities */
+} arena;
+
+void *ar_alloc(arena *a, size_t n);          /* 64-byte aligned, NULL on failure */
+void *ar_calloc(arena *a, size_t count, size_t size);
+char *ar_strndup(arena *a, const char *s, size_t n);
+void ar_reset(arena *a);                       /* keeps memory for reuse */
+void ar_free(arena *a);
+
+/* checked size arithmetic: return 0 on overflow */
+static inline int mul_ok(size_t a, size_t b, size_t *r) { return !__builtin_mul_overflow(a, b, r); }
+
+/* ---- errors ---- */
+int ierr(infer_error *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* rewrites e->msg as "<op> node '<name>': <msg>" (truncated to fit) */
+void err_prefix(infer_error *e, const char *op, const char *name);
+
+/* ---- protobuf wire reader (never trusts a length) ---- */
+typedef struct pbr {
+    const uint8_t *p, *end;
+} pbr;
+
+enum { PB_VARINT = 0, PB_I64 = 1, PB_LEN = 2, PB_I32 = 5 };
+
+int pb_varint(pbr *r, uint64_t *v);
+/* Reads a tag; returns 1 with the field and wire type set, 0 at end of buffer, <0 on error. */
+int pb_tag(pbr *r, uint32_t *field, int *wt);
+int pb_skip(pbr *r, int wt);
+int pb_len(pbr *r, pbr *sub);                 /* length-delimited sub-buffer */
+
+/* ---- runtime values ---- */
+typedef struct tval {
+    int kind;          /* INFER_KIND_* */
+    int type;          /* INFER_* element type */
+    int ndim;
+    int64_t dims[INFER_MAX_DIMS];
+    int64_t n;         /* element count */
+    void *data;        /* strings: char *[n] */
+    int key_type;      /* seq(map) only */
+    int64_t nkeys;
+    const void *keys;
+    int set;           /* has a value in this run */
+} tval;
+
+size_t elem_size(int type);
+int64_t dims_count(int ndim, const int64_t *dims);   /* -1 on overflow */
+
+/* ---- model ---- */
+enum {
+    AT_FLOAT = 1, AT_INT = 2, AT_STRING = 3, AT_TENSOR = 4, AT_GRAPH = 5,
+    AT_FLOATS = 6, AT_INTS = 7, AT_STRINGS = 8, AT_TENSORS = 9, AT_GRAPHS = 10
+};
+
+typedef struct attr {
+    const char *name;
+    int type;
+    float f;
+    int64_t i;
+    const char *s;     /* NUL-terminated copy */
+    size_t slen;
+    tval *t;
+    int64_t n;         /* element count for the list types */
+    float *floats;
+    int64_t *ints;
+    char **strings;
+} attr;
+
+struct infer_model;
+struct run;
+struct node;
+
+typedef int (*op_init_fn)(struct infer_model *m, struct node *nd, infer_error *err);
+typedef int (*op_run_fn)(struct run *r, const struct node *nd, tval **in, tval **out);
+
+typedef struct opdef {
+    const char *domain;   /* "" or "ai.onnx.ml" */
+    const char *name;
+    int min_opset;        /* lowest opset of the domain we implement */
+    op_init_fn init;      /* may be NULL */
+    op_run_fn run;
+} opdef;
+
+typedef struct node {
+    const char *op_type, *domain, *name;
+    int nin, nout;
+    int *in, *out;        /* value indices; -1 for an omitted optional */
+    int nattr;
+    attr *attrs;
+    int opset;            /* version of the node's domain */
+    const opdef *op;
+    void *state;          /* compiled by init, immutable afterwards */
+} node;
+
+typedef struct infer_model {
+    arena ar;
+    int nvalues;
+    const char **vnames;
+    tval *consts;             /* initializers and Constant outputs: .set != 0 */
+    int nin, nout;
+    int *in_idx, *out_idx;
+    infer_value_info *in_info, *out_info;
+    int nnodes;
+    node *nodes;              /* topologically sorted */
+    int64_t opset_onnx, opset_ml;
+    const char *producer;
+    char *dir;                /* directory for external data, or NULL */
+    size_t max_scratch_hint;
+} infer_model;
+
+/* per-run state */
+typedef struct run {
+    arena *ar;
+    infer_error *err;
+    const infer_model *m;
+} run;
+
+struct infer_ctx {
+    const infer_model *m;
+    arena ar;
+    tval *vals;
+    tval **argv;             /* scratch for node in/out pointer lists */
+    int argmax;
+};
+
+/* attribute lookup */
+const attr *get_attr(const node *nd, const char *name);
+int64_t attr_i(const node *nd, const char *name, int64_t dflt);
+float attr_f(const node *nd, const char *name, float dflt);
+const char *attr_s(const node *nd, const char *name, const char *dflt);
+
+/* runtime helpers */
+void *run_alloc(run *r, size_t n);
+/* Shapes and allocates out (type, dims); element storage zeroed for strings. */
+int tv_make(run *r, tval *out, int type, int ndim, const int64_t *dims);
+int run_fail(run *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Converts a numeric tensor to a float / double / int64 buffer (arena). */
+float *tv_as_float(run *r, const tval *t);
+double *tv_as_double(run *r, const tval *t);
+int64_t *tv_as_int64(run *r, const tval *t);
+int is_numeric(int type);
+int is_float_type(int type);
+
+/* tensor decoding, shared by the loader and the test driver */
+int decode_tensor(arena *a, const uint8_t *buf, size_t len, const char *dir, tval *out,
+                  const char **name, infer_error *err);
+
+/* post transforms shared by trees, linear models and SVMs */
+enum { PT_NONE = 0, PT_LOGISTIC, PT_SOFTMAX, PT_SOFTMAX_ZERO, PT_PROBIT };
+int parse_post_transform(const char *s);
+float pt_logistic(float x);
+float pt_probit(float x);
+void pt_softmax(float *v, int64_t n);
+void pt_softmax_zero(float *v, int64_t n);
+
+/* operator table lookup */
+const opdef *find_op(const char *domain, const char *name);
+
+/* op tables per file */
+extern const opdef ops_ml[];
+extern const opdef ops_tree[];
+extern const opdef ops_math[];
+extern const opdef ops_shape[];
+extern const opdef ops_nn[];
+
+/* gemm kernel: C[MxN] = alpha * op(A) * op(B) + beta*C (C already holds the bias or 0) */
+void gemm_f32(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
+              const float *A, int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc);
+
+#endif

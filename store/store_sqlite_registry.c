@@ -1,0 +1,1004 @@
+/* store_sqlite_registry.c - the model registry in the SQLite backend:
+ * registered models, their versions, stages, tags and aliases, with MLflow's
+ * rules and error wording, and the JSON shapes of RegisteredModel and
+ * ModelVersion. Searching lives in store_sqlite_registry_search.c.
+ *
+ * Version numbers come from a counter on the model row that the writer job
+ * bumps and reads in the same statement as part of the insert's savepoint,
+ * so concurrent creates get distinct numbers and a deleted number is never
+ * handed out again.
+ *
+ * Writes are jobs for the writer thread; each looks up what it depends on
+ * inside its own savepoint and also builds the JSON it returns there, so the
+ * answer shows exactly the state it wrote (a read afterwards could already
+ * see someone else's later write). The price is that JSON building runs on
+ * the writer thread; it is a handful of indexed lookups per object.
+ *
+ * Choices where MLflow leaves room (store.h repeats them for callers):
+ * - "Latest" versions (RegisteredModel.latest_versions, get-latest-versions)
+ *   count READY versions only: the highest READY version per stage, in the
+ *   order None, Staging, Production, Archived, or in the order the stages
+ *   were asked for (repeats dropped).
+ * - Deleting a model or version tag that is not there is a no-op, as in
+ *   MLflow's SQL store; deleting an alias that is not there is an error.
+ * - A model's last_updated_timestamp moves on every change to the model, its
+ *   tags and aliases and its versions (create, delete, update, stage, tags);
+ *   a version's own moves on description and stage changes only.
+ * - Empty optional strings at creation (description, run_id, run_link,
+ *   model_id, user_id, status_message) are stored as unset. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/json.h"
+#include "base/util.h"
+#include "store/store_sqlite.h"
+
+static int model_not_found(const char *name, struct cap_error *err)
+{
+    return cap_err(err, CAP_ENOTFOUND, "Registered Model with name=%s not found", name);
+}
+
+static int version_not_found(const char *name, const char *version, struct cap_error *err)
+{
+    return cap_err(err, CAP_ENOTFOUND, "Model Version (name=%s, version=%s) not found", name,
+                   version);
+}
+
+static const char *opt(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+/* ---------------- JSON ---------------- */
+
+#define SQ_MV_FROM " FROM model_versions mv JOIN registered_models rm ON rm.model_key = mv.model_key"
+
+int store_sq_model_version_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+                                struct cap_error *err)
+{
+    int64_t mv_id = sqlite3_column_int64(row, 0);
+    int64_t key = sqlite3_column_int64(row, 1);
+    int64_t num = sqlite3_column_int64(row, 3);
+    char version[24];
+    snprintf(version, sizeof version, "%lld", (long long)num);
+    cJSON *mv = cJSON_CreateObject();
+    cJSON_AddStringToObject(mv, "name", store_sq_col_text(row, 2));
+    cJSON_AddStringToObject(mv, "version", version);
+    cap_json_add_i64(mv, "creation_timestamp", sqlite3_column_int64(row, 4));
+    cap_json_add_i64(mv, "last_updated_timestamp", sqlite3_column_int64(row, 5));
+    cap_json_add_str(mv, "user_id", store_sq_col_text(row, 6));
+    cJSON_AddStringToObject(mv, "current_stage", store_sq_col_text(row, 7));
+    cap_json_add_str(mv, "description", store_sq_col_text(row, 8));
+    cJSON_AddStringToObject(mv, "source", store_sq_col_text(row, 9));
+    cap_json_add_str(mv, "run_id", store_sq_col_text(row, 10));
+    cJSON_AddStringToObject(mv, "status", store_sq_col_text(row, 11));
+    cap_json_add_str(mv, "status_message", store_sq_col_text(row, 12));
+    int rc = -CAP_EINTERNAL;
+    sqlite3_stmt *st = store_sq_stmt(
+        c, "SELECT key, value FROM model_version_tags WHERE mv_id = ? ORDER BY key", err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_int64(st, 1, mv_id);
+    if ((rc = store_sq_kv_array(c, st, mv, "tags", err)) < 0)
+        goto fail;
+    cap_json_add_str(mv, "run_link", store_sq_col_text(row, 13));
+    st = store_sq_stmt(c,
+                       "SELECT alias FROM registered_model_aliases WHERE model_key = ? AND "
+                       "version = ? ORDER BY alias",
+                       err);
+    if (!st) {
+        rc = -CAP_EINTERNAL;
+        goto fail;
+    }
+    sqlite3_bind_int64(st, 1, key);
+    sqlite3_bind_int64(st, 2, num);
+    cJSON *aliases = NULL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!aliases)
+            aliases = cJSON_AddArrayToObject(mv, "aliases");
+        cJSON_AddItemToArray(aliases, cJSON_CreateString(store_sq_col_text(st, 0)));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        rc = store_sq_dberr(c, err, "reading a model version's aliases");
+        goto fail;
+    }
+    cap_json_add_str(mv, "model_id", store_sq_col_text(row, 14));
+    *out = mv;
+    return 0;
+fail:
+    cJSON_Delete(mv);
+    return rc;
+}
+
+/* The highest READY version of model key in stage; *out stays NULL when
+ * there is none. */
+static int latest_in_stage(struct sq_conn *c, int64_t key, const char *stage, cJSON **out,
+                           struct cap_error *err)
+{
+    *out = NULL;
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "SELECT " SQ_MV_COLUMNS SQ_MV_FROM
+                                     " WHERE mv.model_key = ? AND mv.current_stage = ? AND "
+                                     "mv.status = 'READY' ORDER BY mv.version DESC LIMIT 1",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, key);
+    store_sq_bind_text(st, 2, stage);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rc = store_sq_model_version_json(c, st, out, err);
+    else if (rc == SQLITE_DONE)
+        rc = 0;
+    else
+        rc = store_sq_dberr(c, err, "finding the latest model versions");
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_sq_registered_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+                                   struct cap_error *err)
+{
+    int64_t key = sqlite3_column_int64(row, 0);
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "name", store_sq_col_text(row, 1));
+    cap_json_add_i64(m, "creation_timestamp", sqlite3_column_int64(row, 2));
+    cap_json_add_i64(m, "last_updated_timestamp", sqlite3_column_int64(row, 3));
+    cap_json_add_str(m, "user_id", store_sq_col_text(row, 4));
+    cap_json_add_str(m, "description", store_sq_col_text(row, 5));
+    cJSON *latest = NULL;
+    int rc;
+    for (size_t i = 0; i < STORE_NSTAGES; i++) {
+        cJSON *mv = NULL;
+        if ((rc = latest_in_stage(c, key, store_stages[i], &mv, err)) < 0)
+            goto fail;
+        if (!mv)
+            continue;
+        if (!latest)
+            latest = cJSON_AddArrayToObject(m, "latest_versions");
+        cJSON_AddItemToArray(latest, mv);
+    }
+    sqlite3_stmt *st = store_sq_stmt(
+        c, "SELECT key, value FROM registered_model_tags WHERE model_key = ? ORDER BY key", err);
+    if (!st) {
+        rc = -CAP_EINTERNAL;
+        goto fail;
+    }
+    sqlite3_bind_int64(st, 1, key);
+    if ((rc = store_sq_kv_array(c, st, m, "tags", err)) < 0)
+        goto fail;
+    st = store_sq_stmt(c,
+                       "SELECT alias, version FROM registered_model_aliases WHERE model_key = ? "
+                       "ORDER BY alias",
+                       err);
+    if (!st) {
+        rc = -CAP_EINTERNAL;
+        goto fail;
+    }
+    sqlite3_bind_int64(st, 1, key);
+    cJSON *aliases = NULL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!aliases)
+            aliases = cJSON_AddArrayToObject(m, "aliases");
+        char version[24];
+        snprintf(version, sizeof version, "%lld", (long long)sqlite3_column_int64(st, 1));
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "alias", store_sq_col_text(st, 0));
+        cJSON_AddStringToObject(a, "version", version);
+        cJSON_AddItemToArray(aliases, a);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        rc = store_sq_dberr(c, err, "reading a registered model's aliases");
+        goto fail;
+    }
+    *out = m;
+    return 0;
+fail:
+    cJSON_Delete(m);
+    return rc;
+}
+
+/* ---------------- lookups ---------------- */
+
+/* What one call works on; the lookups fill the second half. */
+struct reg_job {
+    const char *name;
+    const char *version;       /* decimal string */
+    const char *new_name;
+    const char *description;
+    const char *key;           /* tag key */
+    const char *value;
+    const char *alias;
+    const char *stage;
+    bool archive;
+    const struct cap_kv *tags;
+    size_t ntags;
+    const struct store_model_version_create *in;
+    const char *const *stages;
+    size_t nstages;
+    bool want;                 /* build out */
+
+    int64_t model_key;
+    int64_t mv_id;
+    int64_t num;               /* the version's number */
+    cJSON *out;
+};
+
+/* 0 and *key when model name exists, 1 when it does not, or an error. */
+static int lookup_model(struct sq_conn *c, const char *name, int64_t *key, struct cap_error *err)
+{
+    sqlite3_stmt *st =
+        store_sq_stmt(c, "SELECT model_key FROM registered_models WHERE name = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    store_sq_bind_text(st, 1, name);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *key = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? 1 : store_sq_dberr(c, err, "looking up a registered model");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Fills a->model_key from a->name (-CAP_ENOTFOUND when there is none). */
+static int find_model(struct sq_conn *c, struct reg_job *a, struct cap_error *err)
+{
+    int rc = lookup_model(c, a->name, &a->model_key, err);
+    return rc == 1 ? model_not_found(a->name, err) : rc;
+}
+
+/* Fills a->model_key and a->mv_id from a->name and a->version. */
+static int find_version(struct sq_conn *c, struct reg_job *a, struct cap_error *err)
+{
+    int rc = find_model(c, a, err);
+    if (rc < 0)
+        return rc;
+    if (!store_sq_parse_id(a->version, &a->num))
+        return version_not_found(a->name, a->version, err);
+    sqlite3_stmt *st = store_sq_stmt(
+        c, "SELECT mv_id FROM model_versions WHERE model_key = ? AND version = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, a->model_key);
+    sqlite3_bind_int64(st, 2, a->num);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        a->mv_id = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? version_not_found(a->name, a->version, err)
+                               : store_sq_dberr(c, err, "looking up a model version");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int model_json_by_key(struct sq_conn *c, int64_t key, cJSON **out, struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_stmt(
+        c, "SELECT " SQ_RM_COLUMNS " FROM registered_models rm WHERE rm.model_key = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, key);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rc = store_sq_registered_model_json(c, st, out, err);
+    else
+        rc = store_sq_dberr(c, err, "reading a registered model");
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int version_json_by_id(struct sq_conn *c, int64_t mv_id, cJSON **out,
+                              struct cap_error *err)
+{
+    sqlite3_stmt *st =
+        store_sq_stmt(c, "SELECT " SQ_MV_COLUMNS SQ_MV_FROM " WHERE mv.mv_id = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, mv_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rc = store_sq_model_version_json(c, st, out, err);
+    else
+        rc = store_sq_dberr(c, err, "reading a model version");
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* The end of most jobs: the JSON of what was written, when asked for. */
+static int model_out(struct sq_conn *c, struct reg_job *a, struct cap_error *err)
+{
+    return a->want ? model_json_by_key(c, a->model_key, &a->out, err) : 0;
+}
+
+static int version_out(struct sq_conn *c, struct reg_job *a, struct cap_error *err)
+{
+    return a->want ? version_json_by_id(c, a->mv_id, &a->out, err) : 0;
+}
+
+static int touch_model(struct sq_conn *c, int64_t key, int64_t now, struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_stmt(
+        c, "UPDATE registered_models SET last_updated_time = ? WHERE model_key = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, key);
+    return store_sq_step_done(c, st, err, "updating a registered model");
+}
+
+/* ---------------- running jobs ---------------- */
+
+/* Runs fn as a write job; *out (may be NULL) gets the job's JSON. */
+static int reg_write(struct sq *s, sq_job_fn fn, struct reg_job *a, cJSON **out,
+                 struct cap_error *err)
+{
+    a->want = out != NULL;
+    int rc = store_sq_write(s, fn, a, err);
+    if (rc < 0 || !out) {
+        /* built, but the group did not commit (or nobody wants it) */
+        cJSON_Delete(a->out);
+        return rc;
+    }
+    *out = a->out;
+    return 0;
+}
+
+/* Runs fn in one read transaction on a pooled connection. */
+static int reg_read(struct sq *s, sq_job_fn fn, struct reg_job *a, cJSON **out,
+                struct cap_error *err)
+{
+    a->want = true;
+    struct sq_conn *c = store_sq_reader(s);
+    int rc = store_sq_read_begin(c, err);
+    if (rc == 0) {
+        rc = fn(s, c, a, err);
+        store_sq_read_end(c);
+    }
+    store_sq_reader_done(s, c);
+    if (rc < 0) {
+        cJSON_Delete(a->out);
+        return rc;
+    }
+    *out = a->out;
+    return 0;
+}
+
+/* ---------------- registered models ---------------- */
+
+static int put_model_tag(struct sq_conn *c, int64_t key, const char *k, const char *v,
+                         struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "INSERT INTO registered_model_tags(model_key, key, value) "
+                                     "VALUES (?, ?, ?) ON CONFLICT(model_key, key) "
+                                     "DO UPDATE SET value = excluded.value",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, key);
+    store_sq_bind_text(st, 2, k);
+    store_sq_bind_text(st, 3, v);
+    return store_sq_step_done(c, st, err, "setting a registered model tag");
+}
+
+static int job_model_create(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = lookup_model(c, a->name, &a->model_key, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return cap_err(err, CAP_EEXISTS, "Registered Model (name=%s) already exists.", a->name);
+    int64_t now = cap_now_ms();
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "INSERT INTO registered_models(name, description, "
+                                     "creation_time, last_updated_time) VALUES (?, ?, ?, ?)",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    store_sq_bind_text(st, 1, a->name);
+    store_sq_bind_text(st, 2, opt(a->description));
+    sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_int64(st, 4, now);
+    if ((rc = store_sq_step_done(c, st, err, "creating a registered model")) < 0)
+        return rc;
+    a->model_key = sqlite3_last_insert_rowid(c->db);
+    for (size_t i = 0; i < a->ntags; i++)
+        if ((rc = put_model_tag(c, a->model_key, a->tags[i].key, a->tags[i].value, err)) < 0)
+            return rc;
+    return model_out(c, a, err);
+}
+
+int store_sq_registered_model_create(void *impl, const char *name, const char *description,
+                                     const struct cap_kv *tags, size_t ntags, cJSON **out,
+                                     struct cap_error *err)
+{
+    struct reg_job a = {.name = name, .description = description, .tags = tags, .ntags = ntags};
+    return reg_write(impl, job_model_create, &a, out, err);
+}
+
+static int job_model_get(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_model(c, a, err);
+    return rc < 0 ? rc : model_out(c, a, err);
+}
+
+int store_sq_registered_model_get(void *impl, const char *name, cJSON **out,
+                                  struct cap_error *err)
+{
+    struct reg_job a = {.name = name};
+    return reg_read(impl, job_model_get, &a, out, err);
+}
+
+static int job_model_update(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_model(c, a, err);
+    if (rc < 0)
+        return rc;
+    if (a->description) {
+        sqlite3_stmt *st = store_sq_stmt(c,
+                                         "UPDATE registered_models SET description = ?, "
+                                         "last_updated_time = ? WHERE model_key = ?",
+                                         err);
+        if (!st)
+            return -CAP_EINTERNAL;
+        store_sq_bind_text(st, 1, a->description);
+        sqlite3_bind_int64(st, 2, cap_now_ms());
+        sqlite3_bind_int64(st, 3, a->model_key);
+        if ((rc = store_sq_step_done(c, st, err, "updating a registered model")) < 0)
+            return rc;
+    }
+    return model_out(c, a, err);
+}
+
+int store_sq_registered_model_update(void *impl, const char *name, const char *description,
+                                     cJSON **out, struct cap_error *err)
+{
+    struct reg_job a = {.name = name, .description = description};
+    return reg_write(impl, job_model_update, &a, out, err);
+}
+
+static int job_model_rename(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_model(c, a, err);
+    if (rc < 0)
+        return rc;
+    if (strcmp(a->name, a->new_name) != 0) {
+        int64_t other;
+        if ((rc = lookup_model(c, a->new_name, &other, err)) < 0)
+            return rc;
+        if (rc == 0)
+            return cap_err(err, CAP_EEXISTS, "Registered Model (name=%s) already exists.",
+                           a->new_name);
+    }
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "UPDATE registered_models SET name = ?, "
+                                     "last_updated_time = ? WHERE model_key = ?",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    store_sq_bind_text(st, 1, a->new_name);
+    sqlite3_bind_int64(st, 2, cap_now_ms());
+    sqlite3_bind_int64(st, 3, a->model_key);
+    if ((rc = store_sq_step_done(c, st, err, "renaming a registered model")) < 0)
+        return rc;
+    return model_out(c, a, err);
+}
+
+int store_sq_registered_model_rename(void *impl, const char *name, const char *new_name,
+                                     cJSON **out, struct cap_error *err)
+{
+    struct reg_job a = {.name = name, .new_name = new_name};
+    return reg_write(impl, job_model_rename, &a, out, err);
+}
+
+static int job_model_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_model(c, a, err);
+    if (rc < 0)
+        return rc;
+    /* versions, tags and aliases go with it (ON DELETE CASCADE) */
+    sqlite3_stmt *st =
+        store_sq_stmt(c, "DELETE FROM registered_models WHERE model_key = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, a->model_key);
+    return store_sq_step_done(c, st, err, "deleting a registered model");
+}
+
+int store_sq_registered_model_delete(void *impl, const char *name, struct cap_error *err)
+{
+    struct reg_job a = {.name = name};
+    return reg_write(impl, job_model_delete, &a, NULL, err);
+}
+
+static int job_model_set_tag(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_model(c, a, err);
+    if (rc == 0)
+        rc = put_model_tag(c, a->model_key, a->key, a->value, err);
+    return rc < 0 ? rc : touch_model(c, a->model_key, cap_now_ms(), err);
+}
+
+int store_sq_registered_model_set_tag(void *impl, const char *name, const char *key,
+                                      const char *value, struct cap_error *err)
+{
+    struct reg_job a = {.name = name, .key = key, .value = value};
+    return reg_write(impl, job_model_set_tag, &a, NULL, err);
+}
+
+static int job_model_delete_tag(struct sq *s, struct sq_conn *c, void *arg,
+                                struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_model(c, a, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = store_sq_stmt(
+        c, "DELETE FROM registered_model_tags WHERE model_key = ? AND key = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, a->model_key);
+    store_sq_bind_text(st, 2, a->key);
+    if ((rc = store_sq_step_done(c, st, err, "deleting a registered model tag")) < 0)
+        return rc;
+    /* a tag that was not there: nothing changed, nothing to say */
+    return sqlite3_changes(c->db) ? touch_model(c, a->model_key, cap_now_ms(), err) : 0;
+}
+
+int store_sq_registered_model_delete_tag(void *impl, const char *name, const char *key,
+                                         struct cap_error *err)
+{
+    struct reg_job a = {.name = name, .key = key};
+    return reg_write(impl, job_model_delete_tag, &a, NULL, err);
+}
+
+static int job_latest(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_model(c, a, err);
+    if (rc < 0)
+        return rc;
+    /* Each stage once, in the order asked (all four in stage order when
+     * none are named). */
+    const char *order[STORE_NSTAGES];
+    size_t n = 0;
+    for (size_t i = 0; i < (a->nstages ? a->nstages : STORE_NSTAGES); i++) {
+        const char *stage = a->nstages ? store_stage_canonical(a->stages[i]) : store_stages[i];
+        if (!stage)
+            return cap_err(err, CAP_EINVAL,
+                           "Invalid Model Version stage: %s. Value must be one of None, "
+                           "Staging, Production, Archived.",
+                           a->stages[i]);
+        bool seen = false;
+        for (size_t j = 0; j < n; j++)
+            seen = seen || order[j] == stage;
+        if (!seen)
+            order[n++] = stage;
+    }
+    a->out = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        cJSON *mv = NULL;
+        if ((rc = latest_in_stage(c, a->model_key, order[i], &mv, err)) < 0)
+            return rc;
+        if (mv)
+            cJSON_AddItemToArray(a->out, mv);
+    }
+    return 0;
+}
+
+int store_sq_registered_model_latest_versions(void *impl, const char *name,
+                                              const char *const *stages, size_t nstages,
+                                              cJSON **out, struct cap_error *err)
+{
+    struct reg_job a = {.name = name, .stages = stages, .nstages = nstages};
+    return reg_read(impl, job_latest, &a, out, err);
+}
+
+/* ---------------- model versions ---------------- */
+
+static int put_version_tag(struct sq_conn *c, int64_t mv_id, const char *k, const char *v,
+                           struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "INSERT INTO model_version_tags(mv_id, key, value) "
+                                     "VALUES (?, ?, ?) ON CONFLICT(mv_id, key) "
+                                     "DO UPDATE SET value = excluded.value",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, mv_id);
+    store_sq_bind_text(st, 2, k);
+    store_sq_bind_text(st, 3, v);
+    return store_sq_step_done(c, st, err, "setting a model version tag");
+}
+
+static int job_version_create(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    const struct store_model_version_create *in = a->in;
+    int64_t now = cap_now_ms();
+    /* The next number and the model's timestamp in one statement. */
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "UPDATE registered_models SET last_version = "
+                                     "last_version + 1, last_updated_time = ? WHERE name = ? "
+                                     "RETURNING model_key, last_version",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, now);
+    store_sq_bind_text(st, 2, in->name);
+    int rc = sqlite3_step(st);
+    int64_t num = 0;
+    if (rc == SQLITE_ROW) {
+        a->model_key = sqlite3_column_int64(st, 0);
+        num = sqlite3_column_int64(st, 1);
+        rc = sqlite3_step(st);
+    }
+    if (rc == SQLITE_DONE && num > 0)
+        rc = 0;
+    else if (rc == SQLITE_DONE)
+        rc = model_not_found(in->name, err);
+    else
+        rc = store_sq_dberr(c, err, "numbering a model version");
+    sqlite3_reset(st);
+    if (rc < 0)
+        return rc;
+    st = store_sq_stmt(c,
+                       "INSERT INTO model_versions(model_key, version, creation_time, "
+                       "last_updated_time, user_id, current_stage, description, source, run_id, "
+                       "run_link, model_id, status, status_message, metadata_json) VALUES "
+                       "(?, ?, ?, ?, ?, 'None', ?, ?, ?, ?, ?, ?, ?, ?)",
+                       err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, a->model_key);
+    sqlite3_bind_int64(st, 2, num);
+    sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_int64(st, 4, now);
+    store_sq_bind_text(st, 5, opt(in->user_id));
+    store_sq_bind_text(st, 6, opt(in->description));
+    store_sq_bind_text(st, 7, in->source);
+    store_sq_bind_text(st, 8, opt(in->run_id));
+    store_sq_bind_text(st, 9, opt(in->run_link));
+    store_sq_bind_text(st, 10, opt(in->model_id));
+    store_sq_bind_text(st, 11, in->status ? in->status : "READY");
+    store_sq_bind_text(st, 12, opt(in->status_message));
+    store_sq_bind_text(st, 13, opt(in->metadata_json));
+    if ((rc = store_sq_step_done(c, st, err, "creating a model version")) < 0)
+        return rc;
+    a->mv_id = sqlite3_last_insert_rowid(c->db);
+    for (size_t i = 0; i < in->ntags; i++)
+        if ((rc = put_version_tag(c, a->mv_id, in->tags[i].key, in->tags[i].value, err)) < 0)
+            return rc;
+    return version_out(c, a, err);
+}
+
+int store_sq_model_version_create(void *impl, const struct store_model_version_create *in,
+                                  cJSON **out, struct cap_error *err)
+{
+    struct reg_job a = {.in = in};
+    return reg_write(impl, job_version_create, &a, out, err);
+}
+
+static int job_version_get(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_version(c, a, err);
+    return rc < 0 ? rc : version_out(c, a, err);
+}
+
+int store_sq_model_version_get(void *impl, const char *name, const char *version, cJSON **out,
+                               struct cap_error *err)
+{
+    struct reg_job a = {.name = name, .version = version};
+    return reg_read(impl, job_version_get, &a, out, err);
+}
+
+static int job_version_update(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_version(c, a, err);
+    if (rc < 0)
+        return rc;
+    if (a->description) {
+        int64_t now = cap_now_ms();
+        sqlite3_stmt *st = store_sq_stmt(c,
+                                         "UPDATE model_versions SET description = ?, "
+                                         "last_updated_time = ? WHERE mv_id = ?",
+                                         err);
+        if (!st)
+            return -CAP_EINTERNAL;
+        store_sq_bind_text(st, 1, a->description);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int64(st, 3, a->mv_id);
+        if ((rc = store_sq_step_done(c, st, err, "updating a model version")) < 0 ||
+            (rc = touch_model(c, a->model_key, now, err)) < 0)
+            return rc;
+    }
+    return version_out(c, a, err);
+}
+
+int store_sq_model_version_update(void *impl, const char *name, const char *version,
+                                  const char *description, cJSON **out, struct cap_error *err)
+{
+    struct reg_job a = {.name = name, .version = version, .description = description};
+    return reg_write(impl, job_version_update, &a, out, err);
+}
+
+static int job_version_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_version(c, a, err);
+    if (rc < 0)
+        return rc;
+    /* its tags and the aliases pointing at it go with it (ON DELETE CASCADE) */
+    sqlite3_stmt *st = store_sq_stmt(c, "DELETE FROM model_versions WHERE mv_id = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, a->mv_id);
+    if ((rc = store_sq_step_done(c, st, err, "deleting a model version")) < 0)
+        return rc;
+    return touch_model(c, a->model_key, cap_now_ms(), err);
+}
+
+int store_sq_model_version_delete(void *impl, const char *name, const char *version,
+                                  struct cap_error *err)
+{
+    struct reg_job a = {.name = name, .version = version};
+    return reg_write(impl, job_version_delete, &a, NULL, err);
+}
+
+static int job_version_transition(struct sq *s, struct sq_conn *c, void *arg,
+                                  struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_version(c, a, err);
+    if (rc < 0)
+        return rc;
+    int64_t now = cap_now_ms();
+    sqlite3_stmt *st;
+    if (a->archive && (strcmp(a->stage, "Staging") == 0 || strcmp(a->stage, "Production") == 0)) {
+        st = store_sq_stmt(c,
+                           "UPDATE model_versions SET current_stage = 'Archived', "
+                           "last_updated_time = ? WHERE model_key = ? AND current_stage = ? AND "
+                           "mv_id != ?",
+                           err);
+        if (!st)
+            return -CAP_EINTERNAL;
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_int64(st, 2, a->model_key);
+        store_sq_bind_text(st, 3, a->stage);
+        sqlite3_bind_int64(st, 4, a->mv_id);
+        if ((rc = store_sq_step_done(c, st, err, "archiving model versions")) < 0)
+            return rc;
+    }
+    st = store_sq_stmt(c,
+                       "UPDATE model_versions SET current_stage = ?, last_updated_time = ? "
+                       "WHERE mv_id = ?",
+                       err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    store_sq_bind_text(st, 1, a->stage);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, a->mv_id);
+    if ((rc = store_sq_step_done(c, st, err, "changing a model version's stage")) < 0 ||
+        (rc = touch_model(c, a->model_key, now, err)) < 0)
+        return rc;
+    return version_out(c, a, err);
+}
+
+int store_sq_model_version_transition(void *impl, const char *name, const char *version,
+                                      const char *stage, bool archive_existing, cJSON **out,
+                                      struct cap_error *err)
+{
+    struct reg_job a = {
+        .name = name, .version = version, .stage = stage, .archive = archive_existing};
+    return reg_write(impl, job_version_transition, &a, out, err);
+}
+
+static int job_version_set_tag(struct sq *s, struct sq_conn *c, void *arg,
+                               struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_version(c, a, err);
+    if (rc == 0)
+        rc = put_version_tag(c, a->mv_id, a->key, a->value, err);
+    return rc < 0 ? rc : touch_model(c, a->model_key, cap_now_ms(), err);
+}
+
+int store_sq_model_version_set_tag(void *impl, const char *name, const char *version,
+                                   const char *key, const char *value, struct cap_error *err)
+{
+    struct reg_job a = {.name = name, .version = version, .key = key, .value = value};
+    return reg_write(impl, job_version_set_tag, &a, NULL, err);
+}
+
+static int job_version_delete_tag(struct sq *s, struct sq_conn *c, void *arg,
+                                  struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_version(c, a, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st =
+        store_sq_stmt(c, "DELETE FROM model_version_tags WHERE mv_id = ? AND key = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, a->mv_id);
+    store_sq_bind_text(st, 2, a->key);
+    if ((rc = store_sq_step_done(c, st, err, "deleting a model version tag")) < 0)
+        return rc;
+    return sqlite3_changes(c->db) ? touch_model(c, a->model_key, cap_now_ms(), err) : 0;
+}
+
+int store_sq_model_version_delete_tag(void *impl, const char *name, const char *version,
+                                      const char *key, struct cap_error *err)
+{
+    struct reg_job a = {.name = name, .version = version, .key = key};
+    return reg_write(impl, job_version_delete_tag, &a, NULL, err);
+}
+
+static int job_metadata(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_version(c, a, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st =
+        store_sq_stmt(c, "SELECT metadata_json FROM model_versions WHERE mv_id = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, a->mv_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        /* text that does not parse counts as none */
+        const char *text = store_sq_col_text(st, 0);
+        a->out = text ? cJSON_Parse(text) : NULL;
+        rc = 0;
+    } else {
+        rc = store_sq_dberr(c, err, "reading a model version's metadata");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_sq_model_version_metadata(void *impl, const char *name, const char *version,
+                                    cJSON **out, struct cap_error *err)
+{
+    struct reg_job a = {.name = name, .version = version};
+    return reg_read(impl, job_metadata, &a, out, err);
+}
+
+/* ---------------- aliases ---------------- */
+
+static int alias_not_found(const char *alias, struct cap_error *err)
+{
+    return cap_err(err, CAP_ENOTFOUND, "Registered model alias %s not found.", alias);
+}
+
+static int job_alias_set(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_version(c, a, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "INSERT INTO registered_model_aliases(model_key, alias, "
+                                     "version) VALUES (?, ?, ?) ON CONFLICT(model_key, alias) "
+                                     "DO UPDATE SET version = excluded.version",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, a->model_key);
+    store_sq_bind_text(st, 2, a->alias);
+    sqlite3_bind_int64(st, 3, a->num);
+    if ((rc = store_sq_step_done(c, st, err, "setting a registered model alias")) < 0)
+        return rc;
+    return touch_model(c, a->model_key, cap_now_ms(), err);
+}
+
+int store_sq_alias_set(void *impl, const char *name, const char *alias, const char *version,
+                       struct cap_error *err)
+{
+    struct reg_job a = {.name = name, .alias = alias, .version = version};
+    return reg_write(impl, job_alias_set, &a, NULL, err);
+}
+
+static int job_alias_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_model(c, a, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = store_sq_stmt(
+        c, "DELETE FROM registered_model_aliases WHERE model_key = ? AND alias = ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, a->model_key);
+    store_sq_bind_text(st, 2, a->alias);
+    if ((rc = store_sq_step_done(c, st, err, "deleting a registered model alias")) < 0)
+        return rc;
+    if (sqlite3_changes(c->db) == 0)
+        return alias_not_found(a->alias, err);
+    return touch_model(c, a->model_key, cap_now_ms(), err);
+}
+
+int store_sq_alias_delete(void *impl, const char *name, const char *alias,
+                          struct cap_error *err)
+{
+    struct reg_job a = {.name = name, .alias = alias};
+    return reg_write(impl, job_alias_delete, &a, NULL, err);
+}
+
+static int job_alias_get(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct reg_job *a = arg;
+    int rc = find_model(c, a, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "SELECT mv.mv_id FROM registered_model_aliases al "
+                                     "JOIN model_versions mv ON mv.model_key = al.model_key "
+                                     "AND mv.version = al.version "
+                                     "WHERE al.model_key = ? AND al.alias = ?",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, a->model_key);
+    store_sq_bind_text(st, 2, a->alias);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        a->mv_id = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? alias_not_found(a->alias, err)
+                               : store_sq_dberr(c, err, "looking up a registered model alias");
+    }
+    sqlite3_reset(st);
+    return rc < 0 ? rc : version_out(c, a, err);
+}
+
+int store_sq_alias_get(void *impl, const char *name, const char *alias, cJSON **out,
+                       struct cap_error *err)
+{
+    struct reg_job a = {.name = name, .alias = alias};
+    return reg_read(impl, job_alias_get, &a, out, err);
+}
+
+const struct store_registry_backend store_sqlite_registry = {
+    .registered_model_create = store_sq_registered_model_create,
+    .registered_model_get = store_sq_registered_model_get,
+    .registered_model_update = store_sq_registered_model_update,
+    .registered_model_rename = store_sq_registered_model_rename,
+    .registered_model_delete = store_sq_registered_model_delete,
+    .registered_model_set_tag = store_sq_registered_model_set_tag,
+    .registered_model_delete_tag = store_sq_registered_model_delete_tag,
+    .registered_model_search = store_sq_registered_model_search,
+    .registered_model_latest_versions = store_sq_registered_model_latest_versions,
+    .model_version_create = store_sq_model_version_create,
+    .model_version_get = store_sq_model_version_get,
+    .model_version_update = store_sq_model_version_update,
+    .model_version_delete = store_sq_model_version_delete,
+    .model_version_transition = store_sq_model_version_transition,
+    .model_version_set_tag = store_sq_model_version_set_tag,
+    .model_version_delete_tag = store_sq_model_version_delete_tag,
+    .model_version_search = store_sq_model_version_search,
+    .model_version_metadata = store_sq_model_version_metadata,
+    .alias_set = store_sq_alias_set,
+    .alias_delete = store_sq_alias_delete,
+    .alias_get = store_sq_alias_get,
+};

@@ -1,0 +1,30 @@
+"""conftest.py - shared fixtures for the libcapstan-infer Python tests: the
+model zoo is generated once per session into a temporary directory."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory):
+    import zoo as z
+    d = tmp_path_factory.mktemp("zoo")
+    return {name: (path, feeds) for name, path, feeds in z.all_models(str(d))}
+
+
+def pytest_terminal_summary(terminalreporter):
+    mod = sys.modules.get("test_backend")
+    if mod and mod.RESULTS:
+        text = mod.report()
+        terminalreporter.write_line("ONNX backend node tests (libcapstan-infer):")
+        for line in text.splitlines():
+            terminalreporter.write_line(line)
+        out = os.path.join(os.path.dirname(__file__), "..", "..", "build", "infer-backend-report.txt")
+        try:
+            with open(out, "w") as f:
+                f.write(text + "\n")
+        except OSError:
+            pass

@@ -1,0 +1,59 @@
+"""test_trees.py - tree-engine specifics: BRANCH_EQ chains sharing a true
+subtree (folded into set membership) match onnxruntime, and a 100k-node
+ensemble loads in well under a second."""
+import time
+
+import numpy as np
+import onnxruntime as ort
+from onnx import TensorProto, helper
+
+from capi import Model
+
+
+def eq_chain_model(path, ntrees, chain):
+    tids, nids, fids, modes, vals, tn, fn, mt = [], [], [], [], [], [], [], []
+    wt, wn, wi, ww = [], [], [], []
+    rng = np.random.RandomState(0)
+    for t in range(ntrees):
+        # nodes 0..chain-1: EQ(feature f, value k); true -> shared leaf `chain`,
+        # false -> next; the last false -> leaf chain+1
+        f = t % 4
+        for k in range(chain):
+            tids.append(t); nids.append(k); fids.append(f); modes.append("BRANCH_EQ")
+            vals.append(float(rng.randint(0, 3 * chain))); tn.append(chain)
+            fn.append(k + 1 if k + 1 < chain else chain + 1); mt.append(0)
+        for leaf in (chain, chain + 1):
+            tids.append(t); nids.append(leaf); fids.append(0); modes.append("LEAF")
+            vals.append(0.0); tn.append(0); fn.append(0); mt.append(0)
+            wt.append(t); wn.append(leaf); wi.append(0); ww.append(float(rng.randn()))
+    node = helper.make_node("TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml", n_targets=1,
+                            nodes_treeids=tids, nodes_nodeids=nids, nodes_featureids=fids, nodes_modes=modes,
+                            nodes_values=vals, nodes_truenodeids=tn, nodes_falsenodeids=fn,
+                            nodes_missing_value_tracks_true=mt, target_treeids=wt, target_nodeids=wn,
+                            target_ids=wi, target_weights=ww)
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 4])],
+                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
+    with open(path, "wb") as f:
+        f.write(m.SerializeToString())
+
+
+def test_eq_chains_match_onnxruntime(tmp_path):
+    p = str(tmp_path / "eq.onnx")
+    eq_chain_model(p, 20, 12)
+    X = np.random.RandomState(1).randint(0, 36, (64, 4)).astype(np.float32)
+    X[0, 0] = np.nan
+    ref = ort.InferenceSession(p, providers=["CPUExecutionProvider"]).run(None, {"X": X})[0]
+    got = Model(p).run({"X": X})[0]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_100k_nodes_load_fast(tmp_path):
+    p = str(tmp_path / "big.onnx")
+    eq_chain_model(p, 1000, 98)      # 1000 trees x 100 nodes
+    t0 = time.perf_counter()
+    m = Model(p)
+    dt = time.perf_counter() - t0
+    assert dt < 0.5, f"load took {dt:.3f}s"
+    X = np.random.RandomState(2).randint(0, 300, (8, 4)).astype(np.float32)
+    assert m.run({"X": X})[0].shape == (8, 1)
