@@ -266,4 +266,36 @@ int store_sq_registered_model_search(void *impl, const struct store_query *q, cJ
 int store_sq_model_version_search(void *impl, const struct store_query *q, cJSON **out,
                                   char **next_token, struct cap_error *err);
 
+
+/* ---- query builder (store_sqlite_query.c) ---- */
+enum sq_bind_kind { SQ_B_INT, SQ_B_DBL, SQ_B_TEXT };
+
+struct sq_bind {
+    enum sq_bind_kind kind;
+    int64_t i;
+    double d;
+    const char *s;
+};
+
+struct sq_query {
+    struct cap_buf sql;
+    struct sq_bind *b;
+    size_t n, cap;
+    char **owned;   /* strings made here (numbers printed as text) */
+    size_t nowned;
+};
+
+void store_sq_query_init(struct sq_query *q);
+void store_sq_query_free(struct sq_query *q);
+void store_sq_query_sql(struct sq_query *q, const char *s);
+void store_sq_query_text(struct sq_query *q, const char *s);   /* binds s: it must outlive q */
+void store_sq_query_int(struct sq_query *q, int64_t i);
+void store_sq_query_num(struct sq_query *q, double d);
+const char *store_sq_query_own(struct sq_query *q, char *s);  /* q frees s */
+sqlite3_stmt *store_sq_query_prepare(struct sq_conn *c, struct sq_query *q, struct cap_error *err);
+/* Appends "<col> <op> <value(s)>" for one filter condition; numeric says
+ * whether col holds numbers (text values are then parsed, or refused). */
+int store_sq_query_cmp(struct sq_query *q, const char *col, const struct filter_cond *c,
+                       bool numeric, struct cap_error *err);
+
 #endif

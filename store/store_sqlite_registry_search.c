@@ -18,9 +18,8 @@
  * OFFSET k: deep pages cost O(offset), fine for registries, which are small
  * next to runs).
  *
- * The query builder is a small copy of the one in store_sqlite_search.c,
- * which keeps its own static; sharing one through store_sqlite.h would be
- * the better option once both files change together. */
+ * The query builder (store_sq_query_*) is shared with the run searches.
+ */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,74 +28,6 @@
 
 #include "base/util.h"
 #include "store/store_sqlite.h"
-
-/* ---------------- a query with its bindings ---------------- */
-
-enum bind_kind { B_INT, B_DBL, B_TEXT };
-
-struct bind {
-    enum bind_kind kind;
-    int64_t i;
-    double d;
-    const char *s;
-};
-
-struct rq {
-    struct cap_buf sql;
-    struct bind *b;
-    size_t n, cap;
-};
-
-static void rq_push(struct rq *q, struct bind b)
-{
-    if (q->n == q->cap) {
-        q->cap = q->cap ? 2 * q->cap : 16;
-        q->b = cap_xrealloc(q->b, q->cap * sizeof *q->b);
-    }
-    q->b[q->n++] = b;
-    cap_buf_putc(&q->sql, '?');
-}
-
-static void rq_text(struct rq *q, const char *s)
-{
-    rq_push(q, (struct bind){.kind = B_TEXT, .s = s});
-}
-
-static void rq_int(struct rq *q, int64_t i)
-{
-    rq_push(q, (struct bind){.kind = B_INT, .i = i});
-}
-
-static void rq_num(struct rq *q, double d)
-{
-    if (d == floor(d) && fabs(d) < 9e18)
-        rq_int(q, (int64_t)d);
-    else
-        rq_push(q, (struct bind){.kind = B_DBL, .d = d});
-}
-
-static void rq_sql(struct rq *q, const char *s)
-{
-    cap_buf_puts(&q->sql, s);
-}
-
-static sqlite3_stmt *rq_prepare(struct sq_conn *c, struct rq *q, struct cap_error *err)
-{
-    sqlite3_stmt *st = store_sq_prepare(c, q->sql.data, err);
-    if (!st)
-        return NULL;
-    for (size_t i = 0; i < q->n; i++) {
-        const struct bind *b = &q->b[i];
-        int idx = (int)i + 1;
-        if (b->kind == B_INT)
-            sqlite3_bind_int64(st, idx, b->i);
-        else if (b->kind == B_DBL)
-            sqlite3_bind_double(st, idx, b->d);
-        else
-            store_sq_bind_text(st, idx, b->s);
-    }
-    return st;
-}
 
 /* ---------------- comparisons ---------------- */
 
@@ -123,93 +54,6 @@ static const struct attr mv_attrs[] = {
     {NULL, NULL, false},
 };
 
-static const char *op_name(enum filter_op op)
-{
-    static const char *const names[] = {"=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "IN",
-                                        "NOT IN"};
-    return (unsigned)op < sizeof names / sizeof *names ? names[op] : "?";
-}
-
-/* One value of a condition: a number for numeric columns, text else. */
-static int bind_value(struct rq *q, const char *s, double num, bool is_num, bool numeric,
-                      const char *key, char *numbuf, size_t numlen, struct cap_error *err)
-{
-    if (numeric) {
-        double d = num;
-        char *end = NULL;
-        if (!is_num && (!s || !*s || (d = strtod(s, &end), *end != '\0')))
-            return cap_err(err, CAP_EINVAL,
-                           "Invalid filter: '%s' must be compared with a number, got '%s'", key,
-                           s ? s : "");
-        rq_num(q, d);
-        return 0;
-    }
-    if (is_num) {
-        /* a number compared with a text column: compare its decimal form */
-        snprintf(numbuf, numlen, "%.17g", num);
-        rq_text(q, numbuf);
-    } else {
-        rq_text(q, s);
-    }
-    return 0;
-}
-
-/* Appends "<col> <op> <value(s)>"; numbuf holds a printed number until the
- * query has run. */
-static int emit_cmp(struct rq *q, const char *col, const struct filter_cond *c, bool numeric,
-                    char *numbuf, size_t numlen, struct cap_error *err)
-{
-    const struct filter_value *v = &c->value;
-    static const char *const ops[] = {[FILTER_EQ] = " = ",  [FILTER_NE] = " != ",
-                                      [FILTER_LT] = " < ",  [FILTER_LE] = " <= ",
-                                      [FILTER_GT] = " > ",  [FILTER_GE] = " >= "};
-    bool is_num = v->kind == FILTER_VALUE_NUMBER;
-    switch (c->op) {
-    case FILTER_EQ:
-    case FILTER_NE:
-    case FILTER_LT:
-    case FILTER_LE:
-    case FILTER_GT:
-    case FILTER_GE:
-        if (v->kind == FILTER_VALUE_LIST)
-            break;
-        rq_sql(q, col);
-        rq_sql(q, ops[c->op]);
-        return bind_value(q, v->str, v->num, is_num, numeric, c->key, numbuf, numlen, err);
-    case FILTER_LIKE:
-    case FILTER_ILIKE:
-        if (numeric || v->kind != FILTER_VALUE_STRING)
-            break;
-        if (c->op == FILTER_LIKE) {
-            rq_sql(q, col);
-            rq_sql(q, " LIKE ");
-            rq_text(q, v->str);
-        } else {
-            cap_buf_printf(&q->sql, "LOWER(%s) LIKE LOWER(", col);
-            rq_text(q, v->str);
-            rq_sql(q, ")");
-        }
-        return 0;
-    case FILTER_IN:
-    case FILTER_NOT_IN:
-        if (v->kind != FILTER_VALUE_LIST || v->nlist == 0)
-            break;
-        rq_sql(q, col);
-        rq_sql(q, c->op == FILTER_IN ? " IN (" : " NOT IN (");
-        for (size_t i = 0; i < v->nlist; i++) {
-            if (i)
-                rq_sql(q, ", ");
-            int rc = bind_value(q, v->list[i], 0, false, numeric, c->key, NULL, 0, err);
-            if (rc < 0)
-                return rc;
-        }
-        rq_sql(q, ")");
-        return 0;
-    }
-    return cap_err(err, CAP_EINVAL, "Invalid comparator '%s' for '%s' in the search filter",
-                   op_name(c->op), c->key);
-}
-
 static const struct attr *find_attr(const struct attr *t, const char *key, const char *what,
                                     struct cap_error *err)
 {
@@ -224,10 +68,7 @@ static const struct attr *find_attr(const struct attr *t, const char *key, const
 
 enum target { T_MODELS, T_VERSIONS };
 
-/* Buffers for numbers printed as text, one per condition. */
-#define NUMBUF 32
-
-static int build(struct rq *q, enum target t, const struct store_query *sq, char (*numbufs)[NUMBUF],
+static int build(struct sq_query *q, enum target t, const struct store_query *sq,
                  int64_t limit, int64_t offset, struct cap_error *err)
 {
     const struct attr *attrs = t == T_MODELS ? rm_attrs : mv_attrs;
@@ -238,15 +79,15 @@ static int build(struct rq *q, enum target t, const struct store_query *sq, char
                                  "f%zu.key = ";
     const struct filter *f = sq->filter;
     if (t == T_MODELS)
-        rq_sql(q, "SELECT " SQ_RM_COLUMNS " FROM registered_models rm");
+        store_sq_query_sql(q, "SELECT " SQ_RM_COLUMNS " FROM registered_models rm");
     else
-        rq_sql(q, "SELECT " SQ_MV_COLUMNS " FROM model_versions mv JOIN registered_models rm "
+        store_sq_query_sql(q, "SELECT " SQ_MV_COLUMNS " FROM model_versions mv JOIN registered_models rm "
                   "ON rm.model_key = mv.model_key");
     for (size_t i = 0; f && i < f->n; i++) {
         if (f->conds[i].entity != FILTER_TAG)
             continue;
         cap_buf_printf(&q->sql, tag_join, f->conds[i].op == FILTER_NE ? "LEFT " : "", i, i, i);
-        rq_text(q, f->conds[i].key);
+        store_sq_query_text(q, f->conds[i].key);
     }
     for (size_t i = 0; f && i < f->n; i++) {
         const struct filter_cond *c = &f->conds[i];
@@ -265,17 +106,17 @@ static int build(struct rq *q, enum target t, const struct store_query *sq, char
             return cap_err(err, CAP_EINVAL, "Invalid search filter key '%s' for %s", c->key,
                            t == T_MODELS ? "registered models" : "model versions");
         }
-        rq_sql(q, i ? " AND " : " WHERE ");
+        store_sq_query_sql(q, i ? " AND " : " WHERE ");
         bool missing_matches = c->entity == FILTER_TAG && c->op == FILTER_NE;
         if (missing_matches)
             cap_buf_printf(&q->sql, "(%s IS NULL OR ", colp);
-        int rc = emit_cmp(q, colp, c, numeric, numbufs[i], NUMBUF, err);
+        int rc = store_sq_query_cmp(q, colp, c, numeric, err);
         if (rc < 0)
             return rc;
         if (missing_matches)
-            rq_sql(q, ")");
+            store_sq_query_sql(q, ")");
     }
-    rq_sql(q, " ORDER BY ");
+    store_sq_query_sql(q, " ORDER BY ");
     for (size_t j = 0; j < sq->norder; j++) {
         const struct order_key *k = &sq->order[j];
         const struct attr *a =
@@ -286,11 +127,11 @@ static int build(struct rq *q, enum target t, const struct store_query *sq, char
                        : cap_err(err, CAP_EINVAL, "Invalid order_by key '%s'", k->key);
         cap_buf_printf(&q->sql, "%s%s, ", a->col, k->ascending ? " ASC" : " DESC");
     }
-    rq_sql(q, t == T_MODELS ? "rm.name ASC" : "rm.name ASC, mv.version DESC");
-    rq_sql(q, " LIMIT ");
-    rq_int(q, limit);
-    rq_sql(q, " OFFSET ");
-    rq_int(q, offset);
+    store_sq_query_sql(q, t == T_MODELS ? "rm.name ASC" : "rm.name ASC, mv.version DESC");
+    store_sq_query_sql(q, " LIMIT ");
+    store_sq_query_int(q, limit);
+    store_sq_query_sql(q, " OFFSET ");
+    store_sq_query_int(q, offset);
     return 0;
 }
 
@@ -301,18 +142,16 @@ static int search(struct sq *s, enum target t, const struct store_query *sq, cJS
     int rc = store_sq_page_offset(sq->page_token, &offset, err);
     if (rc < 0)
         return rc;
-    size_t nconds = sq->filter ? sq->filter->n : 0;
-    char (*numbufs)[NUMBUF] = cap_xcalloc(nconds + 1, sizeof *numbufs);
-    struct rq q = {0};
-    cap_buf_init(&q.sql);
+    struct sq_query q;
+    store_sq_query_init(&q);
     cJSON *list = cJSON_CreateArray();
     sqlite3_stmt *st = NULL;
     struct sq_conn *c = store_sq_reader(s);
     if ((rc = store_sq_read_begin(c, err)) < 0)
         goto release;
-    if ((rc = build(&q, t, sq, numbufs, (int64_t)sq->max_results + 1, offset, err)) < 0)
+    if ((rc = build(&q, t, sq, (int64_t)sq->max_results + 1, offset, err)) < 0)
         goto end;
-    if (!(st = rq_prepare(c, &q, err))) {
+    if (!(st = store_sq_query_prepare(c, &q, err))) {
         rc = -CAP_EINTERNAL;
         goto end;
     }
@@ -338,9 +177,7 @@ end:
     store_sq_read_end(c);
 release:
     store_sq_reader_done(s, c);
-    cap_buf_free(&q.sql);
-    free(q.b);
-    free(numbufs);
+    store_sq_query_free(&q);
     if (rc < 0) {
         cJSON_Delete(list);
         free(*next_token);

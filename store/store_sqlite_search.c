@@ -36,200 +36,6 @@
 #include "base/util.h"
 #include "store/store_sqlite.h"
 
-/* ---------------- a query with its bindings ---------------- */
-
-enum bind_kind { B_INT, B_DBL, B_TEXT };
-
-struct bind {
-    enum bind_kind kind;
-    int64_t i;
-    double d;
-    const char *s;
-};
-
-struct qb {
-    struct cap_buf sql;
-    struct bind *b;
-    size_t n, cap;
-    char **owned;   /* strings made here (numbers printed as text) */
-    size_t nowned;
-};
-
-static void qb_init(struct qb *q)
-{
-    memset(q, 0, sizeof *q);
-    cap_buf_init(&q->sql);
-}
-
-static void qb_free(struct qb *q)
-{
-    cap_buf_free(&q->sql);
-    free(q->b);
-    for (size_t i = 0; i < q->nowned; i++)
-        free(q->owned[i]);
-    free(q->owned);
-}
-
-static void qb_push(struct qb *q, struct bind b)
-{
-    if (q->n == q->cap) {
-        q->cap = q->cap ? 2 * q->cap : 16;
-        q->b = cap_xrealloc(q->b, q->cap * sizeof *q->b);
-    }
-    q->b[q->n++] = b;
-    cap_buf_putc(&q->sql, '?');
-}
-
-static void qb_text(struct qb *q, const char *s)
-{
-    qb_push(q, (struct bind){.kind = B_TEXT, .s = s});
-}
-
-static void qb_int(struct qb *q, int64_t i)
-{
-    qb_push(q, (struct bind){.kind = B_INT, .i = i});
-}
-
-static void qb_num(struct qb *q, double d)
-{
-    if (d == floor(d) && fabs(d) < 9e18)
-        qb_int(q, (int64_t)d);
-    else
-        qb_push(q, (struct bind){.kind = B_DBL, .d = d});
-}
-
-static const char *qb_own(struct qb *q, char *s)
-{
-    q->owned = cap_xrealloc(q->owned, (q->nowned + 1) * sizeof *q->owned);
-    q->owned[q->nowned++] = s;
-    return s;
-}
-
-static void qb_sql(struct qb *q, const char *s)
-{
-    cap_buf_puts(&q->sql, s);
-}
-
-static sqlite3_stmt *qb_prepare(struct sq_conn *c, struct qb *q, struct cap_error *err)
-{
-    sqlite3_stmt *st = store_sq_prepare(c, q->sql.data, err);
-    if (!st)
-        return NULL;
-    for (size_t i = 0; i < q->n; i++) {
-        const struct bind *b = &q->b[i];
-        int idx = (int)i + 1;
-        if (b->kind == B_INT)
-            sqlite3_bind_int64(st, idx, b->i);
-        else if (b->kind == B_DBL)
-            sqlite3_bind_double(st, idx, b->d);
-        else
-            store_sq_bind_text(st, idx, b->s);
-    }
-    return st;
-}
-
-/* ---------------- comparisons ---------------- */
-
-static bool parse_number(const char *s, double *out)
-{
-    char *end;
-    if (!s || !*s)
-        return false;
-    *out = strtod(s, &end);
-    return *end == '\0';
-}
-
-/* Binds one value of a condition: numbers for numeric columns, text else. */
-static int bind_value(struct qb *q, const char *s, double num, bool is_num, bool numeric_col,
-                      const char *key, struct cap_error *err)
-{
-    if (numeric_col) {
-        double d = num;
-        if (!is_num && !parse_number(s, &d))
-            return cap_err(err, CAP_EINVAL,
-                           "Invalid filter: '%s' must be compared with a number, got '%s'", key,
-                           s);
-        qb_num(q, d);
-        return 0;
-    }
-    if (is_num) {
-        char buf[64];
-        snprintf(buf, sizeof buf, "%.17g", num);
-        qb_text(q, qb_own(q, cap_xstrdup(buf)));
-    } else {
-        qb_text(q, s);
-    }
-    return 0;
-}
-
-/* Our own copy of the operator names: the store links without track/. */
-static const char *op_name(enum filter_op op)
-{
-    static const char *const names[] = {"=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "IN",
-                                        "NOT IN"};
-    return (unsigned)op < sizeof names / sizeof *names ? names[op] : "?";
-}
-
-/* Appends "<col> <op> <value(s)>" for one condition. */
-static int emit_cmp(struct qb *q, const char *col, const struct filter_cond *c, bool numeric,
-                    struct cap_error *err)
-{
-    const struct filter_value *v = &c->value;
-    static const char *const ops[] = {[FILTER_EQ] = " = ",  [FILTER_NE] = " != ",
-                                      [FILTER_LT] = " < ",  [FILTER_LE] = " <= ",
-                                      [FILTER_GT] = " > ",  [FILTER_GE] = " >= "};
-    switch (c->op) {
-    case FILTER_EQ:
-    case FILTER_NE:
-    case FILTER_LT:
-    case FILTER_LE:
-    case FILTER_GT:
-    case FILTER_GE:
-        if (v->kind == FILTER_VALUE_LIST)
-            break;
-        qb_sql(q, col);
-        qb_sql(q, ops[c->op]);
-        return bind_value(q, v->str, v->num, v->kind == FILTER_VALUE_NUMBER, numeric, c->key,
-                          err);
-    case FILTER_LIKE:
-    case FILTER_ILIKE:
-        if (numeric || v->kind != FILTER_VALUE_STRING)
-            break;
-        if (c->op == FILTER_LIKE) {
-            qb_sql(q, col);
-            qb_sql(q, " LIKE ");
-            qb_text(q, v->str);
-        } else {
-            cap_buf_printf(&q->sql, "LOWER(%s) LIKE LOWER(", col);
-            qb_text(q, v->str);
-            qb_sql(q, ")");
-        }
-        return 0;
-    case FILTER_IN:
-    case FILTER_NOT_IN:
-        qb_sql(q, col);
-        qb_sql(q, c->op == FILTER_IN ? " IN (" : " NOT IN (");
-        if (v->kind == FILTER_VALUE_LIST) {
-            for (size_t i = 0; i < v->nlist; i++) {
-                if (i)
-                    qb_sql(q, ", ");
-                int rc = bind_value(q, v->list[i], 0, false, numeric, c->key, err);
-                if (rc < 0)
-                    return rc;
-            }
-        } else {
-            int rc = bind_value(q, v->str, v->num, v->kind == FILTER_VALUE_NUMBER, numeric,
-                                c->key, err);
-            if (rc < 0)
-                return rc;
-        }
-        qb_sql(q, ")");
-        return 0;
-    }
-    return cap_err(err, CAP_EINVAL, "Invalid comparator '%s' for '%s' in the search filter",
-                   op_name(c->op), c->key);
-}
-
 /* ---------------- what each target's attributes are ---------------- */
 
 struct attr {
@@ -291,26 +97,26 @@ static const char *dir(bool ascending)
 }
 
 /* Appends " AND " except before the first condition of a WHERE clause. */
-static void and(struct qb *q, bool *first)
+static void and(struct sq_query *q, bool *first)
 {
-    qb_sql(q, *first ? " WHERE " : " AND ");
+    store_sq_query_sql(q, *first ? " WHERE " : " AND ");
     *first = false;
 }
 
-static void experiment_in(struct qb *q, const char *col, const int64_t *ids, size_t n, bool *first)
+static void experiment_in(struct sq_query *q, const char *col, const int64_t *ids, size_t n, bool *first)
 {
     and(q, first);
-    qb_sql(q, col);
-    qb_sql(q, " IN (");
+    store_sq_query_sql(q, col);
+    store_sq_query_sql(q, " IN (");
     for (size_t i = 0; i < n; i++) {
         if (i)
-            qb_sql(q, ", ");
-        qb_int(q, ids[i]);
+            store_sq_query_sql(q, ", ");
+        store_sq_query_int(q, ids[i]);
     }
-    qb_sql(q, ")");
+    store_sq_query_sql(q, ")");
 }
 
-static void lifecycle(struct qb *q, const char *col, enum store_view view, bool *first)
+static void lifecycle(struct sq_query *q, const char *col, enum store_view view, bool *first)
 {
     if (view == STORE_VIEW_ALL)
         return;
@@ -364,7 +170,7 @@ static bool is_kv_entity(enum filter_entity e)
 
 /* Filter conditions on metrics/params/tags become JOINs (emitted in FROM;
  * skip is the driving condition, already there) and WHERE terms. */
-static void run_filter_joins(struct qb *q, const struct filter *f, const char *join, size_t skip,
+static void run_filter_joins(struct sq_query *q, const struct filter *f, const char *join, size_t skip,
                              const char *rid)
 {
     for (size_t i = 0; f && i < f->n; i++) {
@@ -373,11 +179,11 @@ static void run_filter_joins(struct qb *q, const struct filter *f, const char *j
             continue;
         cap_buf_printf(&q->sql, "%s%s f%zu ON f%zu.rid = %s AND f%zu.key = ", join,
                        entity_table(c->entity), i, i, rid, i);
-        qb_text(q, c->key);
+        store_sq_query_text(q, c->key);
     }
 }
 
-static int run_filter_where(struct qb *q, const struct filter *f, bool *first,
+static int run_filter_where(struct sq_query *q, const struct filter *f, bool *first,
                             struct cap_error *err)
 {
     char col[32];
@@ -390,13 +196,13 @@ static int run_filter_where(struct qb *q, const struct filter *f, bool *first,
         case FILTER_PARAM:
         case FILTER_TAG:
             snprintf(col, sizeof col, "f%zu.value", i);
-            rc = emit_cmp(q, col, c, c->entity == FILTER_METRIC, err);
+            rc = store_sq_query_cmp(q, col, c, c->entity == FILTER_METRIC, err);
             break;
         case FILTER_ATTR: {
             const struct attr *a = find_attr(run_attrs, c->key, err);
             if (!a)
                 return -CAP_EINVAL;
-            rc = emit_cmp(q, a->col, c, a->numeric, err);
+            rc = store_sq_query_cmp(q, a->col, c, a->numeric, err);
             break;
         }
         case FILTER_DATASET: {
@@ -407,12 +213,12 @@ static int run_filter_where(struct qb *q, const struct filter *f, bool *first,
             if (!dcol)
                 return cap_err(err, CAP_EINVAL, "Invalid dataset key '%s' in the search",
                                c->key);
-            qb_sql(q, "EXISTS (SELECT 1 FROM inputs di JOIN datasets dd ON "
+            store_sq_query_sql(q, "EXISTS (SELECT 1 FROM inputs di JOIN datasets dd ON "
                       "dd.dataset_id = di.dataset_id LEFT JOIN input_tags dt ON "
                       "dt.rid = di.rid AND dt.dataset_id = di.dataset_id AND "
                       "dt.key = 'mlflow.data.context' WHERE di.rid = r.rid AND ");
-            rc = emit_cmp(q, dcol, c, false, err);
-            qb_sql(q, ")");
+            rc = store_sq_query_cmp(q, dcol, c, false, err);
+            store_sq_query_sql(q, ")");
             break;
         }
         default:
@@ -426,7 +232,7 @@ static int run_filter_where(struct qb *q, const struct filter *f, bool *first,
 
 /* One segment's query; count = true gives "how many rows (up to limit)".
  * driver is the index of the driving condition for PLAN_DRIVER. */
-static int build_run_query(struct qb *q, const struct store_run_query *rq, const int64_t *eids,
+static int build_run_query(struct sq_query *q, const struct store_run_query *rq, const int64_t *eids,
                            size_t neids, enum seg seg, enum plan plan, size_t driver, bool count,
                            int64_t limit, int64_t offset, struct cap_error *err)
 {
@@ -440,7 +246,7 @@ static int build_run_query(struct qb *q, const struct store_run_query *rq, const
 
     /* The driving table first, then the other conditions' tables (cheap
      * lookups that reject most rows), then runs, then the order's table. */
-    qb_sql(q, count ? "SELECT count(*) FROM (SELECT r.rid" : "SELECT " SQ_RUN_COLUMNS);
+    store_sq_query_sql(q, count ? "SELECT count(*) FROM (SELECT r.rid" : "SELECT " SQ_RUN_COLUMNS);
     if (plan == PLAN_DRIVER) {
         const struct filter_cond *d = &f->conds[driver];
         char rid[32];
@@ -450,7 +256,7 @@ static int build_run_query(struct qb *q, const struct store_run_query *rq, const
         /* SQLite applies the driver's key test to the driving index even
          * though it is written in this later ON clause. */
         cap_buf_printf(&q->sql, " CROSS JOIN runs r ON r.rid = %s AND f%zu.key = ", rid, driver);
-        qb_text(q, d->key);
+        store_sq_query_text(q, d->key);
         if (lead_table)
             cap_buf_printf(&q->sql, " CROSS JOIN %s o ON o.rid = r.rid",
                            entity_table(lead->entity));
@@ -459,7 +265,7 @@ static int build_run_query(struct qb *q, const struct store_run_query *rq, const
         run_filter_joins(q, f, join, SIZE_MAX, "o.rid");
         cap_buf_printf(&q->sql, "%sruns r ON r.rid = o.rid", join);
     } else {
-        qb_sql(q, " FROM runs r");
+        store_sq_query_sql(q, " FROM runs r");
         run_filter_joins(q, f, join, SIZE_MAX, "r.rid");
     }
     if (!count) {
@@ -471,21 +277,21 @@ static int build_run_query(struct qb *q, const struct store_run_query *rq, const
                 return cap_err(err, CAP_EINVAL, "Invalid order_by key '%s'", k->key);
             cap_buf_printf(&q->sql, " LEFT JOIN %s k%zu ON k%zu.rid = r.rid AND k%zu.key = ",
                            entity_table(k->entity), j, j, j);
-            qb_text(q, k->key);
+            store_sq_query_text(q, k->key);
         }
     }
     bool first = true;
     if (lead_table) {
         and(q, &first);
-        qb_sql(q, "o.key = ");
-        qb_text(q, lead->key);
-        qb_sql(q, seg == SEG_PRESENT ? " AND o.value IS NOT NULL" : " AND o.value IS NULL");
+        store_sq_query_sql(q, "o.key = ");
+        store_sq_query_text(q, lead->key);
+        store_sq_query_sql(q, seg == SEG_PRESENT ? " AND o.value IS NOT NULL" : " AND o.value IS NULL");
     } else if (seg == SEG_MISSING) {
         and(q, &first);
         cap_buf_printf(&q->sql, "NOT EXISTS (SELECT 1 FROM %s x WHERE x.rid = r.rid AND x.key = ",
                        entity_table(lead->entity));
-        qb_text(q, lead->key);
-        qb_sql(q, ")");
+        store_sq_query_text(q, lead->key);
+        store_sq_query_sql(q, ")");
     }
     experiment_in(q, "r.experiment_id", eids, neids, &first);
     lifecycle(q, "r.lifecycle_stage", sq->view, &first);
@@ -493,12 +299,12 @@ static int build_run_query(struct qb *q, const struct store_run_query *rq, const
         return rc;
 
     if (count) {
-        qb_sql(q, " LIMIT ");
-        qb_int(q, limit);
-        qb_sql(q, ")");
+        store_sq_query_sql(q, " LIMIT ");
+        store_sq_query_int(q, limit);
+        store_sq_query_sql(q, ")");
         return 0;
     }
-    qb_sql(q, " ORDER BY ");
+    store_sq_query_sql(q, " ORDER BY ");
     if (seg == SEG_PRESENT)
         cap_buf_printf(&q->sql, "o.value%s, ", dir(lead->ascending));
     for (size_t j = first_rest; j < sq->norder; j++) {
@@ -516,10 +322,10 @@ static int build_run_query(struct qb *q, const struct store_run_query *rq, const
                            j, j, j, dir(k->ascending));
         }
     }
-    qb_sql(q, "r.start_time DESC, r.run_uuid ASC LIMIT ");
-    qb_int(q, limit);
-    qb_sql(q, " OFFSET ");
-    qb_int(q, offset);
+    store_sq_query_sql(q, "r.start_time DESC, r.run_uuid ASC LIMIT ");
+    store_sq_query_int(q, limit);
+    store_sq_query_sql(q, " OFFSET ");
+    store_sq_query_int(q, offset);
     return 0;
 }
 
@@ -537,18 +343,18 @@ static int probe_driver(struct sq_conn *c, const struct filter *f, int64_t cap, 
         if (!is_kv_entity(cond->entity) || cond->op == FILTER_NE || cond->op == FILTER_LIKE ||
             cond->op == FILTER_ILIKE || cond->op == FILTER_NOT_IN)
             continue;
-        struct qb q;
-        qb_init(&q);
+        struct sq_query q;
+        store_sq_query_init(&q);
         cap_buf_printf(&q.sql, "SELECT count(*) FROM (SELECT 1 FROM %s WHERE key = ",
                        entity_table(cond->entity));
-        qb_text(&q, cond->key);
-        qb_sql(&q, " AND ");
-        int rc = emit_cmp(&q, "value", cond, cond->entity == FILTER_METRIC, err);
-        qb_sql(&q, " LIMIT ");
-        qb_int(&q, best);
-        qb_sql(&q, ")");
-        sqlite3_stmt *st = rc < 0 ? NULL : qb_prepare(c, &q, err);
-        qb_free(&q);
+        store_sq_query_text(&q, cond->key);
+        store_sq_query_sql(&q, " AND ");
+        int rc = store_sq_query_cmp(&q, "value", cond, cond->entity == FILTER_METRIC, err);
+        store_sq_query_sql(&q, " LIMIT ");
+        store_sq_query_int(&q, best);
+        store_sq_query_sql(&q, ")");
+        sqlite3_stmt *st = rc < 0 ? NULL : store_sq_query_prepare(c, &q, err);
+        store_sq_query_free(&q);
         if (!st)
             return rc < 0 ? rc : -CAP_EINTERNAL;
         rc = sqlite3_step(st);
@@ -583,12 +389,12 @@ static int run_segment(struct sq_conn *c, const struct store_run_query *rq, cons
                        int64_t limit, int64_t offset, struct run_rows *rows,
                        struct cap_error *err)
 {
-    struct qb q;
-    qb_init(&q);
+    struct sq_query q;
+    store_sq_query_init(&q);
     int rc = build_run_query(&q, rq, eids, neids, seg, plan, driver, false, limit, offset, err);
-    sqlite3_stmt *st = rc < 0 ? NULL : qb_prepare(c, &q, err);
+    sqlite3_stmt *st = rc < 0 ? NULL : store_sq_query_prepare(c, &q, err);
     if (!st) {
-        qb_free(&q);
+        store_sq_query_free(&q);
         return rc < 0 ? rc : -CAP_EINTERNAL;
     }
     size_t before = rows->n;
@@ -618,7 +424,7 @@ static int run_segment(struct sq_conn *c, const struct store_run_query *rq, cons
         rc = rc == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "searching runs");
     }
     sqlite3_finalize(st);
-    qb_free(&q);
+    store_sq_query_free(&q);
     return rc;
 }
 
@@ -626,19 +432,19 @@ static int count_segment(struct sq_conn *c, const struct store_run_query *rq,
                          const int64_t *eids, size_t neids, enum seg seg, int64_t limit,
                          int64_t *out, struct cap_error *err)
 {
-    struct qb q;
-    qb_init(&q);
+    struct sq_query q;
+    store_sq_query_init(&q);
     int rc = build_run_query(&q, rq, eids, neids, seg, PLAN_FREE, 0, true, limit, 0, err);
-    sqlite3_stmt *st = rc < 0 ? NULL : qb_prepare(c, &q, err);
+    sqlite3_stmt *st = rc < 0 ? NULL : store_sq_query_prepare(c, &q, err);
     if (!st) {
-        qb_free(&q);
+        store_sq_query_free(&q);
         return rc < 0 ? rc : -CAP_EINTERNAL;
     }
     rc = sqlite3_step(st);
     *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     rc = rc == SQLITE_ROW ? 0 : store_sq_dberr(c, err, "counting runs");
     sqlite3_finalize(st);
-    qb_free(&q);
+    store_sq_query_free(&q);
     return rc;
 }
 
@@ -749,7 +555,7 @@ release:
  * values last, LIMIT max_results+1 OFFSET n. */
 enum target { T_EXPERIMENTS, T_MODELS };
 
-static int build_simple(struct qb *q, enum target t, const struct store_query *sq,
+static int build_simple(struct sq_query *q, enum target t, const struct store_query *sq,
                         const int64_t *eids, size_t neids, bool filter_eids, int64_t limit,
                         int64_t offset, struct cap_error *err)
 {
@@ -762,10 +568,10 @@ static int build_simple(struct qb *q, enum target t, const struct store_query *s
     int rc;
 
     if (t == T_EXPERIMENTS)
-        qb_sql(q, "SELECT e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, "
+        store_sq_query_sql(q, "SELECT e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, "
                   "e.creation_time, e.last_update_time FROM experiments e");
     else
-        qb_sql(q, "SELECT " SQ_MODEL_COLUMNS " FROM logged_models lm");
+        store_sq_query_sql(q, "SELECT " SQ_MODEL_COLUMNS " FROM logged_models lm");
     for (size_t i = 0; f && i < f->n; i++) {
         const struct filter_cond *c = &f->conds[i];
         const char *table = c->entity == FILTER_TAG                              ? tag_table
@@ -775,7 +581,7 @@ static int build_simple(struct qb *q, enum target t, const struct store_query *s
             continue;
         cap_buf_printf(&q->sql, " JOIN %s f%zu ON f%zu.%s = %s AND f%zu.key = ", table, i, i,
                        fk, idcol, i);
-        qb_text(q, c->key);
+        store_sq_query_text(q, c->key);
     }
     for (size_t j = 0; j < sq->norder; j++) {
         const struct order_key *k = &sq->order[j];
@@ -786,7 +592,7 @@ static int build_simple(struct qb *q, enum target t, const struct store_query *s
             continue;
         cap_buf_printf(&q->sql, " LEFT JOIN %s k%zu ON k%zu.%s = %s AND k%zu.key = ", table, j,
                        j, fk, idcol, j);
-        qb_text(q, k->key);
+        store_sq_query_text(q, k->key);
     }
     bool first = true;
     if (filter_eids)
@@ -800,25 +606,25 @@ static int build_simple(struct qb *q, enum target t, const struct store_query *s
             const struct attr *a = find_attr(attrs, c->key, err);
             if (!a)
                 return -CAP_EINVAL;
-            rc = emit_cmp(q, a->col, c, a->numeric, err);
+            rc = store_sq_query_cmp(q, a->col, c, a->numeric, err);
         } else if (c->entity == FILTER_TAG || (c->entity == FILTER_PARAM && t == T_MODELS)) {
             snprintf(col, sizeof col, "f%zu.value", i);
-            rc = emit_cmp(q, col, c, false, err);
+            rc = store_sq_query_cmp(q, col, c, false, err);
         } else if (c->entity == FILTER_METRIC && t == T_MODELS) {
             /* any point logged for the model under that key */
-            qb_sql(q, "EXISTS (SELECT 1 FROM metrics mm WHERE mm.model_id = lm.model_id AND "
+            store_sq_query_sql(q, "EXISTS (SELECT 1 FROM metrics mm WHERE mm.model_id = lm.model_id AND "
                       "mm.is_nan = 0 AND mm.key = ");
-            qb_text(q, c->key);
-            qb_sql(q, " AND ");
-            rc = emit_cmp(q, "mm.value", c, true, err);
-            qb_sql(q, ")");
+            store_sq_query_text(q, c->key);
+            store_sq_query_sql(q, " AND ");
+            rc = store_sq_query_cmp(q, "mm.value", c, true, err);
+            store_sq_query_sql(q, ")");
         } else {
             return cap_err(err, CAP_EINVAL, "Invalid search filter key '%s'", c->key);
         }
         if (rc < 0)
             return rc;
     }
-    qb_sql(q, " ORDER BY ");
+    store_sq_query_sql(q, " ORDER BY ");
     for (size_t j = 0; j < sq->norder; j++) {
         const struct order_key *k = &sq->order[j];
         if (k->entity == FILTER_ATTR) {
@@ -831,14 +637,14 @@ static int build_simple(struct qb *q, enum target t, const struct store_query *s
                            dir(k->ascending));
         } else if (k->entity == FILTER_METRIC && t == T_MODELS) {
             /* the model's latest point for the key */
-            qb_sql(q, "(SELECT CASE WHEN mm.is_nan THEN NULL ELSE mm.value END FROM metrics mm "
+            store_sq_query_sql(q, "(SELECT CASE WHEN mm.is_nan THEN NULL ELSE mm.value END FROM metrics mm "
                       "WHERE mm.model_id = lm.model_id AND mm.key = ");
-            qb_text(q, k->key);
+            store_sq_query_text(q, k->key);
             cap_buf_printf(&q->sql, " ORDER BY mm.step DESC, mm.timestamp DESC LIMIT 1) IS NULL, "
                                     "(SELECT CASE WHEN mm.is_nan THEN NULL ELSE mm.value END "
                                     "FROM metrics mm WHERE mm.model_id = lm.model_id AND "
                                     "mm.key = ");
-            qb_text(q, k->key);
+            store_sq_query_text(q, k->key);
             cap_buf_printf(&q->sql, " ORDER BY mm.step DESC, mm.timestamp DESC LIMIT 1)%s, ",
                            dir(k->ascending));
         } else {
@@ -846,13 +652,13 @@ static int build_simple(struct qb *q, enum target t, const struct store_query *s
         }
     }
     if (t == T_EXPERIMENTS)
-        qb_sql(q, sq->norder ? "e.experiment_id ASC" : "e.creation_time DESC, e.experiment_id ASC");
+        store_sq_query_sql(q, sq->norder ? "e.experiment_id ASC" : "e.creation_time DESC, e.experiment_id ASC");
     else
-        qb_sql(q, sq->norder ? "lm.model_id ASC" : "lm.creation_time DESC, lm.model_id ASC");
-    qb_sql(q, " LIMIT ");
-    qb_int(q, limit);
-    qb_sql(q, " OFFSET ");
-    qb_int(q, offset);
+        store_sq_query_sql(q, sq->norder ? "lm.model_id ASC" : "lm.creation_time DESC, lm.model_id ASC");
+    store_sq_query_sql(q, " LIMIT ");
+    store_sq_query_int(q, limit);
+    store_sq_query_sql(q, " OFFSET ");
+    store_sq_query_int(q, offset);
     return 0;
 }
 
@@ -873,8 +679,8 @@ static int simple_search(struct sq *s, enum target t, const struct store_query *
         *out = list;
         return 0;
     }
-    struct qb q;
-    qb_init(&q);
+    struct sq_query q;
+    store_sq_query_init(&q);
     struct sq_conn *c = store_sq_reader(s);
     sqlite3_stmt *st = NULL;
     if ((rc = store_sq_read_begin(c, err)) < 0)
@@ -883,7 +689,7 @@ static int simple_search(struct sq *s, enum target t, const struct store_query *
                       err);
     if (rc < 0)
         goto end;
-    if (!(st = qb_prepare(c, &q, err))) {
+    if (!(st = store_sq_query_prepare(c, &q, err))) {
         rc = -CAP_EINTERNAL;
         goto end;
     }
@@ -908,7 +714,7 @@ end:
     store_sq_read_end(c);
 release:
     store_sq_reader_done(s, c);
-    qb_free(&q);
+    store_sq_query_free(&q);
     free(eids);
     if (rc < 0) {
         cJSON_Delete(list);
