@@ -67,8 +67,9 @@ int api_kv_list(const cJSON *msg, const char *field, const char *kind, struct ca
         return rc;
     int count = cap_json_array_size(arr);
     *out = cap_xcalloc((size_t)count + 1, sizeof **out);
-    for (int i = 0; i < count; i++) {
-        if ((rc = api_kv_one(cap_json_array_at(arr, i), field, kind, &(*out)[i], err)) < 0) {
+    int i = 0;
+    for (const cJSON *it = cap_json_array_first(arr); it; it = cap_json_array_next(arr, it), i++) {
+        if ((rc = api_kv_one(it, field, kind, &(*out)[i], err)) < 0) {
             free(*out);
             *out = NULL;
             return rc;
@@ -135,8 +136,9 @@ int api_order_by(const cJSON *msg, enum filter_target target, struct order_key *
         return rc;
     int count = cap_json_array_size(arr);
     *out = cap_xcalloc((size_t)count + 1, sizeof **out);
-    for (int i = 0; i < count; i++) {
-        const cJSON *item = cap_json_array_at(arr, i);
+    int i = 0;
+    for (const cJSON *item = cap_json_array_first(arr); item;
+         item = cap_json_array_next(arr, item), i++) {
         if (!cJSON_IsString(item)) {
             api_order_free(*out, (size_t)i);
             *out = NULL;

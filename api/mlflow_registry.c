@@ -180,10 +180,10 @@ HANDLER(model_latest_versions)
         return rc;
     int n = cap_json_array_size(stages);
     const char **canon = cap_xcalloc((size_t)n + 1, sizeof *canon);
-    for (int i = 0; i < n && rc >= 0; i++) {
-        const cJSON *s = cap_json_array_at(stages, i);
+    int i = 0;
+    for (const cJSON *s = cap_json_array_first(stages); s && rc >= 0;
+         s = cap_json_array_next(stages, s), i++)
         rc = registry_stage(cJSON_IsString(s) ? s->valuestring : NULL, &canon[i], err);
-    }
     cJSON *list = NULL;
     if (rc >= 0)
         rc = store_registered_model_latest_versions(env->store, name, canon, (size_t)n, &list, err);

@@ -357,8 +357,9 @@ HANDLER(run_log_batch)
                                    (size_t)cap_json_array_size(tarr), err)) < 0)
         return rc;
     metrics = cap_xcalloc(nmetrics + 1, sizeof *metrics);
-    for (size_t i = 0; i < nmetrics; i++)
-        if ((rc = read_metric(cap_json_array_at(marr, (int)i), &metrics[i], err)) < 0)
+    size_t mi = 0;
+    for (const cJSON *m = cap_json_array_first(marr); m; m = cap_json_array_next(marr, m), mi++)
+        if ((rc = read_metric(m, &metrics[mi], err)) < 0)
             goto done;
     if ((rc = api_kv_list(req->msg, "params", "param", &params, &nparams, err)) < 0 ||
         (rc = api_kv_list(req->msg, "tags", "tag", &tags, &ntags, err)) < 0)
@@ -410,13 +411,17 @@ HANDLER(run_log_inputs)
     struct store_dataset_input *ds = cap_xcalloc(nd + 1, sizeof *ds);
     struct cap_kv **tagsets = cap_xcalloc(nd + 1, sizeof *tagsets);
     const char **models = cap_xcalloc(nm + 1, sizeof *models);
-    for (size_t i = 0; i < nd && rc >= 0; i++)
-        rc = read_dataset_input(cap_json_array_at(darr, (int)i), &ds[i], &tagsets[i], err);
-    for (size_t i = 0; i < nm && rc >= 0; i++)
-        rc = cap_json_get_str(cap_json_array_at(marr, (int)i), "model_id", true, &models[i], err);
+    size_t i = 0;
+    for (const cJSON *d = cap_json_array_first(darr); d && rc >= 0;
+         d = cap_json_array_next(darr, d), i++)
+        rc = read_dataset_input(d, &ds[i], &tagsets[i], err);
+    i = 0;
+    for (const cJSON *m = cap_json_array_first(marr); m && rc >= 0;
+         m = cap_json_array_next(marr, m), i++)
+        rc = cap_json_get_str(m, "model_id", true, &models[i], err);
     if (rc >= 0)
         rc = store_run_log_inputs(env->store, id, ds, nd, models, nm, err);
-    for (size_t i = 0; i < nd; i++)
+    for (i = 0; i < nd; i++)
         free(tagsets[i]);
     free(tagsets);
     free(ds);
@@ -433,8 +438,9 @@ HANDLER(run_log_outputs)
         return rc;
     size_t n = (size_t)cap_json_array_size(marr);
     struct store_model_output *outs = cap_xcalloc(n + 1, sizeof *outs);
-    for (size_t i = 0; i < n && rc >= 0; i++) {
-        const cJSON *m = cap_json_array_at(marr, (int)i);
+    size_t i = 0;
+    for (const cJSON *m = cap_json_array_first(marr); m && rc >= 0;
+         m = cap_json_array_next(marr, m), i++) {
         rc = cap_json_get_str(m, "model_id", true, &outs[i].model_id, err);
         if (rc >= 0)
             rc = cap_json_get_i64(m, "step", false, &outs[i].step, err);
@@ -507,8 +513,8 @@ HANDLER(run_search)
         goto done;
     rq.nexperiments = (size_t)cap_json_array_size(ids);
     idv = cap_xcalloc(rq.nexperiments + 1, sizeof *idv);
-    for (size_t i = 0; i < rq.nexperiments; i++) {
-        const cJSON *v = cap_json_array_at(ids, (int)i);
+    size_t i = 0;
+    for (const cJSON *v = cap_json_array_first(ids); v; v = cap_json_array_next(ids, v), i++) {
         if (!cJSON_IsString(v)) {
             rc = cap_err(err, CAP_EINVAL,
                          "Invalid value for parameter 'experiment_ids' supplied: expected a "
@@ -564,8 +570,7 @@ HANDLER(metric_history_bulk)
     if (nruns > 100)
         return cap_err(err, CAP_EINVAL, "At most 100 run_ids may be given; got %d", nruns);
     cJSON *out = cJSON_CreateArray();
-    for (int r = 0; r < nruns; r++) {
-        const cJSON *v = cap_json_array_at(ids, r);
+    for (const cJSON *v = cap_json_array_first(ids); v; v = cap_json_array_next(ids, v)) {
         cJSON *hist = NULL;
         if (!cJSON_IsString(v) || (rc = validate_run_id(v->valuestring, err)) < 0 ||
             (rc = store_metric_history(env->store, v->valuestring, key, &hist, err)) < 0) {
@@ -706,8 +711,8 @@ static int logged_model_order(const cJSON *msg, struct order_key **out, size_t *
     int count = cap_json_array_size(cJSON_IsNull(arr) ? NULL : arr);
     *out = cap_xcalloc((size_t)count + 1, sizeof **out);
     *n = 0;
-    for (int i = 0; i < count; i++) {
-        const cJSON *o = cap_json_array_at(arr, i);
+    int i = 0;
+    for (const cJSON *o = cap_json_array_first(arr); o; o = cap_json_array_next(arr, o), i++) {
         const char *field;
         bool asc = true;
         int rc = cap_json_get_str(o, "field_name", true, &field, err);
@@ -756,8 +761,8 @@ HANDLER(logged_model_search)
     lq.q.page_token = token && *token ? token : NULL;
     lq.nexperiments = (size_t)cap_json_array_size(ids);
     idv = cap_xcalloc(lq.nexperiments + 1, sizeof *idv);
-    for (size_t i = 0; i < lq.nexperiments; i++) {
-        const cJSON *v = cap_json_array_at(ids, (int)i);
+    size_t i = 0;
+    for (const cJSON *v = cap_json_array_first(ids); v; v = cap_json_array_next(ids, v), i++) {
         if (!cJSON_IsString(v) || (rc = validate_experiment_id(v->valuestring, err)) < 0) {
             rc = rc < 0 ? rc
                         : cap_err(err, CAP_EINVAL, "experiment_ids must be a list of strings");

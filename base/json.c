@@ -163,11 +163,16 @@ int cap_json_array_size(const cJSON *arr)
     return 1;
 }
 
-const cJSON *cap_json_array_at(const cJSON *arr, int i)
+const cJSON *cap_json_array_first(const cJSON *arr)
 {
     if (cJSON_IsArray(arr))
-        return cJSON_GetArrayItem(arr, i);
-    return i == 0 ? arr : NULL;
+        return arr->child;
+    return arr;
+}
+
+const cJSON *cap_json_array_next(const cJSON *arr, const cJSON *item)
+{
+    return cJSON_IsArray(arr) && item ? item->next : NULL;
 }
 
 void cap_json_add_double(cJSON *obj, const char *key, double v)

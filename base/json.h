@@ -27,11 +27,14 @@ int cap_json_get_bool(const cJSON *obj, const char *field, bool required,
                       bool *out, struct cap_error *err);
 /* An array field; a lone scalar (a GET parameter given once) counts as a
  * one-element array, so *out may be that scalar: iterate with
- * cap_json_array_size/cap_json_array_at. */
+ * cap_json_array_first/cap_json_array_next. */
 int cap_json_get_array(const cJSON *obj, const char *field, bool required,
                        const cJSON **out, struct cap_error *err);
 int cap_json_array_size(const cJSON *arr);
-const cJSON *cap_json_array_at(const cJSON *arr, int i);
+/* Walks such an array in order. cJSON arrays are linked lists, so indexing
+ * them in a loop would be quadratic. */
+const cJSON *cap_json_array_first(const cJSON *arr);
+const cJSON *cap_json_array_next(const cJSON *arr, const cJSON *item);
 /* Reads a double from a JSON value: a number or "NaN", "Infinity", "-Infinity",
  * or a numeric string. Returns false when it is none of these. */
 bool cap_json_value_double(const cJSON *v, double *out);
