@@ -19,7 +19,8 @@ UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 PYTHON_VENV := .venv
 PYTEST      := $(PYTHON_VENV)/bin/pytest
 
-.PHONY: all asan test test-unit test-fuzz test-integration run clean install bench deps fuzz
+.PHONY: all asan test test-unit test-fuzz test-integration run clean install bench deps fuzz \
+        bench-tracking bench-registry
 all: build/rel/capstan
 
 # Each flavour (rel, asan) gets its own object tree.
@@ -106,5 +107,15 @@ clean:
 	rm -rf build
 
 PREFIX ?= /usr/local
+
+# Benchmarks (not tests): each prints its figures against the peer, side by
+# side, and ends with a headline ratio. Results and commands: bench/RESULTS.md.
+bench-tracking: build/rel/capstan $(PYTEST)
+	bench/tracking/run.sh
+
+bench-registry: build/rel/capstan $(PYTEST)
+	bench/registry/run.sh
+
+bench: bench-tracking bench-registry bench-infer
 
 -include $(shell find build -name '*.d' 2>/dev/null)

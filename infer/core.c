@@ -134,76 +134,6 @@ int run_fail(run *r, int code, const char *fmt, ...)
     return code;
 }
 
-/* ---- protobuf ---- */
-
-int pb_varint(pbr *r, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (r->p >= r->end)
-            return -1;
-        uint8_t b = *r->p++;
-        x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *v = x;
-            return 0;
-        }
-    }
-    return -1;   /* more than 10 bytes */
-}
-
-int pb_tag(pbr *r, uint32_t *field, int *wt)
-{
-    if (r->p >= r->end)
-        return 0;
-    uint64_t t;
-    if (pb_varint(r, &t) < 0)
-        return -1;
-    if ((t >> 3) == 0 || (t >> 3) > 0x1fffffff)
-        return -1;
-    *field = (uint32_t)(t >> 3);
-    *wt = (int)(t & 7);
-    return 1;
-}
-
-int pb_skip(pbr *r, int wt)
-{
-    uint64_t v;
-    switch (wt) {
-    case PB_VARINT:
-        return pb_varint(r, &v);
-    case PB_I64:
-        if (r->end - r->p < 8)
-            return -1;
-        r->p += 8;
-        return 0;
-    case PB_I32:
-        if (r->end - r->p < 4)
-            return -1;
-        r->p += 4;
-        return 0;
-    case PB_LEN: {
-        pbr sub;
-        return pb_len(r, &sub);
-    }
-    default:
-        return -1;   /* groups (3, 4) and 6, 7 never appear in ONNX */
-    }
-}
-
-int pb_len(pbr *r, pbr *sub)
-{
-    uint64_t n;
-    if (pb_varint(r, &n) < 0)
-        return -1;
-    if (n > (uint64_t)(r->end - r->p))
-        return -1;
-    sub->p = r->p;
-    sub->end = r->p + n;
-    r->p += n;
-    return 0;
-}
-
 /* ---- values ---- */
 
 size_t elem_size(int type)
@@ -247,6 +177,11 @@ int is_float_type(int t) { return t == INFER_FLOAT || t == INFER_DOUBLE; }
 
 void *run_alloc(run *r, size_t n)
 {
+    if (n > INFER_MAX_TENSOR_BYTES) {
+        run_fail(r, INFER_ENOMEM, "scratch of %zu bytes exceeds the %llu-byte limit", n,
+                 (unsigned long long)INFER_MAX_TENSOR_BYTES);
+        return NULL;
+    }
     void *p = ar_alloc(r->ar, n ? n : 1);
     if (!p)
         run_fail(r, INFER_ENOMEM, "out of memory (%zu bytes)", n);
@@ -264,6 +199,8 @@ int tv_make(run *r, tval *out, int type, int ndim, const int64_t *dims)
     if (bytes > INFER_MAX_TENSOR_BYTES)
         return run_fail(r, INFER_ENOMEM, "a tensor of %zu bytes exceeds the %llu-byte limit", bytes,
                         (unsigned long long)INFER_MAX_TENSOR_BYTES);
+    void *bind = out->bind;
+    size_t cap = out->bind_cap;
     memset(out, 0, sizeof *out);
     out->kind = INFER_KIND_TENSOR;
     out->type = type;
@@ -271,7 +208,11 @@ int tv_make(run *r, tval *out, int type, int ndim, const int64_t *dims)
     for (int i = 0; i < ndim; i++)
         out->dims[i] = dims[i];
     out->n = n;
-    out->data = run_alloc(r, bytes);
+    /* a graph output whose caller buffer fits is written in place */
+    if (bind && type != INFER_STRING && bytes <= cap)
+        out->data = bind;
+    else
+        out->data = run_alloc(r, bytes);
     if (!out->data)
         return INFER_ENOMEM;
     if (type == INFER_STRING)
@@ -395,6 +336,39 @@ float pt_logistic(float x)
     /* exp of a non-positive argument only: no overflow for large |x| */
     float v = 1.0f / (1.0f + expf(-fabsf(x)));
     return x < 0 ? 1.0f - v : v;
+}
+
+/* exp(x) for float arrays in a form the compiler vectorises: Cody-Waite
+ * range reduction x = n ln2 + r and a degree-6 polynomial for e^r (the
+ * classic Cephes minimax coefficients), then 2^n through the exponent
+ * bits. Within 2 ulp of expf over the clamped range. */
+static inline float exp_vec(float x)
+{
+    x = x > 88.3762626647949f ? 88.3762626647949f : x;
+    x = x < -87.3365447504019f ? -87.3365447504019f : x;
+    float fx = x * 1.44269504088896341f + 0.5f;
+    int n = (int)fx;
+    n -= (float)n > fx;   /* floor */
+    float fn = (float)n;
+    float r = x - fn * 0.693359375f + fn * 2.12194440e-4f;
+    float y = 1.9875691500e-4f;
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * r * r + r + 1.0f;
+    union { uint32_t u; float f; } b = {(uint32_t)(n + 127) << 23};
+    return y * b.f;
+}
+
+void pt_logistic_n(float *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float x = v[i], a = x < 0 ? -x : x;
+        float s = 1.0f / (1.0f + exp_vec(-a));
+        v[i] = x < 0 ? 1.0f - s : s;
+    }
 }
 
 float pt_probit(float x)

@@ -8,15 +8,10 @@
  * extensions a plain triple loop is used. OpenBLAS would beat this for
  * large matrices; CAP_INFER_OPENBLAS is the place to add it. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "infer/internal.h"
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
-    defined(__gnu_linux__)
-#define CLONES __attribute__((target_clones("default", "arch=x86-64-v3")))
-#else
-#define CLONES
-#endif
 
 #if defined(__GNUC__)
 /* GCC/clang vector extension: 8 floats, lowered to AVX in the x86-64-v3
@@ -179,26 +174,47 @@ static void gemv_nn(int64_t N, int64_t K, float alpha, const float *a, const flo
 }
 #endif
 
-/* dot-product form for B transposed with few rows (batch-1 linear models):
- * C[i,j] += alpha * sum_k A[i,k] * B[j,k] */
+/* dot-product form for B transposed with few rows or columns (linear
+ * models): C[i,j] += alpha * sum_k A[i,k] * B[j,k] */
 CLONES
 static void gemm_nt_small(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                           const float *B, int64_t ldb, float *C, int64_t ldc)
 {
-    for (int64_t i = 0; i < M; i++)
+    int64_t i = 0;
+#if defined(__GNUC__)
+    /* many rows, short rows: transpose 8 rows into a K x 8 block so that
+     * the products vectorise across rows with no horizontal sums */
+    if (K <= 256 && N <= 16) {
+        float At[256 * 8];
+        for (; i + 8 <= M; i += 8) {
+            for (int64_t k = 0; k < K; k++)
+                for (int g = 0; g < 8; g++)
+                    At[k * 8 + g] = A[(i + g) * lda + k];
+            for (int64_t j = 0; j < N; j++) {
+                const float *b = B + j * ldb;
+                v8 acc = {0};
+                for (int64_t k = 0; k < K; k++)
+                    acc += LOADV(At + k * 8) * b[k];
+                for (int g = 0; g < 8; g++)
+                    C[(i + g) * ldc + j] += alpha * acc[g];
+            }
+        }
+    }
+#endif
+    for (; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
             const float *a = A + i * lda, *b = B + j * ldb;
-            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            float s = 0;
             int64_t k = 0;
-            for (; k + 4 <= K; k += 4) {
-                s0 += a[k] * b[k];
-                s1 += a[k + 1] * b[k + 1];
-                s2 += a[k + 2] * b[k + 2];
-                s3 += a[k + 3] * b[k + 3];
-            }
+#if defined(__GNUC__)
+            v8 acc = {0};
+            for (; k + 8 <= K; k += 8)
+                acc += LOADV(a + k) * LOADV(b + k);
+            s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+#endif
             for (; k < K; k++)
-                s0 += a[k] * b[k];
-            C[i * ldc + j] += alpha * ((s0 + s1) + (s2 + s3));
+                s += a[k] * b[k];
+            C[i * ldc + j] += alpha * s;
         }
 }
 
@@ -212,6 +228,9 @@ static float *transpose_copy(const float *X, int64_t rows, int64_t cols, int64_t
             T[j * rows + i] = X[i * ld + j];
     return T;
 }
+
+static void gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
+                      int64_t ldb, float *C, int64_t ldc);
 
 void gemm_f32(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float *C, int64_t ldc)
@@ -229,7 +248,9 @@ void gemm_f32(int transA, int transB, int64_t M, int64_t N, int64_t K, float alp
         transA = 0;
     }
     if (transB) {
-        if (M <= 4 || N <= 4) {
+        if (M <= 4 || N < 16) {
+            /* few rows or few columns: contiguous dot products beat a
+             * transposed copy plus a mostly-empty register tile */
             gemm_nt_small(M, N, K, alpha, A, lda, B, ldb, C, ldc);
             free(ta);
             return;
@@ -240,20 +261,12 @@ void gemm_f32(int transA, int transB, int64_t M, int64_t N, int64_t K, float alp
         B = tb;
         ldb = N;
     }
-    if (M == 1) {
+    if (M == 1)
         gemv_nn(N, K, alpha, A, B, ldb, C);
-    } else {
-        int64_t done = 0;
-#ifdef HAVE_V16
-        static int avx512 = -1;   /* benign race: every thread computes the same value */
-        if (avx512 < 0)
-            avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-        if (avx512)
-            done = gemm_nn16(M, N, K, alpha, A, lda, B, ldb, C, ldc);
-#endif
-        if (done < N)
-            gemm_nn(M, N - done, K, alpha, A, lda, B + done, ldb, C + done, ldc);
-    }
+    else if (alpha == 1.0f)
+        gemm_rows(M, N, K, A, lda, NULL, B, ldb, C, ldc);
+    else
+        gemm_nn(M, N, K, alpha, A, lda, B, ldb, C, ldc);
     free(ta);
     free(tb);
     return;
@@ -267,4 +280,107 @@ naive:
             C[i * ldc + j] += alpha * s;
         }
     free(ta);
+}
+
+/* B packed into K x 32 panels (see gemm_pack_b): each k step reads 128
+ * contiguous bytes instead of two rows of a wide matrix. */
+float *gemm_pack_b(arena *a, const float *B, int64_t K, int64_t N)
+{
+    int64_t np = N / 32;
+    float *p = ar_alloc(a, (size_t)(np * K * 32 + 1) * sizeof(float));
+    if (!p)
+        return NULL;
+    for (int64_t q = 0; q < np; q++)
+        for (int64_t k = 0; k < K; k++)
+            memcpy(p + (q * K + k) * 32, B + k * N + q * 32, 32 * sizeof(float));
+    return p;
+}
+
+/* One block of m rows: every 32-column panel (packed or not), then the
+ * columns left over. */
+static void gemm_block(int64_t m, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
+                       int64_t ldb, float *C, int64_t ldc)
+{
+    int64_t done = 0;
+#ifdef HAVE_V16
+    /* reads the CPU model the runtime filled in at startup: no shared state to race on */
+    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+#endif
+    if (Bp) {
+        int64_t np = N / 32;
+        for (int64_t q = 0; q < np; q++) {
+            const float *panel = Bp + q * K * 32;
+#ifdef HAVE_V16
+            if (avx512) {
+                gemm_nn16(m, 32, K, 1.0f, A, lda, panel, 32, C + q * 32, ldc);
+                continue;
+            }
+#endif
+            gemm_nn(m, 32, K, 1.0f, A, lda, panel, 32, C + q * 32, ldc);
+        }
+        done = np * 32;
+    } else {
+#ifdef HAVE_V16
+        if (avx512)
+            done = gemm_nn16(m, N, K, 1.0f, A, lda, B, ldb, C, ldc);
+#endif
+    }
+    if (done < N)
+        gemm_nn(m, N - done, K, 1.0f, A, lda, B + done, ldb, C + done, ldc);
+}
+
+/* C[MxN] += A * B; rows in L2-sized blocks, and a last partial tile of
+ * fewer than 6 rows padded to a full one (the one-row loop is latency
+ * bound) */
+static void gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
+                      int64_t ldb, float *C, int64_t ldc)
+{
+    if (N < 16) {
+        /* a narrow product (a classifier's last layer): the column tail of
+         * the tile kernels would be scalar and strided, dot products over a
+         * transposed B vectorise */
+        float *bt = transpose_copy(B, K, N, ldb);
+        if (bt) {
+            gemm_nt_small(M, N, K, 1.0f, A, lda, bt, K, C, ldc);
+            free(bt);
+            return;
+        }
+    }
+    int64_t mb = (128 * 1024 / 4) / K;
+    mb = mb < 6 ? 6 : mb - mb % 6;
+    int64_t full = M - M % 6;
+    for (int64_t i0 = 0; i0 < full; i0 += mb) {
+        int64_t m = full - i0 < mb ? full - i0 : mb;
+        gemm_block(m, N, K, A + i0 * lda, lda, Bp, B, ldb, C + i0 * ldc, ldc);
+    }
+    int64_t rem = M - full;
+    if (!rem)
+        return;
+    float *Ap = calloc((size_t)(6 * K), sizeof(float)), *Cp = calloc((size_t)(6 * N), sizeof(float));
+    if (!Ap || !Cp) {
+        free(Ap);
+        free(Cp);
+        gemm_block(rem, N, K, A + full * lda, lda, Bp, B, ldb, C + full * ldc, ldc);
+        return;
+    }
+    for (int64_t r = 0; r < rem; r++) {
+        memcpy(Ap + r * K, A + (full + r) * lda, (size_t)K * sizeof(float));
+        memcpy(Cp + r * N, C + (full + r) * ldc, (size_t)N * sizeof(float));
+    }
+    gemm_block(6, N, K, Ap, K, Bp, B, ldb, Cp, N);
+    for (int64_t r = 0; r < rem; r++)
+        memcpy(C + (full + r) * ldc, Cp + r * N, (size_t)N * sizeof(float));
+    free(Ap);
+    free(Cp);
+}
+
+void gemm_f32_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
+                     float *C, int64_t ldc)
+{
+    if (M <= 0 || N <= 0 || K <= 0)
+        return;
+    if (M == 1)
+        gemv_nn(N, K, 1.0f, A, B, N, C);
+    else
+        gemm_rows(M, N, K, A, lda, Bp, B, N, C, ldc);
 }

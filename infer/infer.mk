@@ -10,13 +10,15 @@ INFER_ASAN_OBJS := $(INFER_SRCS:%.c=build/asan/%.o)
 INFER_LIB_REL  := build/rel/libcapstan-infer.a
 INFER_LIB_ASAN := build/asan/libcapstan-infer.a
 INFER_SO       := build/rel/libcapstan-infer.so
-INFER_CFLAGS   := -O3 -g -fPIC
+# defined before any rule names it: prerequisites expand when make reads them
+INFER_PREDICT  := build/rel/tests/infer/predict
+INFER_CFLAGS   := -O3 -g -fPIC -fno-trapping-math
 # the matrix kernels may fuse multiply-adds (ISO C mode turns that off)
 build/rel/infer/gemm.o: INFER_CFLAGS += -ffp-contract=fast
 TEST_TARGETS   += test-infer
 FUZZ_TARGETS   += infer_load
 
-.PHONY: test-infer test-infer-unit test-infer-py install-infer bench-infer infer fuzz-infer
+.PHONY: test-infer test-infer-unit test-infer-py test-infer-py-asan install-infer bench-infer infer fuzz-infer
 
 infer: $(INFER_LIB_REL) $(INFER_SO)
 
@@ -79,7 +81,6 @@ fuzz-infer:
 	    build/fuzz/corpus-infer_load tests/fuzz/corpus/infer_load
 
 # `capstan predict` as its own binary for tests/infer/test_predict.py
-INFER_PREDICT := build/rel/tests/infer/predict
 # (cli.o needs only the core modules, so a broken server module elsewhere
 # does not stop these tests)
 INFER_PREDICT_OBJS := build/rel/cli/cmd_predict.o build/rel/cli/cli.o \
@@ -87,3 +88,16 @@ INFER_PREDICT_OBJS := build/rel/cli/cmd_predict.o build/rel/cli/cli.o \
 $(INFER_PREDICT): tests/infer/predict_main.c $(INFER_PREDICT_OBJS) $(INFER_LIB_REL)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(INC) $(PKG_CFLAGS) $(REL_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lm
+
+# The Python suite against an ASan/UBSan shared build (not part of make
+# test: it preloads libasan into Python, which some setups refuse).
+INFER_ASAN_SO := build/asan-pic/libcapstan-infer.so
+build/asan-pic/infer/%.o: infer/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(INC) $(ASAN_FLAGS) -fPIC -MMD -MP -c $< -o $@
+$(INFER_ASAN_SO): $(INFER_SRCS:%.c=build/asan-pic/%.o)
+	$(CC) -shared $(ASAN_FLAGS) -o $@ $^ -lm
+test-infer-py-asan: $(INFER_ASAN_SO) $(INFER_PREDICT) $(PYTEST)
+	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	    ASAN_OPTIONS=detect_leaks=0 CAPSTAN_INFER_LIB=$(CURDIR)/$(INFER_ASAN_SO) \
+	    CAPSTAN_PREDICT=$(CURDIR)/$(INFER_PREDICT) $(PYTEST) -q -p no:cacheprovider tests/infer

@@ -17,6 +17,15 @@
 #define INFER_MAX_TENSOR_BYTES ((size_t)1 << 31)
 #endif
 
+/* Hot loops get an AVX2+FMA clone next to the portable one on x86-64
+ * Linux with GCC; the dynamic loader picks one (target_clones). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
+    defined(__gnu_linux__)
+#define CLONES __attribute__((target_clones("default", "arch=x86-64-v3")))
+#else
+#define CLONES
+#endif
+
 /* ---- arena: bump allocator; model structures and per-run scratch ---- */
 typedef struct ar_block {
     struct ar_block *next;
@@ -50,11 +59,80 @@ typedef struct pbr {
 
 enum { PB_VARINT = 0, PB_I64 = 1, PB_LEN = 2, PB_I32 = 5 };
 
-int pb_varint(pbr *r, uint64_t *v);
-/* Reads a tag; returns 1 with the field and wire type set, 0 at end of buffer, <0 on error. */
-int pb_tag(pbr *r, uint32_t *field, int *wt);
-int pb_skip(pbr *r, int wt);
-int pb_len(pbr *r, pbr *sub);                 /* length-delimited sub-buffer */
+/* inline: the loader spends most of its time here on large tree models */
+static inline int pb_varint(pbr *r, uint64_t *v)
+{
+    if (r->p < r->end && !(*r->p & 0x80)) {   /* one-byte fast path */
+        *v = *r->p++;
+        return 0;
+    }
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->p >= r->end)
+            return -1;
+        uint8_t b = *r->p++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;   /* more than 10 bytes */
+}
+
+/* Reads a tag; returns 1 with the field and wire type set, 0 at end of
+ * buffer, <0 on error. */
+static inline int pb_tag(pbr *r, uint32_t *field, int *wt)
+{
+    if (r->p >= r->end)
+        return 0;
+    uint64_t t;
+    if (pb_varint(r, &t) < 0)
+        return -1;
+    if ((t >> 3) == 0 || (t >> 3) > 0x1fffffff)
+        return -1;
+    *field = (uint32_t)(t >> 3);
+    *wt = (int)(t & 7);
+    return 1;
+}
+
+/* length-delimited sub-buffer */
+static inline int pb_len(pbr *r, pbr *sub)
+{
+    uint64_t n;
+    if (pb_varint(r, &n) < 0)
+        return -1;
+    if (n > (uint64_t)(r->end - r->p))
+        return -1;
+    sub->p = r->p;
+    sub->end = r->p + n;
+    r->p += n;
+    return 0;
+}
+
+static inline int pb_skip(pbr *r, int wt)
+{
+    uint64_t v;
+    pbr sub;
+    switch (wt) {
+    case PB_VARINT:
+        return pb_varint(r, &v);
+    case PB_I64:
+        if (r->end - r->p < 8)
+            return -1;
+        r->p += 8;
+        return 0;
+    case PB_I32:
+        if (r->end - r->p < 4)
+            return -1;
+        r->p += 4;
+        return 0;
+    case PB_LEN:
+        return pb_len(r, &sub);
+    default:
+        return -1;   /* groups (3, 4) and 6, 7 never appear in ONNX */
+    }
+}
 
 /* ---- runtime values ---- */
 typedef struct tval {
@@ -68,6 +146,8 @@ typedef struct tval {
     int64_t nkeys;
     const void *keys;
     int set;           /* has a value in this run */
+    void *bind;        /* caller's output buffer for this value, if any */
+    size_t bind_cap;   /* its size in bytes */
 } tval;
 
 size_t elem_size(int type);
@@ -148,6 +228,7 @@ struct infer_ctx {
     tval *vals;
     tval **argv;             /* scratch for node in/out pointer lists */
     int argmax;
+    int *bindmap;            /* value index -> requested output index, or -1 */
 };
 
 /* attribute lookup */
@@ -176,9 +257,19 @@ int decode_tensor(arena *a, const uint8_t *buf, size_t len, const char *dir, tva
 enum { PT_NONE = 0, PT_LOGISTIC, PT_SOFTMAX, PT_SOFTMAX_ZERO, PT_PROBIT };
 int parse_post_transform(const char *s);
 float pt_logistic(float x);
+void pt_logistic_n(float *v, int64_t n);   /* vectorised, in place */
 float pt_probit(float x);
 void pt_softmax(float *v, int64_t n);
 void pt_softmax_zero(float *v, int64_t n);
+
+/* constant right-hand sides packed at load time into K x 32 panels */
+float *gemm_pack_b(arena *a, const float *B, int64_t K, int64_t N);
+/* C[MxN] += A * B with B row-major K x N, Bp its packed panels */
+void gemm_f32_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
+                     float *C, int64_t ldc);
+
+/* load-time fusion of MatMul/Gemm with a following bias Add and Relu */
+int fuse_nodes(infer_model *m, infer_error *e);
 
 /* operator table lookup */
 const opdef *find_op(const char *domain, const char *name);

@@ -526,8 +526,19 @@ static int decode_attr(infer_model *m, pbr msg, attr *at, infer_error *e)
     }
     if (rc < 0)
         return BAD(e, "malformed attribute");
-    int64_t nf = count_rep(msg, 7, RK_I32), ni = count_rep(msg, 8, RK_VARINT),
-            ns = count_rep(msg, 9, RK_LEN), nt = count_rep(msg, 10, RK_LEN), ng = count_rep(msg, 11, RK_LEN);
+    /* count only the list the attribute holds: each count is a full pass */
+    int64_t nf = 0, ni = 0, ns = 0, nt = 0, ng = 0;
+    int want = type ? (int)type : -1;
+    if (want == AT_FLOATS || want < 0)
+        nf = count_rep(msg, 7, RK_I32);
+    if (want == AT_INTS || (want < 0 && nf == 0))
+        ni = count_rep(msg, 8, RK_VARINT);
+    if (want == AT_STRINGS || (want < 0 && nf == 0 && ni == 0))
+        ns = count_rep(msg, 9, RK_LEN);
+    if (want == AT_TENSORS || (want < 0 && nf == 0 && ni == 0 && ns == 0))
+        nt = count_rep(msg, 10, RK_LEN);
+    if (want == AT_GRAPHS || (want < 0 && nf == 0 && ni == 0 && ns == 0 && nt == 0))
+        ng = count_rep(msg, 11, RK_LEN);
     if (nf < 0 || ni < 0 || ns < 0 || nt < 0 || ng < 0)
         return BAD(e, "attribute '%s': malformed repeated field", at->name);
     if (!type) {
@@ -1136,6 +1147,8 @@ int infer_load_buffer(const void *buf, size_t len, const char *base_dir, infer_m
     int rc = decode_model(m, buf, len, err);
     if (rc == 0)
         rc = compile_nodes(m, err);
+    if (rc == 0)
+        rc = fuse_nodes(m, err);
     if (rc < 0) {
         if (!err->code)
             ierr(err, rc, "load failed");

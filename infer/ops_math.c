@@ -254,7 +254,7 @@ static int run_sum(run *r, const node *nd, tval **in, tval **out)
     }
     tval acc = *in[0];
     for (int k = 1; k < nd->nin; k++) {
-        tval t;
+        tval t = {0};
         if (binary(r, B_ADD, &acc, in[k], k == nd->nin - 1 ? out[0] : &t) < 0)
             return r->err->code;
         if (k < nd->nin - 1)

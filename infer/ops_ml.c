@@ -76,7 +76,7 @@ static void set_label(tval *out, const labels *L, int64_t row, int64_t k)
 static void post_row(int post, float *z, int64_t n)
 {
     switch (post) {
-    case PT_LOGISTIC: for (int64_t k = 0; k < n; k++) z[k] = pt_logistic(z[k]); break;
+    case PT_LOGISTIC: pt_logistic_n(z, n); break;
     case PT_SOFTMAX: pt_softmax(z, n); break;
     case PT_SOFTMAX_ZERO: pt_softmax_zero(z, n); break;
     case PT_PROBIT: for (int64_t k = 0; k < n; k++) z[k] = pt_probit(z[k]); break;
@@ -128,8 +128,9 @@ static int init_linear(infer_model *m, node *nd, int clf, infer_error *e)
 static int init_linclf(infer_model *m, node *nd, infer_error *e) { return init_linear(m, nd, 1, e); }
 static int init_linreg(infer_model *m, node *nd, infer_error *e) { return init_linear(m, nd, 0, e); }
 
-/* scores[N x C] = X W^T + b, in float like ONNX Runtime */
-static float *linear_scores(run *r, const linear *s, const tval *X, int64_t *Nout)
+/* scores[N x C] = X W^T + b, in float like ONNX Runtime; into dst when
+ * given (an output tensor), else into scratch */
+static float *linear_scores(run *r, const linear *s, const tval *X, int64_t *Nout, float *dst)
 {
     int64_t N = 0, F = 0;
     if (rows_cols(r, X, &N, &F) < 0)
@@ -139,14 +140,14 @@ static float *linear_scores(run *r, const linear *s, const tval *X, int64_t *Nou
         return NULL;
     }
     const float *x = tv_as_float(r, X);
-    float *z = x ? run_alloc(r, (size_t)(N * s->C + 1) * sizeof(float)) : NULL;
+    float *z = !x ? NULL : dst ? dst : run_alloc(r, (size_t)(N * s->C + 1) * sizeof(float));
     if (!z)
         return NULL;
-    for (int64_t i = 0; i < N * s->C; i++)
-        z[i] = 0;
-    if (s->b)
-        for (int64_t i = 0; i < N; i++)
-            memcpy(z + i * s->C, s->b, (size_t)s->C * sizeof(float));
+    /* start from the intercepts (a plain loop: C is small, memcpy per row costs more) */
+    int64_t C = s->C;
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t k = 0; k < C; k++)
+            z[i * C + k] = s->b ? s->b[k] : 0.0f;
     gemm_f32(0, 1, N, s->C, F, 1.0f, x, F, s->W, F, z, s->C);
     *Nout = N;
     return z;
@@ -155,35 +156,34 @@ static float *linear_scores(run *r, const linear *s, const tval *X, int64_t *Nou
 static int run_linclf(run *r, const node *nd, tval **in, tval **out)
 {
     const linear *s = nd->state;
-    int64_t N;
-    float *z = linear_scores(r, s, in[0], &N);
-    if (!z)
+    int64_t N = 0, F = 0;
+    if (rows_cols(r, in[0], &N, &F) < 0)
         return r->err->code;
     int64_t C = s->C;
     int binary = C == 1 && s->L.n == 2;
     int64_t ZC = binary ? 2 : C;
     int64_t sd[2] = {N, ZC};
-    tval tmp, *Z = nd->nout > 1 ? out[1] : &tmp;
+    tval tmp = {0}, *Z = nd->nout > 1 ? out[1] : &tmp;
     if (make_labels(r, out[0], &s->L, N) < 0 || tv_make(r, Z, INFER_FLOAT, 2, sd) < 0)
+        return r->err->code;
+    /* multi-class scores are computed straight into the output */
+    float *z = linear_scores(r, s, in[0], &N, binary ? NULL : (float *)Z->data);
+    if (!z)
         return r->err->code;
     float *zo = Z->data;
     for (int64_t i = 0; i < N; i++) {
         float *zi = zo + i * ZC;
         if (binary) {
-            /* one score row for two labels: [-s, s], label by the sign */
+            /* one score row for two labels: [-s, s], label by the sign;
+             * LOGISTIC runs over the whole array after the loop */
             float v = z[i];
             set_label(out[0], &s->L, i, v > 0 ? 1 : 0);
             zi[0] = -v;
             zi[1] = v;
-            if (s->post == PT_LOGISTIC) {
-                zi[0] = pt_logistic(-v);
-                zi[1] = pt_logistic(v);
-            } else if (s->post != PT_NONE) {
+            if (s->post != PT_NONE && s->post != PT_LOGISTIC)
                 post_row(s->post, zi, 2);
-            }
             continue;
         }
-        memcpy(zi, z + i * C, (size_t)C * sizeof(float));
         int64_t best = 0;
         for (int64_t k = 1; k < C; k++)
             if (zi[k] > zi[best])
@@ -196,8 +196,11 @@ static int run_linclf(run *r, const node *nd, tval **in, tval **out)
         if (best >= s->L.n)
             return run_fail(r, INFER_ERUNTIME, "more score columns than class labels");
         set_label(out[0], &s->L, i, best);
-        post_row(s->post, zi, C);
+        if (s->post != PT_LOGISTIC)
+            post_row(s->post, zi, C);
     }
+    if (s->post == PT_LOGISTIC)
+        pt_logistic_n(zo, N * ZC);
     return 0;
 }
 
@@ -205,7 +208,7 @@ static int run_linreg(run *r, const node *nd, tval **in, tval **out)
 {
     const linear *s = nd->state;
     int64_t N;
-    float *z = linear_scores(r, s, in[0], &N);
+    float *z = linear_scores(r, s, in[0], &N, NULL);
     if (!z)
         return r->err->code;
     int64_t d[2] = {N, s->C};
@@ -259,6 +262,8 @@ static int run_normalizer(run *r, const node *nd, tval **in, tval **out)
     if (!x || tv_make(r, out[0], INFER_FLOAT, in[0]->ndim, in[0]->dims) < 0)
         return r->err->code;
     float *y = out[0]->data;
+    if (in[0]->n == 0)
+        N = 0;
     for (int64_t i = 0; i < N; i++) {
         const float *xi = x + i * F;
         float *yi = y + i * F;
@@ -574,6 +579,7 @@ typedef struct lenc {
     int64_t di;
     double df;
     const char *ds;
+    int v1;             /* opset 1: string <-> index in classes_strings */
 } lenc;
 
 static int tensor_list(arena *a, const tval *t, int *type, int64_t *n, int64_t **vi, double **vf, char ***vs)
@@ -609,11 +615,22 @@ static int init_lenc(infer_model *m, node *nd, infer_error *e)
     s->di = -1;
     s->df = -0.0;
     if (nd->opset < 2) {
-        /* v1: classes_strings maps string <-> index */
+        /* v1: classes_strings[i] <-> i; the input type picks the direction,
+         * so both maps are built and run_lenc chooses */
         a = list_attr(nd, "classes_strings", AT_STRINGS);
         if (!a)
             return ierr(e, INFER_EFORMAT, "classes_strings missing");
-        return ierr(e, INFER_EUNSUPPORTED, "LabelEncoder opset 1 is not supported");
+        s->v1 = 1;
+        s->n = a->n;
+        s->vs = a->strings;
+        s->di = attr_i(nd, "default_int64", -1);
+        s->ds = attr_s(nd, "default_string", "_Unused");
+        s->key_type = INFER_STRING;
+        s->val_type = INFER_INT64;
+        if (keyidx_build(&m->ar, &s->k, 1, a->n, NULL, a->strings) < 0)
+            return ierr(e, INFER_ENOMEM, "out of memory");
+        nd->state = s;
+        return 0;
     }
     if ((a = get_attr(nd, "keys_tensor")) && a->t) {
         if (tensor_list(&m->ar, a->t, &s->key_type, &nk, &ki, &kf, &ks) < 0)
@@ -689,6 +706,23 @@ static int run_lenc(run *r, const node *nd, tval **in, tval **out)
     const tval *X = in[0];
     if (!X)
         return run_fail(r, INFER_ESHAPE, "missing input");
+    if (s->v1) {
+        if (X->type == INFER_STRING) {
+            if (tv_make(r, out[0], INFER_INT64, X->ndim, X->dims) < 0)
+                return r->err->code;
+            for (int64_t i = 0; i < X->n; i++) {
+                int64_t p = keyidx_find_str(&s->k, ((char **)X->data)[i]);
+                ((int64_t *)out[0]->data)[i] = p >= 0 ? p : s->di;
+            }
+            return 0;
+        }
+        const int64_t *xi = tv_as_int64(r, X);
+        if (!xi || tv_make(r, out[0], INFER_STRING, X->ndim, X->dims) < 0)
+            return r->err->code;
+        for (int64_t i = 0; i < X->n; i++)
+            ((const char **)out[0]->data)[i] = xi[i] >= 0 && xi[i] < s->n ? s->vs[xi[i]] : s->ds;
+        return 0;
+    }
     if ((X->type == INFER_STRING) != (s->key_type == INFER_STRING))
         return run_fail(r, INFER_ESHAPE, "input type %s does not match the keys", infer_type_name(X->type));
     const double *xd = NULL;
@@ -737,6 +771,8 @@ static int run_fvec(run *r, const node *nd, tval **in, tval **out)
         return r->err->code;
     float *y = out[0]->data;
     memset(y, 0, (size_t)(N * total) * sizeof(float));
+    if (out[0]->n == 0)
+        return 0;
     int64_t off = 0;
     for (int i = 0; i < nd->nin; i++) {
         const float *x = tv_as_float(r, in[i]);
@@ -987,7 +1023,7 @@ static int run_svmc(run *r, const node *nd, tval **in, tval **out)
     if (!s->linear_mode && !s->nprob && C == 2)
         ZC = 2;
     int64_t sd[2] = {N, ZC};
-    tval tmp, *Z = nd->nout > 1 ? out[1] : &tmp;
+    tval tmp = {0}, *Z = nd->nout > 1 ? out[1] : &tmp;
     if (make_labels(r, out[0], &s->L, N) < 0 || tv_make(r, Z, INFER_FLOAT, 2, sd) < 0)
         return r->err->code;
     double *kv = run_alloc(r, (size_t)(s->nsv + 1) * sizeof(double));

@@ -17,8 +17,24 @@ static int norm_axis(int64_t a, int rank, int64_t *out)
 
 /* ---- MatMul ---- */
 
+/* Set by fuse_nodes: a following Add of a constant bias row and/or Relu
+ * are folded into the product (their nodes become pass-throughs). */
+typedef struct epilogue {
+    const float *bias;   /* N values or NULL */
+    int64_t nbias;
+    int relu;
+    const float *Bp;     /* constant B in panels (gemm_pack_b), or NULL */
+} epilogue;
+
+static void apply_relu(float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = y[i] < 0 ? 0.0f : y[i];   /* NaN stays NaN, as in Relu */
+}
+
 static int run_matmul(run *r, const node *nd, tval **in, tval **out)
 {
+    const epilogue *ep = nd->state;
     const tval *A = in[0], *B = nd->nin > 1 ? in[1] : NULL;
     if (!A || !B)
         return run_fail(r, INFER_ESHAPE, "MatMul needs 2 inputs");
@@ -58,10 +74,23 @@ static int run_matmul(run *r, const node *nd, tval **in, tval **out)
     int64_t batches = 1;
     for (int d = 0; d < nb; d++)
         batches *= bdims[d];
-    memset(out[0]->data, 0, (size_t)out[0]->n * elem_size(A->type));
+    int biased = ep && A->type == INFER_FLOAT && ep->bias && ep->nbias == N;
+    if (!biased)
+        memset(out[0]->data, 0, (size_t)out[0]->n * elem_size(A->type));
+    if (out[0]->n == 0)
+        return 0;
+    if (biased) {
+        /* start from the bias instead of zero: the Add pass disappears */
+        float *y = out[0]->data;
+        for (int64_t i = 0; i < out[0]->n / N; i++)
+            for (int64_t j = 0; j < N; j++)
+                y[i * N + j] = ep->bias[j];
+    }
     int64_t idx[INFER_MAX_DIMS] = {0}, oa = 0, ob = 0;
     for (int64_t bi = 0; bi < batches; bi++) {
-        if (A->type == INFER_FLOAT) {
+        if (A->type == INFER_FLOAT && ep && ep->Bp && B->ndim == 2) {
+            gemm_f32_packed(M, N, K, (const float *)A->data + oa, K, ep->Bp, B->data, (float *)out[0]->data + bi * M * N, N);
+        } else if (A->type == INFER_FLOAT) {
             gemm_f32(0, 0, M, N, K, 1.0f, (const float *)A->data + oa, K, (const float *)B->data + ob, N,
                      (float *)out[0]->data + bi * M * N, N);
         } else {
@@ -100,6 +129,8 @@ static int run_matmul(run *r, const node *nd, tval **in, tval **out)
             idx[d] = 0;
         }
     }
+    if (ep && ep->relu && A->type == INFER_FLOAT)
+        apply_relu(out[0]->data, out[0]->n);
     return 0;
 }
 
@@ -107,6 +138,8 @@ static int run_matmul(run *r, const node *nd, tval **in, tval **out)
 
 typedef struct gemm_state {
     const float *Bn;   /* constant B already in K x N layout, or NULL */
+    const float *Bp;   /* Bn in panels */
+    int relu;          /* a following Relu folded in by fuse_nodes */
 } gemm_state;
 
 static int init_gemm(infer_model *m, node *nd, infer_error *e)
@@ -128,6 +161,8 @@ static int init_gemm(infer_model *m, node *nd, infer_error *e)
                 for (int64_t k = 0; k < K; k++)
                     t[k * N + j] = ((const float *)B->data)[j * K + k];
             s->Bn = t;
+            if (N >= 32 && !(s->Bp = gemm_pack_b(&m->ar, t, K, N)))
+                return ierr(e, INFER_ENOMEM, "out of memory");
         }
     }
     return 0;
@@ -152,6 +187,8 @@ static int run_gemm(run *r, const node *nd, tval **in, tval **out)
     int64_t d[2] = {M, N};
     if (tv_make(r, out[0], A->type, 2, d) < 0)
         return r->err->code;
+    if (out[0]->n == 0)
+        return 0;
     /* C broadcasts to M x N */
     int64_t cr = 0, cc = 0;
     if (C) {
@@ -168,10 +205,14 @@ static int run_gemm(run *r, const node *nd, tval **in, tval **out)
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++)
                 y[i * N + j] = C ? beta * ((const float *)C->data)[i * cr + j * cc] : 0.0f;
-        if (s && s->Bn)
+        if (s && s->Bp && !ta && alpha == 1.0f)
+            gemm_f32_packed(M, N, K, A->data, A->dims[1], s->Bp, s->Bn, y, N);
+        else if (s && s->Bn)
             gemm_f32(ta, 0, M, N, K, alpha, A->data, A->dims[1], s->Bn, N, y, N);
         else
             gemm_f32(ta, tb, M, N, K, alpha, A->data, A->dims[1], B->data, B->dims[1], y, N);
+        if (s && s->relu)
+            apply_relu(y, M * N);
         return 0;
     }
     const double *a = A->data, *b = B->data;
@@ -182,6 +223,8 @@ static int run_gemm(run *r, const node *nd, tval **in, tval **out)
             for (int64_t k = 0; k < K; k++)
                 acc += (ta ? a[k * M + i] : a[i * K + k]) * (tb ? b[j * K + k] : b[k * N + j]);
             y[i * N + j] = alpha * acc + (C ? beta * ((const double *)C->data)[i * cr + j * cc] : 0.0);
+            if (s && s->relu && y[i * N + j] < 0)
+                y[i * N + j] = 0;
         }
     return 0;
 }
@@ -199,6 +242,8 @@ static int softmax_common(run *r, const node *nd, tval **in, tval **out, int log
         return run_fail(r, INFER_ESHAPE, "axis out of range");
     if (tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
         return r->err->code;
+    if (X->n == 0)
+        return 0;   /* loop bounds below could be huge with a zero dimension */
     int64_t outer = 1, D = 1, inner = 1;
     if (nd->opset < 13) {
         /* coerced to 2-D at axis */
@@ -446,9 +491,11 @@ static int run_topk(run *r, const node *nd, tval **in, tval **out)
     int64_t dims[INFER_MAX_DIMS];
     memcpy(dims, X->dims, sizeof(int64_t) * (size_t)X->ndim);
     dims[axis] = k;
-    tval tmp, *I = nd->nout > 1 ? out[1] : &tmp;
+    tval tmp = {0}, *I = nd->nout > 1 ? out[1] : &tmp;
     if (tv_make(r, out[0], X->type, X->ndim, dims) < 0 || tv_make(r, I, INFER_INT64, X->ndim, dims) < 0)
         return r->err->code;
+    if (X->n == 0)
+        return 0;
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < axis; d++)
         outer *= X->dims[d];
@@ -523,7 +570,7 @@ static int run_batchnorm(run *r, const node *nd, tval **in, tval **out)
                  *var = tv_as_double(r, in[4]);
     if (!sc || !b || !mean || !var || tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
         return r->err->code;
-    int64_t N = X->dims[0];
+    int64_t N = X->n ? X->dims[0] : 0;
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {
             double mul = sc[c] / sqrt(var[c] + eps), add = b[c] - mean[c] * mul;
@@ -576,6 +623,8 @@ static int run_layernorm(run *r, const node *nd, tval **in, tval **out)
         return r->err->code;
     if (I && tv_make(r, I, M ? M->type : (X->type == INFER_DOUBLE ? INFER_DOUBLE : INFER_FLOAT), X->ndim, sd) < 0)
         return r->err->code;
+    if (X->n == 0)
+        outer = 0;
     for (int64_t o = 0; o < outer; o++) {
         const double *xo = x + o * D;
         double mean = 0, var = 0;
@@ -594,6 +643,107 @@ static int run_layernorm(run *r, const node *nd, tval **in, tval **out)
             wr(M, o, mean);
         if (I)
             wr(I, o, inv);
+    }
+    return 0;
+}
+
+/* ---- load-time fusion ---- */
+
+static int run_pass0(run *r, const node *nd, tval **in, tval **out)
+{
+    *out[0] = *in[0];
+    return 0;
+}
+
+static int run_pass1(run *r, const node *nd, tval **in, tval **out)
+{
+    *out[0] = *in[1];
+    return 0;
+}
+
+static const opdef pass_ops[2] = {
+    {"", "(fused)", 1, NULL, run_pass0},
+    {"", "(fused)", 1, NULL, run_pass1},
+};
+
+/* Folds MatMul -> Add(constant bias row) -> Relu and Gemm -> Relu chains
+ * into the matrix product, the way torch and skl2onnx export MLP layers.
+ * A link is fused only when the intermediate value has exactly one
+ * consumer and is not a graph output. */
+int fuse_nodes(infer_model *m, infer_error *e)
+{
+    int *uses = ar_calloc(&m->ar, (size_t)(m->nvalues ? m->nvalues : 1), sizeof(int));
+    int *prod = ar_alloc(&m->ar, (size_t)(m->nvalues ? m->nvalues : 1) * sizeof(int));
+    if (!uses || !prod)
+        return ierr(e, INFER_ENOMEM, "out of memory");
+    for (int v = 0; v < m->nvalues; v++)
+        prod[v] = -1;
+    for (int i = 0; i < m->nnodes; i++) {
+        for (int k = 0; k < m->nodes[i].nin; k++)
+            if (m->nodes[i].in[k] >= 0)
+                uses[m->nodes[i].in[k]]++;
+        for (int k = 0; k < m->nodes[i].nout; k++)
+            if (m->nodes[i].out[k] >= 0)
+                prod[m->nodes[i].out[k]] = i;
+    }
+    for (int i = 0; i < m->nout; i++)
+        uses[m->out_idx[i]] += 2;   /* graph outputs are never fused away */
+    /* the single consumer of value v, or NULL */
+    for (int i = 0; i < m->nnodes; i++) {
+        node *nd = &m->nodes[i];
+        int is_mm = !strcmp(nd->op_type, "MatMul") && !*nd->domain, is_gemm = !strcmp(nd->op_type, "Gemm") && !*nd->domain;
+        if ((!is_mm && !is_gemm) || nd->nout != 1 || nd->out[0] < 0 || nd->nin < 2 || nd->in[1] < 0)
+            continue;
+        const tval *B = &m->consts[nd->in[1]];
+        if (!B->set || B->type != INFER_FLOAT || B->ndim != 2)
+            continue;
+        int64_t N = is_gemm && attr_i(nd, "transB", 0) ? B->dims[0] : B->dims[1];
+        int v = nd->out[0];
+        node *next = NULL;
+        epilogue *ep = NULL;
+        if (is_mm && N >= 32) {
+            if (!(ep = ar_calloc(&m->ar, 1, sizeof *ep)) || !(ep->Bp = gemm_pack_b(&m->ar, B->data, B->dims[0], N)))
+                return ierr(e, INFER_ENOMEM, "out of memory");
+            nd->state = ep;
+        }
+        for (int j = i + 1; j < m->nnodes && uses[v] == 1; j++)
+            for (int k = 0; k < m->nodes[j].nin; k++)
+                if (m->nodes[j].in[k] == v)
+                    next = &m->nodes[j];
+        if (is_mm && next && !strcmp(next->op_type, "Add") && !*next->domain && next->nin == 2 && next->nout == 1 &&
+            next->out[0] >= 0) {
+            int other = next->in[0] == v ? 1 : 0;
+            const tval *bias = next->in[other] >= 0 ? &m->consts[next->in[other]] : NULL;
+            if (bias && bias->set && bias->type == INFER_FLOAT && bias->n == N &&
+                (bias->ndim == 1 || (bias->ndim == 2 && bias->dims[0] == 1)) && next->in[1 - other] == v) {
+                if (!ep && !(ep = ar_calloc(&m->ar, 1, sizeof *ep)))
+                    return ierr(e, INFER_ENOMEM, "out of memory");
+                ep->bias = bias->data;
+                ep->nbias = N;
+                nd->state = ep;
+                next->op = &pass_ops[1 - other];
+                v = next->out[0];
+                next = NULL;
+                for (int j = i + 1; j < m->nnodes && uses[v] == 1; j++)
+                    for (int k = 0; k < m->nodes[j].nin; k++)
+                        if (m->nodes[j].in[k] == v)
+                            next = &m->nodes[j];
+            } else {
+                next = NULL;
+            }
+        }
+        if (next && !strcmp(next->op_type, "Relu") && !*next->domain && next->nin == 1 && next->in[0] == v) {
+            if (is_gemm && nd->state) {
+                ((gemm_state *)nd->state)->relu = 1;
+                next->op = &pass_ops[0];
+            } else if (is_mm) {
+                if (!ep && !(ep = ar_calloc(&m->ar, 1, sizeof *ep)))
+                    return ierr(e, INFER_ENOMEM, "out of memory");
+                ep->relu = 1;
+                nd->state = ep;
+                next->op = &pass_ops[0];
+            }
+        }
     }
     return 0;
 }

@@ -324,6 +324,8 @@ static int run_concat(run *r, const node *nd, tval **in, tval **out)
     }
     if (tv_make(r, out[0], first->type, rank, dims) < 0)
         return r->err->code;
+    if (out[0]->n == 0)
+        return 0;
     size_t es = elem_size(first->type);
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < axis; d++)
@@ -372,6 +374,8 @@ static int run_gather(run *r, const node *nd, tval **in, tval **out)
         dims[k++] = X->dims[d];
     if (tv_make(r, out[0], X->type, k, dims) < 0)
         return r->err->code;
+    if (out[0]->n == 0)
+        return 0;
     int64_t outer = 1, inner = 1, A = X->dims[axis];
     for (int d = 0; d < axis; d++)
         outer *= X->dims[d];
@@ -576,7 +580,7 @@ static int run_split(run *r, const node *nd, tval **in, tval **out)
         if (tv_make(r, out[i], X->type, X->ndim, dims) < 0)
             return r->err->code;
         size_t chunk = (size_t)(sizes[i] * inner) * es;
-        for (int64_t p = 0; p < outer; p++)
+        for (int64_t p = 0; p < outer && X->n; p++)
             memcpy((char *)out[i]->data + (size_t)p * chunk, (const char *)X->data + ((size_t)(p * D + off) * (size_t)inner) * es, chunk);
         off += sizes[i];
     }

@@ -969,7 +969,7 @@ DEF_SCORE(d, tnd, double)
 static void post_row(int post, float *z, int64_t n)
 {
     switch (post) {
-    case PT_LOGISTIC: for (int64_t k = 0; k < n; k++) z[k] = pt_logistic(z[k]); break;
+    case PT_LOGISTIC: pt_logistic_n(z, n); break;
     case PT_SOFTMAX: pt_softmax(z, n); break;
     case PT_SOFTMAX_ZERO: pt_softmax_zero(z, n); break;
     case PT_PROBIT: for (int64_t k = 0; k < n; k++) z[k] = pt_probit(z[k]); break;
@@ -1065,7 +1065,7 @@ static int run_tree(run *r, const node *nd, tval **in, tval **out)
     tval *L = out[0], *S = nd->nout > 1 ? out[1] : NULL;
     if (tv_make(r, L, E->labels_s ? INFER_STRING : INFER_INT64, 1, ldims) < 0)
         return r->err->code;
-    tval tmpS;
+    tval tmpS = {0};
     if (!S)
         S = &tmpS;
     if (tv_make(r, S, INFER_FLOAT, 2, sdims) < 0)

@@ -42,11 +42,14 @@ infer_ctx *infer_ctx_new(const infer_model *m, infer_error *err)
     c->argmax = maxargs;
     c->vals = calloc((size_t)(m->nvalues ? m->nvalues : 1), sizeof(tval));
     c->argv = calloc((size_t)maxargs, sizeof(tval *));
-    if (!c->vals || !c->argv) {
+    c->bindmap = malloc((size_t)(m->nvalues ? m->nvalues : 1) * sizeof(int));
+    if (!c->vals || !c->argv || !c->bindmap) {
         infer_ctx_free(c);
         ierr(err, INFER_ENOMEM, "out of memory");
         return NULL;
     }
+    for (int i = 0; i < m->nvalues; i++)
+        c->bindmap[i] = -1;
     return c;
 }
 
@@ -57,6 +60,7 @@ void infer_ctx_free(infer_ctx *c)
     ar_free(&c->ar);
     free(c->vals);
     free(c->argv);
+    free(c->bindmap);
     free(c);
 }
 
@@ -155,7 +159,7 @@ static int emit_output(const tval *v, const char *name, infer_tensor *o, infer_e
             ptrs[k] = chars;
             chars += l;
         }
-    } else if (need) {
+    } else if (need && dst != v->data) {
         memcpy(dst, v->data, need);
     }
     return 0;
@@ -183,8 +187,14 @@ int infer_run(infer_ctx *c, const infer_tensor *inputs, int n_in, infer_tensor *
         if (rc < 0)
             return rc;
     }
+    /* caller buffers of the requested outputs, for operators to write into */
+    for (int i = 0; i < m->nout; i++)
+        c->bindmap[m->out_idx[i]] = -1;
+    for (int i = 0; i < n_out; i++)
+        if (outputs[i].data && outputs[i].nbytes)
+            c->bindmap[m->out_idx[i]] = i;
     run r = {&c->ar, err, m};
-    tval dummy_out[ARGPAD];
+    tval dummy_out[ARGPAD] = {{0}};
     for (int i = 0; i < m->nnodes; i++) {
         const node *nd = &m->nodes[i];
         int nin = nd->nin > ARGPAD ? nd->nin : ARGPAD, nout = nd->nout > ARGPAD ? nd->nout : ARGPAD;
@@ -200,6 +210,11 @@ int infer_run(infer_ctx *c, const infer_tensor *inputs, int n_in, infer_tensor *
             if (out[k]->set && nd->out[k] >= 0 && m->consts[nd->out[k]].set)
                 continue;
             memset(out[k], 0, sizeof(tval));
+            int b = c->bindmap[nd->out[k]];
+            if (b >= 0) {
+                out[k]->bind = outputs[b].data;
+                out[k]->bind_cap = outputs[b].nbytes;
+            }
         }
         int rc = nd->op->run(&r, nd, in, out);
         if (rc < 0) {

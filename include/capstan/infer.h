@@ -142,7 +142,11 @@ void infer_ctx_free(infer_ctx *c);
  *       it: the pointer array first, then the characters.
  *   outputs[i].data == NULL: the library mallocs it; release it with
  *       infer_tensor_release.
- * On return kind/type/ndim/dims/nbytes (bytes used)/keys are filled. */
+ * On return kind/type/ndim/dims/nbytes (bytes used)/keys are filled.
+ * A caller buffer may be written directly by the operator that produces
+ * the output, so it must not overlap an input. A run that would create a
+ * single tensor over 2 GiB (INFER_MAX_TENSOR_BYTES at build time) fails
+ * with INFER_ENOMEM instead of exhausting memory. */
 int infer_run(infer_ctx *c, const infer_tensor *inputs, int n_in,
               infer_tensor *outputs, int n_out, infer_error *err);
 

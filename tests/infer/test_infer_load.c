@@ -531,6 +531,44 @@ static void test_load_file_errors(void **state)
     assert_int_equal(infer_type_size(INFER_DOUBLE), 8);
 }
 
+/* a zero-sized tensor with a huge other dimension must not make an
+ * operator loop over the huge dimension (found by fuzzing: Softmax hung) */
+static void test_zero_sized_dims(void **state)
+{
+    pbw g = {0}, m = {0}, t = {0}, a = {0};
+    const char *i1[] = {"X", "shape"}, *o1[] = {"R"}, *i2[] = {"R"}, *o2[] = {"Y"};
+    pbw at = {0};
+    fstr(&at, 1, "allowzero");
+    fint(&at, 3, 1);
+    fint(&at, 20, 2);
+    fmsg(&a, 5, &at);
+    node(&g, "Reshape", NULL, 2, i1, 1, o1, &a);
+    node(&g, "Softmax", NULL, 1, i2, 1, o2, NULL);
+    fint(&t, 1, 2);
+    fint(&t, 2, 7);
+    int64_t shp[2] = {INT64_C(1) << 40, 0};
+    fbytes(&t, 9, shp, sizeof shp);
+    fstr(&t, 8, "shape");
+    fmsg(&g, 5, &t);
+    int64_t d[2] = {-1, 3};
+    value_info(&g, 11, "X", 1, 2, d);
+    value_info(&g, 12, "Y", 1, 2, d);
+    model(&m, &g, 0);
+    infer_model *md = NULL;
+    infer_error e;
+    assert_int_equal(infer_load_buffer(m.p, m.n, NULL, &md, &e), 0);
+    infer_ctx *c = infer_ctx_new(md, &e);
+    float x[1];
+    infer_tensor in = {.type = INFER_FLOAT, .ndim = 2, .dims = {0, 3}, .data = x}, out = {0};
+    assert_int_equal(infer_run(c, &in, 1, &out, 1, &e), 0);
+    assert_int_equal(out.dims[0], INT64_C(1) << 40);
+    assert_int_equal(out.dims[1], 0);
+    infer_tensor_release(&out);
+    infer_ctx_free(c);
+    infer_model_free(md);
+    free(m.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -543,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_external_data),
         cmocka_unit_test(test_threads_share_model),
         cmocka_unit_test(test_load_file_errors),
+        cmocka_unit_test(test_zero_sized_dims),
     };
     return cmocka_run_group_tests_name("infer_load", tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 from onnx import TensorProto, helper
 
 from capi import Model
@@ -57,3 +58,31 @@ def test_100k_nodes_load_fast(tmp_path):
     assert dt < 0.5, f"load took {dt:.3f}s"
     X = np.random.RandomState(2).randint(0, 300, (8, 4)).astype(np.float32)
     assert m.run({"X": X})[0].shape == (8, 1)
+
+
+def _single_target(path, post, agg):
+    n = helper.make_node("TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml", n_targets=1,
+                         post_transform=post, aggregate_function=agg,
+                         nodes_treeids=[0, 0, 0, 1], nodes_nodeids=[0, 1, 2, 0], nodes_featureids=[0, 0, 0, 0],
+                         nodes_modes=["BRANCH_LEQ", "LEAF", "LEAF", "LEAF"], nodes_values=[0.0, 0, 0, 0],
+                         nodes_truenodeids=[1, 0, 0, 0], nodes_falsenodeids=[2, 0, 0, 0],
+                         target_treeids=[0, 0, 1], target_nodeids=[1, 2, 0], target_ids=[0, 0, 0],
+                         target_weights=[0.3, -1.2, 0.1], base_values=[0.05])
+    g = helper.make_graph([n], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 1])],
+                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
+    with open(path, "wb") as f:
+        f.write(m.SerializeToString())
+
+
+
+@pytest.mark.parametrize("post", ["NONE", "LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO", "PROBIT"])
+@pytest.mark.parametrize("agg", ["SUM", "AVERAGE", "MIN", "MAX"])
+def test_single_target_post_transforms_like_onnxruntime(tmp_path, post, agg):
+    """onnxruntime applies only PROBIT to a single regression target"""
+    p = str(tmp_path / "t.onnx")
+    _single_target(p, post, agg)
+    X = np.array([[-1.0], [1.0], [np.nan]], np.float32)
+    ref = ort.InferenceSession(p, providers=["CPUExecutionProvider"]).run(None, {"X": X})[0]
+    got = Model(p).run({"X": X})[0]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6, equal_nan=True)

@@ -65,5 +65,23 @@ def test_matches_onnxruntime(zoo, name):
         compare(f"{name}:{n}[row0]", a, b)
 
 
+@pytest.mark.parametrize("name", [n for n in NAMES if not n.startswith(("pipeline", "torch"))])
+def test_larger_clean_batch(zoo, name):
+    """40 NaN-free rows: exercises the blocked, lockstep tree walkers"""
+    path, feeds = zoo[name]
+    X = feeds["X"][:6]
+    rng = np.random.RandomState(7)
+    X = np.repeat(X, 7, axis=0)[:40] + rng.randn(40, X.shape[1]).astype(X.dtype) * 0.3
+    if name == "tree_v5_member":
+        X = np.round(X)
+    if name == "lgb_categorical":
+        X[:, 5] = np.arange(40) % 9
+    feeds = {"X": X.astype(feeds["X"].dtype)}
+    names, ref = ort_run(path, feeds)
+    ours = Model(path).run(feeds)
+    for n, a, b in zip(names, ours, ref):
+        compare(f"{name}:{n}[clean]", a, b)
+
+
 def test_zoo_is_complete(zoo):
     assert sorted(zoo) == sorted(NAMES)

@@ -98,7 +98,7 @@ def sklearn_models(d):
         ("et_reg", ExtraTreesRegressor(8, max_depth=6, random_state=0), X2, yr, None),
         ("gb_binary", GradientBoostingClassifier(n_estimators=15, random_state=0), X2, y2, {}),
         ("gb_multi", GradientBoostingClassifier(n_estimators=10, random_state=0), X3, y3, {"zipmap": False}),
-        ("gb_reg", GradientBoostingRegressor(n_estimators=15, random_state=0), X2, yr, None),
+        ("gb_reg", GradientBoostingRegressor(n_estimators=40, random_state=0), X2, yr, None),
         ("dt_clf", DecisionTreeClassifier(max_depth=6, random_state=0), X3, y3, {}),
         ("dt_reg", DecisionTreeRegressor(max_depth=6, random_state=0), X2, yr, None),
         ("mlp_clf", MLPClassifier(hidden_layer_sizes=(16, 8), max_iter=300, random_state=0), X3, y3, {"zipmap": False}),
@@ -190,7 +190,7 @@ def gbm_models(d):
     Xn[RNG.rand(*Xn.shape) < 0.1] = np.nan
     it = [("X", FloatTensorType([None, NF]))]
     for name, est, X, y in [
-        ("xgb_binary", xgb.XGBClassifier(n_estimators=12, max_depth=4), Xn, y2),
+        ("xgb_binary", xgb.XGBClassifier(n_estimators=34, max_depth=4), Xn, y2),
         ("xgb_multi", xgb.XGBClassifier(n_estimators=8, max_depth=3), X3, y3),
         ("xgb_reg", xgb.XGBRegressor(n_estimators=12, max_depth=4), Xn, yr),
     ]:
