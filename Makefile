@@ -100,7 +100,7 @@ run:
 	@$(MAKE) --no-print-directory build/rel/capstan
 	./build/rel/capstan server
 
-install: build/rel/capstan
+install: build/rel/capstan install-infer
 	install -D -m 755 build/rel/capstan $(DESTDIR)$(PREFIX)/bin/capstan
 
 clean:
