@@ -297,5 +297,13 @@ sqlite3_stmt *store_sq_query_prepare(struct sq_conn *c, struct sq_query *q, stru
  * whether col holds numbers (text values are then parsed, or refused). */
 int store_sq_query_cmp(struct sq_query *q, const char *col, const struct filter_cond *c,
                        bool numeric, struct cap_error *err);
+/* Steps a page query that asked for max + 1 rows: up to max rows become
+ * JSON through row_json and are appended to list; the extra row, if any,
+ * means another page, and *next_token is set to the token for it. */
+typedef int (*sq_row_json)(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+                           struct cap_error *err);
+int store_sq_query_page(struct sq_conn *c, sqlite3_stmt *st, int max, int64_t offset,
+                        sq_row_json row_json, cJSON *list, char **next_token, const char *what,
+                        struct cap_error *err);
 
 #endif

@@ -186,3 +186,23 @@ int store_sq_query_cmp(struct sq_query *q, const char *col, const struct filter_
                    op_name(c->op), c->key);
 }
 
+
+int store_sq_query_page(struct sq_conn *c, sqlite3_stmt *st, int max, int64_t offset,
+                        sq_row_json row_json, cJSON *list, char **next_token, const char *what,
+                        struct cap_error *err)
+{
+    int n = 0, src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == max) {
+            *next_token = store_sq_page_token(offset + n);
+            return 0;
+        }
+        cJSON *item = NULL;
+        int rc = row_json(c, st, &item, err);
+        if (rc < 0)
+            return rc;
+        cJSON_AddItemToArray(list, item);
+        n++;
+    }
+    return src == SQLITE_DONE ? 0 : store_sq_dberr(c, err, what);
+}

@@ -155,23 +155,11 @@ static int search(struct sq *s, enum target t, const struct store_query *sq, cJS
         rc = -CAP_EINTERNAL;
         goto end;
     }
-    int n = 0, src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == sq->max_results) {
-            *next_token = store_sq_page_token(offset + n);
-            break;
-        }
-        cJSON *item = NULL;
-        rc = t == T_MODELS ? store_sq_registered_model_json(c, st, &item, err)
-                           : store_sq_model_version_json(c, st, &item, err);
-        if (rc < 0)
-            goto end;
-        cJSON_AddItemToArray(list, item);
-        n++;
-    }
-    if (src != SQLITE_DONE && src != SQLITE_ROW)
-        rc = store_sq_dberr(c, err, t == T_MODELS ? "searching registered models"
-                                                  : "searching model versions");
+    rc = store_sq_query_page(
+        c, st, sq->max_results, offset,
+        t == T_MODELS ? store_sq_registered_model_json : store_sq_model_version_json, list,
+        next_token, t == T_MODELS ? "searching registered models" : "searching model versions",
+        err);
 end:
     sqlite3_finalize(st);
     store_sq_read_end(c);
