@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/buf.h"
 
@@ -103,4 +104,36 @@ int cli_open_store(const struct cli_opt *opts, struct store **out)
         return -1;
     }
     return 0;
+}
+
+const char *cli_str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+void cli_time(const cJSON *o, const char *key, char *out, size_t n)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v)) {
+        snprintf(out, n, "-");
+        return;
+    }
+    time_t t = (time_t)(v->valuedouble / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, n, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+void cli_print_json(const cJSON *o)
+{
+    char *s = cJSON_Print(o);
+    puts(s);
+    free(s);
+}
+
+int cli_fail(const struct cap_error *err)
+{
+    fprintf(stderr, "capstan: %s\n", err->msg);
+    return 1;
 }

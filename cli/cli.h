@@ -3,7 +3,9 @@
 #ifndef CAP_CLI_H
 #define CAP_CLI_H
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "store/store.h"
 
@@ -30,6 +32,13 @@ void cli_usage(const char *synopsis, const struct cli_opt *opts);
 int cli_open_store(const struct cli_opt *opts, struct store **out);
 /* The store URI that the options name: --backend-store-uri, else <data>/capstan.db. */
 char *cli_store_uri(const struct cli_opt *opts);
+
+/* Output helpers for the table-printing commands. */
+const char *cli_str(const cJSON *o, const char *key);        /* "" when absent */
+/* A millisecond timestamp field as "YYYY-MM-DD HH:MM:SS" UTC, or "-". */
+void cli_time(const cJSON *o, const char *key, char *out, size_t n);
+void cli_print_json(const cJSON *o);
+int cli_fail(const struct cap_error *err);                   /* prints it, returns 1 */
 
 int cmd_server(int argc, char **argv);
 int cmd_experiments(int argc, char **argv);

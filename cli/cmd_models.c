@@ -14,38 +14,6 @@
 #include "store/store.h"
 #include "track/filter.h"
 
-static const char *s_of(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static void when(const cJSON *o, const char *k, char *out, size_t n)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!cJSON_IsNumber(v)) {
-        snprintf(out, n, "-");
-        return;
-    }
-    time_t t = (time_t)(v->valuedouble / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, n, "%Y-%m-%d %H:%M:%S", &tm);
-}
-
-static int fail(const struct cap_error *err)
-{
-    fprintf(stderr, "capstan: %s\n", err->msg);
-    return 1;
-}
-
-static void print_json(const cJSON *o)
-{
-    char *s = cJSON_Print(o);
-    puts(s);
-    free(s);
-}
-
 /* NAME, NAME/VERSION or NAME@ALIAS. */
 static int resolve(struct store *st, const char *ref, char **name, char **version,
                    struct cap_error *err)
@@ -59,7 +27,7 @@ static int resolve(struct store *st, const char *ref, char **name, char **versio
         int rc = store_alias_get(st, *name, at + 1, &mv, err);
         if (rc < 0)
             return rc;
-        *version = cap_xstrdup(s_of(mv, "version"));
+        *version = cap_xstrdup(cli_str(mv, "version"));
         cJSON_Delete(mv);
         return 0;
     }
@@ -75,14 +43,14 @@ static int resolve(struct store *st, const char *ref, char **name, char **versio
 static void show_version(const cJSON *mv)
 {
     char c[32];
-    when(mv, "creation_timestamp", c, sizeof c);
-    printf("%s/%s  status %s  stage %s  created %s\n", s_of(mv, "name"), s_of(mv, "version"),
-           s_of(mv, "status"), s_of(mv, "current_stage"), c);
-    printf("  source  %s\n", s_of(mv, "source"));
-    if (*s_of(mv, "run_id"))
-        printf("  run     %s\n", s_of(mv, "run_id"));
-    if (*s_of(mv, "status_message"))
-        printf("  message %s\n", s_of(mv, "status_message"));
+    cli_time(mv, "creation_timestamp", c, sizeof c);
+    printf("%s/%s  status %s  stage %s  created %s\n", cli_str(mv, "name"), cli_str(mv, "version"),
+           cli_str(mv, "status"), cli_str(mv, "current_stage"), c);
+    printf("  source  %s\n", cli_str(mv, "source"));
+    if (*cli_str(mv, "run_id"))
+        printf("  run     %s\n", cli_str(mv, "run_id"));
+    if (*cli_str(mv, "status_message"))
+        printf("  message %s\n", cli_str(mv, "status_message"));
     const cJSON *a;
     cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(mv, "aliases"))
         printf("  alias   @%s\n", cJSON_IsString(a) ? a->valuestring : "");
@@ -93,7 +61,7 @@ static const cJSON *node_by_id(const cJSON *graph, const char *id)
     const cJSON *n;
     cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(graph, "nodes"))
     {
-        if (strcmp(s_of(n, "id"), id) == 0)
+        if (strcmp(cli_str(n, "id"), id) == 0)
             return n;
     }
     return NULL;
@@ -121,37 +89,37 @@ static void print_inputs(const cJSON *graph, const char *id, int depth)
     const cJSON *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(graph, "edges"))
     {
-        if (strcmp(s_of(e, "target"), id) != 0 || strcmp(s_of(e, "type"), "version_of") == 0)
+        if (strcmp(cli_str(e, "target"), id) != 0 || strcmp(cli_str(e, "type"), "version_of") == 0)
             continue;
-        const cJSON *n = node_by_id(graph, s_of(e, "source"));
+        const cJSON *n = node_by_id(graph, cli_str(e, "source"));
         if (!n)
             continue;
         char pad[64];
         snprintf(pad, sizeof pad, "%*s", depth * 3, "");
-        const char *type = s_of(n, "type");
+        const char *type = cli_str(n, "type");
         if (strcmp(type, "logged_model") == 0) {
-            printf("%s└─ logged model %s (%s, %s)\n", pad, s_of(n, "model_id"), s_of(n, "name"),
-                   s_of(n, "status"));
+            printf("%s└─ logged model %s (%s, %s)\n", pad, cli_str(n, "model_id"), cli_str(n, "name"),
+                   cli_str(n, "status"));
         } else if (strcmp(type, "run") == 0) {
             char st[32], en[32];
-            when(n, "start_time", st, sizeof st);
-            when(n, "end_time", en, sizeof en);
-            printf("%s└─ run %s \"%s\" by %s, %s -> %s (%s)\n", pad, s_of(n, "run_id"),
-                   s_of(n, "run_name"), s_of(n, "user"), st, en, s_of(n, "status"));
+            cli_time(n, "start_time", st, sizeof st);
+            cli_time(n, "end_time", en, sizeof en);
+            printf("%s└─ run %s \"%s\" by %s, %s -> %s (%s)\n", pad, cli_str(n, "run_id"),
+                   cli_str(n, "run_name"), cli_str(n, "user"), st, en, cli_str(n, "status"));
             char sub[80];
             snprintf(sub, sizeof sub, "%s      ", pad);
             print_kv(sub, "params", cJSON_GetObjectItemCaseSensitive(n, "params"));
             print_kv(sub, "metrics", cJSON_GetObjectItemCaseSensitive(n, "metrics"));
         } else if (strcmp(type, "dataset") == 0) {
-            printf("%s└─ data %s digest %s from %s (%s)\n", pad, s_of(n, "name"),
-                   s_of(n, "digest"), s_of(n, "source"), s_of(n, "context"));
+            printf("%s└─ data %s digest %s from %s (%s)\n", pad, cli_str(n, "name"),
+                   cli_str(n, "digest"), cli_str(n, "source"), cli_str(n, "context"));
         } else if (strcmp(type, "code") == 0) {
-            printf("%s└─ code %s @ %s (%s)\n", pad, s_of(n, "script"), s_of(n, "git_commit"),
-                   s_of(n, "git_branch"));
+            printf("%s└─ code %s @ %s (%s)\n", pad, cli_str(n, "script"), cli_str(n, "git_commit"),
+                   cli_str(n, "git_branch"));
         } else if (strcmp(type, "parent_run") == 0) {
-            printf("%s└─ parent run %s\n", pad, s_of(n, "run_id"));
+            printf("%s└─ parent run %s\n", pad, cli_str(n, "run_id"));
         }
-        print_inputs(graph, s_of(n, "id"), depth + 1);
+        print_inputs(graph, cli_str(n, "id"), depth + 1);
     }
 }
 
@@ -161,7 +129,7 @@ static int lineage(struct store *st, const char *name, const char *version,
     struct cap_error err = {0};
     cJSON *graph = NULL;
     if (registry_lineage(st, name, version, &graph, &err) < 0)
-        return fail(&err);
+        return cli_fail(&err);
     const char *format = cli_get(opts, "--format");
     if (cli_get(opts, "--dot") || (format && strcmp(format, "dot") == 0)) {
         char *dot = registry_lineage_dot(graph);
@@ -169,10 +137,10 @@ static int lineage(struct store *st, const char *name, const char *version,
         free(dot);
     } else if (format && strcmp(format, "openlineage") == 0) {
         cJSON *ev = registry_lineage_openlineage(graph);
-        print_json(ev);
+        cli_print_json(ev);
         cJSON_Delete(ev);
     } else if (cli_get(opts, "--json") || (format && strcmp(format, "graph") == 0)) {
-        print_json(graph);
+        cli_print_json(graph);
     } else if (format) {
         cJSON_Delete(graph);
         fprintf(stderr, "capstan: --format must be graph, openlineage or dot\n");
@@ -181,8 +149,8 @@ static int lineage(struct store *st, const char *name, const char *version,
         char id[600];
         snprintf(id, sizeof id, "version:%s/%s", name, version);
         const cJSON *v = node_by_id(graph, id);
-        printf("%s/%s (%s, stage %s)\n", name, version, s_of(v, "status"),
-               s_of(v, "current_stage"));
+        printf("%s/%s (%s, stage %s)\n", name, version, cli_str(v, "status"),
+               cli_str(v, "current_stage"));
         print_inputs(graph, id, 0);
     }
     cJSON_Delete(graph);
@@ -236,7 +204,7 @@ int cmd_models(int argc, char **argv)
         if (cli_get(opts, "--filter") &&
             filter_parse(cli_get(opts, "--filter"), FILTER_TARGET_REGISTERED_MODELS, &filter,
                          &err) < 0) {
-            status = fail(&err);
+            status = cli_fail(&err);
             goto done;
         }
         q.filter = filter;
@@ -244,11 +212,11 @@ int cmd_models(int argc, char **argv)
         filter_free(filter);
         free(token);
         if (rc < 0) {
-            status = fail(&err);
+            status = cli_fail(&err);
             goto done;
         }
         if (cli_get(opts, "--json")) {
-            print_json(out);
+            cli_print_json(out);
             goto done;
         }
         printf("%-32s %-8s %-19s %s\n", "NAME", "LATEST", "UPDATED", "ALIASES");
@@ -256,40 +224,40 @@ int cmd_models(int argc, char **argv)
         cJSON_ArrayForEach(m, out)
         {
             char u[32];
-            when(m, "last_updated_timestamp", u, sizeof u);
+            cli_time(m, "last_updated_timestamp", u, sizeof u);
             const char *latest = "-";
             const cJSON *lv;
             long best = 0;
             cJSON_ArrayForEach(lv, cJSON_GetObjectItemCaseSensitive(m, "latest_versions"))
             {
-                long v = strtol(s_of(lv, "version"), NULL, 10);
+                long v = strtol(cli_str(lv, "version"), NULL, 10);
                 if (v > best) {
                     best = v;
-                    latest = s_of(lv, "version");
+                    latest = cli_str(lv, "version");
                 }
             }
             struct cap_buf al;
             cap_buf_init(&al);
             const cJSON *a;
             cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(m, "aliases"))
-                cap_buf_printf(&al, "%s@%s->%s", al.len ? " " : "", s_of(a, "alias"),
-                               s_of(a, "version"));
-            printf("%-32s %-8s %-19s %s\n", s_of(m, "name"), latest, u, al.data ? al.data : "");
+                cap_buf_printf(&al, "%s@%s->%s", al.len ? " " : "", cli_str(a, "alias"),
+                               cli_str(a, "version"));
+            printf("%-32s %-8s %-19s %s\n", cli_str(m, "name"), latest, u, al.data ? al.data : "");
             cap_buf_free(&al);
         }
     } else if (strcmp(sub, "show") == 0) {
         if (resolve(st, pos[1], &name, &version, &err) < 0 ||
             (version ? store_model_version_get(st, name, version, &out, &err)
                      : store_registered_model_get(st, name, &out, &err)) < 0) {
-            status = fail(&err);
+            status = cli_fail(&err);
             goto done;
         }
         if (cli_get(opts, "--json")) {
-            print_json(out);
+            cli_print_json(out);
         } else if (version) {
             show_version(out);
         } else {
-            printf("%s  %s\n", s_of(out, "name"), s_of(out, "description"));
+            printf("%s  %s\n", cli_str(out, "name"), cli_str(out, "description"));
             const cJSON *lv;
             cJSON_ArrayForEach(lv, cJSON_GetObjectItemCaseSensitive(out, "latest_versions"))
                 show_version(lv);
@@ -298,7 +266,7 @@ int cmd_models(int argc, char **argv)
         if (registry_check_model_name(pos[1], &err) < 0 || registry_check_alias(pos[2], &err) < 0 ||
             registry_check_version(pos[3], &err) < 0 ||
             store_alias_set(st, pos[1], pos[2], pos[3], &err) < 0) {
-            status = fail(&err);
+            status = cli_fail(&err);
             goto done;
         }
         printf("%s@%s -> version %s\n", pos[1], pos[2], pos[3]);
@@ -309,13 +277,13 @@ int cmd_models(int argc, char **argv)
             store_model_version_transition(st, pos[1], pos[2], stage,
                                            cli_get(opts, "--archive-existing") != NULL, &out,
                                            &err) < 0) {
-            status = fail(&err);
+            status = cli_fail(&err);
             goto done;
         }
         printf("%s/%s is now in stage %s\n", pos[1], pos[2], stage);
     } else {
         if (resolve(st, pos[1], &name, &version, &err) < 0) {
-            status = fail(&err);
+            status = cli_fail(&err);
             goto done;
         }
         if (!version) {

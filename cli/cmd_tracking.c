@@ -20,38 +20,6 @@
     {"--json", NULL, true, NULL, "print JSON instead of a table"},                         \
     {"--help", NULL, true, NULL, "show this help"}
 
-static const char *str_of(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static void fmt_time(const cJSON *o, const char *k, char *out, size_t n)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!cJSON_IsNumber(v)) {
-        snprintf(out, n, "-");
-        return;
-    }
-    time_t t = (time_t)(v->valuedouble / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, n, "%Y-%m-%d %H:%M:%S", &tm);
-}
-
-static void print_json(cJSON *o)
-{
-    char *s = cJSON_Print(o);
-    puts(s);
-    free(s);
-}
-
-static int fail(const struct cap_error *err)
-{
-    fprintf(stderr, "capstan: %s\n", err->msg);
-    return 1;
-}
-
 int cmd_experiments(int argc, char **argv)
 {
     struct cli_opt opts[] = {
@@ -78,26 +46,26 @@ int cmd_experiments(int argc, char **argv)
     char *token = NULL;
     if (cli_get(opts, "--filter") &&
         filter_parse(cli_get(opts, "--filter"), FILTER_TARGET_EXPERIMENTS, &filter, &err) < 0) {
-        status = fail(&err);
+        status = cli_fail(&err);
         goto done;
     }
     struct store_query q = {.view = cli_get(opts, "--all") ? STORE_VIEW_ALL : STORE_VIEW_ACTIVE,
                             .filter = filter, .max_results = 50000};
     if (store_experiment_search(st, &q, &list, &token, &err) < 0) {
-        status = fail(&err);
+        status = cli_fail(&err);
         goto done;
     }
     if (cli_get(opts, "--json")) {
-        print_json(list);
+        cli_print_json(list);
     } else {
         printf("%-6s %-40s %-8s %-19s %s\n", "ID", "NAME", "STAGE", "CREATED", "ARTIFACTS");
         const cJSON *e;
         cJSON_ArrayForEach(e, list)
         {
             char t[32];
-            fmt_time(e, "creation_time", t, sizeof t);
-            printf("%-6s %-40s %-8s %-19s %s\n", str_of(e, "experiment_id"), str_of(e, "name"),
-                   str_of(e, "lifecycle_stage"), t, str_of(e, "artifact_location"));
+            cli_time(e, "creation_time", t, sizeof t);
+            printf("%-6s %-40s %-8s %-19s %s\n", cli_str(e, "experiment_id"), cli_str(e, "name"),
+                   cli_str(e, "lifecycle_stage"), t, cli_str(e, "artifact_location"));
         }
     }
     status = 0;
@@ -127,7 +95,7 @@ static int resolve_experiments(struct store *st, const char *spec, char ***ids, 
             return rc;
         }
         *ids = cap_xrealloc(*ids, (*n + 1) * sizeof **ids);
-        (*ids)[(*n)++] = cap_xstrdup(str_of(exp, "experiment_id"));
+        (*ids)[(*n)++] = cap_xstrdup(cli_str(exp, "experiment_id"));
         cJSON_Delete(exp);
     }
     free(copy);
@@ -144,12 +112,12 @@ static void print_kv_section(const char *title, const cJSON *list, bool metric)
     {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(kv, "value");
         if (metric && cJSON_IsNumber(v))
-            printf("  %-32s %.10g (step %g)\n", str_of(kv, "key"), v->valuedouble,
+            printf("  %-32s %.10g (step %g)\n", cli_str(kv, "key"), v->valuedouble,
                    cJSON_GetObjectItemCaseSensitive(kv, "step")
                        ? cJSON_GetObjectItemCaseSensitive(kv, "step")->valuedouble
                        : 0.0);
         else
-            printf("  %-32s %s\n", str_of(kv, "key"), cJSON_IsString(v) ? v->valuestring : "");
+            printf("  %-32s %s\n", cli_str(kv, "key"), cJSON_IsString(v) ? v->valuestring : "");
     }
 }
 
@@ -158,13 +126,13 @@ static void show_run(const cJSON *run)
     const cJSON *info = cJSON_GetObjectItemCaseSensitive(run, "info");
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(run, "data");
     char st[32], en[32];
-    fmt_time(info, "start_time", st, sizeof st);
-    fmt_time(info, "end_time", en, sizeof en);
+    cli_time(info, "start_time", st, sizeof st);
+    cli_time(info, "end_time", en, sizeof en);
     printf("run        %s\nname       %s\nexperiment %s\nstatus     %s (%s)\nuser       %s\n"
            "started    %s\nended      %s\nartifacts  %s\n",
-           str_of(info, "run_id"), str_of(info, "run_name"), str_of(info, "experiment_id"),
-           str_of(info, "status"), str_of(info, "lifecycle_stage"), str_of(info, "user_id"), st,
-           en, str_of(info, "artifact_uri"));
+           cli_str(info, "run_id"), cli_str(info, "run_name"), cli_str(info, "experiment_id"),
+           cli_str(info, "status"), cli_str(info, "lifecycle_stage"), cli_str(info, "user_id"), st,
+           en, cli_str(info, "artifact_uri"));
     print_kv_section("params", cJSON_GetObjectItemCaseSensitive(data, "params"), false);
     print_kv_section("metrics", cJSON_GetObjectItemCaseSensitive(data, "metrics"), true);
     print_kv_section("tags", cJSON_GetObjectItemCaseSensitive(data, "tags"), false);
@@ -176,8 +144,8 @@ static void show_run(const cJSON *run)
         cJSON_ArrayForEach(in, inputs)
         {
             const cJSON *ds = cJSON_GetObjectItemCaseSensitive(in, "dataset");
-            printf("  %-24s digest %s  source %s\n", str_of(ds, "name"), str_of(ds, "digest"),
-                   str_of(ds, "source"));
+            printf("  %-24s digest %s  source %s\n", cli_str(ds, "name"), cli_str(ds, "digest"),
+                   cli_str(ds, "source"));
         }
     }
 }
@@ -187,9 +155,9 @@ static int runs_show(struct store *st, const char *run_id, bool json)
     struct cap_error err = {0};
     cJSON *run = NULL;
     if (store_run_get(st, run_id, &run, &err) < 0)
-        return fail(&err);
+        return cli_fail(&err);
     if (json)
-        print_json(run);
+        cli_print_json(run);
     else
         show_run(run);
     cJSON_Delete(run);
@@ -202,7 +170,7 @@ static const char *metric_of(const cJSON *run, const char *key, char *buf, size_
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(
                               cJSON_GetObjectItemCaseSensitive(run, "data"), "metrics"))
     {
-        if (strcmp(str_of(m, "key"), key) == 0) {
+        if (strcmp(cli_str(m, "key"), key) == 0) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, "value");
             if (cJSON_IsNumber(v))
                 snprintf(buf, n, "%.6g", v->valuedouble);
@@ -252,7 +220,7 @@ static int runs_search(struct store *st, const struct cli_opt *opts)
     if (store_run_search(st, &rq, &list, &token, &err) < 0)
         goto fail;
     if (cli_get(opts, "--json")) {
-        print_json(list);
+        cli_print_json(list);
     } else {
         const char *mkey = have_order && order.entity == FILTER_METRIC ? order.key : NULL;
         printf("%-32s %-24s %-9s %-19s%s%s\n", "RUN ID", "NAME", "STATUS", "STARTED",
@@ -262,9 +230,9 @@ static int runs_search(struct store *st, const struct cli_opt *opts)
         {
             const cJSON *info = cJSON_GetObjectItemCaseSensitive(r, "info");
             char t[32], mv[64];
-            fmt_time(info, "start_time", t, sizeof t);
-            printf("%-32s %-24s %-9s %-19s%s%s\n", str_of(info, "run_id"),
-                   str_of(info, "run_name"), str_of(info, "status"), t, mkey ? " " : "",
+            cli_time(info, "start_time", t, sizeof t);
+            printf("%-32s %-24s %-9s %-19s%s%s\n", cli_str(info, "run_id"),
+                   cli_str(info, "run_name"), cli_str(info, "status"), t, mkey ? " " : "",
                    mkey ? metric_of(r, mkey, mv, sizeof mv) : "");
         }
         if (token)
@@ -273,7 +241,7 @@ static int runs_search(struct store *st, const struct cli_opt *opts)
     status = 0;
     goto done;
 fail:
-    fail(&err);
+    cli_fail(&err);
 done:
     for (size_t i = 0; i < nids; i++)
         free(ids[i]);
