@@ -59,7 +59,7 @@ build/rel/bench/infer/bench_infer: bench/infer/bench_infer.c $(INFER_LIB_REL)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(INC) -O2 -g -o $@ $< $(INFER_LIB_REL) -lm
 
-bench-infer: build/rel/bench/infer/bench_infer $(PYTEST)
+bench-infer: build/rel/bench/infer/bench_infer build/rel/capstan $(PYTEST)
 	$(PYTHON_VENV)/bin/python bench/infer/bench.py --harness build/rel/bench/infer/bench_infer $(BENCH_ARGS)
 
 install-infer: $(INFER_LIB_REL) $(INFER_SO)

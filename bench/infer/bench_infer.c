@@ -1,13 +1,28 @@
 /* bench_infer.c - C timing harness for libcapstan-infer, driven by
  * bench.py: loads a model, feeds rows from a raw float32 file in batches of
  * B, and prints one JSON line with load time, resident memory growth and
- * microseconds per call / per row (single thread, one context).
+ * microseconds per call / per row (single thread, one context), plus the
+ * process's peak resident set (VmHWM from /proc/self/status) before the
+ * model is loaded and at exit. With MIN_SECONDS 0 it runs the model 17 times
+ * on the first BATCH rows - the memory measurement bench.py makes.
  *
- *   bench_infer MODEL.onnx ROWS.f32 NFEATURES BATCH [MIN_SECONDS] */
+ *
+ *   bench_infer MODEL.onnx ROWS.f32 NFEATURES BATCH [MIN_SECONDS]
+ *
+ * With --exec it instead runs CMD (stdout to /dev/null) and prints its wall
+ * time, fork to reap, and its peak RSS (ru_maxrss from wait4). A child
+ * forked straight from the Python driver would report the driver's own
+ * high-water mark (Linux carries it across exec); this small process keeps
+ * that floor at ~2 MB.
+ *
+ *   bench_infer --exec CMD [ARGS...] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "capstan/infer.h"
@@ -31,8 +46,55 @@ static long rss_kb(void)
     return res * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+/* peak resident set so far, from /proc/self/status (VmHWM) */
+static long hwm_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = 0;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) {
+            kb = atol(line + 6);
+            break;
+        }
+    fclose(f);
+    return kb;
+}
+
+static int exec_child(char **argv)
+{
+    double t0 = now();
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return 2;
+    }
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0)
+            dup2(fd, 1);
+        execvp(argv[0], argv);
+        perror(argv[0]);
+        _exit(127);
+    }
+    int status;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) < 0) {
+        perror("wait4");
+        return 2;
+    }
+    double el = now() - t0;
+    printf("{\"wall_s\": %.6f, \"maxrss_kb\": %ld, \"status\": %d}\n", el, ru.ru_maxrss,
+           WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 2 && !strcmp(argv[1], "--exec"))
+        return exec_child(argv + 2);
     if (argc < 5) {
         fprintf(stderr, "usage: %s MODEL ROWS.f32 NFEATURES BATCH [MIN_SECONDS]\n", argv[0]);
         return 2;
@@ -58,6 +120,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "need at least %ld rows\n", batch);
         return 2;
     }
+    long hwm0 = hwm_kb();
     long rss0 = rss_kb();
     double t0 = now();
     infer_model *m;
@@ -97,8 +160,9 @@ int main(int argc, char **argv)
         el = now() - start;
     } while (el < min_s);
     double us_call = el / (double)calls * 1e6;
-    printf("{\"load_ms\": %.3f, \"rss_kb\": %ld, \"us_per_call\": %.3f, \"us_per_row\": %.4f, \"calls\": %ld}\n",
-           load_ms, rss1 - rss0, us_call, us_call / (double)batch, calls);
+    printf("{\"load_ms\": %.3f, \"rss_kb\": %ld, \"us_per_call\": %.3f, \"us_per_row\": %.4f, \"calls\": %ld, "
+           "\"hwm0_kb\": %ld, \"hwm_kb\": %ld}\n",
+           load_ms, rss1 - rss0, us_call, us_call / (double)batch, calls, hwm0, hwm_kb());
     for (int i = 0; i < nout; i++)
         free(out[i].data);
     free(out);
