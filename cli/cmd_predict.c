@@ -420,23 +420,11 @@ typedef struct feed {
     void *data;         /* nrows x width */
 } feed;
 
-static int parse_value(const char *s, int type, void *dst, long row, int width, int k)
+/* Stores v as element k of row `row`, converted to the input's type; -1
+ * when it does not fit that type (NaN or out of range for integers). */
+static int store_value(double v, int type, void *dst, long row, int width, int k)
 {
     size_t off = (size_t)row * (size_t)width + (size_t)k;
-    if (type == INFER_STRING) {
-        ((const char **)dst)[off] = s ? s : "";
-        return 0;
-    }
-    double v = NAN;
-    if (s) {
-        char *end;
-        errno = 0;
-        v = strtod(s, &end);
-        while (*end == ' ')
-            end++;
-        if (end == s || *end)
-            return -1;
-    }
     switch (type) {
     case INFER_FLOAT: ((float *)dst)[off] = (float)v; break;
     case INFER_DOUBLE: ((double *)dst)[off] = v; break;
@@ -454,6 +442,26 @@ static int parse_value(const char *s, int type, void *dst, long row, int width, 
     default: return -2;
     }
     return 0;
+}
+
+/* A text cell (NULL = missing, read as NaN) into the input buffer. */
+static int parse_value(const char *s, int type, void *dst, long row, int width, int k)
+{
+    if (type == INFER_STRING) {
+        ((const char **)dst)[(size_t)row * (size_t)width + (size_t)k] = s ? s : "";
+        return 0;
+    }
+    double v = NAN;
+    if (s) {
+        char *end;
+        errno = 0;
+        v = strtod(s, &end);
+        while (*end == ' ')
+            end++;
+        if (end == s || *end)
+            return -1;
+    }
+    return store_value(v, type, dst, row, width, k);
 }
 
 /* ---- running ---- */
@@ -719,10 +727,9 @@ int cmd_predict(int argc, char **argv)
             for (int k = 0; k < feeds[i].width && ok; k++) {
                 int c = feeds[i].cols[k];
                 if (t.num) {
+                    /* numbers from .npy go straight in: no text round trip */
                     double v = t.num[(size_t)r * (size_t)t.ncols + (size_t)c];
-                    char buf[40];
-                    snprintf(buf, sizeof buf, "%.17g", v);
-                    ok = parse_value(isnan(v) ? NULL : buf, feeds[i].type, feeds[i].data, good, feeds[i].width, k) == 0;
+                    ok = store_value(v, feeds[i].type, feeds[i].data, good, feeds[i].width, k) == 0;
                     continue;
                 }
                 const char *s = t.cells[r][c];
