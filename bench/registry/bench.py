@@ -17,12 +17,10 @@ import datetime
 import importlib.metadata
 import json
 import os
-import platform
 import shlex
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +32,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(1, os.path.join(REPO, "bench", "tracking"))  # servers.py (read-only import)
 
 import dataset  # noqa: E402
-from servers import Client, Server, free_port  # noqa: E402
+from servers import (LIVE, Client, Server, capstan_version, env, free_port, loadavg, log,  # noqa: E402
+                     machine_info, start, stop)
 
 QUERY_KINDS = ["search_name", "search_run", "alias"]
 LABELS = {
@@ -43,9 +42,6 @@ LABELS = {
     "alias": "get-by-alias (registered-models/alias)",
 }
 
-
-def env(name, default):
-    return os.environ.get(name, default)
 
 
 def parse_args(argv):
@@ -86,55 +82,8 @@ def parse_args(argv):
     return args
 
 
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def loadavg():
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "?"
-
-
-def machine_info():
-    model, mem = "?", "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        with open("/proc/meminfo") as f:
-            mem = f"{int(f.readline().split()[1]) / 1048576:.1f} GiB"
-    except OSError:
-        pass
-    return {"nproc": os.cpu_count(), "cpu": model, "mem": mem,
-            "kernel": platform.release(), "python": platform.python_version()}
-
-
-def capstan_version(binary):
-    try:
-        out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=10)
-        v = (out.stdout or out.stderr).strip().splitlines()
-        ver = v[0] if v else "?"
-    except OSError:
-        ver = "?"
-    try:
-        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-    except OSError:
-        head = ""
-    return f"{ver} (git {head or 'no commit'})"
-
 
 # ---- servers ------------------------------------------------------------------------------
-
-LIVE = []
 
 
 def make_server(kind, args, workdir):
@@ -156,18 +105,6 @@ def make_server(kind, args, workdir):
     # cwd = the temp dir: MLflow puts ./mlartifacts there.
     return Server(kind, argv, workdir, port, env=e)
 
-
-def start(server):
-    dt = server.start()
-    LIVE.append(server)
-    log(f"  {server.label} up on :{server.port} in {dt:.3f}s (pid {server.pid})")
-    return dt
-
-
-def stop(server):
-    server.stop()
-    if server in LIVE:
-        LIVE.remove(server)
 
 
 def mem(server):

@@ -20,7 +20,6 @@ import datetime
 import importlib.metadata
 import json
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -36,13 +35,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import dataset  # noqa: E402
-from servers import Client, Server, free_port  # noqa: E402
+from servers import (LIVE, Client, Server, capstan_version, env, free_port, loadavg, log,  # noqa: E402
+                     machine_info, start, stop)
 
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 
-
-def env(name, default):
-    return os.environ.get(name, default)
 
 
 def parse_args(argv):
@@ -93,52 +90,6 @@ def seconds(s):
     return v / 1000 if m.group(2) == "ms" else v * 60 if m.group(2) == "m" else v
 
 
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def loadavg():
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "?"
-
-
-def machine_info():
-    model = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem = "?"
-    try:
-        with open("/proc/meminfo") as f:
-            mem = f"{int(f.readline().split()[1]) / 1048576:.1f} GiB"
-    except OSError:
-        pass
-    return {"nproc": os.cpu_count(), "cpu": model, "mem": mem,
-            "kernel": platform.release(), "python": platform.python_version()}
-
-
-def capstan_version(binary):
-    try:
-        out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=10)
-        v = (out.stdout or out.stderr).strip().splitlines()
-        ver = v[0] if v else "?"
-    except OSError:
-        ver = "?"
-    try:
-        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-    except OSError:
-        head = ""
-    return f"{ver} (git {head or 'no commit'})"
-
 
 def wrk_version(wrk):
     try:
@@ -169,21 +120,6 @@ def make_server(kind, args, workdir):
     e.pop("MLFLOW_TRACKING_URI", None)
     return Server(kind, argv, workdir, port, env=e)
 
-
-LIVE = []
-
-
-def start(server):
-    dt = server.start()
-    LIVE.append(server)
-    log(f"  {server.label} up on :{server.port} in {dt:.3f}s (pid {server.pid})")
-    return dt
-
-
-def stop(server):
-    server.stop()
-    if server in LIVE:
-        LIVE.remove(server)
 
 
 def check_alive(server, what, problems):

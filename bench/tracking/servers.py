@@ -1,4 +1,5 @@
-"""Start, watch and stop the two tracking servers for the benchmark.
+"""Start, watch and stop the servers for the tracking and registry benchmarks,
+and describe the run (machine, versions): the harness both share.
 
 Each server runs in its own session (process group) so that stopping it also
 stops every helper process it spawned (uvicorn workers, job runners, ...).
@@ -9,10 +10,14 @@ and anything still in the root's process group.
 import http.client
 import json
 import os
+import platform
 import signal
 import socket
 import subprocess
+import sys
 import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 
 def free_port():
@@ -225,3 +230,73 @@ class Client:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+# ---- run description and server lifecycle shared by the benchmarks ----
+
+# Servers started and not yet stopped, for the benchmarks' cleanup on a signal.
+LIVE = []
+
+
+def env(name, default):
+    return os.environ.get(name, default)
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def machine_info():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f"{int(f.readline().split()[1]) / 1048576:.1f} GiB"
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "mem": mem,
+            "kernel": platform.release(), "python": platform.python_version()}
+
+
+def capstan_version(binary):
+    try:
+        out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=10)
+        v = (out.stdout or out.stderr).strip().splitlines()
+        ver = v[0] if v else "?"
+    except OSError:
+        ver = "?"
+    try:
+        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+    except OSError:
+        head = ""
+    return f"{ver} (git {head or 'no commit'})"
+
+
+def start(server):
+    dt = server.start()
+    LIVE.append(server)
+    log(f"  {server.label} up on :{server.port} in {dt:.3f}s (pid {server.pid})")
+    return dt
+
+
+def stop(server):
+    server.stop()
+    if server in LIVE:
+        LIVE.remove(server)
