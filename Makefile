@@ -3,7 +3,7 @@
 # Every dependency comes through pkg-config (scripts/bootstrap installs them).
 
 CC      ?= cc
-PKGS    := libmicrohttpd libcjson sqlite3 openssl
+PKGS    := libmicrohttpd libcjson sqlite3 openssl libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -12,7 +12,7 @@ INC     := -I. -Iinclude
 REL_FLAGS  := -O2 -g
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-SERVER_MODULES := base store blob track registry api server cli
+SERVER_MODULES := base store blob track registry serve monitor api server cli
 SERVER_SRCS := $(filter-out cli/main.c,$(wildcard $(addsuffix /*.c,$(SERVER_MODULES))))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 
@@ -20,7 +20,7 @@ PYTHON_VENV := .venv
 PYTEST      := $(PYTHON_VENV)/bin/pytest
 
 .PHONY: all asan test test-unit test-fuzz test-integration run clean install bench deps fuzz \
-        bench-tracking bench-registry
+        bench-tracking bench-registry bench-serve bench-ui
 all: build/rel/capstan
 
 # Each flavour (rel, asan) gets its own object tree.
@@ -46,6 +46,8 @@ TEST_TARGETS   := test-unit test-fuzz test-integration
 # Fuzz targets: tests/fuzz/<name>_fuzz.c with seeds in tests/fuzz/corpus/<name>/.
 FUZZ_TARGETS   := filter blob_path
 -include infer/infer.mk
+# The web UI: built files embedded into the binary, and its browser tests.
+-include web/web.mk
 
 build/rel/capstan: build/rel/cli/main.o $(REL_OBJS) $(INFER_LIB_REL)
 	$(CC) $(REL_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lm
@@ -116,6 +118,12 @@ bench-tracking: build/rel/capstan $(PYTEST)
 bench-registry: build/rel/capstan $(PYTEST)
 	bench/registry/run.sh
 
-bench: bench-tracking bench-registry bench-infer
+bench-serve: build/rel/capstan $(PYTEST)
+	bench/serve/run.sh
+
+bench-ui: build/rel/capstan $(PYTEST)
+	bench/ui/run.sh
+
+bench: bench-tracking bench-registry bench-infer bench-serve bench-ui
 
 -include $(shell find build -name '*.d' 2>/dev/null)
