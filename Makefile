@@ -38,6 +38,9 @@ ASAN_OBJS := $(SERVER_SRCS:%.c=build/asan/%.o)
 CORE_MODULES := base track store blob
 CORE_ASAN_OBJS := $(filter-out cli/main.c,$(wildcard $(addsuffix /*.c,$(CORE_MODULES))))
 CORE_ASAN_OBJS := $(CORE_ASAN_OBJS:%.c=build/asan/%.o)
+# Unit tests may also reach the domain and serving modules (and the runtime).
+UNIT_ASAN_OBJS := $(CORE_ASAN_OBJS) \
+    $(patsubst %.c,build/asan/%.o,$(wildcard $(addsuffix /*.c,registry serve monitor)))
 
 # The inference library has its own fragment: it builds without the server.
 INFER_LIB_REL  :=
@@ -57,7 +60,7 @@ build/asan/capstan: build/asan/cli/main.o $(ASAN_OBJS) $(INFER_LIB_ASAN)
 
 asan: build/asan/capstan
 
-build/asan/tests/unit/%: tests/unit/%.c $(CORE_ASAN_OBJS)
+build/asan/tests/unit/%: tests/unit/%.c $(UNIT_ASAN_OBJS) $(INFER_LIB_ASAN)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(INC) $(PKG_CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka -lpthread -lm
 
