@@ -70,7 +70,7 @@ test-unit: $(UNIT_BINS)
 	@sh tests/unit/run.sh $(UNIT_BINS)
 
 # Replays each fuzz target's seed corpus under ASan/UBSan (no clang needed).
-build/asan/tests/fuzz/%_fuzz: tests/fuzz/%_fuzz.c tests/fuzz/driver.c $(CORE_ASAN_OBJS) $(INFER_LIB_ASAN)
+build/asan/tests/fuzz/%_fuzz: tests/fuzz/%_fuzz.c tests/fuzz/driver.c $(UNIT_ASAN_OBJS) $(INFER_LIB_ASAN)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(INC) $(PKG_CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lm
 

@@ -40,6 +40,7 @@ static const struct {
     [CAP_ENOTIMPL] = {"NOT_IMPLEMENTED", 501},
     [CAP_EUNAVAIL] = {"TEMPORARILY_UNAVAILABLE", 503},
     [CAP_EMETHOD] = {"BAD_REQUEST", 405},
+    [CAP_EMEDIA] = {"BAD_REQUEST", 415},
 };
 
 const char *cap_err_name(int code)

@@ -20,6 +20,7 @@ enum cap_errcode {
     CAP_ENOTIMPL,      /* NOT_IMPLEMENTED, 501 */
     CAP_EUNAVAIL,      /* TEMPORARILY_UNAVAILABLE, 503 */
     CAP_EMETHOD,       /* BAD_REQUEST, 405 */
+    CAP_EMEDIA,        /* BAD_REQUEST, 415 (unsupported Content-Type) */
     CAP_ECODE_COUNT
 };
 

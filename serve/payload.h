@@ -1,0 +1,103 @@
+/* payload.h - the bodies of the two inference protocols, to and from the
+ * runtime's tensors: the Open Inference Protocol v2 (JSON, and the binary
+ * tensor extension) and MLflow's scoring protocol (dataframe_split,
+ * dataframe_records, instances, inputs, CSV). Every request is checked
+ * against the model's signature before anything runs, so a bad request is
+ * a 4xx that names what was wrong and what was expected. Pure functions:
+ * no HTTP, no threads, no global state. */
+#ifndef CAP_SERVE_PAYLOAD_H
+#define CAP_SERVE_PAYLOAD_H
+
+#include <capstan/infer.h>
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/error.h"
+
+/* The form a request came in; the answer is written in the same form. */
+enum payload_format {
+    PAYLOAD_OIP = 0,        /* OIP v2 JSON (+ binary tensors) */
+    PAYLOAD_SPLIT,          /* {"dataframe_split": {"columns", "data", "index"?}} */
+    PAYLOAD_RECORDS,        /* {"dataframe_records": [{col: v}, ...]} */
+    PAYLOAD_INSTANCES,      /* {"instances": ...} */
+    PAYLOAD_INPUTS,         /* {"inputs": ...} */
+    PAYLOAD_CSV             /* text/csv with a header row */
+};
+
+struct payload_request {
+    enum payload_format format;
+    char *id;                   /* OIP request "id" (owned), or NULL */
+    /* One tensor per model input, in the model's input order. data is
+     * owned (malloc'd); INFER_STRING data is an array of owned char *. */
+    int n_inputs;
+    infer_tensor *inputs;
+    int64_t rows;               /* dim 0, the same for every input */
+    /* Outputs asked for, as model output indexes, in the order asked;
+     * n_outputs == 0 means every output of the model. */
+    int n_outputs;
+    int *outputs;
+    bool *binary;               /* per asked output: OIP binary_data */
+    bool binary_all;            /* OIP parameters.binary_data_output */
+};
+
+/* Parses an OIP v2 infer request. json_len is the value of the
+ * Inference-Header-Content-Length header (the JSON part's length, binary
+ * tensors follow it), or 0 when the header is absent (all JSON).
+ * Errors: CAP_EINVAL (400) for anything wrong in the request: malformed
+ * JSON, unknown or missing input, wrong datatype, shape not matching the
+ * model, data count not matching the shape, non-numeric data, binary sizes
+ * that do not add up, unknown output name. */
+int payload_parse_oip(const infer_model *m, const void *body, size_t len, size_t json_len,
+                      struct payload_request *out, struct cap_error *err);
+
+/* Parses an MLflow scoring request. content_type is the request's header
+ * (NULL when absent): application/json or text/csv, optionally with
+ * "; charset=utf-8"; anything else is CAP_EMEDIA (415). Bad bodies are
+ * CAP_EBADREQ (400). Frames map columns to inputs: a model with one 2-D
+ * input [N, F] takes the F columns in order (F must match); a model with
+ * several inputs takes one column per input, by name. */
+int payload_parse_scoring(const infer_model *m, const char *content_type, const void *body,
+                          size_t len, struct payload_request *out, struct cap_error *err);
+
+void payload_request_free(struct payload_request *r);
+
+/* Writes the OIP v2 infer response for outputs outs[0..n_out) (every model
+ * output, in model order; the request picks which ones are sent):
+ * {"model_name", "model_version", "id"?, "outputs": [{"name", "datatype",
+ * "shape", "data" | "parameters": {"binary_data_size"}}]}. When any output is
+ * binary, the binary tensors follow the JSON in body and *json_len is the
+ * JSON part's length (for Inference-Header-Content-Length); otherwise
+ * *json_len is 0. A ZipMap output is sent as its FP32 [rows, classes]
+ * tensor. */
+int payload_write_oip(const infer_model *m, const struct payload_request *req,
+                      const char *model_name, const char *model_version,
+                      const infer_tensor *outs, int n_out, struct cap_buf *body, size_t *json_len,
+                      struct cap_error *err);
+
+/* Writes MLflow's {"predictions": ...}: for frame inputs (split, records,
+ * CSV) a list of records, one per row, {output_name: value or list}; for
+ * instances/inputs a single output's values, or {output_name: values} when
+ * the model has several outputs. A ZipMap output becomes one
+ * {label: probability} object per row. */
+int payload_write_scoring(const infer_model *m, const struct payload_request *req,
+                          const infer_tensor *outs, int n_out, struct cap_buf *body,
+                          struct cap_error *err);
+
+/* One tensor's elements as a JSON array, nested by its shape; for the
+ * prediction log. */
+void payload_write_json_data(struct cap_buf *b, const infer_tensor *t);
+
+/* OIP model metadata: {"name", "versions", "platform": "onnx", "inputs":
+ * [{"name", "datatype", "shape"}], "outputs": [...]}, symbolic dims -1. */
+cJSON *payload_oip_metadata(const infer_model *m, const char *name,
+                            const char *const *versions, int n_versions);
+
+/* The OIP datatype name of an infer_type ("FP32", "INT64", "BYTES", ...),
+ * or NULL; and back (-1 when unknown). */
+const char *payload_oip_datatype(int infer_type);
+int payload_infer_type(const char *oip_datatype);
+
+#endif
