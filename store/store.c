@@ -15,6 +15,7 @@
 struct store {
     const struct store_backend *be;
     const struct store_registry_backend *reg;
+    const struct store_serving_backend *srv;
     void *impl;
 };
 
@@ -129,6 +130,7 @@ int store_open(const struct store_config *cfg, struct store **out, struct cap_er
     struct store *st = cap_xcalloc(1, sizeof *st);
     st->be = &store_sqlite_backend;
     st->reg = &store_sqlite_registry;
+    st->srv = &store_sqlite_serving;
     rc = store_sqlite_open(path, prefix, cfg->read_connections, &st->impl, err);
     free(path);
     free(prefix);
@@ -797,4 +799,106 @@ int store_alias_get(struct store *st, const char *name, const char *alias, cJSON
     CHECK(check_model_name(name, "name", err));
     NEED(alias, "alias");
     return st->reg->alias_get(st->impl, name, alias, out, err);
+}
+
+/* ---------------- serving ---------------- */
+
+static int check_deployment_name(const char *name, struct cap_error *err)
+{
+    NEED(name, "name");
+    size_t n = strlen(name);
+    if (n == 0 || n > 128)
+        return cap_err(err, CAP_EINVAL,
+                       "Deployment name must be 1 to 128 characters, got %zu", n);
+    for (const char *p = name; *p; p++) {
+        char c = *p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '.';
+        if (!ok || (p == name && c == '.'))
+            return cap_err(err, CAP_EINVAL,
+                           "Invalid deployment name '%.128s': use letters, digits, '-', '_' and "
+                           "'.' (not first)",
+                           name);
+    }
+    return 0;
+}
+
+int store_deployment_create(struct store *st, const char *name, const char *spec_json,
+                            cJSON **out, struct cap_error *err)
+{
+    NEED_STORE();
+    CHECK(check_deployment_name(name, err));
+    NEED(spec_json, "spec");
+    return st->srv->deployment_put(st->impl, name, spec_json, true, out, err);
+}
+
+int store_deployment_update(struct store *st, const char *name, const char *spec_json,
+                            cJSON **out, struct cap_error *err)
+{
+    NEED_STORE();
+    CHECK(check_deployment_name(name, err));
+    NEED(spec_json, "spec");
+    return st->srv->deployment_put(st->impl, name, spec_json, false, out, err);
+}
+
+int store_deployment_get(struct store *st, const char *name, cJSON **out, struct cap_error *err)
+{
+    NEED_STORE();
+    NEED(out, "out");
+    *out = NULL;
+    CHECK(check_deployment_name(name, err));
+    return st->srv->deployment_get(st->impl, name, out, err);
+}
+
+int store_deployment_list(struct store *st, cJSON **out, struct cap_error *err)
+{
+    NEED_STORE();
+    NEED(out, "out");
+    *out = NULL;
+    return st->srv->deployment_list(st->impl, out, err);
+}
+
+int store_deployment_delete(struct store *st, const char *name, struct cap_error *err)
+{
+    NEED_STORE();
+    CHECK(check_deployment_name(name, err));
+    return st->srv->deployment_delete(st->impl, name, err);
+}
+
+int store_predictions_log(struct store *st, const struct store_prediction *rows, size_t n,
+                          struct cap_error *err)
+{
+    NEED_STORE();
+    if (n == 0)
+        return 0;
+    NEED(rows, "rows");
+    for (size_t i = 0; i < n; i++) {
+        NEED(rows[i].deployment, "deployment");
+        NEED(rows[i].model_name, "model_name");
+        NEED(rows[i].model_version, "model_version");
+        NEED(rows[i].role, "role");
+    }
+    return st->srv->predictions_log(st->impl, rows, n, err);
+}
+
+int store_predictions_search(struct store *st, const char *deployment, int64_t since_ms,
+                             int max_results, const char *page_token, cJSON **out,
+                             char **next_token, struct cap_error *err)
+{
+    NEED_STORE();
+    NEED(out, "out");
+    *out = NULL;
+    if (next_token)
+        *next_token = NULL;
+    if (max_results <= 0 || max_results > 10000)
+        return cap_err(err, CAP_EINVAL, "max_results must be between 1 and 10000, got %d",
+                       max_results);
+    char *tok = NULL;
+    int rc = st->srv->predictions_search(st->impl, deployment, since_ms, max_results, page_token,
+                                         out, &tok, err);
+    if (next_token)
+        *next_token = tok;
+    else
+        free(tok);
+    return rc;
 }

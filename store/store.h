@@ -307,4 +307,42 @@ int store_alias_delete(struct store *st, const char *name, const char *alias,
 int store_alias_get(struct store *st, const char *name, const char *alias, cJSON **out,
                     struct cap_error *err);
 
+/* ---- serving: deployments and the prediction log ----
+ * Deployment JSON: {name, spec: {...as given...}, created_at, updated_at}.
+ * The spec is the serving module's to interpret (serve/ checks it before
+ * calling); the store keeps it verbatim as JSON text.
+ * Unknown name: -CAP_ENOTFOUND "Deployment 'X' not found"; duplicate:
+ * -CAP_EEXISTS "Deployment 'X' already exists". */
+int store_deployment_create(struct store *st, const char *name, const char *spec_json,
+                            cJSON **out, struct cap_error *err);
+int store_deployment_update(struct store *st, const char *name, const char *spec_json,
+                            cJSON **out, struct cap_error *err);
+int store_deployment_get(struct store *st, const char *name, cJSON **out, struct cap_error *err);
+/* out: array of Deployment JSON ordered by name. */
+int store_deployment_list(struct store *st, cJSON **out, struct cap_error *err);
+int store_deployment_delete(struct store *st, const char *name, struct cap_error *err);
+
+/* One served request as the prediction log keeps it. */
+struct store_prediction {
+    int64_t timestamp_ms;
+    const char *deployment;
+    const char *model_name;
+    const char *model_version;
+    const char *role;            /* "primary", "canary" or "shadow" */
+    const char *request_id;      /* may be NULL */
+    int64_t latency_us;
+    const char *inputs_json;     /* {input_name: nested values} */
+    const char *outputs_json;    /* {output_name: nested values} */
+    int agree;                   /* shadow rows: 1 agrees with the primary, 0 not; -1 n/a */
+};
+
+int store_predictions_log(struct store *st, const struct store_prediction *rows, size_t n,
+                          struct cap_error *err);
+/* Rows of one deployment (NULL: all) with timestamp >= since_ms, oldest
+ * first, as [{id, timestamp, deployment, model_name, model_version, role,
+ * request_id?, latency_us, inputs, outputs, agree?}]; *next_token when more. */
+int store_predictions_search(struct store *st, const char *deployment, int64_t since_ms,
+                             int max_results, const char *page_token, cJSON **out,
+                             char **next_token, struct cap_error *err);
+
 #endif

@@ -121,6 +121,21 @@ struct store_registry_backend {
                      struct cap_error *err);
 };
 
+
+/* Deployments and the prediction log (serve/, monitor/): a third table. */
+struct store_serving_backend {
+    int (*deployment_put)(void *impl, const char *name, const char *spec_json, bool create,
+                          cJSON **out, struct cap_error *err);
+    int (*deployment_get)(void *impl, const char *name, cJSON **out, struct cap_error *err);
+    int (*deployment_list)(void *impl, cJSON **out, struct cap_error *err);
+    int (*deployment_delete)(void *impl, const char *name, struct cap_error *err);
+    int (*predictions_log)(void *impl, const struct store_prediction *rows, size_t n,
+                           struct cap_error *err);
+    int (*predictions_search)(void *impl, const char *deployment, int64_t since_ms,
+                              int max_results, const char *page_token, cJSON **out,
+                              char **next_token, struct cap_error *err);
+};
+
 /* The four model-version stages in their canonical spelling and order. */
 #define STORE_NSTAGES 4
 extern const char *const store_stages[STORE_NSTAGES];
@@ -132,6 +147,7 @@ const char *store_stage_canonical(const char *stage);
  * URI), artifact_prefix has no trailing slash. */
 extern const struct store_backend store_sqlite_backend;
 extern const struct store_registry_backend store_sqlite_registry;
+extern const struct store_serving_backend store_sqlite_serving;
 int store_sqlite_open(const char *path, const char *artifact_prefix, int read_connections,
                       void **impl, struct cap_error *err);
 

@@ -219,6 +219,28 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "    ON DELETE CASCADE) WITHOUT ROWID;"
     "CREATE INDEX registered_model_aliases_by_version"
     "  ON registered_model_aliases(model_key, version);",
+    /* 4: serving. A deployment's spec is the serving module's JSON, kept
+     * verbatim. The prediction log is append-only and read by deployment
+     * and time, so its key is (deployment, ts, id). */
+    "CREATE TABLE deployments ("
+    "  name TEXT PRIMARY KEY,"
+    "  spec TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE predictions ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  ts INTEGER NOT NULL,"
+    "  deployment TEXT NOT NULL,"
+    "  model_name TEXT NOT NULL,"
+    "  model_version TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  request_id TEXT,"
+    "  latency_us INTEGER NOT NULL,"
+    "  inputs TEXT,"
+    "  outputs TEXT,"
+    "  agree INTEGER);"
+    "CREATE INDEX predictions_by_deployment_ts ON predictions(deployment, ts, id);"
+    "CREATE INDEX predictions_by_ts ON predictions(ts, id);",
 };
 
 static int current_version(struct sq_conn *c, int64_t *out, struct cap_error *err)

@@ -110,7 +110,7 @@ int store_sq_kv_array(struct sq_conn *c, sqlite3_stmt *st, cJSON *obj, const cha
 char *store_sq_random_name(void);
 
 /* ---- store_schema.c ---- */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 int store_sq_migrate(struct sq_conn *c, const char *artifact_prefix, struct cap_error *err);
 
 /* ---- store_sqlite_exp.c ---- */
