@@ -15,11 +15,17 @@
 
 struct store;
 struct blob;
+struct serve;
+struct metrics;
+struct predlog;
 
 struct api_env {
-    struct store *store;
-    struct blob *blob;
+    struct store *store;         /* NULL in a serving-only process */
+    struct blob *blob;           /* NULL in a serving-only process */
     const char *version;
+    struct serve *serve;         /* deployments; NULL when serving is off */
+    struct metrics *metrics;     /* /metrics; may be NULL */
+    struct predlog *log;         /* the prediction log; may be NULL */
 };
 
 #define API_MAX_PATH_PARAMS 3
@@ -33,7 +39,15 @@ struct api_request {
     const char *params[API_MAX_PATH_PARAMS];
     const char *tail;
     const char *content_type;
+    /* API_BODY_RAW routes: the body as received. */
+    const char *body;
+    size_t body_len;
+    /* Any request header by name (case-insensitive), NULL when absent. */
+    const char *(*header)(void *cls, const char *name);
+    void *header_cls;
 };
+
+#define API_MAX_HEADERS 4
 
 /* What a handler answers. Exactly one of json / text / fd is used. */
 struct api_response {
@@ -43,7 +57,19 @@ struct api_response {
     int fd;                      /* -1 when unused; the server closes it */
     uint64_t fd_size;
     char *attachment_name;       /* owned; Content-Disposition filename */
+    /* Raw bytes (used when json, text and fd are not): owned, sent with
+     * content_type (NULL = application/json). */
+    char *raw;
+    size_t raw_len;
+    const char *content_type;
+    /* Extra response headers; values owned. */
+    const char *header_names[API_MAX_HEADERS];
+    char *header_values[API_MAX_HEADERS];
+    int nheaders;
 };
+
+/* Adds a response header (value copied); silently ignores a fifth. */
+void api_response_header(struct api_response *resp, const char *name, const char *value);
 
 typedef int (*api_handler)(const struct api_env *env, const struct api_request *req,
                            struct api_response *resp, struct cap_error *err);
@@ -59,7 +85,13 @@ struct api_upload_ops {
     void (*abort)(void *state);
 };
 
-enum api_body { API_BODY_JSON, API_BODY_STREAM, API_BODY_NONE };
+/* JSON: the body parsed into msg; STREAM: upload ops; NONE: no body;
+ * RAW: the body handed over as bytes (inference payloads, binary tensors). */
+enum api_body { API_BODY_JSON, API_BODY_STREAM, API_BODY_NONE, API_BODY_RAW };
+
+/* How errors are written: MLflow's {"error_code", "message"} or the Open
+ * Inference Protocol's {"error": "..."}. */
+enum api_errors { API_ERRORS_MLFLOW = 0, API_ERRORS_OIP };
 
 struct api_route {
     const char *method;
@@ -67,6 +99,8 @@ struct api_route {
     enum api_body body;
     api_handler handler;                 /* JSON and NONE routes */
     const struct api_upload_ops *upload; /* STREAM routes */
+    enum api_errors errors;
+    bool serving;                /* also served by a serving-only process (no store) */
 };
 
 /* Finds the route for method + path. Returns the route, or NULL with *err
@@ -80,6 +114,9 @@ extern const struct api_route api_tracking_routes[];
 extern const struct api_route api_artifact_routes[];
 extern const struct api_route api_registry_routes[];
 extern const struct api_route api_capstan_routes[];
+extern const struct api_route api_serving_routes[];
+extern const struct api_route api_oip_routes[];
+extern const struct api_route api_invocations_routes[];
 
 void api_response_free(struct api_response *resp);
 

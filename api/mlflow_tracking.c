@@ -801,8 +801,8 @@ HANDLER(version)
 #define P "/api/2.0/mlflow/"
 #define J API_BODY_JSON
 const struct api_route api_tracking_routes[] = {
-    {"GET", "/health", API_BODY_NONE, health, NULL},
-    {"GET", "/version", API_BODY_NONE, version, NULL},
+    {"GET", "/health", API_BODY_NONE, health, NULL, API_ERRORS_MLFLOW, true},
+    {"GET", "/version", API_BODY_NONE, version, NULL, API_ERRORS_MLFLOW, true},
     {"POST", P "experiments/create", J, experiment_create, NULL},
     {"GET", P "experiments/get", J, experiment_get, NULL},
     {"GET", P "experiments/get-by-name", J, experiment_get_by_name, NULL},

@@ -10,8 +10,9 @@
 
 #include "base/buf.h"
 
-static const struct api_route *const tables[] = {api_tracking_routes, api_artifact_routes,
-                                                 api_registry_routes, api_capstan_routes};
+static const struct api_route *const tables[] = {
+    api_tracking_routes, api_artifact_routes,    api_registry_routes,   api_capstan_routes,
+    api_serving_routes,  api_oip_routes,         api_invocations_routes};
 
 static int hexval(char c)
 {
@@ -137,8 +138,22 @@ const struct api_route *api_match(const char *method, const char *path,
     return found;
 }
 
+void api_response_header(struct api_response *resp, const char *name, const char *value)
+{
+    if (resp->nheaders >= API_MAX_HEADERS)
+        return;
+    resp->header_names[resp->nheaders] = name;
+    resp->header_values[resp->nheaders] = cap_xstrdup(value);
+    resp->nheaders++;
+}
+
 void api_response_free(struct api_response *resp)
 {
+    free(resp->raw);
+    resp->raw = NULL;
+    for (int i = 0; i < resp->nheaders; i++)
+        free(resp->header_values[i]);
+    resp->nheaders = 0;
     if (resp->json)
         cJSON_Delete(resp->json);
     free(resp->text);

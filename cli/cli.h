@@ -44,5 +44,7 @@ int cmd_server(int argc, char **argv);
 int cmd_experiments(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_models(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_deploy(int argc, char **argv);
 
 #endif

@@ -9,9 +9,12 @@
 
 #include "api/api.h"
 #include "base/buf.h"
+#include "base/metrics.h"
 #include "base/util.h"
 #include "blob/blob.h"
 #include "cli/cli.h"
+#include "monitor/predlog.h"
+#include "serve/serve.h"
 #include "server/server.h"
 #include "store/store.h"
 
@@ -25,6 +28,34 @@ static bool parse_u64(const char *s, unsigned long long max, unsigned long long 
         return false;
     *out = v;
     return true;
+}
+
+static sigset_t stop_signals;
+
+/* Signals are taken by sigwait in the main thread only. */
+static void block_signals(void)
+{
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void wait_and_stop(struct server *srv)
+{
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    fprintf(stderr, "capstan: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    server_stop(srv);
+}
+
+static void set_log_level(const char *lvl)
+{
+    cap_log_set_level(strcmp(lvl, "debug") == 0  ? CAP_LOG_DEBUG
+                      : strcmp(lvl, "warn") == 0  ? CAP_LOG_WARN
+                      : strcmp(lvl, "error") == 0 ? CAP_LOG_ERROR
+                                                  : CAP_LOG_INFO);
 }
 
 int cmd_server(int argc, char **argv)
@@ -43,6 +74,12 @@ int cmd_server(int argc, char **argv)
         {"--max-upload-bytes", "CAPSTAN_MAX_UPLOAD_BYTES", false, "68719476736",
          "largest artifact upload"},
         {"--log-level", "CAPSTAN_LOG_LEVEL", false, "info", "debug, info, warn or error"},
+        {"--serve-poll-ms", "CAPSTAN_SERVE_POLL_MS", false, "250",
+         "how often deployments are re-read (alias moves are seen within this)"},
+        {"--default-deployment", "CAPSTAN_DEFAULT_DEPLOYMENT", false, NULL,
+         "deployment that answers /invocations when there are several"},
+        {"--prediction-log-queue", "CAPSTAN_PREDICTION_LOG_QUEUE", false, "65536",
+         "prediction log entries waiting to be written before new ones are dropped"},
         {"--help", NULL, true, NULL, "show this help"},
         {NULL, NULL, false, NULL, NULL},
     };
@@ -53,6 +90,13 @@ int cmd_server(int argc, char **argv)
     if (cli_get(opts, "--help")) {
         cli_usage("capstan server [options]", opts);
         return 0;
+    }
+    unsigned long long poll_ms, logq;
+    if (!parse_u64(cli_get(opts, "--serve-poll-ms"), 60000, &poll_ms) || poll_ms < 10 ||
+        !parse_u64(cli_get(opts, "--prediction-log-queue"), 1ULL << 24, &logq) || logq == 0) {
+        fprintf(stderr, "capstan: --serve-poll-ms must be 10 to 60000 and "
+                        "--prediction-log-queue a positive count\n");
+        return 2;
     }
     unsigned long long port, threads, max_json, max_upload;
     if (!parse_u64(cli_get(opts, "--port"), 65535, &port)) {
@@ -68,19 +112,9 @@ int cmd_server(int argc, char **argv)
         fprintf(stderr, "capstan: --max-request-bytes and --max-upload-bytes must be byte counts\n");
         return 2;
     }
-    const char *lvl = cli_get(opts, "--log-level");
-    cap_log_set_level(strcmp(lvl, "debug") == 0  ? CAP_LOG_DEBUG
-                      : strcmp(lvl, "warn") == 0  ? CAP_LOG_WARN
-                      : strcmp(lvl, "error") == 0 ? CAP_LOG_ERROR
-                                                  : CAP_LOG_INFO);
+    set_log_level(cli_get(opts, "--log-level"));
 
-    /* Signals are taken by sigwait in this thread only. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    block_signals();
 
     struct cap_error err = {0};
     const char *data = cli_get(opts, "--data");
@@ -94,6 +128,10 @@ int cmd_server(int argc, char **argv)
     struct blob *blob = NULL;
     struct store *store = NULL;
     struct server *srv = NULL;
+    struct metrics *metrics = metrics_new();
+    struct predlog *plog = NULL;
+    struct serve *serve = NULL;
+    struct serve_store_source src = {0};
     int status = 1;
     if (blob_open(artifacts.data, &blob, &err) < 0) {
         fprintf(stderr, "capstan: cannot open the artifact root %s: %s\n", artifacts.data, err.msg);
@@ -101,7 +139,19 @@ int cmd_server(int argc, char **argv)
     }
     if (cli_open_store(opts, &store) < 0)
         goto done;
-    struct api_env env = {.store = store, .blob = blob, .version = CAPSTAN_VERSION};
+    plog = predlog_start((size_t)logq, predlog_store_sink, store);
+    src.store = store;
+    src.blob = blob;
+    struct serve_config vcfg = {.poll_ms = (int)poll_ms,
+                                .default_deployment = cli_get(opts, "--default-deployment"),
+                                .metrics = metrics,
+                                .log = plog};
+    if (serve_start(&vcfg, &serve_store_ops, &src, &serve, &err) < 0) {
+        fprintf(stderr, "capstan: %s\n", err.msg);
+        goto done;
+    }
+    struct api_env env = {.store = store, .blob = blob, .version = CAPSTAN_VERSION,
+                          .serve = serve, .metrics = metrics, .log = plog};
     struct server_config scfg = {
         .host = cli_get(opts, "--host"),
         .port = (uint16_t)port,
@@ -117,16 +167,112 @@ int cmd_server(int argc, char **argv)
     fprintf(stderr, "capstan %s listening on http://%s:%u (store %s, artifacts %s)\n",
             CAPSTAN_VERSION, scfg.host, server_port(srv), uri, artifacts.data);
     free(uri);
-    int sig = 0;
-    sigwait(&set, &sig);
-    fprintf(stderr, "capstan: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    server_stop(srv);
+    wait_and_stop(srv);
     status = 0;
 done:
+    /* Requests are over: stop the watcher and the shadow, then let the
+     * prediction log write what is queued, then close the store. */
+    serve_stop(serve);
+    predlog_stop(plog);
+    metrics_free(metrics);
     if (store)
         store_close(store);
     if (blob)
         blob_close(blob);
     cap_buf_free(&artifacts);
+    return status;
+}
+
+/* `capstan serve --registry URL`: serving only. Deployments, aliases and
+ * model files come from the registry server's API; no database, so any
+ * number of these can run behind a load balancer. */
+int cmd_serve(int argc, char **argv)
+{
+    struct cli_opt opts[] = {
+        {"--registry", "CAPSTAN_REGISTRY", false, NULL,
+         "URL of the capstan server that holds the registry and the deployments"},
+        {"--host", "CAPSTAN_HOST", false, "127.0.0.1", "address to listen on"},
+        {"--port", "CAPSTAN_PORT", false, "8080", "port to listen on (0: any free port)"},
+        {"--threads", "CAPSTAN_THREADS", false, "16", "HTTP worker threads"},
+        {"--max-request-bytes", "CAPSTAN_MAX_REQUEST_BYTES", false, "16777216",
+         "largest request body"},
+        {"--serve-poll-ms", "CAPSTAN_SERVE_POLL_MS", false, "500",
+         "how often deployments are re-read from the registry"},
+        {"--default-deployment", "CAPSTAN_DEFAULT_DEPLOYMENT", false, NULL,
+         "deployment that answers /invocations when there are several"},
+        {"--log-level", "CAPSTAN_LOG_LEVEL", false, "info", "debug, info, warn or error"},
+        {"--help", NULL, true, NULL, "show this help"},
+        {NULL, NULL, false, NULL, NULL},
+    };
+    const char *pos[1];
+    int npos;
+    if (cli_parse(argc, argv, 2, opts, pos, 0, &npos) < 0)
+        return 2;
+    if (cli_get(opts, "--help")) {
+        cli_usage("capstan serve --registry URL [options]", opts);
+        return 0;
+    }
+    unsigned long long port, threads, max_json, poll_ms;
+    if (!cli_get(opts, "--registry")) {
+        fprintf(stderr, "capstan: serve needs --registry URL (or CAPSTAN_REGISTRY)\n");
+        return 2;
+    }
+    if (!parse_u64(cli_get(opts, "--port"), 65535, &port) ||
+        !parse_u64(cli_get(opts, "--threads"), 1024, &threads) || threads == 0 ||
+        !parse_u64(cli_get(opts, "--max-request-bytes"), 1ULL << 40, &max_json) ||
+        !parse_u64(cli_get(opts, "--serve-poll-ms"), 60000, &poll_ms) || poll_ms < 10) {
+        fprintf(stderr, "capstan: --port 0-65535, --threads 1-1024, --max-request-bytes a byte "
+                        "count and --serve-poll-ms 10-60000 expected\n");
+        return 2;
+    }
+    set_log_level(cli_get(opts, "--log-level"));
+    block_signals();
+    struct cap_error err = {0};
+    struct serve_http_source *src = NULL;
+    struct metrics *metrics = metrics_new();
+    struct predlog *plog = NULL;
+    struct serve *serve = NULL;
+    struct server *srv = NULL;
+    int status = 1;
+    if (serve_http_source_new(cli_get(opts, "--registry"), &src, &err) < 0) {
+        fprintf(stderr, "capstan: %s\n", err.msg);
+        goto done;
+    }
+    /* a separate client for the log, so that a slow write never holds up
+     * the watcher's requests */
+    struct serve_http_source *logsrc = NULL;
+    if (serve_http_source_new(cli_get(opts, "--registry"), &logsrc, &err) == 0)
+        plog = predlog_start(65536, serve_http_log_sink, logsrc);
+    struct serve_config vcfg = {.poll_ms = (int)poll_ms,
+                                .default_deployment = cli_get(opts, "--default-deployment"),
+                                .metrics = metrics,
+                                .log = plog};
+    if (serve_start(&vcfg, &serve_http_ops, src, &serve, &err) < 0) {
+        fprintf(stderr, "capstan: %s\n", err.msg);
+        goto done;
+    }
+    struct api_env env = {.version = CAPSTAN_VERSION, .serve = serve, .metrics = metrics,
+                          .log = plog};
+    struct server_config scfg = {
+        .host = cli_get(opts, "--host"),
+        .port = (uint16_t)port,
+        .threads = (unsigned)threads,
+        .max_json_bytes = max_json,
+        .max_upload_bytes = max_json,
+    };
+    if (server_start(&scfg, &env, &srv, &err) < 0) {
+        fprintf(stderr, "capstan: %s\n", err.msg);
+        goto done;
+    }
+    fprintf(stderr, "capstan %s serving on http://%s:%u (registry %s)\n", CAPSTAN_VERSION,
+            scfg.host, server_port(srv), cli_get(opts, "--registry"));
+    wait_and_stop(srv);
+    status = 0;
+done:
+    serve_stop(serve);
+    predlog_stop(plog);
+    serve_http_source_free(logsrc);
+    serve_http_source_free(src);
+    metrics_free(metrics);
     return status;
 }

@@ -9,7 +9,10 @@ static void usage(FILE *f)
 {
     fputs("usage: capstan <command> [options]\n\n"
           "commands:\n"
-          "  server         run the tracking server (MLflow REST API) on http://127.0.0.1:5000\n"
+          "  server         run the tracking server (MLflow REST API), registry and model serving\n"
+          "                 on http://127.0.0.1:5000\n"
+          "  serve          serving only, from a registry server: capstan serve --registry URL\n"
+          "  deploy         deployments: create, list, status, update, promote, rollback, delete\n"
           "  experiments    list experiments\n"
           "  runs           search runs, show a run\n"
           "  models         registered models: list, show, alias, promote, lineage\n"
@@ -42,6 +45,10 @@ int main(int argc, char **argv)
         return cmd_runs(argc, argv);
     if (strcmp(cmd, "models") == 0)
         return cmd_models(argc, argv);
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc, argv);
+    if (strcmp(cmd, "deploy") == 0)
+        return cmd_deploy(argc, argv);
     if (strcmp(cmd, "predict") == 0)
         return cmd_predict(argc, argv);
     fprintf(stderr, "capstan: unknown command '%s'\n", cmd);

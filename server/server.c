@@ -41,7 +41,13 @@ struct req_ctx {
     uint64_t body_seen;
     void *upload_state;
     bool upload_open;
+    bool oip_errors;             /* answer errors the Open Inference Protocol's way */
 };
+
+static const char *header_value(void *cls, const char *name)
+{
+    return MHD_lookup_connection_value(cls, MHD_HEADER_KIND, name);
+}
 
 static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
 {
@@ -147,25 +153,45 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct MHD_Res
     return ret;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *conn, int status, char *body)
+static enum MHD_Result send_error_as(struct MHD_Connection *conn, const struct cap_error *err,
+                                     bool oip)
 {
+    cJSON *o = cJSON_CreateObject();
+    const char *msg = err->msg[0] ? err->msg : cap_err_name(err->code);
+    if (oip) {
+        cJSON_AddStringToObject(o, "error", msg);
+    } else {
+        cJSON_AddStringToObject(o, "error_code", cap_err_name(err->code));
+        cJSON_AddStringToObject(o, "message", msg);
+    }
+    char *body = cap_json_print(o);
+    cJSON_Delete(o);
+    int status = cap_err_http_status(err->code);
+    if (status >= 500 && status != 503)
+        cap_log(CAP_LOG_WARN, "%d %s", status, err->msg);
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (status == 503)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     return send_response(conn, r, status);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *conn, const struct cap_error *err)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error_code", cap_err_name(err->code));
-    cJSON_AddStringToObject(o, "message", err->msg[0] ? err->msg : cap_err_name(err->code));
-    char *body = cap_json_print(o);
-    cJSON_Delete(o);
-    int status = cap_err_http_status(err->code);
-    if (status >= 500)
-        cap_log(CAP_LOG_WARN, "%d %s", status, err->msg);
-    return send_json(conn, status, body);
+    return send_error_as(conn, err, false);
+}
+
+static enum MHD_Result ctx_error(struct MHD_Connection *conn, struct req_ctx *ctx,
+                                 const struct cap_error *err)
+{
+    return send_error_as(conn, err, ctx->oip_errors);
+}
+
+static void add_headers(struct MHD_Response *r, const struct api_response *resp)
+{
+    for (int i = 0; i < resp->nheaders; i++)
+        MHD_add_response_header(r, resp->header_names[i], resp->header_values[i]);
 }
 
 static enum MHD_Result send_api_response(struct MHD_Connection *conn, struct api_response *resp)
@@ -202,18 +228,41 @@ static enum MHD_Result send_api_response(struct MHD_Connection *conn, struct api
         resp->text = NULL;
         r = MHD_create_response_from_buffer(strlen(t), t, MHD_RESPMEM_MUST_FREE);
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+        add_headers(r, resp);
         api_response_free(resp);
         return send_response(conn, r, status);
     }
-    char *body = resp->json ? cap_json_print(resp->json) : cap_xstrdup("{}");
+    if (resp->raw || !resp->json) {
+        char *raw = resp->raw;
+        size_t n = resp->raw_len;
+        resp->raw = NULL;
+        if (!raw) {
+            raw = cap_xstrdup("{}");
+            n = 2;
+        }
+        r = MHD_create_response_from_buffer(n, raw, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                resp->content_type ? resp->content_type : "application/json");
+        add_headers(r, resp);
+        api_response_free(resp);
+        return send_response(conn, r, status);
+    }
+    char *body = cap_json_print(resp->json);
+    r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    add_headers(r, resp);
     api_response_free(resp);
-    return send_json(conn, status, body);
+    return send_response(conn, r, status);
 }
 
 static int build_message(struct req_ctx *ctx, struct cap_error *err)
 {
     cJSON *msg = NULL;
-    if (ctx->body.len > 0) {
+    if (ctx->route->body == API_BODY_RAW) {
+        ctx->req.body = ctx->body.data ? ctx->body.data : "";
+        ctx->req.body_len = ctx->body.len;
+        msg = cJSON_CreateObject();
+    } else if (ctx->body.len > 0) {
         const char *end = NULL;
         msg = cJSON_ParseWithLengthOpts(ctx->body.data, ctx->body.len, &end, 0);
         if (!msg) {
@@ -238,7 +287,7 @@ static enum MHD_Result finish(struct MHD_Connection *conn, struct req_ctx *ctx)
     struct api_response resp = {.fd = -1};
     struct cap_error *err = &ctx->err;
     if (err->code)
-        return send_error(conn, err);
+        return ctx_error(conn, ctx, err);
     const struct api_route *route = ctx->route;
     int rc;
     if (route->body == API_BODY_STREAM) {
@@ -253,7 +302,7 @@ static enum MHD_Result finish(struct MHD_Connection *conn, struct req_ctx *ctx)
         rc = route->upload->end(ctx->upload_state, &resp, err);
     } else {
         if (build_message(ctx, err) < 0)
-            return send_error(conn, err);
+            return ctx_error(conn, ctx, err);
         rc = route->handler(ctx->srv->env, &ctx->req, &resp, err);
     }
     if (rc < 0) {
@@ -262,7 +311,7 @@ static enum MHD_Result finish(struct MHD_Connection *conn, struct req_ctx *ctx)
             close(resp.fd);
         if (!err->code)
             cap_err(err, CAP_EINTERNAL, "Handler failed without a message");
-        return send_error(conn, err);
+        return ctx_error(conn, ctx, err);
     }
     return send_api_response(conn, &resp);
 }
@@ -289,7 +338,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         ctx->req.path = ctx->path;
         ctx->req.content_type =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        ctx->req.header = header_value;
+        ctx->req.header_cls = conn;
         ctx->route = api_match(method, ctx->path, &ctx->req, &ctx->err);
+        if (ctx->route && !srv->env->store && !ctx->route->serving) {
+            /* a serving-only process has no store behind these */
+            ctx->route = NULL;
+            cap_err(&ctx->err, CAP_ENOENDPOINT,
+                    "No API endpoint at %s %s: this process only serves models (capstan serve); "
+                    "the registry server answers it",
+                    method, ctx->path);
+        }
+        ctx->oip_errors = ctx->route ? ctx->route->errors == API_ERRORS_OIP
+                                     : strncmp(ctx->path, "/v2/", 4) == 0 ||
+                                           strcmp(ctx->path, "/v2") == 0;
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (ctx->route && cl) {
@@ -299,7 +361,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (limit && n > limit) {
                 /* Answer now: no point reading a body we will refuse. */
                 too_large(ctx, limit);
-                return send_error(conn, &ctx->err);
+                return ctx_error(conn, ctx, &ctx->err);
             }
         }
         return MHD_YES;

@@ -1,0 +1,157 @@
+/* predlog.c - see predlog.h. A ring of entries under one mutex; the writer
+ * takes everything queued at once (up to a batch), so a busy server writes
+ * few large transactions instead of many small ones. */
+#include "monitor/predlog.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "base/buf.h"
+#include "base/util.h"
+
+#define PREDLOG_BATCH 512
+
+struct predlog {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;       /* the writer waits for entries */
+    pthread_cond_t donecv;   /* flushers wait for the writer */
+    struct store_prediction *ring;
+    size_t cap, head, len;
+    uint64_t pushed, finished; /* entries accepted / entries written or dropped by the sink */
+    bool stopping;
+    pthread_t thread;
+    predlog_sink sink;
+    void *cls;
+    _Atomic uint64_t dropped, written;
+};
+
+static void row_free(struct store_prediction *r)
+{
+    free((char *)r->deployment);
+    free((char *)r->model_name);
+    free((char *)r->model_version);
+    free((char *)r->role);
+    free((char *)r->request_id);
+    free((char *)r->inputs_json);
+    free((char *)r->outputs_json);
+}
+
+static void *writer(void *arg)
+{
+    struct predlog *l = arg;
+    struct store_prediction *batch = cap_xmalloc(PREDLOG_BATCH * sizeof *batch);
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (l->len == 0 && !l->stopping)
+            pthread_cond_wait(&l->cv, &l->mu);
+        if (l->len == 0 && l->stopping)
+            break;
+        size_t n = 0;
+        while (l->len > 0 && n < PREDLOG_BATCH) {
+            batch[n++] = l->ring[l->head];
+            l->head = (l->head + 1) % l->cap;
+            l->len--;
+        }
+        pthread_mutex_unlock(&l->mu);
+        struct cap_error err = {0};
+        if (l->sink(l->cls, batch, n, &err) < 0) {
+            cap_log(CAP_LOG_WARN, "prediction log: %zu entries lost: %s", n, err.msg);
+            atomic_fetch_add(&l->dropped, n);
+        } else {
+            atomic_fetch_add(&l->written, n);
+        }
+        for (size_t i = 0; i < n; i++)
+            row_free(&batch[i]);
+        pthread_mutex_lock(&l->mu);
+        l->finished += n;
+        pthread_cond_broadcast(&l->donecv);
+    }
+    pthread_mutex_unlock(&l->mu);
+    free(batch);
+    return NULL;
+}
+
+struct predlog *predlog_start(size_t capacity, predlog_sink sink, void *cls)
+{
+    struct predlog *l = cap_xcalloc(1, sizeof *l);
+    l->cap = capacity ? capacity : 1;
+    l->ring = cap_xcalloc(l->cap, sizeof *l->ring);
+    l->sink = sink;
+    l->cls = cls;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    pthread_cond_init(&l->donecv, NULL);
+    if (pthread_create(&l->thread, NULL, writer, l) != 0) {
+        cap_log(CAP_LOG_ERROR, "prediction log: cannot start its thread");
+        free(l->ring);
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void predlog_stop(struct predlog *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->stopping = true;
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    pthread_join(l->thread, NULL);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+    pthread_cond_destroy(&l->donecv);
+    free(l->ring);
+    free(l);
+}
+
+bool predlog_push(struct predlog *l, struct store_prediction *row)
+{
+    if (!l) {
+        row_free(row);
+        return false;
+    }
+    pthread_mutex_lock(&l->mu);
+    if (l->len == l->cap || l->stopping) {
+        pthread_mutex_unlock(&l->mu);
+        atomic_fetch_add(&l->dropped, 1);
+        row_free(row);
+        return false;
+    }
+    l->ring[(l->head + l->len) % l->cap] = *row;
+    l->len++;
+    l->pushed++;
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    return true;
+}
+
+uint64_t predlog_dropped(const struct predlog *l)
+{
+    return l ? atomic_load(&((struct predlog *)l)->dropped) : 0;
+}
+
+uint64_t predlog_written(const struct predlog *l)
+{
+    return l ? atomic_load(&((struct predlog *)l)->written) : 0;
+}
+
+void predlog_flush(struct predlog *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    uint64_t target = l->pushed;
+    while (l->finished < target)
+        pthread_cond_wait(&l->donecv, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+}
+
+int predlog_store_sink(void *store, const struct store_prediction *rows, size_t n,
+                       struct cap_error *err)
+{
+    return store_predictions_log(store, rows, n, err);
+}

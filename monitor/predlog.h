@@ -1,0 +1,39 @@
+/* predlog.h - the prediction log's writer: served requests are queued here
+ * off the request path and written in batches by one thread. The queue is
+ * bounded: when the sink cannot keep up, new entries are dropped and
+ * counted, never waited for, so logging can slow nothing down. */
+#ifndef CAP_MONITOR_PREDLOG_H
+#define CAP_MONITOR_PREDLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct predlog;
+
+/* Writes a batch; an error is logged and the batch counted as dropped. */
+typedef int (*predlog_sink)(void *cls, const struct store_prediction *rows, size_t n,
+                            struct cap_error *err);
+
+struct predlog *predlog_start(size_t capacity, predlog_sink sink, void *cls);
+/* Flushes what is queued, then stops the thread. */
+void predlog_stop(struct predlog *l);
+
+/* Queues one entry. Takes ownership of every string in row (malloc'd;
+ * deployment, model_name, model_version, role, request_id, inputs_json,
+ * outputs_json), also when it returns false because the queue is full. */
+bool predlog_push(struct predlog *l, struct store_prediction *row);
+
+uint64_t predlog_dropped(const struct predlog *l);
+uint64_t predlog_written(const struct predlog *l);
+/* Waits until everything queued before the call has been written (tests,
+ * and the predictions query so that a client reads its own requests). */
+void predlog_flush(struct predlog *l);
+
+/* The sink that writes to the metadata store. */
+int predlog_store_sink(void *store, const struct store_prediction *rows, size_t n,
+                       struct cap_error *err);
+
+#endif

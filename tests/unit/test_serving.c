@@ -1,0 +1,307 @@
+/* test_serving.c - unit tests for serving's own pieces below HTTP: the
+ * deployments and prediction-log tables (store/), deployment specs and
+ * model references (serve/spec.c), Prometheus exposition (base/metrics.c)
+ * and the prediction log's bounded queue (monitor/predlog.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/metrics.h"
+#include "monitor/predlog.h"
+#include "serve/serve.h"
+#include "store/store.h"
+
+struct fx {
+    char dir[256];
+    struct store *st;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(f->dir, sizeof f->dir, "%s/capstan-serving-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(f->dir))
+        return -1;
+    char db[300];
+    snprintf(db, sizeof db, "%s/capstan.db", f->dir);
+    struct store_config cfg = {.uri = db, .artifact_prefix = "mlflow-artifacts:"};
+    struct cap_error err = {0};
+    if (store_open(&cfg, &f->st, &err) != 0)
+        fail_msg("store_open: %s", err.msg);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->st);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void test_deployment_crud(void **state)
+{
+    struct fx *f = *state;
+    struct cap_error err = {0};
+    cJSON *d = NULL;
+    assert_int_equal(store_deployment_create(f->st, "fraud", "{\"model\":\"fraud@champion\"}", &d,
+                                             &err),
+                     0);
+    assert_string_equal(jstr(d, "name"), "fraud");
+    assert_string_equal(jstr(cJSON_GetObjectItemCaseSensitive(d, "spec"), "model"),
+                        "fraud@champion");
+    cJSON_Delete(d);
+    assert_int_equal(store_deployment_create(f->st, "fraud", "{}", NULL, &err), -CAP_EEXISTS);
+    assert_non_null(strstr(err.msg, "already exists"));
+    assert_int_equal(store_deployment_create(f->st, "bad name", "{}", NULL, &err), -CAP_EINVAL);
+    assert_int_equal(store_deployment_create(f->st, "", "{}", NULL, &err), -CAP_EINVAL);
+    assert_int_equal(store_deployment_update(f->st, "fraud", "{\"model\":\"fraud/3\"}", &d, &err),
+                     0);
+    assert_string_equal(jstr(cJSON_GetObjectItemCaseSensitive(d, "spec"), "model"), "fraud/3");
+    cJSON_Delete(d);
+    assert_int_equal(store_deployment_update(f->st, "nope", "{}", NULL, &err), -CAP_ENOTFOUND);
+    assert_int_equal(store_deployment_create(f->st, "churn", "{\"model\":\"c/1\"}", NULL, &err),
+                     0);
+    cJSON *list = NULL;
+    assert_int_equal(store_deployment_list(f->st, &list, &err), 0);
+    assert_int_equal(cJSON_GetArraySize(list), 2);
+    assert_string_equal(jstr(cJSON_GetArrayItem(list, 0), "name"), "churn"); /* by name */
+    cJSON_Delete(list);
+    assert_int_equal(store_deployment_delete(f->st, "churn", &err), 0);
+    assert_int_equal(store_deployment_delete(f->st, "churn", &err), -CAP_ENOTFOUND);
+    assert_int_equal(store_deployment_get(f->st, "churn", &d, &err), -CAP_ENOTFOUND);
+    assert_null(d);
+}
+
+static void test_predictions_paging(void **state)
+{
+    struct fx *f = *state;
+    struct cap_error err = {0};
+    struct store_prediction rows[25];
+    for (int i = 0; i < 25; i++)
+        rows[i] = (struct store_prediction){
+            .timestamp_ms = 1000 + i / 5, /* five rows share each timestamp */
+            .deployment = i % 5 == 4 ? "other" : "fraud",
+            .model_name = "fraud",
+            .model_version = "1",
+            .role = "primary",
+            .latency_us = i,
+            .inputs_json = "{\"x\":[1]}",
+            .outputs_json = "{\"y\":[2]}",
+            .agree = -1,
+        };
+    assert_int_equal(store_predictions_log(f->st, rows, 25, &err), 0);
+    /* 20 rows of fraud, read 7 at a time across equal timestamps */
+    char *token = NULL;
+    int seen = 0;
+    int64_t last = -1;
+    do {
+        cJSON *out = NULL;
+        char *next = NULL;
+        assert_int_equal(store_predictions_search(f->st, "fraud", 0, 7, token, &out, &next, &err),
+                         0);
+        const cJSON *r;
+        cJSON_ArrayForEach(r, out)
+        {
+            int64_t id = (int64_t)cJSON_GetObjectItemCaseSensitive(r, "id")->valuedouble;
+            assert_true(id > last);
+            last = id;
+            assert_string_equal(jstr(r, "deployment"), "fraud");
+            assert_int_equal(cJSON_GetObjectItemCaseSensitive(
+                                 cJSON_GetObjectItemCaseSensitive(r, "outputs"), "y")
+                                 ->child->valueint,
+                             2);
+            seen++;
+        }
+        cJSON_Delete(out);
+        free(token);
+        token = next;
+    } while (token);
+    assert_int_equal(seen, 20);
+    cJSON *out = NULL;
+    assert_int_equal(store_predictions_search(f->st, NULL, 1004, 100, NULL, &out, NULL, &err), 0);
+    assert_int_equal(cJSON_GetArraySize(out), 5); /* since: only the last timestamp */
+    cJSON_Delete(out);
+    assert_int_equal(store_predictions_search(f->st, NULL, 0, 10, "garbage", &out, NULL, &err),
+                     -CAP_EINVAL);
+    assert_int_equal(store_predictions_search(f->st, NULL, 0, 0, NULL, &out, NULL, &err),
+                     -CAP_EINVAL);
+}
+
+static void expect_spec_error(const char *json, const char *fragment)
+{
+    cJSON *in = cJSON_Parse(json), *out = NULL;
+    struct cap_error err = {0};
+    assert_non_null(in);
+    assert_int_equal(serve_spec_check(in, &out, &err), -CAP_EINVAL);
+    assert_null(out);
+    if (!strstr(err.msg, fragment))
+        fail_msg("spec %s: message '%s' lacks '%s'", json, err.msg, fragment);
+    cJSON_Delete(in);
+}
+
+static void test_spec_check(void **state)
+{
+    (void)state;
+    cJSON *in = cJSON_Parse("{\"model\":\"fraud@champion\",\"canary\":\"fraud/7\","
+                            "\"canary_weight\":25,\"batching\":{\"max_batch_size\":16}}");
+    cJSON *out = NULL;
+    struct cap_error err = {0};
+    assert_int_equal(serve_spec_check(in, &out, &err), 0);
+    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(out, "canary_weight")->valuedouble, 25);
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(out, "batching");
+    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(b, "max_queue_delay_us")->valuedouble,
+                     100); /* default filled */
+    assert_int_equal(
+        (int)cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(out, "log"), "sample")
+            ->valuedouble,
+        1);
+    cJSON_Delete(in);
+    cJSON_Delete(out);
+    expect_spec_error("{}", "'model' is required");
+    expect_spec_error("{\"model\":\"fraud\"}", "NAME@ALIAS or NAME/VERSION");
+    expect_spec_error("{\"model\":\"fraud/x\"}", "fraud/x");
+    expect_spec_error("{\"model\":\"a/1\",\"canary_weight\":5}", "needs a 'canary'");
+    expect_spec_error("{\"model\":\"a/1\",\"canary\":\"a/2\",\"canary_weight\":101}", "0 to 100");
+    expect_spec_error("{\"model\":\"a/1\",\"colour\":1}", "Unknown field 'colour'");
+    expect_spec_error("{\"model\":\"a/1\",\"batching\":{\"max_batch_size\":0}}", "max_batch_size");
+    expect_spec_error("{\"model\":\"a/1\",\"batching\":{\"max_batch_size\":8,"
+                      "\"preferred_batch_sizes\":[4,2]}}",
+                      "increasing");
+    expect_spec_error("{\"model\":\"a/1\",\"log\":{\"sample\":2}}", "from 0");
+    expect_spec_error("{\"model\":\"a/1\",\"sticky_header\":\"a b\"}", "header name");
+}
+
+static void test_parse_ref(void **state)
+{
+    (void)state;
+    char *n, *a, *v;
+    struct cap_error err = {0};
+    assert_int_equal(serve_parse_ref("fraud@champion", &n, &a, &v, &err), 0);
+    assert_string_equal(n, "fraud");
+    assert_string_equal(a, "champion");
+    assert_null(v);
+    free(n);
+    free(a);
+    assert_int_equal(serve_parse_ref("fraud/12", &n, &a, &v, &err), 0);
+    assert_string_equal(v, "12");
+    assert_null(a);
+    free(n);
+    free(v);
+    assert_int_equal(serve_parse_ref("@x", &n, &a, &v, &err), -CAP_EINVAL);
+    assert_int_equal(serve_parse_ref("fraud/", &n, &a, &v, &err), -CAP_EINVAL);
+    assert_int_equal(serve_parse_ref("", &n, &a, &v, &err), -CAP_EINVAL);
+}
+
+static void test_metrics_exposition(void **state)
+{
+    (void)state;
+    struct metrics *m = metrics_new();
+    static const double bounds[] = {0.001, 0.01};
+    metrics_declare(m, "t_requests_total", METRICS_COUNTER, "Requests.", NULL, 0);
+    metrics_declare(m, "t_seconds", METRICS_HISTOGRAM, "Latency.", bounds, 2);
+    struct cap_buf l;
+    cap_buf_init(&l);
+    metrics_label(&l, "deployment", "a\"b");
+    metrics_label(&l, "version", "1");
+    struct metrics_series *c = metrics_series(m, "t_requests_total", l.data);
+    assert_ptr_equal(c, metrics_series(m, "t_requests_total", l.data)); /* same series */
+    metrics_add(c, 2);
+    metrics_add(c, 1);
+    struct metrics_series *h = metrics_series(m, "t_seconds", "");
+    metrics_observe(h, 0.0005);
+    metrics_observe(h, 0.005);
+    metrics_observe(h, 5);
+    assert_null(metrics_series(m, "undeclared", ""));
+    struct cap_buf out;
+    cap_buf_init(&out);
+    metrics_render(m, &out);
+    assert_non_null(strstr(out.data, "# TYPE t_requests_total counter\n"));
+    assert_non_null(strstr(out.data, "t_requests_total{deployment=\"a\\\"b\",version=\"1\"} 3\n"));
+    assert_non_null(strstr(out.data, "t_seconds_bucket{le=\"0.001\"} 1\n"));
+    assert_non_null(strstr(out.data, "t_seconds_bucket{le=\"0.01\"} 2\n"));
+    assert_non_null(strstr(out.data, "t_seconds_bucket{le=\"+Inf\"} 3\n"));
+    assert_non_null(strstr(out.data, "t_seconds_count 3\n"));
+    assert_non_null(strstr(out.data, "t_seconds_sum 5.0055"));
+    cap_buf_free(&out);
+    cap_buf_free(&l);
+    metrics_free(m);
+}
+
+struct sink_state {
+    int batches, rows;
+    bool fail;
+};
+
+static int test_sink(void *cls, const struct store_prediction *rows, size_t n,
+                     struct cap_error *err)
+{
+    struct sink_state *s = cls;
+    usleep(2000); /* slower than the pushes, so the queue fills */
+    s->batches++;
+    s->rows += (int)n;
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(rows[i].role, "primary");
+    return s->fail ? cap_err(err, CAP_EINTERNAL, "disk full") : 0;
+}
+
+static void push_one(struct predlog *l)
+{
+    struct store_prediction r = {.deployment = cap_xstrdup("d"), .model_name = cap_xstrdup("m"),
+                                 .model_version = cap_xstrdup("1"), .role = cap_xstrdup("primary"),
+                                 .inputs_json = cap_xstrdup("{}"),
+                                 .outputs_json = cap_xstrdup("{}"), .agree = -1};
+    predlog_push(l, &r);
+}
+
+static void test_predlog_bounded(void **state)
+{
+    (void)state;
+    struct sink_state s = {0};
+    struct predlog *l = predlog_start(8, test_sink, &s);
+    for (int i = 0; i < 500; i++)
+        push_one(l);
+    predlog_flush(l);
+    /* Nothing waited: what did not fit was dropped and counted. */
+    assert_true(predlog_dropped(l) > 0);
+    assert_int_equal(predlog_written(l) + predlog_dropped(l), 500);
+    assert_int_equal((int)predlog_written(l), s.rows);
+    s.fail = true;
+    uint64_t dropped = predlog_dropped(l);
+    push_one(l);
+    predlog_flush(l);
+    assert_int_equal(predlog_dropped(l), dropped + 1); /* a failed write counts as dropped */
+    predlog_stop(l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_deployment_crud, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_predictions_paging, setup, teardown),
+        cmocka_unit_test(test_spec_check),
+        cmocka_unit_test(test_parse_ref),
+        cmocka_unit_test(test_metrics_exposition),
+        cmocka_unit_test(test_predlog_bounded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
