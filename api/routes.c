@@ -10,9 +10,11 @@
 
 #include "base/buf.h"
 
+/* The inference routes first: they are the hot path, and matching is a
+ * linear walk. */
 static const struct api_route *const tables[] = {
-    api_tracking_routes, api_artifact_routes,    api_registry_routes,   api_capstan_routes,
-    api_serving_routes,  api_oip_routes,         api_invocations_routes};
+    api_oip_routes,      api_invocations_routes, api_tracking_routes, api_artifact_routes,
+    api_registry_routes, api_capstan_routes,     api_serving_routes};
 
 static int hexval(char c)
 {

@@ -12,6 +12,10 @@
 #include "base/util.h"
 
 #define PREDLOG_BATCH 512
+/* The writer wakes when this many entries wait, or every PREDLOG_TICK_MS:
+ * waking it on every push cost a context switch per request. */
+#define PREDLOG_WAKE 256
+#define PREDLOG_TICK_MS 50
 
 struct predlog {
     pthread_mutex_t mu;
@@ -21,6 +25,7 @@ struct predlog {
     size_t cap, head, len;
     uint64_t pushed, finished; /* entries accepted / entries written or dropped by the sink */
     bool stopping;
+    int flushing;            /* callers waiting in predlog_flush */
     pthread_t thread;
     predlog_sink sink;
     void *cls;
@@ -44,10 +49,20 @@ static void *writer(void *arg)
     struct store_prediction *batch = cap_xmalloc(PREDLOG_BATCH * sizeof *batch);
     pthread_mutex_lock(&l->mu);
     for (;;) {
-        while (l->len == 0 && !l->stopping)
-            pthread_cond_wait(&l->cv, &l->mu);
-        if (l->len == 0 && l->stopping)
-            break;
+        while (!l->stopping && l->len < PREDLOG_WAKE && !(l->flushing && l->len > 0)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            long ns = ts.tv_nsec + PREDLOG_TICK_MS * 1000000L;
+            ts.tv_sec += ns / 1000000000L;
+            ts.tv_nsec = ns % 1000000000L;
+            if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) != 0 && l->len > 0)
+                break;
+        }
+        if (l->len == 0) {
+            if (l->stopping)
+                break;
+            continue;
+        }
         size_t n = 0;
         while (l->len > 0 && n < PREDLOG_BATCH) {
             batch[n++] = l->ring[l->head];
@@ -124,7 +139,8 @@ bool predlog_push(struct predlog *l, struct store_prediction *row)
     l->ring[(l->head + l->len) % l->cap] = *row;
     l->len++;
     l->pushed++;
-    pthread_cond_signal(&l->cv);
+    if (l->len == PREDLOG_WAKE)
+        pthread_cond_signal(&l->cv);
     pthread_mutex_unlock(&l->mu);
     return true;
 }
@@ -145,8 +161,11 @@ void predlog_flush(struct predlog *l)
         return;
     pthread_mutex_lock(&l->mu);
     uint64_t target = l->pushed;
+    l->flushing++;
+    pthread_cond_signal(&l->cv);
     while (l->finished < target)
         pthread_cond_wait(&l->donecv, &l->mu);
+    l->flushing--;
     pthread_mutex_unlock(&l->mu);
 }
 
