@@ -48,7 +48,7 @@ INFER_LIB_REL  :=
 INFER_LIB_ASAN :=
 TEST_TARGETS   := test-unit test-fuzz test-integration
 # Fuzz targets: tests/fuzz/<name>_fuzz.c with seeds in tests/fuzz/corpus/<name>/.
-FUZZ_TARGETS   := filter blob_path
+FUZZ_TARGETS   := filter blob_path payload
 -include infer/infer.mk
 # The web UI: built files embedded into the binary, and its browser tests.
 -include web/web.mk
@@ -85,7 +85,8 @@ fuzz:
 	@mkdir -p build/fuzz/corpus-$(FUZZ)
 	clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(INC) $(PKG_CFLAGS) \
 	    -o build/fuzz/$(FUZZ)_fuzz tests/fuzz/$(FUZZ)_fuzz.c \
-	    $(wildcard $(addsuffix /*.c,$(CORE_MODULES))) $(PKG_LIBS) -lpthread -lm
+	    $(wildcard $(addsuffix /*.c,$(CORE_MODULES))) $(wildcard serve/payload_*.c) $(INFER_SRCS) \
+	    $(PKG_LIBS) -lpthread -lm
 	build/fuzz/$(FUZZ)_fuzz -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$(FUZZ) tests/fuzz/corpus/$(FUZZ)
 
 $(PYTEST):

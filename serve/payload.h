@@ -77,10 +77,10 @@ int payload_write_oip(const infer_model *m, const struct payload_request *req,
                       const infer_tensor *outs, int n_out, struct cap_buf *body, size_t *json_len,
                       struct cap_error *err);
 
-/* Writes MLflow's {"predictions": ...}: for frame inputs (split, records,
- * CSV) a list of records, one per row, {output_name: value or list}; for
- * instances/inputs a single output's values, or {output_name: values} when
- * the model has several outputs. A ZipMap output becomes one
+/* Writes MLflow's {"predictions": ...} the way mlflow's ONNX flavor answers:
+ * for frame inputs (split, records, CSV) a list of records, one per row,
+ * {output_name: value or list}; for instances/inputs {output_name: values}
+ * (also for a single output). A ZipMap output becomes one
  * {label: probability} object per row. */
 int payload_write_scoring(const infer_model *m, const struct payload_request *req,
                           const infer_tensor *outs, int n_out, struct cap_buf *body,

@@ -61,6 +61,10 @@ int payload_check_shape(const infer_value_info *vi, const int64_t *dims, int ndi
 int payload_check_rows(const infer_model *m, struct payload_request *req,
                        struct cap_error *err, int code);
 
+/* Parses exactly body[0..len) as one JSON value (whitespace may follow it,
+ * nothing else). NULL with *at set to the byte where it went wrong. */
+cJSON *payload_parse_json(const void *body, size_t len, size_t *at);
+
 /* ---- messages ---- */
 /* Length to print of a client string in a message: at most 64 bytes, cut on
  * a UTF-8 boundary (use as "%.*s", payload_ql(s), s). */

@@ -590,6 +590,23 @@ void payload_request_free(struct payload_request *r)
     memset(r, 0, sizeof *r);
 }
 
+cJSON *payload_parse_json(const void *body, size_t len, size_t *at)
+{
+    const char *s = body, *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(s, len, &end, false);
+    size_t pos = end && end >= s ? (size_t)(end - s) : 0;
+    if (root) {
+        /* cJSON stops after the value; trailing garbage is an error */
+        while (pos < len && (s[pos] == ' ' || s[pos] == '\t' || s[pos] == '\n' || s[pos] == '\r'))
+            pos++;
+        if (pos == len)
+            return root;
+        cJSON_Delete(root);
+    }
+    *at = pos;
+    return NULL;
+}
+
 /* ---- messages ---- */
 
 int payload_ql(const char *s)

@@ -342,12 +342,10 @@ int payload_parse_oip(const infer_model *m, const void *body, size_t len, size_t
         return BAD("Inference-Header-Content-Length is %zu but the body has only %zu bytes",
                    json_len, len);
     size_t jl = json_len ? json_len : len;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(body, jl, &end, false);
-    if (!root) {
-        size_t at = end && end >= (const char *)body ? (size_t)(end - (const char *)body) : 0;
+    size_t at = 0;
+    cJSON *root = payload_parse_json(body, jl, &at);
+    if (!root)
         return BAD("the request is not valid JSON (error at byte %zu)", at);
-    }
     int rc = 0;
     int n_in = infer_input_count(m);
     bool *seen = NULL;

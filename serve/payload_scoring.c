@@ -855,10 +855,9 @@ int payload_parse_scoring(const infer_model *m, const char *content_type_hdr, co
         rc = parse_csv(&f, body, len);
         goto done;
     }
-    const char *end = NULL;
-    root = cJSON_ParseWithLengthOpts(body, len, &end, false);
+    size_t at = 0;
+    root = payload_parse_json(body, len, &at);
     if (!root) {
-        size_t at = end && end >= (const char *)body ? (size_t)(end - (const char *)body) : 0;
         rc = BAD("the request is not valid JSON (error at byte %zu)", at);
         goto done;
     }

@@ -578,6 +578,8 @@ static void oip_malformed(void **state)
     struct fx *f = *state;
     oip_fails(f->dense, "{\"inputs\": [", "the request is not valid JSON (error at byte 11)");
     oip_fails(f->dense, "[1,2]", "the request must be a JSON object {\"inputs\": [...]}");
+    oip_fails(f->dense, "{} {}", "the request is not valid JSON (error at byte 3)");
+    oip_fails(f->dense, "", "the request is not valid JSON (error at byte 0)");
     oip_fails(f->dense, "{\"inputs\": []}",
               "\"inputs\" must be a non-empty array; the model's inputs are 'X'");
     oip_fails(f->dense, "{\"id\": 5, \"inputs\": []}", "\"id\" must be a string");
@@ -1067,6 +1069,7 @@ static void scoring_errors(void **state)
                   "'temperature')");
     scoring_fails(f->clf, J, "{\"inputs\": [[1, 2]], \"params\": 3}", E, "\"params\" must be an object");
     scoring_fails(f->clf, J, "{\"inputs\": [[1, 2]", E, "the request is not valid JSON (error at byte 17)");
+    scoring_fails(f->clf, J, "{\"inputs\": [[1, 2]]}\n,", E, "the request is not valid JSON (error at byte 21)");
     scoring_fails(f->dense, J, "{\"dataframe_split\": {\"columns\": [], \"data\": [[]]}}", E,
                   "the frame has no columns; the model's input 'X' needs [-1,28]");
 }
