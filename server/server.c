@@ -275,6 +275,19 @@ static int build_message(struct req_ctx *ctx, struct cap_error *err)
             cJSON_Delete(msg);
             return cap_err(err, CAP_EBADREQ, "The request body must be a JSON object");
         }
+        /* cJSON stops at the end of the value: anything but whitespace after
+         * it means the body was not one JSON object. */
+        size_t off = (size_t)(end - ctx->body.data);
+        for (size_t i = off; i < ctx->body.len; i++) {
+            char c = ctx->body.data[i];
+            if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+                cJSON_Delete(msg);
+                return cap_err(err, CAP_EBADREQ,
+                               "Malformed JSON in the request body: unexpected data after the "
+                               "JSON object at byte %zu",
+                               i);
+            }
+        }
     } else {
         msg = cJSON_CreateObject();
     }

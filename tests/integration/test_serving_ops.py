@@ -1,0 +1,208 @@
+"""Serving as operated: a real Prometheus scraping /metrics, the
+serving-only replica (`capstan serve --registry`), and deployments that
+survive a restart."""
+import os
+import shutil
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import requests
+
+import serving_helpers as sh
+from conftest import BIN
+
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+@pytest.fixture(scope="module")
+def lin(server, mlflow_client):
+    import mlflow
+
+    mlflow.set_experiment("serving-ops")
+    for v, b in (("1", 1.0), ("2", 2.0)):
+        assert sh.register(sh.linear_model(b), "ops") == v
+    return {"1": 1.0, "2": 2.0}
+
+
+def answer(session, url, dep, x):
+    r = sh.oip_infer(session, url, dep, x)
+    assert r.status_code == 200, r.text
+    b = r.json()
+    return b["model_version"], np.array(b["outputs"][0]["data"], dtype=np.float32).reshape(-1, 1)
+
+
+# ------------------------------------------------------------ Prometheus
+
+def test_prometheus_scrapes_request_counts(server, lin, tmp_path):
+    if not os.path.exists(PROMETHEUS):
+        if os.environ.get("CI"):
+            pytest.fail(f"{PROMETHEUS} is missing in CI (scripts/bootstrap installs the prometheus package)")
+        pytest.skip(f"{PROMETHEUS} is not installed (scripts/bootstrap installs it); CI runs this test")
+    sh.create_deployment(server.url, {"name": "prom", "model": "ops/1"})
+    port = sh.free_port()
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text(f"""global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: capstan
+    scrape_interval: 1s
+    scrape_timeout: 1s
+    static_configs:
+      - targets: ["127.0.0.1:{server.port}"]
+""")
+    log = open(tmp_path / "prometheus.log", "wb")
+    prom = subprocess.Popen([PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
+    api = f"http://127.0.0.1:{port}/api/v1/query"
+    try:
+        sh.wait_for(lambda: _get(f"http://127.0.0.1:{port}/-/ready") == 200, timeout=30, every=0.2,
+                    what="Prometheus to start")
+        n = 37
+        s = requests.Session()
+        for i in range(n):
+            assert answer(s, server.url, "prom", np.full((1, 3), i, np.float32))[0] == "1"
+        for bad in range(3):  # failures are their own series
+            r = s.post(server.url + "/v2/models/prom/infer",
+                       json=sh.oip_body(np.zeros((1, 4), np.float32)), timeout=30)
+            assert r.status_code == 400
+
+        def value(q):
+            r = requests.get(api, params={"query": q}, timeout=10)
+            assert r.status_code == 200, r.text
+            res = r.json()["data"]["result"]
+            return float(res[0]["value"][1]) if res else None
+
+        q = 'capstan_inference_requests_total{deployment="prom",model="ops",version="1",outcome="success"}'
+        sh.wait_for(lambda: value(q) == n, timeout=20, every=0.5, what=f"Prometheus to see {n} requests")
+        # The scrape target is healthy and the histogram counted the same requests.
+        assert value('up{job="capstan"}') == 1.0
+        assert value('sum(capstan_inference_request_duration_seconds_count{deployment="prom"})') >= n
+        assert value('capstan_deployment_ready{deployment="prom"}') == 1.0
+        sh.wait_for(lambda: value('capstan_inference_requests_total{deployment="prom",outcome="failure"}') == 3,
+                    timeout=10, every=0.5, what="failures in Prometheus")
+        # A histogram Prometheus can compute a quantile from.
+        p99 = value('histogram_quantile(0.99, sum by (le) (capstan_inference_request_duration_seconds_bucket'
+                    '{deployment="prom"}))')
+        assert p99 is not None and 0 < p99 < 10, p99
+    finally:
+        prom.terminate()
+        try:
+            prom.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            prom.kill()
+            prom.wait()
+        log.close()
+
+
+def _get(url):
+    try:
+        return requests.get(url, timeout=2).status_code
+    except requests.RequestException:
+        return None
+
+
+def test_metrics_exposition_format(server, lin):
+    r = requests.get(server.url + "/metrics", timeout=30)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/plain")
+    text = r.text
+    samples = sh.parse_metrics(text)  # every line parses
+    names = {n for n, _, _ in samples}
+    for family in ("capstan_inference_requests_total", "capstan_deployment_ready"):
+        assert f"# TYPE {family} " in text, family
+    assert "# TYPE capstan_inference_request_duration_seconds histogram" in text
+    buckets = [(lab, v) for n, lab, v in samples if n == "capstan_inference_request_duration_seconds_bucket"]
+    if buckets:
+        les = [lab["le"] for lab, _ in buckets]
+        assert "+Inf" in les and any(float(le) < 0.001 for le in les if le != "+Inf"), les
+    assert names
+
+
+# ------------------------------------------------------------ serving-only replica
+
+def test_replica_serves_the_same_and_follows_aliases(server, mlflow_client, lin, tmp_path):
+    mlflow_client.set_registered_model_alias("ops", "live", "1")
+    sh.create_deployment(server.url, {"name": "rep", "model": "ops@live"})
+    rep = sh.Replica(BIN, server.url, tmp_path)
+    try:
+        sh.wait_for(lambda: _get(rep.url + "/v2/models/rep/ready") == 200, timeout=10, what="replica ready")
+        s = requests.Session()
+        x = np.random.default_rng(3).normal(size=(4, 3)).astype(np.float32)
+        v_main, y_main = answer(s, server.url, "rep", x)
+        v_rep, y_rep = answer(s, rep.url, "rep", x)
+        assert v_main == v_rep == "1"
+        np.testing.assert_array_equal(y_main, y_rep)
+        sh.assert_close(y_rep, sh.linear_expect(x, 1.0))
+        meta = requests.get(rep.url + "/v2/models/rep", timeout=10).json()
+        assert meta["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1, 3]}]
+        r = s.post(rep.url + "/deployments/rep/invocations", json={"inputs": x.tolist()}, timeout=30)
+        assert r.status_code == 200, r.text
+        # The alias moves on the registry; the replica follows within about a second.
+        mlflow_client.set_registered_model_alias("ops", "live", "2")
+        t = time.time()
+        sh.wait_for(lambda: answer(s, rep.url, "rep", x)[0] == "2", timeout=3, every=0.02,
+                    what="replica on v2")
+        took = time.time() - t
+        assert took < 1.5, f"the replica took {took:.2f}s to follow the alias (poll 500 ms)"
+        sh.assert_close(answer(s, rep.url, "rep", x)[1], sh.linear_expect(x, 2.0))
+        # A deployment created later appears there too; a deleted one goes.
+        sh.create_deployment(server.url, {"name": "rep2", "model": "ops/1"})
+        sh.wait_for(lambda: _get(rep.url + "/v2/models/rep2/ready") == 200, timeout=3, what="rep2 on the replica")
+        assert requests.delete(f"{server.url}{sh.DEPLOYMENTS}/rep2", timeout=10).status_code == 200
+        sh.wait_for(lambda: _get(rep.url + "/v2/models/rep2/ready") == 404, timeout=3, what="rep2 gone")
+        # No store here: the routes that need one answer 404, the process keeps serving.
+        assert _get(rep.url + "/api/2.0/mlflow/experiments/search") == 404
+        assert answer(s, rep.url, "rep", x)[0] == "2"
+        assert _get(rep.url + "/v2/health/ready") == 200
+    finally:
+        rc = rep.stop()
+    log = rep.read_log()
+    assert "Sanitizer" not in log and "runtime error" not in log, log[-5000:]
+    assert rc == 0, log[-5000:]
+
+
+def test_replica_rejects_bad_registry(tmp_path):
+    p = subprocess.run([BIN, "serve", "--port", str(sh.free_port())], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "--registry" in p.stderr
+
+
+# ------------------------------------------------------------ restart
+
+def test_deployments_survive_a_restart(make_server):
+    srv = make_server().start()
+    with sh.tracking_uri(srv.url):
+        for b in (1.0, 2.0, 3.0):
+            sh.register(sh.linear_model(b), "keep", experiment_id="0")
+    sh.create_deployment(srv.url, {"name": "kept", "model": "keep/3", "canary": "keep/2", "canary_weight": 0,
+                                   "batching": {"max_batch_size": 4, "max_queue_delay_us": 500},
+                                   "cache": {"max_entries": 10}})
+    sh.create_deployment(srv.url, {"name": "pinned", "model": "keep/1"})
+    r = requests.patch(f"{srv.url}{sh.DEPLOYMENTS}/pinned", json={"model": "keep/2"}, timeout=30)
+    assert r.status_code == 200, r.text
+    r = requests.post(f"{srv.url}{sh.DEPLOYMENTS}/pinned/rollback", timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["deployment"]["status"]["primary"]["version"] == "1"
+    before = {d["name"]: {k: v for k, v in d.items() if k not in ("status", "updated_at")}
+              for d in requests.get(srv.url + sh.DEPLOYMENTS, timeout=30).json()["deployments"]}
+    srv.assert_clean_exit(srv.stop())
+
+    srv.start()
+    after = {d["name"]: d for d in requests.get(srv.url + sh.DEPLOYMENTS, timeout=30).json()["deployments"]}
+    assert set(after) == {"kept", "pinned"}
+    for name, d in after.items():
+        assert {k: v for k, v in d.items() if k not in ("status", "updated_at")} == before[name]
+    s = requests.Session()
+    x = np.ones((2, 3), np.float32)
+    sh.wait_for(lambda: sh.get_deployment(srv.url, "kept")["status"]["state"] == "READY", timeout=5,
+                what="kept READY after restart")
+    v, y = answer(s, srv.url, "kept", x)
+    assert v == "3"
+    sh.assert_close(y, sh.linear_expect(x, 3.0))
+    # The rollback pin is remembered.
+    v, y = answer(s, srv.url, "pinned", x)
+    assert v == "1", "the pinned rollback was lost over the restart"
+    sh.assert_close(y, sh.linear_expect(x, 1.0))
+    srv.assert_clean_exit(srv.stop())
