@@ -19,6 +19,7 @@
 #include "base/buf.h"
 #include "base/json.h"
 #include "base/util.h"
+#include "server/web.h"
 
 struct server {
     struct MHD_Daemon *daemon;
@@ -299,8 +300,15 @@ static enum MHD_Result finish(struct MHD_Connection *conn, struct req_ctx *ctx)
 {
     struct api_response resp = {.fd = -1};
     struct cap_error *err = &ctx->err;
-    if (err->code)
+    if (err->code) {
+        enum MHD_Result web_ret;
+        /* A GET or HEAD that no API route took may be one of the UI's files
+         * (not in a serving-only process: the UI needs the tracking API). */
+        if (!ctx->route && ctx->srv->env->store &&
+            web_serve(conn, ctx->req.method, ctx->path, &web_ret))
+            return web_ret;
         return ctx_error(conn, ctx, err);
+    }
     const struct api_route *route = ctx->route;
     int rc;
     if (route->body == API_BODY_STREAM) {

@@ -32,15 +32,16 @@ build/asan/gen/web_assets.o: build/gen/web_assets.c server/web.h
 REL_OBJS  += build/rel/gen/web_assets.o
 ASAN_OBJS += build/asan/gen/web_assets.o
 
-# Browser tests: the real server (sanitizer build) with data logged by the
-# real mlflow client, driven by playwright-core with Debian's Chromium.
-# Screenshots: build/test-output/e2e/.
+# Browser tests: the real server (sanitizer build, like tests/integration)
+# with data logged by the real mlflow client, driven by playwright-core with
+# Debian's Chromium; the 100,000-run test loads its runs straight into the
+# SQLite file (tests/e2e/bigdata.py says why). Screenshots:
+# build/test-output/e2e/. About 3 minutes.
 E2E_NODE_MODULES := tests/e2e/node_modules/playwright-core
 $(E2E_NODE_MODULES): tests/e2e/package-lock.json
 	scripts/bootstrap-web
 
 .PHONY: test-e2e
-test-e2e: build/asan/capstan build/rel/capstan $(PYTEST) $(E2E_NODE_MODULES)
-	CAPSTAN_BIN=$(CURDIR)/build/asan/capstan CAPSTAN_REL_BIN=$(CURDIR)/build/rel/capstan \
-	    $(PYTEST) -q tests/e2e
+test-e2e: build/asan/capstan $(PYTEST) $(E2E_NODE_MODULES)
+	CAPSTAN_BIN=$(CURDIR)/build/asan/capstan $(PYTEST) -q tests/e2e
 TEST_TARGETS += test-e2e

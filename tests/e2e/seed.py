@@ -1,0 +1,104 @@
+"""Test data for the browser tests, logged through the real mlflow client.
+
+seed_demo(url) makes experiment "e2e-demo" with 12 runs (params lr, depth,
+optimizer; metrics loss with a 60-step history, acc, and one run with a
+5,000-step "long_loss" history so the chart must come downsampled), tags, a
+dataset input, artifacts of every preview kind (text, JSON, CSV, PNG, an
+MLmodel written by mlflow.onnx.save_model) and an ONNX model registered as
+"e2e-model" with two versions and the alias "champion". It returns what the
+tests compare the UI against.
+"""
+import json
+import math
+import os
+import struct
+import tempfile
+import zlib
+
+OPTIMIZERS = ["adam", "sgd", "rmsprop"]
+
+
+def onnx_model():
+    import onnx
+    from onnx import TensorProto, helper
+
+    w = helper.make_tensor("W", TensorProto.FLOAT, [3, 2], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    b = helper.make_tensor("B", TensorProto.FLOAT, [2], [0.01, -0.01])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["X", "W"], ["XW"]), helper.make_node("Add", ["XW", "B"], ["Y"])],
+        "linear",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 2])],
+        initializer=[w, b])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def png(width, height):
+    """A small RGB gradient PNG, written by hand (no imaging library needed)."""
+    rows = b"".join(b"\x00" + bytes(v for x in range(width) for v in (x * 255 // width, y * 255 // height, 128))
+                    for y in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def seed_demo(url):
+    import mlflow
+    import pandas as pd
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(url)
+    client = MlflowClient(url)
+    exp_id = mlflow.create_experiment("e2e-demo")
+    mlflow.create_experiment("e2e-other")
+    runs = []
+    frame = pd.DataFrame({"x1": [1.0, 2.0, 3.0], "x2": [0.5, 0.1, 0.2], "y": [0, 1, 1]})
+    ds = mlflow.data.from_pandas(frame, source="s3://bucket/fraud.csv", name="fraud-train")
+    for i in range(12):
+        lr = [0.1, 0.03, 0.01, 0.003][i % 4]
+        opt = OPTIMIZERS[i % 3]
+        depth = 2 + i % 5
+        acc = round(0.6 + 0.03 * i - 0.01 * (i % 3), 4)
+        with mlflow.start_run(experiment_id=exp_id, run_name=f"trial-{i:02d}") as r:
+            mlflow.log_params({"lr": lr, "optimizer": opt, "depth": depth})
+            mlflow.set_tags({"team": "fraud" if i % 2 else "risk", "mlflow.source.name": "train.py",
+                             "mlflow.source.git.commit": f"{i:07x}deadbeef"})
+            t0 = 1_700_000_000_000 + i * 3_600_000
+            hist = [Metric("loss", round(2.0 * math.exp(-0.05 * s * (1 + i / 12)) + 0.01 * (s % 7), 5), t0 + s * 1000, s)
+                    for s in range(60)]
+            client.log_batch(r.info.run_id, metrics=hist + [Metric("acc", acc, t0 + 60_000, 59)])
+            if i == 0:
+                long = [Metric("long_loss", 1.0 / (1 + s / 100.0), t0 + s * 100, s) for s in range(5000)]
+                for k in range(0, len(long), 1000):
+                    client.log_batch(r.info.run_id, metrics=long[k:k + 1000])
+                mlflow.log_input(ds, context="training")
+                with tempfile.TemporaryDirectory() as d:
+                    with open(os.path.join(d, "notes.txt"), "w") as f:
+                        f.write("first line\nsecond line\n")
+                    with open(os.path.join(d, "config.json"), "w") as f:
+                        json.dump({"lr": lr, "layers": [64, 32], "nested": {"ok": True}}, f)
+                    with open(os.path.join(d, "preds.csv"), "w") as f:
+                        f.write('id,label,score\n1,fraud,0.91\n2,"ok, really",0.12\n3,ok,0.05\n')
+                    os.makedirs(os.path.join(d, "plots"))
+                    with open(os.path.join(d, "plots", "roc.png"), "wb") as f:
+                        f.write(png(64, 48))
+                    mlflow.log_artifacts(d)
+                    mdir = os.path.join(d, "onnx_model")
+                    mlflow.onnx.save_model(onnx_model(), mdir)
+                    mlflow.log_artifacts(mdir, "model")
+                first = mlflow.onnx.log_model(onnx_model(), name="m1")
+                second = mlflow.onnx.log_model(onnx_model(), name="m2")
+            runs.append({"id": r.info.run_id, "name": f"trial-{i:02d}", "lr": str(lr), "optimizer": opt,
+                         "depth": str(depth), "acc": acc})
+    v1 = mlflow.register_model(first.model_uri, "e2e-model")
+    v2 = mlflow.register_model(second.model_uri, "e2e-model")
+    client.set_registered_model_alias("e2e-model", "champion", v2.version)
+    mlflow.set_tracking_uri(None)
+    return {"experiment_id": exp_id, "runs": runs, "model": "e2e-model", "versions": [v1.version, v2.version],
+            "dataset": "fraud-train", "long_run": runs[0]["id"]}

@@ -1,0 +1,352 @@
+// ui.mjs - drives Debian's Chromium through Capstan's UI with playwright-core.
+//   node tests/e2e/ui.mjs <server url> <output dir> <scenario> '<json args>'
+// Each scenario asserts what it sees (rows, order, chart points ...), saves
+// screenshots under the output dir, prints one JSON line of findings and
+// exits 0; any failed check exits 1 with the reason. Page errors and
+// unexpected console errors fail the scenario too.
+import {chromium} from 'playwright-core';
+import {mkdirSync} from 'node:fs';
+import {join} from 'node:path';
+
+const [url, outdir, scenario, argsJson] = process.argv.slice(2);
+const args = JSON.parse(argsJson || '{}');
+mkdirSync(outdir, {recursive: true});
+
+// Same switches as the brief's: no GPU, sandbox or background traffic.
+// playwright's launch() gives each run a fresh temporary profile.
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+function check(cond, msg) {
+  if (!cond) throw new Error(`check failed: ${msg}`);
+}
+
+const browser = await chromium.launch({executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true});
+const context = await browser.newContext({viewport: {width: 1366, height: 820}});
+const page = await context.newPage();
+page.setDefaultTimeout(Number(process.env.E2E_TIMEOUT_MS || 30000));
+const problems = [];
+const allowedStatus = new Set(args.allowStatus || []);
+page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+page.on('console', (m) => {
+  if (m.type() !== 'error') return;
+  const t = m.text();
+  const st = t.match(/status of (\d+)/);
+  if (st && allowedStatus.has(Number(st[1]))) return;
+  problems.push(`console error: ${t}`);
+});
+const shots = [];
+async function shot(name) {
+  const path = join(outdir, `${name}.png`);
+  await page.screenshot({path, fullPage: true});
+  shots.push(path);
+}
+
+const rowNames = () => page.$$eval('#runs-table tbody tr th.name a', (as) => as.map((a) => a.textContent));
+const colIndex = (label) => page.$$eval('#runs-table thead tr:last-child th', (ths, l) => ths.findIndex((th) => th.title === l), label);
+const columnValues = async (label) => {
+  const i = await colIndex(label);
+  check(i >= 0, `column ${label} shown`);
+  return page.$$eval('#runs-table tbody tr', (trs, i) => trs.map((tr) => tr.children[i].textContent), i);
+};
+// Waits for the runs table to finish a load started by action; returns the
+// runs/search request body the page sent.
+async function tableLoad(action) {
+  const req = page.waitForRequest((r) => r.url().endsWith('/api/2.0/mlflow/runs/search') && r.method() === 'POST');
+  const resp = page.waitForResponse((r) => r.url().endsWith('/api/2.0/mlflow/runs/search'));
+  await action();
+  const body = JSON.parse((await req).postData());
+  const r = await resp;
+  await page.waitForFunction(() => !document.querySelector('#runs-table-wrap[aria-busy]'));
+  return {body, status: r.status()};
+}
+const polyPoints = (sel) => page.$$eval(`${sel} polyline`, (ps) => ps.map((p) => p.getAttribute('points').trim().split(/\s+/).filter(Boolean).length));
+
+const scenarios = {
+  async runs_table() {
+    await page.goto(`${url}/`);
+    await page.waitForURL(/#\/experiments$/);
+    await page.getByRole('link', {name: 'e2e-demo', exact: true}).click();
+    await page.waitForSelector('#runs-table tbody tr');
+    const names = await rowNames();
+    const want = args.runs.map((r) => r.name);
+    check(names.length === want.length && want.every((n) => names.includes(n)), `all ${want.length} runs listed, got ${names}`);
+    // newest first by default: start_time descending = creation order reversed
+    check(JSON.stringify(names) === JSON.stringify([...want].reverse()), `default order is newest first: ${names}`);
+    const heads = await page.$$eval('#runs-table thead tr:last-child th', (t) => t.map((x) => x.title));
+    for (const k of ['acc', 'loss', 'lr', 'optimizer']) check(heads.includes(k), `column ${k} in ${heads}`);
+    await shot('runs-table');
+    // Column chooser: add the tag "team", drop the metric "loss".
+    await page.click('#columns-button');
+    await page.check('#columns-panel input[data-group=t][data-k=team]');
+    await page.uncheck('#columns-panel input[data-group=m][data-k=loss]');
+    await page.click('#columns-panel >> text=Done');
+    const teams = await columnValues('team');
+    check(teams.every((t) => t === 'fraud' || t === 'risk') && teams.length === want.length, `team tag column: ${teams}`);
+    check((await colIndex('loss')) < 0, 'loss column hidden');
+    check(/cols=/.test(page.url()), 'chosen columns are in the URL');
+    await shot('runs-table-columns');
+    // The deep link restores the same columns.
+    await page.reload();
+    await page.waitForSelector('#runs-table tbody tr');
+    check((await colIndex('team')) >= 0 && (await colIndex('loss')) < 0, 'columns restored from the URL');
+    return {rows: names.length};
+  },
+
+  async filter() {
+    await page.goto(`${url}/#/experiments/${args.experiment_id}`);
+    await page.waitForSelector('#runs-table tbody tr');
+    const expr = "metrics.acc > 0.7 and params.optimizer = 'adam'";
+    const {body} = await tableLoad(async () => {
+      await page.keyboard.press('/');
+      check(await page.evaluate(() => document.activeElement.id === 'run-filter'), '"/" focuses the filter');
+      await page.keyboard.type(expr);
+      await page.keyboard.press('Enter');
+    });
+    check(body.filter === expr, `filter sent to the server: ${body.filter}`);
+    const want = args.runs.filter((r) => r.acc > 0.7 && r.optimizer === 'adam').map((r) => r.name).sort();
+    const got = (await rowNames()).sort();
+    check(want.length > 0 && JSON.stringify(got) === JSON.stringify(want), `filtered rows ${got} = ${want}`);
+    check(decodeURIComponent(page.url()).includes('filter=metrics.acc'), 'filter in the URL');
+    await shot('runs-filtered');
+    // A bad expression: an inline error, the input marked invalid, rows kept.
+    const bad = await tableLoad(async () => {
+      await page.fill('#run-filter', 'metrics.acc >> 1');
+      await page.press('#run-filter', 'Enter');
+    });
+    check(bad.status === 400, `server refused the bad filter (${bad.status})`);
+    const err = await page.textContent('#filter-error');
+    check(/Filter error/.test(err) && err.length > 20, `inline error shown: ${err}`);
+    check((await page.getAttribute('#run-filter', 'aria-invalid')) === 'true', 'input marked aria-invalid');
+    check((await rowNames()).length === want.length, 'rows from the last good filter stay');
+    await shot('runs-filter-error');
+    // Deep link with the filter opens filtered.
+    await page.goto(`${url}/#/experiments/${args.experiment_id}?filter=${encodeURIComponent("params.optimizer = 'sgd'")}`);
+    await page.reload();
+    await page.waitForSelector('#runs-table tbody tr');
+    const sgd = args.runs.filter((r) => r.optimizer === 'sgd').map((r) => r.name).sort();
+    check(JSON.stringify((await rowNames()).sort()) === JSON.stringify(sgd), 'deep-linked filter applied');
+    return {filtered: got.length, error: err};
+  },
+
+  async sort() {
+    await page.goto(`${url}/#/experiments/${args.experiment_id}`);
+    await page.waitForSelector('#runs-table tbody tr');
+    const byAcc = [...args.runs].sort((a, b) => a.acc - b.acc).map((r) => r.name);
+    let {body} = await tableLoad(() => page.click('#runs-table th[title=acc] button'));
+    check(body.order_by[0] === 'metrics.acc ASC', `server asked for ${body.order_by}`);
+    check(JSON.stringify(await rowNames()) === JSON.stringify(byAcc), `ascending by acc: ${await rowNames()}`);
+    check((await page.getAttribute('#runs-table th[title=acc]', 'aria-sort')) === 'ascending', 'aria-sort ascending');
+    ({body} = await tableLoad(() => page.click('#runs-table th[title=acc] button')));
+    check(body.order_by[0] === 'metrics.acc DESC', `server asked for ${body.order_by}`);
+    check(JSON.stringify(await rowNames()) === JSON.stringify([...byAcc].reverse()), 'descending by acc');
+    await shot('runs-sorted');
+    // The sorted view is a deep link.
+    await page.reload();
+    await page.waitForSelector('#runs-table tbody tr');
+    check(JSON.stringify(await rowNames()) === JSON.stringify([...byAcc].reverse()), 'sort restored from the URL');
+    // Keyboard: Tab to the "lr" header and press Enter.
+    await page.focus('#runs-table th[title=optimizer] button');
+    await page.keyboard.press('Shift+Tab');
+    check(await page.evaluate(() => document.activeElement.closest('th')?.title === 'lr'), 'Shift+Tab reaches the lr header');
+    ({body} = await tableLoad(() => page.keyboard.press('Enter')));
+    check(body.order_by[0] === 'params.lr ASC', `keyboard sort sent ${body.order_by}`);
+    const lrs = await columnValues('lr');
+    check(lrs.every((v, i) => i === 0 || lrs[i - 1] <= v), `lr ascending (as strings, MLflow's param order): ${lrs}`);
+    // Paging: 5 per page, next, previous.
+    await page.selectOption('#page-size', '25');
+    return {order: byAcc};
+  },
+
+  async run_page() {
+    const run = args.runs[0];
+    await page.goto(`${url}/#/runs/${run.id}`);
+    await page.waitForSelector('#params-table');
+    const params = await page.$$eval('#params-table tr', (trs) => Object.fromEntries(trs.map((tr) => [tr.children[0].textContent, tr.children[1].textContent])));
+    check(params.lr === run.lr && params.optimizer === run.optimizer && params.depth === run.depth, `params ${JSON.stringify(params)}`);
+    const metrics = await page.$$eval('#metrics-table tr th', (t) => t.map((x) => x.textContent));
+    check(['acc', 'long_loss', 'loss'].every((k) => metrics.includes(k)), `metrics ${metrics}`);
+    check((await page.textContent('#inputs-table')).includes(args.dataset), 'dataset input listed');
+    check((await page.textContent('#tags-table')).includes('team'), 'tag listed');
+    await shot('run-overview');
+    // Charts: every metric gets one; the 5,000-step history arrives downsampled.
+    await page.click('#tab-charts');
+    check(/tab=charts/.test(page.url()), 'tab in the URL');
+    await page.waitForSelector('.chart-slot[data-metric=long_loss] svg polyline');
+    await page.waitForSelector('.chart-slot[data-metric=loss] svg polyline');
+    const [longN] = await polyPoints('.chart-slot[data-metric=long_loss]');
+    const [lossN] = await polyPoints('.chart-slot[data-metric=loss]');
+    check(longN > 500 && longN <= 1000, `long history drawn with ${longN} points (server-downsampled from 5000)`);
+    check(lossN === 60, `loss chart has all 60 points (${lossN})`);
+    await page.locator('.chart-slot[data-metric=loss] svg').scrollIntoViewIfNeeded();
+    const box = await page.locator('.chart-slot[data-metric=loss] svg').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.5);
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5, {steps: 3});
+    check(await page.isVisible('.chart-slot[data-metric=loss] .readout'), 'hover readout visible');
+    await shot('run-charts');
+    await page.selectOption('#run-x-axis', 'relative');
+    await page.waitForSelector('.chart-slot[data-metric=loss] svg polyline');
+    check((await polyPoints('.chart-slot[data-metric=loss]'))[0] === 60, 'relative-time chart redrawn');
+    // Artifacts: JSON, CSV, image, MLmodel.
+    await page.click('#tab-artifacts');
+    await page.click('.tree-file:has-text("config.json")');
+    await page.waitForSelector('#artifact-preview pre.json');
+    const json = await page.textContent('#artifact-preview pre.json');
+    check(json.includes('"layers": [\n    64,'), `JSON pretty-printed: ${json.slice(0, 80)}`);
+    await page.click('.tree-file:has-text("preds.csv")');
+    await page.waitForSelector('#artifact-preview table.csv');
+    const cells = await page.$$eval('#artifact-preview table.csv tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+    check(cells.length === 3 && cells[1][1] === 'ok, really', `CSV parsed: ${JSON.stringify(cells)}`);
+    await page.click('.tree-dir:has-text("plots/")');
+    await page.click('.tree-file:has-text("roc.png")');
+    await page.waitForSelector('#artifact-preview img');
+    await page.waitForFunction(() => document.querySelector('#artifact-preview img').naturalWidth > 0);
+    check((await page.$eval('#artifact-preview img', (i) => i.naturalWidth)) === 64, 'PNG preview decoded');
+    await page.click('.tree-dir:has-text("model/")');
+    await page.click('.tree-file:has-text("MLmodel")');
+    await page.waitForSelector('#artifact-preview .mlmodel');
+    const facts = await page.textContent('#artifact-preview .mlmodel dl');
+    check(/onnx/.test(facts), `MLmodel flavors: ${facts}`);
+    await shot('run-artifacts-mlmodel');
+    // Deep link straight to an artifact.
+    await page.goto(`${url}/#/runs/${run.id}?tab=artifacts&artifact=plots/roc.png`);
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector('#artifact-preview img')?.naturalWidth > 0);
+    await shot('run-artifacts-image');
+    return {longPoints: longN, lossPoints: lossN};
+  },
+
+  async compare() {
+    const [a, b] = args.runs;
+    await page.goto(`${url}/#/experiments/${args.experiment_id}`);
+    await page.waitForSelector('#runs-table tbody tr');
+    await page.check(`#runs-table tr[data-run-id="${a.id}"] input[type=checkbox]`);
+    await page.check(`#runs-table tr[data-run-id="${b.id}"] input[type=checkbox]`);
+    await page.click('#compare-button');
+    await page.waitForURL(/#\/compare\?/);
+    await page.waitForSelector('#compare-chart svg polyline', {state: 'attached'});
+    await page.selectOption('#compare-metric', 'loss');
+    await page.waitForFunction(() => document.querySelector('#compare-chart figcaption')?.textContent === 'loss');
+    check(/metric=loss/.test(page.url()), 'chosen metric in the URL');
+    const pts = await polyPoints('#compare-chart');
+    check(pts.length === 2 && pts.every((n) => n > 1), `two overlaid curves: ${pts}`);
+    const rows = await page.$$eval('#diff-table tbody tr[data-key]', (trs) => trs.map((tr) => [tr.dataset.key, tr.classList.contains('differs')]));
+    const d = Object.fromEntries(rows);
+    check(d.lr === true && d.optimizer === true && d.acc === true, `differing rows marked: ${JSON.stringify(d)}`);
+    check(d.Status === false, 'equal rows not marked');
+    const lines = await page.$$eval('#parallel-coordinates .lines polyline', (p) => p.length);
+    check(lines === 2, `parallel coordinates: ${lines} lines`);
+    await shot('compare');
+    await page.check('#only-diff');
+    const after = await page.$$eval('#diff-table tbody tr[data-key]', (trs) => trs.every((tr) => tr.classList.contains('differs')));
+    check(after, 'only differing rows remain');
+    await page.selectOption('#compare-metric', 'acc');
+    await page.waitForFunction(() => document.querySelector('#compare-chart figcaption')?.textContent === 'acc');
+    return {curves: pts, rows: rows.length};
+  },
+
+  async model() {
+    await page.goto(`${url}/#/models`);
+    await page.click(`#models-table >> text=${args.model}`);
+    await page.waitForSelector('#versions-table tbody tr');
+    const n = await page.$$eval('#versions-table tbody tr', (t) => t.length);
+    check(n === args.versions.length, `${n} versions listed`);
+    check((await page.textContent('#versions-table')).includes('@champion'), 'alias shown');
+    await shot('model-versions');
+    await page.click(`#versions-table >> text=Version ${args.versions[1]}`);
+    await page.waitForSelector('#lineage-graph');
+    const sig = await page.$$eval('#signature-inputs tbody tr', (t) => t.map((r) => r.textContent));
+    check(sig.length === 1 && sig[0].startsWith('X'), `signature inputs: ${sig}`);
+    const types = await page.$$eval('#lineage-graph [data-node-type]', (g) => g.map((x) => x.dataset.nodeType));
+    for (const t of ['dataset', 'code', 'run', 'model_version', 'registered_model']) check(types.includes(t), `lineage has a ${t} node (${types})`);
+    const edges = await page.$$eval('#lineage-graph path.edge', (p) => p.length);
+    check(edges >= 4, `lineage edges drawn: ${edges}`);
+    // Left to right: data before run before version.
+    const x = async (t) => page.$eval(`#lineage-graph [data-node-type=${t}]`, (g) => g.getBoundingClientRect().x);
+    check((await x('dataset')) < (await x('run')) && (await x('run')) < (await x('model_version')), 'data → run → version left to right');
+    await shot('model-version-lineage');
+    await page.click('#lineage-graph a[href^="#/runs/"]');
+    await page.waitForSelector('#params-table');
+    return {versions: n, nodes: types.length, edges};
+  },
+
+  async deployments() {
+    const name = args.name;
+    await page.goto(`${url}/#/deployments`);
+    await page.waitForSelector('#deployments-table');
+    check((await page.textContent('#deployments-table')).includes(name), 'deployment listed');
+    await page.click(`#deployments-table >> text=${name}`);
+    await page.waitForSelector('#traffic-split');
+    const label = await page.getAttribute('#traffic-split', 'aria-label');
+    check(label.includes('primary') && label.includes('75%') && label.includes('canary') && label.includes('25%'), `split: ${label}`);
+    const vers = await page.$$eval('#deployment-versions tbody tr', (t) => t.map((r) => r.textContent));
+    check(vers.some((v) => v.startsWith('primary')) && vers.some((v) => v.startsWith('canary')), `versions: ${vers}`);
+    // Live rate: two scrapes of /metrics 5 s apart while the test sends requests.
+    await page.waitForSelector('#live-table tbody tr', {timeout: 20000});
+    const rates = await page.$$eval('#live-table tbody tr', (t) => t.map((r) => [r.children[1].textContent, Number(r.children[2].textContent)]));
+    check(rates.some(([, rps]) => rps > 0), `request rate measured: ${JSON.stringify(rates)}`);
+    await page.waitForSelector('#rate-chart svg');
+    await shot('deployment');
+    // Promote: a confirmation dialog; Cancel does nothing, Confirm posts.
+    await page.click('#promote-button');
+    await page.waitForSelector('dialog.confirm[open]');
+    await shot('deployment-confirm');
+    await page.keyboard.press('Escape');
+    check(!(await page.$('dialog.confirm')), 'Escape cancels');
+    await page.click('#promote-button');
+    const posted = page.waitForRequest((r) => r.url().endsWith(`/deployments/${name}/promote`) && r.method() === 'POST');
+    await page.click('#confirm-ok');
+    await posted;
+    await page.waitForFunction(() => document.body.dataset.deploymentAction === 'promote');
+    await page.waitForFunction(() => !document.querySelector('#traffic-split')?.getAttribute('aria-label').includes('canary'));
+    check(await page.isEnabled('#rollback-button'), 'rollback possible after a promote');
+    await page.click('#rollback-button');
+    const rb = page.waitForRequest((r) => r.url().endsWith(`/deployments/${name}/rollback`) && r.method() === 'POST');
+    await page.click('#confirm-ok');
+    await rb;
+    await page.waitForSelector('#pinned-note');
+    await shot('deployment-rolled-back');
+    return {rates};
+  },
+
+  // 100,000 runs: the first page renders, and a sort round-trips through the server.
+  async big() {
+    const t0 = Date.now();
+    await page.goto(`${url}/#/experiments/${args.experiment_id}`);
+    await page.waitForSelector('#runs-table tbody tr');
+    const first = Date.now() - t0;
+    const names = await rowNames();
+    check(names.length === 100, `first page has 100 rows (${names.length})`);
+    check(names[0] === args.newest, `newest run first: ${names[0]} vs ${args.newest}`);
+    await shot('big-first-page');
+    const t1 = Date.now();
+    const {body} = await tableLoad(() => page.click('#runs-table th[title=m2] button'));
+    const sorted = Date.now() - t1;
+    check(body.order_by[0] === 'metrics.m2 ASC', `sort sent to the server: ${body.order_by}`);
+    const got = await rowNames();
+    check(JSON.stringify(got.slice(0, args.lowest.length)) === JSON.stringify(args.lowest), `lowest m2 first: ${got.slice(0, 5)} vs ${args.lowest.slice(0, 5)}`);
+    const m2 = (await columnValues('m2')).map(Number);
+    check(m2.every((v, i) => i === 0 || m2[i - 1] <= v), 'm2 ascending on the page');
+    // Next page continues the order.
+    await tableLoad(() => page.click('#next-page'));
+    const m2b = (await columnValues('m2')).map(Number);
+    check(m2b[0] >= m2[m2.length - 1], 'page 2 continues the sort');
+    check((await page.textContent('#table-status')).startsWith('Rows 101–200'), 'row numbers on page 2');
+    await shot('big-sorted');
+    return {firstRenderMs: first, sortedMs: sorted};
+  },
+};
+
+let code = 0;
+try {
+  check(scenarios[scenario], `unknown scenario ${scenario}`);
+  const result = await scenarios[scenario]();
+  if (problems.length) throw new Error(problems.join('\n'));
+  console.log(JSON.stringify({scenario, ok: true, screenshots: shots, ...result}));
+} catch (e) {
+  code = 1;
+  try { await shot(`${scenario}-FAILED`); } catch { /* page gone */ }
+  console.log(`FAILED ${scenario}: ${e.message}\nURL: ${page.url()}\n${problems.join('\n')}`);
+}
+await browser.close();
+process.exit(code);
