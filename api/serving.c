@@ -13,6 +13,7 @@
 #include "base/buf.h"
 #include "base/json.h"
 #include "base/metrics.h"
+#include "base/util.h"
 #include "blob/blob.h"
 #include "monitor/predlog.h"
 #include "serve/serve.h"
@@ -269,7 +270,8 @@ static int predictions(const struct api_env *env, const struct api_request *req,
     predlog_flush(env->log);
     cJSON *rows = NULL;
     char *next = NULL;
-    if ((rc = store_predictions_search(env->store, dep, since, max, token, &rows, &next, err)) < 0)
+    if ((rc = store_predictions_search(env->store, dep, since, max, token, serve_log_unpack, &rows,
+                                       &next, err)) < 0)
         return rc;
     resp->json = api_wrap("predictions", rows);
     if (next)
@@ -289,7 +291,7 @@ static int predictions_log(const struct api_env *env, const struct api_request *
         return cap_err(err, CAP_EINVAL, "Field 'predictions' must be a list of predictions");
     int n = cJSON_GetArraySize(rows), i = 0, rc = 0;
     struct store_prediction *out = cap_xcalloc((size_t)(n ? n : 1), sizeof *out);
-    char **texts = cap_xcalloc((size_t)(2 * n + 1), sizeof *texts);
+    unsigned char **packs = cap_xcalloc((size_t)(2 * n + 1), sizeof *packs);
     const cJSON *r;
     cJSON_ArrayForEach(r, rows)
     {
@@ -316,17 +318,26 @@ static int predictions_log(const struct api_env *env, const struct api_request *
         p->timestamp_ms = ts;
         p->latency_us = lat;
         p->agree = has_agree == 0 ? agree : -1;
-        texts[2 * i] = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r, "inputs"));
-        texts[2 * i + 1] = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r, "outputs"));
-        p->inputs_json = texts[2 * i];
-        p->outputs_json = texts[2 * i + 1];
+        /* the replica sends serve/'s log packs, base64 */
+        const char *in64 = NULL, *out64 = NULL;
+        if ((rc = cap_json_get_str(r, "inputs_pack", true, &in64, err)) < 0 ||
+            (rc = cap_json_get_str(r, "outputs_pack", true, &out64, err)) < 0)
+            goto done;
+        packs[2 * i] = cap_base64_decode(in64, &p->inputs_len);
+        packs[2 * i + 1] = cap_base64_decode(out64, &p->outputs_len);
+        if (!packs[2 * i] || !packs[2 * i + 1]) {
+            rc = cap_err(err, CAP_EINVAL, "Fields 'inputs_pack' and 'outputs_pack' must be base64");
+            goto done;
+        }
+        p->inputs = packs[2 * i];
+        p->outputs = packs[2 * i + 1];
         i++;
     }
     rc = store_predictions_log(env->store, out, (size_t)n, err);
 done:
     for (int k = 0; k < 2 * n; k++)
-        free(texts[k]);
-    free(texts);
+        free(packs[k]);
+    free(packs);
     free(out);
     if (rc == 0)
         resp->json = cJSON_CreateObject();

@@ -80,6 +80,8 @@ int cmd_server(int argc, char **argv)
          "deployment that answers /invocations when there are several"},
         {"--prediction-log-queue", "CAPSTAN_PREDICTION_LOG_QUEUE", false, "65536",
          "prediction log entries waiting to be written before new ones are dropped"},
+        {"--prediction-log-max-rows", "CAPSTAN_PREDICTION_LOG_MAX_ROWS", false, "10000000",
+         "rows the prediction log keeps; the oldest go first (0: keep all)"},
         {"--help", NULL, true, NULL, "show this help"},
         {NULL, NULL, false, NULL, NULL},
     };
@@ -91,11 +93,12 @@ int cmd_server(int argc, char **argv)
         cli_usage("capstan server [options]", opts);
         return 0;
     }
-    unsigned long long poll_ms, logq;
+    unsigned long long poll_ms, logq, logmax;
     if (!parse_u64(cli_get(opts, "--serve-poll-ms"), 60000, &poll_ms) || poll_ms < 10 ||
-        !parse_u64(cli_get(opts, "--prediction-log-queue"), 1ULL << 24, &logq) || logq == 0) {
-        fprintf(stderr, "capstan: --serve-poll-ms must be 10 to 60000 and "
-                        "--prediction-log-queue a positive count\n");
+        !parse_u64(cli_get(opts, "--prediction-log-queue"), 1ULL << 24, &logq) || logq == 0 ||
+        !parse_u64(cli_get(opts, "--prediction-log-max-rows"), 1ULL << 50, &logmax)) {
+        fprintf(stderr, "capstan: --serve-poll-ms must be 10 to 60000, --prediction-log-queue a "
+                        "positive count and --prediction-log-max-rows a count\n");
         return 2;
     }
     unsigned long long port, threads, max_json, max_upload;
@@ -132,6 +135,7 @@ int cmd_server(int argc, char **argv)
     struct predlog *plog = NULL;
     struct serve *serve = NULL;
     struct serve_store_source src = {0};
+    struct predlog_store logsink = {0};
     int status = 1;
     if (blob_open(artifacts.data, &blob, &err) < 0) {
         fprintf(stderr, "capstan: cannot open the artifact root %s: %s\n", artifacts.data, err.msg);
@@ -139,7 +143,9 @@ int cmd_server(int argc, char **argv)
     }
     if (cli_open_store(opts, &store) < 0)
         goto done;
-    plog = predlog_start((size_t)logq, predlog_store_sink, store);
+    logsink.store = store;
+    logsink.keep_rows = (int64_t)logmax;
+    plog = predlog_start((size_t)logq, predlog_store_sink, &logsink);
     src.store = store;
     src.blob = blob;
     struct serve_config vcfg = {.poll_ms = (int)poll_ms,

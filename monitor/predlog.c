@@ -39,8 +39,8 @@ static void row_free(struct store_prediction *r)
     free((char *)r->model_version);
     free((char *)r->role);
     free((char *)r->request_id);
-    free((char *)r->inputs_json);
-    free((char *)r->outputs_json);
+    free((void *)r->inputs);
+    free((void *)r->outputs);
 }
 
 static void *writer(void *arg)
@@ -169,8 +169,20 @@ void predlog_flush(struct predlog *l)
     pthread_mutex_unlock(&l->mu);
 }
 
-int predlog_store_sink(void *store, const struct store_prediction *rows, size_t n,
+int predlog_store_sink(void *cls, const struct store_prediction *rows, size_t n,
                        struct cap_error *err)
 {
-    return store_predictions_log(store, rows, n, err);
+    struct predlog_store *ps = cls;
+    int rc = store_predictions_log(ps->store, rows, n, err);
+    if (rc < 0)
+        return rc;
+    ps->since_trim += (int64_t)n;
+    /* Trim in steps of a few percent so the delete stays small. */
+    if (ps->keep_rows > 0 && ps->since_trim >= ps->keep_rows / 32 + 1) {
+        ps->since_trim = 0;
+        struct cap_error e = {0};
+        if (store_predictions_trim(ps->store, ps->keep_rows, &e) < 0)
+            cap_log(CAP_LOG_WARN, "prediction log: trimming failed: %s", e.msg);
+    }
+    return 0;
 }

@@ -21,9 +21,9 @@ struct predlog *predlog_start(size_t capacity, predlog_sink sink, void *cls);
 /* Flushes what is queued, then stops the thread. */
 void predlog_stop(struct predlog *l);
 
-/* Queues one entry. Takes ownership of every string in row (malloc'd;
- * deployment, model_name, model_version, role, request_id, inputs_json,
- * outputs_json), also when it returns false because the queue is full. */
+/* Queues one entry. Takes ownership of every pointer in row (malloc'd;
+ * deployment, model_name, model_version, role, request_id, inputs,
+ * outputs), also when it returns false because the queue is full. */
 bool predlog_push(struct predlog *l, struct store_prediction *row);
 
 uint64_t predlog_dropped(const struct predlog *l);
@@ -32,8 +32,14 @@ uint64_t predlog_written(const struct predlog *l);
  * and the predictions query so that a client reads its own requests). */
 void predlog_flush(struct predlog *l);
 
-/* The sink that writes to the metadata store. */
-int predlog_store_sink(void *store, const struct store_prediction *rows, size_t n,
+/* The sink that writes to the metadata store, keeping at most keep_rows
+ * rows (the oldest go first; 0 keeps everything). */
+struct predlog_store {
+    struct store *store;
+    int64_t keep_rows;
+    int64_t since_trim;          /* rows written since the last trim */
+};
+int predlog_store_sink(void *predlog_store, const struct store_prediction *rows, size_t n,
                        struct cap_error *err);
 
 #endif

@@ -539,9 +539,6 @@ static void compare(const infer_tensor *a, const infer_tensor *b, int64_t *rows,
     }
 }
 
-static char *tensors_json(const infer_model *m, bool inputs, const infer_tensor *t, int n,
-                          const struct payload_request *req);
-
 static void log_prediction(struct route *r, int role, const struct payload_request *req,
                            const infer_tensor *in, int n_in, const infer_tensor *outs, int n_out,
                            int64_t latency_us, int agree, const char *request_id);
@@ -665,31 +662,6 @@ static void mirror(struct route *r, const struct payload_request *req, const inf
 
 /* ---------------- the prediction log ---------------- */
 
-static char *tensors_json(const infer_model *m, bool inputs, const infer_tensor *t, int n,
-                          const struct payload_request *req)
-{
-    struct cap_buf b;
-    cap_buf_init(&b);
-    cap_buf_putc(&b, '{');
-    for (int i = 0; i < n; i++) {
-        infer_value_info vi;
-        if ((inputs ? infer_input_info(m, i, &vi) : infer_output_info(m, i, &vi)) < 0)
-            continue;
-        if (b.len > 1)
-            cap_buf_putc(&b, ',');
-        cJSON *name = cJSON_CreateString(vi.name);
-        char *q = cJSON_PrintUnformatted(name);
-        cap_buf_puts(&b, q);
-        free(q);
-        cJSON_Delete(name);
-        cap_buf_putc(&b, ':');
-        payload_write_json_data(&b, &t[i]);
-    }
-    cap_buf_putc(&b, '}');
-    (void)req;
-    return cap_buf_steal(&b);
-}
-
 static void log_prediction(struct route *r, int role, const struct payload_request *req,
                            const infer_tensor *in, int n_in, const infer_tensor *outs, int n_out,
                            int64_t latency_us, int agree, const char *request_id)
@@ -717,10 +689,18 @@ static void log_prediction(struct route *r, int role, const struct payload_reque
                                                                                  : "primary"),
         .request_id = request_id ? cap_xstrdup(request_id) : NULL,
         .latency_us = latency_us,
-        .inputs_json = tensors_json(sm->m, true, in, n_in, req),
-        .outputs_json = tensors_json(sm->m, false, outs, n_out, req),
         .agree = agree,
     };
+    struct cap_buf pin, pout;
+    cap_buf_init(&pin);
+    cap_buf_init(&pout);
+    serve_log_pack(sm->m, true, in, n_in, &pin);
+    serve_log_pack(sm->m, false, outs, n_out, &pout);
+    row.inputs_len = pin.len;
+    row.inputs = cap_buf_steal(&pin);
+    row.outputs_len = pout.len;
+    row.outputs = cap_buf_steal(&pout);
+    (void)req;
     predlog_push(s->cfg.log, &row);
 }
 

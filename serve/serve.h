@@ -120,6 +120,16 @@ int serve_spec_check(const cJSON *spec, cJSON **out, struct cap_error *err);
 int serve_parse_ref(const char *ref, char **name, char **alias, char **version,
                     struct cap_error *err);
 
+/* ---- the prediction log's form of tensors (logpack.c) ---- */
+/* Appends the tensors (named after the model's inputs or outputs) in the
+ * log's binary pack. */
+void serve_log_pack(const infer_model *m, bool inputs, const infer_tensor *t, int n,
+                    struct cap_buf *b);
+/* The pack as JSON text {name: nested values} (malloc'd) or as cJSON; NULL
+ * when it is not a valid pack. */
+char *serve_log_unpack_json(const void *blob, size_t len);
+cJSON *serve_log_unpack(const void *blob, size_t len);
+
 /* The store-backed source (capstan server). */
 struct store;
 struct blob;

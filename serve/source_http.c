@@ -275,10 +275,11 @@ int serve_http_log_sink(void *cls, const struct store_prediction *rows, size_t n
         }
         if (r->agree >= 0)
             cap_buf_puts(&body, r->agree ? ",\"agree\":true" : ",\"agree\":false");
-        /* inputs/outputs are JSON already */
-        cap_buf_printf(&body, ",\"inputs\":%s,\"outputs\":%s}",
-                       r->inputs_json ? r->inputs_json : "null",
-                       r->outputs_json ? r->outputs_json : "null");
+        char *in64 = cap_base64_encode(r->inputs ? r->inputs : "", r->inputs_len);
+        char *out64 = cap_base64_encode(r->outputs ? r->outputs : "", r->outputs_len);
+        cap_buf_printf(&body, ",\"inputs_pack\":\"%s\",\"outputs_pack\":\"%s\"}", in64, out64);
+        free(in64);
+        free(out64);
     }
     cap_buf_puts(&body, "]}");
     cap_buf_printf(&url, "%s/api/2.0/capstan/predictions/log-batch", src->base);

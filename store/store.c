@@ -882,8 +882,8 @@ int store_predictions_log(struct store *st, const struct store_prediction *rows,
 }
 
 int store_predictions_search(struct store *st, const char *deployment, int64_t since_ms,
-                             int max_results, const char *page_token, cJSON **out,
-                             char **next_token, struct cap_error *err)
+                             int max_results, const char *page_token, store_pack_decoder decode,
+                             cJSON **out, char **next_token, struct cap_error *err)
 {
     NEED_STORE();
     NEED(out, "out");
@@ -895,10 +895,18 @@ int store_predictions_search(struct store *st, const char *deployment, int64_t s
                        max_results);
     char *tok = NULL;
     int rc = st->srv->predictions_search(st->impl, deployment, since_ms, max_results, page_token,
-                                         out, &tok, err);
+                                         decode, out, &tok, err);
     if (next_token)
         *next_token = tok;
     else
         free(tok);
     return rc;
+}
+
+int store_predictions_trim(struct store *st, int64_t keep_rows, struct cap_error *err)
+{
+    NEED_STORE();
+    if (keep_rows < 0)
+        return cap_err(err, CAP_EINVAL, "keep_rows must not be negative");
+    return st->srv->predictions_trim(st->impl, keep_rows, err);
 }

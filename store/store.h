@@ -331,18 +331,27 @@ struct store_prediction {
     const char *role;            /* "primary", "canary" or "shadow" */
     const char *request_id;      /* may be NULL */
     int64_t latency_us;
-    const char *inputs_json;     /* {input_name: nested values} */
-    const char *outputs_json;    /* {output_name: nested values} */
+    /* The request's inputs and outputs in serve/'s log pack (opaque here). */
+    const void *inputs;
+    size_t inputs_len;
+    const void *outputs;
+    size_t outputs_len;
     int agree;                   /* shadow rows: 1 agrees with the primary, 0 not; -1 n/a */
 };
 
 int store_predictions_log(struct store *st, const struct store_prediction *rows, size_t n,
                           struct cap_error *err);
+/* Turns a stored inputs/outputs pack into JSON (NULL: null). */
+typedef cJSON *(*store_pack_decoder)(const void *pack, size_t len);
+
 /* Rows of one deployment (NULL: all) with timestamp >= since_ms, oldest
  * first, as [{id, timestamp, deployment, model_name, model_version, role,
- * request_id?, latency_us, inputs, outputs, agree?}]; *next_token when more. */
+ * request_id?, latency_us, inputs, outputs, agree?}] with inputs/outputs
+ * from decode; *next_token when more. */
 int store_predictions_search(struct store *st, const char *deployment, int64_t since_ms,
-                             int max_results, const char *page_token, cJSON **out,
-                             char **next_token, struct cap_error *err);
+                             int max_results, const char *page_token, store_pack_decoder decode,
+                             cJSON **out, char **next_token, struct cap_error *err);
+/* Deletes the oldest rows beyond keep_rows. */
+int store_predictions_trim(struct store *st, int64_t keep_rows, struct cap_error *err);
 
 #endif

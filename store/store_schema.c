@@ -236,8 +236,8 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  role TEXT NOT NULL,"
     "  request_id TEXT,"
     "  latency_us INTEGER NOT NULL,"
-    "  inputs TEXT,"
-    "  outputs TEXT,"
+    "  inputs BLOB,"
+    "  outputs BLOB,"
     "  agree INTEGER);"
     "CREATE INDEX predictions_by_deployment_ts ON predictions(deployment, ts, id);"
     "CREATE INDEX predictions_by_ts ON predictions(ts, id);",

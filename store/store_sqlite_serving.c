@@ -196,8 +196,14 @@ static int job_log(struct sq *s, struct sq_conn *c, void *arg, struct cap_error 
         store_sq_bind_text(st, 5, r->role);
         store_sq_bind_text(st, 6, r->request_id);
         sqlite3_bind_int64(st, 7, r->latency_us);
-        store_sq_bind_text(st, 8, r->inputs_json);
-        store_sq_bind_text(st, 9, r->outputs_json);
+        if (r->inputs)
+            sqlite3_bind_blob(st, 8, r->inputs, (int)r->inputs_len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 8);
+        if (r->outputs)
+            sqlite3_bind_blob(st, 9, r->outputs, (int)r->outputs_len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 9);
         if (r->agree < 0)
             sqlite3_bind_null(st, 10);
         else
@@ -235,6 +241,7 @@ bad:
 }
 
 struct search_job {
+    store_pack_decoder decode;
     const char *deployment;
     int64_t since, after_ts, after_id;
     int max;
@@ -242,9 +249,11 @@ struct search_job {
     char *next;
 };
 
-static void add_json_text(cJSON *o, const char *key, const char *text)
+static void add_pack(cJSON *o, const char *key, store_pack_decoder decode, sqlite3_stmt *st,
+                     int col)
 {
-    cJSON *v = text ? cJSON_Parse(text) : NULL;
+    const void *blob = sqlite3_column_blob(st, col);
+    cJSON *v = blob && decode ? decode(blob, (size_t)sqlite3_column_bytes(st, col)) : NULL;
     cJSON_AddItemToObject(o, key, v ? v : cJSON_CreateNull());
 }
 
@@ -289,8 +298,8 @@ static int run_search(struct sq_conn *c, struct search_job *a, struct cap_error 
         if (store_sq_col_text(st, 6))
             cJSON_AddStringToObject(o, "request_id", store_sq_col_text(st, 6));
         cJSON_AddNumberToObject(o, "latency_us", (double)sqlite3_column_int64(st, 7));
-        add_json_text(o, "inputs", store_sq_col_text(st, 8));
-        add_json_text(o, "outputs", store_sq_col_text(st, 9));
+        add_pack(o, "inputs", a->decode, st, 8);
+        add_pack(o, "outputs", a->decode, st, 9);
         if (sqlite3_column_type(st, 10) != SQLITE_NULL)
             cJSON_AddBoolToObject(o, "agree", sqlite3_column_int(st, 10) != 0);
         cJSON_AddItemToArray(a->out, o);
@@ -302,10 +311,11 @@ static int run_search(struct sq_conn *c, struct search_job *a, struct cap_error 
 }
 
 static int sv_predictions_search(void *impl, const char *deployment, int64_t since_ms,
-                                 int max_results, const char *page_token, cJSON **out,
-                                 char **next_token, struct cap_error *err)
+                                 int max_results, const char *page_token,
+                                 store_pack_decoder decode, cJSON **out, char **next_token,
+                                 struct cap_error *err)
 {
-    struct search_job a = {.deployment = deployment, .since = since_ms, .after_ts = -1,
+    struct search_job a = {.decode = decode, .deployment = deployment, .since = since_ms, .after_ts = -1,
                            .after_id = -1, .max = max_results};
     if (page_token && *page_token && parse_token(page_token, &a.after_ts, &a.after_id, err) < 0)
         return -CAP_EINVAL;
@@ -327,6 +337,22 @@ static int sv_predictions_search(void *impl, const char *deployment, int64_t sin
     return 0;
 }
 
+static int job_trim(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    const int64_t *keep = arg;
+    sqlite3_stmt *st = store_sq_stmt(
+        c, "DELETE FROM predictions WHERE id <= (SELECT MAX(id) FROM predictions) - ?", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, *keep);
+    return store_sq_step_done(c, st, err, "trimming the prediction log");
+}
+
+static int sv_predictions_trim(void *impl, int64_t keep_rows, struct cap_error *err)
+{
+    return store_sq_write(impl, job_trim, &keep_rows, err);
+}
+
 const struct store_serving_backend store_sqlite_serving = {
     .deployment_put = sv_deployment_put,
     .deployment_get = sv_deployment_get,
@@ -334,4 +360,5 @@ const struct store_serving_backend store_sqlite_serving = {
     .deployment_delete = sv_deployment_delete,
     .predictions_log = sv_predictions_log,
     .predictions_search = sv_predictions_search,
+    .predictions_trim = sv_predictions_trim,
 };
