@@ -362,6 +362,19 @@ static inline float exp_vec(float x)
     return y * b.f;
 }
 
+/* out[2i] = logistic(-z[i]), out[2i+1] = logistic(z[i]): the two columns
+ * of a binary linear classifier, bit for bit what pt_logistic_n gives for
+ * the pair (-z, z), with one exp per row */
+void pt_logistic_pairs(const float *z, int64_t n, float *out)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float x = z[i], a = x < 0 ? -x : x;
+        float s = 1.0f / (1.0f + exp_vec(-a));
+        out[2 * i] = -x < 0 ? 1.0f - s : s;
+        out[2 * i + 1] = x < 0 ? 1.0f - s : s;
+    }
+}
+
 void pt_logistic_n(float *v, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {

@@ -5,12 +5,31 @@
  * stay portable C elsewhere; on x86-64 Linux with GCC they are cloned for
  * AVX2+FMA (target_clones, picked by the dynamic loader) and a 32-column
  * AVX-512 variant is chosen at run time when the CPU has it. Without GCC
- * extensions a plain triple loop is used. OpenBLAS would beat this for
- * large matrices; CAP_INFER_OPENBLAS is the place to add it. */
+ * extensions a plain triple loop is used. Built with CAP_INFER_OPENBLAS
+ * (make INFER_BLAS=openblas), products of at least BLAS_MIN_MACS
+ * multiply-adds with M >= 6 go to OpenBLAS's cblas_sgemm instead, which
+ * is told to use one thread (the runtime is single-threaded per run). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "infer/internal.h"
+
+#ifdef CAP_INFER_OPENBLAS
+#include <cblas.h>
+#include <pthread.h>
+#ifndef BLAS_MIN_MACS
+#define BLAS_MIN_MACS (1 << 20)
+#endif
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_init(void) { openblas_set_num_threads(1); }
+static int use_blas(int64_t M, int64_t N, int64_t K)
+{
+    if (M < 6 || (double)M * (double)N * (double)K < BLAS_MIN_MACS || M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
+        return 0;
+    pthread_once(&blas_once, blas_init);
+    return 1;
+}
+#endif
 
 
 #if defined(__GNUC__)
@@ -19,12 +38,28 @@
 typedef float v8 __attribute__((vector_size(32), aligned(4)));
 #define LOADV(p) (*(const v8 *)(const void *)(p))
 #define STOREV(p, v) (*(v8 *)(void *)(p) = (v))
+typedef int32_t v8i __attribute__((vector_size(32), aligned(4)));
+
+/* Writes a finished 8-column piece X of C at P: C += alpha * X, or with
+ * an epilogue C = X + bias (then Relu: negatives to 0, NaN kept), so that
+ * the bias and Relu passes over C disappear. BCOL: the piece's column. */
+#define PUT8(P, X, BCOL)                                                       \
+    do {                                                                       \
+        if (!ep) {                                                             \
+            STOREV(P, LOADV(P) + alpha * (X));                                 \
+        } else {                                                               \
+            v8 y_ = ep->bias ? (X) + LOADV(ep->bias + (BCOL)) : (X);           \
+            if (ep->relu)                                                      \
+                y_ = (v8)((v8i)y_ & ~(v8i)(y_ < (v8){0}));                     \
+            STOREV(P, y_);                                                     \
+        }                                                                      \
+    } while (0)
 
 /* C[i0..i0+6, j0..j0+16] += alpha * A * B over all of K */
 #define TILE_ROWS 6
 CLONES
 static void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
-                    int64_t ldb, float *C, int64_t ldc)
+                    int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep)
 {
     int64_t j0 = 0;
     for (; j0 + 16 <= N; j0 += 16) {
@@ -45,8 +80,7 @@ static void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A
                 c50 += a5 * b0; c51 += a5 * b1;
             }
             float *c = C + i0 * ldc + j0;
-#define PUT(r, x0, x1) STOREV(c + (r) * ldc, LOADV(c + (r) * ldc) + alpha * (x0)); \
-                       STOREV(c + (r) * ldc + 8, LOADV(c + (r) * ldc + 8) + alpha * (x1));
+#define PUT(r, x0, x1) PUT8(c + (r) * ldc, x0, j0); PUT8(c + (r) * ldc + 8, x1, j0 + 8);
             PUT(0, c00, c01) PUT(1, c10, c11) PUT(2, c20, c21) PUT(3, c30, c31) PUT(4, c40, c41) PUT(5, c50, c51)
 #undef PUT
         }
@@ -58,8 +92,8 @@ static void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A
                 c1 += a[k] * LOADV(b + 8);
             }
             float *c = C + i0 * ldc + j0;
-            STOREV(c, LOADV(c) + alpha * c0);
-            STOREV(c + 8, LOADV(c + 8) + alpha * c1);
+            PUT8(c, c0, j0);
+            PUT8(c + 8, c1, j0 + 8);
         }
     }
     /* column tail */
@@ -68,7 +102,12 @@ static void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A
             float s = 0;
             for (int64_t k = 0; k < K; k++)
                 s += A[i * lda + k] * B[k * ldb + j0];
-            C[i * ldc + j0] += alpha * s;
+            if (ep) {
+                float y = ep->bias ? s + ep->bias[j0] : s;
+                C[i * ldc + j0] = ep->relu && y < 0 ? 0.0f : y;
+            } else {
+                C[i * ldc + j0] += alpha * s;
+            }
         }
 }
 
@@ -77,15 +116,50 @@ static void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define LOAD16(p) (*(const v16 *)(const void *)(p))
 #define STORE16(p, v) (*(v16 *)(void *)(p) = (v))
+typedef int32_t v16i __attribute__((vector_size(64), aligned(4)));
+#define PUT16(c, x, bcol)                                                      \
+    do {                                                                       \
+        if (!ep) {                                                             \
+            STORE16(c, LOAD16(c) + alpha * (x));                               \
+        } else {                                                               \
+            v16 y_ = ep->bias ? (x) + LOAD16(ep->bias + (bcol)) : (x);         \
+            if (ep->relu)                                                      \
+                y_ = (v16)((v16i)y_ & ~(v16i)(y_ < (v16){0}));                 \
+            STORE16(c, y_);                                                    \
+        }                                                                      \
+    } while (0)
 
-/* the same 6-row tile, 32 columns wide, for AVX-512 machines */
+/* the 6-row tile (and a 12-row one), 32 columns wide, for AVX-512 machines */
 __attribute__((target("arch=x86-64-v4")))
 static int64_t gemm_nn16(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
-                         int64_t ldb, float *C, int64_t ldc)
+                         int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep)
 {
     int64_t j0 = 0;
     for (; j0 + 32 <= N; j0 += 32) {
         int64_t i0 = 0;
+        /* twelve rows while they last: 24 accumulators of the 32 registers,
+         * so each B load feeds twelve multiply-adds */
+        for (; i0 + 12 <= M; i0 += 12) {
+            v16 acc[12][2];
+            for (int r = 0; r < 12; r++)
+                acc[r][0] = acc[r][1] = (v16){0};
+            const float *a = A + i0 * lda, *b = B + j0;
+            for (int64_t k = 0; k < K; k++, b += ldb) {
+                v16 b0 = LOAD16(b), b1 = LOAD16(b + 16);
+#pragma GCC unroll 12
+                for (int r = 0; r < 12; r++) {
+                    float ar = a[r * lda + k];
+                    acc[r][0] += ar * b0;
+                    acc[r][1] += ar * b1;
+                }
+            }
+            float *c = C + i0 * ldc + j0;
+#pragma GCC unroll 12
+            for (int r = 0; r < 12; r++) {
+                PUT16(c + r * ldc, acc[r][0], j0);
+                PUT16(c + r * ldc + 16, acc[r][1], j0 + 16);
+            }
+        }
         for (; i0 + TILE_ROWS <= M; i0 += TILE_ROWS) {
             v16 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
             v16 c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
@@ -102,8 +176,7 @@ static int64_t gemm_nn16(int64_t M, int64_t N, int64_t K, float alpha, const flo
                 c50 += a5 * b0; c51 += a5 * b1;
             }
             float *c = C + i0 * ldc + j0;
-#define PUT(r, x0, x1) STORE16(c + (r) * ldc, LOAD16(c + (r) * ldc) + alpha * (x0)); \
-                       STORE16(c + (r) * ldc + 16, LOAD16(c + (r) * ldc + 16) + alpha * (x1));
+#define PUT(r, x0, x1) PUT16(c + (r) * ldc, x0, j0); PUT16(c + (r) * ldc + 16, x1, j0 + 16);
             PUT(0, c00, c01) PUT(1, c10, c11) PUT(2, c20, c21) PUT(3, c30, c31) PUT(4, c40, c41) PUT(5, c50, c51)
 #undef PUT
         }
@@ -115,8 +188,8 @@ static int64_t gemm_nn16(int64_t M, int64_t N, int64_t K, float alpha, const flo
                 c1 += a[k] * LOAD16(b + 16);
             }
             float *c = C + i0 * ldc + j0;
-            STORE16(c, LOAD16(c) + alpha * c0);
-            STORE16(c + 16, LOAD16(c + 16) + alpha * c1);
+            PUT16(c, c0, j0);
+            PUT16(c + 16, c1, j0 + 16);
         }
     }
     return j0;   /* columns done; the caller finishes the rest */
@@ -156,10 +229,11 @@ static void gemv_nn(int64_t N, int64_t K, float alpha, const float *a, const flo
     }
 }
 #else
-/* portable fallback */
+/* portable fallback (the epilogue is only used with GCC extensions) */
 static void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
-                    int64_t ldb, float *C, int64_t ldc)
+                    int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep)
 {
+    (void)ep;
     for (int64_t i = 0; i < M; i++)
         for (int64_t k = 0; k < K; k++) {
             float a = alpha * A[i * lda + k];
@@ -170,7 +244,7 @@ static void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A
 
 static void gemv_nn(int64_t N, int64_t K, float alpha, const float *a, const float *B, int64_t ldb, float *c)
 {
-    gemm_nn(1, N, K, alpha, a, K, B, ldb, c, N);
+    gemm_nn(1, N, K, alpha, a, K, B, ldb, c, N, NULL);
 }
 #endif
 
@@ -181,6 +255,47 @@ static void gemm_nt_small(int64_t M, int64_t N, int64_t K, float alpha, const fl
                           const float *B, int64_t ldb, float *C, int64_t ldc)
 {
     int64_t i = 0;
+#if defined(__GNUC__) && defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+    if (N == 1 && K >= 8) {
+        /* one output (a binary linear model): eight rows' dot products side
+         * by side; a K that is not a multiple of 8 ends with an overlapping
+         * chunk x[K-8..K) whose already-counted part has weight 0; then the
+         * eight partial-sum vectors are reduced together (seven adds) */
+        int64_t nf = K / 8;
+        v8 wt = {0};
+        for (int j = 0; j < 8; j++)
+            wt[j] = K - 8 + j >= nf * 8 ? B[K - 8 + j] : 0.0f;
+        int rem = K % 8 != 0;
+        for (; i + 8 <= M; i += 8) {
+            v8 a[8];
+            for (int g = 0; g < 8; g++) {
+                const float *x = A + (i + g) * lda;
+                v8 s = {0};
+                for (int64_t c = 0; c < nf; c++)
+                    s += LOADV(x + 8 * c) * LOADV(B + 8 * c);
+                if (rem)
+                    s += LOADV(x + K - 8) * wt;
+                a[g] = s;
+            }
+#define EVEN_ODD(p, q) (__builtin_shufflevector(p, q, 0, 8, 2, 10, 4, 12, 6, 14) + \
+                        __builtin_shufflevector(p, q, 1, 9, 3, 11, 5, 13, 7, 15))
+#define PAIRS(p, q) (__builtin_shufflevector(p, q, 0, 1, 8, 9, 4, 5, 12, 13) + \
+                     __builtin_shufflevector(p, q, 2, 3, 10, 11, 6, 7, 14, 15))
+#define HALVES(p, q) (__builtin_shufflevector(p, q, 0, 1, 2, 3, 8, 9, 10, 11) + \
+                      __builtin_shufflevector(p, q, 4, 5, 6, 7, 12, 13, 14, 15))
+            v8 c01 = EVEN_ODD(a[0], a[1]), c23 = EVEN_ODD(a[2], a[3]), c45 = EVEN_ODD(a[4], a[5]),
+               c67 = EVEN_ODD(a[6], a[7]);
+            v8 e = HALVES(PAIRS(c01, c23), PAIRS(c45, c67));
+#undef EVEN_ODD
+#undef PAIRS
+#undef HALVES
+            for (int g = 0; g < 8; g++)
+                C[(i + g) * ldc] += alpha * e[g];
+        }
+    }
+#endif
+#endif
 #if defined(__GNUC__)
     /* many rows, short rows: transpose 8 rows into a K x 8 block so that
      * the products vectorise across rows with no horizontal sums */
@@ -230,7 +345,7 @@ static float *transpose_copy(const float *X, int64_t rows, int64_t cols, int64_t
 }
 
 static void gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
-                      int64_t ldb, float *C, int64_t ldc);
+                      int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep);
 
 void gemm_f32(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float *C, int64_t ldc)
@@ -261,12 +376,21 @@ void gemm_f32(int transA, int transB, int64_t M, int64_t N, int64_t K, float alp
         B = tb;
         ldb = N;
     }
+#ifdef CAP_INFER_OPENBLAS
+    if (use_blas(M, N, K)) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, alpha, A, (int)lda, B,
+                    (int)ldb, 1.0f, C, (int)ldc);
+        free(ta);
+        free(tb);
+        return;
+    }
+#endif
     if (M == 1)
         gemv_nn(N, K, alpha, A, B, ldb, C);
     else if (alpha == 1.0f)
-        gemm_rows(M, N, K, A, lda, NULL, B, ldb, C, ldc);
+        gemm_rows(M, N, K, A, lda, NULL, B, ldb, C, ldc, NULL);
     else
-        gemm_nn(M, N, K, alpha, A, lda, B, ldb, C, ldc);
+        gemm_nn(M, N, K, alpha, A, lda, B, ldb, C, ldc, NULL);
     free(ta);
     free(tb);
     return;
@@ -299,7 +423,7 @@ float *gemm_pack_b(arena *a, const float *B, int64_t K, int64_t N)
 /* One block of m rows: every 32-column panel (packed or not), then the
  * columns left over. */
 static void gemm_block(int64_t m, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
-                       int64_t ldb, float *C, int64_t ldc)
+                       int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep)
 {
     int64_t done = 0;
 #ifdef HAVE_V16
@@ -310,32 +434,46 @@ static void gemm_block(int64_t m, int64_t N, int64_t K, const float *A, int64_t 
         int64_t np = N / 32;
         for (int64_t q = 0; q < np; q++) {
             const float *panel = Bp + q * K * 32;
+            /* the epilogue's bias, seen from this panel's columns */
+            gemm_epi pe, *pep = NULL;
+            if (ep) {
+                pe = *ep;
+                pe.bias = ep->bias ? ep->bias + q * 32 : NULL;
+                pep = &pe;
+            }
 #ifdef HAVE_V16
             if (avx512) {
-                gemm_nn16(m, 32, K, 1.0f, A, lda, panel, 32, C + q * 32, ldc);
+                gemm_nn16(m, 32, K, 1.0f, A, lda, panel, 32, C + q * 32, ldc, pep);
                 continue;
             }
 #endif
-            gemm_nn(m, 32, K, 1.0f, A, lda, panel, 32, C + q * 32, ldc);
+            gemm_nn(m, 32, K, 1.0f, A, lda, panel, 32, C + q * 32, ldc, pep);
         }
         done = np * 32;
     } else {
 #ifdef HAVE_V16
         if (avx512)
-            done = gemm_nn16(m, N, K, 1.0f, A, lda, B, ldb, C, ldc);
+            done = gemm_nn16(m, N, K, 1.0f, A, lda, B, ldb, C, ldc, ep);
 #endif
     }
-    if (done < N)
-        gemm_nn(m, N - done, K, 1.0f, A, lda, B + done, ldb, C + done, ldc);
+    if (done < N) {
+        gemm_epi te, *tep = NULL;
+        if (ep) {
+            te = *ep;
+            te.bias = ep->bias ? ep->bias + done : NULL;
+            tep = &te;
+        }
+        gemm_nn(m, N - done, K, 1.0f, A, lda, B + done, ldb, C + done, ldc, tep);
+    }
 }
 
 /* C[MxN] += A * B; rows in L2-sized blocks, and a last partial tile of
  * fewer than 6 rows padded to a full one (the one-row loop is latency
  * bound) */
 static void gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
-                      int64_t ldb, float *C, int64_t ldc)
+                      int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep)
 {
-    if (N < 16) {
+    if (N < 16 && !ep) {
         /* a narrow product (a classifier's last layer): the column tail of
          * the tile kernels would be scalar and strided, dot products over a
          * transposed B vectorise */
@@ -351,7 +489,7 @@ static void gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t l
     int64_t full = M - M % 6;
     for (int64_t i0 = 0; i0 < full; i0 += mb) {
         int64_t m = full - i0 < mb ? full - i0 : mb;
-        gemm_block(m, N, K, A + i0 * lda, lda, Bp, B, ldb, C + i0 * ldc, ldc);
+        gemm_block(m, N, K, A + i0 * lda, lda, Bp, B, ldb, C + i0 * ldc, ldc, ep);
     }
     int64_t rem = M - full;
     if (!rem)
@@ -360,14 +498,14 @@ static void gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t l
     if (!Ap || !Cp) {
         free(Ap);
         free(Cp);
-        gemm_block(rem, N, K, A + full * lda, lda, Bp, B, ldb, C + full * ldc, ldc);
+        gemm_block(rem, N, K, A + full * lda, lda, Bp, B, ldb, C + full * ldc, ldc, ep);
         return;
     }
     for (int64_t r = 0; r < rem; r++) {
         memcpy(Ap + r * K, A + (full + r) * lda, (size_t)K * sizeof(float));
         memcpy(Cp + r * N, C + (full + r) * ldc, (size_t)N * sizeof(float));
     }
-    gemm_block(6, N, K, Ap, K, Bp, B, ldb, Cp, N);
+    gemm_block(6, N, K, Ap, K, Bp, B, ldb, Cp, N, ep);
     for (int64_t r = 0; r < rem; r++)
         memcpy(C + (full + r) * ldc, Cp + r * N, (size_t)N * sizeof(float));
     free(Ap);
@@ -379,8 +517,43 @@ void gemm_f32_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t ld
 {
     if (M <= 0 || N <= 0 || K <= 0)
         return;
+#ifdef CAP_INFER_OPENBLAS
+    if (use_blas(M, N, K)) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, A, (int)lda, B, (int)N,
+                    1.0f, C, (int)ldc);
+        return;
+    }
+#endif
     if (M == 1)
         gemv_nn(N, K, 1.0f, A, B, N, C);
     else
-        gemm_rows(M, N, K, A, lda, Bp, B, N, C, ldc);
+        gemm_rows(M, N, K, A, lda, Bp, B, N, C, ldc, NULL);
+}
+
+int gemm_f32_packed_ep(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
+                       float *C, int64_t ldc, const gemm_epi *ep)
+{
+#ifdef CAP_INFER_OPENBLAS
+    if (K > 0 && N > 0 && use_blas(M, N, K)) {
+        /* the library's product onto C preset to the bias, then Relu */
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++)
+                C[i * ldc + j] = ep->bias ? ep->bias[j] : 0.0f;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, A, (int)lda, B, (int)N,
+                    1.0f, C, (int)ldc);
+        if (ep->relu)
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++)
+                    C[i * ldc + j] = C[i * ldc + j] < 0 ? 0.0f : C[i * ldc + j];
+        return 1;
+    }
+#endif
+#if defined(__GNUC__)
+    if (M < 6 || N < 16 || K <= 0)
+        return 0;
+    gemm_rows(M, N, K, A, lda, Bp, B, N, C, ldc, ep);
+    return 1;
+#else
+    return 0;
+#endif
 }

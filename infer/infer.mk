@@ -15,6 +15,27 @@ INFER_PREDICT  := build/rel/tests/infer/predict
 INFER_CFLAGS   := -O3 -g -fPIC -fno-trapping-math
 # the matrix kernels may fuse multiply-adds (ISO C mode turns that off)
 build/rel/infer/gemm.o: INFER_CFLAGS += -ffp-contract=fast
+# Optional OpenBLAS for large Gemm/MatMul (release objects only; off by
+# default, the library builds and passes without it):
+#   make INFER_BLAS=openblas infer test-infer bench-infer
+# A stamp file holding the setting makes gemm.o rebuild when it changes.
+# Whatever links the release library then needs $(INFER_BLAS_LIBS), which
+# is added to PKG_LIBS for the binaries here.
+INFER_BLAS ?=
+INFER_BLAS_STAMP := build/rel/infer/blas-stamp
+$(shell mkdir -p build/rel/infer && (echo '$(INFER_BLAS)' | cmp -s - $(INFER_BLAS_STAMP) || echo '$(INFER_BLAS)' > $(INFER_BLAS_STAMP)))
+build/rel/infer/gemm.o: $(INFER_BLAS_STAMP)
+ifeq ($(INFER_BLAS),openblas)
+INFER_BLAS_CFLAGS := -DCAP_INFER_OPENBLAS $(shell pkg-config --cflags openblas)
+INFER_BLAS_LIBS   := $(shell pkg-config --libs openblas)
+ifeq ($(INFER_BLAS_LIBS),)
+$(error INFER_BLAS=openblas: pkg-config cannot find openblas (Debian: libopenblas-dev))
+endif
+build/rel/infer/gemm.o: INFER_CFLAGS += $(INFER_BLAS_CFLAGS)
+PKG_LIBS += $(INFER_BLAS_LIBS)
+else ifneq ($(INFER_BLAS),)
+$(error INFER_BLAS must be empty or openblas)
+endif
 TEST_TARGETS   += test-infer
 FUZZ_TARGETS   += infer_load
 
@@ -35,7 +56,7 @@ $(INFER_LIB_ASAN): $(INFER_ASAN_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(INFER_SO): $(INFER_REL_OBJS)
-	$(CC) -shared -Wl,-soname,libcapstan-infer.so.0 -o $@ $^ -lm
+	$(CC) -shared -Wl,-soname,libcapstan-infer.so.0 -o $@ $^ $(INFER_BLAS_LIBS) -lm
 
 # C unit tests (cmocka) under ASan/UBSan
 INFER_UNIT_SRCS := $(wildcard tests/infer/test_*.c)
@@ -57,7 +78,7 @@ test-infer: test-infer-unit test-infer-py
 # benchmark harness (not part of make test)
 build/rel/bench/infer/bench_infer: bench/infer/bench_infer.c $(INFER_LIB_REL)
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(INC) -O2 -g -o $@ $< $(INFER_LIB_REL) -lm
+	$(CC) $(WARN) $(INC) -O2 -g -o $@ $< $(INFER_LIB_REL) $(INFER_BLAS_LIBS) -lm
 
 bench-infer: build/rel/bench/infer/bench_infer build/rel/capstan $(PYTEST)
 	$(PYTHON_VENV)/bin/python bench/infer/bench.py --harness build/rel/bench/infer/bench_infer $(BENCH_ARGS)
@@ -68,7 +89,7 @@ install-infer: $(INFER_LIB_REL) $(INFER_SO)
 	ln -sf libcapstan-infer.so.0 $(DESTDIR)$(PREFIX)/lib/libcapstan-infer.so
 	install -D -m 644 include/capstan/infer.h $(DESTDIR)$(PREFIX)/include/capstan/infer.h
 	@mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: capstan-infer\nDescription: Embeddable ONNX classic-ML inference runtime\nVersion: 0.1.0\nLibs: -L$${libdir} -lcapstan-infer\nLibs.private: -lm\nCflags: -I$${includedir}\n' \
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: capstan-infer\nDescription: Embeddable ONNX classic-ML inference runtime\nVersion: 0.1.0\nLibs: -L$${libdir} -lcapstan-infer\nLibs.private: $(INFER_BLAS_LIBS) -lm\nCflags: -I$${includedir}\n' \
 	    '$(PREFIX)' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/capstan-infer.pc
 
 # Coverage-guided fuzzing of the loader with clang's libFuzzer:

@@ -258,6 +258,7 @@ enum { PT_NONE = 0, PT_LOGISTIC, PT_SOFTMAX, PT_SOFTMAX_ZERO, PT_PROBIT };
 int parse_post_transform(const char *s);
 float pt_logistic(float x);
 void pt_logistic_n(float *v, int64_t n);   /* vectorised, in place */
+void pt_logistic_pairs(const float *z, int64_t n, float *out);   /* out[2i..2i+1] = logistic(-z[i]), logistic(z[i]) */
 float pt_probit(float x);
 void pt_softmax(float *v, int64_t n);
 void pt_softmax_zero(float *v, int64_t n);
@@ -267,6 +268,17 @@ float *gemm_pack_b(arena *a, const float *B, int64_t K, int64_t N);
 /* C[MxN] += A * B with B row-major K x N, Bp its packed panels */
 void gemm_f32_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
                      float *C, int64_t ldc);
+
+/* C = A * B + bias, then Relu if asked, written once (C is not read):
+ * for many rows the bias and Relu passes over C cost as much as the
+ * product's own stores. Returns 0 (nothing done) where it does not apply:
+ * the caller then initialises C and calls gemm_f32_packed. */
+typedef struct gemm_epi {
+    const float *bias;   /* N values or NULL */
+    int relu;
+} gemm_epi;
+int gemm_f32_packed_ep(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
+                       float *C, int64_t ldc, const gemm_epi *ep);
 
 /* load-time fusion of MatMul/Gemm with a following bias Add and Relu */
 int fuse_nodes(infer_model *m, infer_error *e);

@@ -93,6 +93,7 @@ typedef struct linear {
     float *b;           /* C or NULL */
     int post;
     labels L;
+    int mirror;         /* two classes whose rows are exact negatives: score one */
 } linear;
 
 static int init_linear(infer_model *m, node *nd, int clf, infer_error *e)
@@ -121,6 +122,16 @@ static int init_linear(infer_model *m, node *nd, int clf, infer_error *e)
     s->F = co->n / s->C;
     s->W = co->floats;
     s->b = ic && ic->n ? ic->floats : NULL;
+    /* scikit-learn's binary LogisticRegression exports the rows (-w, w)
+     * and intercepts (-b, b); the first score is then exactly minus the
+     * second (rounding is symmetric), so one dot product per row is enough */
+    if (clf && s->C == 2 && s->L.n == 2 && s->F > 0) {
+        s->mirror = 1;
+        for (int64_t k = 0; k < s->F && s->mirror; k++)
+            s->mirror = s->W[k] == -s->W[s->F + k];
+        if (s->b && s->b[0] != -s->b[1])
+            s->mirror = 0;
+    }
     nd->state = s;
     return 0;
 }
@@ -166,11 +177,38 @@ static int run_linclf(run *r, const node *nd, tval **in, tval **out)
     tval tmp = {0}, *Z = nd->nout > 1 ? out[1] : &tmp;
     if (make_labels(r, out[0], &s->L, N) < 0 || tv_make(r, Z, INFER_FLOAT, 2, sd) < 0)
         return r->err->code;
+    linear half;
+    if (s->mirror) {
+        /* score the second row only, then proceed as a binary model: the
+         * label rule (second score > first) is then "score > 0" */
+        half = *s;
+        half.C = 1;
+        half.W = s->W + s->F;
+        half.b = s->b ? s->b + 1 : NULL;
+        s = &half;
+        C = 1;
+        binary = 1;
+    }
     /* multi-class scores are computed straight into the output */
     float *z = linear_scores(r, s, in[0], &N, binary ? NULL : (float *)Z->data);
     if (!z)
         return r->err->code;
     float *zo = Z->data;
+    if (binary && !s->L.s && (s->post == PT_LOGISTIC || s->post == PT_NONE)) {
+        /* the common binary case in three flat loops */
+        int64_t *lab = out[0]->data, l0 = s->L.i[0], l1 = s->L.i[1];
+        for (int64_t i = 0; i < N; i++)
+            lab[i] = z[i] > 0 ? l1 : l0;
+        if (s->post == PT_LOGISTIC) {
+            pt_logistic_pairs(z, N, zo);
+        } else {
+            for (int64_t i = 0; i < N; i++) {
+                zo[2 * i] = -z[i];
+                zo[2 * i + 1] = z[i];
+            }
+        }
+        return 0;
+    }
     for (int64_t i = 0; i < N; i++) {
         float *zi = zo + i * ZC;
         if (binary) {

@@ -75,10 +75,16 @@ static int run_matmul(run *r, const node *nd, tval **in, tval **out)
     for (int d = 0; d < nb; d++)
         batches *= bdims[d];
     int biased = ep && A->type == INFER_FLOAT && ep->bias && ep->nbias == N;
-    if (!biased)
-        memset(out[0]->data, 0, (size_t)out[0]->n * elem_size(A->type));
     if (out[0]->n == 0)
         return 0;
+    if (A->type == INFER_FLOAT && ep && ep->Bp && B->ndim == 2 && batches == 1) {
+        /* bias and Relu applied as each tile of the product is stored */
+        gemm_epi ge = {biased ? ep->bias : NULL, ep->relu};
+        if (gemm_f32_packed_ep(M, N, K, A->data, K, ep->Bp, B->data, out[0]->data, N, &ge))
+            return 0;
+    }
+    if (!biased)
+        memset(out[0]->data, 0, (size_t)out[0]->n * elem_size(A->type));
     if (biased) {
         /* start from the bias instead of zero: the Add pass disappears */
         float *y = out[0]->data;
@@ -202,6 +208,12 @@ static int run_gemm(run *r, const node *nd, tval **in, tval **out)
     }
     if (A->type == INFER_FLOAT) {
         float *y = out[0]->data;
+        if (s && s->Bp && !ta && alpha == 1.0f && (!C || (cr == 0 && cc == 1 && beta == 1.0f))) {
+            /* C (if any) is one row: it is the bias of the epilogue */
+            gemm_epi ge = {C ? (const float *)C->data : NULL, s->relu};
+            if (gemm_f32_packed_ep(M, N, K, A->data, A->dims[1], s->Bp, s->Bn, y, N, &ge))
+                return 0;
+        }
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++)
                 y[i * N + j] = C ? beta * ((const float *)C->data)[i * cr + j * cc] : 0.0f;

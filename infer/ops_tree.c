@@ -7,11 +7,15 @@
  * "go left if x <= t" (LT becomes <= nextafter(t), GT/GTE swap children)
  * so that most ensembles need one comparison kind only; NaN routing is one
  * bit per node. A leaf loops onto itself (threshold NaN, other child = self),
- * which lets eight walkers advance in lockstep without testing for leaves.
- * Chains of BRANCH_EQ on one feature sharing a true subtree are folded into
- * one set-membership node. Rows are processed in blocks across all trees so
- * that a block's rows and the trees stay in cache; at batch 1 eight trees
- * walk the same row together. Leaf values are summed in double. */
+ * which lets eight walkers advance in lockstep without testing for leaves;
+ * with each tree's depth known they run exactly that many steps. Chains of
+ * BRANCH_EQ on one feature sharing a true subtree are folded into one
+ * set-membership node. Rows are processed in blocks across all trees so
+ * that a block's rows and the trees stay in cache; at batch 1 sixteen trees
+ * walk the same row together. Ensembles of "<=" trees with at most 64
+ * leaves each (boosting) skip the walk: a bit-vector evaluator (see
+ * qs_build) runs eight rows at a time. Leaf values are summed in double,
+ * in tree order, by every engine. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +54,7 @@ typedef struct ensemble {
     uint32_t *wtarget;
     uint32_t *wcount;        /* per weight start: count of weights in that leaf */
     int single;              /* every leaf has exactly one weight */
+    int64_t onet;            /* single, and all weights add to this target; else -1 */
     double *setv;
     uint32_t *set_start, *set_len;
     int64_t nsets;
@@ -66,6 +71,8 @@ typedef struct ensemble {
     uint8_t *has;            /* per class: some leaf weight targets it */
     int binary_case, all_pos;
     int opset5;
+    struct qsidx *qs;        /* bit-vector evaluator (float, <= 64 leaves per tree), or NULL */
+    uint16_t *tdepth;        /* per tree: longest root-to-leaf path (float "<=" ensembles), or NULL */
 } ensemble;
 
 /* ---- (tree, node) id map ---- */
@@ -430,6 +437,212 @@ static int finish_weights(arena *ar, ensemble *E, const double *wv, const int64_
             if (A[i].w_start <= nw)
                 E->wcount[A[i].w_start] = (uint32_t)A[i].w_count;
         }
+    E->onet = E->single && nw > 0 ? (int64_t)E->wtarget[0] : -1;
+    for (int64_t i = 1; i < nw && E->onet >= 0; i++)
+        if (E->wtarget[i] != E->wtarget[0])
+            E->onet = -1;
+    return 0;
+}
+
+/* ---- bit-vector evaluation ----
+ *
+ * For ensembles whose trees have at most 64 leaves each (boosted trees), the
+ * float engine can skip pointer chasing altogether, after the QuickScorer
+ * scheme of Lucchese et al. (SIGIR 2015): number each tree's leaves left to
+ * right and keep one 64-bit word per tree in which every leaf that is still
+ * reachable has its bit set. A node whose test is false ("x > t", the row
+ * goes right) rules out every leaf of its left subtree, a contiguous run of
+ * bits, so the word is ANDed with a mask clearing that run. Nodes are grouped
+ * by feature and sorted by threshold: for each feature the false nodes are
+ * exactly a prefix of its list (thresholds below x), found by a linear scan
+ * that stops at the first threshold >= x. Afterwards each tree's exit leaf is
+ * the lowest bit still set. The work per row is one AND per false node plus
+ * one count-trailing-zeros per tree, in a predictable sequential sweep over
+ * arrays instead of a chain of dependent loads per level; it suits the many
+ * shallow or lopsided trees of gradient boosting. Rows holding a NaN take the
+ * node walker (NaN routing is per node). Sums run in tree order as in the
+ * walker, so both give identical results. */
+typedef struct qsidx {
+    int64_t nfeat;           /* features 0 .. nfeat-1 may occur */
+    uint32_t *fstart;        /* nfeat entries: start of each feature's list */
+    float *thr;              /* per list: ascending, ended by a +inf sentinel */
+    uint32_t *tree;
+    uint64_t *mask;
+    uint64_t *init;          /* per tree: all leaves, minus nodes that are always false */
+    uint32_t *lbase;         /* per tree: its first slot in leafw / leafv */
+    uint32_t *leafw;         /* weight index of each leaf slot */
+    double *leafv;           /* its value when every leaf has one weight */
+} qsidx;
+
+typedef struct qsent { float thr; uint32_t tree; uint64_t mask; } qsent;
+
+static int cmp_qsent(const void *a, const void *b)
+{
+    const qsent *x = a, *y = b;
+    if (x->thr != y->thr)
+        return x->thr < y->thr ? -1 : 1;
+    return (x->tree > y->tree) - (x->tree < y->tree);
+}
+
+/* Builds E->qs when the ensemble qualifies; leaves it NULL otherwise (not an
+ * error: the walker handles everything). */
+static int qs_build(arena *ar, ensemble *E, infer_error *e)
+{
+    E->qs = NULL;
+    if (!E->nf || E->generic || E->max_feat < 0 || E->ntrees <= 0 || E->ntrees > (int64_t)UINT32_MAX / 2 ||
+        (E->agg != AGG_SUM && E->agg != AGG_AVERAGE))
+        return 0;
+    const tnf *T = E->nf;
+    int64_t nt = E->ntrees, nn = E->nnodes, ninner = 0, nleaves = 0;
+    for (int64_t t = 0; t < nt; t++) {
+        int64_t end = t + 1 < nt ? E->roots[t + 1] : nn, lv = 0;
+        for (int64_t i = E->roots[t]; i < end; i++)
+            lv += T[i].right == (uint32_t)i;
+        if (lv > 64)
+            return 0;
+        nleaves += lv;
+    }
+    ninner = nn - nleaves;
+    int64_t nf = E->max_feat + 1;
+    if (nf > 4 * ninner + 256)
+        return 0;   /* sparse feature ids: per-feature lists would be mostly empty */
+    qsidx *Q = ar_calloc(ar, 1, sizeof *Q);
+    uint32_t *lc = malloc((size_t)(nn + 1) * sizeof(uint32_t));
+    qsent *ent = malloc((size_t)(ninner + 1) * sizeof(qsent));
+    int64_t *cnt = calloc((size_t)nf + 1, sizeof(int64_t));
+    int rc = 0;
+    if (!Q || !lc || !ent || !cnt)
+        goto nomem;
+    Q->nfeat = nf;
+    Q->fstart = ar_alloc(ar, (size_t)nf * sizeof(uint32_t));
+    Q->thr = ar_alloc(ar, (size_t)(ninner + nf) * sizeof(float));
+    Q->tree = ar_alloc(ar, (size_t)(ninner + nf) * sizeof(uint32_t));
+    Q->mask = ar_alloc(ar, (size_t)(ninner + nf) * sizeof(uint64_t));
+    Q->init = ar_alloc(ar, (size_t)nt * sizeof(uint64_t));
+    Q->lbase = ar_alloc(ar, (size_t)nt * sizeof(uint32_t));
+    Q->leafw = ar_alloc(ar, (size_t)(nleaves ? nleaves : 1) * sizeof(uint32_t));
+    Q->leafv = ar_alloc(ar, (size_t)(nleaves ? nleaves : 1) * sizeof(double));
+    if (!Q->fstart || !Q->thr || !Q->tree || !Q->mask || !Q->init || !Q->lbase || !Q->leafw || !Q->leafv)
+        goto nomem;
+    int64_t ne = 0, slot = 0;
+    for (int64_t t = 0; t < nt; t++) {
+        int64_t root = E->roots[t], end = t + 1 < nt ? E->roots[t + 1] : nn;
+        /* lc[i - root]: leaves before node i in pre-order (= left to right) */
+        uint32_t c = 0;
+        for (int64_t i = root; i < end; i++) {
+            lc[i - root] = c;
+            if (T[i].right == (uint32_t)i) {
+                Q->leafw[slot + c] = T[i].leaf;
+                Q->leafv[slot + c] = E->single ? E->wval[T[i].leaf] : 0.0;
+                c++;
+            }
+        }
+        lc[end - root] = c;
+        Q->lbase[t] = (uint32_t)slot;
+        Q->init[t] = c == 64 ? ~0ull : (1ull << c) - 1;
+        for (int64_t i = root; i < end; i++) {
+            if (T[i].right == (uint32_t)i)
+                continue;
+            /* the left subtree is i+1 .. right-1 */
+            if (T[i].right <= (uint32_t)i || T[i].right >= (uint32_t)end) {
+                rc = ierr(e, INFER_EFORMAT, "internal: tree layout");
+                goto out;
+            }
+            uint32_t lo = lc[i + 1 - root], hi = lc[T[i].right - root];
+            uint64_t lm = hi - lo >= 64 ? ~0ull : ((1ull << (hi - lo)) - 1) << lo;
+            if (isnan(T[i].thr)) {   /* "x <= NaN" never holds: always goes right */
+                Q->init[t] &= ~lm;
+                continue;
+            }
+            ent[ne++] = (qsent){T[i].thr, (uint32_t)t, ~lm};
+            cnt[(T[i].feat & FMASK) + 1]++;
+        }
+        slot += c;
+    }
+    /* counting sort by feature, one +inf sentinel per feature, then sort
+     * each feature's run by threshold */
+    for (int64_t f = 0; f < nf; f++)
+        cnt[f + 1] += cnt[f] + 1;
+    for (int64_t f = 0; f < nf; f++)
+        Q->fstart[f] = (uint32_t)cnt[f];
+    /* positions: feature f occupies [cnt[f], cnt[f+1]) with its sentinel last */
+    {
+        int64_t *pos = malloc((size_t)nf * sizeof(int64_t));
+        qsent *sorted = malloc((size_t)(ninner + nf) * sizeof(qsent));
+        if (!pos || !sorted) {
+            free(pos);
+            free(sorted);
+            goto nomem;
+        }
+        for (int64_t f = 0; f < nf; f++) {
+            pos[f] = cnt[f];
+            sorted[cnt[f + 1] - 1] = (qsent){INFINITY, 0, ~0ull};
+        }
+        int64_t k = 0;
+        for (int64_t t = 0; t < nt; t++) {
+            int64_t root = E->roots[t], end = t + 1 < nt ? E->roots[t + 1] : nn;
+            for (int64_t i = root; i < end; i++)
+                if (T[i].right != (uint32_t)i && !isnan(T[i].thr))
+                    sorted[pos[T[i].feat & FMASK]++] = ent[k++];
+        }
+        for (int64_t f = 0; f < nf; f++)
+            if (cnt[f + 1] - 1 - cnt[f] > 1)
+                qsort(sorted + cnt[f], (size_t)(cnt[f + 1] - 1 - cnt[f]), sizeof(qsent), cmp_qsent);
+        for (int64_t j = 0; j < ninner + nf && j < cnt[nf]; j++) {
+            Q->thr[j] = sorted[j].thr;
+            Q->tree[j] = sorted[j].tree;
+            Q->mask[j] = sorted[j].mask;
+        }
+        free(pos);
+        free(sorted);
+    }
+    E->qs = Q;
+    goto out;
+nomem:
+    rc = ierr(e, INFER_ENOMEM, "out of memory");
+out:
+    free(lc);
+    free(ent);
+    free(cnt);
+    return rc;
+}
+
+
+/* Per-tree depth (interior nodes on the longest root-to-leaf path) for the
+ * fixed-step walkers, which run each tree exactly that many steps. */
+static int depth_build(arena *ar, ensemble *E, infer_error *e)
+{
+    E->tdepth = NULL;
+    if (E->generic || E->ntrees <= 0 || (!E->nf && !E->nd))
+        return 0;
+    int64_t nt = E->ntrees, nn = E->nnodes;
+    uint16_t *d = malloc((size_t)(nn ? nn : 1) * sizeof(uint16_t));
+    uint16_t *td = ar_alloc(ar, (size_t)nt * sizeof(uint16_t));
+    if (!d || !td) {
+        free(d);
+        return ierr(e, INFER_ENOMEM, "out of memory");
+    }
+    for (int64_t t = 0; t < nt; t++) {
+        int64_t root = E->roots[t], end = t + 1 < nt ? E->roots[t + 1] : nn;
+        uint16_t md = 0;
+        d[root] = 0;
+        /* pre-order: both children follow their parent */
+        for (int64_t i = root; i < end; i++) {
+            uint32_t right = E->nf ? E->nf[i].right : E->nd[i].right;
+            if (right == (uint32_t)i) {
+                md = d[i] > md ? d[i] : md;
+                continue;
+            }
+            if (d[i] >= 60000 || right <= (uint32_t)i || right >= (uint32_t)end) {
+                free(d);
+                return 0;   /* leave such trees to the walkers that test for the end */
+            }
+            d[i + 1] = d[right] = (uint16_t)(d[i] + 1);
+        }
+        td[t] = md;
+    }
+    free(d);
+    E->tdepth = td;
     return 0;
 }
 
@@ -602,6 +815,8 @@ static int init_classic(infer_model *m, node *nd, int is_clf, infer_error *e)
         return e->code;
     (void)in_double;
     E->ntrees = ntrees;
+    if (qs_build(ar, E, e) < 0 || depth_build(ar, E, e) < 0)
+        return e->code;
     nd->state = E;
     return 0;
 }
@@ -712,6 +927,8 @@ static int init_v5(infer_model *m, node *nd, infer_error *e)
     if (compile(ar, E, A, n + nl, rootsA->ints, ntrees, mv, !dbl, 1, e) < 0)
         return e->code;
     E->ntrees = ntrees;
+    if (qs_build(ar, E, e) < 0 || depth_build(ar, E, e) < 0)
+        return e->code;
     nd->state = E;
     return 0;
 }
@@ -831,6 +1048,55 @@ DEF_FAST(d, tnd, double)
     }
 DEF_ROW16(f, tnf, float)
 DEF_ROW16(d, tnd, double)
+/* the same, for exactly dep steps (the deepest of the sixteen trees) */
+#define DEF_ROW16D(SUF, NT, XT)                                                            \
+    static inline void walk16_rowd_##SUF(const NT *T, uint32_t *idx, const XT *x, int dep)          \
+    {                                                                                     \
+        uint32_t i0 = idx[0], i1 = idx[1], i2 = idx[2], i3 = idx[3], i4 = idx[4], i5 = idx[5], i6 = idx[6], \
+                 i7 = idx[7], i8 = idx[8], i9 = idx[9], i10 = idx[10], i11 = idx[11], i12 = idx[12],       \
+                 i13 = idx[13], i14 = idx[14], i15 = idx[15];                             \
+        for (int d_ = 0; d_ < dep; d_++) {                                                \
+            uint32_t moved = 0;                                                           \
+            SSTEP(0, NT, XT) SSTEP(1, NT, XT) SSTEP(2, NT, XT) SSTEP(3, NT, XT)           \
+            SSTEP(4, NT, XT) SSTEP(5, NT, XT) SSTEP(6, NT, XT) SSTEP(7, NT, XT)           \
+            SSTEP(8, NT, XT) SSTEP(9, NT, XT) SSTEP(10, NT, XT) SSTEP(11, NT, XT)         \
+            SSTEP(12, NT, XT) SSTEP(13, NT, XT) SSTEP(14, NT, XT) SSTEP(15, NT, XT)       \
+            (void)moved;                                                                  \
+        }                                                                                 \
+        idx[0] = T[i0].leaf, idx[1] = T[i1].leaf, idx[2] = T[i2].leaf, idx[3] = T[i3].leaf; \
+        idx[4] = T[i4].leaf, idx[5] = T[i5].leaf, idx[6] = T[i6].leaf, idx[7] = T[i7].leaf; \
+        idx[8] = T[i8].leaf, idx[9] = T[i9].leaf, idx[10] = T[i10].leaf, idx[11] = T[i11].leaf; \
+        idx[12] = T[i12].leaf, idx[13] = T[i13].leaf, idx[14] = T[i14].leaf, idx[15] = T[i15].leaf; \
+    }
+DEF_ROW16D(f, tnf, float)
+DEF_ROW16D(d, tnd, double)
+
+
+/* Eight walkers over "<=" nodes for rows without NaN, run for exactly the
+ * tree's depth in steps (a walker that reaches a leaf stays there), so
+ * there is no "all done?" test per step. */
+#define DSTEP(g, NT)                                                                 \
+    {                                                                                \
+        const NT *n_ = T + i##g;                                                     \
+        uint32_t r_ = n_->right, go_ = (uint32_t)(p##g[n_->feat & FMASK] <= n_->thr); \
+        i##g = r_ + ((i##g + 1 - r_) & (0u - go_));                                  \
+    }
+#define DEF_DEP(SUF, NT, XT)                                                                       \
+    static inline void walk8_dep_##SUF(const NT *T, uint32_t *idx, const XT *const *x, int dep)   \
+    {                                                                                              \
+        uint32_t i0 = idx[0], i1 = idx[1], i2 = idx[2], i3 = idx[3], i4 = idx[4], i5 = idx[5],      \
+                 i6 = idx[6], i7 = idx[7];                                                         \
+        const XT *p0 = x[0], *p1 = x[1], *p2 = x[2], *p3 = x[3], *p4 = x[4], *p5 = x[5], *p6 = x[6], \
+                 *p7 = x[7];                                                                       \
+        for (int d = 0; d < dep; d++) {                                                            \
+            DSTEP(0, NT) DSTEP(1, NT) DSTEP(2, NT) DSTEP(3, NT)                                    \
+            DSTEP(4, NT) DSTEP(5, NT) DSTEP(6, NT) DSTEP(7, NT)                                    \
+        }                                                                                          \
+        idx[0] = T[i0].leaf, idx[1] = T[i1].leaf, idx[2] = T[i2].leaf, idx[3] = T[i3].leaf;        \
+        idx[4] = T[i4].leaf, idx[5] = T[i5].leaf, idx[6] = T[i6].leaf, idx[7] = T[i7].leaf;        \
+    }
+DEF_DEP(f, tnf, float)
+DEF_DEP(d, tnd, double)
 
 static int has_nan_f(const float *x, int64_t n)
 {
@@ -906,9 +1172,16 @@ static inline void minmax_leaf(const ensemble *E, uint32_t w, double *acc, uint8
                 if (clean)                                                                         \
                     for (; t + 16 <= E->ntrees; t += 16) {                                         \
                         uint32_t idx[16];                                                          \
-                        for (int g = 0; g < 16; g++)                                               \
+                        int dep = 0;                                                               \
+                        for (int g = 0; g < 16; g++) {                                             \
                             idx[g] = E->roots[t + g];                                              \
-                        walk16_row_##SUF(T, idx, x);                                               \
+                            if (E->tdepth && E->tdepth[t + g] > dep)                               \
+                                dep = E->tdepth[t + g];                                            \
+                        }                                                                          \
+                        if (E->tdepth)                                                             \
+                            walk16_rowd_##SUF(T, idx, x, dep);                                     \
+                        else                                                                       \
+                            walk16_row_##SUF(T, idx, x);                                           \
                         for (int g = 0; g < 16; g++)                                               \
                             add_leaf(E, idx[g], acc + r * TT, NULL);                               \
                     }                                                                              \
@@ -930,40 +1203,157 @@ static inline void minmax_leaf(const ensemble *E, uint32_t w, double *acc, uint8
         }                                                                                          \
         for (int64_t r0 = 0; r0 < N; r0 += BLOCK) {                                                \
             int64_t r1 = r0 + BLOCK < N ? r0 + BLOCK : N;                                          \
-            /* groups of 8 rows without NaN take the lean walker */                               \
+            /* groups of 8 rows without NaN take the lean walkers; a last,  \
+             * short group repeats its last row in the spare lanes */         \
             uint8_t clean[BLOCK / 8];                                                              \
-            for (int64_t q = r0; q + 8 <= r1; q += 8)                                              \
-                clean[(q - r0) / 8] = !has_nan_##SUF(X + q * F, 8 * F);                            \
+            for (int64_t q = r0; q < r1; q += 8)                                                   \
+                clean[(q - r0) / 8] = !has_nan_##SUF(X + q * F, (r1 - q < 8 ? r1 - q : 8) * F);    \
             for (int64_t t = 0; t < E->ntrees; t++) {                                              \
                 uint32_t root = E->roots[t];                                                       \
-                int64_t r = r0;                                                                    \
-                for (; r + 8 <= r1; r += 8) {                                                      \
+                for (int64_t r = r0; r < r1; r += 8) {                                             \
+                    int nr = r1 - r < 8 ? (int)(r1 - r) : 8;                                       \
                     uint32_t idx[8];                                                               \
                     const XT *xs[8];                                                               \
                     for (int g = 0; g < 8; g++) {                                                  \
                         idx[g] = root;                                                             \
-                        xs[g] = F ? X + (r + g) * F : zero_row;                                    \
+                        xs[g] = F ? X + (r + (g < nr ? g : nr - 1)) * F : zero_row;                \
                     }                                                                              \
-                    if (clean[(r - r0) / 8])                                                       \
+                    if (clean[(r - r0) / 8] && E->tdepth)                                          \
+                        walk8_dep_##SUF(T, idx, xs, E->tdepth[t]);                                 \
+                    else if (clean[(r - r0) / 8])                                                  \
                         walk8_fast_##SUF(T, idx, xs);                                              \
                     else                                                                           \
                         walk8_##SUF(T, idx, xs);                                                   \
-                    if (E->single && TT == 1) {                                                    \
-                        for (int g = 0; g < 8; g++)                                                \
-                            acc[r + g] += E->wval[idx[g]];                                         \
+                    if (E->onet >= 0) {                                                            \
+                        for (int g = 0; g < nr; g++)                                               \
+                            acc[(r + g) * TT + E->onet] += E->wval[idx[g]];                        \
                     } else {                                                                       \
-                        for (int g = 0; g < 8; g++)                                                \
+                        for (int g = 0; g < nr; g++)                                               \
                             add_leaf(E, idx[g], acc + (r + g) * TT, NULL);                         \
                     }                                                                              \
                 }                                                                                  \
-                for (; r < r1; r++)                                                                \
-                    add_leaf(E, walk1_##SUF(E, T, root, F ? X + r * F : zero_row), acc + r * TT, NULL); \
             }                                                                                      \
         }                                                                                          \
     }
 
 DEF_SCORE(f, tnf, float)
 DEF_SCORE(d, tnd, double)
+
+/* Bit-vector evaluation (see qs_build) of one row without NaN, one word
+ * per tree: for a lone row this beats the eight-lane form below. */
+static void score_qs1(const ensemble *E, const float *x, double *a, uint64_t *v)
+{
+    const qsidx *Q = E->qs;
+    int64_t nt = E->ntrees;
+    const float *thr = Q->thr;
+    const uint32_t *tree = Q->tree;
+    const uint64_t *mask = Q->mask;
+    memcpy(v, Q->init, (size_t)nt * sizeof(uint64_t));
+    for (int64_t f = 0; f < Q->nfeat; f++) {
+        float xf = x[f];
+        for (uint32_t k = Q->fstart[f]; thr[k] < xf; k++)
+            v[tree[k]] &= mask[k];
+    }
+    if (E->onet >= 0) {
+        double s = a[E->onet];
+        for (int64_t t = 0; t < nt; t++)
+            s += Q->leafv[Q->lbase[t] + (uint32_t)__builtin_ctzll(v[t])];
+        a[E->onet] = s;
+    } else {
+        for (int64_t t = 0; t < nt; t++)
+            add_leaf(E, Q->leafw[Q->lbase[t] + (uint32_t)__builtin_ctzll(v[t])], a, NULL);
+    }
+}
+
+/* Bit-vector evaluation (see qs_build), eight rows at a time: each tree
+ * keeps one word per row side by side (v[t][8]), so a node's test runs for
+ * the eight rows at once and clears its mask only in the rows for which it
+ * is false. A feature's list is scanned up to the largest of the eight
+ * values. Rows holding a NaN, and the lanes past the last row, get -inf
+ * (no node is ever false for them); NaN rows then take the walker. */
+typedef double qs_f8 __attribute__((vector_size(64)));
+typedef int64_t qs_l8 __attribute__((vector_size(64)));
+typedef uint64_t qs_u8 __attribute__((vector_size(64)));
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
+    defined(__gnu_linux__)
+#define QS_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define QS_CLONES
+#endif
+
+QS_CLONES
+static void score_qs(const ensemble *E, const float *X, int64_t N, int64_t F, double *acc, qs_u8 *v, qs_f8 *xt)
+{
+    const qsidx *Q = E->qs;
+    int64_t nt = E->ntrees, TT = E->ntargets, nf = Q->nfeat;
+    const float *thr = Q->thr;
+    const uint32_t *tree = Q->tree;
+    const uint64_t *mask = Q->mask;
+    for (int64_t r0 = 0; r0 < N; r0 += 8) {
+        int nr = N - r0 < 8 ? (int)(N - r0) : 8;
+        if (nr <= 2) {
+            for (int64_t r = r0; r < N; r++) {
+                const float *x = X + r * F;
+                if (has_nan_f(x, F))
+                    for (int64_t t = 0; t < nt; t++)
+                        add_leaf(E, walk1_f(E, E->nf, E->roots[t], x), acc + r * TT, NULL);
+                else
+                    score_qs1(E, x, acc + r * TT, (uint64_t *)v);
+            }
+            break;
+        }
+        uint8_t nanrow[8] = {0};
+        for (int g = 0; g < nr; g++)
+            nanrow[g] = (uint8_t)has_nan_f(X + (r0 + g) * F, F);
+        for (int64_t f = 0; f < nf; f++)
+            for (int g = 0; g < 8; g++)
+                xt[f][g] = g < nr && !nanrow[g] ? X[(r0 + g) * F + f] : -INFINITY;
+        for (int64_t t = 0; t < nt; t++) {
+            uint64_t i0 = Q->init[t];
+            v[t] = (qs_u8){i0, i0, i0, i0, i0, i0, i0, i0};
+        }
+        for (int64_t f = 0; f < nf; f++) {
+            qs_f8 xv = xt[f];
+            double xmax = xv[0];
+            for (int g = 1; g < 8; g++)
+                xmax = xv[g] > xmax ? xv[g] : xmax;
+            for (uint32_t k = Q->fstart[f]; thr[k] < xmax; k++) {
+                double th = thr[k];
+                qs_f8 tv = {th, th, th, th, th, th, th, th};
+                qs_l8 c = tv < xv;   /* -1 where false */
+                uint64_t m = mask[k];
+                v[tree[k]] &= (qs_u8){m, m, m, m, m, m, m, m} | ~(qs_u8)c;
+            }
+        }
+        if (E->onet >= 0) {
+            /* eight independent sums, each in tree order */
+            double sum[8] = {0};
+            for (int g = 0; g < nr; g++)
+                sum[g] = acc[(r0 + g) * TT + E->onet];
+            for (int64_t t = 0; t < nt; t++) {
+                const double *lv = Q->leafv + Q->lbase[t];
+                qs_u8 w = v[t];
+                for (int g = 0; g < 8; g++)
+                    sum[g] += lv[__builtin_ctzll(w[g])];
+            }
+            for (int g = 0; g < nr; g++)
+                if (!nanrow[g])
+                    acc[(r0 + g) * TT + E->onet] = sum[g];
+        }
+        for (int g = 0; g < nr; g++) {
+            double *a = acc + (r0 + g) * TT;
+            const float *x = X + (r0 + g) * F;
+            if (nanrow[g]) {
+                for (int64_t t = 0; t < nt; t++)
+                    add_leaf(E, walk1_f(E, E->nf, E->roots[t], x), a, NULL);
+            } else if (E->onet < 0) {
+                for (int64_t t = 0; t < nt; t++)
+                    add_leaf(E, Q->leafw[Q->lbase[t] + (uint32_t)__builtin_ctzll(v[t][g])], a, NULL);
+            }
+        }
+    }
+}
 
 /* Writes the transformed scores of one row (n values) into z. */
 static void post_row(int post, float *z, int64_t n)
@@ -1016,7 +1406,12 @@ static int run_tree(run *r, const node *nd, tval **in, tval **out)
         const float *xf = tv_as_float(r, X);
         if (!xf)
             return r->err->code;
-        score_f(E, E->nf, xf, N, F, acc, hit);
+        qs_u8 *v = E->qs && F > 0 ? run_alloc(r, (size_t)E->ntrees * sizeof(qs_u8)) : NULL;
+        qs_f8 *xt = v ? run_alloc(r, (size_t)E->qs->nfeat * sizeof(qs_f8)) : NULL;
+        if (v && xt)
+            score_qs(E, xf, N, F, acc, v, xt);
+        else
+            score_f(E, E->nf, xf, N, F, acc, hit);
     }
 
     if (E->opset5 || !E->is_clf) {

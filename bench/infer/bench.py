@@ -23,7 +23,7 @@ The last line is the headline: the time ratio (geometric mean over the
 harness cells), extended with the predict-path and peak-memory ratios.
 
     .venv/bin/python bench/infer/bench.py --harness build/rel/bench/infer/bench_infer \
-        [--capstan build/rel/capstan] [--seconds 0.5] [--predict-rows 100000] [--runs 3]
+        [--capstan build/rel/capstan] [--seconds 0.5] [--repeat 1] [--predict-rows 100000] [--runs 3]
 """
 import argparse
 import json
@@ -244,6 +244,8 @@ def main():
                     help="capstan binary for the predict path (built with make if missing)")
     ap.add_argument("--predict-rows", type=int, default=100000)
     ap.add_argument("--runs", type=int, default=3, help="whole-process runs per cell (median)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="timing rounds per harness cell, alternating capstan and onnxruntime; the fastest of each")
     a = ap.parse_args()
     if not os.path.exists(a.capstan) and a.capstan == os.path.join(ROOT, "build/rel/capstan"):
         subprocess.run(["make", "-s", "-C", ROOT, "build/rel/capstan"], check=True, stdout=sys.stderr)
@@ -254,14 +256,21 @@ def main():
         rows_file = os.path.join(d, "rows.f32")
         Xb.tofile(rows_file)
         print(f"onnxruntime {ort.__version__}, single thread (intra_op=1, inter_op=1); "
-              f"libcapstan-infer single thread; {NF} features; us/row")
+              f"libcapstan-infer single thread; {NF} features; us/row; fastest of {a.repeat} round(s) per cell")
         hdr = f"{'model':26s} {'batch':>6s} {'capstan':>10s} {'ort':>10s} {'ratio':>7s}"
         print(hdr)
         ratios, extra = [], []
         for name, p in models:
             for b in BATCHES:
-                cl, cr, cu = time_capstan(a.harness, p, rows_file, b, a.seconds)
-                ol, orss, ou = time_ort(p, Xb, b, a.seconds)
+                # --repeat R: R alternating rounds, the fastest of each side
+                # (on a shared machine, interference only ever adds time)
+                cus, ous = [], []
+                for _ in range(a.repeat):
+                    cl, cr, cu = time_capstan(a.harness, p, rows_file, b, a.seconds)
+                    ol, orss, ou = time_ort(p, Xb, b, a.seconds)
+                    cus.append(cu)
+                    ous.append(ou)
+                cu, ou = min(cus), min(ous)
                 ratios.append(cu / ou)
                 print(f"{name:26s} {b:6d} {cu:10.3f} {ou:10.3f} {cu / ou:7.3f}", flush=True)
             extra.append((name, cl, ol, cr, orss, os.path.getsize(p)))

@@ -45,6 +45,28 @@ def seeds():
                            numpy_helper.from_array(np.zeros(2, np.float32), "B"),
                            numpy_helper.from_array(np.array([-1, 2], np.int64), "shape")])
     out["gemm.onnx"] = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    # two trees, every comparison mode, two targets (the bit-vector evaluator)
+    r = helper.make_node("TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml", n_targets=2,
+                         nodes_treeids=[0, 0, 0, 0, 0, 1, 1, 1], nodes_nodeids=[0, 1, 2, 3, 4, 0, 1, 2],
+                         nodes_featureids=[0, 2, 0, 0, 0, 1, 0, 0],
+                         nodes_modes=["BRANCH_LT", "BRANCH_GT", "LEAF", "LEAF", "LEAF", "BRANCH_GTE", "LEAF", "LEAF"],
+                         nodes_values=[0.5, -1.0, 0, 0, 0, 2.0, 0, 0], nodes_truenodeids=[1, 2, 0, 0, 0, 1, 0, 0],
+                         nodes_falsenodeids=[4, 3, 0, 0, 0, 2, 0, 0],
+                         nodes_missing_value_tracks_true=[1, 0, 0, 0, 0, 1, 0, 0],
+                         target_treeids=[0, 0, 0, 0, 1, 1], target_nodeids=[2, 3, 4, 4, 1, 2],
+                         target_ids=[0, 1, 0, 1, 1, 0], target_weights=[0.1, 0.2, -0.3, 0.4, 1.5, -2.0],
+                         aggregate_function="AVERAGE")
+    g = helper.make_graph([r], "g", [X], [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 2])])
+    out["tree_modes.onnx"] = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                                                 helper.make_opsetid("ai.onnx.ml", 3)])
+    # MatMul + bias + Relu over 8 fixed rows and 32 columns (the fused epilogue)
+    X8 = helper.make_tensor_value_info("X", TensorProto.FLOAT, [8, 3])
+    nodes = [helper.make_node("MatMul", ["X", "W"], ["M"]), helper.make_node("Add", ["M", "B"], ["S"]),
+             helper.make_node("Relu", ["S"], ["Y"])]
+    g = helper.make_graph(nodes, "g", [X8], [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [8, 32])],
+                          [numpy_helper.from_array(np.linspace(-1, 1, 96, dtype=np.float32).reshape(3, 32), "W"),
+                           numpy_helper.from_array(np.linspace(-0.5, 0.5, 32, dtype=np.float32), "B")])
+    out["matmul_relu.onnx"] = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     return out
 
 

@@ -86,3 +86,80 @@ def test_single_target_post_transforms_like_onnxruntime(tmp_path, post, agg):
     ref = ort.InferenceSession(p, providers=["CPUExecutionProvider"]).run(None, {"X": X})[0]
     got = Model(p).run({"X": X})[0]
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+def _random_ensemble(path, ntrees, leaves, nfeat=6, n_targets=3, agg="SUM", seed=0, multi_weight=True):
+    """Random trees with a given number of leaves each (split a random leaf
+    until there are enough), every comparison mode, random NaN routing,
+    thresholds from a small grid (so inputs land exactly on them), leaves
+    with one or two weights."""
+    rng = np.random.RandomState(seed)
+    grid = np.round(np.linspace(-2, 2, 9), 2)
+    tids, nids, fids, modes, vals, tn, fn, mt = [], [], [], [], [], [], [], []
+    wt, wn, wi, ww = [], [], [], []
+    for t in range(ntrees):
+        nl = leaves[t % len(leaves)]
+        # node: [is_leaf, feat, thr, mode, mt, true, false]
+        nodes = [[True, 0, 0.0, "LEAF", 0, 0, 0]]
+        leafs = [0]
+        while len(leafs) < nl:
+            k = leafs.pop(rng.randint(len(leafs)))
+            a, b = len(nodes), len(nodes) + 1
+            nodes.append([True, 0, 0.0, "LEAF", 0, 0, 0])
+            nodes.append([True, 0, 0.0, "LEAF", 0, 0, 0])
+            nodes[k] = [False, int(rng.randint(nfeat)), float(rng.choice(grid)),
+                        ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT"][rng.randint(4)], int(rng.randint(2)), a, b]
+            leafs += [a, b]
+        order = rng.permutation(len(nodes))     # node ids need not follow the layout
+        for i, nd in enumerate(nodes):
+            tids.append(t); nids.append(int(order[i])); fids.append(nd[1]); modes.append(nd[3]); vals.append(nd[2])
+            tn.append(int(order[nd[5]]) if not nd[0] else 0); fn.append(int(order[nd[6]]) if not nd[0] else 0)
+            mt.append(nd[4])
+            if nd[0]:
+                for _ in range(1 + (multi_weight and rng.rand() < 0.3)):
+                    wt.append(t); wn.append(int(order[i])); wi.append(int(rng.randint(n_targets)))
+                    ww.append(float(rng.randn()))
+    node = helper.make_node("TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml", n_targets=n_targets,
+                            aggregate_function=agg, nodes_treeids=tids, nodes_nodeids=nids, nodes_featureids=fids,
+                            nodes_modes=modes, nodes_values=vals, nodes_truenodeids=tn, nodes_falsenodeids=fn,
+                            nodes_missing_value_tracks_true=mt, target_treeids=wt, target_nodeids=wn,
+                            target_ids=wi, target_weights=ww, base_values=[0.5] * n_targets)
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, nfeat])],
+                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, n_targets])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
+    with open(path, "wb") as f:
+        f.write(m.SerializeToString())
+
+
+def _edge_batch(n, nfeat, seed):
+    """rows on the threshold grid, between it, +-inf, NaN cells and all-NaN rows"""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, nfeat).astype(np.float32) * 1.5
+    on = rng.rand(n, nfeat) < 0.3
+    X[on] = np.round(np.linspace(-2, 2, 9), 2)[rng.randint(9, size=on.sum())]
+    X[rng.rand(n, nfeat) < 0.03] = np.inf
+    X[rng.rand(n, nfeat) < 0.03] = -np.inf
+    X[rng.rand(n, nfeat) < 0.05] = np.nan
+    if n > 4:
+        X[3, :] = np.nan
+    return X
+
+
+@pytest.mark.parametrize("leaves,agg,multi", [([2, 7, 31, 64], "SUM", True), ([5, 12, 40], "AVERAGE", False),
+                                              ([64, 65, 3], "SUM", True), ([1, 2], "SUM", False)])
+def test_random_ensembles_every_batch_size(tmp_path, leaves, agg, multi):
+    """the bit-vector evaluator (trees of <= 64 leaves; 65 leaves falls back
+    to the walkers), its eight-row blocks with their short last block, NaN
+    rows taking the walker, and the fixed-depth walkers, against onnxruntime"""
+    p = str(tmp_path / "r.onnx")
+    _random_ensemble(p, 23, leaves, agg=agg, multi_weight=multi, seed=len(leaves))
+    sess = ort.InferenceSession(p, providers=["CPUExecutionProvider"])
+    m = Model(p)
+    for n in (1, 2, 3, 7, 8, 9, 16, 23, 130, 300):
+        X = _edge_batch(n, 6, n)
+        ref = sess.run(None, {"X": X})[0]
+        got = m.run({"X": X})[0]
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5, err_msg=f"batch {n}")
+        clean = np.nan_to_num(X, nan=0.25)
+        np.testing.assert_allclose(m.run({"X": clean})[0], sess.run(None, {"X": clean})[0], rtol=1e-5, atol=1e-5,
+                                   err_msg=f"clean batch {n}")
