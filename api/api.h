@@ -120,6 +120,14 @@ extern const struct api_route api_invocations_routes[];
 
 void api_response_free(struct api_response *resp);
 
+/* A request header by name (req is a struct api_request *), NULL when absent. */
+const char *api_request_header(void *req, const char *name);
+/* Routes, parses (OIP v2 when oip, else MLflow scoring), runs and answers
+ * one inference request for deployment (NULL: the default) at version
+ * (NULL: by the deployment's routing); api/infer.c. */
+int api_infer(const struct api_env *env, const struct api_request *req, const char *deployment,
+              const char *version, bool oip, struct api_response *resp, struct cap_error *err);
+
 /* Percent-decodes once into a new string; NULL when an escape is malformed
  * or decodes to NUL. */
 char *api_percent_decode(const char *s, size_t n);

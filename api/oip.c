@@ -106,66 +106,10 @@ static int model_ready(const struct api_env *env, const struct api_request *req,
     return 0;
 }
 
-static const char *header(void *cls, const char *name)
-{
-    const struct api_request *req = cls;
-    return req->header ? req->header(req->header_cls, name) : NULL;
-}
-
 static int infer(const struct api_env *env, const struct api_request *req,
                  struct api_response *resp, struct cap_error *err)
 {
-    int rc;
-    struct serve_handle *h = NULL;
-    if ((rc = need_serve(env, err)) < 0 ||
-        (rc = serve_acquire(env->serve, req->params[0], req->params[1], header, (void *)req, &h,
-                            err)) < 0)
-        return rc;
-    size_t json_len = 0;
-    const char *hl = header((void *)req, "Inference-Header-Content-Length");
-    if (hl) {
-        char *end = NULL;
-        unsigned long long v = strtoull(hl, &end, 10);
-        if (!*hl || *end || v > req->body_len || hl[0] == '-') {
-            serve_release(h, false);
-            return cap_err(err, CAP_EINVAL,
-                           "Inference-Header-Content-Length '%.40s' must be a byte count no "
-                           "larger than the body (%zu bytes)",
-                           hl, req->body_len);
-        }
-        json_len = (size_t)v;
-    }
-    const infer_model *m = serve_handle_model(h);
-    int n_out = infer_output_count(m);
-    struct payload_request pr = {0};
-    infer_tensor *outs = cap_xcalloc((size_t)(n_out > 0 ? n_out : 1), sizeof *outs);
-    struct cap_buf body;
-    cap_buf_init(&body);
-    size_t header_len = 0;
-    if ((rc = payload_parse_oip(m, req->body, req->body_len, json_len, &pr, err)) < 0 ||
-        (rc = serve_run(h, &pr, outs, err)) < 0)
-        goto done;
-    rc = payload_write_oip(m, &pr, req->params[0], serve_handle_version(h), outs, n_out, &body,
-                           &header_len, err);
-    for (int i = 0; i < n_out; i++)
-        infer_tensor_release(&outs[i]);
-done:
-    serve_release(h, rc == 0);
-    payload_request_free(&pr);
-    free(outs);
-    if (rc < 0) {
-        cap_buf_free(&body);
-        return rc;
-    }
-    resp->raw_len = body.len;
-    resp->raw = cap_buf_steal(&body);
-    if (header_len) {
-        char n[32];
-        snprintf(n, sizeof n, "%zu", header_len);
-        api_response_header(resp, "Inference-Header-Content-Length", n);
-        resp->content_type = "application/octet-stream";
-    }
-    return 0;
+    return api_infer(env, req, req->params[0], req->params[1], true, resp, err);
 }
 
 #define R API_BODY_RAW

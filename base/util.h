@@ -8,6 +8,9 @@
 
 int64_t cap_now_ms(void);
 double cap_mono_s(void);            /* monotonic seconds, for durations */
+struct timespec;
+/* The CLOCK_REALTIME time `seconds` from now, for pthread_cond_timedwait. */
+void cap_deadline(struct timespec *ts, double seconds);
 /* Fills out with n random bytes as 2n lowercase hex characters + NUL. */
 void cap_random_hex(char *out, size_t nbytes);
 /* Base64 (standard alphabet, padded); free() the results. decode returns NULL

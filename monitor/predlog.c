@@ -51,10 +51,7 @@ static void *writer(void *arg)
     for (;;) {
         while (!l->stopping && l->len < PREDLOG_WAKE && !(l->flushing && l->len > 0)) {
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            long ns = ts.tv_nsec + PREDLOG_TICK_MS * 1000000L;
-            ts.tv_sec += ns / 1000000000L;
-            ts.tv_nsec = ns % 1000000000L;
+            cap_deadline(&ts, PREDLOG_TICK_MS / 1000.0);
             if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) != 0 && l->len > 0)
                 break;
         }

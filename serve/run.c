@@ -380,10 +380,7 @@ static void *batch_loop(void *arg)
         if (want == 0) {
             double wait = b->head->enqueued + b->max_delay_s - now;
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            long ns = ts.tv_nsec + (long)(wait * 1e9);
-            ts.tv_sec += ns / 1000000000L;
-            ts.tv_nsec = ns % 1000000000L;
+            cap_deadline(&ts, wait);
             pthread_cond_timedwait(&b->cv, &b->mu, &ts);
             continue;
         }

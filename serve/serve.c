@@ -512,10 +512,7 @@ static void *watch(void *arg)
         serve_sync(s);
         pthread_mutex_lock(&s->stop_mu);
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        long ns = ts.tv_nsec + (long)s->cfg.poll_ms * 1000000L;
-        ts.tv_sec += ns / 1000000000L;
-        ts.tv_nsec = ns % 1000000000L;
+        cap_deadline(&ts, s->cfg.poll_ms / 1000.0);
         if (!s->stopping)
             pthread_cond_timedwait(&s->stop_cv, &s->stop_mu, &ts);
     }
