@@ -5,14 +5,14 @@ API, onnxruntime as the reference, and a Prometheus text parser."""
 import contextlib
 import os
 import re
-import socket
-import subprocess
 import time
 
 import numpy as np
 import onnx
 import requests
 from onnx import TensorProto, helper, numpy_helper
+
+from capstan_process import CapstanProcess, free_port  # noqa: F401  (free_port: for the tests)
 
 DEPLOYMENTS = "/api/2.0/capstan/deployments"
 
@@ -246,51 +246,10 @@ def metric_samples(url, name):
 
 # ---------------------------------------------------------------- processes
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Replica:
+class Replica(CapstanProcess):
     """`capstan serve --registry URL`: serving only, models over HTTP."""
 
     def __init__(self, binary, registry, log_dir, extra=()):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = os.path.join(str(log_dir), f"replica-{self.port}.log")
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([binary, "serve", "--registry", registry, "--port",
-                                      str(self.port), *extra],
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("replica exited early:\n" + self.read_log())
-            try:
-                if requests.get(self.url + "/v2/health/live", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("replica did not start:\n" + self.read_log())
-
-    def read_log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def stop(self):
-        if self.proc is None:
-            return 0
-        self.proc.terminate()
-        try:
-            rc = self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.proc = None
-        self.log.close()
-        return rc
+        super().__init__(binary, "serve", os.path.join(str(log_dir), "replica-{port}.log"),
+                         ["--registry", registry, *extra], ready_path="/v2/health/live")
+        self.start()
