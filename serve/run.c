@@ -536,9 +536,9 @@ static void compare(const infer_tensor *a, const infer_tensor *b, int64_t *rows,
     }
 }
 
-static void log_prediction(struct route *r, int role, const struct payload_request *req,
-                           const infer_tensor *in, int n_in, const infer_tensor *outs, int n_out,
-                           int64_t latency_us, int agree, const char *request_id);
+static void log_prediction(struct route *r, int role, const infer_tensor *in, int n_in,
+                           const infer_tensor *outs, int n_out, int64_t latency_us, int agree,
+                           const char *request_id);
 
 static void shadow_one(struct shadow_job *j)
 {
@@ -572,7 +572,7 @@ static void shadow_one(struct shadow_job *j)
     double tot = metrics_value(r->shadow_rows);
     if (tot > 0)
         metrics_set(r->shadow_ratio, metrics_value(r->shadow_agree) / tot);
-    log_prediction(r, ROLE_SHADOW, NULL, j->inputs, j->n_in, outs, sm->n_out,
+    log_prediction(r, ROLE_SHADOW, j->inputs, j->n_in, outs, sm->n_out,
                    (int64_t)(dt * 1e6), rows > 0 ? (agree == rows) : -1, j->request_id);
     for (int i = 0; i < sm->n_out; i++)
         infer_tensor_release(&outs[i]);
@@ -659,9 +659,9 @@ static void mirror(struct route *r, const struct payload_request *req, const inf
 
 /* ---------------- the prediction log ---------------- */
 
-static void log_prediction(struct route *r, int role, const struct payload_request *req,
-                           const infer_tensor *in, int n_in, const infer_tensor *outs, int n_out,
-                           int64_t latency_us, int agree, const char *request_id)
+static void log_prediction(struct route *r, int role, const infer_tensor *in, int n_in,
+                           const infer_tensor *outs, int n_out, int64_t latency_us, int agree,
+                           const char *request_id)
 {
     struct serve *s = r->s;
     if (!s->cfg.log || r->log_sample <= 0)
@@ -697,7 +697,6 @@ static void log_prediction(struct route *r, int role, const struct payload_reque
     row.inputs = cap_buf_steal(&pin);
     row.outputs_len = pout.len;
     row.outputs = cap_buf_steal(&pout);
-    (void)req;
     predlog_push(s->cfg.log, &row);
 }
 
@@ -738,6 +737,6 @@ int serve_run(struct serve_handle *h, const struct payload_request *req, infer_t
     int64_t us = (int64_t)((cap_mono_s() - t0) * 1e6);
     if (r->model[ROLE_SHADOW] && (h->role == ROLE_PRIMARY || h->role == ROLE_CANARY))
         mirror(r, req, outs, sm->n_out);
-    log_prediction(r, h->role, req, req->inputs, req->n_inputs, outs, sm->n_out, us, -1, req->id);
+    log_prediction(r, h->role, req->inputs, req->n_inputs, outs, sm->n_out, us, -1, req->id);
     return 0;
 }

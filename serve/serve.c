@@ -719,16 +719,6 @@ bool serve_ready(struct serve *s)
     return ok;
 }
 
-cJSON *serve_names(struct serve *s)
-{
-    cJSON *a = cJSON_CreateArray();
-    pthread_rwlock_rdlock(&s->tab_mu);
-    for (size_t i = 0; i < s->ndeps; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateString(s->deps[i]->name));
-    pthread_rwlock_unlock(&s->tab_mu);
-    return a;
-}
-
 char *serve_previous_version(struct serve *s, const char *name)
 {
     char *out = NULL;
@@ -844,16 +834,6 @@ int serve_acquire(struct serve *s, const char *deployment, const char *version,
 const infer_model *serve_handle_model(const struct serve_handle *h)
 {
     return h->r->model[h->role]->m;
-}
-
-const char *serve_handle_deployment(const struct serve_handle *h)
-{
-    return h->r->dep;
-}
-
-const char *serve_handle_name(const struct serve_handle *h)
-{
-    return h->r->model[h->role]->name;
 }
 
 const char *serve_handle_version(const struct serve_handle *h)

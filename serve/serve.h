@@ -63,8 +63,6 @@ void serve_sync(struct serve *s);
 cJSON *serve_status(struct serve *s, const char *name);
 /* true when every deployment has a ready primary. */
 bool serve_ready(struct serve *s);
-/* Names of the deployments (array of strings). */
-cJSON *serve_names(struct serve *s);
 /* The version the deployment's primary served before the current one, or
  * NULL (malloc'd). */
 char *serve_previous_version(struct serve *s, const char *name);
@@ -86,8 +84,6 @@ int serve_acquire(struct serve *s, const char *deployment, const char *version,
                   serve_header_fn header, void *header_cls, struct serve_handle **out,
                   struct cap_error *err);
 const infer_model *serve_handle_model(const struct serve_handle *h);
-const char *serve_handle_deployment(const struct serve_handle *h);
-const char *serve_handle_name(const struct serve_handle *h);
 const char *serve_handle_version(const struct serve_handle *h);
 
 /* Runs a parsed request: through the prediction cache and the batcher when

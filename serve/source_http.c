@@ -25,13 +25,15 @@ static size_t on_data(char *p, size_t size, size_t n, void *cls)
     return size * n;
 }
 
-/* GET base + path; *status the HTTP status. */
-static int http_get(struct serve_http_source *src, const char *path, struct cap_buf *body,
-                    long *status, struct cap_error *err)
+/* GET base + path, or POST a JSON body when post is not NULL; the answer
+ * goes to body and *status is its HTTP status. */
+static int http_call(struct serve_http_source *src, const char *path, const struct cap_buf *post,
+                     struct cap_buf *body, long *status, struct cap_error *err)
 {
     struct cap_buf url;
     cap_buf_init(&url);
     cap_buf_printf(&url, "%s%s", src->base, path);
+    struct curl_slist *hdr = NULL;
     pthread_mutex_lock(&src->mu);
     curl_easy_reset(src->curl);
     curl_easy_setopt(src->curl, CURLOPT_URL, url.data);
@@ -40,10 +42,17 @@ static int http_get(struct serve_http_source *src, const char *path, struct cap_
     curl_easy_setopt(src->curl, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(src->curl, CURLOPT_CONNECTTIMEOUT, 5L);
     curl_easy_setopt(src->curl, CURLOPT_NOSIGNAL, 1L);
+    if (post) {
+        hdr = curl_slist_append(NULL, "Content-Type: application/json");
+        curl_easy_setopt(src->curl, CURLOPT_HTTPHEADER, hdr);
+        curl_easy_setopt(src->curl, CURLOPT_POSTFIELDS, post->data ? post->data : "");
+        curl_easy_setopt(src->curl, CURLOPT_POSTFIELDSIZE, (long)post->len);
+    }
     CURLcode rc = curl_easy_perform(src->curl);
     *status = 0;
     curl_easy_getinfo(src->curl, CURLINFO_RESPONSE_CODE, status);
     pthread_mutex_unlock(&src->mu);
+    curl_slist_free_all(hdr);
     int out = 0;
     if (rc != CURLE_OK)
         out = cap_err(err, CAP_EUNAVAIL, "Registry %s unreachable: %s", url.data,
@@ -61,7 +70,7 @@ static int get_json(struct serve_http_source *src, const char *path, cJSON **out
     cap_buf_init(&body);
     long status = 0;
     *out = NULL;
-    int rc = http_get(src, path, &body, &status, err);
+    int rc = http_call(src, path, NULL, &body, &status, err);
     if (rc == 0) {
         cJSON *j = body.data ? cJSON_ParseWithLength(body.data, body.len) : NULL;
         if (status != 200) {
@@ -214,7 +223,7 @@ static int h_load(void *cls, const char *name, const char *version, infer_model 
     free(n);
     free(v);
     long status = 0;
-    int rc = http_get(src, path.data, &body, &status, err);
+    int rc = http_call(src, path.data, NULL, &body, &status, err);
     cap_buf_free(&path);
     if (rc == 0 && status != 200) {
         cJSON *j = body.data ? cJSON_ParseWithLength(body.data, body.len) : NULL;
@@ -253,9 +262,8 @@ int serve_http_log_sink(void *cls, const struct store_prediction *rows, size_t n
                         struct cap_error *err)
 {
     struct serve_http_source *src = cls;
-    struct cap_buf body, url, resp;
+    struct cap_buf body, resp;
     cap_buf_init(&body);
-    cap_buf_init(&url);
     cap_buf_init(&resp);
     cap_buf_puts(&body, "{\"predictions\":[");
     for (size_t i = 0; i < n; i++) {
@@ -282,31 +290,12 @@ int serve_http_log_sink(void *cls, const struct store_prediction *rows, size_t n
         free(out64);
     }
     cap_buf_puts(&body, "]}");
-    cap_buf_printf(&url, "%s/api/2.0/capstan/predictions/log-batch", src->base);
-    pthread_mutex_lock(&src->mu);
-    curl_easy_reset(src->curl);
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(src->curl, CURLOPT_URL, url.data);
-    curl_easy_setopt(src->curl, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(src->curl, CURLOPT_POSTFIELDS, body.data);
-    curl_easy_setopt(src->curl, CURLOPT_POSTFIELDSIZE, (long)body.len);
-    curl_easy_setopt(src->curl, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(src->curl, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(src->curl, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(src->curl, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(src->curl);
     long status = 0;
-    curl_easy_getinfo(src->curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hdr);
-    pthread_mutex_unlock(&src->mu);
-    int out = 0;
-    if (rc != CURLE_OK)
-        out = cap_err(err, CAP_EUNAVAIL, "registry unreachable: %s", curl_easy_strerror(rc));
-    else if (status != 200)
+    int out = http_call(src, "/api/2.0/capstan/predictions/log-batch", &body, &resp, &status, err);
+    if (out == 0 && status != 200)
         out = cap_err(err, CAP_EUNAVAIL, "registry answered %ld: %.200s", status,
                       resp.data ? resp.data : "");
     cap_buf_free(&body);
-    cap_buf_free(&url);
     cap_buf_free(&resp);
     return out;
 }
