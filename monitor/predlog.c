@@ -22,6 +22,7 @@ struct predlog {
     pthread_cond_t cv;       /* the writer waits for entries */
     pthread_cond_t donecv;   /* flushers wait for the writer */
     struct store_prediction *ring;
+    void **mem;              /* each entry's block (see predlog_push) */
     size_t cap, head, len;
     uint64_t pushed, finished; /* entries accepted / entries written or dropped by the sink */
     bool stopping;
@@ -32,21 +33,11 @@ struct predlog {
     _Atomic uint64_t dropped, written;
 };
 
-static void row_free(struct store_prediction *r)
-{
-    free((char *)r->deployment);
-    free((char *)r->model_name);
-    free((char *)r->model_version);
-    free((char *)r->role);
-    free((char *)r->request_id);
-    free((void *)r->inputs);
-    free((void *)r->outputs);
-}
-
 static void *writer(void *arg)
 {
     struct predlog *l = arg;
     struct store_prediction *batch = cap_xmalloc(PREDLOG_BATCH * sizeof *batch);
+    void **mem = cap_xmalloc(PREDLOG_BATCH * sizeof *mem);
     pthread_mutex_lock(&l->mu);
     for (;;) {
         while (!l->stopping && l->len < PREDLOG_WAKE && !(l->flushing && l->len > 0)) {
@@ -62,6 +53,7 @@ static void *writer(void *arg)
         }
         size_t n = 0;
         while (l->len > 0 && n < PREDLOG_BATCH) {
+            mem[n] = l->mem[l->head];
             batch[n++] = l->ring[l->head];
             l->head = (l->head + 1) % l->cap;
             l->len--;
@@ -75,13 +67,14 @@ static void *writer(void *arg)
             atomic_fetch_add(&l->written, n);
         }
         for (size_t i = 0; i < n; i++)
-            row_free(&batch[i]);
+            free(mem[i]);
         pthread_mutex_lock(&l->mu);
         l->finished += n;
         pthread_cond_broadcast(&l->donecv);
     }
     pthread_mutex_unlock(&l->mu);
     free(batch);
+    free(mem);
     return NULL;
 }
 
@@ -90,6 +83,7 @@ struct predlog *predlog_start(size_t capacity, predlog_sink sink, void *cls)
     struct predlog *l = cap_xcalloc(1, sizeof *l);
     l->cap = capacity ? capacity : 1;
     l->ring = cap_xcalloc(l->cap, sizeof *l->ring);
+    l->mem = cap_xcalloc(l->cap, sizeof *l->mem);
     l->sink = sink;
     l->cls = cls;
     pthread_mutex_init(&l->mu, NULL);
@@ -98,6 +92,7 @@ struct predlog *predlog_start(size_t capacity, predlog_sink sink, void *cls)
     if (pthread_create(&l->thread, NULL, writer, l) != 0) {
         cap_log(CAP_LOG_ERROR, "prediction log: cannot start its thread");
         free(l->ring);
+        free(l->mem);
         free(l);
         return NULL;
     }
@@ -117,23 +112,26 @@ void predlog_stop(struct predlog *l)
     pthread_cond_destroy(&l->cv);
     pthread_cond_destroy(&l->donecv);
     free(l->ring);
+    free(l->mem);
     free(l);
 }
 
-bool predlog_push(struct predlog *l, struct store_prediction *row)
+bool predlog_push(struct predlog *l, const struct store_prediction *row, void *mem)
 {
     if (!l) {
-        row_free(row);
+        free(mem);
         return false;
     }
     pthread_mutex_lock(&l->mu);
     if (l->len == l->cap || l->stopping) {
         pthread_mutex_unlock(&l->mu);
         atomic_fetch_add(&l->dropped, 1);
-        row_free(row);
+        free(mem);
         return false;
     }
-    l->ring[(l->head + l->len) % l->cap] = *row;
+    size_t at = (l->head + l->len) % l->cap;
+    l->ring[at] = *row;
+    l->mem[at] = mem;
     l->len++;
     l->pushed++;
     if (l->len == PREDLOG_WAKE)

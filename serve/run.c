@@ -677,27 +677,39 @@ static void log_prediction(struct route *r, int role, const infer_tensor *in, in
             return;
     }
     struct smodel *sm = r->model[role];
+    const char *role_name = role == ROLE_SHADOW ? "shadow" : role == ROLE_CANARY ? "canary"
+                                                                                  : "primary";
+    /* One block: both packs, then the strings. */
+    struct cap_buf b;
+    cap_buf_init(&b);
+    cap_buf_reserve(&b, 512);
+    serve_log_pack(sm->m, true, in, n_in, &b);
+    size_t in_len = b.len;
+    serve_log_pack(sm->m, false, outs, n_out, &b);
+    size_t out_len = b.len - in_len;
+    size_t at[4];
+    const char *strs[4] = {r->dep, sm->name, sm->version, request_id};
+    for (int i = 0; i < 4; i++) {
+        at[i] = b.len;
+        if (strs[i])
+            cap_buf_append(&b, strs[i], strlen(strs[i]) + 1);
+    }
+    char *mem = cap_buf_steal(&b);
     struct store_prediction row = {
         .timestamp_ms = cap_now_ms(),
-        .deployment = cap_xstrdup(r->dep),
-        .model_name = cap_xstrdup(sm->name),
-        .model_version = cap_xstrdup(sm->version),
-        .role = cap_xstrdup(role == ROLE_SHADOW ? "shadow" : role == ROLE_CANARY ? "canary"
-                                                                                 : "primary"),
-        .request_id = request_id ? cap_xstrdup(request_id) : NULL,
+        .deployment = mem + at[0],
+        .model_name = mem + at[1],
+        .model_version = mem + at[2],
+        .role = role_name,
+        .request_id = request_id ? mem + at[3] : NULL,
         .latency_us = latency_us,
+        .inputs = mem,
+        .inputs_len = in_len,
+        .outputs = mem + in_len,
+        .outputs_len = out_len,
         .agree = agree,
     };
-    struct cap_buf pin, pout;
-    cap_buf_init(&pin);
-    cap_buf_init(&pout);
-    serve_log_pack(sm->m, true, in, n_in, &pin);
-    serve_log_pack(sm->m, false, outs, n_out, &pout);
-    row.inputs_len = pin.len;
-    row.inputs = cap_buf_steal(&pin);
-    row.outputs_len = pout.len;
-    row.outputs = cap_buf_steal(&pout);
-    predlog_push(s->cfg.log, &row);
+    predlog_push(s->cfg.log, &row, mem);
 }
 
 /* ---------------- serve_run ---------------- */

@@ -344,14 +344,16 @@ int store_predictions_log(struct store *st, const struct store_prediction *rows,
 /* Turns a stored inputs/outputs pack into JSON (NULL: null). */
 typedef cJSON *(*store_pack_decoder)(const void *pack, size_t len);
 
-/* Rows of one deployment (NULL: all) with timestamp >= since_ms, oldest
- * first, as [{id, timestamp, deployment, model_name, model_version, role,
- * request_id?, latency_us, inputs, outputs, agree?}] with inputs/outputs
- * from decode; *next_token when more. */
+/* Rows of one deployment (NULL: all) with timestamp >= since_ms in the
+ * order they were logged (ids grow with time), as [{id, timestamp,
+ * deployment, model_name, model_version, role, request_id?, latency_us,
+ * inputs, outputs, agree?}] with inputs/outputs from decode; *next_token
+ * when more. */
 int store_predictions_search(struct store *st, const char *deployment, int64_t since_ms,
                              int max_results, const char *page_token, store_pack_decoder decode,
                              cJSON **out, char **next_token, struct cap_error *err);
-/* Deletes the oldest rows beyond keep_rows. */
+/* Deletes the oldest rows, keeping at least keep_rows (the log is stored in
+ * segments of up to 1024 rows; whole segments go). */
 int store_predictions_trim(struct store *st, int64_t keep_rows, struct cap_error *err);
 
 #endif

@@ -241,6 +241,28 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  agree INTEGER);"
     "CREATE INDEX predictions_by_deployment_ts ON predictions(deployment, ts, id);"
     "CREATE INDEX predictions_by_ts ON predictions(ts, id);",
+    /* 5: the prediction log in segments: one row holds up to 1024 requests
+     * of one deployment (store_sqlite_serving.c's format), so a busy server
+     * writes a row per batch instead of a row and two index entries per
+     * request. The rows of migration 4 are converted by a C step
+     * (store_sq_predictions_upgrade) in the same transaction. */
+    "DROP INDEX predictions_by_deployment_ts;"
+    "DROP INDEX predictions_by_ts;"
+    "ALTER TABLE predictions RENAME TO predictions_v4;"
+    "CREATE TABLE prediction_segments ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  deployment TEXT NOT NULL,"
+    "  ts_first INTEGER NOT NULL,"
+    "  ts_last INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  data BLOB NOT NULL);"
+    "CREATE INDEX prediction_segments_by_deployment ON prediction_segments(deployment, id);",
+};
+
+/* Steps of a migration that SQL cannot express, run after its SQL in the
+ * same transaction. */
+static int (*const migration_steps[STORE_SCHEMA_VERSION])(struct sq_conn *, struct cap_error *) = {
+    [4] = store_sq_predictions_upgrade,
 };
 
 static int current_version(struct sq_conn *c, int64_t *out, struct cap_error *err)
@@ -270,6 +292,8 @@ static int apply(struct sq_conn *c, int version, struct cap_error *err)
     if (cur >= version) /* another process got here first */
         return store_sq_exec(c, "COMMIT", err);
     if ((rc = store_sq_exec(c, migrations[version - 1], err)) < 0)
+        goto fail;
+    if (migration_steps[version - 1] && (rc = migration_steps[version - 1](c, err)) < 0)
         goto fail;
     sqlite3_stmt *st = store_sq_stmt(
         c, "INSERT INTO schema_version(version, applied_time) VALUES (?, ?)", err);

@@ -110,8 +110,19 @@ int store_sq_kv_array(struct sq_conn *c, sqlite3_stmt *st, cJSON *obj, const cha
 char *store_sq_random_name(void);
 
 /* ---- store_schema.c ---- */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 int store_sq_migrate(struct sq_conn *c, const char *artifact_prefix, struct cap_error *err);
+
+/* ---- store_sqlite_predictions.c: the prediction log ---- */
+int store_sq_predictions_log(void *impl, const struct store_prediction *rows, size_t n,
+                             struct cap_error *err);
+int store_sq_predictions_search(void *impl, const char *deployment, int64_t since_ms,
+                                int max_results, const char *page_token,
+                                store_pack_decoder decode, cJSON **out, char **next_token,
+                                struct cap_error *err);
+int store_sq_predictions_trim(void *impl, int64_t keep_rows, struct cap_error *err);
+/* Migration 5's step: the log rows of schema 4 rewritten as segments. */
+int store_sq_predictions_upgrade(struct sq_conn *c, struct cap_error *err);
 
 /* ---- store_sqlite_exp.c ---- */
 int store_sq_experiment_create(void *impl, const char *name, const char *artifact_location,

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -156,15 +157,133 @@ static void test_predictions_paging(void **state)
         -CAP_EINVAL);
     assert_int_equal(store_predictions_search(f->st, NULL, 0, 0, NULL, decode, &out, NULL, &err),
                      -CAP_EINVAL);
-    /* trimming keeps the newest rows */
-    assert_int_equal(store_predictions_trim(f->st, 10, &err), 0);
-    assert_int_equal(
-        store_predictions_search(f->st, NULL, 0, 100, NULL, decode, &out, NULL, &err), 0);
-    assert_int_equal(cJSON_GetArraySize(out), 10);
-    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(out, 0), "id")
-                         ->valuedouble,
-                     16);
     cJSON_Delete(out);
+}
+
+/* Each log call below is one segment of 4 rows; trimming drops whole
+ * segments from the oldest and keeps at least the rows asked for. */
+static void test_predictions_trim(void **state)
+{
+    struct fx *f = *state;
+    struct cap_error err = {0};
+    for (int batch = 0; batch < 5; batch++) {
+        struct store_prediction rows[4];
+        for (int i = 0; i < 4; i++)
+            rows[i] = (struct store_prediction){.timestamp_ms = 2000 + batch * 4 + i,
+                                                .deployment = "fraud", .model_name = "fraud",
+                                                .model_version = "1", .role = "primary",
+                                                .agree = -1};
+        assert_int_equal(store_predictions_log(f->st, rows, 4, &err), 0);
+    }
+    assert_int_equal(store_predictions_trim(f->st, 10, &err), 0);
+    cJSON *out = NULL;
+    char *next = NULL;
+    assert_int_equal(
+        store_predictions_search(f->st, NULL, 0, 100, NULL, decode, &out, &next, &err), 0);
+    assert_null(next);
+    assert_int_equal(cJSON_GetArraySize(out), 12); /* three newest segments: 12 >= 10 rows */
+    assert_int_equal(
+        (int)cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(out, 0), "timestamp")->valuedouble,
+        2008);
+    /* absent packs come back as null */
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(out, 0),
+                                                              "inputs")));
+    cJSON_Delete(out);
+    assert_int_equal(store_predictions_trim(f->st, 1, &err), 0);
+    assert_int_equal(
+        store_predictions_search(f->st, "fraud", 0, 100, NULL, decode, &out, NULL, &err), 0);
+    assert_int_equal(cJSON_GetArraySize(out), 4);
+    cJSON_Delete(out);
+}
+
+/* A database of schema 4 kept its log one row per request: migration 5
+ * rewrites those rows as segments, and the API reads them back unchanged. */
+static void test_predictions_upgrade(void **state)
+{
+    struct fx *f = *state;
+    struct cap_error err = {0};
+    store_close(f->st);
+    f->st = NULL;
+    char db[300], sql[2000];
+    snprintf(db, sizeof db, "%s/capstan.db", f->dir);
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    snprintf(sql, sizeof sql, "%s",
+             "DROP TABLE prediction_segments;"
+             "DELETE FROM schema_version WHERE version = 5;"
+             "CREATE TABLE predictions (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT "
+             "NULL, deployment TEXT NOT NULL, model_name TEXT NOT NULL, model_version TEXT NOT "
+             "NULL, role TEXT NOT NULL, request_id TEXT, latency_us INTEGER NOT NULL, inputs "
+             "BLOB, outputs BLOB, agree INTEGER);"
+             "CREATE INDEX predictions_by_deployment_ts ON predictions(deployment, ts, id);"
+             "CREATE INDEX predictions_by_ts ON predictions(ts, id);");
+    assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    /* 1100 rows: more than one conversion batch and more than a segment */
+    assert_int_equal(sqlite3_exec(h, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    for (int i = 0; i < 1100; i++) {
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO predictions(ts, deployment, model_name, model_version, role, "
+                 "request_id, latency_us, inputs, outputs, agree) VALUES (%d, '%s', 'm', '%d', "
+                 "'%s', %s, %d, X'696e', %s, %s)",
+                 5000 + i, i % 3 ? "a" : "b", 1 + i % 2, i % 7 ? "primary" : "shadow",
+                 i % 2 ? "'req'" : "NULL", i, i % 5 ? "X'6f7574'" : "NULL",
+                 i % 7 ? "NULL" : i % 2 ? "1" : "0");
+        assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    assert_int_equal(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+
+    struct store_config cfg = {.uri = db, .artifact_prefix = "mlflow-artifacts:"};
+    assert_int_equal(store_open(&cfg, &f->st, &err), 0);
+    int seen = 0;
+    char *token = NULL;
+    do {
+        cJSON *out = NULL;
+        char *next = NULL;
+        assert_int_equal(
+            store_predictions_search(f->st, NULL, 0, 300, token, decode, &out, &next, &err), 0);
+        const cJSON *r;
+        cJSON_ArrayForEach(r, out)
+        {
+            /* rows come back grouped by deployment per batch: check each by its latency,
+             * which was its original position */
+            int i = (int)cJSON_GetObjectItemCaseSensitive(r, "latency_us")->valuedouble;
+            assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(r, "timestamp")->valuedouble,
+                             5000 + i);
+            assert_string_equal(jstr(r, "deployment"), i % 3 ? "a" : "b");
+            assert_string_equal(jstr(r, "model_version"), i % 2 ? "2" : "1");
+            assert_string_equal(jstr(r, "role"), i % 7 ? "primary" : "shadow");
+            const cJSON *rid = cJSON_GetObjectItemCaseSensitive(r, "request_id");
+            if (i % 2)
+                assert_string_equal(rid->valuestring, "req");
+            else
+                assert_null(rid);
+            assert_string_equal(jstr(r, "inputs"), "in");
+            if (i % 5)
+                assert_string_equal(jstr(r, "outputs"), "out");
+            else
+                assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r, "outputs")));
+            const cJSON *agree = cJSON_GetObjectItemCaseSensitive(r, "agree");
+            if (i % 7)
+                assert_null(agree);
+            else
+                assert_int_equal(cJSON_IsTrue(agree), i % 2);
+            seen++;
+        }
+        cJSON_Delete(out);
+        free(token);
+        token = next;
+    } while (token);
+    assert_int_equal(seen, 1100);
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(h, "SELECT count(*) FROM sqlite_master WHERE name = "
+                                           "'predictions_v4'", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
 }
 
 static void expect_spec_error(const char *json, const char *fragment)
@@ -286,11 +405,13 @@ static int test_sink(void *cls, const struct store_prediction *rows, size_t n,
 
 static void push_one(struct predlog *l)
 {
-    struct store_prediction r = {.deployment = cap_xstrdup("d"), .model_name = cap_xstrdup("m"),
-                                 .model_version = cap_xstrdup("1"), .role = cap_xstrdup("primary"),
-                                 .inputs = cap_xstrdup("{}"), .inputs_len = 2,
-                                 .outputs = cap_xstrdup("{}"), .outputs_len = 2, .agree = -1};
-    predlog_push(l, &r);
+    /* the entry owns one block; its strings may point anywhere else too */
+    char *mem = cap_xmalloc(5);
+    memcpy(mem, "d\0{}", 5);
+    struct store_prediction r = {.deployment = mem, .model_name = "m", .model_version = "1",
+                                 .role = "primary", .inputs = mem + 2, .inputs_len = 2,
+                                 .outputs = mem + 2, .outputs_len = 2, .agree = -1};
+    predlog_push(l, &r, mem);
 }
 
 static void test_predlog_bounded(void **state)
@@ -318,6 +439,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_deployment_crud, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predictions_paging, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_predictions_trim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_predictions_upgrade, setup, teardown),
         cmocka_unit_test(test_spec_check),
         cmocka_unit_test(test_parse_ref),
         cmocka_unit_test(test_metrics_exposition),

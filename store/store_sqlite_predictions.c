@@ -1,0 +1,477 @@
+/* store_sqlite_predictions.c - the prediction log in SQLite, in segments.
+ *
+ * A segment is one row of prediction_segments holding up to SEG_ROWS
+ * requests of one deployment, encoded below. A busy server logs tens of
+ * thousands of requests a second; as one row and two index entries each,
+ * SQLite cost ~5 µs of CPU per request, as one row per writer batch it costs
+ * a memcpy. Reads decode whole segments, which is what the monitoring work
+ * wants anyway (windows of requests, not single rows).
+ *
+ * A request's id is (segment id << 10) | its index in the segment: ids grow
+ * with time, the keyset token is the last id sent, and a deep page costs
+ * the same as the first.
+ *
+ * Segment format (little-endian varints, LEB128):
+ *   "CPS1" varint(n) then n rows of
+ *   zigzag(ts - previous ts) zigzag(latency_us) byte(agree + 1)
+ *   str(model_name) str(model_version) str(role) nstr(request_id)
+ *   nstr(inputs) nstr(outputs)
+ * where str = varint(len) bytes, and nstr = varint(len + 1) bytes or 0 for
+ * NULL. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/util.h"
+#include "store/store_sqlite.h"
+
+#define SEG_ROWS 1024
+#define SEG_SHIFT 10
+#define SEG_MAGIC "CPS1"
+
+/* ---- encoding ---- */
+
+static void put_varint(struct cap_buf *b, uint64_t v)
+{
+    unsigned char t[10];
+    size_t n = 0;
+    do {
+        t[n] = (unsigned char)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            t[n] |= 0x80;
+        n++;
+    } while (v);
+    cap_buf_append(b, t, n);
+}
+
+static uint64_t zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static void put_str(struct cap_buf *b, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    put_varint(b, n);
+    cap_buf_append(b, s, n);
+}
+
+static void put_nbytes(struct cap_buf *b, const void *p, size_t n)
+{
+    if (!p) {
+        put_varint(b, 0);
+        return;
+    }
+    put_varint(b, (uint64_t)n + 1);
+    cap_buf_append(b, p, n);
+}
+
+/* One deployment's segment being built. */
+struct seg {
+    const char *deployment;
+    struct cap_buf rows;
+    int64_t n, ts_first, ts_last, ts_prev;
+};
+
+static void seg_add(struct seg *g, const struct store_prediction *r)
+{
+    if (g->n == 0) {
+        g->ts_first = g->ts_last = r->timestamp_ms;
+        g->ts_prev = 0;
+    }
+    if (r->timestamp_ms < g->ts_first)
+        g->ts_first = r->timestamp_ms;
+    if (r->timestamp_ms > g->ts_last)
+        g->ts_last = r->timestamp_ms;
+    put_varint(&g->rows, zigzag(r->timestamp_ms - g->ts_prev));
+    g->ts_prev = r->timestamp_ms;
+    put_varint(&g->rows, zigzag(r->latency_us));
+    cap_buf_putc(&g->rows, (char)(r->agree < 0 ? 0 : r->agree ? 2 : 1));
+    put_str(&g->rows, r->model_name);
+    put_str(&g->rows, r->model_version);
+    put_str(&g->rows, r->role);
+    put_nbytes(&g->rows, r->request_id, r->request_id ? strlen(r->request_id) : 0);
+    put_nbytes(&g->rows, r->inputs, r->inputs_len);
+    put_nbytes(&g->rows, r->outputs, r->outputs_len);
+    g->n++;
+}
+
+static int seg_write(struct sq_conn *c, struct seg *g, struct cap_error *err)
+{
+    if (g->n == 0)
+        return 0;
+    sqlite3_stmt *st = store_sq_stmt(c,
+                                     "INSERT INTO prediction_segments(deployment, ts_first, "
+                                     "ts_last, n, data) VALUES (?, ?, ?, ?, ?)",
+                                     err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    struct cap_buf data;
+    cap_buf_init(&data);
+    cap_buf_append(&data, SEG_MAGIC, 4);
+    put_varint(&data, (uint64_t)g->n);
+    cap_buf_append(&data, g->rows.data, g->rows.len);
+    store_sq_bind_text(st, 1, g->deployment);
+    sqlite3_bind_int64(st, 2, g->ts_first);
+    sqlite3_bind_int64(st, 3, g->ts_last);
+    sqlite3_bind_int64(st, 4, g->n);
+    sqlite3_bind_blob(st, 5, data.data, (int)data.len, SQLITE_STATIC);
+    int rc = store_sq_step_done(c, st, err, "logging predictions");
+    cap_buf_free(&data);
+    cap_buf_reset(&g->rows);
+    g->n = 0;
+    return rc;
+}
+
+/* Rows are grouped by deployment in order of first appearance; a batch
+ * naming more deployments than this writes the open segments and starts
+ * again (rare: a batch is one writer wake-up). */
+#define OPEN_SEGS 16
+
+static int log_rows(struct sq_conn *c, const struct store_prediction *rows, size_t n,
+                    struct cap_error *err)
+{
+    struct seg segs[OPEN_SEGS];
+    int nseg = 0, rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const struct store_prediction *r = &rows[i];
+        int k = 0;
+        while (k < nseg && strcmp(segs[k].deployment, r->deployment) != 0)
+            k++;
+        if (k == nseg) {
+            if (nseg == OPEN_SEGS) {
+                for (int j = 0; j < nseg && rc == 0; j++)
+                    rc = seg_write(c, &segs[j], err);
+                for (int j = 0; j < nseg; j++)
+                    cap_buf_free(&segs[j].rows);
+                nseg = k = 0;
+                if (rc < 0)
+                    break;
+            }
+            segs[k] = (struct seg){.deployment = r->deployment};
+            cap_buf_init(&segs[k].rows);
+            nseg++;
+        }
+        seg_add(&segs[k], r);
+        if (segs[k].n == SEG_ROWS)
+            rc = seg_write(c, &segs[k], err);
+    }
+    for (int j = 0; j < nseg; j++) {
+        if (rc == 0)
+            rc = seg_write(c, &segs[j], err);
+        cap_buf_free(&segs[j].rows);
+    }
+    return rc;
+}
+
+struct log_job {
+    const struct store_prediction *rows;
+    size_t n;
+};
+
+static int job_log(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct log_job *a = arg;
+    return log_rows(c, a->rows, a->n, err);
+}
+
+int store_sq_predictions_log(void *impl, const struct store_prediction *rows, size_t n,
+                             struct cap_error *err)
+{
+    struct log_job a = {.rows = rows, .n = n};
+    return n == 0 ? 0 : store_sq_write(impl, job_log, &a, err);
+}
+
+/* ---- decoding ---- */
+
+struct cursor {
+    const unsigned char *p, *end;
+    bool bad;
+};
+
+static uint64_t get_varint(struct cursor *c)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (c->p >= c->end)
+            break;
+        unsigned char b = *c->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
+    c->bad = true;
+    return 0;
+}
+
+/* A byte string of the segment: *len bytes at the returned pointer; NULL
+ * for an absent nullable one (or a corrupt segment, c->bad). */
+static const unsigned char *get_bytes(struct cursor *c, bool nullable, size_t *len)
+{
+    uint64_t n = get_varint(c);
+    *len = 0;
+    if (c->bad || (nullable && n == 0))
+        return NULL;
+    if (nullable)
+        n--;
+    if (n > (uint64_t)(c->end - c->p)) {
+        c->bad = true;
+        return NULL;
+    }
+    const unsigned char *p = c->p;
+    c->p += n;
+    *len = (size_t)n;
+    return p;
+}
+
+static void add_strn(cJSON *o, const char *key, const unsigned char *p, size_t n)
+{
+    char *s = cap_xstrndup((const char *)p, n);
+    cJSON_AddStringToObject(o, key, s);
+    free(s);
+}
+
+static void add_pack(cJSON *o, const char *key, store_pack_decoder decode,
+                     const unsigned char *p, size_t n)
+{
+    cJSON *v = p && decode ? decode(p, n) : NULL;
+    cJSON_AddItemToObject(o, key, v ? v : cJSON_CreateNull());
+}
+
+struct search_job {
+    store_pack_decoder decode;
+    const char *deployment;
+    int64_t since, after; /* after: the id of the last row sent, -1 none */
+    int max, sent;
+    cJSON *out;
+    char *next;
+};
+
+/* Appends the segment's rows that pass the filters; false when the page is
+ * full (a->next set). */
+static int emit_segment(struct search_job *a, int64_t seg_id, const char *deployment,
+                        const void *data, size_t len, bool *full, struct cap_error *err)
+{
+    struct cursor c = {.p = data, .end = (const unsigned char *)data + len};
+    if (len < 4 || memcmp(data, SEG_MAGIC, 4) != 0)
+        goto corrupt;
+    c.p += 4;
+    uint64_t n = get_varint(&c);
+    if (c.bad || n > SEG_ROWS)
+        goto corrupt;
+    int64_t ts = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        ts += unzigzag(get_varint(&c));
+        int64_t latency = unzigzag(get_varint(&c));
+        int agree = c.p < c.end ? *c.p++ - 1 : (c.bad = true, -1);
+        size_t ln, lv, lr, lq, li, lo;
+        const unsigned char *name = get_bytes(&c, false, &ln);
+        const unsigned char *version = get_bytes(&c, false, &lv);
+        const unsigned char *role = get_bytes(&c, false, &lr);
+        const unsigned char *rid = get_bytes(&c, true, &lq);
+        const unsigned char *in = get_bytes(&c, true, &li);
+        const unsigned char *out = get_bytes(&c, true, &lo);
+        if (c.bad || agree < -1 || agree > 1)
+            goto corrupt;
+        int64_t id = (seg_id << SEG_SHIFT) | (int64_t)i;
+        if (id <= a->after || ts < a->since)
+            continue;
+        if (a->sent == a->max) {
+            a->next = cap_xmalloc(24);
+            snprintf(a->next, 24, "%" PRId64, a->after);
+            *full = true;
+            return 0;
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "id", (double)id);
+        cJSON_AddNumberToObject(o, "timestamp", (double)ts);
+        cJSON_AddStringToObject(o, "deployment", deployment);
+        add_strn(o, "model_name", name, ln);
+        add_strn(o, "model_version", version, lv);
+        add_strn(o, "role", role, lr);
+        if (rid)
+            add_strn(o, "request_id", rid, lq);
+        cJSON_AddNumberToObject(o, "latency_us", (double)latency);
+        add_pack(o, "inputs", a->decode, in, li);
+        add_pack(o, "outputs", a->decode, out, lo);
+        if (agree >= 0)
+            cJSON_AddBoolToObject(o, "agree", agree != 0);
+        cJSON_AddItemToArray(a->out, o);
+        a->sent++;
+        a->after = id;
+    }
+    return 0;
+corrupt:
+    return cap_err(err, CAP_EINTERNAL, "Prediction log segment %" PRId64 " is corrupt", seg_id);
+}
+
+static int run_search(struct sq_conn *c, struct search_job *a, struct cap_error *err)
+{
+    static const char by_dep[] =
+        "SELECT id, deployment, data FROM prediction_segments WHERE deployment = ?1 "
+        "AND ts_last >= ?2 AND id >= ?3 ORDER BY id";
+    static const char all[] = "SELECT id, deployment, data FROM prediction_segments "
+                              "WHERE ts_last >= ?2 AND id >= ?3 ORDER BY id";
+    sqlite3_stmt *st = store_sq_stmt(c, a->deployment ? by_dep : all, err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    if (a->deployment)
+        store_sq_bind_text(st, 1, a->deployment);
+    sqlite3_bind_int64(st, 2, a->since);
+    sqlite3_bind_int64(st, 3, a->after < 0 ? 0 : a->after >> SEG_SHIFT);
+    a->out = cJSON_CreateArray();
+    int rc = 0, step = SQLITE_DONE;
+    bool full = false;
+    while (!full && rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = emit_segment(a, sqlite3_column_int64(st, 0), store_sq_col_text(st, 1),
+                          sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2), &full,
+                          err);
+    if (rc == 0 && !full && step != SQLITE_DONE)
+        rc = store_sq_dberr(c, err, "searching the prediction log");
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_sq_predictions_search(void *impl, const char *deployment, int64_t since_ms,
+                                int max_results, const char *page_token,
+                                store_pack_decoder decode, cJSON **out, char **next_token,
+                                struct cap_error *err)
+{
+    struct search_job a = {.decode = decode, .deployment = deployment, .since = since_ms,
+                           .after = -1, .max = max_results};
+    if (page_token && *page_token) {
+        /* tokens are the decimal id of the last row sent: opaque to clients */
+        char *end = NULL;
+        long long v = strtoll(page_token, &end, 10);
+        if (end == page_token || *end || v < 0 || page_token[0] == '-' || page_token[0] == '+')
+            return cap_err(err, CAP_EINVAL, "Invalid page_token '%.64s'", page_token);
+        a.after = v;
+    }
+    struct sq *s = impl;
+    struct sq_conn *c = store_sq_reader(s);
+    int rc = store_sq_read_begin(c, err);
+    if (rc == 0) {
+        rc = run_search(c, &a, err);
+        store_sq_read_end(c);
+    }
+    store_sq_reader_done(s, c);
+    if (rc < 0) {
+        cJSON_Delete(a.out);
+        free(a.next);
+        return rc;
+    }
+    *out = a.out;
+    *next_token = a.next;
+    return 0;
+}
+
+/* ---- trimming ---- */
+
+/* Drops the oldest segments, keeping the newest ones that hold at least
+ * keep_rows requests. */
+static int job_trim(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    const int64_t *keep = arg;
+    sqlite3_stmt *st = store_sq_stmt(
+        c,
+        "DELETE FROM prediction_segments WHERE id < (SELECT id FROM (SELECT id, SUM(n) "
+        "OVER (ORDER BY id DESC) AS kept FROM prediction_segments) WHERE kept >= ?1 "
+        "ORDER BY id DESC LIMIT 1)",
+        err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    sqlite3_bind_int64(st, 1, *keep);
+    return store_sq_step_done(c, st, err, "trimming the prediction log");
+}
+
+int store_sq_predictions_trim(void *impl, int64_t keep_rows, struct cap_error *err)
+{
+    return store_sq_write(impl, job_trim, &keep_rows, err);
+}
+
+/* ---- migration 5 ---- */
+
+int store_sq_predictions_upgrade(struct sq_conn *c, struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_prepare(
+        c,
+        "SELECT ts, deployment, model_name, model_version, role, request_id, latency_us, "
+        "inputs, outputs, agree FROM predictions_v4 ORDER BY id",
+        err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    /* The rows point into SQLite's memory, valid until the next step: copy
+     * a batch at a time into one buffer of strings. */
+    enum { BATCH = 512 };
+    struct store_prediction rows[BATCH];
+    struct cap_buf mem[BATCH];
+    for (int i = 0; i < BATCH; i++)
+        cap_buf_init(&mem[i]);
+    int rc = 0, step, n = 0;
+    int64_t total = 0;
+    for (;;) {
+        step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            struct cap_buf *m = &mem[n];
+            cap_buf_reset(m);
+            size_t off[8];
+            for (int col = 1; col <= 5; col++) {
+                off[col] = m->len;
+                const char *t = store_sq_col_text(st, col);
+                cap_buf_append(m, t ? t : "", t ? strlen(t) + 1 : 1);
+            }
+            off[6] = m->len;
+            size_t li = (size_t)sqlite3_column_bytes(st, 7);
+            const void *bi = sqlite3_column_blob(st, 7);
+            cap_buf_append(m, bi, li);
+            off[7] = m->len;
+            size_t lo = (size_t)sqlite3_column_bytes(st, 8);
+            const void *bo = sqlite3_column_blob(st, 8);
+            cap_buf_append(m, bo, lo);
+            rows[n] = (struct store_prediction){
+                .timestamp_ms = sqlite3_column_int64(st, 0),
+                .deployment = m->data + off[1],
+                .model_name = m->data + off[2],
+                .model_version = m->data + off[3],
+                .role = m->data + off[4],
+                .request_id = sqlite3_column_type(st, 5) == SQLITE_NULL ? NULL : m->data + off[5],
+                .latency_us = sqlite3_column_int64(st, 6),
+                .inputs = bi ? m->data + off[6] : NULL,
+                .inputs_len = li,
+                .outputs = bo ? m->data + off[7] : NULL,
+                .outputs_len = lo,
+                .agree = sqlite3_column_type(st, 9) == SQLITE_NULL ? -1
+                                                                   : sqlite3_column_int(st, 9) != 0,
+            };
+            n++;
+        }
+        if ((step != SQLITE_ROW && n > 0) || n == BATCH) {
+            total += n;
+            rc = log_rows(c, rows, (size_t)n, err);
+            n = 0;
+            if (rc < 0)
+                break;
+        }
+        if (step != SQLITE_ROW)
+            break;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = store_sq_dberr(c, err, "reading the prediction log of schema 4");
+    sqlite3_finalize(st);
+    for (int i = 0; i < BATCH; i++)
+        cap_buf_free(&mem[i]);
+    if (rc == 0)
+        rc = store_sq_exec(c, "DROP TABLE predictions_v4", err);
+    if (rc == 0 && total > 0)
+        cap_log(CAP_LOG_INFO, "store: %" PRId64 " logged predictions rewritten as segments",
+                total);
+    return rc;
+}
