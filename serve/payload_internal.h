@@ -40,6 +40,9 @@ void payload_put_map_row(struct cap_buf *b, const infer_tensor *t, int64_t row,
  * float types (pandas frames). Returns NULL, or why it was refused
  * ("is not a number", ...). */
 const char *payload_elem_json(int type, const cJSON *v, void *data, int64_t i, bool null_nan);
+/* A JSON number's double as element i of data (numeric types only), with
+ * payload_elem_json's checks: the one conversion both parsers use. */
+const char *payload_elem_number(int type, double d, void *data, int64_t i);
 /* The same for a text field (CSV). Empty / NA-like fields are NaN for
  * float types. */
 const char *payload_elem_text(int type, const char *s, size_t n, void *data, int64_t i);
@@ -64,6 +67,24 @@ int payload_check_rows(const infer_model *m, struct payload_request *req,
 /* Parses exactly body[0..len) as one JSON value (whitespace may follow it,
  * nothing else). NULL with *at set to the byte where it went wrong. */
 cJSON *payload_parse_json(const void *body, size_t len, size_t *at);
+
+/* ---- the fast path (payload_fast.c) ---- */
+/* Reads the common all-JSON bodies without a cJSON tree: 1 when handled,
+ * with out exactly as the general path would fill it; 0 (out empty) on any
+ * doubt, and the general path then reads the body and gives any error. */
+int payload_fast_oip(const infer_model *m, const void *body, size_t len,
+                     struct payload_request *out);
+/* {"inputs" | "instances": ...} for a model with one input (JSON bodies) */
+int payload_fast_scoring(const infer_model *m, const void *body, size_t len,
+                         struct payload_request *out);
+/* payload_parse_oip / payload_parse_scoring without the fast path: what it
+ * must agree with (the unit tests and the fuzz target compare them). */
+int payload_parse_oip_general(const infer_model *m, const void *body, size_t len,
+                              size_t json_len, struct payload_request *out,
+                              struct cap_error *err);
+int payload_parse_scoring_general(const infer_model *m, const char *content_type,
+                                  const void *body, size_t len, struct payload_request *out,
+                                  struct cap_error *err);
 
 /* ---- messages ---- */
 /* Length to print of a client string in a message: at most 64 bytes, cut on

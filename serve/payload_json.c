@@ -425,6 +425,27 @@ const char *payload_elem_json(int type, const cJSON *v, void *data, int64_t i, b
     }
 }
 
+const char *payload_elem_number(int type, double d, void *data, int64_t i)
+{
+    switch (type) {
+    case INFER_FLOAT:
+    case INFER_DOUBLE:
+    case INFER_FLOAT16:
+        return store_float(type, d, data, i);
+    case INFER_INT8:
+    case INFER_INT16:
+    case INFER_INT32:
+    case INFER_INT64:
+    case INFER_UINT8:
+    case INFER_UINT16:
+    case INFER_UINT32:
+    case INFER_UINT64:
+        return store_int(type, d, data, i);
+    default:
+        return "is not a number";
+    }
+}
+
 /* pandas' read_csv reads these as NaN in a float column */
 static bool na_token(const char *s)
 {

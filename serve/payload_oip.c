@@ -335,6 +335,17 @@ static int parse_outputs(const infer_model *m, const cJSON *jo, struct payload_r
 int payload_parse_oip(const infer_model *m, const void *body, size_t len, size_t json_len,
                       struct payload_request *out, struct cap_error *err)
 {
+    /* the common all-JSON bodies without a cJSON tree; whatever that path
+     * declines (every error included) is read again below */
+    if (json_len == 0 && payload_fast_oip(m, body, len, out) == 1)
+        return 0;
+    return payload_parse_oip_general(m, body, len, json_len, out, err);
+}
+
+int payload_parse_oip_general(const infer_model *m, const void *body, size_t len,
+                              size_t json_len, struct payload_request *out,
+                              struct cap_error *err)
+{
     char names[300];
     memset(out, 0, sizeof *out);
     out->format = PAYLOAD_OIP;

@@ -840,6 +840,9 @@ static int parse_tensors(const infer_model *m, const cJSON *v, const char *key,
 static const char *const formats[] = {"dataframe_split", "dataframe_records", "instances",
                                       "inputs"};
 
+static int parse_body(const infer_model *m, int ct, const void *body, size_t len,
+                      struct payload_request *out, struct cap_error *err);
+
 int payload_parse_scoring(const infer_model *m, const char *content_type_hdr, const void *body,
                           size_t len, struct payload_request *out, struct cap_error *err)
 {
@@ -847,6 +850,28 @@ int payload_parse_scoring(const infer_model *m, const char *content_type_hdr, co
     int ct = content_type(content_type_hdr, err);
     if (ct < 0)
         return ct;
+    /* the common tensor bodies without a cJSON tree; whatever that path
+     * declines (every error included) is read again by parse_body */
+    if (ct == CT_JSON && payload_fast_scoring(m, body, len, out) == 1)
+        return 0;
+    return parse_body(m, ct, body, len, out, err);
+}
+
+int payload_parse_scoring_general(const infer_model *m, const char *content_type_hdr,
+                                  const void *body, size_t len, struct payload_request *out,
+                                  struct cap_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int ct = content_type(content_type_hdr, err);
+    if (ct < 0)
+        return ct;
+    return parse_body(m, ct, body, len, out, err);
+}
+
+static int parse_body(const infer_model *m, int ct, const void *body, size_t len,
+                      struct payload_request *out, struct cap_error *err)
+{
+    memset(out, 0, sizeof *out);
     struct frame f = {.m = m, .out = out, .body_len = len, .err = err};
     int rc = 0;
     cJSON *root = NULL;

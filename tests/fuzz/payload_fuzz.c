@@ -2,18 +2,24 @@
  * they accept, the runtime and the answer writers) must never crash, leak or
  * allocate without bound on any body.
  *
- * Input layout: byte 0 picks the model (bit 0: a classifier with one
- * [N, 2] input and ZipMap output, or a model with float, string and bool
- * inputs) and the parser (bits 1-2: OIP, scoring JSON, scoring CSV,
- * scoring with the Content-Type taken from the body's first line); for OIP
- * bytes 1-2 are Inference-Header-Content-Length (little-endian, 0: absent).
- * The rest is the body. */
+ * The fast path (payload_fast.c) is checked differentially: whenever it
+ * handles a body, the general path must accept the same body and produce
+ * the same request, bit for bit, or the target aborts.
+ *
+ * Input layout: byte 0 picks the model (bits 0 and 3: a classifier with one
+ * [N, 2] input and ZipMap output; a model with float, string and bool
+ * inputs; a model with INT64, INT32, FP64, FP16 and UINT8 inputs; one FP64
+ * input of any shape) and the parser (bits 1-2: OIP, scoring JSON, scoring
+ * CSV, scoring with the Content-Type taken from the body's first line); for
+ * OIP bytes 1-2 are Inference-Header-Content-Length (little-endian, 0:
+ * absent). The rest is the body. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "serve/payload.h"
+#include "serve/payload_internal.h"
 
 /* ---- two small models, written as ONNX protobuf ---- */
 
@@ -185,6 +191,72 @@ static infer_model *mixed(void)
     return load(&g);
 }
 
+static infer_model *numeric(void)
+{
+    struct pb g = {0};
+    static const char *const in[] = {"i64", "i32", "d", "h", "u8"};
+    static const char *const out[] = {"o_i64", "o_i32", "o_d", "o_h", "o_u8"};
+    static const int type[] = {INFER_INT64, INFER_INT32, INFER_DOUBLE, INFER_FLOAT16, INFER_UINT8};
+    int64_t n[1] = {-1}, x2[2] = {-1, 2}, x3[2] = {-1, 3};
+    for (int i = 0; i < 5; i++)
+        node(&g, "Identity", NULL, in[i], out[i], NULL, NULL);
+    for (int f = 11; f <= 12; f++)
+        for (int i = 0; i < 5; i++)
+            vinfo(&g, (unsigned)f, f == 11 ? in[i] : out[i], type[i], i == 1 || i == 2 ? 2 : 1,
+                  i == 1 ? x2 : i == 2 ? x3 : n);
+    return load(&g);
+}
+
+static infer_model *any_shape(void)
+{
+    struct pb g = {0};
+    node(&g, "Identity", NULL, "x", "y", NULL, NULL);
+    vinfo(&g, 11, "x", INFER_DOUBLE, -1, NULL);
+    vinfo(&g, 12, "y", INFER_DOUBLE, -1, NULL);
+    return load(&g);
+}
+
+/* ---- the fast path against the general one ---- */
+
+static bool same_request(const struct payload_request *a, const struct payload_request *b)
+{
+    if (a->format != b->format || a->n_inputs != b->n_inputs || a->rows != b->rows ||
+        a->n_outputs != b->n_outputs || a->binary_all != b->binary_all || !a->id != !b->id ||
+        (a->id && strcmp(a->id, b->id) != 0))
+        return false;
+    for (int i = 0; i < a->n_inputs; i++) {
+        const infer_tensor *x = &a->inputs[i], *y = &b->inputs[i];
+        /* the fast path takes numeric inputs only: their bytes compare */
+        if (x->kind != y->kind || x->type != y->type || x->ndim != y->ndim ||
+            x->nbytes != y->nbytes || x->type == INFER_STRING ||
+            memcmp(x->dims, y->dims, sizeof x->dims) != 0 ||
+            (x->nbytes && memcmp(x->data, y->data, x->nbytes) != 0))
+            return false;
+    }
+    for (int k = 0; k < a->n_outputs; k++)
+        if (a->outputs[k] != b->outputs[k] || a->binary[k] != b->binary[k])
+            return false;
+    return true;
+}
+
+static void differential(const infer_model *m, bool is_oip, const uint8_t *body, size_t len)
+{
+    struct payload_request rf, rg;
+    struct cap_error err;
+    int fast = is_oip ? payload_fast_oip(m, body, len, &rf) : payload_fast_scoring(m, body, len, &rf);
+    if (fast == 0) {
+        if (rf.inputs || rf.id || rf.outputs || rf.binary || rf.n_inputs)
+            abort(); /* a declined body leaves nothing behind */
+        return;
+    }
+    int rc = is_oip ? payload_parse_oip_general(m, body, len, 0, &rg, &err)
+                    : payload_parse_scoring_general(m, "application/json", body, len, &rg, &err);
+    if (fast != 1 || rc != 0 || !same_request(&rf, &rg))
+        abort();
+    payload_request_free(&rf);
+    payload_request_free(&rg);
+}
+
 /* ---- the target ---- */
 
 static void answer(const infer_model *m, struct payload_request *r)
@@ -193,7 +265,7 @@ static void answer(const infer_model *m, struct payload_request *r)
     infer_ctx *c = infer_ctx_new(m, &e);
     if (!c)
         return;
-    infer_tensor outs[3];
+    infer_tensor outs[5];
     int n_out = infer_output_count(m);
     memset(outs, 0, sizeof outs);
     if (infer_run(c, r->inputs, r->n_inputs, outs, n_out, &e) == 0) {
@@ -216,14 +288,16 @@ static void answer(const infer_model *m, struct payload_request *r)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static infer_model *models[2];
+    static infer_model *models[4];
     if (!models[0]) {
         models[0] = classifier();
         models[1] = mixed();
+        models[2] = numeric();
+        models[3] = any_shape();
     }
     if (size < 1)
         return 0;
-    const infer_model *m = models[data[0] & 1];
+    const infer_model *m = models[(data[0] & 1) | ((data[0] >> 2) & 2)];
     int mode = (data[0] >> 1) & 3;
     struct payload_request r;
     struct cap_error err;
@@ -232,6 +306,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (size < 3)
             return 0;
         size_t jl = (size_t)data[1] | (size_t)data[2] << 8;
+        if (jl == 0)
+            differential(m, true, data + 3, size - 3);
         rc = payload_parse_oip(m, data + 3, size - 3, jl, &r, &err);
     } else if (mode == 3) {
         const uint8_t *nl = memchr(data + 1, '\n', size - 1);
@@ -243,6 +319,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = payload_parse_scoring(m, ct, data + off, size - off, &r, &err);
         free(ct);
     } else {
+        if (mode == 1)
+            differential(m, false, data + 1, size - 1);
         rc = payload_parse_scoring(m, mode == 1 ? "application/json" : "text/csv", data + 1,
                                    size - 1, &r, &err);
     }

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "serve/payload.h"
+#include "serve/payload_internal.h"
 
 /* ---------------- a minimal protobuf / ONNX writer ---------------- */
 
@@ -1350,6 +1351,431 @@ static void fp16_conversion(void **state)
     infer_model_free(m);
 }
 
+/* ---------------- the fast path (payload_fast.c) ---------------- */
+
+/* one input "x" of the type, shape dims (ndim -1: none declared), passed
+ * through as "y" */
+static infer_model *single_model(int type, int ndim, const int64_t *dims)
+{
+    struct pb g = {0};
+    node(&g, "Identity", NULL, "x", "y", NULL, NULL);
+    value_info(&g, 11, "x", type, ndim, dims);
+    value_info(&g, 12, "y", type, ndim, dims);
+    return finish(&g);
+}
+
+/* i64 INT64 [N], i32 INT32 [N, 2], d FP64 [N, 3], h FP16 [N], u8 UINT8 [N] */
+static infer_model *numeric_model(void)
+{
+    static const struct {
+        const char *in, *out;
+        int type, ndim;
+        int64_t dims[2];
+    } io[] = {{"i64", "o_i64", INFER_INT64, 1, {-1}},   {"i32", "o_i32", INFER_INT32, 2, {-1, 2}},
+              {"d", "o_d", INFER_DOUBLE, 2, {-1, 3}},   {"h", "o_h", INFER_FLOAT16, 1, {-1}},
+              {"u8", "o_u8", INFER_UINT8, 1, {-1}}};
+    struct pb g = {0};
+    for (size_t i = 0; i < sizeof io / sizeof io[0]; i++)
+        node(&g, "Identity", NULL, io[i].in, io[i].out, NULL, NULL);
+    for (size_t i = 0; i < sizeof io / sizeof io[0]; i++)
+        value_info(&g, 11, io[i].in, io[i].type, io[i].ndim, io[i].dims);
+    for (size_t i = 0; i < sizeof io / sizeof io[0]; i++)
+        value_info(&g, 12, io[i].out, io[i].type, io[i].ndim, io[i].dims);
+    return finish(&g);
+}
+
+/* everything a parse fills in, bit for bit (NaN payloads and -0 included) */
+static void assert_same_request(const struct payload_request *a, const struct payload_request *b,
+                                const char *body)
+{
+    bool same = a->format == b->format && a->n_inputs == b->n_inputs && a->rows == b->rows &&
+                a->n_outputs == b->n_outputs && a->binary_all == b->binary_all &&
+                !a->id == !b->id && (!a->id || strcmp(a->id, b->id) == 0);
+    for (int i = 0; same && i < a->n_inputs; i++) {
+        const infer_tensor *x = &a->inputs[i], *y = &b->inputs[i];
+        same = x->kind == y->kind && x->type == y->type && x->ndim == y->ndim &&
+               x->nbytes == y->nbytes && x->owned == y->owned &&
+               memcmp(x->dims, y->dims, sizeof x->dims) == 0;
+        if (same && x->type == INFER_STRING) {
+            char *const *sx = x->data, *const *sy = y->data;
+            for (size_t k = 0; same && k < x->nbytes / sizeof(char *); k++)
+                same = !sx[k] == !sy[k] && (!sx[k] || strcmp(sx[k], sy[k]) == 0);
+        } else if (same && x->nbytes) {
+            same = memcmp(x->data, y->data, x->nbytes) == 0;
+        }
+    }
+    for (int k = 0; same && k < a->n_outputs; k++)
+        same = a->outputs[k] == b->outputs[k] && a->binary[k] == b->binary[k];
+    if (!same)
+        fail_msg("the fast path and the general path differ on %s", body);
+}
+
+enum { DECLINES = 0, HANDLES = 1, EITHER = 2 };
+
+/* Runs the fast path, the general path and payload_parse_oip on an exact
+ * copy of body (no NUL after it, so ASan sees any read past the end): the
+ * fast path must do what `expect` says, agree with the general path when it
+ * handles the body, and payload_parse_oip must answer as the general path
+ * does (the same error message, or the same request). */
+static void check_fast(const infer_model *m, bool is_oip, const char *body, int expect)
+{
+    size_t len = strlen(body);
+    char *copy = malloc(len ? len : 1);
+    memcpy(copy, body, len);
+    struct payload_request rf, rg, rp;
+    struct cap_error eg = {0}, ep = {0};
+    int fast, rcg, rcp;
+    if (is_oip) {
+        fast = payload_fast_oip(m, copy, len, &rf);
+        rcg = payload_parse_oip_general(m, copy, len, 0, &rg, &eg);
+        rcp = payload_parse_oip(m, copy, len, 0, &rp, &ep);
+    } else {
+        fast = payload_fast_scoring(m, copy, len, &rf);
+        rcg = payload_parse_scoring_general(m, "application/json", copy, len, &rg, &eg);
+        rcp = payload_parse_scoring(m, "application/json", copy, len, &rp, &ep);
+    }
+    if (expect != EITHER && fast != expect)
+        fail_msg("the fast path %s %s (the general path: %s)", fast ? "handled" : "declined",
+                 body, rcg ? eg.msg : "ok");
+    if (fast == 1) {
+        if (rcg != 0)
+            fail_msg("the fast path handled %s, which the general path refuses: %s", body, eg.msg);
+        assert_same_request(&rf, &rg, body);
+    } else {
+        assert_int_equal(fast, 0);
+        assert_null(rf.inputs);
+        assert_null(rf.id);
+        assert_null(rf.outputs);
+        assert_int_equal(rf.n_inputs, 0);
+    }
+    if (rcp != rcg || ep.code != eg.code || strcmp(ep.msg, eg.msg) != 0)
+        fail_msg("%s: payload_parse gives %d \"%s\", the general path %d \"%s\"", body, rcp,
+                 ep.msg, rcg, eg.msg);
+    if (rcg == 0)
+        assert_same_request(&rp, &rg, body);
+    payload_request_free(&rf);
+    payload_request_free(&rg);
+    payload_request_free(&rp);
+    free(copy);
+}
+
+#define OIP_X(data) "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":" data "}]}"
+
+/* the body profiled in production, flat and nested, and MLflow's */
+static void fast_handles_common_bodies(void **state)
+{
+    struct fx *f = *state;
+    static const char *const v =
+        "1.000615, -0.1074021, 0.3318923, -1.2010377, 0.0153881, 2.4413019, -0.7777441, "
+        "0.4452113, -0.0005533, 1.8844120, -2.0011734, 0.9932215, 0.1199942, -0.6654129, "
+        "0.2221093, -1.4441287, 0.5553312, 0.0000719, -0.3322114, 1.1112233, -0.9988776, "
+        "0.7766554, -0.4433221, 0.3344556, -0.1122334, 0.6677889, -0.8899001, 0.0123456";
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"inputs\": [{\"name\": \"X\", \"shape\": [1, 28], \"datatype\": \"FP32\", "
+             "\"data\": [%s]}]}", v);
+    check_fast(f->dense, true, body, HANDLES);
+    snprintf(body, sizeof body,
+             "{\"id\": \"42\", \"inputs\": [{\"name\": \"X\", \"shape\": [1, 28], \"datatype\": "
+             "\"FP32\", \"data\": [[%s]]}], \"outputs\": [{\"name\": \"Y\"}]}", v);
+    check_fast(f->dense, true, body, HANDLES);
+    snprintf(body, sizeof body, "{\"inputs\": [[%s]]}", v);
+    check_fast(f->dense, false, body, HANDLES);
+    snprintf(body, sizeof body, "{\"instances\": [[%s]]}", v);
+    check_fast(f->dense, false, body, HANDLES);
+    /* and through the public entry points: the same tensors */
+    struct payload_request r;
+    struct cap_error err;
+    assert_int_equal(scoring(f->dense, "application/json", body, &r, &err), 0);
+    assert_int_equal(r.format, PAYLOAD_INSTANCES);
+    assert_int_equal(r.rows, 1);
+    assert_true(fdata(&r, 0)[0] == 1.000615f && fdata(&r, 0)[27] == 0.0123456f);
+    payload_request_free(&r);
+    /* several rows past the first pass's buffer: read twice */
+    char *json = dense_request(40, 40 * 28, true, NULL);
+    check_fast(f->dense, true, json, HANDLES);
+    free(json);
+    json = dense_request(40, 40 * 28, false, ",\"outputs\":[]");
+    check_fast(f->dense, true, json, HANDLES);
+    free(json);
+}
+
+#define SPACED                                                                                   \
+    " \t\r\n{ \"id\" : \"a\" , \"inputs\" : [ { \"name\" : \"x\" , \"shape\" : [ 1 , 3 ] , "             \
+    "\"datatype\" : \"FP32\" , \"data\" : [ [ 1 , 2 , 3 ] ] } ] , \"outputs\" : [ ] } \n"
+
+static void fast_oip_agrees(void **state)
+{
+    (void)state;
+    int64_t d3[2] = {-1, 3};
+    infer_model *m = single_model(INFER_FLOAT, 2, d3);
+    static const char *const handled[] = {
+        OIP_X("[1,2,3]"),
+        OIP_X("[[1,2,3]]"),
+        OIP_X("[0.1,-0.0,1e-45]"),
+        OIP_X("[1e400,-1e400,1e-400]"),            /* strtod: +-inf, 0 */
+        OIP_X("[123456789012345678901,9007199254740993,3.4028234663852886e38]"),
+        OIP_X("[3.4028235e38,-3.4028234663852886e38,1.4e-45]"),
+        OIP_X("[1E5,2.5e-3,0e10]"),
+        OIP_X("[1e+2,-0,0.30000000000000004]"),
+        OIP_X("[1e22,1e23,12345678901234567890]"),
+        OIP_X("[0.000000000000000000000000000001,1234567890123456789,0.1e1]"),
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[2,3],\"datatype\":\"FP32\",\"data\":[[1,2,3],[4,5,6]]}]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[2,3],\"datatype\":\"FP32\",\"data\":[1,2,3,4,5,6]}]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[0,3],\"datatype\":\"FP32\",\"data\":[]}]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[0,3],\"datatype\":\"FP32\",\"data\":[]}],\"id\":null}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1.0,3e0],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
+        "{\"id\":\"\",\"inputs\":[{\"data\":[1,2,3],\"datatype\":\"FP32\",\"shape\":[1,3],\"name\":\"x\"}]}",
+        "{\"id\":\"h\xc3\xa9 \xff\",\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
+        SPACED,
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}],"
+        "\"outputs\":[{\"name\":\"y\",\"parameters\":{\"binary_data\":true}}]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}],"
+        "\"outputs\":[{\"parameters\":null,\"name\":\"y\"}]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}],"
+        "\"outputs\":null}",
+    };
+    for (size_t i = 0; i < sizeof handled / sizeof handled[0]; i++)
+        check_fast(m, true, handled[i], HANDLES);
+    /* the general path takes these; the fast path leaves them to it */
+    static const char *const general_only[] = {
+        OIP_X("[01,2,3]"), OIP_X("[1.,2,3]"), OIP_X("[-.5,2,3]"), OIP_X("[\"NaN\",2,3]"),
+        OIP_X("[1,2,1234567890123456789012345678901234567890123456789012345678901234567890]"),
+        OIP_X("[1,2,3\x01]"), "\xef\xbb\xbf" OIP_X("[1,2,3]"),
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}],\"foo\":1}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3],\"parameters\":{}}]}",
+        "{\"parameters\":{},\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
+        "{\"id\":\"a\\nb\",\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
+        "{\"id\":\"a\",\"id\":\"b\",\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
+        "{\"inputs\":[{\"name\":\"\\u0078\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}],"
+        "\"outputs\":[{\"name\":\"y\",\"parameters\":{\"foo\":1}}]}",
+    };
+    for (size_t i = 0; i < sizeof general_only / sizeof general_only[0]; i++)
+        check_fast(m, true, general_only[i], DECLINES);
+    /* errors: declined, and the general path's message is unchanged */
+    static const char *const bad[] = {
+        OIP_X("[.5,2,3]"), OIP_X("[+1,2,3]"), OIP_X("[-,2,3]"), OIP_X("[1e,2,3]"),
+        OIP_X("[1e+,2,3]"), OIP_X("[NaN,2,3]"), OIP_X("[Infinity,2,3]"), OIP_X("[1,2,3,]"),
+        OIP_X("[1,2]"), OIP_X("[1,2,3,4]"), OIP_X("[[1,2],[3]]"), OIP_X("[[1,2,3],4]"),
+        OIP_X("[1,2,3e39]"), OIP_X("[1,2,null]"), OIP_X("[1,2,true]"), OIP_X("[[[1,2,3]]]"),
+        OIP_X("[1 2 3]"), OIP_X("[1,,2,3]"), OIP_X("{}"), OIP_X("[1,2,[3]]"),
+        OIP_X("[1,2,3]") "x", OIP_X("[1,2,3]") "}", "", " ", "{", "[]", "{}", "{\"inputs\":[]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP64\",\"data\":[1,2,3]}]}",
+        "{\"inputs\":[{\"name\":\"z\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,4],\"datatype\":\"FP32\",\"data\":[1,2,3,4]}]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[3],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[-1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1.5,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\"}]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]},"
+        "{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
+        "{\"id\":5,\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}],"
+        "\"outputs\":[{\"name\":\"q\"}]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}],"
+        "\"outputs\":[{\"name\":\"y\"},{\"name\":\"y\"}]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}],"
+        "\"outputs\":[{\"name\":\"y\",\"parameters\":{\"binary_data\":1}}]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        check_fast(m, true, bad[i], DECLINES);
+    /* every prefix of a good body is refused, and read no further than its end */
+    const char *good = SPACED;
+    for (size_t n = 0; n < strlen(good) - 2; n++) {
+        char *cut = strndup(good, n);
+        check_fast(m, true, cut, DECLINES);
+        free(cut);
+    }
+    /* a bad value past the first pass's buffer (element 599 of 600) */
+    struct cap_buf b;
+    cap_buf_init(&b);
+    cap_buf_puts(&b, "{\"inputs\":[{\"name\":\"x\",\"shape\":[200,3],\"datatype\":\"FP32\",\"data\":[");
+    for (int i = 0; i < 599; i++)
+        cap_buf_printf(&b, "%d.25,", i);
+    cap_buf_puts(&b, "1e39]}]}");
+    check_fast(m, true, b.data, DECLINES);
+    cap_buf_free(&b);
+    infer_model_free(m);
+
+    /* other element types, several inputs */
+    m = numeric_model();
+    static const char *const num_fmt =
+        "{\"inputs\":[{\"name\":\"i64\",\"shape\":[2],\"datatype\":\"INT64\",\"data\":[%s]},"
+        "{\"name\":\"i32\",\"shape\":[2,2],\"datatype\":\"INT32\",\"data\":[%s]},"
+        "{\"name\":\"d\",\"shape\":[2,3],\"datatype\":\"FP64\",\"data\":[%s]},"
+        "{\"name\":\"h\",\"shape\":[2],\"datatype\":\"FP16\",\"data\":[%s]},"
+        "{\"name\":\"u8\",\"shape\":[2],\"datatype\":\"UINT8\",\"data\":[%s]}]}";
+    static const struct {
+        const char *i64, *i32, *d, *h, *u8;
+        int expect;
+    } nums[] = {
+        {"1,-5", "[1,2],[3,4]", "0.1,-0.0,1e-320,4.9e-324,2.2250738585072014e-308,1e308", "1,0.5", "0,255", HANDLES},
+        {"9007199254740991,-9007199254740991", "2147483647,-2147483648,1.0,1e3", "[1,2,3],[4,5,6]", "65504,-0", "1e2,2", HANDLES},
+        {"1e15,-0", "0,0,0,0", "123456789012345678901,9007199254740993,1e400,-1e400,1e-400,0.30000000000000004", "1e-8,3e-8", "0,0", HANDLES},
+        {"9007199254740992,1", "0,0,0,0", "1,2,3,4,5,6", "1,1", "1,1", DECLINES},   /* beyond 2^53 */
+        {"1.5,1", "0,0,0,0", "1,2,3,4,5,6", "1,1", "1,1", DECLINES},                 /* not an integer */
+        {"1,1", "2147483648,0,0,0", "1,2,3,4,5,6", "1,1", "1,1", DECLINES},          /* out of range */
+        {"1,1", "0,0,0,0", "1,2,3,4,5,6", "65520,1", "1,1", DECLINES},               /* FP16 range */
+        {"1,1", "0,0,0,0", "1,2,3,4,5,6", "1,1", "256,1", DECLINES},
+        {"1e400,1", "0,0,0,0", "1,2,3,4,5,6", "1,1", "-1,1", DECLINES},
+        {"1,1", "0,0,0", "1,2,3,4,5,6", "1,1", "1,1", DECLINES},
+    };
+    char body[1024];
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        snprintf(body, sizeof body, num_fmt, nums[i].i64, nums[i].i32, nums[i].d, nums[i].h,
+                 nums[i].u8);
+        check_fast(m, true, body, nums[i].expect);
+    }
+    /* rows must agree across inputs */
+    check_fast(m, true,
+               "{\"inputs\":[{\"name\":\"i64\",\"shape\":[2],\"datatype\":\"INT64\",\"data\":[1,1]},"
+               "{\"name\":\"i32\",\"shape\":[2,2],\"datatype\":\"INT32\",\"data\":[0,0,0,0]},"
+               "{\"name\":\"d\",\"shape\":[2,3],\"datatype\":\"FP64\",\"data\":[1,2,3,4,5,6]},"
+               "{\"name\":\"h\",\"shape\":[2],\"datatype\":\"FP16\",\"data\":[1,1]},"
+               "{\"name\":\"u8\",\"shape\":[1],\"datatype\":\"UINT8\",\"data\":[1]}]}",
+               DECLINES);
+    infer_model_free(m);
+
+    /* BOOL and BYTES inputs are the general path's */
+    struct fx *f = *state;
+    char *json = all_types_json(good_vals, NULL);
+    check_fast(f->all, true, json, DECLINES);
+    free(json);
+}
+
+#define IN_X(data) "{\"inputs\": " data "}"
+
+static void fast_scoring_agrees(void **state)
+{
+    (void)state;
+    int64_t d3[2] = {-1, 3};
+    infer_model *m = single_model(INFER_FLOAT, 2, d3);
+    static const char *const handled[] = {
+        IN_X("[[1,2,3]]"), IN_X("[[1,2,3],[4,5,6]]"), IN_X("[[null,0.1,-0.0]]"),
+        IN_X("[[1e400,1e-400,123456789012345678901]]"), IN_X("{\"x\": [[1,2,3]]}"),
+        "{\"instances\": [[1,2,3]]}", "{\"instances\": {\"x\": [[1,2,3]]}}",
+        "{\"inputs\": [[1,2,3]], \"params\": {}}", "{\"params\": null, \"inputs\": [[1,2,3]]}",
+        " {\"inputs\":[ [ 1 , 2 , 3 ] ] }\n",
+    };
+    for (size_t i = 0; i < sizeof handled / sizeof handled[0]; i++)
+        check_fast(m, false, handled[i], HANDLES);
+    static const char *const general_only[] = {
+        IN_X("[[1,2,\"NaN\"]]"), IN_X("[[01,2,3]]"), "{\"inputs\": [[1,2,3]], \"foo\": 1}",
+        "{\"dataframe_split\": {\"columns\": [\"a\",\"b\",\"c\"], \"data\": [[1,2,3]]}}",
+        "{\"dataframe_records\": [{\"a\": 1, \"b\": 2, \"c\": 3}]}",
+        "{\"instances\": [{\"x\": [1,2,3]}]}", IN_X("{\"\\u0078\": [[1,2,3]]}"),
+    };
+    for (size_t i = 0; i < sizeof general_only / sizeof general_only[0]; i++)
+        check_fast(m, false, general_only[i], DECLINES);
+    static const char *const bad[] = {
+        IN_X("[[1,2]]"), IN_X("[1,2,3]"), IN_X("[[1,2,3],[4,5]]"), IN_X("[[1,2,3],4]"),
+        IN_X("[[[1,2,3]]]"), IN_X("[]"), IN_X("[[]]"), IN_X("[[1,2,3e39]]"), IN_X("[[1,2,3],]"),
+        IN_X("[[1,2,true]]"), IN_X("{\"z\": [[1,2,3]]}"), IN_X("5"), IN_X("[[1,2,3]]") "x",
+        "{\"inputs\": [[1,2,3]], \"instances\": [[1,2,3]]}", "{\"inputs\": [[1,2,3]], \"params\": 1}",
+        "{\"inputs\": [[1,2,3]], \"params\": {\"a\": 1}}",
+        "[[1,2,3]]", "{}", "", IN_X("[[[[[[[[[1]]]]]]]]]"),
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        check_fast(m, false, bad[i], DECLINES);
+    infer_model_free(m);
+
+    /* no declared shape: any rank, empty arrays */
+    m = single_model(INFER_DOUBLE, -1, NULL);
+    static const char *const free_rank[] = {
+        IN_X("[]"), IN_X("[[]]"), IN_X("[[], []]"), IN_X("[1]"), IN_X("[[[1,2],[3,4]],[[5,6],[7,8]]]"),
+        IN_X("[[[[[[[[1]]]]]]]]"), IN_X("[[0.1, null, 1e-320]]"),
+    };
+    for (size_t i = 0; i < sizeof free_rank / sizeof free_rank[0]; i++)
+        check_fast(m, false, free_rank[i], HANDLES);
+    static const char *const free_bad[] = {
+        IN_X("[[], [1]]"), IN_X("[[1], []]"), IN_X("[[], 1]"), IN_X("[1, []]"),
+        IN_X("[[[[[[[[[1]]]]]]]]]"), IN_X("[[1,2],[3,[4]]]"),
+    };
+    for (size_t i = 0; i < sizeof free_bad / sizeof free_bad[0]; i++)
+        check_fast(m, false, free_bad[i], DECLINES);
+    infer_model_free(m);
+
+    /* integers: null is not a number */
+    int64_t dn[1] = {-1};
+    m = single_model(INFER_INT64, 1, dn);
+    check_fast(m, false, IN_X("[1, -2, 3.0, 1e3]"), HANDLES);
+    check_fast(m, false, IN_X("[1, null]"), DECLINES);
+    check_fast(m, false, IN_X("[1, 0.5]"), DECLINES);
+    check_fast(m, false, IN_X("[9007199254740993]"), DECLINES);
+    infer_model_free(m);
+}
+
+/* xorshift64: the same numbers every run */
+static uint64_t next_random(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* a JSON number: 1 to 22 significant digits (past the 19 the fast
+ * conversion takes), the point anywhere, leading zeros after "0.",
+ * exponents in [-30, 30] written every way JSON allows */
+static void random_number(uint64_t *x, char *num)
+{
+    uint64_t r = next_random(x);
+    int digits = 1 + (int)(r % 22), int_digits = (int)((r >> 8) % (uint64_t)(digits + 1));
+    size_t k = 0;
+    if ((r >> 16) & 1)
+        num[k++] = '-';
+    if (int_digits == 0) {
+        num[k++] = '0';
+        num[k++] = '.';
+        for (int z = (int)((r >> 40) % 8); z > 0; z--)
+            num[k++] = '0';
+    }
+    for (int d = 0; d < digits; d++) {
+        if (d == int_digits && d > 0)
+            num[k++] = '.';
+        int dig = (int)(next_random(x) % 10);
+        num[k++] = (char)('0' + (d == 0 && int_digits > 0 && dig == 0 ? 7 : dig));
+    }
+    if ((r >> 20) % 3 == 0) {
+        static const char *const forms[] = {"e", "E", "e+", "E-", "e-"};
+        const char *f = forms[(r >> 24) % 5];
+        k += (size_t)sprintf(num + k, "%s%d", f, (int)((r >> 32) % 31));
+    }
+    num[k] = '\0';
+}
+
+/* Many decimal numbers into FP64, where no rounding to float hides a
+ * last-bit difference: the fast path's doubles must be strtod's (the
+ * general path's), from both passes. */
+static void fast_numbers_exact(void **state)
+{
+    (void)state;
+    infer_model *m = single_model(INFER_DOUBLE, -1, NULL);
+    uint64_t x = 88172645463325252u;
+    for (int body = 0; body < 6; body++) {
+        int n = body < 5 ? 400 : 2000; /* the last one is past the first pass's buffer */
+        struct cap_buf b, sc;
+        cap_buf_init(&b);
+        cap_buf_init(&sc);
+        cap_buf_printf(&b, "{\"inputs\":[{\"name\":\"x\",\"shape\":[%d],\"datatype\":\"FP64\",\"data\":[", n);
+        cap_buf_puts(&sc, "{\"inputs\":[");
+        for (int i = 0; i < n; i++) {
+            char num[64];
+            random_number(&x, num);
+            cap_buf_printf(&b, "%s%s", i ? "," : "", num);
+            cap_buf_printf(&sc, "%s%s", i ? "," : "", num);
+        }
+        cap_buf_puts(&b, "]}]}");
+        cap_buf_puts(&sc, "]}");
+        check_fast(m, true, b.data, HANDLES);
+        check_fast(m, false, sc.data, HANDLES);
+        cap_buf_free(&b);
+        cap_buf_free(&sc);
+    }
+    infer_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1372,6 +1798,10 @@ int main(void)
         cmocka_unit_test(scoring_answers),
         cmocka_unit_test(json_data_and_metadata),
         cmocka_unit_test(fp16_conversion),
+        cmocka_unit_test(fast_handles_common_bodies),
+        cmocka_unit_test(fast_oip_agrees),
+        cmocka_unit_test(fast_scoring_agrees),
+        cmocka_unit_test(fast_numbers_exact),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
