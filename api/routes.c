@@ -51,12 +51,15 @@ char *api_percent_decode(const char *s, size_t n)
 }
 
 /* Matches path against pattern; on success fills params (decoded copies) and
- * tail (pointer into path). */
+ * tail (pointer into path). Captures are decoded only once the whole pattern
+ * matched: a request is tried against dozens of patterns and most fail after
+ * a capture. */
 static bool match_one(const char *pattern, const char *path, struct api_request *req)
 {
     const char *p = pattern, *s = path;
     int np = 0;
-    char *caps[API_MAX_PATH_PARAMS] = {0};
+    const char *cap_at[API_MAX_PATH_PARAMS];
+    size_t cap_len[API_MAX_PATH_PARAMS];
     const char *tail = NULL;
     while (*p) {
         if (p[0] == '*' && p[1] == '\0') {
@@ -69,32 +72,34 @@ static bool match_one(const char *pattern, const char *path, struct api_request 
             const char *close = strchr(p, '}');
             size_t seg = strcspn(s, "/");
             if (!close || seg == 0 || np >= API_MAX_PATH_PARAMS)
-                goto fail;
-            caps[np] = api_percent_decode(s, seg);
-            if (!caps[np])
-                goto fail;
-            np++;
+                return false;
+            cap_at[np] = s;
+            cap_len[np++] = seg;
             s += seg;
             p = close + 1;
             continue;
         }
         if (*p != *s)
-            goto fail;
+            return false;
         p++;
         s++;
     }
     if (*s != '\0')
-        goto fail;
+        return false;
+    char *caps[API_MAX_PATH_PARAMS] = {0};
+    for (int i = 0; i < np; i++) {
+        if (!(caps[i] = api_percent_decode(cap_at[i], cap_len[i]))) {
+            for (int k = 0; k < i; k++)
+                free(caps[k]);
+            return false;
+        }
+    }
     for (int i = 0; i < API_MAX_PATH_PARAMS; i++) {
         free((char *)req->params[i]);
         req->params[i] = caps[i];
     }
     req->tail = tail;
     return true;
-fail:
-    for (int i = 0; i < np; i++)
-        free(caps[i]);
-    return false;
 }
 
 const struct api_route *api_match(const char *method, const char *path,

@@ -31,7 +31,6 @@ struct server {
 
 struct req_ctx {
     struct server *srv;
-    char *raw_uri;
     char *path;                  /* raw path, not decoded */
     char *query;                 /* raw query string or NULL */
     bool started;
@@ -43,6 +42,7 @@ struct req_ctx {
     void *upload_state;
     bool upload_open;
     bool oip_errors;             /* answer errors the Open Inference Protocol's way */
+    char strings[];              /* path and query live here: one allocation */
 };
 
 static const char *header_value(void *cls, const char *name)
@@ -52,15 +52,16 @@ static const char *header_value(void *cls, const char *name)
 
 static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    struct req_ctx *ctx = cap_xcalloc(1, sizeof *ctx);
+    if (!uri)
+        uri = "/";
+    size_t n = strlen(uri);
+    struct req_ctx *ctx = cap_xcalloc(1, sizeof *ctx + n + 1);
     ctx->srv = cls;
-    ctx->raw_uri = cap_xstrdup(uri ? uri : "/");
-    const char *q = strchr(ctx->raw_uri, '?');
+    ctx->path = memcpy(ctx->strings, uri, n + 1); /* split at '?' below */
+    char *q = strchr(ctx->path, '?');
     if (q) {
-        ctx->path = cap_xstrndup(ctx->raw_uri, (size_t)(q - ctx->raw_uri));
-        ctx->query = cap_xstrdup(q + 1);
-    } else {
-        ctx->path = cap_xstrdup(ctx->raw_uri);
+        *q = '\0';
+        ctx->query = q + 1;
     }
     cap_buf_init(&ctx->body);
     atomic_fetch_add(&ctx->srv->inflight, 1);
@@ -81,9 +82,6 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         cJSON_Delete((cJSON *)ctx->req.msg);
     cap_buf_free(&ctx->body);
     atomic_fetch_sub(&ctx->srv->inflight, 1);
-    free(ctx->raw_uri);
-    free(ctx->path);
-    free(ctx->query);
     free(ctx);
     *con_cls = NULL;
 }
