@@ -1,6 +1,7 @@
 /* util.c - clocks, random ids, base64 and logging. */
 #include "base/util.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,4 +137,11 @@ void cap_log(enum cap_log_level lvl, const char *fmt, ...)
 bool cap_str_has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+void cap_thread_name(const char *name)
+{
+    char n[16];
+    snprintf(n, sizeof n, "%s", name);
+    pthread_setname_np(pthread_self(), n);
 }

@@ -24,4 +24,6 @@ void cap_log(enum cap_log_level lvl, const char *fmt, ...) __attribute__((format
 
 bool cap_str_has_prefix(const char *s, const char *prefix);
 
+/* Names the calling thread (at most 15 bytes show; for top -H, perf, gdb). */
+void cap_thread_name(const char *name);
 #endif

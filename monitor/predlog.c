@@ -35,6 +35,7 @@ struct predlog {
 
 static void *writer(void *arg)
 {
+    cap_thread_name("capstan-predlog");
     struct predlog *l = arg;
     struct store_prediction *batch = cap_xmalloc(PREDLOG_BATCH * sizeof *batch);
     void **mem = cap_xmalloc(PREDLOG_BATCH * sizeof *mem);

@@ -368,6 +368,7 @@ static bool same_shape(const struct payload_request *a, const struct payload_req
 
 static void *batch_loop(void *arg)
 {
+    cap_thread_name("capstan-batch");
     struct batcher *b = arg;
     pthread_mutex_lock(&b->mu);
     for (;;) {
@@ -581,6 +582,7 @@ static void shadow_one(struct shadow_job *j)
 
 static void *shadow_loop(void *arg)
 {
+    cap_thread_name("capstan-shadow");
     struct serve *s = arg;
     pthread_mutex_lock(&s->shadow_mu);
     for (;;) {

@@ -505,6 +505,7 @@ void serve_sync(struct serve *s)
 
 static void *watch(void *arg)
 {
+    cap_thread_name("capstan-watch");
     struct serve *s = arg;
     pthread_mutex_lock(&s->stop_mu);
     while (!s->stopping) {

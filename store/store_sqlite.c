@@ -369,6 +369,7 @@ static void run_group(struct sq *s, struct sq_job *jobs)
 
 static void *writer_main(void *arg)
 {
+    cap_thread_name("capstan-store");
     struct sq *s = arg;
     pthread_mutex_lock(&s->qmu);
     for (;;) {
