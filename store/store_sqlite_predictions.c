@@ -11,8 +11,8 @@
  * with time, the keyset token is the last id sent, and a deep page costs
  * the same as the first.
  *
- * Segment format (little-endian varints, LEB128):
- *   "CPS1" varint(n) then n rows of
+ * Segment format (varints are LEB128):
+ *   "CPS1" u32le(n) then n rows of
  *   zigzag(ts - previous ts) zigzag(latency_us) byte(agree + 1)
  *   str(model_name) str(model_version) str(role) nstr(request_id)
  *   nstr(inputs) nstr(outputs)
@@ -74,12 +74,32 @@ static void put_nbytes(struct cap_buf *b, const void *p, size_t n)
     cap_buf_append(b, p, n);
 }
 
-/* One deployment's segment being built. */
+/* One deployment's segment being built: its blob, header first (the row
+ * count is filled in when it is written), so it is bound without a copy. */
 struct seg {
     const char *deployment;
     struct cap_buf rows;
     int64_t n, ts_first, ts_last, ts_prev;
 };
+
+#define SEG_HEADER 8
+
+static void seg_start(struct seg *g, const char *deployment, size_t reserve)
+{
+    *g = (struct seg){.deployment = deployment};
+    cap_buf_init(&g->rows);
+    cap_buf_reserve(&g->rows, reserve);
+    cap_buf_append(&g->rows, SEG_MAGIC "\0\0\0\0", SEG_HEADER);
+}
+
+/* A guess at a batch's encoded size, so that its buffer grows once. */
+static size_t batch_size(const struct store_prediction *rows, size_t n)
+{
+    size_t total = SEG_HEADER;
+    for (size_t i = 0; i < n; i++)
+        total += rows[i].inputs_len + rows[i].outputs_len + 64;
+    return total;
+}
 
 static void seg_add(struct seg *g, const struct store_prediction *r)
 {
@@ -114,19 +134,16 @@ static int seg_write(struct sq_conn *c, struct seg *g, struct cap_error *err)
                                      err);
     if (!st)
         return -CAP_EINTERNAL;
-    struct cap_buf data;
-    cap_buf_init(&data);
-    cap_buf_append(&data, SEG_MAGIC, 4);
-    put_varint(&data, (uint64_t)g->n);
-    cap_buf_append(&data, g->rows.data, g->rows.len);
+    unsigned char *h = (unsigned char *)g->rows.data + 4;
+    for (int i = 0; i < 4; i++)
+        h[i] = (unsigned char)((uint64_t)g->n >> (8 * i));
     store_sq_bind_text(st, 1, g->deployment);
     sqlite3_bind_int64(st, 2, g->ts_first);
     sqlite3_bind_int64(st, 3, g->ts_last);
     sqlite3_bind_int64(st, 4, g->n);
-    sqlite3_bind_blob(st, 5, data.data, (int)data.len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 5, g->rows.data, (int)g->rows.len, SQLITE_STATIC);
     int rc = store_sq_step_done(c, st, err, "logging predictions");
-    cap_buf_free(&data);
-    cap_buf_reset(&g->rows);
+    g->rows.len = SEG_HEADER;
     g->n = 0;
     return rc;
 }
@@ -156,8 +173,8 @@ static int log_rows(struct sq_conn *c, const struct store_prediction *rows, size
                 if (rc < 0)
                     break;
             }
-            segs[k] = (struct seg){.deployment = r->deployment};
-            cap_buf_init(&segs[k].rows);
+            /* the first deployment of a batch is nearly always its only one */
+            seg_start(&segs[k], r->deployment, nseg == 0 ? batch_size(rows + i, n - i) : 4096);
             nseg++;
         }
         seg_add(&segs[k], r);
@@ -261,11 +278,13 @@ static int emit_segment(struct search_job *a, int64_t seg_id, const char *deploy
                         const void *data, size_t len, bool *full, struct cap_error *err)
 {
     struct cursor c = {.p = data, .end = (const unsigned char *)data + len};
-    if (len < 4 || memcmp(data, SEG_MAGIC, 4) != 0)
+    if (len < SEG_HEADER || memcmp(data, SEG_MAGIC, 4) != 0)
         goto corrupt;
-    c.p += 4;
-    uint64_t n = get_varint(&c);
-    if (c.bad || n > SEG_ROWS)
+    uint64_t n = 0;
+    for (int i = 0; i < 4; i++)
+        n |= (uint64_t)c.p[4 + i] << (8 * i);
+    c.p += SEG_HEADER;
+    if (n > SEG_ROWS)
         goto corrupt;
     int64_t ts = 0;
     for (uint64_t i = 0; i < n; i++) {
