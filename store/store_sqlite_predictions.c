@@ -14,10 +14,12 @@
  * Segment format (varints are LEB128):
  *   "CPS1" u32le(n) then n rows of
  *   zigzag(ts - previous ts) zigzag(latency_us) byte(agree + 1)
- *   str(model_name) str(model_version) str(role) nstr(request_id)
- *   nstr(inputs) nstr(outputs)
- * where str = varint(len) bytes, and nstr = varint(len + 1) bytes or 0 for
- * NULL. */
+ *   f(model_name) f(model_version) f(role) f(request_id) f(inputs) f(outputs)
+ * where each field f is varint(0) for NULL, or varint(k + 1) varint(m) and m
+ * bytes: the value is the first k bytes of the same field in the previous
+ * row of the segment followed by those m bytes. Rows of one deployment
+ * repeat their names and their tensors' headers (names, types, shapes), so
+ * this takes a third off the log's size and its disk writes. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,21 +59,27 @@ static int64_t unzigzag(uint64_t v)
     return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
-static void put_str(struct cap_buf *b, const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    put_varint(b, n);
-    cap_buf_append(b, s, n);
-}
+/* The previous row's value of each field, for prefix sharing. */
+enum { F_NAME, F_VERSION, F_ROLE, F_REQUEST, F_INPUTS, F_OUTPUTS, F_COUNT };
 
-static void put_nbytes(struct cap_buf *b, const void *p, size_t n)
+static void put_field(struct cap_buf *b, const void *p, size_t n, const void **prev,
+                      size_t *prev_n)
 {
     if (!p) {
         put_varint(b, 0);
+        *prev = NULL;
+        *prev_n = 0;
         return;
     }
-    put_varint(b, (uint64_t)n + 1);
-    cap_buf_append(b, p, n);
+    size_t k = 0, max = n < *prev_n ? n : *prev_n;
+    const unsigned char *a = p, *q = *prev;
+    while (k < max && a[k] == q[k])
+        k++;
+    put_varint(b, (uint64_t)k + 1);
+    put_varint(b, (uint64_t)(n - k));
+    cap_buf_append(b, a + k, n - k);
+    *prev = p;
+    *prev_n = n;
 }
 
 /* One deployment's segment being built: its blob, header first (the row
@@ -80,6 +88,8 @@ struct seg {
     const char *deployment;
     struct cap_buf rows;
     int64_t n, ts_first, ts_last, ts_prev;
+    const void *prev[F_COUNT]; /* into the rows being logged */
+    size_t prev_n[F_COUNT];
 };
 
 #define SEG_HEADER 8
@@ -115,12 +125,14 @@ static void seg_add(struct seg *g, const struct store_prediction *r)
     g->ts_prev = r->timestamp_ms;
     put_varint(&g->rows, zigzag(r->latency_us));
     cap_buf_putc(&g->rows, (char)(r->agree < 0 ? 0 : r->agree ? 2 : 1));
-    put_str(&g->rows, r->model_name);
-    put_str(&g->rows, r->model_version);
-    put_str(&g->rows, r->role);
-    put_nbytes(&g->rows, r->request_id, r->request_id ? strlen(r->request_id) : 0);
-    put_nbytes(&g->rows, r->inputs, r->inputs_len);
-    put_nbytes(&g->rows, r->outputs, r->outputs_len);
+    const void *v[F_COUNT] = {r->model_name ? r->model_name : "",
+                              r->model_version ? r->model_version : "",
+                              r->role ? r->role : "", r->request_id, r->inputs, r->outputs};
+    size_t len[F_COUNT] = {strlen(v[0]), strlen(v[1]), strlen(v[2]),
+                           r->request_id ? strlen(r->request_id) : 0, r->inputs_len,
+                           r->outputs_len};
+    for (int f = 0; f < F_COUNT; f++)
+        put_field(&g->rows, v[f], len[f], &g->prev[f], &g->prev_n[f]);
     g->n++;
 }
 
@@ -145,6 +157,8 @@ static int seg_write(struct sq_conn *c, struct seg *g, struct cap_error *err)
     int rc = store_sq_step_done(c, st, err, "logging predictions");
     g->rows.len = SEG_HEADER;
     g->n = 0;
+    memset(g->prev, 0, sizeof g->prev); /* a segment is decoded on its own */
+    memset(g->prev_n, 0, sizeof g->prev_n);
     return rc;
 }
 
@@ -229,37 +243,31 @@ static uint64_t get_varint(struct cursor *c)
     return 0;
 }
 
-/* A byte string of the segment: *len bytes at the returned pointer; NULL
- * for an absent nullable one (or a corrupt segment, c->bad). */
-static const unsigned char *get_bytes(struct cursor *c, bool nullable, size_t *len)
+/* One field (see the format above) into cur, which holds the previous
+ * row's value; false for NULL. */
+static bool get_field(struct cursor *c, struct cap_buf *cur)
 {
-    uint64_t n = get_varint(c);
-    *len = 0;
-    if (c->bad || (nullable && n == 0))
-        return NULL;
-    if (nullable)
-        n--;
-    if (n > (uint64_t)(c->end - c->p)) {
-        c->bad = true;
-        return NULL;
+    uint64_t k = get_varint(c);
+    if (c->bad || k == 0) {
+        cur->len = 0;
+        return false;
     }
-    const unsigned char *p = c->p;
-    c->p += n;
-    *len = (size_t)n;
-    return p;
+    k--;
+    uint64_t m = get_varint(c);
+    if (c->bad || k > cur->len || m > (uint64_t)(c->end - c->p)) {
+        c->bad = true;
+        return false;
+    }
+    cur->len = (size_t)k;
+    cap_buf_append(cur, c->p, (size_t)m);
+    c->p += m;
+    return true;
 }
 
-static void add_strn(cJSON *o, const char *key, const unsigned char *p, size_t n)
+static void add_pack(cJSON *o, const char *key, store_pack_decoder decode, bool has,
+                     const struct cap_buf *b)
 {
-    char *s = cap_xstrndup((const char *)p, n);
-    cJSON_AddStringToObject(o, key, s);
-    free(s);
-}
-
-static void add_pack(cJSON *o, const char *key, store_pack_decoder decode,
-                     const unsigned char *p, size_t n)
-{
-    cJSON *v = p && decode ? decode(p, n) : NULL;
+    cJSON *v = has && decode ? decode(b->len ? b->data : "", b->len) : NULL;
     cJSON_AddItemToObject(o, key, v ? v : cJSON_CreateNull());
 }
 
@@ -270,6 +278,7 @@ struct search_job {
     int max, sent;
     cJSON *out;
     char *next;
+    struct cap_buf field[F_COUNT]; /* the current row's fields */
 };
 
 /* Appends the segment's rows that pass the filters; false when the page is
@@ -286,19 +295,17 @@ static int emit_segment(struct search_job *a, int64_t seg_id, const char *deploy
     c.p += SEG_HEADER;
     if (n > SEG_ROWS)
         goto corrupt;
+    for (int f = 0; f < F_COUNT; f++)
+        a->field[f].len = 0; /* fields share prefixes within a segment only */
     int64_t ts = 0;
     for (uint64_t i = 0; i < n; i++) {
         ts += unzigzag(get_varint(&c));
         int64_t latency = unzigzag(get_varint(&c));
         int agree = c.p < c.end ? *c.p++ - 1 : (c.bad = true, -1);
-        size_t ln, lv, lr, lq, li, lo;
-        const unsigned char *name = get_bytes(&c, false, &ln);
-        const unsigned char *version = get_bytes(&c, false, &lv);
-        const unsigned char *role = get_bytes(&c, false, &lr);
-        const unsigned char *rid = get_bytes(&c, true, &lq);
-        const unsigned char *in = get_bytes(&c, true, &li);
-        const unsigned char *out = get_bytes(&c, true, &lo);
-        if (c.bad || agree < -1 || agree > 1)
+        bool has[F_COUNT];
+        for (int f = 0; f < F_COUNT; f++)
+            has[f] = get_field(&c, &a->field[f]);
+        if (c.bad || agree < -1 || agree > 1 || !has[F_NAME] || !has[F_VERSION] || !has[F_ROLE])
             goto corrupt;
         int64_t id = (seg_id << SEG_SHIFT) | (int64_t)i;
         if (id <= a->after || ts < a->since)
@@ -313,14 +320,14 @@ static int emit_segment(struct search_job *a, int64_t seg_id, const char *deploy
         cJSON_AddNumberToObject(o, "id", (double)id);
         cJSON_AddNumberToObject(o, "timestamp", (double)ts);
         cJSON_AddStringToObject(o, "deployment", deployment);
-        add_strn(o, "model_name", name, ln);
-        add_strn(o, "model_version", version, lv);
-        add_strn(o, "role", role, lr);
-        if (rid)
-            add_strn(o, "request_id", rid, lq);
+        cJSON_AddStringToObject(o, "model_name", a->field[F_NAME].data);
+        cJSON_AddStringToObject(o, "model_version", a->field[F_VERSION].data);
+        cJSON_AddStringToObject(o, "role", a->field[F_ROLE].data);
+        if (has[F_REQUEST])
+            cJSON_AddStringToObject(o, "request_id", a->field[F_REQUEST].data);
         cJSON_AddNumberToObject(o, "latency_us", (double)latency);
-        add_pack(o, "inputs", a->decode, in, li);
-        add_pack(o, "outputs", a->decode, out, lo);
+        add_pack(o, "inputs", a->decode, has[F_INPUTS], &a->field[F_INPUTS]);
+        add_pack(o, "outputs", a->decode, has[F_OUTPUTS], &a->field[F_OUTPUTS]);
         if (agree >= 0)
             cJSON_AddBoolToObject(o, "agree", agree != 0);
         cJSON_AddItemToArray(a->out, o);
@@ -382,6 +389,8 @@ int store_sq_predictions_search(void *impl, const char *deployment, int64_t sinc
         store_sq_read_end(c);
     }
     store_sq_reader_done(s, c);
+    for (int f = 0; f < F_COUNT; f++)
+        cap_buf_free(&a.field[f]);
     if (rc < 0) {
         cJSON_Delete(a.out);
         free(a.next);
