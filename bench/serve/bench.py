@@ -9,6 +9,10 @@ wait in epoll and cost nothing; the load generator and every server share the sa
   inv       Capstan POST /invocations (MLflow scoring protocol, {"inputs": [[28 floats]]})
   oip_b     the OIP route of a deployment with dynamic batching (max_batch_size 32,
             max_queue_delay_us 200), when the API accepts that setting
+  oip_rows  the OIP route with 1,000 distinct bodies (the reference row, then 999 rows of it
+            plus N(0, 1) noise, seed 1) that wrk's Lua rotates through: every other target sends
+            one fixed body, which the prediction log stores in a few bytes (it shares prefixes
+            with the previous row) and the branch predictor learns; this row shows the cost
   oip_nolog the OIP route of a deployment with the prediction log off ({"log": {"sample": 0}};
             Capstan's default logs every request); both variants live on a second Capstan
             server so that the first keeps exactly one deployment (and a plain /invocations)
@@ -56,13 +60,15 @@ LABELS = {
     "live": "capstan GET /v2/health/live (ceiling)",
     "oip": "capstan OIP /v2/models/xgb/infer",
     "inv": "capstan /invocations",
+    "oip_rows": "capstan OIP, 1,000 distinct rows",
     "oip_b": "capstan OIP, batching 32/200us",
     "oip_nolog": "capstan OIP, prediction log off",
     "mlflow": "mlflow models serve /invocations",
     "fastapi": "FastAPI+uvicorn (2 workers) /predict",
 }
-ORDER = ["live", "oip", "inv", "oip_b", "oip_nolog", "mlflow", "fastapi"]
-SHORT = {"live": "ceiling", "oip": "OIP", "inv": "invocations", "oip_b": "OIP batched",
+ORDER = ["live", "oip", "inv", "oip_rows", "oip_b", "oip_nolog", "mlflow", "fastapi"]
+SHORT = {"live": "ceiling", "oip": "OIP", "inv": "invocations", "oip_rows": "OIP distinct rows",
+         "oip_b": "OIP batched",
          "oip_nolog": "OIP log off",
          "mlflow": "mlflow", "fastapi": "FastAPI"}
 TOL = 1e-5  # a prediction must match XGBoost's own probability this closely
@@ -305,8 +311,10 @@ def wrk(url, conns, duration, threads, method, body_path, rate=None, quiet=False
     e = dict(os.environ, BENCH_METHOD=method)
     pre = f"BENCH_METHOD={method} "
     if body_path:
-        e["BENCH_BODY"] = body_path
-        pre += f"BENCH_BODY={os.path.basename(body_path)} "
+        # a .jsonl file holds one body per line, rotated by load.lua
+        var = "BENCH_BODIES" if body_path.endswith(".jsonl") else "BENCH_BODY"
+        e[var] = body_path
+        pre += f"{var}={os.path.basename(body_path)} "
     if rate is not None:  # paced: each thread sends rate/threads per second
         e["BENCH_THREAD_RATE"] = f"{rate / threads:.3f}"
         pre += f"BENCH_THREAD_RATE={rate / threads:.1f} "
@@ -383,6 +391,23 @@ def deploy(port, name, model, batching=None, extra=None, limit_s=120.0):
         time.sleep(0.05)
 
 
+def distinct_bodies(body_path, tmp, n=1000, seed=1):
+    """The OIP body, then n-1 bodies of its row plus N(0, 1) noise, one per line."""
+    import random
+    with open(body_path) as f:
+        first = json.load(f)
+    row = first["inputs"][0]["data"]
+    rnd = random.Random(seed)
+    path = os.path.join(tmp, "bodies_oip_rows.jsonl")
+    with open(path, "w") as f:
+        f.write(json.dumps(first) + "\n")
+        for _ in range(n - 1):
+            b = json.loads(json.dumps(first))
+            b["inputs"][0]["data"] = [float(f"{x + rnd.gauss(0, 1):.7g}") for x in row]
+            f.write(json.dumps(b) + "\n")
+    return path
+
+
 def capstan_server(args, tmp, label):
     port = free_port()
     data = os.path.join(tmp, label)
@@ -417,7 +442,7 @@ def check_target(t, ref):
     raw = None
     if t["body"]:
         with open(t["body"], "rb") as f:
-            raw = f.read()
+            raw = f.readline().rstrip(b"\n") if t["body"].endswith(".jsonl") else f.read()
     st, ans = req(t["port"], t["method"], t["path"], raw=raw)
     desc = f"{st} {json.dumps(ans)[:160] if not isinstance(ans, str) else ans[:160]}"
     if st != 200:
@@ -640,7 +665,7 @@ def report(args, meta, S, paced, rss, peers_mem, problems, notes):
 
     def judge(vals, need):
         return "n/a" if not vals or None in vals else verdict(all(v >= need for v in vals))
-    caps = [k for k in ("oip", "inv", "oip_b", "oip_nolog") if k in S]
+    caps = [k for k in ("oip", "inv", "oip_rows", "oip_b", "oip_nolog") if k in S]
     T = []
     for name, base, need, pct in (("target >= 100x mlflow models serve", "mlflow", 100, False),
                                   ("target >= 10x FastAPI", "fastapi", 10, False),
@@ -759,7 +784,7 @@ def main(argv):
 
         # 2. servers
         want = set(args.targets)
-        if want & {"live", "oip", "inv", "oip_b", "oip_nolog"}:
+        if want & {"live", "oip", "inv", "oip_rows", "oip_b", "oip_nolog"}:
             if not have_capstan:
                 failed = True
                 problems.append(f"!!! {args.capstan} missing: `make build/rel/capstan`; no "
@@ -779,9 +804,12 @@ def main(argv):
                         notes.append(f"POST /invocations with one deployment -> {st} "
                                      f"{str(ans)[:200]}; measured /deployments/xgb/invocations")
                         inv_path = "/deployments/xgb/invocations"
+                    rows_path = distinct_bodies(bo, tmp)
                     for k, path, method, body in (("live", "/v2/health/live", "GET", None),
                                                   ("oip", "/v2/models/xgb/infer", "POST", bo),
-                                                  ("inv", inv_path, "POST", body_inputs)):
+                                                  ("inv", inv_path, "POST", body_inputs),
+                                                  ("oip_rows", "/v2/models/xgb/infer", "POST",
+                                                   rows_path)):
                         if k in want:
                             targets.append({"key": k, "port": cs.port, "path": path,
                                             "method": method, "body": body, "proc": cs})
@@ -922,7 +950,7 @@ def main(argv):
         log(f"kept {tmp} (server logs: {tmp}/*.log)")
     else:
         shutil.rmtree(tmp, ignore_errors=True)
-    cap_keys = {"live", "oip", "inv", "oip_b", "oip_nolog"}
+    cap_keys = {"live", "oip", "inv", "oip_rows", "oip_b", "oip_nolog"}
     capstan_missing = bool(cap_keys & set(args.targets)) and not any(
         S.get(k) for k in cap_keys)
     return 1 if capstan_missing or "interrupted" in problems else 0

@@ -2,6 +2,7 @@
 -- environment, so that wrk builds it once and sends the same bytes on every connection.
 --   BENCH_METHOD     GET or POST (default POST)
 --   BENCH_BODY       file holding the JSON body (POST); sent with Content-Type: application/json
+--   BENCH_BODIES     instead: a file of JSON bodies, one per line, sent in turn
 --   BENCH_THREAD_RATE  optional pacing: requests per second that each wrk thread sends. Every
 --                    request takes the next slot of a per-thread schedule (one slot every
 --                    1000/rate ms) through wrk's delay() hook, which wrk calls before each
@@ -17,7 +18,23 @@
 -- on a slow answer sends nothing, so the p99 is a lower bound of what an open-loop client sees.
 local method = os.getenv("BENCH_METHOD") or "POST"
 wrk.method = method
-if method == "POST" then
+local bodies = os.getenv("BENCH_BODIES")
+if method == "POST" and bodies then
+  -- one body per line, each request the next (wrk calls request() per request, which costs
+  -- wrk some CPU: compare this row with the fixed-body rows knowing that)
+  local reqs, n = {}, 0
+  function init(args)
+    for line in io.lines(bodies) do
+      if #line > 0 then
+        reqs[#reqs + 1] = wrk.format("POST", nil, {["Content-Type"] = "application/json"}, line)
+      end
+    end
+  end
+  function request()
+    n = n % #reqs + 1
+    return reqs[n]
+  end
+elseif method == "POST" then
   local path = assert(os.getenv("BENCH_BODY"), "BENCH_BODY not set")
   local f = assert(io.open(path, "rb"))
   wrk.body = f:read("*a")
