@@ -383,6 +383,17 @@ static bool is_float_type(int type)
     return type == INFER_FLOAT || type == INFER_DOUBLE || type == INFER_FLOAT16;
 }
 
+static bool is_int_type(int type)
+{
+    switch (type) {
+    case INFER_INT8: case INFER_INT16: case INFER_INT32: case INFER_INT64:
+    case INFER_UINT8: case INFER_UINT16: case INFER_UINT32: case INFER_UINT64:
+        return true;
+    default:
+        return false;
+    }
+}
+
 const char *payload_elem_json(int type, const cJSON *v, void *data, int64_t i, bool null_nan)
 {
     double d;
@@ -409,19 +420,12 @@ const char *payload_elem_json(int type, const cJSON *v, void *data, int64_t i, b
         else
             return "is not a number";
         return store_float(type, d, data, i);
-    case INFER_INT8:
-    case INFER_INT16:
-    case INFER_INT32:
-    case INFER_INT64:
-    case INFER_UINT8:
-    case INFER_UINT16:
-    case INFER_UINT32:
-    case INFER_UINT64:
+    default:
+        if (!is_int_type(type))
+            return "has a datatype this server cannot read";
         if (!cJSON_IsNumber(v))
             return "is not a number";
         return store_int(type, v->valuedouble, data, i);
-    default:
-        return "has a datatype this server cannot read";
     }
 }
 
@@ -432,17 +436,8 @@ const char *payload_elem_number(int type, double d, void *data, int64_t i)
     case INFER_DOUBLE:
     case INFER_FLOAT16:
         return store_float(type, d, data, i);
-    case INFER_INT8:
-    case INFER_INT16:
-    case INFER_INT32:
-    case INFER_INT64:
-    case INFER_UINT8:
-    case INFER_UINT16:
-    case INFER_UINT32:
-    case INFER_UINT64:
-        return store_int(type, d, data, i);
     default:
-        return "is not a number";
+        return is_int_type(type) ? store_int(type, d, data, i) : "is not a number";
     }
 }
 
