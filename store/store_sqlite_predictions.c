@@ -1,10 +1,10 @@
 /* store_sqlite_predictions.c - the prediction log in SQLite, in segments.
  *
  * A segment is one row of prediction_segments holding up to SEG_ROWS
- * requests of one deployment, encoded below. A busy server logs tens of
- * thousands of requests a second; as one row and two index entries each,
- * SQLite cost ~5 µs of CPU per request, as one row per writer batch it costs
- * a memcpy. Reads decode whole segments, which is what the monitoring work
+ * requests (and about SEG_MAX_BYTES) of one deployment, encoded below. A
+ * busy server logs tens of thousands of requests a second; as one row and
+ * two index entries each, SQLite cost ~5 µs of CPU per request, as one row
+ * per writer batch it costs a memcpy. Reads decode whole segments, which is what the monitoring work
  * wants anyway (windows of requests, not single rows).
  *
  * A request's id is (segment id << 10) | its index in the segment: ids grow
@@ -30,6 +30,9 @@
 #include "store/store_sqlite.h"
 
 #define SEG_ROWS 1024
+/* and at most about this many bytes: requests with large tensors must not
+ * reach SQLite's blob limit (1 GB) together */
+#define SEG_MAX_BYTES (16u << 20)
 #define SEG_SHIFT 10
 #define SEG_MAGIC "CPS1"
 
@@ -192,7 +195,7 @@ static int log_rows(struct sq_conn *c, const struct store_prediction *rows, size
             nseg++;
         }
         seg_add(&segs[k], r);
-        if (segs[k].n == SEG_ROWS)
+        if (segs[k].n == SEG_ROWS || segs[k].rows.len >= SEG_MAX_BYTES)
             rc = seg_write(c, &segs[k], err);
     }
     for (int j = 0; j < nseg; j++) {

@@ -196,6 +196,42 @@ static void test_predictions_trim(void **state)
     cJSON_Delete(out);
 }
 
+/* Requests with large tensors are cut into more segments before one grows
+ * past ~16 MiB (SQLite refuses blobs over 1 GB). */
+static void test_predictions_large(void **state)
+{
+    struct fx *f = *state;
+    struct cap_error err = {0};
+    size_t big = 6u << 20;
+    char *in[5];
+    struct store_prediction rows[5];
+    for (int i = 0; i < 5; i++) {
+        in[i] = cap_xmalloc(big);
+        memset(in[i], 'a' + i, big); /* no prefix shared with the row before */
+        rows[i] = (struct store_prediction){.timestamp_ms = 3000 + i, .deployment = "img",
+                                            .model_name = "img", .model_version = "1",
+                                            .role = "primary", .inputs = in[i],
+                                            .inputs_len = big, .latency_us = i, .agree = -1};
+    }
+    assert_int_equal(store_predictions_log(f->st, rows, 5, &err), 0);
+    for (int i = 0; i < 5; i++)
+        free(in[i]);
+    cJSON *out = NULL;
+    assert_int_equal(
+        store_predictions_search(f->st, "img", 0, 10, NULL, NULL, &out, NULL, &err), 0);
+    assert_int_equal(cJSON_GetArraySize(out), 5);
+    /* three rows (18 MiB) fill the first segment; the other two start a second */
+    int64_t seg0 = (int64_t)cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(out, 0), "id")
+                       ->valuedouble >> 10;
+    for (int i = 0; i < 5; i++) {
+        const cJSON *r = cJSON_GetArrayItem(out, i);
+        int64_t id = (int64_t)cJSON_GetObjectItemCaseSensitive(r, "id")->valuedouble;
+        assert_int_equal(id >> 10, seg0 + (i >= 3));
+        assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(r, "latency_us")->valuedouble, i);
+    }
+    cJSON_Delete(out);
+}
+
 /* A database of schema 4 kept its log one row per request: migration 5
  * rewrites those rows as segments, and the API reads them back unchanged. */
 static void test_predictions_upgrade(void **state)
@@ -441,6 +477,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_predictions_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predictions_trim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predictions_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_predictions_large, setup, teardown),
         cmocka_unit_test(test_spec_check),
         cmocka_unit_test(test_parse_ref),
         cmocka_unit_test(test_metrics_exposition),
