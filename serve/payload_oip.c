@@ -434,18 +434,10 @@ done:
 
 /* ---- the response ---- */
 
-static int64_t tensor_elems(const infer_tensor *t)
-{
-    int64_t n = 1;
-    for (int d = 0; d < t->ndim; d++)
-        n *= t->dims[d];
-    return n;
-}
-
 /* bytes the binary form of t takes */
 static size_t binary_size(const infer_tensor *t)
 {
-    int64_t n = tensor_elems(t);
+    int64_t n = infer_tensor_count(t);
     if (t->type != INFER_STRING)
         return (size_t)n * infer_type_size(t->type);
     size_t s = 0;
@@ -457,7 +449,7 @@ static size_t binary_size(const infer_tensor *t)
 
 static void put_binary(struct cap_buf *b, const infer_tensor *t)
 {
-    int64_t n = tensor_elems(t);
+    int64_t n = infer_tensor_count(t);
     if (t->type != INFER_STRING) {
         cap_buf_append(b, t->data, (size_t)n * infer_type_size(t->type));
         return;
@@ -484,7 +476,7 @@ int payload_write_oip(const infer_model *m, const struct payload_request *req,
         int i = req && req->n_outputs > 0 ? req->outputs[k] : k;
         if (i < 0 || i >= n_out)
             return cap_err(err, CAP_EINTERNAL, "output %d was asked for but not computed", i);
-        if (!payload_oip_datatype(outs[i].type) || (!outs[i].data && tensor_elems(&outs[i]) > 0))
+        if (!payload_oip_datatype(outs[i].type) || (!outs[i].data && infer_tensor_count(&outs[i]) > 0))
             return cap_err(err, CAP_EINTERNAL, "output %d has type %d, which OIP cannot carry", i,
                            outs[i].type);
     }
@@ -522,7 +514,7 @@ int payload_write_oip(const infer_model *m, const struct payload_request *req,
             int64_t at = 0;
             cap_buf_puts(body, ",\"data\":");
             /* flat, row-major: what every OIP client reshapes from */
-            int64_t flat = tensor_elems(t);
+            int64_t flat = infer_tensor_count(t);
             payload_put_nested(body, t->type, t->data, &flat, 1, &at, PAYLOAD_NF_STRING);
             cap_buf_putc(body, '}');
         }

@@ -953,14 +953,6 @@ done:
 
 /* ---- the answer ---- */
 
-static int64_t elems(const infer_tensor *t)
-{
-    int64_t n = 1;
-    for (int d = 0; d < t->ndim; d++)
-        n *= t->dims[d];
-    return n;
-}
-
 int payload_write_scoring(const infer_model *m, const struct payload_request *req,
                           const infer_tensor *outs, int n_out, struct cap_buf *body,
                           struct cap_error *err)
@@ -974,7 +966,7 @@ int payload_write_scoring(const infer_model *m, const struct payload_request *re
         infer_value_info vi;
         nm[i] = infer_output_info(m, i, &vi) == 0 ? vi.name : "";
         const infer_tensor *t = &outs[i];
-        if (!t->data && elems(t) > 0) {
+        if (!t->data && infer_tensor_count(t) > 0) {
             rc = cap_err(err, CAP_EINTERNAL, "output '%.*s' has no data", payload_ql(nm[i]), nm[i]);
             goto done;
         }
