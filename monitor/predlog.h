@@ -21,11 +21,9 @@ struct predlog *predlog_start(size_t capacity, predlog_sink sink, void *cls);
 /* Flushes what is queued, then stops the thread. */
 void predlog_stop(struct predlog *l);
 
-/* Queues one entry. row's strings and packs live in mem, one malloc'd block
- * (one allocation per request instead of seven), or are static; the entry
- * takes ownership of mem, also when it returns false because the queue is
- * full. */
-bool predlog_push(struct predlog *l, const struct store_prediction *row, void *mem);
+/* Queues a copy of one entry (its strings and packs are copied too);
+ * false when the queue is full and the entry was dropped. */
+bool predlog_push(struct predlog *l, const struct store_prediction *row);
 
 uint64_t predlog_dropped(const struct predlog *l);
 uint64_t predlog_written(const struct predlog *l);

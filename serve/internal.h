@@ -12,14 +12,18 @@
 #include "serve/serve.h"
 
 /* One loaded model version, shared by every route that serves it. */
+/* More requests than this running one model at once make contexts that
+ * are freed after use instead of kept. */
+#define SMODEL_CTX_SLOTS 32
+
 struct smodel {
     atomic_int refs;             /* guarded for the 1 -> 0 step by serve.models_mu */
     char *name, *version;
     infer_model *m;
     int n_out;
-    pthread_mutex_t mu;          /* the context pool */
-    infer_ctx **ctx;
-    int nctx, capctx;
+    /* Idle inference contexts, taken and returned with atomic exchanges:
+     * a mutex here put request threads to sleep behind one another. */
+    _Atomic(infer_ctx *) ctx[SMODEL_CTX_SLOTS];
 };
 
 enum serve_role { ROLE_PRIMARY, ROLE_CANARY, ROLE_SHADOW, ROLE_PREVIOUS, ROLE_COUNT };

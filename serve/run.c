@@ -681,7 +681,7 @@ static void log_prediction(struct route *r, int role, const infer_tensor *in, in
     struct smodel *sm = r->model[role];
     const char *role_name = role == ROLE_SHADOW ? "shadow" : role == ROLE_CANARY ? "canary"
                                                                                   : "primary";
-    /* One block: both packs, then the strings. */
+    /* Both packs, then the strings, in one buffer of this thread's. */
     struct cap_buf b;
     cap_buf_init(&b);
     cap_buf_reserve(&b, 512);
@@ -696,7 +696,7 @@ static void log_prediction(struct route *r, int role, const infer_tensor *in, in
         if (strs[i])
             cap_buf_append(&b, strs[i], strlen(strs[i]) + 1);
     }
-    char *mem = cap_buf_steal(&b);
+    const char *mem = b.data;
     struct store_prediction row = {
         .timestamp_ms = cap_now_ms(),
         .deployment = mem + at[0],
@@ -711,7 +711,8 @@ static void log_prediction(struct route *r, int role, const infer_tensor *in, in
         .outputs_len = out_len,
         .agree = agree,
     };
-    predlog_push(s->cfg.log, &row, mem);
+    predlog_push(s->cfg.log, &row); /* copies */
+    cap_buf_free(&b);
 }
 
 /* ---------------- serve_run ---------------- */

@@ -58,11 +58,9 @@ static struct smodel *smodel_find(struct serve *s, const char *name, const char 
 
 static void smodel_free(struct smodel *sm)
 {
-    for (int i = 0; i < sm->nctx; i++)
-        infer_ctx_free(sm->ctx[i]);
-    free(sm->ctx);
+    for (int i = 0; i < SMODEL_CTX_SLOTS; i++)
+        infer_ctx_free(atomic_load(&sm->ctx[i]));
     infer_model_free(sm->m);
-    pthread_mutex_destroy(&sm->mu);
     free(sm->name);
     free(sm->version);
     free(sm);
@@ -144,7 +142,6 @@ static struct smodel *smodel_get(struct serve *s, const char *dep, const char *n
     sm->version = cap_xstrdup(version);
     sm->m = m;
     sm->n_out = infer_output_count(m);
-    pthread_mutex_init(&sm->mu, NULL);
     pthread_mutex_lock(&s->models_mu);
     if (s->nmodels == s->capmodels) {
         s->capmodels = s->capmodels ? s->capmodels * 2 : 8;
@@ -161,22 +158,26 @@ int smodel_run(struct smodel *sm, const infer_tensor *in, int n_in, infer_tensor
 {
     infer_ctx *c = NULL;
     infer_error ierr = {0};
-    pthread_mutex_lock(&sm->mu);
-    if (sm->nctx > 0)
-        c = sm->ctx[--sm->nctx];
-    pthread_mutex_unlock(&sm->mu);
+    /* Each thread starts its search at its own slot, so that threads on
+     * different cores rarely touch the same one. */
+    static atomic_uint next_start;
+    static _Thread_local unsigned start; /* 1 + first slot, 0 before the first run */
+    if (!start)
+        start = 1 + atomic_fetch_add(&next_start, 1) % SMODEL_CTX_SLOTS;
+    for (int i = 0; i < SMODEL_CTX_SLOTS && !c; i++)
+        c = atomic_exchange(&sm->ctx[(start - 1 + (unsigned)i) % SMODEL_CTX_SLOTS], NULL);
     if (!c && !(c = infer_ctx_new(sm->m, &ierr)))
         return cap_err(err, CAP_EINTERNAL, "Cannot create an inference context: %s", ierr.msg);
     for (int i = 0; i < sm->n_out; i++)
         memset(&outs[i], 0, sizeof outs[i]);
     int rc = infer_run(c, in, n_in, outs, sm->n_out, &ierr);
-    pthread_mutex_lock(&sm->mu);
-    if (sm->nctx == sm->capctx) {
-        sm->capctx = sm->capctx ? sm->capctx * 2 : 4;
-        sm->ctx = cap_xrealloc(sm->ctx, (size_t)sm->capctx * sizeof *sm->ctx);
+    for (int i = 0; i < SMODEL_CTX_SLOTS && c; i++) {
+        infer_ctx *empty = NULL;
+        if (atomic_compare_exchange_strong(&sm->ctx[(start - 1 + (unsigned)i) % SMODEL_CTX_SLOTS],
+                                           &empty, c))
+            c = NULL;
     }
-    sm->ctx[sm->nctx++] = c;
-    pthread_mutex_unlock(&sm->mu);
+    infer_ctx_free(c); /* every slot taken: more run at once than are kept */
     if (rc < 0) {
         for (int i = 0; i < sm->n_out; i++)
             infer_tensor_release(&outs[i]);

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -434,20 +435,27 @@ static int test_sink(void *cls, const struct store_prediction *rows, size_t n,
     usleep(2000); /* slower than the pushes, so the queue fills */
     s->batches++;
     s->rows += (int)n;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         assert_string_equal(rows[i].role, "primary");
+        assert_string_equal(rows[i].deployment, "d");
+        assert_int_equal(rows[i].inputs_len, 2);
+        assert_memory_equal(rows[i].inputs, "{}", 2);
+        assert_null(rows[i].request_id);
+    }
     return s->fail ? cap_err(err, CAP_EINTERNAL, "disk full") : 0;
 }
 
 static void push_one(struct predlog *l)
 {
-    /* the entry owns one block; its strings may point anywhere else too */
+    /* the entry is copied: this buffer is gone before the writer runs */
     char *mem = cap_xmalloc(5);
     memcpy(mem, "d\0{}", 5);
     struct store_prediction r = {.deployment = mem, .model_name = "m", .model_version = "1",
                                  .role = "primary", .inputs = mem + 2, .inputs_len = 2,
                                  .outputs = mem + 2, .outputs_len = 2, .agree = -1};
-    predlog_push(l, &r, mem);
+    predlog_push(l, &r);
+    memset(mem, 'x', 5);
+    free(mem);
 }
 
 static void test_predlog_bounded(void **state)
@@ -470,6 +478,85 @@ static void test_predlog_bounded(void **state)
     predlog_stop(l);
 }
 
+/* Entries pushed from several threads (so from several shards) reach the
+ * sink once each and in the order they were pushed: the threads take turns,
+ * so that order is known. */
+#define ORDER_THREADS 4
+#define ORDER_EACH 2000
+
+struct order_state {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int turn;       /* the thread whose push is next */
+    int n, last;    /* rows seen by the sink, the last row's number */
+    bool out_of_order;
+};
+
+static int order_sink(void *cls, const struct store_prediction *rows, size_t n,
+                      struct cap_error *err)
+{
+    struct order_state *s = cls;
+    for (size_t i = 0; i < n; i++) {
+        int g = -1;
+        assert_int_equal(sscanf(rows[i].request_id, "%d", &g), 1);
+        if (g != s->last + 1)
+            s->out_of_order = true;
+        s->last = g;
+        s->n++;
+    }
+    return 0;
+}
+
+struct order_pusher {
+    struct predlog *l;
+    struct order_state *s;
+    int t;
+};
+
+static void *order_push(void *arg)
+{
+    struct order_pusher *p = arg;
+    for (int k = 0; k < ORDER_EACH; k++) {
+        pthread_mutex_lock(&p->s->mu);
+        while (p->s->turn != p->t)
+            pthread_cond_wait(&p->s->cv, &p->s->mu);
+        char id[32];
+        snprintf(id, sizeof id, "%d", k * ORDER_THREADS + p->t);
+        struct store_prediction r = {.deployment = "d", .model_name = "m", .model_version = "1",
+                                     .role = "primary", .request_id = id, .agree = -1};
+        assert_true(predlog_push(p->l, &r));
+        p->s->turn = (p->t + 1) % ORDER_THREADS;
+        pthread_cond_broadcast(&p->s->cv);
+        pthread_mutex_unlock(&p->s->mu);
+        if (k % 500 == 499)
+            predlog_flush(p->l);
+    }
+    return NULL;
+}
+
+static void test_predlog_order(void **state)
+{
+    (void)state;
+    struct order_state s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+                            .last = -1};
+    struct predlog *l = predlog_start(1 << 16, order_sink, &s);
+    pthread_t th[ORDER_THREADS];
+    struct order_pusher p[ORDER_THREADS];
+    for (int t = 0; t < ORDER_THREADS; t++) {
+        p[t] = (struct order_pusher){l, &s, t};
+        assert_int_equal(pthread_create(&th[t], NULL, order_push, &p[t]), 0);
+    }
+    for (int t = 0; t < ORDER_THREADS; t++)
+        pthread_join(th[t], NULL);
+    predlog_flush(l);
+    assert_int_equal(s.n, ORDER_THREADS * ORDER_EACH);
+    assert_false(s.out_of_order);
+    assert_int_equal(s.last, ORDER_THREADS * ORDER_EACH - 1);
+    assert_int_equal((int)predlog_written(l), ORDER_THREADS * ORDER_EACH);
+    assert_int_equal((int)predlog_dropped(l), 0);
+    predlog_stop(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -482,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_parse_ref),
         cmocka_unit_test(test_metrics_exposition),
         cmocka_unit_test(test_predlog_bounded),
+        cmocka_unit_test(test_predlog_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
