@@ -45,6 +45,9 @@ struct api_request {
     /* Any request header by name (case-insensitive), NULL when absent. */
     const char *(*header)(void *cls, const char *name);
     void *header_cls;
+    /* Called on one of the HTTP threads, which must not wait (see
+     * API_DEFER); false on a worker thread. */
+    bool http_thread;
 };
 
 #define API_MAX_HEADERS 4
@@ -71,8 +74,13 @@ struct api_response {
 /* Adds a response header (value copied); silently ignores a fifth. */
 void api_response_header(struct api_response *resp, const char *name, const char *value);
 
+/* A handler returns 0 with resp filled, or < 0 with err set. */
 typedef int (*api_handler)(const struct api_env *env, const struct api_request *req,
                            struct api_response *resp, struct cap_error *err);
+/* What a serving route's handler returns, with nothing answered, when it
+ * was called on an HTTP thread (req->http_thread) and would have to wait
+ * (a batched deployment): the server runs it again on a worker thread. */
+#define API_DEFER 1
 
 /* A streamed request body (artifact uploads): begin is called once the
  * headers are in, data for each chunk, end after the last one. abort is
@@ -100,7 +108,10 @@ struct api_route {
     api_handler handler;                 /* JSON and NONE routes */
     const struct api_upload_ops *upload; /* STREAM routes */
     enum api_errors errors;
-    bool serving;                /* also served by a serving-only process (no store) */
+    /* Also served by a serving-only process (no store). Such a route
+     * answers from memory, so it runs on the HTTP thread that read it; the
+     * others run on worker threads, since they may wait on the store. */
+    bool serving;
 };
 
 /* Finds the route for method + path. Returns the route, or NULL with *err

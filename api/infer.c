@@ -44,6 +44,10 @@ int api_infer(const struct api_env *env, const struct api_request *req, const ch
                            err);
     if (rc < 0)
         return rc;
+    if (req->http_thread && serve_handle_batches(h)) {
+        serve_drop(h);
+        return API_DEFER; /* waiting for a batch would stall the HTTP thread */
+    }
     const infer_model *m = serve_handle_model(h);
     int n_out = infer_output_count(m);
     struct payload_request pr = {0};

@@ -30,6 +30,13 @@ static bool parse_u64(const char *s, unsigned long long max, unsigned long long 
     return true;
 }
 
+/* --http-threads: unset (NULL) gives 0, the server's one-per-CPU default. */
+static bool parse_threads(const char *s, unsigned long long *out)
+{
+    *out = 0;
+    return !s || (parse_u64(s, 1024, out) && *out > 0);
+}
+
 static sigset_t stop_signals;
 
 /* Signals are taken by sigwait in the main thread only. */
@@ -68,7 +75,10 @@ int cmd_server(int argc, char **argv)
          "metadata store, e.g. sqlite:///path/capstan.db (default: <data>/capstan.db)"},
         {"--artifacts-destination", "CAPSTAN_ARTIFACTS_DESTINATION", false, NULL,
          "artifact root directory (default: <data>/artifacts)"},
-        {"--threads", "CAPSTAN_THREADS", false, "16", "HTTP worker threads"},
+        {"--http-threads", "CAPSTAN_HTTP_THREADS", false, NULL,
+         "threads that read requests and answer inference (default: one per CPU, 2 to 16)"},
+        {"--threads", "CAPSTAN_THREADS", false, "16",
+         "worker threads for requests that may wait (store, disk, batches)"},
         {"--max-request-bytes", "CAPSTAN_MAX_REQUEST_BYTES", false, "16777216",
          "largest JSON request body"},
         {"--max-upload-bytes", "CAPSTAN_MAX_UPLOAD_BYTES", false, "68719476736",
@@ -101,13 +111,14 @@ int cmd_server(int argc, char **argv)
                         "positive count and --prediction-log-max-rows a count\n");
         return 2;
     }
-    unsigned long long port, threads, max_json, max_upload;
+    unsigned long long port, threads, http_threads, max_json, max_upload;
     if (!parse_u64(cli_get(opts, "--port"), 65535, &port)) {
         fprintf(stderr, "capstan: --port must be a number from 0 to 65535\n");
         return 2;
     }
-    if (!parse_u64(cli_get(opts, "--threads"), 1024, &threads) || threads == 0) {
-        fprintf(stderr, "capstan: --threads must be a number from 1 to 1024\n");
+    if (!parse_u64(cli_get(opts, "--threads"), 1024, &threads) || threads == 0 ||
+        !parse_threads(cli_get(opts, "--http-threads"), &http_threads)) {
+        fprintf(stderr, "capstan: --threads and --http-threads must be numbers from 1 to 1024\n");
         return 2;
     }
     if (!parse_u64(cli_get(opts, "--max-request-bytes"), 1ULL << 40, &max_json) ||
@@ -161,6 +172,7 @@ int cmd_server(int argc, char **argv)
     struct server_config scfg = {
         .host = cli_get(opts, "--host"),
         .port = (uint16_t)port,
+        .http_threads = (unsigned)http_threads,
         .threads = (unsigned)threads,
         .max_json_bytes = max_json,
         .max_upload_bytes = max_upload,
@@ -199,7 +211,10 @@ int cmd_serve(int argc, char **argv)
          "URL of the capstan server that holds the registry and the deployments"},
         {"--host", "CAPSTAN_HOST", false, "127.0.0.1", "address to listen on"},
         {"--port", "CAPSTAN_PORT", false, "8080", "port to listen on (0: any free port)"},
-        {"--threads", "CAPSTAN_THREADS", false, "16", "HTTP worker threads"},
+        {"--http-threads", "CAPSTAN_HTTP_THREADS", false, NULL,
+         "threads that read requests and answer inference (default: one per CPU, 2 to 16)"},
+        {"--threads", "CAPSTAN_THREADS", false, "16",
+         "worker threads for requests that may wait (store, disk, batches)"},
         {"--max-request-bytes", "CAPSTAN_MAX_REQUEST_BYTES", false, "16777216",
          "largest request body"},
         {"--serve-poll-ms", "CAPSTAN_SERVE_POLL_MS", false, "500",
@@ -218,16 +233,17 @@ int cmd_serve(int argc, char **argv)
         cli_usage("capstan serve --registry URL [options]", opts);
         return 0;
     }
-    unsigned long long port, threads, max_json, poll_ms;
+    unsigned long long port, threads, http_threads, max_json, poll_ms;
     if (!cli_get(opts, "--registry")) {
         fprintf(stderr, "capstan: serve needs --registry URL (or CAPSTAN_REGISTRY)\n");
         return 2;
     }
     if (!parse_u64(cli_get(opts, "--port"), 65535, &port) ||
         !parse_u64(cli_get(opts, "--threads"), 1024, &threads) || threads == 0 ||
+        !parse_threads(cli_get(opts, "--http-threads"), &http_threads) ||
         !parse_u64(cli_get(opts, "--max-request-bytes"), 1ULL << 40, &max_json) ||
         !parse_u64(cli_get(opts, "--serve-poll-ms"), 60000, &poll_ms) || poll_ms < 10) {
-        fprintf(stderr, "capstan: --port 0-65535, --threads 1-1024, --max-request-bytes a byte "
+        fprintf(stderr, "capstan: --port 0-65535, --threads and --http-threads 1-1024, --max-request-bytes a byte "
                         "count and --serve-poll-ms 10-60000 expected\n");
         return 2;
     }
@@ -262,6 +278,7 @@ int cmd_serve(int argc, char **argv)
     struct server_config scfg = {
         .host = cli_get(opts, "--host"),
         .port = (uint16_t)port,
+        .http_threads = (unsigned)http_threads,
         .threads = (unsigned)threads,
         .max_json_bytes = max_json,
         .max_upload_bytes = max_json,

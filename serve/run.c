@@ -717,6 +717,11 @@ static void log_prediction(struct route *r, int role, const infer_tensor *in, in
 
 /* ---------------- serve_run ---------------- */
 
+bool serve_handle_batches(const struct serve_handle *h)
+{
+    return h->role < 2 && h->r->batch[h->role] != NULL;
+}
+
 int serve_run(struct serve_handle *h, const struct payload_request *req, infer_tensor *outs,
               struct cap_error *err)
 {

@@ -85,6 +85,8 @@ int serve_acquire(struct serve *s, const char *deployment, const char *version,
                   struct cap_error *err);
 const infer_model *serve_handle_model(const struct serve_handle *h);
 const char *serve_handle_version(const struct serve_handle *h);
+/* Whether serve_run may wait for a batch to fill (a batched deployment). */
+bool serve_handle_batches(const struct serve_handle *h);
 
 /* Runs a parsed request: through the prediction cache and the batcher when
  * the deployment has them, then mirrors it to the shadow and logs it.

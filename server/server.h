@@ -12,7 +12,8 @@
 struct server_config {
     const char *host;            /* "127.0.0.1", "0.0.0.0", "::1" ... */
     uint16_t port;               /* 0 = any free port (see server_port) */
-    unsigned threads;            /* worker threads */
+    unsigned http_threads;       /* MHD's threads; 0: one per CPU (2 to 16) */
+    unsigned threads;            /* workers for requests that may wait; 0: 16 */
     uint64_t max_json_bytes;     /* JSON request bodies above this get 413 */
     uint64_t max_upload_bytes;   /* streamed artifact uploads above this get 413 */
 };
@@ -23,7 +24,7 @@ int server_start(const struct server_config *cfg, const struct api_env *env, str
                  struct cap_error *err);
 uint16_t server_port(const struct server *srv);
 /* Stops accepting, lets in-flight requests finish (up to a few seconds),
- * then stops the workers. The caller closes the store afterwards. */
+ * then stops the threads. The caller closes the store afterwards. */
 void server_stop(struct server *srv);
 
 #endif

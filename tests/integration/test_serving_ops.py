@@ -4,6 +4,7 @@ survive a restart."""
 import os
 import shutil
 import subprocess
+import threading
 import time
 
 import numpy as np
@@ -167,6 +168,49 @@ def test_replica_serves_the_same_and_follows_aliases(server, mlflow_client, lin,
 def test_replica_rejects_bad_registry(tmp_path):
     p = subprocess.run([BIN, "serve", "--port", str(sh.free_port())], capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and "--registry" in p.stderr
+
+
+# ------------------------------------------------------------ threads
+
+def test_a_waiting_request_does_not_hold_up_the_http_thread(make_server):
+    """With a single HTTP thread, a request that waits for its batch (on a
+    worker thread) stalls neither another deployment's inference nor a
+    tracking request on other connections."""
+    srv = make_server(["--http-threads", "1", "--threads", "4"]).start()
+    with sh.tracking_uri(srv.url):
+        sh.register(sh.linear_model(1.0), "slowb", experiment_id="0")
+        sh.register(sh.linear_model(2.0), "quick", experiment_id="0")
+    # one request alone waits the whole delay for a batch of 64 that never fills
+    sh.create_deployment(srv.url, {"name": "slowb", "model": "slowb/1",
+                                   "batching": {"max_batch_size": 64, "max_queue_delay_us": 3000000}})
+    sh.create_deployment(srv.url, {"name": "quick", "model": "quick/1"})
+    for name in ("slowb", "quick"):
+        sh.wait_for(lambda: sh.get_deployment(srv.url, name)["status"]["state"] == "READY", timeout=5,
+                    what=f"{name} READY")
+    x = np.ones((1, 3), np.float32)
+    slow = {}
+
+    def send_slow():
+        t0 = time.monotonic()
+        slow["answer"] = answer(requests.Session(), srv.url, "slowb", x)
+        slow["seconds"] = time.monotonic() - t0
+
+    t = threading.Thread(target=send_slow)
+    t.start()
+    time.sleep(0.3)
+    s = requests.Session()
+    for _ in range(20):
+        v, y = answer(s, srv.url, "quick", x)
+        assert v == "1"
+        sh.assert_close(y, sh.linear_expect(x, 2.0))
+    r = s.post(srv.url + "/api/2.0/mlflow/experiments/create", json={"name": "while-waiting"}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert t.is_alive(), "the batched request should still be waiting for its batch"
+    t.join(30)
+    v, y = slow["answer"]
+    assert v == "1" and slow["seconds"] >= 2.5, slow
+    sh.assert_close(y, sh.linear_expect(x, 1.0))
+    srv.assert_clean_exit(srv.stop())
 
 
 # ------------------------------------------------------------ restart
