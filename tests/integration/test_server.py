@@ -54,6 +54,17 @@ def test_oversized_body_gets_413(server):
     assert server.api("GET", "/health").status_code == 200
 
 
+def test_request_headers_up_to_12_kib_and_431_past_the_pool(server):
+    r = server.api("GET", "/api/2.0/mlflow/experiments/get?experiment_id=0",
+                   headers={"X-Large": "a" * (12 * 1024)})
+    assert r.status_code == 200, r.text
+    r = server.api("GET", "/api/2.0/mlflow/experiments/get?experiment_id=0",
+                   headers={"X-Large": "a" * (24 * 1024)})
+    assert r.status_code == 431
+    assert "header" in r.text.lower()
+    assert server.api("GET", "/health").status_code == 200
+
+
 def _batch_logger(url, run_id, worker, acked, stop):
     s = requests.Session()
     i = 0
