@@ -105,6 +105,12 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (ctx->upload_open && ctx->route && ctx->route->upload)
         ctx->route->upload->abort(ctx->upload_state);
+    if (ctx->answered) {
+        /* a worker's answer that was never sent: the client went away */
+        api_response_free(&ctx->resp);
+        if (ctx->resp.fd >= 0)
+            close(ctx->resp.fd);
+    }
     for (int i = 0; i < API_MAX_PATH_PARAMS; i++)
         free((char *)ctx->req.params[i]);
     if (ctx->req.msg)
