@@ -30,6 +30,8 @@ struct api_env {
 
 #define API_MAX_PATH_PARAMS 3
 
+struct api_response;
+
 struct api_request {
     const char *method;
     const char *path;            /* decoded URL path */
@@ -45,9 +47,11 @@ struct api_request {
     /* Any request header by name (case-insensitive), NULL when absent. */
     const char *(*header)(void *cls, const char *name);
     void *header_cls;
-    /* Called on one of the HTTP threads, which must not wait (see
-     * API_DEFER); false on a worker thread. */
-    bool http_thread;
+    /* How a handler that returned API_PENDING answers later: once, from
+     * any thread; resp and err are taken over. */
+    void (*answer)(void *answer_cls, int rc, struct api_response *resp,
+                   const struct cap_error *err);
+    void *answer_cls;
 };
 
 #define API_MAX_HEADERS 4
@@ -77,10 +81,10 @@ void api_response_header(struct api_response *resp, const char *name, const char
 /* A handler returns 0 with resp filled, or < 0 with err set. */
 typedef int (*api_handler)(const struct api_env *env, const struct api_request *req,
                            struct api_response *resp, struct cap_error *err);
-/* What a serving route's handler returns, with nothing answered, when it
- * was called on an HTTP thread (req->http_thread) and would have to wait
- * (a batched deployment): the server runs it again on a worker thread. */
-#define API_DEFER 1
+/* What a handler returns, with nothing answered, when the answer comes
+ * later through req->answer (a request waiting in a batch): the server
+ * suspends the connection meanwhile, and no thread waits. */
+#define API_PENDING 1
 
 /* A streamed request body (artifact uploads): begin is called once the
  * headers are in, data for each chunk, end after the last one. abort is
@@ -109,8 +113,9 @@ struct api_route {
     const struct api_upload_ops *upload; /* STREAM routes */
     enum api_errors errors;
     /* Also served by a serving-only process (no store). Such a route
-     * answers from memory, so it runs on the HTTP thread that read it; the
-     * others run on worker threads, since they may wait on the store. */
+     * answers from memory (or through API_PENDING), so it runs on the HTTP
+     * thread that read it; the others run on worker threads, since they may
+     * wait on the store. */
     bool serving;
 };
 

@@ -34,44 +34,37 @@ static int json_part_length(const struct api_request *req, size_t *out, struct c
     return 0;
 }
 
-int api_infer(const struct api_env *env, const struct api_request *req, const char *deployment,
-              const char *version, bool oip, struct api_response *resp, struct cap_error *err)
+/* One inference request from parse to answer; it outlives the handler
+ * when the request waits in a batch. */
+struct infer_call {
+    struct serve_handle *h;
+    const infer_model *m;
+    int n_out;
+    bool oip;
+    const char *deployment;      /* the request's, alive until it is answered */
+    struct payload_request pr;
+    infer_tensor *outs;
+    void (*answer)(void *cls, int rc, struct api_response *resp, const struct cap_error *err);
+    void *answer_cls;
+};
+
+/* Writes the answer (when rc is 0) and frees the call. */
+static int infer_finish(struct infer_call *c, int rc, struct api_response *resp,
+                        struct cap_error *err)
 {
-    if (!env->serve)
-        return cap_err(err, CAP_EUNAVAIL, "Serving is not enabled in this process");
-    struct serve_handle *h = NULL;
-    int rc = serve_acquire(env->serve, deployment, version, api_request_header, (void *)req, &h,
-                           err);
-    if (rc < 0)
-        return rc;
-    if (req->http_thread && serve_handle_batches(h)) {
-        serve_drop(h);
-        return API_DEFER; /* waiting for a batch would stall the HTTP thread */
-    }
-    const infer_model *m = serve_handle_model(h);
-    int n_out = infer_output_count(m);
-    struct payload_request pr = {0};
-    infer_tensor *outs = cap_xcalloc((size_t)(n_out > 0 ? n_out : 1), sizeof *outs);
     struct cap_buf body;
     cap_buf_init(&body);
-    size_t json_len = 0, header_len = 0;
-    if (oip)
-        rc = json_part_length(req, &json_len, err);
-    if (rc < 0)
-        goto done;
-    rc = oip ? payload_parse_oip(m, req->body, req->body_len, json_len, &pr, err)
-             : payload_parse_scoring(m, req->content_type, req->body, req->body_len, &pr, err);
-    if (rc < 0 || (rc = serve_run(h, &pr, outs, err)) < 0)
-        goto done;
-    rc = oip ? payload_write_oip(m, &pr, deployment, serve_handle_version(h), outs, n_out, &body,
-                                 &header_len, err)
-             : payload_write_scoring(m, &pr, outs, n_out, &body, err);
-    for (int i = 0; i < n_out; i++)
-        infer_tensor_release(&outs[i]);
-done:
-    serve_release(h, rc == 0);
-    payload_request_free(&pr);
-    free(outs);
+    size_t header_len = 0;
+    if (rc == 0)
+        rc = c->oip ? payload_write_oip(c->m, &c->pr, c->deployment, serve_handle_version(c->h),
+                                        c->outs, c->n_out, &body, &header_len, err)
+                    : payload_write_scoring(c->m, &c->pr, c->outs, c->n_out, &body, err);
+    for (int i = 0; i < c->n_out; i++)
+        infer_tensor_release(&c->outs[i]);
+    serve_release(c->h, rc == 0);
+    payload_request_free(&c->pr);
+    free(c->outs);
+    free(c);
     if (rc < 0) {
         cap_buf_free(&body);
         return rc;
@@ -85,4 +78,52 @@ done:
         resp->content_type = "application/octet-stream";
     }
     return 0;
+}
+
+/* serve_run's callback for a request that waited in a batch. */
+static void infer_batched(void *cls, int rc, const struct cap_error *err)
+{
+    struct infer_call *c = cls;
+    void (*answer)(void *, int, struct api_response *, const struct cap_error *) = c->answer;
+    void *answer_cls = c->answer_cls;
+    struct cap_error e = {0};
+    if (rc < 0)
+        e = *err;
+    struct api_response resp = {.fd = -1};
+    rc = infer_finish(c, rc, &resp, &e);
+    answer(answer_cls, rc, &resp, &e);
+}
+
+int api_infer(const struct api_env *env, const struct api_request *req, const char *deployment,
+              const char *version, bool oip, struct api_response *resp, struct cap_error *err)
+{
+    if (!env->serve)
+        return cap_err(err, CAP_EUNAVAIL, "Serving is not enabled in this process");
+    struct serve_handle *h = NULL;
+    int rc = serve_acquire(env->serve, deployment, version, api_request_header, (void *)req, &h,
+                           err);
+    if (rc < 0)
+        return rc;
+    struct infer_call *c = cap_xcalloc(1, sizeof *c);
+    c->h = h;
+    c->m = serve_handle_model(h);
+    c->n_out = infer_output_count(c->m);
+    c->oip = oip;
+    c->deployment = deployment;
+    c->outs = cap_xcalloc((size_t)(c->n_out > 0 ? c->n_out : 1), sizeof *c->outs);
+    c->answer = req->answer;
+    c->answer_cls = req->answer_cls;
+    size_t json_len = 0;
+    if (oip)
+        rc = json_part_length(req, &json_len, err);
+    if (rc == 0)
+        rc = oip ? payload_parse_oip(c->m, req->body, req->body_len, json_len, &c->pr, err)
+                 : payload_parse_scoring(c->m, req->content_type, req->body, req->body_len, &c->pr,
+                                         err);
+    if (rc == 0) {
+        rc = serve_run(h, &c->pr, c->outs, infer_batched, c, err);
+        if (rc == SERVE_PENDING)
+            return API_PENDING; /* infer_batched answers */
+    }
+    return infer_finish(c, rc, resp, err);
 }

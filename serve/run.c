@@ -1,11 +1,11 @@
 /* run.c - the request path after routing: the prediction cache, the dynamic
  * batcher (Triton's semantics), the shadow mirror and the prediction log.
  *
- * The batcher keeps a request's worker thread waiting on a condition
- * variable while its rows ride in a batch, so a batch can hold at most as
- * many requests as the HTTP pool has threads (`--threads`). Suspending the
- * connection (MHD_suspend_connection) would lift that bound; it is the
- * better option once batches need to be larger than the pool. */
+ * No thread waits for a batch: a batched request is queued with a callback
+ * (serve_run answers SERVE_PENDING, and the server suspends its connection),
+ * and the batcher's thread finishes each request of a batch and calls its
+ * callback. So a batch is bounded by max_batch_size and the queue by
+ * max_queue_size, not by threads. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,13 +243,16 @@ static void pcache_put(struct pcache *c, struct cap_buf *key, uint64_t h, const 
 
 /* ---------------- the dynamic batcher ---------------- */
 
+/* A request waiting in the batcher, with what serve_run needs to finish it. */
 struct bjob {
+    struct serve_handle *h;
     const struct payload_request *req;
     infer_tensor *outs;
-    double enqueued;
-    int rc;
-    struct cap_error err;
-    bool done;
+    double t0, enqueued;
+    struct cap_buf key;          /* the prediction cache's key, when the route caches */
+    uint64_t hash;
+    serve_done_fn done;
+    void *cls;
     struct bjob *next;
 };
 
@@ -262,12 +265,15 @@ struct batcher {
     int npreferred;
     pthread_mutex_t mu;
     pthread_cond_t cv;           /* the batcher waits for work */
-    pthread_cond_t donecv;       /* requests wait for their batch */
     struct bjob *head, *tail;
     long queued_jobs, queued_rows;
     bool stopping;
+    bool frees_itself;           /* batcher_free was called on the batcher's own thread */
     pthread_t thread;
 };
+
+static int run_after(struct serve_handle *h, const struct payload_request *req, infer_tensor *outs,
+                     int rc, double t0, struct cap_buf *key, uint64_t hash, bool put);
 
 static long num(const cJSON *o, const char *k, long dflt)
 {
@@ -291,13 +297,17 @@ static long batch_rows(struct batcher *b, double now)
 }
 
 /* Runs one batch of jobs (their inputs share every dimension but the
- * first, which the caller checked) and hands each job its rows. */
-static void run_batch(struct batcher *b, struct bjob *jobs, int njobs, long rows)
+ * first, which the caller checked), hands each job its rows and finishes it.
+ * A job's callback may drop the last reference to the route, and with it
+ * this batcher and the model (see batcher_free): nothing of either is
+ * touched once the callbacks start. */
+static void run_batch(struct batcher *b, struct bjob *jobs, long rows)
 {
     struct route *r = b->r;
     struct smodel *sm = r->model[b->role];
     const struct payload_request *first = jobs->req;
     int n_in = first->n_inputs;
+    int n_out = sm->n_out;
     infer_tensor *in = cap_xcalloc((size_t)n_in, sizeof *in);
     for (int i = 0; i < n_in; i++) {
         const infer_tensor *t0 = &first->inputs[i];
@@ -317,40 +327,35 @@ static void run_batch(struct batcher *b, struct bjob *jobs, int njobs, long rows
         in[i].data = data;
         in[i].nbytes = off;
     }
-    infer_tensor *outs = cap_xcalloc((size_t)sm->n_out, sizeof *outs);
+    infer_tensor *outs = cap_xcalloc((size_t)n_out, sizeof *outs);
     struct cap_error err = {0};
     int rc = smodel_run(sm, in, n_in, outs, &err);
     metrics_add(r->stats[b->role].exec, 1);
     metrics_observe(r->batch_size, (double)rows);
     int64_t row0 = 0;
-    pthread_mutex_lock(&b->mu);
-    for (struct bjob *j = jobs; j; j = j->next) {
+    for (struct bjob *j = jobs; j && rc == 0; j = j->next) {
         int64_t n = j->req->inputs[0].dims[0];
-        if (rc < 0) {
-            j->rc = rc;
-            j->err = err;
-        } else {
-            for (int o = 0; o < sm->n_out; o++) {
-                bool batched = outs[o].ndim > 0 && outs[o].dims[0] == rows;
-                if (batched)
-                    tensor_slice(&outs[o], row0, n, &j->outs[o]);
-                else
-                    tensor_copy(&outs[o], &j->outs[o]);
-            }
-            j->rc = 0;
+        for (int o = 0; o < n_out; o++) {
+            bool batched = outs[o].ndim > 0 && outs[o].dims[0] == rows;
+            if (batched)
+                tensor_slice(&outs[o], row0, n, &j->outs[o]);
+            else
+                tensor_copy(&outs[o], &j->outs[o]);
         }
         row0 += n;
-        j->done = true;
     }
-    pthread_cond_broadcast(&b->donecv);
-    pthread_mutex_unlock(&b->mu);
-    for (int o = 0; o < sm->n_out; o++)
+    for (int o = 0; o < n_out; o++)
         infer_tensor_release(&outs[o]);
     free(outs);
     for (int i = 0; i < n_in; i++)
         free(in[i].data);
     free(in);
-    (void)njobs;
+    for (struct bjob *j = jobs, *next; j; j = next) {
+        next = j->next;
+        int jrc = run_after(j->h, j->req, j->outs, rc, j->t0, &j->key, j->hash, true);
+        j->done(j->cls, jrc, &err);
+        free(j);
+    }
 }
 
 static bool same_shape(const struct payload_request *a, const struct payload_request *b)
@@ -404,10 +409,17 @@ static void *batch_loop(void *arg)
         for (struct bjob *j = jobs; j; j = j->next)
             metrics_observe(b->r->queue_time, now - j->enqueued);
         pthread_mutex_unlock(&b->mu);
-        run_batch(b, jobs, njobs, rows);
+        run_batch(b, jobs, rows);
         pthread_mutex_lock(&b->mu);
     }
+    bool frees_itself = b->frees_itself;
     pthread_mutex_unlock(&b->mu);
+    if (frees_itself) {
+        pthread_mutex_destroy(&b->mu);
+        pthread_cond_destroy(&b->cv);
+        free(b->preferred);
+        free(b);
+    }
     return NULL;
 }
 
@@ -426,7 +438,6 @@ struct batcher *batcher_new(struct route *r, int role, const cJSON *cfg)
         b->preferred[i] = (long)cJSON_GetArrayItem(p, i)->valuedouble;
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv, NULL);
-    pthread_cond_init(&b->donecv, NULL);
     if (pthread_create(&b->thread, NULL, batch_loop, b) != 0) {
         cap_log(CAP_LOG_ERROR, "serve: cannot start a batcher for %s; serving unbatched", r->dep);
         free(b->preferred);
@@ -436,26 +447,35 @@ struct batcher *batcher_new(struct route *r, int role, const cJSON *cfg)
     return b;
 }
 
+/* Called when the route goes. That can happen on the batcher's own thread,
+ * when a batched request's callback drops the route's last reference: the
+ * queue is empty then (each waiting request holds a reference), and the
+ * thread frees the batcher itself once run_batch returns. */
 void batcher_free(struct batcher *b)
 {
     if (!b)
         return;
     pthread_mutex_lock(&b->mu);
     b->stopping = true;
+    bool own_thread = pthread_equal(pthread_self(), b->thread);
+    b->frees_itself = own_thread;
     pthread_cond_signal(&b->cv);
     pthread_mutex_unlock(&b->mu);
+    if (own_thread) {
+        pthread_detach(b->thread);
+        return;
+    }
     pthread_join(b->thread, NULL);
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->cv);
-    pthread_cond_destroy(&b->donecv);
     free(b->preferred);
     free(b);
 }
 
-static int batch_submit(struct batcher *b, const struct payload_request *req, infer_tensor *outs,
-                        struct cap_error *err)
+/* Queues a job, or answers 503 when the queue is full. */
+static int batch_enqueue(struct batcher *b, struct bjob *job, struct cap_error *err)
 {
-    struct bjob job = {.req = req, .outs = outs, .enqueued = cap_mono_s()};
+    job->enqueued = cap_mono_s();
     pthread_mutex_lock(&b->mu);
     if (b->queued_jobs >= b->max_queue) {
         pthread_mutex_unlock(&b->mu);
@@ -466,20 +486,14 @@ static int batch_submit(struct batcher *b, const struct payload_request *req, in
                        b->r->dep, b->max_queue);
     }
     if (b->tail)
-        b->tail->next = &job;
+        b->tail->next = job;
     else
-        b->head = &job;
-    b->tail = &job;
+        b->head = job;
+    b->tail = job;
     b->queued_jobs++;
-    b->queued_rows += req->inputs[0].dims[0];
+    b->queued_rows += job->req->inputs[0].dims[0];
     pthread_cond_signal(&b->cv);
-    while (!job.done)
-        pthread_cond_wait(&b->donecv, &b->mu);
     pthread_mutex_unlock(&b->mu);
-    if (job.rc < 0) {
-        *err = job.err;
-        return job.rc;
-    }
     return 0;
 }
 
@@ -717,41 +731,15 @@ static void log_prediction(struct route *r, int role, const infer_tensor *in, in
 
 /* ---------------- serve_run ---------------- */
 
-bool serve_handle_batches(const struct serve_handle *h)
-{
-    return h->role < 2 && h->r->batch[h->role] != NULL;
-}
-
-int serve_run(struct serve_handle *h, const struct payload_request *req, infer_tensor *outs,
-              struct cap_error *err)
+/* What follows inference, batched or not: the cache, the shadow and the log. */
+static int run_after(struct serve_handle *h, const struct payload_request *req, infer_tensor *outs,
+                     int rc, double t0, struct cap_buf *key, uint64_t hash, bool put)
 {
     struct route *r = h->r;
     struct smodel *sm = r->model[h->role];
-    double t0 = cap_mono_s();
-    struct cap_buf key;
-    cap_buf_init(&key);
-    uint64_t hash = 0;
-    bool hit = false;
-    if (r->cache && h->role != ROLE_SHADOW) {
-        cache_key(req, h->role, &key);
-        hash = hash_bytes(key.data, key.len);
-        hit = pcache_get(r->cache, &key, hash, outs, sm->n_out);
-        metrics_add(hit ? r->cache_hit : r->cache_miss, 1);
-    }
-    int rc = 0;
-    if (!hit) {
-        struct batcher *b = h->role < 2 ? r->batch[h->role] : NULL;
-        bool rows_ok = req->n_inputs > 0 && req->inputs[0].ndim > 0;
-        if (b && rows_ok && req->inputs[0].dims[0] <= b->max_batch) {
-            rc = batch_submit(b, req, outs, err);
-        } else {
-            rc = smodel_run(sm, req->inputs, req->n_inputs, outs, err);
-            metrics_add(r->stats[h->role].exec, 1);
-        }
-        if (rc == 0 && r->cache && h->role != ROLE_SHADOW)
-            pcache_put(r->cache, &key, hash, outs, sm->n_out);
-    }
-    cap_buf_free(&key);
+    if (rc == 0 && put && r->cache && h->role != ROLE_SHADOW)
+        pcache_put(r->cache, key, hash, outs, sm->n_out);
+    cap_buf_free(key);
     if (rc < 0)
         return rc;
     int64_t us = (int64_t)((cap_mono_s() - t0) * 1e6);
@@ -759,4 +747,40 @@ int serve_run(struct serve_handle *h, const struct payload_request *req, infer_t
         mirror(r, req, outs, sm->n_out);
     log_prediction(r, h->role, req->inputs, req->n_inputs, outs, sm->n_out, us, -1, req->id);
     return 0;
+}
+
+int serve_run(struct serve_handle *h, const struct payload_request *req, infer_tensor *outs,
+              serve_done_fn done, void *cls, struct cap_error *err)
+{
+    struct route *r = h->r;
+    struct smodel *sm = r->model[h->role];
+    double t0 = cap_mono_s();
+    struct cap_buf key;
+    cap_buf_init(&key);
+    uint64_t hash = 0;
+    if (r->cache && h->role != ROLE_SHADOW) {
+        cache_key(req, h->role, &key);
+        hash = hash_bytes(key.data, key.len);
+        bool hit = pcache_get(r->cache, &key, hash, outs, sm->n_out);
+        metrics_add(hit ? r->cache_hit : r->cache_miss, 1);
+        if (hit)
+            return run_after(h, req, outs, 0, t0, &key, hash, false);
+    }
+    struct batcher *b = h->role < 2 ? r->batch[h->role] : NULL;
+    bool rows_ok = req->n_inputs > 0 && req->inputs[0].ndim > 0;
+    if (b && rows_ok && req->inputs[0].dims[0] <= b->max_batch) {
+        struct bjob *j = cap_xcalloc(1, sizeof *j);
+        *j = (struct bjob){.h = h, .req = req, .outs = outs, .t0 = t0, .key = key, .hash = hash,
+                           .done = done, .cls = cls};
+        int rc = batch_enqueue(b, j, err);
+        if (rc < 0) {
+            cap_buf_free(&j->key);
+            free(j);
+            return rc;
+        }
+        return SERVE_PENDING;
+    }
+    int rc = smodel_run(sm, req->inputs, req->n_inputs, outs, err);
+    metrics_add(r->stats[h->role].exec, 1);
+    return run_after(h, req, outs, rc, t0, &key, hash, true);
 }

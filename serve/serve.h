@@ -85,17 +85,22 @@ int serve_acquire(struct serve *s, const char *deployment, const char *version,
                   struct cap_error *err);
 const infer_model *serve_handle_model(const struct serve_handle *h);
 const char *serve_handle_version(const struct serve_handle *h);
-/* Whether serve_run may wait for a batch to fill (a batched deployment). */
-bool serve_handle_batches(const struct serve_handle *h);
+/* How serve_run answers a request that went to the batcher: rc 0 with
+ * outs filled, or rc < 0 with err; called once, on the batcher's thread. */
+typedef void (*serve_done_fn)(void *cls, int rc, const struct cap_error *err);
+#define SERVE_PENDING 1
 
 /* Runs a parsed request: through the prediction cache and the batcher when
  * the deployment has them, then mirrors it to the shadow and logs it.
  * outs must have room for infer_output_count(model) tensors; they are
  * filled with owned data (release each with infer_tensor_release).
- * CAP_EUNAVAIL (503) when the batch queue is full; CAP_EINVAL (400) when the
- * model rejects the values. */
+ * Returns 0 when done, or SERVE_PENDING when the request waits in the
+ * batcher: then done(cls, ...) tells the outcome later, and req, outs and
+ * the handle must stay as they are until it has. Nothing waits in here, so
+ * a batch is not bounded by threads. CAP_EUNAVAIL (503) when the batch
+ * queue is full; CAP_EINVAL (400) when the model rejects the values. */
 int serve_run(struct serve_handle *h, const struct payload_request *req, infer_tensor *outs,
-              struct cap_error *err);
+              serve_done_fn done, void *cls, struct cap_error *err);
 /* Ends the request: counts it as a success or a failure (bad input
  * included) against the handle's deployment and version, observes its
  * latency since serve_acquire, and drops the route reference. */

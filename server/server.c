@@ -5,10 +5,11 @@
  *
  * Two kinds of threads. MHD's HTTP threads (about one per CPU) read requests
  * and answer the serving routes themselves, from memory. Every other request
- * may wait (on the store's writer, the disk, a batch), and a waiting HTTP
- * thread would stall every connection it owns; so its connection is
- * suspended and the request handed to a worker thread, which resumes the
- * connection with the answer. Fewer HTTP threads than connections is what
+ * may wait (on the store's writer, the disk), and a waiting HTTP thread
+ * would stall every connection it owns; so its connection is suspended and
+ * the request handed to a worker thread, which resumes the connection with
+ * the answer. A request that waits in a batch (API_PENDING) is suspended the
+ * same way, and the batcher's callback resumes it. Fewer HTTP threads than connections is what
  * keeps context switches down: with 16 of them on two CPUs, inference ran
  * ~20% slower. */
 #include "server/server.h"
@@ -50,6 +51,7 @@ struct server {
     pthread_cond_t jobs_cv;
     struct req_ctx *jobs_head, *jobs_tail;
     bool stopping;
+    atomic_int pending;          /* requests answered by API_PENDING's callback, not yet */
 };
 
 struct req_ctx {
@@ -65,10 +67,11 @@ struct req_ctx {
     void *upload_state;
     bool upload_open;
     bool oip_errors;             /* answer errors the Open Inference Protocol's way */
-    /* a request handed to a worker (see the top of this file) */
+    /* a request handed to a worker or answered later (see the top of this file) */
     struct MHD_Connection *conn;
     struct req_ctx *next_job;
-    bool answered;               /* the worker is done: rc and resp hold its answer */
+    atomic_int wait_state;       /* WAIT_*: who resumes the connection */
+    bool answered;               /* rc and resp hold the answer */
     int rc;
     struct api_response resp;
     char strings[];              /* path and query live here: one allocation */
@@ -329,9 +332,28 @@ static int build_message(struct req_ctx *ctx, struct cap_error *err)
     return merge_query(msg, ctx->query, err);
 }
 
-/* Runs the request's handler; on an HTTP thread (http_thread) a handler
- * may answer API_DEFER instead, to be run again on a worker. */
-static int run_handler(struct req_ctx *ctx, struct api_response *resp, bool http_thread)
+/* A request's connection, between the handler and its answer: RUNNING
+ * (the handler has it), SUSPENDED (whoever answers resumes it), ANSWERED. */
+enum { WAIT_RUNNING, WAIT_SUSPENDED, WAIT_ANSWERED };
+
+/* req->answer: the answer of a request whose handler returned API_PENDING. */
+static void answer_later(void *cls, int rc, struct api_response *resp,
+                         const struct cap_error *err)
+{
+    struct req_ctx *ctx = cls;
+    struct server *srv = ctx->srv;
+    ctx->rc = rc;
+    ctx->resp = *resp;
+    if (rc < 0)
+        ctx->err = *err;
+    ctx->answered = true;
+    if (atomic_exchange(&ctx->wait_state, WAIT_ANSWERED) == WAIT_SUSPENDED)
+        MHD_resume_connection(ctx->conn); /* MHD calls on_request again: see finish */
+    atomic_fetch_sub(&srv->pending, 1);
+}
+
+/* Runs the request's handler (which may return API_PENDING). */
+static int run_handler(struct req_ctx *ctx, struct api_response *resp)
 {
     const struct api_route *route = ctx->route;
     struct cap_error *err = &ctx->err;
@@ -347,8 +369,14 @@ static int run_handler(struct req_ctx *ctx, struct api_response *resp, bool http
     }
     if (!ctx->req.msg && build_message(ctx, err) < 0)
         return -1;
-    ctx->req.http_thread = http_thread;
-    return route->handler(ctx->srv->env, &ctx->req, resp, err);
+    ctx->req.answer = answer_later;
+    ctx->req.answer_cls = ctx;
+    int rc = route->handler(ctx->srv->env, &ctx->req, resp, err);
+    /* (answer_later may have counted it down already: the count only
+     * needs to come back to zero) */
+    if (rc == API_PENDING)
+        atomic_fetch_add(&ctx->srv->pending, 1);
+    return rc;
 }
 
 static enum MHD_Result answer(struct MHD_Connection *conn, struct req_ctx *ctx, int rc,
@@ -382,9 +410,13 @@ static void *worker(void *arg)
             srv->jobs_tail = NULL;
         pthread_mutex_unlock(&srv->jobs_mu);
         ctx->resp = (struct api_response){.fd = -1};
-        ctx->rc = run_handler(ctx, &ctx->resp, false);
-        ctx->answered = true;
-        MHD_resume_connection(ctx->conn); /* MHD calls on_request again: see finish */
+        atomic_store(&ctx->wait_state, WAIT_SUSPENDED);
+        int rc = run_handler(ctx, &ctx->resp);
+        if (rc != API_PENDING) {
+            ctx->rc = rc;
+            ctx->answered = true;
+            MHD_resume_connection(ctx->conn); /* MHD calls on_request again: see finish */
+        }
         pthread_mutex_lock(&srv->jobs_mu);
     }
     pthread_mutex_unlock(&srv->jobs_mu);
@@ -435,11 +467,15 @@ static enum MHD_Result finish(struct MHD_Connection *conn, struct req_ctx *ctx)
     /* Serving routes answer from memory: run them here. */
     if (!ctx->route->serving)
         return hand_to_worker(conn, ctx);
+    ctx->conn = conn;
     struct api_response resp = {.fd = -1};
-    int rc = run_handler(ctx, &resp, true);
-    if (rc == API_DEFER) {
-        api_response_free(&resp);
-        return hand_to_worker(conn, ctx);
+    int rc = run_handler(ctx, &resp);
+    if (rc == API_PENDING) {
+        MHD_suspend_connection(conn);
+        int running = WAIT_RUNNING;
+        if (!atomic_compare_exchange_strong(&ctx->wait_state, &running, WAIT_SUSPENDED))
+            MHD_resume_connection(conn); /* answered already, while the handler ran */
+        return MHD_YES;
     }
     return answer(conn, ctx, rc, &resp);
 }
@@ -637,8 +673,11 @@ void server_stop(struct server *srv)
     double deadline = cap_mono_s() + 10.0;
     while (atomic_load(&srv->inflight) > 0 && cap_mono_s() < deadline)
         usleep(10000);
-    /* before the daemon: a suspended connection must be resumed first */
+    /* before the daemon: a suspended connection must be resumed first.
+     * Batches run within their max_queue_delay, so this ends. */
     stop_workers(srv);
+    while (atomic_load(&srv->pending) > 0)
+        usleep(1000);
     MHD_stop_daemon(srv->daemon);
     free(srv);
 }

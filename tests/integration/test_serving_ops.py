@@ -221,6 +221,41 @@ def test_a_waiting_request_does_not_hold_up_the_http_thread(make_server):
     srv.assert_clean_exit(srv.stop())
 
 
+def test_a_batch_is_not_bounded_by_threads(make_server):
+    """With one HTTP thread and one worker, 8 concurrent requests still ride
+    in one batch of 8: no thread waits for a batch."""
+    srv = make_server(["--http-threads", "1", "--threads", "1"]).start()
+    with sh.tracking_uri(srv.url):
+        sh.register(sh.linear_model(5.0), "wide", experiment_id="0")
+    sh.create_deployment(srv.url, {"name": "wide", "model": "wide/1",
+                                   "batching": {"max_batch_size": 8, "max_queue_delay_us": 5000000}})
+    sh.wait_for(lambda: sh.get_deployment(srv.url, "wide")["status"]["state"] == "READY", timeout=5,
+                what="wide READY")
+    barrier = threading.Barrier(8)
+    results = {}
+
+    def client(k):
+        x = np.full((1, 3), k, np.float32)
+        barrier.wait()
+        t0 = time.monotonic()
+        results[k] = (x, answer(requests.Session(), srv.url, "wide", x), time.monotonic() - t0)
+
+    ts = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert sorted(results) == list(range(8))
+    for k, (x, (v, y), seconds) in results.items():
+        assert v == "1"
+        sh.assert_close(y, sh.linear_expect(x, 5.0))
+        # the batch filled up: nobody waited out the 5 s delay
+        assert seconds < 4.0, (k, seconds)
+    assert sh.metric(srv.url, "capstan_inference_batch_size_count", deployment="wide") == 1
+    assert sh.metric(srv.url, "capstan_inference_batch_size_sum", deployment="wide") == 8
+    srv.assert_clean_exit(srv.stop())
+
+
 # ------------------------------------------------------------ restart
 
 def test_deployments_survive_a_restart(make_server):
