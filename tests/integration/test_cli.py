@@ -41,3 +41,13 @@ def test_cli_commands(server, mlflow_client):
     assert rc != 0 and "metrics.score" in err
     rc, out, err = cli(server, "runs", "show", "0123456789abcdef0123456789abcdef")
     assert rc != 0 and "not found" in err.lower()
+
+
+def test_thread_options_are_checked(tmp_path):
+    for cmd in (["server", "--data", str(tmp_path)], ["serve", "--registry", "http://127.0.0.1:1"]):
+        for bad in (["--http-threads", "0"], ["--http-threads", "x"], ["--threads", "0"],
+                    ["--http-threads", "2000"]):
+            out = subprocess.run([BIN, *cmd, "--port", "0", *bad], capture_output=True, text=True,
+                                 timeout=60)
+            assert out.returncode == 2, (cmd, bad, out.stderr)
+            assert "--http-threads" in out.stderr and "1024" in out.stderr, out.stderr
