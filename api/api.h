@@ -32,6 +32,11 @@ struct api_env {
 
 struct api_response;
 
+/* How a handler that returned API_PENDING answers later: once, from any
+ * thread; resp and err are taken over. */
+typedef void (*api_answer_fn)(void *answer_cls, int rc, struct api_response *resp,
+                              const struct cap_error *err);
+
 struct api_request {
     const char *method;
     const char *path;            /* decoded URL path */
@@ -47,10 +52,7 @@ struct api_request {
     /* Any request header by name (case-insensitive), NULL when absent. */
     const char *(*header)(void *cls, const char *name);
     void *header_cls;
-    /* How a handler that returned API_PENDING answers later: once, from
-     * any thread; resp and err are taken over. */
-    void (*answer)(void *answer_cls, int rc, struct api_response *resp,
-                   const struct cap_error *err);
+    api_answer_fn answer;        /* for API_PENDING */
     void *answer_cls;
 };
 

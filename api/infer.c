@@ -44,7 +44,7 @@ struct infer_call {
     const char *deployment;      /* the request's, alive until it is answered */
     struct payload_request pr;
     infer_tensor *outs;
-    void (*answer)(void *cls, int rc, struct api_response *resp, const struct cap_error *err);
+    api_answer_fn answer;
     void *answer_cls;
 };
 
@@ -84,7 +84,7 @@ static int infer_finish(struct infer_call *c, int rc, struct api_response *resp,
 static void infer_batched(void *cls, int rc, const struct cap_error *err)
 {
     struct infer_call *c = cls;
-    void (*answer)(void *, int, struct api_response *, const struct cap_error *) = c->answer;
+    api_answer_fn answer = c->answer;
     void *answer_cls = c->answer_cls;
     struct cap_error e = {0};
     if (rc < 0)
