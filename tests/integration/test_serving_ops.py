@@ -256,6 +256,41 @@ def test_a_batch_is_not_bounded_by_threads(make_server):
     srv.assert_clean_exit(srv.stop())
 
 
+def test_a_batched_request_outlives_its_route(make_server):
+    """The deployment moves to another version while a request waits in the
+    old route's batch: the request is answered by the version it started
+    on, and the old route (with its batcher, freed on the batcher's own
+    thread) goes cleanly (the ASan build checks at exit)."""
+    srv = make_server(["--serve-poll-ms", "50"]).start()
+    with sh.tracking_uri(srv.url):
+        for b in (1.0, 2.0):
+            sh.register(sh.linear_model(b), "moving", experiment_id="0")
+    sh.create_deployment(srv.url, {"name": "moving", "model": "moving/1",
+                                   "batching": {"max_batch_size": 64, "max_queue_delay_us": 1500000}})
+    sh.wait_for(lambda: sh.get_deployment(srv.url, "moving")["status"]["state"] == "READY", timeout=5,
+                what="moving READY")
+    x = np.ones((1, 3), np.float32)
+    got = {}
+
+    def send():
+        got["answer"] = answer(requests.Session(), srv.url, "moving", x)
+
+    t = threading.Thread(target=send)
+    t.start()
+    time.sleep(0.3)
+    r = requests.patch(f"{srv.url}{sh.DEPLOYMENTS}/moving",
+                       json={"model": "moving/2", "batching": {"max_batch_size": 1}}, timeout=30)
+    assert r.status_code == 200, r.text
+    s = requests.Session()
+    sh.wait_for(lambda: answer(s, srv.url, "moving", x)[0] == "2", timeout=5, what="v2 serving")
+    assert t.is_alive(), "the first request should still be waiting in the old batch"
+    t.join(30)
+    v, y = got["answer"]
+    assert v == "1"
+    sh.assert_close(y, sh.linear_expect(x, 1.0))
+    srv.assert_clean_exit(srv.stop())
+
+
 # ------------------------------------------------------------ restart
 
 def test_deployments_survive_a_restart(make_server):
