@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/numfmt.h"
 #include "capstan/infer.h"
 #include "cli/cli.h"
 #include "cli/cmd_predict.h"
@@ -510,7 +511,11 @@ static int format_batch(job *j, infer_tensor *out, long rows, sbuf *b)
                 case INFER_FLOAT: case INFER_DOUBLE: {
                     double v = t->type == INFER_FLOAT ? ((float *)t->data)[i] : ((double *)t->data)[i];
                     /* one spelling for NaN whatever its sign bit */
-                    rc = isnan(v) ? sb_put(b, "nan", 3) : sb_printf(b, t->type == INFER_FLOAT ? "%.9g" : "%.17g", v);
+                    char fast[32];
+                    size_t len = t->type == INFER_FLOAT ? cap_fmt_float9((float)v, fast) : 0;
+                    rc = isnan(v) ? sb_put(b, "nan", 3)
+                         : len    ? sb_put(b, fast, len)
+                                  : sb_printf(b, t->type == INFER_FLOAT ? "%.9g" : "%.17g", v);
                     break;
                 }
                 case INFER_INT64: rc = sb_printf(b, "%lld", (long long)((int64_t *)t->data)[i]); break;

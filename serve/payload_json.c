@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/numfmt.h"
 #include "serve/payload_internal.h"
 
 /* ---- datatype names ---- */
@@ -212,8 +213,9 @@ void payload_put_dims(struct cap_buf *b, const int64_t *dims, int ndim)
 }
 
 /* Floats: integral values take the integer path (labels, counts: the common
- * case, and far cheaper than printf); others "%.9g" (FP32) or "%.17g"
- * (FP64), enough digits to read back the same value. */
+ * case, and far cheaper than printf); others "%.9g" (FP32, by
+ * cap_fmt_float9 where it can) or "%.17g" (FP64), enough digits to read
+ * back the same value. */
 static void put_float(struct cap_buf *b, double v, int digits, enum payload_nonfinite nf)
 {
     if (!isfinite(v)) {
@@ -232,8 +234,10 @@ static void put_float(struct cap_buf *b, double v, int digits, enum payload_nonf
         return;
     }
     cap_buf_reserve(b, 32);
-    int n = snprintf(b->data + b->len, 32, "%.*g", digits, v);
-    b->len += (size_t)n;
+    size_t n = digits == 9 ? cap_fmt_float9((float)v, b->data + b->len) : 0;
+    if (n == 0)
+        n = (size_t)snprintf(b->data + b->len, 32, "%.*g", digits, v);
+    b->len += n;
 }
 
 void payload_put_elem(struct cap_buf *b, int type, const void *data, int64_t i,
