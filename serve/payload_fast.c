@@ -358,6 +358,18 @@ static bool oip_shape(struct cur *c, int64_t *dims, int *ndim)
     return !bad;
 }
 
+/* A tensor name as a C string for the model's lookups; false when longer
+ * than any name worth a fast path (the general path answers those). */
+#define FAST_NAME_MAX 256
+static bool name_copy(const char *name, size_t n, char out[FAST_NAME_MAX])
+{
+    if (n >= FAST_NAME_MAX)
+        return false;
+    memcpy(out, name, n);
+    out[n] = '\0';
+    return true;
+}
+
 /* {"name", "shape", "datatype", "data"} in any order, nothing else */
 static bool oip_input(struct cur *c, const infer_model *m, struct payload_request *out,
                       bool *seen, double *buf)
@@ -397,11 +409,9 @@ static bool oip_input(struct cur *c, const infer_model *m, struct payload_reques
     if (bad || !name || !dt || ndim < 0 || !data_at)
         return false;
 
-    char nm[256];
-    if (name_n >= sizeof nm)
+    char nm[FAST_NAME_MAX];
+    if (!name_copy(name, name_n, nm))
         return false;
-    memcpy(nm, name, name_n);
-    nm[name_n] = '\0';
     int idx = infer_input_index(m, nm);
     if (idx < 0 || seen[idx])
         return false;
@@ -472,11 +482,9 @@ static bool oip_output(struct cur *c, const infer_model *m, int *idx, bool *bin)
     } while (!close_or_comma(c, '}', &bad) && !bad);
     if (bad || !name)
         return false;
-    char nm[256];
-    if (name_n >= sizeof nm)
+    char nm[FAST_NAME_MAX];
+    if (!name_copy(name, name_n, nm))
         return false;
-    memcpy(nm, name, name_n);
-    nm[name_n] = '\0';
     *idx = infer_output_index(m, nm);
     return *idx >= 0;
 }
