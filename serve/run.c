@@ -695,34 +695,26 @@ static void log_prediction(struct route *r, int role, const infer_tensor *in, in
     struct smodel *sm = r->model[role];
     const char *role_name = role == ROLE_SHADOW ? "shadow" : role == ROLE_CANARY ? "canary"
                                                                                   : "primary";
-    /* Both packs, then the strings, in one buffer of this thread's. */
+    /* The packs in one buffer of this thread's; predlog_push copies them
+     * and the strings, so the strings are the route's own. */
     struct cap_buf b;
     cap_buf_init(&b);
     cap_buf_reserve(&b, 512);
     serve_log_pack(sm->m, true, in, n_in, &b);
     size_t in_len = b.len;
     serve_log_pack(sm->m, false, outs, n_out, &b);
-    size_t out_len = b.len - in_len;
-    size_t at[4];
-    const char *strs[4] = {r->dep, sm->name, sm->version, request_id};
-    for (int i = 0; i < 4; i++) {
-        at[i] = b.len;
-        if (strs[i])
-            cap_buf_append(&b, strs[i], strlen(strs[i]) + 1);
-    }
-    const char *mem = b.data;
     struct store_prediction row = {
         .timestamp_ms = cap_now_ms(),
-        .deployment = mem + at[0],
-        .model_name = mem + at[1],
-        .model_version = mem + at[2],
+        .deployment = r->dep,
+        .model_name = sm->name,
+        .model_version = sm->version,
         .role = role_name,
-        .request_id = request_id ? mem + at[3] : NULL,
+        .request_id = request_id,
         .latency_us = latency_us,
-        .inputs = mem,
+        .inputs = b.data,
         .inputs_len = in_len,
-        .outputs = mem + in_len,
-        .outputs_len = out_len,
+        .outputs = b.data + in_len,
+        .outputs_len = b.len - in_len,
         .agree = agree,
     };
     predlog_push(s->cfg.log, &row); /* copies */
