@@ -54,6 +54,10 @@ struct api_request {
     void *header_cls;
     api_answer_fn answer;        /* for API_PENDING */
     void *answer_cls;
+    /* When the server handed a serving route's request to a worker thread
+     * after its handler returned API_OFFLOAD (cap_mono_s); 0 on the HTTP
+     * thread that read it. */
+    double queued_at;
 };
 
 #define API_MAX_HEADERS 4
@@ -87,6 +91,10 @@ typedef int (*api_handler)(const struct api_env *env, const struct api_request *
  * later through req->answer (a request waiting in a batch): the server
  * suspends the connection meanwhile, and no thread waits. */
 #define API_PENDING 1
+/* What a serving route's handler returns, having done nothing, when the
+ * request would hold the HTTP thread (and its other connections) for long:
+ * the server runs it again on a worker thread, with req->queued_at set. */
+#define API_OFFLOAD 2
 
 /* A streamed request body (artifact uploads): begin is called once the
  * headers are in, data for each chunk, end after the last one. abort is

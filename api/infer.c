@@ -42,6 +42,8 @@ struct infer_call {
     int n_out;
     bool oip;
     const char *deployment;      /* the request's, alive until it is answered */
+    size_t body_len;
+    bool note_hold;              /* the thread that parsed it answers it: time the hold */
     struct payload_request pr;
     infer_tensor *outs;
     api_answer_fn answer;
@@ -61,6 +63,8 @@ static int infer_finish(struct infer_call *c, int rc, struct api_response *resp,
                     : payload_write_scoring(c->m, &c->pr, c->outs, c->n_out, &body, err);
     for (int i = 0; i < c->n_out; i++)
         infer_tensor_release(&c->outs[i]);
+    if (c->note_hold)
+        serve_handle_note_hold(c->h, c->body_len);
     serve_release(c->h, rc == 0);
     payload_request_free(&c->pr);
     free(c->outs);
@@ -84,6 +88,7 @@ static int infer_finish(struct infer_call *c, int rc, struct api_response *resp,
 static void infer_batched(void *cls, int rc, const struct cap_error *err)
 {
     struct infer_call *c = cls;
+    c->note_hold = false; /* the batcher's thread, not the one that parsed it */
     api_answer_fn answer = c->answer;
     void *answer_cls = c->answer_cls;
     struct cap_error e = {0};
@@ -104,12 +109,20 @@ int api_infer(const struct api_env *env, const struct api_request *req, const ch
                            err);
     if (rc < 0)
         return rc;
+    if (req->queued_at > 0) {
+        serve_handle_since(h, req->queued_at);
+    } else if (serve_handle_heavy(h, req->body_len)) {
+        serve_offload(h);
+        return API_OFFLOAD;
+    }
     struct infer_call *c = cap_xcalloc(1, sizeof *c);
     c->h = h;
     c->m = serve_handle_model(h);
     c->n_out = infer_output_count(c->m);
     c->oip = oip;
     c->deployment = deployment;
+    c->body_len = req->body_len;
+    c->note_hold = true;
     c->outs = cap_xcalloc((size_t)(c->n_out > 0 ? c->n_out : 1), sizeof *c->outs);
     c->answer = req->answer;
     c->answer_cls = req->answer_cls;

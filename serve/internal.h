@@ -24,12 +24,15 @@ struct smodel {
     /* Idle inference contexts, taken and returned with atomic exchanges:
      * a mutex here put request threads to sleep behind one another. */
     _Atomic(infer_ctx *) ctx[SMODEL_CTX_SLOTS];
+    /* Seconds a request holds its thread per body byte, a running average
+     * (serve_handle_heavy); updated without a lock: a lost update is harmless. */
+    _Atomic double hold_s_per_byte;
 };
 
 enum serve_role { ROLE_PRIMARY, ROLE_CANARY, ROLE_SHADOW, ROLE_PREVIOUS, ROLE_COUNT };
 
 struct role_stats {
-    struct metrics_series *ok, *fail, *latency, *exec;
+    struct metrics_series *ok, *fail, *latency, *exec, *offloaded;
 };
 
 struct batcher;
@@ -55,7 +58,8 @@ struct route {
 struct serve_handle {
     struct route *r;
     int role;
-    double t0;
+    double t0;                   /* latency counts from here */
+    double t_run;                /* serve_acquire's time: the hold starts here */
 };
 
 struct serve {

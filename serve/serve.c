@@ -236,6 +236,7 @@ static void role_series(struct serve *s, struct route *r, int role)
     st->latency = metrics_series(s->cfg.metrics, "capstan_inference_request_duration_seconds",
                                  l.data);
     st->exec = metrics_series(s->cfg.metrics, "capstan_inference_executions_total", l.data);
+    st->offloaded = metrics_series(s->cfg.metrics, "capstan_inference_offloaded_total", l.data);
     metrics_label(&l, "outcome", "success");
     st->ok = metrics_series(s->cfg.metrics, "capstan_inference_requests_total", l.data);
     l.len = base;
@@ -537,6 +538,10 @@ static void declare_metrics(struct metrics *m)
                     latency, sizeof latency / sizeof latency[0]);
     metrics_declare(m, "capstan_inference_executions_total", METRICS_COUNTER,
                     "Model executions (a dynamic batch counts once).", NULL, 0);
+    metrics_declare(m, "capstan_inference_offloaded_total", METRICS_COUNTER,
+                    "Inference requests run on a worker thread instead of the HTTP thread "
+                    "that read them, because the model or the body is heavy.",
+                    NULL, 0);
     metrics_declare(m, "capstan_inference_queue_duration_seconds", METRICS_HISTOGRAM,
                     "Time requests waited in the dynamic batcher's queue.", latency,
                     sizeof latency / sizeof latency[0]);
@@ -829,8 +834,46 @@ int serve_acquire(struct serve *s, const char *deployment, const char *version,
     h->r = r;
     h->role = role;
     h->t0 = t0;
+    h->t_run = t0;
     *out = h;
     return 0;
+}
+
+/* Bytes a request counts for beyond its body: what any request costs. */
+#define HOLD_BASE_BYTES 64
+
+bool serve_handle_heavy(const struct serve_handle *h, size_t body_len)
+{
+    if (body_len >= SERVE_HEAVY_BODY)
+        return true;
+    const struct smodel *m = h->r->model[h->role];
+    double per_byte = atomic_load_explicit(&m->hold_s_per_byte, memory_order_relaxed);
+    return per_byte * (double)(body_len + HOLD_BASE_BYTES) >= SERVE_HEAVY_S;
+}
+
+void serve_handle_note_hold(const struct serve_handle *h, size_t body_len)
+{
+    struct smodel *m = h->r->model[h->role];
+    double x = (cap_mono_s() - h->t_run) / (double)(body_len + HOLD_BASE_BYTES);
+    double old = atomic_load_explicit(&m->hold_s_per_byte, memory_order_relaxed);
+    /* A sample counts for at most 8 times the average, so that one request
+     * preempted mid-way does not make a light model heavy: only a run of
+     * slow ones does. */
+    if (old > 0 && x > 8 * old)
+        x = 8 * old;
+    double avg = old > 0 ? old + (x - old) / 8 : x;
+    atomic_store_explicit(&m->hold_s_per_byte, avg, memory_order_relaxed);
+}
+
+void serve_offload(struct serve_handle *h)
+{
+    metrics_add(h->r->stats[h->role].offloaded, 1);
+    serve_drop(h);
+}
+
+void serve_handle_since(struct serve_handle *h, double t0)
+{
+    h->t0 = t0;
 }
 
 const infer_model *serve_handle_model(const struct serve_handle *h)

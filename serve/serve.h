@@ -108,6 +108,25 @@ void serve_release(struct serve_handle *h, bool ok);
 /* Drops the route reference without counting a request (metadata calls). */
 void serve_drop(struct serve_handle *h);
 
+/* Heavy requests. An HTTP thread serves many connections in turn, so a
+ * request that holds it for long delays all of them; such requests belong
+ * on the worker threads. Each model keeps a running average of how long a
+ * request holds its thread (parse, run, answer) per body byte; a request is
+ * heavy when that predicts SERVE_HEAVY_S or more, or when its body alone is
+ * SERVE_HEAVY_BODY bytes or more (parsing it takes about that long). */
+#define SERVE_HEAVY_S 1e-3
+#define SERVE_HEAVY_BODY ((size_t)1 << 20)
+bool serve_handle_heavy(const struct serve_handle *h, size_t body_len);
+/* Adds the time since serve_acquire, for a body of body_len bytes, to the
+ * model's average (call it where the request lets go of the thread). */
+void serve_handle_note_hold(const struct serve_handle *h, size_t body_len);
+/* Counts a request that goes to a worker thread and drops the handle; the
+ * worker acquires its own. */
+void serve_offload(struct serve_handle *h);
+/* Counts the request's latency from t0 (cap_mono_s) rather than from
+ * serve_acquire: a request that waited for a worker thread. */
+void serve_handle_since(struct serve_handle *h, double t0);
+
 /* ---- deployment specs ----
  * {"model": "name@alias" | "name/version", "canary"?: ref, "canary_weight"?:
  * 1..100, "shadow"?: ref, "sticky_header"?: "x-user", "batching"?:

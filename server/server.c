@@ -8,8 +8,10 @@
  * may wait (on the store's writer, the disk), and a waiting HTTP thread
  * would stall every connection it owns; so its connection is suspended and
  * the request handed to a worker thread, which resumes the connection with
- * the answer. A request that waits in a batch (API_PENDING) is suspended the
- * same way, and the batcher's callback resumes it. Few HTTP threads keep
+ * the answer. So does a serving request that its handler finds heavy
+ * (API_OFFLOAD: a slow model, a huge body). A request that waits in a batch
+ * (API_PENDING) is suspended the same way, and the batcher's callback
+ * resumes it. Few HTTP threads keep
  * context switches down: with 16 of them on two CPUs, the bare HTTP route
  * ran ~25% slower and inference's p99 under load was 5-10x higher. */
 #include "server/server.h"
@@ -433,6 +435,10 @@ static void *worker_loop(void *arg)
         ctx->resp = (struct api_response){.fd = -1};
         atomic_store(&ctx->wait_state, WAIT_SUSPENDED);
         int rc = run_handler(ctx, &ctx->resp);
+        if (rc == API_OFFLOAD) {
+            /* (a handler offloads only on the HTTP thread) */
+            rc = cap_err(&ctx->err, CAP_EINTERNAL, "A request was sent to a worker twice");
+        }
         if (rc != API_PENDING) {
             ctx->rc = rc;
             ctx->answered = true;
@@ -497,6 +503,10 @@ static enum MHD_Result finish(struct MHD_Connection *conn, struct req_ctx *ctx)
     ctx->conn = conn;
     struct api_response resp = {.fd = -1};
     int rc = run_handler(ctx, &resp);
+    if (rc == API_OFFLOAD) {
+        ctx->req.queued_at = cap_mono_s();
+        return hand_to_worker(conn, ctx);
+    }
     if (rc == API_PENDING) {
         MHD_suspend_connection(conn);
         int running = WAIT_RUNNING;

@@ -10,8 +10,10 @@ import threading
 import time
 
 import numpy as np
+import onnx
 import pytest
 import requests
+from onnx import TensorProto, helper, numpy_helper
 
 import serving_helpers as sh
 from conftest import BIN
@@ -292,6 +294,106 @@ def test_a_batched_request_outlives_its_route(make_server):
 
 
 # ------------------------------------------------------------ restart
+
+def deep_tanh_model(layers=32, width=256, n_in=8):
+    """An MLP slow enough per row to hold a thread for a while: n_in -> width,
+    then `layers` times the same width x width MatMul + Tanh (one shared
+    initializer keeps the file small), then -> 1. Returns the model and its
+    forward pass in numpy."""
+    rng = np.random.default_rng(7)
+    w0 = (rng.standard_normal((n_in, width)) / np.sqrt(n_in)).astype(np.float32)
+    w = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
+    wout = (rng.standard_normal((width, 1)) / np.sqrt(width)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "W0"], ["h0"]),
+             helper.make_node("Tanh", ["h0"], ["a0"])]
+    for i in range(layers):
+        nodes += [helper.make_node("MatMul", [f"a{i}", "W"], [f"h{i + 1}"]),
+                  helper.make_node("Tanh", [f"h{i + 1}"], [f"a{i + 1}"])]
+    nodes.append(helper.make_node("MatMul", [f"a{layers}", "Wout"], ["y"]))
+    graph = helper.make_graph(
+        nodes, "deep_tanh",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, n_in])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+        [numpy_helper.from_array(w0, "W0"), numpy_helper.from_array(w, "W"),
+         numpy_helper.from_array(wout, "Wout")])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+
+    def forward(x):
+        a = np.tanh(np.asarray(x, np.float32) @ w0)
+        for _ in range(layers):
+            a = np.tanh(a @ w)
+        return (a @ wout).astype(np.float32)
+
+    return m, forward
+
+
+def test_a_heavy_model_does_not_hold_up_the_http_thread(make_server):
+    """With a single HTTP thread, a slow model's requests run on the worker
+    threads once the server has seen that they are slow, so a light request
+    on another connection is answered while a heavy one runs, not after it.
+    A light model's requests stay on the HTTP thread, except a body of 1 MiB
+    or more, which goes to a worker from the start."""
+    srv = make_server(["--http-threads", "1", "--threads", "4"]).start()
+    heavy_model, forward = deep_tanh_model()
+    with sh.tracking_uri(srv.url):
+        sh.register(heavy_model, "deep", experiment_id="0")
+        sh.register(sh.linear_model(3.0), "light", experiment_id="0")
+    for name in ("deep", "light"):
+        sh.create_deployment(srv.url, {"name": name, "model": f"{name}/1"})
+        sh.wait_for(lambda: sh.get_deployment(srv.url, name)["status"]["state"] == "READY",
+                    timeout=5, what=f"{name} READY")
+    s = requests.Session()
+    rng = np.random.default_rng(1)
+    # Grow the batch until one request takes a good while; the first one runs
+    # on the HTTP thread and tells the server what the model costs.
+    rows, took = 4, 0.0
+    while took < 0.5 and rows <= 8192:
+        x = rng.standard_normal((rows, 8)).astype(np.float32)
+        t0 = time.monotonic()
+        v, y = answer(s, srv.url, "deep", x)
+        took = time.monotonic() - t0
+        assert v == "1"
+        np.testing.assert_allclose(y, forward(x), rtol=1e-3, atol=1e-4)
+        rows *= 2
+    assert took >= 0.5, f"{rows // 2} rows took only {took:.3f} s"
+    offloaded = sh.metric(srv.url, "capstan_inference_offloaded_total", deployment="deep")
+    assert offloaded >= 1, offloaded
+
+    heavy = {}
+
+    def send_heavy():
+        heavy["answer"] = answer(requests.Session(), srv.url, "deep", x)
+        heavy["done"] = time.monotonic()
+
+    t = threading.Thread(target=send_heavy)
+    t.start()
+    time.sleep(0.1)  # the heavy request is running by now
+    xl = np.ones((2, 3), np.float32)
+    for _ in range(10):
+        v, y = answer(s, srv.url, "light", xl)
+        assert v == "1"
+        sh.assert_close(y, sh.linear_expect(xl, 3.0))
+    light_done = time.monotonic()
+    t.join(120)
+    assert heavy["answer"][0] == "1"
+    np.testing.assert_allclose(heavy["answer"][1], forward(x), rtol=1e-3, atol=1e-4)
+    assert light_done < heavy["done"], (
+        f"the light requests were answered {light_done - heavy['done']:.3f} s after the heavy one")
+    assert sh.metric(srv.url, "capstan_inference_offloaded_total", deployment="deep") == offloaded + 1
+    assert sh.metric(srv.url, "capstan_inference_offloaded_total", deployment="light") == 0
+
+    # a 1 MiB body goes to a worker even for a light model, and is answered right
+    xb = rng.standard_normal((40000, 3)).astype(np.float32)
+    r = sh.oip_infer(s, srv.url, "light", xb)
+    assert r.status_code == 200, r.text[:500]
+    assert len(r.request.body) >= 1 << 20
+    sh.assert_close(np.array(r.json()["outputs"][0]["data"], np.float32).reshape(-1, 1),
+                    sh.linear_expect(xb, 3.0))
+    assert sh.metric(srv.url, "capstan_inference_offloaded_total", deployment="light") == 1
+    srv.assert_clean_exit(srv.stop())
+
 
 def test_deployments_survive_a_restart(make_server):
     srv = make_server().start()
