@@ -63,7 +63,7 @@ static int infer_finish(struct infer_call *c, int rc, struct api_response *resp,
                     : payload_write_scoring(c->m, &c->pr, c->outs, c->n_out, &body, err);
     for (int i = 0; i < c->n_out; i++)
         infer_tensor_release(&c->outs[i]);
-    if (c->note_hold)
+    if (c->note_hold && rc == 0) /* (a refused body says nothing of the model's cost) */
         serve_handle_note_hold(c->h, c->body_len);
     serve_release(c->h, rc == 0);
     payload_request_free(&c->pr);
