@@ -295,6 +295,60 @@ def test_a_batched_request_outlives_its_route(make_server):
 
 # ------------------------------------------------------------ restart
 
+def http_thread_cpu(pid):
+    """CPU ticks of each HTTP thread (MHD names them MHD-*), by thread id."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        if name.startswith("MHD"):
+            out[tid] = int(fields[11]) + int(fields[12])  # utime + stime
+    return out
+
+
+def test_connections_are_spread_over_the_http_threads(make_server):
+    """Two keep-alive connections go to two different HTTP threads, not
+    wherever the threads' race for the listen socket put them: a client
+    with few connections (a load balancer) gets every CPU."""
+    srv = make_server(["--http-threads", "2"]).start()
+    with sh.tracking_uri(srv.url):
+        sh.register(sh.linear_model(4.0), "spread", experiment_id="0")
+    sh.create_deployment(srv.url, {"name": "spread", "model": "spread/1"})
+    sh.wait_for(lambda: sh.get_deployment(srv.url, "spread")["status"]["state"] == "READY",
+                timeout=5, what="spread READY")
+    before = http_thread_cpu(srv.proc.pid)
+    assert len(before) == 2, before
+    x = np.ones((4, 3), np.float32)
+    errors = []
+
+    def client():
+        s = requests.Session()  # one connection, kept alive
+        try:
+            for _ in range(1500):
+                v, y = answer(s, srv.url, "spread", x)
+                assert v == "1"
+        except Exception as e:  # noqa: BLE001  (reported below)
+            errors.append(e)
+
+    ts = [threading.Thread(target=client) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(300)
+    assert not errors, errors
+    after = http_thread_cpu(srv.proc.pid)
+    used = {tid: after[tid] - before[tid] for tid in before}
+    total = sum(used.values())
+    assert total >= 10, f"too little CPU to tell: {used}"
+    assert min(used.values()) >= total * 0.25, f"HTTP thread CPU ticks {used}: one thread did most"
+    srv.assert_clean_exit(srv.stop())
+
+
 def deep_tanh_model(layers=32, width=256, n_in=8):
     """An MLP slow enough per row to hold a thread for a while: n_in -> width,
     then `layers` times the same width x width MatMul + Tanh (one shared
