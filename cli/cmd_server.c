@@ -182,8 +182,10 @@ int cmd_server(int argc, char **argv)
         goto done;
     }
     char *uri = cli_store_uri(opts);
-    fprintf(stderr, "capstan %s listening on http://%s:%u (store %s, artifacts %s)\n",
-            CAPSTAN_VERSION, scfg.host, server_port(srv), uri, artifacts.data);
+    bool v6 = strchr(scfg.host, ':') != NULL; /* an IPv6 address goes in brackets in a URL */
+    fprintf(stderr, "capstan %s listening on http://%s%s%s:%u (store %s, artifacts %s)\n",
+            CAPSTAN_VERSION, v6 ? "[" : "", scfg.host, v6 ? "]" : "", server_port(srv), uri,
+            artifacts.data);
     free(uri);
     wait_and_stop(srv);
     status = 0;
@@ -287,8 +289,9 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "capstan: %s\n", err.msg);
         goto done;
     }
-    fprintf(stderr, "capstan %s serving on http://%s:%u (registry %s)\n", CAPSTAN_VERSION,
-            scfg.host, server_port(srv), cli_get(opts, "--registry"));
+    bool v6 = strchr(scfg.host, ':') != NULL;
+    fprintf(stderr, "capstan %s serving on http://%s%s%s:%u (registry %s)\n", CAPSTAN_VERSION,
+            v6 ? "[" : "", scfg.host, v6 ? "]" : "", server_port(srv), cli_get(opts, "--registry"));
     wait_and_stop(srv);
     status = 0;
 done:
