@@ -3,17 +3,17 @@
  * artifact path are decoded by us, exactly once. Responses are queued on the
  * handler's last call, never the first, so keep-alive connections stay open.
  *
- * Two kinds of threads. HTTP threads (about one per CPU, each an MHD daemon;
- * an accept thread hands each new connection to the one with the fewest)
- * read requests and answer the serving routes themselves, from memory. Every other request
- * may wait (on the store's writer, the disk), and a waiting HTTP thread
- * would stall every connection it owns; so its connection is suspended and
- * the request handed to a worker thread, which resumes the connection with
- * the answer. So does a serving request that its handler finds heavy
- * (API_OFFLOAD: a slow model, a huge body). A request that waits in a batch
- * (API_PENDING) is suspended the same way, and the batcher's callback
- * resumes it. Few HTTP threads keep
- * context switches down: with 16 of them on two CPUs, the bare HTTP route
+ * Two kinds of threads. HTTP threads (about one per CPU, each an MHD
+ * daemon; an accept thread hands each new connection to the one with the
+ * fewest) read requests and answer the serving routes themselves, from
+ * memory. Every other request may wait (on the store's writer, the disk),
+ * and a waiting HTTP thread would stall every connection it owns; so its
+ * connection is suspended and the request handed to a worker thread, which
+ * resumes the connection with the answer. So does a serving request that
+ * its handler finds heavy (API_OFFLOAD: a slow model, a huge body). A
+ * request that waits in a batch (API_PENDING) is suspended the same way,
+ * and the batcher's callback resumes it. Few HTTP threads keep context
+ * switches down: with 16 of them on two CPUs, the bare HTTP route
  * ran ~25% slower and inference's p99 under load was 5-10x higher. */
 #include "server/server.h"
 
@@ -57,12 +57,11 @@ struct worker {
 /* One HTTP thread: an MHD daemon with its own polling thread and no
  * listen socket. The server's acceptor hands each new connection to the
  * thread with the fewest open ones. MHD's own thread pool lets its threads
- * race for new connections, and the first to wake took most of a burst
- * (20 of 32 benchmark connections on one thread, 64% of the CPU time): one
- * CPU then did most of the work, and a keep-alive client with a few
- * connections (a load balancer) could leave a CPU idle. */
+ * race for new connections, and the first to wake takes most of a burst
+ * (with 32 benchmark connections one thread did 64% of the work; with 2,
+ * both often landed on one thread, leaving a CPU idle: what a load
+ * balancer's few keep-alive connections would see). */
 struct http_thread {
-    struct server *srv;
     struct MHD_Daemon *daemon;
     /* open connections: handed counts the acceptor's (only it writes it),
      * closed MHD's close notifications; a connection MHD refuses after
@@ -804,7 +803,6 @@ int server_start(const struct server_config *cfg, const struct api_env *env, str
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
     for (unsigned i = 0; i < http_threads; i++) {
         struct http_thread *t = &srv->http[i];
-        t->srv = srv;
         t->daemon = MHD_start_daemon(
             flags, 0, NULL, NULL, on_request, srv,
             MHD_OPTION_URI_LOG_CALLBACK, uri_logger, srv,
