@@ -65,6 +65,14 @@ static void set_log_level(const char *lvl)
                                                   : CAP_LOG_INFO);
 }
 
+/* The URL the server answers on, for the start-up line: an IPv6 address
+ * goes in brackets. */
+static void listen_url(const char *host, unsigned port, char *out, size_t n)
+{
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(out, n, "http://%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
 int cmd_server(int argc, char **argv)
 {
     struct cli_opt opts[] = {
@@ -182,10 +190,10 @@ int cmd_server(int argc, char **argv)
         goto done;
     }
     char *uri = cli_store_uri(opts);
-    bool v6 = strchr(scfg.host, ':') != NULL; /* an IPv6 address goes in brackets in a URL */
-    fprintf(stderr, "capstan %s listening on http://%s%s%s:%u (store %s, artifacts %s)\n",
-            CAPSTAN_VERSION, v6 ? "[" : "", scfg.host, v6 ? "]" : "", server_port(srv), uri,
-            artifacts.data);
+    char url[300];
+    listen_url(scfg.host, server_port(srv), url, sizeof url);
+    fprintf(stderr, "capstan %s listening on %s (store %s, artifacts %s)\n", CAPSTAN_VERSION,
+            url, uri, artifacts.data);
     free(uri);
     wait_and_stop(srv);
     status = 0;
@@ -289,9 +297,10 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "capstan: %s\n", err.msg);
         goto done;
     }
-    bool v6 = strchr(scfg.host, ':') != NULL;
-    fprintf(stderr, "capstan %s serving on http://%s%s%s:%u (registry %s)\n", CAPSTAN_VERSION,
-            v6 ? "[" : "", scfg.host, v6 ? "]" : "", server_port(srv), cli_get(opts, "--registry"));
+    char url[300];
+    listen_url(scfg.host, server_port(srv), url, sizeof url);
+    fprintf(stderr, "capstan %s serving on %s (registry %s)\n", CAPSTAN_VERSION, url,
+            cli_get(opts, "--registry"));
     wait_and_stop(srv);
     status = 0;
 done:
