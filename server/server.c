@@ -761,35 +761,11 @@ int server_start(const struct server_config *cfg, const struct api_env *env, str
     struct server *srv = cap_xcalloc(1, sizeof *srv);
     srv->cfg = *cfg;
     srv->env = env;
-    unsigned nworkers = cfg->threads ? cfg->threads : 16;
     pthread_mutex_init(&srv->jobs_mu, NULL);
-    srv->workers = cap_xcalloc(nworkers, sizeof *srv->workers);
-    for (unsigned i = 0; i < nworkers; i++) {
-        struct worker *w = &srv->workers[i];
-        w->srv = srv;
-        pthread_cond_init(&w->cv, NULL);
-        srv->nworkers = i + 1;
-        if (pthread_create(&w->thread, NULL, worker_loop, w) != 0) {
-            pthread_cond_destroy(&w->cv);
-            srv->nworkers = i;
-            stop_workers(srv);
-            freeaddrinfo(ai);
-            free(srv);
-            return cap_err(err, CAP_EINTERNAL, "Cannot start the server's worker threads");
-        }
-    }
-    unsigned http_threads = cfg->http_threads;
-    if (!http_threads) {
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        http_threads = ncpu < 2 ? 2 : ncpu > 16 ? 16 : (unsigned)ncpu;
-    }
     srv->listen_fd = listen_on(ai, cfg, err);
     freeaddrinfo(ai);
-    if (srv->listen_fd < 0) {
-        stop_workers(srv);
-        free(srv);
-        return -1;
-    }
+    if (srv->listen_fd < 0)
+        goto fail;
     struct sockaddr_storage bound;
     socklen_t blen = sizeof bound;
     srv->port = cfg->port;
@@ -797,6 +773,24 @@ int server_start(const struct server_config *cfg, const struct api_env *env, str
         srv->port = ntohs(bound.ss_family == AF_INET6
                               ? ((struct sockaddr_in6 *)&bound)->sin6_port
                               : ((struct sockaddr_in *)&bound)->sin_port);
+    unsigned nworkers = cfg->threads ? cfg->threads : 16;
+    srv->workers = cap_xcalloc(nworkers, sizeof *srv->workers);
+    for (unsigned i = 0; i < nworkers; i++) {
+        struct worker *w = &srv->workers[i];
+        w->srv = srv;
+        pthread_cond_init(&w->cv, NULL);
+        if (pthread_create(&w->thread, NULL, worker_loop, w) != 0) {
+            pthread_cond_destroy(&w->cv);
+            cap_err(err, CAP_EINTERNAL, "Cannot start the server's worker threads");
+            goto fail;
+        }
+        srv->nworkers = i + 1;
+    }
+    unsigned http_threads = cfg->http_threads;
+    if (!http_threads) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        http_threads = ncpu < 2 ? 2 : ncpu > 16 ? 16 : (unsigned)ncpu;
+    }
     srv->http = cap_xcalloc(http_threads, sizeof *srv->http);
     srv->nhttp = http_threads;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
@@ -815,24 +809,25 @@ int server_start(const struct server_config *cfg, const struct api_env *env, str
             MHD_OPTION_END);
         if (!t->daemon) {
             int e = errno;
-            close(srv->listen_fd);
-            stop_http(srv);
-            stop_workers(srv);
-            free(srv);
-            return cap_err(err, CAP_EINTERNAL, "Cannot start the HTTP threads: %s",
-                           e ? strerror(e) : "libmicrohttpd refused to start");
+            cap_err(err, CAP_EINTERNAL, "Cannot start the HTTP threads: %s",
+                    e ? strerror(e) : "libmicrohttpd refused to start");
+            goto fail;
         }
     }
     if (pthread_create(&srv->acceptor, NULL, accept_loop, srv) != 0) {
-        close(srv->listen_fd);
-        stop_http(srv);
-        stop_workers(srv);
-        free(srv);
-        return cap_err(err, CAP_EINTERNAL, "Cannot start the server's accept thread");
+        cap_err(err, CAP_EINTERNAL, "Cannot start the server's accept thread");
+        goto fail;
     }
     srv->acceptor_started = true;
     *out = srv;
     return 0;
+fail:
+    /* each undoes only what started */
+    stop_accepting(srv);
+    stop_http(srv);
+    stop_workers(srv);
+    free(srv);
+    return -1;
 }
 
 uint16_t server_port(const struct server *srv)
