@@ -86,7 +86,7 @@ int cmd_server(int argc, char **argv)
         {"--http-threads", "CAPSTAN_HTTP_THREADS", false, NULL,
          "threads that read requests and answer inference (default: one per CPU, 2 to 16)"},
         {"--threads", "CAPSTAN_THREADS", false, "16",
-         "worker threads for requests that may wait (store, disk, batches)"},
+         "worker threads for requests that may wait (store, disk) and heavy inference"},
         {"--max-request-bytes", "CAPSTAN_MAX_REQUEST_BYTES", false, "16777216",
          "largest JSON request body"},
         {"--max-upload-bytes", "CAPSTAN_MAX_UPLOAD_BYTES", false, "68719476736",
@@ -224,7 +224,7 @@ int cmd_serve(int argc, char **argv)
         {"--http-threads", "CAPSTAN_HTTP_THREADS", false, NULL,
          "threads that read requests and answer inference (default: one per CPU, 2 to 16)"},
         {"--threads", "CAPSTAN_THREADS", false, "16",
-         "worker threads for requests that may wait (store, disk, batches)"},
+         "worker threads for requests that may wait (store, disk) and heavy inference"},
         {"--max-request-bytes", "CAPSTAN_MAX_REQUEST_BYTES", false, "16777216",
          "largest request body"},
         {"--serve-poll-ms", "CAPSTAN_SERVE_POLL_MS", false, "500",
@@ -253,8 +253,9 @@ int cmd_serve(int argc, char **argv)
         !parse_threads(cli_get(opts, "--http-threads"), &http_threads) ||
         !parse_u64(cli_get(opts, "--max-request-bytes"), 1ULL << 40, &max_json) ||
         !parse_u64(cli_get(opts, "--serve-poll-ms"), 60000, &poll_ms) || poll_ms < 10) {
-        fprintf(stderr, "capstan: --port 0-65535, --threads and --http-threads 1-1024, --max-request-bytes a byte "
-                        "count and --serve-poll-ms 10-60000 expected\n");
+        fprintf(stderr, "capstan: --port 0-65535, --threads and --http-threads 1-1024, "
+                        "--max-request-bytes a byte count and --serve-poll-ms 10-60000 "
+                        "expected\n");
         return 2;
     }
     set_log_level(cli_get(opts, "--log-level"));

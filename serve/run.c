@@ -695,8 +695,8 @@ static void log_prediction(struct route *r, int role, const infer_tensor *in, in
     struct smodel *sm = r->model[role];
     const char *role_name = role == ROLE_SHADOW ? "shadow" : role == ROLE_CANARY ? "canary"
                                                                                   : "primary";
-    /* The packs in one buffer of this thread's; predlog_push copies them
-     * and the strings, so the strings are the route's own. */
+    /* Both packs in one buffer; predlog_push copies them and the strings,
+     * so the strings can be the route's own. */
     struct cap_buf b;
     cap_buf_init(&b);
     cap_buf_reserve(&b, 512);

@@ -12,7 +12,7 @@
 struct server_config {
     const char *host;            /* "127.0.0.1", "0.0.0.0", "::1" ... */
     uint16_t port;               /* 0 = any free port (see server_port) */
-    unsigned http_threads;       /* MHD's threads; 0: one per CPU (2 to 16) */
+    unsigned http_threads;       /* HTTP threads, an MHD daemon each; 0: one per CPU (2 to 16) */
     unsigned threads;            /* workers for requests that may wait; 0: 16 */
     uint64_t max_json_bytes;     /* JSON request bodies above this get 413 */
     uint64_t max_upload_bytes;   /* streamed artifact uploads above this get 413 */
