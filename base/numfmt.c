@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef unsigned __int128 u128;
 
@@ -119,4 +120,65 @@ size_t cap_fmt_float9(float f, char *out)
     }
     *p = '\0';
     return (size_t)(p - out);
+}
+
+/* pandas' read_csv reads these as NaN in a float column */
+static bool na_token(const char *s)
+{
+    static const char *const na[] = {"", "NaN", "nan", "-NaN", "-nan", "NA", "N/A", "n/a",
+                                     "NULL", "null", "None", "<NA>", "#N/A"};
+    for (size_t k = 0; k < sizeof na / sizeof na[0]; k++)
+        if (strcmp(s, na[k]) == 0)
+            return true;
+    return false;
+}
+
+/* A plain decimal number: strtod alone would also take hex floats and
+ * "infinity" spelled many ways. */
+static bool decimal_text(const char *s)
+{
+    const char *p = s;
+    if (*p == '+' || *p == '-')
+        p++;
+    bool digits = false;
+    while (*p >= '0' && *p <= '9')
+        p++, digits = true;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            digits = true;
+    if (!digits)
+        return false;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return false;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return *p == '\0';
+}
+
+bool cap_text_to_double(const char *s, size_t n, double *out)
+{
+    while (n && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        n--;
+    char tmp[64]; /* longer than any number written to be read back */
+    if (n >= sizeof tmp || memchr(s, '\0', n))
+        return false;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    const char *t = tmp + (tmp[0] == '+' || tmp[0] == '-');
+    if (na_token(tmp))
+        *out = NAN;
+    else if (!strcasecmp(t, "inf") || !strcasecmp(t, "infinity"))
+        *out = tmp[0] == '-' ? -INFINITY : INFINITY;
+    else if (decimal_text(tmp))
+        *out = strtod(tmp, NULL);
+    else
+        return false;
+    return true;
 }

@@ -1,7 +1,9 @@
-/* numfmt.h - number to text, fast where printf is slow. */
+/* numfmt.h - number to text, fast where printf is slow, and text to number
+ * by the one rule every reader of tables (CSV cells, text tensors) follows. */
 #ifndef CAP_BASE_NUMFMT_H
 #define CAP_BASE_NUMFMT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Writes f as printf's "%.9g" would (9 significant digits, which give a
@@ -10,5 +12,13 @@
  * Returns the length, or 0 for what it leaves to printf: zero, subnormals,
  * infinities, NaN and magnitudes outside [1e-20, 1e20). */
 size_t cap_fmt_float9(float f, char *out);
+
+/* A text cell read as pandas' read_csv reads a float column: the NA tokens
+ * (the empty cell, "NA", "NaN", "null", "None", ...) are NaN, "inf" and
+ * "infinity" in any case with an optional sign are infinities, and a plain
+ * decimal number is itself. Anything else is refused (false): hex floats,
+ * "1,5", "nan(0x1)", text. Blanks around the cell are ignored; s need not
+ * end in a NUL. */
+bool cap_text_to_double(const char *s, size_t n, double *out);
 
 #endif

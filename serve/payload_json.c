@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "base/numfmt.h"
 #include "serve/payload_internal.h"
@@ -445,44 +444,6 @@ const char *payload_elem_number(int type, double d, void *data, int64_t i)
     }
 }
 
-/* pandas' read_csv reads these as NaN in a float column */
-static bool na_token(const char *s)
-{
-    static const char *const na[] = {"", "NaN", "nan", "-NaN", "-nan", "NA", "N/A", "n/a",
-                                     "NULL", "null", "None", "<NA>", "#N/A"};
-    for (size_t k = 0; k < sizeof na / sizeof na[0]; k++)
-        if (strcmp(s, na[k]) == 0)
-            return true;
-    return false;
-}
-
-/* A plain decimal number: strtod alone would also take hex floats and
- * "infinity" spelled many ways. */
-static bool decimal_text(const char *s)
-{
-    const char *p = s;
-    if (*p == '+' || *p == '-')
-        p++;
-    bool digits = false;
-    while (*p >= '0' && *p <= '9')
-        p++, digits = true;
-    if (*p == '.')
-        for (p++; *p >= '0' && *p <= '9'; p++)
-            digits = true;
-    if (!digits)
-        return false;
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-')
-            p++;
-        if (!(*p >= '0' && *p <= '9'))
-            return false;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    return *p == '\0';
-}
-
 const char *payload_elem_text(int type, const char *s, size_t n, void *data, int64_t i)
 {
     if (type == INFER_STRING) {
@@ -513,14 +474,7 @@ const char *payload_elem_text(int type, const char *s, size_t n, void *data, int
     }
     if (is_float_type(type)) {
         double d;
-        const char *t = tmp + (tmp[0] == '+' || tmp[0] == '-');
-        if (na_token(tmp))
-            d = NAN;
-        else if (!strcasecmp(t, "inf") || !strcasecmp(t, "infinity"))
-            d = tmp[0] == '-' ? -INFINITY : INFINITY;
-        else if (decimal_text(tmp))
-            d = strtod(tmp, NULL);
-        else
+        if (!cap_text_to_double(tmp, n, &d))
             return "is not a number";
         return store_float(type, d, data, i);
     }
