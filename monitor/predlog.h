@@ -13,6 +13,9 @@
 
 struct predlog;
 
+/* Producers append to this many shards, each thread to its own in turn. */
+#define PREDLOG_SHARDS 16
+
 /* Writes a batch; an error is logged and the batch counted as dropped. */
 typedef int (*predlog_sink)(void *cls, const struct store_prediction *rows, size_t n,
                             struct cap_error *err);
@@ -30,6 +33,10 @@ uint64_t predlog_written(const struct predlog *l);
 /* Waits until everything queued before the call has been written (tests,
  * and the predictions query so that a client reads its own requests). */
 void predlog_flush(struct predlog *l);
+
+/* Tests only: fn(cls, i) runs on the writer's thread each time a round has
+ * emptied shard i, so a test can push while a round is half done. */
+void predlog_set_round_hook(struct predlog *l, void (*fn)(void *cls, int shard), void *cls);
 
 /* The sink that writes to the metadata store, keeping at most keep_rows
  * rows (the oldest go first; 0 keeps everything). */

@@ -557,6 +557,89 @@ static void test_predlog_order(void **state)
     predlog_stop(l);
 }
 
+/* The race behind the old flaky order: a round has emptied half of the
+ * shards when entries arrive in every shard, in a known order. The ones in
+ * shards already emptied wait for the next round; those pushed after them
+ * into shards not yet emptied must not be written before them. */
+/* One thread more than shards: the first and the last share a shard, so
+ * whichever shard the first thread gets, some entry in a shard already
+ * emptied comes before one in a shard not yet emptied. */
+#define GAP_THREADS (PREDLOG_SHARDS + 1)
+
+struct gap_state {
+    struct order_state o;
+    struct predlog *l;
+    bool fired, go;
+    int pushed;
+};
+
+struct gap_pusher {
+    struct gap_state *g;
+    int t;
+};
+
+static void *gap_push(void *arg)
+{
+    struct gap_pusher *p = arg;
+    struct gap_state *g = p->g;
+    pthread_mutex_lock(&g->o.mu);
+    while (!g->go || g->o.turn != p->t)
+        pthread_cond_wait(&g->o.cv, &g->o.mu);
+    char id[32];
+    snprintf(id, sizeof id, "%d", 1 + p->t); /* entry 0 started the round */
+    struct store_prediction r = {.deployment = "d", .model_name = "m", .model_version = "1",
+                                 .role = "primary", .request_id = id, .agree = -1};
+    assert_true(predlog_push(g->l, &r));
+    g->o.turn++;
+    g->pushed++;
+    pthread_cond_broadcast(&g->o.cv);
+    pthread_mutex_unlock(&g->o.mu);
+    return NULL;
+}
+
+static void gap_hook(void *cls, int shard)
+{
+    struct gap_state *g = cls;
+    if (g->fired || shard != PREDLOG_SHARDS / 2 - 1)
+        return;
+    g->fired = true;
+    pthread_mutex_lock(&g->o.mu);
+    g->go = true;
+    pthread_cond_broadcast(&g->o.cv);
+    while (g->pushed < GAP_THREADS)
+        pthread_cond_wait(&g->o.cv, &g->o.mu);
+    pthread_mutex_unlock(&g->o.mu);
+}
+
+static void test_predlog_order_across_a_round(void **state)
+{
+    (void)state;
+    struct gap_state g = {.o = {.mu = PTHREAD_MUTEX_INITIALIZER,
+                                .cv = PTHREAD_COND_INITIALIZER,
+                                .last = -1}};
+    g.l = predlog_start(1 << 10, order_sink, &g.o);
+    pthread_t th[GAP_THREADS];
+    struct gap_pusher p[GAP_THREADS];
+    /* each new thread takes the next shard on its first push: all distinct */
+    for (int t = 0; t < GAP_THREADS; t++) {
+        p[t] = (struct gap_pusher){&g, t};
+        assert_int_equal(pthread_create(&th[t], NULL, gap_push, &p[t]), 0);
+    }
+    predlog_set_round_hook(g.l, gap_hook, &g);
+    struct store_prediction r = {.deployment = "d", .model_name = "m", .model_version = "1",
+                                 .role = "primary", .request_id = "0", .agree = -1};
+    assert_true(predlog_push(g.l, &r));
+    predlog_flush(g.l);
+    for (int t = 0; t < GAP_THREADS; t++)
+        pthread_join(th[t], NULL);
+    predlog_flush(g.l);
+    assert_true(g.fired);
+    assert_int_equal(g.o.n, GAP_THREADS + 1);
+    assert_false(g.o.out_of_order);
+    assert_int_equal(g.o.last, GAP_THREADS);
+    predlog_stop(g.l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -570,6 +653,7 @@ int main(void)
         cmocka_unit_test(test_metrics_exposition),
         cmocka_unit_test(test_predlog_bounded),
         cmocka_unit_test(test_predlog_order),
+        cmocka_unit_test(test_predlog_order_across_a_round),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
