@@ -3,6 +3,7 @@
  * Prometheus' /metrics. Specs are checked by serve/ and stored by store/;
  * after every change the serving side is brought in step before the answer
  * goes out, so the answer's status is already the new one. */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,22 +257,28 @@ static int dep_rollback(const struct api_env *env, const struct api_request *req
 static int predictions(const struct api_env *env, const struct api_request *req,
                        struct api_response *resp, struct cap_error *err)
 {
-    int rc;
+    int rc, has_id;
     const char *dep = NULL, *token = NULL;
-    int64_t since = 0;
+    int64_t since = 0, since_id = -1;
     int max = 0;
     if (!env->store)
         return cap_err(err, CAP_ENOTIMPL, "The prediction log is kept by the registry server");
     if ((rc = cap_json_get_str(req->msg, "deployment", false, &dep, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "page_token", false, &token, err)) < 0 ||
         (rc = cap_json_get_i64(req->msg, "since", false, &since, err)) < 0 ||
+        (rc = has_id = cap_json_get_i64(req->msg, "since_id", false, &since_id, err)) < 0 ||
         (rc = api_max_results(req->msg, 1000, 10000, &max, err)) < 0)
         return rc;
+    /* since_id: the last id the reader has seen; it gets the rows after it */
+    if (has_id == 0 && since_id < 0)
+        return cap_err(err, CAP_EINVAL,
+                       "Field 'since_id' must be the id of a logged prediction (0 or more), "
+                       "got %" PRId64, since_id);
     predlog_flush(env->log);
     cJSON *rows = NULL;
     char *next = NULL;
-    if ((rc = store_predictions_search(env->store, dep, since, max, token, serve_log_unpack, &rows,
-                                       &next, err)) < 0)
+    if ((rc = store_predictions_search(env->store, dep, since, since_id, max, token,
+                                       serve_log_unpack, &rows, &next, err)) < 0)
         return rc;
     resp->json = api_wrap("predictions", rows);
     if (next)

@@ -882,7 +882,7 @@ int store_predictions_log(struct store *st, const struct store_prediction *rows,
 }
 
 int store_predictions_search(struct store *st, const char *deployment, int64_t since_ms,
-                             int max_results, const char *page_token, store_pack_decoder decode,
+                             int64_t after_id, int max_results, const char *page_token, store_pack_decoder decode,
                              cJSON **out, char **next_token, struct cap_error *err)
 {
     NEED_STORE();
@@ -894,7 +894,8 @@ int store_predictions_search(struct store *st, const char *deployment, int64_t s
         return cap_err(err, CAP_EINVAL, "max_results must be between 1 and 10000, got %d",
                        max_results);
     char *tok = NULL;
-    int rc = st->srv->predictions_search(st->impl, deployment, since_ms, max_results, page_token,
+    int rc = st->srv->predictions_search(st->impl, deployment, since_ms, after_id, max_results,
+                                         page_token,
                                          decode, out, &tok, err);
     if (next_token)
         *next_token = tok;

@@ -344,13 +344,18 @@ int store_predictions_log(struct store *st, const struct store_prediction *rows,
 /* Turns a stored inputs/outputs pack into JSON (NULL: null). */
 typedef cJSON *(*store_pack_decoder)(const void *pack, size_t len);
 
-/* Rows of one deployment (NULL: all) with timestamp >= since_ms in the
- * order they were logged (ids grow with time), as [{id, timestamp,
+/* Rows of one deployment (NULL: all) with timestamp >= since_ms and id >
+ * after_id (-1: any) in the order they were logged, as [{id, timestamp,
  * deployment, model_name, model_version, role, request_id?, latency_us,
  * inputs, outputs, agree?}] with inputs/outputs from decode; *next_token
- * when more. */
+ * when more.
+ * Ids are a reader's cursor, so every backend must keep this promise: ids
+ * grow in the order rows are logged, and a row is never visible before
+ * every row with a smaller id is (SQLite: one writer assigns them and
+ * commits in order). A reader that has seen id N and asks for after_id N
+ * never misses a row, except rows trimmed away meanwhile. */
 int store_predictions_search(struct store *st, const char *deployment, int64_t since_ms,
-                             int max_results, const char *page_token, store_pack_decoder decode,
+                             int64_t after_id, int max_results, const char *page_token, store_pack_decoder decode,
                              cJSON **out, char **next_token, struct cap_error *err);
 /* Deletes the oldest rows, keeping at least keep_rows (the log is stored in
  * segments of up to 1024 rows; whole segments go). */

@@ -132,7 +132,7 @@ struct store_serving_backend {
     int (*predictions_log)(void *impl, const struct store_prediction *rows, size_t n,
                            struct cap_error *err);
     int (*predictions_search)(void *impl, const char *deployment, int64_t since_ms,
-                              int max_results, const char *page_token, store_pack_decoder decode,
+                              int64_t after_id, int max_results, const char *page_token, store_pack_decoder decode,
                               cJSON **out, char **next_token, struct cap_error *err);
     int (*predictions_trim)(void *impl, int64_t keep_rows, struct cap_error *err);
 };

@@ -117,7 +117,7 @@ int store_sq_migrate(struct sq_conn *c, const char *artifact_prefix, struct cap_
 int store_sq_predictions_log(void *impl, const struct store_prediction *rows, size_t n,
                              struct cap_error *err);
 int store_sq_predictions_search(void *impl, const char *deployment, int64_t since_ms,
-                                int max_results, const char *page_token,
+                                int64_t after_id, int max_results, const char *page_token,
                                 store_pack_decoder decode, cJSON **out, char **next_token,
                                 struct cap_error *err);
 int store_sq_predictions_trim(void *impl, int64_t keep_rows, struct cap_error *err);

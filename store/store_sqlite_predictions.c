@@ -370,19 +370,20 @@ static int run_search(struct sq_conn *c, struct search_job *a, struct cap_error 
 }
 
 int store_sq_predictions_search(void *impl, const char *deployment, int64_t since_ms,
-                                int max_results, const char *page_token,
+                                int64_t after_id, int max_results, const char *page_token,
                                 store_pack_decoder decode, cJSON **out, char **next_token,
                                 struct cap_error *err)
 {
     struct search_job a = {.decode = decode, .deployment = deployment, .since = since_ms,
-                           .after = -1, .max = max_results};
+                           .after = after_id < 0 ? -1 : after_id, .max = max_results};
     if (page_token && *page_token) {
         /* tokens are the decimal id of the last row sent: opaque to clients */
         char *end = NULL;
         long long v = strtoll(page_token, &end, 10);
         if (end == page_token || *end || v < 0 || page_token[0] == '-' || page_token[0] == '+')
             return cap_err(err, CAP_EINVAL, "Invalid page_token '%.64s'", page_token);
-        a.after = v;
+        if (v > a.after)
+            a.after = v;
     }
     struct sq *s = impl;
     struct sq_conn *c = store_sq_reader(s);

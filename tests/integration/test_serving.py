@@ -523,6 +523,14 @@ def test_prediction_log_pages(server, mlflow_client):
     ts = sorted(p["timestamp"] for p in seen)
     later = predictions(server.url, "plog", since=ts[-1] + 1)["predictions"]
     assert all(p["timestamp"] > ts[-1] for p in later)
+    # since_id is a reader's cursor: the rows after the last id it saw, the 13th request only.
+    ids = sorted(p["id"] for p in seen)
+    after = predictions(server.url, "plog", since_id=ids[-1])["predictions"]
+    assert [p["id"] > ids[-1] for p in after] == [True]
+    assert predictions(server.url, "plog", since_id=ids[5])["predictions"][0]["id"] == ids[6]
+    r = requests.get(server.url + "/api/2.0/capstan/predictions",
+                     params={"deployment": "plog", "since_id": -5}, timeout=30)
+    assert r.status_code == 400 and "since_id" in r.json()["message"], r.text
 
 
 # ------------------------------------------------------------ broken new version

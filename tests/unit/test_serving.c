@@ -130,7 +130,7 @@ static void test_predictions_paging(void **state)
         cJSON *out = NULL;
         char *next = NULL;
         assert_int_equal(
-            store_predictions_search(f->st, "fraud", 0, 7, token, decode, &out, &next, &err), 0);
+            store_predictions_search(f->st, "fraud", 0, -1, 7, token, decode, &out, &next, &err), 0);
         const cJSON *r;
         cJSON_ArrayForEach(r, out)
         {
@@ -148,15 +148,28 @@ static void test_predictions_paging(void **state)
         token = next;
     } while (token);
     assert_int_equal(seen, 20);
+    /* a cursor: the rows after an id a reader has seen, in order */
     cJSON *out = NULL;
     assert_int_equal(
-        store_predictions_search(f->st, NULL, 1004, 100, NULL, decode, &out, NULL, &err), 0);
+        store_predictions_search(f->st, "fraud", 0, last - 3, 100, NULL, decode, &out, NULL, &err),
+        0);
+    assert_int_equal(cJSON_GetArraySize(out), 3);
+    assert_int_equal((int64_t)cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(out, 2), "id")
+                         ->valuedouble,
+                     last);
+    cJSON_Delete(out);
+    assert_int_equal(
+        store_predictions_search(f->st, "fraud", 0, last, 100, NULL, decode, &out, NULL, &err), 0);
+    assert_int_equal(cJSON_GetArraySize(out), 0);
+    cJSON_Delete(out);
+    assert_int_equal(
+        store_predictions_search(f->st, NULL, 1004, -1, 100, NULL, decode, &out, NULL, &err), 0);
     assert_int_equal(cJSON_GetArraySize(out), 5); /* since: only the last timestamp */
     cJSON_Delete(out);
     assert_int_equal(
-        store_predictions_search(f->st, NULL, 0, 10, "garbage", decode, &out, NULL, &err),
+        store_predictions_search(f->st, NULL, 0, -1, 10, "garbage", decode, &out, NULL, &err),
         -CAP_EINVAL);
-    assert_int_equal(store_predictions_search(f->st, NULL, 0, 0, NULL, decode, &out, NULL, &err),
+    assert_int_equal(store_predictions_search(f->st, NULL, 0, -1, 0, NULL, decode, &out, NULL, &err),
                      -CAP_EINVAL);
     cJSON_Delete(out);
 }
@@ -180,7 +193,7 @@ static void test_predictions_trim(void **state)
     cJSON *out = NULL;
     char *next = NULL;
     assert_int_equal(
-        store_predictions_search(f->st, NULL, 0, 100, NULL, decode, &out, &next, &err), 0);
+        store_predictions_search(f->st, NULL, 0, -1, 100, NULL, decode, &out, &next, &err), 0);
     assert_null(next);
     assert_int_equal(cJSON_GetArraySize(out), 12); /* three newest segments: 12 >= 10 rows */
     assert_int_equal(
@@ -192,7 +205,7 @@ static void test_predictions_trim(void **state)
     cJSON_Delete(out);
     assert_int_equal(store_predictions_trim(f->st, 1, &err), 0);
     assert_int_equal(
-        store_predictions_search(f->st, "fraud", 0, 100, NULL, decode, &out, NULL, &err), 0);
+        store_predictions_search(f->st, "fraud", 0, -1, 100, NULL, decode, &out, NULL, &err), 0);
     assert_int_equal(cJSON_GetArraySize(out), 4);
     cJSON_Delete(out);
 }
@@ -219,7 +232,7 @@ static void test_predictions_large(void **state)
         free(in[i]);
     cJSON *out = NULL;
     assert_int_equal(
-        store_predictions_search(f->st, "img", 0, 10, NULL, NULL, &out, NULL, &err), 0);
+        store_predictions_search(f->st, "img", 0, -1, 10, NULL, NULL, &out, NULL, &err), 0);
     assert_int_equal(cJSON_GetArraySize(out), 5);
     /* three rows (18 MiB) fill the first segment; the other two start a second */
     int64_t seg0 = (int64_t)cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(out, 0), "id")
@@ -278,7 +291,7 @@ static void test_predictions_upgrade(void **state)
         cJSON *out = NULL;
         char *next = NULL;
         assert_int_equal(
-            store_predictions_search(f->st, NULL, 0, 300, token, decode, &out, &next, &err), 0);
+            store_predictions_search(f->st, NULL, 0, -1, 300, token, decode, &out, &next, &err), 0);
         const cJSON *r;
         cJSON_ArrayForEach(r, out)
         {
