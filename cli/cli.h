@@ -7,9 +7,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "capstan/infer.h"
 #include "store/store.h"
 
-#define CAPSTAN_VERSION "0.1.0"
+/* Capstan and its inference library are released together: one version. */
+#define CAPSTAN_VERSION INFER_VERSION
 
 struct cli_opt {
     const char *name;     /* "--port" */

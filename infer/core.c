@@ -11,7 +11,7 @@
 
 #define AR_MIN_BLOCK (64 * 1024)
 
-void *ar_alloc(arena *a, size_t n)
+void *infi_ar_alloc(arena *a, size_t n)
 {
     size_t need = (n + 63) & ~(size_t)63;
     if (need < n)
@@ -39,20 +39,20 @@ void *ar_alloc(arena *a, size_t n)
     return nb->data;
 }
 
-void *ar_calloc(arena *a, size_t count, size_t size)
+void *infi_ar_calloc(arena *a, size_t count, size_t size)
 {
     size_t n;
     if (!mul_ok(count, size, &n))
         return NULL;
-    void *p = ar_alloc(a, n ? n : 1);
+    void *p = infi_ar_alloc(a, n ? n : 1);
     if (p)
         memset(p, 0, n);
     return p;
 }
 
-char *ar_strndup(arena *a, const char *s, size_t n)
+char *infi_ar_strndup(arena *a, const char *s, size_t n)
 {
-    char *p = ar_alloc(a, n + 1);
+    char *p = infi_ar_alloc(a, n + 1);
     if (p) {
         if (n)
             memcpy(p, s, n);
@@ -61,13 +61,13 @@ char *ar_strndup(arena *a, const char *s, size_t n)
     return p;
 }
 
-void ar_reset(arena *a)
+void infi_ar_reset(arena *a)
 {
     /* Several blocks mean the last run outgrew the first: merge them into
      * one block of the total size so later runs allocate nothing. */
     if (a->head && a->head->next) {
         size_t total = a->total;
-        ar_free(a);
+        infi_ar_free(a);
         ar_block *nb = aligned_alloc(64, (sizeof(ar_block) + total + 63) & ~(size_t)63);
         if (nb) {
             nb->cap = total;
@@ -82,7 +82,7 @@ void ar_reset(arena *a)
         a->head->used = 0;
 }
 
-void ar_free(arena *a)
+void infi_ar_free(arena *a)
 {
     ar_block *b = a->head;
     while (b) {
@@ -96,7 +96,7 @@ void ar_free(arena *a)
 
 /* ---- errors ---- */
 
-int ierr(infer_error *e, int code, const char *fmt, ...)
+int infi_ierr(infer_error *e, int code, const char *fmt, ...)
 {
     if (e) {
         va_list ap;
@@ -108,7 +108,7 @@ int ierr(infer_error *e, int code, const char *fmt, ...)
     return code;
 }
 
-void err_prefix(infer_error *e, const char *op, const char *name)
+void infi_err_prefix(infer_error *e, const char *op, const char *name)
 {
     if (!e)
         return;
@@ -122,7 +122,7 @@ void err_prefix(infer_error *e, const char *op, const char *name)
     memcpy(e->msg, tmp, n + 1);
 }
 
-int run_fail(run *r, int code, const char *fmt, ...)
+int infi_run_fail(run *r, int code, const char *fmt, ...)
 {
     if (r->err) {
         va_list ap;
@@ -136,7 +136,7 @@ int run_fail(run *r, int code, const char *fmt, ...)
 
 /* ---- values ---- */
 
-size_t elem_size(int type)
+size_t infi_elem_size(int type)
 {
     switch (type) {
     case INFER_FLOAT: case INFER_INT32: case INFER_UINT32: return 4;
@@ -148,7 +148,7 @@ size_t elem_size(int type)
     }
 }
 
-int64_t dims_count(int ndim, const int64_t *dims)
+int64_t infi_dims_count(int ndim, const int64_t *dims)
 {
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) {
@@ -161,7 +161,7 @@ int64_t dims_count(int ndim, const int64_t *dims)
     return n;
 }
 
-int is_numeric(int t)
+int infi_is_numeric(int t)
 {
     switch (t) {
     case INFER_FLOAT: case INFER_DOUBLE: case INFER_INT8: case INFER_INT16: case INFER_INT32:
@@ -173,31 +173,31 @@ int is_numeric(int t)
     }
 }
 
-int is_float_type(int t) { return t == INFER_FLOAT || t == INFER_DOUBLE; }
+int infi_is_float_type(int t) { return t == INFER_FLOAT || t == INFER_DOUBLE; }
 
-void *run_alloc(run *r, size_t n)
+void *infi_run_alloc(run *r, size_t n)
 {
     if (n > INFER_MAX_TENSOR_BYTES) {
-        run_fail(r, INFER_ENOMEM, "scratch of %zu bytes exceeds the %llu-byte limit", n,
+        infi_run_fail(r, INFER_ENOMEM, "scratch of %zu bytes exceeds the %llu-byte limit", n,
                  (unsigned long long)INFER_MAX_TENSOR_BYTES);
         return NULL;
     }
-    void *p = ar_alloc(r->ar, n ? n : 1);
+    void *p = infi_ar_alloc(r->ar, n ? n : 1);
     if (!p)
-        run_fail(r, INFER_ENOMEM, "out of memory (%zu bytes)", n);
+        infi_run_fail(r, INFER_ENOMEM, "out of memory (%zu bytes)", n);
     return p;
 }
 
-int tv_make(run *r, tval *out, int type, int ndim, const int64_t *dims)
+int infi_tv_make(run *r, tval *out, int type, int ndim, const int64_t *dims)
 {
     if (ndim < 0 || ndim > INFER_MAX_DIMS)
-        return run_fail(r, INFER_EUNSUPPORTED, "rank %d exceeds %d", ndim, INFER_MAX_DIMS);
-    int64_t n = dims_count(ndim, dims);
-    size_t es = elem_size(type), bytes;
+        return infi_run_fail(r, INFER_EUNSUPPORTED, "rank %d exceeds %d", ndim, INFER_MAX_DIMS);
+    int64_t n = infi_dims_count(ndim, dims);
+    size_t es = infi_elem_size(type), bytes;
     if (n < 0 || !es || !mul_ok((size_t)n, es, &bytes))
-        return run_fail(r, INFER_ESHAPE, "invalid output shape");
+        return infi_run_fail(r, INFER_ESHAPE, "invalid output shape");
     if (bytes > INFER_MAX_TENSOR_BYTES)
-        return run_fail(r, INFER_ENOMEM, "a tensor of %zu bytes exceeds the %llu-byte limit", bytes,
+        return infi_run_fail(r, INFER_ENOMEM, "a tensor of %zu bytes exceeds the %llu-byte limit", bytes,
                         (unsigned long long)INFER_MAX_TENSOR_BYTES);
     void *bind = out->bind;
     size_t cap = out->bind_cap;
@@ -212,7 +212,7 @@ int tv_make(run *r, tval *out, int type, int ndim, const int64_t *dims)
     if (bind && type != INFER_STRING && bytes <= cap)
         out->data = bind;
     else
-        out->data = run_alloc(r, bytes);
+        out->data = infi_run_alloc(r, bytes);
     if (!out->data)
         return INFER_ENOMEM;
     if (type == INFER_STRING)
@@ -238,45 +238,45 @@ int tv_make(run *r, tval *out, int type, int ndim, const int64_t *dims)
         }                                                                      \
     } while (0)
 
-float *tv_as_float(run *r, const tval *t)
+float *infi_tv_as_float(run *r, const tval *t)
 {
     if (t->type == INFER_FLOAT)
         return t->data;
-    if (!is_numeric(t->type)) {
-        run_fail(r, INFER_EUNSUPPORTED, "expected a numeric tensor, got %s", infer_type_name(t->type));
+    if (!infi_is_numeric(t->type)) {
+        infi_run_fail(r, INFER_EUNSUPPORTED, "expected a numeric tensor, got %s", infer_type_name(t->type));
         return NULL;
     }
-    float *d = run_alloc(r, (size_t)t->n * sizeof(float));
+    float *d = infi_run_alloc(r, (size_t)t->n * sizeof(float));
     if (!d)
         return NULL;
     CONVERT_LOOP(d, t->data, t->n, t->type);
     return d;
 }
 
-double *tv_as_double(run *r, const tval *t)
+double *infi_tv_as_double(run *r, const tval *t)
 {
     if (t->type == INFER_DOUBLE)
         return t->data;
-    if (!is_numeric(t->type)) {
-        run_fail(r, INFER_EUNSUPPORTED, "expected a numeric tensor, got %s", infer_type_name(t->type));
+    if (!infi_is_numeric(t->type)) {
+        infi_run_fail(r, INFER_EUNSUPPORTED, "expected a numeric tensor, got %s", infer_type_name(t->type));
         return NULL;
     }
-    double *d = run_alloc(r, (size_t)t->n * sizeof(double));
+    double *d = infi_run_alloc(r, (size_t)t->n * sizeof(double));
     if (!d)
         return NULL;
     CONVERT_LOOP(d, t->data, t->n, t->type);
     return d;
 }
 
-int64_t *tv_as_int64(run *r, const tval *t)
+int64_t *infi_tv_as_int64(run *r, const tval *t)
 {
     if (t->type == INFER_INT64)
         return t->data;
-    if (!is_numeric(t->type)) {
-        run_fail(r, INFER_EUNSUPPORTED, "expected a numeric tensor, got %s", infer_type_name(t->type));
+    if (!infi_is_numeric(t->type)) {
+        infi_run_fail(r, INFER_EUNSUPPORTED, "expected a numeric tensor, got %s", infer_type_name(t->type));
         return NULL;
     }
-    int64_t *d = run_alloc(r, (size_t)t->n * sizeof(int64_t));
+    int64_t *d = infi_run_alloc(r, (size_t)t->n * sizeof(int64_t));
     if (!d)
         return NULL;
     if (t->type == INFER_FLOAT || t->type == INFER_DOUBLE) {
@@ -293,7 +293,7 @@ int64_t *tv_as_int64(run *r, const tval *t)
 
 /* ---- attributes ---- */
 
-const attr *get_attr(const node *nd, const char *name)
+const attr *infi_get_attr(const node *nd, const char *name)
 {
     for (int i = 0; i < nd->nattr; i++)
         if (!strcmp(nd->attrs[i].name, name))
@@ -301,27 +301,27 @@ const attr *get_attr(const node *nd, const char *name)
     return NULL;
 }
 
-int64_t attr_i(const node *nd, const char *name, int64_t dflt)
+int64_t infi_attr_i(const node *nd, const char *name, int64_t dflt)
 {
-    const attr *a = get_attr(nd, name);
+    const attr *a = infi_get_attr(nd, name);
     return a && a->type == AT_INT ? a->i : dflt;
 }
 
-float attr_f(const node *nd, const char *name, float dflt)
+float infi_attr_f(const node *nd, const char *name, float dflt)
 {
-    const attr *a = get_attr(nd, name);
+    const attr *a = infi_get_attr(nd, name);
     return a && a->type == AT_FLOAT ? a->f : dflt;
 }
 
-const char *attr_s(const node *nd, const char *name, const char *dflt)
+const char *infi_attr_s(const node *nd, const char *name, const char *dflt)
 {
-    const attr *a = get_attr(nd, name);
+    const attr *a = infi_get_attr(nd, name);
     return a && a->type == AT_STRING ? a->s : dflt;
 }
 
 /* ---- post transforms ---- */
 
-int parse_post_transform(const char *s)
+int infi_parse_post_transform(const char *s)
 {
     if (!s || !strcmp(s, "NONE")) return PT_NONE;
     if (!strcmp(s, "LOGISTIC")) return PT_LOGISTIC;
@@ -331,7 +331,7 @@ int parse_post_transform(const char *s)
     return -1;
 }
 
-float pt_logistic(float x)
+float infi_pt_logistic(float x)
 {
     /* exp of a non-positive argument only: no overflow for large |x| */
     float v = 1.0f / (1.0f + expf(-fabsf(x)));
@@ -363,9 +363,9 @@ static inline float exp_vec(float x)
 }
 
 /* out[2i] = logistic(-z[i]), out[2i+1] = logistic(z[i]): the two columns
- * of a binary linear classifier, bit for bit what pt_logistic_n gives for
+ * of a binary linear classifier, bit for bit what infi_pt_logistic_n gives for
  * the pair (-z, z), with one exp per row */
-void pt_logistic_pairs(const float *z, int64_t n, float *out)
+void infi_pt_logistic_pairs(const float *z, int64_t n, float *out)
 {
     for (int64_t i = 0; i < n; i++) {
         float x = z[i], a = x < 0 ? -x : x;
@@ -375,7 +375,7 @@ void pt_logistic_pairs(const float *z, int64_t n, float *out)
     }
 }
 
-void pt_logistic_n(float *v, int64_t n)
+void infi_pt_logistic_n(float *v, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
         float x = v[i], a = x < 0 ? -x : x;
@@ -384,7 +384,7 @@ void pt_logistic_n(float *v, int64_t n)
     }
 }
 
-float pt_probit(float x)
+float infi_pt_probit(float x)
 {
     /* sqrt(2) * erfinv(2x - 1) with Winitzki's closed-form erfinv
      * approximation (a = 0.147), which is what ONNX Runtime evaluates; an
@@ -399,7 +399,7 @@ float pt_probit(float x)
     return 1.41421356f * sgn * sqrtf(v3);
 }
 
-void pt_softmax(float *v, int64_t n)
+void infi_pt_softmax(float *v, int64_t n)
 {
     if (n <= 0)
         return;
@@ -416,7 +416,7 @@ void pt_softmax(float *v, int64_t n)
         v[i] /= s;
 }
 
-void pt_softmax_zero(float *v, int64_t n)
+void infi_pt_softmax_zero(float *v, int64_t n)
 {
     if (n <= 0)
         return;
@@ -439,7 +439,7 @@ void pt_softmax_zero(float *v, int64_t n)
 
 /* ---- public helpers ---- */
 
-size_t infer_type_size(int type) { return elem_size(type); }
+size_t infer_type_size(int type) { return infi_elem_size(type); }
 
 const char *infer_type_name(int type)
 {
@@ -465,5 +465,5 @@ int64_t infer_tensor_count(const infer_tensor *t)
 {
     if (!t || t->ndim < 0 || t->ndim > INFER_MAX_DIMS)
         return -1;
-    return dims_count(t->ndim, t->dims);
+    return infi_dims_count(t->ndim, t->dims);
 }

@@ -347,7 +347,7 @@ static float *transpose_copy(const float *X, int64_t rows, int64_t cols, int64_t
 static void gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
                       int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep);
 
-void gemm_f32(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+void infi_gemm_f32(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float *C, int64_t ldc)
 {
     if (M <= 0 || N <= 0 || K <= 0)
@@ -406,12 +406,12 @@ naive:
     free(ta);
 }
 
-/* B packed into K x 32 panels (see gemm_pack_b): each k step reads 128
+/* B packed into K x 32 panels (see infi_gemm_pack_b): each k step reads 128
  * contiguous bytes instead of two rows of a wide matrix. */
-float *gemm_pack_b(arena *a, const float *B, int64_t K, int64_t N)
+float *infi_gemm_pack_b(arena *a, const float *B, int64_t K, int64_t N)
 {
     int64_t np = N / 32;
-    float *p = ar_alloc(a, (size_t)(np * K * 32 + 1) * sizeof(float));
+    float *p = infi_ar_alloc(a, (size_t)(np * K * 32 + 1) * sizeof(float));
     if (!p)
         return NULL;
     for (int64_t q = 0; q < np; q++)
@@ -512,7 +512,7 @@ static void gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t l
     free(Cp);
 }
 
-void gemm_f32_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
+void infi_gemm_f32_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
                      float *C, int64_t ldc)
 {
     if (M <= 0 || N <= 0 || K <= 0)
@@ -530,7 +530,7 @@ void gemm_f32_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t ld
         gemm_rows(M, N, K, A, lda, Bp, B, N, C, ldc, NULL);
 }
 
-int gemm_f32_packed_ep(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
+int infi_gemm_f32_packed_ep(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
                        float *C, int64_t ldc, const gemm_epi *ep)
 {
 #ifdef CAP_INFER_OPENBLAS

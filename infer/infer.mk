@@ -10,9 +10,12 @@ INFER_ASAN_OBJS := $(INFER_SRCS:%.c=build/asan/%.o)
 INFER_LIB_REL  := build/rel/libcapstan-infer.a
 INFER_LIB_ASAN := build/asan/libcapstan-infer.a
 INFER_SO       := build/rel/libcapstan-infer.so
+# The version is written once, in the public header.
+INFER_VERSION  := $(shell sed -n 's/^\#define INFER_VERSION "\(.*\)"/\1/p' include/capstan/infer.h)
+INFER_SOMAJOR  := $(firstword $(subst ., ,$(INFER_VERSION)))
 # defined before any rule names it: prerequisites expand when make reads them
 INFER_PREDICT  := build/rel/tests/infer/predict
-INFER_CFLAGS   := -O3 -g -fPIC -fno-trapping-math
+INFER_CFLAGS   := -O3 -g -fPIC -fno-trapping-math -fvisibility=hidden
 # the matrix kernels may fuse multiply-adds (ISO C mode turns that off)
 build/rel/infer/gemm.o: INFER_CFLAGS += -ffp-contract=fast
 # Optional OpenBLAS for large Gemm/MatMul (release objects only; off by
@@ -39,7 +42,7 @@ endif
 TEST_TARGETS   += test-infer
 FUZZ_TARGETS   += infer_load
 
-.PHONY: test-infer test-infer-unit test-infer-py test-infer-py-asan install-infer bench-infer infer fuzz-infer
+.PHONY: test-infer test-infer-unit test-infer-symbols test-infer-py test-infer-py-asan install-infer bench-infer infer fuzz-infer
 
 infer: $(INFER_LIB_REL) $(INFER_SO)
 
@@ -56,7 +59,7 @@ $(INFER_LIB_ASAN): $(INFER_ASAN_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(INFER_SO): $(INFER_REL_OBJS)
-	$(CC) -shared -Wl,-soname,libcapstan-infer.so.0 -o $@ $^ $(INFER_BLAS_LIBS) -lm
+	$(CC) -shared -Wl,-soname,libcapstan-infer.so.$(INFER_SOMAJOR) -o $@ $^ $(INFER_BLAS_LIBS) -lm
 
 # C unit tests (cmocka) under ASan/UBSan
 INFER_UNIT_SRCS := $(wildcard tests/infer/test_*.c)
@@ -73,7 +76,11 @@ test-infer-unit: $(INFER_UNIT_BINS)
 test-infer-py: $(INFER_SO) $(INFER_PREDICT) $(PYTEST)
 	CAPSTAN_INFER_LIB=$(CURDIR)/$(INFER_SO) CAPSTAN_PREDICT=$(CURDIR)/$(INFER_PREDICT) $(PYTEST) -q tests/infer
 
-test-infer: test-infer-unit test-infer-py
+# the exported symbols are the header's functions, and nothing else leaks
+test-infer-symbols: $(INFER_SO) $(INFER_LIB_REL)
+	@sh tests/infer/check_symbols.sh $(INFER_SO) $(INFER_LIB_REL)
+
+test-infer: test-infer-unit test-infer-symbols test-infer-py
 
 # benchmark harness (not part of make test)
 build/rel/bench/infer/bench_infer: bench/infer/bench_infer.c $(INFER_LIB_REL)
@@ -85,11 +92,12 @@ bench-infer: build/rel/bench/infer/bench_infer build/rel/capstan $(PYTEST)
 
 install-infer: $(INFER_LIB_REL) $(INFER_SO)
 	install -D -m 644 $(INFER_LIB_REL) $(DESTDIR)$(PREFIX)/lib/libcapstan-infer.a
-	install -D -m 755 $(INFER_SO) $(DESTDIR)$(PREFIX)/lib/libcapstan-infer.so.0
-	ln -sf libcapstan-infer.so.0 $(DESTDIR)$(PREFIX)/lib/libcapstan-infer.so
+	install -D -m 755 $(INFER_SO) $(DESTDIR)$(PREFIX)/lib/libcapstan-infer.so.$(INFER_VERSION)
+	ln -sf libcapstan-infer.so.$(INFER_VERSION) $(DESTDIR)$(PREFIX)/lib/libcapstan-infer.so.$(INFER_SOMAJOR)
+	ln -sf libcapstan-infer.so.$(INFER_SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libcapstan-infer.so
 	install -D -m 644 include/capstan/infer.h $(DESTDIR)$(PREFIX)/include/capstan/infer.h
 	@mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: capstan-infer\nDescription: Embeddable ONNX classic-ML inference runtime\nVersion: 0.1.0\nLibs: -L$${libdir} -lcapstan-infer\nLibs.private: $(INFER_BLAS_LIBS) -lm\nCflags: -I$${includedir}\n' \
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: capstan-infer\nDescription: Embeddable ONNX classic-ML inference runtime\nVersion: $(INFER_VERSION)\nLibs: -L$${libdir} -lcapstan-infer\nLibs.private: $(INFER_BLAS_LIBS) -lm\nCflags: -I$${includedir}\n' \
 	    '$(PREFIX)' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/capstan-infer.pc
 
 # Coverage-guided fuzzing of the loader with clang's libFuzzer:

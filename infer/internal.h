@@ -1,6 +1,7 @@
 /* internal.h - shared internals of libcapstan-infer: the arena, the
  * protobuf reader, the loaded-model structures, runtime values and the
- * operator table. Nothing here is part of the public API. */
+ * operator table. Nothing here is part of the public API: its functions
+ * and tables carry the infi_ prefix and hidden visibility (infer.h). */
 #ifndef INFER_INTERNAL_H
 #define INFER_INTERNAL_H
 
@@ -38,19 +39,19 @@ typedef struct arena {
     size_t total;     /* sum of capacities */
 } arena;
 
-void *ar_alloc(arena *a, size_t n);          /* 64-byte aligned, NULL on failure */
-void *ar_calloc(arena *a, size_t count, size_t size);
-char *ar_strndup(arena *a, const char *s, size_t n);
-void ar_reset(arena *a);                       /* keeps memory for reuse */
-void ar_free(arena *a);
+void *infi_ar_alloc(arena *a, size_t n);          /* 64-byte aligned, NULL on failure */
+void *infi_ar_calloc(arena *a, size_t count, size_t size);
+char *infi_ar_strndup(arena *a, const char *s, size_t n);
+void infi_ar_reset(arena *a);                       /* keeps memory for reuse */
+void infi_ar_free(arena *a);
 
 /* checked size arithmetic: return 0 on overflow */
 static inline int mul_ok(size_t a, size_t b, size_t *r) { return !__builtin_mul_overflow(a, b, r); }
 
 /* ---- errors ---- */
-int ierr(infer_error *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int infi_ierr(infer_error *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* rewrites e->msg as "<op> node '<name>': <msg>" (truncated to fit) */
-void err_prefix(infer_error *e, const char *op, const char *name);
+void infi_err_prefix(infer_error *e, const char *op, const char *name);
 
 /* ---- protobuf wire reader (never trusts a length) ---- */
 typedef struct pbr {
@@ -150,8 +151,8 @@ typedef struct tval {
     size_t bind_cap;   /* its size in bytes */
 } tval;
 
-size_t elem_size(int type);
-int64_t dims_count(int ndim, const int64_t *dims);   /* -1 on overflow */
+size_t infi_elem_size(int type);
+int64_t infi_dims_count(int ndim, const int64_t *dims);   /* -1 on overflow */
 
 /* ---- model ---- */
 enum {
@@ -232,69 +233,69 @@ struct infer_ctx {
 };
 
 /* attribute lookup */
-const attr *get_attr(const node *nd, const char *name);
-int64_t attr_i(const node *nd, const char *name, int64_t dflt);
-float attr_f(const node *nd, const char *name, float dflt);
-const char *attr_s(const node *nd, const char *name, const char *dflt);
+const attr *infi_get_attr(const node *nd, const char *name);
+int64_t infi_attr_i(const node *nd, const char *name, int64_t dflt);
+float infi_attr_f(const node *nd, const char *name, float dflt);
+const char *infi_attr_s(const node *nd, const char *name, const char *dflt);
 
 /* runtime helpers */
-void *run_alloc(run *r, size_t n);
+void *infi_run_alloc(run *r, size_t n);
 /* Shapes and allocates out (type, dims); element storage zeroed for strings. */
-int tv_make(run *r, tval *out, int type, int ndim, const int64_t *dims);
-int run_fail(run *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int infi_tv_make(run *r, tval *out, int type, int ndim, const int64_t *dims);
+int infi_run_fail(run *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Converts a numeric tensor to a float / double / int64 buffer (arena). */
-float *tv_as_float(run *r, const tval *t);
-double *tv_as_double(run *r, const tval *t);
-int64_t *tv_as_int64(run *r, const tval *t);
-int is_numeric(int type);
-int is_float_type(int type);
+float *infi_tv_as_float(run *r, const tval *t);
+double *infi_tv_as_double(run *r, const tval *t);
+int64_t *infi_tv_as_int64(run *r, const tval *t);
+int infi_is_numeric(int type);
+int infi_is_float_type(int type);
 
 /* tensor decoding, shared by the loader and the test driver */
-int decode_tensor(arena *a, const uint8_t *buf, size_t len, const char *dir, tval *out,
+int infi_decode_tensor(arena *a, const uint8_t *buf, size_t len, const char *dir, tval *out,
                   const char **name, infer_error *err);
 
 /* post transforms shared by trees, linear models and SVMs */
 enum { PT_NONE = 0, PT_LOGISTIC, PT_SOFTMAX, PT_SOFTMAX_ZERO, PT_PROBIT };
-int parse_post_transform(const char *s);
-float pt_logistic(float x);
-void pt_logistic_n(float *v, int64_t n);   /* vectorised, in place */
-void pt_logistic_pairs(const float *z, int64_t n, float *out);   /* out[2i..2i+1] = logistic(-z[i]), logistic(z[i]) */
-float pt_probit(float x);
-void pt_softmax(float *v, int64_t n);
-void pt_softmax_zero(float *v, int64_t n);
+int infi_parse_post_transform(const char *s);
+float infi_pt_logistic(float x);
+void infi_pt_logistic_n(float *v, int64_t n);   /* vectorised, in place */
+void infi_pt_logistic_pairs(const float *z, int64_t n, float *out);   /* out[2i..2i+1] = logistic(-z[i]), logistic(z[i]) */
+float infi_pt_probit(float x);
+void infi_pt_softmax(float *v, int64_t n);
+void infi_pt_softmax_zero(float *v, int64_t n);
 
 /* constant right-hand sides packed at load time into K x 32 panels */
-float *gemm_pack_b(arena *a, const float *B, int64_t K, int64_t N);
+float *infi_gemm_pack_b(arena *a, const float *B, int64_t K, int64_t N);
 /* C[MxN] += A * B with B row-major K x N, Bp its packed panels */
-void gemm_f32_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
+void infi_gemm_f32_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
                      float *C, int64_t ldc);
 
 /* C = A * B + bias, then Relu if asked, written once (C is not read):
  * for many rows the bias and Relu passes over C cost as much as the
  * product's own stores. Returns 0 (nothing done) where it does not apply:
- * the caller then initialises C and calls gemm_f32_packed. */
+ * the caller then initialises C and calls infi_gemm_f32_packed. */
 typedef struct gemm_epi {
     const float *bias;   /* N values or NULL */
     int relu;
 } gemm_epi;
-int gemm_f32_packed_ep(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
+int infi_gemm_f32_packed_ep(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
                        float *C, int64_t ldc, const gemm_epi *ep);
 
 /* load-time fusion of MatMul/Gemm with a following bias Add and Relu */
-int fuse_nodes(infer_model *m, infer_error *e);
+int infi_fuse_nodes(infer_model *m, infer_error *e);
 
 /* operator table lookup */
-const opdef *find_op(const char *domain, const char *name);
+const opdef *infi_find_op(const char *domain, const char *name);
 
 /* op tables per file */
-extern const opdef ops_ml[];
-extern const opdef ops_tree[];
-extern const opdef ops_math[];
-extern const opdef ops_shape[];
-extern const opdef ops_nn[];
+extern const opdef infi_ops_ml[];
+extern const opdef infi_ops_tree[];
+extern const opdef infi_ops_math[];
+extern const opdef infi_ops_shape[];
+extern const opdef infi_ops_nn[];
 
 /* gemm kernel: C[MxN] = alpha * op(A) * op(B) + beta*C (C already holds the bias or 0) */
-void gemm_f32(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
+void infi_gemm_f32(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
               const float *A, int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc);
 
 #endif

@@ -17,7 +17,7 @@
 
 #include "infer/internal.h"
 
-#define BAD(e, ...) ierr((e), INFER_EFORMAT, __VA_ARGS__)
+#define BAD(e, ...) infi_ierr((e), INFER_EFORMAT, __VA_ARGS__)
 #define MAX_STRING_LEN (1u << 30)
 
 /* ---- repeated fields ---- */
@@ -154,9 +154,9 @@ static int read_strings(arena *a, pbr msg, uint32_t field, char ***out, int64_t 
     int64_t n = count_rep(msg, field, RK_LEN);
     if (n < 0)
         return BAD(e, "malformed repeated string field %u", field);
-    char **v = ar_calloc(a, (size_t)(n ? n : 1), sizeof(char *));
+    char **v = infi_ar_calloc(a, (size_t)(n ? n : 1), sizeof(char *));
     if (!v)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     int64_t i = 0;
     uint32_t f;
     int wt;
@@ -165,9 +165,9 @@ static int read_strings(arena *a, pbr msg, uint32_t field, char ***out, int64_t 
             pbr s;
             if (pb_len(&msg, &s) < 0 || i >= n)
                 return BAD(e, "malformed string");
-            v[i] = ar_strndup(a, (const char *)s.p, (size_t)(s.end - s.p));
+            v[i] = infi_ar_strndup(a, (const char *)s.p, (size_t)(s.end - s.p));
             if (!v[i++])
-                return ierr(e, INFER_ENOMEM, "out of memory");
+                return infi_ierr(e, INFER_ENOMEM, "out of memory");
         } else if (pb_skip(&msg, wt) < 0) {
             return BAD(e, "malformed message");
         }
@@ -182,9 +182,9 @@ static int read_str(arena *a, pbr *msg, const char **out, infer_error *e)
     pbr s;
     if (pb_len(msg, &s) < 0)
         return BAD(e, "truncated string");
-    char *p = ar_strndup(a, (const char *)s.p, (size_t)(s.end - s.p));
+    char *p = infi_ar_strndup(a, (const char *)s.p, (size_t)(s.end - s.p));
     if (!p)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     *out = p;
     return 0;
 }
@@ -213,14 +213,14 @@ static int read_external(arena *a, const char *dir, const char *loc, int64_t off
                          size_t want, void **out, infer_error *e)
 {
     if (!dir)
-        return ierr(e, INFER_EUNSUPPORTED, "external data '%s' needs a model directory", loc);
+        return infi_ierr(e, INFER_EUNSUPPORTED, "external data '%s' needs a model directory", loc);
     if (!path_ok(loc))
         return BAD(e, "external data location '%s' leaves the model directory", loc);
     char full[PATH_MAX], rdir[PATH_MAX], rfull[PATH_MAX];
     if (snprintf(full, sizeof full, "%s/%s", dir, loc) >= (int)sizeof full)
         return BAD(e, "external data path too long");
     if (!realpath(dir, rdir) || !realpath(full, rfull))
-        return ierr(e, INFER_EIO, "external data '%s': %s", loc, strerror(errno));
+        return infi_ierr(e, INFER_EIO, "external data '%s': %s", loc, strerror(errno));
     /* The resolved path must be exactly dir + location: any symlink on the
      * way, or a "./"-style detour, makes them differ. */
     char expect[PATH_MAX];
@@ -228,7 +228,7 @@ static int read_external(arena *a, const char *dir, const char *loc, int64_t off
         return BAD(e, "external data '%s' is a link or leaves the model directory", loc);
     int fd = open(rfull, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return ierr(e, INFER_EIO, "external data '%s': %s", loc, strerror(errno));
+        return infi_ierr(e, INFER_EIO, "external data '%s': %s", loc, strerror(errno));
     struct stat st;
     int rc = 0;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -239,16 +239,16 @@ static int read_external(arena *a, const char *dir, const char *loc, int64_t off
         rc = BAD(e, "external data '%s': offset/length outside the file", loc);
         goto done;
     }
-    void *buf = ar_alloc(a, want ? want : 1);
+    void *buf = infi_ar_alloc(a, want ? want : 1);
     if (!buf) {
-        rc = ierr(e, INFER_ENOMEM, "out of memory");
+        rc = infi_ierr(e, INFER_ENOMEM, "out of memory");
         goto done;
     }
     size_t got = 0;
     while (got < want) {
         ssize_t k = pread(fd, (char *)buf + got, want - got, off + (off_t)got);
         if (k <= 0) {
-            rc = ierr(e, INFER_EIO, "external data '%s': short read", loc);
+            rc = infi_ierr(e, INFER_EIO, "external data '%s': short read", loc);
             goto done;
         }
         got += (size_t)k;
@@ -261,7 +261,7 @@ done:
 
 /* ---- TensorProto ---- */
 
-int decode_tensor(arena *a, const uint8_t *buf, size_t len, const char *dir, tval *out,
+int infi_decode_tensor(arena *a, const uint8_t *buf, size_t len, const char *dir, tval *out,
                   const char **name, infer_error *e)
 {
     pbr msg = {buf, buf + len};
@@ -331,7 +331,7 @@ int decode_tensor(arena *a, const uint8_t *buf, size_t len, const char *dir, tva
                 }
             }
         } else if (f == 12 && wt == PB_LEN) {
-            return ierr(e, INFER_EUNSUPPORTED, "tensor segments are not supported");
+            return infi_ierr(e, INFER_EUNSUPPORTED, "tensor segments are not supported");
         } else if (pb_skip(&it, wt) < 0) {
             return BAD(e, "malformed tensor");
         }
@@ -343,16 +343,16 @@ int decode_tensor(arena *a, const uint8_t *buf, size_t len, const char *dir, tva
     if (nd < 0)
         return BAD(e, "malformed tensor dims");
     if (nd > INFER_MAX_DIMS)
-        return ierr(e, INFER_EUNSUPPORTED, "tensor rank %lld exceeds %d", (long long)nd, INFER_MAX_DIMS);
+        return infi_ierr(e, INFER_EUNSUPPORTED, "tensor rank %lld exceeds %d", (long long)nd, INFER_MAX_DIMS);
     if (nd && read_rep(msg, 1, RK_VARINT, out->dims, OUT_I64, nd) < 0)
         return BAD(e, "malformed tensor dims");
     out->ndim = (int)nd;
-    int64_t n = dims_count(out->ndim, out->dims);
+    int64_t n = infi_dims_count(out->ndim, out->dims);
     if (n < 0)
         return BAD(e, "tensor has a negative or overflowing dimension");
-    size_t es = elem_size((int)dtype);
+    size_t es = infi_elem_size((int)dtype);
     if (!es || dtype == INFER_UNDEFINED)
-        return ierr(e, INFER_EUNSUPPORTED, "tensor element type %lld is not supported", (long long)dtype);
+        return infi_ierr(e, INFER_EUNSUPPORTED, "tensor element type %lld is not supported", (long long)dtype);
     size_t bytes;
     if (!mul_ok((size_t)n, es, &bytes) || bytes > ((size_t)1 << 40))
         return BAD(e, "tensor too large");
@@ -365,7 +365,7 @@ int decode_tensor(arena *a, const uint8_t *buf, size_t len, const char *dir, tva
         if (!ext_loc)
             return BAD(e, "external tensor without location");
         if (dtype == INFER_STRING)
-            return ierr(e, INFER_EUNSUPPORTED, "external string tensors are not supported");
+            return infi_ierr(e, INFER_EUNSUPPORTED, "external string tensors are not supported");
         void *p;
         if (read_external(a, dir, ext_loc, ext_off, ext_len, bytes, &p, e) < 0)
             return e->code;
@@ -391,9 +391,9 @@ int decode_tensor(arena *a, const uint8_t *buf, size_t len, const char *dir, tva
             return BAD(e, "raw_data has %zu bytes, expected %zu", rawlen, bytes);
         void *d = out->data;
         if (!d) {
-            d = ar_alloc(a, bytes ? bytes : 1);
+            d = infi_ar_alloc(a, bytes ? bytes : 1);
             if (!d)
-                return ierr(e, INFER_ENOMEM, "out of memory");
+                return infi_ierr(e, INFER_ENOMEM, "out of memory");
             if (bytes)
                 memcpy(d, raw, bytes);
         }
@@ -426,9 +426,9 @@ int decode_tensor(arena *a, const uint8_t *buf, size_t len, const char *dir, tva
     if (cnt != n)
         return BAD(e, "tensor has %lld values for %lld elements", (long long)cnt, (long long)n);
     /* allocate only once the values are known to be present */
-    void *d = ar_calloc(a, bytes ? bytes : 1, 1);
+    void *d = infi_ar_calloc(a, bytes ? bytes : 1, 1);
     if (!d)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     out->data = d;
     if (n == 0)
         return 0;
@@ -441,9 +441,9 @@ int decode_tensor(arena *a, const uint8_t *buf, size_t len, const char *dir, tva
     if (dtype == INFER_UINT64)
         return read_rep(msg, 11, RK_VARINT, d, OUT_U64, n) < 0 ? BAD(e, "malformed uint64_data") : 0;
     /* narrow types: read as 64-bit then narrow */
-    int64_t *tmp = ar_alloc(a, (size_t)n * 8);
+    int64_t *tmp = infi_ar_alloc(a, (size_t)n * 8);
     if (!tmp)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     if (read_rep(msg, (uint32_t)field, RK_VARINT, tmp, OUT_I64, n) < 0)
         return BAD(e, "malformed tensor data");
     for (int64_t i = 0; i < n; i++) {
@@ -455,7 +455,7 @@ int decode_tensor(arena *a, const uint8_t *buf, size_t len, const char *dir, tva
         case INFER_INT8: ((int8_t *)d)[i] = (int8_t)tmp[i]; break;
         case INFER_UINT8: ((uint8_t *)d)[i] = (uint8_t)tmp[i]; break;
         case INFER_BOOL: ((uint8_t *)d)[i] = tmp[i] != 0; break;
-        default: return ierr(e, INFER_EUNSUPPORTED, "tensor type %lld", (long long)dtype);
+        default: return infi_ierr(e, INFER_EUNSUPPORTED, "tensor type %lld", (long long)dtype);
         }
     }
     return 0;
@@ -496,18 +496,18 @@ static int decode_attr(infer_model *m, pbr msg, attr *at, infer_error *e)
             if (pb_len(&it, &s) < 0)
                 return BAD(e, "truncated attribute");
             at->slen = (size_t)(s.end - s.p);
-            at->s = ar_strndup(a, (const char *)s.p, at->slen);
+            at->s = infi_ar_strndup(a, (const char *)s.p, at->slen);
             if (!at->s)
-                return ierr(e, INFER_ENOMEM, "out of memory");
+                return infi_ierr(e, INFER_ENOMEM, "out of memory");
             seen_s = 1;
         } else if (f == 5 && wt == PB_LEN) {
             pbr s;
             if (pb_len(&it, &s) < 0)
                 return BAD(e, "truncated attribute");
-            at->t = ar_calloc(a, 1, sizeof(tval));
+            at->t = infi_ar_calloc(a, 1, sizeof(tval));
             if (!at->t)
-                return ierr(e, INFER_ENOMEM, "out of memory");
-            if (decode_tensor(a, s.p, (size_t)(s.end - s.p), m->dir, at->t, NULL, e) < 0)
+                return infi_ierr(e, INFER_ENOMEM, "out of memory");
+            if (infi_decode_tensor(a, s.p, (size_t)(s.end - s.p), m->dir, at->t, NULL, e) < 0)
                 return e->code;
             seen_t = 1;
         } else if (f == 6 && wt == PB_LEN) {
@@ -519,7 +519,7 @@ static int decode_attr(infer_model *m, pbr msg, attr *at, infer_error *e)
                 return BAD(e, "truncated attribute");
             type = (int64_t)v;
         } else if (f == 21 && wt == PB_LEN) {
-            return ierr(e, INFER_EUNSUPPORTED, "attribute references (functions) are not supported");
+            return infi_ierr(e, INFER_EUNSUPPORTED, "attribute references (functions) are not supported");
         } else if (pb_skip(&it, wt) < 0) {
             return BAD(e, "malformed attribute");
         }
@@ -550,17 +550,17 @@ static int decode_attr(infer_model *m, pbr msg, attr *at, infer_error *e)
     switch (type) {
     case AT_FLOATS:
         at->n = nf;
-        at->floats = ar_alloc(a, (size_t)(nf ? nf : 1) * sizeof(float));
+        at->floats = infi_ar_alloc(a, (size_t)(nf ? nf : 1) * sizeof(float));
         if (!at->floats)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
         if (nf && read_rep(msg, 7, RK_I32, at->floats, OUT_F32, nf) < 0)
             return BAD(e, "attribute '%s': malformed floats", at->name);
         break;
     case AT_INTS:
         at->n = ni;
-        at->ints = ar_alloc(a, (size_t)(ni ? ni : 1) * sizeof(int64_t));
+        at->ints = infi_ar_alloc(a, (size_t)(ni ? ni : 1) * sizeof(int64_t));
         if (!at->ints)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
         if (ni && read_rep(msg, 8, RK_VARINT, at->ints, OUT_I64, ni) < 0)
             return BAD(e, "attribute '%s': malformed ints", at->name);
         break;
@@ -574,7 +574,7 @@ static int decode_attr(infer_model *m, pbr msg, attr *at, infer_error *e)
     case AT_FLOAT: case AT_INT: case AT_STRING: case AT_TENSOR: case 0:
         break;
     default:
-        return ierr(e, INFER_EUNSUPPORTED, "attribute '%s' has unsupported type %lld", at->name, (long long)type);
+        return infi_ierr(e, INFER_EUNSUPPORTED, "attribute '%s' has unsupported type %lld", at->name, (long long)type);
     }
     return 0;
 }
@@ -604,9 +604,9 @@ static int decode_node(infer_model *m, pbr msg, node *nd, rawnode *rn, infer_err
     int64_t na = count_rep(msg, 5, RK_LEN);
     if (na < 0 || na > 100000)
         return BAD(e, "malformed node attributes");
-    nd->attrs = ar_calloc(a, (size_t)(na ? na : 1), sizeof(attr));
+    nd->attrs = infi_ar_calloc(a, (size_t)(na ? na : 1), sizeof(attr));
     if (!nd->attrs)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     uint32_t f;
     int wt, rc;
     while ((rc = pb_tag(&msg, &f, &wt)) > 0) {
@@ -663,11 +663,11 @@ static int decode_type(infer_model *m, pbr msg, infer_value_info *vi, int depth,
                     int64_t nd = count_rep(sh, 1, RK_LEN);
                     if (nd < 0 || nd > INFER_MAX_DIMS)
                         return nd < 0 ? BAD(e, "malformed shape")
-                                      : ierr(e, INFER_EUNSUPPORTED, "rank %lld exceeds %d", (long long)nd, INFER_MAX_DIMS);
-                    int64_t *dims = ar_calloc(&m->ar, INFER_MAX_DIMS, sizeof(int64_t));
-                    const char **names = ar_calloc(&m->ar, INFER_MAX_DIMS, sizeof(char *));
+                                      : infi_ierr(e, INFER_EUNSUPPORTED, "rank %lld exceeds %d", (long long)nd, INFER_MAX_DIMS);
+                    int64_t *dims = infi_ar_calloc(&m->ar, INFER_MAX_DIMS, sizeof(int64_t));
+                    const char **names = infi_ar_calloc(&m->ar, INFER_MAX_DIMS, sizeof(char *));
                     if (!dims || !names)
-                        return ierr(e, INFER_ENOMEM, "out of memory");
+                        return infi_ierr(e, INFER_ENOMEM, "out of memory");
                     int k = 0;
                     uint32_t f3;
                     int wt3;
@@ -720,7 +720,7 @@ static int decode_type(infer_model *m, pbr msg, infer_value_info *vi, int depth,
                 }
             }
             if (vi->kind != INFER_KIND_SEQ_MAP)
-                return ierr(e, INFER_EUNSUPPORTED, "sequences other than seq(map) are not supported");
+                return infi_ierr(e, INFER_EUNSUPPORTED, "sequences other than seq(map) are not supported");
         } else if (f == 5 && wt == PB_LEN) {   /* map_type */
             if (pb_len(&msg, &s) < 0)
                 return BAD(e, "truncated type");
@@ -798,8 +798,8 @@ static int names_init(arena *a, names *t, size_t n)
     while (cap < n * 2)
         cap <<= 1;
     t->cap = cap;
-    t->keys = ar_calloc(a, cap, sizeof(char *));
-    t->vals = ar_calloc(a, cap, sizeof(int));
+    t->keys = infi_ar_calloc(a, cap, sizeof(char *));
+    t->vals = infi_ar_calloc(a, cap, sizeof(int));
     return t->keys && t->vals ? 0 : -1;
 }
 
@@ -839,17 +839,17 @@ static int decode_graph(infer_model *m, pbr msg, infer_error *e)
     if (nn < 0 || ninit < 0 || nin < 0 || nout < 0 || nsparse < 0)
         return BAD(e, "malformed graph");
     if (nsparse > 0)
-        return ierr(e, INFER_EUNSUPPORTED, "sparse initializers are not supported");
+        return infi_ierr(e, INFER_EUNSUPPORTED, "sparse initializers are not supported");
     if (nn > 10000000 || ninit > 10000000 || nin > 100000 || nout > 100000)
         return BAD(e, "graph too large");
-    node *nodes = ar_calloc(a, (size_t)(nn ? nn : 1), sizeof(node));
-    rawnode *raw = ar_calloc(a, (size_t)(nn ? nn : 1), sizeof(rawnode));
-    tval *inits = ar_calloc(a, (size_t)(ninit ? ninit : 1), sizeof(tval));
-    const char **init_names = ar_calloc(a, (size_t)(ninit ? ninit : 1), sizeof(char *));
-    infer_value_info *gin = ar_calloc(a, (size_t)(nin ? nin : 1), sizeof(infer_value_info));
-    infer_value_info *gout = ar_calloc(a, (size_t)(nout ? nout : 1), sizeof(infer_value_info));
+    node *nodes = infi_ar_calloc(a, (size_t)(nn ? nn : 1), sizeof(node));
+    rawnode *raw = infi_ar_calloc(a, (size_t)(nn ? nn : 1), sizeof(rawnode));
+    tval *inits = infi_ar_calloc(a, (size_t)(ninit ? ninit : 1), sizeof(tval));
+    const char **init_names = infi_ar_calloc(a, (size_t)(ninit ? ninit : 1), sizeof(char *));
+    infer_value_info *gin = infi_ar_calloc(a, (size_t)(nin ? nin : 1), sizeof(infer_value_info));
+    infer_value_info *gout = infi_ar_calloc(a, (size_t)(nout ? nout : 1), sizeof(infer_value_info));
     if (!nodes || !raw || !inits || !init_names || !gin || !gout)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     int64_t kn = 0, ki = 0, kin = 0, kout = 0;
     uint32_t f;
     int wt, rc;
@@ -863,7 +863,7 @@ static int decode_graph(infer_model *m, pbr msg, infer_error *e)
                     return e->code ? e->code : BAD(e, "malformed graph");
                 kn++;
             } else if (f == 5) {
-                if (ki >= ninit || decode_tensor(a, s.p, (size_t)(s.end - s.p), m->dir, &inits[ki], &init_names[ki], e) < 0)
+                if (ki >= ninit || infi_decode_tensor(a, s.p, (size_t)(s.end - s.p), m->dir, &inits[ki], &init_names[ki], e) < 0)
                     return e->code ? e->code : BAD(e, "malformed graph");
                 ki++;
             } else if (f == 11) {
@@ -889,10 +889,10 @@ static int decode_graph(infer_model *m, pbr msg, infer_error *e)
     if (nvals > INT32_MAX / 2)
         return BAD(e, "graph too large");
     names tab;
-    const char **vnames = ar_calloc(a, nvals ? nvals : 1, sizeof(char *));
-    tval *consts = ar_calloc(a, nvals ? nvals : 1, sizeof(tval));
+    const char **vnames = infi_ar_calloc(a, nvals ? nvals : 1, sizeof(char *));
+    tval *consts = infi_ar_calloc(a, nvals ? nvals : 1, sizeof(tval));
     if (!vnames || !consts || names_init(a, &tab, nvals) < 0)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     int nv = 0;
     for (int64_t i = 0; i < ninit; i++) {
         if (!*init_names[i])
@@ -902,10 +902,10 @@ static int decode_graph(infer_model *m, pbr msg, infer_error *e)
         vnames[nv] = init_names[i];
         consts[nv++] = inits[i];
     }
-    m->in_idx = ar_calloc(a, (size_t)(nin ? nin : 1), sizeof(int));
-    m->in_info = ar_calloc(a, (size_t)(nin ? nin : 1), sizeof(infer_value_info));
+    m->in_idx = infi_ar_calloc(a, (size_t)(nin ? nin : 1), sizeof(int));
+    m->in_info = infi_ar_calloc(a, (size_t)(nin ? nin : 1), sizeof(infer_value_info));
     if (!m->in_idx || !m->in_info)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     m->nin = 0;
     for (int64_t i = 0; i < nin; i++) {
         if (!*gin[i].name)
@@ -918,16 +918,16 @@ static int decode_graph(infer_model *m, pbr msg, infer_error *e)
             return BAD(e, "graph input '%s' listed twice", gin[i].name);
         }
         if (gin[i].kind != INFER_KIND_TENSOR)
-            return ierr(e, INFER_EUNSUPPORTED, "input '%s': only tensor inputs are supported", gin[i].name);
+            return infi_ierr(e, INFER_EUNSUPPORTED, "input '%s': only tensor inputs are supported", gin[i].name);
         vnames[nv] = gin[i].name;
         m->in_idx[m->nin] = nv++;
         m->in_info[m->nin++] = gin[i];
     }
     for (int64_t i = 0; i < nn; i++) {
         nodes[i].nout = raw[i].nout;
-        nodes[i].out = ar_calloc(a, (size_t)(raw[i].nout ? raw[i].nout : 1), sizeof(int));
+        nodes[i].out = infi_ar_calloc(a, (size_t)(raw[i].nout ? raw[i].nout : 1), sizeof(int));
         if (!nodes[i].out)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
         for (int k = 0; k < raw[i].nout; k++) {
             const char *nm = raw[i].out[k];
             if (!*nm) {
@@ -941,10 +941,10 @@ static int decode_graph(infer_model *m, pbr msg, infer_error *e)
         }
     }
     /* resolve inputs and count dependencies for Kahn's topological sort */
-    int *producer = ar_alloc(a, (size_t)(nv ? nv : 1) * sizeof(int));
-    int *indeg = ar_calloc(a, (size_t)(nn ? nn : 1), sizeof(int));
+    int *producer = infi_ar_alloc(a, (size_t)(nv ? nv : 1) * sizeof(int));
+    int *indeg = infi_ar_calloc(a, (size_t)(nn ? nn : 1), sizeof(int));
     if (!producer || !indeg)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     for (int i = 0; i < nv; i++)
         producer[i] = -1;
     for (int64_t i = 0; i < nn; i++)
@@ -954,9 +954,9 @@ static int decode_graph(infer_model *m, pbr msg, infer_error *e)
     size_t nedges = 0;
     for (int64_t i = 0; i < nn; i++) {
         nodes[i].nin = raw[i].nin;
-        nodes[i].in = ar_calloc(a, (size_t)(raw[i].nin ? raw[i].nin : 1), sizeof(int));
+        nodes[i].in = infi_ar_calloc(a, (size_t)(raw[i].nin ? raw[i].nin : 1), sizeof(int));
         if (!nodes[i].in)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
         for (int k = 0; k < raw[i].nin; k++) {
             const char *nm = raw[i].in[k];
             if (!*nm) {
@@ -975,12 +975,12 @@ static int decode_graph(infer_model *m, pbr msg, infer_error *e)
         }
     }
     /* consumer lists (CSR) */
-    int *cstart = ar_calloc(a, (size_t)nn + 1, sizeof(int));
-    int *clist = ar_alloc(a, (nedges ? nedges : 1) * sizeof(int));
-    int *cfill = ar_calloc(a, (size_t)nn + 1, sizeof(int));
-    int *order = ar_alloc(a, (size_t)(nn ? nn : 1) * sizeof(int));
+    int *cstart = infi_ar_calloc(a, (size_t)nn + 1, sizeof(int));
+    int *clist = infi_ar_alloc(a, (nedges ? nedges : 1) * sizeof(int));
+    int *cfill = infi_ar_calloc(a, (size_t)nn + 1, sizeof(int));
+    int *order = infi_ar_alloc(a, (size_t)(nn ? nn : 1) * sizeof(int));
     if (!cstart || !clist || !cfill || !order)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     for (int64_t i = 0; i < nn; i++)
         for (int k = 0; k < nodes[i].nin; k++)
             if (nodes[i].in[k] >= 0 && producer[nodes[i].in[k]] >= 0)
@@ -1005,17 +1005,17 @@ static int decode_graph(infer_model *m, pbr msg, infer_error *e)
     }
     if (tail != nn)
         return BAD(e, "graph has a cycle");
-    m->nodes = ar_calloc(a, (size_t)(nn ? nn : 1), sizeof(node));
+    m->nodes = infi_ar_calloc(a, (size_t)(nn ? nn : 1), sizeof(node));
     if (!m->nodes)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     for (int64_t i = 0; i < nn; i++)
         m->nodes[i] = nodes[order[i]];
     m->nnodes = (int)nn;
 
-    m->out_idx = ar_calloc(a, (size_t)(nout ? nout : 1), sizeof(int));
+    m->out_idx = infi_ar_calloc(a, (size_t)(nout ? nout : 1), sizeof(int));
     m->out_info = gout;
     if (!m->out_idx)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     for (int64_t i = 0; i < nout; i++) {
         int v = names_get(&tab, gout[i].name);
         if (v < 0)
@@ -1101,21 +1101,21 @@ static int compile_nodes(infer_model *m, infer_error *e)
             ver = m->opset_ml;
             shown = "ai.onnx.ml";
         } else {
-            return ierr(e, INFER_EUNSUPPORTED, "unsupported operator %s.%s (domain not supported)", dom, nd->op_type);
+            return infi_ierr(e, INFER_EUNSUPPORTED, "unsupported operator %s.%s (domain not supported)", dom, nd->op_type);
         }
         if (ver < 0)
             ver = 1;   /* no opset_import for the domain: assume its first version */
         if (ver > INT32_MAX)
             return BAD(e, "opset version out of range");
         nd->opset = (int)ver;
-        const opdef *op = find_op(dom, nd->op_type);
+        const opdef *op = infi_find_op(dom, nd->op_type);
         if (!op || ver < op->min_opset)
-            return ierr(e, INFER_EUNSUPPORTED, "unsupported operator %s.%s (opset %lld)", shown, nd->op_type,
+            return infi_ierr(e, INFER_EUNSUPPORTED, "unsupported operator %s.%s (opset %lld)", shown, nd->op_type,
                         (long long)ver);
         nd->op = op;
         if (op->init && op->init(m, nd, e) < 0) {
             /* prefix the message with the node so users can find it */
-            err_prefix(e, nd->op_type, nd->name);
+            infi_err_prefix(e, nd->op_type, nd->name);
             return e->code;
         }
     }
@@ -1132,26 +1132,26 @@ int infer_load_buffer(const void *buf, size_t len, const char *base_dir, infer_m
     err->code = 0;
     err->msg[0] = 0;
     if (!out || (!buf && len))
-        return ierr(err, INFER_EINVAL, "invalid arguments");
+        return infi_ierr(err, INFER_EINVAL, "invalid arguments");
     *out = NULL;
     infer_model *m = calloc(1, sizeof *m);
     if (!m)
-        return ierr(err, INFER_ENOMEM, "out of memory");
+        return infi_ierr(err, INFER_ENOMEM, "out of memory");
     if (base_dir) {
         m->dir = strdup(base_dir);
         if (!m->dir) {
             free(m);
-            return ierr(err, INFER_ENOMEM, "out of memory");
+            return infi_ierr(err, INFER_ENOMEM, "out of memory");
         }
     }
     int rc = decode_model(m, buf, len, err);
     if (rc == 0)
         rc = compile_nodes(m, err);
     if (rc == 0)
-        rc = fuse_nodes(m, err);
+        rc = infi_fuse_nodes(m, err);
     if (rc < 0) {
         if (!err->code)
-            ierr(err, rc, "load failed");
+            infi_ierr(err, rc, "load failed");
         infer_model_free(m);
         return err->code;
     }
@@ -1165,21 +1165,21 @@ int infer_load_file(const char *path, infer_model **out, infer_error *err)
     if (!err)
         err = &dummy;
     if (!path || !out)
-        return ierr(err, INFER_EINVAL, "invalid arguments");
+        return infi_ierr(err, INFER_EINVAL, "invalid arguments");
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return ierr(err, INFER_EIO, "%s: %s", path, strerror(errno));
+        return infi_ierr(err, INFER_EIO, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return ierr(err, INFER_EIO, "%s: not a regular file", path);
+        return infi_ierr(err, INFER_EIO, "%s: not a regular file", path);
     }
     size_t n = (size_t)st.st_size;
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf) {
         close(fd);
-        return ierr(err, INFER_ENOMEM, "out of memory");
+        return infi_ierr(err, INFER_ENOMEM, "out of memory");
     }
     size_t got = 0;
     while (got < n) {
@@ -1191,13 +1191,13 @@ int infer_load_file(const char *path, infer_model **out, infer_error *err)
     close(fd);
     if (got != n) {
         free(buf);
-        return ierr(err, INFER_EIO, "%s: short read", path);
+        return infi_ierr(err, INFER_EIO, "%s: short read", path);
     }
     /* directory of the model, for external data */
     char *dir = strdup(path);
     if (!dir) {
         free(buf);
-        return ierr(err, INFER_ENOMEM, "out of memory");
+        return infi_ierr(err, INFER_ENOMEM, "out of memory");
     }
     char *slash = strrchr(dir, '/');
     if (slash)
@@ -1214,7 +1214,7 @@ void infer_model_free(infer_model *m)
 {
     if (!m)
         return;
-    ar_free(&m->ar);
+    infi_ar_free(&m->ar);
     free(m->dir);
     free(m);
 }

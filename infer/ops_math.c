@@ -40,7 +40,7 @@ static int bc_plan(run *r, bc *b, int nin, const tval *const *ins)
             if (v == 1)
                 v = x;
             else
-                return run_fail(r, INFER_ESHAPE, "shapes cannot be broadcast (dimension %d: %lld vs %lld)", d,
+                return infi_run_fail(r, INFER_ESHAPE, "shapes cannot be broadcast (dimension %d: %lld vs %lld)", d,
                                 (long long)v, (long long)x);
         }
         dims[d] = v;
@@ -205,18 +205,18 @@ static const bin_fn *kernels_for(int type)
 static int binary(run *r, int op, const tval *A, const tval *B, tval *out)
 {
     if (!A || !B)
-        return run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_run_fail(r, INFER_ESHAPE, "missing input");
     if (A->type != B->type)
-        return run_fail(r, INFER_ESHAPE, "input types differ (%s vs %s)", infer_type_name(A->type), infer_type_name(B->type));
+        return infi_run_fail(r, INFER_ESHAPE, "input types differ (%s vs %s)", infer_type_name(A->type), infer_type_name(B->type));
     bin_fn fn;
     if (A->type == INFER_STRING) {
         if (op != B_EQ)
-            return run_fail(r, INFER_EUNSUPPORTED, "strings only support Equal");
+            return infi_run_fail(r, INFER_EUNSUPPORTED, "strings only support Equal");
         fn = eq_str;
     } else {
         const bin_fn *k = kernels_for(A->type);
         if (!k || (A->type == INFER_BOOL && op < B_EQ))
-            return run_fail(r, INFER_EUNSUPPORTED, "type %s is not supported", infer_type_name(A->type));
+            return infi_run_fail(r, INFER_EUNSUPPORTED, "type %s is not supported", infer_type_name(A->type));
         fn = k[op];
     }
     bc b;
@@ -224,11 +224,11 @@ static int binary(run *r, int op, const tval *A, const tval *B, tval *out)
     if (bc_plan(r, &b, 2, ins) < 0)
         return r->err->code;
     int otype = op >= B_EQ ? INFER_BOOL : A->type;
-    if (tv_make(r, out, otype, b.out_ndim, b.out_dims) < 0)
+    if (infi_tv_make(r, out, otype, b.out_ndim, b.out_dims) < 0)
         return r->err->code;
     if (out->n == 0)
         return 0;
-    bc_run2(&b, fn, out->data, elem_size(otype), A->data, elem_size(A->type), B->data, elem_size(B->type));
+    bc_run2(&b, fn, out->data, infi_elem_size(otype), A->data, infi_elem_size(A->type), B->data, infi_elem_size(B->type));
     return 0;
 }
 
@@ -247,7 +247,7 @@ BIN_OP(run_le, B_LE)
 static int run_sum(run *r, const node *nd, tval **in, tval **out)
 {
     if (nd->nin < 1 || !in[0])
-        return run_fail(r, INFER_ESHAPE, "Sum needs an input");
+        return infi_run_fail(r, INFER_ESHAPE, "Sum needs an input");
     if (nd->nin == 1) {
         *out[0] = *in[0];
         return 0;
@@ -267,14 +267,14 @@ static int run_where(run *r, const node *nd, tval **in, tval **out)
 {
     const tval *C = in[0], *X = nd->nin > 1 ? in[1] : NULL, *Y = nd->nin > 2 ? in[2] : NULL;
     if (!C || !X || !Y)
-        return run_fail(r, INFER_ESHAPE, "Where needs 3 inputs");
+        return infi_run_fail(r, INFER_ESHAPE, "Where needs 3 inputs");
     if (C->type != INFER_BOOL || X->type != Y->type)
-        return run_fail(r, INFER_ESHAPE, "Where: bad input types");
+        return infi_run_fail(r, INFER_ESHAPE, "Where: bad input types");
     bc b;
     const tval *ins[3] = {C, X, Y};
-    if (bc_plan(r, &b, 3, ins) < 0 || tv_make(r, out[0], X->type, b.out_ndim, b.out_dims) < 0)
+    if (bc_plan(r, &b, 3, ins) < 0 || infi_tv_make(r, out[0], X->type, b.out_ndim, b.out_dims) < 0)
         return r->err->code;
-    size_t es = elem_size(X->type);
+    size_t es = infi_elem_size(X->type);
     int64_t n = out[0]->n;
     int64_t idx[INFER_MAX_DIMS] = {0}, off[3] = {0, 0, 0};
     const uint8_t *c = C->data;
@@ -309,11 +309,11 @@ static inline double sigmoidd_(double x) { return x >= 0 ? 1.0 / (1.0 + exp(-x))
 static int unary(run *r, int op, const node *nd, const tval *X, tval *out)
 {
     if (!X)
-        return run_fail(r, INFER_ESHAPE, "missing input");
-    if (tv_make(r, out, X->type, X->ndim, X->dims) < 0)
+        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+    if (infi_tv_make(r, out, X->type, X->ndim, X->dims) < 0)
         return r->err->code;
     int64_t n = X->n;
-    float alpha = op == U_LEAKY ? attr_f(nd, "alpha", 0.01f) : 0;
+    float alpha = op == U_LEAKY ? infi_attr_f(nd, "alpha", 0.01f) : 0;
     if (X->type == INFER_FLOAT) {
         const float *x = X->data;
         float *y = out->data;
@@ -370,7 +370,7 @@ static int unary(run *r, int op, const node *nd, const tval *X, tval *out)
         default: break;
         }
     }
-    return run_fail(r, INFER_EUNSUPPORTED, "type %s is not supported", infer_type_name(X->type));
+    return infi_run_fail(r, INFER_EUNSUPPORTED, "type %s is not supported", infer_type_name(X->type));
 }
 
 #define UN_OP(NAME, OP) \
@@ -391,8 +391,8 @@ static int run_isnan(run *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X || (X->type != INFER_FLOAT && X->type != INFER_DOUBLE))
-        return run_fail(r, INFER_EUNSUPPORTED, "IsNaN takes float or double");
-    if (tv_make(r, out[0], INFER_BOOL, X->ndim, X->dims) < 0)
+        return infi_run_fail(r, INFER_EUNSUPPORTED, "IsNaN takes float or double");
+    if (infi_tv_make(r, out[0], INFER_BOOL, X->ndim, X->dims) < 0)
         return r->err->code;
     uint8_t *y = out[0]->data;
     for (int64_t i = 0; i < X->n; i++)
@@ -404,8 +404,8 @@ static int run_not(run *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X || X->type != INFER_BOOL)
-        return run_fail(r, INFER_EUNSUPPORTED, "Not takes bool");
-    if (tv_make(r, out[0], INFER_BOOL, X->ndim, X->dims) < 0)
+        return infi_run_fail(r, INFER_EUNSUPPORTED, "Not takes bool");
+    if (infi_tv_make(r, out[0], INFER_BOOL, X->ndim, X->dims) < 0)
         return r->err->code;
     for (int64_t i = 0; i < X->n; i++)
         ((uint8_t *)out[0]->data)[i] = !((uint8_t *)X->data)[i];
@@ -418,18 +418,18 @@ static int run_clip(run *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X)
-        return run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_run_fail(r, INFER_ESHAPE, "missing input");
     const tval *mn = nd->nin > 1 ? in[1] : NULL, *mx = nd->nin > 2 ? in[2] : NULL;
     if ((mn && (mn->n != 1 || mn->type != X->type)) || (mx && (mx->n != 1 || mx->type != X->type)))
-        return run_fail(r, INFER_ESHAPE, "min/max must be scalars of the input type");
-    if (tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
+        return infi_run_fail(r, INFER_ESHAPE, "min/max must be scalars of the input type");
+    if (infi_tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
         return r->err->code;
     int64_t n = X->n;
     if (X->type == INFER_FLOAT || X->type == INFER_DOUBLE) {
         double lo = -INFINITY, hi = INFINITY;
         if (nd->opset < 11) {
-            lo = attr_f(nd, "min", -3.4028234663852886e38f);
-            hi = attr_f(nd, "max", 3.4028234663852886e38f);
+            lo = infi_attr_f(nd, "min", -3.4028234663852886e38f);
+            hi = infi_attr_f(nd, "max", 3.4028234663852886e38f);
         }
         if (mn)
             lo = X->type == INFER_FLOAT ? *(float *)mn->data : *(double *)mn->data;
@@ -474,7 +474,7 @@ static int run_clip(run *r, const node *nd, tval **in, tval **out)
     case INFER_UINT64: CLIP_INT(uint64_t, 0, UINT64_MAX)
     default: break;
     }
-    return run_fail(r, INFER_EUNSUPPORTED, "type %s is not supported", infer_type_name(X->type));
+    return infi_run_fail(r, INFER_EUNSUPPORTED, "type %s is not supported", infer_type_name(X->type));
 }
 
 /* ---- Cast ---- */
@@ -547,14 +547,14 @@ static uint64_t get_bits(const tval *t, int64_t i)
 static int cast_to(run *r, const tval *X, int to, tval *out)
 {
     if (!X)
-        return run_fail(r, INFER_ESHAPE, "missing input");
-    if (!elem_size(to) || to == INFER_FLOAT16 || X->type == INFER_FLOAT16)
-        return run_fail(r, INFER_EUNSUPPORTED, "Cast to or from type %d is not supported", X->type == INFER_FLOAT16 ? X->type : to);
+        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+    if (!infi_elem_size(to) || to == INFER_FLOAT16 || X->type == INFER_FLOAT16)
+        return infi_run_fail(r, INFER_EUNSUPPORTED, "Cast to or from type %d is not supported", X->type == INFER_FLOAT16 ? X->type : to);
     if (X->type == to) {
         *out = *X;
         return 0;
     }
-    if (tv_make(r, out, to, X->ndim, X->dims) < 0)
+    if (infi_tv_make(r, out, to, X->ndim, X->dims) < 0)
         return r->err->code;
     int64_t n = X->n;
     if (to == INFER_STRING) {
@@ -576,16 +576,16 @@ static int cast_to(run *r, const tval *X, int to, tval *out)
             } else {
                 snprintf(buf, sizeof buf, "%lld", (long long)(int64_t)get_bits(X, i));
             }
-            y[i] = ar_strndup(r->ar, buf, strlen(buf));
+            y[i] = infi_ar_strndup(r->ar, buf, strlen(buf));
             if (!y[i])
-                return run_fail(r, INFER_ENOMEM, "out of memory");
+                return infi_run_fail(r, INFER_ENOMEM, "out of memory");
         }
         return 0;
     }
     tval src = *X;
     if (X->type == INFER_STRING) {
         /* parse to double first */
-        double *d = run_alloc(r, (size_t)(n + 1) * sizeof(double));
+        double *d = infi_run_alloc(r, (size_t)(n + 1) * sizeof(double));
         if (!d)
             return r->err->code;
         for (int64_t i = 0; i < n; i++) {
@@ -620,7 +620,7 @@ static int cast_to(run *r, const tval *X, int to, tval *out)
         case INFER_UINT16: ((uint16_t *)out->data)[i] = (uint16_t)(from_int ? bits : (uint64_t)(int64_t)f2i32(v)); break;
         case INFER_INT8: ((int8_t *)out->data)[i] = (int8_t)(uint8_t)(from_int ? bits : (uint64_t)(int64_t)f2i32(v)); break;
         case INFER_UINT8: ((uint8_t *)out->data)[i] = (uint8_t)(from_int ? bits : (uint64_t)(int64_t)f2i32(v)); break;
-        default: return run_fail(r, INFER_EUNSUPPORTED, "Cast to %s is not supported", infer_type_name(to));
+        default: return infi_run_fail(r, INFER_EUNSUPPORTED, "Cast to %s is not supported", infer_type_name(to));
         }
     }
     return 0;
@@ -628,27 +628,27 @@ static int cast_to(run *r, const tval *X, int to, tval *out)
 
 static int init_cast(infer_model *m, node *nd, infer_error *e)
 {
-    const attr *a = get_attr(nd, "to");
+    const attr *a = infi_get_attr(nd, "to");
     if (!a || a->type != AT_INT)
-        return ierr(e, INFER_EFORMAT, "attribute 'to' missing");
-    if (!elem_size((int)a->i) || a->i == INFER_FLOAT16)
-        return ierr(e, INFER_EUNSUPPORTED, "Cast to type %lld is not supported", (long long)a->i);
+        return infi_ierr(e, INFER_EFORMAT, "attribute 'to' missing");
+    if (!infi_elem_size((int)a->i) || a->i == INFER_FLOAT16)
+        return infi_ierr(e, INFER_EUNSUPPORTED, "Cast to type %lld is not supported", (long long)a->i);
     return 0;
 }
 
 static int run_cast(run *r, const node *nd, tval **in, tval **out)
 {
-    return cast_to(r, in[0], (int)attr_i(nd, "to", 1), out[0]);
+    return cast_to(r, in[0], (int)infi_attr_i(nd, "to", 1), out[0]);
 }
 
 static int run_castlike(run *r, const node *nd, tval **in, tval **out)
 {
     if (nd->nin < 2 || !in[1])
-        return run_fail(r, INFER_ESHAPE, "CastLike needs 2 inputs");
+        return infi_run_fail(r, INFER_ESHAPE, "CastLike needs 2 inputs");
     return cast_to(r, in[0], in[1]->type, out[0]);
 }
 
-const opdef ops_math[] = {
+const opdef infi_ops_math[] = {
     {"", "Add", 1, NULL, run_add},
     {"", "Sub", 1, NULL, run_sub},
     {"", "Mul", 1, NULL, run_mul},

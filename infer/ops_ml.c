@@ -12,7 +12,7 @@ static int rows_cols(run *r, const tval *X, int64_t *N, int64_t *F)
 {
     *N = *F = 0;
     if (!X || X->kind != INFER_KIND_TENSOR)
-        return run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_run_fail(r, INFER_ESHAPE, "missing input");
     if (X->ndim == 2) {
         *N = X->dims[0];
         *F = X->dims[1];
@@ -23,14 +23,14 @@ static int rows_cols(run *r, const tval *X, int64_t *N, int64_t *F)
         *N = 1;
         *F = 1;
     } else {
-        return run_fail(r, INFER_ESHAPE, "expected a 1-D or 2-D input, got rank %d", X->ndim);
+        return infi_run_fail(r, INFER_ESHAPE, "expected a 1-D or 2-D input, got rank %d", X->ndim);
     }
     return 0;
 }
 
 static const attr *list_attr(const node *nd, const char *name, int type)
 {
-    const attr *a = get_attr(nd, name);
+    const attr *a = infi_get_attr(nd, name);
     return a && a->type == type ? a : NULL;
 }
 
@@ -62,7 +62,7 @@ static int get_labels(const node *nd, const char *ints_name, const char *str_nam
 static int make_labels(run *r, tval *out, const labels *L, int64_t N)
 {
     int64_t d[1] = {N};
-    return tv_make(r, out, L->s ? INFER_STRING : INFER_INT64, 1, d);
+    return infi_tv_make(r, out, L->s ? INFER_STRING : INFER_INT64, 1, d);
 }
 
 static void set_label(tval *out, const labels *L, int64_t row, int64_t k)
@@ -76,10 +76,10 @@ static void set_label(tval *out, const labels *L, int64_t row, int64_t k)
 static void post_row(int post, float *z, int64_t n)
 {
     switch (post) {
-    case PT_LOGISTIC: pt_logistic_n(z, n); break;
-    case PT_SOFTMAX: pt_softmax(z, n); break;
-    case PT_SOFTMAX_ZERO: pt_softmax_zero(z, n); break;
-    case PT_PROBIT: for (int64_t k = 0; k < n; k++) z[k] = pt_probit(z[k]); break;
+    case PT_LOGISTIC: infi_pt_logistic_n(z, n); break;
+    case PT_SOFTMAX: infi_pt_softmax(z, n); break;
+    case PT_SOFTMAX_ZERO: infi_pt_softmax_zero(z, n); break;
+    case PT_PROBIT: for (int64_t k = 0; k < n; k++) z[k] = infi_pt_probit(z[k]); break;
     default: break;
     }
 }
@@ -98,27 +98,27 @@ typedef struct linear {
 
 static int init_linear(infer_model *m, node *nd, int clf, infer_error *e)
 {
-    linear *s = ar_calloc(&m->ar, 1, sizeof *s);
+    linear *s = infi_ar_calloc(&m->ar, 1, sizeof *s);
     if (!s)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     const attr *co = list_attr(nd, "coefficients", AT_FLOATS), *ic = list_attr(nd, "intercepts", AT_FLOATS);
     if (!co)
-        return ierr(e, INFER_EFORMAT, "coefficients missing");
-    s->post = parse_post_transform(attr_s(nd, "post_transform", "NONE"));
+        return infi_ierr(e, INFER_EFORMAT, "coefficients missing");
+    s->post = infi_parse_post_transform(infi_attr_s(nd, "post_transform", "NONE"));
     if (s->post < 0)
-        return ierr(e, INFER_EFORMAT, "unknown post_transform");
+        return infi_ierr(e, INFER_EFORMAT, "unknown post_transform");
     if (clf) {
         if (get_labels(nd, "classlabels_ints", "classlabels_strings", &s->L) < 0)
-            return ierr(e, INFER_EFORMAT, "class labels missing");
+            return infi_ierr(e, INFER_EFORMAT, "class labels missing");
         s->C = ic && ic->n ? ic->n : s->L.n;
     } else {
-        s->C = attr_i(nd, "targets", 1);
+        s->C = infi_attr_i(nd, "targets", 1);
     }
     if (s->C <= 0 || co->n % s->C)
-        return ierr(e, INFER_EFORMAT, "coefficients (%lld) do not divide into %lld rows", (long long)co->n,
+        return infi_ierr(e, INFER_EFORMAT, "coefficients (%lld) do not divide into %lld rows", (long long)co->n,
                     (long long)s->C);
     if (ic && ic->n && ic->n != s->C)
-        return ierr(e, INFER_EFORMAT, "intercepts has %lld entries, expected %lld", (long long)ic->n, (long long)s->C);
+        return infi_ierr(e, INFER_EFORMAT, "intercepts has %lld entries, expected %lld", (long long)ic->n, (long long)s->C);
     s->F = co->n / s->C;
     s->W = co->floats;
     s->b = ic && ic->n ? ic->floats : NULL;
@@ -147,11 +147,11 @@ static float *linear_scores(run *r, const linear *s, const tval *X, int64_t *Nou
     if (rows_cols(r, X, &N, &F) < 0)
         return NULL;
     if (F != s->F) {
-        run_fail(r, INFER_ESHAPE, "X has %lld columns, model expects %lld", (long long)F, (long long)s->F);
+        infi_run_fail(r, INFER_ESHAPE, "X has %lld columns, model expects %lld", (long long)F, (long long)s->F);
         return NULL;
     }
-    const float *x = tv_as_float(r, X);
-    float *z = !x ? NULL : dst ? dst : run_alloc(r, (size_t)(N * s->C + 1) * sizeof(float));
+    const float *x = infi_tv_as_float(r, X);
+    float *z = !x ? NULL : dst ? dst : infi_run_alloc(r, (size_t)(N * s->C + 1) * sizeof(float));
     if (!z)
         return NULL;
     /* start from the intercepts (a plain loop: C is small, memcpy per row costs more) */
@@ -159,7 +159,7 @@ static float *linear_scores(run *r, const linear *s, const tval *X, int64_t *Nou
     for (int64_t i = 0; i < N; i++)
         for (int64_t k = 0; k < C; k++)
             z[i * C + k] = s->b ? s->b[k] : 0.0f;
-    gemm_f32(0, 1, N, s->C, F, 1.0f, x, F, s->W, F, z, s->C);
+    infi_gemm_f32(0, 1, N, s->C, F, 1.0f, x, F, s->W, F, z, s->C);
     *Nout = N;
     return z;
 }
@@ -175,7 +175,7 @@ static int run_linclf(run *r, const node *nd, tval **in, tval **out)
     int64_t ZC = binary ? 2 : C;
     int64_t sd[2] = {N, ZC};
     tval tmp = {0}, *Z = nd->nout > 1 ? out[1] : &tmp;
-    if (make_labels(r, out[0], &s->L, N) < 0 || tv_make(r, Z, INFER_FLOAT, 2, sd) < 0)
+    if (make_labels(r, out[0], &s->L, N) < 0 || infi_tv_make(r, Z, INFER_FLOAT, 2, sd) < 0)
         return r->err->code;
     linear half;
     if (s->mirror) {
@@ -200,7 +200,7 @@ static int run_linclf(run *r, const node *nd, tval **in, tval **out)
         for (int64_t i = 0; i < N; i++)
             lab[i] = z[i] > 0 ? l1 : l0;
         if (s->post == PT_LOGISTIC) {
-            pt_logistic_pairs(z, N, zo);
+            infi_pt_logistic_pairs(z, N, zo);
         } else {
             for (int64_t i = 0; i < N; i++) {
                 zo[2 * i] = -z[i];
@@ -232,13 +232,13 @@ static int run_linclf(run *r, const node *nd, tval **in, tval **out)
                 best = 0;
         }
         if (best >= s->L.n)
-            return run_fail(r, INFER_ERUNTIME, "more score columns than class labels");
+            return infi_run_fail(r, INFER_ERUNTIME, "more score columns than class labels");
         set_label(out[0], &s->L, i, best);
         if (s->post != PT_LOGISTIC)
             post_row(s->post, zi, C);
     }
     if (s->post == PT_LOGISTIC)
-        pt_logistic_n(zo, N * ZC);
+        infi_pt_logistic_n(zo, N * ZC);
     return 0;
 }
 
@@ -250,7 +250,7 @@ static int run_linreg(run *r, const node *nd, tval **in, tval **out)
     if (!z)
         return r->err->code;
     int64_t d[2] = {N, s->C};
-    if (tv_make(r, out[0], INFER_FLOAT, 2, d) < 0)
+    if (infi_tv_make(r, out[0], INFER_FLOAT, 2, d) < 0)
         return r->err->code;
     float *y = out[0]->data;
     memcpy(y, z, (size_t)(N * s->C) * sizeof(float));
@@ -267,13 +267,13 @@ static int run_scaler(run *r, const node *nd, tval **in, tval **out)
     const tval *X = in[0];
     const attr *off = list_attr(nd, "offset", AT_FLOATS), *sc = list_attr(nd, "scale", AT_FLOATS);
     if (!X)
-        return run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_run_fail(r, INFER_ESHAPE, "missing input");
     int64_t C = X->ndim ? X->dims[X->ndim - 1] : 1;
     int64_t no = off ? off->n : 0, ns = sc ? sc->n : 0;
     if ((no != 0 && no != 1 && no != C) || (ns != 0 && ns != 1 && ns != C))
-        return run_fail(r, INFER_ESHAPE, "offset/scale length does not match %lld columns", (long long)C);
-    const float *x = tv_as_float(r, X);
-    if (!x || tv_make(r, out[0], INFER_FLOAT, X->ndim, X->dims) < 0)
+        return infi_run_fail(r, INFER_ESHAPE, "offset/scale length does not match %lld columns", (long long)C);
+    const float *x = infi_tv_as_float(r, X);
+    if (!x || infi_tv_make(r, out[0], INFER_FLOAT, X->ndim, X->dims) < 0)
         return r->err->code;
     float *y = out[0]->data;
     for (int64_t i = 0; i < X->n; i++) {
@@ -292,12 +292,12 @@ static int run_normalizer(run *r, const node *nd, tval **in, tval **out)
     int64_t N = 0, F = 0;
     if (rows_cols(r, in[0], &N, &F) < 0)
         return r->err->code;
-    const char *norm = attr_s(nd, "norm", "MAX");
+    const char *norm = infi_attr_s(nd, "norm", "MAX");
     int kind = !strcmp(norm, "MAX") ? 0 : !strcmp(norm, "L1") ? 1 : !strcmp(norm, "L2") ? 2 : -1;
     if (kind < 0)
-        return run_fail(r, INFER_EUNSUPPORTED, "unknown norm '%s'", norm);
-    const float *x = tv_as_float(r, in[0]);
-    if (!x || tv_make(r, out[0], INFER_FLOAT, in[0]->ndim, in[0]->dims) < 0)
+        return infi_run_fail(r, INFER_EUNSUPPORTED, "unknown norm '%s'", norm);
+    const float *x = infi_tv_as_float(r, in[0]);
+    if (!x || infi_tv_make(r, out[0], INFER_FLOAT, in[0]->ndim, in[0]->dims) < 0)
         return r->err->code;
     float *y = out[0]->data;
     if (in[0]->n == 0)
@@ -331,15 +331,15 @@ static int run_zipmap(run *r, const node *nd, tval **in, tval **out)
 {
     labels L;
     if (get_labels(nd, "classlabels_int64s", "classlabels_strings", &L) < 0)
-        return run_fail(r, INFER_EFORMAT, "class labels missing");
+        return infi_run_fail(r, INFER_EFORMAT, "class labels missing");
     int64_t N = 0, C = 0;
     if (rows_cols(r, in[0], &N, &C) < 0)
         return r->err->code;
     if (C != L.n)
-        return run_fail(r, INFER_ESHAPE, "input has %lld columns for %lld labels", (long long)C, (long long)L.n);
-    const float *x = tv_as_float(r, in[0]);
+        return infi_run_fail(r, INFER_ESHAPE, "input has %lld columns for %lld labels", (long long)C, (long long)L.n);
+    const float *x = infi_tv_as_float(r, in[0]);
     int64_t d[2] = {N, C};
-    if (!x || tv_make(r, out[0], INFER_FLOAT, 2, d) < 0)
+    if (!x || infi_tv_make(r, out[0], INFER_FLOAT, 2, d) < 0)
         return r->err->code;
     memcpy(out[0]->data, x, (size_t)(N * C) * sizeof(float));
     out[0]->kind = INFER_KIND_SEQ_MAP;
@@ -355,16 +355,16 @@ static int run_afe(run *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0], *Y = in[1];
     if (!X || !Y)
-        return run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_run_fail(r, INFER_ESHAPE, "missing input");
     if (X->ndim < 1)
-        return run_fail(r, INFER_ESHAPE, "X must have rank >= 1");
-    const int64_t *idx = tv_as_int64(r, Y);
+        return infi_run_fail(r, INFER_ESHAPE, "X must have rank >= 1");
+    const int64_t *idx = infi_tv_as_int64(r, Y);
     if (!idx)
         return r->err->code;
     int64_t D = X->dims[X->ndim - 1], K = Y->n;
     for (int64_t k = 0; k < K; k++)
         if (idx[k] < 0 || idx[k] >= D)
-            return run_fail(r, INFER_ERUNTIME, "index %lld out of range [0, %lld)", (long long)idx[k], (long long)D);
+            return infi_run_fail(r, INFER_ERUNTIME, "index %lld out of range [0, %lld)", (long long)idx[k], (long long)D);
     int64_t dims[INFER_MAX_DIMS];
     int nd2 = X->ndim;
     memcpy(dims, X->dims, sizeof(int64_t) * (size_t)nd2);
@@ -375,10 +375,10 @@ static int run_afe(run *r, const node *nd, tval **in, tval **out)
         dims[1] = K;
         nd2 = 2;
     }
-    if (tv_make(r, out[0], X->type, nd2, dims) < 0)
+    if (infi_tv_make(r, out[0], X->type, nd2, dims) < 0)
         return r->err->code;
     int64_t rows = D ? X->n / D : 0;
-    size_t es = elem_size(X->type);
+    size_t es = infi_elem_size(X->type);
     const char *xs = X->data;
     char *ys = out[0]->data;
     for (int64_t i = 0; i < rows; i++)
@@ -393,15 +393,15 @@ static int run_imputer(run *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X)
-        return run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_run_fail(r, INFER_ESHAPE, "missing input");
     int64_t C = X->ndim ? X->dims[X->ndim - 1] : 1;
-    if (tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
+    if (infi_tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
         return r->err->code;
     if (X->type == INFER_FLOAT || X->type == INFER_DOUBLE) {
         const attr *iv = list_attr(nd, "imputed_value_floats", AT_FLOATS);
-        float rep = attr_f(nd, "replaced_value_float", NAN);
+        float rep = infi_attr_f(nd, "replaced_value_float", NAN);
         if (!iv || !iv->n || (iv->n != 1 && iv->n != C))
-            return run_fail(r, INFER_EFORMAT, "imputed_value_floats must have 1 or %lld values", (long long)C);
+            return infi_run_fail(r, INFER_EFORMAT, "imputed_value_floats must have 1 or %lld values", (long long)C);
         for (int64_t i = 0; i < X->n; i++) {
             double v = X->type == INFER_FLOAT ? ((float *)X->data)[i] : ((double *)X->data)[i];
             int miss = isnan(rep) ? isnan(v) : v == rep;
@@ -415,9 +415,9 @@ static int run_imputer(run *r, const node *nd, tval **in, tval **out)
     }
     if (X->type == INFER_INT64 || X->type == INFER_INT32) {
         const attr *iv = list_attr(nd, "imputed_value_int64s", AT_INTS);
-        int64_t rep = attr_i(nd, "replaced_value_int64", 0);
+        int64_t rep = infi_attr_i(nd, "replaced_value_int64", 0);
         if (!iv || !iv->n || (iv->n != 1 && iv->n != C))
-            return run_fail(r, INFER_EFORMAT, "imputed_value_int64s must have 1 or %lld values", (long long)C);
+            return infi_run_fail(r, INFER_EFORMAT, "imputed_value_int64s must have 1 or %lld values", (long long)C);
         for (int64_t i = 0; i < X->n; i++) {
             int64_t v = X->type == INFER_INT64 ? ((int64_t *)X->data)[i] : ((int32_t *)X->data)[i];
             int64_t o = v == rep ? iv->ints[iv->n == 1 ? 0 : i % C] : v;
@@ -428,7 +428,7 @@ static int run_imputer(run *r, const node *nd, tval **in, tval **out)
         }
         return 0;
     }
-    return run_fail(r, INFER_EUNSUPPORTED, "Imputer does not take %s", infer_type_name(X->type));
+    return infi_run_fail(r, INFER_EUNSUPPORTED, "Imputer does not take %s", infer_type_name(X->type));
 }
 
 /* ---- sorted key index (OneHotEncoder, LabelEncoder) ---- */
@@ -474,7 +474,7 @@ static int keyidx_build(arena *a, keyidx *k, int is_str, int64_t n, const double
 {
     k->is_str = is_str;
     k->n = n;
-    int64_t *order = ar_alloc(a, (size_t)(n + 1) * sizeof(int64_t)), *tmp = ar_alloc(a, (size_t)(n + 1) * sizeof(int64_t));
+    int64_t *order = infi_ar_alloc(a, (size_t)(n + 1) * sizeof(int64_t)), *tmp = infi_ar_alloc(a, (size_t)(n + 1) * sizeof(int64_t));
     if (!order || !tmp)
         return -1;
     for (int64_t i = 0; i < n; i++)
@@ -483,13 +483,13 @@ static int keyidx_build(arena *a, keyidx *k, int is_str, int64_t n, const double
     msort_idx(order, tmp, n, &src);
     k->pos = order;
     if (is_str) {
-        k->str = ar_alloc(a, (size_t)(n + 1) * sizeof(char *));
+        k->str = infi_ar_alloc(a, (size_t)(n + 1) * sizeof(char *));
         if (!k->str)
             return -1;
         for (int64_t i = 0; i < n; i++)
             k->str[i] = str[order[i]];
     } else {
-        k->num = ar_alloc(a, (size_t)(n + 1) * sizeof(double));
+        k->num = infi_ar_alloc(a, (size_t)(n + 1) * sizeof(double));
         if (!k->num)
             return -1;
         for (int64_t i = 0; i < n; i++)
@@ -543,26 +543,26 @@ typedef struct ohe {
 
 static int init_ohe(infer_model *m, node *nd, infer_error *e)
 {
-    ohe *s = ar_calloc(&m->ar, 1, sizeof *s);
+    ohe *s = infi_ar_calloc(&m->ar, 1, sizeof *s);
     if (!s)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     const attr *ci = list_attr(nd, "cats_int64s", AT_INTS), *cs = list_attr(nd, "cats_strings", AT_STRINGS);
-    s->zeros = (int)attr_i(nd, "zeros", 1);
+    s->zeros = (int)infi_attr_i(nd, "zeros", 1);
     if (ci && ci->n) {
-        double *d = ar_alloc(&m->ar, (size_t)ci->n * sizeof(double));
+        double *d = infi_ar_alloc(&m->ar, (size_t)ci->n * sizeof(double));
         if (!d)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
         for (int64_t i = 0; i < ci->n; i++)
             d[i] = (double)ci->ints[i];
         s->C = ci->n;
         if (keyidx_build(&m->ar, &s->k, 0, ci->n, d, NULL) < 0)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
     } else if (cs && cs->n) {
         s->C = cs->n;
         if (keyidx_build(&m->ar, &s->k, 1, cs->n, NULL, cs->strings) < 0)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
     } else {
-        return ierr(e, INFER_EFORMAT, "cats_int64s or cats_strings required");
+        return infi_ierr(e, INFER_EFORMAT, "cats_int64s or cats_strings required");
     }
     nd->state = s;
     return 0;
@@ -573,18 +573,18 @@ static int run_ohe(run *r, const node *nd, tval **in, tval **out)
     const ohe *s = nd->state;
     const tval *X = in[0];
     if (!X)
-        return run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_run_fail(r, INFER_ESHAPE, "missing input");
     if (X->ndim >= INFER_MAX_DIMS)
-        return run_fail(r, INFER_ESHAPE, "rank too large");
+        return infi_run_fail(r, INFER_ESHAPE, "rank too large");
     int64_t dims[INFER_MAX_DIMS];
     memcpy(dims, X->dims, sizeof(int64_t) * (size_t)X->ndim);
     dims[X->ndim] = s->C;
     if ((X->type == INFER_STRING) != s->k.is_str)
-        return run_fail(r, INFER_ESHAPE, "input type %s does not match the categories", infer_type_name(X->type));
+        return infi_run_fail(r, INFER_ESHAPE, "input type %s does not match the categories", infer_type_name(X->type));
     const double *xd = NULL;
-    if (!s->k.is_str && !(xd = tv_as_double(r, X)))
+    if (!s->k.is_str && !(xd = infi_tv_as_double(r, X)))
         return r->err->code;
-    if (tv_make(r, out[0], INFER_FLOAT, X->ndim + 1, dims) < 0)
+    if (infi_tv_make(r, out[0], INFER_FLOAT, X->ndim + 1, dims) < 0)
         return r->err->code;
     float *y = out[0]->data;
     memset(y, 0, (size_t)out[0]->n * sizeof(float));
@@ -600,7 +600,7 @@ static int run_ohe(run *r, const node *nd, tval **in, tval **out)
         if (p >= 0)
             y[i * s->C + p] = 1.0f;
         else if (!s->zeros)
-            return run_fail(r, INFER_ERUNTIME, "unknown category at element %lld", (long long)i);
+            return infi_run_fail(r, INFER_ERUNTIME, "unknown category at element %lld", (long long)i);
     }
     return 0;
 }
@@ -633,17 +633,17 @@ static int tensor_list(arena *a, const tval *t, int *type, int64_t *n, int64_t *
     }
     run r = {a, NULL, NULL};
     if (t->type == INFER_FLOAT || t->type == INFER_DOUBLE)
-        *vf = tv_as_double(&r, t);
+        *vf = infi_tv_as_double(&r, t);
     else
-        *vi = tv_as_int64(&r, t);
+        *vi = infi_tv_as_int64(&r, t);
     return *vf || *vi ? 0 : -1;
 }
 
 static int init_lenc(infer_model *m, node *nd, infer_error *e)
 {
-    lenc *s = ar_calloc(&m->ar, 1, sizeof *s);
+    lenc *s = infi_ar_calloc(&m->ar, 1, sizeof *s);
     if (!s)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     int64_t nk = -1, nv = -1;
     int64_t *ki = NULL;
     double *kf = NULL;
@@ -657,82 +657,82 @@ static int init_lenc(infer_model *m, node *nd, infer_error *e)
          * so both maps are built and run_lenc chooses */
         a = list_attr(nd, "classes_strings", AT_STRINGS);
         if (!a)
-            return ierr(e, INFER_EFORMAT, "classes_strings missing");
+            return infi_ierr(e, INFER_EFORMAT, "classes_strings missing");
         s->v1 = 1;
         s->n = a->n;
         s->vs = a->strings;
-        s->di = attr_i(nd, "default_int64", -1);
-        s->ds = attr_s(nd, "default_string", "_Unused");
+        s->di = infi_attr_i(nd, "default_int64", -1);
+        s->ds = infi_attr_s(nd, "default_string", "_Unused");
         s->key_type = INFER_STRING;
         s->val_type = INFER_INT64;
         if (keyidx_build(&m->ar, &s->k, 1, a->n, NULL, a->strings) < 0)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
         nd->state = s;
         return 0;
     }
-    if ((a = get_attr(nd, "keys_tensor")) && a->t) {
+    if ((a = infi_get_attr(nd, "keys_tensor")) && a->t) {
         if (tensor_list(&m->ar, a->t, &s->key_type, &nk, &ki, &kf, &ks) < 0)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
     } else if ((a = list_attr(nd, "keys_strings", AT_STRINGS))) {
         s->key_type = INFER_STRING, nk = a->n, ks = a->strings;
     } else if ((a = list_attr(nd, "keys_int64s", AT_INTS))) {
         s->key_type = INFER_INT64, nk = a->n, ki = a->ints;
     } else if ((a = list_attr(nd, "keys_floats", AT_FLOATS))) {
         s->key_type = INFER_FLOAT, nk = a->n;
-        kf = ar_alloc(&m->ar, (size_t)(nk + 1) * sizeof(double));
+        kf = infi_ar_alloc(&m->ar, (size_t)(nk + 1) * sizeof(double));
         if (!kf)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
         for (int64_t i = 0; i < nk; i++)
             kf[i] = a->floats[i];
     }
-    if ((a = get_attr(nd, "values_tensor")) && a->t) {
+    if ((a = infi_get_attr(nd, "values_tensor")) && a->t) {
         if (tensor_list(&m->ar, a->t, &s->val_type, &nv, &s->vi, &s->vf, &s->vs) < 0)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
     } else if ((a = list_attr(nd, "values_strings", AT_STRINGS))) {
         s->val_type = INFER_STRING, nv = a->n, s->vs = a->strings;
     } else if ((a = list_attr(nd, "values_int64s", AT_INTS))) {
         s->val_type = INFER_INT64, nv = a->n, s->vi = a->ints;
     } else if ((a = list_attr(nd, "values_floats", AT_FLOATS))) {
         s->val_type = INFER_FLOAT, nv = a->n;
-        s->vf = ar_alloc(&m->ar, (size_t)(nv + 1) * sizeof(double));
+        s->vf = infi_ar_alloc(&m->ar, (size_t)(nv + 1) * sizeof(double));
         if (!s->vf)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
         for (int64_t i = 0; i < nv; i++)
             s->vf[i] = a->floats[i];
     }
     if (nk < 0 || nv < 0 || nk != nv)
-        return ierr(e, INFER_EFORMAT, "keys and values missing or of different lengths");
+        return infi_ierr(e, INFER_EFORMAT, "keys and values missing or of different lengths");
     s->n = nk;
-    if ((a = get_attr(nd, "default_tensor")) && a->t && a->t->n >= 1) {
+    if ((a = infi_get_attr(nd, "default_tensor")) && a->t && a->t->n >= 1) {
         if (a->t->type == INFER_STRING)
             s->ds = ((char **)a->t->data)[0];
         else {
             run rr = {&m->ar, e, NULL};
-            double *d = tv_as_double(&rr, a->t);
-            int64_t *iv = tv_as_int64(&rr, a->t);
+            double *d = infi_tv_as_double(&rr, a->t);
+            int64_t *iv = infi_tv_as_int64(&rr, a->t);
             if (!d || !iv)
                 return e->code;
             s->df = d[0];
             s->di = iv[0];
         }
     }
-    s->ds = attr_s(nd, "default_string", s->ds);
-    s->di = attr_i(nd, "default_int64", s->di);
-    s->df = get_attr(nd, "default_float") ? attr_f(nd, "default_float", 0) : s->df;
+    s->ds = infi_attr_s(nd, "default_string", s->ds);
+    s->di = infi_attr_i(nd, "default_int64", s->di);
+    s->df = infi_get_attr(nd, "default_float") ? infi_attr_f(nd, "default_float", 0) : s->df;
     if (s->key_type == INFER_STRING) {
         if (keyidx_build(&m->ar, &s->k, 1, nk, NULL, ks) < 0)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
     } else {
         double *d = kf;
         if (!d) {
-            d = ar_alloc(&m->ar, (size_t)(nk + 1) * sizeof(double));
+            d = infi_ar_alloc(&m->ar, (size_t)(nk + 1) * sizeof(double));
             if (!d)
-                return ierr(e, INFER_ENOMEM, "out of memory");
+                return infi_ierr(e, INFER_ENOMEM, "out of memory");
             for (int64_t i = 0; i < nk; i++)
                 d[i] = (double)ki[i];
         }
         if (keyidx_build(&m->ar, &s->k, 0, nk, d, NULL) < 0)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
     }
     nd->state = s;
     return 0;
@@ -743,10 +743,10 @@ static int run_lenc(run *r, const node *nd, tval **in, tval **out)
     const lenc *s = nd->state;
     const tval *X = in[0];
     if (!X)
-        return run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_run_fail(r, INFER_ESHAPE, "missing input");
     if (s->v1) {
         if (X->type == INFER_STRING) {
-            if (tv_make(r, out[0], INFER_INT64, X->ndim, X->dims) < 0)
+            if (infi_tv_make(r, out[0], INFER_INT64, X->ndim, X->dims) < 0)
                 return r->err->code;
             for (int64_t i = 0; i < X->n; i++) {
                 int64_t p = keyidx_find_str(&s->k, ((char **)X->data)[i]);
@@ -754,19 +754,19 @@ static int run_lenc(run *r, const node *nd, tval **in, tval **out)
             }
             return 0;
         }
-        const int64_t *xi = tv_as_int64(r, X);
-        if (!xi || tv_make(r, out[0], INFER_STRING, X->ndim, X->dims) < 0)
+        const int64_t *xi = infi_tv_as_int64(r, X);
+        if (!xi || infi_tv_make(r, out[0], INFER_STRING, X->ndim, X->dims) < 0)
             return r->err->code;
         for (int64_t i = 0; i < X->n; i++)
             ((const char **)out[0]->data)[i] = xi[i] >= 0 && xi[i] < s->n ? s->vs[xi[i]] : s->ds;
         return 0;
     }
     if ((X->type == INFER_STRING) != (s->key_type == INFER_STRING))
-        return run_fail(r, INFER_ESHAPE, "input type %s does not match the keys", infer_type_name(X->type));
+        return infi_run_fail(r, INFER_ESHAPE, "input type %s does not match the keys", infer_type_name(X->type));
     const double *xd = NULL;
-    if (X->type != INFER_STRING && !(xd = tv_as_double(r, X)))
+    if (X->type != INFER_STRING && !(xd = infi_tv_as_double(r, X)))
         return r->err->code;
-    if (tv_make(r, out[0], s->val_type, X->ndim, X->dims) < 0)
+    if (infi_tv_make(r, out[0], s->val_type, X->ndim, X->dims) < 0)
         return r->err->code;
     for (int64_t i = 0; i < X->n; i++) {
         int64_t p = X->type == INFER_STRING ? keyidx_find_str(&s->k, ((char **)X->data)[i]) : keyidx_find_num(&s->k, xd[i]);
@@ -777,7 +777,7 @@ static int run_lenc(run *r, const node *nd, tval **in, tval **out)
         case INFER_INT64: ((int64_t *)out[0]->data)[i] = p >= 0 ? s->vi[p] : s->di; break;
         case INFER_INT32: ((int32_t *)out[0]->data)[i] = (int32_t)(p >= 0 ? s->vi[p] : s->di); break;
         case INFER_INT16: ((int16_t *)out[0]->data)[i] = (int16_t)(p >= 0 ? s->vi[p] : s->di); break;
-        default: return run_fail(r, INFER_EUNSUPPORTED, "LabelEncoder values of type %s", infer_type_name(s->val_type));
+        default: return infi_run_fail(r, INFER_EUNSUPPORTED, "LabelEncoder values of type %s", infer_type_name(s->val_type));
         }
     }
     return 0;
@@ -789,23 +789,23 @@ static int run_fvec(run *r, const node *nd, tval **in, tval **out)
 {
     const attr *dimsA = list_attr(nd, "inputdimensions", AT_INTS);
     if (!dimsA || dimsA->n != nd->nin)
-        return run_fail(r, INFER_EFORMAT, "inputdimensions must list every input");
+        return infi_run_fail(r, INFER_EFORMAT, "inputdimensions must list every input");
     int64_t total = 0, N = -1;
     for (int i = 0; i < nd->nin; i++) {
         if (!in[i])
-            return run_fail(r, INFER_ESHAPE, "missing input %d", i);
+            return infi_run_fail(r, INFER_ESHAPE, "missing input %d", i);
         if (dimsA->ints[i] < 0)
-            return run_fail(r, INFER_EFORMAT, "negative input dimension");
+            return infi_run_fail(r, INFER_EFORMAT, "negative input dimension");
         total += dimsA->ints[i];
         int64_t n = in[i]->ndim >= 2 ? in[i]->dims[0] : 1;
         if (N >= 0 && n != N)
-            return run_fail(r, INFER_ESHAPE, "inputs have different row counts");
+            return infi_run_fail(r, INFER_ESHAPE, "inputs have different row counts");
         N = n;
     }
     if (N < 0)
         N = 0;
     int64_t d[2] = {N, total};
-    if (tv_make(r, out[0], INFER_FLOAT, 2, d) < 0)
+    if (infi_tv_make(r, out[0], INFER_FLOAT, 2, d) < 0)
         return r->err->code;
     float *y = out[0]->data;
     memset(y, 0, (size_t)(N * total) * sizeof(float));
@@ -813,7 +813,7 @@ static int run_fvec(run *r, const node *nd, tval **in, tval **out)
         return 0;
     int64_t off = 0;
     for (int i = 0; i < nd->nin; i++) {
-        const float *x = tv_as_float(r, in[i]);
+        const float *x = infi_tv_as_float(r, in[i]);
         if (!x)
             return r->err->code;
         int64_t w = N ? in[i]->n / N : 0, want = dimsA->ints[i], c = w < want ? w : want;
@@ -829,10 +829,10 @@ static int run_fvec(run *r, const node *nd, tval **in, tval **out)
 static int run_binarizer(run *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
-    float th = attr_f(nd, "threshold", 0);
+    float th = infi_attr_f(nd, "threshold", 0);
     if (!X || (X->type != INFER_FLOAT && X->type != INFER_DOUBLE && X->type != INFER_INT64 && X->type != INFER_INT32))
-        return run_fail(r, INFER_EUNSUPPORTED, "Binarizer takes float, double, int64 or int32");
-    if (tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
+        return infi_run_fail(r, INFER_EUNSUPPORTED, "Binarizer takes float, double, int64 or int32");
+    if (infi_tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
         return r->err->code;
     for (int64_t i = 0; i < X->n; i++) {
         switch (X->type) {
@@ -871,14 +871,14 @@ typedef struct svm {
 
 static int init_svm(infer_model *m, node *nd, int clf, infer_error *e)
 {
-    svm *s = ar_calloc(&m->ar, 1, sizeof *s);
+    svm *s = infi_ar_calloc(&m->ar, 1, sizeof *s);
     if (!s)
-        return ierr(e, INFER_ENOMEM, "out of memory");
-    const char *k = attr_s(nd, "kernel_type", "LINEAR");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
+    const char *k = infi_attr_s(nd, "kernel_type", "LINEAR");
     s->kernel = !strcmp(k, "LINEAR") ? K_LINEAR : !strcmp(k, "POLY") ? K_POLY : !strcmp(k, "RBF") ? K_RBF
               : !strcmp(k, "SIGMOID") ? K_SIGMOID : -1;
     if (s->kernel < 0)
-        return ierr(e, INFER_EFORMAT, "unknown kernel_type '%s'", k);
+        return infi_ierr(e, INFER_EFORMAT, "unknown kernel_type '%s'", k);
     const attr *kp = list_attr(nd, "kernel_params", AT_FLOATS);
     s->gamma = kp && kp->n > 0 ? kp->floats[0] : 0;
     s->coef0 = kp && kp->n > 1 ? kp->floats[1] : 0;
@@ -886,31 +886,31 @@ static int init_svm(infer_model *m, node *nd, int clf, infer_error *e)
     const attr *sv = list_attr(nd, "support_vectors", AT_FLOATS), *co = list_attr(nd, "coefficients", AT_FLOATS),
                *rho = list_attr(nd, "rho", AT_FLOATS), *pa = list_attr(nd, "prob_a", AT_FLOATS),
                *pb = list_attr(nd, "prob_b", AT_FLOATS);
-    s->post = parse_post_transform(attr_s(nd, "post_transform", "NONE"));
+    s->post = infi_parse_post_transform(infi_attr_s(nd, "post_transform", "NONE"));
     if (s->post < 0)
-        return ierr(e, INFER_EFORMAT, "unknown post_transform");
+        return infi_ierr(e, INFER_EFORMAT, "unknown post_transform");
     if (!co)
-        return ierr(e, INFER_EFORMAT, "coefficients missing");
+        return infi_ierr(e, INFER_EFORMAT, "coefficients missing");
     s->coef = co->floats;
     s->ncoef = co->n;
     s->rho = rho ? rho->floats : NULL;
     s->nrho = rho ? rho->n : 0;
     if (clf) {
         if (get_labels(nd, "classlabels_ints", "classlabels_strings", &s->L) < 0)
-            return ierr(e, INFER_EFORMAT, "class labels missing");
+            return infi_ierr(e, INFER_EFORMAT, "class labels missing");
         s->C = s->L.n;
         const attr *vpc = list_attr(nd, "vectors_per_class", AT_INTS);
         if (vpc && vpc->n) {
             if (vpc->n != s->C)
-                return ierr(e, INFER_EFORMAT, "vectors_per_class must have one entry per class");
+                return infi_ierr(e, INFER_EFORMAT, "vectors_per_class must have one entry per class");
             s->vectors_per_class = vpc->ints;
-            s->starts = ar_alloc(&m->ar, (size_t)(s->C + 1) * sizeof(int64_t));
+            s->starts = infi_ar_alloc(&m->ar, (size_t)(s->C + 1) * sizeof(int64_t));
             if (!s->starts)
-                return ierr(e, INFER_ENOMEM, "out of memory");
+                return infi_ierr(e, INFER_ENOMEM, "out of memory");
             s->starts[0] = 0;
             for (int64_t c = 0; c < s->C; c++) {
                 if (vpc->ints[c] < 0 || vpc->ints[c] > INT32_MAX)
-                    return ierr(e, INFER_EFORMAT, "bad vectors_per_class");
+                    return infi_ierr(e, INFER_EFORMAT, "bad vectors_per_class");
                 s->starts[c + 1] = s->starts[c] + vpc->ints[c];
             }
             s->nsv = s->starts[s->C];
@@ -919,37 +919,37 @@ static int init_svm(infer_model *m, node *nd, int clf, infer_error *e)
         }
         if (pa && pa->n) {
             if (!pb || pb->n != pa->n)
-                return ierr(e, INFER_EFORMAT, "prob_a and prob_b differ in length");
+                return infi_ierr(e, INFER_EFORMAT, "prob_a and prob_b differ in length");
             s->proba = pa->floats;
             s->probb = pb->floats;
             s->nprob = pa->n;
         }
     } else {
-        s->nsv = attr_i(nd, "n_supports", 0);
-        s->one_class = (int)attr_i(nd, "one_class", 0);
+        s->nsv = infi_attr_i(nd, "n_supports", 0);
+        s->one_class = (int)infi_attr_i(nd, "one_class", 0);
         if (s->nsv <= 0)
             s->linear_mode = 1;
     }
     if (!s->linear_mode) {
         if (!sv || s->nsv <= 0 || sv->n % s->nsv)
-            return ierr(e, INFER_EFORMAT, "support_vectors does not divide into %lld vectors", (long long)s->nsv);
+            return infi_ierr(e, INFER_EFORMAT, "support_vectors does not divide into %lld vectors", (long long)s->nsv);
         s->F = sv->n / s->nsv;
         s->sv = sv->floats;
         int64_t need = clf ? (s->C - 1) * s->nsv : s->nsv;
         if (co->n != need)
-            return ierr(e, INFER_EFORMAT, "coefficients has %lld values, expected %lld", (long long)co->n, (long long)need);
+            return infi_ierr(e, INFER_EFORMAT, "coefficients has %lld values, expected %lld", (long long)co->n, (long long)need);
         if (clf && s->nrho != s->C * (s->C - 1) / 2)
-            return ierr(e, INFER_EFORMAT, "rho must have one entry per class pair");
+            return infi_ierr(e, INFER_EFORMAT, "rho must have one entry per class pair");
         if (clf && s->nprob && s->nprob != s->C * (s->C - 1) / 2)
-            return ierr(e, INFER_EFORMAT, "prob_a must have one entry per class pair");
+            return infi_ierr(e, INFER_EFORMAT, "prob_a must have one entry per class pair");
     } else {
         int64_t rows = clf ? s->C : 1;
         if (co->n % rows)
-            return ierr(e, INFER_EFORMAT, "coefficients do not divide into %lld rows", (long long)rows);
+            return infi_ierr(e, INFER_EFORMAT, "coefficients do not divide into %lld rows", (long long)rows);
         s->F = co->n / rows;
     }
     if (!clf && s->nrho < 1)
-        return ierr(e, INFER_EFORMAT, "rho missing");
+        return infi_ierr(e, INFER_EFORMAT, "rho missing");
     nd->state = s;
     return 0;
 }
@@ -1043,8 +1043,8 @@ static int run_svmc(run *r, const node *nd, tval **in, tval **out)
     if (rows_cols(r, in[0], &N, &F) < 0)
         return r->err->code;
     if (F != s->F)
-        return run_fail(r, INFER_ESHAPE, "X has %lld columns, model expects %lld", (long long)F, (long long)s->F);
-    const float *x = tv_as_float(r, in[0]);
+        return infi_run_fail(r, INFER_ESHAPE, "X has %lld columns, model expects %lld", (long long)F, (long long)s->F);
+    const float *x = infi_tv_as_float(r, in[0]);
     if (!x)
         return r->err->code;
     int64_t C = s->C;
@@ -1062,13 +1062,13 @@ static int run_svmc(run *r, const node *nd, tval **in, tval **out)
         ZC = 2;
     int64_t sd[2] = {N, ZC};
     tval tmp = {0}, *Z = nd->nout > 1 ? out[1] : &tmp;
-    if (make_labels(r, out[0], &s->L, N) < 0 || tv_make(r, Z, INFER_FLOAT, 2, sd) < 0)
+    if (make_labels(r, out[0], &s->L, N) < 0 || infi_tv_make(r, Z, INFER_FLOAT, 2, sd) < 0)
         return r->err->code;
-    double *kv = run_alloc(r, (size_t)(s->nsv + 1) * sizeof(double));
-    double *dec = run_alloc(r, (size_t)(npair + C + 1) * sizeof(double));
-    int64_t *votes = run_alloc(r, (size_t)(C + 1) * sizeof(int64_t));
-    double *R = run_alloc(r, (size_t)(C * C + 1) * sizeof(double)), *P = run_alloc(r, (size_t)(C + 1) * sizeof(double));
-    double *Q = run_alloc(r, (size_t)(C * C + 1) * sizeof(double)), *Qp = run_alloc(r, (size_t)(C + 1) * sizeof(double));
+    double *kv = infi_run_alloc(r, (size_t)(s->nsv + 1) * sizeof(double));
+    double *dec = infi_run_alloc(r, (size_t)(npair + C + 1) * sizeof(double));
+    int64_t *votes = infi_run_alloc(r, (size_t)(C + 1) * sizeof(int64_t));
+    double *R = infi_run_alloc(r, (size_t)(C * C + 1) * sizeof(double)), *P = infi_run_alloc(r, (size_t)(C + 1) * sizeof(double));
+    double *Q = infi_run_alloc(r, (size_t)(C * C + 1) * sizeof(double)), *Qp = infi_run_alloc(r, (size_t)(C + 1) * sizeof(double));
     if (!kv || !dec || !votes || !R || !P || !Q || !Qp)
         return r->err->code;
     float *z = Z->data;
@@ -1158,10 +1158,10 @@ static int run_svmr(run *r, const node *nd, tval **in, tval **out)
     if (rows_cols(r, in[0], &N, &F) < 0)
         return r->err->code;
     if (F != s->F)
-        return run_fail(r, INFER_ESHAPE, "X has %lld columns, model expects %lld", (long long)F, (long long)s->F);
-    const float *x = tv_as_float(r, in[0]);
+        return infi_run_fail(r, INFER_ESHAPE, "X has %lld columns, model expects %lld", (long long)F, (long long)s->F);
+    const float *x = infi_tv_as_float(r, in[0]);
     int64_t d[2] = {N, 1};
-    if (!x || tv_make(r, out[0], INFER_FLOAT, 2, d) < 0)
+    if (!x || infi_tv_make(r, out[0], INFER_FLOAT, 2, d) < 0)
         return r->err->code;
     float *y = out[0]->data;
     for (int64_t i = 0; i < N; i++) {
@@ -1182,7 +1182,7 @@ static int run_svmr(run *r, const node *nd, tval **in, tval **out)
     return 0;
 }
 
-const opdef ops_ml[] = {
+const opdef infi_ops_ml[] = {
     {"ai.onnx.ml", "LinearClassifier", 1, init_linclf, run_linclf},
     {"ai.onnx.ml", "LinearRegressor", 1, init_linreg, run_linreg},
     {"ai.onnx.ml", "Scaler", 1, NULL, run_scaler},

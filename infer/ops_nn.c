@@ -1,7 +1,7 @@
 /* ops_nn.c - ai.onnx operators for small neural networks and reductions:
  * MatMul, Gemm, Softmax, LogSoftmax, ArgMax, ReduceSum/Mean/Max, TopK,
  * BatchNormalization, LayerNormalization. Float matrix products go through
- * gemm_f32; other element types use straightforward loops. */
+ * infi_gemm_f32; other element types use straightforward loops. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -17,13 +17,13 @@ static int norm_axis(int64_t a, int rank, int64_t *out)
 
 /* ---- MatMul ---- */
 
-/* Set by fuse_nodes: a following Add of a constant bias row and/or Relu
+/* Set by infi_fuse_nodes: a following Add of a constant bias row and/or Relu
  * are folded into the product (their nodes become pass-throughs). */
 typedef struct epilogue {
     const float *bias;   /* N values or NULL */
     int64_t nbias;
     int relu;
-    const float *Bp;     /* constant B in panels (gemm_pack_b), or NULL */
+    const float *Bp;     /* constant B in panels (infi_gemm_pack_b), or NULL */
 } epilogue;
 
 static void apply_relu(float *y, int64_t n)
@@ -37,16 +37,16 @@ static int run_matmul(run *r, const node *nd, tval **in, tval **out)
     const epilogue *ep = nd->state;
     const tval *A = in[0], *B = nd->nin > 1 ? in[1] : NULL;
     if (!A || !B)
-        return run_fail(r, INFER_ESHAPE, "MatMul needs 2 inputs");
-    if (A->type != B->type || !is_numeric(A->type) || A->type == INFER_BOOL)
-        return run_fail(r, INFER_EUNSUPPORTED, "MatMul of %s and %s", infer_type_name(A->type), infer_type_name(B->type));
+        return infi_run_fail(r, INFER_ESHAPE, "MatMul needs 2 inputs");
+    if (A->type != B->type || !infi_is_numeric(A->type) || A->type == INFER_BOOL)
+        return infi_run_fail(r, INFER_EUNSUPPORTED, "MatMul of %s and %s", infer_type_name(A->type), infer_type_name(B->type));
     if (A->ndim < 1 || B->ndim < 1)
-        return run_fail(r, INFER_ESHAPE, "MatMul inputs must have rank >= 1");
+        return infi_run_fail(r, INFER_ESHAPE, "MatMul inputs must have rank >= 1");
     /* numpy rules: 1-D operands get a dimension added then removed */
     int64_t M = A->ndim >= 2 ? A->dims[A->ndim - 2] : 1, K = A->dims[A->ndim - 1];
     int64_t K2 = B->ndim >= 2 ? B->dims[B->ndim - 2] : B->dims[0], N = B->ndim >= 2 ? B->dims[B->ndim - 1] : 1;
     if (K != K2)
-        return run_fail(r, INFER_ESHAPE, "MatMul inner dimensions differ (%lld vs %lld)", (long long)K, (long long)K2);
+        return infi_run_fail(r, INFER_ESHAPE, "MatMul inner dimensions differ (%lld vs %lld)", (long long)K, (long long)K2);
     int ba = A->ndim > 2 ? A->ndim - 2 : 0, bb = B->ndim > 2 ? B->ndim - 2 : 0, nb = ba > bb ? ba : bb;
     int64_t bdims[INFER_MAX_DIMS], sa[INFER_MAX_DIMS], sb[INFER_MAX_DIMS];
     int64_t sA = M * K, sB = K * N;
@@ -54,7 +54,7 @@ static int run_matmul(run *r, const node *nd, tval **in, tval **out)
         int da = d - (nb - ba), db = d - (nb - bb);
         int64_t xa = da >= 0 ? A->dims[da] : 1, xb = db >= 0 ? B->dims[db] : 1;
         if (xa != xb && xa != 1 && xb != 1)
-            return run_fail(r, INFER_ESHAPE, "MatMul batch dimensions cannot be broadcast");
+            return infi_run_fail(r, INFER_ESHAPE, "MatMul batch dimensions cannot be broadcast");
         bdims[d] = xa > xb ? xa : xb;
         sa[d] = xa == 1 ? 0 : sA;
         sb[d] = xb == 1 ? 0 : sB;
@@ -69,7 +69,7 @@ static int run_matmul(run *r, const node *nd, tval **in, tval **out)
         odims[on++] = M;
     if (B->ndim >= 2)
         odims[on++] = N;
-    if (tv_make(r, out[0], A->type, on, odims) < 0)
+    if (infi_tv_make(r, out[0], A->type, on, odims) < 0)
         return r->err->code;
     int64_t batches = 1;
     for (int d = 0; d < nb; d++)
@@ -80,11 +80,11 @@ static int run_matmul(run *r, const node *nd, tval **in, tval **out)
     if (A->type == INFER_FLOAT && ep && ep->Bp && B->ndim == 2 && batches == 1) {
         /* bias and Relu applied as each tile of the product is stored */
         gemm_epi ge = {biased ? ep->bias : NULL, ep->relu};
-        if (gemm_f32_packed_ep(M, N, K, A->data, K, ep->Bp, B->data, out[0]->data, N, &ge))
+        if (infi_gemm_f32_packed_ep(M, N, K, A->data, K, ep->Bp, B->data, out[0]->data, N, &ge))
             return 0;
     }
     if (!biased)
-        memset(out[0]->data, 0, (size_t)out[0]->n * elem_size(A->type));
+        memset(out[0]->data, 0, (size_t)out[0]->n * infi_elem_size(A->type));
     if (biased) {
         /* start from the bias instead of zero: the Add pass disappears */
         float *y = out[0]->data;
@@ -95,9 +95,9 @@ static int run_matmul(run *r, const node *nd, tval **in, tval **out)
     int64_t idx[INFER_MAX_DIMS] = {0}, oa = 0, ob = 0;
     for (int64_t bi = 0; bi < batches; bi++) {
         if (A->type == INFER_FLOAT && ep && ep->Bp && B->ndim == 2) {
-            gemm_f32_packed(M, N, K, (const float *)A->data + oa, K, ep->Bp, B->data, (float *)out[0]->data + bi * M * N, N);
+            infi_gemm_f32_packed(M, N, K, (const float *)A->data + oa, K, ep->Bp, B->data, (float *)out[0]->data + bi * M * N, N);
         } else if (A->type == INFER_FLOAT) {
-            gemm_f32(0, 0, M, N, K, 1.0f, (const float *)A->data + oa, K, (const float *)B->data + ob, N,
+            infi_gemm_f32(0, 0, M, N, K, 1.0f, (const float *)A->data + oa, K, (const float *)B->data + ob, N,
                      (float *)out[0]->data + bi * M * N, N);
         } else {
             for (int64_t i = 0; i < M; i++)
@@ -112,7 +112,7 @@ static int run_matmul(run *r, const node *nd, tval **in, tval **out)
                         case INFER_INT64: si += (uint64_t)((int64_t *)A->data)[ia] * (uint64_t)((int64_t *)B->data)[ib]; break;
                         case INFER_UINT32: si += (uint64_t)((uint32_t *)A->data)[ia] * ((uint32_t *)B->data)[ib]; break;
                         case INFER_UINT64: si += ((uint64_t *)A->data)[ia] * ((uint64_t *)B->data)[ib]; break;
-                        default: return run_fail(r, INFER_EUNSUPPORTED, "MatMul of %s", infer_type_name(A->type));
+                        default: return infi_run_fail(r, INFER_EUNSUPPORTED, "MatMul of %s", infer_type_name(A->type));
                         }
                     }
                     int64_t o = bi * M * N + i * N + j;
@@ -145,30 +145,30 @@ static int run_matmul(run *r, const node *nd, tval **in, tval **out)
 typedef struct gemm_state {
     const float *Bn;   /* constant B already in K x N layout, or NULL */
     const float *Bp;   /* Bn in panels */
-    int relu;          /* a following Relu folded in by fuse_nodes */
+    int relu;          /* a following Relu folded in by infi_fuse_nodes */
 } gemm_state;
 
 static int init_gemm(infer_model *m, node *nd, infer_error *e)
 {
-    gemm_state *s = ar_calloc(&m->ar, 1, sizeof *s);
+    gemm_state *s = infi_ar_calloc(&m->ar, 1, sizeof *s);
     if (!s)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     nd->state = s;
     /* torch exports Linear as Gemm(transB=1) with constant weights: lay
      * them out once here instead of on every run */
-    if (nd->nin > 1 && nd->in[1] >= 0 && attr_i(nd, "transB", 0)) {
+    if (nd->nin > 1 && nd->in[1] >= 0 && infi_attr_i(nd, "transB", 0)) {
         const tval *B = &m->consts[nd->in[1]];
         if (B->set && B->type == INFER_FLOAT && B->ndim == 2) {
             int64_t N = B->dims[0], K = B->dims[1];
-            float *t = ar_alloc(&m->ar, (size_t)(N * K + 1) * sizeof(float));
+            float *t = infi_ar_alloc(&m->ar, (size_t)(N * K + 1) * sizeof(float));
             if (!t)
-                return ierr(e, INFER_ENOMEM, "out of memory");
+                return infi_ierr(e, INFER_ENOMEM, "out of memory");
             for (int64_t j = 0; j < N; j++)
                 for (int64_t k = 0; k < K; k++)
                     t[k * N + j] = ((const float *)B->data)[j * K + k];
             s->Bn = t;
-            if (N >= 32 && !(s->Bp = gemm_pack_b(&m->ar, t, K, N)))
-                return ierr(e, INFER_ENOMEM, "out of memory");
+            if (N >= 32 && !(s->Bp = infi_gemm_pack_b(&m->ar, t, K, N)))
+                return infi_ierr(e, INFER_ENOMEM, "out of memory");
         }
     }
     return 0;
@@ -179,19 +179,19 @@ static int run_gemm(run *r, const node *nd, tval **in, tval **out)
     const gemm_state *s = nd->state;
     const tval *A = in[0], *B = nd->nin > 1 ? in[1] : NULL, *C = nd->nin > 2 ? in[2] : NULL;
     if (!A || !B)
-        return run_fail(r, INFER_ESHAPE, "Gemm needs A and B");
+        return infi_run_fail(r, INFER_ESHAPE, "Gemm needs A and B");
     if (A->ndim != 2 || B->ndim != 2)
-        return run_fail(r, INFER_ESHAPE, "Gemm inputs must be 2-D");
+        return infi_run_fail(r, INFER_ESHAPE, "Gemm inputs must be 2-D");
     if (A->type != B->type || (A->type != INFER_FLOAT && A->type != INFER_DOUBLE))
-        return run_fail(r, INFER_EUNSUPPORTED, "Gemm of %s", infer_type_name(A->type));
-    int ta = (int)attr_i(nd, "transA", 0), tb = (int)attr_i(nd, "transB", 0);
-    float alpha = attr_f(nd, "alpha", 1.0f), beta = attr_f(nd, "beta", 1.0f);
+        return infi_run_fail(r, INFER_EUNSUPPORTED, "Gemm of %s", infer_type_name(A->type));
+    int ta = (int)infi_attr_i(nd, "transA", 0), tb = (int)infi_attr_i(nd, "transB", 0);
+    float alpha = infi_attr_f(nd, "alpha", 1.0f), beta = infi_attr_f(nd, "beta", 1.0f);
     int64_t M = ta ? A->dims[1] : A->dims[0], K = ta ? A->dims[0] : A->dims[1];
     int64_t K2 = tb ? B->dims[1] : B->dims[0], N = tb ? B->dims[0] : B->dims[1];
     if (K != K2)
-        return run_fail(r, INFER_ESHAPE, "Gemm inner dimensions differ (%lld vs %lld)", (long long)K, (long long)K2);
+        return infi_run_fail(r, INFER_ESHAPE, "Gemm inner dimensions differ (%lld vs %lld)", (long long)K, (long long)K2);
     int64_t d[2] = {M, N};
-    if (tv_make(r, out[0], A->type, 2, d) < 0)
+    if (infi_tv_make(r, out[0], A->type, 2, d) < 0)
         return r->err->code;
     if (out[0]->n == 0)
         return 0;
@@ -199,10 +199,10 @@ static int run_gemm(run *r, const node *nd, tval **in, tval **out)
     int64_t cr = 0, cc = 0;
     if (C) {
         if (C->type != A->type)
-            return run_fail(r, INFER_ESHAPE, "C has a different type");
+            return infi_run_fail(r, INFER_ESHAPE, "C has a different type");
         int64_t c0 = C->ndim == 2 ? C->dims[0] : 1, c1 = C->ndim >= 1 ? C->dims[C->ndim - 1] : 1;
         if (C->ndim > 2 || (c0 != 1 && c0 != M) || (c1 != 1 && c1 != N))
-            return run_fail(r, INFER_ESHAPE, "C cannot be broadcast to %lldx%lld", (long long)M, (long long)N);
+            return infi_run_fail(r, INFER_ESHAPE, "C cannot be broadcast to %lldx%lld", (long long)M, (long long)N);
         cr = c0 == 1 ? 0 : c1;
         cc = c1 == 1 ? 0 : 1;
     }
@@ -211,18 +211,18 @@ static int run_gemm(run *r, const node *nd, tval **in, tval **out)
         if (s && s->Bp && !ta && alpha == 1.0f && (!C || (cr == 0 && cc == 1 && beta == 1.0f))) {
             /* C (if any) is one row: it is the bias of the epilogue */
             gemm_epi ge = {C ? (const float *)C->data : NULL, s->relu};
-            if (gemm_f32_packed_ep(M, N, K, A->data, A->dims[1], s->Bp, s->Bn, y, N, &ge))
+            if (infi_gemm_f32_packed_ep(M, N, K, A->data, A->dims[1], s->Bp, s->Bn, y, N, &ge))
                 return 0;
         }
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++)
                 y[i * N + j] = C ? beta * ((const float *)C->data)[i * cr + j * cc] : 0.0f;
         if (s && s->Bp && !ta && alpha == 1.0f)
-            gemm_f32_packed(M, N, K, A->data, A->dims[1], s->Bp, s->Bn, y, N);
+            infi_gemm_f32_packed(M, N, K, A->data, A->dims[1], s->Bp, s->Bn, y, N);
         else if (s && s->Bn)
-            gemm_f32(ta, 0, M, N, K, alpha, A->data, A->dims[1], s->Bn, N, y, N);
+            infi_gemm_f32(ta, 0, M, N, K, alpha, A->data, A->dims[1], s->Bn, N, y, N);
         else
-            gemm_f32(ta, tb, M, N, K, alpha, A->data, A->dims[1], B->data, B->dims[1], y, N);
+            infi_gemm_f32(ta, tb, M, N, K, alpha, A->data, A->dims[1], B->data, B->dims[1], y, N);
         if (s && s->relu)
             apply_relu(y, M * N);
         return 0;
@@ -247,12 +247,12 @@ static int softmax_common(run *r, const node *nd, tval **in, tval **out, int log
 {
     const tval *X = in[0];
     if (!X || (X->type != INFER_FLOAT && X->type != INFER_DOUBLE))
-        return run_fail(r, INFER_EUNSUPPORTED, "Softmax takes float or double");
+        return infi_run_fail(r, INFER_EUNSUPPORTED, "Softmax takes float or double");
     int rank = X->ndim;
     int64_t axis;
-    if (norm_axis(attr_i(nd, "axis", nd->opset < 13 ? 1 : -1), rank ? rank : 1, &axis) < 0)
-        return run_fail(r, INFER_ESHAPE, "axis out of range");
-    if (tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
+    if (norm_axis(infi_attr_i(nd, "axis", nd->opset < 13 ? 1 : -1), rank ? rank : 1, &axis) < 0)
+        return infi_run_fail(r, INFER_ESHAPE, "axis out of range");
+    if (infi_tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
         return r->err->code;
     if (X->n == 0)
         return 0;   /* loop bounds below could be huge with a zero dimension */
@@ -355,15 +355,15 @@ static void wr(tval *t, int64_t i, double v)
 static int reduce(run *r, const node *nd, tval **in, tval **out, int kind, int axes_input_from)
 {
     const tval *X = in[0];
-    if (!X || !is_numeric(X->type))
-        return run_fail(r, INFER_EUNSUPPORTED, "reduction of a non-numeric tensor");
+    if (!X || !infi_is_numeric(X->type))
+        return infi_run_fail(r, INFER_EUNSUPPORTED, "reduction of a non-numeric tensor");
     int rank = X->ndim;
     int red[INFER_MAX_DIMS] = {0}, any = 0;
-    int keep = (int)attr_i(nd, "keepdims", 1);
+    int keep = (int)infi_attr_i(nd, "keepdims", 1);
     if (kind == R_ARGMAX) {
         int64_t a;
-        if (norm_axis(attr_i(nd, "axis", 0), rank, &a) < 0)
-            return run_fail(r, INFER_ESHAPE, "axis out of range");
+        if (norm_axis(infi_attr_i(nd, "axis", 0), rank, &a) < 0)
+            return infi_run_fail(r, INFER_ESHAPE, "axis out of range");
         red[a] = 1;
         any = 1;
     } else {
@@ -373,23 +373,23 @@ static int reduce(run *r, const node *nd, tval **in, tval **out, int kind, int a
             const tval *A = nd->nin > 1 ? in[1] : NULL;
             if (A) {
                 if (A->type != INFER_INT64)
-                    return run_fail(r, INFER_ESHAPE, "axes must be int64");
+                    return infi_run_fail(r, INFER_ESHAPE, "axes must be int64");
                 axes = A->data;
                 na = A->n;
             }
         } else {
-            const attr *a = get_attr(nd, "axes");
+            const attr *a = infi_get_attr(nd, "axes");
             if (a && a->type == AT_INTS)
                 axes = a->ints, na = a->n;
         }
-        if (na == 0 && attr_i(nd, "noop_with_empty_axes", 0)) {
+        if (na == 0 && infi_attr_i(nd, "noop_with_empty_axes", 0)) {
             *out[0] = *X;
             return 0;
         }
         for (int64_t i = 0; i < na; i++) {
             int64_t a;
             if (norm_axis(axes[i], rank, &a) < 0)
-                return run_fail(r, INFER_ESHAPE, "axis %lld out of range", (long long)axes[i]);
+                return infi_run_fail(r, INFER_ESHAPE, "axis %lld out of range", (long long)axes[i]);
             red[a] = 1;
             any = 1;
         }
@@ -415,12 +415,12 @@ static int reduce(run *r, const node *nd, tval **in, tval **out, int kind, int a
             s *= X->dims[d];
     }
     int otype = kind == R_ARGMAX ? INFER_INT64 : X->type;
-    if (tv_make(r, out[0], otype, on, odims) < 0)
+    if (infi_tv_make(r, out[0], otype, on, odims) < 0)
         return r->err->code;
     int64_t no = out[0]->n;
-    double *acc = run_alloc(r, (size_t)(no + 1) * sizeof(double));
-    int64_t *cnt = run_alloc(r, (size_t)(no + 1) * sizeof(int64_t));
-    int64_t *arg = run_alloc(r, (size_t)(no + 1) * sizeof(int64_t));
+    double *acc = infi_run_alloc(r, (size_t)(no + 1) * sizeof(double));
+    int64_t *cnt = infi_run_alloc(r, (size_t)(no + 1) * sizeof(int64_t));
+    int64_t *arg = infi_run_alloc(r, (size_t)(no + 1) * sizeof(int64_t));
     if (!acc || !cnt || !arg)
         return r->err->code;
     for (int64_t i = 0; i < no; i++) {
@@ -428,7 +428,7 @@ static int reduce(run *r, const node *nd, tval **in, tval **out, int kind, int a
         cnt[i] = 0;
         arg[i] = 0;
     }
-    int last = (int)attr_i(nd, "select_last_index", 0);
+    int last = (int)infi_attr_i(nd, "select_last_index", 0);
     int64_t idx[INFER_MAX_DIMS] = {0}, o = 0;
     int64_t axis_pos = 0;
     int argaxis = -1;
@@ -482,29 +482,29 @@ static int run_argmax(run *r, const node *nd, tval **in, tval **out) { return re
 static int run_topk(run *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
-    if (!X || !is_numeric(X->type))
-        return run_fail(r, INFER_EUNSUPPORTED, "TopK takes a numeric tensor");
+    if (!X || !infi_is_numeric(X->type))
+        return infi_run_fail(r, INFER_EUNSUPPORTED, "TopK takes a numeric tensor");
     int64_t k;
     if (nd->opset < 10) {
-        k = attr_i(nd, "k", -1);
+        k = infi_attr_i(nd, "k", -1);
     } else {
         const tval *K = nd->nin > 1 ? in[1] : NULL;
         if (!K || K->type != INFER_INT64 || K->n != 1)
-            return run_fail(r, INFER_ESHAPE, "K must be a 1-element int64 tensor");
+            return infi_run_fail(r, INFER_ESHAPE, "K must be a 1-element int64 tensor");
         k = *(int64_t *)K->data;
     }
     int64_t axis;
-    if (norm_axis(attr_i(nd, "axis", -1), X->ndim, &axis) < 0)
-        return run_fail(r, INFER_ESHAPE, "axis out of range");
+    if (norm_axis(infi_attr_i(nd, "axis", -1), X->ndim, &axis) < 0)
+        return infi_run_fail(r, INFER_ESHAPE, "axis out of range");
     int64_t D = X->dims[axis];
     if (k < 0 || k > D)
-        return run_fail(r, INFER_ESHAPE, "k=%lld out of range", (long long)k);
-    int largest = (int)attr_i(nd, "largest", 1);
+        return infi_run_fail(r, INFER_ESHAPE, "k=%lld out of range", (long long)k);
+    int largest = (int)infi_attr_i(nd, "largest", 1);
     int64_t dims[INFER_MAX_DIMS];
     memcpy(dims, X->dims, sizeof(int64_t) * (size_t)X->ndim);
     dims[axis] = k;
     tval tmp = {0}, *I = nd->nout > 1 ? out[1] : &tmp;
-    if (tv_make(r, out[0], X->type, X->ndim, dims) < 0 || tv_make(r, I, INFER_INT64, X->ndim, dims) < 0)
+    if (infi_tv_make(r, out[0], X->type, X->ndim, dims) < 0 || infi_tv_make(r, I, INFER_INT64, X->ndim, dims) < 0)
         return r->err->code;
     if (X->n == 0)
         return 0;
@@ -513,7 +513,7 @@ static int run_topk(run *r, const node *nd, tval **in, tval **out)
         outer *= X->dims[d];
     for (int d = (int)axis + 1; d < X->ndim; d++)
         inner *= X->dims[d];
-    int64_t *ord = run_alloc(r, (size_t)(D + 1) * sizeof(int64_t));
+    int64_t *ord = infi_run_alloc(r, (size_t)(D + 1) * sizeof(int64_t));
     if (!ord)
         return r->err->code;
     for (int64_t o = 0; o < outer; o++)
@@ -563,24 +563,24 @@ static int run_topk(run *r, const node *nd, tval **in, tval **out)
 static int run_batchnorm(run *r, const node *nd, tval **in, tval **out)
 {
     if (nd->nin < 5)
-        return run_fail(r, INFER_ESHAPE, "BatchNormalization needs 5 inputs");
+        return infi_run_fail(r, INFER_ESHAPE, "BatchNormalization needs 5 inputs");
     const tval *X = in[0];
     if (!X || X->ndim < 1 || !in[1] || !in[2] || !in[3] || !in[4])
-        return run_fail(r, INFER_ESHAPE, "missing input");
-    if (attr_i(nd, "training_mode", 0))
-        return run_fail(r, INFER_EUNSUPPORTED, "training_mode is not supported");
+        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+    if (infi_attr_i(nd, "training_mode", 0))
+        return infi_run_fail(r, INFER_EUNSUPPORTED, "training_mode is not supported");
     if (X->type != INFER_FLOAT && X->type != INFER_DOUBLE)
-        return run_fail(r, INFER_EUNSUPPORTED, "BatchNormalization takes float or double");
-    double eps = attr_f(nd, "epsilon", 1e-5f);
+        return infi_run_fail(r, INFER_EUNSUPPORTED, "BatchNormalization takes float or double");
+    double eps = infi_attr_f(nd, "epsilon", 1e-5f);
     int64_t C = X->ndim > 1 ? X->dims[1] : 1, inner = 1;
     for (int d = 2; d < X->ndim; d++)
         inner *= X->dims[d];
     for (int k = 1; k < 5; k++)
         if (in[k]->n != C)
-            return run_fail(r, INFER_ESHAPE, "parameter %d must have %lld values", k, (long long)C);
-    const double *sc = tv_as_double(r, in[1]), *b = tv_as_double(r, in[2]), *mean = tv_as_double(r, in[3]),
-                 *var = tv_as_double(r, in[4]);
-    if (!sc || !b || !mean || !var || tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
+            return infi_run_fail(r, INFER_ESHAPE, "parameter %d must have %lld values", k, (long long)C);
+    const double *sc = infi_tv_as_double(r, in[1]), *b = infi_tv_as_double(r, in[2]), *mean = infi_tv_as_double(r, in[3]),
+                 *var = infi_tv_as_double(r, in[4]);
+    if (!sc || !b || !mean || !var || infi_tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
         return r->err->code;
     int64_t N = X->n ? X->dims[0] : 0;
     for (int64_t n = 0; n < N; n++)
@@ -605,13 +605,13 @@ static int run_layernorm(run *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0], *S = nd->nin > 1 ? in[1] : NULL, *B = nd->nin > 2 ? in[2] : NULL;
     if (!X || !S)
-        return run_fail(r, INFER_ESHAPE, "LayerNormalization needs X and Scale");
+        return infi_run_fail(r, INFER_ESHAPE, "LayerNormalization needs X and Scale");
     if (X->type != INFER_FLOAT && X->type != INFER_DOUBLE)
-        return run_fail(r, INFER_EUNSUPPORTED, "LayerNormalization takes float or double");
+        return infi_run_fail(r, INFER_EUNSUPPORTED, "LayerNormalization takes float or double");
     int64_t axis;
-    if (norm_axis(attr_i(nd, "axis", -1), X->ndim, &axis) < 0)
-        return run_fail(r, INFER_ESHAPE, "axis out of range");
-    double eps = attr_f(nd, "epsilon", 1e-5f);
+    if (norm_axis(infi_attr_i(nd, "axis", -1), X->ndim, &axis) < 0)
+        return infi_run_fail(r, INFER_ESHAPE, "axis out of range");
+    double eps = infi_attr_f(nd, "epsilon", 1e-5f);
     int64_t outer = 1, D = 1;
     for (int d = 0; d < axis; d++)
         outer *= X->dims[d];
@@ -619,21 +619,21 @@ static int run_layernorm(run *r, const node *nd, tval **in, tval **out)
         D *= X->dims[d];
     /* Scale and B broadcast over the normalised block */
     if (S->n != D && S->n != 1)
-        return run_fail(r, INFER_ESHAPE, "Scale must have %lld elements", (long long)D);
+        return infi_run_fail(r, INFER_ESHAPE, "Scale must have %lld elements", (long long)D);
     if (B && B->n != D && B->n != 1)
-        return run_fail(r, INFER_ESHAPE, "B must have %lld elements", (long long)D);
-    const double *x = tv_as_double(r, X), *s = tv_as_double(r, S), *b = B ? tv_as_double(r, B) : NULL;
-    if (!x || !s || (B && !b) || tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
+        return infi_run_fail(r, INFER_ESHAPE, "B must have %lld elements", (long long)D);
+    const double *x = infi_tv_as_double(r, X), *s = infi_tv_as_double(r, S), *b = B ? infi_tv_as_double(r, B) : NULL;
+    if (!x || !s || (B && !b) || infi_tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
         return r->err->code;
     int64_t sd[INFER_MAX_DIMS];
     memcpy(sd, X->dims, sizeof(int64_t) * (size_t)X->ndim);
     for (int d = (int)axis; d < X->ndim; d++)
         sd[d] = 1;
     tval *M = nd->nout > 1 && nd->out[1] >= 0 ? out[1] : NULL, *I = nd->nout > 2 && nd->out[2] >= 0 ? out[2] : NULL;
-    int stype = (int)attr_i(nd, "stash_type", 1) == 11 ? INFER_DOUBLE : INFER_FLOAT;
-    if (M && tv_make(r, M, stype == INFER_DOUBLE ? INFER_DOUBLE : X->type == INFER_DOUBLE ? INFER_DOUBLE : INFER_FLOAT, X->ndim, sd) < 0)
+    int stype = (int)infi_attr_i(nd, "stash_type", 1) == 11 ? INFER_DOUBLE : INFER_FLOAT;
+    if (M && infi_tv_make(r, M, stype == INFER_DOUBLE ? INFER_DOUBLE : X->type == INFER_DOUBLE ? INFER_DOUBLE : INFER_FLOAT, X->ndim, sd) < 0)
         return r->err->code;
-    if (I && tv_make(r, I, M ? M->type : (X->type == INFER_DOUBLE ? INFER_DOUBLE : INFER_FLOAT), X->ndim, sd) < 0)
+    if (I && infi_tv_make(r, I, M ? M->type : (X->type == INFER_DOUBLE ? INFER_DOUBLE : INFER_FLOAT), X->ndim, sd) < 0)
         return r->err->code;
     if (X->n == 0)
         outer = 0;
@@ -682,12 +682,12 @@ static const opdef pass_ops[2] = {
  * into the matrix product, the way torch and skl2onnx export MLP layers.
  * A link is fused only when the intermediate value has exactly one
  * consumer and is not a graph output. */
-int fuse_nodes(infer_model *m, infer_error *e)
+int infi_fuse_nodes(infer_model *m, infer_error *e)
 {
-    int *uses = ar_calloc(&m->ar, (size_t)(m->nvalues ? m->nvalues : 1), sizeof(int));
-    int *prod = ar_alloc(&m->ar, (size_t)(m->nvalues ? m->nvalues : 1) * sizeof(int));
+    int *uses = infi_ar_calloc(&m->ar, (size_t)(m->nvalues ? m->nvalues : 1), sizeof(int));
+    int *prod = infi_ar_alloc(&m->ar, (size_t)(m->nvalues ? m->nvalues : 1) * sizeof(int));
     if (!uses || !prod)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     for (int v = 0; v < m->nvalues; v++)
         prod[v] = -1;
     for (int i = 0; i < m->nnodes; i++) {
@@ -709,13 +709,13 @@ int fuse_nodes(infer_model *m, infer_error *e)
         const tval *B = &m->consts[nd->in[1]];
         if (!B->set || B->type != INFER_FLOAT || B->ndim != 2)
             continue;
-        int64_t N = is_gemm && attr_i(nd, "transB", 0) ? B->dims[0] : B->dims[1];
+        int64_t N = is_gemm && infi_attr_i(nd, "transB", 0) ? B->dims[0] : B->dims[1];
         int v = nd->out[0];
         node *next = NULL;
         epilogue *ep = NULL;
         if (is_mm && N >= 32) {
-            if (!(ep = ar_calloc(&m->ar, 1, sizeof *ep)) || !(ep->Bp = gemm_pack_b(&m->ar, B->data, B->dims[0], N)))
-                return ierr(e, INFER_ENOMEM, "out of memory");
+            if (!(ep = infi_ar_calloc(&m->ar, 1, sizeof *ep)) || !(ep->Bp = infi_gemm_pack_b(&m->ar, B->data, B->dims[0], N)))
+                return infi_ierr(e, INFER_ENOMEM, "out of memory");
             nd->state = ep;
         }
         for (int j = i + 1; j < m->nnodes && uses[v] == 1; j++)
@@ -728,8 +728,8 @@ int fuse_nodes(infer_model *m, infer_error *e)
             const tval *bias = next->in[other] >= 0 ? &m->consts[next->in[other]] : NULL;
             if (bias && bias->set && bias->type == INFER_FLOAT && bias->n == N &&
                 (bias->ndim == 1 || (bias->ndim == 2 && bias->dims[0] == 1)) && next->in[1 - other] == v) {
-                if (!ep && !(ep = ar_calloc(&m->ar, 1, sizeof *ep)))
-                    return ierr(e, INFER_ENOMEM, "out of memory");
+                if (!ep && !(ep = infi_ar_calloc(&m->ar, 1, sizeof *ep)))
+                    return infi_ierr(e, INFER_ENOMEM, "out of memory");
                 ep->bias = bias->data;
                 ep->nbias = N;
                 nd->state = ep;
@@ -749,8 +749,8 @@ int fuse_nodes(infer_model *m, infer_error *e)
                 ((gemm_state *)nd->state)->relu = 1;
                 next->op = &pass_ops[0];
             } else if (is_mm) {
-                if (!ep && !(ep = ar_calloc(&m->ar, 1, sizeof *ep)))
-                    return ierr(e, INFER_ENOMEM, "out of memory");
+                if (!ep && !(ep = infi_ar_calloc(&m->ar, 1, sizeof *ep)))
+                    return infi_ierr(e, INFER_ENOMEM, "out of memory");
                 ep->relu = 1;
                 nd->state = ep;
                 next->op = &pass_ops[0];
@@ -760,7 +760,7 @@ int fuse_nodes(infer_model *m, infer_error *e)
     return 0;
 }
 
-const opdef ops_nn[] = {
+const opdef infi_ops_nn[] = {
     {"", "MatMul", 1, NULL, run_matmul},
     {"", "Gemm", 1, init_gemm, run_gemm},
     {"", "Softmax", 1, NULL, run_softmax},

@@ -95,9 +95,9 @@ static int idmap_init(arena *a, idmap *m, int64_t n)
     while (cap < (size_t)n * 2)
         cap <<= 1;
     m->cap = cap;
-    m->k1 = ar_alloc(a, cap * 8);
-    m->k2 = ar_alloc(a, cap * 8);
-    m->v = ar_alloc(a, cap * 8);
+    m->k1 = infi_ar_alloc(a, cap * 8);
+    m->k2 = infi_ar_alloc(a, cap * 8);
+    m->v = infi_ar_alloc(a, cap * 8);
     if (!m->k1 || !m->k2 || !m->v)
         return -1;
     for (size_t i = 0; i < cap; i++)
@@ -134,7 +134,7 @@ static int64_t idmap_get(const idmap *m, int64_t a, int64_t b)
 
 static const attr *ints_attr(const node *nd, const char *name)
 {
-    const attr *a = get_attr(nd, name);
+    const attr *a = infi_get_attr(nd, name);
     return a && a->type == AT_INTS ? a : NULL;
 }
 
@@ -144,7 +144,7 @@ static int reals(arena *ar, const node *nd, const char *name, double **out, int6
 {
     char buf[128];
     snprintf(buf, sizeof buf, "%s_as_tensor", name);
-    const attr *a = get_attr(nd, name), *t = get_attr(nd, buf);
+    const attr *a = infi_get_attr(nd, name), *t = infi_get_attr(nd, buf);
     *out = NULL;
     *n = 0;
     if (is_double)
@@ -152,10 +152,10 @@ static int reals(arena *ar, const node *nd, const char *name, double **out, int6
     if (t && t->type == AT_TENSOR && t->t) {
         const tval *v = t->t;
         if (v->type != INFER_FLOAT && v->type != INFER_DOUBLE)
-            return ierr(e, INFER_EUNSUPPORTED, "%s must be float or double", buf);
-        double *d = ar_alloc(ar, (size_t)(v->n ? v->n : 1) * sizeof(double));
+            return infi_ierr(e, INFER_EUNSUPPORTED, "%s must be float or double", buf);
+        double *d = infi_ar_alloc(ar, (size_t)(v->n ? v->n : 1) * sizeof(double));
         if (!d)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
         for (int64_t i = 0; i < v->n; i++)
             d[i] = v->type == INFER_FLOAT ? ((float *)v->data)[i] : ((double *)v->data)[i];
         if (is_double)
@@ -165,9 +165,9 @@ static int reals(arena *ar, const node *nd, const char *name, double **out, int6
         return 0;
     }
     if (a && a->type == AT_FLOATS) {
-        double *d = ar_alloc(ar, (size_t)(a->n ? a->n : 1) * sizeof(double));
+        double *d = infi_ar_alloc(ar, (size_t)(a->n ? a->n : 1) * sizeof(double));
         if (!d)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
         for (int64_t i = 0; i < a->n; i++)
             d[i] = a->floats[i];
         *out = d;
@@ -234,14 +234,14 @@ static int compile(arena *ar, ensemble *E, const anode *A, int64_t na, const int
     uint32_t *sstart = malloc((size_t)(na + 1) * sizeof(uint32_t)), *slen = malloc((size_t)(na + 1) * sizeof(uint32_t));
     int rc = 0;
     if (!cn || !st || !setv || !sstart || !slen) {
-        rc = ierr(e, INFER_ENOMEM, "out of memory");
+        rc = infi_ierr(e, INFER_ENOMEM, "out of memory");
         goto out;
     }
     int64_t nn = 0, nsets = 0, maxf = -1;
     int generic = 0;
-    E->roots = ar_alloc(ar, (size_t)(ntrees ? ntrees : 1) * sizeof(uint32_t));
+    E->roots = infi_ar_alloc(ar, (size_t)(ntrees ? ntrees : 1) * sizeof(uint32_t));
     if (!E->roots) {
-        rc = ierr(e, INFER_ENOMEM, "out of memory");
+        rc = infi_ierr(e, INFER_ENOMEM, "out of memory");
         goto out;
     }
     for (int64_t t = 0; t < ntrees; t++) {
@@ -253,11 +253,11 @@ static int compile(arena *ar, ensemble *E, const anode *A, int64_t na, const int
             int64_t a = c.a, patch = c.patch, depth = c.depth;
             for (;;) {
                 if (nn >= cap) {
-                    rc = ierr(e, INFER_EFORMAT, "trees too large after expanding shared subtrees");
+                    rc = infi_ierr(e, INFER_EFORMAT, "trees too large after expanding shared subtrees");
                     goto out;
                 }
                 if (depth > limit) {
-                    rc = ierr(e, INFER_EFORMAT, "tree %lld has a cycle", (long long)t);
+                    rc = infi_ierr(e, INFER_EFORMAT, "tree %lld has a cycle", (long long)t);
                     goto out;
                 }
                 int64_t i = nn++;
@@ -270,7 +270,7 @@ static int compile(arena *ar, ensemble *E, const anode *A, int64_t na, const int
                     break;
                 }
                 if (n->feat < 0 || n->feat > (int64_t)FMASK) {
-                    rc = ierr(e, INFER_EFORMAT, "feature id %lld out of range", (long long)n->feat);
+                    rc = infi_ierr(e, INFER_EFORMAT, "feature id %lld out of range", (long long)n->feat);
                     goto out;
                 }
                 if (n->feat > maxf)
@@ -302,7 +302,7 @@ static int compile(arena *ar, ensemble *E, const anode *A, int64_t na, const int
                         if (nsetv >= setv_cap) {
                             double *ns = realloc(setv, (size_t)setv_cap * 2 * sizeof(double));
                             if (!ns) {
-                                rc = ierr(e, INFER_ENOMEM, "out of memory");
+                                rc = infi_ierr(e, INFER_ENOMEM, "out of memory");
                                 goto out;
                             }
                             setv = ns;
@@ -334,7 +334,7 @@ static int compile(arena *ar, ensemble *E, const anode *A, int64_t na, const int
                         int64_t nc = (nsetv + n->set_len) * 2;
                         double *ns = realloc(setv, (size_t)nc * sizeof(double));
                         if (!ns) {
-                            rc = ierr(e, INFER_ENOMEM, "out of memory");
+                            rc = infi_ierr(e, INFER_ENOMEM, "out of memory");
                             goto out;
                         }
                         setv = ns;
@@ -350,7 +350,7 @@ static int compile(arena *ar, ensemble *E, const anode *A, int64_t na, const int
                     break;
                 }
                 default:
-                    rc = ierr(e, INFER_EFORMAT, "bad node mode");
+                    rc = infi_ierr(e, INFER_EFORMAT, "bad node mode");
                     goto out;
                 }
                 if (cm != CM_LEQ)
@@ -358,7 +358,7 @@ static int compile(arena *ar, ensemble *E, const anode *A, int64_t na, const int
                 cn[i] = (struct cn){thr, (uint32_t)n->feat | (cm << MODE_SHIFT) | (nanleft ? NANLEFT : 0), 0, leafslot};
                 st[sp++] = (cstack){R, i, depth + 1};
                 if (sp >= 2 * na + 60) {
-                    rc = ierr(e, INFER_EFORMAT, "tree too deep");
+                    rc = infi_ierr(e, INFER_EFORMAT, "tree too deep");
                     goto out;
                 }
                 a = L;
@@ -370,20 +370,20 @@ static int compile(arena *ar, ensemble *E, const anode *A, int64_t na, const int
     E->generic = generic;
     E->max_feat = maxf;
     E->nsets = nsets;
-    E->setv = ar_alloc(ar, (size_t)(nsetv ? nsetv : 1) * sizeof(double));
-    E->set_start = ar_alloc(ar, (size_t)(nsets ? nsets : 1) * sizeof(uint32_t));
-    E->set_len = ar_alloc(ar, (size_t)(nsets ? nsets : 1) * sizeof(uint32_t));
+    E->setv = infi_ar_alloc(ar, (size_t)(nsetv ? nsetv : 1) * sizeof(double));
+    E->set_start = infi_ar_alloc(ar, (size_t)(nsets ? nsets : 1) * sizeof(uint32_t));
+    E->set_len = infi_ar_alloc(ar, (size_t)(nsets ? nsets : 1) * sizeof(uint32_t));
     if (!E->setv || !E->set_start || !E->set_len) {
-        rc = ierr(e, INFER_ENOMEM, "out of memory");
+        rc = infi_ierr(e, INFER_ENOMEM, "out of memory");
         goto out;
     }
     memcpy(E->setv, setv, (size_t)nsetv * sizeof(double));
     memcpy(E->set_start, sstart, (size_t)nsets * sizeof(uint32_t));
     memcpy(E->set_len, slen, (size_t)nsets * sizeof(uint32_t));
     if (want_float) {
-        E->nf = ar_alloc(ar, (size_t)(nn ? nn : 1) * sizeof(tnf));
+        E->nf = infi_ar_alloc(ar, (size_t)(nn ? nn : 1) * sizeof(tnf));
         if (!E->nf) {
-            rc = ierr(e, INFER_ENOMEM, "out of memory");
+            rc = infi_ierr(e, INFER_ENOMEM, "out of memory");
             goto out;
         }
         for (int64_t i = 0; i < nn; i++) {
@@ -396,9 +396,9 @@ static int compile(arena *ar, ensemble *E, const anode *A, int64_t na, const int
         }
     }
     if (want_double) {
-        E->nd = ar_alloc(ar, (size_t)(nn ? nn : 1) * sizeof(tnd));
+        E->nd = infi_ar_alloc(ar, (size_t)(nn ? nn : 1) * sizeof(tnd));
         if (!E->nd) {
-            rc = ierr(e, INFER_ENOMEM, "out of memory");
+            rc = infi_ierr(e, INFER_ENOMEM, "out of memory");
             goto out;
         }
         for (int64_t i = 0; i < nn; i++)
@@ -417,15 +417,15 @@ out:
 static int finish_weights(arena *ar, ensemble *E, const double *wv, const int64_t *wt, int64_t nw,
                           const anode *A, int64_t na, infer_error *e)
 {
-    E->wval = ar_alloc(ar, (size_t)(nw + 1) * sizeof(double));
-    E->wtarget = ar_alloc(ar, (size_t)(nw + 1) * sizeof(uint32_t));
-    E->wcount = ar_calloc(ar, (size_t)(nw + 1), sizeof(uint32_t));
+    E->wval = infi_ar_alloc(ar, (size_t)(nw + 1) * sizeof(double));
+    E->wtarget = infi_ar_alloc(ar, (size_t)(nw + 1) * sizeof(uint32_t));
+    E->wcount = infi_ar_calloc(ar, (size_t)(nw + 1), sizeof(uint32_t));
     if (!E->wval || !E->wtarget || !E->wcount)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     E->single = 1;
     for (int64_t i = 0; i < nw; i++) {
         if (wt[i] < 0 || wt[i] >= E->ntargets)
-            return ierr(e, INFER_EFORMAT, "leaf target/class id %lld out of range [0, %lld)", (long long)wt[i],
+            return infi_ierr(e, INFER_EFORMAT, "leaf target/class id %lld out of range [0, %lld)", (long long)wt[i],
                         (long long)E->ntargets);
         E->wval[i] = wv[i];
         E->wtarget[i] = (uint32_t)wt[i];
@@ -506,7 +506,7 @@ static int qs_build(arena *ar, ensemble *E, infer_error *e)
     int64_t nf = E->max_feat + 1;
     if (nf > 4 * ninner + 256)
         return 0;   /* sparse feature ids: per-feature lists would be mostly empty */
-    qsidx *Q = ar_calloc(ar, 1, sizeof *Q);
+    qsidx *Q = infi_ar_calloc(ar, 1, sizeof *Q);
     uint32_t *lc = malloc((size_t)(nn + 1) * sizeof(uint32_t));
     qsent *ent = malloc((size_t)(ninner + 1) * sizeof(qsent));
     int64_t *cnt = calloc((size_t)nf + 1, sizeof(int64_t));
@@ -514,14 +514,14 @@ static int qs_build(arena *ar, ensemble *E, infer_error *e)
     if (!Q || !lc || !ent || !cnt)
         goto nomem;
     Q->nfeat = nf;
-    Q->fstart = ar_alloc(ar, (size_t)nf * sizeof(uint32_t));
-    Q->thr = ar_alloc(ar, (size_t)(ninner + nf) * sizeof(float));
-    Q->tree = ar_alloc(ar, (size_t)(ninner + nf) * sizeof(uint32_t));
-    Q->mask = ar_alloc(ar, (size_t)(ninner + nf) * sizeof(uint64_t));
-    Q->init = ar_alloc(ar, (size_t)nt * sizeof(uint64_t));
-    Q->lbase = ar_alloc(ar, (size_t)nt * sizeof(uint32_t));
-    Q->leafw = ar_alloc(ar, (size_t)(nleaves ? nleaves : 1) * sizeof(uint32_t));
-    Q->leafv = ar_alloc(ar, (size_t)(nleaves ? nleaves : 1) * sizeof(double));
+    Q->fstart = infi_ar_alloc(ar, (size_t)nf * sizeof(uint32_t));
+    Q->thr = infi_ar_alloc(ar, (size_t)(ninner + nf) * sizeof(float));
+    Q->tree = infi_ar_alloc(ar, (size_t)(ninner + nf) * sizeof(uint32_t));
+    Q->mask = infi_ar_alloc(ar, (size_t)(ninner + nf) * sizeof(uint64_t));
+    Q->init = infi_ar_alloc(ar, (size_t)nt * sizeof(uint64_t));
+    Q->lbase = infi_ar_alloc(ar, (size_t)nt * sizeof(uint32_t));
+    Q->leafw = infi_ar_alloc(ar, (size_t)(nleaves ? nleaves : 1) * sizeof(uint32_t));
+    Q->leafv = infi_ar_alloc(ar, (size_t)(nleaves ? nleaves : 1) * sizeof(double));
     if (!Q->fstart || !Q->thr || !Q->tree || !Q->mask || !Q->init || !Q->lbase || !Q->leafw || !Q->leafv)
         goto nomem;
     int64_t ne = 0, slot = 0;
@@ -545,7 +545,7 @@ static int qs_build(arena *ar, ensemble *E, infer_error *e)
                 continue;
             /* the left subtree is i+1 .. right-1 */
             if (T[i].right <= (uint32_t)i || T[i].right >= (uint32_t)end) {
-                rc = ierr(e, INFER_EFORMAT, "internal: tree layout");
+                rc = infi_ierr(e, INFER_EFORMAT, "internal: tree layout");
                 goto out;
             }
             uint32_t lo = lc[i + 1 - root], hi = lc[T[i].right - root];
@@ -599,7 +599,7 @@ static int qs_build(arena *ar, ensemble *E, infer_error *e)
     E->qs = Q;
     goto out;
 nomem:
-    rc = ierr(e, INFER_ENOMEM, "out of memory");
+    rc = infi_ierr(e, INFER_ENOMEM, "out of memory");
 out:
     free(lc);
     free(ent);
@@ -617,10 +617,10 @@ static int depth_build(arena *ar, ensemble *E, infer_error *e)
         return 0;
     int64_t nt = E->ntrees, nn = E->nnodes;
     uint16_t *d = malloc((size_t)(nn ? nn : 1) * sizeof(uint16_t));
-    uint16_t *td = ar_alloc(ar, (size_t)nt * sizeof(uint16_t));
+    uint16_t *td = infi_ar_alloc(ar, (size_t)nt * sizeof(uint16_t));
     if (!d || !td) {
         free(d);
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     }
     for (int64_t t = 0; t < nt; t++) {
         int64_t root = E->roots[t], end = t + 1 < nt ? E->roots[t + 1] : nn;
@@ -651,16 +651,16 @@ static int depth_build(arena *ar, ensemble *E, infer_error *e)
 static int init_classic(infer_model *m, node *nd, int is_clf, infer_error *e)
 {
     arena *ar = &m->ar;
-    ensemble *E = ar_calloc(ar, 1, sizeof *E);
+    ensemble *E = infi_ar_calloc(ar, 1, sizeof *E);
     if (!E)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     E->is_clf = is_clf;
     const attr *tids = ints_attr(nd, "nodes_treeids"), *nids = ints_attr(nd, "nodes_nodeids"),
                *fids = ints_attr(nd, "nodes_featureids"), *tn = ints_attr(nd, "nodes_truenodeids"),
                *fn = ints_attr(nd, "nodes_falsenodeids"), *mt = ints_attr(nd, "nodes_missing_value_tracks_true");
-    const attr *modes = get_attr(nd, "nodes_modes");
+    const attr *modes = infi_get_attr(nd, "nodes_modes");
     if (!tids || !nids || !fids || !tn || !fn || !modes || modes->type != AT_STRINGS)
-        return ierr(e, INFER_EFORMAT, "missing nodes_* attributes");
+        return infi_ierr(e, INFER_EFORMAT, "missing nodes_* attributes");
     int64_t n = tids->n;
     double *vals;
     int64_t nv;
@@ -669,23 +669,23 @@ static int init_classic(infer_model *m, node *nd, int is_clf, infer_error *e)
         return e->code;
     if (nids->n != n || fids->n != n || tn->n != n || fn->n != n || modes->n != n || (vals && nv != n) ||
         (mt && mt->n != n && mt->n != 0))
-        return ierr(e, INFER_EFORMAT, "nodes_* attributes have different lengths");
+        return infi_ierr(e, INFER_EFORMAT, "nodes_* attributes have different lengths");
     if (n == 0)
-        return ierr(e, INFER_EFORMAT, "ensemble has no nodes");
-    anode *A = ar_calloc(ar, (size_t)n, sizeof(anode));
+        return infi_ierr(e, INFER_EFORMAT, "ensemble has no nodes");
+    anode *A = infi_ar_calloc(ar, (size_t)n, sizeof(anode));
     idmap map;
     if (!A || idmap_init(ar, &map, n) < 0)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     /* trees in order of first appearance; the first node of a tree is its root */
     idmap trees;
     if (idmap_init(ar, &trees, n) < 0)
-        return ierr(e, INFER_ENOMEM, "out of memory");
-    int64_t *roots = ar_alloc(ar, (size_t)n * sizeof(int64_t)), ntrees = 0;
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
+    int64_t *roots = infi_ar_alloc(ar, (size_t)n * sizeof(int64_t)), ntrees = 0;
     if (!roots)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     for (int64_t i = 0; i < n; i++) {
         if (idmap_put(&map, tids->ints[i], nids->ints[i], i) >= 0)
-            return ierr(e, INFER_EFORMAT, "node (%lld, %lld) defined twice", (long long)tids->ints[i],
+            return infi_ierr(e, INFER_EFORMAT, "node (%lld, %lld) defined twice", (long long)tids->ints[i],
                         (long long)nids->ints[i]);
         int64_t tix = idmap_get(&trees, tids->ints[i], INT64_MIN);
         if (tix < 0) {
@@ -695,7 +695,7 @@ static int init_classic(infer_model *m, node *nd, int is_clf, infer_error *e)
         }
         int md = mode_of(modes->strings[i]);
         if (md < 0 || md == M_MEMBER)
-            return ierr(e, INFER_EFORMAT, "unknown node mode '%s'", modes->strings[i]);
+            return infi_ierr(e, INFER_EFORMAT, "unknown node mode '%s'", modes->strings[i]);
         A[i].mode = (uint8_t)md;
         A[i].mt = mt && mt->n ? mt->ints[i] != 0 : 0;
         A[i].feat = fids->ints[i];
@@ -709,7 +709,7 @@ static int init_classic(infer_model *m, node *nd, int is_clf, infer_error *e)
             continue;
         int64_t t = idmap_get(&map, tids->ints[i], tn->ints[i]), f = idmap_get(&map, tids->ints[i], fn->ints[i]);
         if (t < 0 || f < 0)
-            return ierr(e, INFER_EFORMAT, "node (%lld, %lld) points to a missing node id", (long long)tids->ints[i],
+            return infi_ierr(e, INFER_EFORMAT, "node (%lld, %lld) points to a missing node id", (long long)tids->ints[i],
                         (long long)nids->ints[i]);
         A[i].t = t;
         A[i].f = f;
@@ -728,18 +728,18 @@ static int init_classic(infer_model *m, node *nd, int is_clf, infer_error *e)
         return e->code;
     int64_t nwt = wt ? wt->n : 0;
     if (!wt || !wn || !wi || !wv || wn->n != nwt || wi->n != nwt || nw != nwt)
-        return ierr(e, INFER_EFORMAT, "%s_* attributes missing or of different lengths", pfx);
+        return infi_ierr(e, INFER_EFORMAT, "%s_* attributes missing or of different lengths", pfx);
     /* group weights by leaf: counting sort on the leaf's anode index */
-    int64_t *cnt = ar_calloc(ar, (size_t)n + 1, sizeof(int64_t));
-    int64_t *leafof = ar_alloc(ar, (size_t)(nw ? nw : 1) * sizeof(int64_t));
-    double *gv = ar_alloc(ar, (size_t)(nw ? nw : 1) * sizeof(double));
-    int64_t *gt = ar_alloc(ar, (size_t)(nw ? nw : 1) * sizeof(int64_t));
+    int64_t *cnt = infi_ar_calloc(ar, (size_t)n + 1, sizeof(int64_t));
+    int64_t *leafof = infi_ar_alloc(ar, (size_t)(nw ? nw : 1) * sizeof(int64_t));
+    double *gv = infi_ar_alloc(ar, (size_t)(nw ? nw : 1) * sizeof(double));
+    int64_t *gt = infi_ar_alloc(ar, (size_t)(nw ? nw : 1) * sizeof(int64_t));
     if (!cnt || !leafof || !gv || !gt)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     for (int64_t k = 0; k < nw; k++) {
         int64_t a = idmap_get(&map, wt->ints[k], wn->ints[k]);
         if (a < 0 || A[a].mode != M_LEAF)
-            return ierr(e, INFER_EFORMAT, "weight %lld refers to (%lld, %lld), which is not a leaf", (long long)k,
+            return infi_ierr(e, INFER_EFORMAT, "weight %lld refers to (%lld, %lld), which is not a leaf", (long long)k,
                         (long long)wt->ints[k], (long long)wn->ints[k]);
         leafof[k] = a;
         cnt[a + 1]++;
@@ -757,13 +757,13 @@ static int init_classic(infer_model *m, node *nd, int is_clf, infer_error *e)
         gt[pos] = wi->ints[k];
     }
 
-    E->post = parse_post_transform(attr_s(nd, "post_transform", "NONE"));
+    E->post = infi_parse_post_transform(infi_attr_s(nd, "post_transform", "NONE"));
     if (E->post < 0)
-        return ierr(e, INFER_EFORMAT, "unknown post_transform");
+        return infi_ierr(e, INFER_EFORMAT, "unknown post_transform");
     if (reals(ar, nd, "base_values", &E->base, &E->nbase, NULL, e) < 0)
         return e->code;
     if (is_clf) {
-        const attr *li = ints_attr(nd, "classlabels_int64s"), *ls = get_attr(nd, "classlabels_strings");
+        const attr *li = ints_attr(nd, "classlabels_int64s"), *ls = infi_get_attr(nd, "classlabels_strings");
         if (li && li->n) {
             E->labels_i = li->ints;
             E->nlabels = li->n;
@@ -771,29 +771,29 @@ static int init_classic(infer_model *m, node *nd, int is_clf, infer_error *e)
             E->labels_s = ls->strings;
             E->nlabels = ls->n;
         } else {
-            return ierr(e, INFER_EFORMAT, "classifier has no class labels");
+            return infi_ierr(e, INFER_EFORMAT, "classifier has no class labels");
         }
         E->ntargets = E->nlabels;
         E->agg = AGG_SUM;
     } else {
-        E->ntargets = attr_i(nd, "n_targets", 1);
+        E->ntargets = infi_attr_i(nd, "n_targets", 1);
         if (E->ntargets <= 0 || E->ntargets > 1000000)
-            return ierr(e, INFER_EFORMAT, "bad n_targets");
-        const char *ag = attr_s(nd, "aggregate_function", "SUM");
+            return infi_ierr(e, INFER_EFORMAT, "bad n_targets");
+        const char *ag = infi_attr_s(nd, "aggregate_function", "SUM");
         E->agg = !strcmp(ag, "SUM") ? AGG_SUM : !strcmp(ag, "AVERAGE") ? AGG_AVERAGE : !strcmp(ag, "MIN") ? AGG_MIN
                : !strcmp(ag, "MAX") ? AGG_MAX : -1;
         if (E->agg < 0)
-            return ierr(e, INFER_EFORMAT, "unknown aggregate_function '%s'", ag);
+            return infi_ierr(e, INFER_EFORMAT, "unknown aggregate_function '%s'", ag);
     }
     if (E->nbase && E->nbase != E->ntargets && !(is_clf && E->nbase <= 2))
-        return ierr(e, INFER_EFORMAT, "base_values has %lld entries for %lld targets", (long long)E->nbase,
+        return infi_ierr(e, INFER_EFORMAT, "base_values has %lld entries for %lld targets", (long long)E->nbase,
                     (long long)E->ntargets);
     if (finish_weights(ar, E, gv, gt, nw, A, n, e) < 0)
         return e->code;
     if (is_clf) {
-        E->has = ar_calloc(ar, (size_t)E->nlabels, 1);
+        E->has = infi_ar_calloc(ar, (size_t)E->nlabels, 1);
         if (!E->has)
-            return ierr(e, INFER_ENOMEM, "out of memory");
+            return infi_ierr(e, INFER_ENOMEM, "out of memory");
         int64_t distinct = 0;
         E->all_pos = 1;
         for (int64_t k = 0; k < nw; k++) {
@@ -828,18 +828,18 @@ static int init_reg(infer_model *m, node *nd, infer_error *e) { return init_clas
 
 static int tensor_reals(arena *ar, const node *nd, const char *name, double **out, int64_t *n, infer_error *e)
 {
-    const attr *a = get_attr(nd, name);
+    const attr *a = infi_get_attr(nd, name);
     *out = NULL;
     *n = 0;
     if (!a)
         return 0;
-    if (a->type != AT_TENSOR || !a->t || !is_numeric(a->t->type))
-        return ierr(e, INFER_EFORMAT, "%s must be a numeric tensor", name);
-    double *d = ar_alloc(ar, (size_t)(a->t->n ? a->t->n : 1) * sizeof(double));
+    if (a->type != AT_TENSOR || !a->t || !infi_is_numeric(a->t->type))
+        return infi_ierr(e, INFER_EFORMAT, "%s must be a numeric tensor", name);
+    double *d = infi_ar_alloc(ar, (size_t)(a->t->n ? a->t->n : 1) * sizeof(double));
     if (!d)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     run r = {ar, e, NULL};
-    double *src = tv_as_double(&r, a->t);
+    double *src = infi_tv_as_double(&r, a->t);
     if (!src)
         return e->code;
     memcpy(d, src, (size_t)a->t->n * sizeof(double));
@@ -851,9 +851,9 @@ static int tensor_reals(arena *ar, const node *nd, const char *name, double **ou
 static int init_v5(infer_model *m, node *nd, infer_error *e)
 {
     arena *ar = &m->ar;
-    ensemble *E = ar_calloc(ar, 1, sizeof *E);
+    ensemble *E = infi_ar_calloc(ar, 1, sizeof *E);
     if (!E)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     E->opset5 = 1;
     const attr *fids = ints_attr(nd, "nodes_featureids"), *tn = ints_attr(nd, "nodes_truenodeids"),
                *fn = ints_attr(nd, "nodes_falsenodeids"), *tl = ints_attr(nd, "nodes_trueleafs"),
@@ -865,28 +865,28 @@ static int init_v5(infer_model *m, node *nd, infer_error *e)
         tensor_reals(ar, nd, "leaf_weights", &lw, &nlw, e) < 0 || tensor_reals(ar, nd, "membership_values", &mv, &nmv, e) < 0)
         return e->code;
     if (!fids || !tn || !fn || !tl || !fl || !rootsA || !lt || !splits || !modes || !lw)
-        return ierr(e, INFER_EFORMAT, "missing attributes");
+        return infi_ierr(e, INFER_EFORMAT, "missing attributes");
     int64_t n = fids->n, nl = lt->n;
     if (tn->n != n || fn->n != n || tl->n != n || fl->n != n || ns != n || nm != n || (mt && mt->n != n) || nlw != nl)
-        return ierr(e, INFER_EFORMAT, "nodes_*/leaf_* attributes have different lengths");
-    E->ntargets = attr_i(nd, "n_targets", 1);
+        return infi_ierr(e, INFER_EFORMAT, "nodes_*/leaf_* attributes have different lengths");
+    E->ntargets = infi_attr_i(nd, "n_targets", 1);
     if (E->ntargets <= 0 || E->ntargets > 1000000)
-        return ierr(e, INFER_EFORMAT, "bad n_targets");
-    int64_t agg = attr_i(nd, "aggregate_function", 1), post = attr_i(nd, "post_transform", 0);
+        return infi_ierr(e, INFER_EFORMAT, "bad n_targets");
+    int64_t agg = infi_attr_i(nd, "aggregate_function", 1), post = infi_attr_i(nd, "post_transform", 0);
     if (agg < 0 || agg > 3 || post < 0 || post > 4)
-        return ierr(e, INFER_EFORMAT, "bad aggregate_function or post_transform");
+        return infi_ierr(e, INFER_EFORMAT, "bad aggregate_function or post_transform");
     E->agg = (int)agg;
     static const int pmap[] = {PT_NONE, PT_SOFTMAX, PT_LOGISTIC, PT_SOFTMAX_ZERO, PT_PROBIT};
     E->post = pmap[post];
-    anode *A = ar_calloc(ar, (size_t)(n + nl + 1), sizeof(anode));
-    int64_t *gt = ar_alloc(ar, (size_t)(nl + 1) * sizeof(int64_t));
+    anode *A = infi_ar_calloc(ar, (size_t)(n + nl + 1), sizeof(anode));
+    int64_t *gt = infi_ar_alloc(ar, (size_t)(nl + 1) * sizeof(int64_t));
     if (!A || !gt)
-        return ierr(e, INFER_ENOMEM, "out of memory");
+        return infi_ierr(e, INFER_ENOMEM, "out of memory");
     int64_t mpos = 0;
     for (int64_t i = 0; i < n; i++) {
         double md = modes[i];
         if (!(md >= 0 && md <= 6))
-            return ierr(e, INFER_EFORMAT, "bad node mode %g", md);
+            return infi_ierr(e, INFER_EFORMAT, "bad node mode %g", md);
         A[i].mode = (uint8_t)md;
         A[i].mt = mt ? mt->ints[i] != 0 : 0;
         A[i].feat = fids->ints[i];
@@ -894,13 +894,13 @@ static int init_v5(infer_model *m, node *nd, infer_error *e)
         A[i].tree = -1;
         int64_t t = tn->ints[i], f = fn->ints[i];
         if ((tl->ints[i] ? t < 0 || t >= nl : t < 0 || t >= n) || (fl->ints[i] ? f < 0 || f >= nl : f < 0 || f >= n))
-            return ierr(e, INFER_EFORMAT, "node %lld points out of range", (long long)i);
+            return infi_ierr(e, INFER_EFORMAT, "node %lld points out of range", (long long)i);
         A[i].t = tl->ints[i] ? n + t : t;
         A[i].f = fl->ints[i] ? n + f : f;
         if (A[i].mode == M_MEMBER) {
             /* sets in node order, NaN-delimited */
             if (!mv)
-                return ierr(e, INFER_EFORMAT, "membership node without membership_values");
+                return infi_ierr(e, INFER_EFORMAT, "membership node without membership_values");
             A[i].set_start = mpos;
             while (mpos < nmv && !isnan(mv[mpos]))
                 mpos++;
@@ -919,10 +919,10 @@ static int init_v5(infer_model *m, node *nd, infer_error *e)
     int64_t ntrees = rootsA->n;
     for (int64_t t = 0; t < ntrees; t++)
         if (rootsA->ints[t] < 0 || rootsA->ints[t] >= n)
-            return ierr(e, INFER_EFORMAT, "tree root %lld out of range", (long long)rootsA->ints[t]);
+            return infi_ierr(e, INFER_EFORMAT, "tree root %lld out of range", (long long)rootsA->ints[t]);
     if (finish_weights(ar, E, lw, gt, nl, A, n + nl, e) < 0)
         return e->code;
-    const attr *st = get_attr(nd, "nodes_splits");
+    const attr *st = infi_get_attr(nd, "nodes_splits");
     int dbl = st->t->type == INFER_DOUBLE;
     if (compile(ar, E, A, n + nl, rootsA->ints, ntrees, mv, !dbl, 1, e) < 0)
         return e->code;
@@ -1359,10 +1359,10 @@ static void score_qs(const ensemble *E, const float *X, int64_t N, int64_t F, do
 static void post_row(int post, float *z, int64_t n)
 {
     switch (post) {
-    case PT_LOGISTIC: pt_logistic_n(z, n); break;
-    case PT_SOFTMAX: pt_softmax(z, n); break;
-    case PT_SOFTMAX_ZERO: pt_softmax_zero(z, n); break;
-    case PT_PROBIT: for (int64_t k = 0; k < n; k++) z[k] = pt_probit(z[k]); break;
+    case PT_LOGISTIC: infi_pt_logistic_n(z, n); break;
+    case PT_SOFTMAX: infi_pt_softmax(z, n); break;
+    case PT_SOFTMAX_ZERO: infi_pt_softmax_zero(z, n); break;
+    case PT_PROBIT: for (int64_t k = 0; k < n; k++) z[k] = infi_pt_probit(z[k]); break;
     default: break;
     }
 }
@@ -1372,42 +1372,42 @@ static int run_tree(run *r, const node *nd, tval **in, tval **out)
     const ensemble *E = nd->state;
     const tval *X = in[0];
     if (!X || X->kind != INFER_KIND_TENSOR)
-        return run_fail(r, INFER_ESHAPE, "missing input X");
+        return infi_run_fail(r, INFER_ESHAPE, "missing input X");
     if (X->ndim > 2)
-        return run_fail(r, INFER_ESHAPE, "X must be 1-D or 2-D");
+        return infi_run_fail(r, INFER_ESHAPE, "X must be 1-D or 2-D");
     int64_t N = X->ndim == 2 ? X->dims[0] : 1, F = X->ndim == 2 ? X->dims[1] : X->ndim == 1 ? X->dims[0] : 1;
     if (X->ndim == 0)
         N = 1;
     if (E->max_feat >= F && N > 0)
-        return run_fail(r, INFER_ESHAPE, "model uses feature %lld but X has %lld columns", (long long)E->max_feat,
+        return infi_run_fail(r, INFER_ESHAPE, "model uses feature %lld but X has %lld columns", (long long)E->max_feat,
                         (long long)F);
     int64_t TT = E->ntargets;
     size_t nacc;
     if (!mul_ok((size_t)N, (size_t)TT, &nacc))
-        return run_fail(r, INFER_ESHAPE, "output too large");
-    double *acc = run_alloc(r, nacc * sizeof(double) + 8);
+        return infi_run_fail(r, INFER_ESHAPE, "output too large");
+    double *acc = infi_run_alloc(r, nacc * sizeof(double) + 8);
     uint8_t *hit = NULL;
     if (!acc)
         return INFER_ENOMEM;
     memset(acc, 0, nacc * sizeof(double));
     if (E->agg == AGG_MIN || E->agg == AGG_MAX) {
-        hit = run_alloc(r, nacc + 1);
+        hit = infi_run_alloc(r, nacc + 1);
         if (!hit)
             return INFER_ENOMEM;
         memset(hit, 0, nacc);
     }
     int use_double = X->type == INFER_DOUBLE || !E->nf;
     if (use_double) {
-        const double *xd = tv_as_double(r, X);
+        const double *xd = infi_tv_as_double(r, X);
         if (!xd)
             return r->err->code;
         score_d(E, E->nd, xd, N, F, acc, hit);
     } else {
-        const float *xf = tv_as_float(r, X);
+        const float *xf = infi_tv_as_float(r, X);
         if (!xf)
             return r->err->code;
-        qs_u8 *v = E->qs && F > 0 ? run_alloc(r, (size_t)E->ntrees * sizeof(qs_u8)) : NULL;
-        qs_f8 *xt = v ? run_alloc(r, (size_t)E->qs->nfeat * sizeof(qs_f8)) : NULL;
+        qs_u8 *v = E->qs && F > 0 ? infi_run_alloc(r, (size_t)E->ntrees * sizeof(qs_u8)) : NULL;
+        qs_f8 *xt = v ? infi_run_alloc(r, (size_t)E->qs->nfeat * sizeof(qs_f8)) : NULL;
         if (v && xt)
             score_qs(E, xf, N, F, acc, v, xt);
         else
@@ -1418,9 +1418,9 @@ static int run_tree(run *r, const node *nd, tval **in, tval **out)
         int otype = E->opset5 ? (X->type == INFER_DOUBLE ? INFER_DOUBLE : INFER_FLOAT) : INFER_FLOAT;
         int64_t dims[2] = {N, TT};
         tval *Y = out[0];
-        if (tv_make(r, Y, otype, 2, dims) < 0)
+        if (infi_tv_make(r, Y, otype, 2, dims) < 0)
             return r->err->code;
-        float *row = run_alloc(r, (size_t)TT * sizeof(float));
+        float *row = infi_run_alloc(r, (size_t)TT * sizeof(float));
         if (!row)
             return INFER_ENOMEM;
         for (int64_t i = 0; i < N; i++) {
@@ -1458,12 +1458,12 @@ static int run_tree(run *r, const node *nd, tval **in, tval **out)
     int64_t C = E->nlabels;
     int64_t ldims[1] = {N}, sdims[2] = {N, C};
     tval *L = out[0], *S = nd->nout > 1 ? out[1] : NULL;
-    if (tv_make(r, L, E->labels_s ? INFER_STRING : INFER_INT64, 1, ldims) < 0)
+    if (infi_tv_make(r, L, E->labels_s ? INFER_STRING : INFER_INT64, 1, ldims) < 0)
         return r->err->code;
     tval tmpS = {0};
     if (!S)
         S = &tmpS;
-    if (tv_make(r, S, INFER_FLOAT, 2, sdims) < 0)
+    if (infi_tv_make(r, S, INFER_FLOAT, 2, sdims) < 0)
         return r->err->code;
     float *z = S->data;
     for (int64_t i = 0; i < N; i++) {
@@ -1504,16 +1504,16 @@ static int run_tree(run *r, const node *nd, tval **in, tval **out)
                 zi[0] = 1.0f - fs;
                 zi[1] = fs;
                 if (E->post == PT_PROBIT) {
-                    zi[0] = pt_probit(fs);
+                    zi[0] = infi_pt_probit(fs);
                     zi[1] = 0;
                 }
             } else {
                 lab = fs > 0;
                 if (E->post == PT_LOGISTIC) {
-                    zi[0] = pt_logistic(-fs);
-                    zi[1] = pt_logistic(fs);
+                    zi[0] = infi_pt_logistic(-fs);
+                    zi[1] = infi_pt_logistic(fs);
                 } else if (E->post == PT_PROBIT) {
-                    zi[0] = pt_probit(fs);
+                    zi[0] = infi_pt_probit(fs);
                     zi[1] = 0;
                 } else {
                     zi[0] = -fs;
@@ -1529,7 +1529,7 @@ static int run_tree(run *r, const node *nd, tval **in, tval **out)
     return 0;
 }
 
-const opdef ops_tree[] = {
+const opdef infi_ops_tree[] = {
     {"ai.onnx.ml", "TreeEnsembleClassifier", 1, init_clf, run_tree},
     {"ai.onnx.ml", "TreeEnsembleRegressor", 1, init_reg, run_tree},
     {"ai.onnx.ml", "TreeEnsemble", 5, init_v5, run_tree},

@@ -7,9 +7,9 @@
 
 #define ARGPAD 8
 
-static const opdef *const op_tables[] = {ops_ml, ops_tree, ops_math, ops_shape, ops_nn};
+static const opdef *const op_tables[] = {infi_ops_ml, infi_ops_tree, infi_ops_math, infi_ops_shape, infi_ops_nn};
 
-const opdef *find_op(const char *domain, const char *name)
+const opdef *infi_find_op(const char *domain, const char *name)
 {
     for (size_t t = 0; t < sizeof op_tables / sizeof op_tables[0]; t++)
         for (const opdef *o = op_tables[t]; o->name; o++)
@@ -21,12 +21,12 @@ const opdef *find_op(const char *domain, const char *name)
 infer_ctx *infer_ctx_new(const infer_model *m, infer_error *err)
 {
     if (!m) {
-        ierr(err, INFER_EINVAL, "no model");
+        infi_ierr(err, INFER_EINVAL, "no model");
         return NULL;
     }
     infer_ctx *c = calloc(1, sizeof *c);
     if (!c) {
-        ierr(err, INFER_ENOMEM, "out of memory");
+        infi_ierr(err, INFER_ENOMEM, "out of memory");
         return NULL;
     }
     c->m = m;
@@ -45,7 +45,7 @@ infer_ctx *infer_ctx_new(const infer_model *m, infer_error *err)
     c->bindmap = malloc((size_t)(m->nvalues ? m->nvalues : 1) * sizeof(int));
     if (!c->vals || !c->argv || !c->bindmap) {
         infer_ctx_free(c);
-        ierr(err, INFER_ENOMEM, "out of memory");
+        infi_ierr(err, INFER_ENOMEM, "out of memory");
         return NULL;
     }
     for (int i = 0; i < m->nvalues; i++)
@@ -57,7 +57,7 @@ void infer_ctx_free(infer_ctx *c)
 {
     if (!c)
         return;
-    ar_free(&c->ar);
+    infi_ar_free(&c->ar);
     free(c->vals);
     free(c->argv);
     free(c->bindmap);
@@ -79,29 +79,29 @@ static int bind_input(infer_ctx *c, int i, const infer_tensor *t, infer_error *e
     const infer_value_info *vi = &c->m->in_info[i];
     tval *v = &c->vals[c->m->in_idx[i]];
     if (t->kind != INFER_KIND_TENSOR)
-        return ierr(err, INFER_ESHAPE, "input '%s' must be a tensor", vi->name);
+        return infi_ierr(err, INFER_ESHAPE, "input '%s' must be a tensor", vi->name);
     if (vi->type && t->type != vi->type)
-        return ierr(err, INFER_ESHAPE, "input '%s' must be %s, got %s", vi->name, infer_type_name(vi->type),
+        return infi_ierr(err, INFER_ESHAPE, "input '%s' must be %s, got %s", vi->name, infer_type_name(vi->type),
                     infer_type_name(t->type));
-    if (!elem_size(t->type))
-        return ierr(err, INFER_ESHAPE, "input '%s': unknown element type %d", vi->name, t->type);
+    if (!infi_elem_size(t->type))
+        return infi_ierr(err, INFER_ESHAPE, "input '%s': unknown element type %d", vi->name, t->type);
     if (t->ndim < 0 || t->ndim > INFER_MAX_DIMS)
-        return ierr(err, INFER_ESHAPE, "input '%s': bad rank %d", vi->name, t->ndim);
+        return infi_ierr(err, INFER_ESHAPE, "input '%s': bad rank %d", vi->name, t->ndim);
     if (vi->ndim >= 0) {
         if (t->ndim != vi->ndim)
-            return ierr(err, INFER_ESHAPE, "input '%s' must have rank %d, got %d", vi->name, vi->ndim, t->ndim);
+            return infi_ierr(err, INFER_ESHAPE, "input '%s' must have rank %d, got %d", vi->name, vi->ndim, t->ndim);
         for (int d = 0; d < t->ndim; d++)
             if (vi->dims[d] >= 0 && t->dims[d] != vi->dims[d])
-                return ierr(err, INFER_ESHAPE, "input '%s' dimension %d must be %lld, got %lld", vi->name, d,
+                return infi_ierr(err, INFER_ESHAPE, "input '%s' dimension %d must be %lld, got %lld", vi->name, d,
                             (long long)vi->dims[d], (long long)t->dims[d]);
     }
-    int64_t n = dims_count(t->ndim, t->dims);
+    int64_t n = infi_dims_count(t->ndim, t->dims);
     if (n < 0)
-        return ierr(err, INFER_ESHAPE, "input '%s' has a negative dimension", vi->name);
+        return infi_ierr(err, INFER_ESHAPE, "input '%s' has a negative dimension", vi->name);
     if (n > 0 && !t->data)
-        return ierr(err, INFER_EINVAL, "input '%s' has no data", vi->name);
-    if (t->nbytes && t->nbytes < (size_t)n * elem_size(t->type))
-        return ierr(err, INFER_EINVAL, "input '%s': nbytes too small for its shape", vi->name);
+        return infi_ierr(err, INFER_EINVAL, "input '%s' has no data", vi->name);
+    if (t->nbytes && t->nbytes < (size_t)n * infi_elem_size(t->type))
+        return infi_ierr(err, INFER_EINVAL, "input '%s': nbytes too small for its shape", vi->name);
     memset(v, 0, sizeof *v);
     v->kind = INFER_KIND_TENSOR;
     v->type = t->type;
@@ -114,14 +114,14 @@ static int bind_input(infer_ctx *c, int i, const infer_tensor *t, infer_error *e
         char **s = (char **)t->data;
         for (int64_t k = 0; k < n; k++)
             if (!s[k])
-                return ierr(err, INFER_EINVAL, "input '%s': NULL string at %lld", vi->name, (long long)k);
+                return infi_ierr(err, INFER_EINVAL, "input '%s': NULL string at %lld", vi->name, (long long)k);
     }
     return 0;
 }
 
 static int emit_output(const tval *v, const char *name, infer_tensor *o, infer_error *err)
 {
-    size_t es = elem_size(v->type), need = (size_t)v->n * es;
+    size_t es = infi_elem_size(v->type), need = (size_t)v->n * es;
     size_t strbytes = 0;
     if (v->type == INFER_STRING) {
         for (int64_t k = 0; k < v->n; k++)
@@ -131,12 +131,12 @@ static int emit_output(const tval *v, const char *name, infer_tensor *o, infer_e
     void *dst = o->data;
     if (dst) {
         if (o->nbytes < need)
-            return ierr(err, INFER_ESPACE, "output '%s' needs %zu bytes, buffer has %zu", name, need, o->nbytes);
+            return infi_ierr(err, INFER_ESPACE, "output '%s' needs %zu bytes, buffer has %zu", name, need, o->nbytes);
         o->owned = 0;
     } else {
         dst = malloc(need ? need : 1);
         if (!dst)
-            return ierr(err, INFER_ENOMEM, "out of memory");
+            return infi_ierr(err, INFER_ENOMEM, "out of memory");
         o->owned = 1;
     }
     o->data = dst;
@@ -174,13 +174,13 @@ int infer_run(infer_ctx *c, const infer_tensor *inputs, int n_in, infer_tensor *
     err->code = 0;
     err->msg[0] = 0;
     if (!c || (n_in && !inputs) || (n_out && !outputs))
-        return ierr(err, INFER_EINVAL, "invalid arguments");
+        return infi_ierr(err, INFER_EINVAL, "invalid arguments");
     const infer_model *m = c->m;
     if (n_in != m->nin)
-        return ierr(err, INFER_EINVAL, "model has %d inputs, %d given", m->nin, n_in);
+        return infi_ierr(err, INFER_EINVAL, "model has %d inputs, %d given", m->nin, n_in);
     if (n_out < 0 || n_out > m->nout)
-        return ierr(err, INFER_EINVAL, "model has %d outputs, %d requested", m->nout, n_out);
-    ar_reset(&c->ar);
+        return infi_ierr(err, INFER_EINVAL, "model has %d outputs, %d requested", m->nout, n_out);
+    infi_ar_reset(&c->ar);
     memcpy(c->vals, m->consts, sizeof(tval) * (size_t)m->nvalues);
     for (int i = 0; i < n_in; i++) {
         int rc = bind_input(c, i, &inputs[i], err);
@@ -219,15 +219,15 @@ int infer_run(infer_ctx *c, const infer_tensor *inputs, int n_in, infer_tensor *
         int rc = nd->op->run(&r, nd, in, out);
         if (rc < 0) {
             if (!err->code)
-                ierr(err, rc, "failed");
-            err_prefix(err, nd->op_type, nd->name);
+                infi_ierr(err, rc, "failed");
+            infi_err_prefix(err, nd->op_type, nd->name);
             return err->code;
         }
     }
     for (int i = 0; i < n_out; i++) {
         const tval *v = &c->vals[m->out_idx[i]];
         if (!v->set)
-            return ierr(err, INFER_ERUNTIME, "output '%s' was not computed", m->out_info[i].name);
+            return infi_ierr(err, INFER_ERUNTIME, "output '%s' was not computed", m->out_info[i].name);
         int rc = emit_output(v, m->out_info[i].name, &outputs[i], err);
         if (rc < 0) {
             for (int k = 0; k < i; k++)

@@ -32,6 +32,16 @@
 extern "C" {
 #endif
 
+/* The library builds with -fvisibility=hidden: the functions declared
+ * between push and pop are its only exported symbols (internals carry the
+ * infi_ prefix, so they do not clash with a program's own names in a
+ * static link either). */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
+/* The one place the version is written: infer.mk and the capstan binary
+ * read it from here. */
 #define INFER_VERSION "0.1.0"
 #define INFER_MAX_DIMS 8
 
@@ -158,6 +168,10 @@ void infer_tensor_release(infer_tensor *t);
 size_t infer_type_size(int type);          /* bytes per element, 0 if unknown */
 const char *infer_type_name(int type);      /* "float", "int64", ... */
 int64_t infer_tensor_count(const infer_tensor *t); /* product of dims */
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }
