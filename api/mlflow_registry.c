@@ -183,7 +183,7 @@ HANDLER(model_latest_versions)
     int i = 0;
     for (const cJSON *s = cap_json_array_first(stages); s && rc >= 0;
          s = cap_json_array_next(stages, s), i++)
-        rc = registry_stage(cJSON_IsString(s) ? s->valuestring : NULL, &canon[i], err);
+        rc = store_stage_check(cJSON_IsString(s) ? s->valuestring : NULL, &canon[i], err);
     cJSON *list = NULL;
     if (rc >= 0)
         rc = store_registered_model_latest_versions(env->store, name, canon, (size_t)n, &list, err);
@@ -385,7 +385,7 @@ HANDLER(version_transition)
     cJSON *out = NULL;
     int rc = name_version(req->msg, &name, &version, err);
     if (rc < 0 || (rc = cap_json_get_str(req->msg, "stage", true, &stage, err)) < 0 ||
-        (rc = registry_stage(stage, &canon, err)) < 0 ||
+        (rc = store_stage_check(stage, &canon, err)) < 0 ||
         (rc = cap_json_get_bool(req->msg, "archive_existing_versions", false, &archive, err)) < 0)
         return rc;
     if ((rc = store_model_version_transition(env->store, name, version, canon, archive, &out,

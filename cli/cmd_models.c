@@ -273,7 +273,7 @@ int cmd_models(int argc, char **argv)
     } else if (strcmp(sub, "promote") == 0) {
         const char *stage;
         if (registry_check_version(pos[2], &err) < 0 ||
-            registry_stage(cli_get(opts, "--stage"), &stage, &err) < 0 ||
+            store_stage_check(cli_get(opts, "--stage"), &stage, &err) < 0 ||
             store_model_version_transition(st, pos[1], pos[2], stage,
                                            cli_get(opts, "--archive-existing") != NULL, &out,
                                            &err) < 0) {

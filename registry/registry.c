@@ -1,4 +1,4 @@
-/* registry.c - version sources, alias and stage names, and ONNX inspection
+/* registry.c - version sources, alias names, and ONNX inspection
  * of registered models. */
 #include "registry/registry.h"
 
@@ -135,20 +135,6 @@ int registry_check_alias(const char *alias, struct cap_error *err)
                            alias);
     }
     return 0;
-}
-
-int registry_stage(const char *stage, const char **canonical, struct cap_error *err)
-{
-    static const char *const stages[] = {"None", "Staging", "Production", "Archived"};
-    for (size_t i = 0; stage && i < sizeof stages / sizeof stages[0]; i++)
-        if (strcasecmp(stage, stages[i]) == 0) {
-            *canonical = stages[i];
-            return 0;
-        }
-    return cap_err(err, CAP_EINVAL,
-                   "Invalid model version stage '%.100s': expected one of None, Staging, "
-                   "Production, Archived",
-                   stage ? stage : "");
 }
 
 int registry_check_model_name(const char *name, struct cap_error *err)

@@ -34,8 +34,6 @@ void registry_source_clear(struct registry_source *src);
 
 /* Alias names: ^[\w\-]*$, 1..255 characters, not "latest" nor v<digits>. */
 int registry_check_alias(const char *alias, struct cap_error *err);
-/* Stage names, case-insensitive, to "None", "Staging", "Production", "Archived". */
-int registry_stage(const char *stage, const char **canonical, struct cap_error *err);
 /* Registered model names: non-empty, at most 256 characters, no '/'-only tricks. */
 int registry_check_model_name(const char *name, struct cap_error *err);
 /* Version numbers: a positive decimal integer as a string. */

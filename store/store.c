@@ -528,12 +528,15 @@ const char *store_stage_canonical(const char *stage)
     return NULL;
 }
 
-static int bad_stage(const char *stage, struct cap_error *err)
+int store_stage_check(const char *stage, const char **canonical, struct cap_error *err)
 {
+    *canonical = store_stage_canonical(stage);
+    if (*canonical)
+        return 0;
     return cap_err(err, CAP_EINVAL,
-                   "Invalid Model Version stage: %s. Value must be one of None, Staging, "
+                   "Invalid Model Version stage: %.100s. Value must be one of None, Staging, "
                    "Production, Archived.",
-                   stage);
+                   stage ? stage : "");
 }
 
 static int check_model_name(const char *name, const char *what, struct cap_error *err)
@@ -653,9 +656,10 @@ int store_registered_model_latest_versions(struct store *st, const char *name,
     CHECK(check_model_name(name, "name", err));
     if (nstages && !stages)
         return cap_err(err, CAP_EINVAL, "Missing value for parameter 'stages'");
+    const char *canon;
     for (size_t i = 0; i < nstages; i++)
-        if (!store_stage_canonical(stages[i]))
-            return bad_stage(stages[i] ? stages[i] : "(null)", err);
+        if (store_stage_check(stages[i], &canon, err) < 0)
+            return -CAP_EINVAL;
     return st->reg->registered_model_latest_versions(st->impl, name, stages, nstages, out, err);
 }
 
@@ -720,9 +724,8 @@ int store_model_version_transition(struct store *st, const char *name, const cha
     CHECK(check_model_name(name, "name", err));
     CHECK(check_version(version, err));
     NEED(stage, "stage");
-    const char *canon = store_stage_canonical(stage);
-    if (!canon)
-        return bad_stage(stage, err);
+    const char *canon;
+    CHECK(store_stage_check(stage, &canon, err));
     return st->reg->model_version_transition(st->impl, name, version, canon, archive_existing,
                                              out, err);
 }

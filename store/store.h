@@ -259,6 +259,13 @@ int store_registered_model_delete_tag(struct store *st, const char *name, const 
  * RegisteredModel objects with latest_versions, tags and aliases. */
 int store_registered_model_search(struct store *st, const struct store_query *q, cJSON **out,
                                   char **next_token, struct cap_error *err);
+/* A model-version stage given in any case, to its canonical spelling
+ * ("None", "Staging", "Production", "Archived"); anything else is
+ * -CAP_EINVAL "Invalid Model Version stage: X. Value must be one of None,
+ * Staging, Production, Archived." (MLflow's words). The one owner of the
+ * stage rule: the API and the CLI call it, and so do the calls below. */
+int store_stage_check(const char *stage, const char **canonical, struct cap_error *err);
+
 /* out: array of ModelVersion: the latest READY version per stage, for the
  * given stages (any case; all four when nstages == 0), in the order the
  * stages were given (canonical order when none), repeats dropped, stages
