@@ -141,6 +141,15 @@ int serve_spec_check(const cJSON *spec, cJSON **out, struct cap_error *err);
  * '@' or '/' splits). */
 int serve_parse_ref(const char *ref, char **name, char **alias, char **version,
                     struct cap_error *err);
+/* True when the alias or the version part of a ref asks for the latest. */
+bool serve_ref_is_latest(const char *alias, const char *version);
+/* The version a ref resolves to, from the registry's answer: for a latest
+ * ref, found is the list of latest versions per stage (the highest one
+ * wins), otherwise the one ModelVersion the alias or number named. The
+ * version must be READY. Both sources (the local store and a registry over
+ * HTTP) call this, so a deployment fails alike wherever it is served. */
+int serve_ref_pick(const char *name, bool latest, const cJSON *found, char **out_version,
+                   struct cap_error *err);
 
 /* ---- the prediction log's form of tensors (logpack.c) ---- */
 /* Appends the tensors (named after the model's inputs or outputs) in the

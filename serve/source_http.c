@@ -164,8 +164,7 @@ static int h_resolve(void *cls, const char *name, const char *alias, const char 
     char *n = esc(src, name);
     struct cap_buf path;
     cap_buf_init(&path);
-    bool latest = (alias && strcmp(alias, "latest") == 0) ||
-                  (version && strcmp(version, "latest") == 0);
+    bool latest = serve_ref_is_latest(alias, version);
     if (latest) {
         cap_buf_printf(&path, "/api/2.0/mlflow/registered-models/get-latest-versions?name=%s", n);
     } else if (alias) {
@@ -183,30 +182,10 @@ static int h_resolve(void *cls, const char *name, const char *alias, const char 
     cap_buf_free(&path);
     if (rc < 0)
         return rc;
-    const cJSON *mv = cJSON_GetObjectItemCaseSensitive(j, "model_version");
-    if (latest) {
-        long best = 0;
-        const cJSON *v;
-        mv = NULL;
-        cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(j, "model_versions"))
-        {
-            const cJSON *num = cJSON_GetObjectItemCaseSensitive(v, "version");
-            long k = cJSON_IsString(num) ? strtol(num->valuestring, NULL, 10) : 0;
-            if (k > best) {
-                best = k;
-                mv = v;
-            }
-        }
-    }
-    const cJSON *num = cJSON_GetObjectItemCaseSensitive(mv, "version");
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(mv, "status");
-    if (!cJSON_IsString(num))
-        rc = cap_err(err, CAP_ENOTFOUND, "Registry has no version for %s", name);
-    else if (cJSON_IsString(status) && strcmp(status->valuestring, "READY") != 0)
-        rc = cap_err(err, CAP_EINVAL, "Model version %s/%s is %s, not READY", name,
-                     num->valuestring, status->valuestring);
-    else
-        *out_version = cap_xstrdup(num->valuestring);
+    rc = serve_ref_pick(name, latest,
+                        cJSON_GetObjectItemCaseSensitive(j, latest ? "model_versions"
+                                                                   : "model_version"),
+                        out_version, err);
     cJSON_Delete(j);
     return rc;
 }

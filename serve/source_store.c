@@ -23,46 +23,19 @@ static int st_resolve(void *cls, const char *name, const char *alias, const char
                       char **out_version, struct cap_error *err)
 {
     struct serve_store_source *src = cls;
-    cJSON *mv = NULL;
+    cJSON *found = NULL;
     int rc;
     *out_version = NULL;
-    if (alias && strcmp(alias, "latest") != 0)
-        rc = store_alias_get(src->store, name, alias, &mv, err);
-    else if (version && strcmp(version, "latest") != 0)
-        rc = store_model_version_get(src->store, name, version, &mv, err);
-    else {
-        /* latest READY version over every stage */
-        cJSON *list = NULL;
-        rc = store_registered_model_latest_versions(src->store, name, NULL, 0, &list, err);
-        long best = 0;
-        const cJSON *v;
-        cJSON_ArrayForEach(v, list)
-        {
-            const cJSON *num = cJSON_GetObjectItemCaseSensitive(v, "version");
-            long n = cJSON_IsString(num) ? strtol(num->valuestring, NULL, 10) : 0;
-            if (n > best) {
-                best = n;
-                cJSON_Delete(mv);
-                mv = cJSON_Duplicate(v, 1);
-            }
-        }
-        cJSON_Delete(list);
-        if (rc == 0 && !mv)
-            rc = cap_err(err, CAP_ENOTFOUND, "Registered model '%s' has no READY version", name);
-    }
-    if (rc < 0)
-        return rc;
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(mv, "status");
-    const cJSON *num = cJSON_GetObjectItemCaseSensitive(mv, "version");
-    if (cJSON_IsString(status) && strcmp(status->valuestring, "READY") != 0) {
-        rc = cap_err(err, CAP_EINVAL, "Model version %s/%s is %s, not READY", name,
-                     cJSON_IsString(num) ? num->valuestring : "?", status->valuestring);
-    } else if (!cJSON_IsString(num)) {
-        rc = cap_err(err, CAP_EINTERNAL, "Model version of %s has no number", name);
-    } else {
-        *out_version = cap_xstrdup(num->valuestring);
-    }
-    cJSON_Delete(mv);
+    bool latest = serve_ref_is_latest(alias, version);
+    if (latest) /* the latest READY version per stage */
+        rc = store_registered_model_latest_versions(src->store, name, NULL, 0, &found, err);
+    else if (alias)
+        rc = store_alias_get(src->store, name, alias, &found, err);
+    else
+        rc = store_model_version_get(src->store, name, version, &found, err);
+    if (rc == 0)
+        rc = serve_ref_pick(name, latest, found, out_version, err);
+    cJSON_Delete(found);
     return rc;
 }
 

@@ -38,6 +38,44 @@ int serve_parse_ref(const char *ref, char **name, char **alias, char **version,
     return 0;
 }
 
+bool serve_ref_is_latest(const char *alias, const char *version)
+{
+    return (alias && strcmp(alias, "latest") == 0) || (version && strcmp(version, "latest") == 0);
+}
+
+/* The highest-numbered version in a list (NULL when empty). */
+static const cJSON *highest_version(const cJSON *list)
+{
+    const cJSON *best = NULL, *v;
+    long top = 0;
+    cJSON_ArrayForEach(v, list)
+    {
+        const cJSON *num = cJSON_GetObjectItemCaseSensitive(v, "version");
+        long k = cJSON_IsString(num) ? strtol(num->valuestring, NULL, 10) : 0;
+        if (k > top) {
+            top = k;
+            best = v;
+        }
+    }
+    return best;
+}
+
+int serve_ref_pick(const char *name, bool latest, const cJSON *found, char **out_version,
+                   struct cap_error *err)
+{
+    *out_version = NULL;
+    const cJSON *mv = latest ? highest_version(found) : found;
+    const cJSON *num = cJSON_GetObjectItemCaseSensitive(mv, "version");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(mv, "status");
+    if (!cJSON_IsString(num))
+        return cap_err(err, CAP_ENOTFOUND, "Registered model '%s' has no READY version", name);
+    if (cJSON_IsString(status) && strcmp(status->valuestring, "READY") != 0)
+        return cap_err(err, CAP_EINVAL, "Model version %s/%s is %s, not READY", name,
+                       num->valuestring, status->valuestring);
+    *out_version = cap_xstrdup(num->valuestring);
+    return 0;
+}
+
 static int check_ref(const cJSON *v, const char *field, struct cap_error *err)
 {
     if (!cJSON_IsString(v))

@@ -401,6 +401,35 @@ static void test_parse_ref(void **state)
     assert_int_equal(serve_parse_ref("", &n, &a, &v, &err), -CAP_EINVAL);
 }
 
+/* Both model sources (the local store, a registry over HTTP) pick the
+ * version here: the highest of the latest list, and only a READY one. */
+static void test_ref_pick(void **state)
+{
+    (void)state;
+    struct cap_error err = {0};
+    char *v = NULL;
+    assert_true(serve_ref_is_latest("latest", NULL));
+    assert_true(serve_ref_is_latest(NULL, "latest"));
+    assert_false(serve_ref_is_latest("champion", NULL));
+    cJSON *list = cJSON_Parse("[{\"version\": \"9\", \"status\": \"READY\"},"
+                              " {\"version\": \"10\", \"status\": \"READY\"},"
+                              " {\"version\": \"2\", \"status\": \"READY\"}]");
+    assert_int_equal(serve_ref_pick("m", true, list, &v, &err), 0);
+    assert_string_equal(v, "10"); /* by number, not by text */
+    free(v);
+    cJSON_Delete(list);
+    list = cJSON_Parse("[]");
+    assert_int_equal(serve_ref_pick("m", true, list, &v, &err), -CAP_ENOTFOUND);
+    assert_string_equal(err.msg, "Registered model 'm' has no READY version");
+    assert_null(v);
+    cJSON_Delete(list);
+    cJSON *mv = cJSON_Parse("{\"version\": \"3\", \"status\": \"FAILED_REGISTRATION\"}");
+    assert_int_equal(serve_ref_pick("m", false, mv, &v, &err), -CAP_EINVAL);
+    assert_string_equal(err.msg, "Model version m/3 is FAILED_REGISTRATION, not READY");
+    assert_null(v);
+    cJSON_Delete(mv);
+}
+
 static void test_metrics_exposition(void **state)
 {
     (void)state;
@@ -663,6 +692,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_predictions_large, setup, teardown),
         cmocka_unit_test(test_spec_check),
         cmocka_unit_test(test_parse_ref),
+        cmocka_unit_test(test_ref_pick),
         cmocka_unit_test(test_metrics_exposition),
         cmocka_unit_test(test_predlog_bounded),
         cmocka_unit_test(test_predlog_order),
