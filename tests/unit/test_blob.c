@@ -20,22 +20,16 @@
 #include <unistd.h>
 
 #include "blob/blob.h"
+#include "tests/unit/fixture.h"
 
 struct fx {
-    char tmp[64];           /* scratch directory, removed at teardown */
+    char tmp[256];          /* scratch directory, removed at teardown */
     char root[PATH_MAX];    /* the artifact root (tmp/data/artifacts) */
     char out[PATH_MAX];     /* a directory outside the root (tmp/outside) */
     struct blob *b;
 };
 
 static const int MODE_OPENAT2 = 1, MODE_WALK = 0;
-
-static void rm_rf(const char *path)
-{
-    char cmd[PATH_MAX + 32];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-    assert_int_equal(system(cmd), 0);
-}
 
 static void write_host_file(const char *path, const char *text)
 {
@@ -55,8 +49,7 @@ static int setup(void **state)
 {
     int mode = **(int **)state;
     struct fx *fx = calloc(1, sizeof *fx);
-    strcpy(fx->tmp, "/tmp/capstan-blob-XXXXXX");
-    if (!mkdtemp(fx->tmp))
+    if (!fixture_tmpdir(fx->tmp, sizeof fx->tmp, "blob"))
         return -1;
     snprintf(fx->root, sizeof fx->root, "%s/data/artifacts", fx->tmp);
     snprintf(fx->out, sizeof fx->out, "%s/outside", fx->tmp);
@@ -80,7 +73,7 @@ static int teardown(void **state)
 {
     struct fx *fx = *state;
     blob_close(fx->b);
-    rm_rf(fx->tmp);
+    fixture_rm_rf(fx->tmp);
     free(fx);
     return 0;
 }

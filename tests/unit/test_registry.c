@@ -20,6 +20,7 @@
 #include "base/util.h"
 #include "store/store.h"
 #include "track/filter.h"
+#include "tests/unit/fixture.h"
 
 /* ---------------- fixtures and helpers ---------------- */
 
@@ -29,25 +30,13 @@ struct fx {
     struct store *st;
 };
 
-static struct store *open_db(const char *path)
-{
-    struct store_config cfg = {.uri = path, .artifact_prefix = "mlflow-artifacts:"};
-    struct store *st = NULL;
-    struct cap_error err = {0};
-    if (store_open(&cfg, &st, &err) != 0)
-        fail_msg("store_open(%s): %s", path, err.msg);
-    return st;
-}
-
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/capstan-registry-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir))
+    if (!fixture_tmpdir(f->dir, sizeof f->dir, "registry"))
         return -1;
     snprintf(f->db, sizeof f->db, "%s/capstan.db", f->dir);
-    f->st = open_db(f->db);
+    f->st = fixture_store_open(f->db);
     *state = f;
     return 0;
 }
@@ -56,9 +45,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     store_close(f->st);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
+    fixture_rm_rf(f->dir);
     free(f);
     return 0;
 }
@@ -699,7 +686,7 @@ static void test_delete_model(void **state)
     assert_int_equal(query_int(f->db, "SELECT count(*) FROM model_versions"), 1);
     assert_int_equal(query_int(f->db, "SELECT count(*) FROM model_version_tags"), 1);
     assert_int_equal(query_int(f->db, "SELECT count(*) FROM registered_model_aliases"), 0);
-    f->st = open_db(f->db);
+    f->st = fixture_store_open(f->db);
 
     /* a new model of that name starts over */
     create_model(f->st, "gone");
@@ -1040,7 +1027,7 @@ static void test_reopen(void **state)
     assert_int_equal(query_int(f->db, "SELECT max(version) FROM schema_version"), 5);
 
     for (int round = 0; round < 2; round++) {
-        f->st = open_db(f->db);
+        f->st = fixture_store_open(f->db);
         cJSON *after = get_model(f->st, "p");
         assert_true(cJSON_Compare(before, after, true));
         cJSON_Delete(after);
@@ -1057,7 +1044,7 @@ static void test_reopen(void **state)
         f->st = NULL;
     }
     cJSON_Delete(before);
-    f->st = open_db(f->db);
+    f->st = fixture_store_open(f->db);
     /* the counter survived: 3 stays used */
     assert_int_equal(create_version(f->st, "p"), 4);
 }

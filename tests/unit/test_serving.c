@@ -20,6 +20,7 @@
 #include "monitor/predlog.h"
 #include "serve/serve.h"
 #include "store/store.h"
+#include "tests/unit/fixture.h"
 
 struct fx {
     char dir[256];
@@ -29,16 +30,11 @@ struct fx {
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/capstan-serving-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir))
+    if (!fixture_tmpdir(f->dir, sizeof f->dir, "serving"))
         return -1;
     char db[300];
     snprintf(db, sizeof db, "%s/capstan.db", f->dir);
-    struct store_config cfg = {.uri = db, .artifact_prefix = "mlflow-artifacts:"};
-    struct cap_error err = {0};
-    if (store_open(&cfg, &f->st, &err) != 0)
-        fail_msg("store_open: %s", err.msg);
+    f->st = fixture_store_open(db);
     *state = f;
     return 0;
 }
@@ -47,9 +43,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     store_close(f->st);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
+    fixture_rm_rf(f->dir);
     free(f);
     return 0;
 }

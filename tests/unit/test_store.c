@@ -21,6 +21,7 @@
 #include "base/buf.h"
 #include "base/util.h"
 #include "store/store.h"
+#include "tests/unit/fixture.h"
 
 /* ---------------- fixtures and helpers ---------------- */
 
@@ -30,35 +31,15 @@ struct fx {
     struct store *st;
 };
 
-static void rm_rf(const char *dir)
-{
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-}
-
-static struct store *open_db(const char *path)
-{
-    struct store_config cfg = {.uri = path, .artifact_prefix = "mlflow-artifacts:"};
-    struct store *st = NULL;
-    struct cap_error err = {0};
-    int rc = store_open(&cfg, &st, &err);
-    if (rc != 0)
-        fail_msg("store_open(%s): %s", path, err.msg);
-    return st;
-}
-
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/capstan-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir))
+    if (!fixture_tmpdir(f->dir, sizeof f->dir, "store"))
         return -1;
     snprintf(f->db, sizeof f->db, "%s/sub/dir/capstan.db", f->dir);
     char uri[400];
     snprintf(uri, sizeof uri, "sqlite:///%s", f->db); /* absolute: sqlite:////tmp/... */
-    f->st = open_db(uri);
+    f->st = fixture_store_open(uri);
     *state = f;
     return 0;
 }
@@ -67,7 +48,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     store_close(f->st);
-    rm_rf(f->dir);
+    fixture_rm_rf(f->dir);
     free(f);
     return 0;
 }
@@ -918,7 +899,7 @@ static void test_search_plans(void **state)
     for (size_t i = 0; i < 3; i++) {
         store_close(f->st);
         setenv("CAPSTAN_STORE_SEARCH_PLAN", plans[i], 1);
-        f->st = open_db(f->db);
+        f->st = fixture_store_open(f->db);
         check_operators(f, &d);
         check_orders(f, &d);
     }
@@ -1364,7 +1345,7 @@ static void test_reopen_and_migrations(void **state)
     assert_string_equal(query_text(f->db, "PRAGMA journal_mode"), "wal");
 
     for (int round = 0; round < 2; round++) {
-        f->st = open_db(f->db); /* a plain path works too */
+        f->st = fixture_store_open(f->db); /* a plain path works too */
         cJSON *run = get_run(f->st, r);
         assert_string_equal(jstr(run, "info.run_name"), "kept");
         assert_true(jnum(kv_find(jpath(run, "data.metrics"), "loss"), "value") == 0.25);
@@ -1390,7 +1371,7 @@ static void test_reopen_and_migrations(void **state)
     assert_null(st);
     assert_non_null(strstr(err.msg, "newer"));
     query_int(f->db, "DELETE FROM schema_version WHERE version = 99");
-    f->st = open_db(f->db);
+    f->st = fixture_store_open(f->db);
     free(e);
     free(r);
 }
@@ -1401,11 +1382,11 @@ static void test_uri_forms(void **state)
     char cwd[512];
     assert_non_null(getcwd(cwd, sizeof cwd));
     assert_int_equal(chdir(f->dir), 0);
-    struct store *st = open_db("sqlite:///rel/dir/x.db"); /* relative to cwd */
+    struct store *st = fixture_store_open("sqlite:///rel/dir/x.db"); /* relative to cwd */
     store_close(st);
     struct stat sb;
     assert_int_equal(stat("rel/dir/x.db", &sb), 0);
-    st = open_db("plain.db");
+    st = fixture_store_open("plain.db");
     store_close(st);
     assert_int_equal(stat("plain.db", &sb), 0);
     assert_int_equal(chdir(cwd), 0);
