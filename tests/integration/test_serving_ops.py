@@ -485,3 +485,28 @@ def test_deployments_survive_a_restart(make_server):
     assert v == "1", "the pinned rollback was lost over the restart"
     sh.assert_close(y, sh.linear_expect(x, 1.0))
     srv.assert_clean_exit(srv.stop())
+
+
+# ------------------------------------------------------------ default deployment
+
+def test_default_deployment_flag(make_server):
+    """--default-deployment picks the target of /invocations and /ping when
+    several deployments exist."""
+    srv = make_server(["--default-deployment", "b"]).start()
+    with sh.tracking_uri(srv.url):
+        sh.register(sh.linear_model(1.0), "a", experiment_id="0")
+        sh.register(sh.linear_model(2.0), "b", experiment_id="0")
+    sh.create_deployment(srv.url, {"name": "a", "model": "a/1"})
+    sh.create_deployment(srv.url, {"name": "b", "model": "b/1"})
+    x = [[1.0, 1.0, 1.0]]
+    r = requests.post(srv.url + "/invocations", json={"instances": x}, timeout=30)
+    assert r.status_code == 200, r.text
+    preds = r.json()["predictions"]
+    got = np.asarray(preds["y"] if isinstance(preds, dict) else preds, dtype=np.float32).reshape(1, 1)
+    sh.assert_close(got, sh.linear_expect(x, 2.0))
+    assert requests.get(srv.url + "/ping", timeout=30).status_code == 200
+    r = requests.post(srv.url + "/deployments/a/invocations", json={"instances": x}, timeout=30)
+    preds = r.json()["predictions"]
+    got = np.asarray(preds["y"] if isinstance(preds, dict) else preds, dtype=np.float32).reshape(1, 1)
+    sh.assert_close(got, sh.linear_expect(x, 1.0))
+    srv.assert_clean_exit(srv.stop())
