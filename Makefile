@@ -63,7 +63,8 @@ asan: build/asan/capstan
 
 build/asan/tests/unit/%: tests/unit/%.c $(UNIT_ASAN_OBJS) $(INFER_LIB_ASAN)
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(INC) $(PKG_CFLAGS) $(ASAN_FLAGS) -MMD -MP -o $@ $^ $(PKG_LIBS) -lcmocka -lpthread -lm
+	$(CC) $(WARN) $(INC) $(PKG_CFLAGS) $(ASAN_FLAGS) -MMD -MP -o $@ $(filter %.c %.o %.a,$^) \
+	    $(PKG_LIBS) -lcmocka -lpthread -lm
 
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/unit/%)
 

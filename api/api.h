@@ -150,7 +150,7 @@ void api_response_free(struct api_response *resp);
 const char *api_request_header(void *req, const char *name);
 /* Routes, parses (OIP v2 when oip, else MLflow scoring), runs and answers
  * one inference request for deployment (NULL: the default) at version
- * (NULL: by the deployment's routing); api/infer.c. */
+ * (NULL: by the deployment's routing); api/predict.c. */
 int api_infer(const struct api_env *env, const struct api_request *req, const char *deployment,
               const char *version, bool oip, struct api_response *resp, struct cap_error *err);
 

@@ -122,7 +122,7 @@ void infi_err_prefix(infer_error *e, const char *op, const char *name)
     memcpy(e->msg, tmp, n + 1);
 }
 
-int infi_run_fail(run *r, int code, const char *fmt, ...)
+int infi_exec_fail(exec *r, int code, const char *fmt, ...)
 {
     if (r->err) {
         va_list ap;
@@ -175,29 +175,29 @@ int infi_is_numeric(int t)
 
 int infi_is_float_type(int t) { return t == INFER_FLOAT || t == INFER_DOUBLE; }
 
-void *infi_run_alloc(run *r, size_t n)
+void *infi_exec_alloc(exec *r, size_t n)
 {
     if (n > INFER_MAX_TENSOR_BYTES) {
-        infi_run_fail(r, INFER_ENOMEM, "scratch of %zu bytes exceeds the %llu-byte limit", n,
+        infi_exec_fail(r, INFER_ENOMEM, "scratch of %zu bytes exceeds the %llu-byte limit", n,
                  (unsigned long long)INFER_MAX_TENSOR_BYTES);
         return NULL;
     }
     void *p = infi_ar_alloc(r->ar, n ? n : 1);
     if (!p)
-        infi_run_fail(r, INFER_ENOMEM, "out of memory (%zu bytes)", n);
+        infi_exec_fail(r, INFER_ENOMEM, "out of memory (%zu bytes)", n);
     return p;
 }
 
-int infi_tv_make(run *r, tval *out, int type, int ndim, const int64_t *dims)
+int infi_tv_make(exec *r, tval *out, int type, int ndim, const int64_t *dims)
 {
     if (ndim < 0 || ndim > INFER_MAX_DIMS)
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "rank %d exceeds %d", ndim, INFER_MAX_DIMS);
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "rank %d exceeds %d", ndim, INFER_MAX_DIMS);
     int64_t n = infi_dims_count(ndim, dims);
     size_t es = infi_elem_size(type), bytes;
     if (n < 0 || !es || !mul_ok((size_t)n, es, &bytes))
-        return infi_run_fail(r, INFER_ESHAPE, "invalid output shape");
+        return infi_exec_fail(r, INFER_ESHAPE, "invalid output shape");
     if (bytes > INFER_MAX_TENSOR_BYTES)
-        return infi_run_fail(r, INFER_ENOMEM, "a tensor of %zu bytes exceeds the %llu-byte limit", bytes,
+        return infi_exec_fail(r, INFER_ENOMEM, "a tensor of %zu bytes exceeds the %llu-byte limit", bytes,
                         (unsigned long long)INFER_MAX_TENSOR_BYTES);
     void *bind = out->bind;
     size_t cap = out->bind_cap;
@@ -212,7 +212,7 @@ int infi_tv_make(run *r, tval *out, int type, int ndim, const int64_t *dims)
     if (bind && type != INFER_STRING && bytes <= cap)
         out->data = bind;
     else
-        out->data = infi_run_alloc(r, bytes);
+        out->data = infi_exec_alloc(r, bytes);
     if (!out->data)
         return INFER_ENOMEM;
     if (type == INFER_STRING)
@@ -238,45 +238,45 @@ int infi_tv_make(run *r, tval *out, int type, int ndim, const int64_t *dims)
         }                                                                      \
     } while (0)
 
-float *infi_tv_as_float(run *r, const tval *t)
+float *infi_tv_as_float(exec *r, const tval *t)
 {
     if (t->type == INFER_FLOAT)
         return t->data;
     if (!infi_is_numeric(t->type)) {
-        infi_run_fail(r, INFER_EUNSUPPORTED, "expected a numeric tensor, got %s", infer_type_name(t->type));
+        infi_exec_fail(r, INFER_EUNSUPPORTED, "expected a numeric tensor, got %s", infer_type_name(t->type));
         return NULL;
     }
-    float *d = infi_run_alloc(r, (size_t)t->n * sizeof(float));
+    float *d = infi_exec_alloc(r, (size_t)t->n * sizeof(float));
     if (!d)
         return NULL;
     CONVERT_LOOP(d, t->data, t->n, t->type);
     return d;
 }
 
-double *infi_tv_as_double(run *r, const tval *t)
+double *infi_tv_as_double(exec *r, const tval *t)
 {
     if (t->type == INFER_DOUBLE)
         return t->data;
     if (!infi_is_numeric(t->type)) {
-        infi_run_fail(r, INFER_EUNSUPPORTED, "expected a numeric tensor, got %s", infer_type_name(t->type));
+        infi_exec_fail(r, INFER_EUNSUPPORTED, "expected a numeric tensor, got %s", infer_type_name(t->type));
         return NULL;
     }
-    double *d = infi_run_alloc(r, (size_t)t->n * sizeof(double));
+    double *d = infi_exec_alloc(r, (size_t)t->n * sizeof(double));
     if (!d)
         return NULL;
     CONVERT_LOOP(d, t->data, t->n, t->type);
     return d;
 }
 
-int64_t *infi_tv_as_int64(run *r, const tval *t)
+int64_t *infi_tv_as_int64(exec *r, const tval *t)
 {
     if (t->type == INFER_INT64)
         return t->data;
     if (!infi_is_numeric(t->type)) {
-        infi_run_fail(r, INFER_EUNSUPPORTED, "expected a numeric tensor, got %s", infer_type_name(t->type));
+        infi_exec_fail(r, INFER_EUNSUPPORTED, "expected a numeric tensor, got %s", infer_type_name(t->type));
         return NULL;
     }
-    int64_t *d = infi_run_alloc(r, (size_t)t->n * sizeof(int64_t));
+    int64_t *d = infi_exec_alloc(r, (size_t)t->n * sizeof(int64_t));
     if (!d)
         return NULL;
     if (t->type == INFER_FLOAT || t->type == INFER_DOUBLE) {

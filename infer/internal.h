@@ -175,18 +175,18 @@ typedef struct attr {
 } attr;
 
 struct infer_model;
-struct run;
+struct exec;
 struct node;
 
 typedef int (*op_init_fn)(struct infer_model *m, struct node *nd, infer_error *err);
-typedef int (*op_run_fn)(struct run *r, const struct node *nd, tval **in, tval **out);
+typedef int (*op_exec_fn)(struct exec *r, const struct node *nd, tval **in, tval **out);
 
 typedef struct opdef {
     const char *domain;   /* "" or "ai.onnx.ml" */
     const char *name;
     int min_opset;        /* lowest opset of the domain we implement */
     op_init_fn init;      /* may be NULL */
-    op_run_fn run;
+    op_exec_fn run;
 } opdef;
 
 typedef struct node {
@@ -217,11 +217,11 @@ typedef struct infer_model {
 } infer_model;
 
 /* per-run state */
-typedef struct run {
+typedef struct exec {
     arena *ar;
     infer_error *err;
     const infer_model *m;
-} run;
+} exec;
 
 struct infer_ctx {
     const infer_model *m;
@@ -239,14 +239,14 @@ float infi_attr_f(const node *nd, const char *name, float dflt);
 const char *infi_attr_s(const node *nd, const char *name, const char *dflt);
 
 /* runtime helpers */
-void *infi_run_alloc(run *r, size_t n);
+void *infi_exec_alloc(exec *r, size_t n);
 /* Shapes and allocates out (type, dims); element storage zeroed for strings. */
-int infi_tv_make(run *r, tval *out, int type, int ndim, const int64_t *dims);
-int infi_run_fail(run *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int infi_tv_make(exec *r, tval *out, int type, int ndim, const int64_t *dims);
+int infi_exec_fail(exec *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Converts a numeric tensor to a float / double / int64 buffer (arena). */
-float *infi_tv_as_float(run *r, const tval *t);
-double *infi_tv_as_double(run *r, const tval *t);
-int64_t *infi_tv_as_int64(run *r, const tval *t);
+float *infi_tv_as_float(exec *r, const tval *t);
+double *infi_tv_as_double(exec *r, const tval *t);
+int64_t *infi_tv_as_int64(exec *r, const tval *t);
 int infi_is_numeric(int type);
 int infi_is_float_type(int type);
 

@@ -23,7 +23,7 @@ typedef struct bc {
     int64_t out_dims[INFER_MAX_DIMS];
 } bc;
 
-static int bc_plan(run *r, bc *b, int nin, const tval *const *ins)
+static int bc_plan(exec *r, bc *b, int nin, const tval *const *ins)
 {
     int nd = 0;
     for (int k = 0; k < nin; k++)
@@ -40,7 +40,7 @@ static int bc_plan(run *r, bc *b, int nin, const tval *const *ins)
             if (v == 1)
                 v = x;
             else
-                return infi_run_fail(r, INFER_ESHAPE, "shapes cannot be broadcast (dimension %d: %lld vs %lld)", d,
+                return infi_exec_fail(r, INFER_ESHAPE, "shapes cannot be broadcast (dimension %d: %lld vs %lld)", d,
                                 (long long)v, (long long)x);
         }
         dims[d] = v;
@@ -202,21 +202,21 @@ static const bin_fn *kernels_for(int type)
     }
 }
 
-static int binary(run *r, int op, const tval *A, const tval *B, tval *out)
+static int binary(exec *r, int op, const tval *A, const tval *B, tval *out)
 {
     if (!A || !B)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     if (A->type != B->type)
-        return infi_run_fail(r, INFER_ESHAPE, "input types differ (%s vs %s)", infer_type_name(A->type), infer_type_name(B->type));
+        return infi_exec_fail(r, INFER_ESHAPE, "input types differ (%s vs %s)", infer_type_name(A->type), infer_type_name(B->type));
     bin_fn fn;
     if (A->type == INFER_STRING) {
         if (op != B_EQ)
-            return infi_run_fail(r, INFER_EUNSUPPORTED, "strings only support Equal");
+            return infi_exec_fail(r, INFER_EUNSUPPORTED, "strings only support Equal");
         fn = eq_str;
     } else {
         const bin_fn *k = kernels_for(A->type);
         if (!k || (A->type == INFER_BOOL && op < B_EQ))
-            return infi_run_fail(r, INFER_EUNSUPPORTED, "type %s is not supported", infer_type_name(A->type));
+            return infi_exec_fail(r, INFER_EUNSUPPORTED, "type %s is not supported", infer_type_name(A->type));
         fn = k[op];
     }
     bc b;
@@ -233,7 +233,7 @@ static int binary(run *r, int op, const tval *A, const tval *B, tval *out)
 }
 
 #define BIN_OP(NAME, OP) \
-    static int NAME(run *r, const node *nd, tval **in, tval **out) { return binary(r, OP, in[0], nd->nin > 1 ? in[1] : NULL, out[0]); }
+    static int NAME(exec *r, const node *nd, tval **in, tval **out) { return binary(r, OP, in[0], nd->nin > 1 ? in[1] : NULL, out[0]); }
 BIN_OP(run_add, B_ADD)
 BIN_OP(run_sub, B_SUB)
 BIN_OP(run_mul, B_MUL)
@@ -244,10 +244,10 @@ BIN_OP(run_less, B_LT)
 BIN_OP(run_ge, B_GE)
 BIN_OP(run_le, B_LE)
 
-static int run_sum(run *r, const node *nd, tval **in, tval **out)
+static int run_sum(exec *r, const node *nd, tval **in, tval **out)
 {
     if (nd->nin < 1 || !in[0])
-        return infi_run_fail(r, INFER_ESHAPE, "Sum needs an input");
+        return infi_exec_fail(r, INFER_ESHAPE, "Sum needs an input");
     if (nd->nin == 1) {
         *out[0] = *in[0];
         return 0;
@@ -263,13 +263,13 @@ static int run_sum(run *r, const node *nd, tval **in, tval **out)
     return 0;
 }
 
-static int run_where(run *r, const node *nd, tval **in, tval **out)
+static int run_where(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *C = in[0], *X = nd->nin > 1 ? in[1] : NULL, *Y = nd->nin > 2 ? in[2] : NULL;
     if (!C || !X || !Y)
-        return infi_run_fail(r, INFER_ESHAPE, "Where needs 3 inputs");
+        return infi_exec_fail(r, INFER_ESHAPE, "Where needs 3 inputs");
     if (C->type != INFER_BOOL || X->type != Y->type)
-        return infi_run_fail(r, INFER_ESHAPE, "Where: bad input types");
+        return infi_exec_fail(r, INFER_ESHAPE, "Where: bad input types");
     bc b;
     const tval *ins[3] = {C, X, Y};
     if (bc_plan(r, &b, 3, ins) < 0 || infi_tv_make(r, out[0], X->type, b.out_ndim, b.out_dims) < 0)
@@ -306,10 +306,10 @@ static inline float sigmoidf_(float x)
 
 static inline double sigmoidd_(double x) { return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)); }
 
-static int unary(run *r, int op, const node *nd, const tval *X, tval *out)
+static int unary(exec *r, int op, const node *nd, const tval *X, tval *out)
 {
     if (!X)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     if (infi_tv_make(r, out, X->type, X->ndim, X->dims) < 0)
         return r->err->code;
     int64_t n = X->n;
@@ -370,11 +370,11 @@ static int unary(run *r, int op, const node *nd, const tval *X, tval *out)
         default: break;
         }
     }
-    return infi_run_fail(r, INFER_EUNSUPPORTED, "type %s is not supported", infer_type_name(X->type));
+    return infi_exec_fail(r, INFER_EUNSUPPORTED, "type %s is not supported", infer_type_name(X->type));
 }
 
 #define UN_OP(NAME, OP) \
-    static int NAME(run *r, const node *nd, tval **in, tval **out) { return unary(r, OP, nd, in[0], out[0]); }
+    static int NAME(exec *r, const node *nd, tval **in, tval **out) { return unary(r, OP, nd, in[0], out[0]); }
 UN_OP(run_relu, U_RELU)
 UN_OP(run_sigmoid, U_SIGMOID)
 UN_OP(run_tanh, U_TANH)
@@ -387,11 +387,11 @@ UN_OP(run_erf, U_ERF)
 UN_OP(run_leaky, U_LEAKY)
 UN_OP(run_abs, U_ABS)
 
-static int run_isnan(run *r, const node *nd, tval **in, tval **out)
+static int run_isnan(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X || (X->type != INFER_FLOAT && X->type != INFER_DOUBLE))
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "IsNaN takes float or double");
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "IsNaN takes float or double");
     if (infi_tv_make(r, out[0], INFER_BOOL, X->ndim, X->dims) < 0)
         return r->err->code;
     uint8_t *y = out[0]->data;
@@ -400,11 +400,11 @@ static int run_isnan(run *r, const node *nd, tval **in, tval **out)
     return 0;
 }
 
-static int run_not(run *r, const node *nd, tval **in, tval **out)
+static int run_not(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X || X->type != INFER_BOOL)
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "Not takes bool");
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "Not takes bool");
     if (infi_tv_make(r, out[0], INFER_BOOL, X->ndim, X->dims) < 0)
         return r->err->code;
     for (int64_t i = 0; i < X->n; i++)
@@ -414,14 +414,14 @@ static int run_not(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- Clip ---- */
 
-static int run_clip(run *r, const node *nd, tval **in, tval **out)
+static int run_clip(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     const tval *mn = nd->nin > 1 ? in[1] : NULL, *mx = nd->nin > 2 ? in[2] : NULL;
     if ((mn && (mn->n != 1 || mn->type != X->type)) || (mx && (mx->n != 1 || mx->type != X->type)))
-        return infi_run_fail(r, INFER_ESHAPE, "min/max must be scalars of the input type");
+        return infi_exec_fail(r, INFER_ESHAPE, "min/max must be scalars of the input type");
     if (infi_tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
         return r->err->code;
     int64_t n = X->n;
@@ -474,7 +474,7 @@ static int run_clip(run *r, const node *nd, tval **in, tval **out)
     case INFER_UINT64: CLIP_INT(uint64_t, 0, UINT64_MAX)
     default: break;
     }
-    return infi_run_fail(r, INFER_EUNSUPPORTED, "type %s is not supported", infer_type_name(X->type));
+    return infi_exec_fail(r, INFER_EUNSUPPORTED, "type %s is not supported", infer_type_name(X->type));
 }
 
 /* ---- Cast ---- */
@@ -544,12 +544,12 @@ static uint64_t get_bits(const tval *t, int64_t i)
     }
 }
 
-static int cast_to(run *r, const tval *X, int to, tval *out)
+static int cast_to(exec *r, const tval *X, int to, tval *out)
 {
     if (!X)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     if (!infi_elem_size(to) || to == INFER_FLOAT16 || X->type == INFER_FLOAT16)
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "Cast to or from type %d is not supported", X->type == INFER_FLOAT16 ? X->type : to);
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "Cast to or from type %d is not supported", X->type == INFER_FLOAT16 ? X->type : to);
     if (X->type == to) {
         *out = *X;
         return 0;
@@ -578,14 +578,14 @@ static int cast_to(run *r, const tval *X, int to, tval *out)
             }
             y[i] = infi_ar_strndup(r->ar, buf, strlen(buf));
             if (!y[i])
-                return infi_run_fail(r, INFER_ENOMEM, "out of memory");
+                return infi_exec_fail(r, INFER_ENOMEM, "out of memory");
         }
         return 0;
     }
     tval src = *X;
     if (X->type == INFER_STRING) {
         /* parse to double first */
-        double *d = infi_run_alloc(r, (size_t)(n + 1) * sizeof(double));
+        double *d = infi_exec_alloc(r, (size_t)(n + 1) * sizeof(double));
         if (!d)
             return r->err->code;
         for (int64_t i = 0; i < n; i++) {
@@ -620,7 +620,7 @@ static int cast_to(run *r, const tval *X, int to, tval *out)
         case INFER_UINT16: ((uint16_t *)out->data)[i] = (uint16_t)(from_int ? bits : (uint64_t)(int64_t)f2i32(v)); break;
         case INFER_INT8: ((int8_t *)out->data)[i] = (int8_t)(uint8_t)(from_int ? bits : (uint64_t)(int64_t)f2i32(v)); break;
         case INFER_UINT8: ((uint8_t *)out->data)[i] = (uint8_t)(from_int ? bits : (uint64_t)(int64_t)f2i32(v)); break;
-        default: return infi_run_fail(r, INFER_EUNSUPPORTED, "Cast to %s is not supported", infer_type_name(to));
+        default: return infi_exec_fail(r, INFER_EUNSUPPORTED, "Cast to %s is not supported", infer_type_name(to));
         }
     }
     return 0;
@@ -636,15 +636,15 @@ static int init_cast(infer_model *m, node *nd, infer_error *e)
     return 0;
 }
 
-static int run_cast(run *r, const node *nd, tval **in, tval **out)
+static int run_cast(exec *r, const node *nd, tval **in, tval **out)
 {
     return cast_to(r, in[0], (int)infi_attr_i(nd, "to", 1), out[0]);
 }
 
-static int run_castlike(run *r, const node *nd, tval **in, tval **out)
+static int run_castlike(exec *r, const node *nd, tval **in, tval **out)
 {
     if (nd->nin < 2 || !in[1])
-        return infi_run_fail(r, INFER_ESHAPE, "CastLike needs 2 inputs");
+        return infi_exec_fail(r, INFER_ESHAPE, "CastLike needs 2 inputs");
     return cast_to(r, in[0], in[1]->type, out[0]);
 }
 

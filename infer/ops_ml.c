@@ -8,11 +8,11 @@
 #include "infer/internal.h"
 
 /* rows x cols view of a 1-D or 2-D input (1-D is one row) */
-static int rows_cols(run *r, const tval *X, int64_t *N, int64_t *F)
+static int rows_cols(exec *r, const tval *X, int64_t *N, int64_t *F)
 {
     *N = *F = 0;
     if (!X || X->kind != INFER_KIND_TENSOR)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     if (X->ndim == 2) {
         *N = X->dims[0];
         *F = X->dims[1];
@@ -23,7 +23,7 @@ static int rows_cols(run *r, const tval *X, int64_t *N, int64_t *F)
         *N = 1;
         *F = 1;
     } else {
-        return infi_run_fail(r, INFER_ESHAPE, "expected a 1-D or 2-D input, got rank %d", X->ndim);
+        return infi_exec_fail(r, INFER_ESHAPE, "expected a 1-D or 2-D input, got rank %d", X->ndim);
     }
     return 0;
 }
@@ -59,7 +59,7 @@ static int get_labels(const node *nd, const char *ints_name, const char *str_nam
     return -1;
 }
 
-static int make_labels(run *r, tval *out, const labels *L, int64_t N)
+static int make_labels(exec *r, tval *out, const labels *L, int64_t N)
 {
     int64_t d[1] = {N};
     return infi_tv_make(r, out, L->s ? INFER_STRING : INFER_INT64, 1, d);
@@ -141,17 +141,17 @@ static int init_linreg(infer_model *m, node *nd, infer_error *e) { return init_l
 
 /* scores[N x C] = X W^T + b, in float like ONNX Runtime; into dst when
  * given (an output tensor), else into scratch */
-static float *linear_scores(run *r, const linear *s, const tval *X, int64_t *Nout, float *dst)
+static float *linear_scores(exec *r, const linear *s, const tval *X, int64_t *Nout, float *dst)
 {
     int64_t N = 0, F = 0;
     if (rows_cols(r, X, &N, &F) < 0)
         return NULL;
     if (F != s->F) {
-        infi_run_fail(r, INFER_ESHAPE, "X has %lld columns, model expects %lld", (long long)F, (long long)s->F);
+        infi_exec_fail(r, INFER_ESHAPE, "X has %lld columns, model expects %lld", (long long)F, (long long)s->F);
         return NULL;
     }
     const float *x = infi_tv_as_float(r, X);
-    float *z = !x ? NULL : dst ? dst : infi_run_alloc(r, (size_t)(N * s->C + 1) * sizeof(float));
+    float *z = !x ? NULL : dst ? dst : infi_exec_alloc(r, (size_t)(N * s->C + 1) * sizeof(float));
     if (!z)
         return NULL;
     /* start from the intercepts (a plain loop: C is small, memcpy per row costs more) */
@@ -164,7 +164,7 @@ static float *linear_scores(run *r, const linear *s, const tval *X, int64_t *Nou
     return z;
 }
 
-static int run_linclf(run *r, const node *nd, tval **in, tval **out)
+static int run_linclf(exec *r, const node *nd, tval **in, tval **out)
 {
     const linear *s = nd->state;
     int64_t N = 0, F = 0;
@@ -232,7 +232,7 @@ static int run_linclf(run *r, const node *nd, tval **in, tval **out)
                 best = 0;
         }
         if (best >= s->L.n)
-            return infi_run_fail(r, INFER_ERUNTIME, "more score columns than class labels");
+            return infi_exec_fail(r, INFER_ERUNTIME, "more score columns than class labels");
         set_label(out[0], &s->L, i, best);
         if (s->post != PT_LOGISTIC)
             post_row(s->post, zi, C);
@@ -242,7 +242,7 @@ static int run_linclf(run *r, const node *nd, tval **in, tval **out)
     return 0;
 }
 
-static int run_linreg(run *r, const node *nd, tval **in, tval **out)
+static int run_linreg(exec *r, const node *nd, tval **in, tval **out)
 {
     const linear *s = nd->state;
     int64_t N;
@@ -262,16 +262,16 @@ static int run_linreg(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- Scaler ---- */
 
-static int run_scaler(run *r, const node *nd, tval **in, tval **out)
+static int run_scaler(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     const attr *off = list_attr(nd, "offset", AT_FLOATS), *sc = list_attr(nd, "scale", AT_FLOATS);
     if (!X)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     int64_t C = X->ndim ? X->dims[X->ndim - 1] : 1;
     int64_t no = off ? off->n : 0, ns = sc ? sc->n : 0;
     if ((no != 0 && no != 1 && no != C) || (ns != 0 && ns != 1 && ns != C))
-        return infi_run_fail(r, INFER_ESHAPE, "offset/scale length does not match %lld columns", (long long)C);
+        return infi_exec_fail(r, INFER_ESHAPE, "offset/scale length does not match %lld columns", (long long)C);
     const float *x = infi_tv_as_float(r, X);
     if (!x || infi_tv_make(r, out[0], INFER_FLOAT, X->ndim, X->dims) < 0)
         return r->err->code;
@@ -287,7 +287,7 @@ static int run_scaler(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- Normalizer ---- */
 
-static int run_normalizer(run *r, const node *nd, tval **in, tval **out)
+static int run_normalizer(exec *r, const node *nd, tval **in, tval **out)
 {
     int64_t N = 0, F = 0;
     if (rows_cols(r, in[0], &N, &F) < 0)
@@ -295,7 +295,7 @@ static int run_normalizer(run *r, const node *nd, tval **in, tval **out)
     const char *norm = infi_attr_s(nd, "norm", "MAX");
     int kind = !strcmp(norm, "MAX") ? 0 : !strcmp(norm, "L1") ? 1 : !strcmp(norm, "L2") ? 2 : -1;
     if (kind < 0)
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "unknown norm '%s'", norm);
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "unknown norm '%s'", norm);
     const float *x = infi_tv_as_float(r, in[0]);
     if (!x || infi_tv_make(r, out[0], INFER_FLOAT, in[0]->ndim, in[0]->dims) < 0)
         return r->err->code;
@@ -327,16 +327,16 @@ static int run_normalizer(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- ZipMap ---- */
 
-static int run_zipmap(run *r, const node *nd, tval **in, tval **out)
+static int run_zipmap(exec *r, const node *nd, tval **in, tval **out)
 {
     labels L;
     if (get_labels(nd, "classlabels_int64s", "classlabels_strings", &L) < 0)
-        return infi_run_fail(r, INFER_EFORMAT, "class labels missing");
+        return infi_exec_fail(r, INFER_EFORMAT, "class labels missing");
     int64_t N = 0, C = 0;
     if (rows_cols(r, in[0], &N, &C) < 0)
         return r->err->code;
     if (C != L.n)
-        return infi_run_fail(r, INFER_ESHAPE, "input has %lld columns for %lld labels", (long long)C, (long long)L.n);
+        return infi_exec_fail(r, INFER_ESHAPE, "input has %lld columns for %lld labels", (long long)C, (long long)L.n);
     const float *x = infi_tv_as_float(r, in[0]);
     int64_t d[2] = {N, C};
     if (!x || infi_tv_make(r, out[0], INFER_FLOAT, 2, d) < 0)
@@ -351,20 +351,20 @@ static int run_zipmap(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- ArrayFeatureExtractor ---- */
 
-static int run_afe(run *r, const node *nd, tval **in, tval **out)
+static int run_afe(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0], *Y = in[1];
     if (!X || !Y)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     if (X->ndim < 1)
-        return infi_run_fail(r, INFER_ESHAPE, "X must have rank >= 1");
+        return infi_exec_fail(r, INFER_ESHAPE, "X must have rank >= 1");
     const int64_t *idx = infi_tv_as_int64(r, Y);
     if (!idx)
         return r->err->code;
     int64_t D = X->dims[X->ndim - 1], K = Y->n;
     for (int64_t k = 0; k < K; k++)
         if (idx[k] < 0 || idx[k] >= D)
-            return infi_run_fail(r, INFER_ERUNTIME, "index %lld out of range [0, %lld)", (long long)idx[k], (long long)D);
+            return infi_exec_fail(r, INFER_ERUNTIME, "index %lld out of range [0, %lld)", (long long)idx[k], (long long)D);
     int64_t dims[INFER_MAX_DIMS];
     int nd2 = X->ndim;
     memcpy(dims, X->dims, sizeof(int64_t) * (size_t)nd2);
@@ -389,11 +389,11 @@ static int run_afe(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- Imputer ---- */
 
-static int run_imputer(run *r, const node *nd, tval **in, tval **out)
+static int run_imputer(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     int64_t C = X->ndim ? X->dims[X->ndim - 1] : 1;
     if (infi_tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
         return r->err->code;
@@ -401,7 +401,7 @@ static int run_imputer(run *r, const node *nd, tval **in, tval **out)
         const attr *iv = list_attr(nd, "imputed_value_floats", AT_FLOATS);
         float rep = infi_attr_f(nd, "replaced_value_float", NAN);
         if (!iv || !iv->n || (iv->n != 1 && iv->n != C))
-            return infi_run_fail(r, INFER_EFORMAT, "imputed_value_floats must have 1 or %lld values", (long long)C);
+            return infi_exec_fail(r, INFER_EFORMAT, "imputed_value_floats must have 1 or %lld values", (long long)C);
         for (int64_t i = 0; i < X->n; i++) {
             double v = X->type == INFER_FLOAT ? ((float *)X->data)[i] : ((double *)X->data)[i];
             int miss = isnan(rep) ? isnan(v) : v == rep;
@@ -417,7 +417,7 @@ static int run_imputer(run *r, const node *nd, tval **in, tval **out)
         const attr *iv = list_attr(nd, "imputed_value_int64s", AT_INTS);
         int64_t rep = infi_attr_i(nd, "replaced_value_int64", 0);
         if (!iv || !iv->n || (iv->n != 1 && iv->n != C))
-            return infi_run_fail(r, INFER_EFORMAT, "imputed_value_int64s must have 1 or %lld values", (long long)C);
+            return infi_exec_fail(r, INFER_EFORMAT, "imputed_value_int64s must have 1 or %lld values", (long long)C);
         for (int64_t i = 0; i < X->n; i++) {
             int64_t v = X->type == INFER_INT64 ? ((int64_t *)X->data)[i] : ((int32_t *)X->data)[i];
             int64_t o = v == rep ? iv->ints[iv->n == 1 ? 0 : i % C] : v;
@@ -428,7 +428,7 @@ static int run_imputer(run *r, const node *nd, tval **in, tval **out)
         }
         return 0;
     }
-    return infi_run_fail(r, INFER_EUNSUPPORTED, "Imputer does not take %s", infer_type_name(X->type));
+    return infi_exec_fail(r, INFER_EUNSUPPORTED, "Imputer does not take %s", infer_type_name(X->type));
 }
 
 /* ---- sorted key index (OneHotEncoder, LabelEncoder) ---- */
@@ -568,19 +568,19 @@ static int init_ohe(infer_model *m, node *nd, infer_error *e)
     return 0;
 }
 
-static int run_ohe(run *r, const node *nd, tval **in, tval **out)
+static int run_ohe(exec *r, const node *nd, tval **in, tval **out)
 {
     const ohe *s = nd->state;
     const tval *X = in[0];
     if (!X)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     if (X->ndim >= INFER_MAX_DIMS)
-        return infi_run_fail(r, INFER_ESHAPE, "rank too large");
+        return infi_exec_fail(r, INFER_ESHAPE, "rank too large");
     int64_t dims[INFER_MAX_DIMS];
     memcpy(dims, X->dims, sizeof(int64_t) * (size_t)X->ndim);
     dims[X->ndim] = s->C;
     if ((X->type == INFER_STRING) != s->k.is_str)
-        return infi_run_fail(r, INFER_ESHAPE, "input type %s does not match the categories", infer_type_name(X->type));
+        return infi_exec_fail(r, INFER_ESHAPE, "input type %s does not match the categories", infer_type_name(X->type));
     const double *xd = NULL;
     if (!s->k.is_str && !(xd = infi_tv_as_double(r, X)))
         return r->err->code;
@@ -600,7 +600,7 @@ static int run_ohe(run *r, const node *nd, tval **in, tval **out)
         if (p >= 0)
             y[i * s->C + p] = 1.0f;
         else if (!s->zeros)
-            return infi_run_fail(r, INFER_ERUNTIME, "unknown category at element %lld", (long long)i);
+            return infi_exec_fail(r, INFER_ERUNTIME, "unknown category at element %lld", (long long)i);
     }
     return 0;
 }
@@ -631,7 +631,7 @@ static int tensor_list(arena *a, const tval *t, int *type, int64_t *n, int64_t *
         *vs = t->data;
         return 0;
     }
-    run r = {a, NULL, NULL};
+    exec r = {a, NULL, NULL};
     if (t->type == INFER_FLOAT || t->type == INFER_DOUBLE)
         *vf = infi_tv_as_double(&r, t);
     else
@@ -707,7 +707,7 @@ static int init_lenc(infer_model *m, node *nd, infer_error *e)
         if (a->t->type == INFER_STRING)
             s->ds = ((char **)a->t->data)[0];
         else {
-            run rr = {&m->ar, e, NULL};
+            exec rr = {&m->ar, e, NULL};
             double *d = infi_tv_as_double(&rr, a->t);
             int64_t *iv = infi_tv_as_int64(&rr, a->t);
             if (!d || !iv)
@@ -738,12 +738,12 @@ static int init_lenc(infer_model *m, node *nd, infer_error *e)
     return 0;
 }
 
-static int run_lenc(run *r, const node *nd, tval **in, tval **out)
+static int run_lenc(exec *r, const node *nd, tval **in, tval **out)
 {
     const lenc *s = nd->state;
     const tval *X = in[0];
     if (!X)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     if (s->v1) {
         if (X->type == INFER_STRING) {
             if (infi_tv_make(r, out[0], INFER_INT64, X->ndim, X->dims) < 0)
@@ -762,7 +762,7 @@ static int run_lenc(run *r, const node *nd, tval **in, tval **out)
         return 0;
     }
     if ((X->type == INFER_STRING) != (s->key_type == INFER_STRING))
-        return infi_run_fail(r, INFER_ESHAPE, "input type %s does not match the keys", infer_type_name(X->type));
+        return infi_exec_fail(r, INFER_ESHAPE, "input type %s does not match the keys", infer_type_name(X->type));
     const double *xd = NULL;
     if (X->type != INFER_STRING && !(xd = infi_tv_as_double(r, X)))
         return r->err->code;
@@ -777,7 +777,7 @@ static int run_lenc(run *r, const node *nd, tval **in, tval **out)
         case INFER_INT64: ((int64_t *)out[0]->data)[i] = p >= 0 ? s->vi[p] : s->di; break;
         case INFER_INT32: ((int32_t *)out[0]->data)[i] = (int32_t)(p >= 0 ? s->vi[p] : s->di); break;
         case INFER_INT16: ((int16_t *)out[0]->data)[i] = (int16_t)(p >= 0 ? s->vi[p] : s->di); break;
-        default: return infi_run_fail(r, INFER_EUNSUPPORTED, "LabelEncoder values of type %s", infer_type_name(s->val_type));
+        default: return infi_exec_fail(r, INFER_EUNSUPPORTED, "LabelEncoder values of type %s", infer_type_name(s->val_type));
         }
     }
     return 0;
@@ -785,21 +785,21 @@ static int run_lenc(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- FeatureVectorizer ---- */
 
-static int run_fvec(run *r, const node *nd, tval **in, tval **out)
+static int run_fvec(exec *r, const node *nd, tval **in, tval **out)
 {
     const attr *dimsA = list_attr(nd, "inputdimensions", AT_INTS);
     if (!dimsA || dimsA->n != nd->nin)
-        return infi_run_fail(r, INFER_EFORMAT, "inputdimensions must list every input");
+        return infi_exec_fail(r, INFER_EFORMAT, "inputdimensions must list every input");
     int64_t total = 0, N = -1;
     for (int i = 0; i < nd->nin; i++) {
         if (!in[i])
-            return infi_run_fail(r, INFER_ESHAPE, "missing input %d", i);
+            return infi_exec_fail(r, INFER_ESHAPE, "missing input %d", i);
         if (dimsA->ints[i] < 0)
-            return infi_run_fail(r, INFER_EFORMAT, "negative input dimension");
+            return infi_exec_fail(r, INFER_EFORMAT, "negative input dimension");
         total += dimsA->ints[i];
         int64_t n = in[i]->ndim >= 2 ? in[i]->dims[0] : 1;
         if (N >= 0 && n != N)
-            return infi_run_fail(r, INFER_ESHAPE, "inputs have different row counts");
+            return infi_exec_fail(r, INFER_ESHAPE, "inputs have different row counts");
         N = n;
     }
     if (N < 0)
@@ -826,12 +826,12 @@ static int run_fvec(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- Binarizer ---- */
 
-static int run_binarizer(run *r, const node *nd, tval **in, tval **out)
+static int run_binarizer(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     float th = infi_attr_f(nd, "threshold", 0);
     if (!X || (X->type != INFER_FLOAT && X->type != INFER_DOUBLE && X->type != INFER_INT64 && X->type != INFER_INT32))
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "Binarizer takes float, double, int64 or int32");
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "Binarizer takes float, double, int64 or int32");
     if (infi_tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
         return r->err->code;
     for (int64_t i = 0; i < X->n; i++) {
@@ -1036,14 +1036,14 @@ static double sigmoid_prob(double dec, double a, double b)
     return f >= 0 ? exp(-f) / (1.0 + exp(-f)) : 1.0 / (1 + exp(f));
 }
 
-static int run_svmc(run *r, const node *nd, tval **in, tval **out)
+static int run_svmc(exec *r, const node *nd, tval **in, tval **out)
 {
     const svm *s = nd->state;
     int64_t N = 0, F = 0;
     if (rows_cols(r, in[0], &N, &F) < 0)
         return r->err->code;
     if (F != s->F)
-        return infi_run_fail(r, INFER_ESHAPE, "X has %lld columns, model expects %lld", (long long)F, (long long)s->F);
+        return infi_exec_fail(r, INFER_ESHAPE, "X has %lld columns, model expects %lld", (long long)F, (long long)s->F);
     const float *x = infi_tv_as_float(r, in[0]);
     if (!x)
         return r->err->code;
@@ -1064,11 +1064,11 @@ static int run_svmc(run *r, const node *nd, tval **in, tval **out)
     tval tmp = {0}, *Z = nd->nout > 1 ? out[1] : &tmp;
     if (make_labels(r, out[0], &s->L, N) < 0 || infi_tv_make(r, Z, INFER_FLOAT, 2, sd) < 0)
         return r->err->code;
-    double *kv = infi_run_alloc(r, (size_t)(s->nsv + 1) * sizeof(double));
-    double *dec = infi_run_alloc(r, (size_t)(npair + C + 1) * sizeof(double));
-    int64_t *votes = infi_run_alloc(r, (size_t)(C + 1) * sizeof(int64_t));
-    double *R = infi_run_alloc(r, (size_t)(C * C + 1) * sizeof(double)), *P = infi_run_alloc(r, (size_t)(C + 1) * sizeof(double));
-    double *Q = infi_run_alloc(r, (size_t)(C * C + 1) * sizeof(double)), *Qp = infi_run_alloc(r, (size_t)(C + 1) * sizeof(double));
+    double *kv = infi_exec_alloc(r, (size_t)(s->nsv + 1) * sizeof(double));
+    double *dec = infi_exec_alloc(r, (size_t)(npair + C + 1) * sizeof(double));
+    int64_t *votes = infi_exec_alloc(r, (size_t)(C + 1) * sizeof(int64_t));
+    double *R = infi_exec_alloc(r, (size_t)(C * C + 1) * sizeof(double)), *P = infi_exec_alloc(r, (size_t)(C + 1) * sizeof(double));
+    double *Q = infi_exec_alloc(r, (size_t)(C * C + 1) * sizeof(double)), *Qp = infi_exec_alloc(r, (size_t)(C + 1) * sizeof(double));
     if (!kv || !dec || !votes || !R || !P || !Q || !Qp)
         return r->err->code;
     float *z = Z->data;
@@ -1151,14 +1151,14 @@ static int run_svmc(run *r, const node *nd, tval **in, tval **out)
     return 0;
 }
 
-static int run_svmr(run *r, const node *nd, tval **in, tval **out)
+static int run_svmr(exec *r, const node *nd, tval **in, tval **out)
 {
     const svm *s = nd->state;
     int64_t N = 0, F = 0;
     if (rows_cols(r, in[0], &N, &F) < 0)
         return r->err->code;
     if (F != s->F)
-        return infi_run_fail(r, INFER_ESHAPE, "X has %lld columns, model expects %lld", (long long)F, (long long)s->F);
+        return infi_exec_fail(r, INFER_ESHAPE, "X has %lld columns, model expects %lld", (long long)F, (long long)s->F);
     const float *x = infi_tv_as_float(r, in[0]);
     int64_t d[2] = {N, 1};
     if (!x || infi_tv_make(r, out[0], INFER_FLOAT, 2, d) < 0)

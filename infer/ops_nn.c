@@ -32,21 +32,21 @@ static void apply_relu(float *y, int64_t n)
         y[i] = y[i] < 0 ? 0.0f : y[i];   /* NaN stays NaN, as in Relu */
 }
 
-static int run_matmul(run *r, const node *nd, tval **in, tval **out)
+static int run_matmul(exec *r, const node *nd, tval **in, tval **out)
 {
     const epilogue *ep = nd->state;
     const tval *A = in[0], *B = nd->nin > 1 ? in[1] : NULL;
     if (!A || !B)
-        return infi_run_fail(r, INFER_ESHAPE, "MatMul needs 2 inputs");
+        return infi_exec_fail(r, INFER_ESHAPE, "MatMul needs 2 inputs");
     if (A->type != B->type || !infi_is_numeric(A->type) || A->type == INFER_BOOL)
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "MatMul of %s and %s", infer_type_name(A->type), infer_type_name(B->type));
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "MatMul of %s and %s", infer_type_name(A->type), infer_type_name(B->type));
     if (A->ndim < 1 || B->ndim < 1)
-        return infi_run_fail(r, INFER_ESHAPE, "MatMul inputs must have rank >= 1");
+        return infi_exec_fail(r, INFER_ESHAPE, "MatMul inputs must have rank >= 1");
     /* numpy rules: 1-D operands get a dimension added then removed */
     int64_t M = A->ndim >= 2 ? A->dims[A->ndim - 2] : 1, K = A->dims[A->ndim - 1];
     int64_t K2 = B->ndim >= 2 ? B->dims[B->ndim - 2] : B->dims[0], N = B->ndim >= 2 ? B->dims[B->ndim - 1] : 1;
     if (K != K2)
-        return infi_run_fail(r, INFER_ESHAPE, "MatMul inner dimensions differ (%lld vs %lld)", (long long)K, (long long)K2);
+        return infi_exec_fail(r, INFER_ESHAPE, "MatMul inner dimensions differ (%lld vs %lld)", (long long)K, (long long)K2);
     int ba = A->ndim > 2 ? A->ndim - 2 : 0, bb = B->ndim > 2 ? B->ndim - 2 : 0, nb = ba > bb ? ba : bb;
     int64_t bdims[INFER_MAX_DIMS], sa[INFER_MAX_DIMS], sb[INFER_MAX_DIMS];
     int64_t sA = M * K, sB = K * N;
@@ -54,7 +54,7 @@ static int run_matmul(run *r, const node *nd, tval **in, tval **out)
         int da = d - (nb - ba), db = d - (nb - bb);
         int64_t xa = da >= 0 ? A->dims[da] : 1, xb = db >= 0 ? B->dims[db] : 1;
         if (xa != xb && xa != 1 && xb != 1)
-            return infi_run_fail(r, INFER_ESHAPE, "MatMul batch dimensions cannot be broadcast");
+            return infi_exec_fail(r, INFER_ESHAPE, "MatMul batch dimensions cannot be broadcast");
         bdims[d] = xa > xb ? xa : xb;
         sa[d] = xa == 1 ? 0 : sA;
         sb[d] = xb == 1 ? 0 : sB;
@@ -112,7 +112,7 @@ static int run_matmul(run *r, const node *nd, tval **in, tval **out)
                         case INFER_INT64: si += (uint64_t)((int64_t *)A->data)[ia] * (uint64_t)((int64_t *)B->data)[ib]; break;
                         case INFER_UINT32: si += (uint64_t)((uint32_t *)A->data)[ia] * ((uint32_t *)B->data)[ib]; break;
                         case INFER_UINT64: si += ((uint64_t *)A->data)[ia] * ((uint64_t *)B->data)[ib]; break;
-                        default: return infi_run_fail(r, INFER_EUNSUPPORTED, "MatMul of %s", infer_type_name(A->type));
+                        default: return infi_exec_fail(r, INFER_EUNSUPPORTED, "MatMul of %s", infer_type_name(A->type));
                         }
                     }
                     int64_t o = bi * M * N + i * N + j;
@@ -174,22 +174,22 @@ static int init_gemm(infer_model *m, node *nd, infer_error *e)
     return 0;
 }
 
-static int run_gemm(run *r, const node *nd, tval **in, tval **out)
+static int run_gemm(exec *r, const node *nd, tval **in, tval **out)
 {
     const gemm_state *s = nd->state;
     const tval *A = in[0], *B = nd->nin > 1 ? in[1] : NULL, *C = nd->nin > 2 ? in[2] : NULL;
     if (!A || !B)
-        return infi_run_fail(r, INFER_ESHAPE, "Gemm needs A and B");
+        return infi_exec_fail(r, INFER_ESHAPE, "Gemm needs A and B");
     if (A->ndim != 2 || B->ndim != 2)
-        return infi_run_fail(r, INFER_ESHAPE, "Gemm inputs must be 2-D");
+        return infi_exec_fail(r, INFER_ESHAPE, "Gemm inputs must be 2-D");
     if (A->type != B->type || (A->type != INFER_FLOAT && A->type != INFER_DOUBLE))
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "Gemm of %s", infer_type_name(A->type));
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "Gemm of %s", infer_type_name(A->type));
     int ta = (int)infi_attr_i(nd, "transA", 0), tb = (int)infi_attr_i(nd, "transB", 0);
     float alpha = infi_attr_f(nd, "alpha", 1.0f), beta = infi_attr_f(nd, "beta", 1.0f);
     int64_t M = ta ? A->dims[1] : A->dims[0], K = ta ? A->dims[0] : A->dims[1];
     int64_t K2 = tb ? B->dims[1] : B->dims[0], N = tb ? B->dims[0] : B->dims[1];
     if (K != K2)
-        return infi_run_fail(r, INFER_ESHAPE, "Gemm inner dimensions differ (%lld vs %lld)", (long long)K, (long long)K2);
+        return infi_exec_fail(r, INFER_ESHAPE, "Gemm inner dimensions differ (%lld vs %lld)", (long long)K, (long long)K2);
     int64_t d[2] = {M, N};
     if (infi_tv_make(r, out[0], A->type, 2, d) < 0)
         return r->err->code;
@@ -199,10 +199,10 @@ static int run_gemm(run *r, const node *nd, tval **in, tval **out)
     int64_t cr = 0, cc = 0;
     if (C) {
         if (C->type != A->type)
-            return infi_run_fail(r, INFER_ESHAPE, "C has a different type");
+            return infi_exec_fail(r, INFER_ESHAPE, "C has a different type");
         int64_t c0 = C->ndim == 2 ? C->dims[0] : 1, c1 = C->ndim >= 1 ? C->dims[C->ndim - 1] : 1;
         if (C->ndim > 2 || (c0 != 1 && c0 != M) || (c1 != 1 && c1 != N))
-            return infi_run_fail(r, INFER_ESHAPE, "C cannot be broadcast to %lldx%lld", (long long)M, (long long)N);
+            return infi_exec_fail(r, INFER_ESHAPE, "C cannot be broadcast to %lldx%lld", (long long)M, (long long)N);
         cr = c0 == 1 ? 0 : c1;
         cc = c1 == 1 ? 0 : 1;
     }
@@ -243,15 +243,15 @@ static int run_gemm(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- Softmax / LogSoftmax ---- */
 
-static int softmax_common(run *r, const node *nd, tval **in, tval **out, int logv)
+static int softmax_common(exec *r, const node *nd, tval **in, tval **out, int logv)
 {
     const tval *X = in[0];
     if (!X || (X->type != INFER_FLOAT && X->type != INFER_DOUBLE))
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "Softmax takes float or double");
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "Softmax takes float or double");
     int rank = X->ndim;
     int64_t axis;
     if (norm_axis(infi_attr_i(nd, "axis", nd->opset < 13 ? 1 : -1), rank ? rank : 1, &axis) < 0)
-        return infi_run_fail(r, INFER_ESHAPE, "axis out of range");
+        return infi_exec_fail(r, INFER_ESHAPE, "axis out of range");
     if (infi_tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
         return r->err->code;
     if (X->n == 0)
@@ -311,8 +311,8 @@ static int softmax_common(run *r, const node *nd, tval **in, tval **out, int log
     return 0;
 }
 
-static int run_softmax(run *r, const node *nd, tval **in, tval **out) { return softmax_common(r, nd, in, out, 0); }
-static int run_logsoftmax(run *r, const node *nd, tval **in, tval **out) { return softmax_common(r, nd, in, out, 1); }
+static int run_softmax(exec *r, const node *nd, tval **in, tval **out) { return softmax_common(r, nd, in, out, 0); }
+static int run_logsoftmax(exec *r, const node *nd, tval **in, tval **out) { return softmax_common(r, nd, in, out, 1); }
 
 /* ---- reductions ---- */
 
@@ -352,18 +352,18 @@ static void wr(tval *t, int64_t i, double v)
     }
 }
 
-static int reduce(run *r, const node *nd, tval **in, tval **out, int kind, int axes_input_from)
+static int reduce(exec *r, const node *nd, tval **in, tval **out, int kind, int axes_input_from)
 {
     const tval *X = in[0];
     if (!X || !infi_is_numeric(X->type))
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "reduction of a non-numeric tensor");
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "reduction of a non-numeric tensor");
     int rank = X->ndim;
     int red[INFER_MAX_DIMS] = {0}, any = 0;
     int keep = (int)infi_attr_i(nd, "keepdims", 1);
     if (kind == R_ARGMAX) {
         int64_t a;
         if (norm_axis(infi_attr_i(nd, "axis", 0), rank, &a) < 0)
-            return infi_run_fail(r, INFER_ESHAPE, "axis out of range");
+            return infi_exec_fail(r, INFER_ESHAPE, "axis out of range");
         red[a] = 1;
         any = 1;
     } else {
@@ -373,7 +373,7 @@ static int reduce(run *r, const node *nd, tval **in, tval **out, int kind, int a
             const tval *A = nd->nin > 1 ? in[1] : NULL;
             if (A) {
                 if (A->type != INFER_INT64)
-                    return infi_run_fail(r, INFER_ESHAPE, "axes must be int64");
+                    return infi_exec_fail(r, INFER_ESHAPE, "axes must be int64");
                 axes = A->data;
                 na = A->n;
             }
@@ -389,7 +389,7 @@ static int reduce(run *r, const node *nd, tval **in, tval **out, int kind, int a
         for (int64_t i = 0; i < na; i++) {
             int64_t a;
             if (norm_axis(axes[i], rank, &a) < 0)
-                return infi_run_fail(r, INFER_ESHAPE, "axis %lld out of range", (long long)axes[i]);
+                return infi_exec_fail(r, INFER_ESHAPE, "axis %lld out of range", (long long)axes[i]);
             red[a] = 1;
             any = 1;
         }
@@ -418,9 +418,9 @@ static int reduce(run *r, const node *nd, tval **in, tval **out, int kind, int a
     if (infi_tv_make(r, out[0], otype, on, odims) < 0)
         return r->err->code;
     int64_t no = out[0]->n;
-    double *acc = infi_run_alloc(r, (size_t)(no + 1) * sizeof(double));
-    int64_t *cnt = infi_run_alloc(r, (size_t)(no + 1) * sizeof(int64_t));
-    int64_t *arg = infi_run_alloc(r, (size_t)(no + 1) * sizeof(int64_t));
+    double *acc = infi_exec_alloc(r, (size_t)(no + 1) * sizeof(double));
+    int64_t *cnt = infi_exec_alloc(r, (size_t)(no + 1) * sizeof(int64_t));
+    int64_t *arg = infi_exec_alloc(r, (size_t)(no + 1) * sizeof(int64_t));
     if (!acc || !cnt || !arg)
         return r->err->code;
     for (int64_t i = 0; i < no; i++) {
@@ -472,33 +472,33 @@ static int reduce(run *r, const node *nd, tval **in, tval **out, int kind, int a
     return 0;
 }
 
-static int run_reducesum(run *r, const node *nd, tval **in, tval **out) { return reduce(r, nd, in, out, R_SUM, 13); }
-static int run_reducemean(run *r, const node *nd, tval **in, tval **out) { return reduce(r, nd, in, out, R_MEAN, 18); }
-static int run_reducemax(run *r, const node *nd, tval **in, tval **out) { return reduce(r, nd, in, out, R_MAX, 18); }
-static int run_argmax(run *r, const node *nd, tval **in, tval **out) { return reduce(r, nd, in, out, R_ARGMAX, 99); }
+static int run_reducesum(exec *r, const node *nd, tval **in, tval **out) { return reduce(r, nd, in, out, R_SUM, 13); }
+static int run_reducemean(exec *r, const node *nd, tval **in, tval **out) { return reduce(r, nd, in, out, R_MEAN, 18); }
+static int run_reducemax(exec *r, const node *nd, tval **in, tval **out) { return reduce(r, nd, in, out, R_MAX, 18); }
+static int run_argmax(exec *r, const node *nd, tval **in, tval **out) { return reduce(r, nd, in, out, R_ARGMAX, 99); }
 
 /* ---- TopK ---- */
 
-static int run_topk(run *r, const node *nd, tval **in, tval **out)
+static int run_topk(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X || !infi_is_numeric(X->type))
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "TopK takes a numeric tensor");
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "TopK takes a numeric tensor");
     int64_t k;
     if (nd->opset < 10) {
         k = infi_attr_i(nd, "k", -1);
     } else {
         const tval *K = nd->nin > 1 ? in[1] : NULL;
         if (!K || K->type != INFER_INT64 || K->n != 1)
-            return infi_run_fail(r, INFER_ESHAPE, "K must be a 1-element int64 tensor");
+            return infi_exec_fail(r, INFER_ESHAPE, "K must be a 1-element int64 tensor");
         k = *(int64_t *)K->data;
     }
     int64_t axis;
     if (norm_axis(infi_attr_i(nd, "axis", -1), X->ndim, &axis) < 0)
-        return infi_run_fail(r, INFER_ESHAPE, "axis out of range");
+        return infi_exec_fail(r, INFER_ESHAPE, "axis out of range");
     int64_t D = X->dims[axis];
     if (k < 0 || k > D)
-        return infi_run_fail(r, INFER_ESHAPE, "k=%lld out of range", (long long)k);
+        return infi_exec_fail(r, INFER_ESHAPE, "k=%lld out of range", (long long)k);
     int largest = (int)infi_attr_i(nd, "largest", 1);
     int64_t dims[INFER_MAX_DIMS];
     memcpy(dims, X->dims, sizeof(int64_t) * (size_t)X->ndim);
@@ -513,7 +513,7 @@ static int run_topk(run *r, const node *nd, tval **in, tval **out)
         outer *= X->dims[d];
     for (int d = (int)axis + 1; d < X->ndim; d++)
         inner *= X->dims[d];
-    int64_t *ord = infi_run_alloc(r, (size_t)(D + 1) * sizeof(int64_t));
+    int64_t *ord = infi_exec_alloc(r, (size_t)(D + 1) * sizeof(int64_t));
     if (!ord)
         return r->err->code;
     for (int64_t o = 0; o < outer; o++)
@@ -560,24 +560,24 @@ static int run_topk(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- BatchNormalization (inference) ---- */
 
-static int run_batchnorm(run *r, const node *nd, tval **in, tval **out)
+static int run_batchnorm(exec *r, const node *nd, tval **in, tval **out)
 {
     if (nd->nin < 5)
-        return infi_run_fail(r, INFER_ESHAPE, "BatchNormalization needs 5 inputs");
+        return infi_exec_fail(r, INFER_ESHAPE, "BatchNormalization needs 5 inputs");
     const tval *X = in[0];
     if (!X || X->ndim < 1 || !in[1] || !in[2] || !in[3] || !in[4])
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     if (infi_attr_i(nd, "training_mode", 0))
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "training_mode is not supported");
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "training_mode is not supported");
     if (X->type != INFER_FLOAT && X->type != INFER_DOUBLE)
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "BatchNormalization takes float or double");
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "BatchNormalization takes float or double");
     double eps = infi_attr_f(nd, "epsilon", 1e-5f);
     int64_t C = X->ndim > 1 ? X->dims[1] : 1, inner = 1;
     for (int d = 2; d < X->ndim; d++)
         inner *= X->dims[d];
     for (int k = 1; k < 5; k++)
         if (in[k]->n != C)
-            return infi_run_fail(r, INFER_ESHAPE, "parameter %d must have %lld values", k, (long long)C);
+            return infi_exec_fail(r, INFER_ESHAPE, "parameter %d must have %lld values", k, (long long)C);
     const double *sc = infi_tv_as_double(r, in[1]), *b = infi_tv_as_double(r, in[2]), *mean = infi_tv_as_double(r, in[3]),
                  *var = infi_tv_as_double(r, in[4]);
     if (!sc || !b || !mean || !var || infi_tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
@@ -601,16 +601,16 @@ static int run_batchnorm(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- LayerNormalization ---- */
 
-static int run_layernorm(run *r, const node *nd, tval **in, tval **out)
+static int run_layernorm(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0], *S = nd->nin > 1 ? in[1] : NULL, *B = nd->nin > 2 ? in[2] : NULL;
     if (!X || !S)
-        return infi_run_fail(r, INFER_ESHAPE, "LayerNormalization needs X and Scale");
+        return infi_exec_fail(r, INFER_ESHAPE, "LayerNormalization needs X and Scale");
     if (X->type != INFER_FLOAT && X->type != INFER_DOUBLE)
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "LayerNormalization takes float or double");
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "LayerNormalization takes float or double");
     int64_t axis;
     if (norm_axis(infi_attr_i(nd, "axis", -1), X->ndim, &axis) < 0)
-        return infi_run_fail(r, INFER_ESHAPE, "axis out of range");
+        return infi_exec_fail(r, INFER_ESHAPE, "axis out of range");
     double eps = infi_attr_f(nd, "epsilon", 1e-5f);
     int64_t outer = 1, D = 1;
     for (int d = 0; d < axis; d++)
@@ -619,9 +619,9 @@ static int run_layernorm(run *r, const node *nd, tval **in, tval **out)
         D *= X->dims[d];
     /* Scale and B broadcast over the normalised block */
     if (S->n != D && S->n != 1)
-        return infi_run_fail(r, INFER_ESHAPE, "Scale must have %lld elements", (long long)D);
+        return infi_exec_fail(r, INFER_ESHAPE, "Scale must have %lld elements", (long long)D);
     if (B && B->n != D && B->n != 1)
-        return infi_run_fail(r, INFER_ESHAPE, "B must have %lld elements", (long long)D);
+        return infi_exec_fail(r, INFER_ESHAPE, "B must have %lld elements", (long long)D);
     const double *x = infi_tv_as_double(r, X), *s = infi_tv_as_double(r, S), *b = B ? infi_tv_as_double(r, B) : NULL;
     if (!x || !s || (B && !b) || infi_tv_make(r, out[0], X->type, X->ndim, X->dims) < 0)
         return r->err->code;
@@ -661,13 +661,13 @@ static int run_layernorm(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- load-time fusion ---- */
 
-static int run_pass0(run *r, const node *nd, tval **in, tval **out)
+static int run_pass0(exec *r, const node *nd, tval **in, tval **out)
 {
     *out[0] = *in[0];
     return 0;
 }
 
-static int run_pass1(run *r, const node *nd, tval **in, tval **out)
+static int run_pass1(exec *r, const node *nd, tval **in, tval **out)
 {
     *out[0] = *in[1];
     return 0;

@@ -16,7 +16,7 @@ static int norm_axis(int64_t a, int rank, int64_t *out)
 }
 
 /* integer list from an optional int64/int32 input */
-static int int_list(run *r, const tval *t, const int64_t **v, int64_t *n)
+static int int_list(exec *r, const tval *t, const int64_t **v, int64_t *n)
 {
     *v = NULL;
     *n = 0;
@@ -26,29 +26,29 @@ static int int_list(run *r, const tval *t, const int64_t **v, int64_t *n)
         return 0;
     }
     if (t->type != INFER_INT64 && t->type != INFER_INT32)
-        return infi_run_fail(r, INFER_ESHAPE, "expected an int64 tensor, got %s", infer_type_name(t->type));
+        return infi_exec_fail(r, INFER_ESHAPE, "expected an int64 tensor, got %s", infer_type_name(t->type));
     *v = infi_tv_as_int64(r, t);
     *n = t->n;
     return *v ? 0 : r->err->code;
 }
 
-static int alias(run *r, const tval *X, tval *out, int ndim, const int64_t *dims)
+static int alias(exec *r, const tval *X, tval *out, int ndim, const int64_t *dims)
 {
     if (ndim < 0 || ndim > INFER_MAX_DIMS)
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "rank %d exceeds %d", ndim, INFER_MAX_DIMS);
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "rank %d exceeds %d", ndim, INFER_MAX_DIMS);
     int64_t n = infi_dims_count(ndim, dims);
     if (n != X->n)
-        return infi_run_fail(r, INFER_ESHAPE, "cannot reshape %lld elements into %lld", (long long)X->n, (long long)n);
+        return infi_exec_fail(r, INFER_ESHAPE, "cannot reshape %lld elements into %lld", (long long)X->n, (long long)n);
     *out = *X;
     out->ndim = ndim;
     memcpy(out->dims, dims, sizeof(int64_t) * (size_t)ndim);
     return 0;
 }
 
-static int run_identity(run *r, const node *nd, tval **in, tval **out)
+static int run_identity(exec *r, const node *nd, tval **in, tval **out)
 {
     if (!in[0])
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     *out[0] = *in[0];
     return 0;
 }
@@ -114,28 +114,28 @@ static int init_constant(infer_model *m, node *nd, infer_error *e)
     return infi_ierr(e, INFER_EUNSUPPORTED, "Constant attribute '%s' is not supported", a->name);
 }
 
-static int run_noop(run *r, const node *nd, tval **in, tval **out) { return 0; }
+static int run_noop(exec *r, const node *nd, tval **in, tval **out) { return 0; }
 
 /* ---- Reshape ---- */
 
-static int run_reshape(run *r, const node *nd, tval **in, tval **out)
+static int run_reshape(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     const int64_t *shape = NULL;
     int64_t ns = 0;
     if (nd->opset < 5) {
         const attr *a = infi_get_attr(nd, "shape");
         if (!a || a->type != AT_INTS)
-            return infi_run_fail(r, INFER_EFORMAT, "shape attribute missing");
+            return infi_exec_fail(r, INFER_EFORMAT, "shape attribute missing");
         shape = a->ints;
         ns = a->n;
     } else if (int_list(r, nd->nin > 1 ? in[1] : NULL, &shape, &ns) < 0 || (nd->nin < 2 || !in[1])) {
-        return infi_run_fail(r, INFER_ESHAPE, "shape input missing");
+        return infi_exec_fail(r, INFER_ESHAPE, "shape input missing");
     }
     if (ns > INFER_MAX_DIMS)
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "rank %lld exceeds %d", (long long)ns, INFER_MAX_DIMS);
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "rank %lld exceeds %d", (long long)ns, INFER_MAX_DIMS);
     int allowzero = (int)infi_attr_i(nd, "allowzero", 0);
     int64_t dims[INFER_MAX_DIMS], known = 1;
     int infer_at = -1;
@@ -143,41 +143,41 @@ static int run_reshape(run *r, const node *nd, tval **in, tval **out)
         int64_t d = shape[i];
         if (d == 0 && !allowzero) {
             if (i >= X->ndim)
-                return infi_run_fail(r, INFER_ESHAPE, "shape copies dimension %lld the input lacks", (long long)i);
+                return infi_exec_fail(r, INFER_ESHAPE, "shape copies dimension %lld the input lacks", (long long)i);
             d = X->dims[i];
         }
         if (d == -1) {
             if (infer_at >= 0)
-                return infi_run_fail(r, INFER_ESHAPE, "more than one -1 in shape");
+                return infi_exec_fail(r, INFER_ESHAPE, "more than one -1 in shape");
             infer_at = (int)i;
             dims[i] = 1;
             continue;
         }
         if (d < 0)
-            return infi_run_fail(r, INFER_ESHAPE, "negative dimension %lld", (long long)d);
+            return infi_exec_fail(r, INFER_ESHAPE, "negative dimension %lld", (long long)d);
         dims[i] = d;
         if (d && known > INT64_MAX / d)
-            return infi_run_fail(r, INFER_ESHAPE, "shape overflows");
+            return infi_exec_fail(r, INFER_ESHAPE, "shape overflows");
         known *= d;
     }
     if (infer_at >= 0) {
         if (known == 0 || X->n % known)
-            return infi_run_fail(r, INFER_ESHAPE, "cannot infer -1 in shape");
+            return infi_exec_fail(r, INFER_ESHAPE, "cannot infer -1 in shape");
         dims[infer_at] = X->n / known;
     }
     return alias(r, X, out[0], (int)ns, dims);
 }
 
-static int run_flatten(run *r, const node *nd, tval **in, tval **out)
+static int run_flatten(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     int64_t axis = infi_attr_i(nd, "axis", 1);
     if (axis < 0)
         axis += X->ndim;
     if (axis < 0 || axis > X->ndim)
-        return infi_run_fail(r, INFER_ESHAPE, "axis out of range");
+        return infi_exec_fail(r, INFER_ESHAPE, "axis out of range");
     int64_t a = 1;
     for (int64_t i = 0; i < axis; i++)
         a *= X->dims[i];
@@ -190,11 +190,11 @@ static int run_flatten(run *r, const node *nd, tval **in, tval **out)
     return alias(r, X, out[0], 2, dims);
 }
 
-static int run_squeeze(run *r, const node *nd, tval **in, tval **out)
+static int run_squeeze(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     const int64_t *axes = NULL;
     int64_t na = 0;
     if (nd->opset < 13) {
@@ -208,7 +208,7 @@ static int run_squeeze(run *r, const node *nd, tval **in, tval **out)
     for (int64_t i = 0; i < na; i++) {
         int64_t a;
         if (norm_axis(axes[i], X->ndim, &a) < 0 || X->dims[a] != 1)
-            return infi_run_fail(r, INFER_ESHAPE, "cannot squeeze axis %lld", (long long)axes[i]);
+            return infi_exec_fail(r, INFER_ESHAPE, "cannot squeeze axis %lld", (long long)axes[i]);
         drop[a] = 1;
     }
     int64_t dims[INFER_MAX_DIMS];
@@ -219,11 +219,11 @@ static int run_squeeze(run *r, const node *nd, tval **in, tval **out)
     return alias(r, X, out[0], k, dims);
 }
 
-static int run_unsqueeze(run *r, const node *nd, tval **in, tval **out)
+static int run_unsqueeze(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     const int64_t *axes = NULL;
     int64_t na = 0;
     if (nd->opset < 13) {
@@ -235,12 +235,12 @@ static int run_unsqueeze(run *r, const node *nd, tval **in, tval **out)
     }
     int64_t rank = X->ndim + na;
     if (rank > INFER_MAX_DIMS || !axes)
-        return infi_run_fail(r, INFER_ESHAPE, "bad axes");
+        return infi_exec_fail(r, INFER_ESHAPE, "bad axes");
     int ins[INFER_MAX_DIMS] = {0};
     for (int64_t i = 0; i < na; i++) {
         int64_t a;
         if (norm_axis(axes[i], (int)rank, &a) < 0 || ins[a])
-            return infi_run_fail(r, INFER_ESHAPE, "bad axis %lld", (long long)axes[i]);
+            return infi_exec_fail(r, INFER_ESHAPE, "bad axis %lld", (long long)axes[i]);
         ins[a] = 1;
     }
     int64_t dims[INFER_MAX_DIMS];
@@ -249,11 +249,11 @@ static int run_unsqueeze(run *r, const node *nd, tval **in, tval **out)
     return alias(r, X, out[0], (int)rank, dims);
 }
 
-static int run_shape(run *r, const node *nd, tval **in, tval **out)
+static int run_shape(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     int64_t rank = X->ndim, s = infi_attr_i(nd, "start", 0), e = infi_attr_i(nd, "end", rank);
     if (s < 0) s += rank;
     if (e < 0) e += rank;
@@ -267,18 +267,18 @@ static int run_shape(run *r, const node *nd, tval **in, tval **out)
     return 0;
 }
 
-static int run_cos(run *r, const node *nd, tval **in, tval **out)
+static int run_cos(exec *r, const node *nd, tval **in, tval **out)
 {
     const int64_t *shape = NULL;
     int64_t ns = 0;
     if (!in[0] || int_list(r, in[0], &shape, &ns) < 0)
-        return infi_run_fail(r, INFER_ESHAPE, "shape input missing");
+        return infi_exec_fail(r, INFER_ESHAPE, "shape input missing");
     if (ns > INFER_MAX_DIMS)
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "rank too large");
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "rank too large");
     const attr *a = infi_get_attr(nd, "value");
     const tval *v = a && a->type == AT_TENSOR ? a->t : NULL;
     if (v && v->n != 1)
-        return infi_run_fail(r, INFER_EFORMAT, "value must have one element");
+        return infi_exec_fail(r, INFER_EFORMAT, "value must have one element");
     int type = v ? v->type : INFER_FLOAT;
     if (infi_tv_make(r, out[0], type, (int)ns, shape) < 0)
         return r->err->code;
@@ -294,7 +294,7 @@ static int run_cos(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- Concat ---- */
 
-static int run_concat(run *r, const node *nd, tval **in, tval **out)
+static int run_concat(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *first = NULL;
     for (int i = 0; i < nd->nin; i++)
@@ -303,11 +303,11 @@ static int run_concat(run *r, const node *nd, tval **in, tval **out)
             break;
         }
     if (!first)
-        return infi_run_fail(r, INFER_ESHAPE, "Concat needs inputs");
+        return infi_exec_fail(r, INFER_ESHAPE, "Concat needs inputs");
     int rank = first->ndim;
     int64_t axis;
     if (norm_axis(infi_attr_i(nd, "axis", 0), rank, &axis) < 0)
-        return infi_run_fail(r, INFER_ESHAPE, "axis out of range");
+        return infi_exec_fail(r, INFER_ESHAPE, "axis out of range");
     int64_t dims[INFER_MAX_DIMS];
     memcpy(dims, first->dims, sizeof(int64_t) * (size_t)rank);
     dims[axis] = 0;
@@ -316,10 +316,10 @@ static int run_concat(run *r, const node *nd, tval **in, tval **out)
         if (!t)
             continue;
         if (t->type != first->type || t->ndim != rank)
-            return infi_run_fail(r, INFER_ESHAPE, "inputs differ in type or rank");
+            return infi_exec_fail(r, INFER_ESHAPE, "inputs differ in type or rank");
         for (int d = 0; d < rank; d++)
             if (d != axis && t->dims[d] != first->dims[d])
-                return infi_run_fail(r, INFER_ESHAPE, "inputs differ in dimension %d", d);
+                return infi_exec_fail(r, INFER_ESHAPE, "inputs differ in dimension %d", d);
         dims[axis] += t->dims[axis];
     }
     if (infi_tv_make(r, out[0], first->type, rank, dims) < 0)
@@ -348,18 +348,18 @@ static int run_concat(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- Gather ---- */
 
-static int run_gather(run *r, const node *nd, tval **in, tval **out)
+static int run_gather(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0], *I = nd->nin > 1 ? in[1] : NULL;
     if (!X || !I)
-        return infi_run_fail(r, INFER_ESHAPE, "Gather needs 2 inputs");
+        return infi_exec_fail(r, INFER_ESHAPE, "Gather needs 2 inputs");
     if (X->ndim < 1)
-        return infi_run_fail(r, INFER_ESHAPE, "data must have rank >= 1");
+        return infi_exec_fail(r, INFER_ESHAPE, "data must have rank >= 1");
     int64_t axis;
     if (norm_axis(infi_attr_i(nd, "axis", 0), X->ndim, &axis) < 0)
-        return infi_run_fail(r, INFER_ESHAPE, "axis out of range");
+        return infi_exec_fail(r, INFER_ESHAPE, "axis out of range");
     if (X->ndim - 1 + I->ndim > INFER_MAX_DIMS)
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "rank too large");
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "rank too large");
     const int64_t *idx = NULL;
     int64_t ni = 0;
     if (int_list(r, I, &idx, &ni) < 0)
@@ -385,7 +385,7 @@ static int run_gather(run *r, const node *nd, tval **in, tval **out)
     char *o = out[0]->data;
     for (int64_t j = 0; j < ni; j++)
         if (idx[j] < -A || idx[j] >= A)
-            return infi_run_fail(r, INFER_ERUNTIME, "index %lld out of range [%lld, %lld)", (long long)idx[j], (long long)-A,
+            return infi_exec_fail(r, INFER_ERUNTIME, "index %lld out of range [%lld, %lld)", (long long)idx[j], (long long)-A,
                             (long long)A);
     for (int64_t p = 0; p < outer; p++)
         for (int64_t j = 0; j < ni; j++) {
@@ -398,21 +398,21 @@ static int run_gather(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- Transpose ---- */
 
-static int run_transpose(run *r, const node *nd, tval **in, tval **out)
+static int run_transpose(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     int rank = X->ndim;
     int64_t perm[INFER_MAX_DIMS];
     const attr *p = infi_get_attr(nd, "perm");
     if (p && p->type == AT_INTS) {
         if (p->n != rank)
-            return infi_run_fail(r, INFER_ESHAPE, "perm has %lld entries for rank %d", (long long)p->n, rank);
+            return infi_exec_fail(r, INFER_ESHAPE, "perm has %lld entries for rank %d", (long long)p->n, rank);
         int seen[INFER_MAX_DIMS] = {0};
         for (int i = 0; i < rank; i++) {
             if (norm_axis(p->ints[i], rank, &perm[i]) < 0 || seen[perm[i]]++)
-                return infi_run_fail(r, INFER_ESHAPE, "bad perm");
+                return infi_exec_fail(r, INFER_ESHAPE, "bad perm");
         }
     } else {
         for (int i = 0; i < rank; i++)
@@ -444,29 +444,29 @@ static int run_transpose(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- Slice ---- */
 
-static int run_slice(run *r, const node *nd, tval **in, tval **out)
+static int run_slice(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     const int64_t *st = NULL, *en = NULL, *ax = NULL, *sp = NULL;
     int64_t ns = 0, ne = 0, na = 0, nsp = 0;
     if (nd->opset < 10) {
         const attr *a = infi_get_attr(nd, "starts"), *b = infi_get_attr(nd, "ends"), *c = infi_get_attr(nd, "axes");
         if (!a || !b || a->type != AT_INTS || b->type != AT_INTS)
-            return infi_run_fail(r, INFER_EFORMAT, "starts/ends missing");
+            return infi_exec_fail(r, INFER_EFORMAT, "starts/ends missing");
         st = a->ints, ns = a->n, en = b->ints, ne = b->n;
         if (c && c->type == AT_INTS)
             ax = c->ints, na = c->n;
     } else {
         if (nd->nin < 3 || !in[1] || !in[2])
-            return infi_run_fail(r, INFER_ESHAPE, "starts/ends inputs missing");
+            return infi_exec_fail(r, INFER_ESHAPE, "starts/ends inputs missing");
         if (int_list(r, in[1], &st, &ns) < 0 || int_list(r, in[2], &en, &ne) < 0 ||
             int_list(r, nd->nin > 3 ? in[3] : NULL, &ax, &na) < 0 || int_list(r, nd->nin > 4 ? in[4] : NULL, &sp, &nsp) < 0)
             return r->err->code;
     }
     if (ns != ne || (ax && na != ns) || (sp && nsp != ns))
-        return infi_run_fail(r, INFER_ESHAPE, "starts/ends/axes/steps lengths differ");
+        return infi_exec_fail(r, INFER_ESHAPE, "starts/ends/axes/steps lengths differ");
     int rank = X->ndim;
     int64_t start[INFER_MAX_DIMS], step[INFER_MAX_DIMS], dims[INFER_MAX_DIMS];
     int used[INFER_MAX_DIMS] = {0};
@@ -478,10 +478,10 @@ static int run_slice(run *r, const node *nd, tval **in, tval **out)
     for (int64_t i = 0; i < ns; i++) {
         int64_t a;
         if (norm_axis(ax ? ax[i] : i, rank, &a) < 0 || used[a]++)
-            return infi_run_fail(r, INFER_ESHAPE, "bad axes");
+            return infi_exec_fail(r, INFER_ESHAPE, "bad axes");
         int64_t D = X->dims[a], s = st[i], e = en[i], k = sp ? sp[i] : 1;
         if (k == 0)
-            return infi_run_fail(r, INFER_ESHAPE, "step 0");
+            return infi_exec_fail(r, INFER_ESHAPE, "step 0");
         if (s < 0) s += D;
         if (e < 0) e += D;
         if (k > 0) {
@@ -524,14 +524,14 @@ static int run_slice(run *r, const node *nd, tval **in, tval **out)
 
 /* ---- Split ---- */
 
-static int run_split(run *r, const node *nd, tval **in, tval **out)
+static int run_split(exec *r, const node *nd, tval **in, tval **out)
 {
     const tval *X = in[0];
     if (!X)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input");
     int64_t axis;
     if (norm_axis(infi_attr_i(nd, "axis", 0), X->ndim, &axis) < 0)
-        return infi_run_fail(r, INFER_ESHAPE, "axis out of range");
+        return infi_exec_fail(r, INFER_ESHAPE, "axis out of range");
     const int64_t *sp = NULL;
     int64_t nsp = 0;
     if (nd->opset < 13) {
@@ -543,19 +543,19 @@ static int run_split(run *r, const node *nd, tval **in, tval **out)
     }
     int64_t D = X->dims[axis], nout = nd->nout, sizes[256];
     if (nout > 256)
-        return infi_run_fail(r, INFER_EUNSUPPORTED, "too many outputs");
+        return infi_exec_fail(r, INFER_EUNSUPPORTED, "too many outputs");
     if (sp) {
         if (nsp != nout)
-            return infi_run_fail(r, INFER_ESHAPE, "split has %lld entries for %lld outputs", (long long)nsp, (long long)nout);
+            return infi_exec_fail(r, INFER_ESHAPE, "split has %lld entries for %lld outputs", (long long)nsp, (long long)nout);
         int64_t tot = 0;
         for (int64_t i = 0; i < nout; i++) {
             if (sp[i] < 0)
-                return infi_run_fail(r, INFER_ESHAPE, "negative split");
+                return infi_exec_fail(r, INFER_ESHAPE, "negative split");
             sizes[i] = sp[i];
             tot += sp[i];
         }
         if (tot != D)
-            return infi_run_fail(r, INFER_ESHAPE, "split sizes sum to %lld, axis has %lld", (long long)tot, (long long)D);
+            return infi_exec_fail(r, INFER_ESHAPE, "split sizes sum to %lld, axis has %lld", (long long)tot, (long long)D);
     } else {
         /* equal parts; the last may be smaller (opset 18 num_outputs) */
         int64_t part = (D + nout - 1) / nout;
@@ -564,7 +564,7 @@ static int run_split(run *r, const node *nd, tval **in, tval **out)
             sizes[i] = left < 0 ? 0 : left < part ? left : part;
         }
         if (nd->opset < 18 && D % nout)
-            return infi_run_fail(r, INFER_ESHAPE, "axis of %lld does not split into %lld equal parts", (long long)D, (long long)nout);
+            return infi_exec_fail(r, INFER_ESHAPE, "axis of %lld does not split into %lld equal parts", (long long)D, (long long)nout);
     }
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < axis; d++)

@@ -838,7 +838,7 @@ static int tensor_reals(arena *ar, const node *nd, const char *name, double **ou
     double *d = infi_ar_alloc(ar, (size_t)(a->t->n ? a->t->n : 1) * sizeof(double));
     if (!d)
         return infi_ierr(e, INFER_ENOMEM, "out of memory");
-    run r = {ar, e, NULL};
+    exec r = {ar, e, NULL};
     double *src = infi_tv_as_double(&r, a->t);
     if (!src)
         return e->code;
@@ -1367,31 +1367,31 @@ static void post_row(int post, float *z, int64_t n)
     }
 }
 
-static int run_tree(run *r, const node *nd, tval **in, tval **out)
+static int run_tree(exec *r, const node *nd, tval **in, tval **out)
 {
     const ensemble *E = nd->state;
     const tval *X = in[0];
     if (!X || X->kind != INFER_KIND_TENSOR)
-        return infi_run_fail(r, INFER_ESHAPE, "missing input X");
+        return infi_exec_fail(r, INFER_ESHAPE, "missing input X");
     if (X->ndim > 2)
-        return infi_run_fail(r, INFER_ESHAPE, "X must be 1-D or 2-D");
+        return infi_exec_fail(r, INFER_ESHAPE, "X must be 1-D or 2-D");
     int64_t N = X->ndim == 2 ? X->dims[0] : 1, F = X->ndim == 2 ? X->dims[1] : X->ndim == 1 ? X->dims[0] : 1;
     if (X->ndim == 0)
         N = 1;
     if (E->max_feat >= F && N > 0)
-        return infi_run_fail(r, INFER_ESHAPE, "model uses feature %lld but X has %lld columns", (long long)E->max_feat,
+        return infi_exec_fail(r, INFER_ESHAPE, "model uses feature %lld but X has %lld columns", (long long)E->max_feat,
                         (long long)F);
     int64_t TT = E->ntargets;
     size_t nacc;
     if (!mul_ok((size_t)N, (size_t)TT, &nacc))
-        return infi_run_fail(r, INFER_ESHAPE, "output too large");
-    double *acc = infi_run_alloc(r, nacc * sizeof(double) + 8);
+        return infi_exec_fail(r, INFER_ESHAPE, "output too large");
+    double *acc = infi_exec_alloc(r, nacc * sizeof(double) + 8);
     uint8_t *hit = NULL;
     if (!acc)
         return INFER_ENOMEM;
     memset(acc, 0, nacc * sizeof(double));
     if (E->agg == AGG_MIN || E->agg == AGG_MAX) {
-        hit = infi_run_alloc(r, nacc + 1);
+        hit = infi_exec_alloc(r, nacc + 1);
         if (!hit)
             return INFER_ENOMEM;
         memset(hit, 0, nacc);
@@ -1406,8 +1406,8 @@ static int run_tree(run *r, const node *nd, tval **in, tval **out)
         const float *xf = infi_tv_as_float(r, X);
         if (!xf)
             return r->err->code;
-        qs_u8 *v = E->qs && F > 0 ? infi_run_alloc(r, (size_t)E->ntrees * sizeof(qs_u8)) : NULL;
-        qs_f8 *xt = v ? infi_run_alloc(r, (size_t)E->qs->nfeat * sizeof(qs_f8)) : NULL;
+        qs_u8 *v = E->qs && F > 0 ? infi_exec_alloc(r, (size_t)E->ntrees * sizeof(qs_u8)) : NULL;
+        qs_f8 *xt = v ? infi_exec_alloc(r, (size_t)E->qs->nfeat * sizeof(qs_f8)) : NULL;
         if (v && xt)
             score_qs(E, xf, N, F, acc, v, xt);
         else
@@ -1420,7 +1420,7 @@ static int run_tree(run *r, const node *nd, tval **in, tval **out)
         tval *Y = out[0];
         if (infi_tv_make(r, Y, otype, 2, dims) < 0)
             return r->err->code;
-        float *row = infi_run_alloc(r, (size_t)TT * sizeof(float));
+        float *row = infi_exec_alloc(r, (size_t)TT * sizeof(float));
         if (!row)
             return INFER_ENOMEM;
         for (int64_t i = 0; i < N; i++) {

@@ -1,4 +1,4 @@
-/* internal.h - serve/'s shared structures: loaded models, routes,
+/* internal.h - serve/'s shared structures: loaded models, plans,
  * deployments, the batcher and the cache. Not part of the module's surface
  * (serve.h is). */
 #ifndef CAP_SERVE_INTERNAL_H
@@ -11,7 +11,7 @@
 #include "monitor/predlog.h"
 #include "serve/serve.h"
 
-/* One loaded model version, shared by every route that serves it. */
+/* One loaded model version, shared by every plan that serves it. */
 /* More requests than this running one model at once make contexts that
  * are freed after use instead of kept. */
 #define SMODEL_CTX_SLOTS 32
@@ -39,7 +39,7 @@ struct batcher;
 struct pcache;
 
 /* What requests of one deployment see; immutable once published. */
-struct route {
+struct plan {
     atomic_int refs;
     struct serve *s;
     char *dep;
@@ -56,7 +56,7 @@ struct route {
 };
 
 struct serve_handle {
-    struct route *r;
+    struct plan *r;
     int role;
     double t0;                   /* latency counts from here */
     double t_run;                /* serve_acquire's time: the hold starts here */
@@ -93,15 +93,15 @@ struct serve {
     int shadow_len;
 };
 
-void route_retain(struct route *r);
-void route_release(struct route *r);
+void serve_plan_retain(struct plan *r);
+void serve_plan_release(struct plan *r);
 
-/* run.c */
-struct batcher *batcher_new(struct route *r, int role, const cJSON *cfg);
-void batcher_free(struct batcher *b);
-struct pcache *pcache_new(long max_entries);
-void pcache_free(struct pcache *c);
-int smodel_run(struct smodel *sm, const infer_tensor *in, int n_in, infer_tensor *outs,
+/* request.c */
+struct batcher *serve_batcher_new(struct plan *r, int role, const cJSON *cfg);
+void serve_batcher_free(struct batcher *b);
+struct pcache *serve_pcache_new(long max_entries);
+void serve_pcache_free(struct pcache *c);
+int serve_smodel_run(struct smodel *sm, const infer_tensor *in, int n_in, infer_tensor *outs,
                struct cap_error *err);
 void serve_shadow_loop_stop(struct serve *s);
 int serve_shadow_start(struct serve *s);

@@ -1,12 +1,12 @@
 /* serve.c - deployments, the watcher that keeps them in step with their
- * source, routes and their atomic swap, and request admission. The run
- * path (batching, cache, shadow, log) is in run.c.
+ * source, plans and their atomic swap, and request admission. The run
+ * path (batching, cache, shadow, log) is in request.c.
  *
  * Locks, outermost first: sync_mu (one reconcile at a time; loads happen
  * under it, never under the others), tab_mu (the deployment table; readers
- * on every request), dep->mu (one deployment's route pointer and status),
+ * on every request), dep->mu (one deployment's plan pointer and status),
  * models_mu (the loaded-model list). A request takes tab_mu shared and
- * dep->mu for a few instructions to take a route reference, nothing else. */
+ * dep->mu for a few instructions to take a plan reference, nothing else. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +28,7 @@ struct failed_load {
 struct dep {
     char *name;
     pthread_mutex_t mu;
-    struct route *route;
+    struct plan *plan;
     char *applied;               /* canonical spec + resolved versions last applied, as text */
     /* status, under mu */
     char *state, *message;
@@ -153,7 +153,7 @@ static struct smodel *smodel_get(struct serve *s, const char *dep, const char *n
     return sm;
 }
 
-int smodel_run(struct smodel *sm, const infer_tensor *in, int n_in, infer_tensor *outs,
+int serve_smodel_run(struct smodel *sm, const infer_tensor *in, int n_in, infer_tensor *outs,
                struct cap_error *err)
 {
     infer_ctx *c = NULL;
@@ -188,20 +188,20 @@ int smodel_run(struct smodel *sm, const infer_tensor *in, int n_in, infer_tensor
     return 0;
 }
 
-/* ---------------- routes ---------------- */
+/* ---------------- plans ---------------- */
 
-void route_retain(struct route *r)
+void serve_plan_retain(struct plan *r)
 {
     atomic_fetch_add(&r->refs, 1);
 }
 
-void route_release(struct route *r)
+void serve_plan_release(struct plan *r)
 {
     if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
         return;
     for (int i = 0; i < 2; i++)
-        batcher_free(r->batch[i]);
-    pcache_free(r->cache);
+        serve_batcher_free(r->batch[i]);
+    serve_pcache_free(r->cache);
     for (int i = 0; i < ROLE_COUNT; i++)
         smodel_release(r->s, r->model[i]);
     free(r->dep);
@@ -221,7 +221,7 @@ static struct metrics_series *dep_series(struct serve *s, const char *family, co
     return out;
 }
 
-static void role_series(struct serve *s, struct route *r, int role)
+static void role_series(struct serve *s, struct plan *r, int role)
 {
     struct smodel *sm = r->model[role];
     if (!s->cfg.metrics || !sm)
@@ -246,10 +246,10 @@ static void role_series(struct serve *s, struct route *r, int role)
     cap_buf_free(&l);
 }
 
-static struct route *route_new(struct serve *s, const char *dep, const cJSON *spec,
+static struct plan *plan_new(struct serve *s, const char *dep, const cJSON *spec,
                                struct smodel *models[ROLE_COUNT])
 {
-    struct route *r = cap_xcalloc(1, sizeof *r);
+    struct plan *r = cap_xcalloc(1, sizeof *r);
     atomic_init(&r->refs, 1);
     r->s = s;
     r->dep = cap_xstrdup(dep);
@@ -277,14 +277,14 @@ static struct route *route_new(struct serve *s, const char *dep, const cJSON *sp
     r->shadow_ratio = dep_series(s, "capstan_shadow_agreement_ratio", dep);
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(spec, "batching");
     if (cJSON_IsObject(b)) {
-        r->batch[ROLE_PRIMARY] = batcher_new(r, ROLE_PRIMARY, b);
+        r->batch[ROLE_PRIMARY] = serve_batcher_new(r, ROLE_PRIMARY, b);
         if (models[ROLE_CANARY])
-            r->batch[ROLE_CANARY] = batcher_new(r, ROLE_CANARY, b);
+            r->batch[ROLE_CANARY] = serve_batcher_new(r, ROLE_CANARY, b);
     }
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(spec, "cache");
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(c, "max_entries");
     if (cJSON_IsNumber(n))
-        r->cache = pcache_new((long)n->valuedouble);
+        r->cache = serve_pcache_new((long)n->valuedouble);
     return r;
 }
 
@@ -300,7 +300,7 @@ static struct dep *dep_find(struct serve *s, const char *name)
 
 static void dep_free(struct dep *d)
 {
-    route_release(d->route);
+    serve_plan_release(d->plan);
     free(d->name);
     free(d->applied);
     free(d->state);
@@ -376,7 +376,7 @@ static void apply_one(struct serve *s, const char *name, const cJSON *raw_spec)
     /* d cannot go away here: only reconcile (which holds sync_mu) deletes. */
     if (serve_spec_check(raw_spec, &spec, &err) < 0) {
         pthread_mutex_lock(&d->mu);
-        set_str(&d->state, d->route ? "DEGRADED" : "FAILED");
+        set_str(&d->state, d->plan ? "DEGRADED" : "FAILED");
         set_str(&d->message, err.msg);
         pthread_mutex_unlock(&d->mu);
         return;
@@ -389,7 +389,7 @@ static void apply_one(struct serve *s, const char *name, const cJSON *raw_spec)
         if (ref)
             models[i] = load_role(s, name, ref, &want[i], &why[i]);
     }
-    /* What the new route would serve, to compare with what is applied. */
+    /* What the new plan would serve, to compare with what is applied. */
     struct cap_buf key;
     cap_buf_init(&key);
     char *spec_text = cJSON_PrintUnformatted(spec);
@@ -399,14 +399,14 @@ static void apply_one(struct serve *s, const char *name, const cJSON *raw_spec)
         cap_buf_printf(&key, "|%s", models[i] ? want[i] : "-");
 
     pthread_mutex_lock(&d->mu);
-    struct route *old = d->route;
+    struct plan *old = d->plan;
     struct smodel *old_primary = old ? old->model[ROLE_PRIMARY] : NULL;
     bool same = d->applied && strcmp(d->applied, key.data) == 0;
     if (!models[ROLE_PRIMARY]) {
         /* The new primary cannot serve: keep what serves now. */
         same = true;
     }
-    struct route *fresh = NULL;
+    struct plan *fresh = NULL;
     if (!same) {
         if (old_primary && old_primary != models[ROLE_PRIMARY]) {
             models[ROLE_PREVIOUS] = old_primary;
@@ -419,9 +419,9 @@ static void apply_one(struct serve *s, const char *name, const cJSON *raw_spec)
             atomic_fetch_add(&models[ROLE_PREVIOUS]->refs, 1);
         }
         pthread_mutex_unlock(&d->mu);
-        fresh = route_new(s, name, spec, models);
+        fresh = plan_new(s, name, spec, models);
         pthread_mutex_lock(&d->mu);
-        d->route = fresh; /* the switch: requests from now on take this one */
+        d->plan = fresh; /* the switch: requests from now on take this one */
         set_str(&d->applied, key.data);
     } else {
         for (int i = 0; i < ROLE_COUNT; i++)
@@ -433,7 +433,7 @@ static void apply_one(struct serve *s, const char *name, const cJSON *raw_spec)
         free(d->error[i]);
         d->error[i] = why[i];
     }
-    if (!d->route) {
+    if (!d->plan) {
         set_str(&d->state, "FAILED");
         set_str(&d->message, why[0] ? why[0] : "no model");
     } else if (why[0] || why[1] || why[2]) {
@@ -442,9 +442,9 @@ static void apply_one(struct serve *s, const char *name, const cJSON *raw_spec)
         for (int i = 0; i < 3; i++)
             if (why[i])
                 cap_buf_printf(&m, "%s%s: %s", m.len ? "; " : "", role_names[i], why[i]);
-        if (why[0] && d->route->model[ROLE_PRIMARY])
-            cap_buf_printf(&m, "; still serving %s/%s", d->route->model[ROLE_PRIMARY]->name,
-                           d->route->model[ROLE_PRIMARY]->version);
+        if (why[0] && d->plan->model[ROLE_PRIMARY])
+            cap_buf_printf(&m, "; still serving %s/%s", d->plan->model[ROLE_PRIMARY]->name,
+                           d->plan->model[ROLE_PRIMARY]->version);
         set_str(&d->state, "DEGRADED");
         set_str(&d->message, m.data);
         cap_buf_free(&m);
@@ -454,7 +454,7 @@ static void apply_one(struct serve *s, const char *name, const cJSON *raw_spec)
     }
     pthread_mutex_unlock(&d->mu);
     if (fresh && old)
-        route_release(old); /* in-flight requests keep it alive until they finish */
+        serve_plan_release(old); /* in-flight requests keep it alive until they finish */
     cap_buf_free(&key);
     cJSON_Delete(spec);
 }
@@ -482,7 +482,7 @@ void serve_sync(struct serve *s)
     }
     cJSON_Delete(list);
     /* Deployments that went away: out of the table first, so no new request
-     * finds them; their routes drain. */
+     * finds them; their plans drain. */
     pthread_rwlock_wrlock(&s->tab_mu);
     size_t k = 0;
     struct dep **gone = NULL;
@@ -631,7 +631,7 @@ void serve_stop(struct serve *s)
         free(f->error);
         free(f);
     }
-    /* every route is gone, so every model is too */
+    /* every plan is gone, so every model is too */
     free(s->models);
     free((char *)s->cfg.default_deployment);
     pthread_mutex_destroy(&s->models_mu);
@@ -675,7 +675,7 @@ static cJSON *dep_status(struct dep *d)
 {
     cJSON *o = cJSON_CreateObject();
     pthread_mutex_lock(&d->mu);
-    struct route *r = d->route;
+    struct plan *r = d->plan;
     cJSON_AddStringToObject(o, "name", d->name);
     cJSON_AddStringToObject(o, "state", d->state ? d->state : "LOADING");
     if (d->message)
@@ -719,7 +719,7 @@ bool serve_ready(struct serve *s)
     pthread_rwlock_rdlock(&s->tab_mu);
     for (size_t i = 0; i < s->ndeps && ok; i++) {
         pthread_mutex_lock(&s->deps[i]->mu);
-        ok = s->deps[i]->route != NULL;
+        ok = s->deps[i]->plan != NULL;
         pthread_mutex_unlock(&s->deps[i]->mu);
     }
     pthread_rwlock_unlock(&s->tab_mu);
@@ -733,7 +733,7 @@ char *serve_previous_version(struct serve *s, const char *name)
     struct dep *d = dep_find(s, name);
     if (d) {
         pthread_mutex_lock(&d->mu);
-        struct smodel *p = d->route ? d->route->model[ROLE_PREVIOUS] : NULL;
+        struct smodel *p = d->plan ? d->plan->model[ROLE_PREVIOUS] : NULL;
         if (p)
             out = ref_key(p->name, p->version);
         pthread_mutex_unlock(&d->mu);
@@ -797,9 +797,9 @@ int serve_acquire(struct serve *s, const char *deployment, const char *version,
         return cap_err(err, CAP_ENOTFOUND, "No deployment named '%.200s'", deployment);
     }
     pthread_mutex_lock(&d->mu);
-    struct route *r = d->route;
+    struct plan *r = d->plan;
     if (r)
-        route_retain(r);
+        serve_plan_retain(r);
     char *why = r ? NULL : cap_xstrdup(d->message ? d->message : "its model is still loading");
     pthread_mutex_unlock(&d->mu);
     pthread_rwlock_unlock(&s->tab_mu);
@@ -820,7 +820,7 @@ int serve_acquire(struct serve *s, const char *deployment, const char *version,
                              "Version %.40s is not served by deployment '%.200s' (it serves %s/%s)",
                              version, r->dep, r->model[ROLE_PRIMARY]->name,
                              r->model[ROLE_PRIMARY]->version);
-            route_release(r);
+            serve_plan_release(r);
             return rc;
         }
     } else if (r->canary_bp > 0) {
@@ -893,7 +893,7 @@ void serve_release(struct serve_handle *h, bool ok)
     struct role_stats *st = &h->r->stats[h->role];
     metrics_add(ok ? st->ok : st->fail, 1);
     metrics_observe(st->latency, cap_mono_s() - h->t0);
-    route_release(h->r);
+    serve_plan_release(h->r);
     free(h);
 }
 
@@ -901,6 +901,6 @@ void serve_drop(struct serve_handle *h)
 {
     if (!h)
         return;
-    route_release(h->r);
+    serve_plan_release(h->r);
     free(h);
 }

@@ -5,12 +5,12 @@
  * A deployment's spec lives in a source (the store for `capstan server`, a
  * registry URL for `capstan serve`); a watcher thread re-reads it a few
  * times a second, resolves aliases to versions and loads new versions off
- * the request path. What requests see is a route: an immutable snapshot
+ * the request path. What requests see is a plan: an immutable snapshot
  * (primary, canary with its weight, shadow, the previous primary kept warm)
- * swapped atomically; requests hold a reference to the route they started
+ * swapped atomically; requests hold a reference to the plan they started
  * on, so a switch never interrupts one and the old model is freed only
  * once drained. A version that fails to load never takes traffic: the
- * deployment keeps its old route and reports why. */
+ * deployment keeps its old plan and reports why. */
 #ifndef CAP_SERVE_H
 #define CAP_SERVE_H
 
@@ -85,7 +85,7 @@ int serve_acquire(struct serve *s, const char *deployment, const char *version,
                   struct cap_error *err);
 const infer_model *serve_handle_model(const struct serve_handle *h);
 const char *serve_handle_version(const struct serve_handle *h);
-/* How serve_run answers a request that went to the batcher: rc 0 with
+/* How serve_predict answers a request that went to the batcher: rc 0 with
  * outs filled, or rc < 0 with err; called once, on the batcher's thread. */
 typedef void (*serve_done_fn)(void *cls, int rc, const struct cap_error *err);
 #define SERVE_PENDING 1
@@ -99,13 +99,13 @@ typedef void (*serve_done_fn)(void *cls, int rc, const struct cap_error *err);
  * the handle must stay as they are until it has. Nothing waits in here, so
  * a batch is not bounded by threads. CAP_EUNAVAIL (503) when the batch
  * queue is full; CAP_EINVAL (400) when the model rejects the values. */
-int serve_run(struct serve_handle *h, const struct payload_request *req, infer_tensor *outs,
+int serve_predict(struct serve_handle *h, const struct payload_request *req, infer_tensor *outs,
               serve_done_fn done, void *cls, struct cap_error *err);
 /* Ends the request: counts it as a success or a failure (bad input
  * included) against the handle's deployment and version, observes its
- * latency since serve_acquire, and drops the route reference. */
+ * latency since serve_acquire, and drops the plan reference. */
 void serve_release(struct serve_handle *h, bool ok);
-/* Drops the route reference without counting a request (metadata calls). */
+/* Drops the plan reference without counting a request (metadata calls). */
 void serve_drop(struct serve_handle *h);
 
 /* Heavy requests. An HTTP thread serves many connections in turn, so a

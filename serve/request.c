@@ -1,8 +1,8 @@
-/* run.c - the request path after routing: the prediction cache, the dynamic
+/* request.c - the request path after routing: the prediction cache, the dynamic
  * batcher (Triton's semantics), the shadow mirror and the prediction log.
  *
  * No thread waits for a batch: a batched request is queued with a callback
- * (serve_run answers SERVE_PENDING, and the server suspends its connection),
+ * (serve_predict answers SERVE_PENDING, and the server suspends its connection),
  * and the batcher's thread finishes each request of a batch and calls its
  * callback. So a batch is bounded by max_batch_size and the queue by
  * max_queue_size, not by threads. */
@@ -91,7 +91,7 @@ struct pcache {
     struct centry *head, *tail;
 };
 
-struct pcache *pcache_new(long max_entries)
+struct pcache *serve_pcache_new(long max_entries)
 {
     struct pcache *c = cap_xcalloc(1, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
@@ -112,7 +112,7 @@ static void centry_free(struct centry *e)
     free(e);
 }
 
-void pcache_free(struct pcache *c)
+void serve_pcache_free(struct pcache *c)
 {
     if (!c)
         return;
@@ -138,7 +138,7 @@ static uint64_t hash_bytes(const void *p, size_t n)
 }
 
 /* The cache key: every input's type, shape and bytes, and which outputs
- * were asked for does not matter (all are cached). The route serves one
+ * were asked for does not matter (all are cached). The plan serves one
  * model version per role, so the role goes in too. */
 static void cache_key(const struct payload_request *req, int role, struct cap_buf *k)
 {
@@ -243,13 +243,13 @@ static void pcache_put(struct pcache *c, struct cap_buf *key, uint64_t h, const 
 
 /* ---------------- the dynamic batcher ---------------- */
 
-/* A request waiting in the batcher, with what serve_run needs to finish it. */
+/* A request waiting in the batcher, with what serve_predict needs to finish it. */
 struct bjob {
     struct serve_handle *h;
     const struct payload_request *req;
     infer_tensor *outs;
     double t0, enqueued;
-    struct cap_buf key;          /* the prediction cache's key, when the route caches */
+    struct cap_buf key;          /* the prediction cache's key, when the plan caches */
     uint64_t hash;
     serve_done_fn done;
     void *cls;
@@ -257,7 +257,7 @@ struct bjob {
 };
 
 struct batcher {
-    struct route *r;             /* not a reference: the route owns the batcher */
+    struct plan *r;             /* not a reference: the plan owns the batcher */
     int role;
     long max_batch, max_queue;
     double max_delay_s;
@@ -268,7 +268,7 @@ struct batcher {
     struct bjob *head, *tail;
     long queued_jobs, queued_rows;
     bool stopping;
-    bool frees_itself;           /* batcher_free was called on the batcher's own thread */
+    bool frees_itself;           /* serve_batcher_free was called on the batcher's own thread */
     pthread_t thread;
 };
 
@@ -298,12 +298,12 @@ static long batch_rows(struct batcher *b, double now)
 
 /* Runs one batch of jobs (their inputs share every dimension but the
  * first, which the caller checked), hands each job its rows and finishes it.
- * A job's callback may drop the last reference to the route, and with it
- * this batcher and the model (see batcher_free): nothing of either is
+ * A job's callback may drop the last reference to the plan, and with it
+ * this batcher and the model (see serve_batcher_free): nothing of either is
  * touched once the callbacks start. */
 static void run_batch(struct batcher *b, struct bjob *jobs, long rows)
 {
-    struct route *r = b->r;
+    struct plan *r = b->r;
     struct smodel *sm = r->model[b->role];
     const struct payload_request *first = jobs->req;
     int n_in = first->n_inputs;
@@ -329,7 +329,7 @@ static void run_batch(struct batcher *b, struct bjob *jobs, long rows)
     }
     infer_tensor *outs = cap_xcalloc((size_t)n_out, sizeof *outs);
     struct cap_error err = {0};
-    int rc = smodel_run(sm, in, n_in, outs, &err);
+    int rc = serve_smodel_run(sm, in, n_in, outs, &err);
     metrics_add(r->stats[b->role].exec, 1);
     metrics_observe(r->batch_size, (double)rows);
     int64_t row0 = 0;
@@ -423,7 +423,7 @@ static void *batch_loop(void *arg)
     return NULL;
 }
 
-struct batcher *batcher_new(struct route *r, int role, const cJSON *cfg)
+struct batcher *serve_batcher_new(struct plan *r, int role, const cJSON *cfg)
 {
     struct batcher *b = cap_xcalloc(1, sizeof *b);
     b->r = r;
@@ -447,11 +447,11 @@ struct batcher *batcher_new(struct route *r, int role, const cJSON *cfg)
     return b;
 }
 
-/* Called when the route goes. That can happen on the batcher's own thread,
- * when a batched request's callback drops the route's last reference: the
+/* Called when the plan goes. That can happen on the batcher's own thread,
+ * when a batched request's callback drops the plan's last reference: the
  * queue is empty then (each waiting request holds a reference), and the
  * thread frees the batcher itself once run_batch returns. */
-void batcher_free(struct batcher *b)
+void serve_batcher_free(struct batcher *b)
 {
     if (!b)
         return;
@@ -500,7 +500,7 @@ static int batch_enqueue(struct batcher *b, struct bjob *job, struct cap_error *
 /* ---------------- shadow ---------------- */
 
 struct shadow_job {
-    struct route *r;             /* a reference */
+    struct plan *r;             /* a reference */
     infer_tensor *inputs;
     int n_in;
     infer_tensor primary;        /* the primary's first output, to compare */
@@ -515,7 +515,7 @@ static void shadow_job_free(struct shadow_job *j)
     free(j->inputs);
     infer_tensor_release(&j->primary);
     free(j->request_id);
-    route_release(j->r);
+    serve_plan_release(j->r);
     free(j);
 }
 
@@ -551,13 +551,13 @@ static void compare(const infer_tensor *a, const infer_tensor *b, int64_t *rows,
     }
 }
 
-static void log_prediction(struct route *r, int role, const infer_tensor *in, int n_in,
+static void log_prediction(struct plan *r, int role, const infer_tensor *in, int n_in,
                            const infer_tensor *outs, int n_out, int64_t latency_us, int agree,
                            const char *request_id);
 
 static void shadow_one(struct shadow_job *j)
 {
-    struct route *r = j->r;
+    struct plan *r = j->r;
     struct smodel *sm = r->model[ROLE_SHADOW];
     infer_tensor *outs = cap_xcalloc((size_t)sm->n_out, sizeof *outs);
     struct cap_error err = {0};
@@ -569,7 +569,7 @@ static void shadow_one(struct shadow_job *j)
         free(outs);
         return;
     }
-    int rc = smodel_run(sm, j->inputs, j->n_in, outs, &err);
+    int rc = serve_smodel_run(sm, j->inputs, j->n_in, outs, &err);
     double dt = cap_mono_s() - t0;
     metrics_add(r->stats[ROLE_SHADOW].exec, 1);
     if (rc < 0) {
@@ -639,7 +639,7 @@ void serve_shadow_loop_stop(struct serve *s)
     s->shadow_running = false;
 }
 
-static void mirror(struct route *r, const struct payload_request *req, const infer_tensor *outs,
+static void mirror(struct plan *r, const struct payload_request *req, const infer_tensor *outs,
                    int n_out)
 {
     struct serve *s = r->s;
@@ -653,7 +653,7 @@ static void mirror(struct route *r, const struct payload_request *req, const inf
         return;
     }
     struct shadow_job *j = cap_xcalloc(1, sizeof *j);
-    route_retain(r);
+    serve_plan_retain(r);
     j->r = r;
     j->n_in = req->n_inputs;
     j->inputs = cap_xcalloc((size_t)req->n_inputs, sizeof *j->inputs);
@@ -675,7 +675,7 @@ static void mirror(struct route *r, const struct payload_request *req, const inf
 
 /* ---------------- the prediction log ---------------- */
 
-static void log_prediction(struct route *r, int role, const infer_tensor *in, int n_in,
+static void log_prediction(struct plan *r, int role, const infer_tensor *in, int n_in,
                            const infer_tensor *outs, int n_out, int64_t latency_us, int agree,
                            const char *request_id)
 {
@@ -696,7 +696,7 @@ static void log_prediction(struct route *r, int role, const infer_tensor *in, in
     const char *role_name = role == ROLE_SHADOW ? "shadow" : role == ROLE_CANARY ? "canary"
                                                                                   : "primary";
     /* Both packs in one buffer; predlog_push copies them and the strings,
-     * so the strings can be the route's own. */
+     * so the strings can be the plan's own. */
     struct cap_buf b;
     cap_buf_init(&b);
     cap_buf_reserve(&b, 512);
@@ -721,13 +721,13 @@ static void log_prediction(struct route *r, int role, const infer_tensor *in, in
     cap_buf_free(&b);
 }
 
-/* ---------------- serve_run ---------------- */
+/* ---------------- serve_predict ---------------- */
 
 /* What follows inference, batched or not: the cache, the shadow and the log. */
 static int run_after(struct serve_handle *h, const struct payload_request *req, infer_tensor *outs,
                      int rc, double t0, struct cap_buf *key, uint64_t hash, bool put)
 {
-    struct route *r = h->r;
+    struct plan *r = h->r;
     struct smodel *sm = r->model[h->role];
     if (rc == 0 && put && r->cache && h->role != ROLE_SHADOW)
         pcache_put(r->cache, key, hash, outs, sm->n_out);
@@ -741,10 +741,10 @@ static int run_after(struct serve_handle *h, const struct payload_request *req, 
     return 0;
 }
 
-int serve_run(struct serve_handle *h, const struct payload_request *req, infer_tensor *outs,
+int serve_predict(struct serve_handle *h, const struct payload_request *req, infer_tensor *outs,
               serve_done_fn done, void *cls, struct cap_error *err)
 {
-    struct route *r = h->r;
+    struct plan *r = h->r;
     struct smodel *sm = r->model[h->role];
     double t0 = cap_mono_s();
     struct cap_buf key;
@@ -772,7 +772,7 @@ int serve_run(struct serve_handle *h, const struct payload_request *req, infer_t
         }
         return SERVE_PENDING;
     }
-    int rc = smodel_run(sm, req->inputs, req->n_inputs, outs, err);
+    int rc = serve_smodel_run(sm, req->inputs, req->n_inputs, outs, err);
     metrics_add(r->stats[h->role].exec, 1);
     return run_after(h, req, outs, rc, t0, &key, hash, true);
 }

@@ -1,5 +1,5 @@
-/* infer.c - the inference flow both protocols share (oip.c, invocations.c):
- * route the request to a model, parse its body against the model's
+/* predict.c - the inference flow both protocols share (oip.c, invocations.c):
+ * send the request to its deployment's model, parse its body against the model's
  * signature, run it, write the answer, and count the outcome. Only the
  * body's form differs between the two. */
 #include <stdio.h>
@@ -36,7 +36,7 @@ static int json_part_length(const struct api_request *req, size_t *out, struct c
 
 /* One inference request from parse to answer; it outlives the handler
  * when the request waits in a batch. */
-struct infer_call {
+struct predict_call {
     struct serve_handle *h;
     const infer_model *m;
     int n_out;
@@ -51,7 +51,7 @@ struct infer_call {
 };
 
 /* Writes the answer (when rc is 0) and frees the call. */
-static int infer_finish(struct infer_call *c, int rc, struct api_response *resp,
+static int predict_finish(struct predict_call *c, int rc, struct api_response *resp,
                         struct cap_error *err)
 {
     struct cap_buf body;
@@ -84,10 +84,10 @@ static int infer_finish(struct infer_call *c, int rc, struct api_response *resp,
     return 0;
 }
 
-/* serve_run's callback for a request that waited in a batch. */
-static void infer_batched(void *cls, int rc, const struct cap_error *err)
+/* serve_predict's callback for a request that waited in a batch. */
+static void predict_batched(void *cls, int rc, const struct cap_error *err)
 {
-    struct infer_call *c = cls;
+    struct predict_call *c = cls;
     c->note_hold = false; /* the batcher's thread, not the one that parsed it */
     api_answer_fn answer = c->answer;
     void *answer_cls = c->answer_cls;
@@ -95,7 +95,7 @@ static void infer_batched(void *cls, int rc, const struct cap_error *err)
     if (rc < 0)
         e = *err;
     struct api_response resp = {.fd = -1};
-    rc = infer_finish(c, rc, &resp, &e);
+    rc = predict_finish(c, rc, &resp, &e);
     answer(answer_cls, rc, &resp, &e);
 }
 
@@ -115,7 +115,7 @@ int api_infer(const struct api_env *env, const struct api_request *req, const ch
         serve_offload(h);
         return API_OFFLOAD;
     }
-    struct infer_call *c = cap_xcalloc(1, sizeof *c);
+    struct predict_call *c = cap_xcalloc(1, sizeof *c);
     c->h = h;
     c->m = serve_handle_model(h);
     c->n_out = infer_output_count(c->m);
@@ -134,9 +134,9 @@ int api_infer(const struct api_env *env, const struct api_request *req, const ch
                  : payload_parse_scoring(c->m, req->content_type, req->body, req->body_len, &c->pr,
                                          err);
     if (rc == 0) {
-        rc = serve_run(h, &c->pr, c->outs, infer_batched, c, err);
+        rc = serve_predict(h, &c->pr, c->outs, predict_batched, c, err);
         if (rc == SERVE_PENDING)
-            return API_PENDING; /* infer_batched answers */
+            return API_PENDING; /* predict_batched answers */
     }
-    return infer_finish(c, rc, resp, err);
+    return predict_finish(c, rc, resp, err);
 }

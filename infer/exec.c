@@ -1,4 +1,4 @@
-/* run.c - per-thread contexts and graph execution: binds the caller's
+/* exec.c - per-thread contexts and graph execution: binds the caller's
  * inputs, runs the sorted nodes over the context's scratch arena and copies
  * (or hands out) the requested outputs. */
 #include <stdlib.h>
@@ -193,7 +193,7 @@ int infer_run(infer_ctx *c, const infer_tensor *inputs, int n_in, infer_tensor *
     for (int i = 0; i < n_out; i++)
         if (outputs[i].data && outputs[i].nbytes)
             c->bindmap[m->out_idx[i]] = i;
-    run r = {&c->ar, err, m};
+    exec r = {&c->ar, err, m};
     tval dummy_out[ARGPAD] = {{0}};
     for (int i = 0; i < m->nnodes; i++) {
         const node *nd = &m->nodes[i];
