@@ -450,27 +450,29 @@ struct npy_head {
     size_t rows, cols;
 };
 
-static int npy_header(const char *path, FILE *f, struct npy_head *h, struct cap_error *err)
+/* Reads the header at data[0..len): h gets the dtype and shape, *body the
+ * offset of the array. The counts are checked against what the data holds
+ * before anything is allocated: a header may claim any shape. */
+static int npy_header(const char *path, const unsigned char *data, size_t len,
+                      struct npy_head *h, size_t *body, struct cap_error *err)
 {
-    unsigned char pre[10];
-    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0)
+    if (len < 10 || memcmp(data, "\x93NUMPY", 6) != 0)
         return cap_err(err, CAP_EINVAL, "%s: not a .npy file (no \\x93NUMPY magic)", path);
-    size_t hl;
-    if (pre[6] == 1) {
-        hl = pre[8] | (size_t)pre[9] << 8;
+    size_t hl, at;
+    if (data[6] == 1) {
+        hl = data[8] | (size_t)data[9] << 8;
+        at = 10;
     } else {
-        unsigned char x[2];
-        if (fread(x, 1, 2, f) != 2)
+        if (len < 12)
             return cap_err(err, CAP_EINVAL, "%s: truncated .npy header", path);
-        hl = pre[8] | (size_t)pre[9] << 8 | (size_t)x[0] << 16 | (size_t)x[1] << 24;
+        hl = data[8] | (size_t)data[9] << 8 | (size_t)data[10] << 16 | (size_t)data[11] << 24;
+        at = 12;
     }
-    char *txt = cap_xmalloc(hl + 1);
+    if (hl > len - at)
+        return cap_err(err, CAP_EINVAL, "%s: truncated .npy header", path);
+    char *txt = cap_xstrndup((const char *)data + at, hl);
+    *body = at + hl;
     int rc = 0;
-    if (fread(txt, 1, hl, f) != hl) {
-        rc = cap_err(err, CAP_EINVAL, "%s: truncated .npy header", path);
-        goto out;
-    }
-    txt[hl] = 0;
     const char *d = strstr(txt, "'descr'"), *fo = strstr(txt, "'fortran_order'"),
                *sh = strstr(txt, "'shape'");
     char q1, endian, kind;
@@ -491,6 +493,14 @@ static int npy_header(const char *path, FILE *f, struct npy_head *h, struct cap_
     if (sscanf(sh, "'shape': (%lu, %lu)", &r, &c) != 2) {
         rc = cap_err(err, CAP_EINVAL, "%s: the .npy array is not 2-D (expected rows x columns)",
                      path);
+        goto out;
+    }
+    size_t room = (len - *body) / (size_t)size;
+    if ((c != 0 && r > room / c) || (c == 0 && r > 0) || c > 100000) {
+        rc = cap_err(err, CAP_EINVAL,
+                     "%s: the .npy header's shape (%lu, %lu) is larger than its data (%zu "
+                     "values; at most 100000 columns)",
+                     path, r, c, room);
         goto out;
     }
     h->rows = r;
@@ -530,18 +540,14 @@ static double npy_value(const struct npy_head *h, const unsigned char *p)
     }
 }
 
-static int npy_read(const char *path, const char *const *names, size_t nnames,
-                    struct mon_frame *out, struct cap_error *err)
+static int npy_read(const char *path, const void *data, size_t len, const char *const *names,
+                    size_t nnames, struct mon_frame *out, struct cap_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cap_err(err, CAP_EINVAL, "%s: %s", path, strerror(errno));
     struct npy_head h = {0};
-    int rc = npy_header(path, f, &h, err);
-    if (rc < 0) {
-        fclose(f);
+    size_t at;
+    int rc = npy_header(path, data, len, &h, &at, err);
+    if (rc < 0)
         return rc;
-    }
     struct builder b;
     b_init(&b, path);
     for (size_t c = 0; c < h.cols; c++) {
@@ -556,31 +562,18 @@ static int npy_read(const char *path, const char *const *names, size_t nnames,
         b.cb[c].num = cap_xmalloc((h.rows ? h.rows : 1) * sizeof(double));
     }
     b.cap = h.rows;
-    /* one row (or, Fortran order, one column) at a time */
-    size_t run = h.fortran ? h.rows : h.cols, nrun = h.fortran ? h.cols : h.rows;
-    unsigned char *buf = cap_xmalloc((run ? run : 1) * (size_t)h.size);
-    for (size_t i = 0; i < nrun && rc == 0; i++) {
-        if (fread(buf, (size_t)h.size, run, f) != run) {
-            rc = cap_err(err, CAP_EINVAL, "%s: truncated .npy data (%zu x %zu expected)", path,
-                         h.rows, h.cols);
-            break;
-        }
-        for (size_t j = 0; j < run; j++) {
-            double v = npy_value(&h, buf + j * (size_t)h.size);
-            size_t r = h.fortran ? j : i, c = h.fortran ? i : j;
-            b.cb[c].num[r] = v;
-            if (isnan(v))
-                b.cb[c].any_na = true;
-        }
+    const unsigned char *p = (const unsigned char *)data + at;
+    for (size_t i = 0; i < h.rows * h.cols; i++, p += h.size) {
+        /* C order walks a row at a time, Fortran order a column */
+        size_t r = h.fortran ? i % h.rows : i / h.cols, c = h.fortran ? i / h.rows : i % h.cols;
+        double v = npy_value(&h, p);
+        b.cb[c].num[r] = v;
+        if (isnan(v))
+            b.cb[c].any_na = true;
     }
-    free(buf);
-    fclose(f);
     b.nrows = h.rows;
-    if (rc < 0)
-        b_free(&b);
-    else
-        b_finish(&b, out);
-    return rc;
+    b_finish(&b, out);
+    return 0;
 }
 
 /* ---- entry ---- */
@@ -591,24 +584,39 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
-int mon_frame_read(const char *path, const char *const *names, size_t nnames,
-                   struct mon_frame *out, struct cap_error *err)
+int mon_frame_format(const char *name, enum mon_format *out, struct cap_error *err)
+{
+    if (ends_with(name, ".npy"))
+        *out = MON_FORMAT_NPY;
+    else if (ends_with(name, ".jsonl") || ends_with(name, ".ndjson"))
+        *out = MON_FORMAT_JSONL;
+    else if (ends_with(name, ".csv"))
+        *out = MON_FORMAT_CSV;
+    else
+        return cap_err(err, CAP_EINVAL, "%s: unknown file type (expected .csv, .jsonl or .npy)",
+                       name);
+    return 0;
+}
+
+int mon_frame_parse(const char *label, enum mon_format fmt, const void *data, size_t len,
+                    const char *const *names, size_t nnames, struct mon_frame *out,
+                    struct cap_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (ends_with(path, ".npy"))
-        return npy_read(path, names, nnames, out, err);
-    bool jsonl = ends_with(path, ".jsonl") || ends_with(path, ".ndjson");
-    if (!jsonl && !ends_with(path, ".csv"))
-        return cap_err(err, CAP_EINVAL, "%s: unknown file type (expected .csv, .jsonl or .npy)",
-                       path);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return cap_err(err, CAP_EINVAL, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        close(fd);
-        return cap_err(err, CAP_EINVAL, "%s: %s", path, strerror(errno));
+    switch (fmt) {
+    case MON_FORMAT_NPY: return npy_read(label, data, len, names, nnames, out, err);
+    case MON_FORMAT_JSONL: return jsonl_read(label, data, len, out, err);
+    default: return csv_read(label, data, len, out, err);
     }
+}
+
+int mon_frame_read_fd(const char *label, enum mon_format fmt, int fd, const char *const *names,
+                      size_t nnames, struct mon_frame *out, struct cap_error *err)
+{
+    memset(out, 0, sizeof *out);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return cap_err(err, CAP_EINVAL, "%s: %s", label, strerror(errno));
     size_t len = (size_t)st.st_size;
     /* Mapped, not read: the file is walked once and its pages can go back
      * to the page cache; only a column that turns out to hold text has its
@@ -617,16 +625,29 @@ int mon_frame_read(const char *path, const char *const *names, size_t nnames,
     void *map = NULL;
     if (len > 0) {
         map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            close(fd);
-            return cap_err(err, CAP_EINVAL, "%s: %s", path, strerror(errno));
-        }
+        if (map == MAP_FAILED)
+            return cap_err(err, CAP_EINVAL, "%s: %s", label, strerror(errno));
         madvise(map, len, MADV_SEQUENTIAL);
         data = map;
     }
-    close(fd);
-    int rc = jsonl ? jsonl_read(path, data, len, out, err) : csv_read(path, data, len, out, err);
+    int rc = mon_frame_parse(label, fmt, data, len, names, nnames, out, err);
     if (map)
         munmap(map, len);
+    return rc;
+}
+
+int mon_frame_read(const char *path, const char *const *names, size_t nnames,
+                   struct mon_frame *out, struct cap_error *err)
+{
+    memset(out, 0, sizeof *out);
+    enum mon_format fmt;
+    int rc = mon_frame_format(path, &fmt, err);
+    if (rc < 0)
+        return rc;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return cap_err(err, CAP_EINVAL, "%s: %s", path, strerror(errno));
+    rc = mon_frame_read_fd(path, fmt, fd, names, nnames, out, err);
+    close(fd);
     return rc;
 }

@@ -36,6 +36,17 @@ struct mon_frame {
  * column. */
 int mon_frame_read(const char *path, const char *const *names, size_t nnames,
                    struct mon_frame *out, struct cap_error *err);
+
+enum mon_format { MON_FORMAT_CSV, MON_FORMAT_JSONL, MON_FORMAT_NPY };
+/* The format a file name's extension says; -CAP_EINVAL for another. */
+int mon_frame_format(const char *name, enum mon_format *out, struct cap_error *err);
+/* The same readers over bytes in memory (label names them in errors) or
+ * an open file (the artifact store hands out descriptors, not paths). */
+int mon_frame_parse(const char *label, enum mon_format fmt, const void *data, size_t len,
+                    const char *const *names, size_t nnames, struct mon_frame *out,
+                    struct cap_error *err);
+int mon_frame_read_fd(const char *label, enum mon_format fmt, int fd, const char *const *names,
+                      size_t nnames, struct mon_frame *out, struct cap_error *err);
 void mon_frame_free(struct mon_frame *f);
 
 /* COLUMN=VALUE, for the per-column stattest and threshold options. */
