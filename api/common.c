@@ -1,6 +1,7 @@
 /* common.c - request-reading helpers shared by the api/ surfaces. */
 #include "api/common.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -170,4 +171,62 @@ cJSON *api_wrap(const char *key, cJSON *value)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, key, value);
     return o;
+}
+
+int api_artifact_source(const struct api_env *env, const struct registry_source *src,
+                        const char *what, const char *source, char **uri, char **relpath,
+                        char **source_run, struct cap_error *err)
+{
+    char *base = NULL;
+    int rc = 0;
+    cJSON *obj = NULL;
+    if (src->kind == REGISTRY_SOURCE_ARTIFACTS) {
+        base = cap_xstrdup("");
+    } else {
+        const char *field = "artifact_uri";
+        if (src->kind == REGISTRY_SOURCE_RUN)
+            rc = store_run_get(env->store, src->id, &obj, err);
+        else
+            rc = store_logged_model_get(env->store, src->id, &obj, err);
+        if (rc < 0) {
+            if (rc != -CAP_ENOTFOUND)
+                return rc;
+            /* copied first: err->msg is also where the new message goes */
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            return cap_err(err, CAP_EINVAL, "Invalid %s '%.300s': %s", what, source, why);
+        }
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(obj, "info"), field);
+        static const char scheme[] = "mlflow-artifacts:";
+        if (!cJSON_IsString(u) || strncmp(u->valuestring, scheme, sizeof scheme - 1) != 0) {
+            cJSON_Delete(obj);
+            return cap_err(err, CAP_EINVAL,
+                           "Invalid %s '%.300s': its artifacts are not in Capstan's artifact "
+                           "store",
+                           what, source);
+        }
+        const char *p = u->valuestring + sizeof scheme - 1;
+        while (*p == '/')
+            p++;
+        base = cap_xstrdup(p);
+        /* a logged model knows the run that produced it */
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(obj, "info"), "source_run_id");
+        if (src->kind == REGISTRY_SOURCE_LOGGED_MODEL && cJSON_IsString(r) && *r->valuestring)
+            *source_run = cap_xstrdup(r->valuestring);
+        cJSON_Delete(obj);
+    }
+    struct cap_buf b;
+    cap_buf_init(&b);
+    cap_buf_puts(&b, base);
+    if (*base && *src->path)
+        cap_buf_putc(&b, '/');
+    cap_buf_puts(&b, src->path);
+    free(base);
+    *relpath = cap_buf_steal(&b);
+    cap_buf_init(&b);
+    cap_buf_printf(&b, "mlflow-artifacts:/%s", *relpath);
+    *uri = cap_buf_steal(&b);
+    return 0;
 }

@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 
 #include "api/api.h"
+#include "registry/registry.h"
 #include "store/store.h"
 
 /* run_id, falling back to the deprecated run_uuid; validated. */
@@ -26,6 +27,14 @@ int api_max_results(const cJSON *msg, int dflt, int max, int *out, struct cap_er
 int api_order_by(const cJSON *msg, enum filter_target target, struct order_key **out,
                  size_t *n, struct cap_error *err);
 void api_order_free(struct order_key *keys, size_t n);
+/* Where a checked artifact source (mlflow-artifacts:/, runs:/, models:/;
+ * registry_parse_source) lies in Capstan's artifact store: *relpath under
+ * its root and *uri as mlflow-artifacts:/<relpath> (both malloc'd); for a
+ * logged model, *source_run is the run that made it (malloc'd, or left
+ * alone). what names the source in errors ("model version source"). */
+int api_artifact_source(const struct api_env *env, const struct registry_source *src,
+                        const char *what, const char *source, char **uri, char **relpath,
+                        char **source_run, struct cap_error *err);
 /* Wraps a value under one key: {"key": value}. Takes ownership of value. */
 cJSON *api_wrap(const char *key, cJSON *value);
 

@@ -231,64 +231,6 @@ HANDLER(alias_get)
 
 /* ---------------- versions ---------------- */
 
-/* The artifact URI (mlflow-artifacts:/...) and the store path that a
- * checked source points at. */
-static int resolve_source(const struct api_env *env, const struct registry_source *src,
-                          const char *source, char **uri, char **relpath, char **source_run,
-                          struct cap_error *err)
-{
-    char *base = NULL;
-    int rc = 0;
-    cJSON *obj = NULL;
-    if (src->kind == REGISTRY_SOURCE_ARTIFACTS) {
-        base = cap_xstrdup("");
-    } else {
-        const char *field = "artifact_uri";
-        if (src->kind == REGISTRY_SOURCE_RUN)
-            rc = store_run_get(env->store, src->id, &obj, err);
-        else
-            rc = store_logged_model_get(env->store, src->id, &obj, err);
-        if (rc < 0) {
-            if (rc == -CAP_ENOTFOUND)
-                return cap_err(err, CAP_EINVAL,
-                               "Invalid model version source '%.300s': %s", source, err->msg);
-            return rc;
-        }
-        const cJSON *u = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(obj, "info"), field);
-        static const char scheme[] = "mlflow-artifacts:";
-        if (!cJSON_IsString(u) || strncmp(u->valuestring, scheme, sizeof scheme - 1) != 0) {
-            cJSON_Delete(obj);
-            return cap_err(err, CAP_EINVAL,
-                           "Invalid model version source '%.300s': its artifacts are not in "
-                           "Capstan's artifact store",
-                           source);
-        }
-        const char *p = u->valuestring + sizeof scheme - 1;
-        while (*p == '/')
-            p++;
-        base = cap_xstrdup(p);
-        /* a logged model knows the run that produced it */
-        const cJSON *r = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(obj, "info"), "source_run_id");
-        if (src->kind == REGISTRY_SOURCE_LOGGED_MODEL && cJSON_IsString(r) && *r->valuestring)
-            *source_run = cap_xstrdup(r->valuestring);
-        cJSON_Delete(obj);
-    }
-    struct cap_buf b;
-    cap_buf_init(&b);
-    cap_buf_puts(&b, base);
-    if (*base && *src->path)
-        cap_buf_putc(&b, '/');
-    cap_buf_puts(&b, src->path);
-    free(base);
-    *relpath = cap_buf_steal(&b);
-    cap_buf_init(&b);
-    cap_buf_printf(&b, "mlflow-artifacts:/%s", *relpath);
-    *uri = cap_buf_steal(&b);
-    return 0;
-}
-
 HANDLER(version_create)
 {
     struct store_model_version_create in = {0};
@@ -299,7 +241,7 @@ HANDLER(version_create)
     int rc = model_name(req->msg, "name", &in.name, err);
     if (rc < 0 || (rc = cap_json_get_str(req->msg, "source", true, &in.source, err)) < 0)
         return rc;
-    if ((rc = registry_parse_source(in.source, &src, err)) < 0)
+    if ((rc = registry_parse_source(in.source, "model version source", &src, err)) < 0)
         return rc;
     if ((rc = cap_json_get_str(req->msg, "run_id", false, &in.run_id, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "run_link", false, &in.run_link, err)) < 0 ||
@@ -316,7 +258,8 @@ HANDLER(version_create)
     if (src.kind == REGISTRY_SOURCE_LOGGED_MODEL && (!in.model_id || !*in.model_id))
         in.model_id = src.id;
     in.tags = tags;
-    if ((rc = resolve_source(env, &src, in.source, &uri, &relpath, &source_run, err)) < 0)
+    if ((rc = api_artifact_source(env, &src, "model version source", in.source, &uri, &relpath,
+                                   &source_run, err)) < 0)
         goto done;
     if (!in.run_id && source_run)
         in.run_id = source_run;

@@ -19,10 +19,10 @@ static const char accepted[] =
     "expected a location inside Capstan's artifact store: mlflow-artifacts:/<path>, "
     "runs:/<run_id>/<path> or models:/<model_id>";
 
-static int bad_source(const char *source, const char *why, struct cap_error *err)
+static int bad_source(const char *what, const char *source, const char *why,
+                      struct cap_error *err)
 {
-    return cap_err(err, CAP_EINVAL, "Invalid model version source '%.300s': %s; %s", source, why,
-                   accepted);
+    return cap_err(err, CAP_EINVAL, "Invalid %s '%.300s': %s; %s", what, source, why, accepted);
 }
 
 void registry_source_clear(struct registry_source *src)
@@ -34,8 +34,8 @@ void registry_source_clear(struct registry_source *src)
 }
 
 /* A path inside the store: "" is allowed (the root of a run or model). */
-static int source_path(const char *source, const char *p, struct registry_source *out,
-                       struct cap_error *err)
+static int source_path(const char *what, const char *source, const char *p,
+                       struct registry_source *out, struct cap_error *err)
 {
     size_t n = strlen(p);
     while (n > 0 && p[n - 1] == '/')
@@ -44,12 +44,13 @@ static int source_path(const char *source, const char *p, struct registry_source
     struct cap_error perr;
     if (n > 0 && blob_check_path(out->path, 0, &perr) < 0) {
         registry_source_clear(out);
-        return bad_source(source, perr.msg, err);
+        return bad_source(what, source, perr.msg, err);
     }
     return 0;
 }
 
-int registry_parse_source(const char *source, struct registry_source *out, struct cap_error *err)
+int registry_parse_source(const char *source, const char *what, struct registry_source *out,
+                          struct cap_error *err)
 {
     memset(out, 0, sizeof *out);
     if (!source || !*source)
@@ -60,7 +61,7 @@ int registry_parse_source(const char *source, struct registry_source *out, struc
     for (const char *c = source; *c; c++) {
         if (*c == '%' || *c == '\\' || *c == '?' || *c == '#' || *c == ';' ||
             (unsigned char)*c < 0x20 || *c == 0x7f)
-            return bad_source(source, "percent-escapes, backslashes, '?', '#', ';' and control "
+            return bad_source(what, source, "percent-escapes, backslashes, '?', '#', ';' and control "
                                       "characters are not allowed",
                               err);
     }
@@ -70,15 +71,15 @@ int registry_parse_source(const char *source, struct registry_source *out, struc
         if (strncmp(p, "//", 2) == 0) {
             /* mlflow-artifacts://host/... names another server unless the host is empty */
             if (p[2] != '/')
-                return bad_source(source, "a host in the URI points outside this server", err);
+                return bad_source(what, source, "a host in the URI points outside this server", err);
             p += 2;
         }
         while (*p == '/')
             p++;
         out->kind = REGISTRY_SOURCE_ARTIFACTS;
         if (!*p)
-            return bad_source(source, "the path is empty", err);
-        return source_path(source, p, out, err);
+            return bad_source(what, source, "the path is empty", err);
+        return source_path(what, source, p, out, err);
     }
     if (strncmp(source, runs, sizeof runs - 1) == 0) {
         const char *p = source + sizeof runs - 1;
@@ -87,9 +88,9 @@ int registry_parse_source(const char *source, struct registry_source *out, struc
         out->id = cap_xstrndup(p, idlen);
         if (validate_run_id(out->id, NULL) < 0) {
             registry_source_clear(out);
-            return bad_source(source, "the run ID is not valid", err);
+            return bad_source(what, source, "the run ID is not valid", err);
         }
-        return source_path(source, p[idlen] ? p + idlen + 1 : "", out, err);
+        return source_path(what, source, p[idlen] ? p + idlen + 1 : "", out, err);
     }
     if (strncmp(source, models, sizeof models - 1) == 0) {
         const char *p = source + sizeof models - 1;
@@ -101,11 +102,11 @@ int registry_parse_source(const char *source, struct registry_source *out, struc
             ok = isxdigit((unsigned char)out->id[i]);
         if (!ok) {
             registry_source_clear(out);
-            return bad_source(source, "models:/ sources must name a logged model (m-<hex>)", err);
+            return bad_source(what, source, "models:/ sources must name a logged model (m-<hex>)", err);
         }
-        return source_path(source, p[idlen] ? p + idlen + 1 : "", out, err);
+        return source_path(what, source, p[idlen] ? p + idlen + 1 : "", out, err);
     }
-    return bad_source(source, "local paths, file: URIs and other schemes or hosts are refused", err);
+    return bad_source(what, source, "local paths, file: URIs and other schemes or hosts are refused", err);
 }
 
 int registry_check_alias(const char *alias, struct cap_error *err)

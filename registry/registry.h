@@ -25,11 +25,14 @@ struct registry_source {
                      run's / model's artifact root; "" when none */
 };
 
-/* Parses and checks a model version source. Anything that is not one of the
- * three forms above, or whose path fails blob_check_path, or that carries
+/* Parses and checks a location in Capstan's artifact store: a model version
+ * source, or data for the monitor. Anything that is not one of the three
+ * forms above, or whose path fails blob_check_path, or that carries
  * percent-escapes, backslashes, a host, a query or a fragment, is
- * -CAP_EINVAL with a message naming the source and the accepted forms. */
-int registry_parse_source(const char *source, struct registry_source *out, struct cap_error *err);
+ * -CAP_EINVAL with a message naming what it was ("model version source"),
+ * the source and the accepted forms. */
+int registry_parse_source(const char *source, const char *what, struct registry_source *out,
+                          struct cap_error *err);
 void registry_source_clear(struct registry_source *src);
 
 /* Alias names: ^[\w\-]*$, 1..255 characters, not "latest" nor v<digits>. */
