@@ -441,3 +441,236 @@ int mon_st_anderson(const struct mon_sample *ref, const struct mon_sample *cur,
     set_pvalue(out, ad_pvalue(a2), threshold);
     return 0;
 }
+
+/* ---- cramer_von_mises: Evidently's own _cvm_2samp ---------------------- */
+
+/* One cell of the lattice-path table of Xiao, Gordon & Yakovlev (2006):
+ * the distinct values of the partial statistic and how many paths reach
+ * each, sorted by value. */
+struct cvm_cell {
+    int64_t *val;
+    uint64_t *freq;
+    size_t n;
+};
+
+/* out = merge of a and b (frequencies of equal values added), then every
+ * value shifted by `add`. */
+static void cvm_merge(const struct cvm_cell *a, const struct cvm_cell *b, int64_t add,
+                      struct cvm_cell *out)
+{
+    size_t cap = a->n + b->n, i = 0, j = 0, k = 0;
+    out->val = cap_xmalloc((cap ? cap : 1) * sizeof *out->val);
+    out->freq = cap_xmalloc((cap ? cap : 1) * sizeof *out->freq);
+    while (i < a->n || j < b->n) {
+        if (j >= b->n || (i < a->n && a->val[i] < b->val[j])) {
+            out->val[k] = a->val[i], out->freq[k++] = a->freq[i++];
+        } else if (i >= a->n || b->val[j] < a->val[i]) {
+            out->val[k] = b->val[j], out->freq[k++] = b->freq[j++];
+        } else {
+            out->val[k] = a->val[i], out->freq[k++] = a->freq[i++] + b->freq[j++];
+        }
+    }
+    for (size_t t = 0; t < k; t++)
+        out->val[t] += add;
+    out->n = k;
+}
+
+static void cvm_cell_free(struct cvm_cell *c)
+{
+    free(c->val);
+    free(c->freq);
+    *c = (struct cvm_cell){0};
+}
+
+static int64_t gcd64(int64_t a, int64_t b)
+{
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Python's float floor division a // b (fmod first, then the quotient
+ * rounded the way CPython's float_floor_div rounds it). */
+static double py_floordiv(double a, double b)
+{
+    double mod = fmod(a, b), div = (a - mod) / b;
+    if (mod != 0 && ((b < 0) != (mod < 0)))
+        div -= 1.0;
+    if (div == 0)
+        return copysign(0.0, a / b);
+    double fl = floor(div);
+    return div - fl > 0.5 ? fl + 1.0 : fl;
+}
+
+/* The exact p-value P(U >= u) for sizes m, n <= 20 (Xiao et al. 2006,
+ * Algorithm 1, with Anderson's (1962) U): the frequency of each value of
+ * sum (a*v - b*u)^2 over the lattice paths from (0,0) to (n,m), where
+ * a = lcm/m, b = lcm/n; the cut zeta is Anderson's eq. 9 solved for it.
+ * C(40, 20) ~ 1.4e11 paths at most: the frequencies fit 64 bits. */
+static double cvm_exact_p(double u, size_t m, size_t n)
+{
+    int64_t mi = (int64_t)m, ni = (int64_t)n, lcm = mi / gcd64(mi, ni) * ni;
+    int64_t a = lcm / mi, b = lcm / ni, mn = mi * ni;
+    double zeta = py_floordiv((double)(lcm * lcm * (mi + ni)) * (6 * u - (double)(mn * (4 * mn - 1))),
+                              (double)(6 * mn * mn));
+    struct cvm_cell *gs = cap_xcalloc(m + 1, sizeof *gs), *next = cap_xcalloc(m + 1, sizeof *next);
+    gs[0].val = cap_xmalloc(sizeof *gs[0].val);
+    gs[0].freq = cap_xmalloc(sizeof *gs[0].freq);
+    gs[0].val[0] = 0, gs[0].freq[0] = 1, gs[0].n = 1;
+    for (int64_t uu = 0; uu <= ni; uu++) {
+        struct cvm_cell tmp = {0};
+        for (int64_t v = 0; v <= mi; v++) {
+            int64_t d = a * v - b * uu;
+            cvm_merge(&tmp, &gs[v], d * d, &next[v]);
+            tmp = next[v]; /* borrowed: next[v] owns it */
+        }
+        for (size_t v = 0; v <= m; v++) {
+            cvm_cell_free(&gs[v]);
+            gs[v] = next[v];
+            next[v] = (struct cvm_cell){0};
+        }
+    }
+    uint64_t hits = 0;
+    for (size_t t = 0; t < gs[m].n; t++)
+        if ((double)gs[m].val[t] >= zeta)
+            hits += gs[m].freq[t];
+    double comb = 1; /* factorial(m+n) / (factorial(m) * factorial(n)), a float in Python */
+    for (size_t i = 1; i <= m; i++)
+        comb = comb * (double)(n + i) / (double)i;
+    for (size_t v = 0; v <= m; v++)
+        cvm_cell_free(&gs[v]);
+    free(gs);
+    free(next);
+    return (double)hits / comb;
+}
+
+/* The limiting distribution function of the one-sample statistic
+ * (Csörgő & Faraway 1996, eq. 1.3): sum over k of
+ * Γ(k+1/2)/(Γ(k+1) π^1.5 √x) √(4k+1) e^{-q} K_{1/4}(q), q = (4k+1)²/(16x),
+ * adding terms until one is below 1e-7, as Evidently does. K(q) is taken
+ * as e^{-q} times GSL's scaled Bessel (gsl_sf_bessel_Knu_scaled_e) so that
+ * nothing underflows inside GSL. */
+static double cvm_cdf_inf(double x)
+{
+    double tot = 0;
+    for (int k = 0;; k++) {
+        gsl_sf_result lg1, lg2, kv;
+        gsl_sf_lngamma_e(k + 0.5, &lg1);
+        gsl_sf_lngamma_e(k + 1.0, &lg2);
+        double u = exp(lg1.val - lg2.val) / (pow(M_PI, 1.5) * sqrt(x));
+        double y = 4.0 * k + 1, q = y * y / (16 * x);
+        if (gsl_sf_bessel_Knu_scaled_e(0.25, q, &kv) != GSL_SUCCESS)
+            return NAN;
+        double z = u * sqrt(y) * exp(-q) * (kv.val * exp(-q)); /* scipy's order */
+        tot += z;
+        if (!(fabs(z) >= 1e-7))
+            break;
+    }
+    return tot;
+}
+
+/* Anderson's (1962) U from the midranks of the sorted samples in the
+ * pooled sample: nx * sum (r_xi - i)^2 + ny * sum (r_yj - j)^2. */
+static double cvm_u(const double *x, size_t nx, const double *y, size_t ny)
+{
+    struct tie_walk w = {x, y, nx, ny, 0, 0};
+    double *dx = cap_xmalloc(nx * sizeof *dx), *dy = cap_xmalloc(ny * sizeof *dy), v, start = 0;
+    size_t cx, cy, ix = 0, iy = 0;
+    while (tie_next(&w, &v, &cx, &cy)) {
+        double rank = start + (double)(cx + cy + 1) / 2;
+        for (size_t t = 0; t < cx; t++, ix++)
+            dx[ix] = (rank - (double)(ix + 1)) * (rank - (double)(ix + 1));
+        for (size_t t = 0; t < cy; t++, iy++)
+            dy[iy] = (rank - (double)(iy + 1)) * (rank - (double)(iy + 1));
+        start += (double)(cx + cy);
+    }
+    double u = (double)nx * pw_sum(dx, nx, 0, false);
+    u += (double)ny * pw_sum(dy, ny, 0, false);
+    free(dx);
+    free(dy);
+    return u;
+}
+
+int mon_st_cramer_von_mises(const struct mon_sample *ref, const struct mon_sample *cur,
+                            enum mon_coltype type, double threshold,
+                            struct mon_stat_result *out, struct cap_error *err)
+{
+    gsl_quiet();
+    int rc = need_sizes(ref, cur, 2, "cramer_von_mises", err);
+    if (rc)
+        return rc;
+    double *x = sorted_copy(ref), *y = sorted_copy(cur);
+    double u = cvm_u(x, ref->n, y, cur->n);
+    free(x);
+    free(y);
+    double nx = (double)ref->n, ny = (double)cur->n, k = nx * ny, N = nx + ny, p;
+    if (ref->n <= 20 && cur->n <= 20) {
+        p = cvm_exact_p(u, ref->n, cur->n);
+    } else { /* Anderson's normalisation (eqs. 9, 11, 14, 15) */
+        double t = u / (k * N) - (4 * k - 1) / (6 * N);
+        double et = (1 + 1 / N) / 6;
+        /* integer parts exact, as Python's ints are, then rounded once */
+        __int128 ix = (__int128)ref->n, iy = (__int128)cur->n, ik = ix * iy, iN = ix + iy;
+        double vt = (N + 1.0) * (double)(4 * ik * iN - 3 * (ix * ix + iy * iy) - 2 * ik);
+        vt = vt / (double)(45 * iN * iN * 4 * ik);
+        double tn = 1.0 / 6 + (t - et) / sqrt(45 * vt);
+        if (tn < 0.003) {
+            p = 1.0;
+        } else {
+            p = 1.0 - cvm_cdf_inf(tn);
+            p = p > 0 ? p : 0; /* max(0, ...) */
+        }
+    }
+    out->score = p;
+    out->drift = p <= threshold; /* Evidently's only `<=` */
+    return 0;
+}
+
+/* ---- ed: scipy.stats.energy_distance(ref, cur) -------------------------- */
+
+/* sqrt(2) * sqrt(sum over consecutive pooled values of
+ * (F_ref - F_cur)^2 * gap): the energy distance of two empirical
+ * distributions as an L2 distance of their CDFs (Székely; scipy's
+ * _cdf_distance with p = 2). No p-value: drift when above the threshold. */
+int mon_st_ed(const struct mon_sample *ref, const struct mon_sample *cur,
+              enum mon_coltype type, double threshold, struct mon_stat_result *out,
+              struct cap_error *err)
+{
+    int rc = need_sizes(ref, cur, 1, "ed", err);
+    if (rc)
+        return rc;
+    double *x = sorted_copy(ref), *y = sorted_copy(cur);
+    size_t total = ref->n + cur->n;
+    double *terms = cap_xmalloc(total * sizeof *terms);
+    struct tie_walk w = {x, y, ref->n, cur->n, 0, 0};
+    size_t k = 0, cx, cy, sx = 0, sy = 0;
+    double v, prev = 0;
+    bool first = true;
+    /* one term per pooled value but the last; a run of equal values gives
+     * zero gaps (and zero terms) between its members */
+    while (tie_next(&w, &v, &cx, &cy)) {
+        if (!first) {
+            double d = (double)sx / (double)ref->n - (double)sy / (double)cur->n;
+            terms[k++] = d * d * (v - prev);
+            for (size_t t = 1; t < cx + cy; t++)
+                terms[k++] = 0;
+        } else {
+            for (size_t t = 1; t < cx + cy; t++)
+                terms[k++] = 0;
+        }
+        first = false;
+        sx += cx;
+        sy += cy;
+        prev = v;
+    }
+    double s = pw_sum(terms, k, 0, false);
+    free(terms);
+    free(x);
+    free(y);
+    out->score = sqrt(2.0) * sqrt(s);
+    out->drift = out->score > threshold;
+    return 0;
+}
