@@ -1,0 +1,191 @@
+/* test_stattest_more.c - the drift tests of monitor/stattest_more.c against
+ * numbers computed with scipy 1.17 / Evidently 0.7.23 (the one-liner that
+ * produced each is beside it; X and Y below are
+ * X = [(i*37%101)/10 for i in range(40)], Y = [(i*53%97)/9 for i in range(30)],
+ * built here with the same integer arithmetic so the doubles are equal),
+ * plus the error paths: too few values, samples where the test is undefined. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "monitor/stattest.h"
+
+#define LEN(a) (sizeof(a) / sizeof *(a))
+
+static double X[40], Y[30], Y4[30], M5[40], M7[30];
+
+static int setup(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 40; i++) {
+        X[i] = (double)(i * 37 % 101) / 10;
+        M5[i] = (double)(i % 5);
+    }
+    for (int i = 0; i < 30; i++) {
+        Y[i] = (double)(i * 53 % 97) / 9;
+        Y4[i] = Y[i] + 4;
+        M7[i] = (double)(i % 7);
+    }
+    return 0;
+}
+
+static struct mon_sample S(const double *v, size_t n)
+{
+    return (struct mon_sample){v, n};
+}
+
+/* Runs fn and checks the score within 1e-9 relative (1e-12 absolute near
+ * zero) and the verdict. */
+static void expect(mon_stattest_fn fn, struct mon_sample r, struct mon_sample c,
+                   enum mon_coltype type, double thr, double want, bool drift)
+{
+    struct mon_stat_result out = {0};
+    struct cap_error err = {0};
+    int rc = fn(&r, &c, type, thr, &out, &err);
+    if (rc)
+        print_error("unexpected error: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    if (isnan(want)) {
+        assert_true(isnan(out.score));
+    } else {
+        double d = fabs(out.score - want);
+        if (!(d <= 1e-9 * fabs(want) || d <= 1e-12))
+            print_error("score %.17g, want %.17g\n", out.score, want);
+        assert_true(d <= 1e-9 * fabs(want) || d <= 1e-12);
+    }
+    assert_int_equal(out.drift, drift);
+}
+
+static void expect_error(mon_stattest_fn fn, struct mon_sample r, struct mon_sample c,
+                         const char *needle)
+{
+    struct mon_stat_result out = {0};
+    struct cap_error err = {0};
+    assert_int_equal(fn(&r, &c, MON_NUM, 0.05, &out, &err), -CAP_EINVAL);
+    if (!strstr(err.msg, needle))
+        print_error("message '%s' lacks '%s'\n", err.msg, needle);
+    assert_non_null(strstr(err.msg, needle));
+}
+
+static void test_t_test(void **state)
+{
+    (void)state;
+    const double a[] = {1, 2, 3, 4}, b[] = {2.5, 3.5, 5};
+    /* ttest_ind([1,2,3,4],[2.5,3.5,5]).pvalue */
+    expect(mon_st_t_test, S(a, 4), S(b, 3), MON_NUM, 0.05, 0.28559094064520124, false);
+    /* ttest_ind(X,Y).pvalue */
+    expect(mon_st_t_test, S(X, 40), S(Y, 30), MON_NUM, 0.05, 0.9248894909238363, false);
+    /* ttest_ind(X,[y+4 for y in Y]).pvalue */
+    expect(mon_st_t_test, S(X, 40), S(Y4, 30), MON_NUM, 0.05, 1.3621734329642873e-06, true);
+    /* ttest_ind([0.1]*3,[0.1]*5).pvalue: numpy's mean of three 0.1 is
+     * 0.10000000000000002, so scipy sees a tiny variance and a t of 1.9 */
+    const double c1[] = {0.1, 0.1, 0.1, 0.1, 0.1};
+    expect(mon_st_t_test, S(c1, 3), S(c1, 5), MON_NUM, 0.05, 0.10093165756342971, false);
+    /* ttest_ind([1.0]*3,[2.0]*2).pvalue: t = -inf */
+    const double ones[] = {1, 1, 1}, twos[] = {2, 2};
+    expect(mon_st_t_test, S(ones, 3), S(twos, 2), MON_NUM, 0.05, 0.0, true);
+    /* ttest_ind([1.0],[2.0,3.0]).pvalue: one value has variance 0 */
+    const double one[] = {1}, two3[] = {2, 3};
+    expect(mon_st_t_test, S(one, 1), S(two3, 2), MON_NUM, 0.05, 0.33333333333333337, false);
+    /* ttest_ind([1.0],[2.0]).pvalue is nan (df = 0): no drift, as Evidently */
+    expect(mon_st_t_test, S(one, 1), S(two3, 1), MON_NUM, 0.05, NAN, false);
+    expect_error(mon_st_t_test, S(one, 0), S(two3, 2), "at least 1 value");
+}
+
+static void test_mannw(void **state)
+{
+    (void)state;
+    const double a[] = {1, 2, 3, 4}, b[] = {2.5, 3.5, 5};
+    /* exact: mannwhitneyu([1,2,3,4],[2.5,3.5,5],alternative='less').pvalue */
+    expect(mon_st_mannw, S(a, 4), S(b, 3), MON_NUM, 0.05, 0.2, false);
+    /* exact: mannwhitneyu(X[:12],[0.55,2.05,7.15],alternative='less').pvalue */
+    const double c[] = {0.55, 2.05, 7.15};
+    expect(mon_st_mannw, S(X, 12), S(c, 3), MON_NUM, 0.05, 0.6835164835164835, false);
+    /* ties, normal approximation:
+     * mannwhitneyu([i%5 for i in range(40)],[i%7 for i in range(30)],alternative='less').pvalue */
+    expect(mon_st_mannw, S(M5, 40), S(M7, 30), MON_NUM, 0.05, 0.05142727139189855, false);
+    /* mannwhitneyu(X,[y+4 for y in Y],alternative='less').pvalue and reversed */
+    expect(mon_st_mannw, S(X, 40), S(Y4, 30), MON_NUM, 0.05, 7.796166041471059e-06, true);
+    expect(mon_st_mannw, S(Y4, 30), S(X, 40), MON_NUM, 0.05, 0.9999926125684581, false);
+    /* all equal: mannwhitneyu([2.0]*4,[2.0]*6,alternative='less').pvalue */
+    const double k[] = {2, 2, 2, 2, 2, 2};
+    expect(mon_st_mannw, S(k, 4), S(k, 6), MON_NUM, 0.05, 1.0, false);
+    expect_error(mon_st_mannw, S(k, 4), S(k, 0), "at least 1 value");
+}
+
+static void test_anderson(void **state)
+{
+    (void)state;
+    /* anderson_ksamp([X,Y]).pvalue: capped at 0.25 */
+    expect(mon_st_anderson, S(X, 40), S(Y, 30), MON_NUM, 0.1, 0.25, false);
+    /* anderson_ksamp([[i%5 for i in range(40)],[i%7 for i in range(30)]]).pvalue */
+    expect(mon_st_anderson, S(M5, 40), S(M7, 30), MON_NUM, 0.1, 0.028793322531671977, true);
+    /* anderson_ksamp([[1.0,2,3,4,5],[3.0,7,8,9]]).pvalue */
+    const double a[] = {1, 2, 3, 4, 5}, b[] = {3, 7, 8, 9};
+    expect(mon_st_anderson, S(a, 5), S(b, 4), MON_NUM, 0.1, 0.053220394329468665, true);
+    /* anderson_ksamp([X,[y+4 for y in Y]]).pvalue: floored at 0.001 */
+    expect(mon_st_anderson, S(X, 40), S(Y4, 30), MON_NUM, 0.1, 0.001, true);
+    /* anderson_ksamp([[1.0,2.0],[3.0]]).pvalue is nan (N = 3) */
+    expect(mon_st_anderson, S(a, 2), S(b, 1), MON_NUM, 0.1, NAN, false);
+    /* scipy raises: one distinct value; two values in all */
+    const double k[] = {2, 2, 2};
+    expect_error(mon_st_anderson, S(k, 3), S(k, 2), "two distinct values");
+    expect_error(mon_st_anderson, S(a, 1), S(b, 1), "at least 3 values");
+    expect_error(mon_st_anderson, S(a, 0), S(b, 4), "at least 1 value");
+}
+
+static void test_cramer_von_mises(void **state)
+{
+    (void)state;
+    /* exact (<= 20 values each). Evidently's own exact path is broken under
+     * numpy 2 (float16 / uint8 counts), so these are the correct exact
+     * p-values of scipy: cramervonmises_2samp([1.0,2,3,4,5],[3.5,7,8,9]).pvalue */
+    const double a[] = {1, 2, 3, 4, 5}, b[] = {3.5, 7, 8, 9};
+    expect(mon_st_cramer_von_mises, S(a, 5), S(b, 4), MON_NUM, 0.1, 0.06349206349206349, true);
+    /* cramervonmises_2samp(X[:12],Y[:20]).pvalue */
+    expect(mon_st_cramer_von_mises, S(X, 12), S(Y, 20), MON_NUM, 0.1, 0.9947920403499065,
+           false);
+    /* asymptotic, Evidently's code:
+     * cramer_von_mises_stattest._cvm_2samp(X,Y).pvalue */
+    expect(mon_st_cramer_von_mises, S(X, 40), S(Y, 30), MON_NUM, 0.1, 0.9998864256820101,
+           false);
+    /* Evidently's verdict is p <= threshold: p = 0.0634... at threshold exactly */
+    expect(mon_st_cramer_von_mises, S(a, 5), S(b, 4), MON_NUM, 0.06349206349206349,
+           0.06349206349206349, true);
+    expect_error(mon_st_cramer_von_mises, S(a, 1), S(b, 4), "at least 2 values");
+}
+
+static void test_ed(void **state)
+{
+    (void)state;
+    const double a[] = {1, 2, 3, 4}, b[] = {2.5, 3.5, 5};
+    /* energy_distance([1,2,3,4],[2.5,3.5,5]) */
+    expect(mon_st_ed, S(a, 4), S(b, 3), MON_NUM, 0.1, 0.8975274678557507, true);
+    /* energy_distance([i%5 for i in range(40)],[i%7 for i in range(30)]) */
+    expect(mon_st_ed, S(M5, 40), S(M7, 30), MON_NUM, 0.6, 0.5517648452415618, false);
+    /* energy_distance(X,[y+4 for y in Y]) */
+    expect(mon_st_ed, S(X, 40), S(Y4, 30), MON_NUM, 0.1, 1.6144085030793214, true);
+    /* one constant against itself: 0, no drift */
+    expect(mon_st_ed, S(a, 1), S(a, 1), MON_NUM, 0.1, 0.0, false);
+    expect_error(mon_st_ed, S(a, 0), S(b, 3), "at least 1 value");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_t_test),
+        cmocka_unit_test(test_mannw),
+        cmocka_unit_test(test_anderson),
+        cmocka_unit_test(test_cramer_von_mises),
+        cmocka_unit_test(test_ed),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
