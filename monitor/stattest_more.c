@@ -22,8 +22,6 @@
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_matrix.h>
-#include <gsl/gsl_randist.h>
-#include <gsl/gsl_rng.h>
 #include <gsl/gsl_sf_bessel.h>
 #include <gsl/gsl_sf_gamma.h>
 #include <gsl/gsl_vector.h>
@@ -672,5 +670,288 @@ int mon_st_ed(const struct mon_sample *ref, const struct mon_sample *cur,
     free(y);
     out->score = sqrt(2.0) * sqrt(s);
     out->drift = out->score > threshold;
+    return 0;
+}
+
+/* ---- category counts (fisher_exact, g_test) ----------------------------- */
+
+/* Counts of each category code in a sample; codes are numbered over
+ * reference ∪ current, so none reaches the two sizes together. */
+static int code_counts(const struct mon_sample *s, size_t ncodes, uint64_t *cnt,
+                       const char *test, struct cap_error *err)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        double v = s->v[i];
+        if (!(v >= 0 && v < (double)ncodes && v == floor(v)))
+            return cap_err(err, CAP_EINVAL,
+                           "%s expects category codes (0..%zu), got %g: it takes categorical "
+                           "columns only",
+                           test, ncodes - 1, v);
+        cnt[(size_t)v]++;
+    }
+    return 0;
+}
+
+/* The reference's and the current data's count per category, keeping only
+ * the categories that occur (*k of them). */
+static int category_table(const struct mon_sample *ref, const struct mon_sample *cur,
+                          const char *test, uint64_t **rc_out, uint64_t **cc_out, size_t *k,
+                          struct cap_error *err)
+{
+    size_t ncodes = ref->n + cur->n;
+    uint64_t *rc = cap_xcalloc(ncodes, sizeof *rc), *cc = cap_xcalloc(ncodes, sizeof *cc);
+    int e = code_counts(ref, ncodes, rc, test, err);
+    if (!e)
+        e = code_counts(cur, ncodes, cc, test, err);
+    if (e) {
+        free(rc);
+        free(cc);
+        return e;
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < ncodes; i++)
+        if (rc[i] || cc[i])
+            rc[j] = rc[i], cc[j] = cc[i], j++;
+    *rc_out = rc;
+    *cc_out = cc;
+    *k = j;
+    return 0;
+}
+
+/* ---- fisher_exact: scipy.stats.fisher_exact, two-sided ------------------- */
+
+/* The hypergeometric law of the table's top-left cell given its margins.
+ * GSL's gsl_ran_hypergeometric_pdf multiplies binomial coefficients and
+ * overflows past ~1000 rows (and is off by 1e-9 relative already at 2000),
+ * so the pmf is Loader's saddle-point form (C. Loader, "Fast and accurate
+ * computation of binomial probabilities", 2000): three binomial densities,
+ * each exp of Stirling-series remainders and a deviance bd0 computed
+ * without cancellation; accurate to ~1e-14 relative at any size. */
+struct hyper {
+    long n1, n2, t; /* first-row total, second-row total, first-column total */
+};
+
+/* ln n! - ln(sqrt(2 pi n) (n/e)^n): GSL's lngamma for n <= 15 (absolute
+ * error ~1e-14), the Stirling series beyond (Loader's cut points). */
+static double stirlerr(double n)
+{
+    const double s0 = 1. / 12, s1 = 1. / 360, s2 = 1. / 1260, s3 = 1. / 1680, s4 = 1. / 1188;
+    if (n <= 15) {
+        gsl_sf_result lg;
+        gsl_sf_lngamma_e(n + 1, &lg);
+        return lg.val - (n + 0.5) * log(n) + n - 0.5 * log(2 * M_PI);
+    }
+    double nn = n * n;
+    if (n > 500)
+        return (s0 - s1 / nn) / n;
+    if (n > 80)
+        return (s0 - (s1 - s2 / nn) / nn) / n;
+    if (n > 35)
+        return (s0 - (s1 - (s2 - s3 / nn) / nn) / nn) / n;
+    return (s0 - (s1 - (s2 - (s3 - s4 / nn) / nn) / nn) / nn) / n;
+}
+
+/* x ln(x/m) + m - x, by its series when x is near m. */
+static double bd0(double x, double m)
+{
+    if (fabs(x - m) < 0.1 * (x + m)) {
+        double v = (x - m) / (x + m), s = (x - m) * v, ej = 2 * x * v;
+        v *= v;
+        for (int j = 1; j < 1000; j++) {
+            ej *= v;
+            double s1 = s + ej / (2 * j + 1);
+            if (s1 == s)
+                return s1;
+            s = s1;
+        }
+        return s;
+    }
+    return x * log(x / m) + m - x;
+}
+
+/* The binomial density of x in n trials, success probability p = 1 - q. */
+static double dbinom_raw(double x, double n, double p, double q)
+{
+    if (p == 0)
+        return x == 0 ? 1 : 0;
+    if (q == 0)
+        return x == n ? 1 : 0;
+    if (x == 0)
+        return exp(p < 0.1 ? -bd0(n, n * q) - n * p : n * log(q));
+    if (x == n)
+        return exp(q < 0.1 ? -bd0(n, n * p) - n * q : n * log(p));
+    double lc = stirlerr(n) - stirlerr(x) - stirlerr(n - x) - bd0(x, n * p) - bd0(n - x, n * q);
+    double lf = log(2 * M_PI) + log(x) + log1p(-x / n);
+    return exp(lc - 0.5 * lf);
+}
+
+static double hy_pmf(const struct hyper *h, long k)
+{
+    long lo = h->t - h->n2 > 0 ? h->t - h->n2 : 0, hi = h->t < h->n1 ? h->t : h->n1;
+    if (k < lo || k > hi)
+        return 0;
+    if (h->t == 0)
+        return 1;
+    double tot = (double)(h->n1 + h->n2), p = (double)h->t / tot, q = (double)(h->n1 + h->n2 - h->t) / tot;
+    double p1 = dbinom_raw((double)k, (double)h->n1, p, q);
+    double p2 = dbinom_raw((double)(h->t - k), (double)h->n2, p, q);
+    double p3 = dbinom_raw((double)h->t, tot, p, q);
+    return p1 * p2 / p3;
+}
+
+/* sum of pmf over [a, b], from a towards b, stopping once the terms no
+ * longer change the sum (they fall off geometrically away from the mode;
+ * callers pass a at the mode's side). */
+static double hy_sum(const struct hyper *h, long a, long b)
+{
+    long lo = h->t - h->n2 > 0 ? h->t - h->n2 : 0, hi = h->t < h->n1 ? h->t : h->n1;
+    long from = a > b ? b : a, to = a > b ? a : b;
+    from = from < lo ? lo : from;
+    to = to > hi ? hi : to;
+    if (from > to)
+        return 0;
+    double s = 0;
+    long step = a > b ? -1 : 1;
+    for (long k = step > 0 ? from : to; k >= from && k <= to; k += step) {
+        double v = hy_pmf(h, k);
+        if (s > 0 && v < s * 1e-18)
+            break;
+        s += v;
+    }
+    return s;
+}
+
+static double hy_cdf(const struct hyper *h, long k) /* P(X <= k) */
+{
+    return k < 0 ? 0 : hy_sum(h, k, 0);
+}
+
+static double hy_sf(const struct hyper *h, long k) /* P(X > k) */
+{
+    return hy_sum(h, k + 1, h->t);
+}
+
+/* scipy's search for the point on the far side of the mode where the pmf
+ * crosses d: the i in [lo, hi] with f(i) <= d < f(i+1), f = sign * pmf
+ * increasing there. */
+static long hy_search(const struct hyper *h, double sign, double d, long lo, long hi)
+{
+    while (lo < hi) {
+        long mid = lo + (hi - lo) / 2;
+        double v = sign * hy_pmf(h, mid);
+        if (v < d)
+            lo = mid + 1;
+        else if (v > d)
+            hi = mid - 1;
+        else
+            return mid;
+    }
+    return sign * hy_pmf(h, lo) <= d ? lo : lo - 1;
+}
+
+/* Two-sided p of the 2x2 table [[c00, c01], [c10, c11]]: the probability
+ * of tables no more likely than this one (within scipy's 1e-14 slack). */
+static double fisher_two_sided(uint64_t c00, uint64_t c01, uint64_t c10, uint64_t c11)
+{
+    if (c00 + c01 == 0 || c10 + c11 == 0 || c00 + c10 == 0 || c01 + c11 == 0)
+        return 1.0;
+    struct hyper h = {(long)(c00 + c01), (long)(c10 + c11), (long)(c00 + c10)};
+    long n1 = h.n1, n2 = h.n2, n = h.t, x = (long)c00;
+    long mode = (long)((double)((n + 1) * (n1 + 1)) / (double)(n1 + n2 + 2));
+    double pexact = hy_pmf(&h, x), pmode = hy_pmf(&h, mode), gamma = 1 + 1e-14, p;
+    if (fabs(pexact - pmode) / fmax(pexact, pmode) <= 1e-14)
+        return 1.0;
+    if (x < mode) {
+        double plower = hy_cdf(&h, x);
+        if (hy_pmf(&h, n) > pexact * gamma)
+            return plower;
+        long guess = hy_search(&h, -1, -pexact * gamma, mode, n);
+        p = plower + hy_sf(&h, guess);
+    } else {
+        double pupper = hy_sf(&h, x - 1);
+        if (hy_pmf(&h, 0) > pexact * gamma)
+            return pupper;
+        long guess = hy_search(&h, 1, pexact * gamma, 0, mode);
+        p = pupper + hy_cdf(&h, guess);
+    }
+    return p < 1.0 ? p : 1.0;
+}
+
+/* Evidently requires reference and current of equal length and raises
+ * otherwise; Fisher's test needs no such thing (the row totals are simply
+ * conditioned on), so we test any sizes: equal sizes give Evidently's
+ * number, others scipy.stats.fisher_exact's on the same table. More than two
+ * categories over both samples is an error (Evidently either raises or,
+ * when each sample alone has two, maps the extra ones by Python set order). */
+int mon_st_fisher_exact(const struct mon_sample *ref, const struct mon_sample *cur,
+                        enum mon_coltype type, double threshold, struct mon_stat_result *out,
+                        struct cap_error *err)
+{
+    gsl_quiet();
+    int rc = need_sizes(ref, cur, 1, "fisher_exact", err);
+    if (rc)
+        return rc;
+    uint64_t *rcnt, *ccnt;
+    size_t k;
+    rc = category_table(ref, cur, "fisher_exact", &rcnt, &ccnt, &k, err);
+    if (rc)
+        return rc;
+    if (k > 2) {
+        free(rcnt);
+        free(ccnt);
+        return cap_err(err, CAP_EINVAL,
+                       "fisher_exact needs a binary column, but the reference and the current "
+                       "data hold %zu categories",
+                       k);
+    }
+    /* Evidently's table [[one_cur, zero_cur], [one_ref, zero_ref]]; with a
+     * single category one column is empty and p = 1 */
+    uint64_t zr = rcnt[0], zc = ccnt[0], or_ = k == 2 ? rcnt[1] : 0, oc = k == 2 ? ccnt[1] : 0;
+    free(rcnt);
+    free(ccnt);
+    set_pvalue(out, fisher_two_sided(oc, zc, or_, zr), threshold);
+    return 0;
+}
+
+/* ---- g_test: scipy.stats.power_divergence(cur, ref, "log-likelihood") --- */
+
+/* G = 2 sum obs ln(obs/exp) over the categories of either sample, chi-square
+ * with k - 1 degrees of freedom (GSL gsl_cdf_chisq_Q). Evidently passes the
+ * reference counts as the expected frequencies; scipy >= 1.9 refuses that
+ * unless both samples have the same size, so Evidently fails whenever the
+ * sizes differ. Statistically the reference is the expected distribution of
+ * a goodness-of-fit test, so we scale its counts to the current total,
+ * exp = ref_count * (n_cur / n_ref): equal sizes give Evidently's number
+ * bit for bit (the factor is exactly 1), others equal
+ * power_divergence(cur, ref * n_cur / n_ref, lambda_="log-likelihood"). */
+int mon_st_g_test(const struct mon_sample *ref, const struct mon_sample *cur,
+                  enum mon_coltype type, double threshold, struct mon_stat_result *out,
+                  struct cap_error *err)
+{
+    gsl_quiet();
+    int rc = need_sizes(ref, cur, 1, "g_test", err);
+    if (rc)
+        return rc;
+    uint64_t *rcnt, *ccnt;
+    size_t k;
+    rc = category_table(ref, cur, "g_test", &rcnt, &ccnt, &k, err);
+    if (rc)
+        return rc;
+    double scale = (double)cur->n / (double)ref->n, *terms = cap_xmalloc(k * sizeof *terms);
+    for (size_t i = 0; i < k; i++) {
+        double obs = (double)ccnt[i], ex = (double)rcnt[i] * scale;
+        terms[i] = obs == 0 ? 0.0 : 2.0 * (obs * log(obs / ex)); /* xlogy; inf when ex = 0 */
+    }
+    double g = pw_sum(terms, k, 0, false), df = (double)k - 1, p;
+    free(terms);
+    free(rcnt);
+    free(ccnt);
+    if (!(df > 0) || isnan(g))
+        p = NAN; /* one category: scipy's chi2 with 0 degrees of freedom */
+    else if (isinf(g))
+        p = 0.0;
+    else
+        p = gsl_cdf_chisq_Q(g, df);
+    set_pvalue(out, p, threshold);
     return 0;
 }

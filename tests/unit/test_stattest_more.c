@@ -178,6 +178,89 @@ static void test_ed(void **state)
     expect_error(mon_st_ed, S(a, 0), S(b, 3), "at least 1 value");
 }
 
+/* codes of a sample: value i of the pattern repeated, for categorical tests */
+static void fill(double *v, size_t n, const int *pattern, size_t np)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = pattern[i % np];
+}
+
+static void test_fisher_exact(void **state)
+{
+    (void)state;
+    const double r[] = {0, 0, 1, 1, 1, 0, 1, 1, 0, 0}, c[] = {1, 1, 1, 1, 1, 0, 1, 1, 1, 1};
+    /* Evidently: _fisher_exact_stattest(pd.Series([0,0,1,1,1,0,1,1,0,0]),
+     *   pd.Series([1,1,1,1,1,0,1,1,1,1]),None,0.1) */
+    expect(mon_st_fisher_exact, S(r, 10), S(c, 10), MON_CAT, 0.1, 0.14086687306501547, false);
+    /* sizes differ (Evidently raises; Fisher's test does not care): ref 15
+     * zeros 5 ones, cur 1 zero 9 ones: fisher_exact([[9,1],[5,15]]).pvalue */
+    double r2[20], c2[10];
+    for (int i = 0; i < 20; i++)
+        r2[i] = i < 5 ? 1 : 0;
+    for (int i = 0; i < 10; i++)
+        c2[i] = i < 9 ? 1 : 0;
+    expect(mon_st_fisher_exact, S(r2, 20), S(c2, 10), MON_CAT, 0.1, 0.0013659836748292518, true);
+    /* large tables, where a product of binomial coefficients would overflow:
+     * fisher_exact([[750,2250],[600,2400]]).pvalue and
+     * fisher_exact([[30500,69500],[30000,70000]]).pvalue */
+    double *rb = malloc(100000 * sizeof *rb), *cb = malloc(100000 * sizeof *cb);
+    for (int i = 0; i < 3000; i++)
+        rb[i] = i < 600, cb[i] = i < 750;
+    expect(mon_st_fisher_exact, S(rb, 3000), S(cb, 3000), MON_CAT, 0.1, 4.026180884074993e-06,
+           true);
+    for (int i = 0; i < 100000; i++)
+        rb[i] = i < 30000, cb[i] = i < 30500;
+    expect(mon_st_fisher_exact, S(rb, 100000), S(cb, 100000), MON_CAT, 0.1,
+           0.015134745404810003, true);
+    free(rb);
+    free(cb);
+    /* one category: Evidently's placeholder column is empty, p = 1:
+     * _fisher_exact_stattest(pd.Series([3,3,3]),pd.Series([3,3,3]),None,0.1) */
+    const double z[] = {0, 0, 0};
+    expect(mon_st_fisher_exact, S(z, 3), S(z, 3), MON_CAT, 0.1, 1.0, false);
+    const double three[] = {0, 1, 2};
+    struct mon_sample a = S(three, 3), b = S(r, 10);
+    struct mon_stat_result out;
+    struct cap_error err = {0};
+    assert_int_equal(mon_st_fisher_exact(&a, &b, MON_CAT, 0.1, &out, &err), -CAP_EINVAL);
+    assert_non_null(strstr(err.msg, "binary"));
+    const double frac[] = {0.5, 1};
+    expect_error(mon_st_fisher_exact, S(frac, 2), S(r, 10), "category codes");
+}
+
+static void test_g_test(void **state)
+{
+    (void)state;
+    static const int p3[] = {0, 1, 2};
+    double r[30], c[30];
+    fill(r, 30, p3, 3);
+    fill(c, 20, p3, 3);
+    for (int i = 20; i < 30; i++)
+        c[i] = 0;
+    /* equal sizes, Evidently: _g_stat_test(pd.Series([i%3 for i in range(30)]),
+     *   pd.Series([i%3 for i in range(20)]+[0]*10),None,0.1) */
+    expect(mon_st_g_test, S(r, 30), S(c, 30), MON_CAT, 0.1, 0.031461147161434805, true);
+    /* sizes differ (Evidently fails under scipy >= 1.9): the reference scaled
+     * to the current total,
+     * power_divergence([7,7,6],[10*20/30]*3,lambda_='log-likelihood').pvalue */
+    expect(mon_st_g_test, S(r, 30), S(c, 20), MON_CAT, 0.1, 0.9503744592448058, false);
+    /* a category the reference lacks: G = inf, p = 0:
+     * power_divergence([9,5,6],[10,10,0],lambda_='log-likelihood').pvalue */
+    double r3[24], c3[20];
+    for (int i = 0; i < 24; i++)
+        r3[i] = i < 12 ? 0 : 1;
+    for (int i = 0; i < 20; i++)
+        c3[i] = i < 9 ? 0 : i < 14 ? 1 : 2;
+    expect(mon_st_g_test, S(r3, 24), S(c3, 20), MON_CAT, 0.1, 0.0, true);
+    /* one category: chi-square with 0 degrees of freedom, nan, no drift:
+     * _g_stat_test(pd.Series(['a']*5),pd.Series(['a']*5),None,0.1) */
+    const double z[] = {0, 0, 0, 0, 0};
+    expect(mon_st_g_test, S(z, 5), S(z, 5), MON_CAT, 0.1, NAN, false);
+    expect_error(mon_st_g_test, S(z, 0), S(z, 5), "at least 1 value");
+    const double big[] = {7};
+    expect_error(mon_st_g_test, S(big, 1), S(z, 1), "category codes");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +269,8 @@ int main(void)
         cmocka_unit_test(test_anderson),
         cmocka_unit_test(test_cramer_von_mises),
         cmocka_unit_test(test_ed),
+        cmocka_unit_test(test_fisher_exact),
+        cmocka_unit_test(test_g_test),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
