@@ -955,3 +955,122 @@ int mon_st_g_test(const struct mon_sample *ref, const struct mon_sample *cur,
     set_pvalue(out, p, threshold);
     return 0;
 }
+
+/* ---- es: scipy.stats.epps_singleton_2samp(ref, cur), t = (0.4, 0.8) ----- */
+
+/* numpy.percentile's linear interpolation at q in (0, 1) of sorted v:
+ * index (n-1)q, then numpy's _lerp (from the upper end when the weight is
+ * at least a half). */
+static double np_percentile(const double *v, size_t n, double q)
+{
+    double vi = (double)n * q + (1 + q * -1.0) - 1; /* numpy's virtual index */
+    double lo = floor(vi), g = vi - lo;
+    size_t i = (size_t)lo, j = i + 1 < n ? i + 1 : n - 1;
+    double a = v[i], b = v[j], d = b - a;
+    return g >= 0.5 ? b - d * (1 - g) : a + d * g;
+}
+
+/* The four rows cos(t1 x/s), cos(t2 x/s), sin(t1 x/s), sin(t2 x/s) of one
+ * sample, their means (numpy's) and their biased covariance (numpy.cov
+ * times (n-1)/n, as scipy takes it), into mean[4] and cov[4][4]. */
+static void es_moments(const struct mon_sample *s, const double ts[2], double mean[4],
+                       double cov[4][4])
+{
+    size_t n = s->n;
+    double *g = cap_xmalloc(4 * n * sizeof *g), *prod = cap_xmalloc(n * sizeof *prod);
+    for (size_t k = 0; k < n; k++) {
+        g[0 * n + k] = cos(ts[0] * s->v[k]);
+        g[1 * n + k] = cos(ts[1] * s->v[k]);
+        g[2 * n + k] = sin(ts[0] * s->v[k]);
+        g[3 * n + k] = sin(ts[1] * s->v[k]);
+    }
+    for (int r = 0; r < 4; r++) {
+        mean[r] = pw_sum(g + r * n, n, 0, false) / (double)n;
+        for (size_t k = 0; k < n; k++)
+            g[r * n + k] -= mean[r];
+    }
+    double inv = 1.0 / (double)(n - 1);
+    for (int r = 0; r < 4; r++)
+        for (int c = r; c < 4; c++) {
+            for (size_t k = 0; k < n; k++)
+                prod[k] = g[r * n + k] * g[c * n + k];
+            cov[r][c] = cov[c][r] = pw_sum(prod, n, 0, false) * inv * (double)(n - 1) / (double)n;
+        }
+    free(g);
+    free(prod);
+}
+
+/* w = n d' pinv(S) d with numpy's pinv (singular values at or below 1e-15 of
+ * the largest are dropped; GSL's one-sided Jacobi SVD,
+ * gsl_linalg_SV_decomp_jacobi); *rank counts the ones kept, which is what
+ * numpy.linalg.matrix_rank finds in the pseudo-inverse. */
+static double es_quadform(double S[4][4], const double d[4], double n, int *rank)
+{
+    gsl_matrix *A = gsl_matrix_alloc(4, 4), *V = gsl_matrix_alloc(4, 4);
+    gsl_vector *sv = gsl_vector_alloc(4);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++)
+            gsl_matrix_set(A, i, j, S[i][j]);
+    gsl_linalg_SV_decomp_jacobi(A, V, sv); /* A becomes U */
+    double smax = gsl_vector_max(sv), pinv_d[4] = {0, 0, 0, 0};
+    *rank = 0;
+    for (int k = 0; k < 4; k++) {
+        double s = gsl_vector_get(sv, k);
+        if (!(s > 1e-15 * smax))
+            continue;
+        (*rank)++;
+        double ud = 0; /* (U^T d)_k / s_k, then V times it */
+        for (int i = 0; i < 4; i++)
+            ud += gsl_matrix_get(A, i, k) * d[i];
+        ud /= s;
+        for (int i = 0; i < 4; i++)
+            pinv_d[i] += gsl_matrix_get(V, i, k) * ud;
+    }
+    double w = 0;
+    for (int i = 0; i < 4; i++)
+        w += d[i] * pinv_d[i];
+    gsl_matrix_free(A);
+    gsl_matrix_free(V);
+    gsl_vector_free(sv);
+    return n * w;
+}
+
+int mon_st_es(const struct mon_sample *ref, const struct mon_sample *cur, enum mon_coltype type,
+              double threshold, struct mon_stat_result *out, struct cap_error *err)
+{
+    gsl_quiet();
+    int rc = need_sizes(ref, cur, 1, "es", err);
+    if (rc)
+        return rc;
+    size_t nx = ref->n, ny = cur->n;
+    double *all = cap_xmalloc((nx + ny) * sizeof *all);
+    memcpy(all, ref->v, nx * sizeof *all);
+    memcpy(all + nx, cur->v, ny * sizeof *all);
+    qsort(all, nx + ny, sizeof *all, cmp_dbl);
+    double iqr = np_percentile(all, nx + ny, 0.75) - np_percentile(all, nx + ny, 0.25);
+    free(all);
+    if (iqr == 0) /* Evidently raises so (the scale of the test is the IQR) */
+        return cap_err(err, CAP_EINVAL,
+                       "es (Epps-Singleton) needs spread in the data: the interquartile range "
+                       "of the reference and the current data together is 0");
+    if (nx < 5 || ny < 5) { /* scipy: NaN below 5 values; Evidently: no drift */
+        set_pvalue(out, NAN, threshold);
+        return 0;
+    }
+    double sigma = iqr / 2, ts[2] = {0.4 / sigma, 0.8 / sigma};
+    double mx[4], my[4], cx[4][4], cy[4][4], S[4][4], d[4], n = (double)(nx + ny);
+    es_moments(ref, ts, mx, cx);
+    es_moments(cur, ts, my, cy);
+    for (int i = 0; i < 4; i++) {
+        d[i] = mx[i] - my[i];
+        for (int j = 0; j < 4; j++)
+            S[i][j] = (n / (double)nx) * cx[i][j] + (n / (double)ny) * cy[i][j];
+    }
+    int rank;
+    double w = es_quadform(S, d, n, &rank);
+    if (nx < 25 && ny < 25) /* scipy's small-sample correction */
+        w *= 1.0 / (1.0 + pow(n, -0.45) + 10.1 * (pow((double)nx, -1.7) + pow((double)ny, -1.7)));
+    double p = rank > 0 ? gsl_cdf_chisq_Q(w, rank) : NAN;
+    set_pvalue(out, p, threshold);
+    return 0;
+}

@@ -261,6 +261,23 @@ static void test_g_test(void **state)
     expect_error(mon_st_g_test, S(big, 1), S(z, 1), "category codes");
 }
 
+static void test_es(void **state)
+{
+    (void)state;
+    /* epps_singleton_2samp(X,Y).pvalue */
+    expect(mon_st_es, S(X, 40), S(Y, 30), MON_NUM, 0.05, 0.9739924089324151, false);
+    /* epps_singleton_2samp(X,[y+4 for y in Y]).pvalue */
+    expect(mon_st_es, S(X, 40), S(Y4, 30), MON_NUM, 0.05, 2.7855266282542326e-06, true);
+    /* under 25 values each, scipy's small-sample correction:
+     * epps_singleton_2samp(X[:10],Y[:12]).pvalue */
+    expect(mon_st_es, S(X, 10), S(Y, 12), MON_NUM, 0.05, 0.990718764672075, false);
+    /* under 5 values: epps_singleton_2samp(X[:4],Y).pvalue is nan, no drift */
+    expect(mon_st_es, S(X, 4), S(Y, 30), MON_NUM, 0.05, NAN, false);
+    /* Evidently raises when iqr(np.hstack((ref, cur))) == 0: iqr([1.0]*6+[2.0]) */
+    const double k[] = {1, 1, 1, 1, 1, 1}, two[] = {2};
+    expect_error(mon_st_es, S(k, 6), S(two, 1), "interquartile range");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_ed),
         cmocka_unit_test(test_fisher_exact),
         cmocka_unit_test(test_g_test),
+        cmocka_unit_test(test_es),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
