@@ -22,6 +22,8 @@
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_matrix.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
 #include <gsl/gsl_sf_bessel.h>
 #include <gsl/gsl_sf_gamma.h>
 #include <gsl/gsl_vector.h>
@@ -1071,6 +1073,158 @@ int mon_st_es(const struct mon_sample *ref, const struct mon_sample *cur, enum m
     if (nx < 25 && ny < 25) /* scipy's small-sample correction */
         w *= 1.0 / (1.0 + pow(n, -0.45) + 10.1 * (pow((double)nx, -1.7) + pow((double)ny, -1.7)));
     double p = rank > 0 ? gsl_cdf_chisq_Q(w, rank) : NAN;
+    set_pvalue(out, p, threshold);
+    return 0;
+}
+
+/* ---- empirical_mmd: Evidently's own mmd_stattest ----------------------- */
+
+/* Evidently builds the full (n+m)^2 kernel matrix (and copies it per
+ * permutation); so do we, once: 8 bytes * (n+m)^2, 128 MB at the cap. */
+#define MMD_MAX_VALUES 4000
+#define MMD_PERMUTATIONS 100 /* Evidently's count */
+#define MMD_SEED 42          /* ours: Evidently draws from numpy's unseeded global RNG */
+
+/* Evidently's squared distance y^2 - 2xy + x^2, in its order of operations
+ * (not (x-y)^2: the last bits differ, and the median below sees them). */
+static double mmd_dist(double x, double y)
+{
+    return (y * y - 2 * (x * y)) + x * x;
+}
+
+/* The k-th smallest of v[0..n) (Hoare's selection; v is reordered). */
+static double select_kth(double *v, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        double pivot = v[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                double t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return v[k];
+    }
+    return v[k];
+}
+
+/* Evidently's kernel width: sqrt(0.5 * median) of the reference's pairwise
+ * squared distances (numpy's 'nearest' percentile: the value at index
+ * round-half-even((n^2 - 1) / 2) in sorted order), sqrt(0.5) if that is 0. */
+static double mmd_sigma(const double *x, size_t n)
+{
+    size_t nn = n * n;
+    double *d = cap_xmalloc(nn * sizeof *d);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            d[i * n + j] = mmd_dist(x[i], x[j]);
+    double med = select_kth(d, nn, (size_t)rint((double)(nn - 1) * 0.5));
+    free(d);
+    double sigma = pow(0.5 * med, 0.5);
+    return sigma == 0 ? pow(0.5 * 1, 0.5) : sigma;
+}
+
+/* The RBF kernel over reference then current values, diagonal zeroed. */
+static double *mmd_kernel(const double *x, size_t n, const double *y, size_t m, double sigma)
+{
+    size_t N = n + m;
+    double gamma = 1.0 / (2.0 * (sigma * sigma)), *K = cap_xmalloc(N * N * sizeof *K);
+    for (size_t i = 0; i < N; i++) {
+        double a = i < n ? x[i] : y[i - n];
+        for (size_t j = 0; j < N; j++) {
+            double b = j < n ? x[j] : y[j - n];
+            /* the current-by-reference block is Evidently's Kxy transposed */
+            double d = i >= n && j < n ? mmd_dist(b, a) : mmd_dist(a, b);
+            K[i * N + j] = i == j ? 0.0 : exp(-gamma * d);
+        }
+    }
+    return K;
+}
+
+/* Evidently's unbiased MMD^2 of the split lab (0: first sample, 1:
+ * second): A*sum Kxx + B*sum Kyy - 2*mean Kxy. */
+static double mmd_stat(const double *K, size_t N, size_t n, const unsigned char *lab)
+{
+    size_t m = N - n;
+    double sxx = 0, syy = 0, sxy = 0;
+    for (size_t i = 0; i < N; i++) {
+        double acc[2] = {0, 0};
+        const double *row = K + i * N;
+        for (size_t j = 0; j < N; j++)
+            acc[lab[j]] += row[j];
+        if (lab[i] == 0)
+            sxx += acc[0];
+        else
+            syy += acc[1], sxy += acc[0];
+    }
+    double A = 1.0 / ((double)n * (double)(n - 1)), B = 1.0 / ((double)m * (double)(m - 1));
+    return A * sxx + B * syy - 2.0 * (sxy / ((double)n * (double)m));
+}
+
+/* The share of 100 random splits (seeded: MMD_SEED, GSL's mt19937 and
+ * gsl_ran_shuffle) whose MMD is at least the observed one, Evidently's
+ * p-value; it agrees with Evidently's only within Monte-Carlo error
+ * (standard error sqrt(p(1-p)/100) <= 0.05). */
+static double mmd_pvalue(const double *K, size_t N, size_t n, double observed)
+{
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, MMD_SEED);
+    size_t *idx = cap_xmalloc(N * sizeof *idx), hits = 0;
+    unsigned char *lab = cap_xmalloc(N);
+    for (size_t i = 0; i < N; i++)
+        idx[i] = i;
+    for (int r = 0; r < MMD_PERMUTATIONS; r++) {
+        gsl_ran_shuffle(rng, idx, N, sizeof *idx);
+        for (size_t k = 0; k < N; k++)
+            lab[idx[k]] = k >= n;
+        hits += observed <= mmd_stat(K, N, n, lab);
+    }
+    free(idx);
+    free(lab);
+    gsl_rng_free(rng);
+    return (double)hits / MMD_PERMUTATIONS;
+}
+
+int mon_st_empirical_mmd(const struct mon_sample *ref, const struct mon_sample *cur,
+                         enum mon_coltype type, double threshold, struct mon_stat_result *out,
+                         struct cap_error *err)
+{
+    gsl_quiet();
+    /* Evidently divides by n(n-1) and m(m-1): ZeroDivisionError at 1 */
+    int rc = need_sizes(ref, cur, 2, "empirical_mmd", err);
+    if (rc)
+        return rc;
+    size_t n = ref->n, m = cur->n, N = n + m;
+    if (N > MMD_MAX_VALUES)
+        return cap_err(err, CAP_EINVAL,
+                       "empirical_mmd builds an (n+m)^2 kernel matrix like Evidently and takes "
+                       "at most %d values in the reference and the current data together, got "
+                       "%zu; sample the data or choose another stattest",
+                       MMD_MAX_VALUES, N);
+    double *K = mmd_kernel(ref->v, n, cur->v, m, mmd_sigma(ref->v, n));
+    unsigned char *lab = cap_xmalloc(N);
+    for (size_t i = 0; i < N; i++)
+        lab[i] = i >= n;
+    double observed = mmd_stat(K, N, n, lab);
+    free(lab);
+    double p = mmd_pvalue(K, N, n, observed);
+    free(K);
     set_pvalue(out, p, threshold);
     return 0;
 }

@@ -278,6 +278,44 @@ static void test_es(void **state)
     expect_error(mon_st_es, S(k, 6), S(two, 1), "interquartile range");
 }
 
+static void test_empirical_mmd(void **state)
+{
+    (void)state;
+    struct mon_stat_result out, again;
+    struct cap_error err = {0};
+    /* a permutation p-value: Evidently's with 20000 permutations instead of
+     * 100 (np.random.seed(0); X=..., Y=[y+1 for y in Y] as columns;
+     * k=kernel_matrix(X,Y) with its diagonal zeroed; s=mmd_2samp(k,30);
+     * mean([s <= mmd_2samp(k,30,permute=True) for _ in range(20000)])) is
+     * 0.6713; ours uses 100 seeded permutations, so within 3 standard errors
+     * (0.15), and the same on every run */
+    double y1[30];
+    for (int i = 0; i < 30; i++)
+        y1[i] = Y[i] + 1;
+    struct mon_sample r = S(X, 40), c = S(y1, 30);
+    assert_int_equal(mon_st_empirical_mmd(&r, &c, MON_NUM, 0.1, &out, &err), 0);
+    assert_true(fabs(out.score - 0.6713) <= 0.15);
+    assert_false(out.drift);
+    assert_int_equal(mon_st_empirical_mmd(&r, &c, MON_NUM, 0.1, &again, &err), 0);
+    assert_true(out.score == again.score);
+    /* constant samples: every split has the same MMD, p = 1 exactly:
+     * mmd_pval(np.full((5,1),2.5), np.full((4,1),2.5))[0] */
+    const double k[] = {2.5, 2.5, 2.5, 2.5, 2.5};
+    expect(mon_st_empirical_mmd, S(k, 5), S(k, 4), MON_NUM, 0.1, 1.0, false);
+    /* far apart: no split beats the observed one:
+     * mmd_pval(np.arange(30.0).reshape(-1,1), np.arange(30.0).reshape(-1,1)+100)[0] */
+    double a[30], b[30];
+    for (int i = 0; i < 30; i++)
+        a[i] = i, b[i] = i + 100;
+    expect(mon_st_empirical_mmd, S(a, 30), S(b, 30), MON_NUM, 0.1, 0.0, true);
+    /* Evidently divides by n(n-1): one value is a ZeroDivisionError there */
+    expect_error(mon_st_empirical_mmd, S(a, 1), S(b, 30), "at least 2 values");
+    /* the kernel matrix is (n+m)^2: more than 4000 values is refused */
+    double *big = calloc(4001, sizeof *big);
+    expect_error(mon_st_empirical_mmd, S(big, 2001), S(big, 2000), "at most 4000");
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_fisher_exact),
         cmocka_unit_test(test_g_test),
         cmocka_unit_test(test_es),
+        cmocka_unit_test(test_empirical_mmd),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
