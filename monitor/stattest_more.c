@@ -11,7 +11,10 @@
  * (exact Mann-Whitney counts, the Cramér-von Mises exact and limiting laws,
  * the Anderson-Darling p-value interpolation) it is written here from the
  * published method. Where scipy returns NaN we return NaN (drift false, as
- * Evidently's `p < threshold` says); where scipy raises we return an error. */
+ * Evidently's `p < threshold` says); where scipy raises we return an error.
+ * Where Evidently fails on valid data (its exact Cramér-von Mises under
+ * numpy 2, Fisher's and the G-test on samples of different sizes) we do what
+ * is statistically right, as said at each test. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -351,7 +354,8 @@ static double ad_variance(size_t n1, size_t n2)
     double c = (6 * h + 2 * g - 2) * (k * k) + (4 * h - 4 * g + 6) * k + (2 * h - 6) * H + 4 * h;
     double d = (2 * h + 6) * (k * k) - 4 * h * k;
     /* N^3, N^2 as integers first, then rounded once, as Python does */
-    double n3 = (double)((uint64_t)nn * nn * nn), n2sq = (double)((uint64_t)nn * nn);
+    unsigned __int128 w = nn;
+    double n3 = (double)(w * w * w), n2sq = (double)(w * w);
     return (a * n3 + b * n2sq + c * N + d) / ((N - 1.) * (N - 2.) * (N - 3.));
 }
 
