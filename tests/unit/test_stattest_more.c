@@ -316,6 +316,41 @@ static void test_empirical_mmd(void **state)
     free(big);
 }
 
+/* The table rows, as Evidently 0.7 registers each test (display_name,
+ * allowed_feature_types, default_threshold in
+ * evidently/legacy/calculations/stattests/<file>.py). */
+static void test_table_rows(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *id, *display;
+        bool num, cat, pvalue;
+        double thr;
+        mon_stattest_fn fn;
+    } want[] = {
+        {"anderson", "Anderson-Darling", true, false, true, 0.1, mon_st_anderson},
+        {"cramer_von_mises", "Cramer-von Mises", true, false, true, 0.1,
+         mon_st_cramer_von_mises},
+        {"mannw", "Mann-Whitney U-rank test", true, false, true, 0.05, mon_st_mannw},
+        {"ed", "Energy-distance", true, false, false, 0.1, mon_st_ed},
+        {"es", "Epps-Singleton", true, false, true, 0.05, mon_st_es},
+        {"t_test", "t_test", true, false, true, 0.05, mon_st_t_test},
+        {"fisher_exact", "Fisher's Exact test", false, true, true, 0.1, mon_st_fisher_exact},
+        {"g_test", "g_test", false, true, true, 0.1, mon_st_g_test},
+        {"empirical_mmd", "empirical_mmd", true, false, true, 0.1, mon_st_empirical_mmd},
+    };
+    for (size_t i = 0; i < LEN(want); i++) {
+        const struct mon_stattest *t = mon_stattest_find(want[i].id);
+        assert_non_null(t);
+        assert_string_equal(t->display, want[i].display);
+        assert_int_equal(t->num, want[i].num);
+        assert_int_equal(t->cat, want[i].cat);
+        assert_int_equal(t->pvalue, want[i].pvalue);
+        assert_true(t->default_threshold == want[i].thr);
+        assert_true(t->fn == want[i].fn);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_g_test),
         cmocka_unit_test(test_es),
         cmocka_unit_test(test_empirical_mmd),
+        cmocka_unit_test(test_table_rows),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
