@@ -310,9 +310,10 @@ static void test_empirical_mmd(void **state)
     expect(mon_st_empirical_mmd, S(a, 30), S(b, 30), MON_NUM, 0.1, 0.0, true);
     /* Evidently divides by n(n-1): one value is a ZeroDivisionError there */
     expect_error(mon_st_empirical_mmd, S(a, 1), S(b, 30), "at least 2 values");
-    /* the kernel matrix is (n+m)^2: more than 4000 values is refused */
-    double *big = calloc(4001, sizeof *big);
-    expect_error(mon_st_empirical_mmd, S(big, 2001), S(big, 2000), "at most 4000");
+    /* O((n+m)^2) kernel terms per permutation: more than 20000 values is
+     * refused */
+    double *big = calloc(20001, sizeof *big);
+    expect_error(mon_st_empirical_mmd, S(big, 10001), S(big, 10000), "at most 20000");
     free(big);
 }
 
