@@ -362,9 +362,20 @@ static int jl_value(struct builder *b, size_t c, const cJSON *v, size_t line,
         }
         return 0;
     }
+    /* pandas' read_json types 1.0 as an integer and reads "3" as a number */
     if (cJSON_IsNumber(v) && !k->is_text) {
         k->num[b->nrows] = v->valuedouble;
         if (k->all_int && v->valuedouble != floor(v->valuedouble))
+            k->all_int = false;
+        return 0;
+    }
+    double x;
+    if (cJSON_IsString(v) && !k->is_text &&
+        cap_text_to_double(v->valuestring, strlen(v->valuestring), &x)) {
+        k->num[b->nrows] = x;
+        if (isnan(x))
+            k->any_na = true;
+        else if (k->all_int && x != floor(x))
             k->all_int = false;
         return 0;
     }

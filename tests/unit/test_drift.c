@@ -266,6 +266,16 @@ static void test_frame_jsonl_npy(void **state)
     assert_int_equal(f.cols[1].dtype, MON_TEXT);
     assert_null(f.cols[1].text[1]);
     mon_frame_free(&f);
+    /* as pandas.read_json(lines=True): 1.0 and "3" are integers, "u" text */
+    write_file("c.jsonl", "{\"x\": 1.0, \"y\": \"3\", \"z\": true}\n"
+                          "{\"x\": 2.0, \"y\": \"4\", \"z\": false}\n");
+    assert_int_equal(read_frame("c.jsonl", &f, &err), 0);
+    assert_int_equal(f.cols[0].dtype, MON_INT);
+    assert_int_equal(f.cols[1].dtype, MON_INT);
+    assert_true(f.cols[1].num[1] == 4);
+    assert_int_equal(f.cols[2].dtype, MON_TEXT);
+    assert_string_equal(f.cols[2].text[0], "True");
+    mon_frame_free(&f);
     write_file("b.jsonl", "{\"x\": 1}\n{\"q\": 2}\n");
     assert_int_equal(read_frame("b.jsonl", &f, &err), -CAP_EINVAL);
     assert_non_null(strstr(err.msg, "line 2"));
