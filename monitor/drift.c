@@ -52,21 +52,17 @@ static int check_frames(const struct mon_frame *ref, const struct mon_frame *cur
                         struct cap_error *err)
 {
     if (ref->nrows == 0)
-        return cap_err(err, CAP_EINVAL, "the reference data has no rows");
+        return cap_err(err, CAP_EINVAL, "%s: the reference data has no rows", ref->path);
     if (cur->nrows == 0)
-        return cap_err(err, CAP_EINVAL, "the current data has no rows");
-    for (size_t c = 0; c < ref->ncols; c++)
-        if (!find_col(cur, ref->cols[c].name))
-            return cap_err(err, CAP_EINVAL,
-                           "column '%s' is in the reference data but not in the current data "
-                           "(both need the same columns)",
-                           ref->cols[c].name);
-    for (size_t c = 0; c < cur->ncols; c++)
-        if (!find_col(ref, cur->cols[c].name))
-            return cap_err(err, CAP_EINVAL,
-                           "column '%s' is in the current data but not in the reference data "
-                           "(both need the same columns)",
-                           cur->cols[c].name);
+        return cap_err(err, CAP_EINVAL, "%s: the current data has no rows", cur->path);
+    const struct mon_frame *f[2] = {ref, cur};
+    for (int k = 0; k < 2; k++)
+        for (size_t c = 0; c < f[k]->ncols; c++)
+            if (!find_col(f[1 - k], f[k]->cols[c].name))
+                return cap_err(err, CAP_EINVAL,
+                               "column '%s' is in %s but not in %s (the reference and current "
+                               "data need the same columns)",
+                               f[k]->cols[c].name, f[k]->path, f[1 - k]->path);
     return 0;
 }
 
@@ -175,15 +171,13 @@ static int infer_type(const struct mon_column *c, size_t nrows, enum mon_coltype
     return 0;
 }
 
-/* The first text cell of a column, for messages. */
-static const char *first_text(const struct mon_column *k, size_t n, size_t *row)
+/* The first cell of a text column that is not a number, for messages. */
+static const char *first_text(const struct mon_column *k, size_t n)
 {
+    double v;
     for (size_t i = 0; i < n; i++)
-        if (k->text[i]) {
-            *row = i;
+        if (k->text[i] && !cap_text_to_double(k->text[i], strlen(k->text[i]), &v))
             return k->text[i];
-        }
-    *row = 0;
     return "";
 }
 
@@ -306,21 +300,23 @@ static int drift_column(const struct mon_frame *ref, const struct mon_frame *cur
     const struct mon_column *kr = find_col(ref, name), *kc = find_col(cur, name);
     bool named_num = in_list(o->numerical, o->n_numerical, name);
     bool named_cat = in_list(o->categorical, o->n_categorical, name);
-    size_t row;
     if (named_num && (kr->dtype == MON_TEXT || kc->dtype == MON_TEXT)) {
         bool in_ref = kr->dtype == MON_TEXT;
         const struct mon_column *k = in_ref ? kr : kc;
-        const char *t = first_text(k, in_ref ? ref->nrows : cur->nrows, &row);
         return cap_err(err, CAP_EINVAL,
-                       "column '%s' is named numerical but holds text ('%s', data row %zu of "
-                       "the %s data)",
-                       name, t, row + 1, in_ref ? "reference" : "current");
+                       "%s: line %zu: column '%s' is named numerical but holds text ('%s')",
+                       in_ref ? ref->path : cur->path, k->text_line, name,
+                       first_text(k, in_ref ? ref->nrows : cur->nrows));
     }
-    if ((kr->dtype == MON_TEXT) != (kc->dtype == MON_TEXT))
+    if ((kr->dtype == MON_TEXT) != (kc->dtype == MON_TEXT)) {
+        bool in_ref = kr->dtype == MON_TEXT;
+        const struct mon_column *k = in_ref ? kr : kc;
         return cap_err(err, CAP_EINVAL,
-                       "column '%s' holds %s in the reference data but %s in the current data",
-                       name, kr->dtype == MON_TEXT ? "text" : "numbers",
-                       kc->dtype == MON_TEXT ? "text" : "numbers");
+                       "%s: line %zu: column '%s' holds text ('%s') but numbers in the %s file %s",
+                       in_ref ? ref->path : cur->path, k->text_line, name,
+                       first_text(k, in_ref ? ref->nrows : cur->nrows),
+                       in_ref ? "current" : "reference", in_ref ? cur->path : ref->path);
+    }
     int rc = 0;
     out->type = named_num ? MON_NUM : MON_CAT;
     if (!named_num && !named_cat && (rc = infer_type(kc, cur->nrows, &out->type, err)) < 0)
