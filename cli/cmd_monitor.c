@@ -191,7 +191,8 @@ lists:
 int cmd_monitor(int argc, char **argv)
 {
     if (argc < 3 || strcmp(argv[2], "--help") == 0) {
-        printf("usage: capstan monitor drift [options]   (capstan monitor drift --help)\n");
+        fprintf(argc < 3 ? stderr : stdout,
+                "usage: capstan monitor drift [options]   (capstan monitor drift --help)\n");
         return argc < 3 ? 2 : 0;
     }
     if (strcmp(argv[2], "drift") == 0)

@@ -26,6 +26,7 @@ struct colb {
     double *num;
     char **text;
     bool is_text, all_int, any_na;
+    size_t text_line;
 };
 
 struct builder {
@@ -33,6 +34,7 @@ struct builder {
     struct colb *cb;
     char **names;
     size_t ncols, nrows, cap;
+    size_t line; /* the file line being read */
 };
 
 static void b_init(struct builder *b, const char *path)
@@ -104,6 +106,7 @@ static void b_to_text(struct builder *b, size_t c, recover_fn recover, void *ctx
     k->num = NULL;
     k->text = t;
     k->is_text = true;
+    k->text_line = b->line;
 }
 
 /* Stores one cell given as text. */
@@ -128,6 +131,7 @@ static void b_cell_text(struct builder *b, size_t c, const char *s, size_t n,
 
 static void b_finish(struct builder *b, struct mon_frame *out)
 {
+    out->path = cap_xstrdup(b->path);
     out->ncols = b->ncols;
     out->nrows = b->nrows;
     out->cols = cap_xcalloc(b->ncols ? b->ncols : 1, sizeof *out->cols);
@@ -137,6 +141,7 @@ static void b_finish(struct builder *b, struct mon_frame *out)
         o->name = b->names[c];
         o->num = k->num;
         o->text = k->text;
+        o->text_line = k->text_line;
         o->dtype = k->is_text ? MON_TEXT : (k->all_int && !k->any_na) ? MON_INT : MON_FLOAT;
     }
     free(b->names);
@@ -163,6 +168,7 @@ void mon_frame_free(struct mon_frame *f)
         free(k->text);
     }
     free(f->cols);
+    free(f->path);
     memset(f, 0, sizeof *f);
 }
 
@@ -284,6 +290,7 @@ static int csv_read(const char *path, const char *data, size_t len, struct mon_f
             cv.row_off = cap_xrealloc(cv.row_off, ocap * sizeof *cv.row_off);
         }
         cv.row_off[b.nrows] = start;
+        b.line = line;
         size_t c = 0;
         for (last = false; !last; c++) {
             if (csv_field(&cv, &s, &n, &last) < 0) {
@@ -355,9 +362,20 @@ static int jl_value(struct builder *b, size_t c, const cJSON *v, size_t line,
         }
         return 0;
     }
+    /* pandas' read_json types 1.0 as an integer and reads "3" as a number */
     if (cJSON_IsNumber(v) && !k->is_text) {
         k->num[b->nrows] = v->valuedouble;
         if (k->all_int && v->valuedouble != floor(v->valuedouble))
+            k->all_int = false;
+        return 0;
+    }
+    double x;
+    if (cJSON_IsString(v) && !k->is_text &&
+        cap_text_to_double(v->valuestring, strlen(v->valuestring), &x)) {
+        k->num[b->nrows] = x;
+        if (isnan(x))
+            k->any_na = true;
+        else if (k->all_int && x != floor(x))
             k->all_int = false;
         return 0;
     }
@@ -422,6 +440,7 @@ static int jsonl_read(const char *path, const char *data, size_t len, struct mon
         while (q < e && isspace((unsigned char)*q))
             q++;
         if (q < e) {
+            b.line = line;
             cJSON *o = cJSON_ParseWithLength(p, (size_t)(e - p));
             if (!o) {
                 rc = cap_err(err, CAP_EINVAL, "%s: line %zu: not valid JSON", path, line);

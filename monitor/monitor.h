@@ -21,9 +21,11 @@ struct mon_column {
     enum mon_dtype dtype;
     double *num;  /* MON_INT/MON_FLOAT: the values, NaN where missing */
     char **text;  /* MON_TEXT: the cells, NULL where missing */
+    size_t text_line; /* MON_TEXT: the file's line with its first cell that is no number */
 };
 
 struct mon_frame {
+    char *path;   /* the file it came from, for messages */
     struct mon_column *cols;
     size_t ncols, nrows;
 };

@@ -266,6 +266,16 @@ static void test_frame_jsonl_npy(void **state)
     assert_int_equal(f.cols[1].dtype, MON_TEXT);
     assert_null(f.cols[1].text[1]);
     mon_frame_free(&f);
+    /* as pandas.read_json(lines=True): 1.0 and "3" are integers, "u" text */
+    write_file("c.jsonl", "{\"x\": 1.0, \"y\": \"3\", \"z\": true}\n"
+                          "{\"x\": 2.0, \"y\": \"4\", \"z\": false}\n");
+    assert_int_equal(read_frame("c.jsonl", &f, &err), 0);
+    assert_int_equal(f.cols[0].dtype, MON_INT);
+    assert_int_equal(f.cols[1].dtype, MON_INT);
+    assert_true(f.cols[1].num[1] == 4);
+    assert_int_equal(f.cols[2].dtype, MON_TEXT);
+    assert_string_equal(f.cols[2].text[0], "True");
+    mon_frame_free(&f);
     write_file("b.jsonl", "{\"x\": 1}\n{\"q\": 2}\n");
     assert_int_equal(read_frame("b.jsonl", &f, &err), -CAP_EINVAL);
     assert_non_null(strstr(err.msg, "line 2"));
@@ -377,13 +387,13 @@ static void test_errors(void **state)
     write_file("empty.csv", "x,s\n");
     write_file("text.csv", "x,s\nfoo,a\n2.0,b\n3.0,a\n4.0,a\n");
     struct mon_drift_options o = {.drift_share = 0.5};
-    expect_error("r.csv", "other.csv", &o, "'s' is in the reference");
+    expect_error("r.csv", "other.csv", &o, "r.csv but not in");
     expect_error("r.csv", "empty.csv", &o, "current data has no rows");
     expect_error("empty.csv", "c.csv", &o, "reference data has no rows");
     const char *num[] = {"s"};
     struct mon_drift_options on = {.drift_share = 0.5, .numerical = num, .n_numerical = 1};
-    expect_error("r.csv", "c.csv", &on, "named numerical but holds text");
-    expect_error("r.csv", "text.csv", &o, "holds numbers in the reference");
+    expect_error("r.csv", "c.csv", &on, "r.csv: line 2: column 's' is named numerical but holds text ('a')");
+    expect_error("r.csv", "text.csv", &o, "text.csv: line 2: column 'x' holds text ('foo')");
     struct mon_drift_options os = {.drift_share = 0.5, .stattest = "bogus"};
     expect_error("r.csv", "c.csv", &os, "unknown stattest 'bogus'");
     struct mon_drift_options ok = {.drift_share = 0.5, .stattest = "ks"};
