@@ -126,13 +126,6 @@ static bool tie_next(struct tie_walk *w, double *value, size_t *cx, size_t *cy)
     return true;
 }
 
-/* GSL's default error handler aborts the process, on underflow too; bad
- * input must never abort, so the tests switch it off and read statuses. */
-static void gsl_quiet(void)
-{
-    gsl_set_error_handler_off();
-}
-
 /* Two-sided Student t p-value, P(|T| >= |t|) = I_{df/(df+t^2)}(df/2, 1/2)
  * (gsl_sf_beta_inc_e), exact where GSL's gsl_cdf_tdist_Q switches to an
  * asymptotic expansion for df > 30. */
@@ -168,7 +161,6 @@ int mon_st_t_test(const struct mon_sample *ref, const struct mon_sample *cur,
                   enum mon_coltype type, double threshold, struct mon_stat_result *out,
                   struct cap_error *err)
 {
-    gsl_quiet();
     int rc = need_sizes(ref, cur, 1, "t_test", err);
     if (rc)
         return rc;
@@ -255,7 +247,6 @@ int mon_st_mannw(const struct mon_sample *ref, const struct mon_sample *cur,
                  enum mon_coltype type, double threshold, struct mon_stat_result *out,
                  struct cap_error *err)
 {
-    gsl_quiet();
     int rc = need_sizes(ref, cur, 1, "mannw", err);
     if (rc)
         return rc;
@@ -410,7 +401,6 @@ int mon_st_anderson(const struct mon_sample *ref, const struct mon_sample *cur,
                     enum mon_coltype type, double threshold, struct mon_stat_result *out,
                     struct cap_error *err)
 {
-    gsl_quiet();
     int rc = need_sizes(ref, cur, 1, "anderson", err);
     if (rc)
         return rc;
@@ -599,7 +589,6 @@ int mon_st_cramer_von_mises(const struct mon_sample *ref, const struct mon_sampl
                             enum mon_coltype type, double threshold,
                             struct mon_stat_result *out, struct cap_error *err)
 {
-    gsl_quiet();
     int rc = need_sizes(ref, cur, 2, "cramer_von_mises", err);
     if (rc)
         return rc;
@@ -890,7 +879,6 @@ int mon_st_fisher_exact(const struct mon_sample *ref, const struct mon_sample *c
                         enum mon_coltype type, double threshold, struct mon_stat_result *out,
                         struct cap_error *err)
 {
-    gsl_quiet();
     int rc = need_sizes(ref, cur, 1, "fisher_exact", err);
     if (rc)
         return rc;
@@ -931,7 +919,6 @@ int mon_st_g_test(const struct mon_sample *ref, const struct mon_sample *cur,
                   enum mon_coltype type, double threshold, struct mon_stat_result *out,
                   struct cap_error *err)
 {
-    gsl_quiet();
     int rc = need_sizes(ref, cur, 1, "g_test", err);
     if (rc)
         return rc;
@@ -1051,7 +1038,6 @@ static double es_quadform(double S[4][4], const double d[4], double n, int *rank
 int mon_st_es(const struct mon_sample *ref, const struct mon_sample *cur, enum mon_coltype type,
               double threshold, struct mon_stat_result *out, struct cap_error *err)
 {
-    gsl_quiet();
     int rc = need_sizes(ref, cur, 1, "es", err);
     if (rc)
         return rc;
@@ -1332,7 +1318,6 @@ int mon_st_empirical_mmd(const struct mon_sample *ref, const struct mon_sample *
                          enum mon_coltype type, double threshold, struct mon_stat_result *out,
                          struct cap_error *err)
 {
-    gsl_quiet();
     /* Evidently divides by n(n-1) and m(m-1): ZeroDivisionError at 1 */
     int rc = need_sizes(ref, cur, 2, "empirical_mmd", err);
     if (rc)

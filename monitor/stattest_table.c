@@ -3,6 +3,8 @@
  * Evidently 0.7 registers it). A plain array so that a test is one row. */
 #include <string.h>
 
+#include <gsl/gsl_errno.h>
+
 #include "monitor/stattest.h"
 
 static const struct mon_stattest tests[] = {
@@ -42,4 +44,13 @@ const struct mon_stattest *mon_stattest_find(const char *id)
         if (strcmp(t->id, id) == 0)
             return t;
     return NULL;
+}
+
+/* GSL's default error handler aborts the process, on an underflow too, and
+ * bad input must never abort: the tests read GSL's statuses instead. Set
+ * once, before main and so before any thread, for every caller of the
+ * tests (the handler is one process-wide pointer). */
+__attribute__((constructor)) static void gsl_quiet(void)
+{
+    gsl_set_error_handler_off();
 }
