@@ -184,6 +184,7 @@ static const char *first_text(const struct mon_column *k, size_t n)
 /* The finite values of a numeric column. */
 static void finite_values(const struct mon_column *k, size_t n, struct mon_sample *s)
 {
+    memset(s, 0, sizeof *s);
     double *v = cap_xmalloc((n ? n : 1) * sizeof *v);
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
@@ -321,12 +322,14 @@ static int drift_column(const struct mon_frame *ref, const struct mon_frame *cur
     out->type = named_num ? MON_NUM : MON_CAT;
     if (!named_num && !named_cat && (rc = infer_type(kc, cur->nrows, &out->type, err)) < 0)
         return rc;
-    struct mon_sample r, c;
+    struct mon_sample r = {0}, c = {0};
     if (kr->dtype == MON_TEXT) {
         codes_text(kr, ref->nrows, kc, cur->nrows, &r, &c);
     } else {
         finite_values(kr, ref->nrows, &r);
         finite_values(kc, cur->nrows, &c);
+        r.integer = kr->dtype == MON_INT;
+        c.integer = kc->dtype == MON_INT;
         if (out->type == MON_CAT)
             codes_num(&r, &c);
     }

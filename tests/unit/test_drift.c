@@ -130,6 +130,21 @@ static void test_numerical(void **state)
     /* ev("hellinger", ...) */
     expect("hellinger", r, N(r), c, N(c), MON_NUM, 0.547432299831404, true);
     expect("hellinger", br, N(br), bc, N(bc), MON_NUM, 0.19664963919558637, true);
+    /* numpy never makes bins narrower than 1 for int64 data: hellinger over
+     * the two values {0, 1} gets one bin for an int column, two for float:
+     * R._registered_stat_tests["hellinger"][CT.Numerical](pd.Series([0,1,1,0,1], dtype=int),
+     *     pd.Series([1,1,1,0], dtype=int), CT.Numerical, None) -> 0.0, and with
+     * dtype=float -> 0.11380615419750022 */
+    const double h1[] = {0, 1, 1, 0, 1}, h2[] = {1, 1, 1, 0};
+    struct mon_sample a = {h1, 5, true}, b = {h2, 4, true};
+    struct mon_stat_result o;
+    struct cap_error err = {0};
+    assert_int_equal(mon_st_hellinger(&a, &b, MON_NUM, 0.1, &o, &err), 0);
+    close_to(o.score, 0.0);
+    a.integer = b.integer = false;
+    assert_int_equal(mon_st_hellinger(&a, &b, MON_NUM, 0.1, &o, &err), 0);
+    close_to(o.score, 0.11380615419750022);
+    assert_true(o.drift);
 }
 
 static void test_categorical(void **state)
