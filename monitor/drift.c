@@ -95,7 +95,8 @@ static int check_options(const struct mon_frame *ref, const struct mon_drift_opt
         return cap_err(err, CAP_EINVAL, "unknown stattest '%s'", o->stattest);
     for (size_t i = 0; i < o->n_stattest_col; i++) {
         if (!find_col(ref, o->stattest_col[i].column))
-            return cap_err(err, CAP_EINVAL, "--stattest-column names column '%s', which the data lacks",
+            return cap_err(err, CAP_EINVAL,
+                           "--stattest-column names column '%s', which the data lacks",
                            o->stattest_col[i].column);
         if (!mon_stattest_find(o->stattest_col[i].value))
             return cap_err(err, CAP_EINVAL, "unknown stattest '%s' for column '%s'",

@@ -496,7 +496,8 @@ static int npy_header(const char *path, FILE *f, struct npy_head *h, struct cap_
     int size;
     if (!d || !fo || !sh || sscanf(d, "'descr': %c%c%c%d", &q1, &endian, &kind, &size) != 4 ||
         strchr("fiub", kind) == NULL || endian == '>' ||
-        !(kind == 'f' ? size == 4 || size == 8 : size == 1 || size == 2 || size == 4 || size == 8)) {
+        !(kind == 'f' ? size == 4 || size == 8
+                      : size == 1 || size == 2 || size == 4 || size == 8)) {
         rc = cap_err(err, CAP_EINVAL,
                      "%s: unsupported .npy dtype (expected little-endian float32/64, "
                      "integers or bool)",
@@ -604,6 +605,23 @@ static int npy_read(const char *path, const char *const *names, size_t nnames,
 
 /* ---- entry ---- */
 
+/* Two columns of one name would make every later lookup ambiguous (pandas
+ * renames the second "x.1"; a reader of our report could not tell them
+ * apart). */
+static int check_unique_names(const char *path, struct mon_frame *f, struct cap_error *err)
+{
+    for (size_t i = 0; i < f->ncols; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(f->cols[i].name, f->cols[j].name) == 0) {
+                int rc = cap_err(err, CAP_EINVAL,
+                                 "%s: column '%s' appears twice (columns %zu and %zu)", path,
+                                 f->cols[i].name, j + 1, i + 1);
+                mon_frame_free(f);
+                return rc;
+            }
+    return 0;
+}
+
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
@@ -614,8 +632,10 @@ int mon_frame_read(const char *path, const char *const *names, size_t nnames,
                    struct mon_frame *out, struct cap_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (ends_with(path, ".npy"))
-        return npy_read(path, names, nnames, out, err);
+    if (ends_with(path, ".npy")) {
+        int rc = npy_read(path, names, nnames, out, err);
+        return rc < 0 ? rc : check_unique_names(path, out, err);
+    }
     bool jsonl = ends_with(path, ".jsonl") || ends_with(path, ".ndjson");
     if (!jsonl && !ends_with(path, ".csv"))
         return cap_err(err, CAP_EINVAL, "%s: unknown file type (expected .csv, .jsonl or .npy)",
@@ -647,5 +667,5 @@ int mon_frame_read(const char *path, const char *const *names, size_t nnames,
     int rc = jsonl ? jsonl_read(path, data, len, out, err) : csv_read(path, data, len, out, err);
     if (map)
         munmap(map, len);
-    return rc;
+    return rc < 0 ? rc : check_unique_names(path, out, err);
 }
