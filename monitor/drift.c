@@ -4,7 +4,16 @@
  * from the dtype and the number of values), NaN and +-inf dropped, its test
  * chosen (the caller's, else Evidently's default by reference size, type and
  * number of values) and run at its threshold, and the dataset drifting when
- * the share of drifting columns reaches drift_share. */
+ * the share of drifting columns reaches drift_share.
+ *
+ * Where Evidently is not consistent with itself, this follows its
+ * per-column ValueDrift: +-inf is always dropped with NaN. Its dataset-level
+ * count (DriftedColumnsCount, through the legacy DatasetDriftMetric) drops
+ * inf only from a column that also has a NaN; otherwise wasserstein scores
+ * NaN (no drift) and the binned tests raise on the infinite range. So here
+ * number_of_drifted_columns is always the count of the columns' verdicts.
+ * A text column that Evidently would take for free text (text-drift tests,
+ * not statistical ones) is an error that says how to type it. */
 #include "monitor/monitor.h"
 
 #include <math.h>
