@@ -20,5 +20,11 @@ size_t cap_fmt_float9(float f, char *out);
  * "1,5", "nan(0x1)", text. Blanks around the cell are ignored; s need not
  * end in a NUL. */
 bool cap_text_to_double(const char *s, size_t n, double *out);
+/* A plain decimal number at s[0..n), nothing else: an optional sign,
+ * digits with an optional fraction (at least one digit), an optional
+ * exponent. Gives the double strtod would, correctly rounded: up to 19
+ * significant digits and 10^k for |k| <= 22 by one exact operation
+ * (Clinger's fast path), anything else by strtod. False when s is not one. */
+bool cap_decimal_to_double(const char *s, size_t n, double *out);
 
 #endif

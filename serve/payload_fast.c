@@ -16,12 +16,11 @@
  * element type cannot hold, trailing bytes. The grammar accepted is strict
  * JSON, a subset of what cJSON accepts, so no body that the general path
  * refuses is ever handled here. */
-#include <float.h>
-#include <locale.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/numfmt.h"
 #include "serve/payload_internal.h"
 
 /* Values of one tensor kept on the stack by the first pass (4 KiB); a
@@ -32,13 +31,6 @@
 /* cJSON copies a number into a 64-byte buffer before strtod in some
  * versions; longer numbers are left to it */
 #define NUM_MAX 63
-
-/* Clinger's fast path needs each operation rounded once, in double. */
-#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
-#define EXACT_DOUBLE_OPS 1
-#else
-#define EXACT_DOUBLE_OPS 0
-#endif
 
 struct cur {
     const char *p, *end;
@@ -125,99 +117,44 @@ static bool close_or_comma(struct cur *c, char close, bool *bad)
 
 /* ---- numbers ---- */
 
-static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
 static inline bool digit(const char *p, const char *e)
 {
     return p < e && (unsigned)(*p - '0') < 10;
 }
 
 /* A JSON number (RFC 8259's grammar, nothing looser) as the double that
- * strtod gives for its text, which is what cJSON stores. Up to 19
- * significant digits w and 10^k with w <= 2^53 and |k| <= 22 are both exact
- * doubles, so one multiplication or division rounds once, correctly
- * (Clinger); anything else goes to strtod itself. */
+ * strtod gives for its text, which is what cJSON stores: the grammar is
+ * checked here, the conversion is cap_decimal_to_double's. */
 static bool number(struct cur *c, double *out)
 {
     const char *s = c->p, *p = s, *e = c->end;
-    bool neg = p < e && *p == '-';
-    p += neg;
-    uint64_t w = 0;
-    int digits = 0, exp10 = 0;
-    bool fast = EXACT_DOUBLE_OPS;
-    if (p < e && *p == '0') {
+    p += p < e && *p == '-';
+    if (p < e && *p == '0')
         p++; /* a leading zero stands alone: "01" is not JSON */
-    } else if (digit(p, e) && *p != '0') {
-        for (; digit(p, e); p++) {
-            if (digits < 19) {
-                w = w * 10 + (uint64_t)(*p - '0');
-                digits++;
-            } else {
-                fast = false;
-            }
-        }
-    } else {
+    else if (digit(p, e))
+        while (digit(p, e))
+            p++;
+    else
         return false;
-    }
     if (p < e && *p == '.') {
-        p++;
-        if (!digit(p, e))
+        if (!digit(++p, e))
             return false;
-        for (; digit(p, e); p++) {
-            if (w == 0 && *p == '0') {
-                exp10--; /* zeros before the first significant digit */
-            } else if (digits < 19) {
-                w = w * 10 + (uint64_t)(*p - '0');
-                digits++;
-                exp10--;
-            } else {
-                fast = false;
-            }
-        }
+        while (digit(p, e))
+            p++;
     }
     if (p < e && (*p == 'e' || *p == 'E')) {
         p++;
-        bool eneg = false;
-        if (p < e && (*p == '+' || *p == '-'))
-            eneg = *p++ == '-';
+        p += p < e && (*p == '+' || *p == '-');
         if (!digit(p, e))
             return false;
-        int x = 0;
-        for (; digit(p, e); p++)
-            if (x < 100000)
-                x = x * 10 + (*p - '0');
-        exp10 += eneg ? -x : x;
+        while (digit(p, e))
+            p++;
     }
     size_t n = (size_t)(p - s);
     if (n > NUM_MAX)
         return false;
     c->p = p;
-    if (fast) {
-        if (w == 0) {
-            *out = neg ? -0.0 : 0.0;
-            return true;
-        }
-        if (w <= (UINT64_C(1) << 53) && exp10 >= -22 && exp10 <= 22) {
-            double d = (double)w;
-            d = exp10 < 0 ? d / pow10_exact[-exp10] : d * pow10_exact[exp10];
-            *out = neg ? -d : d;
-            return true;
-        }
-    }
-    char buf[NUM_MAX + 1];
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    /* cJSON hands strtod the locale's decimal point; do the same */
-    char dp = localeconv()->decimal_point[0];
-    if (dp != '.') {
-        char *q = memchr(buf, '.', n);
-        if (q)
-            *q = dp;
-    }
-    *out = strtod(buf, NULL);
-    return true;
+    return cap_decimal_to_double(s, n, out);
 }
 
 /* ---- nested arrays of numbers ---- */

@@ -104,6 +104,60 @@ static void test_bit_pattern_sweep(void **state)
     assert_int_equal(mismatches, 0);
 }
 
+/* cap_decimal_to_double gives strtod's double, bit for bit, on the fast
+ * path and off it; it refuses what is not a plain decimal. */
+static void check_decimal(const char *t)
+{
+    double got = 0;
+    assert_true(cap_decimal_to_double(t, strlen(t), &got));
+    double want = strtod(t, NULL);
+    if (memcmp(&got, &want, sizeof got) != 0)
+        fail_msg("%s: %.17g, strtod %.17g", t, got, want);
+}
+
+static void test_decimal_text(void **state)
+{
+    (void)state;
+    static const char *const fixed[] = {
+        "0", "-0", "+0", "0e400", "007", "5.", ".5", "-1.25e-3", "1E22", "1e23", "9007199254740993",
+        "12345678901234567890123", "0.000000000000000000000000001", "1e-400", "1e400",
+        "2.2250738585072011e-308", "4.9e-324", "123456789012345678e-22", "0.1", "3.14159"};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        check_decimal(fixed[i]);
+    /* random digits, points and exponents: both paths */
+    uint64_t x = 88172645463325252ULL;
+    char t[64];
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int len = 1 + (int)(x % 22), n = 0;
+        if (x & 0x100000)
+            t[n++] = '-';
+        int dot = (int)((x >> 8) % (uint64_t)(len + 1));
+        for (int k = 0; k < len; k++) {
+            if (k == dot)
+                t[n++] = '.';
+            t[n++] = (char)('0' + (x >> (k % 50)) % 10);
+        }
+        if (x & 0x200000)
+            n += snprintf(t + n, sizeof t - (size_t)n, "e%d", (int)((x >> 30) % 60) - 30);
+        t[n] = '\0';
+        check_decimal(t);
+    }
+    static const char *const refused[] = {"", "-", ".", "e5", "1e", "1e+", "0x10", "1,5",
+                                          "1.2.3", "inf", "nan", "1 ", " 1", "1d", "--1"};
+    double d;
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+        if (cap_decimal_to_double(refused[i], strlen(refused[i]), &d))
+            fail_msg("'%s' read as a decimal", refused[i]);
+    /* cap_text_to_double: blanks, NA tokens, infinities, refusals */
+    assert_true(cap_text_to_double(" 2.5\r", 5, &d) && d == 2.5);
+    assert_true(cap_text_to_double("NA", 2, &d) && isnan(d));
+    assert_true(cap_text_to_double("", 0, &d) && isnan(d));
+    assert_true(cap_text_to_double("-Infinity", 9, &d) && isinf(d) && d < 0);
+    assert_false(cap_text_to_double("0x10", 4, &d));
+    assert_false(cap_text_to_double("n/a and more text", 17, &d));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -111,6 +165,7 @@ int main(void)
         cmocka_unit_test(test_chosen_values),
         cmocka_unit_test(test_powers_of_ten),
         cmocka_unit_test(test_bit_pattern_sweep),
+        cmocka_unit_test(test_decimal_text),
     };
     return cmocka_run_group_tests_name("numfmt", tests, NULL, NULL);
 }
