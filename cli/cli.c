@@ -49,6 +49,14 @@ int cli_parse(int argc, char **argv, int start, struct cli_opt *opts, const char
             fprintf(stderr, "capstan: option %s needs a value\n", o->name);
             return -1;
         }
+        if (o->repeat) {
+            if (o->nvalues >= CLI_MAX_REPEAT) {
+                fprintf(stderr, "capstan: option %s given more than %d times\n", o->name,
+                        CLI_MAX_REPEAT);
+                return -1;
+            }
+            o->values[o->nvalues++] = o->value;
+        }
     }
     for (int k = 0; opts[k].name; k++) {
         if (given[k] || !opts[k].env)

@@ -11,12 +11,19 @@
 
 #define CAPSTAN_VERSION "0.1.0"
 
+#define CLI_MAX_REPEAT 64
+
 struct cli_opt {
     const char *name;     /* "--port" */
     const char *env;      /* "CAPSTAN_PORT" or NULL */
     bool flag;            /* takes no value */
     const char *value;    /* default in, result out ("1" for a set flag) */
     const char *help;
+    /* An option that may be given more than once (flag false): each value
+     * is kept, in order, in values[0..nvalues-1]; value is the last one. */
+    bool repeat;
+    const char *values[CLI_MAX_REPEAT];
+    int nvalues;
 };
 
 /* Parses argv[start..] against opts; positional arguments are collected into
@@ -46,5 +53,6 @@ int cmd_runs(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
 
 #endif

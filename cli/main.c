@@ -17,6 +17,7 @@ static void usage(FILE *f)
           "  runs           search runs, show a run\n"
           "  models         registered models: list, show, alias, promote, lineage\n"
           "  predict        batch predictions from an ONNX model over CSV, JSONL or .npy\n"
+          "  monitor        data drift of a current file against a reference: monitor drift\n"
           "  version        print the version\n\n"
           "Run 'capstan <command> --help' for a command's options.\n",
           f);
@@ -51,6 +52,8 @@ int main(int argc, char **argv)
         return cmd_deploy(argc, argv);
     if (strcmp(cmd, "predict") == 0)
         return cmd_predict(argc, argv);
+    if (strcmp(cmd, "monitor") == 0)
+        return cmd_monitor(argc, argv);
     fprintf(stderr, "capstan: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -64,6 +64,9 @@ int mon_bins_make(const struct mon_sample *ref, const struct mon_sample *cur,
                   struct cap_error *err);
 void mon_bins_free(struct mon_bins *b);
 
+/* Sorts finite or infinite doubles (no NaN) ascending; stattest.c. */
+void mon_sort(double *v, size_t n);
+
 /* The tests, by Evidently id. stattest.c: */
 int mon_st_ks(const struct mon_sample *, const struct mon_sample *, enum mon_coltype, double,
               struct mon_stat_result *, struct cap_error *);

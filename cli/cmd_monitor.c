@@ -1,0 +1,202 @@
+/* cmd_monitor.c - `capstan monitor drift`: the data drift of a current file
+ * against a reference file, per column and for the dataset, with
+ * Evidently's tests and rules (monitor/monitor.h). Prints one JSON object
+ * with --json, else a table. Exit 0 whatever the verdict, 2 on bad usage or
+ * input (the message on stderr). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/numfmt.h"
+#include "cli/cli.h"
+#include "monitor/monitor.h"
+
+#define SYNOPSIS                                                                              \
+    "capstan monitor drift --reference REF --current CUR [--numerical a,b] "                  \
+    "[--categorical c,d] [--columns a,b,c] [--stattest NAME] [--stattest-column COL=NAME]... " \
+    "[--threshold X] [--threshold-column COL=X]... [--drift-share S] [--json]"
+
+/* A comma-separated list, split in place in a copy. */
+struct list {
+    char *buf;
+    const char **item;
+    size_t n;
+};
+
+static void list_split(const char *s, struct list *l)
+{
+    memset(l, 0, sizeof *l);
+    if (!s || !*s)
+        return;
+    l->buf = cap_xstrdup(s);
+    size_t cap = 1;
+    for (const char *p = s; *p; p++)
+        cap += *p == ',';
+    l->item = cap_xmalloc(cap * sizeof *l->item);
+    for (char *tok = strtok(l->buf, ","); tok; tok = strtok(NULL, ","))
+        l->item[l->n++] = tok;
+}
+
+static void list_free(struct list *l)
+{
+    free(l->buf);
+    free(l->item);
+}
+
+/* COL=VALUE options, split at the last '='. */
+static int overrides(const struct cli_opt *o, struct mon_override *out, char **bufs)
+{
+    for (int i = 0; i < o->nvalues; i++) {
+        bufs[i] = cap_xstrdup(o->values[i]);
+        char *eq = strrchr(bufs[i], '=');
+        if (!eq || eq == bufs[i] || !eq[1]) {
+            fprintf(stderr, "capstan: %s '%s' is not COLUMN=VALUE\n", o->name, o->values[i]);
+            for (int j = 0; j <= i; j++)
+                free(bufs[j]);
+            return -1;
+        }
+        *eq = 0;
+        out[i] = (struct mon_override){bufs[i], eq + 1};
+    }
+    return 0;
+}
+
+static void print_table(const cJSON *r)
+{
+    const cJSON *cols = cJSON_GetObjectItemCaseSensitive(r, "columns");
+    int n = cJSON_GetObjectItemCaseSensitive(r, "number_of_columns")->valueint;
+    int k = cJSON_GetObjectItemCaseSensitive(r, "number_of_drifted_columns")->valueint;
+    double share = cJSON_GetObjectItemCaseSensitive(r, "share_of_drifted_columns")->valuedouble;
+    double ds = cJSON_GetObjectItemCaseSensitive(r, "drift_share")->valuedouble;
+    bool drift = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "dataset_drift"));
+    printf("dataset drift: %s (%d of %d columns drifted, share %.4g; drift share %.4g)\n\n",
+           drift ? "DETECTED" : "not detected", k, n, share, ds);
+    printf("%-24s %-4s %-14s %10s %14s  %s\n", "COLUMN", "TYPE", "STATTEST", "THRESHOLD",
+           "SCORE", "DRIFT");
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cols)
+    {
+        const cJSON *sc = cJSON_GetObjectItemCaseSensitive(c, "drift_score");
+        char score[32];
+        if (cJSON_IsNumber(sc))
+            snprintf(score, sizeof score, "%.6g", sc->valuedouble);
+        else
+            snprintf(score, sizeof score, "nan");
+        printf("%-24s %-4s %-14s %10.4g %14s  %s\n", cli_str(c, "column"),
+               cli_str(c, "column_type"), cli_str(c, "stattest"),
+               cJSON_GetObjectItemCaseSensitive(c, "stattest_threshold")->valuedouble, score,
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "drift_detected")) ? "yes" : "no");
+    }
+}
+
+static int drift(int argc, char **argv)
+{
+    struct cli_opt opts[] = {
+        {"--reference", NULL, false, NULL, "reference data: .csv (with header), .jsonl or .npy"},
+        {"--current", NULL, false, NULL, "current data, in the same columns"},
+        {"--numerical", NULL, false, NULL, "columns to treat as numerical, a,b,..."},
+        {"--categorical", NULL, false, NULL, "columns to treat as categorical, c,d,..."},
+        {"--columns", NULL, false, NULL,
+         "columns to test (default: all); for .npy files, as many names name the columns"},
+        {"--stattest", NULL, false, NULL, "test for every column (default: Evidently's choice)"},
+        {"--stattest-column", NULL, false, NULL, "COL=NAME, a column's test (repeatable)", true},
+        {"--threshold", NULL, false, NULL, "threshold for every column (default: the test's)"},
+        {"--threshold-column", NULL, false, NULL, "COL=X, a column's threshold (repeatable)",
+         true},
+        {"--drift-share", NULL, false, "0.5", "dataset drift when this share of columns drift"},
+        {"--json", NULL, true, NULL, "print the report as one JSON object"},
+        {"--help", NULL, true, NULL, "show this help"},
+        {NULL, NULL, false, NULL, NULL},
+    };
+    const char *pos[1];
+    int npos;
+    if (cli_parse(argc, argv, 3, opts, pos, 0, &npos) < 0)
+        return 2;
+    if (cli_get(opts, "--help")) {
+        cli_usage(SYNOPSIS, opts);
+        return 0;
+    }
+    const char *refp = cli_get(opts, "--reference"), *curp = cli_get(opts, "--current");
+    if (!refp || !curp) {
+        fprintf(stderr, "capstan: monitor drift needs --reference and --current\nusage: %s\n",
+                SYNOPSIS);
+        return 2;
+    }
+    const char *dss = cli_get(opts, "--drift-share");
+    double ds;
+    if (!cap_text_to_double(dss, strlen(dss), &ds) || !(ds >= 0 && ds <= 1)) {
+        fprintf(stderr, "capstan: --drift-share '%s' is out of range (expected 0 to 1)\n", dss);
+        return 2;
+    }
+    struct list num, cat, cols;
+    list_split(cli_get(opts, "--numerical"), &num);
+    list_split(cli_get(opts, "--categorical"), &cat);
+    list_split(cli_get(opts, "--columns"), &cols);
+    struct mon_override st[CLI_MAX_REPEAT], th[CLI_MAX_REPEAT];
+    char *stb[CLI_MAX_REPEAT], *thb[CLI_MAX_REPEAT];
+    const struct cli_opt *sto = &opts[6], *tho = &opts[8];
+    int ret = 2;
+    if (overrides(sto, st, stb) < 0)
+        goto lists;
+    if (overrides(tho, th, thb) < 0)
+        goto st_bufs;
+    struct mon_frame ref = {0}, cur = {0};
+    struct cap_error err = {0};
+    cJSON *report = NULL;
+    if (mon_frame_read(refp, cols.item, cols.n, &ref, &err) < 0 ||
+        mon_frame_read(curp, cols.item, cols.n, &cur, &err) < 0) {
+        fprintf(stderr, "capstan: %s\n", err.msg);
+        goto frames;
+    }
+    struct mon_drift_options o = {
+        .numerical = num.item, .n_numerical = num.n,
+        .categorical = cat.item, .n_categorical = cat.n,
+        .columns = cols.item, .n_columns = cols.n,
+        .stattest = cli_get(opts, "--stattest"),
+        .stattest_col = st, .n_stattest_col = (size_t)sto->nvalues,
+        .threshold = cli_get(opts, "--threshold"),
+        .threshold_col = th, .n_threshold_col = (size_t)tho->nvalues,
+        .drift_share = ds,
+    };
+    if (mon_drift(&ref, &cur, &o, &report, &err) < 0) {
+        fprintf(stderr, "capstan: %s\n", err.msg);
+        goto frames;
+    }
+    if (cli_get(opts, "--json")) {
+        char *s = cJSON_PrintUnformatted(report);
+        puts(s);
+        free(s);
+    } else {
+        print_table(report);
+    }
+    cJSON_Delete(report);
+    ret = 0;
+frames:
+    mon_frame_free(&ref);
+    mon_frame_free(&cur);
+    for (int i = 0; i < tho->nvalues; i++)
+        free(thb[i]);
+st_bufs:
+    for (int i = 0; i < sto->nvalues; i++)
+        free(stb[i]);
+lists:
+    list_free(&num);
+    list_free(&cat);
+    list_free(&cols);
+    return ret;
+}
+
+int cmd_monitor(int argc, char **argv)
+{
+    if (argc < 3 || strcmp(argv[2], "--help") == 0) {
+        fprintf(argc < 3 ? stderr : stdout,
+                "usage: capstan monitor drift [options]   (capstan monitor drift --help)\n");
+        return argc < 3 ? 2 : 0;
+    }
+    if (strcmp(argv[2], "drift") == 0)
+        return drift(argc, argv);
+    fprintf(stderr, "capstan: unknown monitor command '%s' (expected: drift)\n", argv[2]);
+    return 2;
+}
