@@ -18,6 +18,16 @@ static const struct mon_stattest tests[] = {
     /* TVD's score is a permutation p-value (drift when below the
      * threshold), though Evidently's default threshold is 0.1 */
     {"TVD", "Total-Variation-Distance", false, true, true, 0.1, mon_st_tvd},
+    /* stattest_more.c */
+    {"anderson", "Anderson-Darling", true, false, true, 0.1, mon_st_anderson},
+    {"cramer_von_mises", "Cramer-von Mises", true, false, true, 0.1, mon_st_cramer_von_mises},
+    {"mannw", "Mann-Whitney U-rank test", true, false, true, 0.05, mon_st_mannw},
+    {"ed", "Energy-distance", true, false, false, 0.1, mon_st_ed},
+    {"es", "Epps-Singleton", true, false, true, 0.05, mon_st_es},
+    {"t_test", "t_test", true, false, true, 0.05, mon_st_t_test},
+    {"fisher_exact", "Fisher's Exact test", false, true, true, 0.1, mon_st_fisher_exact},
+    {"g_test", "g_test", false, true, true, 0.1, mon_st_g_test},
+    {"empirical_mmd", "empirical_mmd", true, false, true, 0.1, mon_st_empirical_mmd},
     {NULL, NULL, false, false, false, 0, NULL},
 };
 
