@@ -30,7 +30,9 @@ import pandas as pd
 
 warnings.filterwarnings("ignore")
 
+from evidently.core.datasets import infer_column_type  # noqa: E402
 from evidently.legacy.calculations.stattests.registry import _registered_stat_tests  # noqa: E402
+from evidently.legacy.core import ColumnType  # noqa: E402
 from evidently.legacy.metrics import DataDriftTable  # noqa: E402
 from evidently.legacy.metrics import DatasetDriftMetric  # noqa: E402
 from evidently.legacy.pipeline.column_mapping import ColumnMapping  # noqa: E402
@@ -49,6 +51,28 @@ def read_frame(path):
     return pd.read_csv(path)
 
 
+def column_mapping(cur, numerical, categorical):
+    """The column types of Evidently 0.7's own API: what DataDriftPreset gets
+    from Report.run on DataFrames (evidently.core.datasets.infer_column_type
+    on the current data: floats numerical, ints with few values categorical,
+    strings categorical or text by their share of distinct values), with the
+    columns the caller names taken as named. The legacy table's own guess
+    differs (every int column numerical), so it gets the types spelled out."""
+    types = {"num": list(numerical), "cat": list(categorical), "text": []}
+    for name in cur.columns:
+        if name in numerical or name in categorical:
+            continue
+        t = infer_column_type(cur[name])
+        if t == ColumnType.Numerical:
+            types["num"].append(name)
+        elif t == ColumnType.Categorical:
+            types["cat"].append(name)
+        elif t == ColumnType.Text:
+            types["text"].append(name)
+    return ColumnMapping(numerical_features=types["num"], categorical_features=types["cat"],
+                         text_features=types["text"])
+
+
 def display_to_id():
     out = {}
     for name, by_type in _registered_stat_tests.items():
@@ -60,10 +84,7 @@ def display_to_id():
 def answer(spec):
     ref = read_frame(spec["reference"])
     cur = read_frame(spec["current"])
-    mapping = None
-    if spec.get("numerical") is not None or spec.get("categorical") is not None:
-        mapping = ColumnMapping(numerical_features=spec.get("numerical"),
-                                categorical_features=spec.get("categorical"))
+    mapping = column_mapping(cur, spec.get("numerical") or [], spec.get("categorical") or [])
     share = spec.get("drift_share")
     share = 0.5 if share is None else share
     tests = dict(columns=spec.get("columns"), stattest=spec.get("stattest"),

@@ -299,7 +299,8 @@ def case_one_row_current(n_ref, seed):
         ref["kind"] = cats(g, n_ref, list("xyz"))
         cur = normal_frame(g, 1, 0.5)
         cur["kind"] = ["y"]
-        return ref, cur, ()
+        # one text cell is "free text" to Evidently's typing (distinct > half the rows)
+        return ref, cur, ("--categorical", "kind")
     return make
 
 
@@ -623,8 +624,7 @@ BAD_CASES = {
 }
 
 
-@pytest.mark.parametrize("name", list(BAD_CASES))
-def test_bad_input_is_a_clear_error(tmp_path, name):
+def bad_case_files(tmp_path, name):
     change, args, words = BAD_CASES[name]
     ref, cur = bad_frames(rng(70))
     if change == "cur_renames_beta":
@@ -633,14 +633,31 @@ def test_bad_input_is_a_clear_error(tmp_path, name):
         cur = cur.iloc[:0]
     elif change == "ref_empty":
         ref = ref.iloc[:0]
-    r, c = write(ref, tmp_path / "ref.csv"), write(cur, tmp_path / "cur.csv")
-    html = tmp_path / "report.html"
-    rc, out, err = capstan(r, c, *args, "--html", str(html))
+    return write(ref, tmp_path / "ref.csv"), write(cur, tmp_path / "cur.csv"), args, words
+
+
+@pytest.mark.parametrize("name", list(BAD_CASES))
+def test_bad_input_is_a_clear_error(tmp_path, name):
+    r, c, args, words = bad_case_files(tmp_path, name)
+    rc, out, err = capstan(r, c, *args)
     assert rc == 2, (rc, out, err)
     assert out == "", out
     assert err.strip(), "no message on stderr"
     assert any(w.lower() in err.lower() for w in words), err
+
+
+@pytest.mark.parametrize("name", ["mismatched_columns", "empty_current", "unknown_stattest",
+                                  "threshold_negative", "columns_missing"])
+def test_bad_input_writes_no_html(tmp_path, name):
+    r, c, args, words = bad_case_files(tmp_path, name)
+    html = tmp_path / "report.html"
+    rc, out, err = capstan(r, c, *args, "--html", str(html))
+    assert rc == 2, (rc, out, err)
     assert not html.exists(), "a report was written for bad input"
+    good = subprocess.run([BIN, "monitor", "drift", "--reference", r, "--current", r, "--html",
+                           str(html)], capture_output=True, text=True, timeout=120)
+    assert good.returncode == 0, good.stderr
+    assert html.stat().st_size > 0 and "alpha" in html.read_text()
 
 
 def test_text_cell_in_numerical_current_column(tmp_path):
