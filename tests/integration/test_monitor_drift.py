@@ -568,6 +568,30 @@ def test_g_test_unequal_sizes_as_scipy(evidently, tmp_path, n_ref, n_cur):
     assert "error" in theirs, "Evidently's G-test ran on unequal sizes: compare with it instead"
 
 
+@pytest.mark.parametrize("n_ref,n_cur", [(500, 200), (40, 90)])
+def test_fisher_exact_unequal_sizes_as_scipy(evidently, tmp_path, n_ref, n_cur):
+    """Evidently's Fisher test refuses samples of different sizes, though the
+    2x2 table (category x sample) needs no such thing: the answer to match is
+    scipy.stats.fisher_exact on that table, two-sided."""
+    g = rng(90 + n_ref)
+    ref = pd.DataFrame({"b": cats(g, n_ref, ["no", "yes"]), "t": cats(g, n_ref, ["no", "yes"])})
+    cur = pd.DataFrame({"b": cats(g, n_cur, ["no", "yes"]),
+                        "t": cats(g, n_cur, ["no", "yes"], 1.5)})
+    args = ("--categorical", "b,t", "--stattest", "fisher_exact")
+    r, c = write(ref, tmp_path / "ref.csv"), write(cur, tmp_path / "cur.csv")
+    rc, out, err = capstan(r, c, *args)
+    assert rc == 0, err
+    ours = {col["column"]: col for col in json.loads(out)["columns"]}
+    for name in ref.columns:
+        table = [[int(np.sum(cur[name] == "yes")), int(np.sum(cur[name] == "no"))],
+                 [int(np.sum(ref[name] == "yes")), int(np.sum(ref[name] == "no"))]]
+        p = stats.fisher_exact(table).pvalue
+        assert close(ours[name]["drift_score"], float(p)), (ours[name], p, table)
+        assert ours[name]["drift_detected"] == (p < 0.1)
+    assert "error" in evidently.ask(spec_of(r, c, list(args))), \
+        "Evidently's Fisher test ran on unequal sizes: compare with it instead"
+
+
 @pytest.mark.parametrize("n_ref,n_cur", [(8, 6), (20, 20), (15, 4)])
 def test_cramer_von_mises_exact_as_scipy(tmp_path, n_ref, n_cur):
     """Up to 20 values per sample the Cramer-von Mises p-value is exact
