@@ -132,4 +132,12 @@ bench-ui: build/rel/capstan $(PYTEST)
 
 bench: bench-tracking bench-registry bench-infer bench-serve bench-ui
 
+# Drift: capstan monitor drift vs Evidently's DataDriftPreset vs the peers' scipy loop
+# (bench/monitor/RESULTS.md); .venv-evidently comes from scripts/bootstrap.
+.PHONY: bench-monitor
+bench: bench-monitor
+bench-monitor: build/rel/capstan
+	@scripts/bootstrap --python
+	bench/monitor/run.sh
+
 -include $(shell find build -name '*.d' 2>/dev/null)
