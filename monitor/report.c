@@ -528,8 +528,8 @@ static void chart_numerical(struct cap_buf *b, const struct mon_column *k[2],
                       .ctx = &h};
     chart_svg(b, &c);
     cap_buf_printf(b, "<p class=\"note\">Share of each sample's finite values in %zu "
-                      "equal-width bins over both samples.</p>\n",
-                   nb);
+                      "equal-width bin%s over both samples.</p>\n",
+                   nb, nb == 1 ? "" : "s");
 }
 
 struct cathist {
