@@ -91,6 +91,9 @@ struct mon_quality_options {
     size_t n_columns;
     const char *const *categorical; /* numeric columns checked as categories */
     size_t n_categorical;
+    const cJSON *drift;             /* mon_drift's report, or NULL: when set, its columns
+                                       are the ones checked (unless n_columns) and those it
+                                       typed "cat" are checked as categories */
     double missing_share;           /* 0.1 */
     double new_category_share;      /* 0: any unseen category fails */
     double out_of_range_share;      /* 0: any value outside the reference's range fails */

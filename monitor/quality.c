@@ -52,6 +52,36 @@ static double share(size_t k, size_t n)
     return n ? (double)k / (double)n : 0;
 }
 
+/* The drift report's entry for a column, or NULL. */
+static const cJSON *drift_entry(const cJSON *drift, const char *name)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(drift, "columns"))
+    {
+        const cJSON *n = cJSON_GetObjectItem(c, "column");
+        if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+/* Whether a column is checked, and whether as categories. */
+static bool selected(const struct mon_quality_options *o, const char *name)
+{
+    if (o->n_columns)
+        return in_list(o->columns, o->n_columns, name);
+    return !o->drift || drift_entry(o->drift, name);
+}
+
+static bool categorical(const struct mon_quality_options *o, const struct mon_column *kr)
+{
+    if (kr->dtype == MON_TEXT || in_list(o->categorical, o->n_categorical, kr->name))
+        return true;
+    const cJSON *e = o->drift ? drift_entry(o->drift, kr->name) : NULL;
+    const cJSON *t = e ? cJSON_GetObjectItem(e, "column_type") : NULL;
+    return cJSON_IsString(t) && strcmp(t->valuestring, "cat") == 0;
+}
+
 /* ---- checks on the input ---- */
 
 static int check_share(double v, const char *what, struct cap_error *err)
@@ -263,16 +293,17 @@ static cJSON *column_quality(const struct mon_column *kr, size_t nr, const struc
     if (mc > o->missing_share && mc > mr)
         cJSON_AddItemToArray(fails, cJSON_CreateString("missing"));
 
-    /* A text reference is categorical; a numeric one is unless the caller
-     * says so. Across a type mismatch only the range check still means
-     * something (over the current's cells that are numbers). */
-    bool categorical = kr->dtype == MON_TEXT || in_list(o->categorical, o->n_categorical, kr->name);
+    /* A text reference is categorical; a numeric one is when the caller
+     * or the drift report says so. Across a type mismatch only the range
+     * check still means something (over the current's cells that are
+     * numbers). */
+    bool cat = categorical(o, kr);
     double s = 0;
-    cJSON *nc_json = categorical && !mismatch ? new_categories(kr, nr, kc, nc, &s) : NULL;
+    cJSON *nc_json = cat && !mismatch ? new_categories(kr, nr, kc, nc, &s) : NULL;
     cJSON_AddItemToObject(j, "new_categories", nc_json ? nc_json : cJSON_CreateNull());
     if (nc_json && s > o->new_category_share)
         cJSON_AddItemToArray(fails, cJSON_CreateString("new_categories"));
-    cJSON *oor = !categorical ? out_of_range(kr, nr, kc, nc, &s) : NULL;
+    cJSON *oor = !cat ? out_of_range(kr, nr, kc, nc, &s) : NULL;
     cJSON_AddItemToObject(j, "out_of_range", oor ? oor : cJSON_CreateNull());
     if (oor && s > o->out_of_range_share)
         cJSON_AddItemToArray(fails, cJSON_CreateString("out_of_range"));
@@ -394,7 +425,7 @@ int mon_quality(const struct mon_frame *ref, const struct mon_frame *cur,
     size_t n = 0, nfailed = 0;
     for (size_t c = 0; c < ref->ncols; c++) {
         const struct mon_column *kr = &ref->cols[c];
-        if (opt->n_columns && !in_list(opt->columns, opt->n_columns, kr->name))
+        if (!selected(opt, kr->name))
             continue;
         bool failed;
         cJSON_AddItemToArray(cols, column_quality(kr, ref->nrows, find_col(cur, kr->name),

@@ -313,6 +313,49 @@ static void test_many(void **state)
     cap_buf_free(&c);
 }
 
+/* With the drift report: its columns are the ones checked, and an integer
+ * column it typed categorical (3 values) is checked for new values. */
+static void test_from_drift(void **state)
+{
+    const char *ref = "v,f\n1.5,0\n2.5,1\n3.5,0\n4.5,1\n";
+    const char *cur = "v,f\n2.0,2\n3.0,1\n5.0,0\n2.5,1\n";
+    struct mon_frame r, c;
+    parse(ref, &r);
+    parse(cur, &c);
+    struct cap_error err = {0};
+    cJSON *d = NULL, *q = NULL;
+    struct mon_drift_options dopt = {.drift_share = 0.5};
+    assert_int_equal(mon_drift(&r, &c, &dopt, &d, &err), 0);
+    struct mon_quality_options o;
+    mon_quality_defaults(&o);
+    o.drift = d;
+    assert_int_equal(mon_quality(&r, &c, &o, &q, &err), 0);
+    const cJSON *f = column(q, "f");
+    const cJSON *nc = cJSON_GetObjectItem(f, "new_categories");
+    close_to(num(nc, "count"), 1); /* the 2 */
+    close_to(num(nc, "share"), 0.25);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(f, "out_of_range")));
+    const cJSON *oor = cJSON_GetObjectItem(column(q, "v"), "out_of_range");
+    close_to(num(oor, "count"), 1); /* 5.0 above 4.5 */
+    close_to(num(oor, "share"), 0.25);
+    cJSON_Delete(q);
+    cJSON_Delete(d);
+
+    const char *only[] = {"v"};
+    dopt.columns = only;
+    dopt.n_columns = 1;
+    assert_int_equal(mon_drift(&r, &c, &dopt, &d, &err), 0);
+    o.drift = d;
+    assert_int_equal(mon_quality(&r, &c, &o, &q, &err), 0);
+    close_to(num(q, "number_of_columns"), 1);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(q, "columns"), 0),
+                                            "column")->valuestring, "v");
+    cJSON_Delete(q);
+    cJSON_Delete(d);
+    mon_frame_free(&r);
+    mon_frame_free(&c);
+}
+
 static void expect_error(const char *ref_csv, const char *cur_csv,
                          const struct mon_quality_options *o, const char *needle)
 {
@@ -358,7 +401,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),      cmocka_unit_test(test_thresholds),
         cmocka_unit_test(test_type_mismatch), cmocka_unit_test(test_edges),
-        cmocka_unit_test(test_many),          cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_many),          cmocka_unit_test(test_from_drift),
+        cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
