@@ -456,55 +456,74 @@ static bool cell_finite(const struct mon_column *k, size_t i, double *v)
     return isfinite(*v);
 }
 
+/* Bins in halves (lo/2 and width/2), so that neither the span of values
+ * near +-DBL_MAX nor an edge overflows to infinity. */
 struct numhist {
-    double lo, width;
+    double lo2, w2;
     size_t n[2];   /* finite values of reference, current */
     double share[2][MON_REPORT_BINS];
 };
 
+static double edge(const struct numhist *h, size_t i)
+{
+    return 2 * (h->lo2 + h->w2 * (double)i);
+}
+
 static void num_label(const void *ctx, size_t i, struct cap_buf *b)
 {
-    const struct numhist *h = ctx;
-    put_num(b, h->lo + h->width * (double)i);
+    put_num(b, edge(ctx, i));
 }
 
 static void num_tip(const void *ctx, size_t i, struct cap_buf *b)
 {
-    const struct numhist *h = ctx;
     cap_buf_puts(b, "[");
-    put_num(b, h->lo + h->width * (double)i);
+    put_num(b, edge(ctx, i));
     cap_buf_puts(b, ", ");
-    put_num(b, h->lo + h->width * (double)(i + 1));
+    put_num(b, edge(ctx, i + 1));
     cap_buf_puts(b, ")");
 }
 
-/* Equal-width bins over both samples' finite values, as many as Sturges'
- * rule gives for the two together (log2(n) + 1), at most 30. Returns the
- * number of bins, 0 when neither sample has a finite value. */
-static size_t num_bins(const struct mon_column *k[2], const size_t rows[2], struct numhist *h)
+/* The range of both samples' finite values; false when there is none. */
+static bool num_range(const struct mon_column *k[2], const size_t rows[2], struct numhist *h,
+                      double *lo, double *hi)
 {
-    double lo = INFINITY, hi = -INFINITY, v;
-    memset(h, 0, sizeof *h);
+    double v;
+    *lo = INFINITY;
+    *hi = -INFINITY;
     for (int s = 0; s < 2; s++)
         for (size_t i = 0; i < rows[s]; i++)
             if (cell_finite(k[s], i, &v)) {
-                lo = fmin(lo, v);
-                hi = fmax(hi, v);
+                *lo = fmin(*lo, v);
+                *hi = fmax(*hi, v);
                 h->n[s]++;
             }
-    if (h->n[0] + h->n[1] == 0)
+    return h->n[0] + h->n[1] > 0;
+}
+
+/* Equal-width bins over both samples' finite values, as many as Sturges'
+ * rule gives for the two together (log2(n) + 1), at most 30; one bin of
+ * width 1 around a single value. Returns the number of bins, 0 when
+ * neither sample has a finite value. */
+static size_t num_bins(const struct mon_column *k[2], const size_t rows[2], struct numhist *h)
+{
+    double lo, hi, v;
+    memset(h, 0, sizeof *h);
+    if (!num_range(k, rows, h, &lo, &hi))
         return 0;
     size_t nb = (size_t)ceil(log2((double)(h->n[0] + h->n[1]))) + 1;
-    nb = hi > lo ? (nb > MON_REPORT_BINS ? MON_REPORT_BINS : nb) : 1;
-    /* halves first, so that hi - lo cannot overflow to infinity */
-    double span = hi > lo ? 2 * (hi / 2 - lo / 2) : 1;
-    h->lo = hi > lo ? lo : lo - 0.5;
-    h->width = span / (double)nb;
+    nb = nb > MON_REPORT_BINS ? MON_REPORT_BINS : nb;
+    h->lo2 = lo / 2;
+    h->w2 = (hi / 2 - lo / 2) / (double)nb;
+    if (!(h->w2 > 0)) { /* one value (or two a subnormal apart) */
+        nb = 1;
+        h->lo2 = lo / 2 - 0.25;
+        h->w2 = 0.5;
+    }
     for (int s = 0; s < 2; s++) {
         for (size_t i = 0; i < rows[s]; i++) {
             if (!cell_finite(k[s], i, &v))
                 continue;
-            double pos = (v / 2 - h->lo / 2) / (span / 2) * (double)nb;
+            double pos = (v / 2 - h->lo2) / h->w2;
             size_t bin = pos >= (double)nb ? nb - 1 : pos < 0 ? 0 : (size_t)pos;
             h->share[s][bin] += 1;
         }

@@ -132,6 +132,23 @@ static void test_constant_column(void **state)
     free(html);
 }
 
+/* Values near +-DBL_MAX: the bins are computed in halves, so neither the
+ * span nor an edge overflows; two values a subnormal apart get one bin. */
+static void test_extreme_values(void **state)
+{
+    char *html = page("x\n-1e308\n1e308\n", "x\n0\n", false, false, NULL, 0);
+    /* 3 values: ceil(log2 3) + 1 = 3 bins of width 2e308/3 */
+    has(html, "reference, [-1e+308, -3.333e+307): 50%");
+    has(html, "current, [-3.333e+307, 3.333e+307): 100%");
+    has(html, "reference, [3.333e+307, 1e+308): 50%");
+    assert_null(strstr(html, "&#8734;")); /* no infinite edge */
+    free(html);
+    html = page("x\n0\n5e-324\n", "x\n0\n", false, false, NULL, 0);
+    has(html, "in 1 equal-width bin over");
+    has(html, "current, [-0.5, 0.5): 100%");
+    free(html);
+}
+
 /* Categories ranked by reference share + current share: red (3/5 + 1/4),
  * blue (1/5 + 2/4), green (1/5 + 0), and the new one, pink (0 + 1/4). */
 static void test_categories(void **state)
@@ -208,7 +225,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escaping),        cmocka_unit_test(test_numeric_bins),
         cmocka_unit_test(test_constant_column), cmocka_unit_test(test_categories),
-        cmocka_unit_test(test_bounded),         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_bounded),         cmocka_unit_test(test_extreme_values),
+        cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
