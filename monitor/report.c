@@ -3,9 +3,10 @@
  * fetched (a Content-Security-Policy says so to the browser too), so the
  * file can be mailed or archived and still open the same. Every text that
  * comes from the data goes through esc(). Charts are bounded (30 bins, 20
- * categories), so a page is about 10-20 kB a column whatever the row count;
- * building them costs one pass over each column (a hash map for
- * categories, no sort of the cells). */
+ * categories), so a page is about 7 kB a column whatever the row count
+ * (208 kB for 1,000,000 x 29 against 100,000 rows, built in 0.3-0.4 s);
+ * building them costs two passes over a numerical column and one over a
+ * categorical one (a hash map, no sort of the cells). */
 #include "monitor/monitor.h"
 
 #include <math.h>
@@ -628,8 +629,9 @@ static bool labels_collide(const struct cathist *h, size_t shown)
     return false;
 }
 
-/* Counts both samples' values in one map; ref_count keeps the reference's
- * counts (entries added later have none). */
+/* Counts both samples' non-missing values in one map (m->count: the two
+ * together) and returns each entry's reference count (0 for a value only
+ * the current has); n gets each sample's non-missing cells. */
 static size_t *cat_count(const struct mon_column *k[2], const size_t rows[2],
                          struct mon_valmap *m, size_t n[2])
 {
