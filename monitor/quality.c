@@ -3,7 +3,7 @@
  * shares, unseen categories, values outside the reference's range and
  * constant columns; over the frame, duplicated rows. Every check is one
  * pass over the cells with hash maps (valmap.h), never a sort, so the whole
- *  * report is O(rows x columns): 0.3-0.5 s for 1,000,000 x 29 cells against
+ * report is O(rows x columns): 0.3-0.5 s for 1,000,000 x 29 cells against
  * 100,000 rows (-O2, this 2-core machine under load). */
 #include "monitor/monitor.h"
 
