@@ -145,7 +145,7 @@ static const char CSS[] =
     "th{background:#f5f7fa;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}"
     "td.name{word-break:break-all;max-width:260px}"
     ".badge{display:inline-block;border-radius:10px;padding:1px 9px;font-size:12px;"
-    "font-weight:600}.badge.ok{color:#1e6b34}.badge.bad{color:#a12a1f}"
+    "font-weight:600;white-space:nowrap;margin:1px 0}.wrap{overflow-x:auto}.badge.ok{color:#1e6b34}.badge.bad{color:#a12a1f}"
     ".feature{border:1px solid #e4e7eb;border-radius:8px;padding:12px 16px;margin:12px 0}"
     "svg{display:block;max-width:100%;height:auto}"
     "svg text{font-family:inherit;font-size:11px;fill:#52606d}";
@@ -209,7 +209,7 @@ static const char *test_display(const char *id)
 
 static void drift_table(struct cap_buf *b, const cJSON *drift)
 {
-    cap_buf_puts(b, "<h2>Drift by column</h2>\n<table><tr><th>Column</th><th>Type</th>"
+    cap_buf_puts(b, "<h2>Drift by column</h2>\n<div class=\"wrap\"><table><tr><th>Column</th><th>Type</th>"
                     "<th>Test</th><th>Threshold</th><th>Score</th><th>Drift</th></tr>\n");
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(drift, "columns"))
@@ -229,7 +229,7 @@ static void drift_table(struct cap_buf *b, const cJSON *drift)
         badge(b, jtrue(c, "drift_detected"), "drift", "no drift");
         cap_buf_puts(b, "</td></tr>\n");
     }
-    cap_buf_puts(b, "</table>\n");
+    cap_buf_puts(b, "</table></div>\n");
 }
 
 /* ---- the data-quality table ---- */
@@ -274,6 +274,18 @@ static void quality_cell_range(struct cap_buf *b, const cJSON *r)
     cap_buf_puts(b, "]</td>");
 }
 
+/* A failed check's name, "new_categories" shown as "new categories". */
+static void check_badge(struct cap_buf *b, const char *name)
+{
+    cap_buf_puts(b, "<span class=\"badge bad\">");
+    for (const char *p = name; *p; p++)
+        if (*p == '_')
+            cap_buf_putc(b, ' ');
+        else
+            esc_n(b, p, 1);
+    cap_buf_puts(b, "</span> ");
+}
+
 static void quality_row(struct cap_buf *b, const cJSON *c)
 {
     cap_buf_puts(b, "<tr><td class=\"name\">");
@@ -295,23 +307,20 @@ static void quality_row(struct cap_buf *b, const cJSON *c)
     if (cJSON_GetArraySize(fails) == 0)
         badge(b, false, "", "passed");
     cJSON_ArrayForEach(f, fails)
-    {
-        badge(b, true, cJSON_IsString(f) ? f->valuestring : "?", "");
-        cap_buf_puts(b, " ");
-    }
+        check_badge(b, cJSON_IsString(f) ? f->valuestring : "?");
     cap_buf_puts(b, "</td></tr>\n");
 }
 
 static void quality_section(struct cap_buf *b, const cJSON *q)
 {
-    cap_buf_puts(b, "<h2>Data quality</h2>\n<table><tr><th>Column</th><th>Type (reference "
+    cap_buf_puts(b, "<h2>Data quality</h2>\n<div class=\"wrap\"><table><tr><th>Column</th><th>Type (reference "
                     "&#8594; current)</th><th>Missing (ref.)</th><th>Missing (cur.)</th>"
                     "<th>New categories</th><th>Out of range</th><th>Constant (ref. / cur.)</th>"
                     "<th>Checks</th></tr>\n");
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(q, "columns"))
         quality_row(b, c);
-    cap_buf_puts(b, "</table>\n");
+    cap_buf_puts(b, "</table></div>\n");
     const cJSON *d = cJSON_GetObjectItem(q, "duplicated_rows");
     cap_buf_printf(b, "<p>Duplicated rows: %.0f in the current data (", jnum(d, "count"));
     put_pct(b, jnum(d, "share"));
