@@ -82,4 +82,73 @@ struct mon_drift_options {
 int mon_drift(const struct mon_frame *ref, const struct mon_frame *cur,
               const struct mon_drift_options *opt, cJSON **out, struct cap_error *err);
 
+/* ---- data quality and the HTML report (quality.c, report.c) ---- */
+
+/* Data-quality thresholds. Each share check fails when its share is above
+ * the threshold; missing cells and duplicated rows also need the current
+ * share to be above the reference's (a reference that is 30% empty by
+ * design should not fail every window). mon_quality_defaults fills: */
+struct mon_quality_options {
+    const char *const *columns;     /* the columns to check; all when n_columns is 0 */
+    size_t n_columns;
+    const char *const *categorical; /* numeric columns checked as categories */
+    size_t n_categorical;
+    const cJSON *drift;             /* mon_drift's report, or NULL: when set, its columns
+                                       are the ones checked (unless n_columns) and those it
+                                       typed "cat" are checked as categories */
+    double missing_share;           /* 0.1 */
+    double new_category_share;      /* 0: any unseen category fails */
+    double out_of_range_share;      /* 0: any value outside the reference's range fails */
+    double duplicated_rows_share;   /* 0: more duplicated rows than the reference fails */
+    bool constant;                  /* true: a column constant now but not in the reference fails */
+};
+void mon_quality_defaults(struct mon_quality_options *o);
+
+/* The data quality of cur against ref (opt NULL: the defaults), as one
+ * object (the caller nests it, e.g. under "data_quality"):
+ * {"passed": bool, "number_of_columns": n, "number_of_failed_columns": k,
+ *  "columns": [{"column",
+ *     "type_reference", "type_current": "int"|"float"|"text",
+ *     "type_mismatch": bool (one side text, the other numbers),
+ *     "unreadable_cells": current cells not readable as the reference's
+ *        type (text that is not a number where the reference is numeric),
+ *     "missing_share_reference", "missing_share_current": NaN or empty
+ *        cells over all rows,
+ *     "new_categories": {"count", "distinct", "share", "examples": [<= 10]}
+ *        for text and categorical columns, else null: current cells whose
+ *        value the reference lacks, share over the current's non-missing
+ *        cells, examples in the order first seen,
+ *     "out_of_range": {"count", "share", "min", "max"} for numerical
+ *        columns, else null (null too when the reference has no finite
+ *        value): current cells below the reference's finite min or above
+ *        its finite max (infinities count), share over non-missing cells,
+ *     "constant_reference", "constant_current": exactly one distinct
+ *        non-missing value,
+ *     "failed": ["type_mismatch"|"missing"|"new_categories"|"out_of_range"
+ *        |"constant", ...]}],
+ *  "duplicated_rows": {"count", "share", "count_reference",
+ *     "share_reference", "failed"}: rows equal, in every column of the
+ *     frame, to an earlier row (NaN equals NaN, as in pandas' duplicated()),
+ *  "thresholds": {"missing_share", "new_category_share",
+ *     "out_of_range_share", "duplicated_rows_share", "constant"}}
+ * "passed" is false when any column or the duplicated rows failed.
+ * Frames without rows, columns missing from one side, unknown column names
+ * and thresholds outside [0, 1]: -CAP_EINVAL and a message. */
+int mon_quality(const struct mon_frame *ref, const struct mon_frame *cur,
+                const struct mon_quality_options *opt, cJSON **out, struct cap_error *err);
+
+struct cap_buf;
+/* Appends one self-contained HTML page to out: the dataset verdict, the
+ * drift table, per column a reference-vs-current chart as inline SVG
+ * (numerical: <= 30 equal-width bins over both samples; categorical: the
+ * <= 20 most frequent categories) and the data-quality table. drift is
+ * mon_drift's object and quality mon_quality's; either may be NULL and its
+ * sections are left out (without drift, every column is charted by its
+ * storage type). No external resource: inline CSS and SVG only, and a
+ * Content-Security-Policy that forbids fetching anything. Every text from
+ * the data is HTML-escaped. */
+int mon_report_html(const struct mon_frame *ref, const struct mon_frame *cur,
+                    const cJSON *drift, const cJSON *quality, struct cap_buf *out,
+                    struct cap_error *err);
+
 #endif
