@@ -1,6 +1,7 @@
 /* monitor.c - /api/2.0/capstan/monitor/: data drift over data already in
  * Capstan (artifacts, by URI) or sent inline, with the same report as
- * `capstan monitor drift --json` (monitor/monitor.h does the work).
+ * `capstan monitor drift --json`, data quality included (monitor/monitor.h
+ * does the work).
  *
  * POST /api/2.0/capstan/monitor/drift
  *   {"reference": DATA, "current": DATA, "numerical"?: [col], "categorical"?:
@@ -243,7 +244,7 @@ static int drift(const struct api_env *env, const struct api_request *req,
     int rc = drift_options(req->msg, &q, err);
     if (rc == 0 && (rc = read_data(env, req->msg, "reference", &ref, err)) == 0 &&
         (rc = read_data(env, req->msg, "current", &cur, err)) == 0)
-        rc = mon_drift(&ref, &cur, &q.opt, &resp->json, err);
+        rc = mon_report(&ref, &cur, &q.opt, &resp->json, err);
     mon_frame_free(&ref);
     mon_frame_free(&cur);
     drift_req_free(&q);

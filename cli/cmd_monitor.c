@@ -3,6 +3,7 @@
  * Evidently's tests and rules (monitor/monitor.h). Prints one JSON object
  * with --json, else a table. Exit 0 whatever the verdict, 2 on bad usage or
  * input (the message on stderr). */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 #define SYNOPSIS                                                                              \
     "capstan monitor drift --reference REF --current CUR [--numerical a,b] "                  \
     "[--categorical c,d] [--columns a,b,c] [--stattest NAME] [--stattest-column COL=NAME]... " \
-    "[--threshold X] [--threshold-column COL=X]... [--drift-share S] [--json]"
+    "[--threshold X] [--threshold-column COL=X]... [--drift-share S] [--json] [--html OUT.html]"
 
 /* A comma-separated list, split in place in a copy. */
 struct list {
@@ -91,6 +92,30 @@ static void print_table(const cJSON *r)
     }
 }
 
+/* Writes the report as one HTML page (monitor/report.c); a message on
+ * stderr when it cannot. */
+static int write_html(const char *path, const struct mon_frame *ref, const struct mon_frame *cur,
+                      const cJSON *report)
+{
+    struct cap_buf b;
+    struct cap_error err = {0};
+    cap_buf_init(&b);
+    const cJSON *quality = cJSON_GetObjectItemCaseSensitive(report, "data_quality");
+    if (mon_report_html(ref, cur, report, quality, &b, &err) < 0) {
+        fprintf(stderr, "capstan: %s\n", err.msg);
+        cap_buf_free(&b);
+        return -1;
+    }
+    FILE *f = fopen(path, "wb");
+    bool ok = f && fwrite(b.data, 1, b.len, f) == b.len;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (!ok)
+        fprintf(stderr, "capstan: cannot write %s: %s\n", path, strerror(errno));
+    cap_buf_free(&b);
+    return ok ? 0 : -1;
+}
+
 static int drift(int argc, char **argv)
 {
     struct cli_opt opts[] = {
@@ -107,6 +132,7 @@ static int drift(int argc, char **argv)
          true},
         {"--drift-share", NULL, false, "0.5", "dataset drift when this share of columns drift"},
         {"--json", NULL, true, NULL, "print the report as one JSON object"},
+        {"--html", NULL, false, NULL, "also write the report, with data quality, as one HTML page"},
         {"--help", NULL, true, NULL, "show this help"},
         {NULL, NULL, false, NULL, NULL},
     };
@@ -160,8 +186,13 @@ static int drift(int argc, char **argv)
         .threshold_col = th, .n_threshold_col = (size_t)tho->nvalues,
         .drift_share = ds,
     };
-    if (mon_drift(&ref, &cur, &o, &report, &err) < 0) {
+    if (mon_report(&ref, &cur, &o, &report, &err) < 0) {
         fprintf(stderr, "capstan: %s\n", err.msg);
+        goto frames;
+    }
+    const char *html = cli_get(opts, "--html");
+    if (html && write_html(html, &ref, &cur, report) < 0) {
+        cJSON_Delete(report);
         goto frames;
     }
     if (cli_get(opts, "--json")) {
@@ -170,6 +201,9 @@ static int drift(int argc, char **argv)
         free(s);
     } else {
         print_table(report);
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(report, "data_quality");
+        printf("\ndata quality: %s (--json or --html for the checks)\n",
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(q, "passed")) ? "passed" : "FAILED");
     }
     cJSON_Delete(report);
     ret = 0;

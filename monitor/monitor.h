@@ -137,6 +137,12 @@ void mon_quality_defaults(struct mon_quality_options *o);
 int mon_quality(const struct mon_frame *ref, const struct mon_frame *cur,
                 const struct mon_quality_options *opt, cJSON **out, struct cap_error *err);
 
+/* The whole report of `capstan monitor drift --json` and of the API:
+ * mon_drift's object with mon_quality's (default thresholds, the drift
+ * report's columns) added under "data_quality". */
+int mon_report(const struct mon_frame *ref, const struct mon_frame *cur,
+               const struct mon_drift_options *opt, cJSON **out, struct cap_error *err);
+
 struct cap_buf;
 /* Appends one self-contained HTML page to out: the dataset verdict, the
  * drift table, per column a reference-vs-current chart as inline SVG

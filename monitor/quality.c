@@ -446,3 +446,22 @@ int mon_quality(const struct mon_frame *ref, const struct mon_frame *cur,
     *out = o;
     return 0;
 }
+
+int mon_report(const struct mon_frame *ref, const struct mon_frame *cur,
+               const struct mon_drift_options *opt, cJSON **out, struct cap_error *err)
+{
+    cJSON *drift = NULL, *quality = NULL;
+    int rc = mon_drift(ref, cur, opt, &drift, err);
+    if (rc < 0)
+        return rc;
+    struct mon_quality_options qo;
+    mon_quality_defaults(&qo);
+    qo.drift = drift; /* the drift report's columns, typed as it typed them */
+    if ((rc = mon_quality(ref, cur, &qo, &quality, err)) < 0) {
+        cJSON_Delete(drift);
+        return rc;
+    }
+    cJSON_AddItemToObject(drift, "data_quality", quality);
+    *out = drift;
+    return 0;
+}
