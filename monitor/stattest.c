@@ -755,10 +755,10 @@ static double kolmogorov_sf(long n, double x)
     return clip01(1 - cdf);
 }
 
-static long gcd_l(long a, long b)
+int64_t mon_gcd(int64_t a, int64_t b)
 {
     while (b) {
-        long t = a % b;
+        int64_t t = a % b;
         a = b;
         b = t;
     }
@@ -790,7 +790,7 @@ int mon_st_ks(const struct mon_sample *ref, const struct mon_sample *cur, enum m
     }
     free(a);
     free(b);
-    long g = gcd_l(m, n);
+    long g = (long)mon_gcd(m, n);
     double p;
     if (m <= 10000 && n <= 10000) {
         long h = best / g;

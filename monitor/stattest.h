@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 
@@ -69,6 +70,8 @@ void mon_bins_free(struct mon_bins *b);
 
 /* Sorts finite or infinite doubles (no NaN) ascending; stattest.c. */
 void mon_sort(double *v, size_t n);
+/* Greatest common divisor (K-S and Cramer-von Mises lattices). */
+int64_t mon_gcd(int64_t a, int64_t b);
 
 /* The tests, by Evidently id. stattest.c: */
 int mon_st_ks(const struct mon_sample *, const struct mon_sample *, enum mon_coltype, double,

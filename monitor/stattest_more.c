@@ -470,16 +470,6 @@ static void cvm_cell_free(struct cvm_cell *c)
     *c = (struct cvm_cell){0};
 }
 
-static int64_t gcd64(int64_t a, int64_t b)
-{
-    while (b) {
-        int64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 /* Python's float floor division a // b (fmod first, then the quotient
  * rounded the way CPython's float_floor_div rounds it). */
 static double py_floordiv(double a, double b)
@@ -500,7 +490,7 @@ static double py_floordiv(double a, double b)
  * C(40, 20) ~ 1.4e11 paths at most: the frequencies fit 64 bits. */
 static double cvm_exact_p(double u, size_t m, size_t n)
 {
-    int64_t mi = (int64_t)m, ni = (int64_t)n, lcm = mi / gcd64(mi, ni) * ni;
+    int64_t mi = (int64_t)m, ni = (int64_t)n, lcm = mi / mon_gcd(mi, ni) * ni;
     int64_t a = lcm / mi, b = lcm / ni, mn = mi * ni;
     double zeta = py_floordiv((double)(lcm * lcm * (mi + ni)) * (6 * u - (double)(mn * (4 * mn - 1))),
                               (double)(6 * mn * mn));
