@@ -17,6 +17,7 @@
 #include "monitor/monitor.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,26 +58,37 @@ static int cmp_str(const void *a, const void *b)
 
 /* ---- checks on the frames and the options ---- */
 
-static int check_frames(const struct mon_frame *ref, const struct mon_frame *cur,
-                        struct cap_error *err)
+/* "the reference data (r.csv)": the role, and the file when it says more. */
+static const char *side_name(char *buf, size_t n, const char *role, const char *path)
 {
-    if (ref->nrows == 0)
-        return cap_err(err, CAP_EINVAL, "%s: the reference data has no rows", ref->path);
-    if (cur->nrows == 0)
-        return cap_err(err, CAP_EINVAL, "%s: the current data has no rows", cur->path);
+    if (!path || !*path || strcmp(path, role) == 0)
+        snprintf(buf, n, "the %s data", role);
+    else
+        snprintf(buf, n, "the %s data (%.200s)", role, path);
+    return buf;
+}
+
+int mon_frames_check(const struct mon_frame *ref, const struct mon_frame *cur,
+                     struct cap_error *err)
+{
+    char side[2][256];
     const struct mon_frame *f[2] = {ref, cur};
+    side_name(side[0], sizeof side[0], "reference", ref->path);
+    side_name(side[1], sizeof side[1], "current", cur->path);
+    for (int k = 0; k < 2; k++)
+        if (f[k]->nrows == 0)
+            return cap_err(err, CAP_EINVAL, "%s has no rows", side[k]);
     for (int k = 0; k < 2; k++)
         for (size_t c = 0; c < f[k]->ncols; c++)
             if (!find_col(f[1 - k], f[k]->cols[c].name))
                 return cap_err(err, CAP_EINVAL,
-                               "column '%s' is in %s but not in %s (the reference and current "
-                               "data need the same columns)",
-                               f[k]->cols[c].name, f[k]->path, f[1 - k]->path);
+                               "column '%s' is in %s but not in %s (both need the same columns)",
+                               f[k]->cols[c].name, side[k], side[1 - k]);
     return 0;
 }
 
-static int check_names(const struct mon_frame *ref, const char *const *list, size_t n,
-                       const char *what, struct cap_error *err)
+int mon_names_check(const struct mon_frame *ref, const char *const *list, size_t n,
+                    const char *what, struct cap_error *err)
 {
     for (size_t i = 0; i < n; i++)
         if (!find_col(ref, list[i]))
@@ -92,9 +104,10 @@ static int check_options(const struct mon_frame *ref, const struct mon_drift_opt
         return cap_err(err, CAP_EINVAL, "drift share %g is out of range (expected 0 to 1)",
                        o->drift_share);
     int rc;
-    if ((rc = check_names(ref, o->numerical, o->n_numerical, "--numerical", err)) < 0 ||
-        (rc = check_names(ref, o->categorical, o->n_categorical, "--categorical", err)) < 0 ||
-        (rc = check_names(ref, o->columns, o->n_columns, "--columns", err)) < 0)
+    if ((rc = mon_names_check(ref, o->numerical, o->n_numerical, "the numerical list", err)) < 0 ||
+        (rc = mon_names_check(ref, o->categorical, o->n_categorical, "the categorical list",
+                              err)) < 0 ||
+        (rc = mon_names_check(ref, o->columns, o->n_columns, "the column list", err)) < 0)
         return rc;
     for (size_t i = 0; i < o->n_numerical; i++)
         if (in_list(o->categorical, o->n_categorical, o->numerical[i]))
@@ -405,7 +418,7 @@ int mon_drift(const struct mon_frame *ref, const struct mon_frame *cur,
 {
     *out = NULL;
     int rc;
-    if ((rc = check_frames(ref, cur, err)) < 0 || (rc = check_options(ref, opt, err)) < 0)
+    if ((rc = mon_frames_check(ref, cur, err)) < 0 || (rc = check_options(ref, opt, err)) < 0)
         return rc;
     cJSON *cols = cJSON_CreateArray();
     size_t n = 0, drifted = 0;

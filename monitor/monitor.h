@@ -137,6 +137,14 @@ void mon_quality_defaults(struct mon_quality_options *o);
 int mon_quality(const struct mon_frame *ref, const struct mon_frame *cur,
                 const struct mon_quality_options *opt, cJSON **out, struct cap_error *err);
 
+/* The rules both reports check their input by: each frame has rows and
+ * both have the same columns; a list of column names (what: "the column
+ * list") names only columns the frame has. -CAP_EINVAL naming the column. */
+int mon_frames_check(const struct mon_frame *ref, const struct mon_frame *cur,
+                     struct cap_error *err);
+int mon_names_check(const struct mon_frame *f, const char *const *list, size_t n,
+                    const char *what, struct cap_error *err);
+
 /* The whole report of `capstan monitor drift --json` and of the API:
  * mon_drift's object with mon_quality's (default thresholds, the drift
  * report's columns) added under "data_quality". */

@@ -96,29 +96,12 @@ static int check_share(double v, const char *what, struct cap_error *err)
 static int check_input(const struct mon_frame *ref, const struct mon_frame *cur,
                        const struct mon_quality_options *o, struct cap_error *err)
 {
-    if (ref->nrows == 0)
-        return cap_err(err, CAP_EINVAL, "the reference data has no rows");
-    if (cur->nrows == 0)
-        return cap_err(err, CAP_EINVAL, "the current data has no rows");
-    const struct mon_frame *side[2] = {ref, cur};
-    static const char *const names[2] = {"reference", "current"};
-    for (int s = 0; s < 2; s++)
-        for (size_t c = 0; c < side[s]->ncols; c++)
-            if (!find_col(side[1 - s], side[s]->cols[c].name))
-                return cap_err(err, CAP_EINVAL,
-                               "column '%s' is in the %s data but not in the %s data (both "
-                               "need the same columns)",
-                               side[s]->cols[c].name, names[s], names[1 - s]);
-    for (size_t i = 0; i < o->n_columns; i++)
-        if (!find_col(ref, o->columns[i]))
-            return cap_err(err, CAP_EINVAL, "the column list names column '%s', which the data lacks",
-                           o->columns[i]);
-    for (size_t i = 0; i < o->n_categorical; i++)
-        if (!find_col(ref, o->categorical[i]))
-            return cap_err(err, CAP_EINVAL,
-                           "the categorical list names column '%s', which the data lacks",
-                           o->categorical[i]);
     int rc;
+    if ((rc = mon_frames_check(ref, cur, err)) < 0 ||
+        (rc = mon_names_check(ref, o->columns, o->n_columns, "the column list", err)) < 0 ||
+        (rc = mon_names_check(ref, o->categorical, o->n_categorical, "the categorical list",
+                              err)) < 0)
+        return rc;
     if ((rc = check_share(o->missing_share, "missing-share", err)) < 0 ||
         (rc = check_share(o->new_category_share, "new-category-share", err)) < 0 ||
         (rc = check_share(o->out_of_range_share, "out-of-range-share", err)) < 0 ||

@@ -406,9 +406,10 @@ static void test_errors(void **state)
     write_file("empty.csv", "x,s\n");
     write_file("text.csv", "x,s\nfoo,a\n2.0,b\n3.0,a\n4.0,a\n");
     struct mon_drift_options o = {.drift_share = 0.5};
-    expect_error("r.csv", "other.csv", &o, "r.csv but not in");
-    expect_error("r.csv", "empty.csv", &o, "current data has no rows");
-    expect_error("empty.csv", "c.csv", &o, "reference data has no rows");
+    expect_error("r.csv", "other.csv", &o, "is in the reference data (");
+    expect_error("r.csv", "empty.csv", &o, "the current data (/");
+    expect_error("r.csv", "empty.csv", &o, "empty.csv) has no rows");
+    expect_error("empty.csv", "c.csv", &o, "the reference data (/");
     const char *num[] = {"s"};
     struct mon_drift_options on = {.drift_share = 0.5, .numerical = num, .n_numerical = 1};
     expect_error("r.csv", "c.csv", &on,

@@ -374,8 +374,8 @@ static void expect_error(const char *ref_csv, const char *cur_csv,
 
 static void test_errors(void **state)
 {
-    expect_error("a\n", "a\n1\n", NULL, "reference data has no rows");
-    expect_error("a\n1\n", "a\n", NULL, "current data has no rows");
+    expect_error("a\n", "a\n1\n", NULL, "the reference data (t.csv) has no rows");
+    expect_error("a\n1\n", "a\n", NULL, "the current data (t.csv) has no rows");
     expect_error("a,b\n1,2\n", "a\n1\n", NULL, "column 'b' is in the reference");
     expect_error("a\n1\n", "a,b\n1,2\n", NULL, "column 'b' is in the current");
     struct mon_quality_options o;
