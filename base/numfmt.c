@@ -129,8 +129,11 @@ size_t cap_fmt_float9(float f, char *out)
 /* pandas' read_csv reads these as NaN in a float column */
 static bool na_token(const char *s)
 {
-    static const char *const na[] = {"", "NaN", "nan", "-NaN", "-nan", "NA", "N/A", "n/a",
-                                     "NULL", "null", "None", "<NA>", "#N/A"};
+    /* pandas' default na_values, all of them */
+    static const char *const na[] = {"",        "NaN",      "nan",     "-NaN",     "-nan",
+                                     "NA",      "N/A",      "n/a",     "NULL",     "null",
+                                     "None",    "<NA>",     "#N/A",    "#N/A N/A", "#NA",
+                                     "1.#IND",  "-1.#IND",  "1.#QNAN", "-1.#QNAN"};
     for (size_t k = 0; k < sizeof na / sizeof na[0]; k++)
         if (strcmp(s, na[k]) == 0)
             return true;

@@ -152,6 +152,9 @@ static void test_decimal_text(void **state)
     /* cap_text_to_double: blanks, NA tokens, infinities, refusals */
     assert_true(cap_text_to_double(" 2.5\r", 5, &d) && d == 2.5);
     assert_true(cap_text_to_double("NA", 2, &d) && isnan(d));
+    static const char *const pandas_na[] = {"#N/A N/A", "#NA", "-1.#IND", "1.#QNAN", "<NA>"};
+    for (size_t i = 0; i < sizeof pandas_na / sizeof *pandas_na; i++)
+        assert_true(cap_text_to_double(pandas_na[i], strlen(pandas_na[i]), &d) && isnan(d));
     assert_true(cap_text_to_double("", 0, &d) && isnan(d));
     assert_true(cap_text_to_double("-Infinity", 9, &d) && isinf(d) && d < 0);
     assert_false(cap_text_to_double("0x10", 4, &d));
