@@ -152,10 +152,10 @@ static int drift(int argc, char **argv)
     }
     const char *dss = cli_get(opts, "--drift-share");
     double ds;
-    if (!cap_text_to_double(dss, strlen(dss), &ds) || !(ds >= 0 && ds <= 1)) {
-        fprintf(stderr, "capstan: --drift-share '%s' is out of range (expected 0 to 1)\n", dss);
+    if (!cap_text_to_double(dss, strlen(dss), &ds) || isnan(ds)) {
+        fprintf(stderr, "capstan: --drift-share '%s' is not a number (expected 0 to 1)\n", dss);
         return 2;
-    }
+    } /* its range is mon_drift's rule */
     struct list num, cat, cols;
     list_split(cli_get(opts, "--numerical"), &num);
     list_split(cli_get(opts, "--categorical"), &cat);
