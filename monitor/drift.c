@@ -17,9 +17,12 @@
 #include "monitor/monitor.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/numfmt.h"
@@ -97,6 +100,19 @@ int mon_names_check(const struct mon_frame *ref, const char *const *list, size_t
     return 0;
 }
 
+/* "unknown stattest 'x' (expected one of ks, chisquare, ...)" */
+static int unknown_test(const char *id, const char *column, struct cap_error *err)
+{
+    char ids[512] = "";
+    size_t at = 0;
+    for (const struct mon_stattest *t = mon_stattest_all(); t->id && at < sizeof ids; t++)
+        at += (size_t)snprintf(ids + at, sizeof ids - at, "%s%s", at ? ", " : "", t->id);
+    if (column)
+        return cap_err(err, CAP_EINVAL, "unknown stattest '%s' for column '%s' (expected one of %s)",
+                       id, column, ids);
+    return cap_err(err, CAP_EINVAL, "unknown stattest '%s' (expected one of %s)", id, ids);
+}
+
 static int check_options(const struct mon_frame *ref, const struct mon_drift_options *o,
                          struct cap_error *err)
 {
@@ -114,20 +130,19 @@ static int check_options(const struct mon_frame *ref, const struct mon_drift_opt
             return cap_err(err, CAP_EINVAL, "column '%s' is named both numerical and categorical",
                            o->numerical[i]);
     if (o->stattest && !mon_stattest_find(o->stattest))
-        return cap_err(err, CAP_EINVAL, "unknown stattest '%s'", o->stattest);
+        return unknown_test(o->stattest, NULL, err);
     for (size_t i = 0; i < o->n_stattest_col; i++) {
         if (!find_col(ref, o->stattest_col[i].column))
             return cap_err(err, CAP_EINVAL,
-                           "--stattest-column names column '%s', which the data lacks",
+                           "a per-column stattest names column '%s', which the data lacks",
                            o->stattest_col[i].column);
         if (!mon_stattest_find(o->stattest_col[i].value))
-            return cap_err(err, CAP_EINVAL, "unknown stattest '%s' for column '%s'",
-                           o->stattest_col[i].value, o->stattest_col[i].column);
+            return unknown_test(o->stattest_col[i].value, o->stattest_col[i].column, err);
     }
     for (size_t i = 0; i < o->n_threshold_col; i++)
         if (!find_col(ref, o->threshold_col[i].column))
             return cap_err(err, CAP_EINVAL,
-                           "--threshold-column names column '%s', which the data lacks",
+                           "a per-column threshold names column '%s', which the data lacks",
                            o->threshold_col[i].column);
     return 0;
 }
@@ -413,6 +428,50 @@ static cJSON *column_json(const char *name, const struct col_result *cr)
     return o;
 }
 
+/* The columns are independent, so they are tested on several threads,
+ * each taking the next column: on the benchmark's 28 columns of 1.1M
+ * values the sorts and sums were a third of the run on one core. Every
+ * column gets its own result and error; the report and the first error
+ * (in column order) are the same as one thread's. */
+#define MON_MAX_THREADS 8
+
+struct col_job {
+    const struct mon_frame *ref, *cur;
+    const struct mon_drift_options *opt;
+    const char **names;
+    struct col_result *res;
+    struct cap_error *errs;
+    int *rcs;
+    size_t n;
+    atomic_size_t next;
+};
+
+static void *col_worker(void *arg)
+{
+    struct col_job *j = arg;
+    for (size_t i; (i = atomic_fetch_add(&j->next, 1)) < j->n;)
+        j->rcs[i] = drift_column(j->ref, j->cur, j->names[i], j->opt, &j->res[i], &j->errs[i]);
+    return NULL;
+}
+
+static void run_columns(struct col_job *j)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nt = cpus > 1 ? (size_t)cpus : 1;
+    if (nt > MON_MAX_THREADS)
+        nt = MON_MAX_THREADS;
+    if (nt > j->n)
+        nt = j->n;
+    pthread_t th[MON_MAX_THREADS];
+    size_t started = 0;
+    for (size_t t = 1; t < nt; t++, started++)
+        if (pthread_create(&th[started], NULL, col_worker, j) != 0)
+            break; /* fewer threads: the others take the columns */
+    col_worker(j);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
+}
+
 int mon_drift(const struct mon_frame *ref, const struct mon_frame *cur,
               const struct mon_drift_options *opt, cJSON **out, struct cap_error *err)
 {
@@ -420,20 +479,33 @@ int mon_drift(const struct mon_frame *ref, const struct mon_frame *cur,
     int rc;
     if ((rc = mon_frames_check(ref, cur, err)) < 0 || (rc = check_options(ref, opt, err)) < 0)
         return rc;
+    size_t cap = ref->ncols ? ref->ncols : 1;
+    struct col_job j = {.ref = ref, .cur = cur, .opt = opt,
+                        .names = cap_xcalloc(cap, sizeof *j.names),
+                        .res = cap_xcalloc(cap, sizeof *j.res),
+                        .errs = cap_xcalloc(cap, sizeof *j.errs),
+                        .rcs = cap_xcalloc(cap, sizeof *j.rcs)};
+    for (size_t i = 0; i < ref->ncols; i++)
+        if (!opt->n_columns || in_list(opt->columns, opt->n_columns, ref->cols[i].name))
+            j.names[j.n++] = ref->cols[i].name;
+    run_columns(&j);
     cJSON *cols = cJSON_CreateArray();
-    size_t n = 0, drifted = 0;
-    for (size_t i = 0; i < ref->ncols; i++) {
-        const char *name = ref->cols[i].name;
-        if (opt->n_columns && !in_list(opt->columns, opt->n_columns, name))
-            continue;
-        struct col_result cr;
-        if ((rc = drift_column(ref, cur, name, opt, &cr, err)) < 0) {
-            cJSON_Delete(cols);
-            return rc;
+    size_t n = j.n, drifted = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if ((rc = j.rcs[i]) < 0) {
+            *err = j.errs[i];
+            break;
         }
-        cJSON_AddItemToArray(cols, column_json(name, &cr));
-        n++;
-        drifted += cr.res.drift;
+        cJSON_AddItemToArray(cols, column_json(j.names[i], &j.res[i]));
+        drifted += j.res[i].res.drift;
+    }
+    free(j.names);
+    free(j.res);
+    free(j.errs);
+    free(j.rcs);
+    if (rc < 0) {
+        cJSON_Delete(cols);
+        return rc;
     }
     double share = n ? (double)drifted / (double)n : 0;
     cJSON *o = cJSON_CreateObject();

@@ -426,6 +426,13 @@ static void test_errors(void **state)
     const char *cols[] = {"x", "nope"};
     struct mon_drift_options oc = {.drift_share = 0.5, .columns = cols, .n_columns = 2};
     expect_error("r.csv", "c.csv", &oc, "column 'nope'");
+    /* columns are tested on several threads: with every column failing,
+     * the error is still the first column's, run after run */
+    write_file("t3.csv", "p,q,u,v\na,b,c,d\na,b,c,d\n");
+    const char *all[] = {"p", "q", "u", "v"};
+    struct mon_drift_options o4 = {.drift_share = 0.5, .numerical = all, .n_numerical = 4};
+    for (int i = 0; i < 20; i++)
+        expect_error("t3.csv", "t3.csv", &o4, "column 'p' is named numerical");
 }
 
 int main(void)
