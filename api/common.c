@@ -1,4 +1,5 @@
-/* common.c - request-reading helpers shared by the api/ surfaces. */
+/* common.c - helpers shared by the api/ surfaces: request readers, and
+ * where an artifact URI lies in the store. */
 #include "api/common.h"
 
 #include <stdio.h>

@@ -1,5 +1,6 @@
-/* common.h - request-reading helpers shared by the api/ surfaces: IDs,
- * key/value lists, paging and ordering arguments, with MLflow's messages. */
+/* common.h - helpers shared by the api/ surfaces: IDs, key/value lists,
+ * paging and ordering arguments, with MLflow's messages, and where an
+ * artifact URI (runs:/, models:/, mlflow-artifacts:/) lies in the store. */
 #ifndef CAP_API_COMMON_H
 #define CAP_API_COMMON_H
 
