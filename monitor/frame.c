@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +130,15 @@ static void b_cell_text(struct builder *b, size_t c, const char *s, size_t n,
     k->text[b->nrows] = text_cell(s, n);
 }
 
+/* Frees the first ncells cells of the row being read (not yet counted in
+ * nrows), when that row turns out bad. */
+static void b_drop_row(struct builder *b, size_t ncells)
+{
+    for (size_t c = 0; c < ncells && c < b->ncols; c++)
+        if (b->cb[c].is_text)
+            free(b->cb[c].text[b->nrows]);
+}
+
 static void b_finish(struct builder *b, struct mon_frame *out)
 {
     out->path = cap_xstrdup(b->path);
@@ -184,7 +194,7 @@ static void release_read(const char *base, const char *p, size_t *released)
     if (!released)
         return; /* not a file mapping: dropped pages would read back as zeros */
     size_t done = (size_t)(p - base);
-    if (done - *released < MON_RELEASE_CHUNK)
+    if (done < *released || done - *released < MON_RELEASE_CHUNK)
         return;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t upto = done / page * page;
@@ -270,13 +280,12 @@ static char *csv_recover(void *ctx, size_t row, size_t col)
     return t;
 }
 
-static int csv_read(const char *path, const char *data, size_t len, bool mapped,
-                    struct mon_frame *out, struct cap_error *err)
+/* The header row into b's columns; *body is where the data rows start. */
+static int csv_header(const char *path, const char *data, size_t len, struct builder *b,
+                      const char **body, size_t *body_line, struct cap_error *err)
 {
     struct csv cv = {.p = data, .end = data + len, .line = 1};
     cap_buf_init(&cv.field);
-    struct builder b;
-    b_init(&b, path);
     const char *s;
     size_t n;
     bool last = false;
@@ -284,63 +293,239 @@ static int csv_read(const char *path, const char *data, size_t len, bool mapped,
     while (!last) {
         if (csv_field(&cv, &s, &n, &last) < 0) {
             rc = cap_err(err, CAP_EINVAL, "%s: line 1: unterminated quote in the header", path);
-            goto done;
-        }
-        if (n == 0 && last && b.ncols == 0)
             break;
-        b_add_column(&b, s, n);
+        }
+        if (n == 0 && last && b->ncols == 0)
+            break;
+        b_add_column(b, s, n);
     }
-    if (b.ncols == 0) {
+    if (rc == 0 && b->ncols == 0)
         rc = cap_err(err, CAP_EINVAL, "%s: no header row (expected column names)", path);
-        goto done;
-    }
-    size_t ocap = 0, released = 0;
-    struct csv_recover rctx = {&cv};
-    while (cv.p < cv.end) {
-        size_t line = cv.line;
-        const char *start = cv.p;
-        if (*start == '\n' || (*start == '\r' && start + 1 < cv.end && start[1] == '\n')) {
-            cv.p = (const char *)memchr(start, '\n', (size_t)(cv.end - start)) + 1;
-            cv.line++;
+    cap_buf_free(&cv.field);
+    *body = cv.p;
+    *body_line = cv.line;
+    return rc;
+}
+
+/* One stretch of data rows, read into its own builder (on its own thread
+ * when the file is read in parts). Lines count from line0. */
+struct csv_part {
+    const char *path;
+    const char *map;        /* the whole data, for release_read; NULL: not a file mapping */
+    struct csv cv;
+    struct builder b;
+    struct cap_error err;
+    int rc;
+};
+
+static int csv_rows(struct csv_part *pt)
+{
+    struct csv *cv = &pt->cv;
+    struct builder *b = &pt->b;
+    const char *s;
+    size_t n, ocap = 0, page = (size_t)sysconf(_SC_PAGESIZE);
+    /* only whole pages of this part are given back: the part before may
+     * still be reading the page this one starts in */
+    size_t released = pt->map ? ((size_t)(cv->p - pt->map) + page - 1) / page * page : 0;
+    struct csv_recover rctx = {cv};
+    bool last;
+    while (cv->p < cv->end) {
+        size_t line = cv->line;
+        const char *start = cv->p;
+        if (*start == '\n' || (*start == '\r' && start + 1 < cv->end && start[1] == '\n')) {
+            cv->p = (const char *)memchr(start, '\n', (size_t)(cv->end - start)) + 1;
+            cv->line++;
             continue; /* a blank line, skipped as pandas does */
         }
-        b_grow(&b);
-        if (b.nrows >= ocap) {
-            ocap = b.cap;
-            cv.row_off = cap_xrealloc(cv.row_off, ocap * sizeof *cv.row_off);
+        b_grow(b);
+        if (b->nrows >= ocap) {
+            ocap = b->cap;
+            cv->row_off = cap_xrealloc(cv->row_off, ocap * sizeof *cv->row_off);
         }
-        cv.row_off[b.nrows] = start;
-        b.line = line;
+        cv->row_off[b->nrows] = start;
+        b->line = line;
         size_t c = 0;
         for (last = false; !last; c++) {
-            if (csv_field(&cv, &s, &n, &last) < 0) {
-                rc = cap_err(err, CAP_EINVAL, "%s: line %zu: unterminated quote", path, line);
-                goto done;
+            if (csv_field(cv, &s, &n, &last) < 0) {
+                b_drop_row(b, c);
+                return cap_err(&pt->err, CAP_EINVAL, "%s: line %zu: unterminated quote",
+                               pt->path, line);
             }
-            if (c >= b.ncols) {
-                rc = cap_err(err, CAP_EINVAL,
-                             "%s: line %zu: more than the header's %zu fields", path, line,
-                             b.ncols);
-                goto done;
+            if (c >= b->ncols) {
+                b_drop_row(b, c);
+                return cap_err(&pt->err, CAP_EINVAL,
+                               "%s: line %zu: more than the header's %zu fields", pt->path, line,
+                               b->ncols);
             }
-            b_cell_text(&b, c, s, n, csv_recover, &rctx);
+            b_cell_text(b, c, s, n, csv_recover, &rctx);
         }
-        if (c != b.ncols) {
-            rc = cap_err(err, CAP_EINVAL, "%s: line %zu: %zu fields, the header has %zu", path,
-                         line, c, b.ncols);
-            goto done;
+        if (c != b->ncols) {
+            b_drop_row(b, c);
+            return cap_err(&pt->err, CAP_EINVAL, "%s: line %zu: %zu fields, the header has %zu",
+                           pt->path, line, c, b->ncols);
         }
-        b.nrows++;
-        release_read(data, cv.p, mapped ? &released : NULL);
+        b->nrows++;
+        release_read(pt->map, cv->p, pt->map ? &released : NULL);
     }
-done:
-    free(cv.row_off);
-    cap_buf_free(&cv.field);
-    if (rc < 0)
+    return 0;
+}
+
+static void *csv_rows_thread(void *arg)
+{
+    struct csv_part *pt = arg;
+    pt->rc = csv_rows(pt);
+    return NULL;
+}
+
+static void part_init(struct csv_part *pt, const char *path, const char *map,
+                      const struct builder *head, const char *p, const char *end, size_t line)
+{
+    memset(pt, 0, sizeof *pt);
+    pt->path = path;
+    pt->map = map;
+    pt->cv = (struct csv){.p = p, .end = end, .line = line};
+    cap_buf_init(&pt->cv.field);
+    b_init(&pt->b, path);
+    for (size_t c = 0; c < head->ncols; c++)
+        b_add_column(&pt->b, head->names[c], strlen(head->names[c]));
+}
+
+static void part_free(struct csv_part *pt)
+{
+    free(pt->cv.row_off);
+    cap_buf_free(&pt->cv.field);
+    if (pt->b.cb)
+        b_free(&pt->b);
+}
+
+/* A file read in parts is cut at newlines, which is right only when no
+ * field is quoted (a quoted field may hold a newline): a file with a quote
+ * character anywhere is read in one part. Parts of less than this are not
+ * worth a thread. */
+#define CSV_PART_MIN (8u << 20)
+#define CSV_MAX_PARTS 8
+
+static size_t csv_nparts(const char *body, const char *end)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t want = (size_t)(end - body) / CSV_PART_MIN;
+    if (cpus < 2 || want < 2 || memchr(body, '"', (size_t)(end - body)))
+        return 1;
+    size_t n = want < (size_t)cpus ? want : (size_t)cpus;
+    return n < CSV_MAX_PARTS ? n : CSV_MAX_PARTS;
+}
+
+/* Joins the parts' columns, in order, into b (which holds the names). A
+ * column that is text in any part is text in all: the other parts re-read
+ * its cells as text first. */
+static void csv_join(struct builder *b, struct csv_part *parts, size_t np)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < np; k++)
+        total += parts[k].b.nrows;
+    b->nrows = b->cap = total;
+    for (size_t c = 0; c < b->ncols; c++) {
+        struct colb *o = &b->cb[c];
+        for (size_t k = 0; k < np; k++)
+            if (parts[k].b.cb[c].is_text && !o->is_text) {
+                o->is_text = true;
+                o->text_line = parts[k].b.cb[c].text_line;
+            }
+        if (o->is_text)
+            o->text = cap_xmalloc((total ? total : 1) * sizeof *o->text);
+        else
+            o->num = cap_xmalloc((total ? total : 1) * sizeof *o->num);
+        size_t at = 0;
+        for (size_t k = 0; k < np; k++) {
+            struct builder *pb = &parts[k].b;
+            struct colb *pc = &pb->cb[c];
+            if (o->is_text && !pc->is_text) {
+                struct csv_recover rctx = {&parts[k].cv};
+                b_to_text(pb, c, csv_recover, &rctx);
+            }
+            if (pb->nrows == 0) {
+                /* nothing to copy (and no array: a part may hold only blank lines) */
+            } else if (o->is_text) {
+                memcpy(o->text + at, pc->text, pb->nrows * sizeof *o->text);
+            } else {
+                memcpy(o->num + at, pc->num, pb->nrows * sizeof *o->num);
+                o->all_int &= pc->all_int;
+                o->any_na |= pc->any_na;
+            }
+            free(pc->text);
+            free(pc->num);
+            pc->text = NULL;
+            pc->num = NULL;
+            at += pb->nrows;
+        }
+    }
+}
+
+static int csv_read(const char *path, const char *data, size_t len, bool mapped,
+                    struct mon_frame *out, struct cap_error *err)
+{
+    struct builder b;
+    b_init(&b, path);
+    const char *body, *end = data + len;
+    size_t body_line;
+    int rc = csv_header(path, data, len, &b, &body, &body_line, err);
+    if (rc < 0) {
         b_free(&b);
-    else
-        b_finish(&b, out);
-    return rc;
+        return rc;
+    }
+    size_t np = csv_nparts(body, end);
+    struct csv_part parts[CSV_MAX_PARTS];
+    pthread_t th[CSV_MAX_PARTS];
+    bool started[CSV_MAX_PARTS] = {0};
+    const char *p = body;
+    for (size_t k = 0; k < np; k++) {
+        const char *e = k + 1 < np ? body + (size_t)(end - body) * (k + 1) / np : end;
+        const char *nl = e < end ? memchr(e, '\n', (size_t)(end - e)) : NULL;
+        e = k + 1 < np ? (nl ? nl + 1 : end) : end;
+        part_init(&parts[k], path, mapped ? data : NULL, &b, p, e, k == 0 ? body_line : 0);
+        p = e;
+    }
+    for (size_t k = 1; k < np; k++)
+        started[k] = pthread_create(&th[k], NULL, csv_rows_thread, &parts[k]) == 0;
+    parts[0].rc = csv_rows(&parts[0]);
+    for (size_t k = 1; k < np; k++)
+        if (started[k])
+            pthread_join(th[k], NULL);
+        else
+            parts[k].rc = csv_rows(&parts[k]);
+    /* Later parts counted lines from 0: their first text lines move by
+     * the lines before them. An error is read again in one part, where its
+     * line number is the file's (errors are rare; this keeps one message). */
+    size_t line0 = parts[0].cv.line;
+    for (size_t k = 1; k < np && rc == 0; k++) {
+        for (size_t c = 0; c < b.ncols; c++)
+            if (parts[k].b.cb[c].is_text)
+                parts[k].b.cb[c].text_line += line0;
+        line0 += parts[k].cv.line;
+    }
+    for (size_t k = 0; k < np && rc == 0; k++)
+        if (parts[k].rc < 0)
+            rc = parts[k].rc;
+    if (rc < 0 && np > 1) {
+        for (size_t k = 1; k < np; k++)
+            part_free(&parts[k]);
+        part_free(&parts[0]);
+        part_init(&parts[0], path, NULL, &b, body, end, body_line);
+        np = 1;
+        rc = parts[0].rc = csv_rows(&parts[0]);
+    }
+    if (rc < 0)
+        *err = parts[0].err; /* the one part left */
+    if (rc == 0)
+        csv_join(&b, parts, np);
+    for (size_t k = 0; k < np; k++)
+        part_free(&parts[k]);
+    if (rc < 0) {
+        b_free(&b);
+        return rc;
+    }
+    b_finish(&b, out);
+    return 0;
 }
 
 /* ---- JSONL ---- */
@@ -440,8 +625,10 @@ static int jl_row(struct builder *b, const cJSON *o, size_t line, struct cap_err
     for (size_t c = 0; c < b->ncols; c++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, b->names[c]);
         int rc = jl_value(b, c, v, line, err);
-        if (rc < 0)
+        if (rc < 0) {
+            b_drop_row(b, c);
             return rc;
+        }
     }
     b->nrows++;
     return 0;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "monitor/monitor.h"
 
 /* A version 1.0 .npy image: magic, header padded to 128 bytes, then data. */
@@ -105,12 +106,86 @@ static void test_text_from_memory(void **state)
     assert_non_null(strstr(err.msg, "expected .csv, .jsonl or .npy"));
 }
 
+/* A CSV of more than 16 MiB is read in parts on several threads (when no
+ * field is quoted): the frame must be the one a single pass reads. A quote
+ * in the header forces the single pass, for comparison. Column k turns
+ * text only near the end (the joined column re-reads the earlier parts as
+ * text), column i turns float there, blank lines and NA are spread out. */
+static char *big_csv(bool quoted, size_t rows, size_t *len)
+{
+    struct cap_buf b;
+    cap_buf_init(&b);
+    cap_buf_puts(&b, quoted ? "\"x\",i,k,m\n" : "x,i,k,m\n");
+    for (size_t r = 0; r < rows; r++) {
+        if (r % 100000 == 7)
+            cap_buf_puts(&b, "\n"); /* a blank line: skipped */
+        cap_buf_printf(&b, "%.6f,%zu,", (double)r * 0.25 - 1000, r % 7);
+        if (r == rows - 3)
+            cap_buf_puts(&b, "late-text,");
+        else
+            cap_buf_printf(&b, "%zu,", r % 5);
+        cap_buf_puts(&b, r % 1000 == 999 ? "NA\n" : "1.5\n");
+    }
+    cap_buf_printf(&b, "1,%s,4,2\n", "2.5"); /* i turns float in the last part */
+    *len = b.len;
+    return cap_buf_steal(&b);
+}
+
+static void test_csv_in_parts(void **state)
+{
+    (void)state;
+    size_t rows = 900000, n1, n2, blanks = (rows - 8) / 100000 + 1;
+    char *one = big_csv(true, rows, &n1), *parts = big_csv(false, rows, &n2);
+    assert_true(n2 > (16u << 20));
+    struct mon_frame a, b;
+    struct cap_error err = {0};
+    assert_int_equal(mon_frame_parse("q.csv", MON_FORMAT_CSV, one, n1, NULL, 0, &a, &err), 0);
+    assert_int_equal(mon_frame_parse("p.csv", MON_FORMAT_CSV, parts, n2, NULL, 0, &b, &err), 0);
+    assert_int_equal(a.nrows, rows + 1);
+    assert_int_equal(b.nrows, a.nrows);
+    assert_int_equal(b.ncols, 4);
+    for (size_t c = 0; c < 4; c++) {
+        const struct mon_column *x = &a.cols[c], *y = &b.cols[c];
+        assert_int_equal(x->dtype, y->dtype);
+        assert_int_equal(x->text_line, y->text_line);
+        for (size_t r = 0; r < a.nrows; r++) {
+            if (x->dtype == MON_TEXT) {
+                assert_true((x->text[r] == NULL) == (y->text[r] == NULL));
+                if (x->text[r])
+                    assert_string_equal(x->text[r], y->text[r]);
+            } else if (memcmp(&x->num[r], &y->num[r], sizeof(double)) != 0) {
+                fail_msg("column %zu row %zu: %g vs %g", c, r, x->num[r], y->num[r]);
+            }
+        }
+    }
+    assert_int_equal(b.cols[1].dtype, MON_FLOAT);
+    assert_int_equal(b.cols[2].dtype, MON_TEXT);
+    assert_string_equal(b.cols[2].text[rows - 3], "late-text");
+    assert_string_equal(b.cols[2].text[0], "0"); /* an early part's number, read again as text */
+    assert_int_equal(b.cols[3].dtype, MON_FLOAT);
+    /* the file's line of the first text cell: header, rows and blank lines before it */
+    assert_int_equal(b.cols[2].text_line, 1 + (rows - 3) + 1 + blanks);
+    mon_frame_free(&a);
+    mon_frame_free(&b);
+    /* a bad row in a late part is reported with the file's line number */
+    memcpy(parts + n2 - 9, "1,2,3\n\n\n", 8);
+    assert_int_equal(mon_frame_parse("p.csv", MON_FORMAT_CSV, parts, n2, NULL, 0, &b, &err),
+                     -CAP_EINVAL);
+    char want[80];
+    snprintf(want, sizeof want, "p.csv: line %zu: 3 fields, the header has 4",
+             1 + rows + blanks + 1);
+    assert_string_equal(err.msg, want);
+    free(one);
+    free(parts);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_npy_shape_larger_than_data),
         cmocka_unit_test(test_npy_orders),
         cmocka_unit_test(test_text_from_memory),
+        cmocka_unit_test(test_csv_in_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
