@@ -510,35 +510,11 @@ fail:
     return rc;
 }
 
+/* The operations of store_ops.def, each one store_sq_<name>. */
 const struct store_backend store_sqlite_backend = {
     .name = "sqlite",
     .close = sq_close,
-    .experiment_create = store_sq_experiment_create,
-    .experiment_get = store_sq_experiment_get,
-    .experiment_get_by_name = store_sq_experiment_get_by_name,
-    .experiment_rename = store_sq_experiment_rename,
-    .experiment_delete = store_sq_experiment_delete,
-    .experiment_restore = store_sq_experiment_restore,
-    .experiment_set_tag = store_sq_experiment_set_tag,
-    .experiment_delete_tag = store_sq_experiment_delete_tag,
-    .experiment_search = store_sq_experiment_search,
-    .run_create = store_sq_run_create,
-    .run_get = store_sq_run_get,
-    .run_update = store_sq_run_update,
-    .run_delete = store_sq_run_delete,
-    .run_restore = store_sq_run_restore,
-    .run_log_batch = store_sq_run_log_batch,
-    .run_delete_tag = store_sq_run_delete_tag,
-    .run_log_inputs = store_sq_run_log_inputs,
-    .run_log_outputs = store_sq_run_log_outputs,
-    .run_search = store_sq_run_search,
-    .metric_history = store_sq_metric_history,
-    .logged_model_create = store_sq_logged_model_create,
-    .logged_model_get = store_sq_logged_model_get,
-    .logged_model_finalize = store_sq_logged_model_finalize,
-    .logged_model_set_tags = store_sq_logged_model_set_tags,
-    .logged_model_delete_tag = store_sq_logged_model_delete_tag,
-    .logged_model_log_params = store_sq_logged_model_log_params,
-    .logged_model_delete = store_sq_logged_model_delete,
-    .logged_model_search = store_sq_logged_model_search,
+#define STORE_OP(name, params, args, ...) .name = store_sq_##name,
+#include "store/store_ops.def"
+#undef STORE_OP
 };

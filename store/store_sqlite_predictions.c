@@ -401,7 +401,10 @@ int store_sq_predictions_search(void *impl, const char *deployment, int64_t sinc
         return rc;
     }
     *out = a.out;
-    *next_token = a.next;
+    if (next_token)
+        *next_token = a.next;
+    else
+        free(a.next);
     return 0;
 }
 

@@ -978,27 +978,3 @@ int store_sq_alias_get(void *impl, const char *name, const char *alias, cJSON **
     struct reg_job a = {.name = name, .alias = alias};
     return reg_read(impl, job_alias_get, &a, out, err);
 }
-
-const struct store_registry_backend store_sqlite_registry = {
-    .registered_model_create = store_sq_registered_model_create,
-    .registered_model_get = store_sq_registered_model_get,
-    .registered_model_update = store_sq_registered_model_update,
-    .registered_model_rename = store_sq_registered_model_rename,
-    .registered_model_delete = store_sq_registered_model_delete,
-    .registered_model_set_tag = store_sq_registered_model_set_tag,
-    .registered_model_delete_tag = store_sq_registered_model_delete_tag,
-    .registered_model_search = store_sq_registered_model_search,
-    .registered_model_latest_versions = store_sq_registered_model_latest_versions,
-    .model_version_create = store_sq_model_version_create,
-    .model_version_get = store_sq_model_version_get,
-    .model_version_update = store_sq_model_version_update,
-    .model_version_delete = store_sq_model_version_delete,
-    .model_version_transition = store_sq_model_version_transition,
-    .model_version_set_tag = store_sq_model_version_set_tag,
-    .model_version_delete_tag = store_sq_model_version_delete_tag,
-    .model_version_search = store_sq_model_version_search,
-    .model_version_metadata = store_sq_model_version_metadata,
-    .alias_set = store_sq_alias_set,
-    .alias_delete = store_sq_alias_delete,
-    .alias_get = store_sq_alias_get,
-};

@@ -89,8 +89,8 @@ static int job_put(struct sq *s, struct sq_conn *c, void *arg, struct cap_error 
     return a->want ? read_one(c, a, err) : 0;
 }
 
-static int sv_deployment_put(void *impl, const char *name, const char *spec_json, bool create,
-                             cJSON **out, struct cap_error *err)
+static int deployment_put(void *impl, const char *name, const char *spec_json, bool create,
+                          cJSON **out, struct cap_error *err)
 {
     struct dep_job a = {.name = name, .spec = spec_json, .create = create, .want = out != NULL};
     int rc = store_sq_write(impl, job_put, &a, err);
@@ -100,6 +100,18 @@ static int sv_deployment_put(void *impl, const char *name, const char *spec_json
     }
     *out = a.out;
     return 0;
+}
+
+int store_sq_deployment_create(void *impl, const char *name, const char *spec_json, cJSON **out,
+                               struct cap_error *err)
+{
+    return deployment_put(impl, name, spec_json, true, out, err);
+}
+
+int store_sq_deployment_update(void *impl, const char *name, const char *spec_json, cJSON **out,
+                               struct cap_error *err)
+{
+    return deployment_put(impl, name, spec_json, false, out, err);
 }
 
 /* Runs fn in one read transaction on a pooled connection. */
@@ -116,7 +128,7 @@ static int sv_read(struct sq *s, int (*fn)(struct sq_conn *, struct dep_job *, s
     return rc;
 }
 
-static int sv_deployment_get(void *impl, const char *name, cJSON **out, struct cap_error *err)
+int store_sq_deployment_get(void *impl, const char *name, cJSON **out, struct cap_error *err)
 {
     struct dep_job a = {.name = name};
     int rc = sv_read(impl, read_one, &a, err);
@@ -142,7 +154,7 @@ static int read_all(struct sq_conn *c, struct dep_job *a, struct cap_error *err)
     return rc == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "listing deployments");
 }
 
-static int sv_deployment_list(void *impl, cJSON **out, struct cap_error *err)
+int store_sq_deployment_list(void *impl, cJSON **out, struct cap_error *err)
 {
     struct dep_job a = {0};
     int rc = sv_read(impl, read_all, &a, err);
@@ -167,18 +179,8 @@ static int job_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_err
     return sqlite3_changes(c->db) == 0 ? not_found(a->name, err) : 0;
 }
 
-static int sv_deployment_delete(void *impl, const char *name, struct cap_error *err)
+int store_sq_deployment_delete(void *impl, const char *name, struct cap_error *err)
 {
     struct dep_job a = {.name = name};
     return store_sq_write(impl, job_delete, &a, err);
 }
-
-const struct store_serving_backend store_sqlite_serving = {
-    .deployment_put = sv_deployment_put,
-    .deployment_get = sv_deployment_get,
-    .deployment_list = sv_deployment_list,
-    .deployment_delete = sv_deployment_delete,
-    .predictions_log = store_sq_predictions_log,
-    .predictions_search = store_sq_predictions_search,
-    .predictions_trim = store_sq_predictions_trim,
-};
