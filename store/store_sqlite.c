@@ -104,6 +104,47 @@ void store_sq_bind_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
+void store_sq_bind(sqlite3_stmt *st, const struct sq_bind *args, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct sq_bind *b = &args[i];
+        int idx = (int)i + 1;
+        switch (b->kind) {
+        case SQ_B_INT:
+            sqlite3_bind_int64(st, idx, b->i);
+            break;
+        case SQ_B_DBL:
+            sqlite3_bind_double(st, idx, b->d);
+            break;
+        case SQ_B_TEXT:
+            store_sq_bind_text(st, idx, b->s);
+            break;
+        case SQ_B_BLOB:
+            sqlite3_bind_blob64(st, idx, b->blob, b->len, SQLITE_STATIC);
+            break;
+        case SQ_B_NULL:
+            sqlite3_bind_null(st, idx);
+            break;
+        }
+    }
+}
+
+sqlite3_stmt *store_sq_stmt_bind(struct sq_conn *c, const char *sql, const struct sq_bind *args,
+                                 size_t n, struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_stmt(c, sql, err);
+    if (st)
+        store_sq_bind(st, args, n);
+    return st;
+}
+
+int store_sq_run(struct sq_conn *c, const char *sql, const struct sq_bind *args, size_t n,
+                 struct cap_error *err, const char *what)
+{
+    sqlite3_stmt *st = store_sq_stmt_bind(c, sql, args, n, err);
+    return st ? store_sq_step_done(c, st, err, what) : -CAP_EINTERNAL;
+}
+
 const char *store_sq_col_text(sqlite3_stmt *st, int i)
 {
     return (const char *)sqlite3_column_text(st, i);

@@ -94,6 +94,42 @@ int store_sq_dberr(struct sq_conn *c, struct cap_error *err, const char *what);
 int store_sq_step_done(struct sq_conn *c, sqlite3_stmt *st, struct cap_error *err,
                        const char *what);
 
+/* Binding parameters: a statement's values are given as one list, in the
+ * order of its ?s, each one typed by its constructor:
+ *     store_sq_run(c, "UPDATE t SET a = ? WHERE id = ?",
+ *                  SQ_ARGS(SQ_TEXT(name), SQ_INT(id)), err, "renaming");
+ * SQ_INT converts to int64_t, SQ_TEXT binds NULL for a NULL string, text
+ * and blobs are bound without copying (they must outlive the step). */
+enum sq_bind_kind { SQ_B_INT, SQ_B_DBL, SQ_B_TEXT, SQ_B_BLOB, SQ_B_NULL };
+
+struct sq_bind {
+    enum sq_bind_kind kind;
+    int64_t i;
+    double d;
+    const char *s;
+    const void *blob;
+    size_t len;
+};
+
+#define SQ_INT(x) {.kind = SQ_B_INT, .i = (x)}
+#define SQ_DBL(x) {.kind = SQ_B_DBL, .d = (x)}
+#define SQ_TEXT(x) {.kind = SQ_B_TEXT, .s = (x)}
+#define SQ_BLOB(ptr_, len_) {.kind = SQ_B_BLOB, .blob = (ptr_), .len = (len_)}
+#define SQ_NULL {.kind = SQ_B_NULL}
+/* The list and its length, as the two arguments the functions below take. */
+#define SQ_ARGS(...)                                                                      \
+    (const struct sq_bind[]){__VA_ARGS__},                                                \
+        sizeof((const struct sq_bind[]){__VA_ARGS__}) / sizeof(struct sq_bind)
+
+/* Binds args[0..n) to parameters 1..n. */
+void store_sq_bind(sqlite3_stmt *st, const struct sq_bind *args, size_t n);
+/* store_sq_stmt with its parameters bound; NULL (err set) when it does not
+ * prepare. */
+sqlite3_stmt *store_sq_stmt_bind(struct sq_conn *c, const char *sql, const struct sq_bind *args,
+                                 size_t n, struct cap_error *err);
+/* Prepares (cached), binds and runs a statement that returns no rows. */
+int store_sq_run(struct sq_conn *c, const char *sql, const struct sq_bind *args, size_t n,
+                 struct cap_error *err, const char *what);
 void store_sq_bind_text(sqlite3_stmt *st, int i, const char *s);   /* NULL binds NULL */
 const char *store_sq_col_text(sqlite3_stmt *st, int i);            /* NULL stays NULL */
 bool store_sq_parse_id(const char *s, int64_t *out);               /* decimal experiment id */
@@ -180,14 +216,6 @@ int store_sq_model_version_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **ou
                                 struct cap_error *err);
 
 /* ---- query builder (store_sqlite_query.c) ---- */
-enum sq_bind_kind { SQ_B_INT, SQ_B_DBL, SQ_B_TEXT };
-
-struct sq_bind {
-    enum sq_bind_kind kind;
-    int64_t i;
-    double d;
-    const char *s;
-};
 
 struct sq_query {
     struct cap_buf sql;
