@@ -36,11 +36,11 @@ int store_sq_logged_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out
     cap_json_add_str(info, "model_type", store_sq_col_text(row, 8));
     cJSON *data = cJSON_AddObjectToObject(model, "data");
     int rc = -CAP_EINTERNAL;
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "SELECT key, value FROM logged_model_tags WHERE model_id = ? ORDER BY key", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT key, value FROM logged_model_tags WHERE model_id = ? ORDER BY key",
+        SQ_ARGS(SQ_TEXT(id)), err);
     if (!st)
         goto fail;
-    store_sq_bind_text(st, 1, id);
     if ((rc = store_sq_kv_array(c, st, info, "tags", err)) < 0)
         goto fail;
     cJSON_AddStringToObject(info, "lifecycle_stage", store_sq_col_text(row, 9));
@@ -142,10 +142,11 @@ struct model_job {
 
 static int model_find(struct sq_conn *c, const char *id, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(c, "SELECT 1 FROM logged_models WHERE model_id = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(c,
+                                          "SELECT 1 FROM logged_models WHERE model_id = ?",
+                                          SQ_ARGS(SQ_TEXT(id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, id);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_ROW)
@@ -156,16 +157,11 @@ static int model_find(struct sq_conn *c, const char *id, struct cap_error *err)
 
 static int touch(struct sq_conn *c, const char *id, const char *status, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "UPDATE logged_models SET last_updated_time = ?, "
-                                     "status = COALESCE(?, status) WHERE model_id = ?",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, cap_now_ms());
-    store_sq_bind_text(st, 2, status);
-    store_sq_bind_text(st, 3, id);
-    return store_sq_step_done(c, st, err, "updating a logged model");
+    return store_sq_run(c,
+                        "UPDATE logged_models SET last_updated_time = ?, "
+                        "status = COALESCE(?, status) WHERE model_id = ?",
+                        SQ_ARGS(SQ_INT(cap_now_ms()), SQ_TEXT(status), SQ_TEXT(id)), err,
+                        "updating a logged model");
 }
 
 static int put_kvs(struct sq_conn *c, const char *id, const struct cap_kv *kv, size_t n,
@@ -295,13 +291,10 @@ static int job_delete_tag(struct sq *s, struct sq_conn *c, void *arg, struct cap
     int rc = model_find(c, a->id, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st =
-        store_sq_stmt(c, "DELETE FROM logged_model_tags WHERE model_id = ? AND key = ?", err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, a->id);
-    store_sq_bind_text(st, 2, a->key);
-    if ((rc = store_sq_step_done(c, st, err, "deleting a model tag")) < 0)
+    if ((rc = store_sq_run(c,
+                           "DELETE FROM logged_model_tags WHERE model_id = ? AND key = ?",
+                           SQ_ARGS(SQ_TEXT(a->id), SQ_TEXT(a->key)), err,
+                           "deleting a model tag")) < 0)
         return rc;
     if (sqlite3_changes(c->db) == 0)
         return cap_err(err, CAP_ENOTFOUND, "No tag with key '%s' on logged model '%s'", a->key,
@@ -322,16 +315,12 @@ static int job_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_err
     int rc = model_find(c, a->id, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "UPDATE logged_models SET lifecycle_stage = 'deleted', "
-                                     "last_updated_time = ? WHERE model_id = ? AND "
-                                     "lifecycle_stage = 'active'",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, cap_now_ms());
-    store_sq_bind_text(st, 2, a->id);
-    return store_sq_step_done(c, st, err, "deleting a logged model");
+    return store_sq_run(c,
+                        "UPDATE logged_models SET lifecycle_stage = 'deleted', "
+                        "last_updated_time = ? WHERE model_id = ? AND "
+                        "lifecycle_stage = 'active'",
+                        SQ_ARGS(SQ_INT(cap_now_ms()), SQ_TEXT(a->id)), err,
+                        "deleting a logged model");
 }
 
 int store_sq_logged_model_delete(void *impl, const char *model_id, struct cap_error *err)

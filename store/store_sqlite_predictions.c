@@ -415,16 +415,11 @@ int store_sq_predictions_search(void *impl, const char *deployment, int64_t sinc
 static int job_trim(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     const int64_t *keep = arg;
-    sqlite3_stmt *st = store_sq_stmt(
-        c,
-        "DELETE FROM prediction_segments WHERE id < (SELECT id FROM (SELECT id, SUM(n) "
+    return store_sq_run(
+        c, "DELETE FROM prediction_segments WHERE id < (SELECT id FROM (SELECT id, SUM(n) "
         "OVER (ORDER BY id DESC) AS kept FROM prediction_segments) WHERE kept >= ?1 "
         "ORDER BY id DESC LIMIT 1)",
-        err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, *keep);
-    return store_sq_step_done(c, st, err, "trimming the prediction log");
+        SQ_ARGS(SQ_INT(*keep)), err, "trimming the prediction log");
 }
 
 int store_sq_predictions_trim(void *impl, int64_t keep_rows, struct cap_error *err)

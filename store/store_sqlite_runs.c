@@ -32,11 +32,11 @@ static int run_not_found(const char *run_id, struct cap_error *err)
 static int run_find(struct sq_conn *c, const char *run_id, struct run_lookup *out,
                     struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "SELECT rid, experiment_id, lifecycle_stage FROM runs WHERE run_uuid = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT rid, experiment_id, lifecycle_stage FROM runs WHERE run_uuid = ?",
+        SQ_ARGS(SQ_TEXT(run_id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, run_id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         out->rid = sqlite3_column_int64(st, 0);
@@ -228,11 +228,11 @@ int store_sq_runs_fill(struct sq_conn *c, const int64_t *rids, cJSON **runs, siz
 static int read_run(struct sq_conn *c, const char *run_id, bool info_only, cJSON **out,
                     struct cap_error *err)
 {
-    sqlite3_stmt *st =
-        store_sq_stmt(c, "SELECT " SQ_RUN_COLUMNS " FROM runs r WHERE r.run_uuid = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT " SQ_RUN_COLUMNS " FROM runs r WHERE r.run_uuid = ?",
+        SQ_ARGS(SQ_TEXT(run_id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, run_id);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         rc = rc == SQLITE_DONE ? run_not_found(run_id, err)
@@ -327,26 +327,17 @@ done:
 static int tag_upsert(struct sq_conn *c, int64_t rid, const char *key, const char *value,
                       struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "INSERT INTO tags(rid, key, value) VALUES (?, ?, ?) "
-                                     "ON CONFLICT(rid, key) DO UPDATE SET value = excluded.value",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, rid);
-    store_sq_bind_text(st, 2, key);
-    store_sq_bind_text(st, 3, value);
-    return store_sq_step_done(c, st, err, "setting a tag");
+    return store_sq_run(c,
+                        "INSERT INTO tags(rid, key, value) VALUES (?, ?, ?) "
+                        "ON CONFLICT(rid, key) DO UPDATE SET value = excluded.value",
+                        SQ_ARGS(SQ_INT(rid), SQ_TEXT(key), SQ_TEXT(value)), err, "setting a tag");
 }
 
 static int set_run_name(struct sq_conn *c, int64_t rid, const char *name, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(c, "UPDATE runs SET name = ? WHERE rid = ?", err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, name);
-    sqlite3_bind_int64(st, 2, rid);
-    return store_sq_step_done(c, st, err, "renaming a run");
+    return store_sq_run(c,
+                        "UPDATE runs SET name = ? WHERE rid = ?",
+                        SQ_ARGS(SQ_TEXT(name), SQ_INT(rid)), err, "renaming a run");
 }
 
 struct run_create_job {
@@ -443,18 +434,13 @@ static int job_run_update(struct sq *s, struct sq_conn *c, void *arg, struct cap
     int rc = run_find_active(c, a->run_id, &r, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "UPDATE runs SET status = COALESCE(?1, status), "
-                                     "end_time = CASE WHEN ?2 >= 0 THEN ?2 ELSE end_time END, "
-                                     "name = COALESCE(?3, name) WHERE rid = ?4",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, a->status && *a->status ? a->status : NULL);
-    sqlite3_bind_int64(st, 2, a->end_time);
-    store_sq_bind_text(st, 3, a->name);
-    sqlite3_bind_int64(st, 4, r.rid);
-    if ((rc = store_sq_step_done(c, st, err, "updating a run")) < 0)
+    if ((rc = store_sq_run(c,
+                           "UPDATE runs SET status = COALESCE(?1, status), "
+                           "end_time = CASE WHEN ?2 >= 0 THEN ?2 ELSE end_time END, "
+                           "name = COALESCE(?3, name) WHERE rid = ?4",
+                           SQ_ARGS(SQ_TEXT(a->status && *a->status ? a->status : NULL),
+                                   SQ_INT(a->end_time), SQ_TEXT(a->name), SQ_INT(r.rid)), err,
+                           "updating a run")) < 0)
         return rc;
     return a->name ? tag_upsert(c, r.rid, RUN_NAME_TAG, a->name, err) : 0;
 }
@@ -546,12 +532,11 @@ static int log_params(struct sq_conn *c, int64_t rid, const char *run_id,
         if (sqlite3_changes(c->db) > 0)
             continue;
         /* Already there: fine when the value is the same (write-once). */
-        sqlite3_stmt *sel =
-            store_sq_stmt(c, "SELECT value FROM params WHERE rid = ? AND key = ?", err);
+        sqlite3_stmt *sel = store_sq_stmt_bind(
+            c, "SELECT value FROM params WHERE rid = ? AND key = ?",
+            SQ_ARGS(SQ_INT(rid), SQ_TEXT(params[i].key)), err);
         if (!sel)
             return -CAP_EINTERNAL;
-        sqlite3_bind_int64(sel, 1, rid);
-        store_sq_bind_text(sel, 2, params[i].key);
         rc = sqlite3_step(sel);
         if (rc == SQLITE_ROW && strcmp(store_sq_col_text(sel, 0), params[i].value) != 0) {
             rc = cap_err(err, CAP_EINVAL,
@@ -719,12 +704,9 @@ static int job_delete_tag(struct sq *s, struct sq_conn *c, void *arg, struct cap
     int rc = run_find_active(c, a->run_id, &r, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt(c, "DELETE FROM tags WHERE rid = ? AND key = ?", err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, r.rid);
-    store_sq_bind_text(st, 2, a->key);
-    if ((rc = store_sq_step_done(c, st, err, "deleting a tag")) < 0)
+    if ((rc = store_sq_run(c,
+                           "DELETE FROM tags WHERE rid = ? AND key = ?",
+                           SQ_ARGS(SQ_INT(r.rid), SQ_TEXT(a->key)), err, "deleting a tag")) < 0)
         return rc;
     if (sqlite3_changes(c->db) == 0)
         return cap_err(err, CAP_ENOTFOUND, "No tag with name: %s in run with id %s", a->key,
@@ -755,34 +737,25 @@ static int dataset_id(struct sq_conn *c, int64_t eid, const struct store_dataset
 {
     char uuid[33];
     cap_random_hex(uuid, 16);
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "INSERT INTO datasets(dataset_uuid, experiment_id, name, "
-                                     "digest, source_type, source, schema, profile) "
-                                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                                     "ON CONFLICT(experiment_id, name, digest) DO NOTHING",
-                                     err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "INSERT INTO datasets(dataset_uuid, experiment_id, name, "
+        "digest, source_type, source, schema, profile) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(experiment_id, name, digest) DO NOTHING",
+        SQ_ARGS(SQ_TEXT(uuid), SQ_INT(eid), SQ_TEXT(d->name), SQ_TEXT(d->digest),
+                SQ_TEXT(d->source_type), SQ_TEXT(d->source), SQ_TEXT(d->schema),
+                SQ_TEXT(d->profile)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, uuid);
-    sqlite3_bind_int64(st, 2, eid);
-    store_sq_bind_text(st, 3, d->name);
-    store_sq_bind_text(st, 4, d->digest);
-    store_sq_bind_text(st, 5, d->source_type);
-    store_sq_bind_text(st, 6, d->source);
-    store_sq_bind_text(st, 7, d->schema);
-    store_sq_bind_text(st, 8, d->profile);
     int rc = store_sq_step_done(c, st, err, "logging a dataset");
     if (rc < 0)
         return rc;
-    st = store_sq_stmt(c,
-                       "SELECT dataset_id FROM datasets WHERE experiment_id = ? AND name = ? "
-                       "AND digest = ?",
-                       err);
+    st = store_sq_stmt_bind(
+        c, "SELECT dataset_id FROM datasets WHERE experiment_id = ? AND name = ? "
+        "AND digest = ?",
+        SQ_ARGS(SQ_INT(eid), SQ_TEXT(d->name), SQ_TEXT(d->digest)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, eid);
-    store_sq_bind_text(st, 2, d->name);
-    store_sq_bind_text(st, 3, d->digest);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *out = sqlite3_column_int64(st, 0);
@@ -804,51 +777,33 @@ static int job_log_inputs(struct sq *s, struct sq_conn *c, void *arg, struct cap
         int64_t did = 0;
         if ((rc = dataset_id(c, r.eid, d, &did, err)) < 0)
             break;
-        sqlite3_stmt *st =
-            store_sq_stmt(c, "INSERT OR IGNORE INTO inputs(rid, dataset_id) VALUES (?, ?)", err);
-        if (!st)
-            return -CAP_EINTERNAL;
-        sqlite3_bind_int64(st, 1, r.rid);
-        sqlite3_bind_int64(st, 2, did);
-        if ((rc = store_sq_step_done(c, st, err, "logging an input")) < 0)
+        if ((rc = store_sq_run(c,
+                               "INSERT OR IGNORE INTO inputs(rid, dataset_id) VALUES (?, ?)",
+                               SQ_ARGS(SQ_INT(r.rid), SQ_INT(did)), err, "logging an input")) < 0)
             break;
         if (sqlite3_changes(c->db) == 0)
             continue; /* linked before: logging it again changes nothing */
         for (size_t t = 0; t < d->ntags && rc == 0; t++) {
-            st = store_sq_stmt(c,
-                               "INSERT OR REPLACE INTO input_tags(rid, dataset_id, key, value) "
-                               "VALUES (?, ?, ?, ?)",
-                               err);
-            if (!st)
-                return -CAP_EINTERNAL;
-            sqlite3_bind_int64(st, 1, r.rid);
-            sqlite3_bind_int64(st, 2, did);
-            store_sq_bind_text(st, 3, d->tags[t].key);
-            store_sq_bind_text(st, 4, d->tags[t].value);
-            rc = store_sq_step_done(c, st, err, "logging an input tag");
+            rc = store_sq_run(c,
+                              "INSERT OR REPLACE INTO input_tags(rid, dataset_id, key, value) "
+                              "VALUES (?, ?, ?, ?)",
+                              SQ_ARGS(SQ_INT(r.rid), SQ_INT(did), SQ_TEXT(d->tags[t].key),
+                                      SQ_TEXT(d->tags[t].value)), err, "logging an input tag");
         }
     }
     for (size_t i = 0; i < a->nmodels && rc == 0; i++) {
-        sqlite3_stmt *st = store_sq_stmt(
-            c, "INSERT OR IGNORE INTO run_model_inputs(rid, model_id) VALUES (?, ?)", err);
-        if (!st)
-            return -CAP_EINTERNAL;
-        sqlite3_bind_int64(st, 1, r.rid);
-        store_sq_bind_text(st, 2, a->model_ids[i]);
-        rc = store_sq_step_done(c, st, err, "logging a model input");
+        rc = store_sq_run(c,
+                          "INSERT OR IGNORE INTO run_model_inputs(rid, model_id) VALUES (?, ?)",
+                          SQ_ARGS(SQ_INT(r.rid), SQ_TEXT(a->model_ids[i])), err,
+                          "logging a model input");
     }
     for (size_t i = 0; i < a->noutputs && rc == 0; i++) {
-        sqlite3_stmt *st = store_sq_stmt(c,
-                                         "INSERT INTO run_outputs(rid, model_id, step) "
-                                         "VALUES (?, ?, ?) ON CONFLICT(rid, model_id) "
-                                         "DO UPDATE SET step = excluded.step",
-                                         err);
-        if (!st)
-            return -CAP_EINTERNAL;
-        sqlite3_bind_int64(st, 1, r.rid);
-        store_sq_bind_text(st, 2, a->outputs[i].model_id);
-        sqlite3_bind_int64(st, 3, a->outputs[i].step);
-        rc = store_sq_step_done(c, st, err, "logging a model output");
+        rc = store_sq_run(c,
+                          "INSERT INTO run_outputs(rid, model_id, step) "
+                          "VALUES (?, ?, ?) ON CONFLICT(rid, model_id) "
+                          "DO UPDATE SET step = excluded.step",
+                          SQ_ARGS(SQ_INT(r.rid), SQ_TEXT(a->outputs[i].model_id),
+                                  SQ_INT(a->outputs[i].step)), err, "logging a model output");
     }
     return rc;
 }

@@ -38,11 +38,11 @@ static int not_found(const char *name, struct cap_error *err)
 
 static int read_one(struct sq_conn *c, struct dep_job *a, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "SELECT name, spec, created_at, updated_at FROM deployments WHERE name = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT name, spec, created_at, updated_at FROM deployments WHERE name = ?",
+        SQ_ARGS(SQ_TEXT(a->name)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, a->name);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         a->out = deployment_json(st);
@@ -61,24 +61,19 @@ static int job_put(struct sq *s, struct sq_conn *c, void *arg, struct cap_error 
     int64_t now = cap_now_ms();
     sqlite3_stmt *st;
     if (a->create) {
-        st = store_sq_stmt(c,
-                           "INSERT INTO deployments(name, spec, created_at, updated_at) "
-                           "VALUES (?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
-                           err);
+        st = store_sq_stmt_bind(c,
+                                "INSERT INTO deployments(name, spec, created_at, updated_at) "
+                                "VALUES (?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
+                                SQ_ARGS(SQ_TEXT(a->name), SQ_TEXT(a->spec), SQ_INT(now),
+                                        SQ_INT(now)), err);
         if (!st)
             return -CAP_EINTERNAL;
-        store_sq_bind_text(st, 1, a->name);
-        store_sq_bind_text(st, 2, a->spec);
-        sqlite3_bind_int64(st, 3, now);
-        sqlite3_bind_int64(st, 4, now);
     } else {
-        st = store_sq_stmt(c, "UPDATE deployments SET spec = ?, updated_at = ? WHERE name = ?",
-                           err);
+        st = store_sq_stmt_bind(c,
+                                "UPDATE deployments SET spec = ?, updated_at = ? WHERE name = ?",
+                                SQ_ARGS(SQ_TEXT(a->spec), SQ_INT(now), SQ_TEXT(a->name)), err);
         if (!st)
             return -CAP_EINTERNAL;
-        store_sq_bind_text(st, 1, a->spec);
-        sqlite3_bind_int64(st, 2, now);
-        store_sq_bind_text(st, 3, a->name);
     }
     int rc = store_sq_step_done(c, st, err, "writing a deployment");
     if (rc < 0)
@@ -169,10 +164,11 @@ int store_sq_deployment_list(void *impl, cJSON **out, struct cap_error *err)
 static int job_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct dep_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt(c, "DELETE FROM deployments WHERE name = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(c,
+                                          "DELETE FROM deployments WHERE name = ?",
+                                          SQ_ARGS(SQ_TEXT(a->name)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, a->name);
     int rc = store_sq_step_done(c, st, err, "deleting a deployment");
     if (rc < 0)
         return rc;
