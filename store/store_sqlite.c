@@ -106,9 +106,14 @@ void store_sq_bind_text(sqlite3_stmt *st, int i, const char *s)
 
 void store_sq_bind(sqlite3_stmt *st, const struct sq_bind *args, size_t n)
 {
+    store_sq_bind_at(st, 1, args, n);
+}
+
+void store_sq_bind_at(sqlite3_stmt *st, int first, const struct sq_bind *args, size_t n)
+{
     for (size_t i = 0; i < n; i++) {
         const struct sq_bind *b = &args[i];
-        int idx = (int)i + 1;
+        int idx = first + (int)i;
         switch (b->kind) {
         case SQ_B_INT:
             sqlite3_bind_int64(st, idx, b->i);

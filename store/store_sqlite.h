@@ -121,8 +121,10 @@ struct sq_bind {
     (const struct sq_bind[]){__VA_ARGS__},                                                \
         sizeof((const struct sq_bind[]){__VA_ARGS__}) / sizeof(struct sq_bind)
 
-/* Binds args[0..n) to parameters 1..n. */
+/* Binds args[0..n) to parameters 1..n; _at to first..first+n-1 (for
+ * statements that insert several rows). */
 void store_sq_bind(sqlite3_stmt *st, const struct sq_bind *args, size_t n);
+void store_sq_bind_at(sqlite3_stmt *st, int first, const struct sq_bind *args, size_t n);
 /* store_sq_stmt with its parameters bound; NULL (err set) when it does not
  * prepare. */
 sqlite3_stmt *store_sq_stmt_bind(struct sq_conn *c, const char *sql, const struct sq_bind *args,

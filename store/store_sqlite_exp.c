@@ -111,15 +111,12 @@ static int exp_read(struct sq *s, const char *sql, const char *id, const char *n
     int rc = store_sq_read_begin(c, err);
     if (rc < 0)
         goto done;
-    sqlite3_stmt *st = store_sq_stmt(c, sql, err);
+    struct sq_bind key = id ? (struct sq_bind)SQ_INT(eid) : (struct sq_bind)SQ_TEXT(name);
+    sqlite3_stmt *st = store_sq_stmt_bind(c, sql, &key, 1, err);
     if (!st) {
         rc = -CAP_EINTERNAL;
         goto end;
     }
-    if (id)
-        sqlite3_bind_int64(st, 1, eid);
-    else
-        store_sq_bind_text(st, 1, name);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         rc = store_sq_experiment_json(c, st, out, err);

@@ -83,16 +83,14 @@ int store_sq_model_version_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **ou
     if ((rc = store_sq_kv_array(c, st, mv, "tags", err)) < 0)
         goto fail;
     cap_json_add_str(mv, "run_link", store_sq_col_text(row, 13));
-    st = store_sq_stmt(c,
-                       "SELECT alias FROM registered_model_aliases WHERE model_key = ? AND "
-                       "version = ? ORDER BY alias",
-                       err);
+    st = store_sq_stmt_bind(c,
+                            "SELECT alias FROM registered_model_aliases WHERE model_key = ? AND "
+                            "version = ? ORDER BY alias",
+                            SQ_ARGS(SQ_INT(key), SQ_INT(num)), err);
     if (!st) {
         rc = -CAP_EINTERNAL;
         goto fail;
     }
-    sqlite3_bind_int64(st, 1, key);
-    sqlite3_bind_int64(st, 2, num);
     cJSON *aliases = NULL;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (!aliases)
@@ -158,24 +156,23 @@ int store_sq_registered_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON *
             latest = cJSON_AddArrayToObject(m, "latest_versions");
         cJSON_AddItemToArray(latest, mv);
     }
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "SELECT key, value FROM registered_model_tags WHERE model_key = ? ORDER BY key", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT key, value FROM registered_model_tags WHERE model_key = ? ORDER BY key",
+        SQ_ARGS(SQ_INT(key)), err);
     if (!st) {
         rc = -CAP_EINTERNAL;
         goto fail;
     }
-    sqlite3_bind_int64(st, 1, key);
     if ((rc = store_sq_kv_array(c, st, m, "tags", err)) < 0)
         goto fail;
-    st = store_sq_stmt(c,
-                       "SELECT alias, version FROM registered_model_aliases WHERE model_key = ? "
-                       "ORDER BY alias",
-                       err);
+    st = store_sq_stmt_bind(c,
+                            "SELECT alias, version FROM registered_model_aliases WHERE "
+                            "model_key = ? ORDER BY alias",
+                            SQ_ARGS(SQ_INT(key)), err);
     if (!st) {
         rc = -CAP_EINTERNAL;
         goto fail;
     }
-    sqlite3_bind_int64(st, 1, key);
     cJSON *aliases = NULL;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (!aliases)

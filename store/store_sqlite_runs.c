@@ -288,16 +288,14 @@ int store_sq_metric_history(void *impl, const char *run_id, const char *key, cJS
         goto end;
     /* Reads the run's points in time order and sorts this key's; see the
      * metrics primary key in store_schema.c for why not the other way. */
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "SELECT value, timestamp, step, is_nan FROM metrics "
-                                     "WHERE rid = ? AND key = ? ORDER BY step, timestamp",
-                                     err);
+    sqlite3_stmt *st = store_sq_stmt_bind(c,
+                                          "SELECT value, timestamp, step, is_nan FROM metrics "
+                                          "WHERE rid = ? AND key = ? ORDER BY step, timestamp",
+                                          SQ_ARGS(SQ_INT(r.rid), SQ_TEXT(key)), err);
     if (!st) {
         rc = -CAP_EINTERNAL;
         goto end;
     }
-    sqlite3_bind_int64(st, 1, r.rid);
-    store_sq_bind_text(st, 2, key);
     cJSON *list = cJSON_CreateArray();
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -377,24 +375,15 @@ static int job_run_create(struct sq *s, struct sq_conn *c, void *arg, struct cap
     struct cap_buf uri;
     cap_buf_init(&uri);
     cap_buf_printf(&uri, "%s/%s/artifacts", loc, a->run_id);
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "INSERT INTO runs(run_uuid, name, experiment_id, user_id, "
-                                     "status, start_time, end_time, lifecycle_stage, "
-                                     "artifact_uri) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, "
-                                     "'active', ?)",
-                                     err);
-    if (!st) {
-        cap_buf_free(&uri);
-        rc = -CAP_EINTERNAL;
-        goto done;
-    }
-    store_sq_bind_text(st, 1, a->run_id);
-    store_sq_bind_text(st, 2, name);
-    sqlite3_bind_int64(st, 3, eid);
-    store_sq_bind_text(st, 4, in->user_id);
-    sqlite3_bind_int64(st, 5, in->start_time > 0 ? in->start_time : cap_now_ms());
-    store_sq_bind_text(st, 6, uri.data);
-    rc = store_sq_step_done(c, st, err, "creating a run");
+    rc = store_sq_run(c,
+                      "INSERT INTO runs(run_uuid, name, experiment_id, user_id, "
+                      "status, start_time, end_time, lifecycle_stage, "
+                      "artifact_uri) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, 'active', ?)",
+                      SQ_ARGS(SQ_TEXT(a->run_id), SQ_TEXT(name), SQ_INT(eid),
+                              SQ_TEXT(in->user_id),
+                              SQ_INT(in->start_time > 0 ? in->start_time : cap_now_ms()),
+                              SQ_TEXT(uri.data)),
+                      err, "creating a run");
     cap_buf_free(&uri);
     if (rc < 0)
         goto done;
@@ -466,19 +455,13 @@ static int job_run_lifecycle(struct sq *s, struct sq_conn *c, void *arg, struct 
     int rc = run_find(c, a->run_id, &r, err);
     if (rc < 0 || r.active == a->restore)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? "
-                                     "WHERE rid = ?",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, a->restore ? "active" : "deleted");
-    if (a->restore)
-        sqlite3_bind_null(st, 2);
-    else
-        sqlite3_bind_int64(st, 2, cap_now_ms());
-    sqlite3_bind_int64(st, 3, r.rid);
-    return store_sq_step_done(c, st, err, a->restore ? "restoring a run" : "deleting a run");
+    /* a restored run has no deletion time */
+    struct sq_bind deleted_time =
+        a->restore ? (struct sq_bind)SQ_NULL : (struct sq_bind)SQ_INT(cap_now_ms());
+    return store_sq_run(c, "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE rid = ?",
+                        SQ_ARGS(SQ_TEXT(a->restore ? "active" : "deleted"), deleted_time,
+                                SQ_INT(r.rid)),
+                        err, a->restore ? "restoring a run" : "deleting a run");
 }
 
 int store_sq_run_delete(void *impl, const char *run_id, struct cap_error *err)
@@ -516,17 +499,13 @@ static int log_params(struct sq_conn *c, int64_t rid, const char *run_id,
                                "values: '%s'. Please ensure the request contains only one "
                                "param value per param key.",
                                params[i].key);
-    sqlite3_stmt *ins = store_sq_stmt(c,
-                                      "INSERT INTO params(rid, key, value) VALUES (?, ?, ?) "
-                                      "ON CONFLICT(rid, key) DO NOTHING",
-                                      err);
-    if (!ins)
-        return -CAP_EINTERNAL;
     for (size_t i = 0; i < n; i++) {
-        sqlite3_bind_int64(ins, 1, rid);
-        store_sq_bind_text(ins, 2, params[i].key);
-        store_sq_bind_text(ins, 3, params[i].value);
-        int rc = store_sq_step_done(c, ins, err, "logging a param");
+        int rc = store_sq_run(c,
+                              "INSERT INTO params(rid, key, value) VALUES (?, ?, ?) "
+                              "ON CONFLICT(rid, key) DO NOTHING",
+                              SQ_ARGS(SQ_INT(rid), SQ_TEXT(params[i].key),
+                                      SQ_TEXT(params[i].value)),
+                              err, "logging a param");
         if (rc < 0)
             return rc;
         if (sqlite3_changes(c->db) > 0)
@@ -635,26 +614,16 @@ static int log_metrics(struct sq *s, struct sq_conn *c, int64_t rid,
         for (int r = 0; r < rows; r++) {
             const struct store_metric *p = &m[i + (size_t)r];
             bool nan = isnan(p->value);
-            int b = r * 9;
-            sqlite3_bind_int64(ins, b + 1, rid);
-            sqlite3_bind_text(ins, b + 2, p->key, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(ins, b + 3, p->step);
-            sqlite3_bind_int64(ins, b + 4, p->timestamp);
-            sqlite3_bind_double(ins, b + 5, nan ? 0.0 : p->value);
-            sqlite3_bind_int(ins, b + 6, nan);
-            store_sq_bind_text(ins, b + 7, p->model_id);
-            store_sq_bind_text(ins, b + 8, p->dataset_name);
-            store_sq_bind_text(ins, b + 9, p->dataset_digest);
-            b = r * 6;
-            sqlite3_bind_int64(latest, b + 1, rid);
-            sqlite3_bind_text(latest, b + 2, p->key, -1, SQLITE_STATIC);
-            if (nan)
-                sqlite3_bind_null(latest, b + 3);
-            else
-                sqlite3_bind_double(latest, b + 3, p->value);
-            sqlite3_bind_int64(latest, b + 4, p->step);
-            sqlite3_bind_int64(latest, b + 5, p->timestamp);
-            sqlite3_bind_int(latest, b + 6, nan);
+            /* row r's values start at parameter r * (values per row) + 1 */
+            store_sq_bind_at(ins, r * 9 + 1,
+                             SQ_ARGS(SQ_INT(rid), SQ_TEXT(p->key), SQ_INT(p->step),
+                                     SQ_INT(p->timestamp), SQ_DBL(nan ? 0.0 : p->value),
+                                     SQ_INT(nan), SQ_TEXT(p->model_id),
+                                     SQ_TEXT(p->dataset_name), SQ_TEXT(p->dataset_digest)));
+            struct sq_bind value = nan ? (struct sq_bind)SQ_NULL : (struct sq_bind)SQ_DBL(p->value);
+            store_sq_bind_at(latest, r * 6 + 1,
+                             SQ_ARGS(SQ_INT(rid), SQ_TEXT(p->key), value, SQ_INT(p->step),
+                                     SQ_INT(p->timestamp), SQ_INT(nan)));
         }
         int rc = store_sq_step_done(c, ins, err, "logging metrics");
         if (rc < 0) {
