@@ -1,7 +1,9 @@
 /* store.h - the metadata store: the one interface handlers use to read and
  * write experiments, runs and logged models. Backends (SQLite now, PostgreSQL
  * later) live behind it and are chosen in store.c from the URI; nothing
- * outside store/ writes SQL.
+ * outside store/ writes SQL. The operations are declared, documented and
+ * checked in store_ops.def (included at the end of this file); this file
+ * keeps the types they take and the JSON shapes they answer with.
  *
  * Results come back as cJSON values already in MLflow's JSON shape
  * (Experiment, Run, RunInfo, Metric, LoggedModel), because that is the only
@@ -50,22 +52,6 @@ int store_open(const struct store_config *cfg, struct store **out, struct cap_er
 void store_close(struct store *st);
 
 /* ---- experiments ---- */
-int store_experiment_create(struct store *st, const char *name, const char *artifact_location,
-                            const struct cap_kv *tags, size_t ntags, char **out_id,
-                            struct cap_error *err);
-int store_experiment_get(struct store *st, const char *id, cJSON **out, struct cap_error *err);
-int store_experiment_get_by_name(struct store *st, const char *name, cJSON **out,
-                                 struct cap_error *err);
-int store_experiment_rename(struct store *st, const char *id, const char *new_name,
-                            struct cap_error *err);
-/* Deleting marks the experiment and its runs deleted; restore reverses both. */
-int store_experiment_delete(struct store *st, const char *id, struct cap_error *err);
-int store_experiment_restore(struct store *st, const char *id, struct cap_error *err);
-int store_experiment_set_tag(struct store *st, const char *id, const char *key,
-                             const char *value, struct cap_error *err);
-int store_experiment_delete_tag(struct store *st, const char *id, const char *key,
-                                struct cap_error *err);
-
 struct store_query {
     enum store_view view;
     const struct filter *filter;       /* may be NULL */
@@ -74,10 +60,6 @@ struct store_query {
     int max_results;                   /* already validated, > 0 */
     const char *page_token;            /* NULL or a token from a previous answer */
 };
-
-/* out: a cJSON array of Experiment objects; *next_token: NULL when no more. */
-int store_experiment_search(struct store *st, const struct store_query *q, cJSON **out,
-                            char **next_token, struct cap_error *err);
 
 /* ---- runs ---- */
 struct store_run_create {
@@ -115,46 +97,11 @@ struct store_model_output {
     int64_t step;
 };
 
-/* out: the new Run (info + data.tags). The store sets tag mlflow.runName and
- * generates a name when none is given. */
-int store_run_create(struct store *st, const struct store_run_create *in, cJSON **out,
-                     struct cap_error *err);
-int store_run_get(struct store *st, const char *run_id, cJSON **out, struct cap_error *err);
-/* status NULL, end_time < 0 and run_name NULL leave that field unchanged.
- * out: the RunInfo after the update. */
-int store_run_update(struct store *st, const char *run_id, const char *status, int64_t end_time,
-                     const char *run_name, cJSON **out, struct cap_error *err);
-int store_run_delete(struct store *st, const char *run_id, struct cap_error *err);
-int store_run_restore(struct store *st, const char *run_id, struct cap_error *err);
-/* One atomic write: either every metric, param and tag is stored or none is.
- * Params are write-once (the same value again is fine); an exact duplicate
- * metric (key, step, timestamp, value) is a no-op; setting mlflow.runName
- * renames the run. */
-int store_run_log_batch(struct store *st, const char *run_id, const struct store_metric *metrics,
-                        size_t nmetrics, const struct cap_kv *params, size_t nparams,
-                        const struct cap_kv *tags, size_t ntags, struct cap_error *err);
-int store_run_delete_tag(struct store *st, const char *run_id, const char *key,
-                         struct cap_error *err);
-int store_run_log_inputs(struct store *st, const char *run_id,
-                         const struct store_dataset_input *datasets, size_t ndatasets,
-                         const char *const *model_ids, size_t nmodels, struct cap_error *err);
-int store_run_log_outputs(struct store *st, const char *run_id,
-                          const struct store_model_output *models, size_t nmodels,
-                          struct cap_error *err);
-
 struct store_run_query {
     const char *const *experiment_ids;
     size_t nexperiments;
     struct store_query q;
 };
-
-/* out: a cJSON array of Run objects. Must not load every run into memory:
- * filtering, ordering and paging happen in the database. */
-int store_run_search(struct store *st, const struct store_run_query *q, cJSON **out,
-                     char **next_token, struct cap_error *err);
-/* out: a cJSON array of Metric objects, every point, ordered by step, timestamp. */
-int store_metric_history(struct store *st, const char *run_id, const char *key, cJSON **out,
-                         struct cap_error *err);
 
 /* ---- logged models (MLflow 3.x) ---- */
 struct store_logged_model_create {
@@ -168,32 +115,11 @@ struct store_logged_model_create {
     size_t ntags;
 };
 
-/* out: a LoggedModel {info: {model_id "m-<32 hex>", experiment_id, name,
- * artifact_uri "<exp location>/models/<id>/artifacts", status
- * LOGGED_MODEL_PENDING, creation_timestamp_ms, last_updated_timestamp_ms,
- * source_run_id, model_type, tags}, data: {params, metrics}}. */
-int store_logged_model_create(struct store *st, const struct store_logged_model_create *in,
-                              cJSON **out, struct cap_error *err);
-int store_logged_model_get(struct store *st, const char *model_id, cJSON **out,
-                           struct cap_error *err);
-/* status: LOGGED_MODEL_READY, LOGGED_MODEL_UPLOAD_FAILED, ... */
-int store_logged_model_finalize(struct store *st, const char *model_id, const char *status,
-                                cJSON **out, struct cap_error *err);
-int store_logged_model_set_tags(struct store *st, const char *model_id, const struct cap_kv *tags,
-                                size_t ntags, struct cap_error *err);
-int store_logged_model_delete_tag(struct store *st, const char *model_id, const char *key,
-                                  struct cap_error *err);
-int store_logged_model_log_params(struct store *st, const char *model_id,
-                                  const struct cap_kv *params, size_t nparams,
-                                  struct cap_error *err);
-int store_logged_model_delete(struct store *st, const char *model_id, struct cap_error *err);
 struct store_logged_model_query {
     const char *const *experiment_ids;
     size_t nexperiments;
     struct store_query q;
 };
-int store_logged_model_search(struct store *st, const struct store_logged_model_query *q,
-                              cJSON **out, char **next_token, struct cap_error *err);
 
 /* ---- model registry ----
  * RegisteredModel JSON: {name, creation_timestamp, last_updated_timestamp,
@@ -237,98 +163,15 @@ struct store_model_version_create {
     const char *metadata_json;   /* Capstan's own facts (ONNX signature), JSON text or NULL */
 };
 
-int store_registered_model_create(struct store *st, const char *name, const char *description,
-                                  const struct cap_kv *tags, size_t ntags, cJSON **out,
-                                  struct cap_error *err);
-int store_registered_model_get(struct store *st, const char *name, cJSON **out,
-                               struct cap_error *err);
-/* description NULL leaves it unchanged. */
-int store_registered_model_update(struct store *st, const char *name, const char *description,
-                                  cJSON **out, struct cap_error *err);
-int store_registered_model_rename(struct store *st, const char *name, const char *new_name,
-                                  cJSON **out, struct cap_error *err);
-/* Deletes the model with its versions, tags and aliases. */
-int store_registered_model_delete(struct store *st, const char *name, struct cap_error *err);
-int store_registered_model_set_tag(struct store *st, const char *name, const char *key,
-                                   const char *value, struct cap_error *err);
-/* Deleting a tag that is not there is a no-op (MLflow's SQL store). */
-int store_registered_model_delete_tag(struct store *st, const char *name, const char *key,
-                                      struct cap_error *err);
-/* Filter: FILTER_TARGET_REGISTERED_MODELS; default order name ASC, which is
- * also the tie-break after the keys asked for. q->view is ignored. out:
- * RegisteredModel objects with latest_versions, tags and aliases. */
-int store_registered_model_search(struct store *st, const struct store_query *q, cJSON **out,
-                                  char **next_token, struct cap_error *err);
 /* A model-version stage given in any case, to its canonical spelling
  * ("None", "Staging", "Production", "Archived"); anything else is
  * -CAP_EINVAL "Invalid Model Version stage: X. Value must be one of None,
  * Staging, Production, Archived." (MLflow's words). The one owner of the
- * stage rule: the API and the CLI call it, and so do the calls below. */
+ * stage rule: the API and the CLI call it, and so do the
+ * registry operations. */
 int store_stage_check(const char *stage, const char **canonical, struct cap_error *err);
 
-/* out: array of ModelVersion: the latest READY version per stage, for the
- * given stages (any case; all four when nstages == 0), in the order the
- * stages were given (canonical order when none), repeats dropped, stages
- * without a READY version left out; an empty array when none. */
-int store_registered_model_latest_versions(struct store *st, const char *name,
-                                           const char *const *stages, size_t nstages,
-                                           cJSON **out, struct cap_error *err);
-
-int store_model_version_create(struct store *st, const struct store_model_version_create *in,
-                               cJSON **out, struct cap_error *err);
-/* version: a decimal string. */
-int store_model_version_get(struct store *st, const char *name, const char *version, cJSON **out,
-                            struct cap_error *err);
-int store_model_version_update(struct store *st, const char *name, const char *version,
-                               const char *description, cJSON **out, struct cap_error *err);
-int store_model_version_delete(struct store *st, const char *name, const char *version,
-                               struct cap_error *err);
-/* stage: canonical "None", "Staging", "Production" or "Archived". With
- * archive_existing, other versions in that stage move to Archived (only for
- * Staging and Production). */
-int store_model_version_transition(struct store *st, const char *name, const char *version,
-                                   const char *stage, bool archive_existing, cJSON **out,
-                                   struct cap_error *err);
-int store_model_version_set_tag(struct store *st, const char *name, const char *version,
-                                const char *key, const char *value, struct cap_error *err);
-int store_model_version_delete_tag(struct store *st, const char *name, const char *version,
-                                   const char *key, struct cap_error *err);
-/* Filter: FILTER_TARGET_MODEL_VERSIONS; default order name ASC, version DESC,
- * also the tie-break after the keys asked for. A version without run_id
- * never matches a run_id comparison, nor one without the tag a tag one. */
-int store_model_version_search(struct store *st, const struct store_query *q, cJSON **out,
-                               char **next_token, struct cap_error *err);
-/* Capstan's metadata_json of a version, parsed (NULL when none, or when the
- * stored text does not parse). */
-int store_model_version_metadata(struct store *st, const char *name, const char *version,
-                                 cJSON **out, struct cap_error *err);
-
-/* Points alias at version (moving it when it exists); the caller checks the
- * alias pattern. Deleting a version drops the aliases pointing at it. */
-int store_alias_set(struct store *st, const char *name, const char *alias, const char *version,
-                    struct cap_error *err);
-/* Unknown alias: -CAP_ENOTFOUND "Registered model alias X not found." */
-int store_alias_delete(struct store *st, const char *name, const char *alias,
-                       struct cap_error *err);
-/* out: the ModelVersion the alias points at; unknown alias as above. */
-int store_alias_get(struct store *st, const char *name, const char *alias, cJSON **out,
-                    struct cap_error *err);
-
-/* ---- serving: deployments and the prediction log ----
- * Deployment JSON: {name, spec: {...as given...}, created_at, updated_at}.
- * The spec is the serving module's to interpret (serve/ checks it before
- * calling); the store keeps it verbatim as JSON text.
- * Unknown name: -CAP_ENOTFOUND "Deployment 'X' not found"; duplicate:
- * -CAP_EEXISTS "Deployment 'X' already exists". */
-int store_deployment_create(struct store *st, const char *name, const char *spec_json,
-                            cJSON **out, struct cap_error *err);
-int store_deployment_update(struct store *st, const char *name, const char *spec_json,
-                            cJSON **out, struct cap_error *err);
-int store_deployment_get(struct store *st, const char *name, cJSON **out, struct cap_error *err);
-/* out: array of Deployment JSON ordered by name. */
-int store_deployment_list(struct store *st, cJSON **out, struct cap_error *err);
-int store_deployment_delete(struct store *st, const char *name, struct cap_error *err);
-
+/* ---- serving: deployments and the prediction log ---- */
 /* One served request as the prediction log keeps it. */
 struct store_prediction {
     int64_t timestamp_ms;
@@ -346,26 +189,16 @@ struct store_prediction {
     int agree;                   /* shadow rows: 1 agrees with the primary, 0 not; -1 n/a */
 };
 
-int store_predictions_log(struct store *st, const struct store_prediction *rows, size_t n,
-                          struct cap_error *err);
 /* Turns a stored inputs/outputs pack into JSON (NULL: null). */
 typedef cJSON *(*store_pack_decoder)(const void *pack, size_t len);
 
-/* Rows of one deployment (NULL: all) with timestamp >= since_ms and id >
- * after_id (-1: any) in the order they were logged, as [{id, timestamp,
- * deployment, model_name, model_version, role, request_id?, latency_us,
- * inputs, outputs, agree?}] with inputs/outputs from decode; *next_token
- * when more.
- * Ids are a reader's cursor, so every backend must keep this promise: ids
- * grow in the order rows are logged, and a row is never visible before
- * every row with a smaller id is (SQLite: one writer assigns them and
- * commits in order). A reader that has seen id N and asks for after_id N
- * never misses a row, except rows trimmed away meanwhile. */
-int store_predictions_search(struct store *st, const char *deployment, int64_t since_ms,
-                             int64_t after_id, int max_results, const char *page_token, store_pack_decoder decode,
-                             cJSON **out, char **next_token, struct cap_error *err);
-/* Deletes the oldest rows, keeping at least keep_rows (the log is stored in
- * segments of up to 1024 rows; whole segments go). */
-int store_predictions_trim(struct store *st, int64_t keep_rows, struct cap_error *err);
+/* The operations themselves: each one is declared, documented and checked
+ * in store_ops.def; this makes its prototype
+ * int store_<name>(struct store *st, ...). */
+#define STORE_SELF struct store *st
+#define STORE_OP(name, params, args, ...) int store_##name params;
+#include "store/store_ops.def"
+#undef STORE_OP
+#undef STORE_SELF
 
 #endif

@@ -295,15 +295,9 @@ static int apply(struct sq_conn *c, int version, struct cap_error *err)
         goto fail;
     if (migration_steps[version - 1] && (rc = migration_steps[version - 1](c, err)) < 0)
         goto fail;
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "INSERT INTO schema_version(version, applied_time) VALUES (?, ?)", err);
-    if (!st) {
-        rc = -CAP_EINTERNAL;
-        goto fail;
-    }
-    sqlite3_bind_int(st, 1, version);
-    sqlite3_bind_int64(st, 2, cap_now_ms());
-    if ((rc = store_sq_step_done(c, st, err, "recording the schema version")) < 0)
+    if ((rc = store_sq_run(c, "INSERT INTO schema_version(version, applied_time) VALUES (?, ?)",
+                           SQ_ARGS(SQ_INT(version), SQ_INT(cap_now_ms())), err,
+                           "recording the schema version")) < 0)
         goto fail;
     if ((rc = store_sq_exec(c, "COMMIT", err)) < 0)
         goto fail;
@@ -342,16 +336,11 @@ int store_sq_migrate(struct sq_conn *c, const char *artifact_prefix, struct cap_
      * artifact prefix the database was first created with. */
     char loc[1024];
     snprintf(loc, sizeof loc, "%s/0", artifact_prefix);
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "INSERT OR IGNORE INTO experiments(experiment_id, name, "
-                                     "artifact_location, lifecycle_stage, creation_time, "
-                                     "last_update_time) VALUES (0, 'Default', ?, 'active', ?, ?)",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
     int64_t now = cap_now_ms();
-    store_sq_bind_text(st, 1, loc);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, now);
-    return store_sq_step_done(c, st, err, "creating the default experiment");
+    return store_sq_run(c,
+                        "INSERT OR IGNORE INTO experiments(experiment_id, name, "
+                        "artifact_location, lifecycle_stage, creation_time, "
+                        "last_update_time) VALUES (0, 'Default', ?, 'active', ?, ?)",
+                        SQ_ARGS(SQ_TEXT(loc), SQ_INT(now), SQ_INT(now)), err,
+                        "creating the default experiment");
 }

@@ -104,6 +104,52 @@ void store_sq_bind_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
+void store_sq_bind(sqlite3_stmt *st, const struct sq_bind *args, size_t n)
+{
+    store_sq_bind_at(st, 1, args, n);
+}
+
+void store_sq_bind_at(sqlite3_stmt *st, int first, const struct sq_bind *args, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct sq_bind *b = &args[i];
+        int idx = first + (int)i;
+        switch (b->kind) {
+        case SQ_B_INT:
+            sqlite3_bind_int64(st, idx, b->i);
+            break;
+        case SQ_B_DBL:
+            sqlite3_bind_double(st, idx, b->d);
+            break;
+        case SQ_B_TEXT:
+            store_sq_bind_text(st, idx, b->s);
+            break;
+        case SQ_B_BLOB:
+            sqlite3_bind_blob64(st, idx, b->blob, b->len, SQLITE_STATIC);
+            break;
+        case SQ_B_NULL:
+            sqlite3_bind_null(st, idx);
+            break;
+        }
+    }
+}
+
+sqlite3_stmt *store_sq_stmt_bind(struct sq_conn *c, const char *sql, const struct sq_bind *args,
+                                 size_t n, struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_stmt(c, sql, err);
+    if (st)
+        store_sq_bind(st, args, n);
+    return st;
+}
+
+int store_sq_run(struct sq_conn *c, const char *sql, const struct sq_bind *args, size_t n,
+                 struct cap_error *err, const char *what)
+{
+    sqlite3_stmt *st = store_sq_stmt_bind(c, sql, args, n, err);
+    return st ? store_sq_step_done(c, st, err, what) : -CAP_EINTERNAL;
+}
+
 const char *store_sq_col_text(sqlite3_stmt *st, int i)
 {
     return (const char *)sqlite3_column_text(st, i);
@@ -510,35 +556,11 @@ fail:
     return rc;
 }
 
+/* The operations of store_ops.def, each one store_sq_<name>. */
 const struct store_backend store_sqlite_backend = {
     .name = "sqlite",
     .close = sq_close,
-    .experiment_create = store_sq_experiment_create,
-    .experiment_get = store_sq_experiment_get,
-    .experiment_get_by_name = store_sq_experiment_get_by_name,
-    .experiment_rename = store_sq_experiment_rename,
-    .experiment_delete = store_sq_experiment_delete,
-    .experiment_restore = store_sq_experiment_restore,
-    .experiment_set_tag = store_sq_experiment_set_tag,
-    .experiment_delete_tag = store_sq_experiment_delete_tag,
-    .experiment_search = store_sq_experiment_search,
-    .run_create = store_sq_run_create,
-    .run_get = store_sq_run_get,
-    .run_update = store_sq_run_update,
-    .run_delete = store_sq_run_delete,
-    .run_restore = store_sq_run_restore,
-    .run_log_batch = store_sq_run_log_batch,
-    .run_delete_tag = store_sq_run_delete_tag,
-    .run_log_inputs = store_sq_run_log_inputs,
-    .run_log_outputs = store_sq_run_log_outputs,
-    .run_search = store_sq_run_search,
-    .metric_history = store_sq_metric_history,
-    .logged_model_create = store_sq_logged_model_create,
-    .logged_model_get = store_sq_logged_model_get,
-    .logged_model_finalize = store_sq_logged_model_finalize,
-    .logged_model_set_tags = store_sq_logged_model_set_tags,
-    .logged_model_delete_tag = store_sq_logged_model_delete_tag,
-    .logged_model_log_params = store_sq_logged_model_log_params,
-    .logged_model_delete = store_sq_logged_model_delete,
-    .logged_model_search = store_sq_logged_model_search,
+#define STORE_OP(name, params, args, ...) .name = store_sq_##name,
+#include "store/store_ops.def"
+#undef STORE_OP
 };

@@ -94,6 +94,44 @@ int store_sq_dberr(struct sq_conn *c, struct cap_error *err, const char *what);
 int store_sq_step_done(struct sq_conn *c, sqlite3_stmt *st, struct cap_error *err,
                        const char *what);
 
+/* Binding parameters: a statement's values are given as one list, in the
+ * order of its ?s, each one typed by its constructor:
+ *     store_sq_run(c, "UPDATE t SET a = ? WHERE id = ?",
+ *                  SQ_ARGS(SQ_TEXT(name), SQ_INT(id)), err, "renaming");
+ * SQ_INT converts to int64_t, SQ_TEXT binds NULL for a NULL string, text
+ * and blobs are bound without copying (they must outlive the step). */
+enum sq_bind_kind { SQ_B_INT, SQ_B_DBL, SQ_B_TEXT, SQ_B_BLOB, SQ_B_NULL };
+
+struct sq_bind {
+    enum sq_bind_kind kind;
+    int64_t i;
+    double d;
+    const char *s;
+    const void *blob;
+    size_t len;
+};
+
+#define SQ_INT(x) {.kind = SQ_B_INT, .i = (x)}
+#define SQ_DBL(x) {.kind = SQ_B_DBL, .d = (x)}
+#define SQ_TEXT(x) {.kind = SQ_B_TEXT, .s = (x)}
+#define SQ_BLOB(ptr_, len_) {.kind = SQ_B_BLOB, .blob = (ptr_), .len = (len_)}
+#define SQ_NULL {.kind = SQ_B_NULL}
+/* The list and its length, as the two arguments the functions below take. */
+#define SQ_ARGS(...)                                                                      \
+    (const struct sq_bind[]){__VA_ARGS__},                                                \
+        sizeof((const struct sq_bind[]){__VA_ARGS__}) / sizeof(struct sq_bind)
+
+/* Binds args[0..n) to parameters 1..n; _at to first..first+n-1 (for
+ * statements that insert several rows). */
+void store_sq_bind(sqlite3_stmt *st, const struct sq_bind *args, size_t n);
+void store_sq_bind_at(sqlite3_stmt *st, int first, const struct sq_bind *args, size_t n);
+/* store_sq_stmt with its parameters bound; NULL (err set) when it does not
+ * prepare. */
+sqlite3_stmt *store_sq_stmt_bind(struct sq_conn *c, const char *sql, const struct sq_bind *args,
+                                 size_t n, struct cap_error *err);
+/* Prepares (cached), binds and runs a statement that returns no rows. */
+int store_sq_run(struct sq_conn *c, const char *sql, const struct sq_bind *args, size_t n,
+                 struct cap_error *err, const char *what);
 void store_sq_bind_text(sqlite3_stmt *st, int i, const char *s);   /* NULL binds NULL */
 const char *store_sq_col_text(sqlite3_stmt *st, int i);            /* NULL stays NULL */
 bool store_sq_parse_id(const char *s, int64_t *out);               /* decimal experiment id */
@@ -109,36 +147,27 @@ int store_sq_kv_array(struct sq_conn *c, sqlite3_stmt *st, cJSON *obj, const cha
 /* A generated "<adjective>-<noun>-<number>" name; free() it. */
 char *store_sq_random_name(void);
 
+/* ---- the operations ----
+ * Every operation of store_ops.def is implemented as store_sq_<name> in the
+ * file of its area: store_sqlite_exp.c (experiments), _runs.c (runs,
+ * metrics), _search.c (run, experiment and logged-model search), _models.c
+ * (logged models), _registry.c and _registry_search.c (model registry),
+ * _serving.c (deployments) and _predictions.c (the prediction log). */
+#define STORE_SELF void *impl
+#define STORE_OP(name, params, args, ...) int store_sq_##name params;
+#include "store/store_ops.def"
+#undef STORE_OP
+#undef STORE_SELF
+
 /* ---- store_schema.c ---- */
 #define STORE_SCHEMA_VERSION 5
 int store_sq_migrate(struct sq_conn *c, const char *artifact_prefix, struct cap_error *err);
 
 /* ---- store_sqlite_predictions.c: the prediction log ---- */
-int store_sq_predictions_log(void *impl, const struct store_prediction *rows, size_t n,
-                             struct cap_error *err);
-int store_sq_predictions_search(void *impl, const char *deployment, int64_t since_ms,
-                                int64_t after_id, int max_results, const char *page_token,
-                                store_pack_decoder decode, cJSON **out, char **next_token,
-                                struct cap_error *err);
-int store_sq_predictions_trim(void *impl, int64_t keep_rows, struct cap_error *err);
 /* Migration 5's step: the log rows of schema 4 rewritten as segments. */
 int store_sq_predictions_upgrade(struct sq_conn *c, struct cap_error *err);
 
 /* ---- store_sqlite_exp.c ---- */
-int store_sq_experiment_create(void *impl, const char *name, const char *artifact_location,
-                               const struct cap_kv *tags, size_t ntags, char **out_id,
-                               struct cap_error *err);
-int store_sq_experiment_get(void *impl, const char *id, cJSON **out, struct cap_error *err);
-int store_sq_experiment_get_by_name(void *impl, const char *name, cJSON **out,
-                                    struct cap_error *err);
-int store_sq_experiment_rename(void *impl, const char *id, const char *new_name,
-                               struct cap_error *err);
-int store_sq_experiment_delete(void *impl, const char *id, struct cap_error *err);
-int store_sq_experiment_restore(void *impl, const char *id, struct cap_error *err);
-int store_sq_experiment_set_tag(void *impl, const char *id, const char *key, const char *value,
-                                struct cap_error *err);
-int store_sq_experiment_delete_tag(void *impl, const char *id, const char *key,
-                                   struct cap_error *err);
 /* Checks that experiment id exists (-CAP_ENOTFOUND) and is active
  * (-CAP_EINVAL); location (may be NULL) gets its artifact_location. */
 int store_sq_experiment_active(struct sq_conn *c, const char *id, int64_t *eid, char **location,
@@ -151,27 +180,6 @@ int store_sq_experiment_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
                              struct cap_error *err);
 
 /* ---- store_sqlite_runs.c ---- */
-int store_sq_run_create(void *impl, const struct store_run_create *in, cJSON **out,
-                        struct cap_error *err);
-int store_sq_run_get(void *impl, const char *run_id, cJSON **out, struct cap_error *err);
-int store_sq_run_update(void *impl, const char *run_id, const char *status, int64_t end_time,
-                        const char *run_name, cJSON **out, struct cap_error *err);
-int store_sq_run_delete(void *impl, const char *run_id, struct cap_error *err);
-int store_sq_run_restore(void *impl, const char *run_id, struct cap_error *err);
-int store_sq_run_log_batch(void *impl, const char *run_id, const struct store_metric *metrics,
-                           size_t nmetrics, const struct cap_kv *params, size_t nparams,
-                           const struct cap_kv *tags, size_t ntags, struct cap_error *err);
-int store_sq_run_delete_tag(void *impl, const char *run_id, const char *key,
-                            struct cap_error *err);
-int store_sq_run_log_inputs(void *impl, const char *run_id,
-                            const struct store_dataset_input *datasets, size_t ndatasets,
-                            const char *const *model_ids, size_t nmodels,
-                            struct cap_error *err);
-int store_sq_run_log_outputs(void *impl, const char *run_id,
-                             const struct store_model_output *models, size_t nmodels,
-                             struct cap_error *err);
-int store_sq_metric_history(void *impl, const char *run_id, const char *key, cJSON **out,
-                            struct cap_error *err);
 /* Columns of runs every Run/RunInfo is built from (alias r). */
 #define SQ_RUN_COLUMNS                                                                    \
     "r.rid, r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, "     \
@@ -184,29 +192,7 @@ void store_sq_runs_sql_free(struct sq *s);
 int store_sq_runs_fill(struct sq_conn *c, const int64_t *rids, cJSON **runs, size_t n,
                        struct cap_error *err);
 
-/* ---- store_sqlite_search.c ---- */
-int store_sq_run_search(void *impl, const struct store_run_query *q, cJSON **out,
-                        char **next_token, struct cap_error *err);
-int store_sq_experiment_search(void *impl, const struct store_query *q, cJSON **out,
-                               char **next_token, struct cap_error *err);
-int store_sq_logged_model_search(void *impl, const struct store_logged_model_query *q,
-                                 cJSON **out, char **next_token, struct cap_error *err);
-
 /* ---- store_sqlite_models.c ---- */
-int store_sq_logged_model_create(void *impl, const struct store_logged_model_create *in,
-                                 cJSON **out, struct cap_error *err);
-int store_sq_logged_model_get(void *impl, const char *model_id, cJSON **out,
-                              struct cap_error *err);
-int store_sq_logged_model_finalize(void *impl, const char *model_id, const char *status,
-                                   cJSON **out, struct cap_error *err);
-int store_sq_logged_model_set_tags(void *impl, const char *model_id, const struct cap_kv *tags,
-                                   size_t ntags, struct cap_error *err);
-int store_sq_logged_model_delete_tag(void *impl, const char *model_id, const char *key,
-                                     struct cap_error *err);
-int store_sq_logged_model_log_params(void *impl, const char *model_id,
-                                     const struct cap_kv *params, size_t nparams,
-                                     struct cap_error *err);
-int store_sq_logged_model_delete(void *impl, const char *model_id, struct cap_error *err);
 #define SQ_MODEL_COLUMNS                                                                  \
     "lm.model_id, lm.experiment_id, lm.name, lm.artifact_uri, lm.status, "                 \
     "lm.creation_time, lm.last_updated_time, lm.source_run_id, lm.model_type, "            \
@@ -215,46 +201,6 @@ int store_sq_logged_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out
                                struct cap_error *err);
 
 /* ---- store_sqlite_registry.c: the model registry ---- */
-int store_sq_registered_model_create(void *impl, const char *name, const char *description,
-                                     const struct cap_kv *tags, size_t ntags, cJSON **out,
-                                     struct cap_error *err);
-int store_sq_registered_model_get(void *impl, const char *name, cJSON **out,
-                                  struct cap_error *err);
-int store_sq_registered_model_update(void *impl, const char *name, const char *description,
-                                     cJSON **out, struct cap_error *err);
-int store_sq_registered_model_rename(void *impl, const char *name, const char *new_name,
-                                     cJSON **out, struct cap_error *err);
-int store_sq_registered_model_delete(void *impl, const char *name, struct cap_error *err);
-int store_sq_registered_model_set_tag(void *impl, const char *name, const char *key,
-                                      const char *value, struct cap_error *err);
-int store_sq_registered_model_delete_tag(void *impl, const char *name, const char *key,
-                                         struct cap_error *err);
-int store_sq_registered_model_latest_versions(void *impl, const char *name,
-                                              const char *const *stages, size_t nstages,
-                                              cJSON **out, struct cap_error *err);
-int store_sq_model_version_create(void *impl, const struct store_model_version_create *in,
-                                  cJSON **out, struct cap_error *err);
-int store_sq_model_version_get(void *impl, const char *name, const char *version, cJSON **out,
-                               struct cap_error *err);
-int store_sq_model_version_update(void *impl, const char *name, const char *version,
-                                  const char *description, cJSON **out, struct cap_error *err);
-int store_sq_model_version_delete(void *impl, const char *name, const char *version,
-                                  struct cap_error *err);
-int store_sq_model_version_transition(void *impl, const char *name, const char *version,
-                                      const char *stage, bool archive_existing, cJSON **out,
-                                      struct cap_error *err);
-int store_sq_model_version_set_tag(void *impl, const char *name, const char *version,
-                                   const char *key, const char *value, struct cap_error *err);
-int store_sq_model_version_delete_tag(void *impl, const char *name, const char *version,
-                                      const char *key, struct cap_error *err);
-int store_sq_model_version_metadata(void *impl, const char *name, const char *version,
-                                    cJSON **out, struct cap_error *err);
-int store_sq_alias_set(void *impl, const char *name, const char *alias, const char *version,
-                       struct cap_error *err);
-int store_sq_alias_delete(void *impl, const char *name, const char *alias,
-                          struct cap_error *err);
-int store_sq_alias_get(void *impl, const char *name, const char *alias, cJSON **out,
-                       struct cap_error *err);
 /* A RegisteredModel from a row of SQ_RM_COLUMNS (alias rm), with its
  * latest_versions, tags and aliases. */
 #define SQ_RM_COLUMNS                                                                     \
@@ -271,22 +217,7 @@ int store_sq_registered_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON *
 int store_sq_model_version_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
                                 struct cap_error *err);
 
-/* ---- store_sqlite_registry_search.c ---- */
-int store_sq_registered_model_search(void *impl, const struct store_query *q, cJSON **out,
-                                     char **next_token, struct cap_error *err);
-int store_sq_model_version_search(void *impl, const struct store_query *q, cJSON **out,
-                                  char **next_token, struct cap_error *err);
-
-
 /* ---- query builder (store_sqlite_query.c) ---- */
-enum sq_bind_kind { SQ_B_INT, SQ_B_DBL, SQ_B_TEXT };
-
-struct sq_bind {
-    enum sq_bind_kind kind;
-    int64_t i;
-    double d;
-    const char *s;
-};
 
 struct sq_query {
     struct cap_buf sql;

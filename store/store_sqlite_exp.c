@@ -31,13 +31,13 @@ static int exp_find(struct sq_conn *c, const char *id, bool want_location, struc
     out->deleted_time = -1;
     if (!store_sq_parse_id(id, &out->id))
         return not_found(id, err);
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "SELECT lifecycle_stage, deleted_time, artifact_location "
-                                     "FROM experiments WHERE experiment_id = ?",
-                                     err);
+    sqlite3_stmt *st = store_sq_stmt_bind(c,
+                                          "SELECT lifecycle_stage, deleted_time, "
+                                          "artifact_location "
+                                          "FROM experiments WHERE experiment_id = ?",
+                                          SQ_ARGS(SQ_INT(out->id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, out->id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         out->active = strcmp(store_sq_col_text(st, 0), "active") == 0;
@@ -88,13 +88,10 @@ int store_sq_experiment_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
     cJSON_AddStringToObject(e, "lifecycle_stage", store_sq_col_text(row, 3));
     cap_json_add_i64(e, "creation_time", sqlite3_column_int64(row, 4));
     cap_json_add_i64(e, "last_update_time", sqlite3_column_int64(row, 5));
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key", err);
-    int rc = -CAP_EINTERNAL;
-    if (st) {
-        sqlite3_bind_int64(st, 1, id);
-        rc = store_sq_kv_array(c, st, e, "tags", err);
-    }
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key",
+        SQ_ARGS(SQ_INT(id)), err);
+    int rc = st ? store_sq_kv_array(c, st, e, "tags", err) : -CAP_EINTERNAL;
     if (rc < 0) {
         cJSON_Delete(e);
         return rc;
@@ -114,15 +111,12 @@ static int exp_read(struct sq *s, const char *sql, const char *id, const char *n
     int rc = store_sq_read_begin(c, err);
     if (rc < 0)
         goto done;
-    sqlite3_stmt *st = store_sq_stmt(c, sql, err);
+    struct sq_bind key = id ? (struct sq_bind)SQ_INT(eid) : (struct sq_bind)SQ_TEXT(name);
+    sqlite3_stmt *st = store_sq_stmt_bind(c, sql, &key, 1, err);
     if (!st) {
         rc = -CAP_EINTERNAL;
         goto end;
     }
-    if (id)
-        sqlite3_bind_int64(st, 1, eid);
-    else
-        store_sq_bind_text(st, 1, name);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         rc = store_sq_experiment_json(c, st, out, err);
@@ -168,39 +162,30 @@ struct exp_job {
 static int set_tag(struct sq_conn *c, int64_t eid, const char *key, const char *value,
                    struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "INSERT INTO experiment_tags(experiment_id, key, value) "
-                                     "VALUES (?, ?, ?) ON CONFLICT(experiment_id, key) "
-                                     "DO UPDATE SET value = excluded.value",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, eid);
-    store_sq_bind_text(st, 2, key);
-    store_sq_bind_text(st, 3, value);
-    return store_sq_step_done(c, st, err, "setting an experiment tag");
+    return store_sq_run(c,
+                        "INSERT INTO experiment_tags(experiment_id, key, value) "
+                        "VALUES (?, ?, ?) ON CONFLICT(experiment_id, key) "
+                        "DO UPDATE SET value = excluded.value",
+                        SQ_ARGS(SQ_INT(eid), SQ_TEXT(key), SQ_TEXT(value)), err,
+                        "setting an experiment tag");
 }
 
 static int touch(struct sq_conn *c, int64_t eid, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?", err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, cap_now_ms());
-    sqlite3_bind_int64(st, 2, eid);
-    return store_sq_step_done(c, st, err, "updating an experiment");
+    return store_sq_run(c,
+                        "UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?",
+                        SQ_ARGS(SQ_INT(cap_now_ms()), SQ_INT(eid)), err, "updating an experiment");
 }
 
 /* The id of the experiment called name, 0 (and *found false) if none. */
 static int id_by_name(struct sq_conn *c, const char *name, bool *found, int64_t *id,
                       struct cap_error *err)
 {
-    sqlite3_stmt *st =
-        store_sq_stmt(c, "SELECT experiment_id FROM experiments WHERE name = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(c,
+                                          "SELECT experiment_id FROM experiments WHERE name = ?",
+                                          SQ_ARGS(SQ_TEXT(name)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, name);
     int rc = sqlite3_step(st);
     *found = rc == SQLITE_ROW;
     *id = *found ? sqlite3_column_int64(st, 0) : 0;
@@ -221,31 +206,22 @@ static int job_create(struct sq *s, struct sq_conn *c, void *arg, struct cap_err
     if (found) /* deleted experiments keep their names, as in MLflow */
         return cap_err(err, CAP_EEXISTS, "Experiment '%s' already exists.", a->name);
     int64_t now = cap_now_ms();
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "INSERT INTO experiments(name, artifact_location, "
-                                     "lifecycle_stage, creation_time, last_update_time) "
-                                     "VALUES (?, ?, 'active', ?, ?)",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, a->name);
-    store_sq_bind_text(st, 2, a->location ? a->location : "");
-    sqlite3_bind_int64(st, 3, now);
-    sqlite3_bind_int64(st, 4, now);
-    if ((rc = store_sq_step_done(c, st, err, "creating an experiment")) < 0)
+    if ((rc = store_sq_run(c,
+                           "INSERT INTO experiments(name, artifact_location, "
+                           "lifecycle_stage, creation_time, last_update_time) "
+                           "VALUES (?, ?, 'active', ?, ?)",
+                           SQ_ARGS(SQ_TEXT(a->name), SQ_TEXT(a->location ? a->location : ""),
+                                   SQ_INT(now), SQ_INT(now)), err, "creating an experiment")) < 0)
         return rc;
     a->new_id = sqlite3_last_insert_rowid(c->db);
     if (!a->location) {
         /* The default location needs the id, which exists only now. */
-        st = store_sq_stmt(c,
-                           "UPDATE experiments SET artifact_location = ? || '/' || experiment_id "
-                           "WHERE experiment_id = ?",
-                           err);
-        if (!st)
-            return -CAP_EINTERNAL;
-        store_sq_bind_text(st, 1, s->artifact_prefix);
-        sqlite3_bind_int64(st, 2, a->new_id);
-        if ((rc = store_sq_step_done(c, st, err, "creating an experiment")) < 0)
+        if ((rc = store_sq_run(c,
+                               "UPDATE experiments SET artifact_location = ? || '/' || "
+                               "experiment_id "
+                               "WHERE experiment_id = ?",
+                               SQ_ARGS(SQ_TEXT(s->artifact_prefix), SQ_INT(a->new_id)), err,
+                               "creating an experiment")) < 0)
             return rc;
     }
     for (size_t i = 0; i < a->ntags; i++)
@@ -289,14 +265,11 @@ static int job_rename(struct sq *s, struct sq_conn *c, void *arg, struct cap_err
         return 0;
     if (found)
         return cap_err(err, CAP_EEXISTS, "Experiment '%s' already exists.", a->name);
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?", err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, a->name);
-    sqlite3_bind_int64(st, 2, cap_now_ms());
-    sqlite3_bind_int64(st, 3, e.id);
-    return store_sq_step_done(c, st, err, "renaming an experiment");
+    return store_sq_run(c,
+                        "UPDATE experiments SET name = ?, last_update_time = ? WHERE "
+                        "experiment_id = ?",
+                        SQ_ARGS(SQ_TEXT(a->name), SQ_INT(cap_now_ms()), SQ_INT(e.id)), err,
+                        "renaming an experiment");
 }
 
 int store_sq_experiment_rename(void *impl, const char *id, const char *new_name,
@@ -324,27 +297,17 @@ static int job_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_err
     if (!e.active)
         return 0;
     int64_t now = cap_now_ms();
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "UPDATE experiments SET lifecycle_stage = 'deleted', "
-                                     "deleted_time = ?, last_update_time = ? "
-                                     "WHERE experiment_id = ?",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, e.id);
-    if ((rc = store_sq_step_done(c, st, err, "deleting an experiment")) < 0)
+    if ((rc = store_sq_run(c,
+                           "UPDATE experiments SET lifecycle_stage = 'deleted', "
+                           "deleted_time = ?, last_update_time = ? "
+                           "WHERE experiment_id = ?",
+                           SQ_ARGS(SQ_INT(now), SQ_INT(now), SQ_INT(e.id)), err,
+                           "deleting an experiment")) < 0)
         return rc;
-    st = store_sq_stmt(c,
-                       "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? "
-                       "WHERE experiment_id = ? AND lifecycle_stage = 'active'",
-                       err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, e.id);
-    return store_sq_step_done(c, st, err, "deleting an experiment's runs");
+    return store_sq_run(c,
+                        "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? "
+                        "WHERE experiment_id = ? AND lifecycle_stage = 'active'",
+                        SQ_ARGS(SQ_INT(now), SQ_INT(e.id)), err, "deleting an experiment's runs");
 }
 
 int store_sq_experiment_delete(void *impl, const char *id, struct cap_error *err)
@@ -360,26 +323,18 @@ static int job_restore(struct sq *s, struct sq_conn *c, void *arg, struct cap_er
     int rc = exp_find(c, a->id, false, &e, err);
     if (rc < 0 || e.active)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "UPDATE runs SET lifecycle_stage = 'active', "
-                                     "deleted_time = NULL WHERE experiment_id = ? AND "
-                                     "lifecycle_stage = 'deleted' AND deleted_time = ?",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, e.id);
-    sqlite3_bind_int64(st, 2, e.deleted_time);
-    if ((rc = store_sq_step_done(c, st, err, "restoring an experiment's runs")) < 0)
+    if ((rc = store_sq_run(c,
+                           "UPDATE runs SET lifecycle_stage = 'active', "
+                           "deleted_time = NULL WHERE experiment_id = ? AND "
+                           "lifecycle_stage = 'deleted' AND deleted_time = ?",
+                           SQ_ARGS(SQ_INT(e.id), SQ_INT(e.deleted_time)), err,
+                           "restoring an experiment's runs")) < 0)
         return rc;
-    st = store_sq_stmt(c,
-                       "UPDATE experiments SET lifecycle_stage = 'active', deleted_time = NULL, "
-                       "last_update_time = ? WHERE experiment_id = ?",
-                       err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, cap_now_ms());
-    sqlite3_bind_int64(st, 2, e.id);
-    return store_sq_step_done(c, st, err, "restoring an experiment");
+    return store_sq_run(c,
+                        "UPDATE experiments SET lifecycle_stage = 'active', deleted_time = NULL, "
+                        "last_update_time = ? WHERE experiment_id = ?",
+                        SQ_ARGS(SQ_INT(cap_now_ms()), SQ_INT(e.id)), err,
+                        "restoring an experiment");
 }
 
 int store_sq_experiment_restore(void *impl, const char *id, struct cap_error *err)
@@ -412,13 +367,10 @@ static int job_delete_tag(struct sq *s, struct sq_conn *c, void *arg, struct cap
     int rc = store_sq_experiment_active(c, a->id, &eid, NULL, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, eid);
-    store_sq_bind_text(st, 2, a->key);
-    if ((rc = store_sq_step_done(c, st, err, "deleting an experiment tag")) < 0)
+    if ((rc = store_sq_run(c,
+                           "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?",
+                           SQ_ARGS(SQ_INT(eid), SQ_TEXT(a->key)), err,
+                           "deleting an experiment tag")) < 0)
         return rc;
     if (sqlite3_changes(c->db) == 0)
         return cap_err(err, CAP_ENOTFOUND, "No tag with name: %s in experiment with id %s",

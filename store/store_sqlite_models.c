@@ -36,34 +36,33 @@ int store_sq_logged_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out
     cap_json_add_str(info, "model_type", store_sq_col_text(row, 8));
     cJSON *data = cJSON_AddObjectToObject(model, "data");
     int rc = -CAP_EINTERNAL;
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "SELECT key, value FROM logged_model_tags WHERE model_id = ? ORDER BY key", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT key, value FROM logged_model_tags WHERE model_id = ? ORDER BY key",
+        SQ_ARGS(SQ_TEXT(id)), err);
     if (!st)
         goto fail;
-    store_sq_bind_text(st, 1, id);
     if ((rc = store_sq_kv_array(c, st, info, "tags", err)) < 0)
         goto fail;
     cJSON_AddStringToObject(info, "lifecycle_stage", store_sq_col_text(row, 9));
-    st = store_sq_stmt(
-        c, "SELECT key, value FROM logged_model_params WHERE model_id = ? ORDER BY key", err);
+    st = store_sq_stmt_bind(
+        c, "SELECT key, value FROM logged_model_params WHERE model_id = ? ORDER BY key",
+        SQ_ARGS(SQ_TEXT(id)), err);
     if (!st) {
         rc = -CAP_EINTERNAL;
         goto fail;
     }
-    store_sq_bind_text(st, 1, id);
     if ((rc = store_sq_kv_array(c, st, data, "params", err)) < 0)
         goto fail;
-    st = store_sq_stmt(c,
-                       "SELECT m.key, m.value, m.is_nan, m.timestamp, m.step, r.run_uuid, "
-                       "m.dataset_name, m.dataset_digest FROM metrics m "
-                       "JOIN runs r ON r.rid = m.rid WHERE m.model_id = ? "
-                       "ORDER BY m.key, m.step, m.timestamp",
-                       err);
+    st = store_sq_stmt_bind(c,
+                            "SELECT m.key, m.value, m.is_nan, m.timestamp, m.step, r.run_uuid, "
+                            "m.dataset_name, m.dataset_digest FROM metrics m "
+                            "JOIN runs r ON r.rid = m.rid WHERE m.model_id = ? "
+                            "ORDER BY m.key, m.step, m.timestamp",
+                            SQ_ARGS(SQ_TEXT(id)), err);
     if (!st) {
         rc = -CAP_EINTERNAL;
         goto fail;
     }
-    store_sq_bind_text(st, 1, id);
     cJSON *metrics = NULL;
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -99,13 +98,13 @@ static int read_model(struct sq *s, const char *model_id, cJSON **out, struct ca
     int rc = store_sq_read_begin(c, err);
     if (rc < 0)
         goto done;
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "SELECT " SQ_MODEL_COLUMNS " FROM logged_models lm WHERE lm.model_id = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT " SQ_MODEL_COLUMNS " FROM logged_models lm WHERE lm.model_id = ?",
+        SQ_ARGS(SQ_TEXT(model_id)), err);
     if (!st) {
         rc = -CAP_EINTERNAL;
         goto end;
     }
-    store_sq_bind_text(st, 1, model_id);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         rc = store_sq_logged_model_json(c, st, out, err);
@@ -142,10 +141,11 @@ struct model_job {
 
 static int model_find(struct sq_conn *c, const char *id, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(c, "SELECT 1 FROM logged_models WHERE model_id = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(c,
+                                          "SELECT 1 FROM logged_models WHERE model_id = ?",
+                                          SQ_ARGS(SQ_TEXT(id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, id);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_ROW)
@@ -156,38 +156,26 @@ static int model_find(struct sq_conn *c, const char *id, struct cap_error *err)
 
 static int touch(struct sq_conn *c, const char *id, const char *status, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "UPDATE logged_models SET last_updated_time = ?, "
-                                     "status = COALESCE(?, status) WHERE model_id = ?",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, cap_now_ms());
-    store_sq_bind_text(st, 2, status);
-    store_sq_bind_text(st, 3, id);
-    return store_sq_step_done(c, st, err, "updating a logged model");
+    return store_sq_run(c,
+                        "UPDATE logged_models SET last_updated_time = ?, "
+                        "status = COALESCE(?, status) WHERE model_id = ?",
+                        SQ_ARGS(SQ_INT(cap_now_ms()), SQ_TEXT(status), SQ_TEXT(id)), err,
+                        "updating a logged model");
 }
 
 static int put_kvs(struct sq_conn *c, const char *id, const struct cap_kv *kv, size_t n,
                    bool params, struct cap_error *err)
 {
     for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *st =
-            store_sq_stmt(c,
-                          params ? "INSERT INTO logged_model_params(model_id, key, value) "
-                                   "VALUES (?, ?, ?) ON CONFLICT(model_id, key) "
-                                   "DO UPDATE SET value = excluded.value"
-                                 : "INSERT INTO logged_model_tags(model_id, key, value) "
-                                   "VALUES (?, ?, ?) ON CONFLICT(model_id, key) "
-                                   "DO UPDATE SET value = excluded.value",
-                          err);
-        if (!st)
-            return -CAP_EINTERNAL;
-        store_sq_bind_text(st, 1, id);
-        store_sq_bind_text(st, 2, kv[i].key);
-        store_sq_bind_text(st, 3, kv[i].value);
-        int rc = store_sq_step_done(c, st, err, params ? "logging a model param"
-                                                       : "setting a model tag");
+        int rc = store_sq_run(c,
+                              params ? "INSERT INTO logged_model_params(model_id, key, value) "
+                                       "VALUES (?, ?, ?) ON CONFLICT(model_id, key) "
+                                       "DO UPDATE SET value = excluded.value"
+                                     : "INSERT INTO logged_model_tags(model_id, key, value) "
+                                       "VALUES (?, ?, ?) ON CONFLICT(model_id, key) "
+                                       "DO UPDATE SET value = excluded.value",
+                              SQ_ARGS(SQ_TEXT(id), SQ_TEXT(kv[i].key), SQ_TEXT(kv[i].value)),
+                              err, params ? "logging a model param" : "setting a model tag");
         if (rc < 0)
             return rc;
     }
@@ -210,26 +198,17 @@ static int job_create(struct sq *s, struct sq_conn *c, void *arg, struct cap_err
     cap_buf_printf(&uri, "%s/models/%s/artifacts", loc, a->model_id);
     const char *name = in->name && *in->name ? in->name : (generated = store_sq_random_name());
     int64_t now = cap_now_ms();
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "INSERT INTO logged_models(model_id, experiment_id, name, "
-                                     "artifact_uri, status, creation_time, last_updated_time, "
-                                     "source_run_id, model_type, lifecycle_stage) VALUES "
-                                     "(?, ?, ?, ?, 'LOGGED_MODEL_PENDING', ?, ?, ?, ?, 'active')",
-                                     err);
-    if (!st) {
-        rc = -CAP_EINTERNAL;
-    } else {
-        store_sq_bind_text(st, 1, a->model_id);
-        sqlite3_bind_int64(st, 2, eid);
-        store_sq_bind_text(st, 3, name);
-        store_sq_bind_text(st, 4, uri.data);
-        sqlite3_bind_int64(st, 5, now);
-        sqlite3_bind_int64(st, 6, now);
-        store_sq_bind_text(st, 7, in->source_run_id && *in->source_run_id ? in->source_run_id
-                                                                          : NULL);
-        store_sq_bind_text(st, 8, in->model_type && *in->model_type ? in->model_type : NULL);
-        rc = store_sq_step_done(c, st, err, "creating a logged model");
-    }
+    const char *run_id = in->source_run_id && *in->source_run_id ? in->source_run_id : NULL;
+    const char *type = in->model_type && *in->model_type ? in->model_type : NULL;
+    rc = store_sq_run(c,
+                      "INSERT INTO logged_models(model_id, experiment_id, name, "
+                      "artifact_uri, status, creation_time, last_updated_time, "
+                      "source_run_id, model_type, lifecycle_stage) VALUES "
+                      "(?, ?, ?, ?, 'LOGGED_MODEL_PENDING', ?, ?, ?, ?, 'active')",
+                      SQ_ARGS(SQ_TEXT(a->model_id), SQ_INT(eid), SQ_TEXT(name),
+                              SQ_TEXT(uri.data), SQ_INT(now), SQ_INT(now), SQ_TEXT(run_id),
+                              SQ_TEXT(type)),
+                      err, "creating a logged model");
     if (rc == 0)
         rc = put_kvs(c, a->model_id, in->params, in->nparams, true, err);
     if (rc == 0)
@@ -295,13 +274,10 @@ static int job_delete_tag(struct sq *s, struct sq_conn *c, void *arg, struct cap
     int rc = model_find(c, a->id, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st =
-        store_sq_stmt(c, "DELETE FROM logged_model_tags WHERE model_id = ? AND key = ?", err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, a->id);
-    store_sq_bind_text(st, 2, a->key);
-    if ((rc = store_sq_step_done(c, st, err, "deleting a model tag")) < 0)
+    if ((rc = store_sq_run(c,
+                           "DELETE FROM logged_model_tags WHERE model_id = ? AND key = ?",
+                           SQ_ARGS(SQ_TEXT(a->id), SQ_TEXT(a->key)), err,
+                           "deleting a model tag")) < 0)
         return rc;
     if (sqlite3_changes(c->db) == 0)
         return cap_err(err, CAP_ENOTFOUND, "No tag with key '%s' on logged model '%s'", a->key,
@@ -322,16 +298,12 @@ static int job_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_err
     int rc = model_find(c, a->id, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "UPDATE logged_models SET lifecycle_stage = 'deleted', "
-                                     "last_updated_time = ? WHERE model_id = ? AND "
-                                     "lifecycle_stage = 'active'",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, cap_now_ms());
-    store_sq_bind_text(st, 2, a->id);
-    return store_sq_step_done(c, st, err, "deleting a logged model");
+    return store_sq_run(c,
+                        "UPDATE logged_models SET lifecycle_stage = 'deleted', "
+                        "last_updated_time = ? WHERE model_id = ? AND "
+                        "lifecycle_stage = 'active'",
+                        SQ_ARGS(SQ_INT(cap_now_ms()), SQ_TEXT(a->id)), err,
+                        "deleting a logged model");
 }
 
 int store_sq_logged_model_delete(void *impl, const char *model_id, struct cap_error *err)

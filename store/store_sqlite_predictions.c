@@ -143,21 +143,16 @@ static int seg_write(struct sq_conn *c, struct seg *g, struct cap_error *err)
 {
     if (g->n == 0)
         return 0;
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "INSERT INTO prediction_segments(deployment, ts_first, "
-                                     "ts_last, n, data) VALUES (?, ?, ?, ?, ?)",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
     unsigned char *h = (unsigned char *)g->rows.data + 4;
     for (int i = 0; i < 4; i++)
         h[i] = (unsigned char)((uint64_t)g->n >> (8 * i));
-    store_sq_bind_text(st, 1, g->deployment);
-    sqlite3_bind_int64(st, 2, g->ts_first);
-    sqlite3_bind_int64(st, 3, g->ts_last);
-    sqlite3_bind_int64(st, 4, g->n);
-    sqlite3_bind_blob(st, 5, g->rows.data, (int)g->rows.len, SQLITE_STATIC);
-    int rc = store_sq_step_done(c, st, err, "logging predictions");
+    int rc = store_sq_run(c,
+                          "INSERT INTO prediction_segments(deployment, ts_first, "
+                          "ts_last, n, data) VALUES (?, ?, ?, ?, ?)",
+                          SQ_ARGS(SQ_TEXT(g->deployment), SQ_INT(g->ts_first),
+                                  SQ_INT(g->ts_last), SQ_INT(g->n),
+                                  SQ_BLOB(g->rows.data, g->rows.len)),
+                          err, "logging predictions");
     g->rows.len = SEG_HEADER;
     g->n = 0;
     memset(g->prev, 0, sizeof g->prev); /* a segment is decoded on its own */
@@ -349,13 +344,14 @@ static int run_search(struct sq_conn *c, struct search_job *a, struct cap_error 
         "AND ts_last >= ?2 AND id >= ?3 ORDER BY id";
     static const char all[] = "SELECT id, deployment, data FROM prediction_segments "
                               "WHERE ts_last >= ?2 AND id >= ?3 ORDER BY id";
-    sqlite3_stmt *st = store_sq_stmt(c, a->deployment ? by_dep : all, err);
+    /* all has no ?1: binding it NULL there is harmless. */
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, a->deployment ? by_dep : all,
+        SQ_ARGS(SQ_TEXT(a->deployment), SQ_INT(a->since),
+                SQ_INT(a->after < 0 ? 0 : a->after >> SEG_SHIFT)),
+        err);
     if (!st)
         return -CAP_EINTERNAL;
-    if (a->deployment)
-        store_sq_bind_text(st, 1, a->deployment);
-    sqlite3_bind_int64(st, 2, a->since);
-    sqlite3_bind_int64(st, 3, a->after < 0 ? 0 : a->after >> SEG_SHIFT);
     a->out = cJSON_CreateArray();
     int rc = 0, step = SQLITE_DONE;
     bool full = false;
@@ -401,7 +397,10 @@ int store_sq_predictions_search(void *impl, const char *deployment, int64_t sinc
         return rc;
     }
     *out = a.out;
-    *next_token = a.next;
+    if (next_token)
+        *next_token = a.next;
+    else
+        free(a.next);
     return 0;
 }
 
@@ -412,16 +411,11 @@ int store_sq_predictions_search(void *impl, const char *deployment, int64_t sinc
 static int job_trim(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     const int64_t *keep = arg;
-    sqlite3_stmt *st = store_sq_stmt(
-        c,
-        "DELETE FROM prediction_segments WHERE id < (SELECT id FROM (SELECT id, SUM(n) "
+    return store_sq_run(
+        c, "DELETE FROM prediction_segments WHERE id < (SELECT id FROM (SELECT id, SUM(n) "
         "OVER (ORDER BY id DESC) AS kept FROM prediction_segments) WHERE kept >= ?1 "
         "ORDER BY id DESC LIMIT 1)",
-        err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, *keep);
-    return store_sq_step_done(c, st, err, "trimming the prediction log");
+        SQ_ARGS(SQ_INT(*keep)), err, "trimming the prediction log");
 }
 
 int store_sq_predictions_trim(void *impl, int64_t keep_rows, struct cap_error *err)

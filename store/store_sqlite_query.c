@@ -71,16 +71,7 @@ sqlite3_stmt *store_sq_query_prepare(struct sq_conn *c, struct sq_query *q, stru
     sqlite3_stmt *st = store_sq_prepare(c, q->sql.data, err);
     if (!st)
         return NULL;
-    for (size_t i = 0; i < q->n; i++) {
-        const struct sq_bind *b = &q->b[i];
-        int idx = (int)i + 1;
-        if (b->kind == SQ_B_INT)
-            sqlite3_bind_int64(st, idx, b->i);
-        else if (b->kind == SQ_B_DBL)
-            sqlite3_bind_double(st, idx, b->d);
-        else
-            store_sq_bind_text(st, idx, b->s);
-    }
+    store_sq_bind(st, q->b, q->n);
     return st;
 }
 

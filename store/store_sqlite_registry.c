@@ -75,24 +75,22 @@ int store_sq_model_version_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **ou
     cJSON_AddStringToObject(mv, "status", store_sq_col_text(row, 11));
     cap_json_add_str(mv, "status_message", store_sq_col_text(row, 12));
     int rc = -CAP_EINTERNAL;
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "SELECT key, value FROM model_version_tags WHERE mv_id = ? ORDER BY key", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT key, value FROM model_version_tags WHERE mv_id = ? ORDER BY key",
+        SQ_ARGS(SQ_INT(mv_id)), err);
     if (!st)
         goto fail;
-    sqlite3_bind_int64(st, 1, mv_id);
     if ((rc = store_sq_kv_array(c, st, mv, "tags", err)) < 0)
         goto fail;
     cap_json_add_str(mv, "run_link", store_sq_col_text(row, 13));
-    st = store_sq_stmt(c,
-                       "SELECT alias FROM registered_model_aliases WHERE model_key = ? AND "
-                       "version = ? ORDER BY alias",
-                       err);
+    st = store_sq_stmt_bind(c,
+                            "SELECT alias FROM registered_model_aliases WHERE model_key = ? AND "
+                            "version = ? ORDER BY alias",
+                            SQ_ARGS(SQ_INT(key), SQ_INT(num)), err);
     if (!st) {
         rc = -CAP_EINTERNAL;
         goto fail;
     }
-    sqlite3_bind_int64(st, 1, key);
-    sqlite3_bind_int64(st, 2, num);
     cJSON *aliases = NULL;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (!aliases)
@@ -118,15 +116,13 @@ static int latest_in_stage(struct sq_conn *c, int64_t key, const char *stage, cJ
                            struct cap_error *err)
 {
     *out = NULL;
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "SELECT " SQ_MV_COLUMNS SQ_MV_FROM
-                                     " WHERE mv.model_key = ? AND mv.current_stage = ? AND "
-                                     "mv.status = 'READY' ORDER BY mv.version DESC LIMIT 1",
-                                     err);
+    sqlite3_stmt *st = store_sq_stmt_bind(c,
+                                          "SELECT " SQ_MV_COLUMNS SQ_MV_FROM
+                                          " WHERE mv.model_key = ? AND mv.current_stage = ? AND "
+                                          "mv.status = 'READY' ORDER BY mv.version DESC LIMIT 1",
+                                          SQ_ARGS(SQ_INT(key), SQ_TEXT(stage)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, key);
-    store_sq_bind_text(st, 2, stage);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         rc = store_sq_model_version_json(c, st, out, err);
@@ -160,24 +156,23 @@ int store_sq_registered_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON *
             latest = cJSON_AddArrayToObject(m, "latest_versions");
         cJSON_AddItemToArray(latest, mv);
     }
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "SELECT key, value FROM registered_model_tags WHERE model_key = ? ORDER BY key", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT key, value FROM registered_model_tags WHERE model_key = ? ORDER BY key",
+        SQ_ARGS(SQ_INT(key)), err);
     if (!st) {
         rc = -CAP_EINTERNAL;
         goto fail;
     }
-    sqlite3_bind_int64(st, 1, key);
     if ((rc = store_sq_kv_array(c, st, m, "tags", err)) < 0)
         goto fail;
-    st = store_sq_stmt(c,
-                       "SELECT alias, version FROM registered_model_aliases WHERE model_key = ? "
-                       "ORDER BY alias",
-                       err);
+    st = store_sq_stmt_bind(c,
+                            "SELECT alias, version FROM registered_model_aliases WHERE "
+                            "model_key = ? ORDER BY alias",
+                            SQ_ARGS(SQ_INT(key)), err);
     if (!st) {
         rc = -CAP_EINTERNAL;
         goto fail;
     }
-    sqlite3_bind_int64(st, 1, key);
     cJSON *aliases = NULL;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (!aliases)
@@ -230,11 +225,11 @@ struct reg_job {
 /* 0 and *key when model name exists, 1 when it does not, or an error. */
 static int lookup_model(struct sq_conn *c, const char *name, int64_t *key, struct cap_error *err)
 {
-    sqlite3_stmt *st =
-        store_sq_stmt(c, "SELECT model_key FROM registered_models WHERE name = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(c,
+                                          "SELECT model_key FROM registered_models WHERE name = ?",
+                                          SQ_ARGS(SQ_TEXT(name)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, name);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *key = sqlite3_column_int64(st, 0);
@@ -261,12 +256,11 @@ static int find_version(struct sq_conn *c, struct reg_job *a, struct cap_error *
         return rc;
     if (!store_sq_parse_id(a->version, &a->num))
         return version_not_found(a->name, a->version, err);
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "SELECT mv_id FROM model_versions WHERE model_key = ? AND version = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT mv_id FROM model_versions WHERE model_key = ? AND version = ?",
+        SQ_ARGS(SQ_INT(a->model_key), SQ_INT(a->num)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, a->model_key);
-    sqlite3_bind_int64(st, 2, a->num);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         a->mv_id = sqlite3_column_int64(st, 0);
@@ -281,11 +275,11 @@ static int find_version(struct sq_conn *c, struct reg_job *a, struct cap_error *
 
 static int model_json_by_key(struct sq_conn *c, int64_t key, cJSON **out, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "SELECT " SQ_RM_COLUMNS " FROM registered_models rm WHERE rm.model_key = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT " SQ_RM_COLUMNS " FROM registered_models rm WHERE rm.model_key = ?",
+        SQ_ARGS(SQ_INT(key)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, key);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         rc = store_sq_registered_model_json(c, st, out, err);
@@ -298,11 +292,11 @@ static int model_json_by_key(struct sq_conn *c, int64_t key, cJSON **out, struct
 static int version_json_by_id(struct sq_conn *c, int64_t mv_id, cJSON **out,
                               struct cap_error *err)
 {
-    sqlite3_stmt *st =
-        store_sq_stmt(c, "SELECT " SQ_MV_COLUMNS SQ_MV_FROM " WHERE mv.mv_id = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(c,
+                                          "SELECT " SQ_MV_COLUMNS SQ_MV_FROM " WHERE mv.mv_id = ?",
+                                          SQ_ARGS(SQ_INT(mv_id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, mv_id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         rc = store_sq_model_version_json(c, st, out, err);
@@ -325,13 +319,9 @@ static int version_out(struct sq_conn *c, struct reg_job *a, struct cap_error *e
 
 static int touch_model(struct sq_conn *c, int64_t key, int64_t now, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "UPDATE registered_models SET last_updated_time = ? WHERE model_key = ?", err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, key);
-    return store_sq_step_done(c, st, err, "updating a registered model");
+    return store_sq_run(c,
+                        "UPDATE registered_models SET last_updated_time = ? WHERE model_key = ?",
+                        SQ_ARGS(SQ_INT(now), SQ_INT(key)), err, "updating a registered model");
 }
 
 /* ---------------- running jobs ---------------- */
@@ -376,17 +366,12 @@ static int reg_read(struct sq *s, sq_job_fn fn, struct reg_job *a, cJSON **out,
 static int put_model_tag(struct sq_conn *c, int64_t key, const char *k, const char *v,
                          struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "INSERT INTO registered_model_tags(model_key, key, value) "
-                                     "VALUES (?, ?, ?) ON CONFLICT(model_key, key) "
-                                     "DO UPDATE SET value = excluded.value",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, key);
-    store_sq_bind_text(st, 2, k);
-    store_sq_bind_text(st, 3, v);
-    return store_sq_step_done(c, st, err, "setting a registered model tag");
+    return store_sq_run(c,
+                        "INSERT INTO registered_model_tags(model_key, key, value) "
+                        "VALUES (?, ?, ?) ON CONFLICT(model_key, key) "
+                        "DO UPDATE SET value = excluded.value",
+                        SQ_ARGS(SQ_INT(key), SQ_TEXT(k), SQ_TEXT(v)), err,
+                        "setting a registered model tag");
 }
 
 static int job_model_create(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
@@ -398,17 +383,11 @@ static int job_model_create(struct sq *s, struct sq_conn *c, void *arg, struct c
     if (rc == 0)
         return cap_err(err, CAP_EEXISTS, "Registered Model (name=%s) already exists.", a->name);
     int64_t now = cap_now_ms();
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "INSERT INTO registered_models(name, description, "
-                                     "creation_time, last_updated_time) VALUES (?, ?, ?, ?)",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, a->name);
-    store_sq_bind_text(st, 2, opt(a->description));
-    sqlite3_bind_int64(st, 3, now);
-    sqlite3_bind_int64(st, 4, now);
-    if ((rc = store_sq_step_done(c, st, err, "creating a registered model")) < 0)
+    if ((rc = store_sq_run(c,
+                           "INSERT INTO registered_models(name, description, "
+                           "creation_time, last_updated_time) VALUES (?, ?, ?, ?)",
+                           SQ_ARGS(SQ_TEXT(a->name), SQ_TEXT(opt(a->description)), SQ_INT(now),
+                                   SQ_INT(now)), err, "creating a registered model")) < 0)
         return rc;
     a->model_key = sqlite3_last_insert_rowid(c->db);
     for (size_t i = 0; i < a->ntags; i++)
@@ -446,16 +425,12 @@ static int job_model_update(struct sq *s, struct sq_conn *c, void *arg, struct c
     if (rc < 0)
         return rc;
     if (a->description) {
-        sqlite3_stmt *st = store_sq_stmt(c,
-                                         "UPDATE registered_models SET description = ?, "
-                                         "last_updated_time = ? WHERE model_key = ?",
-                                         err);
-        if (!st)
-            return -CAP_EINTERNAL;
-        store_sq_bind_text(st, 1, a->description);
-        sqlite3_bind_int64(st, 2, cap_now_ms());
-        sqlite3_bind_int64(st, 3, a->model_key);
-        if ((rc = store_sq_step_done(c, st, err, "updating a registered model")) < 0)
+        if ((rc = store_sq_run(c,
+                               "UPDATE registered_models SET description = ?, "
+                               "last_updated_time = ? WHERE model_key = ?",
+                               SQ_ARGS(SQ_TEXT(a->description), SQ_INT(cap_now_ms()),
+                                       SQ_INT(a->model_key)), err,
+                               "updating a registered model")) < 0)
             return rc;
     }
     return model_out(c, a, err);
@@ -482,16 +457,11 @@ static int job_model_rename(struct sq *s, struct sq_conn *c, void *arg, struct c
             return cap_err(err, CAP_EEXISTS, "Registered Model (name=%s) already exists.",
                            a->new_name);
     }
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "UPDATE registered_models SET name = ?, "
-                                     "last_updated_time = ? WHERE model_key = ?",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, a->new_name);
-    sqlite3_bind_int64(st, 2, cap_now_ms());
-    sqlite3_bind_int64(st, 3, a->model_key);
-    if ((rc = store_sq_step_done(c, st, err, "renaming a registered model")) < 0)
+    if ((rc = store_sq_run(c,
+                           "UPDATE registered_models SET name = ?, "
+                           "last_updated_time = ? WHERE model_key = ?",
+                           SQ_ARGS(SQ_TEXT(a->new_name), SQ_INT(cap_now_ms()),
+                                   SQ_INT(a->model_key)), err, "renaming a registered model")) < 0)
         return rc;
     return model_out(c, a, err);
 }
@@ -510,12 +480,9 @@ static int job_model_delete(struct sq *s, struct sq_conn *c, void *arg, struct c
     if (rc < 0)
         return rc;
     /* versions, tags and aliases go with it (ON DELETE CASCADE) */
-    sqlite3_stmt *st =
-        store_sq_stmt(c, "DELETE FROM registered_models WHERE model_key = ?", err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, a->model_key);
-    return store_sq_step_done(c, st, err, "deleting a registered model");
+    return store_sq_run(c,
+                        "DELETE FROM registered_models WHERE model_key = ?",
+                        SQ_ARGS(SQ_INT(a->model_key)), err, "deleting a registered model");
 }
 
 int store_sq_registered_model_delete(void *impl, const char *name, struct cap_error *err)
@@ -547,13 +514,10 @@ static int job_model_delete_tag(struct sq *s, struct sq_conn *c, void *arg,
     int rc = find_model(c, a, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "DELETE FROM registered_model_tags WHERE model_key = ? AND key = ?", err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, a->model_key);
-    store_sq_bind_text(st, 2, a->key);
-    if ((rc = store_sq_step_done(c, st, err, "deleting a registered model tag")) < 0)
+    if ((rc = store_sq_run(c,
+                           "DELETE FROM registered_model_tags WHERE model_key = ? AND key = ?",
+                           SQ_ARGS(SQ_INT(a->model_key), SQ_TEXT(a->key)), err,
+                           "deleting a registered model tag")) < 0)
         return rc;
     /* a tag that was not there: nothing changed, nothing to say */
     return sqlite3_changes(c->db) ? touch_model(c, a->model_key, cap_now_ms(), err) : 0;
@@ -613,17 +577,12 @@ int store_sq_registered_model_latest_versions(void *impl, const char *name,
 static int put_version_tag(struct sq_conn *c, int64_t mv_id, const char *k, const char *v,
                            struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "INSERT INTO model_version_tags(mv_id, key, value) "
-                                     "VALUES (?, ?, ?) ON CONFLICT(mv_id, key) "
-                                     "DO UPDATE SET value = excluded.value",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, mv_id);
-    store_sq_bind_text(st, 2, k);
-    store_sq_bind_text(st, 3, v);
-    return store_sq_step_done(c, st, err, "setting a model version tag");
+    return store_sq_run(c,
+                        "INSERT INTO model_version_tags(mv_id, key, value) "
+                        "VALUES (?, ?, ?) ON CONFLICT(mv_id, key) "
+                        "DO UPDATE SET value = excluded.value",
+                        SQ_ARGS(SQ_INT(mv_id), SQ_TEXT(k), SQ_TEXT(v)), err,
+                        "setting a model version tag");
 }
 
 static int job_version_create(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
@@ -632,15 +591,13 @@ static int job_version_create(struct sq *s, struct sq_conn *c, void *arg, struct
     const struct store_model_version_create *in = a->in;
     int64_t now = cap_now_ms();
     /* The next number and the model's timestamp in one statement. */
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "UPDATE registered_models SET last_version = "
-                                     "last_version + 1, last_updated_time = ? WHERE name = ? "
-                                     "RETURNING model_key, last_version",
-                                     err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "UPDATE registered_models SET last_version = "
+        "last_version + 1, last_updated_time = ? WHERE name = ? "
+        "RETURNING model_key, last_version",
+        SQ_ARGS(SQ_INT(now), SQ_TEXT(in->name)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, now);
-    store_sq_bind_text(st, 2, in->name);
     int rc = sqlite3_step(st);
     int64_t num = 0;
     if (rc == SQLITE_ROW) {
@@ -657,28 +614,16 @@ static int job_version_create(struct sq *s, struct sq_conn *c, void *arg, struct
     sqlite3_reset(st);
     if (rc < 0)
         return rc;
-    st = store_sq_stmt(c,
-                       "INSERT INTO model_versions(model_key, version, creation_time, "
-                       "last_updated_time, user_id, current_stage, description, source, run_id, "
-                       "run_link, model_id, status, status_message, metadata_json) VALUES "
-                       "(?, ?, ?, ?, ?, 'None', ?, ?, ?, ?, ?, ?, ?, ?)",
-                       err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, a->model_key);
-    sqlite3_bind_int64(st, 2, num);
-    sqlite3_bind_int64(st, 3, now);
-    sqlite3_bind_int64(st, 4, now);
-    store_sq_bind_text(st, 5, opt(in->user_id));
-    store_sq_bind_text(st, 6, opt(in->description));
-    store_sq_bind_text(st, 7, in->source);
-    store_sq_bind_text(st, 8, opt(in->run_id));
-    store_sq_bind_text(st, 9, opt(in->run_link));
-    store_sq_bind_text(st, 10, opt(in->model_id));
-    store_sq_bind_text(st, 11, in->status ? in->status : "READY");
-    store_sq_bind_text(st, 12, opt(in->status_message));
-    store_sq_bind_text(st, 13, opt(in->metadata_json));
-    if ((rc = store_sq_step_done(c, st, err, "creating a model version")) < 0)
+    if ((rc = store_sq_run(
+        c, "INSERT INTO model_versions(model_key, version, creation_time, "
+        "last_updated_time, user_id, current_stage, description, source, run_id, "
+        "run_link, model_id, status, status_message, metadata_json) VALUES "
+        "(?, ?, ?, ?, ?, 'None', ?, ?, ?, ?, ?, ?, ?, ?)",
+        SQ_ARGS(SQ_INT(a->model_key), SQ_INT(num), SQ_INT(now), SQ_INT(now),
+                SQ_TEXT(opt(in->user_id)), SQ_TEXT(opt(in->description)), SQ_TEXT(in->source),
+                SQ_TEXT(opt(in->run_id)), SQ_TEXT(opt(in->run_link)), SQ_TEXT(opt(in->model_id)),
+                SQ_TEXT(in->status ? in->status : "READY"), SQ_TEXT(opt(in->status_message)),
+                SQ_TEXT(opt(in->metadata_json))), err, "creating a model version")) < 0)
         return rc;
     a->mv_id = sqlite3_last_insert_rowid(c->db);
     for (size_t i = 0; i < in->ntags; i++)
@@ -716,15 +661,13 @@ static int job_version_update(struct sq *s, struct sq_conn *c, void *arg, struct
         return rc;
     if (a->description) {
         int64_t now = cap_now_ms();
-        sqlite3_stmt *st = store_sq_stmt(c,
-                                         "UPDATE model_versions SET description = ?, "
-                                         "last_updated_time = ? WHERE mv_id = ?",
-                                         err);
+        sqlite3_stmt *st = store_sq_stmt_bind(c,
+                                              "UPDATE model_versions SET description = ?, "
+                                              "last_updated_time = ? WHERE mv_id = ?",
+                                              SQ_ARGS(SQ_TEXT(a->description), SQ_INT(now),
+                                                      SQ_INT(a->mv_id)), err);
         if (!st)
             return -CAP_EINTERNAL;
-        store_sq_bind_text(st, 1, a->description);
-        sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_int64(st, 3, a->mv_id);
         if ((rc = store_sq_step_done(c, st, err, "updating a model version")) < 0 ||
             (rc = touch_model(c, a->model_key, now, err)) < 0)
             return rc;
@@ -746,11 +689,9 @@ static int job_version_delete(struct sq *s, struct sq_conn *c, void *arg, struct
     if (rc < 0)
         return rc;
     /* its tags and the aliases pointing at it go with it (ON DELETE CASCADE) */
-    sqlite3_stmt *st = store_sq_stmt(c, "DELETE FROM model_versions WHERE mv_id = ?", err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, a->mv_id);
-    if ((rc = store_sq_step_done(c, st, err, "deleting a model version")) < 0)
+    if ((rc = store_sq_run(c,
+                           "DELETE FROM model_versions WHERE mv_id = ?",
+                           SQ_ARGS(SQ_INT(a->mv_id)), err, "deleting a model version")) < 0)
         return rc;
     return touch_model(c, a->model_key, cap_now_ms(), err);
 }
@@ -772,29 +713,20 @@ static int job_version_transition(struct sq *s, struct sq_conn *c, void *arg,
     int64_t now = cap_now_ms();
     sqlite3_stmt *st;
     if (a->archive && (strcmp(a->stage, "Staging") == 0 || strcmp(a->stage, "Production") == 0)) {
-        st = store_sq_stmt(c,
-                           "UPDATE model_versions SET current_stage = 'Archived', "
-                           "last_updated_time = ? WHERE model_key = ? AND current_stage = ? AND "
-                           "mv_id != ?",
-                           err);
-        if (!st)
-            return -CAP_EINTERNAL;
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_int64(st, 2, a->model_key);
-        store_sq_bind_text(st, 3, a->stage);
-        sqlite3_bind_int64(st, 4, a->mv_id);
-        if ((rc = store_sq_step_done(c, st, err, "archiving model versions")) < 0)
+        if ((rc = store_sq_run(
+            c, "UPDATE model_versions SET current_stage = 'Archived', "
+            "last_updated_time = ? WHERE model_key = ? AND current_stage = ? AND "
+            "mv_id != ?",
+            SQ_ARGS(SQ_INT(now), SQ_INT(a->model_key), SQ_TEXT(a->stage), SQ_INT(a->mv_id)), err,
+            "archiving model versions")) < 0)
             return rc;
     }
-    st = store_sq_stmt(c,
-                       "UPDATE model_versions SET current_stage = ?, last_updated_time = ? "
-                       "WHERE mv_id = ?",
-                       err);
+    st = store_sq_stmt_bind(c,
+                            "UPDATE model_versions SET current_stage = ?, last_updated_time = ? "
+                            "WHERE mv_id = ?",
+                            SQ_ARGS(SQ_TEXT(a->stage), SQ_INT(now), SQ_INT(a->mv_id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, a->stage);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, a->mv_id);
     if ((rc = store_sq_step_done(c, st, err, "changing a model version's stage")) < 0 ||
         (rc = touch_model(c, a->model_key, now, err)) < 0)
         return rc;
@@ -834,13 +766,10 @@ static int job_version_delete_tag(struct sq *s, struct sq_conn *c, void *arg,
     int rc = find_version(c, a, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st =
-        store_sq_stmt(c, "DELETE FROM model_version_tags WHERE mv_id = ? AND key = ?", err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, a->mv_id);
-    store_sq_bind_text(st, 2, a->key);
-    if ((rc = store_sq_step_done(c, st, err, "deleting a model version tag")) < 0)
+    if ((rc = store_sq_run(c,
+                           "DELETE FROM model_version_tags WHERE mv_id = ? AND key = ?",
+                           SQ_ARGS(SQ_INT(a->mv_id), SQ_TEXT(a->key)), err,
+                           "deleting a model version tag")) < 0)
         return rc;
     return sqlite3_changes(c->db) ? touch_model(c, a->model_key, cap_now_ms(), err) : 0;
 }
@@ -858,11 +787,11 @@ static int job_metadata(struct sq *s, struct sq_conn *c, void *arg, struct cap_e
     int rc = find_version(c, a, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st =
-        store_sq_stmt(c, "SELECT metadata_json FROM model_versions WHERE mv_id = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT metadata_json FROM model_versions WHERE mv_id = ?",
+        SQ_ARGS(SQ_INT(a->mv_id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, a->mv_id);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         /* text that does not parse counts as none */
@@ -896,17 +825,12 @@ static int job_alias_set(struct sq *s, struct sq_conn *c, void *arg, struct cap_
     int rc = find_version(c, a, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "INSERT INTO registered_model_aliases(model_key, alias, "
-                                     "version) VALUES (?, ?, ?) ON CONFLICT(model_key, alias) "
-                                     "DO UPDATE SET version = excluded.version",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, a->model_key);
-    store_sq_bind_text(st, 2, a->alias);
-    sqlite3_bind_int64(st, 3, a->num);
-    if ((rc = store_sq_step_done(c, st, err, "setting a registered model alias")) < 0)
+    if ((rc = store_sq_run(c,
+                           "INSERT INTO registered_model_aliases(model_key, alias, "
+                           "version) VALUES (?, ?, ?) ON CONFLICT(model_key, alias) "
+                           "DO UPDATE SET version = excluded.version",
+                           SQ_ARGS(SQ_INT(a->model_key), SQ_TEXT(a->alias), SQ_INT(a->num)), err,
+                           "setting a registered model alias")) < 0)
         return rc;
     return touch_model(c, a->model_key, cap_now_ms(), err);
 }
@@ -924,13 +848,10 @@ static int job_alias_delete(struct sq *s, struct sq_conn *c, void *arg, struct c
     int rc = find_model(c, a, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "DELETE FROM registered_model_aliases WHERE model_key = ? AND alias = ?", err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, a->model_key);
-    store_sq_bind_text(st, 2, a->alias);
-    if ((rc = store_sq_step_done(c, st, err, "deleting a registered model alias")) < 0)
+    if ((rc = store_sq_run(
+        c, "DELETE FROM registered_model_aliases WHERE model_key = ? AND alias = ?",
+        SQ_ARGS(SQ_INT(a->model_key), SQ_TEXT(a->alias)), err,
+        "deleting a registered model alias")) < 0)
         return rc;
     if (sqlite3_changes(c->db) == 0)
         return alias_not_found(a->alias, err);
@@ -950,16 +871,14 @@ static int job_alias_get(struct sq *s, struct sq_conn *c, void *arg, struct cap_
     int rc = find_model(c, a, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "SELECT mv.mv_id FROM registered_model_aliases al "
-                                     "JOIN model_versions mv ON mv.model_key = al.model_key "
-                                     "AND mv.version = al.version "
-                                     "WHERE al.model_key = ? AND al.alias = ?",
-                                     err);
+    sqlite3_stmt *st = store_sq_stmt_bind(c,
+                                          "SELECT mv.mv_id FROM registered_model_aliases al "
+                                          "JOIN model_versions mv ON mv.model_key = al.model_key "
+                                          "AND mv.version = al.version "
+                                          "WHERE al.model_key = ? AND al.alias = ?",
+                                          SQ_ARGS(SQ_INT(a->model_key), SQ_TEXT(a->alias)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, a->model_key);
-    store_sq_bind_text(st, 2, a->alias);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         a->mv_id = sqlite3_column_int64(st, 0);
@@ -978,27 +897,3 @@ int store_sq_alias_get(void *impl, const char *name, const char *alias, cJSON **
     struct reg_job a = {.name = name, .alias = alias};
     return reg_read(impl, job_alias_get, &a, out, err);
 }
-
-const struct store_registry_backend store_sqlite_registry = {
-    .registered_model_create = store_sq_registered_model_create,
-    .registered_model_get = store_sq_registered_model_get,
-    .registered_model_update = store_sq_registered_model_update,
-    .registered_model_rename = store_sq_registered_model_rename,
-    .registered_model_delete = store_sq_registered_model_delete,
-    .registered_model_set_tag = store_sq_registered_model_set_tag,
-    .registered_model_delete_tag = store_sq_registered_model_delete_tag,
-    .registered_model_search = store_sq_registered_model_search,
-    .registered_model_latest_versions = store_sq_registered_model_latest_versions,
-    .model_version_create = store_sq_model_version_create,
-    .model_version_get = store_sq_model_version_get,
-    .model_version_update = store_sq_model_version_update,
-    .model_version_delete = store_sq_model_version_delete,
-    .model_version_transition = store_sq_model_version_transition,
-    .model_version_set_tag = store_sq_model_version_set_tag,
-    .model_version_delete_tag = store_sq_model_version_delete_tag,
-    .model_version_search = store_sq_model_version_search,
-    .model_version_metadata = store_sq_model_version_metadata,
-    .alias_set = store_sq_alias_set,
-    .alias_delete = store_sq_alias_delete,
-    .alias_get = store_sq_alias_get,
-};

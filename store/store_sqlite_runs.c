@@ -32,11 +32,11 @@ static int run_not_found(const char *run_id, struct cap_error *err)
 static int run_find(struct sq_conn *c, const char *run_id, struct run_lookup *out,
                     struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "SELECT rid, experiment_id, lifecycle_stage FROM runs WHERE run_uuid = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT rid, experiment_id, lifecycle_stage FROM runs WHERE run_uuid = ?",
+        SQ_ARGS(SQ_TEXT(run_id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, run_id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         out->rid = sqlite3_column_int64(st, 0);
@@ -228,11 +228,11 @@ int store_sq_runs_fill(struct sq_conn *c, const int64_t *rids, cJSON **runs, siz
 static int read_run(struct sq_conn *c, const char *run_id, bool info_only, cJSON **out,
                     struct cap_error *err)
 {
-    sqlite3_stmt *st =
-        store_sq_stmt(c, "SELECT " SQ_RUN_COLUMNS " FROM runs r WHERE r.run_uuid = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT " SQ_RUN_COLUMNS " FROM runs r WHERE r.run_uuid = ?",
+        SQ_ARGS(SQ_TEXT(run_id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, run_id);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         rc = rc == SQLITE_DONE ? run_not_found(run_id, err)
@@ -288,16 +288,14 @@ int store_sq_metric_history(void *impl, const char *run_id, const char *key, cJS
         goto end;
     /* Reads the run's points in time order and sorts this key's; see the
      * metrics primary key in store_schema.c for why not the other way. */
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "SELECT value, timestamp, step, is_nan FROM metrics "
-                                     "WHERE rid = ? AND key = ? ORDER BY step, timestamp",
-                                     err);
+    sqlite3_stmt *st = store_sq_stmt_bind(c,
+                                          "SELECT value, timestamp, step, is_nan FROM metrics "
+                                          "WHERE rid = ? AND key = ? ORDER BY step, timestamp",
+                                          SQ_ARGS(SQ_INT(r.rid), SQ_TEXT(key)), err);
     if (!st) {
         rc = -CAP_EINTERNAL;
         goto end;
     }
-    sqlite3_bind_int64(st, 1, r.rid);
-    store_sq_bind_text(st, 2, key);
     cJSON *list = cJSON_CreateArray();
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -327,26 +325,17 @@ done:
 static int tag_upsert(struct sq_conn *c, int64_t rid, const char *key, const char *value,
                       struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "INSERT INTO tags(rid, key, value) VALUES (?, ?, ?) "
-                                     "ON CONFLICT(rid, key) DO UPDATE SET value = excluded.value",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, rid);
-    store_sq_bind_text(st, 2, key);
-    store_sq_bind_text(st, 3, value);
-    return store_sq_step_done(c, st, err, "setting a tag");
+    return store_sq_run(c,
+                        "INSERT INTO tags(rid, key, value) VALUES (?, ?, ?) "
+                        "ON CONFLICT(rid, key) DO UPDATE SET value = excluded.value",
+                        SQ_ARGS(SQ_INT(rid), SQ_TEXT(key), SQ_TEXT(value)), err, "setting a tag");
 }
 
 static int set_run_name(struct sq_conn *c, int64_t rid, const char *name, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(c, "UPDATE runs SET name = ? WHERE rid = ?", err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, name);
-    sqlite3_bind_int64(st, 2, rid);
-    return store_sq_step_done(c, st, err, "renaming a run");
+    return store_sq_run(c,
+                        "UPDATE runs SET name = ? WHERE rid = ?",
+                        SQ_ARGS(SQ_TEXT(name), SQ_INT(rid)), err, "renaming a run");
 }
 
 struct run_create_job {
@@ -386,24 +375,15 @@ static int job_run_create(struct sq *s, struct sq_conn *c, void *arg, struct cap
     struct cap_buf uri;
     cap_buf_init(&uri);
     cap_buf_printf(&uri, "%s/%s/artifacts", loc, a->run_id);
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "INSERT INTO runs(run_uuid, name, experiment_id, user_id, "
-                                     "status, start_time, end_time, lifecycle_stage, "
-                                     "artifact_uri) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, "
-                                     "'active', ?)",
-                                     err);
-    if (!st) {
-        cap_buf_free(&uri);
-        rc = -CAP_EINTERNAL;
-        goto done;
-    }
-    store_sq_bind_text(st, 1, a->run_id);
-    store_sq_bind_text(st, 2, name);
-    sqlite3_bind_int64(st, 3, eid);
-    store_sq_bind_text(st, 4, in->user_id);
-    sqlite3_bind_int64(st, 5, in->start_time > 0 ? in->start_time : cap_now_ms());
-    store_sq_bind_text(st, 6, uri.data);
-    rc = store_sq_step_done(c, st, err, "creating a run");
+    rc = store_sq_run(c,
+                      "INSERT INTO runs(run_uuid, name, experiment_id, user_id, "
+                      "status, start_time, end_time, lifecycle_stage, "
+                      "artifact_uri) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, 'active', ?)",
+                      SQ_ARGS(SQ_TEXT(a->run_id), SQ_TEXT(name), SQ_INT(eid),
+                              SQ_TEXT(in->user_id),
+                              SQ_INT(in->start_time > 0 ? in->start_time : cap_now_ms()),
+                              SQ_TEXT(uri.data)),
+                      err, "creating a run");
     cap_buf_free(&uri);
     if (rc < 0)
         goto done;
@@ -443,18 +423,13 @@ static int job_run_update(struct sq *s, struct sq_conn *c, void *arg, struct cap
     int rc = run_find_active(c, a->run_id, &r, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "UPDATE runs SET status = COALESCE(?1, status), "
-                                     "end_time = CASE WHEN ?2 >= 0 THEN ?2 ELSE end_time END, "
-                                     "name = COALESCE(?3, name) WHERE rid = ?4",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, a->status && *a->status ? a->status : NULL);
-    sqlite3_bind_int64(st, 2, a->end_time);
-    store_sq_bind_text(st, 3, a->name);
-    sqlite3_bind_int64(st, 4, r.rid);
-    if ((rc = store_sq_step_done(c, st, err, "updating a run")) < 0)
+    if ((rc = store_sq_run(c,
+                           "UPDATE runs SET status = COALESCE(?1, status), "
+                           "end_time = CASE WHEN ?2 >= 0 THEN ?2 ELSE end_time END, "
+                           "name = COALESCE(?3, name) WHERE rid = ?4",
+                           SQ_ARGS(SQ_TEXT(a->status && *a->status ? a->status : NULL),
+                                   SQ_INT(a->end_time), SQ_TEXT(a->name), SQ_INT(r.rid)), err,
+                           "updating a run")) < 0)
         return rc;
     return a->name ? tag_upsert(c, r.rid, RUN_NAME_TAG, a->name, err) : 0;
 }
@@ -480,19 +455,13 @@ static int job_run_lifecycle(struct sq *s, struct sq_conn *c, void *arg, struct 
     int rc = run_find(c, a->run_id, &r, err);
     if (rc < 0 || r.active == a->restore)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? "
-                                     "WHERE rid = ?",
-                                     err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, a->restore ? "active" : "deleted");
-    if (a->restore)
-        sqlite3_bind_null(st, 2);
-    else
-        sqlite3_bind_int64(st, 2, cap_now_ms());
-    sqlite3_bind_int64(st, 3, r.rid);
-    return store_sq_step_done(c, st, err, a->restore ? "restoring a run" : "deleting a run");
+    /* a restored run has no deletion time */
+    struct sq_bind deleted_time =
+        a->restore ? (struct sq_bind)SQ_NULL : (struct sq_bind)SQ_INT(cap_now_ms());
+    return store_sq_run(c, "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE rid = ?",
+                        SQ_ARGS(SQ_TEXT(a->restore ? "active" : "deleted"), deleted_time,
+                                SQ_INT(r.rid)),
+                        err, a->restore ? "restoring a run" : "deleting a run");
 }
 
 int store_sq_run_delete(void *impl, const char *run_id, struct cap_error *err)
@@ -530,28 +499,23 @@ static int log_params(struct sq_conn *c, int64_t rid, const char *run_id,
                                "values: '%s'. Please ensure the request contains only one "
                                "param value per param key.",
                                params[i].key);
-    sqlite3_stmt *ins = store_sq_stmt(c,
-                                      "INSERT INTO params(rid, key, value) VALUES (?, ?, ?) "
-                                      "ON CONFLICT(rid, key) DO NOTHING",
-                                      err);
-    if (!ins)
-        return -CAP_EINTERNAL;
     for (size_t i = 0; i < n; i++) {
-        sqlite3_bind_int64(ins, 1, rid);
-        store_sq_bind_text(ins, 2, params[i].key);
-        store_sq_bind_text(ins, 3, params[i].value);
-        int rc = store_sq_step_done(c, ins, err, "logging a param");
+        int rc = store_sq_run(c,
+                              "INSERT INTO params(rid, key, value) VALUES (?, ?, ?) "
+                              "ON CONFLICT(rid, key) DO NOTHING",
+                              SQ_ARGS(SQ_INT(rid), SQ_TEXT(params[i].key),
+                                      SQ_TEXT(params[i].value)),
+                              err, "logging a param");
         if (rc < 0)
             return rc;
         if (sqlite3_changes(c->db) > 0)
             continue;
         /* Already there: fine when the value is the same (write-once). */
-        sqlite3_stmt *sel =
-            store_sq_stmt(c, "SELECT value FROM params WHERE rid = ? AND key = ?", err);
+        sqlite3_stmt *sel = store_sq_stmt_bind(
+            c, "SELECT value FROM params WHERE rid = ? AND key = ?",
+            SQ_ARGS(SQ_INT(rid), SQ_TEXT(params[i].key)), err);
         if (!sel)
             return -CAP_EINTERNAL;
-        sqlite3_bind_int64(sel, 1, rid);
-        store_sq_bind_text(sel, 2, params[i].key);
         rc = sqlite3_step(sel);
         if (rc == SQLITE_ROW && strcmp(store_sq_col_text(sel, 0), params[i].value) != 0) {
             rc = cap_err(err, CAP_EINVAL,
@@ -650,26 +614,16 @@ static int log_metrics(struct sq *s, struct sq_conn *c, int64_t rid,
         for (int r = 0; r < rows; r++) {
             const struct store_metric *p = &m[i + (size_t)r];
             bool nan = isnan(p->value);
-            int b = r * 9;
-            sqlite3_bind_int64(ins, b + 1, rid);
-            sqlite3_bind_text(ins, b + 2, p->key, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(ins, b + 3, p->step);
-            sqlite3_bind_int64(ins, b + 4, p->timestamp);
-            sqlite3_bind_double(ins, b + 5, nan ? 0.0 : p->value);
-            sqlite3_bind_int(ins, b + 6, nan);
-            store_sq_bind_text(ins, b + 7, p->model_id);
-            store_sq_bind_text(ins, b + 8, p->dataset_name);
-            store_sq_bind_text(ins, b + 9, p->dataset_digest);
-            b = r * 6;
-            sqlite3_bind_int64(latest, b + 1, rid);
-            sqlite3_bind_text(latest, b + 2, p->key, -1, SQLITE_STATIC);
-            if (nan)
-                sqlite3_bind_null(latest, b + 3);
-            else
-                sqlite3_bind_double(latest, b + 3, p->value);
-            sqlite3_bind_int64(latest, b + 4, p->step);
-            sqlite3_bind_int64(latest, b + 5, p->timestamp);
-            sqlite3_bind_int(latest, b + 6, nan);
+            /* row r's values start at parameter r * (values per row) + 1 */
+            store_sq_bind_at(ins, r * 9 + 1,
+                             SQ_ARGS(SQ_INT(rid), SQ_TEXT(p->key), SQ_INT(p->step),
+                                     SQ_INT(p->timestamp), SQ_DBL(nan ? 0.0 : p->value),
+                                     SQ_INT(nan), SQ_TEXT(p->model_id),
+                                     SQ_TEXT(p->dataset_name), SQ_TEXT(p->dataset_digest)));
+            struct sq_bind value = nan ? (struct sq_bind)SQ_NULL : (struct sq_bind)SQ_DBL(p->value);
+            store_sq_bind_at(latest, r * 6 + 1,
+                             SQ_ARGS(SQ_INT(rid), SQ_TEXT(p->key), value, SQ_INT(p->step),
+                                     SQ_INT(p->timestamp), SQ_INT(nan)));
         }
         int rc = store_sq_step_done(c, ins, err, "logging metrics");
         if (rc < 0) {
@@ -719,12 +673,9 @@ static int job_delete_tag(struct sq *s, struct sq_conn *c, void *arg, struct cap
     int rc = run_find_active(c, a->run_id, &r, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt(c, "DELETE FROM tags WHERE rid = ? AND key = ?", err);
-    if (!st)
-        return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, r.rid);
-    store_sq_bind_text(st, 2, a->key);
-    if ((rc = store_sq_step_done(c, st, err, "deleting a tag")) < 0)
+    if ((rc = store_sq_run(c,
+                           "DELETE FROM tags WHERE rid = ? AND key = ?",
+                           SQ_ARGS(SQ_INT(r.rid), SQ_TEXT(a->key)), err, "deleting a tag")) < 0)
         return rc;
     if (sqlite3_changes(c->db) == 0)
         return cap_err(err, CAP_ENOTFOUND, "No tag with name: %s in run with id %s", a->key,
@@ -755,34 +706,25 @@ static int dataset_id(struct sq_conn *c, int64_t eid, const struct store_dataset
 {
     char uuid[33];
     cap_random_hex(uuid, 16);
-    sqlite3_stmt *st = store_sq_stmt(c,
-                                     "INSERT INTO datasets(dataset_uuid, experiment_id, name, "
-                                     "digest, source_type, source, schema, profile) "
-                                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                                     "ON CONFLICT(experiment_id, name, digest) DO NOTHING",
-                                     err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "INSERT INTO datasets(dataset_uuid, experiment_id, name, "
+        "digest, source_type, source, schema, profile) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(experiment_id, name, digest) DO NOTHING",
+        SQ_ARGS(SQ_TEXT(uuid), SQ_INT(eid), SQ_TEXT(d->name), SQ_TEXT(d->digest),
+                SQ_TEXT(d->source_type), SQ_TEXT(d->source), SQ_TEXT(d->schema),
+                SQ_TEXT(d->profile)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, uuid);
-    sqlite3_bind_int64(st, 2, eid);
-    store_sq_bind_text(st, 3, d->name);
-    store_sq_bind_text(st, 4, d->digest);
-    store_sq_bind_text(st, 5, d->source_type);
-    store_sq_bind_text(st, 6, d->source);
-    store_sq_bind_text(st, 7, d->schema);
-    store_sq_bind_text(st, 8, d->profile);
     int rc = store_sq_step_done(c, st, err, "logging a dataset");
     if (rc < 0)
         return rc;
-    st = store_sq_stmt(c,
-                       "SELECT dataset_id FROM datasets WHERE experiment_id = ? AND name = ? "
-                       "AND digest = ?",
-                       err);
+    st = store_sq_stmt_bind(
+        c, "SELECT dataset_id FROM datasets WHERE experiment_id = ? AND name = ? "
+        "AND digest = ?",
+        SQ_ARGS(SQ_INT(eid), SQ_TEXT(d->name), SQ_TEXT(d->digest)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    sqlite3_bind_int64(st, 1, eid);
-    store_sq_bind_text(st, 2, d->name);
-    store_sq_bind_text(st, 3, d->digest);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *out = sqlite3_column_int64(st, 0);
@@ -804,51 +746,33 @@ static int job_log_inputs(struct sq *s, struct sq_conn *c, void *arg, struct cap
         int64_t did = 0;
         if ((rc = dataset_id(c, r.eid, d, &did, err)) < 0)
             break;
-        sqlite3_stmt *st =
-            store_sq_stmt(c, "INSERT OR IGNORE INTO inputs(rid, dataset_id) VALUES (?, ?)", err);
-        if (!st)
-            return -CAP_EINTERNAL;
-        sqlite3_bind_int64(st, 1, r.rid);
-        sqlite3_bind_int64(st, 2, did);
-        if ((rc = store_sq_step_done(c, st, err, "logging an input")) < 0)
+        if ((rc = store_sq_run(c,
+                               "INSERT OR IGNORE INTO inputs(rid, dataset_id) VALUES (?, ?)",
+                               SQ_ARGS(SQ_INT(r.rid), SQ_INT(did)), err, "logging an input")) < 0)
             break;
         if (sqlite3_changes(c->db) == 0)
             continue; /* linked before: logging it again changes nothing */
         for (size_t t = 0; t < d->ntags && rc == 0; t++) {
-            st = store_sq_stmt(c,
-                               "INSERT OR REPLACE INTO input_tags(rid, dataset_id, key, value) "
-                               "VALUES (?, ?, ?, ?)",
-                               err);
-            if (!st)
-                return -CAP_EINTERNAL;
-            sqlite3_bind_int64(st, 1, r.rid);
-            sqlite3_bind_int64(st, 2, did);
-            store_sq_bind_text(st, 3, d->tags[t].key);
-            store_sq_bind_text(st, 4, d->tags[t].value);
-            rc = store_sq_step_done(c, st, err, "logging an input tag");
+            rc = store_sq_run(c,
+                              "INSERT OR REPLACE INTO input_tags(rid, dataset_id, key, value) "
+                              "VALUES (?, ?, ?, ?)",
+                              SQ_ARGS(SQ_INT(r.rid), SQ_INT(did), SQ_TEXT(d->tags[t].key),
+                                      SQ_TEXT(d->tags[t].value)), err, "logging an input tag");
         }
     }
     for (size_t i = 0; i < a->nmodels && rc == 0; i++) {
-        sqlite3_stmt *st = store_sq_stmt(
-            c, "INSERT OR IGNORE INTO run_model_inputs(rid, model_id) VALUES (?, ?)", err);
-        if (!st)
-            return -CAP_EINTERNAL;
-        sqlite3_bind_int64(st, 1, r.rid);
-        store_sq_bind_text(st, 2, a->model_ids[i]);
-        rc = store_sq_step_done(c, st, err, "logging a model input");
+        rc = store_sq_run(c,
+                          "INSERT OR IGNORE INTO run_model_inputs(rid, model_id) VALUES (?, ?)",
+                          SQ_ARGS(SQ_INT(r.rid), SQ_TEXT(a->model_ids[i])), err,
+                          "logging a model input");
     }
     for (size_t i = 0; i < a->noutputs && rc == 0; i++) {
-        sqlite3_stmt *st = store_sq_stmt(c,
-                                         "INSERT INTO run_outputs(rid, model_id, step) "
-                                         "VALUES (?, ?, ?) ON CONFLICT(rid, model_id) "
-                                         "DO UPDATE SET step = excluded.step",
-                                         err);
-        if (!st)
-            return -CAP_EINTERNAL;
-        sqlite3_bind_int64(st, 1, r.rid);
-        store_sq_bind_text(st, 2, a->outputs[i].model_id);
-        sqlite3_bind_int64(st, 3, a->outputs[i].step);
-        rc = store_sq_step_done(c, st, err, "logging a model output");
+        rc = store_sq_run(c,
+                          "INSERT INTO run_outputs(rid, model_id, step) "
+                          "VALUES (?, ?, ?) ON CONFLICT(rid, model_id) "
+                          "DO UPDATE SET step = excluded.step",
+                          SQ_ARGS(SQ_INT(r.rid), SQ_TEXT(a->outputs[i].model_id),
+                                  SQ_INT(a->outputs[i].step)), err, "logging a model output");
     }
     return rc;
 }

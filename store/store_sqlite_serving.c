@@ -38,11 +38,11 @@ static int not_found(const char *name, struct cap_error *err)
 
 static int read_one(struct sq_conn *c, struct dep_job *a, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(
-        c, "SELECT name, spec, created_at, updated_at FROM deployments WHERE name = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT name, spec, created_at, updated_at FROM deployments WHERE name = ?",
+        SQ_ARGS(SQ_TEXT(a->name)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, a->name);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         a->out = deployment_json(st);
@@ -61,24 +61,19 @@ static int job_put(struct sq *s, struct sq_conn *c, void *arg, struct cap_error 
     int64_t now = cap_now_ms();
     sqlite3_stmt *st;
     if (a->create) {
-        st = store_sq_stmt(c,
-                           "INSERT INTO deployments(name, spec, created_at, updated_at) "
-                           "VALUES (?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
-                           err);
+        st = store_sq_stmt_bind(c,
+                                "INSERT INTO deployments(name, spec, created_at, updated_at) "
+                                "VALUES (?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
+                                SQ_ARGS(SQ_TEXT(a->name), SQ_TEXT(a->spec), SQ_INT(now),
+                                        SQ_INT(now)), err);
         if (!st)
             return -CAP_EINTERNAL;
-        store_sq_bind_text(st, 1, a->name);
-        store_sq_bind_text(st, 2, a->spec);
-        sqlite3_bind_int64(st, 3, now);
-        sqlite3_bind_int64(st, 4, now);
     } else {
-        st = store_sq_stmt(c, "UPDATE deployments SET spec = ?, updated_at = ? WHERE name = ?",
-                           err);
+        st = store_sq_stmt_bind(c,
+                                "UPDATE deployments SET spec = ?, updated_at = ? WHERE name = ?",
+                                SQ_ARGS(SQ_TEXT(a->spec), SQ_INT(now), SQ_TEXT(a->name)), err);
         if (!st)
             return -CAP_EINTERNAL;
-        store_sq_bind_text(st, 1, a->spec);
-        sqlite3_bind_int64(st, 2, now);
-        store_sq_bind_text(st, 3, a->name);
     }
     int rc = store_sq_step_done(c, st, err, "writing a deployment");
     if (rc < 0)
@@ -89,8 +84,8 @@ static int job_put(struct sq *s, struct sq_conn *c, void *arg, struct cap_error 
     return a->want ? read_one(c, a, err) : 0;
 }
 
-static int sv_deployment_put(void *impl, const char *name, const char *spec_json, bool create,
-                             cJSON **out, struct cap_error *err)
+static int deployment_put(void *impl, const char *name, const char *spec_json, bool create,
+                          cJSON **out, struct cap_error *err)
 {
     struct dep_job a = {.name = name, .spec = spec_json, .create = create, .want = out != NULL};
     int rc = store_sq_write(impl, job_put, &a, err);
@@ -100,6 +95,18 @@ static int sv_deployment_put(void *impl, const char *name, const char *spec_json
     }
     *out = a.out;
     return 0;
+}
+
+int store_sq_deployment_create(void *impl, const char *name, const char *spec_json, cJSON **out,
+                               struct cap_error *err)
+{
+    return deployment_put(impl, name, spec_json, true, out, err);
+}
+
+int store_sq_deployment_update(void *impl, const char *name, const char *spec_json, cJSON **out,
+                               struct cap_error *err)
+{
+    return deployment_put(impl, name, spec_json, false, out, err);
 }
 
 /* Runs fn in one read transaction on a pooled connection. */
@@ -116,7 +123,7 @@ static int sv_read(struct sq *s, int (*fn)(struct sq_conn *, struct dep_job *, s
     return rc;
 }
 
-static int sv_deployment_get(void *impl, const char *name, cJSON **out, struct cap_error *err)
+int store_sq_deployment_get(void *impl, const char *name, cJSON **out, struct cap_error *err)
 {
     struct dep_job a = {.name = name};
     int rc = sv_read(impl, read_one, &a, err);
@@ -142,7 +149,7 @@ static int read_all(struct sq_conn *c, struct dep_job *a, struct cap_error *err)
     return rc == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "listing deployments");
 }
 
-static int sv_deployment_list(void *impl, cJSON **out, struct cap_error *err)
+int store_sq_deployment_list(void *impl, cJSON **out, struct cap_error *err)
 {
     struct dep_job a = {0};
     int rc = sv_read(impl, read_all, &a, err);
@@ -157,28 +164,19 @@ static int sv_deployment_list(void *impl, cJSON **out, struct cap_error *err)
 static int job_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct dep_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt(c, "DELETE FROM deployments WHERE name = ?", err);
+    sqlite3_stmt *st = store_sq_stmt_bind(c,
+                                          "DELETE FROM deployments WHERE name = ?",
+                                          SQ_ARGS(SQ_TEXT(a->name)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    store_sq_bind_text(st, 1, a->name);
     int rc = store_sq_step_done(c, st, err, "deleting a deployment");
     if (rc < 0)
         return rc;
     return sqlite3_changes(c->db) == 0 ? not_found(a->name, err) : 0;
 }
 
-static int sv_deployment_delete(void *impl, const char *name, struct cap_error *err)
+int store_sq_deployment_delete(void *impl, const char *name, struct cap_error *err)
 {
     struct dep_job a = {.name = name};
     return store_sq_write(impl, job_delete, &a, err);
 }
-
-const struct store_serving_backend store_sqlite_serving = {
-    .deployment_put = sv_deployment_put,
-    .deployment_get = sv_deployment_get,
-    .deployment_list = sv_deployment_list,
-    .deployment_delete = sv_deployment_delete,
-    .predictions_log = store_sq_predictions_log,
-    .predictions_search = store_sq_predictions_search,
-    .predictions_trim = store_sq_predictions_trim,
-};
