@@ -1,15 +1,15 @@
-/* payload_internal.h - what the payload_*.c files share and nobody else
+/* internal.h - what the payload/ sources share and nobody else
  * sees: element conversion between JSON / text and tensor memory, JSON
  * writing straight into a cap_buf, shape checks against the model, and the
  * bookkeeping of request tensors. */
-#ifndef CAP_SERVE_PAYLOAD_INTERNAL_H
-#define CAP_SERVE_PAYLOAD_INTERNAL_H
+#ifndef CAP_PAYLOAD_INTERNAL_H
+#define CAP_PAYLOAD_INTERNAL_H
 
-#include "serve/payload.h"
+#include "payload/payload.h"
 
 /* Binary tensors are copied with memcpy: only little-endian hosts. */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "serve/payload: the binary tensor format is little-endian; add byte swapping"
+#error "payload/: the binary tensor format is little-endian; add byte swapping"
 #endif
 
 /* How a non-finite float is written. OIP and the prediction log use JSON
@@ -68,7 +68,7 @@ int payload_check_rows(const infer_model *m, struct payload_request *req,
  * nothing else). NULL with *at set to the byte where it went wrong. */
 cJSON *payload_parse_json(const void *body, size_t len, size_t *at);
 
-/* ---- the fast path (payload_fast.c) ---- */
+/* ---- the fast path (payload/fast.c) ---- */
 /* Reads the common all-JSON bodies without a cJSON tree: 1 when handled,
  * with out exactly as the general path would fill it; 0 (out empty) on any
  * doubt, and the general path then reads the body and gives any error. */

@@ -5,8 +5,8 @@
  * against the model's signature before anything runs, so a bad request is
  * a 4xx that names what was wrong and what was expected. Pure functions:
  * no HTTP, no threads, no global state. */
-#ifndef CAP_SERVE_PAYLOAD_H
-#define CAP_SERVE_PAYLOAD_H
+#ifndef CAP_PAYLOAD_H
+#define CAP_PAYLOAD_H
 
 #include <capstan/infer.h>
 #include <cjson/cJSON.h>

@@ -1,4 +1,4 @@
-/* payload_scoring.c - MLflow's scoring protocol (POST /invocations) for an
+/* scoring.c - MLflow's scoring protocol (POST /invocations) for an
  * ONNX model: dataframe_split, dataframe_records and CSV frames, the
  * instances / inputs tensor forms, and the {"predictions": ...} answer in
  * the shapes `mlflow models serve` gives for the onnx flavor.
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "serve/payload_internal.h"
+#include "payload/internal.h"
 
 #define BAD(...) cap_err(err, CAP_EBADREQ, __VA_ARGS__)
 
