@@ -35,20 +35,7 @@ void payload_put_nested(struct cap_buf *b, int type, const void *data, const int
 void payload_put_map_row(struct cap_buf *b, const infer_tensor *t, int64_t row,
                          enum payload_nonfinite nf);
 
-/* ---- element conversion ---- */
-/* Stores JSON value v as element i of data. null_nan: JSON null is NaN for
- * float types (pandas frames). Returns NULL, or why it was refused
- * ("is not a number", ...). */
-const char *payload_elem_json(int type, const cJSON *v, void *data, int64_t i, bool null_nan);
-/* A JSON number's double as element i of data (numeric types only), with
- * payload_elem_json's checks: the one conversion both parsers use. */
-const char *payload_elem_number(int type, double d, void *data, int64_t i);
-/* The same for a text field (CSV). Empty / NA-like fields are NaN for
- * float types. */
-const char *payload_elem_text(int type, const char *s, size_t n, void *data, int64_t i);
-
-uint16_t payload_f32_to_f16(float f);
-float payload_f16_to_f32(uint16_t h);
+/* ---- element conversion: payload_elem_* in payload.h ---- */
 
 /* ---- tensors ---- */
 /* prod(dims) with overflow checks: -1 when the shape is absurd (a product
