@@ -121,20 +121,27 @@ static void bad_row(table *t, long line, long index, const char *fmt, ...)
     va_end(ap);
 }
 
-static int read_file(const char *path, struct cap_buf *b)
+/* the input file, opened; NULL (reported) when it cannot be */
+static FILE *open_input(const table *t)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "capstan: %s: %s\n", path, strerror(errno));
+    FILE *f = fopen(t->path, "rb");
+    if (!f)
+        fprintf(stderr, "capstan: %s: %s\n", t->path, strerror(errno));
+    return f;
+}
+
+static int read_file(const table *t, struct cap_buf *b)
+{
+    FILE *f = open_input(t);
+    if (!f)
         return -1;
-    }
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
         cap_buf_append(b, chunk, n);
     int rc = ferror(f) ? -1 : 0;
     if (rc < 0)
-        fprintf(stderr, "capstan: %s: read error\n", path);
+        fprintf(stderr, "capstan: %s: read error\n", t->path);
     fclose(f);
     return rc;
 }
@@ -187,7 +194,7 @@ static int read_csv(table *t)
     struct cap_buf body, tmp;
     cap_buf_init(&body);
     cap_buf_init(&tmp);
-    int rc = read_file(t->path, &body);
+    int rc = read_file(t, &body);
     struct payload_csv c = {body.data, body.data + body.len};
     if (body.len >= 3 && memcmp(body.data, "\xef\xbb\xbf", 3) == 0)
         c.p += 3;
@@ -225,11 +232,9 @@ static int read_csv(table *t)
 
 static int read_jsonl(table *t)
 {
-    FILE *f = fopen(t->path, "r");
-    if (!f) {
-        fprintf(stderr, "capstan: %s: %s\n", t->path, strerror(errno));
+    FILE *f = open_input(t);
+    if (!f)
         return -1;
-    }
     char *buf = NULL;
     size_t cap = 0;
     long ln = 0;
@@ -309,11 +314,9 @@ static int npy_header(table *t, FILE *f, long dims[2], size_t *es)
 
 static int read_npy(table *t)
 {
-    FILE *f = fopen(t->path, "rb");
-    if (!f) {
-        fprintf(stderr, "capstan: %s: %s\n", t->path, strerror(errno));
+    FILE *f = open_input(t);
+    if (!f)
         return -1;
-    }
     long dims[2] = {0, 1};
     size_t es = 0;
     int rc = npy_header(t, f, dims, &es);
