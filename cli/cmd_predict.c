@@ -2,14 +2,22 @@
  * [--output out.csv] [--batch N] [--threads N]`: runs a model over a file
  * with libcapstan-infer and writes one CSV row of outputs per input row.
  *
+ * Cells are read by the serving payload code's rules (payload/payload.h):
+ * its CSV reader, payload_elem_text for a CSV cell (NA tokens and empty
+ * cells are NaN for floats, no hex), payload_elem_json for a JSON value,
+ * payload_elem_number for a .npy number, and the server's rule for which
+ * input types can be fed at all. So a file and a request read alike.
+ *
  * Column mapping: when every model input is named by a column (CSV header
  * or JSON keys), each input takes its column; otherwise a model with one
- * 2-D numeric input takes all columns in order. Malformed rows are reported
- * with their line numbers and skipped (the exit status is then 1). Batches
- * run on --threads threads, each with its own inference context, and are
- * written in input order. The whole input is held in memory. */
+ * 2-D input takes all columns in order. A row that cannot be read is
+ * reported with its line number (.npy: its row index) and skipped, and the
+ * exit status is then 1. Batches run on --threads threads, each with its
+ * own inference context, and are written in input order. The whole input
+ * is held in memory. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -18,82 +26,48 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/numfmt.h"
 #include "capstan/infer.h"
 #include "cli/cli.h"
 #include "cli/cmd_predict.h"
+#include "payload/payload.h"
 
 #define MAX_REPORTED 10
 
-/* ---- growable byte buffer ---- */
-
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-} sbuf;
-
-static int sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->n + n + 1) * 2;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-    return 0;
-}
-
-static int sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return -1;
-    if ((size_t)n < sizeof tmp)
-        return sb_put(b, tmp, (size_t)n);
-    char *big = malloc((size_t)n + 1);
-    if (!big)
-        return -1;
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    int rc = sb_put(b, big, (size_t)n);
-    free(big);
-    return rc;
-}
-
 /* a CSV field, quoted when it needs to be */
-static int sb_field(sbuf *b, const char *s)
+static void put_field(struct cap_buf *b, const char *s)
 {
-    if (!strpbrk(s, ",\"\n\r"))
-        return sb_put(b, s, strlen(s));
-    if (sb_put(b, "\"", 1) < 0)
-        return -1;
-    for (const char *c = s; *c; c++)
-        if ((*c == '"' && sb_put(b, "\"\"", 2) < 0) || (*c != '"' && sb_put(b, c, 1) < 0))
-            return -1;
-    return sb_put(b, "\"", 1);
+    if (!strpbrk(s, ",\"\n\r")) {
+        cap_buf_puts(b, s);
+        return;
+    }
+    cap_buf_putc(b, '"');
+    for (const char *c = s; *c; c++) {
+        if (*c == '"')
+            cap_buf_putc(b, '"');
+        cap_buf_putc(b, *c);
+    }
+    cap_buf_putc(b, '"');
 }
 
-/* ---- the input table: rows of cells (strings) ---- */
+/* ---- the input table ---- */
+
+enum src { SRC_CSV, SRC_JSONL, SRC_NPY };
+enum npy_kind { NPY_F4, NPY_F8, NPY_I8, NPY_I4 };
 
 typedef struct table {
+    enum src src;
+    const char *path;
     int ncols;
-    char **cols;         /* column names */
+    char **cols;         /* column names (NULL for .npy) */
     long nrows;
-    char ***cells;       /* nrows x ncols, NULL cell = missing */
-    long *line;          /* source line of each row */
-    /* .npy input: a numeric matrix instead of cells */
-    double *num;
+    long *line;          /* CSV / JSONL: source line of each row */
+    char ***cells;       /* CSV: nrows x ncols text cells */
+    cJSON **objs;        /* JSONL: one object per row */
+    void *raw;           /* .npy: the numbers as stored, nrows x ncols */
+    enum npy_kind kind;
+    int nbad;            /* rows that could not be read, reported or not */
 } table;
 
 static void table_free(table *t)
@@ -101,315 +75,359 @@ static void table_free(table *t)
     for (int c = 0; t->cols && c < t->ncols; c++)
         free(t->cols[c]);
     free(t->cols);
-    for (long r = 0; r < t->nrows && t->cells; r++) {
-        for (int c = 0; c < t->ncols; c++)
+    for (long r = 0; r < t->nrows; r++) {
+        for (int c = 0; t->cells && c < t->ncols; c++)
             free(t->cells[r][c]);
-        free(t->cells[r]);
+        if (t->cells)
+            free(t->cells[r]);
+        if (t->objs)
+            cJSON_Delete(t->objs[r]);
     }
     free(t->cells);
+    free(t->objs);
     free(t->line);
-    free(t->num);
+    free(t->raw);
 }
 
-static int table_add(table *t, char **row, long line)
+/* room for one more row; the caller fills row t->nrows */
+static void table_grow(table *t)
 {
-    if ((t->nrows & (t->nrows - 1)) == 0) {
-        long cap = t->nrows ? t->nrows * 2 : 1;
-        char ***c = realloc(t->cells, (size_t)cap * sizeof *c);
-        long *l = c ? realloc(t->line, (size_t)cap * sizeof *l) : NULL;
-        if (!c || !l) {
-            if (c)
-                t->cells = c;
-            return -1;
-        }
-        t->cells = c;
-        t->line = l;
-    }
-    t->cells[t->nrows] = row;
-    t->line[t->nrows++] = line;
-    return 0;
+    if (t->nrows & (t->nrows - 1))
+        return;
+    size_t cap = t->nrows ? (size_t)t->nrows * 2 : 1;
+    t->line = cap_xrealloc(t->line, cap * sizeof *t->line);
+    if (t->src == SRC_CSV)
+        t->cells = cap_xrealloc(t->cells, cap * sizeof *t->cells);
+    else
+        t->objs = cap_xrealloc(t->objs, cap * sizeof *t->objs);
 }
 
-static int nbad;
-
-static void bad_row(const char *file, long line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void bad_row(const char *file, long line, const char *fmt, ...)
+/* Reports a row that cannot be read: "file:line: ..." (.npy: its 0-based
+ * row index); every one is counted, the first MAX_REPORTED printed. */
+static void bad_row(table *t, long line, long index, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void bad_row(table *t, long line, long index, const char *fmt, ...)
 {
-    if (nbad++ >= MAX_REPORTED)
+    if (t->nbad++ >= MAX_REPORTED)
         return;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "capstan: %s:%ld: ", file, line);
+    if (t->src == SRC_NPY)
+        fprintf(stderr, "capstan: %s: row index %ld: ", t->path, index);
+    else
+        fprintf(stderr, "capstan: %s:%ld: ", t->path, line);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
 }
 
-/* Splits one CSV record (RFC 4180 quoting; a quoted field may span lines,
- * which the caller's reader does not support: such rows are malformed). */
-static int csv_split(const char *s, char ***out, int *n)
+/* the input file, opened; NULL (reported) when it cannot be */
+static FILE *open_input(const table *t)
 {
-    int cap = 8, k = 0;
-    char **f = malloc((size_t)cap * sizeof *f);
-    sbuf cur = {0};
+    FILE *f = fopen(t->path, "rb");
+    if (!f)
+        fprintf(stderr, "capstan: %s: %s\n", t->path, strerror(errno));
+    return f;
+}
+
+static int read_file(const table *t, struct cap_buf *b)
+{
+    FILE *f = open_input(t);
     if (!f)
         return -1;
-    const char *p = s;
-    for (;;) {
-        cur.n = 0;
-        sb_put(&cur, "", 0);
-        if (*p == '"') {
-            p++;
-            for (;;) {
-                if (!*p) {
-                    for (int i = 0; i < k; i++)
-                        free(f[i]);
-                    free(f);
-                    free(cur.p);
-                    return -2;   /* unterminated quote */
-                }
-                if (*p == '"' && p[1] == '"') {
-                    sb_put(&cur, "\"", 1);
-                    p += 2;
-                } else if (*p == '"') {
-                    p++;
-                    break;
-                } else {
-                    sb_put(&cur, p++, 1);
-                }
-            }
-        }
-        while (*p && *p != ',')
-            sb_put(&cur, p++, 1);
-        if (k == cap) {
-            cap *= 2;
-            char **nf = realloc(f, (size_t)cap * sizeof *nf);
-            if (!nf)
-                return -1;
-            f = nf;
-        }
-        f[k++] = strdup(cur.p ? cur.p : "");
-        if (*p != ',')
-            break;
-        p++;
-    }
-    free(cur.p);
-    *out = f;
-    *n = k;
-    return 0;
-}
-
-static void chomp(char *s)
-{
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
-        s[--n] = 0;
-}
-
-static int read_csv(const char *path, table *t)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "capstan: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    long ln = 0;
-    int rc = 0;
-    while (getline(&line, &cap, f) >= 0) {
-        ln++;
-        chomp(line);
-        if (!*line)
-            continue;
-        char **fields;
-        int n;
-        int s = csv_split(line, &fields, &n);
-        if (s == -2) {
-            bad_row(path, ln, "unterminated quoted field");
-            continue;
-        }
-        if (s < 0) {
-            rc = -1;
-            break;
-        }
-        if (!t->cols) {
-            t->cols = fields;
-            t->ncols = n;
-            continue;
-        }
-        if (n != t->ncols) {
-            bad_row(path, ln, "expected %d fields, got %d", t->ncols, n);
-            for (int i = 0; i < n; i++)
-                free(fields[i]);
-            free(fields);
-            continue;
-        }
-        for (int i = 0; i < n; i++)
-            if (!*fields[i]) {
-                free(fields[i]);
-                fields[i] = NULL;   /* empty = missing */
-            }
-        if (table_add(t, fields, ln) < 0) {
-            rc = -1;
-            break;
-        }
-    }
-    free(line);
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        cap_buf_append(b, chunk, n);
+    int rc = ferror(f) ? -1 : 0;
+    if (rc < 0)
+        fprintf(stderr, "capstan: %s: read error\n", t->path);
     fclose(f);
-    if (!t->cols && rc == 0) {
-        fprintf(stderr, "capstan: %s: empty file (a header line is required)\n", path);
-        rc = -1;
-    }
     return rc;
 }
 
-static char *json_cell(const cJSON *v)
+/* lines from *from up to p, added to *line */
+static void count_lines(const char **from, const char *p, long *line)
 {
-    char buf[64];
-    if (!v || cJSON_IsNull(v))
-        return NULL;
-    if (cJSON_IsString(v))
-        return strdup(v->valuestring);
-    if (cJSON_IsBool(v))
-        return strdup(cJSON_IsTrue(v) ? "1" : "0");
-    if (cJSON_IsNumber(v)) {
-        snprintf(buf, sizeof buf, "%.17g", v->valuedouble);
-        return strdup(buf);
-    }
-    return strdup("?");   /* arrays/objects: rejected when converted */
+    for (const char *q = *from; q < p && (q = memchr(q, '\n', (size_t)(p - q))); q++)
+        (*line)++;
+    *from = p;
 }
 
-static int read_jsonl(const char *path, table *t)
+/* One CSV record's fields into cells (owned); -1 on a broken quote, with
+ * c->p past the end of that line. */
+static int csv_record(struct payload_csv *c, struct cap_buf *tmp, char ***cells, int *n)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "capstan: %s: %s\n", path, strerror(errno));
-        return -1;
+    const char *start = c->p, *s;
+    size_t len;
+    bool q;
+    int k;
+    *cells = NULL;
+    *n = 0;
+    do {
+        k = payload_csv_field(c, &s, &len, &q);
+        if (k < 0) {
+            for (int i = 0; i < *n; i++)
+                free((*cells)[i]);
+            free(*cells);
+            const char *nl = memchr(start, '\n', (size_t)(c->end - start));
+            c->p = nl ? nl + 1 : c->end;
+            return -1;
+        }
+        if (q)
+            s = payload_csv_unquote(s, &len, tmp);
+        *cells = cap_xrealloc(*cells, (size_t)(*n + 1) * sizeof **cells);
+        (*cells)[(*n)++] = cap_xstrndup(s, len);
+    } while (k == 1);
+    return 0;
+}
+
+static void free_cells(char **cells, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(cells[i]);
+    free(cells);
+}
+
+static int read_csv(table *t)
+{
+    struct cap_buf body, tmp;
+    cap_buf_init(&body);
+    cap_buf_init(&tmp);
+    int rc = read_file(t, &body);
+    struct payload_csv c = {body.data, body.data + body.len};
+    if (body.len >= 3 && memcmp(body.data, "\xef\xbb\xbf", 3) == 0)
+        c.p += 3;
+    const char *counted = c.p;
+    long line = 1;
+    while (rc == 0) {
+        payload_csv_skip_blank(&c);
+        if (c.p >= c.end)
+            break;
+        count_lines(&counted, c.p, &line);
+        char **cells;
+        int n;
+        if (csv_record(&c, &tmp, &cells, &n) < 0) {
+            bad_row(t, line, 0, "unterminated or misplaced quote");
+        } else if (!t->cols) {
+            t->cols = cells;
+            t->ncols = n;
+        } else if (n != t->ncols) {
+            bad_row(t, line, 0, "expected %d fields, got %d", t->ncols, n);
+            free_cells(cells, n);
+        } else {
+            table_grow(t);
+            t->cells[t->nrows] = cells;
+            t->line[t->nrows++] = line;
+        }
     }
-    char *line = NULL;
+    if (!t->cols && rc == 0) {
+        fprintf(stderr, "capstan: %s: empty file (a header line is required)\n", t->path);
+        rc = -1;
+    }
+    cap_buf_free(&body);
+    cap_buf_free(&tmp);
+    return rc;
+}
+
+static int read_jsonl(table *t)
+{
+    FILE *f = open_input(t);
+    if (!f)
+        return -1;
+    char *buf = NULL;
     size_t cap = 0;
     long ln = 0;
-    int rc = 0;
-    while (getline(&line, &cap, f) >= 0) {
+    ssize_t len;
+    while ((len = getline(&buf, &cap, f)) >= 0) {
         ln++;
-        chomp(line);
-        if (!*line)
+        while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+            buf[--len] = 0;
+        if (!len)
             continue;
-        cJSON *o = cJSON_Parse(line);
+        cJSON *o = cJSON_Parse(buf);
         if (!o || !cJSON_IsObject(o)) {
-            bad_row(path, ln, "not a JSON object");
+            bad_row(t, ln, 0, "not a JSON object");
             cJSON_Delete(o);
             continue;
         }
         if (!t->cols) {
             /* the first object's keys name the columns */
-            int n = cJSON_GetArraySize(o), k = 0;
-            t->cols = calloc((size_t)(n ? n : 1), sizeof(char *));
-            for (cJSON *it = o->child; it && t->cols; it = it->next)
-                t->cols[k++] = strdup(it->string ? it->string : "");
-            t->ncols = k;
+            t->cols = cap_xcalloc((size_t)cJSON_GetArraySize(o) + 1, sizeof(char *));
+            for (cJSON *it = o->child; it; it = it->next)
+                t->cols[t->ncols++] = cap_xstrdup(it->string ? it->string : "");
         }
-        char **row = calloc((size_t)(t->ncols ? t->ncols : 1), sizeof(char *));
-        if (!row || !t->cols) {
-            cJSON_Delete(o);
-            free(row);
-            rc = -1;
-            break;
-        }
-        for (int c = 0; c < t->ncols; c++)
-            row[c] = json_cell(cJSON_GetObjectItemCaseSensitive(o, t->cols[c]));
-        cJSON_Delete(o);
-        if (table_add(t, row, ln) < 0) {
-            rc = -1;
-            break;
-        }
+        table_grow(t);
+        t->objs[t->nrows] = o;
+        t->line[t->nrows++] = ln;
     }
-    free(line);
+    free(buf);
     fclose(f);
-    if (!t->cols && rc == 0) {
-        fprintf(stderr, "capstan: %s: no rows\n", path);
+    if (!t->cols) {
+        fprintf(stderr, "capstan: %s: no rows\n", t->path);
+        return -1;
+    }
+    return 0;
+}
+
+/* The .npy header's dtype and shape: version 1-3, little-endian
+ * float32/float64/int64/int32, C order, 1-D or 2-D. */
+static int npy_header(table *t, FILE *f, long dims[2], size_t *es)
+{
+    unsigned char magic[8], b[4];
+    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "\x93NUMPY", 6)) {
+        fprintf(stderr, "capstan: %s: not a .npy file\n", t->path);
+        return -1;
+    }
+    int lb = magic[6] == 1 ? 2 : 4;
+    if (fread(b, 1, (size_t)lb, f) != (size_t)lb)
+        return -2;
+    size_t hl = b[0] | (size_t)b[1] << 8 | (lb == 4 ? (size_t)b[2] << 16 | (size_t)b[3] << 24 : 0);
+    if (hl > (1u << 20))
+        return -2;
+    char *hdr = cap_xcalloc(hl + 1, 1);
+    int rc = fread(hdr, 1, hl, f) == hl ? 0 : -2;
+    const char *d = strstr(hdr, "'descr'"), *fo = strstr(hdr, "'fortran_order'"),
+               *sh = strstr(hdr, "'shape'");
+    if (rc == 0 && (!d || !fo || !sh || strstr(fo, "True") == fo + 17)) {
+        fprintf(stderr, "capstan: %s: unsupported .npy header (C-order arrays only)\n", t->path);
+        rc = -1;
+    } else if (rc == 0) {
+        static const struct { const char *descr; enum npy_kind kind; size_t es; } kinds[] = {
+            {"'<f4'", NPY_F4, 4}, {"'<f8'", NPY_F8, 8}, {"'<i8'", NPY_I8, 8}, {"'<i4'", NPY_I4, 4}};
+        rc = -1;
+        for (size_t k = 0; k < sizeof kinds / sizeof *kinds && rc; k++)
+            if (strstr(d, kinds[k].descr))
+                t->kind = kinds[k].kind, *es = kinds[k].es, rc = 0;
+        if (rc)
+            fprintf(stderr, "capstan: %s: dtype must be <f4, <f8, <i8 or <i4\n", t->path);
+    }
+    int nd = rc ? 0 : sscanf(strchr(sh, '(') ? strchr(sh, '(') + 1 : "", "%ld , %ld", &dims[0], &dims[1]);
+    if (rc == 0 && (nd < 1 || dims[0] < 0 || dims[1] < 1 || dims[1] > 1000000 ||
+                    dims[0] > (1L << 40) / dims[1])) {
+        fprintf(stderr, "capstan: %s: shape must be 1-D or 2-D\n", t->path);
         rc = -1;
     }
+    free(hdr);
     return rc;
 }
 
-/* .npy version 1-3, little-endian float32/float64/int64/int32, C order, 1-D or 2-D */
-static int read_npy(const char *path, table *t)
+static int read_npy(table *t)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "capstan: %s: %s\n", path, strerror(errno));
+    FILE *f = open_input(t);
+    if (!f)
         return -1;
-    }
-    unsigned char magic[10];
-    int rc = -1;
-    char *hdr = NULL;
-    void *raw = NULL;
-    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "\x93NUMPY", 6)) {
-        fprintf(stderr, "capstan: %s: not a .npy file\n", path);
-        goto out;
-    }
-    size_t hl = 0;
-    if (magic[6] == 1) {
-        unsigned char b[2];
-        if (fread(b, 1, 2, f) != 2)
-            goto trunc;
-        hl = b[0] | (size_t)b[1] << 8;
-    } else {
-        unsigned char b[4];
-        if (fread(b, 1, 4, f) != 4)
-            goto trunc;
-        hl = b[0] | (size_t)b[1] << 8 | (size_t)b[2] << 16 | (size_t)b[3] << 24;
-    }
-    if (hl > (1u << 20))
-        goto trunc;
-    hdr = calloc(hl + 1, 1);
-    if (!hdr || fread(hdr, 1, hl, f) != hl)
-        goto trunc;
-    const char *d = strstr(hdr, "'descr'"), *fo = strstr(hdr, "'fortran_order'"), *sh = strstr(hdr, "'shape'");
-    if (!d || !fo || !sh || strstr(fo, "True") == fo + 17) {
-        fprintf(stderr, "capstan: %s: unsupported .npy header (C-order arrays only)\n", path);
-        goto out;
-    }
-    int es, kind;   /* kind 0 f4, 1 f8, 2 i8, 3 i4 */
-    if (strstr(d, "'<f4'") == d + 9 || strstr(d, "'<f4'"))
-        es = 4, kind = 0;
-    else if (strstr(d, "'<f8'"))
-        es = 8, kind = 1;
-    else if (strstr(d, "'<i8'"))
-        es = 8, kind = 2;
-    else if (strstr(d, "'<i4'"))
-        es = 4, kind = 3;
-    else {
-        fprintf(stderr, "capstan: %s: dtype must be <f4, <f8, <i8 or <i4\n", path);
-        goto out;
-    }
     long dims[2] = {0, 1};
-    int nd = sscanf(strchr(sh, '(') ? strchr(sh, '(') + 1 : "", "%ld , %ld", &dims[0], &dims[1]);
-    if (nd < 1 || dims[0] < 0 || dims[1] < 1 || dims[1] > 1000000 || dims[0] > (1L << 40) / dims[1]) {
-        fprintf(stderr, "capstan: %s: shape must be 1-D or 2-D\n", path);
-        goto out;
+    size_t es = 0;
+    int rc = npy_header(t, f, dims, &es);
+    if (rc == 0) {
+        size_t n = (size_t)dims[0] * (size_t)dims[1];
+        t->raw = cap_xmalloc(n * es + 1);
+        rc = fread(t->raw, es, n, f) == n ? 0 : -2;
+        t->nrows = dims[0];
+        t->ncols = (int)dims[1];
     }
-    size_t n = (size_t)dims[0] * (size_t)dims[1];
-    raw = malloc(n * (size_t)es + 1);
-    t->num = malloc((n + 1) * sizeof(double));
-    if (!raw || !t->num || fread(raw, (size_t)es, n, f) != n)
-        goto trunc;
-    for (size_t i = 0; i < n; i++)
-        t->num[i] = kind == 0 ? ((float *)raw)[i] : kind == 1 ? ((double *)raw)[i]
-                  : kind == 2 ? (double)((int64_t *)raw)[i] : ((int32_t *)raw)[i];
-    t->nrows = dims[0];
-    t->ncols = (int)dims[1];
-    rc = 0;
-    goto out;
-trunc:
-    fprintf(stderr, "capstan: %s: truncated or corrupt .npy file\n", path);
-out:
-    free(hdr);
-    free(raw);
+    if (rc == -2)
+        fprintf(stderr, "capstan: %s: truncated or corrupt .npy file\n", t->path);
     fclose(f);
-    return rc;
+    return rc < 0 ? -1 : 0;
+}
+
+static const char *ext(const char *p)
+{
+    const char *d = strrchr(p, '.');
+    return d ? d + 1 : "";
+}
+
+static int read_input(const char *path, table *t)
+{
+    const char *x = ext(path);
+    t->path = path;
+    if (!strcmp(x, "npy")) {
+        t->src = SRC_NPY;
+        return read_npy(t);
+    }
+    if (!strcmp(x, "jsonl") || !strcmp(x, "json") || !strcmp(x, "ndjson")) {
+        t->src = SRC_JSONL;
+        return read_jsonl(t);
+    }
+    t->src = SRC_CSV;
+    return read_csv(t);
+}
+
+/* ---- one cell by the payload code's rules ---- */
+
+/* A .npy number as text, for payload_elem_text and for messages. */
+static const char *npy_text(const table *t, size_t at, char *buf, size_t n)
+{
+    if (t->kind == NPY_I8 || t->kind == NPY_I4)
+        snprintf(buf, n, "%" PRId64,
+                 t->kind == NPY_I8 ? ((const int64_t *)t->raw)[at] : ((const int32_t *)t->raw)[at]);
+    else
+        snprintf(buf, n, "%.17g",
+                 t->kind == NPY_F4 ? ((const float *)t->raw)[at] : ((const double *)t->raw)[at]);
+    return buf;
+}
+
+/* A .npy number as element i of data: payload_elem_number, the JSON
+ * number's rule; as text (payload_elem_text) where a double would not
+ * do: an integer past 2^53, which it would round, and booleans (0, 1). */
+static const char *npy_elem(const table *t, size_t at, int type, void *data, int64_t i)
+{
+    double d;
+    bool as_text = type == INFER_BOOL;
+    switch (t->kind) {
+    case NPY_F4: d = ((const float *)t->raw)[at]; break;
+    case NPY_F8: d = ((const double *)t->raw)[at]; break;
+    case NPY_I4: d = ((const int32_t *)t->raw)[at]; break;
+    default: {
+        int64_t v = ((const int64_t *)t->raw)[at];
+        as_text |= v > (1LL << 53) || v < -(1LL << 53);
+        d = (double)v;
+        break;
+    }
+    }
+    if (!as_text)
+        return payload_elem_number(type, d, data, i);
+    char buf[40];
+    npy_text(t, at, buf, sizeof buf);
+    return payload_elem_text(type, buf, strlen(buf), data, i);
+}
+
+/* Element i of data from cell (r, c) by the payload code's rules: NULL, or
+ * why not. */
+static const char *read_cell(const table *t, long r, int c, int type, void *data, int64_t i)
+{
+    static const cJSON missing = {.type = cJSON_NULL}; /* pandas fills a missing key */
+    switch (t->src) {
+    case SRC_CSV: {
+        const char *s = t->cells[r][c];
+        return payload_elem_text(type, s, strlen(s), data, i);
+    }
+    case SRC_JSONL: {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(t->objs[r], t->cols[c]);
+        return payload_elem_json(type, v ? v : &missing, data, i, true);
+    }
+    default:
+        return npy_elem(t, (size_t)r * (size_t)t->ncols + (size_t)c, type, data, i);
+    }
+}
+
+/* The cell as a message shows it. */
+static const char *show_cell(const table *t, long r, int c, char *buf, size_t n)
+{
+    if (t->src == SRC_CSV) {
+        snprintf(buf, n, "'%.40s'", t->cells[r][c]);
+    } else if (t->src == SRC_JSONL) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(t->objs[r], t->cols[c]);
+        char *p = v ? cJSON_PrintUnformatted(v) : NULL;
+        snprintf(buf, n, p ? "%.40s" : "(missing)", p);
+        free(p);
+    } else {
+        char num[40];
+        snprintf(buf, n, "'%s'", npy_text(t, (size_t)r * (size_t)t->ncols + (size_t)c, num, sizeof num));
+    }
+    return buf;
 }
 
 /* ---- mapping table columns to model inputs ---- */
@@ -421,48 +439,141 @@ typedef struct feed {
     void *data;         /* nrows x width */
 } feed;
 
-/* Stores v as element k of row `row`, converted to the input's type; -1
- * when it does not fit that type (NaN or out of range for integers). */
-static int store_value(double v, int type, void *dst, long row, int width, int k)
+static void feeds_free(feed *feeds, int nin, long nrows)
 {
-    size_t off = (size_t)row * (size_t)width + (size_t)k;
-    switch (type) {
-    case INFER_FLOAT: ((float *)dst)[off] = (float)v; break;
-    case INFER_DOUBLE: ((double *)dst)[off] = v; break;
-    case INFER_INT64:
-        if (!(v >= -9.2e18 && v <= 9.2e18))
-            return -1;
-        ((int64_t *)dst)[off] = (int64_t)v;
-        break;
-    case INFER_INT32:
-        if (!(v >= -2147483648.0 && v <= 2147483647.0))
-            return -1;
-        ((int32_t *)dst)[off] = (int32_t)v;
-        break;
-    case INFER_BOOL: ((uint8_t *)dst)[off] = v != 0; break;
-    default: return -2;
+    for (int i = 0; feeds && i < nin; i++) {
+        if (feeds[i].type == INFER_STRING && feeds[i].data)
+            for (long k = 0; k < nrows * feeds[i].width; k++)
+                free(((char **)feeds[i].data)[k]);
+        free(feeds[i].cols);
+        free(feeds[i].data);
     }
+    free(feeds);
+}
+
+static int column_of(const table *t, const char *name)
+{
+    for (int c = 0; t->cols && c < t->ncols; c++)
+        if (!strcmp(t->cols[c], name))
+            return c;
+    return -1;
+}
+
+/* By name when every input has its column and takes one value per row. */
+static bool map_by_name(const infer_model *m, const table *t)
+{
+    int nin = infer_input_count(m);
+    for (int i = 0; i < nin; i++) {
+        infer_value_info vi;
+        infer_input_info(m, i, &vi);
+        if (column_of(t, vi.name) < 0 || (vi.ndim == 2 && vi.dims[1] > 1))
+            return false;
+    }
+    return t->src != SRC_NPY && nin > 0;
+}
+
+/* Every column into the model's one 2-D input; -1 (reported) when it cannot. */
+static int map_all_columns(const infer_model *m, const table *t, const infer_value_info *vi,
+                           feed *fd)
+{
+    int nin = infer_input_count(m);
+    if (nin != 1 || (vi->ndim != 2 && vi->ndim != -1)) {
+        fprintf(stderr, "capstan: the columns do not name the model's inputs (");
+        for (int k = 0; k < nin; k++) {
+            infer_value_info v2;
+            infer_input_info(m, k, &v2);
+            fprintf(stderr, "%s%s", k ? ", " : "", v2.name);
+        }
+        fprintf(stderr, ") and the model does not take a single 2-D input\n");
+        return -1;
+    }
+    if (vi->ndim == 2 && vi->dims[1] >= 0 && vi->dims[1] != t->ncols) {
+        fprintf(stderr, "capstan: input '%s' takes %lld columns, %s has %d\n", vi->name,
+                (long long)vi->dims[1], t->path, t->ncols);
+        return -1;
+    }
+    if (t->src == SRC_NPY && fd->type == INFER_STRING) {
+        fprintf(stderr, "capstan: input '%s' takes strings; a .npy file holds numbers\n", vi->name);
+        return -1;
+    }
+    fd->width = t->ncols;
+    fd->cols = cap_xmalloc(sizeof(int) * (size_t)(t->ncols ? t->ncols : 1));
+    for (int c = 0; c < t->ncols; c++)
+        fd->cols[c] = c;
     return 0;
 }
 
-/* A text cell (NULL = missing, read as NaN) into the input buffer. */
-static int parse_value(const char *s, int type, void *dst, long row, int width, int k)
+/* The feeds of every input; NULL (reported) when the file cannot feed the
+ * model. The types are the server's: a tensor with an OIP datatype. */
+static feed *plan_feeds(const infer_model *m, const table *t)
 {
-    if (type == INFER_STRING) {
-        ((const char **)dst)[(size_t)row * (size_t)width + (size_t)k] = s ? s : "";
-        return 0;
+    int nin = infer_input_count(m);
+    bool by_name = map_by_name(m, t);
+    feed *feeds = cap_xcalloc((size_t)(nin ? nin : 1), sizeof *feeds);
+    for (int i = 0; i < nin; i++) {
+        infer_value_info vi;
+        infer_input_info(m, i, &vi);
+        feeds[i].type = vi.type ? vi.type : INFER_FLOAT;
+        if (vi.kind != INFER_KIND_TENSOR || !payload_oip_datatype(feeds[i].type)) {
+            fprintf(stderr, "capstan: input '%s' has type %s, which predict cannot read from a file\n",
+                    vi.name, infer_type_name(feeds[i].type));
+            feeds_free(feeds, nin, 0);
+            return NULL;
+        }
+        if (by_name) {
+            feeds[i].width = 1;
+            feeds[i].cols = cap_xmalloc(sizeof(int));
+            feeds[i].cols[0] = column_of(t, vi.name);
+        } else if (map_all_columns(m, t, &vi, &feeds[i]) < 0) {
+            feeds_free(feeds, nin, 0);
+            return NULL;
+        }
+        feeds[i].data = cap_xcalloc((size_t)(t->nrows ? t->nrows : 1) * (size_t)feeds[i].width,
+                                    infer_type_size(feeds[i].type));
     }
-    double v = NAN;
-    if (s) {
-        char *end;
-        errno = 0;
-        v = strtod(s, &end);
-        while (*end == ' ')
-            end++;
-        if (end == s || *end)
-            return -1;
+    return feeds;
+}
+
+/* The strings a rejected row already stored are not kept. */
+static void drop_row_strings(feed *feeds, int nin, long row)
+{
+    for (int j = 0; j < nin; j++)
+        for (int w = 0; feeds[j].type == INFER_STRING && w < feeds[j].width; w++) {
+            char **s = (char **)feeds[j].data + row * feeds[j].width + w;
+            free(*s);
+            *s = NULL;
+        }
+}
+
+/* Converts the rows into the feeds, skipping (and reporting) those that
+ * cannot be read; returns the rows kept. */
+static long convert_rows(table *t, const infer_model *m, feed *feeds)
+{
+    int nin = infer_input_count(m);
+    long good = 0;
+    for (long r = 0; r < t->nrows; r++) {
+        const char *why = NULL;
+        int i, k = 0;
+        for (i = 0; i < nin && !why; i++)
+            for (k = 0; k < feeds[i].width && !why; k++)
+                why = read_cell(t, r, feeds[i].cols[k], feeds[i].type, feeds[i].data,
+                                (int64_t)good * feeds[i].width + k);
+        if (!why) {
+            good++;
+            continue;
+        }
+        const feed *f = &feeds[i - 1];
+        int c = f->cols[k - 1];
+        char shown[64], cn[300];
+        if (t->cols)
+            snprintf(cn, sizeof cn, "'%s'", t->cols[c]);
+        else
+            snprintf(cn, sizeof cn, "%d", c);
+        bad_row(t, t->line ? t->line[r] : 0, r, "column %s: %s is not a valid %s: it %s", cn,
+                show_cell(t, r, c, shown, sizeof shown), infer_type_name(f->type), why);
+        drop_row_strings(feeds, nin, good);
     }
-    return store_value(v, type, dst, row, width, k);
+    return good;
 }
 
 /* ---- running ---- */
@@ -474,7 +585,7 @@ typedef struct job {
     long nrows;          /* valid rows */
     long batch;
     long nbatches;
-    sbuf *outbuf;        /* one per batch */
+    struct cap_buf *outbuf; /* one per batch */
     long next;           /* next batch to take */
     long done_rows;
     int failed;
@@ -495,43 +606,71 @@ static void progress(job *j)
     fflush(stderr);
 }
 
-static int format_batch(job *j, infer_tensor *out, long rows, sbuf *b)
+/* element i of an output as CSV text */
+static void put_value(struct cap_buf *b, const infer_tensor *t, int64_t i)
+{
+    switch (t->type) {
+    case INFER_FLOAT: case INFER_DOUBLE: case INFER_FLOAT16: {
+        double v = t->type == INFER_FLOAT    ? ((float *)t->data)[i]
+                   : t->type == INFER_DOUBLE ? ((double *)t->data)[i]
+                                             : payload_f16_to_f32(((uint16_t *)t->data)[i]);
+        bool single = t->type != INFER_DOUBLE; /* FP16 is exact as a float */
+        /* one spelling for NaN whatever its sign bit */
+        char fast[32];
+        size_t len = single ? cap_fmt_float9((float)v, fast) : 0;
+        if (isnan(v))
+            cap_buf_append(b, "nan", 3);
+        else if (len)
+            cap_buf_append(b, fast, len);
+        else
+            cap_buf_printf(b, single ? "%.9g" : "%.17g", v);
+        break;
+    }
+    case INFER_INT64: cap_buf_printf(b, "%" PRId64, ((int64_t *)t->data)[i]); break;
+    case INFER_INT32: cap_buf_printf(b, "%" PRId32, ((int32_t *)t->data)[i]); break;
+    case INFER_INT16: cap_buf_printf(b, "%d", ((int16_t *)t->data)[i]); break;
+    case INFER_INT8: cap_buf_printf(b, "%d", ((int8_t *)t->data)[i]); break;
+    case INFER_UINT64: cap_buf_printf(b, "%" PRIu64, ((uint64_t *)t->data)[i]); break;
+    case INFER_UINT32: cap_buf_printf(b, "%" PRIu32, ((uint32_t *)t->data)[i]); break;
+    case INFER_UINT16: cap_buf_printf(b, "%u", ((uint16_t *)t->data)[i]); break;
+    case INFER_BOOL: case INFER_UINT8: cap_buf_printf(b, "%d", ((uint8_t *)t->data)[i]); break;
+    case INFER_STRING: put_field(b, ((char **)t->data)[i]); break;
+    default: cap_buf_putc(b, '?'); break;
+    }
+}
+
+static void format_batch(job *j, infer_tensor *out, long rows, struct cap_buf *b)
 {
     for (long r = 0; r < rows; r++) {
         for (int o = 0; o < j->nout; o++) {
-            const infer_tensor *t = &out[o];
-            int64_t n = infer_tensor_count(t);
+            int64_t n = infer_tensor_count(&out[o]);
             int64_t per = rows ? n / rows : 0;
             for (int64_t k = 0; k < per; k++) {
-                if ((o || k) && sb_put(b, ",", 1) < 0)
-                    return -1;
-                int64_t i = r * per + k;
-                int rc;
-                switch (t->type) {
-                case INFER_FLOAT: case INFER_DOUBLE: {
-                    double v = t->type == INFER_FLOAT ? ((float *)t->data)[i] : ((double *)t->data)[i];
-                    /* one spelling for NaN whatever its sign bit */
-                    char fast[32];
-                    size_t len = t->type == INFER_FLOAT ? cap_fmt_float9((float)v, fast) : 0;
-                    rc = isnan(v) ? sb_put(b, "nan", 3)
-                         : len    ? sb_put(b, fast, len)
-                                  : sb_printf(b, t->type == INFER_FLOAT ? "%.9g" : "%.17g", v);
-                    break;
-                }
-                case INFER_INT64: rc = sb_printf(b, "%lld", (long long)((int64_t *)t->data)[i]); break;
-                case INFER_INT32: rc = sb_printf(b, "%d", ((int32_t *)t->data)[i]); break;
-                case INFER_BOOL: case INFER_UINT8: rc = sb_printf(b, "%d", ((uint8_t *)t->data)[i]); break;
-                case INFER_STRING: rc = sb_field(b, ((char **)t->data)[i]); break;
-                default: rc = sb_printf(b, "?"); break;
-                }
-                if (rc < 0)
-                    return -1;
+                if (o || k)
+                    cap_buf_putc(b, ',');
+                put_value(b, &out[o], r * per + k);
             }
         }
-        if (sb_put(b, "\n", 1) < 0)
-            return -1;
+        cap_buf_putc(b, '\n');
     }
-    return 0;
+}
+
+/* The input tensors of rows [r0, r0 + rows), views into the feeds, with
+ * the rank the model declares: [N], [N, k], or [N, k] when unknown. */
+static void batch_inputs(const infer_model *m, const feed *feeds, int nin, long r0, long rows,
+                         infer_tensor *in)
+{
+    for (int i = 0; i < nin; i++) {
+        infer_value_info vi;
+        infer_input_info(m, i, &vi);
+        size_t es = infer_type_size(feeds[i].type);
+        memset(&in[i], 0, sizeof in[i]);
+        in[i].type = feeds[i].type;
+        in[i].data = (char *)feeds[i].data + (size_t)r0 * (size_t)feeds[i].width * es;
+        in[i].ndim = vi.ndim == 1 ? 1 : 2;
+        in[i].dims[0] = rows;
+        in[i].dims[1] = feeds[i].width;
+    }
 }
 
 static void *worker(void *arg)
@@ -539,45 +678,26 @@ static void *worker(void *arg)
     job *j = arg;
     infer_error e;
     infer_ctx *c = infer_ctx_new(j->m, &e);
-    infer_tensor *in = calloc((size_t)(j->nin ? j->nin : 1), sizeof *in);
-    infer_tensor *out = calloc((size_t)(j->nout ? j->nout : 1), sizeof *out);
-    if (!c || !in || !out) {
+    infer_tensor *in = cap_xcalloc((size_t)(j->nin ? j->nin : 1), sizeof *in);
+    infer_tensor *out = cap_xcalloc((size_t)(j->nout ? j->nout : 1), sizeof *out);
+    if (!c) {
         pthread_mutex_lock(&j->mu);
         j->failed = 1;
         snprintf(j->errmsg, sizeof j->errmsg, "cannot create an inference context");
         pthread_mutex_unlock(&j->mu);
-        goto done;
     }
-    for (;;) {
+    while (c) {
         pthread_mutex_lock(&j->mu);
         long bi = j->failed ? j->nbatches : j->next++;
         pthread_mutex_unlock(&j->mu);
         if (bi >= j->nbatches)
             break;
         long r0 = bi * j->batch, rows = j->nrows - r0 < j->batch ? j->nrows - r0 : j->batch;
-        for (int i = 0; i < j->nin; i++) {
-            infer_value_info vi;
-            infer_input_info(j->m, i, &vi);
-            size_t es = infer_type_size(j->feeds[i].type);
-            memset(&in[i], 0, sizeof in[i]);
-            in[i].type = j->feeds[i].type;
-            in[i].data = (char *)j->feeds[i].data + (size_t)r0 * (size_t)j->feeds[i].width * es;
-            /* rank as the model declares it: [N], [N, k], or [N, k] when unknown */
-            if (vi.ndim == 1) {
-                in[i].ndim = 1;
-                in[i].dims[0] = rows;
-            } else {
-                in[i].ndim = 2;
-                in[i].dims[0] = rows;
-                in[i].dims[1] = j->feeds[i].width;
-            }
-        }
+        batch_inputs(j->m, j->feeds, j->nin, r0, rows, in);
         memset(out, 0, sizeof *out * (size_t)j->nout);
         int rc = infer_run(c, in, j->nin, out, j->nout, &e);
-        if (rc == 0 && format_batch(j, out, rows, &j->outbuf[bi]) < 0) {
-            rc = -1;
-            snprintf(e.msg, sizeof e.msg, "out of memory");
-        }
+        if (rc == 0)
+            format_batch(j, out, rows, &j->outbuf[bi]);
         for (int o = 0; o < j->nout; o++)
             infer_tensor_release(&out[o]);
         pthread_mutex_lock(&j->mu);
@@ -590,20 +710,108 @@ static void *worker(void *arg)
             progress(j);
         pthread_mutex_unlock(&j->mu);
     }
-done:
     free(in);
     free(out);
     infer_ctx_free(c);
     return NULL;
 }
 
-static const char *ext(const char *p)
+/* The output header, one column per output value; the shapes come from a
+ * one-row run when the declaration is not fixed. -1 (reported) on failure. */
+static int write_header(const infer_model *m, const char *mpath, const feed *feeds, long good,
+                        FILE *of)
 {
-    const char *d = strrchr(p, '.');
-    return d ? d + 1 : "";
+    int nin = infer_input_count(m), nout = infer_output_count(m);
+    infer_error e;
+    infer_ctx *c = infer_ctx_new(m, &e);
+    infer_tensor *in = cap_xcalloc((size_t)(nin ? nin : 1), sizeof *in);
+    infer_tensor *out = cap_xcalloc((size_t)(nout ? nout : 1), sizeof *out);
+    struct cap_buf hdr;
+    cap_buf_init(&hdr);
+    int rc = c ? 0 : -1;
+    batch_inputs(m, feeds, nin, 0, good ? 1 : 0, in);
+    if (rc == 0 && good > 0 && infer_run(c, in, nin, out, nout, &e) != 0) {
+        fprintf(stderr, "capstan: %s: %s\n", mpath, e.msg);
+        rc = -1;
+    }
+    for (int o = 0; o < nout && rc == 0; o++) {
+        infer_value_info vi;
+        infer_output_info(m, o, &vi);
+        int64_t per = good > 0 ? infer_tensor_count(&out[o]) : 1;
+        for (int64_t k = 0; k < per; k++) {
+            char name[600];
+            if (good > 0 && out[o].kind == INFER_KIND_SEQ_MAP && k < out[o].nkeys) {
+                if (out[o].key_type == INFER_STRING)
+                    snprintf(name, sizeof name, "%s.%s", vi.name, ((const char *const *)out[o].keys)[k]);
+                else
+                    snprintf(name, sizeof name, "%s.%lld", vi.name, (long long)((const int64_t *)out[o].keys)[k]);
+            } else if (per == 1) {
+                snprintf(name, sizeof name, "%s", vi.name);
+            } else {
+                snprintf(name, sizeof name, "%s.%lld", vi.name, (long long)k);
+            }
+            if (o || k)
+                cap_buf_putc(&hdr, ',');
+            put_field(&hdr, name);
+        }
+    }
+    if (rc == 0) {
+        cap_buf_putc(&hdr, '\n');
+        fwrite(hdr.data, 1, hdr.len, of);
+    }
+    for (int o = 0; o < nout; o++)
+        infer_tensor_release(&out[o]);
+    cap_buf_free(&hdr);
+    free(in);
+    free(out);
+    infer_ctx_free(c);
+    return rc;
 }
 
-int cmd_predict(int argc, char **argv)
+/* Runs the rows in batches on nthreads threads and writes them in order;
+ * 0, or 1 (reported). */
+static int run_batches(job *j, long nthreads, FILE *of, const char *opath)
+{
+    j->nbatches = (j->nrows + j->batch - 1) / j->batch;
+    j->outbuf = cap_xcalloc((size_t)(j->nbatches ? j->nbatches : 1), sizeof *j->outbuf);
+    j->progress = isatty(2) && j->nrows >= 10000;
+    pthread_t th[256];
+    long nt = nthreads < j->nbatches ? nthreads : (j->nbatches ? j->nbatches : 1);
+    int running[256] = {0};
+    for (long i = 1; i < nt; i++)
+        running[i] = pthread_create(&th[i], NULL, worker, j) == 0;   /* fewer threads is fine */
+    worker(j);
+    for (long i = 1; i < nt; i++)
+        if (running[i])
+            pthread_join(th[i], NULL);
+    if (j->progress)
+        fputc('\n', stderr);
+    int status = 0;
+    if (j->failed) {
+        fprintf(stderr, "capstan: %s\n", j->errmsg);
+        status = 1;
+    }
+    for (long b = 0; b < j->nbatches && !status; b++)
+        if (j->outbuf[b].len && fwrite(j->outbuf[b].data, 1, j->outbuf[b].len, of) != j->outbuf[b].len) {
+            fprintf(stderr, "capstan: %s: write failed\n", opath);
+            status = 1;
+        }
+    for (long b = 0; b < j->nbatches; b++)
+        cap_buf_free(&j->outbuf[b]);
+    free(j->outbuf);
+    j->outbuf = NULL;
+    return status;
+}
+
+/* ---- the command ---- */
+
+struct predict_args {
+    const char *model, *input, *output;
+    long batch, threads;
+};
+
+/* 0 to run, else the exit status (0 for --help) plus 1: 1 or 3 */
+static int parse_args(int argc, char **argv, struct predict_args *a)
 {
     struct cli_opt opts[] = {
         {"--model", NULL, false, NULL, "ONNX model file"},
@@ -615,258 +823,89 @@ int cmd_predict(int argc, char **argv)
         {NULL, NULL, false, NULL, NULL},
     };
     const char *pos[1];
-    int npos, status = 0;
+    int npos;
     if (cli_parse(argc, argv, 2, opts, pos, 0, &npos) < 0)
-        return 2;
+        return 3;
     const char *synopsis = "capstan predict --model M.onnx --input data.csv|.jsonl|.npy [options]";
     if (cli_get(opts, "--help")) {
         cli_usage(synopsis, opts);
-        return 0;
-    }
-    const char *mpath = cli_get(opts, "--model"), *ipath = cli_get(opts, "--input"), *opath = cli_get(opts, "--output");
-    if (!mpath || !ipath) {
-        fprintf(stderr, "capstan: --model and --input are required\n");
-        cli_usage(synopsis, opts);
-        return 2;
-    }
-    char *end;
-    long batch = strtol(cli_get(opts, "--batch"), &end, 10);
-    if (*end || batch < 1 || batch > 10000000) {
-        fprintf(stderr, "capstan: --batch must be a number from 1 to 10000000\n");
-        return 2;
-    }
-    long nthreads = strtol(cli_get(opts, "--threads"), &end, 10);
-    if (*end || nthreads < 1 || nthreads > 256) {
-        fprintf(stderr, "capstan: --threads must be a number from 1 to 256\n");
-        return 2;
-    }
-    infer_model *m = NULL;
-    infer_error e;
-    if (infer_load_file(mpath, &m, &e) != 0) {
-        fprintf(stderr, "capstan: %s: %s\n", mpath, e.msg);
         return 1;
     }
-    table t = {0};
-    nbad = 0;
-    int rr;
-    const char *x = ext(ipath);
-    if (!strcmp(x, "npy"))
-        rr = read_npy(ipath, &t);
-    else if (!strcmp(x, "jsonl") || !strcmp(x, "json") || !strcmp(x, "ndjson"))
-        rr = read_jsonl(ipath, &t);
-    else
-        rr = read_csv(ipath, &t);
-    int nin = infer_input_count(m), nout = infer_output_count(m);
-    feed *feeds = calloc((size_t)(nin ? nin : 1), sizeof *feeds);
-    FILE *of = NULL;
-    job j = {0};
-    pthread_mutex_init(&j.mu, NULL);
-    if (rr < 0 || !feeds) {
-        status = 1;
-        goto out;
+    a->model = cli_get(opts, "--model");
+    a->input = cli_get(opts, "--input");
+    a->output = cli_get(opts, "--output");
+    if (!a->model || !a->input) {
+        fprintf(stderr, "capstan: --model and --input are required\n");
+        cli_usage(synopsis, opts);
+        return 3;
     }
+    char *end;
+    a->batch = strtol(cli_get(opts, "--batch"), &end, 10);
+    if (*end || a->batch < 1 || a->batch > 10000000) {
+        fprintf(stderr, "capstan: --batch must be a number from 1 to 10000000\n");
+        return 3;
+    }
+    a->threads = strtol(cli_get(opts, "--threads"), &end, 10);
+    if (*end || a->threads < 1 || a->threads > 256) {
+        fprintf(stderr, "capstan: --threads must be a number from 1 to 256\n");
+        return 3;
+    }
+    return 0;
+}
 
-    /* decide the mapping */
-    int by_name = t.num == NULL && nin > 0;
-    for (int i = 0; by_name && i < nin; i++) {
-        infer_value_info vi;
-        infer_input_info(m, i, &vi);
-        int found = -1;
-        for (int c = 0; c < t.ncols; c++)
-            if (!strcmp(t.cols[c], vi.name))
-                found = c;
-        if (found < 0 || (vi.ndim == 2 && vi.dims[1] > 1))
-            by_name = 0;
-    }
-    for (int i = 0; i < nin; i++) {
-        infer_value_info vi;
-        infer_input_info(m, i, &vi);
-        feeds[i].type = vi.type ? vi.type : INFER_FLOAT;
-        if (!infer_type_size(feeds[i].type) || feeds[i].type == INFER_FLOAT16) {
-            fprintf(stderr, "capstan: input '%s' has type %s, which predict cannot read from a file\n", vi.name,
-                    infer_type_name(feeds[i].type));
-            status = 1;
-            goto out;
-        }
-        if (by_name) {
-            feeds[i].width = 1;
-            feeds[i].cols = malloc(sizeof(int));
-            for (int c = 0; c < t.ncols; c++)
-                if (!strcmp(t.cols[c], vi.name))
-                    feeds[i].cols[0] = c;
-        } else {
-            if (nin != 1 || (vi.ndim != 2 && vi.ndim != -1) || feeds[i].type == INFER_STRING) {
-                fprintf(stderr, "capstan: the columns do not name the model's inputs (");
-                for (int k = 0; k < nin; k++) {
-                    infer_value_info v2;
-                    infer_input_info(m, k, &v2);
-                    fprintf(stderr, "%s%s", k ? ", " : "", v2.name);
-                }
-                fprintf(stderr, ") and the model does not take a single 2-D numeric input\n");
-                status = 1;
-                goto out;
-            }
-            if (vi.ndim == 2 && vi.dims[1] >= 0 && vi.dims[1] != t.ncols) {
-                fprintf(stderr, "capstan: input '%s' takes %lld columns, %s has %d\n", vi.name,
-                        (long long)vi.dims[1], ipath, t.ncols);
-                status = 1;
-                goto out;
-            }
-            feeds[i].width = t.ncols;
-            feeds[i].cols = malloc(sizeof(int) * (size_t)(t.ncols ? t.ncols : 1));
-            for (int c = 0; c < t.ncols && feeds[i].cols; c++)
-                feeds[i].cols[c] = c;
-        }
-        feeds[i].data = calloc((size_t)(t.nrows ? t.nrows : 1) * (size_t)feeds[i].width, infer_type_size(feeds[i].type));
-        if (!feeds[i].cols || !feeds[i].data) {
-            fprintf(stderr, "capstan: out of memory\n");
-            status = 1;
-            goto out;
-        }
-    }
-    /* convert rows, dropping malformed ones */
-    long good = 0;
-    for (long r = 0; r < t.nrows; r++) {
-        int ok = 1;
-        for (int i = 0; i < nin && ok; i++)
-            for (int k = 0; k < feeds[i].width && ok; k++) {
-                int c = feeds[i].cols[k];
-                if (t.num) {
-                    /* numbers from .npy go straight in: no text round trip */
-                    double v = t.num[(size_t)r * (size_t)t.ncols + (size_t)c];
-                    ok = store_value(v, feeds[i].type, feeds[i].data, good, feeds[i].width, k) == 0;
-                    continue;
-                }
-                const char *s = t.cells[r][c];
-                if (parse_value(s, feeds[i].type, feeds[i].data, good, feeds[i].width, k) < 0) {
-                    bad_row(ipath, t.line[r], "column '%s': '%s' is not a valid %s", t.cols[c], s ? s : "",
-                            infer_type_name(feeds[i].type));
-                    ok = 0;
-                }
-            }
-        if (ok)
-            good++;
-    }
-
-    of = strcmp(opath, "-") ? fopen(opath, "w") : stdout;
+/* the rows' outputs into opath; 0, or 1 (reported) */
+static int predict_rows(const struct predict_args *a, const infer_model *m, feed *feeds, long good)
+{
+    FILE *of = strcmp(a->output, "-") ? fopen(a->output, "w") : stdout;
     if (!of) {
-        fprintf(stderr, "capstan: %s: %s\n", opath, strerror(errno));
-        status = 1;
-        goto out;
+        fprintf(stderr, "capstan: %s: %s\n", a->output, strerror(errno));
+        return 1;
     }
-    /* header: one column per output value */
-    sbuf hdr = {0};
-    {
-        /* shapes come from a one-row run when the declaration is not fixed */
-        infer_ctx *c = infer_ctx_new(m, &e);
-        infer_tensor *in = calloc((size_t)(nin ? nin : 1), sizeof *in), *out = calloc((size_t)(nout ? nout : 1), sizeof *out);
-        int hrc = c && in && out ? 0 : -1;
-        for (int i = 0; i < nin && hrc == 0; i++) {
-            infer_value_info vi;
-            infer_input_info(m, i, &vi);
-            in[i].type = feeds[i].type;
-            in[i].data = feeds[i].data;
-            in[i].ndim = vi.ndim == 1 ? 1 : 2;
-            in[i].dims[0] = good ? 1 : 0;
-            in[i].dims[1] = feeds[i].width;
-        }
-        if (hrc == 0 && good > 0 && infer_run(c, in, nin, out, nout, &e) != 0) {
-            fprintf(stderr, "capstan: %s: %s\n", mpath, e.msg);
-            hrc = -1;
-        }
-        for (int o = 0; o < nout && hrc == 0; o++) {
-            infer_value_info vi;
-            infer_output_info(m, o, &vi);
-            int64_t per = good > 0 ? infer_tensor_count(&out[o]) : 1;
-            for (int64_t k = 0; k < per; k++) {
-                char name[600];
-                if (good > 0 && out[o].kind == INFER_KIND_SEQ_MAP && k < out[o].nkeys) {
-                    if (out[o].key_type == INFER_STRING)
-                        snprintf(name, sizeof name, "%s.%s", vi.name, ((const char *const *)out[o].keys)[k]);
-                    else
-                        snprintf(name, sizeof name, "%s.%lld", vi.name, (long long)((const int64_t *)out[o].keys)[k]);
-                } else if (per == 1) {
-                    snprintf(name, sizeof name, "%s", vi.name);
-                } else {
-                    snprintf(name, sizeof name, "%s.%lld", vi.name, (long long)k);
-                }
-                if ((o || k) && sb_put(&hdr, ",", 1) < 0)
-                    hrc = -1;
-                sb_field(&hdr, name);
-            }
-        }
-        for (int o = 0; o < nout && out; o++)
-            infer_tensor_release(&out[o]);
-        free(in);
-        free(out);
-        infer_ctx_free(c);
-        if (hrc < 0) {
-            free(hdr.p);
-            status = 1;
-            goto out;
-        }
-        sb_put(&hdr, "\n", 1);
-        fputs(hdr.p, of);
-        free(hdr.p);
+    int status = write_header(m, a->model, feeds, good, of) < 0;
+    if (!status) {
+        job j = {.m = m, .feeds = feeds, .nin = infer_input_count(m),
+                 .nout = infer_output_count(m), .nrows = good, .batch = a->batch};
+        pthread_mutex_init(&j.mu, NULL);
+        status = run_batches(&j, a->threads, of, a->output);
+        pthread_mutex_destroy(&j.mu);
     }
-
-    j.m = m;
-    j.feeds = feeds;
-    j.nin = nin;
-    j.nout = nout;
-    j.nrows = good;
-    j.batch = batch;
-    j.nbatches = (good + batch - 1) / batch;
-    j.outbuf = calloc((size_t)(j.nbatches ? j.nbatches : 1), sizeof(sbuf));
-    j.progress = isatty(2) && good >= 10000;
-    if (!j.outbuf) {
-        status = 1;
-        goto out;
-    }
-    pthread_t th[256];
-    long nt = nthreads < j.nbatches ? nthreads : (j.nbatches ? j.nbatches : 1);
-    int running[256] = {0};
-    for (long i = 1; i < nt; i++)
-        running[i] = pthread_create(&th[i], NULL, worker, &j) == 0;   /* fewer threads is fine */
-    worker(&j);
-    for (long i = 1; i < nt; i++)
-        if (running[i])
-            pthread_join(th[i], NULL);
-    if (j.progress)
-        fputc('\n', stderr);
-    if (j.failed) {
-        fprintf(stderr, "capstan: %s\n", j.errmsg);
-        status = 1;
-    } else {
-        for (long b = 0; b < j.nbatches; b++)
-            if (j.outbuf[b].n && fwrite(j.outbuf[b].p, 1, j.outbuf[b].n, of) != j.outbuf[b].n) {
-                fprintf(stderr, "capstan: %s: write failed\n", opath);
-                status = 1;
-                break;
-            }
-    }
-    if (nbad) {
-        if (nbad > MAX_REPORTED)
-            fprintf(stderr, "capstan: ... and %d more malformed rows\n", nbad - MAX_REPORTED);
-        fprintf(stderr, "capstan: %d malformed row%s skipped\n", nbad, nbad == 1 ? "" : "s");
-        status = status ? status : 1;
-    }
-out:
-    if (of && of != stdout && fclose(of) != 0) {
-        fprintf(stderr, "capstan: %s: %s\n", opath, strerror(errno));
+    if (of != stdout && fclose(of) != 0) {
+        fprintf(stderr, "capstan: %s: %s\n", a->output, strerror(errno));
         status = 1;
     } else if (of == stdout) {
         fflush(stdout);
     }
-    for (long b = 0; j.outbuf && b < j.nbatches; b++)
-        free(j.outbuf[b].p);
-    free(j.outbuf);
-    pthread_mutex_destroy(&j.mu);
-    for (int i = 0; feeds && i < nin; i++) {
-        free(feeds[i].cols);
-        free(feeds[i].data);
+    return status;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    struct predict_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc)
+        return rc - 1;
+    infer_model *m = NULL;
+    infer_error e;
+    if (infer_load_file(a.model, &m, &e) != 0) {
+        fprintf(stderr, "capstan: %s: %s\n", a.model, e.msg);
+        return 1;
     }
-    free(feeds);
+    table t = {0};
+    int status = 1;
+    feed *feeds = NULL;
+    long good = 0;
+    if (read_input(a.input, &t) == 0 && (feeds = plan_feeds(m, &t))) {
+        good = convert_rows(&t, m, feeds);
+        status = predict_rows(&a, m, feeds, good);
+    }
+    /* a row that could not be read is always counted, and fails the run */
+    if (t.nbad) {
+        if (t.nbad > MAX_REPORTED)
+            fprintf(stderr, "capstan: ... and %d more malformed rows\n", t.nbad - MAX_REPORTED);
+        fprintf(stderr, "capstan: %d malformed row%s skipped\n", t.nbad, t.nbad == 1 ? "" : "s");
+        status = 1;
+    }
+    feeds_free(feeds, infer_input_count(m), good);
     table_free(&t);
     infer_model_free(m);
     return status;

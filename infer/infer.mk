@@ -110,10 +110,11 @@ fuzz-infer:
 	    build/fuzz/corpus-infer_load tests/fuzz/corpus/infer_load
 
 # `capstan predict` as its own binary for tests/infer/test_predict.py
-# (cli.o needs only the core modules, so a broken server module elsewhere
-# does not stop these tests)
+# (cli.o needs only the core modules and cmd_predict.o the payload module,
+# which reads the cells, so a broken server module elsewhere does not stop
+# these tests)
 INFER_PREDICT_OBJS := build/rel/cli/cmd_predict.o build/rel/cli/cli.o \
-    $(patsubst %.c,build/rel/%.o,$(filter-out cli/main.c,$(wildcard $(addsuffix /*.c,$(CORE_MODULES)))))
+    $(patsubst %.c,build/rel/%.o,$(filter-out cli/main.c,$(wildcard $(addsuffix /*.c,$(CORE_MODULES) payload))))
 $(INFER_PREDICT): tests/infer/predict_main.c $(INFER_PREDICT_OBJS) $(INFER_LIB_REL)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(INC) $(PKG_CFLAGS) $(REL_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lm

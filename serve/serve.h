@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
-#include "serve/payload.h"
+#include "payload/payload.h"
 
 struct metrics;
 struct predlog;

@@ -2,7 +2,7 @@
  * they accept, the runtime and the answer writers) must never crash, leak or
  * allocate without bound on any body.
  *
- * The fast path (payload_fast.c) is checked differentially: whenever it
+ * The fast path (payload/fast.c) is checked differentially: whenever it
  * handles a body, the general path must accept the same body and produce
  * the same request, bit for bit, or the target aborts.
  *
@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serve/payload.h"
-#include "serve/payload_internal.h"
+#include "payload/payload.h"
+#include "payload/internal.h"
 
 /* ---- two small models, written as ONNX protobuf ---- */
 

@@ -1,7 +1,9 @@
 """test_predict.py - `capstan predict` (cli/cmd_predict.c, built as
 build/rel/tests/infer/predict): CSV by column name, CSV/JSONL/.npy into a
 single 2-D input, thread and batch independence, malformed rows reported
-with line numbers. Outputs are checked against onnxruntime."""
+with line numbers (.npy: row indexes), every input element type read by the
+serving payload code's rules (payload/). Outputs are checked against
+onnxruntime."""
 import csv
 import json
 import os
@@ -123,3 +125,116 @@ def test_wrong_width(zoo, tmp_path):
     np.save(tmp_path / "in.npy", np.zeros((3, 4), np.float32))
     p = predict("--model", path, "--input", tmp_path / "in.npy")
     assert p.returncode == 1 and "takes 6 columns" in p.stderr
+
+
+# ---- cells read by the payload code's rules (payload/), the server's ----
+
+# every element type a model input may have, with values that fit it
+TYPES = {
+    "int8": ("INT8", [[-128, 5], [127, 0]]),
+    "int16": ("INT16", [[-32768, 7], [32767, 0]]),
+    "int32": ("INT32", [[-2147483648, 9], [2147483647, 0]]),
+    "int64": ("INT64", [[-9007199254740991, 3], [9007199254740991, 0]]),
+    "uint8": ("UINT8", [[0, 200], [255, 1]]),
+    "uint16": ("UINT16", [[0, 60000], [65535, 1]]),
+    "uint32": ("UINT32", [[0, 4000000000], [4294967295, 1]]),
+    "uint64": ("UINT64", [[0, 9007199254740991], [12, 1]]),
+    "float16": ("FLOAT16", [[0.5, -2.0], [65504.0, 1.0]]),
+    "float32": ("FLOAT", [[0.1, -2.5], [3.4e38, 1.0]]),
+    "float64": ("DOUBLE", [[0.1, -2.5], [1e300, 1.0]]),
+    "bool": ("BOOL", [[True, False], [False, True]]),
+    "str": ("STRING", [["a", "b,c"], ["", "d"]]),
+}
+
+
+def cast_model(tmp_path, tname):
+    """x: T [N, 2] -> y: x as double (Identity for strings and float16), for ORT and capstan."""
+    from onnx import TensorProto, helper
+    t = getattr(TensorProto, TYPES[tname][0])
+    same = tname in ("str", "float16")   # capstan's Cast does not take float16
+    out_t = t if same else TensorProto.DOUBLE
+    node = (helper.make_node("Identity", ["x"], ["y"]) if same
+            else helper.make_node("Cast", ["x"], ["y"], to=TensorProto.DOUBLE))
+    g = helper.make_graph([node], "cast", [helper.make_tensor_value_info("x", t, ["N", 2])],
+                          [helper.make_tensor_value_info("y", out_t, ["N", 2])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    path = tmp_path / f"cast_{tname}.onnx"
+    with open(path, "wb") as f:
+        f.write(m.SerializeToString())
+    return str(path)
+
+
+def np_array(tname, rows):
+    dt = {"float32": np.float32, "float64": np.float64, "str": object}.get(tname, tname)
+    return np.array(rows, dtype=dt)
+
+
+def text_cell(tname, v):
+    if tname == "bool":
+        return "true" if v else "false"
+    if tname.startswith("float"):
+        return repr(float(v))
+    return str(v)
+
+
+@pytest.mark.parametrize("tname", list(TYPES))
+def test_every_input_type_end_to_end(tmp_path, tname):
+    """Each element type from CSV, JSON lines and (for numbers) .npy, against onnxruntime.
+    Before cli/ read cells with the payload code, int8/int16/unsigned inputs passed the type
+    check and then every row was reported bad, and float16 was refused."""
+    path = cast_model(tmp_path, tname)
+    rows = TYPES[tname][1]
+    (want,) = ort_outputs(path, {"x": np_array(tname, rows)})
+    with open(tmp_path / "in.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b"])
+        for r in rows:
+            w.writerow([text_cell(tname, v) for v in r])
+    with open(tmp_path / "in.jsonl", "w") as f:
+        for r in rows:
+            f.write(json.dumps(dict(zip(["a", "b"], r))) + "\n")
+    inputs = ["in.csv", "in.jsonl"]
+    if tname not in ("str", "uint64", "float16", "bool"):
+        # .npy holds the values in a dtype the reader takes: <i8 for integers, <f8 for floats
+        np.save(tmp_path / "in.npy", np.array(rows, dtype=np.float64 if tname.startswith("float") else np.int64))
+        inputs.append("in.npy")
+    for name in inputs:
+        p = predict("--model", path, "--input", tmp_path / name)
+        assert p.returncode == 0, (name, p.stderr)
+        hdr, got = read_out(p.stdout)
+        assert hdr == ["y.0", "y.1"]
+        if tname == "str":
+            assert got == [[str(v) for v in r] for r in want], name
+        else:
+            np.testing.assert_array_equal(np.array([[float(v) for v in r] for r in got]), want, err_msg=name)
+
+
+def test_na_and_empty_cells_are_nan_and_hex_refused_like_the_server(tmp_path):
+    """The server reads NA tokens and empty cells as NaN and refuses hex floats
+    (base/numfmt.h cap_text_to_double); the CLI's strtod did the opposite."""
+    path = cast_model(tmp_path, "float32")
+    with open(tmp_path / "in.csv", "w") as f:
+        f.write("a,b\nNA,1\n,2\nnan,3\n0x10,4\n1.5,N/A\n")
+    p = predict("--model", path, "--input", tmp_path / "in.csv")
+    assert p.returncode == 1
+    assert "in.csv:5: column 'a': '0x10' is not a valid float" in p.stderr
+    assert "1 malformed row skipped" in p.stderr
+    hdr, got = read_out(p.stdout)
+    X = np.array([[np.nan, 1], [np.nan, 2], [np.nan, 3], [1.5, np.nan]], np.float32)
+    (want,) = ort_outputs(path, {"x": X})
+    np.testing.assert_array_equal(np.array([[float(v) for v in r] for r in got]), want)
+
+
+def test_npy_row_that_cannot_be_converted_is_counted(tmp_path):
+    """A .npy row whose value does not fit the input (NaN into int64) used to be dropped
+    without a word, and the command exited 0 with fewer rows out than in."""
+    path = cast_model(tmp_path, "int64")
+    np.save(tmp_path / "in.npy", np.array([[1, 2], [np.nan, 3], [4, 5.5], [6, 7]]))
+    p = predict("--model", path, "--input", tmp_path / "in.npy")
+    assert p.returncode == 1
+    assert "in.npy: row index 1: column 0: 'nan' is not a valid int64" in p.stderr
+    assert "in.npy: row index 2: column 1: '5.5' is not a valid int64" in p.stderr
+    assert "2 malformed rows skipped" in p.stderr
+    hdr, got = read_out(p.stdout)
+    assert got == [["1", "2"], ["6", "7"]]

@@ -1,4 +1,4 @@
-/* test_payload.c - the inference protocols' bodies (serve/payload*.c)
+/* test_payload.c - the inference protocols' bodies (payload/)
  * against small ONNX models written byte by byte here: OIP v2 JSON and
  * binary requests for every datatype, flat and nested data, each class of
  * bad request with its message, the OIP answer (JSON and binary, ZipMap,
@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serve/payload.h"
-#include "serve/payload_internal.h"
+#include "payload/payload.h"
+#include "payload/internal.h"
 
 /* ---------------- a minimal protobuf / ONNX writer ---------------- */
 
@@ -1351,7 +1351,7 @@ static void fp16_conversion(void **state)
     infer_model_free(m);
 }
 
-/* ---------------- the fast path (payload_fast.c) ---------------- */
+/* ---------------- the fast path (payload/fast.c) ---------------- */
 
 /* one input "x" of the type, shape dims (ndim -1: none declared), passed
  * through as "y" */

@@ -1,4 +1,4 @@
-/* payload_json.c - the parts both inference protocols share: datatype
+/* json.c - the parts both inference protocols share: datatype
  * names, one tensor element to and from JSON (or CSV text), JSON written
  * straight into a cap_buf (tensor data is the hot path, so no cJSON tree
  * is built for it), shape checks against the model, model metadata, and
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "base/numfmt.h"
-#include "serve/payload_internal.h"
+#include "payload/internal.h"
 
 /* ---- datatype names ---- */
 

@@ -1,4 +1,4 @@
-/* payload_scoring.c - MLflow's scoring protocol (POST /invocations) for an
+/* scoring.c - MLflow's scoring protocol (POST /invocations) for an
  * ONNX model: dataframe_split, dataframe_records and CSV frames, the
  * instances / inputs tensor forms, and the {"predictions": ...} answer in
  * the shapes `mlflow models serve` gives for the onnx flavor.
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "serve/payload_internal.h"
+#include "payload/internal.h"
 
 #define BAD(...) cap_err(err, CAP_EBADREQ, __VA_ARGS__)
 
@@ -464,14 +464,7 @@ static int parse_records(struct frame *f, const cJSON *v)
 
 /* ---- CSV ---- */
 
-struct csv {
-    const char *p, *end;
-};
-
-/* Reads one field: 1 when the record goes on, 2 when it ended, 0 at the
- * end of input, -1 on a broken quote. s/n: the field's text (inside the
- * quotes; *quoted says "" still needs undoubling). */
-static int csv_field(struct csv *c, const char **s, size_t *n, bool *quoted)
+int payload_csv_field(struct payload_csv *c, const char **s, size_t *n, bool *quoted)
 {
     if (c->p >= c->end)
         return 0;
@@ -515,14 +508,13 @@ static int csv_field(struct csv *c, const char **s, size_t *n, bool *quoted)
     return *p == ',' ? 1 : 2;
 }
 
-static void csv_skip_blank(struct csv *c)
+void payload_csv_skip_blank(struct payload_csv *c)
 {
     while (c->p < c->end && (*c->p == '\n' || (*c->p == '\r' && c->p + 1 < c->end && c->p[1] == '\n')))
         c->p += *c->p == '\n' ? 1 : 2;
 }
 
-/* "" -> " in a quoted field */
-static const char *csv_unquote(const char *s, size_t *n, struct cap_buf *tmp)
+const char *payload_csv_unquote(const char *s, size_t *n, struct cap_buf *tmp)
 {
     if (!memchr(s, '"', *n))
         return s;
@@ -539,7 +531,7 @@ static const char *csv_unquote(const char *s, size_t *n, struct cap_buf *tmp)
 static int parse_csv(struct frame *f, const char *body, size_t len)
 {
     struct cap_error *err = f->err;
-    struct csv c = {body, body + len};
+    struct payload_csv c = {body, body + len};
     if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0)
         c.p += 3;
     struct cap_buf tmp;
@@ -549,13 +541,13 @@ static int parse_csv(struct frame *f, const char *body, size_t len)
     const char *s;
     size_t n;
     bool q, dup;
-    csv_skip_blank(&c);
+    payload_csv_skip_blank(&c);
     if (c.p >= c.end) {
         rc = BAD("the CSV is empty; it needs a header row and data rows");
         goto done;
     }
     for (int k;;) {
-        k = csv_field(&c, &s, &n, &q);
+        k = payload_csv_field(&c, &s, &n, &q);
         if (k < 0) {
             rc = BAD("the CSV header has an unterminated or misplaced quote");
             goto done;
@@ -563,7 +555,7 @@ static int parse_csv(struct frame *f, const char *body, size_t len)
         if (k == 0)
             break;
         if (q)
-            s = csv_unquote(s, &n, &tmp);
+            s = payload_csv_unquote(s, &n, &tmp);
         header = cap_xrealloc(header, (size_t)(nh + 1) * sizeof *header);
         header[nh++] = cap_xstrndup(s, n);
         if (k == 2)
@@ -572,15 +564,15 @@ static int parse_csv(struct frame *f, const char *body, size_t len)
     for (int i = 0; i < nh; i++)
         colmap_add(&f->cols, header[i], &dup);
     /* pass 1: count rows, each with exactly the header's fields */
-    struct csv c2 = c;
+    struct payload_csv c2 = c;
     int64_t rows = 0;
     for (;;) {
-        csv_skip_blank(&c2);
+        payload_csv_skip_blank(&c2);
         if (c2.p >= c2.end)
             break;
         int fields = 0, k;
         do {
-            k = csv_field(&c2, &s, &n, &q);
+            k = payload_csv_field(&c2, &s, &n, &q);
             if (k < 0) {
                 rc = BAD("CSV row %lld has an unterminated or misplaced quote", (long long)rows);
                 goto done;
@@ -598,14 +590,14 @@ static int parse_csv(struct frame *f, const char *body, size_t len)
         goto done;
     /* pass 2: convert */
     for (int64_t r = 0; r < rows; r++) {
-        csv_skip_blank(&c);
+        payload_csv_skip_blank(&c);
         for (int col = 0; col < nh; col++) {
-            csv_field(&c, &s, &n, &q);
+            payload_csv_field(&c, &s, &n, &q);
             int i = f->col_in[col];
             if (i < 0)
                 continue;
             if (q)
-                s = csv_unquote(s, &n, &tmp);
+                s = payload_csv_unquote(s, &n, &tmp);
             infer_tensor *t = &f->out->inputs[i];
             int64_t k = f->per_row[i];
             if (k != 1 && f->out->n_inputs > 1) {

@@ -1,15 +1,15 @@
-/* payload_internal.h - what the payload_*.c files share and nobody else
+/* internal.h - what the payload/ sources share and nobody else
  * sees: element conversion between JSON / text and tensor memory, JSON
  * writing straight into a cap_buf, shape checks against the model, and the
  * bookkeeping of request tensors. */
-#ifndef CAP_SERVE_PAYLOAD_INTERNAL_H
-#define CAP_SERVE_PAYLOAD_INTERNAL_H
+#ifndef CAP_PAYLOAD_INTERNAL_H
+#define CAP_PAYLOAD_INTERNAL_H
 
-#include "serve/payload.h"
+#include "payload/payload.h"
 
 /* Binary tensors are copied with memcpy: only little-endian hosts. */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "serve/payload: the binary tensor format is little-endian; add byte swapping"
+#error "payload/: the binary tensor format is little-endian; add byte swapping"
 #endif
 
 /* How a non-finite float is written. OIP and the prediction log use JSON
@@ -35,20 +35,7 @@ void payload_put_nested(struct cap_buf *b, int type, const void *data, const int
 void payload_put_map_row(struct cap_buf *b, const infer_tensor *t, int64_t row,
                          enum payload_nonfinite nf);
 
-/* ---- element conversion ---- */
-/* Stores JSON value v as element i of data. null_nan: JSON null is NaN for
- * float types (pandas frames). Returns NULL, or why it was refused
- * ("is not a number", ...). */
-const char *payload_elem_json(int type, const cJSON *v, void *data, int64_t i, bool null_nan);
-/* A JSON number's double as element i of data (numeric types only), with
- * payload_elem_json's checks: the one conversion both parsers use. */
-const char *payload_elem_number(int type, double d, void *data, int64_t i);
-/* The same for a text field (CSV). Empty / NA-like fields are NaN for
- * float types. */
-const char *payload_elem_text(int type, const char *s, size_t n, void *data, int64_t i);
-
-uint16_t payload_f32_to_f16(float f);
-float payload_f16_to_f32(uint16_t h);
+/* ---- element conversion: payload_elem_* in payload.h ---- */
 
 /* ---- tensors ---- */
 /* prod(dims) with overflow checks: -1 when the shape is absurd (a product
@@ -68,7 +55,7 @@ int payload_check_rows(const infer_model *m, struct payload_request *req,
  * nothing else). NULL with *at set to the byte where it went wrong. */
 cJSON *payload_parse_json(const void *body, size_t len, size_t *at);
 
-/* ---- the fast path (payload_fast.c) ---- */
+/* ---- the fast path (payload/fast.c) ---- */
 /* Reads the common all-JSON bodies without a cJSON tree: 1 when handled,
  * with out exactly as the general path would fill it; 0 (out empty) on any
  * doubt, and the general path then reads the body and gives any error. */

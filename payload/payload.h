@@ -4,9 +4,11 @@
  * dataframe_records, instances, inputs, CSV). Every request is checked
  * against the model's signature before anything runs, so a bad request is
  * a 4xx that names what was wrong and what was expected. Pure functions:
- * no HTTP, no threads, no global state. */
-#ifndef CAP_SERVE_PAYLOAD_H
-#define CAP_SERVE_PAYLOAD_H
+ * no HTTP, no threads, no global state. The rules for one cell (JSON value
+ * or CSV text -> tensor element) and the CSV reader are public: `capstan
+ * predict` reads its files by them, so a file and a request read alike. */
+#ifndef CAP_PAYLOAD_H
+#define CAP_PAYLOAD_H
 
 #include <capstan/infer.h>
 #include <cjson/cJSON.h>
@@ -94,6 +96,37 @@ void payload_write_json_data(struct cap_buf *b, const infer_tensor *t);
  * [{"name", "datatype", "shape"}], "outputs": [...]}, symbolic dims -1. */
 cJSON *payload_oip_metadata(const infer_model *m, const char *name,
                             const char *const *versions, int n_versions);
+
+/* ---- one cell, one CSV field: the rules every reader of data shares ----
+ * (the server's bodies and `capstan predict`'s files alike) */
+/* Stores JSON value v as element i of data. null_nan: JSON null is NaN for
+ * float types (pandas frames). Returns NULL, or why it was refused
+ * ("is not a number", ...). */
+const char *payload_elem_json(int type, const cJSON *v, void *data, int64_t i, bool null_nan);
+/* A JSON number's double as element i of data (numeric types only), with
+ * payload_elem_json's checks: the one conversion both parsers use. */
+const char *payload_elem_number(int type, double d, void *data, int64_t i);
+/* The same for a text field (CSV). Empty / NA-like fields are NaN for
+ * float types. */
+const char *payload_elem_text(int type, const char *s, size_t n, void *data, int64_t i);
+
+/* IEEE half precision (FP16 tensors) to and from float */
+uint16_t payload_f32_to_f16(float f);
+float payload_f16_to_f32(uint16_t h);
+
+/* RFC 4180 CSV over a buffer: text/csv bodies and `capstan predict`'s files. */
+struct payload_csv {
+    const char *p, *end;
+};
+/* Reads one field: 1 when the record goes on, 2 when it ended, 0 at the
+ * end of input, -1 on a broken quote (c->p is then where the field began).
+ * s/n: the field's text (inside the quotes; *quoted says "" still needs
+ * undoubling, with payload_csv_unquote). */
+int payload_csv_field(struct payload_csv *c, const char **s, size_t *n, bool *quoted);
+/* skips empty lines */
+void payload_csv_skip_blank(struct payload_csv *c);
+/* "" -> " in a quoted field: s itself when there is none, else tmp's text */
+const char *payload_csv_unquote(const char *s, size_t *n, struct cap_buf *tmp);
 
 /* The OIP datatype name of an infer_type ("FP32", "INT64", "BYTES", ...),
  * or NULL; and back (-1 when unknown). */

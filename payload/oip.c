@@ -1,4 +1,4 @@
-/* payload_oip.c - Open Inference Protocol v2 REST bodies: the infer request
+/* oip.c - Open Inference Protocol v2 REST bodies: the infer request
  * (JSON tensors, flat or nested, and the binary tensor data extension) into
  * the model's input tensors, and the infer response out of its outputs.
  *
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serve/payload_internal.h"
+#include "payload/internal.h"
 
 #define BAD(...) cap_err(err, CAP_EINVAL, __VA_ARGS__)
 

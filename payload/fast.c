@@ -1,4 +1,4 @@
-/* payload_fast.c - the common inference bodies read straight from their
+/* fast.c - the common inference bodies read straight from their
  * bytes: OIP v2 JSON requests with numeric inputs, and MLflow's
  * {"inputs" | "instances": nested arrays} for a model with one numeric
  * input. Building a cJSON tree (one malloc per value) and running strtod on
@@ -6,7 +6,7 @@
  * builds no tree and converts numbers itself.
  *
  * The contract: 1 when the body was handled, with `out` exactly what the
- * general path (payload_oip.c, payload_scoring.c) makes of it; 0 on any
+ * general path (payload/oip.c, payload/scoring.c) makes of it; 0 on any
  * doubt, with `out` empty, and the general path then reads the body again
  * and says what is wrong. So this file never writes an error message, and
  * it declines everything it does not fully understand: escapes and control
@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "base/numfmt.h"
-#include "serve/payload_internal.h"
+#include "payload/internal.h"
 
 /* Values of one tensor kept on the stack by the first pass (4 KiB); a
  * larger tensor is read a second time, straight into its memory, once the
@@ -287,7 +287,7 @@ static bool oip_shape(struct cur *c, int64_t *dims, int *ndim)
         double d;
         if (*ndim == INFER_MAX_DIMS || !number(c, &d))
             return false;
-        /* json_count's rule in payload_oip.c */
+        /* json_count's rule in payload/oip.c */
         if (!(d >= 0 && d <= 9007199254740992.0) || d != floor(d))
             return false;
         dims[(*ndim)++] = (int64_t)d;
