@@ -4,7 +4,16 @@
  * from the dtype and the number of values), NaN and +-inf dropped, its test
  * chosen (the caller's, else Evidently's default by reference size, type and
  * number of values) and run at its threshold, and the dataset drifting when
- * the share of drifting columns reaches drift_share. */
+ * the share of drifting columns reaches drift_share.
+ *
+ * Where Evidently is not consistent with itself, this follows its
+ * per-column ValueDrift: +-inf is always dropped with NaN. Its dataset-level
+ * count (DriftedColumnsCount, through the legacy DatasetDriftMetric) drops
+ * inf only from a column that also has a NaN; otherwise wasserstein scores
+ * NaN (no drift) and the binned tests raise on the infinite range. So here
+ * number_of_drifted_columns is always the count of the columns' verdicts.
+ * A text column that Evidently would take for free text (text-drift tests,
+ * not statistical ones) is an error that says how to type it. */
 #include "monitor/monitor.h"
 
 #include <math.h>
@@ -95,7 +104,8 @@ static int check_options(const struct mon_frame *ref, const struct mon_drift_opt
         return cap_err(err, CAP_EINVAL, "unknown stattest '%s'", o->stattest);
     for (size_t i = 0; i < o->n_stattest_col; i++) {
         if (!find_col(ref, o->stattest_col[i].column))
-            return cap_err(err, CAP_EINVAL, "--stattest-column names column '%s', which the data lacks",
+            return cap_err(err, CAP_EINVAL,
+                           "--stattest-column names column '%s', which the data lacks",
                            o->stattest_col[i].column);
         if (!mon_stattest_find(o->stattest_col[i].value))
             return cap_err(err, CAP_EINVAL, "unknown stattest '%s' for column '%s'",
@@ -184,6 +194,7 @@ static const char *first_text(const struct mon_column *k, size_t n)
 /* The finite values of a numeric column. */
 static void finite_values(const struct mon_column *k, size_t n, struct mon_sample *s)
 {
+    memset(s, 0, sizeof *s);
     double *v = cap_xmalloc((n ? n : 1) * sizeof *v);
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
@@ -321,12 +332,14 @@ static int drift_column(const struct mon_frame *ref, const struct mon_frame *cur
     out->type = named_num ? MON_NUM : MON_CAT;
     if (!named_num && !named_cat && (rc = infer_type(kc, cur->nrows, &out->type, err)) < 0)
         return rc;
-    struct mon_sample r, c;
+    struct mon_sample r = {0}, c = {0};
     if (kr->dtype == MON_TEXT) {
         codes_text(kr, ref->nrows, kc, cur->nrows, &r, &c);
     } else {
         finite_values(kr, ref->nrows, &r);
         finite_values(kc, cur->nrows, &c);
+        r.integer = kr->dtype == MON_INT;
+        c.integer = kc->dtype == MON_INT;
         if (out->type == MON_CAT)
             codes_num(&r, &c);
     }

@@ -215,14 +215,6 @@ static void histogram(const double *v, size_t n, const double *e, size_t nb, siz
     }
 }
 
-static bool all_integer(const struct mon_sample *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (s->v[i] != floor(s->v[i]))
-            return false;
-    return true;
-}
-
 /* Evidently's epsilon for empty bins: a millionth of the smallest non-zero
  * share when that is <= 1e-4, else 1e-4 (so log ratios stay finite). */
 static void fill_zeroes_in(double *p, size_t n)
@@ -251,11 +243,10 @@ int mon_bins_make(const struct mon_sample *ref, const struct mon_sample *cur,
     size_t *rc, *cc, nb;
     if (type == MON_NUM && count_unique_sorted(rs, ref->n) > 20) {
         double lo = fmin(rs[0], cs[0]), hi = fmax(rs[ref->n - 1], cs[cur->n - 1]);
-        /* Integer-valued data stands for pandas' int64 columns here; a float
-         * column of whole numbers differs only when width < 1, i.e. > 2^19
-         * rows spread over fewer than 21 + log2 values. */
+        /* numpy widens bins to 1 for int64 data (both columns int64; a
+         * concatenation with a float column is float) */
         double *e;
-        nb = sturges_edges(lo, hi, ref->n + cur->n, all_integer(ref) && all_integer(cur), &e);
+        nb = sturges_edges(lo, hi, ref->n + cur->n, ref->integer && cur->integer, &e);
         rc = cap_xmalloc(nb * sizeof *rc);
         cc = cap_xmalloc(nb * sizeof *cc);
         histogram(rs, ref->n, e, nb, rc);
@@ -498,10 +489,8 @@ int mon_st_hellinger(const struct mon_sample *ref, const struct mon_sample *cur,
             bc += sqrt(((double)c.r[i] / (double)ref->n) * ((double)c.c[i] / (double)cur->n));
     } else {
         double *e;
-        bool integer = true;
-        for (size_t i = 0; i < c.k && integer; i++)
-            integer = c.key[i] == floor(c.key[i]);
-        size_t nb = sturges_edges(c.key[0], c.key[c.k - 1], c.k, integer, &e);
+        size_t nb = sturges_edges(c.key[0], c.key[c.k - 1], c.k, ref->integer && cur->integer,
+                                  &e);
         size_t *hr = cap_xmalloc(nb * sizeof *hr), *hc = cap_xmalloc(nb * sizeof *hc);
         histogram(ref->v, ref->n, e, nb, hr);
         histogram(cur->v, cur->n, e, nb, hc);

@@ -22,6 +22,9 @@ enum mon_coltype { MON_NUM, MON_CAT };
 struct mon_sample {
     const double *v; /* finite values; codes for categorical columns */
     size_t n;
+    /* The column is pandas int64 (whole numbers, none missing): numpy then
+     * never makes a histogram bin narrower than 1. */
+    bool integer;
 };
 
 struct mon_stat_result {

@@ -91,7 +91,8 @@ static void test_bins(void **state)
     }
     mon_bins_free(&bins);
     /* the same, categorical, in sorted-key order:
-     * get_binned_data(pd.Series(rc, dtype=float), pd.Series(cc, dtype=float), CT.Categorical, 30, True) */
+     * get_binned_data(pd.Series(rc, dtype=float), pd.Series(cc, dtype=float),
+     *                 CT.Categorical, 30, True) */
     struct mon_sample x = {rcat, N(rcat)}, y = {ccat, N(ccat)};
     const double xr[] = {0.25, 0.5, 0.25, 0.0001}, yc[] = {0.1, 0.2, 0.6, 0.1};
     assert_int_equal(mon_bins_make(&x, &y, MON_CAT, 30, true, &bins, &err), 0);
@@ -130,6 +131,21 @@ static void test_numerical(void **state)
     /* ev("hellinger", ...) */
     expect("hellinger", r, N(r), c, N(c), MON_NUM, 0.547432299831404, true);
     expect("hellinger", br, N(br), bc, N(bc), MON_NUM, 0.19664963919558637, true);
+    /* numpy never makes bins narrower than 1 for int64 data: hellinger over
+     * the two values {0, 1} gets one bin for an int column, two for float:
+     * R._registered_stat_tests["hellinger"][CT.Numerical](pd.Series([0,1,1,0,1], dtype=int),
+     *     pd.Series([1,1,1,0], dtype=int), CT.Numerical, None) -> 0.0, and with
+     * dtype=float -> 0.11380615419750022 */
+    const double h1[] = {0, 1, 1, 0, 1}, h2[] = {1, 1, 1, 0};
+    struct mon_sample a = {h1, 5, true}, b = {h2, 4, true};
+    struct mon_stat_result o;
+    struct cap_error err = {0};
+    assert_int_equal(mon_st_hellinger(&a, &b, MON_NUM, 0.1, &o, &err), 0);
+    close_to(o.score, 0.0);
+    a.integer = b.integer = false;
+    assert_int_equal(mon_st_hellinger(&a, &b, MON_NUM, 0.1, &o, &err), 0);
+    close_to(o.score, 0.11380615419750022);
+    assert_true(o.drift);
 }
 
 static void test_categorical(void **state)
@@ -250,6 +266,9 @@ static void test_frame_csv(void **state)
     assert_string_equal(f.cols[0].text[0], "1.50");
     assert_null(f.cols[0].text[1]);
     mon_frame_free(&f);
+    write_file("dup.csv", "x,y,x\n1,2,3\n");
+    assert_int_equal(read_frame("dup.csv", &f, &err), -CAP_EINVAL);
+    assert_non_null(strstr(err.msg, "column 'x' appears twice"));
     write_file("bad.csv", "x,y\n1,2\n3\n");
     assert_int_equal(read_frame("bad.csv", &f, &err), -CAP_EINVAL);
     assert_non_null(strstr(err.msg, "line 3"));
@@ -392,7 +411,8 @@ static void test_errors(void **state)
     expect_error("empty.csv", "c.csv", &o, "reference data has no rows");
     const char *num[] = {"s"};
     struct mon_drift_options on = {.drift_share = 0.5, .numerical = num, .n_numerical = 1};
-    expect_error("r.csv", "c.csv", &on, "r.csv: line 2: column 's' is named numerical but holds text ('a')");
+    expect_error("r.csv", "c.csv", &on,
+                 "r.csv: line 2: column 's' is named numerical but holds text ('a')");
     expect_error("r.csv", "text.csv", &o, "text.csv: line 2: column 'x' holds text ('foo')");
     struct mon_drift_options os = {.drift_share = 0.5, .stattest = "bogus"};
     expect_error("r.csv", "c.csv", &os, "unknown stattest 'bogus'");
