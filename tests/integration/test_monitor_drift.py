@@ -582,6 +582,35 @@ def test_every_num_stattest_with_nan_inf_and_threshold(evidently, tmp_path, stat
           (*args, "--stattest", stattest, "--threshold-column", "n_same=0.3"))
 
 
+@pytest.mark.parametrize("stattest", ["chisquare", "jensenshannon", "psi", "kl_div", "hellinger",
+                                      "TVD", "g_test"])
+def test_cat_stattest_with_unseen_category(evidently, tmp_path, stattest):
+    """A category only the current data has (empty reference bins: Evidently's
+    epsilon rule for the binned distances, an infinite statistic for chi-square
+    and G)."""
+    g = rng(zlib.crc32(f"unseen/{stattest}".encode()))
+    n_ref, n_cur = (500, 500) if stattest == "g_test" else (700, 300)
+    ref = pd.DataFrame({"k": cats(g, n_ref, ["a", "b", "c"]), "k_rare": cats(g, n_ref, ["a", "b"])})
+    cur = pd.DataFrame({"k": cats(g, n_cur, ["a", "b", "c", "new"]),
+                        "k_rare": cats(g, n_cur, ["a", "b"])})
+    cur.loc[:2, "k_rare"] = "seen_once"
+    check(evidently, tmp_path, ref, cur, ("--categorical", "k,k_rare", "--stattest", stattest))
+
+
+@pytest.mark.parametrize("stattest", ["psi", "kl_div", "jensenshannon", "hellinger",
+                                      "wasserstein", "ks", "anderson", "mannw"])
+@pytest.mark.parametrize("n_ref", [18, 2500])
+def test_num_stattest_outside_reference_range(evidently, tmp_path, stattest, n_ref):
+    """Current values beyond the reference's range, and a numerical column with
+    few values (one bin per value when the reference has <= 20 of them; the
+    equal-width bins over both samples otherwise)."""
+    g = rng(zlib.crc32(f"range/{stattest}/{n_ref}".encode()))
+    n_cur = max(10, n_ref // 3)
+    ref = pd.DataFrame({"far": g.normal(0, 1, n_ref), "few": g.integers(0, 8, n_ref) * 0.5})
+    cur = pd.DataFrame({"far": g.normal(3, 1, n_cur), "few": g.integers(2, 11, n_cur) * 0.5})
+    check(evidently, tmp_path, ref, cur, ("--numerical", "far,few", "--stattest", stattest))
+
+
 def g_counts(ref, cur):
     keys = sorted(set(ref) | set(cur))
     return (np.array([np.sum(cur == k) for k in keys], dtype=float),
