@@ -237,8 +237,12 @@ bool cap_text_to_double(const char *s, size_t n, double *out)
     while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
         n--;
     /* numbers first: they are nearly every cell of a table */
-    if (cap_decimal_to_double(s, n, out))
+    if (n > 0 && cap_decimal_to_double(s, n, out))
         return true;
+    if (n == 0) { /* the empty cell (s may then be NULL: an empty quoted field) */
+        *out = NAN;
+        return true;
+    }
     char tmp[16]; /* longer than any NA or infinity spelling */
     if (n >= sizeof tmp || memchr(s, '\0', n))
         return false;

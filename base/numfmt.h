@@ -19,7 +19,7 @@ size_t cap_fmt_float9(float f, char *out);
  * decimal number is itself. Anything else is refused (false): hex floats,
  * "1,5", "nan(0x1)", text. Blanks around the cell are ignored; s need not
  * end in a NUL. */
-bool cap_text_to_double(const char *s, size_t n, double *out);
+bool cap_text_to_double(const char *s, size_t n, double *out); /* s may be NULL when n is 0 */
 /* A plain decimal number at s[0..n), nothing else: an optional sign,
  * digits with an optional fraction (at least one digit), an optional
  * exponent. Gives the double strtod would, correctly rounded: up to 19

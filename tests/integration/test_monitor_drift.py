@@ -342,6 +342,38 @@ def case_dtype_change(n_ref, n_cur, seed):
     return make
 
 
+def case_cat_missing(n_ref, n_cur, seed):
+    """Text categories with empty cells (NaN to pandas, dropped before testing)."""
+    def make():
+        g = rng(seed)
+        ref = pd.DataFrame({"c_gaps": cats(g, n_ref, ["lo", "mid", "hi"])})
+        cur = pd.DataFrame({"c_gaps": cats(g, n_cur, ["lo", "mid", "hi"], 0.4)})
+        for df in (ref, cur):
+            df.loc[g.random(len(df)) < 0.1, "c_gaps"] = np.nan
+        return ref, cur, ()
+    return make
+
+
+def case_bool(n_ref, n_cur, seed):
+    """True/False cells: pandas reads a bool column, which Evidently types categorical."""
+    def make():
+        g = rng(seed)
+        ref = pd.DataFrame({"ok": g.random(n_ref) < 0.3, "x": g.normal(0, 1, n_ref)})
+        cur = pd.DataFrame({"ok": g.random(n_cur) < 0.4, "x": g.normal(0, 1, n_cur)})
+        return ref, cur, ()
+    return make
+
+
+def case_many_cats(n_ref, n_cur, k, seed):
+    def make():
+        g = rng(seed)
+        values = [f"v{i:02d}" for i in range(k)]
+        ref = pd.DataFrame({"c_many": cats(g, n_ref, values)})
+        cur = pd.DataFrame({"c_many": cats(g, n_cur, values, 0.5)})
+        return ref, cur, ()
+    return make
+
+
 DEFAULT_CASES = {
     "num_small_ref_1000": case_numerical(1000, 400, 1),
     "num_large_ref_1001": case_numerical(1001, 400, 2),
@@ -375,6 +407,17 @@ DEFAULT_CASES = {
     "one_value_current_large": case_one_value_current(3000, 50, 30),
     "unseen_categories_large": case_unseen(4000, 1000, 31),
     "dtype_change_small": case_dtype_change(600, 200, 32),
+    # Evidently types an int column with <= 10 values (in the current data) categorical
+    "int_10_values_small": case_ints(900, 400, 10, 34),
+    "int_11_values_small": case_ints(900, 400, 11, 35),
+    "int_10_values_large": case_ints(4000, 1500, 10, 36),
+    "int_11_values_large": case_ints(4000, 1500, 11, 37),
+    "cat_missing_cells_small": case_cat_missing(700, 300, 38),
+    "cat_missing_cells_large": case_cat_missing(4000, 1200, 39),
+    "bool_small": case_bool(600, 300, 44),
+    "bool_large": case_bool(3000, 900, 45),
+    "cat_30_values_small": case_many_cats(900, 400, 30, 46),
+    "cat_30_values_large": case_many_cats(5000, 2000, 30, 47),
 }
 
 
@@ -537,6 +580,35 @@ def test_every_num_stattest_with_nan_inf_and_threshold(evidently, tmp_path, stat
         df["n_shift"] = with_bad_values(g, df["n_shift"].to_numpy(), 0.03)
     check(evidently, tmp_path, ref, cur,
           (*args, "--stattest", stattest, "--threshold-column", "n_same=0.3"))
+
+
+@pytest.mark.parametrize("stattest", ["chisquare", "jensenshannon", "psi", "kl_div", "hellinger",
+                                      "TVD", "g_test"])
+def test_cat_stattest_with_unseen_category(evidently, tmp_path, stattest):
+    """A category only the current data has (empty reference bins: Evidently's
+    epsilon rule for the binned distances, an infinite statistic for chi-square
+    and G)."""
+    g = rng(zlib.crc32(f"unseen/{stattest}".encode()))
+    n_ref, n_cur = (500, 500) if stattest == "g_test" else (700, 300)
+    ref = pd.DataFrame({"k": cats(g, n_ref, ["a", "b", "c"]), "k_rare": cats(g, n_ref, ["a", "b"])})
+    cur = pd.DataFrame({"k": cats(g, n_cur, ["a", "b", "c", "new"]),
+                        "k_rare": cats(g, n_cur, ["a", "b"])})
+    cur.loc[:2, "k_rare"] = "seen_once"
+    check(evidently, tmp_path, ref, cur, ("--categorical", "k,k_rare", "--stattest", stattest))
+
+
+@pytest.mark.parametrize("stattest", ["psi", "kl_div", "jensenshannon", "hellinger",
+                                      "wasserstein", "ks", "anderson", "mannw"])
+@pytest.mark.parametrize("n_ref", [18, 2500])
+def test_num_stattest_outside_reference_range(evidently, tmp_path, stattest, n_ref):
+    """Current values beyond the reference's range, and a numerical column with
+    few values (one bin per value when the reference has <= 20 of them; the
+    equal-width bins over both samples otherwise)."""
+    g = rng(zlib.crc32(f"range/{stattest}/{n_ref}".encode()))
+    n_cur = max(10, n_ref // 3)
+    ref = pd.DataFrame({"far": g.normal(0, 1, n_ref), "few": g.integers(0, 8, n_ref) * 0.5})
+    cur = pd.DataFrame({"far": g.normal(3, 1, n_cur), "few": g.integers(2, 11, n_cur) * 0.5})
+    check(evidently, tmp_path, ref, cur, ("--numerical", "far,few", "--stattest", stattest))
 
 
 def g_counts(ref, cur):

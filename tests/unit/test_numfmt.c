@@ -156,6 +156,7 @@ static void test_decimal_text(void **state)
     for (size_t i = 0; i < sizeof pandas_na / sizeof *pandas_na; i++)
         assert_true(cap_text_to_double(pandas_na[i], strlen(pandas_na[i]), &d) && isnan(d));
     assert_true(cap_text_to_double("", 0, &d) && isnan(d));
+    assert_true(cap_text_to_double(NULL, 0, &d) && isnan(d)); /* an empty quoted field */
     assert_true(cap_text_to_double("-Infinity", 9, &d) && isinf(d) && d < 0);
     assert_false(cap_text_to_double("0x10", 4, &d));
     assert_false(cap_text_to_double("n/a and more text", 17, &d));
