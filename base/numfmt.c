@@ -140,24 +140,16 @@ static bool na_token(const char *s)
     return false;
 }
 
-/* Clinger's fast path needs each operation rounded once, in double. */
-#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
-#define EXACT_DOUBLE_OPS 1
-#else
-#define EXACT_DOUBLE_OPS 0
-#endif
+const double cap_pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-/* strtod on a NUL-terminated copy, with the locale's decimal point (our
- * text always has '.'). */
-static double slow_decimal(const char *s, size_t n)
+double cap_decimal_slow(const char *s, size_t n)
 {
     char small[64], *buf = n < sizeof small ? small : cap_xmalloc(n + 1);
     memcpy(buf, s, n);
     buf[n] = '\0';
+    /* strtod reads the locale's decimal point; our text always has '.' */
     char dp = localeconv()->decimal_point[0];
     char *q = dp != '.' ? memchr(buf, '.', n) : NULL;
     if (q)
@@ -168,66 +160,9 @@ static double slow_decimal(const char *s, size_t n)
     return d;
 }
 
-static inline bool is_digit(const char *p, const char *e)
-{
-    return p < e && (unsigned)(*p - '0') < 10;
-}
-
 bool cap_decimal_to_double(const char *s, size_t n, double *out)
 {
-    const char *p = s, *e = s + n;
-    bool neg = p < e && *p == '-', digits = false, fast = EXACT_DOUBLE_OPS;
-    p += p < e && (*p == '-' || *p == '+');
-    uint64_t w = 0; /* up to 19 significant digits */
-    int sig = 0, exp10 = 0;
-    for (; is_digit(p, e); p++) {
-        digits = true;
-        if (w == 0 && *p == '0')
-            continue;
-        if (sig < 19)
-            w = w * 10 + (uint64_t)(*p - '0'), sig++;
-        else
-            fast = false;
-    }
-    if (p < e && *p == '.')
-        for (p++; is_digit(p, e); p++) {
-            digits = true;
-            if (w == 0 && *p == '0')
-                exp10--; /* zeros before the first significant digit */
-            else if (sig < 19)
-                w = w * 10 + (uint64_t)(*p - '0'), sig++, exp10--;
-            else
-                fast = false;
-        }
-    if (!digits)
-        return false;
-    if (p < e && (*p == 'e' || *p == 'E')) {
-        p++;
-        bool eneg = p < e && *p == '-';
-        p += p < e && (*p == '-' || *p == '+');
-        if (!is_digit(p, e))
-            return false;
-        int x = 0;
-        for (; is_digit(p, e); p++)
-            if (x < 100000)
-                x = x * 10 + (*p - '0');
-        exp10 += eneg ? -x : x;
-    }
-    if (p != e)
-        return false;
-    /* w and 10^|exp10| are exact doubles: one operation rounds once, correctly */
-    if (w == 0) {
-        *out = neg ? -0.0 : 0.0;
-        return true;
-    }
-    if (fast && w <= (UINT64_C(1) << 53) && exp10 >= -22 && exp10 <= 22) {
-        double d = (double)w;
-        d = exp10 < 0 ? d / pow10_exact[-exp10] : d * pow10_exact[exp10];
-        *out = neg ? -d : d;
-        return true;
-    }
-    *out = slow_decimal(s, n);
-    return true;
+    return n > 0 && cap_scan_decimal(s, s + n, false, out) == n;
 }
 
 bool cap_text_to_double(const char *s, size_t n, double *out)

@@ -117,44 +117,16 @@ static bool close_or_comma(struct cur *c, char close, bool *bad)
 
 /* ---- numbers ---- */
 
-static inline bool digit(const char *p, const char *e)
-{
-    return p < e && (unsigned)(*p - '0') < 10;
-}
-
 /* A JSON number (RFC 8259's grammar, nothing looser) as the double that
- * strtod gives for its text, which is what cJSON stores: the grammar is
- * checked here, the conversion is cap_decimal_to_double's. */
+ * strtod gives for its text, which is what cJSON stores: base/numfmt.h's
+ * scanner in its JSON mode. */
 static bool number(struct cur *c, double *out)
 {
-    const char *s = c->p, *p = s, *e = c->end;
-    p += p < e && *p == '-';
-    if (p < e && *p == '0')
-        p++; /* a leading zero stands alone: "01" is not JSON */
-    else if (digit(p, e))
-        while (digit(p, e))
-            p++;
-    else
+    size_t n = cap_scan_decimal(c->p, c->end, true, out);
+    if (n == 0 || n > NUM_MAX)
         return false;
-    if (p < e && *p == '.') {
-        if (!digit(++p, e))
-            return false;
-        while (digit(p, e))
-            p++;
-    }
-    if (p < e && (*p == 'e' || *p == 'E')) {
-        p++;
-        p += p < e && (*p == '+' || *p == '-');
-        if (!digit(p, e))
-            return false;
-        while (digit(p, e))
-            p++;
-    }
-    size_t n = (size_t)(p - s);
-    if (n > NUM_MAX)
-        return false;
-    c->p = p;
-    return cap_decimal_to_double(s, n, out);
+    c->p += n;
+    return true;
 }
 
 /* ---- nested arrays of numbers ---- */
