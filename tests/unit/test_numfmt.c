@@ -149,6 +149,19 @@ static void test_decimal_text(void **state)
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
         if (cap_decimal_to_double(refused[i], strlen(refused[i]), &d))
             fail_msg("'%s' read as a decimal", refused[i]);
+    /* JSON mode: JSON's grammar only; the length read, 0 for none */
+    static const struct {
+        const char *t;
+        size_t n;
+    } json[] = {{"-0.5e3,", 6}, {"0]", 1}, {"12 ", 2}, {"01", 0}, {"+1", 0}, {".5", 0},
+                {"5.", 0},      {"-", 0},  {"1e+", 0}};
+    for (size_t i = 0; i < sizeof json / sizeof *json; i++) {
+        const char *j = json[i].t;
+        size_t got = cap_scan_decimal(j, j + strlen(j), true, &d);
+        if (got != json[i].n)
+            fail_msg("json '%s': read %zu, want %zu", j, got, json[i].n);
+    }
+    assert_true(cap_scan_decimal("-0.5e3", "-0.5e3" + 6, true, &d) == 6 && d == -500);
     /* cap_text_to_double: blanks, NA tokens, infinities, refusals */
     assert_true(cap_text_to_double(" 2.5\r", 5, &d) && d == 2.5);
     assert_true(cap_text_to_double("NA", 2, &d) && isnan(d));
