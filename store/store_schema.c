@@ -257,6 +257,50 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  n INTEGER NOT NULL,"
     "  data BLOB NOT NULL);"
     "CREATE INDEX prediction_segments_by_deployment ON prediction_segments(deployment, id);",
+    /* 6: monitoring. A baseline is the reference of a deployment or a model
+     * version (its sample and profile live in the artifact store; meta is
+     * the monitor's JSON). A window is one computed monitoring result; the
+     * monitor's cursor into the prediction log is stored in the same
+     * transaction as the windows it closed. Alert rules and their history
+     * of state changes, with the delivery state of each. */
+    "CREATE TABLE monitor_baselines ("
+    "  target TEXT PRIMARY KEY,"
+    "  artifact_path TEXT NOT NULL,"
+    "  meta TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE monitor_windows ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  deployment TEXT NOT NULL,"
+    "  width_s INTEGER NOT NULL,"
+    "  start_ms INTEGER NOT NULL,"
+    "  end_ms INTEGER NOT NULL,"
+    "  nrows INTEGER NOT NULL,"
+    "  result TEXT NOT NULL,"
+    "  profile BLOB,"
+    "  UNIQUE(deployment, width_s, start_ms));"
+    "CREATE TABLE monitor_state ("
+    "  key TEXT PRIMARY KEY,"
+    "  value INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE alert_rules ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  deployment TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  rule TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  UNIQUE(deployment, name));"
+    "CREATE TABLE alert_events ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  deployment TEXT NOT NULL,"
+    "  rule TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  at_ms INTEGER NOT NULL,"
+    "  value REAL,"
+    "  window_id INTEGER,"
+    "  detail TEXT,"
+    "  delivered INTEGER NOT NULL DEFAULT 0,"
+    "  attempts INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX alert_events_by_deployment ON alert_events(deployment, id);",
 };
 
 /* Steps of a migration that SQL cannot express, run after its SQL in the

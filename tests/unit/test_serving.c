@@ -254,7 +254,9 @@ static void test_predictions_upgrade(void **state)
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     snprintf(sql, sizeof sql, "%s",
              "DROP TABLE prediction_segments;"
-             "DELETE FROM schema_version WHERE version = 5;"
+             "DROP TABLE monitor_baselines; DROP TABLE monitor_windows;"
+             "DROP TABLE monitor_state; DROP TABLE alert_rules; DROP TABLE alert_events;"
+             "DELETE FROM schema_version WHERE version >= 5;"
              "CREATE TABLE predictions (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT "
              "NULL, deployment TEXT NOT NULL, model_name TEXT NOT NULL, model_version TEXT NOT "
              "NULL, role TEXT NOT NULL, request_id TEXT, latency_us INTEGER NOT NULL, inputs "
