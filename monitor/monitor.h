@@ -165,4 +165,60 @@ int mon_report_html(const struct mon_frame *ref, const struct mon_frame *cur,
                     const cJSON *drift, const cJSON *quality, struct cap_buf *out,
                     struct cap_error *err);
 
+/* ---- reference baselines (baseline.c) ----
+ * A baseline is the reference a deployment or a model version is
+ * monitored against: the exact reference sample (at most max_rows rows,
+ * columnar and zstd-compressed in the artifact store) for the exact tests,
+ * and the mergeable profile of every column (profile.h) for windows too
+ * large for them. Its columns are the model's inputs then its outputs,
+ * named by the one rule of mon_tensor_columns below. The meta object, as
+ * stored and as the API answers it:
+ * {"target", "model_name", "model_version", "rows" (rows given),
+ *  "sample_rows", "created_at" (ms), "sample" and "profile" (artifact
+ *  paths), "columns": [{"name", "role": "input"|"output", "tensor",
+ *  "index" (column within the tensor), "kind": "num"|"cat"}]} */
+struct store;
+struct blob;
+struct infer_model;
+
+/* Targets: "deployment:NAME" or "model:NAME/VERSION". */
+struct mon_baseline_in {
+    const char *target;
+    const char *model_name, *model_version;
+    const struct infer_model *model;   /* names the columns, and gives the outputs */
+    const char *const *signature_cols; /* the MLflow signature's column names of a 2-D
+                                          input, or NULL: f0..fn-1 */
+    size_t n_signature_cols;
+    const struct mon_frame *data;      /* the reference: the inputs' columns by name */
+    size_t max_rows;                   /* the sample's cap (0: 100000) */
+};
+/* Runs the model over data, stores sample, profile and meta (replacing the
+ * target's earlier baseline only once all are written); *meta gets the
+ * stored meta. Data that does not fit the model's inputs: -CAP_EINVAL
+ * naming the column and what was expected; nothing is stored. */
+int mon_baseline_create(struct store *st, struct blob *bl, const struct mon_baseline_in *in,
+                        cJSON **meta, struct cap_error *err);
+
+struct mon_profile;
+struct mon_baseline {
+    cJSON *meta;
+    struct mon_frame sample;      /* inputs' columns, then outputs' */
+    size_t n_inputs;              /* the first n_inputs columns of sample are inputs */
+    struct mon_profile *profile;  /* of every column of sample */
+};
+/* -CAP_ENOTFOUND when the target has no baseline. */
+int mon_baseline_load(struct store *st, struct blob *bl, const char *target,
+                      struct mon_baseline *out, struct cap_error *err);
+void mon_baseline_free(struct mon_baseline *b);
+
+/* The one naming rule of columns in tensors: a tensor of shape [N] or
+ * [N, 1] is one column named as the tensor; [N, k] gives k columns, named
+ * names[0..k-1] when given (an input's MLflow signature) and k matches,
+ * else "f0".."f<k-1>" for the model's single 2-D input and
+ * "<tensor>_0".."<tensor>_<k-1>" otherwise. *out is a malloc'd array of
+ * malloc'd names; -CAP_EINVAL for a rank above 2. */
+int mon_tensor_columns(const char *tensor, int ndim, const int64_t *dims, bool single_input,
+                       const char *const *names, size_t nnames, char ***out, size_t *nout,
+                       struct cap_error *err);
+
 #endif
