@@ -384,6 +384,19 @@ static int check_max_results(int max_results, struct cap_error *err)
     return 0;
 }
 
+static int check_windows(const struct store_window *w, size_t n, struct cap_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        CHECK(check_deployment_name(w[i].deployment, err));
+        NEED(w[i].result_json, "result_json");
+        if (w[i].width_s <= 0 || w[i].end_ms <= w[i].start_ms || w[i].nrows < 0)
+            return cap_err(err, CAP_EINVAL,
+                           "Invalid window: width_s must be positive, end_ms after start_ms and "
+                           "rows not negative");
+    }
+    return 0;
+}
+
 /* ---------------- the operations ----------------
  * One wrapper per entry of store_ops.def: the store must be open, the
  * entry's checks must pass, then the backend's operation of the same name

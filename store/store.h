@@ -189,6 +189,30 @@ struct store_prediction {
     int agree;                   /* shadow rows: 1 agrees with the primary, 0 not; -1 n/a */
 };
 
+/* One logged row for a scanning consumer; its pointers are valid during
+ * the call only. 0 goes on; an error stops the scan and is returned. */
+typedef int (*store_prediction_fn)(void *cls, int64_t id, const struct store_prediction *row,
+                                   struct cap_error *err);
+
+/* A closed monitoring window, as the live monitor stores it. */
+struct store_window {
+    const char *deployment;
+    int64_t width_s, start_ms, end_ms, nrows;
+    const char *result_json;     /* the window's JSON (monitor/), stored verbatim */
+    const void *profile;         /* the window's profile (monitor/'s encoding), may be NULL */
+    size_t profile_len;
+};
+
+/* A named integer of the monitor's state (its cursors). */
+struct store_state_int {
+    const char *key;
+    int64_t value;
+};
+
+/* The profile of one stored window. */
+typedef int (*store_window_profile_fn)(void *cls, int64_t start_ms, const void *profile,
+                                       size_t len, struct cap_error *err);
+
 /* Turns a stored inputs/outputs pack into JSON (NULL: null). */
 typedef cJSON *(*store_pack_decoder)(const void *pack, size_t len);
 

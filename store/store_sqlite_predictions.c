@@ -262,10 +262,68 @@ static bool get_field(struct cursor *c, struct cap_buf *cur)
     return true;
 }
 
-static void add_pack(cJSON *o, const char *key, store_pack_decoder decode, bool has,
-                     const struct cap_buf *b)
+/* Calls fn for each row of one segment, in order; the row's strings and
+ * packs point into field (the decoder's buffers, reused for the next row).
+ * fn returns 0 to go on, 1 to stop early (*stopped set) or an error. */
+typedef int (*row_fn)(void *cls, int64_t id, const struct store_prediction *row,
+                      struct cap_error *err);
+
+static int walk_segment(int64_t seg_id, const char *deployment, const void *data, size_t len,
+                        struct cap_buf field[F_COUNT], row_fn fn, void *cls, bool *stopped,
+                        struct cap_error *err)
 {
-    cJSON *v = has && decode ? decode(b->len ? b->data : "", b->len) : NULL;
+    struct cursor c = {.p = data, .end = (const unsigned char *)data + len};
+    if (len < SEG_HEADER || memcmp(data, SEG_MAGIC, 4) != 0)
+        goto corrupt;
+    uint64_t n = 0;
+    for (int i = 0; i < 4; i++)
+        n |= (uint64_t)c.p[4 + i] << (8 * i);
+    c.p += SEG_HEADER;
+    if (n > SEG_ROWS)
+        goto corrupt;
+    for (int f = 0; f < F_COUNT; f++)
+        field[f].len = 0; /* fields share prefixes within a segment only */
+    int64_t ts = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        ts += unzigzag(get_varint(&c));
+        int64_t latency = unzigzag(get_varint(&c));
+        int agree = c.p < c.end ? *c.p++ - 1 : (c.bad = true, -1);
+        bool has[F_COUNT];
+        for (int f = 0; f < F_COUNT; f++)
+            has[f] = get_field(&c, &field[f]);
+        if (c.bad || agree < -1 || agree > 1 || !has[F_NAME] || !has[F_VERSION] || !has[F_ROLE])
+            goto corrupt;
+        struct store_prediction row = {
+            .timestamp_ms = ts,
+            .deployment = deployment,
+            .model_name = field[F_NAME].data,
+            .model_version = field[F_VERSION].data,
+            .role = field[F_ROLE].data,
+            .request_id = has[F_REQUEST] ? field[F_REQUEST].data : NULL,
+            .latency_us = latency,
+            .inputs = has[F_INPUTS] ? field[F_INPUTS].data : NULL,
+            .inputs_len = field[F_INPUTS].len,
+            .outputs = has[F_OUTPUTS] ? field[F_OUTPUTS].data : NULL,
+            .outputs_len = field[F_OUTPUTS].len,
+            .agree = agree,
+        };
+        int rc = fn(cls, (seg_id << SEG_SHIFT) | (int64_t)i, &row, err);
+        if (rc < 0)
+            return rc;
+        if (rc > 0) {
+            *stopped = true;
+            return 0;
+        }
+    }
+    return 0;
+corrupt:
+    return cap_err(err, CAP_EINTERNAL, "Prediction log segment %" PRId64 " is corrupt", seg_id);
+}
+
+static void add_pack(cJSON *o, const char *key, store_pack_decoder decode, const void *pack,
+                     size_t len)
+{
+    cJSON *v = pack && decode ? decode(pack, len) : NULL;
     cJSON_AddItemToObject(o, key, v ? v : cJSON_CreateNull());
 }
 
@@ -279,62 +337,37 @@ struct search_job {
     struct cap_buf field[F_COUNT]; /* the current row's fields */
 };
 
-/* Appends the segment's rows that pass the filters; false when the page is
- * full (a->next set). */
-static int emit_segment(struct search_job *a, int64_t seg_id, const char *deployment,
-                        const void *data, size_t len, bool *full, struct cap_error *err)
+/* Appends a row that passes the filters; 1 when the page is full (a->next
+ * set). */
+static int emit_row(void *cls, int64_t id, const struct store_prediction *r,
+                    struct cap_error *err)
 {
-    struct cursor c = {.p = data, .end = (const unsigned char *)data + len};
-    if (len < SEG_HEADER || memcmp(data, SEG_MAGIC, 4) != 0)
-        goto corrupt;
-    uint64_t n = 0;
-    for (int i = 0; i < 4; i++)
-        n |= (uint64_t)c.p[4 + i] << (8 * i);
-    c.p += SEG_HEADER;
-    if (n > SEG_ROWS)
-        goto corrupt;
-    for (int f = 0; f < F_COUNT; f++)
-        a->field[f].len = 0; /* fields share prefixes within a segment only */
-    int64_t ts = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        ts += unzigzag(get_varint(&c));
-        int64_t latency = unzigzag(get_varint(&c));
-        int agree = c.p < c.end ? *c.p++ - 1 : (c.bad = true, -1);
-        bool has[F_COUNT];
-        for (int f = 0; f < F_COUNT; f++)
-            has[f] = get_field(&c, &a->field[f]);
-        if (c.bad || agree < -1 || agree > 1 || !has[F_NAME] || !has[F_VERSION] || !has[F_ROLE])
-            goto corrupt;
-        int64_t id = (seg_id << SEG_SHIFT) | (int64_t)i;
-        if (id <= a->after || ts < a->since)
-            continue;
-        if (a->sent == a->max) {
-            a->next = cap_xmalloc(24);
-            snprintf(a->next, 24, "%" PRId64, a->after);
-            *full = true;
-            return 0;
-        }
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "id", (double)id);
-        cJSON_AddNumberToObject(o, "timestamp", (double)ts);
-        cJSON_AddStringToObject(o, "deployment", deployment);
-        cJSON_AddStringToObject(o, "model_name", a->field[F_NAME].data);
-        cJSON_AddStringToObject(o, "model_version", a->field[F_VERSION].data);
-        cJSON_AddStringToObject(o, "role", a->field[F_ROLE].data);
-        if (has[F_REQUEST])
-            cJSON_AddStringToObject(o, "request_id", a->field[F_REQUEST].data);
-        cJSON_AddNumberToObject(o, "latency_us", (double)latency);
-        add_pack(o, "inputs", a->decode, has[F_INPUTS], &a->field[F_INPUTS]);
-        add_pack(o, "outputs", a->decode, has[F_OUTPUTS], &a->field[F_OUTPUTS]);
-        if (agree >= 0)
-            cJSON_AddBoolToObject(o, "agree", agree != 0);
-        cJSON_AddItemToArray(a->out, o);
-        a->sent++;
-        a->after = id;
+    struct search_job *a = cls;
+    if (id <= a->after || r->timestamp_ms < a->since)
+        return 0;
+    if (a->sent == a->max) {
+        a->next = cap_xmalloc(24);
+        snprintf(a->next, 24, "%" PRId64, a->after);
+        return 1;
     }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", (double)id);
+    cJSON_AddNumberToObject(o, "timestamp", (double)r->timestamp_ms);
+    cJSON_AddStringToObject(o, "deployment", r->deployment);
+    cJSON_AddStringToObject(o, "model_name", r->model_name);
+    cJSON_AddStringToObject(o, "model_version", r->model_version);
+    cJSON_AddStringToObject(o, "role", r->role);
+    if (r->request_id)
+        cJSON_AddStringToObject(o, "request_id", r->request_id);
+    cJSON_AddNumberToObject(o, "latency_us", (double)r->latency_us);
+    add_pack(o, "inputs", a->decode, r->inputs, r->inputs_len);
+    add_pack(o, "outputs", a->decode, r->outputs, r->outputs_len);
+    if (r->agree >= 0)
+        cJSON_AddBoolToObject(o, "agree", r->agree != 0);
+    cJSON_AddItemToArray(a->out, o);
+    a->sent++;
+    a->after = id;
     return 0;
-corrupt:
-    return cap_err(err, CAP_EINTERNAL, "Prediction log segment %" PRId64 " is corrupt", seg_id);
 }
 
 static int run_search(struct sq_conn *c, struct search_job *a, struct cap_error *err)
@@ -356,9 +389,9 @@ static int run_search(struct sq_conn *c, struct search_job *a, struct cap_error 
     int rc = 0, step = SQLITE_DONE;
     bool full = false;
     while (!full && rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-        rc = emit_segment(a, sqlite3_column_int64(st, 0), store_sq_col_text(st, 1),
-                          sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2), &full,
-                          err);
+        rc = walk_segment(sqlite3_column_int64(st, 0), store_sq_col_text(st, 1),
+                          sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
+                          a->field, emit_row, a, &full, err);
     if (rc == 0 && !full && step != SQLITE_DONE)
         rc = store_sq_dberr(c, err, "searching the prediction log");
     sqlite3_reset(st);
@@ -402,6 +435,75 @@ int store_sq_predictions_search(void *impl, const char *deployment, int64_t sinc
     else
         free(a.next);
     return 0;
+}
+
+/* ---- scanning, for consumers that decode the packs themselves ---- */
+
+struct scan_job {
+    const char *deployment;
+    int64_t after, max, seen;
+    store_prediction_fn fn;
+    void *cls;
+    struct cap_buf field[F_COUNT];
+};
+
+static int scan_row(void *cls, int64_t id, const struct store_prediction *r,
+                    struct cap_error *err)
+{
+    struct scan_job *a = cls;
+    if (id <= a->after)
+        return 0;
+    if (a->seen == a->max)
+        return 1;
+    int rc = a->fn(a->cls, id, r, err);
+    if (rc < 0)
+        return rc;
+    a->seen++;
+    a->after = id;
+    return 0;
+}
+
+static int run_scan(struct sq_conn *c, struct scan_job *a, struct cap_error *err)
+{
+    static const char by_dep[] = "SELECT id, deployment, data FROM prediction_segments "
+                                 "WHERE deployment = ?1 AND id >= ?2 ORDER BY id";
+    static const char all[] = "SELECT id, deployment, data FROM prediction_segments "
+                              "WHERE id >= ?2 ORDER BY id";
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, a->deployment ? by_dep : all,
+        SQ_ARGS(SQ_TEXT(a->deployment), SQ_INT(a->after < 0 ? 0 : a->after >> SEG_SHIFT)), err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    int rc = 0, step = SQLITE_DONE;
+    bool full = false;
+    while (!full && rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = walk_segment(sqlite3_column_int64(st, 0), store_sq_col_text(st, 1),
+                          sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
+                          a->field, scan_row, a, &full, err);
+    if (rc == 0 && !full && step != SQLITE_DONE)
+        rc = store_sq_dberr(c, err, "scanning the prediction log");
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_sq_predictions_scan(void *impl, const char *deployment, int64_t after_id,
+                              int64_t max_rows, store_prediction_fn fn, void *cls,
+                              int64_t *last_id, struct cap_error *err)
+{
+    struct scan_job a = {.deployment = deployment, .after = after_id < 0 ? -1 : after_id,
+                         .max = max_rows, .fn = fn, .cls = cls};
+    struct sq *s = impl;
+    struct sq_conn *c = store_sq_reader(s);
+    int rc = store_sq_read_begin(c, err);
+    if (rc == 0) {
+        rc = run_scan(c, &a, err);
+        store_sq_read_end(c);
+    }
+    store_sq_reader_done(s, c);
+    for (int f = 0; f < F_COUNT; f++)
+        cap_buf_free(&a.field[f]);
+    *last_id = a.after;
+    return rc;
 }
 
 /* ---- trimming ---- */

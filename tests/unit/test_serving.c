@@ -168,6 +168,136 @@ static void test_predictions_paging(void **state)
     cJSON_Delete(out);
 }
 
+struct scan_seen {
+    int n;
+    int64_t last_id;
+    int64_t ts_sum;
+};
+
+static int scan_count(void *cls, int64_t id, const struct store_prediction *r,
+                      struct cap_error *err)
+{
+    struct scan_seen *s = cls;
+    assert_true(id > s->last_id);
+    assert_string_equal(r->model_name, "m");
+    assert_int_equal(r->inputs_len, 2);
+    assert_memory_equal(r->inputs, "in", 2);
+    s->last_id = id;
+    s->ts_sum += r->timestamp_ms;
+    s->n++;
+    return 0;
+}
+
+static int scan_fail(void *cls, int64_t id, const struct store_prediction *r,
+                     struct cap_error *err)
+{
+    return cap_err(err, CAP_EINVAL, "stop here");
+}
+
+/* The scanning cursor: every row once, in id order, in bounded steps, and
+ * a consumer's error stops the scan with that error. */
+static void test_predictions_scan(void **state)
+{
+    struct fx *f = *state;
+    struct cap_error err = {0};
+    struct store_prediction rows[30];
+    for (int i = 0; i < 30; i++)
+        rows[i] = (struct store_prediction){
+            .timestamp_ms = 5000 + i, .deployment = i % 3 ? "a" : "b", .model_name = "m",
+            .model_version = "1", .role = "primary", .inputs = "in", .inputs_len = 2,
+            .agree = -1};
+    assert_int_equal(store_predictions_log(f->st, rows, 20, &err), 0);
+    assert_int_equal(store_predictions_log(f->st, rows + 20, 10, &err), 0);
+    struct scan_seen s = {.last_id = -1};
+    int64_t cursor = -1, prev;
+    int steps = 0;
+    do {
+        prev = cursor;
+        assert_int_equal(store_predictions_scan(f->st, NULL, cursor, 7, scan_count, &s, &cursor,
+                                                &err),
+                         0);
+        steps++;
+    } while (cursor != prev);
+    assert_int_equal(s.n, 30);
+    assert_int_equal(steps, 6); /* 7+7+7+7+2, then one that finds nothing */
+    assert_int_equal(s.ts_sum, 30 * 5000 + 29 * 30 / 2);
+    struct scan_seen b = {.last_id = -1};
+    assert_int_equal(store_predictions_scan(f->st, "b", -1, 100, scan_count, &b, &cursor, &err),
+                     0);
+    assert_int_equal(b.n, 10);
+    assert_int_equal(store_predictions_scan(f->st, NULL, -1, 100, scan_fail, NULL, &cursor, &err),
+                     -CAP_EINVAL);
+    assert_string_equal(err.msg, "stop here");
+    assert_int_equal(store_predictions_scan(f->st, NULL, -1, 0, scan_count, &b, &cursor, &err),
+                     -CAP_EINVAL);
+}
+
+static int profile_sum(void *cls, int64_t start_ms, const void *p, size_t len,
+                       struct cap_error *err)
+{
+    int64_t *sum = cls;
+    assert_int_equal(len, 1);
+    *sum += start_ms + *(const char *)p;
+    return 0;
+}
+
+/* Windows and the monitor's state are written together; a window of the
+ * same deployment, width and start replaces the earlier one. */
+static void test_monitor_windows(void **state)
+{
+    struct fx *f = *state;
+    struct cap_error err = {0};
+    struct store_window w[3] = {
+        {.deployment = "d", .width_s = 60, .start_ms = 0, .end_ms = 60000, .nrows = 5,
+         .result_json = "{\"k\":1}", .profile = "\x01", .profile_len = 1},
+        {.deployment = "d", .width_s = 60, .start_ms = 60000, .end_ms = 120000, .nrows = 6,
+         .result_json = "{\"k\":2}", .profile = "\x02", .profile_len = 1},
+        {.deployment = "d", .width_s = 3600, .start_ms = 0, .end_ms = 3600000, .nrows = 11,
+         .result_json = "{\"k\":3}"},
+    };
+    struct store_state_int st[1] = {{"live.cursor", 41}};
+    int64_t ids[3];
+    assert_int_equal(store_monitor_windows_put(f->st, w, 3, st, 1, ids, &err), 0);
+    assert_true(ids[0] < ids[1] && ids[1] < ids[2]);
+    int64_t v = 0;
+    bool found = false;
+    assert_int_equal(store_monitor_state_get(f->st, "live.cursor", &v, &found, &err), 0);
+    assert_true(found);
+    assert_int_equal(v, 41);
+    assert_int_equal(store_monitor_state_get(f->st, "nope", &v, &found, &err), 0);
+    assert_false(found);
+
+    w[1].result_json = "{\"k\":4}";
+    st[0].value = 42;
+    assert_int_equal(store_monitor_windows_put(f->st, w + 1, 1, st, 1, NULL, &err), 0);
+    cJSON *out = NULL;
+    assert_int_equal(store_monitor_windows_search(f->st, "d", 60, 0, 1000000, 100, &out, &err), 0);
+    assert_int_equal(cJSON_GetArraySize(out), 2);
+    const cJSON *second = cJSON_GetArrayItem(out, 1);
+    assert_int_equal(cJSON_GetObjectItem(second, "rows")->valueint, 6);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(second, "result"), "k")->valueint, 4);
+    cJSON_Delete(out);
+    assert_int_equal(store_monitor_windows_search(f->st, "d", 0, 0, 60000, 100, &out, &err), 0);
+    assert_int_equal(cJSON_GetArraySize(out), 2); /* both widths starting at 0 */
+    cJSON_Delete(out);
+    int64_t sum = 0;
+    assert_int_equal(
+        store_monitor_window_profiles(f->st, "d", 60, 0, 120000, profile_sum, &sum, &err), 0);
+    assert_int_equal(sum, 60000 + 1 + 2);
+    sum = 0;
+    assert_int_equal(
+        store_monitor_window_profiles(f->st, "d", 3600, 0, 1e9, profile_sum, &sum, &err), 0);
+    assert_int_equal(sum, 0); /* no profile stored */
+
+    struct store_window bad = {.deployment = "d", .width_s = 0, .start_ms = 0, .end_ms = 1,
+                               .result_json = "{}"};
+    assert_int_equal(store_monitor_windows_put(f->st, &bad, 1, NULL, 0, NULL, &err), -CAP_EINVAL);
+    bad.width_s = 60;
+    bad.deployment = "no spaces";
+    assert_int_equal(store_monitor_windows_put(f->st, &bad, 1, NULL, 0, NULL, &err), -CAP_EINVAL);
+    assert_int_equal(store_monitor_windows_search(f->st, "d", 0, 0, 1, 0, &out, &err), -CAP_EINVAL);
+}
+
 /* Each log call below is one segment of 4 rows; trimming drops whole
  * segments from the oldest and keeps at least the rows asked for. */
 static void test_predictions_trim(void **state)
@@ -684,6 +814,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deployment_crud, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predictions_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predictions_trim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_predictions_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_monitor_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predictions_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predictions_large, setup, teardown),
         cmocka_unit_test(test_spec_check),
