@@ -17,6 +17,7 @@
 #include "base/util.h"
 #include "blob/blob.h"
 #include "monitor/predlog.h"
+#include "payload/payload.h"
 #include "serve/serve.h"
 #include "store/store.h"
 
@@ -278,7 +279,7 @@ static int predictions(const struct api_env *env, const struct api_request *req,
     cJSON *rows = NULL;
     char *next = NULL;
     if ((rc = store_predictions_search(env->store, dep, since, since_id, max, token,
-                                       serve_log_unpack, &rows, &next, err)) < 0)
+                                       payload_log_unpack, &rows, &next, err)) < 0)
         return rc;
     resp->json = api_wrap("predictions", rows);
     if (next)

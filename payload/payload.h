@@ -133,4 +133,19 @@ const char *payload_csv_unquote(const char *s, size_t *n, struct cap_buf *tmp);
 const char *payload_oip_datatype(int infer_type);
 int payload_infer_type(const char *oip_datatype);
 
+/* ---- the prediction log's form of tensors (logpack.c) ---- */
+/* Appends the tensors (named after the model's inputs or outputs) in the
+ * log's binary pack. */
+void payload_log_pack(const infer_model *m, bool inputs, const infer_tensor *t, int n,
+                      struct cap_buf *b);
+/* Each tensor of a pack, in order: fn gets its name and the tensor (its
+ * data valid during the call only). -1 when blob is not a valid pack,
+ * else the first nonzero result of fn, or 0. */
+typedef int (*payload_log_fn)(void *cls, const char *name, const infer_tensor *t);
+int payload_log_walk(const void *blob, size_t len, payload_log_fn fn, void *cls);
+/* The pack as JSON text {name: nested values} (malloc'd) or as cJSON; NULL
+ * when it is not a valid pack. */
+char *payload_log_unpack_json(const void *blob, size_t len);
+cJSON *payload_log_unpack(const void *blob, size_t len);
+
 #endif

@@ -700,9 +700,9 @@ static void log_prediction(struct plan *r, int role, const infer_tensor *in, int
     struct cap_buf b;
     cap_buf_init(&b);
     cap_buf_reserve(&b, 512);
-    serve_log_pack(sm->m, true, in, n_in, &b);
+    payload_log_pack(sm->m, true, in, n_in, &b);
     size_t in_len = b.len;
-    serve_log_pack(sm->m, false, outs, n_out, &b);
+    payload_log_pack(sm->m, false, outs, n_out, &b);
     struct store_prediction row = {
         .timestamp_ms = cap_now_ms(),
         .deployment = r->dep,

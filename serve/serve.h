@@ -151,16 +151,6 @@ bool serve_ref_is_latest(const char *alias, const char *version);
 int serve_ref_pick(const char *name, bool latest, const cJSON *found, char **out_version,
                    struct cap_error *err);
 
-/* ---- the prediction log's form of tensors (logpack.c) ---- */
-/* Appends the tensors (named after the model's inputs or outputs) in the
- * log's binary pack. */
-void serve_log_pack(const infer_model *m, bool inputs, const infer_tensor *t, int n,
-                    struct cap_buf *b);
-/* The pack as JSON text {name: nested values} (malloc'd) or as cJSON; NULL
- * when it is not a valid pack. */
-char *serve_log_unpack_json(const void *blob, size_t len);
-cJSON *serve_log_unpack(const void *blob, size_t len);
-
 /* The store-backed source (capstan server). */
 struct store;
 struct blob;

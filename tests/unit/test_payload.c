@@ -1776,6 +1776,89 @@ static void fast_numbers_exact(void **state)
     infer_model_free(m);
 }
 
+/* ---- the prediction log's pack, read back tensor by tensor ---- */
+
+static void put_raw(struct cap_buf *b, const void *p, size_t n)
+{
+    cap_buf_append(b, p, n);
+}
+
+/* A pack of a float [2, 2] tensor "x" and a string [2] tensor "s", written
+ * byte by byte after logpack.c's layout comment. */
+static void hand_pack(struct cap_buf *b)
+{
+    uint32_t n = 2, nl = 1;
+    int32_t type = INFER_FLOAT, ndim = 2;
+    int64_t dims[2] = {2, 2};
+    float v[4] = {1.5f, -2, 3, 4};
+    uint64_t len = sizeof v;
+    put_raw(b, "CPK1", 4);
+    put_raw(b, &n, 4);
+    put_raw(b, &nl, 4);
+    put_raw(b, "x", 1);
+    put_raw(b, &type, 4);
+    put_raw(b, &ndim, 4);
+    put_raw(b, dims, sizeof dims);
+    put_raw(b, &len, 8);
+    put_raw(b, v, sizeof v);
+    type = INFER_STRING;
+    ndim = 1;
+    len = 4 + 2 + 4 + 0;
+    put_raw(b, &nl, 4);
+    put_raw(b, "s", 1);
+    put_raw(b, &type, 4);
+    put_raw(b, &ndim, 4);
+    put_raw(b, dims, 8);
+    put_raw(b, &len, 8);
+    uint32_t l2 = 2, l0 = 0;
+    put_raw(b, &l2, 4);
+    put_raw(b, "ab", 2);
+    put_raw(b, &l0, 4);
+}
+
+static int walk_check(void *cls, const char *name, const infer_tensor *t)
+{
+    int *seen = cls;
+    if (*seen == 0) {
+        assert_string_equal(name, "x");
+        assert_int_equal(t->type, INFER_FLOAT);
+        assert_int_equal(t->dims[1], 2);
+        assert_true(((const float *)t->data)[0] == 1.5f && ((const float *)t->data)[3] == 4);
+    } else {
+        assert_string_equal(name, "s");
+        assert_string_equal(((char *const *)t->data)[0], "ab");
+        assert_string_equal(((char *const *)t->data)[1], "");
+    }
+    (*seen)++;
+    return 0;
+}
+
+static int walk_ignore(void *cls, const char *name, const infer_tensor *t)
+{
+    return 0;
+}
+
+static void log_pack_walk(void **state)
+{
+    struct cap_buf b;
+    cap_buf_init(&b);
+    hand_pack(&b);
+    int seen = 0;
+    assert_int_equal(payload_log_walk(b.data, b.len, walk_check, &seen), 0);
+    assert_int_equal(seen, 2);
+    char *js = payload_log_unpack_json(b.data, b.len);
+    assert_string_equal(js, "{\"x\":[[1.5,-2],[3,4]],\"s\":[\"ab\",\"\"]}");
+    free(js);
+    /* every truncation is refused, none is read past its end */
+    for (size_t cut = 0; cut < b.len; cut++) {
+        char *copy = cap_xmalloc(cut + 1);
+        memcpy(copy, b.data, cut);
+        assert_int_equal(payload_log_walk(copy, cut, walk_ignore, NULL), -1);
+        free(copy);
+    }
+    cap_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1802,6 +1885,7 @@ int main(void)
         cmocka_unit_test(fast_oip_agrees),
         cmocka_unit_test(fast_scoring_agrees),
         cmocka_unit_test(fast_numbers_exact),
+        cmocka_unit_test(log_pack_walk),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
