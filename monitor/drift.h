@@ -1,11 +1,12 @@
-/* drift.h - drift.c's rules that the profiles' drift (profile.c) follows
- * too, so that each lives in one place: the column typing, the choice of
- * test and threshold, the checks on the options and the report's JSON.
- * Internal to monitor/. */
+/* drift.h - drift.c's and quality.c's rules that the profiles' reports
+ * (profile.c) follow too, so that each lives in one place: the column
+ * typing, the choice of test and threshold, the checks on the options and
+ * the reports' JSON. Internal to monitor/. */
 #ifndef CAP_MONITOR_DRIFT_H
 #define CAP_MONITOR_DRIFT_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "monitor/monitor.h"
@@ -31,5 +32,12 @@ cJSON *mon_drift_column_json(const char *name, enum mon_coltype type,
                              const struct mon_stattest *test, double threshold,
                              const struct mon_stat_result *res);
 cJSON *mon_drift_report_json(cJSON *cols, size_t n, size_t drifted, double drift_share);
+
+/* quality.c: the thresholds' ranges and their JSON; whether a column is
+ * checked, and whether as categories (text is the reference's kind). */
+int mon_quality_check_thresholds(const struct mon_quality_options *o, struct cap_error *err);
+cJSON *mon_quality_thresholds_json(const struct mon_quality_options *o);
+bool mon_quality_selected(const struct mon_quality_options *o, const char *name);
+bool mon_quality_categorical(const struct mon_quality_options *o, const char *name, bool text);
 
 #endif

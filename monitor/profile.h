@@ -79,6 +79,9 @@ struct mon_colprof {
     char **cat;
     int64_t *cat_count;
     void *cat_index;         /* profile.c's hash index over cat */
+    bool cat_complete;       /* cat counts every value seen; false once a numeric column
+                                saw more than 256 distinct values and dropped its counts
+                                (added for profile.c: tests on counts need them all) */
 };
 
 struct mon_profile {
