@@ -727,7 +727,7 @@ static void shares_of(const size_t *r, const size_t *c, size_t k, size_t nr, siz
 
 /* A score computed from counts of values or bins; false for a test that
  * has no such form. */
-static bool score_counts(const char *id, bool cat, const size_t *r, const size_t *c, size_t k,
+static bool score_counts(const char *id, const size_t *r, const size_t *c, size_t k,
                          size_t nr, size_t nc, double *v)
 {
     struct mon_bins b;
@@ -746,7 +746,6 @@ static bool score_counts(const char *id, bool cat, const size_t *r, const size_t
         mon_bins_free(&b);
     } else
         return false;
-    (void)cat;
     return true;
 }
 
@@ -832,7 +831,7 @@ static int score_num(const struct mon_colprof *r, const struct mon_colprof *c,
     if (per_value || (exact && (!strcmp(id, "chisquare") || !strcmp(id, "z")))) {
         struct union_counts u;
         union_make(r, c, &u);
-        bool ok = score_counts(id, false, u.r, u.c, u.k, u.nr, u.nc, v);
+        bool ok = score_counts(id, u.r, u.c, u.k, u.nr, u.nc, v);
         free(u.r);
         free(u.c);
         ap->method = "exact";
@@ -844,7 +843,7 @@ static int score_num(const struct mon_colprof *r, const struct mon_colprof *c,
         return not_from_profiles(id, r->name, "it needs every value's count, and the column "
                                  "had too many values to keep them", err);
     size_t br[MON_PROF_BINS + 2], bc[MON_PROF_BINS + 2], k = r->nbins ? fixed_bins(r, c, br, bc) : 0;
-    if (k && score_counts(id, false, br, bc, k, (size_t)r->n_finite, (size_t)c->n_finite, v)) {
+    if (k && score_counts(id, br, bc, k, (size_t)r->n_finite, (size_t)c->n_finite, v)) {
         /* Evidently bins by Sturges' rule over both samples: another
          * binning, whose score no bound relates to this one */
         ap->method = "bins";
@@ -865,7 +864,7 @@ static int score_cat(const struct mon_colprof *r, const struct mon_colprof *c,
                                  "its profile dropped the counts of each", err);
     struct union_counts u;
     union_make(r, c, &u);
-    bool ok = score_counts(t->id, true, u.r, u.c, u.k, u.nr, u.nc, v);
+    bool ok = score_counts(t->id, u.r, u.c, u.k, u.nr, u.nc, v);
     free(u.r);
     free(u.c);
     ap->method = "exact";
@@ -917,7 +916,7 @@ static int drift_col(const struct mon_colprof *r, const struct mon_colprof *c,
     const struct mon_stattest *t;
     double th, v = NAN;
     int rc = mon_drift_choose(r->name, type, nr, distinct_values(r, c), o, &t, &th, err);
-    struct approx ap;
+    struct approx ap = {"exact", 0};
     if (rc == 0)
         rc = type == MON_NUM ? score_num(r, c, t, &v, &ap, err) : score_cat(r, c, t, &v, &ap, err);
     if (rc < 0)
@@ -977,8 +976,8 @@ int mon_drift_profiles(const struct mon_profile *ref, const struct mon_profile *
         const struct mon_colprof *r = &ref->cols[i];
         if (opt->n_columns && !in_names(opt->columns, opt->n_columns, r->name))
             continue;
-        cJSON *col;
-        bool d;
+        cJSON *col = NULL;
+        bool d = false;
         if ((rc = drift_col(r, &cur->cols[i], opt, &col, &d, err)) < 0)
             break;
         cJSON_AddItemToArray(cols, col);
