@@ -94,7 +94,7 @@ static cJSON *annotations_of(const struct alert_rule *r, const char *state, cons
     if (r->window_s)
         cap_buf_printf(&b, " of %lld s", (long long)r->window_s);
     cJSON_AddStringToObject(an, "summary", b.data);
-    b.len = 0;
+    cap_buf_reset(&b);
     if (value)
         cap_buf_printf(&b, "%s: value %.6g in window %lld", state, *value,
                        (long long)window_id);
@@ -102,7 +102,7 @@ static cJSON *annotations_of(const struct alert_rule *r, const char *state, cons
         cap_buf_printf(&b, "%s: the rule was deleted", state);
     cJSON_AddStringToObject(an, "description", b.data);
     if (value) {
-        b.len = 0;
+        cap_buf_reset(&b);
         cap_buf_printf(&b, "%.9g", *value);
         cJSON_AddStringToObject(an, "value", b.data);
     }
