@@ -26,6 +26,7 @@ int alert_start(const struct alert_config *cfg, struct alert **out, struct cap_e
     a->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 10000;
     a->default_window_s = cfg->default_window_s;
     a->external_url = cap_xstrdup(cfg->external_url ? cfg->external_url : "");
+    pthread_mutex_init(&a->eval_mu, NULL);
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->wake, NULL);
     pthread_cond_init(&a->idle, NULL);
@@ -61,6 +62,7 @@ void alert_stop(struct alert *a)
     pthread_cond_destroy(&a->idle);
     pthread_cond_destroy(&a->wake);
     pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->eval_mu);
     free(a);
 }
 

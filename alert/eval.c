@@ -210,7 +210,9 @@ static int check_window(const char *deployment, int64_t window_id, const cJSON *
     return 0;
 }
 
-int alert_on_window(struct alert *a, const char *deployment, int64_t window_id,
+/* Holds eval_mu: two windows evaluated at once would both read streak N
+ * and write N + 1. */
+static int evaluate(struct alert *a, const char *deployment, int64_t window_id,
                     const cJSON *window, struct cap_error *err)
 {
     struct eval_ctx e;
@@ -235,6 +237,15 @@ int alert_on_window(struct alert *a, const char *deployment, int64_t window_id,
     cJSON_Delete(states);
     if (rc == 0 && deliver)
         alert_kick(a);
+    return rc;
+}
+
+int alert_on_window(struct alert *a, const char *deployment, int64_t window_id,
+                    const cJSON *window, struct cap_error *err)
+{
+    pthread_mutex_lock(&a->eval_mu);
+    int rc = evaluate(a, deployment, window_id, window, err);
+    pthread_mutex_unlock(&a->eval_mu);
     return rc;
 }
 

@@ -27,6 +27,8 @@ struct alert {
     int64_t default_window_s;
     char *external_url;
 
+    /* One evaluation at a time: each reads the streaks, then writes them. */
+    pthread_mutex_t eval_mu;
     pthread_mutex_t mu;
     pthread_cond_t wake;         /* the delivery thread waits here */
     pthread_cond_t idle;         /* alert_flush waits here */

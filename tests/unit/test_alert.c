@@ -540,6 +540,42 @@ static void test_restart_continues(void **state)
     assert_int_equal((state_of(f, "r", &streak), streak), 0);
 }
 
+static void test_event_pages(void **state)
+{
+    struct fx *f = *state;
+    put_rule(f, "{" GOOD ",\"metric\":\"share_of_drifted_columns\",\"op\":\">\","
+                "\"threshold\":0.5}");
+    for (int i = 1; i <= 5; i++)
+        window(f, i, 60, i % 2 ? 0.9 : 0.1); /* fire, resolve, fire, resolve, fire */
+    cJSON *all = events(f);
+    assert_int_equal(cJSON_GetArraySize(all), 5);
+    char *token = NULL;
+    int seen = 0;
+    struct cap_error err = {0};
+    do {
+        cJSON *page = NULL;
+        char *next = NULL;
+        assert_int_equal(store_alert_event_list(f->st, "d", 2, token, &page, &next, &err), 0);
+        for (const cJSON *e = page->child; e; e = e->next, seen++)
+            assert_int_equal((int)jnum(e, "id"),
+                             (int)jnum(cJSON_GetArrayItem(all, seen), "id"));
+        assert_true(cJSON_GetArraySize(page) == 2 || !next);
+        cJSON_Delete(page);
+        free(token);
+        token = next;
+    } while (token);
+    assert_int_equal(seen, 5);
+    assert_string_equal(jstr(cJSON_GetArrayItem(all, 4), "state"), "firing");
+    assert_string_equal(jstr(cJSON_GetArrayItem(all, 0), "state"), "firing");
+    cJSON_Delete(all);
+    cJSON *page = NULL;
+    char *next = NULL;
+    assert_int_equal(store_alert_event_list(f->st, "d", 2, "x1", &page, &next, &err),
+                     -CAP_EINVAL);
+    assert_non_null(strstr(err.msg, "Invalid page_token 'x1'"));
+    assert_null(page);
+}
+
 /* ---- delivery ---- */
 
 static void rule_to(struct fx *f, const char *name, const char *metric_part, unsigned port)
@@ -751,6 +787,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_for_streaks_fire_and_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_widths_and_absent_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_continues, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_retries_once_per_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_resumes_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_gives_up_and_checks_address, setup,
