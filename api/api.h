@@ -18,6 +18,7 @@ struct blob;
 struct serve;
 struct metrics;
 struct predlog;
+struct alert;
 
 struct api_env {
     struct store *store;         /* NULL in a serving-only process */
@@ -26,6 +27,7 @@ struct api_env {
     struct serve *serve;         /* deployments; NULL when serving is off */
     struct metrics *metrics;     /* /metrics; may be NULL */
     struct predlog *log;         /* the prediction log; may be NULL */
+    struct alert *alert;         /* alert rules and delivery; NULL in a serving-only process */
 };
 
 #define API_MAX_PATH_PARAMS 3
@@ -141,6 +143,7 @@ extern const struct api_route api_artifact_routes[];
 extern const struct api_route api_registry_routes[];
 extern const struct api_route api_capstan_routes[];
 extern const struct api_route api_monitor_routes[];
+extern const struct api_route api_alert_routes[];
 extern const struct api_route api_serving_routes[];
 extern const struct api_route api_oip_routes[];
 extern const struct api_route api_invocations_routes[];

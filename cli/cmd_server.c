@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alert/alert.h"
 #include "api/api.h"
 #include "base/buf.h"
 #include "base/metrics.h"
@@ -100,6 +101,8 @@ int cmd_server(int argc, char **argv)
          "prediction log entries waiting to be written before new ones are dropped"},
         {"--prediction-log-max-rows", "CAPSTAN_PREDICTION_LOG_MAX_ROWS", false, "10000000",
          "rows the prediction log keeps; the oldest go first (0: keep all)"},
+        {"--alert-allow-private-webhooks", "CAPSTAN_ALERT_ALLOW_PRIVATE_WEBHOOKS", true, NULL,
+         "let alert webhooks point at loopback, private or link-local addresses"},
         {"--help", NULL, true, NULL, "show this help"},
         {NULL, NULL, false, NULL, NULL},
     };
@@ -155,6 +158,7 @@ int cmd_server(int argc, char **argv)
     struct serve *serve = NULL;
     struct serve_store_source src = {0};
     struct predlog_store logsink = {0};
+    struct alert *alert = NULL;
     int status = 1;
     if (blob_open(artifacts.data, &blob, &err) < 0) {
         fprintf(stderr, "capstan: cannot open the artifact root %s: %s\n", artifacts.data, err.msg);
@@ -162,6 +166,14 @@ int cmd_server(int argc, char **argv)
     }
     if (cli_open_store(opts, &store) < 0)
         goto done;
+    /* The live monitor reports each stored window to alert_window_hook
+     * (its on_window callback, with alert as cls). */
+    struct alert_config acfg = {
+        .store = store, .allow_private_webhooks = cli_get(opts, "--alert-allow-private-webhooks")};
+    if (alert_start(&acfg, &alert, &err) < 0) {
+        fprintf(stderr, "capstan: %s\n", err.msg);
+        goto done;
+    }
     logsink.store = store;
     logsink.keep_rows = (int64_t)logmax;
     plog = predlog_start((size_t)logq, predlog_store_sink, &logsink);
@@ -176,7 +188,7 @@ int cmd_server(int argc, char **argv)
         goto done;
     }
     struct api_env env = {.store = store, .blob = blob, .version = CAPSTAN_VERSION,
-                          .serve = serve, .metrics = metrics, .log = plog};
+                          .serve = serve, .metrics = metrics, .log = plog, .alert = alert};
     struct server_config scfg = {
         .host = cli_get(opts, "--host"),
         .port = (uint16_t)port,
@@ -202,6 +214,7 @@ done:
      * prediction log write what is queued, then close the store. */
     serve_stop(serve);
     predlog_stop(plog);
+    alert_stop(alert);
     metrics_free(metrics);
     if (store)
         store_close(store);

@@ -397,6 +397,25 @@ static int check_windows(const struct store_window *w, size_t n, struct cap_erro
     return 0;
 }
 
+static int check_alert_changes(const struct store_alert_change *ch, size_t n,
+                               struct cap_error *err)
+{
+    NEED(ch, "changes");
+    for (size_t i = 0; i < n; i++) {
+        CHECK(check_deployment_name(ch[i].deployment, err));
+        NEED(ch[i].rule, "rule");
+        NEED(ch[i].rule_json, "rule_json");
+        if (ch[i].window_id < 0 || ch[i].streak < 0)
+            return cap_err(err, CAP_EINVAL, "window_id and streak must not be negative");
+        if (ch[i].state && strcmp(ch[i].state, "firing") != 0 &&
+            strcmp(ch[i].state, "resolved") != 0)
+            return cap_err(err, CAP_EINVAL,
+                           "Invalid alert state '%.40s': expected firing or resolved",
+                           ch[i].state);
+    }
+    return 0;
+}
+
 /* ---------------- the operations ----------------
  * One wrapper per entry of store_ops.def: the store must be open, the
  * entry's checks must pass, then the backend's operation of the same name

@@ -216,6 +216,32 @@ typedef int (*store_window_profile_fn)(void *cls, int64_t start_ms, const void *
 /* Turns a stored inputs/outputs pack into JSON (NULL: null). */
 typedef cJSON *(*store_pack_decoder)(const void *pack, size_t len);
 
+/* ---- alerts ---- */
+/* Delivery state of an alert event (alert_events.delivered). */
+enum store_alert_delivery {
+    STORE_ALERT_PENDING = 0,     /* to be posted to its webhook */
+    STORE_ALERT_DELIVERED = 1,   /* the webhook answered 2xx: never posted again */
+    STORE_ALERT_FAILED = 2,      /* given up after the last attempt */
+    STORE_ALERT_NO_WEBHOOK = 3,  /* history only */
+};
+
+/* What one window did to one rule: its streak after the window and, when
+ * its state changed, the event. */
+struct store_alert_change {
+    const char *deployment;
+    const char *rule;            /* the rule's name */
+    const char *rule_json;       /* the rule as evaluated: a rule replaced meanwhile is left
+                                  * alone (its new condition starts its own streak) */
+    int64_t window_id;           /* > the rule's last_window_id, else nothing is written */
+    int64_t streak;
+    const char *state;           /* "firing" or "resolved"; NULL: no state change */
+    int64_t at_ms;
+    double value;
+    bool has_value;
+    const char *detail_json;     /* the event's detail (what delivery needs); may be NULL */
+    bool deliver;                /* STORE_ALERT_PENDING, else STORE_ALERT_NO_WEBHOOK */
+};
+
 /* The operations themselves: each one is declared, documented and checked
  * in store_ops.def; this makes its prototype
  * int store_<name>(struct store *st, ...). */

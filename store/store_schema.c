@@ -261,8 +261,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      * version (its sample and profile live in the artifact store; meta is
      * the monitor's JSON). A window is one computed monitoring result; the
      * monitor's cursor into the prediction log is stored in the same
-     * transaction as the windows it closed. Alert rules and their history
-     * of state changes, with the delivery state of each. */
+     * transaction as the windows it closed. Alert rules, each with its
+     * streak (consecutive breaching windows) and the last window counted,
+     * and their history of state changes, with the delivery state of each. */
     "CREATE TABLE monitor_baselines ("
     "  target TEXT PRIMARY KEY,"
     "  artifact_path TEXT NOT NULL,"
@@ -288,6 +289,8 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  rule TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL,"
+    "  streak INTEGER NOT NULL DEFAULT 0,"
+    "  last_window_id INTEGER NOT NULL DEFAULT 0,"
     "  UNIQUE(deployment, name));"
     "CREATE TABLE alert_events ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -300,7 +303,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  detail TEXT,"
     "  delivered INTEGER NOT NULL DEFAULT 0,"
     "  attempts INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX alert_events_by_deployment ON alert_events(deployment, id);",
+    "CREATE INDEX alert_events_by_deployment ON alert_events(deployment, id);"
+    "CREATE INDEX alert_events_by_rule ON alert_events(deployment, rule, id);"
+    "CREATE INDEX alert_events_pending ON alert_events(id) WHERE delivered = 0;",
 };
 
 /* Steps of a migration that SQL cannot express, run after its SQL in the
