@@ -152,7 +152,8 @@ char *store_sq_random_name(void);
  * file of its area: store_sqlite_exp.c (experiments), _runs.c (runs,
  * metrics), _search.c (run, experiment and logged-model search), _models.c
  * (logged models), _registry.c and _registry_search.c (model registry),
- * _serving.c (deployments) and _predictions.c (the prediction log). */
+ * _serving.c (deployments), _predictions.c (the prediction log) and
+ * _baselines.c (the monitor's reference baselines). */
 #define STORE_SELF void *impl
 #define STORE_OP(name, params, args, ...) int store_sq_##name params;
 #include "store/store_ops.def"
