@@ -26,7 +26,7 @@
 
 #include "base/buf.h"
 #include "base/numfmt.h"
-#include "monitor/stattest.h"
+#include "monitor/drift.h"
 
 /* Evidently's INTEGER_CARDINALITY_LIMIT: an integer column with this many
  * distinct values or fewer is categorical. */
@@ -113,8 +113,8 @@ static int unknown_test(const char *id, const char *column, struct cap_error *er
     return cap_err(err, CAP_EINVAL, "unknown stattest '%s' (expected one of %s)", id, ids);
 }
 
-static int check_options(const struct mon_frame *ref, const struct mon_drift_options *o,
-                         struct cap_error *err)
+int mon_drift_check(const struct mon_frame *ref, const struct mon_drift_options *o,
+                    struct cap_error *err)
 {
     if (!(o->drift_share >= 0 && o->drift_share <= 1))
         return cap_err(err, CAP_EINVAL, "drift share %g is out of range (expected 0 to 1)",
@@ -287,6 +287,20 @@ static void codes_text(const struct mon_column *kr, size_t nr, const struct mon_
     free(keys);
 }
 
+int mon_drift_type(const struct mon_column *k, size_t nrows, const struct mon_drift_options *o,
+                   enum mon_coltype *out, struct cap_error *err)
+{
+    if (in_list(o->numerical, o->n_numerical, k->name)) {
+        *out = MON_NUM;
+        return 0;
+    }
+    if (in_list(o->categorical, o->n_categorical, k->name)) {
+        *out = MON_CAT;
+        return 0;
+    }
+    return infer_type(k, nrows, out, err);
+}
+
 /* Evidently's _get_default_stattest. */
 static const char *default_test(enum mon_coltype t, size_t nref, size_t nvalues)
 {
@@ -324,6 +338,34 @@ static int parse_threshold(const char *text, const char *col, const struct mon_s
     return 0;
 }
 
+int mon_drift_choose(const char *name, enum mon_coltype type, size_t nref, size_t nvalues,
+                     const struct mon_drift_options *o, const struct mon_stattest **test,
+                     double *threshold, struct cap_error *err)
+{
+    const char *id = override_of(o->stattest_col, o->n_stattest_col, name);
+    if (!id)
+        id = o->stattest;
+    bool chosen = id != NULL;
+    if (!id)
+        id = default_test(type, nref, nvalues);
+    const struct mon_stattest *t = mon_stattest_find(id);
+    if (!t)
+        return cap_err(err, CAP_EINVAL, "stattest '%s' is not available yet", id);
+    /* Evidently refuses a test the caller names for a type it does not
+     * take, but runs its own defaults (chisquare, z) on numerical columns. */
+    if (chosen && !(type == MON_NUM ? t->num : t->cat))
+        return cap_err(err, CAP_EINVAL,
+                       "stattest '%s' does not apply to %s column '%s' (it takes %s columns)", id,
+                       type == MON_NUM ? "numerical" : "categorical", name,
+                       t->num ? "numerical" : "categorical");
+    const char *th = override_of(o->threshold_col, o->n_threshold_col, name);
+    if (!th)
+        th = o->threshold;
+    *threshold = t->default_threshold;
+    *test = t;
+    return th ? parse_threshold(th, name, t, threshold, err) : 0;
+}
+
 struct col_result {
     enum mon_coltype type;
     const struct mon_stattest *test;
@@ -338,7 +380,6 @@ static int drift_column(const struct mon_frame *ref, const struct mon_frame *cur
 {
     const struct mon_column *kr = find_col(ref, name), *kc = find_col(cur, name);
     bool named_num = in_list(o->numerical, o->n_numerical, name);
-    bool named_cat = in_list(o->categorical, o->n_categorical, name);
     if (named_num && (kr->dtype == MON_TEXT || kc->dtype == MON_TEXT)) {
         bool in_ref = kr->dtype == MON_TEXT;
         const struct mon_column *k = in_ref ? kr : kc;
@@ -356,9 +397,8 @@ static int drift_column(const struct mon_frame *ref, const struct mon_frame *cur
                        first_text(k, in_ref ? ref->nrows : cur->nrows),
                        in_ref ? "current" : "reference", in_ref ? cur->path : ref->path);
     }
-    int rc = 0;
-    out->type = named_num ? MON_NUM : MON_CAT;
-    if (!named_num && !named_cat && (rc = infer_type(kc, cur->nrows, &out->type, err)) < 0)
+    int rc = mon_drift_type(kc, cur->nrows, o, &out->type, err);
+    if (rc < 0)
         return rc;
     struct mon_sample r = {0}, c = {0};
     if (kr->dtype == MON_TEXT) {
@@ -377,33 +417,10 @@ static int drift_column(const struct mon_frame *ref, const struct mon_frame *cur
                      r.n == 0 ? "reference" : "current");
         goto done;
     }
-    const char *id = override_of(o->stattest_col, o->n_stattest_col, name);
-    if (!id)
-        id = o->stattest;
-    bool chosen = id != NULL;
-    if (!id)
-        id = default_test(out->type, r.n, distinct_upto(r.v, r.n, c.v, c.n, 6));
-    out->test = mon_stattest_find(id);
-    if (!out->test) {
-        rc = cap_err(err, CAP_EINVAL, "stattest '%s' is not available yet", id);
-        goto done;
-    }
-    /* Evidently refuses a test the caller names for a type it does not
-     * take, but runs its own defaults (chisquare, z) on numerical columns. */
-    if (chosen && !(out->type == MON_NUM ? out->test->num : out->test->cat)) {
-        rc = cap_err(err, CAP_EINVAL,
-                     "stattest '%s' does not apply to %s column '%s' (it takes %s columns)", id,
-                     out->type == MON_NUM ? "numerical" : "categorical", name,
-                     out->test->num ? "numerical" : "categorical");
-        goto done;
-    }
-    const char *th = override_of(o->threshold_col, o->n_threshold_col, name);
-    if (!th)
-        th = o->threshold;
-    out->threshold = out->test->default_threshold;
-    if (th && (rc = parse_threshold(th, name, out->test, &out->threshold, err)) < 0)
-        goto done;
-    rc = out->test->fn(&r, &c, out->type, out->threshold, &out->res, err);
+    rc = mon_drift_choose(name, out->type, r.n, distinct_upto(r.v, r.n, c.v, c.n, 6), o,
+                          &out->test, &out->threshold, err);
+    if (rc == 0)
+        rc = out->test->fn(&r, &c, out->type, out->threshold, &out->res, err);
 done:
     free((double *)r.v);
     free((double *)c.v);
@@ -412,19 +429,34 @@ done:
 
 /* ---- the report ---- */
 
-static cJSON *column_json(const char *name, const struct col_result *cr)
+cJSON *mon_drift_column_json(const char *name, enum mon_coltype type,
+                             const struct mon_stattest *test, double threshold,
+                             const struct mon_stat_result *res)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "column", name);
-    cJSON_AddStringToObject(o, "column_type", cr->type == MON_NUM ? "num" : "cat");
-    cJSON_AddStringToObject(o, "stattest", cr->test->id);
-    cJSON_AddNumberToObject(o, "stattest_threshold", cr->threshold);
+    cJSON_AddStringToObject(o, "column_type", type == MON_NUM ? "num" : "cat");
+    cJSON_AddStringToObject(o, "stattest", test->id);
+    cJSON_AddNumberToObject(o, "stattest_threshold", threshold);
     /* a score Evidently leaves NaN (chi-square of one category) is null */
-    if (isfinite(cr->res.score))
-        cJSON_AddNumberToObject(o, "drift_score", cr->res.score);
+    if (isfinite(res->score))
+        cJSON_AddNumberToObject(o, "drift_score", res->score);
     else
         cJSON_AddNullToObject(o, "drift_score");
-    cJSON_AddBoolToObject(o, "drift_detected", cr->res.drift);
+    cJSON_AddBoolToObject(o, "drift_detected", res->drift);
+    return o;
+}
+
+cJSON *mon_drift_report_json(cJSON *cols, size_t n, size_t drifted, double drift_share)
+{
+    double share = n ? (double)drifted / (double)n : 0;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "dataset_drift", n > 0 && share >= drift_share);
+    cJSON_AddNumberToObject(o, "drift_share", drift_share);
+    cJSON_AddNumberToObject(o, "number_of_columns", (double)n);
+    cJSON_AddNumberToObject(o, "number_of_drifted_columns", (double)drifted);
+    cJSON_AddNumberToObject(o, "share_of_drifted_columns", share);
+    cJSON_AddItemToObject(o, "columns", cols);
     return o;
 }
 
@@ -477,7 +509,7 @@ int mon_drift(const struct mon_frame *ref, const struct mon_frame *cur,
 {
     *out = NULL;
     int rc;
-    if ((rc = mon_frames_check(ref, cur, err)) < 0 || (rc = check_options(ref, opt, err)) < 0)
+    if ((rc = mon_frames_check(ref, cur, err)) < 0 || (rc = mon_drift_check(ref, opt, err)) < 0)
         return rc;
     size_t cap = ref->ncols ? ref->ncols : 1;
     struct col_job j = {.ref = ref, .cur = cur, .opt = opt,
@@ -496,7 +528,8 @@ int mon_drift(const struct mon_frame *ref, const struct mon_frame *cur,
             *err = j.errs[i];
             break;
         }
-        cJSON_AddItemToArray(cols, column_json(j.names[i], &j.res[i]));
+        cJSON_AddItemToArray(cols, mon_drift_column_json(j.names[i], j.res[i].type, j.res[i].test,
+                                                         j.res[i].threshold, &j.res[i].res));
         drifted += j.res[i].res.drift;
     }
     free(j.names);
@@ -507,14 +540,6 @@ int mon_drift(const struct mon_frame *ref, const struct mon_frame *cur,
         cJSON_Delete(cols);
         return rc;
     }
-    double share = n ? (double)drifted / (double)n : 0;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddBoolToObject(o, "dataset_drift", n > 0 && share >= opt->drift_share);
-    cJSON_AddNumberToObject(o, "drift_share", opt->drift_share);
-    cJSON_AddNumberToObject(o, "number_of_columns", (double)n);
-    cJSON_AddNumberToObject(o, "number_of_drifted_columns", (double)drifted);
-    cJSON_AddNumberToObject(o, "share_of_drifted_columns", share);
-    cJSON_AddItemToObject(o, "columns", cols);
-    *out = o;
+    *out = mon_drift_report_json(cols, n, drifted, opt->drift_share);
     return 0;
 }

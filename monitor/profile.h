@@ -38,6 +38,15 @@ double mon_sketch_quantile(const struct mon_sketch *s, double q);
 double mon_sketch_cdf(const struct mon_sketch *s, double v);
 /* The sketch's guaranteed normalized rank error for its current count. */
 double mon_sketch_eps(const struct mon_sketch *s);
+/* A guaranteed bound on the area between the sketch's CDF and the true
+ * empirical CDF (integral over x of |F_sketch(x) - F(x)|), in the values'
+ * units: what a Wasserstein distance computed from the sketch can be off
+ * by, per sketch. */
+double mon_sketch_l1(const struct mon_sketch *s);
+/* Between the CDFs of two sketches' (weighted) items: the area, W1
+ * (NaN if either is empty), and the largest gap, the K-S statistic. */
+double mon_sketch_w1(const struct mon_sketch *a, const struct mon_sketch *b);
+double mon_sketch_ks(const struct mon_sketch *a, const struct mon_sketch *b);
 void mon_sketch_encode(const struct mon_sketch *s, struct cap_buf *out);
 /* Reads one encoded sketch at *p (advanced past it); -CAP_EINVAL if corrupt. */
 int mon_sketch_decode(const unsigned char **p, const unsigned char *end,
@@ -70,6 +79,9 @@ struct mon_colprof {
     char **cat;
     int64_t *cat_count;
     void *cat_index;         /* profile.c's hash index over cat */
+    bool cat_complete;       /* cat counts every value seen; false once a numeric column
+                                saw more than 256 distinct values and dropped its counts
+                                (added for profile.c: tests on counts need them all) */
 };
 
 struct mon_profile {

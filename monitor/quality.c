@@ -13,6 +13,7 @@
 
 #include "base/buf.h"
 #include "base/numfmt.h"
+#include "monitor/drift.h"
 #include "monitor/valmap.h"
 
 #define MON_QUALITY_EXAMPLES 10
@@ -67,18 +68,18 @@ static const cJSON *drift_entry(const cJSON *drift, const char *name)
 }
 
 /* Whether a column is checked, and whether as categories. */
-static bool selected(const struct mon_quality_options *o, const char *name)
+bool mon_quality_selected(const struct mon_quality_options *o, const char *name)
 {
     if (o->n_columns)
         return in_list(o->columns, o->n_columns, name);
     return !o->drift || drift_entry(o->drift, name);
 }
 
-static bool categorical(const struct mon_quality_options *o, const struct mon_column *kr)
+bool mon_quality_categorical(const struct mon_quality_options *o, const char *name, bool text)
 {
-    if (kr->dtype == MON_TEXT || in_list(o->categorical, o->n_categorical, kr->name))
+    if (text || in_list(o->categorical, o->n_categorical, name))
         return true;
-    const cJSON *e = o->drift ? drift_entry(o->drift, kr->name) : NULL;
+    const cJSON *e = o->drift ? drift_entry(o->drift, name) : NULL;
     const cJSON *t = e ? cJSON_GetObjectItem(e, "column_type") : NULL;
     return cJSON_IsString(t) && strcmp(t->valuestring, "cat") == 0;
 }
@@ -102,6 +103,12 @@ static int check_input(const struct mon_frame *ref, const struct mon_frame *cur,
         (rc = mon_names_check(ref, o->categorical, o->n_categorical, "the categorical list",
                               err)) < 0)
         return rc;
+    return mon_quality_check_thresholds(o, err);
+}
+
+int mon_quality_check_thresholds(const struct mon_quality_options *o, struct cap_error *err)
+{
+    int rc;
     if ((rc = check_share(o->missing_share, "missing-share", err)) < 0 ||
         (rc = check_share(o->new_category_share, "new-category-share", err)) < 0 ||
         (rc = check_share(o->out_of_range_share, "out-of-range-share", err)) < 0 ||
@@ -281,7 +288,7 @@ static cJSON *column_quality(const struct mon_column *kr, size_t nr, const struc
      * or the drift report says so. Across a type mismatch only the range
      * check still means something (over the current's cells that are
      * numbers). */
-    bool cat = categorical(o, kr);
+    bool cat = mon_quality_categorical(o, kr->name, kr->dtype == MON_TEXT);
     double s = 0;
     cJSON *nc_json = cat && !mismatch ? new_categories(kr, nr, kc, nc, &s) : NULL;
     cJSON_AddItemToObject(j, "new_categories", nc_json ? nc_json : cJSON_CreateNull());
@@ -382,7 +389,7 @@ static cJSON *duplicates_json(const struct mon_frame *ref, const struct mon_fram
     return j;
 }
 
-static cJSON *thresholds_json(const struct mon_quality_options *o)
+cJSON *mon_quality_thresholds_json(const struct mon_quality_options *o)
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "missing_share", o->missing_share);
@@ -409,7 +416,7 @@ int mon_quality(const struct mon_frame *ref, const struct mon_frame *cur,
     size_t n = 0, nfailed = 0;
     for (size_t c = 0; c < ref->ncols; c++) {
         const struct mon_column *kr = &ref->cols[c];
-        if (!selected(opt, kr->name))
+        if (!mon_quality_selected(opt, kr->name))
             continue;
         bool failed;
         cJSON_AddItemToArray(cols, column_quality(kr, ref->nrows, find_col(cur, kr->name),
@@ -425,7 +432,7 @@ int mon_quality(const struct mon_frame *ref, const struct mon_frame *cur,
     cJSON_AddNumberToObject(o, "number_of_failed_columns", (double)nfailed);
     cJSON_AddItemToObject(o, "columns", cols);
     cJSON_AddItemToObject(o, "duplicated_rows", dups);
-    cJSON_AddItemToObject(o, "thresholds", thresholds_json(opt));
+    cJSON_AddItemToObject(o, "thresholds", mon_quality_thresholds_json(opt));
     *out = o;
     return 0;
 }

@@ -271,11 +271,15 @@ int mon_bins_make(const struct mon_sample *ref, const struct mon_sample *cur,
     }
     free(rc);
     free(cc);
-    if (fill_zeroes) {
-        fill_zeroes_in(out->ref, nb);
-        fill_zeroes_in(out->cur, nb);
-    }
+    if (fill_zeroes)
+        mon_bins_fill_zeroes(out);
     return 0;
+}
+
+void mon_bins_fill_zeroes(struct mon_bins *b)
+{
+    fill_zeroes_in(b->ref, b->n);
+    fill_zeroes_in(b->cur, b->n);
 }
 
 void mon_bins_free(struct mon_bins *b)
@@ -318,13 +322,19 @@ int mon_st_psi(const struct mon_sample *ref, const struct mon_sample *cur,
     int rc = mon_bins_make(ref, cur, type, 30, true, &b, err);
     if (rc < 0)
         return rc;
-    double *t = cap_xmalloc(b.n * sizeof *t);
-    for (size_t i = 0; i < b.n; i++)
-        t[i] = (b.ref[i] - b.cur[i]) * log(b.ref[i] / b.cur[i]);
-    double v = psum(t, b.n);
-    free(t);
+    double v = mon_shares_psi(&b);
     mon_bins_free(&b);
     return result(out, v, v >= threshold);
+}
+
+double mon_shares_psi(const struct mon_bins *b)
+{
+    double *t = cap_xmalloc((b->n ? b->n : 1) * sizeof *t);
+    for (size_t i = 0; i < b->n; i++)
+        t[i] = (b->ref[i] - b->cur[i]) * log(b->ref[i] / b->cur[i]);
+    double v = psum(t, b->n);
+    free(t);
+    return v;
 }
 
 /* scipy.stats.entropy(p, q): both normalised to sum 1 first (the epsilon
@@ -337,14 +347,20 @@ int mon_st_kl_div(const struct mon_sample *ref, const struct mon_sample *cur,
     int rc = mon_bins_make(ref, cur, type, 30, true, &b, err);
     if (rc < 0)
         return rc;
-    double sp = sum_of(b.ref, b.n), sq = sum_of(b.cur, b.n);
-    double *t = cap_xmalloc(b.n * sizeof *t);
-    for (size_t i = 0; i < b.n; i++)
-        t[i] = rel_entr(b.ref[i] / sp, b.cur[i] / sq);
-    double v = psum(t, b.n);
-    free(t);
+    double v = mon_shares_kl_div(&b);
     mon_bins_free(&b);
     return result(out, v, v >= threshold);
+}
+
+double mon_shares_kl_div(const struct mon_bins *b)
+{
+    double sp = sum_of(b->ref, b->n), sq = sum_of(b->cur, b->n);
+    double *t = cap_xmalloc((b->n ? b->n : 1) * sizeof *t);
+    for (size_t i = 0; i < b->n; i++)
+        t[i] = rel_entr(b->ref[i] / sp, b->cur[i] / sq);
+    double v = psum(t, b->n);
+    free(t);
+    return v;
 }
 
 /* scipy.spatial.distance.jensenshannon (natural log) over the shares
@@ -357,19 +373,25 @@ int mon_st_jensenshannon(const struct mon_sample *ref, const struct mon_sample *
     int rc = mon_bins_make(ref, cur, type, 30, false, &b, err);
     if (rc < 0)
         return rc;
-    double sp = sum_of(b.ref, b.n), sq = sum_of(b.cur, b.n);
-    double *l = cap_xmalloc(b.n * sizeof *l), *r = cap_xmalloc(b.n * sizeof *r);
-    for (size_t i = 0; i < b.n; i++) {
-        double p = b.ref[i] / sp, q = b.cur[i] / sq, m = (p + q) / 2.0;
+    double v = mon_shares_jensenshannon(&b);
+    mon_bins_free(&b);
+    return result(out, v, v >= threshold);
+}
+
+double mon_shares_jensenshannon(const struct mon_bins *b)
+{
+    double sp = sum_of(b->ref, b->n), sq = sum_of(b->cur, b->n);
+    size_t n = b->n ? b->n : 1;
+    double *l = cap_xmalloc(n * sizeof *l), *r = cap_xmalloc(n * sizeof *r);
+    for (size_t i = 0; i < b->n; i++) {
+        double p = b->ref[i] / sp, q = b->cur[i] / sq, m = (p + q) / 2.0;
         l[i] = rel_entr(p, m);
         r[i] = rel_entr(q, m);
     }
-    double js = (psum(l, b.n) + psum(r, b.n)) / 2.0;
+    double js = (psum(l, b->n) + psum(r, b->n)) / 2.0;
     free(l);
     free(r);
-    mon_bins_free(&b);
-    double v = sqrt(js);
-    return result(out, v, v >= threshold);
+    return sqrt(js);
 }
 
 /* Population standard deviation (numpy.std, ddof 0): two passes. */
@@ -431,16 +453,21 @@ int mon_st_chisquare(const struct mon_sample *ref, const struct mon_sample *cur,
         return cap_err(err, CAP_EINVAL, "chisquare needs non-empty samples");
     struct mon_counts c;
     counts_of(ref, cur, &c);
-    double knorm = (double)cur->n / (double)ref->n;
-    double *t = cap_xmalloc(c.k * sizeof *t);
-    for (size_t i = 0; i < c.k; i++) {
-        double e = (double)c.r[i] * knorm, o = (double)c.c[i];
+    double p = mon_counts_chisquare(c.r, c.c, c.k, ref->n, cur->n);
+    counts_free(&c);
+    return result(out, p, p < threshold);
+}
+
+double mon_counts_chisquare(const size_t *r, const size_t *c, size_t k, size_t nr, size_t nc)
+{
+    double knorm = (double)nc / (double)nr;
+    double *t = cap_xmalloc((k ? k : 1) * sizeof *t);
+    for (size_t i = 0; i < k; i++) {
+        double e = (double)r[i] * knorm, o = (double)c[i];
         t[i] = e > 0 ? (o - e) * (o - e) / e : (o > 0 ? INFINITY : NAN);
     }
-    double stat = psum(t, c.k);
-    size_t k = c.k;
+    double stat = psum(t, k);
     free(t);
-    counts_free(&c);
     double p;
     if (k < 2 || isnan(stat))
         p = NAN; /* one category: chi-square with 0 degrees of freedom */
@@ -448,7 +475,7 @@ int mon_st_chisquare(const struct mon_sample *ref, const struct mon_sample *cur,
         p = 0;
     else
         p = gsl_cdf_chisq_Q(stat, (double)(k - 1));
-    return result(out, p, p < threshold);
+    return p;
 }
 
 /* Evidently's two-proportion z-test of "value != the smallest value"
@@ -460,16 +487,20 @@ int mon_st_z(const struct mon_sample *ref, const struct mon_sample *cur, enum mo
         return cap_err(err, CAP_EINVAL, "z needs non-empty samples");
     struct mon_counts c;
     counts_of(ref, cur, &c);
-    bool same_constant = c.k == 1;
-    double n1 = (double)ref->n, n2 = (double)cur->n;
-    double p1 = (n1 - (double)c.r[0]) / n1, p2 = (n2 - (double)c.c[0]) / n2;
+    double p = mon_counts_z(c.r[0], c.c[0], c.k, ref->n, cur->n);
     counts_free(&c);
-    if (same_constant)
-        return result(out, 1.0, 1.0 < threshold);
+    return result(out, p, p < threshold);
+}
+
+double mon_counts_z(size_t r0, size_t c0, size_t k, size_t nr, size_t nc)
+{
+    if (k == 1) /* the same constant in both */
+        return 1.0;
+    double n1 = (double)nr, n2 = (double)nc;
+    double p1 = (n1 - (double)r0) / n1, p2 = (n2 - (double)c0) / n2;
     double P = (p1 * n1 + p2 * n2) / (n1 + n2);
     double z = (p1 - p2) / sqrt(P * (1 - P) * (1.0 / n1 + 1.0 / n2));
-    double p = 2 * (1 - gsl_cdf_ugaussian_P(fabs(z)));
-    return result(out, p, p < threshold);
+    return 2 * (1 - gsl_cdf_ugaussian_P(fabs(z)));
 }
 
 /* Hellinger distance. Categorical: sqrt(1 - sum sqrt(p q)) over the
@@ -485,8 +516,7 @@ int mon_st_hellinger(const struct mon_sample *ref, const struct mon_sample *cur,
     counts_of(ref, cur, &c);
     double bc = 0;
     if (type == MON_CAT) {
-        for (size_t i = 0; i < c.k; i++)
-            bc += sqrt(((double)c.r[i] / (double)ref->n) * ((double)c.c[i] / (double)cur->n));
+        bc = mon_counts_bhattacharyya(c.r, c.c, c.k, ref->n, cur->n);
     } else {
         double *e;
         size_t nb = sturges_edges(c.key[0], c.key[c.k - 1], c.k, ref->integer && cur->integer,
@@ -508,9 +538,21 @@ int mon_st_hellinger(const struct mon_sample *ref, const struct mon_sample *cur,
         free(e);
     }
     counts_free(&c);
-    bc = fmin(fmax(bc, 0.0), 1.0);
-    double v = sqrt(1 - bc);
+    double v = mon_hellinger_of(bc);
     return result(out, v, v >= threshold);
+}
+
+double mon_counts_bhattacharyya(const size_t *r, const size_t *c, size_t k, size_t nr, size_t nc)
+{
+    double bc = 0;
+    for (size_t i = 0; i < k; i++)
+        bc += sqrt(((double)r[i] / (double)nr) * ((double)c[i] / (double)nc));
+    return bc;
+}
+
+double mon_hellinger_of(double bc)
+{
+    return sqrt(1 - fmin(fmax(bc, 0.0), 1.0));
 }
 
 /* ---- Kolmogorov-Smirnov ---- */
@@ -790,6 +832,12 @@ int mon_st_ks(const struct mon_sample *ref, const struct mon_sample *cur, enum m
     }
     free(a);
     free(b);
+    double p = mon_ks_pvalue(m, n, best);
+    return result(out, p, p <= threshold);
+}
+
+double mon_ks_pvalue(long m, long n, long best)
+{
     long g = (long)mon_gcd(m, n);
     double p;
     if (m <= 10000 && n <= 10000) {
@@ -806,8 +854,7 @@ int mon_st_ks(const struct mon_sample *ref, const struct mon_sample *cur, enum m
         double en = nearbyint(mm * nn / (mm + nn));
         p = kolmogorov_sf((long)en, d);
     }
-    p = clip01(p);
-    return result(out, p, p <= threshold);
+    return clip01(p);
 }
 
 /* ---- Total variation distance, permutation p-value ---- */

@@ -67,6 +67,29 @@ int mon_bins_make(const struct mon_sample *ref, const struct mon_sample *cur,
                   enum mon_coltype type, int n_bins, bool fill_zeroes, struct mon_bins *out,
                   struct cap_error *err);
 void mon_bins_free(struct mon_bins *b);
+/* Evidently's epsilon for the empty bins of both sides (mon_bins_make's
+ * fill_zeroes), for shares made elsewhere (profile.c). */
+void mon_bins_fill_zeroes(struct mon_bins *b);
+
+/* The tests' scores from what they reduce to, shared with the profiles'
+ * drift (profile.c) so that both compute alike. Over binned shares: */
+double mon_shares_psi(const struct mon_bins *b);          /* fill_zeroes shares */
+double mon_shares_kl_div(const struct mon_bins *b);       /* fill_zeroes shares */
+double mon_shares_jensenshannon(const struct mon_bins *b); /* plain shares */
+/* Over the counts of each category (sorted, as codes order them), with
+ * nr and nc the samples' sizes: the chi-square and z p-values, and the
+ * Bhattacharyya coefficient sum sqrt(p q) that Hellinger's distance
+ * mon_hellinger_of(bc) = sqrt(1 - bc) takes. r0, c0: the smallest
+ * value's counts; k: the number of distinct values in both. */
+double mon_counts_chisquare(const size_t *r, const size_t *c, size_t k, size_t nr, size_t nc);
+double mon_counts_z(size_t r0, size_t c0, size_t k, size_t nr, size_t nc);
+double mon_counts_bhattacharyya(const size_t *r, const size_t *c, size_t k, size_t nr,
+                                size_t nc);
+double mon_hellinger_of(double bc);
+/* The two-sample K-S p-value (scipy's ks_2samp, method auto) for samples
+ * of m and n values whose CDFs differ by at most best / (m n): best is
+ * the lattice distance max |i n - j m|. */
+double mon_ks_pvalue(long m, long n, long best);
 
 /* Sorts finite or infinite doubles (no NaN) ascending; stattest.c. */
 void mon_sort(double *v, size_t n);
