@@ -347,8 +347,8 @@ static int run_chunk(struct plan *p, infer_ctx *ctx, size_t r0, size_t n, struct
 {
     const infer_model *m = p->in->model;
     int nin = infer_input_count(m), nout = infer_output_count(m);
-    infer_tensor *in;
-    char **tmp;
+    infer_tensor *in = NULL;
+    char **tmp = NULL;
     int ntmp = build_inputs(p, r0, n, &in, &tmp, err);
     if (ntmp < 0)
         return ntmp;

@@ -136,7 +136,7 @@ static int get_cells(const char *label, struct rd *r, struct mon_column *c, size
             return corrupt(label, "a column's values are cut short", err);
         c->num = cap_xmalloc(nrows ? nrows * sizeof *c->num : 1);
         for (size_t i = 0; i < nrows; i++) {
-            uint64_t u;
+            uint64_t u = 0; /* (the length was checked above) */
             get_u64(r, &u);
             memcpy(&c->num[i], &u, 8);
         }
