@@ -56,5 +56,6 @@ int cmd_models(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
+int cmd_monitor_baseline(int argc, char **argv); /* cmd_monitor_baseline.c */
 
 #endif

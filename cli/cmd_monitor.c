@@ -226,11 +226,13 @@ int cmd_monitor(int argc, char **argv)
 {
     if (argc < 3 || strcmp(argv[2], "--help") == 0) {
         fprintf(argc < 3 ? stderr : stdout,
-                "usage: capstan monitor drift [options]   (capstan monitor drift --help)\n");
+                "usage: capstan monitor drift|baseline [options]   (capstan monitor drift --help)\n");
         return argc < 3 ? 2 : 0;
     }
     if (strcmp(argv[2], "drift") == 0)
         return drift(argc, argv);
-    fprintf(stderr, "capstan: unknown monitor command '%s' (expected: drift)\n", argv[2]);
+    if (strcmp(argv[2], "baseline") == 0)
+        return cmd_monitor_baseline(argc, argv);
+    fprintf(stderr, "capstan: unknown monitor command '%s' (expected: drift, baseline)\n", argv[2]);
     return 2;
 }

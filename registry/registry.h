@@ -51,6 +51,12 @@ int registry_check_version(const char *version, struct cap_error *err);
  * FAILED_REGISTRATION with that message. */
 int registry_inspect_model(struct blob *b, const char *relpath, cJSON **metadata, char **failure);
 
+/* The column names of the MLflow signature's inputs in the MLmodel beside
+ * model_file (a path in the artifact store): *names (malloc'd, each name
+ * malloc'd) and *n, or NULL and 0 when the model has no such file, no
+ * signature, a tensor signature or one without names (signature.c). */
+int registry_signature_columns(struct blob *b, const char *model_file, char ***names, size_t *n);
+
 /* Lineage of one model version as a graph: {"nodes": [{id, type, ...}],
  * "edges": [{source, target, type}]}. Node types: registered_model,
  * model_version, logged_model, run (params, metrics, user, times, tags),

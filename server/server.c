@@ -389,6 +389,15 @@ static void answer_later(void *cls, int rc, struct api_response *resp,
     atomic_fetch_sub(&srv->pending, 1);
 }
 
+/* Opens a streamed upload; its begin sees the query string as req->msg,
+ * as every other route's handler does. */
+static int upload_begin(struct req_ctx *ctx, struct cap_error *err)
+{
+    if (!ctx->req.msg && build_message(ctx, err) < 0)
+        return -1;
+    return ctx->route->upload->begin(ctx->srv->env, &ctx->req, &ctx->upload_state, err);
+}
+
 /* Runs the request's handler (which may return API_PENDING). */
 static int run_handler(struct req_ctx *ctx, struct api_response *resp)
 {
@@ -397,7 +406,7 @@ static int run_handler(struct req_ctx *ctx, struct api_response *resp)
     if (route->body == API_BODY_STREAM) {
         if (!ctx->upload_open) {
             /* an empty upload never got a data call */
-            if (route->upload->begin(ctx->srv->env, &ctx->req, &ctx->upload_state, err) < 0)
+            if (upload_begin(ctx, err) < 0)
                 return -1;
             ctx->upload_open = true;
         }
@@ -600,8 +609,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 goto abort_upload;
             }
             if (!ctx->upload_open) {
-                if (ctx->route->upload->begin(srv->env, &ctx->req, &ctx->upload_state,
-                                              &ctx->err) < 0)
+                if (upload_begin(ctx, &ctx->err) < 0)
                     return MHD_YES;
                 ctx->upload_open = true;
             }

@@ -153,8 +153,8 @@ char *store_sq_random_name(void);
  * metrics), _search.c (run, experiment and logged-model search), _models.c
  * (logged models), _registry.c and _registry_search.c (model registry),
  * _serving.c (deployments), _predictions.c (the prediction log), _monitor.c
- * (the live monitor's windows) and _alerts.c (alert rules, their streaks and
- * events). */
+ * (the live monitor's windows), _baselines.c (the monitor's reference
+ * baselines) and _alerts.c (alert rules, their streaks and events). */
 #define STORE_SELF void *impl
 #define STORE_OP(name, params, args, ...) int store_sq_##name params;
 #include "store/store_ops.def"

@@ -1,0 +1,138 @@
+/* cmd_monitor_baseline.c - `capstan monitor baseline TARGET --data FILE`:
+ * stores the reference baseline of a deployment (TARGET without '/') or a
+ * model version (NAME/VERSION) through a running server's
+ * /api/2.0/capstan/monitor/baselines, which has the model and the artifact
+ * store; the file is streamed as the request body. Prints the baseline's
+ * meta as JSON. Exit 0 on success, 1 when the server refused or could not
+ * be reached (its message on stderr), 2 on bad usage. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/buf.h"
+#include "cli/cli.h"
+#include "monitor/monitor.h"
+
+#define SYNOPSIS "capstan monitor baseline DEPLOYMENT|MODEL/VERSION --data FILE [--max-rows N]"
+
+static size_t on_data(char *p, size_t size, size_t n, void *cls)
+{
+    cap_buf_append(cls, p, size * n);
+    return size * n;
+}
+
+/* The request's URL: the target and the file's format in the query. */
+static char *url_for(const char *server, const char *target, const char *format,
+                     const char *max_rows)
+{
+    bool model = strchr(target, '/') != NULL;
+    struct cap_buf t, url;
+    cap_buf_init(&t);
+    cap_buf_init(&url);
+    cap_buf_printf(&t, "%s%s", model ? "model:" : "deployment:", target);
+    char *et = curl_escape(t.data, 0);
+    cap_buf_printf(&url, "%s/api/2.0/capstan/monitor/baselines?target=%s&format=%s", server, et,
+                   format);
+    if (max_rows) {
+        char *em = curl_escape(max_rows, 0);
+        cap_buf_printf(&url, "&max_rows=%s", em);
+        curl_free(em);
+    }
+    curl_free(et);
+    cap_buf_free(&t);
+    return cap_buf_steal(&url);
+}
+
+/* POSTs the file; the answer's JSON into *out. 1 on failure, with the
+ * message printed. */
+static int post(const char *server, const char *url, FILE *f, long long size, cJSON **out)
+{
+    struct cap_buf resp;
+    cap_buf_init(&resp);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURL *c = curl_easy_init();
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/octet-stream");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_READDATA, f);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)size);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+    curl_global_cleanup();
+    cJSON *j = resp.data ? cJSON_ParseWithLength(resp.data, resp.len) : NULL;
+    cap_buf_free(&resp);
+    if (rc != CURLE_OK || status != 200) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
+        if (rc != CURLE_OK)
+            fprintf(stderr, "capstan: cannot reach %s: %s (is `capstan server` running? set "
+                            "--server)\n", server, curl_easy_strerror(rc));
+        else
+            fprintf(stderr, "capstan: %s (%ld)\n",
+                    cJSON_IsString(m) ? m->valuestring : "request failed", status);
+        cJSON_Delete(j);
+        return 1;
+    }
+    *out = j;
+    return 0;
+}
+
+static int run(const char *server, const char *target, const char *path, const char *max_rows)
+{
+    struct cap_error err = {0};
+    enum mon_format fmt;
+    if (mon_frame_format(path, &fmt, &err) < 0) {
+        fprintf(stderr, "capstan: %s\n", err.msg);
+        return 2;
+    }
+    static const char *const formats[] = {"csv", "jsonl", "npy"};
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) < 0) {
+        fprintf(stderr, "capstan: cannot read %s\n", path);
+        if (f)
+            fclose(f);
+        return 2;
+    }
+    char *url = url_for(server, target, formats[fmt], max_rows);
+    cJSON *meta = NULL;
+    int rc = post(server, url, f, (long long)st.st_size, &meta);
+    fclose(f);
+    free(url);
+    if (rc == 0)
+        cli_print_json(meta);
+    cJSON_Delete(meta);
+    return rc;
+}
+
+int cmd_monitor_baseline(int argc, char **argv)
+{
+    struct cli_opt opts[] = {
+        {"--server", "CAPSTAN_SERVER", false, "http://127.0.0.1:5000", "the capstan server"},
+        {"--data", NULL, false, NULL, "the reference data: .csv (with header), .jsonl or .npy"},
+        {"--max-rows", NULL, false, NULL, "rows kept in the reference sample (default 100000)"},
+        {"--help", NULL, true, NULL, "show this help"},
+        {NULL, NULL, false, NULL, NULL},
+    };
+    const char *pos[1];
+    int npos = 0;
+    if (cli_parse(argc, argv, 3, opts, pos, 1, &npos) < 0)
+        return 2;
+    if (cli_get(opts, "--help")) {
+        cli_usage(SYNOPSIS, opts);
+        return 0;
+    }
+    if (npos != 1 || !cli_get(opts, "--data")) {
+        fprintf(stderr, "usage: %s   (capstan monitor baseline --help)\n", SYNOPSIS);
+        return 2;
+    }
+    return run(cli_get(opts, "--server"), pos[0], cli_get(opts, "--data"),
+               cli_get(opts, "--max-rows"));
+}
