@@ -1,6 +1,7 @@
 /* cli.c - option parsing and store opening shared by the sub-commands. */
 #include "cli/cli.h"
 
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,4 +145,59 @@ int cli_fail(const struct cap_error *err)
 {
     fprintf(stderr, "capstan: %s\n", err->msg);
     return 1;
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *cls)
+{
+    cap_buf_append(cls, p, size * n);
+    return size * n;
+}
+
+int cli_call(const char *server, const char *method, const char *path, const cJSON *body,
+                cJSON **out)
+{
+    struct cap_buf url, resp;
+    cap_buf_init(&url);
+    cap_buf_init(&resp);
+    cap_buf_printf(&url, "%s%s", server, path);
+    char *payload = body ? cJSON_PrintUnformatted(body) : NULL;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURL *c = curl_easy_init();
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url.data);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+    if (payload)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+    curl_global_cleanup();
+    free(payload);
+    int ret = 0;
+    cJSON *j = resp.data ? cJSON_ParseWithLength(resp.data, resp.len) : NULL;
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "capstan: cannot reach %s: %s (is `capstan server` running? set --server)\n",
+                server, curl_easy_strerror(rc));
+        ret = 1;
+    } else if (status != 200) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "error_code");
+        fprintf(stderr, "capstan: %s (%ld %s)\n", cJSON_IsString(m) ? m->valuestring : "request failed",
+                status, cJSON_IsString(code) ? code->valuestring : "");
+        ret = 1;
+    }
+    if (ret == 0 && out) {
+        *out = j;
+        j = NULL;
+    }
+    cJSON_Delete(j);
+    cap_buf_free(&url);
+    cap_buf_free(&resp);
+    return ret;
 }

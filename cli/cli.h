@@ -47,6 +47,11 @@ const char *cli_str(const cJSON *o, const char *key);        /* "" when absent *
 /* A millisecond timestamp field as "YYYY-MM-DD HH:MM:SS" UTC, or "-". */
 void cli_time(const cJSON *o, const char *key, char *out, size_t n);
 void cli_print_json(const cJSON *o);
+/* One JSON request to a running server (server: its base URL, path from
+ * /api/...; body may be NULL); the answer's JSON in *out (may be NULL: not
+ * wanted). On failure prints the server's message and returns 1. */
+int cli_call(const char *server, const char *method, const char *path, const cJSON *body,
+             cJSON **out);
 int cli_fail(const struct cap_error *err);                   /* prints it, returns 1 */
 
 int cmd_server(int argc, char **argv);

@@ -15,62 +15,6 @@
 #include "base/buf.h"
 #include "cli/cli.h"
 
-static size_t on_data(char *p, size_t size, size_t n, void *cls)
-{
-    cap_buf_append(cls, p, size * n);
-    return size * n;
-}
-
-/* Sends one request; prints the server's message and returns 1 on failure. */
-static int call(const char *server, const char *method, const char *path, const cJSON *body,
-                cJSON **out)
-{
-    struct cap_buf url, resp;
-    cap_buf_init(&url);
-    cap_buf_init(&resp);
-    cap_buf_printf(&url, "%s%s", server, path);
-    char *payload = body ? cJSON_PrintUnformatted(body) : NULL;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    CURL *c = curl_easy_init();
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url.data);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-    if (payload)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(c);
-    curl_global_cleanup();
-    free(payload);
-    int ret = 0;
-    cJSON *j = resp.data ? cJSON_ParseWithLength(resp.data, resp.len) : NULL;
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "capstan: cannot reach %s: %s (is `capstan server` running? set --server)\n",
-                server, curl_easy_strerror(rc));
-        ret = 1;
-    } else if (status != 200) {
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
-        const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "error_code");
-        fprintf(stderr, "capstan: %s (%ld %s)\n", cJSON_IsString(m) ? m->valuestring : "request failed",
-                status, cJSON_IsString(code) ? code->valuestring : "");
-        ret = 1;
-    }
-    if (ret == 0 && out) {
-        *out = j;
-        j = NULL;
-    }
-    cJSON_Delete(j);
-    cap_buf_free(&url);
-    cap_buf_free(&resp);
-    return ret;
-}
-
 static void print_model(const char *role, const cJSON *m)
 {
     if (!m)
@@ -175,7 +119,7 @@ int cmd_deploy(int argc, char **argv)
     cJSON *out = NULL;
     int rc;
     if (strcmp(verb, "list") == 0) {
-        if ((rc = call(server, "GET", "/api/2.0/capstan/deployments", NULL, &out)))
+        if ((rc = cli_call(server, "GET", "/api/2.0/capstan/deployments", NULL, &out)))
             return rc;
         if (json) {
             cli_print_json(out);
@@ -208,15 +152,15 @@ int cmd_deploy(int argc, char **argv)
             goto done;
         if (create)
             cJSON_AddStringToObject(body, "name", name);
-        rc = call(server, create ? "POST" : "PATCH",
+        rc = cli_call(server, create ? "POST" : "PATCH",
                   create ? "/api/2.0/capstan/deployments" : path.data, body, &out);
     } else if (strcmp(verb, "status") == 0) {
-        rc = call(server, "GET", path.data, NULL, &out);
+        rc = cli_call(server, "GET", path.data, NULL, &out);
     } else if (strcmp(verb, "promote") == 0 || strcmp(verb, "rollback") == 0) {
         cap_buf_printf(&path, "/%s", verb);
-        rc = call(server, "POST", path.data, body, &out);
+        rc = cli_call(server, "POST", path.data, body, &out);
     } else if (strcmp(verb, "delete") == 0) {
-        rc = call(server, "DELETE", path.data, NULL, NULL);
+        rc = cli_call(server, "DELETE", path.data, NULL, NULL);
         if (rc == 0)
             printf("deleted %s\n", name);
         goto done;
