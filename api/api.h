@@ -28,6 +28,7 @@ struct api_env {
     struct metrics *metrics;     /* /metrics; may be NULL */
     struct predlog *log;         /* the prediction log; may be NULL */
     struct alert *alert;         /* alert rules and delivery; NULL in a serving-only process */
+    struct mon_live *live;       /* the live monitor; NULL when it is off */
 };
 
 #define API_MAX_PATH_PARAMS 3

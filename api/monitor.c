@@ -12,6 +12,7 @@
  * "models:/<id>/<path>"} (a .csv, .jsonl or .npy artifact; "names"?: [col]
  * names a .npy file's columns), {"csv": text}, {"jsonl": text}, or a frame
  * {"columns": [col], "data": [[v, ...], ...]} (pandas' split form). */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,7 +252,69 @@ static int drift(const struct api_env *env, const struct api_request *req,
     return rc;
 }
 
+/* GET windows?deployment=&from=&to=&width=&max_results=: the stored
+ * windows of a deployment, oldest first, each the live monitor's window
+ * JSON (monitor.h). from/to are epoch milliseconds on the window's start,
+ * [from, to); width picks one of the monitor's widths (seconds). */
+static int windows(const struct api_env *env, const struct api_request *req,
+                   struct api_response *resp, struct cap_error *err)
+{
+    const char *dep = NULL;
+    int64_t from = 0, to = INT64_MAX, width = 0;
+    int max = 0;
+    int rc;
+    if ((rc = cap_json_get_str(req->msg, "deployment", true, &dep, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "from", false, &from, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "to", false, &to, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "width", false, &width, err)) < 0 ||
+        (rc = api_max_results(req->msg, 1000, 10000, &max, err)) < 0)
+        return rc;
+    if (from < 0 || to <= from)
+        return cap_err(err, CAP_EINVAL,
+                       "'from' and 'to' must be epoch milliseconds with from < to, got %" PRId64
+                       " and %" PRId64,
+                       from, to);
+    if (width < 0)
+        return cap_err(err, CAP_EINVAL, "'width' must be a window width in seconds");
+    cJSON *rows = NULL;
+    if ((rc = store_monitor_windows_search(env->store, dep, width, from, to, max, &rows, err)) < 0)
+        return rc;
+    if (cJSON_GetArraySize(rows) == 0) {
+        cJSON *d = NULL;
+        rc = store_deployment_get(env->store, dep, &d, err); /* 404 for an unknown one */
+        cJSON_Delete(d);
+        if (rc < 0) {
+            cJSON_Delete(rows);
+            return rc;
+        }
+    }
+    cJSON *out = cJSON_CreateArray(), *r;
+    cJSON_ArrayForEach(r, rows)
+    {
+        cJSON *w = cJSON_DetachItemFromObjectCaseSensitive(r, "result");
+        if (!cJSON_IsObject(w)) {
+            cJSON_Delete(w);
+            continue;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(w, "id");
+        cJSON_AddItemToObject(w, "id", cJSON_Duplicate(cJSON_GetObjectItem(r, "id"), 0));
+        cJSON_AddItemToArray(out, w);
+    }
+    cJSON_Delete(rows);
+    resp->json = cJSON_CreateObject();
+    cJSON_AddItemToObject(resp->json, "windows", out);
+    if (env->live) {
+        const int64_t *w;
+        size_t n = mon_live_widths(env->live, &w);
+        cJSON *ws = cJSON_AddArrayToObject(resp->json, "widths_s");
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(ws, cJSON_CreateNumber((double)w[i]));
+    }
+    return 0;
+}
+
 const struct api_route api_monitor_routes[] = {
     {"POST", "/api/2.0/capstan/monitor/drift", API_BODY_JSON, drift, NULL},
+    {"GET", "/api/2.0/capstan/monitor/windows", API_BODY_JSON, windows, NULL},
     {NULL, NULL, API_BODY_JSON, NULL, NULL},
 };

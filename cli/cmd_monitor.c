@@ -8,9 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
 
 #include "base/buf.h"
 #include "base/numfmt.h"
+#include "base/util.h"
 #include "cli/cli.h"
 #include "monitor/monitor.h"
 
@@ -222,17 +226,153 @@ lists:
     return ret;
 }
 
+/* ---- monitor status: the latest window of each width, from the server ---- */
+
+static void print_window(const cJSON *w)
+{
+    time_t t = (time_t)(cJSON_GetObjectItemCaseSensitive(w, "start_ms")->valuedouble / 1000);
+    struct tm tm;
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", gmtime_r(&t, &tm));
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(w, "drift");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(w, "prediction_drift");
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(w, "data_quality");
+    const cJSON *share = cJSON_GetObjectItemCaseSensitive(d, "share_of_drifted_columns");
+    char sh[16] = "-";
+    if (cJSON_IsNumber(share))
+        snprintf(sh, sizeof sh, "%.3f", share->valuedouble);
+    printf("%7.0fs  %s  %9.0f  %-7s  %-6s  %-16s  %-7s  %s\n",
+           cJSON_GetObjectItemCaseSensitive(w, "width_s")->valuedouble, when,
+           cJSON_GetObjectItemCaseSensitive(w, "rows")->valuedouble,
+           !cJSON_IsObject(d) ? "-"
+           : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "dataset_drift")) ? "yes"
+                                                                               : "no",
+           sh,
+           !cJSON_IsObject(p) ? "-"
+           : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "dataset_drift")) ? "yes"
+                                                                               : "no",
+           !cJSON_IsObject(q) ? "-"
+           : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(q, "passed")) ? "passed"
+                                                                        : "failed",
+           cli_str(w, "method"));
+}
+
+/* The drifted columns of a window, one line each. */
+static void print_drifted(const cJSON *w)
+{
+    const char *what[2] = {"drift", "prediction_drift"};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *c;
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(
+                                  cJSON_GetObjectItemCaseSensitive(w, what[k]), "columns"))
+            if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "drift_detected")))
+                printf("  drifted %s %s: %s %.6g\n", k ? "output" : "feature",
+                       cli_str(c, "column"), cli_str(c, "stattest"),
+                       cJSON_GetObjectItemCaseSensitive(c, "drift_score")->valuedouble);
+    }
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(w, "errors"))
+        printf("  note: %s\n", e->valuestring);
+}
+
+static int status(int argc, char **argv)
+{
+    struct cli_opt opts[] = {
+        {"--server", "CAPSTAN_SERVER", false, "http://127.0.0.1:5000", "the capstan server"},
+        {"--since-ms", NULL, false, NULL, "windows starting from this epoch millisecond "
+                                          "(default: two days ago)"},
+        {"--json", NULL, true, NULL, "print JSON: {deployment, windows: [latest per width]}"},
+        {"--help", NULL, true, NULL, "show this help"},
+        {NULL, NULL, false, NULL, NULL},
+    };
+    const char *pos[1];
+    int npos = 0;
+    static const char synopsis[] = "capstan monitor status DEPLOYMENT [options]";
+    if (cli_parse(argc, argv, 3, opts, pos, 1, &npos) < 0)
+        return 2;
+    if (cli_get(opts, "--help") || npos == 0) {
+        cli_usage(synopsis, opts);
+        return npos == 0 && !cli_get(opts, "--help") ? 2 : 0;
+    }
+    long long since = (long long)cap_now_ms() - 2LL * 86400 * 1000;
+    const char *s = cli_get(opts, "--since-ms");
+    char *end = NULL;
+    if (s && ((since = strtoll(s, &end, 10)) < 0 || *end || end == s)) {
+        fprintf(stderr, "capstan: --since-ms must be epoch milliseconds, got '%s'\n", s);
+        return 2;
+    }
+    char *dep = curl_escape(pos[0], 0);
+    struct cap_buf path;
+    cap_buf_init(&path);
+    cap_buf_printf(&path, "/api/2.0/capstan/monitor/windows?deployment=%s&from=%lld"
+                          "&max_results=10000", dep, since);
+    curl_free(dep);
+    cJSON *out = NULL;
+    int rc = cli_call(cli_get(opts, "--server"), "GET", path.data, NULL, &out);
+    cap_buf_free(&path);
+    if (rc)
+        return rc;
+    /* the latest window of each width: windows come oldest first */
+    cJSON *latest = cJSON_CreateObject(), *w;
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(out, "windows"))
+    {
+        char key[32];
+        snprintf(key, sizeof key, "%.0f", cJSON_GetObjectItemCaseSensitive(w, "width_s")->valuedouble);
+        cJSON_DeleteItemFromObjectCaseSensitive(latest, key);
+        cJSON_AddItemReferenceToObject(latest, key, w);
+    }
+    /* by width, the base window first */
+    cJSON *list = cJSON_CreateArray();
+    for (;;) {
+        cJSON *min = NULL;
+        cJSON_ArrayForEach(w, latest)
+            if (!min || atof(w->string) < atof(min->string))
+                min = w;
+        if (!min)
+            break;
+        cJSON_AddItemToArray(list, cJSON_Duplicate(min, true));
+        cJSON_DeleteItemFromObjectCaseSensitive(latest, min->string);
+    }
+    if (cli_get(opts, "--json")) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "deployment", pos[0]);
+        cJSON_AddItemToObject(o, "windows", list);
+        cli_print_json(o);
+        list = NULL;
+        cJSON_Delete(o);
+    } else if (cJSON_GetArraySize(list) == 0) {
+        printf("deployment %s: no monitoring window since %lld (no traffic yet, or the live "
+               "monitor is off)\n", pos[0], since);
+    } else {
+        printf("deployment %s\n  width  window start (UTC)         rows  drifted  share   "
+               "prediction drift  quality  method\n", pos[0]);
+        cJSON_ArrayForEach(w, list)
+            print_window(w);
+        print_drifted(cJSON_GetArrayItem(list, 0));
+    }
+    cJSON_Delete(list);
+    cJSON_Delete(latest);
+    cJSON_Delete(out);
+    return 0;
+}
+
 int cmd_monitor(int argc, char **argv)
 {
     if (argc < 3 || strcmp(argv[2], "--help") == 0) {
         fprintf(argc < 3 ? stderr : stdout,
-                "usage: capstan monitor drift|baseline [options]   (capstan monitor drift --help)\n");
+                "usage: capstan monitor drift [options]   (capstan monitor drift --help)\n"
+                "       capstan monitor baseline DEPLOYMENT|MODEL/VERSION --data FILE\n"
+                "       capstan monitor status DEPLOYMENT [options]\n");
         return argc < 3 ? 2 : 0;
     }
     if (strcmp(argv[2], "drift") == 0)
         return drift(argc, argv);
     if (strcmp(argv[2], "baseline") == 0)
         return cmd_monitor_baseline(argc, argv);
-    fprintf(stderr, "capstan: unknown monitor command '%s' (expected: drift, baseline)\n", argv[2]);
+    if (strcmp(argv[2], "status") == 0)
+        return status(argc, argv);
+    fprintf(stderr, "capstan: unknown monitor command '%s' (expected: drift, baseline or "
+                    "status)\n",
+            argv[2]);
     return 2;
 }

@@ -14,6 +14,7 @@
 #include "base/util.h"
 #include "blob/blob.h"
 #include "cli/cli.h"
+#include "monitor/monitor.h"
 #include "monitor/predlog.h"
 #include "serve/serve.h"
 #include "server/server.h"
@@ -36,6 +37,39 @@ static bool parse_threads(const char *s, unsigned long long *out)
 {
     *out = 0;
     return !s || (parse_u64(s, 1024, out) && *out > 0);
+}
+
+/* The live monitor's options; false with a message on stderr. */
+static int monitor_options(struct cli_opt *opts, struct mon_live_config *c, int64_t widths[8],
+                           bool *on)
+{
+    const char *w = cli_get(opts, "--monitor-windows");
+    unsigned long long grace, exact, poll;
+    if (!parse_u64(cli_get(opts, "--monitor-grace-ms"), 86400000, &grace) ||
+        !parse_u64(cli_get(opts, "--monitor-exact-rows"), 100000000, &exact) || exact == 0 ||
+        !parse_u64(cli_get(opts, "--monitor-poll-ms"), 60000, &poll) || poll < 10) {
+        fprintf(stderr, "capstan: --monitor-grace-ms must be milliseconds (up to a day), "
+                        "--monitor-exact-rows a positive count and --monitor-poll-ms 10 to "
+                        "60000\n");
+        return -1;
+    }
+    *on = strcmp(w, "off") != 0;
+    size_t n = 0;
+    for (const char *p = w; *on && *p; n++) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (n == 8 || end == p || (*end && *end != ',') || v <= 0) {
+            fprintf(stderr, "capstan: --monitor-windows must be up to 8 widths in seconds, "
+                            "comma-separated (e.g. 300,3600,86400), or off; got '%s'\n", w);
+            return -1;
+        }
+        widths[n] = v;
+        p = *end ? end + 1 : end;
+    }
+    *c = (struct mon_live_config){.widths_s = widths, .nwidths = n, .grace_ms = (int64_t)grace,
+                                  .exact_rows = (size_t)exact, .poll_ms = (int)poll};
+    /* the widths' other rules are the monitor's own: checked when it starts */
+    return 0;
 }
 
 static sigset_t stop_signals;
@@ -103,6 +137,15 @@ int cmd_server(int argc, char **argv)
          "rows the prediction log keeps; the oldest go first (0: keep all)"},
         {"--alert-allow-private-webhooks", "CAPSTAN_ALERT_ALLOW_PRIVATE_WEBHOOKS", true, NULL,
          "let alert webhooks point at loopback, private or link-local addresses"},
+        {"--monitor-windows", "CAPSTAN_MONITOR_WINDOWS", false, "300,3600,86400",
+         "live monitoring window widths in seconds, increasing, each a multiple of the first "
+         "(off: no live monitoring)"},
+        {"--monitor-grace-ms", "CAPSTAN_MONITOR_GRACE_MS", false, "2000",
+         "how long after its end a window waits for late rows before it is computed"},
+        {"--monitor-exact-rows", "CAPSTAN_MONITOR_EXACT_ROWS", false, "50000",
+         "rows a window holds for exact drift tests; beyond them it is tested from profiles"},
+        {"--monitor-poll-ms", "CAPSTAN_MONITOR_POLL_MS", false, "1000",
+         "how often the live monitor reads the prediction log"},
         {"--help", NULL, true, NULL, "show this help"},
         {NULL, NULL, false, NULL, NULL},
     };
@@ -137,6 +180,11 @@ int cmd_server(int argc, char **argv)
         fprintf(stderr, "capstan: --max-request-bytes and --max-upload-bytes must be byte counts\n");
         return 2;
     }
+    struct mon_live_config mcfg = {0};
+    int64_t widths[8];
+    bool monitor = false;
+    if (monitor_options(opts, &mcfg, widths, &monitor) < 0)
+        return 2;
     set_log_level(cli_get(opts, "--log-level"));
 
     block_signals();
@@ -159,6 +207,7 @@ int cmd_server(int argc, char **argv)
     struct serve_store_source src = {0};
     struct predlog_store logsink = {0};
     struct alert *alert = NULL;
+    struct mon_live *live = NULL;
     int status = 1;
     if (blob_open(artifacts.data, &blob, &err) < 0) {
         fprintf(stderr, "capstan: cannot open the artifact root %s: %s\n", artifacts.data, err.msg);
@@ -166,10 +215,11 @@ int cmd_server(int argc, char **argv)
     }
     if (cli_open_store(opts, &store) < 0)
         goto done;
-    /* The live monitor reports each stored window to alert_window_hook
-     * (its on_window callback, with alert as cls). */
+    /* The live monitor reports each stored window to alert_window_hook;
+     * rules without a "window" watch its base width. */
     struct alert_config acfg = {
-        .store = store, .allow_private_webhooks = cli_get(opts, "--alert-allow-private-webhooks")};
+        .store = store, .allow_private_webhooks = cli_get(opts, "--alert-allow-private-webhooks"),
+        .default_window_s = monitor ? mcfg.widths_s[0] : 0};
     if (alert_start(&acfg, &alert, &err) < 0) {
         fprintf(stderr, "capstan: %s\n", err.msg);
         goto done;
@@ -187,8 +237,18 @@ int cmd_server(int argc, char **argv)
         fprintf(stderr, "capstan: %s\n", err.msg);
         goto done;
     }
+    mcfg.store = store;
+    mcfg.blob = blob;
+    mcfg.metrics = metrics;
+    mcfg.on_window = alert_window_hook;
+    mcfg.on_window_cls = alert;
+    if (monitor && mon_live_start(&mcfg, &live, &err) < 0) {
+        fprintf(stderr, "capstan: %s\n", err.msg);
+        goto done;
+    }
     struct api_env env = {.store = store, .blob = blob, .version = CAPSTAN_VERSION,
-                          .serve = serve, .metrics = metrics, .log = plog, .alert = alert};
+                          .serve = serve, .metrics = metrics, .log = plog, .alert = alert,
+                          .live = live};
     struct server_config scfg = {
         .host = cli_get(opts, "--host"),
         .port = (uint16_t)port,
@@ -210,8 +270,10 @@ int cmd_server(int argc, char **argv)
     wait_and_stop(srv);
     status = 0;
 done:
-    /* Requests are over: stop the watcher and the shadow, then let the
-     * prediction log write what is queued, then close the store. */
+    /* Requests are over: stop the monitor (its open windows are read again
+     * after a restart), the watcher and the shadow, then let the prediction
+     * log write what is queued, then close the store. */
+    mon_live_stop(live);
     serve_stop(serve);
     predlog_stop(plog);
     alert_stop(alert);

@@ -222,4 +222,54 @@ int mon_tensor_columns(const char *tensor, int ndim, const int64_t *dims, bool s
                        const char *const *names, size_t nnames, char ***out, size_t *nout,
                        struct cap_error *err);
 
+/* ---- live monitoring of deployments (live.c, livewin.c) ----
+ * A background thread reads the prediction log by cursor and, per
+ * deployment, cuts its rows into windows by their timestamps: base
+ * windows of the smallest width, closed grace_ms after their end (rows
+ * that arrive later are counted as "late_rows" in the window open then).
+ * A base window of at most exact_rows rows is tested exactly (mon_report
+ * on its rows against the baseline's sample); a larger one, and every
+ * longer window, from profiles: longer windows are the merge of their base
+ * windows' stored profiles, never a rescan of rows. Shadow rows (another
+ * model's answers to mirrored traffic) are left out. Windows and the
+ * cursors are stored together, so a restart neither loses nor recounts a
+ * row. The window JSON, as stored, queried and handed to on_window:
+ * {"id", "deployment", "width_s", "start_ms", "end_ms", "rows",
+ *  "late_rows", "model_versions": {"name/version": rows},
+ *  "reference": {"target", "rows"} | null, "drift": mon_drift's object
+ *  over the inputs | null, "prediction_drift": the same over the outputs |
+ *  null, "data_quality": mon_quality's object over the inputs | null,
+ *  "method": "exact"|"profile", "approximation": [{"column", "method",
+ *  "error_bound"}] (columns whose score is not exact), "errors": [text]} */
+struct metrics;
+struct mon_live;
+
+typedef void (*mon_window_hook)(void *cls, const char *deployment, int64_t window_id,
+                                const cJSON *window);
+
+struct mon_live_config {
+    struct store *store;
+    struct blob *blob;
+    struct metrics *metrics;     /* gauges of the latest base window, or NULL */
+    const int64_t *widths_s;     /* ascending; NULL: 300, 3600, 86400 */
+    size_t nwidths;
+    int64_t grace_ms;            /* 0: 2000 */
+    size_t exact_rows;           /* 0: 50000 */
+    int poll_ms;                 /* 0: no thread; the caller runs mon_live_poll */
+    mon_window_hook on_window;   /* after each window is stored (alerts), or NULL */
+    void *on_window_cls;
+    int64_t (*now_ms)(void);     /* tests; NULL: the wall clock */
+};
+
+int mon_live_start(const struct mon_live_config *cfg, struct mon_live **out,
+                   struct cap_error *err);
+/* One round: reads what the log has after the cursor, closes the windows
+ * that are due, rolls them up. The thread runs this every poll_ms. */
+int mon_live_poll(struct mon_live *l, struct cap_error *err);
+/* Stops the thread; open windows are not stored (their rows are read
+ * again after a restart). */
+void mon_live_stop(struct mon_live *l);
+/* The widths in use (for the API's checks and the status command). */
+size_t mon_live_widths(const struct mon_live *l, const int64_t **widths_s);
+
 #endif

@@ -749,3 +749,22 @@ cJSON *payload_oip_metadata(const infer_model *m, const char *name, const char *
     }
     return o;
 }
+
+double payload_elem_double(int type, const void *data, int64_t i)
+{
+    switch (type) {
+    case INFER_FLOAT: return ((const float *)data)[i];
+    case INFER_DOUBLE: return ((const double *)data)[i];
+    case INFER_FLOAT16: return payload_f16_to_f32(((const uint16_t *)data)[i]);
+    case INFER_INT8: return ((const int8_t *)data)[i];
+    case INFER_UINT8: return ((const uint8_t *)data)[i];
+    case INFER_INT16: return ((const int16_t *)data)[i];
+    case INFER_UINT16: return ((const uint16_t *)data)[i];
+    case INFER_INT32: return ((const int32_t *)data)[i];
+    case INFER_UINT32: return ((const uint32_t *)data)[i];
+    case INFER_INT64: return (double)((const int64_t *)data)[i];
+    case INFER_UINT64: return (double)((const uint64_t *)data)[i];
+    case INFER_BOOL: return ((const uint8_t *)data)[i] != 0;
+    default: return NAN;
+    }
+}

@@ -110,6 +110,10 @@ const char *payload_elem_number(int type, double d, void *data, int64_t i);
  * float types. */
 const char *payload_elem_text(int type, const char *s, size_t n, void *data, int64_t i);
 
+/* Element i of a numeric or bool tensor's data as a double (int64 values
+ * beyond 2^53 round); NaN for INFER_STRING and unknown types. */
+double payload_elem_double(int type, const void *data, int64_t i);
+
 /* IEEE half precision (FP16 tensors) to and from float */
 uint16_t payload_f32_to_f16(float f);
 float payload_f16_to_f32(uint16_t h);

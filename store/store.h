@@ -190,7 +190,8 @@ struct store_prediction {
 };
 
 /* One logged row for a scanning consumer; its pointers are valid during
- * the call only. 0 goes on; an error stops the scan and is returned. */
+ * the call only. 0 takes the row, 1 stops before it; an error stops the
+ * scan and is returned. */
 typedef int (*store_prediction_fn)(void *cls, int64_t id, const struct store_prediction *row,
                                    struct cap_error *err);
 

@@ -456,8 +456,8 @@ static int scan_row(void *cls, int64_t id, const struct store_prediction *r,
     if (a->seen == a->max)
         return 1;
     int rc = a->fn(a->cls, id, r, err);
-    if (rc < 0)
-        return rc;
+    if (rc != 0)
+        return rc; /* 1: the consumer stops before this row */
     a->seen++;
     a->after = id;
     return 0;
