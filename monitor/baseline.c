@@ -297,24 +297,6 @@ static int plan_outputs(struct plan *p, const infer_tensor *o, int nout, struct 
     return 0;
 }
 
-static double elem(const infer_tensor *t, int64_t e)
-{
-    switch (t->type) {
-    case INFER_FLOAT: return ((const float *)t->data)[e];
-    case INFER_DOUBLE: return ((const double *)t->data)[e];
-    case INFER_FLOAT16: return payload_f16_to_f32(((const uint16_t *)t->data)[e]);
-    case INFER_INT8: return ((const int8_t *)t->data)[e];
-    case INFER_INT16: return ((const int16_t *)t->data)[e];
-    case INFER_INT32: return ((const int32_t *)t->data)[e];
-    case INFER_INT64: return (double)((const int64_t *)t->data)[e];
-    case INFER_UINT8: case INFER_BOOL: return ((const uint8_t *)t->data)[e];
-    case INFER_UINT16: return ((const uint16_t *)t->data)[e];
-    case INFER_UINT32: return ((const uint32_t *)t->data)[e];
-    case INFER_UINT64: return (double)((const uint64_t *)t->data)[e];
-    default: return NAN;
-    }
-}
-
 static int take_outputs(struct plan *p, const infer_tensor *o, size_t r0, size_t n,
                         struct cap_error *err)
 {
@@ -336,7 +318,7 @@ static int take_outputs(struct plan *p, const infer_tensor *o, size_t r0, size_t
                 const char *s = ((char *const *)t->data)[e];
                 k->text[r0 + r] = cap_xstrdup(s ? s : "");
             } else {
-                k->num[r0 + r] = elem(t, e);
+                k->num[r0 + r] = payload_elem_double(t->type, t->data, e);
             }
         }
     }
