@@ -258,10 +258,9 @@ static void window_gauges(struct mon_live *l, const char *dep, const cJSON *res)
         {
             struct cap_buf b;
             cap_buf_init(&b);
-            cap_buf_printf(&b, "%s,", lb.data);
+            cap_buf_puts(&b, lb.data);
             metrics_label(&b, k ? "output" : "feature",
                           cJSON_GetObjectItemCaseSensitive(c, "column")->valuestring);
-            cap_buf_putc(&b, ',');
             metrics_label(&b, "stattest",
                           cJSON_GetObjectItemCaseSensitive(c, "stattest")->valuestring);
             set_gauge(m, families[k], b.data,
@@ -275,7 +274,7 @@ static void window_gauges(struct mon_live *l, const char *dep, const cJSON *res)
     {
         struct cap_buf b;
         cap_buf_init(&b);
-        cap_buf_printf(&b, "%s,", lb.data);
+        cap_buf_puts(&b, lb.data);
         metrics_label(&b, "feature", cJSON_GetObjectItemCaseSensitive(c, "column")->valuestring);
         set_gauge(m, "capstan_missing_share", b.data,
                   cJSON_GetObjectItemCaseSensitive(c, "missing_share_current")->valuedouble);

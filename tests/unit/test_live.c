@@ -221,6 +221,15 @@ static void test_windows_close_restart_rollup(void **state)
     cap_buf_init(&lb);
     metrics_label(&lb, "deployment", "d");
     assert_true(metrics_value(metrics_series(f->metrics, "capstan_dataset_drift", lb.data)) == 1);
+    /* the exposition Prometheus reads: label lists well formed */
+    struct cap_buf text;
+    cap_buf_init(&text);
+    metrics_render(f->metrics, &text);
+    assert_non_null(strstr(text.data, "capstan_feature_drift_score{deployment=\"d\",feature=\"f0\","
+                                      "stattest=\"ks\"} "));
+    assert_null(strstr(text.data, ",,"));
+    assert_null(strstr(text.data, "{,"));
+    cap_buf_free(&text);
 
     /* window [10 s, 20 s): normal rows, and a late shifted request (ts 3 s) */
     for (int k = 0; k < 5; k++)
