@@ -543,8 +543,8 @@ int mon_live_start(const struct mon_live_config *cfg, struct mon_live **out,
         return rc < 0 ? rc : cap_err(err, CAP_EINVAL, "the live monitor needs a store");
     }
     l->cfg.widths_s = l->widths;
-    if (l->cfg.grace_ms <= 0)
-        l->cfg.grace_ms = 2000;
+    if (l->cfg.grace_ms < 0)
+        l->cfg.grace_ms = 0;
     if (l->cfg.exact_rows == 0)
         l->cfg.exact_rows = 50000;
     pthread_mutex_init(&l->round, NULL);

@@ -253,7 +253,7 @@ struct mon_live_config {
     struct metrics *metrics;     /* gauges of the latest base window, or NULL */
     const int64_t *widths_s;     /* ascending; NULL: 300, 3600, 86400 */
     size_t nwidths;
-    int64_t grace_ms;            /* 0: 2000 */
+    int64_t grace_ms;            /* a window closes this long after its end (0: at once) */
     size_t exact_rows;           /* 0: 50000 */
     int poll_ms;                 /* 0: no thread; the caller runs mon_live_poll */
     mon_window_hook on_window;   /* after each window is stored (alerts), or NULL */
