@@ -321,6 +321,18 @@ void store_sq_reader_done(struct sq *s, struct sq_conn *c)
     pthread_mutex_unlock(&s->rmu);
 }
 
+int store_sq_read(struct sq *s, sq_job_fn fn, void *arg, struct cap_error *err)
+{
+    struct sq_conn *c = store_sq_reader(s);
+    int rc = store_sq_read_begin(c, err);
+    if (rc == 0) {
+        rc = fn(s, c, arg, err);
+        store_sq_read_end(c);
+    }
+    store_sq_reader_done(s, c);
+    return rc;
+}
+
 int store_sq_read_begin(struct sq_conn *c, struct cap_error *err)
 {
     sqlite3_stmt *st = store_sq_stmt(c, "BEGIN", err);

@@ -75,6 +75,9 @@ struct sq {
 /* Runs fn(arg) on the writer thread inside its own savepoint and returns once
  * the group it belongs to has committed (or failed). */
 int store_sq_write(struct sq *s, sq_job_fn fn, void *arg, struct cap_error *err);
+/* Runs fn(arg) in one read transaction on a pooled read connection (the
+ * reading twin of store_sq_write; fn's s is the store). */
+int store_sq_read(struct sq *s, sq_job_fn fn, void *arg, struct cap_error *err);
 /* Borrow and return a read-only connection. */
 struct sq_conn *store_sq_reader(struct sq *s);
 void store_sq_reader_done(struct sq *s, struct sq_conn *c);

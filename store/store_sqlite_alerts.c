@@ -93,16 +93,10 @@ static int rule_not_found(const char *dep, const char *name, struct cap_error *e
 }
 
 /* Runs fn in one read transaction on a pooled connection. */
-static int al_read(struct sq *s, int (*fn)(struct sq_conn *, struct al_job *, struct cap_error *),
+static int al_read(struct sq *s, sq_job_fn fn,
                    struct al_job *a, cJSON **out, struct cap_error *err)
 {
-    struct sq_conn *c = store_sq_reader(s);
-    int rc = store_sq_read_begin(c, err);
-    if (rc == 0) {
-        rc = fn(c, a, err);
-        store_sq_read_end(c);
-    }
-    store_sq_reader_done(s, c);
+    int rc = store_sq_read(s, fn, a, err);
     if (rc < 0) {
         cJSON_Delete(a->out);
         return rc;
@@ -127,8 +121,9 @@ static int collect(struct sq_conn *c, sqlite3_stmt *st, cJSON *(*make)(sqlite3_s
 
 /* ---- rules ---- */
 
-static int read_rule(struct sq_conn *c, struct al_job *a, struct cap_error *err)
+static int read_rule(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
+    struct al_job *a = arg;
     sqlite3_stmt *st = store_sq_stmt_bind(
         c, "SELECT " AL_RULE_COLUMNS " FROM alert_rules WHERE deployment = ? AND name = ?",
         SQ_ARGS(SQ_TEXT(a->deployment), SQ_TEXT(a->name)), err);
@@ -161,7 +156,7 @@ static int job_rule_put(struct sq *s, struct sq_conn *c, void *arg, struct cap_e
                           err, "writing an alert rule");
     if (rc < 0)
         return rc;
-    return a->want ? read_rule(c, a, err) : 0;
+    return a->want ? read_rule(NULL, c, a, err) : 0;
 }
 
 int store_sq_alert_rule_put(void *impl, const char *deployment, const char *name,
@@ -185,8 +180,9 @@ int store_sq_alert_rule_get(void *impl, const char *deployment, const char *name
     return al_read(impl, read_rule, &a, out, err);
 }
 
-static int read_rules(struct sq_conn *c, struct al_job *a, struct cap_error *err)
+static int read_rules(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
+    struct al_job *a = arg;
     sqlite3_stmt *st =
         a->deployment
             ? store_sq_stmt_bind(c,
@@ -308,8 +304,9 @@ static cJSON *event_full(sqlite3_stmt *st)
     return event_json(st, 0, true);
 }
 
-static int read_events(struct sq_conn *c, struct al_job *a, struct cap_error *err)
+static int read_events(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
+    struct al_job *a = arg;
     /* Two statements rather than "? IS NULL OR deployment = ?", which would
      * keep SQLite off the (deployment, id) index. One more row than asked
      * tells whether there is a next page. */
@@ -381,8 +378,9 @@ static cJSON *state_json(sqlite3_stmt *st)
     " FROM alert_rules r LEFT JOIN alert_events e ON e.id = (SELECT MAX(x.id) FROM"        \
     " alert_events x WHERE x.deployment = r.deployment AND x.rule = r.name)"
 
-static int read_states(struct sq_conn *c, struct al_job *a, struct cap_error *err)
+static int read_states(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
+    struct al_job *a = arg;
     sqlite3_stmt *st =
         a->deployment
             ? store_sq_stmt_bind(c, AL_STATE_SELECT " WHERE r.deployment = ? ORDER BY r.name",
@@ -398,8 +396,9 @@ int store_sq_alert_state_list(void *impl, const char *deployment, cJSON **out,
     return al_read(impl, read_states, &a, out, err);
 }
 
-static int read_pending(struct sq_conn *c, struct al_job *a, struct cap_error *err)
+static int read_pending(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
+    struct al_job *a = arg;
     sqlite3_stmt *st = store_sq_stmt_bind(c,
                                           "SELECT " AL_EVENT_COLUMNS " FROM alert_events"
                                           " WHERE delivered = 0 ORDER BY id LIMIT ?",

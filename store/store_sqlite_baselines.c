@@ -74,16 +74,10 @@ static cJSON *meta_json(sqlite3_stmt *st, int col)
 }
 
 /* Runs fn in one read transaction on a pooled connection. */
-static int bl_read(struct sq *s, int (*fn)(struct sq_conn *, struct bl_job *, struct cap_error *),
+static int bl_read(struct sq *s, sq_job_fn fn,
                    struct bl_job *a, struct cap_error *err)
 {
-    struct sq_conn *c = store_sq_reader(s);
-    int rc = store_sq_read_begin(c, err);
-    if (rc == 0) {
-        rc = fn(c, a, err);
-        store_sq_read_end(c);
-    }
-    store_sq_reader_done(s, c);
+    int rc = store_sq_read(s, fn, a, err);
     if (rc < 0) {
         cJSON_Delete(a->out);
         a->out = NULL;
@@ -91,8 +85,9 @@ static int bl_read(struct sq *s, int (*fn)(struct sq_conn *, struct bl_job *, st
     return rc;
 }
 
-static int read_one(struct sq_conn *c, struct bl_job *a, struct cap_error *err)
+static int read_one(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
+    struct bl_job *a = arg;
     sqlite3_stmt *st = store_sq_stmt_bind(c, "SELECT meta FROM monitor_baselines WHERE target = ?",
                                           SQ_ARGS(SQ_TEXT(a->target)), err);
     if (!st)
@@ -117,8 +112,9 @@ int store_sq_baseline_get(void *impl, const char *target, cJSON **meta, struct c
     return rc;
 }
 
-static int read_all(struct sq_conn *c, struct bl_job *a, struct cap_error *err)
+static int read_all(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
+    struct bl_job *a = arg;
     sqlite3_stmt *st =
         store_sq_stmt(c, "SELECT meta FROM monitor_baselines ORDER BY target", err);
     if (!st)

@@ -67,26 +67,35 @@ int store_sq_monitor_windows_put(void *impl, const struct store_window *w, size_
 /* Runs fn over the rows of one read-only statement in a read snapshot. */
 typedef int (*rows_fn)(void *cls, sqlite3_stmt *st, struct cap_error *err);
 
+struct rows_job {
+    const char *sql, *what;
+    const struct sq_bind *args;
+    size_t nargs;
+    rows_fn fn;
+    void *cls;
+};
+
+static int job_rows(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct rows_job *a = arg;
+    sqlite3_stmt *st = store_sq_stmt_bind(c, a->sql, a->args, a->nargs, err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW && (rc = a->fn(a->cls, st, err)) == 0)
+        ;
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = store_sq_dberr(c, err, a->what);
+    sqlite3_reset(st);
+    return rc;
+}
+
 static int read_rows(struct sq *s, const char *sql, const struct sq_bind *args, size_t nargs,
                      rows_fn fn, void *cls, const char *what, struct cap_error *err)
 {
-    struct sq_conn *c = store_sq_reader(s);
-    int rc = store_sq_read_begin(c, err);
-    if (rc == 0) {
-        sqlite3_stmt *st = store_sq_stmt_bind(c, sql, args, nargs, err);
-        int step = SQLITE_DONE;
-        if (!st)
-            rc = -CAP_EINTERNAL;
-        while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-            rc = fn(cls, st, err);
-        if (rc == 0 && step != SQLITE_DONE)
-            rc = store_sq_dberr(c, err, what);
-        if (st)
-            sqlite3_reset(st);
-        store_sq_read_end(c);
-    }
-    store_sq_reader_done(s, c);
-    return rc;
+    struct rows_job a = {.sql = sql, .what = what, .args = args, .nargs = nargs, .fn = fn,
+                         .cls = cls};
+    return store_sq_read(s, job_rows, &a, err);
 }
 
 static int window_json(void *cls, sqlite3_stmt *st, struct cap_error *err)

@@ -370,8 +370,9 @@ static int emit_row(void *cls, int64_t id, const struct store_prediction *r,
     return 0;
 }
 
-static int run_search(struct sq_conn *c, struct search_job *a, struct cap_error *err)
+static int run_search(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
+    struct search_job *a = arg;
     static const char by_dep[] =
         "SELECT id, deployment, data FROM prediction_segments WHERE deployment = ?1 "
         "AND ts_last >= ?2 AND id >= ?3 ORDER BY id";
@@ -414,14 +415,7 @@ int store_sq_predictions_search(void *impl, const char *deployment, int64_t sinc
         if (v > a.after)
             a.after = v;
     }
-    struct sq *s = impl;
-    struct sq_conn *c = store_sq_reader(s);
-    int rc = store_sq_read_begin(c, err);
-    if (rc == 0) {
-        rc = run_search(c, &a, err);
-        store_sq_read_end(c);
-    }
-    store_sq_reader_done(s, c);
+    int rc = store_sq_read(impl, run_search, &a, err);
     for (int f = 0; f < F_COUNT; f++)
         cap_buf_free(&a.field[f]);
     if (rc < 0) {
@@ -463,8 +457,9 @@ static int scan_row(void *cls, int64_t id, const struct store_prediction *r,
     return 0;
 }
 
-static int run_scan(struct sq_conn *c, struct scan_job *a, struct cap_error *err)
+static int run_scan(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
+    struct scan_job *a = arg;
     static const char by_dep[] = "SELECT id, deployment, data FROM prediction_segments "
                                  "WHERE deployment = ?1 AND id >= ?2 ORDER BY id";
     static const char all[] = "SELECT id, deployment, data FROM prediction_segments "
@@ -492,14 +487,7 @@ int store_sq_predictions_scan(void *impl, const char *deployment, int64_t after_
 {
     struct scan_job a = {.deployment = deployment, .after = after_id < 0 ? -1 : after_id,
                          .max = max_rows, .fn = fn, .cls = cls};
-    struct sq *s = impl;
-    struct sq_conn *c = store_sq_reader(s);
-    int rc = store_sq_read_begin(c, err);
-    if (rc == 0) {
-        rc = run_scan(c, &a, err);
-        store_sq_read_end(c);
-    }
-    store_sq_reader_done(s, c);
+    int rc = store_sq_read(impl, run_scan, &a, err);
     for (int f = 0; f < F_COUNT; f++)
         cap_buf_free(&a.field[f]);
     *last_id = a.after;

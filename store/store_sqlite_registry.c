@@ -346,13 +346,7 @@ static int reg_read(struct sq *s, sq_job_fn fn, struct reg_job *a, cJSON **out,
                 struct cap_error *err)
 {
     a->want = true;
-    struct sq_conn *c = store_sq_reader(s);
-    int rc = store_sq_read_begin(c, err);
-    if (rc == 0) {
-        rc = fn(s, c, a, err);
-        store_sq_read_end(c);
-    }
-    store_sq_reader_done(s, c);
+    int rc = store_sq_read(s, fn, a, err);
     if (rc < 0) {
         cJSON_Delete(a->out);
         return rc;

@@ -36,8 +36,9 @@ static int not_found(const char *name, struct cap_error *err)
     return cap_err(err, CAP_ENOTFOUND, "Deployment '%s' not found", name);
 }
 
-static int read_one(struct sq_conn *c, struct dep_job *a, struct cap_error *err)
+static int read_one(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
+    struct dep_job *a = arg;
     sqlite3_stmt *st = store_sq_stmt_bind(
         c, "SELECT name, spec, created_at, updated_at FROM deployments WHERE name = ?",
         SQ_ARGS(SQ_TEXT(a->name)), err);
@@ -81,7 +82,7 @@ static int job_put(struct sq *s, struct sq_conn *c, void *arg, struct cap_error 
     if (sqlite3_changes(c->db) == 0)
         return a->create ? cap_err(err, CAP_EEXISTS, "Deployment '%s' already exists", a->name)
                          : not_found(a->name, err);
-    return a->want ? read_one(c, a, err) : 0;
+    return a->want ? read_one(NULL, c, a, err) : 0;
 }
 
 static int deployment_put(void *impl, const char *name, const char *spec_json, bool create,
@@ -110,16 +111,10 @@ int store_sq_deployment_update(void *impl, const char *name, const char *spec_js
 }
 
 /* Runs fn in one read transaction on a pooled connection. */
-static int sv_read(struct sq *s, int (*fn)(struct sq_conn *, struct dep_job *, struct cap_error *),
+static int sv_read(struct sq *s, sq_job_fn fn,
                    struct dep_job *a, struct cap_error *err)
 {
-    struct sq_conn *c = store_sq_reader(s);
-    int rc = store_sq_read_begin(c, err);
-    if (rc == 0) {
-        rc = fn(c, a, err);
-        store_sq_read_end(c);
-    }
-    store_sq_reader_done(s, c);
+    int rc = store_sq_read(s, fn, a, err);
     return rc;
 }
 
@@ -135,8 +130,9 @@ int store_sq_deployment_get(void *impl, const char *name, cJSON **out, struct ca
     return 0;
 }
 
-static int read_all(struct sq_conn *c, struct dep_job *a, struct cap_error *err)
+static int read_all(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
+    struct dep_job *a = arg;
     sqlite3_stmt *st = store_sq_stmt(
         c, "SELECT name, spec, created_at, updated_at FROM deployments ORDER BY name", err);
     if (!st)

@@ -131,7 +131,7 @@ def test_windows_api_errors(live):
 
 def deploy_with_baseline(srv, name):
     with sh.tracking_uri(srv.url):
-        assert sh.register(sh.linear_model(0.5), name) == "1"
+        assert sh.register(sh.linear_model(0.5), name, experiment_id="0") == "1"
     sh.create_deployment(srv.url, {"name": name, "model": f"{name}/1"})
     # every float32 exactly, so that the range checks compare the same numbers
     csv = "f0,f1,f2\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in grid())
