@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "monitor/stattest.h"
 #include "monitor/wire.h"
 
 #define MON_SKETCH_K 1024
@@ -82,7 +83,9 @@ static struct mon_level *level(struct mon_sketch *s, size_t h)
 static void compact(struct mon_sketch *s, size_t h)
 {
     struct mon_level *l = level(s, h);
-    qsort(l->v, l->n, sizeof *l->v, cmp_double);
+    /* radix: with qsort's callbacks this was 31% of the live monitor's CPU,
+     * and a quicksort without callbacks measured slower still (49%) */
+    mon_sort(l->v, l->n);
     size_t pairs = l->n / 2, off = l->flips++ & 1;
     double w = ldexp(1.0, (int)h), gaps = 0;
     struct mon_level *up = level(s, h + 1); /* lev[] is an array: l stays valid */

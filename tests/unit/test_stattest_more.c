@@ -352,9 +352,43 @@ static void test_table_rows(void **state)
     }
 }
 
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* mon_sort (radix) against qsort at the sizes the sketch and the tests
+ * use, with runs of ties, sorted and reversed input and negative values. */
+static void test_sort_paths(void **state)
+{
+    uint64_t seed = 7;
+    size_t sizes[] = {0, 1, 2, 3, 16, 17, 100, 1024, 4096, 4097, 20000};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        for (int shape = 0; shape < 4; shape++) {
+            size_t n = sizes[s];
+            double *v = malloc((n + 1) * sizeof *v), *w = malloc((n + 1) * sizeof *w);
+            for (size_t i = 0; i < n; i++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                double r = (double)(seed >> 11) / 9007199254740992.0 - 0.5;
+                v[i] = shape == 0 ? r : shape == 1 ? (double)((seed >> 20) % 5) - 2
+                     : shape == 2 ? (double)i : -(double)i;
+            }
+            memcpy(w, v, n * sizeof *v);
+            mon_sort(v, n);
+            qsort(w, n, sizeof *w, cmp_dbl);
+            for (size_t i = 0; i < n; i++)
+                assert_true(v[i] == w[i]);
+            free(v);
+            free(w);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sort_paths),
         cmocka_unit_test(test_t_test),
         cmocka_unit_test(test_mannw),
         cmocka_unit_test(test_anderson),
