@@ -323,6 +323,8 @@ const scenarios = {
     check(JSON.stringify(widths) === JSON.stringify(args.widths), `width choices ${widths}`);
     check((await fact('rows')).startsWith(String(latest.rows)), `rows of the latest window: ${await fact('rows')} vs ${latest.rows}`);
     check((await fact('window')).includes('(1 s)'), `window width shown: ${await fact('window')}`);
+    const since = await page.textContent('#range-note');
+    check(since.startsWith('Windows since') && since.includes('(1000 at most)'), `24 hours of 1 s windows are clipped: ${since}`);
     const drift = await fact('dataset-drift');
     check(drift.includes(`${latest.drift.number_of_drifted_columns} of 3 columns drifted`) && drift.includes(latest.drift.dataset_drift ? 'drift' : 'no drift'), `dataset drift: ${drift}`);
     check((await fact('prediction-drift')).includes('1 of 1 columns drifted'), `prediction drift: ${await fact('prediction-drift')}`);
@@ -361,6 +363,10 @@ const scenarios = {
     await page.selectOption('#monitor-width', '2');
     await page.waitForFunction(() => document.querySelector('#window-summary dd[data-fact=window]')?.textContent.includes('(2 s)'));
     check(/width=2/.test(page.url()), 'width in the URL');
+    await page.selectOption('#monitor-range', '15m');
+    await page.waitForFunction(() => !document.querySelector('#range-note').textContent.includes('at most'));
+    check(/range=15m/.test(page.url()), 'range in the URL');
+    await page.waitForSelector('#window-summary dl');
     await page.reload();
     await page.waitForSelector('#window-summary dl');
     check((await fact('window')).includes('(2 s)'), 'width restored from the URL');

@@ -85,7 +85,8 @@ export function lineChart({series, xKind = 'step', title = '', xLabel = '', yLab
   for (const t of xt) {
     const xx = X(t);
     grid.append(s('line', {x1: xx, x2: xx, y1: M.t, y2: M.t + H}),
-      s('text', {x: xx, y: M.t + H + 16, 'text-anchor': 'middle'}, fmtX(xKind, t, x1 - x0)));
+      // a label at the right edge ends there rather than past the drawing
+      s('text', {x: xx, y: M.t + H + 16, 'text-anchor': xx > M.l + W - 30 ? 'end' : 'middle'}, fmtX(xKind, t, x1 - x0)));
   }
   svg.append(grid, s('rect', {class: 'frame', x: M.l, y: M.t, width: W, height: H}));
   if (xLabel) svg.append(s('text', {class: 'axis-label', x: M.l + W / 2, y: height - 4, 'text-anchor': 'middle'}, xLabel));

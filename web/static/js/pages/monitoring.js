@@ -201,89 +201,88 @@ function picker(id, label, options, value, onChange) {
   return h('label', {class: 'inline-field'}, label, sel);
 }
 
+// From now back over the range, clipped to MAX_WINDOWS windows of the width.
 function windowsQuery(name, width, rangeMs) {
-  const now = Date.now();
   const span = Math.min(rangeMs, MAX_WINDOWS * width * 1000);
-  return {deployment: name, width, from: Math.max(0, Math.floor(now - span)), max_results: MAX_WINDOWS};
+  return {deployment: name, width, from: Math.max(0, Math.floor(Date.now() - span)), max_results: MAX_WINDOWS,
+    clipped: span < rangeMs};
+}
+
+// The parts of the page drawn from the windows of one width (els: their boxes).
+function drawWindows(els, {name, width, from, windows, baseline}) {
+  const w = windows.at(-1);
+  if (!w) {
+    replace(els.summary, emptyNote('no-windows', `No ${fmtWidth(width)} windows since ${fmtTime(from)}. `,
+      'A window is stored once it has closed after the deployment served requests; try a longer range or send traffic to ',
+      h('code', {}, `/v2/models/${name}/infer`), '.'));
+    replace(els.tables);
+  } else {
+    replace(els.summary, summaryView(w));
+    const noRef = w.reference ? 'No drift in this window.' : 'No drift: the window has no reference (set a baseline).';
+    const t = driftTable('drift-table', 'Drift of the inputs, latest window', w.drift);
+    const p = driftTable('prediction-drift-table', 'Drift of the outputs, latest window', w.prediction_drift);
+    replace(els.tables, h('h3', {class: 'sub'}, 'Input drift'), t || emptyNote('no-drift-table', noRef),
+      p ? [h('h3', {class: 'sub'}, 'Prediction drift'), p] : null);
+  }
+  const noData = baseline ? 'No drift scores in this range.' : 'No baseline, so no drift scores.';
+  replace(els.charts, driftCharts('drift-charts', windows, 'drift', noData));
+  replace(els.predCharts, driftCharts('prediction-drift-charts', windows, 'prediction_drift', noData));
+}
+
+async function probe(name, signal) {
+  // Windows from now on: none, but the widths in use (and a 404 for a
+  // deployment that does not exist).
+  const [windows, baseline] = await Promise.all([
+    api.get(`${MON}/windows`, {deployment: name, from: Date.now(), max_results: 1}, signal),
+    optional(api.get(`${MON}/baselines/get`, {target: `deployment:${name}`}, signal))]);
+  return {widths: (windows.widths_s || []).map(Number), baseline};
 }
 
 export async function render(main, [name], ctx) {
   ctx.setTitle(`${name} · Monitoring`);
   replace(main, loading('monitoring'));
   const signal = ctx.signal;
-  let probe, baseline;
-  try {
-    // A query for windows from now on: no windows, only the widths in use
-    // (and a 404 for a deployment that does not exist).
-    [probe, baseline] = await Promise.all([
-      api.get(`${MON}/windows`, {deployment: name, from: Date.now(), max_results: 1}, signal),
-      optional(api.get(`${MON}/baselines/get`, {target: `deployment:${name}`}, signal))]);
-  } catch (e) {
-    if (e.name === 'AbortError') return;
-    replace(main, crumbs(name), h('h1', {}, 'Monitoring'), errorBox(e));
+  let widths, baseline;
+  try { ({widths, baseline} = await probe(name, signal)); } catch (e) {
+    if (e.name !== 'AbortError') replace(main, crumbs(name), h('h1', {}, 'Monitoring'), errorBox(e));
     return;
   }
-  const widths = (probe.widths_s || []).map(Number);
-  let width = Number(ctx.params.get('width')) || widths[0] || 0;
-  if (widths.length && !widths.includes(width)) width = widths[0];
+  let width = Number(ctx.params.get('width'));
+  if (!widths.includes(width)) width = widths[0] || 0;
   let range = RANGES.find(([k]) => k === ctx.params.get('range')) || RANGES[3];
-  const summary = h('div', {id: 'window-summary', 'aria-live': 'polite'});
-  const tables = h('div', {});
-  const charts = h('div', {});
-  const predCharts = h('div', {});
+  const els = {summary: h('div', {id: 'window-summary', 'aria-live': 'polite'}), tables: h('div', {}),
+    charts: h('div', {}), predCharts: h('div', {}), since: h('span', {class: 'muted', id: 'range-note'})};
   const alerts = h('div', {id: 'alerts'}, loading('alerts'));
+  let seq = 0;
+  const load = async () => {
+    if (!widths.length) return;
+    const mine = ++seq;
+    const q = windowsQuery(name, width, range[1]);
+    replace(els.summary, loading('windows'));
+    els.since.textContent = `Windows since ${fmtTime(q.from)}${q.clipped ? ` (${MAX_WINDOWS} at most)` : ''}`;
+    let windows;
+    try {
+      windows = (await api.get(`${MON}/windows`, {...q, clipped: null}, signal)).windows || [];
+    } catch (e) {
+      if (e.name !== 'AbortError' && mine === seq) replace(els.summary, errorBox(e));
+      return;
+    }
+    if (mine === seq) drawWindows(els, {name, width, from: q.from, windows, baseline});
+  };
   replace(main, crumbs(name),
     h('div', {class: 'title-row'}, h('h1', {}, `${name} · Monitoring`)),
     widths.length ? h('div', {class: 'toolbar'},
       picker('monitor-width', 'Window width', widths.map((w) => [w, fmtWidth(w)]), width, (v) => { width = Number(v); setParams({width: v}); load(); }),
       picker('monitor-range', 'Range', RANGES.map(([k, , t]) => [k, t]), range[0], (v) => { range = RANGES.find(([k]) => k === v); setParams({range: v}); load(); }),
-      h('button', {type: 'button', class: 'secondary', id: 'monitor-refresh', onclick: () => load()}, 'Refresh'))
+      h('button', {type: 'button', class: 'secondary', id: 'monitor-refresh', onclick: load}, 'Refresh'), els.since)
       : emptyNote('monitor-off', 'This server runs no live monitor, so it stores no windows.'),
     card('baseline', 'Baseline', baselineView(name, baseline)),
-    card('latest', 'Latest window', summary, tables),
-    card('drift-over-time', 'Drift score per feature over time', charts),
-    card('prediction-drift-over-time', 'Prediction drift over time', predCharts),
+    card('latest', 'Latest window', els.summary, els.tables),
+    card('drift-over-time', 'Drift score per feature over time', els.charts),
+    card('prediction-drift-over-time', 'Prediction drift over time', els.predCharts),
     card('alerts-card', 'Alerts', alerts));
-
-  let seq = 0;
-  async function load() {
-    if (!widths.length) return;
-    const mine = ++seq;
-    summary.replaceChildren(loading('windows'));
-    const q = windowsQuery(name, width, range[1]);
-    let windows;
-    try {
-      windows = (await api.get(`${MON}/windows`, q, signal)).windows || [];
-    } catch (e) {
-      if (e.name !== 'AbortError' && mine === seq) summary.replaceChildren(errorBox(e));
-      return;
-    }
-    if (mine !== seq) return;
-    drawWindows(windows, q.from);
-  }
-  function drawWindows(windows, from) {
-    const w = windows.at(-1);
-    if (!w) {
-      summary.replaceChildren(emptyNote('no-windows', `No ${fmtWidth(width)} windows since ${fmtTime(from)}. `,
-        'A window is stored once it has closed after the deployment served requests; try a longer range or send traffic to ',
-        h('code', {}, `/v2/models/${name}/infer`), '.'));
-      tables.replaceChildren();
-    } else {
-      replace(summary, summaryView(w), windows.length === MAX_WINDOWS
-        ? h('p', {class: 'muted', id: 'range-note'}, `The charts show the last ${MAX_WINDOWS} windows; pick a longer width to see further back.`) : null);
-      const noRef = w.reference ? 'No drift in this window.' : 'No drift: the window has no reference (set a baseline).';
-      const t = driftTable('drift-table', 'Drift of the inputs, latest window', w.drift);
-      const p = driftTable('prediction-drift-table', 'Drift of the outputs, latest window', w.prediction_drift);
-      replace(tables, h('h3', {class: 'sub'}, 'Input drift'), t || emptyNote('no-drift-table', noRef),
-        p ? [h('h3', {class: 'sub'}, 'Prediction drift'), p] : null);
-    }
-    document.body.dataset.monitorWindows = String(windows.length);
-    const noData = baseline ? 'No drift scores in this range.' : 'No baseline, so no drift scores.';
-    charts.replaceChildren(driftCharts('drift-charts', windows, 'drift', noData));
-    predCharts.replaceChildren(driftCharts('prediction-drift-charts', windows, 'prediction_drift', noData));
-  }
   const loaded = load();
-  alerts.replaceChildren(...await alertsView(name, signal));
+  replace(alerts, await alertsView(name, signal));
   await loaded;
 }
 
