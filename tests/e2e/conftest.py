@@ -25,8 +25,8 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")
 class Server(CapstanServer):
     """`capstan server`; a minute to start, for the 100,000-run database."""
 
-    def __init__(self, binary, data_dir):
-        super().__init__(binary, data_dir, start_timeout=60)
+    def __init__(self, binary, data_dir, extra_args=()):
+        super().__init__(binary, data_dir, extra_args, start_timeout=60)
 
 
 def run_ui(url, scenario, args=None, timeout=180):

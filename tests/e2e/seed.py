@@ -102,3 +102,110 @@ def seed_demo(url):
     mlflow.set_tracking_uri(None)
     return {"experiment_id": exp_id, "runs": runs, "model": "e2e-model", "versions": [v1.version, v2.version],
             "dataset": "fraud-train", "long_run": runs[0]["id"]}
+
+
+# ---------------------------------------------------------------- monitoring
+
+MON_REF_ROWS = 300
+MON_ROWS_PER_REQUEST = 30
+
+
+def linear_onnx():
+    """y = x @ W + b, x [N, 3] -> y [N, 1]: the input's columns are f0, f1, f2."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    w = helper.make_tensor("W", TensorProto.FLOAT, [3, 1], [0.5, -1.25, 2.0])
+    b = helper.make_tensor("B", TensorProto.FLOAT, [1], [0.5])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["xw"]), helper.make_node("Add", ["xw", "B"], ["y"])],
+        "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+        initializer=[w, b])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def mon_grid():
+    """The reference: column j an even grid over [0, 10), in its own order."""
+    base = [(i + 0.5) / MON_REF_ROWS * 10 for i in range(MON_REF_ROWS)]
+    return [(base[i], base[(i * 7) % MON_REF_ROWS], base[(i * 11) % MON_REF_ROWS]) for i in range(MON_REF_ROWS)]
+
+
+def mon_request(k):
+    """An evenly spaced slice of the reference grid, a hair toward the middle
+    per request so no row repeats (a duplicate fails data quality); f0 is
+    moved 100 above the reference, so every window drifts on f0 (K-S p-value
+    ~1e-20) and on nothing else (f1, f2 within 0.04 of the reference's
+    distribution: p-value ~1), however requests fall into windows."""
+    step = MON_REF_ROWS // MON_ROWS_PER_REQUEST
+    col = [5 + ((i + 0.5) / MON_REF_ROWS * 10 - 5) * (1 - k * 1e-4) for i in range(k % step, MON_REF_ROWS, step)]
+    rows = [[c + 100, c, col[-1 - j]] for j, c in enumerate(col)]
+    return {"inputs": [{"name": "x", "shape": [len(rows), 3], "datatype": "FP32", "data": [v for r in rows for v in r]}]}
+
+
+def wait_until(pred, what, timeout=120.0):
+    """Polls pred until it returns something true (the condition, not the
+    time, ends the wait); fails after timeout with the last answer."""
+    import time
+
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def seed_monitoring(url):
+    """Deployment "mon" (a baseline, an alert rule on f0's drift score, two
+    batches of traffic, so at least two windows of 1 s) and "mon-bare" (no
+    baseline, no traffic). Returns the windows API's answer for "mon"."""
+    import mlflow
+    import requests
+
+    mlflow.set_tracking_uri(url)
+    with mlflow.start_run():
+        info = mlflow.onnx.log_model(linear_onnx(), name="model", registered_model_name="mon-model",
+                                     pip_requirements=["onnx", "onnxruntime"])
+    mlflow.set_tracking_uri(None)
+    version = str(info.registered_model_version)
+    dep = url + "/api/2.0/capstan/deployments"
+    for name in ("mon", "mon-bare"):
+        r = requests.post(dep, json={"name": name, "model": f"mon-model/{version}"}, timeout=60)
+        assert r.status_code == 200, r.text
+    csv = "f0,f1,f2\n" + "\n".join(",".join(repr(v) for v in row) for row in mon_grid())
+    r = requests.post(url + "/api/2.0/capstan/monitor/baselines", params={"target": "deployment:mon", "format": "csv"},
+                      data=csv.encode(), timeout=60)
+    assert r.status_code == 200, r.text
+    rule = {"name": "f0-drift", "deployment": "mon", "metric": "drift_score", "column": "f0", "op": "<",
+            "threshold": 0.05, "for": 1, "severity": "warning"}
+    r = requests.post(url + "/api/2.0/capstan/monitor/alerts/rules", json=rule, timeout=60)
+    assert r.status_code == 200, r.text
+    wait_until(lambda: requests.get(f"{dep}/mon", timeout=60).json()["deployment"]["status"].get("state") == "READY",
+               "deployment mon ready")
+    windows = url + "/api/2.0/capstan/monitor/windows"
+
+    def base_rows():
+        ws = requests.get(windows, params={"deployment": "mon", "width": 1}, timeout=60).json()["windows"]
+        return sum(w["rows"] for w in ws)
+
+    sent = 0
+    s = requests.Session()
+    # Two batches: the second starts once the first is in closed windows, so
+    # it lands in later ones.
+    for batch in range(2):
+        for k in range(4):
+            r = s.post(url + "/v2/models/mon/infer", json=mon_request(batch * 4 + k), timeout=60)
+            assert r.status_code == 200, r.text
+            sent += MON_ROWS_PER_REQUEST
+        wait_until(lambda: base_rows() == sent, f"{sent} rows in closed windows")
+    out = requests.get(windows, params={"deployment": "mon", "width": 1}, timeout=60).json()
+    events = requests.get(url + "/api/2.0/capstan/monitor/alerts/events", params={"deployment": "mon"}, timeout=60).json()
+    return {"name": "mon", "bare": "mon-bare", "rows": sent, "windows": out["windows"],
+            "widths": out.get("widths_s", []), "events": events.get("events", [])}

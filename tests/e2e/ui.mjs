@@ -309,6 +309,82 @@ const scenarios = {
     return {rates};
   },
 
+  // Live monitoring of a deployment: the page is reached from the
+  // deployment's; what it shows is compared with what the API answered.
+  async monitoring() {
+    const {name, bare, windows, events} = args;
+    const latest = windows.at(-1);
+    const fact = (k) => page.textContent(`#window-summary dd[data-fact=${k}]`);
+    await page.goto(`${url}/#/deployments/${name}`);
+    await page.click('#monitoring-link');
+    await page.waitForURL(new RegExp(`#/deployments/${name}/monitoring$`));
+    await page.waitForSelector('#window-summary dl');
+    const widths = await page.$$eval('#monitor-width option', (os) => os.map((o) => Number(o.value)));
+    check(JSON.stringify(widths) === JSON.stringify(args.widths), `width choices ${widths}`);
+    check((await fact('rows')).startsWith(String(latest.rows)), `rows of the latest window: ${await fact('rows')} vs ${latest.rows}`);
+    check((await fact('window')).includes('(1 s)'), `window width shown: ${await fact('window')}`);
+    const since = await page.textContent('#range-note');
+    check(since.startsWith('Windows since') && since.includes('(1000 at most)'), `24 hours of 1 s windows are clipped: ${since}`);
+    const drift = await fact('dataset-drift');
+    check(drift.includes(`${latest.drift.number_of_drifted_columns} of 3 columns drifted`) && drift.includes(latest.drift.dataset_drift ? 'drift' : 'no drift'), `dataset drift: ${drift}`);
+    check((await fact('prediction-drift')).includes('1 of 1 columns drifted'), `prediction drift: ${await fact('prediction-drift')}`);
+    const dq = await fact('data-quality');
+    check(dq.includes(latest.data_quality.passed ? 'passed' : 'failed') && dq.includes('f0: out_of_range'), `data quality: ${dq}`);
+    check((await fact('method')).includes(latest.method === 'exact' ? 'exact' : 'profiles'), `method: ${await fact('method')}`);
+    const baseline = await page.textContent('#baseline dl');
+    check(baseline.includes(`deployment:${name}`) && baseline.includes('300'), `baseline: ${baseline}`);
+    // The drift table of the latest window.
+    const rows = await page.$$eval('#drift-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+    const want = latest.drift.columns.map((c) => [c.column, c.column_type, c.stattest, c.drift_detected ? 'drifted' : 'no']);
+    check(JSON.stringify(rows.map((r) => [r[0], r[1], r[2], r[5]])) === JSON.stringify(want), `drift table ${JSON.stringify(rows)} vs ${JSON.stringify(want)}`);
+    check(rows.every((r) => r[3] === '0.05'), `thresholds ${rows.map((r) => r[3])}`);
+    const predRows = await page.$$eval('#prediction-drift-table tbody tr', (trs) => trs.map((tr) => [tr.children[0].textContent, tr.children[5].textContent]));
+    check(JSON.stringify(predRows) === JSON.stringify([['y', 'drifted']]), `prediction drift table ${JSON.stringify(predRows)}`);
+    check(!(await page.textContent('#latest')).includes('[object'), 'no element printed as text');
+    // One chart per feature, a point per window, the threshold drawn, the drifted windows marked.
+    const charts = await page.$$eval('#drift-charts .chart-slot', (ss) => ss.map((sl) => ({
+      column: sl.dataset.column, points: sl.querySelector('polyline').getAttribute('points').trim().split(/\s+/).length,
+      marked: sl.querySelectorAll('circle.marked').length, refs: sl.querySelectorAll('.ref line').length})));
+    const drifted = (c) => windows.filter((w) => w.drift.columns.find((x) => x.column === c).drift_detected).length;
+    check(charts.length === 3 && charts.map((c) => c.column).join() === 'f0,f1,f2', `charts: ${JSON.stringify(charts)}`);
+    for (const c of charts) {
+      check(c.points === windows.length && c.refs === 1 && c.marked === drifted(c.column), `chart ${JSON.stringify(c)} vs ${windows.length} windows, ${drifted(c.column)} drifted`);
+    }
+    check(charts[0].marked === windows.length, 'f0 drifted in every window');
+    const pred = await page.$$eval('#prediction-drift-charts .chart-slot', (ss) => ss.map((sl) => sl.dataset.column));
+    check(pred.length === 1, `one prediction drift chart: ${pred}`);
+    // Alerts: the rule fires on f0's drift; the history matches the API's.
+    const rule = await page.textContent('#alert-rules tbody tr[data-rule="f0-drift"]');
+    check(rule.includes('drift_score[f0] < 0.05') && rule.includes('firing'), `rule row: ${rule}`);
+    const hist = await page.$$eval('#alert-events tbody tr', (trs) => trs.map((tr) => tr.children[2].textContent));
+    check(JSON.stringify(hist) === JSON.stringify(events.map((e) => e.state)), `history ${hist} vs ${events.map((e) => e.state)}`);
+    await shot('monitoring');
+    // Another width: the choice goes into the URL and survives a reload.
+    await page.selectOption('#monitor-width', '2');
+    await page.waitForFunction(() => document.querySelector('#window-summary dd[data-fact=window]')?.textContent.includes('(2 s)'));
+    check(/width=2/.test(page.url()), 'width in the URL');
+    await page.selectOption('#monitor-range', '15m');
+    await page.waitForFunction(() => !document.querySelector('#range-note').textContent.includes('at most'));
+    check(/range=15m/.test(page.url()), 'range in the URL');
+    await page.waitForSelector('#window-summary dl');
+    await page.reload();
+    await page.waitForSelector('#window-summary dl');
+    check((await fact('window')).includes('(2 s)'), 'width restored from the URL');
+    check((await page.$eval('#monitor-width', (s) => s.value)) === '2', 'width selector restored');
+    // A deployment with no baseline and no traffic: empty states that say what to do.
+    await page.goto(`${url}/#/deployments/${bare}/monitoring`);
+    await page.waitForSelector('#no-baseline');
+    const nb = await page.textContent('#no-baseline');
+    check(nb.includes(`capstan monitor baseline ${bare} --data FILE`), `no-baseline note: ${nb}`);
+    await page.waitForSelector('#no-windows');
+    check((await page.textContent('#no-windows')).includes(`/v2/models/${bare}/infer`), 'no-windows note');
+    await page.waitForSelector('#no-alert-rules');
+    check((await page.textContent('#no-alert-rules')).includes('POST /api/2.0/capstan/monitor/alerts/rules'), 'no-rules note');
+    check(await page.isVisible('#drift-charts-empty'), 'no charts without windows');
+    await shot('monitoring-empty');
+    return {windows: windows.length, charts: charts.length, events: hist.length};
+  },
+
   // 100,000 runs: the first page renders, and a sort round-trips through the server.
   async big() {
     const t0 = Date.now();

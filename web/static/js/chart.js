@@ -36,19 +36,29 @@ export function fmtX(kind, v, span) {
   return fmtNum(v);
 }
 
-// series: [{name, points: [[x, y], ...] sorted by x, color?}]
-export function lineChart({series, xKind = 'step', title = '', xLabel = '', yLabel = '', width = 640, height = 260, logY = false}) {
+const marks = (se) => {
+  const n = se.points.filter((p) => p[2]).length;
+  return n ? ` (${n} marked)` : '';
+};
+
+// series: [{name, points: [[x, y], ...] sorted by x, color?}]; a point
+// [x, y, true] is marked (e.g. a window that drifted): a ring, always drawn.
+// refLines: [{y, label}], horizontal reference lines (a threshold), always
+// inside the y range.
+export function lineChart({series, xKind = 'step', title = '', xLabel = '', yLabel = '', width = 640, height = 260, logY = false, refLines = []}) {
   const M = {l: 62, r: 14, t: 12, b: 38};
   const W = width - M.l - M.r, H = height - M.t - M.b;
   const usable = series.map((se) => ({...se, points: se.points.filter(([x, y]) => isFinite(x) && isFinite(y) && (!logY || y > 0))}));
   let xs = [], ys = [];
   for (const se of usable) for (const [x, y] of se.points) { xs.push(x); ys.push(y); }
+  const refs = refLines.filter((r) => isFinite(r.y) && (!logY || r.y > 0));
   const fig = h('figure', {class: 'chart'});
   if (title) fig.append(h('figcaption', {}, title));
   if (!xs.length) {
     fig.append(h('p', {class: 'muted'}, 'No points to draw.'));
     return fig;
   }
+  for (const r of refs) ys.push(r.y);
   let x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
   xs = ys = null;
   if (x0 === x1) { x0 -= 1; x1 += 1; }
@@ -62,7 +72,8 @@ export function lineChart({series, xKind = 'step', title = '', xLabel = '', yLab
 
   // max-width keeps the text near its drawn size on wide screens.
   const svg = s('svg', {viewBox: `0 0 ${width} ${height}`, class: 'chart-svg', role: 'img', tabindex: '0', style: `max-width:${Math.round(width * 1.15)}px`,
-    'aria-label': `${title || 'Chart'}: ${usable.map((se) => `${se.name}, ${se.points.length} points, last ${fmtNum(se.points.at(-1)?.[1])}`).join('; ')}. Arrow keys move the readout.`});
+    'aria-label': `${title || 'Chart'}: ${usable.map((se) => `${se.name}, ${se.points.length} points${marks(se)}, last ${fmtNum(se.points.at(-1)?.[1])}`).join('; ')}${
+      refs.map((r) => `; line at ${fmtNum(r.y)}${r.label ? ` (${r.label})` : ''}`).join('')}. Arrow keys move the readout.`});
   const grid = s('g', {class: 'grid'});
   const yt = logY ? niceTicks(ly0, ly1, 4).filter(Number.isInteger) : niceTicks(ly0, ly1, 5);
   for (const t of yt) {
@@ -74,10 +85,15 @@ export function lineChart({series, xKind = 'step', title = '', xLabel = '', yLab
   for (const t of xt) {
     const xx = X(t);
     grid.append(s('line', {x1: xx, x2: xx, y1: M.t, y2: M.t + H}),
-      s('text', {x: xx, y: M.t + H + 16, 'text-anchor': 'middle'}, fmtX(xKind, t, x1 - x0)));
+      // a label at the right edge ends there rather than past the drawing
+      s('text', {x: xx, y: M.t + H + 16, 'text-anchor': xx > M.l + W - 30 ? 'end' : 'middle'}, fmtX(xKind, t, x1 - x0)));
   }
   svg.append(grid, s('rect', {class: 'frame', x: M.l, y: M.t, width: W, height: H}));
   if (xLabel) svg.append(s('text', {class: 'axis-label', x: M.l + W / 2, y: height - 4, 'text-anchor': 'middle'}, xLabel));
+  for (const r of refs) {
+    svg.append(s('g', {class: 'ref'}, s('line', {x1: M.l, x2: M.l + W, y1: Y(r.y), y2: Y(r.y)}),
+      r.label ? s('text', {x: M.l + W - 4, y: Y(r.y) - 4, 'text-anchor': 'end'}, r.label) : null));
+  }
   if (yLabel) svg.append(s('text', {class: 'axis-label', x: 12, y: M.t + H / 2, transform: `rotate(-90 12 ${M.t + H / 2})`, 'text-anchor': 'middle'}, yLabel));
 
   usable.forEach((se, i) => {
@@ -88,6 +104,9 @@ export function lineChart({series, xKind = 'step', title = '', xLabel = '', yLab
     g.append(s('polyline', {points: pts, fill: 'none', stroke: color, 'stroke-width': 1.8,
       'stroke-dasharray': DASHES[i % DASHES.length] || null, 'stroke-linejoin': 'round'}));
     if (se.points.length <= 40) for (const [x, y] of se.points) g.append(s('circle', {cx: X(x), cy: Y(y), r: 2.6, fill: color}));
+    for (const [x, y, marked] of se.points) {
+      if (marked) g.append(s('circle', {class: 'marked', cx: X(x), cy: Y(y), r: 5, stroke: color}));
+    }
     svg.append(g);
   });
 

@@ -10,6 +10,7 @@ import * as run from './pages/run.js';
 import * as compare from './pages/compare.js';
 import * as models from './pages/models.js';
 import * as deployments from './pages/deployments.js';
+import * as monitoring from './pages/monitoring.js';
 
 const routes = [
   [/^\/?$/, () => { location.replace('#/experiments'); return null; }],
@@ -24,6 +25,7 @@ const routes = [
   [/^\/models\/([^/]+)\/versions\/([^/]+)$/, models.renderVersion, 'models'],
   [/^\/deployments$/, deployments.renderList, 'deployments'],
   [/^\/deployments\/([^/]+)$/, deployments.renderOne, 'deployments'],
+  [/^\/deployments\/([^/]+)\/monitoring$/, monitoring.render, 'deployments'],
 ];
 
 let current = null; // {controller, cleanup}
