@@ -411,6 +411,31 @@ static int merge_one(void *cls, int64_t start_ms, const void *blob, size_t len,
     return 0;
 }
 
+/* The rows per model version of the base windows in [start, end). */
+static cJSON *sum_versions(struct mon_live *l, const char *dep, int64_t start, int64_t end)
+{
+    cJSON *out = cJSON_CreateObject(), *list = NULL, *w;
+    struct cap_error err = {0};
+    if (store_monitor_windows_search(l->cfg.store, dep, l->widths[0], start, end, 10000, &list,
+                                     &err) < 0)
+        return out;
+    cJSON_ArrayForEach(w, list)
+    {
+        const cJSON *v;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(
+                                  cJSON_GetObjectItemCaseSensitive(w, "result"), "model_versions"))
+        {
+            cJSON *t = cJSON_GetObjectItemCaseSensitive(out, v->string);
+            if (t)
+                cJSON_SetNumberValue(t, t->valuedouble + v->valuedouble);
+            else
+                cJSON_AddNumberToObject(out, v->string, v->valuedouble);
+        }
+    }
+    cJSON_Delete(list);
+    return out;
+}
+
 /* One longer window [start, start + width) from its base windows. */
 static int roll_one(struct mon_live *l, struct mon_dep *d, int64_t width_s, int64_t start,
                     struct cap_error *err)
@@ -422,6 +447,8 @@ static int roll_one(struct mon_live *l, struct mon_dep *d, int64_t width_s, int6
                                            start + width_s * 1000, merge_one, &m, err);
     if (rc == 0 && m.merged > 0) {
         cJSON *res = mon_rollup_result(d->ref, &merged, d->name, width_s, start, merged.rows);
+        cJSON_ReplaceItemInObjectCaseSensitive(
+            res, "model_versions", sum_versions(l, d->name, start, start + width_s * 1000));
         if (m.skipped)
             cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(res, "errors"),
                                  cJSON_CreateString(m.why));

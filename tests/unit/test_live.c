@@ -257,6 +257,7 @@ static void test_windows_close_restart_rollup(void **state)
     assert_int_equal(num(r, "rows"), 202);
     assert_string_equal(cJSON_GetObjectItem(r, "method")->valuestring, "profile");
     assert_true(flag(r, "drift", "dataset_drift"));
+    assert_int_equal(num(cJSON_GetObjectItem(r, "model_versions"), "m/1"), 202);
     assert_true(cJSON_IsArray(cJSON_GetObjectItem(r, "approximation")));
     cJSON_Delete(w);
     assert_int_equal(f->hooks, 3);
