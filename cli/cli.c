@@ -153,8 +153,9 @@ static size_t on_data(char *p, size_t size, size_t n, void *cls)
     return size * n;
 }
 
-int cli_call(const char *server, const char *method, const char *path, const cJSON *body,
-                cJSON **out)
+/* One request: a JSON body, or a file streamed as the body (upload). */
+static int request(const char *server, const char *method, const char *path, const cJSON *body,
+                   FILE *upload, long long upload_size, cJSON **out)
 {
     struct cap_buf url, resp;
     cap_buf_init(&url);
@@ -163,13 +164,20 @@ int cli_call(const char *server, const char *method, const char *path, const cJS
     char *payload = body ? cJSON_PrintUnformatted(body) : NULL;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURL *c = curl_easy_init();
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *hdr = curl_slist_append(
+        NULL, upload ? "Content-Type: application/octet-stream" : "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_URL, url.data);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+    if (upload) { /* no overall timeout: a large file takes what it takes */
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_READDATA, upload);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)upload_size);
+    } else {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+    }
     if (payload)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
     CURLcode rc = curl_easy_perform(c);
@@ -200,4 +208,15 @@ int cli_call(const char *server, const char *method, const char *path, const cJS
     cap_buf_free(&url);
     cap_buf_free(&resp);
     return ret;
+}
+
+int cli_call(const char *server, const char *method, const char *path, const cJSON *body,
+             cJSON **out)
+{
+    return request(server, method, path, body, NULL, 0, out);
+}
+
+int cli_upload(const char *server, const char *path, FILE *f, long long size, cJSON **out)
+{
+    return request(server, "POST", path, NULL, f, size, out);
 }

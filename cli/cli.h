@@ -4,6 +4,7 @@
 #define CAP_CLI_H
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -52,6 +53,8 @@ void cli_print_json(const cJSON *o);
  * wanted). On failure prints the server's message and returns 1. */
 int cli_call(const char *server, const char *method, const char *path, const cJSON *body,
              cJSON **out);
+/* The same, POSTing size bytes of f as the body (application/octet-stream). */
+int cli_upload(const char *server, const char *path, FILE *f, long long size, cJSON **out);
 int cli_fail(const struct cap_error *err);                   /* prints it, returns 1 */
 
 int cmd_server(int argc, char **argv);

@@ -17,14 +17,8 @@
 
 #define SYNOPSIS "capstan monitor baseline DEPLOYMENT|MODEL/VERSION --data FILE [--max-rows N]"
 
-static size_t on_data(char *p, size_t size, size_t n, void *cls)
-{
-    cap_buf_append(cls, p, size * n);
-    return size * n;
-}
-
-/* The request's URL: the target and the file's format in the query. */
-static char *url_for(const char *server, const char *target, const char *format,
+/* The request's path: the target and the file's format in the query. */
+static char *url_for(const char *target, const char *format,
                      const char *max_rows)
 {
     bool model = strchr(target, '/') != NULL;
@@ -33,8 +27,7 @@ static char *url_for(const char *server, const char *target, const char *format,
     cap_buf_init(&url);
     cap_buf_printf(&t, "%s%s", model ? "model:" : "deployment:", target);
     char *et = curl_escape(t.data, 0);
-    cap_buf_printf(&url, "%s/api/2.0/capstan/monitor/baselines?target=%s&format=%s", server, et,
-                   format);
+    cap_buf_printf(&url, "/api/2.0/capstan/monitor/baselines?target=%s&format=%s", et, format);
     if (max_rows) {
         char *em = curl_escape(max_rows, 0);
         cap_buf_printf(&url, "&max_rows=%s", em);
@@ -43,45 +36,6 @@ static char *url_for(const char *server, const char *target, const char *format,
     curl_free(et);
     cap_buf_free(&t);
     return cap_buf_steal(&url);
-}
-
-/* POSTs the file; the answer's JSON into *out. 1 on failure, with the
- * message printed. */
-static int post(const char *server, const char *url, FILE *f, long long size, cJSON **out)
-{
-    struct cap_buf resp;
-    cap_buf_init(&resp);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    CURL *c = curl_easy_init();
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/octet-stream");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_READDATA, f);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)size);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(c);
-    curl_global_cleanup();
-    cJSON *j = resp.data ? cJSON_ParseWithLength(resp.data, resp.len) : NULL;
-    cap_buf_free(&resp);
-    if (rc != CURLE_OK || status != 200) {
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
-        if (rc != CURLE_OK)
-            fprintf(stderr, "capstan: cannot reach %s: %s (is `capstan server` running? set "
-                            "--server)\n", server, curl_easy_strerror(rc));
-        else
-            fprintf(stderr, "capstan: %s (%ld)\n",
-                    cJSON_IsString(m) ? m->valuestring : "request failed", status);
-        cJSON_Delete(j);
-        return 1;
-    }
-    *out = j;
-    return 0;
 }
 
 static int run(const char *server, const char *target, const char *path, const char *max_rows)
@@ -101,9 +55,9 @@ static int run(const char *server, const char *target, const char *path, const c
             fclose(f);
         return 2;
     }
-    char *url = url_for(server, target, formats[fmt], max_rows);
+    char *url = url_for(target, formats[fmt], max_rows);
     cJSON *meta = NULL;
-    int rc = post(server, url, f, (long long)st.st_size, &meta);
+    int rc = cli_upload(server, url, f, (long long)st.st_size, &meta);
     fclose(f);
     free(url);
     if (rc == 0)
