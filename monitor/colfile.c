@@ -14,6 +14,7 @@
 #include <zstd.h>
 
 #include "monitor/colfile.h"
+#include "monitor/wire.h"
 
 #define MAGIC "CCOL"
 #define VERSION 1
@@ -27,38 +28,20 @@
 
 /* ---- encoding ---- */
 
-static void put_u32(struct cap_buf *b, uint32_t v)
-{
-    unsigned char t[4];
-    for (int i = 0; i < 4; i++)
-        t[i] = (unsigned char)(v >> (8 * i));
-    cap_buf_append(b, t, 4);
-}
-
-static void put_u64(struct cap_buf *b, uint64_t v)
-{
-    unsigned char t[8];
-    for (int i = 0; i < 8; i++)
-        t[i] = (unsigned char)(v >> (8 * i));
-    cap_buf_append(b, t, 8);
-}
-
 static void put_column(struct cap_buf *b, const struct mon_column *c, size_t nrows)
 {
     size_t n = strlen(c->name);
-    put_u32(b, (uint32_t)n);
+    mon_put_u32(b, (uint32_t)n);
     cap_buf_append(b, c->name, n);
     cap_buf_putc(b, (char)c->dtype);
     for (size_t r = 0; r < nrows; r++) {
         if (c->dtype != MON_TEXT) {
-            uint64_t u;
-            memcpy(&u, &c->num[r], 8);
-            put_u64(b, u);
+            mon_put_f64(b, c->num[r]);
         } else if (!c->text[r]) {
-            put_u32(b, NULL_CELL);
+            mon_put_u32(b, NULL_CELL);
         } else {
             size_t k = strlen(c->text[r]);
-            put_u32(b, (uint32_t)k);
+            mon_put_u32(b, (uint32_t)k);
             cap_buf_append(b, c->text[r], k);
         }
     }
@@ -68,8 +51,8 @@ void mon_colfile_encode(const struct mon_frame *f, struct cap_buf *out)
 {
     struct cap_buf raw;
     cap_buf_init(&raw);
-    put_u32(&raw, (uint32_t)f->ncols);
-    put_u64(&raw, (uint64_t)f->nrows);
+    mon_put_u32(&raw, (uint32_t)f->ncols);
+    mon_put_u64(&raw, (uint64_t)f->nrows);
     for (size_t c = 0; c < f->ncols; c++)
         put_column(&raw, &f->cols[c], f->nrows);
     size_t bound = ZSTD_compressBound(raw.len);
@@ -86,34 +69,8 @@ void mon_colfile_encode(const struct mon_frame *f, struct cap_buf *out)
 
 /* ---- decoding ---- */
 
-struct rd {
-    const unsigned char *p, *end;
-};
-
-static bool get_u32(struct rd *r, uint32_t *v)
-{
-    if (r->end - r->p < 4)
-        return false;
-    *v = 0;
-    for (int i = 0; i < 4; i++)
-        *v |= (uint32_t)r->p[i] << (8 * i);
-    r->p += 4;
-    return true;
-}
-
-static bool get_u64(struct rd *r, uint64_t *v)
-{
-    if (r->end - r->p < 8)
-        return false;
-    *v = 0;
-    for (int i = 0; i < 8; i++)
-        *v |= (uint64_t)r->p[i] << (8 * i);
-    r->p += 8;
-    return true;
-}
-
 /* n bytes as a string; NULL when they are not there or hold a NUL. */
-static char *get_str(struct rd *r, uint32_t n)
+static char *get_str(struct mon_rd *r, uint32_t n)
 {
     if ((size_t)(r->end - r->p) < n || memchr(r->p, '\0', n))
         return NULL;
@@ -127,7 +84,7 @@ static int corrupt(const char *label, const char *what, struct cap_error *err)
     return cap_err(err, CAP_EINVAL, "%s: not a valid column file: %s", label, what);
 }
 
-static int get_cells(const char *label, struct rd *r, struct mon_column *c, size_t nrows,
+static int get_cells(const char *label, struct mon_rd *r, struct mon_column *c, size_t nrows,
                      struct cap_error *err)
 {
     size_t left = (size_t)(r->end - r->p);
@@ -135,19 +92,16 @@ static int get_cells(const char *label, struct rd *r, struct mon_column *c, size
         if (left / 8 < nrows)
             return corrupt(label, "a column's values are cut short", err);
         c->num = cap_xmalloc(nrows ? nrows * sizeof *c->num : 1);
-        for (size_t i = 0; i < nrows; i++) {
-            uint64_t u = 0; /* (the length was checked above) */
-            get_u64(r, &u);
-            memcpy(&c->num[i], &u, 8);
-        }
+        for (size_t i = 0; i < nrows; i++) /* (the length was checked above) */
+            c->num[i] = mon_get_f64(r);
         return 0;
     }
     if (left / 4 < nrows)
         return corrupt(label, "a column's cells are cut short", err);
     c->text = cap_xcalloc(nrows ? nrows : 1, sizeof *c->text);
     for (size_t i = 0; i < nrows; i++) {
-        uint32_t n;
-        if (!get_u32(r, &n))
+        uint32_t n = mon_get_u32(r);
+        if (!r->ok)
             return corrupt(label, "a column's cells are cut short", err);
         if (n != NULL_CELL && !(c->text[i] = get_str(r, n)))
             return corrupt(label, "a text cell is cut short or holds a NUL byte", err);
@@ -155,12 +109,12 @@ static int get_cells(const char *label, struct rd *r, struct mon_column *c, size
     return 0;
 }
 
-static int get_frame(const char *label, struct rd *r, struct mon_frame *out,
+static int get_frame(const char *label, struct mon_rd *r, struct mon_frame *out,
                      struct cap_error *err)
 {
-    uint32_t ncols;
-    uint64_t nrows;
-    if (!get_u32(r, &ncols) || !get_u64(r, &nrows))
+    uint32_t ncols = mon_get_u32(r);
+    uint64_t nrows = mon_get_u64(r);
+    if (!r->ok)
         return corrupt(label, "the header is cut short", err);
     /* a column takes at least 5 bytes (name length, dtype) */
     if (ncols > (size_t)(r->end - r->p) / 5 || (ncols == 0 && nrows > 0) || nrows > MAX_RAW)
@@ -169,9 +123,9 @@ static int get_frame(const char *label, struct rd *r, struct mon_frame *out,
     out->cols = cap_xcalloc(ncols ? ncols : 1, sizeof *out->cols);
     for (uint32_t i = 0; i < ncols; i++) {
         struct mon_column *c = &out->cols[i];
-        uint32_t n;
         out->ncols = i + 1;
-        if (!get_u32(r, &n) || !(c->name = get_str(r, n)))
+        uint32_t n = mon_get_u32(r);
+        if (!r->ok || !(c->name = get_str(r, n)))
             return corrupt(label, "a column name is cut short or holds a NUL byte", err);
         if (r->p == r->end || *r->p > MON_TEXT)
             return corrupt(label, "a column's type is missing or unknown", err);
@@ -205,7 +159,7 @@ int mon_colfile_decode(const char *label, const void *data, size_t len, struct m
         rc = cap_err(err, CAP_EINVAL, "%s: not a valid column file: %s", label,
                      ZSTD_isError(n) ? ZSTD_getErrorName(n) : "the frame is shorter than it says");
     } else {
-        struct rd r = {raw, raw + n};
+        struct mon_rd r = {raw, raw + n, true};
         rc = get_frame(label, &r, out, err);
     }
     free(raw);

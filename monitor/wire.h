@@ -1,6 +1,6 @@
-/* wire.h - the little-endian fields of monitor/'s binary blobs (profiles
- * and their sketches), written and read byte by byte so that a blob means
- * the same on any host. The reader never reads past its end: a short
+/* wire.h - the little-endian fields of monitor/'s binary blobs (profiles,
+ * their sketches, the baselines' column files), written and read byte by
+ * byte so that a blob means the same on any host. The reader never reads past its end: a short
  * read sets ok to false and yields zeros, and the caller checks ok once.
  * Internal to monitor/. */
 #ifndef CAP_MONITOR_WIRE_H
