@@ -357,10 +357,7 @@ static int close_due(struct mon_live *l, struct mon_dep *d, int64_t now, struct 
     struct mon_win *closed = d->open;
     d->open = w;
     int rc = store_windows(l, d, sw, n, ids, err);
-    if (rc < 0) { /* back as they were, to be stored next round */
-        struct mon_win *last = closed;
-        while (last->next != w)
-            last = last->next;
+    if (rc < 0) { /* back as they were (still linked to w), stored next round */
         d->open = closed;
         d->done_id = done;
         d->through_ms = through;
