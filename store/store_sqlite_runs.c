@@ -159,12 +159,12 @@ int store_sq_runs_fill(struct sq_conn *c, const int64_t *rids, cJSON **runs, siz
     };
     int rc = 0;
     for (size_t q = 0; q < sizeof queries / sizeof *queries && rc == 0; q++) {
-        sqlite3_stmt *st = store_sq_stmt(c, queries[q], err);
+        const struct sq_bind b[] = {SQ_TEXT(ids.data)};
+        sqlite3_stmt *st = store_sq_stmt_bind(c, queries[q], b, 1, err);
         if (!st) {
             rc = -CAP_EINTERNAL;
             break;
         }
-        sqlite3_bind_text(st, 1, ids.data, (int)ids.len, SQLITE_STATIC);
         int src;
         while ((src = sqlite3_step(st)) == SQLITE_ROW) {
             struct fill_ent *e = fill_find(ents, n, sqlite3_column_int64(st, 0));
