@@ -8,9 +8,9 @@
  * payload_elem_number for a .npy number, and the server's rule for which
  * input types can be fed at all. So a file and a request read alike.
  *
- * Column mapping: when every model input is named by a column (CSV header
- * or JSON keys), each input takes its column; otherwise a model with one
- * 2-D input takes all columns in order. A row that cannot be read is
+ * Columns feed inputs by the server's rule for frames (payload_frame_plan):
+ * a model with one input takes every column in order, a model with several
+ * takes the column (CSV header, JSON key) named after each. A row that cannot be read is
  * reported with its line number (.npy: its row index) and skipped, and the
  * exit status is then 1. Batches run on --threads threads, each with its
  * own inference context, and are written in input order. The whole input
@@ -437,6 +437,7 @@ typedef struct feed {
     int width;          /* values per row */
     int *cols;          /* table column of each value */
     void *data;         /* nrows x width */
+    int ndim;           /* the tensor's rank, as the server makes it */
 } feed;
 
 static void feeds_free(feed *feeds, int nin, long nrows)
@@ -451,86 +452,58 @@ static void feeds_free(feed *feeds, int nin, long nrows)
     free(feeds);
 }
 
-static int column_of(const table *t, const char *name)
+/* Input i's feed from the plan; -1 (reported) when a file cannot feed it. */
+static int plan_feed(const infer_model *m, const table *t, const struct payload_frame_plan *p,
+                     int i, feed *fd)
 {
-    for (int c = 0; t->cols && c < t->ncols; c++)
-        if (!strcmp(t->cols[c], name))
-            return c;
-    return -1;
-}
-
-/* By name when every input has its column and takes one value per row. */
-static bool map_by_name(const infer_model *m, const table *t)
-{
-    int nin = infer_input_count(m);
-    for (int i = 0; i < nin; i++) {
-        infer_value_info vi;
-        infer_input_info(m, i, &vi);
-        if (column_of(t, vi.name) < 0 || (vi.ndim == 2 && vi.dims[1] > 1))
-            return false;
-    }
-    return t->src != SRC_NPY && nin > 0;
-}
-
-/* Every column into the model's one 2-D input; -1 (reported) when it cannot. */
-static int map_all_columns(const infer_model *m, const table *t, const infer_value_info *vi,
-                           feed *fd)
-{
-    int nin = infer_input_count(m);
-    if (nin != 1 || (vi->ndim != 2 && vi->ndim != -1)) {
-        fprintf(stderr, "capstan: the columns do not name the model's inputs (");
-        for (int k = 0; k < nin; k++) {
-            infer_value_info v2;
-            infer_input_info(m, k, &v2);
-            fprintf(stderr, "%s%s", k ? ", " : "", v2.name);
-        }
-        fprintf(stderr, ") and the model does not take a single 2-D input\n");
-        return -1;
-    }
-    if (vi->ndim == 2 && vi->dims[1] >= 0 && vi->dims[1] != t->ncols) {
-        fprintf(stderr, "capstan: input '%s' takes %lld columns, %s has %d\n", vi->name,
-                (long long)vi->dims[1], t->path, t->ncols);
+    infer_value_info vi;
+    infer_input_info(m, i, &vi);
+    fd->type = vi.type;
+    fd->ndim = p->ndim[i];
+    if (p->n_inputs > 1 && p->per_row[i] != 1) {
+        fprintf(stderr, "capstan: input '%s' takes %lld values per row; a cell of %s holds one\n",
+                vi.name, (long long)p->per_row[i], t->path);
         return -1;
     }
     if (t->src == SRC_NPY && fd->type == INFER_STRING) {
-        fprintf(stderr, "capstan: input '%s' takes strings; a .npy file holds numbers\n", vi->name);
+        fprintf(stderr, "capstan: input '%s' takes strings; a .npy file holds numbers\n", vi.name);
         return -1;
     }
-    fd->width = t->ncols;
-    fd->cols = cap_xmalloc(sizeof(int) * (size_t)(t->ncols ? t->ncols : 1));
+    fd->width = (int)p->per_row[i];
+    fd->cols = cap_xmalloc(sizeof(int) * (size_t)(fd->width ? fd->width : 1));
     for (int c = 0; c < t->ncols; c++)
-        fd->cols[c] = c;
+        if (p->col_in[c] == i)
+            fd->cols[p->col_off[c]] = c;
+    fd->data = cap_xcalloc((size_t)(t->nrows ? t->nrows : 1) * (size_t)(fd->width ? fd->width : 1),
+                           infer_type_size(fd->type));
     return 0;
 }
 
-/* The feeds of every input; NULL (reported) when the file cannot feed the
- * model. The types are the server's: a tensor with an OIP datatype. */
+/* The feeds of every input, mapped by the server's rule for frames
+ * (payload_frame_plan); NULL (reported) when the file cannot feed the model. */
 static feed *plan_feeds(const infer_model *m, const table *t)
 {
+    struct payload_frame fr = {
+        .what = t->path,
+        .names = (const char *const *)t->cols,
+        .ncols = t->ncols,
+        .rows = t->nrows,
+    };
+    struct payload_frame_plan p;
+    struct cap_error err = {0};
     int nin = infer_input_count(m);
-    bool by_name = map_by_name(m, t);
-    feed *feeds = cap_xcalloc((size_t)(nin ? nin : 1), sizeof *feeds);
-    for (int i = 0; i < nin; i++) {
-        infer_value_info vi;
-        infer_input_info(m, i, &vi);
-        feeds[i].type = vi.type ? vi.type : INFER_FLOAT;
-        if (vi.kind != INFER_KIND_TENSOR || !payload_oip_datatype(feeds[i].type)) {
-            fprintf(stderr, "capstan: input '%s' has type %s, which predict cannot read from a file\n",
-                    vi.name, infer_type_name(feeds[i].type));
-            feeds_free(feeds, nin, 0);
-            return NULL;
-        }
-        if (by_name) {
-            feeds[i].width = 1;
-            feeds[i].cols = cap_xmalloc(sizeof(int));
-            feeds[i].cols[0] = column_of(t, vi.name);
-        } else if (map_all_columns(m, t, &vi, &feeds[i]) < 0) {
-            feeds_free(feeds, nin, 0);
-            return NULL;
-        }
-        feeds[i].data = cap_xcalloc((size_t)(t->nrows ? t->nrows : 1) * (size_t)feeds[i].width,
-                                    infer_type_size(feeds[i].type));
+    feed *feeds = NULL;
+    if (payload_frame_plan(m, &fr, &p, &err) < 0) {
+        fprintf(stderr, "capstan: %s\n", err.msg);
+    } else {
+        feeds = cap_xcalloc((size_t)(nin ? nin : 1), sizeof *feeds);
+        for (int i = 0; i < nin && feeds; i++)
+            if (plan_feed(m, t, &p, i, &feeds[i]) < 0) {
+                feeds_free(feeds, nin, 0);
+                feeds = NULL;
+            }
     }
+    payload_frame_plan_free(&p);
     return feeds;
 }
 
@@ -655,21 +628,20 @@ static void format_batch(job *j, infer_tensor *out, long rows, struct cap_buf *b
     }
 }
 
-/* The input tensors of rows [r0, r0 + rows), views into the feeds, with
- * the rank the model declares: [N], [N, k], or [N, k] when unknown. */
-static void batch_inputs(const infer_model *m, const feed *feeds, int nin, long r0, long rows,
-                         infer_tensor *in)
+/* The input tensors of rows [r0, r0 + rows), views into the feeds, shaped
+ * as the server shapes a frame's: [N] or [N, k] (one input), [N, 1, ...]
+ * (one of several). */
+static void batch_inputs(const feed *feeds, int nin, long r0, long rows, infer_tensor *in)
 {
     for (int i = 0; i < nin; i++) {
-        infer_value_info vi;
-        infer_input_info(m, i, &vi);
         size_t es = infer_type_size(feeds[i].type);
         memset(&in[i], 0, sizeof in[i]);
         in[i].type = feeds[i].type;
         in[i].data = (char *)feeds[i].data + (size_t)r0 * (size_t)feeds[i].width * es;
-        in[i].ndim = vi.ndim == 1 ? 1 : 2;
+        in[i].ndim = feeds[i].ndim;
         in[i].dims[0] = rows;
-        in[i].dims[1] = feeds[i].width;
+        for (int d = 1; d < feeds[i].ndim; d++)
+            in[i].dims[d] = d == 1 ? feeds[i].width : 1;
     }
 }
 
@@ -693,7 +665,7 @@ static void *worker(void *arg)
         if (bi >= j->nbatches)
             break;
         long r0 = bi * j->batch, rows = j->nrows - r0 < j->batch ? j->nrows - r0 : j->batch;
-        batch_inputs(j->m, j->feeds, j->nin, r0, rows, in);
+        batch_inputs(j->feeds, j->nin, r0, rows, in);
         memset(out, 0, sizeof *out * (size_t)j->nout);
         int rc = infer_run(c, in, j->nin, out, j->nout, &e);
         if (rc == 0)
@@ -729,7 +701,7 @@ static int write_header(const infer_model *m, const char *mpath, const feed *fee
     struct cap_buf hdr;
     cap_buf_init(&hdr);
     int rc = c ? 0 : -1;
-    batch_inputs(m, feeds, nin, 0, good ? 1 : 0, in);
+    batch_inputs(feeds, nin, 0, good ? 1 : 0, in);
     if (rc == 0 && good > 0 && infer_run(c, in, nin, out, nout, &e) != 0) {
         fprintf(stderr, "capstan: %s: %s\n", mpath, e.msg);
         rc = -1;

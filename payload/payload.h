@@ -132,6 +132,33 @@ void payload_csv_skip_blank(struct payload_csv *c);
 /* "" -> " in a quoted field: s itself when there is none, else tmp's text */
 const char *payload_csv_unquote(const char *s, size_t *n, struct cap_buf *tmp);
 
+/* ---- which column feeds which input (frameplan.c) ----
+ * The one rule for request frames and `capstan predict`'s files: a model
+ * with one input takes every column in order ([rows, columns]; a [rows]
+ * input takes the one column); a model with several inputs takes the
+ * column named after each, other columns unused. */
+struct payload_frame {
+    const char *what;          /* how messages name it: "the frame", a path */
+    const char *const *names;  /* ncols names (an entry, or all, NULL: unnamed) */
+    int ncols;
+    int64_t rows;
+    const char *tensor_hint;   /* said when no frame can feed an input, or NULL */
+};
+struct payload_frame_plan {
+    int n_inputs, ncols;
+    int *col_in;                     /* per column: the input it feeds, or -1 */
+    int64_t *col_off;                /* per column: its element within the input's row */
+    int64_t *per_row;                /* per input: elements per row */
+    int *ndim;                       /* per input: the tensor's rank ... */
+    int64_t (*dims)[INFER_MAX_DIMS]; /* ... and shape for f->rows rows */
+    int64_t *count;                  /* ... and element count */
+};
+/* Fills p (free it with payload_frame_plan_free, also after an error);
+ * CAP_EBADREQ naming the column or input when the frame cannot feed m. */
+int payload_frame_plan(const infer_model *m, const struct payload_frame *f,
+                       struct payload_frame_plan *p, struct cap_error *err);
+void payload_frame_plan_free(struct payload_frame_plan *p);
+
 /* The OIP datatype name of an infer_type ("FP32", "INT64", "BYTES", ...),
  * or NULL; and back (-1 when unknown). */
 const char *payload_oip_datatype(int infer_type);

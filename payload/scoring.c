@@ -163,18 +163,14 @@ struct frame {
     size_t body_len;
     struct colmap cols;
     int64_t rows;
-    int *col_in;       /* per column: the input it feeds, or -1 */
-    int64_t *col_off;  /* per column: its element within the input's row */
-    int64_t *per_row;  /* per input: elements per row */
+    struct payload_frame_plan plan;
     struct cap_error *err;
 };
 
 static void frame_free(struct frame *f)
 {
     colmap_free(&f->cols);
-    free(f->col_in);
-    free(f->col_off);
-    free(f->per_row);
+    payload_frame_plan_free(&f->plan);
 }
 
 static const char *col_name(const struct frame *f, int c, char *buf, size_t n)
@@ -186,101 +182,43 @@ static const char *col_name(const struct frame *f, int c, char *buf, size_t n)
     return buf;
 }
 
-/* Maps columns to inputs and allocates the input tensors (rows known). */
+/* Maps columns to inputs (payload_frame_plan, the rule `capstan predict`
+ * shares) and allocates the input tensors (rows known). */
 static int frame_plan(struct frame *f)
 {
     struct cap_error *err = f->err;
     const infer_model *m = f->m;
-    int n_in = infer_input_count(m), ncols = f->cols.n;
-    char names[300], sh[160];
+    struct payload_frame fr = {
+        .what = "the frame",
+        .names = (const char *const *)f->cols.names,
+        .ncols = f->cols.n,
+        .rows = f->rows,
+        .tensor_hint = ", send {\"inputs\": nested arrays} instead",
+    };
+    int rc = payload_frame_plan(m, &fr, &f->plan, err);
+    if (rc < 0)
+        return rc;
+    int n_in = f->plan.n_inputs;
     f->out->n_inputs = n_in;
     f->out->inputs = cap_xcalloc((size_t)(n_in > 0 ? n_in : 1), sizeof *f->out->inputs);
     f->out->rows = f->rows;
-    f->col_in = cap_xcalloc((size_t)(ncols > 0 ? ncols : 1), sizeof *f->col_in);
-    f->col_off = cap_xcalloc((size_t)(ncols > 0 ? ncols : 1), sizeof *f->col_off);
-    f->per_row = cap_xcalloc((size_t)(n_in > 0 ? n_in : 1), sizeof *f->per_row);
+    /* no more values than body bytes: a tiny body cannot ask for a huge tensor */
     int64_t total = 0;
-    if (n_in == 1) {
-        infer_value_info vi;
-        infer_input_info(m, 0, &vi);
-        int64_t dims[2] = {f->rows, ncols};
-        int ndim = vi.ndim == 1 ? 1 : 2;
-        if (ncols == 0)
-            return BAD("the frame has no columns; the model's input '%.*s' needs %s",
-                       payload_ql(vi.name), vi.name,
-                       payload_dims_str(sh, sizeof sh, vi.dims, vi.ndim < 0 ? 0 : vi.ndim));
-        if (vi.ndim == 1 && ncols != 1)
-            return BAD("the frame has %d columns; the model's input '%.*s' has shape %s and takes "
-                       "one column",
-                       ncols, payload_ql(vi.name), vi.name,
-                       payload_dims_str(sh, sizeof sh, vi.dims, vi.ndim));
-        if (vi.ndim > 2 || vi.ndim == 0)
-            return BAD("the model's input '%.*s' has shape %s; a frame feeds only a [rows] or "
-                       "[rows, columns] input, send {\"inputs\": nested arrays} instead",
-                       payload_ql(vi.name), vi.name,
-                       payload_dims_str(sh, sizeof sh, vi.dims, vi.ndim));
-        if (vi.ndim == 2 && vi.dims[1] >= 0 && vi.dims[1] != ncols)
-            return BAD("the frame has %d columns; the model's input '%.*s' has shape %s and takes "
-                       "%lld%s",
-                       ncols, payload_ql(vi.name), vi.name,
-                       payload_dims_str(sh, sizeof sh, vi.dims, vi.ndim), (long long)vi.dims[1],
-                       f->cols.names[0] && !f->cols.names[0][0]
-                           ? " (the first column has no name: is it the index? write the CSV "
-                             "with index=False)"
-                           : "");
-        if (vi.kind != INFER_KIND_TENSOR || !payload_oip_datatype(vi.type))
-            return BAD("the model's input '%.*s' is not a tensor this server can feed",
-                       payload_ql(vi.name), vi.name);
-        int rc = payload_check_shape(&vi, dims, ndim, err, CAP_EBADREQ);
-        if (rc < 0)
-            return rc;
-        for (int c = 0; c < ncols; c++)
-            f->col_off[c] = c;
-        f->per_row[0] = ncols;
-        total = payload_count(dims, ndim);
-        if (total < 0 || (uint64_t)total > f->body_len)
-            return BAD("the frame would make %lld values from a %zu-byte body", (long long)total,
-                       f->body_len);
-        payload_tensor_alloc(&f->out->inputs[0], vi.type, ndim, dims, total);
-        return 0;
-    }
-    for (int c = 0; c < ncols; c++)
-        f->col_in[c] = -1;
+    char sh[160];
     for (int i = 0; i < n_in; i++) {
         infer_value_info vi;
         infer_input_info(m, i, &vi);
-        int c = colmap_find(&f->cols, vi.name);
-        if (c < 0)
-            return BAD("column '%.*s' is missing: the model has several inputs (%s) and takes "
-                       "one column for each, by name",
-                       payload_ql(vi.name), vi.name, payload_names(names, sizeof names, m, false));
-        for (int j = c + 1; j < ncols; j++)
-            if (f->cols.names[j] && strcmp(f->cols.names[j], vi.name) == 0)
-                return BAD("column '%.*s' appears twice", payload_ql(vi.name), vi.name);
-        if (vi.kind != INFER_KIND_TENSOR || !payload_oip_datatype(vi.type))
-            return BAD("the model's input '%.*s' is not a tensor this server can feed",
-                       payload_ql(vi.name), vi.name);
-        if (vi.ndim == 0)
-            return BAD("the model's input '%.*s' is a scalar; a frame column has one value per "
-                       "row",
-                       payload_ql(vi.name), vi.name);
-        /* [rows] + the model's per-row dims (a free one is 1: one value per cell) */
-        int64_t dims[INFER_MAX_DIMS];
-        int ndim = vi.ndim < 0 ? 1 : vi.ndim;
-        dims[0] = f->rows;
-        for (int d = 1; d < ndim; d++)
-            dims[d] = vi.dims[d] < 0 ? 1 : vi.dims[d];
-        int64_t count = payload_count(dims, ndim);
-        int64_t pr = payload_count(dims + 1, ndim - 1);
-        if (count < 0 || pr < 0 || (uint64_t)(total + count) > f->body_len)
-            return BAD("the frame would make more values than a %zu-byte body holds "
-                       "(input '%.*s' has shape %s)",
-                       f->body_len, payload_ql(vi.name), vi.name,
-                       payload_dims_str(sh, sizeof sh, vi.dims, vi.ndim));
-        total += count;
-        f->col_in[c] = i;
-        f->per_row[i] = pr;
-        payload_tensor_alloc(&f->out->inputs[i], vi.type, ndim, dims, count);
+        total += f->plan.count[i];
+        if ((uint64_t)total > f->body_len)
+            return n_in == 1
+                       ? BAD("the frame would make %lld values from a %zu-byte body",
+                             (long long)total, f->body_len)
+                       : BAD("the frame would make more values than a %zu-byte body holds "
+                             "(input '%.*s' has shape %s)",
+                             f->body_len, payload_ql(vi.name), vi.name,
+                             payload_dims_str(sh, sizeof sh, vi.dims, vi.ndim));
+        payload_tensor_alloc(&f->out->inputs[i], vi.type, f->plan.ndim[i], f->plan.dims[i],
+                             f->plan.count[i]);
     }
     return 0;
 }
@@ -289,7 +227,7 @@ static int cell_error(struct frame *f, int64_t r, int c, const char *shown, cons
 {
     struct cap_error *err = f->err;
     char cn[80];
-    int i = f->col_in[c];
+    int i = f->plan.col_in[c];
     infer_value_info vi;
     infer_input_info(f->m, i, &vi);
     return BAD("row %lld, column %s: %s %s; the model's input '%.*s' is %s", (long long)r,
@@ -319,16 +257,16 @@ static int flat_cell(const cJSON *v, infer_tensor *t, int64_t at, int64_t k, int
 /* how many elements of the input's row one cell fills */
 static int64_t cell_span(const struct frame *f, int i)
 {
-    return f->out->n_inputs == 1 ? 1 : f->per_row[i];
+    return f->out->n_inputs == 1 ? 1 : f->plan.per_row[i];
 }
 
 static int put_cell_json(struct frame *f, int64_t r, int c, const cJSON *v)
 {
-    int i = f->col_in[c];
+    int i = f->plan.col_in[c];
     if (i < 0)
         return 0;
     infer_tensor *t = &f->out->inputs[i];
-    int64_t k = cell_span(f, i), at = r * f->per_row[i] + f->col_off[c];
+    int64_t k = cell_span(f, i), at = r * f->plan.per_row[i] + f->plan.col_off[c];
     char pv[64];
     const char *why;
     if (t->type == INFER_STRING) /* a key given twice in a record */
@@ -443,11 +381,11 @@ static int parse_records(struct frame *f, const cJSON *v)
         }
         /* a key a record lacks is NaN in a float column, as pandas fills it */
         for (int c = 0; c < f->cols.n && rc == 0; c++) {
-            int i = f->col_in[c];
+            int i = f->plan.col_in[c];
             if (filled[c] || i < 0)
                 continue;
             infer_tensor *t = &f->out->inputs[i];
-            int64_t k = cell_span(f, i), at = r * f->per_row[i] + f->col_off[c];
+            int64_t k = cell_span(f, i), at = r * f->plan.per_row[i] + f->plan.col_off[c];
             if (!is_float_type(t->type)) {
                 char cn[80];
                 rc = BAD("dataframe_records[%lld] has no value for column %s", (long long)r,
@@ -593,19 +531,19 @@ static int parse_csv(struct frame *f, const char *body, size_t len)
         payload_csv_skip_blank(&c);
         for (int col = 0; col < nh; col++) {
             payload_csv_field(&c, &s, &n, &q);
-            int i = f->col_in[col];
+            int i = f->plan.col_in[col];
             if (i < 0)
                 continue;
             if (q)
                 s = payload_csv_unquote(s, &n, &tmp);
             infer_tensor *t = &f->out->inputs[i];
-            int64_t k = f->per_row[i];
+            int64_t k = f->plan.per_row[i];
             if (k != 1 && f->out->n_inputs > 1) {
                 rc = cell_error(f, r, col, "(a CSV field)", "cannot hold the several values "
                                 "this input takes per row; send JSON");
                 goto done;
             }
-            const char *why = payload_elem_text(t->type, s, n, t->data, r * k + f->col_off[col]);
+            const char *why = payload_elem_text(t->type, s, n, t->data, r * k + f->plan.col_off[col]);
             if (why) {
                 char shown[80];
                 snprintf(shown, sizeof shown, "\"%.*s\"", (int)(n > 40 ? 40 : n), s);

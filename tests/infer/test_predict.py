@@ -124,7 +124,7 @@ def test_wrong_width(zoo, tmp_path):
     path, _ = zoo["logreg_binary"]
     np.save(tmp_path / "in.npy", np.zeros((3, 4), np.float32))
     p = predict("--model", path, "--input", tmp_path / "in.npy")
-    assert p.returncode == 1 and "takes 6 columns" in p.stderr
+    assert p.returncode == 1 and "in.npy has 4 columns; the model's input 'X' has shape [-1,6] and takes 6" in p.stderr
 
 
 # ---- cells read by the payload code's rules (payload/), the server's ----
@@ -238,3 +238,43 @@ def test_npy_row_that_cannot_be_converted_is_counted(tmp_path):
     assert "2 malformed rows skipped" in p.stderr
     hdr, got = read_out(p.stdout)
     assert got == [["1", "2"], ["6", "7"]]
+
+
+def vector_model(tmp_path, shape):
+    """x: float [shape] -> y = x * 2, for the column rule's cases."""
+    from onnx import TensorProto, helper
+    two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
+    g = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["y"])], "vec",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)], [two])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    path = tmp_path / f"vec{len(shape)}.onnx"
+    with open(path, "wb") as f:
+        f.write(m.SerializeToString())
+    return str(path)
+
+
+def test_columns_map_to_inputs_by_the_servers_rule(tmp_path):
+    """One rule (payload_frame_plan) maps columns to inputs for the server's frames and for
+    predict's files: a one-input model takes every column in order, whatever the names.
+    Before, predict refused a [N] input fed by a column of another name (the server took
+    it), and fed a [N, 1] input from the column named after it while ignoring the others
+    (the server refuses a frame with more columns than the input takes)."""
+    vec = vector_model(tmp_path, ["N"])
+    with open(tmp_path / "one.csv", "w") as f:
+        f.write("value\n1.5\n-2\n")
+    p = predict("--model", vec, "--input", tmp_path / "one.csv")
+    assert p.returncode == 0, p.stderr
+    assert read_out(p.stdout) == (["y"], [["3"], ["-4"]])
+
+    col = vector_model(tmp_path, ["N", 1])
+    with open(tmp_path / "two.csv", "w") as f:
+        f.write("x,other\n1,2\n")
+    p = predict("--model", col, "--input", tmp_path / "two.csv")
+    assert p.returncode == 1 and p.stdout == ""
+    assert (f"{tmp_path / 'two.csv'} has 2 columns; the model's input 'x' has shape [-1,1] "
+            "and takes 1") in p.stderr
+    p = predict("--model", vec, "--input", tmp_path / "two.csv")
+    assert p.returncode == 1
+    assert "has 2 columns; the model's input 'x' has shape [-1] and takes one column" in p.stderr
