@@ -147,6 +147,16 @@ TYPES = {
 }
 
 
+def save_graph(g, path):
+    """g as an opset-17 model file; its path as a string."""
+    from onnx import helper
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    with open(path, "wb") as f:
+        f.write(m.SerializeToString())
+    return str(path)
+
+
 def cast_model(tmp_path, tname):
     """x: T [N, 2] -> y: x as double (Identity for strings and float16), for ORT and capstan."""
     from onnx import TensorProto, helper
@@ -157,12 +167,7 @@ def cast_model(tmp_path, tname):
             else helper.make_node("Cast", ["x"], ["y"], to=TensorProto.DOUBLE))
     g = helper.make_graph([node], "cast", [helper.make_tensor_value_info("x", t, ["N", 2])],
                           [helper.make_tensor_value_info("y", out_t, ["N", 2])])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    path = tmp_path / f"cast_{tname}.onnx"
-    with open(path, "wb") as f:
-        f.write(m.SerializeToString())
-    return str(path)
+    return save_graph(g, tmp_path / f"cast_{tname}.onnx")
 
 
 def np_array(tname, rows):
@@ -247,12 +252,7 @@ def vector_model(tmp_path, shape):
     g = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["y"])], "vec",
                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)], [two])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    path = tmp_path / f"vec{len(shape)}.onnx"
-    with open(path, "wb") as f:
-        f.write(m.SerializeToString())
-    return str(path)
+    return save_graph(g, tmp_path / f"vec{len(shape)}.onnx")
 
 
 def test_columns_map_to_inputs_by_the_servers_rule(tmp_path):
