@@ -44,4 +44,39 @@ static inline struct store *fixture_store_open(const char *uri)
     return st;
 }
 
+/* A store in a scratch directory, the state of the store-backed tests. */
+struct fixture_store {
+    char dir[256];
+    char db[300];
+    struct store *st;
+};
+
+/* cmocka setup: db_rel is the database's path under the directory
+ * ("capstan.db", "sub/dir/capstan.db": missing parents are made); as_uri
+ * opens it as sqlite:///path instead of by its path. */
+static inline int fixture_store_setup(void **state, const char *tag, const char *db_rel,
+                                      bool as_uri)
+{
+    struct fixture_store *f = calloc(1, sizeof *f);
+    if (!f || !fixture_tmpdir(f->dir, sizeof f->dir, tag)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->db, sizeof f->db, "%s/%s", f->dir, db_rel);
+    char uri[400];
+    snprintf(uri, sizeof uri, "%s%s", as_uri ? "sqlite:///" : "", f->db);
+    f->st = fixture_store_open(uri);
+    *state = f;
+    return 0;
+}
+
+static inline int fixture_store_teardown(void **state)
+{
+    struct fixture_store *f = *state;
+    store_close(f->st);
+    fixture_rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
 #endif

@@ -24,30 +24,14 @@
 
 /* ---------------- fixtures and helpers ---------------- */
 
-struct fx {
-    char dir[256];
-    char db[300];
-    struct store *st;
-};
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!fixture_tmpdir(f->dir, sizeof f->dir, "registry"))
-        return -1;
-    snprintf(f->db, sizeof f->db, "%s/capstan.db", f->dir);
-    f->st = fixture_store_open(f->db);
-    *state = f;
-    return 0;
+    return fixture_store_setup(state, "registry", "capstan.db", false);
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    store_close(f->st);
-    fixture_rm_rf(f->dir);
-    free(f);
-    return 0;
+    return fixture_store_teardown(state);
 }
 
 static const cJSON *jget(const cJSON *obj, const char *key)
@@ -285,7 +269,7 @@ static const char *all_versions(struct store *st, const char *filter, const char
 
 static void test_model_create_get(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     struct cap_kv tags[] = {{"team", "fraud"}, {"tier", "1"}};
     cJSON *m = NULL;
@@ -337,7 +321,7 @@ static void test_model_create_get(void **state)
 
 static void test_version_numbering(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     create_model(f->st, "m");
     cJSON *m0 = get_model(f->st, "m");
@@ -442,7 +426,7 @@ static void test_version_numbering(void **state)
 
 static void test_latest_versions(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     create_model(f->st, "m");
     for (int i = 1; i <= 4; i++)
@@ -495,7 +479,7 @@ static void test_latest_versions(void **state)
 
 static void test_transition(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     create_model(f->st, "m");
     for (int i = 1; i <= 4; i++)
@@ -547,7 +531,7 @@ static void test_transition(void **state)
 
 static void test_aliases(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     create_model(f->st, "m");
     for (int i = 1; i <= 3; i++)
@@ -611,7 +595,7 @@ static void test_aliases(void **state)
 
 static void test_rename(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     struct cap_kv tags[] = {{"team", "a"}};
     assert_int_equal(store_registered_model_create(f->st, "old", "d", tags, 1, NULL, &err), 0);
@@ -659,7 +643,7 @@ static void test_rename(void **state)
 
 static void test_delete_model(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     struct cap_kv tags[] = {{"k", "v"}};
     assert_int_equal(store_registered_model_create(f->st, "gone", NULL, tags, 1, NULL, &err), 0);
@@ -695,7 +679,7 @@ static void test_delete_model(void **state)
 
 static void test_tags(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     create_model(f->st, "m");
     create_version(f->st, "m");
@@ -747,7 +731,7 @@ static void test_tags(void **state)
 
 static void test_search_models(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     char name[32];
     for (int i = 0; i < 23; i++) {
@@ -843,7 +827,7 @@ static void test_search_models(void **state)
 
 static void test_search_versions(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     create_model(f->st, "m1");
     create_model(f->st, "m2");
@@ -976,7 +960,7 @@ static void *worker_main(void *arg)
 
 static void test_concurrent_versions(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     create_model(f->st, "shared");
     struct worker w[NTHREADS];
     pthread_t th[NTHREADS];
@@ -1008,7 +992,7 @@ static void test_concurrent_versions(void **state)
 
 static void test_reopen(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     struct cap_kv tags[] = {{"k", "v"}};
     assert_int_equal(store_registered_model_create(f->st, "p", "desc", tags, 1, NULL, &err), 0);
@@ -1051,7 +1035,7 @@ static void test_reopen(void **state)
 
 static void test_null_arguments(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     cJSON *out = NULL;
     char *next = NULL;

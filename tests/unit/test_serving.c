@@ -22,30 +22,14 @@
 #include "store/store.h"
 #include "tests/unit/fixture.h"
 
-struct fx {
-    char dir[256];
-    struct store *st;
-};
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!fixture_tmpdir(f->dir, sizeof f->dir, "serving"))
-        return -1;
-    char db[300];
-    snprintf(db, sizeof db, "%s/capstan.db", f->dir);
-    f->st = fixture_store_open(db);
-    *state = f;
-    return 0;
+    return fixture_store_setup(state, "serving", "capstan.db", false);
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    store_close(f->st);
-    fixture_rm_rf(f->dir);
-    free(f);
-    return 0;
+    return fixture_store_teardown(state);
 }
 
 static const char *jstr(const cJSON *o, const char *k)
@@ -56,7 +40,7 @@ static const char *jstr(const cJSON *o, const char *k)
 
 static void test_deployment_crud(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     cJSON *d = NULL;
     assert_int_equal(store_deployment_create(f->st, "fraud", "{\"model\":\"fraud@champion\"}", &d,
@@ -98,7 +82,7 @@ static cJSON *decode(const void *pack, size_t len)
 
 static void test_predictions_paging(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     struct store_prediction rows[25];
     for (int i = 0; i < 25; i++)
@@ -198,7 +182,7 @@ static int scan_fail(void *cls, int64_t id, const struct store_prediction *r,
  * a consumer's error stops the scan with that error. */
 static void test_predictions_scan(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     struct store_prediction rows[30];
     for (int i = 0; i < 30; i++)
@@ -245,7 +229,7 @@ static int profile_sum(void *cls, int64_t start_ms, const void *p, size_t len,
  * same deployment, width and start replaces the earlier one. */
 static void test_monitor_windows(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     struct store_window w[3] = {
         {.deployment = "d", .width_s = 60, .start_ms = 0, .end_ms = 60000, .nrows = 5,
@@ -302,7 +286,7 @@ static void test_monitor_windows(void **state)
  * segments from the oldest and keeps at least the rows asked for. */
 static void test_predictions_trim(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     for (int batch = 0; batch < 5; batch++) {
         struct store_prediction rows[4];
@@ -338,7 +322,7 @@ static void test_predictions_trim(void **state)
  * past ~16 MiB (SQLite refuses blobs over 1 GB). */
 static void test_predictions_large(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     size_t big = 6u << 20;
     char *in[5];
@@ -374,7 +358,7 @@ static void test_predictions_large(void **state)
  * rewrites those rows as segments, and the API reads them back unchanged. */
 static void test_predictions_upgrade(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     store_close(f->st);
     f->st = NULL;

@@ -25,32 +25,14 @@
 
 /* ---------------- fixtures and helpers ---------------- */
 
-struct fx {
-    char dir[256];
-    char db[300];
-    struct store *st;
-};
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!fixture_tmpdir(f->dir, sizeof f->dir, "store"))
-        return -1;
-    snprintf(f->db, sizeof f->db, "%s/sub/dir/capstan.db", f->dir);
-    char uri[400];
-    snprintf(uri, sizeof uri, "sqlite:///%s", f->db); /* absolute: sqlite:////tmp/... */
-    f->st = fixture_store_open(uri);
-    *state = f;
-    return 0;
+    return fixture_store_setup(state, "store", "sub/dir/capstan.db", true);
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    store_close(f->st);
-    fixture_rm_rf(f->dir);
-    free(f);
-    return 0;
+    return fixture_store_teardown(state);
 }
 
 /* obj["a"]["b"]... for a dotted path. */
@@ -243,7 +225,7 @@ static void expect_order(struct store *st, const char *exp, const struct order_k
 
 static void test_default_experiment(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     cJSON *e = NULL;
     struct cap_error err = {0};
     assert_int_equal(store_experiment_get(f->st, "0", &e, &err), 0);
@@ -263,7 +245,7 @@ static void test_default_experiment(void **state)
 
 static void test_experiment_lifecycle(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     cJSON *e = NULL;
     char *a = create_exp(f->st, "alpha");
@@ -346,7 +328,7 @@ static void test_experiment_lifecycle(void **state)
 
 static void test_experiment_delete_carries_runs(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     char *e = create_exp(f->st, "withruns");
     char *r1 = create_run(f->st, e, "one", 1000);
@@ -382,7 +364,7 @@ static void test_experiment_delete_carries_runs(void **state)
 
 static void test_run_create_get_update(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     char *e = create_exp(f->st, "runs");
     struct cap_kv tags[] = {{"source", "nb"}};
@@ -462,7 +444,7 @@ static void test_run_create_get_update(void **state)
 
 static void test_run_delete_restore(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     char *r = create_run(f->st, "0", "dr", 1);
     assert_int_equal(store_run_delete(f->st, r, &err), 0);
@@ -483,7 +465,7 @@ static void test_run_delete_restore(void **state)
 
 static void test_params_write_once_atomic(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     char *r = create_run(f->st, "0", "params", 1);
     assert_int_equal(log_param(f->st, r, "lr", "0.1", &err), 0);
@@ -529,7 +511,7 @@ static void test_params_write_once_atomic(void **state)
 
 static void test_metrics_dedup_latest_history(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     char *r = create_run(f->st, "0", "metrics", 1);
     assert_int_equal(log_metric(f->st, r, "acc", 5, 100, 1), 0);
@@ -578,7 +560,7 @@ static void test_metrics_dedup_latest_history(void **state)
 
 static void test_nan_inf_roundtrip(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     char *r = create_run(f->st, "0", "nan", 1);
     struct store_metric m[] = {
@@ -620,7 +602,7 @@ static void test_nan_inf_roundtrip(void **state)
 
 static void test_tags(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     char *r = create_run(f->st, "0", "tags", 1);
     assert_int_equal(set_tag(f->st, r, "color", "red"), 0);
@@ -644,7 +626,7 @@ static void test_tags(void **state)
 
 static void test_log_inputs_outputs(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     char *e = create_exp(f->st, "inputs");
     char *r1 = create_run(f->st, e, "in1", 1);
@@ -745,7 +727,7 @@ static void free_search_data(struct search_data *d)
         free(d->ids[i]);
 }
 
-static void check_operators(struct fx *f, struct search_data *dd)
+static void check_operators(struct fixture_store *f, struct search_data *dd)
 {
     struct search_data d = *dd;
     const char *x = d.exp;
@@ -836,14 +818,14 @@ static void check_operators(struct fx *f, struct search_data *dd)
 
 static void test_search_operators(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct search_data d;
     make_search_data(f->st, &d);
     check_operators(f, &d);
     free_search_data(&d);
 }
 
-static void check_orders(struct fx *f, struct search_data *d)
+static void check_orders(struct fixture_store *f, struct search_data *d)
 {
     const char *x = d->exp;
     struct order_key k[2] = {{FILTER_METRIC, "m", false}};
@@ -881,7 +863,7 @@ static void check_orders(struct fx *f, struct search_data *d)
 
 static void test_search_order_missing_last(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct search_data d;
     make_search_data(f->st, &d);
     check_orders(f, &d);
@@ -892,7 +874,7 @@ static void test_search_order_missing_last(void **state)
  * walk, or SQLite's own plan); all three must give the same answers. */
 static void test_search_plans(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct search_data d;
     make_search_data(f->st, &d);
     const char *plans[] = {"ordered", "driver", "free"};
@@ -940,7 +922,7 @@ static void check_paging(struct store *st, const char *exp, const struct order_k
 
 static void test_search_paging(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     char *e = create_exp(f->st, "paging");
     for (int i = 0; i < 25; i++) {
@@ -983,7 +965,7 @@ static void test_search_paging(void **state)
 
 static void test_search_views(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     char *e = create_exp(f->st, "views");
     char *a = create_run(f->st, e, "a", 1);
@@ -1019,7 +1001,7 @@ static void test_search_views(void **state)
 
 static void test_experiment_search(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     usleep(3000); /* the default experiment is strictly older */
     char *ids[3] = {create_exp(f->st, "alpha"), create_exp(f->st, "beta"),
@@ -1085,7 +1067,7 @@ static void test_experiment_search(void **state)
 
 static void test_logged_models(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     char *e = create_exp(f->st, "models");
     char *r = create_run(f->st, e, "trainer", 1);
@@ -1257,7 +1239,7 @@ static void *worker_main(void *arg)
 
 static void test_concurrent_writers(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     char *shared = create_run(f->st, "0", "shared", 1);
     struct worker w[NTHREADS];
@@ -1326,7 +1308,7 @@ static const char *query_text(const char *path, const char *sql)
 
 static void test_reopen_and_migrations(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     char *e = create_exp(f->st, "persist");
     char *r = create_run(f->st, e, "kept", 42);
@@ -1378,7 +1360,7 @@ static void test_reopen_and_migrations(void **state)
 
 static void test_uri_forms(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     char cwd[512];
     assert_non_null(getcwd(cwd, sizeof cwd));
     assert_int_equal(chdir(f->dir), 0);
@@ -1404,7 +1386,7 @@ static void test_uri_forms(void **state)
 
 static void test_null_arguments(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     struct cap_error err = {0};
     cJSON *out = NULL;
     char *id = NULL;
@@ -1492,7 +1474,7 @@ static void *loader_main(void *arg)
 
 static void test_search_timing(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_store *f = *state;
     char *e = create_exp(f->st, "timing");
     double t0 = cap_mono_s();
     struct loader l[NLOADERS];
