@@ -54,6 +54,7 @@ struct mon_win {
     struct mon_profile prof;     /* the rows already moved out of cols */
     bool has_prof;
     cJSON *versions;             /* {"name/version": rows} */
+    cJSON *last_version;         /* the entry the last request counted into */
     struct mon_win *next;        /* by start */
 };
 

@@ -159,46 +159,85 @@ static void count_num(struct mon_colprof *c, double d, int64_t n)
 
 /* ---- layout and counting ---- */
 
-/* numpy.histogram's bin of x over the edges (e[i] <= x < e[i+1], the last
- * bin closed), shifted by one: 0 below e[0], nbins + 1 above e[nbins]. */
-static size_t bin_of(const struct mon_colprof *c, double x)
+/* Chan et al.'s pairwise update: the finite values v[0..n) (a batch) into
+ * the running mean and sum of squared deviations, in two passes over the
+ * batch instead of a division per value. */
+static void add_moments(struct mon_colprof *c, const double *v, size_t n)
 {
-    size_t nb = c->nbins;
-    if (x < c->edges[0])
-        return 0;
-    if (x > c->edges[nb])
-        return nb + 1;
-    size_t lo = 0, hi = nb + 1; /* the first edge > x */
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (c->edges[mid] <= x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo - 1 < nb ? lo : nb;
+    double sum = 0, m2 = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += v[i];
+    double mean = sum / (double)n;
+    for (size_t i = 0; i < n; i++)
+        m2 += (v[i] - mean) * (v[i] - mean);
+    double na = (double)c->n_finite, nb = (double)n, d = mean - c->mean;
+    c->mean += d * nb / (na + nb);
+    c->m2 += m2 + d * d * na * nb / (na + nb);
+    c->n_finite += (int64_t)n;
 }
 
-static void add_value(struct mon_colprof *c, double x)
+/* numpy.histogram's bins of sorted values, by one merge: e[i] <= x <
+ * e[i+1] (the last bin closed), shifted by one: 0 below e[0], nbins + 1
+ * above e[nbins]. */
+static void add_bins_sorted(struct mon_colprof *c, const double *v, size_t n)
 {
-    if (isnan(x)) {
-        c->missing++;
-        return;
+    size_t nb = c->nbins, i = 0;
+    while (i < n && v[i] < c->edges[0])
+        i++;
+    c->bins[0] += (int64_t)i;
+    for (size_t b = 1; b <= nb; b++) {
+        size_t from = i;
+        while (i < n && (b < nb ? v[i] < c->edges[b] : v[i] <= c->edges[nb]))
+            i++;
+        c->bins[b] += (int64_t)(i - from);
     }
-    if (isinf(x)) {
-        *(x > 0 ? &c->pos_inf : &c->neg_inf) += 1;
-        return;
+    c->bins[nb + 1] += (int64_t)(n - i);
+}
+
+/* A batch of numbers (NaN missing, infinities counted apart) into a
+ * numeric profile column. Sorting the batch once serves the bins, the
+ * bounds and the sketch; per value it cost the live monitor ~70 ns one at
+ * a time (a division, a binary search, a sketch level sort per 1,024). */
+static void add_numbers(struct mon_colprof *c, const double *x, size_t n)
+{
+    double *v = cap_xmalloc((n ? n : 1) * sizeof *v);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(x[i]))
+            c->missing++;
+        else if (isinf(x[i]))
+            *(x[i] > 0 ? &c->pos_inf : &c->neg_inf) += 1;
+        else
+            v[m++] = x[i];
     }
-    c->n_finite++;
-    double d = x - c->mean; /* Welford */
-    c->mean += d / (double)c->n_finite;
-    c->m2 += d * (x - c->mean);
-    c->min = fmin(c->min, x);
-    c->max = fmax(c->max, x);
-    if (c->nbins)
-        c->bins[bin_of(c, x)]++;
-    mon_sketch_add(c->sketch, x);
-    count_num(c, x, 1);
+    for (size_t i = 0; c->cat_complete && i < m; i++)
+        count_num(c, v[i], 1);
+    if (m) {
+        mon_sort(v, m);
+        add_moments(c, v, m);
+        c->min = fmin(c->min, v[0]);
+        c->max = fmax(c->max, v[m - 1]);
+        if (c->nbins)
+            add_bins_sorted(c, v, m);
+        mon_sketch_add_sorted(c->sketch, v, m);
+    }
+    free(v);
+}
+
+static void add_text_column(struct mon_colprof *c, const struct mon_column *k, size_t nrows)
+{
+    for (size_t i = 0; i < nrows; i++) {
+        char t[32];
+        const char *s = k->dtype == MON_TEXT ? k->text[i] : NULL;
+        if (k->dtype != MON_TEXT && !isnan(k->num[i])) {
+            snprintf(t, sizeof t, "%.17g", k->num[i]);
+            s = t;
+        }
+        if (s)
+            count_text(c, s, 1);
+        else
+            c->missing++;
+    }
 }
 
 /* One frame column into a profile column. A number in a text profile is
@@ -207,28 +246,26 @@ static void add_value(struct mon_colprof *c, double x)
 static void add_column(struct mon_colprof *c, const struct mon_column *k, size_t nrows)
 {
     c->count += (int64_t)nrows;
-    for (size_t i = 0; i < nrows; i++) {
-        if (c->text) {
-            char t[32];
-            const char *s = k->dtype == MON_TEXT ? k->text[i] : NULL;
-            if (k->dtype != MON_TEXT && !isnan(k->num[i])) {
-                snprintf(t, sizeof t, "%.17g", k->num[i]);
-                s = t;
-            }
-            if (s)
-                count_text(c, s, 1);
-            else
-                c->missing++;
-            continue;
-        }
-        double x = k->dtype == MON_TEXT ? NAN : k->num[i];
-        if (k->dtype == MON_TEXT && k->text[i] &&
-            !cap_text_to_double(k->text[i], strlen(k->text[i]), &x)) {
-            c->unreadable++;
-            continue;
-        }
-        add_value(c, x);
+    if (c->text) {
+        add_text_column(c, k, nrows);
+        return;
     }
+    if (k->dtype != MON_TEXT) {
+        add_numbers(c, k->num, nrows);
+        return;
+    }
+    double *x = cap_xmalloc((nrows ? nrows : 1) * sizeof *x);
+    size_t m = 0;
+    for (size_t i = 0; i < nrows; i++) {
+        if (!k->text[i])
+            x[m++] = NAN;
+        else if (cap_text_to_double(k->text[i], strlen(k->text[i]), &x[m]))
+            m++;
+        else
+            c->unreadable++;
+    }
+    add_numbers(c, x, m);
+    free(x);
 }
 
 static const struct mon_column *frame_col(const struct mon_frame *f, const char *name)

@@ -30,6 +30,9 @@ struct mon_sketch;
 struct mon_sketch *mon_sketch_new(void);
 void mon_sketch_free(struct mon_sketch *s);
 void mon_sketch_add(struct mon_sketch *s, double v);
+/* n finite values sorted ascending (v is scratch afterwards): the same
+ * guarantees as n mon_sketch_add calls, at a fraction of the cost. */
+void mon_sketch_add_sorted(struct mon_sketch *s, double *v, size_t n);
 void mon_sketch_merge(struct mon_sketch *dst, const struct mon_sketch *src);
 int64_t mon_sketch_count(const struct mon_sketch *s);
 /* The value at rank q in [0, 1] (NaN when empty). */

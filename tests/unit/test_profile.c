@@ -189,6 +189,54 @@ static void test_sketch_rank_error(void **state)
     mon_sketch_free(b);
 }
 
+/* Sorted runs (the live monitor's batches) keep the same guarantee as
+ * single adds, with odd run lengths, runs below K and runs mixed with single
+ * adds; and a long run costs one compaction's weight per level. */
+static void test_sketch_sorted_runs(void **state)
+{
+    const size_t n = 1000000;
+    double *v = cap_xmalloc(n * sizeof *v), *run = cap_xmalloc(n * sizeof *run);
+    struct mon_sketch *s = mon_sketch_new(), *one = mon_sketch_new();
+    rng = 7;
+    for (size_t i = 0; i < n; i++) {
+        double u = uniform();
+        v[i] = u * u * 100;
+    }
+    size_t at = 0, len = 1;
+    while (at < n) { /* runs of 1 .. 65,537 values, odd and even */
+        size_t k = len < n - at ? len : n - at;
+        if (k == 3) {
+            mon_sketch_add(s, v[at]);
+            at++;
+            continue;
+        }
+        memcpy(run, v + at, k * sizeof *run);
+        qsort(run, k, sizeof *run, cmp_double);
+        mon_sketch_add_sorted(s, run, k);
+        at += k;
+        len = len * 3 + 2 > 65537 ? 1 : len * 3 + 2;
+    }
+    memcpy(run, v, n * sizeof *run);
+    qsort(run, n, sizeof *run, cmp_double);
+    mon_sketch_add_sorted(one, run, n);
+    assert_int_equal(mon_sketch_count(s), n);
+    assert_int_equal(mon_sketch_count(one), n);
+    qsort(v, n, sizeof *v, cmp_double);
+    double worst = 0, worst_one = 0;
+    check_percentiles(s, v, n, &worst);
+    check_percentiles(one, v, n, &worst_one);
+    assert_true(mon_sketch_eps(s) <= 0.006);
+    /* one run of 10^6: one compaction of weight 2^h at each of ~10 levels */
+    assert_true(mon_sketch_eps(one) * (double)n <= 1024);
+    print_message("sorted runs, 1e6 values: eps %.5f, worst percentile error %.5f; one run: "
+                  "eps %.6f, worst %.6f\n",
+                  mon_sketch_eps(s), worst, mon_sketch_eps(one), worst_one);
+    free(v);
+    free(run);
+    mon_sketch_free(s);
+    mon_sketch_free(one);
+}
+
 static void test_sketch_small_exact_and_codec(void **state)
 {
     struct mon_sketch *s = mon_sketch_new(), *t = mon_sketch_new();
@@ -621,7 +669,8 @@ static void test_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sketch_rank_error), cmocka_unit_test(test_sketch_small_exact_and_codec),
+        cmocka_unit_test(test_sketch_rank_error), cmocka_unit_test(test_sketch_sorted_runs),
+        cmocka_unit_test(test_sketch_small_exact_and_codec),
         cmocka_unit_test(test_merge_equals_union), cmocka_unit_test(test_codec),
         cmocka_unit_test(test_drift_large),       cmocka_unit_test(test_drift_small),
         cmocka_unit_test(test_quality),           cmocka_unit_test(test_errors),
