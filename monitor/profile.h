@@ -69,7 +69,7 @@ struct mon_colprof {
     int64_t pos_inf, neg_inf;
     /* numeric columns, over finite values */
     int64_t n_finite;
-    double mean, m2;         /* Welford's running mean and sum of squared deviations */
+    double mean, m2;         /* running mean and sum of squared deviations (batch updates) */
     double min, max;
     size_t nbins;            /* fixed by the reference: nbins equal-width bins */
     double *edges;           /* nbins + 1 edges over the reference's finite range */
