@@ -224,8 +224,21 @@ int cmd_server(int argc, char **argv)
         fprintf(stderr, "capstan: %s\n", err.msg);
         goto done;
     }
+    mcfg.store = store;
+    mcfg.blob = blob;
+    mcfg.metrics = metrics;
+    mcfg.on_window = alert_window_hook;
+    mcfg.on_window_cls = alert;
+    if (monitor && mon_live_start(&mcfg, &live, &err) < 0) {
+        fprintf(stderr, "capstan: %s\n", err.msg);
+        goto done;
+    }
     logsink.store = store;
     logsink.keep_rows = (int64_t)logmax;
+    if (live) { /* trimming keeps the rows the monitor has not read */
+        logsink.reader_from = mon_live_log_from;
+        logsink.reader_cls = live;
+    }
     plog = predlog_start((size_t)logq, predlog_store_sink, &logsink);
     src.store = store;
     src.blob = blob;
@@ -234,15 +247,6 @@ int cmd_server(int argc, char **argv)
                                 .metrics = metrics,
                                 .log = plog};
     if (serve_start(&vcfg, &serve_store_ops, &src, &serve, &err) < 0) {
-        fprintf(stderr, "capstan: %s\n", err.msg);
-        goto done;
-    }
-    mcfg.store = store;
-    mcfg.blob = blob;
-    mcfg.metrics = metrics;
-    mcfg.on_window = alert_window_hook;
-    mcfg.on_window_cls = alert;
-    if (monitor && mon_live_start(&mcfg, &live, &err) < 0) {
         fprintf(stderr, "capstan: %s\n", err.msg);
         goto done;
     }
@@ -270,12 +274,13 @@ int cmd_server(int argc, char **argv)
     wait_and_stop(srv);
     status = 0;
 done:
-    /* Requests are over: stop the monitor (its open windows are read again
-     * after a restart), the watcher and the shadow, then let the prediction
-     * log write what is queued, then close the store. */
-    mon_live_stop(live);
+    /* Requests are over: stop the watcher and the shadow, let the prediction
+     * log write what is queued (its trims ask the monitor what it still
+     * needs), stop the monitor (its open windows are read again after a
+     * restart), then close the store. */
     serve_stop(serve);
     predlog_stop(plog);
+    mon_live_stop(live);
     alert_stop(alert);
     metrics_free(metrics);
     if (store)

@@ -13,6 +13,7 @@
  * window still open, so those rows are read again. */
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@ struct mon_live {
     size_t nwidths;
     int64_t cursor;
     bool loaded;
+    _Atomic int64_t log_from;   /* the stored cursor + 1: the log keeps rows from it on */
     struct mon_dep *deps;
     struct mon_dep *need_ref;   /* set by the scan: look up this deployment's baseline */
     pthread_mutex_t round;      /* one round at a time */
@@ -303,7 +305,8 @@ static int store_windows(struct mon_live *l, struct mon_dep *d, const struct sto
     size_t ns = 0;
     snprintf(k[0], sizeof k[0], "live.done:%s", d->name);
     snprintf(k[1], sizeof k[1], "live.through:%s", d->name);
-    st[ns++] = (struct store_state_int){"live.cursor", safe_cursor(l)};
+    int64_t cursor = safe_cursor(l);
+    st[ns++] = (struct store_state_int){"live.cursor", cursor};
     st[ns++] = (struct store_state_int){k[0], d->done_id};
     st[ns++] = (struct store_state_int){k[1], d->through_ms};
     char rk[MAX_WIDTHS][300];
@@ -311,7 +314,10 @@ static int store_windows(struct mon_live *l, struct mon_dep *d, const struct sto
         snprintf(rk[j], sizeof rk[j], "live.rolled:%s:%" PRId64, d->name, l->widths[j]);
         st[ns++] = (struct store_state_int){rk[j], d->rolled[j]};
     }
-    return store_monitor_windows_put(l->cfg.store, w, n, st, ns, ids, err);
+    int rc = store_monitor_windows_put(l->cfg.store, w, n, st, ns, ids, err);
+    if (rc == 0)
+        atomic_store(&l->log_from, cursor + 1);
+    return rc;
 }
 
 static bool due(const struct mon_live *l, const struct mon_win *w, int64_t now)
@@ -502,6 +508,8 @@ int mon_live_poll(struct mon_live *l, struct cap_error *err)
         l->cursor = -1;
         rc = store_monitor_state_get(l->cfg.store, "live.cursor", &l->cursor, &found, err);
         l->loaded = rc == 0;
+        if (l->loaded)
+            atomic_store(&l->log_from, l->cursor + 1);
     }
     if (rc == 0)
         rc = read_log(l, err);
@@ -623,4 +631,9 @@ size_t mon_live_widths(const struct mon_live *l, const int64_t **widths_s)
 {
     *widths_s = l->widths;
     return l->nwidths;
+}
+
+int64_t mon_live_log_from(void *live)
+{
+    return atomic_load(&((struct mon_live *)live)->log_from);
 }

@@ -271,5 +271,9 @@ int mon_live_poll(struct mon_live *l, struct cap_error *err);
 void mon_live_stop(struct mon_live *l);
 /* The widths in use (for the API's checks and the status command). */
 size_t mon_live_widths(const struct mon_live *l, const int64_t **widths_s);
+/* The first prediction-log id the monitor still needs after a restart
+ * (its stored cursor + 1; 0 until it has read its state), for
+ * predlog_store.reader_from: trimming the log keeps those rows. Any thread. */
+int64_t mon_live_log_from(void *live);
 
 #endif

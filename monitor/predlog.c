@@ -397,8 +397,15 @@ int predlog_store_sink(void *cls, const struct store_prediction *rows, size_t n,
     if (ps->keep_rows > 0 && ps->since_trim >= ps->keep_rows / 32 + 1) {
         ps->since_trim = 0;
         struct cap_error e = {0};
-        if (store_predictions_trim(ps->store, ps->keep_rows, &e) < 0)
+        int64_t from = ps->reader_from ? ps->reader_from(ps->reader_cls) : -1, lost = 0;
+        if (store_predictions_trim(ps->store, ps->keep_rows, from, &lost, &e) < 0)
             cap_log(CAP_LOG_WARN, "prediction log: trimming failed: %s", e.msg);
+        else if (lost > 0)
+            cap_log(CAP_LOG_WARN,
+                    "prediction log: %lld rows were trimmed before the monitor read them (it "
+                    "is more than %d x --prediction-log-max-rows behind); %lld in all",
+                    (long long)lost, STORE_TRIM_READER_CAP,
+                    (long long)(ps->unread_trimmed += lost));
     }
     return 0;
 }

@@ -39,11 +39,17 @@ void predlog_flush(struct predlog *l);
 void predlog_set_round_hook(struct predlog *l, void (*fn)(void *cls, int shard), void *cls);
 
 /* The sink that writes to the metadata store, keeping at most keep_rows
- * rows (the oldest go first; 0 keeps everything). */
+ * rows (the oldest go first; 0 keeps everything). A reader of the log
+ * (the live monitor) may hold back what it has not read yet: reader_from
+ * returns the first id it still needs, or -1; the store keeps those rows up
+ * to STORE_TRIM_READER_CAP x keep_rows and the rest are counted lost. */
 struct predlog_store {
     struct store *store;
     int64_t keep_rows;
     int64_t since_trim;          /* rows written since the last trim */
+    int64_t (*reader_from)(void *cls);
+    void *reader_cls;
+    int64_t unread_trimmed;      /* rows the reader lost, all told (the sink's thread) */
 };
 int predlog_store_sink(void *predlog_store, const struct store_prediction *rows, size_t n,
                        struct cap_error *err);

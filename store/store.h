@@ -243,6 +243,10 @@ struct store_alert_change {
     bool deliver;                /* STORE_ALERT_PENDING, else STORE_ALERT_NO_WEBHOOK */
 };
 
+/* predictions_trim keeps a reader's unread rows up to this many times its
+ * keep_rows: the disk stays bounded when the reader stalls. */
+#define STORE_TRIM_READER_CAP 4
+
 /* The operations themselves: each one is declared, documented and checked
  * in store_ops.def; this makes its prototype
  * int store_<name>(struct store *st, ...). */

@@ -496,21 +496,85 @@ int store_sq_predictions_scan(void *impl, const char *deployment, int64_t after_
 
 /* ---- trimming ---- */
 
-/* Drops the oldest segments, keeping the newest ones that hold at least
- * keep_rows requests. */
-static int job_trim(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+struct trim_job {
+    int64_t keep, reader_from, *unread;
+};
+
+/* *seg: the oldest of the newest segments that hold at least rows rows,
+ * or -1 when all of them hold fewer. */
+static int newest_holding(struct sq_conn *c, int64_t rows, int64_t *seg, struct cap_error *err)
 {
-    const int64_t *keep = arg;
-    return store_sq_run(
-        c, "DELETE FROM prediction_segments WHERE id < (SELECT id FROM (SELECT id, SUM(n) "
-        "OVER (ORDER BY id DESC) AS kept FROM prediction_segments) WHERE kept >= ?1 "
-        "ORDER BY id DESC LIMIT 1)",
-        SQ_ARGS(SQ_INT(*keep)), err, "trimming the prediction log");
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT id FROM (SELECT id, SUM(n) OVER (ORDER BY id DESC) AS kept "
+           "FROM prediction_segments) WHERE kept >= ?1 ORDER BY id DESC LIMIT 1",
+        SQ_ARGS(SQ_INT(rows)), err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    int step = sqlite3_step(st);
+    *seg = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    int rc = step == SQLITE_ROW || step == SQLITE_DONE
+                 ? 0
+                 : store_sq_dberr(c, err, "trimming the prediction log");
+    sqlite3_reset(st);
+    return rc;
 }
 
-int store_sq_predictions_trim(void *impl, int64_t keep_rows, struct cap_error *err)
+/* The reader's rows in segments [from_seg, bound) that the trim drops. */
+static int count_unread(struct sq_conn *c, int64_t reader_from, int64_t bound, int64_t *unread,
+                        struct cap_error *err)
 {
-    return store_sq_write(impl, job_trim, &keep_rows, err);
+    int64_t from_seg = reader_from >> SEG_SHIFT;
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT COALESCE(SUM(n), 0), COALESCE(MIN(id), -1) FROM prediction_segments "
+           "WHERE id >= ?1 AND id < ?2",
+        SQ_ARGS(SQ_INT(from_seg), SQ_INT(bound)), err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    int rc = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *unread = sqlite3_column_int64(st, 0);
+        if (sqlite3_column_int64(st, 1) == from_seg) /* rows it read of its first segment */
+            *unread -= reader_from & ((1 << SEG_SHIFT) - 1);
+    } else {
+        rc = store_sq_dberr(c, err, "trimming the prediction log");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Drops the oldest segments, keeping the newest ones that hold at least
+ * keep rows, and the reader's unread ones within the cap. */
+static int job_trim(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct trim_job *a = arg;
+    int64_t bound, cap;
+    int rc = newest_holding(c, a->keep, &bound, err);
+    if (rc < 0 || bound < 0)
+        return rc; /* fewer than keep rows: nothing goes */
+    if (a->reader_from >= 0) {
+        int64_t from_seg = a->reader_from >> SEG_SHIFT;
+        int64_t limit = a->keep > INT64_MAX / STORE_TRIM_READER_CAP
+                            ? INT64_MAX
+                            : a->keep * STORE_TRIM_READER_CAP;
+        if ((rc = newest_holding(c, limit, &cap, err)) < 0)
+            return rc;
+        if (from_seg < bound)
+            bound = from_seg > cap ? from_seg : cap;
+        if (a->unread && from_seg < bound &&
+            (rc = count_unread(c, a->reader_from, bound, a->unread, err)) < 0)
+            return rc;
+    }
+    return store_sq_run(c, "DELETE FROM prediction_segments WHERE id < ?1",
+                        SQ_ARGS(SQ_INT(bound)), err, "trimming the prediction log");
+}
+
+int store_sq_predictions_trim(void *impl, int64_t keep_rows, int64_t reader_from,
+                              int64_t *unread, struct cap_error *err)
+{
+    struct trim_job a = {.keep = keep_rows, .reader_from = reader_from, .unread = unread};
+    if (unread)
+        *unread = 0;
+    return store_sq_write(impl, job_trim, &a, err);
 }
 
 /* ---- migration 5 ---- */

@@ -282,6 +282,53 @@ static void test_monitor_windows(void **state)
     assert_int_equal(store_monitor_windows_search(f->st, "d", 0, 0, 1, 0, &out, &err), -CAP_EINVAL);
 }
 
+static void log_segments(struct store *st, int n)
+{
+    struct cap_error err = {0};
+    for (int b = 0; b < n; b++) {
+        struct store_prediction rows[4];
+        for (int i = 0; i < 4; i++)
+            rows[i] = (struct store_prediction){.timestamp_ms = 1000 + i, .deployment = "d",
+                                                .model_name = "m", .model_version = "1",
+                                                .role = "primary", .inputs = "in",
+                                                .inputs_len = 2, .agree = -1};
+        assert_int_equal(store_predictions_log(st, rows, 4, &err), 0);
+    }
+}
+
+static int64_t rows_left(struct store *st)
+{
+    struct cap_error err = {0};
+    struct scan_seen s = {.last_id = -1};
+    int64_t cursor = -1;
+    assert_int_equal(store_predictions_scan(st, NULL, -1, 1000, scan_count, &s, &cursor, &err), 0);
+    return s.n;
+}
+
+/* A reader's unread rows outlive keep_rows, up to STORE_TRIM_READER_CAP x
+ * keep_rows; past that the oldest go and are counted (segments of 4 rows,
+ * ids segment << 10 | row). */
+static void test_predictions_trim_keeps_unread(void **state)
+{
+    struct fixture_store *f = *state;
+    struct cap_error err = {0};
+    int64_t lost = -1;
+    log_segments(f->st, 10); /* segments 1..10 */
+    /* keep 8 rows = segments 9, 10; the reader needs segment 6 on */
+    assert_int_equal(store_predictions_trim(f->st, 8, (6 << 10) | 2, &lost, &err), 0);
+    assert_int_equal(lost, 0);
+    assert_int_equal(rows_left(f->st), 20); /* segments 6..10 */
+    log_segments(f->st, 10); /* 11..20 */
+    /* the reader read one row of segment 7; the cap (32 rows) keeps 13..20 */
+    assert_int_equal(store_predictions_trim(f->st, 8, (7 << 10) | 1, &lost, &err), 0);
+    assert_int_equal(lost, 6 * 4 - 1);
+    assert_int_equal(rows_left(f->st), 32);
+    /* without a reader, keep_rows alone */
+    assert_int_equal(store_predictions_trim(f->st, 8, -1, &lost, &err), 0);
+    assert_int_equal(lost, 0);
+    assert_int_equal(rows_left(f->st), 8);
+}
+
 /* Each log call below is one segment of 4 rows; trimming drops whole
  * segments from the oldest and keeps at least the rows asked for. */
 static void test_predictions_trim(void **state)
@@ -297,7 +344,7 @@ static void test_predictions_trim(void **state)
                                                 .agree = -1};
         assert_int_equal(store_predictions_log(f->st, rows, 4, &err), 0);
     }
-    assert_int_equal(store_predictions_trim(f->st, 10, &err), 0);
+    assert_int_equal(store_predictions_trim(f->st, 10, -1, NULL, &err), 0);
     cJSON *out = NULL;
     char *next = NULL;
     assert_int_equal(
@@ -311,7 +358,7 @@ static void test_predictions_trim(void **state)
     assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(out, 0),
                                                               "inputs")));
     cJSON_Delete(out);
-    assert_int_equal(store_predictions_trim(f->st, 1, &err), 0);
+    assert_int_equal(store_predictions_trim(f->st, 1, -1, NULL, &err), 0);
     assert_int_equal(
         store_predictions_search(f->st, "fraud", 0, -1, 100, NULL, decode, &out, NULL, &err), 0);
     assert_int_equal(cJSON_GetArraySize(out), 4);
@@ -798,6 +845,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deployment_crud, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predictions_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predictions_trim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_predictions_trim_keeps_unread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predictions_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_monitor_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predictions_upgrade, setup, teardown),
