@@ -313,7 +313,40 @@ static int windows(const struct api_env *env, const struct api_request *req,
     return 0;
 }
 
+/* GET windows/histograms?deployment=&width=&start_ms=: one stored window's
+ * histograms beside its baseline's, from the two profiles
+ * (mon_window_histograms, monitor.h): what `monitor status --html` draws. */
+static int histograms(const struct api_env *env, const struct api_request *req,
+                      struct api_response *resp, struct cap_error *err)
+{
+    const char *dep = NULL;
+    int64_t width = 0, start = 0;
+    int rc;
+    if ((rc = cap_json_get_str(req->msg, "deployment", true, &dep, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "width", true, &width, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "start_ms", true, &start, err)) < 0)
+        return rc;
+    if (width <= 0)
+        return cap_err(err, CAP_EINVAL,
+                       "'width' must be a window width in seconds (a positive integer), got "
+                       "%" PRId64,
+                       width);
+    if (start < 0)
+        return cap_err(err, CAP_EINVAL,
+                       "'start_ms' must be a window's start in epoch milliseconds, got %" PRId64,
+                       start);
+    if (!env->store || !env->blob)
+        return cap_err(err, CAP_ENOTIMPL, "Monitoring windows are kept by the registry server");
+    cJSON *d = NULL;
+    rc = store_deployment_get(env->store, dep, &d, err); /* 404 for an unknown one */
+    cJSON_Delete(d);
+    if (rc == 0)
+        rc = mon_window_histograms(env->store, env->blob, dep, width, start, &resp->json, err);
+    return rc;
+}
+
 const struct api_route api_monitor_routes[] = {
+    {"GET", "/api/2.0/capstan/monitor/windows/histograms", API_BODY_JSON, histograms, NULL},
     {"POST", "/api/2.0/capstan/monitor/drift", API_BODY_JSON, drift, NULL},
     {"GET", "/api/2.0/capstan/monitor/windows", API_BODY_JSON, windows, NULL},
     {NULL, NULL, API_BODY_JSON, NULL, NULL},

@@ -272,4 +272,34 @@ void mon_live_stop(struct mon_live *l);
 /* The widths in use (for the API's checks and the status command). */
 size_t mon_live_widths(const struct mon_live *l, const int64_t **widths_s);
 
+/* ---- a live deployment's page (livehist.c, report_live.c) ---- */
+
+/* The stored window of deployment, width_s and start_ms beside its
+ * baseline, as histograms read from the two profiles (livehist.c):
+ * {"deployment", "width_s", "start_ms",
+ *  "reference": {"target", "available": bool, "note"?: why not},
+ *  "columns": [{"column", "role": "input"|"output", "count", "missing",
+ *    "kind": "num", "edges": [nbins + 1], "reference": [nbins + 2] | null,
+ *       "current": [nbins + 2] (counts of finite values; [0] below the
+ *       first edge, the last above the last edge)
+ *  | "kind": "cat", "categories": [<= 100 texts, the most frequent over
+ *       both sides first], "reference": [counts] | null, "current":
+ *       [counts], "other": [reference | null, current] (the categories
+ *       left out), "distinct"}]}
+ * "reference" is unavailable (null counts) when the baseline was deleted
+ * or replaced by one of other bins since the window. -CAP_ENOTFOUND when
+ * there is no such window or it had no baseline. */
+int mon_window_histograms(struct store *st, struct blob *bl, const char *deployment,
+                          int64_t width_s, int64_t start_ms, cJSON **out, struct cap_error *err);
+
+/* The page of `capstan monitor status --html` (report_live.c): one
+ * self-contained HTML page (inline CSS and SVG, nothing fetched) with the
+ * latest window's verdicts, drift and prediction-drift tables and data
+ * quality, its histograms (hist: mon_window_histograms' object, or NULL),
+ * and per feature and output the drift score of every window over time
+ * with its threshold. windows: the window JSON of one width, oldest first,
+ * at least one. -CAP_EINVAL for windows that are not such a list. */
+int mon_live_report_html(const char *deployment, const cJSON *windows, const cJSON *hist,
+                         struct cap_buf *out, struct cap_error *err);
+
 #endif
