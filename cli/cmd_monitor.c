@@ -413,11 +413,20 @@ static int status_html(const struct cli_opt *opts, const char *dep, long long fr
     cJSON *out = NULL;
     if (rc == 0)
         rc = monitor_get(server, dep,
-                         "windows?deployment=%s&width=%lld&from=%lld&to=%lld&max_results=10000",
+                         "windows?deployment=%s&width=%lld&from=%lld&to=%lld&max_results=10000"
+                         "&order=desc",
                          width, from, to, &out);
     if (rc)
         return rc;
-    cJSON *windows = cJSON_GetObjectItemCaseSensitive(out, "windows");
+    /* the latest 10,000 came newest first; the page reads them oldest first */
+    cJSON *got = cJSON_GetObjectItemCaseSensitive(out, "windows"), *windows = cJSON_CreateArray();
+    int n = cJSON_GetArraySize(got);
+    cJSON **item = cap_xcalloc((size_t)n + 1, sizeof *item);
+    for (int i = 0; i < n; i++)
+        item[i] = i ? item[i - 1]->next : got->child;
+    for (int i = n - 1; i >= 0; i--)
+        cJSON_AddItemToArray(windows, cJSON_DetachItemViaPointer(got, item[i]));
+    free(item);
     if (cJSON_GetArraySize(windows) == 0) {
         fprintf(stderr, "capstan: deployment %s has no monitoring window of width %lld s "
                         "starting in [%lld, %lld); no page written\n",
@@ -426,6 +435,7 @@ static int status_html(const struct cli_opt *opts, const char *dep, long long fr
     } else {
         rc = render_page(server, dep, path, windows, width);
     }
+    cJSON_Delete(windows);
     cJSON_Delete(out);
     return rc;
 }
@@ -476,21 +486,22 @@ static int status(int argc, char **argv)
     struct cap_buf path;
     cap_buf_init(&path);
     cap_buf_printf(&path, "/api/2.0/capstan/monitor/windows?deployment=%s&from=%lld"
-                          "&max_results=10000", dep, since);
+                          "&max_results=10000&order=desc", dep, since);
     curl_free(dep);
     cJSON *out = NULL;
     int rc = cli_call(cli_get(opts, "--server"), "GET", path.data, NULL, &out);
     cap_buf_free(&path);
     if (rc)
         return rc;
-    /* the latest window of each width: windows come oldest first */
+    /* the latest window of each width: windows come newest first, so
+     * however many there are the latest are in the answer */
     cJSON *latest = cJSON_CreateObject(), *w;
     cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(out, "windows"))
     {
         char key[32];
         snprintf(key, sizeof key, "%.0f", cJSON_GetObjectItemCaseSensitive(w, "width_s")->valuedouble);
-        cJSON_DeleteItemFromObjectCaseSensitive(latest, key);
-        cJSON_AddItemReferenceToObject(latest, key, w);
+        if (!cJSON_GetObjectItemCaseSensitive(latest, key))
+            cJSON_AddItemReferenceToObject(latest, key, w);
     }
     /* by width, the base window first */
     cJSON *list = cJSON_CreateArray();

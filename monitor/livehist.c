@@ -165,7 +165,7 @@ static cJSON *columns(const struct mon_profile *ref, const struct mon_profile *c
 static int window_result(struct store *st, const char *dep, int64_t width_s, int64_t start_ms,
                          cJSON **rows, const cJSON **result, struct cap_error *err)
 {
-    int rc = store_monitor_windows_search(st, dep, width_s, start_ms, start_ms + 1, 1, rows,
+    int rc = store_monitor_windows_search(st, dep, width_s, start_ms, start_ms + 1, 1, false, rows,
                                           err);
     if (rc < 0)
         return rc;

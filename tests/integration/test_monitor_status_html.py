@@ -156,3 +156,24 @@ def test_unwritable_path(live, tmp_path):
 def test_window_options_need_html(live):
     r = status(live, "mon", "--width", "1")
     assert r.returncode == 2 and "--html" in r.stderr
+
+
+def test_windows_order(live):
+    """order=desc answers newest first, so max_results keeps the latest."""
+    asc = windows_of(live, 0)  # every width, oldest first (the default)
+    assert len(asc) >= 3
+    for order, expect in [("asc", asc), ("desc", asc[::-1])]:
+        r = live.api("GET", WINDOWS, params={"deployment": "mon", "order": order,
+                                             "max_results": 10000})
+        assert r.status_code == 200, r.text
+        assert r.json()["windows"] == expect
+    r = live.api("GET", WINDOWS, params={"deployment": "mon", "width": 1, "order": "desc",
+                                         "max_results": 2})
+    assert r.json()["windows"] == windows_of(live, 1)[::-1][:2]
+    r = live.api("GET", WINDOWS, params={"deployment": "mon", "width": 1, "max_results": 2})
+    assert r.json()["windows"] == windows_of(live, 1)[:2]
+    for bad in ["newest", "DESC", ""]:
+        r = live.api("GET", WINDOWS, params={"deployment": "mon", "order": bad})
+        assert r.status_code == 400, r.text
+        msg = r.json()["message"]
+        assert "'order'" in msg and "asc" in msg and "desc" in msg and f"'{bad}'" in msg, msg
