@@ -192,11 +192,20 @@ struct mon_baseline_in {
     size_t n_signature_cols;
     const struct mon_frame *data;      /* the reference: the inputs' columns by name */
     size_t max_rows;                   /* the sample's cap (0: 100000) */
+    /* columns typed by the caller (any column, inputs or outputs), else by
+     * Evidently's inference (which refuses what looks like free text); the
+     * kinds are stored with the baseline, so every window uses them */
+    const char *const *categorical;
+    size_t n_categorical;
+    const char *const *numerical;
+    size_t n_numerical;
 };
 /* Runs the model over data, stores sample, profile and meta (replacing the
  * target's earlier baseline only once all are written); *meta gets the
- * stored meta. Data that does not fit the model's inputs: -CAP_EINVAL
- * naming the column and what was expected; nothing is stored. */
+ * stored meta (with "categorical" and "numerical": the lists as given).
+ * Data that does not fit the model's inputs, and typing lists that name a
+ * column twice or one the baseline lacks: -CAP_EINVAL naming the column
+ * and what was expected; nothing is stored. */
 int mon_baseline_create(struct store *st, struct blob *bl, const struct mon_baseline_in *in,
                         cJSON **meta, struct cap_error *err);
 
