@@ -252,18 +252,21 @@ static int drift(const struct api_env *env, const struct api_request *req,
     return rc;
 }
 
-/* GET windows?deployment=&from=&to=&width=&max_results=: the stored
- * windows of a deployment, oldest first, each the live monitor's window
- * JSON (monitor.h). from/to are epoch milliseconds on the window's start,
- * [from, to); width picks one of the monitor's widths (seconds). */
+/* GET windows?deployment=&from=&to=&width=&max_results=&order=: the stored
+ * windows of a deployment, oldest first (order=asc, the default) or newest
+ * first (order=desc: max_results then keeps the latest), each the live
+ * monitor's window JSON (monitor.h). from/to are epoch milliseconds on the
+ * window's start, [from, to); width picks one of the monitor's widths
+ * (seconds). */
 static int windows(const struct api_env *env, const struct api_request *req,
                    struct api_response *resp, struct cap_error *err)
 {
-    const char *dep = NULL;
+    const char *dep = NULL, *order = "asc";
     int64_t from = 0, to = INT64_MAX, width = 0;
     int max = 0;
     int rc;
     if ((rc = cap_json_get_str(req->msg, "deployment", true, &dep, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "order", false, &order, err)) < 0 ||
         (rc = cap_json_get_i64(req->msg, "from", false, &from, err)) < 0 ||
         (rc = cap_json_get_i64(req->msg, "to", false, &to, err)) < 0 ||
         (rc = cap_json_get_i64(req->msg, "width", false, &width, err)) < 0 ||
@@ -276,8 +279,12 @@ static int windows(const struct api_env *env, const struct api_request *req,
                        from, to);
     if (width < 0)
         return cap_err(err, CAP_EINVAL, "'width' must be a window width in seconds");
+    if (strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0)
+        return cap_err(err, CAP_EINVAL, "'order' must be asc (oldest first) or desc (newest "
+                                        "first), got '%s'", order);
     cJSON *rows = NULL;
-    if ((rc = store_monitor_windows_search(env->store, dep, width, from, to, max, &rows, err)) < 0)
+    if ((rc = store_monitor_windows_search(env->store, dep, width, from, to, max,
+                                           order[0] == 'd', &rows, err)) < 0)
         return rc;
     if (cJSON_GetArraySize(rows) == 0) {
         cJSON *d = NULL;
@@ -313,7 +320,40 @@ static int windows(const struct api_env *env, const struct api_request *req,
     return 0;
 }
 
+/* GET windows/histograms?deployment=&width=&start_ms=: one stored window's
+ * histograms beside its baseline's, from the two profiles
+ * (mon_window_histograms, monitor.h): what `monitor status --html` draws. */
+static int histograms(const struct api_env *env, const struct api_request *req,
+                      struct api_response *resp, struct cap_error *err)
+{
+    const char *dep = NULL;
+    int64_t width = 0, start = 0;
+    int rc;
+    if ((rc = cap_json_get_str(req->msg, "deployment", true, &dep, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "width", true, &width, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "start_ms", true, &start, err)) < 0)
+        return rc;
+    if (width <= 0)
+        return cap_err(err, CAP_EINVAL,
+                       "'width' must be a window width in seconds (a positive integer), got "
+                       "%" PRId64,
+                       width);
+    if (start < 0)
+        return cap_err(err, CAP_EINVAL,
+                       "'start_ms' must be a window's start in epoch milliseconds, got %" PRId64,
+                       start);
+    if (!env->store || !env->blob)
+        return cap_err(err, CAP_ENOTIMPL, "Monitoring windows are kept by the registry server");
+    cJSON *d = NULL;
+    rc = store_deployment_get(env->store, dep, &d, err); /* 404 for an unknown one */
+    cJSON_Delete(d);
+    if (rc == 0)
+        rc = mon_window_histograms(env->store, env->blob, dep, width, start, &resp->json, err);
+    return rc;
+}
+
 const struct api_route api_monitor_routes[] = {
+    {"GET", "/api/2.0/capstan/monitor/windows/histograms", API_BODY_JSON, histograms, NULL},
     {"POST", "/api/2.0/capstan/monitor/drift", API_BODY_JSON, drift, NULL},
     {"GET", "/api/2.0/capstan/monitor/windows", API_BODY_JSON, windows, NULL},
     {NULL, NULL, API_BODY_JSON, NULL, NULL},

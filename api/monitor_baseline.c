@@ -2,7 +2,10 @@
  * /api/2.0/capstan/monitor/baselines (monitor.h does the work):
  *
  * POST   ?target=deployment:NAME|model:NAME/VERSION&format=csv|jsonl|npy
- *        [&max_rows=N], the data file as the body -> the baseline's meta
+ *        [&max_rows=N][&categorical=a,b][&numerical=c,d], the data file as
+ *        the body -> the baseline's meta; categorical/numerical type those
+ *        columns (comma-separated, or the key repeated) instead of
+ *        Evidently's inference, which refuses free text
  * GET    /get?target=T -> the meta;  GET /list -> {"baselines": [meta]}
  * DELETE ?target=T -> {}
  *
@@ -90,6 +93,53 @@ static int get_max_rows(const cJSON *msg, size_t *out, struct cap_error *err)
     return 0;
 }
 
+/* A list of column names: "a,b" or the key repeated (an array of such),
+ * split into names (empty items refused). */
+struct names {
+    char *buf;
+    const char **name;
+    size_t n;
+};
+
+static int get_names(const cJSON *msg, const char *key, struct names *out,
+                     struct cap_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(msg, key), *e;
+    const cJSON *arr = cJSON_IsArray(v) ? v : NULL;
+    bool bad = v && !cJSON_IsString(v) && !arr;
+    struct cap_buf all;
+    cap_buf_init(&all);
+    if (cJSON_IsString(v))
+        cap_buf_puts(&all, v->valuestring);
+    cJSON_ArrayForEach(e, arr)
+    {
+        bad |= !cJSON_IsString(e) || !*e->valuestring;
+        if (cJSON_IsString(e))
+            cap_buf_printf(&all, "%s%s", all.len ? "," : "", e->valuestring);
+    }
+    if (v && (bad || !all.len ||
+              strstr(all.data, ",,") || all.data[0] == ',' || all.data[all.len - 1] == ',')) {
+        cap_buf_free(&all);
+        return cap_err(err, CAP_EINVAL, "Invalid %s: expected column names, comma-separated "
+                                        "(e.g. %s=a,b)", key, key);
+    }
+    out->n = 0;
+    out->buf = all.len ? cap_buf_steal(&all) : NULL;
+    cap_buf_free(&all);
+    out->name = cap_xcalloc(out->buf ? strlen(out->buf) / 2 + 2 : 1, sizeof *out->name);
+    char *save = NULL;
+    for (char *t = out->buf ? strtok_r(out->buf, ",", &save) : NULL; t;
+         t = strtok_r(NULL, ",", &save))
+        out->name[out->n++] = t;
+    return 0;
+}
+
+static void names_free(struct names *n)
+{
+    free(n->buf);
+    free(n->name);
+}
+
 /* ---- the upload ---- */
 
 struct upload {
@@ -97,6 +147,7 @@ struct upload {
     char *target;
     enum mon_format fmt;
     size_t max_rows;
+    struct names cat, num;
     int fd;
 };
 
@@ -105,6 +156,8 @@ static void upload_free(struct upload *u)
     if (u->fd >= 0)
         close(u->fd);
     free(u->target);
+    names_free(&u->cat);
+    names_free(&u->num);
     free(u);
 }
 
@@ -128,8 +181,15 @@ static int upload_begin(const struct api_env *env, const struct api_request *req
     int rc;
     if ((rc = need_store(env, err)) < 0 || (rc = get_target(req->msg, &target, err)) < 0 ||
         (rc = get_format(req->msg, &u.fmt, err)) < 0 ||
-        (rc = get_max_rows(req->msg, &u.max_rows, err)) < 0 || (rc = u.fd = temp_file(err)) < 0)
+        (rc = get_max_rows(req->msg, &u.max_rows, err)) < 0)
         return rc;
+    if ((rc = get_names(req->msg, "categorical", &u.cat, err)) < 0 ||
+        (rc = get_names(req->msg, "numerical", &u.num, err)) < 0 ||
+        (rc = u.fd = temp_file(err)) < 0) {
+        names_free(&u.cat);
+        names_free(&u.num);
+        return rc;
+    }
     struct upload *p = cap_xmalloc(sizeof *p);
     *p = u;
     p->target = cap_xstrdup(target);
@@ -255,7 +315,9 @@ static int upload_end(void *state, struct api_response *resp, struct cap_error *
         struct mon_baseline_in in = {
             .target = u->target, .model_name = r.name, .model_version = r.version,
             .model = r.model, .signature_cols = (const char *const *)r.cols,
-            .n_signature_cols = r.ncols, .data = &data, .max_rows = u->max_rows};
+            .n_signature_cols = r.ncols, .data = &data, .max_rows = u->max_rows,
+            .categorical = u->cat.name, .n_categorical = u->cat.n,
+            .numerical = u->num.name, .n_numerical = u->num.n};
         rc = mon_baseline_create(u->env->store, u->env->blob, &in, &resp->json, err);
     }
     mon_frame_free(&data);

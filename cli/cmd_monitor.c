@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -96,6 +98,34 @@ static void print_table(const cJSON *r)
     }
 }
 
+/* Writes a page whole or not at all: into a temporary file beside path,
+ * renamed over it once written, so a full disk or a killed command never
+ * leaves half a page. A message on stderr when it cannot. */
+static int write_page(const char *path, const struct cap_buf *b)
+{
+    struct cap_buf tmp;
+    cap_buf_init(&tmp);
+    cap_buf_printf(&tmp, "%s.XXXXXX", path);
+    int fd = mkstemp(tmp.data);
+    bool ok = fd >= 0 && fchmod(fd, 0644) == 0;
+    for (size_t off = 0; ok && off < b->len;) {
+        ssize_t n = write(fd, b->data + off, b->len - off);
+        ok = n > 0;
+        off += ok ? (size_t)n : 0;
+    }
+    if (fd >= 0 && close(fd) != 0)
+        ok = false;
+    if (ok && rename(tmp.data, path) != 0)
+        ok = false;
+    if (!ok) {
+        fprintf(stderr, "capstan: cannot write %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            unlink(tmp.data);
+    }
+    cap_buf_free(&tmp);
+    return ok ? 0 : -1;
+}
+
 /* Writes the report as one HTML page (monitor/report.c); a message on
  * stderr when it cannot. */
 static int write_html(const char *path, const struct mon_frame *ref, const struct mon_frame *cur,
@@ -110,14 +140,9 @@ static int write_html(const char *path, const struct mon_frame *ref, const struc
         cap_buf_free(&b);
         return -1;
     }
-    FILE *f = fopen(path, "wb");
-    bool ok = f && fwrite(b.data, 1, b.len, f) == b.len;
-    if (f && fclose(f) != 0)
-        ok = false;
-    if (!ok)
-        fprintf(stderr, "capstan: cannot write %s: %s\n", path, strerror(errno));
+    int rc = write_page(path, &b);
     cap_buf_free(&b);
-    return ok ? 0 : -1;
+    return rc;
 }
 
 static int drift(int argc, char **argv)
@@ -275,6 +300,146 @@ static void print_drifted(const cJSON *w)
         printf("  note: %s\n", e->valuestring);
 }
 
+/* ---- monitor status --html: one width's windows as a page ---- */
+
+/* An integer option at least min; -1 with a message naming it otherwise. */
+static int opt_int(const struct cli_opt *opts, const char *name, long long min, long long *out)
+{
+    const char *s = cli_get(opts, name);
+    char *end = NULL;
+    if (!s)
+        return 0;
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    if (end == s || *end || errno || *out < min) {
+        fprintf(stderr, "capstan: %s must be %s, got '%s'\n", name,
+                min > 0 ? "a window width in seconds (a positive integer)"
+                        : "epoch milliseconds",
+                s);
+        return -1;
+    }
+    return 0;
+}
+
+/* GET a monitor route of the deployment: path "windows?...", the
+ * deployment's name escaped in. */
+static int monitor_get(const char *server, const char *dep, const char *fmt, long long a,
+                       long long b, long long c, cJSON **out)
+{
+    char *esc = curl_escape(dep, 0);
+    struct cap_buf path;
+    cap_buf_init(&path);
+    cap_buf_printf(&path, "/api/2.0/capstan/monitor/");
+    cap_buf_printf(&path, fmt, esc, a, b, c);
+    curl_free(esc);
+    int rc = cli_call(server, "GET", path.data, NULL, out);
+    cap_buf_free(&path);
+    return rc;
+}
+
+/* The width to report: --width when the live monitor has it, else its
+ * smallest (the base windows). */
+static int pick_width(const char *server, const char *dep, long long *width)
+{
+    cJSON *out = NULL;
+    int rc = monitor_get(server, dep, "windows?deployment=%s&max_results=1", 0, 0, 0, &out);
+    if (rc)
+        return rc;
+    const cJSON *ws = cJSON_GetObjectItemCaseSensitive(out, "widths_s"), *w;
+    bool found = !cJSON_IsArray(ws) && *width > 0; /* no live monitor: take --width */
+    struct cap_buf list;
+    cap_buf_init(&list);
+    cJSON_ArrayForEach(w, ws)
+    {
+        cap_buf_printf(&list, "%s%.0f", list.len ? ", " : "", w->valuedouble);
+        found |= (long long)w->valuedouble == *width;
+    }
+    if (*width == 0 && cJSON_GetArraySize(ws) > 0) {
+        *width = (long long)cJSON_GetArrayItem(ws, 0)->valuedouble;
+        found = true;
+    }
+    if (!found) {
+        if (*width == 0)
+            fprintf(stderr, "capstan: the server runs no live monitor; name the windows' width "
+                            "with --width\n");
+        else
+            fprintf(stderr, "capstan: --width %lld is not one of the live monitor's widths "
+                            "(%s seconds)\n", *width, list.data ? list.data : "");
+        rc = 2;
+    }
+    cap_buf_free(&list);
+    cJSON_Delete(out);
+    return rc;
+}
+
+/* Renders the page of the windows (oldest first) and writes it. */
+static int render_page(const char *server, const char *dep, const char *path, cJSON *windows,
+                       long long width)
+{
+    const cJSON *latest = cJSON_GetArrayItem(windows, cJSON_GetArraySize(windows) - 1);
+    cJSON *hist = NULL;
+    int rc = 0;
+    if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(latest, "reference")))
+        rc = monitor_get(server, dep, "windows/histograms?deployment=%s&width=%lld&start_ms=%lld",
+                         width,
+                         (long long)cJSON_GetObjectItemCaseSensitive(latest, "start_ms")->valuedouble,
+                         0, &hist);
+    struct cap_buf page;
+    struct cap_error err = {0};
+    cap_buf_init(&page);
+    if (rc == 0 && mon_live_report_html(dep, windows, hist, &page, &err) < 0) {
+        fprintf(stderr, "capstan: %s\n", err.msg);
+        rc = 1;
+    }
+    if (rc == 0 && write_page(path, &page) < 0)
+        rc = 1;
+    cap_buf_free(&page);
+    cJSON_Delete(hist);
+    return rc;
+}
+
+static int status_html(const struct cli_opt *opts, const char *dep, long long from)
+{
+    const char *server = cli_get(opts, "--server"), *path = cli_get(opts, "--html");
+    long long width = 0, to = INT64_MAX;
+    if (opt_int(opts, "--width", 1, &width) < 0 || opt_int(opts, "--from", 0, &from) < 0 ||
+        opt_int(opts, "--to", 0, &to) < 0)
+        return 2;
+    if (to <= from) {
+        fprintf(stderr, "capstan: --from must be before --to, got %lld and %lld\n", from, to);
+        return 2;
+    }
+    int rc = pick_width(server, dep, &width);
+    cJSON *out = NULL;
+    if (rc == 0)
+        rc = monitor_get(server, dep,
+                         "windows?deployment=%s&width=%lld&from=%lld&to=%lld&max_results=10000"
+                         "&order=desc",
+                         width, from, to, &out);
+    if (rc)
+        return rc;
+    /* the latest 10,000 came newest first; the page reads them oldest first */
+    cJSON *got = cJSON_GetObjectItemCaseSensitive(out, "windows"), *windows = cJSON_CreateArray();
+    int n = cJSON_GetArraySize(got);
+    cJSON **item = cap_xcalloc((size_t)n + 1, sizeof *item);
+    for (int i = 0; i < n; i++)
+        item[i] = i ? item[i - 1]->next : got->child;
+    for (int i = n - 1; i >= 0; i--)
+        cJSON_AddItemToArray(windows, cJSON_DetachItemViaPointer(got, item[i]));
+    free(item);
+    if (cJSON_GetArraySize(windows) == 0) {
+        fprintf(stderr, "capstan: deployment %s has no monitoring window of width %lld s "
+                        "starting in [%lld, %lld); no page written\n",
+                dep, width, from, to);
+        rc = 1;
+    } else {
+        rc = render_page(server, dep, path, windows, width);
+    }
+    cJSON_Delete(windows);
+    cJSON_Delete(out);
+    return rc;
+}
+
 static int status(int argc, char **argv)
 {
     struct cli_opt opts[] = {
@@ -282,6 +447,13 @@ static int status(int argc, char **argv)
         {"--since-ms", NULL, false, NULL, "windows starting from this epoch millisecond "
                                           "(default: two days ago)"},
         {"--json", NULL, true, NULL, "print JSON: {deployment, windows: [latest per width]}"},
+        {"--html", NULL, false, NULL, "also write one self-contained HTML page: the latest "
+                                      "window, its histograms, each score over time"},
+        {"--width", NULL, false, NULL, "--html: the windows' width in seconds (default: the "
+                                       "live monitor's smallest)"},
+        {"--from", NULL, false, NULL, "--html: windows starting from this epoch millisecond "
+                                      "(default: --since-ms's)"},
+        {"--to", NULL, false, NULL, "--html: windows starting before this epoch millisecond"},
         {"--help", NULL, true, NULL, "show this help"},
         {NULL, NULL, false, NULL, NULL},
     };
@@ -301,25 +473,35 @@ static int status(int argc, char **argv)
         fprintf(stderr, "capstan: --since-ms must be epoch milliseconds, got '%s'\n", s);
         return 2;
     }
+    if (!cli_get(opts, "--html") &&
+        (cli_get(opts, "--width") || cli_get(opts, "--from") || cli_get(opts, "--to"))) {
+        fprintf(stderr, "capstan: --width, --from and --to choose the windows of --html; "
+                        "add --html OUT.html\n");
+        return 2;
+    }
+    int hrc = cli_get(opts, "--html") ? status_html(opts, pos[0], since) : 0;
+    if (hrc)
+        return hrc;
     char *dep = curl_escape(pos[0], 0);
     struct cap_buf path;
     cap_buf_init(&path);
     cap_buf_printf(&path, "/api/2.0/capstan/monitor/windows?deployment=%s&from=%lld"
-                          "&max_results=10000", dep, since);
+                          "&max_results=10000&order=desc", dep, since);
     curl_free(dep);
     cJSON *out = NULL;
     int rc = cli_call(cli_get(opts, "--server"), "GET", path.data, NULL, &out);
     cap_buf_free(&path);
     if (rc)
         return rc;
-    /* the latest window of each width: windows come oldest first */
+    /* the latest window of each width: windows come newest first, so
+     * however many there are the latest are in the answer */
     cJSON *latest = cJSON_CreateObject(), *w;
     cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(out, "windows"))
     {
         char key[32];
         snprintf(key, sizeof key, "%.0f", cJSON_GetObjectItemCaseSensitive(w, "width_s")->valuedouble);
-        cJSON_DeleteItemFromObjectCaseSensitive(latest, key);
-        cJSON_AddItemReferenceToObject(latest, key, w);
+        if (!cJSON_GetObjectItemCaseSensitive(latest, key))
+            cJSON_AddItemReferenceToObject(latest, key, w);
     }
     /* by width, the base window first */
     cJSON *list = cJSON_CreateArray();

@@ -15,11 +15,22 @@
 #include "cli/cli.h"
 #include "monitor/monitor.h"
 
-#define SYNOPSIS "capstan monitor baseline DEPLOYMENT|MODEL/VERSION --data FILE [--max-rows N]"
+#define SYNOPSIS                                                                              \
+    "capstan monitor baseline DEPLOYMENT|MODEL/VERSION --data FILE [--max-rows N] "          \
+    "[--categorical a,b] [--numerical c,d]"
 
-/* The request's path: the target and the file's format in the query. */
-static char *url_for(const char *target, const char *format,
-                     const char *max_rows)
+/* &key=value, escaped, when value is given. */
+static void query_opt(struct cap_buf *url, const char *key, const char *value)
+{
+    if (!value)
+        return;
+    char *e = curl_escape(value, 0);
+    cap_buf_printf(url, "&%s=%s", key, e);
+    curl_free(e);
+}
+
+/* The request's path: the target, the file's format and the options in the query. */
+static char *url_for(const char *target, const char *format, const struct cli_opt *opts)
 {
     bool model = strchr(target, '/') != NULL;
     struct cap_buf t, url;
@@ -28,17 +39,16 @@ static char *url_for(const char *target, const char *format,
     cap_buf_printf(&t, "%s%s", model ? "model:" : "deployment:", target);
     char *et = curl_escape(t.data, 0);
     cap_buf_printf(&url, "/api/2.0/capstan/monitor/baselines?target=%s&format=%s", et, format);
-    if (max_rows) {
-        char *em = curl_escape(max_rows, 0);
-        cap_buf_printf(&url, "&max_rows=%s", em);
-        curl_free(em);
-    }
+    query_opt(&url, "max_rows", cli_get(opts, "--max-rows"));
+    query_opt(&url, "categorical", cli_get(opts, "--categorical"));
+    query_opt(&url, "numerical", cli_get(opts, "--numerical"));
     curl_free(et);
     cap_buf_free(&t);
     return cap_buf_steal(&url);
 }
 
-static int run(const char *server, const char *target, const char *path, const char *max_rows)
+static int run(const char *server, const char *target, const char *path,
+               const struct cli_opt *opts)
 {
     struct cap_error err = {0};
     enum mon_format fmt;
@@ -55,7 +65,7 @@ static int run(const char *server, const char *target, const char *path, const c
             fclose(f);
         return 2;
     }
-    char *url = url_for(target, formats[fmt], max_rows);
+    char *url = url_for(target, formats[fmt], opts);
     cJSON *meta = NULL;
     int rc = cli_upload(server, url, f, (long long)st.st_size, &meta);
     fclose(f);
@@ -72,6 +82,9 @@ int cmd_monitor_baseline(int argc, char **argv)
         {"--server", "CAPSTAN_SERVER", false, "http://127.0.0.1:5000", "the capstan server"},
         {"--data", NULL, false, NULL, "the reference data: .csv (with header), .jsonl or .npy"},
         {"--max-rows", NULL, false, NULL, "rows kept in the reference sample (default 100000)"},
+        {"--categorical", NULL, false, NULL,
+         "columns to monitor as categories, a,b,... (free text, numeric codes)"},
+        {"--numerical", NULL, false, NULL, "columns to monitor as numbers, c,d,..."},
         {"--help", NULL, true, NULL, "show this help"},
         {NULL, NULL, false, NULL, NULL},
     };
@@ -87,6 +100,5 @@ int cmd_monitor_baseline(int argc, char **argv)
         fprintf(stderr, "usage: %s   (capstan monitor baseline --help)\n", SYNOPSIS);
         return 2;
     }
-    return run(cli_get(opts, "--server"), pos[0], cli_get(opts, "--data"),
-               cli_get(opts, "--max-rows"));
+    return run(cli_get(opts, "--server"), pos[0], cli_get(opts, "--data"), opts);
 }

@@ -453,6 +453,13 @@ static int write_file(struct blob *bl, const char *dir, const char *name,
     return rc;
 }
 
+static void names_array(cJSON *m, const char *key, const char *const *names, size_t n)
+{
+    cJSON *a = cJSON_AddArrayToObject(m, key);
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(names[i]));
+}
+
 static cJSON *meta_object(const struct plan *p, const struct mon_profile *prof, size_t sample_rows,
                           int64_t now, const char *dir)
 {
@@ -464,6 +471,8 @@ static cJSON *meta_object(const struct plan *p, const struct mon_profile *prof, 
     cJSON_AddNumberToObject(m, "rows", (double)in->data->nrows);
     cJSON_AddNumberToObject(m, "sample_rows", (double)sample_rows);
     cJSON_AddNumberToObject(m, "created_at", (double)now);
+    names_array(m, "categorical", in->categorical, in->n_categorical);
+    names_array(m, "numerical", in->numerical, in->n_numerical);
     struct cap_buf b;
     cap_buf_init(&b);
     cap_buf_printf(&b, "%s/sample.cmz", dir);
@@ -560,8 +569,13 @@ int mon_baseline_create(struct store *st, struct blob *bl, const struct mon_base
         return rc;
     struct plan p = {.in = in};
     struct mon_profile prof = {0};
+    struct mon_drift_options kinds = {.categorical = in->categorical,
+                                      .n_categorical = in->n_categorical,
+                                      .numerical = in->numerical,
+                                      .n_numerical = in->n_numerical,
+                                      .drift_share = 0.5};
     if ((rc = plan_inputs(&p, err)) == 0 && (rc = run_model(&p, err)) == 0 &&
-        (rc = mon_profile_reference(&p.full, NULL, &prof, err)) == 0)
+        (rc = mon_profile_reference(&p.full, &kinds, &prof, err)) == 0)
         rc = store_baseline(st, bl, &p, &prof, meta, err);
     mon_profile_free(&prof);
     plan_free(&p);

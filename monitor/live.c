@@ -419,7 +419,7 @@ static cJSON *sum_versions(struct mon_live *l, const char *dep, int64_t start, i
 {
     cJSON *out = cJSON_CreateObject(), *list = NULL, *w;
     struct cap_error err = {0};
-    if (store_monitor_windows_search(l->cfg.store, dep, l->widths[0], start, end, 10000, &list,
+    if (store_monitor_windows_search(l->cfg.store, dep, l->widths[0], start, end, 10000, false, &list,
                                      &err) < 0)
         return out;
     cJSON_ArrayForEach(w, list)

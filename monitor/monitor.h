@@ -192,11 +192,20 @@ struct mon_baseline_in {
     size_t n_signature_cols;
     const struct mon_frame *data;      /* the reference: the inputs' columns by name */
     size_t max_rows;                   /* the sample's cap (0: 100000) */
+    /* columns typed by the caller (any column, inputs or outputs), else by
+     * Evidently's inference (which refuses what looks like free text); the
+     * kinds are stored with the baseline, so every window uses them */
+    const char *const *categorical;
+    size_t n_categorical;
+    const char *const *numerical;
+    size_t n_numerical;
 };
 /* Runs the model over data, stores sample, profile and meta (replacing the
  * target's earlier baseline only once all are written); *meta gets the
- * stored meta. Data that does not fit the model's inputs: -CAP_EINVAL
- * naming the column and what was expected; nothing is stored. */
+ * stored meta (with "categorical" and "numerical": the lists as given).
+ * Data that does not fit the model's inputs, and typing lists that name a
+ * column twice or one the baseline lacks: -CAP_EINVAL naming the column
+ * and what was expected; nothing is stored. */
 int mon_baseline_create(struct store *st, struct blob *bl, const struct mon_baseline_in *in,
                         cJSON **meta, struct cap_error *err);
 
@@ -275,5 +284,35 @@ size_t mon_live_widths(const struct mon_live *l, const int64_t **widths_s);
  * (its stored cursor + 1; 0 until it has read its state), for
  * predlog_store.reader_from: trimming the log keeps those rows. Any thread. */
 int64_t mon_live_log_from(void *live);
+
+/* ---- a live deployment's page (livehist.c, report_live.c) ---- */
+
+/* The stored window of deployment, width_s and start_ms beside its
+ * baseline, as histograms read from the two profiles (livehist.c):
+ * {"deployment", "width_s", "start_ms",
+ *  "reference": {"target", "available": bool, "note"?: why not},
+ *  "columns": [{"column", "role": "input"|"output", "count", "missing",
+ *    "kind": "num", "edges": [nbins + 1], "reference": [nbins + 2] | null,
+ *       "current": [nbins + 2] (counts of finite values; [0] below the
+ *       first edge, the last above the last edge)
+ *  | "kind": "cat", "categories": [<= 100 texts, the most frequent over
+ *       both sides first], "reference": [counts] | null, "current":
+ *       [counts], "other": [reference | null, current] (the categories
+ *       left out), "distinct"}]}
+ * "reference" is unavailable (null counts) when the baseline was deleted
+ * or replaced by one of other bins since the window. -CAP_ENOTFOUND when
+ * there is no such window or it had no baseline. */
+int mon_window_histograms(struct store *st, struct blob *bl, const char *deployment,
+                          int64_t width_s, int64_t start_ms, cJSON **out, struct cap_error *err);
+
+/* The page of `capstan monitor status --html` (report_live.c): one
+ * self-contained HTML page (inline CSS and SVG, nothing fetched) with the
+ * latest window's verdicts, drift and prediction-drift tables and data
+ * quality, its histograms (hist: mon_window_histograms' object, or NULL),
+ * and per feature and output the drift score of every window over time
+ * with its threshold. windows: the window JSON of one width, oldest first,
+ * at least one. -CAP_EINVAL for windows that are not such a list. */
+int mon_live_report_html(const char *deployment, const cJSON *windows, const cJSON *hist,
+                         struct cap_buf *out, struct cap_error *err);
 
 #endif

@@ -402,8 +402,8 @@ int mon_profile_add(struct mon_profile *p, const struct mon_frame *f, struct cap
 
 /* ---- merge ---- */
 
-static int layout_check(const struct mon_profile *a, const struct mon_profile *b,
-                        struct cap_error *err)
+int mon_profile_layout_check(const struct mon_profile *a, const struct mon_profile *b,
+                             struct cap_error *err)
 {
     if (a->ncols != b->ncols)
         return cap_err(err, CAP_EINVAL,
@@ -464,7 +464,7 @@ static void merge_col(struct mon_colprof *d, const struct mon_colprof *s)
 int mon_profile_merge(struct mon_profile *dst, const struct mon_profile *src,
                       struct cap_error *err)
 {
-    int rc = layout_check(dst, src, err);
+    int rc = mon_profile_layout_check(dst, src, err);
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < dst->ncols; i++)
@@ -995,7 +995,7 @@ static int profiles_check(const struct mon_profile *ref, const struct mon_profil
     if (ref->rows == 0 || cur->rows == 0)
         return cap_err(err, CAP_EINVAL, "the %s profile has no rows",
                        ref->rows == 0 ? "reference" : "current");
-    return layout_check(ref, cur, err);
+    return mon_profile_layout_check(ref, cur, err);
 }
 
 int mon_drift_profiles(const struct mon_profile *ref, const struct mon_profile *cur,

@@ -103,6 +103,10 @@ void mon_profile_empty_like(const struct mon_profile *ref, struct mon_profile *o
 /* Counts f's rows into p; f's columns are matched to p's by name, and a
  * column of p that f lacks is an error naming it. */
 int mon_profile_add(struct mon_profile *p, const struct mon_frame *f, struct cap_error *err);
+/* Whether a and b have one layout (names, kinds, bin edges): -CAP_EINVAL
+ * naming the first column that differs. */
+int mon_profile_layout_check(const struct mon_profile *a, const struct mon_profile *b,
+                             struct cap_error *err);
 /* dst += src; both must have the same layout (-CAP_EINVAL otherwise). */
 int mon_profile_merge(struct mon_profile *dst, const struct mon_profile *src,
                       struct cap_error *err);

@@ -8,6 +8,7 @@
  * building them costs two passes over a numerical column and one over a
  * categorical one (a hash map, no sort of the cells). */
 #include "monitor/monitor.h"
+#include "monitor/html.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,12 +24,12 @@
 #define MON_REPORT_CATS 20
 #define MON_LABEL_CHARS 14 /* characters of a category label under its bars */
 
-/* Chart geometry, in SVG user units. */
-#define CH_W 960.0
-#define CH_LEFT 56.0
-#define CH_RIGHT 24.0
-#define CH_TOP 28.0
-#define CH_PLOT 160.0
+/* Chart geometry (html.h), in SVG user units. */
+#define CH_W MON_CH_W
+#define CH_LEFT MON_CH_LEFT
+#define CH_RIGHT MON_CH_RIGHT
+#define CH_TOP MON_CH_TOP
+#define CH_PLOT MON_CH_PLOT
 
 /* ---- text ---- */
 
@@ -150,17 +151,32 @@ static const char CSS[] =
     "svg{display:block;max-width:100%;height:auto}"
     "svg text{font-family:inherit;font-size:11px;fill:#52606d}";
 
-static void page_head(struct cap_buf *b, const struct mon_frame *ref,
-                      const struct mon_frame *cur)
+void mon_html_page_open(struct cap_buf *b, const char *title)
 {
     cap_buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
                     "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src "
                     "'none'; style-src 'unsafe-inline'\">\n"
                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-                    "<title>Data drift report</title>\n<style>");
+                    "<title>");
+    esc(b, title);
+    cap_buf_puts(b, "</title>\n<style>");
     cap_buf_puts(b, CSS);
+    cap_buf_puts(b, "</style></head><body>\n<h1>");
+    esc(b, title);
+    cap_buf_puts(b, "</h1>\n");
+}
+
+void mon_html_page_close(struct cap_buf *b)
+{
+    cap_buf_puts(b, "<p class=\"note\">Made by Capstan; drift tests as in Evidently 0.7."
+                    "</p>\n</body></html>\n");
+}
+
+static void page_head(struct cap_buf *b, const struct mon_frame *ref,
+                      const struct mon_frame *cur)
+{
+    mon_html_page_open(b, "Data drift report");
     cap_buf_printf(b,
-                   "</style></head><body>\n<h1>Data drift report</h1>\n"
                    "<p class=\"sub\">Reference: %zu rows &#183; current: %zu rows &#183; "
                    "%zu columns</p>\n",
                    ref->nrows, cur->nrows, ref->ncols);
@@ -190,11 +206,13 @@ static void cards(struct cap_buf *b, const cJSON *drift, const cJSON *quality)
         bool ok = jtrue(quality, "passed");
         cap_buf_printf(b, "<div class=\"card %s\"><div class=\"big\">%s</div>", ok ? "ok" : "bad",
                        ok ? "Data quality passed" : "Data quality failed");
+        const cJSON *dup = cJSON_GetObjectItem(quality, "duplicated_rows");
         cap_buf_printf(b, "<div>%.0f of %.0f columns failed a check; duplicated rows %s</div>"
                           "</div>\n",
                        jnum(quality, "number_of_failed_columns"), jnum(quality, "number_of_columns"),
-                       jtrue(cJSON_GetObjectItem(quality, "duplicated_rows"), "failed") ? "failed"
-                                                                                       : "passed");
+                       !cJSON_IsObject(dup)     ? "not known (a profile keeps no rows)"
+                       : jtrue(dup, "failed") ? "failed"
+                                              : "passed");
     }
     cap_buf_puts(b, "</div>\n");
 }
@@ -207,9 +225,11 @@ static const char *test_display(const char *id)
     return t ? t->display : id;
 }
 
-static void drift_table(struct cap_buf *b, const cJSON *drift)
+static void drift_table(struct cap_buf *b, const cJSON *drift, const char *heading)
 {
-    cap_buf_puts(b, "<h2>Drift by column</h2>\n<div class=\"wrap\"><table><tr><th>Column</th><th>Type</th>"
+    cap_buf_puts(b, "<h2>");
+    esc(b, heading);
+    cap_buf_puts(b, "</h2>\n<div class=\"wrap\"><table><tr><th>Column</th><th>Type</th>"
                     "<th>Test</th><th>Threshold</th><th>Score</th><th>Drift</th></tr>\n");
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(drift, "columns"))
@@ -311,6 +331,16 @@ static void quality_row(struct cap_buf *b, const cJSON *c)
     cap_buf_puts(b, "</td></tr>\n");
 }
 
+static void duplicated_rows(struct cap_buf *b, const cJSON *d)
+{
+    cap_buf_printf(b, "<p>Duplicated rows: %.0f in the current data (", jnum(d, "count"));
+    put_pct(b, jnum(d, "share"));
+    cap_buf_printf(b, "), %.0f in the reference (", jnum(d, "count_reference"));
+    put_pct(b, jnum(d, "share_reference"));
+    cap_buf_puts(b, ") ");
+    badge(b, jtrue(d, "failed"), "failed", "passed");
+}
+
 static void quality_section(struct cap_buf *b, const cJSON *q)
 {
     cap_buf_puts(b, "<h2>Data quality</h2>\n<div class=\"wrap\"><table><tr><th>Column</th><th>Type (reference "
@@ -322,12 +352,11 @@ static void quality_section(struct cap_buf *b, const cJSON *q)
         quality_row(b, c);
     cap_buf_puts(b, "</table></div>\n");
     const cJSON *d = cJSON_GetObjectItem(q, "duplicated_rows");
-    cap_buf_printf(b, "<p>Duplicated rows: %.0f in the current data (", jnum(d, "count"));
-    put_pct(b, jnum(d, "share"));
-    cap_buf_printf(b, "), %.0f in the reference (", jnum(d, "count_reference"));
-    put_pct(b, jnum(d, "share_reference"));
-    cap_buf_puts(b, ") ");
-    badge(b, jtrue(d, "failed"), "failed", "passed");
+    if (!cJSON_IsObject(d)) /* quality from profiles: no rows to compare */
+        cap_buf_puts(b, "<p>Duplicated rows: not known (checked from profiles, which keep no "
+                        "rows)");
+    else
+        duplicated_rows(b, d);
     const cJSON *t = cJSON_GetObjectItem(q, "thresholds");
     cap_buf_puts(b, "</p>\n<p class=\"note\">A share check fails above its threshold: "
                     "missing cells ");
@@ -345,17 +374,6 @@ static void quality_section(struct cap_buf *b, const cJSON *q)
 
 /* ---- charts ---- */
 
-/* Two series of shares over n groups, labelled by label(ctx, i, b). */
-struct chart {
-    const double *ref, *cur;
-    size_t n, nref, ncur;  /* groups; the samples' sizes, for the legend */
-    bool edges;            /* labels name the bin edges (numerical), not the groups */
-    bool rotate;           /* group labels slanted, when level ones would collide */
-    void (*label)(const void *ctx, size_t i, struct cap_buf *b);
-    void (*tip)(const void *ctx, size_t i, struct cap_buf *b); /* the group, in a tooltip */
-    const void *ctx;
-};
-
 static void chart_axes(struct cap_buf *b, double ymax, double plot_w)
 {
     for (int g = 0; g <= 4; g++) {
@@ -370,7 +388,7 @@ static void chart_axes(struct cap_buf *b, double ymax, double plot_w)
     }
 }
 
-static void chart_legend(struct cap_buf *b, const struct chart *c)
+static void chart_legend(struct cap_buf *b, const struct mon_html_chart *c)
 {
     double x = CH_W - CH_RIGHT - 250;
     cap_buf_printf(b,
@@ -381,7 +399,7 @@ static void chart_legend(struct cap_buf *b, const struct chart *c)
                    x, x + 16, c->nref, x + 130, x + 146, c->ncur);
 }
 
-static void chart_bar(struct cap_buf *b, const struct chart *c, size_t i, bool is_cur, double x,
+static void chart_bar(struct cap_buf *b, const struct mon_html_chart *c, size_t i, bool is_cur, double x,
                       double w, double ymax)
 {
     double s = is_cur ? c->cur[i] : c->ref[i];
@@ -397,7 +415,7 @@ static void chart_bar(struct cap_buf *b, const struct chart *c, size_t i, bool i
     cap_buf_puts(b, "</title></rect>");
 }
 
-static void chart_labels(struct cap_buf *b, const struct chart *c, double gw)
+static void chart_labels(struct cap_buf *b, const struct mon_html_chart *c, double gw)
 {
     double base = CH_TOP + CH_PLOT + 14;
     if (c->rotate) {
@@ -434,7 +452,7 @@ static void chart_labels(struct cap_buf *b, const struct chart *c, double gw)
     }
 }
 
-static void chart_svg(struct cap_buf *b, const struct chart *c)
+static void chart_svg(struct cap_buf *b, const struct mon_html_chart *c)
 {
     double plot_w = CH_W - CH_LEFT - CH_RIGHT, gw = plot_w / (double)(c->n ? c->n : 1);
     double height = CH_TOP + CH_PLOT + (c->rotate ? 96 : 26), ymax = 0;
@@ -552,7 +570,7 @@ static void chart_numerical(struct cap_buf *b, const struct mon_column *k[2],
         cap_buf_puts(b, "<p class=\"note\">No finite values to chart.</p>\n");
         return;
     }
-    struct chart c = {.ref = h.share[0], .cur = h.share[1], .n = nb, .nref = h.n[0],
+    struct mon_html_chart c = {.ref = h.share[0], .cur = h.share[1], .n = nb, .nref = h.n[0],
                       .ncur = h.n[1], .edges = true, .label = num_label, .tip = num_tip,
                       .ctx = &h};
     chart_svg(b, &c);
@@ -620,9 +638,14 @@ static void sort_by_value(struct cathist *h, size_t shown)
 
 /* Whether the labels, written level, would run into each other (about
  * 6.5 units a character at the 11-unit font). */
+bool mon_html_labels_collide(size_t chars, size_t n)
+{
+    double gw = (CH_W - CH_LEFT - CH_RIGHT) / (double)(n ? n : 1);
+    return 6.5 * (double)chars > gw - 4;
+}
+
 static bool labels_collide(const struct cathist *h, size_t shown)
 {
-    double gw = (CH_W - CH_LEFT - CH_RIGHT) / (double)(shown ? shown : 1);
     for (size_t i = 0; i < shown; i++) {
         union mon_val v = h->keys[h->shown[i]];
         size_t chars = 0;
@@ -632,7 +655,7 @@ static bool labels_collide(const struct cathist *h, size_t shown)
         } else {
             chars = (size_t)snprintf(NULL, 0, "%.4g", v.d);
         }
-        if (6.5 * (double)chars > gw - 4)
+        if (mon_html_labels_collide(chars, shown))
             return true;
     }
     return false;
@@ -698,7 +721,7 @@ static void chart_categorical(struct cap_buf *b, const struct mon_column *k[2],
     if (!m.text) /* numbers read best in their own order */
         sort_by_value(&h, shown);
     if (shown) {
-        struct chart c = {.ref = h.share[0], .cur = h.share[1], .n = shown, .nref = n[0],
+        struct mon_html_chart c = {.ref = h.share[0], .cur = h.share[1], .n = shown, .nref = n[0],
                           .ncur = n[1], .rotate = labels_collide(&h, shown),
                           .label = cat_label, .tip = cat_tip, .ctx = &h};
         chart_svg(b, &c);
@@ -713,14 +736,10 @@ static void chart_categorical(struct cap_buf *b, const struct mon_column *k[2],
 
 /* ---- one section a column ---- */
 
-static void feature(struct cap_buf *b, const struct mon_frame *ref, const struct mon_frame *cur,
-                    const char *name, const cJSON *dcol)
+void mon_html_feature_head(struct cap_buf *b, const char *name, bool numerical,
+                           const cJSON *dcol)
 {
-    const struct mon_column *k[2] = {find_col(ref, name), find_col(cur, name)};
-    const size_t rows[2] = {ref->nrows, cur->nrows};
-    bool numerical = dcol ? strcmp(jstr(dcol, "column_type"), "num") == 0
-                          : k[0]->dtype != MON_TEXT;
-    cap_buf_puts(b, "<div class=\"feature\"><h3>");
+    cap_buf_puts(b, "<h3>");
     esc(b, name);
     if (dcol) {
         cap_buf_puts(b, " ");
@@ -738,6 +757,17 @@ static void feature(struct cap_buf *b, const struct mon_frame *ref, const struct
         put_num(b, jnum(dcol, "stattest_threshold"));
     }
     cap_buf_puts(b, "</p>\n");
+}
+
+static void feature(struct cap_buf *b, const struct mon_frame *ref, const struct mon_frame *cur,
+                    const char *name, const cJSON *dcol)
+{
+    const struct mon_column *k[2] = {find_col(ref, name), find_col(cur, name)};
+    const size_t rows[2] = {ref->nrows, cur->nrows};
+    bool numerical = dcol ? strcmp(jstr(dcol, "column_type"), "num") == 0
+                          : k[0]->dtype != MON_TEXT;
+    cap_buf_puts(b, "<div class=\"feature\">");
+    mon_html_feature_head(b, name, numerical, dcol);
     if (numerical)
         chart_numerical(b, k, rows);
     else
@@ -776,11 +806,57 @@ int mon_report_html(const struct mon_frame *ref, const struct mon_frame *cur,
     page_head(out, ref, cur);
     cards(out, drift, quality);
     if (drift)
-        drift_table(out, drift);
+        drift_table(out, drift, "Drift by column");
     if (quality)
         quality_section(out, quality);
     features(out, ref, cur, drift);
-    cap_buf_puts(out, "<p class=\"note\">Made by Capstan; drift tests as in Evidently 0.7."
-                      "</p>\n</body></html>\n");
+    mon_html_page_close(out);
     return 0;
+}
+
+/* ---- the pieces report_live.c shares (html.h) ---- */
+
+void mon_html_esc(struct cap_buf *b, const char *s)
+{
+    esc(b, s);
+}
+
+void mon_html_esc_short(struct cap_buf *b, const char *s)
+{
+    esc_short(b, s);
+}
+
+void mon_html_num(struct cap_buf *b, double v)
+{
+    put_num(b, v);
+}
+
+void mon_html_pct(struct cap_buf *b, double share)
+{
+    put_pct(b, share);
+}
+
+void mon_html_badge(struct cap_buf *b, bool bad, const char *bad_text, const char *ok_text)
+{
+    badge(b, bad, bad_text, ok_text);
+}
+
+void mon_html_cards(struct cap_buf *b, const cJSON *drift, const cJSON *quality)
+{
+    cards(b, drift, quality);
+}
+
+void mon_html_drift_table(struct cap_buf *b, const cJSON *drift, const char *heading)
+{
+    drift_table(b, drift, heading);
+}
+
+void mon_html_quality(struct cap_buf *b, const cJSON *quality)
+{
+    quality_section(b, quality);
+}
+
+void mon_html_chart_svg(struct cap_buf *b, const struct mon_html_chart *c)
+{
+    chart_svg(b, c);
 }

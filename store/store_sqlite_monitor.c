@@ -114,14 +114,17 @@ static int window_json(void *cls, sqlite3_stmt *st, struct cap_error *err)
 }
 
 int store_sq_monitor_windows_search(void *impl, const char *deployment, int64_t width_s,
-                                    int64_t from_ms, int64_t to_ms, int max_results, cJSON **out,
-                                    struct cap_error *err)
+                                    int64_t from_ms, int64_t to_ms, int max_results,
+                                    bool newest_first, cJSON **out, struct cap_error *err)
 {
+#define WINDOWS_SQL                                                                         \
+    "SELECT id, deployment, width_s, start_ms, end_ms, nrows, result "                      \
+    "FROM monitor_windows WHERE deployment = ?1 AND (?2 = 0 OR width_s = ?2) "              \
+    "AND start_ms >= ?3 AND start_ms < ?4 "
     cJSON *arr = cJSON_CreateArray();
     int rc = read_rows(impl,
-                       "SELECT id, deployment, width_s, start_ms, end_ms, nrows, result "
-                       "FROM monitor_windows WHERE deployment = ?1 AND (?2 = 0 OR width_s = ?2) "
-                       "AND start_ms >= ?3 AND start_ms < ?4 ORDER BY start_ms, width_s LIMIT ?5",
+                       newest_first ? WINDOWS_SQL "ORDER BY start_ms DESC, width_s DESC LIMIT ?5"
+                                    : WINDOWS_SQL "ORDER BY start_ms, width_s LIMIT ?5",
                        SQ_ARGS(SQ_TEXT(deployment), SQ_INT(width_s), SQ_INT(from_ms),
                                SQ_INT(to_ms), SQ_INT(max_results)),
                        window_json, arr, "searching monitoring windows", err);

@@ -166,7 +166,7 @@ static cJSON *windows(struct fx *f, const char *dep, int64_t width)
 {
     cJSON *out = NULL;
     struct cap_error err = {0};
-    assert_int_equal(store_monitor_windows_search(f->st, dep, width, 0, INT64_MAX, 100, &out,
+    assert_int_equal(store_monitor_windows_search(f->st, dep, width, 0, INT64_MAX, 100, false, &out,
                                                   &err),
                      0);
     return out;

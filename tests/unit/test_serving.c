@@ -255,13 +255,13 @@ static void test_monitor_windows(void **state)
     st[0].value = 42;
     assert_int_equal(store_monitor_windows_put(f->st, w + 1, 1, st, 1, NULL, &err), 0);
     cJSON *out = NULL;
-    assert_int_equal(store_monitor_windows_search(f->st, "d", 60, 0, 1000000, 100, &out, &err), 0);
+    assert_int_equal(store_monitor_windows_search(f->st, "d", 60, 0, 1000000, 100, false, &out, &err), 0);
     assert_int_equal(cJSON_GetArraySize(out), 2);
     const cJSON *second = cJSON_GetArrayItem(out, 1);
     assert_int_equal(cJSON_GetObjectItem(second, "rows")->valueint, 6);
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(second, "result"), "k")->valueint, 4);
     cJSON_Delete(out);
-    assert_int_equal(store_monitor_windows_search(f->st, "d", 0, 0, 60000, 100, &out, &err), 0);
+    assert_int_equal(store_monitor_windows_search(f->st, "d", 0, 0, 60000, 100, false, &out, &err), 0);
     assert_int_equal(cJSON_GetArraySize(out), 2); /* both widths starting at 0 */
     cJSON_Delete(out);
     int64_t sum = 0;
@@ -279,7 +279,7 @@ static void test_monitor_windows(void **state)
     bad.width_s = 60;
     bad.deployment = "no spaces";
     assert_int_equal(store_monitor_windows_put(f->st, &bad, 1, NULL, 0, NULL, &err), -CAP_EINVAL);
-    assert_int_equal(store_monitor_windows_search(f->st, "d", 0, 0, 1, 0, &out, &err), -CAP_EINVAL);
+    assert_int_equal(store_monitor_windows_search(f->st, "d", 0, 0, 1, 0, false, &out, &err), -CAP_EINVAL);
 }
 
 static void log_segments(struct store *st, int n)

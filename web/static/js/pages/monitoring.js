@@ -13,8 +13,8 @@ import {lineChart} from '../chart.js';
 
 const enc = encodeURIComponent;
 const MON = 'capstan/monitor';
-// The windows API answers oldest first, up to max_results: asking for at
-// most this many windows back from now keeps the latest one in the answer.
+// The latest windows drawn: the windows API answers newest first
+// (order=desc) up to max_results, so the latest are always in the answer.
 const MAX_WINDOWS = 1000;
 const RANGES = [['15m', 9e5, 'Last 15 minutes'], ['1h', 36e5, 'Last hour'], ['6h', 216e5, 'Last 6 hours'],
   ['24h', 864e5, 'Last 24 hours'], ['7d', 6048e5, 'Last 7 days'], ['30d', 2592e6, 'Last 30 days']];
@@ -201,11 +201,10 @@ function picker(id, label, options, value, onChange) {
   return h('label', {class: 'inline-field'}, label, sel);
 }
 
-// From now back over the range, clipped to MAX_WINDOWS windows of the width.
+// From now back over the range, the latest MAX_WINDOWS windows of the width.
 function windowsQuery(name, width, rangeMs) {
-  const span = Math.min(rangeMs, MAX_WINDOWS * width * 1000);
-  return {deployment: name, width, from: Math.max(0, Math.floor(Date.now() - span)), max_results: MAX_WINDOWS,
-    clipped: span < rangeMs};
+  return {deployment: name, width, from: Math.max(0, Math.floor(Date.now() - rangeMs)), max_results: MAX_WINDOWS,
+    order: 'desc'};
 }
 
 // The parts of the page drawn from the windows of one width (els: their boxes).
@@ -259,10 +258,12 @@ export async function render(main, [name], ctx) {
     const mine = ++seq;
     const q = windowsQuery(name, width, range[1]);
     replace(els.summary, loading('windows'));
-    els.since.textContent = `Windows since ${fmtTime(q.from)}${q.clipped ? ` (${MAX_WINDOWS} at most)` : ''}`;
+    els.since.textContent = `Windows since ${fmtTime(q.from)}`;
     let windows;
     try {
-      windows = (await api.get(`${MON}/windows`, {...q, clipped: null}, signal)).windows || [];
+      // newest first from the API; drawn oldest first
+      windows = ((await api.get(`${MON}/windows`, q, signal)).windows || []).reverse();
+      if (mine === seq && windows.length === MAX_WINDOWS) els.since.textContent += ` (the latest ${MAX_WINDOWS})`;
     } catch (e) {
       if (e.name !== 'AbortError' && mine === seq) replace(els.summary, errorBox(e));
       return;
