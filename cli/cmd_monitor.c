@@ -23,7 +23,8 @@
 #define SYNOPSIS                                                                              \
     "capstan monitor drift --reference REF --current CUR [--numerical a,b] "                  \
     "[--categorical c,d] [--columns a,b,c] [--stattest NAME] [--stattest-column COL=NAME]... " \
-    "[--threshold X] [--threshold-column COL=X]... [--drift-share S] [--json] [--html OUT.html]"
+    "[--threshold X] [--threshold-column COL=X]... [--drift-share S] [--json] [--html OUT.html] " \
+    "[--max-memory MiB]"
 
 /* A comma-separated list, split in place in a copy. */
 struct list {
@@ -126,23 +127,17 @@ static int write_page(const char *path, const struct cap_buf *b)
     return ok ? 0 : -1;
 }
 
-/* Writes the report as one HTML page (monitor/report.c); a message on
- * stderr when it cannot. */
-static int write_html(const char *path, const struct mon_frame *ref, const struct mon_frame *cur,
-                      const cJSON *report)
+/* --max-memory in bytes: a positive number of MiB (fractions too, for
+ * tests of the column-group read on small files). */
+static int max_memory(const char *s, size_t *out)
 {
-    struct cap_buf b;
-    struct cap_error err = {0};
-    cap_buf_init(&b);
-    const cJSON *quality = cJSON_GetObjectItemCaseSensitive(report, "data_quality");
-    if (mon_report_html(ref, cur, report, quality, &b, &err) < 0) {
-        fprintf(stderr, "capstan: %s\n", err.msg);
-        cap_buf_free(&b);
+    double v;
+    if (!cap_text_to_double(s, strlen(s), &v) || !(v > 0 && v < 1e12)) {
+        fprintf(stderr, "capstan: --max-memory '%s' is not a positive number of MiB\n", s);
         return -1;
     }
-    int rc = write_page(path, &b);
-    cap_buf_free(&b);
-    return rc;
+    *out = (size_t)(v * 1024 * 1024);
+    return 0;
 }
 
 static int drift(int argc, char **argv)
@@ -162,6 +157,8 @@ static int drift(int argc, char **argv)
         {"--drift-share", NULL, false, "0.5", "dataset drift when this share of columns drift"},
         {"--json", NULL, true, NULL, "print the report as one JSON object"},
         {"--html", NULL, false, NULL, "also write the report, with data quality, as one HTML page"},
+        {"--max-memory", NULL, false, "1024",
+         "MiB for the data; larger files are read and tested a group of columns at a time"},
         {"--help", NULL, true, NULL, "show this help"},
         {NULL, NULL, false, NULL, NULL},
     };
@@ -185,6 +182,9 @@ static int drift(int argc, char **argv)
         fprintf(stderr, "capstan: --drift-share '%s' is not a number (expected 0 to 1)\n", dss);
         return 2;
     } /* its range is mon_drift's rule */
+    size_t budget;
+    if (max_memory(cli_get(opts, "--max-memory"), &budget) < 0)
+        return 2;
     struct list num, cat, cols;
     list_split(cli_get(opts, "--numerical"), &num);
     list_split(cli_get(opts, "--categorical"), &cat);
@@ -197,14 +197,8 @@ static int drift(int argc, char **argv)
         goto lists;
     if (overrides(tho, th, thb) < 0)
         goto st_bufs;
-    struct mon_frame ref = {0}, cur = {0};
     struct cap_error err = {0};
     cJSON *report = NULL;
-    if (mon_frame_read(refp, cols.item, cols.n, &ref, &err) < 0 ||
-        mon_frame_read(curp, cols.item, cols.n, &cur, &err) < 0) {
-        fprintf(stderr, "capstan: %s\n", err.msg);
-        goto frames;
-    }
     struct mon_drift_options o = {
         .numerical = num.item, .n_numerical = num.n,
         .categorical = cat.item, .n_categorical = cat.n,
@@ -215,12 +209,23 @@ static int drift(int argc, char **argv)
         .threshold_col = th, .n_threshold_col = (size_t)tho->nvalues,
         .drift_share = ds,
     };
-    if (mon_report(&ref, &cur, &o, &report, &err) < 0) {
+    const char *html = cli_get(opts, "--html");
+    struct cap_buf page;
+    cap_buf_init(&page);
+    size_t groups = 0;
+    if (mon_report_files(refp, curp, cols.item, cols.n, &o, budget, &report, html ? &page : NULL,
+                         &groups, &err) < 0) {
         fprintf(stderr, "capstan: %s\n", err.msg);
+        cap_buf_free(&page);
         goto frames;
     }
-    const char *html = cli_get(opts, "--html");
-    if (html && write_html(html, &ref, &cur, report) < 0) {
+    if (groups)
+        fprintf(stderr, "capstan: the data is larger than --max-memory (%s MiB): read and "
+                        "tested in %zu groups of columns\n", cli_get(opts, "--max-memory"),
+                groups);
+    int wrc = html ? write_page(html, &page) : 0;
+    cap_buf_free(&page);
+    if (wrc < 0) {
         cJSON_Delete(report);
         goto frames;
     }
@@ -237,8 +242,6 @@ static int drift(int argc, char **argv)
     cJSON_Delete(report);
     ret = 0;
 frames:
-    mon_frame_free(&ref);
-    mon_frame_free(&cur);
     for (int i = 0; i < tho->nvalues; i++)
         free(thb[i]);
 st_bufs:

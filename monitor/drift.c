@@ -470,7 +470,7 @@ cJSON *mon_drift_report_json(cJSON *cols, size_t n, size_t drifted, double drift
 struct col_job {
     const struct mon_frame *ref, *cur;
     const struct mon_drift_options *opt;
-    const char **names;
+    const char *const *names;
     struct col_result *res;
     struct cap_error *errs;
     int *rcs;
@@ -486,10 +486,16 @@ static void *col_worker(void *arg)
     return NULL;
 }
 
-static void run_columns(struct col_job *j)
+size_t mon_drift_threads(void)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     size_t nt = cpus > 1 ? (size_t)cpus : 1;
+    return nt > MON_MAX_THREADS ? MON_MAX_THREADS : nt;
+}
+
+static void run_columns(struct col_job *j, size_t threads)
+{
+    size_t nt = threads ? threads : mon_drift_threads();
     if (nt > MON_MAX_THREADS)
         nt = MON_MAX_THREADS;
     if (nt > j->n)
@@ -504,6 +510,37 @@ static void run_columns(struct col_job *j)
         pthread_join(th[t], NULL);
 }
 
+bool mon_drift_selected(const struct mon_drift_options *o, const char *name)
+{
+    return !o->n_columns || in_list(o->columns, o->n_columns, name);
+}
+
+int mon_drift_columns(const struct mon_frame *ref, const struct mon_frame *cur,
+                      const struct mon_drift_options *opt, const char *const *names, size_t n,
+                      size_t threads, cJSON *cols, size_t *drifted, struct cap_error *err)
+{
+    size_t cap = n ? n : 1;
+    struct col_job j = {.ref = ref, .cur = cur, .opt = opt, .n = n, .names = names,
+                        .res = cap_xcalloc(cap, sizeof *j.res),
+                        .errs = cap_xcalloc(cap, sizeof *j.errs),
+                        .rcs = cap_xcalloc(cap, sizeof *j.rcs)};
+    run_columns(&j, threads);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = j.rcs[i]) < 0) {
+            *err = j.errs[i];
+            break;
+        }
+        cJSON_AddItemToArray(cols, mon_drift_column_json(j.names[i], j.res[i].type, j.res[i].test,
+                                                         j.res[i].threshold, &j.res[i].res));
+        *drifted += j.res[i].res.drift;
+    }
+    free(j.res);
+    free(j.errs);
+    free(j.rcs);
+    return rc;
+}
+
 int mon_drift(const struct mon_frame *ref, const struct mon_frame *cur,
               const struct mon_drift_options *opt, cJSON **out, struct cap_error *err)
 {
@@ -511,31 +548,14 @@ int mon_drift(const struct mon_frame *ref, const struct mon_frame *cur,
     int rc;
     if ((rc = mon_frames_check(ref, cur, err)) < 0 || (rc = mon_drift_check(ref, opt, err)) < 0)
         return rc;
-    size_t cap = ref->ncols ? ref->ncols : 1;
-    struct col_job j = {.ref = ref, .cur = cur, .opt = opt,
-                        .names = cap_xcalloc(cap, sizeof *j.names),
-                        .res = cap_xcalloc(cap, sizeof *j.res),
-                        .errs = cap_xcalloc(cap, sizeof *j.errs),
-                        .rcs = cap_xcalloc(cap, sizeof *j.rcs)};
+    const char **names = cap_xcalloc(ref->ncols ? ref->ncols : 1, sizeof *names);
+    size_t n = 0, drifted = 0;
     for (size_t i = 0; i < ref->ncols; i++)
-        if (!opt->n_columns || in_list(opt->columns, opt->n_columns, ref->cols[i].name))
-            j.names[j.n++] = ref->cols[i].name;
-    run_columns(&j);
+        if (mon_drift_selected(opt, ref->cols[i].name))
+            names[n++] = ref->cols[i].name;
     cJSON *cols = cJSON_CreateArray();
-    size_t n = j.n, drifted = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if ((rc = j.rcs[i]) < 0) {
-            *err = j.errs[i];
-            break;
-        }
-        cJSON_AddItemToArray(cols, mon_drift_column_json(j.names[i], j.res[i].type, j.res[i].test,
-                                                         j.res[i].threshold, &j.res[i].res));
-        drifted += j.res[i].res.drift;
-    }
-    free(j.names);
-    free(j.res);
-    free(j.errs);
-    free(j.rcs);
+    rc = mon_drift_columns(ref, cur, opt, names, n, 0, cols, &drifted, err);
+    free(names);
     if (rc < 0) {
         cJSON_Delete(cols);
         return rc;

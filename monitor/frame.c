@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +24,26 @@
 
 /* ---- building columns row by row ---- */
 
+/* What a read does with a column's cells: keep them, only type them (the
+ * column's pandas type, no cells: a frame larger than its budget), or skip
+ * them (a column group's read of columns typed before). */
+enum col_mode { COL_STORE, COL_TYPE, COL_SKIP };
+
 struct colb {
     double *num;
     char **text;
     bool is_text, all_int, any_na;
     size_t text_line;
+    enum col_mode mode;
+    size_t text_bytes; /* the cells' bytes, for the estimate of a column read as text */
+};
+
+/* The bytes a read may hold, shared by the parts of one file read on
+ * several threads; once over, every part drops its cells and only types. */
+struct budget {
+    size_t limit;
+    atomic_size_t used;
+    atomic_bool over;
 };
 
 struct builder {
@@ -35,13 +51,65 @@ struct builder {
     struct colb *cb;
     char **names;
     size_t ncols, nrows, cap;
-    size_t line; /* the file line being read */
+    size_t line;         /* the file line being read */
+    struct budget *bud;  /* NULL: no limit */
+    size_t row_bytes;    /* text bytes of the row being read, charged at its end */
+    bool storing;        /* some column keeps its cells */
+    bool typed;          /* the types come from an earlier read: no column turns text */
+    const struct frame_lim *lim; /* applied once the columns are known (JSONL: its first row) */
 };
+
+/* A text cell's cost beyond its pointer: the bytes, the NUL and malloc's
+ * header and rounding (16 bytes on glibc, more under ASan: an estimate). */
+#define CELL_OVERHEAD 17u
 
 static void b_init(struct builder *b, const char *path)
 {
     memset(b, 0, sizeof *b);
     b->path = path;
+}
+
+/* How one read is bounded (mon_frame_limits, resolved). */
+struct frame_lim {
+    struct budget *bud;             /* NULL: no limit */
+    const struct mon_frame *types;  /* a column group's read: the types read before */
+    const bool *keep;               /* with types: the columns read */
+};
+
+/* Applies lim to b once its columns are known: a group read starts each
+ * column with its known type and (reserve: not for the CSV header's
+ * builder, whose parts read the rows) room for every row: no regrowth, no
+ * re-read as text; it skips the columns it does not keep. */
+static int b_limit(struct builder *b, const struct frame_lim *lim, bool reserve,
+                   struct cap_error *err)
+{
+    if (!lim)
+        return 0;
+    b->bud = lim->bud;
+    if (!lim->types)
+        return 0;
+    if (lim->types->ncols != b->ncols)
+        return cap_err(err, CAP_EINVAL,
+                       "%s: the file changed while it was read (%zu columns, then %zu)", b->path,
+                       lim->types->ncols, b->ncols);
+    b->typed = true;
+    b->storing = false;
+    b->cap = lim->types->nrows ? lim->types->nrows : 1;
+    for (size_t c = 0; c < b->ncols; c++) {
+        struct colb *k = &b->cb[c];
+        k->is_text = lim->types->cols[c].dtype == MON_TEXT;
+        k->mode = lim->keep[c] ? COL_STORE : COL_SKIP;
+        if (k->mode != COL_STORE)
+            continue;
+        b->storing = true;
+        if (!reserve)
+            continue;
+        if (k->is_text)
+            k->text = cap_xcalloc(b->cap, sizeof *k->text);
+        else
+            k->num = cap_xmalloc(b->cap * sizeof *k->num);
+    }
+    return 0;
 }
 
 static void b_add_column(struct builder *b, const char *name, size_t n)
@@ -51,21 +119,65 @@ static void b_add_column(struct builder *b, const char *name, size_t n)
     b->names[b->ncols] = cap_xstrndup(name, n);
     b->cb[b->ncols] = (struct colb){.all_int = true};
     b->ncols++;
+    b->storing = true;
 }
 
-/* Makes room for row b->nrows in every column. */
+static void b_charge(struct builder *b, size_t bytes)
+{
+    if (b->bud && atomic_fetch_add(&b->bud->used, bytes) + bytes > b->bud->limit)
+        atomic_store(&b->bud->over, true);
+}
+
+/* Makes room for row b->nrows in every column kept. */
 static void b_grow(struct builder *b)
 {
     if (b->nrows < b->cap)
         return;
+    size_t old = b->cap, kept = 0;
     b->cap = b->cap ? b->cap * 2 : 1024;
     for (size_t c = 0; c < b->ncols; c++) {
         struct colb *k = &b->cb[c];
+        if (k->mode != COL_STORE)
+            continue;
+        kept++;
         if (k->is_text)
             k->text = cap_xrealloc(k->text, b->cap * sizeof *k->text);
         else
             k->num = cap_xrealloc(k->num, b->cap * sizeof *k->num);
     }
+    b_charge(b, (b->cap - old) * sizeof(double) * kept);
+}
+
+/* Over budget: the cells read so far go, the columns are only typed from
+ * here on (between rows). */
+static void b_drop_cells(struct builder *b)
+{
+    for (size_t c = 0; c < b->ncols; c++) {
+        struct colb *k = &b->cb[c];
+        if (k->text)
+            for (size_t r = 0; r < b->nrows; r++)
+                free(k->text[r]);
+        free(k->text);
+        free(k->num);
+        k->text = NULL;
+        k->num = NULL;
+        if (k->mode == COL_STORE)
+            k->mode = COL_TYPE;
+    }
+    b->storing = false;
+}
+
+/* At the end of a row: charges its text and stops keeping cells once the
+ * budget is spent. */
+static void b_row_done(struct builder *b)
+{
+    if (!b->bud)
+        return;
+    if (b->row_bytes)
+        b_charge(b, b->row_bytes);
+    b->row_bytes = 0;
+    if (b->storing && atomic_load(&b->bud->over))
+        b_drop_cells(b);
 }
 
 static bool is_int_literal(const char *s, size_t n)
@@ -100,14 +212,30 @@ typedef char *(*recover_fn)(void *ctx, size_t row, size_t col);
 static void b_to_text(struct builder *b, size_t c, recover_fn recover, void *ctx)
 {
     struct colb *k = &b->cb[c];
+    k->is_text = true;
+    k->text_line = b->line;
+    if (k->mode != COL_STORE)
+        return;
     char **t = cap_xmalloc(b->cap * sizeof *t);
-    for (size_t r = 0; r < b->nrows; r++)
+    for (size_t r = 0; r < b->nrows; r++) {
         t[r] = recover(ctx, r, c);
+        b->row_bytes += t[r] ? strlen(t[r]) + CELL_OVERHEAD : 0;
+    }
     free(k->num);
     k->num = NULL;
     k->text = t;
-    k->is_text = true;
-    k->text_line = b->line;
+}
+
+/* Stores a text cell of a column (taking t), or frees it when the column
+ * keeps no cells. */
+static void b_put_text(struct builder *b, struct colb *k, char *t)
+{
+    if (k->mode != COL_STORE) {
+        free(t);
+        return;
+    }
+    k->text[b->nrows] = t;
+    b->row_bytes += t ? strlen(t) + CELL_OVERHEAD : 0;
 }
 
 /* Stores one cell given as text. */
@@ -116,9 +244,13 @@ static void b_cell_text(struct builder *b, size_t c, const char *s, size_t n,
 {
     struct colb *k = &b->cb[c];
     double v;
+    if (k->mode == COL_SKIP)
+        return;
+    k->text_bytes += n;
     if (!k->is_text) {
         if (cap_text_to_double(s, n, &v)) {
-            k->num[b->nrows] = v;
+            if (k->mode == COL_STORE)
+                k->num[b->nrows] = v;
             if (isnan(v))
                 k->any_na = true;
             else if (k->all_int && !is_int_literal(s, n))
@@ -127,7 +259,8 @@ static void b_cell_text(struct builder *b, size_t c, const char *s, size_t n,
         }
         b_to_text(b, c, recover, ctx);
     }
-    k->text[b->nrows] = text_cell(s, n);
+    if (k->mode == COL_STORE)
+        b_put_text(b, k, text_cell(s, n));
 }
 
 /* Frees the first ncells cells of the row being read (not yet counted in
@@ -135,7 +268,7 @@ static void b_cell_text(struct builder *b, size_t c, const char *s, size_t n,
 static void b_drop_row(struct builder *b, size_t ncells)
 {
     for (size_t c = 0; c < ncells && c < b->ncols; c++)
-        if (b->cb[c].is_text)
+        if (b->cb[c].is_text && b->cb[c].text)
             free(b->cb[c].text[b->nrows]);
 }
 
@@ -152,11 +285,19 @@ static void b_finish(struct builder *b, struct mon_frame *out)
         o->num = k->num;
         o->text = k->text;
         o->text_line = k->text_line;
+        o->text_bytes = k->text_bytes;
         o->dtype = k->is_text ? MON_TEXT : (k->all_int && !k->any_na) ? MON_INT : MON_FLOAT;
     }
     free(b->names);
     free(b->cb);
     memset(b, 0, sizeof *b);
+}
+
+size_t mon_column_bytes(const struct mon_column *k, size_t nrows)
+{
+    if (k->dtype == MON_TEXT)
+        return nrows * (sizeof(char *) + CELL_OVERHEAD) + k->text_bytes;
+    return nrows * sizeof(double);
 }
 
 static void b_free(struct builder *b)
@@ -338,11 +479,14 @@ static int csv_rows(struct csv_part *pt)
             continue; /* a blank line, skipped as pandas does */
         }
         b_grow(b);
-        if (b->nrows >= ocap) {
-            ocap = b->cap;
-            cv->row_off = cap_xrealloc(cv->row_off, ocap * sizeof *cv->row_off);
+        if (b->storing && !b->typed) { /* where to re-read a column that turns text */
+            if (b->nrows >= ocap) {
+                b_charge(b, (b->cap - ocap) * sizeof *cv->row_off);
+                ocap = b->cap;
+                cv->row_off = cap_xrealloc(cv->row_off, ocap * sizeof *cv->row_off);
+            }
+            cv->row_off[b->nrows] = start;
         }
-        cv->row_off[b->nrows] = start;
         b->line = line;
         size_t c = 0;
         for (last = false; !last; c++) {
@@ -365,6 +509,11 @@ static int csv_rows(struct csv_part *pt)
                            pt->path, line, c, b->ncols);
         }
         b->nrows++;
+        b_row_done(b);
+        if (!b->storing && cv->row_off) {
+            free(cv->row_off);
+            cv->row_off = NULL;
+        }
         release_read(pt->map, cv->p, pt->map ? &released : NULL);
     }
     return 0;
@@ -388,6 +537,22 @@ static void part_init(struct csv_part *pt, const char *path, const char *map,
     b_init(&pt->b, path);
     for (size_t c = 0; c < head->ncols; c++)
         b_add_column(&pt->b, head->names[c], strlen(head->names[c]));
+    pt->b.bud = head->bud;
+    pt->b.typed = head->typed;
+    pt->b.storing = head->storing;
+    pt->b.cap = head->typed ? head->cap : 0;
+    for (size_t c = 0; c < head->ncols; c++) {
+        struct colb *k = &pt->b.cb[c];
+        const struct colb *h = &head->cb[c];
+        k->mode = h->mode;
+        k->is_text = h->is_text;
+        if (head->typed && k->mode == COL_STORE) { /* one part: the room reserved for all rows */
+            if (k->is_text)
+                k->text = cap_xcalloc(pt->b.cap, sizeof *k->text);
+            else
+                k->num = cap_xmalloc(pt->b.cap * sizeof *k->num);
+        }
+    }
 }
 
 static void part_free(struct csv_part *pt)
@@ -405,11 +570,30 @@ static void part_free(struct csv_part *pt)
 #define CSV_PART_MIN (8u << 20)
 #define CSV_MAX_PARTS 8
 
-static size_t csv_nparts(const char *body, const char *end)
+/* Whether the data holds a quote. The scan gives the pages of a mapped
+ * file back as it goes: one memchr over a 8 GB file left all of it
+ * resident (8 GB peak RSS for a 1 GB budget) before a row was read. */
+static bool has_quote(const char *map, const char *body, const char *end)
+{
+    size_t released = 0;
+    for (const char *p = body; p < end;) {
+        size_t n = (size_t)(end - p) < MON_RELEASE_CHUNK ? (size_t)(end - p) : MON_RELEASE_CHUNK;
+        if (memchr(p, '"', n))
+            return true;
+        p += n;
+        release_read(map, p, map ? &released : NULL);
+    }
+    return false;
+}
+
+static size_t csv_nparts(const struct builder *b, const char *map, const char *body,
+                         const char *end)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     size_t want = (size_t)(end - body) / CSV_PART_MIN;
-    if (cpus < 2 || want < 2 || memchr(body, '"', (size_t)(end - body)))
+    /* a group read is one part: its columns have room for every row, and
+     * joining parts would copy them */
+    if (b->typed || cpus < 2 || want < 2 || has_quote(map, body, end))
         return 1;
     size_t n = want < (size_t)cpus ? want : (size_t)cpus;
     return n < CSV_MAX_PARTS ? n : CSV_MAX_PARTS;
@@ -426,11 +610,30 @@ static void csv_join(struct builder *b, struct csv_part *parts, size_t np)
     b->nrows = b->cap = total;
     for (size_t c = 0; c < b->ncols; c++) {
         struct colb *o = &b->cb[c];
-        for (size_t k = 0; k < np; k++)
+        for (size_t k = 0; k < np; k++) {
             if (parts[k].b.cb[c].is_text && !o->is_text) {
                 o->is_text = true;
                 o->text_line = parts[k].b.cb[c].text_line;
             }
+            o->text_bytes += parts[k].b.cb[c].text_bytes;
+        }
+        if (o->mode != COL_STORE) { /* typed only, or skipped: no cells */
+            for (size_t k = 0; k < np; k++) {
+                o->all_int &= parts[k].b.cb[c].all_int;
+                o->any_na |= parts[k].b.cb[c].any_na;
+            }
+            continue;
+        }
+        if (np == 1) { /* the part's columns, not a copy */
+            struct colb *pc = &parts[0].b.cb[c];
+            o->num = pc->num;
+            o->text = pc->text;
+            o->all_int = pc->all_int;
+            o->any_na = pc->any_na;
+            pc->num = NULL;
+            pc->text = NULL;
+            continue;
+        }
         if (o->is_text)
             o->text = cap_xmalloc((total ? total : 1) * sizeof *o->text);
         else
@@ -462,18 +665,20 @@ static void csv_join(struct builder *b, struct csv_part *parts, size_t np)
 }
 
 static int csv_read(const char *path, const char *data, size_t len, bool mapped,
-                    struct mon_frame *out, struct cap_error *err)
+                    const struct frame_lim *lim, struct mon_frame *out, struct cap_error *err)
 {
     struct builder b;
     b_init(&b, path);
     const char *body, *end = data + len;
     size_t body_line;
     int rc = csv_header(path, data, len, &b, &body, &body_line, err);
+    if (rc == 0)
+        rc = b_limit(&b, lim, false, err);
     if (rc < 0) {
         b_free(&b);
         return rc;
     }
-    size_t np = csv_nparts(body, end);
+    size_t np = csv_nparts(&b, mapped ? data : NULL, body, end);
     struct csv_part parts[CSV_MAX_PARTS];
     pthread_t th[CSV_MAX_PARTS];
     bool started[CSV_MAX_PARTS] = {0};
@@ -516,6 +721,12 @@ static int csv_read(const char *path, const char *data, size_t len, bool mapped,
     }
     if (rc < 0)
         *err = parts[0].err; /* the one part left */
+    if (rc == 0 && b.bud && atomic_load(&b.bud->over)) {
+        /* a part that ended before another spent the budget still holds cells */
+        for (size_t k = 0; k < np; k++)
+            b_drop_cells(&parts[k].b);
+        b_drop_cells(&b);
+    }
     if (rc == 0)
         csv_join(&b, parts, np);
     for (size_t k = 0; k < np; k++)
@@ -559,18 +770,23 @@ static int jl_value(struct builder *b, size_t c, const cJSON *v, size_t line,
 {
     struct colb *k = &b->cb[c];
     struct jl_recover ctx = {b};
+    bool store = k->mode == COL_STORE;
+    if (k->mode == COL_SKIP)
+        return 0;
     if (!v || cJSON_IsNull(v)) {
         if (k->is_text)
-            k->text[b->nrows] = NULL;
+            b_put_text(b, k, NULL);
         else {
-            k->num[b->nrows] = NAN;
+            if (store)
+                k->num[b->nrows] = NAN;
             k->any_na = true;
         }
         return 0;
     }
     /* pandas' read_json types 1.0 as an integer and reads "3" as a number */
     if (cJSON_IsNumber(v) && !k->is_text) {
-        k->num[b->nrows] = v->valuedouble;
+        if (store)
+            k->num[b->nrows] = v->valuedouble;
         if (k->all_int && v->valuedouble != floor(v->valuedouble))
             k->all_int = false;
         return 0;
@@ -578,7 +794,8 @@ static int jl_value(struct builder *b, size_t c, const cJSON *v, size_t line,
     double x;
     if (cJSON_IsString(v) && !k->is_text &&
         cap_text_to_double(v->valuestring, strlen(v->valuestring), &x)) {
-        k->num[b->nrows] = x;
+        if (store)
+            k->num[b->nrows] = x;
         if (isnan(x))
             k->any_na = true;
         else if (k->all_int && x != floor(x))
@@ -600,7 +817,9 @@ static int jl_value(struct builder *b, size_t c, const cJSON *v, size_t line,
                        b->path, line, b->names[c]);
     if (!k->is_text)
         b_to_text(b, c, jl_recover, &ctx);
-    k->text[b->nrows] = cJSON_IsString(v) ? text_cell(s, strlen(s)) : cap_xstrdup(s);
+    k->text_bytes += strlen(s);
+    if (store)
+        b_put_text(b, k, cJSON_IsString(v) ? text_cell(s, strlen(s)) : cap_xstrdup(s));
     free(owned);
     return 0;
 }
@@ -609,9 +828,13 @@ static int jl_row(struct builder *b, const cJSON *o, size_t line, struct cap_err
 {
     if (!cJSON_IsObject(o))
         return cap_err(err, CAP_EINVAL, "%s: line %zu: not a JSON object", b->path, line);
-    if (b->ncols == 0)
+    if (b->ncols == 0) {
         for (const cJSON *it = o->child; it; it = it->next)
             b_add_column(b, it->string, strlen(it->string));
+        int rc = b_limit(b, b->lim, true, err);
+        if (rc < 0)
+            return rc;
+    }
     b_grow(b);
     for (const cJSON *it = o->child; it; it = it->next) {
         size_t c = 0;
@@ -631,14 +854,16 @@ static int jl_row(struct builder *b, const cJSON *o, size_t line, struct cap_err
         }
     }
     b->nrows++;
+    b_row_done(b);
     return 0;
 }
 
 static int jsonl_read(const char *path, const char *data, size_t len, bool mapped,
-                      struct mon_frame *out, struct cap_error *err)
+                      const struct frame_lim *lim, struct mon_frame *out, struct cap_error *err)
 {
     struct builder b;
     b_init(&b, path);
+    b.lim = lim;
     const char *p = data, *end = data + len;
     size_t released = 0;
     int rc = 0;
@@ -769,8 +994,12 @@ static double npy_value(const struct npy_head *h, const unsigned char *p)
     }
 }
 
+/* A .npy array's types are its dtype's, known from the header: an array
+ * larger than the budget is typed without reading a value, and a group
+ * read reads only its columns, each value found by its offset. */
 static int npy_read(const char *path, const void *data, size_t len, const char *const *names,
-                    size_t nnames, struct mon_frame *out, struct cap_error *err)
+                    size_t nnames, const struct frame_lim *lim, struct mon_frame *out,
+                    struct cap_error *err)
 {
     struct npy_head h = {0};
     size_t at;
@@ -788,18 +1017,32 @@ static int npy_read(const char *path, const void *data, size_t len, const char *
             b_add_column(&b, nm, strlen(nm));
         }
         b.cb[c].all_int = h.kind != 'f';
-        b.cb[c].num = cap_xmalloc((h.rows ? h.rows : 1) * sizeof(double));
     }
-    b.cap = h.rows;
+    bool over = lim && lim->bud && h.rows * h.cols > lim->bud->limit / sizeof(double);
+    if (over)
+        atomic_store(&lim->bud->over, true);
+    if (lim && lim->types && (rc = b_limit(&b, lim, true, err)) < 0) {
+        b_free(&b);
+        return rc;
+    }
+    for (size_t c = 0; c < h.cols; c++) {
+        if (over)
+            b.cb[c].mode = COL_TYPE;
+        else if (b.cb[c].mode == COL_STORE && !b.cb[c].num)
+            b.cb[c].num = cap_xmalloc((h.rows ? h.rows : 1) * sizeof(double));
+    }
     const unsigned char *p = (const unsigned char *)data + at;
-    for (size_t i = 0; i < h.rows * h.cols; i++, p += h.size) {
+    for (size_t i = 0; i < h.rows * h.cols && !over; i++, p += h.size) {
         /* C order walks a row at a time, Fortran order a column */
         size_t r = h.fortran ? i % h.rows : i / h.cols, c = h.fortran ? i / h.rows : i % h.cols;
+        if (b.cb[c].mode != COL_STORE)
+            continue;
         double v = npy_value(&h, p);
         b.cb[c].num[r] = v;
         if (isnan(v))
             b.cb[c].any_na = true;
     }
+    b.cap = h.rows;
     b.nrows = h.rows;
     b_finish(&b, out);
     return 0;
@@ -844,18 +1087,41 @@ int mon_frame_format(const char *name, enum mon_format *out, struct cap_error *e
     return 0;
 }
 
+/* A group read gives its columns the types read's text lines (no column
+ * turns text in it), and must find the rows that read found. */
+static int typed_finish(const char *label, const struct frame_lim *lim, struct mon_frame *f,
+                        struct cap_error *err)
+{
+    if (!lim || !lim->types)
+        return 0;
+    if (f->nrows != lim->types->nrows) {
+        int rc = cap_err(err, CAP_EINVAL,
+                         "%s: the file changed while it was read (%zu rows, then %zu)", label,
+                         lim->types->nrows, f->nrows);
+        mon_frame_free(f);
+        return rc;
+    }
+    for (size_t c = 0; c < f->ncols; c++) {
+        f->cols[c].text_line = lim->types->cols[c].text_line;
+        f->cols[c].text_bytes = lim->types->cols[c].text_bytes;
+    }
+    return 0;
+}
+
 /* mapped: data is a private mapping of a file, whose pages may be given
  * back as they are read (release_read). */
 static int frame_parse(const char *label, enum mon_format fmt, const void *data, size_t len,
                        bool mapped, const char *const *names, size_t nnames,
-                       struct mon_frame *out, struct cap_error *err)
+                       const struct frame_lim *lim, struct mon_frame *out, struct cap_error *err)
 {
     int rc;
     switch (fmt) {
-    case MON_FORMAT_NPY: rc = npy_read(label, data, len, names, nnames, out, err); break;
-    case MON_FORMAT_JSONL: rc = jsonl_read(label, data, len, mapped, out, err); break;
-    default: rc = csv_read(label, data, len, mapped, out, err); break;
+    case MON_FORMAT_NPY: rc = npy_read(label, data, len, names, nnames, lim, out, err); break;
+    case MON_FORMAT_JSONL: rc = jsonl_read(label, data, len, mapped, lim, out, err); break;
+    default: rc = csv_read(label, data, len, mapped, lim, out, err); break;
     }
+    if (rc == 0)
+        rc = typed_finish(label, lim, out, err);
     return rc < 0 ? rc : check_unique_names(label, out, err);
 }
 
@@ -864,11 +1130,12 @@ int mon_frame_parse(const char *label, enum mon_format fmt, const void *data, si
                     struct cap_error *err)
 {
     memset(out, 0, sizeof *out);
-    return frame_parse(label, fmt, data, len, false, names, nnames, out, err);
+    return frame_parse(label, fmt, data, len, false, names, nnames, NULL, out, err);
 }
 
-int mon_frame_read_fd(const char *label, enum mon_format fmt, int fd, const char *const *names,
-                      size_t nnames, struct mon_frame *out, struct cap_error *err)
+static int read_fd(const char *label, enum mon_format fmt, int fd, const char *const *names,
+                   size_t nnames, const struct frame_lim *lim, struct mon_frame *out,
+                   struct cap_error *err)
 {
     memset(out, 0, sizeof *out);
     struct stat st;
@@ -887,14 +1154,20 @@ int mon_frame_read_fd(const char *label, enum mon_format fmt, int fd, const char
         madvise(map, len, MADV_SEQUENTIAL);
         data = map;
     }
-    int rc = frame_parse(label, fmt, data, len, map != NULL, names, nnames, out, err);
+    int rc = frame_parse(label, fmt, data, len, map != NULL, names, nnames, lim, out, err);
     if (map)
         munmap(map, len);
     return rc;
 }
 
-int mon_frame_read(const char *path, const char *const *names, size_t nnames,
-                   struct mon_frame *out, struct cap_error *err)
+int mon_frame_read_fd(const char *label, enum mon_format fmt, int fd, const char *const *names,
+                      size_t nnames, struct mon_frame *out, struct cap_error *err)
+{
+    return read_fd(label, fmt, fd, names, nnames, NULL, out, err);
+}
+
+static int read_path(const char *path, const char *const *names, size_t nnames,
+                     const struct frame_lim *lim, struct mon_frame *out, struct cap_error *err)
 {
     memset(out, 0, sizeof *out);
     enum mon_format fmt;
@@ -904,7 +1177,25 @@ int mon_frame_read(const char *path, const char *const *names, size_t nnames,
     int fd = open(path, O_RDONLY);
     if (fd < 0)
         return cap_err(err, CAP_EINVAL, "%s: %s", path, strerror(errno));
-    rc = mon_frame_read_fd(path, fmt, fd, names, nnames, out, err);
+    rc = read_fd(path, fmt, fd, names, nnames, lim, out, err);
     close(fd);
+    return rc;
+}
+
+int mon_frame_read(const char *path, const char *const *names, size_t nnames,
+                   struct mon_frame *out, struct cap_error *err)
+{
+    return read_path(path, names, nnames, NULL, out, err);
+}
+
+int mon_frame_read_limited(const char *path, const char *const *names, size_t nnames,
+                           const struct mon_frame_limits *lim, struct mon_frame *out,
+                           bool *complete, struct cap_error *err)
+{
+    struct budget bud = {.limit = lim->max_bytes};
+    struct frame_lim fl = {.bud = lim->max_bytes ? &bud : NULL, .types = lim->types,
+                           .keep = lim->keep};
+    int rc = read_path(path, names, nnames, &fl, out, err);
+    *complete = rc == 0 && !atomic_load(&bud.over);
     return rc;
 }

@@ -23,6 +23,7 @@ struct mon_column {
     double *num;  /* MON_INT/MON_FLOAT: the values, NaN where missing */
     char **text;  /* MON_TEXT: the cells, NULL where missing */
     size_t text_line; /* MON_TEXT: the file's line with its first cell that is no number */
+    size_t text_bytes; /* the bytes of its cells in the file (a text column's size estimate) */
 };
 
 struct mon_frame {
@@ -51,6 +52,25 @@ int mon_frame_parse(const char *label, enum mon_format fmt, const void *data, si
 int mon_frame_read_fd(const char *label, enum mon_format fmt, int fd, const char *const *names,
                       size_t nnames, struct mon_frame *out, struct cap_error *err);
 void mon_frame_free(struct mon_frame *f);
+
+/* Reading a file larger than memory, a part at a time (grouped.c).
+ * max_bytes > 0 bounds the cells kept (an estimate: 8 bytes a number or
+ * text pointer, a text cell's bytes plus ~17, 8 a row to re-read a column
+ * that turns text); once past it, the cells go and the rest of the file is
+ * only typed: *complete is false and every column's num and text are NULL,
+ * but names, dtypes, text lines and nrows are the full read's. With types
+ * (that read's frame of the same file), only the columns with keep[c] are
+ * read, with the types found there; the others are skipped, NULL. */
+struct mon_frame_limits {
+    size_t max_bytes;
+    const struct mon_frame *types;
+    const bool *keep;
+};
+/* The estimate of a column's cells in memory (the budget's measure). */
+size_t mon_column_bytes(const struct mon_column *k, size_t nrows);
+int mon_frame_read_limited(const char *path, const char *const *names, size_t nnames,
+                           const struct mon_frame_limits *lim, struct mon_frame *out,
+                           bool *complete, struct cap_error *err);
 
 /* COLUMN=VALUE, for the per-column stattest and threshold options. */
 struct mon_override {
@@ -153,6 +173,19 @@ int mon_report(const struct mon_frame *ref, const struct mon_frame *cur,
                const struct mon_drift_options *opt, cJSON **out, struct cap_error *err);
 
 struct cap_buf;
+/* The report of two files, as mon_report (and, when page is not NULL, its
+ * HTML page as mon_report_html) would make it from the whole frames, in
+ * memory bounded by max_bytes: when both frames and the tests' working
+ * copies fit, they are read whole; else a first pass types every column
+ * and later passes read a group of columns at a time, test them and free
+ * them (*ngroups: how many; 0 when read whole). The same JSON and page to
+ * the byte either way. names: as mon_frame_read's. A budget that cannot
+ * hold one column of both files with its working copies: -CAP_EINVAL
+ * saying how much one needs. */
+int mon_report_files(const char *ref_path, const char *cur_path, const char *const *names,
+                     size_t nnames, const struct mon_drift_options *opt, size_t max_bytes,
+                     cJSON **out, struct cap_buf *page, size_t *ngroups, struct cap_error *err);
+
 /* Appends one self-contained HTML page to out: the dataset verdict, the
  * drift table, per column a reference-vs-current chart as inline SVG
  * (numerical: <= 30 equal-width bins over both samples; categorical: the

@@ -94,8 +94,8 @@ static int check_share(double v, const char *what, struct cap_error *err)
     return 0;
 }
 
-static int check_input(const struct mon_frame *ref, const struct mon_frame *cur,
-                       const struct mon_quality_options *o, struct cap_error *err)
+int mon_quality_check(const struct mon_frame *ref, const struct mon_frame *cur,
+                      const struct mon_quality_options *o, struct cap_error *err)
 {
     int rc;
     if ((rc = mon_frames_check(ref, cur, err)) < 0 ||
@@ -264,9 +264,8 @@ static cJSON *out_of_range(const struct mon_column *kr, size_t nr, const struct 
     return o;
 }
 
-/* Checks one column; returns its object and says whether it failed. */
-static cJSON *column_quality(const struct mon_column *kr, size_t nr, const struct mon_column *kc,
-                             size_t nc, const struct mon_quality_options *o, bool *failed)
+cJSON *mon_quality_column(const struct mon_column *kr, size_t nr, const struct mon_column *kc,
+                          size_t nc, const struct mon_quality_options *o, bool *failed)
 {
     cJSON *j = cJSON_CreateObject(), *fails = cJSON_CreateArray();
     cJSON_AddStringToObject(j, "column", kr->name);
@@ -374,11 +373,119 @@ static size_t count_duplicates(const struct mon_frame *f)
     return dup;
 }
 
-static cJSON *duplicates_json(const struct mon_frame *ref, const struct mon_frame *cur,
+/* ---- duplicated rows of a frame read a column group at a time ----
+ * The rows are split into classes of rows equal so far, refined by each
+ * group's cells (the same equality and hashes as count_duplicates); a row
+ * alone in its class stays distinct and leaves the work. So the count is
+ * exact, not a hash's, and costs 8 bytes a row kept between groups (its
+ * number and class), plus up to ~15 more a row while a group is refined
+ * (its table), the rows whose class has one member excluded. */
+struct mon_rowclasses {
+    size_t nrows, alone;  /* rows, and rows found distinct from every other */
+    uint32_t *row, *cls;  /* the rows still in a class of two or more, and their class */
+    size_t nlive, nclasses;
+};
+
+struct mon_rowclasses *mon_rowclasses_new(size_t nrows)
+{
+    struct mon_rowclasses *rc = cap_xcalloc(1, sizeof *rc);
+    rc->nrows = nrows;
+    rc->nlive = nrows > 1 ? nrows : 0;
+    rc->alone = nrows == 1;
+    rc->nclasses = rc->nlive ? 1 : 0;
+    rc->row = cap_xmalloc((rc->nlive ? rc->nlive : 1) * sizeof *rc->row);
+    rc->cls = cap_xcalloc(rc->nlive ? rc->nlive : 1, sizeof *rc->cls);
+    for (size_t i = 0; i < rc->nlive; i++)
+        rc->row[i] = (uint32_t)i;
+    return rc;
+}
+
+void mon_rowclasses_free(struct mon_rowclasses *rc)
+{
+    if (!rc)
+        return;
+    free(rc->row);
+    free(rc->cls);
+    free(rc);
+}
+
+size_t mon_rowclasses_duplicates(const struct mon_rowclasses *rc)
+{
+    return rc->nrows - rc->alone - rc->nclasses;
+}
+
+static bool live_equal(const struct mon_rowclasses *rc, const struct mon_frame *f,
+                       const bool *cols, size_t a, size_t b)
+{
+    if (rc->cls[a] != rc->cls[b])
+        return false;
+    for (size_t c = 0; c < f->ncols; c++)
+        if (cols[c] && !cells_equal(&f->cols[c], rc->row[a], rc->row[b]))
+            return false;
+    return true;
+}
+
+/* The new class of each live row: the index of the first live row with its
+ * class and cells in the columns cols[c]. */
+static uint32_t *refine_classes(const struct mon_rowclasses *rc, const struct mon_frame *f,
+                                const bool *cols)
+{
+    size_t mask = 15;
+    while ((mask + 1) / 4 * 3 < rc->nlive)
+        mask = mask * 2 + 1;
+    uint32_t *slot = cap_xcalloc(mask + 1, sizeof *slot); /* live index + 1, 0 empty */
+    uint32_t *next = cap_xmalloc(rc->nlive * sizeof *next);
+    for (size_t i = 0; i < rc->nlive; i++) {
+        uint64_t h = 0x243f6a8885a308d3ULL ^ ((uint64_t)rc->cls[i] * 0x9e3779b97f4a7c15ULL);
+        for (size_t c = 0; c < f->ncols; c++)
+            if (cols[c])
+                h = (h ^ cell_hash(&f->cols[c], rc->row[i])) * 0x100000001b3ULL + c;
+        size_t s = (size_t)(h ^ (h >> 29)) & mask;
+        for (;; s = (s + 1) & mask) {
+            if (!slot[s]) {
+                slot[s] = (uint32_t)i + 1;
+                next[i] = (uint32_t)i;
+                break;
+            }
+            if (live_equal(rc, f, cols, slot[s] - 1, i)) {
+                next[i] = slot[s] - 1;
+                break;
+            }
+        }
+    }
+    free(slot);
+    return next;
+}
+
+void mon_rowclasses_refine(struct mon_rowclasses *rc, const struct mon_frame *f,
+                           const bool *cols)
+{
+    if (rc->nlive == 0)
+        return;
+    uint32_t *next = refine_classes(rc, f, cols);
+    uint32_t *size = cap_xcalloc(rc->nlive, sizeof *size);
+    for (size_t i = 0; i < rc->nlive; i++)
+        size[next[i]]++;
+    size_t kept = 0, classes = 0;
+    for (size_t i = 0; i < rc->nlive; i++) {
+        if (size[next[i]] == 1) {
+            rc->alone++;
+            continue;
+        }
+        classes += next[i] == i;
+        rc->row[kept] = rc->row[i];
+        rc->cls[kept++] = next[i];
+    }
+    rc->nlive = kept;
+    rc->nclasses = classes;
+    free(size);
+    free(next);
+}
+
+static cJSON *duplicates_json(size_t dr, size_t nr, size_t dc, size_t nc,
                               const struct mon_quality_options *o, bool *failed)
 {
-    size_t dr = count_duplicates(ref), dc = count_duplicates(cur);
-    double sr = share(dr, ref->nrows), sc = share(dc, cur->nrows);
+    double sr = share(dr, nr), sc = share(dc, nc);
     *failed = sc > o->duplicated_rows_share && sc > sr;
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "count", (double)dc);
@@ -409,7 +516,7 @@ int mon_quality(const struct mon_frame *ref, const struct mon_frame *cur,
         mon_quality_defaults(&defaults);
         opt = &defaults;
     }
-    int rc = check_input(ref, cur, opt, err);
+    int rc = mon_quality_check(ref, cur, opt, err);
     if (rc < 0)
         return rc;
     cJSON *cols = cJSON_CreateArray();
@@ -419,13 +526,21 @@ int mon_quality(const struct mon_frame *ref, const struct mon_frame *cur,
         if (!mon_quality_selected(opt, kr->name))
             continue;
         bool failed;
-        cJSON_AddItemToArray(cols, column_quality(kr, ref->nrows, find_col(cur, kr->name),
-                                                  cur->nrows, opt, &failed));
+        cJSON_AddItemToArray(cols, mon_quality_column(kr, ref->nrows, find_col(cur, kr->name),
+                                                      cur->nrows, opt, &failed));
         n++;
         nfailed += failed;
     }
+    *out = mon_quality_json(cols, n, nfailed, count_duplicates(ref), ref->nrows,
+                            count_duplicates(cur), cur->nrows, opt);
+    return 0;
+}
+
+cJSON *mon_quality_json(cJSON *cols, size_t n, size_t nfailed, size_t dup_ref, size_t nref,
+                        size_t dup_cur, size_t ncur, const struct mon_quality_options *opt)
+{
     bool dup_failed;
-    cJSON *dups = duplicates_json(ref, cur, opt, &dup_failed);
+    cJSON *dups = duplicates_json(dup_ref, nref, dup_cur, ncur, opt, &dup_failed);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "passed", nfailed == 0 && !dup_failed);
     cJSON_AddNumberToObject(o, "number_of_columns", (double)n);
@@ -433,8 +548,7 @@ int mon_quality(const struct mon_frame *ref, const struct mon_frame *cur,
     cJSON_AddItemToObject(o, "columns", cols);
     cJSON_AddItemToObject(o, "duplicated_rows", dups);
     cJSON_AddItemToObject(o, "thresholds", mon_quality_thresholds_json(opt));
-    *out = o;
-    return 0;
+    return o;
 }
 
 int mon_report(const struct mon_frame *ref, const struct mon_frame *cur,

@@ -17,6 +17,7 @@
 
 #include "base/buf.h"
 #include "base/numfmt.h"
+#include "monitor/drift.h"
 #include "monitor/stattest.h"
 #include "monitor/valmap.h"
 
@@ -172,14 +173,13 @@ void mon_html_page_close(struct cap_buf *b)
                     "</p>\n</body></html>\n");
 }
 
-static void page_head(struct cap_buf *b, const struct mon_frame *ref,
-                      const struct mon_frame *cur)
+static void page_head(struct cap_buf *b, size_t nref, size_t ncur, size_t ncols)
 {
     mon_html_page_open(b, "Data drift report");
     cap_buf_printf(b,
                    "<p class=\"sub\">Reference: %zu rows &#183; current: %zu rows &#183; "
                    "%zu columns</p>\n",
-                   ref->nrows, cur->nrows, ref->ncols);
+                   nref, ncur, ncols);
 }
 
 static void badge(struct cap_buf *b, bool bad, const char *bad_text, const char *ok_text)
@@ -775,10 +775,15 @@ static void feature(struct cap_buf *b, const struct mon_frame *ref, const struct
     cap_buf_puts(b, "</div>\n");
 }
 
+void mon_report_html_feature(struct cap_buf *b, const struct mon_frame *ref,
+                             const struct mon_frame *cur, const cJSON *dcol)
+{
+    feature(b, ref, cur, jstr(dcol, "column"), dcol);
+}
+
 static void features(struct cap_buf *b, const struct mon_frame *ref, const struct mon_frame *cur,
                      const cJSON *drift)
 {
-    cap_buf_puts(b, "<h2>Distributions</h2>\n");
     if (drift) {
         const cJSON *c;
         cJSON_ArrayForEach(c, cJSON_GetObjectItem(drift, "columns"))
@@ -803,7 +808,18 @@ int mon_report_html(const struct mon_frame *ref, const struct mon_frame *cur,
         quality = inner;
     if (quality && !cJSON_IsArray(cJSON_GetObjectItem(quality, "columns")))
         return cap_err(err, CAP_EINVAL, "the data-quality report has no \"columns\" array");
-    page_head(out, ref, cur);
+    struct cap_buf f;
+    cap_buf_init(&f);
+    features(&f, ref, cur, drift);
+    mon_report_html_page(out, ref->nrows, cur->nrows, ref->ncols, drift, quality, &f);
+    cap_buf_free(&f);
+    return 0;
+}
+
+void mon_report_html_page(struct cap_buf *out, size_t nref, size_t ncur, size_t ncols,
+                          const cJSON *drift, const cJSON *quality, const struct cap_buf *features)
+{
+    page_head(out, nref, ncur, ncols);
     cards(out, drift, quality);
     if (drift)
         drift_table(out, drift, "Drift by column");
