@@ -34,6 +34,8 @@ void mon_html_esc_short(struct cap_buf *b, const char *s);
 /* Whether n labels of at most `chars` characters would collide written level. */
 bool mon_html_labels_collide(size_t chars, size_t n);
 void mon_html_num(struct cap_buf *b, double v);
+/* A bin's tooltip: "[lo, hi)". */
+void mon_html_bin_range(struct cap_buf *b, double lo, double hi);
 void mon_html_pct(struct cap_buf *b, double share);
 void mon_html_badge(struct cap_buf *b, bool bad, const char *bad_text, const char *ok_text);
 /* The doctype, the Content-Security-Policy that forbids fetching anything,

@@ -504,11 +504,7 @@ static void num_label(const void *ctx, size_t i, struct cap_buf *b)
 
 static void num_tip(const void *ctx, size_t i, struct cap_buf *b)
 {
-    cap_buf_puts(b, "[");
-    put_num(b, edge(ctx, i));
-    cap_buf_puts(b, ", ");
-    put_num(b, edge(ctx, i + 1));
-    cap_buf_puts(b, ")");
+    mon_html_bin_range(b, edge(ctx, i), edge(ctx, i + 1));
 }
 
 /* The range of both samples' finite values; false when there is none. */
@@ -846,6 +842,15 @@ void mon_html_esc_short(struct cap_buf *b, const char *s)
 void mon_html_num(struct cap_buf *b, double v)
 {
     put_num(b, v);
+}
+
+void mon_html_bin_range(struct cap_buf *b, double lo, double hi)
+{
+    cap_buf_puts(b, "[");
+    put_num(b, lo);
+    cap_buf_puts(b, ", ");
+    put_num(b, hi);
+    cap_buf_puts(b, ")");
 }
 
 void mon_html_pct(struct cap_buf *b, double share)

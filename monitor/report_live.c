@@ -128,11 +128,7 @@ static void edge_label(const void *ctx, size_t i, struct cap_buf *b)
 
 static void edge_tip(const void *ctx, size_t i, struct cap_buf *b)
 {
-    cap_buf_puts(b, "[");
-    mon_html_num(b, num_at(ctx, i));
-    cap_buf_puts(b, ", ");
-    mon_html_num(b, num_at(ctx, i + 1));
-    cap_buf_puts(b, ")");
+    mon_html_bin_range(b, num_at(ctx, i), num_at(ctx, i + 1));
 }
 
 static void cat_label(const void *ctx, size_t i, struct cap_buf *b)
