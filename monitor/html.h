@@ -28,6 +28,9 @@ struct mon_html_chart {
     const void *ctx;
 };
 
+/* A report's number (NaN when absent) and text ("" when absent). */
+double mon_jnum(const cJSON *o, const char *key);
+const char *mon_jstr(const cJSON *o, const char *key);
 void mon_html_esc(struct cap_buf *b, const char *s);
 /* At most 14 characters of s, then an ellipsis (a label under its bars). */
 void mon_html_esc_short(struct cap_buf *b, const char *s);

@@ -87,13 +87,13 @@ static void put_pct(struct cap_buf *b, double share)
 
 /* ---- reading the JSON reports ---- */
 
-static double jnum(const cJSON *o, const char *key)
+double mon_jnum(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItem(o, key);
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-static const char *jstr(const cJSON *o, const char *key)
+const char *mon_jstr(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItem(o, key);
     return cJSON_IsString(v) ? v->valuestring : "";
@@ -121,7 +121,7 @@ static int check_drift(const struct mon_frame *ref, const struct mon_frame *cur,
         return cap_err(err, CAP_EINVAL, "the drift report has no \"columns\" array");
     cJSON_ArrayForEach(c, cols)
     {
-        const char *name = jstr(c, "column");
+        const char *name = mon_jstr(c, "column");
         if (!find_col(ref, name) || !find_col(cur, name))
             return cap_err(err, CAP_EINVAL,
                            "the drift report names column '%s', which the data lacks", name);
@@ -195,11 +195,12 @@ static void cards(struct cap_buf *b, const cJSON *drift, const cJSON *quality)
         bool d = jtrue(drift, "dataset_drift");
         cap_buf_printf(b, "<div class=\"card %s\"><div class=\"big\">%s</div>", d ? "bad" : "ok",
                        d ? "Dataset drift detected" : "No dataset drift");
-        cap_buf_printf(b, "<div>%.0f of %.0f columns drifted (", jnum(drift, "number_of_drifted_columns"),
-                       jnum(drift, "number_of_columns"));
-        put_pct(b, jnum(drift, "share_of_drifted_columns"));
+        cap_buf_printf(b, "<div>%.0f of %.0f columns drifted (",
+                       mon_jnum(drift, "number_of_drifted_columns"),
+                       mon_jnum(drift, "number_of_columns"));
+        put_pct(b, mon_jnum(drift, "share_of_drifted_columns"));
         cap_buf_puts(b, "); the dataset drifts when that share is at least ");
-        put_pct(b, jnum(drift, "drift_share"));
+        put_pct(b, mon_jnum(drift, "drift_share"));
         cap_buf_puts(b, "</div></div>\n");
     }
     if (quality) {
@@ -209,7 +210,8 @@ static void cards(struct cap_buf *b, const cJSON *drift, const cJSON *quality)
         const cJSON *dup = cJSON_GetObjectItem(quality, "duplicated_rows");
         cap_buf_printf(b, "<div>%.0f of %.0f columns failed a check; duplicated rows %s</div>"
                           "</div>\n",
-                       jnum(quality, "number_of_failed_columns"), jnum(quality, "number_of_columns"),
+                       mon_jnum(quality, "number_of_failed_columns"),
+                       mon_jnum(quality, "number_of_columns"),
                        !cJSON_IsObject(dup)     ? "not known (a profile keeps no rows)"
                        : jtrue(dup, "failed") ? "failed"
                                               : "passed");
@@ -235,16 +237,17 @@ static void drift_table(struct cap_buf *b, const cJSON *drift, const char *headi
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(drift, "columns"))
     {
         cap_buf_puts(b, "<tr><td class=\"name\">");
-        esc(b, jstr(c, "column"));
+        esc(b, mon_jstr(c, "column"));
         cap_buf_printf(b, "</td><td>%s</td><td>",
-                       strcmp(jstr(c, "column_type"), "num") == 0 ? "numerical" : "categorical");
-        esc(b, test_display(jstr(c, "stattest")));
+                       strcmp(mon_jstr(c, "column_type"), "num") == 0 ? "numerical"
+                                                                        : "categorical");
+        esc(b, test_display(mon_jstr(c, "stattest")));
         cap_buf_puts(b, " (");
-        esc(b, jstr(c, "stattest"));
+        esc(b, mon_jstr(c, "stattest"));
         cap_buf_puts(b, ")</td><td class=\"n\">");
-        put_num(b, jnum(c, "stattest_threshold"));
+        put_num(b, mon_jnum(c, "stattest_threshold"));
         cap_buf_puts(b, "</td><td class=\"n\">");
-        put_num(b, jnum(c, "drift_score"));
+        put_num(b, mon_jnum(c, "drift_score"));
         cap_buf_puts(b, "</td><td>");
         badge(b, jtrue(c, "drift_detected"), "drift", "no drift");
         cap_buf_puts(b, "</td></tr>\n");
@@ -260,8 +263,8 @@ static void quality_cell_new(struct cap_buf *b, const cJSON *nc)
         cap_buf_puts(b, "<td>&#8212;</td>");
         return;
     }
-    cap_buf_printf(b, "<td>%.0f (", jnum(nc, "count"));
-    put_pct(b, jnum(nc, "share"));
+    cap_buf_printf(b, "<td>%.0f (", mon_jnum(nc, "count"));
+    put_pct(b, mon_jnum(nc, "share"));
     cap_buf_puts(b, ")");
     const cJSON *ex = cJSON_GetObjectItem(nc, "examples"), *e;
     const char *sep = ": ";
@@ -274,7 +277,7 @@ static void quality_cell_new(struct cap_buf *b, const cJSON *nc)
             put_num(b, e->valuedouble);
         sep = ", ";
     }
-    if (jnum(nc, "distinct") > cJSON_GetArraySize(ex))
+    if (mon_jnum(nc, "distinct") > cJSON_GetArraySize(ex))
         cap_buf_puts(b, ", &#8230;");
     cap_buf_puts(b, "</td>");
 }
@@ -285,12 +288,12 @@ static void quality_cell_range(struct cap_buf *b, const cJSON *r)
         cap_buf_puts(b, "<td>&#8212;</td>");
         return;
     }
-    cap_buf_printf(b, "<td>%.0f (", jnum(r, "count"));
-    put_pct(b, jnum(r, "share"));
+    cap_buf_printf(b, "<td>%.0f (", mon_jnum(r, "count"));
+    put_pct(b, mon_jnum(r, "share"));
     cap_buf_puts(b, ") outside [");
-    put_num(b, jnum(r, "min"));
+    put_num(b, mon_jnum(r, "min"));
     cap_buf_puts(b, ", ");
-    put_num(b, jnum(r, "max"));
+    put_num(b, mon_jnum(r, "max"));
     cap_buf_puts(b, "]</td>");
 }
 
@@ -309,15 +312,15 @@ static void check_badge(struct cap_buf *b, const char *name)
 static void quality_row(struct cap_buf *b, const cJSON *c)
 {
     cap_buf_puts(b, "<tr><td class=\"name\">");
-    esc(b, jstr(c, "column"));
-    cap_buf_printf(b, "</td><td>%s &#8594; %s", jstr(c, "type_reference"),
-                   jstr(c, "type_current"));
-    if (jnum(c, "unreadable_cells") > 0)
-        cap_buf_printf(b, " (%.0f unreadable)", jnum(c, "unreadable_cells"));
+    esc(b, mon_jstr(c, "column"));
+    cap_buf_printf(b, "</td><td>%s &#8594; %s", mon_jstr(c, "type_reference"),
+                   mon_jstr(c, "type_current"));
+    if (mon_jnum(c, "unreadable_cells") > 0)
+        cap_buf_printf(b, " (%.0f unreadable)", mon_jnum(c, "unreadable_cells"));
     cap_buf_puts(b, "</td><td class=\"n\">");
-    put_pct(b, jnum(c, "missing_share_reference"));
+    put_pct(b, mon_jnum(c, "missing_share_reference"));
     cap_buf_puts(b, "</td><td class=\"n\">");
-    put_pct(b, jnum(c, "missing_share_current"));
+    put_pct(b, mon_jnum(c, "missing_share_current"));
     cap_buf_puts(b, "</td>");
     quality_cell_new(b, cJSON_GetObjectItem(c, "new_categories"));
     quality_cell_range(b, cJSON_GetObjectItem(c, "out_of_range"));
@@ -333,10 +336,10 @@ static void quality_row(struct cap_buf *b, const cJSON *c)
 
 static void duplicated_rows(struct cap_buf *b, const cJSON *d)
 {
-    cap_buf_printf(b, "<p>Duplicated rows: %.0f in the current data (", jnum(d, "count"));
-    put_pct(b, jnum(d, "share"));
-    cap_buf_printf(b, "), %.0f in the reference (", jnum(d, "count_reference"));
-    put_pct(b, jnum(d, "share_reference"));
+    cap_buf_printf(b, "<p>Duplicated rows: %.0f in the current data (", mon_jnum(d, "count"));
+    put_pct(b, mon_jnum(d, "share"));
+    cap_buf_printf(b, "), %.0f in the reference (", mon_jnum(d, "count_reference"));
+    put_pct(b, mon_jnum(d, "share_reference"));
     cap_buf_puts(b, ") ");
     badge(b, jtrue(d, "failed"), "failed", "passed");
 }
@@ -360,13 +363,13 @@ static void quality_section(struct cap_buf *b, const cJSON *q)
     const cJSON *t = cJSON_GetObjectItem(q, "thresholds");
     cap_buf_puts(b, "</p>\n<p class=\"note\">A share check fails above its threshold: "
                     "missing cells ");
-    put_pct(b, jnum(t, "missing_share"));
+    put_pct(b, mon_jnum(t, "missing_share"));
     cap_buf_puts(b, " (and more than the reference), new categories ");
-    put_pct(b, jnum(t, "new_category_share"));
+    put_pct(b, mon_jnum(t, "new_category_share"));
     cap_buf_puts(b, ", values out of the reference's range ");
-    put_pct(b, jnum(t, "out_of_range_share"));
+    put_pct(b, mon_jnum(t, "out_of_range_share"));
     cap_buf_puts(b, ", duplicated rows ");
-    put_pct(b, jnum(t, "duplicated_rows_share"));
+    put_pct(b, mon_jnum(t, "duplicated_rows_share"));
     cap_buf_printf(b, " (and more than the reference)%s.</p>\n",
                    jtrue(t, "constant") ? "; a column constant now but not in the reference fails"
                                         : "");
@@ -744,13 +747,13 @@ void mon_html_feature_head(struct cap_buf *b, const char *name, bool numerical,
     cap_buf_printf(b, "</h3><p class=\"meta\">%s", numerical ? "numerical" : "categorical");
     if (dcol) {
         cap_buf_puts(b, " &#183; test: ");
-        esc(b, test_display(jstr(dcol, "stattest")));
+        esc(b, test_display(mon_jstr(dcol, "stattest")));
         cap_buf_puts(b, " (");
-        esc(b, jstr(dcol, "stattest"));
+        esc(b, mon_jstr(dcol, "stattest"));
         cap_buf_puts(b, ") &#183; score ");
-        put_num(b, jnum(dcol, "drift_score"));
+        put_num(b, mon_jnum(dcol, "drift_score"));
         cap_buf_puts(b, " &#183; threshold ");
-        put_num(b, jnum(dcol, "stattest_threshold"));
+        put_num(b, mon_jnum(dcol, "stattest_threshold"));
     }
     cap_buf_puts(b, "</p>\n");
 }
@@ -760,7 +763,7 @@ static void feature(struct cap_buf *b, const struct mon_frame *ref, const struct
 {
     const struct mon_column *k[2] = {find_col(ref, name), find_col(cur, name)};
     const size_t rows[2] = {ref->nrows, cur->nrows};
-    bool numerical = dcol ? strcmp(jstr(dcol, "column_type"), "num") == 0
+    bool numerical = dcol ? strcmp(mon_jstr(dcol, "column_type"), "num") == 0
                           : k[0]->dtype != MON_TEXT;
     cap_buf_puts(b, "<div class=\"feature\">");
     mon_html_feature_head(b, name, numerical, dcol);
@@ -774,7 +777,7 @@ static void feature(struct cap_buf *b, const struct mon_frame *ref, const struct
 void mon_report_html_feature(struct cap_buf *b, const struct mon_frame *ref,
                              const struct mon_frame *cur, const cJSON *dcol)
 {
-    feature(b, ref, cur, jstr(dcol, "column"), dcol);
+    feature(b, ref, cur, mon_jstr(dcol, "column"), dcol);
 }
 
 static void features(struct cap_buf *b, const struct mon_frame *ref, const struct mon_frame *cur,
@@ -783,7 +786,7 @@ static void features(struct cap_buf *b, const struct mon_frame *ref, const struc
     if (drift) {
         const cJSON *c;
         cJSON_ArrayForEach(c, cJSON_GetObjectItem(drift, "columns"))
-            feature(b, ref, cur, jstr(c, "column"), c);
+            feature(b, ref, cur, mon_jstr(c, "column"), c);
         return;
     }
     for (size_t i = 0; i < ref->ncols; i++)

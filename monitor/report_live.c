@@ -24,24 +24,12 @@ static const cJSON *obj(const cJSON *o, const char *key)
     return cJSON_IsObject(v) ? v : NULL;
 }
 
-static double num(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
-static const char *str(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 /* The column named name in a drift report, or NULL. */
 static const cJSON *drift_col(const cJSON *report, const char *name)
 {
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(report, "columns"))
-        if (strcmp(str(c, "column"), name) == 0)
+        if (strcmp(mon_jstr(c, "column"), name) == 0)
             return c;
     return NULL;
 }
@@ -62,20 +50,20 @@ static void summary(struct cap_buf *b, const cJSON *windows, const cJSON *latest
 {
     int n = cJSON_GetArraySize(windows);
     cap_buf_printf(b, "<p class=\"sub\">%d window%s of %.0f s from ", n, n == 1 ? "" : "s",
-                   num(latest, "width_s"));
-    put_time(b, num(cJSON_GetArrayItem(windows, 0), "start_ms"));
+                   mon_jnum(latest, "width_s"));
+    put_time(b, mon_jnum(cJSON_GetArrayItem(windows, 0), "start_ms"));
     cap_buf_puts(b, " to ");
-    put_time(b, num(latest, "end_ms"));
+    put_time(b, mon_jnum(latest, "end_ms"));
     cap_buf_puts(b, " (UTC)</p>\n<p class=\"sub\">Latest window: ");
-    put_time(b, num(latest, "start_ms"));
-    cap_buf_printf(b, " &#183; %.0f rows (%.0f late) &#183; ", num(latest, "rows"),
-                   num(latest, "late_rows"));
+    put_time(b, mon_jnum(latest, "start_ms"));
+    cap_buf_printf(b, " &#183; %.0f rows (%.0f late) &#183; ", mon_jnum(latest, "rows"),
+                   mon_jnum(latest, "late_rows"));
     const cJSON *ref = obj(latest, "reference");
     if (ref) {
         cap_buf_puts(b, "reference ");
-        mon_html_esc(b, str(ref, "target"));
-        cap_buf_printf(b, " (%.0f rows) &#183; method ", num(ref, "rows"));
-        mon_html_esc(b, str(latest, "method"));
+        mon_html_esc(b, mon_jstr(ref, "target"));
+        cap_buf_printf(b, " (%.0f rows) &#183; method ", mon_jnum(ref, "rows"));
+        mon_html_esc(b, mon_jstr(latest, "method"));
     } else {
         cap_buf_puts(b, "no baseline");
     }
@@ -197,7 +185,7 @@ static void hist_categorical(struct cap_buf *b, const cJSON *col)
     }
     cap_buf_printf(b, "<p class=\"note\">Share of each side's non-missing values; %zu of %.0f "
                       "categories shown, the most frequent over both sides first.</p>\n",
-                   shown, num(col, "distinct"));
+                   shown, mon_jnum(col, "distinct"));
 }
 
 static void histograms(struct cap_buf *b, const cJSON *hist, const cJSON *latest)
@@ -211,14 +199,14 @@ static void histograms(struct cap_buf *b, const cJSON *hist, const cJSON *latest
     const cJSON *ref = obj(hist, "reference");
     if (ref && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "available"))) {
         cap_buf_puts(b, "<p class=\"note\">The reference side is left out: ");
-        mon_html_esc(b, str(ref, "note"));
+        mon_html_esc(b, mon_jstr(ref, "note"));
         cap_buf_puts(b, ".</p>\n");
     }
     const cJSON *col;
     cJSON_ArrayForEach(col, cJSON_GetObjectItemCaseSensitive(hist, "columns"))
     {
-        const char *name = str(col, "column");
-        bool numerical = strcmp(str(col, "kind"), "num") == 0;
+        const char *name = mon_jstr(col, "column");
+        bool numerical = strcmp(mon_jstr(col, "kind"), "num") == 0;
         const cJSON *dcol = drift_col(obj(latest, "drift"), name);
         if (!dcol)
             dcol = drift_col(obj(latest, "prediction_drift"), name);
@@ -254,17 +242,17 @@ static void collect(const cJSON *windows, const char *key, const char *name, dou
     cJSON_ArrayForEach(w, windows)
     {
         const cJSON *c = drift_col(obj(w, key), name);
-        double v = num(c, "drift_score");
+        double v = mon_jnum(c, "drift_score");
         if (!c || !isfinite(v))
             continue;
-        s->t[s->n] = num(w, "start_ms");
+        s->t[s->n] = mon_jnum(w, "start_ms");
         s->score[s->n] = v;
         s->drift[s->n] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "drift_detected"));
         s->ymax = fmax(s->ymax, v);
         s->n++;
     }
-    s->t0 = num(cJSON_GetArrayItem(windows, 0), "start_ms");
-    s->t1 = num(cJSON_GetArrayItem(windows, cJSON_GetArraySize(windows) - 1), "start_ms");
+    s->t0 = mon_jnum(cJSON_GetArrayItem(windows, 0), "start_ms");
+    s->t1 = mon_jnum(cJSON_GetArrayItem(windows, cJSON_GetArraySize(windows) - 1), "start_ms");
     s->ymax = s->ymax > 0 ? s->ymax * 1.1 : 1;
 }
 
@@ -333,8 +321,8 @@ static void score_points(struct cap_buf *b, const struct series *s)
 
 static void timeline(struct cap_buf *b, const cJSON *windows, const char *key, const cJSON *col)
 {
-    const char *name = str(col, "column"), *test = str(col, "stattest");
-    double threshold = num(col, "stattest_threshold");
+    const char *name = mon_jstr(col, "column"), *test = mon_jstr(col, "stattest");
+    double threshold = mon_jnum(col, "stattest_threshold");
     struct series s;
     collect(windows, key, name, threshold, &s);
     double height = MON_CH_TOP + MON_CH_PLOT + 26;
@@ -377,7 +365,8 @@ static int check_windows(const cJSON *windows, struct cap_error *err)
                                         "at least one window)");
     const cJSON *w;
     cJSON_ArrayForEach(w, windows)
-        if (!cJSON_IsObject(w) || !isfinite(num(w, "start_ms")) || !isfinite(num(w, "width_s")))
+        if (!cJSON_IsObject(w) || !isfinite(mon_jnum(w, "start_ms")) ||
+            !isfinite(mon_jnum(w, "width_s")))
             return cap_err(err, CAP_EINVAL,
                            "a monitoring window lacks its start_ms or width_s");
     return 0;
