@@ -13,7 +13,7 @@ INC     := -I. -Iinclude
 REL_FLAGS  := -O2 -g
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-SERVER_MODULES := base store blob track registry payload serve monitor alert api server cli
+SERVER_MODULES := base store blob track registry payload serve monitor feedback alert api server cli
 SERVER_SRCS := $(filter-out cli/main.c,$(wildcard $(addsuffix /*.c,$(SERVER_MODULES))))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 
@@ -41,12 +41,12 @@ CORE_ASAN_OBJS := $(filter-out cli/main.c,$(wildcard $(addsuffix /*.c,$(CORE_MOD
 CORE_ASAN_OBJS := $(CORE_ASAN_OBJS:%.c=build/asan/%.o)
 # Unit tests may also reach the domain and serving modules (and the runtime).
 UNIT_ASAN_OBJS := $(CORE_ASAN_OBJS) \
-    $(patsubst %.c,build/asan/%.o,$(wildcard $(addsuffix /*.c,registry payload serve monitor alert)))
+    $(patsubst %.c,build/asan/%.o,$(wildcard $(addsuffix /*.c,registry payload serve monitor feedback alert)))
 
 # The inference library has its own fragment: it builds without the server.
 INFER_LIB_REL  :=
 INFER_LIB_ASAN :=
-TEST_TARGETS   := test-unit test-fuzz test-integration
+TEST_TARGETS   := test-unit test-fuzz test-integration test-feedback
 # Fuzz targets: tests/fuzz/<name>_fuzz.c with seeds in tests/fuzz/corpus/<name>/.
 FUZZ_TARGETS   := filter blob_path payload
 -include infer/infer.mk
@@ -95,6 +95,20 @@ $(PYTEST):
 
 test-integration: build/asan/capstan $(PYTEST)
 	CAPSTAN_BIN=$(CURDIR)/build/asan/capstan $(PYTEST) -q tests/integration
+
+# The feedback loop's numbers against the Python peers (scikit-learn, river,
+# nannyml): each tests/feedback/<name>_main.c is a small driver that feeds the
+# C code what the test feeds the peer, and prints JSON.
+FEEDBACK_DRIVERS := $(patsubst tests/feedback/%.c,build/asan/tests/feedback/%,\
+    $(wildcard tests/feedback/*_main.c))
+build/asan/tests/feedback/%: tests/feedback/%.c $(UNIT_ASAN_OBJS) $(INFER_LIB_ASAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(INC) $(PKG_CFLAGS) $(ASAN_FLAGS) -MMD -MP -o $@ $(filter %.c %.o %.a,$^) \
+	    $(PKG_LIBS) -lpthread -lm
+
+.PHONY: test-feedback
+test-feedback: $(FEEDBACK_DRIVERS) $(PYTEST)
+	FEEDBACK_BIN_DIR=$(CURDIR)/build/asan/tests/feedback $(PYTEST) -q tests/feedback
 
 # The README's two commands. Both install what a fresh machine lacks first
 # (scripts/bootstrap is quiet when there is nothing to do), then re-enter make
