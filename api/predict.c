@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "base/buf.h"
+#include "feedback/feedback.h"
 #include "serve/serve.h"
 
 const char *api_request_header(void *req, const char *name)
@@ -50,10 +51,35 @@ struct predict_call {
     void *answer_cls;
 };
 
+/* The request's id, the one its feedback names it by: OIP's "id", else the
+ * client's X-Request-Id header, else a new one. It travels in pr.id to the
+ * prediction log and the OIP answer's "id"; the answer's X-Request-Id
+ * header carries it for both protocols. */
+static int request_identity(struct predict_call *c, const struct api_request *req,
+                            struct cap_error *err)
+{
+    if (c->pr.id)
+        return fb_id_check(c->pr.id, "The request's \"id\"", err);
+    const char *h = api_request_header((void *)req, "X-Request-Id");
+    if (h) {
+        int rc = fb_id_check(h, "The X-Request-Id header", err);
+        if (rc < 0)
+            return rc;
+        c->pr.id = cap_xstrdup(h);
+        return 0;
+    }
+    char id[FB_ID_NEW_LEN + 1];
+    fb_id_new(id);
+    c->pr.id = cap_xstrdup(id);
+    return 0;
+}
+
 /* Writes the answer (when rc is 0) and frees the call. */
 static int predict_finish(struct predict_call *c, int rc, struct api_response *resp,
                         struct cap_error *err)
 {
+    if (c->pr.id) /* on refusals too, so a client can quote it */
+        api_response_header(resp, "X-Request-Id", c->pr.id);
     struct cap_buf body;
     cap_buf_init(&body);
     size_t header_len = 0;
@@ -133,6 +159,8 @@ int api_infer(const struct api_env *env, const struct api_request *req, const ch
         rc = oip ? payload_parse_oip(c->m, req->body, req->body_len, json_len, &c->pr, err)
                  : payload_parse_scoring(c->m, req->content_type, req->body, req->body_len, &c->pr,
                                          err);
+    if (rc == 0)
+        rc = request_identity(c, req, err);
     if (rc == 0) {
         rc = serve_predict(h, &c->pr, c->outs, predict_batched, c, err);
         if (rc == SERVE_PENDING)

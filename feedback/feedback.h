@@ -2,9 +2,13 @@
  * their outcomes. Pure parts, no I/O and no threads: model quality from
  * labelled predictions (scikit-learn's definitions), concept-drift detectors
  * on an error stream (river's), and quality estimated without labels
- * (NannyML's CBPE). Each part has its own header, included here; other
- * modules include only this one. */
+ * (NannyML's CBPE). And the joining: the ids that name a prediction, and
+ * labels joined to the logged predictions (join.h: store and log I/O). Each
+ * part has its own header, included here; other modules include only this
+ * one. */
 #ifndef CAPSTAN_FEEDBACK_H
 #define CAPSTAN_FEEDBACK_H
+
+#include "feedback/ids.h"
 
 #endif

@@ -227,8 +227,12 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct MHD_Res
     return ret;
 }
 
-static enum MHD_Result send_error_as(struct MHD_Connection *conn, const struct cap_error *err,
-                                     bool oip)
+static void add_headers(struct MHD_Response *r, const struct api_response *resp);
+
+/* An error answer in the protocol's shape, with the handler's extra headers
+ * (resp, may be NULL: an inference refusal still says its X-Request-Id). */
+static enum MHD_Result send_error_with(struct MHD_Connection *conn, const struct cap_error *err,
+                                       bool oip, const struct api_response *resp)
 {
     cJSON *o = cJSON_CreateObject();
     const char *msg = err->msg[0] ? err->msg : cap_err_name(err->code);
@@ -248,7 +252,15 @@ static enum MHD_Result send_error_as(struct MHD_Connection *conn, const struct c
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (status == 503)
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (resp)
+        add_headers(r, resp);
     return send_response(conn, r, status);
+}
+
+static enum MHD_Result send_error_as(struct MHD_Connection *conn, const struct cap_error *err,
+                                     bool oip)
+{
+    return send_error_with(conn, err, oip, NULL);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *conn, const struct cap_error *err)
@@ -430,12 +442,13 @@ static enum MHD_Result answer(struct MHD_Connection *conn, struct req_ctx *ctx, 
 {
     struct cap_error *err = &ctx->err;
     if (rc < 0) {
-        api_response_free(resp);
         if (resp->fd >= 0)
             close(resp->fd);
         if (!err->code)
             cap_err(err, CAP_EINTERNAL, "Handler failed without a message");
-        return ctx_error(conn, ctx, err);
+        enum MHD_Result r = send_error_with(conn, err, ctx->oip_errors, resp);
+        api_response_free(resp);
+        return r;
     }
     return send_api_response(conn, resp);
 }
