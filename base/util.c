@@ -33,6 +33,14 @@ double cap_mono_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+uint64_t cap_fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
 void cap_random_hex(char *out, size_t nbytes)
 {
     unsigned char raw[64];

@@ -11,6 +11,12 @@ double cap_mono_s(void);            /* monotonic seconds, for durations */
 struct timespec;
 /* The CLOCK_REALTIME time `seconds` from now, for pthread_cond_timedwait. */
 void cap_deadline(struct timespec *ts, double seconds);
+/* FNV-1a 64 of n bytes, continuing from h (start from CAP_FNV1A_SEED):
+ * cheap, and good enough for hash tables and keys whose collisions are
+ * checked. */
+#define CAP_FNV1A_SEED 1469598103934665603ULL
+uint64_t cap_fnv1a(uint64_t h, const void *p, size_t n);
+
 /* Fills out with n random bytes as 2n lowercase hex characters + NUL. */
 void cap_random_hex(char *out, size_t nbytes);
 /* Base64 (standard alphabet, padded); free() the results. decode returns NULL

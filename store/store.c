@@ -376,6 +376,20 @@ static int check_prediction_rows(const struct store_prediction *rows, size_t n,
     return 0;
 }
 
+static int check_labels(const struct store_label *l, size_t n, struct cap_error *err)
+{
+    NEED(l, "labels");
+    for (size_t i = 0; i < n; i++) {
+        CHECK(check_deployment_name(l[i].deployment, err));
+        NEED(l[i].request_id, "request_id");
+        NEED(l[i].source, "source");
+        NEED(l[i].model_version, "model_version");
+        if (l[i].row < 0)
+            return cap_err(err, CAP_EINVAL, "A label's row must not be negative");
+    }
+    return 0;
+}
+
 static int check_max_results(int max_results, struct cap_error *err)
 {
     if (max_results <= 0 || max_results > 10000)

@@ -217,6 +217,33 @@ typedef int (*store_window_profile_fn)(void *cls, int64_t start_ms, const void *
 /* Turns a stored inputs/outputs pack into JSON (NULL: null). */
 typedef cJSON *(*store_pack_decoder)(const void *pack, size_t len);
 
+/* ---- feedback ---- */
+/* One label joined to the prediction it is about, as feedback/ stores it. */
+struct store_label {
+    const char *deployment;
+    const char *request_id;      /* the request's id (without "/<row>") */
+    int64_t row;                 /* the row within the request (0 for a one-row request) */
+    const char *label;           /* a classifier's true class as text, or NULL */
+    double value;                /* a regressor's true value (label NULL) */
+    int64_t label_ms;            /* the client's time of the label, -1 when not given */
+    int64_t received_ms;
+    const char *source;          /* "api", or "review:<user>" */
+    /* What the prediction said (copied from the log when the label arrived). */
+    int64_t pred_ms;
+    const char *model_version;
+    const char *prediction;      /* the predicted class as text, or NULL */
+    double pred_value;           /* a regressor's prediction (prediction NULL) */
+    const double *scores;        /* the row's class probabilities, or NULL */
+    size_t nscores;
+};
+
+/* A logged request found by its id: i is the index of the id asked for. */
+typedef int (*store_found_fn)(void *cls, size_t i, const struct store_prediction *row,
+                              struct cap_error *err);
+/* A current label, in prediction time order; its pointers are valid during
+ * the call only. 0 goes on, an error stops. */
+typedef int (*store_label_fn)(void *cls, const struct store_label *l, struct cap_error *err);
+
 /* ---- alerts ---- */
 /* Delivery state of an alert event (alert_events.delivered). */
 enum store_alert_delivery {

@@ -306,12 +306,46 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE INDEX alert_events_by_deployment ON alert_events(deployment, id);"
     "CREATE INDEX alert_events_by_rule ON alert_events(deployment, rule, id);"
     "CREATE INDEX alert_events_pending ON alert_events(id) WHERE delivered = 0;",
+    /* 7: feedback. prediction_keys holds, per log segment, the keys of its
+     * answering requests (shadows excluded): a 64-bit hash of (deployment,
+     * request id) each, little-endian, the input of the id index that
+     * store_sqlite_keys.c keeps in memory (a B-tree on random keys cost the
+     * log writer 17x). A label is joined to its prediction when it arrives
+     * and stored with what the prediction said, so quality needs no log
+     * (and outlives its retention); a new label for the same row replaces
+     * the current one and the old one stays as history. */
+    "CREATE TABLE prediction_keys ("
+    "  seg INTEGER PRIMARY KEY,"
+    "  deployment TEXT NOT NULL,"
+    "  keys BLOB NOT NULL);"
+    "CREATE TABLE feedback_labels ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  deployment TEXT NOT NULL,"
+    "  request_id TEXT NOT NULL,"
+    "  row INTEGER NOT NULL,"
+    "  label TEXT,"
+    "  value REAL,"
+    "  label_ms INTEGER,"
+    "  received_ms INTEGER NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  pred_ms INTEGER NOT NULL,"
+    "  model_version TEXT NOT NULL,"
+    "  prediction TEXT,"
+    "  pred_value REAL,"
+    "  scores BLOB,"
+    "  current INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX feedback_labels_current ON feedback_labels(deployment, request_id, row)"
+    "  WHERE current = 1;"
+    "CREATE INDEX feedback_labels_by_time ON feedback_labels(deployment, pred_ms)"
+    "  WHERE current = 1;"
+    "CREATE INDEX feedback_labels_by_row ON feedback_labels(deployment, request_id, row, id);",
 };
 
 /* Steps of a migration that SQL cannot express, run after its SQL in the
  * same transaction. */
 static int (*const migration_steps[STORE_SCHEMA_VERSION])(struct sq_conn *, struct cap_error *) = {
     [4] = store_sq_predictions_upgrade,
+    [6] = store_sq_prediction_keys_backfill,
 };
 
 static int current_version(struct sq_conn *c, int64_t *out, struct cap_error *err)

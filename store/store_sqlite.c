@@ -502,6 +502,7 @@ static void sq_free(struct sq *s)
     pthread_mutex_destroy(&s->rmu);
     pthread_cond_destroy(&s->rcv);
     store_sq_runs_sql_free(s);
+    store_sq_keys_free(s->keys);
     free(s->path);
     free(s->artifact_prefix);
     free(s);
@@ -529,6 +530,7 @@ int store_sqlite_open(const char *path, const char *artifact_prefix, int read_co
     s->path = cap_xstrdup(path);
     s->artifact_prefix = cap_xstrdup(artifact_prefix);
     store_sq_runs_sql_init(s);
+    s->keys = store_sq_keys_new();
     const char *plan = getenv("CAPSTAN_STORE_SEARCH_PLAN");
     s->search_plan = !plan                        ? 0
                      : strcmp(plan, "ordered") == 0 ? 1

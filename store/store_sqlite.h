@@ -42,6 +42,8 @@ struct sq_job {
 
 #define SQ_METRIC_CHUNKS 4
 
+struct sq_keys;
+
 struct sq {
     char *path;
     char *artifact_prefix;
@@ -62,6 +64,8 @@ struct sq {
      * plan (see store_sqlite_search.c); for tests and for diagnosing a slow
      * search. 0 = choose per query. */
     int search_plan;
+
+    struct sq_keys *keys;   /* the prediction log's id index (store_sqlite_keys.c) */
 
     struct sq_conn *readers;
     int nreaders;
@@ -165,12 +169,23 @@ char *store_sq_random_name(void);
 #undef STORE_SELF
 
 /* ---- store_schema.c ---- */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 int store_sq_migrate(struct sq_conn *c, const char *artifact_prefix, struct cap_error *err);
 
 /* ---- store_sqlite_predictions.c: the prediction log ---- */
 /* Migration 5's step: the log rows of schema 4 rewritten as segments. */
 int store_sq_predictions_upgrade(struct sq_conn *c, struct cap_error *err);
+/* store_sqlite_keys.c: the prediction log's id index in memory. fn gets
+ * each segment that may hold keys[i] (a false match is possible: decode
+ * the segment to be sure). */
+typedef void (*store_sq_key_fn)(void *cls, size_t i, int64_t seg);
+struct sq_keys *store_sq_keys_new(void);
+void store_sq_keys_free(struct sq_keys *k);
+int store_sq_keys_lookup(struct sq_keys *k, struct sq_conn *c, const char *deployment,
+                         const int64_t *keys, size_t n, store_sq_key_fn fn, void *cls,
+                         struct cap_error *err);
+/* Migration 7's step: prediction_keys for the segments already logged. */
+int store_sq_prediction_keys_backfill(struct sq_conn *c, struct cap_error *err);
 
 /* ---- store_sqlite_exp.c ---- */
 /* Checks that experiment id exists (-CAP_ENOTFOUND) and is active

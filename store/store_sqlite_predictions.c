@@ -93,14 +93,38 @@ struct seg {
     int64_t n, ts_first, ts_last, ts_prev;
     const void *prev[F_COUNT]; /* into the rows being logged */
     size_t prev_n[F_COUNT];
+    struct cap_buf keys;       /* int64 request keys of its answering rows */
+    bool index;                /* write them to prediction_keys (not before migration 7) */
 };
+
+/* A request's key in prediction_keys: FNV-1a 64 of deployment, NUL, id. */
+static int64_t request_key(const char *deployment, const char *id)
+{
+    uint64_t h = cap_fnv1a(CAP_FNV1A_SEED, deployment, strlen(deployment) + 1);
+    return (int64_t)cap_fnv1a(h, id, strlen(id));
+}
+
+static void put_key(struct cap_buf *b, int64_t k)
+{
+    unsigned char le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (unsigned char)((uint64_t)k >> (8 * i));
+    cap_buf_append(b, le, 8);
+}
+
+/* A shadow's row repeats the id of the answer it shadows. */
+static bool answering(const char *role)
+{
+    return strcmp(role, "shadow") != 0;
+}
 
 #define SEG_HEADER 8
 
-static void seg_start(struct seg *g, const char *deployment, size_t reserve)
+static void seg_start(struct seg *g, const char *deployment, size_t reserve, bool index)
 {
-    *g = (struct seg){.deployment = deployment};
+    *g = (struct seg){.deployment = deployment, .index = index};
     cap_buf_init(&g->rows);
+    cap_buf_init(&g->keys);
     cap_buf_reserve(&g->rows, reserve);
     cap_buf_append(&g->rows, SEG_MAGIC "\0\0\0\0", SEG_HEADER);
 }
@@ -137,6 +161,23 @@ static void seg_add(struct seg *g, const struct store_prediction *r)
     for (int f = 0; f < F_COUNT; f++)
         put_field(&g->rows, v[f], len[f], &g->prev[f], &g->prev_n[f]);
     g->n++;
+    if (g->index && r->request_id && r->role && answering(r->role)) {
+        put_key(&g->keys, request_key(g->deployment, r->request_id));
+    }
+}
+
+/* The key row of the segment just inserted: one insert per segment (a
+ * SQLite index on each key cost 8.7 µs a request, see store_sqlite_keys.c). */
+static int keys_write(struct sq_conn *c, struct seg *g, struct cap_error *err)
+{
+    int rc = 0;
+    if (g->keys.len > 0)
+        rc = store_sq_run(c, "INSERT INTO prediction_keys(seg, deployment, keys) VALUES (?, ?, ?)",
+                          SQ_ARGS(SQ_INT(sqlite3_last_insert_rowid(c->db)),
+                                  SQ_TEXT(g->deployment), SQ_BLOB(g->keys.data, g->keys.len)),
+                          err, "logging predictions");
+    g->keys.len = 0;
+    return rc;
 }
 
 static int seg_write(struct sq_conn *c, struct seg *g, struct cap_error *err)
@@ -153,11 +194,19 @@ static int seg_write(struct sq_conn *c, struct seg *g, struct cap_error *err)
                                   SQ_INT(g->ts_last), SQ_INT(g->n),
                                   SQ_BLOB(g->rows.data, g->rows.len)),
                           err, "logging predictions");
+    if (rc == 0)
+        rc = keys_write(c, g, err);
     g->rows.len = SEG_HEADER;
     g->n = 0;
     memset(g->prev, 0, sizeof g->prev); /* a segment is decoded on its own */
     memset(g->prev_n, 0, sizeof g->prev_n);
     return rc;
+}
+
+static void seg_free(struct seg *g)
+{
+    cap_buf_free(&g->rows);
+    cap_buf_free(&g->keys);
 }
 
 /* Rows are grouped by deployment in order of first appearance; a batch
@@ -166,7 +215,7 @@ static int seg_write(struct sq_conn *c, struct seg *g, struct cap_error *err)
 #define OPEN_SEGS 16
 
 static int log_rows(struct sq_conn *c, const struct store_prediction *rows, size_t n,
-                    struct cap_error *err)
+                    bool index, struct cap_error *err)
 {
     struct seg segs[OPEN_SEGS];
     int nseg = 0, rc = 0;
@@ -180,13 +229,14 @@ static int log_rows(struct sq_conn *c, const struct store_prediction *rows, size
                 for (int j = 0; j < nseg && rc == 0; j++)
                     rc = seg_write(c, &segs[j], err);
                 for (int j = 0; j < nseg; j++)
-                    cap_buf_free(&segs[j].rows);
+                    seg_free(&segs[j]);
                 nseg = k = 0;
                 if (rc < 0)
                     break;
             }
             /* the first deployment of a batch is nearly always its only one */
-            seg_start(&segs[k], r->deployment, nseg == 0 ? batch_size(rows + i, n - i) : 4096);
+            seg_start(&segs[k], r->deployment, nseg == 0 ? batch_size(rows + i, n - i) : 4096,
+                      index);
             nseg++;
         }
         seg_add(&segs[k], r);
@@ -196,7 +246,7 @@ static int log_rows(struct sq_conn *c, const struct store_prediction *rows, size
     for (int j = 0; j < nseg; j++) {
         if (rc == 0)
             rc = seg_write(c, &segs[j], err);
-        cap_buf_free(&segs[j].rows);
+        seg_free(&segs[j]);
     }
     return rc;
 }
@@ -209,7 +259,7 @@ struct log_job {
 static int job_log(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct log_job *a = arg;
-    return log_rows(c, a->rows, a->n, err);
+    return log_rows(c, a->rows, a->n, true, err);
 }
 
 int store_sq_predictions_log(void *impl, const struct store_prediction *rows, size_t n,
@@ -494,6 +544,114 @@ int store_sq_predictions_scan(void *impl, const char *deployment, int64_t after_
     return rc;
 }
 
+/* ---- finding requests by id ---- */
+
+/* A candidate: the id asked for at index i may be in segment seg. */
+struct want {
+    int64_t seg;
+    size_t i;
+};
+
+struct find_job {
+    const char *deployment;
+    const char *const *ids;
+    size_t n;
+    store_found_fn fn;
+    void *cls;
+    struct want *w; /* sorted by segment */
+    size_t nw, cap, at, end; /* the wants of the segment being walked: [at, end) */
+    struct cap_buf field[F_COUNT];
+};
+
+static int want_cmp(const void *a, const void *b)
+{
+    const struct want *x = a, *y = b;
+    return x->seg < y->seg ? -1 : x->seg > y->seg ? 1 : (x->i > y->i) - (x->i < y->i);
+}
+
+static void add_want(void *cls, size_t i, int64_t seg)
+{
+    struct find_job *a = cls;
+    if (a->nw == a->cap)
+        a->w = cap_xrealloc(a->w, (a->cap = a->cap * 2 + 16) * sizeof *a->w);
+    a->w[a->nw++] = (struct want){seg, i};
+}
+
+/* The segments that may hold each id, from the id index, in segment order. */
+static int find_candidates(struct sq *s, struct sq_conn *c, struct find_job *a,
+                           struct cap_error *err)
+{
+    int64_t *keys = cap_xmalloc(a->n * sizeof *keys);
+    for (size_t i = 0; i < a->n; i++)
+        keys[i] = request_key(a->deployment, a->ids[i]);
+    int rc = store_sq_keys_lookup(s->keys, c, a->deployment, keys, a->n, add_want, a, err);
+    free(keys);
+    if (rc < 0 || a->nw == 0)
+        return rc;
+    qsort(a->w, a->nw, sizeof *a->w, want_cmp);
+    size_t n = 0; /* an id logged twice in a segment has two keys there: one want */
+    for (size_t k = 0; k < a->nw; k++)
+        if (n == 0 || want_cmp(&a->w[k], &a->w[n - 1]) != 0)
+            a->w[n++] = a->w[k];
+    a->nw = n;
+    return 0;
+}
+
+static int found_row(void *cls, int64_t id, const struct store_prediction *r,
+                     struct cap_error *err)
+{
+    struct find_job *a = cls;
+    if (!r->request_id || !answering(r->role))
+        return 0;
+    for (size_t k = a->at; k < a->end; k++) {
+        size_t i = a->w[k].i;
+        if (strcmp(a->ids[i], r->request_id) == 0) {
+            int rc = a->fn(a->cls, i, r, err);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int run_find(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct find_job *a = arg;
+    int rc = find_candidates(s, c, a, err);
+    for (size_t k = 0; k < a->nw && rc == 0; k = a->end) {
+        a->at = k;
+        a->end = k + 1;
+        while (a->end < a->nw && a->w[a->end].seg == a->w[k].seg)
+            a->end++;
+        sqlite3_stmt *st = store_sq_stmt_bind(
+            c, "SELECT data FROM prediction_segments WHERE id = ?1 AND deployment = ?2",
+            SQ_ARGS(SQ_INT(a->w[k].seg), SQ_TEXT(a->deployment)), err);
+        if (!st)
+            return -CAP_EINTERNAL;
+        bool stopped = false;
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW)
+            rc = walk_segment(a->w[k].seg, a->deployment, sqlite3_column_blob(st, 0),
+                              (size_t)sqlite3_column_bytes(st, 0), a->field, found_row, a,
+                              &stopped, err);
+        else if (step != SQLITE_DONE) /* DONE: trimmed since the key was read */
+            rc = store_sq_dberr(c, err, "finding logged requests");
+        sqlite3_reset(st);
+    }
+    return rc;
+}
+
+int store_sq_predictions_find(void *impl, const char *deployment, const char *const *ids,
+                              size_t n, store_found_fn fn, void *cls, struct cap_error *err)
+{
+    struct find_job a = {.deployment = deployment, .ids = ids, .n = n, .fn = fn, .cls = cls};
+    int rc = store_sq_read(impl, run_find, &a, err);
+    for (int f = 0; f < F_COUNT; f++)
+        cap_buf_free(&a.field[f]);
+    free(a.w);
+    return rc;
+}
+
 /* ---- trimming ---- */
 
 struct trim_job {
@@ -564,6 +722,9 @@ static int job_trim(struct sq *s, struct sq_conn *c, void *arg, struct cap_error
             (rc = count_unread(c, a->reader_from, bound, a->unread, err)) < 0)
             return rc;
     }
+    if ((rc = store_sq_run(c, "DELETE FROM prediction_keys WHERE seg < ?1",
+                           SQ_ARGS(SQ_INT(bound)), err, "trimming the prediction log")) < 0)
+        return rc;
     return store_sq_run(c, "DELETE FROM prediction_segments WHERE id < ?1",
                         SQ_ARGS(SQ_INT(bound)), err, "trimming the prediction log");
 }
@@ -635,7 +796,7 @@ int store_sq_predictions_upgrade(struct sq_conn *c, struct cap_error *err)
         }
         if ((step != SQLITE_ROW && n > 0) || n == BATCH) {
             total += n;
-            rc = log_rows(c, rows, (size_t)n, err);
+            rc = log_rows(c, rows, (size_t)n, false, err); /* keys: migration 7 */
             n = 0;
             if (rc < 0)
                 break;
@@ -653,5 +814,59 @@ int store_sq_predictions_upgrade(struct sq_conn *c, struct cap_error *err)
     if (rc == 0 && total > 0)
         cap_log(CAP_LOG_INFO, "store: %" PRId64 " logged predictions rewritten as segments",
                 total);
+    return rc;
+}
+
+/* ---- migration 7 ---- */
+
+static int backfill_row(void *cls, int64_t id, const struct store_prediction *r,
+                        struct cap_error *err)
+{
+    struct seg *g = cls;
+    if (!r->request_id || !answering(r->role))
+        return 0;
+    put_key(&g->keys, request_key(r->deployment, r->request_id));
+    g->n++;
+    return 0;
+}
+
+/* The key index of the requests logged before it existed, a segment at a
+ * time in segment order (the order keys_trim relies on). */
+int store_sq_prediction_keys_backfill(struct sq_conn *c, struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_prepare(
+        c, "SELECT id, deployment, data FROM prediction_segments ORDER BY id", err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    struct cap_buf field[F_COUNT] = {0};
+    struct seg g = {.index = true};
+    cap_buf_init(&g.keys);
+    int rc = 0, step = SQLITE_DONE;
+    int64_t n = 0;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t seg = sqlite3_column_int64(st, 0);
+        bool stopped = false;
+        g.deployment = store_sq_col_text(st, 1);
+        g.n = 0;
+        rc = walk_segment(seg, g.deployment, sqlite3_column_blob(st, 2),
+                          (size_t)sqlite3_column_bytes(st, 2), field, backfill_row, &g,
+                          &stopped, err);
+        n += g.n;
+        if (rc == 0 && g.keys.len > 0)
+            rc = store_sq_run(c, "INSERT INTO prediction_keys(seg, deployment, keys) "
+                                 "VALUES (?, ?, ?)",
+                              SQ_ARGS(SQ_INT(seg), SQ_TEXT(g.deployment),
+                                      SQ_BLOB(g.keys.data, g.keys.len)),
+                              err, "indexing the prediction log");
+        g.keys.len = 0;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = store_sq_dberr(c, err, "indexing the prediction log");
+    sqlite3_finalize(st);
+    for (int f = 0; f < F_COUNT; f++)
+        cap_buf_free(&field[f]);
+    cap_buf_free(&g.keys);
+    if (rc == 0 && n > 0)
+        cap_log(CAP_LOG_INFO, "store: %" PRId64 " logged requests indexed by id", n);
     return rc;
 }

@@ -403,6 +403,17 @@ static void test_predictions_large(void **state)
 
 /* A database of schema 4 kept its log one row per request: migration 5
  * rewrites those rows as segments, and the API reads them back unchanged. */
+/* store_predictions_find's callback: counts the answering rows of "req". */
+static int count_found(void *cls, size_t i, const struct store_prediction *row,
+                       struct cap_error *err)
+{
+    assert_int_equal((int)i, 0);
+    assert_string_equal(row->request_id, "req");
+    assert_string_not_equal(row->role, "shadow");
+    (*(int *)cls)++;
+    return 0;
+}
+
 static void test_predictions_upgrade(void **state)
 {
     struct fixture_store *f = *state;
@@ -417,6 +428,7 @@ static void test_predictions_upgrade(void **state)
              "DROP TABLE prediction_segments;"
              "DROP TABLE monitor_baselines; DROP TABLE monitor_windows;"
              "DROP TABLE monitor_state; DROP TABLE alert_rules; DROP TABLE alert_events;"
+             "DROP TABLE prediction_keys; DROP TABLE feedback_labels;"
              "DELETE FROM schema_version WHERE version >= 5;"
              "CREATE TABLE predictions (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT "
              "NULL, deployment TEXT NOT NULL, model_name TEXT NOT NULL, model_version TEXT NOT "
@@ -482,6 +494,14 @@ static void test_predictions_upgrade(void **state)
         token = next;
     } while (token);
     assert_int_equal(seen, 1100);
+    /* migration 7 indexed the converted rows by id: the answering ones with
+     * an id (odd i, not a shadow) of deployment b are found, a shadow's not */
+    int want_b = 0, found_b = 0;
+    for (int i = 0; i < 1100; i++)
+        want_b += i % 3 == 0 && i % 2 && i % 7;
+    const char *ids[] = {"req", "nope"};
+    assert_int_equal(store_predictions_find(f->st, "b", ids, 2, count_found, &found_b, &err), 0);
+    assert_int_equal(found_b, want_b);
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_prepare_v2(h, "SELECT count(*) FROM sqlite_master WHERE name = "
