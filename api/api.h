@@ -146,6 +146,7 @@ extern const struct api_route api_capstan_routes[];
 extern const struct api_route api_monitor_routes[];
 extern const struct api_route api_alert_routes[];
 extern const struct api_route api_monitor_baseline_routes[];
+extern const struct api_route api_feedback_routes[];
 extern const struct api_route api_serving_routes[];
 extern const struct api_route api_oip_routes[];
 extern const struct api_route api_invocations_routes[];

@@ -18,6 +18,7 @@ static void usage(FILE *f)
           "  models         registered models: list, show, alias, promote, lineage\n"
           "  predict        batch predictions from an ONNX model over CSV, JSONL or .npy\n"
           "  monitor        data drift of a current file against a reference: monitor drift\n"
+          "  feedback       ground truth for logged predictions: feedback send\n"
           "  version        print the version\n\n"
           "Run 'capstan <command> --help' for a command's options.\n",
           f);
@@ -54,6 +55,8 @@ int main(int argc, char **argv)
         return cmd_predict(argc, argv);
     if (strcmp(cmd, "monitor") == 0)
         return cmd_monitor(argc, argv);
+    if (strcmp(cmd, "feedback") == 0)
+        return cmd_feedback(argc, argv);
     fprintf(stderr, "capstan: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -10,5 +10,6 @@
 #define CAPSTAN_FEEDBACK_H
 
 #include "feedback/ids.h"
+#include "feedback/join.h"
 
 #endif

@@ -1,0 +1,99 @@
+/* feedback.c - ground truth under /api/2.0/capstan/feedback, with MLflow's
+ * error shape:
+ *   POST /feedback          {"deployment", "labels": [{"id", "label" | "value", "time"?}]}
+ *                           -> {"accepted": n, "unknown": [ids]}
+ *   GET  /feedback/history?deployment=&id=   every label given for one row
+ * The rules live in feedback/; this file reads the request and counts. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/common.h"
+#include "base/json.h"
+#include "base/metrics.h"
+#include "base/util.h"
+#include "feedback/feedback.h"
+#include "store/store.h"
+
+#define PREFIX "/api/2.0/capstan/feedback"
+
+static int need_deployment(const struct api_env *env, const cJSON *msg, const char **dep,
+                           struct cap_error *err)
+{
+    if (!env->store)
+        return cap_err(err, CAP_ENOTIMPL, "Feedback is kept by the registry server");
+    int rc = cap_json_get_str(msg, "deployment", true, dep, err);
+    if (rc < 0)
+        return rc;
+    cJSON *d = NULL;
+    rc = store_deployment_get(env->store, *dep, &d, err);
+    cJSON_Delete(d);
+    return rc;
+}
+
+/* capstan_feedback_labels_total{deployment, outcome="accepted"|"unknown"} */
+static void count(const struct api_env *env, const char *dep, const cJSON *answer)
+{
+    if (!env->metrics)
+        return;
+    metrics_declare(env->metrics, "capstan_feedback_labels_total", METRICS_COUNTER,
+                    "Labels received, by outcome: joined to a logged prediction, or naming "
+                    "an id the prediction log does not hold",
+                    NULL, 0);
+    const cJSON *acc = cJSON_GetObjectItemCaseSensitive(answer, "accepted");
+    const cJSON *unk = cJSON_GetObjectItemCaseSensitive(answer, "unknown");
+    static const char *const outcome[] = {"accepted", "unknown"};
+    double n[2] = {cJSON_IsNumber(acc) ? acc->valuedouble : 0, (double)cJSON_GetArraySize(unk)};
+    for (int k = 0; k < 2; k++) {
+        struct cap_buf l;
+        cap_buf_init(&l);
+        metrics_label(&l, "deployment", dep);
+        cap_buf_putc(&l, ',');
+        metrics_label(&l, "outcome", outcome[k]);
+        metrics_add(metrics_series(env->metrics, "capstan_feedback_labels_total", l.data), n[k]);
+        cap_buf_free(&l);
+    }
+}
+
+static int labels_put(const struct api_env *env, const struct api_request *req,
+                      struct api_response *resp, struct cap_error *err)
+{
+    const char *dep;
+    int rc = need_deployment(env, req->msg, &dep, err);
+    if (rc < 0)
+        return rc;
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(req->msg, "labels");
+    if (!labels)
+        return cap_err(err, CAP_EINVAL, "Missing value for required parameter 'labels'");
+    struct fb_sink sink = {.store = env->store, .log = env->log, .source = "api",
+                           .now_ms = cap_now_ms()};
+    cJSON *out = NULL;
+    if ((rc = fb_labels_put(&sink, dep, labels, &out, err)) < 0)
+        return rc;
+    count(env, dep, out);
+    resp->json = out;
+    return 0;
+}
+
+static int history(const struct api_env *env, const struct api_request *req,
+                   struct api_response *resp, struct cap_error *err)
+{
+    const char *dep, *id;
+    char base[FB_ID_MAX + 1];
+    int64_t row;
+    cJSON *list = NULL;
+    int rc;
+    if ((rc = need_deployment(env, req->msg, &dep, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "id", true, &id, err)) < 0 ||
+        (rc = fb_id_parse(id, base, &row, err)) < 0 ||
+        (rc = store_labels_history(env->store, dep, base, row < 0 ? 0 : row, &list, err)) < 0)
+        return rc;
+    resp->json = api_wrap("labels", list);
+    return 0;
+}
+
+const struct api_route api_feedback_routes[] = {
+    {"POST", PREFIX, API_BODY_JSON, labels_put, NULL},
+    {"GET", PREFIX "/history", API_BODY_JSON, history, NULL},
+    {NULL, NULL, API_BODY_JSON, NULL, NULL},
+};

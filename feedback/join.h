@@ -1,0 +1,60 @@
+/* join.h - ground truth joined to logged predictions (join.c, labels.c): a
+ * label names a prediction by its request id ("<id>" or "<id>/<row>"), is
+ * joined to the logged request when it arrives and stored with what the
+ * prediction said, durable before it is acknowledged. */
+#ifndef CAP_FEEDBACK_JOIN_H
+#define CAP_FEEDBACK_JOIN_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+
+struct store;
+struct predlog;
+
+/* The most labels one request may carry. */
+#define FB_LABELS_MAX 10000
+
+/* What a logged prediction said about one of its rows, read from the log's
+ * pack of its outputs by one rule: the first output of classes (text or
+ * whole numbers, one per row) is a classifier's prediction; a float output
+ * of [N, k >= 2] is its class scores (the prediction is their argmax when
+ * there is no class output); otherwise the first float output of one value
+ * per row is a regressor's prediction. */
+struct fb_pred {
+    bool classifier;
+    char *prediction;            /* classifier: the predicted class as text */
+    double value;                /* regressor: the predicted value */
+    double *scores;              /* the row's class scores, or NULL */
+    size_t nscores;
+    int64_t rows;                /* the request's row count */
+};
+/* -CAP_EINVAL when the pack holds no output this rule reads; row must be
+ * below the request's rows (checked: -CAP_ENOTFOUND). */
+int fb_pred_read(const void *outputs, size_t len, int64_t row, struct fb_pred *out,
+                 struct cap_error *err);
+void fb_pred_free(struct fb_pred *p);
+
+/* Where labels go: the store, and the prediction log's writer (may be NULL)
+ * so that a label for a request still queued there is not called unknown. */
+struct fb_sink {
+    struct store *store;
+    struct predlog *log;
+    const char *source;          /* "api", "review:<user>" */
+    int64_t now_ms;
+};
+
+/* Joins and stores labels, a JSON array of {"id", "label" | "value",
+ * "time"?} (1..FB_LABELS_MAX items; time in ms since the epoch or an
+ * RFC 3339 UTC string), all or none. *out: {"accepted": n, "unknown":
+ * [ids the log does not hold]}. Errors name the item (labels[i]) and what
+ * was expected: a malformed id, a label of the wrong kind for the model (a
+ * regressor takes a number, a classifier a class), "<id>" for a request of
+ * several rows. */
+int fb_labels_put(const struct fb_sink *sink, const char *deployment, const cJSON *labels,
+                  cJSON **out, struct cap_error *err);
+
+#endif

@@ -1,0 +1,247 @@
+"""The feedback loop's entry on the real server: request identity (OIP's id,
+X-Request-Id on both protocols, one id per row) and ground truth joined to
+the logged predictions through POST /api/2.0/capstan/feedback and `capstan
+feedback send`: unknown ids answered per item, late labels, a second label
+replacing the first with its history kept, labels durable across a restart,
+and each bad input refused whole with a clear message."""
+import os
+import re
+import subprocess
+
+import numpy as np
+import pytest
+import requests
+
+import serving_helpers as sh
+from conftest import BIN, Server
+
+FEEDBACK = "/api/2.0/capstan/feedback"
+HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("capstan")).start()
+    yield s
+    s.assert_clean_exit(s.stop())
+
+
+@pytest.fixture(scope="module")
+def deployed(srv):
+    import mlflow
+
+    with sh.tracking_uri(srv.url):
+        mlflow.set_experiment("feedback")
+        assert sh.register(sh.logistic_model(), "fbclf") == "1"
+        assert sh.register(sh.linear_model(0.5), "fbreg") == "1"
+    sh.create_deployment(srv.url, {"name": "fbclf", "model": "fbclf/1"})
+    sh.create_deployment(srv.url, {"name": "fbreg", "model": "fbreg/1"})
+    for name in ("fbclf", "fbreg"):
+        sh.wait_for(lambda: sh.get_deployment(srv.url, name)["status"]["primary"].get("ready"),
+                    what=f"{name} READY")
+    return srv
+
+
+def infer_clf(url, x, rid=None, headers=None):
+    body = sh.oip_body(np.asarray(x, dtype=np.float32), name="input", rid=rid)
+    return requests.post(f"{url}/v2/models/fbclf/infer", json=body, headers=headers or {},
+                         timeout=30)
+
+
+def post_labels(url, deployment, labels):
+    return requests.post(url + FEEDBACK, json={"deployment": deployment, "labels": labels},
+                         timeout=60)
+
+
+def history(url, deployment, rid):
+    r = requests.get(url + FEEDBACK + "/history", params={"deployment": deployment, "id": rid},
+                     timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()["labels"]
+
+
+# ---------------------------------------------------------------- identity
+
+def test_oip_id_is_generated_echoed_and_in_the_header(deployed):
+    X, _ = sh.classifier_data(4)
+    r = infer_clf(deployed.url, X[:1])
+    assert r.status_code == 200, r.text
+    rid = r.json()["id"]
+    assert HEX32.match(rid), rid
+    assert r.headers["X-Request-Id"] == rid
+    r2 = infer_clf(deployed.url, X[:1])
+    assert r2.json()["id"] != rid
+
+    r = infer_clf(deployed.url, X[:1], rid="client-7")
+    assert r.json()["id"] == "client-7" and r.headers["X-Request-Id"] == "client-7"
+    # the header is honoured when the body has no id; the body's id wins over it
+    r = infer_clf(deployed.url, X[:1], headers={"X-Request-Id": "hdr-1"})
+    assert r.json()["id"] == "hdr-1" and r.headers["X-Request-Id"] == "hdr-1"
+    r = infer_clf(deployed.url, X[:1], rid="body-1", headers={"X-Request-Id": "hdr-2"})
+    assert r.json()["id"] == "body-1" and r.headers["X-Request-Id"] == "body-1"
+
+
+def test_invocations_answer_with_x_request_id(deployed):
+    X, _ = sh.classifier_data(4)
+    body = {"dataframe_split": {"columns": ["input"], "data": [[list(map(float, X[0]))]]}}
+    body = {"inputs": X[:2].tolist()}
+    r = requests.post(f"{deployed.url}/deployments/fbclf/invocations", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    assert HEX32.match(r.headers["X-Request-Id"])
+    r = requests.post(f"{deployed.url}/deployments/fbclf/invocations", json=body,
+                      headers={"X-Request-Id": "inv-1"}, timeout=30)
+    assert r.status_code == 200 and r.headers["X-Request-Id"] == "inv-1"
+
+
+def test_the_log_holds_the_same_ids(deployed):
+    X, _ = sh.classifier_data(4)
+    rid = infer_clf(deployed.url, X[:3]).json()["id"]
+    r = requests.get(deployed.url + "/api/2.0/capstan/predictions",
+                     params={"deployment": "fbclf", "max_results": 1000}, timeout=30)
+    assert r.status_code == 200, r.text
+    ids = [p.get("request_id") for p in r.json()["predictions"]]
+    assert rid in ids
+
+
+@pytest.mark.parametrize("bad,why", [("a/b", "'/'"), ("a b", "space"), ("x" * 129, "1 to 128")])
+def test_bad_request_ids_are_refused(deployed, bad, why):
+    X, _ = sh.classifier_data(4)
+    r = infer_clf(deployed.url, X[:1], rid=bad)
+    assert r.status_code == 400 and why in r.json()["error"], r.text
+    r = infer_clf(deployed.url, X[:1], headers={"X-Request-Id": bad})
+    assert r.status_code == 400 and why in r.json()["error"], r.text
+
+
+# ---------------------------------------------------------------- labels
+
+def test_labels_join_per_row_and_unknown_ids_are_named(deployed):
+    X, y = sh.classifier_data(20)
+    r = infer_clf(deployed.url, X[:5])
+    rid = r.json()["id"]
+    pred = r.json()["outputs"][0]["data"]
+    one = infer_clf(deployed.url, X[5:6]).json()["id"]
+    labels = [{"id": f"{rid}/{k}", "label": int(y[k])} for k in range(5)]
+    labels += [{"id": one, "label": int(y[5])}, {"id": "never-served", "label": 1},
+               {"id": f"{rid}/9", "label": 0}]
+    r = post_labels(deployed.url, "fbclf", labels)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"accepted": 6, "unknown": ["never-served", f"{rid}/9"]}
+    h = history(deployed.url, "fbclf", f"{rid}/3")
+    assert len(h) == 1 and h[0]["label"] == str(int(y[3]))
+    assert h[0]["prediction"] == str(int(pred[3])) and h[0]["current"] is True
+    assert h[0]["source"] == "api" and h[0]["model_version"] == "1"
+    # "<id>" and "<id>/0" name the same row of a one-row request
+    assert history(deployed.url, "fbclf", f"{one}/0")[0]["label"] == str(int(y[5]))
+
+
+def test_second_label_replaces_the_first_and_keeps_history(deployed):
+    X, _ = sh.classifier_data(4)
+    rid = infer_clf(deployed.url, X[:1]).json()["id"]
+    assert post_labels(deployed.url, "fbclf", [{"id": rid, "label": 0}]).json()["accepted"] == 1
+    r = post_labels(deployed.url, "fbclf",
+                    [{"id": rid, "label": 1, "time": "2026-12-05T10:00:00.250Z"}])
+    assert r.json()["accepted"] == 1
+    h = history(deployed.url, "fbclf", rid)
+    assert [x["label"] for x in h] == ["0", "1"]
+    assert [x["current"] for x in h] == [False, True]
+    assert h[1]["label_ms"] == 1796464800250
+
+
+def test_regressor_takes_values(deployed):
+    x = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 1.0]], dtype=np.float32)
+    r = requests.post(f"{deployed.url}/v2/models/fbreg/infer", json=sh.oip_body(x), timeout=30)
+    rid = r.json()["id"]
+    got = r.json()["outputs"][0]["data"]
+    r = post_labels(deployed.url, "fbreg", [{"id": f"{rid}/0", "value": 4.5},
+                                             {"id": f"{rid}/1", "label": 2}])
+    assert r.status_code == 200 and r.json()["accepted"] == 2, r.text
+    h = history(deployed.url, "fbreg", f"{rid}/1")
+    assert h[0]["value"] == 2 and h[0]["pred_value"] == pytest.approx(got[1], rel=1e-6)
+
+
+def stored(url, deployment, rid):
+    return len(history(url, deployment, rid))
+
+
+def test_bad_labels_are_refused_whole(deployed):
+    url = deployed.url
+    X, _ = sh.classifier_data(4)
+    rid = infer_clf(url, X[:2]).json()["id"]
+    one = infer_clf(url, X[:1]).json()["id"]
+    good = {"id": one, "label": 1}
+    x = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
+    reg = requests.post(f"{url}/v2/models/fbreg/infer", json=sh.oip_body(x), timeout=30).json()["id"]
+    cases = [
+        ("fbclf", [good, {"id": rid, "label": 1}], 400, "has 2 rows: name one"),
+        ("fbclf", [good, {"id": "a/b/c", "label": 1}], 400, "labels[1]"),
+        ("fbclf", [good, {"id": "x/abc", "label": 1}], 400, "not a number"),
+        ("fbclf", [good, {"id": one, "value": 1.5}], 400, "classifier"),
+        ("fbclf", [good, {"id": one, "label": 0.5}], 400, "classifier"),
+        ("fbclf", [good, {"id": one}], 400, "exactly one of"),
+        ("fbclf", [good, {"id": one, "lable": 1}], 400, "unknown field 'lable'"),
+        ("fbclf", [good, {"id": one, "label": 1, "time": "yesterday"}], 400, "RFC 3339"),
+        ("fbreg", [{"id": reg, "label": "cat"}], 400, "regressor"),
+        ("fbclf", [good] * 10001, 400, "10001 labels"),
+        ("fbclf", [], 400, "1 to 10000"),
+        ("nope", [good], 404, "nope"),
+    ]
+    for dep, labels, status, msg in cases:
+        r = post_labels(url, dep, labels)
+        assert r.status_code == status and msg in r.json()["message"], (labels[:2], r.text)
+    assert stored(url, "fbclf", one) == 0  # the good label of each refused request is not kept
+    r = requests.post(url + FEEDBACK, json={"deployment": "fbclf"}, timeout=30)
+    assert r.status_code == 400 and "labels" in r.json()["message"]
+
+
+def test_cli_sends_a_file_in_batches(deployed, tmp_path):
+    X, y = sh.classifier_data(30)
+    ids = []
+    for k in range(0, 30, 10):
+        rid = infer_clf(deployed.url, X[k:k + 10]).json()["id"]
+        ids += [f"{rid}/{j}" for j in range(10)]
+    f = tmp_path / "labels.csv"
+    f.write_text("id,label\n" + "".join(f"{i},{int(v)}\n" for i, v in zip(ids, y))
+                 + "missing-id,1\n")
+    p = subprocess.run([BIN, "feedback", "send", "fbclf", "--file", str(f), "--batch", "7",
+                        "--server", deployed.url], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    import json
+    assert json.loads(p.stdout) == {"accepted": 30, "unknown": ["missing-id"]}
+    assert history(deployed.url, "fbclf", ids[17])[0]["label"] == str(int(y[17]))
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,label\nok-1,1\nnot/an/id,0\n")
+    p = subprocess.run([BIN, "feedback", "send", "fbclf", "--file", str(bad),
+                        "--server", deployed.url], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "line 3" in p.stderr, p.stderr
+    nohdr = tmp_path / "nohdr.csv"
+    nohdr.write_text("rid,y\na,1\n")
+    p = subprocess.run([BIN, "feedback", "send", "fbclf", "--file", str(nohdr),
+                        "--server", deployed.url], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "id and label" in p.stderr, p.stderr
+
+
+def test_labels_survive_a_restart(tmp_path):
+    import mlflow
+
+    s = Server(tmp_path / "data").start()
+    try:
+        with sh.tracking_uri(s.url):
+            mlflow.set_experiment("restart")
+            sh.register(sh.logistic_model(), "rclf")
+        sh.create_deployment(s.url, {"name": "rclf", "model": "rclf/1"})
+        sh.wait_for(lambda: sh.get_deployment(s.url, "rclf")["status"]["primary"].get("ready"))
+        X, _ = sh.classifier_data(4)
+        body = sh.oip_body(X[:1].astype(np.float32), name="input")
+        rid = requests.post(f"{s.url}/v2/models/rclf/infer", json=body, timeout=30).json()["id"]
+        assert post_labels(s.url, "rclf", [{"id": rid, "label": 1}]).json()["accepted"] == 1
+    finally:
+        s.assert_clean_exit(s.stop())
+    s = Server(tmp_path / "data").start()
+    try:
+        assert history(s.url, "rclf", rid)[0]["label"] == "1"
+        # the key index survived too: a late label after the restart joins
+        assert post_labels(s.url, "rclf", [{"id": rid, "label": 0}]).json()["accepted"] == 1
+        assert [x["label"] for x in history(s.url, "rclf", rid)] == ["1", "0"]
+    finally:
+        s.assert_clean_exit(s.stop())

@@ -1,0 +1,197 @@
+/* Unit tests of the feedback plumbing: request ids (feedback/ids.c), the
+ * prediction log's id index (store predictions_find, and its trim), and the
+ * label store (labels_put / scan / history). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <stdio.h>
+
+#include "feedback/feedback.h"
+#include "tests/unit/fixture.h"
+
+static void test_ids(void **state)
+{
+    struct cap_error err = {0};
+    char base[FB_ID_MAX + 1];
+    int64_t row;
+    assert_int_equal(fb_id_parse("abc", base, &row, &err), 0);
+    assert_string_equal(base, "abc");
+    assert_int_equal(row, -1);
+    assert_int_equal(fb_id_parse("abc/17", base, &row, &err), 0);
+    assert_string_equal(base, "abc");
+    assert_int_equal(row, 17);
+    static const char *const bad[] = {"", "/3", "a/", "a/-1", "a/1x", "a/b/1", "a b/1",
+                                      "a/1234567890"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(fb_id_parse(bad[i], base, &row, &err), -CAP_EINVAL);
+    char longid[FB_ID_MAX + 2];
+    memset(longid, 'x', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    assert_int_equal(fb_id_check(longid, "The id", &err), -CAP_EINVAL);
+    assert_non_null(strstr(err.msg, "1 to 128"));
+    longid[FB_ID_MAX] = '\0';
+    assert_int_equal(fb_id_check(longid, "The id", &err), 0);
+    assert_int_equal(fb_id_check("tab\there", "The X-Request-Id header", &err), -CAP_EINVAL);
+    assert_non_null(strstr(err.msg, "The X-Request-Id header"));
+
+    /* new ids: 32 hex, distinct, accepted by the check */
+    char a[FB_ID_NEW_LEN + 1], b[FB_ID_NEW_LEN + 1];
+    fb_id_new(a);
+    for (int i = 0; i < 1000; i++) {
+        fb_id_new(b);
+        assert_int_equal(strlen(b), 32);
+        assert_int_equal(strspn(b, "0123456789abcdef"), 32);
+        assert_string_not_equal(a, b);
+        assert_int_equal(fb_id_check(b, "id", &err), 0);
+    }
+    assert_memory_equal(a, b, 16); /* one process, one prefix */
+}
+
+static int setup(void **state)
+{
+    return fixture_store_setup(state, "feedback", "capstan.db", false);
+}
+
+static int teardown(void **state)
+{
+    return fixture_store_teardown(state);
+}
+
+/* Logs n one-row requests "r<k>" (k from first) of deployment d, 4 a call. */
+static void log_requests(struct store *st, const char *d, int first, int n)
+{
+    struct cap_error err = {0};
+    char ids[4][16];
+    for (int b = 0; b < n; b += 4) {
+        struct store_prediction rows[4];
+        for (int i = 0; i < 4; i++) {
+            snprintf(ids[i], sizeof ids[i], "r%d", first + b + i);
+            rows[i] = (struct store_prediction){.timestamp_ms = 1000 + first + b + i,
+                                                .deployment = d, .model_name = "m",
+                                                .model_version = "1", .role = "primary",
+                                                .request_id = ids[i], .inputs = "in",
+                                                .inputs_len = 2, .agree = -1};
+        }
+        assert_int_equal(store_predictions_log(st, rows, 4, &err), 0);
+    }
+}
+
+struct hits {
+    int n;
+    int64_t ts[8];
+};
+
+static int on_found(void *cls, size_t i, const struct store_prediction *row,
+                    struct cap_error *err)
+{
+    struct hits *h = cls;
+    h->ts[i] = row->timestamp_ms;
+    h->n++;
+    return 0;
+}
+
+static void test_find_by_id_and_trim(void **state)
+{
+    struct fixture_store *f = *state;
+    struct cap_error err = {0};
+    log_requests(f->st, "d", 0, 40);
+    log_requests(f->st, "e", 0, 4); /* the same ids in another deployment */
+    const char *ids[] = {"r3", "r39", "r40", "r0"};
+    struct hits h = {0};
+    assert_int_equal(store_predictions_find(f->st, "d", ids, 4, on_found, &h, &err), 0);
+    assert_int_equal(h.n, 3);
+    assert_int_equal(h.ts[0], 1003);
+    assert_int_equal(h.ts[1], 1039);
+    assert_int_equal(h.ts[3], 1000);
+    /* keep 8 rows: segments of 4 rows, so r0..r31 go with their keys */
+    int64_t lost = 0;
+    assert_int_equal(store_predictions_trim(f->st, 8, -1, &lost, &err), 0);
+    h = (struct hits){0};
+    assert_int_equal(store_predictions_find(f->st, "d", ids, 4, on_found, &h, &err), 0);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.ts[1], 1039);
+    /* the trim left no key of a trimmed segment behind */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*) FROM prediction_keys WHERE seg NOT IN "
+                                        "(SELECT id FROM prediction_segments)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+struct seen {
+    int n;
+    char labels[8][8];
+    int64_t pred_ms[8];
+};
+
+static int on_label(void *cls, const struct store_label *l, struct cap_error *err)
+{
+    struct seen *s = cls;
+    snprintf(s->labels[s->n], sizeof s->labels[0], "%s", l->label ? l->label : "-");
+    s->pred_ms[s->n++] = l->pred_ms;
+    return 0;
+}
+
+static void test_labels_replace_and_scan(void **state)
+{
+    struct fixture_store *f = *state;
+    struct cap_error err = {0};
+    double scores[2] = {0.25, 0.75};
+    struct store_label l[3] = {
+        {.deployment = "d", .request_id = "a", .row = 0, .label = "1", .label_ms = -1,
+         .received_ms = 5, .source = "api", .pred_ms = 200, .model_version = "1",
+         .prediction = "1", .scores = scores, .nscores = 2},
+        {.deployment = "d", .request_id = "b", .row = 2, .label = "0", .label_ms = 7,
+         .received_ms = 5, .source = "api", .pred_ms = 100, .model_version = "1",
+         .prediction = "1"},
+        {.deployment = "d", .request_id = "a", .row = 0, .label = "0", .label_ms = -1,
+         .received_ms = 6, .source = "review:ann", .pred_ms = 200, .model_version = "1",
+         .prediction = "1"},
+    };
+    assert_int_equal(store_labels_put(f->st, l, 3, &err), 0);
+    struct seen s = {0};
+    assert_int_equal(store_labels_scan(f->st, "d", 0, 1000, on_label, &s, &err), 0);
+    assert_int_equal(s.n, 2); /* a's first label was replaced */
+    assert_string_equal(s.labels[0], "0");
+    assert_int_equal(s.pred_ms[0], 100);
+    assert_string_equal(s.labels[1], "0");
+    s = (struct seen){0};
+    assert_int_equal(store_labels_scan(f->st, "d", 150, 1000, on_label, &s, &err), 0);
+    assert_int_equal(s.n, 1);
+    cJSON *h = NULL;
+    assert_int_equal(store_labels_history(f->st, "d", "a", 0, &h, &err), 0);
+    assert_int_equal(cJSON_GetArraySize(h), 2);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetArrayItem(h, 0), "current")));
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(h, 1), "source")->valuestring,
+                        "review:ann");
+    cJSON_Delete(h);
+    /* a bad label in a batch stores nothing of it */
+    struct store_label bad[2] = {l[1], l[1]};
+    bad[1].row = -1;
+    assert_int_equal(store_labels_put(f->st, bad, 2, &err), -CAP_EINVAL);
+    assert_int_equal(store_labels_history(f->st, "d", "b", 2, &h, &err), 0);
+    assert_int_equal(cJSON_GetArraySize(h), 1);
+    cJSON_Delete(h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ids),
+        cmocka_unit_test_setup_teardown(test_find_by_id_and_trim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_labels_replace_and_scan, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
