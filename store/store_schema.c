@@ -334,11 +334,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  pred_value REAL,"
     "  scores BLOB,"
     "  current INTEGER NOT NULL);"
-    "CREATE UNIQUE INDEX feedback_labels_current ON feedback_labels(deployment, request_id, row)"
-    "  WHERE current = 1;"
-    "CREATE INDEX feedback_labels_by_time ON feedback_labels(deployment, pred_ms)"
-    "  WHERE current = 1;"
-    "CREATE INDEX feedback_labels_by_row ON feedback_labels(deployment, request_id, row, id);",
+    /* One index, in prediction time order: a window's labels are a range,
+     * and the label a new one replaces is found by its prediction's time
+     * and id. Keyed by the id alone, each label dirtied a random page. */
+    "CREATE INDEX feedback_labels_by_time ON feedback_labels(deployment, pred_ms, request_id,"
+    "  row);",
 };
 
 /* Steps of a migration that SQL cannot express, run after its SQL in the

@@ -1,7 +1,10 @@
 /* store_sqlite_feedback.c - labels joined to their predictions (migration 7:
  * feedback_labels). A label row carries what its prediction said, so a
  * window's quality reads one index range and no log; the current label of
- * a row is the one with current = 1, the rows it replaced are its history. */
+ * a row is the one with current = 1, the rows it replaced are its history.
+ * The one index is (deployment, pred_ms, request_id, row): labels arrive
+ * roughly in the order of their predictions, so inserts stay local; a row's
+ * history, asked by id alone, walks the deployment's part of it. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +37,9 @@ static int put_one(struct sq_conn *c, const struct store_label *l, struct cap_er
 {
     int rc = store_sq_run(c,
                           "UPDATE feedback_labels SET current = 0 WHERE deployment = ?1 AND "
-                          "request_id = ?2 AND row = ?3 AND current = 1",
-                          SQ_ARGS(SQ_TEXT(l->deployment), SQ_TEXT(l->request_id), SQ_INT(l->row)),
+                          "pred_ms = ?2 AND request_id = ?3 AND row = ?4 AND current = 1",
+                          SQ_ARGS(SQ_TEXT(l->deployment), SQ_INT(l->pred_ms),
+                                  SQ_TEXT(l->request_id), SQ_INT(l->row)),
                           err, "storing labels");
     if (rc < 0)
         return rc;
