@@ -4,6 +4,7 @@
  * matrix are the same doubles sklearn divides; sums of doubles (log loss,
  * regression errors) are compensated (metrics_impl.h), so 10^6 rows stay
  * within an ulp or two of exact and within 1e-9 of numpy's pairwise sums. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,8 @@ static int scan_proba(const struct fb_cls_input *in, struct fb_cls_metrics *m,
             s += row[c];
         }
         normalised &= fabs(1.0 - s) <= 1e-8 + 1e-5 * fabs(s);
-        fb_sum_add(&loss, -log(fmin(fmax(row[in->y_true[i]], eps), 1.0 - eps)));
+        double q = row[in->y_true[i]];
+        fb_sum_add(&loss, -log(q < eps ? eps : q > 1.0 - eps ? 1.0 - eps : q));
     }
     m->log_loss = fb_sum_get(&loss) / (double)in->n;
     if (!normalised && in->k > 2)
@@ -201,12 +203,13 @@ static void rankings(const struct fb_cls_input *in, struct fb_cls_metrics *m, in
     fb_rank_work_init(&w, in->n);
     bool absent = false;
     for (int c = 0; c < m->k; c++) {
+        if (m->k == 2 && c != pos)
+            continue; /* binary: one sort, the positive class's */
         struct fb_ranking r;
         fb_rank_run(&w, in->y_true, c, in->proba + c, (size_t)m->k, in->n, &r);
         m->classes[c].roc_auc = r.roc_auc;
         m->classes[c].avg_precision = r.avg_precision;
-        if (m->k > 2 || c == pos)
-            m->notes |= r.notes;
+        m->notes |= r.notes;
         absent |= r.positives == 0;
     }
     fb_rank_work_free(&w);
@@ -273,9 +276,91 @@ void fb_cls_metrics_free(struct fb_cls_metrics *m)
 
 /* ---- regression ---------------------------------------------------------- */
 
-/* One pass: checks, the sums of the errors, and whether y_true is constant;
- * a second pass only for R^2's sum of squared deviations from the mean
- * (two passes, not a one-pass variance: sum y^2 - n mean^2 cancels badly). */
+/* Sums over rows go block by block: within a block of REG_BLOCK rows, 4
+ * lanes of plain sums (independent chains the CPU overlaps; a TwoSum on
+ * every row took 9.5 ms per 10^6 rows in bench/feedback, this 4.3 ms),
+ * then each block's total joins a compensated sum. A block's error is at most ~REG_BLOCK / 4 *
+ * 2^-53 = 3e-14 of its magnitude; across blocks nothing more is lost. */
+#define REG_BLOCK 1024
+#define REG_LANES 4
+
+struct reg_lanes {
+    double ae[REG_LANES], se[REG_LANES], ape[REG_LANES], e[REG_LANES], yt[REG_LANES];
+};
+
+struct reg_sums {
+    struct fb_sum ae, se, ape, e, yt;
+    bool finite, constant;
+};
+
+static inline void reg_row(struct reg_lanes *l, int j, double t, double p)
+{
+    const double eps = 0x1p-52; /* MAPE's floor under |y_true| */
+    double d = p - t, at = fabs(t);
+    l->ae[j] += fabs(d);
+    l->se[j] += d * d;
+    l->ape[j] += fabs(d) / (at > eps ? at : eps);
+    l->e[j] += d;
+    l->yt[j] += t;
+}
+
+static double lanes_total(const double *v)
+{
+    return (v[0] + v[1]) + (v[2] + v[3]);
+}
+
+static void reg_block(const double *t, const double *p, size_t n, double t0, struct reg_sums *s)
+{
+    struct reg_lanes l = {0};
+    int finite = 1, same = 1;
+    size_t i = 0;
+    for (; i + REG_LANES <= n; i += REG_LANES)
+        for (int j = 0; j < REG_LANES; j++)
+            reg_row(&l, j, t[i + j], p[i + j]);
+    for (; i < n; i++)
+        reg_row(&l, 0, t[i], p[i]);
+    for (i = 0; i < n; i++) {
+        finite &= (fabs(t[i]) <= DBL_MAX) & (fabs(p[i]) <= DBL_MAX);
+        same &= t[i] == t0;
+    }
+    fb_sum_add(&s->ae, lanes_total(l.ae));
+    fb_sum_add(&s->se, lanes_total(l.se));
+    fb_sum_add(&s->ape, lanes_total(l.ape));
+    fb_sum_add(&s->e, lanes_total(l.e));
+    fb_sum_add(&s->yt, lanes_total(l.yt));
+    s->finite &= finite;
+    s->constant &= same;
+}
+
+/* R^2's sum of squared deviations from the mean: a second pass, not the
+ * one-pass sum y^2 - n mean^2, which cancels badly. */
+static double reg_sst(const double *t, size_t n, double mean)
+{
+    struct fb_sum ss = {0};
+    for (size_t b = 0; b < n; b += REG_BLOCK) {
+        size_t m = n - b < REG_BLOCK ? n - b : REG_BLOCK, i = 0;
+        double v[REG_LANES] = {0};
+        for (; i + REG_LANES <= m; i += REG_LANES)
+            for (int j = 0; j < REG_LANES; j++)
+                v[j] += (t[b + i + j] - mean) * (t[b + i + j] - mean);
+        for (; i < m; i++)
+            v[0] += (t[b + i] - mean) * (t[b + i] - mean);
+        fb_sum_add(&ss, lanes_total(v));
+    }
+    return fb_sum_get(&ss);
+}
+
+static int reg_bad_row(const double *y_true, const double *y_pred, size_t n,
+                       struct cap_error *err)
+{
+    size_t i = 0;
+    while (i < n && isfinite(y_true[i]) && isfinite(y_pred[i]))
+        i++;
+    bool t = !isfinite(y_true[i]);
+    return cap_err(err, CAP_EINVAL, "row %zu: %s = %g: values must be finite numbers", i,
+                   t ? "y_true" : "y_pred", t ? y_true[i] : y_pred[i]);
+}
+
 int fb_reg_compute(const double *y_true, const double *y_pred, size_t n,
                    struct fb_reg_metrics *out, struct cap_error *err)
 {
@@ -286,29 +371,18 @@ int fb_reg_compute(const double *y_true, const double *y_pred, size_t n,
         return cap_err(err, CAP_EINVAL, "%zu rows: at most %zu are supported", n, FB_MAX_ROWS);
     if (!y_true || !y_pred)
         return cap_err(err, CAP_EINVAL, "y_true and y_pred are required");
-    const double eps = 0x1p-52; /* MAPE's floor under |y_true| */
-    struct fb_sum ae = {0}, se = {0}, ape = {0}, e = {0}, yt = {0};
-    bool constant = true;
-    for (size_t i = 0; i < n; i++) {
-        double t = y_true[i], p = y_pred[i];
-        if (!isfinite(t) || !isfinite(p))
-            return cap_err(err, CAP_EINVAL, "row %zu: %s = %g: values must be finite numbers",
-                           i, isfinite(t) ? "y_pred" : "y_true", isfinite(t) ? p : t);
-        double d = p - t;
-        fb_sum_add(&ae, fabs(d));
-        fb_sum_add(&se, d * d);
-        fb_sum_add(&ape, fabs(d) / fmax(fabs(t), eps));
-        fb_sum_add(&e, d);
-        fb_sum_add(&yt, t);
-        constant &= t == y_true[0];
-    }
-    double dn = (double)n, sse = fb_sum_get(&se);
+    struct reg_sums s = {.finite = true, .constant = true};
+    for (size_t b = 0; b < n; b += REG_BLOCK)
+        reg_block(y_true + b, y_pred + b, n - b < REG_BLOCK ? n - b : REG_BLOCK, y_true[0], &s);
+    if (!s.finite)
+        return reg_bad_row(y_true, y_pred, n, err);
+    double dn = (double)n, sse = fb_sum_get(&s.se);
     *out = (struct fb_reg_metrics){
         .n = n,
-        .mae = fb_sum_get(&ae) / dn,
+        .mae = fb_sum_get(&s.ae) / dn,
         .rmse = sqrt(sse / dn),
-        .mape = fb_sum_get(&ape) / dn,
-        .mean_error = fb_sum_get(&e) / dn,
+        .mape = fb_sum_get(&s.ape) / dn,
+        .mean_error = fb_sum_get(&s.e) / dn,
     };
     if (n < 2) {
         out->r2 = NAN;
@@ -316,15 +390,10 @@ int fb_reg_compute(const double *y_true, const double *y_pred, size_t n,
         return 0;
     }
     double sst = 0.0;
-    if (!constant) {
-        double mean = fb_sum_get(&yt) / dn;
-        struct fb_sum ss = {0};
-        for (size_t i = 0; i < n; i++)
-            fb_sum_add(&ss, (y_true[i] - mean) * (y_true[i] - mean));
-        sst = fb_sum_get(&ss);
-    } else {
+    if (s.constant)
         out->notes |= FB_NOTE_R2_CONSTANT;
-    }
+    else
+        sst = reg_sst(y_true, n, fb_sum_get(&s.yt) / dn);
     /* force_finite: a perfect fit is 1 even on constant y_true, and a
      * non-zero error over a zero spread is 0 rather than -inf */
     out->r2 = sse == 0.0 ? 1.0 : sst == 0.0 ? 0.0 : 1.0 - sse / sst;

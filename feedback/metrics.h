@@ -93,7 +93,8 @@ struct fb_class_metrics {
      * zero_division=opts.zero_division) at this class. */
     struct fb_prf prf;
     /* roc_auc_score(y_true == c, proba[:, c]): NaN without probabilities
-     * or when y_true is all or none of this class. */
+     * or when y_true is all or none of this class. k == 2 ranks only the
+     * positive class (one sort): the other class's two are NaN. */
     double roc_auc;
     /* average_precision_score(y_true == c, proba[:, c]). */
     double avg_precision;
@@ -133,9 +134,9 @@ struct fb_cls_metrics {
 };
 
 /* Computes every classification metric of `in` (opts NULL: defaults).
- * One pass counts; with probabilities, one sort per class scores its
- * ranking (k == 2: the positive class's gives ROC AUC and average
- * precision). 0, or -CAP_EINVAL for bad input with out left empty (safe
+ * One pass counts; with probabilities, one more checks them and sums the
+ * log loss, and one sort per class ranks it (k == 2: only the positive
+ * class's, which gives both ROC AUC and average precision). 0, or -CAP_EINVAL for bad input with out left empty (safe
  * to free). out owns its arrays: fb_cls_metrics_free. */
 int fb_cls_compute(const struct fb_cls_input *in, const struct fb_cls_opts *opts,
                    struct fb_cls_metrics *out, struct cap_error *err);

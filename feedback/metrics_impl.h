@@ -34,11 +34,15 @@ static inline double fb_sum_get(const struct fb_sum *a)
     return isfinite(a->s) ? a->s + a->c : a->s;
 }
 
+/* The radix sort's digit (metrics_rank.c says why this width). */
+#define FB_RDX_BITS 12
+#define FB_RDX_SIZE (1u << FB_RDX_BITS)
+
 /* Scratch for rankings over up to n rows, reused across classes so that a
  * k-class query allocates once (2 n words + 48 KiB of digit counts). */
 struct fb_rank_work {
     uint64_t *keys, *tmp;
-    uint32_t (*cnt)[2048];
+    uint32_t (*cnt)[FB_RDX_SIZE];
     size_t n;
 };
 
