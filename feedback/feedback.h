@@ -11,5 +11,6 @@
 
 #include "feedback/ids.h"
 #include "feedback/join.h"
+#include "feedback/metrics.h"
 
 #endif
