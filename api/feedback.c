@@ -3,6 +3,8 @@
  *   POST /feedback          {"deployment", "labels": [{"id", "label" | "value", "time"?}]}
  *                           -> {"accepted": n, "unknown": [ids]}
  *   GET  /feedback/history?deployment=&id=   every label given for one row
+ *   GET  /feedback/quality?deployment=&from=&to=&width_s=&positive_class=
+ *                           realised quality per window of prediction time
  * The rules live in feedback/; this file reads the request and counts. */
 #include <stdlib.h>
 #include <string.h>
@@ -92,8 +94,36 @@ static int history(const struct api_env *env, const struct api_request *req,
     return 0;
 }
 
+/* from/to: epoch ms of prediction time, [from, to), default the last day;
+ * width_s: window width (absent or 0: one window over the range). */
+static int quality(const struct api_env *env, const struct api_request *req,
+                   struct api_response *resp, struct cap_error *err)
+{
+    struct fb_realised_query q = {.to_ms = cap_now_ms() + 1};
+    int64_t width_s = 0;
+    cJSON *list = NULL;
+    int rc;
+    if ((rc = need_deployment(env, req->msg, &q.deployment, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "to", false, &q.to_ms, err)) < 0)
+        return rc;
+    q.from_ms = q.to_ms - 86400000;
+    if ((rc = cap_json_get_i64(req->msg, "from", false, &q.from_ms, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "width_s", false, &width_s, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "positive_class", false, &q.positive, err)) < 0)
+        return rc;
+    if (width_s < 0 || width_s > 366LL * 86400)
+        return cap_err(err, CAP_EINVAL, "width_s must be 0 to 31622400 seconds, got %lld",
+                       (long long)width_s);
+    q.width_ms = width_s * 1000;
+    if ((rc = fb_realised(env->store, &q, &list, err)) < 0)
+        return rc;
+    resp->json = api_wrap("windows", list);
+    return 0;
+}
+
 const struct api_route api_feedback_routes[] = {
     {"POST", PREFIX, API_BODY_JSON, labels_put, NULL},
     {"GET", PREFIX "/history", API_BODY_JSON, history, NULL},
+    {"GET", PREFIX "/quality", API_BODY_JSON, quality, NULL},
     {NULL, NULL, API_BODY_JSON, NULL, NULL},
 };

@@ -3,7 +3,8 @@
  * labelled predictions (scikit-learn's definitions), concept-drift detectors
  * on an error stream (river's), and quality estimated without labels
  * (NannyML's CBPE). And the joining: the ids that name a prediction, and
- * labels joined to the logged predictions (join.h: store and log I/O). Each
+ * labels joined to the logged predictions (join.h), realised quality per
+ * window from them (realised.h): these read and write the store. Each
  * part has its own header, included here; other modules include only this
  * one. */
 #ifndef CAPSTAN_FEEDBACK_H
@@ -12,5 +13,6 @@
 #include "feedback/ids.h"
 #include "feedback/join.h"
 #include "feedback/metrics.h"
+#include "feedback/realised.h"
 
 #endif

@@ -245,3 +245,131 @@ def test_labels_survive_a_restart(tmp_path):
         assert [x["label"] for x in history(s.url, "rclf", rid)] == ["1", "0"]
     finally:
         s.assert_clean_exit(s.stop())
+
+
+# ---------------------------------------------------------------- quality
+
+def quality(url, deployment, **params):
+    r = requests.get(url + FEEDBACK + "/quality", params={"deployment": deployment, **params},
+                     timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()["windows"]
+
+
+def classify(url, X):
+    """OIP answers of the logistic regression: ids per row, labels, P(class 1)."""
+    r = infer_clf(url, X)
+    assert r.status_code == 200, r.text
+    out = {o["name"]: o for o in r.json()["outputs"]}
+    rid = r.json()["id"]
+    label = np.asarray(out["label"]["data"])
+    proba = np.asarray(out["probabilities"]["data"], dtype=np.float64).reshape(len(X), 2)
+    return [f"{rid}/{k}" for k in range(len(X))], label, proba
+
+
+def test_classifier_quality_per_window_equals_sklearn(tmp_path):
+    """Two phases of predictions split by a recorded instant; each window's
+    numbers against scikit-learn's functions on the same rows."""
+    from sklearn import metrics as skm
+    import time
+
+    s = Server(tmp_path / "q").start()
+    try:
+        import mlflow
+
+        with sh.tracking_uri(s.url):
+            mlflow.set_experiment("q")
+            sh.register(sh.logistic_model(), "fbclf")
+        sh.create_deployment(s.url, {"name": "fbclf", "model": "fbclf/1"})
+        sh.wait_for(lambda: sh.get_deployment(s.url, "fbclf")["status"]["primary"].get("ready"))
+        X, y = sh.classifier_data()  # the model's own training rows: it is good on them
+        t0 = int(time.time() * 1000) - 1
+        phases = []
+        for phase in (0, 1):
+            ids, pred, proba = [], [], []
+            for k in range(0, 200, 50):
+                i, p, pr = classify(s.url, X[k:k + 50])
+                ids += i
+                pred.append(p)
+                proba.append(pr)
+            truth = y.copy()
+            if phase:  # the concept shifts: a third of the second phase's labels flip
+                truth[::3] = 1 - truth[::3]
+            phases.append((ids, truth, np.concatenate(pred), np.vstack(proba)))
+            time.sleep(0.02)
+            if not phase:
+                t_mid = int(time.time() * 1000)
+                time.sleep(0.02)
+        t1 = int(time.time() * 1000) + 1
+        for ids, truth, _, _ in phases:  # late, and out of order
+            labels = [{"id": i, "label": int(v)} for i, v in zip(ids, truth)][::-1]
+            assert post_labels(s.url, "fbclf", labels).json()["accepted"] == len(ids)
+        for (lo, hi), (ids, truth, pred, proba) in zip(((t0, t_mid), (t_mid, t1)), phases):
+            w = quality(s.url, "fbclf", **{"from": lo, "to": hi})
+            assert len(w) == 1 and w[0]["labelled"] == len(ids), w
+            m = w[0]["metrics"]
+            p1 = proba[:, 1]
+            want = {
+                "accuracy": skm.accuracy_score(truth, pred),
+                "roc_auc": skm.roc_auc_score(truth, p1),
+                "pr_auc": skm.average_precision_score(truth, p1),
+                "log_loss": skm.log_loss(truth, proba, labels=[0, 1]),
+            }
+            for key, v in want.items():
+                assert abs(m[key] - v) <= 1e-9, (key, m[key], v)
+            for avg in ("binary", "macro", "weighted"):
+                pr, rc, f1, _ = skm.precision_recall_fscore_support(truth, pred, average=avg,
+                                                                      zero_division=0)
+                got = m[avg]
+                assert abs(got["precision"] - pr) <= 1e-9 and abs(got["recall"] - rc) <= 1e-9
+                assert abs(got["f1"] - f1) <= 1e-9, (avg, got, f1)
+            assert m["confusion_matrix"] == skm.confusion_matrix(truth, pred).tolist()
+            assert [c["class"] for c in m["classes"]] == ["0", "1"]
+        # the shifted phase is visibly worse
+        both = quality(s.url, "fbclf", **{"from": t0, "to": t1, "width_s": 0})
+        assert len(both) == 1 and both[0]["labelled"] == 400
+        a = [quality(s.url, "fbclf", **{"from": lo, "to": hi})[0]["metrics"]["accuracy"]
+             for lo, hi in ((t0, t_mid), (t_mid, t1))]
+        assert a[1] < a[0] - 0.1, a  # (deterministic: 0.655 vs 0.55)
+        # a label replaced changes the window's numbers
+        ids, truth, pred, _ = phases[0]
+        flip = [{"id": i, "label": int(1 - v)} for i, v in zip(ids[:20], truth[:20])]
+        assert post_labels(s.url, "fbclf", flip).json()["accepted"] == 20
+        truth2 = truth.copy()
+        truth2[:20] = 1 - truth2[:20]
+        m = quality(s.url, "fbclf", **{"from": t0, "to": t_mid})[0]["metrics"]
+        assert abs(m["accuracy"] - skm.accuracy_score(truth2, pred)) <= 1e-12
+        r = requests.get(s.url + FEEDBACK + "/quality",
+                         params={"deployment": "fbclf", "from": 10, "to": 5}, timeout=30)
+        assert r.status_code == 400 and "'to' must be after 'from'" in r.json()["message"]
+        r = requests.get(s.url + FEEDBACK + "/quality",
+                         params={"deployment": "fbclf", "positive_class": "7"}, timeout=30)
+        assert r.status_code == 400 and "positive_class '7'" in r.json()["message"], r.text
+    finally:
+        s.assert_clean_exit(s.stop())
+
+
+def test_regressor_quality_equals_sklearn(deployed):
+    from sklearn import metrics as skm
+    import time
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(120, 3)).astype(np.float32)
+    t0 = int(time.time() * 1000) - 1
+    r = requests.post(f"{deployed.url}/v2/models/fbreg/infer", json=sh.oip_body(x), timeout=30)
+    rid = r.json()["id"]
+    pred = np.asarray(r.json()["outputs"][0]["data"], dtype=np.float64)
+    truth = pred + rng.normal(scale=0.5, size=len(pred))
+    truth[5] = 0.0  # MAPE's epsilon rule
+    labels = [{"id": f"{rid}/{k}", "value": float(v)} for k, v in enumerate(truth)]
+    assert post_labels(deployed.url, "fbreg", labels).json()["accepted"] == len(truth)
+    w = quality(deployed.url, "fbreg", **{"from": t0, "to": int(time.time() * 1000) + 1})
+    assert len(w) == 1 and w[0]["task"] == "regression"
+    m = w[0]["metrics"]
+    want = {"mae": skm.mean_absolute_error(truth, pred),
+            "rmse": skm.root_mean_squared_error(truth, pred),
+            "mape": skm.mean_absolute_percentage_error(truth, pred),
+            "r2": skm.r2_score(truth, pred),
+            "mean_error": float(np.mean(pred - truth))}
+    for key, v in want.items():
+        assert abs(m[key] - v) <= 1e-9 * max(1.0, abs(v)), (key, m[key], v)

@@ -1,0 +1,384 @@
+/* realised.c - realised model quality per window of prediction time, from
+ * the current labels (realised.h): the labels of a window become class
+ * indices or values and go through metrics.c, whose numbers equal
+ * scikit-learn's. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "feedback/feedback.h"
+#include "store/store.h"
+
+/* ---- JSON of the metrics (the API's and the drivers' one form) ---- */
+
+static void add_num(cJSON *o, const char *key, double v)
+{
+    cJSON_AddItemToObject(o, key, isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull());
+}
+
+static cJSON *notes_json(unsigned notes)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < FB_NOTE_COUNT; i++)
+        if (notes & (1u << i))
+            cJSON_AddItemToArray(a, cJSON_CreateString(fb_note_name(1u << i)));
+    return a;
+}
+
+static cJSON *prf_json(const struct fb_prf *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    add_num(o, "precision", p->precision);
+    add_num(o, "recall", p->recall);
+    add_num(o, "f1", p->f1);
+    return o;
+}
+
+cJSON *fb_cls_json(const struct fb_cls_metrics *m, const char *const *classes)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "rows", (double)m->n);
+    add_num(o, "accuracy", m->accuracy);
+    if (m->k == 2)
+        cJSON_AddItemToObject(o, "binary", prf_json(&m->binary));
+    cJSON_AddItemToObject(o, "macro", prf_json(&m->macro));
+    cJSON_AddItemToObject(o, "weighted", prf_json(&m->weighted));
+    add_num(o, "roc_auc", m->roc_auc);
+    add_num(o, "roc_auc_weighted", m->roc_auc_weighted);
+    add_num(o, "pr_auc", m->avg_precision);
+    add_num(o, "pr_auc_weighted", m->avg_precision_weighted);
+    add_num(o, "log_loss", m->log_loss);
+    cJSON *cls = cJSON_AddArrayToObject(o, "classes");
+    cJSON *cm = cJSON_AddArrayToObject(o, "confusion_matrix");
+    for (int c = 0; c < m->k; c++) {
+        const struct fb_class_metrics *k = &m->classes[c];
+        cJSON *e = prf_json(&k->prf);
+        if (classes)
+            cJSON_AddStringToObject(e, "class", classes[c]);
+        cJSON_AddNumberToObject(e, "support", (double)k->support);
+        cJSON_AddNumberToObject(e, "predicted", (double)k->predicted);
+        add_num(e, "roc_auc", k->roc_auc);
+        add_num(e, "pr_auc", k->avg_precision);
+        cJSON_AddItemToArray(cls, e);
+        cJSON *row = cJSON_CreateArray();
+        for (int j = 0; j < m->k; j++)
+            cJSON_AddItemToArray(row,
+                                 cJSON_CreateNumber((double)m->confusion[(size_t)c * m->k + j]));
+        cJSON_AddItemToArray(cm, row);
+    }
+    cJSON_AddItemToObject(o, "notes", notes_json(m->notes));
+    return o;
+}
+
+cJSON *fb_reg_json(const struct fb_reg_metrics *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "rows", (double)m->n);
+    add_num(o, "mae", m->mae);
+    add_num(o, "rmse", m->rmse);
+    add_num(o, "mape", m->mape);
+    add_num(o, "r2", m->r2);
+    add_num(o, "mean_error", m->mean_error);
+    cJSON_AddItemToObject(o, "notes", notes_json(m->notes));
+    return o;
+}
+
+/* ---- one window's labelled rows ---- */
+
+struct rows {
+    bool classifier, mixed;      /* mixed: both kinds seen (the model changed kind) */
+    size_t n, cap;
+    char **truth, **pred;        /* classifier: texts (owned) */
+    double *vtrue, *vpred;       /* regressor */
+    double *scores;              /* n x nscores, or NULL once a row lacks them */
+    size_t nscores;
+    bool no_scores;
+};
+
+static void rows_clear(struct rows *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->truth ? r->truth[i] : NULL);
+        free(r->pred ? r->pred[i] : NULL);
+    }
+    r->n = 0;
+    r->nscores = 0;
+    r->no_scores = false;
+    r->mixed = false;
+}
+
+static void rows_free(struct rows *r)
+{
+    rows_clear(r);
+    free(r->truth);
+    free(r->pred);
+    free(r->vtrue);
+    free(r->vpred);
+    free(r->scores);
+}
+
+static void rows_grow(struct rows *r)
+{
+    if (r->n < r->cap)
+        return;
+    r->cap = r->cap ? 2 * r->cap : 1024;
+    r->truth = cap_xrealloc(r->truth, r->cap * sizeof *r->truth);
+    r->pred = cap_xrealloc(r->pred, r->cap * sizeof *r->pred);
+    r->vtrue = cap_xrealloc(r->vtrue, r->cap * sizeof *r->vtrue);
+    r->vpred = cap_xrealloc(r->vpred, r->cap * sizeof *r->vpred);
+    if (r->nscores)
+        r->scores = cap_xrealloc(r->scores, r->cap * r->nscores * sizeof *r->scores);
+}
+
+static void rows_add(struct rows *r, const struct store_label *l)
+{
+    bool cls = l->label != NULL && l->prediction != NULL;
+    if (r->n == 0)
+        r->classifier = cls;
+    if (cls != r->classifier) {
+        r->mixed = true;
+        return;
+    }
+    if (r->n == 0 && cls && l->nscores >= 2) {
+        r->nscores = l->nscores;
+        r->scores = cap_xrealloc(r->scores, (r->cap ? r->cap : 1) * r->nscores * sizeof(double));
+    }
+    rows_grow(r);
+    size_t i = r->n++;
+    r->truth[i] = cls ? cap_xstrdup(l->label) : NULL;
+    r->pred[i] = cls ? cap_xstrdup(l->prediction) : NULL;
+    r->vtrue[i] = l->value;
+    r->vpred[i] = l->pred_value;
+    if (r->nscores && l->nscores == r->nscores)
+        memcpy(r->scores + i * r->nscores, l->scores, r->nscores * sizeof(double));
+    else
+        r->no_scores = true;
+}
+
+/* ---- classes ---- */
+
+/* Whole numbers sort as numbers (sklearn's classes_ of an int target),
+ * anything else as text; ints (qsort_r's context) says which. */
+static bool is_integer(const char *s, long long *v)
+{
+    char *end = NULL;
+    *v = strtoll(s, &end, 10);
+    return *s && *end == '\0';
+}
+
+static int class_cmp(const void *a, const void *b, void *ints)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    if (*(const bool *)ints) {
+        long long u = strtoll(x, NULL, 10), v = strtoll(y, NULL, 10);
+        return (u > v) - (u < v);
+    }
+    return strcmp(x, y);
+}
+
+struct classes {
+    bool ints;                   /* every class a whole number */
+    char **names;                /* borrowed from the rows, or owned extras */
+    char **extra;                /* the ones added (owned) */
+    int k, nextra;
+};
+
+static void classes_free(struct classes *c)
+{
+    for (int i = 0; i < c->nextra; i++)
+        free(c->extra[i]);
+    free(c->extra);
+    free(c->names);
+}
+
+static void add_extra(struct classes *c, const char *name)
+{
+    c->extra = cap_xrealloc(c->extra, (size_t)(c->nextra + 1) * sizeof *c->extra);
+    c->extra[c->nextra] = cap_xstrdup(name);
+    c->names = cap_xrealloc(c->names, (size_t)(c->k + 1) * sizeof *c->names);
+    c->names[c->k++] = c->extra[c->nextra++];
+}
+
+/* The distinct classes of truth and predictions, sorted. A model's score
+ * columns follow its classes in this order (scikit-learn's classes_), so
+ * when only some appear but they are whole numbers within the columns, the
+ * others are added: 0..nscores-1. One class alone gets a second that no
+ * row has, as the metrics need two. */
+/* The index of name among the first n (sorted) classes, or -1. */
+static int32_t find_in(const struct classes *c, int n, const char *name)
+{
+    size_t lo = 0, hi = (size_t)n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (class_cmp(&c->names[mid], &name, (void *)&c->ints) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < (size_t)n && class_cmp(&c->names[lo], &name, (void *)&c->ints) == 0
+               ? (int32_t)lo
+               : -1;
+}
+
+static void find_classes(struct rows *r, struct classes *c)
+{
+    char **all = cap_xmalloc(2 * r->n * sizeof *all);
+    long long v;
+    *c = (struct classes){.ints = true, .names = cap_xmalloc(2 * r->n * sizeof *c->names)};
+    for (size_t i = 0; i < r->n; i++) {
+        all[2 * i] = r->truth[i];
+        all[2 * i + 1] = r->pred[i];
+        c->ints = c->ints && is_integer(r->truth[i], &v) && is_integer(r->pred[i], &v);
+    }
+    qsort_r(all, 2 * r->n, sizeof *all, class_cmp, &c->ints);
+    for (size_t i = 0; i < 2 * r->n; i++)
+        if (i == 0 || class_cmp(&all[i], &all[i - 1], &c->ints) != 0)
+            c->names[c->k++] = all[i];
+    free(all);
+    bool within = c->ints && r->nscores > 0 && !r->no_scores;
+    for (int i = 0; within && i < c->k; i++)
+        within = is_integer(c->names[i], &v) && v >= 0 && v < (long long)r->nscores;
+    if (within && c->k < (int)r->nscores) {
+        char b[24];
+        int k0 = c->k; /* the sorted part: the extras go after it */
+        for (size_t j = 0; j < r->nscores; j++) {
+            snprintf(b, sizeof b, "%zu", j);
+            if (find_in(c, k0, b) < 0)
+                add_extra(c, b);
+        }
+        qsort_r(c->names, (size_t)c->k, sizeof *c->names, class_cmp, &c->ints);
+    }
+    if (c->k == 1) {
+        add_extra(c, c->ints ? (strcmp(c->names[0], "0") ? "0" : "1") : "");
+        qsort_r(c->names, (size_t)c->k, sizeof *c->names, class_cmp, &c->ints);
+    }
+}
+
+/* ---- a window's metrics ---- */
+
+static int class_metrics(struct rows *r, const char *positive, cJSON *w, struct cap_error *err)
+{
+    struct classes c;
+    find_classes(r, &c);
+    int32_t *yt = cap_xmalloc(r->n * sizeof *yt), *yp = cap_xmalloc(r->n * sizeof *yp);
+    for (size_t i = 0; i < r->n; i++) {
+        yt[i] = find_in(&c, c.k, r->truth[i]);
+        yp[i] = find_in(&c, c.k, r->pred[i]);
+    }
+    bool scored = r->nscores > 0 && !r->no_scores && (size_t)c.k == r->nscores;
+    if (r->nscores > 0 && !scored)
+        cJSON_AddStringToObject(w, "scores_unused",
+                                "the classes seen do not tell which score column is which");
+    struct fb_cls_input in = {.n = r->n, .k = c.k, .y_true = yt, .y_pred = yp,
+                              .proba = scored ? r->scores : NULL};
+    struct fb_cls_opts o;
+    fb_cls_opts_init(&o);
+    int rc = 0;
+    if (positive && (o.pos_class = find_in(&c, c.k, positive)) < 0)
+        rc = cap_err(err, CAP_EINVAL, "positive_class '%.64s' is none of the window's classes",
+                     positive);
+    struct fb_cls_metrics m = {0};
+    if (rc == 0 && (rc = fb_cls_compute(&in, &o, &m, err)) == 0)
+        cJSON_AddItemToObject(w, "metrics", fb_cls_json(&m, (const char *const *)c.names));
+    fb_cls_metrics_free(&m);
+    free(yt);
+    free(yp);
+    classes_free(&c);
+    return rc;
+}
+
+static cJSON *window_json(struct rows *r, int64_t start, int64_t end, const char *positive,
+                          struct cap_error *err)
+{
+    cJSON *w = cJSON_CreateObject();
+    cJSON_AddNumberToObject(w, "start_ms", (double)start);
+    cJSON_AddNumberToObject(w, "end_ms", (double)end);
+    cJSON_AddNumberToObject(w, "labelled", (double)r->n);
+    cJSON_AddStringToObject(w, "task", r->classifier ? "classification" : "regression");
+    if (r->mixed)
+        cJSON_AddStringToObject(w, "skipped",
+                                "rows of the other task (the deployment changed model kind)");
+    int rc;
+    if (r->classifier) {
+        rc = class_metrics(r, positive, w, err);
+    } else {
+        struct fb_reg_metrics m;
+        if ((rc = fb_reg_compute(r->vtrue, r->vpred, r->n, &m, err)) == 0)
+            cJSON_AddItemToObject(w, "metrics", fb_reg_json(&m));
+    }
+    if (rc < 0) {
+        cJSON_Delete(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* ---- windows over the labels ---- */
+
+struct scan {
+    const struct fb_realised_query *q;
+    struct rows rows;
+    int64_t start;               /* the open window's start, INT64_MIN: none */
+    cJSON *windows;
+};
+
+static int64_t window_start(const struct fb_realised_query *q, int64_t t)
+{
+    if (q->width_ms <= 0)
+        return q->from_ms;
+    int64_t s = t / q->width_ms * q->width_ms;
+    return s > t ? s - q->width_ms : s; /* floor for times before 1970 */
+}
+
+static int close_window(struct scan *s, struct cap_error *err)
+{
+    if (s->rows.n == 0)
+        return 0;
+    int64_t end = s->q->width_ms > 0 ? s->start + s->q->width_ms : s->q->to_ms;
+    cJSON *w = window_json(&s->rows, s->start, end, s->q->positive, err);
+    rows_clear(&s->rows);
+    if (!w)
+        return -CAP_EINVAL;
+    cJSON_AddItemToArray(s->windows, w);
+    return 0;
+}
+
+static int on_label(void *cls, const struct store_label *l, struct cap_error *err)
+{
+    struct scan *s = cls;
+    int64_t start = window_start(s->q, l->pred_ms);
+    if (start != s->start) {
+        int rc = close_window(s, err);
+        if (rc < 0)
+            return rc;
+        s->start = start;
+    }
+    rows_add(&s->rows, l);
+    return 0;
+}
+
+int fb_realised(struct store *st, const struct fb_realised_query *q, cJSON **out,
+               struct cap_error *err)
+{
+    *out = NULL;
+    if (q->to_ms <= q->from_ms)
+        return cap_err(err, CAP_EINVAL, "'to' must be after 'from'");
+    if (q->width_ms < 0 || (q->width_ms > 0 && (q->to_ms - q->from_ms) / q->width_ms > 10000))
+        return cap_err(err, CAP_EINVAL,
+                       "width_s must be positive and give at most 10000 windows from 'from' to "
+                       "'to'");
+    struct scan s = {.q = q, .start = INT64_MIN, .windows = cJSON_CreateArray()};
+    int rc = store_labels_scan(st, q->deployment, q->from_ms, q->to_ms, on_label, &s, err);
+    if (rc == 0)
+        rc = close_window(&s, err);
+    rows_free(&s.rows);
+    if (rc < 0) {
+        cJSON_Delete(s.windows);
+        return rc;
+    }
+    *out = s.windows;
+    return 0;
+}
