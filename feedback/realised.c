@@ -41,9 +41,9 @@ cJSON *fb_cls_json(const struct fb_cls_metrics *m, const char *const *classes)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "rows", (double)m->n);
+    cJSON_AddNumberToObject(o, "k", m->k);
     add_num(o, "accuracy", m->accuracy);
-    if (m->k == 2)
-        cJSON_AddItemToObject(o, "binary", prf_json(&m->binary));
+    cJSON_AddItemToObject(o, "binary", m->k == 2 ? prf_json(&m->binary) : cJSON_CreateNull());
     cJSON_AddItemToObject(o, "macro", prf_json(&m->macro));
     cJSON_AddItemToObject(o, "weighted", prf_json(&m->weighted));
     add_num(o, "roc_auc", m->roc_auc);
@@ -60,6 +60,7 @@ cJSON *fb_cls_json(const struct fb_cls_metrics *m, const char *const *classes)
             cJSON_AddStringToObject(e, "class", classes[c]);
         cJSON_AddNumberToObject(e, "support", (double)k->support);
         cJSON_AddNumberToObject(e, "predicted", (double)k->predicted);
+        cJSON_AddBoolToObject(e, "present", k->present);
         add_num(e, "roc_auc", k->roc_auc);
         add_num(e, "pr_auc", k->avg_precision);
         cJSON_AddItemToArray(cls, e);

@@ -6,8 +6,8 @@
  * or
  *   regression
  *   y_true,y_pred                      (doubles; "nan" and "inf" pass through)
- * stdout: the metrics as JSON, doubles as "%.17g" (exact), NaN as null, the
- * notes as their names. Exit 1 with the library's message on stderr when it
+ * stdout: the metrics as the API answers them (fb_cls_json / fb_reg_json:
+ * doubles that read back exactly, NaN as null, the notes as their names). Exit 1 with the library's message on stderr when it
  * refuses the rows, 2 when the text itself cannot be read. */
 #include <errno.h>
 #include <limits.h>
@@ -34,33 +34,6 @@ static _Noreturn void die(const char *fmt, const char *a, size_t line)
     fprintf(stderr, fmt, a);
     fputc('\n', stderr);
     exit(2);
-}
-
-static cJSON *num(double v)
-{
-    if (!isfinite(v))
-        return cJSON_CreateNull();
-    char s[32];
-    snprintf(s, sizeof s, "%.17g", v);
-    return cJSON_CreateRaw(s);
-}
-
-static cJSON *notes_json(unsigned notes)
-{
-    cJSON *a = cJSON_CreateArray();
-    for (int i = 0; i < FB_NOTE_COUNT; i++)
-        if (notes & (1u << i))
-            cJSON_AddItemToArray(a, cJSON_CreateString(fb_note_name(1u << i)));
-    return a;
-}
-
-static cJSON *prf_json(const struct fb_prf *p)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "precision", num(p->precision));
-    cJSON_AddItemToObject(o, "recall", num(p->recall));
-    cJSON_AddItemToObject(o, "f1", num(p->f1));
-    return o;
 }
 
 static void grow(struct rows *r, int k)
@@ -140,53 +113,6 @@ static void read_rows(struct rows *r, int k)
     free(line);
 }
 
-static cJSON *cls_json(const struct fb_cls_metrics *m)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "n", (double)m->n);
-    cJSON_AddNumberToObject(o, "k", m->k);
-    cJSON_AddItemToObject(o, "accuracy", num(m->accuracy));
-    cJSON_AddItemToObject(o, "binary", m->k == 2 ? prf_json(&m->binary) : cJSON_CreateNull());
-    cJSON_AddItemToObject(o, "macro", prf_json(&m->macro));
-    cJSON_AddItemToObject(o, "weighted", prf_json(&m->weighted));
-    cJSON_AddItemToObject(o, "roc_auc", num(m->roc_auc));
-    cJSON_AddItemToObject(o, "roc_auc_weighted", num(m->roc_auc_weighted));
-    cJSON_AddItemToObject(o, "average_precision", num(m->avg_precision));
-    cJSON_AddItemToObject(o, "average_precision_weighted", num(m->avg_precision_weighted));
-    cJSON_AddItemToObject(o, "log_loss", num(m->log_loss));
-    cJSON_AddItemToObject(o, "notes", notes_json(m->notes));
-    cJSON *conf = cJSON_AddArrayToObject(o, "confusion");
-    cJSON *cls = cJSON_AddArrayToObject(o, "classes");
-    for (int i = 0; i < m->k; i++) {
-        cJSON *row = cJSON_CreateArray();
-        for (int j = 0; j < m->k; j++)
-            cJSON_AddItemToArray(row, cJSON_CreateNumber((double)m->confusion[i * m->k + j]));
-        cJSON_AddItemToArray(conf, row);
-        const struct fb_class_metrics *c = &m->classes[i];
-        cJSON *co = prf_json(&c->prf);
-        cJSON_AddNumberToObject(co, "support", (double)c->support);
-        cJSON_AddNumberToObject(co, "predicted", (double)c->predicted);
-        cJSON_AddBoolToObject(co, "present", c->present);
-        cJSON_AddItemToObject(co, "roc_auc", num(c->roc_auc));
-        cJSON_AddItemToObject(co, "average_precision", num(c->avg_precision));
-        cJSON_AddItemToArray(cls, co);
-    }
-    return o;
-}
-
-static cJSON *reg_json(const struct fb_reg_metrics *m)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "n", (double)m->n);
-    cJSON_AddItemToObject(o, "mae", num(m->mae));
-    cJSON_AddItemToObject(o, "rmse", num(m->rmse));
-    cJSON_AddItemToObject(o, "mape", num(m->mape));
-    cJSON_AddItemToObject(o, "r2", num(m->r2));
-    cJSON_AddItemToObject(o, "mean_error", num(m->mean_error));
-    cJSON_AddItemToObject(o, "notes", notes_json(m->notes));
-    return o;
-}
-
 /* The header's options; returns k, the library checks its range (-1 for
  * regression). */
 static int read_header(struct fb_cls_opts *o)
@@ -236,12 +162,12 @@ int main(void)
                                   .proba = r.fields > 2 ? r.proba : NULL};
         struct fb_cls_metrics m;
         if ((rc = fb_cls_compute(&in, &o, &m, &err)) == 0)
-            out = cls_json(&m);
+            out = fb_cls_json(&m, NULL);
         fb_cls_metrics_free(&m);
     } else {
         struct fb_reg_metrics m;
         if ((rc = fb_reg_compute(r.dt, r.dp, r.n, &m, &err)) == 0)
-            out = reg_json(&m);
+            out = fb_reg_json(&m);
     }
     free(r.yt), free(r.yp), free(r.dt), free(r.dp), free(r.proba);
     if (rc) {

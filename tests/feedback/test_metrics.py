@@ -82,7 +82,7 @@ def check_cls(k, yt, yp, proba=None, pos=1, zd="warn", all_classes=False, notes=
             assert got["binary"] is None
         p, r, f, s = skm.precision_recall_fscore_support(
             yt, yp, average=None, labels=labels, zero_division=zd)
-        assert got["confusion"] == skm.confusion_matrix(yt, yp, labels=labels).tolist()
+        assert got["confusion_matrix"] == skm.confusion_matrix(yt, yp, labels=labels).tolist()
         for c in range(k):
             gc = got["classes"][c]
             assert gc["support"] == s[c]
@@ -101,26 +101,26 @@ def check_ranking(got, k, yt, proba, pos):
     for c in range(k):
         if k == 2 and c != pos:  # binary: only the positive class is ranked
             assert got["classes"][c]["roc_auc"] is None
-            assert got["classes"][c]["average_precision"] is None
+            assert got["classes"][c]["pr_auc"] is None
             continue
         close(got["classes"][c]["roc_auc"], sk_or_nan(skm.roc_auc_score, yt == c, proba[:, c]),
               f"class {c} roc_auc")
-        close(got["classes"][c]["average_precision"],
+        close(got["classes"][c]["pr_auc"],
               sk_or_nan(skm.average_precision_score, yt == c, proba[:, c]),
               f"class {c} average_precision")
     if k == 2:
         auc = sk_or_nan(skm.roc_auc_score, yt == pos, proba[:, pos])
         ap = sk_or_nan(skm.average_precision_score, yt == pos, proba[:, pos])
         want = {"roc_auc": auc, "roc_auc_weighted": auc,
-                "average_precision": ap, "average_precision_weighted": ap}
+                "pr_auc": ap, "pr_auc_weighted": ap}
     else:
         want = {
             "roc_auc": sk_or_nan(skm.roc_auc_score, yt, proba, multi_class="ovr",
                                  average="macro", labels=labels),
             "roc_auc_weighted": sk_or_nan(skm.roc_auc_score, yt, proba, multi_class="ovr",
                                           average="weighted", labels=labels),
-            "average_precision": sk_or_nan(skm.average_precision_score, yt, proba),
-            "average_precision_weighted": sk_or_nan(skm.average_precision_score, yt, proba,
+            "pr_auc": sk_or_nan(skm.average_precision_score, yt, proba),
+            "pr_auc_weighted": sk_or_nan(skm.average_precision_score, yt, proba,
                                                     average="weighted"),
         }
     want["log_loss"] = sk_or_nan(skm.log_loss, yt, proba, labels=labels)
@@ -178,7 +178,7 @@ def test_binary_small_hand_example():
     yt = np.array([0, 0, 1, 1, 1])
     s = np.array([0.1, 0.4, 0.35, 0.8, 0.4])
     got = check_cls(2, yt, (s > 0.5).astype(int), np.column_stack([1 - s, s]))
-    assert got["confusion"] == [[2, 0], [2, 1]]
+    assert got["confusion_matrix"] == [[2, 0], [2, 1]]
     assert got["roc_auc"] == pytest.approx(4.5 / 6)
 
 
@@ -191,12 +191,12 @@ def test_binary_one_class_in_y_true():
     yp = (s > 0.5).astype(int)
     got = check_cls(2, yt, yp, np.column_stack([1 - s, s]),
                     notes=["one_class", "no_positive", "zero_division"])
-    assert got["roc_auc"] is None and got["average_precision"] == 0.0
+    assert got["roc_auc"] is None and got["pr_auc"] == 0.0
     # every row positive: AUC undefined again, AP is 1 (class 0 is predicted
     # but never true: its recall is 0/0)
     got = check_cls(2, 1 - yt, yp, np.column_stack([1 - s, s]),
                     notes=["one_class", "zero_division"])
-    assert got["average_precision"] == 1.0
+    assert got["pr_auc"] == 1.0
 
 
 def test_binary_zero_division_options():
@@ -211,7 +211,7 @@ def test_binary_zero_division_options():
 def test_without_probabilities():
     yt, yp, _ = binary_rows(5, 500)
     got = check_cls(2, yt, yp, None, notes=["no_proba"])
-    for name in ("roc_auc", "average_precision", "log_loss"):
+    for name in ("roc_auc", "pr_auc", "log_loss"):
         assert got[name] is None
 
 
@@ -223,7 +223,7 @@ def test_multiclass_all_classes_present():
     yt = noisy_labels(rng, proba)
     yp = proba.argmax(axis=1)
     got = check_cls(3, yt, yp, proba, notes=[])
-    assert got["roc_auc"] is not None and got["average_precision"] is not None
+    assert got["roc_auc"] is not None and got["pr_auc"] is not None
 
 
 def test_multiclass_class_never_predicted_and_never_true():
@@ -238,7 +238,7 @@ def test_multiclass_class_never_predicted_and_never_true():
         got = check_cls(5, yt, yp, proba, all_classes=all_classes,
                         notes=["zero_division", "one_class", "class_absent", "no_positive"])
         assert got["roc_auc"] is None and got["roc_auc_weighted"] is not None
-        assert got["average_precision"] is None
+        assert got["pr_auc"] is None
         assert not got["classes"][4]["present"] and got["classes"][3]["present"]
     # the macro averages differ by class 4's zeros
     assert got["macro"]["recall"] < check_cls(5, yt, yp, proba)["macro"]["recall"]
@@ -262,7 +262,7 @@ def test_multiclass_rows_not_normalised():
     yt = noisy_labels(rng, proba)
     got = check_cls(3, yt, proba.argmax(axis=1), proba, notes=["not_normalised"])
     assert got["roc_auc"] is None and got["roc_auc_weighted"] is None
-    assert got["log_loss"] is not None and got["average_precision"] is not None
+    assert got["log_loss"] is not None and got["pr_auc"] is not None
 
 
 def test_multiclass_ties_and_extreme_probabilities():
@@ -299,7 +299,7 @@ def check_reg(yt, yp, notes=None):
         close(got["mape"], skm.mean_absolute_percentage_error(yt, yp), "mape")
         close(got["r2"], skm.r2_score(yt, yp), "r2")
     close(got["mean_error"], np.mean(np.asarray(yp) - np.asarray(yt)), "mean_error")
-    assert got["n"] == len(yt)
+    assert got["rows"] == len(yt)
     if notes is not None:
         assert sorted(got["notes"]) == sorted(notes)
     return got
