@@ -83,8 +83,8 @@ void fb_det_spec_default(enum fb_det_type type, struct fb_det_spec *out);
 int fb_det_spec_parse(const cJSON *json, struct fb_det_spec *out, struct cap_error *err);
 /* Checks the ranges of a spec built in C (fb_det_spec_parse does it too). */
 int fb_det_spec_check(const struct fb_det_spec *spec, struct cap_error *err);
-/* {"type": ..., every parameter}: the effective configuration. Caller
- * cJSON_Deletes it. */
+/* {"type": ..., every parameter} of a checked spec: the effective
+ * configuration. Caller cJSON_Deletes it. */
 cJSON *fb_det_spec_json(const struct fb_det_spec *spec);
 bool fb_det_spec_equal(const struct fb_det_spec *a, const struct fb_det_spec *b);
 

@@ -82,7 +82,7 @@ static void eddm_update(struct fb_det *det, double x)
 
 static const struct fb_state_field eddm_fields[] = {
     FB_FD(eddm.dist.n), FB_FD(eddm.dist.mean), FB_FD(eddm.dist_s), FB_FD(eddm.p2s_max),
-    FB_FI(eddm.n),      FB_FI(eddm.last_error), FB_FI(eddm.n_errors),
+    FB_FI(eddm.n), FB_FI(eddm.last_error), FB_FI(eddm.n_errors),
 };
 const struct fb_det_ops fb_eddm_ops = {eddm_reset, eddm_update, eddm_fields, FB_NF(eddm_fields)};
 
@@ -138,10 +138,11 @@ static void hddm_a_update(struct fb_det *det, double x)
 }
 
 static const struct fb_state_field hddm_a_fields[] = {
-    FB_FD(hddm_a.z.n),     FB_FD(hddm_a.z.mean),     FB_FD(hddm_a.x_min.n),
+    FB_FD(hddm_a.z.n),        FB_FD(hddm_a.z.mean),  FB_FD(hddm_a.x_min.n),
     FB_FD(hddm_a.x_min.mean), FB_FD(hddm_a.x_max.n), FB_FD(hddm_a.x_max.mean),
 };
-const struct fb_det_ops fb_hddm_a_ops = {hddm_a_reset, hddm_a_update, hddm_a_fields, FB_NF(hddm_a_fields)};
+const struct fb_det_ops fb_hddm_a_ops = {hddm_a_reset, hddm_a_update, hddm_a_fields,
+                                         FB_NF(hddm_a_fields)};
 
 /* HDDM_W: exponentially weighted means with McDiarmid's bound. The stream's
  * EWMA is cut where it was lowest (highest) plus (minus) the bound: s1 is
@@ -211,7 +212,8 @@ static void hddm_w_update(struct fb_det *det, double x)
 
 #define SAMPLE(m) FB_FD(hddm_w.m.ewma), FB_FD(hddm_w.m.ibc), FB_FI(hddm_w.m.init)
 static const struct fb_state_field hddm_w_fields[] = {
-    SAMPLE(total),       SAMPLE(s1_decr),     SAMPLE(s1_incr), SAMPLE(s2_decr),
-    SAMPLE(s2_incr),     FB_FD(hddm_w.incr_cut),  FB_FD(hddm_w.decr_cut),
+    SAMPLE(total), SAMPLE(s1_decr), SAMPLE(s1_incr), SAMPLE(s2_decr), SAMPLE(s2_incr),
+    FB_FD(hddm_w.incr_cut), FB_FD(hddm_w.decr_cut),
 };
-const struct fb_det_ops fb_hddm_w_ops = {hddm_w_reset, hddm_w_update, hddm_w_fields, FB_NF(hddm_w_fields)};
+const struct fb_det_ops fb_hddm_w_ops = {hddm_w_reset, hddm_w_update, hddm_w_fields,
+                                         FB_NF(hddm_w_fields)};
