@@ -111,6 +111,11 @@ CASES = [
       "grace_period": 200}, "real_gradual", False),
     ({"type": "adwin", "delta": 0.0001, "clock": 7, "max_buckets": 1, "min_window_length": 1,
       "grace_period": 0}, "bits_gradual", False),
+    # a loose delta: many drifts on small windows, each cut test near its bound
+    ({"type": "adwin", "delta": 0.9, "clock": 1}, "real_gradual", False),
+    ({"type": "adwin", "delta": 0.3, "clock": 1, "min_window_length": 2, "grace_period": 5},
+     "bits_abrupt", False),
+    ({"type": "adwin", "delta": 0.2, "clock": 3, "max_buckets": 2}, "real_abrupt", False),
     ({"type": "page_hinkley"}, "real_abrupt", False),
     ({"type": "page_hinkley"}, "real_gradual", False),
     ({"type": "page_hinkley", "mode": "up", "threshold": 25.0, "delta": 0.01,
