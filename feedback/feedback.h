@@ -14,5 +14,6 @@
 #include "feedback/join.h"
 #include "feedback/metrics.h"
 #include "feedback/realised.h"
+#include "feedback/detect.h"
 
 #endif
