@@ -7,4 +7,6 @@
 #ifndef CAPSTAN_FEEDBACK_H
 #define CAPSTAN_FEEDBACK_H
 
+#include "feedback/cbpe.h"
+
 #endif

@@ -1,0 +1,380 @@
+/* isotonic.c - CBPE's calibrator and nannyml's rule for using it.
+ *
+ * The rule draws its splits the way scikit-learn's StratifiedShuffleSplit
+ * (random_state=42) does with numpy's legacy RandomState: MT19937 seeded by
+ * init_genrand, bounded integers by masked rejection, Fisher-Yates from the
+ * top. Reproducing the draws (not just their distribution) is what makes the
+ * calibrate-or-not decision equal nannyml's. */
+#include "feedback/cbpe_int.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_keyed(const void *pa, const void *pb)
+{
+    const struct fb_keyed *a = pa, *b = pb;
+    if (a->k != b->k)
+        return a->k < b->k ? -1 : 1;
+    if (a->y != b->y)
+        return a->y < b->y ? -1 : 1;
+    return (a->i > b->i) - (a->i < b->i);
+}
+
+void fb_keyed_sort(struct fb_keyed *a, size_t n)
+{
+    if (n > 1)
+        qsort(a, n, sizeof *a, cmp_keyed);
+}
+
+double fb_roc_auc_sorted(const struct fb_keyed *ord, size_t n, const double *y)
+{
+    /* Mann-Whitney: each positive counts the negatives below it, and half the
+     * negatives tied with it; exact in doubles up to 2^53 pairs. */
+    double pos = 0, neg = 0, u = 0;
+    for (size_t j = 0; j < n;) {
+        size_t e = j;
+        double gp = 0, gn = 0;
+        while (e < n && ord[e].k == ord[j].k) {
+            if (y[ord[e].i] == 1)
+                gp++;
+            else
+                gn++;
+            e++;
+        }
+        u += gp * (neg + 0.5 * gn);
+        pos += gp;
+        neg += gn;
+        j = e;
+    }
+    if (pos == 0 || neg == 0)
+        return NAN;
+    return u / (pos * neg);
+}
+
+/* Pool adjacent violators over (v, w): each block's weighted mean, written
+ * back over v. nb blocks live in the front of mean/wt/start. */
+static void pava(double *v, const double *w, size_t n, double *mean, double *wt, size_t *start)
+{
+    size_t nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        mean[nb] = v[i];
+        wt[nb] = w[i];
+        start[nb] = i;
+        nb++;
+        while (nb > 1 && mean[nb - 2] > mean[nb - 1]) {
+            double ws = wt[nb - 2] + wt[nb - 1];
+            mean[nb - 2] = (wt[nb - 2] * mean[nb - 2] + wt[nb - 1] * mean[nb - 1]) / ws;
+            wt[nb - 2] = ws;
+            nb--;
+        }
+    }
+    for (size_t b = 0; b < nb; b++) {
+        size_t end = b + 1 < nb ? start[b + 1] : n;
+        for (size_t i = start[b]; i < end; i++)
+            v[i] = mean[b];
+    }
+}
+
+int fb_iso_fit(struct fb_iso *iso, const struct fb_keyed *ord, size_t n, const double *y,
+               struct cap_error *err)
+{
+    memset(iso, 0, sizeof *iso);
+    double *buf = malloc(n * 5 * sizeof *buf);
+    size_t *start = malloc(n * sizeof *start);
+    if (!buf || !start) {
+        free(buf);
+        free(start);
+        return cap_err(err, CAP_EINTERNAL, "out of memory fitting the calibrator (%zu rows)", n);
+    }
+    double *ux = buf, *uy = buf + n, *uw = buf + 2 * n, *mean = buf + 3 * n, *wt = buf + 4 * n;
+    /* sklearn's _make_unique: x within float64 resolution (1e-15) of the
+     * group's first x joins the group, its y averaged. */
+    size_t u = 0;
+    double cx = ord[0].k, cy = 0, cw = 0;
+    for (size_t j = 0; j < n; j++) {
+        double x = ord[j].k, yj = y[ord[j].i];
+        if (x - cx >= 1e-15) {
+            ux[u] = cx, uw[u] = cw, uy[u] = cy / cw, u++;
+            cx = x, cw = 1, cy = yj;
+        } else {
+            cw += 1, cy += yj;
+        }
+    }
+    ux[u] = cx, uw[u] = cw, uy[u] = cy / cw, u++;
+    pava(uy, uw, u, mean, wt, start);
+    iso->xmin = ux[0];
+    iso->xmax = ux[u - 1];
+    /* Drop inner points whose y equals both neighbours': the interpolation
+     * is the same without them. */
+    size_t k = 0;
+    for (size_t i = 0; i < u; i++) {
+        if (i == 0 || i == u - 1 || uy[i] != uy[i - 1] || uy[i] != uy[i + 1]) {
+            ux[k] = ux[i];
+            uw[k] = uy[i]; /* uw is free now: the kept y */
+            k++;
+        }
+    }
+    free(start);
+    iso->x = malloc(k * sizeof *iso->x);
+    iso->y = malloc(k * sizeof *iso->y);
+    if (!iso->x || !iso->y) {
+        free(buf);
+        fb_iso_free(iso);
+        return cap_err(err, CAP_EINTERNAL, "out of memory fitting the calibrator (%zu rows)", n);
+    }
+    memcpy(iso->x, ux, k * sizeof *ux);
+    memcpy(iso->y, uw, k * sizeof *uw);
+    iso->n = k;
+    free(buf);
+    return 0;
+}
+
+double fb_iso_predict(const struct fb_iso *iso, double t)
+{
+    if (t < iso->xmin)
+        t = iso->xmin;
+    if (t > iso->xmax)
+        t = iso->xmax;
+    if (iso->n == 1)
+        return iso->y[0];
+    /* scipy's interp1d: the first x >= t (searchsorted left), kept in
+     * [1, n-1], and the line through that point and the one before. */
+    size_t lo = 0, hi = iso->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (iso->x[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t k = lo < 1 ? 1 : lo > iso->n - 1 ? iso->n - 1 : lo;
+    double slope = (iso->y[k] - iso->y[k - 1]) / (iso->x[k] - iso->x[k - 1]);
+    return slope * (t - iso->x[k - 1]) + iso->y[k - 1];
+}
+
+void fb_iso_free(struct fb_iso *iso)
+{
+    free(iso->x);
+    free(iso->y);
+    iso->x = iso->y = NULL;
+    iso->n = 0;
+}
+
+/* numpy's MT19937 and the legacy RandomState draws built on it. */
+struct mt {
+    uint32_t s[624];
+    int i;
+};
+
+static void mt_seed(struct mt *r, uint32_t seed)
+{
+    r->s[0] = seed;
+    for (uint32_t i = 1; i < 624; i++)
+        r->s[i] = 1812433253u * (r->s[i - 1] ^ (r->s[i - 1] >> 30)) + i;
+    r->i = 624;
+}
+
+static uint32_t mt_next(struct mt *r)
+{
+    if (r->i >= 624) {
+        for (int k = 0; k < 624; k++) {
+            uint32_t y = (r->s[k] & 0x80000000u) | (r->s[(k + 1) % 624] & 0x7fffffffu);
+            uint32_t v = r->s[(k + 397) % 624] ^ (y >> 1);
+            r->s[k] = (y & 1) ? v ^ 0x9908b0dfu : v;
+        }
+        r->i = 0;
+    }
+    uint32_t y = r->s[r->i++];
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    return y ^ (y >> 18);
+}
+
+/* random_interval: uniform in [0, max] by rejection under a bit mask. */
+static size_t mt_interval(struct mt *r, size_t max)
+{
+    if (max == 0)
+        return 0;
+    uint32_t mask = (uint32_t)max;
+    for (int s = 1; s < 32; s <<= 1)
+        mask |= mask >> s;
+    uint32_t v;
+    while ((v = mt_next(r) & mask) > max)
+        ;
+    return v;
+}
+
+/* RandomState.shuffle of a 1-d array. */
+static void mt_shuffle(struct mt *r, size_t *a, size_t n)
+{
+    for (size_t i = n; i-- > 1;) {
+        size_t j = mt_interval(r, i), t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+/* sklearn's _approximate_mode for two classes: the floor of each class's
+ * share of draws, the rest to the largest remainders, ties broken by
+ * rng.choice (a permutation of the tied classes). */
+static void approx_mode(const size_t counts[2], size_t draws, struct mt *r, size_t out[2])
+{
+    double total = (double)(counts[0] + counts[1]), cont[2], fl[2];
+    for (int c = 0; c < 2; c++) {
+        cont[c] = (double)counts[c] / total * (double)draws;
+        fl[c] = floor(cont[c]);
+    }
+    long need = (long)((double)draws - (fl[0] + fl[1]));
+    if (need > 0) {
+        double rem[2] = {cont[0] - fl[0], cont[1] - fl[1]};
+        double hi = rem[0] > rem[1] ? rem[0] : rem[1], lo = rem[0] > rem[1] ? rem[1] : rem[0];
+        double vals[2] = {hi, lo};
+        for (int v = 0; v < (hi == lo ? 1 : 2) && need > 0; v++) {
+            size_t inds[2], ni = 0, perm[2] = {0, 1};
+            for (size_t c = 0; c < 2; c++)
+                if (rem[c] == vals[v])
+                    inds[ni++] = c;
+            long add = (long)ni < need ? (long)ni : need;
+            mt_shuffle(r, perm, ni);
+            for (long a = 0; a < add; a++)
+                fl[inds[perm[a]]] += 1;
+            need -= add;
+        }
+    }
+    out[0] = (size_t)fl[0];
+    out[1] = (size_t)fl[1];
+}
+
+/* nannyml's expected calibration error: rows sorted by probability, cut
+ * into 10 bins of equal count (the last takes the rest). */
+static double ece(const double *p, const double *y, size_t n, struct fb_keyed *ord)
+{
+    for (size_t i = 0; i < n; i++)
+        ord[i] = (struct fb_keyed){.k = p[i], .i = i};
+    fb_keyed_sort(ord, n);
+    size_t bins = n <= 20 ? n / 2 : 10, width = n / bins, lo = 0;
+    double sum = 0;
+    while (lo < n) {
+        size_t hi = lo + width;
+        if (hi + width > n)
+            hi = n; /* range(0, n+1, width) with its last edge set to n */
+        double sp = 0, sy = 0;
+        for (size_t j = lo; j < hi; j++)
+            sp += p[ord[j].i], sy += y[ord[j].i];
+        double m = (double)(hi - lo);
+        sum += m / (double)n * fabs(sp / m - sy / m);
+        lo = hi;
+    }
+    return sum;
+}
+
+/* One split's train and test rows, as StratifiedShuffleSplit draws them:
+ * per class a permutation of its rows (ascending row order first), the
+ * first ni to train and the next ti to test, then both lists shuffled. */
+static void draw_split(struct mt *r, size_t *const cls[2], const size_t counts[2],
+                       size_t n_train, size_t n_test, size_t *perm, size_t *train, size_t *test)
+{
+    size_t ni[2], ti[2], rest[2], nt = 0, ns = 0;
+    approx_mode(counts, n_train, r, ni);
+    rest[0] = counts[0] - ni[0];
+    rest[1] = counts[1] - ni[1];
+    approx_mode(rest, n_test, r, ti);
+    for (int c = 0; c < 2; c++) {
+        for (size_t i = 0; i < counts[c]; i++)
+            perm[i] = i;
+        mt_shuffle(r, perm, counts[c]);
+        for (size_t i = 0; i < ni[c]; i++)
+            train[nt++] = cls[c][perm[i]];
+        for (size_t i = ni[c]; i < ni[c] + ti[c]; i++)
+            test[ns++] = cls[c][perm[i]];
+    }
+    mt_shuffle(r, train, n_train);
+    mt_shuffle(r, test, n_test);
+}
+
+/* Calibrates each split's test rows with isotonic regression fitted on its
+ * train rows; tp/tc/ty get the 10 test sets one after the other. The train
+ * rows in (p, y) order come from ord filtered by a mask: O(n) per split. */
+static int run_splits(const double *p, const double *y, size_t n, const struct fb_keyed *ord,
+                      size_t n_test, double *tp, double *tc, double *ty, struct cap_error *err)
+{
+    size_t counts[2] = {0, 0}, n_train = n - n_test;
+    for (size_t i = 0; i < n; i++)
+        counts[y[i] == 1]++;
+    size_t *idx = malloc((2 * n + n_train + n_test) * sizeof *idx);
+    unsigned char *mask = malloc(n);
+    struct fb_keyed *sub = malloc(n_train * sizeof *sub);
+    if (!idx || !mask || !sub) {
+        free(idx), free(mask), free(sub);
+        return cap_err(err, CAP_EINTERNAL, "out of memory checking calibration (%zu rows)", n);
+    }
+    size_t *cls[2] = {idx, idx + counts[0]}, *perm = idx + n, *train = idx + 2 * n;
+    size_t *test = train + n_train, k[2] = {0, 0};
+    for (size_t i = 0; i < n; i++) {
+        int c = y[i] == 1;
+        cls[c][k[c]++] = i;
+    }
+    struct mt r;
+    mt_seed(&r, 42);
+    int rc = 0;
+    for (int s = 0; s < 10 && rc == 0; s++) {
+        draw_split(&r, cls, counts, n_train, n_test, perm, train, test);
+        memset(mask, 0, n);
+        for (size_t i = 0; i < n_train; i++)
+            mask[train[i]] = 1;
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (mask[ord[i].i])
+                sub[m++] = ord[i];
+        struct fb_iso iso;
+        rc = fb_iso_fit(&iso, sub, m, y, err);
+        for (size_t i = 0; rc == 0 && i < n_test; i++) {
+            size_t o = (size_t)s * n_test + i;
+            tp[o] = p[test[i]];
+            tc[o] = fb_iso_predict(&iso, tp[o]);
+            ty[o] = y[test[i]];
+        }
+        if (rc == 0)
+            fb_iso_free(&iso);
+    }
+    free(idx), free(mask), free(sub);
+    return rc;
+}
+
+int fb_needs_calibration(const double *p, const double *y, size_t n, const struct fb_keyed *ord,
+                         bool *needs, double *ece_before, double *ece_after,
+                         struct cap_error *err)
+{
+    *needs = false;
+    *ece_before = *ece_after = NAN;
+    double auc = fb_roc_auc_sorted(ord, n, y);
+    if (isnan(auc) || auc > 0.999)
+        return 0; /* one class, or nothing to gain */
+    size_t n1 = 0;
+    for (size_t i = 0; i < n; i++)
+        n1 += y[i] == 1;
+    size_t n_test = (size_t)ceil(0.1 * (double)n), n_train = n - n_test;
+    if (n1 < 2 || n - n1 < 2 || n_test < 2 || n_train < 2)
+        return cap_err(err, CAP_EINVAL,
+                       "reference too small for the calibration check: %zu rows, %zu of class 0 "
+                       "and %zu of class 1; expected at least 11 rows and 2 of each class",
+                       n, n - n1, n1);
+    size_t L = 10 * n_test;
+    double *buf = malloc(3 * L * sizeof *buf);
+    struct fb_keyed *ord2 = malloc(L * sizeof *ord2);
+    if (!buf || !ord2) {
+        free(buf), free(ord2);
+        return cap_err(err, CAP_EINTERNAL, "out of memory checking calibration (%zu rows)", n);
+    }
+    int rc = run_splits(p, y, n, ord, n_test, buf, buf + L, buf + 2 * L, err);
+    if (rc == 0) {
+        *ece_before = ece(buf, buf + 2 * L, L, ord2);
+        *ece_after = ece(buf + L, buf + 2 * L, L, ord2);
+        *needs = *ece_before > *ece_after;
+    }
+    free(buf), free(ord2);
+    return rc;
+}
