@@ -111,22 +111,32 @@ void fb_cbpe_chunk_bounds(size_t n, size_t chunk_size, size_t i, size_t *start, 
 }
 
 /* Sampling-error components over the whole reference. */
-static void fit_sampling_error(fb_cbpe *m, const struct fb_cbpe_rows *r, struct fb_keyed *ord);
+static void fit_sampling_error(fb_cbpe *m, const struct fb_cbpe_rows *r,
+                               const struct fb_keyed *ord, struct fb_keyed *scratch);
 
 /* The metrics realised on labelled rows, as nannyml's _realized_performance. */
 static void realized(const double *p, const double *pred, const double *truth, size_t n,
-                     double out[NM], struct fb_keyed *ord);
+                     double out[NM], struct fb_keyed *ord, bool sorted);
 
-/* nanmean +- 3 nanstd of the reference chunks' realised values, clipped. */
-static void fit_thresholds(fb_cbpe *m, const struct fb_cbpe_rows *r, struct fb_keyed *ord,
-                           double *vals)
+/* nanmean +- 3 nanstd of the reference chunks' realised values, clipped.
+ * ord is the reference sorted by p; dealt out to the chunks in that order it
+ * gives each chunk its rows sorted (stable), without a sort per chunk. */
+static void fit_thresholds(fb_cbpe *m, const struct fb_cbpe_rows *r, const struct fb_keyed *ord,
+                           struct fb_keyed *by_chunk, double *vals)
 {
-    size_t nc = fb_cbpe_nchunks(r->n, m->o.chunk_size);
+    size_t nc = fb_cbpe_nchunks(r->n, m->o.chunk_size), cs = m->o.chunk_size;
+    size_t *fill = (size_t *)(vals + NM * nc); /* fb_cbpe_fit allocated nc more */
+    for (size_t c = 0; c < nc; c++)
+        fill[c] = c * cs;
+    for (size_t j = 0; j < r->n; j++) {
+        size_t c = ord[j].i / cs;
+        by_chunk[fill[c]++] = (struct fb_keyed){.k = ord[j].k, .i = ord[j].i - c * cs};
+    }
     for (size_t c = 0; c < nc; c++) {
         size_t s, len;
-        fb_cbpe_chunk_bounds(r->n, m->o.chunk_size, c, &s, &len);
+        fb_cbpe_chunk_bounds(r->n, cs, c, &s, &len);
         double out[NM];
-        realized(r->proba + s, r->pred + s, r->truth + s, len, out, ord);
+        realized(r->proba + s, r->pred + s, r->truth + s, len, out, by_chunk + s, true);
         for (int k = 0; k < NM; k++)
             vals[k * nc + c] = out[k];
     }
@@ -144,19 +154,6 @@ static void fit_thresholds(fb_cbpe *m, const struct fb_cbpe_rows *r, struct fb_k
         m->lo_thr[k] = lo <= range_lo(k) ? range_lo(k) : lo;
         m->hi_thr[k] = hi >= range_hi(k) ? range_hi(k) : hi;
     }
-}
-
-static int fit_calibration(fb_cbpe *m, const struct fb_cbpe_rows *r, struct fb_keyed *ord,
-                           struct cap_error *err)
-{
-    for (size_t i = 0; i < r->n; i++)
-        ord[i] = (struct fb_keyed){.k = r->proba[i], .y = r->truth[i] == 1, .i = i};
-    fb_keyed_sort(ord, r->n);
-    int rc = fb_needs_calibration(r->proba, r->truth, r->n, ord, &m->calibrated, &m->ece_before,
-                                  &m->ece_after, err);
-    if (rc == 0 && m->calibrated)
-        rc = fb_iso_fit(&m->iso, ord, r->n, r->truth, err);
-    return rc;
 }
 
 int fb_cbpe_fit(const struct fb_cbpe_rows *ref, const struct fb_cbpe_opts *opts, fb_cbpe **out,
@@ -180,16 +177,22 @@ int fb_cbpe_fit(const struct fb_cbpe_rows *ref, const struct fb_cbpe_opts *opts,
                        n1 != 0);
     fb_cbpe *m = calloc(1, sizeof *m);
     size_t nc = fb_cbpe_nchunks(ref->n, opts->chunk_size);
-    struct fb_keyed *ord = malloc(ref->n * sizeof *ord);
-    double *vals = malloc(nc * NM * sizeof *vals);
+    struct fb_keyed *ord = malloc(2 * ref->n * sizeof *ord);
+    double *vals = malloc(nc * (NM * sizeof *vals + sizeof(size_t)));
     if (!m || !ord || !vals) {
         free(m), free(ord), free(vals);
         return cap_err(err, CAP_EINTERNAL, "out of memory fitting CBPE (%zu rows)", ref->n);
     }
     m->o = *opts;
-    fit_thresholds(m, ref, ord, vals);
-    fit_sampling_error(m, ref, ord);
-    rc = fit_calibration(m, ref, ord, err);
+    /* one sort of the reference by p serves the thresholds, the ROC AUC
+     * sampling error and the calibrator */
+    for (size_t i = 0; i < ref->n; i++)
+        ord[i] = (struct fb_keyed){.k = ref->proba[i], .i = i};
+    fb_keyed_sort(ord, ref->n);
+    fit_thresholds(m, ref, ord, ord + ref->n, vals);
+    fit_sampling_error(m, ref, ord, ord + ref->n);
+    rc = fb_calibrator_fit(ref->proba, ref->truth, ref->n, ord, &m->iso, &m->calibrated,
+                           &m->ece_before, &m->ece_after, err);
     free(ord), free(vals);
     if (rc) {
         fb_cbpe_free(m);
@@ -239,16 +242,20 @@ static double binstd(double k, double N)
  * each positive's count of negatives ranked below it (over all negatives);
  * its std, and the positives' share. A positive ranked first is skipped,
  * as nannyml's np.unique(...)[1:] does. */
-static void auroc_components(const struct fb_cbpe_rows *r, struct fb_keyed *ord, double *std,
-                             double *frac)
+static void auroc_components(const struct fb_cbpe_rows *r, const struct fb_keyed *by_p,
+                             struct fb_keyed *scratch, double *std, double *frac)
 {
     size_t n = r->n, pos = 0;
     for (size_t i = 0; i < n; i++)
         pos += r->truth[i] == 1;
     bool flip = (double)pos / (double)n > 0.5;
-    for (size_t i = 0; i < n; i++)
-        ord[i] = (struct fb_keyed){.k = flip ? 1 - r->proba[i] : r->proba[i], .i = i};
-    fb_keyed_sort(ord, n);
+    const struct fb_keyed *ord = by_p;
+    if (flip) {
+        for (size_t i = 0; i < n; i++)
+            scratch[i] = (struct fb_keyed){.k = 1 - r->proba[i], .i = i};
+        fb_keyed_sort(scratch, n);
+        ord = scratch;
+    }
     double n_pos = (double)(flip ? n - pos : pos), n_neg = (double)n - n_pos;
     double sum = 0, ss = 0, cnt = 0;
     for (int pass = 0; pass < 2; pass++) {
@@ -267,14 +274,15 @@ static void auroc_components(const struct fb_cbpe_rows *r, struct fb_keyed *ord,
     *frac = n_pos / (double)n;
 }
 
-static void fit_sampling_error(fb_cbpe *m, const struct fb_cbpe_rows *r, struct fb_keyed *ord)
+static void fit_sampling_error(fb_cbpe *m, const struct fb_cbpe_rows *r,
+                               const struct fb_keyed *ord, struct fb_keyed *scratch)
 {
     double tp = 0, fp = 0, fn = 0, tn = 0, n = (double)r->n;
     for (size_t i = 0; i < r->n; i++) {
         bool t = r->truth[i] == 1, p = r->pred[i] == 1;
         tp += t && p, fp += !t && p, fn += t && !p, tn += !t && !p;
     }
-    auroc_components(r, ord, &m->se_std[FB_CBPE_ROC_AUC], &m->se_frac[FB_CBPE_ROC_AUC]);
+    auroc_components(r, ord, scratch, &m->se_std[FB_CBPE_ROC_AUC], &m->se_frac[FB_CBPE_ROC_AUC]);
     double rel = tp + fp + fn;
     m->se_std[FB_CBPE_F1] = NAN, m->se_frac[FB_CBPE_F1] = 0;
     if (rel > 0) {
@@ -297,8 +305,9 @@ static void fit_sampling_error(fb_cbpe *m, const struct fb_cbpe_rows *r, struct 
         m->se_frac[k] = 1;
 }
 
+/* ord: scratch, or (sorted) the rows already in order of p. */
 static void realized(const double *p, const double *pred, const double *truth, size_t n,
-                     double out[NM], struct fb_keyed *ord)
+                     double out[NM], struct fb_keyed *ord, bool sorted)
 {
     double tp = 0, fp = 0, fn = 0, tn = 0;
     for (size_t i = 0; i < n; i++) {
@@ -319,9 +328,10 @@ static void realized(const double *p, const double *pred, const double *truth, s
     out[FB_CBPE_FALSE_NEGATIVE] = fn;
     out[FB_CBPE_ROC_AUC] = NAN;
     if (two_true) {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; !sorted && i < n; i++)
             ord[i] = (struct fb_keyed){.k = p[i], .i = i};
-        fb_keyed_sort(ord, n);
+        if (!sorted)
+            fb_keyed_sort(ord, n);
         out[FB_CBPE_ROC_AUC] = fb_roc_auc_sorted(ord, n, truth);
     }
 }
@@ -389,7 +399,7 @@ static void window(const fb_cbpe *m, const double *raw, const double *cal, const
     for (int k = 0; k < NM; k++)
         real[k] = NAN;
     if (truth)
-        realized(raw, pred, truth, n, real, ord);
+        realized(raw, pred, truth, n, real, ord, false);
     out->n = n;
     for (int k = 0; k < NM; k++) {
         struct fb_cbpe_value *v = &out->m[k];

@@ -9,12 +9,11 @@
 
 #include "base/error.h"
 
-/* A row index with its sort keys: k ascending, then y, then the index, so
- * equal keys keep their input order (a stable sort; 16 bytes per row). */
+/* A row index with its sort key: fb_keyed_sort orders by k, and equal keys
+ * keep their input order (stable; 16 bytes per row). */
 struct fb_keyed {
     double k;
-    unsigned y;
-    unsigned long i;
+    size_t i;
 };
 void fb_keyed_sort(struct fb_keyed *a, size_t n);
 
@@ -30,20 +29,33 @@ struct fb_iso {
     double *x, *y;
     size_t n;
     double xmin, xmax;
+    size_t *bucket, nb; /* search ranges over nb even slices of [xmin, xmax] */
+    double scale;       /* nb / (xmax - xmin) */
 };
-/* Fits on the rows ord[0..n) (sorted by x, then y). */
-int fb_iso_fit(struct fb_iso *iso, const struct fb_keyed *ord, size_t n, const double *y,
-               struct cap_error *err);
+/* Scratch for fits of up to n rows, reused across fits (a fresh 48 n bytes
+ * per fit cost more in page faults than the fit itself). */
+struct fb_iso_work {
+    double *buf;
+    size_t *start;
+};
+int fb_iso_work_init(struct fb_iso_work *w, size_t n, struct cap_error *err);
+void fb_iso_work_free(struct fb_iso_work *w);
+/* Fits on x ascending and its targets y, the rows j with keep[j] (all
+ * when keep is NULL; at least one); w holds at least n rows. */
+int fb_iso_fit(struct fb_iso *iso, const double *x, const double *y, const unsigned char *keep,
+               size_t n, struct fb_iso_work *w, struct cap_error *err);
 double fb_iso_predict(const struct fb_iso *iso, double t);
 void fb_iso_free(struct fb_iso *iso);
 
-/* nannyml's needs_calibration over the reference (p, y) with ord its rows
- * sorted by (p, y): false when the ROC AUC exceeds 0.999, else whether
- * isotonic calibration lowers the expected calibration error (10 bins) on
- * 10 stratified shuffle splits (test 10%, numpy's MT19937 seeded 42, as
- * scikit-learn draws them). The two errors are NaN when not split. */
-int fb_needs_calibration(const double *p, const double *y, size_t n, const struct fb_keyed *ord,
-                         bool *needs, double *ece_before, double *ece_after,
-                         struct cap_error *err);
+/* nannyml's calibrator over the reference (p, y), ord its rows sorted by p
+ * (fb_keyed_sort): needs_calibration's rule
+ * (false when the ROC AUC exceeds 0.999, else whether isotonic calibration
+ * lowers the expected calibration error, 10 bins, on 10 stratified shuffle
+ * splits, test 10%, drawn as scikit-learn draws them from numpy's MT19937
+ * seeded 42) and, when it holds, *iso fitted on every row. The two errors
+ * are NaN when the rule did not split. */
+int fb_calibrator_fit(const double *p, const double *y, size_t n, const struct fb_keyed *ord,
+                      struct fb_iso *iso, bool *needs, double *ece_before, double *ece_after,
+                      struct cap_error *err);
 
 #endif
