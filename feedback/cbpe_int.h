@@ -32,11 +32,10 @@ struct fb_iso {
     size_t *bucket, nb; /* search ranges over nb even slices of [xmin, xmax] */
     double scale;       /* nb / (xmax - xmin) */
 };
-/* Scratch for fits of up to n rows, reused across fits (a fresh 48 n bytes
+/* Scratch for fits of up to n rows, reused across fits (a fresh 32 n bytes
  * per fit cost more in page faults than the fit itself). */
 struct fb_iso_work {
     double *buf;
-    size_t *start;
 };
 int fb_iso_work_init(struct fb_iso_work *w, size_t n, struct cap_error *err);
 void fb_iso_work_free(struct fb_iso_work *w);

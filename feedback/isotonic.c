@@ -99,28 +99,27 @@ double fb_roc_auc_sorted(const struct fb_keyed *ord, size_t n, const double *y)
     return u / (pos * neg);
 }
 
-/* Pool adjacent violators over (v, w): each block's weighted mean, written
- * back over v. nb blocks live in the front of mean/wt/start. */
-static void pava(double *v, const double *w, size_t n, double *mean, double *wt, size_t *start)
+/* The pool-adjacent-violators stack: block b spans the unique x from fx[b]
+ * to lx[b], with weight wt[b] and weighted mean mean[b]. */
+struct pava {
+    double *mean, *wt, *fx, *lx;
+    size_t nb;
+};
+
+/* Pushes one unique point and merges back while the order is violated. */
+static void pava_push(struct pava *s, double x, double mean, double w)
 {
-    size_t nb = 0;
-    for (size_t i = 0; i < n; i++) {
-        mean[nb] = v[i];
-        wt[nb] = w[i];
-        start[nb] = i;
-        nb++;
-        while (nb > 1 && mean[nb - 2] > mean[nb - 1]) {
-            double ws = wt[nb - 2] + wt[nb - 1];
-            mean[nb - 2] = (wt[nb - 2] * mean[nb - 2] + wt[nb - 1] * mean[nb - 1]) / ws;
-            wt[nb - 2] = ws;
-            nb--;
-        }
+    size_t nb = s->nb;
+    s->mean[nb] = mean, s->wt[nb] = w, s->fx[nb] = x, s->lx[nb] = x;
+    nb++;
+    while (nb > 1 && s->mean[nb - 2] > s->mean[nb - 1]) {
+        double ws = s->wt[nb - 2] + s->wt[nb - 1];
+        s->mean[nb - 2] = (s->wt[nb - 2] * s->mean[nb - 2] + s->wt[nb - 1] * s->mean[nb - 1]) / ws;
+        s->wt[nb - 2] = ws;
+        s->lx[nb - 2] = s->lx[nb - 1];
+        nb--;
     }
-    for (size_t b = 0; b < nb; b++) {
-        size_t end = b + 1 < nb ? start[b + 1] : n;
-        for (size_t i = start[b]; i < end; i++)
-            v[i] = mean[b];
-    }
+    s->nb = nb;
 }
 
 /* A table from an even grid over [xmin, xmax] to the first x at or above
@@ -148,9 +147,8 @@ static void build_buckets(struct fb_iso *iso)
 
 int fb_iso_work_init(struct fb_iso_work *w, size_t n, struct cap_error *err)
 {
-    w->buf = malloc(n * 5 * sizeof *w->buf);
-    w->start = malloc(n * sizeof *w->start);
-    if (w->buf && w->start)
+    w->buf = malloc(n * 4 * sizeof *w->buf);
+    if (w->buf)
         return 0;
     fb_iso_work_free(w);
     return cap_err(err, CAP_EINTERNAL, "out of memory fitting the calibrator (%zu rows)", n);
@@ -159,21 +157,37 @@ int fb_iso_work_init(struct fb_iso_work *w, size_t n, struct cap_error *err)
 void fb_iso_work_free(struct fb_iso_work *w)
 {
     free(w->buf);
-    free(w->start);
     w->buf = NULL;
-    w->start = NULL;
+}
+
+/* Writes to x/y (room for 2 nb) the points sklearn keeps after trimming:
+ * of each run of equal fitted values its first and last x (the
+ * interpolation is the same without the inner ones); returns their count. */
+static size_t pava_points(const struct pava *s, double *x, double *y)
+{
+    size_t k = 0;
+    for (size_t b = 0; b < s->nb;) {
+        size_t e = b;
+        while (e + 1 < s->nb && s->mean[e + 1] == s->mean[b])
+            e++;
+        double m = s->mean[b], first = s->fx[b], last = s->lx[e];
+        x[k] = first, y[k++] = m;
+        if (last != first)
+            x[k] = last, y[k++] = m;
+        b = e + 1;
+    }
+    return k;
 }
 
 int fb_iso_fit(struct fb_iso *iso, const double *x, const double *y, const unsigned char *keep,
                size_t n, struct fb_iso_work *w, struct cap_error *err)
 {
     memset(iso, 0, sizeof *iso);
-    double *buf = w->buf;
-    size_t *start = w->start;
-    double *ux = buf, *uy = buf + n, *uw = buf + 2 * n, *mean = buf + 3 * n, *wt = buf + 4 * n;
+    struct pava s = {w->buf, w->buf + n, w->buf + 2 * n, w->buf + 3 * n, 0};
     /* sklearn's _make_unique: x within float64 resolution (1e-15) of the
-     * group's first x joins the group, its y averaged. */
-    size_t u = 0, j = 0;
+     * group's first x joins the group, its y averaged; each group goes
+     * straight onto the PAVA stack (one pass, no array of unique points). */
+    size_t j = 0;
     while (keep && !keep[j])
         j++;
     double cx = x[j], cy = 0, cw = 0;
@@ -181,35 +195,22 @@ int fb_iso_fit(struct fb_iso *iso, const double *x, const double *y, const unsig
         if (keep && !keep[j])
             continue;
         if (x[j] - cx >= 1e-15) {
-            ux[u] = cx, uw[u] = cw, uy[u] = cy / cw, u++;
+            pava_push(&s, cx, cy / cw, cw);
             cx = x[j], cw = 1, cy = y[j];
         } else {
             cw += 1, cy += y[j];
         }
     }
-    ux[u] = cx, uw[u] = cw, uy[u] = cy / cw, u++;
-    pava(uy, uw, u, mean, wt, start);
-    iso->xmin = ux[0];
-    iso->xmax = ux[u - 1];
-    /* Drop inner points whose y equals both neighbours': the interpolation
-     * is the same without them. */
-    size_t k = 0;
-    for (size_t i = 0; i < u; i++) {
-        if (i == 0 || i == u - 1 || uy[i] != uy[i - 1] || uy[i] != uy[i + 1]) {
-            ux[k] = ux[i];
-            uw[k] = uy[i]; /* uw is free now: the kept y */
-            k++;
-        }
-    }
-    iso->x = malloc(k * sizeof *iso->x);
-    iso->y = malloc(k * sizeof *iso->y);
+    pava_push(&s, cx, cy / cw, cw);
+    iso->xmin = s.fx[0];
+    iso->xmax = s.lx[s.nb - 1];
+    iso->x = malloc(2 * s.nb * sizeof *iso->x);
+    iso->y = malloc(2 * s.nb * sizeof *iso->y);
     if (!iso->x || !iso->y) {
         fb_iso_free(iso);
         return cap_err(err, CAP_EINTERNAL, "out of memory fitting the calibrator (%zu rows)", n);
     }
-    memcpy(iso->x, ux, k * sizeof *ux);
-    memcpy(iso->y, uw, k * sizeof *uw);
-    iso->n = k;
+    iso->n = pava_points(&s, iso->x, iso->y);
     build_buckets(iso);
     return 0;
 }
@@ -299,9 +300,7 @@ static size_t mt_interval(struct mt *r, size_t max)
 {
     if (max == 0)
         return 0;
-    uint32_t mask = (uint32_t)max;
-    for (int s = 1; s < 32; s <<= 1)
-        mask |= mask >> s;
+    uint32_t mask = UINT32_MAX >> __builtin_clz((uint32_t)max); /* smallest 2^k - 1 >= max */
     uint32_t v;
     while ((v = mt_next(r) & mask) > max)
         ;
@@ -396,7 +395,17 @@ static void draw_split(struct mt *r, size_t *const cls[2], const size_t counts[2
     for (int c = 0; c < 2; c++) {
         for (size_t i = 0; i < counts[c]; i++)
             perm[i] = i;
-        mt_shuffle(r, perm, counts[c]);
+        /* Fisher-Yates from the top finalises position i at step i, so
+         * the test positions [ni, ni + ti), the top ones, are done after
+         * their steps; the later steps move train rows only: draws alone. */
+        for (size_t i = counts[c]; i-- > 1;) {
+            size_t j = mt_interval(r, i);
+            if (i >= ni[c]) {
+                size_t t = perm[i];
+                perm[i] = perm[j];
+                perm[j] = t;
+            }
+        }
         for (size_t i = ni[c]; i < ni[c] + ti[c]; i++)
             test[ns++] = cls[c][perm[i]];
     }
