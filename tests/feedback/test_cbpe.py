@@ -220,3 +220,29 @@ def test_bad_analysis_and_arguments_are_refused():
     assert "reference too small for the calibration check" in refused(
         ["5", ALL], rows_text(tiny, model_rows(rng, 5, labelled=False)))
     assert "a row is short" in refused(["5", ALL], "reference 2\n0.5 1\n")
+
+
+def test_near_perfect_reference_skips_the_calibration_check():
+    """A reference ROC AUC above 0.999: nannyml neither splits nor calibrates
+    (the errors are null on both sides), even for a reference too small to
+    split."""
+    rng = np.random.default_rng(18)
+    truth = rng.integers(0, 2, 600)
+    proba = np.where(truth == 1, rng.uniform(0.55, 1.0, 600), rng.uniform(0.0, 0.45, 600))
+    ref = (proba, (proba >= 0.5).astype(int), truth)
+    ana = model_rows(rng, 900, labelled=False)
+    c, py = both(150, ref, ana)
+    assert c["calibrated"] is False and c["ece_before"] is None and py["ece_before"] is None
+    compare(c, py)
+
+
+def test_calibration_errors_match_nannyml():
+    """The error before calibration is computed on nannyml's very splits, so
+    it agrees to rounding; after calibration, rows tied on a calibrated value
+    may straddle a bin edge, and numpy's argsort orders ties its own way
+    (not stably), so that error agrees only to a few rows' weight."""
+    rng = np.random.default_rng(19)
+    ref = model_rows(rng, 4000, reported=miscalibrated)
+    c, py = both(1000, ref, model_rows(rng, 1000, labelled=False), "accuracy")
+    assert close(c["ece_before"], py["ece_before"], 1e-12)
+    assert close(c["ece_after"], py["ece_after"], 2e-3)
