@@ -15,5 +15,6 @@
 #include "feedback/metrics.h"
 #include "feedback/realised.h"
 #include "feedback/detect.h"
+#include "feedback/cbpe.h"
 
 #endif
