@@ -5,6 +5,10 @@
  *   GET  /feedback/history?deployment=&id=   every label given for one row
  *   GET  /feedback/quality?deployment=&from=&to=&width_s=&positive_class=
  *                           realised quality per window of prediction time
+ *   POST   /feedback/detectors   {"deployment", "name", "detector": {"type", ...river's params}}
+ *   GET    /feedback/detectors?deployment=          each with its counts
+ *   DELETE /feedback/detectors?deployment=&name=
+ *   GET    /feedback/detections?deployment=&name=&max_results=   newest first
  * The rules live in feedback/; this file reads the request and counts. */
 #include <stdlib.h>
 #include <string.h>
@@ -121,9 +125,74 @@ static int quality(const struct api_env *env, const struct api_request *req,
     return 0;
 }
 
+static int detector_put(const struct api_env *env, const struct api_request *req,
+                        struct api_response *resp, struct cap_error *err)
+{
+    const char *dep, *name;
+    cJSON *out = NULL;
+    int rc;
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->msg, "detector");
+    if ((rc = need_deployment(env, req->msg, &dep, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "name", true, &name, err)) < 0)
+        return rc;
+    if (!cJSON_IsObject(spec))
+        return cap_err(err, CAP_EINVAL,
+                       "'detector' must be an object {\"type\": \"ddm\"|\"eddm\"|\"hddm_a\"|"
+                       "\"hddm_w\"|\"adwin\"|\"page_hinkley\", ...river's parameters}");
+    if ((rc = fb_detector_put(env->store, dep, name, spec, &out, err)) < 0)
+        return rc;
+    resp->json = api_wrap("detector", out);
+    return 0;
+}
+
+static int detector_list(const struct api_env *env, const struct api_request *req,
+                         struct api_response *resp, struct cap_error *err)
+{
+    const char *dep;
+    cJSON *list = NULL;
+    int rc;
+    if ((rc = need_deployment(env, req->msg, &dep, err)) < 0 ||
+        (rc = store_detector_list(env->store, dep, &list, err)) < 0)
+        return rc;
+    resp->json = api_wrap("detectors", list);
+    return 0;
+}
+
+static int detector_delete(const struct api_env *env, const struct api_request *req,
+                           struct api_response *resp, struct cap_error *err)
+{
+    const char *dep, *name;
+    int rc;
+    if ((rc = need_deployment(env, req->msg, &dep, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "name", true, &name, err)) < 0 ||
+        (rc = store_detector_delete(env->store, dep, name, err)) < 0)
+        return rc;
+    resp->json = cJSON_CreateObject();
+    return 0;
+}
+
+static int detections(const struct api_env *env, const struct api_request *req,
+                      struct api_response *resp, struct cap_error *err)
+{
+    const char *dep, *name = NULL;
+    int max = 0, rc;
+    cJSON *list = NULL;
+    if ((rc = need_deployment(env, req->msg, &dep, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "name", false, &name, err)) < 0 ||
+        (rc = api_max_results(req->msg, 1000, 10000, &max, err)) < 0 ||
+        (rc = store_detection_list(env->store, dep, name, max, &list, err)) < 0)
+        return rc;
+    resp->json = api_wrap("detections", list);
+    return 0;
+}
+
 const struct api_route api_feedback_routes[] = {
     {"POST", PREFIX, API_BODY_JSON, labels_put, NULL},
     {"GET", PREFIX "/history", API_BODY_JSON, history, NULL},
     {"GET", PREFIX "/quality", API_BODY_JSON, quality, NULL},
+    {"POST", PREFIX "/detectors", API_BODY_JSON, detector_put, NULL},
+    {"GET", PREFIX "/detectors", API_BODY_JSON, detector_list, NULL},
+    {"DELETE", PREFIX "/detectors", API_BODY_JSON, detector_delete, NULL},
+    {"GET", PREFIX "/detections", API_BODY_JSON, detections, NULL},
     {NULL, NULL, API_BODY_JSON, NULL, NULL},
 };

@@ -57,7 +57,7 @@ void fb_id_new(char out[FB_ID_NEW_LEN + 1])
 {
     pthread_once(&prefix_once, prefix_init);
     put_hex64(out, prefix);
-    put_hex64(out + 16, mix(atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed)));
+    put_hex64(out + 16, mix(atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed) + 1));
     out[FB_ID_NEW_LEN] = '\0';
 }
 

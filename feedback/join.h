@@ -57,4 +57,29 @@ struct fb_sink {
 int fb_labels_put(const struct fb_sink *sink, const char *deployment, const cJSON *labels,
                   cJSON **out, struct cap_error *err);
 
+/* ---- concept-drift detectors on the error stream (detectors.c) ---- */
+
+/* Creates or replaces detector name of deployment from its spec JSON
+ * (detect.h's, checked there) with a fresh state. *out: {deployment, name,
+ * detector: the spec with every parameter}. */
+int fb_detector_put(struct store *st, const char *deployment, const char *name,
+                    const cJSON *spec_json, cJSON **out, struct cap_error *err);
+
+/* The detectors' pass over a batch of joined labels (fb_labels_put's):
+ * each stored detector of the deployment is loaded, fed the labels' errors
+ * in order, and its new state and detections are in steps[0..n), for the
+ * labels' transaction. Free with fb_feed_free. */
+struct fed;
+struct store_label;
+struct store_detector_step;
+struct fb_feed {
+    struct fed *fed;
+    struct store_detector_step *steps;
+    size_t n;
+};
+int fb_feed_detectors(struct fb_feed *f, struct store *st, const char *deployment,
+                      const struct store_label *labels, size_t n, int64_t now_ms,
+                      struct cap_error *err);
+void fb_feed_free(struct fb_feed *f);
+
 #endif

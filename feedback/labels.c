@@ -2,6 +2,7 @@
  * the logged requests by id, stored in one transaction. Nothing is stored
  * when any item is refused. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,6 +297,24 @@ static int join_item(struct batch *b, size_t i, const struct fb_sink *sink,
     return 0;
 }
 
+/* Feeds the detectors and stores their steps with the labels. One batch at
+ * a time: two batches fed from the same stored state would lose one's
+ * steps. The lock spans one group commit (milliseconds). */
+static int put_with_detectors(const struct fb_sink *sink, const char *deployment,
+                              struct batch *b, struct cap_error *err)
+{
+    static pthread_mutex_t one = PTHREAD_MUTEX_INITIALIZER;
+    struct fb_feed f = {0};
+    pthread_mutex_lock(&one);
+    int rc = fb_feed_detectors(&f, sink->store, deployment, b->labels, b->nlabels, sink->now_ms,
+                               err);
+    if (rc == 0)
+        rc = store_labels_put(sink->store, b->labels, b->nlabels, f.steps, f.n, err);
+    pthread_mutex_unlock(&one);
+    fb_feed_free(&f);
+    return rc;
+}
+
 int fb_labels_put(const struct fb_sink *sink, const char *deployment, const cJSON *labels,
                   cJSON **out, struct cap_error *err)
 {
@@ -323,7 +342,7 @@ int fb_labels_put(const struct fb_sink *sink, const char *deployment, const cJSO
         }
     }
     if (rc == 0)
-        rc = store_labels_put(sink->store, b.labels, b.nlabels, err);
+        rc = put_with_detectors(sink, deployment, &b, err);
     if (rc == 0) {
         *out = cJSON_CreateObject();
         cJSON_AddNumberToObject(*out, "accepted", (double)b.nlabels);

@@ -343,24 +343,32 @@ static int check_version_status(const char *status, struct cap_error *err)
     return 0;
 }
 
-static int check_deployment_name(const char *name, struct cap_error *err)
+/* Letters, digits, '-', '_', '.' (not first), 1 to 128: deployment names,
+ * and the names that live under one (detectors), safe in URLs and labels.
+ * what: "Deployment", "Detector". */
+static int check_plain_name(const char *name, const char *what, struct cap_error *err)
 {
     NEED(name, "name");
     size_t n = strlen(name);
     if (n == 0 || n > 128)
-        return cap_err(err, CAP_EINVAL,
-                       "Deployment name must be 1 to 128 characters, got %zu", n);
+        return cap_err(err, CAP_EINVAL, "%s name must be 1 to 128 characters, got %zu", what,
+                       n);
     for (const char *p = name; *p; p++) {
         char c = *p;
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '-' || c == '_' || c == '.';
         if (!ok || (p == name && c == '.'))
             return cap_err(err, CAP_EINVAL,
-                           "Invalid deployment name '%.128s': use letters, digits, '-', '_' and "
+                           "Invalid %c%s name '%.128s': use letters, digits, '-', '_' and "
                            "'.' (not first)",
-                           name);
+                           what[0] | 0x20, what + 1, name);
     }
     return 0;
+}
+
+static int check_deployment_name(const char *name, struct cap_error *err)
+{
+    return check_plain_name(name, "Deployment", err);
 }
 
 static int check_prediction_rows(const struct store_prediction *rows, size_t n,

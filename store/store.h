@@ -237,6 +237,33 @@ struct store_label {
     size_t nscores;
 };
 
+/* A detector's step over a batch of labels: its state after them and what
+ * it detected (kind "drift" or "warning", at position = the label's index in
+ * its stream). */
+struct store_detection {
+    const char *kind;
+    int64_t position;
+    const char *request_id;
+    int64_t row;
+};
+struct store_detector_step {
+    const char *deployment;
+    const char *name;
+    const char *spec_json;       /* the spec the state belongs to: a detector replaced
+                                  * meanwhile is left alone */
+    const void *state;
+    size_t state_len;
+    int64_t seen;                /* labels fed, all told */
+    bool warning;                /* in a warning after the last one */
+    const struct store_detection *detections;
+    size_t ndetections;
+    int64_t at_ms;
+};
+/* A stored detector, for the one that feeds it. */
+typedef int (*store_detector_fn)(void *cls, const char *name, const char *spec_json,
+                                 const void *state, size_t len, int64_t seen, bool warning,
+                                 struct cap_error *err);
+
 /* A logged request found by its id: i is the index of the id asked for. */
 typedef int (*store_found_fn)(void *cls, size_t i, const struct store_prediction *row,
                               struct cap_error *err);

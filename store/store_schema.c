@@ -338,7 +338,31 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      * and the label a new one replaces is found by its prediction's time
      * and id. Keyed by the id alone, each label dirtied a random page. */
     "CREATE INDEX feedback_labels_by_time ON feedback_labels(deployment, pred_ms, request_id,"
-    "  row);",
+    "  row);"
+    /* A concept-drift detector of a deployment's error stream: its spec and
+     * its state (feedback/detect.h's blob) after the labels seen, written in
+     * the transaction of those labels; detections are its drifts and the
+     * starts of its warnings (a warning lasts many labels). */
+    "CREATE TABLE feedback_detectors ("
+    "  deployment TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  spec TEXT NOT NULL,"
+    "  state BLOB NOT NULL,"
+    "  seen INTEGER NOT NULL,"
+    "  warning INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (deployment, name)) WITHOUT ROWID;"
+    "CREATE TABLE feedback_detections ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  deployment TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  position INTEGER NOT NULL,"
+    "  request_id TEXT NOT NULL,"
+    "  row INTEGER NOT NULL,"
+    "  at_ms INTEGER NOT NULL);"
+    "CREATE INDEX feedback_detections_by_deployment ON feedback_detections(deployment, id);",
 };
 
 /* Steps of a migration that SQL cannot express, run after its SQL in the

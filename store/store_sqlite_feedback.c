@@ -21,6 +21,8 @@
 struct label_job {
     const struct store_label *labels;
     size_t n;
+    const struct store_detector_step *steps;
+    size_t nsteps;
     const char *deployment, *request_id;
     int64_t row, from, to;
     store_label_fn fn;
@@ -59,19 +61,49 @@ static int put_one(struct sq_conn *c, const struct store_label *l, struct cap_er
         err, "storing labels");
 }
 
+/* A detector's state after the batch, and its detections; nothing when it
+ * was replaced or deleted while the batch was joined. */
+static int put_step(struct sq_conn *c, const struct store_detector_step *d,
+                    struct cap_error *err)
+{
+    int rc = store_sq_run(c,
+                          "UPDATE feedback_detectors SET state = ?1, seen = ?2, warning = ?3, "
+                          "updated_at = ?4 WHERE deployment = ?5 AND name = ?6 AND spec = ?7",
+                          SQ_ARGS(SQ_BLOB(d->state, d->state_len), SQ_INT(d->seen),
+                                  SQ_INT(d->warning), SQ_INT(d->at_ms), SQ_TEXT(d->deployment),
+                                  SQ_TEXT(d->name), SQ_TEXT(d->spec_json)),
+                          err, "storing a detector's state");
+    if (rc < 0 || sqlite3_changes(c->db) == 0)
+        return rc;
+    for (size_t i = 0; i < d->ndetections && rc == 0; i++) {
+        const struct store_detection *e = &d->detections[i];
+        rc = store_sq_run(c,
+                          "INSERT INTO feedback_detections(deployment, name, kind, position, "
+                          "request_id, row, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          SQ_ARGS(SQ_TEXT(d->deployment), SQ_TEXT(d->name), SQ_TEXT(e->kind),
+                                  SQ_INT(e->position), SQ_TEXT(e->request_id), SQ_INT(e->row),
+                                  SQ_INT(d->at_ms)),
+                          err, "storing a detection");
+    }
+    return rc;
+}
+
 static int job_put(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct label_job *a = arg;
     int rc = 0;
     for (size_t i = 0; i < a->n && rc == 0; i++)
         rc = put_one(c, &a->labels[i], err);
+    for (size_t i = 0; i < a->nsteps && rc == 0; i++)
+        rc = put_step(c, &a->steps[i], err);
     return rc;
 }
 
 int store_sq_labels_put(void *impl, const struct store_label *labels, size_t n,
+                        const struct store_detector_step *steps, size_t nsteps,
                         struct cap_error *err)
 {
-    struct label_job a = {.labels = labels, .n = n};
+    struct label_job a = {.labels = labels, .n = n, .steps = steps, .nsteps = nsteps};
     return store_sq_write(impl, job_put, &a, err);
 }
 
@@ -173,6 +205,188 @@ int store_sq_labels_history(void *impl, const char *deployment, const char *requ
 {
     struct label_job a = {.deployment = deployment, .request_id = request_id, .row = row};
     int rc = store_sq_read(impl, run_history, &a, err);
+    if (rc < 0) {
+        cJSON_Delete(a.out);
+        return rc;
+    }
+    *out = a.out;
+    return 0;
+}
+
+/* ---- detectors ---- */
+
+struct det_job {
+    const char *deployment, *name, *spec;
+    const void *state;
+    size_t len;
+    int max;
+    store_detector_fn fn;
+    void *cls;
+    cJSON *out;
+};
+
+static int job_det_put(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct det_job *a = arg;
+    int64_t now = cap_now_ms();
+    int rc = store_sq_run(c, "DELETE FROM feedback_detections WHERE deployment = ?1 AND name = ?2",
+                          SQ_ARGS(SQ_TEXT(a->deployment), SQ_TEXT(a->name)), err,
+                          "storing a detector");
+    if (rc == 0)
+        rc = store_sq_run(c,
+                          "INSERT OR REPLACE INTO feedback_detectors(deployment, name, spec, "
+                          "state, seen, warning, created_at, updated_at) "
+                          "VALUES (?, ?, ?, ?, 0, 0, ?, ?)",
+                          SQ_ARGS(SQ_TEXT(a->deployment), SQ_TEXT(a->name), SQ_TEXT(a->spec),
+                                  SQ_BLOB(a->state, a->len), SQ_INT(now), SQ_INT(now)),
+                          err, "storing a detector");
+    return rc;
+}
+
+int store_sq_detector_put(void *impl, const char *deployment, const char *name,
+                          const char *spec_json, const void *state, size_t state_len,
+                          struct cap_error *err)
+{
+    struct det_job a = {.deployment = deployment, .name = name, .spec = spec_json,
+                        .state = state, .len = state_len};
+    return store_sq_write(impl, job_det_put, &a, err);
+}
+
+static int job_det_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct det_job *a = arg;
+    int rc = store_sq_run(c, "DELETE FROM feedback_detectors WHERE deployment = ?1 AND name = ?2",
+                          SQ_ARGS(SQ_TEXT(a->deployment), SQ_TEXT(a->name)), err,
+                          "deleting a detector");
+    if (rc == 0 && sqlite3_changes(c->db) == 0)
+        return cap_err(err, CAP_ENOTFOUND, "Detector '%s' of deployment '%s' not found",
+                       a->name, a->deployment);
+    if (rc == 0)
+        rc = store_sq_run(c, "DELETE FROM feedback_detections WHERE deployment = ?1 AND name = ?2",
+                          SQ_ARGS(SQ_TEXT(a->deployment), SQ_TEXT(a->name)), err,
+                          "deleting a detector");
+    return rc;
+}
+
+int store_sq_detector_delete(void *impl, const char *deployment, const char *name,
+                             struct cap_error *err)
+{
+    struct det_job a = {.deployment = deployment, .name = name};
+    return store_sq_write(impl, job_det_delete, &a, err);
+}
+
+static int run_det_load(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct det_job *a = arg;
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT name, spec, state, seen, warning FROM feedback_detectors WHERE "
+           "deployment = ?1 ORDER BY name",
+        SQ_ARGS(SQ_TEXT(a->deployment)), err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    int rc = 0, step = SQLITE_DONE;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = a->fn(a->cls, store_sq_col_text(st, 0), store_sq_col_text(st, 1),
+                   sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
+                   sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4) != 0, err);
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = store_sq_dberr(c, err, "reading detectors");
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_sq_detectors_load(void *impl, const char *deployment, store_detector_fn fn, void *cls,
+                            struct cap_error *err)
+{
+    struct det_job a = {.deployment = deployment, .fn = fn, .cls = cls};
+    return store_sq_read(impl, run_det_load, &a, err);
+}
+
+static cJSON *detection_json(sqlite3_stmt *st, int col)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "kind", store_sq_col_text(st, col));
+    cJSON_AddNumberToObject(o, "position", (double)sqlite3_column_int64(st, col + 1));
+    const char *rid = store_sq_col_text(st, col + 2);
+    char id[200];
+    snprintf(id, sizeof id, "%s/%lld", rid ? rid : "", (long long)sqlite3_column_int64(st, col + 3));
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddNumberToObject(o, "at_ms", (double)sqlite3_column_int64(st, col + 4));
+    return o;
+}
+
+static int run_det_list(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct det_job *a = arg;
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c,
+        "SELECT d.name, d.spec, d.seen, d.warning, d.created_at, d.updated_at, "
+        "(SELECT count(*) FROM feedback_detections e WHERE e.deployment = d.deployment AND "
+        "e.name = d.name AND e.kind = 'drift'), "
+        "(SELECT count(*) FROM feedback_detections e WHERE e.deployment = d.deployment AND "
+        "e.name = d.name AND e.kind = 'warning') "
+        "FROM feedback_detectors d WHERE d.deployment = ?1 ORDER BY d.name",
+        SQ_ARGS(SQ_TEXT(a->deployment)), err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    a->out = cJSON_CreateArray();
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", store_sq_col_text(st, 0));
+        cJSON *spec = cJSON_Parse(store_sq_col_text(st, 1));
+        cJSON_AddItemToObject(o, "detector", spec ? spec : cJSON_CreateNull());
+        cJSON_AddNumberToObject(o, "seen", (double)sqlite3_column_int64(st, 2));
+        cJSON_AddBoolToObject(o, "warning", sqlite3_column_int64(st, 3) != 0);
+        cJSON_AddNumberToObject(o, "created_at", (double)sqlite3_column_int64(st, 4));
+        cJSON_AddNumberToObject(o, "updated_at", (double)sqlite3_column_int64(st, 5));
+        cJSON_AddNumberToObject(o, "drifts", (double)sqlite3_column_int64(st, 6));
+        cJSON_AddNumberToObject(o, "warnings", (double)sqlite3_column_int64(st, 7));
+        cJSON_AddItemToArray(a->out, o);
+    }
+    sqlite3_reset(st);
+    return step == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading detectors");
+}
+
+int store_sq_detector_list(void *impl, const char *deployment, cJSON **out,
+                           struct cap_error *err)
+{
+    struct det_job a = {.deployment = deployment};
+    int rc = store_sq_read(impl, run_det_list, &a, err);
+    if (rc < 0) {
+        cJSON_Delete(a.out);
+        return rc;
+    }
+    *out = a.out;
+    return 0;
+}
+
+static int run_detections(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct det_job *a = arg;
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c,
+        "SELECT name, kind, position, request_id, row, at_ms FROM feedback_detections WHERE "
+        "deployment = ?1 AND (?2 IS NULL OR name = ?2) ORDER BY id DESC LIMIT ?3",
+        SQ_ARGS(SQ_TEXT(a->deployment), SQ_TEXT(a->name), SQ_INT(a->max)), err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    a->out = cJSON_CreateArray();
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *o = detection_json(st, 1);
+        cJSON_AddStringToObject(o, "name", store_sq_col_text(st, 0));
+        cJSON_AddItemToArray(a->out, o);
+    }
+    sqlite3_reset(st);
+    return step == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading detections");
+}
+
+int store_sq_detection_list(void *impl, const char *deployment, const char *name,
+                            int max_results, cJSON **out, struct cap_error *err)
+{
+    struct det_job a = {.deployment = deployment, .name = name, .max = max_results};
+    int rc = store_sq_read(impl, run_detections, &a, err);
     if (rc < 0) {
         cJSON_Delete(a.out);
         return rc;

@@ -42,10 +42,10 @@ def deployed(srv):
     return srv
 
 
-def infer_clf(url, x, rid=None, headers=None):
+def infer_clf(url, x, rid=None, headers=None, deployment="fbclf"):
     body = sh.oip_body(np.asarray(x, dtype=np.float32), name="input", rid=rid)
-    return requests.post(f"{url}/v2/models/fbclf/infer", json=body, headers=headers or {},
-                         timeout=30)
+    return requests.post(f"{url}/v2/models/{deployment}/infer", json=body,
+                         headers=headers or {}, timeout=30)
 
 
 def post_labels(url, deployment, labels):
@@ -256,9 +256,9 @@ def quality(url, deployment, **params):
     return r.json()["windows"]
 
 
-def classify(url, X):
+def classify(url, X, deployment="fbclf"):
     """OIP answers of the logistic regression: ids per row, labels, P(class 1)."""
-    r = infer_clf(url, X)
+    r = infer_clf(url, X, deployment=deployment)
     assert r.status_code == 200, r.text
     out = {o["name"]: o for o in r.json()["outputs"]}
     rid = r.json()["id"]
@@ -373,3 +373,98 @@ def test_regressor_quality_equals_sklearn(deployed):
             "mean_error": float(np.mean(pred - truth))}
     for key, v in want.items():
         assert abs(m[key] - v) <= 1e-9 * max(1.0, abs(v)), (key, m[key], v)
+
+
+# ---------------------------------------------------------------- concept drift
+
+def river_positions(make, errors):
+    """river's drift indices and warning starts over the stream."""
+    d = make()
+    drifts, warn_starts, warn = [], [], False
+    for i, x in enumerate(errors):
+        d.update(x)
+        if d.drift_detected:
+            drifts.append(i)
+        w = bool(getattr(d, "warning_detected", False))
+        if w and not warn:
+            warn_starts.append(i)
+        warn = w
+    return drifts, warn_starts
+
+
+def test_detectors_flag_where_river_does_across_a_restart(tmp_path):
+    """The error stream (label != prediction, in the order labels arrive)
+    through DDM, HDDM_A and ADWIN in the server, and through river 0.26 in
+    the test: the same drift positions and warning starts, with the server
+    restarted halfway through the labels."""
+    import mlflow
+    from river.drift import ADWIN
+    from river.drift.binary import DDM, HDDMA
+
+    data = tmp_path / "d"
+    s = Server(data).start()
+    try:
+        with sh.tracking_uri(s.url):
+            mlflow.set_experiment("d")
+            sh.register(sh.logistic_model(), "dclf")
+        sh.create_deployment(s.url, {"name": "dclf", "model": "dclf/1"})
+        sh.wait_for(lambda: sh.get_deployment(s.url, "dclf")["status"]["primary"].get("ready"))
+        for name, spec in (("ddm", {"type": "ddm"}), ("hddm", {"type": "hddm_a"}),
+                           ("adwin", {"type": "adwin", "delta": 0.01})):
+            r = requests.post(s.url + FEEDBACK + "/detectors",
+                              json={"deployment": "dclf", "name": name, "detector": spec},
+                              timeout=30)
+            assert r.status_code == 200, r.text
+        X, _ = sh.classifier_data()
+        ids, preds = [], []
+        for k in range(60):  # 3,000 predictions
+            i, p, _ = classify(s.url, X[(k % 4) * 50:(k % 4) * 50 + 50], "dclf")
+            ids += i
+            preds += [int(v) for v in p]
+        rng = np.random.default_rng(11)
+        # the concept moves after 1,500 labels: 8% wrong, then 45% wrong
+        wrong = np.concatenate([rng.random(1500) < 0.08, rng.random(1500) < 0.45])
+        labels = [{"id": i, "label": (1 - p) if w else p} for i, p, w in zip(ids, preds, wrong)]
+        errors = [int(w) for w in wrong]
+        for j in range(0, 1500, 300):
+            r = post_labels(s.url, "dclf", labels[j:j + 300])
+            assert r.json()["accepted"] == 300, r.json()["unknown"][:5]
+    finally:
+        s.assert_clean_exit(s.stop())
+    s = Server(data).start()
+    try:
+        for j in range(1500, 3000, 250):
+            assert post_labels(s.url, "dclf", labels[j:j + 250]).json()["accepted"] == 250
+        r = requests.get(s.url + FEEDBACK + "/detectors", params={"deployment": "dclf"},
+                         timeout=30)
+        listed = {d["name"]: d for d in r.json()["detectors"]}
+        assert listed["adwin"]["detector"] == {"type": "adwin", "delta": 0.01, "clock": 32,
+                                               "max_buckets": 5, "min_window_length": 5,
+                                               "grace_period": 10}
+        for name, make in (("ddm", DDM), ("hddm", HDDMA),
+                           ("adwin", lambda: ADWIN(delta=0.01))):
+            want_drifts, want_warns = river_positions(make, errors)
+            assert want_drifts, f"river's {name} flags no drift: the stream proves nothing"
+            r = requests.get(s.url + FEEDBACK + "/detections",
+                             params={"deployment": "dclf", "name": name}, timeout=30)
+            got = r.json()["detections"][::-1]
+            assert [d["position"] for d in got if d["kind"] == "drift"] == want_drifts, name
+            assert [d["position"] for d in got if d["kind"] == "warning"] == want_warns, name
+            assert all(d["id"] == ids[d["position"]] for d in got)
+            assert listed[name]["seen"] == 3000 and listed[name]["drifts"] == len(want_drifts)
+        bad = requests.post(s.url + FEEDBACK + "/detectors",
+                            json={"deployment": "dclf", "name": "x",
+                                  "detector": {"type": "adwin", "delta": 2}}, timeout=30)
+        assert bad.status_code == 400 and "delta" in bad.json()["message"], bad.text
+        bad = requests.post(s.url + FEEDBACK + "/detectors",
+                            json={"deployment": "dclf", "name": "a b",
+                                  "detector": {"type": "ddm"}}, timeout=30)
+        assert bad.status_code == 400 and "detector name" in bad.json()["message"], bad.text
+        r = requests.delete(s.url + FEEDBACK + "/detectors",
+                            params={"deployment": "dclf", "name": "ddm"}, timeout=30)
+        assert r.status_code == 200
+        r = requests.delete(s.url + FEEDBACK + "/detectors",
+                            params={"deployment": "dclf", "name": "ddm"}, timeout=30)
+        assert r.status_code == 404
+    finally:
+        s.assert_clean_exit(s.stop())

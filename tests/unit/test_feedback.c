@@ -160,7 +160,7 @@ static void test_labels_replace_and_scan(void **state)
          .received_ms = 6, .source = "review:ann", .pred_ms = 200, .model_version = "1",
          .prediction = "1"},
     };
-    assert_int_equal(store_labels_put(f->st, l, 3, &err), 0);
+    assert_int_equal(store_labels_put(f->st, l, 3, NULL, 0, &err), 0);
     struct seen s = {0};
     assert_int_equal(store_labels_scan(f->st, "d", 0, 1000, on_label, &s, &err), 0);
     assert_int_equal(s.n, 2); /* a's first label was replaced */
@@ -180,7 +180,7 @@ static void test_labels_replace_and_scan(void **state)
     /* a bad label in a batch stores nothing of it */
     struct store_label bad[2] = {l[1], l[1]};
     bad[1].row = -1;
-    assert_int_equal(store_labels_put(f->st, bad, 2, &err), -CAP_EINVAL);
+    assert_int_equal(store_labels_put(f->st, bad, 2, NULL, 0, &err), -CAP_EINVAL);
     assert_int_equal(store_labels_history(f->st, "d", "b", 2, &h, &err), 0);
     assert_int_equal(cJSON_GetArraySize(h), 1);
     cJSON_Delete(h);
