@@ -5,6 +5,7 @@
  * init_genrand, bounded integers by masked rejection, Fisher-Yates from the
  * top. Reproducing the draws (not just their distribution) is what makes the
  * calibrate-or-not decision equal nannyml's. */
+#include "base/mt.h"
 #include "feedback/cbpe_int.h"
 
 #include <math.h>
@@ -257,69 +258,19 @@ void fb_iso_free(struct fb_iso *iso)
     iso->n = iso->nb = 0;
 }
 
-/* numpy's MT19937 and the legacy RandomState draws built on it. */
-struct mt {
-    uint32_t s[624];
-    int i;
-};
-
-static void mt_seed(struct mt *r, uint32_t seed)
-{
-    r->s[0] = seed;
-    for (uint32_t i = 1; i < 624; i++)
-        r->s[i] = 1812433253u * (r->s[i - 1] ^ (r->s[i - 1] >> 30)) + i;
-    r->i = 624;
-}
-
-static uint32_t mt_mix(uint32_t cur, uint32_t next, uint32_t far)
-{
-    uint32_t y = (cur & 0x80000000u) | (next & 0x7fffffffu);
-    return far ^ (y >> 1) ^ ((y & 1) ? 0x9908b0dfu : 0);
-}
-
-static uint32_t mt_next(struct mt *r)
-{
-    if (r->i >= 624) {
-        int k = 0;
-        for (; k < 624 - 397; k++)
-            r->s[k] = mt_mix(r->s[k], r->s[k + 1], r->s[k + 397]);
-        for (; k < 623; k++)
-            r->s[k] = mt_mix(r->s[k], r->s[k + 1], r->s[k + 397 - 624]);
-        r->s[623] = mt_mix(r->s[623], r->s[0], r->s[396]);
-        r->i = 0;
-    }
-    uint32_t y = r->s[r->i++];
-    y ^= y >> 11;
-    y ^= (y << 7) & 0x9d2c5680u;
-    y ^= (y << 15) & 0xefc60000u;
-    return y ^ (y >> 18);
-}
-
-/* random_interval: uniform in [0, max] by rejection under a bit mask. */
-static size_t mt_interval(struct mt *r, size_t max)
-{
-    if (max == 0)
-        return 0;
-    uint32_t mask = UINT32_MAX >> __builtin_clz((uint32_t)max); /* smallest 2^k - 1 >= max */
-    uint32_t v;
-    while ((v = mt_next(r) & mask) > max)
-        ;
-    return v;
-}
-
 /* The draws of RandomState.shuffle of n items, without moving any: for the
  * train rows, whose order nothing reads (saves 10 x 0.9 n random swaps). */
-static void mt_skip_shuffle(struct mt *r, size_t n)
+static void mt_skip_shuffle(struct cap_mt *r, size_t n)
 {
     for (size_t i = n; i-- > 1;)
-        (void)mt_interval(r, i);
+        (void)cap_mt_interval(r, i);
 }
 
 /* RandomState.shuffle of a 1-d array. */
-static void mt_shuffle(struct mt *r, size_t *a, size_t n)
+static void mt_shuffle(struct cap_mt *r, size_t *a, size_t n)
 {
     for (size_t i = n; i-- > 1;) {
-        size_t j = mt_interval(r, i), t = a[i];
+        size_t j = cap_mt_interval(r, i), t = a[i];
         a[i] = a[j];
         a[j] = t;
     }
@@ -328,7 +279,8 @@ static void mt_shuffle(struct mt *r, size_t *a, size_t n)
 /* sklearn's _approximate_mode for two classes: the floor of each class's
  * share of draws, the rest to the largest remainders, ties broken by
  * rng.choice (a permutation of the tied classes). */
-static void approx_mode(const size_t counts[2], size_t draws, struct mt *r, size_t out[2])
+static void approx_mode(const size_t counts[2], size_t draws, struct cap_mt *r,
+                        size_t out[2])
 {
     double total = (double)(counts[0] + counts[1]), cont[2], fl[2];
     for (int c = 0; c < 2; c++) {
@@ -384,7 +336,7 @@ static double ece(const double *p, const double *y, size_t n, struct fb_keyed *o
  * and the next ti to test, then both lists shuffled. The train rows are the
  * rest (ni + ti is the class count), so only the draws of their list and its
  * shuffle are made. */
-static void draw_split(struct mt *r, size_t *const cls[2], const size_t counts[2],
+static void draw_split(struct cap_mt *r, size_t *const cls[2], const size_t counts[2],
                        size_t n_train, size_t n_test, size_t *perm, size_t *test)
 {
     size_t ni[2], ti[2], rest[2], ns = 0;
@@ -399,7 +351,7 @@ static void draw_split(struct mt *r, size_t *const cls[2], const size_t counts[2
          * the test positions [ni, ni + ti), the top ones, are done after
          * their steps; the later steps move train rows only: draws alone. */
         for (size_t i = counts[c]; i-- > 1;) {
-            size_t j = mt_interval(r, i);
+            size_t j = cap_mt_interval(r, i);
             if (i >= ni[c]) {
                 size_t t = perm[i];
                 perm[i] = perm[j];
@@ -436,8 +388,8 @@ static int run_splits(const double *p, const double *y, size_t n, const double *
         int c = y[i] == 1;
         cls[c][k[c]++] = i;
     }
-    struct mt r;
-    mt_seed(&r, 42);
+    struct cap_mt r;
+    cap_mt_seed(&r, 42);
     struct fb_iso_work w;
     int rc = fb_iso_work_init(&w, n, err);
     for (int s = 0; s < 10 && rc == 0; s++) {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/mt.h"
 
 /* ---- shared helpers ---- */
 
@@ -859,60 +860,9 @@ double mon_ks_pvalue(long m, long n, long best)
 
 /* ---- Total variation distance, permutation p-value ---- */
 
-/* numpy's legacy global generator (np.random.seed(0), then choice without
- * replacement), reproduced so that the permutations, and so the p-value,
- * are Evidently's: MT19937 (Matsumoto and Nishimura 1998) seeded by
- * init_genrand, and numpy's legacy bounded draw (a mask of the bits of the
- * bound, redrawn until <= bound). */
-struct mt {
-    uint32_t s[624];
-    int i;
-};
-
-static void mt_seed(struct mt *r, uint32_t seed)
-{
-    r->s[0] = seed;
-    for (int i = 1; i < 624; i++)
-        r->s[i] = 1812433253u * (r->s[i - 1] ^ (r->s[i - 1] >> 30)) + (uint32_t)i;
-    r->i = 624;
-}
-
-static uint32_t mt_next(struct mt *r)
-{
-    if (r->i >= 624) {
-        for (int k = 0; k < 624; k++) {
-            uint32_t y = (r->s[k] & 0x80000000u) | (r->s[(k + 1) % 624] & 0x7fffffffu);
-            r->s[k] = r->s[(k + 397) % 624] ^ (y >> 1) ^ ((y & 1) ? 0x9908b0dfu : 0);
-        }
-        r->i = 0;
-    }
-    uint32_t y = r->s[r->i++];
-    y ^= y >> 11;
-    y ^= (y << 7) & 0x9d2c5680u;
-    y ^= (y << 15) & 0xefc60000u;
-    y ^= y >> 18;
-    return y;
-}
-
-static uint64_t mt_interval(struct mt *r, uint64_t max)
-{
-    if (max == 0)
-        return 0;
-    uint64_t mask = max;
-    for (int s = 1; s <= 32; s *= 2)
-        mask |= mask >> s;
-    uint64_t v;
-    if (max <= 0xffffffffu) {
-        while ((v = (mt_next(r) & mask)) > max)
-            ;
-    } else {
-        do {
-            uint64_t hi = mt_next(r), lo = mt_next(r);
-            v = ((hi << 32) | lo) & mask;
-        } while (v > max);
-    }
-    return v;
-}
+/* The permutations draw from numpy's legacy global generator
+ * (np.random.seed(0), then choice without replacement: base/mt.h), so the
+ * p-value is Evidently's. */
 
 /* Evidently's TVD, 0.5 sum |a_i/n1 - b_i/n2|, in its floating-point order
  * (categories in sorted order, numpy's sum): a permuted table whose
@@ -959,15 +909,15 @@ int mon_st_tvd(const struct mon_sample *ref, const struct mon_sample *cur,
         pool[i] = (uint32_t)lo;
     }
     size_t *a = cap_xmalloc(k * sizeof *a), *b = cap_xmalloc(k * sizeof *b);
-    struct mt rng;
-    mt_seed(&rng, 0);
+    struct cap_mt rng;
+    cap_mt_seed(&rng, 0);
     int hits = 0;
     const int iterations = 1000;
     for (int it = 0; it < iterations; it++) {
         for (size_t i = 0; i < N; i++)
             perm[i] = (uint32_t)i;
         for (size_t i = N - 1; i >= 1; i--) { /* numpy's legacy shuffle */
-            size_t j = (size_t)mt_interval(&rng, i);
+            size_t j = (size_t)cap_mt_interval(&rng, i);
             uint32_t sw = perm[i];
             perm[i] = perm[j];
             perm[j] = sw;
