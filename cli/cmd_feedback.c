@@ -76,26 +76,6 @@ static int row(const char *path, long line, char **cells, int n, struct labels_f
     return 0;
 }
 
-/* One CSV record's cells (owned); -1 on a broken quote. */
-static int record(struct payload_csv *c, struct cap_buf *tmp, char ***cells, int *n)
-{
-    const char *s;
-    size_t len;
-    bool q;
-    int k;
-    *cells = NULL;
-    *n = 0;
-    do {
-        if ((k = payload_csv_field(c, &s, &len, &q)) < 0)
-            return -1;
-        if (q)
-            s = payload_csv_unquote(s, &len, tmp);
-        *cells = cap_xrealloc(*cells, (size_t)(*n + 1) * sizeof **cells);
-        (*cells)[(*n)++] = cap_xstrndup(s, len);
-    } while (k == 1);
-    return 0;
-}
-
 static int read_labels(const char *path, const struct cap_buf *body, struct labels_file *lf)
 {
     struct payload_csv c = {body->data, body->data + body->len};
@@ -112,15 +92,13 @@ static int read_labels(const char *path, const struct cap_buf *body, struct labe
         line++;
         char **cells;
         int n;
-        if (record(&c, &tmp, &cells, &n) < 0)
+        if (payload_csv_record(&c, &tmp, &cells, &n) < 0)
             rc = bad(path, line, "unterminated or misplaced quote");
         else if (!have_header)
             rc = header(path, cells, n, lf), have_header = true;
         else
             rc = row(path, line, cells, n, lf);
-        for (int i = 0; i < n; i++)
-            free(cells[i]);
-        free(cells);
+        payload_csv_cells_free(cells, n);
     }
     cap_buf_free(&tmp);
     if (rc == 0 && cJSON_GetArraySize(lf->items) == 0)

@@ -154,41 +154,6 @@ static void count_lines(const char **from, const char *p, long *line)
     *from = p;
 }
 
-/* One CSV record's fields into cells (owned); -1 on a broken quote, with
- * c->p past the end of that line. */
-static int csv_record(struct payload_csv *c, struct cap_buf *tmp, char ***cells, int *n)
-{
-    const char *start = c->p, *s;
-    size_t len;
-    bool q;
-    int k;
-    *cells = NULL;
-    *n = 0;
-    do {
-        k = payload_csv_field(c, &s, &len, &q);
-        if (k < 0) {
-            for (int i = 0; i < *n; i++)
-                free((*cells)[i]);
-            free(*cells);
-            const char *nl = memchr(start, '\n', (size_t)(c->end - start));
-            c->p = nl ? nl + 1 : c->end;
-            return -1;
-        }
-        if (q)
-            s = payload_csv_unquote(s, &len, tmp);
-        *cells = cap_xrealloc(*cells, (size_t)(*n + 1) * sizeof **cells);
-        (*cells)[(*n)++] = cap_xstrndup(s, len);
-    } while (k == 1);
-    return 0;
-}
-
-static void free_cells(char **cells, int n)
-{
-    for (int i = 0; i < n; i++)
-        free(cells[i]);
-    free(cells);
-}
-
 static int read_csv(table *t)
 {
     struct cap_buf body, tmp;
@@ -207,14 +172,14 @@ static int read_csv(table *t)
         count_lines(&counted, c.p, &line);
         char **cells;
         int n;
-        if (csv_record(&c, &tmp, &cells, &n) < 0) {
+        if (payload_csv_record(&c, &tmp, &cells, &n) < 0) {
             bad_row(t, line, 0, "unterminated or misplaced quote");
         } else if (!t->cols) {
             t->cols = cells;
             t->ncols = n;
         } else if (n != t->ncols) {
             bad_row(t, line, 0, "expected %d fields, got %d", t->ncols, n);
-            free_cells(cells, n);
+            payload_csv_cells_free(cells, n);
         } else {
             table_grow(t);
             t->cells[t->nrows] = cells;

@@ -131,6 +131,11 @@ int payload_csv_field(struct payload_csv *c, const char **s, size_t *n, bool *qu
 void payload_csv_skip_blank(struct payload_csv *c);
 /* "" -> " in a quoted field: s itself when there is none, else tmp's text */
 const char *payload_csv_unquote(const char *s, size_t *n, struct cap_buf *tmp);
+/* One record's fields as owned strings (*cells, *n; free each and the
+ * array with payload_csv_cells_free); -1 on a broken quote, with nothing
+ * kept and c->p past the end of that line, so a reader can go on. */
+int payload_csv_record(struct payload_csv *c, struct cap_buf *tmp, char ***cells, int *n);
+void payload_csv_cells_free(char **cells, int n);
 
 /* ---- which column feeds which input (frameplan.c) ----
  * The one rule for request frames and `capstan predict`'s files: a model

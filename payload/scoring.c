@@ -466,6 +466,38 @@ const char *payload_csv_unquote(const char *s, size_t *n, struct cap_buf *tmp)
     return tmp->data;
 }
 
+void payload_csv_cells_free(char **cells, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(cells[i]);
+    free(cells);
+}
+
+int payload_csv_record(struct payload_csv *c, struct cap_buf *tmp, char ***cells, int *n)
+{
+    const char *start = c->p, *s;
+    size_t len;
+    bool q;
+    int k;
+    *cells = NULL;
+    *n = 0;
+    do {
+        if ((k = payload_csv_field(c, &s, &len, &q)) < 0) {
+            payload_csv_cells_free(*cells, *n);
+            *cells = NULL;
+            *n = 0;
+            const char *nl = memchr(start, '\n', (size_t)(c->end - start));
+            c->p = nl ? nl + 1 : c->end;
+            return -1;
+        }
+        if (q)
+            s = payload_csv_unquote(s, &len, tmp);
+        *cells = cap_xrealloc(*cells, (size_t)(*n + 1) * sizeof **cells);
+        (*cells)[(*n)++] = cap_xstrndup(s, len);
+    } while (k == 1);
+    return 0;
+}
+
 static int parse_csv(struct frame *f, const char *body, size_t len)
 {
     struct cap_error *err = f->err;
