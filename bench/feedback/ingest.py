@@ -96,16 +96,10 @@ def main():
     args = ap.parse_args()
     import tempfile
 
-    import mlflow
-
     data = tempfile.mkdtemp(prefix="capstan-bench-feedback-")
     srv = CapstanServer(os.path.join(ROOT, "build", "rel", "capstan"), data).start()
     try:
-        with sh.tracking_uri(srv.url):
-            mlflow.set_experiment("bench")
-            sh.register(sh.logistic_model(), "fb")
-        sh.create_deployment(srv.url, {"name": "fb", "model": "fb/1"})
-        sh.wait_for(lambda: sh.get_deployment(srv.url, "fb")["status"]["primary"].get("ready"))
+        sh.deploy(srv.url, sh.logistic_model(), "fb", "bench")
         ids = make_predictions(srv.port, args.predictions)
         random.Random(7).shuffle(ids)
         bodies = [json.dumps({"deployment": "fb", "labels": [

@@ -174,6 +174,19 @@ def create_deployment(url, spec):
     return r.json()["deployment"]
 
 
+def deploy(url, model, name, experiment="Default"):
+    """Registers model as name version 1 on the server at url and deploys
+    it as name; returns once its primary is ready."""
+    import mlflow
+
+    with tracking_uri(url):
+        mlflow.set_experiment(experiment)
+        register(model, name)
+    create_deployment(url, {"name": name, "model": f"{name}/1"})
+    wait_for(lambda: get_deployment(url, name)["status"]["primary"].get("ready"),
+             what=f"deployment {name} ready")
+
+
 def get_deployment(url, name):
     r = requests.get(f"{url}{DEPLOYMENTS}/{name}", timeout=60)
     assert r.status_code == 200, r.text

@@ -20,26 +20,10 @@ HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("capstan")).start()
-    yield s
-    s.assert_clean_exit(s.stop())
-
-
-@pytest.fixture(scope="module")
-def deployed(srv):
-    import mlflow
-
-    with sh.tracking_uri(srv.url):
-        mlflow.set_experiment("feedback")
-        assert sh.register(sh.logistic_model(), "fbclf") == "1"
-        assert sh.register(sh.linear_model(0.5), "fbreg") == "1"
-    sh.create_deployment(srv.url, {"name": "fbclf", "model": "fbclf/1"})
-    sh.create_deployment(srv.url, {"name": "fbreg", "model": "fbreg/1"})
-    for name in ("fbclf", "fbreg"):
-        sh.wait_for(lambda: sh.get_deployment(srv.url, name)["status"]["primary"].get("ready"),
-                    what=f"{name} READY")
-    return srv
+def deployed(server):
+    sh.deploy(server.url, sh.logistic_model(), "fbclf", "feedback")
+    sh.deploy(server.url, sh.linear_model(0.5), "fbreg", "feedback")
+    return server
 
 
 def infer_clf(url, x, rid=None, headers=None, deployment="fbclf"):
@@ -222,15 +206,9 @@ def test_cli_sends_a_file_in_batches(deployed, tmp_path):
 
 
 def test_labels_survive_a_restart(tmp_path):
-    import mlflow
-
     s = Server(tmp_path / "data").start()
     try:
-        with sh.tracking_uri(s.url):
-            mlflow.set_experiment("restart")
-            sh.register(sh.logistic_model(), "rclf")
-        sh.create_deployment(s.url, {"name": "rclf", "model": "rclf/1"})
-        sh.wait_for(lambda: sh.get_deployment(s.url, "rclf")["status"]["primary"].get("ready"))
+        sh.deploy(s.url, sh.logistic_model(), "rclf", "restart")
         X, _ = sh.classifier_data(4)
         body = sh.oip_body(X[:1].astype(np.float32), name="input")
         rid = requests.post(f"{s.url}/v2/models/rclf/infer", json=body, timeout=30).json()["id"]
@@ -275,13 +253,7 @@ def test_classifier_quality_per_window_equals_sklearn(tmp_path):
 
     s = Server(tmp_path / "q").start()
     try:
-        import mlflow
-
-        with sh.tracking_uri(s.url):
-            mlflow.set_experiment("q")
-            sh.register(sh.logistic_model(), "fbclf")
-        sh.create_deployment(s.url, {"name": "fbclf", "model": "fbclf/1"})
-        sh.wait_for(lambda: sh.get_deployment(s.url, "fbclf")["status"]["primary"].get("ready"))
+        sh.deploy(s.url, sh.logistic_model(), "fbclf", "q")
         X, y = sh.classifier_data()  # the model's own training rows: it is good on them
         t0 = int(time.time() * 1000) - 1
         phases = []
@@ -397,18 +369,13 @@ def test_detectors_flag_where_river_does_across_a_restart(tmp_path):
     through DDM, HDDM_A and ADWIN in the server, and through river 0.26 in
     the test: the same drift positions and warning starts, with the server
     restarted halfway through the labels."""
-    import mlflow
     from river.drift import ADWIN
     from river.drift.binary import DDM, HDDMA
 
     data = tmp_path / "d"
     s = Server(data).start()
     try:
-        with sh.tracking_uri(s.url):
-            mlflow.set_experiment("d")
-            sh.register(sh.logistic_model(), "dclf")
-        sh.create_deployment(s.url, {"name": "dclf", "model": "dclf/1"})
-        sh.wait_for(lambda: sh.get_deployment(s.url, "dclf")["status"]["primary"].get("ready"))
+        sh.deploy(s.url, sh.logistic_model(), "dclf", "d")
         for name, spec in (("ddm", {"type": "ddm"}), ("hddm", {"type": "hddm_a"}),
                            ("adwin", {"type": "adwin", "delta": 0.01})):
             r = requests.post(s.url + FEEDBACK + "/detectors",
