@@ -5,6 +5,9 @@
  *   GET  /feedback/history?deployment=&id=   every label given for one row
  *   GET  /feedback/quality?deployment=&from=&to=&width_s=&positive_class=
  *                           realised quality per window of prediction time
+ *   GET  /feedback/estimate?deployment=&reference_from=&reference_to=&from=&to=&width_s=
+ *                           &chunk_size=&metrics=&positive_class=
+ *                           quality estimated without labels (CBPE), realised beside
  *   POST   /feedback/detectors   {"deployment", "name", "detector": {"type", ...river's params}}
  *   GET    /feedback/detectors?deployment=          each with its counts
  *   DELETE /feedback/detectors?deployment=&name=
@@ -125,6 +128,38 @@ static int quality(const struct api_env *env, const struct api_request *req,
     return 0;
 }
 
+/* reference_from/reference_to: the labelled reference period (required);
+ * from/to/width_s as the quality's. */
+static int estimate(const struct api_env *env, const struct api_request *req,
+                    struct api_response *resp, struct cap_error *err)
+{
+    struct fb_estimate_query q = {.to_ms = cap_now_ms() + 1};
+    int64_t width_s = 0, chunk = 0;
+    int rc;
+    if ((rc = need_deployment(env, req->msg, &q.deployment, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "reference_from", true, &q.ref_from_ms, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "reference_to", true, &q.ref_to_ms, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "to", false, &q.to_ms, err)) < 0)
+        return rc;
+    q.from_ms = q.to_ms - 86400000;
+    if ((rc = cap_json_get_i64(req->msg, "from", false, &q.from_ms, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "width_s", false, &width_s, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "chunk_size", false, &chunk, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "metrics", false, &q.metrics, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "positive_class", false, &q.positive, err)) < 0)
+        return rc;
+    if (width_s < 0 || width_s > 366LL * 86400 || chunk < 0 || chunk > 100000000)
+        return cap_err(err, CAP_EINVAL,
+                       "width_s must be 0 to 31622400 seconds and chunk_size 0 to 100000000");
+    q.width_ms = width_s * 1000;
+    q.chunk_size = (size_t)chunk;
+    cJSON *out = NULL;
+    if ((rc = fb_estimate(env->store, &q, &out, err)) < 0)
+        return rc;
+    resp->json = out;
+    return 0;
+}
+
 static int detector_put(const struct api_env *env, const struct api_request *req,
                         struct api_response *resp, struct cap_error *err)
 {
@@ -190,6 +225,7 @@ const struct api_route api_feedback_routes[] = {
     {"POST", PREFIX, API_BODY_JSON, labels_put, NULL},
     {"GET", PREFIX "/history", API_BODY_JSON, history, NULL},
     {"GET", PREFIX "/quality", API_BODY_JSON, quality, NULL},
+    {"GET", PREFIX "/estimate", API_BODY_JSON, estimate, NULL},
     {"POST", PREFIX "/detectors", API_BODY_JSON, detector_put, NULL},
     {"GET", PREFIX "/detectors", API_BODY_JSON, detector_list, NULL},
     {"DELETE", PREFIX "/detectors", API_BODY_JSON, detector_delete, NULL},

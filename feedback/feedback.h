@@ -16,5 +16,6 @@
 #include "feedback/realised.h"
 #include "feedback/detect.h"
 #include "feedback/cbpe.h"
+#include "feedback/estimate.h"
 
 #endif

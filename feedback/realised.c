@@ -10,6 +10,7 @@
 
 #include "base/buf.h"
 #include "feedback/feedback.h"
+#include "feedback/rows.h"
 #include "store/store.h"
 
 /* ---- JSON of the metrics (the API's and the drivers' one form) ---- */
@@ -87,187 +88,16 @@ cJSON *fb_reg_json(const struct fb_reg_metrics *m)
     return o;
 }
 
-/* ---- one window's labelled rows ---- */
-
-struct rows {
-    bool classifier, mixed;      /* mixed: both kinds seen (the model changed kind) */
-    size_t n, cap;
-    char **truth, **pred;        /* classifier: texts (owned) */
-    double *vtrue, *vpred;       /* regressor */
-    double *scores;              /* n x nscores, or NULL once a row lacks them */
-    size_t nscores;
-    bool no_scores;
-};
-
-static void rows_clear(struct rows *r)
-{
-    for (size_t i = 0; i < r->n; i++) {
-        free(r->truth ? r->truth[i] : NULL);
-        free(r->pred ? r->pred[i] : NULL);
-    }
-    r->n = 0;
-    r->nscores = 0;
-    r->no_scores = false;
-    r->mixed = false;
-}
-
-static void rows_free(struct rows *r)
-{
-    rows_clear(r);
-    free(r->truth);
-    free(r->pred);
-    free(r->vtrue);
-    free(r->vpred);
-    free(r->scores);
-}
-
-static void rows_grow(struct rows *r)
-{
-    if (r->n < r->cap)
-        return;
-    r->cap = r->cap ? 2 * r->cap : 1024;
-    r->truth = cap_xrealloc(r->truth, r->cap * sizeof *r->truth);
-    r->pred = cap_xrealloc(r->pred, r->cap * sizeof *r->pred);
-    r->vtrue = cap_xrealloc(r->vtrue, r->cap * sizeof *r->vtrue);
-    r->vpred = cap_xrealloc(r->vpred, r->cap * sizeof *r->vpred);
-    if (r->nscores)
-        r->scores = cap_xrealloc(r->scores, r->cap * r->nscores * sizeof *r->scores);
-}
-
-static void rows_add(struct rows *r, const struct store_label *l)
-{
-    bool cls = l->label != NULL && l->prediction != NULL;
-    if (r->n == 0)
-        r->classifier = cls;
-    if (cls != r->classifier) {
-        r->mixed = true;
-        return;
-    }
-    if (r->n == 0 && cls && l->nscores >= 2) {
-        r->nscores = l->nscores;
-        r->scores = cap_xrealloc(r->scores, (r->cap ? r->cap : 1) * r->nscores * sizeof(double));
-    }
-    rows_grow(r);
-    size_t i = r->n++;
-    r->truth[i] = cls ? cap_xstrdup(l->label) : NULL;
-    r->pred[i] = cls ? cap_xstrdup(l->prediction) : NULL;
-    r->vtrue[i] = l->value;
-    r->vpred[i] = l->pred_value;
-    if (r->nscores && l->nscores == r->nscores)
-        memcpy(r->scores + i * r->nscores, l->scores, r->nscores * sizeof(double));
-    else
-        r->no_scores = true;
-}
-
-/* ---- classes ---- */
-
-/* Whole numbers sort as numbers (sklearn's classes_ of an int target),
- * anything else as text; ints (qsort_r's context) says which. */
-static bool is_integer(const char *s, long long *v)
-{
-    char *end = NULL;
-    *v = strtoll(s, &end, 10);
-    return *s && *end == '\0';
-}
-
-static int class_cmp(const void *a, const void *b, void *ints)
-{
-    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
-    if (*(const bool *)ints) {
-        long long u = strtoll(x, NULL, 10), v = strtoll(y, NULL, 10);
-        return (u > v) - (u < v);
-    }
-    return strcmp(x, y);
-}
-
-struct classes {
-    bool ints;                   /* every class a whole number */
-    char **names;                /* borrowed from the rows, or owned extras */
-    char **extra;                /* the ones added (owned) */
-    int k, nextra;
-};
-
-static void classes_free(struct classes *c)
-{
-    for (int i = 0; i < c->nextra; i++)
-        free(c->extra[i]);
-    free(c->extra);
-    free(c->names);
-}
-
-static void add_extra(struct classes *c, const char *name)
-{
-    c->extra = cap_xrealloc(c->extra, (size_t)(c->nextra + 1) * sizeof *c->extra);
-    c->extra[c->nextra] = cap_xstrdup(name);
-    c->names = cap_xrealloc(c->names, (size_t)(c->k + 1) * sizeof *c->names);
-    c->names[c->k++] = c->extra[c->nextra++];
-}
-
-/* The distinct classes of truth and predictions, sorted. A model's score
- * columns follow its classes in this order (scikit-learn's classes_), so
- * when only some appear but they are whole numbers within the columns, the
- * others are added: 0..nscores-1. One class alone gets a second that no
- * row has, as the metrics need two. */
-/* The index of name among the first n (sorted) classes, or -1. */
-static int32_t find_in(const struct classes *c, int n, const char *name)
-{
-    size_t lo = 0, hi = (size_t)n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (class_cmp(&c->names[mid], &name, (void *)&c->ints) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < (size_t)n && class_cmp(&c->names[lo], &name, (void *)&c->ints) == 0
-               ? (int32_t)lo
-               : -1;
-}
-
-static void find_classes(struct rows *r, struct classes *c)
-{
-    char **all = cap_xmalloc(2 * r->n * sizeof *all);
-    long long v;
-    *c = (struct classes){.ints = true, .names = cap_xmalloc(2 * r->n * sizeof *c->names)};
-    for (size_t i = 0; i < r->n; i++) {
-        all[2 * i] = r->truth[i];
-        all[2 * i + 1] = r->pred[i];
-        c->ints = c->ints && is_integer(r->truth[i], &v) && is_integer(r->pred[i], &v);
-    }
-    qsort_r(all, 2 * r->n, sizeof *all, class_cmp, &c->ints);
-    for (size_t i = 0; i < 2 * r->n; i++)
-        if (i == 0 || class_cmp(&all[i], &all[i - 1], &c->ints) != 0)
-            c->names[c->k++] = all[i];
-    free(all);
-    bool within = c->ints && r->nscores > 0 && !r->no_scores;
-    for (int i = 0; within && i < c->k; i++)
-        within = is_integer(c->names[i], &v) && v >= 0 && v < (long long)r->nscores;
-    if (within && c->k < (int)r->nscores) {
-        char b[24];
-        int k0 = c->k; /* the sorted part: the extras go after it */
-        for (size_t j = 0; j < r->nscores; j++) {
-            snprintf(b, sizeof b, "%zu", j);
-            if (find_in(c, k0, b) < 0)
-                add_extra(c, b);
-        }
-        qsort_r(c->names, (size_t)c->k, sizeof *c->names, class_cmp, &c->ints);
-    }
-    if (c->k == 1) {
-        add_extra(c, c->ints ? (strcmp(c->names[0], "0") ? "0" : "1") : "");
-        qsort_r(c->names, (size_t)c->k, sizeof *c->names, class_cmp, &c->ints);
-    }
-}
-
 /* ---- a window's metrics ---- */
 
-static int class_metrics(struct rows *r, const char *positive, cJSON *w, struct cap_error *err)
+static int class_metrics(struct fb_rows *r, const char *positive, cJSON *w, struct cap_error *err)
 {
-    struct classes c;
-    find_classes(r, &c);
+    struct fb_classes c;
+    fb_find_classes(r, &c);
     int32_t *yt = cap_xmalloc(r->n * sizeof *yt), *yp = cap_xmalloc(r->n * sizeof *yp);
     for (size_t i = 0; i < r->n; i++) {
-        yt[i] = find_in(&c, c.k, r->truth[i]);
-        yp[i] = find_in(&c, c.k, r->pred[i]);
+        yt[i] = fb_find_in(&c, c.k, r->truth[i]);
+        yp[i] = fb_find_in(&c, c.k, r->pred[i]);
     }
     bool scored = r->nscores > 0 && !r->no_scores && (size_t)c.k == r->nscores;
     if (r->nscores > 0 && !scored)
@@ -278,7 +108,7 @@ static int class_metrics(struct rows *r, const char *positive, cJSON *w, struct 
     struct fb_cls_opts o;
     fb_cls_opts_init(&o);
     int rc = 0;
-    if (positive && (o.pos_class = find_in(&c, c.k, positive)) < 0)
+    if (positive && (o.pos_class = fb_find_in(&c, c.k, positive)) < 0)
         rc = cap_err(err, CAP_EINVAL, "positive_class '%.64s' is none of the window's classes",
                      positive);
     struct fb_cls_metrics m = {0};
@@ -287,11 +117,11 @@ static int class_metrics(struct rows *r, const char *positive, cJSON *w, struct 
     fb_cls_metrics_free(&m);
     free(yt);
     free(yp);
-    classes_free(&c);
+    fb_classes_free(&c);
     return rc;
 }
 
-static cJSON *window_json(struct rows *r, int64_t start, int64_t end, const char *positive,
+static cJSON *window_json(struct fb_rows *r, int64_t start, int64_t end, const char *positive,
                           struct cap_error *err)
 {
     cJSON *w = cJSON_CreateObject();
@@ -321,7 +151,7 @@ static cJSON *window_json(struct rows *r, int64_t start, int64_t end, const char
 
 struct scan {
     const struct fb_realised_query *q;
-    struct rows rows;
+    struct fb_rows rows;
     int64_t start;               /* the open window's start, INT64_MIN: none */
     cJSON *windows;
 };
@@ -340,7 +170,7 @@ static int close_window(struct scan *s, struct cap_error *err)
         return 0;
     int64_t end = s->q->width_ms > 0 ? s->start + s->q->width_ms : s->q->to_ms;
     cJSON *w = window_json(&s->rows, s->start, end, s->q->positive, err);
-    rows_clear(&s->rows);
+    fb_rows_clear(&s->rows);
     if (!w)
         return -CAP_EINVAL;
     cJSON_AddItemToArray(s->windows, w);
@@ -357,7 +187,7 @@ static int on_label(void *cls, const struct store_label *l, struct cap_error *er
             return rc;
         s->start = start;
     }
-    rows_add(&s->rows, l);
+    fb_rows_add(&s->rows, l);
     return 0;
 }
 
@@ -375,7 +205,7 @@ int fb_realised(struct store *st, const struct fb_realised_query *q, cJSON **out
     int rc = store_labels_scan(st, q->deployment, q->from_ms, q->to_ms, on_label, &s, err);
     if (rc == 0)
         rc = close_window(&s, err);
-    rows_free(&s.rows);
+    fb_rows_free(&s.rows);
     if (rc < 0) {
         cJSON_Delete(s.windows);
         return rc;

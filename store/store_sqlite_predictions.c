@@ -544,6 +544,58 @@ int store_sq_predictions_scan(void *impl, const char *deployment, int64_t after_
     return rc;
 }
 
+/* ---- a deployment's answers in a time range ---- */
+
+struct range_job {
+    const char *deployment;
+    int64_t from, to;
+    store_prediction_fn fn;
+    void *cls;
+    struct cap_buf field[F_COUNT];
+};
+
+static int range_row(void *cls, int64_t id, const struct store_prediction *r,
+                     struct cap_error *err)
+{
+    struct range_job *a = cls;
+    if (r->timestamp_ms < a->from || r->timestamp_ms >= a->to || !answering(r->role))
+        return 0;
+    return a->fn(a->cls, id, r, err);
+}
+
+static int run_range(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct range_job *a = arg;
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT id, data FROM prediction_segments WHERE deployment = ?1 AND ts_last >= ?2 "
+           "AND ts_first < ?3 ORDER BY id",
+        SQ_ARGS(SQ_TEXT(a->deployment), SQ_INT(a->from), SQ_INT(a->to)), err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    int rc = 0, step = SQLITE_DONE;
+    bool stopped = false;
+    while (!stopped && rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = walk_segment(sqlite3_column_int64(st, 0), a->deployment,
+                          sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
+                          a->field, range_row, a, &stopped, err);
+    if (rc == 0 && !stopped && step != SQLITE_DONE)
+        rc = store_sq_dberr(c, err, "reading the prediction log");
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_sq_predictions_range(void *impl, const char *deployment, int64_t from_ms,
+                               int64_t to_ms, store_prediction_fn fn, void *cls,
+                               struct cap_error *err)
+{
+    struct range_job a = {.deployment = deployment, .from = from_ms, .to = to_ms, .fn = fn,
+                          .cls = cls};
+    int rc = store_sq_read(impl, run_range, &a, err);
+    for (int f = 0; f < F_COUNT; f++)
+        cap_buf_free(&a.field[f]);
+    return rc;
+}
+
 /* ---- finding requests by id ---- */
 
 /* A candidate: the id asked for at index i may be in segment seg. */

@@ -435,3 +435,120 @@ def test_detectors_flag_where_river_does_across_a_restart(tmp_path):
         assert r.status_code == 404
     finally:
         s.assert_clean_exit(s.stop())
+
+
+# ---------------------------------------------------------------- estimated quality
+
+def labels_only_model():
+    """A classifier that answers classes only: argmax of x @ W, int64 [N]."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.array([[1.0, -1.0], [0.5, 0.2], [-0.3, 0.8], [0.1, 0.1]], dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["s"]),
+         helper.make_node("ArgMax", ["s"], ["label"], axis=1, keepdims=0)],
+        "labels_only", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("label", TensorProto.INT64, [None])],
+        [numpy_helper.from_array(w, "W")])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+def nannyml_cbpe(chunk_size, metrics, ref, ana):
+    """tests/feedback/nannyml_cbpe.py under .venv-nannyml on (proba, pred,
+    truth) rows of the reference and the labelled analysis."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    py = os.path.join(root, ".venv-nannyml", "bin", "python")
+    lines = [f"reference {len(ref[0])}"]
+    lines += [f"{p!r} {q:g} {t:g}" for p, q, t in zip(*ref)]
+    lines.append(f"analysis {len(ana[0])} labelled")
+    lines += [f"{p!r} {q:g} {t:g}" for p, q, t in zip(*ana)]
+    p = subprocess.run([py, os.path.join(root, "tests", "feedback", "nannyml_cbpe.py"),
+                        str(chunk_size), metrics], input="\n".join(lines) + "\n",
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    import json
+    return json.loads(p.stdout)
+
+
+def test_cbpe_estimate_equals_nannyml(deployed):
+    """A reference period of 1,000 labelled predictions, then 200 shifted
+    ones: the window's CBPE estimate (value, sampling error, band,
+    thresholds, alert) against nannyml's on the same rows, and the realised
+    quality beside it against nannyml's realized."""
+    import time
+
+    url = deployed.url
+    sh.deploy(url, sh.logistic_model(), "cbclf", "cbpe")
+    X, y = sh.classifier_data()
+    rng = np.random.default_rng(21)
+
+    def phase(Xp, yp, per=100):
+        t0 = int(time.time() * 1000) - 1
+        ids, pred, proba = [], [], []
+        for k in range(0, len(Xp), per):
+            i, p, pr = classify(url, Xp[k:k + per], "cbclf")
+            ids += i
+            pred += [int(v) for v in p]
+            proba += [float(v) for v in pr[:, 1]]
+        labels = [{"id": i, "label": int(v)} for i, v in zip(ids, yp)]
+        for k in range(0, len(labels), 500):  # in prediction order: the reference's order
+            assert post_labels(url, "cbclf", labels[k:k + 500]).json()["accepted"] == len(
+                labels[k:k + 500])
+        time.sleep(0.01)
+        return (proba, pred, [int(v) for v in yp]), t0, int(time.time() * 1000)
+
+    ref, r0, r1 = phase(np.tile(X, (5, 1)), np.tile(y, 5))
+    time.sleep(0.01)
+    shifted = X + rng.normal(0.0, 1.5, size=X.shape).astype(np.float32)
+    ana, a0, a1 = phase(shifted, y)
+    metrics = "roc_auc,f1,precision,recall,accuracy"
+    r = requests.get(url + FEEDBACK + "/estimate",
+                     params={"deployment": "cbclf", "reference_from": r0, "reference_to": r1,
+                             "from": a0, "to": a1, "chunk_size": 200, "metrics": metrics},
+                     timeout=120)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    py = nannyml_cbpe(200, metrics, ref, ana)
+    assert got["reference"]["rows"] == 1000 and got["reference"]["calibrated"] == py["calibrated"]
+    (w,) = got["windows"]
+    (chunk,) = py["analysis"]
+    assert w["rows"] == 200 and w["labelled"] == 200
+    pairs = {"value": "value", "sampling_error": "sampling_error",
+             "lower_bound": "lower_confidence_boundary", "upper_bound": "upper_confidence_boundary",
+             "lower_threshold": "lower_threshold", "upper_threshold": "upper_threshold"}
+    for name in metrics.split(","):
+        mine, theirs = w["estimated"][name], chunk["metrics"][name]
+        for a, b in pairs.items():
+            if theirs[b] is None:
+                assert mine[a] is None, (name, a)
+            else:
+                assert abs(mine[a] - theirs[b]) <= 1e-6, (name, a, mine[a], theirs[b])
+        assert mine["alert"] == theirs["alert"], name
+    realised = w["realised"]
+    assert abs(realised["accuracy"] - chunk["metrics"]["accuracy"]["realized"]) <= 1e-9
+    assert abs(realised["roc_auc"] - chunk["metrics"]["roc_auc"]["realized"]) <= 1e-9
+    assert abs(realised["binary"]["f1"] - chunk["metrics"]["f1"]["realized"]) <= 1e-9
+
+    # refused: a regressor, an empty reference, an unknown metric
+    x = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
+    reg = requests.post(f"{url}/v2/models/fbreg/infer", json=sh.oip_body(x), timeout=30)
+    post_labels(url, "fbreg", [{"id": reg.json()["id"], "value": 1.0}])
+    sh.deploy(url, labels_only_model(), "noproba", "cbpe")
+    t0 = int(time.time() * 1000) - 1
+    r = requests.post(f"{url}/v2/models/noproba/infer", json=sh.oip_body(X[:4]), timeout=30)
+    assert r.status_code == 200, r.text
+    rid = r.json()["id"]
+    post_labels(url, "noproba", [{"id": f"{rid}/{k}", "label": 1} for k in range(4)])
+    for params, msg in (
+        ({"deployment": "noproba", "reference_from": t0, "reference_to": t0 + 10**6},
+         "logs no probabilities"),
+        ({"deployment": "fbreg", "reference_from": 0, "reference_to": a1 + 10**6}, "regressor"),
+        ({"deployment": "cbclf", "reference_from": 1, "reference_to": 2}, "No labelled"),
+        ({"deployment": "cbclf", "reference_from": r0, "reference_to": r1, "metrics": "auc"},
+         "auc"),
+        ({"deployment": "cbclf", "reference_to": r1}, "reference_from"),
+    ):
+        r = requests.get(url + FEEDBACK + "/estimate", params=params, timeout=60)
+        assert r.status_code == 400 and msg in r.json()["message"], (params, r.text)

@@ -1,0 +1,43 @@
+/* rows.h - internal to feedback/: a window's labelled rows (as the store
+ * hands them out) and a classifier's classes among them (rows.c): sorted as
+ * scikit-learn sorts classes_ (as numbers when every one is a whole number),
+ * so that a model's score columns, which follow classes_, map onto them. */
+#ifndef CAP_FEEDBACK_ROWS_H
+#define CAP_FEEDBACK_ROWS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store_label;
+
+struct fb_rows {
+    bool classifier, mixed;      /* mixed: both kinds seen (the model changed kind) */
+    size_t n, cap;
+    char **truth, **pred;        /* classifier: texts (owned) */
+    double *vtrue, *vpred;       /* regressor */
+    double *scores;              /* n x nscores, or NULL once a row lacks them */
+    size_t nscores;
+    bool no_scores;
+};
+
+void fb_rows_add(struct fb_rows *r, const struct store_label *l);
+void fb_rows_clear(struct fb_rows *r); /* empty, the buffers kept */
+void fb_rows_free(struct fb_rows *r);
+
+struct fb_classes {
+    bool ints;                   /* every class a whole number */
+    char **names;                /* borrowed from the rows, or owned extras */
+    char **extra;                /* the ones added (owned) */
+    int k, nextra;
+};
+
+/* The distinct classes of the rows' truth and predictions, sorted; with
+ * whole-number classes inside the score columns, the missing ones of
+ * 0..nscores-1 are added; one class alone gets a second that no row has. */
+void fb_find_classes(struct fb_rows *r, struct fb_classes *c);
+/* The index of name among the first n (sorted) classes, or -1. */
+int32_t fb_find_in(const struct fb_classes *c, int n, const char *name);
+void fb_classes_free(struct fb_classes *c);
+
+#endif
