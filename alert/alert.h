@@ -58,7 +58,23 @@ enum alert_metric {
     ALERT_DRIFT_SCORE,
     ALERT_PREDICTION_DRIFT,
     ALERT_MISSING_SHARE,
+    /* Model quality from the labels of a window of prediction time
+     * (feedback/): judged once the window holds min_labels labels. */
+    ALERT_ACCURACY,
+    ALERT_PRECISION,             /* binary: the positive class's; else macro */
+    ALERT_RECALL,
+    ALERT_F1,
+    ALERT_ROC_AUC,
+    ALERT_PR_AUC,
+    ALERT_LOG_LOSS,
+    ALERT_MAE,
+    ALERT_RMSE,
+    ALERT_MAPE,
+    ALERT_R2,
+    ALERT_MEAN_ERROR,
 };
+/* Whether m is a model-quality metric (window of prediction time, labels). */
+bool alert_metric_quality(enum alert_metric m);
 enum alert_op { ALERT_GT, ALERT_GE, ALERT_LT, ALERT_LE, ALERT_EQ, ALERT_NE };
 
 /* A checked rule; the strings and labels point into the JSON it was read
@@ -71,7 +87,8 @@ struct alert_rule {
     enum alert_op op;
     double threshold;
     int64_t for_windows;         /* >= 1 */
-    int64_t window_s;            /* 0: the default width */
+    int64_t window_s;            /* 0: the default width (quality metrics: required) */
+    int64_t min_labels;          /* quality metrics: labels a window needs to be judged */
     const char *webhook;         /* NULL: history only */
     const cJSON *labels;         /* object of strings, or NULL */
     const char *severity;        /* NULL when not given */

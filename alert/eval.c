@@ -45,10 +45,33 @@ static const cJSON *column_of(const cJSON *report, const char *name)
     return NULL;
 }
 
+/* A quality metric of the window's "quality" ({labelled, metrics}, the
+ * realised quality's form); false below min_labels. Precision, recall and
+ * F1 are the positive class's for a binary classifier, else the macro
+ * average. */
+static bool quality_value(const struct alert_rule *r, const cJSON *w, double *out)
+{
+    const cJSON *q = item(w, "quality"), *m = item(q, "metrics");
+    double labelled;
+    if (!number_of(item(q, "labelled"), &labelled) || labelled < (double)r->min_labels)
+        return false;
+    const cJSON *prf = cJSON_IsObject(item(m, "binary")) ? item(m, "binary") : item(m, "macro");
+    static const char *const keys[] = {"accuracy", NULL, NULL, NULL, "roc_auc", "pr_auc",
+                                       "log_loss", "mae", "rmse", "mape", "r2", "mean_error"};
+    switch (r->metric) {
+    case ALERT_PRECISION: return number_of(item(prf, "precision"), out);
+    case ALERT_RECALL: return number_of(item(prf, "recall"), out);
+    case ALERT_F1: return number_of(item(prf, "f1"), out);
+    default: return number_of(item(m, keys[r->metric - ALERT_ACCURACY]), out);
+    }
+}
+
 /* The rule's metric in the window; false when the window lacks it. */
 static bool window_value(const struct alert_rule *r, const cJSON *w, double *out)
 {
     const cJSON *drift = item(w, "drift");
+    if (alert_metric_quality(r->metric))
+        return quality_value(r, w, out);
     switch (r->metric) {
     case ALERT_DATASET_DRIFT:
         return number_of(item(drift, "dataset_drift"), out);
@@ -62,8 +85,9 @@ static bool window_value(const struct alert_rule *r, const cJSON *w, double *out
         return number_of(item(column_of(item(w, "data_quality"), r->column),
                               "missing_share_current"),
                          out);
+    default:
+        return false;
     }
-    return false;
 }
 
 static cJSON *labels_of(const struct alert_rule *r)

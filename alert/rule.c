@@ -8,12 +8,14 @@
 
 #include "alert/alert.h"
 
-static const char *const metric_names[] = {"dataset_drift", "share_of_drifted_columns",
-                                           "drift_score", "prediction_drift", "missing_share"};
+static const char *const metric_names[] = {
+    "dataset_drift", "share_of_drifted_columns", "drift_score", "prediction_drift",
+    "missing_share", "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc",
+    "log_loss", "mae", "rmse", "mape", "r2", "mean_error"};
 static const char *const op_names[] = {">", ">=", "<", "<=", "==", "!="};
-static const char *const fields[] = {"name",   "deployment", "metric",  "column",
-                                     "op",     "threshold",  "for",     "window",
-                                     "webhook", "labels",    "severity"};
+static const char *const fields[] = {"name",    "deployment", "metric",     "column",
+                                     "op",      "threshold",  "for",        "window",
+                                     "webhook", "labels",     "severity",   "min_labels"};
 /* Labels the rule sets itself (alert.c), which rule labels may not override. */
 static const char *const own_labels[] = {"alertname", "deployment", "metric", "column",
                                          "severity"};
@@ -25,6 +27,11 @@ static const char *const own_labels[] = {"alertname", "deployment", "metric", "c
 const char *alert_metric_name(enum alert_metric m)
 {
     return (size_t)m < NMETRICS ? metric_names[m] : "?";
+}
+
+bool alert_metric_quality(enum alert_metric m)
+{
+    return m >= ALERT_ACCURACY && m <= ALERT_MEAN_ERROR;
 }
 
 const char *alert_op_name(enum alert_op op)
@@ -102,7 +109,7 @@ static int check_fields(const cJSON *o, struct cap_error *err)
             return cap_err(err, CAP_EINVAL,
                            "Unknown field '%.60s' in alert rule: expected name, deployment, "
                            "metric, column, op, threshold, for, window, webhook, labels, "
-                           "severity",
+                           "severity, min_labels",
                            f->string);
     return 0;
 }
@@ -137,7 +144,9 @@ static int get_metric(const cJSON *o, struct alert_rule *r, struct cap_error *er
 {
     int i, rc = get_enum(o, "metric", metric_names, NMETRICS,
                          "dataset_drift, share_of_drifted_columns, drift_score, "
-                         "prediction_drift or missing_share",
+                         "prediction_drift, missing_share, or a model-quality metric: "
+                         "accuracy, precision, recall, f1, roc_auc, pr_auc, log_loss, mae, "
+                         "rmse, mape, r2, mean_error",
                          &i, err);
     if (rc < 0)
         return rc;
@@ -241,6 +250,28 @@ static int get_labels(const cJSON *o, struct alert_rule *r, struct cap_error *er
     return 0;
 }
 
+/* Quality rules judge windows of prediction time: their width must be
+ * given, and a window counts once it holds min_labels labels (default
+ * 100); the other rules take neither. */
+static int get_quality(const cJSON *o, struct alert_rule *r, struct cap_error *err)
+{
+    bool quality = alert_metric_quality(r->metric);
+    if (!quality) {
+        if (cJSON_GetObjectItemCaseSensitive(o, "min_labels"))
+            return cap_err(err, CAP_EINVAL,
+                           "Field 'min_labels' in alert rule is only for model-quality "
+                           "metrics, not for %s",
+                           alert_metric_name(r->metric));
+        return 0;
+    }
+    if (!r->window_s)
+        return cap_err(err, CAP_EINVAL,
+                       "Missing field 'window' in alert rule: %s judges windows of prediction "
+                       "time of this many seconds",
+                       alert_metric_name(r->metric));
+    return get_int(o, "min_labels", 1, 1000000000, 100, &r->min_labels, err);
+}
+
 int alert_rule_parse(const cJSON *json, struct alert_rule *out, struct cap_error *err)
 {
     struct alert_rule r = {0};
@@ -249,7 +280,8 @@ int alert_rule_parse(const cJSON *json, struct alert_rule *out, struct cap_error
         (rc = get_metric(json, &r, err)) < 0 || (rc = get_condition(json, &r, err)) < 0 ||
         (rc = get_int(json, "for", 1, 100000, 1, &r.for_windows, err)) < 0 ||
         (rc = get_int(json, "window", 1, 366 * 86400, 0, &r.window_s, err)) < 0 ||
-        (rc = get_webhook(json, &r, err)) < 0 || (rc = get_labels(json, &r, err)) < 0)
+        (rc = get_webhook(json, &r, err)) < 0 || (rc = get_labels(json, &r, err)) < 0 ||
+        (rc = get_quality(json, &r, err)) < 0)
         return rc;
     if ((rc = get_str(json, "severity", false, &r.severity, err)) < 0)
         return rc;
@@ -276,6 +308,8 @@ cJSON *alert_rule_json(const struct alert_rule *r)
         cJSON_AddItemToObject(o, "labels", cJSON_Duplicate(r->labels, true));
     if (r->severity)
         cJSON_AddStringToObject(o, "severity", r->severity);
+    if (alert_metric_quality(r->metric))
+        cJSON_AddNumberToObject(o, "min_labels", (double)r->min_labels);
     return o;
 }
 

@@ -14,6 +14,8 @@
 
 struct store;
 struct predlog;
+struct alert;
+struct store_label;
 
 /* The most labels one request may carry. */
 #define FB_LABELS_MAX 10000
@@ -45,6 +47,7 @@ struct fb_sink {
     struct predlog *log;
     const char *source;          /* "api", "review:<user>" */
     int64_t now_ms;
+    struct alert *alert;         /* the quality rules' judge (may be NULL: none) */
 };
 
 /* Joins and stores labels, a JSON array of {"id", "label" | "value",
@@ -56,6 +59,13 @@ struct fb_sink {
  * several rows. */
 int fb_labels_put(const struct fb_sink *sink, const char *deployment, const cJSON *labels,
                   cJSON **out, struct cap_error *err);
+
+/* Hands the windows of prediction time that labels[0..n) touched to the
+ * deployment's model-quality alert rules (judge.c), each window once it
+ * holds a rule's min_labels labels. fb_labels_put calls it once the labels
+ * are stored. */
+int fb_judge_windows(const struct fb_sink *sink, const char *deployment,
+                     const struct store_label *labels, size_t n, struct cap_error *err);
 
 /* ---- concept-drift detectors on the error stream (detectors.c) ---- */
 
@@ -70,7 +80,6 @@ int fb_detector_put(struct store *st, const char *deployment, const char *name,
  * in order, and its new state and detections are in steps[0..n), for the
  * labels' transaction. Free with fb_feed_free. */
 struct fed;
-struct store_label;
 struct store_detector_step;
 struct fb_feed {
     struct fed *fed;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "base/buf.h"
+#include "base/util.h"
 #include "feedback/ids.h"
 #include "feedback/join.h"
 #include "monitor/predlog.h"
@@ -343,6 +344,12 @@ int fb_labels_put(const struct fb_sink *sink, const char *deployment, const cJSO
     }
     if (rc == 0)
         rc = put_with_detectors(sink, deployment, &b, err);
+    if (rc == 0) { /* stored: a failed judgement is logged, the labels stand */
+        struct cap_error e = {0};
+        if (fb_judge_windows(sink, deployment, b.labels, b.nlabels, &e) < 0)
+            cap_log(CAP_LOG_WARN, "feedback: quality windows of '%s' not judged: %s",
+                    deployment, e.msg);
+    }
     if (rc == 0) {
         *out = cJSON_CreateObject();
         cJSON_AddNumberToObject(*out, "accepted", (double)b.nlabels);

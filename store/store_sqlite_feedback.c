@@ -159,6 +159,38 @@ int store_sq_labels_scan(void *impl, const char *deployment, int64_t from_ms, in
     return store_sq_read(impl, run_scan, &a, err);
 }
 
+struct count_job {
+    const char *deployment;
+    int64_t from, to, limit, n;
+};
+
+static int run_count(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct count_job *a = arg;
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c,
+        "SELECT count(*) FROM (SELECT 1 FROM feedback_labels WHERE deployment = ?1 AND "
+        "pred_ms >= ?2 AND pred_ms < ?3 AND current = 1 LIMIT ?4)",
+        SQ_ARGS(SQ_TEXT(a->deployment), SQ_INT(a->from), SQ_INT(a->to), SQ_INT(a->limit)), err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        a->n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return step == SQLITE_ROW ? 0 : store_sq_dberr(c, err, "counting labels");
+}
+
+int store_sq_labels_count(void *impl, const char *deployment, int64_t from_ms, int64_t to_ms,
+                          int64_t limit, int64_t *n, struct cap_error *err)
+{
+    struct count_job a = {.deployment = deployment, .from = from_ms, .to = to_ms,
+                          .limit = limit};
+    int rc = store_sq_read(impl, run_count, &a, err);
+    *n = a.n;
+    return rc;
+}
+
 static cJSON *history_json(sqlite3_stmt *st)
 {
     struct store_label l;

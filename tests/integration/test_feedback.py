@@ -4,9 +4,12 @@ the logged predictions through POST /api/2.0/capstan/feedback and `capstan
 feedback send`: unknown ids answered per item, late labels, a second label
 replacing the first with its history kept, labels durable across a restart,
 and each bad input refused whole with a clear message."""
+import http.server
+import json
 import os
 import re
 import subprocess
+import threading
 
 import numpy as np
 import pytest
@@ -552,3 +555,93 @@ def test_cbpe_estimate_equals_nannyml(deployed):
     ):
         r = requests.get(url + FEEDBACK + "/estimate", params=params, timeout=60)
         assert r.status_code == 400 and msg in r.json()["message"], (params, r.text)
+
+
+# ---------------------------------------------------------------- quality alerts
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    got = []
+    lock = threading.Lock()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with Hook.lock:
+            Hook.got.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+def firing(name):
+    with Hook.lock:
+        return [a for p in Hook.got for a in p["alerts"]
+                if a["status"] == "firing" and a["labels"]["alertname"] == name]
+
+
+def test_quality_alert_fires_once_through_the_webhook(tmp_path):
+    """The loop end to end: predictions in two phases, the second phase's
+    labels sent first (late, out of order, across a restart), the concept
+    shifted so that phase two's accuracy is 0: the accuracy rule fires once
+    at the webhook, and phase one's windows, judged after, change nothing."""
+    import time
+
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    url_hook = f"http://127.0.0.1:{hook.server_address[1]}/hook"
+    args = ["--alert-allow-private-webhooks"]
+    data = tmp_path / "q"
+    s = Server(data, args).start()
+    try:
+        sh.deploy(s.url, sh.logistic_model(), "qclf", "qa")
+        rule = {"name": "acc-low", "deployment": "qclf", "metric": "accuracy", "op": "<",
+                "threshold": 0.5, "for": 1, "window": 2, "min_labels": 20,
+                "webhook": url_hook}
+        r = requests.post(s.url + "/api/2.0/capstan/monitor/alerts/rules", json=rule, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json()["rule"]["rule"]["min_labels"] == 20
+        X, _ = sh.classifier_data()
+        phases = []
+        for _ in range(2):  # each phase's rows judged alike whatever windows they fall in
+            ids, preds = [], []
+            for k in range(0, 200, 50):
+                i, p, _ = classify(s.url, X[k:k + 50], "qclf")
+                ids += i
+                preds += [int(v) for v in p]
+            phases.append((ids, preds))
+            time.sleep(2.1)  # the next phase starts in a later window
+        (a_ids, a_pred), (b_ids, b_pred) = phases
+        wrong = [{"id": i, "label": 1 - p} for i, p in zip(b_ids, b_pred)][::-1]
+        assert post_labels(s.url, "qclf", wrong[:100]).json()["accepted"] == 100
+    finally:
+        s.assert_clean_exit(s.stop())
+    s = Server(data, args).start()
+    try:
+        assert post_labels(s.url, "qclf", wrong[100:]).json()["accepted"] == 100
+        right = [{"id": i, "label": p} for i, p in zip(a_ids, a_pred)]
+        assert post_labels(s.url, "qclf", right).json()["accepted"] == 200
+        sh.wait_for(lambda: len(firing("acc-low")) == 1, what="the firing webhook")
+
+        def delivered():
+            ev = requests.get(s.url + "/api/2.0/capstan/monitor/alerts/events",
+                              params={"deployment": "qclf"}, timeout=30).json()["events"]
+            return ev if ev and all(e["delivery"] == "delivered" for e in ev) else None
+
+        events = sh.wait_for(delivered, what="every event delivered")
+        assert [e["state"] for e in events] == ["firing"], events
+        assert events[0]["value"] == 0.0
+        (a,) = firing("acc-low")
+        assert a["labels"]["metric"] == "accuracy" and a["labels"]["deployment"] == "qclf"
+        # a bad quality rule: no window, or min_labels on a drift rule
+        for body, msg in (
+            ({**rule, "name": "x", "window": None}, "Missing field 'window'"),
+            ({"name": "y", "deployment": "qclf", "metric": "dataset_drift", "op": "==",
+              "threshold": 1, "min_labels": 5}, "only for model-quality"),
+        ):
+            r = requests.post(s.url + "/api/2.0/capstan/monitor/alerts/rules", json=body,
+                              timeout=30)
+            assert r.status_code == 400 and msg in r.json()["message"], r.text
+    finally:
+        s.assert_clean_exit(s.stop())
+    hook.shutdown()

@@ -73,8 +73,11 @@ BAD_RULES = [
     ("no name", rule(name=None), "Missing field 'name' in alert rule"),
     ("bad name", rule(name="a b"), "Invalid value for 'name' in alert rule: expected 1 to 128"),
     ("bad deployment", rule(deployment="../x"), "Invalid value for 'deployment' in alert rule"),
-    ("bad metric", rule(metric="accuracy"), "Invalid value for 'metric' in alert rule: expected "
-     "dataset_drift, share_of_drifted_columns, drift_score, prediction_drift or missing_share"),
+    ("bad metric", rule(metric="latency"), "Invalid value for 'metric' in alert rule: expected "
+     "dataset_drift, share_of_drifted_columns, drift_score, prediction_drift, missing_share, "
+     "or a model-quality metric: accuracy, precision"),
+    ("quality without window", rule(metric="accuracy"), "Missing field 'window' in alert rule: "
+     "accuracy judges windows of prediction time"),
     ("column needed", rule(metric="missing_share"), "Missing field 'column' in alert rule: "
      "missing_share needs the column it watches"),
     ("column forbidden", rule(column="age"), "Field 'column' in alert rule is only for "

@@ -287,7 +287,7 @@ static void test_rule_validation(void **state)
          "\"threshold\":1}",
          "'deployment' in alert rule: expected a non-empty string"},
         {"{" GOOD ",\"op\":\">\",\"threshold\":1}", "Missing field 'metric'"},
-        {"{" GOOD ",\"metric\":\"accuracy\",\"op\":\">\",\"threshold\":1}",
+        {"{" GOOD ",\"metric\":\"latency\",\"op\":\">\",\"threshold\":1}",
          "'metric' in alert rule: expected dataset_drift, share_of_drifted_columns"},
         {"{" GOOD ",\"metric\":\"drift_score\",\"op\":\">\",\"threshold\":1}",
          "Missing field 'column' in alert rule: drift_score needs"},
