@@ -72,6 +72,9 @@ enum alert_metric {
     ALERT_MAPE,
     ALERT_R2,
     ALERT_MEAN_ERROR,
+    /* A concept-drift detector's drifts in one batch of labels ("detector":
+     * its name); judged at each batch that feeds it, no width. */
+    ALERT_CONCEPT_DRIFT,
 };
 /* Whether m is a model-quality metric (window of prediction time, labels). */
 bool alert_metric_quality(enum alert_metric m);
@@ -84,6 +87,7 @@ struct alert_rule {
     const char *deployment;
     enum alert_metric metric;
     const char *column;          /* drift_score and missing_share only */
+    const char *detector;        /* concept_drift only */
     enum alert_op op;
     double threshold;
     int64_t for_windows;         /* >= 1 */

@@ -85,6 +85,8 @@ static bool window_value(const struct alert_rule *r, const cJSON *w, double *out
         return number_of(item(column_of(item(w, "data_quality"), r->column),
                               "missing_share_current"),
                          out);
+    case ALERT_CONCEPT_DRIFT:
+        return number_of(item(item(w, "concept_drift"), r->detector), out);
     default:
         return false;
     }
@@ -98,6 +100,8 @@ static cJSON *labels_of(const struct alert_rule *r)
     cJSON_AddStringToObject(l, "metric", alert_metric_name(r->metric));
     if (r->column)
         cJSON_AddStringToObject(l, "column", r->column);
+    if (r->detector)
+        cJSON_AddStringToObject(l, "detector", r->detector);
     if (r->severity)
         cJSON_AddStringToObject(l, "severity", r->severity);
     for (const cJSON *f = r->labels ? r->labels->child : NULL; f; f = f->next)
@@ -111,10 +115,12 @@ static cJSON *annotations_of(const struct alert_rule *r, const char *state, cons
     cJSON *an = cJSON_CreateObject();
     struct cap_buf b;
     cap_buf_init(&b);
-    cap_buf_printf(&b, "%s%s%s%s %s %.6g for %lld window%s", alert_metric_name(r->metric),
-                   r->column ? " of column '" : "", r->column ? r->column : "",
-                   r->column ? "'" : "", alert_op_name(r->op), r->threshold,
-                   (long long)r->for_windows, r->for_windows == 1 ? "" : "s");
+    const char *what = r->column ? " of column '" : r->detector ? " of detector '" : "";
+    const char *name = r->column ? r->column : r->detector ? r->detector : "";
+    cap_buf_printf(&b, "%s%s%s%s %s %.6g for %lld %s%s", alert_metric_name(r->metric), what,
+                   name, *name ? "'" : "", alert_op_name(r->op), r->threshold,
+                   (long long)r->for_windows, r->detector ? "batch" : "window",
+                   r->for_windows == 1 ? "" : (r->detector ? "es of labels" : "s"));
     if (r->window_s)
         cap_buf_printf(&b, " of %lld s", (long long)r->window_s);
     cJSON_AddStringToObject(an, "summary", b.data);
@@ -190,7 +196,8 @@ static bool eval_rule(const cJSON *st, const struct eval_ctx *e, struct store_al
         cap_log(CAP_LOG_WARN, "alert: a stored rule does not read back: %s", perr.msg);
         return false;
     }
-    if (r.window_s ? r.window_s != e->width : e->width != e->dflt_width)
+    bool batch = r.metric == ALERT_CONCEPT_DRIFT; /* judged per batch of labels, no width */
+    if (batch ? e->width != 0 : r.window_s ? r.window_s != e->width : e->width != e->dflt_width)
         return false;
     double v;
     if (e->window_id <= int_of(st, "last_window_id") || !window_value(&r, e->window, &v))
@@ -225,8 +232,10 @@ static int check_window(const char *deployment, int64_t window_id, const cJSON *
     e->window_id = window_id;
     e->window = window;
     e->width = int_of(window, "width_s");
-    if (e->width <= 0)
-        return cap_err(err, CAP_EINVAL, "Window %lld has no positive width_s",
+    if (e->width < 0 || (e->width == 0 && !item(window, "concept_drift")))
+        return cap_err(err, CAP_EINVAL,
+                       "Window %lld has no positive width_s (only a batch of concept-drift "
+                       "detections has none)",
                        (long long)window_id);
     /* The window's end is the time of its state changes: a replayed
      * window gives the same events. */
@@ -245,7 +254,7 @@ static int evaluate(struct alert *a, const char *deployment, int64_t window_id,
     if ((rc = check_window(deployment, window_id, window, &e, err)) < 0 ||
         (rc = store_alert_state_list(a->store, deployment, &states, err)) < 0)
         return rc;
-    e.dflt_width = default_width(a, deployment, e.width);
+    e.dflt_width = e.width > 0 ? default_width(a, deployment, e.width) : 0;
     size_t n = 0, cap = (size_t)cJSON_GetArraySize(states);
     struct store_alert_change *ch = cap_xcalloc(cap ? cap : 1, sizeof *ch);
     bool deliver = false;

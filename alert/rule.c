@@ -11,14 +11,15 @@
 static const char *const metric_names[] = {
     "dataset_drift", "share_of_drifted_columns", "drift_score", "prediction_drift",
     "missing_share", "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc",
-    "log_loss", "mae", "rmse", "mape", "r2", "mean_error"};
+    "log_loss", "mae", "rmse", "mape", "r2", "mean_error", "concept_drift"};
 static const char *const op_names[] = {">", ">=", "<", "<=", "==", "!="};
 static const char *const fields[] = {"name",    "deployment", "metric",     "column",
                                      "op",      "threshold",  "for",        "window",
-                                     "webhook", "labels",     "severity",   "min_labels"};
+                                     "webhook", "labels",     "severity",   "min_labels",
+                                     "detector"};
 /* Labels the rule sets itself (alert.c), which rule labels may not override. */
 static const char *const own_labels[] = {"alertname", "deployment", "metric", "column",
-                                         "severity"};
+                                         "severity",  "detector"};
 
 #define NMETRICS (sizeof metric_names / sizeof *metric_names)
 #define NOPS (sizeof op_names / sizeof *op_names)
@@ -109,7 +110,7 @@ static int check_fields(const cJSON *o, struct cap_error *err)
             return cap_err(err, CAP_EINVAL,
                            "Unknown field '%.60s' in alert rule: expected name, deployment, "
                            "metric, column, op, threshold, for, window, webhook, labels, "
-                           "severity, min_labels",
+                           "severity, min_labels, detector",
                            f->string);
     return 0;
 }
@@ -146,7 +147,7 @@ static int get_metric(const cJSON *o, struct alert_rule *r, struct cap_error *er
                          "dataset_drift, share_of_drifted_columns, drift_score, "
                          "prediction_drift, missing_share, or a model-quality metric: "
                          "accuracy, precision, recall, f1, roc_auc, pr_auc, log_loss, mae, "
-                         "rmse, mape, r2, mean_error",
+                         "rmse, mape, r2, mean_error, or concept_drift",
                          &i, err);
     if (rc < 0)
         return rc;
@@ -250,6 +251,29 @@ static int get_labels(const cJSON *o, struct alert_rule *r, struct cap_error *er
     return 0;
 }
 
+/* A concept_drift rule names its detector and is judged at each batch of
+ * labels, without a window width. */
+static int get_detector(const cJSON *o, struct alert_rule *r, struct cap_error *err)
+{
+    int rc = get_str(o, "detector", false, &r->detector, err);
+    if (rc < 0)
+        return rc;
+    bool drift = r->metric == ALERT_CONCEPT_DRIFT;
+    if (drift && !r->detector)
+        return cap_err(err, CAP_EINVAL,
+                       "Missing field 'detector' in alert rule: concept_drift needs the name of "
+                       "the deployment's detector it watches");
+    if (!drift && r->detector)
+        return cap_err(err, CAP_EINVAL,
+                       "Field 'detector' in alert rule is only for concept_drift, not for %s",
+                       alert_metric_name(r->metric));
+    if (drift && r->window_s)
+        return cap_err(err, CAP_EINVAL,
+                       "Field 'window' in alert rule is not for concept_drift: it is judged at "
+                       "each batch of labels");
+    return 0;
+}
+
 /* Quality rules judge windows of prediction time: their width must be
  * given, and a window counts once it holds min_labels labels (default
  * 100); the other rules take neither. */
@@ -281,7 +305,7 @@ int alert_rule_parse(const cJSON *json, struct alert_rule *out, struct cap_error
         (rc = get_int(json, "for", 1, 100000, 1, &r.for_windows, err)) < 0 ||
         (rc = get_int(json, "window", 1, 366 * 86400, 0, &r.window_s, err)) < 0 ||
         (rc = get_webhook(json, &r, err)) < 0 || (rc = get_labels(json, &r, err)) < 0 ||
-        (rc = get_quality(json, &r, err)) < 0)
+        (rc = get_quality(json, &r, err)) < 0 || (rc = get_detector(json, &r, err)) < 0)
         return rc;
     if ((rc = get_str(json, "severity", false, &r.severity, err)) < 0)
         return rc;
@@ -297,6 +321,8 @@ cJSON *alert_rule_json(const struct alert_rule *r)
     cJSON_AddStringToObject(o, "metric", alert_metric_name(r->metric));
     if (r->column)
         cJSON_AddStringToObject(o, "column", r->column);
+    if (r->detector)
+        cJSON_AddStringToObject(o, "detector", r->detector);
     cJSON_AddStringToObject(o, "op", alert_op_name(r->op));
     cJSON_AddNumberToObject(o, "threshold", r->threshold);
     cJSON_AddNumberToObject(o, "for", (double)r->for_windows);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alert/alert.h"
 #include "base/buf.h"
 #include "base/util.h"
 #include "feedback/ids.h"
@@ -298,6 +299,29 @@ static int join_item(struct batch *b, size_t i, const struct fb_sink *sink,
     return 0;
 }
 
+/* Each detector's batch to the concept_drift rules that watch it: its drifts
+ * in the batch, the batch numbered by the labels it had seen after it (an
+ * alert window id that grows). Failures are logged: the labels stand. */
+static void alert_detections(const struct fb_sink *sink, const char *deployment,
+                             const struct fb_feed *f)
+{
+    for (size_t k = 0; k < f->n; k++) {
+        const struct store_detector_step *d = &f->steps[k];
+        int drifts = 0;
+        for (size_t i = 0; i < d->ndetections; i++)
+            drifts += strcmp(d->detections[i].kind, "drift") == 0;
+        cJSON *w = cJSON_CreateObject();
+        cJSON_AddNumberToObject(w, "width_s", 0);
+        cJSON_AddNumberToObject(w, "end_ms", (double)d->at_ms);
+        cJSON_AddNumberToObject(cJSON_AddObjectToObject(w, "concept_drift"), d->name, drifts);
+        struct cap_error e = {0};
+        if (d->seen > 0 && alert_on_window(sink->alert, deployment, d->seen, w, &e) < 0)
+            cap_log(CAP_LOG_WARN, "feedback: detector '%s' of '%s' not judged: %s", d->name,
+                    deployment, e.msg);
+        cJSON_Delete(w);
+    }
+}
+
 /* Feeds the detectors and stores their steps with the labels. One batch at
  * a time: two batches fed from the same stored state would lose one's
  * steps. The lock spans one group commit (milliseconds). */
@@ -312,6 +336,8 @@ static int put_with_detectors(const struct fb_sink *sink, const char *deployment
     if (rc == 0)
         rc = store_labels_put(sink->store, b->labels, b->nlabels, f.steps, f.n, err);
     pthread_mutex_unlock(&one);
+    if (rc == 0 && sink->alert)
+        alert_detections(sink, deployment, &f);
     fb_feed_free(&f);
     return rc;
 }

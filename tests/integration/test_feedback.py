@@ -385,6 +385,10 @@ def test_detectors_flag_where_river_does_across_a_restart(tmp_path):
                               json={"deployment": "dclf", "name": name, "detector": spec},
                               timeout=30)
             assert r.status_code == 200, r.text
+        rule = {"name": "drifting", "deployment": "dclf", "metric": "concept_drift",
+                "detector": "ddm", "op": ">", "threshold": 0}
+        r = requests.post(s.url + "/api/2.0/capstan/monitor/alerts/rules", json=rule, timeout=30)
+        assert r.status_code == 200, r.text
         X, _ = sh.classifier_data()
         ids, preds = [], []
         for k in range(60):  # 3,000 predictions
@@ -422,6 +426,20 @@ def test_detectors_flag_where_river_does_across_a_restart(tmp_path):
             assert [d["position"] for d in got if d["kind"] == "warning"] == want_warns, name
             assert all(d["id"] == ids[d["position"]] for d in got)
             assert listed[name]["seen"] == 3000 and listed[name]["drifts"] == len(want_drifts)
+        # a detection is an alert: the rule fires at each batch holding a DDM drift and
+        # resolves at the next one without
+        batches = [(j, j + 300) for j in range(0, 1500, 300)]
+        batches += [(j, j + 250) for j in range(1500, 3000, 250)]
+        ddm_drifts = river_positions(DDM, errors)[0]
+        want, on = [], False
+        for lo, hi in batches:
+            hit = any(lo <= d < hi for d in ddm_drifts)
+            if hit != on:
+                want.append("firing" if hit else "resolved")
+                on = hit
+        ev = requests.get(s.url + "/api/2.0/capstan/monitor/alerts/events",
+                          params={"deployment": "dclf"}, timeout=30).json()["events"]
+        assert [e["state"] for e in ev][::-1] == want and want, (ev, want)
         bad = requests.post(s.url + FEEDBACK + "/detectors",
                             json={"deployment": "dclf", "name": "x",
                                   "detector": {"type": "adwin", "delta": 2}}, timeout=30)

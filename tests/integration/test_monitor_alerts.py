@@ -78,6 +78,12 @@ BAD_RULES = [
      "or a model-quality metric: accuracy, precision"),
     ("quality without window", rule(metric="accuracy"), "Missing field 'window' in alert rule: "
      "accuracy judges windows of prediction time"),
+    ("drift without detector", rule(metric="concept_drift"), "Missing field 'detector' in alert "
+     "rule: concept_drift needs the name"),
+    ("detector on drift", rule(detector="ddm"), "Field 'detector' in alert rule is only for "
+     "concept_drift"),
+    ("drift with window", rule(metric="concept_drift", detector="ddm", window=60),
+     "Field 'window' in alert rule is not for concept_drift"),
     ("column needed", rule(metric="missing_share"), "Missing field 'column' in alert rule: "
      "missing_share needs the column it watches"),
     ("column forbidden", rule(column="age"), "Field 'column' in alert rule is only for "
