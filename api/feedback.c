@@ -75,7 +75,8 @@ static int labels_put(const struct api_env *env, const struct api_request *req,
     if (!labels)
         return cap_err(err, CAP_EINVAL, "Missing value for required parameter 'labels'");
     struct fb_sink sink = {.store = env->store, .log = env->log, .source = "api",
-                           .now_ms = cap_now_ms(), .alert = env->alert};
+                           .now_ms = cap_now_ms(), .alert = env->alert,
+                           .metrics = env->metrics};
     cJSON *out = NULL;
     if ((rc = fb_labels_put(&sink, dep, labels, &out, err)) < 0)
         return rc;

@@ -15,6 +15,7 @@
 struct store;
 struct predlog;
 struct alert;
+struct metrics;
 struct store_label;
 
 /* The most labels one request may carry. */
@@ -48,6 +49,7 @@ struct fb_sink {
     const char *source;          /* "api", "review:<user>" */
     int64_t now_ms;
     struct alert *alert;         /* the quality rules' judge (may be NULL: none) */
+    struct metrics *metrics;     /* /metrics: the judged windows' quality (may be NULL) */
 };
 
 /* Joins and stores labels, a JSON array of {"id", "label" | "value",

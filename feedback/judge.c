@@ -11,6 +11,7 @@
 
 #include "alert/alert.h"
 #include "base/buf.h"
+#include "base/metrics.h"
 #include "base/util.h"
 #include "feedback/feedback.h"
 #include "store/store.h"
@@ -56,6 +57,39 @@ static int quality_widths(struct store *st, const char *deployment, struct width
     return rc;
 }
 
+/* capstan_model_quality{deployment, metric, window_s}: the last judged
+ * window's numbers (the quality rules' names for them). */
+static void set_gauges(struct metrics *m, const char *deployment, int64_t width_s,
+                       const cJSON *quality)
+{
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(quality, "metrics");
+    const cJSON *prf = cJSON_GetObjectItemCaseSensitive(q, "binary");
+    if (!cJSON_IsObject(prf))
+        prf = cJSON_GetObjectItemCaseSensitive(q, "macro");
+    static const char *const flat[] = {"accuracy", "roc_auc", "pr_auc", "log_loss", "mae",
+                                       "rmse",     "mape",    "r2",     "mean_error"};
+    static const char *const split[] = {"precision", "recall", "f1"};
+    metrics_declare(m, "capstan_model_quality", METRICS_GAUGE,
+                    "Model quality of the last window of prediction time judged by a quality "
+                    "alert rule, from its labels",
+                    NULL, 0);
+    size_t nflat = sizeof flat / sizeof *flat;
+    for (size_t i = 0; i < nflat + sizeof split / sizeof *split; i++) {
+        const char *name = i < nflat ? flat[i] : split[i - nflat];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(i < nflat ? q : prf, name);
+        if (!cJSON_IsNumber(v))
+            continue;
+        struct cap_buf l;
+        cap_buf_init(&l);
+        metrics_label(&l, "deployment", deployment);
+        cap_buf_putc(&l, ',');
+        metrics_label(&l, "metric", name);
+        cap_buf_printf(&l, ",window_s=\"%lld\"", (long long)width_s);
+        metrics_set(metrics_series(m, "capstan_model_quality", l.data), v->valuedouble);
+        cap_buf_free(&l);
+    }
+}
+
 /* One window, if it holds enough labels: its realised quality to the rules. */
 static int judge(const struct fb_sink *sink, const char *deployment, const struct width *w,
                  int64_t start, struct cap_error *err)
@@ -73,8 +107,11 @@ static int judge(const struct fb_sink *sink, const char *deployment, const struc
     cJSON_AddNumberToObject(win, "width_s", (double)(w->width_ms / 1000));
     cJSON_AddNumberToObject(win, "start_ms", (double)start);
     cJSON_AddNumberToObject(win, "end_ms", (double)(start + w->width_ms));
-    cJSON_AddItemToObject(win, "quality", cJSON_DetachItemFromArray(list, 0));
+    cJSON *quality = cJSON_DetachItemFromArray(list, 0);
     cJSON_Delete(list);
+    if (sink->metrics && quality)
+        set_gauges(sink->metrics, deployment, w->width_ms / 1000, quality);
+    cJSON_AddItemToObject(win, "quality", quality);
     rc = alert_on_window(sink->alert, deployment, start / w->width_ms + 1, win, err);
     cJSON_Delete(win);
     return rc;

@@ -632,6 +632,13 @@ def test_quality_alert_fires_once_through_the_webhook(tmp_path):
         (a_ids, a_pred), (b_ids, b_pred) = phases
         wrong = [{"id": i, "label": 1 - p} for i, p in zip(b_ids, b_pred)][::-1]
         assert post_labels(s.url, "qclf", wrong[:100]).json()["accepted"] == 100
+        # judged as the labels came (20 are enough): the window's quality on /metrics
+        text = requests.get(s.url + "/metrics", timeout=30).text
+        gauges = {lab["metric"]: v for n, lab, v in sh.parse_metrics(text)
+                  if n == "capstan_model_quality" and lab.get("deployment") == "qclf"
+                  and lab.get("window_s") == "2"}
+        assert gauges["accuracy"] == 0.0 and gauges["f1"] == 0.0, gauges
+        assert {"precision", "recall", "roc_auc", "pr_auc", "log_loss"} <= gauges.keys()
     finally:
         s.assert_clean_exit(s.stop())
     s = Server(data, args).start()
