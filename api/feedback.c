@@ -107,7 +107,7 @@ static int history(const struct api_env *env, const struct api_request *req,
 static int quality(const struct api_env *env, const struct api_request *req,
                    struct api_response *resp, struct cap_error *err)
 {
-    struct fb_realised_query q = {.to_ms = cap_now_ms() + 1};
+    struct fb_realised_query q = {.to_ms = cap_now_ms() + 1, .coverage = true};
     int64_t width_s = 0;
     cJSON *list = NULL;
     int rc;

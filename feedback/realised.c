@@ -191,6 +191,58 @@ static int on_label(void *cls, const struct store_label *l, struct cap_error *er
     return 0;
 }
 
+/* ---- label coverage ---- */
+
+struct counts {
+    const struct fb_realised_query *q;
+    int64_t first;               /* the first window's start */
+    int64_t *n;                  /* rows per window */
+    size_t nw;
+};
+
+static int count_rows(void *cls, int64_t id, const struct store_prediction *r,
+                      struct cap_error *err)
+{
+    struct counts *c = cls;
+    struct fb_pred p;
+    struct cap_error e = {0};
+    if (fb_pred_read(r->outputs, r->outputs_len, 0, &p, &e) < 0)
+        return 0; /* no prediction a label could meet: not counted */
+    size_t i = c->q->width_ms > 0
+                   ? (size_t)((window_start(c->q, r->timestamp_ms) - c->first) / c->q->width_ms)
+                   : 0;
+    if (i < c->nw)
+        c->n[i] += p.rows;
+    fb_pred_free(&p);
+    return 0;
+}
+
+/* predictions and coverage of each labelled window, from one pass over the
+ * log's rows of [from, to). */
+static int add_coverage(struct store *st, const struct fb_realised_query *q, cJSON *windows,
+                        struct cap_error *err)
+{
+    struct counts c = {.q = q, .first = window_start(q, q->from_ms)};
+    c.nw = q->width_ms > 0 ? (size_t)((window_start(q, q->to_ms - 1) - c.first) / q->width_ms) + 1
+                           : 1;
+    c.n = cap_xcalloc(c.nw, sizeof *c.n);
+    int rc = store_predictions_range(st, q->deployment, q->from_ms, q->to_ms, count_rows, &c,
+                                     err);
+    cJSON *w, *list = rc == 0 ? windows : NULL;
+    cJSON_ArrayForEach(w, list)
+    {
+        int64_t start = (int64_t)cJSON_GetObjectItem(w, "start_ms")->valuedouble;
+        double labelled = cJSON_GetObjectItem(w, "labelled")->valuedouble;
+        size_t i = q->width_ms > 0 ? (size_t)((start - c.first) / q->width_ms) : 0;
+        int64_t n = i < c.nw ? c.n[i] : 0;
+        cJSON_AddNumberToObject(w, "predictions", (double)n);
+        cJSON_AddItemToObject(w, "coverage", n > 0 ? cJSON_CreateNumber(labelled / (double)n)
+                                                   : cJSON_CreateNull());
+    }
+    free(c.n);
+    return rc;
+}
+
 int fb_realised(struct store *st, const struct fb_realised_query *q, cJSON **out,
                struct cap_error *err)
 {
@@ -205,6 +257,8 @@ int fb_realised(struct store *st, const struct fb_realised_query *q, cJSON **out
     int rc = store_labels_scan(st, q->deployment, q->from_ms, q->to_ms, on_label, &s, err);
     if (rc == 0)
         rc = close_window(&s, err);
+    if (rc == 0 && q->coverage)
+        rc = add_coverage(st, q, s.windows, err);
     fb_rows_free(&s.rows);
     if (rc < 0) {
         cJSON_Delete(s.windows);

@@ -5,6 +5,7 @@
 #define CAP_FEEDBACK_REALISED_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -18,10 +19,13 @@ struct fb_realised_query {
     int64_t width_ms;            /* windows aligned to multiples of it; 0: one window */
     const char *positive;        /* a binary classifier's positive class; NULL: the second
                                   * of the two in sorted order (sklearn's pos_label=1) */
+    bool coverage;               /* count the window's predictions (reads the log) */
 };
 
 /* *out: [{start_ms, end_ms, labelled, task: "classification"|"regression",
- * metrics}] for the windows that hold labels, in time order. A classifier's
+ * metrics, and with coverage: predictions (rows logged in the window, while
+ * the log still holds them) and coverage = labelled / predictions}] for the
+ * windows that hold labels, in time order. A classifier's
  * classes are the labels and predictions seen, sorted (as numbers when all
  * are whole numbers), and its scores count when they map onto them. */
 int fb_realised(struct store *st, const struct fb_realised_query *q, cJSON **out,

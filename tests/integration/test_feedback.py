@@ -334,12 +334,14 @@ def test_regressor_quality_equals_sklearn(deployed):
     r = requests.post(f"{deployed.url}/v2/models/fbreg/infer", json=sh.oip_body(x), timeout=30)
     rid = r.json()["id"]
     pred = np.asarray(r.json()["outputs"][0]["data"], dtype=np.float64)
+    pred = pred[:90]  # 90 of the 120 rows get labels: coverage 0.75
     truth = pred + rng.normal(scale=0.5, size=len(pred))
     truth[5] = 0.0  # MAPE's epsilon rule
     labels = [{"id": f"{rid}/{k}", "value": float(v)} for k, v in enumerate(truth)]
     assert post_labels(deployed.url, "fbreg", labels).json()["accepted"] == len(truth)
     w = quality(deployed.url, "fbreg", **{"from": t0, "to": int(time.time() * 1000) + 1})
     assert len(w) == 1 and w[0]["task"] == "regression"
+    assert w[0]["labelled"] == 90 and w[0]["predictions"] == 120 and w[0]["coverage"] == 0.75
     m = w[0]["metrics"]
     want = {"mae": skm.mean_absolute_error(truth, pred),
             "rmse": skm.root_mean_squared_error(truth, pred),
