@@ -4,7 +4,9 @@
  *                           -> {"accepted": n, "unknown": [ids]}
  *   GET  /feedback/history?deployment=&id=   every label given for one row
  *   GET  /feedback/quality?deployment=&from=&to=&width_s=&positive_class=
- *                           realised quality per window of prediction time
+ *                           &reference_from=&reference_to=
+ *                           realised quality per window of prediction time, label
+ *                           coverage, and label shift against a reference period
  *   GET  /feedback/estimate?deployment=&reference_from=&reference_to=&from=&to=&width_s=
  *                           &chunk_size=&metrics=&positive_class=
  *                           quality estimated without labels (CBPE), realised beside
@@ -117,7 +119,9 @@ static int quality(const struct api_env *env, const struct api_request *req,
     q.from_ms = q.to_ms - 86400000;
     if ((rc = cap_json_get_i64(req->msg, "from", false, &q.from_ms, err)) < 0 ||
         (rc = cap_json_get_i64(req->msg, "width_s", false, &width_s, err)) < 0 ||
-        (rc = cap_json_get_str(req->msg, "positive_class", false, &q.positive, err)) < 0)
+        (rc = cap_json_get_str(req->msg, "positive_class", false, &q.positive, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "reference_from", false, &q.ref_from_ms, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "reference_to", false, &q.ref_to_ms, err)) < 0)
         return rc;
     if (width_s < 0 || width_s > 366LL * 86400)
         return cap_err(err, CAP_EINVAL, "width_s must be 0 to 31622400 seconds, got %lld",

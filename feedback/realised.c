@@ -11,6 +11,7 @@
 #include "base/buf.h"
 #include "feedback/feedback.h"
 #include "feedback/rows.h"
+#include "monitor/monitor.h"
 #include "store/store.h"
 
 /* ---- JSON of the metrics (the API's and the drivers' one form) ---- */
@@ -121,8 +122,51 @@ static int class_metrics(struct fb_rows *r, const char *positive, cJSON *w, stru
     return rc;
 }
 
+/* ---- label shift ---- */
+
+/* The rows' labels as a one-column frame named "label" (borrowing them). */
+static void label_frame(struct fb_rows *r, struct mon_column *col, struct mon_frame *f)
+{
+    *col = (struct mon_column){.name = "label", .dtype = r->classifier ? MON_TEXT : MON_FLOAT,
+                               .num = r->classifier ? NULL : r->vtrue,
+                               .text = r->classifier ? r->truth : NULL};
+    *f = (struct mon_frame){.path = "labels", .cols = col, .ncols = 1, .nrows = r->n};
+}
+
+/* The window's labels against the reference's: the drift report's one
+ * column, as the monitor reports a column. */
+static int label_shift(struct fb_rows *ref, struct fb_rows *cur, cJSON *w,
+                       struct cap_error *err)
+{
+    if (ref->n == 0)
+        return cap_err(err, CAP_EINVAL,
+                       "No labels in the reference period: label shift compares a window's "
+                       "labels with the reference's");
+    if (ref->classifier != cur->classifier)
+        return 0; /* the model changed kind: nothing to compare */
+    struct mon_column rc_, cc;
+    struct mon_frame rf, cf;
+    label_frame(ref, &rc_, &rf);
+    label_frame(cur, &cc, &cf);
+    const char *label = "label";
+    struct mon_drift_options o = {.drift_share = 0.5};
+    if (cur->classifier)
+        o.categorical = &label, o.n_categorical = 1;
+    else
+        o.numerical = &label, o.n_numerical = 1;
+    cJSON *report = NULL;
+    int rc = mon_drift(&rf, &cf, &o, &report, err);
+    if (rc < 0)
+        return rc;
+    cJSON *col = cJSON_DetachItemFromArray(cJSON_GetObjectItem(report, "columns"), 0);
+    cJSON_DeleteItemFromObject(col, "column");
+    cJSON_AddItemToObject(w, "label_shift", col);
+    cJSON_Delete(report);
+    return 0;
+}
+
 static cJSON *window_json(struct fb_rows *r, int64_t start, int64_t end, const char *positive,
-                          struct cap_error *err)
+                          struct fb_rows *ref, struct cap_error *err)
 {
     cJSON *w = cJSON_CreateObject();
     cJSON_AddNumberToObject(w, "start_ms", (double)start);
@@ -140,6 +184,8 @@ static cJSON *window_json(struct fb_rows *r, int64_t start, int64_t end, const c
         if ((rc = fb_reg_compute(r->vtrue, r->vpred, r->n, &m, err)) == 0)
             cJSON_AddItemToObject(w, "metrics", fb_reg_json(&m));
     }
+    if (rc == 0 && ref)
+        rc = label_shift(ref, r, w, err);
     if (rc < 0) {
         cJSON_Delete(w);
         return NULL;
@@ -152,6 +198,7 @@ static cJSON *window_json(struct fb_rows *r, int64_t start, int64_t end, const c
 struct scan {
     const struct fb_realised_query *q;
     struct fb_rows rows;
+    struct fb_rows *ref;         /* the reference's labels, or NULL */
     int64_t start;               /* the open window's start, INT64_MIN: none */
     cJSON *windows;
 };
@@ -169,11 +216,17 @@ static int close_window(struct scan *s, struct cap_error *err)
     if (s->rows.n == 0)
         return 0;
     int64_t end = s->q->width_ms > 0 ? s->start + s->q->width_ms : s->q->to_ms;
-    cJSON *w = window_json(&s->rows, s->start, end, s->q->positive, err);
+    cJSON *w = window_json(&s->rows, s->start, end, s->q->positive, s->ref, err);
     fb_rows_clear(&s->rows);
     if (!w)
         return -CAP_EINVAL;
     cJSON_AddItemToArray(s->windows, w);
+    return 0;
+}
+
+static int add_ref(void *cls, const struct store_label *l, struct cap_error *err)
+{
+    fb_rows_add(cls, l);
     return 0;
 }
 
@@ -254,12 +307,24 @@ int fb_realised(struct store *st, const struct fb_realised_query *q, cJSON **out
                        "width_s must be positive and give at most 10000 windows from 'from' to "
                        "'to'");
     struct scan s = {.q = q, .start = INT64_MIN, .windows = cJSON_CreateArray()};
-    int rc = store_labels_scan(st, q->deployment, q->from_ms, q->to_ms, on_label, &s, err);
+    struct fb_rows ref = {0};
+    int rc = 0;
+    if (q->ref_to_ms > 0) {
+        s.ref = &ref;
+        if (q->ref_to_ms <= q->ref_from_ms)
+            rc = cap_err(err, CAP_EINVAL, "'reference_to' must be after 'reference_from'");
+        else
+            rc = store_labels_scan(st, q->deployment, q->ref_from_ms, q->ref_to_ms, add_ref,
+                                   &ref, err);
+    }
+    if (rc == 0)
+        rc = store_labels_scan(st, q->deployment, q->from_ms, q->to_ms, on_label, &s, err);
     if (rc == 0)
         rc = close_window(&s, err);
     if (rc == 0 && q->coverage)
         rc = add_coverage(st, q, s.windows, err);
     fb_rows_free(&s.rows);
+    fb_rows_free(&ref);
     if (rc < 0) {
         cJSON_Delete(s.windows);
         return rc;

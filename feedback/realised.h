@@ -20,12 +20,18 @@ struct fb_realised_query {
     const char *positive;        /* a binary classifier's positive class; NULL: the second
                                   * of the two in sorted order (sklearn's pos_label=1) */
     bool coverage;               /* count the window's predictions (reads the log) */
+    /* Label shift: each window's labels against those of the predictions
+     * made in [ref_from_ms, ref_to_ms), by the monitor's drift tests
+     * (Evidently's default for a categorical or numerical column); none
+     * when ref_to_ms is 0. */
+    int64_t ref_from_ms, ref_to_ms;
 };
 
 /* *out: [{start_ms, end_ms, labelled, task: "classification"|"regression",
  * metrics, and with coverage: predictions (rows logged in the window, while
- * the log still holds them) and coverage = labelled / predictions}] for the
- * windows that hold labels, in time order. A classifier's
+ * the log still holds them) and coverage = labelled / predictions, and with
+ * a reference: label_shift {stattest, stattest_threshold, drift_score,
+ * drift_detected}}] for the windows that hold labels, in time order. A classifier's
  * classes are the labels and predictions seen, sorted (as numbers when all
  * are whole numbers), and its scores count when they map onto them. */
 int fb_realised(struct store *st, const struct fb_realised_query *q, cJSON **out,

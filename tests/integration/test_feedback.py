@@ -351,6 +351,24 @@ def test_regressor_quality_equals_sklearn(deployed):
     for key, v in want.items():
         assert abs(m[key] - v) <= 1e-9 * max(1.0, abs(v)), (key, m[key], v)
 
+    # label shift: a later window's targets 5 above, against the first window's
+    from scipy import stats
+
+    t1 = int(time.time() * 1000) + 1
+    time.sleep(0.01)
+    x2 = rng.normal(size=(60, 3)).astype(np.float32)
+    r = requests.post(f"{deployed.url}/v2/models/fbreg/infer", json=sh.oip_body(x2), timeout=30)
+    rid2 = r.json()["id"]
+    truth2 = np.asarray(r.json()["outputs"][0]["data"], dtype=np.float64) + 5.0
+    labels2 = [{"id": f"{rid2}/{k}", "value": float(v)} for k, v in enumerate(truth2)]
+    assert post_labels(deployed.url, "fbreg", labels2).json()["accepted"] == 60
+    (w2,) = quality(deployed.url, "fbreg", **{"from": t1, "to": int(time.time() * 1000) + 1,
+                                              "reference_from": t0, "reference_to": t1})
+    shift = w2["label_shift"]
+    p = stats.ks_2samp(truth, truth2).pvalue
+    assert shift["stattest"] == "ks" and shift["drift_detected"] is True, shift
+    assert abs(shift["drift_score"] - p) <= 1e-12 + 1e-9 * p, (shift, p)
+
 
 # ---------------------------------------------------------------- concept drift
 
