@@ -375,6 +375,28 @@ static int pick_width(const char *server, const char *dep, long long *width)
     return rc;
 }
 
+/* The realised quality of the same windows (the feedback API's, from the
+ * labels joined so far): over the windows' span at their width. */
+static int quality_get(const char *server, const char *dep, const cJSON *windows,
+                       long long width, cJSON **out)
+{
+    const cJSON *first = cJSON_GetArrayItem(windows, 0);
+    const cJSON *last = cJSON_GetArrayItem(windows, cJSON_GetArraySize(windows) - 1);
+    long long from = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(first, "start_ms"));
+    long long to = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(last, "start_ms")) +
+                   width * 1000;
+    char *esc = curl_escape(dep, 0);
+    struct cap_buf path;
+    cap_buf_init(&path);
+    cap_buf_printf(&path, "/api/2.0/capstan/feedback/quality?deployment=%s&from=%lld&to=%lld"
+                          "&width_s=%lld",
+                   esc, from, to, width);
+    curl_free(esc);
+    int rc = cli_call(server, "GET", path.data, NULL, out);
+    cap_buf_free(&path);
+    return rc;
+}
+
 /* Renders the page of the windows (oldest first) and writes it. */
 static int render_page(const char *server, const char *dep, const char *path, cJSON *windows,
                        long long width)
@@ -387,10 +409,14 @@ static int render_page(const char *server, const char *dep, const char *path, cJ
                          width,
                          (long long)cJSON_GetObjectItemCaseSensitive(latest, "start_ms")->valuedouble,
                          0, &hist);
+    cJSON *quality = NULL;
+    if (rc == 0)
+        rc = quality_get(server, dep, windows, width, &quality);
     struct cap_buf page;
     struct cap_error err = {0};
     cap_buf_init(&page);
-    if (rc == 0 && mon_live_report_html(dep, windows, hist, &page, &err) < 0) {
+    const cJSON *realised = cJSON_GetObjectItem(quality, "windows");
+    if (rc == 0 && mon_live_report_html(dep, windows, hist, realised, &page, &err) < 0) {
         fprintf(stderr, "capstan: %s\n", err.msg);
         rc = 1;
     }
@@ -398,6 +424,7 @@ static int render_page(const char *server, const char *dep, const char *path, cJ
         rc = 1;
     cap_buf_free(&page);
     cJSON_Delete(hist);
+    cJSON_Delete(quality);
     return rc;
 }
 

@@ -343,9 +343,11 @@ int mon_window_histograms(struct store *st, struct blob *bl, const char *deploym
  * latest window's verdicts, drift and prediction-drift tables and data
  * quality, its histograms (hist: mon_window_histograms' object, or NULL),
  * and per feature and output the drift score of every window over time
- * with its threshold. windows: the window JSON of one width, oldest first,
+ * with its threshold; with realised (the feedback quality API's windows of
+ * the same width, or NULL), the realised model quality of each labelled
+ * window over time. windows: the window JSON of one width, oldest first,
  * at least one. -CAP_EINVAL for windows that are not such a list. */
 int mon_live_report_html(const char *deployment, const cJSON *windows, const cJSON *hist,
-                         struct cap_buf *out, struct cap_error *err);
+                         const cJSON *realised, struct cap_buf *out, struct cap_error *err);
 
 #endif

@@ -358,6 +358,79 @@ static void timelines(struct cap_buf *b, const cJSON *windows, const cJSON *late
         timeline(b, windows, key, c);
 }
 
+/* ---- model quality from labels (the feedback quality API's windows) ---- */
+
+/* One metric of the realised-quality windows as a series (no threshold). */
+static void quality_series(const cJSON *quality, const char *split, const char *name,
+                           struct series *s)
+{
+    size_t cap = (size_t)cJSON_GetArraySize(quality) + 1;
+    *s = (struct series){.t = cap_xmalloc(cap * sizeof(double)),
+                         .score = cap_xmalloc(cap * sizeof(double)),
+                         .drift = cap_xcalloc(cap, sizeof(bool))};
+    const cJSON *w;
+    cJSON_ArrayForEach(w, quality)
+    {
+        const cJSON *m = obj(w, "metrics");
+        double v = mon_jnum(split ? obj(m, split) : m, name);
+        if (!isfinite(v))
+            continue;
+        s->t[s->n] = mon_jnum(w, "start_ms");
+        s->score[s->n] = v;
+        s->ymax = fmax(s->ymax, v);
+        s->n++;
+    }
+    s->t0 = s->n ? s->t[0] : 0;
+    s->t1 = s->n ? s->t[s->n - 1] : 0;
+    s->ymax = s->ymax > 0 ? s->ymax * 1.1 : 1;
+}
+
+static void quality_chart(struct cap_buf *b, const cJSON *quality, const char *split,
+                          const char *name)
+{
+    struct series s;
+    quality_series(quality, split, name, &s);
+    if (s.n > 0) {
+        double height = MON_CH_TOP + MON_CH_PLOT + 26;
+        cap_buf_printf(b, "<div class=\"feature\"><h3>%s%s%s</h3><p class=\"meta\">%zu of %d "
+                          "labelled windows</p>\n<svg class=\"quality\" data-metric=\"%s\" "
+                          "viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" "
+                          "role=\"img\">",
+                       name, split ? " " : "", split ? split : "", s.n,
+                       cJSON_GetArraySize(quality), name, MON_CH_W, height, MON_CH_W, height);
+        score_axes(b, &s, NAN);
+        score_points(b, &s);
+        cap_buf_puts(b, "</svg></div>\n");
+    }
+    free(s.t);
+    free(s.score);
+    free(s.drift);
+}
+
+/* The realised quality of every labelled window: a classifier's accuracy,
+ * F1 (binary, else macro) and ROC AUC, a regressor's MAE, RMSE and R^2. */
+static void quality_section(struct cap_buf *b, const cJSON *quality)
+{
+    const cJSON *last = cJSON_GetArrayItem(quality, cJSON_GetArraySize(quality) - 1);
+    if (!last)
+        return;
+    bool cls = strcmp(mon_jstr(last, "task"), "classification") == 0;
+    cap_buf_printf(b, "<h2>Model quality from labels</h2>\n<p class=\"sub\">Latest labelled "
+                      "window: ");
+    put_time(b, mon_jnum(last, "start_ms"));
+    cap_buf_printf(b, " &#183; %.0f labels</p>\n", mon_jnum(last, "labelled"));
+    if (cls) {
+        bool binary = cJSON_IsObject(obj(obj(last, "metrics"), "binary"));
+        quality_chart(b, quality, NULL, "accuracy");
+        quality_chart(b, quality, binary ? "binary" : "macro", "f1");
+        quality_chart(b, quality, NULL, "roc_auc");
+    } else {
+        quality_chart(b, quality, NULL, "mae");
+        quality_chart(b, quality, NULL, "rmse");
+        quality_chart(b, quality, NULL, "r2");
+    }
+}
+
 static int check_windows(const cJSON *windows, struct cap_error *err)
 {
     if (!cJSON_IsArray(windows) || cJSON_GetArraySize(windows) == 0)
@@ -373,7 +446,7 @@ static int check_windows(const cJSON *windows, struct cap_error *err)
 }
 
 int mon_live_report_html(const char *deployment, const cJSON *windows, const cJSON *hist,
-                         struct cap_buf *out, struct cap_error *err)
+                         const cJSON *realised, struct cap_buf *out, struct cap_error *err)
 {
     int rc = check_windows(windows, err);
     if (rc < 0)
@@ -397,6 +470,8 @@ int mon_live_report_html(const char *deployment, const cJSON *windows, const cJS
     histograms(out, hist, latest);
     timelines(out, windows, latest, "drift", "Feature drift score over time");
     timelines(out, windows, latest, "prediction_drift", "Prediction drift score over time");
+    if (cJSON_IsArray(realised))
+        quality_section(out, realised);
     mon_html_page_close(out);
     return 0;
 }

@@ -177,3 +177,32 @@ def test_windows_order(live):
         assert r.status_code == 400, r.text
         msg = r.json()["message"]
         assert "'order'" in msg and "asc" in msg and "desc" in msg and f"'{bad}'" in msg, msg
+
+
+def test_page_shows_model_quality_from_labels(live, tmp_path):
+    """Labels for every logged row (each target 0.5 above its prediction):
+    the page gains the realised quality over time, one point per labelled
+    window of the width shown, as the feedback quality API counts them."""
+    preds = live.api("GET", "/api/2.0/capstan/predictions",
+                     params={"deployment": "mon", "max_results": 10000}).json()["predictions"]
+    labels = [{"id": f'{p["request_id"]}/{k}', "value": float(row[0]) + 0.5}
+              for p in preds if p["role"] == "primary"
+              for k, row in enumerate(p["outputs"]["y"])]
+    assert len(labels) == N + ROWS_PER_REQUEST
+    for k in range(0, len(labels), 10000):
+        r = live.api("POST", "/api/2.0/capstan/feedback",
+                     json={"deployment": "mon", "labels": labels[k:k + 10000]})
+        assert r.status_code == 200 and r.json()["unknown"] == [], r.text
+    out = tmp_path / "quality.html"
+    r = status(live, "mon", "--html", str(out), "--from", "0")
+    assert r.returncode == 0, r.stderr
+    page = out.read_text()
+    windows = windows_of(live, 1)
+    q = live.api("GET", "/api/2.0/capstan/feedback/quality",
+                 params={"deployment": "mon", "width_s": 1, "from": windows[0]["start_ms"],
+                         "to": windows[-1]["start_ms"] + 1000}).json()["windows"]
+    assert q and all(abs(w["metrics"]["mae"] - 0.5) < 1e-6 for w in q)
+    charts = {m.group(1): m.group(2).count('<circle class="pt"') for m in
+              re.finditer(r'<svg class="quality" data-metric="([^"]*)"(.*?)</svg>', page, re.S)}
+    assert "Model quality from labels" in page
+    assert charts == {"mae": len(q), "rmse": len(q), "r2": len(q)}, (charts, len(q))
