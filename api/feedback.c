@@ -4,7 +4,7 @@
  *                           -> {"accepted": n, "unknown": [ids]}
  *   GET  /feedback/history?deployment=&id=   every label given for one row
  *   GET  /feedback/quality?deployment=&from=&to=&width_s=&positive_class=
- *                           &reference_from=&reference_to=
+ *                           &reference_from=&reference_to=&segment=&bins=
  *                           realised quality per window of prediction time, label
  *                           coverage, and label shift against a reference period
  *   GET  /feedback/estimate?deployment=&reference_from=&reference_to=&from=&to=&width_s=
@@ -110,7 +110,7 @@ static int quality(const struct api_env *env, const struct api_request *req,
                    struct api_response *resp, struct cap_error *err)
 {
     struct fb_realised_query q = {.to_ms = cap_now_ms() + 1, .coverage = true};
-    int64_t width_s = 0;
+    int64_t width_s = 0, bins = 0;
     cJSON *list = NULL;
     int rc;
     if ((rc = need_deployment(env, req->msg, &q.deployment, err)) < 0 ||
@@ -121,8 +121,13 @@ static int quality(const struct api_env *env, const struct api_request *req,
         (rc = cap_json_get_i64(req->msg, "width_s", false, &width_s, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "positive_class", false, &q.positive, err)) < 0 ||
         (rc = cap_json_get_i64(req->msg, "reference_from", false, &q.ref_from_ms, err)) < 0 ||
-        (rc = cap_json_get_i64(req->msg, "reference_to", false, &q.ref_to_ms, err)) < 0)
+        (rc = cap_json_get_i64(req->msg, "reference_to", false, &q.ref_to_ms, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "segment", false, &q.segment, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "bins", false, &bins, err)) < 0)
         return rc;
+    if (bins < 0 || bins > 50)
+        return cap_err(err, CAP_EINVAL, "bins must be 1 to 50, got %lld", (long long)bins);
+    q.bins = (int)bins;
     if (width_s < 0 || width_s > 366LL * 86400)
         return cap_err(err, CAP_EINVAL, "width_s must be 0 to 31622400 seconds, got %lld",
                        (long long)width_s);

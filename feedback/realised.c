@@ -122,6 +122,18 @@ static int class_metrics(struct fb_rows *r, const char *positive, cJSON *w, stru
     return rc;
 }
 
+/* "metrics" of the rows into w: a classifier's or a regressor's. */
+static int rows_metrics(struct fb_rows *r, const char *positive, cJSON *w, struct cap_error *err)
+{
+    if (r->classifier)
+        return class_metrics(r, positive, w, err);
+    struct fb_reg_metrics m;
+    int rc = fb_reg_compute(r->vtrue, r->vpred, r->n, &m, err);
+    if (rc == 0)
+        cJSON_AddItemToObject(w, "metrics", fb_reg_json(&m));
+    return rc;
+}
+
 /* ---- label shift ---- */
 
 /* The rows' labels as a one-column frame named "label" (borrowing them). */
@@ -176,14 +188,7 @@ static cJSON *window_json(struct fb_rows *r, int64_t start, int64_t end, const c
     if (r->mixed)
         cJSON_AddStringToObject(w, "skipped",
                                 "rows of the other task (the deployment changed model kind)");
-    int rc;
-    if (r->classifier) {
-        rc = class_metrics(r, positive, w, err);
-    } else {
-        struct fb_reg_metrics m;
-        if ((rc = fb_reg_compute(r->vtrue, r->vpred, r->n, &m, err)) == 0)
-            cJSON_AddItemToObject(w, "metrics", fb_reg_json(&m));
-    }
+    int rc = rows_metrics(r, positive, w, err);
     if (rc == 0 && ref)
         rc = label_shift(ref, r, w, err);
     if (rc < 0) {
@@ -196,6 +201,7 @@ static cJSON *window_json(struct fb_rows *r, int64_t start, int64_t end, const c
 /* ---- windows over the labels ---- */
 
 struct scan {
+    struct store *st;
     const struct fb_realised_query *q;
     struct fb_rows rows;
     struct fb_rows *ref;         /* the reference's labels, or NULL */
@@ -211,17 +217,48 @@ static int64_t window_start(const struct fb_realised_query *q, int64_t t)
     return s > t ? s - q->width_ms : s; /* floor for times before 1970 */
 }
 
+/* The window's quality per segment of q->segment: {column, bins?, groups:
+ * [{segment, labelled, metrics}]}. */
+static int add_segments(struct scan *s, cJSON *w, struct cap_error *err)
+{
+    struct fb_segment *g = NULL;
+    size_t ng = 0;
+    int rc = fb_segment_rows(s->st, s->q->deployment, &s->rows, s->q->segment, s->q->bins, &g,
+                             &ng, err);
+    cJSON *seg = cJSON_CreateObject(), *groups = cJSON_AddArrayToObject(seg, "groups");
+    cJSON_AddStringToObject(seg, "column", s->q->segment);
+    if (s->q->bins > 0)
+        cJSON_AddNumberToObject(seg, "bins", s->q->bins);
+    for (size_t k = 0; k < ng && rc == 0; k++) {
+        struct fb_rows part = {0};
+        fb_rows_pick(&s->rows, g[k].idx, g[k].n, &part);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "segment", g[k].name);
+        cJSON_AddNumberToObject(o, "labelled", (double)part.n);
+        rc = rows_metrics(&part, s->q->positive, o, err);
+        cJSON_AddItemToArray(groups, o);
+        fb_rows_free(&part);
+    }
+    fb_segments_free(g, ng);
+    cJSON_AddItemToObject(w, "segments", seg);
+    return rc;
+}
+
 static int close_window(struct scan *s, struct cap_error *err)
 {
     if (s->rows.n == 0)
         return 0;
     int64_t end = s->q->width_ms > 0 ? s->start + s->q->width_ms : s->q->to_ms;
     cJSON *w = window_json(&s->rows, s->start, end, s->q->positive, s->ref, err);
+    int rc = w ? 0 : -CAP_EINVAL;
+    if (rc == 0 && s->q->segment)
+        rc = add_segments(s, w, err);
     fb_rows_clear(&s->rows);
-    if (!w)
-        return -CAP_EINVAL;
-    cJSON_AddItemToArray(s->windows, w);
-    return 0;
+    if (rc == 0)
+        cJSON_AddItemToArray(s->windows, w);
+    else
+        cJSON_Delete(w);
+    return rc;
 }
 
 static int add_ref(void *cls, const struct store_label *l, struct cap_error *err)
@@ -306,7 +343,11 @@ int fb_realised(struct store *st, const struct fb_realised_query *q, cJSON **out
         return cap_err(err, CAP_EINVAL,
                        "width_s must be positive and give at most 10000 windows from 'from' to "
                        "'to'");
-    struct scan s = {.q = q, .start = INT64_MIN, .windows = cJSON_CreateArray()};
+    struct scan s = {.st = st, .q = q, .start = INT64_MIN, .windows = cJSON_CreateArray()};
+    if (q->bins < 0 || q->bins > 50 || (q->bins && !q->segment)) {
+        cJSON_Delete(s.windows);
+        return cap_err(err, CAP_EINVAL, "bins must be 1 to 50, with a segment column");
+    }
     struct fb_rows ref = {0};
     int rc = 0;
     if (q->ref_to_ms > 0) {

@@ -25,13 +25,19 @@ struct fb_realised_query {
      * (Evidently's default for a categorical or numerical column); none
      * when ref_to_ms is 0. */
     int64_t ref_from_ms, ref_to_ms;
+    /* Quality per segment: the value of this input column (named as in the
+     * drift reports), or with bins > 0 its equal-width bins. */
+    const char *segment;
+    int bins;
 };
 
 /* *out: [{start_ms, end_ms, labelled, task: "classification"|"regression",
  * metrics, and with coverage: predictions (rows logged in the window, while
  * the log still holds them) and coverage = labelled / predictions, and with
  * a reference: label_shift {stattest, stattest_threshold, drift_score,
- * drift_detected}}] for the windows that hold labels, in time order. A classifier's
+ * drift_detected}, and with a segment: segments {column, bins?, groups:
+ * [{segment, labelled, metrics}]}}] for the windows that hold labels, in
+ * time order. A classifier's
  * classes are the labels and predictions seen, sorted (as numbers when all
  * are whole numbers), and its scores count when they map onto them. */
 int fb_realised(struct store *st, const struct fb_realised_query *q, cJSON **out,

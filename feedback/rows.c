@@ -10,12 +10,12 @@
 
 /* ---- one window's labelled rows ---- */
 
-
 void fb_rows_clear(struct fb_rows *r)
 {
     for (size_t i = 0; i < r->n; i++) {
         free(r->truth ? r->truth[i] : NULL);
         free(r->pred ? r->pred[i] : NULL);
+        free(r->req ? r->req[i] : NULL);
     }
     r->n = 0;
     r->nscores = 0;
@@ -31,6 +31,8 @@ void fb_rows_free(struct fb_rows *r)
     free(r->vtrue);
     free(r->vpred);
     free(r->scores);
+    free(r->req);
+    free(r->row);
 }
 
 static void rows_grow(struct fb_rows *r)
@@ -42,6 +44,8 @@ static void rows_grow(struct fb_rows *r)
     r->pred = cap_xrealloc(r->pred, r->cap * sizeof *r->pred);
     r->vtrue = cap_xrealloc(r->vtrue, r->cap * sizeof *r->vtrue);
     r->vpred = cap_xrealloc(r->vpred, r->cap * sizeof *r->vpred);
+    r->req = cap_xrealloc(r->req, r->cap * sizeof *r->req);
+    r->row = cap_xrealloc(r->row, r->cap * sizeof *r->row);
     if (r->nscores)
         r->scores = cap_xrealloc(r->scores, r->cap * r->nscores * sizeof *r->scores);
 }
@@ -65,10 +69,32 @@ void fb_rows_add(struct fb_rows *r, const struct store_label *l)
     r->pred[i] = cls ? cap_xstrdup(l->prediction) : NULL;
     r->vtrue[i] = l->value;
     r->vpred[i] = l->pred_value;
+    r->req[i] = cap_xstrdup(l->request_id);
+    r->row[i] = l->row;
     if (r->nscores && l->nscores == r->nscores)
         memcpy(r->scores + i * r->nscores, l->scores, r->nscores * sizeof(double));
     else
         r->no_scores = true;
+}
+
+void fb_rows_pick(const struct fb_rows *src, const size_t *idx, size_t n, struct fb_rows *dst)
+{
+    dst->classifier = src->classifier;
+    dst->nscores = src->nscores;
+    dst->no_scores = src->no_scores;
+    for (size_t k = 0; k < n; k++) {
+        rows_grow(dst);
+        size_t i = idx[k], j = dst->n++;
+        dst->truth[j] = src->truth[i] ? cap_xstrdup(src->truth[i]) : NULL;
+        dst->pred[j] = src->pred[i] ? cap_xstrdup(src->pred[i]) : NULL;
+        dst->vtrue[j] = src->vtrue[i];
+        dst->vpred[j] = src->vpred[i];
+        dst->req[j] = cap_xstrdup(src->req[i]);
+        dst->row[j] = src->row[i];
+        if (dst->nscores && !dst->no_scores)
+            memcpy(dst->scores + j * dst->nscores, src->scores + i * src->nscores,
+                   dst->nscores * sizeof(double));
+    }
 }
 
 /* ---- classes ---- */

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
+
 struct store_label;
 
 struct fb_rows {
@@ -19,11 +21,15 @@ struct fb_rows {
     double *scores;              /* n x nscores, or NULL once a row lacks them */
     size_t nscores;
     bool no_scores;
+    char **req;                  /* each row's request id (owned) and row in it */
+    int64_t *row;
 };
 
 void fb_rows_add(struct fb_rows *r, const struct store_label *l);
 void fb_rows_clear(struct fb_rows *r); /* empty, the buffers kept */
 void fb_rows_free(struct fb_rows *r);
+/* dst (empty) gets copies of src's rows idx[0..n). */
+void fb_rows_pick(const struct fb_rows *src, const size_t *idx, size_t n, struct fb_rows *dst);
 
 struct fb_classes {
     bool ints;                   /* every class a whole number */
@@ -39,5 +45,23 @@ void fb_find_classes(struct fb_rows *r, struct fb_classes *c);
 /* The index of name among the first n (sorted) classes, or -1. */
 int32_t fb_find_in(const struct fb_classes *c, int n, const char *name);
 void fb_classes_free(struct fb_classes *c);
+
+/* ---- segments (segments.c) ---- */
+
+struct store;
+
+/* The rows of one segment: its name (a value, "[lo, hi)" bin, or
+ * "(not in the log)") and the indices of its rows. */
+struct fb_segment {
+    char *name;
+    size_t *idx, n;
+};
+/* Cuts r's rows by the value of input column `column` of each row's logged
+ * request, or into `bins` equal-width bins of it (bins > 0, numbers only).
+ * At most 50 segments. */
+int fb_segment_rows(struct store *st, const char *deployment, const struct fb_rows *r,
+                    const char *column, int bins, struct fb_segment **out, size_t *nout,
+                    struct cap_error *err);
+void fb_segments_free(struct fb_segment *s, size_t n);
 
 #endif

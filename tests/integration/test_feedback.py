@@ -300,6 +300,27 @@ def test_classifier_quality_per_window_equals_sklearn(tmp_path):
                 assert abs(got["f1"] - f1) <= 1e-9, (avg, got, f1)
             assert m["confusion_matrix"] == skm.confusion_matrix(truth, pred).tolist()
             assert [c["class"] for c in m["classes"]] == ["0", "1"]
+        # by segment: phase one's rows cut into 4 equal-width bins of f0, each bin's
+        # accuracy and F1 against scikit-learn on the bin's rows
+        ids, truth, pred, _ = phases[0]
+        seg = quality(s.url, "fbclf", **{"from": t0, "to": t_mid, "segment": "f0",
+                                         "bins": 4})[0]["segments"]
+        f0 = X[:, 0].astype(np.float64)
+        lo, hi = f0.min(), f0.max()
+        width = (hi - lo) / 4
+        b = np.minimum(((f0 - lo) / width).astype(int), 3)
+        groups = sorted(seg["groups"], key=lambda g: float(g["segment"][1:].split(",")[0]))
+        assert seg["column"] == "f0" and len(groups) == len(set(b))
+        for g, k in zip(groups, sorted(set(b))):
+            rows = b == k
+            assert g["labelled"] == int(rows.sum())
+            assert abs(g["metrics"]["accuracy"] - skm.accuracy_score(truth[rows], pred[rows])) <= 1e-12
+        for params, msg in (({"segment": "f0"}, "bins"), ({"segment": "nope"}, "named 'nope'"),
+                            ({"bins": 3}, "segment column")):
+            r = requests.get(s.url + FEEDBACK + "/quality",
+                             params={"deployment": "fbclf", "from": t0, "to": t_mid, **params},
+                             timeout=30)
+            assert r.status_code == 400 and msg in r.json()["message"], (params, r.text)
         # the shifted phase is visibly worse
         both = quality(s.url, "fbclf", **{"from": t0, "to": t1, "width_s": 0})
         assert len(both) == 1 and both[0]["labelled"] == 400
