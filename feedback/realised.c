@@ -339,10 +339,12 @@ int fb_realised(struct store *st, const struct fb_realised_query *q, cJSON **out
     *out = NULL;
     if (q->to_ms <= q->from_ms)
         return cap_err(err, CAP_EINVAL, "'to' must be after 'from'");
-    if (q->width_ms < 0 || (q->width_ms > 0 && (q->to_ms - q->from_ms) / q->width_ms > 10000))
+    /* only labelled windows are answered; the bound is coverage's count array
+     * (8 bytes a window): a day of 1 s windows is 86,400 */
+    if (q->width_ms < 0 || (q->width_ms > 0 && (q->to_ms - q->from_ms) / q->width_ms > 1000000))
         return cap_err(err, CAP_EINVAL,
-                       "width_s must be positive and give at most 10000 windows from 'from' to "
-                       "'to'");
+                       "width_s must be positive and give at most 1000000 windows from 'from' "
+                       "to 'to'");
     struct scan s = {.st = st, .q = q, .start = INT64_MIN, .windows = cJSON_CreateArray()};
     if (q->bins < 0 || q->bins > 50 || (q->bins && !q->segment)) {
         cJSON_Delete(s.windows);

@@ -207,5 +207,15 @@ def seed_monitoring(url):
         wait_until(lambda: base_rows() == sent, f"{sent} rows in closed windows")
     out = requests.get(windows, params={"deployment": "mon", "width": 1}, timeout=60).json()
     events = requests.get(url + "/api/2.0/capstan/monitor/alerts/events", params={"deployment": "mon"}, timeout=60).json()
+    # ground truth for every logged row, each 0.5 above its prediction (MAE 0.5)
+    preds = requests.get(url + "/api/2.0/capstan/predictions", params={"deployment": "mon", "max_results": 10000},
+                         timeout=60).json()["predictions"]
+    labels = [{"id": f'{p["request_id"]}/{k}', "value": float(row[0]) + 0.5}
+              for p in preds if p["role"] == "primary" for k, row in enumerate(p["outputs"]["y"])]
+    r = requests.post(url + "/api/2.0/capstan/feedback", json={"deployment": "mon", "labels": labels}, timeout=60)
+    assert r.status_code == 200 and r.json()["accepted"] == sent, r.text
+    quality = requests.get(url + "/api/2.0/capstan/feedback/quality",
+                           params={"deployment": "mon", "width_s": 1, "from": out["windows"][0]["start_ms"]},
+                           timeout=60).json()["windows"]
     return {"name": "mon", "bare": "mon-bare", "rows": sent, "windows": out["windows"],
-            "widths": out.get("widths_s", []), "events": events.get("events", [])}
+            "widths": out.get("widths_s", []), "events": events.get("events", []), "quality": quality}

@@ -362,6 +362,17 @@ const scenarios = {
     check(rule.includes('drift_score[f0] < 0.05') && rule.includes('firing'), `rule row: ${rule}`);
     const hist = await page.$$eval('#alert-events tbody tr', (trs) => trs.map((tr) => tr.children[2].textContent));
     check(JSON.stringify(hist) === JSON.stringify(events.map((e) => e.state)), `history ${hist} vs ${events.map((e) => e.state)}`);
+    // Model quality from labels: the latest labelled window and a chart per headline metric.
+    const quality = args.quality;
+    await page.waitForSelector('#quality-latest');
+    const qfact = (k) => page.textContent(`#quality-latest dd[data-fact=${k}]`);
+    check((await qfact('labelled')) === String(quality.at(-1).labelled), `labels of the latest labelled window: ${await qfact('labelled')}`);
+    check((await qfact('mae')) === '0.5', `MAE of the latest labelled window: ${await qfact('mae')}`);
+    check((await qfact('coverage')) === '100 %', `coverage: ${await qfact('coverage')}`);
+    const qcharts = await page.$$eval('#quality-charts .chart-slot', (ss) => ss.map((sl) => ({
+      metric: sl.dataset.metric, points: sl.querySelector('polyline').getAttribute('points').trim().split(/\s+/).length})));
+    check(qcharts.map((c) => c.metric).join() === 'MAE,RMSE,R²' && qcharts.every((c) => c.points === quality.length),
+      `quality charts ${JSON.stringify(qcharts)} vs ${quality.length} labelled windows`);
     await shot('monitoring');
     // Another width: the choice goes into the URL and survives a reload.
     await page.selectOption('#monitor-width', '2');
@@ -386,6 +397,8 @@ const scenarios = {
     await page.waitForSelector('#no-alert-rules');
     check((await page.textContent('#no-alert-rules')).includes('POST /api/2.0/capstan/monitor/alerts/rules'), 'no-rules note');
     check(await page.isVisible('#drift-charts-empty'), 'no charts without windows');
+    await page.waitForSelector('#no-quality');
+    check((await page.textContent('#no-quality')).includes(`capstan feedback send ${bare} --file labels.csv`), 'no-quality note');
     await shot('monitoring-empty');
     return {windows: windows.length, charts: charts.length, events: hist.length};
   },

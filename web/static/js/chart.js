@@ -64,7 +64,9 @@ export function lineChart({series, xKind = 'step', title = '', xLabel = '', yLab
   if (x0 === x1) { x0 -= 1; x1 += 1; }
   const ty = (v) => (logY ? Math.log10(v) : v);
   let ly0 = ty(y0), ly1 = ty(y1);
-  if (ly0 === ly1) { const d = Math.abs(ly0) * 0.05 || 1; ly0 -= d; ly1 += d; }
+  // equal to 6 digits (a metric that is 0.5 in every window, give or take
+  // 1e-8): drawn flat, not with ticks that all read the same (fmtNum shows 6)
+  if (ly1 - ly0 <= 1e-6 * Math.max(Math.abs(ly0), Math.abs(ly1), 1e-300)) { const d = Math.abs(ly0) * 0.05 || 1; ly0 -= d; ly1 += d; }
   const pad = (ly1 - ly0) * 0.05;
   ly0 -= pad; ly1 += pad;
   const X = (v) => M.l + ((v - x0) / (x1 - x0)) * W;

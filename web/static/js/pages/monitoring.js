@@ -2,7 +2,8 @@
 // the latest window of the chosen width (rows, dataset and prediction drift,
 // data quality, how the scores were computed), its drift table, each
 // feature's drift score over the windows (the HTML drift report's charts),
-// the alert rules with their current state and the alert history.
+// the model quality from labels (quality.js), the alert rules with their
+// current state and the alert history.
 // Everything comes from /api/2.0/capstan/monitor/ (api/monitor.c,
 // api/monitor_baseline.c, api/alerts.c); the window JSON is described in
 // monitor/monitor.h.
@@ -10,6 +11,7 @@ import {h, replace, fmtTime, fmtNum, badge, errorBox, loading} from '../dom.js';
 import {api} from '../api.js';
 import {setParams} from '../nav.js';
 import {lineChart} from '../chart.js';
+import {qualityBody} from './quality.js';
 
 const enc = encodeURIComponent;
 const MON = 'capstan/monitor';
@@ -252,8 +254,17 @@ export async function render(main, [name], ctx) {
   const els = {summary: h('div', {id: 'window-summary', 'aria-live': 'polite'}), tables: h('div', {}),
     charts: h('div', {}), predCharts: h('div', {}), since: h('span', {class: 'muted', id: 'range-note'})};
   const alerts = h('div', {id: 'alerts'}, loading('alerts'));
+  const quality = h('div', {id: 'quality'});
+  // labels judge windows of prediction time: without a live monitor, hours
+  const drawQuality = async (from) => {
+    replace(quality, loading('quality'));
+    try { replace(quality, await qualityBody(name, width || 3600, from, signal)); } catch (e) {
+      if (e.name !== 'AbortError') replace(quality, errorBox(e));
+    }
+  };
   let seq = 0;
   const load = async () => {
+    drawQuality(Date.now() - range[1]);
     if (!widths.length) return;
     const mine = ++seq;
     const q = windowsQuery(name, width, range[1]);
@@ -281,6 +292,7 @@ export async function render(main, [name], ctx) {
     card('latest', 'Latest window', els.summary, els.tables),
     card('drift-over-time', 'Drift score per feature over time', els.charts),
     card('prediction-drift-over-time', 'Prediction drift over time', els.predCharts),
+    card('model-quality', 'Model quality from labels', quality),
     card('alerts-card', 'Alerts', alerts));
   const loaded = load();
   replace(alerts, await alertsView(name, signal));
