@@ -319,6 +319,20 @@ static void score_points(struct cap_buf *b, const struct series *s)
     }
 }
 
+/* Draws the chart's axes and points and closes its svg and box (b NULL:
+ * nothing drawn), then frees the series. */
+static void series_close(struct cap_buf *b, struct series *s, double threshold)
+{
+    if (b) {
+        score_axes(b, s, threshold);
+        score_points(b, s);
+        cap_buf_puts(b, "</svg></div>\n");
+    }
+    free(s->t);
+    free(s->score);
+    free(s->drift);
+}
+
 static void timeline(struct cap_buf *b, const cJSON *windows, const char *key, const cJSON *col)
 {
     const char *name = mon_jstr(col, "column"), *test = mon_jstr(col, "stattest");
@@ -338,12 +352,7 @@ static void timeline(struct cap_buf *b, const cJSON *windows, const char *key, c
     mon_html_esc(b, name);
     cap_buf_printf(b, "\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" role=\"img\">",
                    MON_CH_W, height, MON_CH_W, height);
-    score_axes(b, &s, threshold);
-    score_points(b, &s);
-    cap_buf_puts(b, "</svg></div>\n");
-    free(s.t);
-    free(s.score);
-    free(s.drift);
+    series_close(b, &s, threshold);
 }
 
 /* One chart per column of the latest window's report under key. */
@@ -398,13 +407,10 @@ static void quality_chart(struct cap_buf *b, const cJSON *quality, const char *s
                           "role=\"img\">",
                        name, split ? " " : "", split ? split : "", s.n,
                        cJSON_GetArraySize(quality), name, MON_CH_W, height, MON_CH_W, height);
-        score_axes(b, &s, NAN);
-        score_points(b, &s);
-        cap_buf_puts(b, "</svg></div>\n");
+        series_close(b, &s, NAN);
+        return;
     }
-    free(s.t);
-    free(s.score);
-    free(s.drift);
+    series_close(NULL, &s, NAN);
 }
 
 /* The realised quality of every labelled window: a classifier's accuracy,
