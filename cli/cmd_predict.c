@@ -35,22 +35,6 @@
 
 #define MAX_REPORTED 10
 
-/* a CSV field, quoted when it needs to be */
-static void put_field(struct cap_buf *b, const char *s)
-{
-    if (!strpbrk(s, ",\"\n\r")) {
-        cap_buf_puts(b, s);
-        return;
-    }
-    cap_buf_putc(b, '"');
-    for (const char *c = s; *c; c++) {
-        if (*c == '"')
-            cap_buf_putc(b, '"');
-        cap_buf_putc(b, *c);
-    }
-    cap_buf_putc(b, '"');
-}
-
 /* ---- the input table ---- */
 
 enum src { SRC_CSV, SRC_JSONL, SRC_NPY };
@@ -572,7 +556,7 @@ static void put_value(struct cap_buf *b, const infer_tensor *t, int64_t i)
     case INFER_UINT32: cap_buf_printf(b, "%" PRIu32, ((uint32_t *)t->data)[i]); break;
     case INFER_UINT16: cap_buf_printf(b, "%u", ((uint16_t *)t->data)[i]); break;
     case INFER_BOOL: case INFER_UINT8: cap_buf_printf(b, "%d", ((uint8_t *)t->data)[i]); break;
-    case INFER_STRING: put_field(b, ((char **)t->data)[i]); break;
+    case INFER_STRING: payload_csv_put(b, ((char **)t->data)[i]); break;
     default: cap_buf_putc(b, '?'); break;
     }
 }
@@ -689,7 +673,7 @@ static int write_header(const infer_model *m, const char *mpath, const feed *fee
             }
             if (o || k)
                 cap_buf_putc(&hdr, ',');
-            put_field(&hdr, name);
+            payload_csv_put(&hdr, name);
         }
     }
     if (rc == 0) {

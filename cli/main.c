@@ -19,6 +19,7 @@ static void usage(FILE *f)
           "  predict        batch predictions from an ONNX model over CSV, JSONL or .npy\n"
           "  monitor        data drift of a current file against a reference: monitor drift\n"
           "  feedback       ground truth for logged predictions: feedback send\n"
+          "  review         the human review queue: review list, label, export\n"
           "  version        print the version\n\n"
           "Run 'capstan <command> --help' for a command's options.\n",
           f);
@@ -57,6 +58,8 @@ int main(int argc, char **argv)
         return cmd_monitor(argc, argv);
     if (strcmp(cmd, "feedback") == 0)
         return cmd_feedback(argc, argv);
+    if (strcmp(cmd, "review") == 0)
+        return cmd_review(argc, argv);
     fprintf(stderr, "capstan: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

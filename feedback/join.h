@@ -93,4 +93,26 @@ int fb_feed_detectors(struct fb_feed *f, struct store *st, const char *deploymen
                       struct cap_error *err);
 void fb_feed_free(struct fb_feed *f);
 
+/* ---- the human review queue (review.c) ---- */
+
+/* Creates or replaces deployment's review rule, {"confidence_below"?: p
+ * (a classifier's top probability below p), "sample"?: share (of all
+ * predictions, by a hash of the row id), "max_pending"?: n (1000)}, every
+ * field checked. *out: the stored rule with its cursor. */
+int fb_review_rule_put(struct store *st, const char *deployment, const cJSON *rule, cJSON **out,
+                       struct cap_error *err);
+/* Queues the logged rows that meet the rule since its cursor (after a
+ * flush of the log's writer); nothing without a rule. */
+int fb_review_fill(const struct fb_sink *sink, const char *deployment, struct cap_error *err);
+/* A reviewer's label for a queued row: the item marked labelled (who,
+ * when) and the label stored as feedback with source "review:<reviewer>".
+ * *out: fb_labels_put's answer. */
+int fb_review_label(const struct fb_sink *sink, const char *deployment, const char *id,
+                    const cJSON *label, const char *reviewer, cJSON **out,
+                    struct cap_error *err);
+int fb_review_skip(struct store *st, const char *deployment, const char *id,
+                   const char *reviewer, struct cap_error *err);
+/* 1 to 64 letters, digits, '.', '_', '@', '-'. */
+int fb_reviewer_check(const char *name, struct cap_error *err);
+
 #endif

@@ -5,6 +5,7 @@
 #ifndef CAP_FEEDBACK_ROWS_H
 #define CAP_FEEDBACK_ROWS_H
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,5 +64,9 @@ int fb_segment_rows(struct store *st, const char *deployment, const struct fb_ro
                     const char *column, int bins, struct fb_segment **out, size_t *nout,
                     struct cap_error *err);
 void fb_segments_free(struct fb_segment *s, size_t n);
+
+/* Row `row` of a logged request's inputs as {column: value}, the columns
+ * named by the monitor's rule (empty for an unreadable pack). */
+cJSON *fb_row_inputs(const void *inputs, size_t len, int64_t row);
 
 #endif

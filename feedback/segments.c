@@ -1,4 +1,5 @@
-/* segments.c - a window's labelled rows cut by one input column's value or
+/* segments.c - a row's input columns from the log (fb_row_inputs), and a
+ * window's labelled rows cut by one input column's value or
  * bin (realised.h's segment): each row's value is read from the logged
  * inputs of its request (store predictions_find), the column named by the
  * monitor's rule (mon_tensor_columns), so "f2" or a signature's name means
@@ -115,6 +116,59 @@ static int take_cell(void *cls, const char *name, const infer_tensor *t)
         free(cols[k]);
     free(cols);
     return c->found;
+}
+
+/* ---- a row's input columns as JSON ---- */
+
+struct row_json {
+    int64_t row;
+    int ntensors;
+    cJSON *out;
+};
+
+static int count_json(void *cls, const char *name, const infer_tensor *t)
+{
+    ((struct row_json *)cls)->ntensors++;
+    return 0;
+}
+
+static cJSON *element(const infer_tensor *t, size_t at)
+{
+    switch (t->type) {
+    case INFER_STRING: return cJSON_CreateString(((char *const *)t->data)[at]);
+    case INFER_FLOAT: return cJSON_CreateNumber(((const float *)t->data)[at]);
+    case INFER_DOUBLE: return cJSON_CreateNumber(((const double *)t->data)[at]);
+    case INFER_INT64: return cJSON_CreateNumber((double)((const int64_t *)t->data)[at]);
+    case INFER_INT32: return cJSON_CreateNumber(((const int32_t *)t->data)[at]);
+    case INFER_BOOL: return cJSON_CreateBool(((const uint8_t *)t->data)[at]);
+    default: return cJSON_CreateNull();
+    }
+}
+
+static int take_row(void *cls, const char *name, const infer_tensor *t)
+{
+    struct row_json *r = cls;
+    char **cols = NULL;
+    size_t ncols = 0;
+    struct cap_error e = {0};
+    if (t->ndim < 1 || r->row >= t->dims[0] ||
+        mon_tensor_columns(name, t->ndim, t->dims, r->ntensors == 1, NULL, 0, &cols, &ncols,
+                           &e) < 0)
+        return 0;
+    for (size_t k = 0; k < ncols; k++) {
+        cJSON_AddItemToObject(r->out, cols[k], element(t, (size_t)r->row * ncols + k));
+        free(cols[k]);
+    }
+    free(cols);
+    return 0;
+}
+
+cJSON *fb_row_inputs(const void *inputs, size_t len, int64_t row)
+{
+    struct row_json r = {.row = row, .out = cJSON_CreateObject()};
+    if (inputs && payload_log_walk(inputs, len, count_json, &r) == 0)
+        payload_log_walk(inputs, len, take_row, &r);
+    return r.out;
 }
 
 /* ---- grouping ---- */

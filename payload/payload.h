@@ -136,6 +136,9 @@ const char *payload_csv_unquote(const char *s, size_t *n, struct cap_buf *tmp);
  * kept and c->p past the end of that line, so a reader can go on. */
 int payload_csv_record(struct payload_csv *c, struct cap_buf *tmp, char ***cells, int *n);
 void payload_csv_cells_free(char **cells, int n);
+/* Appends s as one RFC 4180 field, quoted (and "" doubled) when it holds
+ * a comma, a quote or a line break. */
+void payload_csv_put(struct cap_buf *b, const char *s);
 
 /* ---- which column feeds which input (frameplan.c) ----
  * The one rule for request frames and `capstan predict`'s files: a model

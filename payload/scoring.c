@@ -466,6 +466,21 @@ const char *payload_csv_unquote(const char *s, size_t *n, struct cap_buf *tmp)
     return tmp->data;
 }
 
+void payload_csv_put(struct cap_buf *b, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        cap_buf_puts(b, s);
+        return;
+    }
+    cap_buf_putc(b, '"');
+    for (const char *c = s; *c; c++) {
+        if (*c == '"')
+            cap_buf_putc(b, '"');
+        cap_buf_putc(b, *c);
+    }
+    cap_buf_putc(b, '"');
+}
+
 void payload_csv_cells_free(char **cells, int n)
 {
     for (int i = 0; i < n; i++)

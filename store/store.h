@@ -264,6 +264,17 @@ typedef int (*store_detector_fn)(void *cls, const char *name, const char *spec_j
                                  const void *state, size_t len, int64_t seen, bool warning,
                                  struct cap_error *err);
 
+/* A row queued for review: item_json is what the reviewer sees ({inputs,
+ * prediction, probabilities?}). */
+struct store_review_item {
+    const char *request_id;
+    int64_t row;
+    const char *reason;          /* "low_confidence" or "sampled" */
+    int64_t pred_ms;
+    const char *model_version;
+    const char *item_json;
+};
+
 /* A logged request found by its id: i is the index of the id asked for. */
 typedef int (*store_found_fn)(void *cls, size_t i, const struct store_prediction *row,
                               struct cap_error *err);

@@ -362,7 +362,32 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  request_id TEXT NOT NULL,"
     "  row INTEGER NOT NULL,"
     "  at_ms INTEGER NOT NULL);"
-    "CREATE INDEX feedback_detections_by_deployment ON feedback_detections(deployment, id);",
+    "CREATE INDEX feedback_detections_by_deployment ON feedback_detections(deployment, id);"
+    /* The human review queue: a deployment's rule (which predictions go to
+     * review) with its cursor into the prediction log, and the queued rows
+     * with what the reviewer saw (inputs, prediction, probabilities as JSON)
+     * and what they said. */
+    "CREATE TABLE review_rules ("
+    "  deployment TEXT PRIMARY KEY,"
+    "  rule TEXT NOT NULL,"
+    "  cursor INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE review_items ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  deployment TEXT NOT NULL,"
+    "  request_id TEXT NOT NULL,"
+    "  row INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  pred_ms INTEGER NOT NULL,"
+    "  model_version TEXT NOT NULL,"
+    "  item TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  label TEXT,"
+    "  reviewer TEXT,"
+    "  labelled_at INTEGER,"
+    "  UNIQUE(deployment, request_id, row));"
+    "CREATE INDEX review_items_by_status ON review_items(deployment, status, id);",
 };
 
 /* Steps of a migration that SQL cannot express, run after its SQL in the
