@@ -219,3 +219,30 @@ def seed_monitoring(url):
                            timeout=60).json()["windows"]
     return {"name": "mon", "bare": "mon-bare", "rows": sent, "windows": out["windows"],
             "widths": out.get("widths_s", []), "events": events.get("events", []), "quality": quality}
+
+
+def seed_review(url):
+    """Deployment "rv" (the integration tests' logistic regression) with a
+    review rule on confidence below 0.7 and 200 predictions; returns the
+    low-confidence rows' ids in log order (from the OIP answers) and the
+    deployment's name."""
+    import sys
+
+    import numpy as np
+    import requests
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+    import serving_helpers as sh
+
+    sh.deploy(url, sh.logistic_model(), "rv", "review-e2e")
+    r = requests.post(url + "/api/2.0/capstan/review/rules",
+                      json={"deployment": "rv", "rule": {"confidence_below": 0.7}}, timeout=60)
+    assert r.status_code == 200, r.text
+    X, _ = sh.classifier_data()
+    low = []
+    for k in range(0, 200, 50):
+        body = sh.oip_body(X[k:k + 50].astype(np.float32), name="input")
+        out = requests.post(url + "/v2/models/rv/infer", json=body, timeout=60).json()
+        proba = next(o for o in out["outputs"] if o["name"] == "probabilities")["data"]
+        low += [f'{out["id"]}/{j}' for j in range(50) if max(proba[2 * j], proba[2 * j + 1]) < 0.7]
+    return {"name": "rv", "low": low}

@@ -403,6 +403,42 @@ const scenarios = {
     return {windows: windows.length, charts: charts.length, events: hist.length};
   },
 
+  // The review queue: reached from the deployment's page; the low-confidence
+  // rows in log order; a label given with the keyboard.
+  async review() {
+    const {name, low} = args;
+    await page.goto(`${url}/#/deployments/${name}`);
+    await page.click('#review-link');
+    await page.waitForURL(new RegExp(`#/deployments/${name}/review$`));
+    await page.waitForSelector('#review-queue');
+    const ids = await page.$$eval('#review-queue tbody tr', (trs) => trs.map((tr) => tr.dataset.id));
+    check(JSON.stringify(ids) === JSON.stringify(low), `queue ${ids.length} rows vs ${low.length} low-confidence`);
+    check((await page.textContent('#review-current')) === low[0], 'the first row is the current one');
+    const classes = await page.$$eval('#review-picker button[data-class]', (bs) => bs.map((b) => b.dataset.class));
+    check(classes.join() === '0,1', `classes to pick: ${classes}`);
+    check((await page.$$('#review-inputs tbody tr')).length === 4, 'the row\'s four inputs');
+    await page.fill('#reviewer', 'e2e-ann');
+    await page.dispatchEvent('#reviewer', 'change');
+    await page.click('h1'); // the keys go to the page, not the name field
+    await page.keyboard.press('j');
+    check((await page.textContent('#review-current')) === low[1], 'j moves to the next row');
+    await page.keyboard.press('k');
+    check((await page.textContent('#review-current')) === low[0], 'k moves back');
+    await page.keyboard.press('1');
+    check((await page.getAttribute('#review-picker button[data-class="1"]', 'aria-pressed')) === 'true', '1 picks class 1');
+    await shot('review');
+    const answered = page.waitForResponse((r) => r.url().endsWith('/api/2.0/capstan/review/label'));
+    await page.keyboard.press('Enter');
+    check((await answered).ok(), 'the label was accepted');
+    await page.waitForFunction((id) => document.querySelector('#review-current')?.textContent !== id, low[0]);
+    check((await page.textContent('#review-count')).startsWith(`${low.length - 1} pending`), 'one fewer pending');
+    await page.selectOption('#review-status', 'labelled');
+    await page.waitForSelector(`#review-queue tbody tr[data-id="${low[0]}"]`);
+    check((await page.textContent('#review-done')).includes('by e2e-ann'), 'who labelled it');
+    await shot('review-labelled');
+    return {shown: ids.length};
+  },
+
   // 100,000 runs: the first page renders, and a sort round-trips through the server.
   async big() {
     const t0 = Date.now();

@@ -11,6 +11,7 @@ import * as compare from './pages/compare.js';
 import * as models from './pages/models.js';
 import * as deployments from './pages/deployments.js';
 import * as monitoring from './pages/monitoring.js';
+import * as review from './pages/review.js';
 
 const routes = [
   [/^\/?$/, () => { location.replace('#/experiments'); return null; }],
@@ -26,6 +27,7 @@ const routes = [
   [/^\/deployments$/, deployments.renderList, 'deployments'],
   [/^\/deployments\/([^/]+)$/, deployments.renderOne, 'deployments'],
   [/^\/deployments\/([^/]+)\/monitoring$/, monitoring.render, 'deployments'],
+  [/^\/deployments\/([^/]+)\/review$/, review.render, 'deployments'],
 ];
 
 let current = null; // {controller, cleanup}
