@@ -231,3 +231,18 @@ int api_artifact_source(const struct api_env *env, const struct registry_source 
     *uri = cap_buf_steal(&b);
     return 0;
 }
+
+int api_deployment(const struct api_env *env, const cJSON *msg, const char **dep,
+                   struct cap_error *err)
+{
+    if (!env->store)
+        return cap_err(err, CAP_ENOTIMPL, "This is kept by the registry server, not by a "
+                                          "serving-only process");
+    int rc = cap_json_get_str(msg, "deployment", true, dep, err);
+    if (rc < 0)
+        return rc;
+    cJSON *d = NULL;
+    rc = store_deployment_get(env->store, *dep, &d, err);
+    cJSON_Delete(d);
+    return rc;
+}

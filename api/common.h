@@ -23,6 +23,10 @@ int api_kv_one(const cJSON *item, const char *field, const char *kind, struct ca
 int api_view_type(const cJSON *msg, const char *field, enum store_view *out,
                   struct cap_error *err);
 int api_max_results(const cJSON *msg, int dflt, int max, int *out, struct cap_error *err);
+/* The message's required "deployment", which must exist (404 otherwise);
+ * -CAP_ENOTIMPL in a serving-only process (no store). */
+int api_deployment(const struct api_env *env, const cJSON *msg, const char **dep,
+                   struct cap_error *err);
 /* order_by: a list of clause strings; *out malloc'd, clear each key with
  * order_key_clear then free(). */
 int api_order_by(const cJSON *msg, enum filter_target target, struct order_key **out,

@@ -28,19 +28,6 @@
 
 #define PREFIX "/api/2.0/capstan/feedback"
 
-static int need_deployment(const struct api_env *env, const cJSON *msg, const char **dep,
-                           struct cap_error *err)
-{
-    if (!env->store)
-        return cap_err(err, CAP_ENOTIMPL, "Feedback is kept by the registry server");
-    int rc = cap_json_get_str(msg, "deployment", true, dep, err);
-    if (rc < 0)
-        return rc;
-    cJSON *d = NULL;
-    rc = store_deployment_get(env->store, *dep, &d, err);
-    cJSON_Delete(d);
-    return rc;
-}
 
 /* capstan_feedback_labels_total{deployment, outcome="accepted"|"unknown"} */
 static void count(const struct api_env *env, const char *dep, const cJSON *answer)
@@ -70,7 +57,7 @@ static int labels_put(const struct api_env *env, const struct api_request *req,
                       struct api_response *resp, struct cap_error *err)
 {
     const char *dep;
-    int rc = need_deployment(env, req->msg, &dep, err);
+    int rc = api_deployment(env, req->msg, &dep, err);
     if (rc < 0)
         return rc;
     const cJSON *labels = cJSON_GetObjectItemCaseSensitive(req->msg, "labels");
@@ -95,7 +82,7 @@ static int history(const struct api_env *env, const struct api_request *req,
     int64_t row;
     cJSON *list = NULL;
     int rc;
-    if ((rc = need_deployment(env, req->msg, &dep, err)) < 0 ||
+    if ((rc = api_deployment(env, req->msg, &dep, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "id", true, &id, err)) < 0 ||
         (rc = fb_id_parse(id, base, &row, err)) < 0 ||
         (rc = store_labels_history(env->store, dep, base, row < 0 ? 0 : row, &list, err)) < 0)
@@ -113,7 +100,7 @@ static int quality(const struct api_env *env, const struct api_request *req,
     int64_t width_s = 0, bins = 0;
     cJSON *list = NULL;
     int rc;
-    if ((rc = need_deployment(env, req->msg, &q.deployment, err)) < 0 ||
+    if ((rc = api_deployment(env, req->msg, &q.deployment, err)) < 0 ||
         (rc = cap_json_get_i64(req->msg, "to", false, &q.to_ms, err)) < 0)
         return rc;
     q.from_ms = q.to_ms - 86400000;
@@ -146,7 +133,7 @@ static int estimate(const struct api_env *env, const struct api_request *req,
     struct fb_estimate_query q = {.to_ms = cap_now_ms() + 1};
     int64_t width_s = 0, chunk = 0;
     int rc;
-    if ((rc = need_deployment(env, req->msg, &q.deployment, err)) < 0 ||
+    if ((rc = api_deployment(env, req->msg, &q.deployment, err)) < 0 ||
         (rc = cap_json_get_i64(req->msg, "reference_from", true, &q.ref_from_ms, err)) < 0 ||
         (rc = cap_json_get_i64(req->msg, "reference_to", true, &q.ref_to_ms, err)) < 0 ||
         (rc = cap_json_get_i64(req->msg, "to", false, &q.to_ms, err)) < 0)
@@ -177,7 +164,7 @@ static int detector_put(const struct api_env *env, const struct api_request *req
     cJSON *out = NULL;
     int rc;
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->msg, "detector");
-    if ((rc = need_deployment(env, req->msg, &dep, err)) < 0 ||
+    if ((rc = api_deployment(env, req->msg, &dep, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "name", true, &name, err)) < 0)
         return rc;
     if (!cJSON_IsObject(spec))
@@ -196,7 +183,7 @@ static int detector_list(const struct api_env *env, const struct api_request *re
     const char *dep;
     cJSON *list = NULL;
     int rc;
-    if ((rc = need_deployment(env, req->msg, &dep, err)) < 0 ||
+    if ((rc = api_deployment(env, req->msg, &dep, err)) < 0 ||
         (rc = store_detector_list(env->store, dep, &list, err)) < 0)
         return rc;
     resp->json = api_wrap("detectors", list);
@@ -208,7 +195,7 @@ static int detector_delete(const struct api_env *env, const struct api_request *
 {
     const char *dep, *name;
     int rc;
-    if ((rc = need_deployment(env, req->msg, &dep, err)) < 0 ||
+    if ((rc = api_deployment(env, req->msg, &dep, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "name", true, &name, err)) < 0 ||
         (rc = store_detector_delete(env->store, dep, name, err)) < 0)
         return rc;
@@ -222,7 +209,7 @@ static int detections(const struct api_env *env, const struct api_request *req,
     const char *dep, *name = NULL;
     int max = 0, rc;
     cJSON *list = NULL;
-    if ((rc = need_deployment(env, req->msg, &dep, err)) < 0 ||
+    if ((rc = api_deployment(env, req->msg, &dep, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "name", false, &name, err)) < 0 ||
         (rc = api_max_results(req->msg, 1000, 10000, &max, err)) < 0 ||
         (rc = store_detection_list(env->store, dep, name, max, &list, err)) < 0)

@@ -21,19 +21,6 @@
 
 #define PREFIX "/api/2.0/capstan/review"
 
-static int need_deployment(const struct api_env *env, const cJSON *msg, const char **dep,
-                           struct cap_error *err)
-{
-    if (!env->store)
-        return cap_err(err, CAP_ENOTIMPL, "The review queue is kept by the registry server");
-    int rc = cap_json_get_str(msg, "deployment", true, dep, err);
-    if (rc < 0)
-        return rc;
-    cJSON *d = NULL;
-    rc = store_deployment_get(env->store, *dep, &d, err);
-    cJSON_Delete(d);
-    return rc;
-}
 
 static int rule_put(const struct api_env *env, const struct api_request *req,
                     struct api_response *resp, struct cap_error *err)
@@ -41,7 +28,7 @@ static int rule_put(const struct api_env *env, const struct api_request *req,
     const char *dep;
     cJSON *out = NULL;
     int rc;
-    if ((rc = need_deployment(env, req->msg, &dep, err)) < 0 ||
+    if ((rc = api_deployment(env, req->msg, &dep, err)) < 0 ||
         (rc = fb_review_rule_put(env->store, dep, cJSON_GetObjectItem(req->msg, "rule"), &out,
                                  err)) < 0)
         return rc;
@@ -55,7 +42,7 @@ static int rule_get(const struct api_env *env, const struct api_request *req,
     const char *dep;
     cJSON *out = NULL;
     int rc;
-    if ((rc = need_deployment(env, req->msg, &dep, err)) < 0 ||
+    if ((rc = api_deployment(env, req->msg, &dep, err)) < 0 ||
         (rc = store_review_rule_get(env->store, dep, &out, err)) < 0)
         return rc;
     resp->json = api_wrap("rule", out);
@@ -67,7 +54,7 @@ static int rule_delete(const struct api_env *env, const struct api_request *req,
 {
     const char *dep;
     int rc;
-    if ((rc = need_deployment(env, req->msg, &dep, err)) < 0 ||
+    if ((rc = api_deployment(env, req->msg, &dep, err)) < 0 ||
         (rc = store_review_rule_delete(env->store, dep, err)) < 0)
         return rc;
     resp->json = cJSON_CreateObject();
@@ -88,7 +75,7 @@ static int queue(const struct api_env *env, const struct api_request *req,
     int max = 0, rc;
     cJSON *items = NULL;
     struct fb_sink sink = sink_of(env);
-    if ((rc = need_deployment(env, req->msg, &dep, err)) < 0 ||
+    if ((rc = api_deployment(env, req->msg, &dep, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "status", false, &status, err)) < 0 ||
         (rc = api_max_results(req->msg, 100, 10000, &max, err)) < 0)
         return rc;
@@ -118,7 +105,7 @@ static int label(const struct api_env *env, const struct api_request *req,
     cJSON *out = NULL;
     struct fb_sink sink = sink_of(env);
     int rc;
-    if ((rc = need_deployment(env, req->msg, &dep, err)) < 0 ||
+    if ((rc = api_deployment(env, req->msg, &dep, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "id", true, &id, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "reviewer", true, &reviewer, err)) < 0)
         return rc;
@@ -136,7 +123,7 @@ static int skip(const struct api_env *env, const struct api_request *req,
 {
     const char *dep, *id, *reviewer;
     int rc;
-    if ((rc = need_deployment(env, req->msg, &dep, err)) < 0 ||
+    if ((rc = api_deployment(env, req->msg, &dep, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "id", true, &id, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "reviewer", true, &reviewer, err)) < 0 ||
         (rc = fb_review_skip(env->store, dep, id, reviewer, err)) < 0)
