@@ -110,22 +110,27 @@ static int on_prediction(void *cls, int64_t id, const struct store_prediction *r
     struct analysis *a = cls;
     struct window *w = &a->w[window_of(a->q, r->timestamp_ms)];
     const char *positive = a->b->classes.names[a->b->pos];
-    for (int64_t row = 0;; row++) {
-        struct fb_pred p;
-        struct cap_error e = {0};
-        int rc = fb_pred_read(r->outputs, r->outputs_len, row, &p, &e);
-        if (rc == -CAP_ENOTFOUND)
-            return 0; /* past the request's last row */
-        if (rc < 0 || !p.classifier || p.nscores != 2) {
-            fb_pred_free(&p);
-            return cap_err(err, CAP_EINVAL,
-                           "A prediction of deployment '%s' at %" PRId64 " carries no "
-                           "probabilities of two classes: CBPE needs them",
-                           a->q->deployment, r->timestamp_ms);
-        }
-        window_add(w, p.scores[a->b->pos], strcmp(p.prediction, positive) == 0);
-        fb_pred_free(&p);
+    struct fb_pred *p = NULL;
+    size_t n = 0;
+    struct cap_error e = {0};
+    int rc = fb_preds_read(r->outputs, r->outputs_len, &p, &n, &e);
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && (!p[i].classifier || p[i].nscores != 2))
+            rc = cap_err(err, CAP_EINVAL,
+                         "A prediction of deployment '%s' at %" PRId64 " carries no "
+                         "probabilities of two classes: CBPE needs them",
+                         a->q->deployment, r->timestamp_ms);
+        if (rc == 0)
+            window_add(w, p[i].scores[a->b->pos], strcmp(p[i].prediction, positive) == 0);
+        fb_pred_free(&p[i]);
     }
+    free(p);
+    if (rc < 0 && n == 0)
+        return cap_err(err, CAP_EINVAL,
+                       "A prediction of deployment '%s' at %" PRId64 " carries no "
+                       "probabilities of two classes: CBPE needs them",
+                       a->q->deployment, r->timestamp_ms);
+    return rc;
 }
 
 /* ---- the answer ---- */

@@ -55,11 +55,31 @@ static char *class_text(const infer_tensor *t, int64_t i)
     return cap_xstrdup(b);
 }
 
+/* Rows [from, to) of the request into p[0 .. to - from); to < 0: every row,
+ * p allocated by the first tensor read. */
 struct walk {
-    int64_t row;
+    int64_t from, to;
     struct fb_pred *p;
     bool has_class, has_scores, has_value, short_rows;
+    int64_t rows;
 };
+
+static void take_rows(struct walk *w, const infer_tensor *t, int64_t k, int kind)
+{
+    for (int64_t r = w->from; r < w->to; r++) {
+        struct fb_pred *p = &w->p[r - w->from];
+        if (kind == 0) {
+            p->prediction = class_text(t, r);
+        } else if (kind == 1) {
+            p->nscores = (size_t)k;
+            p->scores = cap_xmalloc((size_t)k * sizeof(double));
+            for (int64_t j = 0; j < k; j++)
+                p->scores[j] = num_at(t, r * k + j);
+        } else {
+            p->value = num_at(t, r);
+        }
+    }
+}
 
 static int take_tensor(void *cls, const char *name, const infer_tensor *t)
 {
@@ -67,25 +87,24 @@ static int take_tensor(void *cls, const char *name, const infer_tensor *t)
     int64_t k = per_row(t);
     if (t->ndim < 1 || k < 1)
         return 0;
-    if (t->dims[0] <= w->row) {
+    if (w->to < 0) { /* every row: as many as the first tensor has */
+        w->to = t->dims[0];
+        w->p = cap_xcalloc(w->to ? (size_t)w->to : 1, sizeof *w->p);
+    }
+    w->rows = t->dims[0];
+    if (t->dims[0] < w->to) {
         w->short_rows = true;
-        w->p->rows = t->dims[0];
         return 1;
     }
-    w->p->rows = t->dims[0];
-    if (!w->has_class && k == 1 && is_class_type(t->type)) {
-        w->p->prediction = class_text(t, w->row);
-        w->has_class = true;
-    } else if (!w->has_scores && k >= 2 && is_float_type(t->type)) {
-        w->p->nscores = (size_t)k;
-        w->p->scores = cap_xmalloc((size_t)k * sizeof(double));
-        for (int64_t j = 0; j < k; j++)
-            w->p->scores[j] = num_at(t, w->row * k + j);
-        w->has_scores = true;
-    } else if (!w->has_value && k == 1 && is_float_type(t->type)) {
-        w->p->value = num_at(t, w->row);
-        w->has_value = true;
-    }
+    int kind = -1;
+    if (!w->has_class && k == 1 && is_class_type(t->type))
+        kind = 0, w->has_class = true;
+    else if (!w->has_scores && k >= 2 && is_float_type(t->type))
+        kind = 1, w->has_scores = true;
+    else if (!w->has_value && k == 1 && is_float_type(t->type))
+        kind = 2, w->has_value = true;
+    if (kind >= 0)
+        take_rows(w, t, k, kind);
     return 0;
 }
 
@@ -101,31 +120,59 @@ static void argmax_class(struct fb_pred *p)
     p->prediction = cap_xstrdup(b);
 }
 
+/* Walks the pack for rows [w->from, w->to) and applies the rule to each. */
+static int read_rows(const void *outputs, size_t len, struct walk *w, size_t *n,
+                     struct cap_error *err)
+{
+    *n = 0;
+    if (!outputs || payload_log_walk(outputs, len, take_tensor, w) < 0)
+        return cap_err(err, CAP_EINTERNAL, "A logged prediction's outputs are unreadable");
+    if (w->short_rows)
+        return cap_err(err, CAP_ENOTFOUND, "The request has %" PRId64 " rows", w->rows);
+    if (w->to < 0 || (!w->has_class && !w->has_scores && !w->has_value))
+        return cap_err(err, CAP_EINVAL,
+                       "The model's outputs hold neither classes, class scores nor one value "
+                       "per row: there is no prediction to compare a label with");
+    *n = (size_t)(w->to - w->from);
+    for (size_t i = 0; i < *n; i++) {
+        struct fb_pred *p = &w->p[i];
+        p->rows = w->rows;
+        p->classifier = w->has_class || w->has_scores;
+        if (!w->has_class && w->has_scores)
+            argmax_class(p);
+    }
+    return 0;
+}
+
 int fb_pred_read(const void *outputs, size_t len, int64_t row, struct fb_pred *out,
                  struct cap_error *err)
 {
     memset(out, 0, sizeof *out);
-    struct walk w = {.row = row < 0 ? 0 : row, .p = out};
-    if (!outputs || payload_log_walk(outputs, len, take_tensor, &w) < 0) {
+    struct walk w = {.from = row < 0 ? 0 : row, .to = (row < 0 ? 0 : row) + 1, .p = out};
+    size_t n;
+    int rc = read_rows(outputs, len, &w, &n, err);
+    if (rc < 0) {
         fb_pred_free(out);
-        return cap_err(err, CAP_EINTERNAL, "A logged prediction's outputs are unreadable");
+        out->rows = rc == -CAP_ENOTFOUND ? w.rows : 0;
     }
-    if (w.short_rows) {
-        int64_t rows = out->rows;
-        fb_pred_free(out);
-        out->rows = rows;
-        return cap_err(err, CAP_ENOTFOUND, "The request has %" PRId64 " rows", rows);
+    return rc;
+}
+
+int fb_preds_read(const void *outputs, size_t len, struct fb_pred **out, size_t *n,
+                  struct cap_error *err)
+{
+    struct walk w = {.from = 0, .to = -1};
+    int rc = read_rows(outputs, len, &w, n, err);
+    if (rc < 0 && w.p) {
+        size_t all = w.to > 0 ? (size_t)w.to : 0;
+        for (size_t i = 0; i < all; i++)
+            fb_pred_free(&w.p[i]);
+        free(w.p);
+        w.p = NULL;
+        *n = 0;
     }
-    out->classifier = w.has_class || w.has_scores;
-    if (!w.has_class && w.has_scores)
-        argmax_class(out);
-    if (!out->classifier && !w.has_value) {
-        fb_pred_free(out);
-        return cap_err(err, CAP_EINVAL,
-                       "The model's outputs hold neither classes, class scores nor one value "
-                       "per row: there is no prediction to compare a label with");
-    }
-    return 0;
+    *out = w.p;
+    return rc;
 }
 
 void fb_pred_free(struct fb_pred *p)

@@ -40,6 +40,11 @@ struct fb_pred {
 int fb_pred_read(const void *outputs, size_t len, int64_t row, struct fb_pred *out,
                  struct cap_error *err);
 void fb_pred_free(struct fb_pred *p);
+/* Every row of a logged request in one walk of the pack (fb_pred_read per
+ * row would copy its tensors once per row): *out holds *n predictions (free
+ * each with fb_pred_free, then the array). */
+int fb_preds_read(const void *outputs, size_t len, struct fb_pred **out, size_t *n,
+                  struct cap_error *err);
 
 /* Where labels go: the store, and the prediction log's writer (may be NULL)
  * so that a label for a request still queued there is not called unknown. */

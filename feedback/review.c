@@ -197,18 +197,20 @@ static int on_logged(void *cls, int64_t id, const struct store_prediction *r,
     f->seen++;
     if (!r->request_id || strcmp(r->role, "shadow") == 0)
         return 0;
-    for (int64_t row = 0;; row++) { /* a request's rows go in together, past max_pending */
-        struct fb_pred p;
-        struct cap_error e = {0};
-        if (fb_pred_read(r->outputs, r->outputs_len, row, &p, &e) < 0)
-            break; /* past the last row, or no prediction to review */
-        const char *reason = reason_of(&f->rule, &p, r->request_id, row);
+    struct fb_pred *p = NULL;
+    size_t n = 0;
+    struct cap_error e = {0};
+    if (fb_preds_read(r->outputs, r->outputs_len, &p, &n, &e) < 0)
+        n = 0; /* no prediction to review */
+    for (size_t row = 0; row < n; row++) { /* a request's rows go in together, past max_pending */
+        const char *reason = reason_of(&f->rule, &p[row], r->request_id, (int64_t)row);
         if (reason) {
-            queue(f, r, row, reason, &p);
+            queue(f, r, (int64_t)row, reason, &p[row]);
             f->room--;
         }
-        fb_pred_free(&p);
+        fb_pred_free(&p[row]);
     }
+    free(p);
     return 0;
 }
 

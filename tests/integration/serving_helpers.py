@@ -176,12 +176,15 @@ def create_deployment(url, spec):
 
 def deploy(url, model, name, experiment="Default"):
     """Registers model as name version 1 on the server at url and deploys
-    it as name; returns once its primary is ready."""
-    import mlflow
+    it as name; returns once its primary is ready. The run goes to the
+    experiment by id, so the mlflow client's active experiment (which would
+    point at an id the next test's server lacks) is left alone."""
+    from mlflow.tracking import MlflowClient
 
     with tracking_uri(url):
-        mlflow.set_experiment(experiment)
-        register(model, name)
+        c = MlflowClient()
+        e = c.get_experiment_by_name(experiment)
+        register(model, name, experiment_id=e.experiment_id if e else c.create_experiment(experiment))
     create_deployment(url, {"name": name, "model": f"{name}/1"})
     wait_for(lambda: get_deployment(url, name)["status"]["primary"].get("ready"),
              what=f"deployment {name} ready")
