@@ -22,6 +22,7 @@
 #define CAP_BLOB_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,45 @@ int blob_open_read(struct blob *b, const char *relpath, int *out_fd, uint64_t *o
 int blob_list(struct blob *b, const char *relpath, cJSON **out, struct cap_error *err);
 /* Deletes a file or a directory tree; a missing path is CAP_ENOTFOUND. */
 int blob_delete(struct blob *b, const char *relpath, struct cap_error *err);
+
+/* ---- objects written by content (blob_cas.c) ----
+ * For stores whose paths are names of their content (data/'s objects): the
+ * name is known only once the bytes are written, an object is never
+ * replaced, and thousands are written per batch, so each one is not synced
+ * (blob_sync syncs the batch once: ~50 µs saved per small file).
+ * blob_write_open_anon opens an unnamed file in the directory dir (created
+ * as needed; O_TMPFILE where the filesystem has it, so a killed writer
+ * leaves nothing behind; else a ".capstan-tmp-" file that blob_sweep_tmp
+ * removes), written with blob_write. */
+int blob_write_open_anon(struct blob *b, const char *dir, struct blob_writer **out,
+                         struct cap_error *err);
+/* Names it relpath, read-only (0444), not synced; frees w. Returns 1 when
+ * relpath already existed (then w's bytes are dropped, the existing file is
+ * kept), 0 when written. */
+int blob_write_commit_as(struct blob_writer *w, const char *relpath, struct cap_error *err);
+/* 1 when relpath is a regular file (*size, may be NULL, gets its size), 0
+ * when nothing is there, negative on errors. */
+int blob_exists(struct blob *b, const char *relpath, uint64_t *size, struct cap_error *err);
+/* Makes everything written so far durable (syncfs on the root's filesystem). */
+int blob_sync(struct blob *b, struct cap_error *err);
+/* Materialises relpath as name in the directory dst_dirfd (outside the
+ * store): a reflink where the filesystem can, else a hard link when
+ * allow_link (the object is read-only, so the link is too), else a copy.
+ * *how: 'r', 'l' or 'c'. */
+int blob_copy_out(struct blob *b, const char *relpath, int dst_dirfd, const char *name,
+                  bool allow_link, char *how, struct cap_error *err);
+/* Every regular file under dir as relative paths (from the root) with
+ * sizes, for sweeping: calls fn for each; fn returning non-zero stops. */
+typedef int (*blob_walk_fn)(void *cls, const char *relpath, uint64_t size);
+int blob_walk(struct blob *b, const char *dir, blob_walk_fn fn, void *cls,
+              struct cap_error *err);
+/* Removes the named temporary files that interrupted writers left under
+ * dir; only safe while no writer runs (hold the exclusive lock). */
+int blob_sweep_tmp(struct blob *b, const char *dir, struct cap_error *err);
+/* A lock on the store, across processes: writers of objects take it shared,
+ * a sweeper exclusive. Blocks. *fd is released with blob_unlock. */
+int blob_lock(struct blob *b, bool exclusive, int *fd, struct cap_error *err);
+void blob_unlock(int fd);
 
 /* For tests: paths are resolved with openat2(RESOLVE_BENEATH) where the
  * kernel has it, else by a component-by-component walk. use_openat2 = 0

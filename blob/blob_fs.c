@@ -18,6 +18,7 @@
  * into place after fsync; the directory is fsync'ed after the rename.
  * Listings hide those temporary files. */
 #include "blob/blob.h"
+#include "blob/blob_fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -36,24 +37,8 @@
 #include "base/json.h"
 #include "base/util.h"
 
-#define TMP_PREFIX ".capstan-tmp-"
 #define MAX_LINKS 40
 #define MAX_DEPTH 512   /* directory levels blob_delete descends */
-
-struct blob {
-    int rootfd;
-    char *root;         /* realpath of the root */
-    bool have_openat2;  /* the kernel answers openat2 */
-    bool use_openat2;
-};
-
-struct blob_writer {
-    int dirfd;
-    int fd;
-    char *name;         /* final name inside dirfd */
-    char *relpath;      /* for messages */
-    char tmp[sizeof TMP_PREFIX + 32];
-};
 
 /* ---- resolution --------------------------------------------------------- */
 
@@ -209,7 +194,7 @@ done:
 }
 
 /* Opens path (relative, already checked) beneath the root. */
-static int resolve(const struct blob *b, const char *path, int flags, int *out)
+int blob_fs_resolve(const struct blob *b, const char *path, int flags, int *out)
 {
     if (b->use_openat2)
         return resolve_openat2(b->rootfd, path, flags, out);
@@ -237,7 +222,7 @@ static int not_found(struct cap_error *err, const char *path)
 }
 
 /* Maps a resolution failure. ENOENT and ENOTDIR mean "nothing there". */
-static int fs_err(struct cap_error *err, int e, const char *path, const char *doing)
+int blob_fs_err(struct cap_error *err, int e, const char *path, const char *doing)
 {
     if (e < 0)
         e = -e;
@@ -260,7 +245,7 @@ static int fs_err(struct cap_error *err, int e, const char *path, const char *do
 }
 
 /* Checks relpath and returns a copy without its trailing '/'. */
-static int normalise(const char *relpath, int allow_empty, char **out, struct cap_error *err)
+int blob_fs_normalise(const char *relpath, int allow_empty, char **out, struct cap_error *err)
 {
     int rc = blob_check_path(relpath, allow_empty, err);
     if (rc < 0)
@@ -273,7 +258,7 @@ static int normalise(const char *relpath, int allow_empty, char **out, struct ca
 }
 
 /* Splits "a/b/c" into parent "a/b" (in place) and name "c". */
-static const char *split_last(char *path, char **parent)
+const char *blob_fs_split_last(char *path, char **parent)
 {
     char *slash = strrchr(path, '/');
     if (!slash) {
@@ -357,23 +342,23 @@ const char *blob_root(const struct blob *b)
 /* ---- writing ------------------------------------------------------------ */
 
 /* Opens (creating as needed) the directory parent, for the file at path. */
-static int open_parent(struct blob *b, const char *parent, const char *path, int *out,
+int blob_fs_open_parent(struct blob *b, const char *parent, const char *path, int *out,
                        struct cap_error *err)
 {
     const int dflags = O_RDONLY | O_DIRECTORY;
-    int rc = resolve(b, parent, dflags, out);
+    int rc = blob_fs_resolve(b, parent, dflags, out);
     if (rc == 0)
         return 0;
     if (rc == -ENOTDIR)
         goto not_dir;
     if (rc != -ENOENT)
-        return fs_err(err, rc, path, "open the directory of");
+        return blob_fs_err(err, rc, path, "open the directory of");
 
     /* Create the missing directories one level at a time, each mkdirat
      * relative to an already resolved (so inside-the-root) directory. */
     int cur;
-    if ((rc = resolve(b, "", dflags, &cur)) < 0)
-        return fs_err(err, rc, path, "open the artifact root for");
+    if ((rc = blob_fs_resolve(b, "", dflags, &cur)) < 0)
+        return blob_fs_err(err, rc, path, "open the artifact root for");
     char *prefix = cap_xstrdup(parent);
     size_t n = strlen(parent);
     size_t start = 0;
@@ -382,12 +367,12 @@ static int open_parent(struct blob *b, const char *parent, const char *path, int
             continue;
         prefix[i] = '\0';
         int next;
-        rc = resolve(b, prefix, dflags, &next);
+        rc = blob_fs_resolve(b, prefix, dflags, &next);
         if (rc == -ENOENT) {
             if (mkdirat(cur, prefix + start, 0755) < 0 && errno != EEXIST) {
                 rc = -errno;
             } else {
-                rc = resolve(b, prefix, dflags, &next);
+                rc = blob_fs_resolve(b, prefix, dflags, &next);
                 if (rc == -ENOENT) /* e.g. a dangling symlink in the way */
                     rc = -ENOTDIR;
             }
@@ -399,7 +384,7 @@ static int open_parent(struct blob *b, const char *parent, const char *path, int
             free(prefix);
             if (rc == -ENOTDIR)
                 goto not_dir;
-            return fs_err(err, rc, path, "create the directory of");
+            return blob_fs_err(err, rc, path, "create the directory of");
         }
         close(cur);
         cur = next;
@@ -420,7 +405,7 @@ int blob_write_open(struct blob *b, const char *relpath, struct blob_writer **ou
 {
     *out = NULL;
     char *path = NULL;
-    int rc = normalise(relpath, 0, &path, err);
+    int rc = blob_fs_normalise(relpath, 0, &path, err);
     if (rc < 0)
         return rc;
     if (relpath[strlen(relpath) - 1] == '/') {
@@ -431,9 +416,9 @@ int blob_write_open(struct blob *b, const char *relpath, struct blob_writer **ou
     }
     char *copy = cap_xstrdup(path);
     char *parent;
-    const char *name = split_last(copy, &parent);
+    const char *name = blob_fs_split_last(copy, &parent);
     int dirfd = -1;
-    if ((rc = open_parent(b, parent, path, &dirfd, err)) < 0)
+    if ((rc = blob_fs_open_parent(b, parent, path, &dirfd, err)) < 0)
         goto fail;
 
     struct stat st;
@@ -443,13 +428,13 @@ int blob_write_open(struct blob *b, const char *relpath, struct blob_writer **ou
              * still, a link that leads out of the root is refused, as it is
              * for every other operation. */
             int fd;
-            int r = resolve(b, path, O_PATH, &fd);
+            int r = blob_fs_resolve(b, path, O_PATH, &fd);
             if (r == 0) {
                 if (fstat(fd, &st) < 0)
                     st.st_mode = 0;
                 close(fd);
             } else if (r == -EXDEV || r == -ELOOP) {
-                rc = fs_err(err, r, path, "write");
+                rc = blob_fs_err(err, r, path, "write");
                 goto fail;
             }
         }
@@ -471,7 +456,7 @@ int blob_write_open(struct blob *b, const char *relpath, struct blob_writer **ou
             break;
     }
     if (w->fd < 0) {
-        rc = fs_err(err, errno, path, "create a temporary file for");
+        rc = blob_fs_err(err, errno, path, "create a temporary file for");
         free(w);
         goto fail;
     }
@@ -506,7 +491,7 @@ int blob_write(struct blob_writer *w, const void *data, size_t n, struct cap_err
     return 0;
 }
 
-static void writer_free(struct blob_writer *w)
+void blob_fs_writer_free(struct blob_writer *w)
 {
     if (w->fd >= 0)
         close(w->fd);
@@ -548,11 +533,11 @@ int blob_write_commit(struct blob_writer *w, struct cap_error *err)
                      "Artifact store: cannot sync the directory of '%.200s': %s", w->relpath,
                      strerror(errno));
     }
-    writer_free(w);
+    blob_fs_writer_free(w);
     return rc;
 fail:
     unlinkat(w->dirfd, w->tmp, 0);
-    writer_free(w);
+    blob_fs_writer_free(w);
     return rc;
 }
 
@@ -561,7 +546,7 @@ void blob_write_abort(struct blob_writer *w)
     if (!w)
         return;
     unlinkat(w->dirfd, w->tmp, 0);
-    writer_free(w);
+    blob_fs_writer_free(w);
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -571,13 +556,13 @@ int blob_open_read(struct blob *b, const char *relpath, int *out_fd, uint64_t *o
 {
     *out_fd = -1;
     char *path;
-    int rc = normalise(relpath, 0, &path, err);
+    int rc = blob_fs_normalise(relpath, 0, &path, err);
     if (rc < 0)
         return rc;
     int fd;
     /* O_NONBLOCK so that a FIFO cannot hang the open; cleared below. */
-    if ((rc = resolve(b, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, &fd)) < 0) {
-        rc = fs_err(err, rc, path, "open");
+    if ((rc = blob_fs_resolve(b, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, &fd)) < 0) {
+        rc = blob_fs_err(err, rc, path, "open");
         goto done;
     }
     struct stat st;
@@ -612,23 +597,23 @@ int blob_list(struct blob *b, const char *relpath, cJSON **out, struct cap_error
 {
     *out = NULL;
     char *path;
-    int rc = normalise(relpath, 1, &path, err);
+    int rc = blob_fs_normalise(relpath, 1, &path, err);
     if (rc < 0)
         return rc;
     int fd;
-    rc = resolve(b, path, O_RDONLY | O_DIRECTORY, &fd);
+    rc = blob_fs_resolve(b, path, O_RDONLY | O_DIRECTORY, &fd);
     if (rc == -ENOENT || rc == -ENOTDIR) {
         *out = cJSON_CreateArray();
         rc = 0;
         goto done;
     }
     if (rc < 0) {
-        rc = fs_err(err, rc, path, "list");
+        rc = blob_fs_err(err, rc, path, "list");
         goto done;
     }
     DIR *d = fdopendir(fd);
     if (!d) {
-        rc = fs_err(err, errno, path, "list");
+        rc = blob_fs_err(err, errno, path, "list");
         close(fd);
         goto done;
     }
@@ -650,7 +635,7 @@ int blob_list(struct blob *b, const char *relpath, cJSON **out, struct cap_error
                 cap_buf_printf(&child, "%s/", path);
             cap_buf_puts(&child, nm);
             int lfd;
-            int r = resolve(b, child.data, O_PATH, &lfd);
+            int r = blob_fs_resolve(b, child.data, O_PATH, &lfd);
             cap_buf_free(&child);
             if (r < 0)
                 continue;
@@ -752,40 +737,40 @@ static int remove_tree(int pfd, const char *name, int depth)
 int blob_delete(struct blob *b, const char *relpath, struct cap_error *err)
 {
     char *path;
-    int rc = normalise(relpath, 0, &path, err);
+    int rc = blob_fs_normalise(relpath, 0, &path, err);
     if (rc < 0)
         return rc;
     char *copy = cap_xstrdup(path);
     char *parent;
-    const char *name = split_last(copy, &parent);
+    const char *name = blob_fs_split_last(copy, &parent);
     int pfd = -1;
-    if ((rc = resolve(b, parent, O_RDONLY | O_DIRECTORY, &pfd)) < 0) {
-        rc = fs_err(err, rc, path, "delete");
+    if ((rc = blob_fs_resolve(b, parent, O_RDONLY | O_DIRECTORY, &pfd)) < 0) {
+        rc = blob_fs_err(err, rc, path, "delete");
         goto done;
     }
     struct stat st;
     if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-        rc = fs_err(err, errno, path, "delete");
+        rc = blob_fs_err(err, errno, path, "delete");
         goto done;
     }
     if (S_ISLNK(st.st_mode)) {
         /* Only the link goes, never what it points to; but a link that
          * leads out of the root is refused like any other access. */
         int fd;
-        int r = resolve(b, path, O_PATH, &fd);
+        int r = blob_fs_resolve(b, path, O_PATH, &fd);
         if (r == 0)
             close(fd);
         else if (r == -EXDEV || r == -ELOOP) {
-            rc = fs_err(err, r, path, "delete");
+            rc = blob_fs_err(err, r, path, "delete");
             goto done;
         }
         if (unlinkat(pfd, name, 0) < 0)
-            rc = fs_err(err, errno, path, "delete");
+            rc = blob_fs_err(err, errno, path, "delete");
     } else if (S_ISDIR(st.st_mode)) {
         if ((rc = remove_tree(pfd, name, 0)) < 0)
-            rc = fs_err(err, rc, path, "delete");
+            rc = blob_fs_err(err, rc, path, "delete");
     } else if (unlinkat(pfd, name, 0) < 0) {
-        rc = fs_err(err, errno, path, "delete");
+        rc = blob_fs_err(err, errno, path, "delete");
     }
     if (rc == 0)
         fsync(pfd);

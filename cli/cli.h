@@ -67,5 +67,6 @@ int cmd_monitor(int argc, char **argv);
 int cmd_monitor_baseline(int argc, char **argv); /* cmd_monitor_baseline.c */
 int cmd_feedback(int argc, char **argv);
 int cmd_review(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 #endif

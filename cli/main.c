@@ -20,6 +20,7 @@ static void usage(FILE *f)
           "  monitor        data drift of a current file against a reference: monitor drift\n"
           "  feedback       ground truth for logged predictions: feedback send\n"
           "  review         the human review queue: review list, label, export\n"
+          "  data           datasets by content: data add, ls, log, show, get, diff, rm, gc\n"
           "  version        print the version\n\n"
           "Run 'capstan <command> --help' for a command's options.\n",
           f);
@@ -60,6 +61,8 @@ int main(int argc, char **argv)
         return cmd_feedback(argc, argv);
     if (strcmp(cmd, "review") == 0)
         return cmd_review(argc, argv);
+    if (strcmp(cmd, "data") == 0)
+        return cmd_data(argc, argv);
     fprintf(stderr, "capstan: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

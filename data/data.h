@@ -60,13 +60,17 @@ struct data_manifest {
     size_t n, cap;
 };
 void data_manifest_free(struct data_manifest *m);
+/* A manifest path: relative, '/'-separated, no empty, '.' or '..'
+ * segment, at most 4096 bytes (what `get` may safely write below a
+ * directory, whatever a manifest came from). */
+bool data_path_ok(const char *path);
 /* Takes ownership of path (malloc'd). */
 void data_manifest_push(struct data_manifest *m, char *path, uint64_t size,
                         const struct data_hash *hash, const struct data_hash *md5);
 /* Sorts by path (bytewise) and refuses a path given twice. */
 int data_manifest_sort(struct data_manifest *m, struct cap_error *err);
-/* The canonical text: one line per entry, "<hash> <size> <path as a JSON
- * string>\n" (" md5:<hex>" before the path when md5 is known), sorted. */
+/* The canonical text (manifest.c says its rule), whose hash is the
+ * version's; md5 (when not the address) is not part of it. */
 char *data_manifest_text(const struct data_manifest *m, size_t *len);
 int data_manifest_parse(const char *text, size_t len, struct data_manifest *out,
                         struct cap_error *err);
@@ -81,9 +85,9 @@ struct data_ctx {
     int threads;              /* hashing threads (0: the CPUs) */
 };
 
-/* Opens the default layout under a data directory: the object store at
- * <dir>/datasets and the stat cache at <dir>/datasets.statcache. */
-int data_open_objects(const char *dir, struct blob **out, struct cap_error *err);
+/* Opens the object store: destination, or else <data_dir>/datasets. */
+int data_open_objects(const char *data_dir, const char *destination, struct blob **out,
+                      struct cap_error *err);
 
 bool data_name_ok(const char *name);
 /* NAME, NAME@N or NAME@K=V; fills name (<= 128 + NUL), version (0: latest

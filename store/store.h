@@ -282,6 +282,18 @@ typedef int (*store_found_fn)(void *cls, size_t i, const struct store_prediction
  * the call only. 0 goes on, an error stops. */
 typedef int (*store_label_fn)(void *cls, const struct store_label *l, struct cap_error *err);
 
+/* ---- datasets (data/) ---- */
+/* A new version of a dataset; the store gives it the next number. */
+struct store_data_version {
+    const char *name;
+    const char *hash;            /* "xxh128:<hex>": its manifest object */
+    int64_t size, files;
+    const char *author;
+    const char *message;         /* "" when none */
+    int64_t parent;              /* the version it follows, 0: none */
+    const char *meta_json;       /* {"tags": {K: V}, ...} */
+};
+
 /* ---- alerts ---- */
 /* Delivery state of an alert event (alert_events.delivered). */
 enum store_alert_delivery {

@@ -388,6 +388,27 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  labelled_at INTEGER,"
     "  UNIQUE(deployment, request_id, row));"
     "CREATE INDEX review_items_by_status ON review_items(deployment, status, id);",
+    /* 8: datasets (data/). data_names keeps a dataset's next version number
+     * after its versions are removed, so NAME@N never names two contents;
+     * a version's hash is its manifest object's, meta holds the rest
+     * (tags, tables' schemas and profiles, DVC md5s) as JSON. */
+    "CREATE TABLE data_names ("
+    "  name TEXT PRIMARY KEY,"
+    "  next_version INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE data_versions ("
+    "  name TEXT NOT NULL REFERENCES data_names(name),"
+    "  version INTEGER NOT NULL,"
+    "  hash TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  files INTEGER NOT NULL,"
+    "  author TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  message TEXT NOT NULL,"
+    "  parent INTEGER,"
+    "  meta TEXT NOT NULL,"
+    "  PRIMARY KEY (name, version)) WITHOUT ROWID;"
+    "CREATE INDEX data_versions_by_hash ON data_versions(hash);",
 };
 
 /* Steps of a migration that SQL cannot express, run after its SQL in the

@@ -159,7 +159,7 @@ char *store_sq_random_name(void);
  * file of its area: store_sqlite_exp.c (experiments), _runs.c (runs,
  * metrics), _search.c (run, experiment and logged-model search), _models.c
  * (logged models), _registry.c and _registry_search.c (model registry),
- * _serving.c (deployments), _predictions.c (the prediction log), _monitor.c
+ * _serving.c (deployments), _data.c (datasets), _predictions.c (the prediction log), _monitor.c
  * (the live monitor's windows), _baselines.c (the monitor's reference
  * baselines) and _alerts.c (alert rules, their streaks and events). */
 #define STORE_SELF void *impl
@@ -169,7 +169,7 @@ char *store_sq_random_name(void);
 #undef STORE_SELF
 
 /* ---- store_schema.c ---- */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 int store_sq_migrate(struct sq_conn *c, const char *artifact_prefix, struct cap_error *err);
 
 /* ---- store_sqlite_predictions.c: the prediction log ---- */

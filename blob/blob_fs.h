@@ -1,0 +1,42 @@
+/* blob_fs.h - internals of the local-directory artifact store shared by
+ * its files (blob_fs.c: paths, reads, writes; blob_cas.c: objects written
+ * by content). Not part of blob/'s public surface. */
+#ifndef CAP_BLOB_FS_H
+#define CAP_BLOB_FS_H
+
+#include <stdbool.h>
+
+#include "blob/blob.h"
+
+#define TMP_PREFIX ".capstan-tmp-"
+
+struct blob {
+    int rootfd;
+    char *root;         /* realpath of the root */
+    bool have_openat2;  /* the kernel answers openat2 */
+    bool use_openat2;
+};
+
+struct blob_writer {
+    struct blob *b;     /* blob_write_open_anon's writers: named at commit */
+    int dirfd;
+    int fd;
+    char *name;         /* final name inside dirfd */
+    char *relpath;      /* for messages */
+    char tmp[sizeof TMP_PREFIX + 32];
+};
+
+/* Opens path (relative, already checked) beneath the root. */
+int blob_fs_resolve(const struct blob *b, const char *path, int flags, int *out);
+/* Maps an errno from resolving or touching path to a cap_error. */
+int blob_fs_err(struct cap_error *err, int e, const char *path, const char *doing);
+/* Checks relpath and returns a copy without its trailing '/'. */
+int blob_fs_normalise(const char *relpath, int allow_empty, char **out, struct cap_error *err);
+/* Splits "a/b/c" into parent "a/b" (in place) and name "c". */
+const char *blob_fs_split_last(char *path, char **parent);
+/* Opens (creating as needed) the directory parent, for the file at path. */
+int blob_fs_open_parent(struct blob *b, const char *parent, const char *path, int *out,
+                        struct cap_error *err);
+void blob_fs_writer_free(struct blob_writer *w);
+
+#endif

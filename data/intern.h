@@ -1,0 +1,82 @@
+/* intern.h - what the files of data/ share and nothing outside uses: the
+ * streaming hasher, the tree scan, the stat cache and the parallel
+ * hash-and-store step. */
+#ifndef CAP_DATA_INTERN_H
+#define CAP_DATA_INTERN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "data/data.h"
+
+/* ---- hash.c ---- */
+struct data_hasher {
+    void *xxh;   /* XXH3_state_t */
+    void *md5;   /* EVP_MD_CTX, or NULL when md5 is not wanted */
+};
+void data_hasher_init(struct data_hasher *h, bool md5);
+void data_hasher_update(struct data_hasher *h, const void *p, size_t n);
+/* md5 is zeroed (algo 0) when it was not wanted. Frees the state. */
+void data_hasher_final(struct data_hasher *h, struct data_hash *xxh, struct data_hash *md5);
+/* 32 lowercase hex digits then NUL into 16 bytes; -1 when malformed. */
+int data_hex16(const char *s, unsigned char d[16]);
+
+/* ---- scan.c: the files of a tree ---- */
+struct data_file {
+    char *rel;              /* its path in the manifest */
+    struct stat st;         /* as scanned (a symlink's target's) */
+    struct data_hash xxh, md5;
+    bool cached;            /* the hashes came from the stat cache */
+};
+struct data_scan {
+    int rootfd;             /* the directory rel paths start from */
+    char *root;             /* its real path, for messages */
+    bool is_dir;            /* path was a directory (else one file, rel = its name) */
+    struct data_file *f;
+    size_t n, cap;
+    uint64_t bytes;
+};
+/* Lists path's regular files. Refused, with the path named: a missing or
+ * unreadable path, a symlink leading outside path or to a directory, a
+ * special file (device, FIFO, socket), a tree without files. */
+int data_scan_tree(const char *path, struct data_scan *out, struct cap_error *err);
+void data_scan_free(struct data_scan *s);
+
+/* ---- statcache.c: hashes of unchanged files ----
+ * Keyed on (device, inode, size, mtime, ctime), all to the nanosecond: a
+ * file rewritten with the same size and mtime still changes its ctime. */
+struct data_statcache;
+/* A missing or unreadable cache file is an empty cache (it is a cache). */
+struct data_statcache *data_statcache_load(const char *path);
+/* Fills xxh (and md5 when want_md5) when a current entry is there. */
+bool data_statcache_get(const struct data_statcache *sc, const struct stat *st, bool want_md5,
+                        struct data_hash *xxh, struct data_hash *md5);
+void data_statcache_put(struct data_statcache *sc, const struct stat *st,
+                        const struct data_hash *xxh, const struct data_hash *md5);
+int data_statcache_save(struct data_statcache *sc, const char *path, struct cap_error *err);
+void data_statcache_free(struct data_statcache *sc);
+
+/* ---- objects.c: hashing and storing, in parallel ---- */
+struct data_store_stats {
+    uint64_t files_read, bytes_read;   /* hashed from their bytes */
+    uint64_t cached;                   /* hashed by the stat cache */
+    uint64_t objects_written, bytes_written;
+};
+/* Hashes every file of scan (from the stat cache when it has it) and puts
+ * into the object store each one that is not known to be there (known: the
+ * same path with the same hash in parent, a stored version's manifest;
+ * may be NULL). threads <= 0: the CPUs. */
+int data_store_files(struct blob *objects, struct data_scan *scan,
+                     const struct data_statcache *sc, const struct data_manifest *parent,
+                     bool md5, int threads, struct data_store_stats *stats,
+                     struct cap_error *err);
+/* Stores bytes in memory as an object of algo; *h gets its hash. */
+int data_store_bytes(struct blob *objects, enum data_algo algo, const void *p, size_t n,
+                     struct data_hash *h, struct cap_error *err);
+/* Reads a whole object (a manifest) into memory; at most max bytes. */
+int data_read_object(struct blob *objects, const struct data_hash *h, size_t max, char **out,
+                     size_t *len, struct cap_error *err);
+
+#endif
