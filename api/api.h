@@ -23,6 +23,7 @@ struct alert;
 struct api_env {
     struct store *store;         /* NULL in a serving-only process */
     struct blob *blob;           /* NULL in a serving-only process */
+    struct blob *datasets;       /* data/'s object store; NULL in a serving-only process */
     const char *version;
     struct serve *serve;         /* deployments; NULL when serving is off */
     struct metrics *metrics;     /* /metrics; may be NULL */
@@ -148,6 +149,7 @@ extern const struct api_route api_alert_routes[];
 extern const struct api_route api_monitor_baseline_routes[];
 extern const struct api_route api_feedback_routes[];
 extern const struct api_route api_review_routes[];
+extern const struct api_route api_dataset_routes[];
 extern const struct api_route api_serving_routes[];
 extern const struct api_route api_oip_routes[];
 extern const struct api_route api_invocations_routes[];

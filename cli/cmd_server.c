@@ -14,6 +14,7 @@
 #include "base/util.h"
 #include "blob/blob.h"
 #include "cli/cli.h"
+#include "data/data.h"
 #include "monitor/monitor.h"
 #include "monitor/predlog.h"
 #include "serve/serve.h"
@@ -118,6 +119,8 @@ int cmd_server(int argc, char **argv)
          "metadata store, e.g. sqlite:///path/capstan.db (default: <data>/capstan.db)"},
         {"--artifacts-destination", "CAPSTAN_ARTIFACTS_DESTINATION", false, NULL,
          "artifact root directory (default: <data>/artifacts)"},
+        {"--datasets-destination", "CAPSTAN_DATASETS_DESTINATION", false, NULL,
+         "the datasets' object store (default: <data>/datasets)"},
         {"--http-threads", "CAPSTAN_HTTP_THREADS", false, NULL,
          "threads that read requests and answer inference (default: one per CPU, 2 to 16)"},
         {"--threads", "CAPSTAN_THREADS", false, "16",
@@ -198,7 +201,7 @@ int cmd_server(int argc, char **argv)
     else
         cap_buf_printf(&artifacts, "%s/artifacts", data);
 
-    struct blob *blob = NULL;
+    struct blob *blob = NULL, *datasets = NULL;
     struct store *store = NULL;
     struct server *srv = NULL;
     struct metrics *metrics = metrics_new();
@@ -211,6 +214,10 @@ int cmd_server(int argc, char **argv)
     int status = 1;
     if (blob_open(artifacts.data, &blob, &err) < 0) {
         fprintf(stderr, "capstan: cannot open the artifact root %s: %s\n", artifacts.data, err.msg);
+        goto done;
+    }
+    if (data_open_objects(data, cli_get(opts, "--datasets-destination"), &datasets, &err) < 0) {
+        fprintf(stderr, "capstan: cannot open the dataset store: %s\n", err.msg);
         goto done;
     }
     if (cli_open_store(opts, &store) < 0)
@@ -250,8 +257,8 @@ int cmd_server(int argc, char **argv)
         fprintf(stderr, "capstan: %s\n", err.msg);
         goto done;
     }
-    struct api_env env = {.store = store, .blob = blob, .version = CAPSTAN_VERSION,
-                          .serve = serve, .metrics = metrics, .log = plog, .alert = alert,
+    struct api_env env = {.store = store, .blob = blob, .datasets = datasets,
+                          .version = CAPSTAN_VERSION, .serve = serve, .metrics = metrics, .log = plog, .alert = alert,
                           .live = live};
     struct server_config scfg = {
         .host = cli_get(opts, "--host"),
@@ -287,6 +294,8 @@ done:
         store_close(store);
     if (blob)
         blob_close(blob);
+    if (datasets)
+        blob_close(datasets);
     cap_buf_free(&artifacts);
     return status;
 }

@@ -247,7 +247,8 @@ static int mark_roots(const struct data_ctx *c, const cJSON *roots, struct marks
             mark(mk, &m.e[i].hash);
         data_manifest_free(&m);
     }
-    qsort(mk->h, mk->n, sizeof *mk->h, hash_cmp);
+    if (mk->n > 1)
+        qsort(mk->h, mk->n, sizeof *mk->h, hash_cmp);
     return 0;
 }
 
@@ -289,7 +290,7 @@ static int sweep_one(void *cls, const char *relpath, uint64_t size)
     struct data_hash h;
     if (hash_of_path(relpath, &h) < 0)
         return 0; /* not an object: left alone */
-    if (bsearch(&h, sw->mk->h, sw->mk->n, sizeof h, hash_cmp)) {
+    if (sw->mk->n && bsearch(&h, sw->mk->h, sw->mk->n, sizeof h, hash_cmp)) {
         sw->kept++;
         return 0;
     }

@@ -112,6 +112,18 @@ static int collect(struct sq_conn *c, sqlite3_stmt *st, struct dv_job *a, int ma
     return rc;
 }
 
+static int has_versions(struct sq_conn *c, const char *name, bool *known, struct cap_error *err)
+{
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT 1 FROM data_versions WHERE name = ?1 LIMIT 1", SQ_ARGS(SQ_TEXT(name)), err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    int step = sqlite3_step(st);
+    *known = step == SQLITE_ROW;
+    sqlite3_reset(st);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading datasets");
+}
+
 static int run_get(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct dv_job *a = arg;
@@ -124,14 +136,17 @@ static int run_get(struct sq *s, struct sq_conn *c, void *arg, struct cap_error 
         return -CAP_EINTERNAL;
     int rc = collect(c, st, a, 1, err);
     if (rc == 0 && cJSON_GetArraySize(a->out) == 0) {
-        if (a->version)
+        bool known = false;
+        if ((a->version || a->tag) && (rc = has_versions(c, a->name, &known, err)) < 0)
+            return rc;
+        if (!known)
+            rc = cap_err(err, CAP_ENOTFOUND, "No dataset named '%s'", a->name);
+        else if (a->version)
             rc = cap_err(err, CAP_ENOTFOUND, "Dataset '%s' has no version %" PRId64, a->name,
                          a->version);
-        else if (a->tag)
+        else
             rc = cap_err(err, CAP_ENOTFOUND, "Dataset '%s' has no version tagged '%.200s'",
                          a->name, a->tag);
-        else
-            rc = cap_err(err, CAP_ENOTFOUND, "No dataset named '%s'", a->name);
     }
     return rc;
 }
