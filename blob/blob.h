@@ -71,8 +71,17 @@ int blob_delete(struct blob *b, const char *relpath, struct cap_error *err);
  * as needed; O_TMPFILE where the filesystem has it, so a killed writer
  * leaves nothing behind; else a ".capstan-tmp-" file that blob_sweep_tmp
  * removes), written with blob_write. */
-int blob_write_open_anon(struct blob *b, const char *dir, struct blob_writer **out,
+/* direct: a large file's bytes bypass the page cache (O_DIRECT), where the
+ * filesystem allows: here 1 GB took 0.77 s that way against 2.8 s of
+ * kernel copying plus 0.5 s of sync through the cache. blob_write then
+ * wants 4096-aligned buffers and lengths; anything else (a file's tail)
+ * goes through the cache from there on. */
+int blob_write_open_anon(struct blob *b, const char *dir, bool direct, struct blob_writer **out,
                          struct cap_error *err);
+/* Makes w's content a reflink of the file src_fd (FICLONE: shared blocks,
+ * no bytes copied, copy-on-write later) where the filesystem can: 0 when
+ * done, -CAP_ENOTIMPL otherwise (then write the bytes). */
+int blob_write_clone(struct blob_writer *w, int src_fd, struct cap_error *err);
 /* Names it relpath, read-only (0444), not synced; frees w. Returns 1 when
  * relpath already existed (then w's bytes are dropped, the existing file is
  * kept), 0 when written. */

@@ -316,6 +316,7 @@ int blob_open(const char *root_dir, struct blob **out, struct cap_error *err)
     struct blob *b = cap_xcalloc(1, sizeof *b);
     b->rootfd = fd;
     b->root = real;
+    blob_cas_init(b);
     int probe;
     if (resolve_openat2(fd, ".", O_PATH | O_DIRECTORY, &probe) == 0) {
         close(probe);
@@ -329,6 +330,7 @@ void blob_close(struct blob *b)
 {
     if (!b)
         return;
+    blob_cas_free(b);
     close(b->rootfd);
     free(b->root);
     free(b);
@@ -477,11 +479,25 @@ fail:
 int blob_write(struct blob_writer *w, const void *data, size_t n, struct cap_error *err)
 {
     const char *p = data;
+    if (w->direct && (n % 4096 || (uintptr_t)p % 4096)) {
+        /* The unaligned rest goes through the page cache. */
+        int fl = fcntl(w->fd, F_GETFL);
+        if (fl >= 0)
+            fcntl(w->fd, F_SETFL, fl & ~O_DIRECT);
+        w->direct = false;
+    }
     while (n > 0) {
         ssize_t k = write(w->fd, p, n);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == EINVAL && w->direct) { /* the filesystem refuses direct writes */
+                int fl = fcntl(w->fd, F_GETFL);
+                if (fl >= 0 && fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) == 0) {
+                    w->direct = false;
+                    continue;
+                }
+            }
             return cap_err(err, CAP_EINTERNAL, "Artifact store: cannot write '%.200s': %s",
                            w->relpath, strerror(errno));
         }
@@ -495,7 +511,8 @@ void blob_fs_writer_free(struct blob_writer *w)
 {
     if (w->fd >= 0)
         close(w->fd);
-    close(w->dirfd);
+    if (w->dirfd >= 0)
+        close(w->dirfd);
     free(w->name);
     free(w->relpath);
     free(w);
@@ -767,6 +784,7 @@ int blob_delete(struct blob *b, const char *relpath, struct cap_error *err)
         if (unlinkat(pfd, name, 0) < 0)
             rc = blob_fs_err(err, errno, path, "delete");
     } else if (S_ISDIR(st.st_mode)) {
+        blob_cas_forget(b);
         if ((rc = remove_tree(pfd, name, 0)) < 0)
             rc = blob_fs_err(err, rc, path, "delete");
     } else if (unlinkat(pfd, name, 0) < 0) {

@@ -10,7 +10,10 @@
 
 #define TMP_PREFIX ".capstan-tmp-"
 
+struct blob_cas_dirs;
+
 struct blob {
+    struct blob_cas_dirs *cas;  /* blob_cas.c's open directories */
     int rootfd;
     char *root;         /* realpath of the root */
     bool have_openat2;  /* the kernel answers openat2 */
@@ -24,6 +27,7 @@ struct blob_writer {
     char *name;         /* final name inside dirfd */
     char *relpath;      /* for messages */
     char tmp[sizeof TMP_PREFIX + 32];
+    bool direct;        /* fd has O_DIRECT (blob_write_open_anon) */
 };
 
 /* Opens path (relative, already checked) beneath the root. */
@@ -38,5 +42,10 @@ const char *blob_fs_split_last(char *path, char **parent);
 int blob_fs_open_parent(struct blob *b, const char *parent, const char *path, int *out,
                         struct cap_error *err);
 void blob_fs_writer_free(struct blob_writer *w);
+/* blob_cas.c's cache of open directories: made with the store, dropped
+ * whenever a directory may have gone (blob_delete), freed with it. */
+void blob_cas_init(struct blob *b);
+void blob_cas_forget(struct blob *b);
+void blob_cas_free(struct blob *b);
 
 #endif

@@ -1,7 +1,9 @@
 /* objects.c - hashing files and putting them into the object store, on
  * several threads. Each file is read once: its bytes go to the hasher and
  * to an unnamed file in the store at the same time, which is named by the
- * hash at the end (or dropped when that object exists). Memory: one 1 MiB
+ * hash at the end (or dropped when that object exists); where the
+ * filesystem has reflinks the object shares the file's blocks instead, and
+ * the bytes are only read. Memory: one 1 MiB
  * buffer per thread, whatever the files' sizes. A file that changes while
  * it is read (size, mtime or ctime differ after) is refused, so an object's
  * bytes always match its name. */
@@ -20,6 +22,8 @@
 #include "blob/blob.h"
 
 #define CHUNK (1 << 20)
+/* Files from this size are written past the page cache (blob.h says why). */
+#define DIRECT_FROM (8u << 20)
 #define MAX_THREADS 64
 
 struct pool {
@@ -65,13 +69,22 @@ static int read_and_store(struct pool *p, struct data_file *f, char *buf, uint64
         rc = changed(p, f, err);
         goto done;
     }
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    if ((rc = blob_write_open_anon(p->objects, "objects/tmp", &w, err)) < 0)
+    bool large = (uint64_t)f->st.st_size >= CHUNK; /* small ones skip two system calls */
+    if (large)
+        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if ((rc = blob_write_open_anon(p->objects, "objects/tmp",
+                                   (uint64_t)f->st.st_size >= DIRECT_FROM, &w, err)) < 0)
         goto done;
+    /* Where the filesystem shares blocks (XFS, btrfs), the object is a
+     * reflink and the bytes are only read for their hash. */
+    struct cap_error no_clone;
+    bool cloned = large && blob_write_clone(w, fd, &no_clone) == 0;
     struct data_hasher h;
     data_hasher_init(&h, p->md5);
-    for (;;) {
-        ssize_t k = read(fd, buf, CHUNK);
+    /* Reading stops at the scanned size (the EOF read is a system call per
+     * small file); a file that grew meanwhile fails the check below. */
+    for (uint64_t left = (uint64_t)f->st.st_size; left > 0;) {
+        ssize_t k = read(fd, buf, left < CHUNK ? (size_t)left : CHUNK);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0) {
@@ -79,10 +92,11 @@ static int read_and_store(struct pool *p, struct data_file *f, char *buf, uint64
                          f->rel, strerror(errno));
             break;
         }
-        if (k == 0)
+        if (k == 0) /* shrank: the check below refuses it */
             break;
+        left -= (uint64_t)k;
         data_hasher_update(&h, buf, (size_t)k);
-        if ((rc = blob_write(w, buf, (size_t)k, err)) < 0)
+        if (!cloned && (rc = blob_write(w, buf, (size_t)k, err)) < 0)
             break;
     }
     data_hasher_final(&h, &f->xxh, &f->md5);
@@ -144,7 +158,10 @@ static int one_file(struct pool *p, struct data_file *f, char *buf, struct data_
 static void *worker(void *arg)
 {
     struct pool *p = arg;
-    char *buf = cap_xmalloc(CHUNK);
+    void *mem = NULL;
+    if (posix_memalign(&mem, 4096, CHUNK) != 0) /* aligned for direct writes */
+        abort();
+    char *buf = mem;
     struct data_store_stats s = {0};
     struct cap_error err = {0};
     while (!atomic_load(&p->failed)) {
@@ -214,7 +231,7 @@ int data_store_bytes(struct blob *objects, enum data_algo algo, const void *p, s
     if (r != 0)
         return r < 0 ? r : 0;
     struct blob_writer *w;
-    int rc = blob_write_open_anon(objects, "objects/tmp", &w, err);
+    int rc = blob_write_open_anon(objects, "objects/tmp", false, &w, err);
     if (rc < 0)
         return rc;
     if ((rc = blob_write(w, p, n, err)) < 0) {

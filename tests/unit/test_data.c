@@ -187,13 +187,24 @@ static void test_blob_by_content(void **state)
     struct cap_error err = {0};
     assert_int_equal(blob_open(dir, &b, &err), 0);
     struct blob_writer *w;
-    assert_int_equal(blob_write_open_anon(b, "objects/tmp", &w, &err), 0);
+    assert_int_equal(blob_write_open_anon(b, "objects/tmp", false, &w, &err), 0);
     assert_int_equal(blob_write(w, "first", 5, &err), 0);
     assert_int_equal(blob_write_commit_as(w, "objects/x/ab/cd", &err), 0);
-    assert_int_equal(blob_write_open_anon(b, "objects/tmp", &w, &err), 0);
+    assert_int_equal(blob_write_open_anon(b, "objects/tmp", false, &w, &err), 0);
     assert_int_equal(blob_write(w, "second", 6, &err), 0);
     assert_int_equal(blob_write_commit_as(w, "objects/x/ab/cd", &err), 1); /* kept */
+    /* A direct writer takes aligned blocks, then an unaligned tail. */
+    void *blk;
+    assert_int_equal(posix_memalign(&blk, 4096, 8192), 0);
+    memset(blk, 'z', 8192);
+    assert_int_equal(blob_write_open_anon(b, "objects/tmp", true, &w, &err), 0);
+    assert_int_equal(blob_write(w, blk, 8192, &err), 0);
+    assert_int_equal(blob_write(w, blk, 100, &err), 0);
+    assert_int_equal(blob_write_commit_as(w, "objects/x/ab/big", &err), 0);
+    free(blk);
     uint64_t size = 0;
+    assert_int_equal(blob_exists(b, "objects/x/ab/big", &size, &err), 1);
+    assert_int_equal(size, 8292);
     assert_int_equal(blob_exists(b, "objects/x/ab/cd", &size, &err), 1);
     assert_int_equal(size, 5);
     assert_int_equal(blob_exists(b, "objects/x/ab/none", NULL, &err), 0);
