@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "data/data.h"
 #include "base/buf.h"
 #include "base/json.h"
 #include "registry/registry.h"
@@ -31,6 +32,8 @@ static int lineage(const struct api_env *env, const struct api_request *req,
     cJSON *graph = NULL;
     if ((rc = registry_lineage(env->store, name, version, &graph, err)) < 0)
         return rc;
+    const struct data_ctx dctx = {.st = env->store};
+    data_lineage_enrich(&dctx, graph);
     if (strcmp(format, "openlineage") == 0) {
         resp->json = registry_lineage_openlineage(graph);
         cJSON_Delete(graph);

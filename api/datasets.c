@@ -8,7 +8,10 @@
  *                                                 {"files": [{path, size, hash}], next_page_token?}
  *   GET    /datasets/diff?a=REF&b=REF             {a, b, added, removed, changed, unchanged}
  *   DELETE /datasets/delete?ref=NAME[@N]          {"name", "removed"}
- *   POST   /datasets/gc {"dry_run"?}              {objects_kept, objects_deleted, bytes_deleted} */
+ *   POST   /datasets/gc {"dry_run"?}              {objects_kept, objects_deleted, bytes_deleted}
+ *   GET    /datasets/usage?ref=                   {version, runs, model_versions}: who used it
+ *   POST   /datasets/log-input {"ref", "run_id", "context"?}
+ *                                                 the run used it: an MLflow dataset input */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +162,34 @@ static int gc(const struct api_env *env, const struct api_request *req,
     return data_gc(&c, dry, &resp->json, err);
 }
 
+static int usage(const struct api_env *env, const struct api_request *req,
+                 struct api_response *resp, struct cap_error *err)
+{
+    struct data_ctx c;
+    const char *ref;
+    int rc;
+    if ((rc = ctx_of(env, &c, err)) < 0 || (rc = arg(req->msg, "ref", &ref, err)) < 0)
+        return rc;
+    return data_usage(&c, ref, &resp->json, err);
+}
+
+static int log_input(const struct api_env *env, const struct api_request *req,
+                     struct api_response *resp, struct cap_error *err)
+{
+    struct data_ctx c;
+    const char *ref, *run_id, *context = NULL;
+    int rc;
+    if ((rc = ctx_of(env, &c, err)) < 0 || (rc = arg(req->msg, "ref", &ref, err)) < 0 ||
+        (rc = api_run_id(req->msg, &run_id, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "context", false, &context, err)) < 0)
+        return rc;
+    cJSON *out = NULL;
+    if ((rc = data_log_input(&c, ref, run_id, context, &out, err)) < 0)
+        return rc;
+    resp->json = api_wrap("input", out);
+    return 0;
+}
+
 const struct api_route api_dataset_routes[] = {
     {"GET", PREFIX "/list", API_BODY_JSON, list, NULL},
     {"GET", PREFIX "/get", API_BODY_JSON, get, NULL},
@@ -167,5 +198,7 @@ const struct api_route api_dataset_routes[] = {
     {"GET", PREFIX "/diff", API_BODY_JSON, diff, NULL},
     {"DELETE", PREFIX "/delete", API_BODY_JSON, delete, NULL},
     {"POST", PREFIX "/gc", API_BODY_JSON, gc, NULL},
+    {"GET", PREFIX "/usage", API_BODY_JSON, usage, NULL},
+    {"POST", PREFIX "/log-input", API_BODY_JSON, log_input, NULL},
     {NULL},
 };

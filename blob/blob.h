@@ -82,10 +82,13 @@ int blob_write_open_anon(struct blob *b, const char *dir, bool direct, struct bl
  * no bytes copied, copy-on-write later) where the filesystem can: 0 when
  * done, -CAP_ENOTIMPL otherwise (then write the bytes). */
 int blob_write_clone(struct blob_writer *w, int src_fd, struct cap_error *err);
-/* Names it relpath, read-only (0444), not synced; frees w. Returns 1 when
- * relpath already existed (then w's bytes are dropped, the existing file is
- * kept), 0 when written. */
-int blob_write_commit_as(struct blob_writer *w, const char *relpath, struct cap_error *err);
+/* Names it relpath, read-only (0444); frees w. Returns 1 when relpath
+ * already existed (then w's bytes are dropped, the existing file is kept),
+ * 0 when written. sync: the file and its name are durable on return (two
+ * fsyncs: for a handful of objects, where blob_sync would also wait for
+ * everything else written to the filesystem); else call blob_sync. */
+int blob_write_commit_as(struct blob_writer *w, const char *relpath, bool sync,
+                         struct cap_error *err);
 /* 1 when relpath is a regular file (*size, may be NULL, gets its size), 0
  * when nothing is there, negative on errors. */
 int blob_exists(struct blob *b, const char *relpath, uint64_t *size, struct cap_error *err);

@@ -207,7 +207,8 @@ static int link_new(struct blob_writer *w, int dirfd, const char *name)
     return errno == EEXIST ? 1 : -errno;
 }
 
-int blob_write_commit_as(struct blob_writer *w, const char *relpath, struct cap_error *err)
+int blob_write_commit_as(struct blob_writer *w, const char *relpath, bool sync,
+                         struct cap_error *err)
 {
     char *path = NULL;
     int rc = blob_fs_normalise(relpath, 0, &path, err);
@@ -217,6 +218,10 @@ int blob_write_commit_as(struct blob_writer *w, const char *relpath, struct cap_
     const char *name = blob_fs_split_last(path, &parent);
     int dirfd;
     bool owned;
+    if (sync && fsync(w->fd) < 0) {
+        rc = blob_fs_err(err, errno, relpath, "sync");
+        goto done;
+    }
     if ((rc = cas_dir(w->b, parent, &dirfd, &owned, err)) < 0)
         goto done;
     int r = link_new(w, dirfd, name);
@@ -227,6 +232,8 @@ int blob_write_commit_as(struct blob_writer *w, const char *relpath, struct cap_
             goto done;
         r = link_new(w, dirfd, name);
     }
+    if (r == 0 && sync && fsync(dirfd) < 0)
+        r = -errno;
     cas_dir_done(w->b, dirfd, owned);
     rc = r < 0 ? blob_fs_err(err, r, relpath, "name") : r;
 done:

@@ -2,7 +2,10 @@
  * files to add are here; the metadata store may be shared, the object
  * store is <data>/datasets or --datasets-destination).
  *   add PATH --name NAME [-m MSG] [--tag K=V]... [--dvc]   a new version
- *   ls | log NAME | show REF | get REF --out DIR | diff REF REF | rm REF | gc [--dry-run]
+ *   ls | log NAME | show REF | get REF --out DIR [--run-id ID] | diff REF REF | rm REF
+ *   gc [--dry-run] | use REF --run-id ID [--context C] | usage REF
+ * use records that a run used the version (an MLflow dataset input, as get --run-id does);
+ * usage lists the runs and model versions that did.
  * REF: NAME, NAME@N or NAME@KEY=VALUE. --json prints the API's JSON.
  * Exit 0 on success, 1 when refused (the message says why), 2 on bad usage. */
 #include <stdio.h>
@@ -16,7 +19,8 @@
 
 #define SYNOPSIS                                                                           \
     "capstan data add PATH --name NAME [-m MESSAGE] [--tag K=V]... [--dvc] | ls | log NAME" \
-    " | show REF | get REF --out DIR | diff REF_A REF_B | rm REF | gc [--dry-run]"
+    " | show REF | get REF --out DIR [--run-id ID] | diff REF_A REF_B | rm REF | gc [--dry-run]" \
+    " | use REF --run-id ID [--context C] | usage REF"
 
 struct data_cli {
     struct store *st;
@@ -115,6 +119,16 @@ static int print_result(const struct data_cli *d, const char *cmd, cJSON *out)
     } else if (strcmp(cmd, "get") == 0) {
         printf("%.0f files (%.0f reflinked, %.0f hard-linked, %.0f copied)\n", num(out, "files"),
                num(out, "reflinked"), num(out, "linked"), num(out, "copied"));
+    } else if (strcmp(cmd, "use") == 0) {
+        printf("run %s uses %s\n", cli_str(out, "run_id"), cli_str(out, "source"));
+    } else if (strcmp(cmd, "usage") == 0) {
+        const cJSON *r;
+        cJSON_ArrayForEach(r, cJSON_GetObjectItem(out, "runs"))
+            printf("run %s \"%s\" (experiment %s)\n", cli_str(r, "run_id"),
+                   cli_str(r, "run_name"), cli_str(r, "experiment_id"));
+        cJSON_ArrayForEach(r, cJSON_GetObjectItem(out, "model_versions"))
+            printf("model %s version %s (run %s)\n", cli_str(r, "name"), cli_str(r, "version"),
+                   cli_str(r, "run_id"));
     } else if (strcmp(cmd, "rm") == 0) {
         printf("removed %.0f version(s) of %s\n", num(out, "removed"), cli_str(out, "name"));
     } else {
@@ -158,8 +172,22 @@ static int run(struct data_cli *d, const struct cli_opt *opts, const char **pos,
         return data_log(c, pos[1], out, err);
     if (strcmp(cmd, "show") == 0)
         return data_show(c, pos[1], out, err);
-    if (strcmp(cmd, "get") == 0)
-        return data_get(c, pos[1], cli_get(opts, "--out"), out, err);
+    const char *run_id = cli_get(opts, "--run-id"), *context = cli_get(opts, "--context");
+    if (strcmp(cmd, "get") == 0) {
+        cJSON *input = NULL;
+        int rc = run_id ? data_log_input(c, pos[1], run_id, context, &input, err) : 0;
+        if (rc == 0)
+            rc = data_get(c, pos[1], cli_get(opts, "--out"), out, err);
+        if (rc == 0 && input)
+            cJSON_AddItemToObject(*out, "input", input);
+        else
+            cJSON_Delete(input);
+        return rc;
+    }
+    if (strcmp(cmd, "use") == 0)
+        return data_log_input(c, pos[1], run_id, context, out, err);
+    if (strcmp(cmd, "usage") == 0)
+        return data_usage(c, pos[1], out, err);
     if (strcmp(cmd, "diff") == 0)
         return data_diff(c, pos[1], pos[2], out, err);
     if (strcmp(cmd, "rm") == 0)
@@ -175,7 +203,8 @@ static int check_usage(const char *cmd, int npos, const struct cli_opt *opts)
         int npos;
         const char *opt;
     } t[] = {{"add", 2, "--name"}, {"ls", 1, NULL}, {"log", 2, NULL}, {"show", 2, NULL},
-             {"get", 2, "--out"},  {"diff", 3, NULL}, {"rm", 2, NULL},  {"gc", 1, NULL}};
+             {"get", 2, "--out"},  {"diff", 3, NULL}, {"rm", 2, NULL},  {"gc", 1, NULL},
+             {"use", 2, "--run-id"}, {"usage", 2, NULL}};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         if (strcmp(t[i].cmd, cmd) != 0)
             continue;
@@ -206,6 +235,8 @@ int cmd_data(int argc, char **argv)
         {"--dvc", NULL, true, NULL, "add: also compute md5s for DVC"},
         {"--out", NULL, false, NULL, "get: the directory to write the files into"},
         {"--dry-run", NULL, true, NULL, "gc: count, delete nothing"},
+        {"--run-id", NULL, false, NULL, "get, use: the MLflow run that uses the version"},
+        {"--context", NULL, false, NULL, "get, use: how the run used it (training, ...)"},
         {"--threads", "CAPSTAN_DATA_THREADS", false, "0", "hashing threads (0: the CPUs)"},
         {"--json", NULL, true, NULL, "print JSON"},
         {"--help", NULL, true, NULL, "show this help"},

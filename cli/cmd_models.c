@@ -10,6 +10,7 @@
 #include "base/buf.h"
 #include "base/json.h"
 #include "cli/cli.h"
+#include "data/data.h"
 #include "registry/registry.h"
 #include "store/store.h"
 #include "track/filter.h"
@@ -113,6 +114,16 @@ static void print_inputs(const cJSON *graph, const char *id, int depth)
         } else if (strcmp(type, "dataset") == 0) {
             printf("%s└─ data %s digest %s from %s (%s)\n", pad, cli_str(n, "name"),
                    cli_str(n, "digest"), cli_str(n, "source"), cli_str(n, "context"));
+            const cJSON *cd = cJSON_GetObjectItemCaseSensitive(n, "capstan_dataset");
+            if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cd, "removed")))
+                printf("%s      dataset version %s: removed\n", pad, cli_str(cd, "ref"));
+            else if (cd)
+                printf("%s      dataset %s@%.0f %s, %.0f files, %.0f bytes\n", pad,
+                       cli_str(cd, "name"),
+                       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cd, "version")),
+                       cli_str(cd, "hash"),
+                       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cd, "files")),
+                       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cd, "size")));
         } else if (strcmp(type, "code") == 0) {
             printf("%s└─ code %s @ %s (%s)\n", pad, cli_str(n, "script"), cli_str(n, "git_commit"),
                    cli_str(n, "git_branch"));
@@ -130,6 +141,8 @@ static int lineage(struct store *st, const char *name, const char *version,
     cJSON *graph = NULL;
     if (registry_lineage(st, name, version, &graph, &err) < 0)
         return cli_fail(&err);
+    const struct data_ctx dctx = {.st = st}; /* versions are metadata: no object store needed */
+    data_lineage_enrich(&dctx, graph);
     const char *format = cli_get(opts, "--format");
     if (cli_get(opts, "--dot") || (format && strcmp(format, "dot") == 0)) {
         char *dot = registry_lineage_dot(graph);

@@ -143,4 +143,24 @@ int data_rm(const struct data_ctx *c, const char *ref, cJSON **out, struct cap_e
  * "bytes_deleted"}. */
 int data_gc(const struct data_ctx *c, bool dry_run, cJSON **out, struct cap_error *err);
 
+/* ---- lineage (lineage.c) ----
+ * A run uses a version through an MLflow dataset input whose source is
+ * "capstan-dataset:NAME@N" (as is, or as the uri inside the JSON source the
+ * mlflow client writes) and, when Capstan records it, whose digest is the
+ * version hash's 32 hex digits. */
+#define DATA_SOURCE_PREFIX "capstan-dataset:"
+/* The NAME@N a source names; -1 when it names none. */
+int data_source_ref(const char *source, char ref[160]);
+/* Records that run_id used the version ref names (context: "training",
+ * "evaluation"..., may be NULL); *out: the dataset input as logged. */
+int data_log_input(const struct data_ctx *c, const char *ref, const char *run_id,
+                   const char *context, cJSON **out, struct cap_error *err);
+/* {"version": ..., "runs": [...], "model_versions": [...]}: who used it. */
+int data_usage(const struct data_ctx *c, const char *ref, cJSON **out, struct cap_error *err);
+/* Adds to each "dataset" node of a model version's lineage graph
+ * (registry_lineage) that names a Capstan dataset its "capstan_dataset":
+ * the version object (hash, size, files, tags, profile summary), or
+ * {"ref", "removed": true} when it is gone. */
+void data_lineage_enrich(const struct data_ctx *c, cJSON *graph);
+
 #endif

@@ -258,7 +258,8 @@ static int record(struct add_job *j, cJSON **out, struct cap_error *err)
         cJSON_AddTrueToObject(*out, "unchanged");
         return 0;
     }
-    int rc = blob_sync(j->c->objects, err); /* every object durable before the row */
+    /* every object durable before the row */
+    int rc = j->stats.need_sync ? blob_sync(j->c->objects, err) : 0;
     if (rc < 0)
         return rc;
     cJSON *meta = cJSON_CreateObject();

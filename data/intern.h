@@ -63,6 +63,7 @@ struct data_store_stats {
     uint64_t files_read, bytes_read;   /* hashed from their bytes */
     uint64_t cached;                   /* hashed by the stat cache */
     uint64_t objects_written, bytes_written;
+    bool need_sync;                    /* objects were written unsynced: blob_sync */
 };
 /* Hashes every file of scan (from the stat cache when it has it) and puts
  * into the object store each one that is not known to be there (known: the
@@ -72,7 +73,7 @@ int data_store_files(struct blob *objects, struct data_scan *scan,
                      const struct data_statcache *sc, const struct data_manifest *parent,
                      bool md5, int threads, struct data_store_stats *stats,
                      struct cap_error *err);
-/* Stores bytes in memory as an object of algo; *h gets its hash. */
+/* Stores bytes in memory as an object of algo, synced; *h gets its hash. */
 int data_store_bytes(struct blob *objects, enum data_algo algo, const void *p, size_t n,
                      struct data_hash *h, struct cap_error *err);
 /* Reads a whole object (a manifest) into memory; at most max bytes. */

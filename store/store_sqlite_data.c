@@ -271,7 +271,7 @@ static int run_roots(struct sq *s, struct sq_conn *c, void *arg, struct cap_erro
     sqlite3_stmt *st = store_sq_stmt(
         c,
         "SELECT hash FROM data_versions UNION SELECT digest FROM datasets WHERE "
-        "source LIKE 'capstan-dataset:%'",
+        "instr(source, 'capstan-dataset:') > 0",
         err);
     int rc = st ? strings_of(c, st, a->out, "manifests", err) : -CAP_EINTERNAL;
     if (rc < 0)
@@ -287,6 +287,79 @@ int store_sq_data_roots(void *impl, cJSON **out, struct cap_error *err)
 {
     struct dv_job a = {0};
     int rc = store_sq_read(impl, run_roots, &a, err);
+    if (rc == 0)
+        *out = a.out;
+    else
+        cJSON_Delete(a.out);
+    return rc;
+}
+
+struct usage_job {
+    const char *ref, *digest;
+    cJSON *out;
+};
+
+static int run_usage(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    struct usage_job *a = arg;
+    a->out = cJSON_CreateObject();
+    cJSON *runs = cJSON_AddArrayToObject(a->out, "runs");
+    cJSON *models = cJSON_AddArrayToObject(a->out, "model_versions");
+    /* instr, not LIKE: '_' in a name is a LIKE wildcard. */
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c,
+        "SELECT DISTINCT r.run_uuid, r.name, r.experiment_id FROM datasets d JOIN inputs i ON "
+        "i.dataset_id = d.dataset_id JOIN runs r ON r.rid = i.rid WHERE d.source = "
+        "'capstan-dataset:' || ?1 OR instr(d.source, '\"capstan-dataset:' || ?1 || '\"') > 0 "
+        "OR d.digest = ?2 ORDER BY r.start_time, r.run_uuid",
+        SQ_ARGS(SQ_TEXT(a->ref), SQ_TEXT(a->digest)), err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "run_id", store_sq_col_text(st, 0));
+        cJSON_AddStringToObject(r, "run_name", store_sq_col_text(st, 1));
+        char eid[24];
+        snprintf(eid, sizeof eid, "%lld", (long long)sqlite3_column_int64(st, 2));
+        cJSON_AddStringToObject(r, "experiment_id", eid);
+        cJSON_AddItemToArray(runs, r);
+    }
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE)
+        return store_sq_dberr(c, err, "reading a dataset's runs");
+    const cJSON *r;
+    cJSON_ArrayForEach(r, runs)
+    {
+        const char *rid = cJSON_GetStringValue(cJSON_GetObjectItem(r, "run_id"));
+        st = store_sq_stmt_bind(c,
+                                "SELECT m.name, v.version FROM model_versions v JOIN "
+                                "registered_models m ON m.model_key = v.model_key WHERE "
+                                "v.run_id = ?1 ORDER BY m.name, v.version",
+                                SQ_ARGS(SQ_TEXT(rid)), err);
+        if (!st)
+            return -CAP_EINTERNAL;
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            cJSON *m = cJSON_CreateObject();
+            cJSON_AddStringToObject(m, "name", store_sq_col_text(st, 0));
+            char v[24];
+            snprintf(v, sizeof v, "%lld", (long long)sqlite3_column_int64(st, 1));
+            cJSON_AddStringToObject(m, "version", v);
+            cJSON_AddStringToObject(m, "run_id", rid);
+            cJSON_AddItemToArray(models, m);
+        }
+        sqlite3_reset(st);
+        if (step != SQLITE_DONE)
+            return store_sq_dberr(c, err, "reading a dataset's model versions");
+    }
+    return 0;
+}
+
+int store_sq_data_usage(void *impl, const char *ref, const char *digest, cJSON **out,
+                        struct cap_error *err)
+{
+    struct usage_job a = {.ref = ref, .digest = digest};
+    int rc = store_sq_read(impl, run_usage, &a, err);
     if (rc == 0)
         *out = a.out;
     else

@@ -283,3 +283,64 @@ def test_api(tmp_path, server):
     assert server.api("POST", base + "/gc", json={}).json()["objects_deleted"] == 2
     r = server.api("POST", base + "/gc", json={"dry_run": "yes"})
     assert r.status_code == 400 and "dry_run" in r.json()["message"]
+
+
+def test_lineage(tmp_path, server, mlflow_client):
+    """A run that used a dataset version, recorded by `capstan data get --run-id` and by the
+    real mlflow client's log_inputs with a capstan-dataset source; the model version it made
+    shows the dataset version in its lineage; gc keeps what a run used after `rm`."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+    d = server.data_dir
+    run_cli = lambda *a, check=True: subprocess.run([BIN, "data", *a, "--data", d, "--json"],
+                                                    capture_output=True, text=True, check=check)
+    src = tree(tmp_path / "train", {"train.csv": "x,y\n1,0\n2,1\n"})
+    v = json.loads(run_cli("add", str(src), "--name", "lin-train").stdout)
+    exp = mlflow_client.create_experiment("data-lineage")
+    r1 = mlflow_client.create_run(exp).info.run_id
+    got = json.loads(run_cli("get", "lin-train@1", "--out", str(tmp_path / "o"), "--run-id", r1,
+                             "--context", "training").stdout)
+    assert got["input"]["source"] == "capstan-dataset:lin-train@1"
+    assert got["input"]["digest"] == v["hash"].split(":")[1]
+    inputs = mlflow_client.get_run(r1).inputs.dataset_inputs
+    assert len(inputs) == 1 and inputs[0].dataset.name == "lin-train"
+    assert inputs[0].dataset.source == "capstan-dataset:lin-train@1"
+    assert {t.key: t.value for t in inputs[0].tags} == {"mlflow.data.context": "training"}
+
+    # The real client, with the source inside its JSON (as its DatasetSource objects write it).
+    r2 = mlflow_client.create_run(exp).info.run_id
+    mlflow_client.log_inputs(r2, [DatasetInput(
+        Dataset(name="lin-train", digest="abc123", source_type="capstan-dataset",
+                source=json.dumps({"uri": "capstan-dataset:lin-train@1"})),
+        tags=[InputTag("mlflow.data.context", "evaluation")])])
+    mlflow_client.create_registered_model("lin-model")
+    mv = mlflow_client.create_model_version("lin-model", f"runs:/{r1}/model", run_id=r1)
+
+    usage = server.api("GET", "/api/2.0/capstan/datasets/usage",
+                       params={"ref": "lin-train@1"}).json()
+    assert sorted(r["run_id"] for r in usage["runs"]) == sorted([r1, r2])
+    assert usage["model_versions"] == [{"name": "lin-model", "version": mv.version, "run_id": r1}]
+    graph = server.api("GET", "/api/2.0/capstan/lineage",
+                       params={"name": "lin-model", "version": mv.version}).json()
+    nodes = [n for n in graph["nodes"] if n["type"] == "dataset"]
+    assert len(nodes) == 1
+    cd = nodes[0]["capstan_dataset"]
+    assert cd["hash"] == v["hash"] and cd["version"] == 1 and cd["files"] == 1
+    assert cd["size"] == len("x,y\n1,0\n2,1\n")
+    text = subprocess.run([BIN, "models", "lineage", f"lin-model/{mv.version}", "--data", d],
+                          capture_output=True, text=True, check=True).stdout
+    assert f"dataset lin-train@1 {v['hash']}, 1 files" in text
+
+    # Removed, the version's bytes stay while a run's input holds its hash.
+    run_cli("rm", "lin-train@1")
+    gc = json.loads(run_cli("gc").stdout)
+    assert gc["objects_deleted"] == 0
+    graph = server.api("GET", "/api/2.0/capstan/lineage",
+                       params={"name": "lin-model", "version": mv.version}).json()
+    cd = [n for n in graph["nodes"] if n["type"] == "dataset"][0]["capstan_dataset"]
+    assert cd == {"ref": "lin-train@1", "removed": True}
+    # Bad input: a removed version, a dataset that never was.
+    r = server.api("POST", "/api/2.0/capstan/datasets/log-input",
+                   json={"ref": "lin-train@1", "run_id": r1})
+    assert r.status_code == 404 and "lin-train" in r.json()["message"]
+    p = run_cli("use", "nosuch@1", "--run-id", r1, check=False)
+    assert p.returncode == 1 and "No dataset named 'nosuch'" in p.stderr

@@ -189,10 +189,10 @@ static void test_blob_by_content(void **state)
     struct blob_writer *w;
     assert_int_equal(blob_write_open_anon(b, "objects/tmp", false, &w, &err), 0);
     assert_int_equal(blob_write(w, "first", 5, &err), 0);
-    assert_int_equal(blob_write_commit_as(w, "objects/x/ab/cd", &err), 0);
+    assert_int_equal(blob_write_commit_as(w, "objects/x/ab/cd", true, &err), 0);
     assert_int_equal(blob_write_open_anon(b, "objects/tmp", false, &w, &err), 0);
     assert_int_equal(blob_write(w, "second", 6, &err), 0);
-    assert_int_equal(blob_write_commit_as(w, "objects/x/ab/cd", &err), 1); /* kept */
+    assert_int_equal(blob_write_commit_as(w, "objects/x/ab/cd", false, &err), 1); /* kept */
     /* A direct writer takes aligned blocks, then an unaligned tail. */
     void *blk;
     assert_int_equal(posix_memalign(&blk, 4096, 8192), 0);
@@ -200,7 +200,7 @@ static void test_blob_by_content(void **state)
     assert_int_equal(blob_write_open_anon(b, "objects/tmp", true, &w, &err), 0);
     assert_int_equal(blob_write(w, blk, 8192, &err), 0);
     assert_int_equal(blob_write(w, blk, 100, &err), 0);
-    assert_int_equal(blob_write_commit_as(w, "objects/x/ab/big", &err), 0);
+    assert_int_equal(blob_write_commit_as(w, "objects/x/ab/big", false, &err), 0);
     free(blk);
     uint64_t size = 0;
     assert_int_equal(blob_exists(b, "objects/x/ab/big", &size, &err), 1);
