@@ -6,6 +6,9 @@
  *        the body -> the baseline's meta; categorical/numerical type those
  *        columns (comma-separated, or the key repeated) instead of
  *        Evidently's inference, which refuses free text
+ * POST   ?target=T&dataset=NAME@N[&path=P] with an empty body: the reference
+ *        is a file of a dataset version (path: which one, when it holds
+ *        several); its format from its name unless format= says
  * GET    /get?target=T -> the meta;  GET /list -> {"baselines": [meta]}
  * DELETE ?target=T -> {}
  *
@@ -24,7 +27,9 @@
 #include "api/api.h"
 #include "api/common.h"
 #include "base/buf.h"
+#include "base/json.h"
 #include "blob/blob.h"
+#include "data/data.h"
 #include "monitor/monitor.h"
 #include "registry/registry.h"
 #include "serve/serve.h"
@@ -149,6 +154,7 @@ struct upload {
     size_t max_rows;
     struct names cat, num;
     int fd;
+    bool from_dataset;   /* fd is a dataset version's file: the body must be empty */
 };
 
 static void upload_free(struct upload *u)
@@ -173,19 +179,51 @@ static int temp_file(struct cap_error *err)
     return fd;
 }
 
+/* dataset=NAME@N[&path=P]: the reference is that file of a dataset
+ * version; *fd is open on it and *fmt its format (format= wins). */
+static int dataset_file(const struct api_env *env, const cJSON *msg, const char *ref, int *fd,
+                        enum mon_format *fmt, struct cap_error *err)
+{
+    const char *path = NULL;
+    int rc = cap_json_get_str(msg, "path", false, &path, err);
+    if (rc < 0)
+        return rc;
+    if (!env->datasets)
+        return cap_err(err, CAP_ENOTIMPL, "Datasets are not served by this process");
+    const struct data_ctx dc = {.st = env->store, .objects = env->datasets};
+    uint64_t size;
+    char *name = NULL;
+    if ((rc = data_open_file(&dc, ref, rc == 1 ? NULL : path, fd, &size, &name, err)) < 0)
+        return rc;
+    if (!cJSON_GetObjectItem(msg, "format"))
+        rc = mon_frame_format(name, fmt, err);
+    free(name);
+    return rc;
+}
+
 static int upload_begin(const struct api_env *env, const struct api_request *req, void **state,
                         struct cap_error *err)
 {
-    const char *target;
+    const char *target, *dataset = NULL;
     struct upload u = {.env = env, .fd = -1};
     int rc;
     if ((rc = need_store(env, err)) < 0 || (rc = get_target(req->msg, &target, err)) < 0 ||
-        (rc = get_format(req->msg, &u.fmt, err)) < 0 ||
-        (rc = get_max_rows(req->msg, &u.max_rows, err)) < 0)
+        (rc = cap_json_get_str(req->msg, "dataset", false, &dataset, err)) < 0)
         return rc;
+    if (rc == 1)
+        dataset = NULL;
+    if ((!dataset || cJSON_GetObjectItem(req->msg, "format")) &&
+        (rc = get_format(req->msg, &u.fmt, err)) < 0)
+        return rc;
+    if ((rc = get_max_rows(req->msg, &u.max_rows, err)) < 0)
+        return rc;
+    u.from_dataset = dataset != NULL;
     if ((rc = get_names(req->msg, "categorical", &u.cat, err)) < 0 ||
         (rc = get_names(req->msg, "numerical", &u.num, err)) < 0 ||
-        (rc = u.fd = temp_file(err)) < 0) {
+        (rc = dataset ? dataset_file(env, req->msg, dataset, &u.fd, &u.fmt, err)
+                      : (u.fd = temp_file(err))) < 0) {
+        if (u.fd >= 0)
+            close(u.fd);
         names_free(&u.cat);
         names_free(&u.num);
         return rc;
@@ -201,6 +239,9 @@ static int upload_data(void *state, const void *buf, size_t n, struct cap_error 
 {
     struct upload *u = state;
     const char *p = buf;
+    if (u->from_dataset && n > 0)
+        return cap_err(err, CAP_EINVAL, "The request has a body and dataset=: expected one "
+                                        "reference, either the body or a dataset version's file");
     while (n > 0) {
         ssize_t w = write(u->fd, p, n);
         if (w < 0 && errno == EINTR)
@@ -308,7 +349,8 @@ static int upload_end(void *state, struct api_response *resp, struct cap_error *
             rc = cap_err(err, CAP_EINVAL, "The request body is empty: expected the reference "
                                           "data as a CSV, JSONL or .npy file");
         else
-            rc = mon_frame_read_fd("the request body", u->fmt, u->fd,
+            rc = mon_frame_read_fd(u->from_dataset ? "the dataset file" : "the request body",
+                                   u->fmt, u->fd,
                                    (const char *const *)r.cols, r.ncols, &data, err);
     }
     if (rc == 0) {

@@ -1,4 +1,6 @@
-/* cmd_monitor_baseline.c - `capstan monitor baseline TARGET --data FILE`:
+/* cmd_monitor_baseline.c - `capstan monitor baseline TARGET --data FILE`
+ * (or --dataset NAME@N [--path P]: a file of a dataset version, read by the
+ * server from its dataset store):
  * stores the reference baseline of a deployment (TARGET without '/') or a
  * model version (NAME/VERSION) through a running server's
  * /api/2.0/capstan/monitor/baselines, which has the model and the artifact
@@ -16,8 +18,8 @@
 #include "monitor/monitor.h"
 
 #define SYNOPSIS                                                                              \
-    "capstan monitor baseline DEPLOYMENT|MODEL/VERSION --data FILE [--max-rows N] "          \
-    "[--categorical a,b] [--numerical c,d]"
+    "capstan monitor baseline DEPLOYMENT|MODEL/VERSION --data FILE|--dataset NAME@N "        \
+    "[--path P] [--max-rows N] [--categorical a,b] [--numerical c,d]"
 
 /* &key=value, escaped, when value is given. */
 static void query_opt(struct cap_buf *url, const char *key, const char *value)
@@ -38,13 +40,29 @@ static char *url_for(const char *target, const char *format, const struct cli_op
     cap_buf_init(&url);
     cap_buf_printf(&t, "%s%s", model ? "model:" : "deployment:", target);
     char *et = curl_escape(t.data, 0);
-    cap_buf_printf(&url, "/api/2.0/capstan/monitor/baselines?target=%s&format=%s", et, format);
+    cap_buf_printf(&url, "/api/2.0/capstan/monitor/baselines?target=%s", et);
+    query_opt(&url, "format", format);
+    query_opt(&url, "dataset", cli_get(opts, "--dataset"));
+    query_opt(&url, "path", cli_get(opts, "--path"));
     query_opt(&url, "max_rows", cli_get(opts, "--max-rows"));
     query_opt(&url, "categorical", cli_get(opts, "--categorical"));
     query_opt(&url, "numerical", cli_get(opts, "--numerical"));
     curl_free(et);
     cap_buf_free(&t);
     return cap_buf_steal(&url);
+}
+
+/* The reference is a dataset version's file on the server: an empty body. */
+static int run_dataset(const char *server, const char *target, const struct cli_opt *opts)
+{
+    char *url = url_for(target, NULL, opts);
+    cJSON *meta = NULL;
+    int rc = cli_call(server, "POST", url, NULL, &meta);
+    free(url);
+    if (rc == 0)
+        cli_print_json(meta);
+    cJSON_Delete(meta);
+    return rc;
 }
 
 static int run(const char *server, const char *target, const char *path,
@@ -81,6 +99,8 @@ int cmd_monitor_baseline(int argc, char **argv)
     struct cli_opt opts[] = {
         {"--server", "CAPSTAN_SERVER", false, "http://127.0.0.1:5000", "the capstan server"},
         {"--data", NULL, false, NULL, "the reference data: .csv (with header), .jsonl or .npy"},
+        {"--dataset", NULL, false, NULL, "or the reference is a dataset version's file: NAME@N"},
+        {"--path", NULL, false, NULL, "with --dataset: which file, when the version has several"},
         {"--max-rows", NULL, false, NULL, "rows kept in the reference sample (default 100000)"},
         {"--categorical", NULL, false, NULL,
          "columns to monitor as categories, a,b,... (free text, numeric codes)"},
@@ -96,9 +116,11 @@ int cmd_monitor_baseline(int argc, char **argv)
         cli_usage(SYNOPSIS, opts);
         return 0;
     }
-    if (npos != 1 || !cli_get(opts, "--data")) {
+    if (npos != 1 || !cli_get(opts, "--data") == !cli_get(opts, "--dataset")) {
         fprintf(stderr, "usage: %s   (capstan monitor baseline --help)\n", SYNOPSIS);
         return 2;
     }
+    if (cli_get(opts, "--dataset"))
+        return run_dataset(cli_get(opts, "--server"), pos[0], opts);
     return run(cli_get(opts, "--server"), pos[0], cli_get(opts, "--data"), opts);
 }

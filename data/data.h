@@ -130,6 +130,11 @@ int data_manifest_of(const struct data_ctx *c, const char *ref, struct data_mani
  * "copied"}. */
 int data_get(const struct data_ctx *c, const char *ref, const char *out_dir, cJSON **out,
              struct cap_error *err);
+/* Opens one file of a version for reading: path names it, or NULL when
+ * the version holds exactly one file. *fd (close it), *size, and *name
+ * (malloc'd: its path in the version). */
+int data_open_file(const struct data_ctx *c, const char *ref, const char *path, int *fd,
+                   uint64_t *size, char **name, struct cap_error *err);
 /* {"a", "b", "added": [{path, size}], "removed": [...], "changed": [{path,
  * size_a, size_b}], "unchanged": count, "bytes_a", "bytes_b"}. */
 int data_diff(const struct data_ctx *c, const char *ref_a, const char *ref_b, cJSON **out,

@@ -115,6 +115,37 @@ int data_get(const struct data_ctx *c, const char *ref, const char *out_dir, cJS
     return 0;
 }
 
+int data_open_file(const struct data_ctx *c, const char *ref, const char *path, int *fd,
+                   uint64_t *size, char **name, struct cap_error *err)
+{
+    *fd = -1;
+    *name = NULL;
+    struct data_manifest m;
+    int rc = data_manifest_of(c, ref, &m, NULL, err);
+    if (rc < 0)
+        return rc;
+    const struct data_entry *e = NULL;
+    if (path)
+        e = data_manifest_find(&m, path);
+    else if (m.n == 1)
+        e = &m.e[0];
+    if (!e && path)
+        rc = cap_err(err, CAP_ENOTFOUND, "'%.200s' holds no file '%.300s'", ref, path);
+    else if (!e)
+        rc = cap_err(err, CAP_EINVAL,
+                     "'%.200s' holds %zu files: name the one wanted (its path in the version)",
+                     ref, m.n);
+    if (rc == 0) {
+        char obj[64];
+        data_object_path(&e->hash, obj);
+        rc = blob_open_read(c->objects, obj, fd, size, err);
+        if (rc == 0)
+            *name = cap_xstrdup(e->path);
+    }
+    data_manifest_free(&m);
+    return rc;
+}
+
 /* ---- diff ---- */
 
 static void add_entry(cJSON *arr, const struct data_entry *e)

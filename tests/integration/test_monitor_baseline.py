@@ -167,3 +167,39 @@ def test_get_and_delete_refuse_what_is_not_there(models):
     r = requests.get(server.url + URL + "/get", timeout=60)
     assert r.status_code == 400
     assert "'target'" in r.json()["message"]
+
+
+def test_a_dataset_version_is_the_reference(models, tmp_path):
+    """--dataset NAME@N: the server reads the reference from its dataset store, the same
+    baseline as uploading that file (issue 17: a dataset version as a deployment's reference)."""
+    server = models
+    x = data(40, seed=9)
+    tree = tmp_path / "ref"
+    tree.mkdir()
+    (tree / "ref.csv").write_text(csv_text(["f0", "f1", "f2"], x))
+    run = lambda *a: subprocess.run([BIN, *a], capture_output=True, text=True, timeout=120)
+    p = run("data", "add", str(tree / "ref.csv"), "--name", "blref", "--data", server.data_dir)
+    assert p.returncode == 0, p.stderr
+    p = run("monitor", "baseline", "bl", "--dataset", "blref@1", "--server", server.url)
+    assert p.returncode == 0, p.stderr
+    from_dataset = json.loads(p.stdout)
+    uploaded = post(server, csv_text(["f0", "f1", "f2"], x), target="deployment:bl",
+                    format="csv").json()
+    keep = lambda m: {k: v for k, v in m.items() if k not in ("created_at", "sample", "profile")}
+    assert keep(from_dataset) == keep(uploaded) and from_dataset["rows"] == 40
+
+    # A version of several files needs path=; a body beside dataset= is refused.
+    (tree / "other.csv").write_text(csv_text(["f0", "f1", "f2"], x[:5]))
+    assert run("data", "add", str(tree), "--name", "blref", "--data",
+               server.data_dir).returncode == 0
+    r = post(server, b"", target="deployment:bl", dataset="blref@2")
+    assert r.status_code == 400 and "holds 2 files" in r.json()["message"]
+    r = post(server, b"", target="deployment:bl", dataset="blref@2", path="other.csv")
+    assert r.status_code == 200 and r.json()["rows"] == 5
+    r = post(server, b"", target="deployment:bl", dataset="blref@2", path="nope.csv")
+    assert r.status_code == 404 and "no file 'nope.csv'" in r.json()["message"]
+    r = post(server, b"a,b\n1,2\n", target="deployment:bl", dataset="blref@1")
+    assert r.status_code == 400 and "either the body or a dataset" in r.json()["message"]
+    r = post(server, b"", target="deployment:bl", dataset="nosuch@1")
+    assert r.status_code == 404 and "No dataset named 'nosuch'" in r.json()["message"]
+    requests.delete(server.url + URL, params={"target": "deployment:bl"}, timeout=60)
