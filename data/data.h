@@ -11,7 +11,7 @@
  * so a killed `add` leaves objects that no version names, which `gc` finds.
  *
  * Hashes are "xxh128:<32 hex>" (xxHash's XXH3-128: 5.6 GB/s on one core
- * here against MD5's 0.65 GB/s, bench/data/hashes) or "md5:<32 hex>" for
+ * here against MD5's 0.65 GB/s, bench/data/hashes.c) or "md5:<32 hex>" for
  * files taken from a DVC cache without rehashing (`import-dvc`), and for the
  * md5 a `.dvc` file needs (computed beside xxh128 only when asked for).
  *
