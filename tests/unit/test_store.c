@@ -1339,7 +1339,7 @@ static void test_reopen_and_migrations(void **state)
         store_close(f->st);
         f->st = NULL;
         /* migrations ran once: still every version once, one default experiment */
-        assert_int_equal(query_int(f->db, "SELECT count(*) FROM schema_version"), 7);
+        assert_int_equal(query_int(f->db, "SELECT count(*) FROM schema_version"), 8);
         assert_int_equal(query_int(f->db, "SELECT count(*) FROM experiments WHERE name = "
                                           "'Default'"),
                          1);
