@@ -249,54 +249,6 @@ int data_dvc_dir_bytes(const struct data_manifest *m, char **out, size_t *len,
 
 /* ---- putting objects ---- */
 
-/* A writer for the object, or *w NULL when it is already there. */
-static int put_open(struct blob *cache, const struct data_hash *md5, bool is_dir, char rel[64],
-                    struct blob_writer **w, struct cap_error *err)
-{
-    object_rel(md5, is_dir, false, rel);
-    char *path = NULL;
-    uint64_t size;
-    *w = NULL;
-    if (data_dvc_locate(blob_root(cache), md5, is_dir, false, &path, &size, NULL) == 0) {
-        free(path);
-        return 0;
-    }
-    return blob_write_open(cache, rel, w, err);
-}
-
-/* Commits w and makes the object read-only, as DVC leaves its own. */
-static int put_commit(struct blob *cache, const char *rel, struct blob_writer *w,
-                      struct cap_error *err)
-{
-    int rc = blob_write_commit(w, err);
-    if (rc)
-        return rc;
-    struct cap_buf p;
-    cap_buf_init(&p);
-    cap_buf_printf(&p, "%s/%s", blob_root(cache), rel);
-    if (chmod(p.data, 0444) < 0)
-        rc = cap_err(err, CAP_EINVAL, "Cannot make '%.300s' read-only: %s", p.data,
-                     strerror(errno));
-    cap_buf_free(&p);
-    return rc;
-}
-
-int data_dvc_cache_put_bytes(struct blob *cache, const struct data_hash *md5, bool is_dir,
-                             const void *p, size_t n, struct cap_error *err)
-{
-    char rel[64];
-    struct blob_writer *w;
-    int rc = put_open(cache, md5, is_dir, rel, &w, err);
-    if (rc || !w)
-        return rc;
-    rc = blob_write(w, p, n, err);
-    if (rc) {
-        blob_write_abort(w);
-        return rc;
-    }
-    return put_commit(cache, rel, w, err);
-}
-
 static int copy_fd(struct blob_writer *w, int fd, uint64_t size, struct cap_error *err)
 {
     enum { CHUNK = 1 << 20 };
@@ -323,20 +275,49 @@ static int copy_fd(struct blob_writer *w, int fd, uint64_t size, struct cap_erro
     return rc;
 }
 
-int data_dvc_cache_put_fd(struct blob *cache, const struct data_hash *md5, int fd, uint64_t size,
-                          struct cap_error *err)
+/* Writes the object from p (n bytes) when fd < 0, else from fd (n bytes),
+ * unless it is there; then makes it read-only, as DVC leaves its own. */
+static int put(struct blob *cache, const struct data_hash *md5, bool is_dir, const void *p,
+               int fd, uint64_t n, struct cap_error *err)
 {
-    char rel[64];
+    char rel[64], *path = NULL;
+    uint64_t size;
+    if (data_dvc_locate(blob_root(cache), md5, is_dir, false, &path, &size, NULL) == 0) {
+        free(path);
+        return 0;
+    }
+    object_rel(md5, is_dir, false, rel);
     struct blob_writer *w;
-    int rc = put_open(cache, md5, false, rel, &w, err);
-    if (rc || !w)
+    int rc = blob_write_open(cache, rel, &w, err);
+    if (rc)
         return rc;
-    rc = copy_fd(w, fd, size, err);
+    rc = fd < 0 ? blob_write(w, p, (size_t)n, err) : copy_fd(w, fd, n, err);
     if (rc) {
         blob_write_abort(w);
         return rc;
     }
-    return put_commit(cache, rel, w, err);
+    if ((rc = blob_write_commit(w, err)) != 0)
+        return rc;
+    struct cap_buf full;
+    cap_buf_init(&full);
+    cap_buf_printf(&full, "%s/%s", blob_root(cache), rel);
+    if (chmod(full.data, 0444) < 0)
+        rc = cap_err(err, CAP_EINVAL, "Cannot make '%.300s' read-only: %s", full.data,
+                     strerror(errno));
+    cap_buf_free(&full);
+    return rc;
+}
+
+int data_dvc_cache_put_bytes(struct blob *cache, const struct data_hash *md5, bool is_dir,
+                             const void *p, size_t n, struct cap_error *err)
+{
+    return put(cache, md5, is_dir, p, -1, n, err);
+}
+
+int data_dvc_cache_put_fd(struct blob *cache, const struct data_hash *md5, int fd, uint64_t size,
+                          struct cap_error *err)
+{
+    return put(cache, md5, false, NULL, fd, size, err);
 }
 
 /* ---- what `dvc add` leaves ---- */
