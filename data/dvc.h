@@ -13,10 +13,12 @@
  *   ('a: b', '#x'). size is the file's bytes, or the sum over a directory.
  * - "hash: md5" marks a DVC 3 output: plain MD5 of the bytes, objects at
  *   <cache>/files/md5/ab/cdef... DVC 2 wrote no "hash": its md5 is
- *   "md5-dos2unix" (a file that looks like text, judged on each 1 MiB read's
- *   first 512 bytes, is hashed with CRLF turned into LF) and its objects are
- *   at <cache>/ab/cdef... DVC 3 still reads those from there. So a legacy
- *   object's name is not the MD5 of its bytes when it holds CRLF text.
+ *   "md5-dos2unix" (a file that looks like text by a heuristic on its first
+ *   512 bytes is hashed with CRLF turned into LF; 'x\r\ny\r\n' is named
+ *   1b5bb282..., the MD5 of 'x\ny\n', and stored with its CRLF) and its
+ *   objects are at <cache>/ab/cdef...; DVC 3 still reads those from there.
+ *   So a legacy object's name is not the MD5 of its bytes when it holds
+ *   CRLF text: importing one needs its bytes hashed.
  * - A directory's md5 ends in ".dir" and names a cache object holding its
  *   manifest: Python's json.dumps(..., sort_keys=True) of
  *   [{"md5": <hex>, "relpath": <'/'-joined path>}, ...] sorted by relpath as
@@ -27,7 +29,8 @@
  *   that are not UTF-8 make `dvc add` fail, so they are refused here too.
  * - `dvc status` reports "not in cache" unless the .dir object and every
  *   file object are in the cache; it rehashes (and deletes when wrong) any
- *   object whose mode is not exactly 0444, and trusts those that are. */
+ *   object whose mode is not exactly 0444, and trusts those that are, even
+ *   with wrong bytes: what we put there must be right. */
 #ifndef CAP_DATA_DVC_H
 #define CAP_DATA_DVC_H
 
