@@ -93,15 +93,17 @@ fuzz:
 $(PYTEST):
 	scripts/bootstrap --python
 
-test-integration: build/asan/capstan $(PYTEST)
+test-integration: build/asan/capstan $(DATA_DRIVERS) $(PYTEST)
 	CAPSTAN_BIN=$(CURDIR)/build/asan/capstan $(PYTEST) -q tests/integration
 
 # The feedback loop's numbers against the Python peers (scikit-learn, river,
-# nannyml): each tests/feedback/<name>_main.c is a small driver that feeds the
-# C code what the test feeds the peer, and prints JSON.
+# nannyml), and the data module's formats against DVC: each
+# tests/<dir>/<name>_main.c is a small driver that feeds the C code what the
+# test feeds the peer, and prints JSON.
 FEEDBACK_DRIVERS := $(patsubst tests/feedback/%.c,build/asan/tests/feedback/%,\
     $(wildcard tests/feedback/*_main.c))
-build/asan/tests/feedback/%: tests/feedback/%.c $(UNIT_ASAN_OBJS) $(INFER_LIB_ASAN)
+DATA_DRIVERS := $(patsubst tests/data/%.c,build/asan/tests/data/%,$(wildcard tests/data/*_main.c))
+build/asan/tests/%_main: tests/%_main.c $(UNIT_ASAN_OBJS) $(INFER_LIB_ASAN)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(INC) $(PKG_CFLAGS) $(ASAN_FLAGS) -MMD -MP -o $@ $(filter %.c %.o %.a,$^) \
 	    $(PKG_LIBS) -lpthread -lm
