@@ -4,6 +4,7 @@
  *   add PATH --name NAME [-m MSG] [--tag K=V]... [--dvc]   a new version
  *   ls | log NAME | show REF | get REF --out DIR [--run-id ID] | diff REF REF | rm REF
  *   gc [--dry-run] | use REF --run-id ID [--context C] | usage REF
+ *   import-dvc DIR [--name NAME]   a DVC repository's tracked outputs as versions
  * use records that a run used the version (an MLflow dataset input, as get --run-id does);
  * usage lists the runs and model versions that did.
  * REF: NAME, NAME@N or NAME@KEY=VALUE. --json prints the API's JSON.
@@ -20,7 +21,7 @@
 #define SYNOPSIS                                                                           \
     "capstan data add PATH --name NAME [-m MESSAGE] [--tag K=V]... [--dvc] | ls | log NAME" \
     " | show REF | get REF --out DIR [--run-id ID] | diff REF_A REF_B | rm REF | gc [--dry-run]" \
-    " | use REF --run-id ID [--context C] | usage REF"
+    " | use REF --run-id ID [--context C] | usage REF | import-dvc DIR [--name NAME]"
 
 struct data_cli {
     struct store *st;
@@ -94,7 +95,7 @@ static int print_result(const struct data_cli *d, const char *cmd, cJSON *out)
         if (cJSON_IsTrue(cJSON_GetObjectItem(out, "unchanged")))
             printf("unchanged: ");
         print_version_line(out);
-    } else if (strcmp(cmd, "log") == 0) {
+    } else if (strcmp(cmd, "log") == 0 || strcmp(cmd, "import-dvc") == 0) {
         const cJSON *v;
         cJSON_ArrayForEach(v, out) print_version_line(v);
     } else if (strcmp(cmd, "ls") == 0) {
@@ -163,7 +164,7 @@ static int run(struct data_cli *d, const struct cli_opt *opts, const char **pos,
                                  .message = msg ? msg : cli_get(opts, "-m"),
                                  .author = cli_get(opts, "--author"), .tags = tag->values,
                                  .ntags = (size_t)tag->nvalues,
-                                 .md5 = cli_get(opts, "--dvc") != NULL};
+                                 .dvc = cli_get(opts, "--dvc") != NULL};
         return data_add(c, &in, out, err);
     }
     if (strcmp(cmd, "ls") == 0)
@@ -188,6 +189,8 @@ static int run(struct data_cli *d, const struct cli_opt *opts, const char **pos,
         return data_log_input(c, pos[1], run_id, context, out, err);
     if (strcmp(cmd, "usage") == 0)
         return data_usage(c, pos[1], out, err);
+    if (strcmp(cmd, "import-dvc") == 0)
+        return data_import_dvc(c, pos[1], cli_get(opts, "--name"), out, err);
     if (strcmp(cmd, "diff") == 0)
         return data_diff(c, pos[1], pos[2], out, err);
     if (strcmp(cmd, "rm") == 0)
@@ -204,7 +207,7 @@ static int check_usage(const char *cmd, int npos, const struct cli_opt *opts)
         const char *opt;
     } t[] = {{"add", 2, "--name"}, {"ls", 1, NULL}, {"log", 2, NULL}, {"show", 2, NULL},
              {"get", 2, "--out"},  {"diff", 3, NULL}, {"rm", 2, NULL},  {"gc", 1, NULL},
-             {"use", 2, "--run-id"}, {"usage", 2, NULL}};
+             {"use", 2, "--run-id"}, {"usage", 2, NULL}, {"import-dvc", 2, NULL}};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         if (strcmp(t[i].cmd, cmd) != 0)
             continue;
@@ -227,12 +230,13 @@ int cmd_data(int argc, char **argv)
         {"--backend-store-uri", "CAPSTAN_BACKEND_STORE_URI", false, NULL, "metadata store URI"},
         {"--datasets-destination", "CAPSTAN_DATASETS_DESTINATION", false, NULL,
          "the datasets' object store (default: <data>/datasets)"},
-        {"--name", NULL, false, NULL, "add: the dataset's name"},
+        {"--name", NULL, false, NULL, "add, import-dvc: the dataset's name"},
         {"--message", NULL, false, NULL, "add: what this version is"},
         {"-m", NULL, false, NULL, "add: the same as --message"},
         {"--author", NULL, false, NULL, "add: who made it (default: $USER)"},
         {"--tag", NULL, false, NULL, "add: a KEY=VALUE tag (repeatable)", .repeat = true},
-        {"--dvc", NULL, true, NULL, "add: also compute md5s for DVC"},
+        {"--dvc", NULL, true, NULL,
+         "add: also write PATH.dvc and fill the DVC cache, as `dvc add` would"},
         {"--out", NULL, false, NULL, "get: the directory to write the files into"},
         {"--dry-run", NULL, true, NULL, "gc: count, delete nothing"},
         {"--run-id", NULL, false, NULL, "get, use: the MLflow run that uses the version"},

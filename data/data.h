@@ -102,7 +102,8 @@ struct data_add_in {
     const char *author;       /* may be NULL: the user */
     const char *const *tags;  /* "K=V" */
     size_t ntags;
-    bool md5;                 /* also compute md5 (for a .dvc file) */
+    bool dvc;                 /* also write PATH.dvc as `dvc add` would, and fill the DVC
+                                 cache of the repository PATH is in (md5s computed beside) */
 };
 /* Stores path's files and records a new version of name (created when
  * new), unless the content equals the latest version's: then *out is that
@@ -117,6 +118,13 @@ int data_add(const struct data_ctx *c, const struct data_add_in *in, cJSON **out
  * "files", "author", "created_at", "message", "parent", "tags": {K: V},
  * "schema", "profile" (when tabular)}. */
 int data_show(const struct data_ctx *c, const char *ref, cJSON **out, struct cap_error *err);
+/* A DVC repository's tracked data as versions, without rehashing (DVC 3
+ * outputs; DVC 2's md5-dos2unix names are rehashed as plain MD5): every
+ * .dvc file under dir (not below .dvc/ or .git/), each output a version of
+ * the dataset name (when one output in all) or named after its path.
+ * *out: [version objects]. */
+int data_import_dvc(const struct data_ctx *c, const char *dir, const char *name, cJSON **out,
+                    struct cap_error *err);
 /* Every dataset: [{"name", "versions", "latest": <version object>}]. */
 int data_list(const struct data_ctx *c, cJSON **out, struct cap_error *err);
 /* A dataset's versions, newest first. */

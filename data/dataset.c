@@ -196,10 +196,10 @@ static int check_tags(const struct data_add_in *in, cJSON **tags, struct cap_err
     return 0;
 }
 
-static char *author_of(const struct data_add_in *in)
+static char *author_of(const char *given)
 {
-    if (in->author && *in->author)
-        return cap_xstrdup(in->author);
+    if (given && *given)
+        return cap_xstrdup(given);
     const char *u = getenv("USER");
     if (u && *u)
         return cap_xstrdup(u);
@@ -207,19 +207,78 @@ static char *author_of(const struct data_add_in *in)
     return cap_xstrdup(pw ? pw->pw_name : "unknown");
 }
 
+/* ---- recording a version ---- */
+
+int data_latest(const struct data_ctx *c, const char *name, cJSON **latest,
+                struct data_manifest *parent, struct cap_error *err)
+{
+    *latest = NULL;
+    if (parent)
+        memset(parent, 0, sizeof *parent);
+    int rc = store_data_version_get(c->st, name, 0, NULL, latest, err);
+    if (rc == -CAP_ENOTFOUND)
+        return 0;
+    if (rc == 0 && parent && load_manifest(c, *latest, parent, err) < 0)
+        data_manifest_free(parent); /* then every object is looked for */
+    return rc;
+}
+
+int data_record(const struct data_ctx *c, struct data_record_in *in, cJSON **out,
+                struct cap_error *err)
+{
+    size_t len;
+    char *text = data_manifest_text(in->m, &len);
+    struct data_hash h;
+    int rc = data_store_bytes(c->objects, DATA_XXH128, text, len, &h, err);
+    free(text);
+    if (rc < 0)
+        return rc;
+    char hs[DATA_HASH_STR];
+    data_hash_format(&h, hs);
+    const char *latest_hash = cJSON_GetStringValue(cJSON_GetObjectItem(in->latest, "hash"));
+    if (latest_hash && strcmp(latest_hash, hs) == 0) {
+        *out = cJSON_Duplicate(in->latest, 1);
+        cJSON_AddTrueToObject(*out, "unchanged");
+        return 0;
+    }
+    /* every object durable before the row */
+    if (in->need_sync && (rc = blob_sync(c->objects, err)) < 0)
+        return rc;
+    int64_t bytes = 0;
+    for (size_t i = 0; i < in->m->n; i++)
+        bytes += (int64_t)in->m->e[i].size;
+    char *meta_json = cap_json_print(in->meta);
+    char *author = author_of(in->author);
+    struct store_data_version v = {
+        .name = in->name, .hash = hs, .size = bytes, .files = (int64_t)in->m->n,
+        .author = author, .message = in->message ? in->message : "",
+        .parent = in->latest ? (int64_t)cJSON_GetNumberValue(
+                                   cJSON_GetObjectItem(in->latest, "version"))
+                             : 0,
+        .meta_json = meta_json};
+    int64_t version;
+    rc = store_data_version_add(c->st, &v, &version, err);
+    if (rc == 0)
+        rc = store_data_version_get(c->st, in->name, version, NULL, out, err);
+    free(author);
+    free(meta_json);
+    return rc;
+}
+
+/* ---- add ---- */
+
 struct add_job {
     const struct data_ctx *c;
     const struct data_add_in *in;
     struct data_scan scan;
     struct data_manifest parent, m;
-    cJSON *latest, *tags;
+    cJSON *latest, *meta;
     struct data_statcache *sc;
     struct data_store_stats stats;
-    struct data_hash hash;
 };
 
-/* The manifest of what was stored, and its object. */
-static int write_manifest(struct add_job *j, struct cap_error *err)
+/* The manifest of what was stored. */
+static int build_manifest(struct add_job *j, struct cap_error *err)
 {
     for (size_t i = 0; i < j->scan.n; i++) {
         struct data_file *f = &j->scan.f[i];
@@ -227,14 +286,7 @@ static int write_manifest(struct add_job *j, struct cap_error *err)
                            f->md5.algo ? &f->md5 : NULL);
         data_statcache_put(j->sc, &f->st, &f->xxh, &f->md5);
     }
-    int rc = data_manifest_sort(&j->m, err);
-    if (rc < 0)
-        return rc;
-    size_t len;
-    char *text = data_manifest_text(&j->m, &len);
-    rc = data_store_bytes(j->c->objects, DATA_XXH128, text, len, &j->hash, err);
-    free(text);
-    return rc;
+    return data_manifest_sort(&j->m, err);
 }
 
 static cJSON *stats_json(const struct add_job *j)
@@ -248,63 +300,31 @@ static cJSON *stats_json(const struct add_job *j)
     return s;
 }
 
-static int record(struct add_job *j, cJSON **out, struct cap_error *err)
-{
-    char hs[DATA_HASH_STR];
-    data_hash_format(&j->hash, hs);
-    const char *latest_hash = cJSON_GetStringValue(cJSON_GetObjectItem(j->latest, "hash"));
-    if (latest_hash && strcmp(latest_hash, hs) == 0) {
-        *out = cJSON_Duplicate(j->latest, 1);
-        cJSON_AddTrueToObject(*out, "unchanged");
-        return 0;
-    }
-    /* every object durable before the row */
-    int rc = j->stats.need_sync ? blob_sync(j->c->objects, err) : 0;
-    if (rc < 0)
-        return rc;
-    cJSON *meta = cJSON_CreateObject();
-    cJSON_AddItemToObject(meta, "tags", j->tags);
-    j->tags = NULL;
-    char *meta_json = cap_json_print(meta);
-    char *author = author_of(j->in);
-    int64_t parent = j->latest ? (int64_t)cJSON_GetNumberValue(
-                                     cJSON_GetObjectItem(j->latest, "version"))
-                               : 0;
-    struct store_data_version v = {
-        .name = j->in->name, .hash = hs, .size = (int64_t)j->scan.bytes,
-        .files = (int64_t)j->scan.n, .author = author,
-        .message = j->in->message ? j->in->message : "", .parent = parent,
-        .meta_json = meta_json};
-    int64_t version;
-    rc = store_data_version_add(j->c->st, &v, &version, err);
-    if (rc == 0)
-        rc = store_data_version_get(j->c->st, j->in->name, version, NULL, out, err);
-    free(author);
-    free(meta_json);
-    cJSON_Delete(meta);
-    return rc;
-}
-
 static int add_locked(struct add_job *j, cJSON **out, struct cap_error *err)
 {
     const struct data_ctx *c = j->c;
-    int rc = data_scan_tree(j->in->path, &j->scan, err);
+    char *dvc_repo = NULL;
+    int rc = j->in->dvc ? data_dvc_repo_of(j->in->path, &dvc_repo, err) : 0;
+    if (rc == 0)
+        rc = data_scan_tree(j->in->path, &j->scan, err);
+    if (rc == 0)
+        rc = data_latest(c, j->in->name, &j->latest, &j->parent, err);
+    if (rc == 0) {
+        j->sc = data_statcache_load(c->stat_cache);
+        rc = data_store_files(c->objects, &j->scan, j->sc, j->parent.n ? &j->parent : NULL,
+                              j->in->dvc, c->threads, &j->stats, err);
+    }
+    if (rc == 0)
+        rc = build_manifest(j, err);
+    if (rc == 0 && dvc_repo) /* before the version: a refusal stores nothing */
+        rc = data_dvc_write_out(dvc_repo, j->in->path, &j->scan, &j->m, j->meta, err);
+    free(dvc_repo);
+    struct data_record_in rin = {.name = j->in->name, .message = j->in->message,
+                                 .author = j->in->author, .m = &j->m, .latest = j->latest,
+                                 .meta = j->meta, .need_sync = j->stats.need_sync};
+    if (rc == 0)
+        rc = data_record(c, &rin, out, err);
     if (rc < 0)
-        return rc;
-    rc = store_data_version_get(c->st, j->in->name, 0, NULL, &j->latest, err);
-    if (rc == -CAP_ENOTFOUND)
-        rc = 0;
-    else if (rc == 0 && load_manifest(c, j->latest, &j->parent, err) < 0)
-        data_manifest_free(&j->parent); /* then every object is checked */
-    else if (rc < 0)
-        return rc;
-    j->sc = data_statcache_load(c->stat_cache);
-    if ((rc = data_store_files(c->objects, &j->scan, j->sc, j->parent.n ? &j->parent : NULL,
-                               j->in->md5, c->threads, &j->stats, err)) < 0)
-        return rc;
-    if ((rc = write_manifest(j, err)) < 0)
-        return rc;
-    if ((rc = record(j, out, err)) < 0)
         return rc;
     cJSON_AddItemToObject(*out, "stats", stats_json(j));
     struct cap_error ignored;
@@ -321,16 +341,17 @@ int data_add(const struct data_ctx *c, const struct data_add_in *in, cJSON **out
         return bad_name(in->name, err);
     struct add_job j = {.c = c, .in = in};
     j.scan.rootfd = -1;
-    int rc = check_tags(in, &j.tags, err);
+    cJSON *tags;
+    int rc = check_tags(in, &tags, err);
     if (rc < 0)
         return rc;
+    j.meta = cJSON_CreateObject();
+    cJSON_AddItemToObject(j.meta, "tags", tags);
     int lock;
-    if ((rc = blob_lock(c->objects, false, &lock, err)) < 0) {
-        cJSON_Delete(j.tags);
-        return rc;
+    if ((rc = blob_lock(c->objects, false, &lock, err)) == 0) {
+        rc = add_locked(&j, out, err);
+        blob_unlock(lock);
     }
-    rc = add_locked(&j, out, err);
-    blob_unlock(lock);
     if (rc < 0) {
         cJSON_Delete(*out);
         *out = NULL;
@@ -340,6 +361,6 @@ int data_add(const struct data_ctx *c, const struct data_add_in *in, cJSON **out
     data_manifest_free(&j.m);
     data_statcache_free(j.sc);
     cJSON_Delete(j.latest);
-    cJSON_Delete(j.tags);
+    cJSON_Delete(j.meta);
     return rc;
 }

@@ -76,8 +76,39 @@ int data_store_files(struct blob *objects, struct data_scan *scan,
 /* Stores bytes in memory as an object of algo, synced; *h gets its hash. */
 int data_store_bytes(struct blob *objects, enum data_algo algo, const void *p, size_t n,
                      struct data_hash *h, struct cap_error *err);
+/* Stores the size bytes of fd (from its start) as the object named h,
+ * without hashing them (the caller vouches for h: DVC's cache), by reflink
+ * where the filesystem can, not synced. 1: written, 0: already there. */
+int data_store_fd(struct blob *objects, const struct data_hash *h, int fd, uint64_t size,
+                  struct cap_error *err);
 /* Reads a whole object (a manifest) into memory; at most max bytes. */
 int data_read_object(struct blob *objects, const struct data_hash *h, size_t max, char **out,
                      size_t *len, struct cap_error *err);
+
+/* ---- dataset.c: recording a version ---- */
+/* The latest version of name (*latest NULL when it has none) and, when
+ * parent is given, its manifest (left empty when unreadable). */
+int data_latest(const struct data_ctx *c, const char *name, cJSON **latest,
+                struct data_manifest *parent, struct cap_error *err);
+struct data_record_in {
+    const char *name, *message, *author;   /* author NULL: the user */
+    const struct data_manifest *m;          /* sorted; its objects stored */
+    const cJSON *latest;                    /* may be NULL */
+    const cJSON *meta;                      /* the version's meta object */
+    bool need_sync;                         /* objects were written unsynced */
+};
+/* Stores m's text as the manifest object and records the version, unless
+ * it is latest's content: then *out is latest with "unchanged": true. */
+int data_record(const struct data_ctx *c, struct data_record_in *in, cJSON **out,
+                struct cap_error *err);
+
+/* ---- dvc_import.c: DVC in a dataset's life ---- */
+/* The DVC repository (the nearest directory holding .dvc/) that contains
+ * path; -CAP_EINVAL naming path when there is none. *root malloc'd. */
+int data_dvc_repo_of(const char *path, char **root, struct cap_error *err);
+/* What `dvc add PATH` leaves, for what data_add stored: the objects in the
+ * repository's cache, then PATH.dvc; adds {"dvc": {"md5", "file"}} to meta. */
+int data_dvc_write_out(const char *repo, const char *path, const struct data_scan *scan,
+                       const struct data_manifest *m, cJSON *meta, struct cap_error *err);
 
 #endif

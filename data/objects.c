@@ -255,6 +255,42 @@ int data_store_bytes(struct blob *objects, enum data_algo algo, const void *p, s
     return rc < 0 ? rc : 0;
 }
 
+int data_store_fd(struct blob *objects, const struct data_hash *h, int fd, uint64_t size,
+                  struct cap_error *err)
+{
+    char path[64];
+    data_object_path(h, path);
+    int r = blob_exists(objects, path, NULL, err);
+    if (r != 0)
+        return r < 0 ? r : 0;
+    struct blob_writer *w;
+    int rc = blob_write_open_anon(objects, "objects/tmp", false, &w, err);
+    if (rc < 0)
+        return rc;
+    struct cap_error no_clone;
+    if (blob_write_clone(w, fd, &no_clone) < 0) {
+        char *buf = cap_xmalloc(CHUNK);
+        for (uint64_t off = 0; rc == 0 && off < size;) {
+            ssize_t k = pread(fd, buf, size - off < CHUNK ? (size_t)(size - off) : CHUNK,
+                              (off_t)off);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0)
+                rc = cap_err(err, CAP_EINVAL, "Cannot read the object for '%s': %s", path,
+                             k < 0 ? strerror(errno) : "shorter than its size");
+            else if ((rc = blob_write(w, buf, (size_t)k, err)) == 0)
+                off += (uint64_t)k;
+        }
+        free(buf);
+    }
+    if (rc < 0) {
+        blob_write_abort(w);
+        return rc;
+    }
+    rc = blob_write_commit_as(w, path, false, err);
+    return rc < 0 ? rc : rc == 0;
+}
+
 int data_read_object(struct blob *objects, const struct data_hash *h, size_t max, char **out,
                      size_t *len, struct cap_error *err)
 {
