@@ -111,7 +111,19 @@ static int print_result(const struct data_cli *d, const char *cmd, cJSON *out)
         for (int k = 0; k < 3; k++) {
             const cJSON *e;
             cJSON_ArrayForEach(e, cJSON_GetObjectItem(out, kinds[k]))
-                printf("%c %s\n", sign[k], cli_str(e, "path"));
+            {
+                printf("%c %s", sign[k], cli_str(e, "path"));
+                const cJSON *dr = cJSON_GetObjectItem(e, "drift");
+                if (cJSON_GetObjectItem(dr, "skipped"))
+                    printf("  (drift not computed: %s)", cli_str(dr, "skipped"));
+                else if (dr)
+                    printf("  (drift in %.0f of %.0f columns%s)",
+                           num(dr, "number_of_drifted_columns"), num(dr, "number_of_columns"),
+                           cJSON_IsTrue(cJSON_GetObjectItem(dr, "dataset_drift"))
+                               ? ": the dataset drifted"
+                               : "");
+                printf("\n");
+            }
         }
         printf("%d added, %d removed, %d changed, %.0f unchanged\n",
                cJSON_GetArraySize(cJSON_GetObjectItem(out, "added")),

@@ -15,7 +15,12 @@
 #include "base/buf.h"
 #include "base/json.h"
 #include "blob/blob.h"
+#include "monitor/monitor.h"
 #include "store/store.h"
+
+/* Drift between two versions of a table is computed on files up to this
+ * size: both are read whole (a 256 MB CSV of numbers is ~0.5 GB of columns). */
+#define DRIFT_MAX_BYTES (256u << 20)
 
 /* ---- get ---- */
 
@@ -186,6 +191,64 @@ static void diff_manifests(const struct data_manifest *a, const struct data_mani
     cap_json_add_i64(out, "unchanged", same);
 }
 
+/* One version's file as a frame. */
+static int read_table(const struct data_ctx *c, const struct data_entry *e, enum mon_format fmt,
+                      struct mon_frame *f, struct cap_error *err)
+{
+    char obj[64];
+    data_object_path(&e->hash, obj);
+    int fd;
+    uint64_t size;
+    int rc = blob_open_read(c->objects, obj, &fd, &size, err);
+    if (rc < 0)
+        return rc;
+    rc = mon_frame_read_fd(e->path, fmt, fd, NULL, 0, f, err);
+    close(fd);
+    return rc;
+}
+
+/* Evidently's drift tests (monitor/) between the two versions of a changed
+ * table: its report, or {"skipped": why}. */
+static cJSON *table_drift(const struct data_ctx *c, const struct data_entry *a,
+                          const struct data_entry *b)
+{
+    enum mon_format fmt;
+    struct cap_error err = {0};
+    cJSON *out = NULL;
+    if (mon_frame_format(a->path, &fmt, &err) < 0)
+        return NULL; /* not a table */
+    if (a->size > DRIFT_MAX_BYTES || b->size > DRIFT_MAX_BYTES) {
+        snprintf(err.msg, sizeof err.msg, "larger than %u MiB", DRIFT_MAX_BYTES >> 20);
+    } else {
+        struct mon_frame fa = {0}, fb = {0};
+        struct mon_drift_options opt = {.drift_share = 0.5};
+        if (read_table(c, a, fmt, &fa, &err) == 0 && read_table(c, b, fmt, &fb, &err) == 0)
+            mon_drift(&fa, &fb, &opt, &out, &err);
+        mon_frame_free(&fa);
+        mon_frame_free(&fb);
+    }
+    if (!out) {
+        out = cJSON_CreateObject();
+        cJSON_AddStringToObject(out, "skipped", err.msg);
+    }
+    return out;
+}
+
+/* Adds "drift" to each changed table of the diff. */
+static void diff_tables(const struct data_ctx *c, const struct data_manifest *a,
+                        const struct data_manifest *b, cJSON *out)
+{
+    cJSON *ch;
+    cJSON_ArrayForEach(ch, cJSON_GetObjectItem(out, "changed"))
+    {
+        const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(ch, "path"));
+        const struct data_entry *ea = data_manifest_find(a, path), *eb = data_manifest_find(b, path);
+        cJSON *drift = ea && eb ? table_drift(c, ea, eb) : NULL;
+        if (drift)
+            cJSON_AddItemToObject(ch, "drift", drift);
+    }
+}
+
 int data_diff(const struct data_ctx *c, const char *ref_a, const char *ref_b, cJSON **out,
               struct cap_error *err)
 {
@@ -201,6 +264,7 @@ int data_diff(const struct data_ctx *c, const char *ref_a, const char *ref_b, cJ
         cJSON_AddItemToObject(*out, "b", vb);
         va = vb = NULL;
         diff_manifests(&a, &b, *out);
+        diff_tables(c, &a, &b, *out);
     }
     cJSON_Delete(va);
     cJSON_Delete(vb);

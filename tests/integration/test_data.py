@@ -344,3 +344,38 @@ def test_lineage(tmp_path, server, mlflow_client):
     assert r.status_code == 404 and "lin-train" in r.json()["message"]
     p = run_cli("use", "nosuch@1", "--run-id", r1, check=False)
     assert p.returncode == 1 and "No dataset named 'nosuch'" in p.stderr
+
+
+def test_diff_of_a_table_has_its_drift(tmp_path):
+    """Two versions of a CSV: the diff carries the monitoring module's drift report for it,
+    the same report `capstan monitor drift` gives on the two files."""
+    import numpy as np
+    rng = np.random.default_rng(5)
+    src = tmp_path / "t"
+    src.mkdir()
+    def write(shift):
+        x = rng.normal(0, 1, 300) + shift
+        c = rng.choice(["a", "b", "c"], 300)
+        (src / "table.csv").write_text("x,c\n" + "".join(f"{v:.6f},{k}\n" for v, k in zip(x, c)))
+        (src / "notes.txt").write_text(f"shift {shift}\n")
+    write(0.0)
+    data(tmp_path, "add", str(src), "--name", "tab")
+    import shutil
+    shutil.copy(src / "table.csv", tmp_path / "ref.csv")
+    write(1.5)
+    data(tmp_path, "add", str(src), "--name", "tab")
+    d = data(tmp_path, "diff", "tab@1", "tab@2")
+    changed = {c["path"]: c for c in d["changed"]}
+    assert "drift" not in changed["notes.txt"]
+    drift = changed["table.csv"]["drift"]
+    by = {c["column"]: c for c in drift["columns"]}
+    assert by["x"]["drift_detected"] is True and by["c"]["drift_detected"] is False
+    ref = subprocess.run([BIN, "monitor", "drift", "--reference", str(tmp_path / "ref.csv"),
+                          "--current", str(src / "table.csv"), "--json"],
+                         capture_output=True, text=True, check=True)
+    want = json.loads(ref.stdout)
+    want.pop("data_quality")  # the CLI's report adds data quality; the diff is about drift
+    assert want == drift
+    text = subprocess.run([BIN, "data", "diff", "tab@1", "tab@2", "--data", str(tmp_path / "d")],
+                          capture_output=True, text=True, check=True).stdout
+    assert "~ table.csv  (drift in 1 of 2 columns: the dataset drifted)" in text
