@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -519,9 +520,15 @@ def labels_only_model():
 
 def nannyml_cbpe(chunk_size, metrics, ref, ana):
     """tests/feedback/nannyml_cbpe.py under .venv-nannyml on (proba, pred,
-    truth) rows of the reference and the labelled analysis."""
+    truth) rows of the reference and the labelled analysis. The interpreter:
+    CAPSTAN_NANNYML_PY, else the checkout's, else the one beside the venv
+    running pytest (a worktree has no venvs of its own), as test_cbpe.py's."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    py = os.path.join(root, ".venv-nannyml", "bin", "python")
+    py = os.environ.get("CAPSTAN_NANNYML_PY",
+                        os.path.join(root, ".venv-nannyml", "bin", "python"))
+    beside = os.path.join(os.path.dirname(sys.prefix), ".venv-nannyml", "bin", "python")
+    if not os.path.exists(py) and os.path.exists(beside):
+        py = beside
     lines = [f"reference {len(ref[0])}"]
     lines += [f"{p!r} {q:g} {t:g}" for p, q, t in zip(*ref)]
     lines.append(f"analysis {len(ana[0])} labelled")
