@@ -161,6 +161,9 @@ def test_bad_labels_are_refused_whole(deployed):
     reg = requests.post(f"{url}/v2/models/fbreg/infer", json=sh.oip_body(x), timeout=30).json()["id"]
     cases = [
         ("fbclf", [good, {"id": rid, "label": 1}], 400, "has 2 rows: name one"),
+        # the request named twice: read once for both, the same refusal
+        ("fbclf", [good, {"id": f"{rid}/1", "label": 1}, {"id": rid, "label": 1}], 400,
+         "labels[2]: request '%s' has 2 rows: name one" % rid),
         ("fbclf", [good, {"id": "a/b/c", "label": 1}], 400, "labels[1]"),
         ("fbclf", [good, {"id": "x/abc", "label": 1}], 400, "not a number"),
         ("fbclf", [good, {"id": one, "value": 1.5}], 400, "classifier"),
