@@ -410,6 +410,8 @@ int fb_labels_put(const struct fb_sink *sink, const char *deployment, const cJSO
             rc = 0;
         }
     }
+    if (rc == 0 && sink->joined)
+        rc = sink->joined(sink->joined_cls, b.nlabels, err);
     if (rc == 0)
         rc = put_with_detectors(sink, deployment, &b, err);
     if (rc == 0) { /* stored: a failed judgement is logged, the labels stand */

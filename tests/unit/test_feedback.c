@@ -1,6 +1,7 @@
 /* Unit tests of the feedback plumbing: request ids (feedback/ids.c), the
- * prediction log's id index (store predictions_find, and its trim), and the
- * label store (labels_put / scan / history). */
+ * prediction log's id index (store predictions_find, and its trim), the
+ * label store (labels_put / scan / history), and a reviewer's relabel that
+ * fails (feedback/review.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +12,9 @@
 #include <sqlite3.h>
 #include <stdio.h>
 
+#include "base/buf.h"
 #include "feedback/feedback.h"
+#include "payload/payload.h"
 #include "tests/unit/fixture.h"
 
 static void test_ids(void **state)
@@ -186,12 +189,113 @@ static void test_labels_replace_and_scan(void **state)
     cJSON_Delete(h);
 }
 
+/* Logs request "q" of deployment d: a classifier's two rows (classes 1, 0
+ * with their scores), and queues both rows for review. */
+static void log_and_queue(struct store *st, const char *d)
+{
+    struct cap_error err = {0};
+    int64_t cls[2] = {1, 0};
+    float scores[4] = {0.4f, 0.6f, 0.7f, 0.3f};
+    infer_tensor t[2] = {{.type = INFER_INT64, .ndim = 1, .dims = {2}, .data = cls},
+                         {.type = INFER_FLOAT, .ndim = 2, .dims = {2, 2}, .data = scores}};
+    struct cap_buf out;
+    cap_buf_init(&out);
+    payload_log_pack(NULL, false, t, 2, &out);
+    struct store_prediction p = {.timestamp_ms = 1000, .deployment = d, .model_name = "m",
+                                 .model_version = "1", .role = "primary", .request_id = "q",
+                                 .inputs = "in", .inputs_len = 2, .outputs = out.data,
+                                 .outputs_len = out.len, .agree = -1};
+    assert_int_equal(store_predictions_log(st, &p, 1, &err), 0);
+    cap_buf_free(&out);
+    struct store_review_item it[2] = {
+        {.request_id = "q", .row = 0, .reason = "sampled", .pred_ms = 1000,
+         .model_version = "1", .item_json = "{}"},
+        {.request_id = "q", .row = 1, .reason = "sampled", .pred_ms = 1000,
+         .model_version = "1", .item_json = "{}"}};
+    assert_int_equal(store_review_queue_add(st, d, it, 2, 1, &err), 0);
+}
+
+/* The queue's item q/0 as "status label reviewer labelled_at". */
+static void item_state(struct store *st, char *buf, size_t n)
+{
+    struct cap_error err = {0};
+    cJSON *items = NULL;
+    assert_int_equal(store_review_list(st, "d", NULL, 10, &items, &err), 0);
+    const cJSON *it = cJSON_GetArrayItem(items, 0);
+    assert_string_equal(cJSON_GetObjectItem(it, "id")->valuestring, "q/0");
+    const cJSON *l = cJSON_GetObjectItem(it, "label"), *r = cJSON_GetObjectItem(it, "reviewer");
+    const cJSON *at = cJSON_GetObjectItem(it, "labelled_at");
+    snprintf(buf, n, "%s %s %s %.0f", cJSON_GetObjectItem(it, "status")->valuestring,
+             l ? l->valuestring : "-", r ? r->valuestring : "-", at ? at->valuedouble : -1);
+    cJSON_Delete(items);
+}
+
+static void review_label(struct store *st, cJSON *label, const char *reviewer, int want)
+{
+    struct fb_sink sink = {.store = st, .source = "review", .now_ms = 2000};
+    struct cap_error err = {0};
+    cJSON *out = NULL;
+    int rc = fb_review_label(&sink, "d", "q/0", label, reviewer, &out, &err);
+    assert_int_equal(rc, want);
+    assert_true(rc == 0 ? out != NULL : out == NULL);
+    cJSON_Delete(out);
+    cJSON_Delete(label);
+}
+
+static int history_len(struct store *st)
+{
+    struct cap_error err = {0};
+    cJSON *h = NULL;
+    assert_int_equal(store_labels_history(st, "d", "q", 0, &h, &err), 0);
+    int n = cJSON_GetArraySize(h);
+    cJSON_Delete(h);
+    return n;
+}
+
+/* A relabel the join refuses leaves the item as ann left it (it was put
+ * back to pending, her label and name lost); a label store that fails
+ * after the item was marked leaves no label in the queue that the store
+ * does not hold. */
+static void test_review_relabel_refused(void **state)
+{
+    struct fixture_store *f = *state;
+    char first[128], now[128];
+    log_and_queue(f->st, "d");
+    review_label(f->st, cJSON_CreateNumber(1), "ann", 0);
+    item_state(f->st, first, sizeof first);
+    assert_non_null(strstr(first, "labelled 1 ann "));
+    /* a classifier's class must be a whole number */
+    review_label(f->st, cJSON_CreateNumber(0.5), "bob", -CAP_EINVAL);
+    item_state(f->st, now, sizeof now);
+    assert_string_equal(now, first);
+    assert_int_equal(history_len(f->st), 1);
+    /* the label store fails: a trigger refuses every new label */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TRIGGER refuse BEFORE INSERT ON feedback_labels "
+                                  "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    review_label(f->st, cJSON_CreateNumber(0), "bob", -CAP_EINTERNAL);
+    item_state(f->st, now, sizeof now);
+    assert_null(strstr(now, "bob"));
+    assert_int_equal(history_len(f->st), 1);
+    assert_int_equal(sqlite3_exec(db, "DROP TRIGGER refuse", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    review_label(f->st, cJSON_CreateNumber(0), "bob", 0);
+    item_state(f->st, now, sizeof now);
+    assert_non_null(strstr(now, "labelled 0 bob "));
+    assert_int_equal(history_len(f->st), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ids),
         cmocka_unit_test_setup_teardown(test_find_by_id_and_trim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_labels_replace_and_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_review_relabel_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
