@@ -1,7 +1,8 @@
 /* Unit tests of the feedback plumbing: request ids (feedback/ids.c), the
  * prediction log's id index (store predictions_find, and its trim), the
- * label store (labels_put / scan / history), and a reviewer's relabel that
- * fails (feedback/review.c). */
+ * label store (labels_put / scan / history), the review queue's store
+ * (rule, queue_add: a row queued once, the cursor; count, list, mark), and
+ * a reviewer's relabel that fails (feedback/review.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -189,6 +190,120 @@ static void test_labels_replace_and_scan(void **state)
     cJSON_Delete(h);
 }
 
+static int64_t rule_field(struct store *st, const char *key)
+{
+    struct cap_error err = {0};
+    cJSON *r = NULL;
+    assert_int_equal(store_review_rule_get(st, "d", &r, &err), 0);
+    int64_t v = (int64_t)cJSON_GetObjectItem(r, key)->valuedouble;
+    cJSON_Delete(r);
+    return v;
+}
+
+static int64_t review_count(struct store *st, const char *d, const char *status)
+{
+    struct cap_error err = {0};
+    int64_t n = -1;
+    assert_int_equal(store_review_count(st, d, status, &n, &err), 0);
+    return n;
+}
+
+static cJSON *review_list(struct store *st, const char *status, int max)
+{
+    struct cap_error err = {0};
+    cJSON *items = NULL;
+    assert_int_equal(store_review_list(st, "d", status, max, &items, &err), 0);
+    return items;
+}
+
+static const char *field(const cJSON *items, int i, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetArrayItem(items, i), key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void test_review_store(void **state)
+{
+    struct fixture_store *f = *state;
+    struct cap_error err = {0};
+    struct store_review_item it[3] = {
+        {.request_id = "a", .row = 0, .reason = "sampled", .pred_ms = 1, .model_version = "1",
+         .item_json = "{\"prediction\":\"1\",\"inputs\":{\"f0\":1}}"},
+        {.request_id = "a", .row = 1, .reason = "low_confidence", .pred_ms = 1,
+         .model_version = "1", .item_json = "{\"prediction\":\"0\"}"},
+        {.request_id = "b", .row = 0, .reason = "sampled", .pred_ms = 2, .model_version = "2",
+         .item_json = "{\"prediction\":\"1\"}"},
+    };
+    cJSON *r = NULL;
+    assert_int_equal(store_review_rule_get(f->st, "d", &r, &err), -CAP_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "has no review rule"));
+    /* a new rule starts before the oldest logged request */
+    assert_int_equal(store_review_rule_put(f->st, "d", "{\"sample\":1}", &err), 0);
+    assert_int_equal(store_review_rule_get(f->st, "d", &r, &err), 0);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "rule"), "sample")->valueint, 1);
+    cJSON_Delete(r);
+    assert_int_equal(rule_field(f->st, "cursor"), -1);
+    int64_t created = rule_field(f->st, "created_at");
+    assert_int_equal(store_review_queue_add(f->st, "d", it, 2, 5, &err), 0);
+    assert_int_equal(rule_field(f->st, "cursor"), 5);
+    assert_int_equal(review_count(f->st, "d", "pending"), 2);
+    assert_int_equal(store_review_mark(f->st, "d", "a", 1, "labelled", "1", "ann", 300, &err), 0);
+    /* a row queued already stays as it is (a/1 labelled); b/0 joins */
+    assert_int_equal(store_review_queue_add(f->st, "d", it, 3, 9, &err), 0);
+    assert_int_equal(review_count(f->st, "d", "pending"), 2);
+    assert_int_equal(review_count(f->st, "d", "labelled"), 1);
+    assert_int_equal(rule_field(f->st, "cursor"), 9);
+    assert_int_equal(store_review_queue_add(f->st, "d", NULL, 0, 12, &err), 0);
+    assert_int_equal(rule_field(f->st, "cursor"), 12);
+    /* replacing the rule keeps its cursor and creation time */
+    assert_int_equal(store_review_rule_put(f->st, "d", "{\"sample\":0.5}", &err), 0);
+    assert_int_equal(rule_field(f->st, "cursor"), 12);
+    assert_int_equal(rule_field(f->st, "created_at"), created);
+    assert_true(rule_field(f->st, "updated_at") >= created);
+    /* marks: skipped has a reviewer and no label; a row not queued is named */
+    assert_int_equal(store_review_mark(f->st, "d", "b", 0, "skipped", NULL, "bob", 400, &err), 0);
+    assert_int_equal(store_review_mark(f->st, "d", "zz", 1, "labelled", "1", "ann", 500, &err),
+                     -CAP_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "'zz/1'"));
+    assert_int_equal(store_review_mark(f->st, "e", "a", 1, "labelled", "1", "ann", 500, &err),
+                     -CAP_ENOTFOUND); /* another deployment's queue */
+    cJSON *items = review_list(f->st, "labelled", 10);
+    assert_int_equal(cJSON_GetArraySize(items), 1);
+    assert_string_equal(field(items, 0, "id"), "a/1");
+    assert_string_equal(field(items, 0, "reason"), "low_confidence");
+    assert_string_equal(field(items, 0, "prediction"), "0"); /* item_json's fields */
+    assert_string_equal(field(items, 0, "label"), "1");
+    assert_string_equal(field(items, 0, "reviewer"), "ann");
+    assert_int_equal((int)cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "labelled_at")
+                         ->valuedouble, 300);
+    cJSON_Delete(items);
+    items = review_list(f->st, "skipped", 10);
+    assert_string_equal(field(items, 0, "id"), "b/0");
+    assert_string_equal(field(items, 0, "reviewer"), "bob");
+    assert_null(field(items, 0, "label"));
+    cJSON_Delete(items);
+    items = review_list(f->st, "pending", 10);
+    assert_int_equal(cJSON_GetArraySize(items), 1);
+    assert_string_equal(field(items, 0, "id"), "a/0");
+    assert_null(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "reviewer"));
+    assert_int_equal(
+        (int)cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "inputs"), "f0")
+            ->valuedouble,
+        1);
+    cJSON_Delete(items);
+    items = review_list(f->st, NULL, 2); /* oldest first, at most max_results */
+    assert_int_equal(cJSON_GetArraySize(items), 2);
+    assert_string_equal(field(items, 0, "id"), "a/0");
+    assert_string_equal(field(items, 1, "id"), "a/1");
+    cJSON_Delete(items);
+    assert_int_equal(store_review_rule_delete(f->st, "d", &err), 0);
+    assert_int_equal(store_review_rule_delete(f->st, "d", &err), -CAP_ENOTFOUND);
+    items = review_list(f->st, NULL, 10);
+    assert_int_equal(cJSON_GetArraySize(items), 3); /* the items outlive the rule */
+    cJSON_Delete(items);
+    assert_int_equal(review_count(f->st, "e", "pending"), 0);
+}
+
 /* Logs request "q" of deployment d: a classifier's two rows (classes 1, 0
  * with their scores), and queues both rows for review. */
 static void log_and_queue(struct store *st, const char *d)
@@ -218,15 +333,12 @@ static void log_and_queue(struct store *st, const char *d)
 /* The queue's item q/0 as "status label reviewer labelled_at". */
 static void item_state(struct store *st, char *buf, size_t n)
 {
-    struct cap_error err = {0};
-    cJSON *items = NULL;
-    assert_int_equal(store_review_list(st, "d", NULL, 10, &items, &err), 0);
-    const cJSON *it = cJSON_GetArrayItem(items, 0);
-    assert_string_equal(cJSON_GetObjectItem(it, "id")->valuestring, "q/0");
-    const cJSON *l = cJSON_GetObjectItem(it, "label"), *r = cJSON_GetObjectItem(it, "reviewer");
-    const cJSON *at = cJSON_GetObjectItem(it, "labelled_at");
-    snprintf(buf, n, "%s %s %s %.0f", cJSON_GetObjectItem(it, "status")->valuestring,
-             l ? l->valuestring : "-", r ? r->valuestring : "-", at ? at->valuedouble : -1);
+    cJSON *items = review_list(st, NULL, 10);
+    assert_string_equal(field(items, 0, "id"), "q/0");
+    const char *l = field(items, 0, "label"), *r = field(items, 0, "reviewer");
+    const cJSON *at = cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "labelled_at");
+    snprintf(buf, n, "%s %s %s %.0f", field(items, 0, "status"), l ? l : "-", r ? r : "-",
+             at ? at->valuedouble : -1);
     cJSON_Delete(items);
 }
 
@@ -295,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_ids),
         cmocka_unit_test_setup_teardown(test_find_by_id_and_trim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_labels_replace_and_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_review_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_review_relabel_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
