@@ -1,5 +1,5 @@
 /* Unit tests of the feedback plumbing: request ids (feedback/ids.c), the
- * prediction log's id index (store predictions_find, and its trim), the
+ * windows of prediction time (feedback/rows.c), the prediction log's id index (store predictions_find, and its trim), the
  * label store (labels_put / scan / history), the review queue's store
  * (rule, queue_add: a row queued once, the cursor; count, list, mark), and
  * a reviewer's relabel that fails (feedback/review.c). */
@@ -10,11 +10,13 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 
 #include "base/buf.h"
 #include "feedback/feedback.h"
+#include "feedback/rows.h"
 #include "payload/payload.h"
 #include "tests/unit/fixture.h"
 
@@ -54,6 +56,26 @@ static void test_ids(void **state)
         assert_int_equal(fb_id_check(b, "id", &err), 0);
     }
     assert_memory_equal(a, b, 16); /* one process, one prefix */
+}
+
+/* Windows are multiples of the width, floored before 1970 too, so that the
+ * realised quality's and the estimate's meet by their start. */
+static void test_windows(void **state)
+{
+    assert_int_equal(fb_window_start(0, 1000, 2500), 2000);
+    assert_int_equal(fb_window_start(0, 1000, -1500), -2000);
+    assert_int_equal(fb_window_start(0, 1000, -1000), -1000);
+    assert_int_equal(fb_window_start(700, 0, 2500), 700); /* one window from `from` */
+    assert_int_equal(fb_window_index(500, 1000, 500), 0);
+    assert_int_equal(fb_window_index(500, 1000, 999), 0);
+    assert_int_equal(fb_window_index(500, 1000, 1000), 1);
+    assert_int_equal(fb_window_index(-1500, 1000, -1001), 0);
+    assert_int_equal(fb_window_index(-1500, 1000, -1), 1);
+    assert_int_equal(fb_window_index(-1500, 0, 99999), 0);
+    cJSON *n = fb_num_json(NAN), *v = fb_num_json(1.5);
+    assert_true(cJSON_IsNull(n) && cJSON_IsNumber(v) && v->valuedouble == 1.5);
+    cJSON_Delete(n);
+    cJSON_Delete(v);
 }
 
 static int setup(void **state)
@@ -405,6 +427,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_windows),
         cmocka_unit_test_setup_teardown(test_find_by_id_and_trim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_labels_replace_and_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_review_store, setup, teardown),
