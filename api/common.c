@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "base/json.h"
+#include "base/util.h"
 #include "track/validate.h"
 
 int api_run_id(const cJSON *msg, const char **out, struct cap_error *err)
@@ -245,4 +246,11 @@ int api_deployment(const struct api_env *env, const cJSON *msg, const char **dep
     rc = store_deployment_get(env->store, *dep, &d, err);
     cJSON_Delete(d);
     return rc;
+}
+
+struct fb_sink api_fb_sink(const struct api_env *env, const char *source)
+{
+    return (struct fb_sink){.store = env->store, .log = env->log, .source = source,
+                            .now_ms = cap_now_ms(), .alert = env->alert,
+                            .metrics = env->metrics};
 }

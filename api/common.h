@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "api/api.h"
+#include "feedback/feedback.h"
 #include "registry/registry.h"
 #include "store/store.h"
 
@@ -27,6 +28,10 @@ int api_max_results(const cJSON *msg, int dflt, int max, int *out, struct cap_er
  * -CAP_ENOTIMPL in a serving-only process (no store). */
 int api_deployment(const struct api_env *env, const cJSON *msg, const char **dep,
                    struct cap_error *err);
+/* Where the feedback module writes labels (fb_sink): the env's store, log
+ * writer, alert judge and /metrics, now; source names the labels' origin
+ * ("api", "review"). */
+struct fb_sink api_fb_sink(const struct api_env *env, const char *source);
 /* order_by: a list of clause strings; *out malloc'd, clear each key with
  * order_key_clear then free(). */
 int api_order_by(const cJSON *msg, enum filter_target target, struct order_key **out,

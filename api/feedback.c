@@ -63,9 +63,7 @@ static int labels_put(const struct api_env *env, const struct api_request *req,
     const cJSON *labels = cJSON_GetObjectItemCaseSensitive(req->msg, "labels");
     if (!labels)
         return cap_err(err, CAP_EINVAL, "Missing value for required parameter 'labels'");
-    struct fb_sink sink = {.store = env->store, .log = env->log, .source = "api",
-                           .now_ms = cap_now_ms(), .alert = env->alert,
-                           .metrics = env->metrics};
+    struct fb_sink sink = api_fb_sink(env, "api");
     cJSON *out = NULL;
     if ((rc = fb_labels_put(&sink, dep, labels, &out, err)) < 0)
         return rc;

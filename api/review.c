@@ -15,7 +15,6 @@
 #include "api/api.h"
 #include "api/common.h"
 #include "base/json.h"
-#include "base/util.h"
 #include "feedback/feedback.h"
 #include "store/store.h"
 
@@ -61,20 +60,13 @@ static int rule_delete(const struct api_env *env, const struct api_request *req,
     return 0;
 }
 
-static struct fb_sink sink_of(const struct api_env *env)
-{
-    return (struct fb_sink){.store = env->store, .log = env->log, .source = "review",
-                            .now_ms = cap_now_ms(), .alert = env->alert,
-                            .metrics = env->metrics};
-}
-
 static int queue(const struct api_env *env, const struct api_request *req,
                  struct api_response *resp, struct cap_error *err)
 {
     const char *dep, *status = "pending";
     int max = 0, rc;
     cJSON *items = NULL;
-    struct fb_sink sink = sink_of(env);
+    struct fb_sink sink = api_fb_sink(env, "review");
     if ((rc = api_deployment(env, req->msg, &dep, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "status", false, &status, err)) < 0 ||
         (rc = api_max_results(req->msg, 100, 10000, &max, err)) < 0)
@@ -103,7 +95,7 @@ static int label(const struct api_env *env, const struct api_request *req,
 {
     const char *dep, *id, *reviewer;
     cJSON *out = NULL;
-    struct fb_sink sink = sink_of(env);
+    struct fb_sink sink = api_fb_sink(env, "review");
     int rc;
     if ((rc = api_deployment(env, req->msg, &dep, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "id", true, &id, err)) < 0 ||

@@ -3,7 +3,6 @@
  * predictions of a reference period, applied to every logged prediction of
  * each window, and the realised quality beside it where labels came. */
 #include <inttypes.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,23 +91,11 @@ static void window_add(struct window *w, double proba, double pred)
     w->pred[w->n++] = pred;
 }
 
-/* Windows aligned to multiples of the width, as the realised quality's. */
-static size_t window_of(const struct fb_estimate_query *q, int64_t t)
-{
-    return q->width_ms > 0 ? (size_t)(t / q->width_ms - q->from_ms / q->width_ms) : 0;
-}
-
-static int64_t window_start(const struct fb_estimate_query *q, size_t i)
-{
-    return q->width_ms > 0 ? (q->from_ms / q->width_ms + (int64_t)i) * q->width_ms
-                           : q->from_ms;
-}
-
 static int on_prediction(void *cls, int64_t id, const struct store_prediction *r,
                          struct cap_error *err)
 {
     struct analysis *a = cls;
-    struct window *w = &a->w[window_of(a->q, r->timestamp_ms)];
+    struct window *w = &a->w[fb_window_index(a->q->from_ms, a->q->width_ms, r->timestamp_ms)];
     const char *positive = a->b->classes.names[a->b->pos];
     struct fb_pred *p = NULL;
     size_t n = 0;
@@ -135,11 +122,6 @@ static int on_prediction(void *cls, int64_t id, const struct store_prediction *r
 
 /* ---- the answer ---- */
 
-static cJSON *num(double v)
-{
-    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
-}
-
 static cJSON *value_json(const struct fb_cbpe_value *v)
 {
     cJSON *o = cJSON_CreateObject();
@@ -148,7 +130,7 @@ static cJSON *value_json(const struct fb_cbpe_value *v)
     double vals[] = {v->value, v->sampling_error, v->lower_bound, v->upper_bound,
                      v->lower_threshold, v->upper_threshold};
     for (int i = 0; i < 6; i++)
-        cJSON_AddItemToObject(o, keys[i], num(vals[i]));
+        cJSON_AddItemToObject(o, keys[i], fb_num_json(vals[i]));
     cJSON_AddBoolToObject(o, "alert", v->alert);
     return o;
 }
@@ -162,8 +144,8 @@ static cJSON *reference_json(const fb_cbpe *m, const struct binary *b)
     cJSON_AddNumberToObject(o, "chunk_size", (double)fb_cbpe_chunk_size(m));
     cJSON_AddStringToObject(o, "positive_class", b->classes.names[b->pos]);
     cJSON_AddBoolToObject(o, "calibrated", cal);
-    cJSON_AddItemToObject(o, "ece_before", num(before));
-    cJSON_AddItemToObject(o, "ece_after", num(after));
+    cJSON_AddItemToObject(o, "ece_before", fb_num_json(before));
+    cJSON_AddItemToObject(o, "ece_after", fb_num_json(after));
     cJSON *th = cJSON_AddObjectToObject(o, "thresholds");
     for (int k = 0; k < FB_CBPE_NMETRICS; k++) {
         if (!(fb_cbpe_metrics(m) & FB_CBPE_BIT(k)))
@@ -171,8 +153,8 @@ static cJSON *reference_json(const fb_cbpe *m, const struct binary *b)
         double lo, hi;
         fb_cbpe_thresholds(m, k, &lo, &hi);
         cJSON *t = cJSON_AddObjectToObject(th, fb_cbpe_metric_name(k));
-        cJSON_AddItemToObject(t, "lower", num(lo));
-        cJSON_AddItemToObject(t, "upper", num(hi));
+        cJSON_AddItemToObject(t, "lower", fb_num_json(lo));
+        cJSON_AddItemToObject(t, "upper", fb_num_json(hi));
     }
     return o;
 }
@@ -202,7 +184,9 @@ static int windows_json(const fb_cbpe *m, const struct analysis *a, const cJSON 
         int rc = fb_cbpe_window(m, &rows, &r, err);
         if (rc < 0)
             return rc;
-        int64_t start = window_start(a->q, i);
+        /* windows as the realised quality's, so that realised_at meets them */
+        int64_t start = fb_window_start(a->q->from_ms, a->q->width_ms,
+                                        a->q->from_ms + (int64_t)i * a->q->width_ms);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "start_ms", (double)start);
         int64_t end = a->q->width_ms > 0 ? start + a->q->width_ms : a->q->to_ms;
@@ -277,7 +261,7 @@ int fb_estimate(struct store *st, const struct fb_estimate_query *q, cJSON **out
         rc = fb_cbpe_fit(&ref, &o, &m, err);
     }
     if (rc == 0) {
-        a.nw = window_of(q, q->to_ms - 1) + 1;
+        a.nw = fb_window_index(q->from_ms, q->width_ms, q->to_ms - 1) + 1;
         a.w = cap_xcalloc(a.nw, sizeof *a.w);
         rc = store_predictions_range(st, q->deployment, q->from_ms, q->to_ms, on_prediction, &a,
                                      err);

@@ -55,6 +55,12 @@ struct fb_sink {
     int64_t now_ms;
     struct alert *alert;         /* the quality rules' judge (may be NULL: none) */
     struct metrics *metrics;     /* /metrics: the judged windows' quality (may be NULL) */
+    /* Called once the labels are checked and joined, before anything is
+     * stored (may be NULL): n labels joined, the other ids unknown. An error
+     * stores nothing. The review queue marks its item here, so that a label
+     * the join refuses leaves the item as it was. */
+    int (*joined)(void *cls, size_t n, struct cap_error *err);
+    void *joined_cls;
 };
 
 /* Joins and stores labels, a JSON array of {"id", "label" | "value",

@@ -31,11 +31,15 @@ struct item {
 /* A distinct request id of the batch and the logged request it names. */
 struct request {
     const char *id;
+    size_t nitems;               /* the batch's items naming it */
     bool found;
     int64_t ts;
     char *model_version;
     void *outputs;
     size_t outputs_len;
+    int read;                    /* preds: 0 not read, 1 read, -1 fb_preds_read refused */
+    struct fb_pred *preds;       /* every row, for a request of several items */
+    size_t npreds;
 };
 
 /* "2026-12-05T10:00:00Z" or with a fraction of a second, UTC only. */
@@ -132,6 +136,7 @@ static void distinct_requests(struct item *items, size_t n, struct request *reqs
         if (i == 0 || strcmp(order[i]->base, order[i - 1]->base) != 0)
             reqs[(*nreq)++].id = order[i]->base;
         order[i]->req = *nreq - 1;
+        reqs[*nreq - 1].nitems++;
     }
     free(order);
 }
@@ -253,8 +258,12 @@ struct batch {
 static void batch_free(struct batch *b)
 {
     for (size_t k = 0; k < b->nreq; k++) {
-        free(b->reqs[k].model_version);
-        free(b->reqs[k].outputs);
+        struct request *q = &b->reqs[k];
+        free(q->model_version);
+        free(q->outputs);
+        for (size_t r = 0; r < q->npreds; r++)
+            fb_pred_free(&q->preds[r]);
+        free(q->preds);
     }
     for (size_t i = 0; b->preds && i < b->n; i++) {
         fb_pred_free(&b->preds[i]);
@@ -267,6 +276,29 @@ static void batch_free(struct batch *b)
     free(b->labels);
 }
 
+/* What the logged request of item i said about its row, as fb_pred_read
+ * answers (-CAP_ENOTFOUND: no such row). A request named by several items
+ * is walked once for all of them (fb_pred_read per item would walk its pack
+ * and copy its tensors once per label); a pack that fb_preds_read refuses
+ * is read per row as before, since which rows it lacks depends on the row. */
+static int pred_of(struct batch *b, size_t i, const struct fb_pred **p, struct cap_error *e)
+{
+    const struct item *it = &b->items[i];
+    struct request *q = &b->reqs[it->req];
+    size_t row = it->row < 0 ? 0 : (size_t)it->row;
+    if (q->nitems > 1 && q->read == 0) {
+        struct cap_error ignored = {0};
+        int rc = fb_preds_read(q->outputs, q->outputs_len, &q->preds, &q->npreds, &ignored);
+        q->read = rc == 0 ? 1 : -1;
+    }
+    if (q->read > 0) {
+        *p = row < q->npreds ? &q->preds[row] : NULL;
+        return *p ? 0 : -CAP_ENOTFOUND;
+    }
+    *p = &b->preds[i];
+    return fb_pred_read(q->outputs, q->outputs_len, it->row, &b->preds[i], e);
+}
+
 /* Joins item i; 1 when its id is unknown. */
 static int join_item(struct batch *b, size_t i, const struct fb_sink *sink,
                      const char *deployment, struct cap_error *err)
@@ -275,9 +307,9 @@ static int join_item(struct batch *b, size_t i, const struct fb_sink *sink,
     struct request *q = &b->reqs[it->req];
     if (!q->found)
         return 1;
-    struct fb_pred *p = &b->preds[i];
+    const struct fb_pred *p = NULL;
     struct cap_error e = {0};
-    int rc = fb_pred_read(q->outputs, q->outputs_len, it->row, p, &e);
+    int rc = pred_of(b, i, &p, &e);
     if (rc == -CAP_ENOTFOUND)
         return 1; /* a row beyond the request's */
     if (rc < 0)
@@ -378,6 +410,8 @@ int fb_labels_put(const struct fb_sink *sink, const char *deployment, const cJSO
             rc = 0;
         }
     }
+    if (rc == 0 && sink->joined)
+        rc = sink->joined(sink->joined_cls, b.nlabels, err);
     if (rc == 0)
         rc = put_with_detectors(sink, deployment, &b, err);
     if (rc == 0) { /* stored: a failed judgement is logged, the labels stand */

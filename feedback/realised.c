@@ -3,7 +3,6 @@
  * indices or values and go through metrics.c, whose numbers equal
  * scikit-learn's. */
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +17,7 @@
 
 static void add_num(cJSON *o, const char *key, double v)
 {
-    cJSON_AddItemToObject(o, key, isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, key, fb_num_json(v));
 }
 
 static cJSON *notes_json(unsigned notes)
@@ -209,14 +208,6 @@ struct scan {
     cJSON *windows;
 };
 
-static int64_t window_start(const struct fb_realised_query *q, int64_t t)
-{
-    if (q->width_ms <= 0)
-        return q->from_ms;
-    int64_t s = t / q->width_ms * q->width_ms;
-    return s > t ? s - q->width_ms : s; /* floor for times before 1970 */
-}
-
 /* The window's quality per segment of q->segment: {column, bins?, groups:
  * [{segment, labelled, metrics}]}. */
 static int add_segments(struct scan *s, cJSON *w, struct cap_error *err)
@@ -270,7 +261,7 @@ static int add_ref(void *cls, const struct store_label *l, struct cap_error *err
 static int on_label(void *cls, const struct store_label *l, struct cap_error *err)
 {
     struct scan *s = cls;
-    int64_t start = window_start(s->q, l->pred_ms);
+    int64_t start = fb_window_start(s->q->from_ms, s->q->width_ms, l->pred_ms);
     if (start != s->start) {
         int rc = close_window(s, err);
         if (rc < 0)
@@ -285,7 +276,6 @@ static int on_label(void *cls, const struct store_label *l, struct cap_error *er
 
 struct counts {
     const struct fb_realised_query *q;
-    int64_t first;               /* the first window's start */
     int64_t *n;                  /* rows per window */
     size_t nw;
 };
@@ -298,9 +288,7 @@ static int count_rows(void *cls, int64_t id, const struct store_prediction *r,
     struct cap_error e = {0};
     if (fb_pred_read(r->outputs, r->outputs_len, 0, &p, &e) < 0)
         return 0; /* no prediction a label could meet: not counted */
-    size_t i = c->q->width_ms > 0
-                   ? (size_t)((window_start(c->q, r->timestamp_ms) - c->first) / c->q->width_ms)
-                   : 0;
+    size_t i = fb_window_index(c->q->from_ms, c->q->width_ms, r->timestamp_ms);
     if (i < c->nw)
         c->n[i] += p.rows;
     fb_pred_free(&p);
@@ -312,9 +300,7 @@ static int count_rows(void *cls, int64_t id, const struct store_prediction *r,
 static int add_coverage(struct store *st, const struct fb_realised_query *q, cJSON *windows,
                         struct cap_error *err)
 {
-    struct counts c = {.q = q, .first = window_start(q, q->from_ms)};
-    c.nw = q->width_ms > 0 ? (size_t)((window_start(q, q->to_ms - 1) - c.first) / q->width_ms) + 1
-                           : 1;
+    struct counts c = {.q = q, .nw = fb_window_index(q->from_ms, q->width_ms, q->to_ms - 1) + 1};
     c.n = cap_xcalloc(c.nw, sizeof *c.n);
     int rc = store_predictions_range(st, q->deployment, q->from_ms, q->to_ms, count_rows, &c,
                                      err);
@@ -323,7 +309,7 @@ static int add_coverage(struct store *st, const struct fb_realised_query *q, cJS
     {
         int64_t start = (int64_t)cJSON_GetObjectItem(w, "start_ms")->valuedouble;
         double labelled = cJSON_GetObjectItem(w, "labelled")->valuedouble;
-        size_t i = q->width_ms > 0 ? (size_t)((start - c.first) / q->width_ms) : 0;
+        size_t i = fb_window_index(q->from_ms, q->width_ms, start);
         int64_t n = i < c.nw ? c.n[i] : 0;
         cJSON_AddNumberToObject(w, "predictions", (double)n);
         cJSON_AddItemToObject(w, "coverage", n > 0 ? cJSON_CreateNumber(labelled / (double)n)

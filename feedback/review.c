@@ -270,9 +270,35 @@ int fb_review_fill(const struct fb_sink *sink, const char *deployment, struct ca
 
 /* ---- a reviewer's answer ---- */
 
-/* Marks the item, then stores the label through fb_labels_put (source
- * "review:<reviewer>"), so it is feedback like any other; a refused label
- * puts the item back to pending: nothing half-stored. */
+/* The item's mark, made by fb_labels_put once the label is checked and
+ * joined (fb_sink's joined), just before the label is stored. */
+struct mark {
+    struct store *st;
+    const char *deployment, *id, *base, *label, *reviewer;
+    int64_t row, at_ms;
+    bool marked;
+};
+
+static int mark_joined(void *cls, size_t n, struct cap_error *err)
+{
+    struct mark *m = cls;
+    if (n == 0)
+        return cap_err(err, CAP_ENOTFOUND,
+                       "Row '%s' is not in the review queue or no longer in the prediction log: "
+                       "its label cannot be joined",
+                       m->id);
+    int rc = store_review_mark(m->st, m->deployment, m->base, m->row, "labelled", m->label,
+                               m->reviewer, m->at_ms, err);
+    m->marked = rc == 0;
+    return rc;
+}
+
+/* Stores the label through fb_labels_put (source "review:<reviewer>"), so it
+ * is feedback like any other, and marks the item between its join and its
+ * store: a label the join refuses (of the wrong kind, its row gone from the
+ * log) or a row not queued leaves the item and the labels as they were.
+ * Only a failed store write after the mark is undone, to pending: the store
+ * has no operation that reads one item, so its prior state is not known. */
 int fb_review_label(const struct fb_sink *sink, const char *deployment, const char *id,
                     const cJSON *label, const char *reviewer, cJSON **out,
                     struct cap_error *err)
@@ -287,30 +313,23 @@ int fb_review_label(const struct fb_sink *sink, const char *deployment, const ch
         return cap_err(err, CAP_EINVAL, "'label' must be a class (text or a number)");
     if (cJSON_IsNumber(label))
         snprintf(text, sizeof text, "%.17g", label->valuedouble);
-    int64_t now = cap_now_ms();
-    const char *shown = cJSON_IsString(label) ? label->valuestring : text;
-    if ((rc = store_review_mark(sink->store, deployment, base, row < 0 ? 0 : row, "labelled",
-                                shown, reviewer, now, err)) < 0)
-        return rc;
+    struct mark m = {.st = sink->store, .deployment = deployment, .id = id, .base = base,
+                     .label = cJSON_IsString(label) ? label->valuestring : text,
+                     .reviewer = reviewer, .row = row < 0 ? 0 : row, .at_ms = cap_now_ms()};
     snprintf(source, sizeof source, "review:%s", reviewer);
     struct fb_sink s = *sink;
     s.source = source;
+    s.joined = mark_joined;
+    s.joined_cls = &m;
     cJSON *labels = cJSON_CreateArray(), *one = cJSON_CreateObject();
     cJSON_AddStringToObject(one, "id", id);
     cJSON_AddItemToObject(one, "label", cJSON_Duplicate(label, false));
     cJSON_AddItemToArray(labels, one);
     rc = fb_labels_put(&s, deployment, labels, out, err);
     cJSON_Delete(labels);
-    if (rc == 0 && cJSON_GetArraySize(cJSON_GetObjectItem(*out, "unknown")) > 0)
-        rc = cap_err(err, CAP_ENOTFOUND,
-                     "Row '%s' is no longer in the prediction log: its label cannot be joined",
-                     id);
-    if (rc < 0) {
+    if (rc < 0 && m.marked) {
         struct cap_error e = {0};
-        store_review_mark(sink->store, deployment, base, row < 0 ? 0 : row, "pending", NULL,
-                          NULL, 0, &e);
-        cJSON_Delete(*out);
-        *out = NULL;
+        store_review_mark(sink->store, deployment, base, m.row, "pending", NULL, NULL, 0, &e);
     }
     return rc;
 }

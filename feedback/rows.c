@@ -1,5 +1,7 @@
-/* rows.c - a window's labelled rows and their classes (rows.h), shared by
- * the realised quality and the label-free estimate. */
+/* rows.c - a window's labelled rows and their classes, and the windows
+ * themselves (rows.h), shared by the realised quality and the label-free
+ * estimate. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,3 +191,25 @@ void fb_find_classes(struct fb_rows *r, struct fb_classes *c)
     }
 }
 
+/* ---- windows of prediction time ---- */
+
+int64_t fb_window_start(int64_t from_ms, int64_t width_ms, int64_t t)
+{
+    if (width_ms <= 0)
+        return from_ms;
+    int64_t s = t / width_ms * width_ms;
+    return s > t ? s - width_ms : s; /* floor for times before 1970 */
+}
+
+size_t fb_window_index(int64_t from_ms, int64_t width_ms, int64_t t)
+{
+    if (width_ms <= 0)
+        return 0;
+    return (size_t)((fb_window_start(from_ms, width_ms, t) -
+                     fb_window_start(from_ms, width_ms, from_ms)) / width_ms);
+}
+
+cJSON *fb_num_json(double v)
+{
+    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}

@@ -1,7 +1,9 @@
 /* rows.h - internal to feedback/: a window's labelled rows (as the store
  * hands them out) and a classifier's classes among them (rows.c): sorted as
  * scikit-learn sorts classes_ (as numbers when every one is a whole number),
- * so that a model's score columns, which follow classes_, map onto them. */
+ * so that a model's score columns, which follow classes_, map onto them;
+ * and the windows of prediction time that the realised quality and the
+ * estimate share. */
 #ifndef CAP_FEEDBACK_ROWS_H
 #define CAP_FEEDBACK_ROWS_H
 
@@ -46,6 +48,18 @@ void fb_find_classes(struct fb_rows *r, struct fb_classes *c);
 /* The index of name among the first n (sorted) classes, or -1. */
 int32_t fb_find_in(const struct fb_classes *c, int n, const char *name);
 void fb_classes_free(struct fb_classes *c);
+
+/* ---- windows of prediction time ---- */
+
+/* The start of the window holding t: windows are aligned to multiples of
+ * width_ms (floored, so also before 1970); width_ms <= 0 is one window from
+ * from_ms. The realised and the estimated windows meet by their start. */
+int64_t fb_window_start(int64_t from_ms, int64_t width_ms, int64_t t);
+/* The index of the window holding t (t >= from_ms), the one holding from_ms
+ * being 0. */
+size_t fb_window_index(int64_t from_ms, int64_t width_ms, int64_t t);
+/* A finite number as JSON; NaN and infinities as null (JSON has none). */
+cJSON *fb_num_json(double v);
 
 /* ---- segments (segments.c) ---- */
 

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -160,6 +161,9 @@ def test_bad_labels_are_refused_whole(deployed):
     reg = requests.post(f"{url}/v2/models/fbreg/infer", json=sh.oip_body(x), timeout=30).json()["id"]
     cases = [
         ("fbclf", [good, {"id": rid, "label": 1}], 400, "has 2 rows: name one"),
+        # the request named twice: read once for both, the same refusal
+        ("fbclf", [good, {"id": f"{rid}/1", "label": 1}, {"id": rid, "label": 1}], 400,
+         "labels[2]: request '%s' has 2 rows: name one" % rid),
         ("fbclf", [good, {"id": "a/b/c", "label": 1}], 400, "labels[1]"),
         ("fbclf", [good, {"id": "x/abc", "label": 1}], 400, "not a number"),
         ("fbclf", [good, {"id": one, "value": 1.5}], 400, "classifier"),
@@ -519,9 +523,15 @@ def labels_only_model():
 
 def nannyml_cbpe(chunk_size, metrics, ref, ana):
     """tests/feedback/nannyml_cbpe.py under .venv-nannyml on (proba, pred,
-    truth) rows of the reference and the labelled analysis."""
+    truth) rows of the reference and the labelled analysis. The interpreter:
+    CAPSTAN_NANNYML_PY, else the checkout's, else the one beside the venv
+    running pytest (a worktree has no venvs of its own), as test_cbpe.py's."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    py = os.path.join(root, ".venv-nannyml", "bin", "python")
+    py = os.environ.get("CAPSTAN_NANNYML_PY",
+                        os.path.join(root, ".venv-nannyml", "bin", "python"))
+    beside = os.path.join(os.path.dirname(sys.prefix), ".venv-nannyml", "bin", "python")
+    if not os.path.exists(py) and os.path.exists(beside):
+        py = beside
     lines = [f"reference {len(ref[0])}"]
     lines += [f"{p!r} {q:g} {t:g}" for p, q, t in zip(*ref)]
     lines.append(f"analysis {len(ana[0])} labelled")

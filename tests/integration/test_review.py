@@ -162,3 +162,38 @@ def test_bad_review_requests(server, path, body, status, msg):
     assert r.status_code == status and msg in r.json()["message"], r.text
     r = requests.get(server.url + REVIEW + "/rules", params={"deployment": "rclf"}, timeout=30)
     assert r.status_code == 404  # nothing stored by a refused rule
+
+
+def test_a_refused_relabel_keeps_the_item_as_it_was(server):
+    """A correction the join refuses (a class that is not a whole number)
+    leaves the item labelled as before (label, reviewer, time) and stores
+    nothing; an accepted one replaces both."""
+    url = server.url
+    sh.deploy(url, sh.logistic_model(), "rfix", "review-relabel")
+    r = requests.post(url + REVIEW + "/rules",
+                      json={"deployment": "rfix", "rule": {"sample": 1}}, timeout=30)
+    assert r.status_code == 200, r.text
+    X, _ = sh.classifier_data(4)
+    rid, _, _ = infer(url, X[:3], dep="rfix")
+    assert queue(url, dep="rfix")["pending"] == 3
+    item = f"{rid}/1"
+
+    def label(value, reviewer):
+        return requests.post(url + REVIEW + "/label",
+                             json={"deployment": "rfix", "id": item, "label": value,
+                                   "reviewer": reviewer}, timeout=30)
+
+    assert label(1, "ann").status_code == 200
+    before = queue(url, "labelled", dep="rfix")["items"]
+    assert [(it["id"], it["label"], it["reviewer"]) for it in before] == [(item, "1", "ann")]
+    r = label(0.5, "bob")
+    assert r.status_code == 400 and "classifier" in r.json()["message"], r.text
+    assert queue(url, "labelled", dep="rfix")["items"] == before
+    assert queue(url, dep="rfix")["pending"] == 2
+    h = requests.get(url + "/api/2.0/capstan/feedback/history",
+                     params={"deployment": "rfix", "id": item}, timeout=30).json()["labels"]
+    assert [(x["label"], x["source"]) for x in h] == [("1", "review:ann")]
+    assert label(0, "bob").status_code == 200
+    after = queue(url, "labelled", dep="rfix")["items"]
+    assert [(it["label"], it["reviewer"]) for it in after] == [("0", "bob")]
+    assert after[0]["labelled_at"] >= before[0]["labelled_at"]
