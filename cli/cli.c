@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/buf.h"
+#include "base/numfmt.h"
 
 int cli_parse(int argc, char **argv, int start, struct cli_opt *opts, const char **pos,
               int maxpos, int *npos)
@@ -139,6 +140,17 @@ void cli_print_json(const cJSON *o)
     char *s = cJSON_Print(o);
     puts(s);
     free(s);
+}
+
+int cli_max_memory(const char *s, size_t *out)
+{
+    double v;
+    if (!cap_text_to_double(s, strlen(s), &v) || !(v > 0 && v < 1e12)) {
+        fprintf(stderr, "capstan: --max-memory '%s' is not a positive number of MiB\n", s);
+        return -1;
+    }
+    *out = (size_t)(v * 1024 * 1024);
+    return 0;
 }
 
 int cli_fail(const struct cap_error *err)

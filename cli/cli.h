@@ -55,6 +55,10 @@ int cli_call(const char *server, const char *method, const char *path, const cJS
              cJSON **out);
 /* The same, POSTing size bytes of f as the body (application/octet-stream). */
 int cli_upload(const char *server, const char *path, FILE *f, long long size, cJSON **out);
+/* --max-memory in bytes: a positive number of MiB (fractions too, for
+ * tests of the column-group reads on small files); prints and returns -1
+ * when it is not one. */
+int cli_max_memory(const char *s, size_t *out);
 int cli_fail(const struct cap_error *err);                   /* prints it, returns 1 */
 
 int cmd_server(int argc, char **argv);
@@ -67,5 +71,6 @@ int cmd_monitor(int argc, char **argv);
 int cmd_monitor_baseline(int argc, char **argv); /* cmd_monitor_baseline.c */
 int cmd_feedback(int argc, char **argv);
 int cmd_review(int argc, char **argv);
+int cmd_data_table(int argc, char **argv); /* cmd_data_table.c: `data profile` */
 
 #endif

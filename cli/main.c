@@ -60,6 +60,8 @@ int main(int argc, char **argv)
         return cmd_feedback(argc, argv);
     if (strcmp(cmd, "review") == 0)
         return cmd_review(argc, argv);
+    if (strcmp(cmd, "data") == 0) /* data profile, until cli/cmd_data.c dispatches it */
+        return cmd_data_table(argc, argv);
     fprintf(stderr, "capstan: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
