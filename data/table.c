@@ -221,13 +221,13 @@ static size_t frame_bytes(const struct mon_frame *f, const bool *keep)
     return n;
 }
 
-/* Bytes for messages: "12.3 MiB", or "850 bytes" below a tenth of one. */
+/* Bytes for messages: "12.34 MiB", or "850 bytes" below a tenth of one. */
 static const char *size_text(size_t bytes, char buf[32])
 {
     if (bytes < 104858)
         snprintf(buf, 32, "%zu bytes", bytes);
     else
-        snprintf(buf, 32, "%.1f MiB", (double)bytes / (1024.0 * 1024.0));
+        snprintf(buf, 32, "%.2f MiB", (double)bytes / (1024.0 * 1024.0));
     return buf;
 }
 
