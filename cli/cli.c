@@ -70,6 +70,23 @@ int cli_parse(int argc, char **argv, int start, struct cli_opt *opts, const char
     return 0;
 }
 
+int cli_parse_sub(int argc, char **argv, const char *sub, const char *synopsis,
+                  struct cli_opt *opts, const char **pos, int maxpos, int *npos)
+{
+    *npos = 0;
+    if (argc < 3 || strcmp(argv[2], sub) != 0) {
+        fprintf(stderr, "usage: %s\n", synopsis);
+        return -1;
+    }
+    if (cli_parse(argc, argv, 3, opts, pos, maxpos, npos) < 0)
+        return -1;
+    if (cli_get(opts, "--help")) {
+        cli_usage(synopsis, opts);
+        return 1;
+    }
+    return 0;
+}
+
 const char *cli_get(const struct cli_opt *opts, const char *name)
 {
     for (int k = 0; opts[k].name; k++)

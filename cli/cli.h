@@ -35,6 +35,12 @@ struct cli_opt {
 int cli_parse(int argc, char **argv, int start, struct cli_opt *opts, const char **pos,
               int maxpos, int *npos);
 const char *cli_get(const struct cli_opt *opts, const char *name);
+/* `capstan COMMAND SUB [options]` with one sub-command: checks that
+ * argv[2] is sub and parses argv[3..]. 0: go on; 1: --help was printed
+ * (exit 0); -1: a usage error was printed (exit 2). */
+int cli_parse_sub(int argc, char **argv, const char *sub, const char *synopsis,
+                  struct cli_opt *opts, const char **pos, int maxpos, int *npos);
+
 void cli_usage(const char *synopsis, const struct cli_opt *opts);
 
 /* Opens the store that --backend-store-uri or --data name (read commands

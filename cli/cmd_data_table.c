@@ -99,16 +99,9 @@ int cmd_data_table(int argc, char **argv)
     };
     const char *pos[1];
     int npos;
-    if (argc < 3 || strcmp(argv[2], "profile") != 0) {
-        fprintf(stderr, "usage: %s\n", SYNOPSIS);
-        return 2;
-    }
-    if (cli_parse(argc, argv, 3, opts, pos, 1, &npos) < 0)
-        return 2;
-    if (cli_get(opts, "--help")) {
-        cli_usage(SYNOPSIS, opts);
-        return 0;
-    }
+    int p = cli_parse_sub(argc, argv, "profile", SYNOPSIS, opts, pos, 1, &npos);
+    if (p)
+        return p < 0 ? 2 : 0;
     size_t budget;
     if (npos != 1) {
         fprintf(stderr, "capstan: data profile needs a FILE\nusage: %s\n", SYNOPSIS);

@@ -82,6 +82,20 @@ static const char *dup_member(const cJSON *o)
     return NULL;
 }
 
+/* o must be an object with no member given twice; where names it in
+ * messages ("" for the document itself), expect says what it should be. */
+static int check_object(const char *label, const char *where, const cJSON *o, const char *expect,
+                        struct cap_error *err)
+{
+    const char *sep = *where ? ": " : "";
+    if (!cJSON_IsObject(o))
+        return cap_err(err, CAP_EINVAL, "%s: %s%sexpected %s", label, where, sep, expect);
+    const char *dup = dup_member(o);
+    if (dup)
+        return cap_err(err, CAP_EINVAL, "%s: %s%s\"%s\" is given twice", label, where, sep, dup);
+    return 0;
+}
+
 static int cmp_text(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -213,15 +227,11 @@ static int parse_column(const char *label, struct data_schema *s, const cJSON *o
 {
     struct scol *c = &s->cols[s->ncols++];
     c->name = cap_xstrdup(o->string);
-    if (!cJSON_IsObject(o))
-        return cap_err(err, CAP_EINVAL, "%s: column '%s': expected an object of rules (type, "
-                       "nullable, min, max, allowed, unique)", label, c->name);
-    const char *dup = dup_member(o);
-    if (dup)
-        return cap_err(err, CAP_EINVAL, "%s: column '%s': \"%s\" is given twice", label, c->name,
-                       dup);
-    int rc = 0;
-    for (const cJSON *v = o->child; v && rc == 0; v = v->next)
+    char where[300];
+    snprintf(where, sizeof where, "column '%.280s'", c->name);
+    int rc = check_object(label, where, o, "an object of rules (type, nullable, min, max, "
+                          "allowed, unique)", err);
+    for (const cJSON *v = rc == 0 ? o->child : NULL; v && rc == 0; v = v->next)
         rc = parse_rule(label, s, c, v, err);
     if (rc == 0 && c->has_min && c->has_max && c->min > c->max)
         rc = cap_err(err, CAP_EINVAL, "%s: column '%s': min %.15g is above max %.15g", label,
@@ -232,15 +242,11 @@ static int parse_column(const char *label, struct data_schema *s, const cJSON *o
 static int parse_columns(const char *label, struct data_schema *s, const cJSON *o,
                          struct cap_error *err)
 {
-    if (!cJSON_IsObject(o))
-        return cap_err(err, CAP_EINVAL, "%s: \"columns\" must be an object of column names to "
-                       "their rules", label);
-    const char *dup = dup_member(o);
-    if (dup)
-        return cap_err(err, CAP_EINVAL, "%s: column '%s' is given twice in \"columns\"", label,
-                       dup);
+    int rc = check_object(label, "\"columns\"", o, "an object of column names to their rules",
+                          err);
+    if (rc < 0)
+        return rc;
     s->cols = cap_xcalloc((size_t)cJSON_GetArraySize(o) + 1, sizeof *s->cols);
-    int rc = 0;
     for (const cJSON *c = o->child; c && rc == 0; c = c->next)
         rc = parse_column(label, s, c, err);
     return rc;
@@ -295,9 +301,9 @@ static int parse_keys(const char *label, struct data_schema *s, const cJSON *v,
 static int parse_rows(const char *label, struct data_schema *s, const cJSON *o,
                       struct cap_error *err)
 {
-    if (!cJSON_IsObject(o) || dup_member(o))
-        return cap_err(err, CAP_EINVAL, "%s: \"rows\" must be an object {\"min\": n, \"max\": n}",
-                       label);
+    int rc = check_object(label, "\"rows\"", o, "an object {\"min\": n, \"max\": n}", err);
+    if (rc < 0)
+        return rc;
     for (const cJSON *v = o->child; v; v = v->next) {
         bool lo = strcmp(v->string, "min") == 0;
         if (!lo && strcmp(v->string, "max") != 0)
@@ -328,13 +334,8 @@ static size_t line_at(const char *text, const char *at)
 static int parse_doc(const char *label, struct data_schema *s, const cJSON *j,
                      struct cap_error *err)
 {
-    if (!cJSON_IsObject(j))
-        return cap_err(err, CAP_EINVAL, "%s: expected a JSON object with \"columns\", \"unique\" "
-                       "and \"rows\"", label);
-    const char *dup = dup_member(j);
-    if (dup)
-        return cap_err(err, CAP_EINVAL, "%s: \"%s\" is given twice", label, dup);
-    int rc = 0;
+    int rc = check_object(label, "", j, "a JSON object with \"columns\", \"unique\" and "
+                          "\"rows\"", err);
     for (const cJSON *v = j->child; v && rc == 0; v = v->next) {
         if (strcmp(v->string, "columns") == 0)
             rc = parse_columns(label, s, v, err);

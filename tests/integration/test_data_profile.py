@@ -240,7 +240,7 @@ def test_more_bad_rows_than_shown(tmp_path):
     ('{"columns": {"c": {"allowed": []}}}', "\"allowed\" must be a non-empty list"),
     ('{"columns": {"c": {"allowed": [true]}}}', "\"allowed\" holds a boolean"),
     ('{"columns": {"c": {"unique": "yes"}}}', "column 'c': \"unique\" must be true or false"),
-    ('{"columns": []}', "\"columns\" must be an object"),
+    ('{"columns": []}', "\"columns\": expected an object of column names to their rules"),
     ('{"unique": "id"}', "\"unique\" must be a non-empty list of column names"),
     ('{"unique": ["a", "a"]}', "column 'a' is named twice in one key"),
     ('{"rows": {"min": -1}}', "\"rows\": \"min\" must be a whole number of rows"),

@@ -177,7 +177,9 @@ static void test_schema_errors(void **state)
     parse_fails("{\"columns\": {\"a\": {\"max\": 1, \"max\": 2}}}",
                 "s.json: column 'a': \"max\" is given twice");
     parse_fails("{\"columns\": {\"a\": {}, \"a\": {}}}",
-                "s.json: column 'a' is given twice in \"columns\"");
+                "s.json: \"columns\": \"a\" is given twice");
+    parse_fails("{\"rows\": 3}", "s.json: \"rows\": expected an object {\"min\": n, \"max\": n}");
+    parse_fails("{\"rows\": {}, \"rows\": {}}", "s.json: \"rows\" is given twice");
     parse_fails("{\"columns\": {\"a\": 1}}", "s.json: column 'a': expected an object of rules "
                 "(type, nullable, min, max, allowed, unique)");
     parse_fails("{\"unique\": [[\"a\"], \"b\"]}", "s.json: \"unique\" must be a non-empty list "
