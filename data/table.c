@@ -275,8 +275,8 @@ static int by_groups(struct job *j, const struct mon_frame *shell, size_t max_by
     return rc;
 }
 
-/* Each unique key of several columns, read alone; f holds every column
- * when it is not NULL (the whole read). */
+/* Each unique key: on f when it is not NULL (the whole read), else its
+ * columns read alone (a pass over the file per key). */
 static int check_keys(struct job *j, const struct mon_frame *shell, const struct mon_frame *f,
                       size_t max_bytes, struct cap_error *err)
 {

@@ -26,7 +26,9 @@
  *            first appearance (value_counts()); null for numeric columns}]}
  * Sums are compensated (within ~2 ulp of exact; numpy's pairwise sums are
  * within ~log2(n) ulp): mean and std agree with pandas to ~1e-15 relative
- * unless the mean is tiny beside the values.
+ * unless the mean is tiny beside the values. min, max and the quantiles
+ * are numpy's doubles exactly; printed by cJSON they may be 1 ulp off (it
+ * writes "%.15g" whenever that reads back within DBL_EPSILON).
  *
  * ---- The schema file (JSON; every member optional) ----
  * {"columns": {"age": {"type": "integer", "nullable": false, "min": 0, "max": 150},
@@ -45,8 +47,9 @@
  *           when its text equals a string of the list, or when it reads as a
  *           number equal to a number of the list (or to a string of it that
  *           reads as one). Missing cells are left to "nullable".
- *   "unique": true: no two rows have the same value (missing equals
- *           missing, as pandas' duplicated()).
+ *   "unique": true: no two rows have the same value; the bad rows are
+ *           those repeating an earlier row's (pandas' duplicated(), where
+ *           missing equals missing).
  * Top level: "unique": a key, a list of column names whose values together
  * are unique, or a list of such lists; "rows": {"min", "max"}: bounds on
  * the row count. A column the schema names that the table lacks is a
@@ -71,7 +74,7 @@
  * a text cell's bytes + ~25) beside the work is read once, whole. A larger
  * one is read in passes: one that only types the columns, then one per
  * group of columns that fits, each analysed, profiled, validated and
- * freed; then one per unique key of several columns, holding just those.
+ * freed; then one per unique key, holding just its columns.
  * max_bytes covers the cells held and DATA_TABLE_WORK_BYTES a row for the
  * one column being analysed. Beyond it: the profile being built, which
  * keeps each distinct text value once (a column of unique ids costs its
