@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/buf.h"
+#include "base/numfmt.h"
 
 int cli_parse(int argc, char **argv, int start, struct cli_opt *opts, const char **pos,
               int maxpos, int *npos)
@@ -65,6 +66,23 @@ int cli_parse(int argc, char **argv, int start, struct cli_opt *opts, const char
         const char *e = getenv(opts[k].env);
         if (e && *e)
             opts[k].value = e;
+    }
+    return 0;
+}
+
+int cli_parse_sub(int argc, char **argv, const char *sub, const char *synopsis,
+                  struct cli_opt *opts, const char **pos, int maxpos, int *npos)
+{
+    *npos = 0;
+    if (argc < 3 || strcmp(argv[2], sub) != 0) {
+        fprintf(stderr, "usage: %s\n", synopsis);
+        return -1;
+    }
+    if (cli_parse(argc, argv, 3, opts, pos, maxpos, npos) < 0)
+        return -1;
+    if (cli_get(opts, "--help")) {
+        cli_usage(synopsis, opts);
+        return 1;
     }
     return 0;
 }
@@ -139,6 +157,17 @@ void cli_print_json(const cJSON *o)
     char *s = cJSON_Print(o);
     puts(s);
     free(s);
+}
+
+int cli_max_memory(const char *s, size_t *out)
+{
+    double v;
+    if (!cap_text_to_double(s, strlen(s), &v) || !(v > 0 && v < 1e12)) {
+        fprintf(stderr, "capstan: --max-memory '%s' is not a positive number of MiB\n", s);
+        return -1;
+    }
+    *out = (size_t)(v * 1024 * 1024);
+    return 0;
 }
 
 int cli_fail(const struct cap_error *err)

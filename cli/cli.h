@@ -35,6 +35,12 @@ struct cli_opt {
 int cli_parse(int argc, char **argv, int start, struct cli_opt *opts, const char **pos,
               int maxpos, int *npos);
 const char *cli_get(const struct cli_opt *opts, const char *name);
+/* `capstan COMMAND SUB [options]` with one sub-command: checks that
+ * argv[2] is sub and parses argv[3..]. 0: go on; 1: --help was printed
+ * (exit 0); -1: a usage error was printed (exit 2). */
+int cli_parse_sub(int argc, char **argv, const char *sub, const char *synopsis,
+                  struct cli_opt *opts, const char **pos, int maxpos, int *npos);
+
 void cli_usage(const char *synopsis, const struct cli_opt *opts);
 
 /* Opens the store that --backend-store-uri or --data name (read commands
@@ -55,6 +61,10 @@ int cli_call(const char *server, const char *method, const char *path, const cJS
              cJSON **out);
 /* The same, POSTing size bytes of f as the body (application/octet-stream). */
 int cli_upload(const char *server, const char *path, FILE *f, long long size, cJSON **out);
+/* --max-memory in bytes: a positive number of MiB (fractions too, for
+ * tests of the column-group reads on small files); prints and returns -1
+ * when it is not one. */
+int cli_max_memory(const char *s, size_t *out);
 int cli_fail(const struct cap_error *err);                   /* prints it, returns 1 */
 
 int cmd_server(int argc, char **argv);
@@ -68,5 +78,6 @@ int cmd_monitor_baseline(int argc, char **argv); /* cmd_monitor_baseline.c */
 int cmd_feedback(int argc, char **argv);
 int cmd_review(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_data_table(int argc, char **argv); /* cmd_data_table.c: `data profile` */
 
 #endif

@@ -5,6 +5,7 @@
  *   ls | log NAME | show REF | get REF --out DIR [--run-id ID] | diff REF REF | rm REF
  *   gc [--dry-run] | use REF --run-id ID [--context C] | usage REF
  *   import-dvc DIR [--name NAME]   a DVC repository's tracked outputs as versions
+ *   profile FILE [--schema S.json] a table's profile and validation (cmd_data_table.c)
  * use records that a run used the version (an MLflow dataset input, as get --run-id does);
  * usage lists the runs and model versions that did.
  * REF: NAME, NAME@N or NAME@KEY=VALUE. --json prints the API's JSON.
@@ -257,6 +258,8 @@ int cmd_data(int argc, char **argv)
         {"--json", NULL, true, NULL, "print JSON"},
         {"--help", NULL, true, NULL, "show this help"},
         {NULL}};
+    if (argc > 2 && strcmp(argv[2], "profile") == 0)
+        return cmd_data_table(argc, argv);
     const char *pos[4];
     int npos;
     if (cli_parse(argc, argv, 2, opts, pos, 4, &npos) < 0)

@@ -182,16 +182,9 @@ int cmd_feedback(int argc, char **argv)
     };
     const char *pos[2];
     int npos = 0;
-    if (argc < 3 || strcmp(argv[2], "send") != 0) {
-        fprintf(stderr, "usage: %s\n", SYNOPSIS);
-        return 2;
-    }
-    if (cli_parse(argc, argv, 3, opts, pos, 1, &npos) < 0)
-        return 2;
-    if (cli_get(opts, "--help")) {
-        cli_usage(SYNOPSIS, opts);
-        return 0;
-    }
+    int p = cli_parse_sub(argc, argv, "send", SYNOPSIS, opts, pos, 1, &npos);
+    if (p)
+        return p < 0 ? 2 : 0;
     char *end = NULL;
     long batch = strtol(cli_get(opts, "--batch"), &end, 10);
     if (npos != 1 || !cli_get(opts, "--file") || *end || batch < 1 || batch > FB_LABELS_MAX) {

@@ -127,19 +127,6 @@ static int write_page(const char *path, const struct cap_buf *b)
     return ok ? 0 : -1;
 }
 
-/* --max-memory in bytes: a positive number of MiB (fractions too, for
- * tests of the column-group read on small files). */
-static int max_memory(const char *s, size_t *out)
-{
-    double v;
-    if (!cap_text_to_double(s, strlen(s), &v) || !(v > 0 && v < 1e12)) {
-        fprintf(stderr, "capstan: --max-memory '%s' is not a positive number of MiB\n", s);
-        return -1;
-    }
-    *out = (size_t)(v * 1024 * 1024);
-    return 0;
-}
-
 static int drift(int argc, char **argv)
 {
     struct cli_opt opts[] = {
@@ -183,7 +170,7 @@ static int drift(int argc, char **argv)
         return 2;
     } /* its range is mon_drift's rule */
     size_t budget;
-    if (max_memory(cli_get(opts, "--max-memory"), &budget) < 0)
+    if (cli_max_memory(cli_get(opts, "--max-memory"), &budget) < 0)
         return 2;
     struct list num, cat, cols;
     list_split(cli_get(opts, "--numerical"), &num);

@@ -307,17 +307,25 @@ static void b_free(struct builder *b)
     mon_frame_free(&f);
 }
 
-void mon_frame_free(struct mon_frame *f)
+void mon_frame_drop_cells(struct mon_frame *f)
 {
     for (size_t c = 0; c < f->ncols; c++) {
         struct mon_column *k = &f->cols[c];
-        free(k->name);
-        free(k->num);
         if (k->text)
             for (size_t r = 0; r < f->nrows; r++)
                 free(k->text[r]);
         free(k->text);
+        free(k->num);
+        k->text = NULL;
+        k->num = NULL;
     }
+}
+
+void mon_frame_free(struct mon_frame *f)
+{
+    mon_frame_drop_cells(f);
+    for (size_t c = 0; c < f->ncols; c++)
+        free(f->cols[c].name);
     free(f->cols);
     free(f->path);
     memset(f, 0, sizeof *f);
@@ -401,6 +409,18 @@ static int csv_field(struct csv *cv, const char **s, size_t *n, bool *last)
     return 0;
 }
 
+/* Steps over a blank line at cv->p (skipped as pandas does); false when
+ * a record starts there. */
+static bool csv_skip_blank(struct csv *cv)
+{
+    const char *p = cv->p;
+    if (!(*p == '\n' || (*p == '\r' && p + 1 < cv->end && p[1] == '\n')))
+        return false;
+    cv->p = (const char *)memchr(p, '\n', (size_t)(cv->end - p)) + 1;
+    cv->line++;
+    return true;
+}
+
 struct csv_recover {
     struct csv *cv;
 };
@@ -473,11 +493,8 @@ static int csv_rows(struct csv_part *pt)
     while (cv->p < cv->end) {
         size_t line = cv->line;
         const char *start = cv->p;
-        if (*start == '\n' || (*start == '\r' && start + 1 < cv->end && start[1] == '\n')) {
-            cv->p = (const char *)memchr(start, '\n', (size_t)(cv->end - start)) + 1;
-            cv->line++;
-            continue; /* a blank line, skipped as pandas does */
-        }
+        if (csv_skip_blank(cv))
+            continue;
         b_grow(b);
         if (b->storing && !b->typed) { /* where to re-read a column that turns text */
             if (b->nrows >= ocap) {
@@ -1133,28 +1150,43 @@ int mon_frame_parse(const char *label, enum mon_format fmt, const void *data, si
     return frame_parse(label, fmt, data, len, false, names, nnames, NULL, out, err);
 }
 
+/* Maps an open file (mapped, not read: the file is walked once and its
+ * pages can go back to the page cache; only a column that turns out to
+ * hold text has its earlier cells read a second time). An empty file is
+ * "" with *map NULL. */
+static int map_fd(const char *label, int fd, const char **data, size_t *len, void **map,
+                  struct cap_error *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return cap_err(err, CAP_EINVAL, "%s: %s", label, strerror(errno));
+    *len = (size_t)st.st_size;
+    *data = "";
+    *map = NULL;
+    if (*len > 0) {
+        *map = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (*map == MAP_FAILED) {
+            *map = NULL;
+            return cap_err(err, CAP_EINVAL, "%s: %s", label, strerror(errno));
+        }
+        madvise(*map, *len, MADV_SEQUENTIAL);
+        *data = *map;
+    }
+    return 0;
+}
+
 static int read_fd(const char *label, enum mon_format fmt, int fd, const char *const *names,
                    size_t nnames, const struct frame_lim *lim, struct mon_frame *out,
                    struct cap_error *err)
 {
     memset(out, 0, sizeof *out);
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return cap_err(err, CAP_EINVAL, "%s: %s", label, strerror(errno));
-    size_t len = (size_t)st.st_size;
-    /* Mapped, not read: the file is walked once and its pages can go back
-     * to the page cache; only a column that turns out to hold text has its
-     * earlier cells read a second time. */
-    const char *data = "";
-    void *map = NULL;
-    if (len > 0) {
-        map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED)
-            return cap_err(err, CAP_EINVAL, "%s: %s", label, strerror(errno));
-        madvise(map, len, MADV_SEQUENTIAL);
-        data = map;
-    }
-    int rc = frame_parse(label, fmt, data, len, map != NULL, names, nnames, lim, out, err);
+    const char *data;
+    size_t len;
+    void *map;
+    int rc = map_fd(label, fd, &data, &len, &map, err);
+    if (rc < 0)
+        return rc;
+    rc = frame_parse(label, fmt, data, len, map != NULL, names, nnames, lim, out, err);
     if (map)
         munmap(map, len);
     return rc;
@@ -1197,5 +1229,76 @@ int mon_frame_read_limited(const char *path, const char *const *names, size_t nn
                            .keep = lim->keep};
     int rc = read_path(path, names, nnames, &fl, out, err);
     *complete = rc == 0 && !atomic_load(&bud.over);
+    return rc;
+}
+
+/* ---- the lines of rows, for messages ---- */
+
+static int csv_row_lines(const char *path, const char *data, size_t len, const size_t *rows,
+                         size_t n, size_t *lines, struct cap_error *err)
+{
+    struct csv cv = {.p = data, .end = data + len, .line = 1};
+    cap_buf_init(&cv.field);
+    const char *s;
+    size_t fn, i = 0, line = 1;
+    bool last = false;
+    int rc = 0;
+    for (size_t r = 0; rc == 0; r++) { /* r 0 is the header */
+        while (cv.p < cv.end && r > 0 && csv_skip_blank(&cv))
+            ;
+        if (i == n || cv.p >= cv.end)
+            break;
+        line = cv.line;
+        for (last = false; !last && rc == 0;)
+            if (csv_field(&cv, &s, &fn, &last) < 0)
+                rc = cap_err(err, CAP_EINVAL, "%s: line %zu: unterminated quote", path, line);
+        for (; r > 0 && i < n && rows[i] == r - 1; i++)
+            lines[i] = line;
+    }
+    cap_buf_free(&cv.field);
+    return rc;
+}
+
+static void jsonl_row_lines(const char *data, size_t len, const size_t *rows, size_t n,
+                            size_t *lines)
+{
+    const char *p = data, *end = data + len;
+    size_t i = 0, r = 0;
+    for (size_t line = 1; p < end && i < n; line++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end, *q = p;
+        while (q < e && isspace((unsigned char)*q))
+            q++;
+        if (q < e) { /* blank lines hold no row, as in jsonl_read */
+            for (; i < n && rows[i] == r; i++)
+                lines[i] = line;
+            r++;
+        }
+        p = nl ? nl + 1 : end;
+    }
+}
+
+int mon_frame_row_lines(const char *path, const size_t *rows, size_t n, size_t *lines,
+                        struct cap_error *err)
+{
+    memset(lines, 0, n * sizeof *lines);
+    enum mon_format fmt;
+    int rc = mon_frame_format(path, &fmt, err);
+    if (rc < 0 || fmt == MON_FORMAT_NPY || n == 0)
+        return rc;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return cap_err(err, CAP_EINVAL, "%s: %s", path, strerror(errno));
+    const char *data;
+    size_t len;
+    void *map;
+    rc = map_fd(path, fd, &data, &len, &map, err);
+    close(fd);
+    if (rc == 0 && fmt == MON_FORMAT_CSV)
+        rc = csv_row_lines(path, data, len, rows, n, lines, err);
+    else if (rc == 0)
+        jsonl_row_lines(data, len, rows, n, lines);
+    if (map)
+        munmap(map, len);
     return rc;
 }

@@ -46,21 +46,6 @@ static const struct mon_column *find_col(const struct mon_frame *f, const char *
     return NULL;
 }
 
-/* Drops a frame's cells, keeping its names, types and rows. */
-static void drop_cells(struct mon_frame *f)
-{
-    for (size_t c = 0; c < f->ncols; c++) {
-        struct mon_column *k = &f->cols[c];
-        if (k->text)
-            for (size_t r = 0; r < f->nrows; r++)
-                free(k->text[r]);
-        free(k->text);
-        free(k->num);
-        k->text = NULL;
-        k->num = NULL;
-    }
-}
-
 static double mib(size_t bytes)
 {
     return (double)bytes / (1024.0 * 1024.0);
@@ -291,8 +276,8 @@ int mon_report_files(const char *ref_path, const char *cur_path, const char *con
         if (whole[0] && whole[1] && fits(&ref, &cur, max_bytes)) {
             rc = whole_report(&ref, &cur, opt, out, page, err);
         } else {
-            drop_cells(&ref);
-            drop_cells(&cur);
+            mon_frame_drop_cells(&ref);
+            mon_frame_drop_cells(&cur);
             const char *path[2] = {ref_path, cur_path};
             rc = grouped_report(path, names, nnames, &ref, &cur, opt, max_bytes, out, page,
                                 ngroups, err);

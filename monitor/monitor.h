@@ -72,6 +72,36 @@ int mon_frame_read_limited(const char *path, const char *const *names, size_t nn
                            const struct mon_frame_limits *lim, struct mon_frame *out,
                            bool *complete, struct cap_error *err);
 
+/* Drops a frame's cells (num and text NULL), keeping its names, types
+ * and rows: the shell a column-group read takes as its types. */
+void mon_frame_drop_cells(struct mon_frame *f);
+
+/* The file line where each of n data rows of path starts (rows: 0-based,
+ * ascending), found by walking the file as the readers do (blank lines
+ * skipped, a quoted CSV field may span lines), to name rows in messages;
+ * 0 for .npy, which has no lines, and for a row past the end. Costs one
+ * walk over the file up to the last row asked for. */
+int mon_frame_row_lines(const char *path, const size_t *rows, size_t n, size_t *lines,
+                        struct cap_error *err);
+
+/* ---- a table's profile, for datasets (profile.c) ----
+ * The mergeable profile a baseline stores (profile.h), of every column of
+ * a table, so that a dataset version can be a monitoring reference as it
+ * is: columns typed by Evidently's inference, one that looks like free
+ * text counted as categories rather than refused. A table larger than
+ * memory is profiled a group of columns at a time: each add takes f's
+ * columns with keep[c] (keep NULL: all) after those added before; every f
+ * must have the first one's rows (-CAP_EINVAL otherwise, and for a frame
+ * without rows: a reference needs rows). */
+struct mon_profile;
+struct mon_profile *mon_profile_table_new(void);
+int mon_profile_table_add(struct mon_profile *p, const struct mon_frame *f, const bool *keep,
+                          struct cap_error *err);
+/* Appends p's binary form (what mon_baseline_load reads as a baseline's
+ * profile) to out unless out is NULL, and frees p. */
+struct cap_buf;
+void mon_profile_table_finish(struct mon_profile *p, struct cap_buf *out);
+
 /* COLUMN=VALUE, for the per-column stattest and threshold options. */
 struct mon_override {
     const char *column;

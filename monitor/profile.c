@@ -334,6 +334,28 @@ static const struct mon_drift_options *opts_or_default(const struct mon_drift_op
     return d;
 }
 
+/* A reference column's layout in c: its kind as mon_drift types it under
+ * opt, bins over its finite range. lenient: a column that looks like free
+ * text is profiled as categories rather than refused. */
+static int ref_col(struct mon_colprof *c, const struct mon_column *k, size_t nrows,
+                   const struct mon_drift_options *opt, bool lenient, struct cap_error *err)
+{
+    enum mon_coltype t = MON_CAT;
+    int rc;
+    if (k->dtype == MON_TEXT && in_names(opt->numerical, opt->n_numerical, k->name))
+        rc = cap_err(err, CAP_EINVAL, "column '%s' is named numerical but holds text", k->name);
+    else
+        rc = mon_drift_type(k, nrows, opt, &t, err);
+    if (rc < 0 && lenient)
+        rc = 0, t = k->dtype == MON_TEXT ? MON_CAT : MON_NUM;
+    if (rc < 0)
+        return rc;
+    double e[MON_PROF_BINS + 1];
+    size_t nb = k->dtype == MON_TEXT ? 0 : ref_edges(k, nrows, e);
+    col_init(c, k->name, t == MON_NUM ? MON_PROF_NUM : MON_PROF_CAT, k->dtype == MON_TEXT, nb, e);
+    return 0;
+}
+
 int mon_profile_reference(const struct mon_frame *ref, const struct mon_drift_options *opt,
                           struct mon_profile *out, struct cap_error *err)
 {
@@ -348,28 +370,58 @@ int mon_profile_reference(const struct mon_frame *ref, const struct mon_drift_op
     out->cols = cap_xcalloc(ref->ncols ? ref->ncols : 1, sizeof *out->cols);
     for (size_t i = 0; i < ref->ncols; i++) {
         const struct mon_column *k = &ref->cols[i];
-        enum mon_coltype t = MON_CAT;
-        bool tested = !opt->n_columns || in_names(opt->columns, opt->n_columns, k->name);
-        if (k->dtype == MON_TEXT && in_names(opt->numerical, opt->n_numerical, k->name))
-            rc = cap_err(err, CAP_EINVAL, "column '%s' is named numerical but holds text",
-                         k->name);
-        else
-            rc = mon_drift_type(k, ref->nrows, opt, &t, err);
         /* a column the options leave out is profiled all the same (a
-         * later report may test it); what looks like free text is then
-         * profiled as categories rather than refused */
-        if (rc < 0 && !tested)
-            rc = 0, t = k->dtype == MON_TEXT ? MON_CAT : MON_NUM;
-        if (rc < 0) {
+         * later report may test it), free text then as categories */
+        bool tested = !opt->n_columns || in_names(opt->columns, opt->n_columns, k->name);
+        if ((rc = ref_col(&out->cols[out->ncols], k, ref->nrows, opt, !tested, err)) < 0) {
             mon_profile_free(out);
             return rc;
         }
-        double e[MON_PROF_BINS + 1];
-        size_t nb = k->dtype == MON_TEXT ? 0 : ref_edges(k, ref->nrows, e);
-        col_init(&out->cols[out->ncols++], k->name, t == MON_NUM ? MON_PROF_NUM : MON_PROF_CAT,
-                 k->dtype == MON_TEXT, nb, e);
+        out->ncols++;
     }
     return mon_profile_add(out, ref, err);
+}
+
+struct mon_profile *mon_profile_table_new(void)
+{
+    return cap_xcalloc(1, sizeof(struct mon_profile));
+}
+
+int mon_profile_table_add(struct mon_profile *p, const struct mon_frame *f, const bool *keep,
+                          struct cap_error *err)
+{
+    const char *what = f->path && *f->path ? f->path : "the data";
+    if (f->nrows == 0)
+        return cap_err(err, CAP_EINVAL, "%s: no rows to profile", what);
+    if (p->ncols && (size_t)p->rows != f->nrows)
+        return cap_err(err, CAP_EINVAL, "%s: %zu rows in a column group, %lld in the first "
+                       "(the file changed while it was read?)", what, f->nrows,
+                       (long long)p->rows);
+    struct mon_drift_options dflt;
+    const struct mon_drift_options *opt = opts_or_default(NULL, &dflt);
+    p->cols = cap_xrealloc(p->cols, (p->ncols + f->ncols + 1) * sizeof *p->cols);
+    for (size_t i = 0; i < f->ncols; i++) {
+        if (keep && !keep[i])
+            continue;
+        struct mon_colprof *c = &p->cols[p->ncols];
+        int rc = ref_col(c, &f->cols[i], f->nrows, opt, true, err);
+        if (rc < 0)
+            return rc;
+        add_column(c, &f->cols[i], f->nrows);
+        p->ncols++;
+    }
+    p->rows = (int64_t)f->nrows;
+    return 0;
+}
+
+void mon_profile_table_finish(struct mon_profile *p, struct cap_buf *out)
+{
+    if (!p)
+        return;
+    if (out)
+        mon_profile_encode(p, out);
+    mon_profile_free(p);
+    free(p);
 }
 
 void mon_profile_empty_like(const struct mon_profile *ref, struct mon_profile *out)
