@@ -439,6 +439,162 @@ const scenarios = {
     return {shown: ids.length};
   },
 
+  // The Datasets page, reached from the navigation: every dataset, one
+  // dataset's versions, a diff of two picked versions, a version's files a
+  // page at a time, its schema and profile, who used it, the link from a
+  // model version's lineage, and a missing version's message.
+  async datasets() {
+    const {name, datasets, versions, files, diff, usage, model, gone_model: gone, missing} = args;
+    const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+    const hash12 = (h) => h.split(':')[1].slice(0, 12);
+    const cells = (sel) => page.$$eval(`${sel} tbody tr`, (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent.trim())));
+    const titles = (sel) => page.$$eval(`${sel} tbody tr`, (trs) => trs.map((tr) => [...tr.querySelectorAll('span[title]')].map((x) => x.title)));
+    // A version the server gives without tables (until `data add` profiles
+    // them) gets this one, so the schema and profile view is checked either way.
+    let served = null;
+    await page.route('**/api/2.0/capstan/datasets/get?*', async (route) => {
+      const resp = await route.fetch();
+      const body = await resp.json();
+      if (body.version && !body.version.tables) {
+        body.version.tables = [{path: 'table.csv', rows: 3, columns: [
+          {name: 'x', type: 'integer', nullable: false, count: 3, missing: 0, min: 1, max: 3, mean: 2, std: 1, p25: 1.5, p50: 2, p75: 2.5, distinct: 3, top: null},
+          {name: 'label', type: 'string', nullable: true, count: 2, missing: 1, min: null, max: null, mean: null, std: null, p25: null, p50: null, p75: null,
+            distinct: 2, top: [['a', 1], ['b', 1]]}]}];
+        body.version.validation = {warnings: ['label: 1 missing cell (rows 4)']};
+      }
+      if (body.version) served = body.version;
+      await route.fulfill({response: resp, json: body});
+    });
+
+    await page.goto(`${url}/#/experiments`);
+    await page.click('header nav a[data-section=datasets]');
+    await page.waitForSelector('#datasets-table tbody tr');
+    check((await page.getAttribute('header nav a[data-section=datasets]', 'aria-current')) === 'page', 'the navigation marks Datasets');
+    const list = await cells('#datasets-table');
+    const wantList = datasets.map((d) => [d.name, String(d.versions), `v${d.latest.version}`, hash12(d.latest.hash), String(d.latest.files),
+      d.latest.author, d.latest.message]);
+    check(same(list.map((r) => [...r.slice(0, 5), r[6], r[8]]), wantList), `datasets ${JSON.stringify(list)} vs ${JSON.stringify(wantList)}`);
+    check(same((await titles('#datasets-table')).map((t) => t[1]), datasets.map((d) => `${d.latest.size} bytes`)), 'sizes of the latest versions');
+    check(list.every((r) => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(r[7])), `times: ${list.map((r) => r[7])}`);
+    await shot('datasets');
+
+    // Versions, newest first; pick 1 and 3 to diff.
+    await page.click(`#datasets-table a[href="#/datasets/${name}"]`);
+    await page.waitForSelector('#dataset-versions tbody tr');
+    const vrows = await cells('#dataset-versions');
+    const wantV = versions.map((v) => [`Version ${v.version}`, hash12(v.hash), String(v.files), v.author, v.message,
+      Object.entries(v.tags).map(([k, x]) => `${k}=${x}`).join('')]);
+    check(same(vrows.map((r) => [r[0], r[1], r[2], r[4], r[6], r[7]]), wantV), `versions ${JSON.stringify(vrows)} vs ${JSON.stringify(wantV)}`);
+    check((await page.textContent('#diff-link')) === `Diff v${versions[1].version} → v${versions[0].version}`, 'the newest against the one before, to start with');
+    await page.check('input[name=diff-a][value="1"]');
+    await page.check('input[name=diff-b][value="3"]');
+    check((await page.textContent('#diff-link')) === 'Diff v1 → v3', `diff link: ${await page.textContent('#diff-link')}`);
+    await shot('dataset-versions');
+    await page.click('#diff-link');
+    await page.waitForSelector('#diff-summary');
+    check(page.url().endsWith(`#/datasets/${name}/diff/1/3`), `diff URL ${page.url()}`);
+    const paths = (id) => page.$$eval(`#${id}-table tbody tr`, (trs) => trs.map((tr) => tr.dataset.path));
+    for (const k of ['added', 'removed', 'changed']) {
+      check(same(await paths(k), diff[k].map((f) => f.path)), `${k}: ${await paths(k)} vs ${diff[k].map((f) => f.path)}`);
+    }
+    check(same(await titles('#changed-table'), diff.changed.map((f) => [`${f.size_a} bytes`, `${f.size_b} bytes`])), 'sizes before and after');
+    check(same(await titles('#added-table'), diff.added.map((f) => [`${f.size} bytes`])), 'sizes of the added files');
+    const summary = await page.textContent('#diff-summary');
+    const wantSummary = `${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed, ${diff.unchanged} unchanged`;
+    check(summary.startsWith(wantSummary), `summary "${summary}" vs "${wantSummary}"`);
+    await shot('dataset-diff');
+
+    // Version 1: its facts, then its 251 files a page (100) at a time.
+    await page.click(`h1 a[href="#/datasets/${name}/1"]`);
+    await page.waitForSelector('#files-table tbody tr');
+    const v1 = versions.find((v) => v.version === 1);
+    const fact = (k) => page.textContent(`#version-facts dd[data-fact=${k}]`);
+    check((await fact('hash')) === v1.hash && (await fact('files')) === String(v1.files) && (await fact('message')) === v1.message, 'facts of version 1');
+    check((await fact('tags')) === 'stage=raw', `tags: ${await fact('tags')}`);
+    const filePage = () => page.$$eval('#files-table tbody tr', (trs) => trs.map((tr) => [tr.children[0].textContent,
+      tr.children[1].querySelector('span').title, tr.children[2].querySelector('span').title]));
+    const wantFiles = (at) => files.slice(at, at + 100).map((f) => [f.path, `${f.size} bytes`, f.hash]);
+    const turn = async (button, at) => {
+      await page.click(button);
+      await page.waitForFunction((first) => document.querySelector('#files-table tbody td')?.textContent === first &&
+        !document.querySelector('#files-wrap[aria-busy]'), files[at].path);
+    };
+    const pages = [];
+    for (let at = 0; at < files.length; at += 100) {
+      if (at) await turn('#files-next', at);
+      const got = await filePage();
+      check(same(got, wantFiles(at)), `files ${at + 1}–: ${JSON.stringify(got.slice(0, 2))}… vs ${JSON.stringify(wantFiles(at).slice(0, 2))}…`);
+      check((await page.textContent('#files-status')) === `Files ${at + 1}–${at + got.length} of ${files.length}`, `status: ${await page.textContent('#files-status')}`);
+      pages.push(got.length);
+    }
+    check(await page.isDisabled('#files-next'), 'no page after the last');
+    await turn('#files-prev', 100);
+    check(/[?&]files=/.test(page.url()), `the page is in the URL: ${page.url()}`);
+    await page.reload();
+    await page.waitForSelector('#files-table tbody tr');
+    check(same(await filePage(), wantFiles(100)), 'the page restored from the URL');
+    await turn('#files-prev', 0);
+    check(await page.isDisabled('#files-prev'), 'no page before the first');
+
+    // Schema and profile, as served.
+    check(served && served.version === 1, 'version 1 served');
+    const t0 = served.tables[0];
+    const prof = await cells('#profile-0');
+    check(same(prof.map((r) => r[0]), t0.columns.map((c) => c.name)), `profile columns ${prof.map((r) => r[0])}`);
+    const stats = ['count', 'missing', 'distinct', 'min', 'p25', 'p50', 'p75', 'max', 'mean', 'std'];
+    t0.columns.forEach((c, i) => {
+      const r = prof[i];
+      check(r[1] === c.type && r[2] === (c.nullable ? 'yes' : 'no'), `schema of ${c.name}: ${r.slice(1, 3)}`);
+      stats.forEach((k, j) => {
+        const text = r[3 + j], v = c[k];
+        check(v === null || v === undefined ? text === '' : Math.abs(Number(text) - v) <= 1e-5 * Math.max(1, Math.abs(v)), `${c.name} ${k}: "${text}" vs ${v}`);
+      });
+      for (const [val, n] of c.top || []) check(r[13].includes(`${val} (${n})`), `${c.name} top ${val}: ${r[13]}`);
+    });
+    const warnings = (served.validation && served.validation.warnings) || [];
+    check((await page.$$('#validation-warnings li')).length === warnings.length, 'validation warnings listed');
+    await shot('dataset-version-files');
+
+    // Version 2: the runs and the model version that used it.
+    await page.goto(`${url}/#/datasets/${name}/2`);
+    await page.waitForSelector('#used-by h3');
+    const runs = await page.$$eval('#used-runs tbody tr', (trs) => trs.map((tr) => [tr.dataset.run, tr.children[0].textContent]));
+    check(same(runs.sort(), usage.runs.map((r) => [r.run_id, r.run_name]).sort()), `runs ${JSON.stringify(runs)}`);
+    const mv = usage.model_versions[0];
+    check(same(await cells('#used-models'), [[`${mv.name} v${mv.version}`, mv.run_id.slice(0, 12)]]), `model versions: ${JSON.stringify(await cells('#used-models'))}`);
+    check((await fact('parent')).startsWith('Version 1'), `parent: ${await fact('parent')}`);
+    await shot('dataset-used-by');
+    const r0 = usage.runs[0];
+    await page.click(`#used-runs a[href="#/runs/${r0.run_id}"]`);
+    await page.waitForSelector('#inputs-table');
+    check((await page.textContent('#inputs-table')).includes(`capstan-dataset:${name}@2`), 'the run page lists the dataset input');
+    await page.goBack();
+    await page.click(`#used-models a[href="#/models/${model.name}/versions/${model.version}"]`);
+    const dsNode = `#lineage-graph a[href="#/datasets/${name}/2"]`;
+    await page.waitForSelector(dsNode);
+    check((await page.textContent(dsNode)).includes('v2'), `the lineage node names the version: ${await page.textContent(dsNode)}`);
+    await shot('dataset-lineage');
+    await page.click(dsNode);
+    await page.waitForSelector('#version-facts');
+    check((await page.textContent('h1')).includes('version 2'), 'the lineage link opens the version');
+
+    // A model version whose dataset version was removed.
+    await page.goto(`${url}/#/models/${gone.name}/versions/${gone.version}`);
+    await page.waitForSelector('#lineage-graph [data-node-type=dataset]');
+    const goneText = await page.textContent('#lineage-graph [data-node-type=dataset]');
+    check(goneText.includes('removed'), `removed dataset node: ${goneText}`);
+    check(!(await page.$('#lineage-graph a [data-node-type=dataset]')), 'a removed version is no link');
+
+    // A version that does not exist: the server's message in place of the page.
+    await page.goto(`${url}/#/datasets/${name}/99`);
+    await page.waitForSelector('#main .error');
+    const err = await page.textContent('#main .error');
+    check(err.includes(missing), `error "${err}" shows "${missing}"`);
+    check((await page.textContent('#main .crumbs')).includes(name), 'the breadcrumbs stay');
+    await shot('dataset-missing');
+    return {file_pages: pages, profile_columns: prof.map((r) => r[0])};
+  },
+
   // 100,000 runs: the first page renders, and a sort round-trips through the server.
   async big() {
     const t0 = Date.now();

@@ -44,6 +44,31 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
+// A page's breadcrumb trail: [label, href] pairs for the links, then the
+// current page's label.
+export function crumbs(...parts) {
+  const out = [];
+  parts.forEach((p, i) => {
+    if (i) out.push(' / ');
+    out.push(Array.isArray(p) ? h('a', {href: p[1]}, p[0]) : p);
+  });
+  return h('nav', {class: 'crumbs', 'aria-label': 'Breadcrumb'}, out);
+}
+
+// A table with one header row of column names; attrs.caption (read to
+// screen readers only) and attrs.class (added to grid-table) are optional.
+export function gridTable({caption, class: cls, ...attrs}, cols, rows) {
+  return h('table', {...attrs, class: ['grid-table', cls]},
+    caption ? h('caption', {class: 'sr-only'}, caption) : null,
+    h('thead', {}, h('tr', {}, cols.map((c) => h('th', {scope: 'col'}, c)))),
+    h('tbody', {}, rows));
+}
+
+// A titled card section; id names its heading (id-h) for aria-labelledby.
+export function card(id, title, ...children) {
+  return h('section', {class: 'card', id, 'aria-labelledby': `${id}-h`}, h('h2', {id: `${id}-h`}, title), children);
+}
+
 // ---- formatting -------------------------------------------------------------
 
 export function fmtTime(ms) {

@@ -5,7 +5,8 @@
 // serves or registers it. Nodes are links (focusable, with names a screen
 // reader can say); a list of the same edges follows for anyone who cannot
 // use the picture.
-import {h, s, fmtTime} from './dom.js';
+import {h, s, fmtTime, fmtBytes} from './dom.js';
+import {datasetHref} from './nav.js';
 
 const NODE_W = 190, NODE_H = 58, GAP_X = 70, GAP_Y = 22;
 const TYPE_LABEL = {dataset: 'Dataset', code: 'Code', parent_run: 'Parent run', run: 'Run', logged_model: 'Logged model',
@@ -25,9 +26,18 @@ export function nodeTitle(n) {
   }
 }
 
+// A Capstan dataset's node carries the version ("capstan_dataset", from the
+// server) or {"ref", "removed": true} once that version is gone.
+function datasetDetail(n) {
+  const cd = n.capstan_dataset;
+  if (cd && cd.removed) return ['removed', cd.ref];
+  if (cd && cd.version) return [`v${cd.version}`, n.context, fmtBytes(cd.size)];
+  return [n.context, n.digest && `#${n.digest.slice(0, 8)}`];
+}
+
 function nodeDetail(n) {
   switch (n.type) {
-    case 'dataset': return [n.context, n.digest && `#${n.digest.slice(0, 8)}`].filter(Boolean).join(' · ');
+    case 'dataset': return datasetDetail(n).filter(Boolean).join(' · ');
     case 'code': return n.git_commit ? `git ${n.git_commit.slice(0, 10)}` : n.script || '';
     case 'run': return [n.status, n.start_time && fmtTime(n.start_time).slice(0, 16)].filter(Boolean).join(' · ');
     case 'model_version': return [n.status, n.current_stage && n.current_stage !== 'None' ? n.current_stage : '',
@@ -43,6 +53,8 @@ function nodeHref(n) {
   if (n.type === 'model_version') return `#/models/${encodeURIComponent(n.name)}/versions/${encodeURIComponent(n.version)}`;
   if (n.type === 'registered_model') return `#/models/${encodeURIComponent(n.name)}`;
   if (n.type === 'deployment') return `#/deployments/${encodeURIComponent(n.name)}`;
+  const cd = n.type === 'dataset' && n.capstan_dataset;
+  if (cd && cd.name && cd.version) return datasetHref(cd.name, cd.version);
   return null;
 }
 

@@ -1,5 +1,10 @@
 // nav.js - hash URLs: read the current one, build links, rewrite the query.
 
+// A dataset's page, or one version's (lineage graphs link to it too).
+export function datasetHref(name, version) {
+  return `#/datasets/${encodeURIComponent(name)}${version === undefined ? '' : `/${encodeURIComponent(version)}`}`;
+}
+
 export function parseHash() {
   const raw = location.hash.replace(/^#/, '') || '/';
   const q = raw.indexOf('?');
