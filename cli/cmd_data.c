@@ -20,7 +20,8 @@
 #include "data/data.h"
 
 #define SYNOPSIS                                                                           \
-    "capstan data add PATH --name NAME [-m MESSAGE] [--tag K=V]... [--dvc] | ls | log NAME" \
+    "capstan data add PATH --name NAME [-m MESSAGE] [--tag K=V]... [--dvc] [--schema S.json"    \
+    " [--warn-only]] | ls | log NAME" \
     " | show REF | get REF --out DIR [--run-id ID] | diff REF_A REF_B | rm REF | gc [--dry-run]" \
     " | use REF --run-id ID [--context C] | usage REF | import-dvc DIR [--name NAME]"
 
@@ -177,7 +178,9 @@ static int run(struct data_cli *d, const struct cli_opt *opts, const char **pos,
                                  .message = msg ? msg : cli_get(opts, "-m"),
                                  .author = cli_get(opts, "--author"), .tags = tag->values,
                                  .ntags = (size_t)tag->nvalues,
-                                 .dvc = cli_get(opts, "--dvc") != NULL};
+                                 .dvc = cli_get(opts, "--dvc") != NULL,
+                                 .schema = cli_get(opts, "--schema"),
+                                 .warn_only = cli_get(opts, "--warn-only") != NULL};
         return data_add(c, &in, out, err);
     }
     if (strcmp(cmd, "ls") == 0)
@@ -250,6 +253,8 @@ int cmd_data(int argc, char **argv)
         {"--tag", NULL, false, NULL, "add: a KEY=VALUE tag (repeatable)", .repeat = true},
         {"--dvc", NULL, true, NULL,
          "add: also write PATH.dvc and fill the DVC cache, as `dvc add` would"},
+        {"--schema", NULL, false, NULL, "add: a schema file every table must meet (data/table.h)"},
+        {"--warn-only", NULL, true, NULL, "add: record schema violations instead of refusing"},
         {"--out", NULL, false, NULL, "get: the directory to write the files into"},
         {"--dry-run", NULL, true, NULL, "gc: count, delete nothing"},
         {"--run-id", NULL, false, NULL, "get, use: the MLflow run that uses the version"},

@@ -104,6 +104,8 @@ struct data_add_in {
     size_t ntags;
     bool dvc;                 /* also write PATH.dvc as `dvc add` would, and fill the DVC
                                  cache of the repository PATH is in (md5s computed beside) */
+    const char *schema;       /* a schema file (data/table.h) every table must meet, or NULL */
+    bool warn_only;           /* schema violations are recorded as warnings, not refused */
 };
 /* Stores path's files and records a new version of name (created when
  * new), unless the content equals the latest version's: then *out is that

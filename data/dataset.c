@@ -316,6 +316,9 @@ static int add_locked(struct add_job *j, cJSON **out, struct cap_error *err)
     }
     if (rc == 0)
         rc = build_manifest(j, err);
+    if (rc == 0)
+        rc = data_tables_add(c, j->in, j->scan.root, &j->m, j->latest,
+                             j->parent.n ? &j->parent : NULL, j->meta, err);
     if (rc == 0 && dvc_repo) /* before the version: a refusal stores nothing */
         rc = data_dvc_write_out(dvc_repo, j->in->path, &j->scan, &j->m, j->meta, err);
     free(dvc_repo);

@@ -102,6 +102,14 @@ struct data_record_in {
 int data_record(const struct data_ctx *c, struct data_record_in *in, cJSON **out,
                 struct cap_error *err);
 
+/* ---- tables_add.c ---- */
+/* Profiles the tables among m's files (read under root), checks them
+ * against in->schema, and adds "tables", "objects" and "validation" to
+ * meta; violations refuse unless in->warn_only. */
+int data_tables_add(const struct data_ctx *c, const struct data_add_in *in, const char *root,
+                    const struct data_manifest *m, const cJSON *latest,
+                    const struct data_manifest *parent, cJSON *meta, struct cap_error *err);
+
 /* ---- dvc_import.c: DVC in a dataset's life ---- */
 /* The DVC repository (the nearest directory holding .dvc/) that contains
  * path; -CAP_EINVAL naming path when there is none. *root malloc'd. */

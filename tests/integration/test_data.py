@@ -379,3 +379,31 @@ def test_diff_of_a_table_has_its_drift(tmp_path):
     text = subprocess.run([BIN, "data", "diff", "tab@1", "tab@2", "--data", str(tmp_path / "d")],
                           capture_output=True, text=True, check=True).stdout
     assert "~ table.csv  (drift in 1 of 2 columns: the dataset drifted)" in text
+
+
+def test_tables_profiled_and_validated_on_add(tmp_path):
+    """add profiles each table (the summary `data profile` gives, its monitoring profile kept
+    as an object gc keeps), refuses a table that breaks --schema naming its rows, records the
+    violations with --warn-only, and refuses a malformed CSV naming its line."""
+    src = tree(tmp_path / "t", {"people.csv": "id,age\n1,30\n2,200\n3,40\n", "readme": "x\n"})
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"columns": {"age": {"type": "integer", "max": 150}}}))
+    p = data(tmp_path, "add", str(src), "--name", "ppl", "--schema", str(schema), check=False)
+    assert p.returncode == 1 and "breaks its schema" in p.stderr
+    assert "column 'age'" in p.stderr and "row 2" in p.stderr and "line 3" in p.stderr
+    assert data(tmp_path, "ls") == []
+    v = data(tmp_path, "add", str(src), "--name", "ppl", "--schema", str(schema), "--warn-only")
+    assert len(v["validation"]["warnings"]) == 1 and "above max 150" in v["validation"]["warnings"][0]
+    prof = subprocess.run([BIN, "data", "profile", str(src / "people.csv"), "--json"],
+                          capture_output=True, text=True, check=True)
+    table = v["tables"][0]
+    assert table["path"] == "people.csv" and table["profile"] in v["objects"]
+    assert {k: table[k] for k in ("rows", "columns")} == {
+        k: json.loads(prof.stdout)["summary"][k] if "summary" in json.loads(prof.stdout)
+        else json.loads(prof.stdout)[k] for k in ("rows", "columns")}
+    data(tmp_path, "rm", "ppl")  # gone from versions: its profile goes with gc
+    assert data(tmp_path, "gc")["objects_deleted"] == 4  # manifest, 2 files, profile
+    (src / "people.csv").write_text('id,age\n1,30\n2,"unterminated\n')
+    p = data(tmp_path, "add", str(src), "--name", "ppl", check=False)
+    assert p.returncode == 1 and "people.csv" in p.stderr and "line 3" in p.stderr, p.stderr
+    assert data(tmp_path, "ls") == []
