@@ -330,10 +330,11 @@ def test_lineage(tmp_path, server, mlflow_client):
                           capture_output=True, text=True, check=True).stdout
     assert f"dataset lin-train@1 {v['hash']}, 1 files" in text
 
-    # Removed, the version's bytes stay while a run's input holds its hash.
+    # Removed, the version's bytes (manifest and file) stay while a run's input holds its
+    # hash; only the table's profile, derived and named by the version's meta, goes.
     run_cli("rm", "lin-train@1")
     gc = json.loads(run_cli("gc").stdout)
-    assert gc["objects_deleted"] == 0
+    assert gc["objects_deleted"] == 1 and gc["objects_kept"] >= 2
     graph = server.api("GET", "/api/2.0/capstan/lineage",
                        params={"name": "lin-model", "version": mv.version}).json()
     cd = [n for n in graph["nodes"] if n["type"] == "dataset"][0]["capstan_dataset"]
