@@ -131,15 +131,7 @@ static int open_anon_in(struct blob_writer *w, int dirfd, bool direct)
         w->direct = true;
     else
         w->fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0444);
-    for (int tries = 0; tries < 8 && w->fd < 0; tries++) {
-        char hex[33];
-        cap_random_hex(hex, 16);
-        snprintf(w->tmp, sizeof w->tmp, TMP_PREFIX "%s", hex);
-        w->fd = openat(dirfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
-        if (w->fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (w->fd < 0) {
+    if (w->fd < 0 && blob_fs_open_tmp(w, dirfd, 0444) < 0) {
         w->tmp[0] = '\0';
         return -errno;
     }

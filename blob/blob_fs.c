@@ -448,16 +448,7 @@ int blob_write_open(struct blob *b, const char *relpath, struct blob_writer **ou
     }
 
     struct blob_writer *w = cap_xcalloc(1, sizeof *w);
-    w->fd = -1;
-    for (int tries = 0; tries < 8 && w->fd < 0; tries++) {
-        char hex[33];
-        cap_random_hex(hex, 16);
-        snprintf(w->tmp, sizeof w->tmp, TMP_PREFIX "%s", hex);
-        w->fd = openat(dirfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (w->fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (w->fd < 0) {
+    if (blob_fs_open_tmp(w, dirfd, 0644) < 0) {
         rc = blob_fs_err(err, errno, path, "create a temporary file for");
         free(w);
         goto fail;
@@ -474,6 +465,20 @@ fail:
     free(copy);
     free(path);
     return rc;
+}
+
+int blob_fs_open_tmp(struct blob_writer *w, int dirfd, mode_t mode)
+{
+    w->fd = -1;
+    for (int tries = 0; tries < 8 && w->fd < 0; tries++) {
+        char hex[33];
+        cap_random_hex(hex, 16);
+        snprintf(w->tmp, sizeof w->tmp, TMP_PREFIX "%s", hex);
+        w->fd = openat(dirfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (w->fd < 0 && errno != EEXIST)
+            break;
+    }
+    return w->fd < 0 ? -1 : 0;
 }
 
 int blob_write(struct blob_writer *w, const void *data, size_t n, struct cap_error *err)

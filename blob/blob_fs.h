@@ -5,6 +5,7 @@
 #define CAP_BLOB_FS_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "blob/blob.h"
 
@@ -42,6 +43,9 @@ const char *blob_fs_split_last(char *path, char **parent);
 int blob_fs_open_parent(struct blob *b, const char *parent, const char *path, int *out,
                         struct cap_error *err);
 void blob_fs_writer_free(struct blob_writer *w);
+/* A new ".capstan-tmp-<hex>" file in dirfd (its name in w->tmp), opened
+ * for writing with mode; -1 with errno set when none could be made. */
+int blob_fs_open_tmp(struct blob_writer *w, int dirfd, mode_t mode);
 /* blob_cas.c's cache of open directories: made with the store, dropped
  * whenever a directory may have gone (blob_delete), freed with it. */
 void blob_cas_init(struct blob *b);

@@ -234,18 +234,26 @@ int data_store_files(struct blob *objects, struct data_scan *scan,
     return 0;
 }
 
+/* A writer for the object at path, or 0 with *w NULL when it exists. */
+static int new_object(struct blob *objects, const char *path, struct blob_writer **w,
+                      struct cap_error *err)
+{
+    *w = NULL;
+    int r = blob_exists(objects, path, NULL, err);
+    if (r != 0)
+        return r < 0 ? r : 0;
+    return blob_write_open_anon(objects, "objects/tmp", false, w, err);
+}
+
 int data_store_bytes(struct blob *objects, enum data_algo algo, const void *p, size_t n,
                      struct data_hash *h, struct cap_error *err)
 {
     data_hash_bytes(algo, p, n, h);
     char path[64];
     data_object_path(h, path);
-    int r = blob_exists(objects, path, NULL, err);
-    if (r != 0)
-        return r < 0 ? r : 0;
     struct blob_writer *w;
-    int rc = blob_write_open_anon(objects, "objects/tmp", false, &w, err);
-    if (rc < 0)
+    int rc = new_object(objects, path, &w, err);
+    if (rc < 0 || !w)
         return rc;
     if ((rc = blob_write(w, p, n, err)) < 0) {
         blob_write_abort(w);
@@ -260,12 +268,9 @@ int data_store_fd(struct blob *objects, const struct data_hash *h, int fd, uint6
 {
     char path[64];
     data_object_path(h, path);
-    int r = blob_exists(objects, path, NULL, err);
-    if (r != 0)
-        return r < 0 ? r : 0;
     struct blob_writer *w;
-    int rc = blob_write_open_anon(objects, "objects/tmp", false, &w, err);
-    if (rc < 0)
+    int rc = new_object(objects, path, &w, err);
+    if (rc < 0 || !w)
         return rc;
     struct cap_error no_clone;
     if (blob_write_clone(w, fd, &no_clone) < 0) {

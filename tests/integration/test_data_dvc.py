@@ -10,7 +10,7 @@ import pytest
 
 from conftest import BIN
 from test_dvc_formats import DVC, dvc  # noqa: F401  (the fixture: skip or fail without dvc)
-from test_data import listing, tree
+from test_data import data, listing, tree
 
 
 def dvc_run(repo, *args):
@@ -18,15 +18,6 @@ def dvc_run(repo, *args):
                        env={**os.environ, "DVC_NO_ANALYTICS": "1"})
     assert p.returncode == 0, p.stdout + p.stderr
     return p.stdout
-
-
-def data(tmp_path, *args, check=True):
-    p = subprocess.run([BIN, "data", *args, "--data", str(tmp_path / "d"), "--json"],
-                       capture_output=True, text=True, timeout=300)
-    if check:
-        assert p.returncode == 0, p.stderr
-        return json.loads(p.stdout)
-    return p
 
 
 FILES = {"a.csv": "x,y\n1,2\n", "sub/b.bin": bytes(range(256)) * 64, "sub/ü n.txt": "x\r\ny\r\n",
