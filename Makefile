@@ -93,9 +93,6 @@ fuzz:
 $(PYTEST):
 	scripts/bootstrap --python
 
-test-integration: build/asan/capstan $(DATA_DRIVERS) $(PYTEST)
-	CAPSTAN_BIN=$(CURDIR)/build/asan/capstan $(PYTEST) -q tests/integration
-
 # The feedback loop's numbers against the Python peers (scikit-learn, river,
 # nannyml), and the data module's formats against DVC: each
 # tests/<dir>/<name>_main.c is a small driver that feeds the C code what the
@@ -103,6 +100,11 @@ test-integration: build/asan/capstan $(DATA_DRIVERS) $(PYTEST)
 FEEDBACK_DRIVERS := $(patsubst tests/feedback/%.c,build/asan/tests/feedback/%,\
     $(wildcard tests/feedback/*_main.c))
 DATA_DRIVERS := $(patsubst tests/data/%.c,build/asan/tests/data/%,$(wildcard tests/data/*_main.c))
+# The driver lists sit above the rule: make expands prerequisites as it reads them
+# (CI failed on a fresh clone with DATA_DRIVERS defined below, hence empty).
+test-integration: build/asan/capstan $(DATA_DRIVERS) $(PYTEST)
+	CAPSTAN_BIN=$(CURDIR)/build/asan/capstan $(PYTEST) -q tests/integration
+
 build/asan/tests/%_main: tests/%_main.c $(UNIT_ASAN_OBJS) $(INFER_LIB_ASAN)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(INC) $(PKG_CFLAGS) $(ASAN_FLAGS) -MMD -MP -o $@ $(filter %.c %.o %.a,$^) \
