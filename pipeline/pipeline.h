@@ -1,0 +1,105 @@
+/* pipeline.h - pipelines: DVC's dvc.yaml run as it is, in parallel, with
+ * DVC's up-to-date decisions and dvc.lock, a run cache, schedules, lineage
+ * events and an Argo Workflows export. Public surface of the pipeline/
+ * module: pipe_. Below api/ and cli/, above data/ (DVC's hashes and cache)
+ * and store/.
+ *
+ * Paths: a spec's root is the directory holding dvc.yaml; a stage's wdir is
+ * relative to it; deps, outs and params files are relative to the wdir, as
+ * DVC reads them. The repository root (the nearest directory above root
+ * holding .dvc/) holds the cache (.dvc/cache) and Capstan's local state
+ * (.dvc/tmp/capstan/: the stat cache and the run cache; .dvc/tmp is what
+ * DVC's own .dvc/.gitignore leaves out of git). */
+#ifndef CAP_PIPELINE_H
+#define CAP_PIPELINE_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+
+/* ---- the spec: dvc.yaml after templating (spec.c) ---- */
+enum pipe_out_kind { PIPE_OUT = 0, PIPE_METRIC = 1, PIPE_PLOT = 2 };
+struct pipe_out {
+    char *path;              /* as written (after templating), relative to the wdir */
+    enum pipe_out_kind kind; /* the list it came from: outs, metrics or plots */
+    bool cache;              /* DVC's default: true, for all three kinds */
+    bool persist;            /* not removed before the stage runs */
+    cJSON *extra;            /* other DVC keys kept as written (remote, push, desc,
+                                type, labels, meta, plot props...), or NULL */
+};
+/* One parameter dependency: key (dots for nesting) in file, or the whole
+ * file (key NULL: DVC's `{file: null}` / `- file:` form). */
+struct pipe_param {
+    char *file;              /* relative to the wdir; default "params.yaml" */
+    char *key;               /* NULL: every key of the file */
+};
+struct pipe_stage {
+    char *name;              /* "train", "build@us" (foreach), "fit@lr0.1-d3" (matrix) */
+    char **cmd;              /* one or more commands, run in order, stop at the first failure */
+    size_t ncmd;
+    char *wdir;              /* relative to the spec's root; "." when absent */
+    char **deps;             /* relative to the wdir */
+    size_t ndeps;
+    struct pipe_param *params;
+    size_t nparams;
+    struct pipe_out *outs;   /* outs, then metrics, then plots, each in file order */
+    size_t nouts;
+    bool frozen, always_changed;
+    char *desc;              /* or NULL */
+    int line;                /* where the stage starts in dvc.yaml, for messages */
+    /* Capstan's run settings (not DVC fields: DVC refuses unknown keys in
+     * dvc.yaml), from capstan.yaml beside dvc.yaml:
+     *   stages: {NAME: {retries, backoff, timeout, env: {K: V}, resources:
+     *   {cpu, memory}}}, where NAME may name a foreach/matrix group ("build")
+     *   for all of its stages. */
+    int retries;             /* extra attempts after a failure (0) */
+    double backoff_s;        /* first wait between attempts, doubled each time (1 s) */
+    double timeout_s;        /* per attempt; 0: none */
+    char **env;              /* "K=V", added to the environment */
+    size_t nenv;
+    char *cpu, *memory;      /* Kubernetes quantities for the Argo export, or NULL */
+    /* The DAG (filled by pipe_spec_load): indices into spec->stages of the
+     * stages whose outputs this stage depends on. */
+    size_t *after;
+    size_t nafter;
+};
+struct pipe_spec {
+    char *root;              /* absolute path of the directory holding dvc.yaml */
+    char *file;              /* absolute path of dvc.yaml */
+    struct pipe_stage *stages; /* in file order, foreach/matrix expanded in place */
+    size_t n;
+    cJSON *top;              /* dvc.yaml's other top-level keys (plots, metrics, params,
+                                artifacts...) kept as written, or NULL */
+};
+
+/* Reads root/dvc.yaml (path: the file, or a directory holding dvc.yaml)
+ * with libyaml, resolves vars and ${...} templating as DVC 3 does (vars:
+ * files and inline maps; params.yaml as the default source; ${item},
+ * ${key}, ${item.x}, foreach over lists and maps, matrix), reads
+ * capstan.yaml when present, and builds the DAG. Refused, with
+ * "<file>:<line>:<column>: <what>, expected <what>": a field Capstan does
+ * not know or support (named), a wrong type, bad templating (the
+ * expression and why), a missing stage command, two stages with one output
+ * path, an output inside another stage's output, a cycle (its stages
+ * named, in order), a TOML params file (Debian ships no C TOML reader). */
+int pipe_spec_load(const char *path, struct pipe_spec *out, struct cap_error *err);
+void pipe_spec_free(struct pipe_spec *s);
+/* The stage named name; NULL when there is none. */
+const struct pipe_stage *pipe_spec_find(const struct pipe_spec *s, const char *name);
+/* Stage indices in an order where every stage comes after those it
+ * depends on (file order among independent ones). *order malloc'd. */
+int pipe_spec_order(const struct pipe_spec *s, size_t **order, struct cap_error *err);
+/* Reads the value of one parameter (key with dots) from a YAML or JSON
+ * file, as JSON; a whole file when key is NULL (an object of its keys).
+ * -CAP_ENOTFOUND naming the file or the key when missing. */
+int pipe_param_read(const char *file, const char *key, cJSON **out, struct cap_error *err);
+/* The graph as text (one line per stage: "name <- dep, dep") or as
+ * Graphviz dot; targets (may be empty) narrow it to them and what they
+ * depend on. *out malloc'd. */
+int pipe_dag_format(const struct pipe_spec *s, const char *const *targets, size_t ntargets,
+                    bool dot, char **out, struct cap_error *err);
+
+#endif
