@@ -185,6 +185,14 @@ void data_lineage_enrich(const struct data_ctx *c, cJSON *graph);
 /* An object's name in the cache: 32 hex digits, then ".dir" for a manifest. */
 #define DATA_DVC_OID 37
 void data_dvc_oid(const struct data_hash *md5, bool is_dir, char out[DATA_DVC_OID]);
+/* doc as the YAML DVC's writer (ruamel.yaml) writes it (dvc.c): block
+ * style in doc's key order, sequences not indented under their key,
+ * strings quoted only where YAML 1.2 would read them as another type,
+ * numbers as Python prints them. *out malloc'd. */
+int data_dvc_yaml(const cJSON *doc, char **out, size_t *len, struct cap_error *err);
+/* Writes len bytes to path through a temporary file beside it, fsynced,
+ * then renamed: a failure leaves the old file or none. */
+int data_write_file(const char *path, const void *text, size_t len, struct cap_error *err);
 /* A stat cache (statcache.c): files' hashes keyed on their stat, so that
  * an unchanged file is not read again. A missing or unreadable cache file
  * is an empty cache (it is a cache). Not thread-safe: one user at a time. */
