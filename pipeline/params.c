@@ -10,7 +10,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "data/dvc.h"
+#include "data/data.h"
 #include "pipeline/intern.h"
 
 int pv_fail(struct cap_error *err, const char *file, const struct pval *v, const char *fmt, ...)
@@ -497,7 +497,7 @@ int pv_load_file(const char *path, struct pval **out, struct cap_error *err)
     char *text;
     size_t len;
     /* Params files are small; 64 MiB bounds what a wrong path makes us read. */
-    int rc = data_dvc_slurp(path, (size_t)64 << 20, &text, &len, err);
+    int rc = data_read_file(path, (size_t)64 << 20, &text, &len, err);
     if (rc == -CAP_ENOTFOUND)
         return cap_err(err, CAP_ENOTFOUND, "'%.300s' does not exist", path);
     if (rc)

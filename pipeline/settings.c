@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "data/dvc.h"
+#include "data/data.h"
 #include "pipeline/intern.h"
 
 static const char *const SETTING_KEYS[] = {"retries", "backoff", "timeout", "env",
@@ -178,7 +178,7 @@ int pipe_settings_load(struct pipe_spec *s, char **groups, struct cap_error *err
     int rc = 0;
     if (stat(file, &st) != 0)
         goto done; /* optional */
-    if ((rc = data_dvc_slurp(file, 1 << 20, &text, &len, err)) != 0 ||
+    if ((rc = data_read_file(file, 1 << 20, &text, &len, err)) != 0 ||
         (rc = pv_parse_yaml(file, text, len, &doc, err)) != 0)
         goto done;
     if (doc->t != PV_MAP) {

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "data/dvc.h"
+#include "data/data.h"
 #include "pipeline/intern.h"
 
 static const char *const TOP_KEYS[] = {"stages", "vars", "params", "metrics", "plots",
@@ -609,7 +609,7 @@ int pipe_spec_load(const char *path, struct pipe_spec *out, struct cap_error *er
     l.file = shown;
     /* dvc.yaml files are kilobytes; 16 MiB bounds a wrong path. */
     if (rc == 0)
-        rc = data_dvc_slurp(out->file, (size_t)16 << 20, &text, &len, err);
+        rc = data_read_file(out->file, (size_t)16 << 20, &text, &len, err);
     if (rc == 0)
         rc = pv_parse_yaml(shown, text, len, &doc, err);
     if (rc == 0)
