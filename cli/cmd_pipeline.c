@@ -140,10 +140,8 @@ static int show(const struct pipe_spec *s, bool json)
 
 int cmd_pipeline(int argc, char **argv)
 {
-    /* ---- run and status (cli/cmd_pipeline_run.c) go here:
-     *   if (argc > 2 && !strcmp(argv[2], "run")) return cmd_pipeline_run(argc, argv);
-     *   if (argc > 2 && !strcmp(argv[2], "status")) return cmd_pipeline_status(argc, argv);
-     * ---- */
+    if (argc > 2 && (!strcmp(argv[2], "run") || !strcmp(argv[2], "status")))
+        return cmd_pipeline_run(argc, argv);
     struct cli_opt opts[] = {
         {"--repo", NULL, false, ".", "the directory holding dvc.yaml"},
         {"--dot", NULL, true, NULL, "dag: print Graphviz dot"},

@@ -36,6 +36,8 @@ struct job {
     double kill_at;          /* SIGKILL after the grace; 0: not being killed */
     bool timed_out;
     struct pipe_check chk;
+    char **env;              /* the caller's extra environment, or NULL */
+    size_t nenv;
 };
 
 struct run {
@@ -102,7 +104,8 @@ static bool ok_state(enum pipe_state st)
 
 /* ---- starting a stage ---- */
 
-static void exec_commands(const struct pipe_spec *s, const struct pipe_stage *st)
+static void exec_commands(const struct pipe_spec *s, const struct pipe_stage *st,
+                          const struct job *j)
 {
     setpgid(0, 0);
     struct sigaction dfl = {.sa_handler = SIG_DFL};
@@ -117,6 +120,8 @@ static void exec_commands(const struct pipe_spec *s, const struct pipe_stage *st
     }
     for (size_t i = 0; i < st->nenv; i++)
         putenv(st->env[i]);
+    for (size_t i = 0; i < j->nenv; i++)
+        putenv(j->env[i]);
     for (size_t i = 0; i < st->ncmd; i++) {
         pid_t pid = fork();
         if (pid == 0) {
@@ -160,13 +165,15 @@ static int launch(struct run *r, size_t i, struct cap_error *err)
     int rc = clear_outs(r, st, err);
     if (rc < 0)
         return rc;
+    if (j->attempt == 0 && r->o->stage_env)
+        j->env = r->o->stage_env(r->o->ctx, st, i, &j->nenv);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0)
         return cap_err(err, CAP_EINTERNAL, "Cannot start stage '%.200s': %s", st->name,
                        strerror(errno));
     if (pid == 0)
-        exec_commands(r->s, st);
+        exec_commands(r->s, st, j);
     setpgid(pid, pid); /* also here: a kill right after fork must reach the group */
     j->pid = pid;
     j->attempt++;
@@ -396,7 +403,7 @@ static void cancel(struct run *r, size_t i, const char *why)
 /* Starts what can start now; returns whether anything may still start. */
 static bool start_ready(struct run *r)
 {
-    bool pending = false;
+    bool pending;
     double now = cap_mono_s();
     for (size_t i = 0; i < r->s->n; i++) {
         struct job *j = &r->jobs[i];
@@ -408,7 +415,6 @@ static bool start_ready(struct run *r)
                 fail(r, i, "stopped while waiting to retry", -1);
             continue;
         }
-        pending = true;
         if (j->waiting_on > 0 || r->running >= r->max_jobs || (retry && now < j->retry_at))
             continue;
         if (!upstream_ok(r, i)) {
@@ -422,6 +428,12 @@ static bool start_ready(struct run *r)
         if (rc < 0)
             fail(r, i, e.msg, -1);
     }
+    /* What was started or failed above changed the answer. */
+    pending = false;
+    for (size_t i = 0; i < r->s->n && !r->stopping; i++)
+        if (r->jobs[i].selected && r->jobs[i].pid == 0 &&
+            (r->jobs[i].state == PIPE_WAITING || r->jobs[i].state == PIPE_RETRYING))
+            pending = true;
     return pending;
 }
 

@@ -151,6 +151,10 @@ struct pipe_run_opts {
     bool keep_going;         /* a failure stops only what depends on it */
     bool no_run_cache;       /* never restore outputs from the run cache */
     pipe_event_fn on_event;  /* called on the calling thread, may be NULL */
+    /* Extra "K=V" for a stage's environment (the tracking run it logs to),
+     * asked once per stage right before its first attempt; NULL: none. The
+     * strings stay the caller's and must live until pipe_run returns. */
+    char **(*stage_env)(void *ctx, const struct pipe_stage *st, size_t index, size_t *n);
     void *ctx;
 };
 struct pipe_run_result {

@@ -99,6 +99,7 @@ static int read_cmd(const struct loader *l, const struct pval *v, struct pipe_st
         return 0;
     }
     if (v->t == PV_LIST && v->n) {
+        st->cmd_is_list = true;
         for (size_t i = 0; i < v->n; i++) {
             if (v->v[i]->t != PV_STR)
                 return pv_fail(l->err, l->file, v->v[i], "stages.%s.cmd[%zu] is a %s, expected "
