@@ -381,7 +381,7 @@ BAD = [
      "capstan.yaml:2:6: stages.b names no stage of dvc.yaml"),
     ("capstan.yaml bad retries", {"dvc.yaml": "stages:\n  a:\n    cmd: x\n",
                                   "capstan.yaml": "stages:\n  a: {retries: -1}\n"},
-     "stages.a.retries is int, expected a whole number from 0 to 1000"),
+     "stages.a.retries is -1, expected a whole number from 0 to 1000"),
     ("capstan.yaml unknown key", {"dvc.yaml": "stages:\n  a:\n    cmd: x\n",
                                   "capstan.yaml": "stages:\n  a: {gpus: 1}\n"},
      "stages.a: unknown field 'gpus'"),
