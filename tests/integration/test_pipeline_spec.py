@@ -14,9 +14,9 @@ import textwrap
 
 import pytest
 
-from conftest import BIN, ROOT
+from conftest import BIN
+from test_dvc_formats import DVC, dvc  # noqa: F401 (the fixture: fails in CI without DVC)
 
-DVC = os.environ.get("CAPSTAN_DVC", os.path.join(ROOT, ".venv-dvc", "bin", "dvc"))
 DVC_PY = os.path.join(os.path.dirname(DVC), "python")
 
 # Prints DVC's resolution of a repository as JSON.
@@ -42,16 +42,6 @@ for s in r.index.stages:
 edges = sorted([a.name, b.name] for a, b in r.index.graph.edges)
 print(json.dumps({"stages": stages, "edges": edges}))
 """
-
-
-@pytest.fixture(scope="module")
-def dvc():
-    if not os.access(DVC, os.X_OK):
-        msg = f"{DVC} is missing: scripts/bootstrap --python makes .venv-dvc (or set CAPSTAN_DVC)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)  # CI runs scripts/bootstrap: a missing dvc is a broken setup
-        pytest.skip(msg)
-    return DVC
 
 
 def dvc_env(tmp_path):
