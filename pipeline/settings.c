@@ -16,21 +16,6 @@
 static const char *const SETTING_KEYS[] = {"retries", "backoff", "timeout", "env",
                                            "resources", NULL};
 
-static int fail_type(struct cap_error *err, const char *file, const struct pval *v,
-                     const char *name, const char *key, const char *expected)
-{
-    return pv_fail(err, file, v, "stages.%s.%s is %s, expected %s", name, key,
-                   v->t == PV_STR ? v->s : pv_type_name(v), expected);
-}
-
-static bool number(const struct pval *v, double *out)
-{
-    if (v->t != PV_INT && v->t != PV_FLOAT)
-        return false;
-    *out = v->t == PV_INT ? (double)v->i : v->f;
-    return isfinite(*out);
-}
-
 /* A scalar's text, for env values and Kubernetes quantities. */
 static char *scalar_text(const struct pval *v)
 {
@@ -41,6 +26,24 @@ static char *scalar_text(const struct pval *v)
     else
         pv_python_str(v, &b);
     return cap_buf_steal(&b);
+}
+
+static int fail_type(struct cap_error *err, const char *file, const struct pval *v,
+                     const char *name, const char *key, const char *expected)
+{
+    char *text = v->t == PV_LIST || v->t == PV_MAP ? NULL : scalar_text(v);
+    int rc = pv_fail(err, file, v, "stages.%s.%s is %s, expected %s", name, key,
+                     text ? text : pv_type_name(v), expected);
+    free(text);
+    return rc;
+}
+
+static bool number(const struct pval *v, double *out)
+{
+    if (v->t != PV_INT && v->t != PV_FLOAT)
+        return false;
+    *out = v->t == PV_INT ? (double)v->i : v->f;
+    return isfinite(*out);
 }
 
 static int apply_env(const char *file, const char *name, const struct pval *env,

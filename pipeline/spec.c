@@ -381,13 +381,21 @@ static int build_stage(struct loader *l, const struct tpl_ctx *base, const char 
     return rc;
 }
 
-/* Python's to_str of a foreach/matrix value, for generated names. */
-static void name_text(const struct pval *v, struct cap_buf *b)
+/* DVC's to_str of a foreach/matrix value, for generated names: a bool is
+ * "true", except one that came from a ${...} (raw: the text as written,
+ * a string), which DVC holds wrapped and prints as Python does, "True". */
+static void name_text(const struct pval *v, const struct pval *raw, struct cap_buf *b)
 {
-    if (v->t == PV_BOOL)
+    if (v->t == PV_BOOL && (!raw || raw->t != PV_STR))
         cap_buf_puts(b, v->b ? "true" : "false");
     else
         pv_python_str(v, b);
+}
+
+/* The i-th element as written, or the whole data when it was one ${...}. */
+static const struct pval *elem_raw(const struct pval *data, size_t i)
+{
+    return data->t == PV_LIST && i < data->n ? data->v[i] : data;
 }
 
 static int one_item(struct loader *l, const struct tpl_ctx *c, const char *name,
@@ -438,13 +446,13 @@ static int build_foreach(struct loader *l, const struct tpl_ctx *c, const char *
         else if (composite)
             cap_buf_printf(&key, "%zu", i);
         else
-            name_text(items->v[i], &key);
+            name_text(items->v[i], elem_raw(data, i), &key);
         /* A list's repeated value names one stage, with its last value. */
         const struct pval *item = items->v[i];
         for (size_t j = i + 1; items->t == PV_LIST && !composite && j < items->n; j++) {
             struct cap_buf other;
             cap_buf_init(&other);
-            name_text(items->v[j], &other);
+            name_text(items->v[j], elem_raw(data, j), &other);
             if (!strcmp(other.data, key.data))
                 item = items->v[j];
             cap_buf_free(&other);
@@ -496,7 +504,7 @@ static int build_matrix(struct loader *l, const struct tpl_ctx *c, const char *n
             if (v->t == PV_LIST || v->t == PV_MAP)
                 cap_buf_printf(&key, "%s%zu", res->k[k], idx[k]);
             else
-                name_text(v, &key);
+                name_text(v, elem_raw(m->v[k], idx[k]), &key);
         }
         rc = one_item(l, c, name, key.data, item, true, tmpl);
         cap_buf_free(&key);
