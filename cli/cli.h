@@ -79,5 +79,8 @@ int cmd_feedback(int argc, char **argv);
 int cmd_review(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_data_table(int argc, char **argv); /* cmd_data_table.c: `data profile` */
+/* `capstan pipeline schedule ...` (cmd_pipeline_schedule.c); argv as
+ * main's, the verb at argv[3]. */
+int cmd_pipeline_schedule(int argc, char **argv);
 
 #endif

@@ -163,4 +163,60 @@ void pipe_iso_utc(int64_t ms, char out[32]);
  * into milliseconds since the epoch; -CAP_EINVAL naming the text. */
 int pipe_iso_parse(const char *s, int64_t *ms, struct cap_error *err);
 
+/* The scheduler (schedule.c): one thread in the server that runs each
+ * schedule's pipeline as a child process at its cron ticks, on a
+ * monitoring alert (pipe_sched_alert_hook) or on a new dataset version
+ * (the store is read every poll_ms while dataset triggers exist: versions
+ * are recorded by `capstan data add` in other processes). A run's row
+ * (schedule, tick) is written before the child starts, so a tick runs at
+ * most once, even across restarts; a run the server was running when it
+ * stopped is recorded failed. Catch-up applies to the ticks that came due
+ * before the scheduler first saw the schedule (after a restart, or a
+ * schedule created with a start in the past): skip (none run; one
+ * "skipped" row says how many), latest (only the last), all (each, in
+ * order; the newest 1000 at most). Overlap, when a run of the schedule is
+ * still going: forbid (recorded skipped), allow, replace (SIGTERM to the
+ * running one's process group, SIGKILL after grace_s; recorded replaced),
+ * queue (runs after it). The child: runner (the capstan binary by
+ * default) with argv `pipeline run --repo DIR`, in DIR, with
+ * CAPSTAN_TRACKING_URI, CAPSTAN_SCHEDULE, CAPSTAN_TICK (ISO-8601 UTC) and
+ * for triggers CAPSTAN_TRIGGER (alert|dataset) and CAPSTAN_TRIGGER_JSON. */
+struct store;
+struct pipe_sched;
+struct pipe_sched_config {
+    struct store *store;
+    const char *runner;          /* the program a schedule runs; NULL: /proc/self/exe */
+    double grace_s;              /* replace and stop: SIGTERM, then SIGKILL after; 0: 10 */
+    int poll_ms;                 /* dataset triggers: how often versions are read; 0: 1000 */
+};
+/* The scheduler, not yet running: the API and the alert hook may hold it
+ * (their runs wait queued). -CAP_EINVAL when runner is not executable. */
+int pipe_sched_new(const struct pipe_sched_config *cfg, struct pipe_sched **out,
+                   struct cap_error *err);
+/* Starts its thread once the server listens: url is what children get as
+ * CAPSTAN_TRACKING_URI. */
+int pipe_sched_run(struct pipe_sched *s, const char *url, struct cap_error *err);
+/* Stops the thread; running children get SIGTERM (SIGKILL after grace_s)
+ * and are recorded failed. NULL is fine. */
+void pipe_sched_stop(struct pipe_sched *s);
+/* Checks body {"name", "repo", "cron" | "on_alert" | "on_dataset",
+ * "timezone"?, "catch_up"?, "overlap"?, "start"? (ISO-8601: count ticks
+ * from this instant instead of from now)} and stores the schedule (each
+ * error names the field and what it expects). s may be NULL (no
+ * scheduler: stored only). */
+int pipe_sched_create(struct pipe_sched *s, struct store *st, const cJSON *body, cJSON **out,
+                      struct cap_error *err);
+/* Records a manual run of name now (overlap applies) and wakes the
+ * scheduler; out: {"schedule", "tick"}. */
+int pipe_sched_trigger(struct pipe_sched *s, struct store *st, const char *name, cJSON **out,
+                       struct cap_error *err);
+/* Tells the scheduler that schedules changed (created, paused, resumed,
+ * deleted). NULL is fine. */
+void pipe_sched_kick(struct pipe_sched *s);
+/* The alert module's on_fire callback (cls: the struct pipe_sched): each
+ * schedule whose on_alert filter is the rule's name, or DEPLOYMENT/RULE,
+ * gets a run with the event as CAPSTAN_TRIGGER_JSON. */
+void pipe_sched_alert_hook(void *cls, const char *deployment, const char *rule,
+                           int64_t at_ms, const char *event_json);
+
 #endif

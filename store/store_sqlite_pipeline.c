@@ -176,9 +176,17 @@ int store_sq_pipe_schedule_list(void *impl, cJSON **out, struct cap_error *err)
 static int job_pause(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct ps_job *a = arg;
-    int rc = store_sq_run(c, "UPDATE pipeline_schedules SET paused = ?2 WHERE name = ?1",
-                          SQ_ARGS(SQ_TEXT(a->name), SQ_INT(a->flag)), err,
-                          "pausing a pipeline schedule");
+    /* resuming: what came due while paused does not run */
+    int rc = store_sq_run(
+        c,
+        "UPDATE pipeline_schedules SET paused = ?2, "
+        "last_tick = CASE WHEN NOT ?2 AND trigger_kind = 'cron' "
+        "  THEN max(coalesce(last_tick, 0), ?3) ELSE last_tick END, "
+        "last_seen = CASE WHEN NOT ?2 AND trigger_kind = 'dataset' THEN coalesce("
+        "  (SELECT max(version) FROM data_versions WHERE name = trigger_filter), last_seen) "
+        "  ELSE last_seen END WHERE name = ?1",
+        SQ_ARGS(SQ_TEXT(a->name), SQ_INT(a->flag), SQ_INT(cap_now_ms())), err,
+        "pausing a pipeline schedule");
     return rc < 0 ? rc : sqlite3_changes(c->db) ? 0 : no_schedule(a->name, err);
 }
 
