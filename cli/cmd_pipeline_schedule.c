@@ -77,6 +77,7 @@ static int next_times(const struct cli_opt *opts)
     if (pipe_cron_parse(expr, &c, &err) < 0 || pipe_tz_load(tzname, &tz, &err) < 0 ||
         (after && pipe_iso_parse(after, &t, &err) < 0)) {
         fprintf(stderr, "capstan: %s\n", err.msg);
+        pipe_tz_free(tz);
         return 2;
     }
     cJSON *out = cJSON_CreateObject(), *arr = cJSON_CreateArray();
