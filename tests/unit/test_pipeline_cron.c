@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert/alert.h"
+#include "fixture.h"
 #include "pipeline/pipeline.h"
+#include "store/store.h"
 
 static int64_t iso(const char *s)
 {
@@ -195,13 +198,73 @@ static void test_iso(void **state)
     assert_true(pipe_iso_parse("2026-03-29T03:30:00", &ms, &err) < 0);
 }
 
+/* An alert that fires queues a run of each schedule watching its rule
+ * (by name or DEPLOYMENT/RULE), with the event; a replayed window adds
+ * none; other rules, paused schedules and cron schedules get none. */
+static void test_alert_trigger(void **state)
+{
+    char dir[256], db[300];
+    assert_true(fixture_tmpdir(dir, sizeof dir, "pcron"));
+    snprintf(db, sizeof db, "%s/capstan.db", dir);
+    struct store *st = fixture_store_open(db);
+    struct pipe_sched *s = NULL;
+    struct cap_error err = {0};
+    struct pipe_sched_config pc = {.store = st, .runner = "/bin/true"};
+    assert_int_equal(pipe_sched_new(&pc, &s, &err), 0);
+    const char *bodies[] = {
+        "{\"name\":\"a\",\"repo\":\"/tmp\",\"on_alert\":\"drift\"}",
+        "{\"name\":\"b\",\"repo\":\"/tmp\",\"on_alert\":\"d/drift\"}",
+        "{\"name\":\"c\",\"repo\":\"/tmp\",\"on_alert\":\"other\"}",
+        "{\"name\":\"p\",\"repo\":\"/tmp\",\"on_alert\":\"drift\"}",
+        "{\"name\":\"k\",\"repo\":\"/tmp\",\"cron\":\"@daily\"}"};
+    for (size_t i = 0; i < 5; i++) {
+        cJSON *b = cJSON_Parse(bodies[i]);
+        if (pipe_sched_create(s, st, b, NULL, &err) < 0)
+            fail_msg("%s", err.msg);
+        cJSON_Delete(b);
+    }
+    assert_int_equal(store_pipe_schedule_set_paused(st, "p", true, &err), 0);
+    struct alert_config ac = {.store = st, .on_fire = pipe_sched_alert_hook, .on_fire_cls = s};
+    struct alert *a = NULL;
+    assert_int_equal(alert_start(&ac, &a, &err), 0);
+    cJSON *rule = cJSON_Parse("{\"name\":\"drift\",\"deployment\":\"d\",\"metric\":"
+                              "\"dataset_drift\",\"op\":\"==\",\"threshold\":1}");
+    assert_int_equal(alert_rule_put(a, rule, NULL, &err), 0);
+    cJSON *w = cJSON_Parse("{\"id\":1,\"deployment\":\"d\",\"width_s\":60,\"start_ms\":0,"
+                           "\"end_ms\":60000,\"rows\":10,\"drift\":{\"dataset_drift\":true},"
+                           "\"prediction_drift\":null,\"data_quality\":null}");
+    assert_int_equal(alert_on_window(a, "d", 1, w, &err), 0);
+    assert_int_equal(alert_on_window(a, "d", 1, w, &err), 0); /* replayed: counts once */
+    cJSON *runs = NULL;
+    assert_int_equal(store_pipe_run_list(st, NULL, false, 0, &runs, &err), 0);
+    assert_int_equal(cJSON_GetArraySize(runs), 2);
+    const cJSON *r;
+    cJSON_ArrayForEach(r, runs)
+    {
+        const char *name = cJSON_GetObjectItem(r, "schedule")->valuestring;
+        assert_true(strcmp(name, "a") == 0 || strcmp(name, "b") == 0);
+        assert_string_equal(cJSON_GetObjectItem(r, "cause")->valuestring, "alert");
+        assert_string_equal(cJSON_GetObjectItem(r, "state")->valuestring, "queued");
+        assert_int_equal((int64_t)cJSON_GetObjectItem(r, "tick")->valuedouble, 60000);
+        const cJSON *labels = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "event"), "labels");
+        assert_string_equal(cJSON_GetObjectItem(labels, "alertname")->valuestring, "drift");
+    }
+    cJSON_Delete(runs);
+    cJSON_Delete(w);
+    cJSON_Delete(rule);
+    alert_stop(a);
+    pipe_sched_stop(s);
+    store_close(st);
+    fixture_rm_rf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),     cmocka_unit_test(test_errors),
         cmocka_unit_test(test_day_rule),  cmocka_unit_test(test_next_utc),
         cmocka_unit_test(test_next_dst),  cmocka_unit_test(test_tz),
-        cmocka_unit_test(test_iso),
+        cmocka_unit_test(test_iso),       cmocka_unit_test(test_alert_trigger),
     };
     return cmocka_run_group_tests_name("pipeline_cron", tests, NULL, NULL);
 }
