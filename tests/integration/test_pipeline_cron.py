@@ -128,6 +128,46 @@ def test_next_matches_croniter(expr, tz, after):
     assert next_times(expr, tz, at(after), 6) == want
 
 
+def test_croniter_day_rule_differs():
+    """croniter ORs a day-of-month starting with '*/' with day-of-week; Vixie
+    (and Capstan) treat it as unrestricted, so both must hold."""
+    croniter = pytest.importorskip("croniter").croniter
+    after = at("2026-01-01T00:00:00")
+    assert croniter("0 0 */2 * 1", after).get_next(dt.datetime) == at("2026-01-03T00:00:00")
+    assert next_times("0 0 */2 * 1", "UTC", after, 1) == ["2026-01-05T00:00:00.000Z"]
+
+
+def pipeline_run_available():
+    p = subprocess.run([BIN, "pipeline", "run", "--help"], capture_output=True, text=True,
+                       timeout=60)
+    return p.returncode == 0
+
+
+def test_real_pipeline_runs(tmp_path):
+    """The default runner, the capstan binary itself: `pipeline run` on a
+    dvc.yaml whose stage writes the schedule's name and tick."""
+    if not pipeline_run_available():
+        pytest.skip("this capstan has no `pipeline run` yet")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "dvc.yaml").write_text(
+        "stages:\n  hello:\n    cmd: echo \"$CAPSTAN_SCHEDULE $CAPSTAN_TICK\" > out.txt\n"
+        "    outs:\n      - out.txt\n")
+    srv = Server(tmp_path / "data").start()
+    try:
+        r = srv.api("POST", API + "/create", json={"name": "real", "repo": str(repo),
+                                                   "cron": "@yearly"})
+        assert r.status_code == 200, r.text
+        run = srv.api("POST", API + "/trigger", json={"name": "real"}).json()["run"]
+        done = sh.wait_for(lambda: [x for x in srv.api("GET", API + "/runs", params={
+            "name": "real"}).json()["runs"] if x["state"] not in ("queued", "running")],
+            timeout=120, what="the run's end")
+        assert done[0]["state"] == "succeeded", (done, srv.read_log()[-3000:])
+        assert (repo / "out.txt").read_text() == f"real {iso_ms(run['tick'])}\n"
+    finally:
+        srv.assert_clean_exit(srv.stop())
+
+
 def test_presets():
     after = at("2026-05-15T10:20:00")
     for preset, expr in [("@hourly", "0 * * * *"), ("@daily", "0 0 * * *"),
