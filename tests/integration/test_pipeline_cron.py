@@ -138,9 +138,9 @@ def test_croniter_day_rule_differs():
 
 
 def pipeline_run_available():
-    p = subprocess.run([BIN, "pipeline", "run", "--help"], capture_output=True, text=True,
-                       timeout=60)
-    return p.returncode == 0
+    p = subprocess.run([BIN, "pipeline", "run", "--repo", "/nonexistent"], capture_output=True,
+                       text=True, timeout=60)
+    return "unknown sub-command 'run'" not in p.stderr
 
 
 def test_real_pipeline_runs(tmp_path):
