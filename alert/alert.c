@@ -26,6 +26,8 @@ int alert_start(const struct alert_config *cfg, struct alert **out, struct cap_e
     a->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 10000;
     a->default_window_s = cfg->default_window_s;
     a->external_url = cap_xstrdup(cfg->external_url ? cfg->external_url : "");
+    a->on_fire = cfg->on_fire;
+    a->on_fire_cls = cfg->on_fire_cls;
     pthread_mutex_init(&a->eval_mu, NULL);
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->wake, NULL);

@@ -42,6 +42,12 @@ struct alert_config {
      * 0: the smallest width this process has seen for the deployment. */
     int64_t default_window_s;
     const char *external_url;    /* externalURL of the payloads (copied); NULL: "" */
+    /* Called after each "firing" event is stored (pipeline triggers,
+     * pipe_sched_alert_hook), on the evaluating thread; event_json is the
+     * event's detail (labels, annotations, value). NULL: none. */
+    void (*on_fire)(void *cls, const char *deployment, const char *rule, int64_t at_ms,
+                    const char *event_json);
+    void *on_fire_cls;
 };
 
 /* Starts the delivery thread, which first picks up the events a previous

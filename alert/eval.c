@@ -262,6 +262,10 @@ static int evaluate(struct alert *a, const char *deployment, int64_t window_id,
         if (eval_rule(st, &e, &ch[n]))
             deliver |= ch[n++].deliver;
     rc = store_alert_event_append(a->store, ch, n, NULL, err);
+    for (size_t i = 0; rc == 0 && a->on_fire && i < n; i++)
+        if (ch[i].state && strcmp(ch[i].state, "firing") == 0)
+            a->on_fire(a->on_fire_cls, ch[i].deployment, ch[i].rule, ch[i].at_ms,
+                       ch[i].detail_json);
     for (size_t i = 0; i < n; i++) {
         free((char *)ch[i].rule_json);
         free((char *)ch[i].detail_json);

@@ -26,6 +26,9 @@ struct alert {
     long timeout_ms;
     int64_t default_window_s;
     char *external_url;
+    void (*on_fire)(void *cls, const char *deployment, const char *rule, int64_t at_ms,
+                    const char *event_json);
+    void *on_fire_cls;
 
     /* One evaluation at a time: each reads the streaks, then writes them. */
     pthread_mutex_t eval_mu;

@@ -19,6 +19,7 @@ struct serve;
 struct metrics;
 struct predlog;
 struct alert;
+struct pipe_sched;
 
 struct api_env {
     struct store *store;         /* NULL in a serving-only process */
@@ -30,6 +31,7 @@ struct api_env {
     struct predlog *log;         /* the prediction log; may be NULL */
     struct alert *alert;         /* alert rules and delivery; NULL in a serving-only process */
     struct mon_live *live;       /* the live monitor; NULL when it is off */
+    struct pipe_sched *sched;    /* pipeline schedules; NULL in a serving-only process */
 };
 
 #define API_MAX_PATH_PARAMS 3
@@ -150,6 +152,7 @@ extern const struct api_route api_monitor_baseline_routes[];
 extern const struct api_route api_feedback_routes[];
 extern const struct api_route api_review_routes[];
 extern const struct api_route api_dataset_routes[];
+extern const struct api_route api_pipeline_routes[];
 extern const struct api_route api_serving_routes[];
 extern const struct api_route api_oip_routes[];
 extern const struct api_route api_invocations_routes[];

@@ -17,6 +17,7 @@
 #include "data/data.h"
 #include "monitor/monitor.h"
 #include "monitor/predlog.h"
+#include "pipeline/pipeline.h"
 #include "serve/serve.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -149,6 +150,11 @@ int cmd_server(int argc, char **argv)
          "rows a window holds for exact drift tests; beyond them it is tested from profiles"},
         {"--monitor-poll-ms", "CAPSTAN_MONITOR_POLL_MS", false, "1000",
          "how often the live monitor reads the prediction log"},
+        {"--pipeline-runner", "CAPSTAN_PIPELINE_RUNNER", false, NULL,
+         "the program a pipeline schedule runs, as PROGRAM pipeline run --repo DIR "
+         "(default: this capstan binary)"},
+        {"--pipeline-poll-ms", "CAPSTAN_PIPELINE_POLL_MS", false, "1000",
+         "how often new dataset versions are looked for, for schedules run on a new version"},
         {"--help", NULL, true, NULL, "show this help"},
         {NULL, NULL, false, NULL, NULL},
     };
@@ -160,7 +166,11 @@ int cmd_server(int argc, char **argv)
         cli_usage("capstan server [options]", opts);
         return 0;
     }
-    unsigned long long poll_ms, logq, logmax;
+    unsigned long long poll_ms, logq, logmax, pipe_poll;
+    if (!parse_u64(cli_get(opts, "--pipeline-poll-ms"), 3600000, &pipe_poll) || pipe_poll < 10) {
+        fprintf(stderr, "capstan: --pipeline-poll-ms must be 10 to 3600000 milliseconds\n");
+        return 2;
+    }
     if (!parse_u64(cli_get(opts, "--serve-poll-ms"), 60000, &poll_ms) || poll_ms < 10 ||
         !parse_u64(cli_get(opts, "--prediction-log-queue"), 1ULL << 24, &logq) || logq == 0 ||
         !parse_u64(cli_get(opts, "--prediction-log-max-rows"), 1ULL << 50, &logmax)) {
@@ -211,6 +221,7 @@ int cmd_server(int argc, char **argv)
     struct predlog_store logsink = {0};
     struct alert *alert = NULL;
     struct mon_live *live = NULL;
+    struct pipe_sched *sched = NULL;
     int status = 1;
     if (blob_open(artifacts.data, &blob, &err) < 0) {
         fprintf(stderr, "capstan: cannot open the artifact root %s: %s\n", artifacts.data, err.msg);
@@ -222,11 +233,18 @@ int cmd_server(int argc, char **argv)
     }
     if (cli_open_store(opts, &store) < 0)
         goto done;
+    struct pipe_sched_config pcfg = {.store = store, .runner = cli_get(opts, "--pipeline-runner"),
+                                     .poll_ms = (int)pipe_poll};
+    if (pipe_sched_new(&pcfg, &sched, &err) < 0) {
+        fprintf(stderr, "capstan: %s\n", err.msg);
+        goto done;
+    }
     /* The live monitor reports each stored window to alert_window_hook;
      * rules without a "window" watch its base width. */
     struct alert_config acfg = {
         .store = store, .allow_private_webhooks = cli_get(opts, "--alert-allow-private-webhooks"),
-        .default_window_s = monitor ? mcfg.widths_s[0] : 0};
+        .default_window_s = monitor ? mcfg.widths_s[0] : 0,
+        .on_fire = pipe_sched_alert_hook, .on_fire_cls = sched};
     if (alert_start(&acfg, &alert, &err) < 0) {
         fprintf(stderr, "capstan: %s\n", err.msg);
         goto done;
@@ -259,7 +277,7 @@ int cmd_server(int argc, char **argv)
     }
     struct api_env env = {.store = store, .blob = blob, .datasets = datasets,
                           .version = CAPSTAN_VERSION, .serve = serve, .metrics = metrics, .log = plog, .alert = alert,
-                          .live = live};
+                          .live = live, .sched = sched};
     struct server_config scfg = {
         .host = cli_get(opts, "--host"),
         .port = (uint16_t)port,
@@ -278,6 +296,16 @@ int cmd_server(int argc, char **argv)
     fprintf(stderr, "capstan %s listening on %s (store %s, artifacts %s)\n", CAPSTAN_VERSION,
             url, uri, artifacts.data);
     free(uri);
+    char self[300]; /* what children reach us at: 0.0.0.0 and :: listen on loopback too */
+    listen_url(strcmp(scfg.host, "0.0.0.0") == 0 ? "127.0.0.1"
+               : strcmp(scfg.host, "::") == 0    ? "::1"
+                                                 : scfg.host,
+               server_port(srv), self, sizeof self);
+    if (pipe_sched_run(sched, self, &err) < 0) {
+        fprintf(stderr, "capstan: %s\n", err.msg);
+        server_stop(srv);
+        goto done;
+    }
     wait_and_stop(srv);
     status = 0;
 done:
@@ -289,6 +317,7 @@ done:
     predlog_stop(plog);
     mon_live_stop(live);
     alert_stop(alert);
+    pipe_sched_stop(sched); /* after the alerts: their hook queues runs */
     metrics_free(metrics);
     if (store)
         store_close(store);

@@ -64,6 +64,9 @@ int main(int argc, char **argv)
         return cmd_review(argc, argv);
     if (strcmp(cmd, "data") == 0)
         return cmd_data(argc, argv);
+    /* TEMPORARY until cli/cmd_pipeline.c (the `pipeline` dispatcher) calls it */
+    if (strcmp(cmd, "pipeline") == 0 && argc > 2 && strcmp(argv[2], "schedule") == 0)
+        return cmd_pipeline_schedule(argc, argv);
     if (strcmp(cmd, "pipeline") == 0)
         return cmd_pipeline(argc, argv);
     fprintf(stderr, "capstan: unknown command '%s'\n", cmd);

@@ -169,5 +169,121 @@ struct pipe_run_result {
  * -CAP_ECONFLICT with err naming the failed stages otherwise. */
 int pipe_run(const struct pipe_spec *s, const struct pipe_run_opts *o, struct pipe_run_result *res,
              struct cap_error *err);
+/* ---- schedules: time zones (tz.c), cron (cron.c), the scheduler
+ * (schedule.c) ----
+ * Time zones are read from TZif files (RFC 8536) under $TZDIR or
+ * /usr/share/zoneinfo, never through setenv("TZ") (not thread safe in a
+ * server): the 64-bit data of v2+ files, and the footer's POSIX TZ string
+ * for instants past the last transition. Leap-second records are ignored
+ * (times are POSIX seconds). */
+struct pipe_tz;
+/* The zone named name (IANA, e.g. "Europe/Berlin", "UTC"). -CAP_EINVAL
+ * naming the zone when it is not a zone name, unknown, or not a valid
+ * TZif file. */
+int pipe_tz_load(const char *name, struct pipe_tz **out, struct cap_error *err);
+void pipe_tz_free(struct pipe_tz *tz);
+const char *pipe_tz_name(const struct pipe_tz *tz);
+/* Seconds east of UTC in effect at the instant t (POSIX seconds). */
+int32_t pipe_tz_offset(const struct pipe_tz *tz, int64_t t);
+/* The instant of local wall-clock time local (seconds since 1970-01-01
+ * 00:00 local): a time repeated by a fall-back gives its first occurrence;
+ * a time skipped by a spring-forward is read with the offset in effect
+ * before the gap, so it lands as far after the gap's end as it was after
+ * its start (02:30 in a 02:00->03:00 gap is 03:30), as Python's zoneinfo
+ * reads it with fold=0. Assumes one transition at most within a day of
+ * local (true of every zone in tzdata). */
+int64_t pipe_tz_local_to_utc(const struct pipe_tz *tz, int64_t local);
+
+/* A five-field cron expression (minute hour day-of-month month
+ * day-of-week) or a preset (@hourly @daily @midnight @weekly @monthly
+ * @yearly @annually). Fields take *, N, A-B, lists, and steps on * or a
+ * range (STAR/N (STAR: the asterisk), A-B/N); months JAN-DEC and days SUN-SAT by name, any case;
+ * day-of-week 0-7 with 0 and 7 both Sunday. Days follow Vixie cron: when
+ * both day fields are restricted a day matches if either does; a day field
+ * that starts with '*' (also "STAR/2") counts as unrestricted, so the other
+ * one alone decides. (croniter differs there: it treats "STAR/2" as
+ * restricted and ORs it with day-of-week.) */
+struct pipe_cron {
+    uint64_t minute;             /* bit m: minute m */
+    uint32_t hour;               /* bit h */
+    uint32_t dom;                /* bits 1..31 */
+    uint16_t month;              /* bits 1..12 */
+    uint8_t dow;                 /* bits 0..6, Sunday 0 */
+    bool dom_star, dow_star;     /* the field starts with '*' */
+};
+/* -CAP_EINVAL naming the field, the value and the allowed range, e.g.
+ * "Invalid cron expression '0 25 * * *': hour '25' is out of range 0-23";
+ * also an expression that can never fire (day 31 of February only). */
+int pipe_cron_parse(const char *expr, struct pipe_cron *out, struct cap_error *err);
+/* Whether the local calendar day (y, m 1-12, d 1-31, weekday 0-6) matches. */
+bool pipe_cron_day(const struct pipe_cron *c, int m, int d, int wday);
+/* The first fire time strictly after the instant after (POSIX seconds), in
+ * tz (NULL: UTC). DST: a local time skipped by a spring-forward fires once,
+ * shifted by the gap (pipe_tz_local_to_utc); a repeated local time fires
+ * once, at its first occurrence. -CAP_EINVAL when none within 100 years. */
+int pipe_cron_next(const struct pipe_cron *c, const struct pipe_tz *tz, int64_t after,
+                   int64_t *out, struct cap_error *err);
+
+/* ISO-8601 UTC with milliseconds, "2026-03-29T01:30:00.000Z" (out >= 32). */
+void pipe_iso_utc(int64_t ms, char out[32]);
+/* Parses "YYYY-MM-DDTHH:MM[:SS[.fff]]" followed by Z or +HH:MM / -HH:MM
+ * into milliseconds since the epoch; -CAP_EINVAL naming the text. */
+int pipe_iso_parse(const char *s, int64_t *ms, struct cap_error *err);
+
+/* The scheduler (schedule.c): one thread in the server that runs each
+ * schedule's pipeline as a child process at its cron ticks, on a
+ * monitoring alert (pipe_sched_alert_hook) or on a new dataset version
+ * (the store is read every poll_ms while dataset triggers exist: versions
+ * are recorded by `capstan data add` in other processes). A run's row
+ * (schedule, tick) is written before the child starts, so a tick runs at
+ * most once, even across restarts; a run the server was running when it
+ * stopped is recorded failed. Catch-up applies to the ticks that came due
+ * before the scheduler first saw the schedule (after a restart, or a
+ * schedule created with a start in the past): skip (none run; one
+ * "skipped" row says how many), latest (only the last), all (each, in
+ * order; the newest 1000 at most). Overlap, when a run of the schedule is
+ * still going: forbid (recorded skipped), allow, replace (SIGTERM to the
+ * running one's process group, SIGKILL after grace_s; recorded replaced),
+ * queue (runs after it). The child: runner (the capstan binary by
+ * default) with argv `pipeline run --repo DIR`, in DIR, with
+ * CAPSTAN_TRACKING_URI, CAPSTAN_SCHEDULE, CAPSTAN_TICK (ISO-8601 UTC) and
+ * for triggers CAPSTAN_TRIGGER (alert|dataset) and CAPSTAN_TRIGGER_JSON. */
+struct store;
+struct pipe_sched;
+struct pipe_sched_config {
+    struct store *store;
+    const char *runner;          /* the program a schedule runs; NULL: /proc/self/exe */
+    double grace_s;              /* replace and stop: SIGTERM, then SIGKILL after; 0: 10 */
+    int poll_ms;                 /* dataset triggers: how often versions are read; 0: 1000 */
+};
+/* The scheduler, not yet running: the API and the alert hook may hold it
+ * (their runs wait queued). -CAP_EINVAL when runner is not executable. */
+int pipe_sched_new(const struct pipe_sched_config *cfg, struct pipe_sched **out,
+                   struct cap_error *err);
+/* Starts its thread once the server listens: url is what children get as
+ * CAPSTAN_TRACKING_URI. */
+int pipe_sched_run(struct pipe_sched *s, const char *url, struct cap_error *err);
+/* Stops the thread; running children get SIGTERM (SIGKILL after grace_s)
+ * and are recorded failed. NULL is fine. */
+void pipe_sched_stop(struct pipe_sched *s);
+/* Checks body {"name", "repo", "cron" | "on_alert" | "on_dataset",
+ * "timezone"?, "catch_up"?, "overlap"?, "start"? (ISO-8601: count ticks
+ * from this instant instead of from now)} and stores the schedule (each
+ * error names the field and what it expects). s may be NULL (no
+ * scheduler: stored only). */
+int pipe_sched_create(struct pipe_sched *s, struct store *st, const cJSON *body, cJSON **out,
+                      struct cap_error *err);
+/* Records a manual run of name now (overlap applies) and wakes the
+ * scheduler; out: {"schedule", "tick"}. */
+int pipe_sched_trigger(struct pipe_sched *s, struct store *st, const char *name, cJSON **out,
+                       struct cap_error *err);
+/* Tells the scheduler that schedules changed (created, paused, resumed,
+ * deleted). NULL is fine. */
+void pipe_sched_kick(struct pipe_sched *s);
+/* The alert module's on_fire callback (cls: the struct pipe_sched): each
+ * schedule whose on_alert filter is the rule's name, or DEPLOYMENT/RULE,
+ * gets a run with the event as CAPSTAN_TRIGGER_JSON. */
+void pipe_sched_alert_hook(void *cls, const char *deployment, const char *rule,
+                           int64_t at_ms, const char *event_json);
 
 #endif

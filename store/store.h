@@ -294,6 +294,30 @@ struct store_data_version {
     const char *meta_json;       /* {"tags": {K: V}, ...} */
 };
 
+/* ---- pipeline schedules (pipeline/schedule.c checks them) ---- */
+struct store_pipe_schedule {
+    const char *name, *repo;
+    const char *cron;            /* NULL for a trigger */
+    const char *timezone;
+    const char *catch_up;        /* skip | latest | all */
+    const char *overlap;         /* forbid | allow | replace | queue */
+    const char *trigger_kind;    /* cron | alert | dataset */
+    const char *trigger_filter;  /* the alert rule or the dataset; NULL for cron */
+    int64_t last_tick;           /* ms; 0: none yet (cron: ticks after created_at count) */
+    int64_t last_seen;           /* dataset: the latest version already there */
+};
+/* A schedule run: its row is written before it starts. */
+struct store_pipe_run {
+    const char *schedule;
+    int64_t tick;                /* ms: the cron tick, or the trigger's time */
+    const char *cause;           /* cron | catch-up | manual | alert | dataset */
+    const char *state;           /* queued | running | skipped ... */
+    const char *reason;          /* why skipped, or NULL */
+    const char *event_json;      /* the trigger's event, or NULL */
+    bool advance;                /* also set the schedule's last_tick to tick (cron ticks) */
+    int64_t seen;                /* > 0: also set the schedule's last_seen (dataset) */
+};
+
 /* ---- alerts ---- */
 /* Delivery state of an alert event (alert_events.delivered). */
 enum store_alert_delivery {

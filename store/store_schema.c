@@ -409,6 +409,41 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  meta TEXT NOT NULL,"
     "  PRIMARY KEY (name, version)) WITHOUT ROWID;"
     "CREATE INDEX data_versions_by_hash ON data_versions(hash);",
+    /* 9: pipeline schedules (pipeline/schedule.c). A run's identity is
+     * (schedule, tick): the row is written before the run starts, so a
+     * tick never runs twice, even across restarts. last_tick is the latest
+     * cron tick recorded, written with that row; last_seen the latest
+     * dataset version a dataset trigger has handled. Ticks are ms. */
+    "CREATE TABLE pipeline_schedules ("
+    "  sid INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  repo TEXT NOT NULL,"
+    "  cron TEXT,"
+    "  timezone TEXT NOT NULL,"
+    "  catch_up TEXT NOT NULL CHECK (catch_up IN ('skip', 'latest', 'all')),"
+    "  overlap TEXT NOT NULL CHECK (overlap IN ('forbid', 'allow', 'replace', 'queue')),"
+    "  paused INTEGER NOT NULL DEFAULT 0,"
+    "  trigger_kind TEXT NOT NULL CHECK (trigger_kind IN ('cron', 'alert', 'dataset')),"
+    "  trigger_filter TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_tick INTEGER,"
+    "  last_seen INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE pipeline_schedule_runs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  sid INTEGER NOT NULL REFERENCES pipeline_schedules(sid) ON DELETE CASCADE,"
+    "  tick INTEGER NOT NULL,"
+    "  cause TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed',"
+    "    'skipped', 'replaced')),"
+    "  pid INTEGER,"
+    "  exit_status INTEGER,"
+    "  started_at INTEGER,"
+    "  ended_at INTEGER,"
+    "  reason TEXT,"
+    "  event TEXT,"
+    "  UNIQUE (sid, tick));"
+    "CREATE INDEX pipeline_schedule_runs_active ON pipeline_schedule_runs(state)"
+    "  WHERE state IN ('queued', 'running');",
 };
 
 /* Steps of a migration that SQL cannot express, run after its SQL in the

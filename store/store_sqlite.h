@@ -161,7 +161,8 @@ char *store_sq_random_name(void);
  * (logged models), _registry.c and _registry_search.c (model registry),
  * _serving.c (deployments), _data.c (datasets), _predictions.c (the prediction log), _monitor.c
  * (the live monitor's windows), _baselines.c (the monitor's reference
- * baselines) and _alerts.c (alert rules, their streaks and events). */
+ * baselines), _alerts.c (alert rules, their streaks and events) and
+ * _pipeline.c (pipeline schedules and their runs). */
 #define STORE_SELF void *impl
 #define STORE_OP(name, params, args, ...) int store_sq_##name params;
 #include "store/store_ops.def"
@@ -169,7 +170,7 @@ char *store_sq_random_name(void);
 #undef STORE_SELF
 
 /* ---- store_schema.c ---- */
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 int store_sq_migrate(struct sq_conn *c, const char *artifact_prefix, struct cap_error *err);
 
 /* ---- store_sqlite_predictions.c: the prediction log ---- */
