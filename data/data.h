@@ -178,4 +178,56 @@ int data_usage(const struct data_ctx *c, const char *ref, cJSON **out, struct ca
  * {"ref", "removed": true} when it is gone. */
 void data_lineage_enrich(const struct data_ctx *c, cJSON *graph);
 
+/* ---- DVC's view of a workspace path (dvc_path.c), for pipelines ----
+ * What dvc.lock records for a stage's dependency or output, with the rules
+ * of data/dvc.h (plain MD5 of a file's bytes; a directory's md5 is its
+ * .dir manifest's, suffixed ".dir"), and the cache `dvc repro` fills. */
+/* An object's name in the cache: 32 hex digits, then ".dir" for a manifest. */
+#define DATA_DVC_OID 37
+void data_dvc_oid(const struct data_hash *md5, bool is_dir, char out[DATA_DVC_OID]);
+/* doc as the YAML DVC's writer (ruamel.yaml) writes it (dvc.c): block
+ * style in doc's key order, sequences not indented under their key,
+ * strings quoted only where YAML 1.2 would read them as another type,
+ * numbers as Python prints them. *out malloc'd. */
+int data_dvc_yaml(const cJSON *doc, char **out, size_t *len, struct cap_error *err);
+/* Writes len bytes to path through a temporary file beside it, fsynced,
+ * then renamed: a failure leaves the old file or none. */
+int data_write_file(const char *path, const void *text, size_t len, struct cap_error *err);
+/* A stat cache (statcache.c): files' hashes keyed on their stat, so that
+ * an unchanged file is not read again. A missing or unreadable cache file
+ * is an empty cache (it is a cache). Not thread-safe: one user at a time. */
+struct data_statcache;
+struct data_statcache *data_statcache_load(const char *path);
+int data_statcache_save(struct data_statcache *sc, const char *path, struct cap_error *err);
+void data_statcache_free(struct data_statcache *sc);
+struct data_dvc_meta {
+    struct data_hash md5;    /* DATA_MD5: the file's, or the .dir manifest's */
+    bool is_dir;
+    uint64_t size;           /* bytes; a directory: all of its files */
+    uint64_t nfiles;         /* directories only */
+};
+/* Hashes path (a file or a directory), taking unchanged files' hashes from
+ * sc (NULL: none; the new hashes are put into it). A path that does not
+ * exist is -CAP_ENOTFOUND naming it. */
+int data_dvc_hash(const char *path, struct data_statcache *sc, struct data_dvc_meta *out,
+                  struct cap_error *err);
+/* Hashes path and puts its files, and a directory's .dir manifest, into
+ * the DVC cache at cache_dir (read-only objects, as `dvc commit` leaves
+ * them; objects already there are kept). */
+int data_dvc_commit(const char *cache_dir, const char *path, struct data_statcache *sc,
+                    struct data_dvc_meta *out, struct cap_error *err);
+/* 1 when every object of m (a directory: its .dir and each file) is in the
+ * cache, 0 when one is missing. */
+int data_dvc_cached(const char *cache_dir, const struct data_dvc_meta *m, struct cap_error *err);
+/* Replaces root/relpath (relative, '/'-separated, beneath root) with m's
+ * content from the cache: built beside it under a temporary name, then
+ * renamed over it, so a failure leaves the old content. Files are
+ * reflinked where the filesystem can, else copied (never hard-linked: the
+ * workspace's files stay writable, as DVC's default "reflink,copy"). */
+int data_dvc_checkout(const char *cache_dir, const struct data_dvc_meta *m, const char *root,
+                      const char *relpath, struct cap_error *err);
+/* Removes root/relpath (a file or a whole directory; never following a
+ * link out of root); a missing path is not an error. */
+int data_dvc_remove(const char *root, const char *relpath, struct cap_error *err);
+
 #endif

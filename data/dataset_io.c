@@ -51,30 +51,6 @@ static int open_out_dir(const char *dir, int *fd, struct cap_error *err)
     return 0;
 }
 
-/* The directory of path below root (created as needed); *name: the last
- * segment of path. */
-static int open_parent_of(int root, char *path, char **name, int *out)
-{
-    int cur = dup(root);
-    char *seg = path;
-    for (char *slash; cur >= 0 && (slash = strchr(seg, '/')); seg = slash + 1) {
-        *slash = '\0';
-        if (mkdirat(cur, seg, 0755) < 0 && errno != EEXIST) {
-            close(cur);
-            return -errno;
-        }
-        int next = openat(cur, seg, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        *slash = '/';
-        close(cur);
-        cur = next;
-    }
-    if (cur < 0)
-        return -errno;
-    *name = seg;
-    *out = cur;
-    return 0;
-}
-
 int data_get(const struct data_ctx *c, const char *ref, const char *out_dir, cJSON **out,
              struct cap_error *err)
 {
@@ -93,7 +69,7 @@ int data_get(const struct data_ctx *c, const char *ref, const char *out_dir, cJS
     for (size_t i = 0; i < m.n && rc == 0; i++) {
         char *path = cap_xstrdup(m.e[i].path), *name = NULL;
         int dfd = -1;
-        int r = open_parent_of(root, path, &name, &dfd);
+        int r = data_open_parent_of(root, path, &name, &dfd);
         if (r < 0) {
             rc = cap_err(err, CAP_EINVAL, "Cannot create the directory of '%.300s/%.300s': %s",
                          out_dir, m.e[i].path, strerror(-r));

@@ -284,38 +284,64 @@ static int emit_str(yaml_emitter_t *e, const char *s)
     return emit(e, &ev);
 }
 
-static int emit_pair(yaml_emitter_t *e, const char *key, const char *val)
+/* A number as Python writes it: integers without a point, other values in
+ * the fewest digits that read back the same. */
+static void number_text(double d, char out[32])
 {
-    return emit_str(e, key) ? -1 : emit_str(e, val);
+    if (d == (double)(int64_t)d && d > -9.007199254740992e15 && d < 9.007199254740992e15) {
+        snprintf(out, 32, "%lld", (long long)d);
+        return;
+    }
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, 32, "%.*g", prec, d);
+        if (strtod(out, NULL) == d)
+            return;
+    }
 }
 
-static int emit_pair_int(yaml_emitter_t *e, const char *key, int64_t v)
+static int emit_plain(yaml_emitter_t *e, const char *s)
 {
-    char s[24];
-    snprintf(s, sizeof s, "%lld", (long long)v);
     yaml_event_t ev;
-    if (emit_str(e, key) ||
-        !yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)strlen(s), 1, 0,
+    if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)strlen(s), 1, 0,
                                       YAML_PLAIN_SCALAR_STYLE))
         return -1;
     return emit(e, &ev);
 }
 
-static int emit_out(yaml_emitter_t *e, const struct data_dvc_out *o)
+static int emit_value(yaml_emitter_t *e, const cJSON *v, int depth)
 {
-    char oid[DATA_DVC_OID];
-    data_dvc_oid(&o->md5, o->is_dir, oid);
+    if (depth > 64)
+        return -1;
     yaml_event_t ev;
-    yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
-    int rc = emit(e, &ev);
-    rc = rc ? rc : emit_pair(e, "md5", oid);
-    rc = rc ? rc : emit_pair_int(e, "size", o->size);
-    if (o->is_dir)
-        rc = rc ? rc : emit_pair_int(e, "nfiles", o->nfiles);
-    rc = rc ? rc : emit_pair(e, "hash", "md5");
-    rc = rc ? rc : emit_pair(e, "path", o->path);
-    yaml_mapping_end_event_initialize(&ev);
-    return rc ? rc : emit(e, &ev);
+    int rc = 0;
+    if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
+        bool map = cJSON_IsObject(v);
+        if (map)
+            yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
+        else
+            yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
+        rc = emit(e, &ev);
+        for (const cJSON *c = v->child; c && rc == 0; c = c->next) {
+            if (map)
+                rc = emit_str(e, c->string);
+            rc = rc ? rc : emit_value(e, c, depth + 1);
+        }
+        if (map)
+            yaml_mapping_end_event_initialize(&ev);
+        else
+            yaml_sequence_end_event_initialize(&ev);
+        return rc ? rc : emit(e, &ev);
+    }
+    if (cJSON_IsString(v))
+        return emit_str(e, v->valuestring);
+    if (cJSON_IsBool(v))
+        return emit_plain(e, cJSON_IsTrue(v) ? "true" : "false");
+    if (cJSON_IsNumber(v)) {
+        char num[32];
+        number_text(v->valuedouble, num);
+        return emit_plain(e, num);
+    }
+    return emit_plain(e, "null");
 }
 
 static int put_bytes(void *b, unsigned char *p, size_t n)
@@ -324,32 +350,22 @@ static int put_bytes(void *b, unsigned char *p, size_t n)
     return 1;
 }
 
-/* The events of {outs: [<o>]} in one implicit document. */
-static int emit_file(yaml_emitter_t *e, const struct data_dvc_out *o)
+/* doc's events in one implicit document. */
+static int emit_doc(yaml_emitter_t *e, const cJSON *doc)
 {
     yaml_event_t ev;
     yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
     int rc = emit(e, &ev);
     yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1);
     rc = rc ? rc : emit(e, &ev);
-    yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
-    rc = rc ? rc : emit(e, &ev);
-    rc = rc ? rc : emit_str(e, "outs");
-    yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
-    rc = rc ? rc : emit(e, &ev);
-    rc = rc ? rc : emit_out(e, o);
-    yaml_sequence_end_event_initialize(&ev);
-    rc = rc ? rc : emit(e, &ev);
-    yaml_mapping_end_event_initialize(&ev);
-    rc = rc ? rc : emit(e, &ev);
+    rc = rc ? rc : emit_value(e, doc, 0);
     yaml_document_end_event_initialize(&ev, 1);
     rc = rc ? rc : emit(e, &ev);
     yaml_stream_end_event_initialize(&ev);
     return rc ? rc : emit(e, &ev);
 }
 
-int data_dvc_format(const struct data_dvc_out *o, char **out, size_t *len,
-                    struct cap_error *err)
+int data_dvc_yaml(const cJSON *doc, char **out, size_t *len, struct cap_error *err)
 {
     struct cap_buf b;
     cap_buf_init(&b);
@@ -359,16 +375,57 @@ int data_dvc_format(const struct data_dvc_out *o, char **out, size_t *len,
     yaml_emitter_set_output(&e, put_bytes, &b);
     yaml_emitter_set_unicode(&e, 1); /* ruamel.yaml writes 'ü' as it is */
     int rc = 0;
-    if (emit_file(&e, o) != 0 || !yaml_emitter_flush(&e)) {
-        /* Events are well nested, so this is a path libyaml cannot write,
-         * which DVC cannot track either (`dvc add` fails on it). */
-        rc = cap_err(err, CAP_EINVAL, "Cannot write the path '%.200s' into a .dvc file: %s, "
-                     "expected UTF-8 text", o->path, e.problem ? e.problem : "not UTF-8");
+    if (emit_doc(&e, doc) != 0 || !yaml_emitter_flush(&e)) {
+        /* Events are well nested, so this is text libyaml cannot write,
+         * which DVC cannot write either. */
+        rc = cap_err(err, CAP_EINVAL, "Cannot write YAML: %s, expected UTF-8 text",
+                     e.problem ? e.problem : "not UTF-8");
         cap_buf_free(&b);
     }
     yaml_emitter_delete(&e);
-    *len = b.len;
+    *len = rc ? 0 : b.len;
     *out = rc ? NULL : cap_buf_steal(&b);
+    return rc;
+}
+
+int data_dvc_format(const struct data_dvc_out *o, char **out, size_t *len,
+                    struct cap_error *err)
+{
+    char oid[DATA_DVC_OID];
+    data_dvc_oid(&o->md5, o->is_dir, oid);
+    cJSON *doc = cJSON_CreateObject(), *outs = cJSON_AddArrayToObject(doc, "outs");
+    cJSON *it = cJSON_CreateObject();
+    cJSON_AddItemToArray(outs, it);
+    cJSON_AddStringToObject(it, "md5", oid);
+    cJSON_AddNumberToObject(it, "size", (double)o->size);
+    if (o->is_dir)
+        cJSON_AddNumberToObject(it, "nfiles", (double)o->nfiles);
+    cJSON_AddStringToObject(it, "hash", "md5");
+    cJSON_AddStringToObject(it, "path", o->path);
+    int rc = data_dvc_yaml(doc, out, len, err);
+    cJSON_Delete(doc);
+    if (rc)
+        cap_err(err, CAP_EINVAL, "Cannot write the path '%.200s' into a .dvc file, expected "
+                "UTF-8 text", o->path);
+    return rc;
+}
+
+int data_write_file(const char *path, const void *text, size_t len, struct cap_error *err)
+{
+    size_t pn = strlen(path);
+    char *tmp = cap_xmalloc(pn + 8);
+    memcpy(tmp, path, pn);
+    memcpy(tmp + pn, ".XXXXXX", 8);
+    int fd = mkstemp(tmp), rc = 0;
+    if (fd < 0 || fchmod(fd, 0644) < 0 || write(fd, text, len) != (ssize_t)len ||
+        fsync(fd) < 0 || rename(tmp, path) < 0) {
+        rc = cap_err(err, CAP_EINVAL, "Cannot write '%.300s': %s", path, strerror(errno));
+        if (fd >= 0)
+            unlink(tmp);
+    }
+    if (fd >= 0)
+        close(fd);
+    free(tmp);
     return rc;
 }
 
@@ -377,22 +434,8 @@ int data_dvc_write(const char *dvc_path, const struct data_dvc_out *o, struct ca
     size_t len;
     char *text;
     int rc = data_dvc_format(o, &text, &len, err);
-    if (rc)
-        return rc;
-    size_t pn = strlen(dvc_path);
-    char *tmp = cap_xmalloc(pn + 8);
-    memcpy(tmp, dvc_path, pn);
-    memcpy(tmp + pn, ".XXXXXX", 8);
-    int fd = mkstemp(tmp);
-    if (fd < 0 || fchmod(fd, 0644) < 0 || write(fd, text, len) != (ssize_t)len ||
-        fsync(fd) < 0 || rename(tmp, dvc_path) < 0) {
-        rc = cap_err(err, CAP_EINVAL, "Cannot write '%.300s': %s", dvc_path, strerror(errno));
-        if (fd >= 0)
-            unlink(tmp);
-    }
-    if (fd >= 0)
-        close(fd);
-    free(tmp);
+    if (rc == 0)
+        rc = data_write_file(dvc_path, text, len, err);
     free(text);
     return rc;
 }

@@ -77,9 +77,6 @@ int data_dvc_format(const struct data_dvc_out *o, char **out, size_t *len,
 int data_dvc_write(const char *dvc_path, const struct data_dvc_out *o, struct cap_error *err);
 
 /* ---- the cache (dvc_cache.c) ---- */
-/* An object's name in the cache: 32 hex digits, then ".dir" for a manifest. */
-#define DATA_DVC_OID 37
-void data_dvc_oid(const struct data_hash *md5, bool is_dir, char out[DATA_DVC_OID]);
 /* Where the object is: <cache_dir>/files/md5/ab/cdef...[.dir], or for a
  * legacy (DVC 2) output <cache_dir>/ab/cdef...[.dir]. Each kind is looked
  * up only in its own layout, as DVC does: a legacy object named by a
@@ -125,6 +122,11 @@ int data_dvc_cache_put_bytes(struct blob *cache, const struct data_hash *md5, bo
 int data_dvc_cache_put_fd(struct blob *cache, const struct data_hash *md5, int fd, uint64_t size,
                           struct cap_error *err);
 
+/* Puts the files of m (sorted, each with md5 and size), found under root,
+ * into the cache and, for a directory, its .dir object; *md5 gets the
+ * output's md5 (a directory's .dir's). is_dir false: m holds one entry. */
+int data_dvc_cache_tree(const char *cache_dir, const char *root, const struct data_manifest *m,
+                        bool is_dir, struct data_hash *md5, struct cap_error *err);
 /* What `dvc add` leaves for the files of m (sorted, each with md5 and
  * size), found under root: their objects and, for a directory, its .dir
  * object in cache_dir, then (last, so that it never names a missing object)

@@ -342,9 +342,8 @@ static int put_file(struct blob *cache, const char *root, const struct data_entr
     return rc;
 }
 
-int data_dvc_add(const char *cache_dir, const char *root, const struct data_manifest *m,
-                 bool is_dir, const char *dvc_path, const char *out_path,
-                 struct data_hash *md5, struct cap_error *err)
+int data_dvc_cache_tree(const char *cache_dir, const char *root, const struct data_manifest *m,
+                        bool is_dir, struct data_hash *md5, struct cap_error *err)
 {
     if (!is_dir && m->n != 1)
         return cap_err(err, CAP_EINVAL, "A file output takes one file, got %zu", m->n);
@@ -352,20 +351,28 @@ int data_dvc_add(const char *cache_dir, const char *root, const struct data_mani
     int rc = blob_open(cache_dir, &cache, err);
     if (rc)
         return rc;
-    struct data_dvc_out o = {.path = (char *)out_path, .is_dir = is_dir, .cache = true,
-                             .nfiles = (int64_t)m->n};
-    for (size_t i = 0; i < m->n && rc == 0; i++) {
+    for (size_t i = 0; i < m->n && rc == 0; i++)
         rc = put_file(cache, root, &m->e[i], err);
-        o.size += (int64_t)m->e[i].size;
-    }
     char *dir = NULL;
     size_t len;
-    if (rc == 0 && is_dir && (rc = data_dvc_dir_bytes(m, &dir, &len, &o.md5, err)) == 0)
-        rc = data_dvc_cache_put_bytes(cache, &o.md5, true, dir, len, err);
+    if (rc == 0 && is_dir && (rc = data_dvc_dir_bytes(m, &dir, &len, md5, err)) == 0)
+        rc = data_dvc_cache_put_bytes(cache, md5, true, dir, len, err);
     if (rc == 0 && !is_dir)
-        o.md5 = m->e[0].md5;
+        *md5 = m->e[0].md5;
     free(dir);
     blob_close(cache);
+    return rc;
+}
+
+int data_dvc_add(const char *cache_dir, const char *root, const struct data_manifest *m,
+                 bool is_dir, const char *dvc_path, const char *out_path,
+                 struct data_hash *md5, struct cap_error *err)
+{
+    struct data_dvc_out o = {.path = (char *)out_path, .is_dir = is_dir, .cache = true,
+                             .nfiles = (int64_t)m->n};
+    for (size_t i = 0; i < m->n; i++)
+        o.size += (int64_t)m->e[i].size;
+    int rc = data_dvc_cache_tree(cache_dir, root, m, is_dir, &o.md5, err);
     if (rc == 0)
         rc = data_dvc_write(dvc_path, &o, err);
     if (rc == 0 && md5)

@@ -43,20 +43,20 @@ struct data_scan {
  * special file (device, FIFO, socket), a tree without files. */
 int data_scan_tree(const char *path, struct data_scan *out, struct cap_error *err);
 void data_scan_free(struct data_scan *s);
+/* The directory of path (relative, '/'-separated) below the directory
+ * root, created as needed, never through a symlink: *out (close it) and
+ * *name, the last segment of path (pointing into path, which is restored).
+ * A negative errno on failure. */
+int data_open_parent_of(int root, char *path, char **name, int *out);
 
-/* ---- statcache.c: hashes of unchanged files ----
+/* ---- statcache.c: hashes of unchanged files (load/save: data.h) ----
  * Keyed on (device, inode, size, mtime, ctime), all to the nanosecond: a
  * file rewritten with the same size and mtime still changes its ctime. */
-struct data_statcache;
-/* A missing or unreadable cache file is an empty cache (it is a cache). */
-struct data_statcache *data_statcache_load(const char *path);
 /* Fills xxh (and md5 when want_md5) when a current entry is there. */
 bool data_statcache_get(const struct data_statcache *sc, const struct stat *st, bool want_md5,
                         struct data_hash *xxh, struct data_hash *md5);
 void data_statcache_put(struct data_statcache *sc, const struct stat *st,
                         const struct data_hash *xxh, const struct data_hash *md5);
-int data_statcache_save(struct data_statcache *sc, const char *path, struct cap_error *err);
-void data_statcache_free(struct data_statcache *sc);
 
 /* ---- objects.c: hashing and storing, in parallel ---- */
 struct data_store_stats {
@@ -68,7 +68,8 @@ struct data_store_stats {
 /* Hashes every file of scan (from the stat cache when it has it) and puts
  * into the object store each one that is not known to be there (known: the
  * same path with the same hash in parent, a stored version's manifest;
- * may be NULL). threads <= 0: the CPUs. */
+ * may be NULL). objects NULL: hashes only (a pipeline's dependencies).
+ * threads <= 0: the CPUs. */
 int data_store_files(struct blob *objects, struct data_scan *scan,
                      const struct data_statcache *sc, const struct data_manifest *parent,
                      bool md5, int threads, struct data_store_stats *stats,

@@ -78,13 +78,14 @@ static int read_and_store(struct pool *p, struct data_file *f, char *buf, uint64
     bool large = (uint64_t)f->st.st_size >= CHUNK; /* small ones skip two system calls */
     if (large)
         posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    if ((rc = blob_write_open_anon(p->objects, "objects/tmp",
-                                   (uint64_t)f->st.st_size >= DIRECT_FROM, &w, err)) < 0)
+    if (p->objects && (rc = blob_write_open_anon(p->objects, "objects/tmp",
+                                                 (uint64_t)f->st.st_size >= DIRECT_FROM, &w,
+                                                 err)) < 0)
         goto done;
     /* Where the filesystem shares blocks (XFS, btrfs), the object is a
      * reflink and the bytes are only read for their hash. */
     struct cap_error no_clone;
-    bool cloned = large && blob_write_clone(w, fd, &no_clone) == 0;
+    bool cloned = large && w && blob_write_clone(w, fd, &no_clone) == 0;
     struct data_hasher h;
     data_hasher_init(&h, p->md5);
     /* Reading stops at the scanned size (the EOF read is a system call per
@@ -102,13 +103,13 @@ static int read_and_store(struct pool *p, struct data_file *f, char *buf, uint64
             break;
         left -= (uint64_t)k;
         data_hasher_update(&h, buf, (size_t)k);
-        if (!cloned && (rc = blob_write(w, buf, (size_t)k, err)) < 0)
+        if (w && !cloned && (rc = blob_write(w, buf, (size_t)k, err)) < 0)
             break;
     }
     data_hasher_final(&h, &f->xxh, &f->md5);
     if (rc == 0 && (fstat(fd, &st) < 0 || !same_file(&st, &f->st)))
         rc = changed(p, f, err);
-    if (rc == 0) {
+    if (rc == 0 && w) {
         char path[64];
         data_object_path(&f->xxh, path);
         struct blob_writer *tw = w;
@@ -139,7 +140,7 @@ static int one_file(struct pool *p, struct data_file *f, char *buf, struct data_
 {
     if (f->cached) { /* looked up before the threads started */
         s->cached++;
-        if (known(p, f))
+        if (!p->objects || known(p, f))
             return 0;
         char path[64];
         data_object_path(&f->xxh, path);

@@ -194,3 +194,25 @@ void data_scan_free(struct data_scan *s)
     memset(s, 0, sizeof *s);
     s->rootfd = -1;
 }
+
+int data_open_parent_of(int root, char *path, char **name, int *out)
+{
+    int cur = dup(root);
+    char *seg = path;
+    for (char *slash; cur >= 0 && (slash = strchr(seg, '/')); seg = slash + 1) {
+        *slash = '\0';
+        if (mkdirat(cur, seg, 0755) < 0 && errno != EEXIST) {
+            close(cur);
+            return -errno;
+        }
+        int next = openat(cur, seg, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        *slash = '/';
+        close(cur);
+        cur = next;
+    }
+    if (cur < 0)
+        return -errno;
+    *name = seg;
+    *out = cur;
+    return 0;
+}
