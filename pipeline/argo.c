@@ -2,14 +2,14 @@
  * (argoproj.io/v1alpha1): the DAG as one "main" DAG template, each stage a
  * container template, outputs passed between tasks as S3 artifacts through
  * the workflow's artifactRepository. Built as a cJSON tree, written as YAML
- * by base/yaml.c. */
+ * by data/'s writer (data_dvc_yaml). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
 #include "base/util.h"
-#include "base/yaml.h"
+#include "data/data.h"
 #include "pipeline/pipeline.h"
 
 /* Kubernetes object and Argo template names: DNS-1123 labels (63). A
@@ -476,7 +476,8 @@ int pipe_export_argo(const struct pipe_spec *s, const struct pipe_export_opts *o
         cJSON_AddStringToObject(cJSON_AddObjectToObject(doc, "metadata"), "generateName", gen);
         cJSON_AddItemToObject(doc, "spec", workflow_spec(s, o));
     }
-    rc = cap_yaml_from_json(doc, yaml, err);
+    size_t len;
+    rc = data_dvc_yaml(doc, yaml, &len, err);
     cJSON_Delete(doc);
     return rc;
 }
