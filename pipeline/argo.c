@@ -455,27 +455,38 @@ static cJSON *cron_workflow(const struct pipe_export_opts *o, const char *name, 
     return doc;
 }
 
-int pipe_export_argo(const struct pipe_spec *s, const struct pipe_export_opts *o, char **yaml,
-                     struct cap_error *err)
+int pipe_export_argo_doc(const struct pipe_spec *s, const struct pipe_export_opts *o, cJSON **doc,
+                         struct cap_error *err)
 {
-    *yaml = NULL;
+    *doc = NULL;
     int rc = check_input(s, o, err);
     if (rc < 0)
         return rc;
     char name[NAME_MAX_LEN + 1];
     pipeline_name(s, o, name);
-    cJSON *doc;
     if (o->cron) {
-        doc = cron_workflow(o, name, workflow_spec(s, o));
-    } else {
-        doc = cJSON_CreateObject();
-        cJSON_AddStringToObject(doc, "apiVersion", "argoproj.io/v1alpha1");
-        cJSON_AddStringToObject(doc, "kind", "Workflow");
-        char gen[NAME_MAX_LEN + 2];
-        snprintf(gen, sizeof gen, "%s-", name);
-        cJSON_AddStringToObject(cJSON_AddObjectToObject(doc, "metadata"), "generateName", gen);
-        cJSON_AddItemToObject(doc, "spec", workflow_spec(s, o));
+        *doc = cron_workflow(o, name, workflow_spec(s, o));
+        return 0;
     }
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "apiVersion", "argoproj.io/v1alpha1");
+    cJSON_AddStringToObject(d, "kind", "Workflow");
+    char gen[NAME_MAX_LEN + 2];
+    snprintf(gen, sizeof gen, "%s-", name);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(d, "metadata"), "generateName", gen);
+    cJSON_AddItemToObject(d, "spec", workflow_spec(s, o));
+    *doc = d;
+    return 0;
+}
+
+int pipe_export_argo(const struct pipe_spec *s, const struct pipe_export_opts *o, char **yaml,
+                     struct cap_error *err)
+{
+    *yaml = NULL;
+    cJSON *doc = NULL;
+    int rc = pipe_export_argo_doc(s, o, &doc, err);
+    if (rc < 0)
+        return rc;
     size_t len;
     rc = data_dvc_yaml(doc, yaml, &len, err);
     cJSON_Delete(doc);

@@ -167,5 +167,8 @@ struct pipe_export_opts {
  * Argo's rules and kept distinct. */
 int pipe_export_argo(const struct pipe_spec *s, const struct pipe_export_opts *o, char **yaml,
                      struct cap_error *err);
+/* The same document as a JSON tree (*doc owned by the caller). */
+int pipe_export_argo_doc(const struct pipe_spec *s, const struct pipe_export_opts *o, cJSON **doc,
+                         struct cap_error *err);
 
 #endif
