@@ -78,6 +78,7 @@ int cmd_monitor_baseline(int argc, char **argv); /* cmd_monitor_baseline.c */
 int cmd_feedback(int argc, char **argv);
 int cmd_review(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_pipeline(int argc, char **argv);  /* cmd_pipeline.c */
 int cmd_data_table(int argc, char **argv); /* cmd_data_table.c: `data profile` */
 
 #endif

@@ -190,6 +190,9 @@ void data_dvc_oid(const struct data_hash *md5, bool is_dir, char out[DATA_DVC_OI
  * strings quoted only where YAML 1.2 would read them as another type,
  * numbers as Python prints them. *out malloc'd. */
 int data_dvc_yaml(const cJSON *doc, char **out, size_t *len, struct cap_error *err);
+/* Reads a whole regular file of at most max bytes (+ a NUL) into *out
+ * (free() it); a missing file is -CAP_ENOTFOUND naming it. */
+int data_read_file(const char *path, size_t max, char **out, size_t *len, struct cap_error *err);
 /* Writes len bytes to path through a temporary file beside it, fsynced,
  * then renamed: a failure leaves the old file or none. */
 int data_write_file(const char *path, const void *text, size_t len, struct cap_error *err);

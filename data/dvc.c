@@ -211,7 +211,7 @@ int data_dvc_parse(const char *name, const char *text, size_t len, struct data_d
     return rc;
 }
 
-int data_dvc_slurp(const char *path, size_t max, char **out, size_t *len, struct cap_error *err)
+int data_read_file(const char *path, size_t max, char **out, size_t *len, struct cap_error *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -251,7 +251,7 @@ int data_dvc_load(const char *path, struct data_dvc_file *out, struct cap_error 
     memset(out, 0, sizeof *out);
     /* A .dvc file is a few hundred bytes; 1 MiB leaves room for comments
      * and annotations, and bounds what a wrong path makes us read. */
-    int rc = data_dvc_slurp(path, 1 << 20, &text, &len, err);
+    int rc = data_read_file(path, 1 << 20, &text, &len, err);
     if (rc == 0) {
         rc = data_dvc_parse(path, text, len, out, err);
         free(text);

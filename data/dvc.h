@@ -137,8 +137,4 @@ int data_dvc_add(const char *cache_dir, const char *root, const struct data_mani
                  bool is_dir, const char *dvc_path, const char *out_path,
                  struct data_hash *md5, struct cap_error *err);
 
-/* Reads a whole regular file of at most max bytes (+ a NUL) into *out
- * (free() it); shared by dvc.c and dvc_cache.c. */
-int data_dvc_slurp(const char *path, size_t max, char **out, size_t *len, struct cap_error *err);
-
 #endif

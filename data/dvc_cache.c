@@ -121,7 +121,7 @@ int data_dvc_dir_read(const char *cache_dir, const struct data_hash *md5, bool l
     size_t len = 0, n0 = out->n;
     int rc = data_dvc_locate(cache_dir, md5, true, legacy, &path, &size, err);
     /* ~75 bytes an entry: 1 GiB is over ten million files. */
-    rc = rc ? rc : data_dvc_slurp(path, (size_t)1 << 30, &text, &len, err);
+    rc = rc ? rc : data_read_file(path, (size_t)1 << 30, &text, &len, err);
     struct data_hash got;
     if (rc == 0) {
         data_hash_bytes(DATA_MD5, text, len, &got);

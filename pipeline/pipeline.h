@@ -40,6 +40,8 @@ struct pipe_stage {
     char *name;              /* "train", "build@us" (foreach), "fit@lr0.1-d3" (matrix) */
     char **cmd;              /* one or more commands, run in order, stop at the first failure */
     size_t ncmd;
+    bool cmd_is_list;        /* written as a list (dvc.lock keeps the form: a list of one
+                                differs from a string for DVC) */
     char *wdir;              /* relative to the spec's root; "." when absent */
     char **deps;             /* relative to the wdir */
     size_t ndeps;
@@ -101,6 +103,68 @@ int pipe_param_read(const char *file, const char *key, cJSON **out, struct cap_e
  * depend on. *out malloc'd. */
 int pipe_dag_format(const struct pipe_spec *s, const char *const *targets, size_t ntargets,
                     bool dot, char **out, struct cap_error *err);
+
+/* ---- running (status.c, lock.c, runcache.c, exec.c) ----
+ * A stage is up to date unless DVC would say otherwise: its command
+ * changed, a dependency's content or a parameter's value changed, went
+ * missing or is new, an output is missing, modified or not in the cache,
+ * or it is always_changed; a frozen stage never runs. dvc.lock is written
+ * in DVC's format after each stage that ran, so `dvc status` agrees. */
+
+/* What `dvc status --json` prints for the stages of targets (all when
+ * ntargets is 0) and those they depend on: {"stage": [{"changed deps":
+ * {path: "modified"|"deleted", params_file: {key: "new"|"modified"|
+ * "deleted"} | "new"}}, {"changed outs": {path: "modified"|"deleted"|"not
+ * in cache"}}, "changed command", "always changed"]}, up-to-date stages
+ * left out, stages in file order. */
+int pipe_status(const struct pipe_spec *s, const char *const *targets, size_t ntargets,
+                cJSON **out, struct cap_error *err);
+
+enum pipe_state {
+    PIPE_WAITING = 0,
+    PIPE_RUNNING,    /* an attempt started (reason: why it runs) */
+    PIPE_RETRYING,   /* an attempt failed, another follows after the backoff */
+    PIPE_SKIPPED,    /* up to date (or frozen) */
+    PIPE_CACHED,     /* outputs restored from the run cache */
+    PIPE_DONE,       /* ran and its outputs were recorded */
+    PIPE_FAILED,     /* its last attempt failed or it timed out; nothing recorded */
+    PIPE_CANCELLED,  /* not started or killed: an earlier failure, or a signal */
+};
+const char *pipe_state_name(enum pipe_state st);
+struct pipe_event {
+    const struct pipe_stage *stage;
+    size_t index;            /* in spec->stages */
+    enum pipe_state state;
+    const char *reason;      /* RUNNING: why ("changed deps: data.csv"); FAILED: what */
+    int attempt;             /* 1-based */
+    int exit_code;           /* FAILED: the command's status (128+N for signal N), or -1 */
+    double seconds;          /* DONE/FAILED/CACHED: wall time of the stage */
+    const cJSON *lock;       /* SKIPPED/CACHED/DONE: the stage's dvc.lock entry */
+};
+typedef void (*pipe_event_fn)(void *ctx, const struct pipe_event *ev);
+struct pipe_run_opts {
+    const char *const *targets; /* stages (and what they depend on); none: all */
+    size_t ntargets;
+    int jobs;                /* stages at once; <= 0: the CPUs */
+    bool force;              /* run the selected stages even when up to date */
+    bool dry;                /* decide and report, run nothing, write nothing */
+    bool keep_going;         /* a failure stops only what depends on it */
+    bool no_run_cache;       /* never restore outputs from the run cache */
+    pipe_event_fn on_event;  /* called on the calling thread, may be NULL */
+    void *ctx;
+};
+struct pipe_run_result {
+    size_t ran, skipped, cached, failed, cancelled;
+};
+/* Runs the pipeline: stages whose dependencies are done start at once, at
+ * most jobs at a time, each in its own process group under /bin/sh in its
+ * wdir. A stage that fails (after its retries) or times out is never
+ * recorded; the others are killed (SIGTERM, then SIGKILL after 5 s) unless
+ * keep_going. SIGINT or SIGTERM to the caller cancels the same way.
+ * Returns 0 when every selected stage succeeded, was skipped or restored;
+ * -CAP_ECONFLICT with err naming the failed stages otherwise. */
+int pipe_run(const struct pipe_spec *s, const struct pipe_run_opts *o, struct pipe_run_result *res,
+             struct cap_error *err);
 
 /* ---- lineage events (openlineage.c) ----
  * OpenLineage (spec 2-0-2) RunEvents for a pipeline run and for each stage
