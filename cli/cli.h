@@ -79,6 +79,7 @@ int cmd_feedback(int argc, char **argv);
 int cmd_review(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_pipeline(int argc, char **argv);  /* cmd_pipeline.c */
+int cmd_pipeline_export(int argc, char **argv); /* cmd_pipeline_export.c */
 int cmd_data_table(int argc, char **argv); /* cmd_data_table.c: `data profile` */
 
 #endif

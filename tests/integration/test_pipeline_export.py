@@ -105,3 +105,57 @@ def test_cron_workflow_is_accepted(overlap, policy):
 def test_bad_schedules_are_refused(args, says):
     p = export(*args)
     assert p.returncode == 1 and says in p.stderr and p.stdout == ""
+
+
+DVC_YAML = """stages:
+  prepare:
+    cmd: python prep.py
+    deps: [data/raw.csv, prep.py]
+    outs: [data/prepared]
+  train:
+    foreach: [1, 2]
+    do:
+      cmd: python train.py --seed ${item}
+      deps: [data/prepared]
+      outs:
+      - model-${item}.pkl
+"""
+
+
+def cli(*args):
+    from conftest import BIN
+    return subprocess.run([BIN, "pipeline", "export", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_cli_exports_a_dvc_yaml(tmp_path):
+    (tmp_path / "dvc.yaml").write_text(DVC_YAML)
+    out = tmp_path / "wf.yaml"
+    p = cli("--format", "argo", "--image", "img:1", "--repo", str(tmp_path), "--name", "Churn",
+            "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    doc = yaml.safe_load(out.read_text())
+    accepted(models.Workflow, doc)
+    tasks = doc["spec"]["templates"][0]["dag"]["tasks"]
+    assert [t["name"] for t in tasks] == ["prepare", "train-1", "train-2"]
+    assert all(t["dependencies"] == ["prepare"] for t in tasks[1:])
+    p = cli("--image", "i", "--repo", str(tmp_path), "--cron", "0 3 * * *", "--timezone",
+            "Europe/Berlin", "--overlap", "replace", "--starting-deadline", "120")
+    assert p.returncode == 0, p.stderr
+    cron = yaml.safe_load(p.stdout)
+    accepted(models.CronWorkflow, cron)
+    assert cron["spec"]["startingDeadlineSeconds"] == 120
+
+
+@pytest.mark.parametrize("args,code,says", [
+    (("--format", "tekton"), 2, "supported: argo"),
+    ((), 1, "--image"),
+    (("--image", "i", "--cron", "0 3 * * *", "--overlap", "queue"), 1, "no Argo equivalent"),
+    (("--image", "i", "--starting-deadline", "soon"), 2, "--starting-deadline"),
+])
+def test_cli_refusals(tmp_path, args, code, says):
+    (tmp_path / "dvc.yaml").write_text(DVC_YAML)
+    out = tmp_path / "wf.yaml"
+    p = cli("--repo", str(tmp_path), "-o", str(out), *args)
+    assert p.returncode == code and says in p.stderr, p.stderr
+    assert not out.exists()
