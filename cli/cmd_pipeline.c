@@ -144,6 +144,8 @@ int cmd_pipeline(int argc, char **argv)
      *   if (argc > 2 && !strcmp(argv[2], "run")) return cmd_pipeline_run(argc, argv);
      *   if (argc > 2 && !strcmp(argv[2], "status")) return cmd_pipeline_status(argc, argv);
      * ---- */
+    if (argc > 2 && !strcmp(argv[2], "export"))
+        return cmd_pipeline_export(argc, argv);
     struct cli_opt opts[] = {
         {"--repo", NULL, false, ".", "the directory holding dvc.yaml"},
         {"--dot", NULL, true, NULL, "dag: print Graphviz dot"},
