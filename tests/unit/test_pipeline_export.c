@@ -18,17 +18,7 @@
 #include "base/util.h"
 #include "pipeline/pipeline.h"
 
-static const char *jstr(const cJSON *o, const char *path)
-{
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", path);
-    const cJSON *v = o;
-    for (char *save = NULL, *k = strtok_r(buf, ".", &save); k; k = strtok_r(NULL, ".", &save))
-        v = (*k >= '0' && *k <= '9') ? cJSON_GetArrayItem(v, atoi(k))
-                                     : cJSON_GetObjectItemCaseSensitive(v, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
+/* The value at a dotted path ("spec.templates.0.name"; digits index arrays). */
 static const cJSON *jget(const cJSON *o, const char *path)
 {
     char buf[256];
@@ -38,6 +28,12 @@ static const cJSON *jget(const cJSON *o, const char *path)
         v = (*k >= '0' && *k <= '9') ? cJSON_GetArrayItem(v, atoi(k))
                                      : cJSON_GetObjectItemCaseSensitive(v, k);
     return v;
+}
+
+static const char *jstr(const cJSON *o, const char *path)
+{
+    const cJSON *v = jget(o, path);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 static void test_uuid4(void **state)
