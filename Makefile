@@ -100,9 +100,11 @@ $(PYTEST):
 FEEDBACK_DRIVERS := $(patsubst tests/feedback/%.c,build/asan/tests/feedback/%,\
     $(wildcard tests/feedback/*_main.c))
 DATA_DRIVERS := $(patsubst tests/data/%.c,build/asan/tests/data/%,$(wildcard tests/data/*_main.c))
+PIPELINE_DRIVERS := $(patsubst tests/pipeline/%.c,build/asan/tests/pipeline/%,\
+    $(wildcard tests/pipeline/*_main.c))
 # The driver lists sit above the rule: make expands prerequisites as it reads them
 # (CI failed on a fresh clone with DATA_DRIVERS defined below, hence empty).
-test-integration: build/asan/capstan $(DATA_DRIVERS) $(PYTEST)
+test-integration: build/asan/capstan $(DATA_DRIVERS) $(PIPELINE_DRIVERS) $(PYTEST)
 	CAPSTAN_BIN=$(CURDIR)/build/asan/capstan $(PYTEST) -q tests/integration
 
 build/asan/tests/%_main: tests/%_main.c $(UNIT_ASAN_OBJS) $(INFER_LIB_ASAN)

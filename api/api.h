@@ -153,6 +153,7 @@ extern const struct api_route api_feedback_routes[];
 extern const struct api_route api_review_routes[];
 extern const struct api_route api_dataset_routes[];
 extern const struct api_route api_pipeline_routes[];
+extern const struct api_route api_lineage_routes[];
 extern const struct api_route api_serving_routes[];
 extern const struct api_route api_oip_routes[];
 extern const struct api_route api_invocations_routes[];

@@ -1,6 +1,7 @@
 /* util.c - clocks, random ids, base64 and logging. */
 #include "base/util.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,6 +62,27 @@ void cap_random_hex(char *out, size_t nbytes)
         done += chunk;
     }
     out[2 * nbytes] = '\0';
+}
+
+void cap_uuid4(char out[37])
+{
+    char hex[33];
+    cap_random_hex(hex, 16);
+    hex[12] = '4';                                   /* version 4 */
+    hex[16] = "89ab"[strtol((char[]){hex[16], 0}, NULL, 16) & 3]; /* variant 10 */
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+bool cap_uuid_valid(const char *s)
+{
+    if (!s || strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+            return false;
+    }
+    return true;
 }
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -19,6 +19,11 @@ uint64_t cap_fnv1a(uint64_t h, const void *p, size_t n);
 
 /* Fills out with n random bytes as 2n lowercase hex characters + NUL. */
 void cap_random_hex(char *out, size_t nbytes);
+/* A random (version 4, RFC 9562) UUID in its 36-character text form:
+ * out must hold 37 bytes. From the same getrandom bytes as cap_random_hex. */
+void cap_uuid4(char out[37]);
+/* Whether s is a UUID's text form: 8-4-4-4-12 hex digits (any version). */
+bool cap_uuid_valid(const char *s);
 /* Base64 (standard alphabet, padded); free() the results. decode returns NULL
  * on malformed input. */
 char *cap_base64_encode(const void *data, size_t n);

@@ -80,6 +80,7 @@ int cmd_review(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_pipeline(int argc, char **argv);  /* cmd_pipeline.c */
 int cmd_pipeline_run(int argc, char **argv); /* cmd_pipeline_run.c: run and status */
+int cmd_pipeline_export(int argc, char **argv); /* cmd_pipeline_export.c */
 int cmd_data_table(int argc, char **argv); /* cmd_data_table.c: `data profile` */
 /* `capstan pipeline schedule ...` (cmd_pipeline_schedule.c); argv as
  * main's, the verb at argv[3]. */

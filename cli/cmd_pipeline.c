@@ -2,6 +2,8 @@
  * Capstan (pipeline/pipeline.h).
  *   dag [TARGET...] [--dot] [--repo DIR]   the stage graph: "name <- deps" lines, or dot
  *   show [--repo DIR] [--json]             the stages after templating and capstan.yaml
+ * and, each in its own file: run, status (cmd_pipeline_run.c), export
+ * (cmd_pipeline_export.c), schedule (cmd_pipeline_schedule.c).
  * --repo: the directory holding dvc.yaml (default: the current one).
  * Exit 0 on success, 1 when refused (the message says why), 2 on bad usage. */
 #include <stdio.h>
@@ -12,7 +14,8 @@
 #include "pipeline/pipeline.h"
 
 #define SYNOPSIS                                                                          \
-    "capstan pipeline dag [TARGET...] [--dot] [--repo DIR] | show [--repo DIR] [--json]"
+    "capstan pipeline run|status|dag|show|export|schedule ... (each with --help); "       \
+    "dag [TARGET...] [--dot] [--repo DIR] | show [--repo DIR] [--json]"
 
 enum { MAX_TARGETS = 64 };
 
@@ -142,6 +145,10 @@ int cmd_pipeline(int argc, char **argv)
 {
     if (argc > 2 && (!strcmp(argv[2], "run") || !strcmp(argv[2], "status")))
         return cmd_pipeline_run(argc, argv);
+    if (argc > 2 && !strcmp(argv[2], "export"))
+        return cmd_pipeline_export(argc, argv);
+    if (argc > 2 && !strcmp(argv[2], "schedule"))
+        return cmd_pipeline_schedule(argc, argv);
     struct cli_opt opts[] = {
         {"--repo", NULL, false, ".", "the directory holding dvc.yaml"},
         {"--dot", NULL, true, NULL, "dag: print Graphviz dot"},

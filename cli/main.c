@@ -21,7 +21,7 @@ static void usage(FILE *f)
           "  feedback       ground truth for logged predictions: feedback send\n"
           "  review         the human review queue: review list, label, export\n"
           "  data           datasets by content: data add, ls, log, show, get, diff, rm, gc\n"
-          "  pipeline       DVC pipelines (dvc.yaml): pipeline dag, show\n"
+          "  pipeline       DVC pipelines (dvc.yaml): run, status, dag, show, export, schedule\n"
           "  version        print the version\n\n"
           "Run 'capstan <command> --help' for a command's options.\n",
           f);
@@ -64,9 +64,6 @@ int main(int argc, char **argv)
         return cmd_review(argc, argv);
     if (strcmp(cmd, "data") == 0)
         return cmd_data(argc, argv);
-    /* TEMPORARY until cli/cmd_pipeline.c (the `pipeline` dispatcher) calls it */
-    if (strcmp(cmd, "pipeline") == 0 && argc > 2 && strcmp(argv[2], "schedule") == 0)
-        return cmd_pipeline_schedule(argc, argv);
     if (strcmp(cmd, "pipeline") == 0)
         return cmd_pipeline(argc, argv);
     fprintf(stderr, "capstan: unknown command '%s'\n", cmd);

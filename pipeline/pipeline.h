@@ -286,4 +286,73 @@ void pipe_sched_kick(struct pipe_sched *s);
 void pipe_sched_alert_hook(void *cls, const char *deployment, const char *rule,
                            int64_t at_ms, const char *event_json);
 
+/* ---- lineage events (openlineage.c) ----
+ * OpenLineage (spec 2-0-2) RunEvents for a pipeline run and for each stage
+ * run: the pipeline is the job "<pipeline>" and each stage the job
+ * "<pipeline>.<stage>", whose run names the pipeline run as its parent.
+ * The shared shape (producer, schema URLs, time, dataset version facet)
+ * is base/openlineage.h's. */
+enum pipe_ol_type { PIPE_OL_START, PIPE_OL_COMPLETE, PIPE_OL_FAIL, PIPE_OL_ABORT };
+/* A stage's dependency or output as an OpenLineage dataset. */
+struct pipe_ol_dataset {
+    const char *ns;          /* "file://<host>" (pipe_ol_file_ns) or the repository's URL */
+    const char *name;        /* the path, relative to the repository root */
+    const char *version;     /* DVC's md5 ("<32 hex>" or "<32 hex>.dir"), or NULL */
+};
+struct pipe_ol_run {
+    enum pipe_ol_type type;  /* ABORT: the run was killed */
+    const char *run_id;      /* a UUID (cap_uuid4), one per pipeline or stage run */
+    const char *ns;          /* the jobs' namespace; NULL: "capstan" */
+    const char *pipeline;    /* the pipeline's name */
+    const char *stage;       /* NULL: the event is the pipeline run's */
+    const char *parent_run_id; /* a stage's: its pipeline run's run_id */
+    int64_t time_ms;         /* eventTime, ms since the epoch */
+    int64_t nominal_ms;      /* a scheduled run's tick; 0: not scheduled */
+    const struct pipe_ol_dataset *inputs, *outputs;
+    size_t ninputs, noutputs;
+    const char *error;       /* FAIL and ABORT: why (the errorMessage facet); or NULL */
+};
+/* The RunEvent of r. NULL (and err set) when a required field is missing. */
+cJSON *pipe_ol_event(const struct pipe_ol_run *r, struct cap_error *err);
+/* "file://<this host's name>" into out (n bytes). */
+void pipe_ol_file_ns(char *out, size_t n);
+/* POSTs ev as JSON to url (Marquez's /api/v1/lineage shape); 0 on a 2xx
+ * answer, else -CAP_EUNAVAIL naming the url and the status or the
+ * transport error. 10 s timeout. */
+int pipe_ol_send(const char *url, const cJSON *ev, struct cap_error *err);
+/* Checks a received RunEvent: eventTime (ISO 8601 with a time zone),
+ * eventType (START RUNNING COMPLETE ABORT FAIL OTHER), run.runId (a UUID),
+ * job.namespace and job.name (non-empty strings), producer and schemaURL
+ * (URIs), inputs and outputs (arrays of datasets with namespace and name).
+ * -CAP_EINVAL naming the first field that is wrong and what was expected. */
+int pipe_ol_check(const cJSON *ev, struct cap_error *err);
+
+/* ---- the Argo Workflows export (argo.c) ---- */
+struct pipe_export_opts {
+    const char *name;        /* the pipeline's name (generateName prefix); NULL: the
+                                directory holding dvc.yaml */
+    const char *image;       /* every stage's container image; NULL: refused */
+    const char *workdir;     /* where the spec's root is in the image; NULL: "/repo" */
+    const char *artifact_prefix; /* S3 key prefix in the artifact repository; NULL: "capstan" */
+    /* A schedule makes it a CronWorkflow: */
+    const char *cron;        /* five-field cron expression(s), ";"-separated for several; NULL: a Workflow */
+    const char *timezone;    /* IANA name, or NULL */
+    const char *overlap;     /* allow | forbid | replace; "queue" refused (Argo has none); NULL: allow */
+    int64_t starting_deadline_s; /* 0: left out */
+};
+/* The spec as an Argo Workflows (argoproj.io/v1alpha1) Workflow, or a
+ * CronWorkflow when o->cron is set, written as YAML through libyaml
+ * (*yaml malloc'd): a DAG template "main" whose tasks follow stage.after,
+ * one container template per stage (sh -c "cd <wdir> && cmd && cmd"), its
+ * env, cpu/memory as resource requests, retries/backoff as retryStrategy,
+ * timeout as activeDeadlineSeconds; each stage's outs as S3 output
+ * artifacts keyed under the prefix, and each dependency on another stage's
+ * output as an input artifact from that task. Names are made to fit
+ * Argo's rules and kept distinct. */
+int pipe_export_argo(const struct pipe_spec *s, const struct pipe_export_opts *o, char **yaml,
+                     struct cap_error *err);
+/* The same document as a JSON tree (*doc owned by the caller). */
+int pipe_export_argo_doc(const struct pipe_spec *s, const struct pipe_export_opts *o, cJSON **doc,
+                         struct cap_error *err);
+
 #endif

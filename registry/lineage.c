@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "base/json.h"
+#include "base/openlineage.h"
 #include "registry/registry.h"
 #include "store/store.h"
 
@@ -221,20 +222,8 @@ cJSON *registry_lineage_openlineage(const cJSON *graph)
 {
     const cJSON *v = find_type(graph, "model_version");
     const cJSON *run = find_type(graph, "run");
-    cJSON *ev = cJSON_CreateObject();
-    cJSON_AddStringToObject(ev, "eventType", "COMPLETE");
-    cJSON_AddStringToObject(ev, "producer", "https://github.com/capstan/capstan");
-    cJSON_AddStringToObject(ev, "schemaURL",
-                            "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent");
     const cJSON *end = run ? cJSON_GetObjectItemCaseSensitive(run, "end_time") : NULL;
-    char when[64] = "1970-01-01T00:00:00Z";
-    if (cJSON_IsNumber(end)) {
-        time_t t = (time_t)(end->valuedouble / 1000);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    }
-    cJSON_AddStringToObject(ev, "eventTime", when);
+    cJSON *ev = cap_ol_event("COMPLETE", cJSON_IsNumber(end) ? (int64_t)end->valuedouble : 0);
     cJSON *r = cJSON_AddObjectToObject(ev, "run");
     const char *rid = run ? str(run, "run_id") : NULL;
     char uuid[40] = "00000000-0000-0000-0000-000000000000";
@@ -262,7 +251,7 @@ cJSON *registry_lineage_openlineage(const cJSON *graph)
     const cJSON *code = find_type(graph, "code");
     if (code) {
         cJSON *jf = cJSON_AddObjectToObject(job, "facets");
-        cJSON *sc = cJSON_AddObjectToObject(jf, "sourceCodeLocation");
+        cJSON *sc = cap_ol_facet(jf, "sourceCodeLocation", CAP_OL_FACET_SOURCE);
         cJSON_AddStringToObject(sc, "type", "git");
         copy(sc, code, "git_repo");
         cJSON_AddStringToObject(sc, "version", str(code, "git_commit"));
@@ -275,22 +264,16 @@ cJSON *registry_lineage_openlineage(const cJSON *graph)
     {
         if (strcmp(str(n, "type"), "dataset") != 0)
             continue;
-        cJSON *in = cJSON_CreateObject();
         const char *src = str(n, "source");
-        cJSON_AddStringToObject(in, "namespace", src && *src ? src : "capstan");
-        cJSON_AddStringToObject(in, "name", str(n, "name") ? str(n, "name") : "");
-        cJSON *f = cJSON_AddObjectToObject(in, "facets");
-        cJSON *ver = cJSON_AddObjectToObject(f, "version");
-        cJSON_AddStringToObject(ver, "datasetVersion", str(n, "digest") ? str(n, "digest") : "");
+        cJSON *in = cap_ol_dataset(src && *src ? src : "capstan", str(n, "name") ? str(n, "name") : "",
+                                   str(n, "digest"));
         cJSON_AddItemToArray(inputs, in);
     }
     cJSON *outputs = cJSON_AddArrayToObject(ev, "outputs");
     if (v) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "namespace", "capstan-registry");
         cap_buf_init(&b);
         cap_buf_printf(&b, "%s/%s", str(v, "name"), str(v, "version"));
-        cJSON_AddStringToObject(o, "name", b.data);
+        cJSON *o = cap_ol_dataset("capstan-registry", b.data, NULL);
         cap_buf_free(&b);
         cJSON_AddItemToArray(outputs, o);
     }

@@ -318,6 +318,16 @@ struct store_pipe_run {
     int64_t seen;                /* > 0: also set the schedule's last_seen (dataset) */
 };
 
+/* ---- lineage events (pipeline/: OpenLineage RunEvents received) ---- */
+/* One checked event: the fields the reads filter on, and the whole body. */
+struct store_lineage_event {
+    const char *run_id;          /* run.runId, a UUID */
+    const char *job_namespace, *job_name;
+    const char *event_type;      /* START, COMPLETE, FAIL, ABORT, RUNNING, OTHER */
+    const char *event_time;      /* eventTime as sent (ISO 8601) */
+    const char *body_json;       /* the event as received */
+};
+
 /* ---- alerts ---- */
 /* Delivery state of an alert event (alert_events.delivered). */
 enum store_alert_delivery {

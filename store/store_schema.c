@@ -444,6 +444,19 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  UNIQUE (sid, tick));"
     "CREATE INDEX pipeline_schedule_runs_active ON pipeline_schedule_runs(state)"
     "  WHERE state IN ('queued', 'running');",
+    /* 10: OpenLineage RunEvents received at /api/v1/lineage (pipeline/):
+     * the whole body as sent, and the fields the reads filter on. */
+    "CREATE TABLE lineage_events ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  run_id TEXT NOT NULL,"
+    "  job_namespace TEXT NOT NULL,"
+    "  job_name TEXT NOT NULL,"
+    "  event_type TEXT NOT NULL,"
+    "  event_time TEXT NOT NULL,"
+    "  received_at INTEGER NOT NULL,"
+    "  body TEXT NOT NULL);"
+    "CREATE INDEX lineage_events_by_run ON lineage_events(run_id, id);"
+    "CREATE INDEX lineage_events_by_job ON lineage_events(job_namespace, job_name, id);",
 };
 
 /* Steps of a migration that SQL cannot express, run after its SQL in the

@@ -1008,7 +1008,7 @@ static void test_reopen(void **state)
     cJSON *before = get_model(f->st, "p");
     store_close(f->st);
     f->st = NULL;
-    assert_int_equal(query_int(f->db, "SELECT max(version) FROM schema_version"), 9);
+    assert_int_equal(query_int(f->db, "SELECT max(version) FROM schema_version"), 10);
 
     for (int round = 0; round < 2; round++) {
         f->st = fixture_store_open(f->db);
