@@ -1,12 +1,13 @@
 /* cmd_pipeline_run.c - `capstan pipeline run` and `capstan pipeline status`.
  *   run [TARGET...] [-j N] [--force] [--dry] [--keep-going] [--no-run-cache] [--repo DIR]
- *       [--tracking-uri URL] [--experiment NAME]
+ *       [--tracking-uri URL] [--experiment NAME] [--lineage-url URL] [--lineage-namespace NS]
  *   status [TARGET...] [--json] [--repo DIR]
  * run prints each stage's state as it changes (running and why, skipped,
  * restored from the run cache, done, failed, cancelled, with times) and a
  * summary; with a tracking server (--tracking-uri, CAPSTAN_TRACKING_URI or
  * MLFLOW_TRACKING_URI) the run and each stage are MLflow runs
- * (cmd_pipeline_track.c). status prints what `dvc status` prints.
+ * (cmd_pipeline_track.c); OpenLineage events go to --lineage-url (else
+ * OPENLINEAGE_URL, else the tracking server, which keeps them). status prints what `dvc status` prints.
  * Exit 0 on success, 1 when a stage failed or the run was refused, 2 on bad usage. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,8 @@
 
 #define RUN_SYNOPSIS                                                                       \
     "capstan pipeline run [TARGET...] [-j N] [--force] [--dry] [--keep-going] "           \
-    "[--no-run-cache] [--repo DIR] [--tracking-uri URL] [--experiment NAME]"
+    "[--no-run-cache] [--repo DIR] [--tracking-uri URL] [--experiment NAME] "             \
+    "[--lineage-url URL] [--lineage-namespace NS]"
 #define STATUS_SYNOPSIS "capstan pipeline status [TARGET...] [--json] [--repo DIR]"
 
 enum { MAX_TARGETS = 256 };
@@ -27,6 +29,7 @@ enum { MAX_TARGETS = 256 };
 struct progress {
     double t0;
     struct cli_track *track; /* NULL: not tracked */
+    struct pipe_ol_emitter *lineage; /* NULL: no lineage events */
 };
 
 static void on_event(void *ctx, const struct pipe_event *ev)
@@ -70,6 +73,8 @@ static void on_event(void *ctx, const struct pipe_event *ev)
     fflush(stdout);
     if (p->track)
         cli_track_event(p->track, ev);
+    if (p->lineage)
+        pipe_ol_emitter_event(p->lineage, ev);
 }
 
 static char **stage_env(void *ctx, const struct pipe_stage *st, size_t index, size_t *n)
@@ -116,8 +121,21 @@ static int run(const struct pipe_spec *s, const struct cli_opt *opts, const char
     if (uri && *uri && !o.dry &&
         cli_track_start(uri, cli_get(opts, "--experiment"), s, &p.track, &err) < 0)
         return cli_fail(&err);
+    const char *lineage = cli_get(opts, "--lineage-url");
+    if (!lineage || !*lineage)
+        lineage = getenv("OPENLINEAGE_URL");
+    if ((!lineage || !*lineage) && p.track)
+        lineage = uri;
+    int64_t tick = 0;
+    struct cap_error ignored;
+    if (getenv("CAPSTAN_TICK"))
+        pipe_iso_parse(getenv("CAPSTAN_TICK"), &tick, &ignored);
+    if (lineage && *lineage && !o.dry)
+        p.lineage = pipe_ol_emitter_new(lineage, cli_get(opts, "--lineage-namespace"), s, tick);
     struct pipe_run_result res;
     int rc = pipe_run(s, &o, &res, &err);
+    if (p.lineage)
+        pipe_ol_emitter_end(p.lineage, rc == 0, rc < 0 ? err.msg : NULL);
     if (p.track)
         cli_track_finish(p.track, rc == 0);
     printf("%zu ran, %zu skipped, %zu restored from the run cache, %zu failed, %zu cancelled "
@@ -167,6 +185,10 @@ int cmd_pipeline_run(int argc, char **argv)
         {"--tracking-uri", "CAPSTAN_TRACKING_URI", false, NULL,
          "run: record the run on this tracking server (else MLFLOW_TRACKING_URI)"},
         {"--experiment", NULL, false, "pipelines", "run: the experiment of the tracked run"},
+        {"--lineage-url", "CAPSTAN_LINEAGE_URL", false, NULL,
+         "run: send OpenLineage events to URL/api/v1/lineage (else OPENLINEAGE_URL, else the "
+         "tracking server)"},
+        {"--lineage-namespace", NULL, false, "capstan", "run: the jobs' OpenLineage namespace"},
         {"--json", NULL, true, NULL, "status: print dvc status --json's JSON"},
         {NULL}};
     const char *pos[MAX_TARGETS];

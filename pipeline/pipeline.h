@@ -326,6 +326,16 @@ int pipe_ol_send(const char *url, const cJSON *ev, struct cap_error *err);
  * (URIs), inputs and outputs (arrays of datasets with namespace and name).
  * -CAP_EINVAL naming the first field that is wrong and what was expected. */
 int pipe_ol_check(const cJSON *ev, struct cap_error *err);
+/* A run's events (lineage_run.c), posted to <url>/api/v1/lineage as the
+ * OpenLineage HTTP transport does: _new sends the pipeline run's START,
+ * _event each stage's (pipe_run's on_event; skipped stages send none),
+ * _end its COMPLETE or FAIL and frees em. A failing endpoint is reported
+ * once on stderr and never fails the run. */
+struct pipe_ol_emitter;
+struct pipe_ol_emitter *pipe_ol_emitter_new(const char *url, const char *ns,
+                                            const struct pipe_spec *s, int64_t nominal_ms);
+void pipe_ol_emitter_event(struct pipe_ol_emitter *em, const struct pipe_event *ev);
+void pipe_ol_emitter_end(struct pipe_ol_emitter *em, bool ok, const char *error);
 
 /* ---- the Argo Workflows export (argo.c) ---- */
 struct pipe_export_opts {
