@@ -352,8 +352,12 @@ static void reap(struct run *r)
     for (size_t i = 0; i < r->s->n; i++) {
         struct job *j = &r->jobs[i];
         int status;
-        if (j->pid > 0 && waitpid(j->pid, &status, WNOHANG) == j->pid)
-            exited(r, i, status);
+        if (j->pid <= 0 || waitpid(j->pid, &status, WNOHANG) != j->pid)
+            continue;
+        /* What a stopped stage's commands started must not outlive it. */
+        if (j->kill_at > 0)
+            kill(-j->pid, SIGKILL);
+        exited(r, i, status);
     }
 }
 
@@ -551,7 +555,7 @@ static int run_result(struct run *r, struct cap_error *err)
                        "wrote was recorded", r->res.cancelled);
     if (r->res.failed)
         return cap_err(err, CAP_ECONFLICT, "Failed: %.400s%s", r->failed.data,
-                       r->res.cancelled ? "; the stages after them were cancelled" : "");
+                       r->res.cancelled ? "; the stages not done yet were cancelled" : "");
     return 0;
 }
 
