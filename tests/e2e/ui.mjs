@@ -648,6 +648,11 @@ const scenarios = {
     await page.click('#pipeline-run-link');
     await page.waitForSelector('#pipeline-link');
     check((await page.getAttribute('#pipeline-link', 'href')) === `#/pipelines/${runs[0]}`, 'the pipeline run page links to its DAG');
+    // A run that is no pipeline run: a message saying so, not an empty DAG.
+    await page.goto(`${url}/#/pipelines/${stageRuns.left}`);
+    await page.waitForSelector('#main .error');
+    const err = await page.textContent('#main .error');
+    check(err.includes('not a pipeline run') && !(await page.$('#pipeline-dag')), `error: ${err}`);
     return {levels};
   },
 
