@@ -15,6 +15,7 @@
 #include "base/json.h"
 #include "base/util.h"
 #include "cli/cli.h"
+#include "track/validate.h"
 
 struct stage_run {
     char *run_id;
@@ -91,6 +92,36 @@ static void end_run(struct cli_track *t, const char *run_id, const char *status)
     cJSON_Delete(b);
 }
 
+/* The names of the stages st runs after, as a JSON list: the DAG's edges,
+ * drawn by the UI's pipeline page. */
+static cJSON *after_names(const struct pipe_spec *s, const struct pipe_stage *st)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < st->nafter; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(s->stages[st->after[i]].name));
+    return a;
+}
+
+/* The whole DAG on the pipeline run ({"stages": [{name, after}]}), so the
+ * UI can draw stages that never ran (not targeted, or a run still going).
+ * Past MLflow's tag value limit (8000 chars, ~150 stages) it is left out,
+ * rather than fail the run's creation: the stages' own after tags remain. */
+static void add_dag_tag(cJSON *tags, const struct pipe_spec *s)
+{
+    cJSON *dag = cJSON_CreateObject(), *stages = cJSON_AddArrayToObject(dag, "stages");
+    for (size_t i = 0; i < s->n; i++) {
+        cJSON *st = cJSON_CreateObject();
+        cJSON_AddStringToObject(st, "name", s->stages[i].name);
+        cJSON_AddItemToObject(st, "after", after_names(s, &s->stages[i]));
+        cJSON_AddItemToArray(stages, st);
+    }
+    char *text = cJSON_PrintUnformatted(dag);
+    if (strlen(text) <= VALIDATE_MAX_TAG_VALUE)
+        add_tag(tags, "capstan.pipeline.dag", text);
+    free(text);
+    cJSON_Delete(dag);
+}
+
 int cli_track_start(const char *uri, const char *experiment, const struct pipe_spec *s,
                     struct cli_track **out, struct cap_error *err)
 {
@@ -102,6 +133,7 @@ int cli_track_start(const char *uri, const char *experiment, const struct pipe_s
     cJSON *tags = cJSON_CreateArray();
     add_tag(tags, "capstan.pipeline", s->file);
     add_tag(tags, "mlflow.source.name", s->file);
+    add_dag_tag(tags, s);
     const char *schedule = getenv("CAPSTAN_SCHEDULE"), *tick = getenv("CAPSTAN_TICK");
     if (schedule)
         add_tag(tags, "capstan.schedule", schedule);
@@ -132,6 +164,11 @@ static struct stage_run *stage_run(struct cli_track *t, const struct pipe_stage 
     cJSON *tags = cJSON_CreateArray();
     add_tag(tags, "mlflow.parentRunId", t->parent);
     add_tag(tags, "capstan.stage", st->name);
+    cJSON *after = after_names(t->s, st);
+    char *text = cJSON_PrintUnformatted(after);
+    add_tag(tags, "capstan.stage.after", text);
+    free(text);
+    cJSON_Delete(after);
     r->run_id = create_run(t, st->name, tags);
     return r->run_id ? r : NULL;
 }

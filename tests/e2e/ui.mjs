@@ -595,6 +595,67 @@ const scenarios = {
     return {file_pages: pages, profile_columns: prof.map((r) => r[0])};
   },
 
+  // The Pipelines pages, reached from the navigation: pipeline runs newest
+  // first with their states and stage counts; one run's DAG with each stage
+  // by state (text and colour) and duration, every edge, stages by levels,
+  // each linking to its run, whose page links back.
+  async pipelines() {
+    const {runs, status, counts, states, edges, stage_runs: stageRuns, seconds, exit_code: exitCode} = args;
+    const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+    const sorted = (o) => Object.entries(o).sort();
+    await page.goto(`${url}/#/experiments`);
+    await page.click('header nav a[data-section=pipelines]');
+    await page.waitForSelector('#pipelines-table tbody tr');
+    check((await page.getAttribute('header nav a[data-section=pipelines]', 'aria-current')) === 'page', 'the navigation marks Pipelines');
+    const rows = await page.$$eval('#pipelines-table tbody tr', (trs) => trs.map((tr) => ({id: tr.dataset.runId, state: tr.children[1].textContent,
+      duration: tr.children[3].textContent, counts: [...tr.querySelectorAll('.stage-counts .badge')].map((b) => b.textContent).sort()})));
+    check(same(rows.map((r) => r.id), runs), `rows newest first: ${rows.map((r) => r.id)} vs ${runs}`);
+    check(same(rows.map((r) => r.state), status), `states ${rows.map((r) => r.state)}`);
+    check(same(rows.map((r) => r.counts), counts), `stage counts ${JSON.stringify(rows.map((r) => r.counts))}`);
+    check(rows.every((r) => /^\d+(\.\d)?m?s$/.test(r.duration)), `durations ${rows.map((r) => r.duration)}`);
+    await shot('pipelines');
+
+    await page.click(`#pipelines-table a[href="#/pipelines/${runs[0]}"]`);
+    await page.waitForSelector('#pipeline-dag g.node');
+    const nodes = await page.$$eval('#pipeline-dag g.node', (gs) => gs.map((g) => ({stage: g.dataset.stage, state: g.dataset.state,
+      x: Math.round(g.getBoundingClientRect().x), fill: getComputedStyle(g.querySelector('rect')).fill,
+      text: [...g.querySelectorAll('text')].map((x) => x.textContent), href: g.parentElement.getAttribute('href')})));
+    check(same(sorted(Object.fromEntries(nodes.map((n) => [n.stage, n.state]))), sorted(states)), `stage states ${JSON.stringify(nodes.map((n) => [n.stage, n.state]))}`);
+    const dur = (s) => (s < 1 ? `${Math.round(s * 1000)}ms` : `${s.toFixed(1)}s`);
+    for (const n of nodes) {
+      check(n.text[0] === n.state.toUpperCase() && n.text[1] === n.stage, `${n.stage}'s box names it and its state: ${n.text}`);
+      check(n.href === `#/runs/${stageRuns[n.stage]}`, `${n.stage} links to its run: ${n.href}`);
+      const want = n.state === 'cancelled' ? 'not started' : n.state === 'failed' ? `${dur(seconds[n.stage])} · exit ${exitCode}` : dur(seconds[n.stage]);
+      check(n.text[2] === want, `${n.stage}'s detail "${n.text[2]}" vs "${want}"`);
+    }
+    check(new Set(nodes.map((n) => n.fill)).size === nodes.length, `one colour a state: ${nodes.map((n) => n.fill)}`);
+    const drawn = (await page.$$eval('#pipeline-dag path.edge', (ps) => ps.map((p) => `${p.dataset.source}>${p.dataset.target}`))).sort();
+    check(same(drawn, edges), `edges ${drawn} vs ${edges}`);
+    const xs = [...new Set(nodes.map((n) => n.x))].sort((a, b) => a - b);
+    const levels = xs.map((x) => nodes.filter((n) => n.x === x).map((n) => n.stage).sort());
+    const table = await page.$$eval('#stages-table tbody tr', (trs) => trs.map((tr) => [tr.dataset.stage, tr.children[1].textContent]));
+    check(same(table, Object.keys(args.states).map((k) => [k, states[k]])), `stages table in dvc.yaml order: ${JSON.stringify(table)}`);
+    await shot('pipeline-dag');
+
+    // The failed stage's box opens its run, whose page links back; so does
+    // the pipeline run's own page.
+    await page.click(`#pipeline-dag a[href="#/runs/${stageRuns.right}"]`);
+    await page.waitForSelector('#pipeline-link');
+    check((await page.textContent('h1')) === 'right', `the stage's run page: ${await page.textContent('h1')}`);
+    await page.click('#pipeline-link');
+    await page.waitForSelector('#pipeline-dag');
+    check(page.url().endsWith(`#/pipelines/${runs[0]}`), `back to the DAG: ${page.url()}`);
+    await page.click('#pipeline-run-link');
+    await page.waitForSelector('#pipeline-link');
+    check((await page.getAttribute('#pipeline-link', 'href')) === `#/pipelines/${runs[0]}`, 'the pipeline run page links to its DAG');
+    // A run that is no pipeline run: a message saying so, not an empty DAG.
+    await page.goto(`${url}/#/pipelines/${stageRuns.left}`);
+    await page.waitForSelector('#main .error');
+    const err = await page.textContent('#main .error');
+    check(err.includes('not a pipeline run') && !(await page.$('#pipeline-dag')), `error: ${err}`);
+    return {levels};
+  },
+
   // 100,000 runs: the first page renders, and a sort round-trips through the server.
   async big() {
     const t0 = Date.now();

@@ -10,6 +10,7 @@ import * as run from './pages/run.js';
 import * as compare from './pages/compare.js';
 import * as models from './pages/models.js';
 import * as datasets from './pages/datasets.js';
+import * as pipelines from './pages/pipelines.js';
 import * as deployments from './pages/deployments.js';
 import * as monitoring from './pages/monitoring.js';
 import * as review from './pages/review.js';
@@ -22,6 +23,8 @@ const routes = [
   // MLflow's own run links (the mlflow client prints them): #/experiments/1/runs/<id>
   [/^\/experiments\/[^/]+\/runs\/([0-9a-fA-F]{1,64})$/, run.render, 'experiments'],
   [/^\/compare$/, compare.render, 'experiments'],
+  [/^\/pipelines$/, pipelines.renderList, 'pipelines'],
+  [/^\/pipelines\/([0-9a-fA-F]{1,64})$/, pipelines.renderRun, 'pipelines'],
   [/^\/datasets$/, datasets.renderList, 'datasets'],
   [/^\/datasets\/([^/]+)$/, datasets.renderDataset, 'datasets'],
   [/^\/datasets\/([^/]+)\/diff\/([^/]+)\/([^/]+)$/, datasets.renderDiff, 'datasets'],

@@ -146,7 +146,10 @@ export async function render(main, [runId], ctx) {
     },
   };
 
+  // A pipeline run, or one of its stages, links to the pipeline's DAG.
+  const pipelineId = tags.has('capstan.pipeline') ? runId : tags.has('capstan.stage') ? parent : null;
   replace(main, crumbs, h('div', {class: 'title-row'}, h('h1', {}, name),
+    pipelineId ? h('a', {class: 'button secondary', id: 'pipeline-link', href: `#/pipelines/${pipelineId}`}, 'Pipeline DAG') : null,
     h('a', {class: 'button secondary', href: link('/compare', {runs: runId, exp: info.experiment_id})}, 'Compare with…')), facts, tablist, ...Object.values(panels));
   select(tab);
 }
