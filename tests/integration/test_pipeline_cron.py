@@ -149,7 +149,7 @@ def test_real_pipeline_runs(tmp_path):
     if not pipeline_run_available():
         pytest.skip("this capstan has no `pipeline run` yet")
     repo = tmp_path / "repo"
-    repo.mkdir()
+    (repo / ".dvc").mkdir(parents=True)  # what `pipeline run` looks for, as DVC does
     (repo / "dvc.yaml").write_text(
         "stages:\n  hello:\n    cmd: echo \"$CAPSTAN_SCHEDULE $CAPSTAN_TICK\" > out.txt\n"
         "    outs:\n      - out.txt\n")
@@ -276,7 +276,8 @@ def env(tmp_path):
 
 
 def iso_ms(ms):
-    return dt.datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return (dt.datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            + f".{ms % 1000:03d}Z")
 
 
 @pytest.mark.parametrize("policy", ["skip", "latest", "all"])
