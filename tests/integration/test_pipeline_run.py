@@ -341,10 +341,19 @@ def test_a_tracked_run_is_mlflow_runs_that_stages_log_into(repo, server, mlflow_
     py = sys.executable
     write_stages(repo, {
         "prep": {"cmd": "cp data.csv rows.csv", "deps": ["data.csv"], "outs": ["rows.csv"]},
-        "fit": {"cmd": f"{py} -c \"import mlflow; mlflow.log_metric('from_stage', 3.0)\" "
-                       "&& echo m > model.txt",
+        "fit": {"cmd": f"{py} register.py && echo m > model.txt",
                 "deps": ["rows.csv"], "params": ["train.lr"], "outs": ["model.txt"]},
     })
+    # The stage's own mlflow client logs into its run and registers a model from it.
+    write(repo / "register.py", textwrap.dedent("""\
+        import os, mlflow
+        run_id = os.environ["MLFLOW_RUN_ID"]  # mlflow takes it out when it starts the run
+        mlflow.log_metric("from_stage", 3.0)
+        assert mlflow.active_run().info.run_id == run_id
+        c = mlflow.MlflowClient()
+        c.create_registered_model("pipe-model")
+        c.create_model_version("pipe-model", f"runs:/{run_id}/model", run_id=run_id)
+        """))
     p = cap(repo, "run", "--tracking-uri", server.url, "--experiment", "pipes")
     exp = mlflow_client.get_experiment_by_name("pipes")
     runs = mlflow_client.search_runs([exp.experiment_id])
@@ -360,6 +369,11 @@ def test_a_tracked_run_is_mlflow_runs_that_stages_log_into(repo, server, mlflow_
     assert json.loads(fit.data.tags["capstan.stage.outs"])[0]["path"] == "model.txt"
     inputs = mlflow_client.get_run(fit.info.run_id).inputs.dataset_inputs
     assert [d.dataset.name for d in inputs] == ["rows.csv"]
+    # The model version's lineage reaches the pipeline's run through the stage's.
+    graph = server.api("GET", "/api/2.0/capstan/lineage",
+                       params={"name": "pipe-model", "version": "1"}).json()
+    runs_in_graph = {n.get("run_id") for n in graph["nodes"]}
+    assert {fit.info.run_id, parent[0].info.run_id} <= runs_in_graph, graph
     # And its OpenLineage events went to the same server.
     import urllib.request
     url = f"{server.url}/api/2.0/capstan/lineage/events?job={repo.name}.fit"
