@@ -312,9 +312,10 @@ static void log_end(struct cli_track *t, const char *run_id, const struct pipe_e
     if (ev->reason)
         add_tag(tags, "capstan.stage.reason", ev->reason);
     const cJSON *outs = cJSON_GetObjectItemCaseSensitive(ev->lock, "outs");
-    if (outs) {
+    if (outs) { /* left out past the tag limit: it would refuse the whole batch */
         char *text = cJSON_PrintUnformatted(outs);
-        add_tag(tags, "capstan.stage.outs", text);
+        if (strlen(text) <= VALIDATE_MAX_TAG_VALUE)
+            add_tag(tags, "capstan.stage.outs", text);
         free(text);
     }
     cli_call(t->uri, "POST", "/api/2.0/mlflow/runs/log-batch", b, NULL);

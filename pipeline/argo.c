@@ -10,6 +10,7 @@
 #include "base/buf.h"
 #include "base/util.h"
 #include "data/data.h"
+#include "pipeline/intern.h"
 #include "pipeline/pipeline.h"
 
 /* Kubernetes object and Argo template names: DNS-1123 labels (63). A
@@ -62,42 +63,6 @@ static char *art_name(const char *path)
     return cap_buf_steal(&b);
 }
 
-/* a/b, with "." and ".." segments resolved (".." past the start kept). */
-static char *join_norm(const char *a, const char *b)
-{
-    struct cap_buf in, out;
-    cap_buf_init(&in);
-    cap_buf_init(&out);
-    cap_buf_printf(&in, "%s/%s", a && *a ? a : ".", b);
-    bool abs = in.data[0] == '/';
-    char *save = NULL;
-    for (char *seg = strtok_r(in.data, "/", &save); seg; seg = strtok_r(NULL, "/", &save)) {
-        if (strcmp(seg, ".") == 0)
-            continue;
-        char *last = out.len ? strrchr(out.data, '/') : NULL;
-        const char *tail = last ? last + 1 : out.data;
-        if (strcmp(seg, "..") == 0 && out.len && strcmp(tail, "..") != 0) {
-            out.len = last ? (size_t)(last - out.data) : 0;
-            out.data[out.len] = '\0';
-            continue;
-        }
-        if (out.len || abs)
-            cap_buf_putc(&out, '/');
-        cap_buf_puts(&out, seg);
-    }
-    if (out.len == 0)
-        cap_buf_puts(&out, abs ? "/" : ".");
-    cap_buf_free(&in);
-    return cap_buf_steal(&out);
-}
-
-/* Whether a is b or lies under it, or b under a. */
-static bool overlaps(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), n = la < lb ? la : lb;
-    return strncmp(a, b, n) == 0 && (la == lb || (la > lb ? a[n] : b[n]) == '/');
-}
-
 static bool taken(const struct xstage *x, size_t n, const char *name)
 {
     if (strcmp(name, "main") == 0) /* the DAG template's */
@@ -122,7 +87,7 @@ static struct xstage *name_stages(const struct pipe_spec *s)
         x[i].arts = cap_xcalloc(st->nouts + 1, sizeof *x[i].arts);
         x[i].paths = cap_xcalloc(st->nouts + 1, sizeof *x[i].paths);
         for (size_t j = 0; j < st->nouts; j++) {
-            x[i].paths[j] = join_norm(st->wdir, st->outs[j].path);
+            x[i].paths[j] = pipe_path_join(st->wdir, st->outs[j].path);
             char *a = art_name(x[i].paths[j]);
             struct cap_buf b;
             cap_buf_init(&b);
@@ -175,7 +140,7 @@ static cJSON *artifact(const char *name, const char *workdir, const char *path)
 {
     cJSON *a = cJSON_CreateObject();
     cJSON_AddStringToObject(a, "name", name);
-    char *full = join_norm(workdir, path);
+    char *full = pipe_path_join(workdir, path);
     cJSON_AddStringToObject(a, "path", full);
     free(full);
     return a;
@@ -252,12 +217,16 @@ static cJSON *container_template(const struct pipe_stage *st, const struct xstag
     cJSON_AddItemToArray(cmd, cJSON_CreateString("-c"));
     struct cap_buf sh;
     cap_buf_init(&sh);
-    char *dir = join_norm(workdir, st->wdir ? st->wdir : ".");
+    char *dir = pipe_path_join(workdir, st->wdir ? st->wdir : ".");
     cap_buf_puts(&sh, "cd ");
     sh_quote(&sh, dir);
     free(dir);
-    for (size_t k = 0; k < st->ncmd; k++)
-        cap_buf_printf(&sh, " && %s", st->cmd[k]);
+    /* Each command in a shell of its own, as DVC runs them: one holding
+     * ';', '||' or a newline stays whole, and the first failure stops. */
+    for (size_t k = 0; k < st->ncmd; k++) {
+        cap_buf_puts(&sh, " && sh -c ");
+        sh_quote(&sh, st->cmd[k]);
+    }
     cJSON_AddItemToArray(cJSON_AddArrayToObject(c, "args"), cJSON_CreateString(sh.data));
     cap_buf_free(&sh);
     run_settings(t, c, st);
@@ -278,8 +247,8 @@ static void wire_inputs(const struct pipe_spec *s, const struct xstage *x, size_
         for (size_t k = 0; k < s->stages[j].nouts; k++) {
             bool used = false;
             for (size_t d = 0; d < st->ndeps && !used; d++) {
-                char *dep = join_norm(st->wdir, st->deps[d]);
-                used = overlaps(dep, x[j].paths[k]);
+                char *dep = pipe_path_join(st->wdir, st->deps[d]);
+                used = pipe_path_overlaps(dep, x[j].paths[k]);
                 free(dep);
             }
             if (!used)

@@ -41,7 +41,7 @@ char *pipe_path_join(const char *a, const char *b)
 }
 
 /* a equals b, or one lies inside the other ("." holds everything). */
-static bool overlaps(const char *a, const char *b)
+bool pipe_path_overlaps(const char *a, const char *b)
 {
     if (!strcmp(a, ".") || !strcmp(b, "."))
         return a[0] != '/' && b[0] != '/';
@@ -85,7 +85,7 @@ static int check_outs(const struct pipe_spec *s, const struct dpaths *outs,
     for (size_t i = 0; i < outs->n; i++)
         for (size_t j = 0; j < i; j++) {
             const struct dpath *a = &outs->v[j], *b = &outs->v[i];
-            if (!overlaps(a->path, b->path))
+            if (!pipe_path_overlaps(a->path, b->path))
                 continue;
             if (!strcmp(a->path, b->path))
                 return cap_err(err, CAP_EINVAL, "%.200s: the output '%.200s' is in stage "
@@ -156,7 +156,7 @@ int pipe_dag_build(struct pipe_spec *s, struct cap_error *err)
     int rc = check_outs(s, &outs, err);
     for (size_t d = 0; d < deps.n && rc == 0; d++)
         for (size_t o = 0; o < outs.n; o++)
-            if (overlaps(deps.v[d].path, outs.v[o].path))
+            if (pipe_path_overlaps(deps.v[d].path, outs.v[o].path))
                 add_after(&s->stages[deps.v[d].stage], outs.v[o].stage);
     if (rc == 0 && s->n) {
         char *color = cap_xcalloc(s->n, 1);

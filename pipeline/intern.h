@@ -96,6 +96,8 @@ bool tpl_has_expr(const char *s);
 /* a joined with b ("." and ".." folded, no trailing '/'); b absolute wins.
  * malloc'd; "." for an empty result. */
 char *pipe_path_join(const char *a, const char *b);
+/* a equals b, or one lies inside the other ("." holds every relative path). */
+bool pipe_path_overlaps(const char *a, const char *b);
 /* Fills each stage's after[] from deps/params vs outs; refuses duplicate
  * or overlapping outputs and cycles, naming the stages. */
 int pipe_dag_build(struct pipe_spec *s, struct cap_error *err);

@@ -9,6 +9,7 @@
  * (read in dvc 3.67.1's stage/serialize.py and checked by running it).
  * A stage's entry is replaced when it ran; entries of stages that left
  * dvc.yaml stay, as DVC leaves them. */
+#include "pipeline/intern.h"
 #include "pipeline/runner.h"
 
 #include <errno.h>
@@ -150,49 +151,19 @@ int pipe_ws_lock(struct pipe_ws *ws, struct cap_error *err)
     return rc;
 }
 
-/* Resolves "." and ".." of rel (relative to base, itself relative to the
- * root) into a root-relative path; NULL when it climbs out. */
-static char *normalise(const char *base, const char *rel)
-{
-    if (rel[0] == '/')
-        return NULL;
-    struct cap_buf in;
-    cap_buf_init(&in);
-    cap_buf_printf(&in, "%s/%s", base ? base : ".", rel);
-    char *out = cap_xcalloc(1, in.len + 1);
-    size_t n = 0;
-    char *save = NULL;
-    for (char *seg = strtok_r(in.data, "/", &save); seg; seg = strtok_r(NULL, "/", &save)) {
-        if (strcmp(seg, ".") == 0)
-            continue;
-        if (strcmp(seg, "..") == 0) {
-            if (n == 0) {
-                free(out);
-                out = NULL;
-                break;
-            }
-            while (n > 0 && out[n - 1] != '/')
-                n--;
-            n = n > 0 ? n - 1 : 0;
-            out[n] = '\0';
-            continue;
-        }
-        n += (size_t)sprintf(out + n, "%s%s", n ? "/" : "", seg);
-    }
-    cap_buf_free(&in);
-    if (out && n == 0)
-        strcpy(out, ".");
-    return out;
-}
-
 char *pipe_stage_relpath(const struct pipe_stage *st, const char *path)
 {
-    return normalise(st->wdir, path);
+    char *rel = pipe_path_join(st->wdir ? st->wdir : ".", path);
+    if (rel[0] == '/' || strcmp(rel, "..") == 0 || strncmp(rel, "../", 3) == 0) {
+        free(rel);
+        return NULL;
+    }
+    return rel;
 }
 
 char *pipe_stage_abspath(const struct pipe_spec *s, const struct pipe_stage *st, const char *path)
 {
-    char *rel = normalise(st->wdir, path);
+    char *rel = pipe_stage_relpath(st, path);
     if (!rel)
         return NULL;
     char *abs = strcmp(rel, ".") == 0 ? cap_xstrdup(s->root) : join(s->root, rel);

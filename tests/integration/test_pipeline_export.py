@@ -72,7 +72,7 @@ def test_workflow_is_accepted_by_argo_models():
     train = templates["train-lr0-1"]
     assert train["container"] == {
         "image": "python:3.12-slim", "command": ["sh", "-c"],
-        "args": ["cd '/repo' && python train.py && echo done"],
+        "args": ["cd '/repo' && sh -c 'python train.py' && sh -c 'echo done'"],
         "env": [{"name": "SEED", "value": "1"}],
         "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}
     assert train["retryStrategy"] == {"limit": 3, "retryPolicy": "Always",

@@ -238,7 +238,8 @@ static void test_workflow_shape(void **state)
     assert_string_equal(jstr(train, "container.command.0"), "sh");
     assert_string_equal(jstr(train, "container.command.1"), "-c");
     assert_string_equal(jstr(train, "container.args.0"),
-                        "cd '/repo/src' && python train.py --lr 0.1 && echo 'done'");
+                        "cd '/repo/src' && sh -c 'python train.py --lr 0.1' && "
+                        "sh -c 'echo '\\''done'\\'''");
     assert_string_equal(jstr(train, "container.env.1.name"), "MODE");
     assert_string_equal(jstr(train, "container.env.1.value"), "a=b");
     assert_string_equal(jstr(train, "container.resources.requests.cpu"), "2");
@@ -282,7 +283,7 @@ static void test_cron_workflow(void **state)
     assert_int_equal(jget(doc, "spec.startingDeadlineSeconds")->valueint, 300);
     assert_string_equal(jstr(doc, "spec.workflowSpec.entrypoint"), "main");
     assert_string_equal(jstr(doc, "spec.workflowSpec.templates.1.container.args.0"),
-                        "cd '/w' && python prep.py");
+                        "cd '/w' && sh -c 'python prep.py'");
     assert_string_equal(jstr(doc, "spec.workflowSpec.templates.1.outputs.artifacts.0.s3.key"),
                         "pipes/{{workflow.name}}/prepare/data-prepared.tgz");
     cJSON_Delete(doc);
