@@ -185,6 +185,13 @@ void data_lineage_enrich(const struct data_ctx *c, cJSON *graph);
 /* An object's name in the cache: 32 hex digits, then ".dir" for a manifest. */
 #define DATA_DVC_OID 37
 void data_dvc_oid(const struct data_hash *md5, bool is_dir, char out[DATA_DVC_OID]);
+/* Loads text as one YAML document with libyaml into *doc (free it with
+ * yaml_document_delete); a syntax error is -CAP_EINVAL "<name>:<line>:<column>:
+ * not valid YAML: <what libyaml found>" (dvc.c; the .dvc, dvc.yaml,
+ * dvc.lock and params readers share it). */
+struct yaml_document_s;
+int data_yaml_load(const char *name, const char *text, size_t len, struct yaml_document_s *doc,
+                   struct cap_error *err);
 /* doc as the YAML DVC's writer (ruamel.yaml) writes it (dvc.c): block
  * style in doc's key order, sequences not indented under their key,
  * strings quoted only where YAML 1.2 would read them as another type,

@@ -184,28 +184,35 @@ static int parse_doc(const struct yctx *y, struct data_dvc_file *out)
     return rc;
 }
 
-int data_dvc_parse(const char *name, const char *text, size_t len, struct data_dvc_file *out,
+int data_yaml_load(const char *name, const char *text, size_t len, yaml_document_t *doc,
                    struct cap_error *err)
 {
-    memset(out, 0, sizeof *out);
     yaml_parser_t p;
-    yaml_document_t doc;
     if (!yaml_parser_initialize(&p))
         return cap_err(err, CAP_EINTERNAL, "%.200s: cannot start the YAML parser", name);
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    int rc;
-    if (!yaml_parser_load(&p, &doc)) {
+    int rc = 0;
+    if (!yaml_parser_load(&p, doc))
         rc = cap_err(err, CAP_EINVAL, "%.200s:%zu:%zu: not valid YAML: %s%s%s", name,
                      p.problem_mark.line + 1, p.problem_mark.column + 1,
                      p.problem ? p.problem : "malformed", p.context ? " " : "",
                      p.context ? p.context : "");
-        yaml_parser_delete(&p);
+    /* The document owns its nodes; the parser is no longer needed. */
+    yaml_parser_delete(&p);
+    return rc;
+}
+
+int data_dvc_parse(const char *name, const char *text, size_t len, struct data_dvc_file *out,
+                   struct cap_error *err)
+{
+    memset(out, 0, sizeof *out);
+    yaml_document_t doc;
+    int rc = data_yaml_load(name, text, len, &doc, err);
+    if (rc)
         return rc;
-    }
     struct yctx y = {name, &doc, err};
     rc = parse_doc(&y, out);
     yaml_document_delete(&doc);
-    yaml_parser_delete(&p);
     if (rc)
         data_dvc_file_free(out);
     return rc;

@@ -453,20 +453,10 @@ int pv_parse_yaml(const char *name, const char *text, size_t len, struct pval **
                   struct cap_error *err)
 {
     *out = NULL;
-    yaml_parser_t p;
     yaml_document_t doc;
-    if (!yaml_parser_initialize(&p))
-        return cap_err(err, CAP_EINTERNAL, "%.200s: cannot start the YAML parser", name);
-    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    int rc;
-    if (!yaml_parser_load(&p, &doc)) {
-        rc = cap_err(err, CAP_EINVAL, "%.200s:%zu:%zu: not valid YAML: %s%s%s", name,
-                     p.problem_mark.line + 1, p.problem_mark.column + 1,
-                     p.problem ? p.problem : "malformed", p.context ? " " : "",
-                     p.context ? p.context : "");
-        yaml_parser_delete(&p);
+    int rc = data_yaml_load(name, text, len, &doc, err);
+    if (rc)
         return rc;
-    }
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     struct yload y = {name, &doc, err, 0};
     rc = root ? from_node(&y, root, out) : 0;
@@ -475,7 +465,6 @@ int pv_parse_yaml(const char *name, const char *text, size_t len, struct pval **
         *out = pv_new(PV_MAP, 1, 1);
     }
     yaml_document_delete(&doc);
-    yaml_parser_delete(&p);
     return rc;
 }
 
