@@ -307,6 +307,9 @@ static int add_locked(struct add_job *j, cJSON **out, struct cap_error *err)
     int rc = j->in->dvc ? data_dvc_repo_of(j->in->path, &dvc_repo, err) : 0;
     if (rc == 0)
         rc = data_scan_tree(j->in->path, &j->scan, err);
+    if (rc == 0 && j->scan.n == 0)
+        rc = cap_err(err, CAP_EINVAL, "'%.300s' holds no files: expected at least one",
+                     j->scan.root);
     if (rc == 0)
         rc = data_latest(c, j->in->name, &j->latest, &j->parent, err);
     if (rc == 0) {

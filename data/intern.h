@@ -38,9 +38,10 @@ struct data_scan {
     size_t n, cap;
     uint64_t bytes;
 };
-/* Lists path's regular files. Refused, with the path named: a missing or
- * unreadable path, a symlink leading outside path or to a directory, a
- * special file (device, FIFO, socket), a tree without files. */
+/* Lists path's regular files (none for an empty directory: a dataset
+ * refuses that, a pipeline output may be one). Refused, with the path
+ * named: a missing or unreadable path, a symlink leading outside path or
+ * to a directory, a special file (device, FIFO, socket). */
 int data_scan_tree(const char *path, struct data_scan *out, struct cap_error *err);
 void data_scan_free(struct data_scan *s);
 /* The directory of path (relative, '/'-separated) below the directory

@@ -171,8 +171,6 @@ int data_scan_tree(const char *path, struct data_scan *out, struct cap_error *er
         else
             rc = walk(&w, dfd, 0);
         cap_buf_free(&w.rel);
-        if (rc == 0 && out->n == 0)
-            rc = cap_err(err, CAP_EINVAL, "'%.300s' holds no files: expected at least one", real);
     } else {
         rc = cap_err(err, CAP_EINVAL,
                      "'%.300s' is a special file: expected a regular file or a directory", path);

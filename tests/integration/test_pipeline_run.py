@@ -380,3 +380,15 @@ def test_a_tracked_run_is_mlflow_runs_that_stages_log_into(repo, server, mlflow_
     events = json.load(urllib.request.urlopen(url))["events"]
     assert [e["event"]["eventType"] for e in events] == ["START", "COMPLETE"]
     assert events[1]["event"]["outputs"][0]["name"] == "model.txt"
+
+
+def test_an_empty_directory_output_is_recorded_as_dvc_records_it(repo):
+    write_stages(repo, {"s": {"cmd": "mkdir -p empty", "outs": ["empty"]}})
+    cap(repo, "run")
+    lock = (repo / "dvc.lock").read_text()
+    assert "md5: d751713988987e9331980363e24189ce.dir" in lock and "nfiles: 0" in lock, lock
+    assert dvc_run(repo, "status", "--json").stdout.strip() == "{}"
+    (repo / "empty").rmdir()
+    dvc_run(repo, "checkout", "-q")
+    assert (repo / "empty").is_dir()
+    assert "0 ran, 1 skipped" in cap(repo, "run").stdout
