@@ -113,9 +113,9 @@ def same_results(cap_repo, dvc_repo, last):
             sys.exit(f"{rel} differs between {cap_repo} and {dvc_repo}")
 
 
-def own_time(repo, n, reps):
-    """Median seconds of the chain's commands run directly: one `sh -c` per command inside
-    one shell, parameters substituted, in a scratch copy of the repository."""
+def own_script(repo, n):
+    """A script of the chain's commands run directly: one `sh -c` per command inside one
+    shell, parameters substituted, to run in a scratch copy of the repository."""
     script = []
     for k in range(1, n + 1):
         cmd = chain_stage(k, n)["cmd"].replace("${s%02d.n}" % k, str(k * 7))
@@ -123,7 +123,7 @@ def own_time(repo, n, reps):
     path = os.path.join(repo, "own.sh")
     with open(path, "w") as f:
         f.write("\n".join(script) + "\n")
-    return statistics.median(run(["sh", "-e", path], repo)[0] for _ in range(reps))
+    return ["sh", "-e", path]
 
 
 def loadavg():
@@ -166,12 +166,16 @@ def main():
     ds = statistics.median(run([a.dvc, "status"], chain["dvc"])[0] for _ in range(reps))
     rows.append((f"    status, {n} stages up to date", cs, ds))
 
-    # (b) the first dependency changed: all n stages rerun.
-    cb, db = [], []
+    # (b) the first dependency changed: all n stages rerun. The commands' own time is
+    # measured in each repetition beside the two runs, so that load from other work on the
+    # machine falls on all three alike; overheads are medians of per-repetition differences.
+    own_cmd = own_script(chain["own"], n)
+    cb, db, own = [], [], []
     for r in range(reps):
-        for repo in (chain["cap"], chain["dvc"]):
+        for repo in chain.values():
             with open(os.path.join(repo, "raw.txt"), "w") as f:
                 f.write(f"raw {r + 1}\n")
+        own.append(run(own_cmd, chain["own"])[0])
         t, log = cap_run(chain["cap"])
         if f"{n} ran," not in log:
             sys.exit(f"(b) expected {n} stages to run:\n{log}")
@@ -179,10 +183,12 @@ def main():
         db.append(dvc_run(chain["dvc"])[0])
         check_up_to_date(a.dvc, chain["cap"], outs)
         same_results(chain["cap"], chain["dvc"], last)
-    cb, db = statistics.median(cb), statistics.median(db)
-    own = own_time(chain["own"], n, reps)
+    over_c = statistics.median(c - o for c, o in zip(cb, own)) / n * 1000
+    over_d = statistics.median(d - o for d, o in zip(db, own)) / n * 1000
+    own_s = ", ".join(f"{o:.3f}" for o in own)
+    cb_s = ", ".join(f"{c:.3f}" for c in cb)
+    cb, db, own = statistics.median(cb), statistics.median(db), statistics.median(own)
     rows.append((f"(b) first dep changed, {n} stages rerun", cb, db))
-    over_c, over_d = (cb - own) / n * 1000, (db - own) / n * 1000
 
     # (c) independent sleeps, forced so that every stage runs each time.
     par = {t: os.path.join(work, f"par-{t}") for t in ("cap", "dvc")}
@@ -205,7 +211,8 @@ def main():
     print(f"{'case':<44} {'capstan s':>10} {'dvc s':>10} {'ratio':>8}")
     for name, c, d in rows:
         print(f"{name:<44} {c:10.3f} {d:10.3f} {d / c:7.1f}x")
-    print(f"(b) commands' own time {own:.3f} s; per-stage overhead capstan {over_c:.2f} ms, "
+    print(f"(b) commands' own time {own:.3f} s ({own_s}); capstan runs {cb_s}")
+    print(f"(b) per-stage overhead (wall - own) / {n}: capstan {over_c:.2f} ms, "
           f"dvc {over_d:.1f} ms")
     for j, t, ideal in par_rows:
         print(f"(c) {a.parallel} x sleep 0.2, -j {j:<3} capstan {t:7.3f} s, ideal {ideal:.1f} s "
