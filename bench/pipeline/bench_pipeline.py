@@ -8,7 +8,9 @@ one copy per tool so that each does its own work:
  (b) the same after the chain's first dependency changed, so all 20 stages rerun: wall time
      and per-stage overhead = (wall - the commands' own time) / stages run, the commands'
      own time measured by running the same 20 commands directly, one `sh -c` each, in one
-     shell (what the runner's child does per stage);
+     shell (what the runner's child does per stage), in each repetition beside the runs;
+     also the CPU time (user + system, the commands included) beyond the direct run's,
+     per stage, which load from other work on a shared machine disturbs less than wall;
  (c) 50 independent stages of `sleep 0.2`, forced, with -j N (N = CPUs, and -j 50): wall
      vs the ideal ceil(50/N) * 0.2 s; DVC runs them one after another (its wall for
      reference).
@@ -20,6 +22,7 @@ Prints a table whose last line is the headline."""
 import argparse
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -30,11 +33,18 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+CPU = {}
+
+
 def run(cmd, cwd):
-    """Seconds of one command, which must succeed."""
+    """Seconds of one command, which must succeed; its CPU seconds (itself and every
+    process it waited for: the stages' commands too) are left in CPU["last"]."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     dt = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU["last"] = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
     if p.returncode != 0:
         sys.exit(f"failed in {cwd}: {' '.join(cmd)}\n{p.stdout}")
     return dt, p.stdout
@@ -170,13 +180,15 @@ def main():
     # measured in each repetition beside the two runs, so that load from other work on the
     # machine falls on all three alike; overheads are medians of per-repetition differences.
     own_cmd = own_script(chain["own"], n)
-    cb, db, own = [], [], []
+    cb, db, own, cpu_c, cpu_o = [], [], [], [], []
     for r in range(reps):
         for repo in chain.values():
             with open(os.path.join(repo, "raw.txt"), "w") as f:
                 f.write(f"raw {r + 1}\n")
         own.append(run(own_cmd, chain["own"])[0])
+        cpu_o.append(CPU["last"])
         t, log = cap_run(chain["cap"])
+        cpu_c.append(CPU["last"])
         if f"{n} ran," not in log:
             sys.exit(f"(b) expected {n} stages to run:\n{log}")
         cb.append(t)
@@ -185,6 +197,7 @@ def main():
         same_results(chain["cap"], chain["dvc"], last)
     over_c = statistics.median(c - o for c, o in zip(cb, own)) / n * 1000
     over_d = statistics.median(d - o for d, o in zip(db, own)) / n * 1000
+    cpu_over = statistics.median(c - o for c, o in zip(cpu_c, cpu_o)) / n * 1000
     own_s = ", ".join(f"{o:.3f}" for o in own)
     cb_s = ", ".join(f"{c:.3f}" for c in cb)
     cb, db, own = statistics.median(cb), statistics.median(db), statistics.median(own)
@@ -213,7 +226,8 @@ def main():
         print(f"{name:<44} {c:10.3f} {d:10.3f} {d / c:7.1f}x")
     print(f"(b) commands' own time {own:.3f} s ({own_s}); capstan runs {cb_s}")
     print(f"(b) per-stage overhead (wall - own) / {n}: capstan {over_c:.2f} ms, "
-          f"dvc {over_d:.1f} ms")
+          f"dvc {over_d:.1f} ms; capstan's CPU time per stage beyond the commands' "
+          f"{cpu_over:.2f} ms")
     for j, t, ideal in par_rows:
         print(f"(c) {a.parallel} x sleep 0.2, -j {j:<3} capstan {t:7.3f} s, ideal {ideal:.1f} s "
               f"({(t / ideal - 1) * 100:+.1f}%); dvc (serial) {dc:.2f} s")
