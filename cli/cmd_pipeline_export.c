@@ -35,7 +35,7 @@ static int write_out(const char *file, const char *yaml)
         return 0;
     }
     struct cap_error err = {0};
-    return data_write_file(file, yaml, strlen(yaml), &err) < 0 ? cli_fail(&err) : 0;
+    return data_write_file(file, yaml, strlen(yaml), true, &err) < 0 ? cli_fail(&err) : 0;
 }
 
 int cmd_pipeline_export(int argc, char **argv)

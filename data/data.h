@@ -200,9 +200,12 @@ int data_dvc_yaml(const cJSON *doc, char **out, size_t *len, struct cap_error *e
 /* Reads a whole regular file of at most max bytes (+ a NUL) into *out
  * (free() it); a missing file is -CAP_ENOTFOUND naming it. */
 int data_read_file(const char *path, size_t max, char **out, size_t *len, struct cap_error *err);
-/* Writes len bytes to path through a temporary file beside it, fsynced,
- * then renamed: a failure leaves the old file or none. */
-int data_write_file(const char *path, const void *text, size_t len, struct cap_error *err);
+/* Writes len bytes to path through a temporary file beside it, then
+ * renamed: a failure leaves the old file or none. sync: the bytes are
+ * fsynced before the rename (a cache's entry may skip that: one torn by a
+ * crash reads as a miss). */
+int data_write_file(const char *path, const void *text, size_t len, bool sync,
+                    struct cap_error *err);
 /* A stat cache (statcache.c): files' hashes keyed on their stat, so that
  * an unchanged file is not read again. A missing or unreadable cache file
  * is an empty cache (it is a cache). Not thread-safe: one user at a time. */

@@ -451,7 +451,8 @@ int data_dvc_format(const struct data_dvc_out *o, char **out, size_t *len,
     return rc;
 }
 
-int data_write_file(const char *path, const void *text, size_t len, struct cap_error *err)
+int data_write_file(const char *path, const void *text, size_t len, bool sync,
+                    struct cap_error *err)
 {
     size_t pn = strlen(path);
     char *tmp = cap_xmalloc(pn + 8);
@@ -459,7 +460,7 @@ int data_write_file(const char *path, const void *text, size_t len, struct cap_e
     memcpy(tmp + pn, ".XXXXXX", 8);
     int fd = mkstemp(tmp), rc = 0;
     if (fd < 0 || fchmod(fd, 0644) < 0 || write(fd, text, len) != (ssize_t)len ||
-        fsync(fd) < 0 || rename(tmp, path) < 0) {
+        (sync && fsync(fd) < 0) || rename(tmp, path) < 0) {
         rc = cap_err(err, CAP_EINVAL, "Cannot write '%.300s': %s", path, strerror(errno));
         if (fd >= 0)
             unlink(tmp);
@@ -476,7 +477,7 @@ int data_dvc_write(const char *dvc_path, const struct data_dvc_out *o, struct ca
     char *text;
     int rc = data_dvc_format(o, &text, &len, err);
     if (rc == 0)
-        rc = data_write_file(dvc_path, text, len, err);
+        rc = data_write_file(dvc_path, text, len, true, err);
     free(text);
     return rc;
 }

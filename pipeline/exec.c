@@ -38,6 +38,7 @@ struct job {
     struct pipe_check chk;
     char **env;              /* the caller's extra environment, or NULL */
     size_t nenv;
+    bool recorded;           /* succeeded, its lock entry not yet written */
 };
 
 struct run {
@@ -293,6 +294,9 @@ static void fail(struct run *r, size_t i, const char *why, int code)
         stop_all(r);
 }
 
+/* Records what a stage that succeeded wrote, in memory: its outputs in
+ * the cache, its run cache entry, its dvc.lock entry; reap() writes the
+ * lock once for every stage it recorded, then reports them done. */
 static void succeeded(struct run *r, size_t i)
 {
     const struct pipe_stage *st = &r->s->stages[i];
@@ -300,20 +304,43 @@ static void succeeded(struct run *r, size_t i)
     struct cap_error e = {0};
     cJSON *entry = j->chk.entry;
     int rc = pipe_record_outs(&r->ws, st, entry, &e);
-    if (rc == 0 && pipe_runcache_usable(st) && pipe_runcache_save(&r->ws, st, entry, &e) < 0)
-        cap_log(CAP_LOG_WARN, "pipeline: stage '%s' not kept in the run cache: %s", st->name,
-                e.msg);
-    if (rc == 0) {
-        j->chk.entry = NULL;
-        rc = pipe_lock_set(&r->ws, st->name, entry, &e);
-    }
     if (rc < 0) {
         fail(r, i, e.msg, -1);
         return;
     }
-    r->res.ran++;
-    emit(r, i, PIPE_DONE, NULL, 0, entry);
-    finish(r, i);
+    if (pipe_runcache_usable(st) && pipe_runcache_save(&r->ws, st, entry, &e) < 0)
+        cap_log(CAP_LOG_WARN, "pipeline: stage '%s' not kept in the run cache: %s", st->name,
+                e.msg);
+    j->chk.entry = NULL;
+    pipe_lock_put(&r->ws, st->name, entry);
+    j->recorded = true;
+}
+
+/* Writes dvc.lock for the stages recorded since the last write; they are
+ * done only once it is on disk. */
+static void write_recorded(struct run *r)
+{
+    bool any = false;
+    for (size_t i = 0; i < r->s->n; i++)
+        any |= r->jobs[i].recorded;
+    if (!any)
+        return;
+    struct cap_error e = {0};
+    int rc = pipe_lock_write(&r->ws, &e);
+    const cJSON *stages = cJSON_GetObjectItemCaseSensitive(r->ws.lock, "stages");
+    for (size_t i = 0; i < r->s->n; i++) {
+        if (!r->jobs[i].recorded)
+            continue;
+        r->jobs[i].recorded = false;
+        if (rc < 0) {
+            fail(r, i, e.msg, -1);
+            continue;
+        }
+        r->res.ran++;
+        emit(r, i, PIPE_DONE, NULL, 0,
+             cJSON_GetObjectItemCaseSensitive(stages, r->s->stages[i].name));
+        finish(r, i);
+    }
 }
 
 static void exited(struct run *r, size_t i, int status)
@@ -321,7 +348,7 @@ static void exited(struct run *r, size_t i, int status)
     struct job *j = &r->jobs[i];
     const struct pipe_stage *st = &r->s->stages[i];
     int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-    if (code == 0 && !j->timed_out && !r->stopping) {
+    if (code == 0 && !j->timed_out) { /* finished whole, even while others stop */
         succeeded(r, i);
         return;
     }
@@ -359,6 +386,7 @@ static void reap(struct run *r)
             kill(-j->pid, SIGKILL);
         exited(r, i, status);
     }
+    write_recorded(r);
 }
 
 /* Timeouts and kill graces that are due; returns the next deadline. */

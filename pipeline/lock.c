@@ -219,18 +219,28 @@ cJSON *pipe_lock_cmd(const struct pipe_stage *st)
     return a;
 }
 
-int pipe_lock_set(struct pipe_ws *ws, const char *name, cJSON *entry, struct cap_error *err)
+void pipe_lock_put(struct pipe_ws *ws, const char *name, cJSON *entry)
 {
     cJSON *stages = cJSON_GetObjectItemCaseSensitive(ws->lock, "stages");
     if (cJSON_GetObjectItemCaseSensitive(stages, name))
         cJSON_ReplaceItemInObjectCaseSensitive(stages, name, entry);
     else
         cJSON_AddItemToObject(stages, name, entry);
+}
+
+int pipe_lock_write(struct pipe_ws *ws, struct cap_error *err)
+{
     char *text;
     size_t len;
     int rc = data_dvc_yaml(ws->lock, &text, &len, err);
     if (rc == 0)
-        rc = data_write_file(ws->lock_path, text, len, err);
+        rc = data_write_file(ws->lock_path, text, len, true, err);
     free(text);
     return rc;
+}
+
+int pipe_lock_set(struct pipe_ws *ws, const char *name, cJSON *entry, struct cap_error *err)
+{
+    pipe_lock_put(ws, name, entry);
+    return pipe_lock_write(ws, err);
 }

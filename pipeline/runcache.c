@@ -142,7 +142,7 @@ int pipe_runcache_save(struct pipe_ws *ws, const struct pipe_stage *st, const cJ
                      strerror(-rc));
     char *text = rc == 0 ? cJSON_PrintUnformatted(entry) : NULL;
     if (rc == 0)
-        rc = data_write_file(path, text, strlen(text), err);
+        rc = data_write_file(path, text, strlen(text), false, err);
     free(text);
     free(path);
     return rc;

@@ -64,8 +64,12 @@ void pipe_check_free(struct pipe_check *c);
  * the DVC cache, and adds them to entry as "outs". */
 int pipe_record_outs(struct pipe_ws *ws, const struct pipe_stage *st, cJSON *entry,
                      struct cap_error *err);
-/* Sets the stage's entry in dvc.lock (taking entry) and writes the file. */
+/* Sets the stage's entry in dvc.lock (taking entry) and writes the file;
+ * _put only sets it, _write writes what was put (one fsynced write for the
+ * stages that ended together: 50 parallel stages, 1 write instead of 50). */
 int pipe_lock_set(struct pipe_ws *ws, const char *name, cJSON *entry, struct cap_error *err);
+void pipe_lock_put(struct pipe_ws *ws, const char *name, cJSON *entry);
+int pipe_lock_write(struct pipe_ws *ws, struct cap_error *err);
 
 /* ---- runcache.c ----
  * Key: SHA-256 of the entry's cmd, deps, params and output paths; value:
