@@ -203,6 +203,8 @@ static int request(const char *server, const char *method, const char *path, con
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_READDATA, upload);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)upload_size);
+        if (strcmp(method, "POST") != 0) /* the same streamed body under another method */
+            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     } else {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
@@ -245,7 +247,8 @@ int cli_call(const char *server, const char *method, const char *path, const cJS
     return request(server, method, path, body, NULL, 0, out);
 }
 
-int cli_upload(const char *server, const char *path, FILE *f, long long size, cJSON **out)
+int cli_upload(const char *server, const char *method, const char *path, FILE *f,
+               long long size, cJSON **out)
 {
-    return request(server, "POST", path, NULL, f, size, out);
+    return request(server, method, path, NULL, f, size, out);
 }

@@ -59,8 +59,10 @@ void cli_print_json(const cJSON *o);
  * wanted). On failure prints the server's message and returns 1. */
 int cli_call(const char *server, const char *method, const char *path, const cJSON *body,
              cJSON **out);
-/* The same, POSTing size bytes of f as the body (application/octet-stream). */
-int cli_upload(const char *server, const char *path, FILE *f, long long size, cJSON **out);
+/* The same, sending size bytes of f as the body (application/octet-stream)
+ * with method (POST, PUT). */
+int cli_upload(const char *server, const char *method, const char *path, FILE *f,
+               long long size, cJSON **out);
 /* --max-memory in bytes: a positive number of MiB (fractions too, for
  * tests of the column-group reads on small files); prints and returns -1
  * when it is not one. */

@@ -85,7 +85,7 @@ static int run(const char *server, const char *target, const char *path,
     }
     char *url = url_for(target, formats[fmt], opts);
     cJSON *meta = NULL;
-    int rc = cli_upload(server, url, f, (long long)st.st_size, &meta);
+    int rc = cli_upload(server, "POST", url, f, (long long)st.st_size, &meta);
     fclose(f);
     free(url);
     if (rc == 0)

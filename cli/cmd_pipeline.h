@@ -20,8 +20,9 @@ int cli_track_start(const char *uri, const char *experiment, const struct pipe_s
  * mlflow client lands in its run, under the pipeline's. */
 char **cli_track_env(struct cli_track *t, const struct pipe_stage *st, size_t index, size_t *n);
 /* Records a stage's end: parameters, metrics files as metrics, deps as
- * dataset inputs (their md5 as digest), outputs' hashes, command, duration
- * and exit status as tags, and the run's status. */
+ * dataset inputs (their md5 as digest), its file outputs (up to 16 MiB
+ * each) as artifacts under outputs/, every output's hash, the command,
+ * duration and exit status as tags, and the run's status. */
 void cli_track_event(struct cli_track *t, const struct pipe_event *ev);
 /* Ends the pipeline's run (FINISHED or FAILED) and frees t. */
 void cli_track_finish(struct cli_track *t, bool ok);

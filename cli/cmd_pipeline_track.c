@@ -7,9 +7,11 @@
  * reported and the pipeline goes on: tracking never fails a run. */
 #include "cli/cmd_pipeline.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/buf.h"
 #include "base/json.h"
@@ -19,6 +21,7 @@
 
 struct stage_run {
     char *run_id;
+    char *artifacts;         /* "<exp>/<run>/artifacts" of its mlflow-artifacts: uri, or NULL */
     char *env[3];
 };
 
@@ -65,8 +68,9 @@ static void add_tag(cJSON *tags, const char *k, const char *v)
     cJSON_AddItemToArray(tags, t);
 }
 
-/* runs/create; the new run's id or NULL. */
-static char *create_run(struct cli_track *t, const char *name, cJSON *tags)
+/* runs/create; the new run's id or NULL; *artifacts (may be NULL) gets
+ * where the artifact proxy keeps its artifacts. */
+static char *create_run(struct cli_track *t, const char *name, cJSON *tags, char **artifacts)
 {
     cJSON *b = cJSON_CreateObject(), *res = NULL;
     cJSON_AddStringToObject(b, "experiment_id", t->experiment_id);
@@ -74,9 +78,13 @@ static char *create_run(struct cli_track *t, const char *name, cJSON *tags)
     cap_json_add_i64(b, "start_time", cap_now_ms());
     cJSON_AddItemToObject(b, "tags", tags);
     char *id = NULL;
-    if (cli_call(t->uri, "POST", "/api/2.0/mlflow/runs/create", b, &res) == 0)
-        id = cap_xstrdup(cli_str(cJSON_GetObjectItem(cJSON_GetObjectItem(res, "run"), "info"),
-                                 "run_id"));
+    if (cli_call(t->uri, "POST", "/api/2.0/mlflow/runs/create", b, &res) == 0) {
+        const cJSON *info = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "run"), "info");
+        id = cap_xstrdup(cli_str(info, "run_id"));
+        const char *uri = cli_str(info, "artifact_uri");
+        if (artifacts && cap_str_has_prefix(uri, "mlflow-artifacts:/"))
+            *artifacts = cap_xstrdup(uri + strlen("mlflow-artifacts:/"));
+    }
     cJSON_Delete(b);
     cJSON_Delete(res);
     return id && *id ? id : (free(id), NULL);
@@ -141,7 +149,7 @@ int cli_track_start(const char *uri, const char *experiment, const struct pipe_s
         add_tag(tags, "capstan.tick", tick);
     const char *base = strrchr(s->root, '/');
     if (t->experiment_id)
-        t->parent = create_run(t, base && base[1] ? base + 1 : s->root, tags);
+        t->parent = create_run(t, base && base[1] ? base + 1 : s->root, tags, NULL);
     else
         cJSON_Delete(tags);
     if (!t->parent) {
@@ -169,7 +177,7 @@ static struct stage_run *stage_run(struct cli_track *t, const struct pipe_stage 
     add_tag(tags, "capstan.stage.after", text);
     free(text);
     cJSON_Delete(after);
-    r->run_id = create_run(t, st->name, tags);
+    r->run_id = create_run(t, st->name, tags, &r->artifacts);
     return r->run_id ? r : NULL;
 }
 
@@ -322,6 +330,50 @@ static void log_end(struct cli_track *t, const char *run_id, const struct pipe_e
     cJSON_Delete(b);
 }
 
+/* Appends s to b with every byte outside [A-Za-z0-9._~/-] percent-encoded. */
+static void url_path(struct cap_buf *b, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("._~/-", *p))
+            cap_buf_printf(b, "%c", *p);
+        else
+            cap_buf_printf(b, "%%%02X", *p);
+    }
+}
+
+/* The stage's file outputs up to TRACK_ARTIFACT_MAX bytes as the run's
+ * artifacts under outputs/ (directories and larger files are named by
+ * their md5 in the capstan.stage.outs tag; their bytes stay in the DVC
+ * cache). */
+#define TRACK_ARTIFACT_MAX (16u << 20)
+static void log_outputs(struct cli_track *t, const struct stage_run *r,
+                        const struct pipe_stage *st)
+{
+    for (size_t i = 0; r->artifacts && i < st->nouts; i++) {
+        struct cap_buf file, url;
+        cap_buf_init(&file);
+        cap_buf_printf(&file, "%s/%s/%s", t->s->root, st->wdir ? st->wdir : ".",
+                       st->outs[i].path);
+        struct stat sb;
+        FILE *f = NULL;
+        if (stat(file.data, &sb) == 0 && S_ISREG(sb.st_mode) &&
+            (uint64_t)sb.st_size <= TRACK_ARTIFACT_MAX)
+            f = fopen(file.data, "rb");
+        if (f) {
+            cap_buf_init(&url);
+            cap_buf_printf(&url, "/api/2.0/mlflow-artifacts/artifacts/");
+            url_path(&url, r->artifacts);
+            cap_buf_printf(&url, "/outputs/");
+            url_path(&url, st->outs[i].path);
+            cli_upload(t->uri, "PUT", url.data, f, (long long)sb.st_size, NULL);
+            fclose(f);
+            cap_buf_free(&url);
+        }
+        cap_buf_free(&file);
+    }
+}
+
 void cli_track_event(struct cli_track *t, const struct pipe_event *ev)
 {
     if (ev->state == PIPE_WAITING || ev->state == PIPE_RUNNING || ev->state == PIPE_RETRYING)
@@ -332,6 +384,8 @@ void cli_track_event(struct cli_track *t, const struct pipe_event *ev)
     log_end(t, r->run_id, ev);
     if (ev->lock)
         log_inputs(t, r->run_id, ev->lock);
+    if (ev->state == PIPE_DONE || ev->state == PIPE_CACHED)
+        log_outputs(t, r, ev->stage);
     end_run(t, r->run_id, ev->state == PIPE_FAILED      ? "FAILED"
                           : ev->state == PIPE_CANCELLED ? "KILLED"
                                                         : "FINISHED");
@@ -343,6 +397,7 @@ void cli_track_finish(struct cli_track *t, bool ok)
         end_run(t, t->parent, ok ? "FINISHED" : "FAILED");
     for (size_t i = 0; i < t->s->n; i++) {
         free(t->stages[i].run_id);
+        free(t->stages[i].artifacts);
         for (int k = 0; k < 3; k++)
             free(t->stages[i].env[k]);
     }

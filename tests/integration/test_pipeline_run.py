@@ -367,6 +367,10 @@ def test_a_tracked_run_is_mlflow_runs_that_stages_log_into(repo, server, mlflow_
     assert fit.data.params["train.lr"] == "0.1"
     assert fit.data.tags["capstan.stage.state"] == "done"
     assert json.loads(fit.data.tags["capstan.stage.outs"])[0]["path"] == "model.txt"
+    arts = [a.path for a in mlflow_client.list_artifacts(fit.info.run_id, "outputs")]
+    assert arts == ["outputs/model.txt"]
+    got = mlflow_client.download_artifacts(fit.info.run_id, "outputs/model.txt", str(repo.parent))
+    assert open(got).read() == "m\n"
     inputs = mlflow_client.get_run(fit.info.run_id).inputs.dataset_inputs
     assert [d.dataset.name for d in inputs] == ["rows.csv"]
     # The model version's lineage reaches the pipeline's run through the stage's.
