@@ -264,6 +264,11 @@ int store_sq_pipe_run_add(void *impl, const struct store_pipe_run *r, int64_t *i
     return rc;
 }
 
+/* Times come from the wall clock, which can step back (NTP, a VM's clock
+ * sync: 1 ms was seen here); a run's start is never recorded before the end
+ * of one recorded earlier for its schedule, nor its end before its start,
+ * so the recorded order is the order things happened in (the writer is one
+ * thread). */
 static int job_run_update(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct ps_job *a = arg;
@@ -272,8 +277,10 @@ static int job_run_update(struct sq *s, struct sq_conn *c, void *arg, struct cap
     int rc = store_sq_run(
         c,
         "UPDATE pipeline_schedule_runs SET state = ?2, pid = coalesce(nullif(?3, 0), pid), "
-        "started_at = CASE WHEN ?4 THEN ?6 ELSE started_at END, "
-        "ended_at = CASE WHEN ?5 THEN ?6 ELSE ended_at END, "
+        "started_at = CASE WHEN ?4 THEN max(?6, coalesce((SELECT max(o.ended_at) FROM "
+        "pipeline_schedule_runs o WHERE o.sid = pipeline_schedule_runs.sid), 0)) "
+        "ELSE started_at END, "
+        "ended_at = CASE WHEN ?5 THEN max(?6, coalesce(started_at, 0)) ELSE ended_at END, "
         "exit_status = coalesce(?7, exit_status), reason = coalesce(?8, reason) WHERE id = ?1",
         SQ_ARGS(SQ_INT(a->id), SQ_TEXT(a->state), SQ_INT(a->pid), SQ_INT(running),
                 SQ_INT(!running && !queued), SQ_INT(now),
