@@ -182,6 +182,13 @@ void data_lineage_enrich(const struct data_ctx *c, cJSON *graph);
  * What dvc.lock records for a stage's dependency or output, with the rules
  * of data/dvc.h (plain MD5 of a file's bytes; a directory's md5 is its
  * .dir manifest's, suffixed ".dir"), and the cache `dvc repro` fills. */
+/* The nearest directory at or above dir (absolute) that holds .dvc/, or
+ * NULL; malloc'd. The one rule for where a DVC repository is, for `data
+ * add --dvc`, `import-dvc` and pipelines alike. */
+char *data_dvc_repo_above(const char *dir);
+/* The DVC cache of a repository: <repo>/.dvc/cache (a cache.dir set in
+ * .dvc/config is not read). malloc'd. */
+char *data_dvc_cache_of(const char *repo);
 /* An object's name in the cache: 32 hex digits, then ".dir" for a manifest. */
 #define DATA_DVC_OID 37
 void data_dvc_oid(const struct data_hash *md5, bool is_dir, char out[DATA_DVC_OID]);

@@ -23,8 +23,7 @@
 #include "base/buf.h"
 #include "blob/blob.h"
 
-/* The nearest directory at or above dir that holds .dvc/. */
-static char *repo_above(const char *dir)
+char *data_dvc_repo_above(const char *dir)
 {
     char *d = cap_xstrdup(dir);
     for (;;) {
@@ -57,7 +56,7 @@ int data_dvc_repo_of(const char *path, char **root, struct cap_error *err)
     char *slash = strrchr(real, '/');
     if (slash && slash != real)
         *slash = '\0'; /* what holds path: dvc add tracks a path inside its repository */
-    *root = repo_above(real);
+    *root = data_dvc_repo_above(real);
     free(real);
     if (!*root)
         return cap_err(err, CAP_EINVAL,
@@ -67,7 +66,7 @@ int data_dvc_repo_of(const char *path, char **root, struct cap_error *err)
     return 0;
 }
 
-static char *cache_of(const char *repo)
+char *data_dvc_cache_of(const char *repo)
 {
     struct cap_buf p;
     cap_buf_init(&p);
@@ -84,7 +83,7 @@ int data_dvc_write_out(const char *repo, const char *path, const struct data_sca
     struct cap_buf dvc;
     cap_buf_init(&dvc);
     cap_buf_printf(&dvc, "%s.dvc", real);
-    char *cache = cache_of(repo);
+    char *cache = data_dvc_cache_of(repo);
     struct data_hash md5;
     int rc = data_dvc_add(cache, scan->root, m, scan->is_dir, dvc.data,
                           strrchr(real, '/') + 1, &md5, err);
@@ -308,7 +307,7 @@ int data_import_dvc(const struct data_ctx *c, const char *dir, const char *name,
     char *real = realpath(dir, NULL);
     if (!real)
         return cap_err(err, CAP_EINVAL, "Cannot read '%.300s': %s", dir, strerror(errno));
-    char *repo = repo_above(real);
+    char *repo = data_dvc_repo_above(real);
     char **files = NULL;
     size_t n = 0;
     int rc = repo ? find_dvc_files(real, &files, &n, err)
@@ -323,7 +322,7 @@ int data_import_dvc(const struct data_ctx *c, const char *dir, const char *name,
         rc = blob_lock(c->objects, false, &lock, err);
     cJSON *versions = cJSON_CreateArray();
     if (rc == 0) {
-        char *cache = cache_of(repo);
+        char *cache = data_dvc_cache_of(repo);
         rc = import_files(c, cache, files, n, name, versions, err);
         free(cache);
         blob_unlock(lock);

@@ -35,26 +35,6 @@ static char *join(const char *a, const char *b)
     return cap_buf_steal(&p);
 }
 
-/* The nearest directory at or above dir holding .dvc/. */
-static char *repo_of(const char *dir)
-{
-    char *cur = cap_xstrdup(dir);
-    for (;;) {
-        char *dvc = join(cur, ".dvc");
-        struct stat st;
-        bool found = stat(dvc, &st) == 0 && S_ISDIR(st.st_mode);
-        free(dvc);
-        if (found)
-            return cur;
-        char *slash = strrchr(cur, '/');
-        if (!slash || slash == cur) {
-            free(cur);
-            return NULL;
-        }
-        *slash = '\0';
-    }
-}
-
 int pipe_mkdirs(const char *path)
 {
     char *p = cap_xstrdup(path);
@@ -97,11 +77,11 @@ static int read_lock(struct pipe_ws *ws, struct cap_error *err)
 int pipe_ws_open(const struct pipe_spec *s, struct pipe_ws *ws, struct cap_error *err)
 {
     *ws = (struct pipe_ws){.spec = s, .lock_fd = -1};
-    ws->repo = repo_of(s->root);
+    ws->repo = data_dvc_repo_above(s->root);
     if (!ws->repo)
         return cap_err(err, CAP_EINVAL, "'%.300s' is not in a DVC repository: expected a "
                        ".dvc directory there or above (run `dvc init`)", s->root);
-    ws->cache_dir = join(ws->repo, ".dvc/cache");
+    ws->cache_dir = data_dvc_cache_of(ws->repo);
     ws->state_dir = join(ws->repo, ".dvc/tmp/capstan");
     ws->lock_path = join(s->root, "dvc.lock");
     char *sc = join(ws->state_dir, "statcache");
