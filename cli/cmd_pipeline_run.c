@@ -117,6 +117,8 @@ static int run(const struct pipe_spec *s, const struct cli_opt *opts, const char
     struct progress p = {.t0 = cap_mono_s()};
     o.ctx = &p;
     const char *uri = cli_get(opts, "--tracking-uri");
+    if (!uri || !*uri)
+        uri = getenv("MLFLOW_TRACKING_URI");
     struct cap_error err = {0};
     if (uri && *uri && !o.dry &&
         cli_track_start(uri, cli_get(opts, "--experiment"), s, &p.track, &err) < 0)
@@ -197,8 +199,6 @@ int cmd_pipeline_run(int argc, char **argv)
                           pos, MAX_TARGETS, &npos);
     if (r)
         return r > 0 ? 0 : 2;
-    if (is_run && !cli_get(opts, "--tracking-uri") && getenv("MLFLOW_TRACKING_URI"))
-        opts[6].value = getenv("MLFLOW_TRACKING_URI");
     struct pipe_spec s;
     if (load(cli_get(opts, "--repo"), &s))
         return 1;

@@ -200,6 +200,14 @@ char **cli_track_env(struct cli_track *t, const struct pipe_stage *st, size_t in
     return r->env;
 }
 
+/* A stage's output on disk: <root>/<wdir>/<path>. */
+static void out_path(struct cap_buf *b, const struct pipe_spec *s, const struct pipe_stage *st,
+                     size_t i)
+{
+    cap_buf_init(b);
+    cap_buf_printf(b, "%s/%s/%s", s->root, st->wdir ? st->wdir : ".", st->outs[i].path);
+}
+
 /* A value as an MLflow parameter's text: strings as they are, the rest as JSON. */
 static char *value_text(const cJSON *v)
 {
@@ -257,8 +265,7 @@ static void add_metrics(cJSON *metrics, const struct pipe_spec *s, const struct 
         if (st->outs[i].kind != PIPE_METRIC)
             continue;
         struct cap_buf p;
-        cap_buf_init(&p);
-        cap_buf_printf(&p, "%s/%s/%s", s->root, st->wdir ? st->wdir : ".", st->outs[i].path);
+        out_path(&p, s, st, i);
         cJSON *v = NULL;
         struct cap_error ignored;
         if (pipe_param_read(p.data, NULL, &v, &ignored) == 0)
@@ -352,9 +359,7 @@ static void log_outputs(struct cli_track *t, const struct stage_run *r,
 {
     for (size_t i = 0; r->artifacts && i < st->nouts; i++) {
         struct cap_buf file, url;
-        cap_buf_init(&file);
-        cap_buf_printf(&file, "%s/%s/%s", t->s->root, st->wdir ? st->wdir : ".",
-                       st->outs[i].path);
+        out_path(&file, t->s, st, i);
         struct stat sb;
         FILE *f = NULL;
         if (stat(file.data, &sb) == 0 && S_ISREG(sb.st_mode) &&

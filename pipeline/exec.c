@@ -492,13 +492,11 @@ static void schedule(struct run *r)
 {
     for (;;) {
         reap(r);
-        double next = deadlines(r);
         bool pending = start_ready(r);
         if (r->running == 0 && !pending)
             break;
-        /* Anything started or reaped above may have changed the deadlines. */
-        double again = deadlines(r);
-        wait_events(r, again > 0 && (next == 0 || again < next) ? again : next);
+        /* After the starts: their timeouts count too. */
+        wait_events(r, deadlines(r));
     }
     for (size_t i = 0; i < r->s->n; i++)
         if (r->jobs[i].selected && r->jobs[i].state == PIPE_WAITING)
