@@ -275,27 +275,27 @@ HANDLER(run_restore)
     return rc < 0 ? rc : store_run_restore(env->store, id, err);
 }
 
-/* A Metric message: key, value, timestamp required; step defaults to 0. */
-static int read_metric(const cJSON *m, struct store_metric *out, struct cap_error *err)
+/* A Metric message: key, value, timestamp required; step defaults to 0.
+ * at names a list element in messages ("metrics[0]"); NULL for the request. */
+static int read_metric(const cJSON *m, const char *at, struct store_metric *out,
+                       struct cap_error *err)
 {
     int rc;
     memset(out, 0, sizeof *out);
     if (!cJSON_IsObject(m))
-        return cap_err(err, CAP_EINVAL,
-                       "Invalid value for parameter 'metrics' supplied: expected a list of "
-                       "metric objects");
-    if ((rc = cap_json_get_str(m, "key", true, &out->key, err)) < 0 ||
+        return cap_json_invalid(err, at ? at : "metrics", m, "expected a list of metric objects");
+    if ((rc = cap_json_get_str_at(m, at, "key", true, &out->key, err)) < 0 ||
         (rc = validate_key("metric", out->key, err)) < 0)
         return rc;
-    if ((rc = cap_json_get_double(m, "value", true, &out->value, err)) < 0)
+    if ((rc = cap_json_get_double_at(m, at, "value", true, &out->value, err)) < 0)
         return rc;
-    if ((rc = cap_json_get_i64(m, "timestamp", true, &out->timestamp, err)) < 0)
+    if ((rc = cap_json_get_i64_at(m, at, "timestamp", true, &out->timestamp, err)) < 0)
         return rc;
-    if ((rc = cap_json_get_i64(m, "step", false, &out->step, err)) < 0)
+    if ((rc = cap_json_get_i64_at(m, at, "step", false, &out->step, err)) < 0)
         return rc;
-    if ((rc = cap_json_get_str(m, "model_id", false, &out->model_id, err)) < 0 ||
-        (rc = cap_json_get_str(m, "dataset_name", false, &out->dataset_name, err)) < 0 ||
-        (rc = cap_json_get_str(m, "dataset_digest", false, &out->dataset_digest, err)) < 0)
+    if ((rc = cap_json_get_str_at(m, at, "model_id", false, &out->model_id, err)) < 0 ||
+        (rc = cap_json_get_str_at(m, at, "dataset_name", false, &out->dataset_name, err)) < 0 ||
+        (rc = cap_json_get_str_at(m, at, "dataset_digest", false, &out->dataset_digest, err)) < 0)
         return rc;
     return 0;
 }
@@ -305,7 +305,7 @@ HANDLER(run_log_metric)
     const char *id;
     struct store_metric m;
     int rc = api_run_id(req->msg, &id, err);
-    if (rc < 0 || (rc = read_metric(req->msg, &m, err)) < 0)
+    if (rc < 0 || (rc = read_metric(req->msg, NULL, &m, err)) < 0)
         return rc;
     return store_run_log_batch(env->store, id, &m, 1, NULL, 0, NULL, 0, err);
 }
@@ -358,9 +358,12 @@ HANDLER(run_log_batch)
         return rc;
     metrics = cap_xcalloc(nmetrics + 1, sizeof *metrics);
     size_t mi = 0;
-    for (const cJSON *m = cap_json_array_first(marr); m; m = cap_json_array_next(marr, m), mi++)
-        if ((rc = read_metric(m, &metrics[mi], err)) < 0)
+    char at[48];
+    for (const cJSON *m = cap_json_array_first(marr); m; m = cap_json_array_next(marr, m), mi++) {
+        api_item_name(at, sizeof at, "metrics", marr, (int)mi);
+        if ((rc = read_metric(m, at, &metrics[mi], err)) < 0)
             goto done;
+    }
     if ((rc = api_kv_list(req->msg, "params", "param", &params, &nparams, err)) < 0 ||
         (rc = api_kv_list(req->msg, "tags", "tag", &tags, &ntags, err)) < 0)
         goto done;
@@ -462,8 +465,7 @@ HANDLER(run_log_model)
     cJSON *model = cJSON_Parse(model_json);
     if (!model || !cJSON_IsObject(model)) {
         cJSON_Delete(model);
-        return cap_err(err, CAP_EINVAL,
-                       "Invalid value for parameter 'model_json': expected a JSON object");
+        return cap_json_invalid_str(err, "model_json", model_json, "expected a JSON object");
     }
     cJSON *run = NULL;
     if ((rc = store_run_get(env->store, id, &run, err)) < 0) {
@@ -516,9 +518,8 @@ HANDLER(run_search)
     size_t i = 0;
     for (const cJSON *v = cap_json_array_first(ids); v; v = cap_json_array_next(ids, v), i++) {
         if (!cJSON_IsString(v)) {
-            rc = cap_err(err, CAP_EINVAL,
-                         "Invalid value for parameter 'experiment_ids' supplied: expected a "
-                         "list of experiment ID strings");
+            rc = cap_json_invalid(err, "experiment_ids", v,
+                                  "expected a list of experiment ID strings");
             goto done;
         }
         if ((rc = validate_experiment_id(v->valuestring, err)) < 0)
@@ -659,10 +660,9 @@ HANDLER(logged_model_finalize)
     if (strcmp(status, "LOGGED_MODEL_READY") != 0 &&
         strcmp(status, "LOGGED_MODEL_UPLOAD_FAILED") != 0 &&
         strcmp(status, "LOGGED_MODEL_PENDING") != 0)
-        return cap_err(err, CAP_EINVAL,
-                       "Invalid value '%s' for parameter 'status': expected LOGGED_MODEL_READY, "
-                       "LOGGED_MODEL_UPLOAD_FAILED or LOGGED_MODEL_PENDING",
-                       status);
+        return cap_json_invalid_str(err, "status", status,
+                                    "expected LOGGED_MODEL_READY, LOGGED_MODEL_UPLOAD_FAILED or "
+                                    "LOGGED_MODEL_PENDING");
     if ((rc = store_logged_model_finalize(env->store, req->params[0], status, &model, err)) < 0)
         return rc;
     resp->json = api_wrap("model", model);

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "base/buf.h"
+#include "base/json.h"
 
 #define SHOWN 80   /* characters of a value quoted in a message */
 
@@ -167,12 +168,12 @@ int validate_key(const char *kind, const char *key, struct cap_error *err)
     }
     if (key_is_path_trick(key)) {
         char *norm = normpath(key);
-        int rc = cap_err(err, CAP_EINVAL,
-                         "Invalid value \"%.*s%s\" for parameter 'key' supplied: Names may be "
-                         "treated as files in certain cases, and must not resolve to other "
-                         "names when treated as such. This name would resolve to '%.*s'",
-                         shown_bytes(key, SHOWN), key, ellipsis(key), shown_bytes(norm, SHOWN),
-                         norm);
+        char why[256];
+        snprintf(why, sizeof why,
+                 "Names may be treated as files in certain cases, and must not resolve to "
+                 "other names when treated as such. This name would resolve to '%.*s'",
+                 shown_bytes(norm, SHOWN), norm);
+        int rc = cap_json_invalid_str(err, "key", key, why);
         free(norm);
         return rc;
     }
@@ -236,8 +237,7 @@ int validate_run_id(const char *run_id, struct cap_error *err)
     for (size_t i = 1; ok && i < n; i++)
         ok = is_ascii_word(p[i]) || p[i] == '-';
     if (!ok)
-        return cap_err(err, CAP_EINVAL, "Invalid value \"%.*s%s\" for parameter 'run_id' supplied",
-                       shown_bytes(run_id, SHOWN), run_id, ellipsis(run_id));
+        return cap_json_invalid_str(err, "run_id", run_id, NULL);
     return 0;
 }
 
