@@ -39,8 +39,9 @@ HANDLER(experiment_create)
     size_t ntags;
     if ((rc = api_kv_list(req->msg, "tags", "tag", &tags, &ntags, err)) < 0)
         return rc;
-    char *id = NULL;
-    rc = store_experiment_create(env->store, name, loc, tags, ntags, &id, err);
+    char *id = NULL, *where = resolve_artifact_location(loc);
+    rc = store_experiment_create(env->store, name, where, tags, ntags, &id, err);
+    free(where);
     free(tags);
     if (rc < 0)
         return rc;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/json.h"
@@ -348,6 +349,36 @@ int validate_artifact_location(const char *loc, struct cap_error *err)
         return cap_err(err, CAP_EINVAL, "Invalid artifact_location '%.*s%s': %s",
                        shown_bytes(loc, SHOWN), loc, ellipsis(loc), why);
     return 0;
+}
+
+static bool has_scheme(const char *s)
+{
+    if (!isalpha((unsigned char)*s))
+        return false;
+    while (isalnum((unsigned char)*s) || *s == '+' || *s == '-' || *s == '.')
+        s++;
+    return *s == ':';
+}
+
+char *resolve_artifact_location(const char *loc)
+{
+    if (!loc || !*loc || loc[0] == '/' || has_scheme(loc))
+        return loc ? cap_xstrdup(loc) : NULL;
+    char *cwd = getcwd(NULL, 0);
+    struct cap_buf b;
+    cap_buf_init(&b);
+    cap_buf_puts(&b, cwd && strcmp(cwd, "/") != 0 ? cwd : "");
+    free(cwd);
+    /* as pathlib joins: empty and "." pieces drop out */
+    for (const char *p = loc; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n && !(n == 1 && p[0] == '.')) {
+            cap_buf_putc(&b, '/');
+            cap_buf_append(&b, p, n);
+        }
+        p += n + (p[n] == '/');
+    }
+    return cap_buf_steal(&b);
 }
 
 static int batch_too_big(struct cap_error *err, const char *what, int limit, size_t got)
