@@ -1020,8 +1020,37 @@ static int logged_model_order(const cJSON *msg, struct order_key **out, size_t *
     return 0;
 }
 
+/* datasets: [{dataset_name, dataset_digest?}]; *out is malloc'd (free it). */
+static int logged_model_datasets(const cJSON *msg, struct store_dataset_filter **out, size_t *n,
+                                 struct cap_error *err)
+{
+    const cJSON *arr = NULL;
+    int rc = cap_json_get_array(msg, "datasets", false, &arr, err);
+    *n = (size_t)cap_json_array_size(arr);
+    *out = cap_xcalloc(*n + 1, sizeof **out);
+    if (rc < 0)
+        return rc;
+    size_t i = 0;
+    char at[48];
+    for (const cJSON *d = cap_json_array_first(arr); d; d = cap_json_array_next(arr, d), i++) {
+        api_item_name(at, sizeof at, "datasets", arr, (int)i);
+        if (!cJSON_IsObject(d))
+            return cap_json_invalid(err, at, d, "expected a list of dataset objects");
+        if ((rc = cap_json_get_str_at(d, at, "dataset_name", false, &(*out)[i].name, err)) < 0 ||
+            (rc = cap_json_get_str_at(d, at, "dataset_digest", false, &(*out)[i].digest, err)) < 0)
+            return rc;
+        if (!(*out)[i].name || !*(*out)[i].name)
+            return cap_err(err, CAP_EINVAL,
+                           "`dataset_name` in the `datasets` clause must be specified.");
+        if ((*out)[i].digest && !*(*out)[i].digest)
+            (*out)[i].digest = NULL;
+    }
+    return 0;
+}
+
 HANDLER(logged_model_search)
 {
+    struct store_dataset_filter *datasets = NULL;
     struct store_logged_model_query lq = {0};
     const cJSON *ids = NULL;
     const char *text = NULL, *token = NULL;
@@ -1039,8 +1068,10 @@ HANDLER(logged_model_search)
     if (rc == 0 && (rc = filter_parse(text, FILTER_TARGET_LOGGED_MODELS, &filter, err)) < 0)
         goto done;
     if ((rc = cap_json_get_str(req->msg, "page_token", false, &token, err)) < 0 ||
-        (rc = logged_model_order(req->msg, &order, &lq.q.norder, err)) < 0)
+        (rc = logged_model_order(req->msg, &order, &lq.q.norder, err)) < 0 ||
+        (rc = logged_model_datasets(req->msg, &datasets, &lq.ndatasets, err)) < 0)
         goto done;
+    lq.datasets = datasets;
     lq.q.filter = filter;
     lq.q.order = order;
     lq.q.page_token = token && *token ? token : NULL;
@@ -1059,6 +1090,7 @@ HANDLER(logged_model_search)
     rc = store_logged_model_search(env->store, &lq, &list, &next, err);
 done:
     free(idv);
+    free(datasets);
     filter_free(filter);
     api_order_free(order, lq.q.norder);
     if (rc < 0)
