@@ -36,20 +36,28 @@ int api_experiment_id(const cJSON *msg, const char *field, bool required, const 
     return validate_experiment_id(*out, err);
 }
 
+void api_item_name(char *buf, size_t n, const char *field, const cJSON *arr, int i)
+{
+    if (cJSON_IsArray(arr))
+        snprintf(buf, n, "%s[%d]", field, i);
+    else
+        snprintf(buf, n, "%s", field);
+}
+
 int api_kv_one(const cJSON *item, const char *field, const char *kind, struct cap_kv *out,
                struct cap_error *err)
 {
     if (!cJSON_IsObject(item))
-        return cap_err(err, CAP_EINVAL,
-                       "Invalid value for parameter '%s' supplied: expected a list of "
-                       "{\"key\": ..., \"value\": ...} objects",
-                       field);
-    int rc = cap_json_get_str(item, "key", true, &out->key, err);
+        return cap_json_invalid(err, field, item,
+                                "expected a list of {\"key\": ..., \"value\": ...} objects");
+    /* a list element ("tags[0]") names its fields too: 'tags[0].key' */
+    const char *at = strchr(field, '[') ? field : NULL;
+    int rc = cap_json_get_str_at(item, at, "key", true, &out->key, err);
     if (rc < 0)
         return rc;
     if ((rc = validate_key(kind, out->key, err)) < 0)
         return rc;
-    rc = cap_json_get_str(item, "value", false, &out->value, err);
+    rc = cap_json_get_str_at(item, at, "value", false, &out->value, err);
     if (rc < 0)
         return rc;
     if (rc == 1)
@@ -71,8 +79,10 @@ int api_kv_list(const cJSON *msg, const char *field, const char *kind, struct ca
     int count = cap_json_array_size(arr);
     *out = cap_xcalloc((size_t)count + 1, sizeof **out);
     int i = 0;
+    char at[64];
     for (const cJSON *it = cap_json_array_first(arr); it; it = cap_json_array_next(arr, it), i++) {
-        if ((rc = api_kv_one(it, field, kind, &(*out)[i], err)) < 0) {
+        api_item_name(at, sizeof at, field, arr, i);
+        if ((rc = api_kv_one(it, at, kind, &(*out)[i], err)) < 0) {
             free(*out);
             *out = NULL;
             return rc;
@@ -103,10 +113,7 @@ int api_view_type(const cJSON *msg, const char *field, enum store_view *out,
         if (strcasecmp(s, "ALL") == 0 || strcmp(s, "3") == 0)
             return *out = STORE_VIEW_ALL, 0;
     }
-    return cap_err(err, CAP_EINVAL,
-                   "Invalid value for parameter '%s' supplied: expected ACTIVE_ONLY, "
-                   "DELETED_ONLY or ALL",
-                   field);
+    return cap_json_invalid(err, field, v, "expected ACTIVE_ONLY, DELETED_ONLY or ALL");
 }
 
 int api_max_results(const cJSON *msg, int dflt, int max, int *out, struct cap_error *err)
@@ -119,11 +126,14 @@ int api_max_results(const cJSON *msg, int dflt, int max, int *out, struct cap_er
         *out = dflt;
         return 0;
     }
-    if (v <= 0 || v > max)
-        return cap_err(err, CAP_EINVAL,
-                       "Invalid value %lld for parameter 'max_results' supplied. It must be "
-                       "a positive integer at most %d",
-                       (long long)v, max);
+    if (v <= 0 || v > max) {
+        char why[64];
+        snprintf(why, sizeof why, "It must be a positive integer at most %d", max);
+        cJSON *shown = cJSON_CreateNumber((double)v);
+        rc = cap_json_invalid(err, "max_results", shown, why);
+        cJSON_Delete(shown);
+        return rc;
+    }
     *out = (int)v;
     return 0;
 }
@@ -145,9 +155,7 @@ int api_order_by(const cJSON *msg, enum filter_target target, struct order_key *
         if (!cJSON_IsString(item)) {
             api_order_free(*out, (size_t)i);
             *out = NULL;
-            return cap_err(err, CAP_EINVAL,
-                           "Invalid value for parameter 'order_by' supplied: expected a list "
-                           "of strings");
+            return cap_json_invalid(err, "order_by", item, "expected a list of strings");
         }
         if ((rc = order_key_parse(item->valuestring, target, &(*out)[i], err)) < 0) {
             api_order_free(*out, (size_t)i);

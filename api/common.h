@@ -11,6 +11,9 @@
 #include "registry/registry.h"
 #include "store/store.h"
 
+/* A list element's name in messages: "field[i]", or "field" when the list
+ * was a lone value (a GET parameter given once). */
+void api_item_name(char *buf, size_t n, const char *field, const cJSON *arr, int i);
 /* run_id, falling back to the deprecated run_uuid; validated. */
 int api_run_id(const cJSON *msg, const char **out, struct cap_error *err);
 int api_experiment_id(const cJSON *msg, const char *field, bool required, const char **out,
@@ -19,6 +22,8 @@ int api_experiment_id(const cJSON *msg, const char *field, bool required, const 
  * the strings point into msg. *out is malloc'd (free it) even when n == 0. */
 int api_kv_list(const cJSON *msg, const char *field, const char *kind, struct cap_kv **out,
                 size_t *n, struct cap_error *err);
+/* One {key, value} object; field is its name in messages ("tag", or
+ * "tags[0]" for a list element, whose fields then show as 'tags[0].key'). */
 int api_kv_one(const cJSON *item, const char *field, const char *kind, struct cap_kv *out,
                struct cap_error *err);
 int api_view_type(const cJSON *msg, const char *field, enum store_view *out,

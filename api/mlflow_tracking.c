@@ -39,8 +39,9 @@ HANDLER(experiment_create)
     size_t ntags;
     if ((rc = api_kv_list(req->msg, "tags", "tag", &tags, &ntags, err)) < 0)
         return rc;
-    char *id = NULL;
-    rc = store_experiment_create(env->store, name, loc, tags, ntags, &id, err);
+    char *id = NULL, *where = resolve_artifact_location(loc);
+    rc = store_experiment_create(env->store, name, where, tags, ntags, &id, err);
+    free(where);
     free(tags);
     if (rc < 0)
         return rc;
@@ -275,27 +276,27 @@ HANDLER(run_restore)
     return rc < 0 ? rc : store_run_restore(env->store, id, err);
 }
 
-/* A Metric message: key, value, timestamp required; step defaults to 0. */
-static int read_metric(const cJSON *m, struct store_metric *out, struct cap_error *err)
+/* A Metric message: key, value, timestamp required; step defaults to 0.
+ * at names a list element in messages ("metrics[0]"); NULL for the request. */
+static int read_metric(const cJSON *m, const char *at, struct store_metric *out,
+                       struct cap_error *err)
 {
     int rc;
     memset(out, 0, sizeof *out);
     if (!cJSON_IsObject(m))
-        return cap_err(err, CAP_EINVAL,
-                       "Invalid value for parameter 'metrics' supplied: expected a list of "
-                       "metric objects");
-    if ((rc = cap_json_get_str(m, "key", true, &out->key, err)) < 0 ||
+        return cap_json_invalid(err, at ? at : "metrics", m, "expected a list of metric objects");
+    if ((rc = cap_json_get_str_at(m, at, "key", true, &out->key, err)) < 0 ||
         (rc = validate_key("metric", out->key, err)) < 0)
         return rc;
-    if ((rc = cap_json_get_double(m, "value", true, &out->value, err)) < 0)
+    if ((rc = cap_json_get_double_at(m, at, "value", true, &out->value, err)) < 0)
         return rc;
-    if ((rc = cap_json_get_i64(m, "timestamp", true, &out->timestamp, err)) < 0)
+    if ((rc = cap_json_get_i64_at(m, at, "timestamp", true, &out->timestamp, err)) < 0)
         return rc;
-    if ((rc = cap_json_get_i64(m, "step", false, &out->step, err)) < 0)
+    if ((rc = cap_json_get_i64_at(m, at, "step", false, &out->step, err)) < 0)
         return rc;
-    if ((rc = cap_json_get_str(m, "model_id", false, &out->model_id, err)) < 0 ||
-        (rc = cap_json_get_str(m, "dataset_name", false, &out->dataset_name, err)) < 0 ||
-        (rc = cap_json_get_str(m, "dataset_digest", false, &out->dataset_digest, err)) < 0)
+    if ((rc = cap_json_get_str_at(m, at, "model_id", false, &out->model_id, err)) < 0 ||
+        (rc = cap_json_get_str_at(m, at, "dataset_name", false, &out->dataset_name, err)) < 0 ||
+        (rc = cap_json_get_str_at(m, at, "dataset_digest", false, &out->dataset_digest, err)) < 0)
         return rc;
     return 0;
 }
@@ -305,7 +306,7 @@ HANDLER(run_log_metric)
     const char *id;
     struct store_metric m;
     int rc = api_run_id(req->msg, &id, err);
-    if (rc < 0 || (rc = read_metric(req->msg, &m, err)) < 0)
+    if (rc < 0 || (rc = read_metric(req->msg, NULL, &m, err)) < 0)
         return rc;
     return store_run_log_batch(env->store, id, &m, 1, NULL, 0, NULL, 0, err);
 }
@@ -358,9 +359,12 @@ HANDLER(run_log_batch)
         return rc;
     metrics = cap_xcalloc(nmetrics + 1, sizeof *metrics);
     size_t mi = 0;
-    for (const cJSON *m = cap_json_array_first(marr); m; m = cap_json_array_next(marr, m), mi++)
-        if ((rc = read_metric(m, &metrics[mi], err)) < 0)
+    char at[48];
+    for (const cJSON *m = cap_json_array_first(marr); m; m = cap_json_array_next(marr, m), mi++) {
+        api_item_name(at, sizeof at, "metrics", marr, (int)mi);
+        if ((rc = read_metric(m, at, &metrics[mi], err)) < 0)
             goto done;
+    }
     if ((rc = api_kv_list(req->msg, "params", "param", &params, &nparams, err)) < 0 ||
         (rc = api_kv_list(req->msg, "tags", "tag", &tags, &ntags, err)) < 0)
         goto done;
@@ -462,8 +466,7 @@ HANDLER(run_log_model)
     cJSON *model = cJSON_Parse(model_json);
     if (!model || !cJSON_IsObject(model)) {
         cJSON_Delete(model);
-        return cap_err(err, CAP_EINVAL,
-                       "Invalid value for parameter 'model_json': expected a JSON object");
+        return cap_json_invalid_str(err, "model_json", model_json, "expected a JSON object");
     }
     cJSON *run = NULL;
     if ((rc = store_run_get(env->store, id, &run, err)) < 0) {
@@ -516,9 +519,8 @@ HANDLER(run_search)
     size_t i = 0;
     for (const cJSON *v = cap_json_array_first(ids); v; v = cap_json_array_next(ids, v), i++) {
         if (!cJSON_IsString(v)) {
-            rc = cap_err(err, CAP_EINVAL,
-                         "Invalid value for parameter 'experiment_ids' supplied: expected a "
-                         "list of experiment ID strings");
+            rc = cap_json_invalid(err, "experiment_ids", v,
+                                  "expected a list of experiment ID strings");
             goto done;
         }
         if ((rc = validate_experiment_id(v->valuestring, err)) < 0)
@@ -544,56 +546,340 @@ done:
 
 HANDLER(metric_history)
 {
-    const char *id, *key;
+    const char *id, *key, *token = NULL;
+    int64_t max = 0;
     cJSON *list = NULL;
+    char *next = NULL;
     int rc = api_run_id(req->msg, &id, err);
     if (rc < 0 || (rc = cap_json_get_str(req->msg, "metric_key", true, &key, err)) < 0 ||
-        (rc = store_metric_history(env->store, id, key, &list, err)) < 0)
+        (rc = cap_json_get_i64(req->msg, "max_results", false, &max, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "page_token", false, &token, err)) < 0)
+        return rc;
+    if (max < 0 || max > INT32_MAX)
+        return cap_json_invalid(err, "max_results",
+                                cJSON_GetObjectItemCaseSensitive(req->msg, "max_results"),
+                                "expected a positive integer");
+    if ((rc = store_metric_history_page(env->store, id, key, (int)max,
+                                        token && *token ? token : NULL, &list, &next, err)) < 0)
         return rc;
     resp->json = cJSON_CreateObject();
     cJSON_AddItemToObject(resp->json, "metrics", list);
+    add_page(resp->json, next);
     return 0;
 }
 
-/* The UI's downsampled history: up to max_results points per run, evenly
- * spread over the run's steps, always keeping the first and last point. */
+#define HISTORY_MAX_RUNS 100       /* run ids in one bulk request, as MLflow */
+#define HISTORY_BULK_MAX 25000     /* points in one answer, as MLflow */
+#define HISTORY_PER_RUN_MAX 2500   /* sampled steps per run, as MLflow */
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Appends run_id's points of key (MLflow's order) to out, at most *left of
+ * them. A run that does not exist has none. */
+static int bulk_append(const struct api_env *env, const char *run_id, const char *key,
+                       cJSON *out, int *left, struct cap_error *err)
+{
+    cJSON *hist = NULL;
+    char *next = NULL;
+    int rc = validate_run_id(run_id, err);
+    if (rc == 0)
+        rc = store_metric_history_page(env->store, run_id, key, *left, NULL, &hist, &next, err);
+    free(next);
+    if (rc == -CAP_ENOTFOUND || rc == -CAP_EINVAL)
+        return 0;
+    if (rc < 0)
+        return rc;
+    for (cJSON *m = hist->child; m; m = m->next, --*left)
+        cJSON_AddStringToObject(m, "run_id", run_id);
+    cJSON *m;
+    while ((m = cJSON_DetachItemFromArray(hist, 0)))
+        cJSON_AddItemToArray(out, m);
+    cJSON_Delete(hist);
+    return 0;
+}
+
+/* GET metrics/get-history-bulk?run_id=..&run_id=..&metric_key=..: every
+ * point of the key in the runs, by run id, then time, step and value. */
 HANDLER(metric_history_bulk)
 {
     const cJSON *ids = NULL;
-    const char *key;
-    int max_results, rc;
-    if ((rc = cap_json_get_array(req->msg, "run_ids", true, &ids, err)) < 0 ||
-        (rc = cap_json_get_str(req->msg, "metric_key", true, &key, err)) < 0 ||
-        (rc = api_max_results(req->msg, 2500, 2500, &max_results, err)) < 0)
+    const char *key = NULL;
+    int64_t max = HISTORY_BULK_MAX;
+    int rc = cap_json_get_array(req->msg, "run_id", false, &ids, err);
+    if (rc < 0)
         return rc;
-    int nruns = cap_json_array_size(ids);
-    if (nruns > 100)
-        return cap_err(err, CAP_EINVAL, "At most 100 run_ids may be given; got %d", nruns);
-    cJSON *out = cJSON_CreateArray();
+    int n = cap_json_array_size(ids);
+    if (n == 0)
+        return cap_err(err, CAP_EINVAL,
+                       "GetMetricHistoryBulk request must specify at least one run_id.");
+    if (n > HISTORY_MAX_RUNS)
+        return cap_err(err, CAP_EINVAL,
+                       "GetMetricHistoryBulk request cannot specify more than %d run_ids. "
+                       "Received %d run_ids.",
+                       HISTORY_MAX_RUNS, n);
+    if ((rc = cap_json_get_str(req->msg, "metric_key", false, &key, err)) < 0)
+        return rc;
+    if (rc == 1)
+        return cap_err(err, CAP_EINVAL, "GetMetricHistoryBulk request must specify a metric_key.");
+    if ((rc = cap_json_get_i64(req->msg, "max_results", false, &max, err)) < 0)
+        return rc;
+    int left = max < HISTORY_BULK_MAX ? (int)(max > 0 ? max : 0) : HISTORY_BULK_MAX;
+    const char **sorted = cap_xcalloc((size_t)n + 1, sizeof *sorted);
+    int k = 0;
     for (const cJSON *v = cap_json_array_first(ids); v; v = cap_json_array_next(ids, v)) {
-        cJSON *hist = NULL;
-        if (!cJSON_IsString(v) || (rc = validate_run_id(v->valuestring, err)) < 0 ||
-            (rc = store_metric_history(env->store, v->valuestring, key, &hist, err)) < 0) {
-            cJSON_Delete(out);
-            return rc < 0 ? rc : cap_err(err, CAP_EINVAL, "run_ids must be strings");
+        if (!cJSON_IsString(v)) {
+            free(sorted);
+            return cap_json_invalid(err, "run_id", v, "expected a list of run ID strings");
         }
-        int n = cJSON_GetArraySize(hist);
-        int keep_every = n > max_results ? (n + max_results - 2) / (max_results - 1) : 1;
-        int i = 0;
-        cJSON *m = hist->child;
-        while (m) {
-            cJSON *next = m->next;
-            if (i % keep_every == 0 || next == NULL) {
-                cJSON *copy = cJSON_Duplicate(m, 1);
-                cJSON_AddStringToObject(copy, "run_id", v->valuestring);
-                cJSON_AddItemToArray(out, copy);
-            }
-            i++;
-            m = next;
-        }
-        cJSON_Delete(hist);
+        sorted[k++] = v->valuestring;
+    }
+    qsort(sorted, (size_t)n, sizeof *sorted, str_cmp);
+    cJSON *out = cJSON_CreateArray();
+    for (int i = 0; i < n && left > 0 && rc >= 0; i++)
+        if (i == 0 || strcmp(sorted[i], sorted[i - 1]) != 0)
+            rc = bulk_append(env, sorted[i], key, out, &left, err);
+    free(sorted);
+    if (rc < 0) {
+        cJSON_Delete(out);
+        return rc;
     }
     resp->json = api_wrap("metrics", out);
+    return 0;
+}
+
+/* ---- get-history-bulk-interval: MLflow's sampled steps ---- */
+
+struct interval_query {
+    const char **run_ids;
+    int nruns;
+    const char *key;
+    int max;                /* sampled steps: 1 .. HISTORY_PER_RUN_MAX */
+    bool ranged;            /* start and end given */
+    int64_t start, end;
+};
+
+static int interval_read(const cJSON *msg, struct interval_query *q, struct cap_error *err)
+{
+    const cJSON *ids = NULL;
+    int64_t max = HISTORY_PER_RUN_MAX;
+    int rc_start, rc_end, rc;
+    memset(q, 0, sizeof *q);
+    if ((rc = cap_json_get_array(msg, "run_ids", true, &ids, err)) < 0)
+        return rc;
+    q->nruns = cap_json_array_size(ids);
+    if (q->nruns > HISTORY_MAX_RUNS)
+        return cap_err(err, CAP_EINVAL,
+                       "GetMetricHistoryBulkInterval request must specify at most %d run_ids. "
+                       "Received %d run_ids.",
+                       HISTORY_MAX_RUNS, q->nruns);
+    if ((rc = cap_json_get_str(msg, "metric_key", true, &q->key, err)) < 0)
+        return rc;
+    if ((rc_start = cap_json_get_i64(msg, "start_step", false, &q->start, err)) < 0)
+        return rc_start;
+    if ((rc_end = cap_json_get_i64(msg, "end_step", false, &q->end, err)) < 0)
+        return rc_end;
+    if ((rc = cap_json_get_i64(msg, "max_results", false, &max, err)) < 0)
+        return rc;
+    if (max < 1 || max > HISTORY_PER_RUN_MAX)
+        return cap_err(err, CAP_EINVAL, "max_results must be between 1 and %d.",
+                       HISTORY_PER_RUN_MAX);
+    q->max = (int)max;
+    if (rc_start != rc_end)
+        return cap_err(err, CAP_EINVAL, "If either start step or end step are specified, both "
+                                        "must be specified.");
+    q->ranged = rc_start == 0;
+    if (q->ranged && q->start > q->end)
+        return cap_err(err, CAP_EINVAL,
+                       "end_step must be greater than start_step. Found start_step=%lld and "
+                       "end_step=%lld.",
+                       (long long)q->start, (long long)q->end);
+    q->run_ids = cap_xcalloc((size_t)q->nruns + 1, sizeof *q->run_ids);
+    int i = 0;
+    for (const cJSON *v = cap_json_array_first(ids); v; v = cap_json_array_next(ids, v), i++) {
+        if (!cJSON_IsString(v))
+            return cap_json_invalid(err, "run_ids", v, "expected a list of run ID strings");
+        q->run_ids[i] = v->valuestring;
+    }
+    return 0;
+}
+
+static int64_t step_of(const cJSON *m)
+{
+    return (int64_t)cJSON_GetObjectItemCaseSensitive(m, "step")->valuedouble;
+}
+
+static int i64_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Index of the first step >= v (upper: > v) in the sorted steps. */
+static size_t step_bound(const int64_t *steps, size_t n, int64_t v, bool upper)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (steps[mid] < v || (upper && steps[mid] == v))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* MLflow's choice of steps: of the distinct steps of all runs within the
+ * range (default 0 .. the last step), every (count / max)-th one up to max
+ * of them and the last; plus each run's first and last step in the range.
+ * Returns them sorted and unique in *out (free it). */
+static size_t sample_steps(cJSON *const *hists, int nruns, const struct interval_query *q,
+                           int64_t **out)
+{
+    size_t n = 0, cap = 16;
+    int64_t *all = cap_xcalloc(cap, sizeof *all);
+    for (int r = 0; r < nruns; r++)
+        for (const cJSON *m = hists[r]->child; m; m = m->next) {
+            if (n == cap)
+                all = cap_xrealloc(all, (cap *= 2) * sizeof *all);
+            all[n++] = step_of(m);
+        }
+    qsort(all, n, sizeof *all, i64_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (u == 0 || all[i] != all[u - 1])
+            all[u++] = all[i];
+    int64_t start = q->ranged ? q->start : 0, end = q->ranged ? q->end : (u ? all[u - 1] : 0);
+    size_t lo = step_bound(all, u, start, false), hi = step_bound(all, u, end, true);
+    int64_t *pick = cap_xcalloc((size_t)q->max + 2 * (size_t)nruns + (hi - lo) + 2, sizeof *pick);
+    size_t np = 0;
+    if (hi - lo <= (size_t)q->max) {
+        for (size_t i = lo; i < hi; i++)
+            pick[np++] = all[i];
+    } else {
+        double interval = (double)(hi - lo) / q->max;
+        for (int i = 0; i < q->max; i++)
+            pick[np++] = all[lo + (size_t)(i * interval)];
+        pick[np++] = all[hi - 1];
+    }
+    for (int r = 0; r < nruns; r++) {
+        const cJSON *first = hists[r]->child;
+        if (!first)
+            continue;
+        /* a history is ordered by step: its first and last points bound it */
+        const cJSON *last = first;
+        while (last->next)
+            last = last->next;
+        int64_t mn = step_of(first), mx = step_of(last);
+        if (mn >= start && mn <= end)
+            pick[np++] = mn;
+        if (mx >= start && mx <= end)
+            pick[np++] = mx;
+    }
+    free(all);
+    qsort(pick, np, sizeof *pick, i64_cmp);
+    u = 0;
+    for (size_t i = 0; i < np; i++)
+        if (u == 0 || pick[i] != pick[u - 1])
+            pick[u++] = pick[i];
+    *out = pick;
+    return u;
+}
+
+static int point_cmp(const void *a, const void *b)
+{
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    static const char *const keys[] = {"step", "timestamp", "value"};
+    for (int i = 0; i < 3; i++) {
+        double dx = 0, dy = 0;
+        cap_json_value_double(cJSON_GetObjectItemCaseSensitive(x, keys[i]), &dx);
+        cap_json_value_double(cJSON_GetObjectItemCaseSensitive(y, keys[i]), &dy);
+        if (dx != dy)
+            return dx < dy ? -1 : 1;
+    }
+    return 0;
+}
+
+/* Moves hist's points at the sampled steps to out, in MLflow's order
+ * (step, timestamp, value), at most HISTORY_BULK_MAX of them. */
+static void take_sampled(cJSON *hist, const char *run_id, const int64_t *steps, size_t nsteps,
+                         cJSON *out)
+{
+    int n = cJSON_GetArraySize(hist), k = 0;
+    cJSON **pts = cap_xcalloc((size_t)n + 1, sizeof *pts);
+    for (cJSON *m = hist->child; m; m = m->next) {
+        int64_t st = step_of(m);
+        size_t at = step_bound(steps, nsteps, st, false);
+        if (at < nsteps && steps[at] == st)
+            pts[k++] = m;
+    }
+    qsort(pts, (size_t)k, sizeof *pts, point_cmp);
+    for (int i = 0; i < k && i < HISTORY_BULK_MAX; i++) {
+        cJSON *m = cJSON_DetachItemViaPointer(hist, pts[i]);
+        cJSON_AddStringToObject(m, "run_id", run_id);
+        cJSON_AddItemToArray(out, m);
+    }
+    free(pts);
+}
+
+HANDLER(metric_history_bulk_interval)
+{
+    struct interval_query q;
+    int rc = interval_read(req->msg, &q, err);
+    cJSON **hists = cap_xcalloc((size_t)q.nruns + 1, sizeof *hists);
+    for (int i = 0; i < q.nruns && rc >= 0; i++)
+        if ((rc = validate_run_id(q.run_ids[i], err)) == 0)
+            rc = store_metric_history(env->store, q.run_ids[i], q.key, &hists[i], err);
+    if (rc >= 0) {
+        int64_t *steps = NULL;
+        size_t nsteps = sample_steps(hists, q.nruns, &q, &steps);
+        cJSON *out = cJSON_CreateArray();
+        for (int i = 0; i < q.nruns; i++)
+            take_sampled(hists[i], q.run_ids[i], steps, nsteps, out);
+        free(steps);
+        resp->json = api_wrap("metrics", out);
+    }
+    for (int i = 0; i < q.nruns; i++)
+        cJSON_Delete(hists[i]);
+    free(hists);
+    free(q.run_ids);
+    return rc < 0 ? rc : 0;
+}
+
+/* POST experiments/search-datasets: the datasets runs of the experiments used. */
+HANDLER(dataset_search)
+{
+    const cJSON *ids = NULL;
+    int rc = cap_json_get_array(req->msg, "experiment_ids", false, &ids, err);
+    if (rc < 0)
+        return rc;
+    int n = cap_json_array_size(ids);
+    if (n == 0)
+        return cap_err(err, CAP_EINVAL,
+                       "SearchDatasets request must specify at least one experiment_id.");
+    if (n > 20)
+        return cap_err(err, CAP_EINVAL,
+                       "SearchDatasets request cannot specify more than 20 experiment_ids. "
+                       "Received %d experiment_ids.",
+                       n);
+    const char **idv = cap_xcalloc((size_t)n + 1, sizeof *idv);
+    int i = 0;
+    for (const cJSON *v = cap_json_array_first(ids); v && rc >= 0;
+         v = cap_json_array_next(ids, v), i++) {
+        if (!cJSON_IsString(v))
+            rc = cap_json_invalid(err, "experiment_ids", v, "expected a list of strings");
+        else if ((rc = validate_experiment_id(v->valuestring, err)) == 0)
+            idv[i] = v->valuestring;
+    }
+    cJSON *list = NULL;
+    if (rc >= 0)
+        rc = store_dataset_summaries(env->store, idv, (size_t)n, &list, err);
+    free(idv);
+    if (rc < 0)
+        return rc;
+    resp->json = api_wrap("dataset_summaries", list);
     return 0;
 }
 
@@ -659,10 +945,9 @@ HANDLER(logged_model_finalize)
     if (strcmp(status, "LOGGED_MODEL_READY") != 0 &&
         strcmp(status, "LOGGED_MODEL_UPLOAD_FAILED") != 0 &&
         strcmp(status, "LOGGED_MODEL_PENDING") != 0)
-        return cap_err(err, CAP_EINVAL,
-                       "Invalid value '%s' for parameter 'status': expected LOGGED_MODEL_READY, "
-                       "LOGGED_MODEL_UPLOAD_FAILED or LOGGED_MODEL_PENDING",
-                       status);
+        return cap_json_invalid_str(err, "status", status,
+                                    "expected LOGGED_MODEL_READY, LOGGED_MODEL_UPLOAD_FAILED or "
+                                    "LOGGED_MODEL_PENDING");
     if ((rc = store_logged_model_finalize(env->store, req->params[0], status, &model, err)) < 0)
         return rc;
     resp->json = api_wrap("model", model);
@@ -735,8 +1020,37 @@ static int logged_model_order(const cJSON *msg, struct order_key **out, size_t *
     return 0;
 }
 
+/* datasets: [{dataset_name, dataset_digest?}]; *out is malloc'd (free it). */
+static int logged_model_datasets(const cJSON *msg, struct store_dataset_filter **out, size_t *n,
+                                 struct cap_error *err)
+{
+    const cJSON *arr = NULL;
+    int rc = cap_json_get_array(msg, "datasets", false, &arr, err);
+    *n = (size_t)cap_json_array_size(arr);
+    *out = cap_xcalloc(*n + 1, sizeof **out);
+    if (rc < 0)
+        return rc;
+    size_t i = 0;
+    char at[48];
+    for (const cJSON *d = cap_json_array_first(arr); d; d = cap_json_array_next(arr, d), i++) {
+        api_item_name(at, sizeof at, "datasets", arr, (int)i);
+        if (!cJSON_IsObject(d))
+            return cap_json_invalid(err, at, d, "expected a list of dataset objects");
+        if ((rc = cap_json_get_str_at(d, at, "dataset_name", false, &(*out)[i].name, err)) < 0 ||
+            (rc = cap_json_get_str_at(d, at, "dataset_digest", false, &(*out)[i].digest, err)) < 0)
+            return rc;
+        if (!(*out)[i].name || !*(*out)[i].name)
+            return cap_err(err, CAP_EINVAL,
+                           "`dataset_name` in the `datasets` clause must be specified.");
+        if ((*out)[i].digest && !*(*out)[i].digest)
+            (*out)[i].digest = NULL;
+    }
+    return 0;
+}
+
 HANDLER(logged_model_search)
 {
+    struct store_dataset_filter *datasets = NULL;
     struct store_logged_model_query lq = {0};
     const cJSON *ids = NULL;
     const char *text = NULL, *token = NULL;
@@ -754,8 +1068,10 @@ HANDLER(logged_model_search)
     if (rc == 0 && (rc = filter_parse(text, FILTER_TARGET_LOGGED_MODELS, &filter, err)) < 0)
         goto done;
     if ((rc = cap_json_get_str(req->msg, "page_token", false, &token, err)) < 0 ||
-        (rc = logged_model_order(req->msg, &order, &lq.q.norder, err)) < 0)
+        (rc = logged_model_order(req->msg, &order, &lq.q.norder, err)) < 0 ||
+        (rc = logged_model_datasets(req->msg, &datasets, &lq.ndatasets, err)) < 0)
         goto done;
+    lq.datasets = datasets;
     lq.q.filter = filter;
     lq.q.order = order;
     lq.q.page_token = token && *token ? token : NULL;
@@ -774,6 +1090,7 @@ HANDLER(logged_model_search)
     rc = store_logged_model_search(env->store, &lq, &list, &next, err);
 done:
     free(idv);
+    free(datasets);
     filter_free(filter);
     api_order_free(order, lq.q.norder);
     if (rc < 0)
@@ -828,7 +1145,9 @@ const struct api_route api_tracking_routes[] = {
     {"POST", P "runs/log-model", J, run_log_model, NULL},
     {"POST", P "runs/search", J, run_search, NULL},
     {"GET", P "metrics/get-history", J, metric_history, NULL},
-    {"GET", P "metrics/get-history-bulk-interval", J, metric_history_bulk, NULL},
+    {"GET", P "metrics/get-history-bulk", J, metric_history_bulk, NULL},
+    {"GET", P "metrics/get-history-bulk-interval", J, metric_history_bulk_interval, NULL},
+    {"POST", P "experiments/search-datasets", J, dataset_search, NULL},
     {"POST", P "logged-models", J, logged_model_create, NULL},
     {"POST", P "logged-models/search", J, logged_model_search, NULL},
     {"GET", P "logged-models/{model_id}", J, logged_model_get, NULL},

@@ -2,6 +2,7 @@
 #include "base/json.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,32 +18,199 @@ static const cJSON *field_of(const cJSON *obj, const char *field)
     return v;
 }
 
-static int missing(const char *field, bool required, struct cap_error *err)
+/* The name a message shows: "field", or "path.field" inside a list item
+ * (MLflow's 'metrics[0].timestamp'). */
+static const char *shown_name(char *buf, size_t n, const char *path, const char *field)
+{
+    if (!path)
+        return field;
+    snprintf(buf, n, "%s.%s", path, field);
+    return buf;
+}
+
+static int missing(const char *name, bool required, struct cap_error *err)
 {
     if (required)
         return cap_err(err, CAP_EINVAL,
                        "Missing value for required parameter '%s'. See the API docs for more "
                        "information about request parameters.",
-                       field);
+                       name);
     return 1;
 }
 
-static int bad_type(const char *field, const char *expected, struct cap_error *err)
+/* ---- the value as JSON, as MLflow shows it ----
+ * MLflow renders a rejected value with Python's json.dumps(sort_keys=True,
+ * separators=(",", ":")): compact, keys sorted, non-ASCII escaped. */
+
+static void render(struct cap_buf *b, const cJSON *v, int depth);
+
+/* Decodes one UTF-8 sequence at s; returns its length, or 1 with U+FFFD. */
+static int utf8_next(const unsigned char *s, unsigned *cp)
 {
-    return cap_err(err, CAP_EINVAL,
-                   "Invalid value for parameter '%s' supplied: expected %s", field, expected);
+    int len = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC0 ? 2 : 0;
+    if (len == 0 || s[0] >= 0xF8) {
+        *cp = 0xFFFD;
+        return 1;
+    }
+    unsigned c = s[0] & (0x3F >> (len - 1));
+    for (int i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            *cp = 0xFFFD;
+            return 1;
+        }
+        c = (c << 6) | (s[i] & 0x3F);
+    }
+    *cp = c;
+    return len;
+}
+
+static void render_string(struct cap_buf *b, const char *str)
+{
+    static const char short_esc[] = "\"\"\\\\\bb\ff\nn\rr\tt";
+    cap_buf_putc(b, '"');
+    /* only the start is shown: see SHOWN_VALUE */
+    for (const unsigned char *p = (const unsigned char *)str; *p && b->len <= 256;) {
+        const char *e = *p ? strchr(short_esc, *p) : NULL;
+        if (e && (e - short_esc) % 2 == 0) {
+            cap_buf_putc(b, '\\');
+            cap_buf_putc(b, e[1]);
+            p++;
+        } else if (*p >= 0x20 && *p < 0x7F) {
+            cap_buf_putc(b, (char)*p++);
+        } else {
+            unsigned cp = *p;
+            p += *p < 0x80 ? 1 : utf8_next(p, &cp);
+            if (cp > 0xFFFF) {
+                cp -= 0x10000;
+                cap_buf_printf(b, "\\u%04x\\u%04x", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF));
+            } else {
+                cap_buf_printf(b, "\\u%04x", cp);
+            }
+        }
+    }
+    cap_buf_putc(b, '"');
+}
+
+/* JSON does not say whether 9 was written 9 or 9.0, so a whole number shows
+ * as an integer; others in the shortest form that reads back the same. */
+static void render_number(struct cap_buf *b, double d)
+{
+    if (d == floor(d) && fabs(d) < 1e16) {
+        cap_buf_printf(b, "%.0f", d);
+        return;
+    }
+    char s[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(s, sizeof s, "%.*g", prec, d);
+        if (strtod(s, NULL) == d)
+            break;
+    }
+    cap_buf_puts(b, s);
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    return strcmp(x->string, y->string);
+}
+
+static void render_object(struct cap_buf *b, const cJSON *v, int depth)
+{
+    int n = cJSON_GetArraySize(v), i = 0;
+    const cJSON **kids = cap_xcalloc((size_t)n + 1, sizeof *kids);
+    for (const cJSON *c = v->child; c; c = c->next)
+        kids[i++] = c;
+    qsort(kids, (size_t)n, sizeof *kids, key_cmp);
+    cap_buf_putc(b, '{');
+    for (i = 0; i < n; i++) {
+        if (i)
+            cap_buf_putc(b, ',');
+        render_string(b, kids[i]->string);
+        cap_buf_putc(b, ':');
+        render(b, kids[i], depth + 1);
+    }
+    cap_buf_putc(b, '}');
+    free(kids);
+}
+
+static void render(struct cap_buf *b, const cJSON *v, int depth)
+{
+    if (b->len > 256 || depth > 32) /* only the start is shown anyway */
+        return;
+    if (!v || cJSON_IsNull(v))
+        cap_buf_puts(b, "null");
+    else if (cJSON_IsBool(v))
+        cap_buf_puts(b, cJSON_IsTrue(v) ? "true" : "false");
+    else if (cJSON_IsNumber(v))
+        render_number(b, v->valuedouble);
+    else if (cJSON_IsString(v))
+        render_string(b, v->valuestring);
+    else if (cJSON_IsObject(v))
+        render_object(b, v, depth);
+    else {
+        cap_buf_putc(b, '[');
+        for (const cJSON *c = v->child; c; c = c->next) {
+            render(b, c, depth + 1);
+            if (c->next)
+                cap_buf_putc(b, ',');
+        }
+        cap_buf_putc(b, ']');
+    }
+}
+
+#define SHOWN_VALUE 200 /* bytes of a rejected value quoted in a message */
+
+static int invalid_rendered(struct cap_error *err, const char *name, struct cap_buf *shown,
+                            const char *detail)
+{
+    bool cut = shown->len > SHOWN_VALUE;
+    bool has_detail = detail && *detail;
+    int rc = cap_err(err, CAP_EINVAL, "Invalid value %.*s%s for parameter '%s' supplied%s%s",
+                     SHOWN_VALUE, shown->data ? shown->data : "", cut ? "..." : "", name,
+                     has_detail ? ": " : ".", has_detail ? detail : "");
+    cap_buf_free(shown);
+    return rc;
+}
+
+int cap_json_invalid(struct cap_error *err, const char *name, const cJSON *value,
+                     const char *detail)
+{
+    struct cap_buf shown;
+    cap_buf_init(&shown);
+    render(&shown, value, 0);
+    return invalid_rendered(err, name, &shown, detail);
+}
+
+int cap_json_invalid_str(struct cap_error *err, const char *name, const char *value,
+                         const char *detail)
+{
+    struct cap_buf shown;
+    cap_buf_init(&shown);
+    render_string(&shown, value ? value : "");
+    return invalid_rendered(err, name, &shown, detail);
+}
+
+#define NAME_OF(path, field)                                                                  \
+    char name_[160];                                                                          \
+    const char *name = shown_name(name_, sizeof name_, path, field)
+
+int cap_json_get_str_at(const cJSON *obj, const char *path, const char *field, bool required,
+                        const char **out, struct cap_error *err)
+{
+    NAME_OF(path, field);
+    const cJSON *v = field_of(obj, field);
+    if (!v)
+        return missing(name, required, err);
+    if (!cJSON_IsString(v))
+        return cap_json_invalid(err, name, v, "expected a string");
+    *out = v->valuestring;
+    return 0;
 }
 
 int cap_json_get_str(const cJSON *obj, const char *field, bool required,
                      const char **out, struct cap_error *err)
 {
-    const cJSON *v = field_of(obj, field);
-    if (!v)
-        return missing(field, required, err);
-    if (!cJSON_IsString(v))
-        return bad_type(field, "a string", err);
-    *out = v->valuestring;
-    return 0;
+    return cap_json_get_str_at(obj, NULL, field, required, out, err);
 }
 
 static bool parse_i64(const char *s, int64_t *out)
@@ -58,22 +226,29 @@ static bool parse_i64(const char *s, int64_t *out)
     return true;
 }
 
-int cap_json_get_i64(const cJSON *obj, const char *field, bool required,
-                     int64_t *out, struct cap_error *err)
+int cap_json_get_i64_at(const cJSON *obj, const char *path, const char *field, bool required,
+                        int64_t *out, struct cap_error *err)
 {
+    NAME_OF(path, field);
     const cJSON *v = field_of(obj, field);
     if (!v)
-        return missing(field, required, err);
+        return missing(name, required, err);
     if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
         if (!isfinite(d) || d != floor(d) || d < -9.2e18 || d > 9.2e18)
-            return bad_type(field, "an integer", err);
+            return cap_json_invalid(err, name, v, "expected an integer");
         *out = (int64_t)d;
         return 0;
     }
     if (cJSON_IsString(v) && parse_i64(v->valuestring, out))
         return 0;
-    return bad_type(field, "an integer", err);
+    return cap_json_invalid(err, name, v, "expected an integer");
+}
+
+int cap_json_get_i64(const cJSON *obj, const char *field, bool required,
+                     int64_t *out, struct cap_error *err)
+{
+    return cap_json_get_i64_at(obj, NULL, field, required, out, err);
 }
 
 bool cap_json_value_double(const cJSON *v, double *out)
@@ -108,15 +283,22 @@ bool cap_json_value_double(const cJSON *v, double *out)
     return true;
 }
 
+int cap_json_get_double_at(const cJSON *obj, const char *path, const char *field,
+                           bool required, double *out, struct cap_error *err)
+{
+    NAME_OF(path, field);
+    const cJSON *v = field_of(obj, field);
+    if (!v)
+        return missing(name, required, err);
+    if (cap_json_value_double(v, out))
+        return 0;
+    return cap_json_invalid(err, name, v, "expected a number");
+}
+
 int cap_json_get_double(const cJSON *obj, const char *field, bool required,
                         double *out, struct cap_error *err)
 {
-    const cJSON *v = field_of(obj, field);
-    if (!v)
-        return missing(field, required, err);
-    if (cap_json_value_double(v, out))
-        return 0;
-    return bad_type(field, "a number", err);
+    return cap_json_get_double_at(obj, NULL, field, required, out, err);
 }
 
 int cap_json_get_bool(const cJSON *obj, const char *field, bool required,
@@ -139,7 +321,7 @@ int cap_json_get_bool(const cJSON *obj, const char *field, bool required,
             return 0;
         }
     }
-    return bad_type(field, "a boolean", err);
+    return cap_json_invalid(err, field, v, "expected a boolean");
 }
 
 int cap_json_get_array(const cJSON *obj, const char *field, bool required,
@@ -149,7 +331,7 @@ int cap_json_get_array(const cJSON *obj, const char *field, bool required,
     if (!v)
         return missing(field, required, err);
     if (cJSON_IsObject(v))
-        return bad_type(field, "a list", err);
+        return cap_json_invalid(err, field, v, "expected a list");
     *out = v;
     return 0;
 }

@@ -23,6 +23,14 @@ int cap_json_get_i64(const cJSON *obj, const char *field, bool required,
                      int64_t *out, struct cap_error *err);
 int cap_json_get_double(const cJSON *obj, const char *field, bool required,
                         double *out, struct cap_error *err);
+/* The same inside a list item: path names the item in messages
+ * ("metrics[0]" gives 'metrics[0].timestamp'); NULL for a top-level field. */
+int cap_json_get_str_at(const cJSON *obj, const char *path, const char *field, bool required,
+                        const char **out, struct cap_error *err);
+int cap_json_get_i64_at(const cJSON *obj, const char *path, const char *field, bool required,
+                        int64_t *out, struct cap_error *err);
+int cap_json_get_double_at(const cJSON *obj, const char *path, const char *field,
+                           bool required, double *out, struct cap_error *err);
 int cap_json_get_bool(const cJSON *obj, const char *field, bool required,
                       bool *out, struct cap_error *err);
 /* An array field; a lone scalar (a GET parameter given once) counts as a
@@ -30,6 +38,16 @@ int cap_json_get_bool(const cJSON *obj, const char *field, bool required,
  * cap_json_array_first/cap_json_array_next. */
 int cap_json_get_array(const cJSON *obj, const char *field, bool required,
                        const cJSON **out, struct cap_error *err);
+/* The one wording of a rejected request value (MLflow's): "Invalid value V
+ * for parameter 'NAME' supplied" then ": DETAIL" or, when detail is
+ * NULL, ".". V is the value as JSON the way MLflow's request validation shows it
+ * (compact, keys sorted, non-ASCII escaped), cut after 200 bytes. Returns
+ * -CAP_EINVAL. */
+int cap_json_invalid(struct cap_error *err, const char *name, const cJSON *value,
+                     const char *detail);
+/* The same for a string value. */
+int cap_json_invalid_str(struct cap_error *err, const char *name, const char *value,
+                         const char *detail);
 int cap_json_array_size(const cJSON *arr);
 /* Walks such an array in order. cJSON arrays are linked lists, so indexing
  * them in a loop would be quadratic. */

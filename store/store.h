@@ -115,9 +115,18 @@ struct store_logged_model_create {
     size_t ntags;
 };
 
+/* A model matches a dataset when a metric logged for it names the dataset
+ * (and the digest, when given). */
+struct store_dataset_filter {
+    const char *name;
+    const char *digest; /* NULL: any */
+};
+
 struct store_logged_model_query {
     const char *const *experiment_ids;
     size_t nexperiments;
+    const struct store_dataset_filter *datasets; /* any of them; none: no filter */
+    size_t ndatasets;
     struct store_query q;
 };
 

@@ -275,10 +275,12 @@ int store_sq_run_get(void *impl, const char *run_id, cJSON **out, struct cap_err
     return read_run_pooled(impl, run_id, false, out, err);
 }
 
-int store_sq_metric_history(void *impl, const char *run_id, const char *key, cJSON **out,
-                            struct cap_error *err)
+/* Reads the run's points of key in order_sql's order, from offset, at most
+ * limit (< 0: all); *more says whether points remain after them. */
+static int history_read(struct sq *s, const char *run_id, const char *key, const char *order_sql,
+                        int64_t limit, int64_t offset, cJSON **out, bool *more,
+                        struct cap_error *err)
 {
-    struct sq *s = impl;
     struct sq_conn *c = store_sq_reader(s);
     struct run_lookup r = {0};
     int rc = store_sq_read_begin(c, err);
@@ -286,25 +288,37 @@ int store_sq_metric_history(void *impl, const char *run_id, const char *key, cJS
         goto done;
     if ((rc = run_find(c, run_id, &r, err)) < 0)
         goto end;
-    /* Reads the run's points in time order and sorts this key's; see the
-     * metrics primary key in store_schema.c for why not the other way. */
-    sqlite3_stmt *st = store_sq_stmt_bind(c,
-                                          "SELECT value, timestamp, step, is_nan FROM metrics "
-                                          "WHERE rid = ? AND key = ? ORDER BY step, timestamp",
-                                          SQ_ARGS(SQ_INT(r.rid), SQ_TEXT(key)), err);
+    char sql[192];
+    snprintf(sql, sizeof sql,
+             "SELECT value, timestamp, step, is_nan FROM metrics WHERE rid = ? AND key = ? "
+             "ORDER BY %s LIMIT ? OFFSET ?",
+             order_sql);
+    /* one more than asked for tells whether another page follows */
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, sql,
+        SQ_ARGS(SQ_INT(r.rid), SQ_TEXT(key), SQ_INT(limit < 0 ? -1 : limit + 1), SQ_INT(offset)),
+        err);
     if (!st) {
         rc = -CAP_EINTERNAL;
         goto end;
     }
     cJSON *list = cJSON_CreateArray();
     int src;
+    int64_t n = 0;
+    *more = false;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (limit >= 0 && n == limit) {
+            *more = true;
+            src = SQLITE_DONE;
+            break;
+        }
         cJSON *m = cJSON_CreateObject();
         cJSON_AddStringToObject(m, "key", key);
         cap_json_add_double(m, "value", metric_value(st, 0, 3));
         cap_json_add_i64(m, "timestamp", sqlite3_column_int64(st, 1));
         cap_json_add_i64(m, "step", sqlite3_column_int64(st, 2));
         cJSON_AddItemToArray(list, m);
+        n++;
     }
     sqlite3_reset(st);
     if (src != SQLITE_DONE) {
@@ -317,6 +331,30 @@ end:
     store_sq_read_end(c);
 done:
     store_sq_reader_done(s, c);
+    return rc;
+}
+
+int store_sq_metric_history(void *impl, const char *run_id, const char *key, cJSON **out,
+                            struct cap_error *err)
+{
+    bool more;
+    /* see the metrics primary key in store_schema.c for the order's cost */
+    return history_read(impl, run_id, key, "step, timestamp", -1, 0, out, &more, err);
+}
+
+int store_sq_metric_history_page(void *impl, const char *run_id, const char *key,
+                                 int max_results, const char *page_token, cJSON **out,
+                                 char **next_token, struct cap_error *err)
+{
+    int64_t offset = 0;
+    bool more = false;
+    int rc;
+    if (page_token && (rc = store_sq_page_offset(page_token, &offset, err)) < 0)
+        return rc;
+    rc = history_read(impl, run_id, key, "timestamp, step, value", max_results > 0 ? max_results : -1,
+                      offset, out, &more, err);
+    if (rc == 0 && more)
+        *next_token = store_sq_page_token(offset + max_results);
     return rc;
 }
 
@@ -796,4 +834,56 @@ int store_sq_run_log_outputs(void *impl, const char *run_id,
 {
     struct inputs_job a = {.run_id = run_id, .outputs = models, .noutputs = nmodels};
     return store_sq_write(impl, job_log_inputs, &a, err);
+}
+
+/* ---------------- dataset summaries ---------------- */
+
+static int summaries_of(struct sq_conn *c, const char *experiment_id, cJSON *list,
+                        struct cap_error *err)
+{
+    /* the context tag is optional: an input without one still counts */
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c,
+        "SELECT DISTINCT d.name, d.digest, t.value FROM datasets d "
+        "JOIN inputs i ON i.dataset_id = d.dataset_id "
+        "LEFT JOIN input_tags t ON t.rid = i.rid AND t.dataset_id = i.dataset_id "
+        "AND t.key = 'mlflow.data.context' "
+        "WHERE d.experiment_id = CAST(? AS INTEGER) ORDER BY d.dataset_id, t.value",
+        SQ_ARGS(SQ_TEXT(experiment_id)), err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    int src = SQLITE_DONE;
+    while (cJSON_GetArraySize(list) < 1000 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "experiment_id", experiment_id);
+        cap_json_add_str(o, "name", (const char *)sqlite3_column_text(st, 0));
+        cap_json_add_str(o, "digest", (const char *)sqlite3_column_text(st, 1));
+        cap_json_add_str(o, "context", (const char *)sqlite3_column_text(st, 2));
+        cJSON_AddItemToArray(list, o);
+    }
+    sqlite3_reset(st);
+    if (src != SQLITE_DONE && src != SQLITE_ROW)
+        return store_sq_dberr(c, err, "reading dataset summaries");
+    return 0;
+}
+
+int store_sq_dataset_summaries(void *impl, const char *const *experiment_ids, size_t n,
+                               cJSON **out, struct cap_error *err)
+{
+    struct sq *s = impl;
+    struct sq_conn *c = store_sq_reader(s);
+    int rc = store_sq_read_begin(c, err);
+    if (rc < 0)
+        goto done;
+    cJSON *list = cJSON_CreateArray();
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = summaries_of(c, experiment_ids[i], list, err);
+    if (rc < 0)
+        cJSON_Delete(list);
+    else
+        *out = list;
+    store_sq_read_end(c);
+done:
+    store_sq_reader_done(s, c);
+    return rc;
 }

@@ -555,8 +555,28 @@ release:
  * values last, LIMIT max_results+1 OFFSET n. */
 enum target { T_EXPERIMENTS, T_MODELS };
 
+/* Models with a metric logged against any of the datasets. */
+static void datasets_cond(struct sq_query *q, const struct store_dataset_filter *ds, size_t n,
+                          bool *first)
+{
+    and(q, first);
+    store_sq_query_sql(q, "EXISTS (SELECT 1 FROM metrics md WHERE md.model_id = lm.model_id "
+                          "AND (");
+    for (size_t i = 0; i < n; i++) {
+        store_sq_query_sql(q, i ? " OR (md.dataset_name = " : "(md.dataset_name = ");
+        store_sq_query_text(q, ds[i].name);
+        if (ds[i].digest) {
+            store_sq_query_sql(q, " AND md.dataset_digest = ");
+            store_sq_query_text(q, ds[i].digest);
+        }
+        store_sq_query_sql(q, ")");
+    }
+    store_sq_query_sql(q, "))");
+}
+
 static int build_simple(struct sq_query *q, enum target t, const struct store_query *sq,
-                        const int64_t *eids, size_t neids, bool filter_eids, int64_t limit,
+                        const int64_t *eids, size_t neids, bool filter_eids,
+                        const struct store_dataset_filter *ds, size_t nds, int64_t limit,
                         int64_t offset, struct cap_error *err)
 {
     const struct attr *attrs = t == T_EXPERIMENTS ? exp_attrs : model_attrs;
@@ -599,6 +619,8 @@ static int build_simple(struct sq_query *q, enum target t, const struct store_qu
         experiment_in(q, "lm.experiment_id", eids, neids, &first);
     lifecycle(q, t == T_EXPERIMENTS ? "e.lifecycle_stage" : "lm.lifecycle_stage", sq->view,
               &first);
+    if (t == T_MODELS && nds)
+        datasets_cond(q, ds, nds, &first);
     for (size_t i = 0; f && i < f->n; i++) {
         const struct filter_cond *c = &f->conds[i];
         and(q, &first);
@@ -663,8 +685,9 @@ static int build_simple(struct sq_query *q, enum target t, const struct store_qu
 }
 
 static int simple_search(struct sq *s, enum target t, const struct store_query *sq,
-                         const char *const *ids, size_t nids, cJSON **out, char **next_token,
-                         struct cap_error *err)
+                         const char *const *ids, size_t nids,
+                         const struct store_dataset_filter *ds, size_t nds, cJSON **out,
+                         char **next_token, struct cap_error *err)
 {
     int64_t offset = 0;
     int rc = store_sq_page_offset(sq->page_token, &offset, err);
@@ -685,8 +708,8 @@ static int simple_search(struct sq *s, enum target t, const struct store_query *
     sqlite3_stmt *st = NULL;
     if ((rc = store_sq_read_begin(c, err)) < 0)
         goto release;
-    rc = build_simple(&q, t, sq, eids, neids, filter_eids, (int64_t)sq->max_results + 1, offset,
-                      err);
+    rc = build_simple(&q, t, sq, eids, neids, filter_eids, ds, nds, (int64_t)sq->max_results + 1,
+                      offset, err);
     if (rc < 0)
         goto end;
     if (!(st = store_sq_query_prepare(c, &q, err))) {
@@ -717,12 +740,12 @@ release:
 int store_sq_experiment_search(void *impl, const struct store_query *q, cJSON **out,
                                char **next_token, struct cap_error *err)
 {
-    return simple_search(impl, T_EXPERIMENTS, q, NULL, 0, out, next_token, err);
+    return simple_search(impl, T_EXPERIMENTS, q, NULL, 0, NULL, 0, out, next_token, err);
 }
 
 int store_sq_logged_model_search(void *impl, const struct store_logged_model_query *q,
                                  cJSON **out, char **next_token, struct cap_error *err)
 {
-    return simple_search(impl, T_MODELS, &q->q, q->experiment_ids, q->nexperiments, out,
-                         next_token, err);
+    return simple_search(impl, T_MODELS, &q->q, q->experiment_ids, q->nexperiments, q->datasets,
+                         q->ndatasets, out, next_token, err);
 }

@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "base/buf.h"
+#include "base/json.h"
 
 #define SHOWN 80   /* characters of a value quoted in a message */
 
@@ -167,12 +169,12 @@ int validate_key(const char *kind, const char *key, struct cap_error *err)
     }
     if (key_is_path_trick(key)) {
         char *norm = normpath(key);
-        int rc = cap_err(err, CAP_EINVAL,
-                         "Invalid value \"%.*s%s\" for parameter 'key' supplied: Names may be "
-                         "treated as files in certain cases, and must not resolve to other "
-                         "names when treated as such. This name would resolve to '%.*s'",
-                         shown_bytes(key, SHOWN), key, ellipsis(key), shown_bytes(norm, SHOWN),
-                         norm);
+        char why[256];
+        snprintf(why, sizeof why,
+                 "Names may be treated as files in certain cases, and must not resolve to "
+                 "other names when treated as such. This name would resolve to '%.*s'",
+                 shown_bytes(norm, SHOWN), norm);
+        int rc = cap_json_invalid_str(err, "key", key, why);
         free(norm);
         return rc;
     }
@@ -236,8 +238,7 @@ int validate_run_id(const char *run_id, struct cap_error *err)
     for (size_t i = 1; ok && i < n; i++)
         ok = is_ascii_word(p[i]) || p[i] == '-';
     if (!ok)
-        return cap_err(err, CAP_EINVAL, "Invalid value \"%.*s%s\" for parameter 'run_id' supplied",
-                       shown_bytes(run_id, SHOWN), run_id, ellipsis(run_id));
+        return cap_json_invalid_str(err, "run_id", run_id, NULL);
     return 0;
 }
 
@@ -348,6 +349,36 @@ int validate_artifact_location(const char *loc, struct cap_error *err)
         return cap_err(err, CAP_EINVAL, "Invalid artifact_location '%.*s%s': %s",
                        shown_bytes(loc, SHOWN), loc, ellipsis(loc), why);
     return 0;
+}
+
+static bool has_scheme(const char *s)
+{
+    if (!isalpha((unsigned char)*s))
+        return false;
+    while (isalnum((unsigned char)*s) || *s == '+' || *s == '-' || *s == '.')
+        s++;
+    return *s == ':';
+}
+
+char *resolve_artifact_location(const char *loc)
+{
+    if (!loc || !*loc || loc[0] == '/' || has_scheme(loc))
+        return loc ? cap_xstrdup(loc) : NULL;
+    char *cwd = getcwd(NULL, 0);
+    struct cap_buf b;
+    cap_buf_init(&b);
+    cap_buf_puts(&b, cwd && strcmp(cwd, "/") != 0 ? cwd : "");
+    free(cwd);
+    /* as pathlib joins: empty and "." pieces drop out */
+    for (const char *p = loc; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n && !(n == 1 && p[0] == '.')) {
+            cap_buf_putc(&b, '/');
+            cap_buf_append(&b, p, n);
+        }
+        p += n + (p[n] == '/');
+    }
+    return cap_buf_steal(&b);
 }
 
 static int batch_too_big(struct cap_error *err, const char *what, int limit, size_t got)

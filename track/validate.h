@@ -36,6 +36,10 @@ int validate_experiment_id(const char *id, struct cap_error *err);
  * a whole piece between '/', '\\', '?', '&' or '=' (path segments and query
  * strings), checked on the raw text and after each round of percent-decoding
  * (%2e%2e, %252e%252e, ...). */
+/* MLflow resolves a relative local path (no scheme) against the server's
+ * working directory: "my_location" -> "<cwd>/my_location". Anything else is
+ * returned as given. Free the result. */
+char *resolve_artifact_location(const char *loc);
 int validate_artifact_location(const char *loc, struct cap_error *err);
 int validate_batch_sizes(size_t nmetrics, size_t nparams, size_t ntags, struct cap_error *err);
 /* Run status names RUNNING SCHEDULED FINISHED FAILED KILLED, or their enum

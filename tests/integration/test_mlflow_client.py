@@ -294,3 +294,77 @@ def test_log_batch_through_client(mlflow_client):
     # an exact duplicate is a no-op
     mlflow_client.log_batch(run.info.run_id, metrics=metrics[:10])
     assert len(mlflow_client.get_metric_history(run.info.run_id, "m")) == 1500
+
+
+def _log_steps(client, run_id, n, key="m"):
+    for i in range(n):
+        client.log_metric(run_id, key, float(i), timestamp=1000 + i, step=i)
+
+
+def test_metric_history_pages(mlflow_client):
+    import requests
+    run_id = mlflow_client.create_run(mlflow_client.create_experiment("pages")).info.run_id
+    _log_steps(mlflow_client, run_id, 10)
+    url = f"{mlflow_client.tracking_uri}/api/2.0/mlflow/metrics/get-history"
+    seen, token = [], None
+    while True:
+        params = {"run_id": run_id, "metric_key": "m", "max_results": 4}
+        if token:
+            params["page_token"] = token
+        body = requests.get(url, params=params).json()
+        seen += [m["step"] for m in body["metrics"]]
+        token = body.get("next_page_token")
+        if not token:
+            break
+    assert seen == list(range(10))
+
+
+def test_metric_history_bulk_and_interval(mlflow_client):
+    import requests
+    exp = mlflow_client.create_experiment("bulk")
+    r1 = mlflow_client.create_run(exp).info.run_id
+    r2 = mlflow_client.create_run(exp).info.run_id
+    _log_steps(mlflow_client, r1, 10)
+    _log_steps(mlflow_client, r2, 20)
+    base = f"{mlflow_client.tracking_uri}/ajax-api/2.0/mlflow/metrics/"
+    bulk = requests.get(base + "get-history-bulk",
+                        params={"run_id": [r2, r1, "0" * 32], "metric_key": "m"}).json()
+    runs = [m["run_id"] for m in bulk["metrics"]]
+    assert runs == sorted(runs) and len(runs) == 30  # by run id; unknown runs have none
+    # MLflow's sampling: every 4th of the 20 distinct steps, the last, and each run's ends
+    got = requests.get(base + "get-history-bulk-interval",
+                       params={"run_ids": [r1, r2], "metric_key": "m", "max_results": 5}).json()
+    steps = [0, 4, 8, 9, 12, 16, 19]
+    assert [(m["run_id"], m["step"]) for m in got["metrics"]] == (
+        [(r1, s) for s in steps if s < 10] + [(r2, s) for s in steps])
+
+
+def test_search_datasets_summaries(mlflow_client):
+    import requests
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+    exp = mlflow_client.create_experiment("summaries")
+    run_id = mlflow_client.create_run(exp).info.run_id
+    ds = Dataset(name="d1", digest="g1", source_type="local", source="s")
+    mlflow_client.log_inputs(run_id, [DatasetInput(ds, [InputTag("mlflow.data.context", "train")])])
+    got = requests.post(
+        f"{mlflow_client.tracking_uri}/ajax-api/2.0/mlflow/experiments/search-datasets",
+        json={"experiment_ids": [exp]}).json()
+    assert got["dataset_summaries"] == [
+        {"experiment_id": exp, "name": "d1", "digest": "g1", "context": "train"}]
+
+
+def test_relative_artifact_location_and_model_dataset_filter(mlflow_client, server):
+    exp_id = mlflow_client.create_experiment("rel", artifact_location="./my_loc//x")
+    loc = mlflow_client.get_experiment(exp_id).artifact_location
+    assert os.path.isabs(loc) and loc.endswith("/my_loc/x")
+    m1 = mlflow_client.create_logged_model(exp_id)
+    mlflow_client.create_logged_model(exp_id)
+    run_id = mlflow_client.create_run(exp_id).info.run_id
+    mlflow_client.log_metric(run_id, "acc", 1, dataset_name="ds", dataset_digest="1",
+                             model_id=m1.model_id)
+    found = mlflow_client.search_logged_models(
+        experiment_ids=[exp_id], datasets=[{"dataset_name": "ds", "dataset_digest": "1"}])
+    assert [m.model_id for m in found] == [m1.model_id]
+    found = mlflow_client.search_logged_models(
+        experiment_ids=[exp_id], datasets=[{"dataset_name": "ds", "dataset_digest": "2"}])
+    assert list(found) == []
