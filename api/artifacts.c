@@ -379,18 +379,16 @@ static int model_version_get_artifact(const struct api_env *env, const struct ap
         return rc;
     if (blob_check_path(rel, 0, err) < 0)
         return invalid_path(resp, err);
-    static const char *const fields[] = {"name", "version"};
-    const char **outs[] = {&name, &version};
+    /* (the version comes as a string in a query, maybe a number in JSON) */
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req->msg, "version");
     char num[32];
-    for (int i = 0; i < 2; i++) {
-        /* the version may come as a JSON number from a JSON body */
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(req->msg, fields[i]);
-        if (i == 1 && cJSON_IsNumber(v)) {
-            snprintf(num, sizeof num, "%.0f", v->valuedouble);
-            version = num;
-        } else if ((rc = cap_json_get_str(req->msg, fields[i], true, outs[i], err)) < 0) {
-            return rc;
-        }
+    if ((rc = cap_json_get_str(req->msg, "name", true, &name, err)) < 0)
+        return rc;
+    if (cJSON_IsNumber(v)) {
+        snprintf(num, sizeof num, "%.0f", v->valuedouble);
+        version = num;
+    } else if ((rc = cap_json_get_str(req->msg, "version", true, &version, err)) < 0) {
+        return rc;
     }
     char *root = NULL;
     if ((rc = model_version_root(env, name, version, &root, err)) < 0)
