@@ -1,12 +1,16 @@
 /* artifacts.c - MLflow's artifact proxy (/api/2.0/mlflow-artifacts/...):
  * upload by PUT (streamed to disk), download by GET (streamed from disk, as
- * an attachment), list, delete; plus the run-relative list that older clients
- * and the UI use. Every path goes through blob_check_path before the
- * filesystem sees it. */
+ * an attachment typed by attachment.c), list, delete; plus the routes
+ * relative to an owner's artifact root that older clients and the UI use:
+ * a run's (list, /get-artifact, the UI's upload-artifact), a logged
+ * model's and a registered model version's. Every path goes through
+ * blob_check_path before the filesystem sees it. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "api/attachment.h"
 #include "api/common.h"
 #include "base/buf.h"
 #include "base/json.h"
@@ -81,6 +85,27 @@ static void upload_abort(void *state)
 static const struct api_upload_ops upload_ops = {upload_begin, upload_data, upload_end,
                                                  upload_abort};
 
+/* Streams the file at relpath (under the artifact root) as an attachment,
+ * typed by its name. */
+static int send_file(const struct api_env *env, const char *relpath, struct api_response *resp,
+                     struct cap_error *err)
+{
+    int fd;
+    uint64_t size;
+    int rc = blob_check_path(relpath, 0, err);
+    if (rc < 0 || (rc = blob_open_read(env->blob, relpath, &fd, &size, err)) < 0)
+        return rc;
+    const char *slash = strrchr(relpath, '/');
+    const char *name = slash ? slash + 1 : relpath;
+    resp->fd = fd;
+    resp->fd_size = size;
+    resp->content_type = attachment_mime_type(name);
+    char *cd = attachment_disposition(name);
+    api_response_header(resp, "Content-Disposition", cd);
+    free(cd);
+    return 0;
+}
+
 static int download(const struct api_env *env, const struct api_request *req,
                     struct api_response *resp, struct cap_error *err)
 {
@@ -88,15 +113,7 @@ static int download(const struct api_env *env, const struct api_request *req,
     int rc = tail_path(req, &path, err);
     if (rc < 0)
         return rc;
-    int fd;
-    uint64_t size;
-    rc = blob_open_read(env->blob, path, &fd, &size, err);
-    if (rc == 0) {
-        const char *slash = strrchr(path, '/');
-        resp->fd = fd;
-        resp->fd_size = size;
-        resp->attachment_name = cap_xstrdup(slash ? slash + 1 : path);
-    }
+    rc = send_file(env, path, resp, err);
     free(path);
     return rc;
 }
@@ -116,12 +133,13 @@ static int delete_artifact(const struct api_env *env, const struct api_request *
 static int list_path(const struct api_env *env, const char *path, struct api_response *resp,
                      struct cap_error *err)
 {
-    int rc = blob_check_path(path, 1, err);
+    char *dir = blob_list_path(path);
+    int rc = blob_check_path(dir, 1, err);
     cJSON *files = NULL;
-    if (rc < 0 || (rc = blob_list(env->blob, path, &files, err)) < 0)
-        return rc;
-    resp->json = api_wrap("files", files);
-    return 0;
+    if (rc == 0 && (rc = blob_list(env->blob, dir, &files, err)) == 0)
+        resp->json = api_wrap("files", files);
+    free(dir);
+    return rc;
 }
 
 static int list(const struct api_env *env, const struct api_request *req,
@@ -134,87 +152,299 @@ static int list(const struct api_env *env, const struct api_request *req,
     return list_path(env, path, resp, err);
 }
 
-/* Maps a run's artifact_uri (mlflow-artifacts:/<exp>/<run>/artifacts) plus a
- * relative path to a path under the artifact root. */
-static int run_artifact_path(const struct api_env *env, const cJSON *msg, char **out,
-                             struct cap_error *err)
+/* A path relative to a run's, a logged model's or a model version's
+ * artifact root, as the run-relative routes take it. A refused one is
+ * answered as MLflow answers it, 400 with the message "Invalid path" that
+ * clients and MLflow's tests compare exactly, and with the rule it broke in
+ * "details". */
+static int invalid_path(struct api_response *resp, const struct cap_error *why)
 {
-    const char *run_id, *rel = NULL;
-    int rc = api_run_id(msg, &run_id, err);
-    if (rc < 0 || (rc = cap_json_get_str(msg, "path", false, &rel, err)) < 0)
-        return rc;
-    cJSON *run = NULL;
-    if ((rc = store_run_get(env->store, run_id, &run, err)) < 0)
-        return rc;
-    const cJSON *uri = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(run, "info"), "artifact_uri");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error_code", cap_err_name(CAP_EINVAL));
+    cJSON_AddStringToObject(o, "message", "Invalid path");
+    cJSON_AddStringToObject(o, "details", why->msg);
+    resp->status = cap_err_http_status(CAP_EINVAL);
+    resp->json = o;
+    return 0;
+}
+
+/* The directory under the artifact root that an owner's artifact_uri
+ * (mlflow-artifacts:/<path>) names; owner names it in errors. */
+static int uri_root(const char *uri, const char *owner, char **root, struct cap_error *err)
+{
     static const char scheme[] = "mlflow-artifacts:";
-    if (!cJSON_IsString(uri) || strncmp(uri->valuestring, scheme, sizeof scheme - 1) != 0) {
-        cJSON_Delete(run);
-        return cap_err(err, CAP_EINVAL,
-                       "Run %s stores its artifacts outside Capstan's artifact store", run_id);
-    }
-    const char *root = uri->valuestring + sizeof scheme - 1;
-    while (*root == '/')
-        root++;
+    if (!uri || strncmp(uri, scheme, sizeof scheme - 1) != 0)
+        return cap_err(err, CAP_EINVAL, "%s stores its artifacts outside Capstan's artifact store",
+                       owner);
+    const char *p = uri + sizeof scheme - 1;
+    while (*p == '/')
+        p++;
+    *root = cap_xstrdup(p);
+    return 0;
+}
+
+/* The artifact_uri in an entity's "info" (a run, a logged model). */
+static const char *info_uri(const cJSON *entity)
+{
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(entity, "info"), "artifact_uri");
+    return cJSON_IsString(u) ? u->valuestring : NULL;
+}
+
+static char *join(const char *root, const char *rel)
+{
     struct cap_buf b;
     cap_buf_init(&b);
     cap_buf_puts(&b, root);
-    if (rel && *rel) {
+    if (*root && *rel)
         cap_buf_putc(&b, '/');
-        cap_buf_puts(&b, rel);
+    cap_buf_puts(&b, rel);
+    return cap_buf_steal(&b);
+}
+
+/* Lists root/rel, with paths relative to root, and root's URI as root_uri. */
+static int list_under(const struct api_env *env, const char *root_uri, const char *root,
+                      const char *rel, struct api_response *resp, struct cap_error *err)
+{
+    char *path = join(root, rel);
+    int rc = list_path(env, path, resp, err);
+    free(path);
+    if (rc < 0)
+        return rc;
+    cJSON *f;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(resp->json, "files"))
+    {
+        cJSON *p = cJSON_GetObjectItemCaseSensitive(f, "path");
+        if (*rel && cJSON_IsString(p)) {
+            char *full = join(rel, p->valuestring);
+            cJSON_SetValuestring(p, full);
+            free(full);
+        }
     }
-    cJSON_Delete(run);
-    *out = cap_buf_steal(&b);
+    cJSON_AddStringToObject(resp->json, "root_uri", root_uri);
     return 0;
+}
+
+/* Sends root/rel, or lists it when list. */
+static int serve_under(const struct api_env *env, const char *root_uri, const char *rel, bool list,
+                       const char *owner, struct api_response *resp, struct cap_error *err)
+{
+    char *root = NULL;
+    int rc = uri_root(root_uri, owner, &root, err);
+    if (rc < 0)
+        return rc;
+    if (list) {
+        rc = list_under(env, root_uri, root, rel, resp, err);
+    } else {
+        char *path = join(root, rel);
+        rc = send_file(env, path, resp, err);
+        free(path);
+    }
+    free(root);
+    return rc;
+}
+
+/* The run-relative path in msg's field: "" when absent and allow_empty. */
+static int rel_field(const cJSON *msg, const char *field, bool allow_empty, const char **rel,
+                     struct cap_error *err)
+{
+    *rel = "";
+    int rc = cap_json_get_str(msg, field, !allow_empty, rel, err);
+    return rc < 0 ? rc : 0;
+}
+
+/* rel checked (a copy, in *out), for a listing (where "" names the root
+ * and "." segments are dropped) or a file; *out is NULL when it was refused. */
+static int check_rel(const char *rel, bool list, char **out, struct cap_error *err)
+{
+    *out = list ? blob_list_path(rel) : cap_xstrdup(rel);
+    int rc = blob_check_path(*out, list, err);
+    if (rc < 0) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* The older run-relative API (/api/2.0/mlflow/artifacts/list and
+ * /get-artifact): paths relative to the run's artifact root. */
+static int run_serve(const struct api_env *env, const struct api_request *req, bool list,
+                     struct api_response *resp, struct cap_error *err)
+{
+    const char *arg, *run_id;
+    char *rel;
+    int rc = rel_field(req->msg, "path", list, &arg, err);
+    if (rc < 0)
+        return rc;
+    if (check_rel(arg, list, &rel, err) < 0)
+        return invalid_path(resp, err);
+    cJSON *run = NULL;
+    if ((rc = api_run_id(req->msg, &run_id, err)) == 0 &&
+        (rc = store_run_get(env->store, run_id, &run, err)) == 0) {
+        char owner[96];
+        snprintf(owner, sizeof owner, "Run %s", run_id);
+        rc = serve_under(env, info_uri(run), rel, list, owner, resp, err);
+        cJSON_Delete(run);
+    }
+    free(rel);
+    return rc;
 }
 
 static int run_list(const struct api_env *env, const struct api_request *req,
                     struct api_response *resp, struct cap_error *err)
 {
-    char *path;
-    int rc = run_artifact_path(env, req->msg, &path, err);
-    if (rc < 0)
-        return rc;
-    rc = list_path(env, path, resp, err);
-    free(path);
-    if (rc == 0) {
-        const char *rel = NULL;
-        cap_json_get_str(req->msg, "path", false, &rel, NULL);
-        /* This older API answers with paths relative to the run's root. */
-        cJSON *f;
-        cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(resp->json, "files"))
-        {
-            cJSON *p = cJSON_GetObjectItemCaseSensitive(f, "path");
-            if (rel && *rel && cJSON_IsString(p)) {
-                struct cap_buf b;
-                cap_buf_init(&b);
-                cap_buf_printf(&b, "%s/%s", rel, p->valuestring);
-                cJSON_SetValuestring(p, b.data);
-                cap_buf_free(&b);
-            }
-        }
-    }
-    return rc;
+    return run_serve(env, req, true, resp, err);
 }
 
 static int run_get_artifact(const struct api_env *env, const struct api_request *req,
                             struct api_response *resp, struct cap_error *err)
 {
-    char *path;
-    int rc = run_artifact_path(env, req->msg, &path, err);
+    return run_serve(env, req, false, resp, err);
+}
+
+/* A logged model's artifacts (/api/2.0/mlflow/logged-models/{id}/artifacts/...). */
+static int logged_model_serve(const struct api_env *env, const struct api_request *req, bool list,
+                              struct api_response *resp, struct cap_error *err)
+{
+    const char *arg;
+    char *rel;
+    int rc = rel_field(req->msg, list ? "artifact_directory_path" : "artifact_file_path", true,
+                       &arg, err);
     if (rc < 0)
         return rc;
-    int fd;
-    uint64_t size;
+    if (!list && !*arg)
+        return cap_err(err, CAP_EBADREQ,
+                       "Request must include the \"artifact_file_path\" query parameter.");
+    if (check_rel(arg, list, &rel, err) < 0)
+        return invalid_path(resp, err);
+    cJSON *model = NULL;
+    if ((rc = store_logged_model_get(env->store, req->params[0], &model, err)) == 0) {
+        char owner[160];
+        snprintf(owner, sizeof owner, "Logged model %.100s", req->params[0]);
+        rc = serve_under(env, info_uri(model), rel, list, owner, resp, err);
+        cJSON_Delete(model);
+    }
+    free(rel);
+    return rc;
+}
+
+static int logged_model_list(const struct api_env *env, const struct api_request *req,
+                             struct api_response *resp, struct cap_error *err)
+{
+    return logged_model_serve(env, req, true, resp, err);
+}
+
+static int logged_model_get_artifact(const struct api_env *env, const struct api_request *req,
+                                     struct api_response *resp, struct cap_error *err)
+{
+    return logged_model_serve(env, req, false, resp, err);
+}
+
+/* Where a model version's files are: its storage_location, else its
+ * source, resolved to a directory under the artifact root (malloc'd). */
+static int model_version_root(const struct api_env *env, const char *name, const char *version,
+                              char **root, struct cap_error *err)
+{
+    cJSON *mv = NULL, *meta = NULL;
+    int rc = store_model_version_get(env->store, name, version, &mv, err);
+    if (rc < 0 || (rc = store_model_version_metadata(env->store, name, version, &meta, err)) < 0) {
+        cJSON_Delete(mv);
+        return rc;
+    }
+    const cJSON *loc = cJSON_GetObjectItemCaseSensitive(meta, "storage_location");
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(mv, "source");
+    const char *uri = cJSON_IsString(loc) ? loc->valuestring
+                      : cJSON_IsString(src) ? src->valuestring
+                                            : "";
+    struct registry_source where = {0};
+    char *full_uri = NULL, *source_run = NULL;
+    if ((rc = registry_parse_source(uri, "model version source", &where, err)) == 0)
+        rc = api_artifact_source(env, &where, "model version source", uri, &full_uri, root,
+                                 &source_run, err);
+    registry_source_clear(&where);
+    free(full_uri);
+    free(source_run);
+    cJSON_Delete(mv);
+    cJSON_Delete(meta);
+    return rc;
+}
+
+/* /model-versions/get-artifact: a file of a registered model version. */
+static int model_version_get_artifact(const struct api_env *env, const struct api_request *req,
+                                      struct api_response *resp, struct cap_error *err)
+{
+    const char *rel, *name, *version;
+    int rc = rel_field(req->msg, "path", false, &rel, err);
+    if (rc < 0)
+        return rc;
+    if (blob_check_path(rel, 0, err) < 0)
+        return invalid_path(resp, err);
+    /* (the version comes as a string in a query, maybe a number in JSON) */
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req->msg, "version");
+    char num[32];
+    if ((rc = cap_json_get_str(req->msg, "name", true, &name, err)) < 0)
+        return rc;
+    if (cJSON_IsNumber(v)) {
+        snprintf(num, sizeof num, "%.0f", v->valuedouble);
+        version = num;
+    } else if ((rc = cap_json_get_str(req->msg, "version", true, &version, err)) < 0) {
+        return rc;
+    }
+    char *root = NULL;
+    if ((rc = model_version_root(env, name, version, &root, err)) < 0)
+        return rc;
+    char *path = join(root, rel);
+    rc = send_file(env, path, resp, err);
+    free(path);
+    free(root);
+    return rc;
+}
+
+/* The UI's upload (POST /ajax-api/2.0/mlflow/upload-artifact?run_uuid=&path=,
+ * the file as the body), with MLflow's checks and words, in its order. */
+#define UPLOAD_ARTIFACT_MAX (10u << 20)
+
+static int upload_artifact(const struct api_env *env, const struct api_request *req,
+                           struct api_response *resp, struct cap_error *err)
+{
+    const char *run_id = NULL, *rel = NULL;
+    cap_json_get_str(req->msg, "run_uuid", false, &run_id, NULL);
+    if (!run_id || !*run_id)
+        cap_json_get_str(req->msg, "run_id", false, &run_id, NULL);
+    if (!run_id || !*run_id)
+        return cap_err(err, CAP_EINVAL, "Request must specify run_uuid.");
+    cap_json_get_str(req->msg, "path", false, &rel, NULL);
+    if (!rel || !*rel)
+        return cap_err(err, CAP_EINVAL, "Request must specify path.");
+    if (blob_check_path(rel, 0, err) < 0)
+        return invalid_path(resp, err);
+    if (req->body_len > UPLOAD_ARTIFACT_MAX)
+        return cap_err(err, CAP_EINVAL, "Artifact size is too large. Max size is 10MB.");
+    if (req->body_len == 0)
+        return cap_err(err, CAP_EINVAL, "Request must specify data.");
+    cJSON *run = NULL;
+    int rc = api_run_id(req->msg, &run_id, err);
+    if (rc < 0 || (rc = store_run_get(env->store, run_id, &run, err)) < 0)
+        return rc;
+    char owner[96], *root = NULL;
+    snprintf(owner, sizeof owner, "Run %s", run_id);
+    rc = uri_root(info_uri(run), owner, &root, err);
+    cJSON_Delete(run);
+    if (rc < 0)
+        return rc;
+    char *path = join(root, rel);
+    free(root);
+    struct blob_writer *w;
     if ((rc = blob_check_path(path, 0, err)) == 0 &&
-        (rc = blob_open_read(env->blob, path, &fd, &size, err)) == 0) {
-        const char *slash = strrchr(path, '/');
-        resp->fd = fd;
-        resp->fd_size = size;
-        resp->attachment_name = cap_xstrdup(slash ? slash + 1 : path);
+        (rc = blob_write_open(env->blob, path, &w, err)) == 0) {
+        if ((rc = blob_write(w, req->body, req->body_len, err)) < 0)
+            blob_write_abort(w);
+        else
+            rc = blob_write_commit(w, err);
     }
     free(path);
+    if (rc == 0)
+        resp->json = cJSON_CreateObject();
     return rc;
 }
 
@@ -237,5 +467,13 @@ const struct api_route api_artifact_routes[] = {
     {"POST", A "mpu/abort/*", API_BODY_JSON, mpu_unsupported, NULL},
     {"GET", "/api/2.0/mlflow/artifacts/list", API_BODY_JSON, run_list, NULL},
     {"GET", "/get-artifact", API_BODY_JSON, run_get_artifact, NULL},
+    {"GET", "/model-versions/get-artifact", API_BODY_JSON, model_version_get_artifact, NULL},
+    /* MLflow's own test asks with a doubled slash, which its server merges */
+    {"GET", "//model-versions/get-artifact", API_BODY_JSON, model_version_get_artifact, NULL},
+    {"POST", "/api/2.0/mlflow/upload-artifact", API_BODY_RAW, upload_artifact, NULL},
+    {"GET", "/api/2.0/mlflow/logged-models/{model_id}/artifacts/directories", API_BODY_JSON,
+     logged_model_list, NULL},
+    {"GET", "/api/2.0/mlflow/logged-models/{model_id}/artifacts/files", API_BODY_JSON,
+     logged_model_get_artifact, NULL},
     {NULL, NULL, API_BODY_JSON, NULL, NULL},
 };

@@ -41,6 +41,11 @@ int blob_check_path(const char *relpath, int allow_empty, struct cap_error *err)
 /* The same with an explicit length, so that a NUL inside a decoded URL path
  * is seen and refused instead of silently ending the string. */
 int blob_check_pathn(const char *relpath, size_t len, int allow_empty, struct cap_error *err);
+/* For listing: relpath without its "." segments (a copy), which name the
+ * directory they are in: the MLflow client lists "<dir>/." and then
+ * "<dir>/./sub" to download a whole tree. Only listing accepts them;
+ * blob_check_path refuses them, and '..' stays refused everywhere. */
+char *blob_list_path(const char *relpath);
 
 int blob_write_open(struct blob *b, const char *relpath, struct blob_writer **out,
                     struct cap_error *err);

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/buf.h"
+
 #define PATH_LIMIT 4096   /* bytes in a whole artifact path */
 #define SEGMENT_LIMIT 255 /* bytes in one segment (NAME_MAX) */
 #define SHOWN 200         /* bytes of a path quoted in a message */
@@ -103,4 +105,26 @@ int blob_check_pathn(const char *p, size_t n, int allow_empty, struct cap_error 
 int blob_check_path(const char *relpath, int allow_empty, struct cap_error *err)
 {
     return blob_check_pathn(relpath, relpath ? strlen(relpath) : 0, allow_empty, err);
+}
+
+char *blob_list_path(const char *relpath)
+{
+    struct cap_buf b;
+    cap_buf_init(&b);
+    cap_buf_puts(&b, "");
+    const char *s = relpath ? relpath : "";
+    bool first = true;
+    for (;;) {
+        size_t len = strcspn(s, "/");
+        if (!(len == 1 && s[0] == '.')) {
+            if (!first)
+                cap_buf_putc(&b, '/');
+            cap_buf_append(&b, s, len);
+            first = false;
+        }
+        if (s[len] == '\0')
+            break;
+        s += len + 1;
+    }
+    return cap_buf_steal(&b);
 }

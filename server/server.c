@@ -293,19 +293,13 @@ static enum MHD_Result send_api_response(struct MHD_Connection *conn, struct api
             cap_err(&e, CAP_EINTERNAL, "Could not stream the file");
             return send_error(conn, &e);
         }
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+        /* The handler names the type (and the Content-Disposition, among
+         * its headers); nosniff holds the browser to that type. */
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                resp->content_type ? resp->content_type
+                                                   : "application/octet-stream");
         MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-        if (resp->attachment_name) {
-            struct cap_buf h;
-            cap_buf_init(&h);
-            cap_buf_puts(&h, "attachment; filename=\"");
-            for (const char *p = resp->attachment_name; *p; p++)
-                if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
-                    cap_buf_putc(&h, *p);
-            cap_buf_putc(&h, '"');
-            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, h.data);
-            cap_buf_free(&h);
-        }
+        add_headers(r, resp);
         api_response_free(resp);
         return send_response(conn, r, status);
     }

@@ -517,6 +517,31 @@ static void test_traversal_refused(void **state)
     assert_int_equal(count_host_entries(parent), 1);
 }
 
+/* Listing drops "." segments (the MLflow client lists "<dir>/." and then
+ * "<dir>/./sub"); what is left is still checked, so '..' stays refused. */
+static void test_list_path_dot_segments(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {".", ""},         {"./", ""},         {"a/.", "a"},      {"a/./b", "a/b"},
+        {"./a/./b/.", "a/b"}, {"a/", "a/"},    {"", ""},          {"a/..", "a/.."},
+        {"a/.//b", "a//b"}, {".a/b.", ".a/b."},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = blob_list_path(cases[i][0]);
+        assert_string_equal(got, cases[i][1]);
+        free(got);
+    }
+    char *p = blob_list_path("x/./../y");
+    EXPECT_ERR(blob_check_path(p, 1, &e_), CAP_EINVAL, "'..' segments are not allowed");
+    free(p);
+    p = blob_list_path("a/.//b");
+    EXPECT_ERR(blob_check_path(p, 1, &e_), CAP_EINVAL, "empty path segments");
+    free(p);
+    /* outside listing, '.' is refused as before */
+    EXPECT_ERR(blob_check_path("a/./b", 0, &e_), CAP_EINVAL, "'.' segments are not allowed");
+}
+
 static void make_link(struct fx *fx, const char *target, const char *name)
 {
     char path[PATH_MAX * 2];
@@ -657,6 +682,7 @@ int main(void)
         BOTH(test_traversal_refused),
         BOTH(test_symlinks_outside_refused),
         BOTH(test_symlinks_inside_work),
+        cmocka_unit_test(test_list_path_dot_segments),
     };
     return cmocka_run_group_tests_name("blob", tests, NULL, NULL);
 }
