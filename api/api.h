@@ -75,9 +75,8 @@ struct api_response {
     char *text;                  /* owned; sent as text/plain */
     int fd;                      /* -1 when unused; the server closes it */
     uint64_t fd_size;
-    char *attachment_name;       /* owned; Content-Disposition filename */
     /* Raw bytes (used when json, text and fd are not): owned, sent with
-     * content_type (NULL = application/json). */
+     * content_type (NULL = application/json; for fd, application/octet-stream). */
     char *raw;
     size_t raw_len;
     const char *content_type;

@@ -166,8 +166,6 @@ void api_response_free(struct api_response *resp)
     if (resp->json)
         cJSON_Delete(resp->json);
     free(resp->text);
-    free(resp->attachment_name);
     resp->json = NULL;
     resp->text = NULL;
-    resp->attachment_name = NULL;
 }
