@@ -1,6 +1,7 @@
 /* json.c - typed access to request fields and protobuf-style output. */
 #include "base/json.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <math.h>
@@ -91,12 +92,110 @@ static void render_string(struct cap_buf *b, const char *str)
     cap_buf_putc(b, '"');
 }
 
-/* JSON does not say whether 9 was written 9 or 9.0, so a whole number shows
- * as an integer; others in the shortest form that reads back the same. */
-static void render_number(struct cap_buf *b, double d)
+/* ---- where a number came from: see cap_json_set_source ---- */
+
+static _Thread_local struct {
+    const cJSON *root;
+    const char *text, *end;
+} source;
+
+void cap_json_set_source(const cJSON *root, const char *text, size_t len)
 {
+    source.root = root;
+    source.text = root ? text : NULL;
+    source.end = root ? text + len : NULL;
+}
+
+struct number_hunt {
+    const char *end;
+    const cJSON *target;
+    bool found, is_float;
+};
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (unsigned char)*p <= 32) /* cJSON's notion of whitespace */
+        p++;
+    return p;
+}
+
+static const char *skip_string(const char *p, const char *end)
+{
+    if (p >= end || *p != '"')
+        return NULL;
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+/* Walks node's text from p in step with the parsed tree (cJSON keeps
+ * members in the text's order); returns the end of node's text, or NULL
+ * when the two disagree or the target was found. */
+static const char *hunt(struct number_hunt *h, const cJSON *node, const char *p, int depth)
+{
+    const char *end = h->end;
+    p = skip_ws(p, end);
+    if (!p || p >= end || depth > 64)
+        return NULL;
+    if (cJSON_IsObject(node) || cJSON_IsArray(node)) {
+        bool obj = cJSON_IsObject(node);
+        if (*p != (obj ? '{' : '['))
+            return NULL;
+        p++;
+        for (const cJSON *c = node->child; c; c = c->next) {
+            if (obj) {
+                if (!(p = skip_string(skip_ws(p, end), end)))
+                    return NULL;
+                if ((p = skip_ws(p, end)) >= end || *p++ != ':')
+                    return NULL;
+            }
+            if (!(p = hunt(h, c, p, depth + 1)))
+                return NULL;
+            if ((p = skip_ws(p, end)) < end && *p == ',')
+                p++;
+        }
+        p = skip_ws(p, end);
+        return p < end ? p + 1 : NULL;
+    }
+    if (cJSON_IsString(node))
+        return skip_string(p, end);
+    const char *tok = p;
+    while (p < end && (isalnum((unsigned char)*p) || *p == '-' || *p == '+' || *p == '.'))
+        p++;
+    if (node == h->target) {
+        h->found = true;
+        h->is_float = memchr(tok, '.', (size_t)(p - tok)) || memchr(tok, 'e', (size_t)(p - tok)) ||
+                      memchr(tok, 'E', (size_t)(p - tok));
+        return NULL;
+    }
+    return p;
+}
+
+/* Whether v, a number of this thread's request, was written as a float. */
+static bool written_as_float(const cJSON *v)
+{
+    if (!source.root)
+        return false;
+    struct number_hunt h = {.end = source.end, .target = v};
+    const char *p = source.text;
+    if (source.end - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+        p += 3; /* cJSON skips a byte-order mark */
+    hunt(&h, source.root, p, 0);
+    return h.found && h.is_float;
+}
+
+/* As Python shows the number MLflow parsed: an integer as digits, a float
+ * (written with '.', 'e' or 'E') in repr's shortest form, "9.0" when whole. */
+static void render_number(struct cap_buf *b, const cJSON *v)
+{
+    double d = v->valuedouble;
+    bool is_float = written_as_float(v);
     if (d == floor(d) && fabs(d) < 1e16) {
-        cap_buf_printf(b, "%.0f", d);
+        cap_buf_printf(b, is_float ? "%.0f.0" : "%.0f", d);
         return;
     }
     char s[40];
@@ -142,7 +241,7 @@ static void render(struct cap_buf *b, const cJSON *v, int depth)
     else if (cJSON_IsBool(v))
         cap_buf_puts(b, cJSON_IsTrue(v) ? "true" : "false");
     else if (cJSON_IsNumber(v))
-        render_number(b, v->valuedouble);
+        render_number(b, v);
     else if (cJSON_IsString(v))
         render_string(b, v->valuestring);
     else if (cJSON_IsObject(v))

@@ -45,6 +45,12 @@ int cap_json_get_array(const cJSON *obj, const char *field, bool required,
  * -CAP_EINVAL. */
 int cap_json_invalid(struct cap_error *err, const char *name, const cJSON *value,
                      const char *detail);
+/* The text this thread's request message (root) was parsed from, while its
+ * handler runs; NULL root clears it. JSON keeps no trace of whether a number
+ * was written 9 or 9.0, and MLflow quotes a rejected one as Python parsed it
+ * (int 9, float 9.0): with the source, cap_json_invalid can tell. The text
+ * is only walked on that error path. */
+void cap_json_set_source(const cJSON *root, const char *text, size_t len);
 /* The same for a string value. */
 int cap_json_invalid_str(struct cap_error *err, const char *name, const char *value,
                          const char *detail);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json.h"
 #include "track/validate.h"
 
 static char *repeat(char c, size_t n)
@@ -267,6 +268,32 @@ static void test_run_status(void **state)
     BAD(validate_run_status("11", &out, &e_), "Invalid run status");
 }
 
+/* A rejected value is quoted as MLflow quotes what Python parsed: with the
+ * request's text known, 9.0 stays a float; without it, a whole number reads
+ * as an integer. Members, arrays, escapes and a byte-order mark are walked. */
+static void test_invalid_value_quotes_the_source(void **state)
+{
+    (void)state;
+    const char *text = "\xEF\xBB\xBF{ \"a\\\"]\": [1, {\"x\": \"}\"}], \"n\": 123,\n"
+                       "  \"f\" : 9.0, \"e\": 1E2, \"neg\": -0.5, \"s\": \"\\u00e9\"}";
+    cJSON *root = cJSON_ParseWithLength(text, strlen(text));
+    assert_non_null(root);
+    const char *s;
+    BAD(cap_json_get_str(root, "n", true, &s, &e_), "Invalid value 123 for parameter 'n'");
+    BAD(cap_json_get_str(root, "f", true, &s, &e_), "Invalid value 9 for parameter 'f'");
+    cap_json_set_source(root, text, strlen(text));
+    BAD(cap_json_get_str(root, "n", true, &s, &e_), "Invalid value 123 for parameter 'n'");
+    BAD(cap_json_get_str(root, "f", true, &s, &e_), "Invalid value 9.0 for parameter 'f'");
+    BAD(cap_json_get_str(root, "e", true, &s, &e_), "Invalid value 100.0 for parameter 'e'");
+    BAD(cap_json_get_str(root, "neg", true, &s, &e_), "Invalid value -0.5 for parameter 'neg'");
+    BAD(cap_json_get_str(root, "a\"]", true, &s, &e_), "Invalid value [1,{\"x\":\"}\"}]");
+    int64_t i;
+    BAD(cap_json_get_i64(root, "s", true, &i, &e_), "Invalid value \"\\u00e9\" for parameter 's'");
+    cap_json_set_source(NULL, NULL, 0);
+    BAD(cap_json_get_str(root, "f", true, &s, &e_), "Invalid value 9 for parameter 'f'");
+    cJSON_Delete(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_names),             cmocka_unit_test(test_run_id),
         cmocka_unit_test(test_experiment_id),     cmocka_unit_test(test_artifact_location),
         cmocka_unit_test(test_batch_sizes),       cmocka_unit_test(test_run_status),
+        cmocka_unit_test(test_invalid_value_quotes_the_source),
     };
     return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
 }
