@@ -216,6 +216,27 @@ def test_local_source_inside_its_runs_artifact_directory(server, mlflow_client, 
     assert len(mlflow_client.search_model_versions("name = 'local'")) == 4
 
 
+def test_local_source_inside_capstans_store_is_read(server, mlflow_client, tmp_path):
+    """A local path that lies in Capstan's own artifact store is read like a
+    mlflow-artifacts:/ source: the ONNX model there is inspected."""
+    import onnx
+
+    root = os.path.join(server.data_dir, "artifacts", "local-in-store")
+    exp = mlflow_client.create_experiment("local-in-store", artifact_location="file://" + root)
+    run = mlflow_client.create_run(exp)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    onnx.save(_onnx_model(), str(model_dir / "model.onnx"))
+    mlflow_client.log_artifacts(run.info.run_id, str(model_dir), artifact_path="model")
+    mlflow_client.create_registered_model("in-store")
+    source = run.info.artifact_uri + "/model"
+    mv = mlflow_client.create_model_version("in-store", source, run.info.run_id)
+    assert (mv.status, mv.source) == ("READY", source)
+    fmt = _model_format(server, "in-store", "1")
+    assert fmt["format"] == "onnx" and fmt["servable"] is True, fmt
+    assert fmt["storage_location"].startswith("mlflow-artifacts:/local-in-store/")
+
+
 def test_version_from_logged_model_marks_the_model(mlflow_client):
     exp = mlflow_client.create_experiment("marked")
     model = mlflow_client.create_logged_model(experiment_id=exp)
