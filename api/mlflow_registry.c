@@ -1,7 +1,9 @@
 /* mlflow_registry.c - MLflow REST API 2.0, model registry part: registered
  * models, versions, stages, aliases, tags, download URIs. Version sources are
- * checked by registry/ (only Capstan's own artifact store) and ONNX models
- * are inspected at registration: an unreadable one is FAILED_REGISTRATION. */
+ * accepted by MLflow's rules (registry/source.c); only those in Capstan's own
+ * artifact store are read, and ONNX models there are inspected at
+ * registration (an unreadable one is FAILED_REGISTRATION). Any other source
+ * is recorded as not servable, with the reason. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "api/common.h"
 #include "base/buf.h"
 #include "base/json.h"
+#include "blob/blob.h"
 #include "registry/registry.h"
 #include "store/store.h"
 #include "track/validate.h"
@@ -231,63 +234,210 @@ HANDLER(alias_get)
 
 /* ---------------- versions ---------------- */
 
+static bool is_prompt(const struct cap_kv *tags, size_t ntags)
+{
+    for (size_t i = 0; i < ntags; i++)
+        if (strcmp(tags[i].key, "mlflow.prompt.is_prompt") == 0)
+            return true;
+    return false;
+}
+
+/* MLflow's rules on the request as sent: a local source must lie in the
+ * local artifact location of the run, or of the logged model, it names. */
+static int check_source(const struct api_env *env, const struct store_model_version_create *in,
+                        bool prompt, char **local_path, struct cap_error *err)
+{
+    bool local;
+    int rc = registry_check_source_rules(in->source, prompt, &local, err);
+    if (rc < 0 || !local)
+        return rc;
+    bool by_model = in->model_id != NULL;
+    const char *id = by_model ? in->model_id : in->run_id;
+    cJSON *owner = NULL;
+    if (id && (rc = by_model ? store_logged_model_get(env->store, id, &owner, err)
+                             : store_run_get(env->store, id, &owner, err)) < 0)
+        return rc;
+    const cJSON *loc = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(owner, "info"), "artifact_uri");
+    rc = registry_check_local_source(in->source, cJSON_IsString(loc) ? loc->valuestring : NULL,
+                                     by_model, local_path, err);
+    cJSON_Delete(owner);
+    return rc;
+}
+
+/* What is recorded for a source Capstan does not read: it is kept as MLflow
+ * keeps it (the download URI is the source itself), and not servable. */
+static cJSON *unread(const char *source, const char *why)
+{
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "storage_location", source);
+    cJSON_AddBoolToObject(m, "servable", false);
+    struct cap_buf b;
+    cap_buf_init(&b);
+    cap_buf_printf(&b, "Capstan reads models only from its own artifact store: %s", why);
+    cJSON_AddStringToObject(m, "reason", b.data);
+    cap_buf_free(&b);
+    return m;
+}
+
+/* models:/<name>/<version>, as MLflow's copy_model_version sends: the new
+ * version lies where that one does, and so keeps what was found there.
+ * Returns 1 when source is not of that form. */
+static int copy_location(const struct api_env *env, const char *source, cJSON **meta,
+                         struct cap_error *err)
+{
+    static const char pre[] = "models:/";
+    if (strncmp(source, pre, sizeof pre - 1) != 0)
+        return 1;
+    const char *name = source + sizeof pre - 1, *slash = strchr(name, '/');
+    if (slash == name || !slash || !slash[1] || strspn(slash + 1, "0123456789") != strlen(slash + 1))
+        return 1;
+    char *n = cap_xstrndup(name, (size_t)(slash - name));
+    cJSON *mv = NULL;
+    int rc = store_model_version_get(env->store, n, slash + 1, &mv, err);
+    if (rc == 0 && (rc = store_model_version_metadata(env->store, n, slash + 1, meta, err)) == 0 &&
+        !*meta) {
+        const cJSON *src = cJSON_GetObjectItemCaseSensitive(mv, "source");
+        *meta = cJSON_CreateObject();
+        cJSON_AddStringToObject(*meta, "storage_location", cJSON_IsString(src) ? src->valuestring : "");
+    }
+    free(n);
+    cJSON_Delete(mv);
+    if (rc < 0) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return cap_err(err, err->code, "Unable to fetch model from model URI source artifact "
+                       "location '%.200s': %s", source, why);
+    }
+    return 0;
+}
+
+struct located {
+    cJSON *meta;      /* the version's metadata_json */
+    char *failure;    /* an ONNX file that is not a model: FAILED_REGISTRATION */
+    char *run_id;     /* the run whose artifacts hold it, when the source says */
+    char *model_id;   /* the logged model the source names */
+};
+
+/* Where the version's files lie, when that is in Capstan's artifact store
+ * (a local path inside it counts): then they are inspected. Anything else
+ * is recorded, never read. */
+static int locate(const struct api_env *env, const char *source, const char *local_path,
+                  struct located *out, struct cap_error *err)
+{
+    int rc = copy_location(env, source, &out->meta, err);
+    if (rc <= 0)
+        return rc;
+    char *mapped = NULL, *uri = NULL, *relpath = NULL;
+    if (local_path) {
+        char *rel = registry_path_under(blob_root(env->blob), local_path);
+        if (!rel) {
+            out->meta = unread(source, "a local path outside Capstan's artifact store");
+            return 0;
+        }
+        struct cap_buf b;
+        cap_buf_init(&b);
+        cap_buf_printf(&b, "mlflow-artifacts:/%s", rel);
+        free(rel);
+        mapped = cap_buf_steal(&b);
+    }
+    const char *where = mapped ? mapped : source;
+    struct registry_source src = {0};
+    struct cap_error why;
+    if (registry_parse_source(where, "model version source", &src, &why) < 0) {
+        free(mapped);
+        if (strncmp(source, "models:/", 8) == 0) /* MLflow cannot find those either */
+            return cap_err(err, CAP_EINVAL, "Unable to fetch model from model URI source "
+                           "artifact location '%.200s': %s", source, why.msg);
+        out->meta = unread(source, why.msg);
+        return 0;
+    }
+    rc = api_artifact_source(env, &src, "model version source", where, &uri, &relpath,
+                             &out->run_id, &why);
+    if (rc == -CAP_EINVAL && src.kind == REGISTRY_SOURCE_RUN) {
+        out->meta = unread(source, why.msg); /* no such run here, or its artifacts are elsewhere */
+        rc = 0;
+    } else if (rc < 0) {
+        *err = why;
+    } else {
+        if (src.kind == REGISTRY_SOURCE_RUN)
+            out->run_id = cap_xstrdup(src.id);
+        else if (src.kind == REGISTRY_SOURCE_LOGGED_MODEL)
+            out->model_id = cap_xstrdup(src.id);
+        registry_inspect_model(env->blob, relpath, &out->meta, &out->failure);
+        if (!out->meta)
+            out->meta = cJSON_CreateObject();
+        cJSON_AddStringToObject(out->meta, "storage_location", uri);
+    }
+    registry_source_clear(&src);
+    free(mapped);
+    free(uri);
+    free(relpath);
+    return rc;
+}
+
+/* MLflow: a version registered from a logged model without a run_id takes
+ * the run that produced the model (404 when there is no such model). */
+static int model_run(const struct api_env *env, const char *model_id, char **run_id,
+                     struct cap_error *err)
+{
+    cJSON *m = NULL;
+    int rc = store_logged_model_get(env->store, model_id, &m, err);
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "info"),
+                                                      "source_run_id");
+    if (rc == 0 && cJSON_IsString(r) && *r->valuestring)
+        *run_id = cap_xstrdup(r->valuestring);
+    cJSON_Delete(m);
+    return rc;
+}
+
 HANDLER(version_create)
 {
     struct store_model_version_create in = {0};
-    struct registry_source src;
+    struct located at = {0};
     struct cap_kv *tags = NULL;
-    char *uri = NULL, *relpath = NULL, *failure = NULL, *meta_text = NULL, *source_run = NULL;
-    cJSON *meta = NULL, *out = NULL;
+    char *local_path = NULL, *meta_text = NULL, *model_run_id = NULL;
+    cJSON *out = NULL;
     int rc = model_name(req->msg, "name", &in.name, err);
-    if (rc < 0 || (rc = cap_json_get_str(req->msg, "source", true, &in.source, err)) < 0)
-        return rc;
-    if ((rc = registry_parse_source(in.source, "model version source", &src, err)) < 0)
-        return rc;
-    if ((rc = cap_json_get_str(req->msg, "run_id", false, &in.run_id, err)) < 0 ||
+    if (rc < 0 || (rc = cap_json_get_str(req->msg, "source", true, &in.source, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "run_id", false, &in.run_id, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "run_link", false, &in.run_link, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "description", false, &in.description, err)) < 0 ||
         (rc = cap_json_get_str(req->msg, "model_id", false, &in.model_id, err)) < 0 ||
         (rc = api_kv_list(req->msg, "tags", "tag", &tags, &in.ntags, err)) < 0)
         goto done;
+    in.tags = tags;
     if (in.run_id && !*in.run_id)
         in.run_id = NULL;
-    if (in.run_id && (rc = validate_run_id(in.run_id, err)) < 0)
+    if (in.model_id && !*in.model_id)
+        in.model_id = NULL;
+    if ((in.run_id && (rc = validate_run_id(in.run_id, err)) < 0) ||
+        (rc = check_source(env, &in, is_prompt(tags, in.ntags), &local_path, err)) < 0 ||
+        (rc = locate(env, in.source, local_path, &at, err)) < 0)
         goto done;
-    if (src.kind == REGISTRY_SOURCE_RUN && !in.run_id)
-        in.run_id = src.id;
-    if (src.kind == REGISTRY_SOURCE_LOGGED_MODEL && (!in.model_id || !*in.model_id))
-        in.model_id = src.id;
-    in.tags = tags;
-    if ((rc = api_artifact_source(env, &src, "model version source", in.source, &uri, &relpath,
-                                   &source_run, err)) < 0)
+    if (!in.model_id)
+        in.model_id = at.model_id;
+    if (!in.run_id)
+        in.run_id = at.run_id;
+    if (!in.run_id && in.model_id && (rc = model_run(env, in.model_id, &model_run_id, err)) < 0)
         goto done;
-    if (!in.run_id && source_run)
-        in.run_id = source_run;
-    registry_inspect_model(env->blob, relpath, &meta, &failure);
-    if (meta) {
-        cJSON_AddStringToObject(meta, "storage_location", uri);
-        meta_text = cap_json_print(meta);
-    } else {
-        cJSON *m = cJSON_CreateObject();
-        cJSON_AddStringToObject(m, "storage_location", uri);
-        meta_text = cap_json_print(m);
-        cJSON_Delete(m);
-    }
-    in.metadata_json = meta_text;
-    in.status = failure ? "FAILED_REGISTRATION" : "READY";
-    in.status_message = failure;
+    if (!in.run_id)
+        in.run_id = model_run_id;
+    in.metadata_json = meta_text = cap_json_print(at.meta);
+    in.status = at.failure ? "FAILED_REGISTRATION" : "READY";
+    in.status_message = at.failure;
     if ((rc = store_model_version_create(env->store, &in, &out, err)) < 0)
         goto done;
     resp->json = api_wrap("model_version", out);
 done:
-    registry_source_clear(&src);
     free(tags);
-    free(uri);
-    free(relpath);
-    free(failure);
+    free(local_path);
     free(meta_text);
-    free(source_run);
-    cJSON_Delete(meta);
+    free(model_run_id);
+    cJSON_Delete(at.meta);
+    free(at.failure);
+    free(at.run_id);
+    free(at.model_id);
     return rc < 0 ? rc : 0;
 }
 

@@ -156,13 +156,14 @@ int registry_check_model_name(const char *name, struct cap_error *err)
 
 int registry_check_version(const char *version, struct cap_error *err)
 {
-    size_t n = version ? strlen(version) : 0;
-    bool ok = n > 0 && n <= 18 && version[0] != '0';
-    for (size_t i = 0; ok && i < n; i++)
-        ok = isdigit((unsigned char)version[i]);
-    if (!ok)
+    const char *v = version ? version : "";
+    size_t n = strlen(v), sign = v[0] == '-' || v[0] == '+';
+    bool digits = n > sign && strspn(v + sign, "0123456789") == n - sign;
+    if (!digits) /* MLflow's words for what int() does not take */
+        return cap_err(err, CAP_EINVAL, "Parameter 'version' must be an integer, got '%.60s'.", v);
+    if (sign || n > 18 || v[0] == '0')
         return cap_err(err, CAP_EINVAL,
-                       "Invalid model version '%.60s': expected a positive integer", version ? version : "");
+                       "Invalid model version '%.60s': expected a positive integer", v);
     return 0;
 }
 

@@ -1,12 +1,14 @@
 /* registry.h - the model registry's own rules, apart from HTTP and SQL:
- * which version sources are acceptable (only Capstan's artifact store: the
- * class of MLflow's source CVEs is closed here), alias and stage names, and
+ * which version sources are accepted (MLflow's rules) and which of them
+ * Capstan reads (only its own artifact store: the class of MLflow's source
+ * CVEs is closed here), alias and stage names, and
  * what a registered ONNX model looks like (its signature and opsets, read
  * with libcapstan-infer's loader). */
 #ifndef CAP_REGISTRY_H
 #define CAP_REGISTRY_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 
 #include "base/error.h"
 
@@ -34,6 +36,29 @@ struct registry_source {
 int registry_parse_source(const char *source, const char *what, struct registry_source *out,
                           struct cap_error *err);
 void registry_source_clear(struct registry_source *src);
+
+/* MLflow's rules for a model version source (its server's, source.c), which
+ * decide what is accepted and stored; what Capstan reads is decided apart,
+ * by registry_parse_source. Any source with a scheme (s3://, https://,
+ * mlflow-artifacts://host/...) passes when, percent-decoded until nothing
+ * decodes, it has no '..' piece and its path is absolute with no '.' piece
+ * or NUL. A local one (no scheme, or file: on this host) sets *local: the
+ * caller then checks it with registry_check_local_source. prompt: the
+ * version is a prompt's, for which local paths are refused and scheme-less
+ * names ("dummy-source") accepted. -CAP_EINVAL with MLflow's words. */
+int registry_check_source_rules(const char *source, bool prompt, bool *local,
+                                struct cap_error *err);
+/* A local source is acceptable only inside the local artifact location of
+ * the run the request names (model_id: of the logged model): owner_location
+ * is that location, NULL when the request names none; one that is not
+ * local contains nothing. *path (malloc'd): the source as an absolute path
+ * without '.', '..' or repeated '/'. Symbolic links are not followed: the
+ * path is compared, never opened. */
+int registry_check_local_source(const char *source, const char *owner_location, bool model_id,
+                                char **path, struct cap_error *err);
+/* path (absolute, normalized) relative to dir ("" for dir itself), or NULL
+ * when it lies outside dir; malloc'd. */
+char *registry_path_under(const char *dir, const char *path);
 
 /* Alias names: ^[\w\-]*$, 1..255 characters, not "latest" nor v<digits>. */
 int registry_check_alias(const char *alias, struct cap_error *err);

@@ -154,8 +154,12 @@ struct store_logged_model_query {
  * per stage, in the order None, Staging, Production, Archived. Lists inside
  * the JSON are sorted: tags by key, aliases by alias name. A model's
  * last_updated_timestamp moves on every change to it or to anything it
- * holds (tags, aliases, versions); a version's on description and stage
- * changes. Empty optional strings at creation count as unset. */
+ * holds (tags, aliases, versions) except a version's description, as in
+ * MLflow; a version's on description and stage changes. Empty optional
+ * strings at creation count as unset (a version's description reads as "",
+ * as MLflow's server returns it). Creating a version with a model_id adds
+ * it to that logged model's mlflow.modelVersions tag in the same
+ * transaction (-CAP_ENOTFOUND when there is no such logged model). */
 struct store_model_version_create {
     const char *name;
     const char *source;          /* already checked by the caller */

@@ -220,6 +220,11 @@ int store_sq_runs_fill(struct sq_conn *c, const int64_t *rids, cJSON **runs, siz
     "lm.lifecycle_stage"
 int store_sq_logged_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
                                struct cap_error *err);
+/* Adds {"name": name, "version": version} to the logged model's
+ * mlflow.modelVersions tag (a JSON list, as MLflow writes it), inside the
+ * caller's transaction; -CAP_ENOTFOUND when there is no such model. */
+int store_sq_logged_model_note_version(struct sq_conn *c, const char *model_id, const char *name,
+                                       int64_t version, struct cap_error *err);
 
 /* ---- store_sqlite_registry.c: the model registry ---- */
 /* A RegisteredModel from a row of SQ_RM_COLUMNS (alias rm), with its

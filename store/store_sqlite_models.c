@@ -4,6 +4,7 @@
  * model_id (see log_metrics in store_sqlite_runs.c). Search lives in
  * store_sqlite_search.c. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +267,89 @@ int store_sq_logged_model_log_params(void *impl, const char *model_id,
 {
     struct model_job a = {.id = model_id, .kvs = params, .nkvs = nparams, .params = true};
     return store_sq_write(impl, job_put, &a, err);
+}
+
+/* ---- the registry's mark: mlflow.modelVersions ---- */
+
+static bool is_entry(const cJSON *e, const char *name, int64_t version)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "name");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "version");
+    return cJSON_GetArraySize(e) == 2 && cJSON_IsString(n) && strcmp(n->valuestring, name) == 0 &&
+           cJSON_IsNumber(v) && v->valuedouble == (double)version;
+}
+
+/* The tag's new text: the old list with the entry appended, kept as it was
+ * written (MLflow re-dumps it with json.dumps, which writes the same text
+ * for what it wrote); NULL when the entry is already there. A value that is
+ * not a JSON list is replaced. */
+static char *versions_with(const char *old, const char *name, int64_t version)
+{
+    cJSON *list = old ? cJSON_ParseWithOpts(old, NULL, true) : NULL;
+    bool keep = cJSON_IsArray(list);
+    if (!keep) {
+        cJSON_Delete(list);
+        list = NULL;
+    }
+    const cJSON *e;
+    cJSON_ArrayForEach(e, list)
+    {
+        if (is_entry(e, name, version)) {
+            cJSON_Delete(list);
+            return NULL;
+        }
+    }
+    /* json.dumps's separators: ", " and ": " (names are checked for control
+     * characters; non-ASCII ones are written as UTF-8, json.dumps would
+     * escape them) */
+    cJSON *s = cJSON_CreateString(name);
+    char *quoted = cJSON_PrintUnformatted(s);
+    cJSON_Delete(s);
+    struct cap_buf b;
+    cap_buf_init(&b);
+    if (keep && cJSON_GetArraySize(list) > 0) {
+        size_t n = strlen(old);
+        while (n > 0 && old[n - 1] != ']')
+            n--;
+        cap_buf_append(&b, old, n - 1);
+        while (b.len > 0 && (b.data[b.len - 1] == ' ' || b.data[b.len - 1] == '\n'))
+            b.len--;
+        cap_buf_puts(&b, ", ");
+    } else {
+        cap_buf_putc(&b, '[');
+    }
+    cap_buf_printf(&b, "{\"name\": %s, \"version\": %lld}]", quoted, (long long)version);
+    cJSON_free(quoted);
+    cJSON_Delete(list);
+    return cap_buf_steal(&b);
+}
+
+int store_sq_logged_model_note_version(struct sq_conn *c, const char *model_id, const char *name,
+                                       int64_t version, struct cap_error *err)
+{
+    static const char key[] = "mlflow.modelVersions";
+    int rc = model_find(c, model_id, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT value FROM logged_model_tags WHERE model_id = ? AND key = ?",
+        SQ_ARGS(SQ_TEXT(model_id), SQ_TEXT(key)), err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    rc = sqlite3_step(st);
+    const char *text = rc == SQLITE_ROW ? store_sq_col_text(st, 0) : NULL;
+    char *old = text ? cap_xstrdup(text) : NULL;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store_sq_dberr(c, err, "reading a logged model's tags");
+    char *value = versions_with(old, name, version);
+    free(old);
+    if (!value)
+        return 0;
+    struct cap_kv kv = {.key = key, .value = value};
+    rc = put_kvs(c, model_id, &kv, 1, false, err);
+    free(value);
+    return rc;
 }
 
 static int job_delete_tag(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)

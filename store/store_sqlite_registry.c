@@ -22,8 +22,9 @@
  * - Deleting a model or version tag that is not there is a no-op, as in
  *   MLflow's SQL store; deleting an alias that is not there is an error.
  * - A model's last_updated_timestamp moves on every change to the model, its
- *   tags and aliases and its versions (create, delete, update, stage, tags);
- *   a version's own moves on description and stage changes only.
+ *   tags and aliases and its versions (create, delete, stage, tags), but not
+ *   on a version's description (MLflow's SQL store leaves it there too); a
+ *   version's own moves on description and stage changes only.
  * - Empty optional strings at creation (description, run_id, run_link,
  *   model_id, user_id, status_message) are stored as unset. */
 #include <stdio.h>
@@ -69,7 +70,9 @@ int store_sq_model_version_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **ou
     cap_json_add_i64(mv, "last_updated_timestamp", sqlite3_column_int64(row, 5));
     cap_json_add_str(mv, "user_id", store_sq_col_text(row, 6));
     cJSON_AddStringToObject(mv, "current_stage", store_sq_col_text(row, 7));
-    cap_json_add_str(mv, "description", store_sq_col_text(row, 8));
+    /* MLflow's server always has one: the request's, or proto's default "" */
+    const char *desc = store_sq_col_text(row, 8);
+    cJSON_AddStringToObject(mv, "description", desc ? desc : "");
     cJSON_AddStringToObject(mv, "source", store_sq_col_text(row, 9));
     cap_json_add_str(mv, "run_id", store_sq_col_text(row, 10));
     cJSON_AddStringToObject(mv, "status", store_sq_col_text(row, 11));
@@ -623,6 +626,11 @@ static int job_version_create(struct sq *s, struct sq_conn *c, void *arg, struct
     for (size_t i = 0; i < in->ntags; i++)
         if ((rc = put_version_tag(c, a->mv_id, in->tags[i].key, in->tags[i].value, err)) < 0)
             return rc;
+    /* the logged model learns its versions in the same transaction (MLflow
+     * does it in a second step, which can leave the version unmarked) */
+    if (in->model_id && *in->model_id &&
+        (rc = store_sq_logged_model_note_version(c, in->model_id, in->name, num, err)) < 0)
+        return rc;
     return version_out(c, a, err);
 }
 
@@ -662,8 +670,8 @@ static int job_version_update(struct sq *s, struct sq_conn *c, void *arg, struct
                                                       SQ_INT(a->mv_id)), err);
         if (!st)
             return -CAP_EINTERNAL;
-        if ((rc = store_sq_step_done(c, st, err, "updating a model version")) < 0 ||
-            (rc = touch_model(c, a->model_key, now, err)) < 0)
+        /* the model's own timestamp stays, as in MLflow (its tests pin that) */
+        if ((rc = store_sq_step_done(c, st, err, "updating a model version")) < 0)
             return rc;
     }
     return version_out(c, a, err);

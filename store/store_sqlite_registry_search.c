@@ -12,8 +12,9 @@
  * unset attribute (a version without run_id) never matches either. LIKE is
  * case-sensitive (the read connections run with case_sensitive_like) and
  * ILIKE compares LOWER() of both sides. Default order: registered models by
- * name ASC; model versions by name ASC, version DESC (MLflow's SQL store);
- * the default order is also the tie-break after the keys asked for, so
+ * name ASC; model versions by last_updated_timestamp DESC, name ASC, version
+ * DESC (MLflow's SQL store); name ASC (, version DESC) is also the tie-break
+ * after the keys asked for, so
  * pages never overlap. Page tokens are base64 {"offset": N} (LIMIT n+1
  * OFFSET k: deep pages cost O(offset), fine for registries, which are small
  * next to runs).
@@ -127,6 +128,8 @@ static int build(struct sq_query *q, enum target t, const struct store_query *sq
                        : cap_err(err, CAP_EINVAL, "Invalid order_by key '%s'", k->key);
         cap_buf_printf(&q->sql, "%s%s, ", a->col, k->ascending ? " ASC" : " DESC");
     }
+    if (t == T_VERSIONS && sq->norder == 0) /* MLflow's default: the latest change first */
+        store_sq_query_sql(q, "mv.last_updated_time DESC, ");
     store_sq_query_sql(q, t == T_MODELS ? "rm.name ASC" : "rm.name ASC, mv.version DESC");
     store_sq_query_sql(q, " LIMIT ");
     store_sq_query_int(q, limit);

@@ -141,7 +141,7 @@ BAD = [
     ("an unknown version", GOOD, {"target": "model:blm/7"}, 404, "blm"),
     ("a malformed target", GOOD, {"target": "blm"}, 400,
      "expected deployment:NAME or model:NAME/VERSION"),
-    ("a malformed version", GOOD, {"target": "model:blm/x"}, 400, "Invalid model version 'x'"),
+    ("a malformed version", GOOD, {"target": "model:blm/x"}, 400, "Parameter 'version' must be an integer, got 'x'."),
 ]
 
 

@@ -105,6 +105,8 @@ def test_search_rename_delete(mlflow_client, logged):
     assert "search-c" not in [m.name for m in mlflow_client.search_registered_models()]
 
 
+# Refused as MLflow's server refuses them: local paths outside the artifact
+# directory of a run the request names, and '..' in any percent-decoding.
 UNSAFE_SOURCES = [
     "/etc/passwd",
     "file:///etc/passwd",
@@ -113,12 +115,24 @@ UNSAFE_SOURCES = [
     "mlflow-artifacts:/0/../../../etc",
     "mlflow-artifacts:/0/%2e%2e/%2e%2e/etc",
     "mlflow-artifacts:/0/%252e%252e/etc",
+    "mlflow-artifacts://host:9000/models/..%2f..%2fartifacts",
+    "mlflow-artifacts://host:9000/models/artifact%00",
+    "runs:/0123456789abcdef0123456789abcdef/../../../etc",
+    "models:/../etc",
+    "https://host/api/2.0/mlflow-artifacts/artifacts/../../../",
+    "s3:/my_bucket/models/path/./other",
+    "s3://bucket",
+]
+
+# Accepted as MLflow accepts them, and recorded, but never read: Capstan reads
+# only its own artifact store (and these are not in it, or not plainly).
+UNREAD_SOURCES = [
     "mlflow-artifacts://evil.example.com/0/x",
     "mlflow-artifacts:/0\\..\\..\\etc",
-    "runs:/0123456789abcdef0123456789abcdef/../../../etc",
     "http://evil.example.com/model",
     "s3://other-bucket/model",
-    "models:/../etc",
+    "runs:/0123456789abcdef0123456789abcdef/model",
+    "mlflow-artifacts:/models/foo///bar",
 ]
 
 
@@ -132,8 +146,124 @@ def test_unsafe_sources_refused(server, mlflow_client, source):
                    json={"name": "guarded", "source": source})
     assert r.status_code == 400, r.text
     assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
-    assert "source" in r.json()["message"]
+    assert "Invalid model version source" in r.json()["message"]
     assert mlflow_client.search_model_versions("name = 'guarded'") == []
+
+
+def _model_format(server, name, version):
+    r = server.api("GET", f"/api/2.0/capstan/lineage?name={name}&version={version}")
+    assert r.status_code == 200, r.text
+    (node,) = [n for n in r.json()["nodes"] if n["type"] == "model_version"]
+    return node["model_format"]
+
+
+@pytest.mark.parametrize("source", UNREAD_SOURCES)
+def test_other_sources_kept_but_never_read(server, mlflow_client, source):
+    name = "kept-%d" % UNREAD_SOURCES.index(source)
+    mlflow_client.create_registered_model(name)
+    mv = mlflow_client.create_model_version(name, source)
+    assert (mv.version, mv.status, mv.source) == ("1", "READY", source)
+    assert mlflow_client.get_model_version_download_uri(name, "1") == source
+    fmt = _model_format(server, name, "1")
+    assert fmt["servable"] is False and fmt["reason"], fmt
+    assert "file" not in fmt
+
+
+def test_source_of_an_unknown_run_is_kept(server, mlflow_client):
+    """MLflow's own registry tests register runs:/run_id/model without such a run."""
+    mlflow_client.create_registered_model("no-run")
+    mv = mlflow_client.create_model_version("no-run", "runs:/run_id/model", "run_id",
+                                            description="d")
+    assert (mv.version, mv.status, mv.run_id, mv.description) == ("1", "READY", "run_id", "d")
+    fmt = _model_format(server, "no-run", "1")
+    assert fmt["servable"] is False and "run_id" in fmt["reason"]
+    # a copy lies where its original does
+    copy = mlflow_client.copy_model_version("models:/no-run/1", "no-run")
+    assert copy.version == "2" and copy.source == "models:/no-run/1"
+    assert mlflow_client.get_model_version_download_uri("no-run", "2") == "runs:/run_id/model"
+    r = server.api("POST", "/api/2.0/mlflow/model-versions/create",
+                   json={"name": "no-run", "source": "models:/no-run/9"})
+    assert r.status_code == 404, r.text
+    assert "Unable to fetch model" in r.json()["message"]
+    r = server.api("POST", "/api/2.0/mlflow/model-versions/create",
+                   json={"name": "no-run", "source": "file://123.456.789.123/path/to/source"})
+    assert r.status_code == 400 and "is not a valid remote uri" in r.json()["message"], r.text
+
+
+def test_local_source_inside_its_runs_artifact_directory(server, mlflow_client, tmp_path):
+    """MLflow's rule: a local path is accepted only inside the local artifact
+    directory of the run the request names; Capstan records it, unread."""
+    exp = mlflow_client.create_experiment("local-artifacts", artifact_location=tmp_path.as_uri())
+    run = mlflow_client.create_run(exp)
+    uri = run.info.artifact_uri
+    assert uri.startswith("file://")
+    mlflow_client.create_registered_model("local")
+    create = "/api/2.0/mlflow/model-versions/create"
+    for source in (uri, f"{uri}/model", f"{uri}/model/..", uri[len("file://"):]):
+        r = server.api("POST", create,
+                       json={"name": "local", "source": source, "run_id": run.info.run_id})
+        assert r.status_code == 200, (source, r.text)
+    fmt = _model_format(server, "local", "2")
+    assert fmt["servable"] is False and "outside Capstan's artifact store" in fmt["reason"]
+    for body in ({"source": uri}, {"source": "/tmp", "run_id": run.info.run_id},
+                 {"source": f"{uri}/../..", "run_id": run.info.run_id},
+                 {"source": "file:///tmp", "run_id": run.info.run_id}):
+        r = server.api("POST", create, json={"name": "local", **body})
+        assert r.status_code == 400, (body, r.text)
+        assert "To use a local path as a model version" in r.json()["message"]
+    r = server.api("POST", create, json={"name": "local", "source": uri, "run_id": "0" * 32})
+    assert r.status_code == 404, r.text
+    assert len(mlflow_client.search_model_versions("name = 'local'")) == 4
+
+
+def test_local_source_inside_capstans_store_is_read(server, mlflow_client, tmp_path):
+    """A local path that lies in Capstan's own artifact store is read like a
+    mlflow-artifacts:/ source: the ONNX model there is inspected."""
+    import onnx
+
+    root = os.path.join(server.data_dir, "artifacts", "local-in-store")
+    exp = mlflow_client.create_experiment("local-in-store", artifact_location="file://" + root)
+    run = mlflow_client.create_run(exp)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    onnx.save(_onnx_model(), str(model_dir / "model.onnx"))
+    mlflow_client.log_artifacts(run.info.run_id, str(model_dir), artifact_path="model")
+    mlflow_client.create_registered_model("in-store")
+    source = run.info.artifact_uri + "/model"
+    mv = mlflow_client.create_model_version("in-store", source, run.info.run_id)
+    assert (mv.status, mv.source) == ("READY", source)
+    fmt = _model_format(server, "in-store", "1")
+    assert fmt["format"] == "onnx" and fmt["servable"] is True, fmt
+    assert fmt["storage_location"].startswith("mlflow-artifacts:/local-in-store/")
+
+
+def test_version_from_logged_model_marks_the_model(mlflow_client):
+    exp = mlflow_client.create_experiment("marked")
+    model = mlflow_client.create_logged_model(experiment_id=exp)
+    mlflow_client.create_registered_model("marked")
+    mlflow_client.create_model_version("marked", model.artifact_location, model_id=model.model_id)
+    mark = mlflow_client.get_logged_model(model.model_id).tags["mlflow.modelVersions"]
+    assert mark == '[{"name": "marked", "version": 1}]'
+    mlflow_client.create_model_version("marked", model.model_uri, model_id=model.model_id)
+    mark = mlflow_client.get_logged_model(model.model_id).tags["mlflow.modelVersions"]
+    assert mark == '[{"name": "marked", "version": 1}, {"name": "marked", "version": 2}]'
+    with pytest.raises(MlflowException) as e:  # no such logged model: nothing is created
+        mlflow_client.create_model_version("marked", "s3://b/m", model_id="m-0123456789abcdef")
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert len(mlflow_client.search_model_versions("name = 'marked'")) == 2
+
+
+def test_prompt_sources(server, mlflow_client):
+    mlflow_client.create_registered_model("prompt-like")
+    tag = [{"key": "mlflow.prompt.is_prompt", "value": "true"}]
+    create = "/api/2.0/mlflow/model-versions/create"
+    r = server.api("POST", create, json={"name": "prompt-like", "source": "dummy-source", "tags": tag})
+    assert r.status_code == 200, r.text
+    for source in ("/etc/passwd", "file:///etc/passwd"):
+        r = server.api("POST", create, json={"name": "prompt-like", "source": source, "tags": tag})
+        assert r.status_code == 400 and "Invalid prompt source" in r.json()["message"], r.text
+    r = server.api("POST", create, json={"name": "prompt-like", "source": "dummy-source"})
+    assert r.status_code == 400 and "To use a local path" in r.json()["message"], r.text
 
 
 def test_unknown_model_and_version_404(server):
