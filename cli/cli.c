@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "base/numfmt.h"
+#include "track/validate.h"
 
 int cli_parse(int argc, char **argv, int start, struct cli_opt *opts, const char **pos,
               int maxpos, int *npos)
@@ -121,11 +122,20 @@ char *cli_store_uri(const struct cli_opt *opts)
 
 int cli_open_store(const struct cli_opt *opts, struct store **out)
 {
-    char *uri = cli_store_uri(opts);
-    struct store_config cfg = {.uri = uri, .artifact_prefix = "mlflow-artifacts:"};
     struct cap_error err = {0};
+    /* where experiments that name no location keep artifacts: through this
+     * server's proxy unless the server was given --default-artifact-root */
+    const char *root_opt = cli_get(opts, "--default-artifact-root");
+    char *root = root_opt ? resolve_artifact_root(root_opt, &err) : NULL;
+    if (root_opt && !root) {
+        fprintf(stderr, "capstan: --default-artifact-root: %s\n", err.msg);
+        return -1;
+    }
+    char *uri = cli_store_uri(opts);
+    struct store_config cfg = {.uri = uri, .artifact_prefix = root ? root : "mlflow-artifacts:"};
     int rc = store_open(&cfg, out, &err);
     free(uri);
+    free(root);
     if (rc < 0) {
         fprintf(stderr, "capstan: cannot open the store: %s\n", err.msg);
         return -1;

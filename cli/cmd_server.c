@@ -120,6 +120,10 @@ int cmd_server(int argc, char **argv)
          "metadata store, e.g. sqlite:///path/capstan.db (default: <data>/capstan.db)"},
         {"--artifacts-destination", "CAPSTAN_ARTIFACTS_DESTINATION", false, NULL,
          "artifact root directory (default: <data>/artifacts)"},
+        {"--default-artifact-root", "CAPSTAN_DEFAULT_ARTIFACT_ROOT", false, NULL,
+         "where an experiment that names no artifact_location keeps its artifacts, e.g. "
+         "s3://bucket/path or file:///dir: clients write there themselves, as with mlflow server "
+         "--default-artifact-root (default: mlflow-artifacts:, through this server)"},
         {"--datasets-destination", "CAPSTAN_DATASETS_DESTINATION", false, NULL,
          "the datasets' object store (default: <data>/datasets)"},
         {"--http-threads", "CAPSTAN_HTTP_THREADS", false, NULL,

@@ -381,6 +381,26 @@ char *resolve_artifact_location(const char *loc)
     return cap_buf_steal(&b);
 }
 
+char *resolve_artifact_root(const char *root, struct cap_error *err)
+{
+    if (!root || !*root) {
+        cap_err(err, CAP_EINVAL, "The default artifact root is empty: expected a URI such as "
+                                 "s3://bucket/path or file:///dir, or a local directory");
+        return NULL;
+    }
+    if (validate_artifact_location(root, err) < 0)
+        return NULL;
+    char *abs = resolve_artifact_location(root);
+    struct cap_buf b;
+    cap_buf_init(&b);
+    cap_buf_puts(&b, abs[0] == '/' ? "file://" : "");
+    cap_buf_puts(&b, abs);
+    free(abs);
+    while (b.len > 1 && b.data[b.len - 1] == '/' && b.data[b.len - 2] != '/')
+        b.data[--b.len] = '\0';
+    return cap_buf_steal(&b);
+}
+
 static int batch_too_big(struct cap_error *err, const char *what, int limit, size_t got)
 {
     return cap_err(err, CAP_EINVAL,

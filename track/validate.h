@@ -40,6 +40,11 @@ int validate_experiment_id(const char *id, struct cap_error *err);
  * working directory: "my_location" -> "<cwd>/my_location". Anything else is
  * returned as given. Free the result. */
 char *resolve_artifact_location(const char *loc);
+/* The server's default artifact root (mlflow server --default-artifact-root):
+ * checked as an artifact_location, a local path made an absolute file: URI,
+ * trailing '/' dropped, so that "<root>/<experiment id>" is the default
+ * location. NULL with err set when it is unusable. Free the result. */
+char *resolve_artifact_root(const char *root, struct cap_error *err);
 int validate_artifact_location(const char *loc, struct cap_error *err);
 int validate_batch_sizes(size_t nmetrics, size_t nparams, size_t ntags, struct cap_error *err);
 /* Run status names RUNNING SCHEDULED FINISHED FAILED KILLED, or their enum

@@ -129,3 +129,39 @@ def test_sigterm_finishes_in_flight_requests(make_server):
     srv.start()
     _check_acked(srv, run_id, acked)
     srv.assert_clean_exit(srv.stop())
+
+
+def test_default_artifact_root(make_server, tmp_path):
+    """--default-artifact-root, as mlflow server's: experiments that name no
+    location keep artifacts under <root>/<id>, written by the client itself."""
+    from mlflow.tracking import MlflowClient
+
+    root = tmp_path / "root"
+    srv = make_server(["--default-artifact-root", root.as_uri() + "/"]).start()
+    client = MlflowClient(srv.url)
+    exp_id = client.create_experiment("rooted")
+    assert client.get_experiment(exp_id).artifact_location == f"{root.as_uri()}/{exp_id}"
+    run = client.create_run(exp_id)
+    src = tmp_path / "hello.txt"
+    src.write_text("hi")
+    client.log_artifact(run.info.run_id, str(src))
+    assert (root / exp_id / run.info.run_id / "artifacts" / "hello.txt").read_text() == "hi"
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["hello.txt"]
+    # an experiment that names its location keeps it
+    other = client.create_experiment("named", artifact_location="s3://bucket/x")
+    assert client.get_experiment(other).artifact_location == "s3://bucket/x"
+    srv.assert_clean_exit(srv.stop())
+
+
+def test_default_artifact_root_refused_at_start(tmp_path):
+    import subprocess
+
+    from conftest import BIN
+
+    for bad in ["", "/srv/%2e%2e/etc", "s3://b/../x"]:
+        p = subprocess.run([BIN, "server", "--port", "0", "--data", str(tmp_path / "d"),
+                            "--default-artifact-root", bad], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode != 0
+        assert "--default-artifact-root" in p.stderr, p.stderr
+    assert not (tmp_path / "d" / "capstan.db").exists()
