@@ -48,10 +48,17 @@ INFER_LIB_REL  :=
 INFER_LIB_ASAN :=
 TEST_TARGETS   := test-unit test-fuzz test-integration test-feedback
 # Fuzz targets: tests/fuzz/<name>_fuzz.c with seeds in tests/fuzz/corpus/<name>/.
-FUZZ_TARGETS   := filter blob_path payload
+FUZZ_TARGETS   := filter blob_path payload front
 -include infer/infer.mk
 # The web UI: built files embedded into the binary, and its browser tests.
 -include web/web.mk
+
+# The HTTP front's target runs the whole server in its process: it links
+# every server module (web/web.mk has added the UI's assets to ASAN_OBJS).
+build/asan/tests/fuzz/front_fuzz: tests/fuzz/front_fuzz.c tests/fuzz/driver.c $(ASAN_OBJS) \
+        $(INFER_LIB_ASAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(INC) $(PKG_CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lm
 
 build/rel/capstan: build/rel/cli/main.o $(REL_OBJS) $(INFER_LIB_REL)
 	$(CC) $(REL_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lm
@@ -82,11 +89,14 @@ test-fuzz: $(FUZZ_TARGETS:%=build/asan/tests/fuzz/%_fuzz)
 # Coverage-guided fuzzing with clang's libFuzzer: make fuzz FUZZ=filter FUZZ_SECONDS=60
 FUZZ ?= filter
 FUZZ_SECONDS ?= 60
-fuzz:
+# What a target links besides the runtime: the modules below the HTTP layer,
+# or for the front (FUZZ=front) the whole server.
+FUZZ_LINK_front := $(SERVER_SRCS) build/gen/web_assets.c
+FUZZ_LINK = $(or $(FUZZ_LINK_$(FUZZ)),$(wildcard $(addsuffix /*.c,$(CORE_MODULES))) $(wildcard payload/*.c))
+fuzz: $(filter build/gen/%,$(FUZZ_LINK))
 	@mkdir -p build/fuzz/corpus-$(FUZZ)
 	clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(INC) $(PKG_CFLAGS) \
-	    -o build/fuzz/$(FUZZ)_fuzz tests/fuzz/$(FUZZ)_fuzz.c \
-	    $(wildcard $(addsuffix /*.c,$(CORE_MODULES))) $(wildcard payload/*.c) $(INFER_SRCS) \
+	    -o build/fuzz/$(FUZZ)_fuzz tests/fuzz/$(FUZZ)_fuzz.c $(FUZZ_LINK) $(INFER_SRCS) \
 	    $(PKG_LIBS) -lpthread -lm
 	build/fuzz/$(FUZZ)_fuzz -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$(FUZZ) tests/fuzz/corpus/$(FUZZ)
 

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 
 int cap_err(struct cap_error *err, int code, const char *fmt, ...)
 {
@@ -12,6 +13,9 @@ int cap_err(struct cap_error *err, int code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        /* messages quote request bytes (a name, a path): decoded %C0 or a
+         * sequence cut by the buffer's end must not make the JSON invalid */
+        cap_utf8_repair(err->msg);
     }
     return -code;
 }
@@ -41,6 +45,8 @@ static const struct {
     [CAP_EUNAVAIL] = {"TEMPORARILY_UNAVAILABLE", 503},
     [CAP_EMETHOD] = {"BAD_REQUEST", 405},
     [CAP_EMEDIA] = {"BAD_REQUEST", 415},
+    [CAP_EURILONG] = {"BAD_REQUEST", 414},
+    [CAP_EHEADERS] = {"BAD_REQUEST", 431},
 };
 
 const char *cap_err_name(int code)
@@ -59,4 +65,50 @@ int cap_err_http_status(int code)
     if (code >= CAP_ECODE_COUNT)
         return 500;
     return codes[code].status;
+}
+
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629's table), or 0. */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;                  /* overlong */
+        else if (c == 0xED)
+            hi = 0x9F;                  /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;                  /* overlong */
+        else if (c == 0xF4)
+            hi = 0x8F;                  /* above U+10FFFF */
+    } else
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF) /* (a NUL ends the loop here too) */
+            return 0;
+    return n;
+}
+
+char *cap_utf8_repair(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_seq_len(p);
+        if (n) {
+            p += n;
+        } else {
+            *p++ = '?';
+        }
+    }
+    return s;
 }

@@ -21,6 +21,8 @@ enum cap_errcode {
     CAP_EUNAVAIL,      /* TEMPORARILY_UNAVAILABLE, 503 */
     CAP_EMETHOD,       /* BAD_REQUEST, 405 */
     CAP_EMEDIA,        /* BAD_REQUEST, 415 (unsupported Content-Type) */
+    CAP_EURILONG,      /* BAD_REQUEST, 414 (request target over the limit) */
+    CAP_EHEADERS,      /* BAD_REQUEST, 431 (request header fields over the limit) */
     CAP_ECODE_COUNT
 };
 
@@ -30,11 +32,16 @@ struct cap_error {
 };
 
 /* Sets err (may be NULL) and returns -code, so callers can write
- * `return cap_err(err, CAP_EINVAL, "...")`. */
+ * `return cap_err(err, CAP_EINVAL, "...")`. The message is always valid
+ * UTF-8 (see cap_utf8_repair): it quotes client bytes and ends up in JSON. */
 int cap_err(struct cap_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void cap_err_clear(struct cap_error *err);
 const char *cap_err_name(int code);   /* MLflow error_code string */
+/* Replaces each byte of s that is not part of a well-formed UTF-8 sequence
+ * (overlong forms, surrogates and code points above U+10FFFF included) with
+ * '?', in place; returns s. */
+char *cap_utf8_repair(char *s);
 int cap_err_http_status(int code);
 
 #endif

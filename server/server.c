@@ -34,10 +34,28 @@
 #include "base/util.h"
 #include "server/web.h"
 
-/* Each connection's MHD memory pool: request headers must fit in it (a
- * client with more gets 431), and MHD zeroes all of it between requests,
- * which at MHD's 32 KiB default took ~5% of an inference request's CPU. */
-#define CONNECTION_POOL_BYTES (16 * 1024)
+/* Each connection's MHD memory pool. The request's head must fit in it
+ * with room to spare: MHD 0.9.75 grows its read buffer into the pool's last
+ * free byte and reserves nothing for the reply, so a head that fills the
+ * pool but for the few hundred bytes of the reply's header gets no answer
+ * at all (START_REPLY closes when build_header_response finds no room), and
+ * one larger than the pool gets MHD's own HTML page. Our limits below keep
+ * every head we take or refuse in JSON inside it. MHD zeroes the whole pool
+ * between requests, which is all that a bigger pool costs (callgrind: the
+ * rest of a request's instructions did not change): 32 KiB rather than 16
+ * cost ~0.4 us of the ~13 us of CPU a /health request takes; 24 KiB's cost
+ * was within wrk's noise. */
+#define CONNECTION_POOL_BYTES (24 * 1024)
+/* The limits on a request's head, answered in JSON: a request target over
+ * MAX_TARGET_BYTES gets 414; more header fields, or a target and header
+ * fields over MAX_HEAD_BYTES, get 431. The target's limit fits MLflow's
+ * clients (GetMetricHistoryBulkInterval with 1000 run_ids sends ~15 KB and
+ * expects its own 400). The largest head under these limits, with MHD's
+ * record (64 bytes) for each field, leaves ~1 KiB of the pool for the
+ * reply's header (~200 bytes). */
+#define MAX_TARGET_BYTES (16 * 1024)
+#define MAX_HEADER_FIELDS 100
+#define MAX_HEAD_BYTES (16 * 1024 + 512)
 
 struct req_ctx;
 struct server;
@@ -94,7 +112,9 @@ struct req_ctx {
     struct server *srv;
     char *path;                  /* raw path, not decoded */
     char *query;                 /* raw query string or NULL */
-    bool started;
+    const char *target_end;      /* the end of the target in MHD's request line */
+    size_t target_len;
+    bool started;                /* on_request has seen it (it counts in flight) */
     const struct api_route *route;
     struct api_request req;
     struct cap_error err;        /* set when the request has already failed */
@@ -118,6 +138,23 @@ static const char *header_value(void *cls, const char *name)
     return MHD_lookup_connection_value(cls, MHD_HEADER_KIND, name);
 }
 
+/* Refuses a request target over the limit, or whose path holds an encoded
+ * NUL (it would cut the path short wherever it is decoded). The query's
+ * NULs and bad escapes are merge_query's to refuse. */
+static void check_target(struct req_ctx *ctx, size_t n)
+{
+    if (n > MAX_TARGET_BYTES) {
+        cap_err(&ctx->err, CAP_EURILONG,
+                "The request target is %zu bytes long, over the limit of %d bytes", n,
+                MAX_TARGET_BYTES);
+        return;
+    }
+    if (strstr(ctx->path, "%00"))
+        cap_err(&ctx->err, CAP_EINVAL,
+                "The request path contains %%00: a NUL byte is not allowed in a path");
+}
+
+/* MHD calls this with the raw target, before it parses anything in it. */
 static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     if (!uri)
@@ -125,14 +162,25 @@ static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
     size_t n = strlen(uri);
     struct req_ctx *ctx = cap_xcalloc(1, sizeof *ctx + n + 1);
     ctx->srv = cls;
+    ctx->target_end = uri + n;
+    ctx->target_len = n;
     ctx->path = memcpy(ctx->strings, uri, n + 1); /* split at '?' below */
     char *q = strchr(ctx->path, '?');
     if (q) {
         *q = '\0';
         ctx->query = q + 1;
+        /* Next, MHD 0.9.75 parses the query into its pool, and when the pool
+         * runs out (~200 short parameters) it queues a 431 that it never
+         * sends: parse_initial_message_line ignores MHD_parse_arguments_'s
+         * failure and its caller overwrites the state, so the connection
+         * hangs until the timeout. We decode the query ourselves
+         * (merge_query), never through MHD; so we end MHD's copy of it at
+         * the '?' and MHD has nothing to parse. The target lies in MHD's
+         * writable read buffer (only the callback's type says const). */
+        ((char *)uri)[q - ctx->path + 1] = '\0';
     }
+    check_target(ctx, n);
     cap_buf_init(&ctx->body);
-    atomic_fetch_add(&ctx->srv->inflight, 1);
     return ctx;
 }
 
@@ -156,7 +204,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (ctx->req.msg)
         cJSON_Delete((cJSON *)ctx->req.msg);
     cap_buf_free(&ctx->body);
-    atomic_fetch_sub(&ctx->srv->inflight, 1);
+    if (ctx->started)
+        atomic_fetch_sub(&ctx->srv->inflight, 1);
     free(ctx);
     *con_cls = NULL;
 }
@@ -245,7 +294,8 @@ static enum MHD_Result send_error_with(struct MHD_Connection *conn, const struct
     char *body = cap_json_print(o);
     cJSON_Delete(o);
     int status = cap_err_http_status(err->code);
-    if (status >= 500 && status != 503)
+    /* (501 and 503 are answers about the request, not faults) */
+    if (status >= 500 && status != 501 && status != 503)
         cap_log(CAP_LOG_WARN, "%d %s", status, err->msg);
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
@@ -561,6 +611,64 @@ static void too_large(struct req_ctx *ctx, uint64_t limit)
             (unsigned long long)limit, ctx->path);
 }
 
+struct head_stats {
+    size_t fields, bytes;
+    unsigned transfer_encodings;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    size_t key_size, const char *value, size_t value_size)
+{
+    struct head_stats *h = cls;
+    h->fields++;
+    h->bytes += key_size + value_size + 4; /* ": " and CRLF */
+    if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+        h->transfer_encodings++;
+    return MHD_YES;
+}
+
+/* Refuses, before MHD waits for a body, a head that MHD took but we do not:
+ * a NUL byte in the target, too many header fields or bytes, a body in a
+ * transfer coding MHD cannot decode (it would wait for the connection's end
+ * to delimit it). MHD itself already refused a malformed Content-Length. */
+static void check_head(struct req_ctx *ctx, struct MHD_Connection *conn, const char *version)
+{
+    /* MHD (0.9.75) ends the target with the '\0' that it writes over the
+     * space before the version; a NUL byte in the target ended the string
+     * that uri_logger saw before that */
+    uintptr_t gap = (uintptr_t)version - (uintptr_t)ctx->target_end;
+    if (version && gap > 1 && gap <= MAX_TARGET_BYTES) {
+        cap_err(&ctx->err, CAP_EBADREQ, "The request target contains a NUL byte");
+        return;
+    }
+    struct head_stats h = {0};
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, count_header, &h);
+    size_t head = ctx->target_len + h.bytes;
+    if (h.fields > MAX_HEADER_FIELDS || head > MAX_HEAD_BYTES) {
+        cap_err(&ctx->err, CAP_EHEADERS,
+                "The request has %zu header fields and %zu bytes of target and header fields, "
+                "over the limit of %d fields or %d bytes",
+                h.fields, head, MAX_HEADER_FIELDS, MAX_HEAD_BYTES);
+        return;
+    }
+    const char *te =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (h.transfer_encodings > 1)
+        cap_err(&ctx->err, CAP_ENOTIMPL,
+                "More than one Transfer-Encoding field is not supported: send the body with a "
+                "Content-Length, or chunked alone");
+    else if (te && strcasecmp(te, "chunked") != 0)
+        cap_err(&ctx->err, CAP_ENOTIMPL,
+                "Transfer-Encoding '%.64s' is not supported: send the body with a "
+                "Content-Length, or chunked alone",
+                te);
+}
+
+static bool oip_path(const char *path)
+{
+    return strncmp(path, "/v2/", 4) == 0 || strcmp(path, "/v2") == 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -572,6 +680,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_NO;
     if (!ctx->started) {
         ctx->started = true;
+        atomic_fetch_add(&srv->inflight, 1);
+        if (!ctx->err.code)
+            check_head(ctx, conn, version);
+        if (ctx->err.code) {
+            /* the head is refused: no route, no body */
+            ctx->oip_errors = oip_path(ctx->path);
+            return ctx_error(conn, ctx, &ctx->err);
+        }
         ctx->req.method = method;
         ctx->req.path = ctx->path;
         ctx->req.content_type =
@@ -587,9 +703,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                     "the registry server answers it",
                     method, ctx->path);
         }
-        ctx->oip_errors = ctx->route ? ctx->route->errors == API_ERRORS_OIP
-                                     : strncmp(ctx->path, "/v2/", 4) == 0 ||
-                                           strcmp(ctx->path, "/v2") == 0;
+        ctx->oip_errors =
+            ctx->route ? ctx->route->errors == API_ERRORS_OIP : oip_path(ctx->path);
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (ctx->route && cl) {
