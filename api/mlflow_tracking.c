@@ -677,6 +677,8 @@ static int interval_read(const cJSON *msg, struct interval_query *q, struct cap_
                        HISTORY_MAX_RUNS, q->nruns);
     if ((rc = cap_json_get_str(msg, "metric_key", true, &q->key, err)) < 0)
         return rc;
+    if (!*q->key) /* MLflow's required-parameter check takes "" for absent */
+        return cap_json_missing("metric_key", err);
     if ((rc_start = cap_json_get_i64(msg, "start_step", false, &q->start, err)) < 0)
         return rc_start;
     if ((rc_end = cap_json_get_i64(msg, "end_step", false, &q->end, err)) < 0)

@@ -39,6 +39,11 @@ static int missing(const char *name, bool required, struct cap_error *err)
     return 1;
 }
 
+int cap_json_missing(const char *name, struct cap_error *err)
+{
+    return missing(name, true, err);
+}
+
 /* ---- the value as JSON, as MLflow shows it ----
  * MLflow renders a rejected value with Python's json.dumps(sort_keys=True,
  * separators=(",", ":")): compact, keys sorted, non-ASCII escaped. */

@@ -51,6 +51,9 @@ int cap_json_invalid(struct cap_error *err, const char *name, const cJSON *value
  * (int 9, float 9.0): with the source, cap_json_invalid can tell. The text
  * is only walked on that error path. */
 void cap_json_set_source(const cJSON *root, const char *text, size_t len);
+/* MLflow's "Missing value for required parameter 'NAME'. ..." (also for a
+ * value MLflow treats as absent, such as an empty key). Returns -CAP_EINVAL. */
+int cap_json_missing(const char *name, struct cap_error *err);
 /* The same for a string value. */
 int cap_json_invalid_str(struct cap_error *err, const char *name, const char *value,
                          const char *detail);

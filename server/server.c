@@ -473,7 +473,13 @@ static int run_handler(struct req_ctx *ctx, struct api_response *resp)
         return -1;
     ctx->req.answer = answer_later;
     ctx->req.answer_cls = ctx;
+    /* a rejected number is quoted as written (9.0, not 9): see json.h */
+    bool json_body = route->body != API_BODY_RAW && ctx->body.len > 0;
+    if (json_body)
+        cap_json_set_source(ctx->req.msg, ctx->body.data, ctx->body.len);
     int rc = route->handler(ctx->srv->env, &ctx->req, resp, err);
+    if (json_body)
+        cap_json_set_source(NULL, NULL, 0);
     /* (answer_later may have counted it down already: the count only
      * needs to come back to zero) */
     if (rc == API_PENDING)
