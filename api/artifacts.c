@@ -345,17 +345,10 @@ static int logged_model_get_artifact(const struct api_env *env, const struct api
 static int model_version_root(const struct api_env *env, const char *name, const char *version,
                               char **root, struct cap_error *err)
 {
-    cJSON *mv = NULL, *meta = NULL;
-    int rc = store_model_version_get(env->store, name, version, &mv, err);
-    if (rc < 0 || (rc = store_model_version_metadata(env->store, name, version, &meta, err)) < 0) {
-        cJSON_Delete(mv);
+    char *uri = NULL;
+    int rc = api_version_location(env, name, version, &uri, err);
+    if (rc < 0)
         return rc;
-    }
-    const cJSON *loc = cJSON_GetObjectItemCaseSensitive(meta, "storage_location");
-    const cJSON *src = cJSON_GetObjectItemCaseSensitive(mv, "source");
-    const char *uri = cJSON_IsString(loc) ? loc->valuestring
-                      : cJSON_IsString(src) ? src->valuestring
-                                            : "";
     struct registry_source where = {0};
     char *full_uri = NULL, *source_run = NULL;
     if ((rc = registry_parse_source(uri, "model version source", &where, err)) == 0)
@@ -364,8 +357,7 @@ static int model_version_root(const struct api_env *env, const char *name, const
     registry_source_clear(&where);
     free(full_uri);
     free(source_run);
-    cJSON_Delete(mv);
-    cJSON_Delete(meta);
+    free(uri);
     return rc;
 }
 

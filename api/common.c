@@ -262,3 +262,22 @@ struct fb_sink api_fb_sink(const struct api_env *env, const char *source)
                             .now_ms = cap_now_ms(), .alert = env->alert,
                             .metrics = env->metrics};
 }
+
+int api_version_location(const struct api_env *env, const char *name, const char *version,
+                         char **uri, struct cap_error *err)
+{
+    cJSON *mv = NULL, *meta = NULL;
+    int rc = store_model_version_get(env->store, name, version, &mv, err);
+    if (rc < 0 || (rc = store_model_version_metadata(env->store, name, version, &meta, err)) < 0) {
+        cJSON_Delete(mv);
+        return rc;
+    }
+    const cJSON *loc = cJSON_GetObjectItemCaseSensitive(meta, "storage_location");
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(mv, "source");
+    *uri = cap_xstrdup(cJSON_IsString(loc)   ? loc->valuestring
+                       : cJSON_IsString(src) ? src->valuestring
+                                             : "");
+    cJSON_Delete(mv);
+    cJSON_Delete(meta);
+    return 0;
+}

@@ -42,6 +42,10 @@ struct fb_sink api_fb_sink(const struct api_env *env, const char *source);
 int api_order_by(const cJSON *msg, enum filter_target target, struct order_key **out,
                  size_t *n, struct cap_error *err);
 void api_order_free(struct order_key *keys, size_t n);
+/* Where a model version's files are: the location resolved when it was
+ * registered (metadata's storage_location), else its source (malloc'd). */
+int api_version_location(const struct api_env *env, const char *name, const char *version,
+                         char **uri, struct cap_error *err);
 /* Where a checked artifact source (mlflow-artifacts:/, runs:/, models:/;
  * registry_parse_source) lies in Capstan's artifact store: *relpath under
  * its root and *uri as mlflow-artifacts:/<relpath> (both malloc'd); for a

@@ -518,22 +518,12 @@ HANDLER(version_search)
 HANDLER(version_download_uri)
 {
     const char *name, *version;
-    cJSON *mv = NULL, *meta = NULL;
+    char *uri = NULL;
     int rc = name_version(req->msg, &name, &version, err);
-    if (rc < 0 || (rc = store_model_version_get(env->store, name, version, &mv, err)) < 0)
+    if (rc < 0 || (rc = api_version_location(env, name, version, &uri, err)) < 0)
         return rc;
-    if ((rc = store_model_version_metadata(env->store, name, version, &meta, err)) < 0) {
-        cJSON_Delete(mv);
-        return rc;
-    }
-    const cJSON *loc = cJSON_GetObjectItemCaseSensitive(meta, "storage_location");
-    const cJSON *src = cJSON_GetObjectItemCaseSensitive(mv, "source");
-    const char *uri = cJSON_IsString(loc)   ? loc->valuestring
-                      : cJSON_IsString(src) ? src->valuestring
-                                            : "";
     resp->json = api_wrap("artifact_uri", cJSON_CreateString(uri));
-    cJSON_Delete(mv);
-    cJSON_Delete(meta);
+    free(uri);
     return 0;
 }
 
