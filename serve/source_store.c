@@ -51,18 +51,19 @@ static int st_load(void *cls, const char *name, const char *version, infer_model
     const cJSON *file = cJSON_GetObjectItemCaseSensitive(meta, "file");
     const cJSON *servable = cJSON_GetObjectItemCaseSensitive(meta, "servable");
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(meta, "reason");
+    /* the reason recorded at registration first: it says why there is no file */
+    if (cJSON_IsFalse(servable)) {
+        rc = cap_err(err, CAP_EINVAL, "Model version %s/%s cannot be served: %s", name, version,
+                     cJSON_IsString(reason) ? reason->valuestring : "unsupported model");
+        cJSON_Delete(meta);
+        return rc;
+    }
     if (!cJSON_IsString(file)) {
         cJSON_Delete(meta);
         return cap_err(err, CAP_EINVAL,
                        "Model version %s/%s has no ONNX model file: Capstan serves ONNX models "
                        "(log one with mlflow.onnx.log_model)",
                        name, version);
-    }
-    if (cJSON_IsFalse(servable)) {
-        rc = cap_err(err, CAP_EINVAL, "Model version %s/%s cannot be served: %s", name, version,
-                     cJSON_IsString(reason) ? reason->valuestring : "unsupported model");
-        cJSON_Delete(meta);
-        return rc;
     }
     char *rel = cap_xstrdup(file->valuestring);
     cJSON_Delete(meta);

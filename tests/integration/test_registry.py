@@ -169,6 +169,20 @@ def test_other_sources_kept_but_never_read(server, mlflow_client, source):
     assert "file" not in fmt
 
 
+def test_deploying_an_unread_source_says_why(server, mlflow_client):
+    """A deployment of a version Capstan does not read fails with the reason
+    recorded at registration, not a missing file."""
+    import serving_helpers as sh
+
+    mlflow_client.create_registered_model("s3-kept")
+    mlflow_client.create_model_version("s3-kept", "s3://bucket/model")
+    d = sh.create_deployment(server.url, {"name": "s3-kept", "model": "s3-kept/1"})
+    d = sh.wait_for(lambda: (x := sh.get_deployment(server.url, "s3-kept"))["status"]["state"]
+                    == "FAILED" and x, what="deployment FAILED")
+    msg = d["status"]["message"]
+    assert "cannot be served" in msg and "own artifact store" in msg and "s3://bucket/model" in msg
+
+
 def test_source_of_an_unknown_run_is_kept(server, mlflow_client):
     """MLflow's own registry tests register runs:/run_id/model without such a run."""
     mlflow_client.create_registered_model("no-run")
