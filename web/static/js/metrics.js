@@ -1,6 +1,7 @@
 // metrics.js - metric histories for charts, downsampled by the server
-// (metrics/get-history-bulk-interval keeps the first and last point and an
-// even spread between), and the x-axis choices shared by run and compare.
+// (metrics/get-history-bulk-interval: MLflow's sampling, an even spread of
+// max_results steps plus each run's first and last), and the x-axis
+// choices shared by run and compare.
 import {api} from './api.js';
 import {h} from './dom.js';
 

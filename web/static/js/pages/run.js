@@ -138,7 +138,7 @@ export async function render(main, [runId], ctx) {
       slots.forEach((sl) => io.observe(sl));
       ctx.onCleanup(() => io.disconnect());
       panel.append(h('div', {class: 'toolbar'}, xAxisPicker('run-x-axis', xKind, (k) => { xKind = k; setParams({x: k === 'step' ? null : k}); slots.forEach((sl) => sl.draw()); }),
-        h('span', {class: 'muted'}, `${keys.length} metrics; long histories are downsampled by the server to 1,000 points.`)), grid);
+        h('span', {class: 'muted'}, `${keys.length} metrics; long histories are downsampled by the server to about 1,000 points.`)), grid);
       grid.append(...slots);
     },
     artifacts(panel) {
