@@ -27,6 +27,17 @@
 #define CLONES
 #endif
 
+/* Kernel instruction-set levels (infer_isa): kernels built for a level
+ * carry TARGET_AVX2 / TARGET_AVX512 and are called only when
+ * infi_isa_level() is at least that level. */
+enum { INFI_ISA_PORTABLE = 0, INFI_ISA_AVX2 = 1, INFI_ISA_AVX512 = 2 };
+int infi_isa_level(void);
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define INFI_HAVE_X86_LEVELS 1
+#define TARGET_AVX2 __attribute__((target("arch=x86-64-v3")))
+#define TARGET_AVX512 __attribute__((target("arch=x86-64-v4")))
+#endif
+
 /* ---- arena: bump allocator; model structures and per-run scratch ---- */
 typedef struct ar_block {
     struct ar_block *next;

@@ -1275,15 +1275,8 @@ typedef double qs_f8 __attribute__((vector_size(64)));
 typedef int64_t qs_l8 __attribute__((vector_size(64)));
 typedef uint64_t qs_u8 __attribute__((vector_size(64)));
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
-    defined(__gnu_linux__)
-#define QS_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
-#else
-#define QS_CLONES
-#endif
-
-QS_CLONES
-static void score_qs(const ensemble *E, const float *X, int64_t N, int64_t F, double *acc, qs_u8 *v, qs_f8 *xt)
+static inline __attribute__((always_inline)) void score_qs_body(const ensemble *E, const float *X, int64_t N,
+                                                                int64_t F, double *acc, qs_u8 *v, qs_f8 *xt)
 {
     const qsidx *Q = E->qs;
     int64_t nt = E->ntrees, TT = E->ntargets, nf = Q->nfeat;
@@ -1353,6 +1346,36 @@ static void score_qs(const ensemble *E, const float *X, int64_t N, int64_t F, do
             }
         }
     }
+}
+
+/* One copy of score_qs_body per instruction-set level (infer_isa). */
+static void score_qs_port(const ensemble *E, const float *X, int64_t N, int64_t F, double *acc, qs_u8 *v, qs_f8 *xt)
+{
+    score_qs_body(E, X, N, F, acc, v, xt);
+}
+#ifdef INFI_HAVE_X86_LEVELS
+TARGET_AVX2 static void score_qs_avx2(const ensemble *E, const float *X, int64_t N, int64_t F, double *acc, qs_u8 *v,
+                                      qs_f8 *xt)
+{
+    score_qs_body(E, X, N, F, acc, v, xt);
+}
+TARGET_AVX512 static void score_qs_avx512(const ensemble *E, const float *X, int64_t N, int64_t F, double *acc,
+                                          qs_u8 *v, qs_f8 *xt)
+{
+    score_qs_body(E, X, N, F, acc, v, xt);
+}
+#endif
+
+static void score_qs(const ensemble *E, const float *X, int64_t N, int64_t F, double *acc, qs_u8 *v, qs_f8 *xt)
+{
+#ifdef INFI_HAVE_X86_LEVELS
+    switch (infi_isa_level()) {
+    case INFI_ISA_AVX512: score_qs_avx512(E, X, N, F, acc, v, xt); return;
+    case INFI_ISA_AVX2: score_qs_avx2(E, X, N, F, acc, v, xt); return;
+    default: break;
+    }
+#endif
+    score_qs_port(E, X, N, F, acc, v, xt);
 }
 
 /* Writes the transformed scores of one row (n values) into z. */

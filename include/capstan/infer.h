@@ -169,6 +169,20 @@ size_t infer_type_size(int type);          /* bytes per element, 0 if unknown */
 const char *infer_type_name(int type);      /* "float", "int64", ... */
 int64_t infer_tensor_count(const infer_tensor *t); /* product of dims */
 
+/* --- vector kernels --------------------------------------------------- */
+
+/* The instruction-set level of the kernels in force, process-wide:
+ * "avx512" (x86-64-v4), "avx2" (x86-64-v3: AVX2, FMA) or "portable" (plain
+ * C, the only level off x86-64 or without GCC). By default the highest the
+ * CPU has; CAPSTAN_INFER_ISA caps it at startup. */
+const char *infer_isa(void);
+/* Caps the level ("avx512", "avx2", "portable"), so that one machine can
+ * measure and test every variant. A level the CPU lacks falls to the
+ * highest it has below it. Returns the level now in force, or NULL (and
+ * changes nothing) when the name is none of the three. Runs already
+ * under way finish on the level they started with. */
+const char *infer_set_isa(const char *name);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif
