@@ -32,6 +32,7 @@
  * infi_isa_level() is at least that level. */
 enum { INFI_ISA_PORTABLE = 0, INFI_ISA_AVX2 = 1, INFI_ISA_AVX512 = 2 };
 int infi_isa_level(void);
+int infi_isa_cpu_level(void);   /* the CPU's best, whatever the cap */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define INFI_HAVE_X86_LEVELS 1
 #define TARGET_AVX2 __attribute__((target("arch=x86-64-v3")))

@@ -13,7 +13,7 @@ static const char *const isa_names[] = {"portable", "avx2", "avx512"};
 static atomic_int isa_level = -1;
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
 
-static int cpu_level(void)
+int infi_isa_cpu_level(void)
 {
 #ifdef INFI_HAVE_X86_LEVELS
     __builtin_cpu_init();
@@ -35,7 +35,7 @@ static int level_of(const char *name)
 
 static int capped(int want)
 {
-    int cpu = cpu_level();
+    int cpu = infi_isa_cpu_level();
     return want >= 0 && want < cpu ? want : cpu;
 }
 

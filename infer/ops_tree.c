@@ -14,11 +14,15 @@
  * that a block's rows and the trees stay in cache; at batch 1 sixteen trees
  * walk the same row together. Ensembles of "<=" trees with at most 64
  * leaves each (boosting) skip the walk: a bit-vector evaluator (see
- * qs_build) runs eight rows at a time. Leaf values are summed in double,
- * in tree order, by every engine. */
+ * qs_build) runs eight rows at a time, with 32-bit words when every tree
+ * has at most 32 leaves; the number of rows from which that beats one row
+ * at a time is measured per kernel level at load (q_calibrate). Leaf
+ * values are summed in double, in tree order, by every engine, so every
+ * path and level gives the same bits. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "infer/internal.h"
 
@@ -472,7 +476,18 @@ typedef struct qsidx {
     uint32_t *lbase;         /* per tree: its first slot in leafw / leafv */
     uint32_t *leafw;         /* weight index of each leaf slot */
     double *leafv;           /* its value when every leaf has one weight */
+    /* trees of at most 32 leaves (LightGBM's default 31, XGBoost to depth
+     * 5): the same lists with 32-bit words, so that eight rows' words of a
+     * tree fill one 256-bit vector (see score_q32) */
+    struct q32ent *e32;      /* per list entry, NULL when some tree has more */
+    uint32_t *init32;
+    int lanes_from[3];       /* per level (infer_isa): rows left in a block from
+                                which the lane kernel beats one row at a time,
+                                measured at load (q_calibrate); 9: never */
 } qsidx;
+
+/* one list entry of the 32-bit form: 12 bytes read as one stream */
+typedef struct q32ent { float thr; uint32_t tree, left; } q32ent;
 
 typedef struct qsent { float thr; uint32_t tree; uint64_t mask; } qsent;
 
@@ -483,6 +498,22 @@ static int cmp_qsent(const void *a, const void *b)
         return x->thr < y->thr ? -1 : 1;
     return (x->tree > y->tree) - (x->tree < y->tree);
 }
+
+/* The 32-bit form of Q's lists (every tree has at most 32 leaves). */
+static int q32_build(arena *ar, qsidx *Q, int64_t nt, int64_t nent)
+{
+    Q->e32 = infi_ar_alloc(ar, (size_t)nent * sizeof(q32ent));
+    Q->init32 = infi_ar_alloc(ar, (size_t)nt * sizeof(uint32_t));
+    if (!Q->e32 || !Q->init32)
+        return -1;
+    for (int64_t j = 0; j < nent; j++)
+        Q->e32[j] = (q32ent){Q->thr[j], Q->tree[j], (uint32_t)~Q->mask[j]};
+    for (int64_t t = 0; t < nt; t++)
+        Q->init32[t] = (uint32_t)Q->init[t];
+    return 0;
+}
+
+static void q_calibrate(const ensemble *E);
 
 /* Builds E->qs when the ensemble qualifies; leaves it NULL otherwise (not an
  * error: the walker handles everything). */
@@ -504,7 +535,7 @@ static int qs_build(arena *ar, ensemble *E, infer_error *e)
     }
     ninner = nn - nleaves;
     int64_t nf = E->max_feat + 1;
-    if (nf > 4 * ninner + 256)
+    if (nf > 4 * ninner + 256 || ninner + nf > (int64_t)UINT32_MAX)
         return 0;   /* sparse feature ids: per-feature lists would be mostly empty */
     qsidx *Q = infi_ar_calloc(ar, 1, sizeof *Q);
     uint32_t *lc = malloc((size_t)(nn + 1) * sizeof(uint32_t));
@@ -524,7 +555,7 @@ static int qs_build(arena *ar, ensemble *E, infer_error *e)
     Q->leafv = infi_ar_alloc(ar, (size_t)(nleaves ? nleaves : 1) * sizeof(double));
     if (!Q->fstart || !Q->thr || !Q->tree || !Q->mask || !Q->init || !Q->lbase || !Q->leafw || !Q->leafv)
         goto nomem;
-    int64_t ne = 0, slot = 0;
+    int64_t ne = 0, slot = 0, maxlv = 0;
     for (int64_t t = 0; t < nt; t++) {
         int64_t root = E->roots[t], end = t + 1 < nt ? E->roots[t + 1] : nn;
         /* lc[i - root]: leaves before node i in pre-order (= left to right) */
@@ -538,6 +569,7 @@ static int qs_build(arena *ar, ensemble *E, infer_error *e)
             }
         }
         lc[end - root] = c;
+        maxlv = c > maxlv ? c : maxlv;
         Q->lbase[t] = (uint32_t)slot;
         Q->init[t] = c == 64 ? ~0ull : (1ull << c) - 1;
         for (int64_t i = root; i < end; i++) {
@@ -596,7 +628,10 @@ static int qs_build(arena *ar, ensemble *E, infer_error *e)
         free(pos);
         free(sorted);
     }
+    if (maxlv <= 32 && q32_build(ar, Q, nt, ninner + nf) < 0)
+        goto nomem;
     E->qs = Q;
+    q_calibrate(E);
     goto out;
 nomem:
     rc = infi_ierr(e, INFER_ENOMEM, "out of memory");
@@ -1240,29 +1275,44 @@ DEF_SCORE(f, tnf, float)
 DEF_SCORE(d, tnd, double)
 
 /* Bit-vector evaluation (see qs_build) of one row without NaN, one word
- * per tree: for a lone row this beats the eight-lane form below. */
-static void score_qs1(const ensemble *E, const float *x, double *a, uint64_t *v)
+ * per tree: for a few rows this beats the eight-lane form below (see
+ * q_calibrate). The time goes to the ~7,400 read-modify-writes of a
+ * 500-tree LightGBM row (2 cycles each); finding each feature's false
+ * prefix by a branch-free binary search instead of the scan measured 12%
+ * slower, the scan's branch being predicted but at its exit. */
+static void score_qs1(const ensemble *E, const float *x, double *a, void *vv)
 {
     const qsidx *Q = E->qs;
     int64_t nt = E->ntrees;
-    const float *thr = Q->thr;
-    const uint32_t *tree = Q->tree;
-    const uint64_t *mask = Q->mask;
-    memcpy(v, Q->init, (size_t)nt * sizeof(uint64_t));
-    for (int64_t f = 0; f < Q->nfeat; f++) {
-        float xf = x[f];
-        for (uint32_t k = Q->fstart[f]; thr[k] < xf; k++)
-            v[tree[k]] &= mask[k];
-    }
-    if (E->onet >= 0) {
-        double s = a[E->onet];
-        for (int64_t t = 0; t < nt; t++)
-            s += Q->leafv[Q->lbase[t] + (uint32_t)__builtin_ctzll(v[t])];
-        a[E->onet] = s;
+    uint32_t *v32 = vv;
+    uint64_t *v64 = vv;
+    if (Q->e32) {
+        memcpy(v32, Q->init32, (size_t)nt * sizeof(uint32_t));
+        /* 32 searches first: independent chains that the CPU overlaps
+         * (a third of the row's time when each preceded its clearing) */
+        for (int64_t f = 0; f < Q->nfeat; f++) {
+            float xf = x[f];
+            for (const q32ent *e = Q->e32 + Q->fstart[f]; e->thr < xf; e++)
+                v32[e->tree] &= ~e->left;
+        }
     } else {
-        for (int64_t t = 0; t < nt; t++)
-            add_leaf(E, Q->leafw[Q->lbase[t] + (uint32_t)__builtin_ctzll(v[t])], a, NULL);
+        memcpy(v64, Q->init, (size_t)nt * sizeof(uint64_t));
+        for (int64_t f = 0; f < Q->nfeat; f++) {
+            float xf = x[f];
+            for (uint32_t k = Q->fstart[f]; Q->thr[k] < xf; k++)
+                v64[Q->tree[k]] &= Q->mask[k];
+        }
     }
+    double s = E->onet >= 0 ? a[E->onet] : 0;   /* one sum in a register, in tree order */
+    for (int64_t t = 0; t < nt; t++) {
+        uint32_t slot = Q->lbase[t] + (uint32_t)(Q->e32 ? __builtin_ctz(v32[t]) : __builtin_ctzll(v64[t]));
+        if (E->onet >= 0)
+            s += Q->leafv[slot];
+        else
+            add_leaf(E, Q->leafw[slot], a, NULL);
+    }
+    if (E->onet >= 0)
+        a[E->onet] = s;
 }
 
 /* Bit-vector evaluation (see qs_build), eight rows at a time: each tree
@@ -1275,107 +1325,271 @@ typedef double qs_f8 __attribute__((vector_size(64)));
 typedef int64_t qs_l8 __attribute__((vector_size(64)));
 typedef uint64_t qs_u8 __attribute__((vector_size(64)));
 
-static inline __attribute__((always_inline)) void score_qs_body(const ensemble *E, const float *X, int64_t N,
-                                                                int64_t F, double *acc, qs_u8 *v, qs_f8 *xt)
+#define QS_INLINE static inline __attribute__((always_inline))
+
+/* Fills xt[f][g] with row g's feature f (-inf for NaN rows and spare lanes,
+ * so that no node is false for them) and marks the NaN rows. */
+QS_INLINE void qs_transpose(const float *X, int64_t r0, int nr, int64_t F, int64_t nf, qs_f8 *xt, uint8_t *nanrow)
+{
+    for (int g = 0; g < 8; g++)
+        nanrow[g] = g < nr ? (uint8_t)has_nan_f(X + (r0 + g) * F, F) : 0;
+    for (int64_t f = 0; f < nf; f++)
+        for (int g = 0; g < 8; g++)
+            xt[f][g] = g < nr && !nanrow[g] ? X[(r0 + g) * F + f] : -INFINITY;
+}
+
+/* 64-bit words: eight rows of a tree in one 512-bit vector */
+QS_INLINE void q64_block(const ensemble *E, const qs_f8 *xt, int nr, double *sum, qs_u8 *v, uint32_t *leaf)
 {
     const qsidx *Q = E->qs;
-    int64_t nt = E->ntrees, TT = E->ntargets, nf = Q->nfeat;
+    int64_t nt = E->ntrees, nf = Q->nfeat;
     const float *thr = Q->thr;
     const uint32_t *tree = Q->tree;
     const uint64_t *mask = Q->mask;
+    for (int64_t t = 0; t < nt; t++) {
+        uint64_t i0 = Q->init[t];
+        v[t] = (qs_u8){i0, i0, i0, i0, i0, i0, i0, i0};
+    }
+    for (int64_t f = 0; f < nf; f++) {
+        qs_f8 xv = xt[f];
+        double xmax = xv[0];
+        for (int g = 1; g < 8; g++)
+            xmax = xv[g] > xmax ? xv[g] : xmax;
+        for (uint32_t k = Q->fstart[f]; thr[k] < xmax; k++) {
+            double th = thr[k];
+            qs_f8 tv = {th, th, th, th, th, th, th, th};
+            qs_l8 c = tv < xv;   /* -1 where false */
+            uint64_t m = mask[k];
+            v[tree[k]] &= (qs_u8){m, m, m, m, m, m, m, m} | ~(qs_u8)c;
+        }
+    }
+    for (int64_t t = 0; t < nt; t++) {
+        uint32_t base = Q->lbase[t];
+        qs_u8 w = v[t];
+        for (int g = 0; g < nr; g++) {
+            uint32_t slot = base + (uint32_t)__builtin_ctzll(w[g]);
+            if (sum)
+                sum[g] += Q->leafv[slot];
+            else
+                leaf[t * 8 + g] = slot;
+        }
+    }
+}
+
+/* 32-bit words (trees of <= 32 leaves): eight rows of a tree in one
+ * 256-bit vector, compared in float (exact: thresholds and inputs are both
+ * float). Half the bytes per node of q64_block, and one AVX2 register. */
+typedef float q32_f __attribute__((vector_size(32)));
+typedef int32_t q32_i __attribute__((vector_size(32)));
+typedef uint32_t q32_u __attribute__((vector_size(32)));
+
+typedef float q16_f __attribute__((vector_size(16)));
+typedef int32_t q16_i __attribute__((vector_size(16)));
+typedef uint32_t q16_u __attribute__((vector_size(16), may_alias));
+
+/* halves: the portable copy works on two 128-bit halves, since GCC turns a
+ * 256-bit float compare without AVX into eight scalar compares (5x slower,
+ * measured) */
+QS_INLINE void q32_block(const ensemble *E, const qs_f8 *xt, int nr, double *sum, q32_u *v, uint32_t *leaf,
+                         int halves)
+{
+    const qsidx *Q = E->qs;
+    int64_t nt = E->ntrees, nf = Q->nfeat;
+    for (int64_t t = 0; t < nt; t++) {
+        uint32_t i0 = Q->init32[t];
+        v[t] = (q32_u){i0, i0, i0, i0, i0, i0, i0, i0};
+    }
+    for (int64_t f = 0; f < nf; f++) {
+        q32_f xv;
+        for (int g = 0; g < 8; g++)
+            xv[g] = (float)xt[f][g];
+        float xmax = xv[0];
+        for (int g = 1; g < 8; g++)
+            xmax = xv[g] > xmax ? xv[g] : xmax;
+        const q32ent *e = Q->e32 + Q->fstart[f];
+        if (halves) {
+            q16_f lo = {xv[0], xv[1], xv[2], xv[3]}, hi = {xv[4], xv[5], xv[6], xv[7]};
+            for (; e->thr < xmax; e++) {
+                q16_f tv = {e->thr, e->thr, e->thr, e->thr};
+                q16_u *w = (q16_u *)&v[e->tree];
+                w[0] &= ~((q16_u)(tv < lo) & e->left);
+                w[1] &= ~((q16_u)(tv < hi) & e->left);
+            }
+            continue;
+        }
+        for (; e->thr < xmax; e++) {
+            q32_i c = (q32_f){e->thr, e->thr, e->thr, e->thr, e->thr, e->thr, e->thr, e->thr} < xv;
+            v[e->tree] &= ~((q32_u)c & e->left);
+        }
+    }
+    for (int64_t t = 0; t < nt; t++) {
+        uint32_t base = Q->lbase[t];
+        q32_u w = v[t];
+        for (int g = 0; g < nr; g++) {
+            uint32_t slot = base + (uint32_t)__builtin_ctz(w[g]);
+            if (sum)
+                sum[g] += Q->leafv[slot];
+            else
+                leaf[t * 8 + g] = slot;
+        }
+    }
+}
+
+/* Rows r0 .. r0+nr-1 (nr <= 8) through the lane kernel. NaN rows take the
+ * walker. With one target and one weight per leaf the sums run in the
+ * kernel (eight independent sums, each in tree order, as every engine);
+ * otherwise it hands back each tree's exit leaf per lane. */
+QS_INLINE void qs_block(const ensemble *E, const float *X, int64_t r0, int nr, int64_t F, double *acc, void *v,
+                        qs_f8 *xt, uint32_t *leaf, int halves)
+{
+    const qsidx *Q = E->qs;
+    int64_t nt = E->ntrees, TT = E->ntargets;
+    uint8_t nanrow[8];
+    qs_transpose(X, r0, nr, F, Q->nfeat, xt, nanrow);
+    double sum[8] = {0}, *sp = E->onet >= 0 ? sum : NULL;
+    for (int g = 0; g < nr && sp; g++)
+        sum[g] = acc[(r0 + g) * TT + E->onet];
+    if (Q->e32)
+        q32_block(E, xt, nr, sp, v, leaf, halves);
+    else
+        q64_block(E, xt, nr, sp, v, leaf);
+    for (int g = 0; g < nr; g++) {
+        double *a = acc + (r0 + g) * TT;
+        if (nanrow[g]) {
+            const float *x = X + (r0 + g) * F;
+            for (int64_t t = 0; t < nt; t++)
+                add_leaf(E, walk1_f(E, E->nf, E->roots[t], x), a, NULL);
+        } else if (sp) {
+            a[E->onet] = sum[g];
+        } else {
+            for (int64_t t = 0; t < nt; t++)
+                add_leaf(E, Q->leafw[leaf[t * 8 + g]], a, NULL);
+        }
+    }
+}
+
+/* Whole batches: blocks of eight rows through the lane kernel; a last
+ * block with fewer rows than lanes_from goes one row at a time. */
+QS_INLINE void score_qs_body(const ensemble *E, const float *X, int64_t N, int64_t F, double *acc, void *v,
+                             qs_f8 *xt, uint32_t *leaf, int lanes_from, int halves)
+{
+    int64_t TT = E->ntargets;
     for (int64_t r0 = 0; r0 < N; r0 += 8) {
         int nr = N - r0 < 8 ? (int)(N - r0) : 8;
-        if (nr <= 2) {
-            for (int64_t r = r0; r < N; r++) {
-                const float *x = X + r * F;
-                if (has_nan_f(x, F))
-                    for (int64_t t = 0; t < nt; t++)
-                        add_leaf(E, walk1_f(E, E->nf, E->roots[t], x), acc + r * TT, NULL);
-                else
-                    score_qs1(E, x, acc + r * TT, (uint64_t *)v);
-            }
-            break;
+        if (nr >= lanes_from) {
+            qs_block(E, X, r0, nr, F, acc, v, xt, leaf, halves);
+            continue;
         }
-        uint8_t nanrow[8] = {0};
-        for (int g = 0; g < nr; g++)
-            nanrow[g] = (uint8_t)has_nan_f(X + (r0 + g) * F, F);
-        for (int64_t f = 0; f < nf; f++)
-            for (int g = 0; g < 8; g++)
-                xt[f][g] = g < nr && !nanrow[g] ? X[(r0 + g) * F + f] : -INFINITY;
-        for (int64_t t = 0; t < nt; t++) {
-            uint64_t i0 = Q->init[t];
-            v[t] = (qs_u8){i0, i0, i0, i0, i0, i0, i0, i0};
+        for (int64_t r = r0; r < N; r++) {
+            const float *x = X + r * F;
+            if (has_nan_f(x, F))
+                for (int64_t t = 0; t < E->ntrees; t++)
+                    add_leaf(E, walk1_f(E, E->nf, E->roots[t], x), acc + r * TT, NULL);
+            else
+                score_qs1(E, x, acc + r * TT, v);
         }
-        for (int64_t f = 0; f < nf; f++) {
-            qs_f8 xv = xt[f];
-            double xmax = xv[0];
-            for (int g = 1; g < 8; g++)
-                xmax = xv[g] > xmax ? xv[g] : xmax;
-            for (uint32_t k = Q->fstart[f]; thr[k] < xmax; k++) {
-                double th = thr[k];
-                qs_f8 tv = {th, th, th, th, th, th, th, th};
-                qs_l8 c = tv < xv;   /* -1 where false */
-                uint64_t m = mask[k];
-                v[tree[k]] &= (qs_u8){m, m, m, m, m, m, m, m} | ~(qs_u8)c;
-            }
-        }
-        if (E->onet >= 0) {
-            /* eight independent sums, each in tree order */
-            double sum[8] = {0};
-            for (int g = 0; g < nr; g++)
-                sum[g] = acc[(r0 + g) * TT + E->onet];
-            for (int64_t t = 0; t < nt; t++) {
-                const double *lv = Q->leafv + Q->lbase[t];
-                qs_u8 w = v[t];
-                for (int g = 0; g < 8; g++)
-                    sum[g] += lv[__builtin_ctzll(w[g])];
-            }
-            for (int g = 0; g < nr; g++)
-                if (!nanrow[g])
-                    acc[(r0 + g) * TT + E->onet] = sum[g];
-        }
-        for (int g = 0; g < nr; g++) {
-            double *a = acc + (r0 + g) * TT;
-            const float *x = X + (r0 + g) * F;
-            if (nanrow[g]) {
-                for (int64_t t = 0; t < nt; t++)
-                    add_leaf(E, walk1_f(E, E->nf, E->roots[t], x), a, NULL);
-            } else if (E->onet < 0) {
-                for (int64_t t = 0; t < nt; t++)
-                    add_leaf(E, Q->leafw[Q->lbase[t] + (uint32_t)__builtin_ctzll(v[t][g])], a, NULL);
-            }
-        }
+        break;
     }
 }
 
 /* One copy of score_qs_body per instruction-set level (infer_isa). */
-static void score_qs_port(const ensemble *E, const float *X, int64_t N, int64_t F, double *acc, qs_u8 *v, qs_f8 *xt)
+typedef void qs_fn(const ensemble *E, const float *X, int64_t N, int64_t F, double *acc, void *v, qs_f8 *xt,
+                   uint32_t *leaf, int lanes_from);
+static void score_qs_port(const ensemble *E, const float *X, int64_t N, int64_t F, double *acc, void *v, qs_f8 *xt,
+                          uint32_t *leaf, int lanes_from)
 {
-    score_qs_body(E, X, N, F, acc, v, xt);
+    score_qs_body(E, X, N, F, acc, v, xt, leaf, lanes_from, 1);
 }
 #ifdef INFI_HAVE_X86_LEVELS
-TARGET_AVX2 static void score_qs_avx2(const ensemble *E, const float *X, int64_t N, int64_t F, double *acc, qs_u8 *v,
-                                      qs_f8 *xt)
+TARGET_AVX2 static void score_qs_avx2(const ensemble *E, const float *X, int64_t N, int64_t F, double *acc, void *v,
+                                      qs_f8 *xt, uint32_t *leaf, int lanes_from)
 {
-    score_qs_body(E, X, N, F, acc, v, xt);
+    score_qs_body(E, X, N, F, acc, v, xt, leaf, lanes_from, 0);
 }
 TARGET_AVX512 static void score_qs_avx512(const ensemble *E, const float *X, int64_t N, int64_t F, double *acc,
-                                          qs_u8 *v, qs_f8 *xt)
+                                          void *v, qs_f8 *xt, uint32_t *leaf, int lanes_from)
 {
-    score_qs_body(E, X, N, F, acc, v, xt);
+    score_qs_body(E, X, N, F, acc, v, xt, leaf, lanes_from, 0);
 }
+static qs_fn *const qs_level[] = {score_qs_port, score_qs_avx2, score_qs_avx512};
+#else
+static qs_fn *const qs_level[] = {score_qs_port};
 #endif
+#define QS_LEVELS ((int)(sizeof qs_level / sizeof qs_level[0]))
 
-static void score_qs(const ensemble *E, const float *X, int64_t N, int64_t F, double *acc, qs_u8 *v, qs_f8 *xt)
+/* v: ntrees words of eight lanes; xt: nfeat transposed values; leaf:
+ * 8 * ntrees exit slots (used when leaves are not summed in the kernel) */
+static void score_qs(const ensemble *E, const float *X, int64_t N, int64_t F, double *acc, void *v, qs_f8 *xt,
+                     uint32_t *leaf)
 {
-#ifdef INFI_HAVE_X86_LEVELS
-    switch (infi_isa_level()) {
-    case INFI_ISA_AVX512: score_qs_avx512(E, X, N, F, acc, v, xt); return;
-    case INFI_ISA_AVX2: score_qs_avx2(E, X, N, F, acc, v, xt); return;
-    default: break;
+    int lv = infi_isa_level();
+    lv = lv < QS_LEVELS ? lv : QS_LEVELS - 1;
+    qs_level[lv](E, X, N, F, acc, v, xt, leaf, E->qs->lanes_from[lv]);
+}
+
+static double q_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Fastest of three timings of n rows through level lv's kernels: one row
+ * at a time (lanes = 0) or as one lane block. */
+static double q_time(const ensemble *E, int lv, const float *X, int n, int lanes, double *acc, void *v, qs_f8 *xt,
+                     uint32_t *leaf)
+{
+    double best = INFINITY;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = q_now();
+        qs_level[lv](E, X, n, E->qs->nfeat, acc, v, xt, leaf, lanes ? 1 : 9);
+        double dt = q_now() - t0;
+        best = dt < best ? dt : best;
     }
-#endif
-    score_qs_port(E, X, N, F, acc, v, xt);
+    return best;
+}
+
+/* Chooses, per level, from how many rows a block of up to eight goes
+ * through the lane kernel rather than one row at a time, by timing both
+ * on this model and machine at load (the crossover moved from 2 to 4 rows
+ * between levels and models here; a fixed threshold made batches of 3 cost
+ * three times batch 1's time per row on AVX2). Costs ~0.2 ms per level for
+ * 500 trees. The rows take thresholds from the lists, so that scans run as
+ * long as on real data. Both paths give identical results, so a noisy
+ * measurement can only cost speed. */
+static void q_calibrate(const ensemble *E)
+{
+    qsidx *Q = E->qs;
+    int64_t nf = Q->nfeat, nt = E->ntrees;
+    for (int lv = 0; lv < 3; lv++)
+        Q->lanes_from[lv] = 3;
+    float *X = malloc((size_t)(8 * nf) * sizeof(float));
+    double *acc = calloc((size_t)(8 * E->ntargets), sizeof(double));
+    void *v = aligned_alloc(64, (size_t)nt * sizeof(qs_u8));
+    qs_f8 *xt = aligned_alloc(64, (size_t)nf * sizeof(qs_f8));
+    uint32_t *leaf = malloc((size_t)nt * 8 * sizeof(uint32_t));
+    if (X && acc && v && xt && leaf) {
+        uint32_t seed = 12345;
+        for (int64_t i = 0; i < 8 * nf; i++) {
+            int64_t f = i % nf;
+            uint32_t lo = Q->fstart[f], n = (f + 1 < nf ? Q->fstart[f + 1] : lo + 1) - lo;
+            seed = seed * 1103515245u + 12345u;
+            X[i] = n > 1 ? Q->thr[lo + (seed >> 8) % (n - 1)] : 0.0f;
+        }
+        int top = infi_isa_cpu_level() < QS_LEVELS ? infi_isa_cpu_level() : QS_LEVELS - 1;
+        for (int lv = 0; lv <= top; lv++) {
+            double one = q_time(E, lv, X, 8, 0, acc, v, xt, leaf) / 8;
+            int from = 9;
+            for (int n = 8; n >= 1 && q_time(E, lv, X, n, 1, acc, v, xt, leaf) <= n * one; n--)
+                from = n;
+            Q->lanes_from[lv] = from;
+        }
+    }
+    free(X);
+    free(acc);
+    free(v);
+    free(xt);
+    free(leaf);
 }
 
 /* Writes the transformed scores of one row (n values) into z. */
@@ -1431,8 +1645,9 @@ static int run_tree(exec *r, const node *nd, tval **in, tval **out)
             return r->err->code;
         qs_u8 *v = E->qs && F > 0 ? infi_exec_alloc(r, (size_t)E->ntrees * sizeof(qs_u8)) : NULL;
         qs_f8 *xt = v ? infi_exec_alloc(r, (size_t)E->qs->nfeat * sizeof(qs_f8)) : NULL;
-        if (v && xt)
-            score_qs(E, xf, N, F, acc, v, xt);
+        uint32_t *leaf = v && E->onet < 0 ? infi_exec_alloc(r, (size_t)E->ntrees * 8 * sizeof(uint32_t)) : NULL;
+        if (v && xt && (leaf || E->onet >= 0))
+            score_qs(E, xf, N, F, acc, v, xt, leaf);
         else
             score_f(E, E->nf, xf, N, F, acc, hit);
     }

@@ -59,8 +59,34 @@ def lib():
         L.infer_ctx_free.argtypes = [C.c_void_p]
         L.infer_run.argtypes = [C.c_void_p, C.POINTER(Tensor), C.c_int, C.POINTER(Tensor), C.c_int, C.POINTER(Err)]
         L.infer_tensor_release.argtypes = [C.POINTER(Tensor)]
+        L.infer_isa.restype = C.c_char_p
+        L.infer_set_isa.argtypes = [C.c_char_p]
+        L.infer_set_isa.restype = C.c_char_p
         _lib = L
     return _lib
+
+
+ISAS = ("avx512", "avx2", "portable")
+
+
+def isa():
+    """the kernel level in force (infer_isa)"""
+    return lib().infer_isa().decode()
+
+
+def set_isa(name):
+    """caps the kernel level; returns the level now in force, or None for
+    an unknown name (infer_set_isa)"""
+    r = lib().infer_set_isa(name.encode() if name is not None else None)
+    return r.decode() if r is not None else None
+
+
+def cpu_isas():
+    """the levels this CPU runs, leaving the level in force as it was"""
+    was = isa()
+    have = [n for n in ISAS if set_isa(n) == n]
+    set_isa(was)
+    return have
 
 
 class SeqMap:

@@ -8,6 +8,20 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 
+@pytest.fixture(params=["avx512", "avx2", "portable"])
+def isa(request):
+    """runs the test with each kernel level forced in turn (infer_set_isa),
+    so that a level this machine would never pick is still tested; levels
+    the CPU lacks are skipped by name"""
+    import capi
+    if request.param not in capi.cpu_isas():
+        pytest.skip(f"this CPU cannot run the {request.param} kernels")
+    was = capi.isa()
+    assert capi.set_isa(request.param) == request.param
+    yield request.param
+    capi.set_isa(was)
+
+
 @pytest.fixture(scope="session")
 def zoo(tmp_path_factory):
     import zoo as z

@@ -8,6 +8,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
+import capi
 from capi import Model
 
 
@@ -147,7 +148,7 @@ def _edge_batch(n, nfeat, seed):
 
 @pytest.mark.parametrize("leaves,agg,multi", [([2, 7, 31, 64], "SUM", True), ([5, 12, 40], "AVERAGE", False),
                                               ([64, 65, 3], "SUM", True), ([1, 2], "SUM", False)])
-def test_random_ensembles_every_batch_size(tmp_path, leaves, agg, multi):
+def test_random_ensembles_every_batch_size(tmp_path, leaves, agg, multi, isa):
     """the bit-vector evaluator (trees of <= 64 leaves; 65 leaves falls back
     to the walkers), its eight-row blocks with their short last block, NaN
     rows taking the walker, and the fixed-depth walkers, against onnxruntime"""
@@ -163,3 +164,39 @@ def test_random_ensembles_every_batch_size(tmp_path, leaves, agg, multi):
         clean = np.nan_to_num(X, nan=0.25)
         np.testing.assert_allclose(m.run({"X": clean})[0], sess.run(None, {"X": clean})[0], rtol=1e-5, atol=1e-5,
                                    err_msg=f"clean batch {n}")
+
+
+@pytest.mark.parametrize("leaves,multi", [([2, 7, 31, 32], False), ([2, 7, 31, 32], True), ([5, 33, 64], False)])
+def test_every_kernel_level_gives_the_same_bits(tmp_path, leaves, multi):
+    """the 32-bit (<= 32 leaves) and 64-bit bit-vector kernels, the lane
+    blocks and the one-row path, at every level this CPU runs: outputs equal
+    to the bit, every batch size from 1 to 20 (where the measured lane/row
+    crossover falls) and a large one"""
+    p = str(tmp_path / "r.onnx")
+    _random_ensemble(p, 40, leaves, nfeat=6, n_targets=1 if not multi else 3, multi_weight=multi, seed=7)
+    levels = capi.cpu_isas()
+    assert "portable" in levels
+    was = capi.isa()
+    try:
+        for n in list(range(1, 21)) + [517]:
+            X = _edge_batch(n, 6, 100 + n)
+            outs = {}
+            for lv in levels:
+                assert capi.set_isa(lv) == lv
+                outs[lv] = Model(p).run({"X": X})[0]
+            for lv in levels:
+                np.testing.assert_array_equal(outs[lv], outs["portable"], err_msg=f"{lv} vs portable, batch {n}")
+    finally:
+        capi.set_isa(was)
+
+
+def test_set_isa_refuses_unknown_names():
+    was = capi.isa()
+    assert was in capi.ISAS
+    assert capi.set_isa("sse9") is None
+    assert capi.set_isa("") is None
+    assert capi.set_isa(None) is None
+    assert capi.isa() == was
+    assert capi.set_isa("portable") == "portable"
+    assert capi.isa() == "portable"
+    capi.set_isa(was)

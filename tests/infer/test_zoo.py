@@ -49,7 +49,7 @@ def compare(name, ours, ref):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_matches_onnxruntime(zoo, name):
+def test_matches_onnxruntime(zoo, name, isa):
     path, feeds = zoo[name]
     names, ref = ort_run(path, feeds)
     m = Model(path)
@@ -66,7 +66,7 @@ def test_matches_onnxruntime(zoo, name):
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if not n.startswith(("pipeline", "torch"))])
-def test_larger_clean_batch(zoo, name):
+def test_larger_clean_batch(zoo, name, isa):
     """40 NaN-free rows: exercises the blocked, lockstep tree walkers"""
     path, feeds = zoo[name]
     X = feeds["X"][:6]
