@@ -16,10 +16,11 @@
  * leaves each (boosting) skip the walk: a bit-vector evaluator (see
  * qs_build) runs eight rows at a time, with 32-bit words when every tree
  * has at most 32 leaves; the number of rows from which that beats one row
- * at a time is measured per kernel level at load (q_calibrate). Leaf
+ * at a time is measured per kernel level (q_calibrate). Leaf
  * values are summed in double, in tree order, by every engine, so every
  * path and level gives the same bits. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -479,11 +480,13 @@ typedef struct qsidx {
     /* trees of at most 32 leaves (LightGBM's default 31, XGBoost to depth
      * 5): the same lists with 32-bit words, so that eight rows' words of a
      * tree fill one 256-bit vector (see score_q32) */
-    struct q32ent *e32;      /* per list entry, NULL when some tree has more */
+    struct q32ent *e32;      /* per list entry, NULL when some tree has more;
+                                then thr, tree and mask above are NULL */
     uint32_t *init32;
-    int lanes_from[3];       /* per level (infer_isa): rows left in a block from
-                                which the lane kernel beats one row at a time,
-                                measured at load (q_calibrate); 9: never */
+    _Atomic int lanes_from[3]; /* per level (infer_isa): rows left in a block
+                                  from which the lane kernel beats one row at
+                                  a time (q_calibrate); 9: never; 0: not yet
+                                  measured */
 } qsidx;
 
 /* one list entry of the 32-bit form: 12 bytes read as one stream */
@@ -499,21 +502,8 @@ static int cmp_qsent(const void *a, const void *b)
     return (x->tree > y->tree) - (x->tree < y->tree);
 }
 
-/* The 32-bit form of Q's lists (every tree has at most 32 leaves). */
-static int q32_build(arena *ar, qsidx *Q, int64_t nt, int64_t nent)
-{
-    Q->e32 = infi_ar_alloc(ar, (size_t)nent * sizeof(q32ent));
-    Q->init32 = infi_ar_alloc(ar, (size_t)nt * sizeof(uint32_t));
-    if (!Q->e32 || !Q->init32)
-        return -1;
-    for (int64_t j = 0; j < nent; j++)
-        Q->e32[j] = (q32ent){Q->thr[j], Q->tree[j], (uint32_t)~Q->mask[j]};
-    for (int64_t t = 0; t < nt; t++)
-        Q->init32[t] = (uint32_t)Q->init[t];
-    return 0;
-}
-
-static void q_calibrate(const ensemble *E);
+static int q_calibrate(const ensemble *E, int lv);
+static int q_level(void);
 
 /* Builds E->qs when the ensemble qualifies; leaves it NULL otherwise (not an
  * error: the walker handles everything). */
@@ -524,7 +514,7 @@ static int qs_build(arena *ar, ensemble *E, infer_error *e)
         (E->agg != AGG_SUM && E->agg != AGG_AVERAGE))
         return 0;
     const tnf *T = E->nf;
-    int64_t nt = E->ntrees, nn = E->nnodes, ninner = 0, nleaves = 0;
+    int64_t nt = E->ntrees, nn = E->nnodes, ninner = 0, nleaves = 0, maxlv = 0;
     for (int64_t t = 0; t < nt; t++) {
         int64_t end = t + 1 < nt ? E->roots[t + 1] : nn, lv = 0;
         for (int64_t i = E->roots[t]; i < end; i++)
@@ -532,6 +522,7 @@ static int qs_build(arena *ar, ensemble *E, infer_error *e)
         if (lv > 64)
             return 0;
         nleaves += lv;
+        maxlv = lv > maxlv ? lv : maxlv;
     }
     ninner = nn - nleaves;
     int64_t nf = E->max_feat + 1;
@@ -546,16 +537,22 @@ static int qs_build(arena *ar, ensemble *E, infer_error *e)
         goto nomem;
     Q->nfeat = nf;
     Q->fstart = infi_ar_alloc(ar, (size_t)nf * sizeof(uint32_t));
-    Q->thr = infi_ar_alloc(ar, (size_t)(ninner + nf) * sizeof(float));
-    Q->tree = infi_ar_alloc(ar, (size_t)(ninner + nf) * sizeof(uint32_t));
-    Q->mask = infi_ar_alloc(ar, (size_t)(ninner + nf) * sizeof(uint64_t));
+    /* one form of the lists: the 32-bit one when every tree fits */
+    if (maxlv <= 32) {
+        Q->e32 = infi_ar_alloc(ar, (size_t)(ninner + nf) * sizeof(q32ent));
+        Q->init32 = infi_ar_alloc(ar, (size_t)nt * sizeof(uint32_t));
+    } else {
+        Q->thr = infi_ar_alloc(ar, (size_t)(ninner + nf) * sizeof(float));
+        Q->tree = infi_ar_alloc(ar, (size_t)(ninner + nf) * sizeof(uint32_t));
+        Q->mask = infi_ar_alloc(ar, (size_t)(ninner + nf) * sizeof(uint64_t));
+    }
     Q->init = infi_ar_alloc(ar, (size_t)nt * sizeof(uint64_t));
     Q->lbase = infi_ar_alloc(ar, (size_t)nt * sizeof(uint32_t));
     Q->leafw = infi_ar_alloc(ar, (size_t)(nleaves ? nleaves : 1) * sizeof(uint32_t));
     Q->leafv = infi_ar_alloc(ar, (size_t)(nleaves ? nleaves : 1) * sizeof(double));
-    if (!Q->fstart || !Q->thr || !Q->tree || !Q->mask || !Q->init || !Q->lbase || !Q->leafw || !Q->leafv)
+    if (!Q->fstart || (maxlv <= 32 ? !Q->e32 || !Q->init32 : !Q->thr || !Q->tree || !Q->mask) || !Q->init || !Q->lbase || !Q->leafw || !Q->leafv)
         goto nomem;
-    int64_t ne = 0, slot = 0, maxlv = 0;
+    int64_t ne = 0, slot = 0;
     for (int64_t t = 0; t < nt; t++) {
         int64_t root = E->roots[t], end = t + 1 < nt ? E->roots[t + 1] : nn;
         /* lc[i - root]: leaves before node i in pre-order (= left to right) */
@@ -569,7 +566,6 @@ static int qs_build(arena *ar, ensemble *E, infer_error *e)
             }
         }
         lc[end - root] = c;
-        maxlv = c > maxlv ? c : maxlv;
         Q->lbase[t] = (uint32_t)slot;
         Q->init[t] = c == 64 ? ~0ull : (1ull << c) - 1;
         for (int64_t i = root; i < end; i++) {
@@ -621,6 +617,10 @@ static int qs_build(arena *ar, ensemble *E, infer_error *e)
             if (cnt[f + 1] - 1 - cnt[f] > 1)
                 qsort(sorted + cnt[f], (size_t)(cnt[f + 1] - 1 - cnt[f]), sizeof(qsent), cmp_qsent);
         for (int64_t j = 0; j < ninner + nf && j < cnt[nf]; j++) {
+            if (Q->e32) {
+                Q->e32[j] = (q32ent){sorted[j].thr, sorted[j].tree, (uint32_t)~sorted[j].mask};
+                continue;
+            }
             Q->thr[j] = sorted[j].thr;
             Q->tree[j] = sorted[j].tree;
             Q->mask[j] = sorted[j].mask;
@@ -628,10 +628,10 @@ static int qs_build(arena *ar, ensemble *E, infer_error *e)
         free(pos);
         free(sorted);
     }
-    if (maxlv <= 32 && q32_build(ar, Q, nt, ninner + nf) < 0)
-        goto nomem;
+    for (int64_t t = 0; t < nt && Q->e32; t++)
+        Q->init32[t] = (uint32_t)Q->init[t];
     E->qs = Q;
-    q_calibrate(E);
+    q_calibrate(E, q_level());
     goto out;
 nomem:
     rc = infi_ierr(e, INFER_ENOMEM, "out of memory");
@@ -1517,14 +1517,21 @@ static qs_fn *const qs_level[] = {score_qs_port};
 #endif
 #define QS_LEVELS ((int)(sizeof qs_level / sizeof qs_level[0]))
 
+/* the level in force, among those this build has copies for */
+static int q_level(void)
+{
+    int lv = infi_isa_level();
+    return lv < QS_LEVELS ? lv : QS_LEVELS - 1;
+}
+
 /* v: ntrees words of eight lanes; xt: nfeat transposed values; leaf:
  * 8 * ntrees exit slots (used when leaves are not summed in the kernel) */
 static void score_qs(const ensemble *E, const float *X, int64_t N, int64_t F, double *acc, void *v, qs_f8 *xt,
                      uint32_t *leaf)
 {
-    int lv = infi_isa_level();
-    lv = lv < QS_LEVELS ? lv : QS_LEVELS - 1;
-    qs_level[lv](E, X, N, F, acc, v, xt, leaf, E->qs->lanes_from[lv]);
+    int lv = q_level();
+    int from = atomic_load_explicit(&E->qs->lanes_from[lv], memory_order_relaxed);
+    qs_level[lv](E, X, N, F, acc, v, xt, leaf, from ? from : q_calibrate(E, lv));
 }
 
 static double q_now(void)
@@ -1534,13 +1541,13 @@ static double q_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Fastest of three timings of n rows through level lv's kernels: one row
+/* Faster of two timings of n rows through level lv's kernels: one row
  * at a time (lanes = 0) or as one lane block. */
 static double q_time(const ensemble *E, int lv, const float *X, int n, int lanes, double *acc, void *v, qs_f8 *xt,
                      uint32_t *leaf)
 {
     double best = INFINITY;
-    for (int rep = 0; rep < 3; rep++) {
+    for (int rep = 0; rep < 2; rep++) {
         double t0 = q_now();
         qs_level[lv](E, X, n, E->qs->nfeat, acc, v, xt, leaf, lanes ? 1 : 9);
         double dt = q_now() - t0;
@@ -1549,20 +1556,21 @@ static double q_time(const ensemble *E, int lv, const float *X, int n, int lanes
     return best;
 }
 
-/* Chooses, per level, from how many rows a block of up to eight goes
+/* Chooses, for level lv, from how many rows a block of up to eight goes
  * through the lane kernel rather than one row at a time, by timing both
- * on this model and machine at load (the crossover moved from 2 to 4 rows
- * between levels and models here; a fixed threshold made batches of 3 cost
- * three times batch 1's time per row on AVX2). Costs ~0.2 ms per level for
- * 500 trees. The rows take thresholds from the lists, so that scans run as
- * long as on real data. Both paths give identical results, so a noisy
- * measurement can only cost speed. */
-static void q_calibrate(const ensemble *E)
+ * on this model and machine (the crossover moved from 2 to 4 rows between
+ * levels and models here; a fixed threshold made batches of 3 cost three
+ * times batch 1's time per row on AVX2). The level in force is measured at
+ * load, ~0.15 ms for 500 trees (loading them takes ~8 ms); another level
+ * at its first run. The rows take thresholds from the lists, so that
+ * scans run as long as on real data. Both paths give identical results,
+ * so a noisy measurement, or two threads measuring at once, can only cost
+ * speed. Returns the crossover, 3 when there is no memory to measure. */
+static int q_calibrate(const ensemble *E, int lv)
 {
     qsidx *Q = E->qs;
     int64_t nf = Q->nfeat, nt = E->ntrees;
-    for (int lv = 0; lv < 3; lv++)
-        Q->lanes_from[lv] = 3;
+    int n = 3;
     float *X = malloc((size_t)(8 * nf) * sizeof(float));
     double *acc = calloc((size_t)(8 * E->ntargets), sizeof(double));
     void *v = aligned_alloc(64, (size_t)nt * sizeof(qs_u8));
@@ -1572,24 +1580,25 @@ static void q_calibrate(const ensemble *E)
         uint32_t seed = 12345;
         for (int64_t i = 0; i < 8 * nf; i++) {
             int64_t f = i % nf;
-            uint32_t lo = Q->fstart[f], n = (f + 1 < nf ? Q->fstart[f + 1] : lo + 1) - lo;
+            uint32_t lo = Q->fstart[f], len = (f + 1 < nf ? Q->fstart[f + 1] : lo + 1) - lo;
             seed = seed * 1103515245u + 12345u;
-            X[i] = n > 1 ? Q->thr[lo + (seed >> 8) % (n - 1)] : 0.0f;
+            uint32_t j = lo + (len > 1 ? (seed >> 8) % (len - 1) : 0);
+            X[i] = len > 1 ? (Q->e32 ? Q->e32[j].thr : Q->thr[j]) : 0.0f;
         }
-        int top = infi_isa_cpu_level() < QS_LEVELS ? infi_isa_cpu_level() : QS_LEVELS - 1;
-        for (int lv = 0; lv <= top; lv++) {
-            double one = q_time(E, lv, X, 8, 0, acc, v, xt, leaf) / 8;
-            int from = 9;
-            for (int n = 8; n >= 1 && q_time(E, lv, X, n, 1, acc, v, xt, leaf) <= n * one; n--)
-                from = n;
-            Q->lanes_from[lv] = from;
-        }
+        /* a block's cost grows slowly with its rows, one row at a time
+         * linearly: the first n at which the block wins is the crossover */
+        double one = q_time(E, lv, X, 4, 0, acc, v, xt, leaf) / 4;
+        n = 2;
+        while (n <= 8 && q_time(E, lv, X, n, 1, acc, v, xt, leaf) > n * one)
+            n++;
     }
     free(X);
     free(acc);
     free(v);
     free(xt);
     free(leaf);
+    atomic_store_explicit(&Q->lanes_from[lv], n, memory_order_relaxed);
+    return n;
 }
 
 /* Writes the transformed scores of one row (n values) into z. */
