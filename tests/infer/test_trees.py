@@ -1,6 +1,7 @@
 """test_trees.py - tree-engine specifics: BRANCH_EQ chains sharing a true
 subtree (folded into set membership) match onnxruntime, and a 100k-node
 ensemble loads in well under a second."""
+import os
 import time
 
 import numpy as np
@@ -177,17 +178,22 @@ def test_every_kernel_level_gives_the_same_bits(tmp_path, leaves, multi):
     levels = capi.cpu_isas()
     assert "portable" in levels
     was = capi.isa()
+    # the crossover between one row at a time and eight-row blocks is
+    # measured at load; forced to 1 (blocks only) and 9 (rows only) too
+    ways = [(lv, lanes) for lv in levels for lanes in ("", "1", "9")]
     try:
         for n in list(range(1, 21)) + [517]:
             X = _edge_batch(n, 6, 100 + n)
             outs = {}
-            for lv in levels:
+            for lv, lanes in ways:
                 assert capi.set_isa(lv) == lv
-                outs[lv] = Model(p).run({"X": X})[0]
-            for lv in levels:
-                np.testing.assert_array_equal(outs[lv], outs["portable"], err_msg=f"{lv} vs portable, batch {n}")
+                os.environ["CAPSTAN_INFER_TREE_LANES_FROM"] = lanes
+                outs[lv, lanes] = Model(p).run({"X": X})[0]
+            for way in ways:
+                np.testing.assert_array_equal(outs[way], outs["portable", "9"], err_msg=f"{way} vs portable rows, batch {n}")
     finally:
         capi.set_isa(was)
+        os.environ.pop("CAPSTAN_INFER_TREE_LANES_FROM", None)
 
 
 def test_set_isa_refuses_unknown_names():
