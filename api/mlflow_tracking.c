@@ -627,15 +627,9 @@ HANDLER(metric_history_bulk)
     if ((rc = cap_json_get_i64(req->msg, "max_results", false, &max, err)) < 0)
         return rc;
     int left = max < HISTORY_BULK_MAX ? (int)(max > 0 ? max : 0) : HISTORY_BULK_MAX;
-    const char **sorted = cap_xcalloc((size_t)n + 1, sizeof *sorted);
-    int k = 0;
-    for (const cJSON *v = cap_json_array_first(ids); v; v = cap_json_array_next(ids, v)) {
-        if (!cJSON_IsString(v)) {
-            free(sorted);
-            return cap_json_invalid(err, "run_id", v, "expected a list of run ID strings");
-        }
-        sorted[k++] = v->valuestring;
-    }
+    const char **sorted;
+    if ((rc = cap_json_strings(ids, "run_id", "expected a list of run ID strings", &sorted, err)) < 0)
+        return rc;
     qsort(sorted, (size_t)n, sizeof *sorted, str_cmp);
     cJSON *out = cJSON_CreateArray();
     for (int i = 0; i < n && left > 0 && rc >= 0; i++)
@@ -698,14 +692,8 @@ static int interval_read(const cJSON *msg, struct interval_query *q, struct cap_
                        "end_step must be greater than start_step. Found start_step=%lld and "
                        "end_step=%lld.",
                        (long long)q->start, (long long)q->end);
-    q->run_ids = cap_xcalloc((size_t)q->nruns + 1, sizeof *q->run_ids);
-    int i = 0;
-    for (const cJSON *v = cap_json_array_first(ids); v; v = cap_json_array_next(ids, v), i++) {
-        if (!cJSON_IsString(v))
-            return cap_json_invalid(err, "run_ids", v, "expected a list of run ID strings");
-        q->run_ids[i] = v->valuestring;
-    }
-    return 0;
+    rc = cap_json_strings(ids, "run_ids", "expected a list of run ID strings", &q->run_ids, err);
+    return rc < 0 ? rc : 0;
 }
 
 static int64_t step_of(const cJSON *m)
@@ -850,6 +838,9 @@ HANDLER(metric_history_bulk_interval)
     return rc < 0 ? rc : 0;
 }
 
+/* MLflow's limit on one SearchDatasets request */
+#define DATASET_SEARCH_MAX_EXPERIMENTS 20
+
 /* POST experiments/search-datasets: the datasets runs of the experiments used. */
 HANDLER(dataset_search)
 {
@@ -861,20 +852,16 @@ HANDLER(dataset_search)
     if (n == 0)
         return cap_err(err, CAP_EINVAL,
                        "SearchDatasets request must specify at least one experiment_id.");
-    if (n > 20)
+    if (n > DATASET_SEARCH_MAX_EXPERIMENTS)
         return cap_err(err, CAP_EINVAL,
-                       "SearchDatasets request cannot specify more than 20 experiment_ids. "
+                       "SearchDatasets request cannot specify more than %d experiment_ids. "
                        "Received %d experiment_ids.",
-                       n);
-    const char **idv = cap_xcalloc((size_t)n + 1, sizeof *idv);
-    int i = 0;
-    for (const cJSON *v = cap_json_array_first(ids); v && rc >= 0;
-         v = cap_json_array_next(ids, v), i++) {
-        if (!cJSON_IsString(v))
-            rc = cap_json_invalid(err, "experiment_ids", v, "expected a list of strings");
-        else if ((rc = validate_experiment_id(v->valuestring, err)) == 0)
-            idv[i] = v->valuestring;
-    }
+                       DATASET_SEARCH_MAX_EXPERIMENTS, n);
+    const char **idv;
+    if ((rc = cap_json_strings(ids, "experiment_ids", "expected a list of strings", &idv, err)) < 0)
+        return rc;
+    for (int i = 0; i < n && rc >= 0; i++)
+        rc = validate_experiment_id(idv[i], err);
     cJSON *list = NULL;
     if (rc >= 0)
         rc = store_dataset_summaries(env->store, idv, (size_t)n, &list, err);

@@ -449,6 +449,23 @@ int cap_json_array_size(const cJSON *arr)
     return 1;
 }
 
+int cap_json_strings(const cJSON *arr, const char *name, const char *detail, const char ***out,
+                     struct cap_error *err)
+{
+    int n = cap_json_array_size(arr), i = 0;
+    const char **list = cap_xcalloc((size_t)n + 1, sizeof *list);
+    *out = NULL;
+    for (const cJSON *v = cap_json_array_first(arr); v; v = cap_json_array_next(arr, v)) {
+        if (!cJSON_IsString(v)) {
+            free(list);
+            return cap_json_invalid(err, name, v, detail);
+        }
+        list[i++] = v->valuestring;
+    }
+    *out = list;
+    return i;
+}
+
 const cJSON *cap_json_array_first(const cJSON *arr)
 {
     if (cJSON_IsArray(arr))

@@ -58,6 +58,13 @@ int cap_json_missing(const char *name, struct cap_error *err);
 int cap_json_invalid_str(struct cap_error *err, const char *name, const char *value,
                          const char *detail);
 int cap_json_array_size(const cJSON *arr);
+/* The strings of an array (or of a lone string, as one query parameter
+ * given once is) as a NULL-ended list the caller frees; the strings stay
+ * the JSON's. A member that is not a string is refused in
+ * cap_json_invalid's words, naming NAME, with DETAIL. Returns the count,
+ * or the error with *out NULL. */
+int cap_json_strings(const cJSON *arr, const char *name, const char *detail, const char ***out,
+                     struct cap_error *err);
 /* Walks such an array in order. cJSON arrays are linked lists, so indexing
  * them in a loop would be quadratic. */
 const cJSON *cap_json_array_first(const cJSON *arr);
