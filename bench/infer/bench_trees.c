@@ -335,8 +335,10 @@ int main(int argc, char **argv)
     engine e = {0};
     e.nf = atol(argv[4]);
     long nrows = 0;
-    if (e.nf <= 0)
-        return fail("NFEATURES", "expected a positive integer") ? 2 : 2;
+    if (e.nf <= 0) {
+        fail("NFEATURES", "expected a positive integer");
+        return 2;
+    }
     float *rows = read_rows(argv[3], e.nf, &nrows);
     if (!rows)
         return 2;
@@ -350,8 +352,10 @@ int main(int argc, char **argv)
     if (rc != 0)
         return 1;
     if (!strcmp(argv[5], "--dump")) {
-        if (argc < 9)
-            return fail("--dump", "needs OUT BATCH NROWS") ? 2 : 2;
+        if (argc < 9) {
+            fail("--dump", "needs OUT BATCH NROWS");
+            return 2;
+        }
         if (argc > 9 && set_isa(&e, argv[9]) != 0)
             return 2;
         long batch = atol(argv[7]), n = atol(argv[8]);
