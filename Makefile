@@ -182,4 +182,16 @@ bench-monitor: build/rel/capstan
 	@scripts/bootstrap --python
 	bench/monitor/run.sh
 
+# Tree ensembles: libcapstan-infer (each kernel level forced in turn) vs
+# onnxruntime, lleaves and tl2cgen (bench/RESULTS.md, "Trees vs compiled
+# engines"); .venv-bench-trees comes from bench/infer/setup_peers.sh.
+.PHONY: bench-trees
+build/rel/bench/infer/bench_trees: bench/infer/bench_trees.c $(INFER_LIB_REL)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(INC) -O2 -g -o $@ $< $(INFER_LIB_REL) $(INFER_BLAS_LIBS) -ldl -lm
+
+bench-trees: build/rel/bench/infer/bench_trees $(PYTEST)
+	@test -x .venv-bench-trees/bin/python || sh bench/infer/setup_peers.sh
+	$(PYTHON_VENV)/bin/python bench/infer/bench_trees.py --harness build/rel/bench/infer/bench_trees $(BENCH_ARGS)
+
 -include $(shell find build -name '*.d' 2>/dev/null)
