@@ -5,8 +5,11 @@
  * elsewhere; on x86-64 with GCC each kernel has one copy per instruction-
  * set level (infer_isa: portable, AVX2+FMA, AVX-512), picked per call by
  * infi_isa_level(), so a cap (CAPSTAN_INFER_ISA) really selects the code.
- * Tiles: 6x16 (portable), 6x16 over a packed copy of A (AVX2: 12 of the
- * 16 ymm registers accumulate), 12x32 and 6x32 (AVX-512: 24 of 32 zmm).
+ * Tiles: 6x16 (portable; its 8-float vectors are expanded piecewise
+ * without AVX, about 30x slower than the AVX2 copy), 6x16 over A copied
+ * into panels when A exceeds L2 (AVX2: 12 of the 16 ymm registers
+ * accumulate), 12x32 and 6x32 (AVX-512: 24 of the 32 zmm). OpenBLAS
+ * 0.3.21's AVX2 kernels measured slower than the AVX2 tile (RESULTS.md).
  * Without GCC extensions a plain triple loop is used. Built with
  * CAP_INFER_OPENBLAS (make INFER_BLAS=openblas), products of at least
  * BLAS_MIN_MACS multiply-adds with M >= 6 go to OpenBLAS's cblas_sgemm
