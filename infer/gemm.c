@@ -1,14 +1,20 @@
 /* gemm.c - single-precision matrix multiply for MatMul, Gemm and the linear
- * models. A 6-row x 16-column register tile accumulates over the whole K
- * dimension while a strip of B streams through L1; batch-1 products use a
- * 64-column GEMV. The kernels use the GCC/clang vector extension, so they
- * stay portable C elsewhere; on x86-64 Linux with GCC they are cloned for
- * AVX2+FMA (target_clones, picked by the dynamic loader) and a 32-column
- * AVX-512 variant is chosen at run time when the CPU has it. Without GCC
- * extensions a plain triple loop is used. Built with CAP_INFER_OPENBLAS
- * (make INFER_BLAS=openblas), products of at least BLAS_MIN_MACS
- * multiply-adds with M >= 6 go to OpenBLAS's cblas_sgemm instead, which
- * is told to use one thread (the runtime is single-threaded per run). */
+ * models. A register tile accumulates over the whole K dimension while a
+ * strip of B streams through L1; batch-1 products use a 64-column GEMV.
+ * The kernels use the GCC/clang vector extension, so they stay portable C
+ * elsewhere; on x86-64 with GCC each kernel has one copy per instruction-
+ * set level (infer_isa: portable, AVX2+FMA, AVX-512), picked per call by
+ * infi_isa_level(), so a cap (CAPSTAN_INFER_ISA) really selects the code.
+ * Tiles: 6x16 (portable; its 8-float vectors are expanded piecewise
+ * without AVX, about 30x slower than the AVX2 copy), 6x16 over A copied
+ * into panels when A exceeds L2 (AVX2: 12 of the 16 ymm registers
+ * accumulate), 12x32 and 6x32 (AVX-512: 24 of the 32 zmm). OpenBLAS
+ * 0.3.21's AVX2 kernels measured slower than the AVX2 tile (RESULTS.md).
+ * Without GCC extensions a plain triple loop is used. Built with
+ * CAP_INFER_OPENBLAS (make INFER_BLAS=openblas), products of at least
+ * BLAS_MIN_MACS multiply-adds with M >= 6 go to OpenBLAS's cblas_sgemm
+ * instead, which is told to use one thread (the runtime is single-threaded
+ * per run). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,9 +38,17 @@ static int use_blas(int64_t M, int64_t N, int64_t K)
 #endif
 
 
+/* Kernel bodies are inlined into one wrapper per level (PER_LEVEL below),
+ * each compiled for that level's instruction set. */
 #if defined(__GNUC__)
-/* GCC/clang vector extension: 8 floats, lowered to AVX in the x86-64-v3
- * clone and to SSE pairs (or NEON, ...) elsewhere */
+#define KERNEL static inline __attribute__((always_inline))
+#else
+#define KERNEL static inline
+#endif
+
+#if defined(__GNUC__)
+/* GCC/clang vector extension: 8 floats, lowered to AVX in the AVX2 and
+ * AVX-512 copies and to SSE pairs (or NEON, ...) elsewhere */
 typedef float v8 __attribute__((vector_size(32), aligned(4)));
 #define LOADV(p) (*(const v8 *)(const void *)(p))
 #define STOREV(p, v) (*(v8 *)(void *)(p) = (v))
@@ -57,8 +71,7 @@ typedef int32_t v8i __attribute__((vector_size(32), aligned(4)));
 
 /* C[i0..i0+6, j0..j0+16] += alpha * A * B over all of K */
 #define TILE_ROWS 6
-CLONES
-static void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+KERNEL void gemm_nn_body(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
                     int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep)
 {
     int64_t j0 = 0;
@@ -111,8 +124,7 @@ static void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A
         }
 }
 
-#if defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && defined(__gnu_linux__)
-#define HAVE_V16 1
+#ifdef INFI_HAVE_X86_LEVELS
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define LOAD16(p) (*(const v16 *)(const void *)(p))
 #define STORE16(p, v) (*(v16 *)(void *)(p) = (v))
@@ -130,8 +142,7 @@ typedef int32_t v16i __attribute__((vector_size(64), aligned(4)));
     } while (0)
 
 /* the 6-row tile (and a 12-row one), 32 columns wide, for AVX-512 machines */
-__attribute__((target("arch=x86-64-v4")))
-static int64_t gemm_nn16(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+TARGET_AVX512 static int64_t gemm_nn16(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
                          int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep)
 {
     int64_t j0 = 0;
@@ -198,8 +209,7 @@ static int64_t gemm_nn16(int64_t M, int64_t N, int64_t K, float alpha, const flo
 
 /* one row (batch 1): 64 columns at a time keep eight independent
  * accumulator chains busy */
-CLONES
-static void gemv_nn(int64_t N, int64_t K, float alpha, const float *a, const float *B, int64_t ldb, float *c)
+KERNEL void gemv_nn_body(int64_t N, int64_t K, float alpha, const float *a, const float *B, int64_t ldb, float *c)
 {
     int64_t j0 = 0;
     for (; j0 + 64 <= N; j0 += 64) {
@@ -230,7 +240,7 @@ static void gemv_nn(int64_t N, int64_t K, float alpha, const float *a, const flo
 }
 #else
 /* portable fallback (the epilogue is only used with GCC extensions) */
-static void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+KERNEL void gemm_nn_body(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
                     int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep)
 {
     (void)ep;
@@ -242,16 +252,15 @@ static void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float *A
         }
 }
 
-static void gemv_nn(int64_t N, int64_t K, float alpha, const float *a, const float *B, int64_t ldb, float *c)
+KERNEL void gemv_nn_body(int64_t N, int64_t K, float alpha, const float *a, const float *B, int64_t ldb, float *c)
 {
-    gemm_nn(1, N, K, alpha, a, K, B, ldb, c, N, NULL);
+    gemm_nn_body(1, N, K, alpha, a, K, B, ldb, c, N, NULL);
 }
 #endif
 
 /* dot-product form for B transposed with few rows or columns (linear
  * models): C[i,j] += alpha * sum_k A[i,k] * B[j,k] */
-CLONES
-static void gemm_nt_small(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+KERNEL void gemm_nt_small_body(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                           const float *B, int64_t ldb, float *C, int64_t ldc)
 {
     int64_t i = 0;
@@ -331,6 +340,188 @@ static void gemm_nt_small(int64_t M, int64_t N, int64_t K, float alpha, const fl
                 s += a[k] * b[k];
             C[i * ldc + j] += alpha * s;
         }
+}
+
+/* The bias of an epilogue seen from column j of the product (NULL stays NULL) */
+static const gemm_epi *epi_at(const gemm_epi *ep, int64_t j, gemm_epi *tmp)
+{
+    if (!ep)
+        return NULL;
+    *tmp = *ep;
+    tmp->bias = ep->bias ? ep->bias + j : NULL;
+    return tmp;
+}
+
+#if defined(__GNUC__)
+/* C[6 x 16] (+)= six rows of A times a 16-column strip of B. A is read at
+ * a[r * rs + k * ks]: rs = 1, ks = 6 for a packed panel (one 24-byte run
+ * per k step), rs = lda, ks = 1 in place. Twelve accumulators, two B
+ * vectors and a broadcast: 15 of AVX2's 16 ymm registers. */
+KERNEL void tile6x16(int64_t K, const float *a, int64_t rs, int64_t ks, const float *b, int64_t ldb, float *c,
+                     int64_t ldc, int64_t j0, float alpha, const gemm_epi *ep)
+{
+    v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+    v8 c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+#pragma GCC unroll 4
+    for (int64_t k = 0; k < K; k++, a += ks, b += ldb) {
+        v8 b0 = LOADV(b), b1 = LOADV(b + 8);
+        float a0 = a[0];
+        c00 += a0 * b0; c01 += a0 * b1;
+        float a1 = a[rs];
+        c10 += a1 * b0; c11 += a1 * b1;
+        float a2 = a[2 * rs];
+        c20 += a2 * b0; c21 += a2 * b1;
+        float a3 = a[3 * rs];
+        c30 += a3 * b0; c31 += a3 * b1;
+        float a4 = a[4 * rs];
+        c40 += a4 * b0; c41 += a4 * b1;
+        float a5 = a[5 * rs];
+        c50 += a5 * b0; c51 += a5 * b1;
+    }
+#define PUT(r, x0, x1) PUT8(c + (r) * ldc, x0, j0); PUT8(c + (r) * ldc + 8, x1, j0 + 8);
+    PUT(0, c00, c01) PUT(1, c10, c11) PUT(2, c20, c21) PUT(3, c30, c31) PUT(4, c40, c41) PUT(5, c50, c51)
+#undef PUT
+}
+#endif
+
+#ifdef INFI_HAVE_X86_LEVELS
+/* the AVX2 tile at rows i0, columns j0: A from its panel copy ap (or in
+ * place), B from its packed 32-column panel (below column npk) or in place */
+KERNEL void tile_at(int64_t i0, int64_t j0, int64_t K, const float *A, int64_t lda, const float *ap,
+                    const float *Bp, int64_t npk, const float *B, int64_t ldb, float *C, int64_t ldc,
+                    const gemm_epi *ep)
+{
+    const float *b = j0 < npk ? Bp + (j0 / 32) * K * 32 + j0 % 32 : B + j0;
+    int64_t lb = j0 < npk ? 32 : ldb;
+    if (ap)
+        tile6x16(K, ap + i0 * K, 1, 6, b, lb, C + i0 * ldc + j0, ldc, j0, 1.0f, ep);
+    else
+        tile6x16(K, A + i0 * lda, lda, 1, b, lb, C + i0 * ldc + j0, ldc, j0, 1.0f, ep);
+}
+
+/* One block of m rows on AVX2. With cold (the whole A larger than 256 KB,
+ * so not in L2 from the layer before) the rows are first copied into
+ * 6-row panels, k-major, so that they come from memory once, in order, and
+ * each k step's six broadcasts read one 24-byte run instead of six rows:
+ * on a Zen 4 (AVX2 level forced) 93 GFLOP/s at M=10,000, N=K=256 against
+ * 83 in place; at M=100 the copy is a 3% loss (A is already in L2), hence
+ * cold. Then each 16-column strip of B runs over every panel while it
+ * stays in L1. Rows past a multiple of 6 (the caller pads them to 6
+ * unless out of memory) and columns past a multiple of 16 go to the plain
+ * 6x16 kernel. */
+TARGET_AVX2 static void gemm_block_avx2(int64_t m, int64_t N, int64_t K, const float *A, int64_t lda,
+                                        const float *Bp, const float *B, int64_t ldb, float *C, int64_t ldc,
+                                        const gemm_epi *ep, int cold)
+{
+    int64_t m6 = m - m % 6, n16 = N - N % 16, npk = Bp ? N - N % 32 : 0;
+    float *ap = m6 && n16 && cold ? malloc((size_t)(m6 * K) * sizeof(float)) : NULL;
+    gemm_epi t;
+    for (int64_t i0 = 0; ap && i0 < m6; i0 += 6)
+        for (int64_t k = 0; k < K; k++)
+            for (int r = 0; r < 6; r++)
+                ap[i0 * K + k * 6 + r] = A[(i0 + r) * lda + k];
+    /* a B small enough for L1 (K * N * 4 <= 32 KB: a first layer) stays
+     * there whatever the order, so row panels go outside and C fills row
+     * by row; otherwise 16-column strips go outside */
+    if (K * n16 <= 8192) {
+        for (int64_t i0 = 0; i0 < m6; i0 += 6)
+            for (int64_t j0 = 0; j0 < n16; j0 += 16)
+                tile_at(i0, j0, K, A, lda, ap, Bp, npk, B, ldb, C, ldc, ep);
+    } else {
+        for (int64_t j0 = 0; j0 < n16; j0 += 16)
+            for (int64_t i0 = 0; i0 < m6; i0 += 6)
+                tile_at(i0, j0, K, A, lda, ap, Bp, npk, B, ldb, C, ldc, ep);
+    }
+    free(ap);
+    if (n16 < N)
+        gemm_nn_body(m, N - n16, K, 1.0f, A, lda, B + n16, ldb, C + n16, ldc, epi_at(ep, n16, &t));
+    if (m6 < m)
+        gemm_nn_body(m - m6, n16, K, 1.0f, A + m6 * lda, lda, B, ldb, C + m6 * ldc, ldc, ep);
+}
+#endif
+
+/* One block of m rows: every 32-column panel (packed or not), then the
+ * columns left over; wide: the AVX-512 kernel, or NULL */
+KERNEL void gemm_block_body(int64_t (*wide)(int64_t, int64_t, int64_t, float, const float *, int64_t,
+                                            const float *, int64_t, float *, int64_t, const gemm_epi *),
+                            int64_t m, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp,
+                            const float *B, int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep)
+{
+    int64_t done = 0;
+    gemm_epi t;
+    if (Bp) {
+        int64_t np = N / 32;
+        for (int64_t q = 0; q < np; q++) {
+            const float *panel = Bp + q * K * 32;
+            if (wide)
+                wide(m, 32, K, 1.0f, A, lda, panel, 32, C + q * 32, ldc, epi_at(ep, q * 32, &t));
+            else
+                gemm_nn_body(m, 32, K, 1.0f, A, lda, panel, 32, C + q * 32, ldc, epi_at(ep, q * 32, &t));
+        }
+        done = np * 32;
+    } else if (wide) {
+        done = wide(m, N, K, 1.0f, A, lda, B, ldb, C, ldc, ep);
+    }
+    if (done < N)
+        gemm_nn_body(m, N - done, K, 1.0f, A, lda, B + done, ldb, C + done, ldc, epi_at(ep, done, &t));
+}
+
+/* One copy of a kernel body per instruction-set level (infer_isa) and a
+ * dispatcher on infi_isa_level(); one plain copy where levels do not
+ * exist. */
+#ifdef INFI_HAVE_X86_LEVELS
+#define PER_LEVEL(name, params, args)                                          \
+    static void name##_port params { name##_body args; }                       \
+    TARGET_AVX2 static void name##_avx2 params { name##_body args; }           \
+    TARGET_AVX512 static void name##_avx512 params { name##_body args; }       \
+    static void name params                                                    \
+    {                                                                          \
+        switch (infi_isa_level()) {                                            \
+        case INFI_ISA_AVX512: name##_avx512 args; return;                      \
+        case INFI_ISA_AVX2: name##_avx2 args; return;                          \
+        default: name##_port args; return;                                     \
+        }                                                                      \
+    }
+#else
+#define PER_LEVEL(name, params, args) \
+    static void name params { name##_body args; }
+#endif
+
+#define NN_PARAMS (int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B, \
+                   int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep)
+PER_LEVEL(gemm_nn, NN_PARAMS, (M, N, K, alpha, A, lda, B, ldb, C, ldc, ep))
+PER_LEVEL(gemv_nn, (int64_t N, int64_t K, float alpha, const float *a, const float *B, int64_t ldb, float *c),
+          (N, K, alpha, a, B, ldb, c))
+PER_LEVEL(gemm_nt_small,
+          (int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+           float *C, int64_t ldc),
+          (M, N, K, alpha, A, lda, B, ldb, C, ldc))
+
+/* cold: the whole A is larger than L2 (see gemm_block_avx2) */
+#define BLOCK_PARAMS (int64_t m, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, \
+                      const float *B, int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep, int cold)
+static void gemm_block_port BLOCK_PARAMS
+{
+    (void)cold;
+    gemm_block_body(NULL, m, N, K, A, lda, Bp, B, ldb, C, ldc, ep);
+}
+#ifdef INFI_HAVE_X86_LEVELS
+TARGET_AVX512 static void gemm_block_avx512 BLOCK_PARAMS
+{
+    (void)cold;
+    gemm_block_body(gemm_nn16, m, N, K, A, lda, Bp, B, ldb, C, ldc, ep);
+}
+#endif
+static void gemm_block BLOCK_PARAMS
+{
+#ifdef INFI_HAVE_X86_LEVELS
+    switch (infi_isa_level()) {
+    case INFI_ISA_AVX512: gemm_block_avx512(m, N, K, A, lda, Bp, B, ldb, C, ldc, ep, cold); return;
+    case INFI_ISA_AVX2: gemm_block_avx2(m, N, K, A, lda, Bp, B, ldb, C, ldc, ep, cold); return;
+    default: break;
+    }
+#endif
+    gemm_block_port(m, N, K, A, lda, Bp, B, ldb, C, ldc, ep, cold);
 }
 
 static float *transpose_copy(const float *X, int64_t rows, int64_t cols, int64_t ld)
@@ -420,53 +611,6 @@ float *infi_gemm_pack_b(arena *a, const float *B, int64_t K, int64_t N)
     return p;
 }
 
-/* One block of m rows: every 32-column panel (packed or not), then the
- * columns left over. */
-static void gemm_block(int64_t m, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, const float *B,
-                       int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep)
-{
-    int64_t done = 0;
-#ifdef HAVE_V16
-    /* reads the CPU model the runtime filled in at startup: no shared state to race on */
-    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-#endif
-    if (Bp) {
-        int64_t np = N / 32;
-        for (int64_t q = 0; q < np; q++) {
-            const float *panel = Bp + q * K * 32;
-            /* the epilogue's bias, seen from this panel's columns */
-            gemm_epi pe, *pep = NULL;
-            if (ep) {
-                pe = *ep;
-                pe.bias = ep->bias ? ep->bias + q * 32 : NULL;
-                pep = &pe;
-            }
-#ifdef HAVE_V16
-            if (avx512) {
-                gemm_nn16(m, 32, K, 1.0f, A, lda, panel, 32, C + q * 32, ldc, pep);
-                continue;
-            }
-#endif
-            gemm_nn(m, 32, K, 1.0f, A, lda, panel, 32, C + q * 32, ldc, pep);
-        }
-        done = np * 32;
-    } else {
-#ifdef HAVE_V16
-        if (avx512)
-            done = gemm_nn16(m, N, K, 1.0f, A, lda, B, ldb, C, ldc, ep);
-#endif
-    }
-    if (done < N) {
-        gemm_epi te, *tep = NULL;
-        if (ep) {
-            te = *ep;
-            te.bias = ep->bias ? ep->bias + done : NULL;
-            tep = &te;
-        }
-        gemm_nn(m, N - done, K, 1.0f, A, lda, B + done, ldb, C + done, ldc, tep);
-    }
-}
-
 /* C[MxN] += A * B; rows in L2-sized blocks, and a last partial tile of
  * fewer than 6 rows padded to a full one (the one-row loop is latency
  * bound) */
@@ -484,12 +628,13 @@ static void gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t l
             return;
         }
     }
+    int cold = M * K > 64 * 1024;
     int64_t mb = (128 * 1024 / 4) / K;
     mb = mb < 6 ? 6 : mb - mb % 6;
     int64_t full = M - M % 6;
     for (int64_t i0 = 0; i0 < full; i0 += mb) {
         int64_t m = full - i0 < mb ? full - i0 : mb;
-        gemm_block(m, N, K, A + i0 * lda, lda, Bp, B, ldb, C + i0 * ldc, ldc, ep);
+        gemm_block(m, N, K, A + i0 * lda, lda, Bp, B, ldb, C + i0 * ldc, ldc, ep, cold);
     }
     int64_t rem = M - full;
     if (!rem)
@@ -498,14 +643,14 @@ static void gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t l
     if (!Ap || !Cp) {
         free(Ap);
         free(Cp);
-        gemm_block(rem, N, K, A + full * lda, lda, Bp, B, ldb, C + full * ldc, ldc, ep);
+        gemm_block(rem, N, K, A + full * lda, lda, Bp, B, ldb, C + full * ldc, ldc, ep, cold);
         return;
     }
     for (int64_t r = 0; r < rem; r++) {
         memcpy(Ap + r * K, A + (full + r) * lda, (size_t)K * sizeof(float));
         memcpy(Cp + r * N, C + (full + r) * ldc, (size_t)N * sizeof(float));
     }
-    gemm_block(6, N, K, Ap, K, Bp, B, ldb, Cp, N, ep);
+    gemm_block(6, N, K, Ap, K, Bp, B, ldb, Cp, N, ep, 0);
     for (int64_t r = 0; r < rem; r++)
         memcpy(C + (full + r) * ldc, Cp + r * N, (size_t)N * sizeof(float));
     free(Ap);

@@ -18,15 +18,6 @@
 #define INFER_MAX_TENSOR_BYTES ((size_t)1 << 31)
 #endif
 
-/* Hot loops get an AVX2+FMA clone next to the portable one on x86-64
- * Linux with GCC; the dynamic loader picks one (target_clones). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
-    defined(__gnu_linux__)
-#define CLONES __attribute__((target_clones("default", "arch=x86-64-v3")))
-#else
-#define CLONES
-#endif
-
 /* Kernel instruction-set levels (infer_isa): kernels built for a level
  * carry TARGET_AVX2 / TARGET_AVX512 and are called only when
  * infi_isa_level() is at least that level. */
