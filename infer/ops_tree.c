@@ -1345,6 +1345,18 @@ typedef float q32_f __attribute__((vector_size(32)));
 typedef int32_t q32_i __attribute__((vector_size(32)));
 typedef uint32_t q32_u __attribute__((vector_size(32)));
 
+/* One feature's eight lanes in float (exact: they were floats) and their
+ * largest, where the scan of the feature's sorted list stops. */
+QS_INLINE void q_lanes(const qs_f8 *x, q32_f *xv, float *xmax)
+{
+    for (int g = 0; g < 8; g++)
+        (*xv)[g] = (float)(*x)[g];
+    float m = (*xv)[0];
+    for (int g = 1; g < 8; g++)
+        m = (*xv)[g] > m ? (*xv)[g] : m;
+    *xmax = m;
+}
+
 typedef float q16_f __attribute__((vector_size(16)));
 typedef int32_t q16_i __attribute__((vector_size(16)));
 typedef uint32_t q16_u __attribute__((vector_size(16), may_alias));
@@ -1362,12 +1374,9 @@ QS_INLINE void q32_block(const ensemble *E, const qs_f8 *xt, int nr, double *sum
         v[t] = (q32_u){i0, i0, i0, i0, i0, i0, i0, i0};
     }
     for (int64_t f = 0; f < nf; f++) {
+        float xmax;
         q32_f xv;
-        for (int g = 0; g < 8; g++)
-            xv[g] = (float)xt[f][g];
-        float xmax = xv[0];
-        for (int g = 1; g < 8; g++)
-            xmax = xv[g] > xmax ? xv[g] : xmax;
+        q_lanes(&xt[f], &xv, &xmax);
         const q32ent *e = Q->e32 + Q->fstart[f];
         if (halves > 0) {
             q16_f lo = {xv[0], xv[1], xv[2], xv[3]}, hi = {xv[4], xv[5], xv[6], xv[7]};
@@ -1420,12 +1429,9 @@ QS_INLINE void q64_block(const ensemble *E, const qs_f8 *xt, int nr, double *sum
         v[t] = (qs_u8){i0, i0, i0, i0, i0, i0, i0, i0};
     }
     for (int64_t f = 0; f < nf; f++) {
+        float xmax;
         q32_f xv;
-        for (int g = 0; g < 8; g++)
-            xv[g] = (float)xt[f][g];
-        float xmax = xv[0];
-        for (int g = 1; g < 8; g++)
-            xmax = xv[g] > xmax ? xv[g] : xmax;
+        q_lanes(&xt[f], &xv, &xmax);
         uint32_t k = Q->fstart[f];
         if (halves > 0) {
             q16_f lo = {xv[0], xv[1], xv[2], xv[3]}, hi = {xv[4], xv[5], xv[6], xv[7]};
