@@ -163,6 +163,17 @@ PREFIX ?= /usr/local
 bench-tracking: build/rel/capstan $(PYTEST)
 	bench/tracking/run.sh
 
+# log-batch against the storage ceilings (bench/tracking/ingest.sh): plain
+# SQLite and the store without HTTP, measured in the same run.
+CORE_REL_OBJS := $(patsubst build/asan/%,build/rel/%,$(CORE_ASAN_OBJS))
+build/rel/bench/tracking/ingest_ceiling: bench/tracking/ingest_ceiling.c $(CORE_REL_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(INC) $(PKG_CFLAGS) $(REL_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lm
+
+.PHONY: bench-ingest
+bench-ingest: build/rel/capstan build/rel/bench/tracking/ingest_ceiling $(PYTEST)
+	bench/tracking/ingest.sh
+
 bench-registry: build/rel/capstan $(PYTEST)
 	bench/registry/run.sh
 
