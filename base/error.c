@@ -47,6 +47,7 @@ static const struct {
     [CAP_EMEDIA] = {"BAD_REQUEST", 415},
     [CAP_EURILONG] = {"BAD_REQUEST", 414},
     [CAP_EHEADERS] = {"BAD_REQUEST", 431},
+    [CAP_EPERM] = {"PERMISSION_DENIED", 403},
 };
 
 const char *cap_err_name(int code)

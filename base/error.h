@@ -23,6 +23,7 @@ enum cap_errcode {
     CAP_EMEDIA,        /* BAD_REQUEST, 415 (unsupported Content-Type) */
     CAP_EURILONG,      /* BAD_REQUEST, 414 (request target over the limit) */
     CAP_EHEADERS,      /* BAD_REQUEST, 431 (request header fields over the limit) */
+    CAP_EPERM,         /* PERMISSION_DENIED, 403 */
     CAP_ECODE_COUNT
 };
 

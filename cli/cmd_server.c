@@ -1,6 +1,8 @@
 /* cmd_server.c - `capstan server`: opens the store and the artifact root,
  * serves until SIGTERM or SIGINT, then stops gracefully (in-flight requests
  * finish, queued writes commit, the database closes clean). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,11 +105,44 @@ static void set_log_level(const char *lvl)
 }
 
 /* The URL the server answers on, for the start-up line: an IPv6 address
- * goes in brackets. */
-static void listen_url(const char *host, unsigned port, char *out, size_t n)
+ * goes in brackets; https when it serves TLS. */
+static void listen_url(const struct server_config *cfg, const char *host, unsigned port,
+                       char *out, size_t n)
 {
     bool v6 = strchr(host, ':') != NULL;
-    snprintf(out, n, "http://%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    snprintf(out, n, "%s://%s%s%s:%u", cfg->tls_cert ? "https" : "http", v6 ? "[" : "", host,
+             v6 ? "]" : "", port);
+}
+
+/* Both commands answer browsers: the same two options (server/guard.h). */
+#define GUARD_OPTS                                                                          \
+    {"--allowed-hosts", "CAPSTAN_ALLOWED_HOSTS", false, NULL,                               \
+     "Host header names answered besides localhost, IP addresses and --host, comma-"        \
+     "separated, * as a wildcard (*.example.com); * alone answers any (a guard against "    \
+     "DNS rebinding)"},                                                                     \
+        {"--cors-allowed-origins", "CAPSTAN_CORS_ALLOWED_ORIGINS", false, NULL,             \
+         "origins whose pages may call the API (https://app.example.com, comma-separated, "  \
+         "* as a wildcard); others may not change anything and get no CORS headers"},      \
+        {"--tls-cert", "CAPSTAN_TLS_CERT", false, NULL,                                     \
+         "PEM certificate (chain) to serve HTTPS with, for setups without a TLS proxy"},     \
+        {"--tls-key", "CAPSTAN_TLS_KEY", false, NULL, "PEM private key of --tls-cert"}
+
+/* Until users and tokens exist (the trust issue), a server reachable from
+ * other machines lets anyone who reaches it read and change everything:
+ * say so at start, as the brief asks of a server listening without --auth. */
+static void warn_if_exposed(const char *host)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+    bool loopback = strcmp(host, "localhost") == 0 ||
+                    (inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
+                    (inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6));
+    if (!loopback)
+        cap_log(CAP_LOG_WARN,
+                "listening on %s without authentication: anyone who can reach this port can "
+                "read and change every experiment, model and deployment; keep it behind a "
+                "firewall or an authenticating proxy",
+                host);
 }
 
 int cmd_server(int argc, char **argv)
@@ -134,6 +169,7 @@ int cmd_server(int argc, char **argv)
          "largest JSON request body"},
         {"--max-upload-bytes", "CAPSTAN_MAX_UPLOAD_BYTES", false, "68719476736",
          "largest artifact upload"},
+        GUARD_OPTS,
         {"--log-level", "CAPSTAN_LOG_LEVEL", false, "info", "debug, info, warn or error"},
         {"--serve-poll-ms", "CAPSTAN_SERVE_POLL_MS", false, "250",
          "how often deployments are re-read (alias moves are seen within this)"},
@@ -289,19 +325,24 @@ int cmd_server(int argc, char **argv)
         .threads = (unsigned)threads,
         .max_json_bytes = max_json,
         .max_upload_bytes = max_upload,
+        .allowed_hosts = cli_get(opts, "--allowed-hosts"),
+        .cors_allowed_origins = cli_get(opts, "--cors-allowed-origins"),
+        .tls_cert = cli_get(opts, "--tls-cert"),
+        .tls_key = cli_get(opts, "--tls-key"),
     };
     if (server_start(&scfg, &env, &srv, &err) < 0) {
         fprintf(stderr, "capstan: %s\n", err.msg);
         goto done;
     }
+    warn_if_exposed(scfg.host);
     char *uri = cli_store_uri(opts);
     char url[300];
-    listen_url(scfg.host, server_port(srv), url, sizeof url);
+    listen_url(&scfg, scfg.host, server_port(srv), url, sizeof url);
     fprintf(stderr, "capstan %s listening on %s (store %s, artifacts %s)\n", CAPSTAN_VERSION,
             url, uri, artifacts.data);
     free(uri);
     char self[300]; /* what children reach us at: 0.0.0.0 and :: listen on loopback too */
-    listen_url(strcmp(scfg.host, "0.0.0.0") == 0 ? "127.0.0.1"
+    listen_url(&scfg, strcmp(scfg.host, "0.0.0.0") == 0 ? "127.0.0.1"
                : strcmp(scfg.host, "::") == 0    ? "::1"
                                                  : scfg.host,
                server_port(srv), self, sizeof self);
@@ -349,6 +390,7 @@ int cmd_serve(int argc, char **argv)
          "worker threads for requests that may wait (store, disk) and heavy inference"},
         {"--max-request-bytes", "CAPSTAN_MAX_REQUEST_BYTES", false, "16777216",
          "largest request body"},
+        GUARD_OPTS,
         {"--serve-poll-ms", "CAPSTAN_SERVE_POLL_MS", false, "500",
          "how often deployments are re-read from the registry"},
         {"--default-deployment", "CAPSTAN_DEFAULT_DEPLOYMENT", false, NULL,
@@ -415,13 +457,17 @@ int cmd_serve(int argc, char **argv)
         .threads = (unsigned)threads,
         .max_json_bytes = max_json,
         .max_upload_bytes = max_json,
+        .allowed_hosts = cli_get(opts, "--allowed-hosts"),
+        .cors_allowed_origins = cli_get(opts, "--cors-allowed-origins"),
+        .tls_cert = cli_get(opts, "--tls-cert"),
+        .tls_key = cli_get(opts, "--tls-key"),
     };
     if (server_start(&scfg, &env, &srv, &err) < 0) {
         fprintf(stderr, "capstan: %s\n", err.msg);
         goto done;
     }
     char url[300];
-    listen_url(scfg.host, server_port(srv), url, sizeof url);
+    listen_url(&scfg, scfg.host, server_port(srv), url, sizeof url);
     fprintf(stderr, "capstan %s serving on %s (registry %s)\n", CAPSTAN_VERSION, url,
             cli_get(opts, "--registry"));
     wait_and_stop(srv);

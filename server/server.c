@@ -32,6 +32,8 @@
 #include "base/buf.h"
 #include "base/json.h"
 #include "base/util.h"
+#include "server/guard.h"
+#include "server/tls.h"
 #include "server/web.h"
 
 /* Each connection's MHD memory pool. The request's head must fit in it
@@ -81,6 +83,7 @@ struct worker {
  * balancer's few keep-alive connections would see). */
 struct http_thread {
     struct MHD_Daemon *daemon;
+    struct server *srv;          /* each connection's socket context */
     /* open connections: handed counts the acceptor's (only it writes it),
      * closed MHD's close notifications; a connection MHD refuses after
      * taking it (out of memory) stays counted, which only skews the choice */
@@ -95,6 +98,8 @@ struct server {
     pthread_t acceptor;
     bool acceptor_started;
     struct server_config cfg;
+    struct server_guard guard;   /* Host, Origin and CORS rules (guard.h) */
+    char *tls_cert, *tls_key;    /* PEM text when serving TLS (tls.h), else NULL */
     const struct api_env *env;
     uint16_t port;
     atomic_int inflight;
@@ -269,8 +274,15 @@ static int merge_query(cJSON *msg, const char *query, struct cap_error *err)
     return rc;
 }
 
+/* Every answer goes out here, so an allowed origin's CORS headers are
+ * added in one place; the connection's socket context is its HTTP thread. */
 static enum MHD_Result send_response(struct MHD_Connection *conn, struct MHD_Response *r, int status)
 {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const struct http_thread *t = ci ? ci->socket_context : NULL;
+    if (t && t->srv->guard.norigins)
+        server_guard_cors_headers(&t->srv->guard, conn, r);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
     MHD_destroy_response(r);
     return ret;
@@ -689,6 +701,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         atomic_fetch_add(&srv->inflight, 1);
         if (!ctx->err.code)
             check_head(ctx, conn, version);
+        if (!ctx->err.code)
+            server_guard_check(&srv->guard, conn, method, ctx->path, &ctx->err);
+        struct MHD_Response *pre = NULL;
+        if (!ctx->err.code && server_guard_preflight(&srv->guard, conn, method, &pre, &ctx->err) &&
+            pre)
+            return send_response(conn, pre, MHD_HTTP_NO_CONTENT);
         if (ctx->err.code) {
             /* the head is refused: no route, no body */
             ctx->oip_errors = oip_path(ctx->path);
@@ -792,6 +810,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                           enum MHD_ConnectionNotificationCode code)
 {
     struct http_thread *t = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        *socket_context = t;
     if (code == MHD_CONNECTION_NOTIFY_CLOSED)
         atomic_fetch_add(&t->closed, 1);
 }
@@ -896,6 +916,14 @@ int server_start(const struct server_config *cfg, const struct api_env *env, str
 
     struct server *srv = cap_xcalloc(1, sizeof *srv);
     srv->cfg = *cfg;
+    if (server_guard_init(&srv->guard, cfg->host, cfg->allowed_hosts, cfg->cors_allowed_origins,
+                          err) < 0 ||
+        server_tls_load(cfg->tls_cert, cfg->tls_key, &srv->tls_cert, &srv->tls_key, err) < 0) {
+        freeaddrinfo(ai);
+        server_guard_free(&srv->guard);
+        free(srv);
+        return -1;
+    }
     srv->env = env;
     pthread_mutex_init(&srv->jobs_mu, NULL);
     srv->listen_fd = listen_on(ai, cfg, err);
@@ -931,8 +959,17 @@ int server_start(const struct server_config *cfg, const struct api_env *env, str
     srv->nhttp = http_threads;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+    /* TLS: MHD does the handshake of each connection the acceptor hands it */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (srv->tls_cert)
+        flags |= MHD_USE_TLS;
     for (unsigned i = 0; i < http_threads; i++) {
         struct http_thread *t = &srv->http[i];
+        t->srv = srv;
         t->daemon = MHD_start_daemon(
             flags, 0, NULL, NULL, on_request, srv,
             MHD_OPTION_URI_LOG_CALLBACK, uri_logger, srv,
@@ -942,6 +979,7 @@ int server_start(const struct server_config *cfg, const struct api_env *env, str
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_POOL_BYTES,
+            MHD_OPTION_ARRAY, srv->tls_cert ? tls_opts : tls_opts + 2,
             MHD_OPTION_END);
         if (!t->daemon) {
             int e = errno;
@@ -962,6 +1000,9 @@ fail:
     stop_accepting(srv);
     stop_http(srv);
     stop_workers(srv);
+    server_guard_free(&srv->guard);
+    free(srv->tls_cert);
+    free(srv->tls_key);
     free(srv);
     return -1;
 }
@@ -986,5 +1027,8 @@ void server_stop(struct server *srv)
     while (atomic_load(&srv->pending) > 0)
         usleep(1000);
     stop_http(srv);
+    server_guard_free(&srv->guard);
+    free(srv->tls_cert);
+    free(srv->tls_key);
     free(srv);
 }

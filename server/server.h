@@ -16,6 +16,10 @@ struct server_config {
     unsigned threads;            /* workers for requests that may wait; 0: 16 */
     uint64_t max_json_bytes;     /* JSON request bodies above this get 413 */
     uint64_t max_upload_bytes;   /* streamed artifact uploads above this get 413 */
+    /* comma-separated; NULL for the defaults (server/guard.h says which) */
+    const char *allowed_hosts;        /* Host header patterns beyond the defaults */
+    const char *cors_allowed_origins; /* origins whose pages may call the API */
+    const char *tls_cert, *tls_key;   /* PEM file paths: serve HTTPS (both or neither) */
 };
 
 struct server;

@@ -203,7 +203,7 @@ def test_a_waiting_request_does_not_hold_up_the_http_thread(make_server):
     # answer is dropped, not leaked (the ASan build checks at exit)
     body = json.dumps(sh.oip_body(x)).encode()
     with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as gone:
-        gone.sendall(b"POST /v2/models/slowb/infer HTTP/1.1\r\nHost: x\r\n"
+        gone.sendall(b"POST /v2/models/slowb/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                      b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
     time.sleep(0.3)
     s = requests.Session()

@@ -141,6 +141,8 @@ static void test_status_codes(void **state)
     assert_int_equal(cap_err_http_status(CAP_EURILONG), 414);
     assert_int_equal(cap_err_http_status(CAP_EHEADERS), 431);
     assert_string_equal(cap_err_name(CAP_EHEADERS), "BAD_REQUEST");
+    assert_int_equal(cap_err_http_status(CAP_EPERM), 403);
+    assert_string_equal(cap_err_name(CAP_EPERM), "PERMISSION_DENIED");
 }
 
 int main(void)
