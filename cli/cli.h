@@ -58,7 +58,7 @@ struct cli_target {
 };
 #define CLI_TRACKING_URI_OPT                                                               \
     {"--tracking-uri", "MLFLOW_TRACKING_URI", false, NULL,                                 \
-     "http(s)://server, or file:/sqlite:/path for the local store"}
+     "a server, http(s)://HOST[:PORT]; file:DIR, sqlite:///DB or a path: the local store"}
 /* Picks and opens the target as mlflow's client does: --tracking-uri, else
  * $MLFLOW_TRACKING_URI unless --data or --backend-store-uri was given on the
  * command line, else the local store. http:// and https:// mean the server;
