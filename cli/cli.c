@@ -1,14 +1,18 @@
-/* cli.c - option parsing and store opening shared by the sub-commands. */
+/* cli.c - option parsing, store opening and the HTTP client shared by the
+ * sub-commands; where the tracking commands read (cli_target_open). */
 #include "cli/cli.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "base/buf.h"
 #include "base/numfmt.h"
+#include "base/util.h"
 #include "track/validate.h"
 
 int cli_parse(int argc, char **argv, int start, struct cli_opt *opts, const char **pos,
@@ -40,6 +44,7 @@ int cli_parse(int argc, char **argv, int start, struct cli_opt *opts, const char
             return -1;
         }
         given[k] = true;
+        o->given = true;
         if (o->flag) {
             o->value = "1";
             continue;
@@ -120,7 +125,7 @@ char *cli_store_uri(const struct cli_opt *opts)
     return cap_buf_steal(&b);
 }
 
-int cli_open_store(const struct cli_opt *opts, struct store **out)
+static int open_store_uri(const struct cli_opt *opts, const char *uri, struct store **out)
 {
     struct cap_error err = {0};
     /* where experiments that name no location keep artifacts: through this
@@ -131,16 +136,111 @@ int cli_open_store(const struct cli_opt *opts, struct store **out)
         fprintf(stderr, "capstan: --default-artifact-root: %s\n", err.msg);
         return -1;
     }
-    char *uri = cli_store_uri(opts);
     struct store_config cfg = {.uri = uri, .artifact_prefix = root ? root : "mlflow-artifacts:"};
     int rc = store_open(&cfg, out, &err);
-    free(uri);
     free(root);
     if (rc < 0) {
         fprintf(stderr, "capstan: cannot open the store: %s\n", err.msg);
         return -1;
     }
     return 0;
+}
+
+int cli_open_store(const struct cli_opt *opts, struct store **out)
+{
+    char *uri = cli_store_uri(opts);
+    int rc = open_store_uri(opts, uri, out);
+    free(uri);
+    return rc;
+}
+
+static bool opt_given(const struct cli_opt *opts, const char *name)
+{
+    for (int k = 0; opts[k].name; k++)
+        if (strcmp(opts[k].name, name) == 0)
+            return opts[k].given;
+    return false;
+}
+
+/* A URI's scheme ("http" in http://x), or 0 when it has none (a path). */
+static size_t uri_scheme_len(const char *uri)
+{
+    size_t n = 0;
+    if (!isalpha((unsigned char)uri[0]))
+        return 0;
+    while (isalnum((unsigned char)uri[n]) || uri[n] == '+' || uri[n] == '-' || uri[n] == '.')
+        n++;
+    return uri[n] == ':' && n > 1 ? n : 0; /* one letter: a drive, not a scheme */
+}
+
+/* The local store that a file:, database or path URI names (see cli.h). */
+static int open_local(const struct cli_opt *opts, const char *uri, struct store **out)
+{
+    if (cap_str_has_prefix(uri, "sqlite:") || cap_str_has_prefix(uri, "postgresql:") ||
+        cap_str_has_prefix(uri, "postgres:"))
+        return open_store_uri(opts, uri, out) < 0 ? 1 : 0;
+    const char *dir = uri;
+    if (cap_str_has_prefix(uri, "file://")) {
+        dir = uri + 7;
+        if (cap_str_has_prefix(dir, "localhost/"))
+            dir += 9;
+        if (dir[0] != '/') {
+            fprintf(stderr, "capstan: tracking URI '%s': expected file:///absolute/dir or "
+                    "file:relative/dir\n", uri);
+            return 2;
+        }
+    } else if (cap_str_has_prefix(uri, "file:")) {
+        dir = uri + 5;
+    }
+    if (!*dir) {
+        fprintf(stderr, "capstan: tracking URI '%s' names no directory\n", uri);
+        return 2;
+    }
+    struct cap_buf b;
+    cap_buf_init(&b);
+    cap_buf_printf(&b, "%s/capstan.db", dir);
+    int rc = open_store_uri(opts, b.data, out);
+    cap_buf_free(&b);
+    return rc < 0 ? 1 : 0;
+}
+
+int cli_target_open(const struct cli_opt *opts, struct cli_target *t)
+{
+    t->url = NULL;
+    t->st = NULL;
+    const char *uri = cli_get(opts, "--tracking-uri");
+    bool local_given = opt_given(opts, "--data") || opt_given(opts, "--backend-store-uri");
+    if (!uri || !*uri || (!opt_given(opts, "--tracking-uri") && local_given))
+        return cli_open_store(opts, &t->st) < 0 ? 1 : 0;
+    size_t n = uri_scheme_len(uri);
+    if ((n == 4 && strncmp(uri, "http", 4) == 0) || (n == 5 && strncmp(uri, "https", 5) == 0)) {
+        if (strncmp(uri + n, "://", 3) != 0 || !uri[n + 3]) {
+            fprintf(stderr, "capstan: tracking URI '%s': expected %.*s://HOST[:PORT]\n", uri,
+                    (int)n, uri);
+            return 2;
+        }
+        size_t len = strlen(uri);
+        while (len > n + 3 && uri[len - 1] == '/')
+            len--;
+        t->url = cap_xstrndup(uri, len);
+        return 0;
+    }
+    if (n && strncmp(uri, "file:", 5) != 0 && strncmp(uri, "sqlite:", 7) != 0 &&
+        strncmp(uri, "postgresql:", 11) != 0 && strncmp(uri, "postgres:", 9) != 0) {
+        fprintf(stderr, "capstan: unsupported tracking URI scheme '%.*s' in '%s': expected "
+                "http://, https://, file:, sqlite:/// or a directory path\n", (int)n, uri, uri);
+        return 2;
+    }
+    return open_local(opts, uri, &t->st);
+}
+
+void cli_target_close(struct cli_target *t)
+{
+    free(t->url);
+    if (t->st)
+        store_close(t->st);
+    t->url = NULL;
+    t->st = NULL;
 }
 
 const char *cli_str(const cJSON *o, const char *key)
@@ -169,6 +269,14 @@ void cli_print_json(const cJSON *o)
     free(s);
 }
 
+void cli_append_items(cJSON *dst, cJSON *src)
+{
+    cJSON *it;
+    while (src && (it = cJSON_DetachItemFromArray(src, 0)))
+        cJSON_AddItemToArray(dst, it);
+    cJSON_Delete(src);
+}
+
 int cli_max_memory(const char *s, size_t *out)
 {
     double v;
@@ -192,35 +300,120 @@ static size_t on_data(char *p, size_t size, size_t n, void *cls)
     return size * n;
 }
 
-/* One request: a JSON body, or a file streamed as the body (upload). */
-static int request(const char *server, const char *method, const char *path, const cJSON *body,
-                   FILE *upload, long long upload_size, cJSON **out)
+/* A GET's body as its query string: ?k=v&... with both sides escaped. */
+static void append_query(struct cap_buf *url, CURL *c, const cJSON *body)
 {
-    struct cap_buf url, resp;
+    const cJSON *v;
+    char sep = strchr(url->data, '?') ? '&' : '?';
+    cJSON_ArrayForEach(v, body)
+    {
+        char num[64];
+        const char *text = cJSON_IsString(v)  ? v->valuestring
+                           : cJSON_IsBool(v)  ? (cJSON_IsTrue(v) ? "true" : "false")
+                           : cJSON_IsNumber(v) ? (snprintf(num, sizeof num, "%.17g", v->valuedouble), num)
+                                               : NULL;
+        if (!text)
+            continue;
+        char *k = curl_easy_escape(c, v->string, 0), *e = curl_easy_escape(c, text, 0);
+        cap_buf_printf(url, "%c%s=%s", sep, k, e);
+        sep = '&';
+        curl_free(k);
+        curl_free(e);
+    }
+}
+
+static bool env_true(const char *name)
+{
+    const char *v = getenv(name);
+    return v && (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0);
+}
+
+/* mlflow's credentials and TLS settings (see cli.h); the header list grows. */
+static struct curl_slist *add_auth(CURL *c, struct curl_slist *hdr, struct cap_buf *bearer)
+{
+    const char *user = getenv("MLFLOW_TRACKING_USERNAME"), *pass = getenv("MLFLOW_TRACKING_PASSWORD");
+    const char *token = getenv("MLFLOW_TRACKING_TOKEN"), *ca = getenv("MLFLOW_TRACKING_SERVER_CERT_PATH");
+    if (user && *user && pass && *pass) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(c, CURLOPT_USERNAME, user);
+        curl_easy_setopt(c, CURLOPT_PASSWORD, pass);
+    } else if (token && *token) {
+        cap_buf_printf(bearer, "Authorization: Bearer %s", token);
+        hdr = curl_slist_append(hdr, bearer->data);
+    }
+    if (env_true("MLFLOW_TRACKING_INSECURE_TLS")) {
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else if (ca && *ca) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+    }
+    return hdr;
+}
+
+/* One line for a failed answer: MLflow's {"error_code", "message"}, else
+ * the start of whatever came back (a proxy's HTML, an auth challenge). */
+static void print_http_error(long status, const cJSON *j, const struct cap_buf *resp)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "error_code");
+    if (cJSON_IsString(m)) {
+        fprintf(stderr, "capstan: %s (%ld %s)\n", m->valuestring, status,
+                cJSON_IsString(code) ? code->valuestring : "");
+        return;
+    }
+    size_t n = resp->data ? strcspn(resp->data, "\r\n") : 0;
+    fprintf(stderr, "capstan: the server answered HTTP %ld%s%.*s\n", status, n ? ": " : "",
+            (int)(n > 200 ? 200 : n), n ? resp->data : "");
+}
+
+struct req {
+    const char *server, *method, *path;
+    const cJSON *body;
+    FILE *upload;
+    long long upload_size;
+    bool quiet_404;
+};
+
+static void set_body(CURL *c, const struct req *r, char **payload)
+{
+    if (r->upload) { /* no overall timeout: a large file takes what it takes */
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_READDATA, r->upload);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->upload_size);
+        if (strcmp(r->method, "POST") != 0) /* the same streamed body under another method */
+            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+        return;
+    }
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+    if (r->body && strcmp(r->method, "GET") != 0) {
+        *payload = cJSON_PrintUnformatted(r->body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, *payload);
+    }
+}
+
+/* One request: a JSON body, or a file streamed as the body (upload).
+ * 0: done; 2: a 404 that quiet_404 kept quiet; 1: failed (printed). */
+static int request(const struct req *r, cJSON **out)
+{
+    struct cap_buf url, resp, bearer;
     cap_buf_init(&url);
     cap_buf_init(&resp);
-    cap_buf_printf(&url, "%s%s", server, path);
-    char *payload = body ? cJSON_PrintUnformatted(body) : NULL;
+    cap_buf_init(&bearer);
+    char *payload = NULL;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURL *c = curl_easy_init();
-    struct curl_slist *hdr = curl_slist_append(
-        NULL, upload ? "Content-Type: application/octet-stream" : "Content-Type: application/json");
+    cap_buf_printf(&url, "%s%s", r->server, r->path);
+    if (r->body && !r->upload && strcmp(r->method, "GET") == 0)
+        append_query(&url, c, r->body);
+    struct curl_slist *hdr = curl_slist_append(NULL, r->upload ? "Content-Type: application/octet-stream"
+                                                               : "Content-Type: application/json");
+    hdr = add_auth(c, hdr, &bearer);
     curl_easy_setopt(c, CURLOPT_URL, url.data);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-    if (upload) { /* no overall timeout: a large file takes what it takes */
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_READDATA, upload);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)upload_size);
-        if (strcmp(method, "POST") != 0) /* the same streamed body under another method */
-            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    } else {
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-    }
-    if (payload)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
+    set_body(c, r, &payload);
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -231,14 +424,16 @@ static int request(const char *server, const char *method, const char *path, con
     int ret = 0;
     cJSON *j = resp.data ? cJSON_ParseWithLength(resp.data, resp.len) : NULL;
     if (rc != CURLE_OK) {
-        fprintf(stderr, "capstan: cannot reach %s: %s (is `capstan server` running? set --server)\n",
-                server, curl_easy_strerror(rc));
+        fprintf(stderr, "capstan: cannot reach %s: %s (is the server running there?)\n", r->server,
+                curl_easy_strerror(rc));
         ret = 1;
+    } else if (status == 404 && r->quiet_404) {
+        ret = 2;
     } else if (status != 200) {
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
-        const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "error_code");
-        fprintf(stderr, "capstan: %s (%ld %s)\n", cJSON_IsString(m) ? m->valuestring : "request failed",
-                status, cJSON_IsString(code) ? code->valuestring : "");
+        print_http_error(status, j, &resp);
+        ret = 1;
+    } else if (!j && out) {
+        fprintf(stderr, "capstan: %s%s did not answer with JSON\n", r->server, r->path);
         ret = 1;
     }
     if (ret == 0 && out) {
@@ -248,17 +443,72 @@ static int request(const char *server, const char *method, const char *path, con
     cJSON_Delete(j);
     cap_buf_free(&url);
     cap_buf_free(&resp);
+    cap_buf_free(&bearer);
     return ret;
 }
 
 int cli_call(const char *server, const char *method, const char *path, const cJSON *body,
              cJSON **out)
 {
-    return request(server, method, path, body, NULL, 0, out);
+    return request(&(struct req){server, method, path, body, NULL, 0, false}, out);
+}
+
+int cli_lookup(const char *server, const char *method, const char *path, const cJSON *body,
+               cJSON **out)
+{
+    return request(&(struct req){server, method, path, body, NULL, 0, true}, out);
 }
 
 int cli_upload(const char *server, const char *method, const char *path, FILE *f,
                long long size, cJSON **out)
 {
-    return request(server, method, path, NULL, f, size, out);
+    return request(&(struct req){server, method, path, NULL, f, size, false}, out);
+}
+
+int cli_call_pages(const char *server, const char *method, const char *path, cJSON *body,
+                   const char *key, int page, long limit, cJSON **items, bool *more)
+{
+    const char *env = getenv("CAPSTAN_CLI_PAGE_SIZE");
+    long asked = env ? strtol(env, NULL, 10) : 0;
+    if (asked > 0 && asked < page)
+        page = (int)asked;
+    *items = cJSON_CreateArray();
+    if (more)
+        *more = false;
+    cJSON_DeleteItemFromObjectCaseSensitive(body, "page_token");
+    for (;;) {
+        long want = page;
+        if (limit > 0 && limit - cJSON_GetArraySize(*items) < want)
+            want = limit - cJSON_GetArraySize(*items);
+        cJSON_DeleteItemFromObjectCaseSensitive(body, "max_results");
+        cJSON_AddNumberToObject(body, "max_results", (double)want);
+        cJSON *res = NULL;
+        if (cli_call(server, method, path, body, &res)) {
+            cJSON_Delete(*items);
+            *items = NULL;
+            return 1;
+        }
+        cli_append_items(*items, cJSON_DetachItemFromObjectCaseSensitive(res, key));
+        const cJSON *next = cJSON_GetObjectItemCaseSensitive(res, "next_page_token");
+        bool has_next = cJSON_IsString(next) && *next->valuestring;
+        const cJSON *prev = cJSON_GetObjectItemCaseSensitive(body, "page_token");
+        if (has_next && cJSON_IsString(prev) && strcmp(prev->valuestring, next->valuestring) == 0) {
+            fprintf(stderr, "capstan: %s%s gave the same next_page_token twice\n", server, path);
+            cJSON_Delete(res);
+            cJSON_Delete(*items);
+            *items = NULL;
+            return 1;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(body, "page_token");
+        if (has_next)
+            cJSON_AddStringToObject(body, "page_token", next->valuestring);
+        cJSON_Delete(res);
+        if (!has_next)
+            return 0;
+        if (limit > 0 && cJSON_GetArraySize(*items) >= limit) {
+            if (more)
+                *more = true;
+            return 0;
+        }
+    }
 }

@@ -1,7 +1,10 @@
 /* cmd_models.c - `capstan models`: list, show, alias, promote and lineage
- * of registered models, straight from the store like the other local
- * commands. Lineage prints as a tree for people, --json (nodes and edges),
- * --dot for Graphviz, or --format openlineage. */
+ * of registered models, from a tracking server's REST API when
+ * --tracking-uri or $MLFLOW_TRACKING_URI names one (MLflow's registry
+ * routes; lineage has no MLflow route and needs a Capstan server's
+ * /api/2.0/capstan/lineage), else straight from the local store; both ways
+ * print the same. Lineage prints as a tree for people, --json (nodes and
+ * edges), --dot for Graphviz, or --format openlineage. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,19 +18,48 @@
 #include "store/store.h"
 #include "track/filter.h"
 
-/* NAME, NAME/VERSION or NAME@ALIAS. */
-static int resolve(struct store *st, const char *ref, char **name, char **version,
-                   struct cap_error *err)
+#define API "/api/2.0/mlflow/"
+
+/* A GET or POST whose answer's field `key` is wanted; body is consumed.
+ * NULL when it failed (printed). */
+static cJSON *remote(const char *url, const char *method, const char *path, cJSON *body,
+                     const char *key)
+{
+    cJSON *res = NULL, *out = NULL;
+    if (cli_call(url, method, path, body, &res) == 0)
+        out = cJSON_DetachItemFromObjectCaseSensitive(res, key);
+    if (res && !out)
+        fprintf(stderr, "capstan: %s%s answered without '%s'\n", url, path, key);
+    cJSON_Delete(res);
+    cJSON_Delete(body);
+    return out;
+}
+
+static cJSON *name_query(const char *name)
+{
+    cJSON *q = cJSON_CreateObject();
+    cJSON_AddStringToObject(q, "name", name);
+    return q;
+}
+
+/* NAME, NAME/VERSION or NAME@ALIAS; 0, or 1 when it failed (printed). */
+static int resolve(const struct cli_target *t, const char *ref, char **name, char **version)
 {
     const char *at = strrchr(ref, '@'), *slash = strrchr(ref, '/');
+    struct cap_error err = {0};
     *name = NULL;
     *version = NULL;
     if (at) {
         *name = cap_xstrndup(ref, (size_t)(at - ref));
         cJSON *mv = NULL;
-        int rc = store_alias_get(st, *name, at + 1, &mv, err);
-        if (rc < 0)
-            return rc;
+        if (t->url) {
+            cJSON *q = name_query(*name);
+            cJSON_AddStringToObject(q, "alias", at + 1);
+            if (!(mv = remote(t->url, "GET", API "registered-models/alias", q, "model_version")))
+                return 1;
+        } else if (store_alias_get(t->st, *name, at + 1, &mv, &err) < 0) {
+            return cli_fail(&err);
+        }
         *version = cap_xstrdup(cli_str(mv, "version"));
         cJSON_Delete(mv);
         return 0;
@@ -35,7 +67,7 @@ static int resolve(struct store *st, const char *ref, char **name, char **versio
     if (slash) {
         *name = cap_xstrndup(ref, (size_t)(slash - ref));
         *version = cap_xstrdup(slash + 1);
-        return registry_check_version(*version, err);
+        return registry_check_version(*version, &err) < 0 ? cli_fail(&err) : 0;
     }
     *name = cap_xstrdup(ref);
     return 0;
@@ -134,16 +166,40 @@ static void print_inputs(const cJSON *graph, const char *id, int depth)
     }
 }
 
-static int lineage(struct store *st, const char *name, const char *version,
+/* The lineage graph of name/version: the store's, enriched as the server
+ * does, or the server's /api/2.0/capstan/lineage; NULL when it failed. */
+static cJSON *lineage_graph(const struct cli_target *t, const char *name, const char *version)
+{
+    cJSON *graph = NULL;
+    if (t->url) {
+        cJSON *q = name_query(name), *res = NULL;
+        cJSON_AddStringToObject(q, "version", version);
+        int rc = cli_call(t->url, "GET", "/api/2.0/capstan/lineage", q, &res);
+        cJSON_Delete(q);
+        return rc ? NULL : res;
+    }
+    struct cap_error err = {0};
+    if (registry_lineage(t->st, name, version, &graph, &err) < 0) {
+        cli_fail(&err);
+        return NULL;
+    }
+    const struct data_ctx dctx = {.st = t->st}; /* versions are metadata: no object store needed */
+    data_lineage_enrich(&dctx, graph);
+    return graph;
+}
+
+static int lineage(const struct cli_target *t, const char *name, const char *version,
                    const struct cli_opt *opts)
 {
-    struct cap_error err = {0};
-    cJSON *graph = NULL;
-    if (registry_lineage(st, name, version, &graph, &err) < 0)
-        return cli_fail(&err);
-    const struct data_ctx dctx = {.st = st}; /* versions are metadata: no object store needed */
-    data_lineage_enrich(&dctx, graph);
     const char *format = cli_get(opts, "--format");
+    if (format && strcmp(format, "dot") != 0 && strcmp(format, "openlineage") != 0 &&
+        strcmp(format, "graph") != 0) {
+        fprintf(stderr, "capstan: --format must be graph, openlineage or dot\n");
+        return 2;
+    }
+    cJSON *graph = lineage_graph(t, name, version);
+    if (!graph)
+        return 1;
     if (cli_get(opts, "--dot") || (format && strcmp(format, "dot") == 0)) {
         char *dot = registry_lineage_dot(graph);
         fputs(dot, stdout);
@@ -152,12 +208,8 @@ static int lineage(struct store *st, const char *name, const char *version,
         cJSON *ev = registry_lineage_openlineage(graph);
         cli_print_json(ev);
         cJSON_Delete(ev);
-    } else if (cli_get(opts, "--json") || (format && strcmp(format, "graph") == 0)) {
+    } else if (cli_get(opts, "--json") || format) {
         cli_print_json(graph);
-    } else if (format) {
-        cJSON_Delete(graph);
-        fprintf(stderr, "capstan: --format must be graph, openlineage or dot\n");
-        return 2;
     } else {
         char id[600];
         snprintf(id, sizeof id, "version:%s/%s", name, version);
@@ -170,9 +222,187 @@ static int lineage(struct store *st, const char *name, const char *version,
     return 0;
 }
 
+/* Every registered model the options select, all pages; NULL when it failed. */
+static cJSON *models_search(const struct cli_target *t, const struct cli_opt *opts)
+{
+    const char *ftext = cli_get(opts, "--filter");
+    cJSON *out = NULL;
+    if (t->url) {
+        cJSON *q = cJSON_CreateObject();
+        if (ftext)
+            cJSON_AddStringToObject(q, "filter", ftext);
+        int rc = cli_call_pages(t->url, "GET", API "registered-models/search", q,
+                                "registered_models", 1000, 0, &out, NULL);
+        cJSON_Delete(q);
+        return rc ? NULL : out;
+    }
+    struct cap_error err = {0};
+    struct filter *filter = NULL;
+    if (ftext && filter_parse(ftext, FILTER_TARGET_REGISTERED_MODELS, &filter, &err) < 0) {
+        cli_fail(&err);
+        return NULL;
+    }
+    struct store_query q = {.view = STORE_VIEW_ACTIVE, .filter = filter, .max_results = 1000};
+    out = cJSON_CreateArray();
+    char *token = NULL;
+    int rc;
+    do {
+        cJSON *page = NULL;
+        char *next = NULL;
+        q.page_token = token;
+        rc = store_registered_model_search(t->st, &q, &page, &next, &err);
+        free(token);
+        token = next;
+        cli_append_items(out, page);
+    } while (rc == 0 && token);
+    free(token);
+    filter_free(filter);
+    if (rc < 0) {
+        cli_fail(&err);
+        cJSON_Delete(out);
+        return NULL;
+    }
+    return out;
+}
+
+static void print_models(const cJSON *list)
+{
+    printf("%-32s %-8s %-19s %s\n", "NAME", "LATEST", "UPDATED", "ALIASES");
+    const cJSON *m;
+    cJSON_ArrayForEach(m, list)
+    {
+        char u[32];
+        cli_time(m, "last_updated_timestamp", u, sizeof u);
+        const char *latest = "-";
+        const cJSON *lv;
+        long best = 0;
+        cJSON_ArrayForEach(lv, cJSON_GetObjectItemCaseSensitive(m, "latest_versions"))
+        {
+            long v = strtol(cli_str(lv, "version"), NULL, 10);
+            if (v > best) {
+                best = v;
+                latest = cli_str(lv, "version");
+            }
+        }
+        struct cap_buf al;
+        cap_buf_init(&al);
+        const cJSON *a;
+        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(m, "aliases"))
+            cap_buf_printf(&al, "%s@%s->%s", al.len ? " " : "", cli_str(a, "alias"),
+                           cli_str(a, "version"));
+        printf("%-32s %-8s %-19s %s\n", cli_str(m, "name"), latest, u, al.data ? al.data : "");
+        cap_buf_free(&al);
+    }
+}
+
+/* A registered model (version NULL) or one of its versions; NULL: failed. */
+static cJSON *model_get(const struct cli_target *t, const char *name, const char *version)
+{
+    struct cap_error err = {0};
+    cJSON *out = NULL;
+    if (t->url) {
+        cJSON *q = name_query(name);
+        if (version)
+            cJSON_AddStringToObject(q, "version", version);
+        return version ? remote(t->url, "GET", API "model-versions/get", q, "model_version")
+                       : remote(t->url, "GET", API "registered-models/get", q, "registered_model");
+    }
+    if ((version ? store_model_version_get(t->st, name, version, &out, &err)
+                 : store_registered_model_get(t->st, name, &out, &err)) < 0)
+        cli_fail(&err);
+    return out;
+}
+
+static int models_show(const struct cli_target *t, const char *ref, bool json)
+{
+    char *name = NULL, *version = NULL;
+    cJSON *out = NULL;
+    int status = resolve(t, ref, &name, &version);
+    if (status == 0 && !(out = model_get(t, name, version)))
+        status = 1;
+    if (status == 0 && json) {
+        cli_print_json(out);
+    } else if (status == 0 && version) {
+        show_version(out);
+    } else if (status == 0) {
+        printf("%s  %s\n", cli_str(out, "name"), cli_str(out, "description"));
+        const cJSON *lv;
+        cJSON_ArrayForEach(lv, cJSON_GetObjectItemCaseSensitive(out, "latest_versions"))
+            show_version(lv);
+    }
+    cJSON_Delete(out);
+    free(name);
+    free(version);
+    return status;
+}
+
+static int models_alias(const struct cli_target *t, const char *const *pos)
+{
+    struct cap_error err = {0};
+    if (t->url) {
+        cJSON *b = name_query(pos[1]), *res = NULL;
+        cJSON_AddStringToObject(b, "alias", pos[2]);
+        cJSON_AddStringToObject(b, "version", pos[3]);
+        int rc = cli_call(t->url, "POST", API "registered-models/alias", b, &res);
+        cJSON_Delete(b);
+        cJSON_Delete(res);
+        if (rc)
+            return 1;
+    } else if (registry_check_model_name(pos[1], &err) < 0 ||
+               registry_check_alias(pos[2], &err) < 0 || registry_check_version(pos[3], &err) < 0 ||
+               store_alias_set(t->st, pos[1], pos[2], pos[3], &err) < 0) {
+        return cli_fail(&err);
+    }
+    printf("%s@%s -> version %s\n", pos[1], pos[2], pos[3]);
+    return 0;
+}
+
+static int models_promote(const struct cli_target *t, const char *const *pos,
+                          const struct cli_opt *opts)
+{
+    struct cap_error err = {0};
+    bool archive = cli_get(opts, "--archive-existing") != NULL;
+    cJSON *out = NULL;
+    if (t->url) {
+        cJSON *b = name_query(pos[1]);
+        cJSON_AddStringToObject(b, "version", pos[2]);
+        cJSON_AddStringToObject(b, "stage", cli_get(opts, "--stage"));
+        cJSON_AddBoolToObject(b, "archive_existing_versions", archive);
+        if (!(out = remote(t->url, "POST", API "model-versions/transition-stage", b,
+                           "model_version")))
+            return 1;
+    } else {
+        const char *stage;
+        if (registry_check_version(pos[2], &err) < 0 ||
+            store_stage_check(cli_get(opts, "--stage"), &stage, &err) < 0 ||
+            store_model_version_transition(t->st, pos[1], pos[2], stage, archive, &out, &err) < 0)
+            return cli_fail(&err);
+    }
+    /* the stage as stored ("production" is Production) */
+    printf("%s/%s is now in stage %s\n", pos[1], pos[2], cli_str(out, "current_stage"));
+    cJSON_Delete(out);
+    return 0;
+}
+
+static int models_lineage(const struct cli_target *t, const char *ref, const struct cli_opt *opts)
+{
+    char *name = NULL, *version = NULL;
+    int status = resolve(t, ref, &name, &version);
+    if (status == 0 && !version) {
+        fprintf(stderr, "capstan: lineage needs NAME/VERSION or NAME@ALIAS\n");
+        status = 2;
+    } else if (status == 0) {
+        status = lineage(t, name, version, opts);
+    }
+    free(name);
+    free(version);
+    return status;
+}
+
 int cmd_models(int argc, char **argv)
 {
     struct cli_opt opts[] = {
+        CLI_TRACKING_URI_OPT,
         {"--data", "CAPSTAN_DATA", false, "./capstan-data", "the server's data directory"},
         {"--backend-store-uri", "CAPSTAN_BACKEND_STORE_URI", false, NULL,
          "metadata store (default: <data>/capstan.db)"},
@@ -199,117 +429,32 @@ int cmd_models(int argc, char **argv)
                   "       capstan models show NAME[/VERSION|@ALIAS] [--json]\n"
                   "       capstan models alias NAME ALIAS VERSION\n"
                   "       capstan models promote NAME VERSION --stage Production [--archive-existing]\n"
-                  "       capstan models lineage NAME/VERSION|NAME@ALIAS [--json|--dot|--format openlineage]",
+                  "       capstan models lineage NAME/VERSION|NAME@ALIAS [--json|--dot|--format openlineage]\n"
+                  "  With a server URI, lineage needs a Capstan server (MLflow's REST API has no lineage).",
                   opts);
         return cli_get(opts, "--help") ? 0 : 2;
     }
-    struct store *st;
-    if (cli_open_store(opts, &st) < 0)
-        return 1;
-    struct cap_error err = {0};
-    int status = 0;
-    char *name = NULL, *version = NULL;
-    cJSON *out = NULL;
+    struct cli_target t;
+    int status = cli_target_open(opts, &t);
+    if (status)
+        return status;
     if (strcmp(sub, "list") == 0) {
-        struct filter *filter = NULL;
-        char *token = NULL;
-        struct store_query q = {.view = STORE_VIEW_ACTIVE, .max_results = 1000};
-        if (cli_get(opts, "--filter") &&
-            filter_parse(cli_get(opts, "--filter"), FILTER_TARGET_REGISTERED_MODELS, &filter,
-                         &err) < 0) {
-            status = cli_fail(&err);
-            goto done;
-        }
-        q.filter = filter;
-        int rc = store_registered_model_search(st, &q, &out, &token, &err);
-        filter_free(filter);
-        free(token);
-        if (rc < 0) {
-            status = cli_fail(&err);
-            goto done;
-        }
-        if (cli_get(opts, "--json")) {
+        cJSON *out = models_search(&t, opts);
+        status = out ? 0 : 1;
+        if (out && cli_get(opts, "--json"))
             cli_print_json(out);
-            goto done;
-        }
-        printf("%-32s %-8s %-19s %s\n", "NAME", "LATEST", "UPDATED", "ALIASES");
-        const cJSON *m;
-        cJSON_ArrayForEach(m, out)
-        {
-            char u[32];
-            cli_time(m, "last_updated_timestamp", u, sizeof u);
-            const char *latest = "-";
-            const cJSON *lv;
-            long best = 0;
-            cJSON_ArrayForEach(lv, cJSON_GetObjectItemCaseSensitive(m, "latest_versions"))
-            {
-                long v = strtol(cli_str(lv, "version"), NULL, 10);
-                if (v > best) {
-                    best = v;
-                    latest = cli_str(lv, "version");
-                }
-            }
-            struct cap_buf al;
-            cap_buf_init(&al);
-            const cJSON *a;
-            cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(m, "aliases"))
-                cap_buf_printf(&al, "%s@%s->%s", al.len ? " " : "", cli_str(a, "alias"),
-                               cli_str(a, "version"));
-            printf("%-32s %-8s %-19s %s\n", cli_str(m, "name"), latest, u, al.data ? al.data : "");
-            cap_buf_free(&al);
-        }
+        else if (out)
+            print_models(out);
+        cJSON_Delete(out);
     } else if (strcmp(sub, "show") == 0) {
-        if (resolve(st, pos[1], &name, &version, &err) < 0 ||
-            (version ? store_model_version_get(st, name, version, &out, &err)
-                     : store_registered_model_get(st, name, &out, &err)) < 0) {
-            status = cli_fail(&err);
-            goto done;
-        }
-        if (cli_get(opts, "--json")) {
-            cli_print_json(out);
-        } else if (version) {
-            show_version(out);
-        } else {
-            printf("%s  %s\n", cli_str(out, "name"), cli_str(out, "description"));
-            const cJSON *lv;
-            cJSON_ArrayForEach(lv, cJSON_GetObjectItemCaseSensitive(out, "latest_versions"))
-                show_version(lv);
-        }
+        status = models_show(&t, pos[1], cli_get(opts, "--json") != NULL);
     } else if (strcmp(sub, "alias") == 0) {
-        if (registry_check_model_name(pos[1], &err) < 0 || registry_check_alias(pos[2], &err) < 0 ||
-            registry_check_version(pos[3], &err) < 0 ||
-            store_alias_set(st, pos[1], pos[2], pos[3], &err) < 0) {
-            status = cli_fail(&err);
-            goto done;
-        }
-        printf("%s@%s -> version %s\n", pos[1], pos[2], pos[3]);
+        status = models_alias(&t, pos);
     } else if (strcmp(sub, "promote") == 0) {
-        const char *stage;
-        if (registry_check_version(pos[2], &err) < 0 ||
-            store_stage_check(cli_get(opts, "--stage"), &stage, &err) < 0 ||
-            store_model_version_transition(st, pos[1], pos[2], stage,
-                                           cli_get(opts, "--archive-existing") != NULL, &out,
-                                           &err) < 0) {
-            status = cli_fail(&err);
-            goto done;
-        }
-        printf("%s/%s is now in stage %s\n", pos[1], pos[2], stage);
+        status = models_promote(&t, pos, opts);
     } else {
-        if (resolve(st, pos[1], &name, &version, &err) < 0) {
-            status = cli_fail(&err);
-            goto done;
-        }
-        if (!version) {
-            fprintf(stderr, "capstan: lineage needs NAME/VERSION or NAME@ALIAS\n");
-            status = 2;
-            goto done;
-        }
-        status = lineage(st, name, version, opts);
+        status = models_lineage(&t, pos[1], opts);
     }
-done:
-    free(name);
-    free(version);
-    cJSON_Delete(out);
-    store_close(st);
+    cli_target_close(&t);
     return status;
 }
