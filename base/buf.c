@@ -1,6 +1,7 @@
 /* buf.c - growable buffer and checked allocation. */
 #include "base/buf.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,4 +126,22 @@ char *cap_buf_steal(struct cap_buf *b)
     char *p = b->data ? b->data : cap_xstrdup("");
     cap_buf_init(b);
     return p;
+}
+
+int cap_buf_read_file(struct cap_buf *b, const char *path, size_t max, struct cap_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cap_err(err, CAP_EINVAL, "%s: %s", path, strerror(errno));
+    char chunk[65536];
+    size_t n, start = b->len;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b->len - start <= max)
+        cap_buf_append(b, chunk, n);
+    int rc = 0;
+    if (ferror(f))
+        rc = cap_err(err, CAP_EINVAL, "%s: %s", path, strerror(errno));
+    else if (b->len - start > max)
+        rc = cap_err(err, CAP_ETOOLARGE, "%s: larger than %zu bytes", path, max);
+    fclose(f);
+    return rc;
 }

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "base/error.h"
+
 struct cap_buf {
     char *data;
     size_t len;
@@ -30,5 +32,10 @@ void cap_buf_printf(struct cap_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Hands the bytes to the caller (free() them) and leaves b empty. */
 char *cap_buf_steal(struct cap_buf *b);
+/* Appends the whole file at path, a small one (a schema, a PEM file): more
+ * than max bytes is -CAP_ETOOLARGE ("<path>: larger than <max> bytes"); a
+ * file that cannot be opened or read is -CAP_EINVAL ("<path>: <strerror>").
+ * On an error b may hold part of the file: the caller frees it. */
+int cap_buf_read_file(struct cap_buf *b, const char *path, size_t max, struct cap_error *err);
 
 #endif

@@ -374,22 +374,12 @@ int data_schema_parse(const char *label, const char *text, size_t len, struct da
 int data_schema_load(const char *path, struct data_schema **out, struct cap_error *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cap_err(err, CAP_EINVAL, "%s: %s", path, strerror(errno));
     struct cap_buf b;
     cap_buf_init(&b);
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len <= SCHEMA_MAX_BYTES)
-        cap_buf_append(&b, chunk, n);
-    int rc = 0;
-    if (ferror(f))
-        rc = cap_err(err, CAP_EINVAL, "%s: %s", path, strerror(errno));
-    else if (b.len > SCHEMA_MAX_BYTES)
+    int rc = cap_buf_read_file(&b, path, SCHEMA_MAX_BYTES, err);
+    if (rc == -CAP_ETOOLARGE)
         rc = cap_err(err, CAP_EINVAL, "%s: larger than %u MiB: no schema file is", path,
                      SCHEMA_MAX_BYTES >> 20);
-    fclose(f);
     if (rc == 0)
         rc = data_schema_parse(path, b.data ? b.data : "", b.len, out, err);
     cap_buf_free(&b);

@@ -1,7 +1,6 @@
 /* tls.c - reading and checking the TLS certificate and key (see tls.h). */
 #include "server/tls.h"
 
-#include <errno.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -17,23 +16,16 @@
 
 static int read_text(const char *path, const char *flag, char **out, struct cap_error *err)
 {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cap_err(err, CAP_EINVAL, "%s '%s': cannot open it: %s", flag, path,
-                       strerror(errno));
     struct cap_buf b;
     cap_buf_init(&b);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len <= MAX_PEM_BYTES)
-        cap_buf_append(&b, chunk, n);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || b.len > MAX_PEM_BYTES) {
+    struct cap_error why = {0};
+    int rc = cap_buf_read_file(&b, path, MAX_PEM_BYTES, &why);
+    if (rc < 0) {
         cap_buf_free(&b);
-        return cap_err(err, CAP_EINVAL, "%s '%s': %s", flag, path,
-                       bad ? "cannot read it" : "over 1 MiB, not a PEM file");
+        *out = NULL;
+        if (rc == -CAP_ETOOLARGE)
+            return cap_err(err, CAP_EINVAL, "%s '%s': over 1 MiB, not a PEM file", flag, path);
+        return cap_err(err, CAP_EINVAL, "%s %s", flag, why.msg); /* "<path>: <why>" */
     }
     *out = cap_buf_steal(&b);
     return 0;

@@ -78,7 +78,8 @@ def test_mlflow_client_logs_over_https(tls_server, pair, monkeypatch):
     ("key-as-cert", ["--tls-cert", "expected a PEM certificate"]),
     ("cert-as-key", ["--tls-key", "expected an unencrypted PEM private key"]),
     ("other-key", ["is not the key of --tls-cert"]),
-    ("missing", ["cannot open it"]),
+    ("missing", ["--tls-cert", "nope.crt: No such file or directory"]),
+    ("huge", ["--tls-cert", "over 1 MiB, not a PEM file"]),
 ])
 def test_bad_pair_is_a_clear_error_at_start(tmp_path, pair, which, words):
     cert, key = pair
@@ -87,7 +88,9 @@ def test_bad_pair_is_a_clear_error_at_start(tmp_path, pair, which, words):
             "key-as-cert": ["--tls-cert", key, "--tls-key", key],
             "cert-as-key": ["--tls-cert", cert, "--tls-key", cert],
             "other-key": ["--tls-cert", cert, "--tls-key", other_key],
-            "missing": ["--tls-cert", str(tmp_path / "nope.crt"), "--tls-key", key]}[which]
+            "missing": ["--tls-cert", str(tmp_path / "nope.crt"), "--tls-key", key],
+            "huge": ["--tls-cert", str(tmp_path / "huge.crt"), "--tls-key", key]}[which]
+    (tmp_path / "huge.crt").write_bytes(b"-" * (2 << 20))
     p = subprocess.run([BIN, "server", "--port", "0", "--data", str(tmp_path / "d"), *args],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode != 0
