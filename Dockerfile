@@ -21,8 +21,14 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# /out: everything `make install` puts down; /rt: the part the runtime
+# stage takes (the binary, and the shared runtime for programs that embed
+# it: the binary itself links the static library).
 RUN make -j"$(nproc)" build/rel/capstan \
- && make install PREFIX=/usr/local DESTDIR=/out
+ && make install PREFIX=/usr/local DESTDIR=/out \
+ && mkdir -p /rt/usr/local/lib \
+ && cp -a /out/usr/local/bin /rt/usr/local/ \
+ && cp -a /out/usr/local/lib/libcapstan-infer.so* /rt/usr/local/lib/
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 # The shared libraries the binary links (tests/deploy/check_image_libs.sh
@@ -34,8 +40,7 @@ RUN apt-get update \
         libmicrohttpd12 libcjson1 libsqlite3-0 libssl3 libcurl4 libgsl27 libgslcblas0 \
         libzstd1 libxxhash0 libyaml-0-2 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=build /out/usr/local/bin/capstan /usr/local/bin/capstan
-COPY --from=build /out/usr/local/lib/ /usr/local/lib/
+COPY --from=build /rt/ /
 RUN ldconfig \
  && groupadd --system --gid 10001 capstan \
  && useradd --system --uid 10001 --gid capstan --home-dir /var/lib/capstan --no-create-home \
