@@ -42,8 +42,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /rt/ /
 RUN ldconfig \
- && groupadd --system --gid 10001 capstan \
- && useradd --system --uid 10001 --gid capstan --home-dir /var/lib/capstan --no-create-home \
+ && groupadd --gid 10001 capstan \
+ && useradd --uid 10001 --gid capstan --home-dir /var/lib/capstan --no-create-home \
         --shell /usr/sbin/nologin capstan \
  && mkdir -p /var/lib/capstan \
  && chown capstan:capstan /var/lib/capstan
