@@ -31,6 +31,9 @@ haproxy_cfg() {
 
 prometheus_yml() { promtool check config deploy/prometheus.yml; }
 
+# The same haproxy.cfg in front of two real servers, one of them killed.
+haproxy_failover() { tests/deploy/haproxy_failover.sh "$bin"; }
+
 # The Dockerfile's package lists, and a copy with a runtime library and the
 # non-root user taken out, which must fail.
 dockerfile() {
@@ -48,6 +51,7 @@ dockerfile() {
 
 step "k8s manifests and compose file" k8s_and_compose
 step "deploy/haproxy.cfg" haproxy_cfg
+step "deploy/haproxy.cfg failover" haproxy_failover
 step "deploy/prometheus.yml" prometheus_yml
 step "Dockerfile" dockerfile
 echo "test-deploy: $pass passed, $failed failed"
