@@ -39,7 +39,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         libmicrohttpd12 libcjson1 libsqlite3-0 libssl3 libcurl4 libgsl27 libgslcblas0 \
         libzstd1 libxxhash0 libyaml-0-2 ca-certificates curl \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 COPY --from=build /rt/ /
 RUN ldconfig \
  && groupadd --gid 10001 capstan \
