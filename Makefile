@@ -138,6 +138,13 @@ test-mlflow-suite: build/rel/capstan
 test-feedback: $(FEEDBACK_DRIVERS) $(PYTEST)
 	FEEDBACK_BIN_DIR=$(CURDIR)/build/asan/tests/feedback $(PYTEST) -q tests/feedback
 
+# The deployment files (Dockerfile, deploy/): tests/deploy/run.sh says what
+# is checked; no docker daemon or cluster is needed.
+.PHONY: test-deploy
+test-deploy: build/rel/capstan
+	tests/deploy/run.sh build/rel/capstan
+TEST_TARGETS += test-deploy
+
 # The README's two commands. Both install what a fresh machine lacks first
 # (scripts/bootstrap is quiet when there is nothing to do), then re-enter make
 # so that pkg-config sees the new libraries.
