@@ -316,6 +316,34 @@ KERNEL void tile6x8_v4(int64_t K, const float *a, int64_t lda, const float *b, i
     }
 }
 
+/* The 6x8 tile over six rows of A copied with each value repeated four
+ * times (ab[k * 6 + r]): a broadcast becomes a plain load, which takes
+ * the six shuffles per k step off the FP pipes the multiplies and adds
+ * use */
+typedef float v4a __attribute__((vector_size(16)));
+KERNEL void tile6x8_bc(int64_t K, const v4a *ab, const float *b, int64_t ldb, float *c, int64_t ldc, int64_t j0,
+                       const gemm_epi *ep)
+{
+    const float alpha = 1.0f;
+    v4 acc[6][2];
+    for (int r = 0; r < 6; r++)
+        acc[r][0] = acc[r][1] = (v4){0};
+    for (int64_t k = 0; k < K; k++, b += ldb, ab += 6) {
+        v4 b0 = LOAD4(b), b1 = LOAD4(b + 4);
+#pragma GCC unroll 6
+        for (int r = 0; r < 6; r++) {
+            v4 ar = ab[r];
+            acc[r][0] += ar * b0;
+            acc[r][1] += ar * b1;
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++) {
+        PUT4(c + r * ldc, acc[r][0], j0);
+        PUT4(c + r * ldc + 4, acc[r][1], j0 + 4);
+    }
+}
+
 /* C[M x N] (+)= alpha * A * B: 6x8 tiles, row by row over each 8-column
  * strip (so a tile's six rows of A stay in L1 across the strips of a
  * 32-column panel), then rows and columns left over */
@@ -624,9 +652,24 @@ static void gemm_block_port BLOCK_PARAMS
 {
     (void)cold;
     gemm_epi t;
-    int64_t done = Bp ? N - N % 32 : 0;
-    for (int64_t q = 0; q < done; q += 32)
-        gemm_nn_portable(m, 32, K, 1.0f, A, lda, Bp + q * K, 32, C + q, ldc, epi_at(ep, q, &t));
+    int64_t done = Bp ? N - N % 32 : 0, m6 = 0;
+#if defined(__GNUC__)
+    v4a *ab = done && m >= 6 ? aligned_alloc(16, (size_t)(6 * K) * sizeof(v4a)) : NULL;
+    for (m6 = 0; ab && m6 + 6 <= m; m6 += 6) {
+        for (int64_t k = 0; k < K; k++)
+            for (int r = 0; r < 6; r++) {
+                float x = A[(m6 + r) * lda + k];
+                ab[k * 6 + r] = (v4a){x, x, x, x};
+            }
+        for (int64_t q = 0; q < done; q += 32)
+            for (int64_t j = 0; j < 32; j += 8)
+                tile6x8_bc(K, ab, Bp + q * K + j, 32, C + m6 * ldc + q + j, ldc, j, epi_at(ep, q, &t));
+    }
+    free(ab);
+#endif
+    for (int64_t q = 0; q < done && m6 < m; q += 32)
+        gemm_nn_portable(m - m6, 32, K, 1.0f, A + m6 * lda, lda, Bp + q * K, 32, C + m6 * ldc + q, ldc,
+                         epi_at(ep, q, &t));
     if (done < N)
         gemm_nn_portable(m, N - done, K, 1.0f, A, lda, B + done, ldb, C + done, ldc, epi_at(ep, done, &t));
 }
