@@ -6,8 +6,8 @@
  * elsewhere; on x86-64 with GCC each kernel has one copy per instruction-
  * set level (infer_isa: portable, AVX2+FMA, AVX-512), picked per call by
  * infi_isa_level(), so a cap (CAPSTAN_INFER_ISA) really selects the code.
- * Tiles: 6x8 in 128-bit pieces (portable: 12 of the 16 xmm registers
- * of baseline x86-64 accumulate), 6x16 over A copied into panels when A
+ * Tiles: 6x8 in 128-bit pieces over A copied with each value repeated
+ * (portable: 12 of the 16 xmm registers of baseline x86-64), 6x16 over A copied into panels when A
  * exceeds L2 (AVX2: 12 of the 16 ymm), 12x32 and 6x32 (AVX-512: 24 of
  * the 32 zmm). OpenBLAS 0.3.21's AVX2 kernels measured slower than the
  * AVX2 tile (RESULTS.md).
@@ -291,11 +291,16 @@ typedef int32_t v4i __attribute__((vector_size(16), aligned(4)));
         }                                                                      \
     } while (0)
 
-/* C[6 x 8] (+)= six rows of A (row stride lda) times 8 columns of B (row
- * stride ldb) over all of K: twelve accumulators, two pieces of B and a
- * broadcast, 15 of the 16 xmm registers */
-KERNEL void tile6x8_v4(int64_t K, const float *a, int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc,
-                       int64_t j0, float alpha, const gemm_epi *ep)
+/* C[6 x 8] (+)= six rows of A times 8 columns of B (row stride ldb) over
+ * all of K: twelve accumulators, two pieces of B and one of A, 15 of the
+ * 16 xmm registers. A is read in place (row stride lda, each value
+ * broadcast: a load and a shuffle) or, with ab, from a copy holding each
+ * value four times (ab[k * 6 + r], see gemm_block_port): the broadcast is
+ * then a plain load, which takes the six shuffles per k step off the FP
+ * pipes that the 12 multiplies and 12 adds need (~10% on the MLP) */
+typedef float v4a __attribute__((vector_size(16)));
+KERNEL void tile6x8_v4(int64_t K, const float *a, int64_t lda, const v4a *ab, const float *b, int64_t ldb,
+                       float *c, int64_t ldc, int64_t j0, float alpha, const gemm_epi *ep)
 {
     v4 acc[6][2];
     for (int r = 0; r < 6; r++)
@@ -304,35 +309,8 @@ KERNEL void tile6x8_v4(int64_t K, const float *a, int64_t lda, const float *b, i
         v4 b0 = LOAD4(b), b1 = LOAD4(b + 4);
 #pragma GCC unroll 6
         for (int r = 0; r < 6; r++) {
-            float ar = a[r * lda + k];
-            acc[r][0] += ar * b0;
-            acc[r][1] += ar * b1;
-        }
-    }
-#pragma GCC unroll 6
-    for (int r = 0; r < 6; r++) {
-        PUT4(c + r * ldc, acc[r][0], j0);
-        PUT4(c + r * ldc + 4, acc[r][1], j0 + 4);
-    }
-}
-
-/* The 6x8 tile over six rows of A copied with each value repeated four
- * times (ab[k * 6 + r]): a broadcast becomes a plain load, which takes
- * the six shuffles per k step off the FP pipes the multiplies and adds
- * use */
-typedef float v4a __attribute__((vector_size(16)));
-KERNEL void tile6x8_bc(int64_t K, const v4a *ab, const float *b, int64_t ldb, float *c, int64_t ldc, int64_t j0,
-                       const gemm_epi *ep)
-{
-    const float alpha = 1.0f;
-    v4 acc[6][2];
-    for (int r = 0; r < 6; r++)
-        acc[r][0] = acc[r][1] = (v4){0};
-    for (int64_t k = 0; k < K; k++, b += ldb, ab += 6) {
-        v4 b0 = LOAD4(b), b1 = LOAD4(b + 4);
-#pragma GCC unroll 6
-        for (int r = 0; r < 6; r++) {
-            v4 ar = ab[r];
+            float x = ab ? 0.0f : a[r * lda + k];
+            v4 ar = ab ? ab[k * 6 + r] : (v4){x, x, x, x};
             acc[r][0] += ar * b0;
             acc[r][1] += ar * b1;
         }
@@ -353,7 +331,7 @@ KERNEL void gemm_nn_v4(int64_t M, int64_t N, int64_t K, float alpha, const float
     int64_t n8 = N - N % 8, i0 = 0;
     for (; i0 + 6 <= M; i0 += 6)
         for (int64_t j0 = 0; j0 < n8; j0 += 8)
-            tile6x8_v4(K, A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, j0, alpha, ep);
+            tile6x8_v4(K, A + i0 * lda, lda, NULL, B + j0, ldb, C + i0 * ldc + j0, ldc, j0, alpha, ep);
     for (; i0 < M; i0++)
         for (int64_t j0 = 0; j0 < n8; j0 += 8) {
             v4 c0 = {0}, c1 = {0};
@@ -646,8 +624,12 @@ PER_LEVEL(gemm_nt_small,
 /* cold: the whole A is larger than L2 (see gemm_block_avx2) */
 #define BLOCK_PARAMS (int64_t m, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, \
                       const float *B, int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep, int cold)
-/* the portable level: the 6x8 tiles over every packed 32-column panel (in
- * L1 while the tiles of a row block sweep it), then the columns left */
+/* The portable level: six rows of A at a time copied with each value
+ * four times (6 * K * 16 bytes, 24 KB at K = 256: it stays in L1 while it
+ * is read N / 8 times), then the 6x8 tiles over every packed 32-column
+ * panel; rows past a multiple of 6 (only where gemm_rows could not pad
+ * them) and columns past the panels go to the in-place tiles. Each output
+ * is one k-ordered sum either way, so the copy does not change the bits. */
 static void gemm_block_port BLOCK_PARAMS
 {
     (void)cold;
@@ -663,7 +645,8 @@ static void gemm_block_port BLOCK_PARAMS
             }
         for (int64_t q = 0; q < done; q += 32)
             for (int64_t j = 0; j < 32; j += 8)
-                tile6x8_bc(K, ab, Bp + q * K + j, 32, C + m6 * ldc + q + j, ldc, j, epi_at(ep, q, &t));
+                tile6x8_v4(K, NULL, 0, ab, Bp + q * K + j, 32, C + m6 * ldc + q + j, ldc, j, 1.0f,
+                           epi_at(ep, q, &t));
     }
     free(ab);
 #endif
