@@ -1,15 +1,16 @@
 /* gemm.c - single-precision matrix multiply for MatMul, Gemm and the linear
  * models. A register tile accumulates over the whole K dimension while a
- * strip of B streams through L1; batch-1 products use a 64-column GEMV.
+ * strip of B streams through L1; batch-1 products use a 64-column GEMV
+ * (32 columns at the portable level).
  * The kernels use the GCC/clang vector extension, so they stay portable C
  * elsewhere; on x86-64 with GCC each kernel has one copy per instruction-
  * set level (infer_isa: portable, AVX2+FMA, AVX-512), picked per call by
  * infi_isa_level(), so a cap (CAPSTAN_INFER_ISA) really selects the code.
- * Tiles: 6x16 (portable; its 8-float vectors are expanded piecewise
- * without AVX, about 30x slower than the AVX2 copy), 6x16 over A copied
- * into panels when A exceeds L2 (AVX2: 12 of the 16 ymm registers
- * accumulate), 12x32 and 6x32 (AVX-512: 24 of the 32 zmm). OpenBLAS
- * 0.3.21's AVX2 kernels measured slower than the AVX2 tile (RESULTS.md).
+ * Tiles: 6x8 in 128-bit pieces over A copied with each value repeated
+ * (portable: 12 of the 16 xmm registers of baseline x86-64), 6x16 over A copied into panels when A
+ * exceeds L2 (AVX2: 12 of the 16 ymm), 12x32 and 6x32 (AVX-512: 24 of
+ * the 32 zmm). OpenBLAS 0.3.21's AVX2 kernels measured slower than the
+ * AVX2 tile (RESULTS.md).
  * Without GCC extensions a plain triple loop is used. Built with
  * CAP_INFER_OPENBLAS (make INFER_BLAS=openblas), products of at least
  * BLAS_MIN_MACS multiply-adds with M >= 6 go to OpenBLAS's cblas_sgemm
@@ -45,6 +46,26 @@ static int use_blas(int64_t M, int64_t N, int64_t K)
 #else
 #define KERNEL static inline
 #endif
+
+/* The column tail of a product: columns j0.. of C, one dot product at a
+ * time (k in order, as the vector kernels sum) */
+KERNEL void col_tail(int64_t j0, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                     const float *B, int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep)
+{
+    for (; j0 < N; j0++)
+        for (int64_t i = 0; i < M; i++) {
+            float s = 0;
+            for (int64_t k = 0; k < K; k++)
+                s += A[i * lda + k] * B[k * ldb + j0];
+            if (ep) {
+                float y = ep->bias ? s + ep->bias[j0] : s;
+                C[i * ldc + j0] = ep->relu && y < 0 ? 0.0f : y;
+            } else {
+                C[i * ldc + j0] += alpha * s;
+            }
+        }
+}
+
 
 #if defined(__GNUC__)
 /* GCC/clang vector extension: 8 floats, lowered to AVX in the AVX2 and
@@ -109,19 +130,7 @@ KERNEL void gemm_nn_body(int64_t M, int64_t N, int64_t K, float alpha, const flo
             PUT8(c + 8, c1, j0 + 8);
         }
     }
-    /* column tail */
-    for (; j0 < N; j0++)
-        for (int64_t i = 0; i < M; i++) {
-            float s = 0;
-            for (int64_t k = 0; k < K; k++)
-                s += A[i * lda + k] * B[k * ldb + j0];
-            if (ep) {
-                float y = ep->bias ? s + ep->bias[j0] : s;
-                C[i * ldc + j0] = ep->relu && y < 0 ? 0.0f : y;
-            } else {
-                C[i * ldc + j0] += alpha * s;
-            }
-        }
+    col_tail(j0, M, N, K, alpha, A, lda, B, ldb, C, ldc, ep);
 }
 
 #ifdef INFI_HAVE_X86_LEVELS
@@ -257,6 +266,123 @@ KERNEL void gemv_nn_body(int64_t N, int64_t K, float alpha, const float *a, cons
     gemm_nn_body(1, N, K, alpha, a, K, B, ldb, c, N, NULL);
 }
 #endif
+#if defined(__GNUC__)
+/* The portable level's kernels work on 128-bit pieces (baseline x86-64
+ * SSE2, NEON, ...), as ops_tree.c's portable copies do: without AVX, GCC
+ * lowers the 8-float v8 through the stack (each broadcast stored and
+ * reloaded, the twelve accumulators in memory), which made the portable
+ * MLP 30-40x slower than onnxruntime (bench/RESULTS.md). Each output is
+ * still one accumulator summed over k in order, as at the other levels;
+ * without FMA the products are rounded before the add, so the portable
+ * bits differ from the AVX2/AVX-512 ones in the last place. */
+typedef float v4 __attribute__((vector_size(16), aligned(4)));
+typedef int32_t v4i __attribute__((vector_size(16), aligned(4)));
+#define LOAD4(p) (*(const v4 *)(const void *)(p))
+#define STORE4(p, v) (*(v4 *)(void *)(p) = (v))
+#define PUT4(P, X, BCOL)                                                       \
+    do {                                                                       \
+        if (!ep) {                                                             \
+            STORE4(P, LOAD4(P) + alpha * (X));                                 \
+        } else {                                                               \
+            v4 y_ = ep->bias ? (X) + LOAD4(ep->bias + (BCOL)) : (X);           \
+            if (ep->relu)                                                      \
+                y_ = (v4)((v4i)y_ & ~(v4i)(y_ < (v4){0}));                     \
+            STORE4(P, y_);                                                     \
+        }                                                                      \
+    } while (0)
+
+/* C[6 x 8] (+)= six rows of A times 8 columns of B (row stride ldb) over
+ * all of K: twelve accumulators, two pieces of B and one of A, 15 of the
+ * 16 xmm registers. A is read in place (row stride lda, each value
+ * broadcast: a load and a shuffle) or, with ab, from a copy holding each
+ * value four times (ab[k * 6 + r], see gemm_block_port): the broadcast is
+ * then a plain load, which takes the six shuffles per k step off the FP
+ * pipes that the 12 multiplies and 12 adds need (~10% on the MLP) */
+typedef float v4a __attribute__((vector_size(16)));
+KERNEL void tile6x8_v4(int64_t K, const float *a, int64_t lda, const v4a *ab, const float *b, int64_t ldb,
+                       float *c, int64_t ldc, int64_t j0, float alpha, const gemm_epi *ep)
+{
+    v4 acc[6][2];
+    for (int r = 0; r < 6; r++)
+        acc[r][0] = acc[r][1] = (v4){0};
+    for (int64_t k = 0; k < K; k++, b += ldb) {
+        v4 b0 = LOAD4(b), b1 = LOAD4(b + 4);
+#pragma GCC unroll 6
+        for (int r = 0; r < 6; r++) {
+            float x = ab ? 0.0f : a[r * lda + k];
+            v4 ar = ab ? ab[k * 6 + r] : (v4){x, x, x, x};
+            acc[r][0] += ar * b0;
+            acc[r][1] += ar * b1;
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++) {
+        PUT4(c + r * ldc, acc[r][0], j0);
+        PUT4(c + r * ldc + 4, acc[r][1], j0 + 4);
+    }
+}
+
+/* C[M x N] (+)= alpha * A * B: 6x8 tiles, row by row over each 8-column
+ * strip (so a tile's six rows of A stay in L1 across the strips of a
+ * 32-column panel), then rows and columns left over */
+KERNEL void gemm_nn_v4(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                       int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep)
+{
+    int64_t n8 = N - N % 8, i0 = 0;
+    for (; i0 + 6 <= M; i0 += 6)
+        for (int64_t j0 = 0; j0 < n8; j0 += 8)
+            tile6x8_v4(K, A + i0 * lda, lda, NULL, B + j0, ldb, C + i0 * ldc + j0, ldc, j0, alpha, ep);
+    for (; i0 < M; i0++)
+        for (int64_t j0 = 0; j0 < n8; j0 += 8) {
+            v4 c0 = {0}, c1 = {0};
+            const float *a = A + i0 * lda, *b = B + j0;
+            for (int64_t k = 0; k < K; k++, b += ldb) {
+                c0 += a[k] * LOAD4(b);
+                c1 += a[k] * LOAD4(b + 4);
+            }
+            float *c = C + i0 * ldc + j0;
+            PUT4(c, c0, j0);
+            PUT4(c + 4, c1, j0 + 4);
+        }
+    col_tail(n8, M, N, K, alpha, A, lda, B, ldb, C, ldc, ep);
+}
+
+/* one row (batch 1): 32 columns at a time, eight independent accumulator
+ * chains, enough to cover the add latency */
+KERNEL void gemv_nn_v4(int64_t N, int64_t K, float alpha, const float *a, const float *B, int64_t ldb, float *c)
+{
+    int64_t j0 = 0;
+    for (; j0 + 32 <= N; j0 += 32) {
+        v4 s[8];
+        for (int q = 0; q < 8; q++)
+            s[q] = (v4){0};
+        const float *b = B + j0;
+        for (int64_t k = 0; k < K; k++, b += ldb) {
+            float x = a[k];
+#pragma GCC unroll 8
+            for (int q = 0; q < 8; q++)
+                s[q] += x * LOAD4(b + 4 * q);
+        }
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; q++)
+            STORE4(c + j0 + 4 * q, LOAD4(c + j0 + 4 * q) + alpha * s[q]);
+    }
+    for (; j0 + 4 <= N; j0 += 4) {
+        v4 s0 = {0};
+        const float *b = B + j0;
+        for (int64_t k = 0; k < K; k++, b += ldb)
+            s0 += a[k] * LOAD4(b);
+        STORE4(c + j0, LOAD4(c + j0) + alpha * s0);
+    }
+    col_tail(j0, 1, N, K, alpha, a, K, B, ldb, c, N, NULL);
+}
+#define gemm_nn_portable gemm_nn_v4
+#define gemv_nn_portable gemv_nn_v4
+#else
+#define gemm_nn_portable gemm_nn_body
+#define gemv_nn_portable gemv_nn_body
+#endif
+#define gemm_nt_small_portable gemm_nt_small_body
 
 /* dot-product form for B transposed with few rows or columns (linear
  * models): C[i,j] += alpha * sum_k A[i,k] * B[j,k] */
@@ -441,7 +567,7 @@ TARGET_AVX2 static void gemm_block_avx2(int64_t m, int64_t N, int64_t K, const f
 #endif
 
 /* One block of m rows: every 32-column panel (packed or not), then the
- * columns left over; wide: the AVX-512 kernel, or NULL */
+ * columns left over; wide: the AVX-512 kernel */
 KERNEL void gemm_block_body(int64_t (*wide)(int64_t, int64_t, int64_t, float, const float *, int64_t,
                                             const float *, int64_t, float *, int64_t, const gemm_epi *),
                             int64_t m, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp,
@@ -453,13 +579,10 @@ KERNEL void gemm_block_body(int64_t (*wide)(int64_t, int64_t, int64_t, float, co
         int64_t np = N / 32;
         for (int64_t q = 0; q < np; q++) {
             const float *panel = Bp + q * K * 32;
-            if (wide)
-                wide(m, 32, K, 1.0f, A, lda, panel, 32, C + q * 32, ldc, epi_at(ep, q * 32, &t));
-            else
-                gemm_nn_body(m, 32, K, 1.0f, A, lda, panel, 32, C + q * 32, ldc, epi_at(ep, q * 32, &t));
+            wide(m, 32, K, 1.0f, A, lda, panel, 32, C + q * 32, ldc, epi_at(ep, q * 32, &t));
         }
         done = np * 32;
-    } else if (wide) {
+    } else {
         done = wide(m, N, K, 1.0f, A, lda, B, ldb, C, ldc, ep);
     }
     if (done < N)
@@ -468,10 +591,11 @@ KERNEL void gemm_block_body(int64_t (*wide)(int64_t, int64_t, int64_t, float, co
 
 /* One copy of a kernel body per instruction-set level (infer_isa) and a
  * dispatcher on infi_isa_level(); one plain copy where levels do not
- * exist. */
+ * exist. The portable copy runs name_portable: the 128-bit kernels where
+ * those exist, else the body. */
 #ifdef INFI_HAVE_X86_LEVELS
 #define PER_LEVEL(name, params, args)                                          \
-    static void name##_port params { name##_body args; }                       \
+    static void name##_port params { name##_portable args; }                   \
     TARGET_AVX2 static void name##_avx2 params { name##_body args; }           \
     TARGET_AVX512 static void name##_avx512 params { name##_body args; }       \
     static void name params                                                    \
@@ -484,7 +608,7 @@ KERNEL void gemm_block_body(int64_t (*wide)(int64_t, int64_t, int64_t, float, co
     }
 #else
 #define PER_LEVEL(name, params, args) \
-    static void name params { name##_body args; }
+    static void name params { name##_portable args; }
 #endif
 
 #define NN_PARAMS (int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B, \
@@ -500,10 +624,37 @@ PER_LEVEL(gemm_nt_small,
 /* cold: the whole A is larger than L2 (see gemm_block_avx2) */
 #define BLOCK_PARAMS (int64_t m, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bp, \
                       const float *B, int64_t ldb, float *C, int64_t ldc, const gemm_epi *ep, int cold)
+/* The portable level: six rows of A at a time copied with each value
+ * four times (6 * K * 16 bytes, 24 KB at K = 256: it stays in L1 while it
+ * is read N / 8 times), then the 6x8 tiles over every packed 32-column
+ * panel; rows past a multiple of 6 (only where gemm_rows could not pad
+ * them) and columns past the panels go to the in-place tiles. Each output
+ * is one k-ordered sum either way, so the copy does not change the bits. */
 static void gemm_block_port BLOCK_PARAMS
 {
     (void)cold;
-    gemm_block_body(NULL, m, N, K, A, lda, Bp, B, ldb, C, ldc, ep);
+    gemm_epi t;
+    int64_t done = Bp ? N - N % 32 : 0, m6 = 0;
+#if defined(__GNUC__)
+    v4a *ab = done && m >= 6 ? aligned_alloc(16, (size_t)(6 * K) * sizeof(v4a)) : NULL;
+    for (m6 = 0; ab && m6 + 6 <= m; m6 += 6) {
+        for (int64_t k = 0; k < K; k++)
+            for (int r = 0; r < 6; r++) {
+                float x = A[(m6 + r) * lda + k];
+                ab[k * 6 + r] = (v4a){x, x, x, x};
+            }
+        for (int64_t q = 0; q < done; q += 32)
+            for (int64_t j = 0; j < 32; j += 8)
+                tile6x8_v4(K, NULL, 0, ab, Bp + q * K + j, 32, C + m6 * ldc + q + j, ldc, j, 1.0f,
+                           epi_at(ep, q, &t));
+    }
+    free(ab);
+#endif
+    for (int64_t q = 0; q < done && m6 < m; q += 32)
+        gemm_nn_portable(m - m6, 32, K, 1.0f, A + m6 * lda, lda, Bp + q * K, 32, C + m6 * ldc + q, ldc,
+                         epi_at(ep, q, &t));
+    if (done < N)
+        gemm_nn_portable(m, N - done, K, 1.0f, A, lda, B + done, ldb, C + done, ldc, epi_at(ep, done, &t));
 }
 #ifdef INFI_HAVE_X86_LEVELS
 TARGET_AVX512 static void gemm_block_avx512 BLOCK_PARAMS
