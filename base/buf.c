@@ -45,7 +45,8 @@ char *cap_xstrdup(const char *s)
 char *cap_xstrndup(const char *s, size_t n)
 {
     char *p = cap_xmalloc(n + 1);
-    memcpy(p, s, n);
+    if (n)
+        memcpy(p, s, n); /* s may be NULL when n is 0 (an empty cell) */
     p[n] = '\0';
     return p;
 }

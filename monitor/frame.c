@@ -845,7 +845,10 @@ static int jl_row(struct builder *b, const cJSON *o, size_t line, struct cap_err
 {
     if (!cJSON_IsObject(o))
         return cap_err(err, CAP_EINVAL, "%s: line %zu: not a JSON object", b->path, line);
-    if (b->ncols == 0) {
+    /* the first line names the columns, even none ({}): a later line's
+     * keys are checked against them, never added (a column added after
+     * rows were read had no cells for them) */
+    if (b->ncols == 0 && b->nrows == 0) {
         for (const cJSON *it = o->child; it; it = it->next)
             b_add_column(b, it->string, strlen(it->string));
         int rc = b_limit(b, b->lim, true, err);
@@ -959,7 +962,13 @@ static int npy_header(const char *path, const unsigned char *data, size_t len,
     }
     h->kind = kind;
     h->size = size;
-    h->fortran = strncmp(fo + strlen("'fortran_order': "), "True", 4) == 0;
+    /* the value after "'fortran_order'", its ':' and spaces: a header may
+     * end right after the key (the fuzzer's case: reading a fixed offset
+     * past it ran off the end) */
+    const char *fv = fo + strlen("'fortran_order'");
+    while (*fv == ':' || *fv == ' ')
+        fv++;
+    h->fortran = strncmp(fv, "True", 4) == 0;
     unsigned long r, c;
     if (sscanf(sh, "'shape': (%lu, %lu)", &r, &c) != 2) {
         rc = cap_err(err, CAP_EINVAL, "%s: the .npy array is not 2-D (expected rows x columns)",

@@ -131,6 +131,28 @@ static char *big_csv(bool quoted, size_t rows, size_t *len)
     return cap_buf_steal(&b);
 }
 
+/* A first line of {} names no columns: a later line's keys are refused as
+ * any key the first line lacks (the fuzzer found these were added after
+ * rows had been read, with no cells for them). */
+static void test_jsonl_empty_first_object(void **state)
+{
+    (void)state;
+    struct mon_frame f = {0};
+    struct cap_error err = {0};
+    const char jl[] = "{}\n{\"a\": 11, \"b\": \"x\"}\n";
+    assert_int_equal(mon_frame_parse("e.jsonl", MON_FORMAT_JSONL, jl, sizeof jl - 1, NULL, 0, &f,
+                                     &err),
+                     -CAP_EINVAL);
+    assert_non_null(strstr(err.msg, "line 2: key 'a' is not among the first line's columns"));
+    const char only[] = "{}\n{}\n";
+    assert_int_equal(mon_frame_parse("e.jsonl", MON_FORMAT_JSONL, only, sizeof only - 1, NULL, 0,
+                                     &f, &err),
+                     0);
+    assert_int_equal(f.ncols, 0);
+    assert_int_equal(f.nrows, 2);
+    mon_frame_free(&f);
+}
+
 static void test_csv_in_parts(void **state)
 {
     (void)state;
@@ -185,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_npy_shape_larger_than_data),
         cmocka_unit_test(test_npy_orders),
         cmocka_unit_test(test_text_from_memory),
+        cmocka_unit_test(test_jsonl_empty_first_object),
         cmocka_unit_test(test_csv_in_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
