@@ -48,7 +48,7 @@ INFER_LIB_REL  :=
 INFER_LIB_ASAN :=
 TEST_TARGETS   := test-unit test-fuzz test-integration test-feedback
 # Fuzz targets: tests/fuzz/<name>_fuzz.c with seeds in tests/fuzz/corpus/<name>/.
-FUZZ_TARGETS   := filter blob_path payload front
+FUZZ_TARGETS   := filter blob_path payload front frame cron spec
 -include infer/infer.mk
 # The web UI: built files embedded into the binary, and its browser tests.
 -include web/web.mk
@@ -92,6 +92,9 @@ FUZZ_SECONDS ?= 60
 # What a target links besides the runtime: the modules below the HTTP layer,
 # or for the front (FUZZ=front) the whole server.
 FUZZ_LINK_front := $(SERVER_SRCS) build/gen/web_assets.c
+FUZZ_LINK_frame := $(wildcard $(addsuffix /*.c,$(CORE_MODULES) payload monitor))
+FUZZ_LINK_cron := $(wildcard $(addsuffix /*.c,$(CORE_MODULES) pipeline data monitor payload))
+FUZZ_LINK_spec := $(FUZZ_LINK_cron)
 FUZZ_LINK = $(or $(FUZZ_LINK_$(FUZZ)),$(wildcard $(addsuffix /*.c,$(CORE_MODULES))) $(wildcard payload/*.c))
 fuzz: $(filter build/gen/%,$(FUZZ_LINK))
 	@mkdir -p build/fuzz/corpus-$(FUZZ)
