@@ -65,11 +65,11 @@ def test_request_headers_up_to_12_kib_and_431_past_the_pool(server):
     assert server.api("GET", "/health").status_code == 200
 
 
-def _batch_logger(url, run_id, worker, acked, stop):
+def _batch_logger(url, run_id, worker, acked, stop, prefix=""):
     s = requests.Session()
     i = 0
     while not stop.is_set():
-        key = f"w{worker}_b{i}"
+        key = f"{prefix}w{worker}_b{i}"
         body = {"run_id": run_id, "metrics": [
             {"key": key, "value": float(j), "timestamp": 1000 + j, "step": j} for j in range(100)]}
         try:
@@ -91,12 +91,12 @@ def _run_loggers(srv, seconds, n=4):
     return run_id, acked, stop, threads
 
 
-def _check_acked(srv, run_id, acked):
+def _check_acked(srv, run_id, acked, histories=50):
     run = srv.api("GET", f"/api/2.0/mlflow/runs/get?run_id={run_id}").json()["run"]
     keys = {m["key"]: m for m in run["data"].get("metrics", [])}
     missing = [k for k in acked if k not in keys]
     assert not missing, f"{len(missing)} acknowledged batches lost, e.g. {missing[:5]}"
-    for k in acked[:50]:
+    for k in acked[:histories]:
         hist = srv.api("GET", f"/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key={k}").json()
         assert len(hist["metrics"]) == 100
 
