@@ -268,7 +268,11 @@ static void test_frame_csv(void **state)
     mon_frame_free(&f);
     write_file("dup.csv", "x,y,x\n1,2,3\n");
     assert_int_equal(read_frame("dup.csv", &f, &err), -CAP_EINVAL);
-    assert_non_null(strstr(err.msg, "column 'x' appears twice"));
+    assert_non_null(strstr(err.msg, "column 'x' appears twice (columns 1 and 3)"));
+    /* the first column that repeats an earlier one, read left to right */
+    write_file("dup2.csv", "b,a,c,a,b,a\n1,2,3,4,5,6\n");
+    assert_int_equal(read_frame("dup2.csv", &f, &err), -CAP_EINVAL);
+    assert_non_null(strstr(err.msg, "column 'a' appears twice (columns 2 and 4)"));
     write_file("bad.csv", "x,y\n1,2\n3\n");
     assert_int_equal(read_frame("bad.csv", &f, &err), -CAP_EINVAL);
     assert_non_null(strstr(err.msg, "line 3"));
