@@ -129,9 +129,8 @@ static void listen_url(const struct server_config *cfg, const char *host, unsign
          "PEM certificate (chain) to serve HTTPS with, for setups without a TLS proxy"},     \
         {"--tls-key", "CAPSTAN_TLS_KEY", false, NULL, "PEM private key of --tls-cert"}
 
-/* Until users and tokens exist (the trust issue), a server reachable from
- * other machines lets anyone who reaches it read and change everything:
- * say so at start, as the brief asks of a server listening without --auth. */
+/* Without --auth, a server reachable from other machines lets anyone who
+ * reaches it read and change everything: say so at start. */
 static void warn_if_exposed(const char *host)
 {
     struct in6_addr a6;
@@ -142,8 +141,8 @@ static void warn_if_exposed(const char *host)
     if (!loopback)
         cap_log(CAP_LOG_WARN,
                 "listening on %s without authentication: anyone who can reach this port can "
-                "read and change every experiment, model and deployment; keep it behind a "
-                "firewall or an authenticating proxy",
+                "read and change every experiment, model and deployment; start it with --auth, "
+                "or keep it behind a firewall or an authenticating proxy",
                 host);
 }
 
