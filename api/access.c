@@ -222,8 +222,8 @@ void api_access_after(const struct api_env *env, const struct api_route *route,
                       const struct api_request *req, struct api_response *resp)
 {
     const struct auth_user *u = req->user;
-    cJSON *j = resp->json;
-    if (!u || !j)
+    cJSON *j = resp->json; /* (cJSON's getters take NULL) */
+    if (!u)
         return;
     switch ((enum api_after)route->access.after) {
     case API_AFTER_NONE:
@@ -246,5 +246,18 @@ void api_access_after(const struct api_env *env, const struct api_route *route,
     case API_AFTER_FILTER_VERSIONS:
         filter(env, u, j, "model_versions", AUTH_KIND_MODEL, "name");
         return;
+    case API_AFTER_RENAME_MODEL:
+    case API_AFTER_DELETE_MODEL: {
+        const char *name = msg_str(req->msg, "name");
+        const char *to = route->access.after == API_AFTER_RENAME_MODEL
+                             ? msg_str(req->msg, "new_name")
+                             : NULL;
+        struct cap_error err = {0};
+        if (name && (to || route->access.after == API_AFTER_DELETE_MODEL) &&
+            store_auth_perm_move(env->store, AUTH_KIND_MODEL, name, to, &err) < 0)
+            cap_log(CAP_LOG_WARN, "auth: moving the permissions of registered model '%s': %s",
+                    name, err.msg);
+        return;
+    }
     }
 }

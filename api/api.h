@@ -155,6 +155,8 @@ enum api_after {
     API_AFTER_FILTER_EXPERIMENTS, /* drop "experiments" the caller may not read */
     API_AFTER_FILTER_MODELS,     /* drop "registered_models" ... */
     API_AFTER_FILTER_VERSIONS,   /* drop "model_versions" of models ... */
+    API_AFTER_RENAME_MODEL,      /* the model's permissions follow it to msg new_name */
+    API_AFTER_DELETE_MODEL,      /* the deleted model's permissions go */
 };
 
 struct api_access {

@@ -304,3 +304,31 @@ int store_sq_auth_perm_list(void *impl, const char *kind, const char *username, 
         cJSON_Delete(a.out);
     return rc;
 }
+
+static int job_perm_move(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    (void)s;
+    struct au_job *a = arg;
+    if (!a->permission) /* (the new resource) */
+        return store_sq_run(c, "DELETE FROM auth_permissions WHERE kind = ?1 AND resource = ?2",
+                            SQ_ARGS(SQ_TEXT(a->kind), SQ_TEXT(a->resource)), err,
+                            "deleting a resource's permissions");
+    /* rows already there for the new name (left by an old model of that
+     * name) give way to the moved ones */
+    int rc = store_sq_run(c, "DELETE FROM auth_permissions WHERE kind = ?1 AND resource = ?2",
+                          SQ_ARGS(SQ_TEXT(a->kind), SQ_TEXT(a->permission)), err,
+                          "moving a resource's permissions");
+    if (rc < 0)
+        return rc;
+    return store_sq_run(c, "UPDATE auth_permissions SET resource = ?3 WHERE kind = ?1 AND "
+                           "resource = ?2",
+                        SQ_ARGS(SQ_TEXT(a->kind), SQ_TEXT(a->resource), SQ_TEXT(a->permission)),
+                        err, "moving a resource's permissions");
+}
+
+int store_sq_auth_perm_move(void *impl, const char *kind, const char *resource,
+                            const char *new_resource, struct cap_error *err)
+{
+    struct au_job a = {.kind = kind, .resource = resource, .permission = new_resource};
+    return store_sq_write(impl, job_perm_move, &a, err);
+}

@@ -191,6 +191,31 @@ def test_registry_permissions(srv, monkeypatch):
         f"name='{model}'") == []
 
 
+def test_model_permissions_follow_rename_and_go_with_delete(srv, monkeypatch):
+    owner = client_as(monkeypatch, srv, OWNER, OWNER_PW)
+    name = unique("moved")
+    owner.create_registered_model(name)
+    r = srv.api("POST", "/api/2.0/mlflow/registered-models/permissions/create",
+                auth=(OWNER, OWNER_PW),
+                json={"name": name, "username": READER, "permission": "NO_PERMISSIONS"})
+    assert r.status_code == 200, r.text
+    owner.rename_registered_model(name, name + "-new")
+    reader = client_as(monkeypatch, srv, READER, READER_PW)
+    with pytest.raises(RestException) as e:
+        reader.get_registered_model(name + "-new")
+    assert error_code(e) == "PERMISSION_DENIED"
+    owner = client_as(monkeypatch, srv, OWNER, OWNER_PW)
+    owner.set_registered_model_tag(name + "-new", "k", "v")  # the creator's MANAGE moved too
+    owner.delete_registered_model(name + "-new")
+    # a new model of that name starts with no grants: the default (READ) again
+    admin = client_as(monkeypatch, srv, ADMIN, ADMIN_PW)
+    admin.create_registered_model(name + "-new")
+    reader = client_as(monkeypatch, srv, READER, READER_PW)
+    assert reader.get_registered_model(name + "-new").name == name + "-new"
+    with pytest.raises(RestException):
+        client_as(monkeypatch, srv, OWNER, OWNER_PW).delete_registered_model(name + "-new")
+
+
 def test_app_client_users_and_permissions(srv, monkeypatch):
     from mlflow.server import get_app_client
 
