@@ -118,6 +118,27 @@ def test_read_user_cannot_write_and_store_is_unchanged(srv, monkeypatch):
     assert [m.value for m in owner.get_metric_history(run.info.run_id, "m")] == [1.0]
 
 
+def test_artifacts_by_their_experiment(srv, monkeypatch, tmp_path):
+    owner = client_as(monkeypatch, srv, OWNER, OWNER_PW)
+    eid = owner.create_experiment(unique("art"))
+    run = owner.create_run(eid)
+    f = tmp_path / "a.txt"
+    f.write_text("owner's")
+    owner.log_artifact(run.info.run_id, str(f))
+    path = f"/api/2.0/mlflow-artifacts/artifacts/{eid}/{run.info.run_id}/artifacts/a.txt"
+    r = srv.api("GET", path, auth=(READER, READER_PW))
+    assert r.status_code == 200 and r.text == "owner's"
+    for method, body in (("PUT", b"reader's"), ("DELETE", None)):
+        r = srv.api(method, path, auth=(READER, READER_PW), data=body)
+        assert r.status_code == 403, (method, r.text)
+    # outside an experiment's directory: admins only
+    r = srv.api("PUT", "/api/2.0/mlflow-artifacts/artifacts/elsewhere/x.txt",
+                auth=(OWNER, OWNER_PW), data=b"x")
+    assert r.status_code == 403, r.text
+    assert srv.api("GET", path, auth=(OWNER, OWNER_PW)).text == "owner's"
+    assert [a.path for a in owner.list_artifacts(run.info.run_id)] == ["a.txt"]
+
+
 def test_same_refusals_through_ajax_api(srv, monkeypatch):
     owner = client_as(monkeypatch, srv, OWNER, OWNER_PW)
     name = unique("ajax")
