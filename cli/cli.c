@@ -209,6 +209,14 @@ static int request(const char *server, const char *method, const char *path, con
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+    /* a server started with --auth: the credentials the mlflow client
+     * reads too, so one pair of variables serves both */
+    const char *user = getenv("MLFLOW_TRACKING_USERNAME"), *pw = getenv("MLFLOW_TRACKING_PASSWORD");
+    if (user && *user && pw) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(c, CURLOPT_USERNAME, user);
+        curl_easy_setopt(c, CURLOPT_PASSWORD, pw);
+    }
     if (upload) { /* no overall timeout: a large file takes what it takes */
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_READDATA, upload);

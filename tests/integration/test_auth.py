@@ -344,6 +344,21 @@ def test_capstan_routes_need_a_user(srv):
     assert r.status_code != 401, r.text
 
 
+def test_cli_sends_the_mlflow_credentials(srv):
+    import subprocess
+
+    from conftest import BIN
+
+    argv = [BIN, "deploy", "list", "--server", srv.url, "--json"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_")}
+    r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "401" in r.stderr, r.stderr
+    env.update(MLFLOW_TRACKING_USERNAME=READER, MLFLOW_TRACKING_PASSWORD=READER_PW)
+    r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "deployments" in r.stdout
+
+
 def test_passwords_not_stored_or_logged_in_plain_text(srv):
     seen = b""
     for f in ("capstan.db", "capstan.db-wal", "server.log"):
