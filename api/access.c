@@ -128,6 +128,10 @@ static int check_resource(const struct api_env *env, const struct api_request *r
                        "'registered_model'");
     if (!id || !*id)
         return cap_err(err, CAP_EINVAL, "Missing value for required parameter 'resource_id'");
+    if (strcmp(id, "*") == 0) /* MLflow's wildcard grants belong to its roles (RBAC) */
+        return cap_err(err, CAP_EINVAL,
+                       "Invalid value for parameter 'resource_id': wildcard grants ('*') are not "
+                       "supported; grant on one experiment or registered model");
     return auth_check(env->auth, req->user, type, id, need, err);
 }
 

@@ -276,6 +276,10 @@ def test_app_client_users_and_permissions(srv, monkeypatch):
     assert app.get_user_permission(name, "experiment", eid).permission == "READ"
     with pytest.raises(MlflowException):
         app.grant_user_permission(name, "experiment", eid, "OWNER")
+    with pytest.raises(MlflowException):  # MLflow's wildcard grants are its roles' (not here)
+        app.grant_user_permission(name, "experiment", "*", "READ")
+    with pytest.raises(MlflowException):
+        app.grant_user_permission(name, "scorer", eid, "READ")
 
     # MLflow 2's per-resource routes: create, get, update, delete
     base = "/api/2.0/mlflow/experiments/permissions/"
