@@ -703,7 +703,11 @@ static bool oip_path(const char *path)
  * ones, and on paths no route takes (the UI's files). Checked with the
  * head, before a body is read: 401, and the WWW-Authenticate header that
  * makes clients send credentials. What the user may do is api/access.c's,
- * once the message is read. */
+ * once the message is read. Cost: a store read per request, and the first
+ * request of each (user, password) runs Argon2id (~50 ms) on the HTTP
+ * thread that read it, whose other connections wait meanwhile; later ones
+ * hit auth/'s cache (64 slots by user name: more active users than that
+ * would evict each other and pay it again). */
 static int authenticate(struct server *srv, struct req_ctx *ctx, struct MHD_Connection *conn)
 {
     if (ctx->route && ctx->route->access.scope == API_SCOPE_PUBLIC)
