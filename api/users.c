@@ -281,10 +281,74 @@ HANDLER(check)
     return 0;
 }
 
+/* ---- access tokens (Capstan's: MLflow's auth app has none) ---- */
+
+/* The message's "username" when the caller may act for it (oneself, or
+ * anyone for an admin); the caller when it names none. */
+static int token_owner(const struct api_request *req, const char **out, struct cap_error *err)
+{
+    const char *name = NULL;
+    int rc = cap_json_get_str(req->msg, "username", false, &name, err);
+    if (rc < 0)
+        return rc;
+    *out = name ? name : req->user->username;
+    if (!req->user->is_admin && strcmp(*out, req->user->username) != 0)
+        return cap_err(err, CAP_EPERM,
+                       "Permission denied: only admins may manage another user's tokens");
+    return 0;
+}
+
+/* {"token": {"id", "name", "created_at", "expires_at"}, "secret": "capstan_..."}:
+ * the secret is shown this once. */
+HANDLER(token_create)
+{
+    NEED_AUTH();
+    const char *owner, *name;
+    int64_t days = 0;
+    int rc = token_owner(req, &owner, err);
+    if (rc < 0 || (rc = cap_json_get_str(req->msg, "name", true, &name, err)) < 0 ||
+        (rc = cap_json_get_i64(req->msg, "expires_in_days", false, &days, err)) < 0)
+        return rc;
+    char *secret = NULL;
+    cJSON *t = NULL;
+    if ((rc = auth_token_create(env->auth, owner, name, days, &secret, &t, err)) < 0)
+        return rc;
+    resp->json = api_wrap("token", t);
+    cJSON_AddStringToObject(resp->json, "secret", secret);
+    free(secret);
+    return 0;
+}
+
+HANDLER(token_list)
+{
+    NEED_AUTH();
+    const char *owner;
+    cJSON *list = NULL;
+    int rc = token_owner(req, &owner, err);
+    if (rc < 0 || (rc = auth_token_list(env->auth, owner, &list, err)) < 0)
+        return rc;
+    resp->json = api_wrap("tokens", list);
+    return 0;
+}
+
+HANDLER(token_delete)
+{
+    NEED_AUTH();
+    const char *owner;
+    int64_t id = 0;
+    int rc = token_owner(req, &owner, err);
+    if (rc < 0 || (rc = cap_json_get_i64(req->msg, "id", true, &id, err)) < 0 ||
+        (rc = auth_token_delete(env->auth, owner, id, err)) < 0)
+        return rc;
+    resp->json = cJSON_CreateObject();
+    return 0;
+}
+
 #define U "/api/2.0/mlflow/users/"
 #define E "/api/2.0/mlflow/experiments/permissions/"
 #define M "/api/2.0/mlflow/registered-models/permissions/"
 #define V3 "/api/3.0/mlflow/users/permissions/"
+#define T "/api/2.0/capstan/tokens/"
 #define J API_BODY_JSON
 #define ACCESS API_ACCESS
 const struct api_route api_auth_routes[] = {
@@ -305,5 +369,8 @@ const struct api_route api_auth_routes[] = {
     {"POST", V3 "grant", J, grant, NULL, ACCESS(RESOURCE, MANAGE)},
     {"POST", V3 "revoke", J, revoke, NULL, ACCESS(RESOURCE, MANAGE)},
     {"GET", V3 "get", J, check, NULL, ACCESS(SELF, NONE)},
+    {"POST", T "create", J, token_create, NULL, ACCESS(USER, NONE)},
+    {"GET", T "list", J, token_list, NULL, ACCESS(USER, NONE)},
+    {"DELETE", T "delete", J, token_delete, NULL, ACCESS(USER, NONE)},
     {NULL, NULL, J, NULL, NULL},
 };

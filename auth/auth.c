@@ -255,6 +255,105 @@ int auth_basic(struct auth *a, const char *header, struct auth_user *out, struct
     return 0;
 }
 
+#define TOKEN_BYTES 32
+
+/* The hex BLAKE2b-256 of a token: what the store keeps and looks up. */
+static void token_hash(const char *token, char hex[2 * 32 + 1])
+{
+    unsigned char h[32];
+    crypto_generichash(h, sizeof h, (const unsigned char *)token, strlen(token), NULL, 0);
+    sodium_bin2hex(hex, 2 * 32 + 1, h, sizeof h);
+}
+
+int auth_token_create(struct auth *a, const char *username, const char *name,
+                      int64_t expires_in_days, char **secret, cJSON **out, struct cap_error *err)
+{
+    *secret = NULL;
+    if (!name || !*name || strlen(name) > 200)
+        return cap_err(err, CAP_EINVAL,
+                       "Invalid value for parameter 'name': expected 1 to 200 characters");
+    if (expires_in_days < 0 || expires_in_days > 3650)
+        return cap_err(err, CAP_EINVAL,
+                       "Invalid value for parameter 'expires_in_days': expected 0 (never) to "
+                       "3650");
+    unsigned char raw[TOKEN_BYTES];
+    randombytes_buf(raw, sizeof raw);
+    size_t plen = sizeof AUTH_TOKEN_PREFIX - 1;
+    size_t b64 = sodium_base64_ENCODED_LEN(TOKEN_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *tok = cap_xmalloc(plen + b64);
+    memcpy(tok, AUTH_TOKEN_PREFIX, plen);
+    sodium_bin2base64(tok + plen, b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+    char hex[2 * 32 + 1];
+    token_hash(tok, hex);
+    int64_t now = cap_now_ms(), id = 0;
+    int64_t expires = expires_in_days ? now + expires_in_days * 86400000LL : 0;
+    int rc = store_auth_token_create(a->st, username, name, hex, now, expires, &id, err);
+    if (rc < 0) {
+        sodium_memzero(tok, plen + b64);
+        free(tok);
+        return rc;
+    }
+    if (out) {
+        *out = cJSON_CreateObject();
+        cJSON_AddNumberToObject(*out, "id", (double)id);
+        cJSON_AddStringToObject(*out, "name", name);
+        cJSON_AddNumberToObject(*out, "created_at", (double)now);
+        cJSON_AddNumberToObject(*out, "expires_at", (double)expires);
+    }
+    *secret = tok;
+    return 0;
+}
+
+int auth_token_list(struct auth *a, const char *username, cJSON **out, struct cap_error *err)
+{
+    return store_auth_token_list(a->st, username, out, err);
+}
+
+int auth_token_delete(struct auth *a, const char *username, int64_t id, struct cap_error *err)
+{
+    return store_auth_token_delete(a->st, username, id, err);
+}
+
+static int auth_bearer(struct auth *a, const char *token, struct auth_user *out,
+                       struct cap_error *err)
+{
+    while (*token == ' ')
+        token++;
+    if (strncmp(token, AUTH_TOKEN_PREFIX, sizeof AUTH_TOKEN_PREFIX - 1) != 0 ||
+        strlen(token) > 128)
+        return unauth(err);
+    char hex[2 * 32 + 1];
+    token_hash(token, hex);
+    cJSON *u = NULL;
+    struct cap_error e = {0};
+    if (store_auth_token_find(a->st, hex, &u, &e) < 0) {
+        if (e.code != CAP_ENOTFOUND) {
+            cap_err(err, e.code, "%s", e.msg);
+            return -e.code;
+        }
+        return unauth(err);
+    }
+    int64_t expires = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(u, "expires_at"));
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(u, "username"));
+    if ((expires && expires <= cap_now_ms()) || !name || strlen(name) >= sizeof out->username) {
+        cJSON_Delete(u);
+        return unauth(err);
+    }
+    out->id = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(u, "id"));
+    memcpy(out->username, name, strlen(name) + 1);
+    out->is_admin = cJSON_IsTrue(cJSON_GetObjectItem(u, "is_admin"));
+    cJSON_Delete(u);
+    return 0;
+}
+
+int auth_header(struct auth *a, const char *header, struct auth_user *out, struct cap_error *err)
+{
+    if (header && strncasecmp(header, "Bearer ", 7) == 0)
+        return auth_bearer(a, header + 7, out, err);
+    return auth_basic(a, header, out, err);
+}
+
 int auth_permission(struct auth *a, const struct auth_user *u, const char *kind,
                     const char *resource, const struct auth_perm **out, struct cap_error *err)
 {

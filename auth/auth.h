@@ -71,6 +71,22 @@ struct auth_user {
  * and 64 MiB are paid once per password, not per request. */
 int auth_basic(struct auth *a, const char *header, struct auth_user *out, struct cap_error *err);
 
+/* Access tokens: a user's bearer tokens ("Authorization: Bearer <token>",
+ * what the mlflow client sends for MLFLOW_TRACKING_TOKEN), acting as that
+ * user. The token is 256 random bits, shown once at creation; the store
+ * keeps its BLAKE2b hash (a fast hash is enough for a random secret of
+ * that size: there is nothing to guess). */
+#define AUTH_TOKEN_PREFIX "capstan_"
+/* *secret (malloc'd): the token; out: {"id", "name", "created_at", "expires_at"}.
+ * expires_in_days 0: never. */
+int auth_token_create(struct auth *a, const char *username, const char *name,
+                      int64_t expires_in_days, char **secret, cJSON **out, struct cap_error *err);
+int auth_token_list(struct auth *a, const char *username, cJSON **out, struct cap_error *err);
+int auth_token_delete(struct auth *a, const char *username, int64_t id, struct cap_error *err);
+/* An Authorization header value: "Basic ..." (auth_basic) or "Bearer
+ * <token>"; anything else, an unknown or expired token: CAP_EUNAUTH. */
+int auth_header(struct auth *a, const char *header, struct auth_user *out, struct cap_error *err);
+
 /* Users. out (may be NULL): MLflow's User JSON {"id", "username", "is_admin"}. */
 int auth_user_create(struct auth *a, const char *username, const char *password, bool is_admin,
                      cJSON **out, struct cap_error *err);

@@ -216,6 +216,9 @@ static int request(const char *server, const char *method, const char *path, con
         curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(c, CURLOPT_USERNAME, user);
         curl_easy_setopt(c, CURLOPT_PASSWORD, pw);
+    } else if (getenv("MLFLOW_TRACKING_TOKEN") && *getenv("MLFLOW_TRACKING_TOKEN")) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, getenv("MLFLOW_TRACKING_TOKEN"));
     }
     if (upload) { /* no overall timeout: a large file takes what it takes */
         curl_easy_setopt(c, CURLOPT_POST, 1L);

@@ -49,6 +49,9 @@ static int http_call(struct serve_http_source *src, const char *path, const stru
         curl_easy_setopt(src->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(src->curl, CURLOPT_USERNAME, user);
         curl_easy_setopt(src->curl, CURLOPT_PASSWORD, pw);
+    } else if (getenv("MLFLOW_TRACKING_TOKEN") && *getenv("MLFLOW_TRACKING_TOKEN")) {
+        curl_easy_setopt(src->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        curl_easy_setopt(src->curl, CURLOPT_XOAUTH2_BEARER, getenv("MLFLOW_TRACKING_TOKEN"));
     }
     if (post) {
         hdr = curl_slist_append(NULL, "Content-Type: application/json");

@@ -715,7 +715,7 @@ static int authenticate(struct server *srv, struct req_ctx *ctx, struct MHD_Conn
     const char *h =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     struct cap_error e = {0};
-    if (auth_basic(srv->env->auth, h, &ctx->user, &e) < 0) {
+    if (auth_header(srv->env->auth, h, &ctx->user, &e) < 0) {
         ctx->err = e;
         return -1;
     }

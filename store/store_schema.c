@@ -472,6 +472,16 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  permission TEXT NOT NULL,"
     "  PRIMARY KEY (kind, resource, user_id));"
     "CREATE INDEX auth_permissions_by_user ON auth_permissions(user_id, kind);",
+    /* 12: access tokens (auth/): a user's bearer tokens, kept as the hash of
+     * the token (never the token), with an optional expiry. */
+    "CREATE TABLE auth_tokens ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  user_id INTEGER NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  token_hash TEXT NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX auth_tokens_by_user ON auth_tokens(user_id, id);",
 };
 
 /* Steps of a migration that SQL cannot express, run after its SQL in the

@@ -120,6 +120,9 @@ static int job_user_delete(struct sq *s, struct sq_conn *c, void *arg, struct ca
         return -err->code;
     int rc = store_sq_run(c, "DELETE FROM auth_permissions WHERE user_id = ?1",
                           SQ_ARGS(SQ_INT(id)), err, "deleting a user's permissions");
+    if (rc == 0)
+        rc = store_sq_run(c, "DELETE FROM auth_tokens WHERE user_id = ?1", SQ_ARGS(SQ_INT(id)),
+                          err, "deleting a user's tokens");
     if (rc < 0)
         return rc;
     return store_sq_run(c, "DELETE FROM auth_users WHERE id = ?1", SQ_ARGS(SQ_INT(id)), err,
@@ -331,4 +334,147 @@ int store_sq_auth_perm_move(void *impl, const char *kind, const char *resource,
 {
     struct au_job a = {.kind = kind, .resource = resource, .permission = new_resource};
     return store_sq_write(impl, job_perm_move, &a, err);
+}
+
+/* ---- access tokens (migration 12) ---- */
+
+struct tok_job {
+    const char *username, *name, *hash;
+    int64_t created_at, expires_at, id;
+    cJSON *out;
+};
+
+static int job_token_create(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    (void)s;
+    struct tok_job *a = arg;
+    int64_t uid = user_id(c, a->username, err);
+    if (!uid)
+        return -err->code;
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c,
+        "INSERT INTO auth_tokens(user_id, name, token_hash, created_at, expires_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        SQ_ARGS(SQ_INT(uid), SQ_TEXT(a->name), SQ_TEXT(a->hash), SQ_INT(a->created_at),
+                SQ_INT(a->expires_at)),
+        err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    int rc = 0;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        rc = store_sq_dberr(c, err, "storing a token");
+    else
+        a->id = sqlite3_column_int64(st, 0);
+    sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_sq_auth_token_create(void *impl, const char *username, const char *name,
+                               const char *token_hash, int64_t created_at, int64_t expires_at,
+                               int64_t *id, struct cap_error *err)
+{
+    struct tok_job a = {.username = username, .name = name, .hash = token_hash,
+                        .created_at = created_at, .expires_at = expires_at};
+    int rc = store_sq_write(impl, job_token_create, &a, err);
+    *id = a.id;
+    return rc;
+}
+
+static int job_token_find(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    (void)s;
+    struct tok_job *a = arg;
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c,
+        "SELECT u.id, u.username, u.is_admin, t.expires_at FROM auth_tokens t JOIN auth_users u "
+        "ON u.id = t.user_id WHERE t.token_hash = ?1",
+        SQ_ARGS(SQ_TEXT(a->hash)), err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    int rc = 0, step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        a->out = cJSON_CreateObject();
+        cJSON_AddNumberToObject(a->out, "id", (double)sqlite3_column_int64(st, 0));
+        cJSON_AddStringToObject(a->out, "username", store_sq_col_text(st, 1));
+        cJSON_AddBoolToObject(a->out, "is_admin", sqlite3_column_int(st, 2) != 0);
+        cJSON_AddNumberToObject(a->out, "expires_at", (double)sqlite3_column_int64(st, 3));
+    } else if (step == SQLITE_DONE) {
+        rc = cap_err(err, CAP_ENOTFOUND, "No such token");
+    } else {
+        rc = store_sq_dberr(c, err, "reading a token");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_sq_auth_token_find(void *impl, const char *token_hash, cJSON **out,
+                             struct cap_error *err)
+{
+    struct tok_job a = {.hash = token_hash};
+    int rc = store_sq_read(impl, job_token_find, &a, err);
+    if (rc == 0)
+        *out = a.out;
+    return rc;
+}
+
+static int job_token_list(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    (void)s;
+    struct tok_job *a = arg;
+    int64_t uid = user_id(c, a->username, err);
+    if (!uid)
+        return -err->code;
+    sqlite3_stmt *st = store_sq_stmt_bind(
+        c, "SELECT id, name, created_at, expires_at FROM auth_tokens WHERE user_id = ?1 "
+           "ORDER BY id",
+        SQ_ARGS(SQ_INT(uid)), err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    a->out = cJSON_CreateArray();
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddNumberToObject(t, "id", (double)sqlite3_column_int64(st, 0));
+        cJSON_AddStringToObject(t, "name", store_sq_col_text(st, 1));
+        cJSON_AddNumberToObject(t, "created_at", (double)sqlite3_column_int64(st, 2));
+        cJSON_AddNumberToObject(t, "expires_at", (double)sqlite3_column_int64(st, 3));
+        cJSON_AddItemToArray(a->out, t);
+    }
+    int rc = step == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading tokens");
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_sq_auth_token_list(void *impl, const char *username, cJSON **out, struct cap_error *err)
+{
+    struct tok_job a = {.username = username};
+    int rc = store_sq_read(impl, job_token_list, &a, err);
+    if (rc == 0)
+        *out = a.out;
+    else
+        cJSON_Delete(a.out);
+    return rc;
+}
+
+static int job_token_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
+{
+    (void)s;
+    struct tok_job *a = arg;
+    int64_t uid = user_id(c, a->username, err);
+    if (!uid)
+        return -err->code;
+    int rc = store_sq_run(c, "DELETE FROM auth_tokens WHERE id = ?1 AND user_id = ?2",
+                          SQ_ARGS(SQ_INT(a->id), SQ_INT(uid)), err, "deleting a token");
+    if (rc == 0 && sqlite3_changes(c->db) == 0)
+        rc = cap_err(err, CAP_ENOTFOUND, "User '%.200s' has no token with id %lld", a->username,
+                     (long long)a->id);
+    return rc;
+}
+
+int store_sq_auth_token_delete(void *impl, const char *username, int64_t id,
+                               struct cap_error *err)
+{
+    struct tok_job a = {.username = username, .id = id};
+    return store_sq_write(impl, job_token_delete, &a, err);
 }

@@ -363,6 +363,42 @@ def test_cli_sends_the_mlflow_credentials(srv):
     assert "deployments" in r.stdout
 
 
+TOKENS = []  # secrets made by test_tokens, looked for in the database file afterwards
+
+
+def test_tokens(srv, monkeypatch):
+    base = "/api/2.0/capstan/tokens/"
+    eid = client_as(monkeypatch, srv, OWNER, OWNER_PW).create_experiment(unique("tok"))
+    r = srv.api("POST", base + "create", auth=(READER, READER_PW), json={"name": "ci"})
+    assert r.status_code == 200, r.text
+    secret, tid = r.json()["secret"], r.json()["token"]["id"]
+    TOKENS.append(secret)
+    # the mlflow client's MLFLOW_TRACKING_TOKEN: a bearer token acting as its user
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", secret)
+    c = MlflowClient(srv.url)
+    assert c.get_experiment(eid).experiment_id == eid
+    with pytest.raises(RestException) as e:  # READ, as the reader is
+        c.create_run(eid)
+    assert error_code(e) == "PERMISSION_DENIED"
+    # the token shows in its owner's list, without its secret
+    r = srv.api("GET", base + "list", headers={"Authorization": f"Bearer {secret}"})
+    assert [t["name"] for t in r.json()["tokens"]] == ["ci"] and secret not in r.text
+    # another user's tokens are an admin's business only
+    r = srv.api("GET", base + "list", auth=(OWNER, OWNER_PW), params={"username": READER})
+    assert r.status_code == 403
+    r = srv.api("GET", base + "list", auth=(ADMIN, ADMIN_PW), params={"username": READER})
+    assert [t["id"] for t in r.json()["tokens"]] == [tid]
+    assert srv.api("DELETE", base + "delete", auth=(READER, READER_PW),
+                   json={"id": tid}).status_code == 200
+    with pytest.raises(RestException) as e:
+        c.search_experiments()
+    assert error_code(e) == "UNAUTHENTICATED"
+    r = srv.api("GET", base + "list", headers={"Authorization": "Bearer capstan_made-up"})
+    assert r.status_code == 401
+
+
 def test_passwords_not_stored_or_logged_in_plain_text(srv):
     seen = b""
     for f in ("capstan.db", "capstan.db-wal", "server.log"):
@@ -371,8 +407,9 @@ def test_passwords_not_stored_or_logged_in_plain_text(srv):
             with open(p, "rb") as fh:
                 seen += fh.read()
     assert b"$argon2id$" in seen
-    for pw in PASSWORDS + ["First-Pw-9z8y7x", "Second-Pw-6w5v4u"]:
+    for pw in PASSWORDS + ["First-Pw-9z8y7x", "Second-Pw-6w5v4u"] + TOKENS:
         assert pw.encode() not in seen, pw
+    assert TOKENS, "test_tokens made none"
 
 
 def test_refuses_to_start_without_an_admin(tmp_path, monkeypatch):
