@@ -267,7 +267,7 @@ HANDLER(check)
     static const char *const names[] = {"username", "resource_type", "resource_id"};
     int rc = get_strs(req->msg, names, f, 3, err);
     cJSON *u = NULL;
-    if (rc < 0 || (rc = store_auth_user_get(env->store, f[0], &u, err)) < 0)
+    if (rc < 0 || (rc = auth_user_get(env->auth, f[0], &u, err)) < 0)
         return rc;
     struct auth_user who = {.is_admin = cJSON_IsTrue(cJSON_GetObjectItem(u, "is_admin"))};
     snprintf(who.username, sizeof who.username, "%s", f[0]);
