@@ -3,7 +3,7 @@
 # Every dependency comes through pkg-config (scripts/bootstrap installs them).
 
 CC      ?= cc
-PKGS    := libmicrohttpd libcjson sqlite3 openssl libcurl gsl libzstd libxxhash yaml-0.1
+PKGS    := libmicrohttpd libcjson sqlite3 openssl libcurl gsl libzstd libxxhash yaml-0.1 libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -13,7 +13,7 @@ INC     := -I. -Iinclude
 REL_FLAGS  := -O2 -g
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-SERVER_MODULES := base store blob track registry payload serve monitor feedback data pipeline alert api server cli
+SERVER_MODULES := base store blob track registry payload serve monitor feedback data pipeline alert auth api server cli
 SERVER_SRCS := $(filter-out cli/main.c,$(wildcard $(addsuffix /*.c,$(SERVER_MODULES))))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 
@@ -41,7 +41,7 @@ CORE_ASAN_OBJS := $(filter-out cli/main.c,$(wildcard $(addsuffix /*.c,$(CORE_MOD
 CORE_ASAN_OBJS := $(CORE_ASAN_OBJS:%.c=build/asan/%.o)
 # Unit tests may also reach the domain and serving modules (and the runtime).
 UNIT_ASAN_OBJS := $(CORE_ASAN_OBJS) \
-    $(patsubst %.c,build/asan/%.o,$(wildcard $(addsuffix /*.c,registry payload serve monitor feedback data pipeline alert)))
+    $(patsubst %.c,build/asan/%.o,$(wildcard $(addsuffix /*.c,registry payload serve monitor feedback data pipeline alert auth)))
 
 # The inference library has its own fragment: it builds without the server.
 INFER_LIB_REL  :=

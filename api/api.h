@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/auth.h"
 #include "base/error.h"
 
 struct store;
@@ -32,6 +33,7 @@ struct api_env {
     struct alert *alert;         /* alert rules and delivery; NULL in a serving-only process */
     struct mon_live *live;       /* the live monitor; NULL when it is off */
     struct pipe_sched *sched;    /* pipeline schedules; NULL in a serving-only process */
+    struct auth *auth;           /* users and permissions; NULL unless --auth */
 };
 
 #define API_MAX_PATH_PARAMS 3
@@ -64,6 +66,9 @@ struct api_request {
      * after its handler returned API_OFFLOAD (cap_mono_s); 0 on the HTTP
      * thread that read it. */
     double queued_at;
+    /* The signed-in user (server.c's HTTP basic check); NULL when --auth
+     * is off and on the public (health) routes. */
+    const struct auth_user *user;
 };
 
 #define API_MAX_HEADERS 4
@@ -120,6 +125,50 @@ enum api_body { API_BODY_JSON, API_BODY_STREAM, API_BODY_NONE, API_BODY_RAW };
  * Inference Protocol's {"error": "..."}. */
 enum api_errors { API_ERRORS_MLFLOW = 0, API_ERRORS_OIP };
 
+/* With --auth: what a route's caller must be allowed (api/access.c checks
+ * it once the request's message is read, before the handler runs). The
+ * zero value, a route that says nothing, needs a signed-in user. The
+ * resource is named by the request as MLflow's auth app reads it. */
+enum api_scope {
+    API_SCOPE_USER = 0,          /* any signed-in user */
+    API_SCOPE_PUBLIC,            /* no credentials: health probes */
+    API_SCOPE_ADMIN,             /* admins only */
+    API_SCOPE_SELF,              /* msg "username" is the caller, or an admin */
+    API_SCOPE_EXPERIMENT,        /* msg experiment_id (absent: "0") */
+    API_SCOPE_EXPERIMENT_NAME,   /* msg experiment_name */
+    API_SCOPE_EXPERIMENTS,       /* each of msg experiment_ids */
+    API_SCOPE_RUN,               /* msg run_id or run_uuid: its experiment */
+    API_SCOPE_RUNS,              /* each of msg run_ids / run_id: their experiments */
+    API_SCOPE_LOGGED_MODEL,      /* {model_id} or msg model_id: its experiment */
+    API_SCOPE_MODEL,             /* msg name: a registered model (its versions too) */
+    API_SCOPE_ARTIFACT_PATH,     /* mlflow-artifacts path "<experiment_id>/...": that
+                                  * experiment; any other path: admins only */
+    API_SCOPE_RESOURCE,          /* msg resource_type + resource_id (MLflow 3's unified API) */
+};
+
+/* After a handler succeeded (api_access_after): MLflow's after-request
+ * hooks. */
+enum api_after {
+    API_AFTER_NONE = 0,
+    API_AFTER_GRANT_EXPERIMENT,  /* the creator gets MANAGE on the new experiment */
+    API_AFTER_GRANT_MODEL,       /* ... on the new registered model */
+    API_AFTER_FILTER_EXPERIMENTS, /* drop "experiments" the caller may not read */
+    API_AFTER_FILTER_MODELS,     /* drop "registered_models" ... */
+    API_AFTER_FILTER_VERSIONS,   /* drop "model_versions" of models ... */
+    API_AFTER_RENAME_MODEL,      /* the model's permissions follow it to msg new_name */
+    API_AFTER_DELETE_MODEL,      /* the deleted model's permissions go */
+};
+
+struct api_access {
+    unsigned char scope;         /* enum api_scope */
+    unsigned char need;          /* enum auth_need on the scope's resource */
+    unsigned char after;         /* enum api_after */
+};
+/* A route table entry's access: API_ACCESS(RUN, UPDATE). */
+#define API_ACCESS(scope, need) .access = {API_SCOPE_##scope, AUTH_NEED_##need, API_AFTER_NONE}
+#define API_ACCESS_AFTER(scope, need, after)                                                \
+    .access = {API_SCOPE_##scope, AUTH_NEED_##need, API_AFTER_##after}
+
 struct api_route {
     const char *method;
     const char *pattern;         /* "/api/2.0/mlflow/runs/get", "{param}" segments, '*' tail */
@@ -132,6 +181,7 @@ struct api_route {
      * thread that read it; the others run on worker threads, since they may
      * wait on the store. */
     bool serving;
+    struct api_access access;    /* --auth: see enum api_scope */
 };
 
 /* Finds the route for method + path. Returns the route, or NULL with *err
@@ -158,6 +208,15 @@ extern const struct api_route api_oip_routes[];
 extern const struct api_route api_invocations_routes[];
 
 void api_response_free(struct api_response *resp);
+
+/* --auth (env->auth set, req->user the caller): 0 when the caller may make
+ * this request, else CAP_EPERM (or the error of reading the resource). */
+int api_access_check(const struct api_env *env, const struct api_route *route,
+                     const struct api_request *req, struct cap_error *err);
+/* --auth, after the handler answered resp: the route's enum api_after. */
+void api_access_after(const struct api_env *env, const struct api_route *route,
+                      const struct api_request *req, struct api_response *resp);
+extern const struct api_route api_auth_routes[];
 
 /* A request header by name (req is a struct api_request *), NULL when absent. */
 const char *api_request_header(void *req, const char *name);

@@ -35,6 +35,6 @@ const struct api_route api_invocations_routes[] = {
     {"POST", "/invocations", API_BODY_RAW, invoke, NULL, API_ERRORS_MLFLOW, true},
     {"POST", "/deployments/{name}/invocations", API_BODY_RAW, invoke, NULL, API_ERRORS_MLFLOW,
      true},
-    {"GET", "/ping", API_BODY_NONE, ping, NULL, API_ERRORS_MLFLOW, true},
+    {"GET", "/ping", API_BODY_NONE, ping, NULL, API_ERRORS_MLFLOW, true, API_ACCESS(PUBLIC, NONE)},
     {NULL, NULL, API_BODY_NONE, NULL, NULL},
 };

@@ -116,8 +116,8 @@ static int infer(const struct api_env *env, const struct api_request *req,
 #define N API_BODY_NONE
 #define O API_ERRORS_OIP
 const struct api_route api_oip_routes[] = {
-    {"GET", "/v2/health/live", N, live, NULL, O, true},
-    {"GET", "/v2/health/ready", N, ready, NULL, O, true},
+    {"GET", "/v2/health/live", N, live, NULL, O, true, API_ACCESS(PUBLIC, NONE)},
+    {"GET", "/v2/health/ready", N, ready, NULL, O, true, API_ACCESS(PUBLIC, NONE)},
     {"GET", "/v2", N, server_meta, NULL, O, true},
     {"GET", "/v2/models/{model}", N, model_meta, NULL, O, true},
     {"GET", "/v2/models/{model}/versions/{version}", N, model_meta, NULL, O, true},

@@ -16,7 +16,7 @@ static const struct api_route *const tables[] = {
     api_oip_routes,      api_invocations_routes, api_tracking_routes, api_artifact_routes,
     api_registry_routes, api_capstan_routes,     api_serving_routes, api_monitor_routes,
     api_alert_routes, api_monitor_baseline_routes, api_feedback_routes, api_review_routes,
-    api_dataset_routes, api_pipeline_routes, api_lineage_routes};
+    api_dataset_routes, api_pipeline_routes, api_lineage_routes, api_auth_routes};
 
 static int hexval(char c)
 {

@@ -48,6 +48,7 @@ static const struct {
     [CAP_EURILONG] = {"BAD_REQUEST", 414},
     [CAP_EHEADERS] = {"BAD_REQUEST", 431},
     [CAP_EPERM] = {"PERMISSION_DENIED", 403},
+    [CAP_EUNAUTH] = {"UNAUTHENTICATED", 401},
 };
 
 const char *cap_err_name(int code)

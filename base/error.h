@@ -24,6 +24,7 @@ enum cap_errcode {
     CAP_EURILONG,      /* BAD_REQUEST, 414 (request target over the limit) */
     CAP_EHEADERS,      /* BAD_REQUEST, 431 (request header fields over the limit) */
     CAP_EPERM,         /* PERMISSION_DENIED, 403 */
+    CAP_EUNAUTH,       /* UNAUTHENTICATED, 401 (credentials missing or wrong) */
     CAP_ECODE_COUNT
 };
 

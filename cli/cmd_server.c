@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "alert/alert.h"
 #include "api/api.h"
+#include "auth/auth.h"
 #include "base/buf.h"
 #include "base/metrics.h"
 #include "base/util.h"
@@ -127,9 +129,8 @@ static void listen_url(const struct server_config *cfg, const char *host, unsign
          "PEM certificate (chain) to serve HTTPS with, for setups without a TLS proxy"},     \
         {"--tls-key", "CAPSTAN_TLS_KEY", false, NULL, "PEM private key of --tls-cert"}
 
-/* Until users and tokens exist (the trust issue), a server reachable from
- * other machines lets anyone who reaches it read and change everything:
- * say so at start, as the brief asks of a server listening without --auth. */
+/* Without --auth, a server reachable from other machines lets anyone who
+ * reaches it read and change everything: say so at start. */
 static void warn_if_exposed(const char *host)
 {
     struct in6_addr a6;
@@ -140,9 +141,15 @@ static void warn_if_exposed(const char *host)
     if (!loopback)
         cap_log(CAP_LOG_WARN,
                 "listening on %s without authentication: anyone who can reach this port can "
-                "read and change every experiment, model and deployment; keep it behind a "
-                "firewall or an authenticating proxy",
+                "read and change every experiment, model and deployment; start it with --auth, "
+                "or keep it behind a firewall or an authenticating proxy",
                 host);
+}
+
+/* --auth is a flag; CAPSTAN_AUTH=0 or false leaves it off. */
+static bool auth_wanted(const char *v)
+{
+    return v && strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0 && strcasecmp(v, "no") != 0;
 }
 
 int cmd_server(int argc, char **argv)
@@ -170,6 +177,13 @@ int cmd_server(int argc, char **argv)
         {"--max-upload-bytes", "CAPSTAN_MAX_UPLOAD_BYTES", false, "68719476736",
          "largest artifact upload"},
         GUARD_OPTS,
+        {"--auth", "CAPSTAN_AUTH", true, NULL,
+         "require HTTP basic authentication and MLflow's per-experiment and per-model "
+         "permissions (the admin comes from $CAPSTAN_ADMIN_USERNAME and "
+         "$CAPSTAN_ADMIN_PASSWORD, created when missing)"},
+        {"--auth-default-permission", "CAPSTAN_AUTH_DEFAULT_PERMISSION", false, "READ",
+         "with --auth, a user's permission where none was granted: READ, USE, EDIT, MANAGE "
+         "or NO_PERMISSIONS"},
         {"--log-level", "CAPSTAN_LOG_LEVEL", false, "info", "debug, info, warn or error"},
         {"--serve-poll-ms", "CAPSTAN_SERVE_POLL_MS", false, "250",
          "how often deployments are re-read (alias moves are seen within this)"},
@@ -262,6 +276,7 @@ int cmd_server(int argc, char **argv)
     struct alert *alert = NULL;
     struct mon_live *live = NULL;
     struct pipe_sched *sched = NULL;
+    struct auth *auth = NULL;
     int status = 1;
     if (blob_open(artifacts.data, &blob, &err) < 0) {
         fprintf(stderr, "capstan: cannot open the artifact root %s: %s\n", artifacts.data, err.msg);
@@ -273,6 +288,18 @@ int cmd_server(int argc, char **argv)
     }
     if (cli_open_store(opts, &store) < 0)
         goto done;
+    if (auth_wanted(cli_get(opts, "--auth"))) {
+        /* the admin's password from the environment only: a flag would show
+         * it to every user of ps */
+        struct auth_config aucfg = {.admin_username = getenv("CAPSTAN_ADMIN_USERNAME"),
+                                    .admin_password = getenv("CAPSTAN_ADMIN_PASSWORD"),
+                                    .default_permission =
+                                        cli_get(opts, "--auth-default-permission")};
+        if (auth_open(store, &aucfg, &auth, &err) < 0) {
+            fprintf(stderr, "capstan: %s\n", err.msg);
+            goto done;
+        }
+    }
     struct pipe_sched_config pcfg = {.store = store, .runner = cli_get(opts, "--pipeline-runner"),
                                      .poll_ms = (int)pipe_poll};
     if (pipe_sched_new(&pcfg, &sched, &err) < 0) {
@@ -317,7 +344,7 @@ int cmd_server(int argc, char **argv)
     }
     struct api_env env = {.store = store, .blob = blob, .datasets = datasets,
                           .version = CAPSTAN_VERSION, .serve = serve, .metrics = metrics, .log = plog, .alert = alert,
-                          .live = live, .sched = sched};
+                          .live = live, .sched = sched, .auth = auth};
     struct server_config scfg = {
         .host = cli_get(opts, "--host"),
         .port = (uint16_t)port,
@@ -334,7 +361,8 @@ int cmd_server(int argc, char **argv)
         fprintf(stderr, "capstan: %s\n", err.msg);
         goto done;
     }
-    warn_if_exposed(scfg.host);
+    if (!auth)
+        warn_if_exposed(scfg.host);
     char *uri = cli_store_uri(opts);
     char url[300];
     listen_url(&scfg, scfg.host, server_port(srv), url, sizeof url);
@@ -364,6 +392,7 @@ done:
     alert_stop(alert);
     pipe_sched_stop(sched); /* after the alerts: their hook queues runs */
     metrics_free(metrics);
+    auth_close(auth);
     if (store)
         store_close(store);
     if (blob)

@@ -42,6 +42,17 @@ static int http_call(struct serve_http_source *src, const char *path, const stru
     curl_easy_setopt(src->curl, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(src->curl, CURLOPT_CONNECTTIMEOUT, 5L);
     curl_easy_setopt(src->curl, CURLOPT_NOSIGNAL, 1L);
+    /* a registry started with --auth: the mlflow client's variables, as
+     * the CLI's requests use */
+    const char *user = getenv("MLFLOW_TRACKING_USERNAME"), *pw = getenv("MLFLOW_TRACKING_PASSWORD");
+    if (user && *user && pw) {
+        curl_easy_setopt(src->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(src->curl, CURLOPT_USERNAME, user);
+        curl_easy_setopt(src->curl, CURLOPT_PASSWORD, pw);
+    } else if (getenv("MLFLOW_TRACKING_TOKEN") && *getenv("MLFLOW_TRACKING_TOKEN")) {
+        curl_easy_setopt(src->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        curl_easy_setopt(src->curl, CURLOPT_XOAUTH2_BEARER, getenv("MLFLOW_TRACKING_TOKEN"));
+    }
     if (post) {
         hdr = curl_slist_append(NULL, "Content-Type: application/json");
         curl_easy_setopt(src->curl, CURLOPT_HTTPHEADER, hdr);

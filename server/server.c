@@ -122,6 +122,7 @@ struct req_ctx {
     bool started;                /* on_request has seen it (it counts in flight) */
     const struct api_route *route;
     struct api_request req;
+    struct auth_user user;       /* --auth: the signed-in caller (req.user points here) */
     struct cap_error err;        /* set when the request has already failed */
     struct cap_buf body;
     uint64_t body_seen;
@@ -314,6 +315,8 @@ static enum MHD_Result send_error_with(struct MHD_Connection *conn, const struct
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (status == 503)
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (err->code == CAP_EUNAUTH) /* what makes a browser and MLflow's client ask */
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"capstan\"");
     if (resp)
         add_headers(r, resp);
     return send_response(conn, r, status);
@@ -463,6 +466,8 @@ static int upload_begin(struct req_ctx *ctx, struct cap_error *err)
 {
     if (!ctx->req.msg && build_message(ctx, err) < 0)
         return -1;
+    if (ctx->req.user && api_access_check(ctx->srv->env, ctx->route, &ctx->req, err) < 0)
+        return -1;
     return ctx->route->upload->begin(ctx->srv->env, &ctx->req, &ctx->upload_state, err);
 }
 
@@ -483,6 +488,11 @@ static int run_handler(struct req_ctx *ctx, struct api_response *resp)
     }
     if (!ctx->req.msg && build_message(ctx, err) < 0)
         return -1;
+    /* --auth: may this user do this? Checked on the message, before the
+     * handler runs, so that a refusal changes nothing (req.user is NULL
+     * without --auth: one branch) */
+    if (ctx->req.user && api_access_check(ctx->srv->env, route, &ctx->req, err) < 0)
+        return -1;
     ctx->req.answer = answer_later;
     ctx->req.answer_cls = ctx;
     /* a rejected number is quoted as written (9.0, not 9): see json.h */
@@ -492,6 +502,8 @@ static int run_handler(struct req_ctx *ctx, struct api_response *resp)
     int rc = route->handler(ctx->srv->env, &ctx->req, resp, err);
     if (json_body)
         cap_json_set_source(NULL, NULL, 0);
+    if (rc == 0 && ctx->req.user && route->access.after)
+        api_access_after(ctx->srv->env, route, &ctx->req, resp);
     /* (answer_later may have counted it down already: the count only
      * needs to come back to zero) */
     if (rc == API_PENDING)
@@ -687,6 +699,30 @@ static bool oip_path(const char *path)
     return strncmp(path, "/v2/", 4) == 0 || strcmp(path, "/v2") == 0;
 }
 
+/* --auth: HTTP basic credentials on every route but the public (health)
+ * ones, and on paths no route takes (the UI's files). Checked with the
+ * head, before a body is read: 401, and the WWW-Authenticate header that
+ * makes clients send credentials. What the user may do is api/access.c's,
+ * once the message is read. Cost: a store read per request, and the first
+ * request of each (user, password) runs Argon2id (~50 ms) on the HTTP
+ * thread that read it, whose other connections wait meanwhile; later ones
+ * hit auth/'s cache (64 slots by user name: more active users than that
+ * would evict each other and pay it again). */
+static int authenticate(struct server *srv, struct req_ctx *ctx, struct MHD_Connection *conn)
+{
+    if (ctx->route && ctx->route->access.scope == API_SCOPE_PUBLIC)
+        return 0;
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    struct cap_error e = {0};
+    if (auth_header(srv->env->auth, h, &ctx->user, &e) < 0) {
+        ctx->err = e;
+        return -1;
+    }
+    ctx->req.user = &ctx->user;
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -729,6 +765,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         ctx->oip_errors =
             ctx->route ? ctx->route->errors == API_ERRORS_OIP : oip_path(ctx->path);
+        if (srv->env->auth && authenticate(srv, ctx, conn) < 0)
+            return ctx_error(conn, ctx, &ctx->err);
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (ctx->route && cl) {

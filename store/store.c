@@ -222,6 +222,16 @@ static int check_query(const struct store_query *q, struct cap_error *err)
     return 0;
 }
 
+static int check_auth_kind(const char *kind, struct cap_error *err)
+{
+    if (!kind || (strcmp(kind, "experiment") != 0 && strcmp(kind, "registered_model") != 0))
+        return cap_err(err, CAP_EINVAL,
+                       "Invalid resource type '%.64s': expected 'experiment' or "
+                       "'registered_model'",
+                       kind ? kind : "(null)");
+    return 0;
+}
+
 static int check_ids(const char *const *ids, size_t n, struct cap_error *err)
 {
     if (n && !ids)

@@ -341,6 +341,10 @@ struct store_lineage_event {
     const char *body_json;       /* the event as received */
 };
 
+/* ---- users and permissions (auth/) ---- */
+/* auth_perm_set's mode. */
+enum store_auth_mode { STORE_AUTH_PUT = 0, STORE_AUTH_CREATE, STORE_AUTH_UPDATE };
+
 /* ---- alerts ---- */
 /* Delivery state of an alert event (alert_events.delivered). */
 enum store_alert_delivery {

@@ -457,6 +457,31 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  body TEXT NOT NULL);"
     "CREATE INDEX lineage_events_by_run ON lineage_events(run_id, id);"
     "CREATE INDEX lineage_events_by_job ON lineage_events(job_namespace, job_name, id);",
+    /* 11: users and their permissions (auth/, MLflow's basic-auth app):
+     * an Argon2id hash string per user, never the password; a permission
+     * row per (resource, user) for experiments and registered models. */
+    "CREATE TABLE auth_users ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  username TEXT NOT NULL UNIQUE,"
+    "  password_hash TEXT NOT NULL,"
+    "  is_admin INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE auth_permissions ("
+    "  kind TEXT NOT NULL,"
+    "  resource TEXT NOT NULL,"
+    "  user_id INTEGER NOT NULL,"
+    "  permission TEXT NOT NULL,"
+    "  PRIMARY KEY (kind, resource, user_id));"
+    "CREATE INDEX auth_permissions_by_user ON auth_permissions(user_id, kind);",
+    /* 12: access tokens (auth/): a user's bearer tokens, kept as the hash of
+     * the token (never the token), with an optional expiry. */
+    "CREATE TABLE auth_tokens ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  user_id INTEGER NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  token_hash TEXT NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX auth_tokens_by_user ON auth_tokens(user_id, id);",
 };
 
 /* Steps of a migration that SQL cannot express, run after its SQL in the
