@@ -216,6 +216,8 @@ static void grant_creator(const struct api_env *env, const struct auth_user *u, 
                           const char *resource)
 {
     struct cap_error err = {0};
+    if (u->id == 0)
+        return; /* the server's own token (auth_internal_token): no stored user to grant */
     if (resource &&
         auth_grant(env->auth, kind, resource, u->username, "MANAGE", STORE_AUTH_PUT, &err) < 0)
         cap_log(CAP_LOG_WARN, "auth: granting MANAGE on %s '%s' to its creator: %s", kind,

@@ -48,6 +48,7 @@ struct auth {
     unsigned char key[crypto_generichash_KEYBYTES];
     pthread_mutex_t mu;
     struct cache_entry cache[CACHE_SLOTS];
+    char internal_hash[2 * 32 + 1]; /* the process's own token (auth_internal_token), or "" */
 };
 
 const struct auth_perm *auth_perm_find(const char *name)
@@ -265,6 +266,29 @@ static void token_hash(const char *token, char hex[2 * 32 + 1])
     sodium_bin2hex(hex, 2 * 32 + 1, h, sizeof h);
 }
 
+/* AUTH_TOKEN_PREFIX and 256 random bits, base64url (malloc'd). */
+static char *new_token(void)
+{
+    unsigned char raw[TOKEN_BYTES];
+    randombytes_buf(raw, sizeof raw);
+    size_t plen = sizeof AUTH_TOKEN_PREFIX - 1;
+    size_t b64 = sodium_base64_ENCODED_LEN(TOKEN_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *tok = cap_xmalloc(plen + b64);
+    memcpy(tok, AUTH_TOKEN_PREFIX, plen);
+    sodium_bin2base64(tok + plen, b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+    return tok;
+}
+
+char *auth_internal_token(struct auth *a)
+{
+    char *tok = new_token();
+    pthread_mutex_lock(&a->mu);
+    token_hash(tok, a->internal_hash);
+    pthread_mutex_unlock(&a->mu);
+    return tok;
+}
+
 int auth_token_create(struct auth *a, const char *username, const char *name,
                       int64_t expires_in_days, char **secret, cJSON **out, struct cap_error *err)
 {
@@ -276,14 +300,9 @@ int auth_token_create(struct auth *a, const char *username, const char *name,
         return cap_err(err, CAP_EINVAL,
                        "Invalid value for parameter 'expires_in_days': expected 0 (never) to "
                        "3650");
-    unsigned char raw[TOKEN_BYTES];
-    randombytes_buf(raw, sizeof raw);
     size_t plen = sizeof AUTH_TOKEN_PREFIX - 1;
     size_t b64 = sodium_base64_ENCODED_LEN(TOKEN_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    char *tok = cap_xmalloc(plen + b64);
-    memcpy(tok, AUTH_TOKEN_PREFIX, plen);
-    sodium_bin2base64(tok + plen, b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    sodium_memzero(raw, sizeof raw);
+    char *tok = new_token();
     char hex[2 * 32 + 1];
     token_hash(tok, hex);
     int64_t now = cap_now_ms(), id = 0;
@@ -325,6 +344,14 @@ static int auth_bearer(struct auth *a, const char *token, struct auth_user *out,
         return unauth(err);
     char hex[2 * 32 + 1];
     token_hash(token, hex);
+    pthread_mutex_lock(&a->mu);
+    bool internal = a->internal_hash[0] && sodium_memcmp(hex, a->internal_hash, sizeof hex) == 0;
+    pthread_mutex_unlock(&a->mu);
+    if (internal) {
+        *out = (struct auth_user){.id = 0, .is_admin = true};
+        memcpy(out->username, AUTH_INTERNAL_USER, sizeof AUTH_INTERNAL_USER);
+        return 0;
+    }
     cJSON *u = NULL;
     struct cap_error e = {0};
     if (store_auth_token_find(a->st, hex, &u, &e) < 0) {

@@ -83,6 +83,12 @@ int auth_token_create(struct auth *a, const char *username, const char *name,
                       int64_t expires_in_days, char **secret, cJSON **out, struct cap_error *err);
 int auth_token_list(struct auth *a, const char *username, cJSON **out, struct cap_error *err);
 int auth_token_delete(struct auth *a, const char *username, int64_t id, struct cap_error *err);
+/* The server's own token, for the programs it starts (the pipeline
+ * scheduler's children, which call back into it): valid only in this
+ * process (its hash is kept in memory, never stored), acting as the admin
+ * AUTH_INTERNAL_USER. A second call replaces the first. Caller frees. */
+#define AUTH_INTERNAL_USER "capstan-scheduler"
+char *auth_internal_token(struct auth *a);
 /* An Authorization header value: "Basic ..." (auth_basic) or "Bearer
  * <token>"; anything else, an unknown or expired token: CAP_EUNAUTH. */
 int auth_header(struct auth *a, const char *header, struct auth_user *out, struct cap_error *err);

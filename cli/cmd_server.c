@@ -374,7 +374,13 @@ int cmd_server(int argc, char **argv)
                : strcmp(scfg.host, "::") == 0    ? "::1"
                                                  : scfg.host,
                server_port(srv), self, sizeof self);
-    if (pipe_sched_run(sched, self, &err) < 0) {
+    /* with --auth, scheduled pipelines call back with the server's own token */
+    char *token = auth ? auth_internal_token(auth) : NULL;
+    int started = pipe_sched_run(sched, self, token, &err);
+    if (token)
+        explicit_bzero(token, strlen(token));
+    free(token);
+    if (started < 0) {
         fprintf(stderr, "capstan: %s\n", err.msg);
         server_stop(srv);
         goto done;

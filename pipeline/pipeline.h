@@ -261,8 +261,10 @@ struct pipe_sched_config {
 int pipe_sched_new(const struct pipe_sched_config *cfg, struct pipe_sched **out,
                    struct cap_error *err);
 /* Starts its thread once the server listens: url is what children get as
- * CAPSTAN_TRACKING_URI. */
-int pipe_sched_run(struct pipe_sched *s, const char *url, struct cap_error *err);
+ * CAPSTAN_TRACKING_URI; token (NULL: none), a server with --auth's own
+ * token, what they get as MLFLOW_TRACKING_TOKEN. */
+int pipe_sched_run(struct pipe_sched *s, const char *url, const char *token,
+                   struct cap_error *err);
 /* Stops the thread; running children get SIGTERM (SIGKILL after grace_s)
  * and are recorded failed. NULL is fine. */
 void pipe_sched_stop(struct pipe_sched *s);

@@ -52,6 +52,7 @@ struct seen {
 struct pipe_sched {
     struct store *store;
     char *url, *runner;
+    char *token;                 /* the server's own token for children (--auth), or NULL */
     double grace_s;
     int poll_ms;
     bool running;                /* the thread was started */
@@ -294,22 +295,27 @@ static void *reap_main(void *arg)
     return NULL;
 }
 
-/* NAME=VALUE strings for the child: ours, then the server's without them. */
+/* NAME=VALUE strings for the child: ours, then the server's without them.
+ * With a token (a server with --auth) the child acts with it, as the mlflow
+ * client and our CLI read it; the server's own mlflow credentials, if its
+ * environment has any, are not passed on (the CLI would prefer them). */
 static char **child_env(const struct pipe_sched *s, const char *schedule, const cJSON *run)
 {
     static const char *const ours[] = {"CAPSTAN_TRACKING_URI=", "CAPSTAN_SCHEDULE=",
                                        "CAPSTAN_TICK=", "CAPSTAN_TRIGGER=",
-                                       "CAPSTAN_TRIGGER_JSON=", NULL};
+                                       "CAPSTAN_TRIGGER_JSON=", "MLFLOW_TRACKING_TOKEN=",
+                                       "MLFLOW_TRACKING_USERNAME=", "MLFLOW_TRACKING_PASSWORD=",
+                                       NULL};
     size_t n = 0;
     while (environ[n])
         n++;
-    char **env = cap_xcalloc(n + 6, sizeof *env);
+    char **env = cap_xcalloc(n + 9, sizeof *env);
     size_t k = 0;
     char tick[32], *ev = NULL;
     pipe_iso_utc(num(run, "tick"), tick);
     struct cap_buf b;
     const char *cause = str(run, "cause");
-    const char *vals[] = {s->url, schedule, tick, NULL, NULL};
+    const char *vals[] = {s->url, schedule, tick, NULL, NULL, s->token, NULL, NULL};
     const cJSON *event = cJSON_GetObjectItem(run, "event");
     if (event && (strcmp(cause, "alert") == 0 || strcmp(cause, "dataset") == 0)) {
         vals[3] = cause;
@@ -325,8 +331,8 @@ static char **child_env(const struct pipe_sched *s, const char *schedule, const 
     free(ev);
     for (size_t i = 0; i < n; i++) {
         bool mine = false;
-        for (size_t j = 0; ours[j] && !mine; j++)
-            mine = cap_str_has_prefix(environ[i], ours[j]);
+        for (size_t j = 0; ours[j] && !mine; j++) /* the last three only with a token */
+            mine = cap_str_has_prefix(environ[i], ours[j]) && (j < 5 || s->token);
         if (!mine)
             env[k++] = cap_xstrdup(environ[i]);
     }
@@ -747,9 +753,11 @@ int pipe_sched_new(const struct pipe_sched_config *cfg, struct pipe_sched **out,
     return 0;
 }
 
-int pipe_sched_run(struct pipe_sched *s, const char *url, struct cap_error *err)
+int pipe_sched_run(struct pipe_sched *s, const char *url, const char *token,
+                   struct cap_error *err)
 {
     s->url = cap_xstrdup(url);
+    s->token = token ? cap_xstrdup(token) : NULL;
     if (pthread_create(&s->thread, NULL, sched_main, s) != 0)
         return cap_err(err, CAP_EINTERNAL, "Cannot start the pipeline scheduler's thread");
     s->running = true;
@@ -805,6 +813,9 @@ void pipe_sched_stop(struct pipe_sched *s)
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->mu);
     free(s->url);
+    if (s->token)
+        explicit_bzero(s->token, strlen(s->token));
+    free(s->token);
     free(s->runner);
     free(s);
 }

@@ -428,3 +428,60 @@ def test_without_auth_nothing_is_asked(server):
     r = requests.post(server.url + "/api/2.0/mlflow/users/create", timeout=30,
                       json={"username": "x", "password": "y"})
     assert r.status_code == 404
+
+
+RUNNER = """#!/bin/sh
+# a scheduled pipeline run's stand-in: calls back into the server with the
+# token it was given, and once without one
+api="$CAPSTAN_TRACKING_URI/api/2.0/mlflow"
+curl -s -o /dev/null -w '%{{http_code}}' -X POST -H "Authorization: Bearer $MLFLOW_TRACKING_TOKEN" \\
+    -H 'Content-Type: application/json' -d '{{"name": "made-by-schedule"}}' \\
+    "$api/experiments/create" > {out}/with.tmp
+curl -s -o /dev/null -w '%{{http_code}}' "$api/experiments/search?max_results=1" > {out}/without.tmp
+printf '%s' "${{MLFLOW_TRACKING_USERNAME:-}}" > {out}/user.tmp
+for f in with without user; do mv {out}/$f.tmp {out}/$f; done
+"""
+
+
+def test_scheduled_pipelines_call_back_with_the_servers_token(tmp_path):
+    """A scheduled run's child gets the server's own token (valid only in
+    that process, never stored) as MLFLOW_TRACKING_TOKEN, and none of the
+    server's own mlflow credentials."""
+    import serving_helpers as sh
+
+    out, repo = tmp_path / "out", tmp_path / "repo"
+    out.mkdir()
+    repo.mkdir()
+    runner = tmp_path / "runner.sh"
+    runner.write_text(RUNNER.format(out=out))
+    runner.chmod(0o755)
+    env = {"CAPSTAN_ADMIN_USERNAME": ADMIN, "CAPSTAN_ADMIN_PASSWORD": ADMIN_PW,
+           "MLFLOW_TRACKING_USERNAME": ADMIN}  # the server's own: not for children
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        s = Server(tmp_path / "data", ["--auth", "--pipeline-runner", str(runner),
+                                       "--pipeline-poll-ms", "50"]).start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    try:
+        api = "/api/2.0/capstan/pipelines/schedules"
+        r = s.api("POST", api + "/create", auth=(ADMIN, ADMIN_PW),
+                  json={"name": "cb", "repo": str(repo), "cron": "0 0 1 1 *"})
+        assert r.status_code == 200, r.text
+        r = s.api("POST", api + "/trigger", auth=(ADMIN, ADMIN_PW), json={"name": "cb"})
+        assert r.status_code == 200, r.text
+        sh.wait_for(lambda: (out / "user").exists(), what="the scheduled run's calls")
+        assert (out / "with").read_text() == "200"
+        assert (out / "without").read_text() == "401"
+        assert (out / "user").read_text() == ""
+        r = s.api("GET", "/api/2.0/mlflow/experiments/get-by-name",
+                  params={"experiment_name": "made-by-schedule"}, auth=(ADMIN, ADMIN_PW))
+        assert r.status_code == 200, r.text
+        assert "capstan_" not in s.read_log()
+    finally:
+        s.assert_clean_exit(s.stop())
