@@ -19,19 +19,25 @@ READER, READER_PW = "reader", "Reader-Pw-4e5f6a"
 PASSWORDS = [ADMIN_PW, OWNER_PW, READER_PW]
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    saved = {k: os.environ.get(k) for k in ("CAPSTAN_ADMIN_USERNAME", "CAPSTAN_ADMIN_PASSWORD")}
-    os.environ["CAPSTAN_ADMIN_USERNAME"] = ADMIN
-    os.environ["CAPSTAN_ADMIN_PASSWORD"] = ADMIN_PW
+def start_with_admin(data_dir, args, **more_env):
+    """A server started with the admin (and more_env) in its environment
+    only: the test process's own environment is left as it was."""
+    env = {"CAPSTAN_ADMIN_USERNAME": ADMIN, "CAPSTAN_ADMIN_PASSWORD": ADMIN_PW, **more_env}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
-        s = Server(tmp_path_factory.mktemp("auth"), ["--auth"]).start()
+        return Server(data_dir, args).start()
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    s = start_with_admin(tmp_path_factory.mktemp("auth"), ["--auth"])
     for user, pw in ((OWNER, OWNER_PW), (READER, READER_PW)):
         r = s.api("POST", "/api/2.0/mlflow/users/create", auth=(ADMIN, ADMIN_PW),
                   json={"username": user, "password": pw})
@@ -455,19 +461,9 @@ def test_scheduled_pipelines_call_back_with_the_servers_token(tmp_path):
     runner = tmp_path / "runner.sh"
     runner.write_text(RUNNER.format(out=out))
     runner.chmod(0o755)
-    env = {"CAPSTAN_ADMIN_USERNAME": ADMIN, "CAPSTAN_ADMIN_PASSWORD": ADMIN_PW,
-           "MLFLOW_TRACKING_USERNAME": ADMIN}  # the server's own: not for children
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        s = Server(tmp_path / "data", ["--auth", "--pipeline-runner", str(runner),
-                                       "--pipeline-poll-ms", "50"]).start()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    s = start_with_admin(tmp_path / "data", ["--auth", "--pipeline-runner", str(runner),
+                                             "--pipeline-poll-ms", "50"],
+                         MLFLOW_TRACKING_USERNAME=ADMIN)  # the server's own: not for children
     try:
         api = "/api/2.0/capstan/pipelines/schedules"
         r = s.api("POST", api + "/create", auth=(ADMIN, ADMIN_PW),
