@@ -42,6 +42,19 @@ struct cache_entry {
     unsigned char mac[crypto_generichash_BYTES];
 };
 
+/* Failed sign-ins per username (a keyed digest of it), for the lockout in
+ * auth.h: a password guesser gets AUTH_LOCK_AFTER tries per 30 s instead of
+ * one per Argon2id (~50 ms), and cannot make the server spend 64 MiB a guess.
+ * Keyed by name only (the front hands auth no address), so a guesser also
+ * keeps that user locked out while it guesses: the price of the bound. Two
+ * names sharing a slot reset each other's count (256 slots). */
+#define FAIL_SLOTS 256
+struct fail_entry {
+    unsigned char name[16];
+    unsigned failures;
+    int64_t last_ms;
+};
+
 struct auth {
     struct store *st;
     const struct auth_perm *def;
@@ -49,6 +62,7 @@ struct auth {
     pthread_mutex_t mu;
     struct cache_entry cache[CACHE_SLOTS];
     char internal_hash[2 * 32 + 1]; /* the process's own token (auth_internal_token), or "" */
+    struct fail_entry fails[FAIL_SLOTS];
 };
 
 const struct auth_perm *auth_perm_find(const char *name)
@@ -209,6 +223,43 @@ static int unauth(struct cap_error *err)
                    "on how to authenticate.");
 }
 
+static struct fail_entry *fail_slot(struct auth *a, const char *username, unsigned char d[16])
+{
+    crypto_generichash(d, 16, (const unsigned char *)username, strlen(username), a->key,
+                       sizeof a->key);
+    return &a->fails[(d[0] | (unsigned)d[1] << 8) % FAIL_SLOTS];
+}
+
+/* Seconds username stays locked out (0: not), under a->mu. */
+static int64_t locked_for(struct auth *a, const char *username, int64_t now)
+{
+    unsigned char d[16];
+    pthread_mutex_lock(&a->mu);
+    const struct fail_entry *f = fail_slot(a, username, d);
+    int64_t left = 0;
+    if (memcmp(f->name, d, sizeof d) == 0 && f->failures >= AUTH_LOCK_AFTER)
+        left = f->last_ms + AUTH_LOCK_SECONDS * 1000LL - now;
+    pthread_mutex_unlock(&a->mu);
+    return left > 0 ? (left + 999) / 1000 : 0;
+}
+
+static void note_attempt(struct auth *a, const char *username, bool ok, int64_t now)
+{
+    unsigned char d[16];
+    pthread_mutex_lock(&a->mu);
+    struct fail_entry *f = fail_slot(a, username, d);
+    if (memcmp(f->name, d, sizeof d) != 0 || ok ||
+        now - f->last_ms >= AUTH_LOCK_SECONDS * 1000LL) {
+        memcpy(f->name, d, sizeof d); /* a new name, a success or a quiet spell: count anew */
+        f->failures = 0;
+    }
+    if (!ok) {
+        f->failures++;
+        f->last_ms = now;
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
 int auth_basic(struct auth *a, const char *header, struct auth_user *out, struct cap_error *err)
 {
     if (!header || strncasecmp(header, "Basic ", 6) != 0)
@@ -232,6 +283,13 @@ int auth_basic(struct auth *a, const char *header, struct auth_user *out, struct
     }
     *colon = '\0';
     const char *username = buf, *password = colon + 1;
+    int64_t now = cap_now_ms(), wait = locked_for(a, username, now);
+    if (wait) {
+        sodium_memzero(colon + 1, len - (size_t)(colon + 1 - buf));
+        return cap_err(err, CAP_ETOOMANY,
+                       "Too many failed sign-ins for user '%.200s': try again in %lld s",
+                       username, (long long)wait);
+    }
     cJSON *u = NULL;
     struct cap_error lookup = {0};
     int rc = store_auth_user_get(a->st, username, &u, &lookup);
@@ -245,6 +303,7 @@ int auth_basic(struct auth *a, const char *header, struct auth_user *out, struct
         cap_err(err, lookup.code, "%s", lookup.msg); /* a store fault, not a refusal */
         return -lookup.code;
     }
+    note_attempt(a, username, ok, now);
     if (!ok) {
         cJSON_Delete(u);
         return unauth(err);

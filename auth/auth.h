@@ -64,6 +64,12 @@ struct auth_user {
     bool is_admin;
 };
 
+/* Failed sign-ins: after AUTH_LOCK_AFTER in a row for one username, its
+ * next attempts within AUTH_LOCK_SECONDS of the last failure are refused
+ * (CAP_ETOOMANY, 429) before any password is hashed. */
+#define AUTH_LOCK_AFTER 5
+#define AUTH_LOCK_SECONDS 30
+#define AUTH_LOCK_SECONDS_TEXT "30"
 /* Checks an Authorization header value ("Basic base64(user:password)");
  * NULL, malformed, unknown user or wrong password: CAP_EUNAUTH. A
  * successful check of the same user, password and stored hash is

@@ -49,6 +49,7 @@ static const struct {
     [CAP_EHEADERS] = {"BAD_REQUEST", 431},
     [CAP_EPERM] = {"PERMISSION_DENIED", 403},
     [CAP_EUNAUTH] = {"UNAUTHENTICATED", 401},
+    [CAP_ETOOMANY] = {"REQUEST_LIMIT_EXCEEDED", 429},
 };
 
 const char *cap_err_name(int code)

@@ -25,6 +25,7 @@ enum cap_errcode {
     CAP_EHEADERS,      /* BAD_REQUEST, 431 (request header fields over the limit) */
     CAP_EPERM,         /* PERMISSION_DENIED, 403 */
     CAP_EUNAUTH,       /* UNAUTHENTICATED, 401 (credentials missing or wrong) */
+    CAP_ETOOMANY,      /* REQUEST_LIMIT_EXCEEDED, 429 (too many failed sign-ins) */
     CAP_ECODE_COUNT
 };
 

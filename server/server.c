@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "base/buf.h"
 #include "base/json.h"
 #include "base/util.h"
@@ -315,6 +316,8 @@ static enum MHD_Result send_error_with(struct MHD_Connection *conn, const struct
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (status == 503)
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (err->code == CAP_ETOOMANY) /* auth/'s lockout: at most this long */
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, AUTH_LOCK_SECONDS_TEXT);
     if (err->code == CAP_EUNAUTH) /* what makes a browser and MLflow's client ask */
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"capstan\"");
     if (resp)

@@ -481,3 +481,23 @@ def test_scheduled_pipelines_call_back_with_the_servers_token(tmp_path):
         assert "capstan_" not in s.read_log()
     finally:
         s.assert_clean_exit(s.stop())
+
+
+def test_failed_sign_ins_lock_the_name_out(srv):
+    """Five wrong passwords in a row: the name is refused (429) for a while,
+    even with the right password, before any hashing; others are not."""
+    name, pw = unique("guessed"), "Right-Pw-9z8y7x"
+    r = srv.api("POST", "/api/2.0/mlflow/users/create", auth=(ADMIN, ADMIN_PW),
+                json={"username": name, "password": pw})
+    assert r.status_code == 200, r.text
+    search = "/api/2.0/mlflow/experiments/search?max_results=1"
+    for i in range(5):
+        r = srv.api("GET", search, auth=(name, f"wrong-{i}"))
+        assert r.status_code == 401, (i, r.text)
+    r = srv.api("GET", search, auth=(name, pw))
+    assert r.status_code == 429, r.text
+    assert r.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+    assert f"Too many failed sign-ins for user '{name}'" in r.json()["message"]
+    assert r.headers["Retry-After"] == "30"
+    assert srv.api("GET", search, auth=(OWNER, OWNER_PW)).status_code == 200
+    assert pw not in srv.read_log()

@@ -143,6 +143,8 @@ static void test_status_codes(void **state)
     assert_string_equal(cap_err_name(CAP_EHEADERS), "BAD_REQUEST");
     assert_int_equal(cap_err_http_status(CAP_EPERM), 403);
     assert_string_equal(cap_err_name(CAP_EPERM), "PERMISSION_DENIED");
+    assert_int_equal(cap_err_http_status(CAP_ETOOMANY), 429);
+    assert_string_equal(cap_err_name(CAP_ETOOMANY), "REQUEST_LIMIT_EXCEEDED");
 }
 
 int main(void)
