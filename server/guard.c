@@ -13,12 +13,6 @@
 
 #define MAX_PATTERN 255
 
-static bool is_health(const char *path)
-{
-    return strcmp(path, "/health") == 0 || strcmp(path, "/version") == 0 ||
-           strcmp(path, "/ping") == 0 || strncmp(path, "/v2/health/", 11) == 0;
-}
-
 static bool state_changing(const char *method)
 {
     return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
@@ -184,10 +178,10 @@ static const char *header(struct MHD_Connection *conn, const char *name)
 }
 
 int server_guard_check(const struct server_guard *g, struct MHD_Connection *conn,
-                       const char *method, const char *path, struct cap_error *err)
+                       const char *method, bool public_route, struct cap_error *err)
 {
     const char *host = header(conn, MHD_HTTP_HEADER_HOST);
-    if (!is_health(path) && !host_allowed(g, host ? host : ""))
+    if (!public_route && !host_allowed(g, host ? host : ""))
         return cap_err(err, CAP_EPERM,
                        "Host header '%.200s' is not allowed (a guard against DNS rebinding): "
                        "expected localhost, an IP address, the listen address or a name given "

@@ -9,8 +9,9 @@
  * literal address cannot be one), names the listen address, or matches an
  * --allowed-hosts pattern ("*" matches any character run; a pattern without
  * ':' is matched against the name without its port, one with ':' against
- * the whole header; "*" alone turns the check off). The health routes are
- * always answered: probes and load balancers send what they like.
+ * the whole header; "*" alone turns the check off). Public routes (the
+ * route table's API_SCOPE_PUBLIC: the health routes) are answered whatever
+ * the Host: probes and load balancers send what they like.
  *
  * Origin: POST, PUT, PATCH and DELETE carrying an Origin header (browsers
  * send one on every such request) are refused with 403 unless the origin
@@ -45,9 +46,10 @@ int server_guard_init(struct server_guard *g, const char *listen_host, const cha
                       const char *cors_origins, struct cap_error *err);
 void server_guard_free(struct server_guard *g);
 
-/* The request's verdict: 0, or an error (CAP_EPERM) that answers it. */
+/* The request's verdict: 0, or an error (CAP_EPERM) that answers it.
+ * public_route: the matched route is public (no Host check). */
 int server_guard_check(const struct server_guard *g, struct MHD_Connection *conn,
-                       const char *method, const char *path, struct cap_error *err);
+                       const char *method, bool public_route, struct cap_error *err);
 /* A CORS preflight (OPTIONS with Origin and Access-Control-Request-
  * Method): true when it is one, with *r set to its 204 answer, or *r
  * NULL and err set when the origin is not allowed. */

@@ -740,12 +740,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         atomic_fetch_add(&srv->inflight, 1);
         if (!ctx->err.code)
             check_head(ctx, conn, version);
-        if (!ctx->err.code)
-            server_guard_check(&srv->guard, conn, method, ctx->path, &ctx->err);
-        struct MHD_Response *pre = NULL;
-        if (!ctx->err.code && server_guard_preflight(&srv->guard, conn, method, &pre, &ctx->err) &&
-            pre)
-            return send_response(conn, pre, MHD_HTTP_NO_CONTENT);
         if (ctx->err.code) {
             /* the head is refused: no route, no body */
             ctx->oip_errors = oip_path(ctx->path);
@@ -768,6 +762,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         ctx->oip_errors =
             ctx->route ? ctx->route->errors == API_ERRORS_OIP : oip_path(ctx->path);
+        /* after routing, so that the route table says which routes are
+         * public; before a routing error, which a refused Host never sees */
+        struct cap_error refused = {0};
+        bool public_route = ctx->route && ctx->route->access.scope == API_SCOPE_PUBLIC;
+        struct MHD_Response *pre = NULL;
+        if (server_guard_check(&srv->guard, conn, method, public_route, &refused) < 0 ||
+            server_guard_preflight(&srv->guard, conn, method, &pre, &refused)) {
+            if (pre)
+                return send_response(conn, pre, MHD_HTTP_NO_CONTENT);
+            ctx->err = refused;
+            return ctx_error(conn, ctx, &ctx->err);
+        }
         if (srv->env->auth && authenticate(srv, ctx, conn) < 0)
             return ctx_error(conn, ctx, &ctx->err);
         const char *cl =
