@@ -115,10 +115,19 @@ FEEDBACK_DRIVERS := $(patsubst tests/feedback/%.c,build/asan/tests/feedback/%,\
 DATA_DRIVERS := $(patsubst tests/data/%.c,build/asan/tests/data/%,$(wildcard tests/data/*_main.c))
 PIPELINE_DRIVERS := $(patsubst tests/pipeline/%.c,build/asan/tests/pipeline/%,\
     $(wildcard tests/pipeline/*_main.c))
+# store_db_pg.c's checks against a throwaway PostgreSQL, run by
+# tests/integration/test_store_db_pg.py: the driver and base/ only.
+PG_CHECK := build/asan/tests/pg/db_check_main
+$(PG_CHECK): tests/pg/db_check_main.c build/asan/store/store_db_pg.o \
+        $(patsubst %.c,build/asan/%.o,$(wildcard base/*.c))
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(INC) $(PKG_CFLAGS) $(ASAN_FLAGS) -MMD -MP -o $@ $(filter %.c %.o,$^) \
+	    $(PKG_LIBS) -lpthread -lm
 # The driver lists sit above the rule: make expands prerequisites as it reads them
 # (CI failed on a fresh clone with DATA_DRIVERS defined below, hence empty).
-test-integration: build/asan/capstan $(DATA_DRIVERS) $(PIPELINE_DRIVERS) $(PYTEST)
-	CAPSTAN_BIN=$(CURDIR)/build/asan/capstan $(PYTEST) -q tests/integration
+test-integration: build/asan/capstan $(DATA_DRIVERS) $(PIPELINE_DRIVERS) $(PG_CHECK) $(PYTEST)
+	CAPSTAN_BIN=$(CURDIR)/build/asan/capstan PG_CHECK_BIN=$(CURDIR)/$(PG_CHECK) \
+	    $(PYTEST) -q tests/integration
 
 build/asan/tests/%_main: tests/%_main.c $(UNIT_ASAN_OBJS) $(INFER_LIB_ASAN)
 	@mkdir -p $(dir $@)
