@@ -1,5 +1,6 @@
 /* db_check_main.c - store_db_pg.c against a real PostgreSQL, one check per
- * run: db_check_main CHECK URI [URI2]. tests/integration/test_store_db_pg.py
+ * run: db_check_main CHECK URI [URI2] (CHECK ddl_stdin: runs the SQLite DDL
+ * on stdin through exec_ddl). tests/integration/test_store_db_pg.py
  * starts the cluster (tests/pg_cluster.py) and runs every check. Prints
  * "ok CHECK" and exits 0, or says what differed and exits 1. */
 #include <math.h>
@@ -585,6 +586,15 @@ int main(int argc, char **argv)
         check_writers(uri);
     } else if (!strcmp(check, "readers")) {
         check_readers(uri);
+    } else if (!strcmp(check, "ddl_stdin")) {
+        /* SQLite DDL from stdin through exec_ddl, for trying a schema */
+        static char sql[1 << 20];
+        size_t n = fread(sql, 1, sizeof sql - 1, stdin);
+        sql[n] = 0;
+        struct sq_db *db = open_db(uri, true);
+        if (D->exec_ddl(db, sql) != 0)
+            fprintf(stderr, "exec_ddl: %s\n", D->errmsg(db)), failures++;
+        D->close(db);
     } else {
         static const struct {
             const char *name;
