@@ -30,9 +30,11 @@
  * - The DDL of the migrations is SQLite's; exec_ddl maps its type names
  *   (see pg_ddl_map) and gives TEXT the "C" collation: bytewise order and
  *   comparison, as SQLite's BINARY.
+ * - The run search's time budget is statement_timeout (pg_budget_arm).
+ * - A lost connection is not re-established here: its statements fail
+ *   with libpq's reason until the store opens another.
  * Internal to store/. */
 #include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -59,7 +61,7 @@
 #define PG_QUERY_CANCELED "57014"
 /* The writers' advisory lock: the bytes of "Capstan1". Any fixed key works;
  * another application on the same database using it would only wait. */
-#define PG_WRITE_LOCK "4855986574591782449"
+#define PG_WRITE_LOCK "4855285514458197553"
 
 struct pg_db {
     struct sq_db base;
@@ -104,12 +106,18 @@ struct pg_stmt {
 /* ---- errors ---- */
 
 /* Copies msg into db->err as one line: libpq's messages end in newlines
- * and may span several. */
+ * and may span several ("...refused\n\tIs the server running...": the
+ * lines are joined with "; "), with runs of blanks as one. */
 static void pg_set_err(struct pg_db *db, const char *msg)
 {
     size_t o = 0;
-    for (const char *p = msg ? msg : "unknown error"; *p && o + 1 < sizeof db->err; p++) {
-        char c = *p == '\n' || *p == '\t' ? ' ' : *p;
+    for (const char *p = msg ? msg : "unknown error"; *p && o + 2 < sizeof db->err; p++) {
+        if (*p == '\n') {
+            if (o > 0 && p[strspn(p, " \t\n")] && db->err[o - 1] != ';')
+                db->err[o++] = ';', db->err[o++] = ' ';
+            continue;
+        }
+        char c = *p == '\t' ? ' ' : *p;
         if (c == ' ' && (o == 0 || db->err[o - 1] == ' '))
             continue;
         db->err[o++] = c;

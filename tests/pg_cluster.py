@@ -16,6 +16,7 @@ as `nobody`, which owns the directory.
     uri = cluster.uri("t1")   # postgresql://capstan:...@127.0.0.1:PORT/t1
     cluster.stop()
 """
+import atexit
 import glob
 import os
 import pwd
@@ -116,6 +117,7 @@ class PgCluster:
         else:
             raise RuntimeError(f"pg_ctl start failed: {r.stdout}{r.stderr}{self._log_tail()}")
         self.running = True
+        atexit.register(self.stop)  # an interrupted session leaves no server behind
         self._wait_ready()
         self.psql(f"CREATE ROLE {self.USER} LOGIN PASSWORD '{self.password}'")
         return self
