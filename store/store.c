@@ -13,6 +13,7 @@
 #include "base/buf.h"
 #include "base/util.h"
 #include "store/store_backend.h"
+#include "store/store_db.h"
 
 struct store {
     const struct store_backend *be;
@@ -100,15 +101,38 @@ static int make_parent_dirs(const char *path, struct cap_error *err)
     return rc;
 }
 
+/* A PostgreSQL URI as libpq takes it: MLflow's SQLAlchemy spelling
+ * postgresql+psycopg2://... loses its "+driver", postgres:// is kept. */
+static int pg_target(const char *uri, char **target, struct cap_error *err)
+{
+    const char *rest = strstr(uri, "://");
+    size_t scheme = (size_t)(rest - uri);
+    if (!rest || scheme > 32)
+        return cap_err(err, CAP_EINVAL,
+                       "Invalid store URI '%s': expected postgresql://user:password@host:port/"
+                       "database",
+                       uri);
+    struct cap_buf b;
+    cap_buf_init(&b);
+    cap_buf_printf(&b, "postgresql%s", rest);
+    *target = cap_buf_steal(&b);
+    return 0;
+}
+
 /* MLflow's SQLAlchemy-style URIs: sqlite:///rel/path.db is relative to the
  * working directory, sqlite:////abs/path.db is absolute. Anything without a
- * scheme is a plain file path. A query string (?mode=...) is ignored. */
-static int parse_uri(const char *uri, char **path, struct cap_error *err)
+ * scheme is a plain file path. A query string (?mode=...) is ignored.
+ * postgresql:// (and postgres://, postgresql+<driver>://) picks PostgreSQL. */
+static int parse_uri(const char *uri, char **path, const struct sq_driver **drv,
+                     struct cap_error *err)
 {
     *path = NULL;
-    if (cap_str_has_prefix(uri, "postgresql:") || cap_str_has_prefix(uri, "postgres:"))
-        return cap_err(err, CAP_ENOTIMPL,
-                       "The PostgreSQL metadata backend is not available in this build");
+    *drv = &store_db_sqlite;
+    if (cap_str_has_prefix(uri, "postgresql:") || cap_str_has_prefix(uri, "postgres:") ||
+        cap_str_has_prefix(uri, "postgresql+")) {
+        *drv = &store_db_pg;
+        return pg_target(uri, path, err);
+    }
     const char *p = uri;
     if (strncmp(uri, "sqlite:", 7) == 0) {
         if (strncmp(uri, "sqlite:///", 10) != 0)
@@ -142,10 +166,11 @@ int store_open(const struct store_config *cfg, struct store **out, struct cap_er
     if (!cfg || !cfg->uri || !*cfg->uri)
         return cap_err(err, CAP_EINVAL, "store_open: no store URI given");
     char *path = NULL;
-    int rc = parse_uri(cfg->uri, &path, err);
+    const struct sq_driver *drv = NULL;
+    int rc = parse_uri(cfg->uri, &path, &drv, err);
     if (rc < 0)
         return rc;
-    if ((rc = make_parent_dirs(path, err)) < 0) {
+    if (drv == &store_db_sqlite && (rc = make_parent_dirs(path, err)) < 0) {
         free(path);
         return rc;
     }
@@ -156,8 +181,8 @@ int store_open(const struct store_config *cfg, struct store **out, struct cap_er
     while (plen > 1 && prefix[plen - 1] == '/')
         prefix[--plen] = '\0';
     struct store *st = cap_xcalloc(1, sizeof *st);
-    st->be = &store_sqlite_backend;
-    rc = store_sqlite_open(path, prefix, cfg->read_connections, &st->impl, err);
+    st->be = &store_sql_backend;
+    rc = store_sql_open(drv, path, prefix, cfg->read_connections, &st->impl, err);
     free(path);
     free(prefix);
     if (rc < 0) {

@@ -29,10 +29,12 @@ extern const char *const store_stages[STORE_NSTAGES];
  * is none of the four. */
 const char *store_stage_canonical(const char *stage);
 
-/* The SQLite backend: path is a filesystem path (already taken out of the
- * URI), artifact_prefix has no trailing slash. */
-extern const struct store_backend store_sqlite_backend;
-int store_sqlite_open(const char *path, const char *artifact_prefix, int read_connections,
-                      void **impl, struct cap_error *err);
+/* The SQL backend (store_sqlite*.c) on one engine (store_db.h): target is
+ * what the driver opens (a file path taken out of the URI, a libpq URI),
+ * artifact_prefix has no trailing slash. */
+struct sq_driver;
+extern const struct store_backend store_sql_backend;
+int store_sql_open(const struct sq_driver *drv, const char *target, const char *artifact_prefix,
+                   int read_connections, void **impl, struct cap_error *err);
 
 #endif

@@ -86,6 +86,14 @@ struct sq_driver {
      * *deadline; NULL lifts it. A driver without it ignores the call (the
      * query then runs to its end). */
     void (*budget)(struct sq_db *db, const double *deadline);
+    /* SQL that each engine spells its own way, spliced into the statements
+     * the store builds once at open:
+     * sql_int_list  a subquery of the integers in one ? that holds a JSON
+     *               array ("[1,2,3]"): one cached statement for any count;
+     * sql_kv_array  an aggregate over rows t: the JSON array text of
+     *               {"key": t.key, "value": t.value} (NULL or [] if none). */
+    const char *sql_int_list;
+    const char *sql_kv_array;
 };
 
 extern const struct sq_driver store_db_sqlite;

@@ -911,4 +911,6 @@ const struct sq_driver store_db_pg = {
      * transaction. */
     .begin_read = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
     .budget = pg_budget,
+    .sql_int_list = "(SELECT CAST(json_array_elements_text(CAST(? AS json)) AS BIGINT))",
+    .sql_kv_array = "json_agg(json_build_object('key', t.key, 'value', t.value))",
 };

@@ -493,23 +493,33 @@ static int (*const migration_steps[STORE_SCHEMA_VERSION])(struct sq_conn *, stru
 
 static int current_version(struct sq_conn *c, int64_t *out, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(c, "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+    struct sq_stmt *st = store_sq_stmt(c, "SELECT COALESCE(MAX(version), 0) FROM schema_version",
                                      err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
+    int rc = sq_step(st);
+    if (rc != SQ_ROW) {
+        sq_reset(st);
         return store_sq_dberr(c, err, "reading the schema version");
     }
-    *out = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
+    *out = sq_col_int(st, 0);
+    sq_reset(st);
     return 0;
 }
 
+/* Runs SQLite-dialect DDL; the PostgreSQL driver maps its type names. */
+static int exec_ddl(struct sq_conn *c, const char *sql, struct cap_error *err)
+{
+    if (c->db->drv->exec_ddl(c->db, sql) < 0)
+        return cap_err(err, CAP_EINTERNAL, "Database error: %s", sq_errmsg(c->db));
+    return 0;
+}
+
+/* The write transaction's BEGIN also serialises processes migrating one
+ * database at once (SQLite's IMMEDIATE lock, PostgreSQL's advisory lock). */
 static int apply(struct sq_conn *c, int version, struct cap_error *err)
 {
-    int rc = store_sq_exec(c, "BEGIN IMMEDIATE", err);
+    int rc = store_sq_exec(c, c->db->drv->begin_write, err);
     if (rc < 0)
         return rc;
     int64_t cur = 0;
@@ -517,7 +527,7 @@ static int apply(struct sq_conn *c, int version, struct cap_error *err)
         goto fail;
     if (cur >= version) /* another process got here first */
         return store_sq_exec(c, "COMMIT", err);
-    if ((rc = store_sq_exec(c, migrations[version - 1], err)) < 0)
+    if ((rc = exec_ddl(c, migrations[version - 1], err)) < 0)
         goto fail;
     if (migration_steps[version - 1] && (rc = migration_steps[version - 1](c, err)) < 0)
         goto fail;
@@ -530,7 +540,7 @@ static int apply(struct sq_conn *c, int version, struct cap_error *err)
     cap_log(CAP_LOG_INFO, "store: applied schema migration %d", version);
     return 0;
 fail:
-    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    sq_exec(c->db, "ROLLBACK");
     if (err)
         cap_err(err, CAP_EINTERNAL, "Schema migration %d failed: %.400s", version, err->msg);
     return -CAP_EINTERNAL;
@@ -538,7 +548,7 @@ fail:
 
 int store_sq_migrate(struct sq_conn *c, const char *artifact_prefix, struct cap_error *err)
 {
-    int rc = store_sq_exec(c,
+    int rc = exec_ddl(c,
                            "CREATE TABLE IF NOT EXISTS schema_version ("
                            "  version INTEGER PRIMARY KEY,"
                            "  applied_time INTEGER NOT NULL)",
@@ -564,9 +574,10 @@ int store_sq_migrate(struct sq_conn *c, const char *artifact_prefix, struct cap_
     snprintf(loc, sizeof loc, "%s/0", artifact_prefix);
     int64_t now = cap_now_ms();
     return store_sq_run(c,
-                        "INSERT OR IGNORE INTO experiments(experiment_id, name, "
+                        "INSERT INTO experiments(experiment_id, name, "
                         "artifact_location, lifecycle_stage, creation_time, "
-                        "last_update_time) VALUES (0, 'Default', ?, 'active', ?, ?)",
+                        "last_update_time) VALUES (0, 'Default', ?, 'active', ?, ?) "
+                        "ON CONFLICT DO NOTHING",
                         SQ_ARGS(SQ_TEXT(loc), SQ_INT(now), SQ_INT(now)), err,
                         "creating the default experiment");
 }

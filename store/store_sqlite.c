@@ -1,7 +1,7 @@
-/* store_sqlite.c - the SQLite backend's plumbing: opening the database with
- * the pragmas that make it durable and concurrent, the writer thread that
- * commits queued writes in groups, the pool of read connections, the
- * per-connection prepared-statement cache and small shared helpers.
+/* store_sqlite.c - the SQL store's plumbing: the writer thread that commits
+ * queued writes in groups, the pool of read connections, the per-connection
+ * prepared-statement cache and small shared helpers. The engine is a driver
+ * (store_db.h): SQLite by default, PostgreSQL for several replicas.
  *
  * Why one writer: SQLite allows one writer at a time. Letting every HTTP
  * thread write means they fight over the lock (busy waits, "database is
@@ -24,32 +24,28 @@
 
 #define SQ_DEFAULT_READERS 8
 #define SQ_MAX_READERS 64
-#define SQ_BUSY_TIMEOUT_MS 30000
 
 /* ---------------- small helpers ---------------- */
 
 int store_sq_dberr(struct sq_conn *c, struct cap_error *err, const char *what)
 {
     return cap_err(err, CAP_EINTERNAL, "Database error while %s: %s", what,
-                   c && c->db ? sqlite3_errmsg(c->db) : "no connection");
+                   c && c->db ? sq_errmsg(c->db) : "no connection");
 }
 
-sqlite3_stmt *store_sq_stmt(struct sq_conn *c, const char *sql, struct cap_error *err)
+struct sq_stmt *store_sq_stmt(struct sq_conn *c, const char *sql, struct cap_error *err)
 {
     size_t h = (size_t)(((uintptr_t)sql >> 3) * 2654435761u) % SQ_CACHE_SLOTS;
     for (size_t i = 0; i < SQ_CACHE_SLOTS; i++) {
         size_t k = (h + i) % SQ_CACHE_SLOTS;
         if (c->keys[k] == sql) {
-            sqlite3_reset(c->stmts[k]);
-            sqlite3_clear_bindings(c->stmts[k]);
+            sq_reset(c->stmts[k]);
             return c->stmts[k];
         }
         if (!c->keys[k]) {
-            sqlite3_stmt *st = NULL;
-            if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
-                SQLITE_OK) {
-                cap_err(err, CAP_EINTERNAL, "Database error while preparing a query: %s",
-                        sqlite3_errmsg(c->db));
+            struct sq_stmt *st = c->db->drv->prepare(c->db, sql, true);
+            if (!st) {
+                store_sq_dberr(c, err, "preparing a query");
                 return NULL;
             }
             c->keys[k] = sql;
@@ -61,83 +57,55 @@ sqlite3_stmt *store_sq_stmt(struct sq_conn *c, const char *sql, struct cap_error
     return NULL;
 }
 
-sqlite3_stmt *store_sq_prepare(struct sq_conn *c, const char *sql, struct cap_error *err)
+struct sq_stmt *store_sq_prepare(struct sq_conn *c, const char *sql, struct cap_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    struct sq_stmt *st = c->db->drv->prepare(c->db, sql, false);
+    if (!st)
         store_sq_dberr(c, err, "preparing a query");
-        sqlite3_finalize(st);
-        return NULL;
-    }
     return st;
 }
 
 int store_sq_exec(struct sq_conn *c, const char *sql, struct cap_error *err)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = cap_err(err, CAP_EINTERNAL, "Database error: %s", msg ? msg : "unknown");
-        sqlite3_free(msg);
-        return rc;
-    }
+    if (sq_exec(c->db, sql) < 0)
+        return cap_err(err, CAP_EINTERNAL, "Database error: %s", sq_errmsg(c->db));
     return 0;
 }
 
-int store_sq_step_done(struct sq_conn *c, sqlite3_stmt *st, struct cap_error *err,
+int store_sq_step_done(struct sq_conn *c, struct sq_stmt *st, struct cap_error *err,
                        const char *what)
 {
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    int rc = sq_step(st);
+    if (rc != SQ_DONE && rc != SQ_ROW) {
         int r = store_sq_dberr(c, err, what);
-        sqlite3_reset(st);
+        sq_reset(st);
         return r;
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return 0;
 }
 
-void store_sq_bind_text(sqlite3_stmt *st, int i, const char *s)
+void store_sq_bind_text(struct sq_stmt *st, int i, const char *s)
 {
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
+    struct sq_bind b = SQ_TEXT(s);
+    st->drv->bind(st, i, &b);
 }
 
-void store_sq_bind(sqlite3_stmt *st, const struct sq_bind *args, size_t n)
+void store_sq_bind(struct sq_stmt *st, const struct sq_bind *args, size_t n)
 {
     store_sq_bind_at(st, 1, args, n);
 }
 
-void store_sq_bind_at(sqlite3_stmt *st, int first, const struct sq_bind *args, size_t n)
+void store_sq_bind_at(struct sq_stmt *st, int first, const struct sq_bind *args, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        const struct sq_bind *b = &args[i];
-        int idx = first + (int)i;
-        switch (b->kind) {
-        case SQ_B_INT:
-            sqlite3_bind_int64(st, idx, b->i);
-            break;
-        case SQ_B_DBL:
-            sqlite3_bind_double(st, idx, b->d);
-            break;
-        case SQ_B_TEXT:
-            store_sq_bind_text(st, idx, b->s);
-            break;
-        case SQ_B_BLOB:
-            sqlite3_bind_blob64(st, idx, b->blob, b->len, SQLITE_STATIC);
-            break;
-        case SQ_B_NULL:
-            sqlite3_bind_null(st, idx);
-            break;
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        st->drv->bind(st, first + (int)i, &args[i]);
 }
 
-sqlite3_stmt *store_sq_stmt_bind(struct sq_conn *c, const char *sql, const struct sq_bind *args,
-                                 size_t n, struct cap_error *err)
+struct sq_stmt *store_sq_stmt_bind(struct sq_conn *c, const char *sql, const struct sq_bind *args,
+                                   size_t n, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(c, sql, err);
+    struct sq_stmt *st = store_sq_stmt(c, sql, err);
     if (st)
         store_sq_bind(st, args, n);
     return st;
@@ -146,13 +114,31 @@ sqlite3_stmt *store_sq_stmt_bind(struct sq_conn *c, const char *sql, const struc
 int store_sq_run(struct sq_conn *c, const char *sql, const struct sq_bind *args, size_t n,
                  struct cap_error *err, const char *what)
 {
-    sqlite3_stmt *st = store_sq_stmt_bind(c, sql, args, n, err);
+    struct sq_stmt *st = store_sq_stmt_bind(c, sql, args, n, err);
     return st ? store_sq_step_done(c, st, err, what) : -CAP_EINTERNAL;
 }
 
-const char *store_sq_col_text(sqlite3_stmt *st, int i)
+int store_sq_insert_id(struct sq_conn *c, const char *sql, const struct sq_bind *args, size_t n,
+                       int64_t *id, struct cap_error *err, const char *what)
 {
-    return (const char *)sqlite3_column_text(st, i);
+    struct sq_stmt *st = store_sq_stmt_bind(c, sql, args, n, err);
+    if (!st)
+        return -CAP_EINTERNAL;
+    int rc = sq_step(st);
+    if (rc == SQ_ROW) {
+        *id = sq_col_int(st, 0);
+        /* SQLite writes the row while stepping to the end. */
+        rc = sq_step(st) == SQ_DONE ? 1 : store_sq_dberr(c, err, what);
+    } else {
+        rc = rc == SQ_DONE ? 0 : store_sq_dberr(c, err, what);
+    }
+    sq_reset(st);
+    return rc;
+}
+
+const char *store_sq_col_text(struct sq_stmt *st, int i)
+{
+    return st->drv->col_text(st, i);
 }
 
 bool store_sq_parse_id(const char *s, int64_t *out)
@@ -196,12 +182,12 @@ int store_sq_page_offset(const char *token, int64_t *offset, struct cap_error *e
     return 0;
 }
 
-int store_sq_kv_array(struct sq_conn *c, sqlite3_stmt *st, cJSON *obj, const char *name,
+int store_sq_kv_array(struct sq_conn *c, struct sq_stmt *st, cJSON *obj, const char *name,
                       struct cap_error *err)
 {
     cJSON *arr = NULL;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = sq_step(st)) == SQ_ROW) {
         if (!arr)
             arr = cJSON_AddArrayToObject(obj, name);
         cJSON *kv = cJSON_CreateObject();
@@ -209,8 +195,8 @@ int store_sq_kv_array(struct sq_conn *c, sqlite3_stmt *st, cJSON *obj, const cha
         cJSON_AddStringToObject(kv, "value", store_sq_col_text(st, 1));
         cJSON_AddItemToArray(arr, kv);
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading key/value pairs");
+    sq_reset(st);
+    return rc == SQ_DONE ? 0 : store_sq_dberr(c, err, "reading key/value pairs");
 }
 
 /* Our own small word lists for generated run and model names. */
@@ -246,59 +232,13 @@ static void conn_close(struct sq_conn *c)
 {
     for (size_t i = 0; i < SQ_CACHE_SLOTS; i++) {
         if (c->keys[i])
-            sqlite3_finalize(c->stmts[i]);
+            sq_finalize(c->stmts[i]);
         c->keys[i] = NULL;
         c->stmts[i] = NULL;
     }
-    if (c->db && sqlite3_close(c->db) != SQLITE_OK)
-        cap_log(CAP_LOG_WARN, "store: closing a connection: %s", sqlite3_errmsg(c->db));
+    if (c->db)
+        c->db->drv->close(c->db);
     c->db = NULL;
-}
-
-static int conn_open(struct sq_conn *c, const char *path, bool writer, struct cap_error *err)
-{
-    int flags = SQLITE_OPEN_NOMUTEX |
-                (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
-    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
-        int rc = cap_err(err, CAP_EINTERNAL, "Cannot open database '%s': %s", path,
-                         c->db ? sqlite3_errmsg(c->db) : "out of memory");
-        sqlite3_close(c->db);
-        c->db = NULL;
-        return rc;
-    }
-    sqlite3_extended_result_codes(c->db, 1);
-    sqlite3_busy_timeout(c->db, SQ_BUSY_TIMEOUT_MS);
-    /* foreign_keys is per connection. case_sensitive_like gives LIKE MLflow's
-     * case-sensitive meaning (ILIKE is LOWER() LIKE LOWER()). */
-    const char *common = "PRAGMA foreign_keys=ON;"
-                         "PRAGMA case_sensitive_like=ON;"
-                         "PRAGMA temp_store=MEMORY;"
-                         "PRAGMA mmap_size=268435456;";
-    int rc = store_sq_exec(c, common, err);
-    if (rc < 0)
-        return rc;
-    if (writer) {
-        /* WAL lets readers run beside the writer; synchronous=FULL syncs the
-         * WAL at every commit, so an acknowledged write survives power loss. */
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK ||
-            sqlite3_step(st) != SQLITE_ROW ||
-            strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
-            rc = cap_err(err, CAP_EINTERNAL, "Cannot switch database '%s' to WAL mode: %s",
-                         path, sqlite3_errmsg(c->db));
-            sqlite3_finalize(st);
-            return rc;
-        }
-        sqlite3_finalize(st);
-        rc = store_sq_exec(c,
-                           "PRAGMA synchronous=FULL;"
-                           "PRAGMA cache_size=-65536;"
-                           "PRAGMA journal_size_limit=67108864;",
-                           err);
-    } else {
-        rc = store_sq_exec(c, "PRAGMA cache_size=-16384;", err);
-    }
-    return rc;
 }
 
 struct sq_conn *store_sq_reader(struct sq *s)
@@ -335,24 +275,22 @@ int store_sq_read(struct sq *s, sq_job_fn fn, void *arg, struct cap_error *err)
 
 int store_sq_read_begin(struct sq_conn *c, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(c, "BEGIN", err);
-    return st ? store_sq_step_done(c, st, err, "starting a read") : -CAP_EINTERNAL;
+    if (sq_exec(c->db, c->db->drv->begin_read) < 0)
+        return store_sq_dberr(c, err, "starting a read");
+    return 0;
 }
 
 void store_sq_read_end(struct sq_conn *c)
 {
-    sqlite3_stmt *st = store_sq_stmt(c, "COMMIT", NULL);
-    if (!st || sqlite3_step(st) != SQLITE_DONE)
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-    if (st)
-        sqlite3_reset(st);
+    if (sq_exec(c->db, "COMMIT") < 0)
+        sq_exec(c->db, "ROLLBACK");
 }
 
 /* ---------------- the writer ---------------- */
 
 static int run_stmt(struct sq_conn *c, const char *sql, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(c, sql, err);
+    struct sq_stmt *st = store_sq_stmt(c, sql, err);
     return st ? store_sq_step_done(c, st, err, sql) : -CAP_EINTERNAL;
 }
 
@@ -378,7 +316,8 @@ static void run_group(struct sq *s, struct sq_job *jobs)
         struct sq_job *first = j;
         struct cap_error terr;
         cap_err_clear(&terr);
-        if (run_stmt(c, "BEGIN IMMEDIATE", &terr) < 0) {
+        if (sq_exec(c->db, c->db->drv->begin_write) < 0) {
+            store_sq_dberr(c, &terr, "starting a write");
             for (; j; j = j->next) {
                 j->rc = -CAP_EINTERNAL;
                 j->err = terr;
@@ -395,14 +334,14 @@ static void run_group(struct sq *s, struct sq_job *jobs)
             j->rc = j->fn(s, c, j->arg, &j->err);
             if (j->rc > 0)
                 j->rc = 0;
-            if (sqlite3_get_autocommit(c->db)) {
+            if (!sq_in_txn(c->db)) {
                 /* SQLite rolled the whole transaction back: the jobs before
                  * this one in the group are lost too. */
                 if (j->rc == 0)
                     j->rc = cap_err(&j->err, CAP_EINTERNAL,
                                     "Database error: the transaction was aborted");
                 cap_err(&terr, CAP_EINTERNAL, "Database error: the transaction was aborted: %s",
-                        sqlite3_errmsg(c->db));
+                        sq_errmsg(c->db));
                 fail_group(first, j, &terr);
                 aborted = true;
                 continue;
@@ -419,7 +358,7 @@ static void run_group(struct sq *s, struct sq_job *jobs)
         if (aborted)
             continue;
         if (run_stmt(c, "COMMIT", &terr) < 0) {
-            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+            sq_exec(c->db, "ROLLBACK");
             fail_group(first, j, &terr);
         }
     }
@@ -481,19 +420,12 @@ static void sq_free(struct sq *s)
         conn_close(&s->readers[i]);
     free(s->readers);
     if (s->writer.db) {
-        /* Let the planner keep good statistics, then fold the WAL back into
-         * the database so the file is complete on its own. */
-        sqlite3_exec(s->writer.db, "PRAGMA analysis_limit=10000; PRAGMA optimize", NULL, NULL,
-                     NULL);
         for (size_t i = 0; i < SQ_CACHE_SLOTS; i++) {
             if (s->writer.keys[i])
-                sqlite3_finalize(s->writer.stmts[i]);
+                sq_finalize(s->writer.stmts[i]);
             s->writer.keys[i] = NULL;
         }
-        if (sqlite3_exec(s->writer.db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) !=
-            SQLITE_OK)
-            cap_log(CAP_LOG_WARN, "store: final checkpoint failed: %s",
-                    sqlite3_errmsg(s->writer.db));
+        s->writer.db->drv->tidy(s->writer.db);
     }
     conn_close(&s->writer);
     pthread_mutex_destroy(&s->qmu);
@@ -523,10 +455,12 @@ static void sq_close(void *impl)
     sq_free(s);
 }
 
-int store_sqlite_open(const char *path, const char *artifact_prefix, int read_connections,
-                      void **impl, struct cap_error *err)
+int store_sql_open(const struct sq_driver *drv, const char *target, const char *artifact_prefix,
+                   int read_connections, void **impl, struct cap_error *err)
 {
+    const char *path = target;
     struct sq *s = cap_xcalloc(1, sizeof *s);
+    s->drv = drv;
     s->path = cap_xstrdup(path);
     s->artifact_prefix = cap_xstrdup(artifact_prefix);
     store_sq_runs_sql_init(s);
@@ -543,7 +477,8 @@ int store_sqlite_open(const char *path, const char *artifact_prefix, int read_co
     pthread_mutex_init(&s->rmu, NULL);
     pthread_cond_init(&s->rcv, NULL);
     int rc;
-    if ((rc = conn_open(&s->writer, path, true, err)) < 0 ||
+    s->writer.owner = s;
+    if ((rc = drv->open(path, true, &s->writer.db, err)) < 0 ||
         (rc = store_sq_migrate(&s->writer, s->artifact_prefix, err)) < 0)
         goto fail;
     int n = read_connections > 0 ? read_connections : SQ_DEFAULT_READERS;
@@ -552,7 +487,8 @@ int store_sqlite_open(const char *path, const char *artifact_prefix, int read_co
     s->readers = cap_xcalloc((size_t)n, sizeof *s->readers);
     for (int i = 0; i < n; i++) {
         s->nreaders = i + 1;
-        if ((rc = conn_open(&s->readers[i], path, false, err)) < 0)
+        s->readers[i].owner = s;
+        if ((rc = drv->open(path, false, &s->readers[i].db, err)) < 0)
             goto fail;
         s->readers[i].next_free = s->free_readers;
         s->free_readers = &s->readers[i];
@@ -571,8 +507,8 @@ fail:
 }
 
 /* The operations of store_ops.def, each one store_sq_<name>. */
-const struct store_backend store_sqlite_backend = {
-    .name = "sqlite",
+const struct store_backend store_sql_backend = {
+    .name = "sql",
     .close = sq_close,
 #define STORE_OP(name, params, args, ...) .name = store_sq_##name,
 #include "store/store_ops.def"

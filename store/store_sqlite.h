@@ -1,6 +1,9 @@
-/* store_sqlite.h - what the files of the SQLite backend share: connections
+/* store_sqlite.h - what the files of the SQL store share: connections
  * with their prepared-statement caches, the writer queue (group commit), the
- * read-connection pool and small helpers. Internal to store/.
+ * read-connection pool and small helpers. The store was written for SQLite
+ * and keeps its file names; since the engine became a driver (store_db.h)
+ * the same files run on PostgreSQL too, and store_sq_ reads "SQL store".
+ * Internal to store/.
  *
  * Threads: every write is a job run by the one writer thread on the writer
  * connection inside its own SAVEPOINT of a shared transaction; every read
@@ -9,7 +12,7 @@
 #define CAP_STORE_SQLITE_H
 
 #include <pthread.h>
-#include <sqlite3.h>
+#include "store/store_db.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -21,10 +24,12 @@
  * the SQL string literal (every cached statement is a static string). */
 #define SQ_CACHE_SLOTS 256
 
+struct sq;
 struct sq_conn {
-    sqlite3 *db;
+    struct sq_db *db;
+    struct sq *owner;   /* the store, for SQL it built at open */
     const char *keys[SQ_CACHE_SLOTS];
-    sqlite3_stmt *stmts[SQ_CACHE_SLOTS];
+    struct sq_stmt *stmts[SQ_CACHE_SLOTS];
     struct sq_conn *next_free;
 };
 
@@ -45,11 +50,15 @@ struct sq_job {
 struct sq_keys;
 
 struct sq {
-    char *path;
+    const struct sq_driver *drv;
+    char *path;   /* the driver's target: a file path or a libpq URI */
     char *artifact_prefix;
     /* multi-row metric statements, see log_metrics in store_sqlite_runs.c */
     char *metric_sql[SQ_METRIC_CHUNKS];
     char *latest_sql[SQ_METRIC_CHUNKS];
+    /* store_sq_runs_fill's queries, with the driver's spellings */
+#define SQ_FILL_QUERIES 6
+    char *fill_sql[SQ_FILL_QUERIES];
 
     struct sq_conn writer;
     pthread_t writer_thread;
@@ -91,14 +100,14 @@ void store_sq_read_end(struct sq_conn *c);
 
 /* A cached statement, reset and with its bindings cleared; NULL (err set)
  * when it does not prepare. sql must be a string with static lifetime. */
-sqlite3_stmt *store_sq_stmt(struct sq_conn *c, const char *sql, struct cap_error *err);
-/* An uncached statement for SQL built at run time; sqlite3_finalize it. */
-sqlite3_stmt *store_sq_prepare(struct sq_conn *c, const char *sql, struct cap_error *err);
+struct sq_stmt *store_sq_stmt(struct sq_conn *c, const char *sql, struct cap_error *err);
+/* An uncached statement for SQL built at run time; sq_finalize it. */
+struct sq_stmt *store_sq_prepare(struct sq_conn *c, const char *sql, struct cap_error *err);
 int store_sq_exec(struct sq_conn *c, const char *sql, struct cap_error *err);
 /* -CAP_EINTERNAL with what failed and SQLite's message. */
 int store_sq_dberr(struct sq_conn *c, struct cap_error *err, const char *what);
-/* sqlite3_step + reset for statements that return no rows. */
-int store_sq_step_done(struct sq_conn *c, sqlite3_stmt *st, struct cap_error *err,
+/* sq_step + reset for statements that return no rows. */
+int store_sq_step_done(struct sq_conn *c, struct sq_stmt *st, struct cap_error *err,
                        const char *what);
 
 /* Binding parameters: a statement's values are given as one list, in the
@@ -107,17 +116,6 @@ int store_sq_step_done(struct sq_conn *c, sqlite3_stmt *st, struct cap_error *er
  *                  SQ_ARGS(SQ_TEXT(name), SQ_INT(id)), err, "renaming");
  * SQ_INT converts to int64_t, SQ_TEXT binds NULL for a NULL string, text
  * and blobs are bound without copying (they must outlive the step). */
-enum sq_bind_kind { SQ_B_INT, SQ_B_DBL, SQ_B_TEXT, SQ_B_BLOB, SQ_B_NULL };
-
-struct sq_bind {
-    enum sq_bind_kind kind;
-    int64_t i;
-    double d;
-    const char *s;
-    const void *blob;
-    size_t len;
-};
-
 #define SQ_INT(x) {.kind = SQ_B_INT, .i = (x)}
 #define SQ_DBL(x) {.kind = SQ_B_DBL, .d = (x)}
 #define SQ_TEXT(x) {.kind = SQ_B_TEXT, .s = (x)}
@@ -130,17 +128,22 @@ struct sq_bind {
 
 /* Binds args[0..n) to parameters 1..n; _at to first..first+n-1 (for
  * statements that insert several rows). */
-void store_sq_bind(sqlite3_stmt *st, const struct sq_bind *args, size_t n);
-void store_sq_bind_at(sqlite3_stmt *st, int first, const struct sq_bind *args, size_t n);
+void store_sq_bind(struct sq_stmt *st, const struct sq_bind *args, size_t n);
+void store_sq_bind_at(struct sq_stmt *st, int first, const struct sq_bind *args, size_t n);
 /* store_sq_stmt with its parameters bound; NULL (err set) when it does not
  * prepare. */
-sqlite3_stmt *store_sq_stmt_bind(struct sq_conn *c, const char *sql, const struct sq_bind *args,
+struct sq_stmt *store_sq_stmt_bind(struct sq_conn *c, const char *sql, const struct sq_bind *args,
                                  size_t n, struct cap_error *err);
 /* Prepares (cached), binds and runs a statement that returns no rows. */
 int store_sq_run(struct sq_conn *c, const char *sql, const struct sq_bind *args, size_t n,
                  struct cap_error *err, const char *what);
-void store_sq_bind_text(sqlite3_stmt *st, int i, const char *s);   /* NULL binds NULL */
-const char *store_sq_col_text(sqlite3_stmt *st, int i);            /* NULL stays NULL */
+/* Runs an INSERT ... RETURNING <key> (cached): 1 with *id set when it
+ * inserted a row, 0 when it inserted none (ON CONFLICT DO NOTHING). Both
+ * engines return the key this way; neither's last-insert-id is portable. */
+int store_sq_insert_id(struct sq_conn *c, const char *sql, const struct sq_bind *args, size_t n,
+                       int64_t *id, struct cap_error *err, const char *what);
+void store_sq_bind_text(struct sq_stmt *st, int i, const char *s);   /* NULL binds NULL */
+const char *store_sq_col_text(struct sq_stmt *st, int i);            /* NULL stays NULL */
 bool store_sq_parse_id(const char *s, int64_t *out);               /* decimal experiment id */
 
 /* Page tokens: base64 of {"offset":N}. */
@@ -149,7 +152,7 @@ int store_sq_page_offset(const char *token, int64_t *offset, struct cap_error *e
 
 /* Appends [{key, value}, ...] rows of a (key, value) statement to obj[name]
  * when there are any; the statement is stepped to the end and reset. */
-int store_sq_kv_array(struct sq_conn *c, sqlite3_stmt *st, cJSON *obj, const char *name,
+int store_sq_kv_array(struct sq_conn *c, struct sq_stmt *st, cJSON *obj, const char *name,
                       struct cap_error *err);
 /* A generated "<adjective>-<noun>-<number>" name; free() it. */
 char *store_sq_random_name(void);
@@ -197,7 +200,7 @@ int store_sq_experiment_active(struct sq_conn *c, const char *id, int64_t *eid, 
 #define SQ_EXP_COLUMNS                                                                    \
     "experiment_id, name, artifact_location, lifecycle_stage, creation_time, "            \
     "last_update_time"
-int store_sq_experiment_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+int store_sq_experiment_json(struct sq_conn *c, struct sq_stmt *row, cJSON **out,
                              struct cap_error *err);
 
 /* ---- store_sqlite_runs.c ---- */
@@ -205,7 +208,7 @@ int store_sq_experiment_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
 #define SQ_RUN_COLUMNS                                                                    \
     "r.rid, r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, "     \
     "r.end_time, r.artifact_uri, r.lifecycle_stage"
-cJSON *store_sq_run_info_json(sqlite3_stmt *row);
+cJSON *store_sq_run_info_json(struct sq_stmt *row);
 void store_sq_runs_sql_init(struct sq *s);
 void store_sq_runs_sql_free(struct sq *s);
 /* Fills data/inputs/outputs of n runs (rids[i] belongs to runs[i]) with a
@@ -218,7 +221,7 @@ int store_sq_runs_fill(struct sq_conn *c, const int64_t *rids, cJSON **runs, siz
     "lm.model_id, lm.experiment_id, lm.name, lm.artifact_uri, lm.status, "                 \
     "lm.creation_time, lm.last_updated_time, lm.source_run_id, lm.model_type, "            \
     "lm.lifecycle_stage"
-int store_sq_logged_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+int store_sq_logged_model_json(struct sq_conn *c, struct sq_stmt *row, cJSON **out,
                                struct cap_error *err);
 /* Adds {"name": name, "version": version} to the logged model's
  * mlflow.modelVersions tag (a JSON list, as MLflow writes it), inside the
@@ -232,7 +235,7 @@ int store_sq_logged_model_note_version(struct sq_conn *c, const char *model_id, 
 #define SQ_RM_COLUMNS                                                                     \
     "rm.model_key, rm.name, rm.creation_time, rm.last_updated_time, rm.user_id, "          \
     "rm.description"
-int store_sq_registered_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+int store_sq_registered_model_json(struct sq_conn *c, struct sq_stmt *row, cJSON **out,
                                    struct cap_error *err);
 /* A ModelVersion from a row of SQ_MV_COLUMNS (model_versions mv JOIN
  * registered_models rm), with its tags and aliases. */
@@ -240,7 +243,7 @@ int store_sq_registered_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON *
     "mv.mv_id, mv.model_key, rm.name, mv.version, mv.creation_time, "                      \
     "mv.last_updated_time, mv.user_id, mv.current_stage, mv.description, mv.source, "      \
     "mv.run_id, mv.status, mv.status_message, mv.run_link, mv.model_id"
-int store_sq_model_version_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+int store_sq_model_version_json(struct sq_conn *c, struct sq_stmt *row, cJSON **out,
                                 struct cap_error *err);
 
 /* ---- query builder (store_sqlite_query.c) ---- */
@@ -260,7 +263,7 @@ void store_sq_query_text(struct sq_query *q, const char *s);   /* binds s: it mu
 void store_sq_query_int(struct sq_query *q, int64_t i);
 void store_sq_query_num(struct sq_query *q, double d);
 const char *store_sq_query_own(struct sq_query *q, char *s);  /* q frees s */
-sqlite3_stmt *store_sq_query_prepare(struct sq_conn *c, struct sq_query *q, struct cap_error *err);
+struct sq_stmt *store_sq_query_prepare(struct sq_conn *c, struct sq_query *q, struct cap_error *err);
 /* Appends "<col> <op> <value(s)>" for one filter condition; numeric says
  * whether col holds numbers (text values are then parsed, or refused). */
 int store_sq_query_cmp(struct sq_query *q, const char *col, const struct filter_cond *c,
@@ -268,9 +271,9 @@ int store_sq_query_cmp(struct sq_query *q, const char *col, const struct filter_
 /* Steps a page query that asked for max + 1 rows: up to max rows become
  * JSON through row_json and are appended to list; the extra row, if any,
  * means another page, and *next_token is set to the token for it. */
-typedef int (*sq_row_json)(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+typedef int (*sq_row_json)(struct sq_conn *c, struct sq_stmt *row, cJSON **out,
                            struct cap_error *err);
-int store_sq_query_page(struct sq_conn *c, sqlite3_stmt *st, int max, int64_t offset,
+int store_sq_query_page(struct sq_conn *c, struct sq_stmt *st, int max, int64_t offset,
                         sq_row_json row_json, cJSON *list, char **next_token, const char *what,
                         struct cap_error *err);
 

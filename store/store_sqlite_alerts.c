@@ -42,7 +42,7 @@ static void add_parsed(cJSON *o, const char *key, const char *text)
 }
 
 /* A row of AL_RULE_COLUMNS. */
-static cJSON *rule_json(sqlite3_stmt *st)
+static cJSON *rule_json(struct sq_stmt *st)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "deployment", store_sq_col_text(st, 0));
@@ -51,7 +51,7 @@ static cJSON *rule_json(sqlite3_stmt *st)
     for (int i = 3; i < 7; i++) {
         static const char *const keys[] = {"created_at", "updated_at", "streak",
                                            "last_window_id"};
-        cJSON_AddNumberToObject(o, keys[i - 3], (double)sqlite3_column_int64(st, i));
+        cJSON_AddNumberToObject(o, keys[i - 3], (double)sq_col_int(st, i));
     }
     return o;
 }
@@ -64,25 +64,25 @@ static const char *delivery_name(int64_t d)
 
 /* A row of AL_EVENT_COLUMNS from column first on; full: with deployment,
  * rule, the parsed detail and the delivery state. */
-static cJSON *event_json(sqlite3_stmt *st, int first, bool full)
+static cJSON *event_json(struct sq_stmt *st, int first, bool full)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(st, first));
+    cJSON_AddNumberToObject(o, "id", (double)sq_col_int(st, first));
     if (full) {
         cJSON_AddStringToObject(o, "deployment", store_sq_col_text(st, first + 1));
         cJSON_AddStringToObject(o, "rule", store_sq_col_text(st, first + 2));
     }
     cJSON_AddStringToObject(o, "state", store_sq_col_text(st, first + 3));
-    cJSON_AddNumberToObject(o, "at_ms", (double)sqlite3_column_int64(st, first + 4));
-    if (sqlite3_column_type(st, first + 5) != SQLITE_NULL)
-        cJSON_AddNumberToObject(o, "value", sqlite3_column_double(st, first + 5));
-    if (sqlite3_column_type(st, first + 6) != SQLITE_NULL)
-        cJSON_AddNumberToObject(o, "window_id", (double)sqlite3_column_int64(st, first + 6));
+    cJSON_AddNumberToObject(o, "at_ms", (double)sq_col_int(st, first + 4));
+    if (!sq_col_null(st, first + 5))
+        cJSON_AddNumberToObject(o, "value", sq_col_dbl(st, first + 5));
+    if (!sq_col_null(st, first + 6))
+        cJSON_AddNumberToObject(o, "window_id", (double)sq_col_int(st, first + 6));
     if (!full)
         return o;
     add_parsed(o, "detail", store_sq_col_text(st, first + 7));
-    cJSON_AddStringToObject(o, "delivery", delivery_name(sqlite3_column_int64(st, first + 8)));
-    cJSON_AddNumberToObject(o, "attempts", (double)sqlite3_column_int64(st, first + 9));
+    cJSON_AddStringToObject(o, "delivery", delivery_name(sq_col_int(st, first + 8)));
+    cJSON_AddNumberToObject(o, "attempts", (double)sq_col_int(st, first + 9));
     return o;
 }
 
@@ -106,17 +106,17 @@ static int al_read(struct sq *s, sq_job_fn fn,
 }
 
 /* Steps st to its end, adding each row's make(st) to a new array a->out. */
-static int collect(struct sq_conn *c, sqlite3_stmt *st, cJSON *(*make)(sqlite3_stmt *),
+static int collect(struct sq_conn *c, struct sq_stmt *st, cJSON *(*make)(struct sq_stmt *),
                    struct al_job *a, const char *what, struct cap_error *err)
 {
     if (!st)
         return -CAP_EINTERNAL;
     a->out = cJSON_CreateArray();
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    while ((rc = sq_step(st)) == SQ_ROW)
         cJSON_AddItemToArray(a->out, make(st));
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_sq_dberr(c, err, what);
+    sq_reset(st);
+    return rc == SQ_DONE ? 0 : store_sq_dberr(c, err, what);
 }
 
 /* ---- rules ---- */
@@ -124,20 +124,20 @@ static int collect(struct sq_conn *c, sqlite3_stmt *st, cJSON *(*make)(sqlite3_s
 static int read_rule(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct al_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT " AL_RULE_COLUMNS " FROM alert_rules WHERE deployment = ? AND name = ?",
         SQ_ARGS(SQ_TEXT(a->deployment), SQ_TEXT(a->name)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    int rc = sq_step(st);
+    if (rc == SQ_ROW) {
         a->out = rule_json(st);
         rc = 0;
     } else {
-        rc = rc == SQLITE_DONE ? rule_not_found(a->deployment, a->name, err)
+        rc = rc == SQ_DONE ? rule_not_found(a->deployment, a->name, err)
                                : store_sq_dberr(c, err, "reading an alert rule");
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -183,7 +183,7 @@ int store_sq_alert_rule_get(void *impl, const char *deployment, const char *name
 static int read_rules(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct al_job *a = arg;
-    sqlite3_stmt *st =
+    struct sq_stmt *st =
         a->deployment
             ? store_sq_stmt_bind(c,
                                  "SELECT " AL_RULE_COLUMNS " FROM alert_rules WHERE deployment = ?"
@@ -210,36 +210,38 @@ static int insert_event(struct sq_conn *c, const struct store_alert_change *ch, 
                                          : (struct sq_bind)SQ_NULL;
     struct sq_bind window = ch->window_id > 0 ? (struct sq_bind)SQ_INT(ch->window_id)
                                               : (struct sq_bind)SQ_NULL;
-    int rc = store_sq_run(c,
+    int64_t new_id = 0;
+    int rc = store_sq_insert_id(c,
                           "INSERT INTO alert_events(deployment, rule, state, at_ms, value,"
-                          " window_id, detail, delivered) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          " window_id, detail, delivered) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                          " RETURNING id",
                           SQ_ARGS(SQ_TEXT(ch->deployment), SQ_TEXT(ch->rule),
                                   SQ_TEXT(ch->state), SQ_INT(ch->at_ms), value, window,
                                   SQ_TEXT(ch->detail_json),
                                   SQ_INT(ch->deliver ? STORE_ALERT_PENDING
                                                      : STORE_ALERT_NO_WEBHOOK)),
-                          err, "appending an alert event");
-    if (rc == 0 && id)
-        *id = sqlite3_last_insert_rowid(c->db);
-    return rc;
+                          &new_id, err, "appending an alert event");
+    if (rc >= 0 && id)
+        *id = new_id;
+    return rc < 0 ? rc : 0;
 }
 
 /* The state of the rule's last event ("firing", "resolved"), or "" when none. */
 static int last_state(struct sq_conn *c, const char *dep, const char *rule, char out[16],
                       struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt_bind(c,
+    struct sq_stmt *st = store_sq_stmt_bind(c,
                                           "SELECT state FROM alert_events WHERE deployment = ?"
                                           " AND rule = ? ORDER BY id DESC LIMIT 1",
                                           SQ_ARGS(SQ_TEXT(dep), SQ_TEXT(rule)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = sqlite3_step(st);
+    int rc = sq_step(st);
     out[0] = '\0';
-    if (rc == SQLITE_ROW)
+    if (rc == SQ_ROW)
         snprintf(out, 16, "%s", store_sq_col_text(st, 0) ? store_sq_col_text(st, 0) : "");
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading a state");
+    sq_reset(st);
+    return rc == SQ_ROW || rc == SQ_DONE ? 0 : store_sq_dberr(c, err, "reading a state");
 }
 
 static int job_rule_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
@@ -250,7 +252,7 @@ static int job_rule_delete(struct sq *s, struct sq_conn *c, void *arg, struct ca
                           "deleting an alert rule");
     if (rc < 0)
         return rc;
-    if (sqlite3_changes(c->db) == 0)
+    if (sq_changes(c->db) == 0)
         return rule_not_found(a->deployment, a->name, err);
     if (!a->changes)
         return 0;
@@ -284,7 +286,7 @@ static int job_append(struct sq *s, struct sq_conn *c, void *arg, struct cap_err
             return rc;
         if (a->ids)
             a->ids[i] = 0;
-        if (sqlite3_changes(c->db) == 0 || !ch->state)
+        if (sq_changes(c->db) == 0 || !ch->state)
             continue;
         if ((rc = insert_event(c, ch, a->ids ? &a->ids[i] : NULL, err)) < 0)
             return rc;
@@ -299,7 +301,7 @@ int store_sq_alert_event_append(void *impl, const struct store_alert_change *cha
     return store_sq_write(impl, job_append, &a, err);
 }
 
-static cJSON *event_full(sqlite3_stmt *st)
+static cJSON *event_full(struct sq_stmt *st)
 {
     return event_json(st, 0, true);
 }
@@ -310,7 +312,7 @@ static int read_events(struct sq *s, struct sq_conn *c, void *arg, struct cap_er
     /* Two statements rather than "? IS NULL OR deployment = ?", which would
      * keep SQLite off the (deployment, id) index. One more row than asked
      * tells whether there is a next page. */
-    sqlite3_stmt *st =
+    struct sq_stmt *st =
         a->deployment
             ? store_sq_stmt_bind(c,
                                  "SELECT " AL_EVENT_COLUMNS " FROM alert_events WHERE"
@@ -364,10 +366,10 @@ int store_sq_alert_event_list(void *impl, const char *deployment, int max_result
 
 /* A row of AL_RULE_COLUMNS followed by the last event's id, state, at_ms,
  * value and window_id (NULLs when none). */
-static cJSON *state_json(sqlite3_stmt *st)
+static cJSON *state_json(struct sq_stmt *st)
 {
     cJSON *o = rule_json(st);
-    if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+    if (!sq_col_null(st, 7))
         cJSON_AddItemToObject(o, "last_event", event_json(st, 7, false));
     return o;
 }
@@ -381,7 +383,7 @@ static cJSON *state_json(sqlite3_stmt *st)
 static int read_states(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct al_job *a = arg;
-    sqlite3_stmt *st =
+    struct sq_stmt *st =
         a->deployment
             ? store_sq_stmt_bind(c, AL_STATE_SELECT " WHERE r.deployment = ? ORDER BY r.name",
                                  SQ_ARGS(SQ_TEXT(a->deployment)), err)
@@ -399,7 +401,7 @@ int store_sq_alert_state_list(void *impl, const char *deployment, cJSON **out,
 static int read_pending(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct al_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(c,
+    struct sq_stmt *st = store_sq_stmt_bind(c,
                                           "SELECT " AL_EVENT_COLUMNS " FROM alert_events"
                                           " WHERE delivered = 0 ORDER BY id LIMIT ?",
                                           SQ_ARGS(SQ_INT(a->max)), err);

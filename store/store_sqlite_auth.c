@@ -19,19 +19,19 @@ struct au_job {
 /* The user's id, or 0 (err set: RESOURCE_DOES_NOT_EXIST) when absent. */
 static int64_t user_id(struct sq_conn *c, const char *username, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt_bind(c, "SELECT id FROM auth_users WHERE username = ?1",
+    struct sq_stmt *st = store_sq_stmt_bind(c, "SELECT id FROM auth_users WHERE username = ?1",
                                           SQ_ARGS(SQ_TEXT(username)), err);
     if (!st)
         return 0;
     int64_t id = 0;
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        id = sqlite3_column_int64(st, 0);
-    else if (step == SQLITE_DONE)
+    int step = sq_step(st);
+    if (step == SQ_ROW)
+        id = sq_col_int(st, 0);
+    else if (step == SQ_DONE)
         cap_err(err, CAP_ENOTFOUND, "User with username=%.200s not found", username);
     else
         store_sq_dberr(c, err, "reading a user");
-    sqlite3_reset(st);
+    sq_reset(st);
     return id;
 }
 
@@ -61,24 +61,24 @@ static int job_user_get(struct sq *s, struct sq_conn *c, void *arg, struct cap_e
 {
     (void)s;
     struct au_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT id, username, password_hash, is_admin FROM auth_users WHERE username = ?1",
         SQ_ARGS(SQ_TEXT(a->username)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = 0, step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
+    int rc = 0, step = sq_step(st);
+    if (step == SQ_ROW) {
         a->out = cJSON_CreateObject();
-        cJSON_AddNumberToObject(a->out, "id", (double)sqlite3_column_int64(st, 0));
+        cJSON_AddNumberToObject(a->out, "id", (double)sq_col_int(st, 0));
         cJSON_AddStringToObject(a->out, "username", store_sq_col_text(st, 1));
         cJSON_AddStringToObject(a->out, "password_hash", store_sq_col_text(st, 2));
-        cJSON_AddBoolToObject(a->out, "is_admin", sqlite3_column_int(st, 3) != 0);
-    } else if (step == SQLITE_DONE) {
+        cJSON_AddBoolToObject(a->out, "is_admin", sq_col_int(st, 3) != 0);
+    } else if (step == SQ_DONE) {
         rc = cap_err(err, CAP_ENOTFOUND, "User with username=%.200s not found", a->username);
     } else {
         rc = store_sq_dberr(c, err, "reading a user");
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -139,15 +139,15 @@ static int job_user_count(struct sq *s, struct sq_conn *c, void *arg, struct cap
 {
     (void)s;
     struct au_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt(c, "SELECT COUNT(*) FROM auth_users", err);
+    struct sq_stmt *st = store_sq_stmt(c, "SELECT COUNT(*) FROM auth_users", err);
     if (!st)
         return -CAP_EINTERNAL;
     int rc = 0;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        a->count = sqlite3_column_int64(st, 0);
+    if (sq_step(st) == SQ_ROW)
+        a->count = sq_col_int(st, 0);
     else
         rc = store_sq_dberr(c, err, "counting users");
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -163,21 +163,21 @@ int store_sq_auth_user_count(void *impl, int64_t *out, struct cap_error *err)
  * when there is none, < 0 on error. */
 static int perm_row(struct sq_conn *c, struct au_job *a, int64_t id, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "SELECT permission FROM auth_permissions WHERE kind = ?1 AND resource = ?2 "
         "AND user_id = ?3",
         SQ_ARGS(SQ_TEXT(a->kind), SQ_TEXT(a->resource), SQ_INT(id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = 0, step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
+    int rc = 0, step = sq_step(st);
+    if (step == SQ_ROW) {
         a->perm = cap_xstrdup(store_sq_col_text(st, 0));
         rc = 1;
-    } else if (step != SQLITE_DONE) {
+    } else if (step != SQ_DONE) {
         rc = store_sq_dberr(c, err, "reading a permission");
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -280,7 +280,7 @@ static int job_perm_list(struct sq *s, struct sq_conn *c, void *arg, struct cap_
 {
     (void)s;
     struct au_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "SELECT p.resource, p.permission FROM auth_permissions p JOIN auth_users u "
         "ON u.id = p.user_id WHERE u.username = ?1 AND p.kind = ?2",
@@ -289,10 +289,10 @@ static int job_perm_list(struct sq *s, struct sq_conn *c, void *arg, struct cap_
         return -CAP_EINTERNAL;
     a->out = cJSON_CreateObject();
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+    while ((step = sq_step(st)) == SQ_ROW)
         cJSON_AddStringToObject(a->out, store_sq_col_text(st, 0), store_sq_col_text(st, 1));
-    int rc = step == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading permissions");
-    sqlite3_reset(st);
+    int rc = step == SQ_DONE ? 0 : store_sq_dberr(c, err, "reading permissions");
+    sq_reset(st);
     return rc;
 }
 
@@ -351,7 +351,7 @@ static int job_token_create(struct sq *s, struct sq_conn *c, void *arg, struct c
     int64_t uid = user_id(c, a->username, err);
     if (!uid)
         return -err->code;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "INSERT INTO auth_tokens(user_id, name, token_hash, created_at, expires_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
@@ -361,12 +361,12 @@ static int job_token_create(struct sq *s, struct sq_conn *c, void *arg, struct c
     if (!st)
         return -CAP_EINTERNAL;
     int rc = 0;
-    if (sqlite3_step(st) != SQLITE_ROW)
+    if (sq_step(st) != SQ_ROW)
         rc = store_sq_dberr(c, err, "storing a token");
     else
-        a->id = sqlite3_column_int64(st, 0);
-    sqlite3_step(st);
-    sqlite3_reset(st);
+        a->id = sq_col_int(st, 0);
+    sq_step(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -385,26 +385,26 @@ static int job_token_find(struct sq *s, struct sq_conn *c, void *arg, struct cap
 {
     (void)s;
     struct tok_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "SELECT u.id, u.username, u.is_admin, t.expires_at FROM auth_tokens t JOIN auth_users u "
         "ON u.id = t.user_id WHERE t.token_hash = ?1",
         SQ_ARGS(SQ_TEXT(a->hash)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = 0, step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
+    int rc = 0, step = sq_step(st);
+    if (step == SQ_ROW) {
         a->out = cJSON_CreateObject();
-        cJSON_AddNumberToObject(a->out, "id", (double)sqlite3_column_int64(st, 0));
+        cJSON_AddNumberToObject(a->out, "id", (double)sq_col_int(st, 0));
         cJSON_AddStringToObject(a->out, "username", store_sq_col_text(st, 1));
-        cJSON_AddBoolToObject(a->out, "is_admin", sqlite3_column_int(st, 2) != 0);
-        cJSON_AddNumberToObject(a->out, "expires_at", (double)sqlite3_column_int64(st, 3));
-    } else if (step == SQLITE_DONE) {
+        cJSON_AddBoolToObject(a->out, "is_admin", sq_col_int(st, 2) != 0);
+        cJSON_AddNumberToObject(a->out, "expires_at", (double)sq_col_int(st, 3));
+    } else if (step == SQ_DONE) {
         rc = cap_err(err, CAP_ENOTFOUND, "No such token");
     } else {
         rc = store_sq_dberr(c, err, "reading a token");
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -425,7 +425,7 @@ static int job_token_list(struct sq *s, struct sq_conn *c, void *arg, struct cap
     int64_t uid = user_id(c, a->username, err);
     if (!uid)
         return -err->code;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT id, name, created_at, expires_at FROM auth_tokens WHERE user_id = ?1 "
            "ORDER BY id",
         SQ_ARGS(SQ_INT(uid)), err);
@@ -433,16 +433,16 @@ static int job_token_list(struct sq *s, struct sq_conn *c, void *arg, struct cap
         return -CAP_EINTERNAL;
     a->out = cJSON_CreateArray();
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sq_step(st)) == SQ_ROW) {
         cJSON *t = cJSON_CreateObject();
-        cJSON_AddNumberToObject(t, "id", (double)sqlite3_column_int64(st, 0));
+        cJSON_AddNumberToObject(t, "id", (double)sq_col_int(st, 0));
         cJSON_AddStringToObject(t, "name", store_sq_col_text(st, 1));
-        cJSON_AddNumberToObject(t, "created_at", (double)sqlite3_column_int64(st, 2));
-        cJSON_AddNumberToObject(t, "expires_at", (double)sqlite3_column_int64(st, 3));
+        cJSON_AddNumberToObject(t, "created_at", (double)sq_col_int(st, 2));
+        cJSON_AddNumberToObject(t, "expires_at", (double)sq_col_int(st, 3));
         cJSON_AddItemToArray(a->out, t);
     }
-    int rc = step == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading tokens");
-    sqlite3_reset(st);
+    int rc = step == SQ_DONE ? 0 : store_sq_dberr(c, err, "reading tokens");
+    sq_reset(st);
     return rc;
 }
 
@@ -466,7 +466,7 @@ static int job_token_delete(struct sq *s, struct sq_conn *c, void *arg, struct c
         return -err->code;
     int rc = store_sq_run(c, "DELETE FROM auth_tokens WHERE id = ?1 AND user_id = ?2",
                           SQ_ARGS(SQ_INT(a->id), SQ_INT(uid)), err, "deleting a token");
-    if (rc == 0 && sqlite3_changes(c->db) == 0)
+    if (rc == 0 && sq_changes(c->db) == 0)
         rc = cap_err(err, CAP_ENOTFOUND, "User '%.200s' has no token with id %lld", a->username,
                      (long long)a->id);
     return rc;

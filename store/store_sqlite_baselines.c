@@ -21,20 +21,20 @@ static int not_found(const char *target, struct cap_error *err)
 /* The target's folder into a->old_path; 0 when found, 1 when not. */
 static int read_path(struct sq_conn *c, struct bl_job *a, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT artifact_path FROM monitor_baselines WHERE target = ?",
         SQ_ARGS(SQ_TEXT(a->target)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    int rc = sq_step(st);
+    if (rc == SQ_ROW) {
         free(a->old_path); /* (a job may run again after its group failed) */
         a->old_path = cap_xstrdup(store_sq_col_text(st, 0));
         rc = 0;
     } else {
-        rc = rc == SQLITE_DONE ? 1 : store_sq_dberr(c, err, "reading a baseline");
+        rc = rc == SQ_DONE ? 1 : store_sq_dberr(c, err, "reading a baseline");
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -66,7 +66,7 @@ int store_sq_baseline_put(void *impl, const char *target, const char *artifact_p
     return rc < 0 ? rc : 0;
 }
 
-static cJSON *meta_json(sqlite3_stmt *st, int col)
+static cJSON *meta_json(struct sq_stmt *st, int col)
 {
     const char *text = store_sq_col_text(st, col);
     cJSON *m = text ? cJSON_Parse(text) : NULL;
@@ -88,19 +88,19 @@ static int bl_read(struct sq *s, sq_job_fn fn,
 static int read_one(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct bl_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(c, "SELECT meta FROM monitor_baselines WHERE target = ?",
+    struct sq_stmt *st = store_sq_stmt_bind(c, "SELECT meta FROM monitor_baselines WHERE target = ?",
                                           SQ_ARGS(SQ_TEXT(a->target)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    int rc = sq_step(st);
+    if (rc == SQ_ROW) {
         a->out = meta_json(st, 0);
         rc = 0;
     } else {
-        rc = rc == SQLITE_DONE ? not_found(a->target, err)
+        rc = rc == SQ_DONE ? not_found(a->target, err)
                                : store_sq_dberr(c, err, "reading a baseline");
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -115,16 +115,16 @@ int store_sq_baseline_get(void *impl, const char *target, cJSON **meta, struct c
 static int read_all(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct bl_job *a = arg;
-    sqlite3_stmt *st =
+    struct sq_stmt *st =
         store_sq_stmt(c, "SELECT meta FROM monitor_baselines ORDER BY target", err);
     if (!st)
         return -CAP_EINTERNAL;
     a->out = cJSON_CreateArray();
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    while ((rc = sq_step(st)) == SQ_ROW)
         cJSON_AddItemToArray(a->out, meta_json(st, 0));
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "listing baselines");
+    sq_reset(st);
+    return rc == SQ_DONE ? 0 : store_sq_dberr(c, err, "listing baselines");
 }
 
 int store_sq_baseline_list(void *impl, cJSON **out, struct cap_error *err)

@@ -21,22 +21,22 @@ struct dv_job {
 };
 
 /* The version object of a row selected with VERSION_COLS. */
-static cJSON *version_json(sqlite3_stmt *st)
+static cJSON *version_json(struct sq_stmt *st)
 {
     cJSON *meta = cJSON_Parse(store_sq_col_text(st, 9));
     cJSON *o = cJSON_IsObject(meta) ? meta : cJSON_CreateObject();
     if (o != meta)
         cJSON_Delete(meta);
     cJSON_AddStringToObject(o, "name", store_sq_col_text(st, 0));
-    cJSON_AddNumberToObject(o, "version", (double)sqlite3_column_int64(st, 1));
+    cJSON_AddNumberToObject(o, "version", (double)sq_col_int(st, 1));
     cJSON_AddStringToObject(o, "hash", store_sq_col_text(st, 2));
-    cJSON_AddNumberToObject(o, "size", (double)sqlite3_column_int64(st, 3));
-    cJSON_AddNumberToObject(o, "files", (double)sqlite3_column_int64(st, 4));
+    cJSON_AddNumberToObject(o, "size", (double)sq_col_int(st, 3));
+    cJSON_AddNumberToObject(o, "files", (double)sq_col_int(st, 4));
     cJSON_AddStringToObject(o, "author", store_sq_col_text(st, 5));
-    cJSON_AddNumberToObject(o, "created_at", (double)sqlite3_column_int64(st, 6));
+    cJSON_AddNumberToObject(o, "created_at", (double)sq_col_int(st, 6));
     cJSON_AddStringToObject(o, "message", store_sq_col_text(st, 7));
-    if (sqlite3_column_type(st, 8) != SQLITE_NULL)
-        cJSON_AddNumberToObject(o, "parent", (double)sqlite3_column_int64(st, 8));
+    if (!sq_col_null(st, 8))
+        cJSON_AddNumberToObject(o, "parent", (double)sq_col_int(st, 8));
     return o;
 }
 
@@ -51,20 +51,20 @@ static int job_add(struct sq *s, struct sq_conn *c, void *arg, struct cap_error 
                           SQ_ARGS(SQ_TEXT(v->name), SQ_INT(now)), err, "creating a dataset");
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "UPDATE data_names SET next_version = next_version + 1 WHERE name = ?1 "
            "RETURNING next_version - 1",
         SQ_ARGS(SQ_TEXT(v->name)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (sq_step(st) != SQ_ROW) {
         rc = store_sq_dberr(c, err, "numbering a dataset version");
-        sqlite3_reset(st);
+        sq_reset(st);
         return rc;
     }
-    a->version = sqlite3_column_int64(st, 0);
-    sqlite3_step(st);
-    sqlite3_reset(st);
+    a->version = sq_col_int(st, 0);
+    sq_step(st);
+    sq_reset(st);
     return store_sq_run(c,
                         "INSERT INTO data_versions(" VERSION_COLS ") VALUES "
                         "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULLIF(?9, 0), ?10)",
@@ -86,13 +86,13 @@ int store_sq_data_version_add(void *impl, const struct store_data_version *v, in
 
 /* Collects the rows of st (VERSION_COLS) into a->out, an array; with a tag
  * "K=V", only those whose meta's tags hold it. */
-static int collect(struct sq_conn *c, sqlite3_stmt *st, struct dv_job *a, int max,
+static int collect(struct sq_conn *c, struct sq_stmt *st, struct dv_job *a, int max,
                    struct cap_error *err)
 {
     const char *eq = a->tag ? strchr(a->tag, '=') : NULL;
     a->out = cJSON_CreateArray();
-    int step = SQLITE_DONE;
-    while (max != 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    int step = SQ_DONE;
+    while (max != 0 && (step = sq_step(st)) == SQ_ROW) {
         cJSON *o = version_json(st);
         if (eq) {
             char key[256];
@@ -107,27 +107,27 @@ static int collect(struct sq_conn *c, sqlite3_stmt *st, struct dv_job *a, int ma
         cJSON_AddItemToArray(a->out, o);
         max--;
     }
-    int rc = max != 0 && step != SQLITE_DONE ? store_sq_dberr(c, err, "reading datasets") : 0;
-    sqlite3_reset(st);
+    int rc = max != 0 && step != SQ_DONE ? store_sq_dberr(c, err, "reading datasets") : 0;
+    sq_reset(st);
     return rc;
 }
 
 static int has_versions(struct sq_conn *c, const char *name, bool *known, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT 1 FROM data_versions WHERE name = ?1 LIMIT 1", SQ_ARGS(SQ_TEXT(name)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int step = sqlite3_step(st);
-    *known = step == SQLITE_ROW;
-    sqlite3_reset(st);
-    return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading datasets");
+    int step = sq_step(st);
+    *known = step == SQ_ROW;
+    sq_reset(st);
+    return step == SQ_ROW || step == SQ_DONE ? 0 : store_sq_dberr(c, err, "reading datasets");
 }
 
 static int run_get(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct dv_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "SELECT " VERSION_COLS " FROM data_versions WHERE name = ?1 AND (?2 = 0 OR version = ?2) "
         "ORDER BY version DESC",
@@ -165,7 +165,7 @@ int store_sq_data_version_get(void *impl, const char *name, int64_t version, con
 static int run_log(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct dv_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT " VERSION_COLS " FROM data_versions WHERE name = ?1 ORDER BY version DESC",
         SQ_ARGS(SQ_TEXT(a->name)), err);
     if (!st)
@@ -190,7 +190,7 @@ int store_sq_data_log(void *impl, const char *name, cJSON **out, struct cap_erro
 static int run_list(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct dv_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "SELECT v.name, v.version, v.hash, v.size, v.files, v.author, v.created_at, v.message, "
         "v.parent, v.meta, n.cnt FROM data_versions v JOIN (SELECT name, max(version) AS top, "
@@ -201,15 +201,15 @@ static int run_list(struct sq *s, struct sq_conn *c, void *arg, struct cap_error
         return -CAP_EINTERNAL;
     a->out = cJSON_CreateArray();
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sq_step(st)) == SQ_ROW) {
         cJSON *d = cJSON_CreateObject();
         cJSON_AddStringToObject(d, "name", store_sq_col_text(st, 0));
-        cJSON_AddNumberToObject(d, "versions", (double)sqlite3_column_int64(st, 10));
+        cJSON_AddNumberToObject(d, "versions", (double)sq_col_int(st, 10));
         cJSON_AddItemToObject(d, "latest", version_json(st));
         cJSON_AddItemToArray(a->out, d);
     }
-    int rc = step == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "listing datasets");
-    sqlite3_reset(st);
+    int rc = step == SQ_DONE ? 0 : store_sq_dberr(c, err, "listing datasets");
+    sq_reset(st);
     return rc;
 }
 
@@ -233,7 +233,7 @@ static int job_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_err
                           "removing dataset versions");
     if (rc < 0)
         return rc;
-    a->count = sqlite3_changes(c->db);
+    a->count = sq_changes(c->db);
     if (a->count == 0 && a->version)
         return cap_err(err, CAP_ENOTFOUND, "Dataset '%s' has no version %" PRId64, a->name,
                        a->version);
@@ -252,15 +252,58 @@ int store_sq_data_version_delete(void *impl, const char *name, int64_t version, 
 }
 
 /* Appends the first column of every row of st to an array named name. */
-static int strings_of(struct sq_conn *c, sqlite3_stmt *st, cJSON *obj, const char *name,
+static int strings_of(struct sq_conn *c, struct sq_stmt *st, cJSON *obj, const char *name,
                       struct cap_error *err)
 {
     cJSON *arr = cJSON_AddArrayToObject(obj, name);
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+    while ((step = sq_step(st)) == SQ_ROW)
         cJSON_AddItemToArray(arr, cJSON_CreateString(store_sq_col_text(st, 0)));
-    int rc = step == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading dataset roots");
-    sqlite3_reset(st);
+    int rc = step == SQ_DONE ? 0 : store_sq_dberr(c, err, "reading dataset roots");
+    sq_reset(st);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The distinct strings of every version's meta "objects" list, sorted.
+ * Parsed here rather than with SQL's JSON functions, which each engine
+ * spells its own way. */
+static int meta_objects(struct sq_conn *c, struct sq_stmt *st, cJSON *obj,
+                        struct cap_error *err)
+{
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    int step;
+    while ((step = sq_step(st)) == SQ_ROW) {
+        cJSON *meta = cJSON_Parse(store_sq_col_text(st, 0));
+        const cJSON *o, *list = cJSON_GetObjectItemCaseSensitive(meta, "objects");
+        if (!cJSON_IsArray(list))
+            list = NULL;
+        cJSON_ArrayForEach(o, list)
+        {
+            if (!cJSON_IsString(o))
+                continue;
+            if (n == cap)
+                v = cap_xrealloc(v, (cap = cap ? 2 * cap : 64) * sizeof *v);
+            v[n++] = cap_xstrdup(o->valuestring);
+        }
+        cJSON_Delete(meta);
+    }
+    int rc = step == SQ_DONE ? 0 : store_sq_dberr(c, err, "reading dataset roots");
+    sq_reset(st);
+    if (n > 1)
+        qsort(v, n, sizeof *v, cmp_str);
+    cJSON *arr = cJSON_AddArrayToObject(obj, "objects");
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && (i == 0 || strcmp(v[i], v[i - 1]) != 0))
+            cJSON_AddItemToArray(arr, cJSON_CreateString(v[i]));
+        free(v[i]);
+    }
+    free(v);
     return rc;
 }
 
@@ -268,19 +311,16 @@ static int run_roots(struct sq *s, struct sq_conn *c, void *arg, struct cap_erro
 {
     struct dv_job *a = arg;
     a->out = cJSON_CreateObject();
-    sqlite3_stmt *st = store_sq_stmt(
+    struct sq_stmt *st = store_sq_stmt(
         c,
         "SELECT hash FROM data_versions UNION SELECT digest FROM datasets WHERE "
-        "instr(source, 'capstan-dataset:') > 0",
+        "replace(source, 'capstan-dataset:', '') <> source",
         err);
     int rc = st ? strings_of(c, st, a->out, "manifests", err) : -CAP_EINTERNAL;
     if (rc < 0)
         return rc;
-    st = store_sq_stmt(c,
-                       "SELECT DISTINCT j.value FROM data_versions, json_each(data_versions.meta, "
-                       "'$.objects') AS j WHERE j.type = 'text'",
-                       err);
-    return st ? strings_of(c, st, a->out, "objects", err) : -CAP_EINTERNAL;
+    st = store_sq_stmt(c, "SELECT meta FROM data_versions", err);
+    return st ? meta_objects(c, st, a->out, err) : -CAP_EINTERNAL;
 }
 
 int store_sq_data_roots(void *impl, cJSON **out, struct cap_error *err)
@@ -305,28 +345,30 @@ static int run_usage(struct sq *s, struct sq_conn *c, void *arg, struct cap_erro
     a->out = cJSON_CreateObject();
     cJSON *runs = cJSON_AddArrayToObject(a->out, "runs");
     cJSON *models = cJSON_AddArrayToObject(a->out, "model_versions");
-    /* instr, not LIKE: '_' in a name is a LIKE wildcard. */
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    /* replace() as a substring test (instr is SQLite's, strpos PostgreSQL's), not
+     * LIKE: '_' in a name is a LIKE wildcard. */
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "SELECT DISTINCT r.run_uuid, r.name, r.experiment_id FROM datasets d JOIN inputs i ON "
         "i.dataset_id = d.dataset_id JOIN runs r ON r.rid = i.rid WHERE d.source = "
-        "'capstan-dataset:' || ?1 OR instr(d.source, '\"capstan-dataset:' || ?1 || '\"') > 0 "
+        "'capstan-dataset:' || ?1 OR replace(d.source, '\"capstan-dataset:' || ?1 || '\"', '') "
+        "<> d.source "
         "OR d.digest = ?2 ORDER BY r.start_time, r.run_uuid",
         SQ_ARGS(SQ_TEXT(a->ref), SQ_TEXT(a->digest)), err);
     if (!st)
         return -CAP_EINTERNAL;
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sq_step(st)) == SQ_ROW) {
         cJSON *r = cJSON_CreateObject();
         cJSON_AddStringToObject(r, "run_id", store_sq_col_text(st, 0));
         cJSON_AddStringToObject(r, "run_name", store_sq_col_text(st, 1));
         char eid[24];
-        snprintf(eid, sizeof eid, "%lld", (long long)sqlite3_column_int64(st, 2));
+        snprintf(eid, sizeof eid, "%lld", (long long)sq_col_int(st, 2));
         cJSON_AddStringToObject(r, "experiment_id", eid);
         cJSON_AddItemToArray(runs, r);
     }
-    sqlite3_reset(st);
-    if (step != SQLITE_DONE)
+    sq_reset(st);
+    if (step != SQ_DONE)
         return store_sq_dberr(c, err, "reading a dataset's runs");
     const cJSON *r;
     cJSON_ArrayForEach(r, runs)
@@ -339,17 +381,17 @@ static int run_usage(struct sq *s, struct sq_conn *c, void *arg, struct cap_erro
                                 SQ_ARGS(SQ_TEXT(rid)), err);
         if (!st)
             return -CAP_EINTERNAL;
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        while ((step = sq_step(st)) == SQ_ROW) {
             cJSON *m = cJSON_CreateObject();
             cJSON_AddStringToObject(m, "name", store_sq_col_text(st, 0));
             char v[24];
-            snprintf(v, sizeof v, "%lld", (long long)sqlite3_column_int64(st, 1));
+            snprintf(v, sizeof v, "%lld", (long long)sq_col_int(st, 1));
             cJSON_AddStringToObject(m, "version", v);
             cJSON_AddStringToObject(m, "run_id", rid);
             cJSON_AddItemToArray(models, m);
         }
-        sqlite3_reset(st);
-        if (step != SQLITE_DONE)
+        sq_reset(st);
+        if (step != SQ_DONE)
             return store_sq_dberr(c, err, "reading a dataset's model versions");
     }
     return 0;

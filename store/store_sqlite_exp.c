@@ -31,27 +31,27 @@ static int exp_find(struct sq_conn *c, const char *id, bool want_location, struc
     out->deleted_time = -1;
     if (!store_sq_parse_id(id, &out->id))
         return not_found(id, err);
-    sqlite3_stmt *st = store_sq_stmt_bind(c,
+    struct sq_stmt *st = store_sq_stmt_bind(c,
                                           "SELECT lifecycle_stage, deleted_time, "
                                           "artifact_location "
                                           "FROM experiments WHERE experiment_id = ?",
                                           SQ_ARGS(SQ_INT(out->id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    int rc = sq_step(st);
+    if (rc == SQ_ROW) {
         out->active = strcmp(store_sq_col_text(st, 0), "active") == 0;
-        if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-            out->deleted_time = sqlite3_column_int64(st, 1);
+        if (!sq_col_null(st, 1))
+            out->deleted_time = sq_col_int(st, 1);
         if (want_location)
             out->location = cap_xstrdup(store_sq_col_text(st, 2));
         rc = 0;
-    } else if (rc == SQLITE_DONE) {
+    } else if (rc == SQ_DONE) {
         rc = not_found(id, err);
     } else {
         rc = store_sq_dberr(c, err, "looking up an experiment");
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -75,20 +75,20 @@ int store_sq_experiment_active(struct sq_conn *c, const char *id, int64_t *eid, 
     return 0;
 }
 
-int store_sq_experiment_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+int store_sq_experiment_json(struct sq_conn *c, struct sq_stmt *row, cJSON **out,
                              struct cap_error *err)
 {
     cJSON *e = cJSON_CreateObject();
-    int64_t id = sqlite3_column_int64(row, 0);
+    int64_t id = sq_col_int(row, 0);
     char idbuf[24];
     snprintf(idbuf, sizeof idbuf, "%lld", (long long)id);
     cJSON_AddStringToObject(e, "experiment_id", idbuf);
     cJSON_AddStringToObject(e, "name", store_sq_col_text(row, 1));
     cJSON_AddStringToObject(e, "artifact_location", store_sq_col_text(row, 2));
     cJSON_AddStringToObject(e, "lifecycle_stage", store_sq_col_text(row, 3));
-    cap_json_add_i64(e, "creation_time", sqlite3_column_int64(row, 4));
-    cap_json_add_i64(e, "last_update_time", sqlite3_column_int64(row, 5));
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    cap_json_add_i64(e, "creation_time", sq_col_int(row, 4));
+    cap_json_add_i64(e, "last_update_time", sq_col_int(row, 5));
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key",
         SQ_ARGS(SQ_INT(id)), err);
     int rc = st ? store_sq_kv_array(c, st, e, "tags", err) : -CAP_EINTERNAL;
@@ -112,20 +112,20 @@ static int exp_read(struct sq *s, const char *sql, const char *id, const char *n
     if (rc < 0)
         goto done;
     struct sq_bind key = id ? (struct sq_bind)SQ_INT(eid) : (struct sq_bind)SQ_TEXT(name);
-    sqlite3_stmt *st = store_sq_stmt_bind(c, sql, &key, 1, err);
+    struct sq_stmt *st = store_sq_stmt_bind(c, sql, &key, 1, err);
     if (!st) {
         rc = -CAP_EINTERNAL;
         goto end;
     }
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    rc = sq_step(st);
+    if (rc == SQ_ROW)
         rc = store_sq_experiment_json(c, st, out, err);
-    else if (rc == SQLITE_DONE)
+    else if (rc == SQ_DONE)
         rc = id ? not_found(id, err)
                 : cap_err(err, CAP_ENOTFOUND, "Could not find experiment with name '%s'", name);
     else
         rc = store_sq_dberr(c, err, "reading an experiment");
-    sqlite3_reset(st);
+    sq_reset(st);
 end:
     store_sq_read_end(c);
 done:
@@ -181,16 +181,16 @@ static int touch(struct sq_conn *c, int64_t eid, struct cap_error *err)
 static int id_by_name(struct sq_conn *c, const char *name, bool *found, int64_t *id,
                       struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt_bind(c,
+    struct sq_stmt *st = store_sq_stmt_bind(c,
                                           "SELECT experiment_id FROM experiments WHERE name = ?",
                                           SQ_ARGS(SQ_TEXT(name)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = sqlite3_step(st);
-    *found = rc == SQLITE_ROW;
-    *id = *found ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    int rc = sq_step(st);
+    *found = rc == SQ_ROW;
+    *id = *found ? sq_col_int(st, 0) : 0;
+    sq_reset(st);
+    if (rc != SQ_ROW && rc != SQ_DONE)
         return store_sq_dberr(c, err, "looking up an experiment name");
     return 0;
 }
@@ -206,14 +206,14 @@ static int job_create(struct sq *s, struct sq_conn *c, void *arg, struct cap_err
     if (found) /* deleted experiments keep their names, as in MLflow */
         return cap_err(err, CAP_EEXISTS, "Experiment '%s' already exists.", a->name);
     int64_t now = cap_now_ms();
-    if ((rc = store_sq_run(c,
+    if ((rc = store_sq_insert_id(c,
                            "INSERT INTO experiments(name, artifact_location, "
                            "lifecycle_stage, creation_time, last_update_time) "
-                           "VALUES (?, ?, 'active', ?, ?)",
+                           "VALUES (?, ?, 'active', ?, ?) RETURNING experiment_id",
                            SQ_ARGS(SQ_TEXT(a->name), SQ_TEXT(a->location ? a->location : ""),
-                                   SQ_INT(now), SQ_INT(now)), err, "creating an experiment")) < 0)
+                                   SQ_INT(now), SQ_INT(now)), &a->new_id, err,
+                           "creating an experiment")) < 0)
         return rc;
-    a->new_id = sqlite3_last_insert_rowid(c->db);
     if (!a->location) {
         /* The default location needs the id, which exists only now. */
         if ((rc = store_sq_run(c,
@@ -372,7 +372,7 @@ static int job_delete_tag(struct sq *s, struct sq_conn *c, void *arg, struct cap
                            SQ_ARGS(SQ_INT(eid), SQ_TEXT(a->key)), err,
                            "deleting an experiment tag")) < 0)
         return rc;
-    if (sqlite3_changes(c->db) == 0)
+    if (sq_changes(c->db) == 0)
         return cap_err(err, CAP_ENOTFOUND, "No tag with name: %s in experiment with id %s",
                        a->key, a->id);
     return touch(c, eid, err);

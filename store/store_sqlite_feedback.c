@@ -73,7 +73,7 @@ static int put_step(struct sq_conn *c, const struct store_detector_step *d,
                                   SQ_INT(d->warning), SQ_INT(d->at_ms), SQ_TEXT(d->deployment),
                                   SQ_TEXT(d->name), SQ_TEXT(d->spec_json)),
                           err, "storing a detector's state");
-    if (rc < 0 || sqlite3_changes(c->db) == 0)
+    if (rc < 0 || sq_changes(c->db) == 0)
         return rc;
     for (size_t i = 0; i < d->ndetections && rc == 0; i++) {
         const struct store_detection *e = &d->detections[i];
@@ -108,46 +108,46 @@ int store_sq_labels_put(void *impl, const struct store_label *labels, size_t n,
 }
 
 /* A row of LABEL_COLUMNS as a store_label (pointers into the statement). */
-static void label_of(sqlite3_stmt *st, const char *deployment, struct store_label *l)
+static void label_of(struct sq_stmt *st, const char *deployment, struct store_label *l)
 {
-    const void *scores = sqlite3_column_blob(st, 11);
+    const void *scores = sq_col_blob(st, 11);
     *l = (struct store_label){
         .deployment = deployment,
         .request_id = store_sq_col_text(st, 0),
-        .row = sqlite3_column_int64(st, 1),
+        .row = sq_col_int(st, 1),
         .label = store_sq_col_text(st, 2),
-        .value = sqlite3_column_double(st, 3),
-        .label_ms = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4),
-        .received_ms = sqlite3_column_int64(st, 5),
+        .value = sq_col_dbl(st, 3),
+        .label_ms = sq_col_null(st, 4) ? -1 : sq_col_int(st, 4),
+        .received_ms = sq_col_int(st, 5),
         .source = store_sq_col_text(st, 6),
-        .pred_ms = sqlite3_column_int64(st, 7),
+        .pred_ms = sq_col_int(st, 7),
         .model_version = store_sq_col_text(st, 8),
         .prediction = store_sq_col_text(st, 9),
-        .pred_value = sqlite3_column_double(st, 10),
+        .pred_value = sq_col_dbl(st, 10),
         .scores = scores,
-        .nscores = (size_t)sqlite3_column_bytes(st, 11) / sizeof(double),
+        .nscores = (size_t)sq_col_bytes(st, 11) / sizeof(double),
     };
 }
 
 static int run_scan(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct label_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "SELECT " LABEL_COLUMNS " FROM feedback_labels WHERE deployment = ?1 AND current = 1 "
         "AND pred_ms >= ?2 AND pred_ms < ?3 ORDER BY pred_ms, id",
         SQ_ARGS(SQ_TEXT(a->deployment), SQ_INT(a->from), SQ_INT(a->to)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = 0, step = SQLITE_DONE;
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    int rc = 0, step = SQ_DONE;
+    while (rc == 0 && (step = sq_step(st)) == SQ_ROW) {
         struct store_label l;
         label_of(st, a->deployment, &l);
         rc = a->fn(a->cls, &l, err);
     }
-    if (rc == 0 && step != SQLITE_DONE)
+    if (rc == 0 && step != SQ_DONE)
         rc = store_sq_dberr(c, err, "reading labels");
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -167,18 +167,18 @@ struct count_job {
 static int run_count(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct count_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "SELECT count(*) FROM (SELECT 1 FROM feedback_labels WHERE deployment = ?1 AND "
         "pred_ms >= ?2 AND pred_ms < ?3 AND current = 1 LIMIT ?4)",
         SQ_ARGS(SQ_TEXT(a->deployment), SQ_INT(a->from), SQ_INT(a->to), SQ_INT(a->limit)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        a->n = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return step == SQLITE_ROW ? 0 : store_sq_dberr(c, err, "counting labels");
+    int step = sq_step(st);
+    if (step == SQ_ROW)
+        a->n = sq_col_int(st, 0);
+    sq_reset(st);
+    return step == SQ_ROW ? 0 : store_sq_dberr(c, err, "counting labels");
 }
 
 int store_sq_labels_count(void *impl, const char *deployment, int64_t from_ms, int64_t to_ms,
@@ -191,7 +191,7 @@ int store_sq_labels_count(void *impl, const char *deployment, int64_t from_ms, i
     return rc;
 }
 
-static cJSON *history_json(sqlite3_stmt *st)
+static cJSON *history_json(struct sq_stmt *st)
 {
     struct store_label l;
     label_of(st, NULL, &l);
@@ -204,7 +204,7 @@ static cJSON *history_json(sqlite3_stmt *st)
         cJSON_AddNumberToObject(o, "label_ms", (double)l.label_ms);
     cJSON_AddNumberToObject(o, "received_ms", (double)l.received_ms);
     cJSON_AddStringToObject(o, "source", l.source);
-    cJSON_AddBoolToObject(o, "current", sqlite3_column_int64(st, 12) != 0);
+    cJSON_AddBoolToObject(o, "current", sq_col_int(st, 12) != 0);
     if (l.prediction)
         cJSON_AddStringToObject(o, "prediction", l.prediction);
     else
@@ -217,7 +217,7 @@ static cJSON *history_json(sqlite3_stmt *st)
 static int run_history(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct label_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "SELECT " LABEL_COLUMNS " FROM feedback_labels WHERE deployment = ?1 AND "
         "request_id = ?2 AND row = ?3 ORDER BY id",
@@ -226,10 +226,10 @@ static int run_history(struct sq *s, struct sq_conn *c, void *arg, struct cap_er
         return -CAP_EINTERNAL;
     a->out = cJSON_CreateArray();
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+    while ((step = sq_step(st)) == SQ_ROW)
         cJSON_AddItemToArray(a->out, history_json(st));
-    sqlite3_reset(st);
-    return step == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading labels");
+    sq_reset(st);
+    return step == SQ_DONE ? 0 : store_sq_dberr(c, err, "reading labels");
 }
 
 int store_sq_labels_history(void *impl, const char *deployment, const char *request_id,
@@ -266,9 +266,12 @@ static int job_det_put(struct sq *s, struct sq_conn *c, void *arg, struct cap_er
                           "storing a detector");
     if (rc == 0)
         rc = store_sq_run(c,
-                          "INSERT OR REPLACE INTO feedback_detectors(deployment, name, spec, "
+                          "INSERT INTO feedback_detectors(deployment, name, spec, "
                           "state, seen, warning, created_at, updated_at) "
-                          "VALUES (?, ?, ?, ?, 0, 0, ?, ?)",
+                          "VALUES (?, ?, ?, ?, 0, 0, ?, ?) ON CONFLICT (deployment, name) "
+                          "DO UPDATE SET spec = excluded.spec, state = excluded.state, seen = 0, "
+                          "warning = 0, created_at = excluded.created_at, "
+                          "updated_at = excluded.updated_at",
                           SQ_ARGS(SQ_TEXT(a->deployment), SQ_TEXT(a->name), SQ_TEXT(a->spec),
                                   SQ_BLOB(a->state, a->len), SQ_INT(now), SQ_INT(now)),
                           err, "storing a detector");
@@ -290,7 +293,7 @@ static int job_det_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap
     int rc = store_sq_run(c, "DELETE FROM feedback_detectors WHERE deployment = ?1 AND name = ?2",
                           SQ_ARGS(SQ_TEXT(a->deployment), SQ_TEXT(a->name)), err,
                           "deleting a detector");
-    if (rc == 0 && sqlite3_changes(c->db) == 0)
+    if (rc == 0 && sq_changes(c->db) == 0)
         return cap_err(err, CAP_ENOTFOUND, "Detector '%s' of deployment '%s' not found",
                        a->name, a->deployment);
     if (rc == 0)
@@ -310,20 +313,20 @@ int store_sq_detector_delete(void *impl, const char *deployment, const char *nam
 static int run_det_load(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct det_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT name, spec, state, seen, warning FROM feedback_detectors WHERE "
            "deployment = ?1 ORDER BY name",
         SQ_ARGS(SQ_TEXT(a->deployment)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = 0, step = SQLITE_DONE;
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+    int rc = 0, step = SQ_DONE;
+    while (rc == 0 && (step = sq_step(st)) == SQ_ROW)
         rc = a->fn(a->cls, store_sq_col_text(st, 0), store_sq_col_text(st, 1),
-                   sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
-                   sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4) != 0, err);
-    if (rc == 0 && step != SQLITE_DONE)
+                   sq_col_blob(st, 2), (size_t)sq_col_bytes(st, 2),
+                   sq_col_int(st, 3), sq_col_int(st, 4) != 0, err);
+    if (rc == 0 && step != SQ_DONE)
         rc = store_sq_dberr(c, err, "reading detectors");
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -334,23 +337,23 @@ int store_sq_detectors_load(void *impl, const char *deployment, store_detector_f
     return store_sq_read(impl, run_det_load, &a, err);
 }
 
-static cJSON *detection_json(sqlite3_stmt *st, int col)
+static cJSON *detection_json(struct sq_stmt *st, int col)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "kind", store_sq_col_text(st, col));
-    cJSON_AddNumberToObject(o, "position", (double)sqlite3_column_int64(st, col + 1));
+    cJSON_AddNumberToObject(o, "position", (double)sq_col_int(st, col + 1));
     const char *rid = store_sq_col_text(st, col + 2);
     char id[200];
-    snprintf(id, sizeof id, "%s/%lld", rid ? rid : "", (long long)sqlite3_column_int64(st, col + 3));
+    snprintf(id, sizeof id, "%s/%lld", rid ? rid : "", (long long)sq_col_int(st, col + 3));
     cJSON_AddStringToObject(o, "id", id);
-    cJSON_AddNumberToObject(o, "at_ms", (double)sqlite3_column_int64(st, col + 4));
+    cJSON_AddNumberToObject(o, "at_ms", (double)sq_col_int(st, col + 4));
     return o;
 }
 
 static int run_det_list(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct det_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "SELECT d.name, d.spec, d.seen, d.warning, d.created_at, d.updated_at, "
         "(SELECT count(*) FROM feedback_detections e WHERE e.deployment = d.deployment AND "
@@ -363,21 +366,21 @@ static int run_det_list(struct sq *s, struct sq_conn *c, void *arg, struct cap_e
         return -CAP_EINTERNAL;
     a->out = cJSON_CreateArray();
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sq_step(st)) == SQ_ROW) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", store_sq_col_text(st, 0));
         cJSON *spec = cJSON_Parse(store_sq_col_text(st, 1));
         cJSON_AddItemToObject(o, "detector", spec ? spec : cJSON_CreateNull());
-        cJSON_AddNumberToObject(o, "seen", (double)sqlite3_column_int64(st, 2));
-        cJSON_AddBoolToObject(o, "warning", sqlite3_column_int64(st, 3) != 0);
-        cJSON_AddNumberToObject(o, "created_at", (double)sqlite3_column_int64(st, 4));
-        cJSON_AddNumberToObject(o, "updated_at", (double)sqlite3_column_int64(st, 5));
-        cJSON_AddNumberToObject(o, "drifts", (double)sqlite3_column_int64(st, 6));
-        cJSON_AddNumberToObject(o, "warnings", (double)sqlite3_column_int64(st, 7));
+        cJSON_AddNumberToObject(o, "seen", (double)sq_col_int(st, 2));
+        cJSON_AddBoolToObject(o, "warning", sq_col_int(st, 3) != 0);
+        cJSON_AddNumberToObject(o, "created_at", (double)sq_col_int(st, 4));
+        cJSON_AddNumberToObject(o, "updated_at", (double)sq_col_int(st, 5));
+        cJSON_AddNumberToObject(o, "drifts", (double)sq_col_int(st, 6));
+        cJSON_AddNumberToObject(o, "warnings", (double)sq_col_int(st, 7));
         cJSON_AddItemToArray(a->out, o);
     }
-    sqlite3_reset(st);
-    return step == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading detectors");
+    sq_reset(st);
+    return step == SQ_DONE ? 0 : store_sq_dberr(c, err, "reading detectors");
 }
 
 int store_sq_detector_list(void *impl, const char *deployment, cJSON **out,
@@ -396,7 +399,7 @@ int store_sq_detector_list(void *impl, const char *deployment, cJSON **out,
 static int run_detections(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct det_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "SELECT name, kind, position, request_id, row, at_ms FROM feedback_detections WHERE "
         "deployment = ?1 AND (?2 IS NULL OR name = ?2) ORDER BY id DESC LIMIT ?3",
@@ -405,13 +408,13 @@ static int run_detections(struct sq *s, struct sq_conn *c, void *arg, struct cap
         return -CAP_EINTERNAL;
     a->out = cJSON_CreateArray();
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sq_step(st)) == SQ_ROW) {
         cJSON *o = detection_json(st, 1);
         cJSON_AddStringToObject(o, "name", store_sq_col_text(st, 0));
         cJSON_AddItemToArray(a->out, o);
     }
-    sqlite3_reset(st);
-    return step == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading detections");
+    sq_reset(st);
+    return step == SQ_DONE ? 0 : store_sq_dberr(c, err, "reading detections");
 }
 
 int store_sq_detection_list(void *impl, const char *deployment, const char *name,

@@ -107,15 +107,15 @@ static void add_key(struct dep_index *d, int64_t key, int64_t seg)
  * entries of trimmed segments go when the table would grow). */
 static int catch_up(struct sq_conn *c, struct dep_index *d, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt(c, "SELECT COALESCE(MIN(seg), 0) FROM prediction_keys",
+    struct sq_stmt *st = store_sq_stmt(c, "SELECT COALESCE(MIN(seg), 0) FROM prediction_keys",
                                      err);
     if (!st)
         return -CAP_EINTERNAL;
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        d->min_seg = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (step != SQLITE_ROW)
+    int step = sq_step(st);
+    if (step == SQ_ROW)
+        d->min_seg = sq_col_int(st, 0);
+    sq_reset(st);
+    if (step != SQ_ROW)
         return store_sq_dberr(c, err, "reading the prediction log's ids");
     st = store_sq_stmt_bind(
         c, "SELECT seg, keys FROM prediction_keys WHERE seg > ?1 AND deployment = ?2 "
@@ -123,10 +123,10 @@ static int catch_up(struct sq_conn *c, struct dep_index *d, struct cap_error *er
         SQ_ARGS(SQ_INT(d->loaded), SQ_TEXT(d->deployment)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t seg = sqlite3_column_int64(st, 0);
-        const unsigned char *b = sqlite3_column_blob(st, 1);
-        size_t n = (size_t)sqlite3_column_bytes(st, 1) / 8;
+    while ((step = sq_step(st)) == SQ_ROW) {
+        int64_t seg = sq_col_int(st, 0);
+        const unsigned char *b = sq_col_blob(st, 1);
+        size_t n = (size_t)sq_col_bytes(st, 1) / 8;
         for (size_t i = 0; i < n; i++) {
             uint64_t k = 0;
             for (int j = 0; j < 8; j++)
@@ -135,8 +135,8 @@ static int catch_up(struct sq_conn *c, struct dep_index *d, struct cap_error *er
         }
         d->loaded = seg;
     }
-    sqlite3_reset(st);
-    if (step != SQLITE_DONE)
+    sq_reset(st);
+    if (step != SQ_DONE)
         return store_sq_dberr(c, err, "reading the prediction log's ids");
     return 0;
 }

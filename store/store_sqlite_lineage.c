@@ -19,7 +19,7 @@ static int job_add(struct sq *s, struct sq_conn *c, void *arg, struct cap_error 
 {
     struct le_job *a = arg;
     const struct store_lineage_event *e = a->e;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "INSERT INTO lineage_events(run_id, job_namespace, job_name, event_type, event_time, "
         "received_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
@@ -30,12 +30,12 @@ static int job_add(struct sq *s, struct sq_conn *c, void *arg, struct cap_error 
     if (!st)
         return -CAP_EINTERNAL;
     int rc = 0;
-    if (sqlite3_step(st) != SQLITE_ROW)
+    if (sq_step(st) != SQ_ROW)
         rc = store_sq_dberr(c, err, "storing a lineage event");
     else
-        a->id = sqlite3_column_int64(st, 0);
-    sqlite3_step(st);
-    sqlite3_reset(st);
+        a->id = sq_col_int(st, 0);
+    sq_step(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -53,7 +53,7 @@ int store_sq_lineage_event_add(void *impl, const struct store_lineage_event *e, 
 static int run_list(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct le_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "SELECT id, received_at, body FROM lineage_events WHERE (?1 IS NULL OR run_id = ?1) "
         "AND (?2 IS NULL OR job_namespace = ?2) AND (?3 IS NULL OR job_name = ?3) "
@@ -63,16 +63,16 @@ static int run_list(struct sq *s, struct sq_conn *c, void *arg, struct cap_error
         return -CAP_EINTERNAL;
     a->out = cJSON_CreateArray();
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sq_step(st)) == SQ_ROW) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(st, 0));
-        cJSON_AddNumberToObject(o, "received_at", (double)sqlite3_column_int64(st, 1));
+        cJSON_AddNumberToObject(o, "id", (double)sq_col_int(st, 0));
+        cJSON_AddNumberToObject(o, "received_at", (double)sq_col_int(st, 1));
         cJSON *body = cJSON_Parse(store_sq_col_text(st, 2));
         cJSON_AddItemToObject(o, "event", body ? body : cJSON_CreateNull());
         cJSON_InsertItemInArray(a->out, 0, o);
     }
-    int rc = step == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading lineage events");
-    sqlite3_reset(st);
+    int rc = step == SQ_DONE ? 0 : store_sq_dberr(c, err, "reading lineage events");
+    sq_reset(st);
     return rc;
 }
 

@@ -18,26 +18,26 @@ static int model_not_found(const char *id, struct cap_error *err)
     return cap_err(err, CAP_ENOTFOUND, "Logged model with ID '%s' not found.", id);
 }
 
-int store_sq_logged_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+int store_sq_logged_model_json(struct sq_conn *c, struct sq_stmt *row, cJSON **out,
                                struct cap_error *err)
 {
     const char *id = store_sq_col_text(row, 0);
     cJSON *model = cJSON_CreateObject();
     cJSON *info = cJSON_AddObjectToObject(model, "info");
     char eid[24];
-    snprintf(eid, sizeof eid, "%lld", (long long)sqlite3_column_int64(row, 1));
+    snprintf(eid, sizeof eid, "%lld", (long long)sq_col_int(row, 1));
     cJSON_AddStringToObject(info, "model_id", id);
     cJSON_AddStringToObject(info, "experiment_id", eid);
     cJSON_AddStringToObject(info, "name", store_sq_col_text(row, 2));
     cJSON_AddStringToObject(info, "artifact_uri", store_sq_col_text(row, 3));
     cJSON_AddStringToObject(info, "status", store_sq_col_text(row, 4));
-    cap_json_add_i64(info, "creation_timestamp_ms", sqlite3_column_int64(row, 5));
-    cap_json_add_i64(info, "last_updated_timestamp_ms", sqlite3_column_int64(row, 6));
+    cap_json_add_i64(info, "creation_timestamp_ms", sq_col_int(row, 5));
+    cap_json_add_i64(info, "last_updated_timestamp_ms", sq_col_int(row, 6));
     cap_json_add_str(info, "source_run_id", store_sq_col_text(row, 7));
     cap_json_add_str(info, "model_type", store_sq_col_text(row, 8));
     cJSON *data = cJSON_AddObjectToObject(model, "data");
     int rc = -CAP_EINTERNAL;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT key, value FROM logged_model_tags WHERE model_id = ? ORDER BY key",
         SQ_ARGS(SQ_TEXT(id)), err);
     if (!st)
@@ -66,23 +66,23 @@ int store_sq_logged_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out
     }
     cJSON *metrics = NULL;
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((src = sq_step(st)) == SQ_ROW) {
         if (!metrics)
             metrics = cJSON_AddArrayToObject(data, "metrics");
         cJSON *m = cJSON_CreateObject();
         cJSON_AddStringToObject(m, "key", store_sq_col_text(st, 0));
         cap_json_add_double(m, "value",
-                            sqlite3_column_int(st, 2) ? NAN : sqlite3_column_double(st, 1));
-        cap_json_add_i64(m, "timestamp", sqlite3_column_int64(st, 3));
-        cap_json_add_i64(m, "step", sqlite3_column_int64(st, 4));
+                            sq_col_int(st, 2) ? NAN : sq_col_dbl(st, 1));
+        cap_json_add_i64(m, "timestamp", sq_col_int(st, 3));
+        cap_json_add_i64(m, "step", sq_col_int(st, 4));
         cJSON_AddStringToObject(m, "run_id", store_sq_col_text(st, 5));
         cJSON_AddStringToObject(m, "model_id", id);
         cap_json_add_str(m, "dataset_name", store_sq_col_text(st, 6));
         cap_json_add_str(m, "dataset_digest", store_sq_col_text(st, 7));
         cJSON_AddItemToArray(metrics, m);
     }
-    sqlite3_reset(st);
-    if (src != SQLITE_DONE) {
+    sq_reset(st);
+    if (src != SQ_DONE) {
         rc = store_sq_dberr(c, err, "reading a logged model's metrics");
         goto fail;
     }
@@ -99,21 +99,21 @@ static int read_model(struct sq *s, const char *model_id, cJSON **out, struct ca
     int rc = store_sq_read_begin(c, err);
     if (rc < 0)
         goto done;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT " SQ_MODEL_COLUMNS " FROM logged_models lm WHERE lm.model_id = ?",
         SQ_ARGS(SQ_TEXT(model_id)), err);
     if (!st) {
         rc = -CAP_EINTERNAL;
         goto end;
     }
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    rc = sq_step(st);
+    if (rc == SQ_ROW)
         rc = store_sq_logged_model_json(c, st, out, err);
-    else if (rc == SQLITE_DONE)
+    else if (rc == SQ_DONE)
         rc = model_not_found(model_id, err);
     else
         rc = store_sq_dberr(c, err, "reading a logged model");
-    sqlite3_reset(st);
+    sq_reset(st);
 end:
     store_sq_read_end(c);
 done:
@@ -142,16 +142,16 @@ struct model_job {
 
 static int model_find(struct sq_conn *c, const char *id, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt_bind(c,
+    struct sq_stmt *st = store_sq_stmt_bind(c,
                                           "SELECT 1 FROM logged_models WHERE model_id = ?",
                                           SQ_ARGS(SQ_TEXT(id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
+    int rc = sq_step(st);
+    sq_reset(st);
+    if (rc == SQ_ROW)
         return 0;
-    return rc == SQLITE_DONE ? model_not_found(id, err)
+    return rc == SQ_DONE ? model_not_found(id, err)
                              : store_sq_dberr(c, err, "looking up a logged model");
 }
 
@@ -331,16 +331,16 @@ int store_sq_logged_model_note_version(struct sq_conn *c, const char *model_id, 
     int rc = model_find(c, model_id, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT value FROM logged_model_tags WHERE model_id = ? AND key = ?",
         SQ_ARGS(SQ_TEXT(model_id), SQ_TEXT(key)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    rc = sqlite3_step(st);
-    const char *text = rc == SQLITE_ROW ? store_sq_col_text(st, 0) : NULL;
+    rc = sq_step(st);
+    const char *text = rc == SQ_ROW ? store_sq_col_text(st, 0) : NULL;
     char *old = text ? cap_xstrdup(text) : NULL;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    sq_reset(st);
+    if (rc != SQ_ROW && rc != SQ_DONE)
         return store_sq_dberr(c, err, "reading a logged model's tags");
     char *value = versions_with(old, name, version);
     free(old);
@@ -363,7 +363,7 @@ static int job_delete_tag(struct sq *s, struct sq_conn *c, void *arg, struct cap
                            SQ_ARGS(SQ_TEXT(a->id), SQ_TEXT(a->key)), err,
                            "deleting a model tag")) < 0)
         return rc;
-    if (sqlite3_changes(c->db) == 0)
+    if (sq_changes(c->db) == 0)
         return cap_err(err, CAP_ENOTFOUND, "No tag with key '%s' on logged model '%s'", a->key,
                        a->id);
     return touch(c, a->id, NULL, err);

@@ -21,24 +21,25 @@ struct put_job {
 static int put_window(struct sq_conn *c, const struct store_window *w, int64_t *id,
                       struct cap_error *err)
 {
+    int64_t new_id = 0;
     int rc = store_sq_run(c,
                           "DELETE FROM monitor_windows WHERE deployment = ? AND width_s = ? AND "
                           "start_ms = ?",
                           SQ_ARGS(SQ_TEXT(w->deployment), SQ_INT(w->width_s), SQ_INT(w->start_ms)),
                           err, "replacing a monitoring window");
     if (rc == 0)
-        rc = store_sq_run(c,
+        rc = store_sq_insert_id(c,
                           "INSERT INTO monitor_windows(deployment, width_s, start_ms, end_ms, "
-                          "nrows, result, profile) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          "nrows, result, profile) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                           SQ_ARGS(SQ_TEXT(w->deployment), SQ_INT(w->width_s),
                                   SQ_INT(w->start_ms), SQ_INT(w->end_ms), SQ_INT(w->nrows),
                                   SQ_TEXT(w->result_json),
                                   w->profile ? (struct sq_bind)SQ_BLOB(w->profile, w->profile_len)
                                              : (struct sq_bind)SQ_NULL),
-                          err, "storing a monitoring window");
-    if (rc == 0 && id)
-        *id = sqlite3_last_insert_rowid(c->db);
-    return rc;
+                          &new_id, err, "storing a monitoring window");
+    if (rc >= 0 && id)
+        *id = new_id;
+    return rc < 0 ? rc : 0;
 }
 
 static int job_put(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
@@ -65,7 +66,7 @@ int store_sq_monitor_windows_put(void *impl, const struct store_window *w, size_
 }
 
 /* Runs fn over the rows of one read-only statement in a read snapshot. */
-typedef int (*rows_fn)(void *cls, sqlite3_stmt *st, struct cap_error *err);
+typedef int (*rows_fn)(void *cls, struct sq_stmt *st, struct cap_error *err);
 
 struct rows_job {
     const char *sql, *what;
@@ -78,15 +79,15 @@ struct rows_job {
 static int job_rows(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct rows_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(c, a->sql, a->args, a->nargs, err);
+    struct sq_stmt *st = store_sq_stmt_bind(c, a->sql, a->args, a->nargs, err);
     if (!st)
         return -CAP_EINTERNAL;
     int rc = 0, step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW && (rc = a->fn(a->cls, st, err)) == 0)
+    while ((step = sq_step(st)) == SQ_ROW && (rc = a->fn(a->cls, st, err)) == 0)
         ;
-    if (rc == 0 && step != SQLITE_DONE)
+    if (rc == 0 && step != SQ_DONE)
         rc = store_sq_dberr(c, err, a->what);
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -98,15 +99,15 @@ static int read_rows(struct sq *s, const char *sql, const struct sq_bind *args, 
     return store_sq_read(s, job_rows, &a, err);
 }
 
-static int window_json(void *cls, sqlite3_stmt *st, struct cap_error *err)
+static int window_json(void *cls, struct sq_stmt *st, struct cap_error *err)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(st, 0));
+    cJSON_AddNumberToObject(o, "id", (double)sq_col_int(st, 0));
     cJSON_AddStringToObject(o, "deployment", store_sq_col_text(st, 1));
-    cJSON_AddNumberToObject(o, "width_s", (double)sqlite3_column_int64(st, 2));
-    cJSON_AddNumberToObject(o, "start_ms", (double)sqlite3_column_int64(st, 3));
-    cJSON_AddNumberToObject(o, "end_ms", (double)sqlite3_column_int64(st, 4));
-    cJSON_AddNumberToObject(o, "rows", (double)sqlite3_column_int64(st, 5));
+    cJSON_AddNumberToObject(o, "width_s", (double)sq_col_int(st, 2));
+    cJSON_AddNumberToObject(o, "start_ms", (double)sq_col_int(st, 3));
+    cJSON_AddNumberToObject(o, "end_ms", (double)sq_col_int(st, 4));
+    cJSON_AddNumberToObject(o, "rows", (double)sq_col_int(st, 5));
     cJSON *r = cJSON_Parse(store_sq_col_text(st, 6));
     cJSON_AddItemToObject(o, "result", r ? r : cJSON_CreateNull());
     cJSON_AddItemToArray(cls, o);
@@ -141,11 +142,11 @@ struct profiles_job {
     void *cls;
 };
 
-static int profile_row(void *cls, sqlite3_stmt *st, struct cap_error *err)
+static int profile_row(void *cls, struct sq_stmt *st, struct cap_error *err)
 {
     struct profiles_job *a = cls;
-    return a->fn(a->cls, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
-                 (size_t)sqlite3_column_bytes(st, 1), err);
+    return a->fn(a->cls, sq_col_int(st, 0), sq_col_blob(st, 1),
+                 (size_t)sq_col_bytes(st, 1), err);
 }
 
 int store_sq_monitor_window_profiles(void *impl, const char *deployment, int64_t width_s,
@@ -166,10 +167,10 @@ struct state_job {
     bool *found;
 };
 
-static int state_row(void *cls, sqlite3_stmt *st, struct cap_error *err)
+static int state_row(void *cls, struct sq_stmt *st, struct cap_error *err)
 {
     struct state_job *a = cls;
-    *a->value = sqlite3_column_int64(st, 0);
+    *a->value = sq_col_int(st, 0);
     *a->found = true;
     return 0;
 }

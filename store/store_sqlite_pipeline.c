@@ -29,19 +29,19 @@ struct ps_job {
     cJSON *out;
 };
 
-static void add_i64_col(cJSON *o, const char *key, sqlite3_stmt *st, int i)
+static void add_i64_col(cJSON *o, const char *key, struct sq_stmt *st, int i)
 {
-    if (sqlite3_column_type(st, i) != SQLITE_NULL)
-        cap_json_add_i64(o, key, sqlite3_column_int64(st, i));
+    if (!sq_col_null(st, i))
+        cap_json_add_i64(o, key, sq_col_int(st, i));
 }
 
-static void add_text_col(cJSON *o, const char *key, sqlite3_stmt *st, int i)
+static void add_text_col(cJSON *o, const char *key, struct sq_stmt *st, int i)
 {
-    if (sqlite3_column_type(st, i) != SQLITE_NULL)
+    if (!sq_col_null(st, i))
         cJSON_AddStringToObject(o, key, store_sq_col_text(st, i));
 }
 
-static cJSON *schedule_json(sqlite3_stmt *st)
+static cJSON *schedule_json(struct sq_stmt *st)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", store_sq_col_text(st, 0));
@@ -50,22 +50,22 @@ static cJSON *schedule_json(sqlite3_stmt *st)
     cJSON_AddStringToObject(o, "timezone", store_sq_col_text(st, 3));
     cJSON_AddStringToObject(o, "catch_up", store_sq_col_text(st, 4));
     cJSON_AddStringToObject(o, "overlap", store_sq_col_text(st, 5));
-    cJSON_AddBoolToObject(o, "paused", sqlite3_column_int(st, 6) != 0);
+    cJSON_AddBoolToObject(o, "paused", sq_col_int(st, 6) != 0);
     cJSON *t = cJSON_AddObjectToObject(o, "trigger");
     cJSON_AddStringToObject(t, "kind", store_sq_col_text(st, 7));
     add_text_col(t, "filter", st, 8);
-    cap_json_add_i64(o, "created_at", sqlite3_column_int64(st, 9));
+    cap_json_add_i64(o, "created_at", sq_col_int(st, 9));
     add_i64_col(o, "last_tick", st, 10);
-    cap_json_add_i64(o, "last_seen", sqlite3_column_int64(st, 11));
+    cap_json_add_i64(o, "last_seen", sq_col_int(st, 11));
     return o;
 }
 
-static cJSON *run_json(sqlite3_stmt *st)
+static cJSON *run_json(struct sq_stmt *st)
 {
     cJSON *o = cJSON_CreateObject();
-    cap_json_add_i64(o, "id", sqlite3_column_int64(st, 0));
+    cap_json_add_i64(o, "id", sq_col_int(st, 0));
     cJSON_AddStringToObject(o, "schedule", store_sq_col_text(st, 1));
-    cap_json_add_i64(o, "tick", sqlite3_column_int64(st, 2));
+    cap_json_add_i64(o, "tick", sq_col_int(st, 2));
     cJSON_AddStringToObject(o, "cause", store_sq_col_text(st, 3));
     cJSON_AddStringToObject(o, "state", store_sq_col_text(st, 4));
     add_i64_col(o, "pid", st, 5);
@@ -73,21 +73,21 @@ static cJSON *run_json(sqlite3_stmt *st)
     add_i64_col(o, "started_at", st, 7);
     add_i64_col(o, "ended_at", st, 8);
     add_text_col(o, "reason", st, 9);
-    if (sqlite3_column_type(st, 10) != SQLITE_NULL)
+    if (!sq_col_null(st, 10))
         cJSON_AddItemToObject(o, "event", cJSON_Parse(store_sq_col_text(st, 10)));
     return o;
 }
 
 /* Every row of st through fn into a->out (an array). */
-static int collect(struct sq_conn *c, sqlite3_stmt *st, cJSON *(*fn)(sqlite3_stmt *),
+static int collect(struct sq_conn *c, struct sq_stmt *st, cJSON *(*fn)(struct sq_stmt *),
                    struct ps_job *a, struct cap_error *err)
 {
     a->out = cJSON_CreateArray();
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+    while ((step = sq_step(st)) == SQ_ROW)
         cJSON_AddItemToArray(a->out, fn(st));
-    int rc = step == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading pipeline schedules");
-    sqlite3_reset(st);
+    int rc = step == SQ_DONE ? 0 : store_sq_dberr(c, err, "reading pipeline schedules");
+    sq_reset(st);
     return rc;
 }
 
@@ -112,9 +112,9 @@ static int job_create(struct sq *s, struct sq_conn *c, void *arg, struct cap_err
         err, "creating a pipeline schedule");
     if (rc < 0)
         return rc;
-    if (sqlite3_changes(c->db) == 0)
+    if (sq_changes(c->db) == 0)
         return cap_err(err, CAP_EEXISTS, "Pipeline schedule '%s' already exists", p->name);
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT " SCHED_COLS " FROM pipeline_schedules WHERE name = ?1",
         SQ_ARGS(SQ_TEXT(p->name)), err);
     if (!st)
@@ -136,7 +136,7 @@ int store_sq_pipe_schedule_create(void *impl, const struct store_pipe_schedule *
 static int run_get(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct ps_job *a = arg;
-    sqlite3_stmt *st = a->name ? store_sq_stmt_bind(c,
+    struct sq_stmt *st = a->name ? store_sq_stmt_bind(c,
                                                     "SELECT " SCHED_COLS
                                                     " FROM pipeline_schedules WHERE name = ?1",
                                                     SQ_ARGS(SQ_TEXT(a->name)), err)
@@ -180,14 +180,15 @@ static int job_pause(struct sq *s, struct sq_conn *c, void *arg, struct cap_erro
     int rc = store_sq_run(
         c,
         "UPDATE pipeline_schedules SET paused = ?2, "
-        "last_tick = CASE WHEN NOT ?2 AND trigger_kind = 'cron' "
-        "  THEN max(coalesce(last_tick, 0), ?3) ELSE last_tick END, "
-        "last_seen = CASE WHEN NOT ?2 AND trigger_kind = 'dataset' THEN coalesce("
+        "last_tick = CASE WHEN ?2 = 0 AND trigger_kind = 'cron' "
+        "  THEN CASE WHEN coalesce(last_tick, 0) > ?3 THEN last_tick ELSE ?3 END "
+        "  ELSE last_tick END, "
+        "last_seen = CASE WHEN ?2 = 0 AND trigger_kind = 'dataset' THEN coalesce("
         "  (SELECT max(version) FROM data_versions WHERE name = trigger_filter), last_seen) "
         "  ELSE last_seen END WHERE name = ?1",
         SQ_ARGS(SQ_TEXT(a->name), SQ_INT(a->flag), SQ_INT(cap_now_ms())), err,
         "pausing a pipeline schedule");
-    return rc < 0 ? rc : sqlite3_changes(c->db) ? 0 : no_schedule(a->name, err);
+    return rc < 0 ? rc : sq_changes(c->db) ? 0 : no_schedule(a->name, err);
 }
 
 int store_sq_pipe_schedule_set_paused(void *impl, const char *name, bool paused,
@@ -202,7 +203,7 @@ static int job_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_err
     struct ps_job *a = arg;
     int rc = store_sq_run(c, "DELETE FROM pipeline_schedules WHERE name = ?1",
                           SQ_ARGS(SQ_TEXT(a->name)), err, "removing a pipeline schedule");
-    return rc < 0 ? rc : sqlite3_changes(c->db) ? 0 : no_schedule(a->name, err);
+    return rc < 0 ? rc : sq_changes(c->db) ? 0 : no_schedule(a->name, err);
 }
 
 int store_sq_pipe_schedule_delete(void *impl, const char *name, struct cap_error *err)
@@ -217,18 +218,18 @@ static int job_run_add(struct sq *s, struct sq_conn *c, void *arg, struct cap_er
     const struct store_pipe_run *r = a->r;
     bool final = strcmp(r->state, "skipped") == 0;
     int64_t now = cap_now_ms();
-    int rc = store_sq_run(
+    int rc = store_sq_insert_id(
         c,
         "INSERT INTO pipeline_schedule_runs(sid, tick, cause, state, reason, event, ended_at) "
         "SELECT sid, ?2, ?3, ?4, ?5, ?6, ?7 FROM pipeline_schedules WHERE name = ?1 "
-        "ON CONFLICT(sid, tick) DO NOTHING",
+        "ON CONFLICT(sid, tick) DO NOTHING RETURNING id",
         SQ_ARGS(SQ_TEXT(r->schedule), SQ_INT(r->tick), SQ_TEXT(r->cause), SQ_TEXT(r->state),
                 SQ_TEXT(r->reason), SQ_TEXT(r->event_json), final ? (struct sq_bind)SQ_INT(now)
                                                                   : (struct sq_bind)SQ_NULL),
-        err, "recording a schedule run");
+        &a->id, err, "recording a schedule run");
     if (rc < 0)
         return rc;
-    if (sqlite3_changes(c->db) == 0) {
+    if (rc == 0) {
         struct ps_job g = {.name = r->schedule};
         if ((rc = run_get(s, c, &g, err)) < 0) {
             cJSON_Delete(g.out);
@@ -238,17 +239,18 @@ static int job_run_add(struct sq *s, struct sq_conn *c, void *arg, struct cap_er
         return cap_err(err, CAP_EEXISTS, "Schedule '%s' already has a run for tick %lld",
                        r->schedule, (long long)r->tick);
     }
-    a->id = sqlite3_last_insert_rowid(c->db);
+    rc = 0;
     if (r->advance &&
         (rc = store_sq_run(c,
-                           "UPDATE pipeline_schedules SET last_tick = max(coalesce(last_tick, 0), "
-                           "?2) WHERE name = ?1",
+                           "UPDATE pipeline_schedules SET last_tick = CASE WHEN "
+                           "coalesce(last_tick, 0) > ?2 THEN last_tick ELSE ?2 END WHERE name = ?1",
                            SQ_ARGS(SQ_TEXT(r->schedule), SQ_INT(r->tick)), err,
                            "advancing a schedule")) < 0)
         return rc;
     if (r->seen > 0)
         rc = store_sq_run(c,
-                          "UPDATE pipeline_schedules SET last_seen = max(last_seen, ?2) "
+                          "UPDATE pipeline_schedules SET last_seen = CASE WHEN last_seen > ?2 "
+                          "THEN last_seen ELSE ?2 END "
                           "WHERE name = ?1",
                           SQ_ARGS(SQ_TEXT(r->schedule), SQ_INT(r->seen)), err,
                           "advancing a dataset trigger");
@@ -277,10 +279,11 @@ static int job_run_update(struct sq *s, struct sq_conn *c, void *arg, struct cap
     int rc = store_sq_run(
         c,
         "UPDATE pipeline_schedule_runs SET state = ?2, pid = coalesce(nullif(?3, 0), pid), "
-        "started_at = CASE WHEN ?4 THEN max(?6, coalesce((SELECT max(o.ended_at) FROM "
-        "pipeline_schedule_runs o WHERE o.sid = pipeline_schedule_runs.sid), 0)) "
-        "ELSE started_at END, "
-        "ended_at = CASE WHEN ?5 THEN max(?6, coalesce(started_at, 0)) ELSE ended_at END, "
+        "started_at = CASE WHEN ?4 <> 0 THEN (SELECT CASE WHEN ?6 > p THEN ?6 ELSE p END "
+        "FROM (SELECT coalesce(max(o.ended_at), 0) AS p FROM pipeline_schedule_runs o "
+        "WHERE o.sid = pipeline_schedule_runs.sid) prev) ELSE started_at END, "
+        "ended_at = CASE WHEN ?5 <> 0 THEN CASE WHEN ?6 > coalesce(started_at, 0) THEN ?6 "
+        "ELSE coalesce(started_at, 0) END ELSE ended_at END, "
         "exit_status = coalesce(?7, exit_status), reason = coalesce(?8, reason) WHERE id = ?1",
         SQ_ARGS(SQ_INT(a->id), SQ_TEXT(a->state), SQ_INT(a->pid), SQ_INT(running),
                 SQ_INT(!running && !queued), SQ_INT(now),
@@ -288,7 +291,7 @@ static int job_run_update(struct sq *s, struct sq_conn *c, void *arg, struct cap
                                           : (struct sq_bind)SQ_INT(a->exit_status),
                 SQ_TEXT(a->reason)),
         err, "updating a schedule run");
-    if (rc == 0 && sqlite3_changes(c->db) == 0)
+    if (rc == 0 && sq_changes(c->db) == 0)
         rc = cap_err(err, CAP_ENOTFOUND, "No schedule run %lld", (long long)a->id);
     return rc;
 }
@@ -304,12 +307,12 @@ int store_sq_pipe_run_update(void *impl, int64_t id, const char *state, int64_t 
 static int run_runs(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct ps_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "SELECT " RUN_COLS " FROM pipeline_schedule_runs r JOIN pipeline_schedules s "
         "ON r.sid = s.sid WHERE (?1 IS NULL OR s.name = ?1) AND "
-        "(NOT ?2 OR r.state IN ('queued', 'running')) "
-        "ORDER BY CASE WHEN ?2 THEN r.tick ELSE -r.tick END, r.id LIMIT ?3",
+        "(?2 = 0 OR r.state IN ('queued', 'running')) "
+        "ORDER BY CASE WHEN ?2 <> 0 THEN r.tick ELSE -r.tick END, r.id LIMIT ?3",
         SQ_ARGS(SQ_TEXT(a->name), SQ_INT(a->flag), SQ_INT(a->max)), err);
     if (!st)
         return -CAP_EINTERNAL;

@@ -168,12 +168,12 @@ static void seg_add(struct seg *g, const struct store_prediction *r)
 
 /* The key row of the segment just inserted: one insert per segment (a
  * SQLite index on each key cost 8.7 µs a request, see store_sqlite_keys.c). */
-static int keys_write(struct sq_conn *c, struct seg *g, struct cap_error *err)
+static int keys_write(struct sq_conn *c, struct seg *g, int64_t seg_id, struct cap_error *err)
 {
     int rc = 0;
     if (g->keys.len > 0)
         rc = store_sq_run(c, "INSERT INTO prediction_keys(seg, deployment, keys) VALUES (?, ?, ?)",
-                          SQ_ARGS(SQ_INT(sqlite3_last_insert_rowid(c->db)),
+                          SQ_ARGS(SQ_INT(seg_id),
                                   SQ_TEXT(g->deployment), SQ_BLOB(g->keys.data, g->keys.len)),
                           err, "logging predictions");
     g->keys.len = 0;
@@ -187,15 +187,16 @@ static int seg_write(struct sq_conn *c, struct seg *g, struct cap_error *err)
     unsigned char *h = (unsigned char *)g->rows.data + 4;
     for (int i = 0; i < 4; i++)
         h[i] = (unsigned char)((uint64_t)g->n >> (8 * i));
-    int rc = store_sq_run(c,
+    int64_t seg_id = 0;
+    int rc = store_sq_insert_id(c,
                           "INSERT INTO prediction_segments(deployment, ts_first, "
-                          "ts_last, n, data) VALUES (?, ?, ?, ?, ?)",
+                          "ts_last, n, data) VALUES (?, ?, ?, ?, ?) RETURNING id",
                           SQ_ARGS(SQ_TEXT(g->deployment), SQ_INT(g->ts_first),
                                   SQ_INT(g->ts_last), SQ_INT(g->n),
                                   SQ_BLOB(g->rows.data, g->rows.len)),
-                          err, "logging predictions");
-    if (rc == 0)
-        rc = keys_write(c, g, err);
+                          &seg_id, err, "logging predictions");
+    if (rc >= 0)
+        rc = keys_write(c, g, seg_id, err);
     g->rows.len = SEG_HEADER;
     g->n = 0;
     memset(g->prev, 0, sizeof g->prev); /* a segment is decoded on its own */
@@ -429,7 +430,7 @@ static int run_search(struct sq *s, struct sq_conn *c, void *arg, struct cap_err
     static const char all[] = "SELECT id, deployment, data FROM prediction_segments "
                               "WHERE ts_last >= ?2 AND id >= ?3 ORDER BY id";
     /* all has no ?1: binding it NULL there is harmless. */
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, a->deployment ? by_dep : all,
         SQ_ARGS(SQ_TEXT(a->deployment), SQ_INT(a->since),
                 SQ_INT(a->after < 0 ? 0 : a->after >> SEG_SHIFT)),
@@ -437,15 +438,15 @@ static int run_search(struct sq *s, struct sq_conn *c, void *arg, struct cap_err
     if (!st)
         return -CAP_EINTERNAL;
     a->out = cJSON_CreateArray();
-    int rc = 0, step = SQLITE_DONE;
+    int rc = 0, step = SQ_DONE;
     bool full = false;
-    while (!full && rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-        rc = walk_segment(sqlite3_column_int64(st, 0), store_sq_col_text(st, 1),
-                          sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
+    while (!full && rc == 0 && (step = sq_step(st)) == SQ_ROW)
+        rc = walk_segment(sq_col_int(st, 0), store_sq_col_text(st, 1),
+                          sq_col_blob(st, 2), (size_t)sq_col_bytes(st, 2),
                           a->field, emit_row, a, &full, err);
-    if (rc == 0 && !full && step != SQLITE_DONE)
+    if (rc == 0 && !full && step != SQ_DONE)
         rc = store_sq_dberr(c, err, "searching the prediction log");
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -514,20 +515,20 @@ static int run_scan(struct sq *s, struct sq_conn *c, void *arg, struct cap_error
                                  "WHERE deployment = ?1 AND id >= ?2 ORDER BY id";
     static const char all[] = "SELECT id, deployment, data FROM prediction_segments "
                               "WHERE id >= ?2 ORDER BY id";
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, a->deployment ? by_dep : all,
         SQ_ARGS(SQ_TEXT(a->deployment), SQ_INT(a->after < 0 ? 0 : a->after >> SEG_SHIFT)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = 0, step = SQLITE_DONE;
+    int rc = 0, step = SQ_DONE;
     bool full = false;
-    while (!full && rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-        rc = walk_segment(sqlite3_column_int64(st, 0), store_sq_col_text(st, 1),
-                          sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
+    while (!full && rc == 0 && (step = sq_step(st)) == SQ_ROW)
+        rc = walk_segment(sq_col_int(st, 0), store_sq_col_text(st, 1),
+                          sq_col_blob(st, 2), (size_t)sq_col_bytes(st, 2),
                           a->field, scan_row, a, &full, err);
-    if (rc == 0 && !full && step != SQLITE_DONE)
+    if (rc == 0 && !full && step != SQ_DONE)
         rc = store_sq_dberr(c, err, "scanning the prediction log");
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -566,21 +567,21 @@ static int range_row(void *cls, int64_t id, const struct store_prediction *r,
 static int run_range(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct range_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT id, data FROM prediction_segments WHERE deployment = ?1 AND ts_last >= ?2 "
            "AND ts_first < ?3 ORDER BY id",
         SQ_ARGS(SQ_TEXT(a->deployment), SQ_INT(a->from), SQ_INT(a->to)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = 0, step = SQLITE_DONE;
+    int rc = 0, step = SQ_DONE;
     bool stopped = false;
-    while (!stopped && rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-        rc = walk_segment(sqlite3_column_int64(st, 0), a->deployment,
-                          sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
+    while (!stopped && rc == 0 && (step = sq_step(st)) == SQ_ROW)
+        rc = walk_segment(sq_col_int(st, 0), a->deployment,
+                          sq_col_blob(st, 1), (size_t)sq_col_bytes(st, 1),
                           a->field, range_row, a, &stopped, err);
-    if (rc == 0 && !stopped && step != SQLITE_DONE)
+    if (rc == 0 && !stopped && step != SQ_DONE)
         rc = store_sq_dberr(c, err, "reading the prediction log");
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -675,20 +676,20 @@ static int run_find(struct sq *s, struct sq_conn *c, void *arg, struct cap_error
         a->end = k + 1;
         while (a->end < a->nw && a->w[a->end].seg == a->w[k].seg)
             a->end++;
-        sqlite3_stmt *st = store_sq_stmt_bind(
+        struct sq_stmt *st = store_sq_stmt_bind(
             c, "SELECT data FROM prediction_segments WHERE id = ?1 AND deployment = ?2",
             SQ_ARGS(SQ_INT(a->w[k].seg), SQ_TEXT(a->deployment)), err);
         if (!st)
             return -CAP_EINTERNAL;
         bool stopped = false;
-        int step = sqlite3_step(st);
-        if (step == SQLITE_ROW)
-            rc = walk_segment(a->w[k].seg, a->deployment, sqlite3_column_blob(st, 0),
-                              (size_t)sqlite3_column_bytes(st, 0), a->field, found_row, a,
+        int step = sq_step(st);
+        if (step == SQ_ROW)
+            rc = walk_segment(a->w[k].seg, a->deployment, sq_col_blob(st, 0),
+                              (size_t)sq_col_bytes(st, 0), a->field, found_row, a,
                               &stopped, err);
-        else if (step != SQLITE_DONE) /* DONE: trimmed since the key was read */
+        else if (step != SQ_DONE) /* DONE: trimmed since the key was read */
             rc = store_sq_dberr(c, err, "finding logged requests");
-        sqlite3_reset(st);
+        sq_reset(st);
     }
     return rc;
 }
@@ -714,18 +715,18 @@ struct trim_job {
  * or -1 when all of them hold fewer. */
 static int newest_holding(struct sq_conn *c, int64_t rows, int64_t *seg, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT id FROM (SELECT id, SUM(n) OVER (ORDER BY id DESC) AS kept "
            "FROM prediction_segments) WHERE kept >= ?1 ORDER BY id DESC LIMIT 1",
         SQ_ARGS(SQ_INT(rows)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int step = sqlite3_step(st);
-    *seg = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    int rc = step == SQLITE_ROW || step == SQLITE_DONE
+    int step = sq_step(st);
+    *seg = step == SQ_ROW ? sq_col_int(st, 0) : -1;
+    int rc = step == SQ_ROW || step == SQ_DONE
                  ? 0
                  : store_sq_dberr(c, err, "trimming the prediction log");
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -734,21 +735,21 @@ static int count_unread(struct sq_conn *c, int64_t reader_from, int64_t bound, i
                         struct cap_error *err)
 {
     int64_t from_seg = reader_from >> SEG_SHIFT;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT COALESCE(SUM(n), 0), COALESCE(MIN(id), -1) FROM prediction_segments "
            "WHERE id >= ?1 AND id < ?2",
         SQ_ARGS(SQ_INT(from_seg), SQ_INT(bound)), err);
     if (!st)
         return -CAP_EINTERNAL;
     int rc = 0;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        *unread = sqlite3_column_int64(st, 0);
-        if (sqlite3_column_int64(st, 1) == from_seg) /* rows it read of its first segment */
+    if (sq_step(st) == SQ_ROW) {
+        *unread = sq_col_int(st, 0);
+        if (sq_col_int(st, 1) == from_seg) /* rows it read of its first segment */
             *unread -= reader_from & ((1 << SEG_SHIFT) - 1);
     } else {
         rc = store_sq_dberr(c, err, "trimming the prediction log");
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -794,7 +795,7 @@ int store_sq_predictions_trim(void *impl, int64_t keep_rows, int64_t reader_from
 
 int store_sq_predictions_upgrade(struct sq_conn *c, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_prepare(
+    struct sq_stmt *st = store_sq_prepare(
         c,
         "SELECT ts, deployment, model_name, model_version, role, request_id, latency_us, "
         "inputs, outputs, agree FROM predictions_v4 ORDER BY id",
@@ -811,8 +812,8 @@ int store_sq_predictions_upgrade(struct sq_conn *c, struct cap_error *err)
     int rc = 0, step, n = 0;
     int64_t total = 0;
     for (;;) {
-        step = sqlite3_step(st);
-        if (step == SQLITE_ROW) {
+        step = sq_step(st);
+        if (step == SQ_ROW) {
             struct cap_buf *m = &mem[n];
             cap_buf_reset(m);
             size_t off[8];
@@ -822,43 +823,43 @@ int store_sq_predictions_upgrade(struct sq_conn *c, struct cap_error *err)
                 cap_buf_append(m, t ? t : "", t ? strlen(t) + 1 : 1);
             }
             off[6] = m->len;
-            size_t li = (size_t)sqlite3_column_bytes(st, 7);
-            const void *bi = sqlite3_column_blob(st, 7);
+            size_t li = (size_t)sq_col_bytes(st, 7);
+            const void *bi = sq_col_blob(st, 7);
             cap_buf_append(m, bi, li);
             off[7] = m->len;
-            size_t lo = (size_t)sqlite3_column_bytes(st, 8);
-            const void *bo = sqlite3_column_blob(st, 8);
+            size_t lo = (size_t)sq_col_bytes(st, 8);
+            const void *bo = sq_col_blob(st, 8);
             cap_buf_append(m, bo, lo);
             rows[n] = (struct store_prediction){
-                .timestamp_ms = sqlite3_column_int64(st, 0),
+                .timestamp_ms = sq_col_int(st, 0),
                 .deployment = m->data + off[1],
                 .model_name = m->data + off[2],
                 .model_version = m->data + off[3],
                 .role = m->data + off[4],
-                .request_id = sqlite3_column_type(st, 5) == SQLITE_NULL ? NULL : m->data + off[5],
-                .latency_us = sqlite3_column_int64(st, 6),
+                .request_id = sq_col_null(st, 5) ? NULL : m->data + off[5],
+                .latency_us = sq_col_int(st, 6),
                 .inputs = bi ? m->data + off[6] : NULL,
                 .inputs_len = li,
                 .outputs = bo ? m->data + off[7] : NULL,
                 .outputs_len = lo,
-                .agree = sqlite3_column_type(st, 9) == SQLITE_NULL ? -1
-                                                                   : sqlite3_column_int(st, 9) != 0,
+                .agree = sq_col_null(st, 9) ? -1
+                                                                   : sq_col_int(st, 9) != 0,
             };
             n++;
         }
-        if ((step != SQLITE_ROW && n > 0) || n == BATCH) {
+        if ((step != SQ_ROW && n > 0) || n == BATCH) {
             total += n;
             rc = log_rows(c, rows, (size_t)n, false, err); /* keys: migration 7 */
             n = 0;
             if (rc < 0)
                 break;
         }
-        if (step != SQLITE_ROW)
+        if (step != SQ_ROW)
             break;
     }
-    if (rc == 0 && step != SQLITE_DONE)
+    if (rc == 0 && step != SQ_DONE)
         rc = store_sq_dberr(c, err, "reading the prediction log of schema 4");
-    sqlite3_finalize(st);
+    sq_finalize(st);
     for (int i = 0; i < BATCH; i++)
         cap_buf_free(&mem[i]);
     if (rc == 0)
@@ -886,22 +887,22 @@ static int backfill_row(void *cls, int64_t id, const struct store_prediction *r,
  * time in segment order (the order keys_trim relies on). */
 int store_sq_prediction_keys_backfill(struct sq_conn *c, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_prepare(
+    struct sq_stmt *st = store_sq_prepare(
         c, "SELECT id, deployment, data FROM prediction_segments ORDER BY id", err);
     if (!st)
         return -CAP_EINTERNAL;
     struct cap_buf field[F_COUNT] = {0};
     struct seg g = {.index = true};
     cap_buf_init(&g.keys);
-    int rc = 0, step = SQLITE_DONE;
+    int rc = 0, step = SQ_DONE;
     int64_t n = 0;
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t seg = sqlite3_column_int64(st, 0);
+    while (rc == 0 && (step = sq_step(st)) == SQ_ROW) {
+        int64_t seg = sq_col_int(st, 0);
         bool stopped = false;
         g.deployment = store_sq_col_text(st, 1);
         g.n = 0;
-        rc = walk_segment(seg, g.deployment, sqlite3_column_blob(st, 2),
-                          (size_t)sqlite3_column_bytes(st, 2), field, backfill_row, &g,
+        rc = walk_segment(seg, g.deployment, sq_col_blob(st, 2),
+                          (size_t)sq_col_bytes(st, 2), field, backfill_row, &g,
                           &stopped, err);
         n += g.n;
         if (rc == 0 && g.keys.len > 0)
@@ -912,9 +913,9 @@ int store_sq_prediction_keys_backfill(struct sq_conn *c, struct cap_error *err)
                               err, "indexing the prediction log");
         g.keys.len = 0;
     }
-    if (rc == 0 && step != SQLITE_DONE)
+    if (rc == 0 && step != SQ_DONE)
         rc = store_sq_dberr(c, err, "indexing the prediction log");
-    sqlite3_finalize(st);
+    sq_finalize(st);
     for (int f = 0; f < F_COUNT; f++)
         cap_buf_free(&field[f]);
     cap_buf_free(&g.keys);

@@ -66,9 +66,9 @@ void store_sq_query_sql(struct sq_query *q, const char *s)
     cap_buf_puts(&q->sql, s);
 }
 
-sqlite3_stmt *store_sq_query_prepare(struct sq_conn *c, struct sq_query *q, struct cap_error *err)
+struct sq_stmt *store_sq_query_prepare(struct sq_conn *c, struct sq_query *q, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_prepare(c, q->sql.data, err);
+    struct sq_stmt *st = store_sq_prepare(c, q->sql.data, err);
     if (!st)
         return NULL;
     store_sq_bind(st, q->b, q->n);
@@ -178,12 +178,12 @@ int store_sq_query_cmp(struct sq_query *q, const char *col, const struct filter_
 }
 
 
-int store_sq_query_page(struct sq_conn *c, sqlite3_stmt *st, int max, int64_t offset,
+int store_sq_query_page(struct sq_conn *c, struct sq_stmt *st, int max, int64_t offset,
                         sq_row_json row_json, cJSON *list, char **next_token, const char *what,
                         struct cap_error *err)
 {
     int n = 0, src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((src = sq_step(st)) == SQ_ROW) {
         if (n == max) {
             *next_token = store_sq_page_token(offset + n);
             return 0;
@@ -195,5 +195,5 @@ int store_sq_query_page(struct sq_conn *c, sqlite3_stmt *st, int max, int64_t of
         cJSON_AddItemToArray(list, item);
         n++;
     }
-    return src == SQLITE_DONE ? 0 : store_sq_dberr(c, err, what);
+    return src == SQ_DONE ? 0 : store_sq_dberr(c, err, what);
 }

@@ -55,19 +55,19 @@ static const char *opt(const char *s)
 
 #define SQ_MV_FROM " FROM model_versions mv JOIN registered_models rm ON rm.model_key = mv.model_key"
 
-int store_sq_model_version_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+int store_sq_model_version_json(struct sq_conn *c, struct sq_stmt *row, cJSON **out,
                                 struct cap_error *err)
 {
-    int64_t mv_id = sqlite3_column_int64(row, 0);
-    int64_t key = sqlite3_column_int64(row, 1);
-    int64_t num = sqlite3_column_int64(row, 3);
+    int64_t mv_id = sq_col_int(row, 0);
+    int64_t key = sq_col_int(row, 1);
+    int64_t num = sq_col_int(row, 3);
     char version[24];
     snprintf(version, sizeof version, "%lld", (long long)num);
     cJSON *mv = cJSON_CreateObject();
     cJSON_AddStringToObject(mv, "name", store_sq_col_text(row, 2));
     cJSON_AddStringToObject(mv, "version", version);
-    cap_json_add_i64(mv, "creation_timestamp", sqlite3_column_int64(row, 4));
-    cap_json_add_i64(mv, "last_updated_timestamp", sqlite3_column_int64(row, 5));
+    cap_json_add_i64(mv, "creation_timestamp", sq_col_int(row, 4));
+    cap_json_add_i64(mv, "last_updated_timestamp", sq_col_int(row, 5));
     cap_json_add_str(mv, "user_id", store_sq_col_text(row, 6));
     cJSON_AddStringToObject(mv, "current_stage", store_sq_col_text(row, 7));
     /* MLflow's server always has one: the request's, or proto's default "" */
@@ -78,7 +78,7 @@ int store_sq_model_version_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **ou
     cJSON_AddStringToObject(mv, "status", store_sq_col_text(row, 11));
     cap_json_add_str(mv, "status_message", store_sq_col_text(row, 12));
     int rc = -CAP_EINTERNAL;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT key, value FROM model_version_tags WHERE mv_id = ? ORDER BY key",
         SQ_ARGS(SQ_INT(mv_id)), err);
     if (!st)
@@ -95,13 +95,13 @@ int store_sq_model_version_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **ou
         goto fail;
     }
     cJSON *aliases = NULL;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = sq_step(st)) == SQ_ROW) {
         if (!aliases)
             aliases = cJSON_AddArrayToObject(mv, "aliases");
         cJSON_AddItemToArray(aliases, cJSON_CreateString(store_sq_col_text(st, 0)));
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
+    sq_reset(st);
+    if (rc != SQ_DONE) {
         rc = store_sq_dberr(c, err, "reading a model version's aliases");
         goto fail;
     }
@@ -119,32 +119,32 @@ static int latest_in_stage(struct sq_conn *c, int64_t key, const char *stage, cJ
                            struct cap_error *err)
 {
     *out = NULL;
-    sqlite3_stmt *st = store_sq_stmt_bind(c,
+    struct sq_stmt *st = store_sq_stmt_bind(c,
                                           "SELECT " SQ_MV_COLUMNS SQ_MV_FROM
                                           " WHERE mv.model_key = ? AND mv.current_stage = ? AND "
                                           "mv.status = 'READY' ORDER BY mv.version DESC LIMIT 1",
                                           SQ_ARGS(SQ_INT(key), SQ_TEXT(stage)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    int rc = sq_step(st);
+    if (rc == SQ_ROW)
         rc = store_sq_model_version_json(c, st, out, err);
-    else if (rc == SQLITE_DONE)
+    else if (rc == SQ_DONE)
         rc = 0;
     else
         rc = store_sq_dberr(c, err, "finding the latest model versions");
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
-int store_sq_registered_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON **out,
+int store_sq_registered_model_json(struct sq_conn *c, struct sq_stmt *row, cJSON **out,
                                    struct cap_error *err)
 {
-    int64_t key = sqlite3_column_int64(row, 0);
+    int64_t key = sq_col_int(row, 0);
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "name", store_sq_col_text(row, 1));
-    cap_json_add_i64(m, "creation_timestamp", sqlite3_column_int64(row, 2));
-    cap_json_add_i64(m, "last_updated_timestamp", sqlite3_column_int64(row, 3));
+    cap_json_add_i64(m, "creation_timestamp", sq_col_int(row, 2));
+    cap_json_add_i64(m, "last_updated_timestamp", sq_col_int(row, 3));
     cap_json_add_str(m, "user_id", store_sq_col_text(row, 4));
     cap_json_add_str(m, "description", store_sq_col_text(row, 5));
     cJSON *latest = NULL;
@@ -159,7 +159,7 @@ int store_sq_registered_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON *
             latest = cJSON_AddArrayToObject(m, "latest_versions");
         cJSON_AddItemToArray(latest, mv);
     }
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT key, value FROM registered_model_tags WHERE model_key = ? ORDER BY key",
         SQ_ARGS(SQ_INT(key)), err);
     if (!st) {
@@ -177,18 +177,18 @@ int store_sq_registered_model_json(struct sq_conn *c, sqlite3_stmt *row, cJSON *
         goto fail;
     }
     cJSON *aliases = NULL;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = sq_step(st)) == SQ_ROW) {
         if (!aliases)
             aliases = cJSON_AddArrayToObject(m, "aliases");
         char version[24];
-        snprintf(version, sizeof version, "%lld", (long long)sqlite3_column_int64(st, 1));
+        snprintf(version, sizeof version, "%lld", (long long)sq_col_int(st, 1));
         cJSON *a = cJSON_CreateObject();
         cJSON_AddStringToObject(a, "alias", store_sq_col_text(st, 0));
         cJSON_AddStringToObject(a, "version", version);
         cJSON_AddItemToArray(aliases, a);
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
+    sq_reset(st);
+    if (rc != SQ_DONE) {
         rc = store_sq_dberr(c, err, "reading a registered model's aliases");
         goto fail;
     }
@@ -228,19 +228,19 @@ struct reg_job {
 /* 0 and *key when model name exists, 1 when it does not, or an error. */
 static int lookup_model(struct sq_conn *c, const char *name, int64_t *key, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt_bind(c,
+    struct sq_stmt *st = store_sq_stmt_bind(c,
                                           "SELECT model_key FROM registered_models WHERE name = ?",
                                           SQ_ARGS(SQ_TEXT(name)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *key = sqlite3_column_int64(st, 0);
+    int rc = sq_step(st);
+    if (rc == SQ_ROW) {
+        *key = sq_col_int(st, 0);
         rc = 0;
     } else {
-        rc = rc == SQLITE_DONE ? 1 : store_sq_dberr(c, err, "looking up a registered model");
+        rc = rc == SQ_DONE ? 1 : store_sq_dberr(c, err, "looking up a registered model");
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -259,53 +259,53 @@ static int find_version(struct sq_conn *c, struct reg_job *a, struct cap_error *
         return rc;
     if (!store_sq_parse_id(a->version, &a->num))
         return version_not_found(a->name, a->version, err);
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT mv_id FROM model_versions WHERE model_key = ? AND version = ?",
         SQ_ARGS(SQ_INT(a->model_key), SQ_INT(a->num)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        a->mv_id = sqlite3_column_int64(st, 0);
+    rc = sq_step(st);
+    if (rc == SQ_ROW) {
+        a->mv_id = sq_col_int(st, 0);
         rc = 0;
     } else {
-        rc = rc == SQLITE_DONE ? version_not_found(a->name, a->version, err)
+        rc = rc == SQ_DONE ? version_not_found(a->name, a->version, err)
                                : store_sq_dberr(c, err, "looking up a model version");
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
 static int model_json_by_key(struct sq_conn *c, int64_t key, cJSON **out, struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT " SQ_RM_COLUMNS " FROM registered_models rm WHERE rm.model_key = ?",
         SQ_ARGS(SQ_INT(key)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    int rc = sq_step(st);
+    if (rc == SQ_ROW)
         rc = store_sq_registered_model_json(c, st, out, err);
     else
         rc = store_sq_dberr(c, err, "reading a registered model");
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
 static int version_json_by_id(struct sq_conn *c, int64_t mv_id, cJSON **out,
                               struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt_bind(c,
+    struct sq_stmt *st = store_sq_stmt_bind(c,
                                           "SELECT " SQ_MV_COLUMNS SQ_MV_FROM " WHERE mv.mv_id = ?",
                                           SQ_ARGS(SQ_INT(mv_id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    int rc = sq_step(st);
+    if (rc == SQ_ROW)
         rc = store_sq_model_version_json(c, st, out, err);
     else
         rc = store_sq_dberr(c, err, "reading a model version");
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -380,13 +380,13 @@ static int job_model_create(struct sq *s, struct sq_conn *c, void *arg, struct c
     if (rc == 0)
         return cap_err(err, CAP_EEXISTS, "Registered Model (name=%s) already exists.", a->name);
     int64_t now = cap_now_ms();
-    if ((rc = store_sq_run(c,
+    if ((rc = store_sq_insert_id(c,
                            "INSERT INTO registered_models(name, description, "
-                           "creation_time, last_updated_time) VALUES (?, ?, ?, ?)",
+                           "creation_time, last_updated_time) VALUES (?, ?, ?, ?) "
+                           "RETURNING model_key",
                            SQ_ARGS(SQ_TEXT(a->name), SQ_TEXT(opt(a->description)), SQ_INT(now),
-                                   SQ_INT(now)), err, "creating a registered model")) < 0)
+                                   SQ_INT(now)), &a->model_key, err, "creating a registered model")) < 0)
         return rc;
-    a->model_key = sqlite3_last_insert_rowid(c->db);
     for (size_t i = 0; i < a->ntags; i++)
         if ((rc = put_model_tag(c, a->model_key, a->tags[i].key, a->tags[i].value, err)) < 0)
             return rc;
@@ -517,7 +517,7 @@ static int job_model_delete_tag(struct sq *s, struct sq_conn *c, void *arg,
                            "deleting a registered model tag")) < 0)
         return rc;
     /* a tag that was not there: nothing changed, nothing to say */
-    return sqlite3_changes(c->db) ? touch_model(c, a->model_key, cap_now_ms(), err) : 0;
+    return sq_changes(c->db) ? touch_model(c, a->model_key, cap_now_ms(), err) : 0;
 }
 
 int store_sq_registered_model_delete_tag(void *impl, const char *name, const char *key,
@@ -588,41 +588,41 @@ static int job_version_create(struct sq *s, struct sq_conn *c, void *arg, struct
     const struct store_model_version_create *in = a->in;
     int64_t now = cap_now_ms();
     /* The next number and the model's timestamp in one statement. */
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "UPDATE registered_models SET last_version = "
         "last_version + 1, last_updated_time = ? WHERE name = ? "
         "RETURNING model_key, last_version",
         SQ_ARGS(SQ_INT(now), SQ_TEXT(in->name)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = sqlite3_step(st);
+    int rc = sq_step(st);
     int64_t num = 0;
-    if (rc == SQLITE_ROW) {
-        a->model_key = sqlite3_column_int64(st, 0);
-        num = sqlite3_column_int64(st, 1);
-        rc = sqlite3_step(st);
+    if (rc == SQ_ROW) {
+        a->model_key = sq_col_int(st, 0);
+        num = sq_col_int(st, 1);
+        rc = sq_step(st);
     }
-    if (rc == SQLITE_DONE && num > 0)
+    if (rc == SQ_DONE && num > 0)
         rc = 0;
-    else if (rc == SQLITE_DONE)
+    else if (rc == SQ_DONE)
         rc = model_not_found(in->name, err);
     else
         rc = store_sq_dberr(c, err, "numbering a model version");
-    sqlite3_reset(st);
+    sq_reset(st);
     if (rc < 0)
         return rc;
-    if ((rc = store_sq_run(
+    if ((rc = store_sq_insert_id(
         c, "INSERT INTO model_versions(model_key, version, creation_time, "
         "last_updated_time, user_id, current_stage, description, source, run_id, "
         "run_link, model_id, status, status_message, metadata_json) VALUES "
-        "(?, ?, ?, ?, ?, 'None', ?, ?, ?, ?, ?, ?, ?, ?)",
+        "(?, ?, ?, ?, ?, 'None', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING mv_id",
         SQ_ARGS(SQ_INT(a->model_key), SQ_INT(num), SQ_INT(now), SQ_INT(now),
                 SQ_TEXT(opt(in->user_id)), SQ_TEXT(opt(in->description)), SQ_TEXT(in->source),
                 SQ_TEXT(opt(in->run_id)), SQ_TEXT(opt(in->run_link)), SQ_TEXT(opt(in->model_id)),
                 SQ_TEXT(in->status ? in->status : "READY"), SQ_TEXT(opt(in->status_message)),
-                SQ_TEXT(opt(in->metadata_json))), err, "creating a model version")) < 0)
+                SQ_TEXT(opt(in->metadata_json))), &a->mv_id, err,
+        "creating a model version")) < 0)
         return rc;
-    a->mv_id = sqlite3_last_insert_rowid(c->db);
     for (size_t i = 0; i < in->ntags; i++)
         if ((rc = put_version_tag(c, a->mv_id, in->tags[i].key, in->tags[i].value, err)) < 0)
             return rc;
@@ -663,7 +663,7 @@ static int job_version_update(struct sq *s, struct sq_conn *c, void *arg, struct
         return rc;
     if (a->description) {
         int64_t now = cap_now_ms();
-        sqlite3_stmt *st = store_sq_stmt_bind(c,
+        struct sq_stmt *st = store_sq_stmt_bind(c,
                                               "UPDATE model_versions SET description = ?, "
                                               "last_updated_time = ? WHERE mv_id = ?",
                                               SQ_ARGS(SQ_TEXT(a->description), SQ_INT(now),
@@ -713,7 +713,7 @@ static int job_version_transition(struct sq *s, struct sq_conn *c, void *arg,
     if (rc < 0)
         return rc;
     int64_t now = cap_now_ms();
-    sqlite3_stmt *st;
+    struct sq_stmt *st;
     if (a->archive && (strcmp(a->stage, "Staging") == 0 || strcmp(a->stage, "Production") == 0)) {
         if ((rc = store_sq_run(
             c, "UPDATE model_versions SET current_stage = 'Archived', "
@@ -773,7 +773,7 @@ static int job_version_delete_tag(struct sq *s, struct sq_conn *c, void *arg,
                            SQ_ARGS(SQ_INT(a->mv_id), SQ_TEXT(a->key)), err,
                            "deleting a model version tag")) < 0)
         return rc;
-    return sqlite3_changes(c->db) ? touch_model(c, a->model_key, cap_now_ms(), err) : 0;
+    return sq_changes(c->db) ? touch_model(c, a->model_key, cap_now_ms(), err) : 0;
 }
 
 int store_sq_model_version_delete_tag(void *impl, const char *name, const char *version,
@@ -789,13 +789,13 @@ static int job_metadata(struct sq *s, struct sq_conn *c, void *arg, struct cap_e
     int rc = find_version(c, a, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT metadata_json FROM model_versions WHERE mv_id = ?",
         SQ_ARGS(SQ_INT(a->mv_id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    rc = sq_step(st);
+    if (rc == SQ_ROW) {
         /* text that does not parse counts as none */
         const char *text = store_sq_col_text(st, 0);
         a->out = text ? cJSON_Parse(text) : NULL;
@@ -803,7 +803,7 @@ static int job_metadata(struct sq *s, struct sq_conn *c, void *arg, struct cap_e
     } else {
         rc = store_sq_dberr(c, err, "reading a model version's metadata");
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -855,7 +855,7 @@ static int job_alias_delete(struct sq *s, struct sq_conn *c, void *arg, struct c
         SQ_ARGS(SQ_INT(a->model_key), SQ_TEXT(a->alias)), err,
         "deleting a registered model alias")) < 0)
         return rc;
-    if (sqlite3_changes(c->db) == 0)
+    if (sq_changes(c->db) == 0)
         return alias_not_found(a->alias, err);
     return touch_model(c, a->model_key, cap_now_ms(), err);
 }
@@ -873,7 +873,7 @@ static int job_alias_get(struct sq *s, struct sq_conn *c, void *arg, struct cap_
     int rc = find_model(c, a, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = store_sq_stmt_bind(c,
+    struct sq_stmt *st = store_sq_stmt_bind(c,
                                           "SELECT mv.mv_id FROM registered_model_aliases al "
                                           "JOIN model_versions mv ON mv.model_key = al.model_key "
                                           "AND mv.version = al.version "
@@ -881,15 +881,15 @@ static int job_alias_get(struct sq *s, struct sq_conn *c, void *arg, struct cap_
                                           SQ_ARGS(SQ_INT(a->model_key), SQ_TEXT(a->alias)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        a->mv_id = sqlite3_column_int64(st, 0);
+    rc = sq_step(st);
+    if (rc == SQ_ROW) {
+        a->mv_id = sq_col_int(st, 0);
         rc = 0;
     } else {
-        rc = rc == SQLITE_DONE ? alias_not_found(a->alias, err)
+        rc = rc == SQ_DONE ? alias_not_found(a->alias, err)
                                : store_sq_dberr(c, err, "looking up a registered model alias");
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc < 0 ? rc : version_out(c, a, err);
 }
 

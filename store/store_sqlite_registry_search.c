@@ -148,7 +148,7 @@ static int search(struct sq *s, enum target t, const struct store_query *sq, cJS
     struct sq_query q;
     store_sq_query_init(&q);
     cJSON *list = cJSON_CreateArray();
-    sqlite3_stmt *st = NULL;
+    struct sq_stmt *st = NULL;
     struct sq_conn *c = store_sq_reader(s);
     if ((rc = store_sq_read_begin(c, err)) < 0)
         goto release;
@@ -164,7 +164,7 @@ static int search(struct sq *s, enum target t, const struct store_query *sq, cJS
         next_token, t == T_MODELS ? "searching registered models" : "searching model versions",
         err);
 end:
-    sqlite3_finalize(st);
+    sq_finalize(st);
     store_sq_read_end(c);
 release:
     store_sq_reader_done(s, c);

@@ -41,26 +41,26 @@ int store_sq_review_rule_put(void *impl, const char *deployment, const char *rul
 static int run_rule_get(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct rv_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT rule, cursor, created_at, updated_at FROM review_rules WHERE deployment = ?1",
         SQ_ARGS(SQ_TEXT(a->deployment)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int step = sqlite3_step(st), rc = 0;
-    if (step == SQLITE_ROW) {
+    int step = sq_step(st), rc = 0;
+    if (step == SQ_ROW) {
         a->out = cJSON_CreateObject();
         cJSON_AddStringToObject(a->out, "deployment", a->deployment);
         cJSON *rule = cJSON_Parse(store_sq_col_text(st, 0));
         cJSON_AddItemToObject(a->out, "rule", rule ? rule : cJSON_CreateNull());
-        cJSON_AddNumberToObject(a->out, "cursor", (double)sqlite3_column_int64(st, 1));
-        cJSON_AddNumberToObject(a->out, "created_at", (double)sqlite3_column_int64(st, 2));
-        cJSON_AddNumberToObject(a->out, "updated_at", (double)sqlite3_column_int64(st, 3));
-    } else if (step == SQLITE_DONE) {
+        cJSON_AddNumberToObject(a->out, "cursor", (double)sq_col_int(st, 1));
+        cJSON_AddNumberToObject(a->out, "created_at", (double)sq_col_int(st, 2));
+        cJSON_AddNumberToObject(a->out, "updated_at", (double)sq_col_int(st, 3));
+    } else if (step == SQ_DONE) {
         rc = cap_err(err, CAP_ENOTFOUND, "Deployment '%s' has no review rule", a->deployment);
     } else {
         rc = store_sq_dberr(c, err, "reading a review rule");
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -78,7 +78,7 @@ static int job_rule_delete(struct sq *s, struct sq_conn *c, void *arg, struct ca
     struct rv_job *a = arg;
     int rc = store_sq_run(c, "DELETE FROM review_rules WHERE deployment = ?1",
                           SQ_ARGS(SQ_TEXT(a->deployment)), err, "deleting a review rule");
-    if (rc == 0 && sqlite3_changes(c->db) == 0)
+    if (rc == 0 && sq_changes(c->db) == 0)
         return cap_err(err, CAP_ENOTFOUND, "Deployment '%s' has no review rule", a->deployment);
     return rc;
 }
@@ -96,9 +96,9 @@ static int job_add(struct sq *s, struct sq_conn *c, void *arg, struct cap_error 
     for (size_t i = 0; i < a->n && rc == 0; i++) {
         const struct store_review_item *it = &a->items[i];
         rc = store_sq_run(c,
-                          "INSERT OR IGNORE INTO review_items(deployment, request_id, row, "
+                          "INSERT INTO review_items(deployment, request_id, row, "
                           "reason, pred_ms, model_version, item, status) VALUES (?, ?, ?, ?, "
-                          "?, ?, ?, 'pending')",
+                          "?, ?, ?, 'pending') ON CONFLICT DO NOTHING",
                           SQ_ARGS(SQ_TEXT(a->deployment), SQ_TEXT(it->request_id),
                                   SQ_INT(it->row), SQ_TEXT(it->reason), SQ_INT(it->pred_ms),
                                   SQ_TEXT(it->model_version), SQ_TEXT(it->item_json)),
@@ -122,16 +122,16 @@ int store_sq_review_queue_add(void *impl, const char *deployment,
 static int run_count(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct rv_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT count(*) FROM review_items WHERE deployment = ?1 AND status = ?2",
         SQ_ARGS(SQ_TEXT(a->deployment), SQ_TEXT(a->status)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        a->count = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return step == SQLITE_ROW ? 0 : store_sq_dberr(c, err, "counting review items");
+    int step = sq_step(st);
+    if (step == SQ_ROW)
+        a->count = sq_col_int(st, 0);
+    sq_reset(st);
+    return step == SQ_ROW ? 0 : store_sq_dberr(c, err, "counting review items");
 }
 
 int store_sq_review_count(void *impl, const char *deployment, const char *status, int64_t *n,
@@ -144,15 +144,15 @@ int store_sq_review_count(void *impl, const char *deployment, const char *status
 }
 
 /* A row of review_items as the API shows it: item_json's fields merged in. */
-static cJSON *item_json(sqlite3_stmt *st)
+static cJSON *item_json(struct sq_stmt *st)
 {
     cJSON *o = cJSON_CreateObject();
     char id[256];
     snprintf(id, sizeof id, "%s/%" PRId64, store_sq_col_text(st, 0),
-             (int64_t)sqlite3_column_int64(st, 1));
+             (int64_t)sq_col_int(st, 1));
     cJSON_AddStringToObject(o, "id", id);
     cJSON_AddStringToObject(o, "reason", store_sq_col_text(st, 2));
-    cJSON_AddNumberToObject(o, "pred_ms", (double)sqlite3_column_int64(st, 3));
+    cJSON_AddNumberToObject(o, "pred_ms", (double)sq_col_int(st, 3));
     cJSON_AddStringToObject(o, "model_version", store_sq_col_text(st, 4));
     cJSON *item = cJSON_Parse(store_sq_col_text(st, 5));
     for (cJSON *f = item ? item->child : NULL, *next; f; f = next) {
@@ -161,19 +161,19 @@ static cJSON *item_json(sqlite3_stmt *st)
     }
     cJSON_Delete(item);
     cJSON_AddStringToObject(o, "status", store_sq_col_text(st, 6));
-    if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+    if (!sq_col_null(st, 7))
         cJSON_AddStringToObject(o, "label", store_sq_col_text(st, 7));
-    if (sqlite3_column_type(st, 8) != SQLITE_NULL)
+    if (!sq_col_null(st, 8))
         cJSON_AddStringToObject(o, "reviewer", store_sq_col_text(st, 8));
-    if (sqlite3_column_type(st, 9) != SQLITE_NULL)
-        cJSON_AddNumberToObject(o, "labelled_at", (double)sqlite3_column_int64(st, 9));
+    if (!sq_col_null(st, 9))
+        cJSON_AddNumberToObject(o, "labelled_at", (double)sq_col_int(st, 9));
     return o;
 }
 
 static int run_list(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct rv_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "SELECT request_id, row, reason, pred_ms, model_version, item, status, label, reviewer, "
         "labelled_at FROM review_items WHERE deployment = ?1 AND (?2 IS NULL OR status = ?2) "
@@ -183,10 +183,10 @@ static int run_list(struct sq *s, struct sq_conn *c, void *arg, struct cap_error
         return -CAP_EINTERNAL;
     a->out = cJSON_CreateArray();
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+    while ((step = sq_step(st)) == SQ_ROW)
         cJSON_AddItemToArray(a->out, item_json(st));
-    sqlite3_reset(st);
-    return step == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "reading the review queue");
+    sq_reset(st);
+    return step == SQ_DONE ? 0 : store_sq_dberr(c, err, "reading the review queue");
 }
 
 int store_sq_review_list(void *impl, const char *deployment, const char *status,
@@ -213,7 +213,7 @@ static int job_mark(struct sq *s, struct sq_conn *c, void *arg, struct cap_error
                                   SQ_INT(a->at), SQ_TEXT(a->deployment), SQ_TEXT(a->request_id),
                                   SQ_INT(a->row)),
                           err, "marking a review item");
-    if (rc == 0 && sqlite3_changes(c->db) == 0)
+    if (rc == 0 && sq_changes(c->db) == 0)
         return cap_err(err, CAP_ENOTFOUND, "Row '%s/%" PRId64 "' is not in the review queue of "
                        "deployment '%s'", a->request_id, a->row, a->deployment);
     return rc;

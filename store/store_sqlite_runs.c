@@ -32,23 +32,23 @@ static int run_not_found(const char *run_id, struct cap_error *err)
 static int run_find(struct sq_conn *c, const char *run_id, struct run_lookup *out,
                     struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT rid, experiment_id, lifecycle_stage FROM runs WHERE run_uuid = ?",
         SQ_ARGS(SQ_TEXT(run_id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        out->rid = sqlite3_column_int64(st, 0);
-        out->eid = sqlite3_column_int64(st, 1);
+    int rc = sq_step(st);
+    if (rc == SQ_ROW) {
+        out->rid = sq_col_int(st, 0);
+        out->eid = sq_col_int(st, 1);
         out->active = strcmp(store_sq_col_text(st, 2), "active") == 0;
         rc = 0;
-    } else if (rc == SQLITE_DONE) {
+    } else if (rc == SQ_DONE) {
         rc = run_not_found(run_id, err);
     } else {
         rc = store_sq_dberr(c, err, "looking up a run");
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -66,12 +66,12 @@ static int run_find_active(struct sq_conn *c, const char *run_id, struct run_loo
 
 /* ---------------- JSON ---------------- */
 
-cJSON *store_sq_run_info_json(sqlite3_stmt *row)
+cJSON *store_sq_run_info_json(struct sq_stmt *row)
 {
     cJSON *info = cJSON_CreateObject();
     const char *id = store_sq_col_text(row, 1);
     char eid[24];
-    snprintf(eid, sizeof eid, "%lld", (long long)sqlite3_column_int64(row, 3));
+    snprintf(eid, sizeof eid, "%lld", (long long)sq_col_int(row, 3));
     cJSON_AddStringToObject(info, "run_id", id);
     cJSON_AddStringToObject(info, "run_uuid", id);
     cJSON_AddStringToObject(info, "run_name", store_sq_col_text(row, 2));
@@ -79,20 +79,20 @@ cJSON *store_sq_run_info_json(sqlite3_stmt *row)
     const char *user = store_sq_col_text(row, 4);
     cJSON_AddStringToObject(info, "user_id", user ? user : "");
     cJSON_AddStringToObject(info, "status", store_sq_col_text(row, 5));
-    cap_json_add_i64(info, "start_time", sqlite3_column_int64(row, 6));
-    if (sqlite3_column_type(row, 7) != SQLITE_NULL)
-        cap_json_add_i64(info, "end_time", sqlite3_column_int64(row, 7));
+    cap_json_add_i64(info, "start_time", sq_col_int(row, 6));
+    if (!sq_col_null(row, 7))
+        cap_json_add_i64(info, "end_time", sq_col_int(row, 7));
     cJSON_AddStringToObject(info, "artifact_uri", store_sq_col_text(row, 8));
     cJSON_AddStringToObject(info, "lifecycle_stage", store_sq_col_text(row, 9));
     return info;
 }
 
 /* A metric value column: NaN is stored apart (is_nan), see store_schema.c. */
-static double metric_value(sqlite3_stmt *st, int value_col, int is_nan_col)
+static double metric_value(struct sq_stmt *st, int value_col, int is_nan_col)
 {
-    if (sqlite3_column_int(st, is_nan_col) || sqlite3_column_type(st, value_col) == SQLITE_NULL)
+    if (sq_col_int(st, is_nan_col) || sq_col_null(st, value_col))
         return NAN;
-    return sqlite3_column_double(st, value_col);
+    return sq_col_dbl(st, value_col);
 }
 
 struct fill_ent {
@@ -122,8 +122,39 @@ static cJSON *lazy_array(cJSON *obj, cJSON **slot, const char *name)
 }
 
 /* Each query takes the page's rids as one JSON array parameter, so one cached
- * statement serves any number of runs. */
-#define RIDS "(SELECT value FROM json_each(?))"
+ * statement serves any number of runs; the driver spells the list (RIDS)
+ * and the tags' JSON (KV), so the queries are built at open. */
+static const char *const fill_queries[SQ_FILL_QUERIES] = {
+    "SELECT rid, key, value, timestamp, step, is_nan FROM latest_metrics "
+    "WHERE rid IN RIDS ORDER BY rid, key",
+    "SELECT rid, key, value FROM params WHERE rid IN RIDS ORDER BY rid, key",
+    "SELECT rid, key, value FROM tags WHERE rid IN RIDS ORDER BY rid, key",
+    "SELECT i.rid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile, "
+    "  (SELECT KV FROM input_tags t WHERE t.rid = i.rid AND t.dataset_id = i.dataset_id) "
+    "FROM inputs i JOIN datasets d ON d.dataset_id = i.dataset_id "
+    "WHERE i.rid IN RIDS ORDER BY i.rid, i.dataset_id",
+    "SELECT rid, model_id FROM run_model_inputs WHERE rid IN RIDS ORDER BY rid, model_id",
+    "SELECT rid, model_id, step FROM run_outputs WHERE rid IN RIDS ORDER BY rid, model_id",
+};
+
+/* q with the words RIDS and KV replaced by the driver's SQL. */
+static char *fill_sql(const char *q, const struct sq_driver *drv)
+{
+    struct cap_buf b;
+    cap_buf_init(&b);
+    while (*q) {
+        if (strncmp(q, "RIDS", 4) == 0) {
+            cap_buf_puts(&b, drv->sql_int_list);
+            q += 4;
+        } else if (strncmp(q, "KV ", 3) == 0) {
+            cap_buf_puts(&b, drv->sql_kv_array);
+            q += 2;
+        } else {
+            cap_buf_putc(&b, *q++);
+        }
+    }
+    return cap_buf_steal(&b);
+}
 
 int store_sq_runs_fill(struct sq_conn *c, const int64_t *rids, cJSON **runs, size_t n,
                        struct cap_error *err)
@@ -144,30 +175,18 @@ int store_sq_runs_fill(struct sq_conn *c, const int64_t *rids, cJSON **runs, siz
     cap_buf_putc(&ids, ']');
     qsort(ents, n, sizeof *ents, fill_cmp);
 
-    static const char *const queries[] = {
-        "SELECT rid, key, value, timestamp, step, is_nan FROM latest_metrics "
-        "WHERE rid IN " RIDS " ORDER BY rid, key",
-        "SELECT rid, key, value FROM params WHERE rid IN " RIDS " ORDER BY rid, key",
-        "SELECT rid, key, value FROM tags WHERE rid IN " RIDS " ORDER BY rid, key",
-        "SELECT i.rid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile, "
-        "  (SELECT json_group_array(json_object('key', t.key, 'value', t.value)) "
-        "   FROM input_tags t WHERE t.rid = i.rid AND t.dataset_id = i.dataset_id) "
-        "FROM inputs i JOIN datasets d ON d.dataset_id = i.dataset_id "
-        "WHERE i.rid IN " RIDS " ORDER BY i.rid, i.dataset_id",
-        "SELECT rid, model_id FROM run_model_inputs WHERE rid IN " RIDS " ORDER BY rid, model_id",
-        "SELECT rid, model_id, step FROM run_outputs WHERE rid IN " RIDS " ORDER BY rid, model_id",
-    };
+    char *const *queries = c->owner->fill_sql;
     int rc = 0;
-    for (size_t q = 0; q < sizeof queries / sizeof *queries && rc == 0; q++) {
+    for (size_t q = 0; q < SQ_FILL_QUERIES && rc == 0; q++) {
         const struct sq_bind b[] = {SQ_TEXT(ids.data)};
-        sqlite3_stmt *st = store_sq_stmt_bind(c, queries[q], b, 1, err);
+        struct sq_stmt *st = store_sq_stmt_bind(c, queries[q], b, 1, err);
         if (!st) {
             rc = -CAP_EINTERNAL;
             break;
         }
         int src;
-        while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-            struct fill_ent *e = fill_find(ents, n, sqlite3_column_int64(st, 0));
+        while ((src = sq_step(st)) == SQ_ROW) {
+            struct fill_ent *e = fill_find(ents, n, sq_col_int(st, 0));
             if (!e)
                 continue;
             cJSON *o = cJSON_CreateObject();
@@ -175,8 +194,8 @@ int store_sq_runs_fill(struct sq_conn *c, const int64_t *rids, cJSON **runs, siz
             case 0:
                 cJSON_AddStringToObject(o, "key", store_sq_col_text(st, 1));
                 cap_json_add_double(o, "value", metric_value(st, 2, 5));
-                cap_json_add_i64(o, "timestamp", sqlite3_column_int64(st, 3));
-                cap_json_add_i64(o, "step", sqlite3_column_int64(st, 4));
+                cap_json_add_i64(o, "timestamp", sq_col_int(st, 3));
+                cap_json_add_i64(o, "step", sq_col_int(st, 4));
                 cJSON_AddItemToArray(lazy_array(e->data, &e->metrics, "metrics"), o);
                 break;
             case 1:
@@ -209,16 +228,16 @@ int store_sq_runs_fill(struct sq_conn *c, const int64_t *rids, cJSON **runs, siz
                 break;
             default:
                 cJSON_AddStringToObject(o, "model_id", store_sq_col_text(st, 1));
-                cap_json_add_i64(o, "step", sqlite3_column_int64(st, 2));
+                cap_json_add_i64(o, "step", sq_col_int(st, 2));
                 if (!e->outputs)
                     e->outputs = cJSON_AddObjectToObject(e->run, "outputs");
                 cJSON_AddItemToArray(lazy_array(e->outputs, &e->outs, "model_outputs"), o);
                 break;
             }
         }
-        if (src != SQLITE_DONE)
+        if (src != SQ_DONE)
             rc = store_sq_dberr(c, err, "reading runs");
-        sqlite3_reset(st);
+        sq_reset(st);
     }
     cap_buf_free(&ids);
     free(ents);
@@ -228,21 +247,21 @@ int store_sq_runs_fill(struct sq_conn *c, const int64_t *rids, cJSON **runs, siz
 static int read_run(struct sq_conn *c, const char *run_id, bool info_only, cJSON **out,
                     struct cap_error *err)
 {
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT " SQ_RUN_COLUMNS " FROM runs r WHERE r.run_uuid = ?",
         SQ_ARGS(SQ_TEXT(run_id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        rc = rc == SQLITE_DONE ? run_not_found(run_id, err)
+    int rc = sq_step(st);
+    if (rc != SQ_ROW) {
+        rc = rc == SQ_DONE ? run_not_found(run_id, err)
                                : store_sq_dberr(c, err, "reading a run");
-        sqlite3_reset(st);
+        sq_reset(st);
         return rc;
     }
-    int64_t rid = sqlite3_column_int64(st, 0);
+    int64_t rid = sq_col_int(st, 0);
     cJSON *info = store_sq_run_info_json(st);
-    sqlite3_reset(st);
+    sq_reset(st);
     if (info_only) {
         *out = info;
         return 0;
@@ -294,7 +313,7 @@ static int history_read(struct sq *s, const char *run_id, const char *key, const
              "ORDER BY %s LIMIT ? OFFSET ?",
              order_sql);
     /* one more than asked for tells whether another page follows */
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, sql,
         SQ_ARGS(SQ_INT(r.rid), SQ_TEXT(key), SQ_INT(limit < 0 ? -1 : limit + 1), SQ_INT(offset)),
         err);
@@ -306,22 +325,22 @@ static int history_read(struct sq *s, const char *run_id, const char *key, const
     int src;
     int64_t n = 0;
     *more = false;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((src = sq_step(st)) == SQ_ROW) {
         if (limit >= 0 && n == limit) {
             *more = true;
-            src = SQLITE_DONE;
+            src = SQ_DONE;
             break;
         }
         cJSON *m = cJSON_CreateObject();
         cJSON_AddStringToObject(m, "key", key);
         cap_json_add_double(m, "value", metric_value(st, 0, 3));
-        cap_json_add_i64(m, "timestamp", sqlite3_column_int64(st, 1));
-        cap_json_add_i64(m, "step", sqlite3_column_int64(st, 2));
+        cap_json_add_i64(m, "timestamp", sq_col_int(st, 1));
+        cap_json_add_i64(m, "step", sq_col_int(st, 2));
         cJSON_AddItemToArray(list, m);
         n++;
     }
-    sqlite3_reset(st);
-    if (src != SQLITE_DONE) {
+    sq_reset(st);
+    if (src != SQ_DONE) {
         cJSON_Delete(list);
         rc = store_sq_dberr(c, err, "reading a metric history");
         goto end;
@@ -413,19 +432,21 @@ static int job_run_create(struct sq *s, struct sq_conn *c, void *arg, struct cap
     struct cap_buf uri;
     cap_buf_init(&uri);
     cap_buf_printf(&uri, "%s/%s/artifacts", loc, a->run_id);
-    rc = store_sq_run(c,
+    int64_t rid = 0;
+    rc = store_sq_insert_id(c,
                       "INSERT INTO runs(run_uuid, name, experiment_id, user_id, "
                       "status, start_time, end_time, lifecycle_stage, "
-                      "artifact_uri) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, 'active', ?)",
+                      "artifact_uri) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, 'active', ?) "
+                      "RETURNING rid",
                       SQ_ARGS(SQ_TEXT(a->run_id), SQ_TEXT(name), SQ_INT(eid),
                               SQ_TEXT(in->user_id),
                               SQ_INT(in->start_time > 0 ? in->start_time : cap_now_ms()),
                               SQ_TEXT(uri.data)),
-                      err, "creating a run");
+                      &rid, err, "creating a run");
     cap_buf_free(&uri);
     if (rc < 0)
         goto done;
-    int64_t rid = sqlite3_last_insert_rowid(c->db);
+    rc = 0;
     for (size_t i = 0; i < in->ntags && rc == 0; i++)
         if (strcmp(in->tags[i].key, RUN_NAME_TAG) != 0)
             rc = tag_upsert(c, rid, in->tags[i].key, in->tags[i].value, err);
@@ -546,25 +567,25 @@ static int log_params(struct sq_conn *c, int64_t rid, const char *run_id,
                               err, "logging a param");
         if (rc < 0)
             return rc;
-        if (sqlite3_changes(c->db) > 0)
+        if (sq_changes(c->db) > 0)
             continue;
         /* Already there: fine when the value is the same (write-once). */
-        sqlite3_stmt *sel = store_sq_stmt_bind(
+        struct sq_stmt *sel = store_sq_stmt_bind(
             c, "SELECT value FROM params WHERE rid = ? AND key = ?",
             SQ_ARGS(SQ_INT(rid), SQ_TEXT(params[i].key)), err);
         if (!sel)
             return -CAP_EINTERNAL;
-        rc = sqlite3_step(sel);
-        if (rc == SQLITE_ROW && strcmp(store_sq_col_text(sel, 0), params[i].value) != 0) {
+        rc = sq_step(sel);
+        if (rc == SQ_ROW && strcmp(store_sq_col_text(sel, 0), params[i].value) != 0) {
             rc = cap_err(err, CAP_EINVAL,
                          "Changing param values is not allowed. Param with key='%s' was already "
                          "logged with value='%.200s' for run ID='%s'. Attempted logging new "
                          "value '%.200s'.",
                          params[i].key, store_sq_col_text(sel, 0), run_id, params[i].value);
         } else {
-            rc = rc == SQLITE_ROW ? 0 : store_sq_dberr(c, err, "reading a param");
+            rc = rc == SQ_ROW ? 0 : store_sq_dberr(c, err, "reading a param");
         }
-        sqlite3_reset(sel);
+        sq_reset(sel);
         if (rc < 0)
             return rc;
     }
@@ -623,6 +644,8 @@ void store_sq_runs_sql_init(struct sq *s)
             repeat_rows(METRIC_INSERT_HEAD, METRIC_INSERT_ROW, METRIC_INSERT_TAIL, chunk_rows[i]);
         s->latest_sql[i] = repeat_rows(LATEST_HEAD, LATEST_ROW, LATEST_TAIL, chunk_rows[i]);
     }
+    for (int i = 0; i < SQ_FILL_QUERIES; i++)
+        s->fill_sql[i] = fill_sql(fill_queries[i], s->drv);
 }
 
 void store_sq_runs_sql_free(struct sq *s)
@@ -632,47 +655,179 @@ void store_sq_runs_sql_free(struct sq *s)
         free(s->latest_sql[i]);
         s->metric_sql[i] = s->latest_sql[i] = NULL;
     }
+    for (int i = 0; i < SQ_FILL_QUERIES; i++) {
+        free(s->fill_sql[i]);
+        s->fill_sql[i] = NULL;
+    }
+}
+
+/* ---- which statement carries which point ----
+ * A multi-row INSERT ... ON CONFLICT DO UPDATE may not touch one row twice
+ * in PostgreSQL ("cannot affect row a second time"); SQLite applies the
+ * rows one after another. So a batch is planned: each row of the
+ * multi-row statements is a different stored row, and the few points that
+ * would touch a row again follow one by one, in batch order, which is
+ * SQLite's sequential meaning on both engines.
+ * - metrics: a point whose identity (the primary key) came earlier in the
+ *   batch goes one by one.
+ * - latest_metrics: of one key's points only those with the key's greatest
+ *   (step, timestamp) can end up stored (any earlier one is replaced by
+ *   them whatever was stored); the first of them rides in the multi-row
+ *   statement, the rest (same step and timestamp) go one by one.
+ * It also saves SQLite work: 100 steps of one key in a batch were 100
+ * latest_metrics upserts and are now one. */
+struct metric_plan {
+    size_t *rows, nrows;      /* metrics: multi-row, then one by one */
+    size_t *again, nagain;
+    size_t *latest, nlatest;  /* latest_metrics: the same split */
+    size_t *latest_again, nlatest_again;
+};
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static bool same_point(const struct store_metric *a, const struct store_metric *b)
+{
+    bool na = isnan(a->value), nb = isnan(b->value);
+    return a->step == b->step && a->timestamp == b->timestamp && na == nb &&
+           (na || a->value == b->value) && strcmp(a->key, b->key) == 0;
+}
+
+/* An open-addressing table of batch indices, 2n slots, -1 when empty. */
+static size_t slot_of(const ssize_t *tab, size_t cap, uint64_t h, const struct store_metric *m,
+                      size_t i, bool by_point)
+{
+    size_t k = (size_t)(h % cap);
+    while (tab[k] >= 0) {
+        const struct store_metric *o = &m[tab[k]];
+        if (by_point ? same_point(o, &m[i]) : strcmp(o->key, m[i].key) == 0)
+            break;
+        k = (k + 1) % cap;
+    }
+    return k;
+}
+
+static bool later(const struct store_metric *a, const struct store_metric *b)
+{
+    return a->step > b->step || (a->step == b->step && a->timestamp > b->timestamp);
+}
+
+static void plan_metrics(const struct store_metric *m, size_t n, struct metric_plan *p)
+{
+    size_t cap = 2 * n + 1;
+    ssize_t *pts = cap_xcalloc(cap, sizeof *pts), *keys = cap_xcalloc(cap, sizeof *keys);
+    for (size_t k = 0; k < cap; k++)
+        pts[k] = keys[k] = -1;
+    p->rows = cap_xcalloc(n, sizeof *p->rows);
+    p->again = cap_xcalloc(n, sizeof *p->again);
+    p->latest = cap_xcalloc(n, sizeof *p->latest);
+    p->latest_again = cap_xcalloc(n, sizeof *p->latest_again);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t hk = hash_str(1469598103934665603u, m[i].key);
+        double v = isnan(m[i].value) ? 0 : m[i].value;
+        uint64_t bits;
+        memcpy(&bits, &v, sizeof bits);
+        uint64_t hp = (hk ^ (uint64_t)m[i].step * 31 ^ (uint64_t)m[i].timestamp * 131 ^ bits) *
+                      1099511628211u;
+        size_t k = slot_of(pts, cap, hp, m, i, true);
+        if (pts[k] >= 0) {
+            p->again[p->nagain++] = i;
+        } else {
+            pts[k] = (ssize_t)i;
+            p->rows[p->nrows++] = i;
+        }
+        k = slot_of(keys, cap, hk, m, i, false);
+        if (keys[k] < 0 || later(&m[i], &m[keys[k]]))
+            keys[k] = (ssize_t)i;   /* the first point of the key's latest (step, timestamp) */
+    }
+    /* In batch order: each key's first latest point, then its equals. */
+    for (size_t i = 0; i < n; i++) {
+        size_t k = slot_of(keys, cap, hash_str(1469598103934665603u, m[i].key), m, i, false);
+        const struct store_metric *w = &m[keys[k]];
+        if ((size_t)keys[k] == i)
+            p->latest[p->nlatest++] = i;
+        else if (w->step == m[i].step && w->timestamp == m[i].timestamp && i > (size_t)keys[k])
+            p->latest_again[p->nlatest_again++] = i;
+    }
+    free(pts);
+    free(keys);
+}
+
+static void plan_free(struct metric_plan *p)
+{
+    free(p->rows);
+    free(p->again);
+    free(p->latest);
+    free(p->latest_again);
+}
+
+static void bind_point(struct sq_stmt *st, int r, int64_t rid, const struct store_metric *p)
+{
+    bool nan = isnan(p->value);
+    /* row r's values start at parameter r * (values per row) + 1 */
+    store_sq_bind_at(st, r * 9 + 1,
+                     SQ_ARGS(SQ_INT(rid), SQ_TEXT(p->key), SQ_INT(p->step),
+                             SQ_INT(p->timestamp), SQ_DBL(nan ? 0.0 : p->value), SQ_INT(nan),
+                             SQ_TEXT(p->model_id), SQ_TEXT(p->dataset_name),
+                             SQ_TEXT(p->dataset_digest)));
+}
+
+static void bind_latest(struct sq_stmt *st, int r, int64_t rid, const struct store_metric *p)
+{
+    bool nan = isnan(p->value);
+    struct sq_bind value = nan ? (struct sq_bind)SQ_NULL : (struct sq_bind)SQ_DBL(p->value);
+    store_sq_bind_at(st, r * 6 + 1,
+                     SQ_ARGS(SQ_INT(rid), SQ_TEXT(p->key), value, SQ_INT(p->step),
+                             SQ_INT(p->timestamp), SQ_INT(nan)));
+}
+
+typedef void (*bind_row_fn)(struct sq_stmt *st, int r, int64_t rid, const struct store_metric *p);
+
+/* Writes m[idx[0..n)] with the statements of sql[] in chunks; one_by_one
+ * uses only the one-row statement. */
+static int write_rows(struct sq_conn *c, char *const sql[SQ_METRIC_CHUNKS], bind_row_fn bind,
+                      int64_t rid, const struct store_metric *m, const size_t *idx, size_t n,
+                      bool one_by_one, struct cap_error *err)
+{
+    size_t i = 0;
+    while (i < n) {
+        int ci = one_by_one ? SQ_METRIC_CHUNKS - 1 : 0;
+        while ((size_t)chunk_rows[ci] > n - i)
+            ci++;
+        struct sq_stmt *st = store_sq_stmt(c, sql[ci], err);
+        if (!st)
+            return -CAP_EINTERNAL;
+        for (int r = 0; r < chunk_rows[ci]; r++)
+            bind(st, r, rid, &m[idx[i + (size_t)r]]);
+        int rc = store_sq_step_done(c, st, err, "logging metrics");
+        if (rc < 0)
+            return rc;
+        i += (size_t)chunk_rows[ci];
+    }
+    return 0;
 }
 
 static int log_metrics(struct sq *s, struct sq_conn *c, int64_t rid,
                        const struct store_metric *m, size_t n, struct cap_error *err)
 {
-    size_t i = 0;
-    while (i < n) {
-        int ci = 0;
-        while ((size_t)chunk_rows[ci] > n - i)
-            ci++;
-        int rows = chunk_rows[ci];
-        sqlite3_stmt *ins = store_sq_stmt(c, s->metric_sql[ci], err);
-        if (!ins)
-            return -CAP_EINTERNAL;
-        sqlite3_stmt *latest = store_sq_stmt(c, s->latest_sql[ci], err);
-        if (!latest)
-            return -CAP_EINTERNAL;
-        for (int r = 0; r < rows; r++) {
-            const struct store_metric *p = &m[i + (size_t)r];
-            bool nan = isnan(p->value);
-            /* row r's values start at parameter r * (values per row) + 1 */
-            store_sq_bind_at(ins, r * 9 + 1,
-                             SQ_ARGS(SQ_INT(rid), SQ_TEXT(p->key), SQ_INT(p->step),
-                                     SQ_INT(p->timestamp), SQ_DBL(nan ? 0.0 : p->value),
-                                     SQ_INT(nan), SQ_TEXT(p->model_id),
-                                     SQ_TEXT(p->dataset_name), SQ_TEXT(p->dataset_digest)));
-            struct sq_bind value = nan ? (struct sq_bind)SQ_NULL : (struct sq_bind)SQ_DBL(p->value);
-            store_sq_bind_at(latest, r * 6 + 1,
-                             SQ_ARGS(SQ_INT(rid), SQ_TEXT(p->key), value, SQ_INT(p->step),
-                                     SQ_INT(p->timestamp), SQ_INT(nan)));
-        }
-        int rc = store_sq_step_done(c, ins, err, "logging metrics");
-        if (rc < 0) {
-            sqlite3_reset(latest);
-            return rc;
-        }
-        if ((rc = store_sq_step_done(c, latest, err, "logging metrics")) < 0)
-            return rc;
-        i += (size_t)rows;
-    }
-    return 0;
+    if (n == 0)
+        return 0;
+    struct metric_plan p = {0};
+    plan_metrics(m, n, &p);
+    int rc = write_rows(c, s->metric_sql, bind_point, rid, m, p.rows, p.nrows, false, err);
+    if (rc == 0)
+        rc = write_rows(c, s->metric_sql, bind_point, rid, m, p.again, p.nagain, true, err);
+    if (rc == 0)
+        rc = write_rows(c, s->latest_sql, bind_latest, rid, m, p.latest, p.nlatest, false, err);
+    if (rc == 0)
+        rc = write_rows(c, s->latest_sql, bind_latest, rid, m, p.latest_again,
+                        p.nlatest_again, true, err);
+    plan_free(&p);
+    return rc;
 }
 
 static int job_log_batch(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
@@ -715,7 +870,7 @@ static int job_delete_tag(struct sq *s, struct sq_conn *c, void *arg, struct cap
                            "DELETE FROM tags WHERE rid = ? AND key = ?",
                            SQ_ARGS(SQ_INT(r.rid), SQ_TEXT(a->key)), err, "deleting a tag")) < 0)
         return rc;
-    if (sqlite3_changes(c->db) == 0)
+    if (sq_changes(c->db) == 0)
         return cap_err(err, CAP_ENOTFOUND, "No tag with name: %s in run with id %s", a->key,
                        a->run_id);
     return 0;
@@ -744,7 +899,7 @@ static int dataset_id(struct sq_conn *c, int64_t eid, const struct store_dataset
 {
     char uuid[33];
     cap_random_hex(uuid, 16);
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "INSERT INTO datasets(dataset_uuid, experiment_id, name, "
         "digest, source_type, source, schema, profile) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
@@ -763,14 +918,14 @@ static int dataset_id(struct sq_conn *c, int64_t eid, const struct store_dataset
         SQ_ARGS(SQ_INT(eid), SQ_TEXT(d->name), SQ_TEXT(d->digest)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *out = sqlite3_column_int64(st, 0);
+    rc = sq_step(st);
+    if (rc == SQ_ROW) {
+        *out = sq_col_int(st, 0);
         rc = 0;
     } else {
         rc = store_sq_dberr(c, err, "logging a dataset");
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -785,22 +940,25 @@ static int job_log_inputs(struct sq *s, struct sq_conn *c, void *arg, struct cap
         if ((rc = dataset_id(c, r.eid, d, &did, err)) < 0)
             break;
         if ((rc = store_sq_run(c,
-                               "INSERT OR IGNORE INTO inputs(rid, dataset_id) VALUES (?, ?)",
+                               "INSERT INTO inputs(rid, dataset_id) VALUES (?, ?) "
+                               "ON CONFLICT DO NOTHING",
                                SQ_ARGS(SQ_INT(r.rid), SQ_INT(did)), err, "logging an input")) < 0)
             break;
-        if (sqlite3_changes(c->db) == 0)
+        if (sq_changes(c->db) == 0)
             continue; /* linked before: logging it again changes nothing */
         for (size_t t = 0; t < d->ntags && rc == 0; t++) {
             rc = store_sq_run(c,
-                              "INSERT OR REPLACE INTO input_tags(rid, dataset_id, key, value) "
-                              "VALUES (?, ?, ?, ?)",
+                              "INSERT INTO input_tags(rid, dataset_id, key, value) "
+                              "VALUES (?, ?, ?, ?) ON CONFLICT (rid, dataset_id, key) "
+                              "DO UPDATE SET value = excluded.value",
                               SQ_ARGS(SQ_INT(r.rid), SQ_INT(did), SQ_TEXT(d->tags[t].key),
                                       SQ_TEXT(d->tags[t].value)), err, "logging an input tag");
         }
     }
     for (size_t i = 0; i < a->nmodels && rc == 0; i++) {
         rc = store_sq_run(c,
-                          "INSERT OR IGNORE INTO run_model_inputs(rid, model_id) VALUES (?, ?)",
+                          "INSERT INTO run_model_inputs(rid, model_id) VALUES (?, ?) "
+                          "ON CONFLICT DO NOTHING",
                           SQ_ARGS(SQ_INT(r.rid), SQ_TEXT(a->model_ids[i])), err,
                           "logging a model input");
     }
@@ -842,27 +1000,27 @@ static int summaries_of(struct sq_conn *c, const char *experiment_id, cJSON *lis
                         struct cap_error *err)
 {
     /* the context tag is optional: an input without one still counts */
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "SELECT DISTINCT d.name, d.digest, t.value FROM datasets d "
         "JOIN inputs i ON i.dataset_id = d.dataset_id "
         "LEFT JOIN input_tags t ON t.rid = i.rid AND t.dataset_id = i.dataset_id "
         "AND t.key = 'mlflow.data.context' "
-        "WHERE d.experiment_id = CAST(? AS INTEGER) ORDER BY d.dataset_id, t.value",
+        "WHERE d.experiment_id = CAST(? AS BIGINT) ORDER BY d.dataset_id, t.value",
         SQ_ARGS(SQ_TEXT(experiment_id)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int src = SQLITE_DONE;
-    while (cJSON_GetArraySize(list) < 1000 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    int src = SQ_DONE;
+    while (cJSON_GetArraySize(list) < 1000 && (src = sq_step(st)) == SQ_ROW) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "experiment_id", experiment_id);
-        cap_json_add_str(o, "name", (const char *)sqlite3_column_text(st, 0));
-        cap_json_add_str(o, "digest", (const char *)sqlite3_column_text(st, 1));
-        cap_json_add_str(o, "context", (const char *)sqlite3_column_text(st, 2));
+        cap_json_add_str(o, "name", store_sq_col_text(st, 0));
+        cap_json_add_str(o, "digest", store_sq_col_text(st, 1));
+        cap_json_add_str(o, "context", store_sq_col_text(st, 2));
         cJSON_AddItemToArray(list, o);
     }
-    sqlite3_reset(st);
-    if (src != SQLITE_DONE && src != SQLITE_ROW)
+    sq_reset(st);
+    if (src != SQ_DONE && src != SQ_ROW)
         return store_sq_dberr(c, err, "reading dataset summaries");
     return 0;
 }

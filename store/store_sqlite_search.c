@@ -353,14 +353,14 @@ static int probe_driver(struct sq_conn *c, const struct filter *f, int64_t cap, 
         store_sq_query_sql(&q, " LIMIT ");
         store_sq_query_int(&q, best);
         store_sq_query_sql(&q, ")");
-        sqlite3_stmt *st = rc < 0 ? NULL : store_sq_query_prepare(c, &q, err);
+        struct sq_stmt *st = rc < 0 ? NULL : store_sq_query_prepare(c, &q, err);
         store_sq_query_free(&q);
         if (!st)
             return rc < 0 ? rc : -CAP_EINTERNAL;
-        rc = sqlite3_step(st);
-        int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : best;
-        rc = rc == SQLITE_ROW ? 0 : store_sq_dberr(c, err, "searching runs");
-        sqlite3_finalize(st);
+        rc = sq_step(st);
+        int64_t n = rc == SQ_ROW ? sq_col_int(st, 0) : best;
+        rc = rc == SQ_ROW ? 0 : store_sq_dberr(c, err, "searching runs");
+        sq_finalize(st);
         if (rc < 0)
             return rc;
         if (n < best) {
@@ -369,11 +369,6 @@ static int probe_driver(struct sq_conn *c, const struct filter *f, int64_t cap, 
         }
     }
     return 0;
-}
-
-static int budget_exceeded(void *arg)
-{
-    return cap_mono_s() > *(double *)arg;
 }
 
 struct run_rows {
@@ -392,7 +387,7 @@ static int run_segment(struct sq_conn *c, const struct store_run_query *rq, cons
     struct sq_query q;
     store_sq_query_init(&q);
     int rc = build_run_query(&q, rq, eids, neids, seg, plan, driver, false, limit, offset, err);
-    sqlite3_stmt *st = rc < 0 ? NULL : store_sq_query_prepare(c, &q, err);
+    struct sq_stmt *st = rc < 0 ? NULL : store_sq_query_prepare(c, &q, err);
     if (!st) {
         store_sq_query_free(&q);
         return rc < 0 ? rc : -CAP_EINTERNAL;
@@ -400,30 +395,30 @@ static int run_segment(struct sq_conn *c, const struct store_run_query *rq, cons
     size_t before = rows->n;
     double deadline = cap_mono_s() + SQ_ORDERED_BUDGET_S;
     if (budget)
-        sqlite3_progress_handler(c->db, 2000, budget_exceeded, &deadline);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        c->db->drv->budget(c->db, &deadline);
+    while ((rc = sq_step(st)) == SQ_ROW) {
         if (rows->n == rows->cap) {
             rows->cap = rows->cap ? 2 * rows->cap : 64;
             rows->rids = cap_xrealloc(rows->rids, rows->cap * sizeof *rows->rids);
             rows->infos = cap_xrealloc(rows->infos, rows->cap * sizeof *rows->infos);
         }
-        rows->rids[rows->n] = sqlite3_column_int64(st, 0);
+        rows->rids[rows->n] = sq_col_int(st, 0);
         rows->infos[rows->n] = store_sq_run_info_json(st);
         rows->n++;
     }
-    sqlite3_progress_handler(c->db, 0, NULL, NULL);
-    if (rc == SQLITE_INTERRUPT && budget) {
+    c->db->drv->budget(c->db, NULL);
+    if (rc == SQ_INTERRUPTED && budget) {
         while (rows->n > before)
             cJSON_Delete(rows->infos[--rows->n]);
         rc = 1;
         /* An interrupted SELECT keeps its transaction; should SQLite ever
          * end it, start another so the caller's COMMIT stays balanced. */
-        if (sqlite3_get_autocommit(c->db) && store_sq_read_begin(c, err) < 0)
+        if (!sq_in_txn(c->db) && store_sq_read_begin(c, err) < 0)
             rc = -CAP_EINTERNAL;
     } else {
-        rc = rc == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "searching runs");
+        rc = rc == SQ_DONE ? 0 : store_sq_dberr(c, err, "searching runs");
     }
-    sqlite3_finalize(st);
+    sq_finalize(st);
     store_sq_query_free(&q);
     return rc;
 }
@@ -435,15 +430,15 @@ static int count_segment(struct sq_conn *c, const struct store_run_query *rq,
     struct sq_query q;
     store_sq_query_init(&q);
     int rc = build_run_query(&q, rq, eids, neids, seg, PLAN_FREE, 0, true, limit, 0, err);
-    sqlite3_stmt *st = rc < 0 ? NULL : store_sq_query_prepare(c, &q, err);
+    struct sq_stmt *st = rc < 0 ? NULL : store_sq_query_prepare(c, &q, err);
     if (!st) {
         store_sq_query_free(&q);
         return rc < 0 ? rc : -CAP_EINTERNAL;
     }
-    rc = sqlite3_step(st);
-    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    rc = rc == SQLITE_ROW ? 0 : store_sq_dberr(c, err, "counting runs");
-    sqlite3_finalize(st);
+    rc = sq_step(st);
+    *out = rc == SQ_ROW ? sq_col_int(st, 0) : 0;
+    rc = rc == SQ_ROW ? 0 : store_sq_dberr(c, err, "counting runs");
+    sq_finalize(st);
     store_sq_query_free(&q);
     return rc;
 }
@@ -659,11 +654,11 @@ static int build_simple(struct sq_query *q, enum target t, const struct store_qu
                            dir(k->ascending));
         } else if (k->entity == FILTER_METRIC && t == T_MODELS) {
             /* the model's latest point for the key */
-            store_sq_query_sql(q, "(SELECT CASE WHEN mm.is_nan THEN NULL ELSE mm.value END FROM metrics mm "
+            store_sq_query_sql(q, "(SELECT CASE WHEN mm.is_nan <> 0 THEN NULL ELSE mm.value END FROM metrics mm "
                       "WHERE mm.model_id = lm.model_id AND mm.key = ");
             store_sq_query_text(q, k->key);
             cap_buf_printf(&q->sql, " ORDER BY mm.step DESC, mm.timestamp DESC LIMIT 1) IS NULL, "
-                                    "(SELECT CASE WHEN mm.is_nan THEN NULL ELSE mm.value END "
+                                    "(SELECT CASE WHEN mm.is_nan <> 0 THEN NULL ELSE mm.value END "
                                     "FROM metrics mm WHERE mm.model_id = lm.model_id AND "
                                     "mm.key = ");
             store_sq_query_text(q, k->key);
@@ -705,7 +700,7 @@ static int simple_search(struct sq *s, enum target t, const struct store_query *
     struct sq_query q;
     store_sq_query_init(&q);
     struct sq_conn *c = store_sq_reader(s);
-    sqlite3_stmt *st = NULL;
+    struct sq_stmt *st = NULL;
     if ((rc = store_sq_read_begin(c, err)) < 0)
         goto release;
     rc = build_simple(&q, t, sq, eids, neids, filter_eids, ds, nds, (int64_t)sq->max_results + 1,
@@ -721,7 +716,7 @@ static int simple_search(struct sq *s, enum target t, const struct store_query *
         t == T_EXPERIMENTS ? store_sq_experiment_json : store_sq_logged_model_json, list,
         next_token, t == T_EXPERIMENTS ? "searching experiments" : "searching logged models", err);
 end:
-    sqlite3_finalize(st);
+    sq_finalize(st);
     store_sq_read_end(c);
 release:
     store_sq_reader_done(s, c);

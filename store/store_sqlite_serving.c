@@ -19,15 +19,15 @@ struct dep_job {
     cJSON *out;
 };
 
-static cJSON *deployment_json(sqlite3_stmt *st)
+static cJSON *deployment_json(struct sq_stmt *st)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", store_sq_col_text(st, 0));
     const char *spec = store_sq_col_text(st, 1);
     cJSON *sp = spec ? cJSON_Parse(spec) : NULL;
     cJSON_AddItemToObject(o, "spec", sp ? sp : cJSON_CreateObject());
-    cJSON_AddNumberToObject(o, "created_at", (double)sqlite3_column_int64(st, 2));
-    cJSON_AddNumberToObject(o, "updated_at", (double)sqlite3_column_int64(st, 3));
+    cJSON_AddNumberToObject(o, "created_at", (double)sq_col_int(st, 2));
+    cJSON_AddNumberToObject(o, "updated_at", (double)sq_col_int(st, 3));
     return o;
 }
 
@@ -39,20 +39,20 @@ static int not_found(const char *name, struct cap_error *err)
 static int read_one(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct dep_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(
+    struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT name, spec, created_at, updated_at FROM deployments WHERE name = ?",
         SQ_ARGS(SQ_TEXT(a->name)), err);
     if (!st)
         return -CAP_EINTERNAL;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    int rc = sq_step(st);
+    if (rc == SQ_ROW) {
         a->out = deployment_json(st);
         rc = 0;
     } else {
-        rc = rc == SQLITE_DONE ? not_found(a->name, err)
+        rc = rc == SQ_DONE ? not_found(a->name, err)
                                : store_sq_dberr(c, err, "reading a deployment");
     }
-    sqlite3_reset(st);
+    sq_reset(st);
     return rc;
 }
 
@@ -60,7 +60,7 @@ static int job_put(struct sq *s, struct sq_conn *c, void *arg, struct cap_error 
 {
     struct dep_job *a = arg;
     int64_t now = cap_now_ms();
-    sqlite3_stmt *st;
+    struct sq_stmt *st;
     if (a->create) {
         st = store_sq_stmt_bind(c,
                                 "INSERT INTO deployments(name, spec, created_at, updated_at) "
@@ -79,7 +79,7 @@ static int job_put(struct sq *s, struct sq_conn *c, void *arg, struct cap_error 
     int rc = store_sq_step_done(c, st, err, "writing a deployment");
     if (rc < 0)
         return rc;
-    if (sqlite3_changes(c->db) == 0)
+    if (sq_changes(c->db) == 0)
         return a->create ? cap_err(err, CAP_EEXISTS, "Deployment '%s' already exists", a->name)
                          : not_found(a->name, err);
     return a->want ? read_one(NULL, c, a, err) : 0;
@@ -133,16 +133,16 @@ int store_sq_deployment_get(void *impl, const char *name, cJSON **out, struct ca
 static int read_all(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct dep_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt(
+    struct sq_stmt *st = store_sq_stmt(
         c, "SELECT name, spec, created_at, updated_at FROM deployments ORDER BY name", err);
     if (!st)
         return -CAP_EINTERNAL;
     a->out = cJSON_CreateArray();
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    while ((rc = sq_step(st)) == SQ_ROW)
         cJSON_AddItemToArray(a->out, deployment_json(st));
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_sq_dberr(c, err, "listing deployments");
+    sq_reset(st);
+    return rc == SQ_DONE ? 0 : store_sq_dberr(c, err, "listing deployments");
 }
 
 int store_sq_deployment_list(void *impl, cJSON **out, struct cap_error *err)
@@ -160,7 +160,7 @@ int store_sq_deployment_list(void *impl, cJSON **out, struct cap_error *err)
 static int job_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_error *err)
 {
     struct dep_job *a = arg;
-    sqlite3_stmt *st = store_sq_stmt_bind(c,
+    struct sq_stmt *st = store_sq_stmt_bind(c,
                                           "DELETE FROM deployments WHERE name = ?",
                                           SQ_ARGS(SQ_TEXT(a->name)), err);
     if (!st)
@@ -168,7 +168,7 @@ static int job_delete(struct sq *s, struct sq_conn *c, void *arg, struct cap_err
     int rc = store_sq_step_done(c, st, err, "deleting a deployment");
     if (rc < 0)
         return rc;
-    return sqlite3_changes(c->db) == 0 ? not_found(a->name, err) : 0;
+    return sq_changes(c->db) == 0 ? not_found(a->name, err) : 0;
 }
 
 int store_sq_deployment_delete(void *impl, const char *name, struct cap_error *err)

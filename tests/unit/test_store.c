@@ -1374,8 +1374,10 @@ static void test_uri_forms(void **state)
     assert_int_equal(chdir(cwd), 0);
 
     struct cap_error err = {0};
-    struct store_config cfg = {.uri = "postgresql://h/db"};
+    /* Port 1 refuses at once: a clear error, no store. */
+    struct store_config cfg = {.uri = "postgresql://capstan@127.0.0.1:1/db"};
     assert_true(store_open(&cfg, &st, &err) < 0);
+    assert_non_null(strstr(err.msg, "127.0.0.1"));
     cfg.uri = "sqlite://host/x.db";
     assert_int_equal(store_open(&cfg, &st, &err), -CAP_EINVAL);
     cfg.uri = NULL;
