@@ -102,6 +102,18 @@ static size_t utf8_seq_len(const unsigned char *s)
     return n;
 }
 
+size_t cap_utf8_check(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t len = s[i] ? utf8_seq_len((const unsigned char *)s + i) : 1;
+        if (len == 0 || len > n - i)
+            return i;
+        i += len;
+    }
+    return n;
+}
+
 char *cap_utf8_repair(char *s)
 {
     unsigned char *p = (unsigned char *)s;

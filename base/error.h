@@ -45,6 +45,10 @@ const char *cap_err_name(int code);   /* MLflow error_code string */
  * (overlong forms, surrogates and code points above U+10FFFF included) with
  * '?', in place; returns s. */
 char *cap_utf8_repair(char *s);
+/* The offset of the first byte of s[0..n) that does not start a
+ * well-formed sequence (same rules), or n when it is all UTF-8. s[n] must be
+ * readable and 0 (a cap_buf's data is). */
+size_t cap_utf8_check(const char *s, size_t n);
 int cap_err_http_status(int code);
 
 #endif

@@ -250,6 +250,10 @@ static int merge_query(cJSON *msg, const char *query, struct cap_error *err)
             rc = cap_err(err, CAP_EBADREQ, "Malformed percent-encoding in the query string");
             break;
         }
+        /* Bytes that are not UTF-8 become '?', as werkzeug (MLflow's server)
+         * decodes them to U+FFFD: a name with them is simply not found. */
+        cap_utf8_repair(k);
+        cap_utf8_repair(v);
         if (*k) {
             cJSON *cur = cJSON_GetObjectItemCaseSensitive(msg, k);
             bool from_query = cJSON_GetObjectItemCaseSensitive(seen, k) != NULL;
@@ -411,6 +415,13 @@ static int build_message(struct req_ctx *ctx, struct cap_error *err)
         ctx->req.body_len = ctx->body.len;
         msg = cJSON_CreateObject();
     } else if (ctx->body.len > 0) {
+        /* JSON is UTF-8 (RFC 8259); MLflow's parser refuses other bytes, and
+         * PostgreSQL would refuse to store them. */
+        size_t bad = cap_utf8_check(ctx->body.data, ctx->body.len);
+        if (bad < ctx->body.len)
+            return cap_err(err, CAP_EBADREQ,
+                           "The request body is not valid UTF-8 (byte %zu): JSON must be UTF-8",
+                           bad);
         const char *end = NULL;
         msg = cJSON_ParseWithLengthOpts(ctx->body.data, ctx->body.len, &end, 0);
         if (!msg) {
