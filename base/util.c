@@ -169,6 +169,42 @@ bool cap_str_has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+char *cap_uri_redact(const char *uri)
+{
+    char *out = cap_xstrdup(uri);
+    char *auth = strstr(out, "://");
+    if (auth) {
+        auth += 3;
+        size_t hostpart = strcspn(auth, "/?#");
+        char *at = memrchr(auth, '@', hostpart);
+        char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon) {
+            struct cap_buf b;
+            cap_buf_init(&b);
+            cap_buf_append(&b, out, (size_t)(colon + 1 - out));
+            cap_buf_puts(&b, "***");
+            cap_buf_puts(&b, at);
+            free(out);
+            out = cap_buf_steal(&b);
+        }
+    }
+    struct cap_buf b;
+    cap_buf_init(&b);
+    const char *p = out;
+    for (const char *k; (k = strstr(p, "password=")); p = k + strcspn(k, "& ")) {
+        k += strlen("password=");
+        cap_buf_append(&b, p, (size_t)(k - p));
+        bool param = k - strlen("password=") == out || strchr("?& ", k[-10]);
+        if (param)
+            cap_buf_puts(&b, "***");
+        else
+            cap_buf_append(&b, k, strcspn(k, "& "));
+    }
+    cap_buf_puts(&b, p);
+    free(out);
+    return cap_buf_steal(&b);
+}
+
 void cap_thread_name(const char *name)
 {
     char n[16];

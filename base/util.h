@@ -34,6 +34,9 @@ void cap_log_set_level(enum cap_log_level lvl);
 void cap_log(enum cap_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 bool cap_str_has_prefix(const char *s, const char *prefix);
+/* A copy of uri fit for a log: the password of scheme://user:password@host
+ * and the value of a password= query parameter become "***". free() it. */
+char *cap_uri_redact(const char *uri);
 
 /* Names the calling thread (at most 15 bytes show; for top -H, perf, gdb). */
 void cap_thread_name(const char *name);

@@ -363,7 +363,9 @@ int cmd_server(int argc, char **argv)
     }
     if (!auth)
         warn_if_exposed(scfg.host);
-    char *uri = cli_store_uri(opts);
+    char *raw_uri = cli_store_uri(opts);
+    char *uri = cap_uri_redact(raw_uri); /* a PostgreSQL URI may carry a password */
+    free(raw_uri);
     char url[300];
     listen_url(&scfg, scfg.host, server_port(srv), url, sizeof url);
     fprintf(stderr, "capstan %s listening on %s (store %s, artifacts %s)\n", CAPSTAN_VERSION,

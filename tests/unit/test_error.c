@@ -1,7 +1,9 @@
-/* test_error.c - error messages are valid UTF-8: cap_utf8_repair against
+/* test_error.c - error messages are valid UTF-8: cap_utf8_repair (and
+ * cap_utf8_check) against
  * a reference written the other way round (decode the bits, then refuse
  * overlong forms, surrogates and code points past U+10FFFF), over every
- * sequence of up to three bytes; and cap_err's messages. */
+ * sequence of up to three bytes; and cap_err's messages. Also
+ * cap_uri_redact, what the logs show of a store URI. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,7 +14,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "base/error.h"
+#include "base/util.h"
 
 /* The reference: the length of the well-formed sequence at s, or 0. */
 static size_t ref_seq_len(const unsigned char *s, size_t avail)
@@ -111,6 +116,34 @@ static void test_chosen_strings(void **state)
         char buf[64];
         snprintf(buf, sizeof buf, "%s", cases[i].in);
         assert_string_equal(cap_utf8_repair(buf), cases[i].out);
+        /* cap_utf8_check agrees: the first '?' that repair wrote */
+        const char *q = strchr(cases[i].out, '?');
+        size_t n = strlen(cases[i].in);
+        assert_int_equal(cap_utf8_check(cases[i].in, n), q ? (size_t)(q - cases[i].out) : n);
+    }
+    /* a NUL inside is a character (a body may hold one); a sequence cut by n
+     * is not */
+    assert_int_equal(cap_utf8_check("a\0b", 3), 3);
+    assert_int_equal(cap_utf8_check("\xc3\xa9", 1), 0);
+}
+
+static void test_uri_redact(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"postgresql://capstan:s3cr3t@127.0.0.1:5432/db", "postgresql://capstan:***@127.0.0.1:5432/db"},
+        {"postgresql://u@h/db?password=ab&sslmode=x", "postgresql://u@h/db?password=***&sslmode=x"},
+        {"postgresql://u:p@h/db?mypassword=zz", "postgresql://u:***@h/db?mypassword=zz"},
+        {"postgresql://h/db?password=abcdef", "postgresql://h/db?password=***"},
+        {"postgresql://u:p@x@h/db", "postgresql://u:***@h/db"},   /* '@' in the password */
+        {"sqlite:////tmp/x.db", "sqlite:////tmp/x.db"},
+        {"/data/mlflow.db", "/data/mlflow.db"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = cap_uri_redact(cases[i].in);
+        assert_string_equal(got, cases[i].out);
+        free(got);
     }
 }
 
@@ -154,6 +187,7 @@ int main(void)
         cmocka_unit_test(test_chosen_strings),
         cmocka_unit_test(test_cap_err_messages_are_utf8),
         cmocka_unit_test(test_status_codes),
+        cmocka_unit_test(test_uri_redact),
     };
     return cmocka_run_group_tests_name("error", tests, NULL, NULL);
 }
