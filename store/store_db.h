@@ -86,6 +86,9 @@ struct sq_driver {
      * *deadline; NULL lifts it. A driver without it ignores the call (the
      * query then runs to its end). */
     void (*budget)(struct sq_db *db, const double *deadline);
+    /* Whether the last error was a value the engine refuses to store (then
+     * the caller's input was wrong: 400, not 500); NULL: never. */
+    bool (*bad_value)(struct sq_db *db);
     /* SQL that each engine spells its own way, spliced into the statements
      * the store builds once at open:
      * sql_int_list  a subquery of the integers in one ? that holds a JSON
@@ -94,6 +97,9 @@ struct sq_driver {
      *               {"key": t.key, "value": t.value} (NULL or [] if none). */
     const char *sql_int_list;
     const char *sql_kv_array;
+    /* sql_join_in_order  " JOIN " that keeps the written join order where
+     *               the engine has a way to say so (SQLite's CROSS JOIN). */
+    const char *sql_join_in_order;
 };
 
 extern const struct sq_driver store_db_sqlite;

@@ -67,6 +67,7 @@ struct pg_db {
     struct sq_db base;
     PGconn *conn;
     char err[1024];
+    char sqlstate[6];   /* the last failed command's, "" when none */
     int64_t changes;
     unsigned long next_name;  /* statement names: per connection, so no global state */
     bool budget_on;
@@ -110,6 +111,7 @@ struct pg_stmt {
  * lines are joined with "; "), with runs of blanks as one. */
 static void pg_set_err(struct pg_db *db, const char *msg)
 {
+    db->sqlstate[0] = 0;
     size_t o = 0;
     for (const char *p = msg ? msg : "unknown error"; *p && o + 2 < sizeof db->err; p++) {
         if (*p == '\n') {
@@ -133,6 +135,18 @@ static void pg_set_res_err(struct pg_db *db, const PGresult *res)
 {
     const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     pg_set_err(db, m ? m : PQerrorMessage(db->conn));
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (state)
+        snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state);
+}
+
+/* Class 22, "data exception": a value PostgreSQL will not take (text that
+ * is not UTF-8, a number out of range). SQLite stores such bytes as given;
+ * here it is the client's input that was wrong. */
+static bool pg_bad_value(struct sq_db *sdb)
+{
+    const struct pg_db *db = (const struct pg_db *)sdb;
+    return db->sqlstate[0] == '2' && db->sqlstate[1] == '2';
 }
 
 static bool pg_is_write_cmd(const char *status)
@@ -911,6 +925,8 @@ const struct sq_driver store_db_pg = {
      * transaction. */
     .begin_read = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
     .budget = pg_budget,
+    .bad_value = pg_bad_value,
     .sql_int_list = "(SELECT CAST(json_array_elements_text(CAST(? AS json)) AS BIGINT))",
     .sql_kv_array = "json_agg(json_build_object('key', t.key, 'value', t.value))",
+    .sql_join_in_order = " JOIN ",
 };

@@ -256,4 +256,5 @@ const struct sq_driver store_db_sqlite = {
     .budget = lite_budget,
     .sql_int_list = "(SELECT value FROM json_each(?))",
     .sql_kv_array = "json_group_array(json_object('key', t.key, 'value', t.value))",
+    .sql_join_in_order = " CROSS JOIN ",
 };

@@ -149,7 +149,7 @@ static int job_rule_put(struct sq *s, struct sq_conn *c, void *arg, struct cap_e
     int rc = store_sq_run(c,
                           "INSERT INTO alert_rules(deployment, name, rule, created_at, updated_at)"
                           " VALUES (?, ?, ?, ?, ?) ON CONFLICT(deployment, name) DO UPDATE SET"
-                          " streak = CASE WHEN rule = excluded.rule THEN streak ELSE 0 END,"
+                          " streak = CASE WHEN alert_rules.rule = excluded.rule THEN alert_rules.streak ELSE 0 END,"
                           " rule = excluded.rule, updated_at = excluded.updated_at",
                           SQ_ARGS(SQ_TEXT(a->deployment), SQ_TEXT(a->name), SQ_TEXT(a->rule),
                                   SQ_INT(now), SQ_INT(now)),

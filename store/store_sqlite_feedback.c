@@ -170,7 +170,7 @@ static int run_count(struct sq *s, struct sq_conn *c, void *arg, struct cap_erro
     struct sq_stmt *st = store_sq_stmt_bind(
         c,
         "SELECT count(*) FROM (SELECT 1 FROM feedback_labels WHERE deployment = ?1 AND "
-        "pred_ms >= ?2 AND pred_ms < ?3 AND current = 1 LIMIT ?4)",
+        "pred_ms >= ?2 AND pred_ms < ?3 AND current = 1 LIMIT ?4) n",
         SQ_ARGS(SQ_TEXT(a->deployment), SQ_INT(a->from), SQ_INT(a->to), SQ_INT(a->limit)), err);
     if (!st)
         return -CAP_EINTERNAL;

@@ -717,7 +717,7 @@ static int newest_holding(struct sq_conn *c, int64_t rows, int64_t *seg, struct 
 {
     struct sq_stmt *st = store_sq_stmt_bind(
         c, "SELECT id FROM (SELECT id, SUM(n) OVER (ORDER BY id DESC) AS kept "
-           "FROM prediction_segments) WHERE kept >= ?1 ORDER BY id DESC LIMIT 1",
+           "FROM prediction_segments) k WHERE kept >= ?1 ORDER BY id DESC LIMIT 1",
         SQ_ARGS(SQ_INT(rows)), err);
     if (!st)
         return -CAP_EINTERNAL;

@@ -294,9 +294,21 @@ int store_sq_run_get(void *impl, const char *run_id, cJSON **out, struct cap_err
     return read_run_pooled(impl, run_id, false, out, err);
 }
 
-/* Reads the run's points of key in order_sql's order, from offset, at most
- * limit (< 0: all); *more says whether points remain after them. */
-static int history_read(struct sq *s, const char *run_id, const char *key, const char *order_sql,
+/* The two orders a history is read in. Each is its own literal: the
+ * statement cache is keyed by the SQL's address (a buffer built here once
+ * served both orders from one stack address, so a paged read could get the
+ * other order's statement). LIMIT is always given: -1 (no limit) is
+ * SQLite's only, INT64_MAX means the same to both engines. */
+static const char *const history_sql[2] = {
+    "SELECT value, timestamp, step, is_nan FROM metrics WHERE rid = ? AND key = ? "
+    "ORDER BY step, timestamp LIMIT ? OFFSET ?",
+    "SELECT value, timestamp, step, is_nan FROM metrics WHERE rid = ? AND key = ? "
+    "ORDER BY timestamp, step, value LIMIT ? OFFSET ?",
+};
+
+/* Reads the run's points of key in history_sql[order]'s order, from offset,
+ * at most limit (< 0: all); *more says whether points remain after them. */
+static int history_read(struct sq *s, const char *run_id, const char *key, int order,
                         int64_t limit, int64_t offset, cJSON **out, bool *more,
                         struct cap_error *err)
 {
@@ -307,15 +319,11 @@ static int history_read(struct sq *s, const char *run_id, const char *key, const
         goto done;
     if ((rc = run_find(c, run_id, &r, err)) < 0)
         goto end;
-    char sql[192];
-    snprintf(sql, sizeof sql,
-             "SELECT value, timestamp, step, is_nan FROM metrics WHERE rid = ? AND key = ? "
-             "ORDER BY %s LIMIT ? OFFSET ?",
-             order_sql);
     /* one more than asked for tells whether another page follows */
     struct sq_stmt *st = store_sq_stmt_bind(
-        c, sql,
-        SQ_ARGS(SQ_INT(r.rid), SQ_TEXT(key), SQ_INT(limit < 0 ? -1 : limit + 1), SQ_INT(offset)),
+        c, history_sql[order],
+        SQ_ARGS(SQ_INT(r.rid), SQ_TEXT(key), SQ_INT(limit < 0 ? INT64_MAX : limit + 1),
+                SQ_INT(offset)),
         err);
     if (!st) {
         rc = -CAP_EINTERNAL;
@@ -358,7 +366,7 @@ int store_sq_metric_history(void *impl, const char *run_id, const char *key, cJS
 {
     bool more;
     /* see the metrics primary key in store_schema.c for the order's cost */
-    return history_read(impl, run_id, key, "step, timestamp", -1, 0, out, &more, err);
+    return history_read(impl, run_id, key, 0, -1, 0, out, &more, err);
 }
 
 int store_sq_metric_history_page(void *impl, const char *run_id, const char *key,
@@ -370,7 +378,7 @@ int store_sq_metric_history_page(void *impl, const char *run_id, const char *key
     int rc;
     if (page_token && (rc = store_sq_page_offset(page_token, &offset, err)) < 0)
         return rc;
-    rc = history_read(impl, run_id, key, "timestamp, step, value", max_results > 0 ? max_results : -1,
+    rc = history_read(impl, run_id, key, 1, max_results > 0 ? max_results : -1,
                       offset, out, &more, err);
     if (rc == 0 && more)
         *next_token = store_sq_page_token(offset + max_results);
@@ -1002,11 +1010,12 @@ static int summaries_of(struct sq_conn *c, const char *experiment_id, cJSON *lis
     /* the context tag is optional: an input without one still counts */
     struct sq_stmt *st = store_sq_stmt_bind(
         c,
-        "SELECT DISTINCT d.name, d.digest, t.value FROM datasets d "
+        "SELECT d.name, d.digest, t.value FROM datasets d "
         "JOIN inputs i ON i.dataset_id = d.dataset_id "
         "LEFT JOIN input_tags t ON t.rid = i.rid AND t.dataset_id = i.dataset_id "
         "AND t.key = 'mlflow.data.context' "
-        "WHERE d.experiment_id = CAST(? AS BIGINT) ORDER BY d.dataset_id, t.value",
+        "WHERE d.experiment_id = CAST(? AS BIGINT) "
+        "GROUP BY d.dataset_id, d.name, d.digest, t.value ORDER BY d.dataset_id, t.value",
         SQ_ARGS(SQ_TEXT(experiment_id)), err);
     if (!st)
         return -CAP_EINTERNAL;

@@ -147,8 +147,9 @@ static const char *entity_table(enum filter_entity e)
 /* How a segment's query joins its tables. SQLite's planner, without fresh
  * statistics, tends to drive from a range condition such as metrics.m1 > 0.5
  * and sort half the runs; it does not know that walking the order's index
- * stops after one page. So the join order is chosen here (CROSS JOIN fixes
- * it in SQLite):
+ * stops after one page. So the join order is chosen here (the driver's
+ * sql_join_in_order: CROSS JOIN fixes it in SQLite; PostgreSQL's planner,
+ * with the statistics autovacuum keeps, is left to order a plain JOIN):
  * - PLAN_DRIVER: a condition that matches few rows (counted through its
  *   (key, value) index, see probe_driver) drives; the rest is looked up and
  *   the result sorted.
@@ -232,7 +233,8 @@ static int run_filter_where(struct sq_query *q, const struct filter *f, bool *fi
 
 /* One segment's query; count = true gives "how many rows (up to limit)".
  * driver is the index of the driving condition for PLAN_DRIVER. */
-static int build_run_query(struct sq_query *q, const struct store_run_query *rq, const int64_t *eids,
+static int build_run_query(struct sq_query *q, const char *in_order,
+                           const struct store_run_query *rq, const int64_t *eids,
                            size_t neids, enum seg seg, enum plan plan, size_t driver, bool count,
                            int64_t limit, int64_t offset, struct cap_error *err)
 {
@@ -240,7 +242,7 @@ static int build_run_query(struct sq_query *q, const struct store_run_query *rq,
     const struct filter *f = sq->filter;
     const struct order_key *lead = seg == SEG_ALL ? NULL : &sq->order[0];
     size_t first_rest = seg == SEG_ALL ? 0 : 1;
-    const char *join = plan == PLAN_FREE ? " JOIN " : " CROSS JOIN ";
+    const char *join = plan == PLAN_FREE ? " JOIN " : in_order;
     bool lead_table = seg == SEG_PRESENT || seg == SEG_NAN;
     int rc;
 
@@ -255,10 +257,10 @@ static int build_run_query(struct sq_query *q, const struct store_run_query *rq,
         run_filter_joins(q, f, join, driver, rid);
         /* SQLite applies the driver's key test to the driving index even
          * though it is written in this later ON clause. */
-        cap_buf_printf(&q->sql, " CROSS JOIN runs r ON r.rid = %s AND f%zu.key = ", rid, driver);
+        cap_buf_printf(&q->sql, "%sruns r ON r.rid = %s AND f%zu.key = ", in_order, rid, driver);
         store_sq_query_text(q, d->key);
         if (lead_table)
-            cap_buf_printf(&q->sql, " CROSS JOIN %s o ON o.rid = r.rid",
+            cap_buf_printf(&q->sql, "%s%s o ON o.rid = r.rid", in_order,
                            entity_table(lead->entity));
     } else if (lead_table) {
         cap_buf_printf(&q->sql, " FROM %s o", entity_table(lead->entity));
@@ -301,7 +303,7 @@ static int build_run_query(struct sq_query *q, const struct store_run_query *rq,
     if (count) {
         store_sq_query_sql(q, " LIMIT ");
         store_sq_query_int(q, limit);
-        store_sq_query_sql(q, ")");
+        store_sq_query_sql(q, ") n");
         return 0;
     }
     store_sq_query_sql(q, " ORDER BY ");
@@ -352,7 +354,7 @@ static int probe_driver(struct sq_conn *c, const struct filter *f, int64_t cap, 
         int rc = store_sq_query_cmp(&q, "value", cond, cond->entity == FILTER_METRIC, err);
         store_sq_query_sql(&q, " LIMIT ");
         store_sq_query_int(&q, best);
-        store_sq_query_sql(&q, ")");
+        store_sq_query_sql(&q, ") n");
         struct sq_stmt *st = rc < 0 ? NULL : store_sq_query_prepare(c, &q, err);
         store_sq_query_free(&q);
         if (!st)
@@ -386,7 +388,8 @@ static int run_segment(struct sq_conn *c, const struct store_run_query *rq, cons
 {
     struct sq_query q;
     store_sq_query_init(&q);
-    int rc = build_run_query(&q, rq, eids, neids, seg, plan, driver, false, limit, offset, err);
+    int rc = build_run_query(&q, c->db->drv->sql_join_in_order, rq, eids, neids, seg, plan, driver,
+                             false, limit, offset, err);
     struct sq_stmt *st = rc < 0 ? NULL : store_sq_query_prepare(c, &q, err);
     if (!st) {
         store_sq_query_free(&q);
@@ -429,7 +432,8 @@ static int count_segment(struct sq_conn *c, const struct store_run_query *rq,
 {
     struct sq_query q;
     store_sq_query_init(&q);
-    int rc = build_run_query(&q, rq, eids, neids, seg, PLAN_FREE, 0, true, limit, 0, err);
+    int rc = build_run_query(&q, c->db->drv->sql_join_in_order, rq, eids, neids, seg, PLAN_FREE, 0,
+                             true, limit, 0, err);
     struct sq_stmt *st = rc < 0 ? NULL : store_sq_query_prepare(c, &q, err);
     if (!st) {
         store_sq_query_free(&q);

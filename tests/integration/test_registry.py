@@ -363,7 +363,7 @@ def test_models_cli(server, mlflow_client, logged):
 
     def cli(*args):
         p = subprocess.run([BIN, "models", *args, "--data", server.data_dir], capture_output=True,
-                           text=True, timeout=60)
+                           text=True, timeout=60, env=server.cli_env())
         return p.returncode, p.stdout, p.stderr
 
     rc, out, err = cli("alias", "cli-model", "champion", "2")
