@@ -1,0 +1,151 @@
+"""Several `capstan server` processes on one PostgreSQL database (issue 22's
+replicas): writes from all of them land exactly once, a rule that reads
+before it writes (unique experiment names, version numbers) holds across
+processes, and what one writes the other reads at once. And the start-up
+errors of a bad --backend-store-uri. A throwaway cluster from
+tests/pg_cluster.py; the real mlflow client."""
+import subprocess
+import threading
+
+import pytest
+from mlflow.entities import Metric
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from conftest import BIN, Server
+from pg_cluster import PgCluster, free_port, pg_bindir
+
+pytestmark = pytest.mark.skipif(pg_bindir() is None,
+                                reason="PostgreSQL is not installed (scripts/bootstrap --system)")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = PgCluster().start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def two_servers(cluster, tmp_path, request):
+    name = "rep_" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
+    cluster.create_database(name)
+    uri = cluster.uri(name)
+    made = [Server(tmp_path / f"s{i}", ["--backend-store-uri", uri]).start() for i in range(2)]
+    yield made
+    for s in made:
+        s.assert_clean_exit(s.stop())
+
+
+def run_threads(fns):
+    errors = []
+
+    def wrap(fn):
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=wrap, args=(fn,)) for fn in fns]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return errors
+
+
+def test_batches_from_two_servers_are_all_stored_once(two_servers):
+    a, b = (MlflowClient(s.url) for s in two_servers)
+    exp = a.create_experiment("replicas")
+    shared = a.create_run(exp).info.run_id
+    own = [c.create_run(exp).info.run_id for c in (a, b)]
+
+    def writer(client, tag, run_ids):
+        def go():
+            for step in range(30):
+                for rid in run_ids:
+                    client.log_batch(rid, metrics=[
+                        Metric(f"m{k}", step * 10 + k, 1000 + step, step) for k in range(5)
+                    ] + [Metric(f"{tag}_only", step, 1000 + step, step)])
+        return go
+
+    errors = run_threads([writer(a, "a", [shared, own[0]]), writer(b, "b", [shared, own[1]])])
+    assert errors == []
+    for reader in (a, b):
+        for rid in (shared, *own):
+            hist = reader.get_metric_history(rid, "m3")
+            # both servers logged the same 30 points on the shared run: one
+            # copy each (identical points are one point)
+            assert [(m.step, m.value) for m in hist] == [(s, s * 10 + 3) for s in range(30)]
+        run = reader.get_run(shared)
+        assert run.data.metrics["m4"] == 294
+        assert run.data.metrics["a_only"] == 29 and run.data.metrics["b_only"] == 29
+        assert len(reader.get_metric_history(own[0], "a_only")) == 30
+        assert reader.get_metric_history(own[0], "b_only") == []
+
+
+def test_a_rule_checked_before_writing_holds_across_servers(two_servers):
+    a, b = (MlflowClient(s.url) for s in two_servers)
+    outcomes = []
+
+    def create(client):
+        def go():
+            try:
+                outcomes.append(client.create_experiment("only-one"))
+            except MlflowException as e:
+                outcomes.append(e.error_code)
+        return go
+
+    for _ in range(3):
+        assert run_threads([create(a), create(b)]) == []
+    ids = [o for o in outcomes if o != "RESOURCE_ALREADY_EXISTS"]
+    assert len(ids) == 1 and outcomes.count("RESOURCE_ALREADY_EXISTS") == 5
+
+    a.create_registered_model("shared-model")
+    versions = []
+
+    def register(client):
+        def go():
+            for _ in range(10):
+                versions.append(int(client.create_model_version(
+                    "shared-model", "mlflow-artifacts:/x").version))
+        return go
+
+    assert run_threads([register(a), register(b)]) == []
+    assert sorted(versions) == list(range(1, 21))
+
+
+def test_what_one_server_writes_the_other_reads(two_servers):
+    a, b = (MlflowClient(s.url) for s in two_servers)
+    a.create_registered_model("seen")
+    a.create_model_version("seen", "mlflow-artifacts:/x")
+    a.create_model_version("seen", "mlflow-artifacts:/y")
+    a.set_registered_model_alias("seen", "champion", "1")
+    assert b.get_model_version_by_alias("seen", "champion").version == "1"
+    b.set_registered_model_alias("seen", "champion", "2")
+    assert a.get_model_version_by_alias("seen", "champion").version == "2"
+    found = b.search_registered_models("name = 'seen'")
+    assert [m.name for m in found] == ["seen"]
+
+
+def start_fails(tmp_path, uri):
+    p = subprocess.run([BIN, "server", "--data", str(tmp_path), "--port", str(free_port()),
+                        "--backend-store-uri", uri], capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0, p.stderr
+    assert "AddressSanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
+    return p.stderr
+
+
+def test_bad_database_configuration_is_a_clear_error_at_start(cluster, tmp_path):
+    cluster.create_database("badconf")
+    good = cluster.uri("badconf")
+    wrong = cluster.uri("badconf", password="not-the-password")
+    err = start_fails(tmp_path / "a", wrong)
+    assert "password authentication failed" in err and "not-the-password" not in err, err
+    closed = free_port()
+    err = start_fails(tmp_path / "b", f"postgresql://capstan:x@127.0.0.1:{closed}/db")
+    assert "127.0.0.1" in err and str(closed) in err, err
+    err = start_fails(tmp_path / "c", good.rsplit("/", 1)[0] + "/no_such_db")
+    assert "no_such_db" in err, err
+    err = start_fails(tmp_path / "d", "mysql://h/db")
+    assert "Unsupported store URI" in err, err
