@@ -13,7 +13,7 @@ INC     := -I. -Iinclude
 REL_FLAGS  := -O2 -g
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-SERVER_MODULES := base store blob track registry payload serve monitor feedback data pipeline alert auth api server cli
+SERVER_MODULES := base store blob track registry payload serve monitor feedback data lease pipeline alert auth api server cli
 SERVER_SRCS := $(filter-out cli/main.c,$(wildcard $(addsuffix /*.c,$(SERVER_MODULES))))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 
@@ -41,7 +41,7 @@ CORE_ASAN_OBJS := $(filter-out cli/main.c,$(wildcard $(addsuffix /*.c,$(CORE_MOD
 CORE_ASAN_OBJS := $(CORE_ASAN_OBJS:%.c=build/asan/%.o)
 # Unit tests may also reach the domain and serving modules (and the runtime).
 UNIT_ASAN_OBJS := $(CORE_ASAN_OBJS) \
-    $(patsubst %.c,build/asan/%.o,$(wildcard $(addsuffix /*.c,registry payload serve monitor feedback data pipeline alert auth)))
+    $(patsubst %.c,build/asan/%.o,$(wildcard $(addsuffix /*.c,registry payload serve monitor feedback data lease pipeline alert auth)))
 
 # The inference library has its own fragment: it builds without the server.
 INFER_LIB_REL  :=

@@ -19,6 +19,7 @@
 #include "blob/blob.h"
 #include "cli/cli.h"
 #include "data/data.h"
+#include "lease/lease.h"
 #include "monitor/monitor.h"
 #include "monitor/predlog.h"
 #include "pipeline/pipeline.h"
@@ -209,6 +210,9 @@ int cmd_server(int argc, char **argv)
          "(default: this capstan binary)"},
         {"--pipeline-poll-ms", "CAPSTAN_PIPELINE_POLL_MS", false, "1000",
          "how often new dataset versions are looked for, for schedules run on a new version"},
+        {"--lease-ttl-ms", "CAPSTAN_LEASE_TTL_MS", false, "10000",
+         "servers sharing one database: how long the one running the pipeline scheduler "
+         "holds its lease; another takes over within this after it dies"},
         {"--help", NULL, true, NULL, "show this help"},
         {NULL, NULL, false, NULL, NULL},
     };
@@ -220,9 +224,13 @@ int cmd_server(int argc, char **argv)
         cli_usage("capstan server [options]", opts);
         return 0;
     }
-    unsigned long long poll_ms, logq, logmax, pipe_poll;
+    unsigned long long poll_ms, logq, logmax, pipe_poll, lease_ttl;
     if (!parse_u64(cli_get(opts, "--pipeline-poll-ms"), 3600000, &pipe_poll) || pipe_poll < 10) {
         fprintf(stderr, "capstan: --pipeline-poll-ms must be 10 to 3600000 milliseconds\n");
+        return 2;
+    }
+    if (!parse_u64(cli_get(opts, "--lease-ttl-ms"), 3600000, &lease_ttl) || lease_ttl < 300) {
+        fprintf(stderr, "capstan: --lease-ttl-ms must be 300 to 3600000 milliseconds\n");
         return 2;
     }
     if (!parse_u64(cli_get(opts, "--serve-poll-ms"), 60000, &poll_ms) || poll_ms < 10 ||
@@ -276,6 +284,7 @@ int cmd_server(int argc, char **argv)
     struct alert *alert = NULL;
     struct mon_live *live = NULL;
     struct pipe_sched *sched = NULL;
+    struct lease *lease = NULL;
     struct auth *auth = NULL;
     int status = 1;
     if (blob_open(artifacts.data, &blob, &err) < 0) {
@@ -300,8 +309,15 @@ int cmd_server(int argc, char **argv)
             goto done;
         }
     }
+    /* Servers sharing the database: the pipeline scheduler runs on the
+     * holder of this lease only. */
+    struct lease_config lcfg = {.store = store, .name = "background", .ttl_ms = (int64_t)lease_ttl};
+    if (lease_start(&lcfg, &lease, &err) < 0) {
+        fprintf(stderr, "capstan: %s\n", err.msg);
+        goto done;
+    }
     struct pipe_sched_config pcfg = {.store = store, .runner = cli_get(opts, "--pipeline-runner"),
-                                     .poll_ms = (int)pipe_poll};
+                                     .poll_ms = (int)pipe_poll, .lease = lease};
     if (pipe_sched_new(&pcfg, &sched, &err) < 0) {
         fprintf(stderr, "capstan: %s\n", err.msg);
         goto done;
@@ -399,6 +415,7 @@ done:
     mon_live_stop(live);
     alert_stop(alert);
     pipe_sched_stop(sched); /* after the alerts: their hook queues runs */
+    lease_stop(lease);      /* after its work: another server takes over at once */
     metrics_free(metrics);
     auth_close(auth);
     if (store)

@@ -255,6 +255,9 @@ struct pipe_sched_config {
     const char *runner;          /* the program a schedule runs; NULL: /proc/self/exe */
     double grace_s;              /* replace and stop: SIGTERM, then SIGKILL after; 0: 10 */
     int poll_ms;                 /* dataset triggers: how often versions are read; 0: 1000 */
+    /* Several servers on one database: only the lease's holder schedules
+     * and runs (NULL: this server always does). */
+    struct lease *lease;
 };
 /* The scheduler, not yet running: the API and the alert hook may hold it
  * (their runs wait queued). -CAP_EINVAL when runner is not executable. */

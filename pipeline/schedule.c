@@ -23,6 +23,7 @@
 #include "base/buf.h"
 #include "base/json.h"
 #include "base/util.h"
+#include "lease/lease.h"
 #include "pipeline/pipeline.h"
 #include "store/store.h"
 
@@ -55,6 +56,7 @@ struct pipe_sched {
     char *token;                 /* the server's own token for children (--auth), or NULL */
     double grace_s;
     int poll_ms;
+    struct lease *lease;         /* NULL: this server alone */
     bool running;                /* the thread was started */
     pthread_mutex_t mu;
     pthread_cond_t wake;
@@ -705,17 +707,39 @@ static bool any_done(struct pipe_sched *s)
     return false;
 }
 
+/* With a lease (several servers on one database), only its holder records
+ * ticks and starts runs; on becoming the holder it first fails the runs
+ * that a dead holder left "running". The others only reap their own
+ * children, and every server looks again at least each poll_ms: the holder
+ * because runs are queued and schedules changed through the other servers,
+ * the others to take over. */
+static int64_t round_as(struct pipe_sched *s, bool *leading, double *kill_due)
+{
+    bool now_leading = !s->lease || lease_held(s->lease);
+    if (now_leading && !*leading)
+        recover(s);
+    *leading = now_leading;
+    if (!now_leading) {
+        collect_children(s, kill_due);
+        return cap_now_ms() + s->poll_ms;
+    }
+    int64_t due = round_once(s, kill_due);
+    if (s->lease && due > cap_now_ms() + s->poll_ms)
+        due = cap_now_ms() + s->poll_ms;
+    return due;
+}
+
 static void *sched_main(void *arg)
 {
     struct pipe_sched *s = arg;
     cap_thread_name("scheduler");
-    recover(s);
+    bool leading = false;
     pthread_mutex_lock(&s->mu);
     while (!s->stopping) {
         s->kicked = false;
         pthread_mutex_unlock(&s->mu);
         double kill_due = 1e300;
-        int64_t due = round_once(s, &kill_due);
+        int64_t due = round_as(s, &leading, &kill_due);
         pthread_mutex_lock(&s->mu);
         if (s->stopping || s->kicked || any_done(s))
             continue;
@@ -747,6 +771,7 @@ int pipe_sched_new(const struct pipe_sched_config *cfg, struct pipe_sched **out,
     s->runner = cap_xstrdup(runner);
     s->grace_s = cfg->grace_s > 0 ? cfg->grace_s : 10;
     s->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : 1000;
+    s->lease = cfg->lease;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->wake, NULL);
     *out = s;

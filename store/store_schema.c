@@ -482,6 +482,12 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  created_at INTEGER NOT NULL,"
     "  expires_at INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX auth_tokens_by_user ON auth_tokens(user_id, id);",
+    /* 13: leases for work that must run on one server at a time (several
+     * servers on one PostgreSQL database); holder names a server process. */
+    "CREATE TABLE leases ("
+    "  name TEXT PRIMARY KEY,"
+    "  holder TEXT NOT NULL,"
+    "  expires_ms INTEGER NOT NULL);",
 };
 
 /* Steps of a migration that SQL cannot express, run after its SQL in the

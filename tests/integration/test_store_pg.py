@@ -6,6 +6,7 @@ errors of a bad --backend-store-uri. A throwaway cluster from
 tests/pg_cluster.py; the real mlflow client."""
 import subprocess
 import threading
+import time
 
 import pytest
 from mlflow.entities import Metric
@@ -149,3 +150,39 @@ def test_bad_database_configuration_is_a_clear_error_at_start(cluster, tmp_path)
     assert "no_such_db" in err, err
     err = start_fails(tmp_path / "d", "mysql://h/db")
     assert "Unsupported store URI" in err, err
+
+
+LEADS = "this server now runs the work that must run on one server"
+
+
+def wait_for_log(server, text, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if text in server.read_log():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_the_once_only_work_moves_when_its_server_dies(cluster, tmp_path):
+    """The lease (lease/): the first server holds it, the second waits; the
+    holder killed with SIGKILL, the second takes over once the lease's time
+    runs out; a server stopped cleanly gives it up to a newcomer at once."""
+    cluster.create_database("lease")
+    args = ["--backend-store-uri", cluster.uri("lease"), "--lease-ttl-ms", "6000"]
+    a = Server(tmp_path / "a", args).start()
+    assert LEADS in a.read_log()
+    b = Server(tmp_path / "b", args).start()
+    try:
+        assert LEADS not in b.read_log()
+        a.kill()
+        assert wait_for_log(b, LEADS), b.read_log()[-3000:]
+        c = Server(tmp_path / "c", args).start()
+        assert LEADS not in c.read_log()
+        b.assert_clean_exit(b.stop())
+        assert wait_for_log(c, LEADS), c.read_log()[-3000:]
+        c.assert_clean_exit(c.stop())
+    finally:
+        for s in (a, b):
+            if s.proc is not None:
+                s.kill()

@@ -434,6 +434,7 @@ static void test_predictions_upgrade(void **state)
              "DROP TABLE data_versions; DROP TABLE data_names; DROP TABLE lineage_events;"
              "DROP TABLE pipeline_schedule_runs; DROP TABLE pipeline_schedules;"
              "DROP TABLE auth_permissions; DROP TABLE auth_users; DROP TABLE auth_tokens;"
+             "DROP TABLE leases;"
              "DELETE FROM schema_version WHERE version >= 5;"
              "CREATE TABLE predictions (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT "
              "NULL, deployment TEXT NOT NULL, model_name TEXT NOT NULL, model_version TEXT NOT "

@@ -1322,8 +1322,8 @@ static void test_reopen_and_migrations(void **state)
     snprintf(wal, sizeof wal, "%s-wal", f->db);
     struct stat sb;
     assert_true(stat(wal, &sb) != 0 || sb.st_size == 0);
-    assert_int_equal(query_int(f->db, "SELECT count(*) FROM schema_version"), 12);
-    assert_int_equal(query_int(f->db, "SELECT max(version) FROM schema_version"), 12);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM schema_version"), 13);
+    assert_int_equal(query_int(f->db, "SELECT max(version) FROM schema_version"), 13);
     assert_string_equal(query_text(f->db, "PRAGMA journal_mode"), "wal");
 
     for (int round = 0; round < 2; round++) {
@@ -1339,7 +1339,7 @@ static void test_reopen_and_migrations(void **state)
         store_close(f->st);
         f->st = NULL;
         /* migrations ran once: still every version once, one default experiment */
-        assert_int_equal(query_int(f->db, "SELECT count(*) FROM schema_version"), 12);
+        assert_int_equal(query_int(f->db, "SELECT count(*) FROM schema_version"), 13);
         assert_int_equal(query_int(f->db, "SELECT count(*) FROM experiments WHERE name = "
                                           "'Default'"),
                          1);
@@ -1384,6 +1384,36 @@ static void test_uri_forms(void **state)
     assert_int_equal(store_open(&cfg, &st, &err), -CAP_EINVAL);
     assert_int_equal(store_open(NULL, &st, &err), -CAP_EINVAL);
     assert_int_equal(store_open(&cfg, NULL, &err), -CAP_EINVAL);
+}
+
+/* Leases: times are given, so expiry is checked without waiting. */
+static void test_leases(void **state)
+{
+    struct fixture_store *f = *state;
+    struct cap_error err = {0};
+    bool held = true;
+    assert_int_equal(store_lease_take(f->st, "bg", "a", 1000, 500, &held, &err), 0);
+    assert_true(held);
+    assert_int_equal(store_lease_take(f->st, "bg", "b", 1200, 500, &held, &err), 0);
+    assert_false(held);  /* a's runs until 1500 */
+    assert_int_equal(store_lease_take(f->st, "bg", "a", 1400, 500, &held, &err), 0);
+    assert_true(held);   /* renewed until 1900 */
+    assert_int_equal(store_lease_take(f->st, "bg", "b", 1899, 500, &held, &err), 0);
+    assert_false(held);
+    assert_int_equal(store_lease_take(f->st, "other", "b", 1899, 500, &held, &err), 0);
+    assert_true(held);   /* another lease is another name */
+    assert_int_equal(store_lease_take(f->st, "bg", "b", 1900, 500, &held, &err), 0);
+    assert_true(held);   /* a's expired */
+    assert_int_equal(store_lease_take(f->st, "bg", "a", 2000, 500, &held, &err), 0);
+    assert_false(held);
+    /* only the holder gives it up */
+    assert_int_equal(store_lease_release(f->st, "bg", "a", &err), 0);
+    assert_int_equal(store_lease_take(f->st, "bg", "a", 2001, 500, &held, &err), 0);
+    assert_false(held);
+    assert_int_equal(store_lease_release(f->st, "bg", "b", &err), 0);
+    assert_int_equal(store_lease_take(f->st, "bg", "a", 2002, 500, &held, &err), 0);
+    assert_true(held);
+    assert_int_equal(store_lease_take(f->st, NULL, "a", 0, 1, &held, &err), -CAP_EINVAL);
 }
 
 static void test_null_arguments(void **state)
@@ -1547,6 +1577,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_and_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uri_forms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_null_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_timing, setup, teardown),
     };
