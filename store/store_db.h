@@ -89,6 +89,9 @@ struct sq_driver {
     /* Whether the last error was a value the engine refuses to store (then
      * the caller's input was wrong: 400, not 500); NULL: never. */
     bool (*bad_value)(struct sq_db *db);
+    /* Whether the last error was the engine being out of reach (a lost
+     * connection, a server shutting down): 503, worth a retry; NULL: never. */
+    bool (*unavailable)(struct sq_db *db);
     /* SQL that each engine spells its own way, spliced into the statements
      * the store builds once at open:
      * sql_int_list  a subquery of the integers in one ? that holds a JSON

@@ -70,6 +70,8 @@ struct pg_db {
     char sqlstate[6];   /* the last failed command's, "" when none */
     int64_t changes;
     unsigned long next_name;  /* statement names: per connection, so no global state */
+    unsigned long gen;        /* bumped at each reconnection: prepared names died with it */
+    bool writer;
     bool budget_on;
     double deadline;
 };
@@ -77,6 +79,7 @@ struct pg_db {
 struct pg_variant {
     char name[24];
     Oid *types;
+    unsigned long gen;       /* the connection it was prepared on */
 };
 
 struct pg_blob {
@@ -170,8 +173,44 @@ static int pg_check(struct pg_db *db, PGresult *res)
     return 0;
 }
 
+static int pg_session(struct pg_db *db, bool writer);
+
+/* A connection lost (the server restarted, a failover, a network cut) is
+ * found broken by the command that failed on it; the next command gets a
+ * new one here, with the session's settings again. What was in flight
+ * failed (503, see pg_unavailable) and its transaction is gone, as the
+ * store's writer expects of an aborted one; the statements prepared on the
+ * old connection are prepared again when next used (gen). */
+static void pg_revive(struct pg_db *db)
+{
+    if (PQstatus(db->conn) != CONNECTION_BAD)
+        return;
+    PQreset(db->conn);
+    if (PQstatus(db->conn) != CONNECTION_OK)
+        return;  /* still down: the command fails and says so */
+    db->gen++;
+    db->budget_on = false;
+    if (pg_session(db, db->writer) < 0)
+        cap_log(CAP_LOG_WARN, "store: PostgreSQL reconnected but the session setup failed: %s",
+                db->err);
+    else
+        cap_log(CAP_LOG_INFO, "store: reconnected to PostgreSQL");
+}
+
+/* Whether the last error came from a connection that is gone (503, not 500). */
+static bool pg_unavailable(struct sq_db *sdb)
+{
+    const struct pg_db *db = (const struct pg_db *)sdb;
+    const char *s = db->sqlstate;
+    /* class 08: connection exception; 57: the server shutting down or
+     * starting (but 57014, a cancelled statement, is the budget's) */
+    return PQstatus(db->conn) == CONNECTION_BAD || (s[0] == '0' && s[1] == '8') ||
+           (s[0] == '5' && s[1] == '7' && strcmp(s, "57014") != 0);
+}
+
 static int pg_run(struct pg_db *db, const char *sql)
 {
+    pg_revive(db);
     PGresult *res = PQexec(db->conn, sql);
     int rc = pg_check(db, res);
     PQclear(res);
@@ -476,6 +515,7 @@ static int pg_open(const char *target, bool writer, struct sq_db **out, struct c
         return cap_err(err, CAP_EINVAL, "PostgreSQL %s is version %d; Capstan needs 10 or newer",
                        where, version / 10000);
     }
+    db->writer = writer;
     if (pg_session(db, writer) < 0) {
         int rc = cap_err(err, CAP_EUNAVAIL, "Cannot set up the session on PostgreSQL %s: %s",
                          where, db->err);
@@ -562,7 +602,7 @@ static void pg_finalize(struct sq_stmt *sst)
      * for a caller that finalizes before reading it. */
     PGTransactionStatusType ts = PQtransactionStatus(st->db->conn);
     for (int i = 0; i < st->nvar; i++) {
-        if (ts == PQTRANS_IDLE || ts == PQTRANS_INTRANS) {
+        if ((ts == PQTRANS_IDLE || ts == PQTRANS_INTRANS) && st->var[i].gen == st->db->gen) {
             char sql[48];
             snprintf(sql, sizeof sql, "DEALLOCATE %s", st->var[i].name);
             PQclear(PQexec(st->db->conn, sql));
@@ -633,6 +673,11 @@ static int pg_variant(struct pg_stmt *st, const char **name)
     if (!st->persistent)
         return 0;
     size_t tsz = sizeof *st->types * (size_t)st->nparams;
+    if (st->nvar > 0 && st->var[0].gen != st->db->gen) {
+        for (int i = 0; i < st->nvar; i++)
+            free(st->var[i].types);
+        st->nvar = 0;  /* prepared on a connection that is gone */
+    }
     for (int i = 0; i < st->nvar; i++)
         if (!memcmp(st->var[i].types, st->types, tsz)) {
             *name = st->var[i].name;
@@ -649,6 +694,7 @@ static int pg_variant(struct pg_stmt *st, const char **name)
         return rc;
     v->types = cap_xmalloc(tsz + sizeof *st->types);
     memcpy(v->types, st->types, tsz);
+    v->gen = st->db->gen;
     st->nvar++;
     *name = v->name;
     return 0;
@@ -703,6 +749,7 @@ static int pg_execute(struct pg_stmt *st)
         pg_set_err(db, st->bind_err);
         return SQ_ERROR;
     }
+    pg_revive(db);
     int rc = pg_variant(st, &name);
     if (rc < 0 || (budget && (rc = pg_budget_arm(db, &sp)) != 0))
         return rc;
@@ -926,6 +973,7 @@ const struct sq_driver store_db_pg = {
     .begin_read = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
     .budget = pg_budget,
     .bad_value = pg_bad_value,
+    .unavailable = pg_unavailable,
     .sql_int_list = "(SELECT CAST(json_array_elements_text(CAST(? AS json)) AS BIGINT))",
     .sql_kv_array = "json_agg(json_build_object('key', t.key, 'value', t.value))",
     .sql_join_in_order = " JOIN ",

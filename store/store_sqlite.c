@@ -31,6 +31,9 @@ int store_sq_dberr(struct sq_conn *c, struct cap_error *err, const char *what)
 {
     if (c && c->db && c->db->drv->bad_value && c->db->drv->bad_value(c->db))
         return cap_err(err, CAP_EINVAL, "Invalid value while %s: %s", what, sq_errmsg(c->db));
+    if (c && c->db && c->db->drv->unavailable && c->db->drv->unavailable(c->db))
+        return cap_err(err, CAP_EUNAVAIL, "The metadata store is unavailable while %s: %s", what,
+                       sq_errmsg(c->db));
     return cap_err(err, CAP_EINTERNAL, "Database error while %s: %s", what,
                    c && c->db ? sq_errmsg(c->db) : "no connection");
 }

@@ -146,6 +146,13 @@ class PgCluster:
         pw = self.password if password is None else password
         return f"postgresql://{self.USER}:{pw}@127.0.0.1:{port or self.port}/{dbname}"
 
+    def restart(self):
+        """pg_ctl restart -m fast: every client connection is cut (as in a
+        failover or a server upgrade); the options of the first start are
+        kept (postmaster.opts)."""
+        self._run("pg_ctl", "restart", "-D", self.data, "-m", "fast", "-w", "-t", "60",
+                  "-l", os.path.join(self.dir, "server.log"))
+
     def stop(self):
         if self.running:
             self._run("pg_ctl", "stop", "-D", self.data, "-m", "fast", "-w", check=False)
