@@ -28,6 +28,7 @@ int alert_start(const struct alert_config *cfg, struct alert **out, struct cap_e
     a->external_url = cap_xstrdup(cfg->external_url ? cfg->external_url : "");
     a->on_fire = cfg->on_fire;
     a->on_fire_cls = cfg->on_fire_cls;
+    a->lease = cfg->lease;
     pthread_mutex_init(&a->eval_mu, NULL);
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->wake, NULL);

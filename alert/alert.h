@@ -48,6 +48,9 @@ struct alert_config {
     void (*on_fire)(void *cls, const char *deployment, const char *rule, int64_t at_ms,
                     const char *event_json);
     void *on_fire_cls;
+    /* Several servers on one database: only the lease's holder delivers
+     * (NULL: this server always does). */
+    struct lease *lease;
 };
 
 /* Starts the delivery thread, which first picks up the events a previous

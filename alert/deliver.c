@@ -18,6 +18,7 @@
 #include "base/buf.h"
 #include "base/json.h"
 #include "base/util.h"
+#include "lease/lease.h"
 #include "store/store.h"
 
 /* Pending events read per pass: far more than one window makes. */
@@ -401,6 +402,13 @@ void *alert_deliver_main(void *arg)
         a->kicked = false;
         uint64_t seq = a->work_seq;
         pthread_mutex_unlock(&a->mu);
+        /* Another server holds the lease: it delivers (what is pending is in
+         * the store, so a new holder starts from there); look again soon. */
+        if (a->lease && !lease_held(a->lease)) {
+            wait = 1;
+            pthread_mutex_lock(&a->mu);
+            continue;
+        }
         wait = pass(a, c);
         pthread_mutex_lock(&a->mu);
         /* Nothing pending: whatever was stored before seq is done. */

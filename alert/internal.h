@@ -29,6 +29,7 @@ struct alert {
     void (*on_fire)(void *cls, const char *deployment, const char *rule, int64_t at_ms,
                     const char *event_json);
     void *on_fire_cls;
+    struct lease *lease;         /* NULL: this server alone */
 
     /* One evaluation at a time: each reads the streaks, then writes them. */
     pthread_mutex_t eval_mu;

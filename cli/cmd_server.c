@@ -211,8 +211,9 @@ int cmd_server(int argc, char **argv)
         {"--pipeline-poll-ms", "CAPSTAN_PIPELINE_POLL_MS", false, "1000",
          "how often new dataset versions are looked for, for schedules run on a new version"},
         {"--lease-ttl-ms", "CAPSTAN_LEASE_TTL_MS", false, "10000",
-         "servers sharing one database: how long the one running the pipeline scheduler "
-         "holds its lease; another takes over within this after it dies"},
+         "servers sharing one database: how long the one running the scheduler, alert "
+         "delivery and the live monitor holds its lease; another takes over within this after "
+         "it dies"},
         {"--help", NULL, true, NULL, "show this help"},
         {NULL, NULL, false, NULL, NULL},
     };
@@ -309,8 +310,8 @@ int cmd_server(int argc, char **argv)
             goto done;
         }
     }
-    /* Servers sharing the database: the pipeline scheduler runs on the
-     * holder of this lease only. */
+    /* Servers sharing the database: the pipeline scheduler, alert delivery
+     * and the live monitor run on the holder of this lease only. */
     struct lease_config lcfg = {.store = store, .name = "background", .ttl_ms = (int64_t)lease_ttl};
     if (lease_start(&lcfg, &lease, &err) < 0) {
         fprintf(stderr, "capstan: %s\n", err.msg);
@@ -327,7 +328,7 @@ int cmd_server(int argc, char **argv)
     struct alert_config acfg = {
         .store = store, .allow_private_webhooks = cli_get(opts, "--alert-allow-private-webhooks"),
         .default_window_s = monitor ? mcfg.widths_s[0] : 0,
-        .on_fire = pipe_sched_alert_hook, .on_fire_cls = sched};
+        .on_fire = pipe_sched_alert_hook, .on_fire_cls = sched, .lease = lease};
     if (alert_start(&acfg, &alert, &err) < 0) {
         fprintf(stderr, "capstan: %s\n", err.msg);
         goto done;
@@ -337,6 +338,7 @@ int cmd_server(int argc, char **argv)
     mcfg.metrics = metrics;
     mcfg.on_window = alert_window_hook;
     mcfg.on_window_cls = alert;
+    mcfg.lease = lease;
     if (monitor && mon_live_start(&mcfg, &live, &err) < 0) {
         fprintf(stderr, "capstan: %s\n", err.msg);
         goto done;

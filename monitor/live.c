@@ -21,6 +21,7 @@
 
 #include "base/metrics.h"
 #include "base/util.h"
+#include "lease/lease.h"
 #include "monitor/live.h"
 
 #define MAX_WIDTHS 8
@@ -523,6 +524,21 @@ int mon_live_poll(struct mon_live *l, struct cap_error *err)
     return rc;
 }
 
+/* Another server holds the lease: it reads the log and stores the windows.
+ * What this one held in memory is dropped, as at a stop; should it take the
+ * lease over, it reads its state from the store again, as after a restart. */
+static void forget(struct mon_live *l)
+{
+    pthread_mutex_lock(&l->round);
+    while (l->deps) {
+        struct mon_dep *d = l->deps;
+        l->deps = d->next;
+        dep_free(d);
+    }
+    l->loaded = false;
+    pthread_mutex_unlock(&l->round);
+}
+
 static void *live_thread(void *arg)
 {
     cap_thread_name("capstan-monitor");
@@ -531,7 +547,9 @@ static void *live_thread(void *arg)
     while (!l->stop) {
         pthread_mutex_unlock(&l->mu);
         struct cap_error err = {0};
-        if (mon_live_poll(l, &err) < 0)
+        if (l->cfg.lease && !lease_held(l->cfg.lease))
+            forget(l);
+        else if (mon_live_poll(l, &err) < 0)
             cap_log(CAP_LOG_WARN, "monitor: %s", err.msg);
         pthread_mutex_lock(&l->mu);
         struct timespec ts;

@@ -331,6 +331,9 @@ struct mon_live_config {
     mon_window_hook on_window;   /* after each window is stored (alerts), or NULL */
     void *on_window_cls;
     int64_t (*now_ms)(void);     /* tests; NULL: the wall clock */
+    /* Several servers on one database: only the lease's holder reads the
+     * log and stores windows (NULL: this server always does). */
+    struct lease *lease;
 };
 
 int mon_live_start(const struct mon_live_config *cfg, struct mon_live **out,

@@ -220,3 +220,52 @@ def test_a_restarted_database_is_reconnected(cluster, tmp_path):
         assert client.get_experiment(exp).name == "before"
     finally:
         srv.assert_clean_exit(srv.stop())
+
+
+def test_two_servers_monitor_and_alert_once(cluster, tmp_path):
+    """One deployment served by two servers on one database (artifacts in one
+    shared directory): every row of both lands in exactly one stored window,
+    and the drift alert fires once, delivered once: the live monitor and
+    alert delivery run on the lease's holder only."""
+    import http.server
+
+    import serving_helpers as sh
+    import test_monitor_live as ml
+
+    ml.Receiver.got.clear()
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ml.Receiver)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    cluster.create_database("mon2")
+    args = ["--backend-store-uri", cluster.uri("mon2"), "--artifacts-destination",
+            str(tmp_path / "artifacts"), *ml.ARGS]
+    a = Server(tmp_path / "a", args).start()
+    b = Server(tmp_path / "b", args).start()
+    try:
+        ml.deploy_with_baseline(a, "mon")
+        rule = {"name": "drift", "deployment": "mon", "metric": "dataset_drift", "op": "==",
+                "threshold": 1, "for": 1, "window": 1,
+                "webhook": f"http://127.0.0.1:{hook.server_address[1]}/hook"}
+        assert a.api("POST", "/api/2.0/capstan/monitor/alerts/rules", json=rule).status_code == 200
+        sh.wait_for(lambda: b.api("GET", "/v2/models/mon/ready").status_code == 200,
+                    what="the deployment on the second server")
+        ml.send(a, ml.shifted_request, 0)
+        ml.send(b, ml.shifted_request, 100)
+        total = 2 * ml.REQUESTS * ml.ROWS_PER_REQUEST
+        sh.wait_for(lambda: ml.rows_in(ml.base_windows(a)) >= total, what="both servers' rows")
+        windows = ml.base_windows(b)
+        assert ml.rows_in(windows) == total
+        starts = [w["start_ms"] for w in windows]
+        assert len(starts) == len(set(starts)), starts
+
+        def delivered():
+            ev = a.api("GET", "/api/2.0/capstan/monitor/alerts/events",
+                       params={"deployment": "mon"}).json()["events"]
+            return ev if ev and all(e["delivery"] == "delivered" for e in ev) else None
+
+        events = sh.wait_for(delivered, what="the alert's delivery")
+        assert [e["state"] for e in events] == ["firing"], events
+        assert len(ml.hooks("firing")) == 1
+    finally:
+        hook.shutdown()
+        for s in (a, b):
+            s.assert_clean_exit(s.stop())
