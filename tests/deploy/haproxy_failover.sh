@@ -8,9 +8,11 @@
 # redispatch to capstan-1, before any health check could have noticed
 # (fall 2 x inter 5s: 5 s at the least, against about 0.2 s for the 20
 # requests). With NO_RETRY=1 the copy loses its retries and redispatch, and
-# about half of the requests must fail: that shows the test has teeth (run
-# by hand, not by make test, since a slow enough machine would let the
-# health check mark capstan-2 down first and make it pass).
+# the request that meets the dead replica must fail (1 of 20 since the first
+# refused connection takes a replica out, on-error mark-down; about half
+# before): that shows the test has teeth (run by hand, not by make test,
+# since a slow enough machine would let the health check mark capstan-2
+# down first and make it pass).
 #   tests/deploy/haproxy_failover.sh BINARY
 set -euo pipefail
 bin=$(realpath "${1:?usage: haproxy_failover.sh BINARY}")

@@ -4,11 +4,13 @@ before it writes (unique experiment names, version numbers) holds across
 processes, and what one writes the other reads at once. And the start-up
 errors of a bad --backend-store-uri. A throwaway cluster from
 tests/pg_cluster.py; the real mlflow client."""
+import os
 import subprocess
 import threading
 import time
 
 import pytest
+import requests
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -269,3 +271,166 @@ def test_two_servers_monitor_and_alert_once(cluster, tmp_path):
         hook.shutdown()
         for s in (a, b):
             s.assert_clean_exit(s.stop())
+
+
+HAPROXY = "/usr/sbin/haproxy"
+
+
+def haproxy_config(ports, front, work):
+    """deploy/haproxy.cfg with its server lines and binds on loopback: one
+    line per replica, nothing else changed (the retry and redispatch rules
+    are what is tested)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "deploy", "haproxy.cfg")) as f:
+        cfg = f.read()
+    servers = "".join(f"    server capstan-{i + 1} 127.0.0.1:{p}\n" for i, p in enumerate(ports))
+    cfg = cfg.replace("    server capstan-1 capstan-1:5000\n    server capstan-2 capstan-2:5000\n",
+                      servers)
+    cfg = cfg.replace("bind :5000", f"bind 127.0.0.1:{front}")
+    cfg = cfg.replace("bind :8404", f"bind 127.0.0.1:{free_port()}")
+    assert servers in cfg, "deploy/haproxy.cfg's server lines moved: update this test"
+    path = os.path.join(work, "haproxy.cfg")
+    with open(path, "w") as f:
+        f.write(cfg)
+    return path
+
+
+@pytest.mark.skipif(not os.access(HAPROXY, os.X_OK), reason="haproxy is not installed")
+def test_three_replicas_behind_haproxy_lose_no_acknowledged_write(cluster, tmp_path):
+    """Three servers on one database behind deploy/haproxy.cfg. Writers log
+    batches and create runs through HAProxy while the replica holding the
+    lease is killed (SIGKILL), then another, then both restart. Every
+    acknowledged batch is stored with all its points, every acknowledged
+    run exists exactly once, reads never fail (a GET whose replica died is
+    retried elsewhere), and the once-only work moved to the survivor."""
+    cluster.create_database("ha")
+    args = ["--backend-store-uri", cluster.uri("ha"), "--artifacts-destination",
+            str(tmp_path / "artifacts"), "--lease-ttl-ms", "3000", "--monitor-windows", "off"]
+    reps = [Server(tmp_path / f"r{i}", args).start() for i in range(3)]
+    front = free_port()
+    hap = subprocess.Popen([HAPROXY, "-f", haproxy_config([r.port for r in reps], front, tmp_path),
+                            "-db"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{front}"
+    stop = threading.Event()
+    acked, runs_acked, failed_reads, errors = [], [], [], []
+    lock = threading.Lock()
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                if requests.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.time() < deadline, "haproxy never answered"
+            time.sleep(0.05)
+        exp = requests.post(url + "/api/2.0/mlflow/experiments/create",
+                            json={"name": "ha"}, timeout=30).json()["experiment_id"]
+
+        def writer(w):
+            rid = requests.post(url + "/api/2.0/mlflow/runs/create",
+                                json={"experiment_id": exp}, timeout=30).json()["run"]["info"]["run_id"]
+            step = 0
+            while not stop.is_set():
+                step += 1
+                body = {"run_id": rid, "metrics": [
+                    {"key": f"k{j}", "value": step * 100 + j, "timestamp": step, "step": step}
+                    for j in range(10)]}
+                try:
+                    ok = requests.post(url + "/api/2.0/mlflow/runs/log-batch", json=body,
+                                       timeout=30).status_code == 200
+                except requests.RequestException:
+                    ok = False
+                tag = f"w{w}-{step}"
+                try:
+                    r = requests.post(url + "/api/2.0/mlflow/runs/create", timeout=30, json={
+                        "experiment_id": exp, "tags": [{"key": "attempt", "value": tag}]})
+                    run_ok = r.status_code == 200
+                except requests.RequestException:
+                    run_ok = False
+                try:
+                    gr = requests.get(url + "/api/2.0/mlflow/runs/get", params={"run_id": rid},
+                                      timeout=30)
+                    g = gr.status_code if gr.status_code == 200 else (gr.status_code, gr.text[:200])
+                except requests.RequestException as e:
+                    g = str(e)
+                with lock:
+                    if ok:
+                        acked.append((rid, step))
+                    if run_ok:
+                        runs_acked.append(tag)
+                    if g != 200:
+                        failed_reads.append(g)
+
+        def progress(n):
+            """Waits until the writers have n more acknowledged batches."""
+            with lock:
+                target = len(acked) + n
+            deadline = time.time() + 120
+            while time.time() < deadline:
+                with lock:
+                    if len(acked) >= target:
+                        return
+                time.sleep(0.05)
+            raise AssertionError(f"writers stalled at {len(acked)} batches")
+
+        def guarded(w):
+            try:
+                writer(w)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=guarded, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        progress(20)
+        leader = next(r for r in reps if LEADS in r.read_log())
+        others = [r for r in reps if r is not leader]
+        leader.kill()
+        progress(20)
+        others[0].kill()
+        progress(20)
+        assert wait_for_log(others[1], LEADS), "the once-only work did not move"
+        leader.start()
+        others[0].start()
+        progress(20)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert errors == [] and failed_reads == [], (errors, failed_reads[:5])
+
+        by_run = {}
+        for rid, step in acked:
+            by_run.setdefault(rid, set()).add(step)
+        reader = reps[1]
+        for rid, steps in by_run.items():
+            for j in (0, 9):
+                got = requests.get(reader.url + "/api/2.0/mlflow/metrics/get-history",
+                                   params={"run_id": rid, "metric_key": f"k{j}"},
+                                   timeout=60).json()["metrics"]
+                stored = [m["step"] for m in got]
+                assert len(stored) == len(set(stored))
+                assert steps <= set(stored), sorted(steps - set(stored))[:5]
+                assert all(m["value"] == m["step"] * 100 + j for m in got)
+        found = {}
+        token = None
+        while True:
+            r = requests.post(reader.url + "/api/2.0/mlflow/runs/search", timeout=60, json={
+                "experiment_ids": [exp], "max_results": 1000, "page_token": token}).json()
+            for run in r.get("runs", []):
+                for t in run["data"].get("tags", []):
+                    if t["key"] == "attempt":
+                        found[t["value"]] = found.get(t["value"], 0) + 1
+            token = r.get("next_page_token")
+            if not token:
+                break
+        assert all(found.get(tag) == 1 for tag in runs_acked), \
+            [(t, found.get(t)) for t in runs_acked if found.get(t) != 1][:5]
+        assert all(n == 1 for n in found.values())
+    finally:
+        stop.set()
+        hap.kill()
+        hap.wait()
+        for r in reps:
+            if r.proc is not None:
+                r.assert_clean_exit(r.stop())
