@@ -10,13 +10,15 @@
  * shape every caller needs; the caller owns them (cJSON_Delete).
  *
  * Every write is acknowledged (the call returns 0) only once it is durable.
- * Concurrent writers never see "database is locked": the SQLite backend sends
- * writes through one writer thread that commits them in groups.
+ * Concurrent writers never see "database is locked": the store sends writes
+ * through one writer thread that commits them in groups (and on PostgreSQL
+ * the servers sharing a database take turns through an advisory lock).
  *
  * Errors: -CAP_ENOTFOUND for unknown IDs ("Run with id=... not found"),
  * -CAP_EEXISTS for duplicate names, -CAP_EINVAL for state conflicts MLflow
- * reports that way (param overwrite, logging to a deleted run),
- * -CAP_EINTERNAL for database failures (the message says what failed). */
+ * reports that way (param overwrite, logging to a deleted run) and for values
+ * the database refuses, -CAP_EUNAVAIL when PostgreSQL is out of reach,
+ * -CAP_EINTERNAL for other database failures (the message says what failed). */
 #ifndef CAP_STORE_H
 #define CAP_STORE_H
 

@@ -1,4 +1,4 @@
-/* store_sqlite_exp.c - experiments in the SQLite backend: create, read,
+/* store_sqlite_exp.c - experiments in the SQL store: create, read,
  * rename, delete/restore (which carries the experiment's runs along) and
  * experiment tags, with MLflow's rules and error wording. Searching lives in
  * store_sqlite_search.c. Writes are jobs for the writer thread; each job

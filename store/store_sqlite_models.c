@@ -1,4 +1,4 @@
-/* store_sqlite_models.c - MLflow 3 logged models in the SQLite backend:
+/* store_sqlite_models.c - MLflow 3 logged models in the SQL store:
  * create, read, finalize, tags, params and (soft) delete, and the JSON shape
  * of a LoggedModel. A model's metrics are the run metrics logged with its
  * model_id (see log_metrics in store_sqlite_runs.c). Search lives in

@@ -1,4 +1,4 @@
-/* store_sqlite_registry.c - the model registry in the SQLite backend:
+/* store_sqlite_registry.c - the model registry in the SQL store:
  * registered models, their versions, stages, tags and aliases, with MLflow's
  * rules and error wording, and the JSON shapes of RegisteredModel and
  * ModelVersion. Searching lives in store_sqlite_registry_search.c.

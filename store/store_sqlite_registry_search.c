@@ -1,5 +1,5 @@
 /* store_sqlite_registry_search.c - search for registered models and model
- * versions in the SQLite backend: the filter AST (track/filter.h) and order
+ * versions in the SQL store: the filter AST (track/filter.h) and order
  * keys become one SQL query with bound parameters (no user text is spliced
  * into SQL), filtering, ordering and paging happen in the database, and only
  * the page's rows become JSON.

@@ -1,4 +1,4 @@
-/* store_sqlite_runs.c - runs in the SQLite backend: create, read, update,
+/* store_sqlite_runs.c - runs in the SQL store: create, read, update,
  * delete/restore, log_batch (the hot path), tags, dataset inputs, model
  * outputs and metric history, plus the code that turns stored rows into
  * MLflow's Run JSON (shared with search).

@@ -1,5 +1,5 @@
 /* store_sqlite_search.c - search for runs, experiments and logged models in
- * the SQLite backend: the filter AST (track/filter.h) and order keys become
+ * the SQL store: the filter AST (track/filter.h) and order keys become
  * one SQL query with bound parameters (no user text is ever spliced into
  * SQL), filtering, ordering and paging happen in the database, and only the
  * page's rows are turned into JSON.
