@@ -19,7 +19,7 @@ trap cleanup EXIT
 # The cluster lives as long as this python process (it stops it on exit).
 mkfifo "$tmp/uri"
 # One database per server start: each phase wants an empty store.
-"$py" - "$repo/tests" "$tmp/uri" "$((2 * rounds))" <<'PY' &
+"$py" - "$repo/tests" "$tmp/uri" "$((3 * rounds))" <<'PY' &
 import signal, sys, time
 sys.path.insert(0, sys.argv[1])
 from pg_cluster import PgCluster
@@ -50,7 +50,30 @@ phase() { # store phase json
   SERVERS=capstan PHASES="$2" RUNS="${RUNS:-5000}" DURATION="$dur" WARMUP=2s RESULTS_JSON="$3" \
     "$repo/bench/tracking/run.sh" >/dev/null 2>"$3.log" || { cat "$3.log" >&2; exit 1; }
 }
+# mlflow server on PostgreSQL: log-batch only (its search phase loads MLflow's
+# SQLite file directly); needs psycopg2 in the venv.
+mlflow_pg() { # round json
+  # SQLAlchemy picks its psycopg (3) dialect for postgresql://: name psycopg2
+  MLFLOW_BACKEND_STORE_URI="${pguris[$db]/postgresql:/postgresql+psycopg2:}" SERVERS=mlflow \
+    PHASES=logbatch DURATION="$dur" \
+    WARMUP=2s RESULTS_JSON="$2" "$repo/bench/tracking/run.sh" >/dev/null 2>"$2.log" \
+    || { cat "$2.log" >&2; exit 1; }
+  db=$((db + 1))
+  "$py" - "$2" "$1" <<'PY'
+import json, sys
+h = json.load(open(sys.argv[1]))
+l = h["results"]["mlflow"]["logbatch"]
+p99 = l["wrk"]["latency_us"]["p99"] / 1000
+print(f"{sys.argv[2]:<6} {'mlflow-pg':<10} {l['points_s']:>14,.0f} {p99:>10.2f} {'-':>14} {'-':>12}")
+for p in h.get("problems") or []:
+    print("  problem:", p)
+PY
+}
+have_psycopg=$("$py" -c 'import psycopg2' 2>/dev/null && echo 1 || echo 0)
+[ "$have_psycopg" = 1 ] || echo "(mlflow server on PostgreSQL skipped: $py cannot import psycopg2;" \
+  "pip install psycopg2-binary)"
 for r in $(seq "$rounds"); do
+  [ "$have_psycopg" = 1 ] && mlflow_pg "$r" "$tmp/$r-mlflow-pg.json"
   for store in sqlite postgresql; do
     # logbatch and search each on an empty store of their own
     phase "$store" logbatch "$tmp/$r-$store-lb.json"

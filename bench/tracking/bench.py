@@ -71,6 +71,10 @@ def parse_args(argv):
       help="which phases (PHASES): logbatch = (a) + idle/load RSS + empty start-up; "
            "search = (b) + populated RSS/start-up")
     a("--mlflow", default=env("MLFLOW_BIN", os.path.join(REPO, ".venv", "bin", "mlflow")))
+    a("--mlflow-store", default=env("MLFLOW_BACKEND_STORE_URI", ""),
+      help="mlflow server's --backend-store-uri (MLFLOW_BACKEND_STORE_URI; default: SQLite in "
+           "the temp dir). A PostgreSQL URI needs psycopg2 in the venv; the search phase loads "
+           "MLflow's SQLite file directly, so run only the logbatch phase with it")
     a("--mlflow-workers", default=env("MLFLOW_WORKERS", ""),
       help="--workers for mlflow server (MLFLOW_WORKERS; default: MLflow's own default)")
     a("--capstan", default=env("CAPSTAN_BIN", os.path.join(REPO, "build", "rel", "capstan")))
@@ -106,7 +110,7 @@ def make_server(kind, args, workdir):
     os.makedirs(workdir, exist_ok=True)
     if kind == "mlflow":
         argv = [args.mlflow, "server", "--backend-store-uri",
-                f"sqlite:///{os.path.join(workdir, 'mlflow.db')}",
+                args.mlflow_store or f"sqlite:///{os.path.join(workdir, 'mlflow.db')}",
                 "--host", "127.0.0.1", "--port", str(port)]
         if args.mlflow_workers:
             argv += ["--workers", args.mlflow_workers]
