@@ -45,11 +45,6 @@ static void rfc3339(int64_t ms, char out[32])
     snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
 }
 
-static int cmp_str(const void *x, const void *y)
-{
-    return strcmp(*(const char *const *)x, *(const char *const *)y);
-}
-
 /* 16 hex digits identifying a label set (any order of the same labels
  * gives the same): FNV-1a 64 over the sorted name/value pairs, 0xff
  * between fields (a byte UTF-8 never has). */
@@ -59,7 +54,7 @@ static void fingerprint(const cJSON *labels, char out[17])
     const char **names = cap_xcalloc(n ? n : 1, sizeof *names);
     for (const cJSON *f = labels->child; f; f = f->next)
         names[k++] = f->string;
-    qsort(names, n, sizeof *names, cmp_str);
+    qsort(names, n, sizeof *names, cap_strp_cmp);
     uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t i = 0; i < n; i++) {
         const char *parts[2] = {names[i], str_of(labels, names[i])};

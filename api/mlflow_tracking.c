@@ -572,11 +572,6 @@ HANDLER(metric_history)
 #define HISTORY_BULK_MAX 25000     /* points in one answer, as MLflow */
 #define HISTORY_PER_RUN_MAX 2500   /* sampled steps per run, as MLflow */
 
-static int str_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Appends run_id's points of key (MLflow's order) to out, at most *left of
  * them. A run that does not exist has none. */
 static int bulk_append(const struct api_env *env, const char *run_id, const char *key,
@@ -630,7 +625,7 @@ HANDLER(metric_history_bulk)
     const char **sorted;
     if ((rc = cap_json_strings(ids, "run_id", "expected a list of run ID strings", &sorted, err)) < 0)
         return rc;
-    qsort(sorted, (size_t)n, sizeof *sorted, str_cmp);
+    qsort(sorted, (size_t)n, sizeof *sorted, cap_strp_cmp);
     cJSON *out = cJSON_CreateArray();
     for (int i = 0; i < n && left > 0 && rc >= 0; i++)
         if (i == 0 || strcmp(sorted[i], sorted[i - 1]) != 0)

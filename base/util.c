@@ -169,6 +169,11 @@ bool cap_str_has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+int cap_strp_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 char *cap_uri_redact(const char *uri)
 {
     char *out = cap_xstrdup(uri);

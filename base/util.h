@@ -34,6 +34,8 @@ void cap_log_set_level(enum cap_log_level lvl);
 void cap_log(enum cap_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 bool cap_str_has_prefix(const char *s, const char *prefix);
+/* qsort/bsearch's comparator for an array of strings (char * or const char *). */
+int cap_strp_cmp(const void *a, const void *b);
 /* A copy of uri fit for a log: the password of scheme://user:password@host
  * and the value of a password= query parameter become "***". free() it. */
 char *cap_uri_redact(const char *uri);

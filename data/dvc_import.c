@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/util.h"
 #include "blob/blob.h"
 
 char *data_dvc_repo_above(const char *dir)
@@ -131,11 +132,6 @@ static int find_dvc_files(const char *dir, char ***out, size_t *n, struct cap_er
     }
     closedir(d);
     return rc;
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* A dataset name from an output's path: its last segment, with what names
@@ -316,7 +312,7 @@ int data_import_dvc(const struct data_ctx *c, const char *dir, const char *name,
                             "it)",
                             dir);
     if (rc == 0 && n > 1)
-        qsort(files, n, sizeof *files, str_cmp);
+        qsort(files, n, sizeof *files, cap_strp_cmp);
     int lock = -1;
     if (rc == 0)
         rc = blob_lock(c->objects, false, &lock, err);

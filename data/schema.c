@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/numfmt.h"
+#include "base/util.h"
 #include "monitor/monitor.h"
 
 enum col_type { T_ANY, T_INTEGER, T_FLOAT, T_STRING };
@@ -96,11 +97,6 @@ static int check_object(const char *label, const char *where, const cJSON *o, co
     return 0;
 }
 
-static int cmp_text(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int cmp_num(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -146,7 +142,7 @@ static int parse_allowed(const char *label, struct scol *c, const cJSON *v, stru
             cap_buf_puts(&d, ", ...");
         }
     }
-    qsort(c->atext, c->natext, sizeof *c->atext, cmp_text);
+    qsort(c->atext, c->natext, sizeof *c->atext, cap_strp_cmp);
     qsort(c->anum, c->nanum, sizeof *c->anum, cmp_num);
     c->adesc = cap_buf_steal(&d);
     return 0;
@@ -555,7 +551,7 @@ static bool cell_allowed(const struct scol *sc, const struct mon_column *k, size
     if (cell_number(k, r, &x) && in_sorted_num(sc->anum, sc->nanum, x))
         return true;
     const char *t = k->dtype == MON_TEXT ? k->text[r] : NULL;
-    return t && bsearch(&t, sc->atext, sc->natext, sizeof *sc->atext, cmp_text) != NULL;
+    return t && bsearch(&t, sc->atext, sc->natext, sizeof *sc->atext, cap_strp_cmp) != NULL;
 }
 
 enum rule { R_TYPE, R_NULLABLE, R_MIN, R_MAX, R_ALLOWED };

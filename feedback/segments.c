@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/util.h"
 #include "feedback/feedback.h"
 #include "feedback/rows.h"
 #include "monitor/monitor.h"
@@ -37,18 +38,13 @@ static int found(void *cls, size_t i, const struct store_prediction *r, struct c
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static int load_inputs(struct store *st, const char *dep, const struct fb_rows *r,
                        struct inputs *in, struct cap_error *err)
 {
     in->ids = cap_xmalloc((r->n ? r->n : 1) * sizeof *in->ids);
     for (size_t i = 0; i < r->n; i++)
         in->ids[i] = r->req[i];
-    qsort(in->ids, r->n, sizeof *in->ids, cmp_str);
+    qsort(in->ids, r->n, sizeof *in->ids, cap_strp_cmp);
     for (size_t i = 0; i < r->n; i++)
         if (in->n == 0 || strcmp(in->ids[i], in->ids[in->n - 1]) != 0)
             in->ids[in->n++] = in->ids[i];
@@ -184,7 +180,7 @@ static void read_values(const struct fb_rows *r, const struct inputs *in, const 
 {
     for (size_t i = 0; i < r->n; i++) {
         const char *key = r->req[i];
-        const char **hit = bsearch(&key, in->ids, in->n, sizeof *in->ids, cmp_str);
+        const char **hit = bsearch(&key, in->ids, in->n, sizeof *in->ids, cap_strp_cmp);
         size_t k = hit ? (size_t)(hit - in->ids) : 0;
         struct cell c = {.column = column, .row = r->row[i]};
         if (hit && in->blob[k]) {

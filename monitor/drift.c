@@ -26,6 +26,7 @@
 
 #include "base/buf.h"
 #include "base/numfmt.h"
+#include "base/util.h"
 #include "monitor/drift.h"
 
 /* Evidently's INTEGER_CARDINALITY_LIMIT: an integer column with this many
@@ -52,11 +53,6 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* ---- checks on the frames and the options ---- */
@@ -195,7 +191,7 @@ static int infer_type(const struct mon_column *c, size_t nrows, enum mon_coltype
     for (size_t i = 0; i < nrows; i++)
         if (c->text[i])
             t[n++] = c->text[i];
-    qsort(t, n, sizeof *t, cmp_str);
+    qsort(t, n, sizeof *t, cap_strp_cmp);
     for (size_t i = 0; i < n; i++)
         u += i == 0 || strcmp(t[i], t[i - 1]) != 0;
     free(t);
@@ -265,7 +261,7 @@ static void codes_text(const struct mon_column *kr, size_t nr, const struct mon_
     for (size_t i = 0; i < nc; i++)
         if (kc->text[i])
             keys[n++] = kc->text[i];
-    qsort(keys, n, sizeof *keys, cmp_str);
+    qsort(keys, n, sizeof *keys, cap_strp_cmp);
     for (size_t i = 0; i < n; i++)
         if (u == 0 || strcmp(keys[i], keys[u - 1]) != 0)
             keys[u++] = keys[i];
@@ -278,7 +274,7 @@ static void codes_text(const struct mon_column *kr, size_t nr, const struct mon_
         for (size_t i = 0; i < len[k]; i++) {
             if (!src[k]->text[i])
                 continue;
-            const char **hit = bsearch(&src[k]->text[i], keys, u, sizeof *keys, cmp_str);
+            const char **hit = bsearch(&src[k]->text[i], keys, u, sizeof *keys, cap_strp_cmp);
             v[m++] = (double)(hit - keys);
         }
         dst[k]->v = v;

@@ -264,11 +264,6 @@ static int strings_of(struct sq_conn *c, struct sq_stmt *st, cJSON *obj, const c
     return rc;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The distinct strings of every version's meta "objects" list, sorted.
  * Parsed here rather than with SQL's JSON functions, which each engine
  * spells its own way. */
@@ -296,7 +291,7 @@ static int meta_objects(struct sq_conn *c, struct sq_stmt *st, cJSON *obj,
     int rc = step == SQ_DONE ? 0 : store_sq_dberr(c, err, "reading dataset roots");
     sq_reset(st);
     if (n > 1)
-        qsort(v, n, sizeof *v, cmp_str);
+        qsort(v, n, sizeof *v, cap_strp_cmp);
     cJSON *arr = cJSON_AddArrayToObject(obj, "objects");
     for (size_t i = 0; i < n; i++) {
         if (rc == 0 && (i == 0 || strcmp(v[i], v[i - 1]) != 0))
