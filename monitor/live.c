@@ -527,14 +527,19 @@ int mon_live_poll(struct mon_live *l, struct cap_error *err)
 /* Another server holds the lease: it reads the log and stores the windows.
  * What this one held in memory is dropped, as at a stop; should it take the
  * lease over, it reads its state from the store again, as after a restart. */
-static void forget(struct mon_live *l)
+static void free_deps(struct mon_live *l)
 {
-    pthread_mutex_lock(&l->round);
     while (l->deps) {
         struct mon_dep *d = l->deps;
         l->deps = d->next;
         dep_free(d);
     }
+}
+
+static void forget(struct mon_live *l)
+{
+    pthread_mutex_lock(&l->round);
+    free_deps(l);
     l->loaded = false;
     pthread_mutex_unlock(&l->round);
 }
@@ -634,11 +639,7 @@ void mon_live_stop(struct mon_live *l)
         pthread_mutex_unlock(&l->mu);
         pthread_join(l->thread, NULL);
     }
-    while (l->deps) {
-        struct mon_dep *d = l->deps;
-        l->deps = d->next;
-        dep_free(d);
-    }
+    free_deps(l);
     pthread_mutex_destroy(&l->round);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
