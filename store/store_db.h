@@ -78,8 +78,8 @@ struct sq_driver {
     /* Whether a transaction is open (false after the engine ended one on
      * its own, e.g. SQLite on a full disk). */
     bool (*in_txn)(struct sq_db *db);
-    /* The statements that open the writer's group transaction and a read
-     * snapshot. */
+    /* The statements that open the writer's group transaction (run with exec:
+     * it may be several) and a read snapshot (one statement, cached). */
     const char *begin_write;
     const char *begin_read;
     /* Makes steps on db fail with SQ_INTERRUPTED once cap_mono_s() passes

@@ -278,17 +278,22 @@ int store_sq_read(struct sq *s, sq_job_fn fn, void *arg, struct cap_error *err)
     return rc;
 }
 
+/* BEGIN and COMMIT of reads are cached statements (the driver's begin_read
+ * is a static string): every read pays them, parsing them each time did not
+ * need to be added to that path. */
 int store_sq_read_begin(struct sq_conn *c, struct cap_error *err)
 {
-    if (sq_exec(c->db, c->db->drv->begin_read) < 0)
-        return store_sq_dberr(c, err, "starting a read");
-    return 0;
+    struct sq_stmt *st = store_sq_stmt(c, c->db->drv->begin_read, err);
+    return st ? store_sq_step_done(c, st, err, "starting a read") : -CAP_EINTERNAL;
 }
 
 void store_sq_read_end(struct sq_conn *c)
 {
-    if (sq_exec(c->db, "COMMIT") < 0)
+    struct sq_stmt *st = store_sq_stmt(c, "COMMIT", NULL);
+    if (!st || sq_step(st) != SQ_DONE)
         sq_exec(c->db, "ROLLBACK");
+    if (st)
+        sq_reset(st);
 }
 
 /* ---------------- the writer ---------------- */
@@ -322,9 +327,9 @@ static void run_group(struct sq *s, struct sq_job *jobs)
         struct cap_error terr;
         cap_err_clear(&terr);
         if (sq_exec(c->db, c->db->drv->begin_write) < 0) {
-            store_sq_dberr(c, &terr, "starting a write");
+            int brc = store_sq_dberr(c, &terr, "starting a write");
             for (; j; j = j->next) {
-                j->rc = -CAP_EINTERNAL;
+                j->rc = brc;
                 j->err = terr;
             }
             return;
