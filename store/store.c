@@ -106,8 +106,7 @@ static int make_parent_dirs(const char *path, struct cap_error *err)
 static int pg_target(const char *uri, char **target, struct cap_error *err)
 {
     const char *rest = strstr(uri, "://");
-    size_t scheme = (size_t)(rest - uri);
-    if (!rest || scheme > 32)
+    if (!rest || rest - uri > 32)
         return cap_err(err, CAP_EINVAL,
                        "Invalid store URI '%s': expected postgresql://user:password@host:port/"
                        "database",

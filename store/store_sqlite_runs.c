@@ -728,6 +728,7 @@ static void plan_metrics(const struct store_metric *m, size_t n, struct metric_p
 {
     size_t cap = 2 * n + 1;
     ssize_t *pts = cap_xcalloc(cap, sizeof *pts), *keys = cap_xcalloc(cap, sizeof *keys);
+    size_t *kslot = cap_xcalloc(n, sizeof *kslot);  /* point i's key's slot in keys */
     for (size_t k = 0; k < cap; k++)
         pts[k] = keys[k] = -1;
     p->rows = cap_xcalloc(n, sizeof *p->rows);
@@ -748,21 +749,22 @@ static void plan_metrics(const struct store_metric *m, size_t n, struct metric_p
             pts[k] = (ssize_t)i;
             p->rows[p->nrows++] = i;
         }
-        k = slot_of(keys, cap, hk, m, i, false);
+        k = kslot[i] = slot_of(keys, cap, hk, m, i, false);
         if (keys[k] < 0 || later(&m[i], &m[keys[k]]))
             keys[k] = (ssize_t)i;   /* the first point of the key's latest (step, timestamp) */
     }
-    /* In batch order: each key's first latest point, then its equals. */
+    /* In batch order: each key's first latest point, then its equals (which
+     * come after it: it is the first to reach that step and timestamp). */
     for (size_t i = 0; i < n; i++) {
-        size_t k = slot_of(keys, cap, hash_str(1469598103934665603u, m[i].key), m, i, false);
-        const struct store_metric *w = &m[keys[k]];
-        if ((size_t)keys[k] == i)
+        const struct store_metric *w = &m[keys[kslot[i]]];
+        if ((size_t)keys[kslot[i]] == i)
             p->latest[p->nlatest++] = i;
-        else if (w->step == m[i].step && w->timestamp == m[i].timestamp && i > (size_t)keys[k])
+        else if (w->step == m[i].step && w->timestamp == m[i].timestamp)
             p->latest_again[p->nlatest_again++] = i;
     }
     free(pts);
     free(keys);
+    free(kslot);
 }
 
 static void plan_free(struct metric_plan *p)
