@@ -7,7 +7,6 @@ tests/pg_cluster.py; the real mlflow client."""
 import os
 import subprocess
 import threading
-import time
 
 import pytest
 import requests
@@ -15,6 +14,7 @@ from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+import serving_helpers as sh
 from conftest import BIN, Server
 from pg_cluster import PgCluster, free_port, pg_bindir
 
@@ -157,13 +157,8 @@ def test_bad_database_configuration_is_a_clear_error_at_start(cluster, tmp_path)
 LEADS = "this server now runs the work that must run on one server"
 
 
-def wait_for_log(server, text, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if text in server.read_log():
-            return True
-        time.sleep(0.1)
-    return False
+def wait_for_log(server, text):
+    return sh.wait_for(lambda: text in server.read_log(), what=f"{text!r} in the log")
 
 
 def test_the_once_only_work_moves_when_its_server_dies(cluster, tmp_path):
@@ -231,7 +226,6 @@ def test_two_servers_monitor_and_alert_once(cluster, tmp_path):
     alert delivery run on the lease's holder only."""
     import http.server
 
-    import serving_helpers as sh
     import test_monitor_live as ml
 
     ml.Receiver.got.clear()
@@ -315,15 +309,13 @@ def test_three_replicas_behind_haproxy_lose_no_acknowledged_write(cluster, tmp_p
     acked, runs_acked, failed_reads, errors = [], [], [], []
     lock = threading.Lock()
     try:
-        deadline = time.time() + 30
-        while True:
+        def health():
             try:
-                if requests.get(url + "/health", timeout=2).status_code == 200:
-                    break
+                return requests.get(url + "/health", timeout=2).status_code == 200
             except requests.RequestException:
-                pass
-            assert time.time() < deadline, "haproxy never answered"
-            time.sleep(0.05)
+                return False
+
+        sh.wait_for(health, what="haproxy's /health")
         exp = requests.post(url + "/api/2.0/mlflow/experiments/create",
                             json={"name": "ha"}, timeout=30).json()["experiment_id"]
 
@@ -366,13 +358,12 @@ def test_three_replicas_behind_haproxy_lose_no_acknowledged_write(cluster, tmp_p
             """Waits until the writers have n more acknowledged batches."""
             with lock:
                 target = len(acked) + n
-            deadline = time.time() + 120
-            while time.time() < deadline:
+
+            def done():
                 with lock:
-                    if len(acked) >= target:
-                        return
-                time.sleep(0.05)
-            raise AssertionError(f"writers stalled at {len(acked)} batches")
+                    return len(acked) >= target
+
+            sh.wait_for(done, timeout=120, what=f"{n} more acknowledged batches")
 
         def guarded(w):
             try:
