@@ -89,4 +89,16 @@ for p in (lb.get("problems") or []) + (se.get("problems") or []):
     print("  problem:", p)
 PY
   done
+  # the round's ratios, from the three result files
+  "$py" - "$tmp/$r" <<'PY'
+import json, os, sys
+def rows(name, kind):
+    f = f"{sys.argv[1]}-{name}.json"
+    return json.load(open(f))["results"][kind]["logbatch"]["points_s"] if os.path.exists(f) else None
+lite, pg, mlf = rows("sqlite-lb", "capstan"), rows("postgresql-lb", "capstan"), rows("mlflow-pg", "mlflow")
+line = f"       log-batch ratios: capstan-pg/sqlite {pg / lite:.2f}"
+if mlf:
+    line += f", capstan-pg/mlflow-pg {pg / mlf:.1f}"
+print(line)
+PY
 done
