@@ -183,6 +183,12 @@ static int pg_session(struct pg_db *db, bool writer);
  * old connection are prepared again when next used (gen). */
 static void pg_revive(struct pg_db *db)
 {
+    /* An idle connection the server closed (a restart sends FATAL, then
+     * closes) is found here, before a command is lost on it: reading what
+     * is pending costs one non-blocking recv at the start of a transaction.
+     * Only a cut that the server could not announce costs a command. */
+    if (PQstatus(db->conn) == CONNECTION_OK && PQtransactionStatus(db->conn) == PQTRANS_IDLE)
+        PQconsumeInput(db->conn);
     if (PQstatus(db->conn) != CONNECTION_BAD)
         return;
     PQreset(db->conn);
