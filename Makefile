@@ -3,7 +3,7 @@
 # Every dependency comes through pkg-config (scripts/bootstrap installs them).
 
 CC      ?= cc
-PKGS    := libmicrohttpd libcjson sqlite3 openssl libcurl gsl libzstd libxxhash yaml-0.1 libsodium libpq
+PKGS    := libmicrohttpd libcjson sqlite3 openssl libcurl gsl libzstd libxxhash yaml-0.1 libsodium libpq expat
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -33,8 +33,28 @@ struct blob_writer;
 
 /* Creates root (and parents) when missing. */
 int blob_open(const char *root_dir, struct blob **out, struct cap_error *err);
+
+/* The artifact store named by uri: a directory, file:///dir, or
+ * s3://bucket/prefix (blob_s3.c: SigV4 over HTTP(S) to opt's endpoint or
+ * $MLFLOW_S3_ENDPOINT_URL, $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS
+ * in $AWS_REGION; credentials from $AWS_ACCESS_KEY_ID,
+ * $AWS_SECRET_ACCESS_KEY, $AWS_SESSION_TOKEN). An S3 store is checked at
+ * open (one listing): a missing bucket, unknown key, wrong secret or a clock
+ * SigV4 refuses is an error here, not at the first upload. On S3 only the
+ * calls above the "objects written by content" line work; the others
+ * answer CAP_ENOTIMPL. Any other scheme is CAP_EINVAL. */
+struct blob_options {
+    const char *s3_endpoint_url;  /* NULL: from the environment */
+    const char *spool_dir;        /* S3 reads are spooled here (default: P_tmpdir) */
+    size_t s3_part_size;          /* multipart part size; 0: 8 MiB (at least 5 MiB) */
+};
+int blob_open_uri(const char *uri, const struct blob_options *opt, struct blob **out,
+                  struct cap_error *err);
 void blob_close(struct blob *b);
+/* The directory's real path, or the s3:// URI. */
 const char *blob_root(const struct blob *b);
+/* Whether the store is local files (paths under blob_root can be opened). */
+bool blob_is_local(const struct blob *b);
 
 /* allow_empty: the empty path (the root itself) is acceptable, for listing. */
 int blob_check_path(const char *relpath, int allow_empty, struct cap_error *err);

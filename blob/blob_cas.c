@@ -146,6 +146,9 @@ int blob_write_open_anon(struct blob *b, const char *dir, bool direct, struct bl
                          struct cap_error *err)
 {
     *out = NULL;
+    int local = blob_fs_local_only(b, "Writing an object by content", err);
+    if (local < 0)
+        return local;
     char *path = NULL;
     int rc = blob_fs_normalise(dir, 0, &path, err);
     if (rc < 0)
@@ -238,6 +241,9 @@ done:
 
 int blob_exists(struct blob *b, const char *relpath, uint64_t *size, struct cap_error *err)
 {
+    int local = blob_fs_local_only(b, "Checking an object by content", err);
+    if (local < 0)
+        return local;
     char *path = NULL;
     int rc = blob_fs_normalise(relpath, 0, &path, err);
     if (rc < 0)
@@ -261,6 +267,9 @@ int blob_exists(struct blob *b, const char *relpath, uint64_t *size, struct cap_
 
 int blob_sync(struct blob *b, struct cap_error *err)
 {
+    int local = blob_fs_local_only(b, "Syncing the store", err);
+    if (local < 0)
+        return local;
     if (syncfs(b->rootfd) < 0)
         return cap_err(err, CAP_EINTERNAL, "Artifact store: cannot sync '%.200s': %s", b->root,
                        strerror(errno));
@@ -325,6 +334,9 @@ static int clone_or_copy(int in, int dst_dirfd, const char *name, char *how)
 int blob_copy_out(struct blob *b, const char *relpath, int dst_dirfd, const char *name,
                   bool allow_link, char *how, struct cap_error *err)
 {
+    int local = blob_fs_local_only(b, "Copying an object out", err);
+    if (local < 0)
+        return local;
     char *path = NULL;
     int rc = blob_fs_normalise(relpath, 0, &path, err);
     if (rc < 0)
@@ -440,18 +452,27 @@ static int walk_from(struct blob *b, const char *dir, struct walk *wk, struct ca
 int blob_walk(struct blob *b, const char *dir, blob_walk_fn fn, void *cls,
               struct cap_error *err)
 {
+    int local = blob_fs_local_only(b, "Walking the store", err);
+    if (local < 0)
+        return local;
     struct walk wk = {.fn = fn, .cls = cls};
     return walk_from(b, dir, &wk, err);
 }
 
 int blob_sweep_tmp(struct blob *b, const char *dir, struct cap_error *err)
 {
+    int local = blob_fs_local_only(b, "Sweeping temporary files", err);
+    if (local < 0)
+        return local;
     struct walk wk = {.tmp = true};
     return walk_from(b, dir, &wk, err);
 }
 
 int blob_lock(struct blob *b, bool exclusive, int *fd, struct cap_error *err)
 {
+    int local = blob_fs_local_only(b, "Locking the store", err);
+    if (local < 0)
+        return local;
     *fd = openat(b->rootfd, ".capstan-lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (*fd < 0)
         return cap_err(err, CAP_EINTERNAL, "Artifact store: cannot open its lock in '%.200s': %s",

@@ -19,6 +19,7 @@
  * Listings hide those temporary files. */
 #include "blob/blob.h"
 #include "blob/blob_fs.h"
+#include "blob/blob_s3.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -326,10 +327,54 @@ int blob_open(const char *root_dir, struct blob **out, struct cap_error *err)
     return 0;
 }
 
+int blob_open_uri(const char *uri, const struct blob_options *opt, struct blob **out,
+                  struct cap_error *err)
+{
+    *out = NULL;
+    if (uri && strncmp(uri, "file://", 7) == 0)
+        return blob_open(uri + 7, out, err);
+    if (!uri || strncmp(uri, "s3://", 5) != 0) {
+        const char *colon = uri ? strstr(uri, "://") : NULL;
+        if (colon)
+            return cap_err(err, CAP_EINVAL,
+                           "Unsupported artifact destination '%.300s': expected a directory, "
+                           "file:///dir or s3://bucket/prefix",
+                           uri);
+        return blob_open(uri, out, err);
+    }
+    struct blob_s3 *s3;
+    int rc = blob_s3_open(uri, opt, &s3, err);
+    if (rc < 0)
+        return rc;
+    struct blob *b = cap_xcalloc(1, sizeof *b);
+    b->s3 = s3;
+    b->rootfd = -1;
+    *out = b;
+    return 0;
+}
+
+bool blob_is_local(const struct blob *b)
+{
+    return !b->s3;
+}
+
+int blob_fs_local_only(const struct blob *b, const char *what, struct cap_error *err)
+{
+    if (!b->s3)
+        return 0;
+    return cap_err(err, CAP_ENOTIMPL, "%s is only possible in a local artifact store, not in %.300s",
+                   what, b->s3->uri);
+}
+
 void blob_close(struct blob *b)
 {
     if (!b)
         return;
+    if (b->s3) {
+        blob_s3_close(b->s3);
+        free(b);
+        return;
+    }
     blob_cas_free(b);
     close(b->rootfd);
     free(b->root);
@@ -338,7 +383,7 @@ void blob_close(struct blob *b)
 
 const char *blob_root(const struct blob *b)
 {
-    return b->root;
+    return b->s3 ? b->s3->uri : b->root;
 }
 
 /* ---- writing ------------------------------------------------------------ */
@@ -416,6 +461,17 @@ int blob_write_open(struct blob *b, const char *relpath, struct blob_writer **ou
         free(path);
         return rc;
     }
+    if (b->s3) {
+        free(path);
+        struct blob_writer *w = cap_xcalloc(1, sizeof *w);
+        w->fd = w->dirfd = -1;
+        if ((rc = blob_s3_write_open(b->s3, relpath, &w->s3, err)) < 0) {
+            free(w);
+            return rc;
+        }
+        *out = w;
+        return 0;
+    }
     char *copy = cap_xstrdup(path);
     char *parent;
     const char *name = blob_fs_split_last(copy, &parent);
@@ -483,6 +539,8 @@ int blob_fs_open_tmp(struct blob_writer *w, int dirfd, mode_t mode)
 
 int blob_write(struct blob_writer *w, const void *data, size_t n, struct cap_error *err)
 {
+    if (w->s3)
+        return blob_s3_write(w->s3, data, n, err);
     const char *p = data;
     if (w->direct && (n % 4096 || (uintptr_t)p % 4096)) {
         /* The unaligned rest goes through the page cache. */
@@ -526,6 +584,11 @@ void blob_fs_writer_free(struct blob_writer *w)
 int blob_write_commit(struct blob_writer *w, struct cap_error *err)
 {
     int rc = 0;
+    if (w->s3) {
+        rc = blob_s3_write_commit(w->s3, err);
+        free(w);
+        return rc;
+    }
     if (fsync(w->fd) < 0) {
         rc = cap_err(err, CAP_EINTERNAL, "Artifact store: cannot sync '%.200s': %s", w->relpath,
                      strerror(errno));
@@ -567,6 +630,11 @@ void blob_write_abort(struct blob_writer *w)
 {
     if (!w)
         return;
+    if (w->s3) {
+        blob_s3_write_abort(w->s3);
+        free(w);
+        return;
+    }
     unlinkat(w->dirfd, w->tmp, 0);
     blob_fs_writer_free(w);
 }
@@ -576,6 +644,8 @@ void blob_write_abort(struct blob_writer *w)
 int blob_open_read(struct blob *b, const char *relpath, int *out_fd, uint64_t *out_size,
                    struct cap_error *err)
 {
+    if (b->s3)
+        return blob_s3_open_read(b->s3, relpath, out_fd, out_size, err);
     *out_fd = -1;
     char *path;
     int rc = blob_fs_normalise(relpath, 0, &path, err);
@@ -617,6 +687,8 @@ static int entry_cmp(const void *a, const void *b)
 
 int blob_list(struct blob *b, const char *relpath, cJSON **out, struct cap_error *err)
 {
+    if (b->s3)
+        return blob_s3_list(b->s3, relpath, out, err);
     *out = NULL;
     char *path;
     int rc = blob_fs_normalise(relpath, 1, &path, err);
@@ -758,6 +830,8 @@ static int remove_tree(int pfd, const char *name, int depth)
 
 int blob_delete(struct blob *b, const char *relpath, struct cap_error *err)
 {
+    if (b->s3)
+        return blob_s3_delete(b->s3, relpath, err);
     char *path;
     int rc = blob_fs_normalise(relpath, 0, &path, err);
     if (rc < 0)

@@ -13,7 +13,11 @@
 
 struct blob_cas_dirs;
 
+struct blob_s3;
+struct blob_s3_writer;
+
 struct blob {
+    struct blob_s3 *s3;         /* an S3 store (blob_s3.c): nothing below is used */
     struct blob_cas_dirs *cas;  /* blob_cas.c's open directories */
     int rootfd;
     char *root;         /* realpath of the root */
@@ -22,6 +26,7 @@ struct blob {
 };
 
 struct blob_writer {
+    struct blob_s3_writer *s3;  /* a writer of an S3 store: nothing below is used */
     struct blob *b;     /* blob_write_open_anon's writers: named at commit */
     int dirfd;
     int fd;
@@ -43,6 +48,8 @@ const char *blob_fs_split_last(char *path, char **parent);
 int blob_fs_open_parent(struct blob *b, const char *parent, const char *path, int *out,
                         struct cap_error *err);
 void blob_fs_writer_free(struct blob_writer *w);
+/* CAP_ENOTIMPL for the calls only a local store has, when b is on S3. */
+int blob_fs_local_only(const struct blob *b, const char *what, struct cap_error *err);
 /* A new ".capstan-tmp-<hex>" file in dirfd (its name in w->tmp), opened
  * for writing with mode; -1 with errno set when none could be made. */
 int blob_fs_open_tmp(struct blob_writer *w, int dirfd, mode_t mode);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -162,7 +163,11 @@ int cmd_server(int argc, char **argv)
         {"--backend-store-uri", "CAPSTAN_BACKEND_STORE_URI", false, NULL,
          "metadata store, e.g. sqlite:///path/capstan.db (default: <data>/capstan.db)"},
         {"--artifacts-destination", "CAPSTAN_ARTIFACTS_DESTINATION", false, NULL,
-         "artifact root directory (default: <data>/artifacts)"},
+         "artifact root: a directory, file:///dir or s3://bucket/prefix (credentials from "
+         "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) (default: <data>/artifacts)"},
+        {"--s3-endpoint-url", "CAPSTAN_S3_ENDPOINT_URL", false, NULL,
+         "an S3-compatible server for s3:// destinations, e.g. http://127.0.0.1:8333 (default: "
+         "$MLFLOW_S3_ENDPOINT_URL, $AWS_ENDPOINT_URL_S3, else AWS in $AWS_REGION)"},
         {"--default-artifact-root", "CAPSTAN_DEFAULT_ARTIFACT_ROOT", false, NULL,
          "where an experiment that names no artifact_location keeps its artifacts, e.g. "
          "s3://bucket/path or file:///dir: clients write there themselves, as with mlflow server "
@@ -288,7 +293,17 @@ int cmd_server(int argc, char **argv)
     struct lease *lease = NULL;
     struct auth *auth = NULL;
     int status = 1;
-    if (blob_open(artifacts.data, &blob, &err) < 0) {
+    /* S3 reads are spooled on the data disk: /tmp may be memory */
+    struct cap_buf spool;
+    cap_buf_init(&spool);
+    cap_buf_printf(&spool, "%s/spool", data);
+    mkdir(data, 0755);
+    mkdir(spool.data, 0700);
+    struct blob_options bopt = {.s3_endpoint_url = cli_get(opts, "--s3-endpoint-url"),
+                                .spool_dir = spool.data};
+    int brc = blob_open_uri(artifacts.data, &bopt, &blob, &err);
+    cap_buf_free(&spool);
+    if (brc < 0) {
         fprintf(stderr, "capstan: cannot open the artifact root %s: %s\n", artifacts.data, err.msg);
         goto done;
     }
