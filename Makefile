@@ -20,7 +20,7 @@ UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 PYTHON_VENV := .venv
 PYTEST      := $(PYTHON_VENV)/bin/pytest
 
-.PHONY: all asan test test-unit test-fuzz test-integration test-integration-pg test-mlflow-suite run clean install bench deps fuzz \
+.PHONY: all asan test test-unit test-fuzz test-integration test-integration-pg test-integration-s3 test-mlflow-suite run clean install bench deps fuzz \
         bench-tracking bench-registry bench-serve bench-ui
 all: build/rel/capstan
 
@@ -46,7 +46,7 @@ UNIT_ASAN_OBJS := $(CORE_ASAN_OBJS) \
 # The inference library has its own fragment: it builds without the server.
 INFER_LIB_REL  :=
 INFER_LIB_ASAN :=
-TEST_TARGETS   := test-unit test-fuzz test-integration test-integration-pg test-feedback
+TEST_TARGETS   := test-unit test-fuzz test-integration test-integration-pg test-integration-s3 test-feedback
 # Fuzz targets: tests/fuzz/<name>_fuzz.c with seeds in tests/fuzz/corpus/<name>/.
 FUZZ_TARGETS   := filter blob_path payload front frame cron spec
 -include infer/infer.mk
@@ -140,6 +140,18 @@ PG_SUITES := test_mlflow_client.py test_registry.py test_serving.py test_serving
 test-integration-pg: build/asan/capstan $(PYTEST)
 	CAPSTAN_TEST_STORE=postgresql CAPSTAN_BIN=$(CURDIR)/build/asan/capstan \
 	    $(PYTEST) -q $(addprefix tests/integration/,$(PG_SUITES))
+
+# The suites that touch artifacts with every server's artifacts in a real S3
+# server (SeaweedFS, built once by scripts/bootstrap; one bucket, a prefix
+# per server: tests/integration/conftest.py): the artifact proxy and its path
+# safety, the mlflow client, the registry (which reads model files back) and
+# serving (which loads models from the store). test_artifacts_s3.py, in
+# test-integration, covers what only S3 has.
+S3_SUITES := test_artifact_paths.py test_artifact_downloads.py test_mlflow_client.py \
+    test_registry.py test_serving.py
+test-integration-s3: build/asan/capstan $(PYTEST)
+	CAPSTAN_TEST_ARTIFACTS=s3 CAPSTAN_BIN=$(CURDIR)/build/asan/capstan \
+	    $(PYTEST) -q $(addprefix tests/integration/,$(S3_SUITES))
 
 build/asan/tests/%_main: tests/%_main.c $(UNIT_ASAN_OBJS) $(INFER_LIB_ASAN)
 	@mkdir -p $(dir $@)

@@ -30,11 +30,13 @@ class CapstanProcess:
         self.log_path = str(log_path).replace("{port}", str(self.port))
         self.ready_path = ready_path
         self.start_timeout = start_timeout
+        self.env = {}       # added to the environment at start
         self.proc = None
 
     def start(self):
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
         env = dict(os.environ)
+        env.update(self.env)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
         self.log = open(self.log_path, "ab")

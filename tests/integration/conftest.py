@@ -1,6 +1,7 @@
 """Starts the real capstan binary on a free port with a temporary data
 directory. Each test module gets its own server; the server is stopped with
 SIGTERM at the end and must exit cleanly (status 0, no sanitizer report)."""
+import hashlib
 import os
 import signal
 import sys
@@ -42,9 +43,43 @@ def pg_uri_for(data_dir):
     return _pg_dbs[key]
 
 
+# CAPSTAN_TEST_ARTIFACTS=s3 keeps every server's artifacts in a real S3
+# server (make test-integration-s3): one SeaweedFS for the session, one
+# bucket, and a prefix per server data directory, like the databases above.
+ARTIFACTS = os.environ.get("CAPSTAN_TEST_ARTIFACTS", "local")
+S3_BUCKET = "capstan-test"
+_s3 = None
+
+
+def s3_server():
+    """The session's S3 server (started on first use), with its bucket."""
+    global _s3
+    if _s3 is None:
+        from s3_server import S3Server
+
+        _s3 = S3Server()
+        _s3.start()
+        _s3.create_bucket(S3_BUCKET)
+    return _s3
+
+
+def s3_env(s3):
+    """What a capstan process needs to reach s3."""
+    return {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+            "AWS_REGION": s3.region, "MLFLOW_S3_ENDPOINT_URL": s3.endpoint}
+
+
+def s3_destination_for(data_dir):
+    real = os.path.realpath(str(data_dir))
+    tag = hashlib.sha256(real.encode()).hexdigest()[:8]
+    return f"s3://{S3_BUCKET}/{os.path.basename(real)}-{tag}"
+
+
 def pytest_sessionfinish(session, exitstatus):
     if _pg is not None:
         _pg.stop()
+    if _s3 is not None:
+        _s3.stop()
 
 
 class Server(CapstanServer):
@@ -54,7 +89,12 @@ class Server(CapstanServer):
         extra_args = list(extra_args)
         if STORE == "postgresql" and "--backend-store-uri" not in extra_args:
             extra_args += ["--backend-store-uri", pg_uri_for(data_dir)]
+        s3 = ARTIFACTS == "s3" and "--artifacts-destination" not in extra_args
+        if s3:
+            extra_args += ["--artifacts-destination", s3_destination_for(data_dir)]
         super().__init__(BIN, data_dir, extra_args)
+        if s3:
+            self.env.update(s3_env(s3_server()))
 
     def cli_env(self):
         """The environment for a CLI command that opens this server's store

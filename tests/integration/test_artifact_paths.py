@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+from conftest import ARTIFACTS
+
 A = "/api/2.0/mlflow-artifacts/artifacts"
 
 TRAVERSALS = [
@@ -75,6 +77,7 @@ def test_upload_download_headers(server):
     assert status == 404 and json.loads(body)["error_code"] == "RESOURCE_DOES_NOT_EXIST"
 
 
+@pytest.mark.skipif(ARTIFACTS == "s3", reason="symlinks are a local directory's (S3 has none): make test-integration covers this")
 def test_symlink_leaving_root_refused(server, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
