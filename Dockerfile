@@ -18,7 +18,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         build-essential pkg-config libmicrohttpd-dev libcjson-dev libsqlite3-dev libssl-dev \
         libcurl4-openssl-dev libgsl-dev libzstd-dev libxxhash-dev libyaml-dev libsodium-dev \
-        libpq-dev \
+        libpq-dev libexpat1-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -39,7 +39,7 @@ FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         libmicrohttpd12 libcjson1 libsqlite3-0 libssl3 libcurl4 libgsl27 libgslcblas0 \
-        libzstd1 libxxhash0 libyaml-0-2 libsodium23 libpq5 ca-certificates curl \
+        libzstd1 libxxhash0 libyaml-0-2 libsodium23 libpq5 libexpat1 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 COPY --from=build /rt/ /
 RUN ldconfig \
