@@ -145,6 +145,9 @@ int blob_s3_open(const char *uri, const struct blob_options *opt, struct blob_s3
                  struct cap_error *err)
 {
     *out = NULL;
+    /* before any thread: libcurl's global set-up is not thread-safe
+     * (reference-counted, so the alerts' call too is harmless) */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     struct blob_s3 *s = cap_xcalloc(1, sizeof *s);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&s->share_locks[i], NULL);

@@ -14,6 +14,7 @@ import socket
 import struct
 import subprocess
 import time
+import urllib.parse
 
 import mlflow
 import pytest
@@ -67,6 +68,20 @@ def test_objects_land_under_the_prefix(srv, s3_client):
     assert r.json()["files"] == [{"path": "a b.txt", "is_dir": False, "file_size": 8}]
     r = requests.get(f"{srv.url}{A}/1/run/artifacts/dir/missing.txt")
     assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+@pytest.mark.parametrize("name", ["plus+sign.txt", "ünï cödé.txt", "semi;colon=eq&amp.txt",
+                                  "tilde~star*(paren)!.txt", "100%.txt"])
+def test_names_that_need_encoding(srv, s3_client, name):
+    # the signature covers the key as S3 decodes it: every byte that is
+    # not unreserved must be encoded once, the same way on both sides
+    url = f"{srv.url}{A}/enc/{urllib.parse.quote(name)}"
+    assert requests.put(url, data=name.encode()).status_code == 200
+    got = s3_client.get_object(Bucket=S3_BUCKET, Key=f"{srv.prefix}/enc/{name}")
+    assert got["Body"].read() == name.encode()
+    assert requests.get(url).content == name.encode()
+    listed = requests.get(f"{srv.url}{A}", params={"path": "enc"}).json()["files"]
+    assert name in [f["path"] for f in listed]
 
 
 def test_traversal_writes_nothing_outside_the_prefix(srv, s3_client):
