@@ -16,6 +16,7 @@
 
 struct store;
 struct blob;
+struct blob_stream;
 struct serve;
 struct metrics;
 struct predlog;
@@ -79,7 +80,10 @@ struct api_response {
     cJSON *json;                 /* owned; serialized by the server */
     char *text;                  /* owned; sent as text/plain */
     int fd;                      /* -1 when unused; the server closes it */
-    uint64_t fd_size;
+    uint64_t fd_size;            /* fd's size, or stream's */
+    /* A body that arrives while it is sent (an S3 download), when fd is -1:
+     * the server reads it without waiting and closes it (blob.h). */
+    struct blob_stream *stream;
     /* Raw bytes (used when json, text and fd are not): owned, sent with
      * content_type (NULL = application/json; for fd, application/octet-stream). */
     char *raw;

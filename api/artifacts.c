@@ -90,14 +90,21 @@ static const struct api_upload_ops upload_ops = {upload_begin, upload_data, uplo
 static int send_file(const struct api_env *env, const char *relpath, struct api_response *resp,
                      struct cap_error *err)
 {
-    int fd;
+    int fd = -1;
     uint64_t size;
+    struct blob_stream *st = NULL;
     int rc = blob_check_path(relpath, 0, err);
-    if (rc < 0 || (rc = blob_open_read(env->blob, relpath, &fd, &size, err)) < 0)
+    if (rc < 0)
+        return rc;
+    /* a local file goes out by sendfile; an S3 object as it arrives */
+    rc = blob_is_local(env->blob) ? blob_open_read(env->blob, relpath, &fd, &size, err)
+                                  : blob_open_stream(env->blob, relpath, &st, &size, err);
+    if (rc < 0)
         return rc;
     const char *slash = strrchr(relpath, '/');
     const char *name = slash ? slash + 1 : relpath;
     resp->fd = fd;
+    resp->stream = st;
     resp->fd_size = size;
     resp->content_type = attachment_mime_type(name);
     char *cd = attachment_disposition(name);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "blob/blob.h"
 
 /* The inference routes first: they are the hot path, and matching is a
  * linear walk. */
@@ -158,6 +159,10 @@ void api_response_header(struct api_response *resp, const char *name, const char
 
 void api_response_free(struct api_response *resp)
 {
+    if (resp->stream) {
+        blob_stream_close(resp->stream);
+        resp->stream = NULL;
+    }
     free(resp->raw);
     resp->raw = NULL;
     for (int i = 0; i < resp->nheaders; i++)

@@ -81,6 +81,26 @@ void blob_write_abort(struct blob_writer *w);
  * or a missing path is CAP_ENOTFOUND. */
 int blob_open_read(struct blob *b, const char *relpath, int *out_fd, uint64_t *out_size,
                    struct cap_error *err);
+/* A body read as it arrives, for stores whose reads are transfers (S3):
+ * blob_open_stream answers once the object's size is known (its first
+ * bytes are on their way); a missing object is CAP_ENOTFOUND there. On a
+ * local store it is CAP_ENOTIMPL: use blob_open_read, whose descriptor
+ * the server can sendfile. */
+struct blob_stream;
+int blob_open_stream(struct blob *b, const char *relpath, struct blob_stream **out,
+                     uint64_t *size, struct cap_error *err);
+/* Copies up to max bytes into buf: how many, or BLOB_STREAM_END after the
+ * last byte, or BLOB_STREAM_ERROR when the transfer failed. 0: nothing has
+ * arrived yet; then wake(wake_cls) is called once, from another thread,
+ * when something has (or the transfer ended), unless the stream is closed
+ * first. Never blocks. */
+#define BLOB_STREAM_END (-1)
+#define BLOB_STREAM_ERROR (-2)
+long blob_stream_read(struct blob_stream *st, void *buf, size_t max, void (*wake)(void *),
+                      void *wake_cls);
+/* Ends the stream (a transfer still running is abandoned); frees it. */
+void blob_stream_close(struct blob_stream *st);
+
 /* out: a cJSON array of {path: <basename>, is_dir, file_size (files only)},
  * sorted by name; a file or a missing path lists as an empty array. */
 int blob_list(struct blob *b, const char *relpath, cJSON **out, struct cap_error *err);

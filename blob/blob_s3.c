@@ -12,11 +12,12 @@
  * that S3 drops the parts. The part size doubles every 1000 parts: S3
  * allows 10,000, and 8 MiB parts alone would stop at 78 GiB.
  *
- * Reads land in an unnamed file in the spool directory (on the data disk,
- * not /tmp, which may be memory) and hand back its descriptor, so every
- * reader of blob.h (mmap, sendfile, pread) works unchanged. The cost: a
- * download reaches the client only once the whole object is on local disk
- * (1 GB: ~1 s from a local server), and needs that much free disk. */
+ * blob_open_read lands the object in an unnamed file in the spool
+ * directory (on the data disk, not /tmp, which may be memory) and hands
+ * back its descriptor, so its readers (mmap of a model, a baseline's
+ * frame) work unchanged; the cost is the object's size in free disk and
+ * its whole transfer before the first byte is used. Artifact downloads
+ * do not wait for that: they stream (blob_open_stream, blob_s3_stream.c). */
 #include "blob/blob.h"
 #include "blob/blob_fs.h"
 #include "blob/blob_s3.h"
@@ -151,6 +152,8 @@ int blob_s3_open(const char *uri, const struct blob_options *opt, struct blob_s3
     struct blob_s3 *s = cap_xcalloc(1, sizeof *s);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&s->share_locks[i], NULL);
+    pthread_mutex_init(&s->streams_mu, NULL);
+    pthread_cond_init(&s->streams_cv, NULL);
     s->share = curl_share_init();
     curl_share_setopt(s->share, CURLSHOPT_LOCKFUNC, lock_share);
     curl_share_setopt(s->share, CURLSHOPT_UNLOCKFUNC, unlock_share);
@@ -171,6 +174,13 @@ void blob_s3_close(struct blob_s3 *s)
 {
     if (!s)
         return;
+    /* download threads whose streams were closed end at S3's next chunk */
+    pthread_mutex_lock(&s->streams_mu);
+    while (s->streams)
+        pthread_cond_wait(&s->streams_cv, &s->streams_mu);
+    pthread_mutex_unlock(&s->streams_mu);
+    pthread_mutex_destroy(&s->streams_mu);
+    pthread_cond_destroy(&s->streams_cv);
     if (s->share)
         curl_share_cleanup(s->share);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)

@@ -25,6 +25,10 @@ struct blob_s3 {
     char *spool_dir;    /* reads land in unnamed files here */
     size_t part_size;   /* multipart upload's first part size */
     CURLSH *share;      /* connections and DNS answers, across threads */
+    /* download threads still running (blob_s3_stream.c): close waits */
+    pthread_mutex_t streams_mu;
+    pthread_cond_t streams_cv;
+    int streams;
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 };
 
@@ -37,7 +41,18 @@ struct s3_req {
     size_t body_len;
     const char *content_type;       /* NULL: none sent */
     int out_fd;                     /* >= 0: a 2xx answer's body goes there */
+    /* else, when set, a 2xx answer's body goes to sink as it arrives (a
+     * return short of n aborts the transfer); once a byte went there the
+     * request is not retried */
+    size_t (*sink)(void *cls, const char *p, size_t n);
+    void *sink_cls;
+    /* when set, asked about once a second: true abandons the transfer
+     * (a reader gone while S3 sends nothing) */
+    bool (*cancelled)(void *cls);
     long status;
+    int64_t content_length;         /* of a 2xx answer, -1 when not sent; set
+                                     * before the first sink call */
+    uint64_t delivered;             /* bytes sent to out_fd or sink */
     struct cap_buf answer;          /* the body when not sent to out_fd */
     char etag[136];
     char code[64];                  /* S3's error Code, when it sent one */
@@ -80,6 +95,8 @@ int blob_s3_write_commit(struct blob_s3_writer *w, struct cap_error *err);
 void blob_s3_write_abort(struct blob_s3_writer *w);
 int blob_s3_open_read(struct blob_s3 *s, const char *relpath, int *out_fd, uint64_t *out_size,
                       struct cap_error *err);
+int blob_s3_open_stream(struct blob_s3 *s, const char *relpath, struct blob_stream **out,
+                        uint64_t *size, struct cap_error *err);
 int blob_s3_list(struct blob_s3 *s, const char *relpath, cJSON **out, struct cap_error *err);
 int blob_s3_delete(struct blob_s3 *s, const char *relpath, struct cap_error *err);
 

@@ -200,6 +200,16 @@ static size_t on_body(char *p, size_t size, size_t n, void *cls)
     size_t len = size * n;
     long st = 0;
     curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &st);
+    if (st >= 200 && st < 300 && x->r->delivered == 0) {
+        curl_off_t cl = -1;
+        curl_easy_getinfo(x->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+        x->r->content_length = cl;
+    }
+    if (st >= 200 && st < 300 && x->r->sink) {
+        size_t took = x->r->sink(x->r->sink_cls, p, len);
+        x->r->delivered += took;
+        return took;
+    }
     if (st >= 200 && st < 300 && x->r->out_fd >= 0) {
         for (size_t off = 0; off < len;) {
             ssize_t w = write(x->r->out_fd, p + off, len - off);
@@ -211,6 +221,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *cls)
             }
             off += (size_t)w;
         }
+        x->r->delivered += len;
         return len;
     }
     if (x->r->answer.len + len > ANSWER_MAX) {
@@ -219,6 +230,14 @@ static size_t on_body(char *p, size_t size, size_t n, void *cls)
     }
     cap_buf_append(&x->r->answer, p, len);
     return len;
+}
+
+static int on_progress(void *cls, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    struct xfer *x = cls;
+    return x->r->cancelled(x->r->sink_cls) ? 1 : 0;
 }
 
 static size_t on_read(char *dst, size_t size, size_t n, void *cls)
@@ -345,6 +364,11 @@ static CURLcode attempt(struct blob_s3 *s, struct s3_req *r, struct xfer *x)
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
     set_method(c, r, x);
+    if (r->cancelled) {
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
     CURLcode cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     curl_easy_cleanup(c);
@@ -427,6 +451,8 @@ int s3_do(struct blob_s3 *s, struct s3_req *r, struct cap_error *err)
         }
         cap_buf_reset(&r->answer);
         r->status = 0;
+        r->content_length = -1;
+        r->delivered = 0;
         r->etag[0] = r->code[0] = r->message[0] = '\0';
         memset(&x, 0, sizeof x);
         x.r = r;
@@ -434,7 +460,7 @@ int s3_do(struct blob_s3 *s, struct s3_req *r, struct cap_error *err)
         if (x.write_errno)
             return cap_err(err, CAP_EINTERNAL, "Cannot spool %.300s from S3: %s", r->key,
                            strerror(x.write_errno));
-        if (!retryable(cc, r->status))
+        if (!retryable(cc, r->status) || (r->sink && r->delivered))
             break;
     }
     if (x.too_big)

@@ -34,6 +34,7 @@
 #include "base/json.h"
 #include "base/util.h"
 #include "server/guard.h"
+#include "server/stream.h"
 #include "server/tls.h"
 #include "server/web.h"
 
@@ -112,6 +113,7 @@ struct server {
     struct req_ctx *jobs_head, *jobs_tail;
     bool stopping;
     atomic_int pending;          /* requests answered by API_PENDING's callback, not yet */
+    struct server_streams streams;   /* responses read from a blob_stream (stream.h) */
 };
 
 struct req_ctx {
@@ -352,14 +354,21 @@ static void add_headers(struct MHD_Response *r, const struct api_response *resp)
         MHD_add_response_header(r, resp->header_names[i], resp->header_values[i]);
 }
 
-static enum MHD_Result send_api_response(struct MHD_Connection *conn, struct api_response *resp)
+static enum MHD_Result send_api_response(struct server *srv, struct MHD_Connection *conn,
+                                         struct api_response *resp)
 {
     int status = resp->status ? resp->status : 200;
     struct MHD_Response *r;
-    if (resp->fd >= 0) {
-        r = MHD_create_response_from_fd64(resp->fd_size, resp->fd);
+    if (resp->fd >= 0 || resp->stream) {
+        if (resp->stream) {
+            r = server_stream_response(&srv->streams, conn, resp->stream, resp->fd_size);
+            resp->stream = NULL;
+        } else {
+            r = MHD_create_response_from_fd64(resp->fd_size, resp->fd);
+            if (!r)
+                close(resp->fd);
+        }
         if (!r) {
-            close(resp->fd);
             api_response_free(resp);
             struct cap_error e;
             cap_err(&e, CAP_EINTERNAL, "Could not stream the file");
@@ -538,7 +547,7 @@ static enum MHD_Result answer(struct MHD_Connection *conn, struct req_ctx *ctx, 
         api_response_free(resp);
         return r;
     }
-    return send_api_response(conn, resp);
+    return send_api_response(ctx->srv, conn, resp);
 }
 
 static void *worker_loop(void *arg)
@@ -984,6 +993,7 @@ int server_start(const struct server_config *cfg, const struct api_env *env, str
     }
     srv->env = env;
     pthread_mutex_init(&srv->jobs_mu, NULL);
+    server_streams_init(&srv->streams);
     srv->listen_fd = listen_on(ai, cfg, err);
     freeaddrinfo(ai);
     if (srv->listen_fd < 0)
@@ -1058,6 +1068,7 @@ fail:
     stop_accepting(srv);
     stop_http(srv);
     stop_workers(srv);
+    server_streams_destroy(&srv->streams);
     server_guard_free(&srv->guard);
     free(srv->tls_cert);
     free(srv->tls_key);
@@ -1084,7 +1095,9 @@ void server_stop(struct server *srv)
     stop_workers(srv);
     while (atomic_load(&srv->pending) > 0)
         usleep(1000);
+    server_streams_stop(&srv->streams);
     stop_http(srv);
+    server_streams_destroy(&srv->streams);
     server_guard_free(&srv->guard);
     free(srv->tls_cert);
     free(srv->tls_key);

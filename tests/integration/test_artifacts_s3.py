@@ -10,9 +10,11 @@ artifact proxy in general run against S3 too (make test-integration-s3)."""
 import hashlib
 import http.client
 import os
+import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 import urllib.parse
 
@@ -257,3 +259,65 @@ def test_clock_skew_is_a_clear_error_at_start(s3, tmp_path):
            "ASAN_OPTIONS": "verify_asan_link_order=0:detect_leaks=0"}
     err = start_fails(tmp_path, ["--artifacts-destination", f"s3://{S3_BUCKET}/x"], env)
     assert "clock is" in err and "behind the S3 server's" in err, err
+
+
+def open_download(port, path):
+    """A GET whose body the caller reads from the returned socket file."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    sock.sendall(f"GET {A}/{path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    f = sock.makefile("rb")
+    status = f.readline()
+    assert b" 200 " in status, status
+    while f.readline() not in (b"\r\n", b""):
+        pass
+    return sock, f
+
+
+def test_a_download_cut_by_the_client(srv):
+    # downloads stream from S3 as they arrive: the client going away ends
+    # the transfer, and the next download is whole
+    body = os.urandom(24 << 20)
+    assert requests.put(f"{srv.url}{A}/cutdown/blob.bin", data=body).status_code == 200
+    sock, f = open_download(srv.port, "cutdown/blob.bin")
+    assert len(f.read(1 << 20)) == 1 << 20
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    f.close()
+    sock.close()
+    r = requests.get(f"{srv.url}{A}/cutdown/blob.bin")
+    assert r.status_code == 200 and r.content == body
+
+
+def test_stopping_while_a_download_waits_for_s3(s3, tmp_path):
+    # S3 stops answering mid-download (SIGSTOP): the connection waits,
+    # suspended, with nothing to send; the server must still stop cleanly
+    # (libmicrohttpd refuses to stop with a suspended connection) and
+    # leave no thread or leak behind.
+    s = Server(tmp_path / "srv", ["--artifacts-destination", f"s3://{S3_BUCKET}/stopping"])
+    s.env.update(s3_env(s3))
+    s.start()
+    body = os.urandom(64 << 20)
+    assert requests.put(f"{s.url}{A}/blob.bin", data=body).status_code == 200
+    sock, f = open_download(s.port, "blob.bin")
+    got = []
+
+    def drain():
+        try:
+            while True:
+                b = f.read1(1 << 16)
+                if not b:
+                    return
+                got.append(len(b))
+        except OSError:
+            return
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    sh.wait_for(lambda: sum(got) > 0, what="the first bytes")
+    os.kill(s3.proc.pid, signal.SIGSTOP)
+    try:
+        s.assert_clean_exit(s.stop())
+    finally:
+        os.kill(s3.proc.pid, signal.SIGCONT)
+    reader.join(timeout=60)
+    sock.close()
+    assert sum(got) < len(body)
