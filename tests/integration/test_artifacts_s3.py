@@ -321,3 +321,24 @@ def test_stopping_while_a_download_waits_for_s3(s3, tmp_path):
     reader.join(timeout=60)
     sock.close()
     assert sum(got) < len(body)
+
+
+def test_replicas_share_one_bucket(s3, tmp_path):
+    # what one replica writes, another reads, lists and deletes: the
+    # bucket is the only state (the metadata store is the other test's)
+    dest = ["--artifacts-destination", f"s3://{S3_BUCKET}/shared-{os.getpid()}"]
+    made = [Server(tmp_path / f"r{i}", dest) for i in range(2)]
+    for s in made:
+        s.env.update(s3_env(s3))
+        s.start()
+    try:
+        a, b = made
+        assert requests.put(f"{a.url}{A}/x/one.txt", data=b"from a").status_code == 200
+        assert requests.get(f"{b.url}{A}/x/one.txt").content == b"from a"
+        assert requests.get(f"{b.url}{A}", params={"path": "x"}).json()["files"] == \
+            [{"path": "one.txt", "is_dir": False, "file_size": 6}]
+        assert requests.delete(f"{b.url}{A}/x").status_code == 200
+        assert requests.get(f"{a.url}{A}/x/one.txt").status_code == 404
+    finally:
+        for s in made:
+            s.assert_clean_exit(s.stop())
