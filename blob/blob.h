@@ -40,9 +40,10 @@ int blob_open(const char *root_dir, struct blob **out, struct cap_error *err);
  * in $AWS_REGION; credentials from $AWS_ACCESS_KEY_ID,
  * $AWS_SECRET_ACCESS_KEY, $AWS_SESSION_TOKEN). An S3 store is checked at
  * open (one listing): a missing bucket, unknown key, wrong secret or a clock
- * SigV4 refuses is an error here, not at the first upload. On S3 only the
- * calls above the "objects written by content" line work; the others
- * answer CAP_ENOTIMPL. Any other scheme is CAP_EINVAL. */
+ * SigV4 refuses is an error here, not at the first upload. Objects written
+ * by content work on S3 too (blob_s3.c: spooled locally until named, never
+ * replaced; blob_lock is a lock file in the spool directory, so it orders
+ * the processes of one machine only). Any other scheme is CAP_EINVAL. */
 struct blob_options {
     const char *s3_endpoint_url;  /* NULL: from the environment */
     const char *spool_dir;        /* S3 reads are spooled here (default: P_tmpdir) */

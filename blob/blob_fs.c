@@ -358,14 +358,6 @@ bool blob_is_local(const struct blob *b)
     return !b->s3;
 }
 
-int blob_fs_local_only(const struct blob *b, const char *what, struct cap_error *err)
-{
-    if (!b->s3)
-        return 0;
-    return cap_err(err, CAP_ENOTIMPL, "%s is only possible in a local artifact store, not in %.300s",
-                   what, b->s3->uri);
-}
-
 void blob_close(struct blob *b)
 {
     if (!b)

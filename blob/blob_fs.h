@@ -48,8 +48,6 @@ const char *blob_fs_split_last(char *path, char **parent);
 int blob_fs_open_parent(struct blob *b, const char *parent, const char *path, int *out,
                         struct cap_error *err);
 void blob_fs_writer_free(struct blob_writer *w);
-/* CAP_ENOTIMPL for the calls only a local store has, when b is on S3. */
-int blob_fs_local_only(const struct blob *b, const char *what, struct cap_error *err);
 /* A new ".capstan-tmp-<hex>" file in dirfd (its name in w->tmp), opened
  * for writing with mode; -1 with errno set when none could be made. */
 int blob_fs_open_tmp(struct blob_writer *w, int dirfd, mode_t mode);

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -209,7 +210,11 @@ struct blob_s3_writer {
     char *upload_id;        /* once the first part went out */
     int nparts;
     struct cap_buf parts;   /* CompleteMultipartUpload's <Part> list */
+    int spool_fd;           /* >= 0: an object named at commit (blob_s3_write_open_anon):
+                             * its bytes wait in an unnamed local file until then */
 };
+
+static int spool_file(const struct blob_s3 *s, struct cap_error *err);
 
 int blob_s3_write_open(struct blob_s3 *s, const char *relpath, struct blob_s3_writer **out,
                        struct cap_error *err)
@@ -222,6 +227,7 @@ int blob_s3_write_open(struct blob_s3 *s, const char *relpath, struct blob_s3_wr
     w->s = s;
     w->key = s3_key(s, path);
     w->part_size = s->part_size;
+    w->spool_fd = -1;
     cap_buf_init(&w->parts);
     free(path);
     *out = w;
@@ -289,8 +295,26 @@ static int send_part(struct blob_s3_writer *w, struct cap_error *err)
     return rc;
 }
 
+static int spool_write(struct blob_s3_writer *w, const void *data, size_t n,
+                       struct cap_error *err)
+{
+    for (const char *p = data; n;) {
+        ssize_t k = write(w->spool_fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return cap_err(err, CAP_EINTERNAL, "Cannot spool an object for S3 in %.300s: %s",
+                           w->s->spool_dir, k < 0 ? strerror(errno) : "no progress");
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
 int blob_s3_write(struct blob_s3_writer *w, const void *data, size_t n, struct cap_error *err)
 {
+    if (w->spool_fd >= 0)
+        return spool_write(w, data, n, err);
     const unsigned char *p = data;
     while (n) {
         if (w->len == w->part_size) {
@@ -318,6 +342,8 @@ int blob_s3_write(struct blob_s3_writer *w, const void *data, size_t n, struct c
 
 static void writer_free(struct blob_s3_writer *w)
 {
+    if (w->spool_fd >= 0)
+        close(w->spool_fd);
     free(w->key);
     free(w->buf);
     free(w->upload_id);
@@ -656,5 +682,174 @@ int blob_s3_delete(struct blob_s3 *s, const char *relpath, struct cap_error *err
     free(prefix);
     free(path);
     listing_free(&l);
+    return rc;
+}
+
+/* ---- objects named by content (blob.h's second half) ---------------------------- */
+
+int blob_s3_write_open_anon(struct blob_s3 *s, struct blob_s3_writer **out, struct cap_error *err)
+{
+    *out = NULL;
+    int fd = spool_file(s, err);
+    if (fd < 0)
+        return fd;
+    struct blob_s3_writer *w = cap_xcalloc(1, sizeof *w);
+    w->s = s;
+    w->part_size = s->part_size;
+    w->spool_fd = fd;
+    cap_buf_init(&w->parts);
+    *out = w;
+    return 0;
+}
+
+/* The spooled bytes through the ordinary upload path, now that the key is
+ * known: a PUT, or a multipart upload for more than a part. */
+static int upload_spool(struct blob_s3_writer *w, struct cap_error *err)
+{
+    int fd = w->spool_fd;
+    w->spool_fd = -1;
+    int rc = lseek(fd, 0, SEEK_SET) < 0 ? -CAP_EINTERNAL : 0;
+    char *chunk = cap_xmalloc(1 << 20);
+    while (rc == 0) {
+        ssize_t k = read(fd, chunk, 1 << 20);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            rc = cap_err(err, CAP_EINTERNAL, "Cannot read back the spooled %.300s: %s", w->key,
+                         strerror(errno));
+        if (k <= 0)
+            break;
+        rc = blob_s3_write(w, chunk, (size_t)k, err);
+    }
+    free(chunk);
+    close(fd);
+    return rc;
+}
+
+int blob_s3_write_commit_as(struct blob_s3_writer *w, const char *relpath,
+                            struct cap_error *err)
+{
+    char *path;
+    int rc = blob_fs_normalise(relpath, 0, &path, err);
+    if (rc == 0) {
+        w->key = s3_key(w->s, path);
+        free(path);
+        uint64_t size;
+        int there = blob_s3_exists(w->s, relpath, &size, err);
+        if (there != 0) {   /* never replaced: the same name is the same bytes */
+            blob_s3_write_abort(w);
+            return there;
+        }
+        rc = upload_spool(w, err);
+    }
+    if (rc < 0) {
+        blob_s3_write_abort(w);
+        return rc;
+    }
+    return blob_s3_write_commit(w, err);
+}
+
+int blob_s3_exists(struct blob_s3 *s, const char *relpath, uint64_t *size, struct cap_error *err)
+{
+    char *path;
+    int rc = blob_fs_normalise(relpath, 0, &path, err);
+    if (rc < 0)
+        return rc;
+    char *key = s3_key(s, path);
+    struct s3_req r = {.method = "HEAD", .key = key, .out_fd = -1};
+    rc = s3_do(s, &r, err);
+    if (rc == -CAP_ENOTFOUND) {
+        cap_err_clear(err);
+        rc = 0;
+    } else if (rc == 0) {
+        rc = 1;
+        if (size)
+            *size = r.content_length > 0 ? (uint64_t)r.content_length : 0;
+    }
+    s3_req_clear(&r);
+    free(key);
+    free(path);
+    return rc;
+}
+
+int blob_s3_copy_out(struct blob_s3 *s, const char *relpath, int dst_dirfd, const char *name,
+                     char *how, struct cap_error *err)
+{
+    char *path;
+    int rc = blob_fs_normalise(relpath, 0, &path, err);
+    if (rc < 0)
+        return rc;
+    int out = openat(dst_dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (out < 0) {
+        rc = cap_err(err, CAP_EINTERNAL, "Cannot create '%.200s' for %.200s: %s", name, path,
+                     strerror(errno));
+        free(path);
+        return rc;
+    }
+    char *key = s3_key(s, path);
+    struct s3_req r = {.method = "GET", .key = key, .out_fd = out};
+    rc = s3_do(s, &r, err);
+    s3_req_clear(&r);
+    if (rc == -CAP_ENOTFOUND)
+        rc = cap_err(err, CAP_ENOTFOUND, "No object at '%.200s'", path);
+    if (close(out) < 0 && rc == 0)
+        rc = cap_err(err, CAP_EINTERNAL, "Cannot write '%.200s': %s", name, strerror(errno));
+    if (rc < 0)
+        unlinkat(dst_dirfd, name, 0);
+    *how = 'c';
+    free(key);
+    free(path);
+    return rc;
+}
+
+int blob_s3_walk(struct blob_s3 *s, const char *dir, blob_walk_fn fn, void *cls,
+                 struct cap_error *err)
+{
+    char *path;
+    int rc = blob_fs_normalise(dir, 1, &path, err);
+    if (rc < 0)
+        return rc;
+    char *prefix = dir_prefix(s, path);
+    struct listing l = {.files = cJSON_CreateObject(), .dirs = cJSON_CreateObject()};
+    rc = list_pages(s, prefix, true, &l, err);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, l.files) {
+        if (rc < 0)
+            break;
+        struct cap_buf rel;
+        cap_buf_init(&rel);
+        cap_buf_printf(&rel, "%s%s%s", path, *path ? "/" : "", it->string);
+        int stop = fn(cls, rel.data, (uint64_t)it->valuedouble);
+        cap_buf_free(&rel);
+        if (stop)
+            break;
+    }
+    listing_free(&l);
+    free(prefix);
+    free(path);
+    return rc;
+}
+
+/* A lock file in the spool directory: it orders the processes of one
+ * machine (a server and the CLI on one --data); it cannot reach another
+ * machine sharing the bucket, which is why data gc refuses S3 stores. */
+int blob_s3_lock(struct blob_s3 *s, bool exclusive, int *fd, struct cap_error *err)
+{
+    struct cap_buf p;
+    cap_buf_init(&p);
+    cap_buf_printf(&p, "%s/.capstan-lock", s->spool_dir);
+    *fd = open(p.data, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int rc = 0;
+    if (*fd < 0)
+        rc = cap_err(err, CAP_EINTERNAL, "Cannot open the lock %.300s: %s", p.data,
+                     strerror(errno));
+    while (rc == 0 && flock(*fd, exclusive ? LOCK_EX : LOCK_SH) < 0) {
+        if (errno == EINTR)
+            continue;
+        rc = cap_err(err, CAP_EINTERNAL, "Cannot lock %.300s: %s", p.data, strerror(errno));
+        close(*fd);
+        *fd = -1;
+    }
+    cap_buf_free(&p);
     return rc;
 }

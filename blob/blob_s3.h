@@ -97,6 +97,16 @@ int blob_s3_open_read(struct blob_s3 *s, const char *relpath, int *out_fd, uint6
                       struct cap_error *err);
 int blob_s3_open_stream(struct blob_s3 *s, const char *relpath, struct blob_stream **out,
                         uint64_t *size, struct cap_error *err);
+int blob_s3_write_open_anon(struct blob_s3 *s, struct blob_s3_writer **out,
+                            struct cap_error *err);
+int blob_s3_write_commit_as(struct blob_s3_writer *w, const char *relpath,
+                            struct cap_error *err);
+int blob_s3_exists(struct blob_s3 *s, const char *relpath, uint64_t *size, struct cap_error *err);
+int blob_s3_copy_out(struct blob_s3 *s, const char *relpath, int dst_dirfd, const char *name,
+                     char *how, struct cap_error *err);
+int blob_s3_walk(struct blob_s3 *s, const char *dir, blob_walk_fn fn, void *cls,
+                 struct cap_error *err);
+int blob_s3_lock(struct blob_s3 *s, bool exclusive, int *fd, struct cap_error *err);
 int blob_s3_list(struct blob_s3 *s, const char *relpath, cJSON **out, struct cap_error *err);
 int blob_s3_delete(struct blob_s3 *s, const char *relpath, struct cap_error *err);
 

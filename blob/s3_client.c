@@ -371,6 +371,11 @@ static CURLcode attempt(struct blob_s3 *s, struct s3_req *r, struct xfer *x)
     }
     CURLcode cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    if (r->status / 100 == 2 && r->content_length < 0) {   /* a HEAD's, or no body */
+        curl_off_t cl = -1;
+        curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+        r->content_length = cl;
+    }
     curl_easy_cleanup(c);
     curl_slist_free_all(hdrs);
     cap_buf_free(&url);

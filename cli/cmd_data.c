@@ -39,6 +39,7 @@ static int open_ctx(const struct cli_opt *opts, struct data_cli *d)
         return -1;
     struct cap_error err = {0};
     if (data_open_objects(cli_get(opts, "--data"), cli_get(opts, "--datasets-destination"),
+                          cli_get(opts, "--s3-endpoint-url"),
                           &d->objects, &err) < 0) {
         fprintf(stderr, "capstan: cannot open the dataset store: %s\n", err.msg);
         return -1;
@@ -245,7 +246,11 @@ int cmd_data(int argc, char **argv)
         {"--data", "CAPSTAN_DATA", false, "./capstan-data", "directory for the database"},
         {"--backend-store-uri", "CAPSTAN_BACKEND_STORE_URI", false, NULL, "metadata store URI"},
         {"--datasets-destination", "CAPSTAN_DATASETS_DESTINATION", false, NULL,
-         "the datasets' object store (default: <data>/datasets)"},
+         "the datasets' object store: a directory or s3://bucket/prefix (default: "
+         "<data>/datasets)"},
+        {"--s3-endpoint-url", "CAPSTAN_S3_ENDPOINT_URL", false, NULL,
+         "an S3-compatible server for an s3:// store (default: $MLFLOW_S3_ENDPOINT_URL, "
+         "$AWS_ENDPOINT_URL_S3, else AWS)"},
         {"--name", NULL, false, NULL, "add, import-dvc: the dataset's name"},
         {"--message", NULL, false, NULL, "add: what this version is"},
         {"-m", NULL, false, NULL, "add: the same as --message"},

@@ -173,7 +173,8 @@ int cmd_server(int argc, char **argv)
          "s3://bucket/path or file:///dir: clients write there themselves, as with mlflow server "
          "--default-artifact-root (default: mlflow-artifacts:, through this server)"},
         {"--datasets-destination", "CAPSTAN_DATASETS_DESTINATION", false, NULL,
-         "the datasets' object store (default: <data>/datasets)"},
+         "the datasets' object store: a directory or s3://bucket/prefix (default: "
+         "<data>/datasets)"},
         {"--http-threads", "CAPSTAN_HTTP_THREADS", false, NULL,
          "threads that read requests and answer inference (default: one per CPU, 2 to 16)"},
         {"--threads", "CAPSTAN_THREADS", false, "16",
@@ -307,7 +308,8 @@ int cmd_server(int argc, char **argv)
         fprintf(stderr, "capstan: cannot open the artifact root %s: %s\n", artifacts.data, err.msg);
         goto done;
     }
-    if (data_open_objects(data, cli_get(opts, "--datasets-destination"), &datasets, &err) < 0) {
+    if (data_open_objects(data, cli_get(opts, "--datasets-destination"),
+                          cli_get(opts, "--s3-endpoint-url"), &datasets, &err) < 0) {
         fprintf(stderr, "capstan: cannot open the dataset store: %s\n", err.msg);
         goto done;
     }

@@ -85,9 +85,11 @@ struct data_ctx {
     int threads;              /* hashing threads (0: the CPUs) */
 };
 
-/* Opens the object store: destination, or else <data_dir>/datasets. */
-int data_open_objects(const char *data_dir, const char *destination, struct blob **out,
-                      struct cap_error *err);
+/* Opens the object store: destination (a directory, file:///dir or
+ * s3://bucket/prefix, reached at s3_endpoint or as blob_open_uri says),
+ * or else <data_dir>/datasets. */
+int data_open_objects(const char *data_dir, const char *destination, const char *s3_endpoint,
+                      struct blob **out, struct cap_error *err);
 
 bool data_name_ok(const char *name);
 /* NAME, NAME@N or NAME@K=V; fills name (<= 128 + NUL), version (0: latest

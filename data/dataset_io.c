@@ -401,6 +401,11 @@ static int gc_locked(const struct data_ctx *c, bool dry_run, cJSON **out, struct
 int data_gc(const struct data_ctx *c, bool dry_run, cJSON **out, struct cap_error *err)
 {
     *out = NULL;
+    if (!blob_is_local(c->objects))
+        return cap_err(err, CAP_ENOTIMPL,
+                       "gc of an S3 dataset store is not possible yet: its lock (that keeps gc "
+                       "from deleting an object an add is about to name) is a file on one "
+                       "machine, and other machines may share the bucket");
     int lock;
     int rc = blob_lock(c->objects, true, &lock, err);
     if (rc < 0)
