@@ -71,6 +71,10 @@ def test_objects_land_under_the_prefix(srv, s3_client):
     assert r.json()["files"] == [{"path": "a b.txt", "is_dir": False, "file_size": 8}]
     r = requests.get(f"{srv.url}{A}/1/run/artifacts/dir/missing.txt")
     assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    # an empty object sends no body chunk at all: the stream must still end
+    assert requests.put(f"{srv.url}{A}/1/run/artifacts/empty", data=b"").status_code == 200
+    r = requests.get(f"{srv.url}{A}/1/run/artifacts/empty")
+    assert r.status_code == 200 and r.content == b"" and r.headers["Content-Length"] == "0"
 
 
 @pytest.mark.parametrize("name", ["plus+sign.txt", "ünï cödé.txt", "semi;colon=eq&amp.txt",
