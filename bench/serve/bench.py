@@ -19,6 +19,9 @@ wait in epoll and cost nothing; the load generator and every server share the sa
   mlflow    `mlflow models serve` of the same ONNX model (onnx flavor, its defaults)
   fastapi   the peers' FastAPI app (../shared/bench/peers/serve_fastapi.py), XGBoost booster,
             uvicorn 2 workers with uvloop + httptools (Debian packages, as the peers ran it)
+  mlserver  MLServer 1.7.1 (Seldon's Open Inference Protocol server, the one KServe runs) with
+            its XGBoost runtime, on the same booster (model.json), in a venv of its own
+            (requirements-mlserver.txt, made by run.sh); the same OIP body as `oip`
 
 Measurement: wrk -t2 --latency with load.lua (same body bytes for every request), at each
 connection count (32, 64); RUNS rounds, each round runs every target once per connection count,
@@ -65,12 +68,13 @@ LABELS = {
     "oip_nolog": "capstan OIP, prediction log off",
     "mlflow": "mlflow models serve /invocations",
     "fastapi": "FastAPI+uvicorn (2 workers) /predict",
+    "mlserver": "MLServer OIP /v2/models/xgb/infer",
 }
-ORDER = ["live", "oip", "inv", "oip_rows", "oip_b", "oip_nolog", "mlflow", "fastapi"]
+ORDER = ["live", "oip", "inv", "oip_rows", "oip_b", "oip_nolog", "mlflow", "fastapi", "mlserver"]
 SHORT = {"live": "ceiling", "oip": "OIP", "inv": "invocations", "oip_rows": "OIP distinct rows",
          "oip_b": "OIP batched",
          "oip_nolog": "OIP log off",
-         "mlflow": "mlflow", "fastapi": "FastAPI"}
+         "mlflow": "mlflow", "fastapi": "FastAPI", "mlserver": "MLServer"}
 TOL = 1e-5  # a prediction must match XGBoost's own probability this closely
 
 
@@ -100,6 +104,18 @@ def parse_args(argv):
     a("--mlflow-workers", default=env("MLFLOW_WORKERS", ""),
       help="-w for mlflow models serve (default: its own default, 1)")
     a("--fastapi-workers", type=int, default=int(env("FASTAPI_WORKERS", "2")))
+    a("--mlserver-venv", default=env("MLSERVER_VENV", ""),
+      help="the MLServer peer's venv (MLSERVER_VENV; default <tmp>/venv-mlserver, made by "
+           "run.sh from requirements-mlserver.txt)")
+    a("--mlserver-workers", type=int, default=int(env("MLSERVER_WORKERS", "0")),
+      help="MLServer's parallel_workers (MLSERVER_WORKERS; 0: inference in the server process, "
+           "the fastest here; see README)")
+    a("--mlserver-nthread", default=env("MLSERVER_NTHREAD", "1"),
+      help="OMP_NUM_THREADS for MLServer, i.e. XGBoost's threads per prediction "
+           "(MLSERVER_NTHREAD; '' leaves it unset: XGBoost then uses every CPU)")
+    a("--mlserver-settings", default=env("MLSERVER_SETTINGS", ""),
+      help="JSON merged into MLServer's settings.json, e.g. '{\"metrics_endpoint\": "
+           "\"/metrics\", \"gzip_enabled\": true}' (MLSERVER_SETTINGS)")
     a("--debian-python", default=env("DEBIAN_PYTHON", "/usr/bin/python3"),
       help="interpreter with the FastAPI peer's Debian packages")
     a("--deploy-spec", default=env("DEPLOY_SPEC", ""),
@@ -109,6 +125,9 @@ def parse_args(argv):
     a("--keep-tmp", action="store_true", default=env("KEEP_TMP", "") == "1")
     args = p.parse_args(argv)
     args.extra = json.loads(args.deploy_spec) if args.deploy_spec else {}
+    args.mlserver_extra = json.loads(args.mlserver_settings) if args.mlserver_settings else {}
+    if not args.mlserver_venv:
+        args.mlserver_venv = os.path.join(args.tmp, "venv-mlserver")
     args.conns = [int(c) for c in args.conns.split(",") if c.strip()]
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     for t in args.targets:
@@ -422,16 +441,79 @@ def capstan_server(args, tmp, label):
     return s
 
 
+MLSERVER_MODEL = {"name": "xgb", "implementation": "mlserver_xgboost.XGBoostModel",
+                  "parameters": {"version": "1"}}
+
+
+def mlserver_settings(args, http_port, grpc_port, metrics_port):
+    """MLServer's settings.json: what mlserver_server() writes and the header prints."""
+    st = {"debug": False,                # no access log, INFO logging (debug: both on)
+          "host": "127.0.0.1", "http_port": http_port,
+          "grpc_port": grpc_port,        # 1.7.1 always starts gRPC: a free port, unused
+          "metrics_endpoint": None,      # no metrics server, no Prometheus middleware
+          "metrics_port": metrics_port,  # (used only when MLSERVER_SETTINGS turns them on)
+          "gzip_enabled": False,         # no GZip middleware (the answers are < 500 B anyway)
+          "parallel_workers": args.mlserver_workers,
+          "load_models_at_startup": True}
+    st.update(args.mlserver_extra)
+    return st
+
+
+def mlserver_server(args, tmp, mdir):
+    """MLServer with the XGBoost runtime on the booster the FastAPI peer serves: a model
+    repository <run>/mlserver/ with settings.json and xgb/{model-settings.json, model.json}."""
+    exe = os.path.join(args.mlserver_venv, "bin", "mlserver")
+    repo_dir = os.path.join(tmp, "mlserver")
+    mdl = os.path.join(repo_dir, "xgb")
+    os.makedirs(mdl, exist_ok=True)
+    # model.json: the runtime's well-known name for a booster saved as XGBoost JSON, which
+    # xgb_100.json is (model.py's bst.save_model): the same trained booster, byte for byte.
+    shutil.copyfile(os.path.join(mdir, "xgb_100.json"), os.path.join(mdl, "model.json"))
+    with open(os.path.join(mdl, "model-settings.json"), "w") as f:
+        json.dump(MLSERVER_MODEL, f)
+    port, gport, mport = free_port(), free_port(), free_port()
+    with open(os.path.join(repo_dir, "settings.json"), "w") as f:
+        json.dump(mlserver_settings(args, port, gport, mport), f)
+    e = dict(os.environ)
+    for k in [k for k in e if k.startswith("MLSERVER_")]:  # ours, not MLServer's env settings
+        del e[k]
+    if args.mlserver_nthread:
+        e["OMP_NUM_THREADS"] = str(args.mlserver_nthread)
+    s = Proc("mlserver", [exe, "start", repo_dir], tmp, e).start()
+    s.port = port
+    s.wait_ready(lambda: req(port, "GET", "/v2/models/xgb/ready", timeout=2)[0] == 200, 180)
+    return s
+
+
+def mlserver_versions(venv):
+    py = os.path.join(venv, "bin", "python")
+    code = ("import importlib.metadata as m, json\nd = {}\n"
+            "for p in ('mlserver', 'mlserver-xgboost', 'xgboost', 'uvloop', 'uvicorn', "
+            "'fastapi', 'httptools'):\n"
+            "    try: d[p] = m.version(p)\n"
+            "    except m.PackageNotFoundError: d[p] = None\n"
+            "print(json.dumps(d))")
+    try:
+        return json.loads(subprocess.run([py, "-c", code], capture_output=True, text=True,
+                                         timeout=60).stdout)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return {}
+
+
 def oip_body(port, name, row, tmp):
     st, meta = req(port, "GET", f"/v2/models/{name}")
     if st != 200 or not isinstance(meta, dict) or not meta.get("inputs"):
         raise RuntimeError(f"GET /v2/models/{name}: {st} {str(meta)[:300]}")
-    inp = meta["inputs"][0]["name"]
+    return oip_body_file(meta["inputs"][0]["name"], row, tmp), meta
+
+
+def oip_body_file(inp, row, tmp):
+    """The OIP v2 request for one row, as every OIP target gets it (same bytes)."""
     path = os.path.join(tmp, f"body_oip_{inp}.json")
     with open(path, "w") as f:
         json.dump({"inputs": [{"name": inp, "shape": [1, len(row)], "datatype": "FP32",
                                "data": row}]}, f)
-    return path, meta
+    return path
 
 
 # ---------------------------------------------------------------- phases
@@ -601,6 +683,8 @@ def report(args, meta, S, paced, rss, peers_mem, problems, notes):
     L.append(f"mlflow models serve: mlflow {meta['versions'].get('mlflow')} "
              f"(onnxruntime {meta['versions'].get('onnxruntime')}), {meta['mlflow_cmd']}")
     L.append(f"FastAPI peer: {meta['fastapi_cmd']}; {meta['versions'].get('debian')}")
+    if meta.get("mlserver_cmd"):
+        L.append(f"MLServer peer: {meta['mlserver_cmd']}")
     L.append(f"load: {meta['versions'].get('wrk')}, -t{args.threads} --latency, {args.duration} "
              f"per run, {args.runs} rounds (targets interleaved), median over rounds; ratio = "
              f"req/s of the row / req/s of the column's target at the same connection count")
@@ -609,7 +693,7 @@ def report(args, meta, S, paced, rss, peers_mem, problems, notes):
     keys = [k for k in ORDER if k in S]
     if not keys:
         L.append("(no target was measured)")
-    bases = [k for k in ("mlflow", "fastapi", "live", "oip") if k in S]
+    bases = [k for k in ("mlflow", "fastapi", "mlserver", "live", "oip") if k in S]
     hdr = (f"| {'target':<38} | conns | {'req/s (min-max)':<24} | p50 ms | p99 ms | errors | "
            + " | ".join(f"/ {SHORT[b]}" for b in bases) + " |")
     if keys:
@@ -669,6 +753,7 @@ def report(args, meta, S, paced, rss, peers_mem, problems, notes):
     T = []
     for name, base, need, pct in (("target >= 100x mlflow models serve", "mlflow", 100, False),
                                   ("target >= 10x FastAPI", "fastapi", 10, False),
+                                  ("target >= 50x MLServer", "mlserver", 50, False),
                                   ("target >= 60% of Capstan's ceiling", "live", 0.6, True)):
         if base not in S:
             T.append(f"{name}: n/a ({base} not measured)")
@@ -688,7 +773,15 @@ def report(args, meta, S, paced, rss, peers_mem, problems, notes):
         L.append("note: " + n)
     for pr in problems:
         L.append("problem: " + pr)
-    hv = both("oip", "mlflow")
+    mv = both("oip", "mlserver")
+    if "mlserver" in args.targets:
+        if mv and None not in mv:
+            rest = ", ".join(f"{fmt_x(v)} at {c}" for c, v in zip(args.conns[1:], mv[1:]))
+            L.append(f"capstan OIP / MLServer = {mv[0]:.0f}x "
+                     f"({args.conns[0]} connections{'; ' + rest if rest else ''})")
+        else:
+            L.append("capstan OIP / MLServer = n/a (not measured; see problems)")
+    hv = both("oip", "mlflow")  # the headline: the last line, read by other programs
     if hv and None not in hv:
         rest = ", ".join(f"{fmt_x(v)} at {c}" for c, v in zip(args.conns[1:], hv[1:]))
         L.append(f"headline: capstan OIP / mlflow models serve = {hv[0]:.0f}x "
@@ -761,6 +854,19 @@ def main(argv):
                            f"{args.fastapi_workers} --no-access-log serve_fastapi:app "
                            f"({args.debian_python}; uvicorn picks uvloop + httptools), booster "
                            f"nthread 1 per worker")
+    if "mlserver" in args.targets:
+        mv = mlserver_versions(args.mlserver_venv)
+        meta["versions"]["mlserver_venv"] = mv
+        sett = mlserver_settings(args, "<p>", "<p2>", "<p3>")
+        meta["mlserver_cmd"] = (
+            f"mlserver start <tmp>/run-X/mlserver ({args.mlserver_venv}: "
+            + ", ".join(f"{k} {v}" for k, v in mv.items() if v)
+            + ("; httptools absent, so uvicorn runs h11" if mv and not mv.get("httptools")
+               else "")
+            + f"); OMP_NUM_THREADS={args.mlserver_nthread or '(unset)'}; settings.json "
+            + json.dumps(sett, separators=(",", ":"))
+            + "; xgb/model-settings.json " + json.dumps(MLSERVER_MODEL, separators=(",", ":"))
+            + " + xgb/model.json (the FastAPI peer's booster file xgb_100.json)")
     failed = False
     S, paced, rss, peers_mem, raw = {}, {}, None, {}, {}
     try:
@@ -876,6 +982,27 @@ def main(argv):
                                           timeout=2)[0] == 200)
                 targets.append({"key": "fastapi", "port": port, "path": "/predict",
                                 "method": "POST", "body": body_inputs, "proc": s})
+        if "mlserver" in want:
+            if not os.access(os.path.join(args.mlserver_venv, "bin", "mlserver"), os.X_OK):
+                problems.append(f"{args.mlserver_venv}/bin/mlserver missing (run.sh makes the "
+                                f"venv from bench/serve/requirements-mlserver.txt): no MLServer "
+                                f"row")
+            else:
+                try:
+                    s = mlserver_server(args, tmp, mdir)
+                    # The same OIP body as Capstan's `oip` target (input "input", the ONNX
+                    # model's; MLServer's XGBoost runtime takes any name): same bytes.
+                    targets.append({"key": "mlserver", "port": s.port,
+                                    "path": "/v2/models/xgb/infer", "method": "POST",
+                                    "body": oip_body_file("input", row, tmp), "proc": s})
+                except RuntimeError as e:
+                    problems.append(f"!!! MLServer did not start: {str(e)[:600]}; no MLServer "
+                                    f"row (run dir kept for its log)")
+                    log(problems[-1])
+                    args.keep_tmp = True
+                    for x in list(LIVE):
+                        if x.label == "mlserver":
+                            x.stop()
         targets.sort(key=lambda t: ORDER.index(t["key"]))
         for t in targets:
             t["url"] = f"http://127.0.0.1:{t['port']}{t['path']}"
@@ -891,9 +1018,11 @@ def main(argv):
                 raw[k] = {c: [{kk: vv for kk, vv in x.items() if kk != "raw"} for x in v]
                           for c, v in byc.items()}
         for t in targets:
-            if t["key"] in ("mlflow", "fastapi", "oip") and t["proc"].alive():
+            if t["key"] in ("mlflow", "fastapi", "mlserver", "oip") and t["proc"].alive():
                 what = {"mlflow": "mlflow models serve (1 model)",
                         "fastapi": f"FastAPI peer ({args.fastapi_workers} workers, 1 model)",
+                        "mlserver": f"MLServer (parallel_workers {args.mlserver_workers}, "
+                                    f"1 model)",
                         "oip": "capstan (1 deployment)"}[t["key"]]
                 peers_mem[t["key"]] = dict(memory(t["proc"].pid), what=what)
                 if t["key"] == "oip":  # the prediction log lands in the store
