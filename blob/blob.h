@@ -51,6 +51,11 @@ struct blob_options {
 };
 int blob_open_uri(const char *uri, const struct blob_options *opt, struct blob **out,
                   struct cap_error *err);
+/* blob_open_uri for a server or CLI working in data_dir: S3 reads and
+ * objects waiting for their names are spooled in <data_dir>/spool
+ * (created), on the data disk rather than in /tmp, which may be memory. */
+int blob_open_in(const char *uri, const char *data_dir, const char *s3_endpoint_url,
+                 struct blob **out, struct cap_error *err);
 void blob_close(struct blob *b);
 /* The directory's real path, or the s3:// URI. */
 const char *blob_root(const struct blob *b);

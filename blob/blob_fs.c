@@ -353,6 +353,23 @@ int blob_open_uri(const char *uri, const struct blob_options *opt, struct blob *
     return 0;
 }
 
+int blob_open_in(const char *uri, const char *data_dir, const char *s3_endpoint_url,
+                 struct blob **out, struct cap_error *err)
+{
+    struct cap_buf spool;
+    cap_buf_init(&spool);
+    cap_buf_printf(&spool, "%s/spool", data_dir);
+    int rc = strncmp(uri, "s3://", 5) == 0 ? mkdir_p(spool.data) : 0;
+    if (rc < 0)
+        rc = cap_err(err, CAP_EINTERNAL, "Cannot create the spool directory '%.300s': %s",
+                     spool.data, strerror(-rc));
+    struct blob_options opt = {.s3_endpoint_url = s3_endpoint_url, .spool_dir = spool.data};
+    if (rc == 0)
+        rc = blob_open_uri(uri, &opt, out, err);
+    cap_buf_free(&spool);
+    return rc;
+}
+
 bool blob_is_local(const struct blob *b)
 {
     return !b->s3;

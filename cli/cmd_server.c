@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -294,17 +293,7 @@ int cmd_server(int argc, char **argv)
     struct lease *lease = NULL;
     struct auth *auth = NULL;
     int status = 1;
-    /* S3 reads are spooled on the data disk: /tmp may be memory */
-    struct cap_buf spool;
-    cap_buf_init(&spool);
-    cap_buf_printf(&spool, "%s/spool", data);
-    mkdir(data, 0755);
-    mkdir(spool.data, 0700);
-    struct blob_options bopt = {.s3_endpoint_url = cli_get(opts, "--s3-endpoint-url"),
-                                .spool_dir = spool.data};
-    int brc = blob_open_uri(artifacts.data, &bopt, &blob, &err);
-    cap_buf_free(&spool);
-    if (brc < 0) {
+    if (blob_open_in(artifacts.data, data, cli_get(opts, "--s3-endpoint-url"), &blob, &err) < 0) {
         fprintf(stderr, "capstan: cannot open the artifact root %s: %s\n", artifacts.data, err.msg);
         goto done;
     }

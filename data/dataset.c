@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -23,18 +22,8 @@
 int data_open_objects(const char *data_dir, const char *destination, const char *s3_endpoint,
                       struct blob **out, struct cap_error *err)
 {
-    if (destination && *destination) {
-        /* an S3 store spools objects on the data disk until they are named */
-        struct cap_buf spool;
-        cap_buf_init(&spool);
-        cap_buf_printf(&spool, "%s/spool", data_dir);
-        mkdir(data_dir, 0755);
-        mkdir(spool.data, 0700);
-        struct blob_options opt = {.s3_endpoint_url = s3_endpoint, .spool_dir = spool.data};
-        int rc = blob_open_uri(destination, &opt, out, err);
-        cap_buf_free(&spool);
-        return rc;
-    }
+    if (destination && *destination)
+        return blob_open_in(destination, data_dir, s3_endpoint, out, err);
     struct cap_buf p;
     cap_buf_init(&p);
     cap_buf_printf(&p, "%s/datasets", data_dir);
