@@ -441,6 +441,17 @@ static int spool_file(const struct blob_s3 *s, struct cap_error *err)
     return fd;
 }
 
+/* The object at path (checked) written into fd. */
+static int get_to_fd(struct blob_s3 *s, const char *path, int fd, struct cap_error *err)
+{
+    char *key = s3_key(s, path);
+    struct s3_req r = {.method = "GET", .key = key, .out_fd = fd};
+    int rc = s3_do(s, &r, err);
+    s3_req_clear(&r);
+    free(key);
+    return rc;
+}
+
 int blob_s3_open_read(struct blob_s3 *s, const char *relpath, int *out_fd, uint64_t *out_size,
                       struct cap_error *err)
 {
@@ -454,11 +465,7 @@ int blob_s3_open_read(struct blob_s3 *s, const char *relpath, int *out_fd, uint6
         free(path);
         return fd;
     }
-    char *key = s3_key(s, path);
-    struct s3_req r = {.method = "GET", .key = key, .out_fd = fd};
-    rc = s3_do(s, &r, err);
-    s3_req_clear(&r);
-    free(key);
+    rc = get_to_fd(s, path, fd, err);
     struct stat st;
     if (rc == -CAP_ENOTFOUND)
         rc = cap_err(err, CAP_ENOTFOUND, "No artifact at '%.200s'", path);
@@ -786,10 +793,7 @@ int blob_s3_copy_out(struct blob_s3 *s, const char *relpath, int dst_dirfd, cons
         free(path);
         return rc;
     }
-    char *key = s3_key(s, path);
-    struct s3_req r = {.method = "GET", .key = key, .out_fd = out};
-    rc = s3_do(s, &r, err);
-    s3_req_clear(&r);
+    rc = get_to_fd(s, path, out, err);
     if (rc == -CAP_ENOTFOUND)
         rc = cap_err(err, CAP_ENOTFOUND, "No object at '%.200s'", path);
     if (close(out) < 0 && rc == 0)
@@ -797,7 +801,6 @@ int blob_s3_copy_out(struct blob_s3 *s, const char *relpath, int dst_dirfd, cons
     if (rc < 0)
         unlinkat(dst_dirfd, name, 0);
     *how = 'c';
-    free(key);
     free(path);
     return rc;
 }

@@ -773,21 +773,17 @@ def report(args, meta, S, paced, rss, peers_mem, problems, notes):
         L.append("note: " + n)
     for pr in problems:
         L.append("problem: " + pr)
-    mv = both("oip", "mlserver")
+    def ratio_line(label, v):
+        if not v or None in v:
+            return f"{label} = n/a (not measured; see problems)"
+        rest = ", ".join(f"{fmt_x(x)} at {c}" for c, x in zip(args.conns[1:], v[1:]))
+        return (f"{label} = {v[0]:.0f}x "
+                f"({args.conns[0]} connections{'; ' + rest if rest else ''})")
+
     if "mlserver" in args.targets:
-        if mv and None not in mv:
-            rest = ", ".join(f"{fmt_x(v)} at {c}" for c, v in zip(args.conns[1:], mv[1:]))
-            L.append(f"capstan OIP / MLServer = {mv[0]:.0f}x "
-                     f"({args.conns[0]} connections{'; ' + rest if rest else ''})")
-        else:
-            L.append("capstan OIP / MLServer = n/a (not measured; see problems)")
-    hv = both("oip", "mlflow")  # the headline: the last line, read by other programs
-    if hv and None not in hv:
-        rest = ", ".join(f"{fmt_x(v)} at {c}" for c, v in zip(args.conns[1:], hv[1:]))
-        L.append(f"headline: capstan OIP / mlflow models serve = {hv[0]:.0f}x "
-                 f"({args.conns[0]} connections{'; ' + rest if rest else ''})")
-    else:
-        L.append("headline: capstan OIP / mlflow models serve = n/a (not measured; see problems)")
+        L.append(ratio_line("capstan OIP / MLServer", both("oip", "mlserver")))
+    # the headline: the last line, read by other programs
+    L.append(ratio_line("headline: capstan OIP / mlflow models serve", both("oip", "mlflow")))
     return "\n".join(L), ratios
 
 
