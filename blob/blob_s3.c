@@ -175,11 +175,7 @@ void blob_s3_close(struct blob_s3 *s)
 {
     if (!s)
         return;
-    /* download threads whose streams were closed end at S3's next chunk */
-    pthread_mutex_lock(&s->streams_mu);
-    while (s->streams)
-        pthread_cond_wait(&s->streams_cv, &s->streams_mu);
-    pthread_mutex_unlock(&s->streams_mu);
+    blob_s3_streams_wait(s);
     pthread_mutex_destroy(&s->streams_mu);
     pthread_cond_destroy(&s->streams_cv);
     if (s->share)

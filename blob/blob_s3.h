@@ -25,10 +25,15 @@ struct blob_s3 {
     char *spool_dir;    /* reads land in unnamed files here */
     size_t part_size;   /* multipart upload's first part size */
     CURLSH *share;      /* connections and DNS answers, across threads */
-    /* download threads still running (blob_s3_stream.c): close waits */
+    /* download threads (blob_s3_stream.c): those running, and those done
+     * but not yet joined. Joined, not detached: a thread's thread-local
+     * state (OpenSSL's among it) is freed only once it has really exited,
+     * which a join waits for and a counter cannot. */
     pthread_mutex_t streams_mu;
     pthread_cond_t streams_cv;
     int streams;
+    pthread_t *ended;
+    size_t nended, cap_ended;
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 };
 
@@ -95,6 +100,11 @@ int blob_s3_write_commit(struct blob_s3_writer *w, struct cap_error *err);
 void blob_s3_write_abort(struct blob_s3_writer *w);
 int blob_s3_open_read(struct blob_s3 *s, const char *relpath, int *out_fd, uint64_t *out_size,
                       struct cap_error *err);
+/* Joins the download threads that have ended. */
+void blob_s3_streams_reap(struct blob_s3 *s);
+/* Waits for every download thread to end (their streams closed, they end
+ * at S3's next chunk or within a second) and joins them. */
+void blob_s3_streams_wait(struct blob_s3 *s);
 int blob_s3_open_stream(struct blob_s3 *s, const char *relpath, struct blob_stream **out,
                         uint64_t *size, struct cap_error *err);
 int blob_s3_write_open_anon(struct blob_s3 *s, struct blob_s3_writer **out,

@@ -8,8 +8,9 @@
  *
  * Ownership: the stream is shared by its reader and its thread and freed by
  * whichever lets go last. The thread also counts in blob_s3's streams, so
- * that closing the store waits for it (a closed stream ends its transfer at
- * the next chunk S3 sends). */
+ * that closing the store waits for it and joins it (a closed stream ends
+ * its transfer at the next chunk S3 sends, or within a second); threads
+ * that ended are joined when the next download starts. */
 #include "blob/blob.h"
 #include "blob/blob_fs.h"
 #include "blob/blob_s3.h"
@@ -141,10 +142,37 @@ static void *stream_main(void *arg)
     s3_req_clear(&r);
     release(st);
     pthread_mutex_lock(&s->streams_mu);
+    if (s->nended == s->cap_ended) {
+        s->cap_ended = s->cap_ended ? 2 * s->cap_ended : 8;
+        s->ended = cap_xrealloc(s->ended, s->cap_ended * sizeof *s->ended);
+    }
+    s->ended[s->nended++] = pthread_self();
     if (--s->streams == 0)
         pthread_cond_broadcast(&s->streams_cv);
     pthread_mutex_unlock(&s->streams_mu);
     return NULL;
+}
+
+void blob_s3_streams_reap(struct blob_s3 *s)
+{
+    pthread_mutex_lock(&s->streams_mu);
+    pthread_t *ended = s->ended;
+    size_t n = s->nended;
+    s->ended = NULL;
+    s->nended = s->cap_ended = 0;
+    pthread_mutex_unlock(&s->streams_mu);
+    for (size_t i = 0; i < n; i++)
+        pthread_join(ended[i], NULL);   /* each is past its last line */
+    free(ended);
+}
+
+void blob_s3_streams_wait(struct blob_s3 *s)
+{
+    pthread_mutex_lock(&s->streams_mu);
+    while (s->streams)
+        pthread_cond_wait(&s->streams_cv, &s->streams_mu);
+    pthread_mutex_unlock(&s->streams_mu);
+    blob_s3_streams_reap(s);
 }
 
 int blob_s3_open_stream(struct blob_s3 *s, const char *relpath, struct blob_stream **out,
@@ -163,15 +191,12 @@ int blob_s3_open_stream(struct blob_s3 *s, const char *relpath, struct blob_stre
     st->relpath = path;
     st->ring = cap_xmalloc(RING);
     st->refs = 2;
+    blob_s3_streams_reap(s);
     pthread_mutex_lock(&s->streams_mu);
     s->streams++;
     pthread_mutex_unlock(&s->streams_mu);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_t t;
-    if (pthread_create(&t, &attr, stream_main, st) != 0) {
-        pthread_attr_destroy(&attr);
+    if (pthread_create(&t, NULL, stream_main, st) != 0) {
         pthread_mutex_lock(&s->streams_mu);
         s->streams--;
         pthread_mutex_unlock(&s->streams_mu);
@@ -179,7 +204,6 @@ int blob_s3_open_stream(struct blob_s3 *s, const char *relpath, struct blob_stre
         release(st);
         return cap_err(err, CAP_EUNAVAIL, "Cannot start a download thread");
     }
-    pthread_attr_destroy(&attr);
     pthread_mutex_lock(&st->mu);
     while (st->state == ST_HEADERS)
         pthread_cond_wait(&st->cv, &st->mu);
