@@ -217,7 +217,7 @@ static int outside(struct cap_error *err, const char *path)
                    path);
 }
 
-static int not_found(struct cap_error *err, const char *path)
+int blob_fs_not_found(struct cap_error *err, const char *path)
 {
     return cap_err(err, CAP_ENOTFOUND, "No artifact at '%.200s'", path);
 }
@@ -238,7 +238,7 @@ int blob_fs_err(struct cap_error *err, int e, const char *path, const char *doin
                        path);
     case ENOENT:
     case ENOTDIR:
-        return not_found(err, path);
+        return blob_fs_not_found(err, path);
     default:
         return cap_err(err, CAP_EINTERNAL, "Artifact store: cannot %s '%.200s': %s", doing, path,
                        strerror(e));
@@ -669,7 +669,7 @@ int blob_open_read(struct blob *b, const char *relpath, int *out_fd, uint64_t *o
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        rc = not_found(err, path);
+        rc = blob_fs_not_found(err, path);
         goto done;
     }
     int fl = fcntl(fd, F_GETFL);

@@ -38,6 +38,8 @@ struct blob_writer {
 
 /* Opens path (relative, already checked) beneath the root. */
 int blob_fs_resolve(const struct blob *b, const char *path, int flags, int *out);
+/* CAP_ENOTFOUND with the one message for a missing artifact (both backends). */
+int blob_fs_not_found(struct cap_error *err, const char *path);
 /* Maps an errno from resolving or touching path to a cap_error. */
 int blob_fs_err(struct cap_error *err, int e, const char *path, const char *doing);
 /* Checks relpath and returns a copy without its trailing '/'. */

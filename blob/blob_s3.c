@@ -464,7 +464,7 @@ int blob_s3_open_read(struct blob_s3 *s, const char *relpath, int *out_fd, uint6
     rc = get_to_fd(s, path, fd, err);
     struct stat st;
     if (rc == -CAP_ENOTFOUND)
-        rc = cap_err(err, CAP_ENOTFOUND, "No artifact at '%.200s'", path);
+        rc = blob_fs_not_found(err, path);
     else if (rc == 0 && (fstat(fd, &st) < 0 || lseek(fd, 0, SEEK_SET) < 0))
         rc = cap_err(err, CAP_EINTERNAL, "Cannot read back the spooled %.300s: %s", path,
                      strerror(errno));
@@ -639,16 +639,22 @@ static int delete_key(struct blob_s3 *s, const char *key, struct cap_error *err)
     return rc;
 }
 
-static int exists(struct blob_s3 *s, const char *key, struct cap_error *err)
+/* HEAD: 1 when key is an object (*size, may be NULL, gets its size), 0 when
+ * nothing is there, negative on errors. */
+static int head_key(struct blob_s3 *s, const char *key, uint64_t *size, struct cap_error *err)
 {
     struct s3_req r = {.method = "HEAD", .key = key, .out_fd = -1};
     int rc = s3_do(s, &r, err);
-    s3_req_clear(&r);
     if (rc == -CAP_ENOTFOUND) {
         cap_err_clear(err);
-        return 0;
+        rc = 0;
+    } else if (rc == 0) {
+        rc = 1;
+        if (size)
+            *size = r.content_length > 0 ? (uint64_t)r.content_length : 0;
     }
-    return rc < 0 ? rc : 1;
+    s3_req_clear(&r);
+    return rc;
 }
 
 /* The object at path and every object under path/: one DELETE each
@@ -662,7 +668,7 @@ int blob_s3_delete(struct blob_s3 *s, const char *relpath, struct cap_error *err
         return rc;
     char *key = s3_key(s, path), *prefix = dir_prefix(s, path);
     struct listing l = {.files = cJSON_CreateObject(), .dirs = cJSON_CreateObject()};
-    int found = exists(s, key, err);
+    int found = head_key(s, key, NULL, err);
     rc = found < 0 ? found : 0;
     if (rc == 0 && found)
         rc = delete_key(s, key, err);
@@ -680,7 +686,7 @@ int blob_s3_delete(struct blob_s3 *s, const char *relpath, struct cap_error *err
         found++;
     }
     if (rc == 0 && !found)
-        rc = cap_err(err, CAP_ENOTFOUND, "No artifact at '%.200s'", path);
+        rc = blob_fs_not_found(err, path);
     free(key);
     free(prefix);
     free(path);
@@ -737,8 +743,7 @@ int blob_s3_write_commit_as(struct blob_s3_writer *w, const char *relpath,
     if (rc == 0) {
         w->key = s3_key(w->s, path);
         free(path);
-        uint64_t size;
-        int there = blob_s3_exists(w->s, relpath, &size, err);
+        int there = head_key(w->s, w->key, NULL, err);
         if (there != 0) {   /* never replaced: the same name is the same bytes */
             blob_s3_write_abort(w);
             return there;
@@ -759,17 +764,7 @@ int blob_s3_exists(struct blob_s3 *s, const char *relpath, uint64_t *size, struc
     if (rc < 0)
         return rc;
     char *key = s3_key(s, path);
-    struct s3_req r = {.method = "HEAD", .key = key, .out_fd = -1};
-    rc = s3_do(s, &r, err);
-    if (rc == -CAP_ENOTFOUND) {
-        cap_err_clear(err);
-        rc = 0;
-    } else if (rc == 0) {
-        rc = 1;
-        if (size)
-            *size = r.content_length > 0 ? (uint64_t)r.content_length : 0;
-    }
-    s3_req_clear(&r);
+    rc = head_key(s, key, size, err);
     free(key);
     free(path);
     return rc;

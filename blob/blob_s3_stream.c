@@ -128,7 +128,7 @@ static void *stream_main(void *arg)
                      s->endpoint, st->key);
     /* an empty object sends no chunk: its size stays 0 */
     if (rc == -CAP_ENOTFOUND)
-        cap_err(&err, CAP_ENOTFOUND, "No artifact at '%.200s'", st->relpath);
+        blob_fs_not_found(&err, st->relpath);
     if (rc < 0) {
         st->err = err;
         if (!st->closed && st->state != ST_HEADERS)
