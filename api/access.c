@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "base/util.h"
+#include "serve/serve.h"
 #include "store/store.h"
 
 static const char *msg_str(const cJSON *msg, const char *key)
@@ -122,10 +123,11 @@ static int check_resource(const struct api_env *env, const struct api_request *r
 {
     const char *type = msg_str(req->msg, "resource_type");
     const char *id = msg_str(req->msg, "resource_id");
-    if (!type || (strcmp(type, AUTH_KIND_EXPERIMENT) != 0 && strcmp(type, AUTH_KIND_MODEL) != 0))
+    if (!type || (strcmp(type, AUTH_KIND_EXPERIMENT) != 0 && strcmp(type, AUTH_KIND_MODEL) != 0 &&
+                  strcmp(type, AUTH_KIND_DEPLOYMENT) != 0))
         return cap_err(err, CAP_EINVAL,
-                       "Invalid value for parameter 'resource_type': expected 'experiment' or "
-                       "'registered_model'");
+                       "Invalid value for parameter 'resource_type': expected 'experiment', "
+                       "'registered_model' or 'deployment'");
     if (!id || !*id)
         return cap_err(err, CAP_EINVAL, "Missing value for required parameter 'resource_id'");
     if (strcmp(id, "*") == 0) /* MLflow's wildcard grants belong to its roles (RBAC) */
@@ -133,6 +135,76 @@ static int check_resource(const struct api_env *env, const struct api_request *r
                        "Invalid value for parameter 'resource_id': wildcard grants ('*') are not "
                        "supported; grant on one experiment or registered model");
     return auth_check(env->auth, req->user, type, id, need, err);
+}
+
+/* The deployment a DEPLOYMENT-scoped request names (*owned: a copy to
+ * free), or NULL when it names none. /invocations names the default one:
+ * a deployment created between this check and the handler's pick could
+ * only make the pick fail ("name one"), never answer from another
+ * deployment, unless the checked one is deleted and another created in
+ * between; the handler then answers from a deployment the caller may also
+ * have been refused. That window is one request long; closing it would
+ * mean passing the name to the handler. */
+static const char *deployment_of(const struct api_env *env, const struct api_request *req,
+                                 char **owned)
+{
+    *owned = NULL;
+    if (req->params[0])
+        return req->params[0];
+    const char *dep = msg_str(req->msg, "deployment");
+    if (dep || !req->path || strcmp(req->path, "/invocations") != 0 || !env->serve)
+        return dep;
+    return *owned = serve_default_name(env->serve);
+}
+
+/* A route that only reads: what a "read" token may call. MLflow's
+ * searches and a few other reads are POSTs; they need READ on what they
+ * name, or are filtered after. */
+static bool route_reads(const struct api_route *route)
+{
+    enum api_after after = (enum api_after)route->access.after;
+    return strcmp(route->method, "GET") == 0 || route->access.need == AUTH_NEED_READ ||
+           after == API_AFTER_FILTER_EXPERIMENTS || after == API_AFTER_FILTER_MODELS ||
+           after == API_AFTER_FILTER_VERSIONS;
+}
+
+/* What the sign-in's token scope allows, before the user's permissions. */
+static int check_token_scope(const struct api_env *env, const struct api_route *route,
+                             const struct api_request *req, struct cap_error *err)
+{
+    const struct auth_user *u = req->user;
+    if (u->scope == AUTH_TOKEN_WRITE)
+        return 0;
+    if (u->scope == AUTH_TOKEN_READ)
+        return route_reads(route)
+                   ? 0
+                   : cap_err(err, CAP_EPERM,
+                             "Permission denied: this token's scope is 'read', and %s %s "
+                             "writes; use a token with scope 'write'",
+                             route->method, route->pattern);
+    char *owned;
+    const char *dep = route->serving && route->access.scope == API_SCOPE_DEPLOYMENT
+                          ? deployment_of(env, req, &owned)
+                          : (owned = NULL);
+    bool ok = dep && strcmp(dep, u->deployment) == 0;
+    free(owned);
+    return ok ? 0
+              : cap_err(err, CAP_EPERM,
+                        "Permission denied: this token's scope is 'infer:%s': it may only call "
+                        "deployment '%s''s inference routes",
+                        u->deployment, u->deployment);
+}
+
+static int check_deployment(const struct api_env *env, const struct api_request *req,
+                            enum auth_need need, struct cap_error *err)
+{
+    if (req->user->is_admin)
+        return 0;
+    char *owned;
+    const char *dep = deployment_of(env, req, &owned);
+    int rc = dep ? auth_check(env->auth, req->user, AUTH_KIND_DEPLOYMENT, dep, need, err) : 0;
+    free(owned);
+    return rc;
 }
 
 int api_access_check(const struct api_env *env, const struct api_route *route,
@@ -143,6 +215,9 @@ int api_access_check(const struct api_env *env, const struct api_route *route,
     const cJSON *msg = req->msg;
     if (!u)
         return 0; /* a public route */
+    int rc = check_token_scope(env, route, req, err);
+    if (rc < 0)
+        return rc;
     switch ((enum api_scope)route->access.scope) {
     case API_SCOPE_USER:
     case API_SCOPE_PUBLIC:
@@ -170,7 +245,7 @@ int api_access_check(const struct api_env *env, const struct api_route *route,
         return check_run(env, u, id && *id ? id : msg_str(msg, "run_uuid"), need, err);
     }
     case API_SCOPE_RUNS: {
-        int rc = check_each(env, u, msg, "run_ids", need, check_run, err);
+        rc = check_each(env, u, msg, "run_ids", need, check_run, err);
         return rc < 0 ? rc : check_each(env, u, msg, "run_id", need, check_run, err);
     }
     case API_SCOPE_LOGGED_MODEL:
@@ -184,6 +259,8 @@ int api_access_check(const struct api_env *env, const struct api_route *route,
         return check_artifact_path(env, req, need, err);
     case API_SCOPE_RESOURCE:
         return check_resource(env, req, need, err);
+    case API_SCOPE_DEPLOYMENT:
+        return check_deployment(env, req, need, err);
     }
     return cap_err(err, CAP_EPERM, "Permission denied");
 }
@@ -252,6 +329,31 @@ void api_access_after(const struct api_env *env, const struct api_route *route,
     case API_AFTER_FILTER_VERSIONS:
         filter(env, u, j, "model_versions", AUTH_KIND_MODEL, "name");
         return;
+    case API_AFTER_GRANT_DEPLOYMENT:
+        grant_creator(env, u, AUTH_KIND_DEPLOYMENT,
+                      cJSON_GetStringValue(
+                          cJSON_GetObjectItem(cJSON_GetObjectItem(j, "deployment"), "name")));
+        return;
+    case API_AFTER_FILTER_DEPLOYMENTS:
+        filter(env, u, j, "deployments", AUTH_KIND_DEPLOYMENT, "name");
+        return;
+    case API_AFTER_FILTER_DEPLOYMENT_ITEMS: {
+        char *owned;
+        const char *named = deployment_of(env, req, &owned);
+        free(owned);
+        for (cJSON *it = j ? j->child : NULL; !named && it; it = it->next)
+            if (cJSON_IsArray(it))
+                filter(env, u, j, it->string, AUTH_KIND_DEPLOYMENT, "deployment");
+        return;
+    }
+    case API_AFTER_DELETE_DEPLOYMENT: {
+        struct cap_error err = {0};
+        if (req->params[0] &&
+            store_auth_perm_move(env->store, AUTH_KIND_DEPLOYMENT, req->params[0], NULL, &err) < 0)
+            cap_log(CAP_LOG_WARN, "auth: removing the permissions of deployment '%s': %s",
+                    req->params[0], err.msg);
+        return;
+    }
     case API_AFTER_RENAME_MODEL:
     case API_AFTER_DELETE_MODEL: {
         const char *name = msg_str(req->msg, "name");

@@ -97,10 +97,13 @@ static int states(const struct api_env *env, const struct api_request *req,
 }
 
 const struct api_route api_alert_routes[] = {
-    {"POST", PREFIX "/rules", API_BODY_JSON, rule_put, NULL},
-    {"GET", PREFIX "/rules", API_BODY_JSON, rule_list, NULL},
-    {"DELETE", PREFIX "/rules", API_BODY_JSON, rule_delete, NULL},
-    {"GET", PREFIX "/events", API_BODY_JSON, events, NULL},
-    {"GET", PREFIX, API_BODY_JSON, states, NULL},
+    {"POST", PREFIX "/rules", API_BODY_JSON, rule_put, NULL, API_ACCESS(DEPLOYMENT, UPDATE)},
+    {"GET", PREFIX "/rules", API_BODY_JSON, rule_list, NULL,
+     API_ACCESS_AFTER(DEPLOYMENT, READ, FILTER_DEPLOYMENT_ITEMS)},
+    {"DELETE", PREFIX "/rules", API_BODY_JSON, rule_delete, NULL, API_ACCESS(DEPLOYMENT, UPDATE)},
+    {"GET", PREFIX "/events", API_BODY_JSON, events, NULL,
+     API_ACCESS_AFTER(DEPLOYMENT, READ, FILTER_DEPLOYMENT_ITEMS)},
+    {"GET", PREFIX, API_BODY_JSON, states, NULL,
+     API_ACCESS_AFTER(DEPLOYMENT, READ, FILTER_DEPLOYMENT_ITEMS)},
     {NULL, NULL, API_BODY_JSON, NULL, NULL},
 };

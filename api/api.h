@@ -148,6 +148,11 @@ enum api_scope {
     API_SCOPE_ARTIFACT_PATH,     /* mlflow-artifacts path "<experiment_id>/...": that
                                   * experiment; any other path: admins only */
     API_SCOPE_RESOURCE,          /* msg resource_type + resource_id (MLflow 3's unified API) */
+    /* A deployment (Capstan's): path {name}/{model}, else msg "deployment",
+     * else /invocations' default one. A route that names none answers for
+     * every deployment: the check passes and FILTER_DEPLOYMENT_ITEMS drops
+     * the items of deployments the caller may not read. */
+    API_SCOPE_DEPLOYMENT,
 };
 
 /* After a handler succeeded (api_access_after): MLflow's after-request
@@ -161,6 +166,12 @@ enum api_after {
     API_AFTER_FILTER_VERSIONS,   /* drop "model_versions" of models ... */
     API_AFTER_RENAME_MODEL,      /* the model's permissions follow it to msg new_name */
     API_AFTER_DELETE_MODEL,      /* the deleted model's permissions go */
+    API_AFTER_GRANT_DEPLOYMENT,  /* the creator gets MANAGE on the new deployment */
+    API_AFTER_FILTER_DEPLOYMENTS, /* drop "deployments" the caller may not read */
+    API_AFTER_FILTER_DEPLOYMENT_ITEMS, /* with no deployment named: drop the items of
+                                          every top-level array whose "deployment"
+                                          the caller may not read */
+    API_AFTER_DELETE_DEPLOYMENT, /* the deleted deployment's permissions go */
 };
 
 struct api_access {

@@ -32,9 +32,10 @@ static int ping(const struct api_env *env, const struct api_request *req,
 }
 
 const struct api_route api_invocations_routes[] = {
-    {"POST", "/invocations", API_BODY_RAW, invoke, NULL, API_ERRORS_MLFLOW, true},
+    {"POST", "/invocations", API_BODY_RAW, invoke, NULL, API_ERRORS_MLFLOW, true,
+     API_ACCESS(DEPLOYMENT, USE)},
     {"POST", "/deployments/{name}/invocations", API_BODY_RAW, invoke, NULL, API_ERRORS_MLFLOW,
-     true},
+     true, API_ACCESS(DEPLOYMENT, USE)},
     {"GET", "/ping", API_BODY_NONE, ping, NULL, API_ERRORS_MLFLOW, true, API_ACCESS(PUBLIC, NONE)},
     {NULL, NULL, API_BODY_NONE, NULL, NULL},
 };

@@ -353,8 +353,10 @@ static int histograms(const struct api_env *env, const struct api_request *req,
 }
 
 const struct api_route api_monitor_routes[] = {
-    {"GET", "/api/2.0/capstan/monitor/windows/histograms", API_BODY_JSON, histograms, NULL},
+    {"GET", "/api/2.0/capstan/monitor/windows/histograms", API_BODY_JSON, histograms, NULL,
+     API_ACCESS(DEPLOYMENT, READ)},
     {"POST", "/api/2.0/capstan/monitor/drift", API_BODY_JSON, drift, NULL},
-    {"GET", "/api/2.0/capstan/monitor/windows", API_BODY_JSON, windows, NULL},
+    {"GET", "/api/2.0/capstan/monitor/windows", API_BODY_JSON, windows, NULL,
+     API_ACCESS(DEPLOYMENT, READ)},
     {NULL, NULL, API_BODY_JSON, NULL, NULL},
 };

@@ -125,11 +125,13 @@ static int skip(const struct api_env *env, const struct api_request *req,
 }
 
 const struct api_route api_review_routes[] = {
-    {"POST", PREFIX "/rules", API_BODY_JSON, rule_put, NULL},
-    {"GET", PREFIX "/rules", API_BODY_JSON, rule_get, NULL},
-    {"DELETE", PREFIX "/rules", API_BODY_JSON, rule_delete, NULL},
-    {"GET", PREFIX "/queue", API_BODY_JSON, queue, NULL},
-    {"POST", PREFIX "/label", API_BODY_JSON, label, NULL},
-    {"POST", PREFIX "/skip", API_BODY_JSON, skip, NULL},
+    {"POST", PREFIX "/rules", API_BODY_JSON, rule_put, NULL, API_ACCESS(DEPLOYMENT, UPDATE)},
+    {"GET", PREFIX "/rules", API_BODY_JSON, rule_get, NULL,
+     API_ACCESS_AFTER(DEPLOYMENT, READ, FILTER_DEPLOYMENT_ITEMS)},
+    {"DELETE", PREFIX "/rules", API_BODY_JSON, rule_delete, NULL, API_ACCESS(DEPLOYMENT, UPDATE)},
+    {"GET", PREFIX "/queue", API_BODY_JSON, queue, NULL,
+     API_ACCESS_AFTER(DEPLOYMENT, READ, FILTER_DEPLOYMENT_ITEMS)},
+    {"POST", PREFIX "/label", API_BODY_JSON, label, NULL, API_ACCESS(DEPLOYMENT, UPDATE)},
+    {"POST", PREFIX "/skip", API_BODY_JSON, skip, NULL, API_ACCESS(DEPLOYMENT, UPDATE)},
     {NULL, NULL, API_BODY_JSON, NULL, NULL},
 };

@@ -50,8 +50,10 @@ static cJSON *deployment_json(const struct api_env *env, const cJSON *stored)
 }
 
 /* Checks that every model the spec names can be resolved now, so a typo is
- * a 404 at once instead of a deployment that never becomes ready. */
-static int check_refs(const struct api_env *env, const cJSON *spec, struct cap_error *err)
+ * a 404 at once instead of a deployment that never becomes ready; with
+ * --auth, that the caller may read each (serving a model is reading it). */
+static int check_refs(const struct api_env *env, const struct api_request *req,
+                      const cJSON *spec, struct cap_error *err)
 {
     static const char *const keys[] = {"model", "canary", "shadow"};
     struct serve_store_source src = {.store = env->store, .blob = env->blob};
@@ -61,6 +63,8 @@ static int check_refs(const struct api_env *env, const cJSON *spec, struct cap_e
             continue;
         char *n, *a, *ver, *resolved = NULL;
         int rc = serve_parse_ref(v->valuestring, &n, &a, &ver, err);
+        if (rc == 0 && req->user && env->auth)
+            rc = auth_check(env->auth, req->user, AUTH_KIND_MODEL, n, AUTH_NEED_READ, err);
         if (rc == 0)
             rc = serve_store_ops.resolve(&src, n, a, ver, &resolved, err);
         free(n);
@@ -76,14 +80,15 @@ static int check_refs(const struct api_env *env, const cJSON *spec, struct cap_e
     return 0;
 }
 
-static int store_and_answer(const struct api_env *env, const char *name, const cJSON *spec,
-                            bool create, struct api_response *resp, struct cap_error *err)
+static int store_and_answer(const struct api_env *env, const struct api_request *req,
+                            const char *name, const cJSON *spec, bool create,
+                            struct api_response *resp, struct cap_error *err)
 {
     cJSON *canon = NULL;
     int rc = serve_spec_check(spec, &canon, err);
     if (rc < 0)
         return rc;
-    if ((rc = check_refs(env, canon, err)) < 0) {
+    if ((rc = check_refs(env, req, canon, err)) < 0) {
         cJSON_Delete(canon);
         return rc;
     }
@@ -111,7 +116,7 @@ static int dep_create(const struct api_env *env, const struct api_request *req,
         return rc;
     cJSON *spec = cJSON_Duplicate(req->msg, 1);
     cJSON_DeleteItemFromObjectCaseSensitive(spec, "name");
-    rc = store_and_answer(env, name, spec, true, resp, err);
+    rc = store_and_answer(env, req, name, spec, true, resp, err);
     cJSON_Delete(spec);
     return rc;
 }
@@ -174,7 +179,7 @@ static int dep_update(const struct api_env *env, const struct api_request *req,
     /* Dropping the canary drops its weight too. */
     if (!cJSON_GetObjectItemCaseSensitive(spec, "canary"))
         cJSON_DeleteItemFromObjectCaseSensitive(spec, "canary_weight");
-    rc = store_and_answer(env, req->params[0], spec, false, resp, err);
+    rc = store_and_answer(env, req, req->params[0], spec, false, resp, err);
     cJSON_Delete(spec);
     return rc;
 }
@@ -238,7 +243,7 @@ static int dep_move(const struct api_env *env, const struct api_request *req,
         cJSON_ReplaceItemInObjectCaseSensitive(spec, "model", cJSON_CreateString(prev));
         free(prev);
     }
-    rc = store_and_answer(env, name, spec, false, resp, err);
+    rc = store_and_answer(env, req, name, spec, false, resp, err);
     cJSON_Delete(spec);
     return rc;
 }
@@ -418,16 +423,20 @@ static int model_file(const struct api_env *env, const struct api_request *req,
 
 #define D "/api/2.0/capstan/deployments"
 const struct api_route api_serving_routes[] = {
-    {"POST", D, API_BODY_JSON, dep_create, NULL},
-    {"GET", D, API_BODY_JSON, dep_list, NULL},
-    {"GET", D "/{name}", API_BODY_JSON, dep_get, NULL},
-    {"PATCH", D "/{name}", API_BODY_JSON, dep_update, NULL},
-    {"DELETE", D "/{name}", API_BODY_JSON, dep_delete, NULL},
-    {"POST", D "/{name}/promote", API_BODY_JSON, dep_promote, NULL},
-    {"POST", D "/{name}/rollback", API_BODY_JSON, dep_rollback, NULL},
-    {"GET", "/api/2.0/capstan/predictions", API_BODY_JSON, predictions, NULL},
+    {"POST", D, API_BODY_JSON, dep_create, NULL, API_ACCESS_AFTER(USER, NONE, GRANT_DEPLOYMENT)},
+    {"GET", D, API_BODY_JSON, dep_list, NULL, API_ACCESS_AFTER(USER, NONE, FILTER_DEPLOYMENTS)},
+    {"GET", D "/{name}", API_BODY_JSON, dep_get, NULL, API_ACCESS(DEPLOYMENT, READ)},
+    {"PATCH", D "/{name}", API_BODY_JSON, dep_update, NULL, API_ACCESS(DEPLOYMENT, UPDATE)},
+    {"DELETE", D "/{name}", API_BODY_JSON, dep_delete, NULL,
+     API_ACCESS_AFTER(DEPLOYMENT, DELETE, DELETE_DEPLOYMENT)},
+    {"POST", D "/{name}/promote", API_BODY_JSON, dep_promote, NULL, API_ACCESS(DEPLOYMENT, UPDATE)},
+    {"POST", D "/{name}/rollback", API_BODY_JSON, dep_rollback, NULL,
+     API_ACCESS(DEPLOYMENT, UPDATE)},
+    {"GET", "/api/2.0/capstan/predictions", API_BODY_JSON, predictions, NULL,
+     API_ACCESS_AFTER(DEPLOYMENT, READ, FILTER_DEPLOYMENT_ITEMS)},
     {"POST", "/api/2.0/capstan/predictions/log-batch", API_BODY_JSON, predictions_log, NULL},
-    {"GET", "/api/2.0/capstan/model-versions/model-file", API_BODY_JSON, model_file, NULL},
+    {"GET", "/api/2.0/capstan/model-versions/model-file", API_BODY_JSON, model_file, NULL,
+     API_ACCESS(MODEL, READ)},
     {"GET", "/metrics", API_BODY_NONE, metrics_text, NULL, API_ERRORS_MLFLOW, true},
     {NULL, NULL, API_BODY_JSON, NULL, NULL},
 };

@@ -144,7 +144,9 @@ HANDLER(user_delete)
 /* kind's resource field in messages: experiment_id or name. */
 static const char *resource_field(const char *kind)
 {
-    return strcmp(kind, AUTH_KIND_EXPERIMENT) == 0 ? "experiment_id" : "name";
+    return strcmp(kind, AUTH_KIND_EXPERIMENT) == 0   ? "experiment_id"
+           : strcmp(kind, AUTH_KIND_DEPLOYMENT) == 0 ? "deployment"
+                                                     : "name";
 }
 
 /* {"experiment_permission" | "registered_model_permission": {field, "user_id", "permission"}} */
@@ -161,8 +163,9 @@ static int perm_answer(const struct api_env *env, const char *kind, const char *
     cJSON_AddItemToObject(p, "user_id", cJSON_Duplicate(cJSON_GetObjectItem(u, "id"), true));
     cJSON_AddStringToObject(p, "permission", permission);
     cJSON_Delete(u);
-    resp->json = api_wrap(strcmp(kind, AUTH_KIND_EXPERIMENT) == 0 ? "experiment_permission"
-                                                                   : "registered_model_permission",
+    resp->json = api_wrap(strcmp(kind, AUTH_KIND_EXPERIMENT) == 0   ? "experiment_permission"
+                          : strcmp(kind, AUTH_KIND_DEPLOYMENT) == 0 ? "deployment_permission"
+                                                                    : "registered_model_permission",
                           p);
     return 0;
 }
@@ -231,6 +234,7 @@ static int perm_delete(const struct api_env *env, const struct api_request *req,
 
 PERM_HANDLERS(exp_perm, AUTH_KIND_EXPERIMENT)
 PERM_HANDLERS(model_perm, AUTH_KIND_MODEL)
+PERM_HANDLERS(dep_perm, AUTH_KIND_DEPLOYMENT)
 
 /* ---- MLflow 3's per-user grant, revoke and check ---- */
 
@@ -298,20 +302,22 @@ static int token_owner(const struct api_request *req, const char **out, struct c
     return 0;
 }
 
-/* {"token": {"id", "name", "created_at", "expires_at"}, "secret": "capstan_..."}:
+/* {"username"?, "name", "scope"?, "expires_in_days"?} ->
+ * {"token": {"id", "name", "scope", "created_at", "expires_at"}, "secret": "capstan_..."}:
  * the secret is shown this once. */
 HANDLER(token_create)
 {
     NEED_AUTH();
-    const char *owner, *name;
+    const char *owner, *name, *scope = NULL;
     int64_t days = 0;
     int rc = token_owner(req, &owner, err);
     if (rc < 0 || (rc = cap_json_get_str(req->msg, "name", true, &name, err)) < 0 ||
+        (rc = cap_json_get_str(req->msg, "scope", false, &scope, err)) < 0 ||
         (rc = cap_json_get_i64(req->msg, "expires_in_days", false, &days, err)) < 0)
         return rc;
     char *secret = NULL;
     cJSON *t = NULL;
-    if ((rc = auth_token_create(env->auth, owner, name, days, &secret, &t, err)) < 0)
+    if ((rc = auth_token_create(env->auth, owner, name, scope, days, &secret, &t, err)) < 0)
         return rc;
     resp->json = api_wrap("token", t);
     cJSON_AddStringToObject(resp->json, "secret", secret);
@@ -349,6 +355,7 @@ HANDLER(token_delete)
 #define M "/api/2.0/mlflow/registered-models/permissions/"
 #define V3 "/api/3.0/mlflow/users/permissions/"
 #define T "/api/2.0/capstan/tokens/"
+#define DP "/api/2.0/capstan/deployments/permissions/"
 #define J API_BODY_JSON
 #define ACCESS API_ACCESS
 const struct api_route api_auth_routes[] = {
@@ -366,6 +373,10 @@ const struct api_route api_auth_routes[] = {
     {"GET", M "get", J, model_perm_get, NULL, ACCESS(MODEL, MANAGE)},
     {"PATCH", M "update", J, model_perm_update, NULL, ACCESS(MODEL, MANAGE)},
     {"DELETE", M "delete", J, model_perm_delete, NULL, ACCESS(MODEL, MANAGE)},
+    {"POST", DP "create", J, dep_perm_create, NULL, ACCESS(DEPLOYMENT, MANAGE)},
+    {"GET", DP "get", J, dep_perm_get, NULL, ACCESS(DEPLOYMENT, MANAGE)},
+    {"PATCH", DP "update", J, dep_perm_update, NULL, ACCESS(DEPLOYMENT, MANAGE)},
+    {"DELETE", DP "delete", J, dep_perm_delete, NULL, ACCESS(DEPLOYMENT, MANAGE)},
     {"POST", V3 "grant", J, grant, NULL, ACCESS(RESOURCE, MANAGE)},
     {"POST", V3 "revoke", J, revoke, NULL, ACCESS(RESOURCE, MANAGE)},
     {"GET", V3 "get", J, check, NULL, ACCESS(SELF, NONE)},

@@ -311,6 +311,8 @@ int auth_basic(struct auth *a, const char *header, struct auth_user *out, struct
     out->id = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(u, "id"));
     memcpy(out->username, username, (size_t)(colon - buf) + 1);
     out->is_admin = cJSON_IsTrue(cJSON_GetObjectItem(u, "is_admin"));
+    out->scope = AUTH_TOKEN_WRITE; /* a password may do all its user may */
+    out->deployment[0] = '\0';
     cJSON_Delete(u);
     return 0;
 }
@@ -348,13 +350,44 @@ char *auth_internal_token(struct auth *a)
     return tok;
 }
 
-int auth_token_create(struct auth *a, const char *username, const char *name,
+int auth_scope_parse(const char *text, struct auth_user *u, struct cap_error *err)
+{
+    static const char infer[] = "infer:";
+    u->deployment[0] = '\0';
+    if (text && strcmp(text, "write") == 0) {
+        u->scope = AUTH_TOKEN_WRITE;
+        return 0;
+    }
+    if (text && strcmp(text, "read") == 0) {
+        u->scope = AUTH_TOKEN_READ;
+        return 0;
+    }
+    if (!text || strncmp(text, infer, sizeof infer - 1) != 0)
+        return cap_err(err, CAP_EINVAL,
+                       "Invalid value for parameter 'scope': '%.64s'; expected 'write', 'read' "
+                       "or 'infer:<deployment>'",
+                       text ? text : "");
+    const char *dep = text + sizeof infer - 1;
+    struct cap_error e = {0};
+    if (store_deployment_name_check(dep, &e) < 0)
+        return cap_err(err, CAP_EINVAL, "Invalid value for parameter 'scope': %s", e.msg);
+    u->scope = AUTH_TOKEN_INFER;
+    memcpy(u->deployment, dep, strlen(dep) + 1);
+    return 0;
+}
+
+int auth_token_create(struct auth *a, const char *username, const char *name, const char *scope,
                       int64_t expires_in_days, char **secret, cJSON **out, struct cap_error *err)
 {
     *secret = NULL;
+    struct auth_user parsed;
+    if (!scope)
+        scope = "write";
     if (!name || !*name || strlen(name) > 200)
         return cap_err(err, CAP_EINVAL,
                        "Invalid value for parameter 'name': expected 1 to 200 characters");
+    if (auth_scope_parse(scope, &parsed, err) < 0)
+        return -err->code;
     if (expires_in_days < 0 || expires_in_days > 3650)
         return cap_err(err, CAP_EINVAL,
                        "Invalid value for parameter 'expires_in_days': expected 0 (never) to "
@@ -366,7 +399,7 @@ int auth_token_create(struct auth *a, const char *username, const char *name,
     token_hash(tok, hex);
     int64_t now = cap_now_ms(), id = 0;
     int64_t expires = expires_in_days ? now + expires_in_days * 86400000LL : 0;
-    int rc = store_auth_token_create(a->st, username, name, hex, now, expires, &id, err);
+    int rc = store_auth_token_create(a->st, username, name, hex, scope, now, expires, &id, err);
     if (rc < 0) {
         sodium_memzero(tok, plen + b64);
         free(tok);
@@ -376,6 +409,7 @@ int auth_token_create(struct auth *a, const char *username, const char *name,
         *out = cJSON_CreateObject();
         cJSON_AddNumberToObject(*out, "id", (double)id);
         cJSON_AddStringToObject(*out, "name", name);
+        cJSON_AddStringToObject(*out, "scope", scope);
         cJSON_AddNumberToObject(*out, "created_at", (double)now);
         cJSON_AddNumberToObject(*out, "expires_at", (double)expires);
     }
@@ -429,8 +463,12 @@ static int auth_bearer(struct auth *a, const char *token, struct auth_user *out,
     out->id = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(u, "id"));
     memcpy(out->username, name, strlen(name) + 1);
     out->is_admin = cJSON_IsTrue(cJSON_GetObjectItem(u, "is_admin"));
+    /* a scope the store holds was parsed when the token was made; one that
+     * no longer parses (edited by hand) signs nobody in */
+    struct cap_error e2 = {0};
+    int rc = auth_scope_parse(cJSON_GetStringValue(cJSON_GetObjectItem(u, "scope")), out, &e2);
     cJSON_Delete(u);
-    return 0;
+    return rc < 0 ? unauth(err) : 0;
 }
 
 int auth_header(struct auth *a, const char *header, struct auth_user *out, struct cap_error *err)
@@ -472,7 +510,9 @@ int auth_check(struct auth *a, const struct auth_user *u, const char *kind, cons
     static const char *const verbs[] = {"use", "read", "use", "update", "delete", "manage"};
     return cap_err(err, CAP_EPERM, "Permission denied: user '%.200s' may not %s %s '%.200s'",
                    u->username, verbs[need],
-                   strcmp(kind, AUTH_KIND_EXPERIMENT) == 0 ? "experiment" : "registered model",
+                   strcmp(kind, AUTH_KIND_EXPERIMENT) == 0 ? "experiment"
+                   : strcmp(kind, AUTH_KIND_MODEL) == 0    ? "registered model"
+                                                           : "deployment",
                    resource);
 }
 

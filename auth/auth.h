@@ -41,6 +41,7 @@ bool auth_perm_allows(const struct auth_perm *p, enum auth_need need);
 /* Resource kinds, as the store and MLflow's unified API name them. */
 #define AUTH_KIND_EXPERIMENT "experiment"
 #define AUTH_KIND_MODEL "registered_model"
+#define AUTH_KIND_DEPLOYMENT "deployment"  /* Capstan's: a deployment, by name */
 
 struct auth_config {
     const char *admin_username;      /* created at start when missing; may be NULL */
@@ -57,12 +58,31 @@ int auth_open(struct store *st, const struct auth_config *cfg, struct auth **out
               struct cap_error *err);
 void auth_close(struct auth *a);
 
+/* What a sign-in may do of what its user may (`capstan token create
+ * --scope`): a password, and a token made without a scope, may do all of
+ * it ("write"); a "read" token only reads; an "infer:<deployment>" token
+ * only calls that deployment's inference routes. api/access.c says which
+ * routes each allows. */
+enum auth_token_scope {
+    AUTH_TOKEN_WRITE = 0,
+    AUTH_TOKEN_READ,
+    AUTH_TOKEN_INFER,
+};
+#define AUTH_DEPLOYMENT_MAX 128    /* store_deployment_name_check's limit */
+
 /* The signed-in user of a request. */
 struct auth_user {
     int64_t id;
     char username[256];
     bool is_admin;
+    enum auth_token_scope scope;
+    char deployment[AUTH_DEPLOYMENT_MAX + 1]; /* AUTH_TOKEN_INFER's deployment */
 };
+
+/* A scope's text, "write", "read" or "infer:<deployment>" (a deployment
+ * name by the store's rule), into u->scope and u->deployment; else
+ * CAP_EINVAL naming what was expected. */
+int auth_scope_parse(const char *text, struct auth_user *u, struct cap_error *err);
 
 /* Failed sign-ins: after AUTH_LOCK_AFTER in a row for one username, its
  * next attempts within AUTH_LOCK_SECONDS of the last failure are refused
@@ -83,9 +103,10 @@ int auth_basic(struct auth *a, const char *header, struct auth_user *out, struct
  * keeps its BLAKE2b hash (a fast hash is enough for a random secret of
  * that size: there is nothing to guess). */
 #define AUTH_TOKEN_PREFIX "capstan_"
-/* *secret (malloc'd): the token; out: {"id", "name", "created_at", "expires_at"}.
+/* *secret (malloc'd): the token; out: {"id", "name", "scope", "created_at",
+ * "expires_at"}. scope: auth_scope_parse's text (NULL: "write");
  * expires_in_days 0: never. */
-int auth_token_create(struct auth *a, const char *username, const char *name,
+int auth_token_create(struct auth *a, const char *username, const char *name, const char *scope,
                       int64_t expires_in_days, char **secret, cJSON **out, struct cap_error *err);
 int auth_token_list(struct auth *a, const char *username, cJSON **out, struct cap_error *err);
 int auth_token_delete(struct auth *a, const char *username, int64_t id, struct cap_error *err);

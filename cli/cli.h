@@ -118,6 +118,7 @@ int cmd_runs(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
 int cmd_monitor_baseline(int argc, char **argv); /* cmd_monitor_baseline.c */
 int cmd_feedback(int argc, char **argv);

@@ -22,6 +22,7 @@ static void usage(FILE *f)
           "  review         the human review queue: review list, label, export\n"
           "  data           datasets by content: data add, ls, log, show, get, diff, rm, gc\n"
           "  pipeline       DVC pipelines (dvc.yaml): run, status, dag, show, export, schedule\n"
+          "  token          access tokens for machines (--auth): token create, list, revoke\n"
           "  version        print the version\n\n"
           "Run 'capstan <command> --help' for a command's options.\n",
           f);
@@ -66,6 +67,8 @@ int main(int argc, char **argv)
         return cmd_data(argc, argv);
     if (strcmp(cmd, "pipeline") == 0)
         return cmd_pipeline(argc, argv);
+    if (strcmp(cmd, "token") == 0)
+        return cmd_token(argc, argv);
     fprintf(stderr, "capstan: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -765,6 +765,18 @@ static uint64_t next_random(void)
     return x;
 }
 
+char *serve_default_name(struct serve *s)
+{
+    char *name = NULL;
+    pthread_rwlock_rdlock(&s->tab_mu);
+    if (s->cfg.default_deployment)
+        name = cap_xstrdup(s->cfg.default_deployment);
+    else if (s->ndeps == 1)
+        name = cap_xstrdup(s->deps[0]->name);
+    pthread_rwlock_unlock(&s->tab_mu);
+    return name;
+}
+
 int serve_acquire(struct serve *s, const char *deployment, const char *version,
                   serve_header_fn header, void *header_cls, struct serve_handle **out,
                   struct cap_error *err)

@@ -74,6 +74,10 @@ struct serve_handle;
 /* Looks up a request header by name (case-insensitive), NULL when absent. */
 typedef const char *(*serve_header_fn)(void *cls, const char *name);
 
+/* The deployment that serve_acquire picks for NULL at this moment (the
+ * configured default, else the only one), or NULL when there is none to
+ * pick (malloc'd). */
+char *serve_default_name(struct serve *s);
 /* Picks the model for one request: deployment NULL = the default one;
  * version pins one of the deployment's loaded versions (OIP
  * /versions/{v}); when the deployment routes on a sticky header, header()

@@ -248,10 +248,11 @@ static int check_query(const struct store_query *q, struct cap_error *err)
 
 static int check_auth_kind(const char *kind, struct cap_error *err)
 {
-    if (!kind || (strcmp(kind, "experiment") != 0 && strcmp(kind, "registered_model") != 0))
+    if (!kind || (strcmp(kind, "experiment") != 0 && strcmp(kind, "registered_model") != 0 &&
+                  strcmp(kind, "deployment") != 0))
         return cap_err(err, CAP_EINVAL,
-                       "Invalid resource type '%.64s': expected 'experiment' or "
-                       "'registered_model'",
+                       "Invalid resource type '%.64s': expected 'experiment', "
+                       "'registered_model' or 'deployment'",
                        kind ? kind : "(null)");
     return 0;
 }
@@ -400,7 +401,7 @@ static int check_plain_name(const char *name, const char *what, struct cap_error
     return 0;
 }
 
-static int check_deployment_name(const char *name, struct cap_error *err)
+int store_deployment_name_check(const char *name, struct cap_error *err)
 {
     return check_plain_name(name, "Deployment", err);
 }
@@ -422,7 +423,7 @@ static int check_labels(const struct store_label *l, size_t n, struct cap_error 
 {
     NEED(l, "labels");
     for (size_t i = 0; i < n; i++) {
-        CHECK(check_deployment_name(l[i].deployment, err));
+        CHECK(store_deployment_name_check(l[i].deployment, err));
         NEED(l[i].request_id, "request_id");
         NEED(l[i].source, "source");
         NEED(l[i].model_version, "model_version");
@@ -443,7 +444,7 @@ static int check_max_results(int max_results, struct cap_error *err)
 static int check_windows(const struct store_window *w, size_t n, struct cap_error *err)
 {
     for (size_t i = 0; i < n; i++) {
-        CHECK(check_deployment_name(w[i].deployment, err));
+        CHECK(store_deployment_name_check(w[i].deployment, err));
         NEED(w[i].result_json, "result_json");
         if (w[i].width_s <= 0 || w[i].end_ms <= w[i].start_ms || w[i].nrows < 0)
             return cap_err(err, CAP_EINVAL,
@@ -458,7 +459,7 @@ static int check_alert_changes(const struct store_alert_change *ch, size_t n,
 {
     NEED(ch, "changes");
     for (size_t i = 0; i < n; i++) {
-        CHECK(check_deployment_name(ch[i].deployment, err));
+        CHECK(store_deployment_name_check(ch[i].deployment, err));
         NEED(ch[i].rule, "rule");
         NEED(ch[i].rule_json, "rule_json");
         if (ch[i].window_id < 0 || ch[i].streak < 0)

@@ -187,6 +187,12 @@ struct store_model_version_create {
 int store_stage_check(const char *stage, const char **canonical, struct cap_error *err);
 
 /* ---- serving: deployments and the prediction log ---- */
+/* The deployment name rule: letters, digits, '-', '_', '.' (not first), 1
+ * to 128 characters; else -CAP_EINVAL naming the name and the rule. Its
+ * one owner: the store's operations check it, and so does auth/ for a
+ * token's infer:<deployment> scope. */
+int store_deployment_name_check(const char *name, struct cap_error *err);
+
 /* One served request as the prediction log keeps it. */
 struct store_prediction {
     int64_t timestamp_ms;

@@ -488,6 +488,10 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  name TEXT PRIMARY KEY,"
     "  holder TEXT NOT NULL,"
     "  expires_ms INTEGER NOT NULL);",
+    /* 14: what a token may do (auth/'s token scopes): 'write' (all its
+     * user may), 'read', or 'infer:<deployment>'. Older tokens keep
+     * everything their user may, as they did. */
+    "ALTER TABLE auth_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'write';",
 };
 
 /* Steps of a migration that SQL cannot express, run after its SQL in the

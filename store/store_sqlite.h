@@ -173,7 +173,7 @@ char *store_sq_random_name(void);
 #undef STORE_SELF
 
 /* ---- store_schema.c ---- */
-#define STORE_SCHEMA_VERSION 13
+#define STORE_SCHEMA_VERSION 14
 int store_sq_migrate(struct sq_conn *c, const char *artifact_prefix, struct cap_error *err);
 
 /* ---- store_sqlite_predictions.c: the prediction log ---- */

@@ -339,7 +339,7 @@ int store_sq_auth_perm_move(void *impl, const char *kind, const char *resource,
 /* ---- access tokens (migration 12) ---- */
 
 struct tok_job {
-    const char *username, *name, *hash;
+    const char *username, *name, *hash, *scope;
     int64_t created_at, expires_at, id;
     cJSON *out;
 };
@@ -353,10 +353,10 @@ static int job_token_create(struct sq *s, struct sq_conn *c, void *arg, struct c
         return -err->code;
     struct sq_stmt *st = store_sq_stmt_bind(
         c,
-        "INSERT INTO auth_tokens(user_id, name, token_hash, created_at, expires_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        "INSERT INTO auth_tokens(user_id, name, token_hash, created_at, expires_at, scope) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
         SQ_ARGS(SQ_INT(uid), SQ_TEXT(a->name), SQ_TEXT(a->hash), SQ_INT(a->created_at),
-                SQ_INT(a->expires_at)),
+                SQ_INT(a->expires_at), SQ_TEXT(a->scope)),
         err);
     if (!st)
         return -CAP_EINTERNAL;
@@ -371,10 +371,10 @@ static int job_token_create(struct sq *s, struct sq_conn *c, void *arg, struct c
 }
 
 int store_sq_auth_token_create(void *impl, const char *username, const char *name,
-                               const char *token_hash, int64_t created_at, int64_t expires_at,
-                               int64_t *id, struct cap_error *err)
+                               const char *token_hash, const char *scope, int64_t created_at,
+                               int64_t expires_at, int64_t *id, struct cap_error *err)
 {
-    struct tok_job a = {.username = username, .name = name, .hash = token_hash,
+    struct tok_job a = {.username = username, .name = name, .hash = token_hash, .scope = scope,
                         .created_at = created_at, .expires_at = expires_at};
     int rc = store_sq_write(impl, job_token_create, &a, err);
     *id = a.id;
@@ -387,7 +387,8 @@ static int job_token_find(struct sq *s, struct sq_conn *c, void *arg, struct cap
     struct tok_job *a = arg;
     struct sq_stmt *st = store_sq_stmt_bind(
         c,
-        "SELECT u.id, u.username, u.is_admin, t.expires_at FROM auth_tokens t JOIN auth_users u "
+        "SELECT u.id, u.username, u.is_admin, t.expires_at, t.scope FROM auth_tokens t "
+        "JOIN auth_users u "
         "ON u.id = t.user_id WHERE t.token_hash = ?1",
         SQ_ARGS(SQ_TEXT(a->hash)), err);
     if (!st)
@@ -399,6 +400,7 @@ static int job_token_find(struct sq *s, struct sq_conn *c, void *arg, struct cap
         cJSON_AddStringToObject(a->out, "username", store_sq_col_text(st, 1));
         cJSON_AddBoolToObject(a->out, "is_admin", sq_col_int(st, 2) != 0);
         cJSON_AddNumberToObject(a->out, "expires_at", (double)sq_col_int(st, 3));
+        cJSON_AddStringToObject(a->out, "scope", store_sq_col_text(st, 4));
     } else if (step == SQ_DONE) {
         rc = cap_err(err, CAP_ENOTFOUND, "No such token");
     } else {
@@ -426,7 +428,7 @@ static int job_token_list(struct sq *s, struct sq_conn *c, void *arg, struct cap
     if (!uid)
         return -err->code;
     struct sq_stmt *st = store_sq_stmt_bind(
-        c, "SELECT id, name, created_at, expires_at FROM auth_tokens WHERE user_id = ?1 "
+        c, "SELECT id, name, created_at, expires_at, scope FROM auth_tokens WHERE user_id = ?1 "
            "ORDER BY id",
         SQ_ARGS(SQ_INT(uid)), err);
     if (!st)
@@ -437,6 +439,7 @@ static int job_token_list(struct sq *s, struct sq_conn *c, void *arg, struct cap
         cJSON *t = cJSON_CreateObject();
         cJSON_AddNumberToObject(t, "id", (double)sq_col_int(st, 0));
         cJSON_AddStringToObject(t, "name", store_sq_col_text(st, 1));
+        cJSON_AddStringToObject(t, "scope", store_sq_col_text(st, 4));
         cJSON_AddNumberToObject(t, "created_at", (double)sq_col_int(st, 2));
         cJSON_AddNumberToObject(t, "expires_at", (double)sq_col_int(st, 3));
         cJSON_AddItemToArray(a->out, t);

@@ -147,6 +147,47 @@ static void test_permissions(void **state)
     auth_close(a);
 }
 
+/* A token's scope comes back with its user at every sign-in. */
+static void test_token_scopes(void **state)
+{
+    struct fixture_store *f = *state;
+    struct auth *a = open_auth(f->st);
+    struct cap_error err = {0};
+    assert_int_equal(auth_user_create(a, "eve", "pw-eve-1", false, NULL, &err), 0);
+    static const struct {
+        const char *text;
+        enum auth_token_scope scope;
+        const char *deployment;
+    } cases[] = {{"read", AUTH_TOKEN_READ, ""},
+                 {"write", AUTH_TOKEN_WRITE, ""},
+                 {"infer:fraud-v2.prod", AUTH_TOKEN_INFER, "fraud-v2.prod"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *secret = NULL, h[256];
+        cJSON *t = NULL;
+        assert_int_equal(auth_token_create(a, "eve", "t", cases[i].text, 30, &secret, &t, &err),
+                         0);
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(t, "scope")),
+                            cases[i].text);
+        assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(t, "expires_at")) >
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(t, "created_at")));
+        cJSON_Delete(t);
+        snprintf(h, sizeof h, "Bearer %s", secret);
+        struct auth_user u;
+        memset(&u, 0x5a, sizeof u); /* nothing left over from before */
+        assert_int_equal(auth_header(a, h, &u, &err), 0);
+        assert_int_equal(u.scope, cases[i].scope);
+        assert_string_equal(u.deployment, cases[i].deployment);
+        free(secret);
+    }
+    cJSON *list = NULL;
+    assert_int_equal(auth_token_list(a, "eve", &list, &err), 0);
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 2), "scope")),
+        "infer:fraud-v2.prod");
+    cJSON_Delete(list);
+    auth_close(a);
+}
+
 static void test_tokens(void **state)
 {
     struct fixture_store *f = *state;
@@ -155,7 +196,7 @@ static void test_tokens(void **state)
     char *secret = NULL;
     cJSON *t = NULL;
     assert_int_equal(auth_user_create(a, "dan", "pw-dan-1", false, NULL, &err), 0);
-    assert_int_equal(auth_token_create(a, "dan", "ci", 0, &secret, &t, &err), 0);
+    assert_int_equal(auth_token_create(a, "dan", "ci", NULL, 0, &secret, &t, &err), 0);
     assert_true(strncmp(secret, AUTH_TOKEN_PREFIX, strlen(AUTH_TOKEN_PREFIX)) == 0);
     int64_t id = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(t, "id"));
     cJSON_Delete(t);
@@ -165,14 +206,23 @@ static void test_tokens(void **state)
     assert_int_equal(auth_header(a, h, &u, &err), 0);
     assert_string_equal(u.username, "dan");
     assert_false(u.is_admin);
+    assert_int_equal(u.scope, AUTH_TOKEN_WRITE); /* no scope: all the user may */
     h[strlen(h) - 1] ^= 1; /* one character off */
     assert_int_equal(auth_header(a, h, &u, &err), -CAP_EUNAUTH);
     assert_int_equal(auth_header(a, "Bearer ", &u, &err), -CAP_EUNAUTH);
     assert_int_equal(auth_header(a, "Bearer capstan_", &u, &err), -CAP_EUNAUTH);
     char *none = (char *)"unset";
-    assert_int_equal(auth_token_create(a, "dan", "", 0, &none, NULL, &err), -CAP_EINVAL);
-    assert_int_equal(auth_token_create(a, "dan", "x", -1, &none, NULL, &err), -CAP_EINVAL);
-    assert_int_equal(auth_token_create(a, "nobody", "x", 0, &none, NULL, &err), -CAP_ENOTFOUND);
+    assert_int_equal(auth_token_create(a, "dan", "", NULL, 0, &none, NULL, &err), -CAP_EINVAL);
+    assert_int_equal(auth_token_create(a, "dan", "x", NULL, -1, &none, NULL, &err), -CAP_EINVAL);
+    assert_int_equal(auth_token_create(a, "nobody", "x", NULL, 0, &none, NULL, &err),
+                     -CAP_ENOTFOUND);
+    static const char *const bad_scopes[] = {"", "admin", "READ", "infer:", "infer:.x",
+                                             "infer:a/b", "infer:a b"};
+    for (size_t i = 0; i < sizeof bad_scopes / sizeof *bad_scopes; i++) {
+        assert_int_equal(auth_token_create(a, "dan", "x", bad_scopes[i], 0, &none, NULL, &err),
+                         -CAP_EINVAL);
+        assert_non_null(strstr(err.msg, "scope"));
+    }
     assert_null(none);
     /* an expired token: stored (as its BLAKE2b-256 hex, the rule auth.c
      * keeps) with an expiry in the past */
@@ -182,7 +232,7 @@ static void test_tokens(void **state)
     crypto_generichash(d, sizeof d, (const unsigned char *)old, strlen(old), NULL, 0);
     sodium_bin2hex(hex, sizeof hex, d, sizeof d);
     int64_t oid = 0;
-    assert_int_equal(store_auth_token_create(f->st, "dan", "old", hex, 1, 2, &oid, &err), 0);
+    assert_int_equal(store_auth_token_create(f->st, "dan", "old", hex, "write", 1, 2, &oid, &err), 0);
     snprintf(h, sizeof h, "Bearer %s", old);
     assert_int_equal(auth_header(a, h, &u, &err), -CAP_EUNAUTH);
     cJSON *list = NULL;
@@ -237,6 +287,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_basic_credentials, setup, teardown),
         cmocka_unit_test_setup_teardown(test_permissions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_scopes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_plain_password_on_disk, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

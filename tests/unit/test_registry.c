@@ -1035,7 +1035,7 @@ static void test_reopen(void **state)
     cJSON *before = get_model(f->st, "p");
     store_close(f->st);
     f->st = NULL;
-    assert_int_equal(query_int(f->db, "SELECT max(version) FROM schema_version"), 13);
+    assert_int_equal(query_int(f->db, "SELECT max(version) FROM schema_version"), 14);
 
     for (int round = 0; round < 2; round++) {
         f->st = fixture_store_open(f->db);

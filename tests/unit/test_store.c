@@ -1322,8 +1322,8 @@ static void test_reopen_and_migrations(void **state)
     snprintf(wal, sizeof wal, "%s-wal", f->db);
     struct stat sb;
     assert_true(stat(wal, &sb) != 0 || sb.st_size == 0);
-    assert_int_equal(query_int(f->db, "SELECT count(*) FROM schema_version"), 13);
-    assert_int_equal(query_int(f->db, "SELECT max(version) FROM schema_version"), 13);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM schema_version"), 14);
+    assert_int_equal(query_int(f->db, "SELECT max(version) FROM schema_version"), 14);
     assert_string_equal(query_text(f->db, "PRAGMA journal_mode"), "wal");
 
     for (int round = 0; round < 2; round++) {
@@ -1339,7 +1339,7 @@ static void test_reopen_and_migrations(void **state)
         store_close(f->st);
         f->st = NULL;
         /* migrations ran once: still every version once, one default experiment */
-        assert_int_equal(query_int(f->db, "SELECT count(*) FROM schema_version"), 13);
+        assert_int_equal(query_int(f->db, "SELECT count(*) FROM schema_version"), 14);
         assert_int_equal(query_int(f->db, "SELECT count(*) FROM experiments WHERE name = "
                                           "'Default'"),
                          1);
