@@ -349,7 +349,7 @@ void api_access_after(const struct api_env *env, const struct api_route *route,
     case API_AFTER_DELETE_DEPLOYMENT: {
         struct cap_error err = {0};
         if (req->params[0] &&
-            store_auth_perm_move(env->store, AUTH_KIND_DEPLOYMENT, req->params[0], NULL, &err) < 0)
+            auth_move(env->auth, AUTH_KIND_DEPLOYMENT, req->params[0], NULL, &err) < 0)
             cap_log(CAP_LOG_WARN, "auth: removing the permissions of deployment '%s': %s",
                     req->params[0], err.msg);
         return;
@@ -362,7 +362,7 @@ void api_access_after(const struct api_env *env, const struct api_route *route,
                              : NULL;
         struct cap_error err = {0};
         if (name && (to || route->access.after == API_AFTER_DELETE_MODEL) &&
-            store_auth_perm_move(env->store, AUTH_KIND_MODEL, name, to, &err) < 0)
+            auth_move(env->auth, AUTH_KIND_MODEL, name, to, &err) < 0)
             cap_log(CAP_LOG_WARN, "auth: moving the permissions of registered model '%s': %s",
                     name, err.msg);
         return;

@@ -12,6 +12,7 @@
  * so the entry no longer matches. Neither the password nor an unkeyed
  * digest of it is ever kept. */
 #include "auth/auth.h"
+#include "auth/auth_cache.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -63,6 +64,7 @@ struct auth {
     struct cache_entry cache[CACHE_SLOTS];
     char internal_hash[2 * 32 + 1]; /* the process's own token (auth_internal_token), or "" */
     struct fail_entry fails[FAIL_SLOTS];
+    struct auth_cache *reads;       /* tokens and stored permissions (auth_cache.c) */
 };
 
 const struct auth_perm *auth_perm_find(const char *name)
@@ -161,12 +163,16 @@ int auth_user_set_password(struct auth *a, const char *username, const char *pas
 int auth_user_set_admin(struct auth *a, const char *username, bool is_admin,
                         struct cap_error *err)
 {
-    return store_auth_user_update(a->st, username, NULL, is_admin ? 1 : 0, err);
+    int rc = store_auth_user_update(a->st, username, NULL, is_admin ? 1 : 0, err);
+    auth_cache_bump(a->reads);
+    return rc;
 }
 
 int auth_user_delete(struct auth *a, const char *username, struct cap_error *err)
 {
-    return store_auth_user_delete(a->st, username, err);
+    int rc = store_auth_user_delete(a->st, username, err);
+    auth_cache_bump(a->reads);
+    return rc;
 }
 
 /* Whether password matches the stored hash, through the cache (top). */
@@ -424,7 +430,33 @@ int auth_token_list(struct auth *a, const char *username, cJSON **out, struct ca
 
 int auth_token_delete(struct auth *a, const char *username, int64_t id, struct cap_error *err)
 {
-    return store_auth_token_delete(a->st, username, id, err);
+    int rc = store_auth_token_delete(a->st, username, id, err);
+    auth_cache_bump(a->reads);
+    return rc;
+}
+
+/* The token's user from the store (its hash hex): CAP_ENOTFOUND when none
+ * (or its stored scope no longer parses: edited by hand). */
+static int token_read(struct auth *a, const char *hex, struct auth_user *out, int64_t *expires,
+                      struct cap_error *err)
+{
+    cJSON *u = NULL;
+    int rc = store_auth_token_find(a->st, hex, &u, err);
+    if (rc < 0)
+        return rc;
+    *expires = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(u, "expires_at"));
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(u, "username"));
+    struct cap_error e = {0};
+    if (!name || strlen(name) >= sizeof out->username ||
+        auth_scope_parse(cJSON_GetStringValue(cJSON_GetObjectItem(u, "scope")), out, &e) < 0) {
+        cJSON_Delete(u);
+        return cap_err(err, CAP_ENOTFOUND, "No such token");
+    }
+    out->id = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(u, "id"));
+    memcpy(out->username, name, strlen(name) + 1);
+    out->is_admin = cJSON_IsTrue(cJSON_GetObjectItem(u, "is_admin"));
+    cJSON_Delete(u);
+    return 0;
 }
 
 static int auth_bearer(struct auth *a, const char *token, struct auth_user *out,
@@ -445,30 +477,22 @@ static int auth_bearer(struct auth *a, const char *token, struct auth_user *out,
         memcpy(out->username, AUTH_INTERNAL_USER, sizeof AUTH_INTERNAL_USER);
         return 0;
     }
-    cJSON *u = NULL;
-    struct cap_error e = {0};
-    if (store_auth_token_find(a->st, hex, &u, &e) < 0) {
-        if (e.code != CAP_ENOTFOUND) {
-            cap_err(err, e.code, "%s", e.msg);
-            return -e.code;
+    int64_t expires = 0;
+    if (!auth_cache_token_get(a->reads, hex, out, &expires)) {
+        uint64_t gen = auth_cache_gen(a->reads);
+        struct cap_error e = {0};
+        if (token_read(a, hex, out, &expires, &e) < 0) {
+            if (e.code != CAP_ENOTFOUND) {
+                cap_err(err, e.code, "%s", e.msg);
+                return -e.code;
+            }
+            return unauth(err);
         }
-        return unauth(err);
+        auth_cache_token_put(a->reads, hex, out, expires, gen);
     }
-    int64_t expires = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(u, "expires_at"));
-    const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(u, "username"));
-    if ((expires && expires <= cap_now_ms()) || !name || strlen(name) >= sizeof out->username) {
-        cJSON_Delete(u);
+    if (expires && expires <= cap_now_ms())
         return unauth(err);
-    }
-    out->id = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(u, "id"));
-    memcpy(out->username, name, strlen(name) + 1);
-    out->is_admin = cJSON_IsTrue(cJSON_GetObjectItem(u, "is_admin"));
-    /* a scope the store holds was parsed when the token was made; one that
-     * no longer parses (edited by hand) signs nobody in */
-    struct cap_error e2 = {0};
-    int rc = auth_scope_parse(cJSON_GetStringValue(cJSON_GetObjectItem(u, "scope")), out, &e2);
-    cJSON_Delete(u);
-    return rc < 0 ? unauth(err) : 0;
+    return 0;
 }
 
 int auth_header(struct auth *a, const char *header, struct auth_user *out, struct cap_error *err)
@@ -485,15 +509,20 @@ int auth_permission(struct auth *a, const struct auth_user *u, const char *kind,
         *out = manage;
         return 0;
     }
-    char *name = NULL;
-    struct cap_error e = {0};
-    int rc = store_auth_perm_get(a->st, kind, resource, u->username, &name, &e);
-    if (rc < 0 && e.code != CAP_ENOTFOUND) {
-        cap_err(err, e.code, "%s", e.msg);
-        return -e.code;
+    const struct auth_perm *p = NULL;
+    if (!auth_cache_perm_get(a->reads, kind, resource, u->username, &p)) {
+        uint64_t gen = auth_cache_gen(a->reads);
+        char *name = NULL;
+        struct cap_error e = {0};
+        int rc = store_auth_perm_get(a->st, kind, resource, u->username, &name, &e);
+        if (rc < 0 && e.code != CAP_ENOTFOUND) {
+            cap_err(err, e.code, "%s", e.msg);
+            return -e.code;
+        }
+        p = rc == 0 ? auth_perm_find(name) : NULL;
+        free(name);
+        auth_cache_perm_put(a->reads, kind, resource, u->username, p, gen);
     }
-    const struct auth_perm *p = rc == 0 ? auth_perm_find(name) : NULL;
-    free(name);
     *out = p ? p : a->def;
     return 0;
 }
@@ -522,7 +551,9 @@ int auth_grant(struct auth *a, const char *kind, const char *resource, const cha
     int rc = check_perm_name(permission, err);
     if (rc < 0)
         return rc;
-    return store_auth_perm_set(a->st, kind, resource, username, permission, mode, err);
+    rc = store_auth_perm_set(a->st, kind, resource, username, permission, mode, err);
+    auth_cache_bump(a->reads);
+    return rc;
 }
 
 int auth_grant_get(struct auth *a, const char *kind, const char *resource, const char *username,
@@ -534,7 +565,17 @@ int auth_grant_get(struct auth *a, const char *kind, const char *resource, const
 int auth_revoke(struct auth *a, const char *kind, const char *resource, const char *username,
                 struct cap_error *err)
 {
-    return store_auth_perm_delete(a->st, kind, resource, username, err);
+    int rc = store_auth_perm_delete(a->st, kind, resource, username, err);
+    auth_cache_bump(a->reads);
+    return rc;
+}
+
+int auth_move(struct auth *a, const char *kind, const char *resource, const char *to,
+              struct cap_error *err)
+{
+    int rc = store_auth_perm_move(a->st, kind, resource, to, err);
+    auth_cache_bump(a->reads);
+    return rc;
 }
 
 int auth_view_open(struct auth *a, const struct auth_user *u, const char *kind,
@@ -612,6 +653,7 @@ int auth_open(struct store *st, const struct auth_config *cfg, struct auth **out
     a->def = def;
     randombytes_buf(a->key, sizeof a->key);
     pthread_mutex_init(&a->mu, NULL);
+    a->reads = auth_cache_new();
     int rc = bootstrap(a, cfg, err);
     if (rc < 0) {
         auth_close(a);
@@ -626,6 +668,7 @@ void auth_close(struct auth *a)
     if (!a)
         return;
     pthread_mutex_destroy(&a->mu);
+    auth_cache_free(a->reads);
     sodium_memzero(a, sizeof *a);
     free(a);
 }

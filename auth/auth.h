@@ -134,7 +134,10 @@ int auth_password_ok(struct auth *a, const char *username, const char *password,
                      struct cap_error *err);
 
 /* The user's permission on (kind, resource): MANAGE for admins, else the
- * stored one, else the default. */
+ * stored one, else the default. Tokens and stored permissions are read
+ * through a cache (auth_cache.h): a change made through this process
+ * counts at once, one made by another server sharing the database within
+ * AUTH_CACHE_MS (1 s). */
 int auth_permission(struct auth *a, const struct auth_user *u, const char *kind,
                     const char *resource, const struct auth_perm **out, struct cap_error *err);
 /* 0 when u may do need on (kind, resource), else CAP_EPERM naming what. */
@@ -150,6 +153,10 @@ int auth_grant_get(struct auth *a, const char *kind, const char *resource, const
                    char **out, struct cap_error *err);
 int auth_revoke(struct auth *a, const char *kind, const char *resource, const char *username,
                 struct cap_error *err);
+/* A resource's stored permissions follow it to a new name (to), or go with
+ * it (to NULL): a registered model renamed or deleted, a deployment deleted. */
+int auth_move(struct auth *a, const char *kind, const char *resource, const char *to,
+              struct cap_error *err);
 
 /* What one user may read of one kind, for filtering a search's answer. */
 struct auth_view {

@@ -16,6 +16,9 @@ wait in epoll and cost nothing; the load generator and every server share the sa
   oip_nolog the OIP route of a deployment with the prediction log off ({"log": {"sample": 0}};
             Capstan's default logs every request); both variants live on a second Capstan
             server so that the first keeps exactly one deployment (and a plain /invocations)
+  oip_token the OIP route of a third Capstan server started with --auth, each request carrying
+            an infer:<deployment> token (`Authorization: Bearer capstan_...`): the cost of a
+            required token on the hot path (issue 19's target: < 3% slower than `oip`)
   mlflow    `mlflow models serve` of the same ONNX model (onnx flavor, its defaults)
   fastapi   the peers' FastAPI app (../shared/bench/peers/serve_fastapi.py), XGBoost booster,
             uvicorn 2 workers with uvloop + httptools (Debian packages, as the peers ran it)
@@ -35,6 +38,7 @@ It reports; it never asserts. Exit status 1 only when the harness could not meas
 """
 
 import argparse
+import base64
 import contextlib
 import datetime
 import http.client
@@ -66,16 +70,21 @@ LABELS = {
     "oip_rows": "capstan OIP, 1,000 distinct rows",
     "oip_b": "capstan OIP, batching 32/200us",
     "oip_nolog": "capstan OIP, prediction log off",
+    "oip_token": "capstan OIP, --auth + infer token",
     "mlflow": "mlflow models serve /invocations",
     "fastapi": "FastAPI+uvicorn (2 workers) /predict",
     "mlserver": "MLServer OIP /v2/models/xgb/infer",
 }
-ORDER = ["live", "oip", "inv", "oip_rows", "oip_b", "oip_nolog", "mlflow", "fastapi", "mlserver"]
+ORDER = ["live", "oip", "inv", "oip_rows", "oip_b", "oip_nolog", "oip_token", "mlflow", "fastapi",
+         "mlserver"]
 SHORT = {"live": "ceiling", "oip": "OIP", "inv": "invocations", "oip_rows": "OIP distinct rows",
          "oip_b": "OIP batched",
-         "oip_nolog": "OIP log off",
+         "oip_nolog": "OIP log off", "oip_token": "OIP with token",
          "mlflow": "mlflow", "fastapi": "FastAPI", "mlserver": "MLServer"}
 TOL = 1e-5  # a prediction must match XGBoost's own probability this closely
+# The --auth server's admin (oip_token), and each server's credentials by port: req() sends them.
+ADMIN = ("bench-admin", "bench-admin-pw-5c1e")
+CREDS = {}
 
 
 def parse_args(argv):
@@ -248,12 +257,15 @@ def status_kb(pid, field):
 
 # ---------------------------------------------------------------- HTTP
 
-def req(port, method, path, body=None, timeout=30.0, raw=None):
-    """Returns (status, parsed JSON or text). body: a JSON-able object; raw: bytes."""
+def req(port, method, path, body=None, timeout=30.0, raw=None, auth=None):
+    """Returns (status, parsed JSON or text). body: a JSON-able object; raw: bytes; auth: an
+    Authorization value (default: the server's CREDS, if any)."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         headers = {"Content-Type": "application/json"} if data is not None else {}
+        if auth or port in CREDS:
+            headers["Authorization"] = auth or CREDS[port]
         c.request(method, path, body=data, headers=headers)
         r = c.getresponse()
         text = r.read().decode("utf-8", "replace")
@@ -324,11 +336,14 @@ def parse_wrk(text):
 WRK_PROCS = []
 
 
-def wrk(url, conns, duration, threads, method, body_path, rate=None, quiet=False):
+def wrk(url, conns, duration, threads, method, body_path, rate=None, quiet=False, auth=None):
     argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}", "--latency", "--timeout", "5s",
             "-s", os.path.join(HERE, "load.lua"), url]
     e = dict(os.environ, BENCH_METHOD=method)
     pre = f"BENCH_METHOD={method} "
+    if auth:  # the token stays out of the log
+        e["BENCH_AUTHORIZATION"] = auth
+        pre += "BENCH_AUTHORIZATION='Bearer capstan_...' "
     if body_path:
         # a .jsonl file holds one body per line, rotated by load.lua
         var = "BENCH_BODIES" if body_path.endswith(".jsonl") else "BENCH_BODY"
@@ -364,6 +379,10 @@ def register(port, model_dir, names):
     import onnx
     from mlflow.models import Model
     mlflow.set_tracking_uri(f"http://127.0.0.1:{port}")
+    for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        os.environ.pop(k, None)
+    if port in CREDS:  # the --auth server: the mlflow client signs in as its admin
+        os.environ.update(MLFLOW_TRACKING_USERNAME=ADMIN[0], MLFLOW_TRACKING_PASSWORD=ADMIN[1])
     model = onnx.load(os.path.join(model_dir, "model.onnx"))
     sig = Model.load(os.path.join(model_dir, "mlflow_model")).signature
     how = "mlflow.onnx.log_model(registered_model_name=...)"
@@ -427,7 +446,7 @@ def distinct_bodies(body_path, tmp, n=1000, seed=1):
     return path
 
 
-def capstan_server(args, tmp, label):
+def capstan_server(args, tmp, label, auth=False):
     port = free_port()
     data = os.path.join(tmp, label)
     shutil.rmtree(data, ignore_errors=True)
@@ -435,7 +454,12 @@ def capstan_server(args, tmp, label):
     argv = [args.capstan, "server", "--host", "127.0.0.1", "--port", str(port), "--data", data]
     if args.capstan_threads:
         argv += ["--threads", str(args.capstan_threads)]
-    s = Proc(label, argv, tmp).start()
+    e = None
+    if auth:
+        argv.append("--auth")
+        e = dict(os.environ, CAPSTAN_ADMIN_USERNAME=ADMIN[0], CAPSTAN_ADMIN_PASSWORD=ADMIN[1])
+        CREDS[port] = "Basic " + base64.b64encode(":".join(ADMIN).encode()).decode()
+    s = Proc(label, argv, tmp, e).start()
     s.port = port
     s.wait_ready(lambda: req(port, "GET", "/health", timeout=2)[0] == 200)
     return s
@@ -516,6 +540,22 @@ def oip_body_file(inp, row, tmp):
     return path
 
 
+def token_target(args, tmp, mdir, row, meta):
+    """oip_token: a third server, with --auth; the deployment xgb-auth called with a token
+    of scope infer:xgb-auth (what a machine that only predicts would hold)."""
+    ca = capstan_server(args, tmp, "capstan-auth", auth=True)
+    register(ca.port, mdir, ["xgb"])
+    dt, dep = deploy(ca.port, "xgb-auth", "xgb/1", extra=args.extra)
+    meta["deployment_oip_token"] = dep
+    st, ans = req(ca.port, "POST", "/api/2.0/capstan/tokens/create",
+                  {"name": "bench", "scope": "infer:xgb-auth"})
+    if st != 200:
+        raise RuntimeError(f"token create: {st} {str(ans)[:300]}")
+    bb, _ = oip_body(ca.port, "xgb-auth", row, tmp)
+    return {"key": "oip_token", "port": ca.port, "path": "/v2/models/xgb-auth/infer",
+            "method": "POST", "body": bb, "proc": ca, "auth": "Bearer " + ans["secret"]}
+
+
 # ---------------------------------------------------------------- phases
 
 def check_target(t, ref):
@@ -525,7 +565,7 @@ def check_target(t, ref):
     if t["body"]:
         with open(t["body"], "rb") as f:
             raw = f.readline().rstrip(b"\n") if t["body"].endswith(".jsonl") else f.read()
-    st, ans = req(t["port"], t["method"], t["path"], raw=raw)
+    st, ans = req(t["port"], t["method"], t["path"], raw=raw, auth=t.get("auth"))
     desc = f"{st} {json.dumps(ans)[:160] if not isinstance(ans, str) else ans[:160]}"
     if st != 200:
         raise RuntimeError(f"{t['key']}: {t['method']} {t['path']} -> {desc}")
@@ -542,14 +582,16 @@ def measure(args, targets, problems, res):
     live = list(targets)
     for t in targets:
         log(f"warm-up {t['key']} ({args.warmup})")
-        wrk(t["url"], args.conns[0], args.warmup, args.threads, t["method"], t["body"], quiet=True)
+        wrk(t["url"], args.conns[0], args.warmup, args.threads, t["method"], t["body"], quiet=True,
+            auth=t.get("auth"))
     for r in range(args.runs):
         for c in args.conns:
             order = live[r % len(live):] + live[:r % len(live)] if live else []
             for t in order:
                 if t not in live:
                     continue
-                d = wrk(t["url"], c, args.duration, args.threads, t["method"], t["body"])
+                d = wrk(t["url"], c, args.duration, args.threads, t["method"], t["body"],
+                        auth=t.get("auth"))
                 res[t["key"]][c].append(d)
                 log(f"  [{t['key']} c{c} round {r + 1}] {d['rps']:,.0f} req/s  p50 "
                     f"{fmt_ms(d['p50'])}  p99 {fmt_ms(d['p99'])}  non-2xx {d['non2xx']}  "
@@ -583,10 +625,12 @@ def pace(args, t, peak, problems):
     then RUNS runs of DURATION."""
     goal = args.pace_fraction * peak
     c = args.pace_conns
-    wrk(t["url"], c, "3s", args.threads, t["method"], t["body"], rate=goal, quiet=True)
+    wrk(t["url"], c, "3s", args.threads, t["method"], t["body"], rate=goal, quiet=True,
+        auth=t.get("auth"))
     runs = []
     for r in range(args.runs):
-        x = wrk(t["url"], c, args.duration, args.threads, t["method"], t["body"], rate=goal)
+        x = wrk(t["url"], c, args.duration, args.threads, t["method"], t["body"], rate=goal,
+                auth=t.get("auth"))
         runs.append(x)
         log(f"  [paced {t['key']} run {r + 1}] {x['rps']:,.0f} req/s ({x['rps'] / peak:.0%} of "
             f"peak, goal {goal:,.0f})  p50 {fmt_ms(x['p50'])}  p99 {fmt_ms(x['p99'])}")
@@ -749,7 +793,7 @@ def report(args, meta, S, paced, rss, peers_mem, problems, notes):
 
     def judge(vals, need):
         return "n/a" if not vals or None in vals else verdict(all(v >= need for v in vals))
-    caps = [k for k in ("oip", "inv", "oip_rows", "oip_b", "oip_nolog") if k in S]
+    caps = [k for k in ("oip", "inv", "oip_rows", "oip_b", "oip_nolog", "oip_token") if k in S]
     T = []
     for name, base, need, pct in (("target >= 100x mlflow models serve", "mlflow", 100, False),
                                   ("target >= 10x FastAPI", "fastapi", 10, False),
@@ -761,6 +805,13 @@ def report(args, meta, S, paced, rss, peers_mem, problems, notes):
         parts = [f"{SHORT[k]} {show(both(k, base), pct)} {judge(both(k, base), need)}"
                  for k in caps]
         T.append(f"{name}: " + ("; ".join(parts) if parts else "n/a (Capstan not measured)"))
+    if "oip_token" in S and "oip" in S:
+        v = both("oip_token", "oip")
+        pt, po = (paced or {}).get("oip_token"), (paced or {}).get("oip")
+        p99 = (f"; paced p99 {fmt_ms(pt['p99'])} ms with, {fmt_ms(po['p99'])} ms without"
+               if pt and po else "")
+        T.append(f"target < 3% slower with a required token: OIP with token / OIP "
+                 f"{show(v, True)} {judge(v, 0.97)}{p99}")
     p = (paced or {}).get("oip")
     if p:
         ok = p["p99"] < 1.0
@@ -886,7 +937,7 @@ def main(argv):
 
         # 2. servers
         want = set(args.targets)
-        if want & {"live", "oip", "inv", "oip_rows", "oip_b", "oip_nolog"}:
+        if want & {"live", "oip", "inv", "oip_rows", "oip_b", "oip_nolog", "oip_token"}:
             if not have_capstan:
                 failed = True
                 problems.append(f"!!! {args.capstan} missing: `make build/rel/capstan`; no "
@@ -941,6 +992,8 @@ def main(argv):
                                                 "method": "POST", "body": bb, "proc": cb})
                             except RuntimeError as e:
                                 notes.append(f"{LABELS[k]} not measured: {e}")
+                    if "oip_token" in want:
+                        targets.append(token_target(args, tmp, mdir, row, meta))
                 except Exception as e:
                     failed = True
                     problems.append(f"!!! Capstan serving set-up failed: {type(e).__name__}: "
@@ -1027,7 +1080,7 @@ def main(argv):
         # 4. p99 at half of the peak rate
         if args.pace:
             for t in targets:
-                if t["key"] in ("oip", "oip_b", "oip_nolog") and S.get(t["key"]) \
+                if t["key"] in ("oip", "oip_b", "oip_nolog", "oip_token") and S.get(t["key"]) \
                         and t["proc"].alive():
                     peak = max(s["rps"] for s in S[t["key"]].values() if s)
                     log(f"pacing {t['key']} at {args.pace_fraction:.0%} of {peak:,.0f} req/s")
@@ -1075,7 +1128,7 @@ def main(argv):
         log(f"kept {tmp} (server logs: {tmp}/*.log)")
     else:
         shutil.rmtree(tmp, ignore_errors=True)
-    cap_keys = {"live", "oip", "inv", "oip_rows", "oip_b", "oip_nolog"}
+    cap_keys = {"live", "oip", "inv", "oip_rows", "oip_b", "oip_nolog", "oip_token"}
     capstan_missing = bool(cap_keys & set(args.targets)) and not any(
         S.get(k) for k in cap_keys)
     return 1 if capstan_missing or "interrupted" in problems else 0

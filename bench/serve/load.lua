@@ -3,6 +3,7 @@
 --   BENCH_METHOD     GET or POST (default POST)
 --   BENCH_BODY       file holding the JSON body (POST); sent with Content-Type: application/json
 --   BENCH_BODIES     instead: a file of JSON bodies, one per line, sent in turn
+--   BENCH_AUTHORIZATION  optional: the Authorization header of every request
 --   BENCH_THREAD_RATE  optional pacing: requests per second that each wrk thread sends. Every
 --                    request takes the next slot of a per-thread schedule (one slot every
 --                    1000/rate ms) through wrk's delay() hook, which wrk calls before each
@@ -18,6 +19,11 @@
 -- on a slow answer sends nothing, so the p99 is a lower bound of what an open-loop client sees.
 local method = os.getenv("BENCH_METHOD") or "POST"
 wrk.method = method
+-- BENCH_AUTHORIZATION: an Authorization value every request carries (a bearer token)
+local authorization = os.getenv("BENCH_AUTHORIZATION")
+if authorization then
+  wrk.headers["Authorization"] = authorization
+end
 local bodies = os.getenv("BENCH_BODIES")
 if method == "POST" and bodies then
   -- one body per line, each request the next (wrk calls request() per request, which costs
@@ -26,7 +32,8 @@ if method == "POST" and bodies then
   function init(args)
     for line in io.lines(bodies) do
       if #line > 0 then
-        reqs[#reqs + 1] = wrk.format("POST", nil, {["Content-Type"] = "application/json"}, line)
+        reqs[#reqs + 1] = wrk.format("POST", nil, {["Content-Type"] = "application/json",
+                                                   ["Authorization"] = authorization}, line)
       end
     end
   end

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth/auth.h"
 #include "base/buf.h"
@@ -188,6 +189,40 @@ static void test_token_scopes(void **state)
     auth_close(a);
 }
 
+/* A change another server makes in a shared database (here: straight in
+ * the store, past auth/) counts once the cache's entries have aged out;
+ * one made through auth/ counts at once (test_tokens). Only "after the
+ * cache time" is asserted: how soon before it is a matter of scheduling. */
+static void test_other_servers_changes_count_after_the_cache_time(void **state)
+{
+    struct fixture_store *f = *state;
+    struct auth *a = open_auth(f->st);
+    struct cap_error err = {0};
+    assert_int_equal(auth_user_create(a, "fay", "pw-fay-1", false, NULL, &err), 0);
+    char *secret = NULL, h[256];
+    cJSON *t = NULL;
+    assert_int_equal(auth_token_create(a, "fay", "t", "read", 0, &secret, &t, &err), 0);
+    int64_t id = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(t, "id"));
+    cJSON_Delete(t);
+    snprintf(h, sizeof h, "Bearer %s", secret);
+    struct auth_user u;
+    assert_int_equal(auth_header(a, h, &u, &err), 0); /* now cached */
+    const struct auth_perm *p = NULL;
+    assert_int_equal(auth_permission(a, &u, AUTH_KIND_DEPLOYMENT, "d1", &p, &err), 0);
+    assert_string_equal(p->name, "READ"); /* the default, cached as "none stored" */
+    assert_int_equal(store_auth_token_delete(f->st, "fay", id, &err), 0);
+    assert_int_equal(store_auth_perm_set(f->st, AUTH_KIND_DEPLOYMENT, "d1", "fay", "USE",
+                                         STORE_AUTH_PUT, &err),
+                     0);
+    struct timespec wait = {1, 100 * 1000 * 1000}; /* AUTH_CACHE_MS and a margin */
+    nanosleep(&wait, NULL);
+    assert_int_equal(auth_header(a, h, &u, &err), -CAP_EUNAUTH);
+    assert_int_equal(auth_permission(a, &u, AUTH_KIND_DEPLOYMENT, "d1", &p, &err), 0);
+    assert_string_equal(p->name, "USE");
+    free(secret);
+    auth_close(a);
+}
+
 static void test_tokens(void **state)
 {
     struct fixture_store *f = *state;
@@ -288,6 +323,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_permissions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_scopes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_servers_changes_count_after_the_cache_time,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_plain_password_on_disk, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
