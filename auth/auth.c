@@ -62,7 +62,9 @@ struct auth {
     unsigned char key[crypto_generichash_KEYBYTES];
     pthread_mutex_t mu;
     struct cache_entry cache[CACHE_SLOTS];
-    char internal_hash[2 * 32 + 1]; /* the process's own token (auth_internal_token), or "" */
+    /* the digest of the process's own token (auth_internal_token), when set */
+    unsigned char internal_digest[AUTH_TOKEN_DIGEST];
+    bool internal_set;
     struct fail_entry fails[FAIL_SLOTS];
     struct auth_cache *reads;       /* tokens and stored permissions (auth_cache.c) */
 };
@@ -325,12 +327,18 @@ int auth_basic(struct auth *a, const char *header, struct auth_user *out, struct
 
 #define TOKEN_BYTES 32
 
-/* The hex BLAKE2b-256 of a token: what the store keeps and looks up. */
-static void token_hash(const char *token, char hex[2 * 32 + 1])
+/* A token's BLAKE2b-256; its hex is what the store keeps and looks up. */
+static void token_digest(const char *token, unsigned char d[AUTH_TOKEN_DIGEST])
 {
-    unsigned char h[32];
-    crypto_generichash(h, sizeof h, (const unsigned char *)token, strlen(token), NULL, 0);
-    sodium_bin2hex(hex, 2 * 32 + 1, h, sizeof h);
+    crypto_generichash(d, AUTH_TOKEN_DIGEST, (const unsigned char *)token, strlen(token), NULL,
+                       0);
+}
+
+static void token_hash(const char *token, char hex[2 * AUTH_TOKEN_DIGEST + 1])
+{
+    unsigned char d[AUTH_TOKEN_DIGEST];
+    token_digest(token, d);
+    sodium_bin2hex(hex, 2 * AUTH_TOKEN_DIGEST + 1, d, sizeof d);
 }
 
 /* AUTH_TOKEN_PREFIX and 256 random bits, base64url (malloc'd). */
@@ -351,7 +359,8 @@ char *auth_internal_token(struct auth *a)
 {
     char *tok = new_token();
     pthread_mutex_lock(&a->mu);
-    token_hash(tok, a->internal_hash);
+    token_digest(tok, a->internal_digest);
+    a->internal_set = true;
     pthread_mutex_unlock(&a->mu);
     return tok;
 }
@@ -467,10 +476,10 @@ static int auth_bearer(struct auth *a, const char *token, struct auth_user *out,
     if (strncmp(token, AUTH_TOKEN_PREFIX, sizeof AUTH_TOKEN_PREFIX - 1) != 0 ||
         strlen(token) > 128)
         return unauth(err);
-    char hex[2 * 32 + 1];
-    token_hash(token, hex);
+    unsigned char d[AUTH_TOKEN_DIGEST];
+    token_digest(token, d);
     pthread_mutex_lock(&a->mu);
-    bool internal = a->internal_hash[0] && sodium_memcmp(hex, a->internal_hash, sizeof hex) == 0;
+    bool internal = a->internal_set && sodium_memcmp(d, a->internal_digest, sizeof d) == 0;
     pthread_mutex_unlock(&a->mu);
     if (internal) {
         *out = (struct auth_user){.id = 0, .is_admin = true};
@@ -478,8 +487,10 @@ static int auth_bearer(struct auth *a, const char *token, struct auth_user *out,
         return 0;
     }
     int64_t expires = 0;
-    if (!auth_cache_token_get(a->reads, hex, out, &expires)) {
+    if (!auth_cache_token_get(a->reads, d, out, &expires)) {
         uint64_t gen = auth_cache_gen(a->reads);
+        char hex[2 * AUTH_TOKEN_DIGEST + 1];
+        sodium_bin2hex(hex, sizeof hex, d, sizeof d);
         struct cap_error e = {0};
         if (token_read(a, hex, out, &expires, &e) < 0) {
             if (e.code != CAP_ENOTFOUND) {
@@ -488,7 +499,7 @@ static int auth_bearer(struct auth *a, const char *token, struct auth_user *out,
             }
             return unauth(err);
         }
-        auth_cache_token_put(a->reads, hex, out, expires, gen);
+        auth_cache_token_put(a->reads, d, out, expires, gen);
     }
     if (expires && expires <= cap_now_ms())
         return unauth(err);

@@ -21,7 +21,7 @@
 #define PERM_KEY_MAX 400
 
 struct token_slot {
-    char hash[AUTH_TOKEN_HASH_HEX];
+    unsigned char digest[AUTH_TOKEN_DIGEST];
     struct auth_user user;
     int64_t expires_at, at_ms;
     uint64_t gen;
@@ -78,13 +78,22 @@ static bool current(const struct auth_cache *c, uint64_t gen, int64_t at_ms, int
     return gen == c->gen && now - at_ms < AUTH_CACHE_MS && now >= at_ms;
 }
 
-bool auth_cache_token_get(struct auth_cache *c, const char *hash, struct auth_user *u,
+/* A digest is uniformly random: its first bytes pick the slot. */
+static struct token_slot *token_slot(struct auth_cache *c, const unsigned char *digest)
+{
+    uint32_t x;
+    memcpy(&x, digest, sizeof x);
+    return &c->tokens[x % TOKEN_SLOTS];
+}
+
+bool auth_cache_token_get(struct auth_cache *c, const unsigned char *digest, struct auth_user *u,
                           int64_t *expires_at)
 {
-    struct token_slot *s = &c->tokens[spread(hash, strlen(hash)) % TOKEN_SLOTS];
+    struct token_slot *s = token_slot(c, digest);
     int64_t now = cap_now_ms();
     pthread_mutex_lock(&c->mu);
-    bool hit = current(c, s->gen, s->at_ms, now) && strcmp(s->hash, hash) == 0;
+    bool hit = current(c, s->gen, s->at_ms, now) &&
+               memcmp(s->digest, digest, AUTH_TOKEN_DIGEST) == 0;
     if (hit) {
         *u = s->user;
         *expires_at = s->expires_at;
@@ -93,16 +102,14 @@ bool auth_cache_token_get(struct auth_cache *c, const char *hash, struct auth_us
     return hit;
 }
 
-void auth_cache_token_put(struct auth_cache *c, const char *hash, const struct auth_user *u,
-                          int64_t expires_at, uint64_t gen)
+void auth_cache_token_put(struct auth_cache *c, const unsigned char *digest,
+                          const struct auth_user *u, int64_t expires_at, uint64_t gen)
 {
-    if (strlen(hash) >= AUTH_TOKEN_HASH_HEX)
-        return;
-    struct token_slot *s = &c->tokens[spread(hash, strlen(hash)) % TOKEN_SLOTS];
+    struct token_slot *s = token_slot(c, digest);
     int64_t now = cap_now_ms();
     pthread_mutex_lock(&c->mu);
     if (gen == c->gen) { /* no change since the read: what was read is still true */
-        memcpy(s->hash, hash, strlen(hash) + 1);
+        memcpy(s->digest, digest, AUTH_TOKEN_DIGEST);
         s->user = *u;
         s->expires_at = expires_at;
         s->at_ms = now;
