@@ -7,6 +7,7 @@
  * resource out of the request and asks auth/. Searches are filtered after
  * the handler instead, as MLflow's after-request hooks do: a page may then
  * hold fewer than max_results items (MLflow's filters have the same cost). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,11 +124,10 @@ static int check_resource(const struct api_env *env, const struct api_request *r
 {
     const char *type = msg_str(req->msg, "resource_type");
     const char *id = msg_str(req->msg, "resource_id");
-    if (!type || (strcmp(type, AUTH_KIND_EXPERIMENT) != 0 && strcmp(type, AUTH_KIND_MODEL) != 0 &&
-                  strcmp(type, AUTH_KIND_DEPLOYMENT) != 0))
-        return cap_err(err, CAP_EINVAL,
-                       "Invalid value for parameter 'resource_type': expected 'experiment', "
-                       "'registered_model' or 'deployment'");
+    struct cap_error kind_err = {0};
+    if (!type || store_auth_kind_check(type, &kind_err) < 0)
+        return cap_err(err, CAP_EINVAL, "Invalid value for parameter 'resource_type': %s",
+                       kind_err.msg[0] ? kind_err.msg : "missing");
     if (!id || !*id)
         return cap_err(err, CAP_EINVAL, "Missing value for required parameter 'resource_id'");
     if (strcmp(id, "*") == 0) /* MLflow's wildcard grants belong to its roles (RBAC) */
@@ -207,6 +207,33 @@ static int check_deployment(const struct api_env *env, const struct api_request 
     return rc;
 }
 
+/* A dataset reference's name: "NAME" of "NAME[@version]" (*buf when cut). */
+static const char *dataset_name(const char *ref, char *buf, size_t n)
+{
+    const char *at = ref ? strchr(ref, '@') : NULL;
+    if (!at)
+        return ref;
+    snprintf(buf, n, "%.*s", (int)(at - ref), ref);
+    return buf;
+}
+
+/* Every dataset the message names (ref, name, and diff's a and b). */
+static int check_datasets(const struct api_env *env, const struct api_request *req,
+                          enum auth_need need, struct cap_error *err)
+{
+    static const char *const keys[] = {"ref", "name", "a", "b"};
+    if (req->user->is_admin)
+        return 0;
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        char buf[512];
+        const char *name = dataset_name(msg_str(req->msg, keys[i]), buf, sizeof buf);
+        int rc = name ? auth_check(env->auth, req->user, AUTH_KIND_DATASET, name, need, err) : 0;
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int api_access_check(const struct api_env *env, const struct api_route *route,
                      const struct api_request *req, struct cap_error *err)
 {
@@ -261,6 +288,12 @@ int api_access_check(const struct api_env *env, const struct api_route *route,
         return check_resource(env, req, need, err);
     case API_SCOPE_DEPLOYMENT:
         return check_deployment(env, req, need, err);
+    case API_SCOPE_DATASET:
+        return check_datasets(env, req, need, err);
+    case API_SCOPE_PIPELINE: {
+        const char *name = msg_str(msg, "name");
+        return name ? auth_check(env->auth, u, AUTH_KIND_PIPELINE, name, need, err) : 0;
+    }
     }
     return cap_err(err, CAP_EPERM, "Permission denied");
 }
@@ -352,6 +385,24 @@ void api_access_after(const struct api_env *env, const struct api_route *route,
             auth_move(env->auth, AUTH_KIND_DEPLOYMENT, req->params[0], NULL, &err) < 0)
             cap_log(CAP_LOG_WARN, "auth: removing the permissions of deployment '%s': %s",
                     req->params[0], err.msg);
+        return;
+    }
+    case API_AFTER_FILTER_DATASETS:
+        filter(env, u, j, "datasets", AUTH_KIND_DATASET, "name");
+        return;
+    case API_AFTER_FILTER_PIPELINES:
+        filter(env, u, j, "schedules", AUTH_KIND_PIPELINE, "name");
+        return;
+    case API_AFTER_DELETE_DATASET:
+    case API_AFTER_DELETE_PIPELINE: {
+        bool dataset = route->access.after == API_AFTER_DELETE_DATASET;
+        const char *name = msg_str(req->msg, dataset ? "ref" : "name");
+        struct cap_error err = {0};
+        if (name && !(dataset && strchr(name, '@')) &&
+            auth_move(env->auth, dataset ? AUTH_KIND_DATASET : AUTH_KIND_PIPELINE, name, NULL,
+                      &err) < 0)
+            cap_log(CAP_LOG_WARN, "auth: removing the permissions of %s '%s': %s",
+                    dataset ? "dataset" : "pipeline schedule", name, err.msg);
         return;
     }
     case API_AFTER_RENAME_MODEL:

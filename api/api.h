@@ -153,6 +153,8 @@ enum api_scope {
      * every deployment: the check passes and FILTER_DEPLOYMENT_ITEMS drops
      * the items of deployments the caller may not read. */
     API_SCOPE_DEPLOYMENT,
+    API_SCOPE_DATASET,           /* each of msg ref, name, a, b: a dataset (NAME[@version]) */
+    API_SCOPE_PIPELINE,          /* msg name: a pipeline schedule */
 };
 
 /* After a handler succeeded (api_access_after): MLflow's after-request
@@ -172,6 +174,10 @@ enum api_after {
                                           every top-level array whose "deployment"
                                           the caller may not read */
     API_AFTER_DELETE_DEPLOYMENT, /* the deleted deployment's permissions go */
+    API_AFTER_FILTER_DATASETS,   /* drop "datasets" the caller may not read */
+    API_AFTER_DELETE_DATASET,    /* a whole dataset deleted (ref without @): its permissions go */
+    API_AFTER_FILTER_PIPELINES,  /* drop "schedules" the caller may not read */
+    API_AFTER_DELETE_PIPELINE,   /* the deleted schedule's permissions go */
 };
 
 struct api_access {

@@ -134,13 +134,15 @@ static int runs(const struct api_env *env, const struct api_request *req,
 }
 
 const struct api_route api_pipeline_routes[] = {
-    {"POST", PREFIX "/create", API_BODY_JSON, create, NULL},
-    {"GET", PREFIX "/list", API_BODY_JSON, list, NULL},
-    {"GET", PREFIX "/get", API_BODY_JSON, get, NULL},
-    {"POST", PREFIX "/pause", API_BODY_JSON, pause, NULL},
-    {"POST", PREFIX "/resume", API_BODY_JSON, resume, NULL},
-    {"DELETE", PREFIX "/delete", API_BODY_JSON, delete, NULL},
-    {"POST", PREFIX "/trigger", API_BODY_JSON, trigger, NULL},
-    {"GET", PREFIX "/runs", API_BODY_JSON, runs, NULL},
+    {"POST", PREFIX "/create", API_BODY_JSON, create, NULL, API_ACCESS(ADMIN, NONE)},
+    {"GET", PREFIX "/list", API_BODY_JSON, list, NULL,
+     API_ACCESS_AFTER(USER, NONE, FILTER_PIPELINES)},
+    {"GET", PREFIX "/get", API_BODY_JSON, get, NULL, API_ACCESS(PIPELINE, READ)},
+    {"POST", PREFIX "/pause", API_BODY_JSON, pause, NULL, API_ACCESS(PIPELINE, UPDATE)},
+    {"POST", PREFIX "/resume", API_BODY_JSON, resume, NULL, API_ACCESS(PIPELINE, UPDATE)},
+    {"DELETE", PREFIX "/delete", API_BODY_JSON, delete, NULL,
+     API_ACCESS_AFTER(PIPELINE, DELETE, DELETE_PIPELINE)},
+    {"POST", PREFIX "/trigger", API_BODY_JSON, trigger, NULL, API_ACCESS(PIPELINE, UPDATE)},
+    {"GET", PREFIX "/runs", API_BODY_JSON, runs, NULL, API_ACCESS(PIPELINE, READ)},
     {NULL},
 };

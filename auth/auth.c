@@ -538,6 +538,15 @@ int auth_permission(struct auth *a, const struct auth_user *u, const char *kind,
     return 0;
 }
 
+const char *auth_kind_words(const char *kind)
+{
+    if (strcmp(kind, AUTH_KIND_MODEL) == 0)
+        return "registered model";
+    if (strcmp(kind, AUTH_KIND_PIPELINE) == 0)
+        return "pipeline schedule";
+    return kind; /* experiment, deployment, dataset */
+}
+
 int auth_check(struct auth *a, const struct auth_user *u, const char *kind, const char *resource,
                enum auth_need need, struct cap_error *err)
 {
@@ -549,11 +558,7 @@ int auth_check(struct auth *a, const struct auth_user *u, const char *kind, cons
         return 0;
     static const char *const verbs[] = {"use", "read", "use", "update", "delete", "manage"};
     return cap_err(err, CAP_EPERM, "Permission denied: user '%.200s' may not %s %s '%.200s'",
-                   u->username, verbs[need],
-                   strcmp(kind, AUTH_KIND_EXPERIMENT) == 0 ? "experiment"
-                   : strcmp(kind, AUTH_KIND_MODEL) == 0    ? "registered model"
-                                                           : "deployment",
-                   resource);
+                   u->username, verbs[need], auth_kind_words(kind), resource);
 }
 
 int auth_grant(struct auth *a, const char *kind, const char *resource, const char *username,

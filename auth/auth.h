@@ -42,6 +42,10 @@ bool auth_perm_allows(const struct auth_perm *p, enum auth_need need);
 #define AUTH_KIND_EXPERIMENT "experiment"
 #define AUTH_KIND_MODEL "registered_model"
 #define AUTH_KIND_DEPLOYMENT "deployment"  /* Capstan's: a deployment, by name */
+#define AUTH_KIND_DATASET "dataset"        /* a dataset, by name (all its versions) */
+#define AUTH_KIND_PIPELINE "pipeline"      /* a pipeline schedule, by name */
+/* A kind in words, for messages: "registered model", "pipeline schedule". */
+const char *auth_kind_words(const char *kind);
 
 struct auth_config {
     const char *admin_username;      /* created at start when missing; may be NULL */

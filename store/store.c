@@ -246,15 +246,17 @@ static int check_query(const struct store_query *q, struct cap_error *err)
     return 0;
 }
 
-static int check_auth_kind(const char *kind, struct cap_error *err)
+int store_auth_kind_check(const char *kind, struct cap_error *err)
 {
-    if (!kind || (strcmp(kind, "experiment") != 0 && strcmp(kind, "registered_model") != 0 &&
-                  strcmp(kind, "deployment") != 0))
-        return cap_err(err, CAP_EINVAL,
-                       "Invalid resource type '%.64s': expected 'experiment', "
-                       "'registered_model' or 'deployment'",
-                       kind ? kind : "(null)");
-    return 0;
+    static const char *const kinds[] = {"experiment", "registered_model", "deployment",
+                                        "dataset", "pipeline"};
+    for (size_t i = 0; kind && i < sizeof kinds / sizeof *kinds; i++)
+        if (strcmp(kind, kinds[i]) == 0)
+            return 0;
+    return cap_err(err, CAP_EINVAL,
+                   "Invalid resource type '%.64s': expected 'experiment', 'registered_model', "
+                   "'deployment', 'dataset' or 'pipeline'",
+                   kind ? kind : "(null)");
 }
 
 static int check_ids(const char *const *ids, size_t n, struct cap_error *err)

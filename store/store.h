@@ -352,6 +352,10 @@ struct store_lineage_event {
 /* ---- users and permissions (auth/) ---- */
 /* auth_perm_set's mode. */
 enum store_auth_mode { STORE_AUTH_PUT = 0, STORE_AUTH_CREATE, STORE_AUTH_UPDATE };
+/* The kinds of resource a permission row may name (auth/'s AUTH_KIND_*):
+ * experiment, registered_model, deployment, dataset, pipeline; else
+ * -CAP_EINVAL listing them. The one owner of that list. */
+int store_auth_kind_check(const char *kind, struct cap_error *err);
 
 /* ---- alerts ---- */
 /* Delivery state of an alert event (alert_events.delivered). */

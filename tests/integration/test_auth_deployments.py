@@ -2,8 +2,9 @@
 resource with MLflow's permissions (READ to see it, USE to call it, EDIT
 to change it, MANAGE to grant), its creator gets MANAGE, searches and
 cross-deployment reads are filtered, and `capstan token create --scope`
-makes tokens that may only read, or only call one deployment. Each refusal
-is checked to leave the store as it was."""
+makes tokens that may only read, or only call one deployment. Datasets
+and pipeline schedules are resources too. Each refusal is checked to
+leave the store as it was."""
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ import requests
 from mlflow.exceptions import RestException
 from mlflow.tracking import MlflowClient
 
-from conftest import BIN
+from conftest import BIN, STORE, pg_uri_for
 from serving_helpers import (DEPLOYMENTS, linear_expect, linear_model, oip_body, register,
                              tracking_uri, wait_for)
 from test_auth import ADMIN, ADMIN_PW, OWNER, OWNER_PW, READER, READER_PW, start_with_admin
@@ -275,3 +276,80 @@ def test_permissions_go_with_a_deleted_deployment(srv, model):
         assert r.status_code == 404, r.text
     r = srv.api("PATCH", f"{DEPLOYMENTS}/{name}", auth=(READER, READER_PW), json={"batch": None})
     assert r.status_code == 403, r.text
+
+
+# ---------------------------------------------------------------- datasets and pipeline schedules
+
+def data_add(srv, tmp_path, name):
+    src = tmp_path / f"src-{name}"
+    src.mkdir()
+    (src / "f.txt").write_text(name)
+    store = ["--backend-store-uri", pg_uri_for(srv.data_dir)] if STORE == "postgresql" else []
+    p = subprocess.run([BIN, "data", "add", str(src), "--name", name, "--data", srv.data_dir,
+                        *store], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+
+
+def unified_grant(srv, kind, resource, user, perm):
+    r = srv.api("POST", "/api/3.0/mlflow/users/permissions/grant", auth=(ADMIN, ADMIN_PW),
+                json={"username": user, "resource_type": kind, "resource_id": resource,
+                      "permission": perm})
+    assert r.status_code == 200, r.text
+
+
+def dataset_names(srv, auth):
+    r = srv.api("GET", "/api/2.0/capstan/datasets/list", auth=auth)
+    assert r.status_code == 200, r.text
+    return sorted(d["name"] for d in r.json()["datasets"])
+
+
+def test_datasets_by_permission(srv, tmp_path):
+    hidden, mine = f"h{uuid.uuid4().hex[:6]}", f"m{uuid.uuid4().hex[:6]}"
+    for n in (hidden, mine):
+        data_add(srv, tmp_path, n)
+    D = "/api/2.0/capstan/datasets/"
+    unified_grant(srv, "dataset", hidden, READER, "NO_PERMISSIONS")
+    unified_grant(srv, "dataset", mine, READER, "MANAGE")
+    names = dataset_names(srv, (READER, READER_PW))
+    assert mine in names and hidden not in names, names
+    assert hidden in dataset_names(srv, (ADMIN, ADMIN_PW))
+    for path, params in (("get", {"ref": f"{hidden}@1"}), ("versions", {"name": hidden}),
+                         ("files", {"ref": hidden}), ("diff", {"a": f"{mine}@1", "b": hidden})):
+        r = srv.api("GET", D + path, auth=(READER, READER_PW), params=params)
+        assert r.status_code == 403 and hidden in r.json()["message"], (path, r.text)
+    # the default permission (READ) reads but does not delete; gc is the admin's
+    r = srv.api("DELETE", D + "delete", auth=(OWNER, OWNER_PW), params={"ref": mine})
+    assert r.status_code == 403, r.text
+    assert srv.api("POST", D + "gc", auth=(READER, READER_PW), json={}).status_code == 403
+    assert mine in dataset_names(srv, (ADMIN, ADMIN_PW))
+    r = srv.api("DELETE", D + "delete", auth=(READER, READER_PW), params={"ref": mine})
+    assert r.status_code == 200, r.text
+    assert mine not in dataset_names(srv, (ADMIN, ADMIN_PW))
+
+
+def test_pipeline_schedules_are_the_admins_to_make(srv, tmp_path):
+    """A schedule runs the commands of its repository's dvc.yaml on the server: making one is
+    an admin's act; running, pausing or deleting one needs EDIT/MANAGE on it."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "dvc.yaml").write_text("stages:\n  s:\n    cmd: 'true'\n")
+    P = "/api/2.0/capstan/pipelines/schedules/"
+    body = {"name": f"s{uuid.uuid4().hex[:6]}", "repo": str(repo), "cron": "0 0 1 1 *"}
+    r = srv.api("POST", P + "create", auth=(OWNER, OWNER_PW), json=body)
+    assert r.status_code == 403, r.text
+    r = srv.api("GET", P + "list", auth=(ADMIN, ADMIN_PW))
+    assert body["name"] not in [x["name"] for x in r.json()["schedules"]]
+    r = srv.api("POST", P + "create", auth=(ADMIN, ADMIN_PW), json=body)
+    assert r.status_code == 200, r.text
+    for method, verb in (("POST", "trigger"), ("POST", "pause"), ("DELETE", "delete")):
+        r = srv.api(method, P + verb, auth=(READER, READER_PW), json={"name": body["name"]},
+                    params={"name": body["name"]} if method == "DELETE" else None)
+        assert r.status_code == 403, (verb, r.text)
+    r = srv.api("GET", P + "runs", auth=(READER, READER_PW), params={"name": body["name"]})
+    assert r.status_code == 200 and r.json().get("runs", []) == [], r.text
+    unified_grant(srv, "pipeline", body["name"], READER, "EDIT")
+    r = srv.api("POST", P + "pause", auth=(READER, READER_PW), json={"name": body["name"]})
+    assert r.status_code == 200, r.text
+    unified_grant(srv, "pipeline", body["name"], OWNER, "NO_PERMISSIONS")
+    r = srv.api("GET", P + "list", auth=(OWNER, OWNER_PW))
+    assert body["name"] not in [x["name"] for x in r.json()["schedules"]]
