@@ -136,7 +136,7 @@ test-integration: build/asan/capstan $(DATA_DRIVERS) $(PIPELINE_DRIVERS) $(PG_CH
 # read the SQLite file or run a CLI on the data directory themselves.
 PG_SUITES := test_mlflow_client.py test_registry.py test_serving.py test_serving_ops.py \
     test_bad_input.py test_http_front.py test_monitor_alerts.py test_feedback.py \
-    test_server.py test_auth.py test_auth_deployments.py
+    test_server.py test_auth.py test_auth_deployments.py test_attacks.py
 test-integration-pg: build/asan/capstan $(PYTEST)
 	CAPSTAN_TEST_STORE=postgresql CAPSTAN_BIN=$(CURDIR)/build/asan/capstan \
 	    $(PYTEST) -q $(addprefix tests/integration/,$(PG_SUITES))

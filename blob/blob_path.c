@@ -72,6 +72,13 @@ int blob_check_pathn(const char *p, size_t n, int allow_empty, struct cap_error 
         if (c < 0x20 || c == 0x7f)
             return bad(err, p, n, "control characters are not allowed");
     }
+    /* Overlong forms (%c0%ae for '.') and stray bytes: a path is text, as
+     * MLflow's are and S3's keys must be. */
+    char text[PATH_LIMIT + 1];
+    memcpy(text, p, n);
+    text[n] = '\0';
+    if (cap_utf8_check(text, n) < n)
+        return bad(err, p, n, "the path is not well-formed UTF-8");
     if (p[0] == '/')
         return bad(err, p, n, "absolute paths are not allowed");
     if (memchr(p, '\\', n))

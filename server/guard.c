@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -177,6 +178,39 @@ static const char *header(struct MHD_Connection *conn, const char *name)
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
+/* A change without Origin: programs send no Origin, and neither do some
+ * browser requests (a form POST from an older browser, a navigation). A
+ * browser still says where it comes from: Sec-Fetch-Site (every current
+ * browser, on every request) or, before that, Referer; programs send
+ * neither, so they are not affected. */
+static int no_origin_check(const struct server_guard *g, struct MHD_Connection *conn,
+                           const char *method, const char *host, struct cap_error *err)
+{
+    const char *site = header(conn, "Sec-Fetch-Site");
+    if (site)
+        return strcasecmp(site, "cross-site") != 0
+                   ? 0
+                   : cap_err(err, CAP_EPERM,
+                             "Cross-site %s refused (Sec-Fetch-Site: cross-site): a page of "
+                             "another site may not change this server",
+                             method);
+    const char *ref = header(conn, "Referer");
+    const char *sep = ref ? strstr(ref, "://") : NULL;
+    if (!sep)
+        return 0;
+    size_t n = strcspn(sep + 3, "/?#");
+    char from[512];
+    snprintf(from, sizeof from, "%.*s%.*s", (int)(sep + 3 - ref), ref,
+             (int)(n < 400 ? n : 400), sep + 3);
+    if (same_origin(from, host) || origin_allowed(g, from))
+        return 0;
+    return cap_err(err, CAP_EPERM,
+                   "Cross-origin %s from a page of '%.200s' (its Referer) refused: a page of "
+                   "another site may not change this server; allow its origin with "
+                   "--cors-allowed-origins",
+                   method, from);
+}
+
 int server_guard_check(const struct server_guard *g, struct MHD_Connection *conn,
                        const char *method, bool public_route, struct cap_error *err)
 {
@@ -190,7 +224,9 @@ int server_guard_check(const struct server_guard *g, struct MHD_Connection *conn
     if (!state_changing(method))
         return 0;
     const char *origin = header(conn, MHD_HTTP_HEADER_ORIGIN);
-    if (!origin || same_origin(origin, host) || origin_allowed(g, origin))
+    if (!origin)
+        return no_origin_check(g, conn, method, host, err);
+    if (same_origin(origin, host) || origin_allowed(g, origin))
         return 0;
     return cap_err(err, CAP_EPERM,
                    "Cross-origin %s from '%.200s' refused: a page of another site may not "

@@ -16,8 +16,10 @@
  * Origin: POST, PUT, PATCH and DELETE carrying an Origin header (browsers
  * send one on every such request) are refused with 403 unless the origin
  * is this server (its host[:port] equals the Host header) or matches a
- * --cors-allowed-origins pattern. Requests without Origin come from
- * programs, not pages, and pass. With allowed origins, their requests get
+ * --cors-allowed-origins pattern. Without Origin, Sec-Fetch-Site:
+ * cross-site is refused, and so (when Sec-Fetch-Site is absent too) is a
+ * Referer of another origin; programs send none of these and pass. With
+ * allowed origins, their requests get
  * Access-Control-Allow-Origin (the origin echoed, with credentials) and
  * their preflights (OPTIONS with Access-Control-Request-Method) a 204; any
  * other preflight gets 403, so CORS stays off unless configured. */

@@ -453,6 +453,9 @@ static void test_traversal_refused(void **state)
         {"a\tb", "control characters are not allowed"},
         {"a\x7f", "control characters"},
         {"a\nb", "control characters"},
+        {"\xc0\xae\xc0\xae/x", "not well-formed UTF-8"},   /* overlong '..' */
+        {"a/\xff", "not well-formed UTF-8"},
+        {"a/\xed\xa0\x80", "not well-formed UTF-8"},         /* a surrogate */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *p = bad[i].path;
