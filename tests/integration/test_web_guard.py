@@ -91,7 +91,24 @@ def test_same_origin_and_programs_may_change(server):
     assert r.status_code == 200, r.text
     r = server.api("POST", CREATE, json={"name": "no-origin"})
     assert r.status_code == 200, r.text
-    assert {"same-origin", "no-origin"} <= set(names(server))
+    # a browser's own page that leaves Origin out: Sec-Fetch-Site or a Referer of this server
+    r = server.api("POST", CREATE, json={"name": "same-site-fetch"},
+                   headers={"Sec-Fetch-Site": "same-origin"})
+    assert r.status_code == 200, r.text
+    r = server.api("POST", CREATE, json={"name": "own-referer"},
+                   headers={"Referer": server.url + "/#/experiments"})
+    assert r.status_code == 200, r.text
+    assert {"same-origin", "no-origin", "same-site-fetch", "own-referer"} <= set(names(server))
+
+
+def test_cross_site_without_origin_is_refused(server):
+    before = names(server)
+    r = server.api("POST", CREATE, json={"name": "x1"}, headers={"Sec-Fetch-Site": "cross-site"})
+    refused(r, "Sec-Fetch-Site: cross-site")
+    r = server.api("POST", CREATE, json={"name": "x2"},
+                   headers={"Referer": "https://attacker.example/page?q=1"})
+    refused(r, "'https://attacker.example'", "--cors-allowed-origins")
+    assert names(server) == before
 
 
 @pytest.mark.parametrize("host,ok", [("a.corp.example:1234", True), ("A.B.CORP.EXAMPLE", True),
