@@ -50,6 +50,7 @@ static const struct {
     [CAP_EPERM] = {"PERMISSION_DENIED", 403},
     [CAP_EUNAUTH] = {"UNAUTHENTICATED", 401},
     [CAP_ETOOMANY] = {"REQUEST_LIMIT_EXCEEDED", 429},
+    [CAP_ENOSPACE] = {"RESOURCE_EXHAUSTED", 507},
 };
 
 const char *cap_err_name(int code)

@@ -26,6 +26,8 @@ enum cap_errcode {
     CAP_EPERM,         /* PERMISSION_DENIED, 403 */
     CAP_EUNAUTH,       /* UNAUTHENTICATED, 401 (credentials missing or wrong) */
     CAP_ETOOMANY,      /* REQUEST_LIMIT_EXCEEDED, 429 (too many failed sign-ins) */
+    CAP_ENOSPACE,      /* RESOURCE_EXHAUSTED, 507 (the disk holding the store, the
+                        * artifacts or the prediction log is full: nothing was stored) */
     CAP_ECODE_COUNT
 };
 

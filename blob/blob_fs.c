@@ -239,6 +239,12 @@ int blob_fs_err(struct cap_error *err, int e, const char *path, const char *doin
     case ENOENT:
     case ENOTDIR:
         return blob_fs_not_found(err, path);
+    case ENOSPC:
+    case EDQUOT:
+        return cap_err(err, CAP_ENOSPACE,
+                       "Artifact store: no space left to %s '%.200s' (%s): nothing was stored; "
+                       "free space and send it again",
+                       doing, path, strerror(e));
     default:
         return cap_err(err, CAP_EINTERNAL, "Artifact store: cannot %s '%.200s': %s", doing, path,
                        strerror(e));
@@ -570,8 +576,7 @@ int blob_write(struct blob_writer *w, const void *data, size_t n, struct cap_err
                     continue;
                 }
             }
-            return cap_err(err, CAP_EINTERNAL, "Artifact store: cannot write '%.200s': %s",
-                           w->relpath, strerror(errno));
+            return blob_fs_err(err, errno, w->relpath, "write");
         }
         p += k;
         n -= (size_t)k;
@@ -599,15 +604,13 @@ int blob_write_commit(struct blob_writer *w, struct cap_error *err)
         return rc;
     }
     if (fsync(w->fd) < 0) {
-        rc = cap_err(err, CAP_EINTERNAL, "Artifact store: cannot sync '%.200s': %s", w->relpath,
-                     strerror(errno));
+        rc = blob_fs_err(err, errno, w->relpath, "sync");
         goto fail;
     }
     int fd = w->fd;
     w->fd = -1;
     if (close(fd) < 0) {
-        rc = cap_err(err, CAP_EINTERNAL, "Artifact store: cannot write '%.200s': %s", w->relpath,
-                     strerror(errno));
+        rc = blob_fs_err(err, errno, w->relpath, "write");
         goto fail;
     }
     if (renameat(w->dirfd, w->tmp, w->dirfd, w->name) < 0) {
@@ -617,15 +620,12 @@ int blob_write_commit(struct blob_writer *w, struct cap_error *err)
                          "Invalid artifact path '%.200s': a directory exists at that path",
                          w->relpath);
         else
-            rc = cap_err(err, CAP_EINTERNAL, "Artifact store: cannot move '%.200s' into place: %s",
-                         w->relpath, strerror(e));
+            rc = blob_fs_err(err, e, w->relpath, "move into place");
         goto fail;
     }
     /* The rename is durable only once the directory is. */
     if (fsync(w->dirfd) < 0) {
-        rc = cap_err(err, CAP_EINTERNAL,
-                     "Artifact store: cannot sync the directory of '%.200s': %s", w->relpath,
-                     strerror(errno));
+        rc = blob_fs_err(err, errno, w->relpath, "sync the directory of");
     }
     blob_fs_writer_free(w);
     return rc;

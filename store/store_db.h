@@ -92,6 +92,10 @@ struct sq_driver {
     /* Whether the last error was the engine being out of reach (a lost
      * connection, a server shutting down): 503, worth a retry; NULL: never. */
     bool (*unavailable)(struct sq_db *db);
+    /* Whether the last error was the disk being full (507: nothing of the
+     * request was stored; it may be sent again once there is room); NULL:
+     * never. */
+    bool (*full)(struct sq_db *db);
     /* SQL that each engine spells its own way, spliced into the statements
      * the store builds once at open:
      * sql_int_list  a subquery of the integers in one ? that holds a JSON

@@ -203,6 +203,13 @@ static void pg_revive(struct pg_db *db)
         cap_log(CAP_LOG_INFO, "store: reconnected to PostgreSQL");
 }
 
+/* 53100 disk_full (and class 53's out of memory or connections would be
+ * 503s; only the disk is "full"). */
+static bool pg_full(struct sq_db *sdb)
+{
+    return strcmp(((const struct pg_db *)sdb)->sqlstate, "53100") == 0;
+}
+
 /* Whether the last error came from a connection that is gone (503, not 500). */
 static bool pg_unavailable(struct sq_db *sdb)
 {
@@ -980,6 +987,7 @@ const struct sq_driver store_db_pg = {
     .budget = pg_budget,
     .bad_value = pg_bad_value,
     .unavailable = pg_unavailable,
+    .full = pg_full,
     .sql_int_list = "(SELECT CAST(json_array_elements_text(CAST(? AS json)) AS BIGINT))",
     .sql_kv_array = "json_agg(json_build_object('key', t.key, 'value', t.value))",
     .sql_join_in_order = " JOIN ",

@@ -2,6 +2,7 @@
  * default engine, one embedded file. The connection pragmas that make it
  * durable and concurrent live here: WAL so readers run beside the writer,
  * synchronous=FULL so an acknowledged write survives power loss. */
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,15 @@ static const char *lite_errmsg(struct sq_db *db)
     return sqlite3_errmsg(lite(db));
 }
 
+/* SQLITE_FULL; or an I/O error whose errno says the disk (or the user's
+ * quota) is full: a WAL append that fails is reported as SQLITE_IOERR. */
+static bool lite_full(struct sq_db *db)
+{
+    int e = sqlite3_extended_errcode(lite(db));
+    int os = sqlite3_system_errno(lite(db));
+    return (e & 0xff) == SQLITE_FULL || ((e & 0xff) == SQLITE_IOERR && (os == ENOSPC || os == EDQUOT));
+}
+
 static bool lite_in_txn(struct sq_db *db)
 {
     return !sqlite3_get_autocommit(lite(db));
@@ -250,6 +260,7 @@ const struct sq_driver store_db_sqlite = {
     .exec = lite_exec,
     .exec_ddl = lite_exec,
     .errmsg = lite_errmsg,
+    .full = lite_full,
     .in_txn = lite_in_txn,
     .begin_write = "BEGIN IMMEDIATE",
     .begin_read = "BEGIN",

@@ -31,6 +31,11 @@ int store_sq_dberr(struct sq_conn *c, struct cap_error *err, const char *what)
 {
     if (c && c->db && c->db->drv->bad_value && c->db->drv->bad_value(c->db))
         return cap_err(err, CAP_EINVAL, "Invalid value while %s: %s", what, sq_errmsg(c->db));
+    if (c && c->db && c->db->drv->full && c->db->drv->full(c->db))
+        return cap_err(err, CAP_ENOSPACE,
+                       "The metadata store's disk is full while %s (%s): nothing of this request "
+                       "was stored; free space and send it again",
+                       what, sq_errmsg(c->db));
     if (c && c->db && c->db->drv->unavailable && c->db->drv->unavailable(c->db))
         return cap_err(err, CAP_EUNAVAIL, "The metadata store is unavailable while %s: %s", what,
                        sq_errmsg(c->db));
@@ -304,14 +309,15 @@ static int run_stmt(struct sq_conn *c, const char *sql, struct cap_error *err)
     return st ? store_sq_step_done(c, st, err, sql) : -CAP_EINTERNAL;
 }
 
-/* Marks jobs [from, to) that had succeeded as failed with err's message:
- * their transaction did not commit. */
+/* Marks jobs [from, to) that had succeeded as failed with why (its code,
+ * a full disk's 507 included; else 500): their transaction did not commit. */
 static void fail_group(struct sq_job *from, struct sq_job *to, const struct cap_error *why)
 {
+    int code = why->code ? why->code : CAP_EINTERNAL;
     for (struct sq_job *j = from; j != to; j = j->next) {
         if (j->rc == 0) {
-            j->rc = -CAP_EINTERNAL;
-            cap_err(&j->err, CAP_EINTERNAL, "%s", why->msg);
+            j->rc = -code;
+            cap_err(&j->err, code, "%s", why->msg);
         }
     }
 }
@@ -347,11 +353,11 @@ static void run_group(struct sq *s, struct sq_job *jobs)
             if (!sq_in_txn(c->db)) {
                 /* SQLite rolled the whole transaction back: the jobs before
                  * this one in the group are lost too. */
-                if (j->rc == 0)
-                    j->rc = cap_err(&j->err, CAP_EINTERNAL,
-                                    "Database error: the transaction was aborted");
-                cap_err(&terr, CAP_EINTERNAL, "Database error: the transaction was aborted: %s",
-                        sq_errmsg(c->db));
+                store_sq_dberr(c, &terr, "a transaction SQLite aborted");
+                if (j->rc == 0) {
+                    j->rc = -terr.code;
+                    j->err = terr;
+                }
                 fail_group(first, j, &terr);
                 aborted = true;
                 continue;
