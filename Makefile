@@ -48,15 +48,16 @@ INFER_LIB_REL  :=
 INFER_LIB_ASAN :=
 TEST_TARGETS   := test-unit test-fuzz test-integration test-integration-pg test-integration-s3 test-feedback
 # Fuzz targets: tests/fuzz/<name>_fuzz.c with seeds in tests/fuzz/corpus/<name>/.
-FUZZ_TARGETS   := filter blob_path payload front frame cron spec
+FUZZ_TARGETS   := filter blob_path payload front mlflow_body frame cron spec
 -include infer/infer.mk
 # The web UI: built files embedded into the binary, and its browser tests.
 -include web/web.mk
 
 # The HTTP front's target runs the whole server in its process: it links
 # every server module (web/web.mk has added the UI's assets to ASAN_OBJS).
-build/asan/tests/fuzz/front_fuzz: tests/fuzz/front_fuzz.c tests/fuzz/driver.c $(ASAN_OBJS) \
-        $(INFER_LIB_ASAN)
+build/asan/tests/fuzz/front_fuzz build/asan/tests/fuzz/mlflow_body_fuzz: \
+        build/asan/tests/fuzz/%_fuzz: tests/fuzz/%_fuzz.c tests/fuzz/fuzz_http.c \
+        tests/fuzz/driver.c $(ASAN_OBJS) $(INFER_LIB_ASAN)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(INC) $(PKG_CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lm
 
@@ -91,7 +92,8 @@ FUZZ ?= filter
 FUZZ_SECONDS ?= 60
 # What a target links besides the runtime: the modules below the HTTP layer,
 # or for the front (FUZZ=front) the whole server.
-FUZZ_LINK_front := $(SERVER_SRCS) build/gen/web_assets.c
+FUZZ_LINK_front := $(SERVER_SRCS) build/gen/web_assets.c tests/fuzz/fuzz_http.c
+FUZZ_LINK_mlflow_body := $(FUZZ_LINK_front)
 FUZZ_LINK_frame := $(wildcard $(addsuffix /*.c,$(CORE_MODULES) payload monitor))
 FUZZ_LINK_cron := $(wildcard $(addsuffix /*.c,$(CORE_MODULES) pipeline data monitor payload))
 FUZZ_LINK_spec := $(FUZZ_LINK_cron)

@@ -1,5 +1,5 @@
-"""The crash loop (issue 19): kill -9 the server ten times while clients log
-batches and send inference requests, restarting it on the same data each
+"""The crash loop (issue 19): kill -9 the server ten times
+(CAPSTAN_CRASH_CYCLES) while clients log batches and send inference requests, restarting it on the same data each
 time. Every acknowledged write must be stored exactly as acknowledged, the
 deployment must serve again after each restart, and the database must pass
 SQLite's integrity check at the end. Progress, not time, decides when each
@@ -14,7 +14,8 @@ import requests
 import serving_helpers as sh
 from test_server import _batch_logger, _check_acked
 
-CYCLES = 10
+# 10 in `make test`; the issue's 50 outside it: CAPSTAN_CRASH_CYCLES=50 (tests/fuzz/RESULTS.md)
+CYCLES = int(os.environ.get("CAPSTAN_CRASH_CYCLES", "10"))
 
 
 def _inferer(url, stop, answered):
