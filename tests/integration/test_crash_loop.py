@@ -1,6 +1,6 @@
 """The crash loop (issue 19): kill -9 the server ten times
-(CAPSTAN_CRASH_CYCLES) while clients log batches and send inference requests, restarting it on the same data each
-time. Every acknowledged write must be stored exactly as acknowledged, the
+(CAPSTAN_CRASH_CYCLES) while clients log batches and send inference
+requests, restarting it on the same data each time. Every acknowledged write must be stored exactly as acknowledged, the
 deployment must serve again after each restart, and the database must pass
 SQLite's integrity check at the end. Progress, not time, decides when each
 kill comes: a cycle kills once some writes and inferences were answered."""
