@@ -97,15 +97,11 @@ static int check_experiment_name(const struct api_env *env, const struct auth_us
     return rc;
 }
 
-/* "<experiment_id>/..." as the mlflow-artifacts routes carry it (the tail,
- * or msg "path" for the listing). */
-static int check_artifact_path(const struct api_env *env, const struct api_request *req,
-                               enum auth_need need, struct cap_error *err)
+int api_access_artifact(const struct api_env *env, const struct auth_user *u, const char *path,
+                        enum auth_need need, struct cap_error *err)
 {
-    const struct auth_user *u = req->user;
-    if (u->is_admin)
+    if (!u || u->is_admin)
         return 0;
-    const char *path = req->tail ? req->tail : msg_str(req->msg, "path");
     char id[24];
     size_t n = 0;
     while (path && path[n] >= '0' && path[n] <= '9' && n < sizeof id - 1)
@@ -117,6 +113,15 @@ static int check_artifact_path(const struct api_env *env, const struct api_reque
     memcpy(id, path, n);
     id[n] = '\0';
     return check_experiment(env, u, id, need, err);
+}
+
+/* "<experiment_id>/..." as the mlflow-artifacts routes carry it (the tail,
+ * or msg "path" for the listing). */
+static int check_artifact_path(const struct api_env *env, const struct api_request *req,
+                               enum auth_need need, struct cap_error *err)
+{
+    return api_access_artifact(env, req->user, req->tail ? req->tail : msg_str(req->msg, "path"),
+                               need, err);
 }
 
 static int check_resource(const struct api_env *env, const struct api_request *req,

@@ -234,6 +234,12 @@ void api_response_free(struct api_response *resp);
  * this request, else CAP_EPERM (or the error of reading the resource). */
 int api_access_check(const struct api_env *env, const struct api_route *route,
                      const struct api_request *req, struct cap_error *err);
+/* --auth: 0 when u (NULL: no --auth) may do need on the artifact at path
+ * in the store, "<experiment_id>/...": its experiment's permission; any
+ * other path is the admins'. For handlers that read artifacts named in a
+ * message (a drift report's runs:/ URIs), as the artifact routes do. */
+int api_access_artifact(const struct api_env *env, const struct auth_user *u, const char *path,
+                        enum auth_need need, struct cap_error *err);
 /* --auth, after the handler answered resp: the route's enum api_after. */
 void api_access_after(const struct api_env *env, const struct api_route *route,
                       const struct api_request *req, struct api_response *resp);

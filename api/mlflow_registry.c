@@ -320,10 +320,12 @@ struct located {
 };
 
 /* Where the version's files lie, when that is in Capstan's artifact store
- * (a local path inside it counts): then they are inspected. Anything else
- * is recorded, never read. */
-static int locate(const struct api_env *env, const char *source, const char *local_path,
-                  struct located *out, struct cap_error *err)
+ * (a local path inside it counts): then they are inspected, once the caller
+ * (--auth) is found to may read them: registering a version would otherwise
+ * hand its files to whoever may read the model. Anything else is recorded,
+ * never read. */
+static int locate(const struct api_env *env, const struct auth_user *user, const char *source,
+                  const char *local_path, struct located *out, struct cap_error *err)
 {
     int rc = copy_location(env, source, &out->meta, err);
     if (rc <= 0)
@@ -359,7 +361,7 @@ static int locate(const struct api_env *env, const char *source, const char *loc
         rc = 0;
     } else if (rc < 0) {
         *err = why;
-    } else {
+    } else if ((rc = api_access_artifact(env, user, relpath, AUTH_NEED_READ, err)) == 0) {
         if (src.kind == REGISTRY_SOURCE_RUN)
             out->run_id = cap_xstrdup(src.id);
         else if (src.kind == REGISTRY_SOURCE_LOGGED_MODEL)
@@ -413,7 +415,7 @@ HANDLER(version_create)
         in.model_id = NULL;
     if ((in.run_id && (rc = validate_run_id(in.run_id, err)) < 0) ||
         (rc = check_source(env, &in, is_prompt(tags, in.ntags), &local_path, err)) < 0 ||
-        (rc = locate(env, in.source, local_path, &at, err)) < 0)
+        (rc = locate(env, req->user, in.source, local_path, &at, err)) < 0)
         goto done;
     if (!in.model_id)
         in.model_id = at.model_id;

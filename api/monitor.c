@@ -84,9 +84,9 @@ static int frame_as_jsonl(const char *field, const cJSON *cols, const cJSON *dat
 }
 
 /* An artifact in the store, read through its descriptor. */
-static int read_artifact(const struct api_env *env, const char *field, const char *uri,
-                         const char *const *names, size_t nnames, struct mon_frame *out,
-                         struct cap_error *err)
+static int read_artifact(const struct api_env *env, const struct auth_user *user,
+                         const char *field, const char *uri, const char *const *names,
+                         size_t nnames, struct mon_frame *out, struct cap_error *err)
 {
     if (!env->store || !env->blob)
         return cap_err(err, CAP_ENOTIMPL, "Artifacts are read by the registry server");
@@ -101,6 +101,7 @@ static int read_artifact(const struct api_env *env, const char *field, const cha
     if (rc < 0)
         return rc;
     if ((rc = api_artifact_source(env, &src, what, uri, &full, &relpath, &run, err)) == 0 &&
+        (rc = api_access_artifact(env, user, relpath, AUTH_NEED_READ, err)) == 0 &&
         (rc = mon_frame_format(relpath, &fmt, err)) == 0 &&
         (rc = blob_open_read(env->blob, relpath, &fd, &size, err)) == 0) {
         rc = mon_frame_read_fd(uri, fmt, fd, names, nnames, out, err);
@@ -113,10 +114,10 @@ static int read_artifact(const struct api_env *env, const char *field, const cha
     return rc;
 }
 
-static int read_data(const struct api_env *env, const cJSON *msg, const char *field,
+static int read_data(const struct api_env *env, const struct api_request *req, const char *field,
                      struct mon_frame *out, struct cap_error *err)
 {
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(msg, field);
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(req->msg, field);
     if (!cJSON_IsObject(d))
         return cap_err(err, CAP_EINVAL,
                        "Field '%s' must be an object: {\"uri\"} (an artifact), {\"csv\"} or "
@@ -132,7 +133,7 @@ static int read_data(const struct api_env *env, const cJSON *msg, const char *fi
         size_t nnames;
         int rc = str_list(d, "names", &names, &nnames, err);
         if (rc == 0)
-            rc = read_artifact(env, field, uri->valuestring, names, nnames, out, err);
+            rc = read_artifact(env, req->user, field, uri->valuestring, names, nnames, out, err);
         free(names);
         return rc;
     }
@@ -243,8 +244,8 @@ static int drift(const struct api_env *env, const struct api_request *req,
     struct drift_req q = {0};
     struct mon_frame ref = {0}, cur = {0};
     int rc = drift_options(req->msg, &q, err);
-    if (rc == 0 && (rc = read_data(env, req->msg, "reference", &ref, err)) == 0 &&
-        (rc = read_data(env, req->msg, "current", &cur, err)) == 0)
+    if (rc == 0 && (rc = read_data(env, req, "reference", &ref, err)) == 0 &&
+        (rc = read_data(env, req, "current", &cur, err)) == 0)
         rc = mon_report(&ref, &cur, &q.opt, &resp->json, err);
     mon_frame_free(&ref);
     mon_frame_free(&cur);

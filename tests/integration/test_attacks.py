@@ -128,7 +128,8 @@ class World:
                      json={"run_id": run, "key": "m", "value": 1.5, "timestamp": 1}))
         for f, data in (("page.html", "<script>alert(document.cookie)</script>"),
                         ("img.svg", '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'),
-                        ("note.txt", "<html><script>alert(2)</script></html>")):
+                        ("note.txt", "<html><script>alert(2)</script></html>"),
+                        ("data.csv", "a,b\n1,2\n3,4\n")):
             ok(self.call("PUT", f"{A}/{exp}/{run}/artifacts/{f}", own, data=data.encode()))
         self.fx.update(exp=exp, run=run, model="attack-model", dep="attack-dep",
                        dep2="attack-dep2", dataset="attack-ds", schedule="attack-sched")
@@ -185,6 +186,8 @@ class World:
                      json={"name": "attack-sched", "repo": str(repo), "cron": "0 0 1 1 *"}))
 
     def outsider_grants(self):
+        ok(self.call("POST", M + "/registered-models/create", (OUTSIDER, OUTSIDER_PW),
+                     json={"name": "outsider-model"}))
         for kind, res in (("experiment", self.fx["exp"]), ("registered_model", "attack-model"),
                           ("deployment", "attack-dep"), ("dataset", "attack-ds")):
             ok(self.call("POST", "/api/3.0/mlflow/users/permissions/grant",
