@@ -540,6 +540,16 @@ def oip_body_file(inp, row, tmp):
     return path
 
 
+def cached_model(args):
+    """For the other scripts here (token_cost.py, soak.py): the model, made once by model.py
+    and cached in <BENCH_TMP>/model, and the held-out row every body holds: (mdir, row)."""
+    mdir = os.path.join(args.tmp, "model")
+    subprocess.run([sys.executable, os.path.join(HERE, "model.py"), "--out", mdir, "--rows",
+                    str(args.train_rows)], check=True, stdout=subprocess.DEVNULL)
+    with open(os.path.join(mdir, "row.json")) as f:
+        return mdir, json.load(f)["row"]
+
+
 def token_target(args, tmp, mdir, row, meta):
     """oip_token: a third server, with --auth; the deployment xgb-auth called with a token
     of scope infer:xgb-auth (what a machine that only predicts would hold)."""

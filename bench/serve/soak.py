@@ -15,7 +15,6 @@ over the second half.
     .venv/bin/python bench/serve/soak.py            # SOAK_S=3600
     SOAK_S=300 .venv/bin/python bench/serve/soak.py # a quick look
 It reports; it never asserts. Exit 1 only when the server could not be measured or died."""
-import json
 import os
 import shutil
 import statistics
@@ -126,12 +125,7 @@ def slope_kib_per_min(xs):
 def main():
     args = bench.parse_args([])
     tmp = tempfile.mkdtemp(prefix="soak-", dir="/tmp")
-    mdir = os.path.join(args.tmp, "model")
-    import subprocess
-    subprocess.run([sys.executable, os.path.join(HERE, "model.py"), "--out", mdir, "--rows",
-                    str(args.train_rows)], check=True, stdout=subprocess.DEVNULL)
-    with open(os.path.join(mdir, "row.json")) as f:
-        row = json.load(f)["row"]
+    mdir, row = bench.cached_model(args)
     samples, stop, runs, rc = [], threading.Event(), [], 0
     try:
         s = bench.capstan_server(args, tmp, "capstan")

@@ -13,7 +13,6 @@ works, its instructions. Prints a table and, last, the ratio line.
 
     .venv/bin/python bench/serve/token_cost.py      # RUNS=5 DURATION=8s RATE=10000
 It reports; it never asserts."""
-import json
 import os
 import shutil
 import subprocess
@@ -78,11 +77,7 @@ def one(t, use_perf):
 def main():
     args = bench.parse_args([])
     tmp = tempfile.mkdtemp(prefix="token-cost-", dir="/tmp")
-    mdir = os.path.join(args.tmp, "model")
-    subprocess.run([sys.executable, os.path.join(HERE, "model.py"), "--out", mdir, "--rows",
-                    str(args.train_rows)], check=True, stdout=subprocess.DEVNULL)
-    with open(os.path.join(mdir, "row.json")) as f:
-        row = json.load(f)["row"]
+    mdir, row = bench.cached_model(args)
     use_perf = perf_ok()
     meta = {}
     try:

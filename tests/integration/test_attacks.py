@@ -41,12 +41,12 @@ import subprocess
 import threading
 
 import pytest
-import requests
 
 import conftest
 import serving_helpers as sh
 from conftest import BIN, STORE
-from test_auth import ADMIN, ADMIN_PW, OWNER, OWNER_PW, READER, READER_PW, start_with_admin
+from test_auth import (ADMIN, ADMIN_PW, OWNER, OWNER_PW, READER, READER_PW, environment,
+                       start_with_admin)
 
 CASES_DIR = os.path.join(os.path.dirname(__file__), "..", "attacks")
 CANARY = "CANARY-7d41e0c2-not-for-any-client"
@@ -142,18 +142,9 @@ class World:
         self.make_tokens()
 
     def register_model(self, exp):
-        saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME",
-                                                "MLFLOW_TRACKING_PASSWORD")}
-        os.environ.update(MLFLOW_TRACKING_USERNAME=OWNER, MLFLOW_TRACKING_PASSWORD=OWNER_PW)
-        try:
-            with sh.tracking_uri(self.srv.url):
-                assert sh.register(sh.linear_model(0.5), "attack-model", experiment_id=exp) == "1"
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        with environment(MLFLOW_TRACKING_USERNAME=OWNER, MLFLOW_TRACKING_PASSWORD=OWNER_PW), \
+                sh.tracking_uri(self.srv.url):
+            assert sh.register(sh.linear_model(0.5), "attack-model", experiment_id=exp) == "1"
 
     def foreign_and_ssrf(self):
         e = ok(self.call("POST", M + "/experiments/create",

@@ -3,6 +3,7 @@ basic-auth app client (mlflow.server.get_app_client("basic-auth")): HTTP
 basic credentials (401), MLflow's permissions per experiment and
 registered model (403 PERMISSION_DENIED, searches filtered), the same
 through /ajax-api/, and refusals that leave the store unchanged."""
+import contextlib
 import os
 import uuid
 
@@ -19,14 +20,14 @@ READER, READER_PW = "reader", "Reader-Pw-4e5f6a"
 PASSWORDS = [ADMIN_PW, OWNER_PW, READER_PW]
 
 
-def start_with_admin(data_dir, args, **more_env):
-    """A server started with the admin (and more_env) in its environment
-    only: the test process's own environment is left as it was."""
-    env = {"CAPSTAN_ADMIN_USERNAME": ADMIN, "CAPSTAN_ADMIN_PASSWORD": ADMIN_PW, **more_env}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+@contextlib.contextmanager
+def environment(**values):
+    """These variables set for a while; the test process's environment is
+    left as it was afterwards."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
-        return Server(data_dir, args).start()
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
@@ -35,13 +36,26 @@ def start_with_admin(data_dir, args, **more_env):
                 os.environ[k] = v
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    s = start_with_admin(tmp_path_factory.mktemp("auth"), ["--auth"])
+def start_with_admin(data_dir, args, **more_env):
+    """A server started with the admin (and more_env) in its environment
+    only."""
+    with environment(CAPSTAN_ADMIN_USERNAME=ADMIN, CAPSTAN_ADMIN_PASSWORD=ADMIN_PW, **more_env):
+        return Server(data_dir, args).start()
+
+
+def auth_server(data_dir):
+    """`capstan server --auth` with the admin, the owner and the reader."""
+    s = start_with_admin(data_dir, ["--auth"])
     for user, pw in ((OWNER, OWNER_PW), (READER, READER_PW)):
         r = s.api("POST", "/api/2.0/mlflow/users/create", auth=(ADMIN, ADMIN_PW),
                   json={"username": user, "password": pw})
         assert r.status_code == 200, r.text
+    return s
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    s = auth_server(tmp_path_factory.mktemp("auth"))
     yield s
     s.assert_clean_exit(s.stop())
 

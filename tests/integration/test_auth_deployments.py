@@ -12,14 +12,14 @@ import uuid
 
 import numpy as np
 import pytest
-import requests
 from mlflow.exceptions import RestException
 from mlflow.tracking import MlflowClient
 
 from conftest import BIN, STORE, pg_uri_for
 from serving_helpers import (DEPLOYMENTS, linear_expect, linear_model, oip_body, register,
                              tracking_uri, wait_for)
-from test_auth import ADMIN, ADMIN_PW, OWNER, OWNER_PW, READER, READER_PW, start_with_admin
+from test_auth import (ADMIN, ADMIN_PW, OWNER, OWNER_PW, READER, READER_PW, auth_server,
+                       environment)
 
 PERMS = "/api/2.0/capstan/deployments/permissions/"
 X = [[1.0, 2.0, 3.0]]
@@ -27,11 +27,7 @@ X = [[1.0, 2.0, 3.0]]
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    s = start_with_admin(tmp_path_factory.mktemp("authdep"), ["--auth"])
-    for user, pw in ((OWNER, OWNER_PW), (READER, READER_PW)):
-        r = s.api("POST", "/api/2.0/mlflow/users/create", auth=(ADMIN, ADMIN_PW),
-                  json={"username": user, "password": pw})
-        assert r.status_code == 200, r.text
+    s = auth_server(tmp_path_factory.mktemp("authdep"))
     yield s
     s.assert_clean_exit(s.stop())
 
@@ -40,18 +36,9 @@ def srv(tmp_path_factory):
 def model(srv):
     """A model the owner registered (version 1), by name."""
     name = f"authdep-{uuid.uuid4().hex[:6]}"
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
-    os.environ.update(MLFLOW_TRACKING_USERNAME=OWNER, MLFLOW_TRACKING_PASSWORD=OWNER_PW)
-    try:
-        with tracking_uri(srv.url):  # the owner's own experiment: Default is READ to it
-            register(linear_model(0.5), name,
-                     experiment_id=MlflowClient().create_experiment(name))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with environment(MLFLOW_TRACKING_USERNAME=OWNER, MLFLOW_TRACKING_PASSWORD=OWNER_PW), \
+            tracking_uri(srv.url):  # the owner's own experiment: Default is READ to it
+        register(linear_model(0.5), name, experiment_id=MlflowClient().create_experiment(name))
     return name
 
 
