@@ -165,12 +165,12 @@ static const char *deployment_of(const struct api_env *env, const struct api_req
 /* A route that only reads: what a "read" token may call. MLflow's
  * searches and a few other reads are POSTs; they need READ on what they
  * name, or are filtered after. */
+static bool filtered_search(const struct api_route *route);
+
 static bool route_reads(const struct api_route *route)
 {
-    enum api_after after = (enum api_after)route->access.after;
     return strcmp(route->method, "GET") == 0 || route->access.need == AUTH_NEED_READ ||
-           after == API_AFTER_FILTER_EXPERIMENTS || after == API_AFTER_FILTER_MODELS ||
-           after == API_AFTER_FILTER_VERSIONS;
+           filtered_search(route);
 }
 
 /* What the sign-in's token scope allows, before the user's permissions. */
@@ -339,6 +339,28 @@ static void grant_creator(const struct api_env *env, const struct auth_user *u, 
                 resource, err.msg);
 }
 
+/* The searches filtered after the handler: their answer's array, the kind
+ * of its items and the field that names each. */
+static const struct {
+    enum api_after after;
+    const char *key, *kind, *field;
+} filtered[] = {
+    {API_AFTER_FILTER_EXPERIMENTS, "experiments", AUTH_KIND_EXPERIMENT, "experiment_id"},
+    {API_AFTER_FILTER_MODELS, "registered_models", AUTH_KIND_MODEL, "name"},
+    {API_AFTER_FILTER_VERSIONS, "model_versions", AUTH_KIND_MODEL, "name"},
+    {API_AFTER_FILTER_DEPLOYMENTS, "deployments", AUTH_KIND_DEPLOYMENT, "name"},
+    {API_AFTER_FILTER_DATASETS, "datasets", AUTH_KIND_DATASET, "name"},
+    {API_AFTER_FILTER_PIPELINES, "schedules", AUTH_KIND_PIPELINE, "name"},
+};
+
+static bool filtered_search(const struct api_route *route)
+{
+    for (size_t i = 0; i < sizeof filtered / sizeof *filtered; i++)
+        if (route->access.after == filtered[i].after)
+            return true;
+    return false;
+}
+
 void api_access_after(const struct api_env *env, const struct api_route *route,
                       const struct api_request *req, struct api_response *resp)
 {
@@ -346,9 +368,20 @@ void api_access_after(const struct api_env *env, const struct api_route *route,
     cJSON *j = resp->json; /* (cJSON's getters take NULL) */
     if (!u)
         return;
+    for (size_t i = 0; i < sizeof filtered / sizeof *filtered; i++)
+        if (route->access.after == filtered[i].after) {
+            filter(env, u, j, filtered[i].key, filtered[i].kind, filtered[i].field);
+            return;
+        }
     switch ((enum api_after)route->access.after) {
     case API_AFTER_NONE:
-        return;
+    case API_AFTER_FILTER_EXPERIMENTS:
+    case API_AFTER_FILTER_MODELS:
+    case API_AFTER_FILTER_VERSIONS:
+    case API_AFTER_FILTER_DEPLOYMENTS:
+    case API_AFTER_FILTER_DATASETS:
+    case API_AFTER_FILTER_PIPELINES:
+        return; /* (filtered above) */
     case API_AFTER_GRANT_EXPERIMENT:
         grant_creator(env, u, AUTH_KIND_EXPERIMENT,
                       cJSON_GetStringValue(cJSON_GetObjectItem(j, "experiment_id")));
@@ -358,26 +391,14 @@ void api_access_after(const struct api_env *env, const struct api_route *route,
                       cJSON_GetStringValue(
                           cJSON_GetObjectItem(cJSON_GetObjectItem(j, "registered_model"), "name")));
         return;
-    case API_AFTER_FILTER_EXPERIMENTS:
-        filter(env, u, j, "experiments", AUTH_KIND_EXPERIMENT, "experiment_id");
-        return;
-    case API_AFTER_FILTER_MODELS:
-        filter(env, u, j, "registered_models", AUTH_KIND_MODEL, "name");
-        return;
-    case API_AFTER_FILTER_VERSIONS:
-        filter(env, u, j, "model_versions", AUTH_KIND_MODEL, "name");
-        return;
     case API_AFTER_GRANT_DEPLOYMENT:
         grant_creator(env, u, AUTH_KIND_DEPLOYMENT,
                       cJSON_GetStringValue(
                           cJSON_GetObjectItem(cJSON_GetObjectItem(j, "deployment"), "name")));
         return;
-    case API_AFTER_FILTER_DEPLOYMENTS:
-        filter(env, u, j, "deployments", AUTH_KIND_DEPLOYMENT, "name");
-        return;
     case API_AFTER_FILTER_DEPLOYMENT_ITEMS: {
         char *owned;
-        const char *named = deployment_of(env, req, &owned);
+        bool named = deployment_of(env, req, &owned) != NULL;
         free(owned);
         for (cJSON *it = j ? j->child : NULL; !named && it; it = it->next)
             if (cJSON_IsArray(it))
@@ -392,12 +413,6 @@ void api_access_after(const struct api_env *env, const struct api_route *route,
                     req->params[0], err.msg);
         return;
     }
-    case API_AFTER_FILTER_DATASETS:
-        filter(env, u, j, "datasets", AUTH_KIND_DATASET, "name");
-        return;
-    case API_AFTER_FILTER_PIPELINES:
-        filter(env, u, j, "schedules", AUTH_KIND_PIPELINE, "name");
-        return;
     case API_AFTER_DELETE_DATASET:
     case API_AFTER_DELETE_PIPELINE: {
         bool dataset = route->access.after == API_AFTER_DELETE_DATASET;
