@@ -94,8 +94,8 @@ FUZZ_SECONDS ?= 60
 # or for the front (FUZZ=front) the whole server.
 FUZZ_LINK_front := $(SERVER_SRCS) build/gen/web_assets.c tests/fuzz/fuzz_http.c
 FUZZ_LINK_mlflow_body := $(FUZZ_LINK_front)
-FUZZ_LINK_frame := $(wildcard $(addsuffix /*.c,$(CORE_MODULES) payload monitor))
-FUZZ_LINK_cron := $(wildcard $(addsuffix /*.c,$(CORE_MODULES) pipeline data monitor payload))
+FUZZ_LINK_frame := $(wildcard $(addsuffix /*.c,$(CORE_MODULES) payload monitor lease))
+FUZZ_LINK_cron := $(wildcard $(addsuffix /*.c,$(CORE_MODULES) pipeline data monitor payload lease))
 FUZZ_LINK_spec := $(FUZZ_LINK_cron)
 FUZZ_LINK = $(or $(FUZZ_LINK_$(FUZZ)),$(wildcard $(addsuffix /*.c,$(CORE_MODULES))) $(wildcard payload/*.c))
 fuzz: $(filter build/gen/%,$(FUZZ_LINK))
