@@ -239,6 +239,46 @@ static int check_datasets(const struct api_env *env, const struct api_request *r
     return 0;
 }
 
+/* A baseline's target, deployment:NAME or model:NAME/VERSION; a target of
+ * another form is the handler's 400 to give. */
+static int check_target(const struct api_env *env, const struct auth_user *u, const char *t,
+                        enum auth_need need, struct cap_error *err)
+{
+    const char *slash = t ? strrchr(t, '/') : NULL;
+    if (t && strncmp(t, "deployment:", 11) == 0)
+        return auth_check(env->auth, u, AUTH_KIND_DEPLOYMENT, t + 11, need, err);
+    if (!t || strncmp(t, "model:", 6) != 0 || !slash || slash - t - 6 >= 512)
+        return 0;
+    char name[512];
+    snprintf(name, sizeof name, "%.*s", (int)(slash - t - 6), t + 6);
+    return auth_check(env->auth, u, AUTH_KIND_MODEL, name, need, err);
+}
+
+static int check_baseline(const struct api_env *env, const struct api_request *req,
+                          enum auth_need need, struct cap_error *err)
+{
+    if (req->user->is_admin)
+        return 0;
+    char buf[512];
+    const char *ds = dataset_name(msg_str(req->msg, "dataset"), buf, sizeof buf);
+    int rc = check_target(env, req->user, msg_str(req->msg, "target"), need, err);
+    if (rc == 0 && ds)
+        rc = auth_check(env->auth, req->user, AUTH_KIND_DATASET, ds, AUTH_NEED_READ, err);
+    return rc;
+}
+
+static void filter_baselines(const struct api_env *env, const struct auth_user *u, cJSON *resp)
+{
+    cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "baselines");
+    for (int i = cJSON_GetArraySize(arr) - 1; i >= 0 && !u->is_admin; i--) {
+        const cJSON *it = cJSON_GetArrayItem(arr, i);
+        struct cap_error e = {0};
+        if (check_target(env, u, cJSON_GetStringValue(cJSON_GetObjectItem(it, "target")),
+                         AUTH_NEED_READ, &e) < 0)
+            cJSON_DeleteItemFromArray(arr, i);
+    }
+}
+
 int api_access_check(const struct api_env *env, const struct api_route *route,
                      const struct api_request *req, struct cap_error *err)
 {
@@ -295,6 +335,8 @@ int api_access_check(const struct api_env *env, const struct api_route *route,
         return check_deployment(env, req, need, err);
     case API_SCOPE_DATASET:
         return check_datasets(env, req, need, err);
+    case API_SCOPE_BASELINE:
+        return check_baseline(env, req, need, err);
     case API_SCOPE_PIPELINE: {
         const char *name = msg_str(msg, "name");
         return name ? auth_check(env->auth, u, AUTH_KIND_PIPELINE, name, need, err) : 0;
@@ -413,6 +455,9 @@ void api_access_after(const struct api_env *env, const struct api_route *route,
                     req->params[0], err.msg);
         return;
     }
+    case API_AFTER_FILTER_BASELINES:
+        filter_baselines(env, u, j);
+        return;
     case API_AFTER_DELETE_DATASET:
     case API_AFTER_DELETE_PIPELINE: {
         bool dataset = route->access.after == API_AFTER_DELETE_DATASET;

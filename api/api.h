@@ -155,6 +155,8 @@ enum api_scope {
     API_SCOPE_DEPLOYMENT,
     API_SCOPE_DATASET,           /* each of msg ref, name, a, b: a dataset (NAME[@version]) */
     API_SCOPE_PIPELINE,          /* msg name: a pipeline schedule */
+    API_SCOPE_BASELINE,          /* msg target: deployment:NAME or model:NAME/VERSION (and
+                                  * msg dataset, NAME@N, read from: READ on it) */
 };
 
 /* After a handler succeeded (api_access_after): MLflow's after-request
@@ -178,6 +180,7 @@ enum api_after {
     API_AFTER_DELETE_DATASET,    /* a whole dataset deleted (ref without @): its permissions go */
     API_AFTER_FILTER_PIPELINES,  /* drop "schedules" the caller may not read */
     API_AFTER_DELETE_PIPELINE,   /* the deleted schedule's permissions go */
+    API_AFTER_FILTER_BASELINES,  /* drop "baselines" whose target the caller may not read */
 };
 
 struct api_access {

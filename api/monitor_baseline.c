@@ -415,9 +415,10 @@ static int delete(const struct api_env *env, const struct api_request *req,
 }
 
 const struct api_route api_monitor_baseline_routes[] = {
-    {"POST", BASELINES, API_BODY_STREAM, NULL, &upload_ops},
-    {"GET", BASELINES "/get", API_BODY_JSON, get, NULL},
-    {"GET", BASELINES "/list", API_BODY_JSON, list, NULL},
-    {"DELETE", BASELINES, API_BODY_JSON, delete, NULL},
+    {"POST", BASELINES, API_BODY_STREAM, NULL, &upload_ops, API_ACCESS(BASELINE, UPDATE)},
+    {"GET", BASELINES "/get", API_BODY_JSON, get, NULL, API_ACCESS(BASELINE, READ)},
+    {"GET", BASELINES "/list", API_BODY_JSON, list, NULL,
+     API_ACCESS_AFTER(USER, NONE, FILTER_BASELINES)},
+    {"DELETE", BASELINES, API_BODY_JSON, delete, NULL, API_ACCESS(BASELINE, UPDATE)},
     {NULL, NULL, API_BODY_JSON, NULL, NULL},
 };
