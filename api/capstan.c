@@ -47,6 +47,6 @@ static int lineage(const struct api_env *env, const struct api_request *req,
 }
 
 const struct api_route api_capstan_routes[] = {
-    {"GET", "/api/2.0/capstan/lineage", API_BODY_JSON, lineage, NULL},
+    {"GET", "/api/2.0/capstan/lineage", API_BODY_JSON, lineage, NULL, API_ACCESS(MODEL, READ)},
     {NULL, NULL, API_BODY_JSON, NULL, NULL},
 };
